@@ -1,0 +1,62 @@
+package wamp
+
+// URI identifies realms, topics, procedures and errors.
+type URI string
+
+// Error and close reasons defined by the specification.
+const (
+	ErrInvalidURI             URI = "wamp.error.invalid_uri"
+	ErrNoSuchProcedure        URI = "wamp.error.no_such_procedure"
+	ErrProcedureAlreadyExists URI = "wamp.error.procedure_already_exists"
+	ErrNoSuchRegistration     URI = "wamp.error.no_such_registration"
+	ErrNoSuchSubscription     URI = "wamp.error.no_such_subscription"
+	ErrInvalidArgument        URI = "wamp.error.invalid_argument"
+	ErrCanceled               URI = "wamp.error.canceled"
+	ErrPayloadSizeExceeded    URI = "wamp.error.payload_size_exceeded"
+	ErrProtocolViolation      URI = "wamp.error.protocol_violation"
+	ErrNotAuthorized          URI = "wamp.error.not_authorized"
+	ErrAuthorizationFailed    URI = "wamp.error.authorization_failed"
+	ErrAuthenticationFailed   URI = "wamp.error.authentication_failed"
+	ErrNoSuchRealm            URI = "wamp.error.no_such_realm"
+	ErrNoSuchRole             URI = "wamp.error.no_such_role"
+	ErrNoSuchSession          URI = "wamp.error.no_such_session"
+	ErrOptionNotAllowed       URI = "wamp.error.option_not_allowed"
+	ErrNoEligibleCallee       URI = "wamp.error.no_eligible_callee"
+	ErrTimeout                URI = "wamp.error.timeout"
+	ErrUnavailable            URI = "wamp.error.unavailable"
+	ErrNetworkFailure         URI = "wamp.error.network_failure"
+	CloseSystemShutdown       URI = "wamp.close.system_shutdown"
+	CloseRealm                URI = "wamp.close.close_realm"
+	CloseGoodbyeAndOut        URI = "wamp.close.goodbye_and_out"
+	CloseNormal               URI = "wamp.close.normal"
+	CloseKilled               URI = "wamp.close.killed"
+)
+
+// ValidURI checks u against the specification's URI rules. Loose checking
+// (the default) forbids empty components, whitespace and '#'; strict checking
+// also limits components to lower-case letters, digits and '_'. With
+// allowEmpty, empty components are allowed (pattern-based subscriptions and
+// registrations of the Advanced Profile).
+func ValidURI(u URI, strict, allowEmpty bool) bool {
+	if len(u) == 0 {
+		return false
+	}
+	compLen := 0
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case c == '.':
+			if compLen == 0 && !allowEmpty {
+				return false
+			}
+			compLen = 0
+			continue
+		case c == '#' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f':
+			return false
+		case strict && !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'):
+			return false
+		}
+		compLen++
+	}
+	return compLen > 0 || allowEmpty
+}
