@@ -53,3 +53,6 @@ func String(d Dict, key string) string {
 	s, _ := d[key].(string)
 	return s
 }
+
+// Last returns the ID most recently handed out, 0 if none.
+func (s *Sequence) Last() ID { return ID(s.n.Load()) }

@@ -1,0 +1,162 @@
+package router
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// broker routes PUBLISH to the subscribers of a topic. One subscription id
+// stands for a topic and is shared by all of its subscribers.
+type broker struct {
+	router *Router
+
+	mu     sync.RWMutex // guards topics and byID
+	topics map[wamp.URI]*subscription
+	byID   map[wamp.ID]*subscription
+}
+
+type subscription struct {
+	id    wamp.ID
+	topic wamp.URI
+
+	mu          sync.RWMutex
+	subscribers map[*Session]struct{}
+}
+
+func (b *broker) init(r *Router) {
+	b.router = r
+	b.topics = make(map[wamp.URI]*subscription)
+	b.byID = make(map[wamp.ID]*subscription)
+}
+
+func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
+	if match := wamp.String(m.Options, "match"); match != "" && match != "exact" {
+		s.errorReply(wamp.TypeSubscribe, m.Request, wamp.ErrOptionNotAllowed,
+			"match %q: only exact topic matching is supported", match)
+		return
+	}
+	if !s.checkURI(wamp.TypeSubscribe, m.Request, m.Topic, "topic") {
+		return
+	}
+	b.mu.Lock()
+	sub := b.topics[m.Topic]
+	if sub == nil {
+		sub = &subscription{id: b.router.subIDs.Next(), topic: m.Topic, subscribers: make(map[*Session]struct{}, 1)}
+		b.topics[m.Topic] = sub
+		b.byID[sub.id] = sub
+	}
+	sub.mu.Lock()
+	sub.subscribers[s] = struct{}{}
+	sub.mu.Unlock()
+	b.mu.Unlock()
+
+	s.mu.Lock()
+	if s.state != stateEstablished {
+		s.mu.Unlock()
+		b.remove(s, sub)
+		return
+	}
+	if s.subs == nil {
+		s.subs = make(map[wamp.ID]*subscription, 1)
+	}
+	s.subs[sub.id] = sub
+	s.mu.Unlock()
+	s.send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+}
+
+func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
+	s.mu.Lock()
+	sub := s.subs[m.Subscription]
+	delete(s.subs, m.Subscription)
+	s.mu.Unlock()
+	if sub == nil {
+		s.errorReply(wamp.TypeUnsubscribe, m.Request, wamp.ErrNoSuchSubscription,
+			"subscription %d is not active on this session", m.Subscription)
+		return
+	}
+	b.remove(s, sub)
+	s.send(&wamp.Unsubscribed{Request: m.Request})
+}
+
+// remove takes s off sub and drops sub when it was the last subscriber.
+func (b *broker) remove(s *Session, sub *subscription) {
+	b.mu.Lock()
+	sub.mu.Lock()
+	delete(sub.subscribers, s)
+	empty := len(sub.subscribers) == 0
+	sub.mu.Unlock()
+	if empty && b.topics[sub.topic] == sub {
+		delete(b.topics, sub.topic)
+		delete(b.byID, sub.id)
+	}
+	b.mu.Unlock()
+}
+
+func (b *broker) publish(s *Session, m *wamp.Publish) {
+	ack := wamp.Bool(m.Options, "acknowledge", false)
+	if !wamp.ValidURI(m.Topic, s.realm.strict, false) {
+		if ack {
+			s.errorReply(wamp.TypePublish, m.Request, wamp.ErrInvalidURI, "topic %q is not a valid URI", m.Topic)
+		}
+		return
+	}
+	pubID := wamp.GlobalID()
+
+	b.mu.RLock()
+	sub := b.topics[m.Topic]
+	b.mu.RUnlock()
+	if sub != nil {
+		var details wamp.Dict
+		if wamp.Bool(m.Options, "disclose_me", false) {
+			details = wamp.Dict{"publisher": uint64(s.id), "publisher_authid": s.authid, "publisher_authrole": s.authrole}
+		}
+		ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: pubID, Details: details, Payload: m.Payload})
+		excludeMe := wamp.Bool(m.Options, "exclude_me", true)
+
+		var failed []failedSend
+		sub.mu.RLock()
+		for target := range sub.subscribers {
+			if target == s && excludeMe {
+				continue
+			}
+			if err := target.peer.Send(ev); err != nil {
+				failed = append(failed, failedSend{target, err})
+			}
+		}
+		sub.mu.RUnlock()
+		// Applied outside the lock: a disconnect removes the subscriber.
+		for _, f := range failed {
+			f.session.eventFailed(f.err)
+		}
+	}
+	if ack {
+		s.send(&wamp.Published{Request: m.Request, Publication: pubID})
+	}
+}
+
+type failedSend struct {
+	session *Session
+	err     error
+}
+
+// eventFailed applies the slow-consumer policy to an EVENT that could not be
+// queued for s.
+func (s *Session) eventFailed(err error) {
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if errors.Is(err, ErrQueueFull) && s.router.cfg.SlowConsumer == Disconnect {
+		s.sendFailed(wamp.TypeEvent, err)
+		return
+	}
+	s.router.stats.EventsDropped.Add(1)
+	s.mu.Lock()
+	s.droppedEvents++
+	first := s.droppedEvents == 1
+	s.mu.Unlock()
+	if first {
+		s.logger().Warn("dropping events for a slow or unsuitable subscriber", "err", err)
+	}
+}

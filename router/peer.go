@@ -1,0 +1,40 @@
+package router
+
+import (
+	"errors"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Peer is the router's view of one client connection. Transports implement
+// it; the router knows nothing else of I/O.
+type Peer interface {
+	// Send queues m for the client and never blocks. It fails with
+	// ErrQueueFull when the connection's outbound queue is at its limit
+	// (m is not queued), ErrTooLarge when m encodes to more than the client
+	// accepts, ErrClosed once the connection is closing, or an encoding error
+	// when m's payload cannot be converted to the client's serializer.
+	// Send must not call back into the router, and it must encode (or copy)
+	// m before it returns: the router may reuse m's raw payload afterwards.
+	Send(m wamp.Message) error
+	// Close ends the connection once what is queued has been written (or a
+	// short grace period has passed). It may be called more than once and
+	// from any goroutine.
+	Close()
+}
+
+// Errors a Peer's Send returns.
+var (
+	ErrQueueFull = errors.New("outbound queue full")
+	ErrTooLarge  = errors.New("message larger than the peer accepts")
+	ErrClosed    = errors.New("connection closed")
+)
+
+// TransportInfo describes the connection a session arrived on; it shows in
+// the session's details and in logs.
+type TransportInfo struct {
+	Kind       string // "websocket" or "rawsocket"
+	Serializer string // "json", "msgpack" or "cbor"
+	RemoteAddr string
+	TLS        bool
+}

@@ -1,0 +1,55 @@
+package router
+
+import (
+	"sync"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// realm is a routing namespace: sessions in different realms never see
+// each other.
+type realm struct {
+	name      wamp.URI
+	strict    bool
+	anonymous bool
+	broker    broker
+	dealer    dealer
+
+	mu       sync.RWMutex
+	sessions map[wamp.ID]*Session
+}
+
+func newRealm(r *Router, rc RealmConfig) *realm {
+	rl := &realm{
+		name:      rc.Name,
+		strict:    rc.StrictURIs,
+		anonymous: rc.Anonymous,
+		sessions:  make(map[wamp.ID]*Session),
+	}
+	rl.broker.init(r)
+	rl.dealer.init(r)
+	return rl
+}
+
+func (rl *realm) join(s *Session) {
+	rl.mu.Lock()
+	rl.sessions[s.id] = s
+	rl.mu.Unlock()
+}
+
+func (rl *realm) leave(s *Session) {
+	rl.mu.Lock()
+	delete(rl.sessions, s.id)
+	rl.mu.Unlock()
+}
+
+// SessionCount returns the number of sessions joined to the named realm.
+func (r *Router) SessionCount(name wamp.URI) int {
+	rl := r.realms[name]
+	if rl == nil {
+		return 0
+	}
+	rl.mu.RLock()
+	defer rl.mu.RUnlock()
+	return len(rl.sessions)
+}

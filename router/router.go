@@ -1,0 +1,169 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// SlowConsumerPolicy says what happens when a message does not fit in a
+// client's outbound queue.
+type SlowConsumerPolicy uint8
+
+const (
+	// DropEvents drops an EVENT that does not fit and counts it (per session
+	// and per router); any other message that does not fit disconnects the
+	// session, because a lost RESULT or INVOCATION would be a silent loss.
+	// An INVOCATION that does not fit fails the call with an ERROR to the
+	// caller before the callee is disconnected.
+	DropEvents SlowConsumerPolicy = iota
+	// Disconnect ends the session on the first message that does not fit.
+	Disconnect
+)
+
+// RealmConfig describes one realm.
+type RealmConfig struct {
+	Name wamp.URI
+	// StrictURIs checks topic and procedure URIs with the specification's
+	// strict rules (lower-case letters, digits, '_') instead of the loose
+	// ones.
+	StrictURIs bool
+	// Anonymous lets clients join without authentication, with every
+	// permission.
+	Anonymous bool
+}
+
+// Config configures a Router.
+type Config struct {
+	Realms       []RealmConfig
+	SlowConsumer SlowConsumerPolicy
+	// Agent is announced in WELCOME.Details.agent.
+	Agent string
+	// Logger receives the router's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Router routes messages between the sessions of its realms. Create it with
+// New; it is safe for concurrent use.
+type Router struct {
+	cfg     Config
+	log     *slog.Logger
+	realms  map[wamp.URI]*realm
+	subIDs  wamp.Sequence // router scope: subscription ids
+	regIDs  wamp.Sequence // router scope: registration ids
+	closing atomic.Bool
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	drained  chan struct{} // closed when sessions empties during shutdown
+
+	stats Stats
+}
+
+// Stats are the router's running counters.
+type Stats struct {
+	Sessions      atomic.Int64  // attached connections
+	Established   atomic.Int64  // sessions joined to a realm
+	Received      atomic.Uint64 // messages received
+	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
+	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
+}
+
+// New returns a router for cfg.
+func New(cfg Config) (*Router, error) {
+	r := &Router{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		realms:   make(map[wamp.URI]*realm, len(cfg.Realms)),
+		sessions: make(map[*Session]struct{}),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.cfg.Agent == "" {
+		r.cfg.Agent = "Junction"
+	}
+	for _, rc := range cfg.Realms {
+		if !wamp.ValidURI(rc.Name, false, false) {
+			return nil, fmt.Errorf("realm %q: not a valid URI", rc.Name)
+		}
+		if _, dup := r.realms[rc.Name]; dup {
+			return nil, fmt.Errorf("realm %q: defined twice", rc.Name)
+		}
+		r.realms[rc.Name] = newRealm(r, rc)
+	}
+	return r, nil
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() *Stats { return &r.stats }
+
+// Realms returns the names of the router's realms.
+func (r *Router) Realms() []wamp.URI {
+	names := make([]wamp.URI, 0, len(r.cfg.Realms))
+	for _, rc := range r.cfg.Realms {
+		names = append(names, rc.Name)
+	}
+	return names
+}
+
+// Attach starts a session for a new connection. The transport then passes
+// every message it decodes to the session's Receive, in order, and calls
+// Detach once the connection is gone.
+func (r *Router) Attach(p Peer, info TransportInfo) *Session {
+	s := &Session{router: r, peer: p, info: info}
+	r.mu.Lock()
+	r.sessions[s] = struct{}{}
+	r.mu.Unlock()
+	r.stats.Sessions.Add(1)
+	return s
+}
+
+func (r *Router) forget(s *Session) {
+	r.mu.Lock()
+	delete(r.sessions, s)
+	if len(r.sessions) == 0 && r.drained != nil {
+		close(r.drained)
+		r.drained = nil
+	}
+	r.mu.Unlock()
+	r.stats.Sessions.Add(-1)
+}
+
+// Shutdown says GOODBYE (wamp.close.system_shutdown) to every session and
+// waits for the sessions to end, or for ctx to be done, after which it closes
+// the connections that remain. New sessions are refused from the start.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.closing.Store(true)
+	r.mu.Lock()
+	all := make([]*Session, 0, len(r.sessions))
+	for s := range r.sessions {
+		all = append(all, s)
+	}
+	var drained chan struct{}
+	if len(r.sessions) > 0 {
+		drained = make(chan struct{})
+		r.drained = drained
+	}
+	r.mu.Unlock()
+
+	for _, s := range all {
+		s.shutdown(wamp.CloseSystemShutdown)
+	}
+	if drained == nil {
+		return nil
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		for _, s := range all {
+			s.peer.Close()
+		}
+		return fmt.Errorf("router shutdown: %d sessions did not say goodbye in time: %w", len(all), ctx.Err())
+	}
+}

@@ -1,0 +1,327 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+type sessionState uint8
+
+const (
+	stateNew         sessionState = iota // waiting for HELLO
+	stateEstablished                     // WELCOME sent
+	stateClosing                         // router sent GOODBYE, waiting for the echo
+	stateClosed                          // gone: GOODBYE, ABORT, violation or detach
+)
+
+// Session is one client connection and, once it has joined, its WAMP
+// session. Receive is called by one goroutine at a time (the transport's);
+// the other methods are safe from any goroutine.
+type Session struct {
+	router *Router
+	peer   Peer
+	info   TransportInfo
+
+	// Set when the session joins and not changed after.
+	id       wamp.ID
+	realm    *realm
+	authid   string
+	authrole string
+	roles    wamp.Dict
+
+	// reqIDs numbers the requests the router makes of this client
+	// (INVOCATION): session scope.
+	reqIDs wamp.Sequence
+
+	mu          sync.Mutex
+	state       sessionState
+	subs        map[wamp.ID]*subscription
+	regs        map[wamp.ID]*registration
+	invocations map[wamp.ID]*invocation // calls in flight to this session as callee
+
+	droppedEvents uint64 // under mu
+}
+
+// ID is the session's WAMP id, 0 before it has joined a realm.
+func (s *Session) ID() wamp.ID { return s.id }
+
+func (s *Session) logger() *slog.Logger {
+	l := s.router.log.With("remote", s.info.RemoteAddr)
+	if s.realm != nil {
+		l = l.With("realm", s.realm.name, "session", uint64(s.id), "authid", s.authid)
+	}
+	return l
+}
+
+// Established reports whether the session has joined a realm and not left.
+func (s *Session) Established() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateEstablished
+}
+
+// Receive handles one message from the client.
+func (s *Session) Receive(m wamp.Message) {
+	s.router.stats.Received.Add(1)
+	s.mu.Lock()
+	state := s.state
+	s.mu.Unlock()
+	switch state {
+	case stateNew:
+		if h, ok := m.(*wamp.Hello); ok {
+			s.hello(h)
+			return
+		}
+		s.violation(fmt.Sprintf("received %s before HELLO", m.Type()))
+		return
+	case stateClosing:
+		// We said GOODBYE: the echo ends the session, anything else is
+		// ignored (the specification's transition 14).
+		if _, ok := m.(*wamp.Goodbye); ok {
+			s.end()
+			s.peer.Close()
+		}
+		return
+	case stateClosed:
+		return
+	}
+	switch m := m.(type) {
+	case *wamp.Publish:
+		s.realm.broker.publish(s, m)
+	case *wamp.Subscribe:
+		s.realm.broker.subscribe(s, m)
+	case *wamp.Unsubscribe:
+		s.realm.broker.unsubscribe(s, m)
+	case *wamp.Call:
+		s.realm.dealer.call(s, m)
+	case *wamp.Yield:
+		s.realm.dealer.yield(s, m)
+	case *wamp.Error:
+		if m.RequestType != wamp.TypeInvocation {
+			s.violation(fmt.Sprintf("ERROR for a %s: a client sends ERROR only in answer to an INVOCATION", m.RequestType))
+			return
+		}
+		s.realm.dealer.invocationError(s, m)
+	case *wamp.Register:
+		s.realm.dealer.register(s, m)
+	case *wamp.Unregister:
+		s.realm.dealer.unregister(s, m)
+	case *wamp.Goodbye:
+		s.send(&wamp.Goodbye{Reason: wamp.CloseGoodbyeAndOut})
+		s.logger().Debug("session left", "reason", m.Reason)
+		s.end()
+		s.peer.Close()
+	case *wamp.Abort:
+		s.logger().Debug("client aborted", "reason", m.Reason)
+		s.end()
+		s.peer.Close()
+	case *wamp.Hello:
+		s.violation("received HELLO after the session was established")
+	default:
+		s.violation(fmt.Sprintf("a client does not send %s to a router", m.Type()))
+	}
+}
+
+// Fail ends the session with ABORT wamp.error.protocol_violation because of
+// something the transport found (bytes that do not decode, a HELLO that
+// never came); reason is for a person to read.
+func (s *Session) Fail(reason string) { s.violation(reason) }
+
+// Detach ends the session because its connection is gone.
+func (s *Session) Detach() {
+	s.end()
+	s.router.forget(s)
+}
+
+// violation aborts the session as the specification's protocol errors
+// section says: ABORT, dispose of everything, drop the connection.
+func (s *Session) violation(reason string) {
+	s.logger().Info("protocol violation", "reason", reason)
+	s.abort(wamp.ErrProtocolViolation, reason)
+}
+
+func (s *Session) abort(reason wamp.URI, message string) {
+	s.mu.Lock()
+	closed := s.state == stateClosed
+	s.mu.Unlock()
+	if !closed {
+		_ = s.peer.Send(&wamp.Abort{Details: wamp.Dict{"message": message}, Reason: reason})
+	}
+	s.end()
+	s.peer.Close()
+}
+
+// shutdown says GOODBYE with reason and waits for the echo (Receive).
+func (s *Session) shutdown(reason wamp.URI) {
+	s.mu.Lock()
+	state := s.state
+	if state == stateEstablished {
+		s.state = stateClosing
+	}
+	s.mu.Unlock()
+	switch state {
+	case stateEstablished:
+		if s.send(&wamp.Goodbye{Details: wamp.Dict{"message": "the router is shutting down"}, Reason: reason}) {
+			return
+		}
+		s.end()
+		s.peer.Close()
+	case stateNew:
+		s.abort(reason, "the router is shutting down")
+	}
+}
+
+// send delivers a reply that must not be lost: when it does not fit the
+// session is disconnected as a slow consumer. It reports whether m was
+// queued.
+func (s *Session) send(m wamp.Message) bool {
+	err := s.peer.Send(m)
+	if err == nil {
+		return true
+	}
+	s.sendFailed(m.Type(), err)
+	return false
+}
+
+func (s *Session) sendFailed(t wamp.MessageType, err error) {
+	switch {
+	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrQueueFull):
+		s.router.stats.SlowConsumers.Add(1)
+		s.logger().Warn("slow consumer disconnected: outbound queue full", "message", t)
+		s.end()
+		s.peer.Close()
+	default:
+		s.logger().Warn("message could not be delivered", "message", t, "err", err)
+	}
+}
+
+// end disposes of everything the session holds, once.
+func (s *Session) end() {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	wasJoined := s.state == stateEstablished || s.state == stateClosing
+	s.state = stateClosed
+	subs, regs, invs := s.subs, s.regs, s.invocations
+	s.subs, s.regs, s.invocations = nil, nil, nil
+	s.mu.Unlock()
+
+	if !wasJoined {
+		return
+	}
+	s.router.stats.Established.Add(-1)
+	r := s.realm
+	for _, sub := range subs {
+		r.broker.remove(s, sub)
+	}
+	for _, reg := range regs {
+		r.dealer.remove(reg)
+	}
+	for _, inv := range invs {
+		inv.caller.send(&wamp.Error{
+			RequestType: wamp.TypeCall, Request: inv.callerRequest, Error: wamp.ErrCanceled,
+			Payload: wamp.Payload{Args: wamp.List{"the callee left before it answered"}},
+		})
+	}
+	r.leave(s)
+}
+
+// errorReply answers request req of type t with ERROR uri and a message.
+func (s *Session) errorReply(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
+	s.send(&wamp.Error{RequestType: t, Request: req, Error: uri,
+		Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}})
+}
+
+// checkURI answers invalid_uri and reports false when u is not valid in the
+// session's realm.
+func (s *Session) checkURI(t wamp.MessageType, req wamp.ID, u wamp.URI, what string) bool {
+	if wamp.ValidURI(u, s.realm.strict, false) {
+		return true
+	}
+	s.errorReply(t, req, wamp.ErrInvalidURI, "%s %q is not a valid URI", what, u)
+	return false
+}
+
+func (s *Session) hello(h *wamp.Hello) {
+	r := s.router
+	if r.closing.Load() {
+		s.abort(wamp.CloseSystemShutdown, "the router is shutting down")
+		return
+	}
+	if !wamp.ValidURI(h.Realm, false, false) {
+		s.abort(wamp.ErrInvalidURI, fmt.Sprintf("realm %q is not a valid URI", h.Realm))
+		return
+	}
+	roles, _ := h.Details["roles"].(map[string]any)
+	if len(roles) == 0 {
+		s.violation("HELLO.Details.roles must announce at least one role")
+		return
+	}
+	for role, features := range roles {
+		switch role {
+		case "publisher", "subscriber", "caller", "callee":
+		default:
+			s.violation(fmt.Sprintf("HELLO.Details.roles: %q is not a client role", role))
+			return
+		}
+		if _, ok := features.(map[string]any); !ok {
+			s.violation(fmt.Sprintf("HELLO.Details.roles.%s must be a dict", role))
+			return
+		}
+	}
+	rlm := r.realms[h.Realm]
+	if rlm == nil {
+		s.abort(wamp.ErrNoSuchRealm, fmt.Sprintf("realm %q does not exist", h.Realm))
+		return
+	}
+	if !rlm.anonymous {
+		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
+		return
+	}
+	s.realm = rlm
+	s.roles = roles
+	s.id = wamp.GlobalID()
+	s.authid = wamp.String(h.Details, "authid")
+	if s.authid == "" {
+		s.authid = fmt.Sprintf("anonymous-%d", s.id)
+	}
+	s.authrole = "anonymous"
+
+	s.mu.Lock()
+	s.state = stateEstablished
+	s.mu.Unlock()
+	rlm.join(s)
+	r.stats.Established.Add(1)
+	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
+		"agent":        r.cfg.Agent,
+		"realm":        string(rlm.name),
+		"authid":       s.authid,
+		"authrole":     s.authrole,
+		"authmethod":   "anonymous",
+		"authprovider": "static",
+		"roles":        routerRoles(),
+	}})
+	s.logger().Debug("session joined", "agent", wamp.String(h.Details, "agent"),
+		"transport", s.info.Kind, "serializer", s.info.Serializer)
+}
+
+// routerRoles is what WELCOME announces: the roles and only the features
+// this router implements.
+func routerRoles() wamp.Dict {
+	return wamp.Dict{
+		"broker": wamp.Dict{"features": wamp.Dict{
+			"publisher_exclusion":      true,
+			"publisher_identification": true,
+		}},
+		"dealer": wamp.Dict{"features": wamp.Dict{
+			"caller_identification": true,
+		}},
+	}
+}
