@@ -1,0 +1,680 @@
+// Autobahn|JS client that drives a Junction router for the interop tests.
+//
+// Run by test/interop/interop_test.go with Node.js and the autobahn package
+// from package-lock.json. It mirrors test/interop/python/client.py: same
+// command line, same scenarios, same output.
+//
+//   node client.js suite --url ws://127.0.0.1:8080/ws --serializer cbor --prefix interop.x
+//
+// runs the scenarios pubsub, rpc, errors, large and concurrent, each with
+// fresh sessions and its own time limit, and prints one line per scenario:
+//
+//   RESULT {"scenario":"rpc","ok":false,"errors":["..."]}
+//
+// The roles sub-bytes, pub-bytes, callee-bytes and caller-bytes exchange one
+// binary payload with another client; sub-bytes and callee-bytes print READY
+// once they are subscribed or registered.
+//
+// The URL scheme picks the transport: ws:// is WebSocket, rs:// is RawSocket.
+// Autobahn|JS speaks RawSocket in Node with JSON only, and its JSON
+// serializer does not convert binary values: with --serializer json this
+// client passes a replacer and reviver to autobahn's JSONSerializer that
+// implement WAMP's convention (a Buffer travels as "\u0000" + base64), which
+// autobahn's RawSocket transport cannot use, so binary checks are left out
+// there.
+//
+// Autobahn|JS >= 26 uses the global WebSocket of Node >= 22; Node 20 and 21
+// have it behind --experimental-websocket, which the Go test passes.
+'use strict';
+
+const crypto = require('crypto');
+const autobahn = require('autobahn');
+
+const REALM = 'realm1';
+const JOIN_TIMEOUT = 10000;
+const CLOSE_TIMEOUT = 5000;
+const SCENARIO_TIMEOUT = 30000;
+
+// Values shared with test/interop/python/client.py: both sides must agree on
+// them byte for byte.
+const BLOB = Buffer.concat([
+  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+  Buffer.from([0, 0]),
+  Buffer.from('junction'),
+  Buffer.from([0xff, 0xfe, 0x80]),
+]);
+const TYPED = {
+  int: 42,
+  neg: -7,
+  big: 9007199254740991,
+  float: 0.5,
+  true: true,
+  false: false,
+  null: null,
+  str: 'h\u00e9llo \u2713 \u{1F600}',
+  list: [1, 'two', 3.5],
+  map: { a: 1 },
+};
+
+function bytesKwargs() {
+  return {
+    blob: BLOB,
+    empty: Buffer.alloc(0),
+    nested: { list: [Buffer.from([1, 2, 3])], text: 'not binary' },
+    typed: TYPED,
+  };
+}
+
+// n deterministic pseudo-random bytes (same as pattern() in client.py).
+function pattern(n, seed) {
+  const chunks = [];
+  let len = 0;
+  for (let counter = 0; len < n; counter++) {
+    const d = crypto.createHash('sha256').update(`${seed}:${counter}`).digest();
+    chunks.push(d);
+    len += d.length;
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
+function sha256(b) {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+function describe(v, limit = 200) {
+  let s;
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) {
+    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
+  } else {
+    try {
+      s = JSON.stringify(v);
+    } catch (e) {
+      s = String(v);
+    }
+    if (s === undefined) s = String(v);
+  }
+  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
+}
+
+function kind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Uint8Array) return 'bytes';
+  return typeof v;
+}
+
+// Structural comparison; binary values must arrive as Buffer/Uint8Array, not
+// as strings or arrays. Returns a list of differences.
+function diff(got, want, path = '$') {
+  if (kind(got) !== kind(want)) {
+    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
+  }
+  switch (kind(want)) {
+    case 'bytes':
+      return Buffer.from(got).equals(Buffer.from(want)) ? []
+        : [`${path}: got ${describe(got)} (sha256 ${sha256(got)}), want ${describe(want)} (sha256 ${sha256(want)})`];
+    case 'array': {
+      if (got.length !== want.length) {
+        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
+      }
+      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
+    }
+    case 'object': {
+      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
+      return keys.flatMap((k) => {
+        if (!(k in got)) return [`${path}.${k}: missing`];
+        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
+        return diff(got[k], want[k], `${path}.${k}`);
+      });
+    }
+    default:
+      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
+  }
+}
+
+class Checks {
+  constructor() {
+    this.errors = [];
+  }
+
+  fail(msg) {
+    this.errors.push(msg);
+  }
+
+  equal(what, got, want) {
+    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
+  }
+
+  true(what, cond) {
+    if (!cond) this.fail(what);
+  }
+
+  // Awaits promise and checks that it is rejected with WAMP error wantURI.
+  async appError(what, wantURI, promise) {
+    let res;
+    try {
+      res = await promise;
+    } catch (e) {
+      if (e instanceof autobahn.Error) {
+        if (e.error !== wantURI) {
+          this.fail(`${what}: got error ${e.error} ${describe(e.args)} ${describe(e.kwargs)}, want ${wantURI}`);
+        }
+        return e;
+      }
+      this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
+      return null;
+    }
+    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
+    return null;
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    Promise.resolve(promise).finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
+    }),
+  ]);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// WAMP's JSON convention for binary: "\u0000" followed by base64.
+function jsonReplacer(key, value) {
+  // JSON.stringify has already called Buffer.toJSON; look at the original.
+  const orig = this[key];
+  if (orig instanceof Uint8Array) {
+    return '\u0000' + Buffer.from(orig.buffer, orig.byteOffset, orig.byteLength).toString('base64');
+  }
+  return value;
+}
+
+const nonCanonicalBase64 = [];
+
+function jsonReviver(key, value) {
+  if (typeof value === 'string' && value.length > 0 && value.charCodeAt(0) === 0) {
+    const b64 = value.slice(1);
+    const buf = Buffer.from(b64, 'base64');
+    if (buf.toString('base64') !== b64) {
+      nonCanonicalBase64.push(describe(value));
+    }
+    return buf;
+  }
+  return value;
+}
+
+function makeSerializer(name) {
+  const s = autobahn.serializer;
+  switch (name) {
+    case 'json':
+      return new s.JSONSerializer(jsonReplacer, jsonReviver);
+    case 'msgpack':
+      if (!s.MsgpackSerializer) throw new Error('autobahn has no msgpack serializer (msgpack5 missing?)');
+      return new s.MsgpackSerializer();
+    case 'cbor':
+      if (!s.CBORSerializer) throw new Error('autobahn has no cbor serializer (cbor missing?)');
+      return new s.CBORSerializer();
+    default:
+      throw new Error(`unknown serializer ${name}`);
+  }
+}
+
+// Opens a connection, joins the realm and resolves to a session handle.
+function connect(opts, label) {
+  const url = new URL(opts.url);
+  let transport;
+  if (url.protocol === 'ws:') {
+    if (typeof WebSocket === 'undefined') {
+      throw new Error('no global WebSocket: use Node >= 22, or Node 20/21 with --experimental-websocket');
+    }
+    transport = { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
+  } else if (url.protocol === 'rs:') {
+    if (opts.serializer !== 'json') {
+      throw new Error(`autobahn-js RawSocket supports only json, not ${opts.serializer}`);
+    }
+    transport = { type: 'rawsocket', host: url.hostname, port: Number(url.port) };
+  } else {
+    throw new Error(`unsupported URL scheme in ${opts.url} (want ws:// or rs://)`);
+  }
+
+  return withTimeout(new Promise((resolve, reject) => {
+    let handle = null;
+    const conn = new autobahn.Connection({
+      transports: [transport],
+      realm: REALM,
+      max_retries: 0,
+      retry_if_unreachable: false,
+    });
+    conn.onopen = (session) => {
+      let closedResolve;
+      const closed = new Promise((r) => { closedResolve = r; });
+      handle = { label, session, conn, closed, closedResolve };
+      resolve(handle);
+    };
+    conn.onclose = (reason, details) => {
+      if (handle) {
+        handle.closeReason = reason;
+        handle.closedResolve(reason);
+      } else {
+        reject(new Error(`${label}: connection closed before joining: ${reason} ${describe(details)}`));
+      }
+      return true; // no reconnect
+    };
+    conn.open();
+  }), JOIN_TIMEOUT, `${label}: join`);
+}
+
+// Leaves the realm with GOODBYE and waits for the transport to close.
+async function close(checks, ...handles) {
+  for (const h of handles) {
+    if (!h) continue;
+    try {
+      if (h.session.isOpen) h.conn.close();
+      await withTimeout(h.closed, CLOSE_TIMEOUT, `${h.label}: close`);
+    } catch (e) {
+      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
+    }
+  }
+}
+
+function resultLine(scenario, checks, info) {
+  const out = { scenario, ok: checks.errors.length === 0 };
+  if (checks.errors.length) out.errors = checks.errors;
+  if (info) out.info = info;
+  console.log('RESULT ' + JSON.stringify(out));
+}
+
+// Binary values can be used unless this is autobahn-js's JSON-only RawSocket.
+function binaryOK(opts) {
+  return new URL(opts.url).protocol !== 'rs:';
+}
+
+// --- scenarios -------------------------------------------------------------
+
+async function scenarioPubSub(opts, checks) {
+  const topic = `${opts.prefix}.pubsub.events`;
+  const n = 50;
+  const sub = await connect(opts, 'subscriber');
+  const pub = await connect(opts, 'publisher');
+  const received = [];
+  const own = [];
+  let allReceived;
+  const allReceivedP = new Promise((r) => { allReceived = r; });
+  let marker;
+  const markerP = new Promise((r) => { marker = r; });
+
+  const expected = (i) => [
+    [i, `event-${i}`],
+    { seq: i, even: i % 2 === 0, text: TYPED.str, nested: { list: [i, null, 1.5] } },
+  ];
+
+  await sub.session.subscribe(topic, (args, kwargs) => {
+    received.push([args || [], kwargs || {}]);
+    if (received.length === n) allReceived();
+  });
+  await pub.session.subscribe(topic, (args, kwargs) => {
+    if (args && args[0] === 'marker') {
+      marker();
+      return;
+    }
+    own.push([args, kwargs]);
+  });
+
+  const pubIDs = [];
+  for (let i = 0; i < n; i++) {
+    const [args, kwargs] = expected(i);
+    if (i === 0 || i === n - 1) {
+      const p = await pub.session.publish(topic, args, kwargs, { acknowledge: true });
+      pubIDs.push(p && p.id);
+    } else {
+      const r = pub.session.publish(topic, args, kwargs);
+      checks.true(`unacknowledged publish returned ${describe(r)}, want undefined`, r === undefined);
+    }
+  }
+  for (const id of pubIDs) {
+    checks.true(`acknowledged publish: publication id ${describe(id)} is not an integer in [1, 2^53]`,
+      Number.isInteger(id) && id >= 1 && id <= 2 ** 53);
+  }
+  checks.true(`acknowledged publishes returned the same publication id ${describe(pubIDs)}`,
+    new Set(pubIDs).size === pubIDs.length);
+
+  try {
+    await withTimeout(allReceivedP, 10000, 'events');
+  } catch (e) {
+    checks.fail(`subscriber received ${received.length} of ${n} events within 10s`);
+  }
+  received.slice(0, n).forEach(([args, kwargs], i) => {
+    const [wantArgs, wantKwargs] = expected(i);
+    checks.equal(`event ${i} args`, args, wantArgs);
+    checks.equal(`event ${i} kwargs`, kwargs, wantKwargs);
+  });
+
+  // The subscriber publishes a marker; the publisher's own subscription must
+  // see it (so that subscription works) and nothing of its own before it.
+  await sub.session.publish(topic, ['marker'], {}, { acknowledge: true });
+  try {
+    await withTimeout(markerP, 5000, 'marker');
+  } catch (e) {
+    checks.fail("publisher's own subscription did not receive another session's event within 5s");
+  }
+  await sleep(100);
+  checks.true(`publisher received ${own.length} of its own events (want 0, publisher exclusion is the default): ${describe(own.slice(0, 3))}`,
+    own.length === 0);
+  await close(checks, sub, pub);
+}
+
+async function scenarioRPC(opts, checks) {
+  const callee = await connect(opts, 'callee');
+  const caller = await connect(opts, 'caller');
+  const p = `${opts.prefix}.rpc.`;
+
+  await callee.session.register(`${p}add`, (args) => args[0] + args[1]);
+  await callee.session.register(`${p}echo`, (args, kwargs) => new autobahn.Result(args, kwargs));
+  await callee.session.register(`${p}fail`, () => {
+    throw new autobahn.Error('com.example.interop.custom_error', ['first', 2, { three: 3 }],
+      { detail: 'something', code: 42, nested: { x: [1, 2] } });
+  });
+
+  checks.equal('call add(2, 3)', await caller.session.call(`${p}add`, [2, 3]), 5);
+
+  const args = ['a', 1, null, [1, 2], { k: 'v' }, 2.25, true];
+  const kwargs = { unicode: TYPED.str, n: 7, empty_list: [], empty_map: {} };
+  let res = await caller.session.call(`${p}echo`, args, kwargs);
+  if (res instanceof autobahn.Result) {
+    checks.equal('call echo: args', res.args, args);
+    checks.equal('call echo: kwargs', res.kwargs, kwargs);
+  } else {
+    checks.fail(`call echo: got ${describe(res)}, want Result with args and kwargs`);
+  }
+
+  res = await caller.session.call(`${p}echo`, [], { only: 'kw' });
+  if (res instanceof autobahn.Result) {
+    checks.equal('call echo(only kwargs): args', res.args, []);
+    checks.equal('call echo(only kwargs): kwargs', res.kwargs, { only: 'kw' });
+  } else {
+    checks.fail(`call echo(only kwargs): got ${describe(res)}, want Result`);
+  }
+
+  checks.equal('call echo() without arguments', await caller.session.call(`${p}echo`), null);
+
+  const e = await checks.appError('call fail', 'com.example.interop.custom_error', caller.session.call(`${p}fail`));
+  if (e) {
+    checks.equal('application error args', e.args, ['first', 2, { three: 3 }]);
+    checks.equal('application error kwargs', e.kwargs, { detail: 'something', code: 42, nested: { x: [1, 2] } });
+  }
+
+  if (binaryOK(opts)) {
+    res = await caller.session.call(`${p}echo`, [BLOB], bytesKwargs());
+    if (res instanceof autobahn.Result) {
+      checks.equal('call echo with bytes: args', res.args, [BLOB]);
+      checks.equal('call echo with bytes: kwargs', res.kwargs, bytesKwargs());
+    } else {
+      checks.fail(`call echo with bytes: got ${describe(res)}, want Result`);
+    }
+  }
+
+  // the callee still works after raising
+  checks.equal('call add after an error', await caller.session.call(`${p}add`, [40, 2]), 42);
+  await close(checks, callee, caller);
+}
+
+async function scenarioErrors(opts, checks) {
+  const a = await connect(opts, 'session-a');
+  const b = await connect(opts, 'session-b');
+  const p = `${opts.prefix}.errors.`;
+
+  await checks.appError('call of an unregistered procedure', 'wamp.error.no_such_procedure',
+    b.session.call(`${p}nonexistent`, [1]));
+
+  await a.session.register(`${p}dup`, () => 'first');
+  await checks.appError('register of a procedure another session registered',
+    'wamp.error.procedure_already_exists', b.session.register(`${p}dup`, () => 'second'));
+  await checks.appError('second register of a procedure by the same session',
+    'wamp.error.procedure_already_exists', a.session.register(`${p}dup`, () => 'again'));
+  checks.equal('call of the first registration after the duplicates', await b.session.call(`${p}dup`), 'first');
+
+  await checks.appError("call of 'bad uri with spaces'", 'wamp.error.invalid_uri',
+    b.session.call('bad uri with spaces'));
+  await checks.appError(`call of '${p}.empty'`, 'wamp.error.invalid_uri', b.session.call(`${p}.empty`));
+  await checks.appError(`register of '${p}.empty'`, 'wamp.error.invalid_uri',
+    a.session.register(`${p}.empty`, () => null));
+  await checks.appError("subscribe to 'bad topic with spaces'", 'wamp.error.invalid_uri',
+    a.session.subscribe('bad topic with spaces', () => {}));
+  await checks.appError(`acknowledged publish to '${p}.empty'`, 'wamp.error.invalid_uri',
+    a.session.publish(`${p}.empty`, [], {}, { acknowledge: true }));
+
+  // both sessions survive the errors
+  checks.equal('call after the errors', await b.session.call(`${p}dup`), 'first');
+  await close(checks, a, b);
+}
+
+async function scenarioLarge(opts, checks) {
+  const callee = await connect(opts, 'callee');
+  const caller = await connect(opts, 'caller');
+  const proc = `${opts.prefix}.large.echo`;
+  await callee.session.register(proc, (args, kwargs) => new autobahn.Result(args, kwargs));
+
+  const size = 1 << 20;
+  const text = pattern(size * 3 / 4, 1).toString('hex').slice(0, size);
+  let res = await caller.session.call(proc, [text], { sha256: sha256(text) });
+  const got = res instanceof autobahn.Result ? res.args[0] : res;
+  if (typeof got !== 'string' || got !== text) {
+    checks.fail(`1 MiB string echo: got ${kind(got)} of length ${got && got.length}, want string of length ${size}`);
+  }
+
+  if (binaryOK(opts)) {
+    const blob = pattern(size, 2);
+    res = await caller.session.call(proc, [blob]);
+    if (!(res instanceof Uint8Array) || !Buffer.from(res).equals(blob)) {
+      checks.fail(`1 MiB bytes echo: got ${kind(res)} of length ${res && res.length}` +
+        `${res instanceof Uint8Array ? ` (sha256 ${sha256(res)})` : ''}, want bytes of length ${size} (sha256 ${sha256(blob)})`);
+    }
+  }
+  await close(checks, callee, caller);
+}
+
+async function scenarioConcurrent(opts, checks) {
+  const callee = await connect(opts, 'callee');
+  const caller = await connect(opts, 'caller');
+  const proc = `${opts.prefix}.concurrent.triple`;
+  const n = 500;
+  let inFlight = 0;
+  let maxInFlight = 0;
+
+  await callee.session.register(proc, async (args) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    // random delays make the callee answer out of order
+    await sleep(Math.random() * 20);
+    inFlight--;
+    return new autobahn.Result([args[0], args[0] * 3], { tag: args[1] });
+  });
+
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => Promise.resolve(caller.session.call(proc, [i, `t${i}`]))));
+  let bad = 0;
+  results.forEach((r, i) => {
+    let d;
+    if (r.status === 'rejected') {
+      d = [`failed: ${describe(r.reason)}`];
+    } else if (r.value instanceof autobahn.Result) {
+      d = diff([r.value.args, r.value.kwargs], [[i, i * 3], { tag: `t${i}` }]);
+    } else {
+      d = [`got ${describe(r.value)}, want Result`];
+    }
+    if (d.length) {
+      bad++;
+      if (bad <= 5) checks.fail(`call ${i}: ${d.join('; ')}`);
+    }
+  });
+  checks.true(`${bad} of ${n} concurrent calls failed or got a wrong result`, bad === 0);
+  checks.true(`callee saw at most ${maxInFlight} invocations at once; want the ${n} calls to overlap`, maxInFlight > 1);
+  await close(checks, callee, caller);
+  return { max_in_flight: maxInFlight };
+}
+
+const SCENARIOS = {
+  pubsub: scenarioPubSub,
+  rpc: scenarioRPC,
+  errors: scenarioErrors,
+  large: scenarioLarge,
+  concurrent: scenarioConcurrent,
+};
+
+async function runSuite(opts) {
+  const names = opts.scenarios ? opts.scenarios.split(',') : Object.keys(SCENARIOS);
+  let ok = true;
+  for (const name of names) {
+    const checks = new Checks();
+    let info;
+    try {
+      info = await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
+    } catch (e) {
+      checks.fail(e instanceof Error ? e.message : describe(e));
+      if (e && e.stack) console.error(e.stack);
+    }
+    finishJSONChecks(checks);
+    resultLine(name, checks, info);
+    ok = ok && checks.errors.length === 0;
+  }
+  return ok;
+}
+
+// Reports binary strings the router sent in non-canonical base64.
+function finishJSONChecks(checks) {
+  if (nonCanonicalBase64.length) {
+    checks.fail(`router sent binary as non-canonical base64: ${nonCanonicalBase64.slice(0, 3).join(', ')}`);
+    nonCanonicalBase64.length = 0;
+  }
+}
+
+// --- cross-client binary roles ---------------------------------------------
+
+function checkBytesPayload(checks, what, args, kwargs) {
+  checks.equal(`${what} args`, args || [], [BLOB]);
+  checks.equal(`${what} kwargs`, kwargs || {}, bytesKwargs());
+}
+
+async function roleSubBytes(opts) {
+  const checks = new Checks();
+  const s = await connect(opts, 'subscriber');
+  let got;
+  const gotP = new Promise((r) => { got = r; });
+  await s.session.subscribe(opts.topic, (args, kwargs) => got([args, kwargs]));
+  console.log('READY');
+  try {
+    const [args, kwargs] = await withTimeout(gotP, 20000, `event on ${opts.topic}`);
+    checkBytesPayload(checks, 'event', args, kwargs);
+  } catch (e) {
+    checks.fail(e.message);
+  }
+  await close(checks, s);
+  finishJSONChecks(checks);
+  resultLine('sub-bytes', checks);
+  return checks.errors.length === 0;
+}
+
+async function rolePubBytes(opts) {
+  const checks = new Checks();
+  const s = await connect(opts, 'publisher');
+  const p = await s.session.publish(opts.topic, [BLOB], bytesKwargs(), { acknowledge: true });
+  checks.true('acknowledged publish returned no publication id', p && Number.isInteger(p.id));
+  await close(checks, s);
+  resultLine('pub-bytes', checks);
+  return checks.errors.length === 0;
+}
+
+async function roleCalleeBytes(opts) {
+  const checks = new Checks();
+  const s = await connect(opts, 'callee');
+  let served;
+  const servedP = new Promise((r) => { served = r; });
+  await s.session.register(opts.procedure, (args, kwargs) => {
+    const c = new Checks();
+    checkBytesPayload(c, 'invocation', args, kwargs);
+    checks.errors.push(...c.errors);
+    served();
+    if (c.errors.length) throw new autobahn.Error('interop.error.bad_payload', c.errors);
+    return new autobahn.Result(args, kwargs);
+  });
+  console.log('READY');
+  try {
+    await withTimeout(servedP, 20000, `invocation of ${opts.procedure}`);
+    await sleep(200); // let the YIELD go out before GOODBYE
+  } catch (e) {
+    checks.fail(e.message);
+  }
+  await close(checks, s);
+  finishJSONChecks(checks);
+  resultLine('callee-bytes', checks);
+  return checks.errors.length === 0;
+}
+
+async function roleCallerBytes(opts) {
+  const checks = new Checks();
+  const s = await connect(opts, 'caller');
+  try {
+    const res = await s.session.call(opts.procedure, [BLOB], bytesKwargs());
+    if (res instanceof autobahn.Result) {
+      checkBytesPayload(checks, 'result', res.args, res.kwargs);
+    } else {
+      checks.fail(`result: got ${describe(res)}, want Result with args and kwargs`);
+    }
+  } catch (e) {
+    checks.fail(`call failed: ${describe(e)}`);
+  }
+  await close(checks, s);
+  finishJSONChecks(checks);
+  resultLine('caller-bytes', checks);
+  return checks.errors.length === 0;
+}
+
+const ROLES = {
+  suite: runSuite,
+  'sub-bytes': roleSubBytes,
+  'pub-bytes': rolePubBytes,
+  'callee-bytes': roleCalleeBytes,
+  'caller-bytes': roleCallerBytes,
+};
+
+function usage(msg) {
+  console.error(`${msg}\nusage: node client.js {${Object.keys(ROLES).join('|')}} --url URL --serializer json|msgpack|cbor` +
+    ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P]');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { prefix: 'interop.js', scenarios: '', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' };
+  const rest = [...argv];
+  opts.role = rest.shift();
+  if (!(opts.role in ROLES)) usage(`unknown role ${opts.role}`);
+  while (rest.length) {
+    const flag = rest.shift();
+    const m = /^--([a-z]+)$/.exec(flag);
+    if (!m || !rest.length) usage(`bad argument ${flag}`);
+    opts[m[1]] = rest.shift();
+  }
+  if (!opts.url || !opts.serializer) usage('--url and --serializer are required');
+  for (const name of opts.scenarios.split(',').filter(Boolean)) {
+    if (!(name in SCENARIOS)) usage(`unknown scenario ${name}`);
+  }
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  let ok = false;
+  try {
+    ok = await ROLES[opts.role](opts);
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : e);
+    console.log('RESULT ' + JSON.stringify({ scenario: opts.role, ok: false, errors: [String(e && e.message ? e.message : describe(e))] }));
+  }
+  process.exit(ok ? 0 : 1);
+}
+
+main();
