@@ -115,6 +115,9 @@ func runSuite(t *testing.T, r *router, c *client, cb combo) {
 	for _, sc := range scenarios {
 		t.Run(sc, func(t *testing.T) {
 			res, ok := results[sc]
+			if ok {
+				t.Logf("took %.3fs %s", res.Seconds, res.Info)
+			}
 			switch {
 			case !ok:
 				t.Errorf("no result for scenario %s; client %s", sc, p.exitDescription(err))
@@ -514,6 +517,7 @@ type result struct {
 	OK       bool            `json:"ok"`
 	Errors   []string        `json:"errors"`
 	Info     json.RawMessage `json:"info"`
+	Seconds  float64         `json:"seconds"`
 }
 
 func (p *proc) results() map[string]result {

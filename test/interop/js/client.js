@@ -281,10 +281,16 @@ async function close(checks, ...handles) {
   }
 }
 
-function resultLine(scenario, checks, info) {
+const MAX_ERRORS = 20;
+
+function resultLine(scenario, checks, info, seconds) {
   const out = { scenario, ok: checks.errors.length === 0 };
-  if (checks.errors.length) out.errors = checks.errors;
+  if (checks.errors.length) {
+    out.errors = checks.errors.slice(0, MAX_ERRORS);
+    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
+  }
   if (info) out.info = info;
+  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
   console.log('RESULT ' + JSON.stringify(out));
 }
 
@@ -531,6 +537,7 @@ async function runSuite(opts) {
   for (const name of names) {
     const checks = new Checks();
     let info;
+    const start = performance.now();
     try {
       info = await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
     } catch (e) {
@@ -538,7 +545,7 @@ async function runSuite(opts) {
       if (e && e.stack) console.error(e.stack);
     }
     finishJSONChecks(checks);
-    resultLine(name, checks, info);
+    resultLine(name, checks, info, (performance.now() - start) / 1000);
     ok = ok && checks.errors.length === 0;
   }
   return ok;

@@ -27,6 +27,7 @@ import hashlib
 import json
 import random
 import sys
+import time
 import traceback
 from urllib.parse import urlparse
 
@@ -260,12 +261,19 @@ async def close(checks, *sessions):
             checks.fail("%s: leaving failed: %s" % (s.interop_label, e))
 
 
-def result_line(scenario, checks, info=None):
+MAX_ERRORS = 20
+
+
+def result_line(scenario, checks, info=None, seconds=None):
     out = {"scenario": scenario, "ok": not checks.errors}
     if checks.errors:
-        out["errors"] = checks.errors
+        out["errors"] = checks.errors[:MAX_ERRORS]
+        if len(checks.errors) > MAX_ERRORS:
+            out["errors"].append("... and %d more" % (len(checks.errors) - MAX_ERRORS))
     if info:
         out["info"] = info
+    if seconds is not None:
+        out["seconds"] = round(seconds, 3)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -498,6 +506,7 @@ async def run_suite(opts):
     for name in names:
         checks = Checks()
         info = None
+        start = time.monotonic()
         try:
             info = await asyncio.wait_for(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT)
         except asyncio.TimeoutError:
@@ -505,7 +514,7 @@ async def run_suite(opts):
         except Exception as e:  # noqa: BLE001
             checks.fail("%s: %s" % (type(e).__name__, e))
             traceback.print_exc()
-        result_line(name, checks, info)
+        result_line(name, checks, info, time.monotonic() - start)
         ok = ok and not checks.errors
     return ok
 
