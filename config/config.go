@@ -1,0 +1,221 @@
+// Package config loads and validates Junction's YAML configuration file.
+//
+// A config file has four sections: listeners (where the router accepts
+// connections), realms (the WAMP realms it serves), limits (sizes and
+// timeouts) and log. Every key is optional; an omitted key takes its default,
+// and an empty file means [Default]. README.md in this directory is the
+// reference for every key.
+//
+// [Parse] walks the YAML node tree itself instead of relying on the YAML
+// library's generic decoding, so that every unknown key, wrong type and bad
+// value is reported with the file name, line, column and key path, and all
+// problems are reported at once (one per line, joined with [errors.Join]):
+//
+//	junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, ...)
+//	junction.yaml:3:13: listeners[0].engine: "fast" is not one of auto, epoll, goroutine
+//
+// The rest of the router receives a validated [*Config] and does not need
+// to check it again.
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config is the whole router configuration.
+type Config struct {
+	Listeners []Listener // yaml listeners; default: one listener on 127.0.0.1:8080
+	Realms    []Realm    // yaml realms; default: one anonymous realm "realm1"
+	Limits    Limits     // yaml limits
+	Log       Log        // yaml log
+}
+
+// Listener is one address the router accepts connections on. WebSocket and
+// RawSocket share the port: a RawSocket client is recognised by its first
+// byte, 0x7F.
+type Listener struct {
+	// Address is "host:port" for TCP or "unix:/path/to.sock" for a Unix
+	// socket. Required. Yaml key address.
+	Address string
+	// WebSocketPath is the HTTP path of the WebSocket endpoint. Yaml key
+	// websocket_path; default "/ws".
+	WebSocketPath string
+	// WebSocket enables WAMP over WebSocket. Yaml key websocket; default true.
+	WebSocket bool
+	// RawSocket enables WAMP over RawSocket. Yaml key rawsocket; default true.
+	RawSocket bool
+	// TLS, when set, serves TLS on this listener; nil means plain text.
+	// Yaml key tls.
+	TLS *TLS
+	// AllowedOrigins lists the WebSocket origins accepted; empty means any
+	// origin. An entry is an exact origin ("https://app.example.com"), a
+	// leading wildcard host ("https://*.example.com") or "*". Yaml key
+	// allowed_origins.
+	AllowedOrigins []string
+	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
+	// Yaml key engine; default "auto".
+	Engine string
+}
+
+// TLS names the certificate and private key of a TLS listener. Both files
+// must exist and load as a pair (tls.LoadX509KeyPair) when the config is
+// validated.
+type TLS struct {
+	CertFile string // yaml cert: PEM certificate chain, leaf first
+	KeyFile  string // yaml key: PEM private key
+}
+
+// Realm is one WAMP realm served by the router.
+type Realm struct {
+	// Name is the realm's WAMP URI, unique within the config. Yaml key name.
+	Name string
+	// StrictURIs turns on strict URI checking (components of lower-case
+	// letters, digits and '_') for URIs used in the realm. Yaml key
+	// strict_uris; default false (loose checking).
+	StrictURIs bool
+	// Anonymous lets clients join without authenticating, with every
+	// permission. Yaml key anonymous; default true.
+	Anonymous bool
+}
+
+// Limits bounds what one session may cost the router.
+type Limits struct {
+	// MaxMessageSize is the largest message accepted, in bytes. Yaml key
+	// max_message_size; default 16 MiB; 1 KiB to 1 GiB.
+	MaxMessageSize int64
+	// OutboundQueue is the number of bytes queued for one session before
+	// the slow-consumer policy applies. Yaml key outbound_queue; default
+	// 4 MiB; 4 KiB to 1 GiB.
+	OutboundQueue int64
+	// SlowConsumer is "drop" (EVENTs that do not fit in the outbound queue
+	// are dropped and counted; other messages that do not fit disconnect
+	// the session) or "disconnect" (any message that does not fit
+	// disconnects the session). Yaml key slow_consumer; default "drop".
+	SlowConsumer string
+	// HelloTimeout is the time a new session has to send HELLO. Yaml key
+	// hello_timeout; default 10s; more than 0.
+	HelloTimeout time.Duration
+	// HandshakeTimeout is the time allowed for the WebSocket or RawSocket
+	// handshake. Yaml key handshake_timeout; default 5s; more than 0.
+	HandshakeTimeout time.Duration
+	// PingInterval is the time between keep-alive pings; 0 disables them.
+	// Yaml key ping_interval; default 30s.
+	PingInterval time.Duration
+	// PingTimeout is the time a peer has to answer a ping. Yaml key
+	// ping_timeout; default 10s; more than 0 and less than PingInterval
+	// when pings are on.
+	PingTimeout time.Duration
+	// IdleTimeout closes a session that has sent nothing for this long;
+	// 0 means never. Yaml key idle_timeout; default 0.
+	IdleTimeout time.Duration
+}
+
+// Log configures the router's log/slog output.
+type Log struct {
+	Level  string // yaml level: debug, info, warn or error; default info
+	Format string // yaml format: text or json; default text
+}
+
+// Byte sizes used for defaults and ranges.
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+	gib = 1 << 30
+)
+
+// Default returns the configuration used when the config file is empty:
+// one listener on 127.0.0.1:8080 with WebSocket (path /ws) and RawSocket,
+// engine auto; one realm "realm1" with anonymous access and loose URI
+// checking; default limits; info logs as text. Each call returns a new
+// Config that the caller may modify.
+func Default() *Config {
+	return &Config{
+		Listeners: []Listener{defaultListener("127.0.0.1:8080")},
+		Realms:    []Realm{defaultRealm("realm1")},
+		Limits: Limits{
+			MaxMessageSize:   16 * mib,
+			OutboundQueue:    4 * mib,
+			SlowConsumer:     "drop",
+			HelloTimeout:     10 * time.Second,
+			HandshakeTimeout: 5 * time.Second,
+			PingInterval:     30 * time.Second,
+			PingTimeout:      10 * time.Second,
+			IdleTimeout:      0,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// defaultListener is the listener a listeners[] entry starts from before
+// its keys are applied.
+func defaultListener(address string) Listener {
+	return Listener{
+		Address:       address,
+		WebSocketPath: "/ws",
+		WebSocket:     true,
+		RawSocket:     true,
+		Engine:        "auto",
+	}
+}
+
+// defaultRealm is the realm a realms[] entry starts from before its keys
+// are applied.
+func defaultRealm(name string) Realm {
+	return Realm{Name: name, StrictURIs: false, Anonymous: true}
+}
+
+// Load reads the config file at path, parses and validates it. Errors name
+// the file as path was given. Relative file names inside the config (tls
+// cert and key, unix: socket paths) are taken relative to the directory of
+// path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes the YAML config in data on top of [Default] and validates
+// it. name is the file name used in error messages; relative file names
+// inside the config are taken relative to filepath.Dir(name). On success
+// the returned Config has passed [Config.Validate]; on failure Parse returns
+// a nil Config and every problem found, one per line, each starting with
+// name:line:column (name:line for YAML syntax errors).
+func Parse(name string, data []byte) (*Config, error) {
+	if name == "" {
+		name = "config"
+	}
+	r := newReport(name, true)
+	cfg := Default()
+	root, err := parseYAML(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if root != nil {
+		d := decoder{r: r, dir: baseDir(name)}
+		d.config(root, cfg)
+	}
+	validate(cfg, r)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Validate checks c and returns every problem found, joined with
+// [errors.Join]. It does not fill in defaults: start from [Default] when
+// building a Config in code. Validate reads the TLS certificate and key
+// files (relative names are relative to the working directory). Errors name the key path (listeners[0].engine) but no line, since
+// a Config built in code has none; [Parse] reports the same problems with
+// their lines.
+func (c *Config) Validate() error {
+	if c == nil {
+		return fmt.Errorf("validating config: nil *Config")
+	}
+	r := newReport("", false)
+	validate(c, r)
+	return r.err()
+}

@@ -1,0 +1,1178 @@
+package config
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lines joins YAML lines, so that test cases show their line numbers.
+func lines(l ...string) string { return strings.Join(l, "\n") + "\n" }
+
+// writeKeyPair writes a self-signed certificate and its key as PEM files
+// named prefix+"cert.pem" and prefix+"key.pem" in dir.
+func writeKeyPair(t testing.TB, dir, prefix string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, prefix+"cert.pem")
+	keyFile = filepath.Join(dir, prefix+"key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestParseErrors gives every kind of bad config and its exact error: file,
+// line, column, key path and reason. {{dir}} stands for a directory holding
+// a valid pair a/cert.pem, a/key.pem and a second pair b/cert.pem,
+// b/key.pem.
+func TestParseErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeKeyPair(t, dir, "a")
+	writeKeyPair(t, dir, "b")
+
+	tests := []struct {
+		name string
+		yaml string
+		want []string // one line per problem
+	}{
+		// Keys.
+		{
+			name: "unknown top-level key",
+			yaml: lines("listener:", "  - address: :8080"),
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, limits, log)`},
+		},
+		{
+			name: "unknown key in limits",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"realms:",
+				"  - name: realm1",
+				"",
+				"limits:",
+				"    max_msg_size: 1MiB",
+			),
+			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, idle_timeout)`},
+		},
+		{
+			name: "unknown key in a listener",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine)`},
+		},
+		{
+			name: "unknown key in tls",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/acert.pem", "      key: {{dir}}/akey.pem", "      ca: x"),
+			want: []string{`junction.yaml:6:7: unknown key "ca" in listeners[0].tls (known: cert, key)`},
+		},
+		{
+			name: "unknown key in a realm",
+			yaml: lines("realms:", "  - name: a", "    anon: true"),
+			want: []string{`junction.yaml:3:5: unknown key "anon" in realms[0] (known: name, strict_uris, anonymous)`},
+		},
+		{
+			name: "unknown key in log",
+			yaml: lines("log:", "  lvl: debug"),
+			want: []string{`junction.yaml:2:3: unknown key "lvl" in log (known: level, format)`},
+		},
+		{
+			name: "keys are case-sensitive",
+			yaml: lines("Log:", "  level: debug"),
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, limits, log)`},
+		},
+		{
+			name: "duplicate key",
+			yaml: lines("log:", "  level: debug", "  format: json", "  level: info"),
+			want: []string{`junction.yaml:4:3: duplicate key "level" in log (first at line 2)`},
+		},
+		{
+			name: "duplicate section",
+			yaml: lines("log:", "  level: debug", "log:", "  format: json"),
+			want: []string{`junction.yaml:3:1: duplicate key "log" at the top level (first at line 1)`},
+		},
+		{
+			name: "merge key",
+			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
+			want: []string{
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, limits, log)`,
+				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
+			},
+		},
+		{
+			name: "non-scalar key",
+			yaml: lines("log:", "  ? [a, b]", "  : x"),
+			want: []string{`junction.yaml:2:5: a key must be a plain name in log, got a list`},
+		},
+
+		// Types.
+		{
+			name: "file is a list",
+			yaml: lines("- address: :8080"),
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, limits, log, got a list`},
+		},
+		{
+			name: "file is a string",
+			yaml: lines("hello"),
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, limits, log, got "hello"`},
+		},
+		{
+			name: "listeners is a mapping",
+			yaml: lines("listeners:", "  address: :8080"),
+			want: []string{`junction.yaml:2:3: listeners: expected a list, got a mapping`},
+		},
+		{
+			name: "listener is a string",
+			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, got "127.0.0.1:8080"`},
+		},
+		{
+			name: "limits is a list",
+			yaml: lines("limits:", "  - max_message_size: 1MiB"),
+			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, idle_timeout, got a list`},
+		},
+		{
+			name: "bool is a string",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket: yes"),
+			want: []string{`junction.yaml:3:16: listeners[0].websocket: "yes" is not a boolean (use true or false)`},
+		},
+		{
+			name: "bool is a list",
+			yaml: lines("realms:", "  - name: a", "    anonymous: [true]"),
+			want: []string{`junction.yaml:3:16: realms[0].anonymous: expected a single value, got a list`},
+		},
+		{
+			name: "string is a mapping",
+			yaml: lines("log:", "  level: {debug: true}"),
+			want: []string{`junction.yaml:2:10: log.level: expected a single value, got a mapping`},
+		},
+		{
+			name: "value left empty",
+			yaml: lines("listeners:", "  - address: :8080", "    engine:"),
+			want: []string{`junction.yaml:3:12: listeners[0].engine: no value given (write one, or remove the key to get the default)`},
+		},
+		{
+			name: "allowed_origins is a string",
+			yaml: lines("listeners:", "  - address: :8080", "    allowed_origins: https://a.example.com"),
+			want: []string{`junction.yaml:3:22: listeners[0].allowed_origins: expected a list, got "https://a.example.com"`},
+		},
+		{
+			name: "tls is a string",
+			yaml: lines("listeners:", "  - address: :8443", "    tls: on"),
+			want: []string{`junction.yaml:3:10: listeners[0].tls: expected a mapping of cert, key, got "on"`},
+		},
+
+		// YAML syntax.
+		{
+			name: "tab indentation",
+			yaml: "log:\n\tlevel: debug\n",
+			want: []string{`junction.yaml:2: found character that cannot start any token (YAML does not allow tabs for indentation; use spaces)`},
+		},
+		{
+			name: "bad indentation",
+			yaml: lines("log:", "  level: debug", " format: json"),
+			want: []string{`junction.yaml:3: did not find expected key`},
+		},
+		{
+			name: "mapping value on first line",
+			yaml: lines("log: level: debug"),
+			want: []string{`junction.yaml:1: mapping values are not allowed in this context`},
+		},
+		{
+			name: "unclosed quote",
+			yaml: lines("log:", "  level: 'debug", "  format: json"),
+			want: []string{`junction.yaml:2: found unexpected end of stream`},
+		},
+		{
+			name: "unknown alias",
+			yaml: lines("log:", "  level: *lvl"),
+			want: []string{`junction.yaml:2: unknown anchor 'lvl' referenced`},
+		},
+		{
+			name: "two documents",
+			yaml: lines("log:", "  level: debug", "---", "log:", "  level: info"),
+			want: []string{`junction.yaml:3:1: a second YAML document starts here; a config file holds one document (remove the ---)`},
+		},
+
+		// Listeners.
+		{
+			name: "no listeners",
+			yaml: lines("listeners: []"),
+			want: []string{`junction.yaml:1:12: listeners: at least one listener is required`},
+		},
+		{
+			name: "listener without address",
+			yaml: lines("listeners:", "  - engine: auto"),
+			want: []string{`junction.yaml:2:5: listeners[0].address: an address is required, like 127.0.0.1:8080 or unix:/run/junction/junction.sock`},
+		},
+		{
+			name: "address without port",
+			yaml: lines("listeners:", "  - address: 127.0.0.1"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: "127.0.0.1" is not a valid address: missing port in address (use host:port, like 127.0.0.1:8080 or [::1]:8080, or unix:/path/to.sock)`},
+		},
+		{
+			name: "IPv6 without brackets",
+			yaml: lines("listeners:", "  - address: ::1:8080"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: "::1:8080" is not a valid address: too many colons in address (use host:port, like 127.0.0.1:8080 or [::1]:8080, or unix:/path/to.sock)`},
+		},
+		{
+			name: "port out of range",
+			yaml: lines("listeners:", "  - address: 127.0.0.1:80800"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: port "80800" in "127.0.0.1:80800" is not a number from 0 to 65535`},
+		},
+		{
+			name: "port is a name",
+			yaml: lines("listeners:", "  - address: localhost:http"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: port "http" in "localhost:http" is not a number from 0 to 65535`},
+		},
+		{
+			name: "bad host",
+			yaml: lines("listeners:", "  - address: 'my host:8080'"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: host "my host" in "my host:8080" is not an IP address or host name`},
+		},
+		{
+			name: "unix without path",
+			yaml: lines("listeners:", "  - address: 'unix:'"),
+			want: []string{`junction.yaml:2:14: listeners[0].address: "unix:" has no socket path; write unix:/path/to.sock`},
+		},
+		{
+			name: "unix path too long",
+			yaml: lines("listeners:", "  - address: unix:/"+strings.Repeat("x", 120)),
+			want: []string{`junction.yaml:2:14: listeners[0].address: unix socket path is 121 bytes long; the system allows at most ` + map[bool]string{true: "107", false: "103"}[runtime.GOOS == "linux"]},
+		},
+		{
+			name: "duplicate address",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"  - address: 127.0.0.1:9090",
+				"  - address: 127.0.0.1:8080",
+			),
+			want: []string{`junction.yaml:4:14: listeners[2].address: "127.0.0.1:8080" is already used at line 2`},
+		},
+		{
+			name: "same address written differently",
+			yaml: lines("listeners:", "  - address: '[::ffff:127.0.0.1]:8080'", "  - address: 127.0.0.1:8080"),
+			want: []string{`junction.yaml:3:14: listeners[1].address: "127.0.0.1:8080" is the same address as "[::ffff:127.0.0.1]:8080" at line 2`},
+		},
+		{
+			name: "wildcard overlaps",
+			yaml: lines("listeners:", "  - address: 127.0.0.1:8080", "  - address: 0.0.0.0:8080"),
+			want: []string{`junction.yaml:3:14: listeners[1].address: "0.0.0.0:8080" overlaps "127.0.0.1:8080" at line 2: a listener with an empty host, 0.0.0.0 or :: takes port 8080 on every address`},
+		},
+		{
+			name: "specific after wildcard",
+			yaml: lines("listeners:", "  - address: :8080", "  - address: 127.0.0.1:9090", "  - address: 127.0.0.1:8080"),
+			want: []string{`junction.yaml:4:14: listeners[2].address: "127.0.0.1:8080" overlaps ":8080" at line 2: a listener with an empty host, 0.0.0.0 or :: takes port 8080 on every address`},
+		},
+		{
+			name: "host names ignore case",
+			yaml: lines("listeners:", "  - address: LocalHost:8080", "  - address: localhost.:8080"),
+			want: []string{`junction.yaml:3:14: listeners[1].address: "localhost.:8080" is the same address as "LocalHost:8080" at line 2`},
+		},
+		{
+			name: "two wildcards",
+			yaml: lines("listeners:", "  - address: :8080", "  - address: '[::]:8080'"),
+			want: []string{`junction.yaml:3:14: listeners[1].address: "[::]:8080" is the same address as ":8080" at line 2`},
+		},
+		{
+			name: "duplicate unix socket",
+			yaml: lines("listeners:", "  - address: unix:/run/j.sock", "  - address: unix:/run/./j.sock"),
+			want: []string{`junction.yaml:3:14: listeners[1].address: "unix:/run/./j.sock" is the same address as "unix:/run/j.sock" at line 2`},
+		},
+		{
+			name: "websocket_path without slash",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket_path: ws"),
+			want: []string{`junction.yaml:3:21: listeners[0].websocket_path: "ws" must start with "/"`},
+		},
+		{
+			name: "websocket_path with query",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket_path: /ws?x=1"),
+			want: []string{`junction.yaml:3:21: listeners[0].websocket_path: "/ws?x=1" is not a plain URL path (no spaces, "?" or "#")`},
+		},
+		{
+			name: "no transport",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket: false", "    rawsocket: false"),
+			want: []string{`junction.yaml:3:16: listeners[0]: websocket and rawsocket are both false; enable at least one`},
+		},
+		{
+			name: "engine",
+			yaml: lines("listeners:", "  - address: :8080", "    engine: fast"),
+			want: []string{`junction.yaml:3:13: listeners[0].engine: "fast" is not one of auto, epoll, goroutine`},
+		},
+
+		// TLS.
+		{
+			name: "tls cert missing",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: /nope.pem", "      key: {{dir}}/akey.pem"),
+			want: []string{`junction.yaml:4:13: listeners[0].tls.cert: open /nope.pem: no such file or directory`},
+		},
+		{
+			name: "tls key missing",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/acert.pem", "      key: {{dir}}/nokey.pem"),
+			want: []string{`junction.yaml:5:12: listeners[0].tls.key: open {{dir}}/nokey.pem: no such file or directory`},
+		},
+		{
+			name: "tls without key",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/acert.pem"),
+			want: []string{`junction.yaml:4:7: listeners[0].tls.key: a private key file is required`},
+		},
+		{
+			name: "tls empty",
+			yaml: lines("listeners:", "  - address: :8443", "    tls: {}"),
+			want: []string{
+				`junction.yaml:3:10: listeners[0].tls.cert: a certificate file is required`,
+				`junction.yaml:3:10: listeners[0].tls.key: a private key file is required`,
+			},
+		},
+		{
+			name: "tls key of another cert",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/acert.pem", "      key: {{dir}}/bkey.pem"),
+			want: []string{`junction.yaml:5:12: listeners[0].tls.key: loading key pair {{dir}}/acert.pem and {{dir}}/bkey.pem: tls: private key does not match public key`},
+		},
+		{
+			name: "tls cert and key swapped",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/akey.pem", "      key: {{dir}}/acert.pem"),
+			want: []string{`junction.yaml:4:13: listeners[0].tls.cert: loading key pair {{dir}}/akey.pem and {{dir}}/acert.pem: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched`},
+		},
+		{
+			name: "tls cert is a directory",
+			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}", "      key: {{dir}}/akey.pem"),
+			want: []string{`junction.yaml:4:13: listeners[0].tls.cert: {{dir}} is not a regular file`},
+		},
+		{
+			name: "tls on unix socket",
+			yaml: lines("listeners:", "  - address: unix:/run/j.sock", "    tls:", "      cert: {{dir}}/acert.pem", "      key: {{dir}}/akey.pem"),
+			want: []string{`junction.yaml:4:7: listeners[0].tls: TLS is not supported on unix: listeners; remove tls or listen on TCP`},
+		},
+
+		// Allowed origins.
+		{
+			name: "origins",
+			yaml: lines(
+				"listeners:",
+				"  - address: :8080",
+				"    allowed_origins:",
+				"      - https://app.example.com/",
+				"      - https://app.example.com:443",
+				"      - https://App.example.com",
+				"      - https://app.*.com",
+				"      - app.example.com",
+				"      - https://app.example.com/chat",
+				"      - '*'",
+				"      - https://*.example.com:8443",
+				"      - http://[::1]:8080",
+			),
+			want: []string{
+				`junction.yaml:4:9: listeners[0].allowed_origins[0]: "https://app.example.com/" ends with "/"; browsers send origins without it, write "https://app.example.com"`,
+				`junction.yaml:5:9: listeners[0].allowed_origins[1]: "https://app.example.com:443" names the default port; browsers leave it out, write "https://app.example.com"`,
+				`junction.yaml:6:9: listeners[0].allowed_origins[2]: "https://App.example.com" has upper-case letters; browsers send origins in lower case, write "https://app.example.com"`,
+				`junction.yaml:7:9: listeners[0].allowed_origins[3]: "https://app.*.com": a wildcard must be the whole first label of the host, like https://*.example.com`,
+				`junction.yaml:8:9: listeners[0].allowed_origins[4]: "app.example.com" is not an origin (use "*" or scheme://host[:port], like https://app.example.com or https://*.example.com)`,
+				`junction.yaml:9:9: listeners[0].allowed_origins[5]: "https://app.example.com/chat" has a path, query or fragment; an origin is only scheme://host[:port]`,
+			},
+		},
+
+		// Realms.
+		{
+			name: "duplicate realm",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"realms:",
+				"  - name: realm1",
+				"    anonymous: true",
+				"  - name: com.example",
+				"",
+				"",
+				"  - name: realm1",
+			),
+			want: []string{`junction.yaml:9:11: realms[2].name: "realm1" is already defined at line 4`},
+		},
+		{
+			name: "bad realm names",
+			yaml: lines(
+				"realms:",
+				"  - name: my realm",
+				"  - name: 'com.example#1'",
+				"  - name: com..example",
+				"  - name: .com.example",
+				"  - name: com.example.",
+				"  - name: wamp.meta",
+				"  - name: ''",
+				"  - anonymous: false",
+			),
+			want: []string{
+				`junction.yaml:2:11: realms[0].name: "my realm" is not a valid WAMP URI: it contains whitespace`,
+				`junction.yaml:3:11: realms[1].name: "com.example#1" is not a valid WAMP URI: it contains '#'`,
+				`junction.yaml:4:11: realms[2].name: "com..example" is not a valid WAMP URI: it has an empty component ("..")`,
+				`junction.yaml:5:11: realms[3].name: ".com.example" is not a valid WAMP URI: it starts with '.'`,
+				`junction.yaml:6:11: realms[4].name: "com.example." is not a valid WAMP URI: it ends with '.'`,
+				`junction.yaml:7:11: realms[5].name: "wamp.meta" is reserved: URIs starting with "wamp." belong to the WAMP protocol`,
+				`junction.yaml:8:11: realms[6].name: a realm name is required`,
+				`junction.yaml:9:5: realms[7].name: a realm name is required`,
+			},
+		},
+		{
+			name: "no realms",
+			yaml: lines("realms: []"),
+			want: []string{`junction.yaml:1:9: realms: at least one realm is required`},
+		},
+
+		// Limits.
+		{
+			name: "bad size",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"realms:",
+				"  - name: realm1",
+				"log:",
+				"  level: info",
+				"",
+				"",
+				"",
+				"",
+				"limits:",
+				"  max_message_size: 16XB",
+			),
+			want: []string{`junction.yaml:12:21: limits.max_message_size: "16XB" is not a size (use bytes or a unit like 16MiB)`},
+		},
+		{
+			name: "negative size",
+			yaml: lines("limits:", "  outbound_queue: -1"),
+			want: []string{`junction.yaml:2:19: limits.outbound_queue: "-1" is not a size (use bytes or a unit like 16MiB)`},
+		},
+		{
+			name: "huge size",
+			yaml: lines("limits:", "  max_message_size: 99999999999TiB"),
+			want: []string{`junction.yaml:2:21: limits.max_message_size: "99999999999TiB" is too large`},
+		},
+		{
+			name: "size out of range",
+			yaml: lines("limits:", "  max_message_size: 512", "  outbound_queue: 2GiB"),
+			want: []string{
+				`junction.yaml:2:21: limits.max_message_size: 512 bytes is less than the minimum, 1KiB`,
+				`junction.yaml:3:19: limits.outbound_queue: 2GiB is more than the maximum, 1GiB`,
+			},
+		},
+		{
+			name: "outbound queue below minimum",
+			yaml: lines("limits:", "  outbound_queue: 1KB"),
+			want: []string{`junction.yaml:2:19: limits.outbound_queue: 1000 bytes is less than the minimum, 4KiB`},
+		},
+		{
+			name: "slow consumer",
+			yaml: lines("limits:", "  slow_consumer: block"),
+			want: []string{`junction.yaml:2:18: limits.slow_consumer: "block" is not one of drop, disconnect`},
+		},
+		{
+			name: "duration without unit",
+			yaml: lines("limits:", "  hello_timeout: 10"),
+			want: []string{`junction.yaml:2:18: limits.hello_timeout: "10" has no unit (write it like 10s or 10ms)`},
+		},
+		{
+			name: "not a duration",
+			yaml: lines("limits:", "  handshake_timeout: 1 day"),
+			want: []string{`junction.yaml:2:22: limits.handshake_timeout: "1 day" is not a duration (use a number with a unit, like 10s, 500ms or 1m30s)`},
+		},
+		{
+			name: "timeouts must be positive",
+			yaml: lines("limits:", "  hello_timeout: 0s", "  handshake_timeout: -1s", "  idle_timeout: -5m"),
+			want: []string{
+				`junction.yaml:2:18: limits.hello_timeout: must be more than 0, got 0s`,
+				`junction.yaml:3:22: limits.handshake_timeout: must be more than 0, got -1s`,
+				`junction.yaml:4:17: limits.idle_timeout: must be 0 (no idle timeout) or more, got -5m0s`,
+			},
+		},
+		{
+			name: "ping timeout not below interval",
+			yaml: lines("limits:", "  ping_interval: 20s", "  ping_timeout: 20s"),
+			want: []string{`junction.yaml:3:17: limits.ping_timeout: 20s must be less than ping_interval (20s)`},
+		},
+		{
+			name: "ping interval below default timeout",
+			yaml: lines("limits:", "  ping_interval: 5s"),
+			want: []string{`junction.yaml:2:18: limits.ping_interval: 5s must be more than ping_timeout (10s, the default); raise it or lower ping_timeout`},
+		},
+		{
+			name: "ping timeout zero with pings on",
+			yaml: lines("limits:", "  ping_timeout: 0s"),
+			want: []string{`junction.yaml:2:17: limits.ping_timeout: must be more than 0 when pings are on (ping_interval 30s), got 0s`},
+		},
+		{
+			name: "negative ping interval",
+			yaml: lines("limits:", "  ping_interval: -1s"),
+			want: []string{`junction.yaml:2:18: limits.ping_interval: must be 0 (no pings) or more, got -1s`},
+		},
+
+		// Log.
+		{
+			name: "log",
+			yaml: lines("log:", "  level: verbose", "  format: xml"),
+			want: []string{
+				`junction.yaml:2:10: log.level: "verbose" is not one of debug, info, warn, error`,
+				`junction.yaml:3:11: log.format: "xml" is not one of text, json`,
+			},
+		},
+
+		// Many problems at once, reported in file order, each once.
+		{
+			name: "all problems at once",
+			yaml: lines(
+				"log:",
+				"  level: loud",
+				"limits:",
+				"  max_message_size: huge",
+				"  ping_timeout: 1m",
+				"listeners:",
+				"  - address: 127.0.0.1",
+				"    engine: fast",
+				"    websocket: nope",
+				"  - address: [1, 2]",
+				"realms:",
+				"  - name: a b",
+			),
+			want: []string{
+				`junction.yaml:2:10: log.level: "loud" is not one of debug, info, warn, error`,
+				`junction.yaml:4:21: limits.max_message_size: "huge" is not a size (use bytes or a unit like 16MiB)`,
+				`junction.yaml:5:17: limits.ping_timeout: 1m0s must be less than ping_interval (30s)`,
+				`junction.yaml:7:14: listeners[0].address: "127.0.0.1" is not a valid address: missing port in address (use host:port, like 127.0.0.1:8080 or [::1]:8080, or unix:/path/to.sock)`,
+				`junction.yaml:8:13: listeners[0].engine: "fast" is not one of auto, epoll, goroutine`,
+				`junction.yaml:9:16: listeners[0].websocket: "nope" is not a boolean (use true or false)`,
+				`junction.yaml:10:14: listeners[1].address: expected a single value, got a list`,
+				`junction.yaml:12:11: realms[0].name: "a b" is not a valid WAMP URI: it contains whitespace`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := strings.ReplaceAll(tt.yaml, "{{dir}}", dir)
+			cfg, err := Parse("junction.yaml", []byte(data))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %+v, want error", cfg)
+			}
+			if cfg != nil {
+				t.Errorf("Parse returned a config with its error")
+			}
+			want := strings.ReplaceAll(strings.Join(tt.want, "\n"), "{{dir}}", dir)
+			if got := err.Error(); got != want {
+				t.Errorf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestParseValid checks configs that must load, and what they load to.
+func TestParseValid(t *testing.T) {
+	def := Default()
+	tests := []struct {
+		name string
+		yaml string
+		want func(c *Config) // changes from Default
+	}{
+		{name: "empty file", yaml: ""},
+		{name: "only comments", yaml: lines("# nothing here", "  # still nothing")},
+		{name: "empty document", yaml: lines("---")},
+		{name: "null document", yaml: lines("~")},
+		{name: "trailing empty document", yaml: lines("log:", "  level: warn", "---"), want: func(c *Config) { c.Log.Level = "warn" }},
+		{name: "empty sections keep defaults", yaml: lines("listeners:", "realms:", "limits:", "log:")},
+		{
+			name: "one limit, others default",
+			yaml: lines("limits:", "  max_message_size: 1MB"),
+			want: func(c *Config) { c.Limits.MaxMessageSize = 1_000_000 },
+		},
+		{
+			name: "a listener starts from listener defaults",
+			yaml: lines("listeners:", "  - address: unix:/run/junction.sock"),
+			want: func(c *Config) { c.Listeners = []Listener{defaultListener("unix:/run/junction.sock")} },
+		},
+		{
+			name: "a realm starts from realm defaults",
+			yaml: lines("realms:", "  - name: com.example.chat"),
+			want: func(c *Config) { c.Realms = []Realm{{Name: "com.example.chat", Anonymous: true}} },
+		},
+		{
+			name: "pings off ignores ping_timeout",
+			yaml: lines("limits:", "  ping_interval: 0", "  ping_timeout: 1h"),
+			want: func(c *Config) { c.Limits.PingInterval, c.Limits.PingTimeout = 0, time.Hour },
+		},
+		{
+			name: "booleans in any case, quoted or not",
+			yaml: lines("realms:", "  - name: r", "    anonymous: FALSE", "    strict_uris: 'true'"),
+			want: func(c *Config) { c.Realms = []Realm{{Name: "r", StrictURIs: true}} },
+		},
+		{
+			name: "aliases",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"    allowed_origins: &origins [https://a.example.com, 'https://*.b.example.com']",
+				"  - address: '[::1]:8080'",
+				"    allowed_origins: *origins",
+			),
+			want: func(c *Config) {
+				o := []string{"https://a.example.com", "https://*.b.example.com"}
+				a, b := defaultListener("127.0.0.1:8080"), defaultListener("[::1]:8080")
+				a.AllowedOrigins, b.AllowedOrigins = o, o
+				c.Listeners = []Listener{a, b}
+			},
+		},
+		{
+			name: "distinct hosts on one port, and port 0 twice",
+			yaml: lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8080",
+				"  - address: '[::1]:8080'",
+				"  - address: localhost:0",
+				"  - address: localhost:0",
+			),
+			want: func(c *Config) {
+				c.Listeners = []Listener{
+					defaultListener("127.0.0.1:8080"), defaultListener("[::1]:8080"),
+					defaultListener("localhost:0"), defaultListener("localhost:0"),
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("junction.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := Default()
+			if tt.want != nil {
+				tt.want(want)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+	if !reflect.DeepEqual(def, Default()) {
+		t.Errorf("Default changed: the tests must not share its slices")
+	}
+}
+
+// TestDefault pins the documented defaults.
+func TestDefault(t *testing.T) {
+	want := &Config{
+		Listeners: []Listener{{
+			Address:       "127.0.0.1:8080",
+			WebSocketPath: "/ws",
+			WebSocket:     true,
+			RawSocket:     true,
+			Engine:        "auto",
+		}},
+		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true}},
+		Limits: Limits{
+			MaxMessageSize:   16 << 20,
+			OutboundQueue:    4 << 20,
+			SlowConsumer:     "drop",
+			HelloTimeout:     10 * time.Second,
+			HandshakeTimeout: 5 * time.Second,
+			PingInterval:     30 * time.Second,
+			PingTimeout:      10 * time.Second,
+			IdleTimeout:      0,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() = %+v\nwant %+v", got, want)
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	a, b := Default(), Default()
+	a.Listeners[0].Address = "changed"
+	if b.Listeners[0].Address == "changed" {
+		t.Error("Default() results share memory")
+	}
+}
+
+// TestFullConfig sets every key to a non-default value and checks that it
+// lands in the right field. Relative TLS paths are relative to the file.
+func TestFullConfig(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeKeyPair(t, dir, "")
+	data := lines(
+		"listeners:",
+		"  - address: 0.0.0.0:8443",
+		"    websocket_path: /wamp",
+		"    websocket: true",
+		"    rawsocket: false",
+		"    tls:",
+		"      cert: cert.pem",
+		"      key: "+keyFile,
+		"    allowed_origins:",
+		"      - https://app.example.com",
+		"      - https://*.example.com",
+		"    engine: goroutine",
+		"  - address: unix:junction.sock",
+		"    websocket: false",
+		"    engine: auto",
+		"realms:",
+		"  - name: com.example.chat",
+		"    strict_uris: true",
+		"    anonymous: false",
+		"  - name: com.example.public",
+		"limits:",
+		"  max_message_size: 1MiB",
+		"  outbound_queue: 262144",
+		"  slow_consumer: disconnect",
+		"  hello_timeout: 3s",
+		"  handshake_timeout: 2s",
+		"  ping_interval: 1m",
+		"  ping_timeout: 15s",
+		"  idle_timeout: 1h30m",
+		"log:",
+		"  level: debug",
+		"  format: json",
+	)
+	name := filepath.Join(dir, "junction.yaml")
+	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(name)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := &Config{
+		Listeners: []Listener{
+			{
+				Address:        "0.0.0.0:8443",
+				WebSocketPath:  "/wamp",
+				WebSocket:      true,
+				RawSocket:      false,
+				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile},
+				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
+				Engine:         "goroutine",
+			},
+			{
+				Address:       "unix:" + filepath.Join(dir, "junction.sock"),
+				WebSocketPath: "/ws",
+				WebSocket:     false,
+				RawSocket:     true,
+				Engine:        "auto",
+			},
+		},
+		Realms: []Realm{
+			{Name: "com.example.chat", StrictURIs: true, Anonymous: false},
+			{Name: "com.example.public", StrictURIs: false, Anonymous: true},
+		},
+		Limits: Limits{
+			MaxMessageSize:   1 << 20,
+			OutboundQueue:    256 << 10,
+			SlowConsumer:     "disconnect",
+			HelloTimeout:     3 * time.Second,
+			HandshakeTimeout: 2 * time.Second,
+			PingInterval:     time.Minute,
+			PingTimeout:      15 * time.Second,
+			IdleTimeout:      90 * time.Minute,
+		},
+		Log: Log{Level: "debug", Format: "json"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+		for i := range min(len(got.Listeners), len(want.Listeners)) {
+			t.Logf("listener %d: got %+v tls %+v, want %+v tls %+v", i, got.Listeners[i], got.Listeners[i].TLS, want.Listeners[i], want.Listeners[i].TLS)
+		}
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate after Load: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	_, err := Load(missing)
+	if want := "reading config file: open " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+		t.Errorf("Load(missing) = %v, want %s", err, want)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(lines("log:", "  level: loud")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(bad)
+	if want := bad + `:2:10: log.level: "loud" is not one of debug, info, warn, error`; err == nil || err.Error() != want {
+		t.Errorf("Load(bad) = %v, want %s", err, want)
+	}
+}
+
+// TestValidate checks a Config built in code: the same checks as Parse, with
+// key paths but no file or line.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   []string
+	}{
+		{name: "default", change: func(c *Config) {}},
+		{
+			name:   "zero listener",
+			change: func(c *Config) { c.Listeners = []Listener{{Address: ":8080"}} },
+			want: []string{
+				`listeners[0].websocket_path: "" must start with "/"`,
+				`listeners[0]: websocket and rawsocket are both false; enable at least one`,
+				`listeners[0].engine: "" is not one of auto, epoll, goroutine`,
+			},
+		},
+		{
+			name: "duplicates",
+			change: func(c *Config) {
+				c.Listeners = append(c.Listeners, c.Listeners[0])
+				c.Realms = append(c.Realms, c.Realms[0])
+			},
+			want: []string{
+				`listeners[1].address: "127.0.0.1:8080" is already used by listeners[0]`,
+				`realms[1].name: "realm1" is already defined by realms[0]`,
+			},
+		},
+		{
+			name: "limits",
+			change: func(c *Config) {
+				c.Limits = Limits{}
+				c.Log = Log{}
+			},
+			want: []string{
+				`limits.max_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.outbound_queue: 0 bytes is less than the minimum, 4KiB`,
+				`limits.slow_consumer: "" is not one of drop, disconnect`,
+				`limits.hello_timeout: must be more than 0, got 0s`,
+				`limits.handshake_timeout: must be more than 0, got 0s`,
+				`log.level: "" is not one of debug, info, warn, error`,
+				`log.format: "" is not one of text, json`,
+			},
+		},
+		{
+			name:   "tls file missing",
+			change: func(c *Config) { c.Listeners[0].TLS = &TLS{CertFile: "/nope.pem", KeyFile: "/nope.key"} },
+			want: []string{
+				`listeners[0].tls.cert: open /nope.pem: no such file or directory`,
+				`listeners[0].tls.key: open /nope.key: no such file or directory`,
+			},
+		},
+		{
+			name:   "nothing",
+			change: func(c *Config) { *c = Config{} },
+			want: []string{
+				`listeners: at least one listener is required`,
+				`realms: at least one realm is required`,
+				`limits.max_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.outbound_queue: 0 bytes is less than the minimum, 4KiB`,
+				`limits.slow_consumer: "" is not one of drop, disconnect`,
+				`limits.hello_timeout: must be more than 0, got 0s`,
+				`limits.handshake_timeout: must be more than 0, got 0s`,
+				`log.level: "" is not one of debug, info, warn, error`,
+				`log.format: "" is not one of text, json`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(c)
+			err := c.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if want := strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("Validate:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+	var nilConfig *Config
+	if err := nilConfig.Validate(); err == nil {
+		t.Error("nil Config validated")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeKeyPair(t, dir, "")
+	data := lines(
+		"listeners:",
+		"  - address: 127.0.0.1:8443",
+		"    tls:",
+		"      cert: "+certFile,
+		"      key: "+keyFile,
+	)
+	cfg, err := Parse("junction.yaml", []byte(data))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := cfg.Listeners[0].TLS; got == nil || got.CertFile != certFile || got.KeyFile != keyFile {
+		t.Errorf("TLS = %+v, want cert %s key %s", got, certFile, keyFile)
+	}
+
+	// A relative name given to Parse is relative to the directory of name.
+	cfg, err = Parse(filepath.Join(dir, "junction.yaml"), []byte(lines(
+		"listeners:",
+		"  - address: 127.0.0.1:8443",
+		"    tls: {cert: cert.pem, key: key.pem}",
+	)))
+	if err != nil {
+		t.Fatalf("Parse with relative names: %v", err)
+	}
+	if got := cfg.Listeners[0].TLS; got.CertFile != certFile || got.KeyFile != keyFile {
+		t.Errorf("relative TLS = %+v, want cert %s key %s", got, certFile, keyFile)
+	}
+
+	// tls: with no value means no TLS.
+	cfg, err = Parse("junction.yaml", []byte(lines("listeners:", "  - address: 127.0.0.1:8443", "    tls:")))
+	if err != nil {
+		t.Fatalf("Parse with empty tls: %v", err)
+	}
+	if cfg.Listeners[0].TLS != nil {
+		t.Errorf("empty tls gave %+v, want nil", cfg.Listeners[0].TLS)
+	}
+
+	// A FIFO would block a plain read; it is refused instead.
+	if runtime.GOOS != "windows" {
+		fifo := filepath.Join(dir, "fifo")
+		if err := mkfifo(fifo); err == nil {
+			_, err := Parse("junction.yaml", []byte(lines(
+				"listeners:",
+				"  - address: 127.0.0.1:8443",
+				"    tls: {cert: "+fifo+", key: "+keyFile+"}",
+			)))
+			if want := fifo + " is not a regular file"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("FIFO cert: %v, want %q", err, want)
+			}
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  error
+	}{
+		{"0", 0, nil},
+		{"1024", 1024, nil},
+		{"16MiB", 16 << 20, nil},
+		{"16 MiB", 16 << 20, nil},
+		{"16mib", 16 << 20, nil},
+		{"512KiB", 512 << 10, nil},
+		{"1GiB", 1 << 30, nil},
+		{"2TiB", 2 << 40, nil},
+		{"100B", 100, nil},
+		{"1KB", 1000, nil},
+		{"1MB", 1_000_000, nil},
+		{"1GB", 1_000_000_000, nil},
+		{" 7 ", 7, nil},
+		{"", 0, errNotSize},
+		{"MiB", 0, errNotSize},
+		{"16XB", 0, errNotSize},
+		{"16M", 0, errNotSize},
+		{"1.5MiB", 0, errNotSize},
+		{"-1", 0, errNotSize},
+		{"+1", 0, errNotSize},
+		{"0x10", 0, errNotSize},
+		{"1e6", 0, errNotSize},
+		{"16MiBs", 0, errNotSize},
+		{"9223372036854775807", 1<<63 - 1, nil},
+		{"9223372036854775808", 0, errSizeTooLarge},
+		{"8388608TiB", 0, errSizeTooLarge},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if got != tt.want || err != tt.err {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 bytes"},
+		{512, "512 bytes"},
+		{1024, "1KiB"},
+		{1536, "1536 bytes"},
+		{4 << 20, "4MiB"},
+		{3 << 30, "3GiB"},
+		{1_000_000, "1000000 bytes"},
+	}
+	for _, tt := range tests {
+		if got := formatSize(tt.in); got != tt.want {
+			t.Errorf("formatSize(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{"10s", 10 * time.Second, ""},
+		{"1m30s", 90 * time.Second, ""},
+		{"500ms", 500 * time.Millisecond, ""},
+		{"1.5h", 90 * time.Minute, ""},
+		{"0", 0, ""},
+		{" 2s ", 2 * time.Second, ""},
+		{"-1s", -time.Second, ""},
+		{"10", 0, `"10" has no unit (write it like 10s or 10ms)`},
+		{"1.5", 0, `"1.5" has no unit (write it like 1.5s or 1.5ms)`},
+		{"1d", 0, `"1d" is not a duration (use a number with a unit, like 10s, 500ms or 1m30s)`},
+		{"ten seconds", 0, `"ten seconds" is not a duration (use a number with a unit, like 10s, 500ms or 1m30s)`},
+		{"", 0, `"" is not a duration (use a number with a unit, like 10s, 500ms or 1m30s)`},
+	}
+	for _, tt := range tests {
+		got, err := parseDuration(tt.in)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tt.want || gotErr != tt.wantErr {
+			t.Errorf("parseDuration(%q) = %v, %q; want %v, %q", tt.in, got, gotErr, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestExample checks that example.yaml loads and that README.md shows it
+// verbatim and documents every key.
+func TestExample(t *testing.T) {
+	cfg, err := Load("example.yaml")
+	if err != nil {
+		t.Fatalf("example.yaml: %v", err)
+	}
+	if len(cfg.Listeners) < 2 || len(cfg.Realms) < 2 {
+		t.Errorf("example.yaml should show several listeners and realms, got %+v", cfg)
+	}
+	example, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
+		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
+	}
+	for _, keys := range [][]string{topKeys, listenerKeys, tlsKeys, realmKeys, limitsKeys, logKeys} {
+		for _, k := range keys {
+			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
+				t.Errorf("README.md has no table row for key %q", k)
+			}
+		}
+	}
+}
+
+// TestREADMEErrors checks that the error example in README.md is what
+// Parse really says about the config shown with it.
+func TestREADMEErrors(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)This `junction.yaml`:\n\n```yaml\n(.*?)```\n\nis refused with:\n\n```\n(.*?)\n```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no error example")
+	}
+	_, err = Parse("junction.yaml", m[1])
+	if err == nil {
+		t.Fatal("the README's bad config parses")
+	}
+	if got, want := err.Error(), string(m[2]); got != want {
+		t.Errorf("README.md shows:\n%s\nParse says:\n%s", want, got)
+	}
+}
+
+// FuzzParse feeds arbitrary bytes to Parse: it must not panic, every error
+// line must name the file, and a config it accepts must pass Validate.
+func FuzzParse(f *testing.F) {
+	if example, err := os.ReadFile("example.yaml"); err == nil {
+		f.Add(example)
+	}
+	for _, s := range []string{
+		"",
+		"listeners:\n  - address: :8080\n    allowed_origins: &o ['*']\n  - address: unix:/x\n    allowed_origins: *o\n",
+		"realms:\n  - name: a\n  - name: a\n",
+		"limits: {max_message_size: 16MiB, ping_interval: 0, idle_timeout: 1h}\n",
+		"log: &l {level: *l}\n",
+		"a: &a [*a, *a]\nlisteners: *a\n",
+		"listeners:\n  - address: :8443\n    tls: {cert: /nope, key: /nope}\n",
+		"log:\n\tlevel: x\n---\nb: 1\n",
+		"? [a]\n: b\n<<: {x: 1}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if cfg != nil {
+				t.Error("Parse returned a config with its error")
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "fuzz.yaml:") {
+					t.Errorf("error line does not name the file: %q", line)
+				}
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("Parse accepted a config that Validate refuses: %v", err)
+		}
+	})
+}
+
+// TestSyntaxErrorLineInLargeFile checks the line search on a file much
+// longer than a typical config.
+func TestSyntaxErrorLineInLargeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("log:\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "  # comment %d\n", i)
+	}
+	b.WriteString("  level: info\n format: json\n")
+	_, err := Parse("big.yaml", []byte(b.String()))
+	if want := "big.yaml:3003: did not find expected key"; err == nil || err.Error() != want {
+		t.Errorf("Parse = %v, want %s", err, want)
+	}
+}

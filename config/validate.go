@@ -1,0 +1,457 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// validate checks the decoded config c and records its problems in r.
+// Checks on values that could not be decoded are skipped (see report.skip).
+func validate(c *Config, r *report) {
+	if len(c.Listeners) == 0 {
+		r.errorf("listeners", "at least one listener is required")
+	}
+	binds := make([]bind, 0, len(c.Listeners))
+	for i := range c.Listeners {
+		if b, ok := validateListener(r, fmt.Sprintf("listeners[%d]", i), &c.Listeners[i]); ok {
+			binds = append(binds, b)
+		}
+	}
+	checkBindConflicts(r, binds)
+
+	if len(c.Realms) == 0 {
+		r.errorf("realms", "at least one realm is required")
+	}
+	names := make(map[string]string) // realm name -> key path where defined
+	for i, rl := range c.Realms {
+		path := fmt.Sprintf("realms[%d].name", i)
+		if r.skip(path) {
+			continue
+		}
+		if msg := checkRealmName(rl.Name); msg != "" {
+			r.errorf(path, "%s", msg)
+			continue
+		}
+		if first, dup := names[rl.Name]; dup {
+			r.errorf(path, "%q is already defined %s", rl.Name, r.ref(first))
+			continue
+		}
+		names[rl.Name] = path
+	}
+
+	validateLimits(r, &c.Limits)
+	oneOf(r, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(r, "log.format", c.Log.Format, "text", "json")
+}
+
+// oneOf checks that the value of path is one of choices.
+func oneOf(r *report, path, value string, choices ...string) bool {
+	if slices.Contains(choices, value) {
+		return true
+	}
+	r.errorf(path, "%q is not one of %s", value, strings.Join(choices, ", "))
+	return false
+}
+
+// bind is where a listener listens, for finding listeners that would
+// compete for the same socket.
+type bind struct {
+	path     string // key path of the listener's address
+	address  string // as written
+	unix     string // socket path for unix: listeners, else ""
+	host     string // normalised host: IP address or lower-case host name
+	wildcard bool   // host is empty, 0.0.0.0 or :: (every address)
+	port     int
+}
+
+// validateListener checks one listener; ok is false when its address is
+// not usable for the conflict check.
+func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
+	b, ok = checkAddress(r, path+".address", l.Address)
+	if ok && b.unix != "" && l.TLS != nil {
+		r.errorf(path+".tls", "TLS is not supported on unix: listeners; remove tls or listen on TCP")
+	}
+
+	if p := l.WebSocketPath; !strings.HasPrefix(p, "/") {
+		r.errorf(path+".websocket_path", "%q must start with \"/\"", p)
+	} else if strings.ContainsAny(p, "?# \t\r\n") {
+		r.errorf(path+".websocket_path", "%q is not a plain URL path (no spaces, \"?\" or \"#\")", p)
+	}
+	if !l.WebSocket && !l.RawSocket && !r.skip(path+".websocket") && !r.skip(path+".rawsocket") {
+		at := path + ".websocket"
+		if !r.has(at) {
+			at = path + ".rawsocket"
+		}
+		r.errorAt(at, path, "websocket and rawsocket are both false; enable at least one")
+	}
+
+	if l.TLS != nil {
+		checkTLS(r, path+".tls", l.TLS)
+	}
+
+	for i, o := range l.AllowedOrigins {
+		p := fmt.Sprintf("%s.allowed_origins[%d]", path, i)
+		if msg := checkOrigin(o); msg != "" {
+			r.errorf(p, "%s", msg)
+		}
+	}
+
+	if oneOf(r, path+".engine", l.Engine, "auto", "epoll", "goroutine") && l.Engine == "epoll" && runtime.GOOS != "linux" {
+		r.errorf(path+".engine", "\"epoll\" needs Linux (this is %s); use auto or goroutine", runtime.GOOS)
+	}
+	return b, ok
+}
+
+// maxUnixPath is the longest socket path the kernel accepts (sun_path
+// less its terminating NUL).
+func maxUnixPath() int {
+	if runtime.GOOS == "linux" {
+		return 107
+	}
+	return 103
+}
+
+// checkAddress checks a listener address and returns where it binds.
+func checkAddress(r *report, path, addr string) (bind, bool) {
+	if r.skip(path) {
+		return bind{}, false
+	}
+	b := bind{path: path, address: addr}
+	if addr == "" {
+		r.errorf(path, "an address is required, like 127.0.0.1:8080 or unix:/run/junction/junction.sock")
+		return b, false
+	}
+	if p, isUnix := strings.CutPrefix(addr, "unix:"); isUnix {
+		switch {
+		case p == "":
+			r.errorf(path, "%q has no socket path; write unix:/path/to.sock", addr)
+			return b, false
+		case len(p) > maxUnixPath():
+			r.errorf(path, "unix socket path is %d bytes long; the system allows at most %d", len(p), maxUnixPath())
+			return b, false
+		}
+		b.unix = p
+		if !strings.HasPrefix(p, "@") {
+			b.unix = filepath.Clean(p)
+		}
+		return b, true
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		reason := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		r.errorf(path, "%q is not a valid address: %s (use host:port, like 127.0.0.1:8080 or [::1]:8080, or unix:/path/to.sock)", addr, reason)
+		return b, false
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n > 65535 || strings.Trim(port, "0123456789") != "" {
+		r.errorf(path, "port %q in %q is not a number from 0 to 65535", port, addr)
+		return b, false
+	}
+	b.port = n
+	if host == "" {
+		b.wildcard = true
+		return b, true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		b.host, b.wildcard = ip.String(), ip.IsUnspecified()
+		return b, true
+	}
+	if !validHostName(host) {
+		r.errorf(path, "host %q in %q is not an IP address or host name", host, addr)
+		return b, false
+	}
+	b.host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return b, true
+}
+
+// validHostName reports whether h is a syntactically valid DNS name.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkBindConflicts reports listeners that would bind the same socket. A
+// wildcard host (":8080", "0.0.0.0:8080", "[::]:8080") takes its port on
+// every address, so it conflicts with any other listener on that port.
+// Port 0 (a free port chosen at start) never conflicts.
+func checkBindConflicts(r *report, binds []bind) {
+	type hostPort struct {
+		host string
+		port int
+	}
+	var (
+		unix     = make(map[string]bind)   // socket path -> first listener
+		exact    = make(map[hostPort]bind) // host and port -> first listener
+		wildcard = make(map[int]bind)      // port -> first wildcard listener
+		anyHost  = make(map[int]bind)      // port -> first listener
+	)
+	for _, b := range binds {
+		var prev bind
+		var same, overlap bool
+		switch {
+		case b.unix != "":
+			if prev, same = unix[b.unix]; !same {
+				unix[b.unix] = b
+			}
+		case b.port == 0:
+		case b.wildcard:
+			if prev, same = wildcard[b.port]; !same {
+				prev, overlap = anyHost[b.port]
+				wildcard[b.port] = b
+			}
+		default:
+			k := hostPort{b.host, b.port}
+			if prev, same = exact[k]; !same {
+				prev, overlap = wildcard[b.port]
+				exact[k] = b
+			}
+		}
+		if b.unix == "" && b.port != 0 {
+			if _, ok := anyHost[b.port]; !ok {
+				anyHost[b.port] = b
+			}
+		}
+		switch {
+		case same && b.address == prev.address:
+			r.errorf(b.path, "%q is already used %s", b.address, r.ref(prev.path))
+		case same:
+			r.errorf(b.path, "%q is the same address as %q %s", b.address, prev.address, r.ref(prev.path))
+		case overlap:
+			r.errorf(b.path, "%q overlaps %q %s: a listener with an empty host, 0.0.0.0 or :: takes port %d on every address",
+				b.address, prev.address, r.ref(prev.path), b.port)
+		}
+	}
+}
+
+// maxPEMFile bounds the size of a certificate or key file.
+const maxPEMFile = 1 << 20
+
+// checkTLS checks that the certificate and key exist and form a pair.
+func checkTLS(r *report, path string, t *TLS) {
+	certPath, keyPath := path+".cert", path+".key"
+	var cert, key []byte
+	if t.CertFile == "" {
+		r.errorAt(path, certPath, "a certificate file is required")
+	} else if !r.skip(certPath) {
+		var err error
+		if cert, err = readPEM(t.CertFile); err != nil {
+			r.errorf(certPath, "%v", err)
+		}
+	}
+	if t.KeyFile == "" {
+		r.errorAt(path, keyPath, "a private key file is required")
+	} else if !r.skip(keyPath) {
+		var err error
+		if key, err = readPEM(t.KeyFile); err != nil {
+			r.errorf(keyPath, "%v", err)
+		}
+	}
+	if cert == nil || key == nil {
+		return
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		at := keyPath
+		// Point at the file the problem is in: tls names the input.
+		if msg := err.Error(); strings.Contains(msg, "certificate input") || strings.HasPrefix(msg, "x509:") {
+			at = certPath
+		}
+		r.errorf(at, "loading key pair %s and %s: %v", t.CertFile, t.KeyFile, err)
+	}
+}
+
+// readPEM reads a certificate or key file. It refuses anything but a
+// regular file, so that a name like /dev/stdin or a FIFO cannot block
+// validation, and files too large to be PEM.
+func readPEM(name string) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// Say "open", as tls.LoadX509KeyPair would: it is the
+			// operation the user thinks of.
+			pe.Op = "open"
+		}
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	if fi.Size() > maxPEMFile {
+		return nil, fmt.Errorf("%s is %d bytes, too large for a PEM file", name, fi.Size())
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return data, nil
+}
+
+// checkOrigin checks one allowed_origins entry and returns what is wrong
+// with it, or "".
+func checkOrigin(o string) string {
+	if o == "*" {
+		return ""
+	}
+	const form = `use "*" or scheme://host[:port], like https://app.example.com or https://*.example.com`
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return fmt.Sprintf("%q is not an origin (%s)", o, form)
+	}
+	if u.User != nil {
+		return fmt.Sprintf("%q has user info; an origin is only scheme://host[:port]", o)
+	}
+	if u.Path == "/" && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery {
+		return fmt.Sprintf("%q ends with \"/\"; browsers send origins without it, write %q", o, strings.TrimSuffix(o, "/"))
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return fmt.Sprintf("%q has a path, query or fragment; an origin is only scheme://host[:port]", o)
+	}
+	if lower := strings.ToLower(o); o != lower {
+		return fmt.Sprintf("%q has upper-case letters; browsers send origins in lower case, write %q", o, lower)
+	}
+	host := u.Hostname()
+	if rest, wild := strings.CutPrefix(host, "*."); wild {
+		host = rest
+	}
+	if host == "" || strings.Contains(host, "*") {
+		return fmt.Sprintf("%q: a wildcard must be the whole first label of the host, like https://*.example.com", o)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Sprintf("%q ends with \":\" but has no port", o)
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q: port %q is not a number from 1 to 65535", o, port)
+		}
+		if def := map[string]int{"http": 80, "https": 443, "ws": 80, "wss": 443}[u.Scheme]; def == n {
+			return fmt.Sprintf("%q names the default port; browsers leave it out, write %q", o, strings.TrimSuffix(o, ":"+port))
+		}
+	}
+	return ""
+}
+
+// checkRealmName checks that name is a valid (loose) WAMP URI usable as a
+// realm and returns what is wrong with it, or "".
+func checkRealmName(name string) string {
+	if name == "" {
+		return "a realm name is required"
+	}
+	for _, c := range name {
+		switch {
+		case unicode.IsSpace(c):
+			return fmt.Sprintf("%q is not a valid WAMP URI: it contains whitespace", name)
+		case c == '#':
+			return fmt.Sprintf("%q is not a valid WAMP URI: it contains '#'", name)
+		case unicode.IsControl(c) || c == unicode.ReplacementChar:
+			return fmt.Sprintf("%q is not a valid WAMP URI: it contains a control or invalid character", name)
+		}
+	}
+	comps := strings.Split(name, ".")
+	for i, comp := range comps {
+		if comp != "" {
+			continue
+		}
+		switch i {
+		case 0:
+			return fmt.Sprintf("%q is not a valid WAMP URI: it starts with '.'", name)
+		case len(comps) - 1:
+			return fmt.Sprintf("%q is not a valid WAMP URI: it ends with '.'", name)
+		default:
+			return fmt.Sprintf("%q is not a valid WAMP URI: it has an empty component (\"..\")", name)
+		}
+	}
+	if comps[0] == "wamp" {
+		return fmt.Sprintf("%q is reserved: URIs starting with \"wamp.\" belong to the WAMP protocol", name)
+	}
+	return ""
+}
+
+// validateLimits checks the ranges of the limits and how they relate.
+func validateLimits(r *report, l *Limits) {
+	for _, s := range []struct {
+		path     string
+		v        int64
+		min, max int64
+	}{
+		{"limits.max_message_size", l.MaxMessageSize, kib, gib},
+		{"limits.outbound_queue", l.OutboundQueue, 4 * kib, gib},
+	} {
+		switch {
+		case s.v < s.min:
+			r.errorf(s.path, "%s is less than the minimum, %s", formatSize(s.v), formatSize(s.min))
+		case s.v > s.max:
+			r.errorf(s.path, "%s is more than the maximum, %s", formatSize(s.v), formatSize(s.max))
+		}
+	}
+
+	oneOf(r, "limits.slow_consumer", l.SlowConsumer, "drop", "disconnect")
+
+	positive := func(path string, d time.Duration) {
+		if d <= 0 {
+			r.errorf(path, "must be more than 0, got %v", d)
+		}
+	}
+	positive("limits.hello_timeout", l.HelloTimeout)
+	positive("limits.handshake_timeout", l.HandshakeTimeout)
+	if l.IdleTimeout < 0 {
+		r.errorf("limits.idle_timeout", "must be 0 (no idle timeout) or more, got %v", l.IdleTimeout)
+	}
+	switch {
+	case l.PingInterval < 0:
+		r.errorf("limits.ping_interval", "must be 0 (no pings) or more, got %v", l.PingInterval)
+	case l.PingInterval == 0:
+		if l.PingTimeout < 0 {
+			r.errorf("limits.ping_timeout", "must not be negative, got %v", l.PingTimeout)
+		}
+	case l.PingTimeout <= 0:
+		r.errorf("limits.ping_timeout", "must be more than 0 when pings are on (ping_interval %v), got %v", l.PingInterval, l.PingTimeout)
+	case l.PingTimeout >= l.PingInterval:
+		if r.skip("limits.ping_timeout") || r.skip("limits.ping_interval") {
+			break
+		}
+		// Point at the key the user wrote; if both or neither, at ping_timeout.
+		if r.has("limits.ping_interval") && !r.has("limits.ping_timeout") {
+			r.errorf("limits.ping_interval", "%v must be more than ping_timeout (%v, the default); raise it or lower ping_timeout", l.PingInterval, l.PingTimeout)
+		} else {
+			r.errorf("limits.ping_timeout", "%v must be less than ping_interval (%v)", l.PingTimeout, l.PingInterval)
+		}
+	}
+}
