@@ -1,0 +1,88 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Options configures a Session. The zero value (or nil) is usable: JSON,
+// anonymous, 16 MiB messages, no logging.
+type Options struct {
+	// Serializer is wamp.FormatJSON (the default), wamp.FormatMsgPack or
+	// wamp.FormatCBOR.
+	Serializer wamp.Format
+
+	// TLSConfig is used for wss:// and rss:// URLs; nil means the system
+	// roots and the URL's host name.
+	TLSConfig *tls.Config
+	// Dialer opens the TCP or Unix connection; set its LocalAddr to choose
+	// the source address, its Timeout to bound the connect. nil uses a zero
+	// net.Dialer.
+	Dialer *net.Dialer
+
+	// AuthID is announced in HELLO.Details.authid.
+	AuthID string
+	// Agent is announced in HELLO.Details.agent; "" means "junction-client".
+	Agent string
+	// AuthMethods are announced in HELLO.Details.authmethods.
+	AuthMethods []string
+	// HelloDetails are added to HELLO.Details (they do not replace roles,
+	// agent, authid or authmethods).
+	HelloDetails wamp.Dict
+	// Authenticate answers a CHALLENGE during Dial. Without it, a router that
+	// challenges the client is refused.
+	Authenticate func(ctx context.Context, c *wamp.Challenge) (*wamp.Authenticate, error)
+
+	// MaxMessageSize is the largest message the client accepts from the
+	// router, in bytes; 0 means 16 MiB. RawSocket announces it rounded up to
+	// a power of two between 512 bytes and 16 MiB.
+	MaxMessageSize int
+	// MaxPendingBytes bounds the bytes queued for writing: beyond it senders
+	// wait for the connection to drain (or for their context). 0 means 4 MiB.
+	MaxPendingBytes int
+	// ReadBufferSize is the size of the connection's read buffer; 0 means
+	// 4 KiB. Sessions that stay idle can use less.
+	ReadBufferSize int
+
+	// Logger receives the session's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultMaxMessage = 16 << 20
+	defaultMaxPending = 4 << 20
+	defaultReadBuffer = 4 << 10
+	defaultAgent      = "junction-client"
+)
+
+func (o *Options) maxMessage() int {
+	if o.MaxMessageSize > 0 {
+		return o.MaxMessageSize
+	}
+	return defaultMaxMessage
+}
+
+func (o *Options) maxPending() int {
+	if o.MaxPendingBytes > 0 {
+		return o.MaxPendingBytes
+	}
+	return defaultMaxPending
+}
+
+func (o *Options) readBuffer() int {
+	if o.ReadBufferSize > 0 {
+		return o.ReadBufferSize
+	}
+	return defaultReadBuffer
+}
+
+func (o *Options) dialer() *net.Dialer {
+	if o.Dialer != nil {
+		return o.Dialer
+	}
+	return &net.Dialer{}
+}
