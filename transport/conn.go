@@ -1,0 +1,731 @@
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/transport/websocket"
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+type protocol uint8
+
+const (
+	protoRawSocket protocol = iota + 1
+	protoWebSocket
+)
+
+func (p protocol) String() string {
+	if p == protoRawSocket {
+		return "rawsocket"
+	}
+	return "websocket"
+}
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // close requested: the writer flushes and closes
+	stateClosed            // the socket is closed or failed
+)
+
+// conn is one client connection and the router's Peer for it. The
+// goroutine that runs serve reads; a second one, writeLoop, writes.
+type conn struct {
+	srv    *Server
+	opt    *options
+	raw    net.Conn // as accepted, closed by abort
+	nc     net.Conn // raw or its TLS layer
+	remote string
+	log    *slog.Logger
+
+	// Set by the handshake, fixed after.
+	proto   protocol
+	codec   codec.Codec
+	msgOp   ws.OpCode // WebSocket: the frame type of messages
+	maxIn   int       // largest message payload accepted
+	maxOut  int       // largest message payload sent
+	session *router.Session
+
+	// Reader goroutine only.
+	rb           readBuffer
+	wsr          websocket.Reader
+	helloPending bool // the read deadline is the hello deadline
+	gotMessage   bool
+
+	isAttached atomic.Bool
+	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
+	inflight   atomic.Int64  // bytes being written by the writer
+	rx         atomic.Uint64 // frames received: liveness for pings
+	msgsIn     atomic.Uint64 // messages received: activity for the idle timeout
+
+	wake       chan struct{} // to the writer: something to do (capacity 1)
+	readerDone chan struct{}
+	writerDone chan struct{}
+
+	mu          sync.Mutex
+	state       connState
+	pending     *buffer // bytes queued, nil when none
+	lingering   bool    // the read deadline is the close grace; leave it
+	codeSet     bool
+	closeCode   ws.StatusCode
+	closeReason string
+	// What the router said last, for the close code.
+	sentGoodbye  wamp.URI
+	sentAbort    wamp.URI
+	lastQueueErr bool
+	// Keep-alive and idle timer (nil when neither is on).
+	timer        *time.Timer
+	nextPing     time.Time
+	pingDeadline time.Time
+	pingRx       uint64
+	lastRx       uint64
+	idleDeadline time.Time
+	idleMsgs     uint64
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	if remote == "" || remote == "@" {
+		remote = "unix:" + nc.LocalAddr().String()
+	}
+	return &conn{
+		srv:        s,
+		opt:        &s.opt,
+		raw:        nc,
+		nc:         nc,
+		remote:     remote,
+		log:        s.opt.log.With("remote", remote),
+		wake:       make(chan struct{}, 1),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+func (c *conn) attached() bool { return c.isAttached.Load() }
+
+// serve runs the connection from accept to close.
+func (c *conn) serve() {
+	if err := c.handshake(); err != nil {
+		c.log.Debug("connection refused", "err", err)
+		c.raw.Close()
+		return
+	}
+	s := c.srv
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.raw.Close()
+		return
+	}
+	c.isAttached.Store(true)
+	s.mu.Unlock()
+
+	c.log = c.log.With("transport", c.proto.String(), "serializer", c.codec.Format().String())
+	c.session = s.Router.Attach(c, router.TransportInfo{
+		Kind:       c.proto.String(),
+		Serializer: c.codec.Format().String(),
+		RemoteAddr: c.remote,
+		TLS:        s.TLSConfig != nil,
+	})
+	c.log.Debug("connection attached")
+	go c.writeLoop()
+	c.startTimer()
+
+	var err error
+	if c.proto == protoRawSocket {
+		err = c.readRawSocket()
+	} else {
+		err = c.readWebSocket()
+	}
+	c.close(ws.StatusGoingAway, "")
+	close(c.readerDone)
+	<-c.writerDone
+	c.session.Detach()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.log.Debug("connection ended", "err", fmt.Errorf("reading from %s: %w", c.remote, err))
+	} else {
+		c.log.Debug("connection ended")
+	}
+}
+
+// handshake runs TLS and the transport handshake under the handshake
+// deadline, then sets the hello deadline.
+func (c *conn) handshake() error {
+	o := c.opt
+	if o.handshakeTimeout > 0 {
+		c.raw.SetDeadline(time.Now().Add(o.handshakeTimeout))
+	}
+	if cfg := c.srv.TLSConfig; cfg != nil {
+		tc := tls.Server(c.raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("TLS handshake with %s: %w", c.remote, err)
+		}
+		c.nc = tc
+	}
+	if err := c.rb.fill(c.nc, 1); err != nil {
+		return fmt.Errorf("reading the first bytes from %s: %w", c.remote, err)
+	}
+	if c.rb.unread()[0] == rawsocket.Magic {
+		if !o.rawSocket {
+			return fmt.Errorf("rawsocket handshake from %s: RawSocket is disabled on this port", c.remote)
+		}
+		if err := c.acceptRawSocket(); err != nil {
+			return err
+		}
+	} else {
+		if !o.webSocket {
+			return fmt.Errorf("websocket handshake from %s: WebSocket is disabled on this port", c.remote)
+		}
+		cd, err := o.upgrader.Upgrade(struct {
+			io.Reader
+			io.Writer
+		}{c.rb.reader(c.nc), c.nc})
+		if err != nil {
+			return fmt.Errorf("from %s: %w", c.remote, err)
+		}
+		c.proto, c.codec = protoWebSocket, cd
+		c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
+		c.msgOp = ws.OpText
+		if cd.Binary() {
+			c.msgOp = ws.OpBinary
+		}
+		c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+	}
+	c.nc.SetDeadline(time.Time{})
+	if o.helloTimeout > 0 {
+		c.helloPending = true
+		c.nc.SetReadDeadline(time.Now().Add(o.helloTimeout))
+	}
+	return nil
+}
+
+func (c *conn) acceptRawSocket() error {
+	for len(c.rb.unread()) < rawsocket.HandshakeSize {
+		if err := c.rb.fill(c.nc, rawsocket.HandshakeSize); err != nil {
+			return fmt.Errorf("rawsocket handshake from %s: reading the request: %w", c.remote, err)
+		}
+	}
+	var out [rawsocket.HandshakeSize]byte
+	client, reply, err := rawsocket.Negotiate(out[:0], c.rb.unread(), c.opt.rawMaxIn)
+	c.rb.consume(rawsocket.HandshakeSize)
+	if len(reply) > 0 {
+		if _, werr := c.nc.Write(reply); werr != nil && err == nil {
+			err = fmt.Errorf("writing the reply: %w", werr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rawsocket handshake from %s: %w", c.remote, err)
+	}
+	c.proto = protoRawSocket
+	c.codec = codec.ByFormat(client.Serializer)
+	c.maxIn = c.opt.rawMaxIn
+	c.maxOut = min(client.MaxLength, c.opt.maxMessage)
+	return nil
+}
+
+// readRawSocket reads frames until the connection ends.
+func (c *conn) readRawSocket() error {
+	for {
+		f, n, err := rawsocket.Next(c.rb.unread(), c.maxIn)
+		if err != nil {
+			reason := err.Error()
+			if err == rawsocket.ErrTooLong {
+				reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
+			}
+			c.fail(0, reason)
+			return err
+		}
+		if n == 0 {
+			if err := c.fill(f.Size()); err != nil {
+				return err
+			}
+			continue
+		}
+		c.rx.Add(1)
+		switch f.Type {
+		case rawsocket.TypeMessage:
+			c.deliver(f.Payload)
+		case rawsocket.TypePing:
+			c.queueControl(f.Payload)
+		}
+		c.rb.consume(n)
+	}
+}
+
+// readWebSocket reads frames until the connection ends or the client's
+// close frame.
+func (c *conn) readWebSocket() error {
+	for {
+		ev, n, err := c.wsr.Next(c.rb.unread())
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.fail(ce.Code, err.Error())
+			}
+			return err
+		}
+		if n == 0 {
+			if err := c.fill(ev.Need); err != nil {
+				return err
+			}
+			continue
+		}
+		c.rx.Add(1)
+		switch ev.Kind {
+		case websocket.EventMessage:
+			c.deliver(ev.Payload)
+		case websocket.EventPing:
+			c.queueControl(ev.Payload)
+		case websocket.EventClose:
+			c.mu.Lock()
+			if !c.codeSet {
+				c.codeSet, c.closeCode, c.closeReason = true, ev.Code, ""
+			}
+			c.mu.Unlock()
+			c.close(ev.Code, "")
+			c.rb.consume(n)
+			return nil
+		}
+		c.rb.consume(n)
+		if c.rb.r == 0 {
+			c.wsr.Shrink(maxIdleReadBuffer)
+		}
+	}
+}
+
+// fill reads more bytes, and turns the hello deadline into the session's
+// failure.
+func (c *conn) fill(need int) error {
+	for {
+		err := c.rb.fill(c.nc, need)
+		if err == nil || !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		c.helloPending = false
+		if c.closing.Load() {
+			return err
+		}
+		what := "no HELLO"
+		if c.gotMessage {
+			what = "session not established"
+		}
+		c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, c.opt.helloTimeout))
+		// Read on for the close handshake, within the grace period.
+		c.setReadDeadline(time.Now().Add(closeGrace))
+	}
+}
+
+// setReadDeadline changes the read deadline unless closing has set it.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.mu.Lock()
+	if !c.lingering {
+		c.nc.SetReadDeadline(t)
+	}
+	c.mu.Unlock()
+}
+
+// deliver decodes one message and hands it to the session.
+func (c *conn) deliver(p []byte) {
+	if c.closing.Load() {
+		return
+	}
+	m, err := c.codec.Decode(p)
+	if err != nil {
+		c.fail(0, "cannot decode message: "+err.Error())
+		return
+	}
+	c.gotMessage = true
+	c.msgsIn.Add(1)
+	c.receive(m)
+	if c.helloPending && c.session.Established() {
+		c.helloPending = false
+		c.setReadDeadline(time.Time{})
+	}
+}
+
+// receive passes m to the session; a panic in the router costs this
+// connection (close 1011), not the process.
+func (c *conn) receive(m wamp.Message) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic while handling a message", "message", m.Type().String(), "panic", p, "stack", string(debug.Stack()))
+			c.close(ws.StatusInternalServerError, "internal error")
+		}
+	}()
+	c.session.Receive(m)
+}
+
+// fail ends the session for a violation the transport found: the session
+// is told (ABORT wamp.error.protocol_violation) and the connection closes,
+// with WebSocket close code code (0: chosen from the ABORT).
+func (c *conn) fail(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	open := c.state == stateOpen
+	if open && code != 0 && !c.codeSet {
+		c.codeSet, c.closeCode, c.closeReason = true, code, reason
+	}
+	c.mu.Unlock()
+	if !open {
+		return
+	}
+	c.log.Debug("protocol violation", "reason", reason)
+	c.session.Fail(reason)
+	c.close(code, reason)
+}
+
+// Send implements router.Peer: it frames m onto the pending bytes.
+func (c *conn) Send(m wamp.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return router.ErrClosed
+	}
+	buf := c.pending
+	if buf == nil {
+		buf = getBuffer()
+	}
+	var start int
+	b := buf.b
+	if c.proto == protoRawSocket {
+		b, start = rawsocket.BeginFrame(b)
+	} else {
+		b, start = websocket.BeginFrame(b)
+	}
+	b, err := c.codec.Encode(b, m)
+	if err == nil {
+		var n int
+		if c.proto == protoRawSocket {
+			n = rawsocket.PayloadLen(b, start)
+		} else {
+			n = websocket.PayloadLen(b, start)
+		}
+		queued := start + int(c.inflight.Load())
+		switch {
+		case n > c.maxOut:
+			err = router.ErrTooLarge
+		case queued > 0 && queued+len(b)-start > c.opt.queue:
+			err = router.ErrQueueFull
+		}
+	}
+	c.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		buf.b = b[:start]
+		if c.pending == nil {
+			putBuffer(buf)
+		}
+		return err
+	}
+	if c.proto == protoRawSocket {
+		buf.b = rawsocket.EndFrame(b, start, rawsocket.TypeMessage)
+	} else {
+		buf.b = websocket.EndFrame(b, start, c.msgOp)
+	}
+	switch m.Type() {
+	case wamp.TypeGoodbye:
+		c.sentGoodbye = wamp.Unwrap(m).(*wamp.Goodbye).Reason
+	case wamp.TypeAbort:
+		c.sentAbort = wamp.Unwrap(m).(*wamp.Abort).Reason
+	}
+	if c.pending == nil {
+		c.pending = buf
+		c.signal()
+	}
+	return nil
+}
+
+// queueControl answers a ping with a pong carrying its payload. A pong
+// small enough for a WebSocket control frame is queued whatever the queue
+// holds; a larger RawSocket one obeys the queue limit, and when it does not
+// fit the client is not reading and is dropped.
+func (c *conn) queueControl(payload []byte) {
+	c.mu.Lock()
+	ok := c.appendControlLocked(payload, true)
+	c.mu.Unlock()
+	if !ok {
+		c.log.Info("slow consumer: no room to answer a ping", "pending_bytes", c.opt.queue)
+		c.close(ws.StatusPolicyViolation, "slow consumer")
+	}
+}
+
+// appendControlLocked queues a pong (or a ping, empty). It reports false
+// when the frame does not fit.
+func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
+	if c.state != stateOpen {
+		return true
+	}
+	if len(payload) > ws.MaxControlFramePayloadSize {
+		queued := int(c.inflight.Load())
+		if c.pending != nil {
+			queued += len(c.pending.b)
+		}
+		if queued > 0 && queued+len(payload) > c.opt.queue {
+			return false
+		}
+	}
+	buf := c.pending
+	if buf == nil {
+		buf = getBuffer()
+	}
+	switch {
+	case c.proto == protoRawSocket && pong:
+		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePong, payload)
+	case c.proto == protoRawSocket:
+		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, nil)
+	case pong:
+		buf.b = websocket.AppendControl(buf.b, ws.OpPong, payload)
+	default:
+		buf.b = websocket.AppendControl(buf.b, ws.OpPing, nil)
+	}
+	if c.pending == nil {
+		c.pending = buf
+		c.signal()
+	}
+	return true
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close implements router.Peer.
+func (c *conn) Close() { c.close(0, "") }
+
+// goAway closes the connection because the server is going away.
+func (c *conn) goAway() { c.close(ws.StatusGoingAway, "server shutting down") }
+
+// close starts closing: Send refuses from now on, and the writer flushes
+// what is queued, sends the WebSocket close frame and closes the socket,
+// all within the close grace. The first close code set wins; code 0 lets
+// the close code follow from what the router said last.
+func (c *conn) close(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosing
+	c.closing.Store(true)
+	if !c.codeSet {
+		c.codeSet = true
+		c.closeCode, c.closeReason = c.chooseCodeLocked(code, reason)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.signal()
+}
+
+// chooseCodeLocked picks the close code of a close that did not come with
+// one from what the router sent last.
+func (c *conn) chooseCodeLocked(code ws.StatusCode, reason string) (ws.StatusCode, string) {
+	switch {
+	case code != 0:
+		return code, reason
+	case c.sentGoodbye == wamp.CloseSystemShutdown:
+		return ws.StatusGoingAway, string(c.sentGoodbye)
+	case c.sentGoodbye != "":
+		return ws.StatusNormalClosure, string(c.sentGoodbye)
+	case c.sentAbort == wamp.ErrProtocolViolation:
+		return ws.StatusPolicyViolation, string(c.sentAbort)
+	case c.lastQueueErr:
+		return ws.StatusPolicyViolation, "slow consumer: outbound queue full"
+	case c.sentAbort != "":
+		return ws.StatusNormalClosure, string(c.sentAbort)
+	}
+	return ws.StatusNormalClosure, ""
+}
+
+// abort closes the socket at once.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.state = stateClosed
+	c.closing.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.raw.Close()
+	c.signal()
+}
+
+// writeLoop writes what Send queues, one write call for everything queued
+// since the last, until the connection closes.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.readerDone:
+		}
+		c.mu.Lock()
+		state := c.state
+		out := c.pending
+		c.pending = nil
+		if state == stateClosing && c.proto == protoWebSocket {
+			if out == nil {
+				out = getBuffer()
+			}
+			out.b = websocket.AppendClose(out.b, c.closeCode, c.closeReason)
+		}
+		if out != nil {
+			c.inflight.Store(int64(len(out.b)))
+		}
+		c.mu.Unlock()
+		if state == stateClosed {
+			c.raw.Close()
+			return
+		}
+		if out != nil {
+			_, err := c.nc.Write(out.b)
+			c.inflight.Store(0)
+			putBuffer(out)
+			if err != nil {
+				if state == stateOpen {
+					c.log.Debug("write failed", "err", fmt.Errorf("writing to %s: %w", c.remote, err))
+				}
+				c.abort()
+				return
+			}
+		}
+		if state == stateClosing {
+			c.linger()
+			return
+		}
+	}
+}
+
+// linger ends a connection whose last bytes are written: half-close, give
+// the client the grace period to close its side (and to send its WebSocket
+// close frame), then close. Closing while the client's bytes sit unread
+// would reset the connection, and a reset can destroy what we wrote last.
+func (c *conn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.mu.Lock()
+	c.lingering = true
+	c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	c.mu.Unlock()
+	<-c.readerDone
+	c.mu.Lock()
+	c.state = stateClosed
+	c.mu.Unlock()
+	c.raw.Close()
+}
+
+// startTimer arms the keep-alive and idle timer.
+func (c *conn) startTimer() {
+	o := c.opt
+	if o.pingInterval <= 0 && o.idleTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return
+	}
+	if o.pingInterval > 0 {
+		c.nextPing = now.Add(o.pingInterval)
+	}
+	if o.idleTimeout > 0 {
+		c.idleDeadline = now.Add(o.idleTimeout)
+	}
+	c.timer = time.AfterFunc(c.nextEventLocked().Sub(now), c.onTimer)
+}
+
+func (c *conn) nextEventLocked() time.Time {
+	var next time.Time
+	for _, t := range [...]time.Time{c.nextPing, c.pingDeadline, c.idleDeadline} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+// onTimer sends keep-alive pings, closes the connection when a ping went
+// unanswered or the client has been idle too long, and re-arms itself.
+func (c *conn) onTimer() {
+	o := c.opt
+	now := time.Now()
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	var why string
+	rx := c.rx.Load()
+	if !c.pingDeadline.IsZero() && !now.Before(c.pingDeadline) {
+		if rx == c.pingRx {
+			why = fmt.Sprintf("ping timeout: nothing received within %s of a ping", o.pingTimeout)
+		}
+		c.pingDeadline = time.Time{}
+	}
+	if why == "" && !c.nextPing.IsZero() && !now.Before(c.nextPing) {
+		if rx == c.lastRx && c.pingDeadline.IsZero() {
+			c.appendControlLocked(nil, false)
+			c.pingRx = rx
+			if o.pingTimeout > 0 {
+				c.pingDeadline = now.Add(o.pingTimeout)
+			}
+		}
+		c.lastRx = rx
+		c.nextPing = now.Add(o.pingInterval)
+	}
+	if why == "" && !c.idleDeadline.IsZero() {
+		if m := c.msgsIn.Load(); m != c.idleMsgs {
+			c.idleMsgs = m
+			c.idleDeadline = now.Add(o.idleTimeout)
+		} else if !now.Before(c.idleDeadline) {
+			why = fmt.Sprintf("idle timeout: no message for %s", o.idleTimeout)
+		}
+	}
+	if why == "" {
+		c.timer.Reset(c.nextEventLocked().Sub(now))
+	}
+	c.mu.Unlock()
+	if why != "" {
+		c.log.Info("closing connection", "reason", why)
+		c.close(ws.StatusGoingAway, why)
+	}
+}
+
+// buffer is a pooled write buffer.
+type buffer struct{ b []byte }
+
+// maxPooledBuffer keeps buffers grown for large messages out of the pool.
+const maxPooledBuffer = 256 << 10
+
+var bufferPool = sync.Pool{New: func() any { return &buffer{b: make([]byte, 0, 4<<10)} }}
+
+func getBuffer() *buffer { return bufferPool.Get().(*buffer) }
+
+func putBuffer(b *buffer) {
+	if cap(b.b) > maxPooledBuffer {
+		return
+	}
+	b.b = b.b[:0]
+	bufferPool.Put(b)
+}

@@ -1,0 +1,387 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/transport/websocket"
+)
+
+// Defaults for the Server's zero fields.
+const (
+	DefaultMaxMessageSize   = 16 << 20
+	DefaultOutboundQueue    = 4 << 20
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultHelloTimeout     = 10 * time.Second
+	DefaultPingTimeout      = 10 * time.Second
+)
+
+// closeGrace bounds the flush of what is queued when a connection closes,
+// and then the wait for the client to close its side.
+const closeGrace = 2 * time.Second
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("transport: server closed")
+
+// Server accepts WAMP clients over WebSocket and RawSocket on the listeners
+// given to Serve and attaches them to a router. Set its fields, then call
+// Serve; the fields must not change after that. Zero fields take the
+// defaults documented on each.
+type Server struct {
+	// Router receives the sessions. Required.
+	Router *router.Router
+
+	// WebSocketPath is the HTTP path of the WebSocket endpoint; default
+	// "/ws". Requests for other paths get 404.
+	WebSocketPath string
+	// WebSocket and RawSocket enable the two protocols on the port. When
+	// both are false, both are enabled. A client of a disabled protocol is
+	// disconnected without an answer.
+	WebSocket, RawSocket bool
+	// AllowedOrigins lists the browser origins allowed to open a
+	// WebSocket: exact origins ("https://app.example.com"), wildcards in the
+	// first label of the host ("https://*.example.com") or "*". Empty means
+	// any origin; a refused origin gets 403. Clients that send no Origin
+	// header (they are not browsers) are not checked.
+	AllowedOrigins []string
+
+	// MaxMessageSize is the largest message accepted from a client, in
+	// bytes, and also the largest sent to one; default 16 MiB. A RawSocket
+	// connection announces (and enforces) the largest power of two not above
+	// it, from 512 bytes to 16 MiB, and never sends more than the client
+	// announced.
+	MaxMessageSize int64
+	// OutboundQueue bounds the bytes queued for one connection and not yet
+	// written; default 4 MiB. A message that does not fit is refused with
+	// router.ErrQueueFull (see the package documentation).
+	OutboundQueue int64
+
+	// HandshakeTimeout bounds the TLS handshake and the WebSocket or
+	// RawSocket handshake together; default 5s, negative for none.
+	HandshakeTimeout time.Duration
+	// HelloTimeout is the time a client has, after the transport
+	// handshake, to establish its session (send HELLO); the session is then
+	// aborted as a protocol violation. Default 10s, negative for none.
+	HelloTimeout time.Duration
+	// PingInterval is how often a connection on which nothing has arrived
+	// for that long is sent a keep-alive ping (WebSocket ping, RawSocket
+	// PING); zero or negative for no pings.
+	PingInterval time.Duration
+	// PingTimeout is the time a client has to send anything (a pong will
+	// do) after a ping before the connection is closed as dead; default
+	// 10s, negative to keep pinging without ever closing.
+	PingTimeout time.Duration
+	// IdleTimeout closes a connection on which the client has sent no WAMP
+	// message (pings and pongs do not count) for this long, checked at
+	// this granularity: the connection closes after between IdleTimeout and
+	// twice that. Zero or negative for no limit.
+	IdleTimeout time.Duration
+
+	// TLSConfig, when set, makes every connection TLS (wss:// and
+	// RawSocket over TLS).
+	TLSConfig *tls.Config
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	initErr  error
+	opt      options
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup // one per connection goroutine
+}
+
+// options are the Server's settings with defaults applied.
+type options struct {
+	webSocket, rawSocket bool
+	upgrader             websocket.Upgrader
+	maxMessage           int // bytes accepted and sent (WebSocket)
+	rawMaxIn             int // bytes announced to and accepted from RawSocket clients
+	queue                int
+	handshakeTimeout     time.Duration
+	helloTimeout         time.Duration
+	pingInterval         time.Duration
+	pingTimeout          time.Duration
+	idleTimeout          time.Duration
+	log                  *slog.Logger
+}
+
+func (s *Server) init() error {
+	s.initOnce.Do(func() { s.initErr = s.setup() })
+	return s.initErr
+}
+
+func (s *Server) setup() error {
+	o := &s.opt
+	if s.Router == nil {
+		return errors.New("transport: Server.Router is nil")
+	}
+	o.webSocket, o.rawSocket = s.WebSocket, s.RawSocket
+	if !o.webSocket && !o.rawSocket {
+		o.webSocket, o.rawSocket = true, true
+	}
+	o.upgrader.Path = s.WebSocketPath
+	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
+		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)
+	}
+	var err error
+	if o.upgrader.Origins, err = websocket.NewOriginPolicy(s.AllowedOrigins); err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	switch {
+	case s.MaxMessageSize < 0:
+		return fmt.Errorf("transport: MaxMessageSize %d is negative", s.MaxMessageSize)
+	case s.MaxMessageSize == 0:
+		o.maxMessage = DefaultMaxMessageSize
+	case s.MaxMessageSize > 1<<31-1:
+		o.maxMessage = 1<<31 - 1
+	default:
+		o.maxMessage = int(s.MaxMessageSize)
+	}
+	o.rawMaxIn = rawsocket.AnnouncedLength(o.maxMessage)
+	switch {
+	case s.OutboundQueue < 0:
+		return fmt.Errorf("transport: OutboundQueue %d is negative", s.OutboundQueue)
+	case s.OutboundQueue == 0:
+		o.queue = DefaultOutboundQueue
+	case s.OutboundQueue > 1<<40:
+		o.queue = 1 << 40
+	default:
+		o.queue = int(s.OutboundQueue)
+	}
+	o.handshakeTimeout = orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)
+	o.helloTimeout = orDefault(s.HelloTimeout, DefaultHelloTimeout)
+	o.pingInterval = max(s.PingInterval, 0)
+	o.pingTimeout = orDefault(s.PingTimeout, DefaultPingTimeout)
+	o.idleTimeout = max(s.IdleTimeout, 0)
+	o.log = s.Logger
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	s.listeners = make(map[net.Listener]struct{})
+	s.conns = make(map[*conn]struct{})
+	return nil
+}
+
+// orDefault maps zero to def and a negative duration to 0 (none).
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// Serve accepts connections on ln and serves each in its own goroutines.
+// It blocks until Close or Shutdown, then returns nil; it returns an error
+// when the Server's fields are invalid or ln fails, and ErrServerClosed
+// when the Server was already closed. Serve may be called for several
+// listeners at once. It closes ln when it returns.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// Out of file descriptors and the like: back off as
+				// net/http does rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.opt.log.Warn("accepting a connection failed; retrying", "listener", ln.Addr().String(), "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accepting connections on %s: %w", ln.Addr(), err)
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) serveConn(c *conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.serve()
+}
+
+// attachable reports whether a connection that finished its handshake may
+// join the router, that is whether the server is still open.
+func (s *Server) attachable() bool { return !s.isClosed() }
+
+// Close closes the listeners and every connection at once, without a close
+// handshake, and returns when the connections' goroutines have ended. It
+// returns the first error from closing a listener.
+func (s *Server) Close() error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.closed = true
+	err := s.closeListenersLocked()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.abort()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Shutdown closes the listeners, drops the connections that have not yet
+// finished their transport handshake, and waits for the others to end. To
+// end the sessions politely, shut the router down (router.Router.Shutdown
+// says GOODBYE to every session) at the same time or before. When ctx is done
+// first, the remaining connections are closed (WebSocket code 1001, going
+// away) within the close grace period of 2s, and Shutdown returns ctx's
+// error. No connection goroutine is left when Shutdown returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.closed = true
+	err := s.closeListenersLocked()
+	for c := range s.conns {
+		if !c.attached() {
+			c.abort()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.goAway()
+	}
+	s.mu.Unlock()
+	<-done
+	s.opt.log.Warn("shutdown: closed connections that were still open", "connections", n)
+	return errors.Join(err, fmt.Errorf("transport shutdown: %d connections still open: %w", n, ctx.Err()))
+}
+
+func (s *Server) closeListenersLocked() error {
+	var first error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && first == nil && !errors.Is(err, net.ErrClosed) {
+			first = fmt.Errorf("closing listener %s: %w", ln.Addr(), err)
+		}
+		delete(s.listeners, ln)
+	}
+	return first
+}
+
+// Listen opens a listener for Server.Serve: "host:port" is TCP, and
+// "unix:/path/to.sock" a Unix socket. A socket file left behind by a
+// server that is gone is removed first; one that a live server listens on
+// is an error.
+func Listen(address string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(address, "unix:")
+	if !ok {
+		ln, err := net.Listen("tcp", address)
+		if err != nil {
+			return nil, fmt.Errorf("listening on %s: %w", address, err)
+		}
+		return ln, nil
+	}
+	if path == "" {
+		return nil, fmt.Errorf("listening on %q: no socket path", address)
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", address, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", address, err)
+	}
+	return ln, nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("another server is listening on %s", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("removing stale socket: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package websocket
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// FuzzParseHeader checks ParseHeader against gobwas/ws's ReadHeader.
+func FuzzParseHeader(f *testing.F) {
+	f.Add(clientFrame(ws.OpText, true, "hello"))
+	f.Add(AppendHeader(nil, ws.Header{Fin: true, OpCode: ws.OpBinary, Length: 1 << 20}))
+	f.Add([]byte{0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, n, err := ParseHeader(data)
+		want, werr := ws.ReadHeader(bytes.NewReader(data))
+		switch {
+		case n == 0 && err == nil:
+			if werr == nil {
+				t.Fatalf("ParseHeader needs more, ws.ReadHeader found %+v", want)
+			}
+		case err != nil:
+			if werr == nil {
+				t.Fatalf("ParseHeader: %v, ws.ReadHeader found %+v", err, want)
+			}
+		default:
+			if werr != nil || h != want {
+				t.Fatalf("ParseHeader = %+v, ws.ReadHeader = %+v, %v", h, want, werr)
+			}
+			if n != HeaderLen(data) {
+				t.Fatalf("n = %d, HeaderLen = %d", n, HeaderLen(data))
+			}
+		}
+	})
+}
+
+// FuzzReader feeds arbitrary bytes to a Reader the way a connection does,
+// the buffer growing in steps the fuzzer picks, and checks the reader's
+// promises: no panic, progress only on whole frames, Need beyond what it
+// has, and messages within the limit.
+func FuzzReader(f *testing.F) {
+	f.Add(bytes.Join([][]byte{
+		clientFrame(ws.OpText, false, "[1,"),
+		clientFrame(ws.OpPing, true, "p"),
+		clientFrame(ws.OpContinuation, true, `"a"]`),
+		clientFrame(ws.OpClose, true, "\x03\xe8"),
+	}, nil), uint8(5), false)
+	f.Add(clientFrame(ws.OpBinary, true, "\x00\x01"), uint8(1), true)
+	f.Fuzz(func(t *testing.T, data []byte, step uint8, binary bool) {
+		const limit = 64
+		r := Reader{MaxMessageSize: limit, Expect: ws.OpText}
+		if binary {
+			r.Expect = ws.OpBinary
+		}
+		src := append([]byte(nil), data...)
+		have := 0 // bytes of src "read" so far
+		pos := 0
+		for {
+			ev, n, err := r.Next(src[pos:have])
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				if n > have-pos {
+					t.Fatalf("consumed %d of %d bytes", n, have-pos)
+				}
+				if ev.Kind == EventMessage && len(ev.Payload) > limit {
+					t.Fatalf("message of %d bytes over the limit", len(ev.Payload))
+				}
+				pos += n
+				if ev.Kind == EventClose {
+					return
+				}
+				continue
+			}
+			if ev.Need <= have-pos {
+				t.Fatalf("needs %d bytes but has %d", ev.Need, have-pos)
+			}
+			if have == len(src) {
+				return
+			}
+			have = min(len(src), have+max(int(step), 1))
+		}
+	})
+}

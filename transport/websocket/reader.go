@@ -1,0 +1,224 @@
+package websocket
+
+import (
+	"encoding/binary"
+	"math"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// CloseError is a protocol violation found in what a client sent, with the
+// close code to fail the connection with.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string { return "websocket: " + e.Reason }
+
+// Violations with no detail to add, made once.
+var (
+	errLengthMSB   = &CloseError{ws.StatusProtocolError, "frame length has its most significant bit set"}
+	errTooBig      = &CloseError{ws.StatusMessageTooBig, "message larger than the maximum message size"}
+	errWantText    = &CloseError{ws.StatusUnsupportedData, "binary message on a text (JSON) session"}
+	errWantBinary  = &CloseError{ws.StatusUnsupportedData, "text message on a binary (MessagePack or CBOR) session"}
+	errTextUTF8    = &CloseError{ws.StatusInvalidFramePayloadData, "text message is not valid UTF-8"}
+	errCloseLength = &CloseError{ws.StatusProtocolError, "close frame with a one-octet body"}
+	errCloseCode   = &CloseError{ws.StatusProtocolError, "close frame with an invalid status code"}
+	errCloseUTF8   = &CloseError{ws.StatusInvalidFramePayloadData, "close reason is not valid UTF-8"}
+)
+
+// checkHeaderErrors maps ws.CheckHeader's errors to close errors without
+// allocating.
+var checkHeaderErrors = func() map[error]*CloseError {
+	m := make(map[error]*CloseError)
+	for _, e := range []ws.ProtocolError{
+		ws.ErrProtocolOpCodeReserved,
+		ws.ErrProtocolControlPayloadOverflow,
+		ws.ErrProtocolControlNotFinal,
+		ws.ErrProtocolNonZeroRsv,
+		ws.ErrProtocolMaskRequired,
+		ws.ErrProtocolMaskUnexpected,
+		ws.ErrProtocolContinuationExpected,
+		ws.ErrProtocolContinuationUnexpected,
+	} {
+		m[e] = &CloseError{ws.StatusProtocolError, string(e)}
+	}
+	return m
+}()
+
+// EventKind says what a call to Reader.Next produced.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventNone: nothing to act on. With n == 0 the reader needs more
+	// bytes (Event.Need); with n > 0 it consumed a fragment of a message.
+	EventNone EventKind = iota
+	EventMessage
+	EventPing
+	EventPong
+	EventClose
+)
+
+// Event is what Reader.Next found.
+type Event struct {
+	Kind EventKind
+	// Binary tells a binary message from a text one.
+	Binary bool
+	// Payload is the message, or the control frame's body (for a close
+	// frame, the reason after the code). It aliases the buffer given to Next
+	// or the Reader's reassembly buffer, and is valid until the next call.
+	Payload []byte
+	// Code is a close frame's status code, 0 when it had none.
+	Code ws.StatusCode
+	// Need, for EventNone with n == 0, is the length the buffer given to Next
+	// must reach for the reader to make progress.
+	Need int
+}
+
+// Reader turns the frames a client sends into messages and control events:
+// it checks every header (masking, reserved bits and opcodes, control frame
+// rules, continuation order), unmasks payloads in place, reassembles
+// fragmented messages (with control frames between the fragments), enforces
+// the maximum message size across fragments, and checks that text messages
+// are UTF-8. It holds no connection and never blocks; its zero value accepts
+// any message of up to math.MaxInt32 bytes.
+type Reader struct {
+	// MaxMessageSize bounds a message's length, fragments added up; zero
+	// means math.MaxInt32.
+	MaxMessageSize int64
+	// Expect is the only data frame type accepted, ws.OpText or ws.OpBinary;
+	// 0 accepts both.
+	Expect ws.OpCode
+
+	op  ws.OpCode // the opcode of the fragmented message in progress, or 0
+	msg []byte    // its payload so far
+}
+
+// Next consumes the first frame in b. It returns what the frame means and
+// the number of bytes it took: n == 0 (with EventNone) when b does not hold
+// the whole frame yet, and then Event.Need says how long b must be. Masked
+// payloads are unmasked in place in b. A violation is a *CloseError; the
+// connection is then failed with its code and Next must not be called again.
+func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
+	h, hn, err := ParseHeader(b)
+	if err != nil {
+		return ev, 0, errLengthMSB
+	}
+	if hn == 0 {
+		ev.Need = HeaderLen(b)
+		return ev, 0, nil
+	}
+	state := ws.StateServerSide
+	if r.op != 0 {
+		state |= ws.StateFragmented
+	}
+	if err := ws.CheckHeader(h, state); err != nil {
+		if ce := checkHeaderErrors[err]; ce != nil {
+			return ev, 0, ce
+		}
+		return ev, 0, &CloseError{ws.StatusProtocolError, err.Error()}
+	}
+	if h.OpCode.IsData() {
+		if r.op == 0 && r.Expect != 0 && h.OpCode != r.Expect {
+			if r.Expect == ws.OpText {
+				return ev, 0, errWantText
+			}
+			return ev, 0, errWantBinary
+		}
+		limit := r.MaxMessageSize
+		if limit <= 0 || limit > math.MaxInt32 {
+			limit = math.MaxInt32
+		}
+		if h.Length > limit-int64(len(r.msg)) {
+			return ev, 0, errTooBig
+		}
+	}
+	n = hn + int(h.Length)
+	if len(b) < n {
+		ev.Need = n
+		return ev, 0, nil
+	}
+	payload := b[hn:n:n]
+	if h.Masked {
+		ws.Cipher(payload, h.Mask, 0)
+	}
+
+	switch h.OpCode {
+	case ws.OpPing:
+		return Event{Kind: EventPing, Payload: payload}, n, nil
+	case ws.OpPong:
+		return Event{Kind: EventPong, Payload: payload}, n, nil
+	case ws.OpClose:
+		ev, err = closeEvent(payload)
+		return ev, n, err
+	}
+
+	if h.Fin && r.op == 0 {
+		return r.message(h.OpCode, payload, n)
+	}
+	if r.op == 0 {
+		r.op = h.OpCode
+	}
+	r.msg = append(r.msg, payload...)
+	if !h.Fin {
+		return ev, n, nil
+	}
+	op, msg := r.op, r.msg
+	r.op, r.msg = 0, r.msg[:0]
+	return r.message(op, msg, n)
+}
+
+func (r *Reader) message(op ws.OpCode, payload []byte, n int) (Event, int, error) {
+	if op == ws.OpText && !utf8.Valid(payload) {
+		return Event{}, n, errTextUTF8
+	}
+	return Event{Kind: EventMessage, Binary: op == ws.OpBinary, Payload: payload}, n, nil
+}
+
+func closeEvent(p []byte) (Event, error) {
+	ev := Event{Kind: EventClose}
+	switch {
+	case len(p) == 0:
+		return ev, nil
+	case len(p) == 1:
+		return ev, errCloseLength
+	}
+	ev.Code = ws.StatusCode(binary.BigEndian.Uint16(p))
+	ev.Payload = p[2:]
+	if !validCloseCode(ev.Code) {
+		return ev, errCloseCode
+	}
+	if !utf8.Valid(ev.Payload) {
+		return ev, errCloseUTF8
+	}
+	return ev, nil
+}
+
+// validCloseCode reports whether a peer may send code in a close frame
+// (RFC 6455 section 7.4).
+func validCloseCode(c ws.StatusCode) bool {
+	switch {
+	case c < 1000 || c >= 5000:
+		return false
+	case c.IsProtocolReserved() || c == ws.StatusNoMeaningYet:
+		return false
+	case c.IsProtocolSpec():
+		return c.IsProtocolDefined()
+	}
+	return true
+}
+
+// Fragmented reports whether a fragmented message is in progress.
+func (r *Reader) Fragmented() bool { return r.op != 0 }
+
+// Shrink drops the reassembly buffer when it is larger than keep bytes and
+// no message is in progress, so that an idle connection holds no memory for
+// a large message it once received.
+func (r *Reader) Shrink(keep int) {
+	if r.op == 0 && cap(r.msg) > keep {
+		r.msg = nil
+	}
+}

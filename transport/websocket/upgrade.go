@@ -1,0 +1,122 @@
+package websocket
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// DefaultPath is the WAMP endpoint's path when Upgrader.Path is empty.
+const DefaultPath = "/ws"
+
+// Upgrader is the server side of the WAMP WebSocket opening handshake. Its
+// zero value serves DefaultPath to any origin. It is safe for concurrent use.
+type Upgrader struct {
+	// Path is the request path of the WAMP endpoint ("" means DefaultPath);
+	// a request for another path gets 404 Not Found. The query is ignored.
+	Path string
+	// Origins decides which Origin headers are accepted; a refused origin
+	// gets 403 Forbidden. A request without an Origin header (a client that
+	// is not a browser) is accepted. Nil accepts any origin.
+	Origins *OriginPolicy
+}
+
+// subprotocols lists what the router speaks, for error messages.
+var subprotocols = func() string {
+	names := make([]string, len(codec.All))
+	for i, c := range codec.All {
+		names[i] = c.Subprotocol()
+	}
+	return strings.Join(names, ", ")
+}()
+
+var (
+	errNoSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+		ws.RejectionReason("no WAMP subprotocol offered: Sec-WebSocket-Protocol must name one of "+subprotocols+"\n"))
+	errBadSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+		ws.RejectionReason("none of the offered subprotocols is supported; this router speaks "+subprotocols+"\n"))
+)
+
+// Upgrade reads the client's HTTP upgrade request from rw and answers it:
+// 101 Switching Protocols with the first subprotocol in the client's list
+// that the router speaks, or an error status with a plain-text body that
+// says why (404 wrong path, 403 origin refused, 400 no WAMP subprotocol or a
+// malformed request, 405, 426 and the like for what gobwas/ws refuses). It
+// returns the codec of the chosen subprotocol; on error the caller closes
+// the connection. Deadlines are the caller's business.
+//
+// rw is read through a buffer: bytes the client sends after its request and
+// before the response would be lost, which RFC 6455 (section 4.1) rules out
+// by having clients wait for the response.
+func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
+	path := u.Path
+	if path == "" {
+		path = DefaultPath
+	}
+	var (
+		chosen  codec.Codec
+		offered bool
+	)
+	up := ws.Upgrader{
+		OnRequest: func(uri []byte) error {
+			if !bytes.Equal(requestPath(uri), []byte(path)) {
+				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound),
+					ws.RejectionReason(fmt.Sprintf("no WAMP endpoint at %s; WebSocket clients connect to %s\n", requestPath(uri), path)))
+			}
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			if u.Origins != nil && string(key) == "Origin" && !u.Origins.Allow(string(value)) {
+				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
+					ws.RejectionReason(fmt.Sprintf("origin %q is not allowed\n", value)))
+			}
+			return nil
+		},
+		Protocol: func(p []byte) bool {
+			offered = true
+			for _, c := range codec.All {
+				if string(p) == c.Subprotocol() {
+					chosen = c
+					return true
+				}
+			}
+			return false
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			switch {
+			case chosen != nil:
+				return nil, nil
+			case offered:
+				return nil, errBadSubprotocol
+			}
+			return nil, errNoSubprotocol
+		},
+	}
+	if _, err := up.Upgrade(rw); err != nil {
+		return nil, fmt.Errorf("websocket handshake: %w", err)
+	}
+	return chosen, nil
+}
+
+// requestPath returns the path of a request target: origin form ("/ws?x")
+// or absolute form ("http://host/ws?x").
+func requestPath(uri []byte) []byte {
+	if i := bytes.Index(uri, []byte("://")); i >= 0 {
+		rest := uri[i+3:]
+		j := bytes.IndexByte(rest, '/')
+		if j < 0 {
+			return []byte("/")
+		}
+		uri = rest[j:]
+	}
+	if i := bytes.IndexAny(uri, "?#"); i >= 0 {
+		uri = uri[:i]
+	}
+	return uri
+}
