@@ -318,7 +318,7 @@ async function scenarioPubSub(opts, checks) {
     { seq: i, even: i % 2 === 0, text: TYPED.str, nested: { list: [i, null, 1.5] } },
   ];
 
-  await sub.session.subscribe(topic, (args, kwargs) => {
+  const subscription = await sub.session.subscribe(topic, (args, kwargs) => {
     received.push([args || [], kwargs || {}]);
     if (received.length === n) allReceived();
   });
@@ -370,6 +370,22 @@ async function scenarioPubSub(opts, checks) {
   await sleep(100);
   checks.true(`publisher received ${own.length} of its own events (want 0, publisher exclusion is the default): ${describe(own.slice(0, 3))}`,
     own.length === 0);
+
+  // After UNSUBSCRIBE no more events; WAMP orders events of one publisher
+  // across topics, so an event on a fence topic shows that none is coming.
+  let fence;
+  const fenceP = new Promise((r) => { fence = r; });
+  await sub.session.subscribe(`${topic}_fence`, () => fence());
+  await sub.session.unsubscribe(subscription);
+  const count = received.length;
+  await pub.session.publish(topic, ['after-unsubscribe'], {}, { acknowledge: true });
+  await pub.session.publish(`${topic}_fence`, [], {}, { acknowledge: true });
+  try {
+    await withTimeout(fenceP, 5000, 'fence');
+  } catch (e) {
+    checks.fail('no event on the fence topic within 5s');
+  }
+  checks.true(`subscriber received ${describe(received.slice(count))} after unsubscribing`, received.length === count);
   await close(checks, sub, pub);
 }
 
@@ -378,7 +394,7 @@ async function scenarioRPC(opts, checks) {
   const caller = await connect(opts, 'caller');
   const p = `${opts.prefix}.rpc.`;
 
-  await callee.session.register(`${p}add`, (args) => args[0] + args[1]);
+  const addRegistration = await callee.session.register(`${p}add`, (args) => args[0] + args[1]);
   await callee.session.register(`${p}echo`, (args, kwargs) => new autobahn.Result(args, kwargs));
   await callee.session.register(`${p}fail`, () => {
     throw new autobahn.Error('com.example.interop.custom_error', ['first', 2, { three: 3 }],
@@ -425,6 +441,9 @@ async function scenarioRPC(opts, checks) {
 
   // the callee still works after raising
   checks.equal('call add after an error', await caller.session.call(`${p}add`, [40, 2]), 42);
+
+  await callee.session.unregister(addRegistration);
+  await checks.appError('call after UNREGISTER', 'wamp.error.no_such_procedure', caller.session.call(`${p}add`, [1, 1]));
   await close(checks, callee, caller);
 }
 
@@ -455,7 +474,15 @@ async function scenarioErrors(opts, checks) {
 
   // both sessions survive the errors
   checks.equal('call after the errors', await b.session.call(`${p}dup`), 'first');
-  await close(checks, a, b);
+
+  // A session that leaves takes its registrations with it.
+  await a.session.register(`${p}gone`, () => 'a');
+  await close(checks, a);
+  await checks.appError('call of a procedure whose callee left', 'wamp.error.no_such_procedure',
+    b.session.call(`${p}gone`));
+  await b.session.register(`${p}gone`, () => 'b');
+  checks.equal('call of the procedure registered again by another session', await b.session.call(`${p}gone`), 'b');
+  await close(checks, b);
 }
 
 async function scenarioLarge(opts, checks) {

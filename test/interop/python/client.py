@@ -306,7 +306,7 @@ async def scenario_pubsub(opts, checks):
             return
         own.append((list(args), kwargs))
 
-    await sub.subscribe(on_event, topic)
+    subscription = await sub.subscribe(on_event, topic)
     await pub.subscribe(on_own, topic)
 
     pub_ids = []
@@ -343,6 +343,20 @@ async def scenario_pubsub(opts, checks):
     await asyncio.sleep(0.1)
     checks.true("publisher received %d of its own events (want 0, publisher exclusion is the default): %s"
                 % (len(own), describe(own[:3])), not own)
+
+    # After UNSUBSCRIBE no more events; WAMP orders events of one publisher
+    # across topics, so an event on a fence topic shows that none is coming.
+    fence = loop.create_future()
+    await sub.subscribe(lambda *a, **kw: fence.done() or fence.set_result(None), topic + "_fence")
+    await subscription.unsubscribe()
+    count = len(received)
+    await pub.publish(topic, "after-unsubscribe", options=PublishOptions(acknowledge=True))
+    await pub.publish(topic + "_fence", options=PublishOptions(acknowledge=True))
+    try:
+        await asyncio.wait_for(fence, 5)
+    except asyncio.TimeoutError:
+        checks.fail("no event on the fence topic within 5s")
+    checks.true("subscriber received %s after unsubscribing" % describe(received[count:]), len(received) == count)
     await close(checks, sub, pub)
 
 
@@ -361,7 +375,7 @@ async def scenario_rpc(opts, checks):
         raise ApplicationError("com.example.interop.custom_error", "first", 2, {"three": 3},
                                detail="something", code=42, nested={"x": [1, 2]})
 
-    await callee.register(add, p + "add")
+    add_registration = await callee.register(add, p + "add")
     await callee.register(echo, p + "echo")
     await callee.register(fail, p + "fail")
 
@@ -392,6 +406,9 @@ async def scenario_rpc(opts, checks):
 
     # the callee still works after raising
     checks.equal("call add after an error", await caller.call(p + "add", 40, 2), 42)
+
+    await add_registration.unregister()
+    await checks.app_error("call after UNREGISTER", "wamp.error.no_such_procedure", caller.call(p + "add", 1, 1))
     await close(checks, callee, caller)
 
 
@@ -424,7 +441,15 @@ async def scenario_errors(opts, checks):
 
     # both sessions survive the errors
     checks.equal("call after the errors", await b.call(p + "dup"), "first")
-    await close(checks, a, b)
+
+    # A session that leaves takes its registrations with it.
+    await a.register(lambda: "a", p + "gone")
+    await close(checks, a)
+    await checks.app_error("call of a procedure whose callee left", "wamp.error.no_such_procedure",
+                           b.call(p + "gone"))
+    await b.register(lambda: "b", p + "gone")
+    checks.equal("call of the procedure registered again by another session", await b.call(p + "gone"), "b")
+    await close(checks, b)
 
 
 async def scenario_large(opts, checks):
