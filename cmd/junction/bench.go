@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+const benchUsage = `usage: junction bench idle|rpc|fanout [flags]
+
+Load-test any WAMP router. Every scenario stops by itself: -warmup (not
+measured) and then -duration.
+
+  idle     open -sessions sessions, each subscribed to -topic, and hold them;
+           report the router's memory per session (with -pid), then publish
+           one event and check that every session receives it.
+  rpc      one callee registers -procedure (an echo); -callers sessions each
+           keep -inflight calls in flight (closed loop) or together offer
+           -rate calls/s; report calls/s, latency percentiles, errors and the
+           router's CPU per call (with -pid).
+  fanout   -subscribers sessions on -topic, one publisher at -rate events/s
+           (0: each publication acknowledged before the next); report events
+           published and delivered, losses, delivery latency and the
+           router's CPU per delivered event (with -pid).
+
+With -rate, each request is scheduled at its intended send time and its
+latency counts from that time, so a stalled router shows up in the
+percentiles instead of slowing the load down (no coordinated omission).
+
+A process may hold at most 20,000 open files here. For more idle sessions,
+run several processes, each with part of the sessions (and its own
+-source-addrs when the router is on one address and port: one source
+address gives about 28,000 connections to it); each process checks delivery
+to its own sessions only and reports the router's memory growth over its
+own dial phase, so start them one after the other for a clean figure.
+
+The exit status is 1 when a check fails: a session not held, an event lost,
+a call that failed.
+
+flags:
+`
+
+// benchConfig is what the flags set.
+type benchConfig struct {
+	scenario        string
+	url             string
+	realm           string
+	serializer      wamp.Format
+	sessions        int
+	callers         int
+	inflight        int
+	subscribers     int
+	payload         int
+	rate            float64
+	duration        time.Duration
+	warmup          time.Duration
+	pid             int
+	sourceAddrs     []net.IP
+	jsonFile        string
+	topic           string
+	procedure       string
+	dialConcurrency int
+}
+
+// runBench runs `junction bench SCENARIO [flags]`: progress once a second on
+// stderr, a one-line summary on stdout, the JSON report in -json.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := bench(ctx, cfg, stderr)
+	if rep != nil {
+		fmt.Fprintln(stdout, rep.summary())
+		if cfg.jsonFile != "" {
+			b, jerr := json.MarshalIndent(rep, "", "  ")
+			if jerr == nil {
+				jerr = os.WriteFile(cfg.jsonFile, append(b, '\n'), 0o644)
+			}
+			if jerr != nil {
+				return errors.Join(err, fmt.Errorf("writing the JSON report: %w", jerr))
+			}
+		}
+	}
+	return err
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	cfg := &benchConfig{}
+	var serializer, sources string
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080/ws", "router URL: ws://, wss://, rs://, rss:// or unix:///path")
+	fs.StringVar(&cfg.realm, "realm", "realm1", "realm to join")
+	fs.StringVar(&serializer, "serializer", "json", "json, msgpack or cbor")
+	fs.IntVar(&cfg.sessions, "sessions", 1000, "idle: sessions to open and hold")
+	fs.IntVar(&cfg.callers, "callers", 8, "rpc: caller sessions")
+	fs.IntVar(&cfg.inflight, "inflight", 16, "rpc: calls each caller keeps in flight")
+	fs.IntVar(&cfg.subscribers, "subscribers", 100, "fanout: subscriber sessions")
+	fs.IntVar(&cfg.payload, "payload", 64, "rpc, fanout: payload bytes in each call or event")
+	fs.Float64Var(&cfg.rate, "rate", 0, "rpc: calls/s offered in total; fanout: events/s published; 0 runs a closed loop")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to measure (idle: to hold the sessions)")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "rpc, fanout: load before measuring, not counted")
+	fs.IntVar(&cfg.pid, "pid", 0, "the router's process id: sample its memory and CPU from /proc")
+	fs.StringVar(&sources, "source-addrs", "", "comma-separated local addresses to spread connections over, e.g. 127.0.0.1,127.0.0.2")
+	fs.StringVar(&cfg.jsonFile, "json", "", "write a JSON report to this file")
+	fs.StringVar(&cfg.topic, "topic", "junction.bench.topic", "idle, fanout: topic")
+	fs.StringVar(&cfg.procedure, "procedure", "junction.bench.echo", "rpc: procedure")
+	fs.IntVar(&cfg.dialConcurrency, "dial-concurrency", 64, "sessions opened at once")
+
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+		fs.Usage()
+		return nil, errors.New("name a scenario: idle, rpc or fanout")
+	}
+	cfg.scenario = args[0]
+	switch cfg.scenario {
+	case "idle", "rpc", "fanout":
+	default:
+		return nil, fmt.Errorf("unknown scenario %q: idle, rpc or fanout", cfg.scenario)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch serializer {
+	case "json":
+		cfg.serializer = wamp.FormatJSON
+	case "msgpack":
+		cfg.serializer = wamp.FormatMsgPack
+	case "cbor":
+		cfg.serializer = wamp.FormatCBOR
+	default:
+		return nil, fmt.Errorf("-serializer %q: json, msgpack or cbor", serializer)
+	}
+	if sources != "" {
+		for _, a := range strings.Split(sources, ",") {
+			ip := net.ParseIP(strings.TrimSpace(a))
+			if ip == nil {
+				return nil, fmt.Errorf("-source-addrs: %q is not an IP address", a)
+			}
+			cfg.sourceAddrs = append(cfg.sourceAddrs, ip)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		v    int
+		min  int
+	}{
+		{"sessions", cfg.sessions, 1}, {"callers", cfg.callers, 1}, {"inflight", cfg.inflight, 1},
+		{"subscribers", cfg.subscribers, 1}, {"payload", cfg.payload, 0}, {"pid", cfg.pid, 0},
+		{"dial-concurrency", cfg.dialConcurrency, 1},
+	} {
+		if c.v < c.min {
+			return nil, fmt.Errorf("-%s %d: must be at least %d", c.name, c.v, c.min)
+		}
+	}
+	if cfg.rate < 0 || cfg.duration <= 0 || cfg.warmup < 0 {
+		return nil, errors.New("-rate and -warmup must not be negative, -duration must be positive")
+	}
+	return cfg, nil
+}
+
+// bench runs the configured scenario. The report is returned even when a
+// check failed (the error says which).
+func bench(ctx context.Context, cfg *benchConfig, stderr io.Writer) (*benchReport, error) {
+	rep := &benchReport{
+		Scenario:   cfg.scenario,
+		URL:        cfg.url,
+		Realm:      cfg.realm,
+		Serializer: cfg.serializer.String(),
+		Rate:       cfg.rate,
+		Payload:    cfg.payload,
+		Started:    time.Now().UTC().Format(time.RFC3339),
+	}
+	if cfg.pid > 0 {
+		if _, err := sampleProc(cfg.pid); err != nil {
+			return nil, fmt.Errorf("-pid %d: %w", cfg.pid, err)
+		}
+		rep.Router = &routerReport{PID: cfg.pid}
+	}
+	b := &benchRun{cfg: cfg, rep: rep, stderr: stderr,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	switch cfg.scenario {
+	case "idle":
+		return rep, b.idle(ctx)
+	case "rpc":
+		return rep, b.rpc(ctx)
+	default:
+		return rep, b.fanout(ctx)
+	}
+}
+
+// benchRun is one scenario's run.
+type benchRun struct {
+	cfg    *benchConfig
+	rep    *benchReport
+	stderr io.Writer
+	// logger for the sessions: warnings only, on stderr.
+	log *slog.Logger
+}
+
+// options returns the client options of the i-th session.
+func (b *benchRun) options(i int, readBuffer int) *client.Options {
+	o := &client.Options{
+		Serializer:     b.cfg.serializer,
+		Agent:          "junction-bench",
+		ReadBufferSize: readBuffer,
+		Dialer:         &net.Dialer{Timeout: 10 * time.Second},
+	}
+	if n := len(b.cfg.sourceAddrs); n > 0 && !strings.HasPrefix(b.cfg.url, "unix:") {
+		o.Dialer.LocalAddr = &net.TCPAddr{IP: b.cfg.sourceAddrs[i%n]}
+	}
+	o.Logger = b.log
+	return o
+}
+
+// dialAll opens n sessions, at most -dial-concurrency at a time, calling
+// setup on each (to subscribe, say) before it counts as held. It returns
+// the sessions held (nil where the dial or setup failed), the number of
+// failures and the first error.
+func (b *benchRun) dialAll(ctx context.Context, n, first int, readBuffer int, what string,
+	setup func(i int, s *client.Session) error) ([]*client.Session, int, error) {
+	sessions := make([]*client.Session, n)
+	var (
+		next     atomic.Int64
+		failed   atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	stop := b.progress(ctx, func(el time.Duration) string {
+		return fmt.Sprintf("%s: %d/%d sessions open, %d failed", what, int(next.Load())-int(failed.Load()), n, failed.Load())
+	})
+	defer stop()
+	workers := min(b.cfg.dialConcurrency, n)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					next.Add(-1)
+					return
+				}
+				dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				s, err := client.Dial(dctx, b.cfg.url, b.cfg.realm, b.options(first+i, readBuffer))
+				if err == nil && setup != nil {
+					if err = setup(i, s); err != nil {
+						s.Close(dctx)
+					}
+				}
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				sessions[i] = s
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil && firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return sessions, int(failed.Load()), firstErr
+}
+
+// closeAll closes the sessions, a few at a time, each within a short wait.
+func (b *benchRun) closeAll(sessions []*client.Session) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, b.cfg.dialConcurrency)
+	for _, s := range sessions {
+		if s == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.Close(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+}
+
+// progress prints line() to stderr once a second until the returned stop is
+// called (once or more).
+func (b *benchRun) progress(ctx context.Context, line func(elapsed time.Duration) string) (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintln(b.stderr, line(time.Since(start).Round(time.Second)))
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
+}
+
+// payloadBytes returns n random bytes: a binary argument, so every
+// serializer carries it in its binary form (JSON as base64).
+func payloadBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+	return b
+}
+
+// sleepUntil waits until t or ctx, reporting false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// fanout runs -subscribers sessions on -topic and one publisher. Each event
+// carries its (intended) send time, as nanoseconds since the run's start on
+// the monotonic clock, and its sequence number: [sent, seq, payload].
+func (b *benchRun) fanout(ctx context.Context) error {
+	cfg, rep := b.cfg, b.rep
+	rep.Subscribers = cfg.subscribers
+
+	// Send times are measured from base; events sent before measureNs are
+	// warmup. The handlers read both, so base never changes and measureNs
+	// is atomic.
+	base := time.Now()
+	var measureNs atomic.Int64
+	measureNs.Store(1 << 62)
+
+	lat := newRecorder(64)
+	var delivered, received atomic.Int64
+	handler := func(i int) func(*client.Event) {
+		return func(ev *client.Event) {
+			now := time.Since(base)
+			received.Add(1)
+			if len(ev.Args) < 2 {
+				return
+			}
+			sent, ok := ev.Args[0].(int64)
+			if !ok || sent < measureNs.Load() {
+				return
+			}
+			delivered.Add(1)
+			lat.record(i, now-time.Duration(sent))
+		}
+	}
+	subs, failed, err := b.dialAll(ctx, cfg.subscribers, 0, 0, "fanout subscribers", func(i int, s *client.Session) error {
+		_, err := s.Subscribe(ctx, cfg.topic, handler(i), nil)
+		return err
+	})
+	defer b.closeAll(subs)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d subscribers could not subscribe: %w", failed, cfg.subscribers, err)
+	}
+	pubs, _, err := b.dialAll(ctx, 1, cfg.subscribers, 0, "fanout publisher", nil)
+	defer b.closeAll(pubs)
+	if err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	pub := pubs[0]
+
+	// The schedule starts now that everyone is connected.
+	start := time.Now()
+	measure := start.Add(cfg.warmup)
+	end := measure.Add(cfg.duration)
+	measureNs.Store(int64(measure.Sub(base)))
+	runCtx, cancel := context.WithDeadline(ctx, end.Add(10*time.Second))
+	defer cancel()
+
+	payload := payloadBytes(cfg.payload)
+	var (
+		published, errs atomic.Int64
+		firstErr        atomic.Pointer[string]
+	)
+	var lastPub, lastDel int64
+	stop := b.progress(ctx, func(el time.Duration) string {
+		p, d := published.Load(), delivered.Load()
+		line := fmt.Sprintf("fanout: %s %d events/s published, %d/s delivered", el, p-lastPub, d-lastDel)
+		lastPub, lastDel = p, d
+		if time.Now().Before(measure) {
+			line += " (warmup)"
+		}
+		return line
+	})
+	defer stop()
+
+	var cpuBefore procSample
+	sampled := false
+	var opts wamp.Dict
+	var interval time.Duration
+	if cfg.rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.rate)
+	} else {
+		opts = wamp.Dict{"acknowledge": true}
+	}
+	for seq := int64(0); ; seq++ {
+		var t0 time.Time
+		if interval > 0 {
+			t0 = start.Add(time.Duration(seq) * interval)
+			if !t0.Before(end) || !sleepUntil(runCtx, t0) {
+				break
+			}
+		} else {
+			t0 = time.Now()
+			if !t0.Before(end) || runCtx.Err() != nil {
+				break
+			}
+		}
+		inWindow := !t0.Before(measure)
+		if inWindow && !sampled {
+			sampled = true
+			if rep.Router != nil {
+				cpuBefore, _ = sampleProc(cfg.pid)
+			}
+		}
+		_, err := pub.Publish(runCtx, cfg.topic, wamp.List{int64(t0.Sub(base)), seq, payload}, nil, opts)
+		if !inWindow {
+			continue
+		}
+		if err != nil {
+			errs.Add(1)
+			msg := err.Error()
+			firstErr.CompareAndSwap(nil, &msg)
+			continue
+		}
+		published.Add(1)
+	}
+	measured := min(time.Since(measure), cfg.duration)
+
+	// Wait for the deliveries in flight: until all have arrived, or nothing
+	// has arrived for two seconds.
+	rep.Published = published.Load()
+	rep.Expected = rep.Published * int64(cfg.subscribers)
+	last, lastChange := received.Load(), time.Now()
+	for delivered.Load() < rep.Expected && time.Since(lastChange) < 2*time.Second && ctx.Err() == nil {
+		sleepUntil(ctx, time.Now().Add(10*time.Millisecond))
+		if n := received.Load(); n != last {
+			last, lastChange = n, time.Now()
+		}
+	}
+	stop()
+
+	rep.Measured = measured.Seconds()
+	rep.PublishPerSec = float64(rep.Published) / measured.Seconds()
+	rep.Delivered = delivered.Load()
+	rep.Lost = rep.Expected - rep.Delivered
+	rep.Errors = errs.Load()
+	if p := firstErr.Load(); p != nil {
+		rep.FirstError = *p
+	}
+	rep.Latency = lat.report()
+	if rep.Router != nil && sampled {
+		if after, err := sampleProc(cfg.pid); err == nil {
+			cpu := after.cpu - cpuBefore.cpu
+			rep.Router.CPUSeconds = cpu.Seconds()
+			rep.Router.RSSBeforeKiB, rep.Router.RSSAfterKiB = cpuBefore.rssKiB, after.rssKiB
+			if rep.Delivered > 0 {
+				rep.Router.CPUPerEventUs = float64(cpu.Microseconds()) / float64(rep.Delivered)
+			}
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case rep.Errors > 0:
+		return fmt.Errorf("%d publications failed, the first with: %s", rep.Errors, rep.FirstError)
+	case rep.Lost > 0:
+		return fmt.Errorf("%d of %d deliveries lost", rep.Lost, rep.Expected)
+	}
+	return nil
+}

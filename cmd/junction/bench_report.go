@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// benchReport is the result of one run, printed as a summary line and
+// written as JSON with -json.
+type benchReport struct {
+	Scenario   string  `json:"scenario"`
+	URL        string  `json:"url"`
+	Realm      string  `json:"realm"`
+	Serializer string  `json:"serializer"`
+	Started    string  `json:"started"`
+	Measured   float64 `json:"measured_seconds"`
+
+	// idle
+	Sessions     int `json:"sessions,omitempty"`
+	SessionsHeld int `json:"sessions_held,omitempty"`
+	DialFailures int `json:"dial_failures,omitempty"`
+	// SessionsAtEnd is how many sessions were still open when the hold
+	// ended.
+	SessionsAtEnd int `json:"sessions_at_end,omitempty"`
+
+	// rpc
+	Callers     int     `json:"callers,omitempty"`
+	Inflight    int     `json:"inflight,omitempty"`
+	Calls       int64   `json:"calls,omitempty"`
+	CallsPerSec float64 `json:"calls_per_second,omitempty"`
+
+	// fanout and idle
+	Subscribers   int     `json:"subscribers,omitempty"`
+	Published     int64   `json:"published,omitempty"`
+	PublishPerSec float64 `json:"published_per_second,omitempty"`
+	Expected      int64   `json:"expected_deliveries,omitempty"`
+	Delivered     int64   `json:"delivered"`
+	Lost          int64   `json:"lost"`
+
+	Rate       float64 `json:"rate,omitempty"`
+	Payload    int     `json:"payload_bytes"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+
+	Latency *latencyReport `json:"latency_us,omitempty"`
+	Router  *routerReport  `json:"router,omitempty"`
+}
+
+// latencyReport holds percentiles in microseconds.
+type latencyReport struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p99_9"`
+	Max   int64   `json:"max"`
+}
+
+// routerReport is what /proc said about the router process.
+type routerReport struct {
+	PID               int     `json:"pid"`
+	RSSBeforeKiB      int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB       int64   `json:"rss_after_kib,omitempty"`
+	RSSPerSessionByte float64 `json:"rss_per_session_bytes,omitempty"`
+	CPUSeconds        float64 `json:"cpu_seconds,omitempty"`
+	CPUPerCallUs      float64 `json:"cpu_per_call_us,omitempty"`
+	CPUPerEventUs     float64 `json:"cpu_per_event_us,omitempty"`
+}
+
+func (r *benchReport) summary() string {
+	var b strings.Builder
+	switch r.Scenario {
+	case "idle":
+		fmt.Fprintf(&b, "idle: %d/%d sessions held, event delivered to %d/%d (%d lost)",
+			r.SessionsHeld, r.Sessions, r.Delivered, r.Expected, r.Lost)
+		if r.SessionsAtEnd != r.SessionsHeld {
+			fmt.Fprintf(&b, ", %d open at the end", r.SessionsAtEnd)
+		}
+		if r.Router != nil && r.SessionsHeld > 0 {
+			fmt.Fprintf(&b, ", router %+.1f KiB RSS/session", r.Router.RSSPerSessionByte/1024)
+		}
+	case "rpc":
+		mode := fmt.Sprintf("%dx%d inflight", r.Callers, r.Inflight)
+		if r.Rate > 0 {
+			mode += fmt.Sprintf(" at %g calls/s offered", r.Rate)
+		}
+		fmt.Fprintf(&b, "rpc: %s, %.0f calls/s", mode, r.CallsPerSec)
+		r.latency(&b)
+		fmt.Fprintf(&b, ", %d errors", r.Errors)
+		if r.Router != nil && r.Calls > 0 {
+			fmt.Fprintf(&b, ", router %.1fus CPU/call", r.Router.CPUPerCallUs)
+		}
+	case "fanout":
+		fmt.Fprintf(&b, "fanout: %d subscribers, %.0f events/s published, %d/%d delivered (%d lost)",
+			r.Subscribers, r.PublishPerSec, r.Delivered, r.Expected, r.Lost)
+		r.latency(&b)
+		if r.Errors > 0 {
+			fmt.Fprintf(&b, ", %d publish errors", r.Errors)
+		}
+		if r.Router != nil && r.Delivered > 0 {
+			fmt.Fprintf(&b, ", router %.2fus CPU/event", r.Router.CPUPerEventUs)
+		}
+	}
+	return b.String()
+}
+
+func (r *benchReport) latency(b *strings.Builder) {
+	if r.Latency == nil || r.Latency.Count == 0 {
+		return
+	}
+	fmt.Fprintf(b, ", p50 %s p99 %s max %s", fmtMicros(r.Latency.P50), fmtMicros(r.Latency.P99), fmtMicros(r.Latency.Max))
+}
+
+// fmtMicros prints a latency in the unit that suits it.
+func fmtMicros(us int64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%dus", us)
+	case us < 1000_000:
+		return strconv.FormatFloat(float64(us)/1000, 'f', 1, 64) + "ms"
+	}
+	return strconv.FormatFloat(float64(us)/1e6, 'f', 2, 64) + "s"
+}
+
+// Latencies are recorded in microseconds, up to a minute.
+const maxLatencyUs = 60_000_000
+
+// recorder is a set of histograms that goroutines record into without
+// contending much: each records into the shard its index picks.
+type recorder struct {
+	shards []recShard
+}
+
+type recShard struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+	_  [40]byte // keep shards' locks off one cache line
+}
+
+func newRecorder(shards int) *recorder {
+	r := &recorder{shards: make([]recShard, shards)}
+	for i := range r.shards {
+		r.shards[i].h = hdrhistogram.New(1, maxLatencyUs, 3)
+	}
+	return r
+}
+
+func (r *recorder) record(i int, d time.Duration) {
+	us := d.Microseconds()
+	us = min(max(us, 1), maxLatencyUs)
+	s := &r.shards[i%len(r.shards)]
+	s.mu.Lock()
+	s.h.RecordValue(us)
+	s.mu.Unlock()
+}
+
+func (r *recorder) report() *latencyReport {
+	all := hdrhistogram.New(1, maxLatencyUs, 3)
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		all.Merge(s.h)
+		s.mu.Unlock()
+	}
+	return &latencyReport{
+		Count: all.TotalCount(),
+		Mean:  all.Mean(),
+		P50:   all.ValueAtQuantile(50),
+		P90:   all.ValueAtQuantile(90),
+		P99:   all.ValueAtQuantile(99),
+		P999:  all.ValueAtQuantile(99.9),
+		Max:   all.Max(),
+	}
+}
+
+// procSample is a reading of /proc/PID.
+type procSample struct {
+	rssKiB int64
+	cpu    time.Duration // user + system
+}
+
+// userHZ is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// sampleProc reads VmRSS from /proc/PID/status and utime+stime from
+// /proc/PID/stat.
+func sampleProc(pid int) (procSample, error) {
+	var ps procSample
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := strings.Fields(string(v))
+			if len(f) >= 1 {
+				ps.rssKiB, err = strconv.ParseInt(f[0], 10, 64)
+			}
+			break
+		}
+	}
+	if err != nil {
+		return ps, fmt.Errorf("VmRSS in /proc/%d/status: %w", pid, err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after the last ')'. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ps, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return ps, errors.New("/proc/PID/stat: too few fields")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return ps, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	ps.cpu = time.Duration(utime+stime) * time.Second / userHZ
+	return ps, nil
+}
