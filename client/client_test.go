@@ -541,3 +541,30 @@ func TestHandlerContext(t *testing.T) {
 		t.Errorf("call whose callee left: %v", err)
 	}
 }
+
+// TestKeepAlive checks that the client answers the router's transport pings
+// (WebSocket ping, RawSocket PING), so an idle session stays up.
+func TestKeepAlive(t *testing.T) {
+	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &transport.Server{Router: r, PingInterval: 20 * time.Millisecond, PingTimeout: 100 * time.Millisecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	defer func() { srv.Close(); <-served }()
+
+	ctx := ctxT(t)
+	for _, url := range []string{"ws://" + ln.Addr().String() + "/ws", "rs://" + ln.Addr().String()} {
+		s := dial(t, url, wamp.FormatCBOR)
+		time.Sleep(500 * time.Millisecond)
+		if _, err := s.Publish(ctx, "test.alive", nil, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			t.Errorf("%s: session did not survive pings: %v (Err %v)", url, err, s.Err())
+		}
+		s.Close(ctx)
+	}
+}

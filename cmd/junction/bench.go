@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,7 @@ type benchConfig struct {
 	topic           string
 	procedure       string
 	dialConcurrency int
+	cpuProfile      string
 }
 
 // runBench runs `junction bench SCENARIO [flags]`: progress once a second on
@@ -82,6 +84,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := parseBenchFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep, err := bench(ctx, cfg, stderr)
 	if rep != nil {
@@ -125,6 +138,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.StringVar(&cfg.topic, "topic", "junction.bench.topic", "idle, fanout: topic")
 	fs.StringVar(&cfg.procedure, "procedure", "junction.bench.echo", "rpc: procedure")
 	fs.IntVar(&cfg.dialConcurrency, "dial-concurrency", 64, "sessions opened at once")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
@@ -193,8 +207,10 @@ func bench(ctx context.Context, cfg *benchConfig, stderr io.Writer) (*benchRepor
 		Realm:      cfg.realm,
 		Serializer: cfg.serializer.String(),
 		Rate:       cfg.rate,
-		Payload:    cfg.payload,
 		Started:    time.Now().UTC().Format(time.RFC3339),
+	}
+	if cfg.scenario != "idle" {
+		rep.Payload = cfg.payload
 	}
 	if cfg.pid > 0 {
 		if _, err := sampleProc(cfg.pid); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,8 @@ func (b *benchRun) idle(ctx context.Context) error {
 		before, _ = sampleProc(cfg.pid)
 		rep.Router.RSSBeforeKiB = before.rssKiB
 	}
+	clientBefore := clientMemory()
+	goroutinesBefore := runtime.NumGoroutine()
 	start := time.Now()
 	sessions, failed, firstErr := b.dialAll(ctx, cfg.sessions, 0, idleReadBuffer, "idle",
 		func(i int, s *client.Session) error {
@@ -53,6 +56,10 @@ func (b *benchRun) idle(ctx context.Context) error {
 		rep.FirstError = firstErr.Error()
 	}
 	fmt.Fprintf(b.stderr, "idle: %d sessions open in %s\n", rep.SessionsHeld, time.Since(start).Round(time.Millisecond))
+	if rep.SessionsHeld > 0 {
+		rep.ClientBytesPerSession = float64(clientMemory()-clientBefore) / float64(rep.SessionsHeld)
+		rep.ClientGoroutinesPerSession = float64(runtime.NumGoroutine()-goroutinesBefore) / float64(rep.SessionsHeld)
+	}
 	if rep.Router != nil {
 		// Let the router settle (its goroutines, the GC) before reading.
 		sleepUntil(ctx, time.Now().Add(500*time.Millisecond))
@@ -114,6 +121,15 @@ func (b *benchRun) idle(ctx context.Context) error {
 		return fmt.Errorf("%d sessions ended while held", rep.SessionsHeld-rep.SessionsAtEnd)
 	}
 	return nil
+}
+
+// clientMemory is this process's live heap and goroutine stacks, after a
+// collection.
+func clientMemory() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
 }
 
 // publishOnce publishes one acknowledged event carrying marker from a

@@ -30,6 +30,10 @@ type benchReport struct {
 	// SessionsAtEnd is how many sessions were still open when the hold
 	// ended.
 	SessionsAtEnd int `json:"sessions_at_end,omitempty"`
+	// The load generator's own cost of an idle session: live heap and
+	// goroutine stacks, and goroutines.
+	ClientBytesPerSession      float64 `json:"client_bytes_per_session,omitempty"`
+	ClientGoroutinesPerSession float64 `json:"client_goroutines_per_session,omitempty"`
 
 	// rpc
 	Callers     int     `json:"callers,omitempty"`
@@ -46,7 +50,7 @@ type benchReport struct {
 	Lost          int64   `json:"lost"`
 
 	Rate       float64 `json:"rate,omitempty"`
-	Payload    int     `json:"payload_bytes"`
+	Payload    int     `json:"payload_bytes,omitempty"`
 	Errors     int64   `json:"errors"`
 	FirstError string  `json:"first_error,omitempty"`
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 )
@@ -21,6 +23,10 @@ import (
 // returns its address.
 func benchRouter(t *testing.T) string {
 	t.Helper()
+	// Registered first, so it runs after every other cleanup: the router,
+	// the server and every session must be gone by then.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
 	if err != nil {
 		t.Fatal(err)
