@@ -62,13 +62,12 @@ type combo struct{ transport, serializer string }
 func (c combo) String() string { return c.transport + "/" + c.serializer }
 
 func TestInterop(t *testing.T) {
-	clients := map[string]*client{
-		"python": pythonClient(t),
-		"js":     jsClient(t),
-	}
+	clients := []*client{pythonClient(t), jsClient(t)}
+	byName := map[string]*client{}
 	var missing []string
-	for _, name := range []string{"python", "js"} {
-		if c := clients[name]; c.unavailable != "" {
+	for _, c := range clients {
+		byName[c.name] = c
+		if c.unavailable != "" {
 			missing = append(missing, c.unavailable)
 		}
 	}
@@ -83,8 +82,7 @@ func TestInterop(t *testing.T) {
 
 	r := startRouter(t)
 
-	for _, name := range []string{"python", "js"} {
-		c := clients[name]
+	for _, c := range clients {
 		for _, cb := range c.combos {
 			t.Run(c.name+"/"+cb.String(), func(t *testing.T) {
 				t.Parallel()
@@ -96,7 +94,7 @@ func TestInterop(t *testing.T) {
 	for _, cc := range crossCases() {
 		t.Run(cc.name(), func(t *testing.T) {
 			t.Parallel()
-			runCross(t, r, clients, cc)
+			runCross(t, r, byName, cc)
 		})
 	}
 }
@@ -291,7 +289,8 @@ func jsClient(t *testing.T) *client {
 	}
 	// Autobahn|JS 26 uses Node's global WebSocket: built in from Node 22,
 	// behind a flag in Node 20.10 and 21.
-	major, _ := strconv.Atoi(strings.SplitN(strings.TrimSpace(string(out)), ".", 2)[0])
+	version := strings.TrimSpace(string(out))
+	major, _ := strconv.Atoi(strings.SplitN(version, ".", 2)[0])
 	c.command = []string{node}
 	if major < 22 {
 		c.command = append(c.command, "--experimental-websocket")
@@ -302,7 +301,7 @@ func jsClient(t *testing.T) *client {
 	cmd.Dir = c.dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.unavailable = fmt.Sprintf("Autobahn|JS is not usable with node %s (%v: %s); %s",
-			strings.TrimSpace(string(out)), err, lastLine(out), install)
+			version, err, lastLine(out), install)
 		return c
 	}
 	c.command = append(c.command, "client.js")
