@@ -549,7 +549,9 @@ func TestKeepAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &transport.Server{Router: r, PingInterval: 20 * time.Millisecond, PingTimeout: 100 * time.Millisecond}
+	// Without answers to its pings the server drops a connection after
+	// about a second: well within the two seconds the sessions stay idle.
+	srv := &transport.Server{Router: r, PingInterval: 50 * time.Millisecond, PingTimeout: time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -559,11 +561,15 @@ func TestKeepAlive(t *testing.T) {
 	defer func() { srv.Close(); <-served }()
 
 	ctx := ctxT(t)
-	for _, url := range []string{"ws://" + ln.Addr().String() + "/ws", "rs://" + ln.Addr().String()} {
-		s := dial(t, url, wamp.FormatCBOR)
-		time.Sleep(500 * time.Millisecond)
+	urls := []string{"ws://" + ln.Addr().String() + "/ws", "rs://" + ln.Addr().String()}
+	sessions := make([]*client.Session, len(urls))
+	for i, url := range urls {
+		sessions[i] = dial(t, url, wamp.FormatCBOR)
+	}
+	time.Sleep(2 * time.Second)
+	for i, s := range sessions {
 		if _, err := s.Publish(ctx, "test.alive", nil, nil, wamp.Dict{"acknowledge": true}); err != nil {
-			t.Errorf("%s: session did not survive pings: %v (Err %v)", url, err, s.Err())
+			t.Errorf("%s: session did not survive pings: %v", urls[i], err)
 		}
 		s.Close(ctx)
 	}
