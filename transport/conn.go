@@ -81,6 +81,7 @@ type conn struct {
 	mu          sync.Mutex
 	state       connState
 	pending     *buffer // bytes queued, nil when none
+	spare       *buffer // the buffer last written, kept while the connection is busy
 	lingering   bool    // the read deadline is the close grace; leave it
 	codeSet     bool
 	closeCode   ws.StatusCode
@@ -398,7 +399,7 @@ func (c *conn) Send(m wamp.Message) error {
 	}
 	buf := c.pending
 	if buf == nil {
-		buf = getBuffer()
+		buf = c.takeBufferLocked()
 	}
 	var start int
 	b := buf.b
@@ -427,7 +428,7 @@ func (c *conn) Send(m wamp.Message) error {
 	if err != nil {
 		buf.b = b[:start]
 		if c.pending == nil {
-			putBuffer(buf)
+			c.spare = buf
 		}
 		return err
 	}
@@ -480,7 +481,7 @@ func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	}
 	buf := c.pending
 	if buf == nil {
-		buf = getBuffer()
+		buf = c.takeBufferLocked()
 	}
 	switch {
 	case c.proto == protoRawSocket && pong:
@@ -497,6 +498,15 @@ func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 		c.signal()
 	}
 	return true
+}
+
+// takeBufferLocked returns the spare buffer, or one from the pool.
+func (c *conn) takeBufferLocked() *buffer {
+	if b := c.spare; b != nil {
+		c.spare = nil
+		return b
+	}
+	return getBuffer()
 }
 
 func (c *conn) signal() {
@@ -599,7 +609,7 @@ func (c *conn) writeLoop() {
 		if out != nil {
 			_, err := c.nc.Write(out.b)
 			c.inflight.Store(0)
-			putBuffer(out)
+			c.recycle(out)
 			if err != nil {
 				if state == stateOpen {
 					c.log.Debug("write failed", "err", fmt.Errorf("writing to %s: %w", c.remote, err))
@@ -612,6 +622,30 @@ func (c *conn) writeLoop() {
 			c.linger()
 			return
 		}
+	}
+}
+
+// recycle keeps a written buffer as the spare while more is queued (under
+// load two buffers take turns, whatever their size) and returns both to
+// the pool once the queue is empty, so that an idle connection holds none.
+func (c *conn) recycle(out *buffer) {
+	out.b = out.b[:0]
+	c.mu.Lock()
+	if c.pending != nil && c.spare == nil {
+		c.spare, out = out, nil
+	}
+	spare := c.spare
+	if c.pending == nil {
+		c.spare = nil
+	} else {
+		spare = nil
+	}
+	c.mu.Unlock()
+	if out != nil {
+		putBuffer(out)
+	}
+	if spare != nil {
+		putBuffer(spare)
 	}
 }
 
