@@ -188,7 +188,7 @@ func (s *Session) invoke(ctx context.Context, cancel context.CancelFunc, reg *Re
 		err = s.send(s.ctx, errorMessage(wamp.TypeInvocation, m.Request,
 			&Error{URI: wamp.ErrPayloadSizeExceeded, Args: wamp.List{err.Error()}}), normal)
 	}
-	if err != nil && !s.ended.Load() {
+	if err != nil && !s.ended.Load() && !errors.Is(err, ErrClosed) {
 		s.log.Warn("cannot answer an invocation", "procedure", reg.procedure, "err", err)
 	}
 }
