@@ -80,13 +80,33 @@ func TestInterop(t *testing.T) {
 		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
 	}
 
-	r := startRouter(t)
+	bin := routerBinary(t)
+	r := startRouter(t, bin)
+	// pinger pings idle connections every second; the default is 30s.
+	pinger := startRouter(t, bin, "--config", writeFile(t, "pings.yaml", pingsConfig))
 
 	for _, c := range clients {
 		for _, cb := range c.combos {
 			t.Run(c.name+"/"+cb.String(), func(t *testing.T) {
 				t.Parallel()
-				runSuite(t, r, c, cb)
+				runSuite(t, r, c, cb, scenarios, c.name+"/"+cb.String())
+			})
+		}
+	}
+
+	// Keep-alive pings, once per client and transport (the serializer does
+	// not matter).
+	for _, c := range clients {
+		seen := map[string]bool{}
+		for _, cb := range c.combos {
+			if seen[cb.transport] {
+				continue
+			}
+			seen[cb.transport] = true
+			name := "pings/" + c.name + "/" + cb.String()
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				runSuite(t, pinger, c, cb, []string{"keepalive"}, name, "--idle", "3")
 			})
 		}
 	}
@@ -99,26 +119,37 @@ func TestInterop(t *testing.T) {
 	}
 }
 
-// runSuite runs every scenario of one client and combination in one process
-// and reports each scenario as a subtest.
-func runSuite(t *testing.T, r *router, c *client, cb combo) {
+// runSuite runs the scenarios of one client and combination in one process
+// and reports each scenario as a subtest. name is the subtest's path below
+// TestInterop, to look up knownIssues.
+func runSuite(t *testing.T, r *router, c *client, cb combo, scenarios []string, name string, extraArgs ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
 	defer cancel()
-	p := r.startClient(ctx, t, c, "suite",
+	args := append([]string{"suite",
 		"--url", r.url(cb.transport),
 		"--serializer", cb.serializer,
-		"--prefix", fmt.Sprintf("interop.%s.%s.%s", c.name, cb.transport, cb.serializer))
+		"--prefix", "interop." + strings.ReplaceAll(name, "/", "."),
+		"--scenarios", strings.Join(scenarios, ","),
+	}, extraArgs...)
+	p := r.startClient(ctx, t, c, args...)
 	err := p.wait()
 	results := p.results()
+	unexplained := false // a failure that is not a known issue
 	for _, sc := range scenarios {
+		res, ok := results[sc]
+		issue, known := knownIssues[name+"/"+sc]
+		if !ok || (!res.OK && !known) {
+			unexplained = true
+		}
 		t.Run(sc, func(t *testing.T) {
-			res, ok := results[sc]
 			if ok {
 				t.Logf("took %.3fs %s", res.Seconds, res.Info)
 			}
 			switch {
 			case !ok:
 				t.Errorf("no result for scenario %s; client %s", sc, p.exitDescription(err))
+			case !res.OK && known:
+				t.Skipf("known interop issue: %s\nfailed as expected: %s", issue, strings.Join(res.Errors, "; "))
 			case !res.OK:
 				for _, e := range res.Errors {
 					t.Error(e)
@@ -126,15 +157,47 @@ func runSuite(t *testing.T, r *router, c *client, cb combo) {
 				if len(res.Errors) == 0 {
 					t.Error("scenario failed without saying why")
 				}
+			case known:
+				t.Logf("known interop issue did not reproduce, remove it from knownIssues: %s", issue)
 			}
 		})
 	}
-	if err != nil {
+	if err != nil && unexplained {
 		t.Errorf("client %s", p.exitDescription(err))
 	}
 	if t.Failed() {
 		p.report(t, r)
 	}
+}
+
+// knownIssues are client limitations that make a check fail, by subtest path
+// below TestInterop. Such a check still runs; its failure is reported as a
+// skip with the explanation, and its success is logged.
+var knownIssues = map[string]string{
+	"pings/python/rawsocket/json/keepalive": "Autobahn|Python's asyncio RawSocket (22.7, and upstream " +
+		"since) raises NotImplementedError on any RawSocket PING and drops the connection: with router " +
+		"pings on (limits.ping_interval, default 30s), an idle Autobahn|Python RawSocket session is " +
+		"disconnected at the first ping",
+	"pings/js/rawsocket/json/keepalive": "Autobahn|JS's RawSocket (26.3.1) handles a frame only when " +
+		"more bytes follow its header, so it never answers a PING with an empty payload, which is what " +
+		"Junction sends; the router then closes the connection after limits.ping_timeout. A PING with " +
+		"a payload is answered",
+}
+
+// pingsConfig makes the router ping a connection idle for a second.
+const pingsConfig = `# written by test/interop: ping idle connections every second
+limits:
+  ping_interval: 1s
+  ping_timeout: 900ms
+`
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // An endpoint is one side of a cross-client case.
@@ -323,18 +386,14 @@ type router struct {
 	err    error         // from Wait, once exited is closed
 }
 
-// startRouter builds cmd/junction, starts it on a free loopback port, waits
-// until the port accepts connections, and stops it with SIGTERM when the test
-// and all its subtests are done.
-func startRouter(t *testing.T) *router {
+// startRouter starts the router on a free loopback port, waits until the
+// port accepts connections, and stops it with SIGTERM when the test and all
+// its subtests are done.
+func startRouter(t *testing.T, bin string, extraArgs ...string) *router {
 	t.Helper()
-	bin := os.Getenv(routerEnv)
-	if bin == "" {
-		bin = buildRouter(t)
-	}
 
 	r := &router{addr: freeAddr(t), log: newOutput(false), exited: make(chan struct{})}
-	r.cmd = exec.Command(bin, "serve", "--listen", r.addr)
+	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", r.addr}, extraArgs...)...)
 	r.cmd.Stdout = r.log
 	r.cmd.Stderr = r.log
 	if err := r.cmd.Start(); err != nil {
@@ -363,14 +422,17 @@ func startRouter(t *testing.T) *router {
 				r.addr, startTimeout, err, r.log.tail(routerLogLimit))
 		}
 	}
-	t.Logf("router %s listening on %s (race detector: %v)", bin, r.addr, raceEnabled)
+	t.Logf("router %s listening on %s (race detector: %v)", strings.Join(append([]string{bin}, extraArgs...), " "), r.addr, raceEnabled)
 	return r
 }
 
-// buildRouter builds cmd/junction into a temporary directory, with the race
-// detector if the test has it.
-func buildRouter(t *testing.T) string {
+// routerBinary returns $JUNCTION_INTEROP_ROUTER or else builds cmd/junction
+// into a temporary directory, with the race detector if the test has it.
+func routerBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv(routerEnv); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "junction")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {

@@ -6,8 +6,9 @@
 //
 //   node client.js suite --url ws://127.0.0.1:8080/ws --serializer cbor --prefix interop.x
 //
-// runs the scenarios pubsub, rpc, errors, large and concurrent, each with
-// fresh sessions and its own time limit, and prints one line per scenario:
+// runs the scenarios pubsub, rpc, errors, large and concurrent (and keepalive
+// if asked for), each with fresh sessions and its own time limit, and prints
+// one line per scenario:
 //
 //   RESULT {"scenario":"rpc","ok":false,"errors":["..."]}
 //
@@ -273,15 +274,14 @@ function connect(opts, label) {
 
 // Leaves the realm with GOODBYE and waits for the transport to close.
 async function close(checks, ...handles) {
-  for (const h of handles) {
-    if (!h) continue;
+  await Promise.all(handles.filter(Boolean).map(async (h) => {
     try {
       if (h.session.isOpen) h.conn.close();
       await withTimeout(h.closed, CLOSE_TIMEOUT, `${h.label}: close`);
     } catch (e) {
       checks.fail(`${h.label}: no clean close: ${e.message || e}`);
     }
-  }
+  }));
 }
 
 const MAX_ERRORS = 20;
@@ -553,16 +553,41 @@ async function scenarioConcurrent(opts, checks) {
   return { max_in_flight: maxInFlight };
 }
 
+// Sessions idle for --idle seconds (the test's router pings them every
+// second), then must still work.
+async function scenarioKeepalive(opts, checks) {
+  const callee = await connect(opts, 'callee');
+  const caller = await connect(opts, 'caller');
+  const proc = `${opts.prefix}.keepalive.ping`;
+  const idle = Number(opts.idle);
+  await callee.session.register(proc, () => 'pong');
+  await sleep(idle * 1000);
+  for (const h of [callee, caller]) {
+    checks.true(`${h.label}: connection lost (${h.closeReason}) while idle for ${idle}s (keep-alive pings)`,
+      h.closeReason === undefined);
+  }
+  try {
+    checks.equal('call after idling', await withTimeout(caller.session.call(proc), 3000, 'call'), 'pong');
+  } catch (e) {
+    checks.fail(`call after idling ${idle}s: ${e instanceof Error ? e.message : describe(e)}`);
+  }
+  await close(checks, callee, caller);
+}
+
 const SCENARIOS = {
   pubsub: scenarioPubSub,
   rpc: scenarioRPC,
   errors: scenarioErrors,
   large: scenarioLarge,
   concurrent: scenarioConcurrent,
+  keepalive: scenarioKeepalive,
 };
 
+// run when --scenarios is not given; keepalive needs a router that pings
+const DEFAULT_SCENARIOS = ['pubsub', 'rpc', 'errors', 'large', 'concurrent'];
+
 async function runSuite(opts) {
-  const names = opts.scenarios ? opts.scenarios.split(',') : Object.keys(SCENARIOS);
+  const names = opts.scenarios ? opts.scenarios.split(',') : DEFAULT_SCENARIOS;
   let ok = true;
   for (const name of names) {
     const checks = new Checks();
@@ -680,12 +705,12 @@ const ROLES = {
 
 function usage(msg) {
   console.error(`${msg}\nusage: node client.js {${Object.keys(ROLES).join('|')}} --url URL --serializer json|msgpack|cbor` +
-    ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P]');
+    ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P] [--idle SECONDS]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { prefix: 'interop.js', scenarios: '', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' };
+  const opts = { prefix: 'interop.js', scenarios: '', idle: '3', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' };
   const rest = [...argv];
   opts.role = rest.shift();
   if (!(opts.role in ROLES)) usage(`unknown role ${opts.role}`);

@@ -7,8 +7,9 @@ transport x serializer combination:
 
     client.py suite --url ws://127.0.0.1:8080/ws --serializer cbor --prefix interop.x
 
-runs the scenarios pubsub, rpc, errors, large and concurrent, each with fresh
-sessions and its own time limit, and prints one line per scenario:
+runs the scenarios pubsub, rpc, errors, large and concurrent (and keepalive
+if asked for), each with fresh sessions and its own time limit, and prints
+one line per scenario:
 
     RESULT {"scenario": "rpc", "ok": false, "errors": ["..."]}
 
@@ -249,10 +250,10 @@ async def connect(opts, label):
 
 
 async def close(checks, *sessions):
-    """Leaves the realm with GOODBYE and waits for the transport to close."""
-    for s in sessions:
+    """Leaves the realm with GOODBYE and waits for the transports to close."""
+    async def close_one(s):
         if s is None or s.interop_closed.done():
-            continue
+            return
         try:
             if s.is_attached():
                 s.leave()
@@ -262,6 +263,8 @@ async def close(checks, *sessions):
             s.disconnect()
         except Exception as e:  # noqa: BLE001
             checks.fail("%s: leaving failed: %s" % (s.interop_label, e))
+
+    await asyncio.gather(*(close_one(s) for s in sessions))
 
 
 MAX_ERRORS = 20
@@ -521,17 +524,54 @@ async def scenario_concurrent(opts, checks):
     return {"max_in_flight": max_in_flight}
 
 
+async def scenario_keepalive(opts, checks):
+    """Sessions idle for --idle seconds (the test's router pings them every
+    second), then must still work."""
+    callee = await connect(opts, "callee")
+    caller = await connect(opts, "caller")
+    proc = opts.prefix + ".keepalive.ping"
+    await callee.register(lambda: "pong", proc)
+
+    # Count the router's WebSocket pings, so that surviving them means something.
+    pings = {"n": 0}
+    for s in (callee, caller):
+        proto = s._transport
+        if urlparse(opts.url).scheme == "ws" and hasattr(proto, "onPing"):
+            def on_ping(payload, answer=proto.onPing):
+                pings["n"] += 1
+                return answer(payload)  # autobahn's onPing sends the pong
+            proto.onPing = on_ping
+
+    await asyncio.sleep(opts.idle)
+    if urlparse(opts.url).scheme == "ws":
+        checks.true("no WebSocket ping from the router while idling %.1fs (the test configures ping_interval 1s)"
+                    % opts.idle, pings["n"] > 0)
+    for s in (callee, caller):
+        checks.true("%s: connection lost while idle for %.1fs (keep-alive pings)" % (s.interop_label, opts.idle),
+                    not s.interop_closed.done())
+    try:
+        checks.equal("call after idling", await asyncio.wait_for(caller.call(proc), 3), "pong")
+    except Exception as e:  # noqa: BLE001
+        checks.fail("call after idling %.1fs: %s: %s" % (opts.idle, type(e).__name__, e))
+    await close(checks, callee, caller)
+    return {"websocket_pings": pings["n"]} if urlparse(opts.url).scheme == "ws" else None
+
+
 SCENARIOS = {
     "pubsub": scenario_pubsub,
     "rpc": scenario_rpc,
     "errors": scenario_errors,
     "large": scenario_large,
     "concurrent": scenario_concurrent,
+    "keepalive": scenario_keepalive,
 }
+
+# run when --scenarios is not given; keepalive needs a router that pings
+DEFAULT_SCENARIOS = ["pubsub", "rpc", "errors", "large", "concurrent"]
 
 
 async def run_suite(opts):
-    names = opts.scenarios.split(",") if opts.scenarios else list(SCENARIOS)
+    names = opts.scenarios.split(",") if opts.scenarios else DEFAULT_SCENARIOS
     ok = True
     for name in names:
         checks = Checks()
@@ -648,6 +688,7 @@ def main():
     ap.add_argument("--scenarios", default="", help="comma-separated subset of: " + ",".join(SCENARIOS))
     ap.add_argument("--topic", default="interop.cross.bytes")
     ap.add_argument("--procedure", default="interop.cross.echo_bytes")
+    ap.add_argument("--idle", type=float, default=3.0, help="seconds the keepalive scenario idles")
     opts = ap.parse_args()
     for name in filter(None, opts.scenarios.split(",")):
         if name not in SCENARIOS:
