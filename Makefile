@@ -1,0 +1,33 @@
+# The targets people guess. `make deps test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: run build test test-short bench lint deps fuzz
+
+run:
+	$(GO) run ./cmd/junction serve
+
+build:
+	$(GO) build -o bin/junction ./cmd/junction
+
+# Everything, interop with Autobahn|Python and Autobahn|JS included.
+test:
+	$(GO) test -race -count=1 ./...
+
+# Without the third-party clients (say so explicitly; it is never silent).
+test-short:
+	JUNCTION_SKIP_INTEROP=1 $(GO) test -race ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./wamp/... ./router/... ./transport/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+# Installs what the tests need on a Debian machine (run as root).
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		python3-autobahn python3-msgpack python3-cbor2 python3-ujson
+	npm ci --prefix test/interop/js
+	$(GO) mod download
