@@ -48,22 +48,34 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		b.byID[sub.id] = sub
 	}
 	sub.mu.Lock()
-	sub.subscribers[s] = struct{}{}
-	sub.mu.Unlock()
 	b.mu.Unlock()
 
 	s.mu.Lock()
-	if s.state != stateEstablished {
-		s.mu.Unlock()
-		b.remove(s, sub)
+	joined := s.state == stateEstablished
+	if joined {
+		if s.subs == nil {
+			s.subs = make(map[wamp.ID]*subscription, 1)
+		}
+		s.subs[sub.id] = sub
+	}
+	s.mu.Unlock()
+	if joined {
+		sub.subscribers[s] = struct{}{}
+	}
+	// SUBSCRIBED is queued while publishers are held off, so that no EVENT
+	// for the subscription can reach the client before it.
+	var err error
+	if joined {
+		err = s.peer.Send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+	}
+	sub.mu.Unlock()
+	if !joined {
+		b.remove(s, sub) // drops the subscription if it was created for s alone
 		return
 	}
-	if s.subs == nil {
-		s.subs = make(map[wamp.ID]*subscription, 1)
+	if err != nil {
+		s.sendFailed(wamp.TypeSubscribed, err)
 	}
-	s.subs[sub.id] = sub
-	s.mu.Unlock()
-	s.send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
 }
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {

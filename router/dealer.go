@@ -59,22 +59,28 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		return
 	}
 	reg := &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, callee: s}
-	d.procs[m.Procedure] = reg
-	d.byID[reg.id] = reg
-	d.mu.Unlock()
-
 	s.mu.Lock()
-	if s.state != stateEstablished {
-		s.mu.Unlock()
-		d.remove(reg)
+	joined := s.state == stateEstablished
+	if joined {
+		if s.regs == nil {
+			s.regs = make(map[wamp.ID]*registration, 1)
+		}
+		s.regs[reg.id] = reg
+	}
+	s.mu.Unlock()
+	if !joined {
+		d.mu.Unlock()
 		return
 	}
-	if s.regs == nil {
-		s.regs = make(map[wamp.ID]*registration, 1)
+	d.procs[m.Procedure] = reg
+	d.byID[reg.id] = reg
+	// REGISTERED is queued before any caller can find the registration, so
+	// no INVOCATION reaches the callee ahead of it.
+	err := s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+	d.mu.Unlock()
+	if err != nil {
+		s.sendFailed(wamp.TypeRegistered, err)
 	}
-	s.regs[reg.id] = reg
-	s.mu.Unlock()
-	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 }
 
 func (d *dealer) unregister(s *Session, m *wamp.Unregister) {

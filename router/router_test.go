@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -419,7 +420,7 @@ func TestSlowConsumer(t *testing.T) {
 		callee.s.Receive(&wamp.Register{Request: 1, Procedure: "p"})
 		callee.recv()
 		callee.limit = 100
-		caller.s.Receive(&wamp.Call{Request: 1, Procedure: "p", Payload: wamp.Payload{Args: wamp.List{string(make([]byte, 200))}}})
+		caller.s.Receive(&wamp.Call{Request: 1, Procedure: "p", Payload: wamp.Payload{Args: wamp.List{strings.Repeat("x", 200)}}})
 		wantError(t, caller, wamp.TypeCall, 1, wamp.ErrPayloadSizeExceeded)
 		if callee.closed() {
 			t.Fatal("callee closed for a large call")
