@@ -198,7 +198,7 @@ func (c *conn) handshake() error {
 			io.Writer
 		}{c.rb.reader(c.nc), c.nc})
 		if err != nil {
-			return fmt.Errorf("from %s: %w", c.remote, err)
+			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
 		c.proto, c.codec = protoWebSocket, cd
 		c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
@@ -250,6 +250,7 @@ func (c *conn) readRawSocket() error {
 				reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
 			}
 			c.fail(0, reason)
+			c.drain()
 			return err
 		}
 		if n == 0 {
@@ -279,6 +280,7 @@ func (c *conn) readWebSocket() error {
 			if errors.As(err, &ce) {
 				c.fail(ce.Code, err.Error())
 			}
+			c.drain()
 			return err
 		}
 		if n == 0 {
@@ -306,6 +308,19 @@ func (c *conn) readWebSocket() error {
 		c.rb.consume(n)
 		if c.rb.r == 0 {
 			c.wsr.Shrink(maxIdleReadBuffer)
+		}
+	}
+}
+
+// drain discards what the client still sends, after a violation, until it
+// closes its side or the close grace ends: closing with its bytes unread
+// would reset the connection, and a reset can destroy the ABORT and close
+// frame we just wrote before the client reads them.
+func (c *conn) drain() {
+	for {
+		c.rb.r, c.rb.w = 0, 0
+		if err := c.rb.fill(c.nc, 1); err != nil {
+			return
 		}
 	}
 }
@@ -552,8 +567,8 @@ func (c *conn) chooseCodeLocked(code ws.StatusCode, reason string) (ws.StatusCod
 	switch {
 	case code != 0:
 		return code, reason
-	case c.sentGoodbye == wamp.CloseSystemShutdown:
-		return ws.StatusGoingAway, string(c.sentGoodbye)
+	case c.sentGoodbye == wamp.CloseSystemShutdown || c.sentAbort == wamp.CloseSystemShutdown:
+		return ws.StatusGoingAway, string(wamp.CloseSystemShutdown)
 	case c.sentGoodbye != "":
 		return ws.StatusNormalClosure, string(c.sentGoodbye)
 	case c.sentAbort == wamp.ErrProtocolViolation:

@@ -34,8 +34,10 @@
 //	1000 normal       the session ended with GOODBYE or an ABORT that is
 //	                  not a protocol violation; or the client's own code,
 //	                  echoed, when it closed first
-//	1001 going away   the router shut down (GOODBYE wamp.close.system_shutdown),
-//	                  Server.Shutdown ran out of time, idle or ping timeout
+//	1001 going away   the router shut down (GOODBYE or ABORT with
+//	                  wamp.close.system_shutdown), Server.Shutdown ran out
+//	                  of time, idle or ping timeout, or the client went
+//	                  away without a close frame
 //	1002 protocol     WebSocket framing errors: an unmasked client frame,
 //	                  reserved bits or opcodes, bad fragmentation, bad
 //	                  control frames
@@ -44,7 +46,8 @@
 //	1007 invalid data a text message (or close reason) that is not UTF-8
 //	1008 policy       the session was aborted for a protocol violation (a
 //	                  message that does not decode, no HELLO in time), or
-//	                  dropped as a slow consumer
+//	                  dropped as a slow consumer (its queue full when the
+//	                  router closed it, or no room to answer a ping)
 //	1009 too big      a message over Server.MaxMessageSize
 //	1011 internal     the router panicked while handling a message
 //

@@ -223,6 +223,14 @@ func TestGarbage(t *testing.T) {
 		c.conn.Write([]byte("garbage!garbage!"))
 		expectAbort(t, c, "rawsocket:", 0)
 	})
+	t.Run("a lot of garbage", func(t *testing.T) {
+		// More than the server reads at once: it must not reset the
+		// connection under its ABORT.
+		c := ts.dialWS(t, "wamp.2.json")
+		junk := bytes.Repeat([]byte("garbage!"), 64<<10)
+		go c.conn.Write(junk)
+		expectAbort(t, c, "websocket:", ws.StatusProtocolError)
+	})
 	t.Run("rawsocket message garbage", func(t *testing.T) {
 		c := ts.dialRS(t, wamp.FormatMsgPack)
 		c.writeFrame(rawsocket.TypeMessage, []byte{0xc1, 0xc1})
@@ -376,11 +384,9 @@ func TestRawSocketHandshakeRefused(t *testing.T) {
 		{name: "reserved bits", req: []byte{0x7f, 0xf1, 0, 1}, want: rawsocket.ErrorReservedBits},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ts.tryRS(t, tt.req)
-			if err != tt.want {
+			if _, err := ts.tryRS(t, tt.req); err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			_ = c
 		})
 	}
 	t.Run("bad magic", func(t *testing.T) {

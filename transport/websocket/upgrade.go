@@ -48,8 +48,10 @@ var (
 // that the router speaks, or an error status with a plain-text body that
 // says why (404 wrong path, 403 origin refused, 400 no WAMP subprotocol or a
 // malformed request, 405, 426 and the like for what gobwas/ws refuses). It
-// returns the codec of the chosen subprotocol; on error the caller closes
-// the connection. Deadlines are the caller's business.
+// returns the codec of the chosen subprotocol. An error (a
+// *ws.ConnectionRejectedError when the request was answered with an error
+// status) means the caller closes the connection. Deadlines are the
+// caller's business.
 //
 // rw is read through a buffer: bytes the client sends after its request and
 // before the response would be lost, which RFC 6455 (section 4.1) rules out
@@ -99,7 +101,7 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 		},
 	}
 	if _, err := up.Upgrade(rw); err != nil {
-		return nil, fmt.Errorf("websocket handshake: %w", err)
+		return nil, err
 	}
 	return chosen, nil
 }
