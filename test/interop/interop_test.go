@@ -82,7 +82,7 @@ func TestInterop(t *testing.T) {
 
 	bin := routerBinary(t)
 	r := startRouter(t, bin)
-	// pinger pings idle connections every second; the default is 30s.
+	// pinger pings idle connections every 1.5s; the default is 30s.
 	pinger := startRouter(t, bin, "--config", writeFile(t, "pings.yaml", pingsConfig))
 
 	for _, c := range clients {
@@ -95,21 +95,34 @@ func TestInterop(t *testing.T) {
 	}
 
 	// Keep-alive pings, once per client and transport (the serializer does
-	// not matter).
-	for _, c := range clients {
-		seen := map[string]bool{}
-		for _, cb := range c.combos {
-			if seen[cb.transport] {
-				continue
+	// not matter). The clients mostly idle, so they all run at once.
+	t.Run("pings", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
+		defer cancel()
+		type run struct {
+			name string
+			p    *proc
+		}
+		var runs []run
+		for _, c := range clients {
+			seen := map[string]bool{}
+			for _, cb := range c.combos {
+				if seen[cb.transport] {
+					continue
+				}
+				seen[cb.transport] = true
+				name := c.name + "/" + cb.String()
+				p := startSuite(ctx, t, pinger, c, cb, []string{"keepalive"}, "pings/"+name, "--idle", "6")
+				runs = append(runs, run{name, p})
 			}
-			seen[cb.transport] = true
-			name := "pings/" + c.name + "/" + cb.String()
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				runSuite(t, pinger, c, cb, []string{"keepalive"}, name, "--idle", "3")
+		}
+		for _, run := range runs {
+			t.Run(run.name, func(t *testing.T) {
+				checkSuite(t, pinger, run.p, []string{"keepalive"}, "pings/"+run.name)
 			})
 		}
-	}
+	})
 
 	for _, cc := range crossCases() {
 		t.Run(cc.name(), func(t *testing.T) {
@@ -125,13 +138,25 @@ func TestInterop(t *testing.T) {
 func runSuite(t *testing.T, r *router, c *client, cb combo, scenarios []string, name string, extraArgs ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
 	defer cancel()
+	p := startSuite(ctx, t, r, c, cb, scenarios, name, extraArgs...)
+	checkSuite(t, r, p, scenarios, name)
+}
+
+// startSuite starts a client process running scenarios; see runSuite.
+func startSuite(ctx context.Context, t *testing.T, r *router, c *client, cb combo, scenarios []string, name string, extraArgs ...string) *proc {
+	t.Helper()
 	args := append([]string{"suite",
 		"--url", r.url(cb.transport),
 		"--serializer", cb.serializer,
 		"--prefix", "interop." + strings.ReplaceAll(name, "/", "."),
 		"--scenarios", strings.Join(scenarios, ","),
 	}, extraArgs...)
-	p := r.startClient(ctx, t, c, args...)
+	return r.startClient(ctx, t, c, args...)
+}
+
+// checkSuite waits for a process from startSuite and reports its scenarios.
+func checkSuite(t *testing.T, r *router, p *proc, scenarios []string, name string) {
+	t.Helper()
 	err := p.wait()
 	results := p.results()
 	unexplained := false // a failure that is not a known issue
@@ -184,11 +209,15 @@ var knownIssues = map[string]string{
 		"a payload is answered",
 }
 
-// pingsConfig makes the router ping a connection idle for a second.
-const pingsConfig = `# written by test/interop: ping idle connections every second
+// pingsConfig makes the router ping a connection idle for 1.5s. It pings
+// once a connection has received nothing for one to two intervals and gives
+// up a timeout later, so a client that does not answer is cut off about
+// 4.4s after its last message: the keepalive scenario idles for 6s. The
+// generous timeout keeps a client on a loaded machine from missing it.
+const pingsConfig = `# written by test/interop: ping idle connections
 limits:
-  ping_interval: 1s
-  ping_timeout: 900ms
+  ping_interval: 1500ms
+  ping_timeout: 1400ms
 `
 
 func writeFile(t *testing.T, name, content string) string {
