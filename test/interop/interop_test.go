@@ -124,6 +124,22 @@ func TestInterop(t *testing.T) {
 		}
 	})
 
+	// One event to subscribers of every transport and serializer at once.
+	t.Run("cross/fanout/python", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(t.Context(), crossTimeout)
+		defer cancel()
+		p := r.startClient(ctx, t, byName["python"], "fanout", "--url", r.url("websocket"), "--serializer", "json",
+			"--topic", "interop.cross.fanout", "--fanout-urls", r.url("websocket")+","+r.url("rawsocket"))
+		if err := p.wait(); err != nil {
+			t.Errorf("fanout %s", p.exitDescription(err))
+		}
+		p.checkResults(t, "fanout")
+		if t.Failed() {
+			p.report(t, r)
+		}
+	})
+
 	for _, cc := range crossCases() {
 		t.Run(cc.name(), func(t *testing.T) {
 			t.Parallel()

@@ -16,6 +16,8 @@ one line per scenario:
 The roles sub-bytes, pub-bytes, callee-bytes and caller-bytes exchange one
 binary payload with another client (possibly another library or serializer);
 sub-bytes and callee-bytes print READY once they are subscribed or registered.
+The role fanout sends such a payload from each serializer to subscribers of
+every serializer on the transports given by --fanout-urls, all at once.
 
 The URL scheme picks the transport: ws:// is WebSocket, rs:// is RawSocket.
 The exit status is 0 only if every scenario passed.
@@ -120,6 +122,11 @@ def diff(got, want, path="$"):
         for i, (g, w) in enumerate(zip(got, want)):
             out += diff(g, w, "%s[%d]" % (path, i))
         return out
+    if isinstance(want, bytes) and got != want:
+        at = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        return ["%s: got %d bytes (sha256 %s), want %d bytes (sha256 %s); first difference at offset %d: %s vs %s"
+                % (path, len(got), hashlib.sha256(got).hexdigest()[:16], len(want),
+                   hashlib.sha256(want).hexdigest()[:16], at, got[at:at + 8].hex(), want[at:at + 8].hex())]
     if got != want:
         return ["%s: got %s, want %s" % (path, describe(got), describe(want))]
     return []
@@ -671,8 +678,44 @@ async def role_caller_bytes(opts):
     return not checks.errors
 
 
+async def role_fanout(opts):
+    """One binary event from a publisher of each serializer reaches
+    subscribers of every transport (--fanout-urls) and serializer at once."""
+    checks = Checks()
+    serializers = ["json", "msgpack", "cbor"]
+    loop = asyncio.get_running_loop()
+    received = {}  # (publisher serializer, subscriber label) -> future
+    subscribers = []
+    for url in opts.fanout_urls.split(","):
+        for ser in serializers:
+            label = "%s-%s" % (urlparse(url).scheme, ser)
+            s = await connect(argparse.Namespace(url=url, serializer=ser), "subscriber " + label)
+            subscribers.append(s)
+            for pub_ser in serializers:
+                f = received[pub_ser, label] = loop.create_future()
+                await s.subscribe(lambda *args, _f=f, **kwargs: _f.done() or _f.set_result((args, kwargs)),
+                                  "%s.%s" % (opts.topic, pub_ser))
+    for pub_ser in serializers:
+        pub = await connect(argparse.Namespace(url=opts.url, serializer=pub_ser), "publisher " + pub_ser)
+        await pub.publish("%s.%s" % (opts.topic, pub_ser), BLOB, options=PublishOptions(acknowledge=True),
+                          **bytes_kwargs())
+        for (ps, label), f in received.items():
+            if ps != pub_ser:
+                continue
+            try:
+                args, kwargs = await asyncio.wait_for(f, 10)
+                check_bytes_payload(checks, "%s publisher -> %s subscriber: event" % (pub_ser, label), args, kwargs)
+            except asyncio.TimeoutError:
+                checks.fail("%s publisher -> %s subscriber: no event within 10s" % (pub_ser, label))
+        await close(checks, pub)
+    await close(checks, *subscribers)
+    result_line("fanout", checks)
+    return not checks.errors
+
+
 ROLES = {
     "suite": run_suite,
+    "fanout": role_fanout,
     "sub-bytes": role_sub_bytes,
     "pub-bytes": role_pub_bytes,
     "callee-bytes": role_callee_bytes,
@@ -690,6 +733,7 @@ def main():
     ap.add_argument("--topic", default="interop.cross.bytes")
     ap.add_argument("--procedure", default="interop.cross.echo_bytes")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds the keepalive scenario idles")
+    ap.add_argument("--fanout-urls", default="", help="comma-separated URLs of the fanout role's subscribers")
     opts = ap.parse_args()
     for name in filter(None, opts.scenarios.split(",")):
         if name not in SCENARIOS:
