@@ -30,7 +30,7 @@ const (
 	skipEnv = "JUNCTION_SKIP_INTEROP"
 
 	// routerEnv names a router binary to test instead of building
-	// ./cmd/junction; it must take `serve --listen ADDR`.
+	// ./cmd/junction; it must take `serve --listen ADDR [--config FILE]`.
 	routerEnv = "JUNCTION_INTEROP_ROUTER"
 
 	startTimeout   = 30 * time.Second // a probe, or the router to listen
