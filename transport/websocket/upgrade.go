@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 // DefaultPath is the WAMP endpoint's path when Upgrader.Path is empty.
 const DefaultPath = "/ws"
 
+// DefaultMaxRequestSize bounds the HTTP upgrade request when
+// Upgrader.MaxRequestSize is zero.
+const DefaultMaxRequestSize = 64 << 10
+
 // Upgrader is the server side of the WAMP WebSocket opening handshake. Its
 // zero value serves DefaultPath to any origin. It is safe for concurrent use.
 type Upgrader struct {
@@ -25,6 +30,32 @@ type Upgrader struct {
 	// gets 403 Forbidden. A request without an Origin header (a client that
 	// is not a browser) is accepted. Nil accepts any origin.
 	Origins *OriginPolicy
+	// MaxRequestSize bounds the bytes read for the upgrade request, headers
+	// included; zero means DefaultMaxRequestSize. (gobwas/ws accumulates a
+	// header line of any length in memory; this is what bounds it.)
+	MaxRequestSize int
+}
+
+// ErrRequestTooLarge is returned by Upgrade for a request over
+// Upgrader.MaxRequestSize.
+var ErrRequestTooLarge = errors.New("websocket handshake: request too large")
+
+// limitedReader fails with ErrRequestTooLarge after n bytes.
+type limitedReader struct {
+	r io.Reader
+	n int
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrRequestTooLarge
+	}
+	if len(p) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= n
+	return n, err
 }
 
 // subprotocols lists what the router speaks, for error messages.
@@ -100,7 +131,14 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 			return nil, errNoSubprotocol
 		},
 	}
-	if _, err := up.Upgrade(rw); err != nil {
+	limit := u.MaxRequestSize
+	if limit <= 0 {
+		limit = DefaultMaxRequestSize
+	}
+	if _, err := up.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{&limitedReader{rw, limit}, rw}); err != nil {
 		return nil, err
 	}
 	return chosen, nil

@@ -367,6 +367,10 @@ func TestUpgrade(t *testing.T) {
 	if _, _, err := handshake(t, u, "/ws", []string{"wamp.2.json"}, bad); status(err) != 403 {
 		t.Fatalf("bad origin: %v", err)
 	}
+	huge := ws.HandshakeHeaderString("Cookie: " + strings.Repeat("c", DefaultMaxRequestSize) + "\r\n")
+	if _, _, err := handshake(t, u, "/ws", []string{"wamp.2.json"}, huge); !errors.Is(err, ErrRequestTooLarge) {
+		t.Fatalf("huge request: %v", err)
+	}
 	good := ws.HandshakeHeaderString("Origin: https://app.example.com\r\n")
 	if c, _, err := handshake(t, u, "/ws?x=1", []string{"wamp.2.json"}, good); err != nil || c != codec.JSON {
 		t.Fatalf("good origin: %v %v", c, err)
