@@ -107,6 +107,11 @@ type Limits struct {
 	// ping_timeout; default 10s; more than 0 and less than PingInterval
 	// when pings are on.
 	PingTimeout time.Duration
+	// RawSocketPings sends keep-alive pings to RawSocket clients too. Yaml
+	// key rawsocket_pings; default false, because Autobahn|Python's asyncio
+	// RawSocket transport drops the connection on any PING (TCP keep-alive
+	// still finds vanished peers).
+	RawSocketPings bool
 	// IdleTimeout closes a session that has sent nothing for this long;
 	// 0 means never. Yaml key idle_timeout; default 0.
 	IdleTimeout time.Duration

@@ -90,7 +90,7 @@ func TestParseErrors(t *testing.T) {
 				"limits:",
 				"    max_msg_size: 1MiB",
 			),
-			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, idle_timeout)`},
+			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout)`},
 		},
 		{
 			name: "unknown key in a listener",
@@ -165,7 +165,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "limits is a list",
 			yaml: lines("limits:", "  - max_message_size: 1MiB"),
-			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, idle_timeout, got a list`},
+			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, got a list`},
 		},
 		{
 			name: "bool is a string",

@@ -22,7 +22,7 @@ var (
 	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine"}
 	tlsKeys      = []string{"cert", "key"}
 	realmKeys    = []string{"name", "strict_uris", "anonymous"}
-	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "idle_timeout"}
+	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
 	logKeys      = []string{"level", "format"}
 )
 
@@ -450,6 +450,8 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 			d.duration(v, path, &l.PingInterval)
 		case "ping_timeout":
 			d.duration(v, path, &l.PingTimeout)
+		case "rawsocket_pings":
+			d.boolean(v, path, &l.RawSocketPings)
 		case "idle_timeout":
 			d.duration(v, path, &l.IdleTimeout)
 		}

@@ -26,7 +26,8 @@ type Session struct {
 	peer   Peer
 	info   TransportInfo
 
-	// Set when the session joins and not changed after.
+	// Set under mu when the session joins, never changed after; other
+	// sessions see them only through the realm, after the join.
 	id       wamp.ID
 	realm    *realm
 	authid   string
@@ -50,9 +51,12 @@ type Session struct {
 func (s *Session) ID() wamp.ID { return s.id }
 
 func (s *Session) logger() *slog.Logger {
+	s.mu.Lock()
+	rlm, id, authid := s.realm, s.id, s.authid
+	s.mu.Unlock()
 	l := s.router.log.With("remote", s.info.RemoteAddr)
-	if s.realm != nil {
-		l = l.With("realm", s.realm.name, "session", uint64(s.id), "authid", s.authid)
+	if rlm != nil {
+		l = l.With("realm", rlm.name, "session", uint64(id), "authid", authid)
 	}
 	return l
 }
@@ -285,16 +289,17 @@ func (s *Session) hello(h *wamp.Hello) {
 		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
 		return
 	}
-	s.realm = rlm
-	s.roles = roles
-	s.id = wamp.GlobalID()
-	s.authid = wamp.String(h.Details, "authid")
-	if s.authid == "" {
-		s.authid = fmt.Sprintf("anonymous-%d", s.id)
+	id := wamp.GlobalID()
+	authid := wamp.String(h.Details, "authid")
+	if authid == "" {
+		authid = fmt.Sprintf("anonymous-%d", id)
 	}
-	s.authrole = "anonymous"
-
 	s.mu.Lock()
+	if s.state != stateNew { // aborted meanwhile (router shutdown)
+		s.mu.Unlock()
+		return
+	}
+	s.realm, s.roles, s.id, s.authid, s.authrole = rlm, roles, id, authid, "anonymous"
 	s.state = stateEstablished
 	s.mu.Unlock()
 	rlm.join(s)

@@ -479,7 +479,12 @@ func (c *conn) queueControl(payload []byte) {
 	}
 }
 
-// appendControlLocked queues a pong (or a ping, empty). It reports false
+// pingPayload is what our keep-alive pings carry. It is not empty because
+// Autobahn|JS's RawSocket transport handles a frame only once bytes follow
+// its header, and so never answers an empty PING.
+var pingPayload = []byte("junction")
+
+// appendControlLocked queues a pong (or a ping). It reports false
 // when the frame does not fit.
 func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	if c.state != stateOpen {
@@ -502,11 +507,11 @@ func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	case c.proto == protoRawSocket && pong:
 		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePong, payload)
 	case c.proto == protoRawSocket:
-		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, nil)
+		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, pingPayload)
 	case pong:
 		buf.b = websocket.AppendControl(buf.b, ws.OpPong, payload)
 	default:
-		buf.b = websocket.AppendControl(buf.b, ws.OpPing, nil)
+		buf.b = websocket.AppendControl(buf.b, ws.OpPing, pingPayload)
 	}
 	if c.pending == nil {
 		c.pending = buf
@@ -686,7 +691,11 @@ func (c *conn) linger() {
 // startTimer arms the keep-alive and idle timer.
 func (c *conn) startTimer() {
 	o := c.opt
-	if o.pingInterval <= 0 && o.idleTimeout <= 0 {
+	pingInterval := o.pingInterval
+	if c.proto == protoRawSocket && !o.rawSocketPings {
+		pingInterval = 0
+	}
+	if pingInterval <= 0 && o.idleTimeout <= 0 {
 		return
 	}
 	now := time.Now()
@@ -695,8 +704,8 @@ func (c *conn) startTimer() {
 	if c.state != stateOpen {
 		return
 	}
-	if o.pingInterval > 0 {
-		c.nextPing = now.Add(o.pingInterval)
+	if pingInterval > 0 {
+		c.nextPing = now.Add(pingInterval)
 	}
 	if o.idleTimeout > 0 {
 		c.idleDeadline = now.Add(o.idleTimeout)

@@ -81,6 +81,12 @@ type Server struct {
 	// do) after a ping before the connection is closed as dead; default
 	// 10s, negative to keep pinging without ever closing.
 	PingTimeout time.Duration
+	// RawSocketPings turns keep-alive pings on for RawSocket connections
+	// too. They are off by default because Autobahn|Python's asyncio
+	// RawSocket transport (22.x) drops the connection on any PING; TCP
+	// keep-alive, which the server enables on every connection, still
+	// finds peers that vanished.
+	RawSocketPings bool
 	// IdleTimeout closes a connection on which the client has sent no WAMP
 	// message (pings and pongs do not count) for this long, checked at
 	// this granularity: the connection closes after between IdleTimeout and
@@ -115,6 +121,7 @@ type options struct {
 	helloTimeout         time.Duration
 	pingInterval         time.Duration
 	pingTimeout          time.Duration
+	rawSocketPings       bool
 	idleTimeout          time.Duration
 	log                  *slog.Logger
 }
@@ -166,6 +173,7 @@ func (s *Server) setup() error {
 	o.helloTimeout = orDefault(s.HelloTimeout, DefaultHelloTimeout)
 	o.pingInterval = max(s.PingInterval, 0)
 	o.pingTimeout = orDefault(s.PingTimeout, DefaultPingTimeout)
+	o.rawSocketPings = s.RawSocketPings
 	o.idleTimeout = max(s.IdleTimeout, 0)
 	o.log = s.Logger
 	if o.log == nil {

@@ -122,6 +122,7 @@ func TestKeepAlive(t *testing.T) {
 	ts := startServer(t, func(s *Server) {
 		s.PingInterval = 50 * time.Millisecond
 		s.PingTimeout = 300 * time.Millisecond
+		s.RawSocketPings = true
 	})
 	dial := map[string]func(t *testing.T) client{
 		"websocket": func(t *testing.T) client { return ts.dialWS(t, "wamp.2.json") },
@@ -641,5 +642,35 @@ func TestServerConfigErrors(t *testing.T) {
 			t.Errorf("Serve with %+v: no error", s)
 		}
 		ln.Close()
+	}
+}
+
+// TestNoRawSocketPingsByDefault: RawSocket clients are not pinged unless
+// RawSocketPings is set (Autobahn|Python drops the connection on a PING),
+// and our pings are never empty (Autobahn|JS ignores an empty frame).
+func TestNoRawSocketPingsByDefault(t *testing.T) {
+	ts := startServer(t, func(s *Server) {
+		s.PingInterval = 30 * time.Millisecond
+		s.PingTimeout = 5 * time.Second
+	})
+	rs := ts.dialRS(t, wamp.FormatJSON)
+	join(t, rs)
+	wsc := ts.dialWS(t, "wamp.2.json")
+	join(t, wsc)
+	for i := 1; i <= 10; i++ {
+		time.Sleep(70 * time.Millisecond) // over two ping intervals of quiet
+		roundTrip(t, rs, wamp.ID(i))
+		roundTrip(t, wsc, wamp.ID(i))
+	}
+	if n := len(rs.pings); n != 0 {
+		t.Fatalf("RawSocket client got %d pings", n)
+	}
+	if len(wsc.pings) == 0 {
+		t.Fatal("WebSocket client got no ping")
+	}
+	for _, p := range wsc.pings {
+		if len(p) == 0 {
+			t.Fatal("empty ping payload")
+		}
 	}
 }

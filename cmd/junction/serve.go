@@ -125,6 +125,7 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 			HelloTimeout:     cfg.Limits.HelloTimeout,
 			PingInterval:     cfg.Limits.PingInterval,
 			PingTimeout:      cfg.Limits.PingTimeout,
+			RawSocketPings:   cfg.Limits.RawSocketPings,
 			IdleTimeout:      cfg.Limits.IdleTimeout,
 			Logger:           log.With("listener", l.Address),
 		}

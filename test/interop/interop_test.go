@@ -84,6 +84,11 @@ func TestInterop(t *testing.T) {
 	r := startRouter(t, bin)
 	// pinger pings idle connections every 1.5s; the default is 30s.
 	pinger := startRouter(t, bin, "--config", writeFile(t, "pings.yaml", pingsConfig))
+	// rawPinger also pings RawSocket clients (limits.rawsocket_pings), which
+	// only Autobahn|JS answers: Autobahn|Python's asyncio RawSocket drops
+	// the connection on any PING, which is why those pings are off by
+	// default and the Python client idles on pinger, proving that.
+	rawPinger := startRouter(t, bin, "--config", writeFile(t, "rawpings.yaml", pingsConfig+"  rawsocket_pings: true\n"))
 
 	for _, c := range clients {
 		for _, cb := range c.combos {
@@ -102,6 +107,7 @@ func TestInterop(t *testing.T) {
 		defer cancel()
 		type run struct {
 			name string
+			r    *router
 			p    *proc
 		}
 		var runs []run
@@ -113,13 +119,17 @@ func TestInterop(t *testing.T) {
 				}
 				seen[cb.transport] = true
 				name := c.name + "/" + cb.String()
-				p := startSuite(ctx, t, pinger, c, cb, []string{"keepalive"}, "pings/"+name, "--idle", "6")
-				runs = append(runs, run{name, p})
+				r := pinger
+				if c.name == "js" && cb.transport == "rawsocket" {
+					r = rawPinger
+				}
+				p := startSuite(ctx, t, r, c, cb, []string{"keepalive"}, "pings/"+name, "--idle", "6")
+				runs = append(runs, run{name, r, p})
 			}
 		}
 		for _, run := range runs {
 			t.Run(run.name, func(t *testing.T) {
-				checkSuite(t, pinger, run.p, []string{"keepalive"}, "pings/"+run.name)
+				checkSuite(t, run.r, run.p, []string{"keepalive"}, "pings/"+run.name)
 			})
 		}
 	})
@@ -150,7 +160,7 @@ func TestInterop(t *testing.T) {
 
 // runSuite runs the scenarios of one client and combination in one process
 // and reports each scenario as a subtest. name is the subtest's path below
-// TestInterop, to look up knownIssues.
+// TestInterop.
 func runSuite(t *testing.T, r *router, c *client, cb combo, scenarios []string, name string, extraArgs ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
 	defer cancel()
@@ -175,13 +185,8 @@ func checkSuite(t *testing.T, r *router, p *proc, scenarios []string, name strin
 	t.Helper()
 	err := p.wait()
 	results := p.results()
-	unexplained := false // a failure that is not a known issue
 	for _, sc := range scenarios {
 		res, ok := results[sc]
-		issue, known := knownIssues[name+"/"+sc]
-		if !ok || (!res.OK && !known) {
-			unexplained = true
-		}
 		t.Run(sc, func(t *testing.T) {
 			if ok {
 				t.Logf("took %.3fs %s", res.Seconds, res.Info)
@@ -189,8 +194,6 @@ func checkSuite(t *testing.T, r *router, p *proc, scenarios []string, name strin
 			switch {
 			case !ok:
 				t.Errorf("no result for scenario %s; client %s", sc, p.exitDescription(err))
-			case !res.OK && known:
-				t.Skipf("known interop issue: %s\nfailed as expected: %s", issue, strings.Join(res.Errors, "; "))
 			case !res.OK:
 				for _, e := range res.Errors {
 					t.Error(e)
@@ -198,12 +201,10 @@ func checkSuite(t *testing.T, r *router, p *proc, scenarios []string, name strin
 				if len(res.Errors) == 0 {
 					t.Error("scenario failed without saying why")
 				}
-			case known:
-				t.Logf("known interop issue did not reproduce, remove it from knownIssues: %s", issue)
 			}
 		})
 	}
-	if err != nil && unexplained {
+	if err != nil {
 		t.Errorf("client %s", p.exitDescription(err))
 	}
 	if t.Failed() {
@@ -214,16 +215,6 @@ func checkSuite(t *testing.T, r *router, p *proc, scenarios []string, name strin
 // knownIssues are client limitations that make a check fail, by subtest path
 // below TestInterop. Such a check still runs; its failure is reported as a
 // skip with the explanation, and its success is logged.
-var knownIssues = map[string]string{
-	"pings/python/rawsocket/json/keepalive": "Autobahn|Python's asyncio RawSocket (22.7, and upstream " +
-		"since) raises NotImplementedError on any RawSocket PING and drops the connection: with router " +
-		"pings on (limits.ping_interval, default 30s), an idle Autobahn|Python RawSocket session is " +
-		"disconnected at the first ping",
-	"pings/js/rawsocket/json/keepalive": "Autobahn|JS's RawSocket (26.3.1) handles a frame only when " +
-		"more bytes follow its header, so it never answers a PING with an empty payload, which is what " +
-		"Junction sends; the router then closes the connection after limits.ping_timeout. A PING with " +
-		"a payload is answered",
-}
 
 // pingsConfig makes the router ping a connection idle for 1.5s. It pings
 // once a connection has received nothing for one to two intervals and gives
