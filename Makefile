@@ -24,10 +24,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-# Installs what the tests need on a Debian machine (run as root).
+# Installs what the tests need on a Debian machine (as root): the same
+# script CI runs.
 deps:
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		python3-autobahn python3-msgpack python3-cbor2 python3-ujson
-	npm ci --prefix test/interop/js
-	$(GO) mod download
+	bash .ci/deps
