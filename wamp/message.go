@@ -141,6 +141,9 @@ func NewShared(m Message) *Shared { return &Shared{Message: m} }
 
 // Encoded returns the cached encoding of the message for f, or nil.
 func (s *Shared) Encoded(f Format) []byte {
+	if f >= NumFormats {
+		return nil
+	}
 	if p := s.encoded[f].Load(); p != nil {
 		return *p
 	}
@@ -148,7 +151,12 @@ func (s *Shared) Encoded(f Format) []byte {
 }
 
 // SetEncoded stores the encoding for f. The bytes must not change afterwards.
-func (s *Shared) SetEncoded(f Format, b []byte) { s.encoded[f].Store(&b) }
+// An f that is not a known Format is ignored.
+func (s *Shared) SetEncoded(f Format, b []byte) {
+	if f < NumFormats {
+		s.encoded[f].Store(&b)
+	}
+}
 
 // Unwrap returns the message inside a Shared, or m itself.
 func Unwrap(m Message) Message {

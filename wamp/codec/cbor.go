@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -21,6 +23,8 @@ var cborDec = func() cbor.DecMode {
 		DefaultMapType:        reflect.TypeOf(map[string]any(nil)),
 		IntDec:                cbor.IntDecConvertNone,
 		MaxNestedLevels:       maxDepth,
+		MaxArrayElements:      math.MaxInt32, // as many as the data holds, as in the other codecs
+		MaxMapPairs:           math.MaxInt32,
 		UTF8:                  cbor.UTF8RejectInvalid,
 		DupMapKey:             cbor.DupMapKeyQuiet,
 		TagsMd:                cbor.TagsAllowed,
@@ -78,14 +82,16 @@ func cborHead(b []byte) (major byte, arg uint64, n int, indefinite bool, err err
 	return 0, 0, 0, false, fmt.Errorf("malformed CBOR head 0x%02x", b[0])
 }
 
-// cborSkip returns the length of the item at the start of b.
+// cborSkip returns the length of the item at the start of b. depth is the
+// number of containers around it; tags count too, so that a chain of tags
+// cannot recurse without bound.
 func cborSkip(b []byte, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, errors.New("CBOR nested too deeply")
-	}
 	major, arg, n, indef, err := cborHead(b)
 	if err != nil {
 		return 0, err
+	}
+	if major >= 4 && major <= 6 && depth >= maxDepth {
+		return 0, errors.New("CBOR nested too deeply")
 	}
 	if indef {
 		for {
@@ -94,6 +100,11 @@ func cborSkip(b []byte, depth int) (int, error) {
 			}
 			if b[n] == 0xff {
 				return n + 1, nil
+			}
+			if major == 2 || major == 3 { // chunks: definite strings of the same type
+				if b[n]>>5 != major || b[n]&0x1f == 31 {
+					return 0, errors.New("malformed indefinite-length CBOR string")
+				}
 			}
 			m, err := cborSkip(b[n:], depth+1)
 			if err != nil {
@@ -111,14 +122,16 @@ func cborSkip(b []byte, depth int) (int, error) {
 		}
 		return n + int(arg), nil
 	case 4, 5:
+		// Every item takes at least a byte; checking before doubling the
+		// count of a map keeps a huge count from wrapping around.
+		if arg > uint64(len(b)-n) || major == 5 && 2*arg > uint64(len(b)-n) {
+			return 0, errCBORShort
+		}
 		items := arg
 		if major == 5 {
 			items *= 2
 		}
-		if items > uint64(len(b)) { // every item is at least one byte
-			return 0, errCBORShort
-		}
-		for i := uint64(0); i < items; i++ {
+		for ; items > 0; items-- {
 			m, err := cborSkip(b[n:], depth+1)
 			if err != nil {
 				return 0, err
@@ -132,27 +145,27 @@ func cborSkip(b []byte, depth int) (int, error) {
 	}
 }
 
-func (cborFormat) split(data []byte, out *[maxElements][]byte) (int, error) {
-	major, count, n, indef, err := cborHead(data)
+func (cborFormat) split(data []byte) (el [maxElements][]byte, n int, err error) {
+	major, count, h, indef, err := cborHead(data)
 	if err != nil || major != 4 || indef {
-		return 0, errors.New("a message is a definite-length CBOR array")
+		return el, 0, errors.New("a message is a definite-length CBOR array")
 	}
 	if count > maxElements {
-		return 0, fmt.Errorf("a message has at most %d elements", maxElements)
+		return el, 0, fmt.Errorf("a message has at most %d elements", maxElements)
 	}
-	rest := data[n:]
+	rest := data[h:]
 	for i := 0; i < int(count); i++ {
 		m, err := cborSkip(rest, 0)
 		if err != nil {
-			return 0, fmt.Errorf("element %d: %w", i, err)
+			return el, 0, fmt.Errorf("element %d: %w", i, err)
 		}
-		out[i] = rest[:m]
+		el[i] = rest[:m]
 		rest = rest[m:]
 	}
 	if len(rest) != 0 {
-		return 0, errors.New("trailing data after the message")
+		return el, 0, errors.New("trailing data after the message")
 	}
-	return int(count), nil
+	return el, int(count), nil
 }
 
 func (cborFormat) uint(b []byte) (uint64, error) {
@@ -192,42 +205,36 @@ func (cborFormat) kind(b []byte) kind {
 	return kindOther
 }
 
+func (cborFormat) emptyDict(b []byte) bool { return len(b) == 1 && b[0] == 0xa0 }
+
 func (cborFormat) wellFormed(b []byte) error { return cborDec.Wellformed(b) }
 
 func (cborFormat) value(b []byte) (any, error) {
-	if len(b) == 1 && b[0] == 0xa0 {
-		return map[string]any{}, nil
-	}
 	var v any
 	if err := cborDec.Unmarshal(b, &v); err != nil {
 		return nil, err
 	}
-	return normalizeCBOR(v, 0)
+	return normalize(v, 0, cborLeaf)
 }
 
-// normalizeCBOR handles what only CBOR decodes to (tags), then the model.
-func normalizeCBOR(v any, depth int) (any, error) {
+// cborLeaf maps what fxamacker/cbor decodes onto the model: a tag gives way
+// to its content, a bignum to an integer if it fits in 64 bits.
+func cborLeaf(v any, depth int) (any, error) {
 	switch t := v.(type) {
 	case cbor.Tag:
-		return normalizeCBOR(t.Content, depth+1)
-	case []any:
-		for i, e := range t {
-			n, err := normalizeCBOR(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			t[i] = n
+		return normalize(t.Content, depth, cborLeaf)
+	case big.Int:
+		switch {
+		case t.IsInt64():
+			return t.Int64(), nil
+		case t.IsUint64():
+			return t.Uint64(), nil
 		}
-	case map[string]any:
-		for k, e := range t {
-			n, err := normalizeCBOR(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			t[k] = n
-		}
+		return nil, errors.New("CBOR integer does not fit in 64 bits")
+	case cbor.SimpleValue:
+		return nil, fmt.Errorf("CBOR simple value %d has no WAMP meaning", t)
 	}
-	return normalize(v, depth)
+	return modelLeaf(v)
 }
 
 func cborAppendHead(dst []byte, major byte, v uint64) []byte {
@@ -251,7 +258,14 @@ func (cborFormat) arrayEnd(dst []byte) []byte          { return dst }
 func (cborFormat) appendUint(dst []byte, v uint64) []byte {
 	return cborAppendHead(dst, 0, v)
 }
-func (cborFormat) appendString(dst []byte, s string) []byte {
+func (cborFormat) appendString(dst []byte, s string) []byte { return appendCBORString(dst, s) }
+
+// appendCBORString writes s as a text string, replacing invalid UTF-8 with
+// U+FFFD as the JSON encoder does: a text string must hold UTF-8.
+func appendCBORString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	return append(cborAppendHead(dst, 3, uint64(len(s))), s...)
 }
 
@@ -259,10 +273,26 @@ func (cborFormat) appendValue(dst []byte, v any) ([]byte, error) {
 	return appendCBOR(dst, v, 0)
 }
 
-func appendCBOR(dst []byte, v any, depth int) ([]byte, error) {
-	if depth > maxDepth {
-		return dst, errors.New("value nested too deeply")
+func (cborFormat) appendList(dst []byte, l []any) ([]byte, error) {
+	return appendCBORList(dst, l, 0)
+}
+
+func appendCBORList(dst []byte, l []any, depth int) ([]byte, error) {
+	if depth >= maxDepth {
+		return dst, errTooDeep
 	}
+	dst = cborAppendHead(dst, 4, uint64(len(l)))
+	for _, e := range l {
+		var err error
+		if dst, err = appendCBOR(dst, e, depth+1); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// appendCBOR appends v; depth is the number of containers around it.
+func appendCBOR(dst []byte, v any, depth int) ([]byte, error) {
 	var err error
 	switch v := v.(type) {
 	case nil:
@@ -273,7 +303,7 @@ func appendCBOR(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, 0xf4), nil
 	case string:
-		return append(cborAppendHead(dst, 3, uint64(len(v))), v...), nil
+		return appendCBORString(dst, v), nil
 	case []byte:
 		return append(cborAppendHead(dst, 2, uint64(len(v))), v...), nil
 	case int64:
@@ -282,32 +312,32 @@ func appendCBOR(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return cborAppendHead(dst, 0, uint64(v)), nil
 	case int:
-		return appendCBOR(dst, int64(v), depth)
+		if v < 0 {
+			return cborAppendHead(dst, 1, uint64(-(v + 1))), nil
+		}
+		return cborAppendHead(dst, 0, uint64(v)), nil
 	case uint64:
 		return cborAppendHead(dst, 0, v), nil
 	case float64:
 		return binary.BigEndian.AppendUint64(append(dst, 0xfb), math.Float64bits(v)), nil
 	case []any:
-		dst = cborAppendHead(dst, 4, uint64(len(v)))
-		for _, e := range v {
-			if dst, err = appendCBOR(dst, e, depth+1); err != nil {
-				return dst, err
-			}
-		}
-		return dst, nil
+		return appendCBORList(dst, v, depth)
 	case map[string]any:
+		if depth >= maxDepth {
+			return dst, errTooDeep
+		}
 		dst = cborAppendHead(dst, 5, uint64(len(v)))
 		for k, e := range v {
-			dst = append(cborAppendHead(dst, 3, uint64(len(k))), k...)
+			dst = appendCBORString(dst, k)
 			if dst, err = appendCBOR(dst, e, depth+1); err != nil {
 				return dst, err
 			}
 		}
 		return dst, nil
 	}
-	g, err := normalize(v, depth)
+	g, err := generic(v, depth)
 	if err != nil {
 		return dst, err
 	}
-	return appendCBOR(dst, g, depth+1)
+	return appendCBOR(dst, g, depth)
 }

@@ -75,14 +75,17 @@ const maxElements = 7
 // format is what each serialization provides to the shared message layout
 // code: reading single elements and appending them.
 type format interface {
-	// split finds the elements of a message's top-level array.
-	split(data []byte, out *[maxElements][]byte) (int, error)
+	// split finds the n elements of a message's top-level array.
+	split(data []byte) (el [maxElements][]byte, n int, err error)
 	uint(b []byte) (uint64, error)
 	str(b []byte) (string, error)
-	// value decodes any element into the values of ToValue.
+	// value decodes any element into the common value model (value.go).
 	value(b []byte) (any, error)
 	// kind tells a list from a dict without decoding it.
 	kind(b []byte) kind
+	// emptyDict reports whether a dict element is empty, which most
+	// Options and Details are, so that they need not be decoded.
+	emptyDict(b []byte) bool
 	// wellFormed checks an element that will be forwarded undecoded.
 	wellFormed(b []byte) error
 
@@ -92,6 +95,7 @@ type format interface {
 	appendUint(dst []byte, v uint64) []byte
 	appendString(dst []byte, s string) []byte
 	appendValue(dst []byte, v any) ([]byte, error)
+	appendList(dst []byte, l []any) ([]byte, error)
 }
 
 type kind uint8
@@ -119,12 +123,11 @@ var ErrUnknownType = errors.New("unknown message type")
 
 // Decode parses one message.
 func (c *codec) Decode(data []byte) (wamp.Message, error) {
-	var el [maxElements][]byte
-	n, err := c.f.split(data, &el)
-	if err != nil {
+	d := decoder{f: c.f, self: c.id}
+	var err error
+	if d.el, d.n, err = c.f.split(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.id, err)
 	}
-	d := decoder{f: c.f, self: c.id, el: el[:n]}
 	m := d.message()
 	if d.err != nil {
 		return nil, fmt.Errorf("%s: %w", c.id, d.err)
@@ -152,7 +155,11 @@ func (c *codec) encode(dst []byte, m wamp.Message) ([]byte, error) {
 	e := encoder{f: c.f, self: c.id, b: dst}
 	e.message(m)
 	if e.err != nil {
-		return dst, fmt.Errorf("encoding %s as %s: %w", m.Type(), c.id, e.err)
+		name := "nil message"
+		if m := wamp.Unwrap(m); m != nil {
+			name = m.Type().String()
+		}
+		return dst, fmt.Errorf("encoding %s as %s: %w", name, c.id, e.err)
 	}
 	return e.b, nil
 }

@@ -3,59 +3,67 @@ package codec
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // jsonFormat is WAMP's JSON serialization. Binary values travel as strings
-// that start with a NUL character followed by the base64 of the bytes.
+// that start with a NUL character followed by the base64 of the bytes; a
+// text string that itself starts with NUL would read back as binary, so
+// encoding one in a payload or dict is an error.
+//
+// split checks every element against RFC 8259 as it finds its end, so a
+// payload kept raw is known to be valid JSON without a second pass; the
+// other readers parse elements that split has checked.
 type jsonFormat struct{}
 
-var errJSONSyntax = errors.New("malformed JSON")
+var (
+	errJSONSyntax = errors.New("malformed JSON")
+	errJSONDeep   = errors.New("JSON nested too deeply")
+)
 
-// maxDepth bounds the nesting the decoders accept.
+// maxDepth bounds the nesting of lists and dicts inside one element, in
+// every codec (see value.go).
 const maxDepth = 128
 
-func (jsonFormat) split(data []byte, out *[maxElements][]byte) (int, error) {
+func (jsonFormat) split(data []byte) (el [maxElements][]byte, n int, err error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
-		return 0, errors.New("a message is a JSON array")
+		return el, 0, errors.New("a message is a JSON array")
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
 		if skipSpace(data, i+1) != len(data) {
-			return 0, errors.New("trailing data after the message")
+			return el, 0, errors.New("trailing data after the message")
 		}
-		return 0, nil
+		return el, 0, nil
 	}
-	n := 0
 	for {
 		end, err := scanValue(data, i, 0)
 		if err != nil {
-			return 0, err
+			return el, 0, err
 		}
 		if n == maxElements {
-			return 0, fmt.Errorf("a message has at most %d elements", maxElements)
+			return el, 0, fmt.Errorf("a message has at most %d elements", maxElements)
 		}
-		out[n] = data[i:end]
+		el[n] = data[i:end]
 		n++
 		i = skipSpace(data, end)
 		if i >= len(data) {
-			return 0, errJSONSyntax
+			return el, 0, errJSONSyntax
 		}
 		if data[i] == ']' {
 			if skipSpace(data, i+1) != len(data) {
-				return 0, errors.New("trailing data after the message")
+				return el, 0, errors.New("trailing data after the message")
 			}
-			return n, nil
+			return el, n, nil
 		}
 		if data[i] != ',' {
-			return 0, errJSONSyntax
+			return el, 0, errJSONSyntax
 		}
 		i = skipSpace(data, i+1)
 	}
@@ -68,30 +76,21 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// scanValue returns the end of the JSON value starting at i. It checks
-// structure only; wellFormed does the full check for forwarded elements.
+// scanValue returns the end of the JSON value starting at i, checking its
+// syntax. depth is the number of containers around it. Strings are not
+// checked for valid UTF-8 here (encoding/json does not either); the readers
+// of decoded values do that.
 func scanValue(b []byte, i, depth int) (int, error) {
 	if i >= len(b) {
 		return 0, errJSONSyntax
 	}
-	if depth > maxDepth {
-		return 0, errors.New("JSON nested too deeply")
-	}
-	switch c := b[i]; {
-	case c == '"':
-		i++
-		for i < len(b) {
-			switch b[i] {
-			case '\\':
-				i += 2
-				continue
-			case '"':
-				return i + 1, nil
-			}
-			i++
+	switch c := b[i]; c {
+	case '"':
+		return scanString(b, i)
+	case '[', '{':
+		if depth >= maxDepth {
+			return 0, errJSONDeep
 		}
-		return 0, errJSONSyntax
-	case c == '[' || c == '{':
 		closer := byte(']')
 		if c == '{' {
 			closer = '}'
@@ -101,21 +100,25 @@ func scanValue(b []byte, i, depth int) (int, error) {
 			return i + 1, nil
 		}
 		for {
+			if c == '{' {
+				if i >= len(b) || b[i] != '"' {
+					return 0, errJSONSyntax
+				}
+				end, err := scanString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = skipSpace(b, end)
+				if i >= len(b) || b[i] != ':' {
+					return 0, errJSONSyntax
+				}
+				i = skipSpace(b, i+1)
+			}
 			end, err := scanValue(b, i, depth+1)
 			if err != nil {
 				return 0, err
 			}
 			i = skipSpace(b, end)
-			if c == '{' {
-				if i >= len(b) || b[i] != ':' {
-					return 0, errJSONSyntax
-				}
-				end, err = scanValue(b, skipSpace(b, i+1), depth+1)
-				if err != nil {
-					return 0, err
-				}
-				i = skipSpace(b, end)
-			}
 			if i >= len(b) {
 				return 0, errJSONSyntax
 			}
@@ -127,53 +130,212 @@ func scanValue(b []byte, i, depth int) (int, error) {
 			}
 			i = skipSpace(b, i+1)
 		}
-	default:
-		start := i
-		for i < len(b) && !isDelim(b[i]) {
+	case 't':
+		return scanLiteral(b, i, "true")
+	case 'f':
+		return scanLiteral(b, i, "false")
+	case 'n':
+		return scanLiteral(b, i, "null")
+	}
+	return scanNumber(b, i)
+}
+
+func scanLiteral(b []byte, i int, lit string) (int, error) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, errJSONSyntax
+	}
+	return i + len(lit), nil
+}
+
+// scanString returns the end of the string whose opening quote is at i.
+func scanString(b []byte, i int) (int, error) {
+	for i++; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				return 0, errJSONSyntax
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if len(b)-i < 6 || hex4(b[i+2:i+6]) < 0 {
+					return 0, errJSONSyntax
+				}
+				i += 6
+			default:
+				return 0, errJSONSyntax
+			}
+		case c < 0x20:
+			return 0, errors.New("control character in JSON string")
+		default:
 			i++
 		}
-		if i == start {
+	}
+	return 0, errJSONSyntax
+}
+
+// hex4 reads the four hex digits of a \u escape, -1 if they are not.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// scanNumber returns the end of the number at i: -?(0|[1-9][0-9]*)
+// (\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, error) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return 0, errJSONSyntax
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return 0, errJSONSyntax
+	}
+	if i < len(b) && b[i] == '.' {
+		end := skipDigits(b, i+1)
+		if end == i+1 {
 			return 0, errJSONSyntax
 		}
-		return i, nil
+		i = end
 	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		end := skipDigits(b, i)
+		if end == i {
+			return 0, errJSONSyntax
+		}
+		i = end
+	}
+	return i, nil
 }
 
-func isDelim(c byte) bool {
-	switch c {
-	case ',', ']', '}', ':', ' ', '\t', '\n', '\r', '[', '{', '"':
-		return true
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
 	}
-	return false
+	return i
 }
 
+// uint reads an element that split has checked. It parses the digits
+// directly: an ID is read for nearly every message.
 func (jsonFormat) uint(b []byte) (uint64, error) {
-	if len(b) == 0 || b[0] < '0' || b[0] > '9' {
+	if len(b) == 0 || len(b) > 1 && b[0] == '0' {
 		return 0, fmt.Errorf("%.20q is not a non-negative integer", b)
 	}
-	v, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%.20q is not a non-negative integer", b)
+	var v uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if d > 9 {
+			return 0, fmt.Errorf("%.20q is not a non-negative integer", b)
+		}
+		if v > (math.MaxUint64-d)/10 {
+			return 0, fmt.Errorf("%.20q is out of range", b)
+		}
+		v = v*10 + d
 	}
 	return v, nil
 }
 
 func (jsonFormat) str(b []byte) (string, error) {
-	if len(b) < 2 || b[0] != '"' {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return "", errors.New("not a string")
 	}
-	if bytes.IndexByte(b[1:len(b)-1], '\\') < 0 {
-		s := b[1 : len(b)-1]
+	return unquoteJSON(b[1 : len(b)-1])
+}
+
+// unquoteJSON decodes the inside of a checked JSON string. As with
+// encoding/json, an escaped lone surrogate becomes U+FFFD; unlike it,
+// invalid UTF-8 is an error, as in the other codecs.
+func unquoteJSON(s []byte) (string, error) {
+	if bytes.IndexByte(s, '\\') < 0 {
 		if !utf8.Valid(s) {
 			return "", errors.New("string is not valid UTF-8")
 		}
 		return string(s), nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return "", err
+	out := make([]byte, 0, len(s))
+	for {
+		esc := bytes.IndexByte(s, '\\')
+		if esc < 0 {
+			out = append(out, s...)
+			break
+		}
+		out = append(out, s[:esc]...)
+		s = s[esc:]
+		if len(s) < 2 {
+			return "", errJSONSyntax
+		}
+		c := s[1]
+		if c == 'u' {
+			if len(s) < 6 {
+				return "", errJSONSyntax
+			}
+			r := hex4(s[2:6])
+			if r < 0 {
+				return "", errJSONSyntax
+			}
+			s = s[6:]
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					r2 = hex4(s[2:6])
+				}
+				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+					r = d
+					s = s[6:]
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		}
+		switch c {
+		case '"', '\\', '/':
+			out = append(out, c)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default:
+			return "", errJSONSyntax
+		}
+		s = s[2:]
 	}
-	return s, nil
+	if !utf8.Valid(out) {
+		return "", errors.New("string is not valid UTF-8")
+	}
+	return string(out), nil
 }
 
 func (jsonFormat) kind(b []byte) kind {
@@ -186,71 +348,197 @@ func (jsonFormat) kind(b []byte) kind {
 	return kindOther
 }
 
-func (jsonFormat) wellFormed(b []byte) error {
-	if !json.Valid(b) {
-		return errJSONSyntax
-	}
-	return nil
+// emptyDict reports whether a checked dict element is {} (with or without
+// space inside).
+func (jsonFormat) emptyDict(b []byte) bool {
+	return b[0] == '{' && skipSpace(b, 1) == len(b)-1
 }
+
+// wellFormed: split has checked every element.
+func (jsonFormat) wellFormed([]byte) error { return nil }
 
 func (jsonFormat) value(b []byte) (any, error) {
-	if len(b) == 2 && b[0] == '{' && b[1] == '}' {
-		return map[string]any{}, nil
-	}
-	if len(b) == 2 && b[0] == '[' && b[1] == ']' {
-		return []any{}, nil
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	p := jsonParser{b: b}
+	v, err := p.value(0)
+	if err != nil {
 		return nil, err
 	}
-	return fromJSON(v)
+	if skipSpace(b, p.i) != len(b) {
+		return nil, errors.New("trailing data after a JSON value")
+	}
+	return v, nil
 }
 
-// fromJSON maps decoded JSON onto the common value model: numbers become
-// int64, uint64 or float64 and "\u0000"-prefixed strings become []byte.
-func fromJSON(v any) (any, error) {
-	switch v := v.(type) {
-	case json.Number:
-		s := string(v)
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
+// jsonParser decodes JSON into the common value model: numbers become
+// int64, uint64 or float64 (a number with a fraction or exponent stays a
+// float) and "\u0000"-prefixed strings become []byte. It checks what it
+// reads, so it does not rely on split having done so.
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) value(depth int) (any, error) {
+	p.i = skipSpace(p.b, p.i)
+	if p.i >= len(p.b) {
+		return nil, errJSONSyntax
+	}
+	switch c := p.b[p.i]; c {
+	case '[':
+		if depth >= maxDepth {
+			return nil, errJSONDeep
 		}
-		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return u, nil
+		l := []any{}
+		p.i = skipSpace(p.b, p.i+1)
+		if p.i < len(p.b) && p.b[p.i] == ']' {
+			p.i++
+			return l, nil
 		}
-		return strconv.ParseFloat(s, 64)
-	case string:
-		if len(v) > 0 && v[0] == 0 {
-			b, err := base64.StdEncoding.DecodeString(v[1:])
+		for {
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+			if done, err := p.next(']'); done || err != nil {
+				return l, err
+			}
+		}
+	case '{':
+		if depth >= maxDepth {
+			return nil, errJSONDeep
+		}
+		m := map[string]any{}
+		p.i = skipSpace(p.b, p.i+1)
+		if p.i < len(p.b) && p.b[p.i] == '}' {
+			p.i++
+			return m, nil
+		}
+		for {
+			p.i = skipSpace(p.b, p.i)
+			if p.i >= len(p.b) || p.b[p.i] != '"' {
+				return nil, errJSONSyntax
+			}
+			k, err := p.string()
+			if err != nil {
+				return nil, err
+			}
+			p.i = skipSpace(p.b, p.i)
+			if p.i >= len(p.b) || p.b[p.i] != ':' {
+				return nil, errJSONSyntax
+			}
+			p.i++
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+			if done, err := p.next('}'); done || err != nil {
+				return m, err
+			}
+		}
+	case '"':
+		s, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		if len(s) > 0 && s[0] == 0 {
+			b, err := base64.StdEncoding.DecodeString(s[1:])
 			if err != nil {
 				return nil, fmt.Errorf("binary string: %w", err)
 			}
 			return b, nil
 		}
-		return v, nil
-	case []any:
-		for i, e := range v {
-			c, err := fromJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			v[i] = c
-		}
-		return v, nil
-	case map[string]any:
-		for k, e := range v {
-			c, err := fromJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			v[k] = c
-		}
-		return v, nil
+		return s, nil
+	case 't':
+		return p.literal("true", true)
+	case 'f':
+		return p.literal("false", false)
+	case 'n':
+		return p.literal("null", nil)
 	}
+	end, err := scanNumber(p.b, p.i)
+	if err != nil {
+		return nil, err
+	}
+	num := p.b[p.i:end]
+	p.i = end
+	return parseJSONNumber(num)
+}
+
+func (p *jsonParser) literal(lit string, v any) (any, error) {
+	end, err := scanLiteral(p.b, p.i, lit)
+	if err != nil {
+		return nil, err
+	}
+	p.i = end
 	return v, nil
+}
+
+// next reads the ',' between container items or the closer; done is set
+// after the closer.
+func (p *jsonParser) next(closer byte) (done bool, err error) {
+	p.i = skipSpace(p.b, p.i)
+	if p.i >= len(p.b) {
+		return false, errJSONSyntax
+	}
+	switch p.b[p.i] {
+	case closer:
+		p.i++
+		return true, nil
+	case ',':
+		p.i++
+		return false, nil
+	}
+	return false, errJSONSyntax
+}
+
+func (p *jsonParser) string() (string, error) {
+	end, err := scanString(p.b, p.i)
+	if err != nil {
+		return "", err
+	}
+	s := p.b[p.i+1 : end-1]
+	p.i = end
+	return unquoteJSON(s)
+}
+
+// parseJSONNumber reads a checked number: an integer as int64 if it fits,
+// else as uint64 if it fits, else (like a number with a fraction or
+// exponent) as float64.
+func parseJSONNumber(num []byte) (any, error) {
+	if bytes.IndexAny(num, ".eE") < 0 {
+		neg := num[0] == '-'
+		digits := num
+		if neg {
+			digits = num[1:]
+		}
+		var u uint64
+		ok := true
+		for _, c := range digits {
+			d := uint64(c - '0')
+			if u > (math.MaxUint64-d)/10 {
+				ok = false
+				break
+			}
+			u = u*10 + d
+		}
+		switch {
+		case ok && !neg && u <= math.MaxInt64:
+			return int64(u), nil
+		case ok && !neg:
+			return u, nil
+		case ok && u == 1<<63:
+			return int64(math.MinInt64), nil
+		case ok && u < 1<<63:
+			return -int64(u), nil
+		}
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil {
+		return nil, fmt.Errorf("number %.20s: %w", num, errors.Unwrap(err))
+	}
+	return f, nil
 }
 
 func (jsonFormat) arrayStart(dst []byte, _ int) []byte { return append(dst, '[') }
@@ -265,10 +553,12 @@ func (jsonFormat) appendValue(dst []byte, v any) ([]byte, error) {
 	return appendJSON(dst, v, 0)
 }
 
+func (jsonFormat) appendList(dst []byte, l []any) ([]byte, error) {
+	return appendJSONList(dst, l, 0)
+}
+
+// appendJSON appends v; depth is the number of containers around it.
 func appendJSON(dst []byte, v any, depth int) ([]byte, error) {
-	if depth > maxDepth {
-		return dst, errors.New("value nested too deeply")
-	}
 	var err error
 	switch v := v.(type) {
 	case nil:
@@ -276,6 +566,10 @@ func appendJSON(dst []byte, v any, depth int) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(dst, v), nil
 	case string:
+		if len(v) > 0 && v[0] == 0 {
+			// It would read back as binary (or fail to).
+			return dst, errors.New("JSON cannot carry a string that starts with U+0000")
+		}
 		return appendJSONString(dst, v), nil
 	case []byte:
 		dst = append(dst, `"\u0000`...)
@@ -287,28 +581,14 @@ func appendJSON(dst []byte, v any, depth int) ([]byte, error) {
 		return strconv.AppendUint(dst, v, 10), nil
 	case int:
 		return strconv.AppendInt(dst, int64(v), 10), nil
-	case int32:
-		return strconv.AppendInt(dst, int64(v), 10), nil
-	case uint32:
-		return strconv.AppendUint(dst, uint64(v), 10), nil
 	case float64:
 		return appendJSONFloat(dst, v)
-	case float32:
-		return appendJSONFloat(dst, float64(v))
-	case json.Number:
-		return append(dst, v...), nil
 	case []any:
-		dst = append(dst, '[')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = appendJSON(dst, e, depth+1); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendJSONList(dst, v, depth)
 	case map[string]any:
+		if depth >= maxDepth {
+			return dst, errTooDeep
+		}
 		dst = append(dst, '{')
 		first := true
 		for k, e := range v {
@@ -324,11 +604,28 @@ func appendJSON(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, '}'), nil
 	}
-	g, err := toGeneric(reflect.ValueOf(v))
+	g, err := generic(v, depth)
 	if err != nil {
 		return dst, err
 	}
-	return appendJSON(dst, g, depth+1)
+	return appendJSON(dst, g, depth)
+}
+
+func appendJSONList(dst []byte, l []any, depth int) ([]byte, error) {
+	if depth >= maxDepth {
+		return dst, errTooDeep
+	}
+	dst = append(dst, '[')
+	for i, e := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = appendJSON(dst, e, depth+1); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 func appendJSONFloat(dst []byte, f float64) ([]byte, error) {

@@ -7,10 +7,14 @@ import (
 )
 
 // decoder reads a message from its split elements; the first error sticks.
+// It holds the elements by value, and split returns them by value, so that
+// they stay on the stack: the format's methods are called through an
+// interface, which the compiler must assume keeps what it is passed.
 type decoder struct {
 	f    format
 	self wamp.Format
-	el   [][]byte
+	el   [maxElements][]byte
+	n    int // elements in el
 	err  error
 }
 
@@ -22,11 +26,11 @@ func (d *decoder) fail(format string, args ...any) {
 
 // arity checks the element count (type code included).
 func (d *decoder) arity(t wamp.MessageType, min, max int) bool {
-	if len(d.el) < min || len(d.el) > max {
+	if d.n < min || d.n > max {
 		if min == max {
-			d.fail("%s must have %d elements, got %d", t, min, len(d.el))
+			d.fail("%s must have %d elements, got %d", t, min, d.n)
 		} else {
-			d.fail("%s must have %d to %d elements, got %d", t, min, max, len(d.el))
+			d.fail("%s must have %d to %d elements, got %d", t, min, max, d.n)
 		}
 		return false
 	}
@@ -69,6 +73,9 @@ func (d *decoder) dict(i int, what string) wamp.Dict {
 		d.fail("%s must be a dict", what)
 		return nil
 	}
+	if d.f.emptyDict(d.el[i]) {
+		return nil
+	}
 	v, err := d.f.value(d.el[i])
 	if err != nil {
 		d.fail("%s: %w", what, err)
@@ -83,7 +90,7 @@ func (d *decoder) dict(i int, what string) wamp.Dict {
 
 // payload reads the optional Arguments|list and ArgumentsKw|dict at i, i+1.
 func (d *decoder) payload(i int, p *wamp.Payload) {
-	if d.err != nil || len(d.el) <= i {
+	if d.err != nil || d.n <= i {
 		return
 	}
 	p.Format = d.self
@@ -96,7 +103,7 @@ func (d *decoder) payload(i int, p *wamp.Payload) {
 		return
 	}
 	p.RawArgs = d.el[i]
-	if len(d.el) <= i+1 {
+	if d.n <= i+1 {
 		return
 	}
 	if d.f.kind(d.el[i+1]) != kindDict {
@@ -111,7 +118,7 @@ func (d *decoder) payload(i int, p *wamp.Payload) {
 }
 
 func (d *decoder) message() wamp.Message {
-	if len(d.el) == 0 {
+	if d.n == 0 {
 		d.fail("a message is a non-empty array")
 		return nil
 	}
@@ -188,7 +195,7 @@ func (d *decoder) message() wamp.Message {
 	case wamp.TypeUnsubscribed:
 		if d.arity(t, 2, 3) {
 			m := &wamp.Unsubscribed{Request: d.id(1, "Request")}
-			if len(d.el) == 3 {
+			if d.n == 3 {
 				m.Details = d.dict(2, "Details")
 			}
 			return m
@@ -230,7 +237,7 @@ func (d *decoder) message() wamp.Message {
 	case wamp.TypeUnregistered:
 		if d.arity(t, 2, 3) {
 			m := &wamp.Unregistered{Request: d.id(1, "Request")}
-			if len(d.el) == 3 {
+			if d.n == 3 {
 				m.Details = d.dict(2, "Details")
 			}
 			return m
@@ -275,7 +282,15 @@ func (e *encoder) next() {
 	e.n++
 }
 
-func (e *encoder) id(v wamp.ID)     { e.next(); e.b = e.f.appendUint(e.b, uint64(v)) }
+// id appends an ID; one above 2^53 is an error, as it is when decoding.
+func (e *encoder) id(v wamp.ID) {
+	if v > wamp.MaxID && e.err == nil {
+		e.err = fmt.Errorf("ID %d is larger than 2^53", v)
+	}
+	e.next()
+	e.b = e.f.appendUint(e.b, uint64(v))
+}
+
 func (e *encoder) str(s string)     { e.next(); e.b = e.f.appendString(e.b, s) }
 func (e *encoder) uri(u wamp.URI)   { e.str(string(u)) }
 func (e *encoder) end()             { e.b = e.f.arrayEnd(e.b) }
@@ -310,7 +325,7 @@ func (e *encoder) payload(p *wamp.Payload) {
 		return
 	}
 	if !p.IsRaw() {
-		e.value(listOrEmpty(p.Args))
+		e.list(p.Args)
 		if n == 2 {
 			e.value(p.Kwargs)
 		}
@@ -322,11 +337,17 @@ func (e *encoder) payload(p *wamp.Payload) {
 	}
 }
 
-func listOrEmpty(l wamp.List) wamp.List {
-	if l == nil {
-		return wamp.List{}
+// list appends Arguments (nil as an empty list) without boxing the slice
+// in an interface, which would allocate.
+func (e *encoder) list(l wamp.List) {
+	e.next()
+	if e.err != nil {
+		return
 	}
-	return l
+	var err error
+	if e.b, err = e.f.appendList(e.b, l); err != nil {
+		e.err = err
+	}
 }
 
 // raw appends a payload element held in serialization from, converting it
@@ -337,7 +358,7 @@ func (e *encoder) raw(from wamp.Format, b []byte, k kind) {
 		return
 	}
 	if b == nil { // kwargs without args: an empty list stands for args
-		e.appendValue(wamp.List{})
+		e.b, _ = e.f.appendList(e.b, nil)
 		return
 	}
 	if from == e.self {

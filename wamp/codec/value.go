@@ -2,85 +2,156 @@ package codec
 
 import (
 	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
 	"time"
+	"unicode/utf8"
 )
 
 // The common value model that decoders produce and every encoder accepts:
 // nil, bool, int64, uint64 (only above math.MaxInt64), float64, string,
 // []byte, []any and map[string]any. Encoders also accept other Go integer
 // and float types, slices, maps with string keys and structs (through their
-// exported fields), which toGeneric maps onto the model.
+// exported fields), which generic maps onto the model.
+//
+// Nesting is counted in containers (lists and dicts): a value holds at most
+// maxDepth of them inside one another, in every codec, so that what one
+// codec decodes the others can encode and decode again.
 
-// normalize maps what a MessagePack or CBOR library decoded onto the model.
-func normalize(v any, depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, errors.New("value nested too deeply")
-	}
-	switch v := v.(type) {
-	case nil, bool, string, []byte, int64, float64:
-		return v, nil
-	case uint64:
-		if v <= math.MaxInt64 {
-			return int64(v), nil
-		}
-		return v, nil
-	case float32:
-		return float64(v), nil
-	case time.Time:
-		return v.Format(time.RFC3339Nano), nil
+var errTooDeep = errors.New("value nested too deeply")
+
+// normalize maps what a MessagePack or CBOR library decoded onto the
+// model, in place: it walks lists and dicts and hands every other value to
+// leaf, which knows the library's types. depth is the number of containers
+// around v.
+func normalize(v any, depth int, leaf func(v any, depth int) (any, error)) (any, error) {
+	// The cases return v, not the typed t: boxing t again would allocate.
+	switch t := v.(type) {
 	case []any:
-		for i, e := range v {
-			n, err := normalize(e, depth+1)
+		if depth >= maxDepth {
+			return nil, errTooDeep
+		}
+		for i, e := range t {
+			n, err := normalize(e, depth+1, leaf)
 			if err != nil {
 				return nil, err
 			}
-			v[i] = n
+			t[i] = n
 		}
 		return v, nil
 	case map[string]any:
-		for k, e := range v {
-			n, err := normalize(e, depth+1)
+		if depth >= maxDepth {
+			return nil, errTooDeep
+		}
+		for k, e := range t {
+			if !utf8.ValidString(k) {
+				return nil, errors.New("dict key is not valid UTF-8")
+			}
+			n, err := normalize(e, depth+1, leaf)
 			if err != nil {
 				return nil, err
 			}
-			v[k] = n
+			// Storing into a map hashes the key again: do it only for
+			// a value that normalize replaced.
+			switch e.(type) {
+			case nil, bool, int64, float64, string, []any, map[string]any:
+			default:
+				t[k] = n
+			}
 		}
 		return v, nil
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("dict key %v is not a string", k)
-			}
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			m[ks] = n
+	}
+	return leaf(v, depth)
+}
+
+// modelLeaf maps the scalar types that both libraries decode to.
+func modelLeaf(v any) (any, error) {
+	switch t := v.(type) {
+	case nil, bool, int64, float64:
+		return v, nil
+	case []byte:
+		if t == nil {
+			return []byte{}, nil
 		}
-		return m, nil
+		return v, nil
+	case string:
+		if !utf8.ValidString(t) {
+			return nil, errors.New("string is not valid UTF-8")
+		}
+		return v, nil
+	case uint64:
+		if t <= math.MaxInt64 {
+			return int64(t), nil
+		}
+		return v, nil
+	case float32:
+		return float64(t), nil
+	case time.Time:
+		return t.UTC().Format(time.RFC3339Nano), nil
 	}
-	g, err := toGeneric(reflect.ValueOf(v))
-	if err != nil {
-		return nil, err
+	return nil, fmt.Errorf("a value of type %T has no WAMP meaning", v)
+}
+
+// generic maps a value outside the model onto it for the encoders, without
+// changing v (a message may be encoded by several goroutines at once). depth
+// is the number of containers enclosing v.
+func generic(v any, depth int) (any, error) {
+	switch v := v.(type) {
+	case float32:
+		return float64(v), nil
+	case int8:
+		return int64(v), nil
+	case int16:
+		return int64(v), nil
+	case int32:
+		return int64(v), nil
+	case uint8:
+		return int64(v), nil
+	case uint16:
+		return int64(v), nil
+	case uint32:
+		return int64(v), nil
+	case uint:
+		if uint64(v) <= math.MaxInt64 {
+			return int64(v), nil
+		}
+		return uint64(v), nil
+	case json.Number:
+		if end, err := scanNumber([]byte(v), 0); err != nil || end != len(v) {
+			return nil, fmt.Errorf("%.20q is not a JSON number", string(v))
+		}
+		return parseJSONNumber([]byte(v))
 	}
-	return normalize(g, depth+1)
+	return toGeneric(reflect.ValueOf(v), depth)
 }
 
 // toGeneric converts values outside the model (a Go client's own types)
-// through reflection.
-func toGeneric(v reflect.Value) (any, error) {
+// through reflection. depth is the number of containers enclosing v;
+// pointers count too, so that a cycle of pointers ends in an error.
+func toGeneric(v reflect.Value, depth int) (any, error) {
 	if !v.IsValid() {
 		return nil, nil
 	}
-	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
-		t, err := m.MarshalText()
-		return string(t), err
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
+	if v.CanInterface() {
+		if m, ok := v.Interface().(encoding.TextMarshaler); ok {
+			if v.Kind() == reflect.Pointer && v.IsNil() {
+				return nil, nil
+			}
+			t, err := m.MarshalText()
+			if err != nil {
+				return nil, err
+			}
+			if !utf8.Valid(t) {
+				return nil, errors.New("MarshalText returned invalid UTF-8")
+			}
+			return string(t), nil
+		}
 	}
 	switch v.Kind() {
 	case reflect.Bool:
@@ -101,17 +172,20 @@ func toGeneric(v reflect.Value) (any, error) {
 		if v.IsNil() {
 			return nil, nil
 		}
-		return toGeneric(v.Elem())
+		return toGeneric(v.Elem(), depth+1)
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
 			return v.Bytes(), nil
+		}
+		if depth >= maxDepth {
+			return nil, errTooDeep
 		}
 		if v.Kind() == reflect.Slice && v.IsNil() {
 			return []any{}, nil
 		}
 		l := make([]any, v.Len())
 		for i := range l {
-			e, err := toGeneric(v.Index(i))
+			e, err := toGeneric(v.Index(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -119,20 +193,34 @@ func toGeneric(v reflect.Value) (any, error) {
 		}
 		return l, nil
 	case reflect.Map:
-		if v.Type().Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("dict keys must be strings, not %s", v.Type().Key())
+		kt := v.Type().Key()
+		if kt.Kind() != reflect.String && kt.Kind() != reflect.Interface {
+			return nil, fmt.Errorf("dict keys must be strings, not %s", kt)
+		}
+		if depth >= maxDepth {
+			return nil, errTooDeep
 		}
 		m := make(map[string]any, v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			e, err := toGeneric(it.Value())
+			k := it.Key()
+			if k.Kind() == reflect.Interface {
+				k = k.Elem()
+			}
+			if k.Kind() != reflect.String {
+				return nil, fmt.Errorf("dict key %v is not a string", k)
+			}
+			e, err := toGeneric(it.Value(), depth+1)
 			if err != nil {
 				return nil, err
 			}
-			m[it.Key().String()] = e
+			m[k.String()] = e
 		}
 		return m, nil
 	case reflect.Struct:
+		if depth >= maxDepth {
+			return nil, errTooDeep
+		}
 		t := v.Type()
 		m := make(map[string]any, t.NumField())
 		for i := 0; i < t.NumField(); i++ {
@@ -140,7 +228,7 @@ func toGeneric(v reflect.Value) (any, error) {
 			if !f.IsExported() {
 				continue
 			}
-			e, err := toGeneric(v.Field(i))
+			e, err := toGeneric(v.Field(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
