@@ -132,7 +132,7 @@ func TestBenchFanout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"fanout", "-subscribers", "20", "-payload", "64",
-				"-duration", "1s", "-warmup", "200ms"}, tc.args...)
+				"-duration", "2s", "-warmup", "200ms"}, tc.args...)
 			rep := runBenchT(t, args...)
 			if rep.Published == 0 || rep.Expected != rep.Published*20 {
 				t.Errorf("published %d, expected %d deliveries", rep.Published, rep.Expected)
