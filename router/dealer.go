@@ -31,6 +31,13 @@ type invocation struct {
 	callerRequest wamp.ID
 }
 
+// The messages of the call path are reused: Peer.Send encodes a message
+// before it returns, so the router needs each one only for that long.
+var (
+	invocationPool = sync.Pool{New: func() any { return new(wamp.Invocation) }}
+	resultPool     = sync.Pool{New: func() any { return new(wamp.Result) }}
+)
+
 func (d *dealer) init(r *Router) {
 	d.router = r
 	d.procs = make(map[wamp.URI]*registration)
@@ -128,16 +135,20 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		return
 	}
 	if callee.invocations == nil {
-		callee.invocations = make(map[wamp.ID]*invocation)
+		callee.invocations = make(map[wamp.ID]invocation)
 	}
-	callee.invocations[invID] = &invocation{caller: s, callerRequest: m.Request}
+	callee.invocations[invID] = invocation{caller: s, callerRequest: m.Request}
 	callee.mu.Unlock()
 
 	var details wamp.Dict
 	if wamp.Bool(m.Options, "disclose_me", false) {
 		details = wamp.Dict{"caller": uint64(s.id), "caller_authid": s.authid, "caller_authrole": s.authrole}
 	}
-	err := callee.peer.Send(&wamp.Invocation{Request: invID, Registration: reg.id, Details: details, Payload: m.Payload})
+	inv := invocationPool.Get().(*wamp.Invocation)
+	*inv = wamp.Invocation{Request: invID, Registration: reg.id, Details: details, Payload: m.Payload}
+	err := callee.peer.Send(inv)
+	*inv = wamp.Invocation{}
+	invocationPool.Put(inv)
 	if err == nil {
 		return
 	}
@@ -164,31 +175,35 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 
 // take removes and returns the invocation s (the callee) answers with req.
 // It reports a protocol violation for a request id the router never issued.
-func (d *dealer) take(s *Session, req wamp.ID, what wamp.MessageType) *invocation {
+func (d *dealer) take(s *Session, req wamp.ID, what wamp.MessageType) (invocation, bool) {
 	s.mu.Lock()
-	inv := s.invocations[req]
+	inv, ok := s.invocations[req]
 	delete(s.invocations, req)
 	s.mu.Unlock()
-	if inv == nil && (req == 0 || req > s.reqIDs.Last()) {
+	if !ok && (req == 0 || req > s.reqIDs.Last()) {
 		s.violation(fmt.Sprintf("%s for INVOCATION %d, which was never sent", what, req))
 	}
-	return inv
+	return inv, ok
 }
 
 func (d *dealer) yield(s *Session, m *wamp.Yield) {
-	inv := d.take(s, m.Request, wamp.TypeYield)
-	if inv == nil {
+	inv, ok := d.take(s, m.Request, wamp.TypeYield)
+	if !ok {
 		return
 	}
-	res := &wamp.Result{Request: inv.callerRequest, Payload: m.Payload}
-	if err := inv.caller.peer.Send(res); err != nil {
+	res := resultPool.Get().(*wamp.Result)
+	*res = wamp.Result{Request: inv.callerRequest, Payload: m.Payload}
+	err := inv.caller.peer.Send(res)
+	*res = wamp.Result{}
+	resultPool.Put(res)
+	if err != nil {
 		inv.caller.replyFailed(wamp.TypeResult, inv.callerRequest, err)
 	}
 }
 
 func (d *dealer) invocationError(s *Session, m *wamp.Error) {
-	inv := d.take(s, m.Request, wamp.TypeError)
-	if inv == nil {
+	inv, ok := d.take(s, m.Request, wamp.TypeError)
+	if !ok {
 		return
 	}
 	if !wamp.ValidURI(m.Error, false, false) {

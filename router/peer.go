@@ -15,7 +15,8 @@ type Peer interface {
 	// accepts, ErrClosed once the connection is closing, or an encoding error
 	// when m's payload cannot be converted to the client's serializer.
 	// Send must not call back into the router, and it must encode (or copy)
-	// m before it returns: the router may reuse m's raw payload afterwards.
+	// m before it returns: the router may reuse m and its raw payload
+	// afterwards.
 	Send(m wamp.Message) error
 	// Close ends the connection once what is queued has been written (or a
 	// short grace period has passed). It may be called more than once and

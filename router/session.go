@@ -42,7 +42,7 @@ type Session struct {
 	state       sessionState
 	subs        map[wamp.ID]*subscription
 	regs        map[wamp.ID]*registration
-	invocations map[wamp.ID]*invocation // calls in flight to this session as callee
+	invocations map[wamp.ID]invocation // calls in flight to this session as callee
 
 	droppedEvents uint64 // under mu
 }

@@ -1,0 +1,108 @@
+package router
+
+import (
+	"testing"
+
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// sink is a Peer that encodes every message into one reused buffer, the
+// work a transport does in Send, and keeps nothing.
+type sink struct {
+	c       codec.Codec
+	buf     []byte
+	last    wamp.MessageType
+	lastInv wamp.ID // request id of the last INVOCATION
+}
+
+// Send encodes m; like a transport it keeps nothing of m but what it copies.
+func (p *sink) Send(m wamp.Message) error {
+	var err error
+	p.buf, err = p.c.Encode(p.buf[:0], m)
+	p.last = m.Type()
+	if inv, ok := m.(*wamp.Invocation); ok {
+		p.lastInv = inv.Request
+	}
+	return err
+}
+
+func (p *sink) Close() {}
+
+func benchJoin(b *testing.B, r *Router, c codec.Codec) (*Session, *sink) {
+	p := &sink{c: c}
+	s := r.Attach(p, TransportInfo{Kind: "bench"})
+	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	if p.last != wamp.TypeWelcome {
+		b.Fatal("no WELCOME")
+	}
+	return s, p
+}
+
+// rawPayload is a payload as it arrives from the network: raw bytes.
+func rawPayload(b *testing.B, c codec.Codec) wamp.Payload {
+	enc, err := c.Encode(nil, &wamp.Publish{Request: 1, Topic: "t", Payload: wamp.Payload{Args: wamp.List{"0123456789012345678901234567890123456789012345678901234567890123"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := c.Decode(enc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m.(*wamp.Publish).Payload
+}
+
+// BenchmarkCall routes CALL -> INVOCATION -> YIELD -> RESULT, one call per
+// op, with a 64-byte raw payload through sessions of one serializer.
+func BenchmarkCall(b *testing.B) {
+	for _, c := range codec.All {
+		b.Run(c.Format().String(), func(b *testing.B) {
+			r, _ := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true}}})
+			callee, cp := benchJoin(b, r, c)
+			caller, _ := benchJoin(b, r, c)
+			callee.Receive(&wamp.Register{Request: 1, Procedure: "com.echo"})
+			payload := rawPayload(b, c)
+			call := &wamp.Call{Request: 1, Procedure: "com.echo", Payload: payload}
+			yield := &wamp.Yield{Payload: payload}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				call.Request = wamp.ID(i + 1)
+				caller.Receive(call)
+				yield.Request = cp.lastInv
+				callee.Receive(yield)
+			}
+		})
+	}
+}
+
+// BenchmarkPublish fans one PUBLISH out to 1,000 subscribers (one op is
+// one delivered EVENT), subscribers split over the three serializers.
+func BenchmarkPublish(b *testing.B) {
+	const subscribers = 1000
+	for _, mixed := range []bool{false, true} {
+		name := "one-serializer"
+		if mixed {
+			name = "three-serializers"
+		}
+		b.Run(name, func(b *testing.B) {
+			r, _ := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true}}})
+			pub, _ := benchJoin(b, r, codec.JSON)
+			for i := range subscribers {
+				c := codec.JSON
+				if mixed {
+					c = codec.All[i%3]
+				}
+				s, _ := benchJoin(b, r, c)
+				s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.topic"})
+			}
+			publish := &wamp.Publish{Topic: "com.topic", Payload: rawPayload(b, codec.JSON)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += subscribers {
+				publish.Request = wamp.ID(i + 1)
+				pub.Receive(publish)
+			}
+		})
+	}
+}
