@@ -1,6 +1,8 @@
 package router
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -105,4 +107,58 @@ func BenchmarkPublish(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSessionMemory reports the heap one idle session costs the
+// router: joined, subscribed to a topic (shared by all, or one of its own)
+// and, in the last case, with one registration. The transport's cost per
+// connection comes on top (see package transport).
+func BenchmarkSessionMemory(b *testing.B) {
+	cases := []struct {
+		name     string
+		ownTopic bool
+		register bool
+	}{
+		{"joined+subscribed-shared-topic", false, false},
+		{"joined+subscribed-own-topic", true, false},
+		{"joined+subscribed+registered", true, true},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			const n = 10000
+			var perSession float64
+			for range b.N {
+				r, _ := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true}}})
+				peers := make([]sink, n) // the peers are the transport's, not counted
+				before := heapInUse()
+				sessions := make([]*Session, n)
+				for i := range sessions {
+					peers[i].c = codec.JSON
+					s := r.Attach(&peers[i], TransportInfo{Kind: "bench", Serializer: "json", RemoteAddr: "127.0.0.1:40000"})
+					s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"subscriber": wamp.Dict{}, "callee": wamp.Dict{}}}})
+					topic := wamp.URI("com.fleet.broadcast")
+					if tc.ownTopic {
+						topic = wamp.URI(fmt.Sprintf("com.fleet.device.%d", i))
+					}
+					s.Receive(&wamp.Subscribe{Request: 1, Topic: topic})
+					if tc.register {
+						s.Receive(&wamp.Register{Request: 2, Procedure: wamp.URI(fmt.Sprintf("com.fleet.device.%d.reboot", i))})
+					}
+					sessions[i] = s
+					peers[i].buf = nil // the transport's buffer, not the session's
+				}
+				perSession = float64(heapInUse()-before) / n
+				runtime.KeepAlive(sessions)
+				runtime.KeepAlive(peers)
+			}
+			b.ReportMetric(perSession, "bytes/session")
+		})
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
 }

@@ -18,7 +18,7 @@ type broker struct {
 }
 
 type subscription struct {
-	id    wamp.ID
+	id    wamp.ID // router scope
 	topic wamp.URI
 
 	mu          sync.RWMutex
@@ -53,10 +53,9 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	s.mu.Lock()
 	joined := s.state == stateEstablished
 	if joined {
-		if s.subs == nil {
-			s.subs = make(map[wamp.ID]*subscription, 1)
+		if indexOf(s.subs, sub.id) < 0 {
+			s.subs = append(s.subs, sub)
 		}
-		s.subs[sub.id] = sub
 	}
 	s.mu.Unlock()
 	if joined {
@@ -80,8 +79,8 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
 	s.mu.Lock()
-	sub := s.subs[m.Subscription]
-	delete(s.subs, m.Subscription)
+	var sub *subscription
+	s.subs, sub = removeID(s.subs, m.Subscription)
 	s.mu.Unlock()
 	if sub == nil {
 		s.errorReply(wamp.TypeUnsubscribe, m.Request, wamp.ErrNoSuchSubscription,
@@ -172,3 +171,5 @@ func (s *Session) eventFailed(err error) {
 		s.logger().Warn("dropping events for a slow or unsuitable subscriber", "err", err)
 	}
 }
+
+func (sub *subscription) ident() wamp.ID { return sub.id }

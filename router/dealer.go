@@ -69,10 +69,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	s.mu.Lock()
 	joined := s.state == stateEstablished
 	if joined {
-		if s.regs == nil {
-			s.regs = make(map[wamp.ID]*registration, 1)
-		}
-		s.regs[reg.id] = reg
+		s.regs = append(s.regs, reg)
 	}
 	s.mu.Unlock()
 	if !joined {
@@ -92,8 +89,8 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 
 func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 	s.mu.Lock()
-	reg := s.regs[m.Registration]
-	delete(s.regs, m.Registration)
+	var reg *registration
+	s.regs, reg = removeID(s.regs, m.Registration)
 	s.mu.Unlock()
 	if reg == nil {
 		s.errorReply(wamp.TypeUnregister, m.Request, wamp.ErrNoSuchRegistration,
@@ -231,3 +228,5 @@ func (s *Session) replyFailed(t wamp.MessageType, req wamp.ID, err error) {
 		s.errorReply(wamp.TypeCall, req, wamp.ErrInvalidArgument, "the %s cannot be delivered: %v", t, err)
 	}
 }
+
+func (reg *registration) ident() wamp.ID { return reg.id }

@@ -32,7 +32,7 @@ type Session struct {
 	realm    *realm
 	authid   string
 	authrole string
-	roles    wamp.Dict
+	roles    clientRoles
 
 	// reqIDs numbers the requests the router makes of this client
 	// (INVOCATION): session scope.
@@ -40,8 +40,8 @@ type Session struct {
 
 	mu          sync.Mutex
 	state       sessionState
-	subs        map[wamp.ID]*subscription
-	regs        map[wamp.ID]*registration
+	subs        []*subscription // slices: a session has few, and a map costs ~200 bytes even for one
+	regs        []*registration
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
 
 	droppedEvents uint64 // under mu
@@ -268,9 +268,17 @@ func (s *Session) hello(h *wamp.Hello) {
 		s.violation("HELLO.Details.roles must announce at least one role")
 		return
 	}
+	var announced clientRoles
 	for role, features := range roles {
 		switch role {
-		case "publisher", "subscriber", "caller", "callee":
+		case "publisher":
+			announced |= rolePublisher
+		case "subscriber":
+			announced |= roleSubscriber
+		case "caller":
+			announced |= roleCaller
+		case "callee":
+			announced |= roleCallee
 		default:
 			s.violation(fmt.Sprintf("HELLO.Details.roles: %q is not a client role", role))
 			return
@@ -299,7 +307,7 @@ func (s *Session) hello(h *wamp.Hello) {
 		s.mu.Unlock()
 		return
 	}
-	s.realm, s.roles, s.id, s.authid, s.authrole = rlm, roles, id, authid, "anonymous"
+	s.realm, s.roles, s.id, s.authid, s.authrole = rlm, announced, id, authid, "anonymous"
 	s.state = stateEstablished
 	s.mu.Unlock()
 	rlm.join(s)
@@ -317,6 +325,17 @@ func (s *Session) hello(h *wamp.Hello) {
 		"transport", s.info.Kind, "serializer", s.info.Serializer)
 }
 
+// clientRoles is the set of roles a client announced in HELLO, kept as bits
+// rather than the HELLO's dict: a session costs bytes, not kilobytes.
+type clientRoles uint8
+
+const (
+	rolePublisher clientRoles = 1 << iota
+	roleSubscriber
+	roleCaller
+	roleCallee
+)
+
 // routerRoles is what WELCOME announces: the roles and only the features
 // this router implements.
 func routerRoles() wamp.Dict {
@@ -329,4 +348,35 @@ func routerRoles() wamp.Dict {
 			"caller_identification": true,
 		}},
 	}
+}
+
+// identified is what a session keeps lists of: subscriptions, registrations.
+type identified interface{ ident() wamp.ID }
+
+func indexOf[T identified](l []T, id wamp.ID) int {
+	for i, e := range l {
+		if e.ident() == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeID takes the element with id out of l, returning it (or the zero
+// value) and the shortened list.
+func removeID[T identified](l []T, id wamp.ID) ([]T, T) {
+	var zero T
+	i := indexOf(l, id)
+	if i < 0 {
+		return l, zero
+	}
+	e := l[i]
+	last := len(l) - 1
+	l[i] = l[last]
+	l[last] = zero
+	l = l[:last]
+	if len(l) == 0 {
+		l = nil
+	}
+	return l, e
 }
