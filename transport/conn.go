@@ -78,26 +78,15 @@ type conn struct {
 	readerDone chan struct{}
 	writerDone chan struct{}
 
-	mu          sync.Mutex
-	state       connState
-	pending     *buffer // bytes queued, nil when none
-	spare       *buffer // the buffer last written, kept while the connection is busy
-	lingering   bool    // the read deadline is the close grace; leave it
-	codeSet     bool
-	closeCode   ws.StatusCode
-	closeReason string
-	// What the router said last, for the close code.
-	sentGoodbye  wamp.URI
-	sentAbort    wamp.URI
-	lastQueueErr bool
-	// Keep-alive and idle timer (nil when neither is on).
-	timer        *time.Timer
-	nextPing     time.Time
-	pingDeadline time.Time
-	pingRx       uint64
-	lastRx       uint64
-	idleDeadline time.Time
-	idleMsgs     uint64
+	mu        sync.Mutex
+	state     connState
+	pending   *buffer // bytes queued, nil when none
+	spare     *buffer // the buffer last written, kept while the connection is busy
+	lingering bool    // the read deadline is the close grace; leave it
+	ci        closeInfo
+	// Keep-alive and idle timer (nil when neither is on), on monotime.
+	timer *time.Timer
+	live  liveness
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -297,9 +286,7 @@ func (c *conn) readWebSocket() error {
 			c.queueControl(ev.Payload)
 		case websocket.EventClose:
 			c.mu.Lock()
-			if !c.codeSet {
-				c.codeSet, c.closeCode, c.closeReason = true, ev.Code, ""
-			}
+			c.ci.set(ev.Code, "")
 			c.mu.Unlock()
 			c.close(ev.Code, "")
 			c.rb.consume(n)
@@ -393,8 +380,8 @@ func (c *conn) receive(m wamp.Message) {
 func (c *conn) fail(code ws.StatusCode, reason string) {
 	c.mu.Lock()
 	open := c.state == stateOpen
-	if open && code != 0 && !c.codeSet {
-		c.codeSet, c.closeCode, c.closeReason = true, code, reason
+	if open && code != 0 {
+		c.ci.set(code, reason)
 	}
 	c.mu.Unlock()
 	if !open {
@@ -439,7 +426,7 @@ func (c *conn) Send(m wamp.Message) error {
 			err = router.ErrQueueFull
 		}
 	}
-	c.lastQueueErr = err == router.ErrQueueFull
+	c.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
 		buf.b = b[:start]
 		if c.pending == nil {
@@ -452,12 +439,7 @@ func (c *conn) Send(m wamp.Message) error {
 	} else {
 		buf.b = websocket.EndFrame(b, start, c.msgOp)
 	}
-	switch m.Type() {
-	case wamp.TypeGoodbye:
-		c.sentGoodbye = wamp.Unwrap(m).(*wamp.Goodbye).Reason
-	case wamp.TypeAbort:
-		c.sentAbort = wamp.Unwrap(m).(*wamp.Abort).Reason
-	}
+	c.ci.sent(m)
 	if c.pending == nil {
 		c.pending = buf
 		c.signal()
@@ -478,11 +460,6 @@ func (c *conn) queueControl(payload []byte) {
 		c.close(ws.StatusPolicyViolation, "slow consumer")
 	}
 }
-
-// pingPayload is what our keep-alive pings carry. It is not empty because
-// Autobahn|JS's RawSocket transport handles a frame only once bytes follow
-// its header, and so never answers an empty PING.
-var pingPayload = []byte("junction")
 
 // appendControlLocked queues a pong (or a ping). It reports false
 // when the frame does not fit.
@@ -554,36 +531,13 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 	}
 	c.state = stateClosing
 	c.closing.Store(true)
-	if !c.codeSet {
-		c.codeSet = true
-		c.closeCode, c.closeReason = c.chooseCodeLocked(code, reason)
-	}
+	c.ci.choose(code, reason)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 	c.signal()
-}
-
-// chooseCodeLocked picks the close code of a close that did not come with
-// one from what the router sent last.
-func (c *conn) chooseCodeLocked(code ws.StatusCode, reason string) (ws.StatusCode, string) {
-	switch {
-	case code != 0:
-		return code, reason
-	case c.sentGoodbye == wamp.CloseSystemShutdown || c.sentAbort == wamp.CloseSystemShutdown:
-		return ws.StatusGoingAway, string(wamp.CloseSystemShutdown)
-	case c.sentGoodbye != "":
-		return ws.StatusNormalClosure, string(c.sentGoodbye)
-	case c.sentAbort == wamp.ErrProtocolViolation:
-		return ws.StatusPolicyViolation, string(c.sentAbort)
-	case c.lastQueueErr:
-		return ws.StatusPolicyViolation, "slow consumer: outbound queue full"
-	case c.sentAbort != "":
-		return ws.StatusNormalClosure, string(c.sentAbort)
-	}
-	return ws.StatusNormalClosure, ""
 }
 
 // abort closes the socket at once.
@@ -616,7 +570,7 @@ func (c *conn) writeLoop() {
 			if out == nil {
 				out = getBuffer()
 			}
-			out.b = websocket.AppendClose(out.b, c.closeCode, c.closeReason)
+			out.b = websocket.AppendClose(out.b, c.ci.code, c.ci.reason)
 		}
 		if out != nil {
 			c.inflight.Store(int64(len(out.b)))
@@ -691,77 +645,32 @@ func (c *conn) linger() {
 // startTimer arms the keep-alive and idle timer.
 func (c *conn) startTimer() {
 	o := c.opt
-	pingInterval := o.pingInterval
-	if c.proto == protoRawSocket && !o.rawSocketPings {
-		pingInterval = 0
-	}
-	if pingInterval <= 0 && o.idleTimeout <= 0 {
-		return
-	}
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen {
 		return
 	}
-	if pingInterval > 0 {
-		c.nextPing = now.Add(pingInterval)
+	now := monotime()
+	if next := c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now); next != 0 {
+		c.timer = time.AfterFunc(next-now, c.onTimer)
 	}
-	if o.idleTimeout > 0 {
-		c.idleDeadline = now.Add(o.idleTimeout)
-	}
-	c.timer = time.AfterFunc(c.nextEventLocked().Sub(now), c.onTimer)
-}
-
-func (c *conn) nextEventLocked() time.Time {
-	var next time.Time
-	for _, t := range [...]time.Time{c.nextPing, c.pingDeadline, c.idleDeadline} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	return next
 }
 
 // onTimer sends keep-alive pings, closes the connection when a ping went
 // unanswered or the client has been idle too long, and re-arms itself.
 func (c *conn) onTimer() {
-	o := c.opt
-	now := time.Now()
+	now := monotime()
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
 	}
-	var why string
-	rx := c.rx.Load()
-	if !c.pingDeadline.IsZero() && !now.Before(c.pingDeadline) {
-		if rx == c.pingRx {
-			why = fmt.Sprintf("ping timeout: nothing received within %s of a ping", o.pingTimeout)
-		}
-		c.pingDeadline = time.Time{}
+	ping, why, next := c.live.check(c.opt, now, c.rx.Load(), c.msgsIn.Load())
+	if ping {
+		c.appendControlLocked(nil, false)
 	}
-	if why == "" && !c.nextPing.IsZero() && !now.Before(c.nextPing) {
-		if rx == c.lastRx && c.pingDeadline.IsZero() {
-			c.appendControlLocked(nil, false)
-			c.pingRx = rx
-			if o.pingTimeout > 0 {
-				c.pingDeadline = now.Add(o.pingTimeout)
-			}
-		}
-		c.lastRx = rx
-		c.nextPing = now.Add(o.pingInterval)
-	}
-	if why == "" && !c.idleDeadline.IsZero() {
-		if m := c.msgsIn.Load(); m != c.idleMsgs {
-			c.idleMsgs = m
-			c.idleDeadline = now.Add(o.idleTimeout)
-		} else if !now.Before(c.idleDeadline) {
-			why = fmt.Sprintf("idle timeout: no message for %s", o.idleTimeout)
-		}
-	}
-	if why == "" {
-		c.timer.Reset(c.nextEventLocked().Sub(now))
+	if why == "" && next != 0 {
+		c.timer.Reset(next - now)
 	}
 	c.mu.Unlock()
 	if why != "" {
@@ -769,6 +678,11 @@ func (c *conn) onTimer() {
 		c.close(ws.StatusGoingAway, why)
 	}
 }
+
+// monotime is the goroutine engine's clock for liveness.
+func monotime() time.Duration { return time.Since(clockEpoch) }
+
+var clockEpoch = time.Now()
 
 // buffer is a pooled write buffer.
 type buffer struct{ b []byte }

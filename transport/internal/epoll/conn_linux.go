@@ -1,0 +1,228 @@
+//go:build linux
+
+package epoll
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler is what a loop calls for a connection, always on that loop's
+// goroutine and one call at a time, with no lock held.
+type Handler interface {
+	// Data is called with the bytes received: the incomplete rest kept from
+	// before, followed by what was just read. It returns how many it
+	// consumed, and when it leaves a rest, how long that rest must grow
+	// before it can make progress (a hint for the buffer; 0 for no idea).
+	// b is only valid during the call; the handler may modify it.
+	Data(b []byte) (n, need int)
+	// EOF is called when the peer has closed its side (or the connection
+	// failed) while the connection is open. Unless the handler closes the
+	// connection itself, it is closed with CloseLocked.
+	EOF()
+	// Timer is called when the timer set with SetTimer is due; now is the
+	// engine clock.
+	Timer(now time.Duration)
+	// Closed is called once, after the socket is closed.
+	Closed()
+}
+
+// Conn is one socket on an Engine. Embed it in the type that implements
+// Handler. Its lock guards its output and its state; the embedding type
+// may guard its own fields with it too. Methods whose name ends in Locked,
+// Output, Queued and Commit need the lock held; SetTimer and CloseRead are
+// for the handler's calls on the loop.
+type Conn struct {
+	mu sync.Mutex
+
+	// Set by Add, fixed after.
+	loop *loop
+	h    Handler
+	fd   int32
+	seq  uint32 // tells this connection's epoll events from a reused fd's
+
+	// Under mu.
+	out     *buffer // output: out.b[off:] is still to be written; nil when none
+	off     int
+	state   uint8
+	abort   bool // close at once, unflushed output and all
+	queued  bool // on the loop's queue
+	stalled bool // the kernel took only part: waiting for EPOLLOUT
+
+	// Loop goroutine only.
+	registered bool
+	closing    bool // the loop has seen the close: the grace timer runs
+	shut       bool // output written and half-closed (SHUT_WR)
+	eof        bool // nothing more will be read
+	events     uint32
+	in         *buffer // incomplete input, nil when none
+	need       int
+	tnext      *Conn // timer wheel list
+	tprev      *Conn
+	tat        int64 // tick the timer is due, 0 when not set
+}
+
+// Connection states (Conn.state).
+const (
+	stateOpen    = iota
+	stateClosing // CloseLocked or Abort was called
+	stateClosed  // the socket is closed
+)
+
+// Lock locks the connection.
+func (c *Conn) Lock() { c.mu.Lock() }
+
+// Unlock unlocks the connection.
+func (c *Conn) Unlock() { c.mu.Unlock() }
+
+// OpenLocked reports whether the connection is open: neither closing nor
+// closed.
+func (c *Conn) OpenLocked() bool { return c.state == stateOpen }
+
+// Output returns the connection's output for appending: bytes appended to
+// it are sent after everything appended before, once Commit is called. It
+// holds what is still unwritten, and perhaps written bytes before that: use
+// Queued to know how much is pending, and never modify what is already
+// there. The caller holds the lock, and the slice is only valid until it
+// releases it.
+func (c *Conn) Output() *[]byte {
+	if c.out == nil {
+		c.out = getBuffer(4 << 10)
+	}
+	return &c.out.b
+}
+
+// Queued returns the number of output bytes not yet written. The caller
+// holds the lock.
+func (c *Conn) Queued() int {
+	if c.out == nil {
+		return 0
+	}
+	return len(c.out.b) - c.off
+}
+
+// Commit schedules the output for writing; with nothing to write, it
+// returns the output buffer to its pool. The caller holds the lock.
+func (c *Conn) Commit() {
+	if c.out == nil {
+		return
+	}
+	if len(c.out.b) == c.off {
+		if c.off == 0 {
+			putBuffer(c.out)
+			c.out = nil
+		}
+		return
+	}
+	if !c.stalled && c.state != stateClosed {
+		c.schedule()
+	}
+}
+
+// schedule puts c on its loop's queue, once. The caller holds the lock.
+func (c *Conn) schedule() {
+	if !c.queued && c.loop != nil {
+		c.queued = true
+		c.loop.push(c)
+	}
+}
+
+// CloseLocked starts closing: what is queued is written, the socket is
+// half-closed, and input is read (and handed to Data) until the peer closes
+// its side, each within the engine's close grace; then the socket is
+// closed. Output appended after CloseLocked is still written. The caller
+// holds the lock.
+func (c *Conn) CloseLocked() {
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	c.schedule()
+}
+
+// Abort closes the connection at once, dropping what is queued. It may be
+// called from any goroutine, more than once.
+func (c *Conn) Abort() {
+	c.mu.Lock()
+	if c.state != stateClosed {
+		c.state = stateClosing
+		c.abort = true
+		c.schedule()
+	}
+	c.mu.Unlock()
+}
+
+// CloseRead tells the loop that no more input is wanted: once the
+// connection is closing and its output is written, it closes without
+// waiting for the peer's end of stream. For the handler's calls.
+func (c *Conn) CloseRead() { c.eof = true }
+
+// SetTimer arms the connection's one timer for time at on the engine clock
+// (see Now), replacing the one set before; at <= 0 cancels it. For the
+// handler's calls, and before Add.
+func (c *Conn) SetTimer(at time.Duration) {
+	if c.loop == nil || !c.registered {
+		c.tat = int64(at) // set by the loop when it takes the connection
+		return
+	}
+	c.loop.wheel.set(c, at)
+}
+
+// Control calls f with the connection's socket, unless it is closed. It is
+// for tests and tools (to set a socket option, say); f must not keep fd.
+func (c *Conn) Control(f func(fd int)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed {
+		return false
+	}
+	f(int(c.fd))
+	return true
+}
+
+// Now returns the engine clock: the monotonic time since the process
+// started.
+func Now() time.Duration { return time.Since(epoch) }
+
+var epoch = time.Now()
+
+// writeLocked writes the output until it is all written or the kernel
+// takes no more, releasing the lock during each write(2) (Send may append
+// meanwhile: beyond what is being written, or into a new array). It
+// returns the error of a failed write.
+func (c *Conn) writeLocked() error {
+	for c.out != nil {
+		p := c.out.b[c.off:]
+		c.mu.Unlock()
+		n, err := unix.Write(int(c.fd), p)
+		c.mu.Lock()
+		if n > 0 {
+			c.off += n
+		}
+		if c.off == len(c.out.b) {
+			putBuffer(c.out)
+			c.out, c.off, c.stalled = nil, 0, false
+			return nil
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil && err != unix.EAGAIN:
+			return err
+		case n == len(p):
+			continue // more was appended meanwhile
+		}
+		// The socket's buffer is full: keep the rest, moved down, and
+		// wait for writability.
+		if c.off >= len(c.out.b)/2 {
+			c.out.b = c.out.b[:copy(c.out.b, c.out.b[c.off:])]
+			c.off = 0
+		}
+		c.stalled = true
+		return nil
+	}
+	c.stalled = false
+	return nil
+}

@@ -1,0 +1,549 @@
+//go:build linux
+
+package epoll
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config configures an Engine. Zero fields take the defaults documented on
+// each.
+type Config struct {
+	// Loops is the number of event loops; default GOMAXPROCS.
+	Loops int
+	// Tick is the resolution of the timers; default 100ms.
+	Tick time.Duration
+	// CloseGrace bounds each phase of a close: writing what is queued,
+	// then waiting for the peer to close its side; default 2s.
+	CloseGrace time.Duration
+	// ReadBufferSize is the size of each loop's read buffer; default 64 KiB.
+	ReadBufferSize int
+}
+
+// Defaults for Config's zero fields.
+const (
+	DefaultTick           = 100 * time.Millisecond
+	DefaultCloseGrace     = 2 * time.Second
+	DefaultReadBufferSize = 64 << 10
+)
+
+const (
+	// eventsPerWait is the most events one epoll_wait returns.
+	eventsPerWait = 256
+	// readsPerEvent bounds the reads of one socket per readiness event, so
+	// that one busy client cannot starve the others of its loop.
+	readsPerEvent = 8
+	// flushBudget is how long a loop writes queued connections before it
+	// polls for input again (see the package documentation).
+	flushBudget = 300 * time.Microsecond
+)
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("epoll: engine closed")
+
+// Engine runs the event loops. Create it with New and stop it with Close.
+type Engine struct {
+	cfg   Config
+	loops []*loop
+	next  atomic.Uint32
+	seq   atomic.Uint32
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// New starts an engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = DefaultTick
+	}
+	if cfg.CloseGrace <= 0 {
+		cfg.CloseGrace = DefaultCloseGrace
+	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	e := &Engine{cfg: cfg}
+	for range cfg.Loops {
+		l, err := newLoop(e)
+		if err != nil {
+			for _, l := range e.loops {
+				l.release()
+			}
+			return nil, err
+		}
+		e.loops = append(e.loops, l)
+	}
+	e.wg.Add(len(e.loops))
+	for _, l := range e.loops {
+		go l.run()
+	}
+	return e, nil
+}
+
+// Add hands the non-blocking socket fd to the engine, which owns it from
+// now on: c's handler h is called for it, on one of the loops, until it is
+// closed. timer, when positive, arms c's timer (as SetTimer does). After
+// Close, Add closes fd and returns ErrClosed, and h is never called.
+func (e *Engine) Add(c *Conn, fd int, h Handler, timer time.Duration) error {
+	l := e.loops[int(e.next.Add(1))%len(e.loops)]
+	c.loop, c.h, c.fd, c.seq = l, h, int32(fd), e.seq.Add(1)
+	c.tat = 0
+	if timer > 0 {
+		c.tat = int64(timer)
+	}
+	c.queued = true
+	l.mu.Lock()
+	ok := !l.stopping
+	if ok {
+		l.queue = append(l.queue, c)
+		l.wakeLocked()
+	}
+	l.mu.Unlock()
+	if !ok {
+		unix.Close(fd)
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close aborts every connection, waits for their handlers' Closed calls
+// and stops the loops. It may be called more than once.
+func (e *Engine) Close() {
+	e.once.Do(func() {
+		for _, l := range e.loops {
+			l.mu.Lock()
+			l.stopping = true
+			l.mu.Unlock()
+			l.wake()
+		}
+	})
+	e.wg.Wait()
+}
+
+// loop is one event loop: an epoll instance, the goroutine that waits on
+// it, and what that goroutine owns.
+type loop struct {
+	e        *Engine
+	epfd     int
+	evfd     int // eventfd that wakes the loop
+	sleeping atomic.Bool
+
+	mu       sync.Mutex
+	queue    []*Conn // connections that want the loop: new, written to, closing
+	stopping bool
+	stopped  bool
+
+	// Loop goroutine only.
+	work   []*Conn // the queue being worked through, from work[head:]
+	head   int
+	spare  []*Conn
+	conns  []*Conn // by fd
+	n      int
+	buf    []byte
+	events []unix.EpollEvent
+	wheel  wheel
+}
+
+func newLoop(e *Engine) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return &loop{
+		e:      e,
+		epfd:   epfd,
+		evfd:   evfd,
+		buf:    make([]byte, e.cfg.ReadBufferSize),
+		events: make([]unix.EpollEvent, eventsPerWait),
+		wheel:  newWheel(e.cfg.Tick, Now()),
+	}, nil
+}
+
+func (l *loop) release() {
+	unix.Close(l.epfd)
+	unix.Close(l.evfd)
+}
+
+// push queues c for the loop and wakes it. The caller holds c's lock.
+func (l *loop) push(c *Conn) {
+	l.mu.Lock()
+	if !l.stopped {
+		l.queue = append(l.queue, c)
+		l.wakeLocked()
+	}
+	l.mu.Unlock()
+}
+
+func (l *loop) wake() {
+	l.mu.Lock()
+	if !l.stopped {
+		l.wakeLocked()
+	}
+	l.mu.Unlock()
+}
+
+var one = [8]byte{1} // an eventfd increment of 1 (little endian)
+
+// wakeLocked wakes the loop when it sleeps (or is about to). It is called
+// under l.mu, so that the eventfd cannot be closed meanwhile.
+func (l *loop) wakeLocked() {
+	if l.sleeping.Load() && l.sleeping.CompareAndSwap(true, false) {
+		unix.Write(l.evfd, one[:])
+	}
+}
+
+func (l *loop) run() {
+	defer l.e.wg.Done()
+	for {
+		timeout := 0
+		if l.head == len(l.work) {
+			timeout = l.wheel.wait(Now())
+		}
+		if timeout != 0 {
+			// Announce the sleep, then look at the queue: a push either
+			// comes before (and is seen) or sees the flag and wakes us.
+			l.sleeping.Store(true)
+			l.mu.Lock()
+			busy := len(l.queue) > 0 || l.stopping
+			l.mu.Unlock()
+			if busy {
+				l.sleeping.Store(false)
+				timeout = 0
+			}
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		l.sleeping.Store(false)
+		if err != nil && err != unix.EINTR {
+			panic(fmt.Sprintf("epoll_wait: %v", err)) // a bad descriptor: a bug
+		}
+		for i := range n {
+			l.dispatch(&l.events[i])
+		}
+		l.wheel.expire(Now(), l.fire)
+		if l.drain() {
+			return
+		}
+	}
+}
+
+// dispatch handles one readiness event.
+func (l *loop) dispatch(ev *unix.EpollEvent) {
+	fd := int(ev.Fd)
+	if fd == l.evfd {
+		var b [8]byte
+		unix.Read(l.evfd, b[:])
+		return
+	}
+	if fd >= len(l.conns) {
+		return
+	}
+	c := l.conns[fd]
+	if c == nil || c.seq != uint32(ev.Pad) {
+		return // closed in this batch; the number may be reused already
+	}
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.eof {
+		l.read(c)
+		return
+	}
+	l.service(c, false)
+}
+
+// drain works through the queue: for at most flushBudget, unless the
+// engine is stopping. It reports true when the loop is to end.
+func (l *loop) drain() bool {
+	l.mu.Lock()
+	q := l.queue
+	l.queue = l.spare[:0]
+	stopping := l.stopping
+	l.mu.Unlock()
+	if len(q) > 0 {
+		l.work = append(l.work, q...)
+		clear(q)
+		l.spare = q[:0]
+	}
+	if stopping {
+		return l.stop()
+	}
+	start := Now()
+	for i := 0; l.head < len(l.work); i++ {
+		c := l.work[l.head]
+		l.work[l.head] = nil
+		l.head++
+		l.service(c, true)
+		if i&7 == 7 && Now()-start > flushBudget {
+			break
+		}
+	}
+	switch {
+	case l.head == len(l.work):
+		l.work, l.head = l.work[:0], 0
+	case l.head > len(l.work)/2:
+		l.work = l.work[:copy(l.work, l.work[l.head:])]
+		l.head = 0
+	}
+	return false
+}
+
+// stop closes every connection and reports whether the loop may end.
+func (l *loop) stop() bool {
+	for _, c := range l.work[l.head:] {
+		if !c.registered {
+			l.register(c)
+		}
+	}
+	clear(l.work)
+	l.work, l.head = l.work[:0], 0
+	for _, c := range l.conns {
+		if c != nil {
+			l.finish(c)
+		}
+	}
+	l.mu.Lock()
+	done := len(l.queue) == 0
+	if done {
+		l.stopped = true
+	}
+	l.mu.Unlock()
+	if done {
+		l.release()
+	}
+	return done
+}
+
+// register adds c's socket to the epoll set.
+func (l *loop) register(c *Conn) bool {
+	c.registered = true
+	fd := int(c.fd)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: c.fd, Pad: int32(c.seq)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.finish(c)
+		return false
+	}
+	c.events = unix.EPOLLIN
+	if fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*Conn, fd+1-len(l.conns))...)
+	}
+	l.conns[fd] = c
+	l.n++
+	if at := c.tat; at != 0 {
+		c.tat = 0
+		l.wheel.set(c, time.Duration(at))
+	}
+	return true
+}
+
+// read reads what the socket has and hands it to the handler, then writes
+// what the handler queued in answer.
+func (l *loop) read(c *Conn) {
+	for range readsPerEvent {
+		var dst []byte
+		if c.in != nil {
+			if len(c.in.b) == cap(c.in.b) {
+				l.grow(c)
+			}
+			dst = c.in.b[len(c.in.b):cap(c.in.b)]
+		} else {
+			dst = l.buf
+		}
+		n, err := unix.Read(int(c.fd), dst)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil || n == 0 {
+			l.end(c, err != nil)
+			return
+		}
+		var data []byte
+		if c.in != nil {
+			c.in.b = c.in.b[:len(c.in.b)+n]
+			data = c.in.b
+		} else {
+			data = l.buf[:n]
+		}
+		used, need := c.h.Data(data)
+		l.keep(c, data, used, need)
+		c.mu.Lock()
+		abort := c.abort
+		c.mu.Unlock()
+		if abort || c.eof || n < len(dst) {
+			break
+		}
+	}
+	l.service(c, false)
+}
+
+// grow makes room in c's full input buffer, doubling it but not beyond what
+// the handler needs.
+func (l *loop) grow(c *Conn) {
+	want := c.need
+	if want <= len(c.in.b) {
+		want = 2 * cap(c.in.b)
+	}
+	size := max(len(c.in.b)+1, min(want, 2*cap(c.in.b)))
+	nb := getBuffer(size)
+	nb.b = append(nb.b, c.in.b...)
+	putBuffer(c.in)
+	c.in = nb
+}
+
+// keep keeps the input the handler left.
+func (l *loop) keep(c *Conn, data []byte, used, need int) {
+	rest := data[used:]
+	c.need = need
+	switch {
+	case len(rest) == 0:
+		if c.in != nil {
+			putBuffer(c.in)
+			c.in = nil
+		}
+	case c.in != nil:
+		if used > 0 {
+			c.in.b = c.in.b[:copy(c.in.b, rest)]
+		}
+	default:
+		size := len(rest)
+		if need > size {
+			size = min(need, max(2*size, minClass))
+		}
+		c.in = getBuffer(size)
+		c.in.b = append(c.in.b, rest...)
+	}
+}
+
+// end handles the end of the input: the peer's end of stream, or a failed
+// socket.
+func (l *loop) end(c *Conn, failed bool) {
+	c.eof = true
+	if c.in != nil {
+		putBuffer(c.in)
+		c.in = nil
+	}
+	c.mu.Lock()
+	open := c.state == stateOpen
+	c.mu.Unlock()
+	if open {
+		c.h.EOF()
+		c.mu.Lock()
+		c.CloseLocked()
+		c.mu.Unlock()
+	}
+	if failed {
+		l.finish(c)
+		return
+	}
+	l.service(c, false)
+}
+
+// fire handles c's timer.
+func (l *loop) fire(c *Conn) {
+	if c.closing {
+		l.finish(c) // a phase of the close took longer than the grace
+		return
+	}
+	c.h.Timer(Now())
+}
+
+// service does what c needs from its loop: registration, writing its
+// output, the steps of a close. dequeued says that c was taken off the
+// queue.
+func (l *loop) service(c *Conn, dequeued bool) {
+	if !c.registered && !l.register(c) {
+		return
+	}
+	c.mu.Lock()
+	if dequeued {
+		c.queued = false
+	}
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.abort {
+		c.mu.Unlock()
+		l.finish(c)
+		return
+	}
+	if c.state == stateClosing && !c.closing {
+		c.closing = true
+		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
+	}
+	err := c.writeLocked()
+	if err == nil && c.closing && c.out == nil && !c.shut {
+		c.shut = true
+		unix.Shutdown(int(c.fd), unix.SHUT_WR)
+		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
+	}
+	stalled := c.stalled
+	c.mu.Unlock()
+	if err != nil || c.shut && c.eof {
+		l.finish(c)
+		return
+	}
+	var want uint32
+	if !c.eof {
+		want = unix.EPOLLIN
+	}
+	if stalled {
+		want |= unix.EPOLLOUT
+	}
+	if want != c.events {
+		ev := unix.EpollEvent{Events: want, Fd: c.fd, Pad: int32(c.seq)}
+		if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev) != nil {
+			l.finish(c)
+			return
+		}
+		c.events = want
+	}
+}
+
+// finish closes c's socket and tells its handler.
+func (l *loop) finish(c *Conn) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	out := c.out
+	c.out, c.off = nil, 0
+	c.mu.Unlock()
+	if out != nil {
+		putBuffer(out)
+	}
+	if c.in != nil {
+		putBuffer(c.in)
+		c.in = nil
+	}
+	l.wheel.remove(c)
+	fd := int(c.fd)
+	if fd < len(l.conns) && l.conns[fd] == c {
+		l.conns[fd] = nil
+		l.n--
+	}
+	unix.Close(fd)
+	c.h.Closed()
+}
