@@ -57,21 +57,37 @@ type testServer struct {
 	addr    string
 }
 
-// startServer serves a Server configured by cfg on 127.0.0.1 (or on ln) and
-// closes it when the test ends, checking that no goroutine is left.
-func startServer(t *testing.T, cfg func(*Server)) *testServer {
+// engines lists the engines this system has.
+func engines() []string {
+	if epollSupported {
+		return []string{EngineGoroutine, EngineEpoll}
+	}
+	return []string{EngineGoroutine}
+}
+
+// forEngines runs test once for each engine, as a subtest named after it.
+func forEngines(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, e := range engines() {
+		t.Run(e, func(t *testing.T) { test(t, e) })
+	}
+}
+
+// startServer serves a Server with the given engine, configured by cfg, on
+// 127.0.0.1 (or on ln) and closes it when the test ends, checking that no
+// goroutine is left.
+func startServer(t *testing.T, engine string, cfg func(*Server)) *testServer {
 	t.Helper()
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveOn(t, ln, cfg)
+	return serveOn(t, ln, engine, cfg)
 }
 
-func serveOn(t *testing.T, ln net.Listener, cfg func(*Server)) *testServer {
+func serveOn(t *testing.T, ln net.Listener, engine string, cfg func(*Server)) *testServer {
 	t.Helper()
 	before := goleak.IgnoreCurrent()
-	s := &Server{Router: newRouter(t), Logger: testLogger()}
+	s := &Server{Router: newRouter(t), Logger: testLogger(), Engine: engine}
 	if cfg != nil {
 		cfg(s)
 	}
@@ -518,6 +534,38 @@ func selfSigned() (*tls.Config, *tls.Config) {
 	srv := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
 	cli := &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	return srv, cli
+}
+
+// serverConn is the server's side of a connection, either engine.
+type serverConn interface {
+	router.Peer
+	// setSendBuffer sets the socket's send buffer size.
+	setSendBuffer(n int)
+	isClosing() bool
+}
+
+func (c *conn) setSendBuffer(n int) { c.raw.(*net.TCPConn).SetWriteBuffer(n) }
+func (c *conn) isClosing() bool     { return c.closing.Load() }
+
+// serverConn finds the server's side of the connection whose client end
+// has address client.
+func (ts *testServer) serverConn(t *testing.T, client net.Addr) serverConn {
+	t.Helper()
+	var found serverConn
+	eventually(t, "the server's side of "+client.String(), func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		for c := range ts.conns {
+			if c.remote == client.String() {
+				found = c
+			}
+		}
+		if found == nil {
+			found = ts.engineConnLocked(client.String())
+		}
+		return found != nil
+	})
+	return found
 }
 
 // eventually polls cond for up to 5s.

@@ -30,6 +30,16 @@ const (
 // and then the wait for the client to close its side.
 const closeGrace = 2 * time.Second
 
+// maxUpgradeRequest bounds a WebSocket upgrade request, headers included.
+const maxUpgradeRequest = 16 << 10
+
+// Values of Server.Engine.
+const (
+	EngineAuto      = "auto"
+	EngineEpoll     = "epoll"
+	EngineGoroutine = "goroutine"
+)
+
 // ErrServerClosed is returned by Serve after Close or Shutdown.
 var ErrServerClosed = errors.New("transport: server closed")
 
@@ -96,6 +106,15 @@ type Server struct {
 	// TLSConfig, when set, makes every connection TLS (wss:// and
 	// RawSocket over TLS).
 	TLSConfig *tls.Config
+
+	// Engine says how connections are served (see the package
+	// documentation for what each costs): EngineEpoll, the event loops of
+	// the epoll engine (Linux only; plain TCP and Unix sockets, not TLS);
+	// EngineGoroutine, two goroutines per connection (everywhere, TLS
+	// included); or EngineAuto, the default (also ""): epoll for the
+	// listeners it can serve, goroutine mode for the others.
+	Engine string
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -107,7 +126,8 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	wg        sync.WaitGroup // one per connection goroutine
+	eng       *engine        // the epoll engine, once a Serve needs it
+	wg        sync.WaitGroup // one per connection (goroutine or engine)
 }
 
 // options are the Server's settings with defaults applied.
@@ -140,7 +160,20 @@ func (s *Server) setup() error {
 	if !o.webSocket && !o.rawSocket {
 		o.webSocket, o.rawSocket = true, true
 	}
+	switch s.Engine {
+	case "", EngineAuto, EngineGoroutine:
+	case EngineEpoll:
+		if !epollSupported {
+			return fmt.Errorf("transport: Engine %q needs Linux", s.Engine)
+		}
+		if s.TLSConfig != nil {
+			return fmt.Errorf("transport: Engine %q does not serve TLS; use %q or %q", s.Engine, EngineAuto, EngineGoroutine)
+		}
+	default:
+		return fmt.Errorf("transport: Engine %q is not one of %s, %s, %s", s.Engine, EngineAuto, EngineEpoll, EngineGoroutine)
+	}
 	o.upgrader.Path = s.WebSocketPath
+	o.upgrader.MaxRequestSize = maxUpgradeRequest
 	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
 		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)
 	}
@@ -195,11 +228,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Serve accepts connections on ln and serves each in its own goroutines.
-// It blocks until Close or Shutdown, then returns nil; it returns an error
-// when the Server's fields are invalid or ln fails, and ErrServerClosed
-// when the Server was already closed. Serve may be called for several
-// listeners at once. It closes ln when it returns.
+// Serve accepts connections on ln and serves them, with the epoll engine or
+// in goroutine mode as Server.Engine says. It blocks until Close or
+// Shutdown, then returns nil; it returns an error when the Server's fields
+// are invalid or ln fails, and ErrServerClosed when the Server was already
+// closed. Serve may be called for several listeners at once. It closes ln
+// when it returns.
 func (s *Server) Serve(ln net.Listener) error {
 	if err := s.init(); err != nil {
 		return err
@@ -218,6 +252,18 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 	}()
+	var eng *engine
+	if s.useEngine(ln) {
+		s.mu.Lock()
+		var err error
+		if !s.closed {
+			eng, err = s.startEngineLocked()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 
 	var delay time.Duration
 	for {
@@ -238,6 +284,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accepting connections on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
+		if eng != nil && s.serveEngine(eng, nc) {
+			continue
+		}
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed {
@@ -250,6 +299,24 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go s.serveConn(c)
 	}
+}
+
+// useEngine says whether ln is served by the epoll engine.
+func (s *Server) useEngine(ln net.Listener) bool {
+	switch s.Engine {
+	case EngineEpoll:
+		return true
+	case EngineGoroutine:
+		return false
+	}
+	if !epollSupported || s.TLSConfig != nil {
+		return false
+	}
+	switch ln.(type) {
+	case *net.TCPListener, *net.UnixListener:
+		return true
+	}
+	return false
 }
 
 func (s *Server) isClosed() bool {
@@ -286,11 +353,14 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	s.eng.abortAllLocked()
+	eng := s.eng
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.abort()
 	}
 	s.wg.Wait()
+	eng.stop()
 	return err
 }
 
@@ -313,7 +383,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.abort()
 		}
 	}
+	s.eng.abortUnattachedLocked()
+	eng := s.eng
 	s.mu.Unlock()
+	defer eng.stop()
 
 	done := make(chan struct{})
 	go func() {
@@ -330,6 +403,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.goAway()
 	}
+	n += s.eng.goAwayLocked()
 	s.mu.Unlock()
 	<-done
 	s.opt.log.Warn("shutdown: closed connections that were still open", "connections", n)

@@ -96,6 +96,7 @@ func New(cfg Config) (*Engine, error) {
 // Close, Add closes fd and returns ErrClosed, and h is never called.
 func (e *Engine) Add(c *Conn, fd int, h Handler, timer time.Duration) error {
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
+	c.mu.Lock() // Abort may be called already, from another goroutine
 	c.loop, c.h, c.fd, c.seq = l, h, int32(fd), e.seq.Add(1)
 	c.tat = 0
 	if timer > 0 {
@@ -109,6 +110,7 @@ func (e *Engine) Add(c *Conn, fd int, h Handler, timer time.Duration) error {
 		l.wakeLocked()
 	}
 	l.mu.Unlock()
+	c.mu.Unlock()
 	if !ok {
 		unix.Close(fd)
 		return ErrClosed

@@ -1,0 +1,565 @@
+//go:build linux
+
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport/internal/epoll"
+	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/transport/websocket"
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// econn phases (econn.phase).
+const (
+	phaseHandshake = iota // reading the transport handshake
+	phaseOpen             // attached: frames are messages
+	phaseDraining         // after a violation or the client's close: input is discarded
+)
+
+// econn is a connection served by the epoll engine, and the router's Peer
+// for it. It has no goroutine: its loop calls its epoll.Handler methods.
+type econn struct {
+	epoll.Conn
+	srv    *Server
+	opt    *options
+	remote string
+
+	// Set by the handshake, fixed after (Send reads them once attached).
+	proto   protocol
+	msgOp   ws.OpCode // WebSocket: the frame type of messages
+	codec   codec.Codec
+	maxIn   int // largest message payload accepted
+	maxOut  int // largest message payload sent
+	session *router.Session
+
+	// The loop's only.
+	phase       uint8
+	checkedLine bool // the request line of a WebSocket upgrade was judged
+	helloDone   bool
+	gotMessage  bool
+	wsr         websocket.Reader
+	rx          uint64 // frames received: liveness for pings
+	msgsIn      uint64 // messages received: activity for the idle timeout
+	helloAt     time.Duration
+	live        liveness
+
+	closing  atomic.Bool // the close has started: deliver nothing more
+	attached bool        // under Server.mu
+
+	ci closeInfo // under the Conn's lock
+}
+
+// Data implements epoll.Handler: the handshake, then frames.
+func (c *econn) Data(b []byte) (int, int) {
+	used := 0
+	if c.phase == phaseHandshake {
+		n, need := c.handshake(b)
+		if c.phase == phaseHandshake {
+			return n, need
+		}
+		used = n
+	}
+	for used < len(b) {
+		if c.phase != phaseOpen {
+			return len(b), 0
+		}
+		var n, need int
+		if c.proto == protoRawSocket {
+			n, need = c.rawSocketFrame(b[used:])
+		} else {
+			n, need = c.webSocketFrame(b[used:])
+		}
+		if n == 0 {
+			return used, need
+		}
+		used += n
+	}
+	c.wsr.Shrink(maxIdleReadBuffer)
+	return used, 0
+}
+
+// rawSocketFrame handles the frame at the start of b, if whole.
+func (c *econn) rawSocketFrame(b []byte) (int, int) {
+	f, n, err := rawsocket.Next(b, c.maxIn)
+	if err != nil {
+		reason := err.Error()
+		if err == rawsocket.ErrTooLong {
+			reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
+		}
+		c.fail(0, reason)
+		c.phase = phaseDraining
+		return len(b), 0
+	}
+	if n == 0 {
+		return 0, f.Size()
+	}
+	c.rx++
+	switch f.Type {
+	case rawsocket.TypeMessage:
+		c.deliver(f.Payload)
+	case rawsocket.TypePing:
+		c.pong(f.Payload)
+	}
+	return n, 0
+}
+
+// webSocketFrame handles the frame at the start of b, if whole.
+func (c *econn) webSocketFrame(b []byte) (int, int) {
+	ev, n, err := c.wsr.Next(b)
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			c.fail(ce.Code, err.Error())
+		}
+		c.phase = phaseDraining
+		return len(b), 0
+	}
+	if n == 0 {
+		return 0, ev.Need
+	}
+	c.rx++
+	switch ev.Kind {
+	case websocket.EventMessage:
+		c.deliver(ev.Payload)
+	case websocket.EventPing:
+		c.pong(ev.Payload)
+	case websocket.EventClose:
+		// Echo the client's code (unless ours is set), write what is
+		// queued, and close without waiting for its end of stream.
+		c.Lock()
+		c.ci.set(ev.Code, "")
+		c.Unlock()
+		c.close(ev.Code, "")
+		c.CloseRead()
+		c.phase = phaseDraining
+		return len(b), 0
+	}
+	return n, 0
+}
+
+// deliver decodes one message and hands it to the session.
+func (c *econn) deliver(p []byte) {
+	if c.closing.Load() {
+		return
+	}
+	m, err := c.codec.Decode(p)
+	if err != nil {
+		c.fail(0, "cannot decode message: "+err.Error())
+		return
+	}
+	c.gotMessage = true
+	c.msgsIn++
+	c.receive(m)
+	if !c.helloDone && c.session.Established() {
+		c.helloDone = true
+	}
+}
+
+// receive passes m to the session; a panic in the router costs this
+// connection (close 1011), not the process.
+func (c *econn) receive(m wamp.Message) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.opt.log.Error("panic while handling a message", "remote", c.remote, "message", m.Type().String(),
+				"panic", p, "stack", string(debug.Stack()))
+			c.close(ws.StatusInternalServerError, "internal error")
+		}
+	}()
+	c.session.Receive(m)
+}
+
+// fail ends the session for a violation the transport found: the session
+// is told (ABORT wamp.error.protocol_violation) and the connection closes,
+// with WebSocket close code code (0: chosen from the ABORT).
+func (c *econn) fail(code ws.StatusCode, reason string) {
+	c.Lock()
+	open := c.OpenLocked()
+	if open && code != 0 {
+		c.ci.set(code, reason)
+	}
+	c.Unlock()
+	if !open {
+		return
+	}
+	c.opt.log.Debug("protocol violation", "remote", c.remote, "reason", reason)
+	c.session.Fail(reason)
+	c.close(code, reason)
+}
+
+// Send implements router.Peer: it frames m onto the connection's output.
+func (c *econn) Send(m wamp.Message) error {
+	c.Lock()
+	defer c.Unlock()
+	if !c.OpenLocked() {
+		return router.ErrClosed
+	}
+	queued := c.Queued()
+	out := c.Output()
+	b := *out
+	var start int
+	if c.proto == protoRawSocket {
+		b, start = rawsocket.BeginFrame(b)
+	} else {
+		b, start = websocket.BeginFrame(b)
+	}
+	b, err := c.codec.Encode(b, m)
+	if err == nil {
+		var n int
+		if c.proto == protoRawSocket {
+			n = rawsocket.PayloadLen(b, start)
+		} else {
+			n = websocket.PayloadLen(b, start)
+		}
+		switch {
+		case n > c.maxOut:
+			err = router.ErrTooLarge
+		case queued > 0 && queued+len(b)-start > c.opt.queue:
+			err = router.ErrQueueFull
+		}
+	}
+	c.ci.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		*out = b[:start]
+		c.Commit()
+		return err
+	}
+	if c.proto == protoRawSocket {
+		*out = rawsocket.EndFrame(b, start, rawsocket.TypeMessage)
+	} else {
+		*out = websocket.EndFrame(b, start, c.msgOp)
+	}
+	c.ci.sent(m)
+	c.Commit()
+	return nil
+}
+
+// pong answers a ping with its payload (see conn.queueControl).
+func (c *econn) pong(payload []byte) {
+	c.Lock()
+	ok := c.appendControlLocked(payload, true)
+	c.Unlock()
+	if !ok {
+		c.opt.log.Info("slow consumer: no room to answer a ping", "remote", c.remote, "pending_bytes", c.opt.queue)
+		c.close(ws.StatusPolicyViolation, "slow consumer")
+	}
+}
+
+// appendControlLocked queues a pong (or our ping). It reports false when
+// the frame does not fit.
+func (c *econn) appendControlLocked(payload []byte, pong bool) bool {
+	if !c.OpenLocked() {
+		return true
+	}
+	if len(payload) > ws.MaxControlFramePayloadSize {
+		if q := c.Queued(); q > 0 && q+len(payload) > c.opt.queue {
+			return false
+		}
+	}
+	out := c.Output()
+	switch {
+	case c.proto == protoRawSocket && pong:
+		*out = rawsocket.AppendFrame(*out, rawsocket.TypePong, payload)
+	case c.proto == protoRawSocket:
+		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, pingPayload)
+	case pong:
+		*out = websocket.AppendControl(*out, ws.OpPong, payload)
+	default:
+		*out = websocket.AppendControl(*out, ws.OpPing, pingPayload)
+	}
+	c.Commit()
+	return true
+}
+
+// Close implements router.Peer.
+func (c *econn) Close() { c.close(0, "") }
+
+// goAway closes the connection because the server is going away.
+func (c *econn) goAway() { c.close(ws.StatusGoingAway, "server shutting down") }
+
+// close starts closing: Send refuses from now on; what is queued is
+// written, then the WebSocket close frame, and the socket is half-closed
+// and closed when the client closes its side, each step within the close
+// grace. The first close code set wins; code 0 lets it follow from what the
+// router said last.
+func (c *econn) close(code ws.StatusCode, reason string) {
+	c.Lock()
+	defer c.Unlock()
+	if !c.OpenLocked() {
+		return
+	}
+	c.closing.Store(true)
+	c.ci.choose(code, reason)
+	if c.proto == protoWebSocket {
+		out := c.Output()
+		*out = websocket.AppendClose(*out, c.ci.code, c.ci.reason)
+	}
+	c.CloseLocked()
+}
+
+// EOF implements epoll.Handler: the client went away.
+func (c *econn) EOF() {
+	if c.phase == phaseHandshake {
+		c.refuse(errors.New("connection closed during the handshake"))
+		return
+	}
+	c.close(ws.StatusGoingAway, "")
+}
+
+// Timer implements epoll.Handler: the handshake deadline, the hello
+// timeout, keep-alive pings and the idle timeout.
+func (c *econn) Timer(now time.Duration) {
+	o := c.opt
+	if c.phase == phaseHandshake {
+		c.refuse(fmt.Errorf("no handshake within %s", o.handshakeTimeout))
+		return
+	}
+	if c.closing.Load() {
+		return
+	}
+	if c.helloAt != 0 && now >= c.helloAt {
+		c.helloAt = 0
+		if !c.helloDone {
+			what := "no HELLO"
+			if c.gotMessage {
+				what = "session not established"
+			}
+			c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, o.helloTimeout))
+			return
+		}
+	}
+	ping, why, next := c.live.check(o, now, c.rx, c.msgsIn)
+	if why != "" {
+		c.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
+		c.close(ws.StatusGoingAway, why)
+		return
+	}
+	if ping {
+		c.Lock()
+		c.appendControlLocked(nil, false)
+		c.Unlock()
+	}
+	c.SetTimer(earliest(c.helloAt, next))
+}
+
+// earliest returns the earlier of two times, where 0 is unset.
+func earliest(a, b time.Duration) time.Duration {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
+}
+
+// Closed implements epoll.Handler.
+func (c *econn) Closed() {
+	if c.session != nil {
+		c.session.Detach()
+		c.opt.log.Debug("connection ended", "remote", c.remote)
+	}
+	s := c.srv
+	s.mu.Lock()
+	delete(s.eng.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// refuse drops a connection that did not complete its handshake.
+func (c *econn) refuse(err error) {
+	c.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.phase = phaseDraining
+	c.Abort()
+}
+
+// handshake reads the transport handshake from b: the first byte tells
+// RawSocket (0x7F) from an HTTP WebSocket upgrade.
+func (c *econn) handshake(b []byte) (int, int) {
+	o := c.opt
+	if b[0] == rawsocket.Magic {
+		if !o.rawSocket {
+			c.refuse(errors.New("rawsocket handshake: RawSocket is disabled on this port"))
+			return len(b), 0
+		}
+		if len(b) < rawsocket.HandshakeSize {
+			return 0, rawsocket.HandshakeSize
+		}
+		var reply [rawsocket.HandshakeSize]byte
+		client, out, err := rawsocket.Negotiate(reply[:0], b[:rawsocket.HandshakeSize], o.rawMaxIn)
+		if err != nil {
+			c.answerAndClose(out, fmt.Errorf("rawsocket handshake: %w", err))
+			return len(b), 0
+		}
+		c.proto = protoRawSocket
+		c.codec = codec.ByFormat(client.Serializer)
+		c.maxIn = o.rawMaxIn
+		c.maxOut = min(client.MaxLength, o.maxMessage)
+		c.attach(out)
+		return rawsocket.HandshakeSize, 0
+	}
+	if !o.webSocket {
+		c.refuse(errors.New("websocket handshake: WebSocket is disabled on this port"))
+		return len(b), 0
+	}
+	end := requestEnd(b)
+	if end < 0 {
+		if len(b) >= o.upgrader.MaxRequestSize {
+			c.refuse(websocket.ErrRequestTooLarge)
+			return len(b), 0
+		}
+		// Judge the request line as soon as it is there, as the
+		// goroutine engine does: a wrong path or method is answered
+		// before the headers.
+		if !c.checkedLine {
+			if i := indexNewline(b); i >= 0 {
+				c.checkedLine = true
+				if c.upgrade(b[:i+1], true) {
+					return len(b), 0
+				}
+			}
+		}
+		return 0, len(b) + 1
+	}
+	if c.upgrade(b[:end], false) {
+		return len(b), 0
+	}
+	return end, 0
+}
+
+// upgrade runs the WebSocket upgrade over the request in req and queues
+// the response. With partial, req is only the request line and a verdict
+// counts only when it comes before the headers. It reports whether the
+// connection was refused.
+func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
+	o := c.opt
+	h := handshakeIO{r: req, partial: partial}
+	cd, err := o.upgrader.Upgrade(&h)
+	if partial && (err == nil || errors.Is(err, errIncomplete)) {
+		return false
+	}
+	if err != nil {
+		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
+		return true
+	}
+	c.proto, c.codec = protoWebSocket, cd
+	c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
+	c.msgOp = ws.OpText
+	if cd.Binary() {
+		c.msgOp = ws.OpBinary
+	}
+	c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+	c.attach(h.w)
+	return false
+}
+
+// answerAndClose refuses a handshake with an answer: the RawSocket error
+// reply or the HTTP error response, written before the connection closes.
+func (c *econn) answerAndClose(answer []byte, err error) {
+	c.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.phase = phaseDraining
+	c.Lock()
+	if len(answer) > 0 {
+		out := c.Output()
+		*out = append(*out, answer...)
+		c.Commit()
+	}
+	c.CloseLocked()
+	c.Unlock()
+}
+
+// attach queues the handshake's answer and attaches the connection to the
+// router, unless the server is closing.
+func (c *econn) attach(answer []byte) {
+	s := c.srv
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.refuse(errors.New("server closed"))
+		return
+	}
+	c.attached = true
+	s.mu.Unlock()
+
+	c.Lock()
+	out := c.Output()
+	*out = append(*out, answer...)
+	c.Commit()
+	c.Unlock()
+	c.phase = phaseOpen
+	c.session = s.Router.Attach(c, router.TransportInfo{
+		Kind:       c.proto.String(),
+		Serializer: c.codec.Format().String(),
+		RemoteAddr: c.remote,
+	})
+	c.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.codec.Format().String())
+	o := c.opt
+	now := epoll.Now()
+	if o.helloTimeout > 0 {
+		c.helloAt = now + o.helloTimeout
+	}
+	next := c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now)
+	c.SetTimer(earliest(c.helloAt, next))
+}
+
+// requestEnd returns the length of the HTTP request at the start of b, up
+// to and including the empty line that ends its headers, or -1 when b does
+// not hold it all.
+func requestEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+func indexNewline(b []byte) int {
+	for i, x := range b {
+		if x == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// errIncomplete ends a partial request handed to the upgrader.
+var errIncomplete = errors.New("request incomplete")
+
+// handshakeIO is the in-memory connection the upgrader reads the request
+// from and writes its response to.
+type handshakeIO struct {
+	r       []byte
+	partial bool
+	w       []byte
+}
+
+func (h *handshakeIO) Read(p []byte) (int, error) {
+	if len(h.r) == 0 {
+		if h.partial {
+			return 0, errIncomplete
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, h.r)
+	h.r = h.r[n:]
+	return n, nil
+}
+
+func (h *handshakeIO) Write(p []byte) (int, error) {
+	h.w = append(h.w, p...)
+	return len(p), nil
+}

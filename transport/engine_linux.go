@@ -1,0 +1,140 @@
+//go:build linux
+
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/junction-wamp/junction/transport/internal/epoll"
+)
+
+// epollSupported says whether the epoll engine exists on this system.
+const epollSupported = true
+
+// engine is the Server's epoll engine and the connections it serves.
+type engine struct {
+	ep    *epoll.Engine
+	conns map[*econn]struct{} // under Server.mu
+}
+
+// engineTick is the timer resolution the engine needs for the Server's
+// timeouts: an eighth of the shortest, within [1ms, 250ms].
+func engineTick(o *options) time.Duration {
+	d := closeGrace
+	for _, t := range []time.Duration{o.handshakeTimeout, o.helloTimeout, o.pingInterval, o.pingTimeout, o.idleTimeout} {
+		if t > 0 && t < d {
+			d = t
+		}
+	}
+	return min(max(d/8, time.Millisecond), 250*time.Millisecond)
+}
+
+// startEngineLocked returns the Server's engine, starting it the first
+// time. The caller holds s.mu.
+func (s *Server) startEngineLocked() (*engine, error) {
+	if s.eng != nil {
+		return s.eng, nil
+	}
+	ep, err := epoll.New(epoll.Config{Tick: engineTick(&s.opt), CloseGrace: closeGrace})
+	if err != nil {
+		return nil, fmt.Errorf("starting the epoll engine: %w", err)
+	}
+	s.eng = &engine{ep: ep, conns: make(map[*econn]struct{})}
+	return s.eng, nil
+}
+
+// serveEngine hands an accepted connection to the epoll engine, taking
+// its socket off Go's poller: a duplicate of the descriptor goes to the
+// engine and nc is closed. It reports false, with nc untouched, for a
+// connection that has no descriptor; the caller serves it in goroutine
+// mode.
+func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		s.opt.log.Warn("taking a connection off Go's poller failed; serving it in goroutine mode", "err", errors.Join(err, derr))
+		return false
+	}
+	remote := nc.RemoteAddr().String()
+	if remote == "" || remote == "@" {
+		remote = "unix:" + nc.LocalAddr().String()
+	}
+	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
+
+	c := &econn{srv: s, opt: &s.opt, remote: remote}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		unix.Close(fd)
+		return true
+	}
+	e.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	var deadline time.Duration
+	if s.opt.handshakeTimeout > 0 {
+		deadline = epoll.Now() + s.opt.handshakeTimeout
+	}
+	if err := e.ep.Add(&c.Conn, fd, c, deadline); err != nil {
+		s.mu.Lock()
+		delete(e.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}
+	return true
+}
+
+// The methods below are called under Server.mu, on a nil engine too.
+
+func (e *engine) abortAllLocked() {
+	if e == nil {
+		return
+	}
+	for c := range e.conns {
+		c.Abort()
+	}
+}
+
+func (e *engine) abortUnattachedLocked() {
+	if e == nil {
+		return
+	}
+	for c := range e.conns {
+		if !c.attached {
+			c.Abort()
+		}
+	}
+}
+
+// goAwayLocked closes every connection because the server is going away
+// and returns how many there were.
+func (e *engine) goAwayLocked() int {
+	if e == nil {
+		return 0
+	}
+	for c := range e.conns {
+		c.goAway()
+	}
+	return len(e.conns)
+}
+
+// stop stops the engine's loops once its connections are gone.
+func (e *engine) stop() {
+	if e != nil {
+		e.ep.Close()
+	}
+}
