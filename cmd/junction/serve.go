@@ -126,6 +126,7 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 			PingInterval:     cfg.Limits.PingInterval,
 			PingTimeout:      cfg.Limits.PingTimeout,
 			RawSocketPings:   cfg.Limits.RawSocketPings,
+			Engine:           l.Engine,
 			IdleTimeout:      cfg.Limits.IdleTimeout,
 			Logger:           log.With("listener", l.Address),
 		}
