@@ -29,36 +29,42 @@ const (
 
 // econn is a connection served by the epoll engine, and the router's Peer
 // for it. It has no goroutine: its loop calls its epoll.Handler methods.
+// Its fields are ordered to keep it small: an idle connection is this, the
+// kernel's socket and the router's session, nothing else.
 type econn struct {
 	epoll.Conn
-	srv    *Server
-	opt    *options
-	remote string
+	srv     *Server
+	remote  string
+	session *router.Session // set by the handshake, fixed after
+
+	// The loop's only.
+	live    *liveness // nil without keep-alive pings or idle timeout
+	wsr     websocket.Reader
+	helloAt time.Duration
+	rx      uint32 // frames received: liveness for pings
+	msgsIn  uint32 // messages received: activity for the idle timeout
 
 	// Set by the handshake, fixed after (Send reads them once attached).
-	proto   protocol
-	msgOp   ws.OpCode // WebSocket: the frame type of messages
-	codec   codec.Codec
-	maxIn   int // largest message payload accepted
-	maxOut  int // largest message payload sent
-	session *router.Session
+	maxIn  int32 // largest message payload accepted
+	maxOut int32 // largest message payload sent
+	proto  protocol
+	format wamp.Format
+	msgOp  ws.OpCode // WebSocket: the frame type of messages
 
 	// The loop's only.
 	phase       uint8
 	checkedLine bool // the request line of a WebSocket upgrade was judged
 	helloDone   bool
 	gotMessage  bool
-	wsr         websocket.Reader
-	rx          uint64 // frames received: liveness for pings
-	msgsIn      uint64 // messages received: activity for the idle timeout
-	helloAt     time.Duration
-	live        liveness
 
-	closing  atomic.Bool // the close has started: deliver nothing more
 	attached bool        // under Server.mu
+	closing  atomic.Bool // the close has started: deliver nothing more
 
 	ci closeInfo // under the Conn's lock
 }
+
+// codec returns the connection's codec.
+func (c *econn) codec() codec.Codec { return codec.ByFormat(c.format) }
 
 // Data implements epoll.Handler: the handshake, then frames.
 func (c *econn) Data(b []byte) (int, int) {
@@ -91,11 +97,11 @@ func (c *econn) Data(b []byte) (int, int) {
 
 // rawSocketFrame handles the frame at the start of b, if whole.
 func (c *econn) rawSocketFrame(b []byte) (int, int) {
-	f, n, err := rawsocket.Next(b, c.maxIn)
+	f, n, err := rawsocket.Next(b, int(c.maxIn))
 	if err != nil {
 		reason := err.Error()
 		if err == rawsocket.ErrTooLong {
-			reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
+			reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, int(c.maxIn))
 		}
 		c.fail(0, reason)
 		c.phase = phaseDraining
@@ -153,7 +159,7 @@ func (c *econn) deliver(p []byte) {
 	if c.closing.Load() {
 		return
 	}
-	m, err := c.codec.Decode(p)
+	m, err := c.codec().Decode(p)
 	if err != nil {
 		c.fail(0, "cannot decode message: "+err.Error())
 		return
@@ -171,7 +177,7 @@ func (c *econn) deliver(p []byte) {
 func (c *econn) receive(m wamp.Message) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.opt.log.Error("panic while handling a message", "remote", c.remote, "message", m.Type().String(),
+			c.srv.opt.log.Error("panic while handling a message", "remote", c.remote, "message", m.Type().String(),
 				"panic", p, "stack", string(debug.Stack()))
 			c.close(ws.StatusInternalServerError, "internal error")
 		}
@@ -192,7 +198,7 @@ func (c *econn) fail(code ws.StatusCode, reason string) {
 	if !open {
 		return
 	}
-	c.opt.log.Debug("protocol violation", "remote", c.remote, "reason", reason)
+	c.srv.opt.log.Debug("protocol violation", "remote", c.remote, "reason", reason)
 	c.session.Fail(reason)
 	c.close(code, reason)
 }
@@ -213,7 +219,7 @@ func (c *econn) Send(m wamp.Message) error {
 	} else {
 		b, start = websocket.BeginFrame(b)
 	}
-	b, err := c.codec.Encode(b, m)
+	b, err := c.codec().Encode(b, m)
 	if err == nil {
 		var n int
 		if c.proto == protoRawSocket {
@@ -222,9 +228,9 @@ func (c *econn) Send(m wamp.Message) error {
 			n = websocket.PayloadLen(b, start)
 		}
 		switch {
-		case n > c.maxOut:
+		case n > int(c.maxOut):
 			err = router.ErrTooLarge
-		case queued > 0 && queued+len(b)-start > c.opt.queue:
+		case queued > 0 && queued+len(b)-start > c.srv.opt.queue:
 			err = router.ErrQueueFull
 		}
 	}
@@ -250,7 +256,7 @@ func (c *econn) pong(payload []byte) {
 	ok := c.appendControlLocked(payload, true)
 	c.Unlock()
 	if !ok {
-		c.opt.log.Info("slow consumer: no room to answer a ping", "remote", c.remote, "pending_bytes", c.opt.queue)
+		c.srv.opt.log.Info("slow consumer: no room to answer a ping", "remote", c.remote, "pending_bytes", c.srv.opt.queue)
 		c.close(ws.StatusPolicyViolation, "slow consumer")
 	}
 }
@@ -262,7 +268,7 @@ func (c *econn) appendControlLocked(payload []byte, pong bool) bool {
 		return true
 	}
 	if len(payload) > ws.MaxControlFramePayloadSize {
-		if q := c.Queued(); q > 0 && q+len(payload) > c.opt.queue {
+		if q := c.Queued(); q > 0 && q+len(payload) > c.srv.opt.queue {
 			return false
 		}
 	}
@@ -319,7 +325,7 @@ func (c *econn) EOF() {
 // Timer implements epoll.Handler: the handshake deadline, the hello
 // timeout, keep-alive pings and the idle timeout.
 func (c *econn) Timer(now time.Duration) {
-	o := c.opt
+	o := &c.srv.opt
 	if c.phase == phaseHandshake {
 		c.refuse(fmt.Errorf("no handshake within %s", o.handshakeTimeout))
 		return
@@ -338,9 +344,12 @@ func (c *econn) Timer(now time.Duration) {
 			return
 		}
 	}
-	ping, why, next := c.live.check(o, now, c.rx, c.msgsIn)
+	if c.live == nil {
+		return
+	}
+	ping, why, next := c.live.check(o, now, uint64(c.rx), uint64(c.msgsIn))
 	if why != "" {
-		c.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
+		c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
 		c.close(ws.StatusGoingAway, why)
 		return
 	}
@@ -364,7 +373,7 @@ func earliest(a, b time.Duration) time.Duration {
 func (c *econn) Closed() {
 	if c.session != nil {
 		c.session.Detach()
-		c.opt.log.Debug("connection ended", "remote", c.remote)
+		c.srv.opt.log.Debug("connection ended", "remote", c.remote)
 	}
 	s := c.srv
 	s.mu.Lock()
@@ -375,7 +384,7 @@ func (c *econn) Closed() {
 
 // refuse drops a connection that did not complete its handshake.
 func (c *econn) refuse(err error) {
-	c.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.srv.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
 	c.phase = phaseDraining
 	c.Abort()
 }
@@ -383,7 +392,7 @@ func (c *econn) refuse(err error) {
 // handshake reads the transport handshake from b: the first byte tells
 // RawSocket (0x7F) from an HTTP WebSocket upgrade.
 func (c *econn) handshake(b []byte) (int, int) {
-	o := c.opt
+	o := &c.srv.opt
 	if b[0] == rawsocket.Magic {
 		if !o.rawSocket {
 			c.refuse(errors.New("rawsocket handshake: RawSocket is disabled on this port"))
@@ -398,10 +407,9 @@ func (c *econn) handshake(b []byte) (int, int) {
 			c.answerAndClose(out, fmt.Errorf("rawsocket handshake: %w", err))
 			return len(b), 0
 		}
-		c.proto = protoRawSocket
-		c.codec = codec.ByFormat(client.Serializer)
-		c.maxIn = o.rawMaxIn
-		c.maxOut = min(client.MaxLength, o.maxMessage)
+		c.proto, c.format = protoRawSocket, client.Serializer
+		c.maxIn = int32(o.rawMaxIn)
+		c.maxOut = int32(min(client.MaxLength, o.maxMessage))
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
 	}
@@ -439,7 +447,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 // counts only when it comes before the headers. It reports whether the
 // connection was refused.
 func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
-	o := c.opt
+	o := &c.srv.opt
 	h := handshakeIO{r: req, partial: partial}
 	cd, err := o.upgrader.Upgrade(&h)
 	if partial && (err == nil || errors.Is(err, errIncomplete)) {
@@ -449,8 +457,8 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
 		return true
 	}
-	c.proto, c.codec = protoWebSocket, cd
-	c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
+	c.proto, c.format = protoWebSocket, cd.Format()
+	c.maxIn, c.maxOut = int32(o.maxMessage), int32(o.maxMessage)
 	c.msgOp = ws.OpText
 	if cd.Binary() {
 		c.msgOp = ws.OpBinary
@@ -463,7 +471,7 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 // answerAndClose refuses a handshake with an answer: the RawSocket error
 // reply or the HTTP error response, written before the connection closes.
 func (c *econn) answerAndClose(answer []byte, err error) {
-	c.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.srv.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
 	c.phase = phaseDraining
 	c.Lock()
 	if len(answer) > 0 {
@@ -496,16 +504,20 @@ func (c *econn) attach(answer []byte) {
 	c.phase = phaseOpen
 	c.session = s.Router.Attach(c, router.TransportInfo{
 		Kind:       c.proto.String(),
-		Serializer: c.codec.Format().String(),
+		Serializer: c.format.String(),
 		RemoteAddr: c.remote,
 	})
-	c.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.codec.Format().String())
-	o := c.opt
+	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
+	o := &c.srv.opt
 	now := epoll.Now()
 	if o.helloTimeout > 0 {
 		c.helloAt = now + o.helloTimeout
 	}
-	next := c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now)
+	var next time.Duration
+	if o.pingInterval > 0 && (c.proto == protoWebSocket || o.rawSocketPings) || o.idleTimeout > 0 {
+		c.live = new(liveness)
+		next = c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now)
+	}
 	c.SetTimer(earliest(c.helloAt, next))
 }
 

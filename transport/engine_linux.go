@@ -23,6 +23,14 @@ type engine struct {
 	conns map[*econn]struct{} // under Server.mu
 }
 
+// listenerWriteInterval is the shortest time between two writes to a
+// connection that has sent nothing in between, a subscriber say (see
+// epoll.Config.WriteInterval): a stream of more than a hundred messages a
+// second to one such client goes out in one write every 10ms. The first
+// message after a quiet spell goes out at once, and a client that talks
+// (a caller, a callee, a publisher) is answered at once.
+const listenerWriteInterval = 10 * time.Millisecond
+
 // engineTick is the timer resolution the engine needs for the Server's
 // timeouts: an eighth of the shortest, within [1ms, 250ms].
 func engineTick(o *options) time.Duration {
@@ -41,7 +49,7 @@ func (s *Server) startEngineLocked() (*engine, error) {
 	if s.eng != nil {
 		return s.eng, nil
 	}
-	ep, err := epoll.New(epoll.Config{Tick: engineTick(&s.opt), CloseGrace: closeGrace})
+	ep, err := epoll.New(epoll.Config{Tick: engineTick(&s.opt), CloseGrace: closeGrace, WriteInterval: listenerWriteInterval})
 	if err != nil {
 		return nil, fmt.Errorf("starting the epoll engine: %w", err)
 	}
@@ -75,7 +83,7 @@ func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
 	}
 	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
 
-	c := &econn{srv: s, opt: &s.opt, remote: remote}
+	c := &econn{srv: s, remote: remote}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 // Buffer size classes: powers of two from minClass to maxClass bytes are
 // pooled; larger buffers are allocated and left to the garbage collector.
 const (
-	minClassShift = 9 // 512 bytes
+	minClassShift = 7 // 128 bytes
 	maxClassShift = 16
 	minClass      = 1 << minClassShift
 	maxClass      = 1 << maxClassShift // 64 KiB

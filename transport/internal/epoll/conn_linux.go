@@ -47,9 +47,10 @@ type Conn struct {
 	out     *buffer // output: out.b[off:] is still to be written; nil when none
 	off     int
 	state   uint8
-	abort   bool // close at once, unflushed output and all
-	queued  bool // on the loop's queue
-	stalled bool // the kernel took only part: waiting for EPOLLOUT
+	abort   bool  // close at once, unflushed output and all
+	queued  bool  // on the loop's queue
+	stalled bool  // the kernel took only part: waiting for EPOLLOUT
+	outSize int32 // what the last output buffer held: the next one's size
 
 	// Loop goroutine only.
 	registered bool
@@ -62,6 +63,8 @@ type Conn struct {
 	tnext      *Conn // timer wheel list
 	tprev      *Conn
 	tat        int64 // tick the timer is due, 0 when not set
+	lastWrite  int64 // engine clock of the last write
+	lastRead   int64 // engine clock of the last read that had data
 }
 
 // Connection states (Conn.state).
@@ -89,7 +92,7 @@ func (c *Conn) OpenLocked() bool { return c.state == stateOpen }
 // releases it.
 func (c *Conn) Output() *[]byte {
 	if c.out == nil {
-		c.out = getBuffer(4 << 10)
+		c.out = getBuffer(int(c.outSize))
 	}
 	return &c.out.b
 }
@@ -111,8 +114,7 @@ func (c *Conn) Commit() {
 	}
 	if len(c.out.b) == c.off {
 		if c.off == 0 {
-			putBuffer(c.out)
-			c.out = nil
+			c.releaseOutLocked()
 		}
 		return
 	}
@@ -188,6 +190,16 @@ func Now() time.Duration { return time.Since(epoch) }
 
 var epoch = time.Now()
 
+// releaseOutLocked returns the written output buffer to its pool. The next
+// one is sized after what this one held, so that a connection sent a
+// message now and then takes a small buffer (a fan-out to many then costs
+// little memory at once) and a busy one a buffer that fits its bursts.
+func (c *Conn) releaseOutLocked() {
+	c.outSize = int32(min(len(c.out.b), maxClass))
+	putBuffer(c.out)
+	c.out, c.off, c.stalled = nil, 0, false
+}
+
 // writeLocked writes the output until it is all written or the kernel
 // takes no more, releasing the lock during each write(2) (Send may append
 // meanwhile: beyond what is being written, or into a new array). It
@@ -200,10 +212,10 @@ func (c *Conn) writeLocked() error {
 		c.mu.Lock()
 		if n > 0 {
 			c.off += n
+			c.lastWrite = int64(Now())
 		}
 		if c.off == len(c.out.b) {
-			putBuffer(c.out)
-			c.out, c.off, c.stalled = nil, 0, false
+			c.releaseOutLocked()
 			return nil
 		}
 		switch {

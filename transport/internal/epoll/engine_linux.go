@@ -5,9 +5,11 @@ package epoll
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +27,11 @@ type Config struct {
 	CloseGrace time.Duration
 	// ReadBufferSize is the size of each loop's read buffer; default 64 KiB.
 	ReadBufferSize int
+	// WriteInterval is the shortest time between two writes to a
+	// connection that has sent nothing in between (a subscriber, say):
+	// what is sent to it meanwhile waits and goes out in one write. Zero
+	// writes at once, always.
+	WriteInterval time.Duration
 }
 
 // Defaults for Config's zero fields.
@@ -43,6 +50,9 @@ const (
 	// flushBudget is how long a loop writes queued connections before it
 	// polls for input again (see the package documentation).
 	flushBudget = 300 * time.Microsecond
+	// paceMaxBytes is how much output a connection gathers at most while
+	// it waits for its WriteInterval.
+	paceMaxBytes = 64 << 10
 )
 
 // ErrClosed is returned by Add after Close.
@@ -140,6 +150,12 @@ type loop struct {
 	evfd     int // eventfd that wakes the loop
 	sleeping atomic.Bool
 
+	// The epoll fd as a file in Go's poller: the loop goroutine parks
+	// there instead of blocking a thread in epoll_wait.
+	file     *os.File
+	rc       syscall.RawConn
+	deadline time.Time
+
 	mu       sync.Mutex
 	queue    []*Conn // connections that want the loop: new, written to, closing
 	stopping bool
@@ -148,6 +164,8 @@ type loop struct {
 	// Loop goroutine only.
 	work   []*Conn // the queue being worked through, from work[head:]
 	head   int
+	paced  []*Conn // connections waiting for WriteInterval, from paced[phead:]
+	phead  int
 	spare  []*Conn
 	conns  []*Conn // by fd
 	n      int
@@ -172,10 +190,20 @@ func newLoop(e *Engine) (*loop, error) {
 		unix.Close(evfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
+	unix.SetNonblock(epfd, true)
+	file := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		unix.Close(evfd)
+		return nil, fmt.Errorf("epoll fd in Go's poller: %w", err)
+	}
 	return &loop{
 		e:      e,
 		epfd:   epfd,
 		evfd:   evfd,
+		file:   file,
+		rc:     rc,
 		buf:    make([]byte, e.cfg.ReadBufferSize),
 		events: make([]unix.EpollEvent, eventsPerWait),
 		wheel:  newWheel(e.cfg.Tick, Now()),
@@ -183,8 +211,40 @@ func newLoop(e *Engine) (*loop, error) {
 }
 
 func (l *loop) release() {
-	unix.Close(l.epfd)
+	l.file.Close()
 	unix.Close(l.evfd)
+}
+
+// wait waits for events for at most timeout (forever when negative). It
+// parks the goroutine in Go's poller, which watches the epoll fd, rather
+// than block a thread in epoll_wait: a blocked thread costs the scheduler
+// a handoff of its P and a futex wake-up each time.
+func (l *loop) wait(timeout time.Duration) int {
+	var n int
+	var err error
+	if timeout == 0 {
+		n, err = unix.EpollWait(l.epfd, l.events, 0)
+	} else {
+		var deadline time.Time
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
+		if !deadline.Equal(l.deadline) {
+			l.file.SetReadDeadline(deadline)
+			l.deadline = deadline
+		}
+		rerr := l.rc.Read(func(uintptr) bool {
+			n, err = unix.EpollWait(l.epfd, l.events, 0)
+			return n > 0 || err != nil && err != unix.EINTR
+		})
+		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
+			panic(fmt.Sprintf("waiting on the epoll fd: %v", rerr)) // closed under us: a bug
+		}
+	}
+	if err != nil && err != unix.EINTR {
+		panic(fmt.Sprintf("epoll_wait: %v", err)) // a bad descriptor: a bug
+	}
+	return max(n, 0)
 }
 
 // push queues c for the loop and wakes it. The caller holds c's lock.
@@ -218,9 +278,16 @@ func (l *loop) wakeLocked() {
 func (l *loop) run() {
 	defer l.e.wg.Done()
 	for {
-		timeout := 0
+		var timeout time.Duration
 		if l.head == len(l.work) {
-			timeout = l.wheel.wait(Now())
+			now := Now()
+			timeout = l.wheel.wait(now)
+			if l.phead < len(l.paced) {
+				due := max(time.Duration(l.paced[l.phead].lastWrite)+l.e.cfg.WriteInterval-now, 1)
+				if timeout < 0 || due < timeout {
+					timeout = due
+				}
+			}
 		}
 		if timeout != 0 {
 			// Announce the sleep, then look at the queue: a push either
@@ -234,11 +301,8 @@ func (l *loop) run() {
 				timeout = 0
 			}
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n := l.wait(timeout)
 		l.sleeping.Store(false)
-		if err != nil && err != unix.EINTR {
-			panic(fmt.Sprintf("epoll_wait: %v", err)) // a bad descriptor: a bug
-		}
 		for i := range n {
 			l.dispatch(&l.events[i])
 		}
@@ -276,7 +340,7 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 func (l *loop) drain() bool {
 	l.mu.Lock()
 	q := l.queue
-	l.queue = l.spare[:0]
+	l.queue, l.spare = l.spare[:0], nil // two arrays take turns
 	stopping := l.stopping
 	l.mu.Unlock()
 	if len(q) > 0 {
@@ -288,6 +352,20 @@ func (l *loop) drain() bool {
 		return l.stop()
 	}
 	start := Now()
+	if l.phead < len(l.paced) {
+		for l.phead < len(l.paced) {
+			c := l.paced[l.phead]
+			if time.Duration(c.lastWrite)+l.e.cfg.WriteInterval > start {
+				break
+			}
+			l.paced[l.phead] = nil
+			l.phead++
+			l.work = append(l.work, c)
+		}
+		if l.phead == len(l.paced) {
+			l.paced, l.phead = l.paced[:0], 0
+		}
+	}
 	for i := 0; l.head < len(l.work); i++ {
 		c := l.work[l.head]
 		l.work[l.head] = nil
@@ -316,6 +394,8 @@ func (l *loop) stop() bool {
 	}
 	clear(l.work)
 	l.work, l.head = l.work[:0], 0
+	clear(l.paced)
+	l.paced, l.phead = nil, 0
 	for _, c := range l.conns {
 		if c != nil {
 			l.finish(c)
@@ -379,6 +459,7 @@ func (l *loop) read(c *Conn) {
 			l.end(c, err != nil)
 			return
 		}
+		c.lastRead = int64(Now())
 		var data []byte
 		if c.in != nil {
 			c.in.b = c.in.b[:len(c.in.b)+n]
@@ -478,6 +559,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 	}
 	c.mu.Lock()
 	if dequeued {
+		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled && c.Queued() < paceMaxBytes {
+			if now := Now(); now-time.Duration(c.lastWrite) < d && now-time.Duration(c.lastRead) >= d {
+				c.mu.Unlock()
+				l.paced = append(l.paced, c) // still queued: Commit leaves it be
+				return
+			}
+		}
 		c.queued = false
 	}
 	if c.state == stateClosed {

@@ -97,15 +97,11 @@ func (w *wheel) expire(now time.Duration, fire func(*Conn)) {
 	w.due = due[:0]
 }
 
-// wait returns how long epoll_wait may sleep, in milliseconds: -1 without
-// timers, else until the next tick.
-func (w *wheel) wait(now time.Duration) int {
+// wait returns how long the loop may sleep: -1 without timers, else until
+// the next tick (at least 1ns: 0 is for not sleeping at all).
+func (w *wheel) wait(now time.Duration) time.Duration {
 	if w.n == 0 {
 		return -1
 	}
-	d := w.cur*w.tick - int64(now)
-	if d <= 0 {
-		return 0
-	}
-	return int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	return max(time.Duration(w.cur*w.tick)-now, 1)
 }
