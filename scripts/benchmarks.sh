@@ -60,7 +60,7 @@ for engine in $ENGINES; do
 		stop_router
 		start_router "$engine"
 		"$bin" bench fanout -url "$url" -serializer "$SERIALIZER" -subscribers 1000 -payload 64 \
-			-rate 500 -warmup 2s -duration 10s -pid "$router_pid" -json "$OUT/$engine-fanout-$run.json" >&2
+			-rate 200 -warmup 2s -duration 10s -pid "$router_pid" -json "$OUT/$engine-fanout-$run.json" >&2
 		stop_router
 	done
 done

@@ -49,7 +49,7 @@ for e in engines:
     lost = sum(r.get("lost", 0) for r in rs)
     delivered = sum(r.get("delivered", 0) for r in rs)
     cells.append(f"{fmt(cpu, '.2f')} us CPU/event, p99 {fmt(p99, ',.0f')} us, {delivered:,} delivered, {lost} lost")
-rows.append(("fanout: 1 publisher x 1,000 subscribers, 64 B, 500 events/s", cells))
+rows.append(("fanout: 1 publisher x 1,000 subscribers, 64 B, 200 events/s", cells))
 
 print("| scenario | " + " | ".join(engines) + " |")
 print("|---|" + "---|" * len(engines))
