@@ -8,6 +8,12 @@ func (c *econn) setSendBuffer(n int) {
 
 func (c *econn) isClosing() bool { return c.closing.Load() }
 
+func (c *econn) queued() int {
+	c.Lock()
+	defer c.Unlock()
+	return c.Queued()
+}
+
 // engineConnLocked finds the epoll engine's connection from remote.
 func (ts *testServer) engineConnLocked(remote string) serverConn {
 	if ts.eng == nil {

@@ -542,14 +542,26 @@ type serverConn interface {
 	// setSendBuffer sets the socket's send buffer size.
 	setSendBuffer(n int)
 	isClosing() bool
+	// queued returns the bytes queued and not yet written.
+	queued() int
 }
 
 func (c *conn) setSendBuffer(n int) { c.raw.(*net.TCPConn).SetWriteBuffer(n) }
 func (c *conn) isClosing() bool     { return c.closing.Load() }
 
+func (c *conn) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := int(c.inflight.Load())
+	if c.pending != nil {
+		n += len(c.pending.b)
+	}
+	return n
+}
+
 // serverConn finds the server's side of the connection whose client end
 // has address client.
-func (ts *testServer) serverConn(t *testing.T, client net.Addr) serverConn {
+func (ts *testServer) serverConn(t testing.TB, client net.Addr) serverConn {
 	t.Helper()
 	var found serverConn
 	eventually(t, "the server's side of "+client.String(), func() bool {
@@ -569,7 +581,7 @@ func (ts *testServer) serverConn(t *testing.T, client net.Addr) serverConn {
 }
 
 // eventually polls cond for up to 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -657,6 +657,8 @@ func TestServerConfigErrors(t *testing.T) {
 		{Router: newRouter(t), MaxMessageSize: -1},
 		{Router: newRouter(t), AllowedOrigins: []string{"https://*.*.com"}},
 		{Router: newRouter(t), WebSocketPath: "ws"},
+		{Router: newRouter(t), Engine: "fast"},
+		{Router: newRouter(t), Engine: EngineEpoll, TLSConfig: serverTLS},
 	} {
 		ln, err := Listen("127.0.0.1:0")
 		if err != nil {

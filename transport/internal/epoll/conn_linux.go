@@ -48,7 +48,8 @@ type Conn struct {
 	off     int
 	state   uint8
 	abort   bool  // close at once, unflushed output and all
-	queued  bool  // on the loop's queue
+	queued  bool  // on the loop's queue, or waiting for its WriteInterval
+	paced   bool  // waiting for its WriteInterval
 	stalled bool  // the kernel took only part: waiting for EPOLLOUT
 	outSize int32 // what the last output buffer held: the next one's size
 
@@ -119,6 +120,12 @@ func (c *Conn) Commit() {
 		return
 	}
 	if !c.stalled && c.state != stateClosed {
+		if c.paced && c.Queued() >= paceMaxBytes {
+			// Enough waits for a write: queue it again, now. Its entry
+			// among the paced ones goes stale; the loop's work is
+			// idempotent.
+			c.paced, c.queued = false, false
+		}
 		c.schedule()
 	}
 }
@@ -141,6 +148,7 @@ func (c *Conn) CloseLocked() {
 		return
 	}
 	c.state = stateClosing
+	c.paced, c.queued = false, false
 	c.schedule()
 }
 
@@ -151,6 +159,7 @@ func (c *Conn) Abort() {
 	if c.state != stateClosed {
 		c.state = stateClosing
 		c.abort = true
+		c.paced, c.queued = false, false
 		c.schedule()
 	}
 	c.mu.Unlock()

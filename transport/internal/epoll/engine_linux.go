@@ -561,12 +561,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 	if dequeued {
 		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled && c.Queued() < paceMaxBytes {
 			if now := Now(); now-time.Duration(c.lastWrite) < d && now-time.Duration(c.lastRead) >= d {
+				c.paced = true // still queued: Commit leaves it be
 				c.mu.Unlock()
-				l.paced = append(l.paced, c) // still queued: Commit leaves it be
+				l.paced = append(l.paced, c)
 				return
 			}
 		}
-		c.queued = false
+		c.queued, c.paced = false, false
 	}
 	if c.state == stateClosed {
 		c.mu.Unlock()
