@@ -3,18 +3,17 @@ package transport
 import (
 	"io"
 	"net"
+	"runtime"
 	"testing"
-	"time"
 
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
 )
 
-// BenchmarkSend measures Peer.Send of a fanned-out EVENT (encoded once, as
-// the broker does) to a RawSocket client that reads as fast as it can: the
-// cost of framing onto the pending bytes, with the writer's batched writes
-// running alongside.
-func BenchmarkSend(b *testing.B) {
+// benchServer serves a Server with the given engine until the benchmark
+// ends.
+func benchServer(b *testing.B, engine string) *testServer {
 	rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
 	if err != nil {
 		b.Fatal(err)
@@ -23,38 +22,90 @@ func BenchmarkSend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Server{Router: rt}
+	s := &Server{Router: rt, Engine: engine}
 	go s.Serve(ln)
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
+	return &testServer{Server: s, ln: ln, network: "tcp", addr: ln.Addr().String()}
+}
 
-	c, err := net.Dial("tcp", ln.Addr().String())
+// rawSocketClient connects a JSON RawSocket client that has done the
+// handshake and nothing else.
+func rawSocketClient(b *testing.B, ts *testServer) net.Conn {
+	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
 	c.Write([]byte{0x7f, 0xf1, 0, 0})
 	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
 		b.Fatal(err)
 	}
-	var sc *conn
-	for sc == nil {
-		s.mu.Lock()
-		for cc := range s.conns {
-			if cc.attached() {
-				sc = cc
-			}
-		}
-		s.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
-	go io.Copy(io.Discard, c)
+	return c
+}
 
-	ev := wamp.NewShared(&wamp.Event{Subscription: 1, Publication: 2,
-		Payload: wamp.Payload{Args: wamp.List{"hello", 42}, Kwargs: wamp.Dict{"k": "v"}}})
-	b.ReportAllocs()
-	for b.Loop() {
-		for sc.Send(ev) != nil {
-			// Queue full: let the writer catch up.
-		}
+// BenchmarkSend measures Peer.Send of a fanned-out EVENT (encoded once, as
+// the broker does) to a RawSocket client that reads as fast as it can: the
+// cost of framing onto the pending bytes, with the engine's batched writes
+// running alongside.
+func BenchmarkSend(b *testing.B) {
+	for _, engine := range engines() {
+		b.Run(engine, func(b *testing.B) {
+			ts := benchServer(b, engine)
+			c := rawSocketClient(b, ts)
+			sc := ts.serverConn(b, c.LocalAddr())
+			go io.Copy(io.Discard, c)
+
+			ev := wamp.NewShared(&wamp.Event{Subscription: 1, Publication: 2,
+				Payload: wamp.Payload{Args: wamp.List{"hello", 42}, Kwargs: wamp.Dict{"k": "v"}}})
+			b.ReportAllocs()
+			for b.Loop() {
+				for sc.Send(ev) != nil {
+					// Queue full: let the writer catch up.
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReceive measures the read path: a client writes batches of 64
+// small PUBLISH messages (nobody subscribes), and the server reads,
+// parses, decodes and routes them. Per message.
+func BenchmarkReceive(b *testing.B) {
+	for _, engine := range engines() {
+		b.Run(engine, func(b *testing.B) {
+			ts := benchServer(b, engine)
+			c := rawSocketClient(b, ts)
+			hello, _ := codec.JSON.Encode(nil, &wamp.Hello{Realm: "realm1", Details: clientRoles})
+			var batch []byte
+			batch = append(batch, 0, byte(len(hello)>>16), byte(len(hello)>>8), byte(len(hello)))
+			batch = append(batch, hello...)
+			c.Write(batch)
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil { // WELCOME's header is enough
+				b.Fatal(err)
+			}
+			go io.Copy(io.Discard, c)
+			batch = batch[:0]
+			for range 64 {
+				p, _ := codec.JSON.Encode(nil, &wamp.Publish{Request: 1, Topic: "com.bench.nobody", Payload: wamp.Payload{Args: wamp.List{"payload"}}})
+				batch = append(batch, 0, byte(len(p)>>16), byte(len(p)>>8), byte(len(p)))
+				batch = append(batch, p...)
+			}
+			stats := ts.Router.Stats()
+			start := stats.Received.Load()
+			received := func() int { return int(stats.Received.Load() - start) }
+			b.ReportAllocs()
+			b.ResetTimer()
+			sent := 0
+			for sent < b.N {
+				c.Write(batch)
+				sent += 64
+				for received() < sent-4*64 {
+					runtime.Gosched() // stay at most four batches ahead
+				}
+			}
+			for received() < sent {
+				runtime.Gosched()
+			}
+		})
 	}
 }

@@ -44,8 +44,10 @@ type Conn struct {
 	seq  uint32 // tells this connection's epoll events from a reused fd's
 
 	// Under mu.
-	out     *buffer // output: out.b[off:] is still to be written; nil when none
+	out     *buffer // being written by the loop: out.b[off:] is left
 	off     int
+	pend    *buffer // appended to by Output, to be written after out
+	spare   *buffer // a written buffer kept while the connection is busy
 	state   uint8
 	abort   bool  // close at once, unflushed output and all
 	queued  bool  // on the loop's queue, or waiting for its WriteInterval
@@ -86,37 +88,43 @@ func (c *Conn) Unlock() { c.mu.Unlock() }
 func (c *Conn) OpenLocked() bool { return c.state == stateOpen }
 
 // Output returns the connection's output for appending: bytes appended to
-// it are sent after everything appended before, once Commit is called. It
-// holds what is still unwritten, and perhaps written bytes before that: use
-// Queued to know how much is pending, and never modify what is already
-// there. The caller holds the lock, and the slice is only valid until it
+// it are sent after everything appended before, once Commit is called.
+// Never modify what is already there: it may be the output of other
+// callers. The caller holds the lock, and the slice is only valid until it
 // releases it.
 func (c *Conn) Output() *[]byte {
-	if c.out == nil {
-		c.out = getBuffer(int(c.outSize))
+	if c.pend == nil {
+		if c.pend = c.spare; c.pend != nil {
+			c.spare = nil
+		} else {
+			c.pend = getBuffer(int(c.outSize))
+		}
 	}
-	return &c.out.b
+	return &c.pend.b
 }
 
 // Queued returns the number of output bytes not yet written. The caller
 // holds the lock.
 func (c *Conn) Queued() int {
-	if c.out == nil {
-		return 0
+	n := 0
+	if c.out != nil {
+		n = len(c.out.b) - c.off
 	}
-	return len(c.out.b) - c.off
+	if c.pend != nil {
+		n += len(c.pend.b)
+	}
+	return n
 }
 
 // Commit schedules the output for writing; with nothing to write, it
 // returns the output buffer to its pool. The caller holds the lock.
 func (c *Conn) Commit() {
-	if c.out == nil {
+	if c.pend == nil {
 		return
 	}
-	if len(c.out.b) == c.off {
-		if c.off == 0 {
-			c.releaseOutLocked()
-		}
+	if len(c.pend.b) == 0 {
+		c.recycleLocked(c.pend)
+		c.pend = nil
 		return
 	}
 	if !c.stalled && c.state != stateClosed {
@@ -199,22 +207,45 @@ func Now() time.Duration { return time.Since(epoch) }
 
 var epoch = time.Now()
 
-// releaseOutLocked returns the written output buffer to its pool. The next
-// one is sized after what this one held, so that a connection sent a
-// message now and then takes a small buffer (a fan-out to many then costs
-// little memory at once) and a busy one a buffer that fits its bursts.
-func (c *Conn) releaseOutLocked() {
-	c.outSize = int32(min(len(c.out.b), maxClass))
-	putBuffer(c.out)
-	c.out, c.off, c.stalled = nil, 0, false
+// recycleLocked takes back an emptied output buffer: it stays as the spare
+// while more output is pending (two buffers take turns under load) and
+// goes back to its pool otherwise, so that an idle connection holds none.
+// The next buffer is sized after what this one held, so that a connection
+// sent a message now and then takes a small one (a fan-out to many then
+// costs little memory at once) and a busy one a buffer that fits its
+// bursts.
+func (c *Conn) recycleLocked(b *buffer) {
+	c.outSize = int32(min(max(len(b.b), int(c.outSize)/2), maxClass))
+	b.b = b.b[:0]
+	if c.spare == nil && c.pend != nil {
+		c.spare = b
+		return
+	}
+	putBuffer(b)
+}
+
+// releaseLocked drops every output buffer.
+func (c *Conn) releaseLocked() {
+	for _, b := range [...]*buffer{c.out, c.pend, c.spare} {
+		if b != nil {
+			putBuffer(b)
+		}
+	}
+	c.out, c.pend, c.spare, c.off = nil, nil, nil, 0
 }
 
 // writeLocked writes the output until it is all written or the kernel
-// takes no more, releasing the lock during each write(2) (Send may append
-// meanwhile: beyond what is being written, or into a new array). It
-// returns the error of a failed write.
+// takes no more, releasing the lock during each write(2): meanwhile, Send
+// appends to pend, not to the buffer being written. It returns the error
+// of a failed write.
 func (c *Conn) writeLocked() error {
-	for c.out != nil {
+	for {
+		if c.out == nil {
+			if c.pend == nil || len(c.pend.b) == 0 {
+				break
+			}
+			c.out, c.pend, c.off = c.pend, nil, 0
+		}
 		p := c.out.b[c.off:]
 		c.mu.Unlock()
 		n, err := unix.Write(int(c.fd), p)
@@ -224,25 +255,23 @@ func (c *Conn) writeLocked() error {
 			c.lastWrite = int64(Now())
 		}
 		if c.off == len(c.out.b) {
-			c.releaseOutLocked()
-			return nil
+			c.recycleLocked(c.out)
+			c.out, c.off = nil, 0
+			continue
 		}
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err != nil && err != unix.EAGAIN:
 			return err
-		case n == len(p):
-			continue // more was appended meanwhile
 		}
-		// The socket's buffer is full: keep the rest, moved down, and
-		// wait for writability.
-		if c.off >= len(c.out.b)/2 {
-			c.out.b = c.out.b[:copy(c.out.b, c.out.b[c.off:])]
-			c.off = 0
-		}
+		// The socket's buffer is full: wait for writability.
 		c.stalled = true
 		return nil
+	}
+	if c.spare != nil {
+		putBuffer(c.spare)
+		c.spare = nil
 	}
 	c.stalled = false
 	return nil

@@ -583,7 +583,7 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
 	}
 	err := c.writeLocked()
-	if err == nil && c.closing && c.out == nil && !c.shut {
+	if err == nil && c.closing && !c.stalled && !c.shut {
 		c.shut = true
 		unix.Shutdown(int(c.fd), unix.SHUT_WR)
 		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
@@ -619,12 +619,8 @@ func (l *loop) finish(c *Conn) {
 		return
 	}
 	c.state = stateClosed
-	out := c.out
-	c.out, c.off = nil, 0
+	c.releaseLocked()
 	c.mu.Unlock()
-	if out != nil {
-		putBuffer(out)
-	}
 	if c.in != nil {
 		putBuffer(c.in)
 		c.in = nil

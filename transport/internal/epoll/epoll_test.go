@@ -289,7 +289,7 @@ func TestBackpressure(t *testing.T) {
 	deadline = time.Now().Add(5 * time.Second)
 	for {
 		c.Lock()
-		released := c.out == nil && !c.stalled
+		released := c.out == nil && c.pend == nil && c.spare == nil && !c.stalled
 		c.Unlock()
 		if released {
 			break
