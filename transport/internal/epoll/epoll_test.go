@@ -121,7 +121,7 @@ func (c *testConn) nextFrame(t *testing.T) []byte {
 	}
 }
 
-func newEngine(t *testing.T, cfg Config) *Engine {
+func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	e, err := New(cfg)
 	if err != nil {
@@ -131,8 +131,8 @@ func newEngine(t *testing.T, cfg Config) *Engine {
 	return e
 }
 
-// pair connects a testConn on e to a net.Conn over a Unix socket pair.
-func pair(t *testing.T, e *Engine, c *testConn, timer time.Duration) net.Conn {
+// pair connects a connection on e to a net.Conn over a Unix socket pair.
+func pair(t testing.TB, e *Engine, c *Conn, h Handler, timer time.Duration) net.Conn {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -145,7 +145,7 @@ func pair(t *testing.T, e *Engine, c *testConn, timer time.Duration) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { peer.Close() })
-	if err := e.Add(&c.Conn, fds[0], c, timer); err != nil {
+	if err := e.Add(c, fds[0], h, timer); err != nil {
 		t.Fatal(err)
 	}
 	return peer
@@ -165,7 +165,7 @@ func TestEcho(t *testing.T) {
 	e := newEngine(t, Config{Loops: 2})
 	for i := range 4 {
 		c := newTestConn(true)
-		peer := pair(t, e, c, 0)
+		peer := pair(t, e, &c.Conn, c, 0)
 		msg := frame([]byte(fmt.Sprintf("hello %d", i)))
 		peer.Write(msg)
 		if got := readFull(t, peer, len(msg)); !bytes.Equal(got, msg) {
@@ -187,7 +187,7 @@ func TestSplitAtEveryByte(t *testing.T) {
 	}
 	for k := 1; k < len(stream); k++ {
 		c := newTestConn(false)
-		peer := pair(t, e, c, 0)
+		peer := pair(t, e, &c.Conn, c, 0)
 		peer.Write(stream[:k])
 		for seen := 0; seen < k; {
 			select {
@@ -213,7 +213,7 @@ func TestSplitAtEveryByte(t *testing.T) {
 func TestManyFramesInOneSegment(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	var stream []byte
 	for i := range 1000 {
 		stream = append(stream, frame([]byte(fmt.Sprint(i)))...)
@@ -234,7 +234,7 @@ func TestManyFramesInOneSegment(t *testing.T) {
 func TestLargeFrame(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1, ReadBufferSize: 4 << 10})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	payload := make([]byte, 1<<20)
 	for i := range payload {
 		payload[i] = byte(i * 7)
@@ -260,7 +260,7 @@ func TestLargeFrame(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	c.Control(func(fd int) { unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<10) })
 	var want bytes.Buffer
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 256)
@@ -306,7 +306,7 @@ func TestBackpressure(t *testing.T) {
 func TestCloseFlushes(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1, CloseGrace: 5 * time.Second})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	c.Control(func(fd int) { unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<10) })
 	want := bytes.Repeat([]byte("pending "), 64<<10)
 	c.Lock()
@@ -330,7 +330,7 @@ func TestCloseFlushes(t *testing.T) {
 func TestLinger(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1, Tick: 5 * time.Millisecond, CloseGrace: 100 * time.Millisecond})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	start := time.Now()
 	c.Lock()
 	c.CloseLocked()
@@ -349,7 +349,7 @@ func TestLinger(t *testing.T) {
 func TestPeerEOF(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1})
 	c := newTestConn(true)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	peer.Write(frame([]byte("last words")))
 	peer.(*net.UnixConn).CloseWrite()
 	if got := readFull(t, peer, 14); !bytes.Equal(got[4:], []byte("last words")) {
@@ -365,7 +365,7 @@ func TestTimer(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond})
 	c := newTestConn(false)
 	start := Now()
-	pair(t, e, c, start+50*time.Millisecond)
+	pair(t, e, &c.Conn, c, start+50*time.Millisecond)
 	select {
 	case now := <-c.timers:
 		if now < start+50*time.Millisecond {
@@ -384,7 +384,7 @@ func TestAbortRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		c := newTestConn(true)
-		peer := pair(t, e, c, 0)
+		peer := pair(t, e, &c.Conn, c, 0)
 		go io.Copy(io.Discard, peer)
 		for range 3 {
 			wg.Add(1)
@@ -432,7 +432,7 @@ func TestCloseEngine(t *testing.T) {
 	var conns []*testConn
 	for range 20 {
 		c := newTestConn(false)
-		pair(t, e, c, Now()+time.Hour)
+		pair(t, e, &c.Conn, c, Now()+time.Hour)
 		conns = append(conns, c)
 	}
 	e.Close()
@@ -450,7 +450,7 @@ func TestPacing(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	e := newEngine(t, Config{Loops: 1, WriteInterval: interval})
 	c := newTestConn(false)
-	peer := pair(t, e, c, 0)
+	peer := pair(t, e, &c.Conn, c, 0)
 	c.send([]byte("a"))
 	readFull(t, peer, 1)
 	first := time.Now()
@@ -465,7 +465,7 @@ func TestPacing(t *testing.T) {
 	// A talking connection is answered at once, however recent its last
 	// write.
 	talker := newTestConn(true)
-	tp := pair(t, e, talker, 0)
+	tp := pair(t, e, &talker.Conn, talker, 0)
 	for i := range 5 {
 		start := time.Now()
 		tp.Write(frame([]byte{byte(i)}))
@@ -546,7 +546,7 @@ func FuzzChunks(f *testing.F) {
 		}
 		e := newEngine(t, Config{Loops: 1, ReadBufferSize: 1 << 10})
 		c := newTestConn(false)
-		peer := pair(t, e, c, 0)
+		peer := pair(t, e, &c.Conn, c, 0)
 		for i := 0; len(stream) > 0; i++ {
 			n := len(stream)
 			if len(steps) > 0 {
