@@ -14,9 +14,18 @@
 // worker pool. [Engine.Add] hands a socket to the next loop, round robin;
 // from then on every system call on that socket (read, write, shutdown,
 // close, epoll_ctl) happens on that loop's goroutine and nowhere else, so a
-// descriptor number is never closed while someone may still use it.
-// Readiness is level-triggered, without EPOLLONESHOT: a socket belongs to
-// one loop and only that loop waits on it.
+// descriptor number is never closed while someone may still use it, and a
+// stale event for a reused number is told apart by a sequence number in the
+// event's data. Readiness is level-triggered, without EPOLLONESHOT: a
+// socket belongs to one loop and only that loop waits on it.
+//
+// A loop does not block a thread in epoll_wait: its epoll descriptor is
+// itself watched by Go's poller, and the loop goroutine parks there when
+// it has nothing to do (a blocked system call would cost the scheduler a
+// hand-off of its P and a futex wake-up each time). Work for a loop from
+// other goroutines (output to write, a close) goes on its queue; the loop
+// is woken through an eventfd only when it is asleep, which an atomic flag
+// tells without a system call.
 //
 // # Reading
 //
@@ -24,39 +33,49 @@
 // it, and the handler is called with the bytes; it consumes every complete
 // frame and says how long the rest must grow before it can go on. Only that
 // incomplete rest is copied, into a per-connection buffer from pools of
-// size classes (512 bytes to 64 KiB, larger ones allocated), returned to
+// size classes (128 bytes to 64 KiB, larger ones allocated), returned to
 // its pool as soon as it empties; while it exists, reads go straight into
 // it, and it grows with the bytes that actually arrive (doubling, never
 // beyond what the handler said it needs), not with a length a peer merely
-// claims. A read that fills the buffer is followed by another: the socket
-// is read until it has nothing more, up to a few reads per readiness event
-// for fairness (level-triggered epoll reports the rest).
+// claims. A read that fills the buffer is followed by another, up to a few
+// per readiness event for fairness (level-triggered epoll reports the
+// rest); a shorter read means the socket is drained, without a read to
+// EAGAIN.
 //
 // # Writing and coalescing
 //
 // Send-side code appends frames to the connection's output under its lock
 // ([Conn.Output], then [Conn.Commit]) from any goroutine; Commit puts the
-// connection on its loop's queue once, and wakes the loop through an
-// eventfd only when it is asleep in epoll_wait (an atomic flag avoids
-// redundant wake-ups). The loop writes a connection's whole output in one
-// write(2) after it has handled the events at hand, so a burst of messages
-// to one connection goes out in one system call, and an idle loop writes a
-// single message as soon as it is woken: nothing waits for a timer.
+// connection on its loop's queue once. The loop writes a connection's whole
+// output in one write(2), releasing the lock meanwhile: new output goes to
+// a second buffer, and the two take turns while the connection is busy.
+// When the kernel takes only part, the rest stays and the socket is
+// watched for writability (EPOLLOUT) until it is all written; then the
+// buffers go back to their pool, so an idle connection holds none, and the
+// next one is sized after what the last held. How much may be queued is
+// the caller's business ([Conn.Queued]).
 //
-// A connection whose input the loop just handled is written at once (its
-// answers go out first: the client that asked can go on); every other
-// connection waits its turn in the loop's first-in first-out queue, which
-// the loop works through for at most a short time slice (flushBudget) before
-// it polls for input again. Under load, a connection therefore gathers
-// everything sent to it while the others are written, and a fan-out of
-// small messages turns into few large writes, as nats-server's flushing of
-// its clients' pending bytes does; without load there is nothing to wait
-// for.
+// When to write decides how much each write carries:
 //
-// What the kernel does not take stays in the output buffer (moved down as
-// it drains) and the socket is watched for writability until it is
-// empty; then the buffer goes back to its pool, so an idle connection holds
-// none. How much may be queued is the caller's business ([Conn.Queued]).
+//   - A connection whose input the loop just handled is written at once:
+//     the client that asked gets its answers and can go on.
+//   - The others wait on the loop's first-in first-out queue until the loop
+//     has handled the events at hand, so that a burst to one connection
+//     goes out in one system call. The loop works through the queue for at
+//     most a short time slice (flushBudget) before it polls for input
+//     again; under load, a connection gathers what is sent to it while the
+//     others are written.
+//   - With Config.WriteInterval set, a connection that only listens (it has
+//     sent nothing for that long) is written at most once per interval:
+//     the first message after a quiet spell goes out at once, the ones that
+//     follow within the interval go out together at its end, or at once
+//     when 64 KiB are waiting. A fan-out of a stream of small messages
+//     then costs few large writes instead of one write per message, on
+//     both sides of the connection.
+//
+// An idle loop is woken by the first message and writes it at once: no
+// message waits for a timer unless another went to the same listener
+// within the interval.
 //
 // # Timers
 //
