@@ -211,6 +211,11 @@ func (c *econn) Send(m wamp.Message) error {
 		return router.ErrClosed
 	}
 	queued := c.Queued()
+	if sh, ok := m.(*wamp.Shared); ok {
+		if p := sh.Encoded(c.format); p != nil {
+			return c.sendEncodedLocked(p, queued)
+		}
+	}
 	out := c.Output()
 	b := *out
 	var start int
@@ -246,6 +251,32 @@ func (c *econn) Send(m wamp.Message) error {
 		*out = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
+	c.Commit()
+	return nil
+}
+
+// sendEncodedLocked queues a message already encoded for this connection
+// (a fanned-out EVENT after the first subscriber): its length is known, so
+// its header goes first and the payload is copied once.
+func (c *econn) sendEncodedLocked(p []byte, queued int) error {
+	var err error
+	switch {
+	case len(p) > int(c.maxOut):
+		err = router.ErrTooLarge
+	case queued > 0 && queued+len(p)+websocket.MaxServerHeaderSize > c.srv.opt.queue:
+		err = router.ErrQueueFull
+	}
+	c.ci.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		return err
+	}
+	out := c.Output()
+	if c.proto == protoRawSocket {
+		*out = rawsocket.AppendHeader(*out, rawsocket.TypeMessage, len(p))
+	} else {
+		*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: c.msgOp, Length: int64(len(p))})
+	}
+	*out = append(*out, p...)
 	c.Commit()
 	return nil
 }

@@ -20,7 +20,7 @@ func (ts *testServer) engineConnLocked(remote string) serverConn {
 		return nil
 	}
 	for c := range ts.eng.conns {
-		if c.remote == remote {
+		if c.remote == remote && c.attached {
 			return c
 		}
 	}

@@ -560,7 +560,7 @@ func (c *conn) queued() int {
 }
 
 // serverConn finds the server's side of the connection whose client end
-// has address client.
+// has address client, once it is attached to the router.
 func (ts *testServer) serverConn(t testing.TB, client net.Addr) serverConn {
 	t.Helper()
 	var found serverConn
@@ -568,7 +568,7 @@ func (ts *testServer) serverConn(t testing.TB, client net.Addr) serverConn {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
 		for c := range ts.conns {
-			if c.remote == client.String() {
+			if c.remote == client.String() && c.attached() {
 				found = c
 			}
 		}
