@@ -43,12 +43,11 @@ func TestIdleConnections(t *testing.T) {
 			}
 			tv := unix.NsecToTimeval(int64(ioTimeout))
 			unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-			if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-				unix.Close(fd)
+			fds = append(fds, fd)
+			if err := connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 				t.Fatalf("connect: %v", err)
 			}
-			fds = append(fds, fd)
-			if _, err := unix.Write(fd, request); err != nil {
+			if _, err := ignoringEINTR(func() (int, error) { return unix.Write(fd, request) }); err != nil {
 				t.Fatalf("write: %v", err)
 			}
 			// The handshake reply, WELCOME and SUBSCRIBED.
@@ -119,10 +118,43 @@ func readFrames(t *testing.T, fd, skip, frames int) {
 				return
 			}
 		}
-		n, err := unix.Read(fd, buf[have:])
+		n, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, buf[have:]) })
 		if err != nil || n == 0 || time.Now().After(deadline) {
 			t.Fatalf("reading from the server: %d bytes, %v", n, err)
 		}
 		have += n
 	}
+}
+
+// ignoringEINTR retries a system call the runtime's signals interrupted.
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// connect connects a blocking socket; when a signal interrupts it, the
+// connection goes on in the background and is waited for.
+func connect(fd int, sa unix.Sockaddr) error {
+	err := unix.Connect(fd, sa)
+	if err != unix.EINTR {
+		return err
+	}
+	for {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if _, err := ignoringEINTR(func() (int, error) { return unix.Poll(p, int(ioTimeout/time.Millisecond)) }); err != nil {
+			return err
+		}
+		if p[0].Revents != 0 {
+			break
+		}
+	}
+	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && e != 0 {
+		err = unix.Errno(e)
+	}
+	return err
 }
