@@ -23,13 +23,13 @@ type engine struct {
 	conns map[*econn]struct{} // under Server.mu
 }
 
-// listenerWriteInterval is the shortest time between two writes to a
-// connection that has sent nothing in between, a subscriber say (see
-// epoll.Config.WriteInterval): a stream of more than a hundred messages a
-// second to one such client goes out in one write every 10ms. The first
-// message after a quiet spell goes out at once, and a client that talks
-// (a caller, a callee, a publisher) is answered at once.
-const listenerWriteInterval = 10 * time.Millisecond
+// listenerWriteInterval bounds how long the epoll engine holds back
+// writes to a listener, a connection that has sent nothing for that long
+// (a subscriber, say), when a loop writes to listeners more than
+// epoll.DefaultListenerWriteRate (25,000) times a second: a wide, fast
+// fan-out then costs each subscriber one write every 20ms at most, each
+// carrying what came meanwhile. A lighter load is written at once.
+const listenerWriteInterval = 20 * time.Millisecond
 
 // engineTick is the timer resolution the engine needs for the Server's
 // timeouts: an eighth of the shortest, within [1ms, 250ms].

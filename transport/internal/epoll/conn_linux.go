@@ -50,8 +50,8 @@ type Conn struct {
 	spare   *buffer // a written buffer kept while the connection is busy
 	state   uint8
 	abort   bool  // close at once, unflushed output and all
-	queued  bool  // on the loop's queue, or waiting for its WriteInterval
-	paced   bool  // waiting for its WriteInterval
+	queued  bool  // on the loop's queue, or waiting for its turn (paced)
+	paced   bool  // waiting for its turn: the loop paces listeners
 	stalled bool  // the kernel took only part: waiting for EPOLLOUT
 	outSize int32 // what the last output buffer held: the next one's size
 

@@ -65,17 +65,19 @@
 //     most a short time slice (flushBudget) before it polls for input
 //     again; under load, a connection gathers what is sent to it while the
 //     others are written.
-//   - With Config.WriteInterval set, a connection that only listens (it has
-//     sent nothing for that long) is written at most once per interval:
-//     the first message after a quiet spell goes out at once, the ones that
-//     follow within the interval go out together at its end, or at once
-//     when 64 KiB are waiting. A fan-out of a stream of small messages
-//     then costs few large writes instead of one write per message, on
-//     both sides of the connection.
+//   - With Config.WriteInterval set, listeners (connections that have sent
+//     nothing for that long: subscribers, say) are paced when the loop
+//     writes to them more than Config.ListenerWriteRate times a second: a
+//     listener written to less than the pacing interval ago waits for the
+//     rest of it (or until 64 KiB are waiting), and then gets everything
+//     that came meanwhile in one write. The interval doubles (from 1ms, up
+//     to WriteInterval) every tenth of a second the rate is exceeded and
+//     halves when it falls below half, so a wide, fast fan-out of small
+//     messages turns into few large writes, on both sides of the
+//     connections, while a narrow or slow one is written at once.
 //
 // An idle loop is woken by the first message and writes it at once: no
-// message waits for a timer unless another went to the same listener
-// within the interval.
+// message waits unless the loop is busy writing to listeners.
 //
 // # Timers
 //

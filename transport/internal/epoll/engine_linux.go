@@ -27,11 +27,16 @@ type Config struct {
 	CloseGrace time.Duration
 	// ReadBufferSize is the size of each loop's read buffer; default 64 KiB.
 	ReadBufferSize int
-	// WriteInterval is the shortest time between two writes to a
-	// connection that has sent nothing in between (a subscriber, say):
-	// what is sent to it meanwhile waits and goes out in one write. Zero
-	// writes at once, always.
+	// WriteInterval turns on the pacing of listeners, connections that
+	// have sent nothing for that long (subscribers, say): when a loop
+	// writes to listeners more often than ListenerWriteRate times a
+	// second, it holds back their writes, up to WriteInterval after the
+	// last one, so that each write carries more. Zero writes at once,
+	// always.
 	WriteInterval time.Duration
+	// ListenerWriteRate is the number of writes to listeners per second
+	// and loop above which they are paced; default 25,000.
+	ListenerWriteRate int
 }
 
 // Defaults for Config's zero fields.
@@ -39,6 +44,8 @@ const (
 	DefaultTick           = 100 * time.Millisecond
 	DefaultCloseGrace     = 2 * time.Second
 	DefaultReadBufferSize = 64 << 10
+
+	DefaultListenerWriteRate = 25000
 )
 
 const (
@@ -51,8 +58,10 @@ const (
 	// polls for input again (see the package documentation).
 	flushBudget = 300 * time.Microsecond
 	// paceMaxBytes is how much output a connection gathers at most while
-	// it waits for its WriteInterval.
+	// it waits for its turn.
 	paceMaxBytes = 64 << 10
+	// paceWindow is how often a loop revises its pacing interval.
+	paceWindow = 100 * time.Millisecond
 )
 
 // ErrClosed is returned by Add after Close.
@@ -81,6 +90,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	if cfg.ListenerWriteRate <= 0 {
+		cfg.ListenerWriteRate = DefaultListenerWriteRate
 	}
 	e := &Engine{cfg: cfg}
 	for range cfg.Loops {
@@ -164,8 +176,11 @@ type loop struct {
 	// Loop goroutine only.
 	work   []*Conn // the queue being worked through, from work[head:]
 	head   int
-	paced  []*Conn // connections waiting for WriteInterval, from paced[phead:]
+	paced  []*Conn // connections waiting for their turn, from paced[phead:]
 	phead  int
+	pace   time.Duration // the interval listeners are held to now; 0 for none
+	lw     int           // writes to listeners since lwFrom
+	lwFrom time.Duration
 	spare  []*Conn
 	conns  []*Conn // by fd
 	n      int
@@ -283,7 +298,7 @@ func (l *loop) run() {
 			now := Now()
 			timeout = l.wheel.wait(now)
 			if l.phead < len(l.paced) {
-				due := max(time.Duration(l.paced[l.phead].lastWrite)+l.e.cfg.WriteInterval-now, 1)
+				due := max(time.Duration(l.paced[l.phead].lastWrite)+l.pace-now, 1)
 				if timeout < 0 || due < timeout {
 					timeout = due
 				}
@@ -352,10 +367,13 @@ func (l *loop) drain() bool {
 		return l.stop()
 	}
 	start := Now()
+	if start-l.lwFrom >= paceWindow {
+		l.revisePace(start)
+	}
 	if l.phead < len(l.paced) {
 		for l.phead < len(l.paced) {
 			c := l.paced[l.phead]
-			if time.Duration(c.lastWrite)+l.e.cfg.WriteInterval > start {
+			if time.Duration(c.lastWrite)+l.pace > start {
 				break
 			}
 			l.paced[l.phead] = nil
@@ -383,6 +401,28 @@ func (l *loop) drain() bool {
 		l.head = 0
 	}
 	return false
+}
+
+// revisePace sets the pacing interval after the rate of writes to
+// listeners in the window that ends at now: doubled (from 1ms, up to
+// Config.WriteInterval) while the loop writes to listeners faster than
+// Config.ListenerWriteRate, halved (down to none) when it writes at less
+// than half that rate. So a narrow fan-out, or a slow one, is written at
+// once, and a wide and fast one costs the loop at most about
+// ListenerWriteRate writes a second, each carrying more the more there is.
+func (l *loop) revisePace(now time.Duration) {
+	limit := l.e.cfg.ListenerWriteRate
+	rate := float64(l.lw) / (now - l.lwFrom).Seconds()
+	switch {
+	case rate > float64(limit):
+		l.pace = min(max(2*l.pace, time.Millisecond), l.e.cfg.WriteInterval)
+	case rate < float64(limit)/2:
+		l.pace >>= min((now-l.lwFrom)/paceWindow, 30) // halved per window gone by
+		if l.pace < time.Millisecond {
+			l.pace = 0
+		}
+	}
+	l.lw, l.lwFrom = 0, now
 }
 
 // stop closes every connection and reports whether the loop may end.
@@ -559,12 +599,17 @@ func (l *loop) service(c *Conn, dequeued bool) {
 	}
 	c.mu.Lock()
 	if dequeued {
-		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled && c.Queued() < paceMaxBytes {
-			if now := Now(); now-time.Duration(c.lastWrite) < d && now-time.Duration(c.lastRead) >= d {
-				c.paced = true // still queued: Commit leaves it be
-				c.mu.Unlock()
-				l.paced = append(l.paced, c)
-				return
+		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled {
+			// A listener: paced when the loop is busy writing to
+			// listeners, and counted.
+			if now := Now(); now-time.Duration(c.lastRead) >= d {
+				if now-time.Duration(c.lastWrite) < l.pace && c.Queued() < paceMaxBytes {
+					c.paced = true // still queued: Commit leaves it be
+					c.mu.Unlock()
+					l.paced = append(l.paced, c)
+					return
+				}
+				l.lw++
 			}
 		}
 		c.queued, c.paced = false, false

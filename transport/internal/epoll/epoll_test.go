@@ -444,26 +444,57 @@ func TestCloseEngine(t *testing.T) {
 	}
 }
 
-// TestPacing: a connection that sends nothing is written at most once per
-// WriteInterval; one that talks is answered at once.
+// TestPacing: a loop that writes to listeners (connections that send
+// nothing) faster than ListenerWriteRate holds their writes back, up to
+// WriteInterval apart, so that each carries more; before that, and for a
+// connection that talks, writes go out at once.
 func TestPacing(t *testing.T) {
-	const interval = 100 * time.Millisecond
-	e := newEngine(t, Config{Loops: 1, WriteInterval: interval})
+	const interval = 50 * time.Millisecond
+	e := newEngine(t, Config{Loops: 1, WriteInterval: interval, ListenerWriteRate: 10})
 	c := newTestConn(false)
 	peer := pair(t, e, &c.Conn, c, 0)
-	c.send([]byte("a"))
-	readFull(t, peer, 1)
-	first := time.Now()
-	c.send([]byte("b"))
-	c.send([]byte("c"))
-	if got := readFull(t, peer, 2); string(got) != "bc" {
-		t.Fatalf("got %q", got)
+	type read struct {
+		at time.Time
+		n  int
 	}
-	if d := time.Since(first); d < interval*9/10 {
-		t.Fatalf("second write %s after the first, before the interval", d)
+	reads := make(chan read, 10000)
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := peer.Read(b)
+			if err != nil {
+				close(reads)
+				return
+			}
+			reads <- read{time.Now(), n}
+		}
+	}()
+	// 1,000 writes a second to one listener: the pace doubles every
+	// 100ms up to the interval.
+	start := time.Now()
+	sent := 0
+	for time.Since(start) < 1500*time.Millisecond {
+		c.send([]byte{'x'})
+		sent++
+		time.Sleep(time.Millisecond)
 	}
-	// A talking connection is answered at once, however recent its last
-	// write.
+	late := start.Add(1000 * time.Millisecond)
+	got, lateReads := 0, 0
+	for got < sent {
+		r, ok := <-reads
+		if !ok {
+			t.Fatal("connection closed")
+		}
+		got += r.n
+		if r.at.After(late) {
+			lateReads++
+		}
+	}
+	if max := int(500*time.Millisecond/interval) + 3; lateReads > max {
+		t.Fatalf("%d reads in the last 500ms, want at most %d: the listener is not paced", lateReads, max)
+	}
+
+	// A talking connection is answered at once all the same.
 	talker := newTestConn(true)
 	tp := pair(t, e, &talker.Conn, talker, 0)
 	for i := range 5 {
