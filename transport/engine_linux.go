@@ -73,7 +73,7 @@ func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
 	}
 	fd := -1
 	var derr error
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+	if err := rc.Control(func(raw uintptr) { fd, derr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
 		s.opt.log.Warn("taking a connection off Go's poller failed; serving it in goroutine mode", "err", errors.Join(err, derr))
 		return false
 	}
