@@ -1176,3 +1176,13 @@ func TestSyntaxErrorLineInLargeFile(t *testing.T) {
 		t.Errorf("Parse = %v, want %s", err, want)
 	}
 }
+
+func TestEpollRefusesTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeKeyPair(t, dir, "srv")
+	yaml := fmt.Sprintf("listeners:\n  - address: 127.0.0.1:8443\n    engine: epoll\n    tls:\n      cert: %s\n      key: %s\n", cert, key)
+	_, err := Parse(filepath.Join(dir, "junction.yaml"), []byte(yaml))
+	if err == nil || !strings.Contains(err.Error(), `junction.yaml:3:13: listeners[0].engine: "epoll" does not serve TLS`) {
+		t.Fatalf("got %v", err)
+	}
+}
