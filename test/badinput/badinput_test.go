@@ -244,10 +244,16 @@ func TestBadInput(t *testing.T) {
 	s := start(t)
 	for _, proto := range []string{"websocket", "rawsocket"} {
 		t.Run(proto, func(t *testing.T) {
+			// Each protocol's bystander registers its own procedure: the
+			// previous one's session ends only once the router has seen its
+			// connection close, which may come after this REGISTER.
+			echo := wamp.URI("com.echo." + proto)
 			bystander := s.dial(t, proto, codec.CBOR)
 			join(t, bystander, codec.CBOR)
-			bystander.write(t, encode(t, codec.CBOR, &wamp.Register{Request: 1, Procedure: "com.echo"}))
-			recv(t, bystander, codec.CBOR)
+			bystander.write(t, encode(t, codec.CBOR, &wamp.Register{Request: 1, Procedure: echo}))
+			if m := recv(t, bystander, codec.CBOR); m.Type() != wamp.TypeRegistered {
+				t.Fatalf("want REGISTERED, got %s %+v", m.Type(), m)
+			}
 
 			cases := []struct {
 				name   string
@@ -300,7 +306,7 @@ func TestBadInput(t *testing.T) {
 						t.Fatalf("%q: want ERROR invalid_uri, got %+v", uri, e)
 					}
 				}
-				cn.write(t, encode(t, codec.JSON, &wamp.Call{Request: 9, Procedure: "com.echo"}))
+				cn.write(t, encode(t, codec.JSON, &wamp.Call{Request: 9, Procedure: echo}))
 				// The bystander is the callee: it answers, proving both live.
 				inv := recv(t, bystander, codec.CBOR).(*wamp.Invocation)
 				bystander.write(t, encode(t, codec.CBOR, &wamp.Yield{Request: inv.Request}))
@@ -338,7 +344,7 @@ func TestBadInput(t *testing.T) {
 			// After all of that, the bystander still routes.
 			caller := s.dial(t, proto, codec.MsgPack)
 			join(t, caller, codec.MsgPack)
-			caller.write(t, encode(t, codec.MsgPack, &wamp.Call{Request: 1, Procedure: "com.echo", Payload: wamp.Payload{Args: wamp.List{[]byte("ok")}}}))
+			caller.write(t, encode(t, codec.MsgPack, &wamp.Call{Request: 1, Procedure: echo, Payload: wamp.Payload{Args: wamp.List{[]byte("ok")}}}))
 			inv := recv(t, bystander, codec.CBOR).(*wamp.Invocation)
 			bystander.write(t, encode(t, codec.CBOR, &wamp.Yield{Request: inv.Request, Payload: inv.Payload}))
 			res := recv(t, caller, codec.MsgPack).(*wamp.Result)
