@@ -3,16 +3,10 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"testing"
@@ -21,6 +15,7 @@ import (
 	"github.com/gobwas/ws"
 	"go.uber.org/goleak"
 
+	"github.com/junction-wamp/junction/internal/testcert"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -507,32 +502,12 @@ func roundTrip(t *testing.T, c client, req wamp.ID) {
 var serverTLS, clientTLS = selfSigned()
 
 func selfSigned() (*tls.Config, *tls.Config) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := testcert.New()
 	if err != nil {
 		panic(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	srv := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	cli := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	srv := &tls.Config{Certificates: []tls.Certificate{p.Cert}}
+	cli := &tls.Config{RootCAs: p.Pool, ServerName: "localhost"}
 	return srv, cli
 }
 

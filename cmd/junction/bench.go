@@ -65,6 +65,7 @@ type benchConfig struct {
 	callers         int
 	inflight        int
 	subscribers     int
+	stalled         int
 	payload         int
 	rate            float64
 	duration        time.Duration
@@ -128,6 +129,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.IntVar(&cfg.callers, "callers", 8, "rpc: caller sessions")
 	fs.IntVar(&cfg.inflight, "inflight", 16, "rpc: calls each caller keeps in flight")
 	fs.IntVar(&cfg.subscribers, "subscribers", 100, "fanout: subscriber sessions")
+	fs.IntVar(&cfg.stalled, "stalled", 0, "fanout: extra subscribers that stop reading once subscribed (the others must not notice)")
 	fs.IntVar(&cfg.payload, "payload", 64, "rpc, fanout: payload bytes in each call or event")
 	fs.Float64Var(&cfg.rate, "rate", 0, "rpc: calls/s offered in total; fanout: events/s published; 0 runs a closed loop")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to measure (idle: to hold the sessions)")
@@ -185,7 +187,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		min  int
 	}{
 		{"sessions", cfg.sessions, 1}, {"callers", cfg.callers, 1}, {"inflight", cfg.inflight, 1},
-		{"subscribers", cfg.subscribers, 1}, {"payload", cfg.payload, 0}, {"pid", cfg.pid, 0},
+		{"subscribers", cfg.subscribers, 1}, {"stalled", cfg.stalled, 0}, {"payload", cfg.payload, 0}, {"pid", cfg.pid, 0},
 		{"dial-concurrency", cfg.dialConcurrency, 1},
 	} {
 		if c.v < c.min {

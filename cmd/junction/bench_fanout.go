@@ -49,6 +49,14 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	if failed > 0 {
 		return fmt.Errorf("%d of %d subscribers could not subscribe: %w", failed, cfg.subscribers, err)
 	}
+	rep.Stalled = cfg.stalled
+	for range cfg.stalled {
+		s, err := dialStalled(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("stalled subscriber: %w", err)
+		}
+		defer s.Close()
+	}
 	pubs, _, err := b.dialAll(ctx, 1, cfg.subscribers, 0, "fanout publisher", nil)
 	defer b.closeAll(pubs)
 	if err != nil {

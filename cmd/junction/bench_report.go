@@ -43,6 +43,7 @@ type benchReport struct {
 
 	// fanout and idle
 	Subscribers   int     `json:"subscribers,omitempty"`
+	Stalled       int     `json:"stalled_subscribers,omitempty"`
 	Published     int64   `json:"published,omitempty"`
 	PublishPerSec float64 `json:"published_per_second,omitempty"`
 	Expected      int64   `json:"expected_deliveries,omitempty"`

@@ -129,6 +129,8 @@ func TestBenchFanout(t *testing.T) {
 	}{
 		{"acknowledged", []string{"-url", "rs://" + addr, "-serializer", "msgpack"}},
 		{"fixed-rate", []string{"-url", "ws://" + addr + "/ws", "-serializer", "json", "-rate", "200"}},
+		// Two subscribers that never read: the others still get every event.
+		{"stalled", []string{"-url", "rs://" + addr, "-serializer", "cbor", "-stalled", "2", "-payload", "4096"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"fanout", "-subscribers", "20", "-payload", "64",
