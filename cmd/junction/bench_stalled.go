@@ -133,4 +133,3 @@ func dialStalled(ctx context.Context, cfg *benchConfig) (net.Conn, error) {
 	nc.SetDeadline(time.Time{})
 	return nc, nil
 }
-
