@@ -155,14 +155,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	}
 	rep.Latency = lat.report()
 	if rep.Router != nil && sampled {
-		if after, err := sampleProc(cfg.pid); err == nil {
-			cpu := after.cpu - cpuBefore.cpu
-			rep.Router.CPUSeconds = cpu.Seconds()
-			rep.Router.RSSBeforeKiB, rep.Router.RSSAfterKiB = cpuBefore.rssKiB, after.rssKiB
-			if rep.Delivered > 0 {
-				rep.Router.CPUPerEventUs = float64(cpu.Microseconds()) / float64(rep.Delivered)
-			}
-		}
+		rep.Router.CPUPerEventUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Delivered)
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -188,6 +188,23 @@ func (r *recorder) report() *latencyReport {
 }
 
 // procSample is a reading of /proc/PID.
+// measure samples the router again, records its CPU time and memory since
+// before, and returns its CPU microseconds per one of n operations (0 when
+// it could not be sampled or n is 0).
+func (r *routerReport) measure(pid int, before procSample, n int64) float64 {
+	after, err := sampleProc(pid)
+	if err != nil {
+		return 0
+	}
+	cpu := after.cpu - before.cpu
+	r.CPUSeconds = cpu.Seconds()
+	r.RSSBeforeKiB, r.RSSAfterKiB = before.rssKiB, after.rssKiB
+	if n == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(n)
+}
+
 type procSample struct {
 	rssKiB int64
 	cpu    time.Duration // user + system

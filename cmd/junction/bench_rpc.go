@@ -125,15 +125,8 @@ func (b *benchRun) rpc(ctx context.Context) error {
 		rep.FirstError = *p
 	}
 	rep.Latency = lat.report()
-	if rep.Router != nil {
-		if after, err := sampleProc(cfg.pid); err == nil && cpuBefore.rssKiB > 0 {
-			cpu := after.cpu - cpuBefore.cpu
-			rep.Router.CPUSeconds = cpu.Seconds()
-			rep.Router.RSSBeforeKiB, rep.Router.RSSAfterKiB = cpuBefore.rssKiB, after.rssKiB
-			if rep.Calls > 0 {
-				rep.Router.CPUPerCallUs = float64(cpu.Microseconds()) / float64(rep.Calls)
-			}
-		}
+	if rep.Router != nil && cpuBefore.rssKiB > 0 {
+		rep.Router.CPUPerCallUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Calls)
 	}
 	switch {
 	case ctx.Err() != nil:
