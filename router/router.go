@@ -68,7 +68,6 @@ type Router struct {
 type Stats struct {
 	Sessions      atomic.Int64  // attached connections
 	Established   atomic.Int64  // sessions joined to a realm
-	Received      atomic.Uint64 // messages received
 	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
 	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
 }
@@ -161,9 +160,12 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	case <-drained:
 		return nil
 	case <-ctx.Done():
+		r.mu.Lock()
+		left := len(r.sessions)
+		r.mu.Unlock()
 		for _, s := range all {
 			s.peer.Close()
 		}
-		return fmt.Errorf("router shutdown: %d sessions did not say goodbye in time: %w", len(all), ctx.Err())
+		return fmt.Errorf("router shutdown: %d sessions did not say goodbye in time: %w", left, ctx.Err())
 	}
 }

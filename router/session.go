@@ -70,7 +70,6 @@ func (s *Session) Established() bool {
 
 // Receive handles one message from the client.
 func (s *Session) Receive(m wamp.Message) {
-	s.router.stats.Received.Add(1)
 	s.mu.Lock()
 	state := s.state
 	s.mu.Unlock()

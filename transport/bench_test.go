@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/junction-wamp/junction/router"
@@ -68,8 +70,9 @@ func BenchmarkSend(b *testing.B) {
 }
 
 // BenchmarkReceive measures the read path: a client writes batches of 64
-// small PUBLISH messages (nobody subscribes), and the server reads,
-// parses, decodes and routes them. Per message.
+// small PUBLISH messages (nobody subscribes, each acknowledged), and the
+// server reads, parses, decodes and routes them and sends the PUBLISHED.
+// Per message.
 func BenchmarkReceive(b *testing.B) {
 	for _, engine := range engines() {
 		b.Run(engine, func(b *testing.B) {
@@ -80,19 +83,36 @@ func BenchmarkReceive(b *testing.B) {
 			batch = append(batch, 0, byte(len(hello)>>16), byte(len(hello)>>8), byte(len(hello)))
 			batch = append(batch, hello...)
 			c.Write(batch)
-			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil { // WELCOME's header is enough
+			var hdr [4]byte
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
 				b.Fatal(err)
 			}
-			go io.Copy(io.Discard, c)
+			if _, err := io.CopyN(io.Discard, c, int64(int(hdr[1])<<16|int(hdr[2])<<8|int(hdr[3]))); err != nil { // the WELCOME
+				b.Fatal(err)
+			}
+			// Count the PUBLISHED replies: one per message routed.
+			var acked atomic.Int64
+			go func() {
+				r := bufio.NewReaderSize(c, 64<<10)
+				var hdr [4]byte
+				for {
+					if _, err := io.ReadFull(r, hdr[:]); err != nil {
+						return
+					}
+					n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+					if _, err := r.Discard(n); err != nil {
+						return
+					}
+					acked.Add(1)
+				}
+			}()
 			batch = batch[:0]
 			for range 64 {
-				p, _ := codec.JSON.Encode(nil, &wamp.Publish{Request: 1, Topic: "com.bench.nobody", Payload: wamp.Payload{Args: wamp.List{"payload"}}})
+				p, _ := codec.JSON.Encode(nil, &wamp.Publish{Request: 1, Topic: "com.bench.nobody", Options: wamp.Dict{"acknowledge": true}, Payload: wamp.Payload{Args: wamp.List{"payload"}}})
 				batch = append(batch, 0, byte(len(p)>>16), byte(len(p)>>8), byte(len(p)))
 				batch = append(batch, p...)
 			}
-			stats := ts.Router.Stats()
-			start := stats.Received.Load()
-			received := func() int { return int(stats.Received.Load() - start) }
+			received := func() int { return int(acked.Load()) }
 			b.ReportAllocs()
 			b.ResetTimer()
 			sent := 0
