@@ -143,7 +143,10 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		}
 	}
 	if ack {
-		s.send(&wamp.Published{Request: m.Request, Publication: pubID})
+		ack := publishedPool.Get().(*wamp.Published)
+		*ack = wamp.Published{Request: m.Request, Publication: pubID}
+		s.send(ack)
+		publishedPool.Put(ack)
 	}
 }
 

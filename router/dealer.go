@@ -31,11 +31,13 @@ type invocation struct {
 	callerRequest wamp.ID
 }
 
-// The messages of the call path are reused: Peer.Send encodes a message
-// before it returns, so the router needs each one only for that long.
+// The messages sent once per CALL or acknowledged PUBLISH are reused:
+// Peer.Send encodes a message before it returns, so the router needs each
+// one only for that long.
 var (
 	invocationPool = sync.Pool{New: func() any { return new(wamp.Invocation) }}
 	resultPool     = sync.Pool{New: func() any { return new(wamp.Result) }}
+	publishedPool  = sync.Pool{New: func() any { return new(wamp.Published) }}
 )
 
 func (d *dealer) init(r *Router) {
