@@ -74,8 +74,8 @@ func (b *benchRun) fanout(ctx context.Context) error {
 
 	payload := payloadBytes(cfg.payload)
 	var (
-		published, errs atomic.Int64
-		firstErr        atomic.Pointer[string]
+		published atomic.Int64
+		errs      errorCount
 	)
 	var lastPub, lastDel int64
 	stop := b.progress(ctx, func(el time.Duration) string {
@@ -123,9 +123,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			errs.Add(1)
-			msg := err.Error()
-			firstErr.CompareAndSwap(nil, &msg)
+			errs.add(err)
 			continue
 		}
 		published.Add(1)
@@ -149,10 +147,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	rep.PublishPerSec = float64(rep.Published) / measured.Seconds()
 	rep.Delivered = delivered.Load()
 	rep.Lost = rep.Expected - rep.Delivered
-	rep.Errors = errs.Load()
-	if p := firstErr.Load(); p != nil {
-		rep.FirstError = *p
-	}
+	errs.report(rep)
 	rep.Latency = lat.report()
 	if rep.Router != nil && sampled {
 		rep.Router.CPUPerEventUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Delivered)

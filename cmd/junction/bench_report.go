@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -203,6 +204,27 @@ func (r *routerReport) measure(pid int, before procSample, n int64) float64 {
 		return 0
 	}
 	return float64(cpu.Microseconds()) / float64(n)
+}
+
+// errorCount counts the failed operations of a run and keeps the first
+// error's text; it is safe for concurrent use.
+type errorCount struct {
+	n     atomic.Int64
+	first atomic.Pointer[string]
+}
+
+func (e *errorCount) add(err error) {
+	e.n.Add(1)
+	msg := err.Error()
+	e.first.CompareAndSwap(nil, &msg)
+}
+
+// report writes the count and the first error into rep.
+func (e *errorCount) report(rep *benchReport) {
+	rep.Errors = e.n.Load()
+	if p := e.first.Load(); p != nil {
+		rep.FirstError = *p
+	}
 }
 
 type procSample struct {

@@ -40,9 +40,9 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	args := wamp.List{payloadBytes(cfg.payload)}
 	lat := newRecorder(64)
 	var (
-		calls, errs atomic.Int64
-		firstErr    atomic.Pointer[string]
-		seq         atomic.Int64 // fixed rate: the next request's slot
+		calls atomic.Int64
+		errs  errorCount
+		seq   atomic.Int64 // fixed rate: the next request's slot
 	)
 	start := time.Now()
 	measure := start.Add(cfg.warmup)
@@ -67,7 +67,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	var lastCalls int64
 	stop := b.progress(ctx, func(el time.Duration) string {
 		n := calls.Load()
-		line := fmt.Sprintf("rpc: %s %d calls/s, %d errors", el, n-lastCalls, errs.Load())
+		line := fmt.Sprintf("rpc: %s %d calls/s, %d errors", el, n-lastCalls, errs.n.Load())
 		lastCalls = n
 		if time.Now().Before(measure) {
 			line += " (warmup)"
@@ -101,9 +101,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 						continue
 					}
 					if err != nil {
-						errs.Add(1)
-						msg := err.Error()
-						firstErr.CompareAndSwap(nil, &msg)
+						errs.add(err)
 						continue
 					}
 					calls.Add(1)
@@ -120,10 +118,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	rep.Measured = measured.Seconds()
 	rep.Calls = calls.Load()
 	rep.CallsPerSec = float64(rep.Calls) / measured.Seconds()
-	rep.Errors = errs.Load()
-	if p := firstErr.Load(); p != nil {
-		rep.FirstError = *p
-	}
+	errs.report(rep)
 	rep.Latency = lat.report()
 	if rep.Router != nil && cpuBefore.rssKiB > 0 {
 		rep.Router.CPUPerCallUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Calls)
