@@ -39,9 +39,9 @@
 //
 // Measured on a 2-core machine shared with the load generator (junction
 // bench): an idle session, joined and subscribed, grows the router's RSS by
-// about 1.6 KB with the epoll engine (Go heap after a collection: about 800
-// bytes, the router's session included) and by about 21 KB in goroutine
-// mode (two goroutine stacks and the read buffer). The epoll engine also
+// 1.5 to 2.1 KB with the epoll engine (Go heap after a collection: about
+// 800 bytes, the router's session included; see TestIdleConnections) and
+// by about 20.5 KB in goroutine mode (two goroutine stacks and the read buffer). The epoll engine also
 // needs fewer system calls under load: see # Coalescing.
 //
 // # Coalescing
