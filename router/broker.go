@@ -25,6 +25,14 @@ type subscription struct {
 	subscribers map[*Session]struct{}
 }
 
+// brokerFeatures is what WELCOME announces for the broker role.
+func brokerFeatures() wamp.Dict {
+	return wamp.Dict{
+		"publisher_exclusion":      true,
+		"publisher_identification": true,
+	}
+}
+
 func (b *broker) init(r *Router) {
 	b.router = r
 	b.topics = make(map[wamp.URI]*subscription)
@@ -147,6 +155,29 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		*ack = wamp.Published{Request: m.Request, Publication: pubID}
 		s.send(ack)
 		publishedPool.Put(ack)
+	}
+}
+
+// publishMeta sends a meta event, published by the router itself, to the
+// subscribers of topic.
+func (b *broker) publishMeta(topic wamp.URI, payload wamp.Payload) {
+	b.mu.RLock()
+	sub := b.topics[topic]
+	b.mu.RUnlock()
+	if sub == nil {
+		return
+	}
+	ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: wamp.GlobalID(), Payload: payload})
+	var failed []failedSend
+	sub.mu.RLock()
+	for target := range sub.subscribers {
+		if err := target.peer.Send(ev); err != nil {
+			failed = append(failed, failedSend{target, err})
+		}
+	}
+	sub.mu.RUnlock()
+	for _, f := range failed {
+		f.session.eventFailed(f.err)
 	}
 }
 

@@ -40,6 +40,13 @@ var (
 	publishedPool  = sync.Pool{New: func() any { return new(wamp.Published) }}
 )
 
+// dealerFeatures is what WELCOME announces for the dealer role.
+func dealerFeatures() wamp.Dict {
+	return wamp.Dict{
+		"caller_identification": true,
+	}
+}
+
 func (d *dealer) init(r *Router) {
 	d.router = r
 	d.procs = make(map[wamp.URI]*registration)
@@ -114,6 +121,10 @@ func (d *dealer) remove(reg *registration) {
 
 func (d *dealer) call(s *Session, m *wamp.Call) {
 	if !s.checkURI(wamp.TypeCall, m.Request, m.Procedure, "procedure") {
+		return
+	}
+	if p := s.realm.meta[m.Procedure]; p != nil {
+		s.realm.callMeta(s, m, p)
 		return
 	}
 	d.mu.RLock()

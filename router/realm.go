@@ -10,10 +10,13 @@ import (
 // each other.
 type realm struct {
 	name      wamp.URI
+	cfg       RealmConfig
 	strict    bool
 	anonymous bool
 	broker    broker
 	dealer    dealer
+	// meta holds the meta procedures; nil when the meta API is off.
+	meta map[wamp.URI]metaProcedure
 
 	mu       sync.RWMutex
 	sessions map[wamp.ID]*Session
@@ -22,12 +25,16 @@ type realm struct {
 func newRealm(r *Router, rc RealmConfig) *realm {
 	rl := &realm{
 		name:      rc.Name,
+		cfg:       rc,
 		strict:    rc.StrictURIs,
 		anonymous: rc.Anonymous,
 		sessions:  make(map[wamp.ID]*Session),
 	}
 	rl.broker.init(r)
 	rl.dealer.init(r)
+	if !rc.DisableMetaAPI {
+		rl.meta = rl.metaProcedures()
+	}
 	return rl
 }
 

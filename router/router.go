@@ -35,7 +35,34 @@ type RealmConfig struct {
 	// Anonymous lets clients join without authentication, with every
 	// permission.
 	Anonymous bool
+	// DisableMetaAPI switches off the meta API in the realm: calls to the
+	// wamp.session/registration/subscription procedures get
+	// wamp.error.no_such_procedure and no meta events are published.
+	DisableMetaAPI bool
+	// DiscloseCaller and DisclosePublisher say whether callees and
+	// subscribers learn who called or published: when asked
+	// (disclose_me, the default), always, or never.
+	DiscloseCaller    Disclosure
+	DisclosePublisher Disclosure
+	// TrustLevels assigns a trust level to calls and publications by the
+	// caller's or publisher's authrole (call_trustlevels,
+	// publication_trustlevels); roles not listed get none.
+	TrustLevels map[string]int
 }
+
+// Disclosure says whether a caller or publisher is disclosed to callees or
+// subscribers.
+type Disclosure uint8
+
+const (
+	// DiscloseOnRequest discloses when the caller or publisher asks for it
+	// with the disclose_me option.
+	DiscloseOnRequest Disclosure = iota
+	// DiscloseAlways discloses every caller or publisher.
+	DiscloseAlways
+	// DiscloseNever refuses disclose_me with wamp.error.option_disallowed.disclose_me.
+	DiscloseNever
+)
 
 // Config configures a Router.
 type Config struct {

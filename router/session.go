@@ -33,6 +33,7 @@ type Session struct {
 	authid   string
 	authrole string
 	roles    clientRoles
+	features clientFeatures
 
 	// reqIDs numbers the requests the router makes of this client
 	// (INVOCATION): session scope.
@@ -263,29 +264,10 @@ func (s *Session) hello(h *wamp.Hello) {
 		return
 	}
 	roles, _ := h.Details["roles"].(map[string]any)
-	if len(roles) == 0 {
-		s.violation("HELLO.Details.roles must announce at least one role")
+	announced, features, bad := parseRoles(roles)
+	if bad != "" {
+		s.violation(bad)
 		return
-	}
-	var announced clientRoles
-	for role, features := range roles {
-		switch role {
-		case "publisher":
-			announced |= rolePublisher
-		case "subscriber":
-			announced |= roleSubscriber
-		case "caller":
-			announced |= roleCaller
-		case "callee":
-			announced |= roleCallee
-		default:
-			s.violation(fmt.Sprintf("HELLO.Details.roles: %q is not a client role", role))
-			return
-		}
-		if _, ok := features.(map[string]any); !ok {
-			s.violation(fmt.Sprintf("HELLO.Details.roles.%s must be a dict", role))
-			return
-		}
 	}
 	rlm := r.realms[h.Realm]
 	if rlm == nil {
@@ -306,7 +288,7 @@ func (s *Session) hello(h *wamp.Hello) {
 		s.mu.Unlock()
 		return
 	}
-	s.realm, s.roles, s.id, s.authid, s.authrole = rlm, announced, id, authid, "anonymous"
+	s.realm, s.roles, s.features, s.id, s.authid, s.authrole = rlm, announced, features, id, authid, "anonymous"
 	s.state = stateEstablished
 	s.mu.Unlock()
 	rlm.join(s)
@@ -322,31 +304,6 @@ func (s *Session) hello(h *wamp.Hello) {
 	}})
 	s.logger().Debug("session joined", "agent", wamp.String(h.Details, "agent"),
 		"transport", s.info.Kind, "serializer", s.info.Serializer)
-}
-
-// clientRoles is the set of roles a client announced in HELLO, kept as bits
-// rather than the HELLO's dict: a session costs bytes, not kilobytes.
-type clientRoles uint8
-
-const (
-	rolePublisher clientRoles = 1 << iota
-	roleSubscriber
-	roleCaller
-	roleCallee
-)
-
-// routerRoles is what WELCOME announces: the roles and only the features
-// this router implements.
-func routerRoles() wamp.Dict {
-	return wamp.Dict{
-		"broker": wamp.Dict{"features": wamp.Dict{
-			"publisher_exclusion":      true,
-			"publisher_identification": true,
-		}},
-		"dealer": wamp.Dict{"features": wamp.Dict{
-			"caller_identification": true,
-		}},
-	}
 }
 
 // identified is what a session keeps lists of: subscriptions, registrations.
