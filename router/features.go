@@ -114,11 +114,18 @@ func parseRoles(roles map[string]any) (clientRoles, clientFeatures, string) {
 	return announced, feats, ""
 }
 
-// routerRoles is what WELCOME announces: the roles and only the features
-// this router implements, each added once it works.
-func routerRoles() wamp.Dict {
+// routerRoles is what WELCOME announces in realm rl: the roles and only the
+// features this router implements, each added once it works; the meta API's
+// only where it is switched on.
+func routerRoles(rl *realm) wamp.Dict {
+	broker, dealer := brokerFeatures(), dealerFeatures()
+	if rl.meta != nil {
+		for k, v := range metaFeatures() {
+			broker[k], dealer[k] = v, v
+		}
+	}
 	return wamp.Dict{
-		"broker": wamp.Dict{"features": brokerFeatures()},
-		"dealer": wamp.Dict{"features": dealerFeatures()},
+		"broker": wamp.Dict{"features": broker},
+		"dealer": wamp.Dict{"features": dealer},
 	}
 }

@@ -28,12 +28,14 @@ type Session struct {
 
 	// Set under mu when the session joins, never changed after; other
 	// sessions see them only through the realm, after the join.
-	id       wamp.ID
-	realm    *realm
-	authid   string
-	authrole string
-	roles    clientRoles
-	features clientFeatures
+	id           wamp.ID
+	realm        *realm
+	authid       string
+	authrole     string
+	authmethod   string
+	authprovider string
+	roles        clientRoles
+	features     clientFeatures
 
 	// reqIDs numbers the requests the router makes of this client
 	// (INVOCATION): session scope.
@@ -44,6 +46,8 @@ type Session struct {
 	subs        []*subscription // slices: a session has few, and a map costs ~200 bytes even for one
 	regs        []*registration
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
+	testaments  *testaments            // nil until the session adds one
+	announced   metaAnnouncements      // orders on_join and on_leave
 
 	droppedEvents uint64 // under mu
 }
@@ -213,8 +217,9 @@ func (s *Session) end() {
 	}
 	wasJoined := s.state == stateEstablished || s.state == stateClosing
 	s.state = stateClosed
-	subs, regs, invs := s.subs, s.regs, s.invocations
-	s.subs, s.regs, s.invocations = nil, nil, nil
+	subs, regs, invs, tms := s.subs, s.regs, s.invocations, s.testaments
+	s.subs, s.regs, s.invocations, s.testaments = nil, nil, nil, nil
+	announce := s.announced.leaving()
 	s.mu.Unlock()
 
 	if !wasJoined {
@@ -235,6 +240,8 @@ func (s *Session) end() {
 		})
 	}
 	r.leave(s)
+	// Gone from every table: what is published now cannot reach it.
+	s.left(tms, announce)
 }
 
 // errorReply answers request req of type t with ERROR uri and a message.
@@ -288,22 +295,47 @@ func (s *Session) hello(h *wamp.Hello) {
 		s.mu.Unlock()
 		return
 	}
-	s.realm, s.roles, s.features, s.id, s.authid, s.authrole = rlm, announced, features, id, authid, "anonymous"
+	s.realm, s.roles, s.features, s.id = rlm, announced, features, id
+	s.authid, s.authrole, s.authmethod, s.authprovider = authid, "anonymous", "anonymous", "static"
 	s.state = stateEstablished
 	s.mu.Unlock()
 	rlm.join(s)
 	r.stats.Established.Add(1)
-	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
-		"agent":        r.cfg.Agent,
-		"realm":        string(rlm.name),
-		"authid":       s.authid,
-		"authrole":     s.authrole,
-		"authmethod":   "anonymous",
-		"authprovider": "static",
-		"roles":        routerRoles(),
-	}})
+	welcome := s.authDetails(make(wamp.Dict, 7))
+	welcome["agent"] = r.cfg.Agent
+	welcome["realm"] = string(rlm.name)
+	welcome["roles"] = routerRoles(rlm)
+	if !s.send(&wamp.Welcome{Session: s.id, Details: welcome}) {
+		return // never joined as far as the client knows: no on_join
+	}
 	s.logger().Debug("session joined", "agent", wamp.String(h.Details, "agent"),
 		"transport", s.info.Kind, "serializer", s.info.Serializer)
+	s.joined()
+}
+
+// authDetails adds who the session is to d: the keys WELCOME and the
+// session meta API share.
+func (s *Session) authDetails(d wamp.Dict) wamp.Dict {
+	d["authid"] = s.authid
+	d["authrole"] = s.authrole
+	d["authmethod"] = s.authmethod
+	d["authprovider"] = s.authprovider
+	return d
+}
+
+// details is the session's details dict of the session meta API
+// (wamp.session.on_join, wamp.session.get): its id, who it is and the
+// transport it arrived on.
+func (s *Session) details() wamp.Dict {
+	d := s.authDetails(make(wamp.Dict, 6))
+	d["session"] = uint64(s.id)
+	d["transport"] = wamp.Dict{
+		"type":       s.info.Kind,
+		"serializer": s.info.Serializer,
+		"peer":       s.info.RemoteAddr,
+		"is_secure":  s.info.TLS,
+	}
+	return d
 }
 
 // identified is what a session keeps lists of: subscriptions, registrations.

@@ -1,0 +1,227 @@
+package router
+
+import (
+	"maps"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Testament meta API (pubsub_testament.md): a session leaves events with the
+// router, wamp.session.add_testament, that the broker publishes for it once
+// it is gone, however it went: GOODBYE, a lost connection, a kill, a
+// protocol violation, a slow-consumer disconnect. wamp.session.flush_testaments
+// takes them back.
+//
+// Scopes. The specification publishes "detached" testaments when a session
+// is detached from its transport (which, with session resumption, it may
+// survive) and "destroyed" ones when the session itself ends. Junction has
+// no session resumption: a session is detached and destroyed at the same
+// moment, so both scopes are published whenever the session ends, detached
+// ones first as the specification requires of such routers, each scope in
+// the order its testaments were added. The two scopes are still kept apart
+// so that flush_testaments can take back one and not the other.
+//
+// Testaments are published after the session's subscriptions and
+// registrations are gone and it has left the realm, so that they never
+// reach the session itself and a subscriber acting on one finds the session
+// gone; wamp.session.on_leave follows them. Sessions killed by
+// wamp.session.kill_all leave no testaments, as the specification says.
+//
+// Bounds. A session holds at most maxTestaments testaments (both scopes
+// together), whose add_testament calls add up to at most maxTestamentBytes
+// of encoded payload: a testament is kept for the whole life of its
+// session, and without a bound each session could pin as much memory as it
+// likes. Past either bound add_testament fails with
+// wamp.error.invalid_argument and says which bound.
+
+const (
+	maxTestaments     = 16
+	maxTestamentBytes = 256 << 10
+)
+
+// testament is one event to publish when its session ends.
+type testament struct {
+	topic   wamp.URI
+	options wamp.Dict // PUBLISH options, acknowledge removed
+	payload wamp.Payload
+	size    int // encoded payload bytes of its add_testament call
+}
+
+// testaments are a session's testaments, per scope, in the order added.
+type testaments struct {
+	detached, destroyed []testament
+	bytes               int // encoded payload bytes of the add_testament calls kept
+}
+
+func (t *testaments) count() int { return len(t.detached) + len(t.destroyed) }
+
+// scope returns the list of scope name ("detached" or "destroyed").
+func (t *testaments) scope(name string) *[]testament {
+	if name == "detached" {
+		return &t.detached
+	}
+	return &t.destroyed
+}
+
+// scopeKwarg reads the scope keyword argument: "destroyed" (the default) or
+// "detached".
+func (c *metaCall) scopeKwarg() (string, error) {
+	v, ok := c.kwargs["scope"]
+	if !ok || v == nil {
+		return "destroyed", nil
+	}
+	s, ok := v.(string)
+	if !ok || s != "destroyed" && s != "detached" {
+		return "", callErrorf(wamp.ErrInvalidArgument, "%s: scope must be \"destroyed\" or \"detached\", not %s", c.call.Procedure, describeValue(v))
+	}
+	return s, nil
+}
+
+// addTestament answers wamp.session.add_testament(topic, args, kwargs,
+// publish_options=, scope=) with no result.
+func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
+	proc := c.call.Procedure
+	topic, err := c.stringArg(0, "the topic (a URI)")
+	if err != nil {
+		return wamp.Payload{}, err
+	}
+	if !wamp.ValidURI(wamp.URI(topic), rl.strict, false) {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidURI, "%s: topic %q is not a valid URI", proc, topic)
+	}
+	if len(c.args) > 3 {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s takes at most 3 positional arguments (topic, args, kwargs), got %d", proc, len(c.args))
+	}
+	var payload wamp.Payload
+	if len(c.args) > 1 && c.args[1] != nil {
+		l, ok := c.args[1].([]any)
+		if !ok {
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the event's args (a list), not %s", proc, describeValue(c.args[1]))
+		}
+		payload.Args = l
+	}
+	if len(c.args) > 2 && c.args[2] != nil {
+		d, ok := c.args[2].(map[string]any)
+		if !ok {
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 3 must be the event's kwargs (a dict), not %s", proc, describeValue(c.args[2]))
+		}
+		payload.Kwargs = d
+	}
+	var options wamp.Dict
+	for k, v := range c.kwargs {
+		switch k {
+		case "scope":
+		case "publish_options":
+			if v == nil {
+				continue
+			}
+			d, ok := v.(map[string]any)
+			if !ok {
+				return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: publish_options must be a dict of PUBLISH options, not %s", proc, describeValue(v))
+			}
+			// Nobody is left to receive an acknowledgement.
+			options = maps.Clone(d)
+			delete(options, "acknowledge")
+		default:
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: unknown keyword argument %q (known: publish_options, scope)", proc, k)
+		}
+	}
+	scope, err := c.scopeKwarg()
+	if err != nil {
+		return wamp.Payload{}, err
+	}
+	size := c.call.Payload.Size()
+
+	s := c.caller
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateEstablished {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: the session is leaving", proc)
+	}
+	if s.testaments == nil {
+		s.testaments = &testaments{}
+	}
+	t := s.testaments
+	if t.count() >= maxTestaments {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument,
+			"%s: the session already holds %d testaments, the most a session may hold; flush some with wamp.session.flush_testaments", proc, maxTestaments)
+	}
+	if t.bytes+size > maxTestamentBytes {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument,
+			"%s: the session's testaments would hold %d bytes, more than the %d a session may hold", proc, t.bytes+size, maxTestamentBytes)
+	}
+	t.bytes += size
+	l := t.scope(scope)
+	*l = append(*l, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
+	return wamp.Payload{}, nil
+}
+
+// flushTestaments answers wamp.session.flush_testaments(scope=) with the
+// number of testaments removed. (The specification gives it no result;
+// the count, as Crossbar.io returns it, costs a client that ignores it
+// nothing.)
+func (rl *realm) flushTestaments(c *metaCall) (wamp.Payload, error) {
+	if len(c.args) > 0 {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s takes no positional arguments; give the scope as a keyword argument", c.call.Procedure)
+	}
+	for k := range c.kwargs {
+		if k != "scope" {
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: unknown keyword argument %q (known: scope)", c.call.Procedure, k)
+		}
+	}
+	scope, err := c.scopeKwarg()
+	if err != nil {
+		return wamp.Payload{}, err
+	}
+	s := c.caller
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.testaments == nil {
+		return result(0), nil
+	}
+	l := s.testaments.scope(scope)
+	n := len(*l)
+	for _, t := range *l {
+		s.testaments.bytes -= t.size
+	}
+	*l = nil
+	if s.testaments.count() == 0 {
+		s.testaments = nil
+	}
+	return result(n), nil
+}
+
+// publishTestaments publishes tms, detached ones first, through the
+// broker, as s's publications (publisher identification and trust levels
+// apply as to any PUBLISH of s). s has left: it is no subscriber any more.
+func (s *Session) publishTestaments(tms *testaments) {
+	if tms == nil {
+		return
+	}
+	for _, l := range [][]testament{tms.detached, tms.destroyed} {
+		for _, t := range l {
+			s.realm.broker.publish(s, &wamp.Publish{Topic: t.topic, Options: t.options, Payload: t.payload})
+		}
+	}
+}
+
+// describeValue names a decoded argument's type for error messages.
+func describeValue(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case []byte:
+		return "binary"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a dict"
+	}
+	if _, ok := wamp.AsInt(v); ok {
+		return "an integer"
+	}
+	return "a number"
+}
