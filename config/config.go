@@ -1,8 +1,8 @@
 // Package config loads and validates Junction's YAML configuration file.
 //
-// A config file has four sections: listeners (where the router accepts
-// connections), realms (the WAMP realms it serves), limits (sizes and
-// timeouts) and log. Every key is optional; an omitted key takes its default,
+// A config file has five sections: listeners (where the router accepts
+// connections), realms (the WAMP realms it serves), store (the file that
+// keeps event history), limits (sizes and timeouts) and log. Every key is optional; an omitted key takes its default,
 // and an empty file means [Default]. README.md in this directory is the
 // reference for every key.
 //
@@ -28,6 +28,7 @@ import (
 type Config struct {
 	Listeners []Listener // yaml listeners; default: one listener on 127.0.0.1:8080
 	Realms    []Realm    // yaml realms; default: one anonymous realm "realm1"
+	Store     Store      // yaml store
 	Limits    Limits     // yaml limits
 	Log       Log        // yaml log
 }
@@ -78,6 +79,60 @@ type Realm struct {
 	// Anonymous lets clients join without authenticating, with every
 	// permission. Yaml key anonymous; default true.
 	Anonymous bool
+	// MetaAPI answers the meta procedures (wamp.session.*,
+	// wamp.registration.*, wamp.subscription.*) and publishes the meta
+	// events in the realm. Yaml key meta_api; default true.
+	MetaAPI bool
+	// DiscloseCaller says whether callees learn who called: "on_request"
+	// (when the caller asks with disclose_me), "always" or "never" (a
+	// caller asking is refused). Yaml key disclose_caller; default
+	// "on_request".
+	DiscloseCaller string
+	// DisclosePublisher is DiscloseCaller for publishers and subscribers.
+	// Yaml key disclose_publisher; default "on_request".
+	DisclosePublisher string
+	// TrustLevels gives calls and publications a trust level by the
+	// authrole of their caller or publisher; authroles not listed get
+	// none. Yaml key trust_levels (a mapping of authrole to level); each
+	// level is a whole number from 0 to MaxTrustLevel.
+	TrustLevels map[string]int
+	// History lists the topics whose events the router keeps for event
+	// history (wamp.subscription.get_events). Rules need Store.Path. Yaml
+	// key history.
+	History []HistoryRule
+}
+
+// MaxTrustLevel is the highest trust level a realm may assign: 2^53-1, the
+// largest integer every WAMP client (JavaScript's numbers included) reads
+// exactly.
+const MaxTrustLevel = 1<<53 - 1
+
+// HistoryRule keeps the last Limit events published to the topics that
+// Topic matches under Match.
+type HistoryRule struct {
+	// Topic is a topic URI, or a pattern for prefix and wildcard matching
+	// (checked strictly when the realm has strict_uris). Required. Yaml
+	// key topic.
+	Topic string
+	// Match is "exact", "prefix" or "wildcard", as in the Advanced
+	// Profile's pattern-based subscriptions. Yaml key match; default
+	// "exact".
+	Match string
+	// Limit is the number of events kept per topic, from 1 to
+	// MaxHistoryLimit. Required. Yaml key limit.
+	Limit int
+}
+
+// MaxHistoryLimit is the most events one history rule may keep per topic.
+const MaxHistoryLimit = 10_000_000
+
+// Store configures the router's persistent store.
+type Store struct {
+	// Path is the bbolt file that keeps event history, created when
+	// missing; its directory must exist. Relative names are relative to the
+	// config file's directory. Required when a realm has history rules.
+	// Yaml key path; default none.
+	Path string
 }
 
 // Limits bounds what one session may cost the router.
@@ -132,8 +187,8 @@ const (
 
 // Default returns the configuration used when the config file is empty:
 // one listener on 127.0.0.1:8080 with WebSocket (path /ws) and RawSocket,
-// engine auto; one realm "realm1" with anonymous access and loose URI
-// checking; default limits; info logs as text. Each call returns a new
+// engine auto; one realm "realm1" with anonymous access, loose URI
+// checking and the meta API; no store; default limits; info logs as text. Each call returns a new
 // Config that the caller may modify.
 func Default() *Config {
 	return &Config{
@@ -168,13 +223,14 @@ func defaultListener(address string) Listener {
 // defaultRealm is the realm a realms[] entry starts from before its keys
 // are applied.
 func defaultRealm(name string) Realm {
-	return Realm{Name: name, StrictURIs: false, Anonymous: true}
+	return Realm{Name: name, StrictURIs: false, Anonymous: true, MetaAPI: true,
+		DiscloseCaller: "on_request", DisclosePublisher: "on_request"}
 }
 
 // Load reads the config file at path, parses and validates it. Errors name
 // the file as path was given. Relative file names inside the config (tls
-// cert and key, unix: socket paths) are taken relative to the directory of
-// path.
+// cert and key, unix: socket paths, store path) are taken relative to the
+// directory of path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, store, limits, log)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -75,7 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a realm",
 			yaml: lines("realms:", "  - name: a", "    anon: true"),
-			want: []string{`junction.yaml:3:5: unknown key "anon" in realms[0] (known: name, strict_uris, anonymous)`},
+			want: []string{`junction.yaml:3:5: unknown key "anon" in realms[0] (known: name, strict_uris, anonymous, meta_api, disclose_caller, disclose_publisher, trust_levels, history)`},
 		},
 		{
 			name: "unknown key in log",
@@ -85,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, store, limits, log)`},
 		},
 		{
 			name: "duplicate key",
@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, limits, log)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, store, limits, log)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -115,12 +115,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, limits, log, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, store, limits, log, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, limits, log, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, store, limits, log, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -424,6 +424,139 @@ func TestParseErrors(t *testing.T) {
 			yaml: lines("realms: []"),
 			want: []string{`junction.yaml:1:9: realms: at least one realm is required`},
 		},
+		{
+			name: "realm settings",
+			yaml: lines(
+				"realms:",
+				"  - name: realm1",
+				"    meta_api: maybe",
+				"    disclose_caller: sometimes",
+				"    disclose_publisher: ''",
+				"    trust_levels:",
+				"      admin: high",
+				"      user: -1",
+				"      '': 1",
+				"      bot: 9007199254740992",
+				"      guest: 99999999999999999999",
+			),
+			want: []string{
+				`junction.yaml:3:15: realms[0].meta_api: "maybe" is not a boolean (use true or false)`,
+				`junction.yaml:4:22: realms[0].disclose_caller: "sometimes" is not one of on_request, always, never`,
+				`junction.yaml:5:25: realms[0].disclose_publisher: "" is not one of on_request, always, never`,
+				`junction.yaml:7:14: realms[0].trust_levels.admin: "high" is not a whole number`,
+				`junction.yaml:8:13: realms[0].trust_levels.user: -1 is not a trust level (a whole number from 0 to 9007199254740991)`,
+				`junction.yaml:9:11: realms[0].trust_levels.: an authrole must not be empty`,
+				`junction.yaml:10:12: realms[0].trust_levels.bot: 9007199254740992 is not a trust level (a whole number from 0 to 9007199254740991)`,
+				`junction.yaml:11:14: realms[0].trust_levels.guest: "99999999999999999999" is too large`,
+			},
+		},
+		{
+			name: "trust levels and history of the wrong type",
+			yaml: lines(
+				"store: {path: {{dir}}/h.db}",
+				"realms:",
+				"  - name: realm1",
+				"    trust_levels: [admin]",
+				"    history: {topic: a}",
+				"  - name: realm2",
+				"    history:",
+				"      - a.b",
+				"      - topic: [a]",
+				"        limit: 1.5",
+				"        match: {x: 1}",
+				"        keep: 3",
+			),
+			want: []string{
+				`junction.yaml:4:19: realms[0].trust_levels: expected a mapping of authrole: trust level, got a list`,
+				`junction.yaml:5:14: realms[0].history: expected a list, got a mapping`,
+				`junction.yaml:8:9: realms[1].history[0]: expected a mapping of topic, match, limit, got "a.b"`,
+				`junction.yaml:9:16: realms[1].history[1].topic: expected a single value, got a list`,
+				`junction.yaml:10:16: realms[1].history[1].limit: "1.5" is not a whole number`,
+				`junction.yaml:11:16: realms[1].history[1].match: expected a single value, got a mapping`,
+				`junction.yaml:12:9: unknown key "keep" in realms[1].history[1] (known: topic, match, limit)`,
+			},
+		},
+		{
+			name: "history rules",
+			yaml: lines(
+				"store:",
+				"  path: {{dir}}/history.db",
+				"realms:",
+				"  - name: realm1",
+				"    history:",
+				"      - topic: com.example..x",
+				"        limit: 10",
+				"      - topic: com.example.",
+				"        match: prefix",
+				"        limit: 0",
+				"      - topic: com..example",
+				"        match: wildcard",
+				"        limit: 10000001",
+				"      - topic: com.example.",
+				"        match: prefix",
+				"        limit: 5",
+				"      - match: glob",
+				"        limit: 1",
+				"      - topic: com.example.y",
+				"      - topic: .",
+				"        match: prefix",
+				"        limit: 1",
+				"  - name: strict",
+				"    strict_uris: true",
+				"    history:",
+				"      - topic: com.Example",
+				"        limit: 1",
+				"      - topic: com..Example",
+				"        match: wildcard",
+				"        limit: 1",
+			),
+			want: []string{
+				`junction.yaml:6:16: realms[0].history[0].topic: "com.example..x" is not a valid URI: components separated by '.', none empty, without whitespace or '#'`,
+				`junction.yaml:10:16: realms[0].history[1].limit: 0 is out of range: a rule keeps 1 to 10000000 events per topic`,
+				`junction.yaml:13:16: realms[0].history[2].limit: 10000001 is out of range: a rule keeps 1 to 10000000 events per topic`,
+				`junction.yaml:14:16: realms[0].history[3].topic: a rule for "com.example." with match prefix is already defined at line 8`,
+				`junction.yaml:17:9: realms[0].history[4].topic: a topic is required: the topic URI, or a pattern for prefix and wildcard matching`,
+				`junction.yaml:17:16: realms[0].history[4].match: "glob" is not one of exact, prefix, wildcard`,
+				`junction.yaml:19:9: realms[0].history[5].limit: a limit is required: the number of events kept per topic, 1 to 10000000`,
+				`junction.yaml:20:16: realms[0].history[6].topic: "." is not a valid prefix pattern: a URI, which may end with '.'`,
+				`junction.yaml:26:16: realms[1].history[0].topic: "com.Example" is not a valid URI: components separated by '.', none empty, without whitespace or '#'; with strict_uris, components only of lower-case letters, digits and '_'`,
+				`junction.yaml:28:16: realms[1].history[1].topic: "com..Example" is not a valid wildcard pattern: a URI whose components may be empty (the wildcards), like com.example..status; with strict_uris, components only of lower-case letters, digits and '_'`,
+			},
+		},
+		{
+			name: "history without a store",
+			yaml: lines(
+				"realms:",
+				"  - name: realm1",
+				"    history:",
+				"      - topic: com.example.log",
+				"        limit: 100",
+			),
+			want: []string{`junction.yaml:4:7: realms[0].history: history rules need an event store: set store.path to the file that keeps the events`},
+		},
+		{
+			name: "store",
+			yaml: lines("store:", "  path: {{dir}}", "  file: x"),
+			want: []string{
+				`junction.yaml:2:9: store.path: {{dir}} is a directory; name the store file, like {{dir}}/junction.db`,
+				`junction.yaml:3:3: unknown key "file" in store (known: path)`,
+			},
+		},
+		{
+			name: "store in a missing directory",
+			yaml: lines("store:", "  path: {{dir}}/nope/history.db"),
+			want: []string{`junction.yaml:2:9: store.path: the directory of the store file, {{dir}}/nope, cannot be used: stat {{dir}}/nope: no such file or directory`},
+		},
+		{
+			name: "store in a file",
+			yaml: lines("store:", "  path: {{dir}}/acert.pem/history.db"),
+			want: []string{`junction.yaml:2:9: store.path: {{dir}}/acert.pem is not a directory, so the store file cannot be created in it`},
+		},
+		{
+			name: "store is a list",
+			yaml: lines("store: [a]"),
+			want: []string{`junction.yaml:1:8: store: expected a mapping of path, got a list`},
+		},
 
 		// Limits.
 		{
@@ -596,7 +729,36 @@ func TestParseValid(t *testing.T) {
 		{
 			name: "a realm starts from realm defaults",
 			yaml: lines("realms:", "  - name: com.example.chat"),
-			want: func(c *Config) { c.Realms = []Realm{{Name: "com.example.chat", Anonymous: true}} },
+			want: func(c *Config) { c.Realms = []Realm{defaultRealm("com.example.chat")} },
+		},
+		{
+			name: "realm settings",
+			yaml: lines(
+				"store: {path: /tmp/junction-test-history.db}",
+				"realms:",
+				"  - name: r",
+				"    meta_api: FALSE",
+				"    disclose_caller: never",
+				"    trust_levels: {admin: 7, 'dotted.role': 0}",
+				"    history: &h",
+				"      - {topic: com.a..c, match: wildcard, limit: 10000000}",
+				"  - name: s",
+				"    trust_levels:",
+				"    history: *h",
+				"  - name: t",
+				"    trust_levels: {}",
+				"    history: []",
+			),
+			want: func(c *Config) {
+				h := []HistoryRule{{Topic: "com.a..c", Match: "wildcard", Limit: 10_000_000}}
+				r, s, t := defaultRealm("r"), defaultRealm("s"), defaultRealm("t")
+				r.MetaAPI, r.DiscloseCaller = false, "never"
+				r.TrustLevels = map[string]int{"admin": 7, "dotted.role": 0}
+				r.History, s.History = h, h
+				t.TrustLevels, t.History = map[string]int{}, []HistoryRule{}
+				c.Realms = []Realm{r, s, t}
+				c.Store.Path = "/tmp/junction-test-history.db"
+			},
 		},
 		{
 			name: "pings off ignores ping_timeout",
@@ -606,7 +768,11 @@ func TestParseValid(t *testing.T) {
 		{
 			name: "booleans in any case, quoted or not",
 			yaml: lines("realms:", "  - name: r", "    anonymous: FALSE", "    strict_uris: 'true'"),
-			want: func(c *Config) { c.Realms = []Realm{{Name: "r", StrictURIs: true}} },
+			want: func(c *Config) {
+				rl := defaultRealm("r")
+				rl.StrictURIs, rl.Anonymous = true, false
+				c.Realms = []Realm{rl}
+			},
 		},
 		{
 			name: "aliases",
@@ -671,7 +837,8 @@ func TestDefault(t *testing.T) {
 			RawSocket:     true,
 			Engine:        "auto",
 		}},
-		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true}},
+		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
+			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
 		Limits: Limits{
 			MaxMessageSize:   16 << 20,
 			OutboundQueue:    4 << 20,
@@ -722,7 +889,21 @@ func TestFullConfig(t *testing.T) {
 		"  - name: com.example.chat",
 		"    strict_uris: true",
 		"    anonymous: false",
+		"    meta_api: false",
+		"    disclose_caller: always",
+		"    disclose_publisher: never",
+		"    trust_levels:",
+		"      admin: 3",
+		"      anonymous: 0",
+		"    history:",
+		"      - topic: com.example.chat.room.",
+		"        match: prefix",
+		"        limit: 1000",
+		"      - topic: com.example.chat.news",
+		"        limit: 10",
 		"  - name: com.example.public",
+		"store:",
+		"  path: history.db",
 		"limits:",
 		"  max_message_size: 1MiB",
 		"  outbound_queue: 262144",
@@ -764,9 +945,18 @@ func TestFullConfig(t *testing.T) {
 			},
 		},
 		Realms: []Realm{
-			{Name: "com.example.chat", StrictURIs: true, Anonymous: false},
-			{Name: "com.example.public", StrictURIs: false, Anonymous: true},
+			{
+				Name: "com.example.chat", StrictURIs: true, Anonymous: false, MetaAPI: false,
+				DiscloseCaller: "always", DisclosePublisher: "never",
+				TrustLevels: map[string]int{"admin": 3, "anonymous": 0},
+				History: []HistoryRule{
+					{Topic: "com.example.chat.room.", Match: "prefix", Limit: 1000},
+					{Topic: "com.example.chat.news", Match: "exact", Limit: 10},
+				},
+			},
+			defaultRealm("com.example.public"),
 		},
+		Store: Store{Path: filepath.Join(dir, "history.db")},
 		Limits: Limits{
 			MaxMessageSize:   1 << 20,
 			OutboundQueue:    256 << 10,
@@ -851,6 +1041,27 @@ func TestValidate(t *testing.T) {
 				`log.level: "" is not one of debug, info, warn, error`,
 				`log.format: "" is not one of text, json`,
 			},
+		},
+		{
+			name: "realm settings",
+			change: func(c *Config) {
+				c.Realms[0].DiscloseCaller = ""
+				c.Realms[0].TrustLevels = map[string]int{"b": -1, "a": 1, "": 0}
+				c.Realms[0].History = []HistoryRule{{Topic: "a.b", Match: "exact", Limit: 5}, {Topic: "a.b", Match: "exact"}, {Topic: "a.", Match: "prefix", Limit: 1}}
+			},
+			want: []string{
+				`realms[0].disclose_caller: "" is not one of on_request, always, never`,
+				`realms[0].trust_levels.: an authrole must not be empty`,
+				`realms[0].trust_levels.b: -1 is not a trust level (a whole number from 0 to 9007199254740991)`,
+				`realms[0].history: history rules need an event store: set store.path to the file that keeps the events`,
+				`realms[0].history[1].topic: a rule for "a.b" with match exact is already defined by realms[0].history[0]`,
+				`realms[0].history[1].limit: a limit is required: the number of events kept per topic, 1 to 10000000`,
+			},
+		},
+		{
+			name:   "store is a directory",
+			change: func(c *Config) { c.Store.Path = os.TempDir() },
+			want:   []string{`store.path: ` + os.TempDir() + ` is a directory; name the store file, like ` + filepath.Join(os.TempDir(), "junction.db")},
 		},
 		{
 			name:   "tls file missing",
@@ -1065,7 +1276,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, tlsKeys, realmKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)
@@ -1110,6 +1321,7 @@ func FuzzParse(f *testing.F) {
 		"listeners:\n  - address: :8443\n    tls: {cert: /nope, key: /nope}\n",
 		"log:\n\tlevel: x\n---\nb: 1\n",
 		"? [a]\n: b\n<<: {x: 1}\n",
+		"store: {path: h.db}\nrealms:\n  - name: a\n    trust_levels: {x: 1, '': -1}\n    history: [{topic: a., match: prefix, limit: 5}, {topic: a}]\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -18,10 +18,12 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "limits", "log"}
+	topKeys      = []string{"listeners", "realms", "store", "limits", "log"}
 	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine"}
 	tlsKeys      = []string{"cert", "key"}
-	realmKeys    = []string{"name", "strict_uris", "anonymous"}
+	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history"}
+	historyKeys  = []string{"topic", "match", "limit"}
+	storeKeys    = []string{"path"}
 	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
 	logKeys      = []string{"level", "format"}
 )
@@ -190,14 +192,20 @@ func join(path, key string) string {
 
 // mapping checks that n is a mapping (null counts as an empty one) and
 // calls fn for each known key, in file order. Unknown, duplicate and merge
-// keys are reported and skipped.
-func (d *decoder) mapping(n *yaml.Node, path string, known []string, fn func(key, path string, v *yaml.Node)) {
+// keys are reported and skipped. With known nil every key is taken, and
+// what names the keys and values in the message for a value that is not a
+// mapping.
+func (d *decoder) mapping(n *yaml.Node, path string, known []string, fn func(key, path string, v *yaml.Node), what ...string) {
 	v := resolve(n)
 	if isNull(v) {
 		return
 	}
 	if v.Kind != yaml.MappingNode {
-		d.r.bad(n, path, "expected a mapping of %s, got %s", strings.Join(known, ", "), describe(v))
+		of := strings.Join(known, ", ")
+		if known == nil {
+			of = strings.Join(what, "")
+		}
+		d.r.bad(n, path, "expected a mapping of %s, got %s", of, describe(v))
 		return
 	}
 	where := "in " + path
@@ -222,7 +230,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, known []string, fn func(key
 			continue
 		}
 		seen[key] = kn.Line
-		if !slices.Contains(known, key) {
+		if known != nil && !slices.Contains(known, key) {
 			d.r.add(nodePos(kn), "", "unknown key %q %s (known: %s)", key, where, strings.Join(known, ", "))
 			continue
 		}
@@ -281,6 +289,26 @@ func (d *decoder) boolean(n *yaml.Node, path string, dst *bool) {
 	}
 }
 
+// integer decodes a whole number (decimal, optionally signed) and reports
+// whether it did.
+func (d *decoder) integer(n *yaml.Node, path string, dst *int) bool {
+	s, ok := d.scalar(n, path)
+	if !ok {
+		return false
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) || err == nil && (v > math.MaxInt || v < math.MinInt):
+		d.r.bad(n, path, "%q is too large", s)
+	case err != nil:
+		d.r.bad(n, path, "%q is not a whole number", s)
+	default:
+		*dst = int(v)
+		return true
+	}
+	return false
+}
+
 func (d *decoder) size(n *yaml.Node, path string, dst *int64) {
 	s, ok := d.scalar(n, path)
 	if !ok {
@@ -335,6 +363,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.listeners(v, path, c)
 		case "realms":
 			d.realms(v, path, c)
+		case "store":
+			d.mapping(v, path, storeKeys, func(key, path string, v *yaml.Node) {
+				d.file(v, path, &c.Store.Path)
+			})
 		case "limits":
 			d.limits(v, path, &c.Limits)
 		case "log":
@@ -427,9 +459,58 @@ func (d *decoder) realms(n *yaml.Node, path string, c *Config) {
 				d.boolean(v, path, &rl.StrictURIs)
 			case "anonymous":
 				d.boolean(v, path, &rl.Anonymous)
+			case "meta_api":
+				d.boolean(v, path, &rl.MetaAPI)
+			case "disclose_caller":
+				d.str(v, path, &rl.DiscloseCaller)
+			case "disclose_publisher":
+				d.str(v, path, &rl.DisclosePublisher)
+			case "trust_levels":
+				d.trustLevels(v, path, &rl)
+			case "history":
+				d.history(v, path, &rl)
 			}
 		})
 		c.Realms = append(c.Realms, rl)
+	}
+}
+
+// trustLevels decodes a mapping of authrole to trust level.
+func (d *decoder) trustLevels(n *yaml.Node, path string, rl *Realm) {
+	if isNull(resolve(n)) {
+		return
+	}
+	rl.TrustLevels = make(map[string]int)
+	d.mapping(n, path, nil, func(role, path string, v *yaml.Node) {
+		var level int
+		if d.integer(v, path, &level) {
+			rl.TrustLevels[role] = level
+		}
+	}, "authrole: trust level")
+}
+
+// history decodes the list of history rules.
+func (d *decoder) history(n *yaml.Node, path string, rl *Realm) {
+	items, ok := d.sequence(n, path)
+	if !ok {
+		return
+	}
+	rl.History = make([]HistoryRule, 0, len(items))
+	for i, item := range items {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		d.r.setPos(ip, item)
+		h := HistoryRule{Match: "exact"}
+		d.mapping(item, ip, historyKeys, func(key, path string, v *yaml.Node) {
+			switch key {
+			case "topic":
+				d.str(v, path, &h.Topic)
+			case "match":
+				d.str(v, path, &h.Match)
+			case "limit":
+				d.integer(v, path, &h.Limit)
+			}
+		})
+		rl.History = append(rl.History, h)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -15,8 +16,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
+
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // validate checks the decoded config c and records its problems in r.
@@ -52,6 +56,10 @@ func validate(c *Config, r *report) {
 		}
 		names[rl.Name] = path
 	}
+	for i := range c.Realms {
+		validateRealm(r, fmt.Sprintf("realms[%d]", i), &c.Realms[i], c.Store.Path)
+	}
+	validateStore(r, &c.Store)
 
 	validateLimits(r, &c.Limits)
 	oneOf(r, "log.level", c.Log.Level, "debug", "info", "warn", "error")
@@ -407,6 +415,104 @@ func checkRealmName(name string) string {
 		return fmt.Sprintf("%q is reserved: URIs starting with \"wamp.\" belong to the WAMP protocol", name)
 	}
 	return ""
+}
+
+// validateRealm checks a realm's settings other than its name; store is
+// the store path, which history rules need.
+func validateRealm(r *report, path string, rl *Realm, store string) {
+	oneOf(r, path+".disclose_caller", rl.DiscloseCaller, "on_request", "always", "never")
+	oneOf(r, path+".disclose_publisher", rl.DisclosePublisher, "on_request", "always", "never")
+
+	for _, role := range slices.Sorted(maps.Keys(rl.TrustLevels)) {
+		p := join(path+".trust_levels", role)
+		switch level := rl.TrustLevels[role]; {
+		case role == "":
+			r.errorf(p, "an authrole must not be empty")
+		case level < 0 || level > MaxTrustLevel:
+			r.errorf(p, "%d is not a trust level (a whole number from 0 to %d)", level, MaxTrustLevel)
+		}
+	}
+
+	if len(rl.History) > 0 && store == "" {
+		r.errorf(path+".history", "history rules need an event store: set store.path to the file that keeps the events")
+	}
+	rules := make(map[[2]string]string) // match and topic -> key path of the rule's topic
+	for i, h := range rl.History {
+		p := fmt.Sprintf("%s.history[%d]", path, i)
+		matchOK := oneOf(r, p+".match", h.Match, "exact", "prefix", "wildcard")
+		topicOK := false
+		switch {
+		case h.Topic == "":
+			r.errorf(p+".topic", "a topic is required: the topic URI, or a pattern for prefix and wildcard matching")
+		case matchOK:
+			if msg := checkPattern(h.Match, h.Topic, rl.StrictURIs); msg != "" {
+				r.errorf(p+".topic", "%s", msg)
+			} else {
+				topicOK = true
+			}
+		}
+		if topicOK && !r.skip(p+".topic") && !r.skip(p+".match") {
+			k := [2]string{h.Match, h.Topic}
+			if first, dup := rules[k]; dup {
+				r.errorf(p+".topic", "a rule for %q with match %s is already defined %s", h.Topic, h.Match, r.ref(first))
+			} else {
+				rules[k] = p + ".topic"
+			}
+		}
+		switch {
+		case h.Limit == 0 && !r.has(p+".limit"):
+			r.errorf(p+".limit", "a limit is required: the number of events kept per topic, 1 to %d", MaxHistoryLimit)
+		case h.Limit < 1 || h.Limit > MaxHistoryLimit:
+			r.errorf(p+".limit", "%d is out of range: a rule keeps 1 to %d events per topic", h.Limit, MaxHistoryLimit)
+		}
+	}
+}
+
+// checkPattern checks a history rule's topic under its match policy and
+// returns what is wrong with it, or "".
+func checkPattern(match, topic string, strict bool) string {
+	m, _ := wamp.ParseMatch(match)
+	if wamp.ValidPattern(m, wamp.URI(topic), strict) {
+		return ""
+	}
+	var msg string
+	switch m {
+	case wamp.MatchPrefix:
+		msg = fmt.Sprintf("%q is not a valid prefix pattern: a URI, which may end with '.'", topic)
+	case wamp.MatchWildcard:
+		msg = fmt.Sprintf("%q is not a valid wildcard pattern: a URI whose components may be empty (the wildcards), like com.example..status", topic)
+	default:
+		msg = fmt.Sprintf("%q is not a valid URI: components separated by '.', none empty, without whitespace or '#'", topic)
+	}
+	if strict {
+		msg += "; with strict_uris, components only of lower-case letters, digits and '_'"
+	}
+	return msg
+}
+
+// validateStore checks that the store file can be created or opened: it is
+// a regular file, or it does not exist and its directory does.
+func validateStore(r *report, st *Store) {
+	const p = "store.path"
+	if st.Path == "" || r.skip(p) {
+		return
+	}
+	fi, err := os.Stat(st.Path)
+	switch {
+	case err == nil && fi.IsDir():
+		r.errorf(p, "%s is a directory; name the store file, like %s", st.Path, filepath.Join(st.Path, "junction.db"))
+	case err == nil && !fi.Mode().IsRegular():
+		r.errorf(p, "%s is not a regular file", st.Path)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		dir := filepath.Dir(st.Path)
+		if di, err := os.Stat(dir); err != nil {
+			r.errorf(p, "the directory of the store file, %s, cannot be used: %v", dir, err)
+		} else if !di.IsDir() {
+			r.errorf(p, "%s is not a directory, so the store file cannot be created in it", dir)
+		}
+	case err != nil:
+		r.errorf(p, "%v", err)
+	}
 }
 
 // validateLimits checks the ranges of the limits and how they relate.

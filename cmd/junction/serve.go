@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"time"
@@ -102,9 +103,28 @@ func routerConfig(cfg *config.Config, log *slog.Logger) router.Config {
 		rc.SlowConsumer = router.Disconnect
 	}
 	for _, r := range cfg.Realms {
-		rc.Realms = append(rc.Realms, router.RealmConfig{Name: wamp.URI(r.Name), StrictURIs: r.StrictURIs, Anonymous: r.Anonymous})
+		rc.Realms = append(rc.Realms, router.RealmConfig{
+			Name:              wamp.URI(r.Name),
+			StrictURIs:        r.StrictURIs,
+			Anonymous:         r.Anonymous,
+			DisableMetaAPI:    !r.MetaAPI,
+			DiscloseCaller:    disclosure(r.DiscloseCaller),
+			DisclosePublisher: disclosure(r.DisclosePublisher),
+			TrustLevels:       maps.Clone(r.TrustLevels),
+		})
 	}
 	return rc
+}
+
+// disclosure maps a validated disclose_caller or disclose_publisher value.
+func disclosure(s string) router.Disclosure {
+	switch s {
+	case "always":
+		return router.DiscloseAlways
+	case "never":
+		return router.DiscloseNever
+	}
+	return router.DiscloseOnRequest
 }
 
 // startListeners opens every configured listener before any serves, so a
