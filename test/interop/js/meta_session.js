@@ -1,0 +1,399 @@
+// Autobahn|JS checks of Junction's session and testament meta API.
+//
+// Run by test/interop/meta_session_test.go with Node.js; mirrors
+// test/interop/python/meta_session.py (same command line, same checks, same
+// output):
+//
+//   node meta_session.js meta --url ws://127.0.0.1:8080/ws --serializer json --realm R --prefix P
+//
+// R must be a realm no other client uses while the script runs: the script
+// counts the sessions in it. A watcher session subscribes to
+// wamp.session.on_join and on_leave and to the testament topic; the script
+// then checks count, list and get; kill with a reason and a message;
+// testaments published when a session's connection is closed without
+// GOODBYE (detached first, then on_leave); flush_testaments; kill_by_authid,
+// kill_by_authrole and kill_all (which announces no on_leave).
+//
+// It prints RESULT {"scenario":"meta","ok":...,"errors":[...]} and exits 0
+// only if every check passed.
+'use strict';
+
+const autobahn = require('autobahn');
+
+const EVENT_TIMEOUT = 10000;
+const SCENARIO_TIMEOUT = 60000;
+
+function describe(v, limit = 200) {
+  let s;
+  try {
+    s = JSON.stringify(v);
+  } catch (e) {
+    s = String(v);
+  }
+  if (s === undefined) s = String(v);
+  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
+}
+
+function kind(v) {
+  if (v === null || v === undefined) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+// Structural comparison; returns a list of differences.
+function diff(got, want, path = '$') {
+  if (kind(got) !== kind(want)) {
+    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
+  }
+  switch (kind(want)) {
+    case 'array':
+      if (got.length !== want.length) {
+        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
+      }
+      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
+    case 'object': {
+      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
+      return keys.flatMap((k) => {
+        if (!(k in got)) return [`${path}.${k}: missing`];
+        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
+        return diff(got[k], want[k], `${path}.${k}`);
+      });
+    }
+    default:
+      return got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
+  }
+}
+
+class Checks {
+  constructor() {
+    this.errors = [];
+  }
+
+  fail(msg) {
+    this.errors.push(msg);
+  }
+
+  equal(what, got, want) {
+    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
+  }
+
+  true(what, cond) {
+    if (!cond) this.fail(what);
+  }
+
+  // Awaits promise and checks that it is rejected with WAMP error wantURI.
+  async appError(what, wantURI, promise) {
+    let res;
+    try {
+      res = await promise;
+    } catch (e) {
+      if (e instanceof autobahn.Error) {
+        if (e.error !== wantURI) this.fail(`${what}: got error ${e.error} ${describe(e.args)}, want ${wantURI}`);
+        return e;
+      }
+      this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
+      return null;
+    }
+    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
+    return null;
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    Promise.resolve(promise).finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
+    }),
+  ]);
+}
+
+function makeSerializer(name) {
+  const s = autobahn.serializer;
+  switch (name) {
+    case 'json':
+      return new s.JSONSerializer();
+    case 'msgpack':
+      return new s.MsgpackSerializer();
+    case 'cbor':
+      return new s.CBORSerializer();
+    default:
+      throw new Error(`unknown serializer ${name}`);
+  }
+}
+
+// Opens a connection, joins the realm and resolves to a handle: the session,
+// its WELCOME details, and a promise of how the connection closed.
+function connect(opts, label) {
+  const url = new URL(opts.url);
+  let transport;
+  if (url.protocol === 'ws:') {
+    transport = { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
+  } else if (url.protocol === 'rs:') {
+    if (opts.serializer !== 'json') throw new Error(`autobahn-js RawSocket supports only json, not ${opts.serializer}`);
+    transport = { type: 'rawsocket', host: url.hostname, port: Number(url.port) };
+  } else {
+    throw new Error(`unsupported URL scheme in ${opts.url} (want ws:// or rs://)`);
+  }
+  return withTimeout(new Promise((resolve, reject) => {
+    let handle = null;
+    const conn = new autobahn.Connection({ transports: [transport], realm: opts.realm, max_retries: 0, retry_if_unreachable: false });
+    conn.onopen = (session, details) => {
+      let closedResolve;
+      const closed = new Promise((r) => { closedResolve = r; });
+      handle = { label, session, conn, closed, closedResolve, id: session.id, authid: details.authid };
+      resolve(handle);
+    };
+    conn.onclose = (reason, details) => {
+      if (handle) {
+        handle.closedResolve({ reason, details });
+      } else {
+        reject(new Error(`${label}: connection closed before joining: ${reason} ${describe(details)}`));
+      }
+      return true; // no reconnect
+    };
+    conn.open();
+  }), EVENT_TIMEOUT, `${label}: join`);
+}
+
+// Leaves with GOODBYE (if still open) and waits for the connection to close.
+async function close(checks, ...handles) {
+  await Promise.all(handles.map(async (h) => {
+    try {
+      if (h.session.isOpen) h.conn.close();
+      await withTimeout(h.closed, EVENT_TIMEOUT, `${h.label}: close`);
+    } catch (e) {
+      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
+    }
+  }));
+}
+
+// Records, in order, every meta event and testament the watcher receives.
+class Watcher {
+  constructor(checks, handle, prefix) {
+    this.checks = checks;
+    this.session = handle.session;
+    this.prefix = prefix;
+    this.queue = [];
+    this.waiting = null;
+  }
+
+  push(ev) {
+    this.queue.push(ev);
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w();
+    }
+  }
+
+  async subscribe() {
+    const s = this.session;
+    await s.subscribe('wamp.session.on_join', (args) => this.push(['join', args[0]]));
+    await s.subscribe('wamp.session.on_leave', (args) => this.push(['leave', args]));
+    await s.subscribe(`${this.prefix}.gone`, (args, kwargs) => this.push(['testament', args || [], kwargs || {}]));
+    await s.subscribe(`${this.prefix}.marker`, (args) => this.push(['marker', args]));
+  }
+
+  // Returns the next event, which must be of kind k (null otherwise).
+  async expect(k, what) {
+    if (this.queue.length === 0) {
+      try {
+        await withTimeout(new Promise((r) => { this.waiting = r; }), EVENT_TIMEOUT, what);
+      } catch (e) {
+        this.waiting = null;
+        this.checks.fail(`${what}: no ${k} event within ${EVENT_TIMEOUT / 1000}s`);
+        return null;
+      }
+    }
+    const ev = this.queue.shift();
+    if (ev[0] !== k) {
+      this.checks.fail(`${what}: got ${describe(ev)}, want a ${k} event`);
+      return null;
+    }
+    return ev;
+  }
+
+  // Checks that no event is pending: whatever the router published before
+  // reaches the watcher ahead of its own marker.
+  async nothingMore(what) {
+    await this.session.publish(`${this.prefix}.marker`, [what], {}, { acknowledge: true, exclude_me: false });
+    const ev = await this.expect('marker', what);
+    if (ev) this.checks.equal(`${what}: marker`, ev[1], [what]);
+  }
+}
+
+// Drops the connection without GOODBYE.
+function dropConnection(h) {
+  h.session._socket.close(1000, 'dropped by the test');
+}
+
+async function scenarioMeta(opts, checks) {
+  const transport = new URL(opts.url).protocol === 'rs:' ? 'rawsocket' : 'websocket';
+  const w = await connect(opts, 'watcher');
+  const ws = w.session;
+  const watcher = new Watcher(checks, w, opts.prefix);
+  await watcher.subscribe();
+  const handles = [w];
+  try {
+    // --- count, list, get -------------------------------------------------
+    checks.equal('count with the watcher alone', await ws.call('wamp.session.count'), 1);
+    checks.equal('list with the watcher alone', await ws.call('wamp.session.list'), [w.id]);
+
+    const a = await connect(opts, 'alice');
+    handles.push(a);
+    let ev = await watcher.expect('join', 'on_join of a');
+    if (ev) {
+      const details = ev[1];
+      const tr = (details && details.transport) || {};
+      checks.equal('on_join details', details, {
+        session: a.id,
+        authid: a.authid,
+        authrole: 'anonymous',
+        authmethod: 'anonymous',
+        authprovider: 'static',
+        transport: tr,
+      });
+      checks.equal('on_join transport.type', tr.type, transport);
+      checks.equal('on_join transport.serializer', tr.serializer, opts.serializer);
+      checks.true(`on_join transport.peer names an address: ${describe(tr.peer)}`, typeof tr.peer === 'string' && tr.peer.includes(':'));
+      checks.equal('get(a)', await ws.call('wamp.session.get', [a.id]), details);
+    }
+    checks.equal('count', await ws.call('wamp.session.count'), 2);
+    checks.equal('count anonymous', await ws.call('wamp.session.count', [['anonymous']]), 2);
+    checks.equal('count of no role', await ws.call('wamp.session.count', [['nobody']]), 0);
+    const list = await ws.call('wamp.session.list');
+    checks.equal('list', Array.isArray(list) ? [...list].sort() : list, [w.id, a.id].sort());
+    checks.equal('list of no role', await ws.call('wamp.session.list', [['nobody']]), []);
+    await checks.appError('get of no session', 'wamp.error.no_such_session', ws.call('wamp.session.get', [4242]));
+    await checks.appError('get of a string', 'wamp.error.invalid_argument', ws.call('wamp.session.get', ['alice']));
+    await checks.appError('count of a string', 'wamp.error.invalid_argument', ws.call('wamp.session.count', ['anonymous']));
+
+    // --- kill -------------------------------------------------------------
+    await checks.appError('kill of oneself', 'wamp.error.no_such_session', ws.call('wamp.session.kill', [w.id]));
+    await checks.appError('kill of no session', 'wamp.error.no_such_session', ws.call('wamp.session.kill', [4242]));
+    await checks.appError('kill with a bad reason', 'wamp.error.invalid_uri',
+      ws.call('wamp.session.kill', [a.id], { reason: 'not a uri' }));
+    checks.equal('kill result', await ws.call('wamp.session.kill', [a.id], { reason: 'com.example.kicked', message: 'bye alice' }), null);
+    try {
+      const c = await withTimeout(a.closed, EVENT_TIMEOUT, 'killed session');
+      checks.equal("killed session's GOODBYE", [c.details.reason, c.details.message], ['com.example.kicked', 'bye alice']);
+    } catch (e) {
+      checks.fail(e.message);
+    }
+    ev = await watcher.expect('leave', 'on_leave of a');
+    if (ev) checks.equal('on_leave args', ev[1], [a.id, a.authid, 'anonymous']);
+    checks.equal('count after the kill', await ws.call('wamp.session.count'), 1);
+
+    // --- testaments, published on a lost connection ----------------------
+    const gone = `${opts.prefix}.gone`;
+    const b = await connect(opts, 'bob');
+    handles.push(b);
+    await watcher.expect('join', 'on_join of b');
+    checks.equal('add_testament result',
+      await b.session.call('wamp.session.add_testament', [gone, ['destroyed', 1], { who: 'bob' }]), null);
+    await b.session.call('wamp.session.add_testament', [gone, ['detached', 2], { who: 'bob' }], { scope: 'detached' });
+    await checks.appError('add_testament with a bad scope', 'wamp.error.invalid_argument',
+      b.session.call('wamp.session.add_testament', [gone, [], {}], { scope: 'forever' }));
+    await checks.appError('add_testament with args not a list', 'wamp.error.invalid_argument',
+      b.session.call('wamp.session.add_testament', [gone, 'bye', {}]));
+    dropConnection(b);
+    ev = await watcher.expect('testament', 'first testament');
+    if (ev) checks.equal('detached testament', [ev[1], ev[2]], [['detached', 2], { who: 'bob' }]);
+    ev = await watcher.expect('testament', 'second testament');
+    if (ev) checks.equal('destroyed testament', [ev[1], ev[2]], [['destroyed', 1], { who: 'bob' }]);
+    ev = await watcher.expect('leave', 'on_leave of b');
+    if (ev) checks.equal('on_leave of b', ev[1][0], b.id);
+
+    // --- flush_testaments, then a clean leave ---------------------------
+    const c = await connect(opts, 'carol');
+    await watcher.expect('join', 'on_join of c');
+    await c.session.call('wamp.session.add_testament', [gone, ['never'], {}]);
+    await c.session.call('wamp.session.add_testament', [gone, ['never'], {}], { scope: 'detached' });
+    checks.equal('flush destroyed', await c.session.call('wamp.session.flush_testaments'), 1);
+    checks.equal('flush detached', await c.session.call('wamp.session.flush_testaments', [], { scope: 'detached' }), 1);
+    checks.equal('flush again', await c.session.call('wamp.session.flush_testaments', [], { scope: 'detached' }), 0);
+    await close(checks, c);
+    ev = await watcher.expect('leave', 'on_leave of c (and no testament)');
+    if (ev) checks.equal('on_leave of c', ev[1][0], c.id);
+
+    // --- kill_by_authid, kill_by_authrole, kill_all ----------------------
+    const d1 = await connect(opts, 'd1');
+    const d2 = await connect(opts, 'd2');
+    handles.push(d1, d2);
+    await watcher.expect('join', 'on_join of d1');
+    await watcher.expect('join', 'on_join of d2');
+    checks.equal('kill_by_authid', await ws.call('wamp.session.kill_by_authid', [d1.authid]), [d1.id]);
+    try {
+      const cl = await withTimeout(d1.closed, EVENT_TIMEOUT, 'd1 leaving');
+      checks.equal('kill_by_authid GOODBYE reason', cl.details.reason, 'wamp.close.killed');
+    } catch (e) {
+      checks.fail(e.message);
+    }
+    ev = await watcher.expect('leave', 'on_leave of d1');
+    if (ev) checks.equal('on_leave of d1', ev[1][0], d1.id);
+    checks.equal('kill_by_authid of nobody', await ws.call('wamp.session.kill_by_authid', ['nobody']), []);
+
+    checks.equal('kill_by_authrole',
+      await ws.call('wamp.session.kill_by_authrole', ['anonymous'], { message: 'all anonymous out' }), 1);
+    try {
+      const cl = await withTimeout(d2.closed, EVENT_TIMEOUT, 'd2 leaving');
+      checks.equal('kill_by_authrole GOODBYE message', cl.details.message, 'all anonymous out');
+    } catch (e) {
+      checks.fail(e.message);
+    }
+    ev = await watcher.expect('leave', 'on_leave of d2');
+    if (ev) checks.equal('on_leave of d2', ev[1][0], d2.id);
+
+    const e = await connect(opts, 'e');
+    handles.push(e);
+    await watcher.expect('join', 'on_join of e');
+    await e.session.call('wamp.session.add_testament', [gone, ['not after kill_all'], {}]);
+    checks.equal('kill_all', await ws.call('wamp.session.kill_all'), 1);
+    try {
+      await withTimeout(e.closed, EVENT_TIMEOUT, 'e leaving');
+    } catch (err) {
+      checks.fail(err.message);
+    }
+    // kill_all publishes neither on_leave nor testaments.
+    await watcher.nothingMore('after kill_all');
+    checks.equal('count after kill_all', await ws.call('wamp.session.count'), 1);
+  } finally {
+    await close(checks, ...handles);
+  }
+}
+
+function parseArgs(argv) {
+  const opts = { prefix: 'interop.meta.js' };
+  const rest = [...argv];
+  opts.role = rest.shift();
+  while (rest.length) {
+    const flag = rest.shift();
+    const m = /^--([a-z]+)$/.exec(flag);
+    if (!m || !rest.length) throw new Error(`bad argument ${flag}`);
+    opts[m[1]] = rest.shift();
+  }
+  if (opts.role !== 'meta' || !opts.url || !opts.serializer || !opts.realm) {
+    throw new Error('usage: node meta_session.js meta --url URL --serializer json|msgpack|cbor --realm R [--prefix P]');
+  }
+  return opts;
+}
+
+async function main() {
+  const checks = new Checks();
+  const start = Date.now();
+  try {
+    const opts = parseArgs(process.argv.slice(2));
+    await withTimeout(scenarioMeta(opts, checks), SCENARIO_TIMEOUT, 'scenario');
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : e);
+    checks.fail(String(e && e.message ? e.message : describe(e)));
+  }
+  const out = { scenario: 'meta', ok: checks.errors.length === 0, seconds: (Date.now() - start) / 1000 };
+  if (checks.errors.length) out.errors = checks.errors.slice(0, 20);
+  console.log('RESULT ' + JSON.stringify(out));
+  process.exit(out.ok ? 0 : 1);
+}
+
+main();
