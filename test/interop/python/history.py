@@ -14,7 +14,8 @@ prints RESULT {"scenario": "publish", ..., "info": {"publications": [...]}}.
 
 runs after the router restarted: it subscribes to T (for a subscription id)
 and checks wamp.subscription.get_events against the publications A, B, C, D
-published before the restart, with and without options, and its errors.
+published before the restart, with and without options, and its errors
+(with --no-history-topic, a topic no history rule covers).
 
 Helpers (connect, close, Checks) are client.py's.
 """
@@ -116,7 +117,7 @@ async def role_history(opts):
     await checks.app_error("get_events with limit 0", "wamp.error.invalid_argument", s.call(get, sub.id, limit=0))
     await checks.app_error("get_events with a bad time", "wamp.error.invalid_argument",
                            s.call(get, sub.id, from_time="yesterday"))
-    other = await s.subscribe(lambda *a, **kw: None, opts.topic + "_no_history")
+    other = await s.subscribe(lambda *a, **kw: None, opts.no_history_topic)
     await checks.app_error("get_events of a topic without history", "wamp.error.history_unavailable",
                            s.call(get, other.id))
     await close(checks, s)
@@ -134,6 +135,7 @@ def main():
     ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
     ap.add_argument("--topic", required=True)
     ap.add_argument("--publications", default="")
+    ap.add_argument("--no-history-topic", default="interop.unrecorded", help="a topic no history rule covers")
     opts = ap.parse_args()
     try:
         ok = asyncio.run(ROLES[opts.role](opts))
