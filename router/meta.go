@@ -83,6 +83,7 @@ func (rl *realm) metaProcedures() map[wamp.URI]metaProcedure {
 	rl.addSessionMeta(procs)
 	rl.addRegistrationMeta(procs)
 	rl.addSubscriptionMeta(procs)
+	rl.addHistoryMeta(procs)
 	return procs
 }
 

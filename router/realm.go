@@ -17,6 +17,8 @@ type realm struct {
 	dealer    dealer
 	// meta holds the meta procedures; nil when the meta API is off.
 	meta map[wamp.URI]metaProcedure
+	// hist holds the retained events and the history store (retention.go).
+	hist realmHistory
 
 	mu       sync.RWMutex
 	sessions map[wamp.ID]*Session

@@ -1,10 +1,32 @@
 package router
 
-import "github.com/junction-wamp/junction/wamp"
+import (
+	"cmp"
+	"errors"
+	"maps"
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/junction-wamp/junction/router/history"
+	"github.com/junction-wamp/junction/wamp"
+)
 
 // Event retention and event history: the broker hands every publication it
 // accepted to the realm, which keeps the last retained event per topic and
 // the history the realm's rules ask for.
+//
+// Retained events live in memory, one per topic that has one: memory grows
+// with the number of such topics, never with the publish rate. They are not
+// persisted: the specification makes retention best-effort, and history is
+// what survives a restart.
+//
+// Publications restricted to some subscribers are never retained (the
+// specification limits retention to an event all subscribers would
+// receive); one restricted by session id (exclude, eligible) is not kept in
+// the history either, while one restricted by authid or authrole is kept
+// with its audience and shown only to callers of get_events it admits
+// (pubsub_event_history.md, Security Aspects).
 
 // retainedEvent is a publication kept for subscribers that ask for it with
 // get_retained.
@@ -13,13 +35,135 @@ type retainedEvent struct {
 	publication wamp.ID
 	details     wamp.Dict // publisher disclosure, trustlevel, ppt_*: as in the EVENT
 	payload     wamp.Payload
+
+	seq uint64 // order of retention, for handing several out in order
+}
+
+// realmHistory is a realm's retained events and its handle on the history
+// store.
+type realmHistory struct {
+	store *history.Store // nil when the realm has no history rules
+
+	mu       sync.RWMutex
+	retained map[wamp.URI]*retainedEvent
+	seq      uint64
 }
 
 // recordPublication is called by the broker for every publication it
 // accepted, after it was delivered.
 func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, details wamp.Dict, retain bool) {
+	h := &rl.hist
+	if !retain && (h.store == nil || !h.store.Keeps(rl.name, m.Topic)) {
+		return // the common case, without reading the options
+	}
+	bySession, audience, err := publicationAudience(m.Options)
+	if err != nil {
+		// The broker accepted the options; if they do not read here, keep
+		// the publication out rather than guess its audience.
+		s.logger().Warn("publication not retained nor kept in the history: its black/whitelisting options do not read",
+			"topic", m.Topic, "err", err)
+		return
+	}
+	if retain && !bySession && !audience.Restricted() {
+		h.retain(m.Topic, pub, details, &m.Payload)
+	}
+	if h.store == nil || bySession {
+		return
+	}
+	err = h.store.Append(rl.name, history.Event{
+		Topic: m.Topic, Publication: pub, Details: details, Payload: m.Payload, Audience: audience,
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, history.ErrQueueFull):
+		// Counted by the store; logged at 1, 2, 4, 8, ... drops.
+		if n := h.store.Stats().Dropped; bits.OnesCount64(n) == 1 {
+			s.logger().Warn("event history: write queue full, publications dropped from the history",
+				"topic", m.Topic, "dropped_total", n)
+		}
+	case errors.Is(err, history.ErrClosed):
+		// The router is closing; the publication was delivered.
+	default:
+		s.logger().Warn("event history: publication not kept", "topic", m.Topic, "err", err)
+	}
+}
+
+// publicationAudience reads PUBLISH's black- and whitelisting options:
+// bySession when they name session ids (an eligible list, even empty, or a
+// non-empty exclude list), and the audience by authid and authrole.
+func publicationAudience(opts wamp.Dict) (bySession bool, a history.Audience, err error) {
+	if len(opts) == 0 {
+		return false, a, nil
+	}
+	exclude, err := wamp.OptIDs(opts, "exclude")
+	if err != nil {
+		return false, a, err
+	}
+	eligible, err := wamp.OptIDs(opts, "eligible")
+	if err != nil {
+		return false, a, err
+	}
+	for _, o := range []struct {
+		key string
+		dst *[]string
+	}{
+		{"eligible_authid", &a.EligibleAuthIDs},
+		{"eligible_authrole", &a.EligibleAuthRoles},
+		{"exclude_authid", &a.ExcludeAuthIDs},
+		{"exclude_authrole", &a.ExcludeAuthRoles},
+	} {
+		if *o.dst, err = wamp.OptStrings(opts, o.key); err != nil {
+			return false, a, err
+		}
+	}
+	return eligible != nil || len(exclude) > 0, a, nil
+}
+
+// retain makes the publication topic's retained event, copying what the
+// router may reuse after the publication (the raw payload).
+func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload) {
+	ev := &retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
+	if p.IsRaw() {
+		ev.payload.RawArgs = slices.Clone(p.RawArgs)
+		ev.payload.RawKwargs = slices.Clone(p.RawKwargs)
+	}
+	h.mu.Lock()
+	if h.retained == nil {
+		h.retained = make(map[wamp.URI]*retainedEvent)
+	}
+	h.seq++
+	ev.seq = h.seq
+	h.retained[topic] = ev
+	h.mu.Unlock()
 }
 
 // retainedEvents returns the retained events whose topics match pattern
-// under policy match.
-func (rl *realm) retainedEvents(match wamp.Match, pattern wamp.URI) []retainedEvent { return nil }
+// under policy match, oldest first. Each has its own details map, with
+// "retained": true already set, which the caller may extend (with "topic"
+// for a pattern-based subscription); the payloads are shared and must not
+// be modified.
+func (rl *realm) retainedEvents(match wamp.Match, pattern wamp.URI) []retainedEvent {
+	h := &rl.hist
+	h.mu.RLock()
+	var out []retainedEvent
+	if match == wamp.MatchExact {
+		if ev := h.retained[pattern]; ev != nil {
+			out = append(out, *ev)
+		}
+	} else {
+		for topic, ev := range h.retained {
+			if match.Matches(pattern, topic) {
+				out = append(out, *ev)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(out, func(a, b retainedEvent) int { return cmp.Compare(a.seq, b.seq) })
+	for i := range out {
+		d := make(wamp.Dict, len(out[i].details)+2)
+		maps.Copy(d, out[i].details)
+		d["retained"] = true
+		out[i].details = d
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -48,6 +49,9 @@ type RealmConfig struct {
 	// caller's or publisher's authrole (call_trustlevels,
 	// publication_trustlevels); roles not listed get none.
 	TrustLevels map[string]int
+	// History gives topics of the realm an event history
+	// (wamp.subscription.get_events), kept in Config.HistoryPath.
+	History []HistoryRule
 }
 
 // Disclosure says whether a caller or publisher is disclosed to callees or
@@ -72,6 +76,9 @@ type Config struct {
 	Agent string
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
+	// HistoryPath is the file (bbolt) that keeps the realms' event
+	// history across restarts; required when a realm has History rules.
+	HistoryPath string
 }
 
 // Router routes messages between the sessions of its realms. Create it with
@@ -83,6 +90,7 @@ type Router struct {
 	subIDs  wamp.Sequence // router scope: subscription ids
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
+	history *history.Store // nil when no realm has history rules
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -121,6 +129,9 @@ func New(cfg Config) (*Router, error) {
 			return nil, fmt.Errorf("realm %q: defined twice", rc.Name)
 		}
 		r.realms[rc.Name] = newRealm(r, rc)
+	}
+	if err := r.openHistory(); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -93,6 +93,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
+	// After the transports: nothing publishes any more.
+	if err := rt.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	log.Info("stopped")
 	return errors.Join(errs...)
 }

@@ -420,6 +420,8 @@ type router struct {
 	log    *output
 	exited chan struct{} // closed when the process has exited
 	err    error         // from Wait, once exited is closed
+
+	stopped bool // stop has run (a test may stop a router before its cleanup does)
 }
 
 // startRouter starts the router on a free loopback port, waits until the
@@ -494,6 +496,10 @@ func (r *router) url(transport string) string {
 
 // stop sends SIGTERM and expects a clean exit within stopTimeout.
 func (r *router) stop(t *testing.T) {
+	if r.stopped {
+		return
+	}
+	r.stopped = true
 	select {
 	case <-r.exited:
 		t.Errorf("router exited before SIGTERM: %v\nrouter log:\n%s", r.err, r.log.tail(routerLogLimit))

@@ -1,0 +1,68 @@
+package router
+
+import (
+	"fmt"
+
+	"github.com/junction-wamp/junction/router/history"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// HistoryRule gives the topics of a realm that match Topic under Match an
+// event history of at most Limit events (the oldest go first). A
+// publication is kept under the one rule the pattern precedence picks for
+// its topic (exact, longest prefix, most specific wildcard), so each rule's
+// limit is its own.
+type HistoryRule = history.Rule
+
+// openHistory opens the history store when a realm has history rules.
+func (r *Router) openHistory() error {
+	rules := make(map[wamp.URI][]history.Rule)
+	for _, rc := range r.cfg.Realms {
+		for _, hr := range rc.History {
+			if !wamp.ValidPattern(hr.Match, hr.Topic, rc.StrictURIs) {
+				return fmt.Errorf("realm %q: history rule %s %q: not a valid %s pattern", rc.Name, hr.Match, hr.Topic, hr.Match)
+			}
+			if hr.Limit <= 0 {
+				return fmt.Errorf("realm %q: history rule %s %q: limit %d must be positive", rc.Name, hr.Match, hr.Topic, hr.Limit)
+			}
+		}
+		if len(rc.History) > 0 {
+			rules[rc.Name] = rc.History
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	if r.cfg.HistoryPath == "" {
+		return fmt.Errorf("realms have event history rules but Config.HistoryPath is empty: the history needs a file to be kept in")
+	}
+	st, err := history.Open(r.cfg.HistoryPath, history.Config{Rules: rules, Logger: r.log})
+	if err != nil {
+		return err
+	}
+	r.history = st
+	for name := range rules {
+		r.realms[name].hist.store = st
+	}
+	return nil
+}
+
+// Close releases what the router holds beyond its sessions: it writes the
+// event history that is still queued and closes its file. Call it after
+// Shutdown, once the transports have stopped; publications after Close are
+// delivered but not kept in the history.
+func (r *Router) Close() error {
+	if r.history == nil {
+		return nil
+	}
+	return r.history.Close()
+}
+
+// HistoryStats returns the event history's counters (zero when no realm
+// has history rules).
+func (r *Router) HistoryStats() history.Stats {
+	if r.history == nil {
+		return history.Stats{}
+	}
+	return r.history.Stats()
+}

@@ -1,0 +1,478 @@
+package history
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Rule gives the topics that match Topic under Match a history of at most
+// Limit events.
+type Rule struct {
+	Match wamp.Match
+	Topic wamp.URI
+	Limit int
+}
+
+func (r *Rule) key() string { return r.Match.String() + ":" + string(r.Topic) }
+
+// Config configures a Store.
+type Config struct {
+	// Rules are the history rules of each realm.
+	Rules map[wamp.URI][]Rule
+	// QueueEvents and QueueBytes bound the events appended but not yet
+	// written (the bytes are those of the encoded events); 0 takes
+	// DefaultQueueEvents and DefaultQueueBytes. The writer holds at most one
+	// more batch of the same size while it writes it.
+	QueueEvents int
+	QueueBytes  int
+	// Logger receives the store's warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Queue bounds used when Config leaves them 0.
+const (
+	DefaultQueueEvents = 8192
+	DefaultQueueBytes  = 32 << 20
+)
+
+// Errors of Append and Query.
+var (
+	// ErrQueueFull: the event did not fit in the write queue and was
+	// dropped (and counted in Stats.Dropped).
+	ErrQueueFull = errors.New("history write queue full")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("history store closed")
+	// ErrNoHistory: no rule of the realm covers any topic of the
+	// subscription.
+	ErrNoHistory = errors.New("no history rule covers the subscription")
+)
+
+// formatVersion is the layout of the file; Open refuses a file with another.
+const formatVersion = 1
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketRealms = []byte("realms")
+	keyVersion   = []byte("version")
+)
+
+// Store is an event history kept in a bbolt file. It is safe for
+// concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	log  *slog.Logger
+
+	realms map[wamp.URI]*realmRules // read-only after Open
+
+	maxEvents, maxBytes int
+
+	mu      sync.Mutex
+	pending []pendingEvent
+	bytes   int    // encoded bytes in pending
+	seq     uint64 // last sequence number handed out
+	written uint64 // every event up to this sequence number is written (or lost, counted)
+	closing bool
+	wake    chan struct{} // capacity 1: there is work or closing is set
+	waiters []waiter
+	done    chan struct{} // closed when the writer has stopped
+
+	closeOnce sync.Once
+	closeErr  error
+
+	stats struct {
+		appended, dropped, writeErrors, lost atomic.Uint64
+	}
+}
+
+// realmRules are a realm's rules, indexed by pattern.
+type realmRules struct {
+	name  []byte
+	rules []*ruleState
+	index wamp.PatternIndex[*ruleState]
+}
+
+// ruleState is one rule and its bucket.
+type ruleState struct {
+	Rule
+	realm  *realmRules
+	bucket []byte
+	count  int // events in the bucket; the writer's alone after Open
+}
+
+type pendingEvent struct {
+	rule *ruleState
+	seq  uint64
+	rec  []byte
+}
+
+type waiter struct {
+	seq uint64
+	ch  chan struct{}
+}
+
+// Stats are a store's counters.
+type Stats struct {
+	Appended    uint64 // events queued
+	Dropped     uint64 // events refused because the queue was full
+	WriteErrors uint64 // batches bbolt failed to write
+	Lost        uint64 // queued events lost in those batches
+}
+
+// Open opens (creating it if needed) the history file at path for cfg's
+// rules. It drops what the file holds for rules cfg no longer has and trims
+// every rule to its limit.
+func Open(path string, cfg Config) (*Store, error) {
+	s := &Store{
+		path:      path,
+		log:       cfg.Logger,
+		realms:    make(map[wamp.URI]*realmRules, len(cfg.Rules)),
+		maxEvents: cfg.QueueEvents,
+		maxBytes:  cfg.QueueBytes,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxEvents <= 0 {
+		s.maxEvents = DefaultQueueEvents
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultQueueBytes
+	}
+	for realm, rules := range cfg.Rules {
+		rr := &realmRules{name: []byte(realm)}
+		for _, r := range rules {
+			if r.Limit <= 0 {
+				return nil, fmt.Errorf("history rule %s in realm %s: limit %d must be positive", r.key(), realm, r.Limit)
+			}
+			if _, dup := rr.index.Get(r.Match, r.Topic); dup {
+				return nil, fmt.Errorf("history rule %s in realm %s: given twice", r.key(), realm)
+			}
+			rs := &ruleState{Rule: r, realm: rr, bucket: []byte(r.key())}
+			rr.rules = append(rr.rules, rs)
+			rr.index.Put(r.Match, r.Topic, rs)
+		}
+		if len(rr.rules) > 0 {
+			s.realms[realm] = rr
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("opening event history %s: %w", path, err)
+	}
+	s.db = db
+	if err := db.Update(s.prepare); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening event history %s: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// prepare checks the format, drops unconfigured realms and rules, creates
+// the buckets of the configured ones, trims them and finds the last
+// sequence number.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if v := meta.Get(keyVersion); v == nil {
+		if err := meta.Put(keyVersion, []byte{formatVersion}); err != nil {
+			return err
+		}
+	} else if len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("the file has format version %v; this router reads version %d", v, formatVersion)
+	}
+	realms, err := tx.CreateBucketIfNotExists(bucketRealms)
+	if err != nil {
+		return err
+	}
+	// Collect first: a bucket must not change while it is iterated.
+	var staleRealms [][]byte
+	staleRules := map[string][][]byte{}
+	err = realms.ForEachBucket(func(name []byte) error {
+		rr := s.realms[wamp.URI(name)]
+		if rr == nil {
+			staleRealms = append(staleRealms, append([]byte(nil), name...))
+			return nil
+		}
+		return realms.Bucket(name).ForEachBucket(func(rule []byte) error {
+			for _, rs := range rr.rules {
+				if string(rs.bucket) == string(rule) {
+					return nil
+				}
+			}
+			staleRules[string(name)] = append(staleRules[string(name)], append([]byte(nil), rule...))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range staleRealms {
+		s.log.Info("event history: dropping the history of a realm that has no rules any more", "realm", string(name))
+		if err := realms.DeleteBucket(name); err != nil {
+			return fmt.Errorf("dropping realm %s: %w", name, err)
+		}
+	}
+	for realm, rules := range staleRules {
+		for _, rule := range rules {
+			s.log.Info("event history: dropping the history of a rule no longer configured", "realm", realm, "rule", string(rule))
+			if err := realms.Bucket([]byte(realm)).DeleteBucket(rule); err != nil {
+				return fmt.Errorf("dropping rule %s of realm %s: %w", rule, realm, err)
+			}
+		}
+	}
+	for _, rr := range s.realms {
+		rb, err := realms.CreateBucketIfNotExists(rr.name)
+		if err != nil {
+			return fmt.Errorf("realm %s: %w", rr.name, err)
+		}
+		for _, rs := range rr.rules {
+			b, err := rb.CreateBucketIfNotExists(rs.bucket)
+			if err != nil {
+				return fmt.Errorf("rule %s of realm %s: %w", rs.bucket, rr.name, err)
+			}
+			if k, _ := b.Cursor().Last(); k != nil {
+				s.seq = max(s.seq, binary.BigEndian.Uint64(k))
+			}
+			rs.count = b.Stats().KeyN
+			if err := trim(b, rs); err != nil {
+				return fmt.Errorf("trimming rule %s of realm %s to %d events: %w", rs.bucket, rr.name, rs.Limit, err)
+			}
+		}
+	}
+	s.written = s.seq
+	return nil
+}
+
+// trim deletes the oldest events of rs's bucket b beyond its limit.
+func trim(b *bolt.Bucket, rs *ruleState) error {
+	c := b.Cursor()
+	for rs.count > rs.Limit {
+		k, _ := c.First()
+		if k == nil {
+			rs.count = 0
+			return nil
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		rs.count--
+	}
+	return nil
+}
+
+// Keeps reports whether a rule of realm keeps the events of topic.
+func (s *Store) Keeps(realm, topic wamp.URI) bool {
+	rr := s.realms[realm]
+	if rr == nil {
+		return false
+	}
+	_, _, _, ok := rr.index.Best(topic)
+	return ok
+}
+
+// Append queues ev for the history of the rule of realm that covers its
+// topic; it does nothing when no rule does. It does not wait for the write.
+// It fails with ErrQueueFull when the queue is at its limit (the event is
+// dropped and counted) and with ErrClosed once the store is closed.
+func (s *Store) Append(realm wamp.URI, ev Event) error {
+	rr := s.realms[realm]
+	if rr == nil {
+		return nil
+	}
+	_, _, rs, ok := rr.index.Best(ev.Topic)
+	if !ok {
+		return nil
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	rec, err := encodeRecord(&ev)
+	if err != nil {
+		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	// An event larger than the byte bound on its own still goes into an
+	// empty queue: the transport's message size limit bounds it.
+	if len(s.pending) >= s.maxEvents || (s.bytes > 0 && s.bytes+len(rec) > s.maxBytes) {
+		s.mu.Unlock()
+		s.stats.dropped.Add(1)
+		return ErrQueueFull
+	}
+	s.seq++
+	s.pending = append(s.pending, pendingEvent{rule: rs, seq: s.seq, rec: rec})
+	s.bytes += len(rec)
+	s.mu.Unlock()
+	s.stats.appended.Add(1)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Flush waits until every event appended before the call is written (or
+// lost to a write error, which is counted), or ctx is done.
+func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	if s.written >= s.seq {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.closing {
+		s.mu.Unlock()
+		<-s.done // Close writes what is queued before it returns
+		return nil
+	}
+	w := waiter{seq: s.seq, ch: make(chan struct{})}
+	s.waiters = append(s.waiters, w)
+	s.mu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the event history to be written: %w", ctx.Err())
+	}
+}
+
+// writer writes the queue in batches until the store is closed and the
+// queue is empty.
+func (s *Store) writer() {
+	defer close(s.done)
+	var spare []pendingEvent
+	for {
+		s.mu.Lock()
+		for len(s.pending) == 0 && !s.closing {
+			s.mu.Unlock()
+			<-s.wake
+			s.mu.Lock()
+		}
+		batch := s.pending
+		s.pending, s.bytes = spare[:0], 0
+		closing := s.closing
+		s.mu.Unlock()
+
+		if len(batch) > 0 {
+			if err := s.db.Update(func(tx *bolt.Tx) error { return write(tx, batch) }); err != nil {
+				s.stats.writeErrors.Add(1)
+				s.stats.lost.Add(uint64(len(batch)))
+				s.log.Error("event history: a batch of events could not be written and is lost",
+					"file", s.path, "events", len(batch), "err", err)
+				s.recount()
+			}
+		}
+		s.mu.Lock()
+		if len(batch) > 0 {
+			s.written = batch[len(batch)-1].seq
+		}
+		kept := s.waiters[:0]
+		for _, w := range s.waiters {
+			if w.seq <= s.written {
+				close(w.ch)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		s.waiters = kept
+		done := closing && len(s.pending) == 0
+		s.mu.Unlock()
+		clear(batch)
+		spare = batch
+		if done {
+			return
+		}
+	}
+}
+
+// write stores a batch and trims each rule it touched.
+func write(tx *bolt.Tx, batch []pendingEvent) error {
+	realms := tx.Bucket(bucketRealms)
+	var key [8]byte
+	touched := make(map[*ruleState]*bolt.Bucket)
+	for _, p := range batch {
+		b := touched[p.rule]
+		if b == nil {
+			b = realms.Bucket(p.rule.realm.name).Bucket(p.rule.bucket)
+			b.FillPercent = 1 // keys only ever grow: pack the pages
+			touched[p.rule] = b
+		}
+		binary.BigEndian.PutUint64(key[:], p.seq)
+		if err := b.Put(key[:], p.rec); err != nil {
+			return err
+		}
+		p.rule.count++
+	}
+	for rs, b := range touched {
+		if err := trim(b, rs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recount reads the rule counts again after a failed transaction, whose
+// changes bbolt rolled back but whose counting did not.
+func (s *Store) recount() {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		realms := tx.Bucket(bucketRealms)
+		for _, rr := range s.realms {
+			for _, rs := range rr.rules {
+				rs.count = realms.Bucket(rr.name).Bucket(rs.bucket).Stats().KeyN
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("event history: counting the events again after a failed write", "file", s.path, "err", err)
+	}
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Appended:    s.stats.appended.Load(),
+		Dropped:     s.stats.dropped.Load(),
+		WriteErrors: s.stats.writeErrors.Load(),
+		Lost:        s.stats.lost.Load(),
+	}
+}
+
+// Close writes what is queued, stops the writer and closes the file.
+// Appends after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		<-s.done
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("closing event history %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
