@@ -108,7 +108,7 @@ type Realm struct {
 const MaxTrustLevel = 1<<53 - 1
 
 // HistoryRule keeps the last Limit events published to the topics that
-// Topic matches under Match.
+// Topic matches under Match (all of them together).
 type HistoryRule struct {
 	// Topic is a topic URI, or a pattern for prefix and wildcard matching
 	// (checked strictly when the realm has strict_uris). Required. Yaml
@@ -118,12 +118,12 @@ type HistoryRule struct {
 	// Profile's pattern-based subscriptions. Yaml key match; default
 	// "exact".
 	Match string
-	// Limit is the number of events kept per topic, from 1 to
-	// MaxHistoryLimit. Required. Yaml key limit.
+	// Limit is the number of events the rule keeps, for all the topics it
+	// matches together, from 1 to MaxHistoryLimit. Required. Yaml key limit.
 	Limit int
 }
 
-// MaxHistoryLimit is the most events one history rule may keep per topic.
+// MaxHistoryLimit is the most events one history rule may keep.
 const MaxHistoryLimit = 10_000_000
 
 // Store configures the router's persistent store.

@@ -461,9 +461,9 @@ func validateRealm(r *report, path string, rl *Realm, store string) {
 		}
 		switch {
 		case h.Limit == 0 && !r.has(p+".limit"):
-			r.errorf(p+".limit", "a limit is required: the number of events kept per topic, 1 to %d", MaxHistoryLimit)
+			r.errorf(p+".limit", "a limit is required: the number of events the rule keeps, 1 to %d", MaxHistoryLimit)
 		case h.Limit < 1 || h.Limit > MaxHistoryLimit:
-			r.errorf(p+".limit", "%d is out of range: a rule keeps 1 to %d events per topic", h.Limit, MaxHistoryLimit)
+			r.errorf(p+".limit", "%d is out of range: a rule keeps 1 to %d events", h.Limit, MaxHistoryLimit)
 		}
 	}
 }

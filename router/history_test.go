@@ -189,12 +189,6 @@ func publications(evs []wamp.Dict) []int64 {
 	return ids
 }
 
-func subscribe(t *testing.T, p *pipe, topic wamp.URI) wamp.ID {
-	t.Helper()
-	p.s.Receive(&wamp.Subscribe{Request: 3, Topic: topic})
-	return p.recv().(*wamp.Subscribed).Subscription
-}
-
 func TestGetEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.db")
 	r := newHistoryRouter(t, path, historyRules...)
@@ -211,7 +205,7 @@ func TestGetEvents(t *testing.T) {
 	}
 	record(t, p, `{}`, "com.other", `[9]`, 30, nil) // no rule
 
-	subA := subscribe(t, p, "com.hist.a")
+	subA := subscribe(t, p, 3, "com.hist.a")
 	evs := getEvents(t, p, subA, nil)
 	if got := publications(evs); !reflect.DeepEqual(got, []int64{11, 13}) {
 		t.Fatalf("history of com.hist.a: %v, want [11 13]", got)
@@ -253,7 +247,7 @@ func TestGetEvents(t *testing.T) {
 		}
 	}
 
-	subSmall := subscribe(t, p, "com.hist.small")
+	subSmall := subscribe(t, p, 3, "com.hist.small")
 	if got := publications(getEvents(t, p, subSmall, nil)); !reflect.DeepEqual(got, []int64{21, 22}) {
 		t.Errorf("com.hist.small (limit 2): %v", got)
 	}
@@ -277,7 +271,7 @@ func TestGetEvents(t *testing.T) {
 		{"zero publication", wamp.List{uint64(subA)}, wamp.Dict{"after_publication": 0}, wamp.ErrInvalidArgument, "must be a publication id"},
 		{"unknown publication", wamp.List{uint64(subA)}, wamp.Dict{"after_publication": 12}, wamp.ErrInvalidArgument, "publication 12 is not in the subscription's history"},
 		{"unknown option", wamp.List{uint64(subA)}, wamp.Dict{"count": 3}, wamp.ErrInvalidArgument, `unknown option "count"`},
-		{"no history", wamp.List{uint64(subscribe(t, p, "com.other"))}, nil, errHistoryUnavailable, "no history rule of realm realm1 covers its topics"},
+		{"no history", wamp.List{uint64(subscribe(t, p, 3, "com.other"))}, nil, wamp.ErrHistoryUnavailable, "no history rule of realm realm1 covers its topics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, e := call(t, p, tc.args, tc.kw)
@@ -298,7 +292,7 @@ func TestGetEvents(t *testing.T) {
 	q := attach(t, r, codec.CBOR)
 	q.s.Receive(&wamp.Hello{Realm: "plain", Details: allRoles})
 	q.recv()
-	if _, e := call(t, q, wamp.List{uint64(subscribe(t, q, "com.hist.a"))}, nil); e == nil || e.Error != errHistoryUnavailable {
+	if _, e := call(t, q, wamp.List{uint64(subscribe(t, q, 3, "com.hist.a"))}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
 		t.Fatalf("realm without rules: %+v", e)
 	}
 
@@ -308,7 +302,7 @@ func TestGetEvents(t *testing.T) {
 	}
 	r = newHistoryRouter(t, path, historyRules...)
 	p = join(t, r, codec.MsgPack)
-	subA2 := subscribe(t, p, "com.hist.a")
+	subA2 := subscribe(t, p, 3, "com.hist.a")
 	evs = getEvents(t, p, subA2, nil)
 	if got := publications(evs); !reflect.DeepEqual(got, []int64{11, 13}) {
 		t.Fatalf("after a restart: %v, want [11 13]", got)
@@ -327,8 +321,8 @@ func TestRecordAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	record(t, p, `{}`, "com.hist.a", `[1]`, 1, nil)
-	sub := subscribe(t, p, "com.hist.a")
-	if _, e := call(t, p, wamp.List{uint64(sub)}, nil); e == nil || e.Error != errHistoryUnavailable {
+	sub := subscribe(t, p, 3, "com.hist.a")
+	if _, e := call(t, p, wamp.List{uint64(sub)}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
 		t.Fatalf("get_events after Close: %+v", e)
 	}
 	if st := r.HistoryStats(); st.Appended != 0 || st.Dropped != 0 {

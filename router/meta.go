@@ -10,7 +10,7 @@ import (
 // The meta API (wamp.session.*, wamp.registration.*, wamp.subscription.*)
 // is answered by the router itself: a CALL to one of these procedures never
 // reaches a callee, and the meta events are published by the realm. Both can
-// be switched off per realm (RealmConfig.NoMetaAPI); authorization applies to
+// be switched off per realm (RealmConfig.DisableMetaAPI); authorization applies to
 // them like to any other URI, before they reach the dealer or the broker.
 
 // metaCall is a CALL to a meta procedure, with its arguments decoded.

@@ -16,9 +16,6 @@ import (
 // Event history meta procedure: wamp.subscription.get_events
 // (pubsub_event_history.md).
 
-// errHistoryUnavailable answers get_events for a subscription that has no
-// history. The specification names no error for it; this is Crossbar.io's.
-const errHistoryUnavailable wamp.URI = "wamp.error.history_unavailable"
 
 // historyQueryTimeout bounds how long get_events waits for the history
 // writes queued before it.
@@ -49,7 +46,7 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	}
 	store := rl.hist.store
 	if store == nil {
-		return wamp.Payload{}, callErrorf(errHistoryUnavailable, "%s: realm %s keeps no event history", c.call.Procedure, rl.name)
+		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: realm %s keeps no event history", c.call.Procedure, rl.name)
 	}
 	q.Match, q.Pattern = match, pattern
 	q.AuthID, q.AuthRole = c.caller.authid, c.caller.authrole
@@ -59,19 +56,19 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	var unknown *history.UnknownPublicationError
 	switch {
 	case errors.Is(err, history.ErrNoHistory):
-		return wamp.Payload{}, callErrorf(errHistoryUnavailable, "%s: subscription %d (%s %q) has no event history: no history rule of realm %s covers its topics",
+		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: subscription %d (%s %q) has no event history: no history rule of realm %s covers its topics",
 			c.call.Procedure, id, match, pattern, rl.name)
 	case errors.As(err, &unknown):
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: %v", c.call.Procedure, err)
 	case err != nil:
 		c.caller.logger().Error("event history query failed", "subscription", uint64(id), "err", err)
-		return wamp.Payload{}, callErrorf(errHistoryUnavailable, "%s: the event history could not be read: %v", c.call.Procedure, err)
+		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: the event history could not be read: %v", c.call.Procedure, err)
 	}
 	list := make(wamp.List, 0, len(evs))
 	for i := range evs {
 		e, err := historyEvent(&evs[i], id, match)
 		if err != nil {
-			return wamp.Payload{}, callErrorf(errHistoryUnavailable, "%s: %v", c.call.Procedure, err)
+			return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", c.call.Procedure, err)
 		}
 		list = append(list, e)
 	}

@@ -30,11 +30,15 @@ const (
 	ErrDiscloseMeDisallowed   URI = "wamp.error.option_disallowed.disclose_me"
 	ErrNoAuthMethod           URI = "wamp.error.no_auth_method"
 	ErrNoSuchPrincipal        URI = "wamp.error.no_such_principal"
-	CloseSystemShutdown       URI = "wamp.close.system_shutdown"
-	CloseRealm                URI = "wamp.close.close_realm"
-	CloseGoodbyeAndOut        URI = "wamp.close.goodbye_and_out"
-	CloseNormal               URI = "wamp.close.normal"
-	CloseKilled               URI = "wamp.close.killed"
+	// ErrHistoryUnavailable answers wamp.subscription.get_events for a
+	// subscription that has no history. The specification names no error
+	// for it; this is Crossbar.io's.
+	ErrHistoryUnavailable URI = "wamp.error.history_unavailable"
+	CloseSystemShutdown   URI = "wamp.close.system_shutdown"
+	CloseRealm            URI = "wamp.close.close_realm"
+	CloseGoodbyeAndOut    URI = "wamp.close.goodbye_and_out"
+	CloseNormal           URI = "wamp.close.normal"
+	CloseKilled           URI = "wamp.close.killed"
 )
 
 // ValidURI checks u against the specification's URI rules. Loose checking

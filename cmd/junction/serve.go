@@ -106,7 +106,13 @@ func routerConfig(cfg *config.Config, log *slog.Logger) router.Config {
 	if cfg.Limits.SlowConsumer == "disconnect" {
 		rc.SlowConsumer = router.Disconnect
 	}
+	rc.HistoryPath = cfg.Store.Path
 	for _, r := range cfg.Realms {
+		var history []router.HistoryRule
+		for _, h := range r.History {
+			m, _ := wamp.ParseMatch(h.Match) // validated by config
+			history = append(history, router.HistoryRule{Match: m, Topic: wamp.URI(h.Topic), Limit: h.Limit})
+		}
 		rc.Realms = append(rc.Realms, router.RealmConfig{
 			Name:              wamp.URI(r.Name),
 			StrictURIs:        r.StrictURIs,
@@ -115,6 +121,7 @@ func routerConfig(cfg *config.Config, log *slog.Logger) router.Config {
 			DiscloseCaller:    disclosure(r.DiscloseCaller),
 			DisclosePublisher: disclosure(r.DisclosePublisher),
 			TrustLevels:       maps.Clone(r.TrustLevels),
+			History:           history,
 		})
 	}
 	return rc
