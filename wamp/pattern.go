@@ -9,9 +9,12 @@ type Match uint8
 const (
 	// MatchExact matches the URI itself.
 	MatchExact Match = iota
-	// MatchPrefix matches the URI and every URI that continues it with
-	// more components: "a.b" matches "a.b" and "a.b.c", not "a.bc". A
-	// pattern ending in "." matches every URI that starts with it.
+	// MatchPrefix matches every URI that starts with the pattern, as a
+	// string: "a.b" matches "a.b", "a.b.c" and "a.b-low", not "a.c". That
+	// is what both pattern-based sections of the specification define and
+	// what Crossbar.io and Autobahn do (the registration section's
+	// precedence example alone reads as if prefixes matched whole
+	// components; see pattern_test.go).
 	MatchPrefix
 	// MatchWildcard matches URIs with as many components as the pattern,
 	// where each non-empty pattern component equals the URI's: "a..c"
@@ -63,10 +66,7 @@ func ValidPattern(m Match, p URI, strict bool) bool {
 func (m Match) Matches(p, u URI) bool {
 	switch m {
 	case MatchPrefix:
-		if !strings.HasPrefix(string(u), string(p)) {
-			return false
-		}
-		return len(u) == len(p) || p[len(p)-1] == '.' || u[len(p)] == '.'
+		return strings.HasPrefix(string(u), string(p))
 	case MatchWildcard:
 		return wildcardMatches(p, u)
 	}
@@ -243,7 +243,7 @@ func (x *PatternIndex[V]) Matching(u URI, fn func(m Match, p URI, v V) bool) {
 				continue
 			}
 			p := u[:n]
-			if v, ok := x.prefix[p]; ok && MatchPrefix.Matches(p, u) {
+			if v, ok := x.prefix[p]; ok {
 				if !fn(MatchPrefix, p, v) {
 					return
 				}
@@ -271,7 +271,7 @@ func (x *PatternIndex[V]) Best(u URI) (m Match, p URI, v V, ok bool) {
 	best := -1
 	for n := range x.prefixLens {
 		if n <= len(u) && n > best {
-			if _, hit := x.prefix[u[:n]]; hit && MatchPrefix.Matches(u[:n], u) {
+			if _, hit := x.prefix[u[:n]]; hit {
 				best = n
 			}
 		}

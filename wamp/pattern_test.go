@@ -12,7 +12,8 @@ func TestMatchesPolicies(t *testing.T) {
 		{MatchExact, "a.b", "a.b.c", false},
 		{MatchPrefix, "a.b", "a.b", true},
 		{MatchPrefix, "a.b", "a.b.c", true},
-		{MatchPrefix, "a.b", "a.bc", false},
+		{MatchPrefix, "a.b", "a.bc", true},
+		{MatchPrefix, "a.b", "a.c", false},
 		{MatchPrefix, "a.b.", "a.b.c", true},
 		{MatchPrefix, "a.b.", "a.b", false},
 		{MatchPrefix, "a.b.c", "a.b", false},
@@ -32,7 +33,10 @@ func TestMatchesPolicies(t *testing.T) {
 }
 
 // The specification's own example of registration precedence
-// (rpc_pattern_based_registration.md).
+// (rpc_pattern_based_registration.md), with one departure: the example
+// says "a1.b2.c33.d4.e5" has no prefix match, but prefix matching is
+// defined in both pattern-based sections (and done by Crossbar.io) as a
+// string prefix, under which registration 2, "a1.b2.c3", matches it.
 func TestPatternIndexBestSpecExample(t *testing.T) {
 	var x PatternIndex[int]
 	x.Put(MatchExact, "a1.b2.c3.d4.e55", 1)
@@ -47,7 +51,7 @@ func TestPatternIndexBestSpecExample(t *testing.T) {
 		"a1.b2.c3.d98.e74":      2,
 		"a1.b2.c3.d4.e325":      3,
 		"a1.b2.c55.d4.e5":       4,
-		"a1.b2.c33.d4.e5":       5,
+		"a1.b2.c33.d4.e5":       2, // the spec's example says 5; see above
 		"a1.b2.c88.d4.e5.f6.g7": 6,
 		"a2.b2.c2.d2.e2":        0,
 	} {
@@ -59,6 +63,12 @@ func TestPatternIndexBestSpecExample(t *testing.T) {
 			t.Errorf("Best(%q) = %d, want %d", u, got, want)
 		}
 	}
+	// Without the prefix registrations, the example's wildcard precedence.
+	x.Delete(MatchPrefix, "a1.b2.c3")
+	if _, _, got, _ := x.Best("a1.b2.c33.d4.e5"); got != 5 {
+		t.Errorf("Best(a1.b2.c33.d4.e5) without prefixes = %d, want 5", got)
+	}
+	x.Put(MatchPrefix, "a1.b2.c3", 2)
 	if x.Len() != 7 {
 		t.Fatalf("Len = %d", x.Len())
 	}
