@@ -3,86 +3,207 @@ package router
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// broker routes PUBLISH to the subscribers of a topic. One subscription id
-// stands for a topic and is shared by all of its subscribers.
+// broker routes PUBLISH to the subscribers of the subscriptions that match
+// the topic. A subscription is a (match policy, topic or pattern) pair with
+// one id shared by all of its subscribers; an event reaches a session once
+// per matching subscription it holds (pattern_based_subscription.md).
+//
+// Locks, always taken in this order: mu (the index), a subscription's mu,
+// a session's mu, meta.mu (a leaf). Publishing holds mu only to find the
+// subscriptions and each subscription's mu (read) while it fans out, so
+// publishers of different topics never wait for each other.
 type broker struct {
 	router *Router
 
-	mu     sync.RWMutex // guards topics and byID
-	topics map[wamp.URI]*subscription
-	byID   map[wamp.ID]*subscription
+	mu       sync.RWMutex // guards subs, byID and patterns
+	subs     wamp.PatternIndex[*subscription]
+	byID     map[wamp.ID]*subscription
+	patterns int // prefix and wildcard subscriptions: 0 keeps publishing to one map lookup
+
+	meta metaQueue
 }
 
+// subscription is laid out small: a realm may hold one per session.
 type subscription struct {
-	id    wamp.ID // router scope
-	topic wamp.URI
+	id      wamp.ID  // router scope
+	topic   wamp.URI // the topic, or the pattern for prefix and wildcard
+	created int64    // Unix nanoseconds
+	match   wamp.Match
 
-	mu          sync.RWMutex
+	mu sync.RWMutex
+	// announced is set once wamp.subscription.on_create went out, so that
+	// on_subscribe never comes first and on_delete never comes alone.
+	announced   bool
 	subscribers map[*Session]struct{}
+	// nkeys holds the node key of the subscribers that gave one (sharded
+	// subscription); nil until one does, so plain subscriptions pay nothing.
+	nkeys map[*Session]string
 }
 
 // brokerFeatures is what WELCOME announces for the broker role.
 func brokerFeatures() wamp.Dict {
 	return wamp.Dict{
-		"publisher_exclusion":      true,
-		"publisher_identification": true,
+		"publisher_exclusion":           true,
+		"publisher_identification":      true,
+		"subscriber_blackwhite_listing": true,
+		"publication_trustlevels":       true,
+		"pattern_based_subscription":    true,
+		"sharded_subscription":          true,
+		"subscription_revocation":       true,
+		"subscription_meta_api":         true,
+		"event_retention":               true,
+		"payload_passthru_mode":         true,
 	}
 }
 
 func (b *broker) init(r *Router) {
 	b.router = r
-	b.topics = make(map[wamp.URI]*subscription)
 	b.byID = make(map[wamp.ID]*subscription)
 }
 
+// subscribeOptions are SUBSCRIBE.Options as the broker reads them. Keys it
+// does not know are ignored, as the basic profile says (messages.md).
+type subscribeOptions struct {
+	match       wamp.Match
+	getRetained bool
+	nkey        string
+}
+
+func readSubscribeOptions(opts wamp.Dict) (subscribeOptions, error) {
+	var o subscribeOptions
+	if len(opts) == 0 {
+		return o, nil
+	}
+	match, err := wamp.OptChoice(opts, "match", "exact", "exact", "prefix", "wildcard")
+	if err != nil {
+		return o, err
+	}
+	o.match, _ = wamp.ParseMatch(match)
+	if o.getRetained, err = wamp.OptBool(opts, "get_retained", false); err != nil {
+		return o, err
+	}
+	if o.nkey, err = wamp.OptString(opts, "nkey", ""); err != nil {
+		return o, err
+	}
+	if _, present := opts["nkey"]; present && o.nkey == "" {
+		return o, &wamp.OptionError{Key: "nkey", Reason: "must not be empty: it names the subscriber's node of a sharded subscription"}
+	}
+	return o, nil
+}
+
 func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
-	if match := wamp.String(m.Options, "match"); match != "" && match != "exact" {
-		s.errorReply(wamp.TypeSubscribe, m.Request, wamp.ErrOptionNotAllowed,
-			"match %q: only exact topic matching is supported", match)
+	o, err := readSubscribeOptions(m.Options)
+	if err != nil {
+		s.errorReply(wamp.TypeSubscribe, m.Request, wamp.ErrInvalidArgument, "SUBSCRIBE to %q: %v", m.Topic, err)
 		return
 	}
-	if !s.checkURI(wamp.TypeSubscribe, m.Request, m.Topic, "topic") {
+	if !wamp.ValidPattern(o.match, m.Topic, s.realm.strict) {
+		s.errorReply(wamp.TypeSubscribe, m.Request, wamp.ErrInvalidURI,
+			"topic %q is not a valid URI for %s matching", m.Topic, o.match)
 		return
 	}
+	// Retained events are fetched before any broker lock is taken: the
+	// retention store has its own lock and must not nest inside ours.
+	var retained []retainedEvent
+	if o.getRetained {
+		retained = s.realm.retainedEvents(o.match, m.Topic)
+	}
+	meta := s.realm.meta != nil
+
 	b.mu.Lock()
-	sub := b.topics[m.Topic]
-	if sub == nil {
-		sub = &subscription{id: b.router.subIDs.Next(), topic: m.Topic, subscribers: make(map[*Session]struct{}, 1)}
-		b.topics[m.Topic] = sub
+	sub, ok := b.subs.Get(o.match, m.Topic)
+	if !ok {
+		sub = &subscription{id: b.router.subIDs.Next(), match: o.match, topic: m.Topic,
+			created: time.Now().UnixNano(), subscribers: make(map[*Session]struct{}, 1)}
+		b.subs.Put(o.match, m.Topic, sub)
 		b.byID[sub.id] = sub
+		if o.match != wamp.MatchExact {
+			b.patterns++
+		}
 	}
 	sub.mu.Lock()
 	b.mu.Unlock()
 
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	if joined {
-		if indexOf(s.subs, sub.id) < 0 {
-			s.subs = append(s.subs, sub)
-		}
+	added := false
+	if joined && indexOf(s.subs, sub.id) < 0 {
+		s.subs = append(s.subs, sub)
+		added = true
 	}
 	s.mu.Unlock()
+	var failed []failedSend
 	if joined {
 		sub.subscribers[s] = struct{}{}
-	}
-	// SUBSCRIBED is queued while publishers are held off, so that no EVENT
-	// for the subscription can reach the client before it.
-	var err error
-	if joined {
+		sub.setNkey(s, o.nkey)
+		// SUBSCRIBED and the retained events are queued while publishers
+		// are held off, so that no live EVENT for the subscription reaches
+		// the client before them.
 		err = s.peer.Send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+		if err == nil {
+			failed = sub.sendRetained(s, retained, failed)
+		}
+		if meta && added {
+			if !sub.announced {
+				sub.announced = true
+				b.meta.add("wamp.subscription.on_create", uint64(s.id), sub.details())
+			}
+			b.meta.add("wamp.subscription.on_subscribe", uint64(s.id), uint64(sub.id))
+		}
 	}
 	sub.mu.Unlock()
 	if !joined {
-		b.remove(s, sub) // drops the subscription if it was created for s alone
+		b.detach(s, sub, nil) // drops the subscription if it was created for s alone
 		return
 	}
+	b.flushMeta(s.realm)
 	if err != nil {
 		s.sendFailed(wamp.TypeSubscribed, err)
 	}
+	for _, f := range failed {
+		f.session.eventFailed(f.err)
+	}
+}
+
+// setNkey records (or, with "", forgets) the node key s subscribed with;
+// the latest SUBSCRIBE of a session decides. Called under sub.mu.
+func (sub *subscription) setNkey(s *Session, nkey string) {
+	if nkey == "" {
+		delete(sub.nkeys, s)
+		return
+	}
+	if sub.nkeys == nil {
+		sub.nkeys = make(map[*Session]string, 1)
+	}
+	sub.nkeys[s] = nkey
+}
+
+// sendRetained sends s, which has just subscribed, the retained events it
+// asked for with get_retained. Called under sub.mu.
+func (sub *subscription) sendRetained(s *Session, evs []retainedEvent, failed []failedSend) []failedSend {
+	for i := range evs {
+		ev := &evs[i]
+		if ev.details["ppt_scheme"] != nil && !s.features.has(subscriber, featPayloadPassthruMode) {
+			continue // see fanout: passthru payloads only go to subscribers that announced the mode
+		}
+		d := make(wamp.Dict, len(ev.details)+2)
+		for k, v := range ev.details {
+			d[k] = v
+		}
+		d["retained"] = true
+		if sub.match != wamp.MatchExact {
+			d["topic"] = string(ev.topic)
+		}
+		if err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: d, Payload: ev.payload}); err != nil {
+			return append(failed, failedSend{s, err})
+		}
+	}
+	return failed
 }
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
@@ -95,89 +216,183 @@ func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
 			"subscription %d is not active on this session", m.Subscription)
 		return
 	}
-	b.remove(s, sub)
-	s.send(&wamp.Unsubscribed{Request: m.Request})
+	if err := b.detach(s, sub, &wamp.Unsubscribed{Request: m.Request}); err != nil {
+		s.sendFailed(wamp.TypeUnsubscribed, err)
+	}
 }
 
-// remove takes s off sub and drops sub when it was the last subscriber.
-func (b *broker) remove(s *Session, sub *subscription) {
+// remove takes s off sub (s is leaving) and drops sub when it was the last
+// subscriber.
+func (b *broker) remove(s *Session, sub *subscription) { b.detach(s, sub, nil) }
+
+// detach takes s off sub, drops sub when it was the last subscriber, sends
+// s the reply (UNSUBSCRIBED) if there is one, and then publishes the meta
+// events. It returns the reply's Send error for the caller to act on once
+// no lock is held.
+func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error {
+	var err error
 	b.mu.Lock()
 	sub.mu.Lock()
+	_, was := sub.subscribers[s]
 	delete(sub.subscribers, s)
-	empty := len(sub.subscribers) == 0
-	sub.mu.Unlock()
-	if empty && b.topics[sub.topic] == sub {
-		delete(b.topics, sub.topic)
-		delete(b.byID, sub.id)
+	delete(sub.nkeys, s)
+	deleted := false
+	if len(sub.subscribers) == 0 {
+		if cur, ok := b.subs.Get(sub.match, sub.topic); ok && cur == sub {
+			b.subs.Delete(sub.match, sub.topic)
+			delete(b.byID, sub.id)
+			if sub.match != wamp.MatchExact {
+				b.patterns--
+			}
+			deleted = true
+		}
 	}
+	if reply != nil {
+		err = s.peer.Send(reply)
+	}
+	// Queued under the locks, so that they keep the order of the changes;
+	// a subscription created again for the topic comes after on_delete.
+	meta := s.realm.meta != nil
+	if meta && was && sub.announced {
+		b.meta.add("wamp.subscription.on_unsubscribe", uint64(s.id), uint64(sub.id))
+	}
+	if meta && deleted && sub.announced {
+		b.meta.add("wamp.subscription.on_delete", uint64(s.id), uint64(sub.id))
+	}
+	sub.mu.Unlock()
 	b.mu.Unlock()
+	if meta {
+		b.flushMeta(s.realm)
+	}
+	return err
+}
+
+// subscriptionByID returns the match policy and topic (or pattern) of
+// subscription id, for the event history's meta procedures.
+func (b *broker) subscriptionByID(id wamp.ID) (match wamp.Match, pattern wamp.URI, ok bool) {
+	b.mu.RLock()
+	sub := b.byID[id]
+	b.mu.RUnlock()
+	if sub == nil {
+		return wamp.MatchExact, "", false
+	}
+	return sub.match, sub.topic, true
+}
+
+// matching appends to dst the subscriptions whose pattern matches topic.
+func (b *broker) matching(topic wamp.URI, dst []*subscription) []*subscription {
+	b.mu.RLock()
+	if b.patterns == 0 {
+		if sub, ok := b.subs.Get(wamp.MatchExact, topic); ok {
+			dst = append(dst, sub)
+		}
+	} else {
+		b.subs.Matching(topic, func(_ wamp.Match, _ wamp.URI, sub *subscription) bool {
+			dst = append(dst, sub)
+			return true
+		})
+	}
+	b.mu.RUnlock()
+	return dst
 }
 
 func (b *broker) publish(s *Session, m *wamp.Publish) {
-	ack := wamp.Bool(m.Options, "acknowledge", false)
+	o := publishOptions{excludeMe: true}
+	if len(m.Options) > 0 && !o.read(s, m) {
+		return
+	}
 	if !wamp.ValidURI(m.Topic, s.realm.strict, false) {
-		if ack {
-			s.errorReply(wamp.TypePublish, m.Request, wamp.ErrInvalidURI, "topic %q is not a valid URI", m.Topic)
-		}
+		o.refuse(s, m, wamp.ErrInvalidURI, "topic %q is not a valid URI", m.Topic)
+		return
+	}
+	details, ok := o.eventDetails(s, m)
+	if !ok {
 		return
 	}
 	pubID := wamp.GlobalID()
-
-	b.mu.RLock()
-	sub := b.topics[m.Topic]
-	b.mu.RUnlock()
-	if sub != nil {
-		var details wamp.Dict
-		if wamp.Bool(m.Options, "disclose_me", false) {
-			details = wamp.Dict{"publisher": uint64(s.id), "publisher_authid": s.authid, "publisher_authrole": s.authrole}
-		}
-		ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: pubID, Details: details, Payload: m.Payload})
-		excludeMe := wamp.Bool(m.Options, "exclude_me", true)
-
-		var failed []failedSend
-		sub.mu.RLock()
-		for target := range sub.subscribers {
-			if target == s && excludeMe {
-				continue
-			}
-			if err := target.peer.Send(ev); err != nil {
-				failed = append(failed, failedSend{target, err})
-			}
-		}
-		sub.mu.RUnlock()
-		// Applied outside the lock: a disconnect removes the subscriber.
-		for _, f := range failed {
-			f.session.eventFailed(f.err)
-		}
-	}
-	if ack {
+	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	if o.ack {
 		ack := publishedPool.Get().(*wamp.Published)
 		*ack = wamp.Published{Request: m.Request, Publication: pubID}
 		s.send(ack)
 		publishedPool.Put(ack)
 	}
+	// A restricted publication is not retained: retainedEvents cannot tell
+	// which later subscriber would have been eligible, and the
+	// specification forbids sending a retained event to one that would
+	// not (a broker MAY decline to retain).
+	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted)
 }
 
-// publishMeta sends a meta event, published by the router itself, to the
-// subscribers of topic.
-func (b *broker) publishMeta(topic wamp.URI, payload wamp.Payload) {
-	b.mu.RLock()
-	sub := b.topics[topic]
-	b.mu.RUnlock()
-	if sub == nil {
-		return
-	}
-	ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: wamp.GlobalID(), Payload: payload})
+// fanout sends the event to the subscribers of every subscription matching
+// topic; publisher is nil for meta events.
+func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, details wamp.Dict, payload wamp.Payload, o *publishOptions) {
+	var buf [4]*subscription
+	subs := b.matching(topic, buf[:0])
 	var failed []failedSend
+	for _, sub := range subs {
+		d := details
+		if sub.match != wamp.MatchExact {
+			// The concrete topic, which the subscriber of a pattern
+			// cannot know otherwise.
+			d = make(wamp.Dict, len(details)+1)
+			for k, v := range details {
+				d[k] = v
+			}
+			d["topic"] = string(topic)
+		}
+		ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: pubID, Details: d, Payload: payload})
+		failed = sub.deliver(publisher, ev, o, failed)
+	}
+	// Applied outside the locks: a disconnect removes the subscriber.
+	for _, f := range failed {
+		f.session.eventFailed(f.err)
+	}
+}
+
+// deliver sends ev to the subscribers of sub that o admits.
+func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publishOptions, failed []failedSend) []failedSend {
 	sub.mu.RLock()
+	var shard string
+	sharded := o.rkey != "" && len(sub.nkeys) > 0
+	if sharded {
+		shard = sub.shard(o.rkey)
+	}
 	for target := range sub.subscribers {
+		if target == publisher && o.excludeMe {
+			continue
+		}
+		if o.filtered && !o.admits(target) {
+			continue
+		}
+		if sharded {
+			if nkey, ok := sub.nkeys[target]; ok && nkey != shard {
+				continue
+			}
+		}
 		if err := target.peer.Send(ev); err != nil {
 			failed = append(failed, failedSend{target, err})
 		}
 	}
 	sub.mu.RUnlock()
-	for _, f := range failed {
-		f.session.eventFailed(f.err)
+	return failed
+}
+
+// publishMeta sends a meta event, published by the router itself, to the
+// subscriptions matching topic, patterns included. It has no publisher, so
+// none is excluded or disclosed.
+func (b *broker) publishMeta(topic wamp.URI, payload wamp.Payload) {
+	o := publishOptions{}
+	b.fanout(nil, topic, wamp.GlobalID(), nil, payload, &o)
+}
+
+// details is the SubscriptionDetails of the meta API.
+func (sub *subscription) details() wamp.Dict {
+	return wamp.Dict{
+		"id":      uint64(sub.id),
+		"created": time.Unix(0, sub.created).UTC().Format("2006-01-02T15:04:05.000Z"),
+		"uri":     string(sub.topic),
+		"match":   sub.match.String(),
 	}
 }
 

@@ -147,9 +147,9 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// call calls a meta procedure and returns the RESULT's arguments, or the
+// callGetEvents calls wamp.subscription.get_events and returns the RESULT's arguments, or the
 // ERROR.
-func call(t *testing.T, p *pipe, args wamp.List, kwargs wamp.Dict) (wamp.List, *wamp.Error) {
+func callGetEvents(t *testing.T, p *pipe, args wamp.List, kwargs wamp.Dict) (wamp.List, *wamp.Error) {
 	t.Helper()
 	p.s.Receive(&wamp.Call{Request: 9, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: args, Kwargs: kwargs}})
 	switch m := p.recv().(type) {
@@ -169,7 +169,7 @@ func call(t *testing.T, p *pipe, args wamp.List, kwargs wamp.Dict) (wamp.List, *
 
 func getEvents(t *testing.T, p *pipe, sub wamp.ID, kwargs wamp.Dict) []wamp.Dict {
 	t.Helper()
-	l, e := call(t, p, wamp.List{uint64(sub)}, kwargs)
+	l, e := callGetEvents(t, p, wamp.List{uint64(sub)}, kwargs)
 	if e != nil {
 		t.Fatalf("get_events(%d, %v): %s %v", sub, kwargs, e.Error, e.Args)
 	}
@@ -205,7 +205,7 @@ func TestGetEvents(t *testing.T) {
 	}
 	record(t, p, `{}`, "com.other", `[9]`, 30, nil) // no rule
 
-	subA := subscribe(t, p, 3, "com.hist.a")
+	subA := subscribe(t, p, "com.hist.a", nil)
 	evs := getEvents(t, p, subA, nil)
 	if got := publications(evs); !reflect.DeepEqual(got, []int64{11, 13}) {
 		t.Fatalf("history of com.hist.a: %v, want [11 13]", got)
@@ -247,7 +247,7 @@ func TestGetEvents(t *testing.T) {
 		}
 	}
 
-	subSmall := subscribe(t, p, 3, "com.hist.small")
+	subSmall := subscribe(t, p, "com.hist.small", nil)
 	if got := publications(getEvents(t, p, subSmall, nil)); !reflect.DeepEqual(got, []int64{21, 22}) {
 		t.Errorf("com.hist.small (limit 2): %v", got)
 	}
@@ -271,10 +271,10 @@ func TestGetEvents(t *testing.T) {
 		{"zero publication", wamp.List{uint64(subA)}, wamp.Dict{"after_publication": 0}, wamp.ErrInvalidArgument, "must be a publication id"},
 		{"unknown publication", wamp.List{uint64(subA)}, wamp.Dict{"after_publication": 12}, wamp.ErrInvalidArgument, "publication 12 is not in the subscription's history"},
 		{"unknown option", wamp.List{uint64(subA)}, wamp.Dict{"count": 3}, wamp.ErrInvalidArgument, `unknown option "count"`},
-		{"no history", wamp.List{uint64(subscribe(t, p, 3, "com.other"))}, nil, wamp.ErrHistoryUnavailable, "no history rule of realm realm1 covers its topics"},
+		{"no history", wamp.List{uint64(subscribe(t, p, "com.other", nil))}, nil, wamp.ErrHistoryUnavailable, "no history rule of realm realm1 covers its topics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, e := call(t, p, tc.args, tc.kw)
+			_, e := callGetEvents(t, p, tc.args, tc.kw)
 			if e == nil || e.Error != tc.uri {
 				t.Fatalf("want ERROR %s, got %+v", tc.uri, e)
 			}
@@ -292,7 +292,7 @@ func TestGetEvents(t *testing.T) {
 	q := attach(t, r, codec.CBOR)
 	q.s.Receive(&wamp.Hello{Realm: "plain", Details: allRoles})
 	q.recv()
-	if _, e := call(t, q, wamp.List{uint64(subscribe(t, q, 3, "com.hist.a"))}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
+	if _, e := callGetEvents(t, q, wamp.List{uint64(subscribe(t, q, "com.hist.a", nil))}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
 		t.Fatalf("realm without rules: %+v", e)
 	}
 
@@ -302,7 +302,7 @@ func TestGetEvents(t *testing.T) {
 	}
 	r = newHistoryRouter(t, path, historyRules...)
 	p = join(t, r, codec.MsgPack)
-	subA2 := subscribe(t, p, 3, "com.hist.a")
+	subA2 := subscribe(t, p, "com.hist.a", nil)
 	evs = getEvents(t, p, subA2, nil)
 	if got := publications(evs); !reflect.DeepEqual(got, []int64{11, 13}) {
 		t.Fatalf("after a restart: %v, want [11 13]", got)
@@ -321,8 +321,8 @@ func TestRecordAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	record(t, p, `{}`, "com.hist.a", `[1]`, 1, nil)
-	sub := subscribe(t, p, 3, "com.hist.a")
-	if _, e := call(t, p, wamp.List{uint64(sub)}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
+	sub := subscribe(t, p, "com.hist.a", nil)
+	if _, e := callGetEvents(t, p, wamp.List{uint64(sub)}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {
 		t.Fatalf("get_events after Close: %+v", e)
 	}
 	if st := r.HistoryStats(); st.Appended != 0 || st.Dropped != 0 {

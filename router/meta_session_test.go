@@ -54,16 +54,6 @@ func callFails(t *testing.T, p *pipe, req wamp.ID, proc wamp.URI, args wamp.List
 	return msg
 }
 
-func subscribe(t *testing.T, p *pipe, req wamp.ID, topic wamp.URI) wamp.ID {
-	t.Helper()
-	p.s.Receive(&wamp.Subscribe{Request: req, Topic: topic})
-	sub, ok := p.recv().(*wamp.Subscribed)
-	if !ok || sub.Request != req {
-		t.Fatalf("SUBSCRIBE %s: want SUBSCRIBED, got %+v", topic, sub)
-	}
-	return sub.Subscription
-}
-
 // event receives the next message, which must be an EVENT of subscription
 // sub, and returns its payload.
 func event(t *testing.T, p *pipe, sub wamp.ID) (*wamp.Event, wamp.List, wamp.Dict) {
@@ -167,7 +157,7 @@ func TestWelcomeAnnouncesMetaAPI(t *testing.T) {
 				callFails(t, p, wamp.ID(i+1), proc, nil, nil, wamp.ErrNoSuchProcedure)
 			}
 			// No meta events either.
-			subscribe(t, p, 9, topicSessionOnJoin)
+			subscribe(t, p, topicSessionOnJoin, nil)
 			other := attach(t, r, codec.JSON)
 			other.s.Receive(&wamp.Hello{Realm: tc.realm, Details: allRoles})
 			other.recv()
@@ -180,8 +170,8 @@ func TestWelcomeAnnouncesMetaAPI(t *testing.T) {
 func TestSessionOnJoinAndOnLeave(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	watcher := join(t, r, codec.MsgPack)
-	onJoin := subscribe(t, watcher, 1, topicSessionOnJoin)
-	onLeave := subscribe(t, watcher, 2, topicSessionOnLeave)
+	onJoin := subscribe(t, watcher, topicSessionOnJoin, nil)
+	onLeave := subscribe(t, watcher, topicSessionOnLeave, nil)
 
 	info := TransportInfo{Kind: "websocket", Serializer: "cbor", RemoteAddr: "192.0.2.7:4242", TLS: true}
 	p := joinAs(t, r, "alice", info)
@@ -258,7 +248,7 @@ func TestOnLeaveOnceGone(t *testing.T) {
 	t.Cleanup(watcherPipe.s.Detach)
 	watcherPipe.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
 	watcherPipe.recv()
-	sub := subscribe(t, watcherPipe, 1, topicSessionOnLeave)
+	sub := subscribe(t, watcherPipe, topicSessionOnLeave, nil)
 
 	var welcomed bool
 	lp := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
@@ -274,7 +264,7 @@ func TestOnLeaveOnceGone(t *testing.T) {
 	}
 	lp.recv()
 	leaver = lp.s
-	subscribe(t, lp, 1, "com.some.topic")
+	subscribe(t, lp, "com.some.topic", nil)
 	lp.s.Detach()
 	event(t, watcherPipe, sub)
 	if len(seen) != 1 {
@@ -287,8 +277,8 @@ func TestOnLeaveOnceGone(t *testing.T) {
 func TestOnJoinBeforeOnLeave(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	watcher := join(t, r, codec.JSON)
-	onJoin := subscribe(t, watcher, 1, topicSessionOnJoin)
-	onLeave := subscribe(t, watcher, 2, topicSessionOnLeave)
+	onJoin := subscribe(t, watcher, topicSessionOnJoin, nil)
+	onLeave := subscribe(t, watcher, topicSessionOnLeave, nil)
 
 	lp := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
 	peer := &hookPeer{pipe: lp}
@@ -394,7 +384,7 @@ func TestSessionCountListGet(t *testing.T) {
 func TestSessionKill(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	caller := join(t, r, codec.JSON)
-	onLeave := subscribe(t, caller, 1, topicSessionOnLeave)
+	onLeave := subscribe(t, caller, topicSessionOnLeave, nil)
 	victim := join(t, r, codec.CBOR)
 
 	// Bad input first: nobody is killed and the caller goes on.
@@ -457,7 +447,7 @@ func TestSessionKill(t *testing.T) {
 func TestSessionKillByAuthIDAndAuthRole(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	caller := joinAs(t, r, "bob", TransportInfo{Kind: "test"})
-	onLeave := subscribe(t, caller, 1, topicSessionOnLeave)
+	onLeave := subscribe(t, caller, topicSessionOnLeave, nil)
 	bob1 := joinAs(t, r, "bob", TransportInfo{Kind: "test"})
 	bob2 := joinAs(t, r, "bob", TransportInfo{Kind: "test"})
 	alice := joinAs(t, r, "alice", TransportInfo{Kind: "test"})
@@ -505,8 +495,8 @@ func TestSessionKillByAuthIDAndAuthRole(t *testing.T) {
 func TestSessionKillAll(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	caller := join(t, r, codec.JSON)
-	onLeave := subscribe(t, caller, 1, topicSessionOnLeave)
-	testamentSub := subscribe(t, caller, 2, "com.example.gone")
+	onLeave := subscribe(t, caller, topicSessionOnLeave, nil)
+	testamentSub := subscribe(t, caller, "com.example.gone", nil)
 	var victims []*pipe
 	for range 3 {
 		v := join(t, r, codec.JSON)

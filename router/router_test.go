@@ -285,8 +285,8 @@ func TestPubSub(t *testing.T) {
 	pub.none()
 	sub2.s.Receive(&wamp.Subscribe{Request: 9, Topic: "a..b"})
 	wantError(t, sub2, wamp.TypeSubscribe, 9, wamp.ErrInvalidURI)
-	sub2.s.Receive(&wamp.Subscribe{Request: 10, Topic: "com.a", Options: wamp.Dict{"match": "prefix"}})
-	wantError(t, sub2, wamp.TypeSubscribe, 10, wamp.ErrOptionNotAllowed)
+	sub2.s.Receive(&wamp.Subscribe{Request: 10, Topic: "com.a", Options: wamp.Dict{"match": "regex"}})
+	wantError(t, sub2, wamp.TypeSubscribe, 10, wamp.ErrInvalidArgument)
 }
 
 func TestStrictURIs(t *testing.T) {

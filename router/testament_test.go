@@ -37,14 +37,14 @@ func TestTestamentsPublished(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := newRouter(t, DropEvents)
 			watcher := join(t, r, codec.CBOR)
-			subA := subscribe(t, watcher, 1, "com.example.a")
-			subB := subscribe(t, watcher, 2, "com.example.b")
-			onLeave := subscribe(t, watcher, 3, topicSessionOnLeave)
+			subA := subscribe(t, watcher, "com.example.a", nil)
+			subB := subscribe(t, watcher, "com.example.b", nil)
+			onLeave := subscribe(t, watcher, topicSessionOnLeave, nil)
 
 			p := join(t, r, codec.JSON)
 			// The leaving session is subscribed too, and asks not to be
 			// excluded: it must still not get its own testament.
-			subscribe(t, p, 1, "com.example.a")
+			subscribe(t, p, "com.example.a", nil)
 			addTestament(t, p, 2, "com.example.a", wamp.List{"destroyed-1"}, wamp.Dict{"n": 1},
 				wamp.Dict{"publish_options": wamp.Dict{"exclude_me": false, "disclose_me": true, "acknowledge": true}})
 			addTestament(t, p, 3, "com.example.b", wamp.List{"detached-1"}, nil, wamp.Dict{"scope": "detached"})
@@ -100,7 +100,7 @@ func TestTestamentsPublished(t *testing.T) {
 func TestFlushTestaments(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	watcher := join(t, r, codec.JSON)
-	sub := subscribe(t, watcher, 1, "com.example.t")
+	sub := subscribe(t, watcher, "com.example.t", nil)
 	p := join(t, r, codec.JSON)
 
 	flush := func(req wamp.ID, kwargs wamp.Dict) int64 {

@@ -744,4 +744,7 @@ async function main() {
   process.exit(ok ? 0 : 1);
 }
 
-main();
+// pubsub_advanced.js reuses the connection and checking helpers.
+module.exports = { Checks, close, connect, describe, finishJSONChecks, resultLine, sleep, withTimeout, SCENARIO_TIMEOUT };
+
+if (require.main === module) main();
