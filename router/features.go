@@ -123,6 +123,13 @@ func routerRoles(rl *realm) wamp.Dict {
 		for k, v := range metaFeatures() {
 			broker[k], dealer[k] = v, v
 		}
+	} else {
+		delete(broker, "subscription_meta_api")
+		delete(dealer, "registration_meta_api")
+	}
+	// Event history needs the meta procedure get_events and a store.
+	if rl.meta != nil && rl.hist.store != nil {
+		broker["event_history"] = true
 	}
 	return wamp.Dict{
 		"broker": wamp.Dict{"features": broker},

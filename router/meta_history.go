@@ -16,7 +16,6 @@ import (
 // Event history meta procedure: wamp.subscription.get_events
 // (pubsub_event_history.md).
 
-
 // historyQueryTimeout bounds how long get_events waits for the history
 // writes queued before it.
 const historyQueryTimeout = 30 * time.Second
