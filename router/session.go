@@ -44,6 +44,7 @@ type Session struct {
 	subs        []*subscription // slices: a session has few, and a map costs ~200 bytes even for one
 	regs        []*registration
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
+	rpc         callerState            // calls in flight from this session as caller
 
 	droppedEvents uint64 // under mu
 }
@@ -104,6 +105,8 @@ func (s *Session) Receive(m wamp.Message) {
 		s.realm.dealer.call(s, m)
 	case *wamp.Yield:
 		s.realm.dealer.yield(s, m)
+	case *wamp.Cancel:
+		s.realm.dealer.cancel(s, m)
 	case *wamp.Error:
 		if m.RequestType != wamp.TypeInvocation {
 			s.violation(fmt.Sprintf("ERROR for a %s: a client sends ERROR only in answer to an INVOCATION", m.RequestType))
@@ -213,8 +216,8 @@ func (s *Session) end() {
 	}
 	wasJoined := s.state == stateEstablished || s.state == stateClosing
 	s.state = stateClosed
-	subs, regs, invs := s.subs, s.regs, s.invocations
-	s.subs, s.regs, s.invocations = nil, nil, nil
+	subs, regs, invs, calls := s.subs, s.regs, s.invocations, s.rpc.calls
+	s.subs, s.regs, s.invocations, s.rpc.calls = nil, nil, nil, nil
 	s.mu.Unlock()
 
 	if !wasJoined {
@@ -225,15 +228,7 @@ func (s *Session) end() {
 	for _, sub := range subs {
 		r.broker.remove(s, sub)
 	}
-	for _, reg := range regs {
-		r.dealer.remove(reg)
-	}
-	for _, inv := range invs {
-		inv.caller.send(&wamp.Error{
-			RequestType: wamp.TypeCall, Request: inv.callerRequest, Error: wamp.ErrCanceled,
-			Payload: wamp.Payload{Args: wamp.List{"the callee left before it answered"}},
-		})
-	}
+	r.dealer.leave(s, regs, invs, calls)
 	r.leave(s)
 }
 
