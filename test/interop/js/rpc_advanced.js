@@ -38,6 +38,16 @@ function describe(v, limit = 200) {
   return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
 }
 
+// canon returns v with the keys of its objects sorted, so that two values
+// compare equal whatever order their keys arrived in.
+function canon(v) {
+  if (Array.isArray(v)) return v.map(canon);
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])]));
+  }
+  return v;
+}
+
 class Checks {
   constructor() {
     this.errors = [];
@@ -48,7 +58,7 @@ class Checks {
   }
 
   equal(what, got, want) {
-    if (describe(got, 1e6) !== describe(want, 1e6)) this.fail(`${what}: got ${describe(got)}, want ${describe(want)}`);
+    if (describe(canon(got), 1e6) !== describe(canon(want), 1e6)) this.fail(`${what}: got ${describe(got)}, want ${describe(want)}`);
   }
 
   true(what, cond) {
@@ -325,8 +335,13 @@ async function scenarioMeta(opts, checks) {
   const p = `${opts.prefix}.meta.`;
   const events = [];
   let notify = () => {};
+  // Meta events are realm-wide: other clients' registrations come too.
   for (const topic of ['on_create', 'on_register', 'on_unregister', 'on_delete']) {
-    await watcher.session.subscribe(`wamp.registration.${topic}`, (args) => { events.push([topic, args]); notify(); });
+    await watcher.session.subscribe(`wamp.registration.${topic}`, (args) => {
+      if (args[0] !== a.session.id) return;
+      events.push([topic, args]);
+      notify();
+    });
   }
   const eventCount = (n) => withTimeout(new Promise((r) => {
     notify = () => { if (events.length >= n) r(); };

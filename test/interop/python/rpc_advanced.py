@@ -240,9 +240,13 @@ async def scenario_meta(opts, checks):
     p = opts.prefix + ".meta."
     events = asyncio.Queue()
 
+    mine = {a._session_id, b._session_id}
+
     def on(topic):
         def handler(*args):
-            events.put_nowait((topic, list(args)))
+            # Meta events are realm-wide: other clients' registrations come too.
+            if args and args[0] in mine:
+                events.put_nowait((topic, list(args)))
         return handler
 
     for topic in ["on_create", "on_register", "on_unregister", "on_delete"]:
