@@ -1,7 +1,6 @@
 package router
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -561,7 +560,7 @@ func TestSubscriptionMetaAPI(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 	d := e.args[1].(map[string]any)
-	if num(d["id"]) != int64(id) || d["uri"] != "com.t" || d["match"] != "exact" || !strings.HasSuffix(d["created"].(string), "Z") {
+	if num(t, d["id"]) != int64(id) || d["uri"] != "com.t" || d["match"] != "exact" || !strings.HasSuffix(d["created"].(string), "Z") {
 		t.Fatalf("SubscriptionDetails %v", d)
 	}
 	if e := next(); e.topic != "wamp.subscription.on_subscribe" || e.args[0] != int64(s1.s.ID()) || e.args[1] != int64(id) {
@@ -612,7 +611,7 @@ func TestSubscriptionMetaAPI(t *testing.T) {
 		t.Fatalf("match org.none = %v, want null", got)
 	}
 	res = call(t, watcher, "wamp.subscription.get", uint64(wc))
-	if g := decodeList(t, &res.Payload)[0].(map[string]any); g["uri"] != "com..x" || g["match"] != "wildcard" || num(g["id"]) != int64(wc) {
+	if g := decodeList(t, &res.Payload)[0].(map[string]any); g["uri"] != "com..x" || g["match"] != "wildcard" || num(t, g["id"]) != int64(wc) {
 		t.Fatalf("get %v", g)
 	}
 	res = call(t, watcher, "wamp.subscription.list_subscribers", uint64(id))
@@ -676,23 +675,11 @@ func TestSubscriptionMetaAPI(t *testing.T) {
 func containsID(l any, id wamp.ID) bool {
 	ll, _ := l.([]any)
 	for _, v := range ll {
-		if num(v) == int64(id) {
+		if n, ok := testInt(v); ok && n == int64(id) {
 			return true
 		}
 	}
 	return false
-}
-
-// num reads an integer that decodeList left nested (a json.Number).
-func num(v any) int64 {
-	switch n := v.(type) {
-	case int64:
-		return n
-	case json.Number:
-		i, _ := n.Int64()
-		return i
-	}
-	return -1
 }
 
 func TestMetaDisabled(t *testing.T) {
@@ -746,7 +733,7 @@ func TestMetaEventOrder(t *testing.T) {
 		topic := ev.Details["topic"].(string)
 		var id int64
 		if topic == "wamp.subscription.on_create" {
-			id = num(args[1].(map[string]any)["id"])
+			id = num(t, args[1].(map[string]any)["id"])
 		} else {
 			id = args[1].(int64)
 		}

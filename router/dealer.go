@@ -3,32 +3,75 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// dealer routes CALL to the session that registered the procedure and the
+// dealer routes CALL to a session that registered the procedure and the
 // callee's YIELD or ERROR back to the caller.
+//
+// Registrations are kept under (match policy, procedure) in one
+// wamp.PatternIndex: a call is routed to the best match by the
+// specification's precedence (exact, longest prefix, wildcard). One
+// registration id stands for all the callees of a shared registration.
+//
+// The state of a call in flight is kept twice, once by each end, as plain
+// values in maps of the sessions (no allocation per call): the callee keeps
+// an invocation under the INVOCATION's request id (Session.invocations),
+// the caller an outCall under the CALL's (Session.rpc.calls). Whoever ends
+// the call (the final YIELD or ERROR, a CANCEL, a timeout, either end
+// leaving) takes the invocation out of the callee's map under the callee's
+// lock: only one of them wins, and only the winner answers the caller.
+// Locks are never nested, except a session's inside dealer.mu.
 type dealer struct {
 	router *Router
 
-	mu    sync.RWMutex // guards procs and byID
-	procs map[wamp.URI]*registration
-	byID  map[wamp.ID]*registration
+	mu   sync.RWMutex // guards regs, byID and every registration's callees
+	regs wamp.PatternIndex[*registration]
+	byID map[wamp.ID]*registration
 }
 
+// invokePolicy is a shared registration's invocation policy
+// (REGISTER.Options.invoke).
+type invokePolicy uint8
+
+const (
+	invokeSingle invokePolicy = iota
+	invokeRoundRobin
+	invokeRandom
+	invokeFirst
+	invokeLast
+)
+
+var invokeNames = [...]string{"single", "roundrobin", "random", "first", "last"}
+
+func (p invokePolicy) String() string { return invokeNames[p] }
+
+// registration is one (match, procedure) with the callees attached to it.
 type registration struct {
 	id        wamp.ID
 	procedure wamp.URI
-	callee    *Session
+	match     wamp.Match
+	invoke    invokePolicy
+	created   time.Time
+
+	// callees in the order they registered. The slice is replaced, never
+	// changed in place, under dealer.mu.
+	callees []calleeEntry
+	next    atomic.Uint64 // roundrobin position
 }
 
-// invocation is a call in flight, kept by its callee under the INVOCATION's
-// request id.
-type invocation struct {
-	caller        *Session
-	callerRequest wamp.ID
+// calleeEntry is one callee of a registration, with its REGISTER options.
+type calleeEntry struct {
+	session        *Session
+	discloseCaller bool   // REGISTER.Options.disclose_caller
+	forwardTimeout bool   // REGISTER.Options.forward_timeout
+	nkey           string // REGISTER.Options.nkey: shard node key ("" is the session id)
 }
 
 // The messages sent once per CALL or acknowledged PUBLISH are reused:
@@ -40,41 +83,116 @@ var (
 	publishedPool  = sync.Pool{New: func() any { return new(wamp.Published) }}
 )
 
-// dealerFeatures is what WELCOME announces for the dealer role.
+// progressDetails is RESULT.Details (and INVOCATION.Details) of a
+// progressive message that carries nothing else. Encoders only read it.
+var progressDetails = wamp.Dict{"progress": true}
+
+// dealerFeatures is what WELCOME announces for the dealer role: each
+// feature is listed once it works and is tested.
 func dealerFeatures() wamp.Dict {
 	return wamp.Dict{
-		"caller_identification": true,
+		"caller_identification":        true,
+		"call_trustlevels":             true,
+		"pattern_based_registration":   true,
+		"shared_registration":          true,
+		"sharded_registration":         true,
+		"progressive_call_results":     true,
+		"progressive_call_invocations": true,
+		"call_timeout":                 true,
+		"call_canceling":               true,
+		"registration_revocation":      true,
+		"registration_meta_api":        true,
+		"payload_passthru_mode":        true,
 	}
 }
 
 func (d *dealer) init(r *Router) {
 	d.router = r
-	d.procs = make(map[wamp.URI]*registration)
 	d.byID = make(map[wamp.ID]*registration)
 }
 
+// registerOptions are the REGISTER options the dealer reads.
+type registerOptions struct {
+	match wamp.Match
+	calleeEntry
+	invoke invokePolicy
+}
+
+func parseRegisterOptions(s *Session, o wamp.Dict) (registerOptions, error) {
+	var ro registerOptions
+	if len(o) == 0 {
+		return ro, nil
+	}
+	match, err := wamp.OptChoice(o, "match", "exact", "exact", "prefix", "wildcard")
+	if err != nil {
+		return ro, err
+	}
+	ro.match, _ = wamp.ParseMatch(match)
+	invoke, err := wamp.OptChoice(o, "invoke", "single", invokeNames[:]...)
+	if err != nil {
+		return ro, err
+	}
+	ro.invoke = invokePolicy(slices.Index(invokeNames[:], invoke))
+	if ro.discloseCaller, err = wamp.OptBool(o, "disclose_caller", false); err != nil {
+		return ro, err
+	}
+	if ro.discloseCaller && s.realm.cfg.DiscloseCaller == DiscloseNever {
+		return ro, callErrorf(wamp.ErrOptionNotAllowed, "disclose_caller: this realm never discloses callers")
+	}
+	if ro.forwardTimeout, err = wamp.OptBool(o, "forward_timeout", false); err != nil {
+		return ro, err
+	}
+	if ro.nkey, err = wamp.OptString(o, "nkey", ""); err != nil {
+		return ro, err
+	}
+	return ro, nil
+}
+
+// requestError answers request req of type t with err: a *callError with
+// its URI, anything else (an *wamp.OptionError) with invalid_argument.
+func (s *Session) requestError(t wamp.MessageType, req wamp.ID, err error) {
+	var ce *callError
+	if errors.As(err, &ce) {
+		s.errorReply(t, req, ce.uri, "%s", ce.message)
+		return
+	}
+	s.errorReply(t, req, wamp.ErrInvalidArgument, "%v", err)
+}
+
 func (d *dealer) register(s *Session, m *wamp.Register) {
-	if match := wamp.String(m.Options, "match"); match != "" && match != "exact" {
-		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrOptionNotAllowed,
-			"match %q: only exact procedure matching is supported", match)
+	ro, err := parseRegisterOptions(s, m.Options)
+	if err != nil {
+		s.requestError(wamp.TypeRegister, m.Request, err)
 		return
 	}
-	if invoke := wamp.String(m.Options, "invoke"); invoke != "" && invoke != "single" {
-		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrOptionNotAllowed,
-			"invoke %q: only single registrations are supported", invoke)
+	if !wamp.ValidPattern(ro.match, m.Procedure, s.realm.strict) {
+		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrInvalidURI,
+			"procedure %q is not a valid URI for %s matching", m.Procedure, ro.match)
 		return
 	}
-	if !s.checkURI(wamp.TypeRegister, m.Request, m.Procedure, "procedure") {
-		return
-	}
+	ro.session = s
 	d.mu.Lock()
-	if _, taken := d.procs[m.Procedure]; taken {
-		d.mu.Unlock()
-		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrProcedureAlreadyExists,
-			"procedure %q is already registered", m.Procedure)
-		return
+	reg, exists := d.regs.Get(ro.match, m.Procedure)
+	if exists {
+		why := ""
+		switch {
+		case reg.invoke == invokeSingle:
+			why = "it is registered with invoke \"single\""
+		case reg.invoke != ro.invoke:
+			why = fmt.Sprintf("it is registered with invoke %q, not %q", reg.invoke, ro.invoke)
+		case slices.ContainsFunc(reg.callees, func(c calleeEntry) bool { return c.session == s }):
+			why = "this session has already registered it"
+		}
+		if why != "" {
+			d.mu.Unlock()
+			s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrProcedureAlreadyExists,
+				"procedure %q (%s match) cannot be registered: %s", m.Procedure, ro.match, why)
+			return
+		}
+	} else {
+		reg = &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, match: ro.match,
+			invoke: ro.invoke, created: time.Now()}
 	}
-	reg := &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, callee: s}
 	s.mu.Lock()
 	joined := s.state == stateEstablished
 	if joined {
@@ -85,12 +203,19 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		d.mu.Unlock()
 		return
 	}
-	d.procs[m.Procedure] = reg
-	d.byID[reg.id] = reg
+	if !exists {
+		d.regs.Put(ro.match, m.Procedure, reg)
+		d.byID[reg.id] = reg
+	}
+	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
 	// REGISTERED is queued before any caller can find the registration, so
 	// no INVOCATION reaches the callee ahead of it.
-	err := s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+	err = s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	d.mu.Unlock()
+	if !exists {
+		s.realm.metaEvent("wamp.registration.on_create", uint64(s.id), reg.details())
+	}
+	s.realm.metaEvent("wamp.registration.on_register", uint64(s.id), uint64(reg.id))
 	if err != nil {
 		s.sendFailed(wamp.TypeRegistered, err)
 	}
@@ -106,126 +231,135 @@ func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 			"registration %d is not active on this session", m.Registration)
 		return
 	}
-	d.remove(reg)
+	deleted := d.detach(reg, s)
 	s.send(&wamp.Unregistered{Request: m.Request})
+	d.unregisteredEvents(s, reg, deleted)
 }
 
-func (d *dealer) remove(reg *registration) {
+// detach takes callee s off reg, and reg out of the index when s was its
+// last callee (deleted).
+func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	d.mu.Lock()
-	if d.procs[reg.procedure] == reg {
-		delete(d.procs, reg.procedure)
+	defer d.mu.Unlock()
+	i := slices.IndexFunc(reg.callees, func(c calleeEntry) bool { return c.session == s })
+	if i < 0 {
+		return false
+	}
+	reg.callees = slices.Delete(slices.Clone(reg.callees), i, i+1)
+	if len(reg.callees) > 0 {
+		return false
+	}
+	reg.callees = nil
+	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
+		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
 	}
-	d.mu.Unlock()
+	return true
 }
 
-func (d *dealer) call(s *Session, m *wamp.Call) {
-	if !s.checkURI(wamp.TypeCall, m.Request, m.Procedure, "procedure") {
-		return
-	}
-	if p := s.realm.meta[m.Procedure]; p != nil {
-		s.realm.callMeta(s, m, p)
-		return
-	}
-	d.mu.RLock()
-	reg := d.procs[m.Procedure]
-	d.mu.RUnlock()
-	if reg == nil {
-		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure,
-			"no callee has registered procedure %q", m.Procedure)
-		return
-	}
-	callee := reg.callee
-	invID := callee.reqIDs.Next()
-	callee.mu.Lock()
-	if callee.state != stateEstablished {
-		callee.mu.Unlock()
-		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure,
-			"the callee of procedure %q has left", m.Procedure)
-		return
-	}
-	if callee.invocations == nil {
-		callee.invocations = make(map[wamp.ID]invocation)
-	}
-	callee.invocations[invID] = invocation{caller: s, callerRequest: m.Request}
-	callee.mu.Unlock()
-
-	var details wamp.Dict
-	if wamp.Bool(m.Options, "disclose_me", false) {
-		details = wamp.Dict{"caller": uint64(s.id), "caller_authid": s.authid, "caller_authrole": s.authrole}
-	}
-	inv := invocationPool.Get().(*wamp.Invocation)
-	*inv = wamp.Invocation{Request: invID, Registration: reg.id, Details: details, Payload: m.Payload}
-	err := callee.peer.Send(inv)
-	*inv = wamp.Invocation{}
-	invocationPool.Put(inv)
-	if err == nil {
-		return
-	}
-	// Nothing was queued: take the call back and tell the caller why.
-	callee.mu.Lock()
-	delete(callee.invocations, invID)
-	callee.mu.Unlock()
-	uri, why := wamp.ErrCanceled, err.Error()
-	switch {
-	case errors.Is(err, ErrQueueFull):
-		why = "the callee is not reading: its outbound queue is full"
-	case errors.Is(err, ErrTooLarge):
-		uri, why = wamp.ErrPayloadSizeExceeded, "the call is larger than the callee accepts"
-	case errors.Is(err, ErrClosed):
-		uri, why = wamp.ErrNoSuchProcedure, fmt.Sprintf("the callee of procedure %q has left", m.Procedure)
-	default:
-		uri, why = wamp.ErrInvalidArgument, fmt.Sprintf("the arguments cannot be delivered to the callee: %v", err)
-	}
-	s.errorReply(wamp.TypeCall, m.Request, uri, "%s", why)
-	if errors.Is(err, ErrQueueFull) {
-		callee.sendFailed(wamp.TypeInvocation, err)
+// unregisteredEvents publishes the meta events of s leaving reg, after the
+// UNREGISTERED (if any) was queued.
+func (d *dealer) unregisteredEvents(s *Session, reg *registration, deleted bool) {
+	s.realm.metaEvent("wamp.registration.on_unregister", uint64(s.id), uint64(reg.id))
+	if deleted {
+		s.realm.metaEvent("wamp.registration.on_delete", uint64(s.id), uint64(reg.id))
 	}
 }
 
-// take removes and returns the invocation s (the callee) answers with req.
-// It reports a protocol violation for a request id the router never issued.
-func (d *dealer) take(s *Session, req wamp.ID, what wamp.MessageType) (invocation, bool) {
+// revoke takes callee s off the registration regID on the router's own
+// initiative (registration revocation): a callee that announced
+// registration_revocation is told with UNREGISTERED{0, {registration,
+// reason}}, any other learns it from the meta events only, as the
+// specification requires. It reports false when s is not a callee of regID.
+func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 	s.mu.Lock()
-	inv, ok := s.invocations[req]
-	delete(s.invocations, req)
+	var reg *registration
+	s.regs, reg = removeID(s.regs, regID)
 	s.mu.Unlock()
-	if !ok && (req == 0 || req > s.reqIDs.Last()) {
-		s.violation(fmt.Sprintf("%s for INVOCATION %d, which was never sent", what, req))
+	if reg == nil {
+		return false
 	}
-	return inv, ok
+	deleted := d.detach(reg, s)
+	if s.features.has(callee, featRegistrationRevocation) {
+		details := wamp.Dict{"registration": uint64(regID)}
+		if reason != "" {
+			details["reason"] = reason
+		}
+		s.send(&wamp.Unregistered{Details: details})
+	}
+	d.unregisteredEvents(s, reg, deleted)
+	return true
 }
 
-func (d *dealer) yield(s *Session, m *wamp.Yield) {
-	inv, ok := d.take(s, m.Request, wamp.TypeYield)
-	if !ok {
-		return
-	}
-	res := resultPool.Get().(*wamp.Result)
-	*res = wamp.Result{Request: inv.callerRequest, Payload: m.Payload}
-	err := inv.caller.peer.Send(res)
-	*res = wamp.Result{}
-	resultPool.Put(res)
-	if err != nil {
-		inv.caller.replyFailed(wamp.TypeResult, inv.callerRequest, err)
+// details is the registration's RegistrationDetails of the meta API.
+func (reg *registration) details() wamp.Dict {
+	return wamp.Dict{
+		"id":      uint64(reg.id),
+		"created": reg.created.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"uri":     string(reg.procedure),
+		"match":   reg.match.String(),
+		"invoke":  reg.invoke.String(),
 	}
 }
 
-func (d *dealer) invocationError(s *Session, m *wamp.Error) {
-	inv, ok := d.take(s, m.Request, wamp.TypeError)
-	if !ok {
-		return
+// pick chooses the callee of a call by the registration's invocation
+// policy, or by the resource key of a partitioned (sharded) call. It is
+// called under dealer.mu.
+func (reg *registration) pick(co *callOptions) *calleeEntry {
+	n := len(reg.callees)
+	switch {
+	case n == 1:
+		return &reg.callees[0]
+	case co.partition:
+		return reg.shard(co.rkey)
 	}
-	if !wamp.ValidURI(m.Error, false, false) {
-		inv.caller.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrInvalidURI,
-			"the callee answered with an error URI that is not valid: %q", m.Error)
-		return
+	switch reg.invoke {
+	case invokeRoundRobin:
+		return &reg.callees[(reg.next.Add(1)-1)%uint64(n)]
+	case invokeRandom:
+		return &reg.callees[rand.IntN(n)]
+	case invokeLast:
+		return &reg.callees[n-1]
 	}
-	e := &wamp.Error{RequestType: wamp.TypeCall, Request: inv.callerRequest, Details: m.Details, Error: m.Error, Payload: m.Payload}
-	if err := inv.caller.peer.Send(e); err != nil {
-		inv.caller.replyFailed(wamp.TypeError, inv.callerRequest, err)
-	}
+	return &reg.callees[0]
 }
+
+// shard picks the callee for resource key rkey by rendezvous hashing over
+// the callees' node keys: a key always reaches the same callee while that
+// callee stays, and only the keys of a callee that leaves move elsewhere.
+func (reg *registration) shard(rkey string) *calleeEntry {
+	best, bestScore := 0, uint64(0)
+	for i := range reg.callees {
+		h := fnvString(fnvOffset, rkey)
+		h = (h ^ 0) * fnvPrime // a separator: ("ab", "c") and ("a", "bc") differ
+		if nk := reg.callees[i].nkey; nk != "" {
+			h = fnvString(h, nk)
+		} else {
+			for id := uint64(reg.callees[i].session.id); id != 0; id >>= 8 {
+				h = (h ^ (id & 0xff)) * fnvPrime
+			}
+		}
+		if i == 0 || h > bestScore {
+			best, bestScore = i, h
+		}
+	}
+	return &reg.callees[best]
+}
+
+// FNV-1a, 64 bits, over strings without converting them to bytes.
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func (reg *registration) ident() wamp.ID { return reg.id }
 
 // replyFailed handles a RESULT or ERROR that could not be queued for the
 // caller s: when it was too large or could not be converted, the caller gets
@@ -241,5 +375,3 @@ func (s *Session) replyFailed(t wamp.MessageType, req wamp.ID, err error) {
 		s.errorReply(wamp.TypeCall, req, wamp.ErrInvalidArgument, "the %s cannot be delivered: %v", t, err)
 	}
 }
-
-func (reg *registration) ident() wamp.ID { return reg.id }

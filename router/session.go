@@ -48,6 +48,7 @@ type Session struct {
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
 	testaments  *testaments            // nil until the session adds one
 	announced   metaAnnouncements      // orders on_join and on_leave
+	rpc         callerState            // calls in flight from this session as caller
 
 	droppedEvents uint64 // under mu
 }
@@ -108,6 +109,8 @@ func (s *Session) Receive(m wamp.Message) {
 		s.realm.dealer.call(s, m)
 	case *wamp.Yield:
 		s.realm.dealer.yield(s, m)
+	case *wamp.Cancel:
+		s.realm.dealer.cancel(s, m)
 	case *wamp.Error:
 		if m.RequestType != wamp.TypeInvocation {
 			s.violation(fmt.Sprintf("ERROR for a %s: a client sends ERROR only in answer to an INVOCATION", m.RequestType))
@@ -217,8 +220,8 @@ func (s *Session) end() {
 	}
 	wasJoined := s.state == stateEstablished || s.state == stateClosing
 	s.state = stateClosed
-	subs, regs, invs, tms := s.subs, s.regs, s.invocations, s.testaments
-	s.subs, s.regs, s.invocations, s.testaments = nil, nil, nil, nil
+	subs, regs, invs, calls, tms := s.subs, s.regs, s.invocations, s.rpc.calls, s.testaments
+	s.subs, s.regs, s.invocations, s.rpc.calls, s.testaments = nil, nil, nil, nil, nil
 	announce := s.announced.leaving()
 	s.mu.Unlock()
 
@@ -230,15 +233,7 @@ func (s *Session) end() {
 	for _, sub := range subs {
 		r.broker.remove(s, sub)
 	}
-	for _, reg := range regs {
-		r.dealer.remove(reg)
-	}
-	for _, inv := range invs {
-		inv.caller.send(&wamp.Error{
-			RequestType: wamp.TypeCall, Request: inv.callerRequest, Error: wamp.ErrCanceled,
-			Payload: wamp.Payload{Args: wamp.List{"the callee left before it answered"}},
-		})
-	}
+	r.dealer.leave(s, regs, invs, calls)
 	r.leave(s)
 	// Gone from every table: what is published now cannot reach it.
 	s.left(tms, announce)

@@ -1,16 +1,11 @@
 package interop
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
@@ -81,78 +76,6 @@ func TestPubSubAdvanced(t *testing.T) {
 	})
 }
 
-// rawSession is a WAMP session spoken message by message over WebSocket.
-type rawSession struct {
-	t    *testing.T
-	c    codec.Codec
-	conn net.Conn
-	id   wamp.ID
-}
-
-// rawJoin connects and joins realm1 announcing features for the publisher
-// and subscriber roles.
-func rawJoin(t *testing.T, r *router, c codec.Codec, features ...string) *rawSession {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
-	defer cancel()
-	d := ws.Dialer{Protocols: []string{c.Subprotocol()}}
-	conn, _, _, err := d.Dial(ctx, r.url("websocket"))
-	if err != nil {
-		t.Fatalf("dialing %s: %v", r.url("websocket"), err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	s := &rawSession{t: t, c: c, conn: conn}
-	feats := wamp.Dict{}
-	for _, f := range features {
-		feats[f] = true
-	}
-	s.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{
-		"publisher": wamp.Dict{"features": feats}, "subscriber": wamp.Dict{"features": feats}, "caller": wamp.Dict{}}}})
-	w, ok := s.recv().(*wamp.Welcome)
-	if !ok {
-		t.Fatal("no WELCOME")
-	}
-	s.id = w.Session
-	return s
-}
-
-func (s *rawSession) send(m wamp.Message) {
-	s.t.Helper()
-	b, err := s.c.Encode(nil, m)
-	if err != nil {
-		s.t.Fatalf("encoding %s: %v", m.Type(), err)
-	}
-	op := ws.OpText
-	if s.c.Binary() {
-		op = ws.OpBinary
-	}
-	if err := wsutil.WriteClientMessage(s.conn, op, b); err != nil {
-		s.t.Fatalf("sending %s: %v", m.Type(), err)
-	}
-}
-
-// recv returns the next message; a generous deadline guards against hangs.
-func (s *rawSession) recv() wamp.Message {
-	s.t.Helper()
-	s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		msgs, err := wsutil.ReadServerMessage(s.conn, nil)
-		if err != nil {
-			s.t.Fatalf("reading: %v", err)
-		}
-		for _, m := range msgs {
-			if m.OpCode != ws.OpText && m.OpCode != ws.OpBinary {
-				continue
-			}
-			msg, err := s.c.Decode(m.Payload)
-			if err != nil {
-				s.t.Fatalf("the router sent %q: %v", m.Payload, err)
-			}
-			return msg
-		}
-	}
-}
-
 func (s *rawSession) subscribe(topic wamp.URI, opts wamp.Dict) wamp.ID {
 	s.t.Helper()
 	s.send(&wamp.Subscribe{Request: 1, Topic: topic, Options: opts})
@@ -205,9 +128,9 @@ func uniqueTopic(what string) wamp.URI {
 // it is aborted with wamp.error.protocol_violation.
 func rawPassthru(t *testing.T, r *router, c codec.Codec) {
 	topic := uniqueTopic("ppt")
-	pub := rawJoin(t, r, c, "payload_passthru_mode")
-	aware := rawJoin(t, r, c, "payload_passthru_mode")
-	unaware := rawJoin(t, r, c)
+	pub := dialRaw(t, r, c, "payload_passthru_mode")
+	aware := dialRaw(t, r, c, "payload_passthru_mode")
+	unaware := dialRaw(t, r, c)
 	var fences [2]wamp.ID
 	for i, s := range []*rawSession{aware, unaware} {
 		s.subscribe(topic, nil)
@@ -235,12 +158,12 @@ func rawPassthru(t *testing.T, r *router, c codec.Codec) {
 // rkey, and a subscriber without nkey gets every event.
 func rawSharded(t *testing.T, r *router, c codec.Codec) {
 	base := uniqueTopic("sharded")
-	pub := rawJoin(t, r, c)
+	pub := dialRaw(t, r, c)
 	nodes := map[string]*rawSession{}
 	fences := map[string]wamp.ID{}
 	var subID wamp.ID
 	for _, nk := range []string{"n1", "n2", "n3", ""} {
-		s := rawJoin(t, r, c, "sharded_subscription")
+		s := dialRaw(t, r, c, "sharded_subscription")
 		opts := wamp.Dict{"match": "wildcard"}
 		if nk != "" {
 			opts["nkey"] = nk
@@ -291,8 +214,8 @@ func rawSharded(t *testing.T, r *router, c codec.Codec) {
 // more events.
 func rawSilentRevocation(t *testing.T, r *router, c codec.Codec) {
 	topic := uniqueTopic("revoke")
-	sub := rawJoin(t, r, c)
-	admin := rawJoin(t, r, c)
+	sub := dialRaw(t, r, c)
+	admin := dialRaw(t, r, c)
 	id := sub.subscribe(topic, nil)
 	fence := sub.subscribe(topic+".fence", nil)
 	admin.send(&wamp.Call{Request: 5, Procedure: "wamp.subscription.remove_subscriber",
@@ -316,8 +239,8 @@ func rawSilentRevocation(t *testing.T, r *router, c codec.Codec) {
 // gets no answer and delivers nothing; the session goes on.
 func rawUnacknowledgedBadOptions(t *testing.T, r *router, c codec.Codec) {
 	topic := uniqueTopic("badopts")
-	sub := rawJoin(t, r, c)
-	pub := rawJoin(t, r, c)
+	sub := dialRaw(t, r, c)
+	pub := dialRaw(t, r, c)
 	sub.subscribe(topic, nil)
 	fence := sub.subscribe(topic+".fence", nil)
 	for _, opts := range []wamp.Dict{
