@@ -96,18 +96,21 @@ func overlap(m1 wamp.Match, p1 wamp.URI, m2 wamp.Match, p2 wamp.URI) bool {
 	case m1 == wamp.MatchPrefix && m2 == wamp.MatchPrefix:
 		return wamp.MatchPrefix.Matches(p1, p2) || wamp.MatchPrefix.Matches(p2, p1)
 	case m1 == wamp.MatchPrefix: // and a wildcard
-		base, open := strings.CutSuffix(string(p1), ".")
-		pc := strings.Split(base, ".")
+		// Some URI starts with p1 and matches p2: p2 has at least p1's
+		// components, agrees with p1's whole components, and its component
+		// where p1 ends may continue p1's last (partial) one.
+		pc := strings.Split(string(p1), ".")
 		wc := strings.Split(string(p2), ".")
-		if len(wc) < len(pc) || (open && len(wc) == len(pc)) {
+		if len(wc) < len(pc) {
 			return false
 		}
-		for i, c := range pc {
+		last := len(pc) - 1
+		for i, c := range pc[:last] {
 			if wc[i] != "" && wc[i] != c {
 				return false
 			}
 		}
-		return true
+		return wc[last] == "" || strings.HasPrefix(wc[last], pc[last])
 	}
 	a, b := strings.Split(string(p1), "."), strings.Split(string(p2), ".")
 	if len(a) != len(b) {

@@ -179,7 +179,7 @@ func TestLimitTrimsOldest(t *testing.T) {
 // own limit, and a pattern subscription sees them merged in order.
 func TestRulesAndPatterns(t *testing.T) {
 	s := open(t, tempPath(t),
-		Rule{Match: wamp.MatchPrefix, Topic: "com.app", Limit: 100},
+		Rule{Match: wamp.MatchPrefix, Topic: "com.app.", Limit: 100},
 		Rule{Match: wamp.MatchExact, Topic: "com.app.noisy", Limit: 2},
 		Rule{Match: wamp.MatchWildcard, Topic: "org..status", Limit: 100},
 	)
@@ -190,8 +190,8 @@ func TestRulesAndPatterns(t *testing.T) {
 		ev("com.app.noisy", 4, 4),
 		ev("com.app.noisy", 5, 5), // trims 2
 		ev("org.x.status", 6, 6),
-		ev("com.app", 7, 7),
-		ev("com.application", 8, 8), // no rule
+		ev("com.app.x.y", 7, 7),
+		ev("com.application", 8, 8), // no rule: prefixes are string prefixes
 	)
 	for _, tc := range []struct {
 		m       wamp.Match
@@ -202,7 +202,7 @@ func TestRulesAndPatterns(t *testing.T) {
 		{wamp.MatchExact, "com.app.a", []wamp.ID{1}},
 		{wamp.MatchExact, "com.app.never", []wamp.ID{}},
 		{wamp.MatchPrefix, "com.app", []wamp.ID{1, 3, 4, 5, 7}},
-		{wamp.MatchPrefix, "com.app.", []wamp.ID{1, 3, 4, 5}},
+		{wamp.MatchPrefix, "com.app.a", []wamp.ID{1}},
 		{wamp.MatchPrefix, "com", []wamp.ID{1, 3, 4, 5, 7}},
 		{wamp.MatchWildcard, "com.app.", []wamp.ID{1, 4, 5}},
 		{wamp.MatchWildcard, "..status", []wamp.ID{6}},
@@ -251,7 +251,8 @@ func TestOverlap(t *testing.T) {
 		{e, "a.b", e, "a.b", true},
 		{e, "a.b", e, "a.c", false},
 		{e, "a.b.c", p, "a.b", true},
-		{e, "a.bc", p, "a.b", false},
+		{e, "a.bc", p, "a.b", true}, // prefixes are string prefixes
+		{e, "a.c", p, "a.b", false},
 		{e, "a.b", p, "a.b.", false},
 		{e, "a.x.c", w, "a..c", true},
 		{p, "a", p, "a.b", true},
@@ -261,6 +262,8 @@ func TestOverlap(t *testing.T) {
 		{p, "a.", p, "ab", false},
 		{p, "a.b", w, "a..c", true},
 		{p, "a.b", w, "a.c.", false},
+		{p, "a.b", w, "a.bc.", true},
+		{p, "a.b", w, "a.cb.", false},
 		{p, "a.b", w, "a.", true},
 		{p, "a.b.", w, "a.", false}, // "a.b." needs three components
 		{p, "a.b.", w, "a..", true},
