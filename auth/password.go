@@ -46,19 +46,37 @@ const (
 	maxIterations   = 100_000_000
 )
 
-// HashPassword hashes password with a new random salt: kdf is "argon2id"
-// (the default when "") or "pbkdf2-sha256".
+// HashPassword hashes password with a new random salt and the default
+// costs: kdf is "argon2id" (the default when "") or "pbkdf2-sha256".
 func HashPassword(password, kdf string) (*PasswordHash, error) {
+	return NewPasswordHash(password, kdf, 0, 0)
+}
+
+// NewPasswordHash hashes password with a new random salt and the given
+// costs (iterations; memory in KiB for Argon2id); zero takes the default.
+func NewPasswordHash(password, kdf string, iterations, memory uint32) (*PasswordHash, error) {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	h := &PasswordHash{KDF: kdf, Salt: salt}
+	h := &PasswordHash{KDF: kdf, Salt: salt, Iterations: iterations, Memory: memory}
 	switch kdf {
 	case "", "argon2id":
-		h.KDF, h.Iterations, h.Memory, h.Threads = "argon2id", DefaultArgon2Iterations, DefaultArgon2Memory, 1
+		h.KDF, h.Threads = "argon2id", 1
+		if h.Iterations == 0 {
+			h.Iterations = DefaultArgon2Iterations
+		}
+		if h.Memory == 0 {
+			h.Memory = DefaultArgon2Memory
+		}
 	case "pbkdf2-sha256":
-		h.Iterations = DefaultPBKDF2Iterations
+		h.Memory = 0
+		if h.Iterations == 0 {
+			h.Iterations = DefaultPBKDF2Iterations
+		}
 	default:
 		return nil, fmt.Errorf("hashing a password: unknown kdf %q (argon2id, pbkdf2-sha256)", kdf)
+	}
+	if h.Iterations > maxIterations || h.Memory > maxArgon2Memory || h.KDF == "argon2id" && h.Memory < 8 {
+		return nil, fmt.Errorf("hashing a password: cost out of range")
 	}
 	var err error
 	h.Hash, err = h.derive([]byte(password))

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -48,6 +49,13 @@ type RealmConfig struct {
 	// caller's or publisher's authrole (call_trustlevels,
 	// publication_trustlevels); roles not listed get none.
 	TrustLevels map[string]int
+	// Auth authenticates the realm's clients (join.go); nil admits
+	// anonymous clients when Anonymous is set, with authrole "anonymous".
+	Auth *auth.Policy
+	// Roles authorizes what the realm's sessions do, by authrole, before
+	// their messages reach the broker or dealer (authz.go); nil allows
+	// everything.
+	Roles *auth.Roles
 }
 
 // Disclosure says whether a caller or publisher is disclosed to callees or
@@ -72,6 +80,9 @@ type Config struct {
 	Agent string
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
+	// RealmTemplate, when set, creates the realm a HELLO names when it
+	// does not exist, with these settings (its Name is ignored).
+	RealmTemplate *RealmConfig
 }
 
 // Router routes messages between the sessions of its realms. Create it with
@@ -89,6 +100,8 @@ type Router struct {
 	drained  chan struct{} // closed when sessions empties during shutdown
 
 	stats Stats
+
+	autoRealmsState // join.go: realms created from Config.RealmTemplate
 }
 
 // Stats are the router's running counters.

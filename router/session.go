@@ -34,6 +34,9 @@ type Session struct {
 	authrole string
 	roles    clientRoles
 	features clientFeatures
+	// auth is the session's authentication, then authorization, state
+	// (join.go, authz.go); nil in a realm that has neither.
+	auth *sessionAuth
 
 	// reqIDs numbers the requests the router makes of this client
 	// (INVOCATION): session scope.
@@ -76,11 +79,7 @@ func (s *Session) Receive(m wamp.Message) {
 	s.mu.Unlock()
 	switch state {
 	case stateNew:
-		if h, ok := m.(*wamp.Hello); ok {
-			s.hello(h)
-			return
-		}
-		s.violation(fmt.Sprintf("received %s before HELLO", m.Type()))
+		s.joinMessage(m) // join.go: HELLO, then AUTHENTICATE
 		return
 	case stateClosing:
 		// We said GOODBYE: the echo ends the session, anything else is
@@ -93,6 +92,14 @@ func (s *Session) Receive(m wamp.Message) {
 	case stateClosed:
 		return
 	}
+	if s.auth != nil && s.auth.authz != nil && !s.admit(m) {
+		return // authz.go: denied, or queued behind a pending decision
+	}
+	s.route(m)
+}
+
+// route hands an established session's message to the broker or dealer.
+func (s *Session) route(m wamp.Message) {
 	switch m := m.(type) {
 	case *wamp.Publish:
 		s.realm.broker.publish(s, m)
@@ -215,7 +222,9 @@ func (s *Session) end() {
 	s.state = stateClosed
 	subs, regs, invs := s.subs, s.regs, s.invocations
 	s.subs, s.regs, s.invocations = nil, nil, nil
+	a := s.auth
 	s.mu.Unlock()
+	a.stop() // join.go: ends an authentication under way
 
 	if !wasJoined {
 		return
@@ -251,59 +260,6 @@ func (s *Session) checkURI(t wamp.MessageType, req wamp.ID, u wamp.URI, what str
 	}
 	s.errorReply(t, req, wamp.ErrInvalidURI, "%s %q is not a valid URI", what, u)
 	return false
-}
-
-func (s *Session) hello(h *wamp.Hello) {
-	r := s.router
-	if r.closing.Load() {
-		s.abort(wamp.CloseSystemShutdown, "the router is shutting down")
-		return
-	}
-	if !wamp.ValidURI(h.Realm, false, false) {
-		s.abort(wamp.ErrInvalidURI, fmt.Sprintf("realm %q is not a valid URI", h.Realm))
-		return
-	}
-	roles, _ := h.Details["roles"].(map[string]any)
-	announced, features, bad := parseRoles(roles)
-	if bad != "" {
-		s.violation(bad)
-		return
-	}
-	rlm := r.realms[h.Realm]
-	if rlm == nil {
-		s.abort(wamp.ErrNoSuchRealm, fmt.Sprintf("realm %q does not exist", h.Realm))
-		return
-	}
-	if !rlm.anonymous {
-		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
-		return
-	}
-	id := wamp.GlobalID()
-	authid := wamp.String(h.Details, "authid")
-	if authid == "" {
-		authid = fmt.Sprintf("anonymous-%d", id)
-	}
-	s.mu.Lock()
-	if s.state != stateNew { // aborted meanwhile (router shutdown)
-		s.mu.Unlock()
-		return
-	}
-	s.realm, s.roles, s.features, s.id, s.authid, s.authrole = rlm, announced, features, id, authid, "anonymous"
-	s.state = stateEstablished
-	s.mu.Unlock()
-	rlm.join(s)
-	r.stats.Established.Add(1)
-	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
-		"agent":        r.cfg.Agent,
-		"realm":        string(rlm.name),
-		"authid":       s.authid,
-		"authrole":     s.authrole,
-		"authmethod":   "anonymous",
-		"authprovider": "static",
-		"roles":        routerRoles(),
-	}})
-	s.logger().Debug("session joined", "agent", wamp.String(h.Details, "agent"),
-		"transport", s.info.Kind, "serializer", s.info.Serializer)
 }
 
 // identified is what a session keeps lists of: subscriptions, registrations.
