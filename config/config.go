@@ -28,8 +28,12 @@ import (
 type Config struct {
 	Listeners []Listener // yaml listeners; default: one listener on 127.0.0.1:8080
 	Realms    []Realm    // yaml realms; default: one anonymous realm "realm1"
-	Limits    Limits     // yaml limits
-	Log       Log        // yaml log
+	// RealmTemplate, when set, makes the realm a client's HELLO names
+	// when it is not configured, with these settings (no name). Yaml key
+	// realm_template.
+	RealmTemplate *Realm
+	Limits        Limits // yaml limits
+	Log           Log    // yaml log
 }
 
 // Listener is one address the router accepts connections on. WebSocket and
@@ -57,6 +61,9 @@ type Listener struct {
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string
+	// Cookie, when set, gives WebSocket clients an authentication cookie
+	// (for realms with auth.cookie). Yaml key cookie.
+	Cookie *Cookie
 }
 
 // TLS names the certificate and private key of a TLS listener. Both files
@@ -65,6 +72,11 @@ type Listener struct {
 type TLS struct {
 	CertFile string // yaml cert: PEM certificate chain, leaf first
 	KeyFile  string // yaml key: PEM private key
+	// ClientAuth asks clients for certificates: "none" (the default),
+	// "request" (any certificate; principals name it by fingerprint) or
+	// "verify" (issued by ClientCA). Yaml key client_auth.
+	ClientAuth string
+	ClientCA   string // yaml client_ca: PEM CA certificates for verify
 }
 
 // Realm is one WAMP realm served by the router.
@@ -78,6 +90,9 @@ type Realm struct {
 	// Anonymous lets clients join without authenticating, with every
 	// permission. Yaml key anonymous; default true.
 	Anonymous bool
+	// Auth authenticates and authorizes the realm's clients (see
+	// RealmAuth); nil for none. Yaml key auth.
+	Auth *RealmAuth
 }
 
 // Limits bounds what one session may cost the router.

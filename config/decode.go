@@ -18,10 +18,10 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine"}
-	tlsKeys      = []string{"cert", "key"}
-	realmKeys    = []string{"name", "strict_uris", "anonymous"}
+	topKeys      = []string{"listeners", "realms", "realm_template", "limits", "log"}
+	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
+	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
+	realmKeys    = []string{"name", "strict_uris", "anonymous", "auth"}
 	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
 	logKeys      = []string{"level", "format"}
 )
@@ -335,6 +335,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.listeners(v, path, c)
 		case "realms":
 			d.realms(v, path, c)
+		case "realm_template":
+			d.realmTemplate(v, path, c)
 		case "limits":
 			d.limits(v, path, &c.Limits)
 		case "log":
@@ -388,6 +390,10 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 					d.file(v, path, &l.TLS.CertFile)
 				case "key":
 					d.file(v, path, &l.TLS.KeyFile)
+				case "client_auth":
+					d.str(v, path, &l.TLS.ClientAuth)
+				case "client_ca":
+					d.file(v, path, &l.TLS.ClientCA)
 				}
 			})
 		case "allowed_origins":
@@ -405,6 +411,8 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			}
 		case "engine":
 			d.str(v, path, &l.Engine)
+		case "cookie":
+			l.Cookie = d.cookie(v, path)
 		}
 	})
 }
@@ -427,6 +435,8 @@ func (d *decoder) realms(n *yaml.Node, path string, c *Config) {
 				d.boolean(v, path, &rl.StrictURIs)
 			case "anonymous":
 				d.boolean(v, path, &rl.Anonymous)
+			case "auth":
+				rl.Auth = d.realmAuth(v, path)
 			}
 		})
 		c.Realms = append(c.Realms, rl)

@@ -49,7 +49,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	rt, err := router.New(routerConfig(cfg, log))
+	rcfg, err := routerConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	rt, err := router.New(rcfg)
 	if err != nil {
 		return err
 	}
@@ -96,15 +100,21 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return errors.Join(errs...)
 }
 
-func routerConfig(cfg *config.Config, log *slog.Logger) router.Config {
+func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 	rc := router.Config{Agent: "Junction/" + versionString(), Logger: log}
 	if cfg.Limits.SlowConsumer == "disconnect" {
 		rc.SlowConsumer = router.Disconnect
 	}
+	shared := newAuthShared(cfg) // serve_auth.go
 	for _, r := range cfg.Realms {
 		rc.Realms = append(rc.Realms, router.RealmConfig{Name: wamp.URI(r.Name), StrictURIs: r.StrictURIs, Anonymous: r.Anonymous})
+		if err := shared.withAuth(&rc.Realms[len(rc.Realms)-1], &r); err != nil {
+			return rc, err
+		}
 	}
-	return rc
+	var err error
+	rc.RealmTemplate, err = shared.realmTemplate(cfg)
+	return rc, err
 }
 
 // startListeners opens every configured listener before any serves, so a
@@ -137,6 +147,10 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 				return nil, nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
 			}
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if err := listenerAuth(l, srv); err != nil { // serve_auth.go
+			closeAll(listeners)
+			return nil, nil, err
 		}
 		ln, err := transport.Listen(l.Address)
 		if err != nil {
