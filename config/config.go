@@ -28,12 +28,13 @@ import (
 type Config struct {
 	Listeners []Listener // yaml listeners; default: one listener on 127.0.0.1:8080
 	Realms    []Realm    // yaml realms; default: one anonymous realm "realm1"
+	Limits    Limits     // yaml limits
+	Log       Log        // yaml log
+
 	// RealmTemplate, when set, makes the realm a client's HELLO names
 	// when it is not configured, with these settings (no name). Yaml key
 	// realm_template.
 	RealmTemplate *Realm
-	Limits        Limits // yaml limits
-	Log           Log    // yaml log
 }
 
 // Listener is one address the router accepts connections on. WebSocket and
