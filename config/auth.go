@@ -18,7 +18,8 @@ import (
 
 // The keys of the authentication and authorization sections.
 var (
-	realmAuthKeys  = []string{"anonymous_role", "cookie", "principals", "dynamic", "roles"}
+	realmAuthKeys  = []string{"anonymous_role", "cookie", "principals", "dynamic", "roles", "throttle"}
+	throttleKeys   = []string{"free", "max_delay"}
 	principalKeys  = []string{"authid", "role", "ticket", "wampcra", "scram", "cryptosign", "tls"}
 	wampcraKeys    = []string{"secret", "key", "salt", "iterations", "keylen"}
 	scramKeys      = []string{"kdf", "iterations", "memory", "salt", "stored_key", "server_key"}
@@ -49,6 +50,21 @@ type RealmAuth struct {
 	// roles every session may do everything; with them, a session whose
 	// role is not listed may do nothing. Yaml key roles.
 	Roles []Role
+	// Throttle slows down repeated failures from one address. Yaml key
+	// throttle.
+	Throttle Throttle
+}
+
+// Throttle slows down repeated authentication failures from one address
+// (see auth.Throttle).
+type Throttle struct {
+	// Free is the number of failures within 10 minutes answered without
+	// delay. Yaml key free; default 3.
+	Free int
+	// MaxDelay is the longest delay (the first is 250ms, doubling with
+	// each further failure); 0 turns the throttle off. Yaml key
+	// max_delay; default 5s.
+	MaxDelay time.Duration
 }
 
 // Principal is one static principal. It has at least one credential.
@@ -117,7 +133,7 @@ type Cookie struct {
 }
 
 func (d *decoder) realmAuth(n *yaml.Node, path string) *RealmAuth {
-	a := &RealmAuth{AnonymousRole: "anonymous"}
+	a := &RealmAuth{AnonymousRole: "anonymous", Throttle: Throttle{Free: 3, MaxDelay: 5 * time.Second}}
 	d.mapping(n, path, realmAuthKeys, func(key, path string, v *yaml.Node) {
 		switch key {
 		case "anonymous_role":
@@ -152,6 +168,15 @@ func (d *decoder) realmAuth(n *yaml.Node, path string) *RealmAuth {
 				d.r.setPos(ip, item)
 				a.Roles = append(a.Roles, d.role(item, ip))
 			}
+		case "throttle":
+			d.mapping(v, path, throttleKeys, func(key, path string, v *yaml.Node) {
+				switch key {
+				case "free":
+					d.integer(v, path, &a.Throttle.Free)
+				case "max_delay":
+					d.duration(v, path, &a.Throttle.MaxDelay)
+				}
+			})
 		}
 	})
 	return a
@@ -550,6 +575,9 @@ func validateAuth(r *report, c *Config, path string, rl *Realm) {
 			r.errorf(dp+".timeout", "must be more than 0")
 		}
 	}
+	if a.Throttle.MaxDelay < 0 {
+		r.errorf(ap+".throttle.max_delay", "must be 0 (no throttle) or more")
+	}
 	if a.Cookie && !anyCookies(c) {
 		r.errorf(ap+".cookie", "no listener sets cookies: add cookie: {} to a listener")
 	}
@@ -633,14 +661,16 @@ func validateAuthAll(c *Config, r *report) {
 // Build returns what the router needs of a realm's auth section: the
 // authentication policy and the roles (nil, nil without an auth section).
 // cookies is the router's cookie store, used when the realm accepts
-// cookies; throttle slows down repeated failures. The Config must have
-// passed validation.
-func (rl *Realm) Build(cookies *auth.Cookies, throttle *auth.Throttle) (*auth.Policy, *auth.Roles, error) {
+// cookies. The Config must have passed validation.
+func (rl *Realm) Build(cookies *auth.Cookies) (*auth.Policy, *auth.Roles, error) {
 	a := rl.Auth
 	if a == nil {
 		return nil, nil, nil
 	}
-	pol := &auth.Policy{Throttle: throttle}
+	pol := &auth.Policy{}
+	if a.Throttle.MaxDelay > 0 {
+		pol.Throttle = &auth.Throttle{Free: a.Throttle.Free, Max: a.Throttle.MaxDelay}
+	}
 	ps := make([]*auth.Principal, 0, len(a.Principals))
 	has := map[string]bool{}
 	for _, p := range a.Principals {

@@ -34,7 +34,7 @@ func TestAuthExample(t *testing.T) {
 	if a.AnonymousRole != "public" || !cfg.Realms[0].Anonymous {
 		t.Errorf("anonymous: %v %q", cfg.Realms[0].Anonymous, a.AnonymousRole)
 	}
-	pol, roles, err := cfg.Realms[0].Build(&auth.Cookies{}, nil)
+	pol, roles, err := cfg.Realms[0].Build(&auth.Cookies{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestAuthREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, keys := range [][]string{realmAuthKeys, principalKeys, dynamicKeys, roleKeys, permissionKeys, authorizerKeys, cookieKeys} {
+	for _, keys := range [][]string{realmAuthKeys, throttleKeys, principalKeys, dynamicKeys, roleKeys, permissionKeys, authorizerKeys, cookieKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

@@ -16,12 +16,10 @@ import (
 // Cookie store bounds: the identities remembered by WebSocket cookies.
 const maxCookies = 100_000
 
-// authShared is what every realm's authentication shares: the cookie store
-// and the throttle of repeated failures (per client address, across
-// realms).
+// authShared is what every realm's authentication shares: the cookie
+// store.
 type authShared struct {
-	cookies  *auth.Cookies
-	throttle *auth.Throttle
+	cookies *auth.Cookies
 }
 
 func newAuthShared(cfg *config.Config) *authShared {
@@ -31,13 +29,13 @@ func newAuthShared(cfg *config.Config) *authShared {
 			ttl = max(ttl, l.Cookie.MaxAge)
 		}
 	}
-	return &authShared{cookies: &auth.Cookies{Max: maxCookies, TTL: ttl}, throttle: &auth.Throttle{}}
+	return &authShared{cookies: &auth.Cookies{Max: maxCookies, TTL: ttl}}
 }
 
 // withAuth sets the authentication and authorization of rc from the
 // realm's config.
 func (a *authShared) withAuth(rc *router.RealmConfig, r *config.Realm) error {
-	pol, roles, err := r.Build(a.cookies, a.throttle)
+	pol, roles, err := r.Build(a.cookies)
 	if err != nil {
 		return fmt.Errorf("realm %s: %w", r.Name, err)
 	}
