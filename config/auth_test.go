@@ -147,3 +147,26 @@ func TestAuthREADME(t *testing.T) {
 }
 
 func wampURI(s string) wamp.URI { return wamp.URI(s) }
+
+// TestREADMEAuthConfig parses the realistic config of the top-level
+// README: the only problems allowed are its TLS files, which exist only on
+// the machine it describes.
+func TestREADMEAuthConfig(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)A realistic setup:.*?```yaml\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no realistic auth config")
+	}
+	_, err = Parse("readme.yaml", m[1])
+	if err == nil {
+		t.Fatal("the TLS files of the README's config exist here; this test expects them not to")
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if !strings.Contains(line, "listeners[0].tls.cert: open /etc/junction/") && !strings.Contains(line, "listeners[0].tls.key: open /etc/junction/") {
+			t.Errorf("README config: %s", line)
+		}
+	}
+}
