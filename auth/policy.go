@@ -65,10 +65,10 @@ func (p *Policy) Choose(req *Request, offered []string) (Authenticator, *Failure
 }
 
 // Succeeded records a successful authentication: the cookie of the
-// connection, if any, remembers the identity (a cookie login itself is
-// not remembered again).
+// connection, if any, remembers the identity (neither a cookie login
+// itself nor an anonymous one is remembered).
 func (p *Policy) Succeeded(req *Request, id *Identity) {
-	if p.Cookies != nil && req.Transport != nil && id.AuthMethod != MethodCookie {
+	if p.Cookies != nil && req.Transport != nil && id.AuthMethod != MethodCookie && id.AuthMethod != MethodAnonymous {
 		p.Cookies.Remember(req.Transport.Cookie, req.Realm, id)
 	}
 }
