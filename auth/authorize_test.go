@@ -266,3 +266,17 @@ func TestDynamicAuthenticator(t *testing.T) {
 		t.Errorf("dynamic cryptosign: %+v %v", id, err)
 	}
 }
+
+func TestPolicyRemembersCookies(t *testing.T) {
+	c := &Cookies{Max: 10, TTL: time.Hour}
+	p := &Policy{Cookies: c}
+	req := &Request{Realm: "r", Transport: &Transport{Cookie: "c1"}}
+	p.Succeeded(req, &Identity{AuthID: "anonymous-1", AuthRole: "public", AuthMethod: MethodAnonymous})
+	if c.Len() != 0 {
+		t.Error("an anonymous login was remembered")
+	}
+	p.Succeeded(req, &Identity{AuthID: "joe", AuthRole: "user", AuthMethod: MethodTicket})
+	if id, ok := c.Lookup("c1", "r"); !ok || id.AuthID != "joe" {
+		t.Errorf("a ticket login was not remembered: %+v", id)
+	}
+}
