@@ -31,6 +31,11 @@ type Config struct {
 	Store     Store      // yaml store
 	Limits    Limits     // yaml limits
 	Log       Log        // yaml log
+
+	// RealmTemplate, when set, makes the realm a client's HELLO names
+	// when it is not configured, with these settings (no name). Yaml key
+	// realm_template.
+	RealmTemplate *Realm
 }
 
 // Listener is one address the router accepts connections on. WebSocket and
@@ -58,6 +63,9 @@ type Listener struct {
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string
+	// Cookie, when set, gives WebSocket clients an authentication cookie
+	// (for realms with auth.cookie). Yaml key cookie.
+	Cookie *Cookie
 }
 
 // TLS names the certificate and private key of a TLS listener. Both files
@@ -66,6 +74,11 @@ type Listener struct {
 type TLS struct {
 	CertFile string // yaml cert: PEM certificate chain, leaf first
 	KeyFile  string // yaml key: PEM private key
+	// ClientAuth asks clients for certificates: "none" (the default),
+	// "request" (any certificate; principals name it by fingerprint) or
+	// "verify" (issued by ClientCA). Yaml key client_auth.
+	ClientAuth string
+	ClientCA   string // yaml client_ca: PEM CA certificates for verify
 }
 
 // Realm is one WAMP realm served by the router.
@@ -100,6 +113,9 @@ type Realm struct {
 	// history (wamp.subscription.get_events). Rules need Store.Path. Yaml
 	// key history.
 	History []HistoryRule
+	// Auth authenticates and authorizes the realm's clients (see
+	// RealmAuth); nil for none. Yaml key auth.
+	Auth *RealmAuth
 }
 
 // MaxTrustLevel is the highest trust level a realm may assign: 2^53-1, the

@@ -47,7 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -65,17 +65,17 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie)`},
 		},
 		{
 			name: "unknown key in tls",
 			yaml: lines("listeners:", "  - address: :8443", "    tls:", "      cert: {{dir}}/acert.pem", "      key: {{dir}}/akey.pem", "      ca: x"),
-			want: []string{`junction.yaml:6:7: unknown key "ca" in listeners[0].tls (known: cert, key)`},
+			want: []string{`junction.yaml:6:7: unknown key "ca" in listeners[0].tls (known: cert, key, client_auth, client_ca)`},
 		},
 		{
 			name: "unknown key in a realm",
 			yaml: lines("realms:", "  - name: a", "    anon: true"),
-			want: []string{`junction.yaml:3:5: unknown key "anon" in realms[0] (known: name, strict_uris, anonymous, meta_api, disclose_caller, disclose_publisher, trust_levels, history)`},
+			want: []string{`junction.yaml:3:5: unknown key "anon" in realms[0] (known: name, strict_uris, anonymous, meta_api, disclose_caller, disclose_publisher, trust_levels, history, auth)`},
 		},
 		{
 			name: "unknown key in log",
@@ -85,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
 		},
 		{
 			name: "duplicate key",
@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, store, limits, log)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -115,12 +115,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, store, limits, log, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, store, limits, log, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -130,7 +130,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -165,7 +165,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "tls is a string",
 			yaml: lines("listeners:", "  - address: :8443", "    tls: on"),
-			want: []string{`junction.yaml:3:10: listeners[0].tls: expected a mapping of cert, key, got "on"`},
+			want: []string{`junction.yaml:3:10: listeners[0].tls: expected a mapping of cert, key, client_auth, client_ca, got "on"`},
 		},
 
 		// YAML syntax.

@@ -18,10 +18,10 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "store", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine"}
-	tlsKeys      = []string{"cert", "key"}
-	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history"}
+	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
+	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
+	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
+	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
 	historyKeys  = []string{"topic", "match", "limit"}
 	storeKeys    = []string{"path"}
 	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
@@ -367,6 +367,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.mapping(v, path, storeKeys, func(key, path string, v *yaml.Node) {
 				d.file(v, path, &c.Store.Path)
 			})
+		case "realm_template":
+			d.realmTemplate(v, path, c)
 		case "limits":
 			d.limits(v, path, &c.Limits)
 		case "log":
@@ -420,6 +422,10 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 					d.file(v, path, &l.TLS.CertFile)
 				case "key":
 					d.file(v, path, &l.TLS.KeyFile)
+				case "client_auth":
+					d.str(v, path, &l.TLS.ClientAuth)
+				case "client_ca":
+					d.file(v, path, &l.TLS.ClientCA)
 				}
 			})
 		case "allowed_origins":
@@ -437,6 +443,8 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			}
 		case "engine":
 			d.str(v, path, &l.Engine)
+		case "cookie":
+			l.Cookie = d.cookie(v, path)
 		}
 	})
 }
@@ -469,6 +477,8 @@ func (d *decoder) realms(n *yaml.Node, path string, c *Config) {
 				d.trustLevels(v, path, &rl)
 			case "history":
 				d.history(v, path, &rl)
+			case "auth":
+				rl.Auth = d.realmAuth(v, path)
 			}
 		})
 		c.Realms = append(c.Realms, rl)

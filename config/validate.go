@@ -61,6 +61,8 @@ func validate(c *Config, r *report) {
 	}
 	validateStore(r, &c.Store)
 
+	validateAuthAll(c, r) // auth.go
+
 	validateLimits(r, &c.Limits)
 	oneOf(r, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(r, "log.format", c.Log.Format, "text", "json")

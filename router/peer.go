@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -38,4 +39,11 @@ type TransportInfo struct {
 	Serializer string // "json", "msgpack" or "cbor"
 	RemoteAddr string
 	TLS        bool
+	// TLSState is the TLS connection's state, nil without TLS: the client
+	// certificate and the channel bindings authentication uses.
+	TLSState *tls.ConnectionState
+	// Cookie is the value of the authentication cookie of a WebSocket
+	// connection (sent by the client or set by the upgrade); "" when
+	// cookies are off.
+	Cookie string
 }

@@ -22,6 +22,11 @@ type realm struct {
 
 	mu       sync.RWMutex
 	sessions map[wamp.ID]*Session
+
+	// router and the router-side caller (caller.go), made on first use.
+	router     *Router
+	callerOnce sync.Once
+	internal   *internalCaller
 }
 
 func newRealm(r *Router, rc RealmConfig) *realm {
@@ -31,6 +36,7 @@ func newRealm(r *Router, rc RealmConfig) *realm {
 		strict:    rc.StrictURIs,
 		anonymous: rc.Anonymous,
 		sessions:  make(map[wamp.ID]*Session),
+		router:    r,
 	}
 	rl.broker.init(r)
 	rl.dealer.init(r)
@@ -54,7 +60,7 @@ func (rl *realm) leave(s *Session) {
 
 // SessionCount returns the number of sessions joined to the named realm.
 func (r *Router) SessionCount(name wamp.URI) int {
-	rl := r.realms[name]
+	rl := r.realmNamed(name)
 	if rl == nil {
 		return 0
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -52,6 +53,13 @@ type RealmConfig struct {
 	// History gives topics of the realm an event history
 	// (wamp.subscription.get_events), kept in Config.HistoryPath.
 	History []HistoryRule
+	// Auth authenticates the realm's clients (join.go); nil admits
+	// anonymous clients when Anonymous is set, with authrole "anonymous".
+	Auth *auth.Policy
+	// Roles authorizes what the realm's sessions do, by authrole, before
+	// their messages reach the broker or dealer (authz.go); nil allows
+	// everything.
+	Roles *auth.Roles
 }
 
 // Disclosure says whether a caller or publisher is disclosed to callees or
@@ -79,6 +87,9 @@ type Config struct {
 	// HistoryPath is the file (bbolt) that keeps the realms' event
 	// history across restarts; required when a realm has History rules.
 	HistoryPath string
+	// RealmTemplate, when set, creates the realm a HELLO names when it
+	// does not exist, with these settings (its Name is ignored).
+	RealmTemplate *RealmConfig
 }
 
 // Router routes messages between the sessions of its realms. Create it with
@@ -97,6 +108,8 @@ type Router struct {
 	drained  chan struct{} // closed when sessions empties during shutdown
 
 	stats Stats
+
+	autoRealmsState // join.go: realms created from Config.RealmTemplate
 }
 
 // Stats are the router's running counters.

@@ -28,14 +28,15 @@ type Session struct {
 
 	// Set under mu when the session joins, never changed after; other
 	// sessions see them only through the realm, after the join.
-	id           wamp.ID
-	realm        *realm
-	authid       string
-	authrole     string
-	authmethod   string
-	authprovider string
-	roles        clientRoles
-	features     clientFeatures
+	id       wamp.ID
+	realm    *realm
+	authid   string
+	authrole string
+	roles    clientRoles
+	features clientFeatures
+	// auth is the session's authentication, then authorization, state
+	// (join.go, authz.go); nil in a realm that has neither.
+	auth *sessionAuth
 
 	// reqIDs numbers the requests the router makes of this client
 	// (INVOCATION): session scope.
@@ -81,11 +82,7 @@ func (s *Session) Receive(m wamp.Message) {
 	s.mu.Unlock()
 	switch state {
 	case stateNew:
-		if h, ok := m.(*wamp.Hello); ok {
-			s.hello(h)
-			return
-		}
-		s.violation(fmt.Sprintf("received %s before HELLO", m.Type()))
+		s.joinMessage(m) // join.go: HELLO, then AUTHENTICATE
 		return
 	case stateClosing:
 		// We said GOODBYE: the echo ends the session, anything else is
@@ -98,6 +95,14 @@ func (s *Session) Receive(m wamp.Message) {
 	case stateClosed:
 		return
 	}
+	if s.auth != nil && s.auth.authz != nil && !s.admit(m) {
+		return // authz.go: denied, or queued behind a pending decision
+	}
+	s.route(m)
+}
+
+// route hands an established session's message to the broker or dealer.
+func (s *Session) route(m wamp.Message) {
 	switch m := m.(type) {
 	case *wamp.Publish:
 		s.realm.broker.publish(s, m)
@@ -223,7 +228,9 @@ func (s *Session) end() {
 	subs, regs, invs, calls, tms := s.subs, s.regs, s.invocations, s.rpc.calls, s.testaments
 	s.subs, s.regs, s.invocations, s.rpc.calls, s.testaments = nil, nil, nil, nil, nil
 	announce := s.announced.leaving()
+	a := s.auth
 	s.mu.Unlock()
+	a.stop() // join.go: ends an authentication under way
 
 	if !wasJoined {
 		return
@@ -255,66 +262,12 @@ func (s *Session) checkURI(t wamp.MessageType, req wamp.ID, u wamp.URI, what str
 	return false
 }
 
-func (s *Session) hello(h *wamp.Hello) {
-	r := s.router
-	if r.closing.Load() {
-		s.abort(wamp.CloseSystemShutdown, "the router is shutting down")
-		return
-	}
-	if !wamp.ValidURI(h.Realm, false, false) {
-		s.abort(wamp.ErrInvalidURI, fmt.Sprintf("realm %q is not a valid URI", h.Realm))
-		return
-	}
-	roles, _ := h.Details["roles"].(map[string]any)
-	announced, features, bad := parseRoles(roles)
-	if bad != "" {
-		s.violation(bad)
-		return
-	}
-	rlm := r.realms[h.Realm]
-	if rlm == nil {
-		s.abort(wamp.ErrNoSuchRealm, fmt.Sprintf("realm %q does not exist", h.Realm))
-		return
-	}
-	if !rlm.anonymous {
-		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
-		return
-	}
-	id := wamp.GlobalID()
-	authid := wamp.String(h.Details, "authid")
-	if authid == "" {
-		authid = fmt.Sprintf("anonymous-%d", id)
-	}
-	s.mu.Lock()
-	if s.state != stateNew { // aborted meanwhile (router shutdown)
-		s.mu.Unlock()
-		return
-	}
-	s.realm, s.roles, s.features, s.id = rlm, announced, features, id
-	s.authid, s.authrole, s.authmethod, s.authprovider = authid, "anonymous", "anonymous", "static"
-	s.state = stateEstablished
-	s.mu.Unlock()
-	rlm.join(s)
-	r.stats.Established.Add(1)
-	welcome := s.authDetails(make(wamp.Dict, 7))
-	welcome["agent"] = r.cfg.Agent
-	welcome["realm"] = string(rlm.name)
-	welcome["roles"] = routerRoles(rlm)
-	if !s.send(&wamp.Welcome{Session: s.id, Details: welcome}) {
-		return // never joined as far as the client knows: no on_join
-	}
-	s.logger().Debug("session joined", "agent", wamp.String(h.Details, "agent"),
-		"transport", s.info.Kind, "serializer", s.info.Serializer)
-	s.joined()
-}
-
 // authDetails adds who the session is to d: the keys WELCOME and the
 // session meta API share.
 func (s *Session) authDetails(d wamp.Dict) wamp.Dict {
 	d["authid"] = s.authid
 	d["authrole"] = s.authrole
-	d["authmethod"] = s.authmethod
-	d["authprovider"] = s.authprovider
+	d["authmethod"], d["authprovider"] = s.authMethod()
 	return d
 }
 

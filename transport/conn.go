@@ -67,6 +67,8 @@ type conn struct {
 	wsr          websocket.Reader
 	helloPending bool // the read deadline is the hello deadline
 	gotMessage   bool
+	tlsState     *tls.ConnectionState // after the TLS handshake; nil without TLS
+	cookie       string               // the WebSocket authentication cookie, if any
 
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
@@ -132,6 +134,8 @@ func (c *conn) serve() {
 		Serializer: c.codec.Format().String(),
 		RemoteAddr: c.remote,
 		TLS:        s.TLSConfig != nil,
+		TLSState:   c.tlsState,
+		Cookie:     c.cookie,
 	})
 	c.log.Debug("connection attached")
 	go c.writeLoop()
@@ -166,7 +170,8 @@ func (c *conn) handshake() error {
 		if err := tc.Handshake(); err != nil {
 			return fmt.Errorf("TLS handshake with %s: %w", c.remote, err)
 		}
-		c.nc = tc
+		cs := tc.ConnectionState()
+		c.nc, c.tlsState = tc, &cs
 	}
 	if err := c.rb.fill(c.nc, 1); err != nil {
 		return fmt.Errorf("reading the first bytes from %s: %w", c.remote, err)
@@ -182,14 +187,14 @@ func (c *conn) handshake() error {
 		if !o.webSocket {
 			return fmt.Errorf("websocket handshake from %s: WebSocket is disabled on this port", c.remote)
 		}
-		cd, err := o.upgrader.Upgrade(struct {
+		cd, cookie, err := o.upgrader.UpgradeCookie(struct {
 			io.Reader
 			io.Writer
 		}{c.rb.reader(c.nc), c.nc})
 		if err != nil {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
-		c.proto, c.codec = protoWebSocket, cd
+		c.proto, c.codec, c.cookie = protoWebSocket, cd, cookie
 		c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
 		c.msgOp = ws.OpText
 		if cd.Binary() {
@@ -321,6 +326,12 @@ func (c *conn) fill(need int) error {
 			return err
 		}
 		c.helloPending = false
+		if c.session.Established() {
+			// Welcomed after its last message (an authentication
+			// finishes on its own goroutine): no hello deadline any more.
+			c.setReadDeadline(time.Time{})
+			continue
+		}
 		if c.closing.Load() {
 			return err
 		}

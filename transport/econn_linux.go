@@ -56,6 +56,7 @@ type econn struct {
 	checkedLine bool // the request line of a WebSocket upgrade was judged
 	helloDone   bool
 	gotMessage  bool
+	cookie      string // the WebSocket authentication cookie, if any
 
 	attached bool        // under Server.mu
 	closing  atomic.Bool // the close has started: deliver nothing more
@@ -366,7 +367,9 @@ func (c *econn) Timer(now time.Duration) {
 	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
-		if !c.helloDone {
+		// An authentication finishes on its own goroutine: the session
+		// may have been welcomed since its last message.
+		if !c.helloDone && !c.session.Established() {
 			what := "no HELLO"
 			if c.gotMessage {
 				what = "session not established"
@@ -480,7 +483,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 	o := &c.srv.opt
 	h := handshakeIO{r: req, partial: partial}
-	cd, err := o.upgrader.Upgrade(&h)
+	cd, cookie, err := o.upgrader.UpgradeCookie(&h)
 	if partial && (err == nil || errors.Is(err, errIncomplete)) {
 		return false
 	}
@@ -488,7 +491,7 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
 		return true
 	}
-	c.proto, c.format = protoWebSocket, cd.Format()
+	c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
 	c.maxIn, c.maxOut = int32(o.maxMessage), int32(o.maxMessage)
 	c.msgOp = ws.OpText
 	if cd.Binary() {
@@ -537,6 +540,7 @@ func (c *econn) attach(answer []byte) {
 		Kind:       c.proto.String(),
 		Serializer: c.format.String(),
 		RemoteAddr: c.remote,
+		Cookie:     c.cookie,
 	})
 	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
 	o := &c.srv.opt

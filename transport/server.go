@@ -2,7 +2,9 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,6 +109,12 @@ type Server struct {
 	// RawSocket over TLS).
 	TLSConfig *tls.Config
 
+	// Cookie, when set, gives WebSocket clients an authentication cookie:
+	// the upgrade reads it and, when the client has none, sets a new random
+	// one; the router gets its value (router.TransportInfo.Cookie) for
+	// cookie authentication.
+	Cookie *Cookie
+
 	// Engine says how connections are served (see the package
 	// documentation for what each costs): EngineEpoll, the event loops of
 	// the epoll engine (Linux only; plain TCP and Unix sockets, not TLS);
@@ -128,6 +136,21 @@ type Server struct {
 	conns     map[*conn]struct{}
 	eng       *engine        // the epoll engine, once a Serve needs it
 	wg        sync.WaitGroup // one per connection (goroutine or engine)
+}
+
+// Cookie names the authentication cookie of WebSocket connections.
+type Cookie struct {
+	Name string
+	// MaxAge is how long browsers keep it; 0 keeps it for the browser
+	// session.
+	MaxAge time.Duration
+}
+
+// newCookieValue returns 128 random bits, base64url.
+func newCookieValue() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // options are the Server's settings with defaults applied.
@@ -174,6 +197,19 @@ func (s *Server) setup() error {
 	}
 	o.upgrader.Path = s.WebSocketPath
 	o.upgrader.MaxRequestSize = maxUpgradeRequest
+	if c := s.Cookie; c != nil {
+		if c.Name == "" || strings.ContainsAny(c.Name, "=;, \t\r\n\"") {
+			return fmt.Errorf("transport: Cookie.Name %q is not a cookie name", c.Name)
+		}
+		attrs := "; Path=/; HttpOnly; SameSite=Strict"
+		if c.MaxAge > 0 {
+			attrs += fmt.Sprintf("; Max-Age=%d", int64(c.MaxAge/time.Second))
+		}
+		if s.TLSConfig != nil {
+			attrs += "; Secure"
+		}
+		o.upgrader.Cookie = &websocket.Cookie{Name: c.Name, Attributes: attrs, New: newCookieValue}
+	}
 	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
 		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)
 	}

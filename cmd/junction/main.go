@@ -2,6 +2,8 @@
 //
 //	junction serve [--listen ADDR] [--config FILE]   run the router
 //	junction bench idle|rpc|fanout [flags]           load-test a WAMP router
+//	junction passwd --method ticket|wampcra|scram    print a password's stored form
+//	junction keygen                                  make an Ed25519 key pair for cryptosign
 //	junction version                                 print the version
 package main
 
@@ -56,6 +58,8 @@ const usage = `usage: junction <command> [flags]
 commands:
   serve     run the router (junction serve --help for flags)
   bench     load-test a WAMP router: junction bench idle|rpc|fanout [flags]
+  passwd    print the stored form of a password: junction passwd --method ticket|wampcra|scram
+  keygen    make an Ed25519 key pair for cryptosign
   version   print the version
 `
 
@@ -64,6 +68,9 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// stdin is what passwd reads; tests replace it.
+var stdin io.Reader = os.Stdin
 
 // run executes one command and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -77,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "passwd":
+		err = runPasswd(args[1:], stdin, stdout, stderr)
+	case "keygen":
+		err = runKeygen(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "junction %s\n", versionString())
 		return 0

@@ -50,7 +50,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	rt, err := router.New(routerConfig(cfg, log))
+	rcfg, err := routerConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	rt, err := router.New(rcfg)
 	if err != nil {
 		return err
 	}
@@ -101,30 +105,42 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return errors.Join(errs...)
 }
 
-func routerConfig(cfg *config.Config, log *slog.Logger) router.Config {
+func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 	rc := router.Config{Agent: "Junction/" + versionString(), Logger: log}
 	if cfg.Limits.SlowConsumer == "disconnect" {
 		rc.SlowConsumer = router.Disconnect
 	}
 	rc.HistoryPath = cfg.Store.Path
-	for _, r := range cfg.Realms {
-		var history []router.HistoryRule
-		for _, h := range r.History {
-			m, _ := wamp.ParseMatch(h.Match) // validated by config
-			history = append(history, router.HistoryRule{Match: m, Topic: wamp.URI(h.Topic), Limit: h.Limit})
+	shared := newAuthShared(cfg) // serve_auth.go
+	for i := range cfg.Realms {
+		rc.Realms = append(rc.Realms, realmConfig(&cfg.Realms[i]))
+		if err := shared.withAuth(&rc.Realms[len(rc.Realms)-1], &cfg.Realms[i]); err != nil {
+			return rc, err
 		}
-		rc.Realms = append(rc.Realms, router.RealmConfig{
-			Name:              wamp.URI(r.Name),
-			StrictURIs:        r.StrictURIs,
-			Anonymous:         r.Anonymous,
-			DisableMetaAPI:    !r.MetaAPI,
-			DiscloseCaller:    disclosure(r.DiscloseCaller),
-			DisclosePublisher: disclosure(r.DisclosePublisher),
-			TrustLevels:       maps.Clone(r.TrustLevels),
-			History:           history,
-		})
 	}
-	return rc
+	var err error
+	rc.RealmTemplate, err = shared.realmTemplate(cfg)
+	return rc, err
+}
+
+// realmConfig maps a realm's settings other than authentication (a
+// configured realm's or the realm template's).
+func realmConfig(r *config.Realm) router.RealmConfig {
+	var history []router.HistoryRule
+	for _, h := range r.History {
+		m, _ := wamp.ParseMatch(h.Match) // validated by config
+		history = append(history, router.HistoryRule{Match: m, Topic: wamp.URI(h.Topic), Limit: h.Limit})
+	}
+	return router.RealmConfig{
+		Name:              wamp.URI(r.Name),
+		StrictURIs:        r.StrictURIs,
+		Anonymous:         r.Anonymous,
+		DisableMetaAPI:    !r.MetaAPI,
+		DiscloseCaller:    disclosure(r.DiscloseCaller),
+		DisclosePublisher: disclosure(r.DisclosePublisher),
+		TrustLevels:       maps.Clone(r.TrustLevels),
+		History:           history,
+	}
 }
 
 // disclosure maps a validated disclose_caller or disclose_publisher value.
@@ -168,6 +184,10 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 				return nil, nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
 			}
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if err := listenerAuth(l, srv); err != nil { // serve_auth.go
+			closeAll(listeners)
+			return nil, nil, err
 		}
 		ln, err := transport.Listen(l.Address)
 		if err != nil {

@@ -26,7 +26,10 @@ realms:
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := routerConfig(cfg, slog.New(slog.DiscardHandler))
+	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []router.RealmConfig{
 		{Name: "plain", Anonymous: true, DiscloseCaller: router.DiscloseOnRequest, DisclosePublisher: router.DiscloseOnRequest},
 		{

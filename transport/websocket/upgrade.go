@@ -34,6 +34,48 @@ type Upgrader struct {
 	// included; zero means DefaultMaxRequestSize. (gobwas/ws accumulates a
 	// header line of any length in memory; this is what bounds it.)
 	MaxRequestSize int
+	// Cookie, when set, is the authentication cookie UpgradeCookie reads
+	// from the request and, when the request has none (or one this router
+	// could not have set), sets in the response.
+	Cookie *Cookie
+}
+
+// Cookie describes the authentication cookie of the upgrade.
+type Cookie struct {
+	// Name is the cookie's name.
+	Name string
+	// Attributes follow the value in Set-Cookie, such as
+	// "; Path=/; Max-Age=86400; HttpOnly; SameSite=Strict; Secure".
+	Attributes string
+	// New returns a new cookie value (base64url, like every value
+	// UpgradeCookie accepts).
+	New func() string
+}
+
+// validCookieValue reports whether v looks like a value New made: 16 to
+// 64 base64url characters. Anything else is replaced with a new value.
+func validCookieValue(v string) bool {
+	if len(v) < 16 || len(v) > 64 {
+		return false
+	}
+	for _, c := range []byte(v) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// cookieValue returns the value of cookie name in a Cookie header, "" if
+// absent.
+func cookieValue(header []byte, name string) string {
+	for _, part := range bytes.Split(header, []byte(";")) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(part), []byte("="))
+		if ok && string(k) == name {
+			return string(bytes.Trim(v, `"`))
+		}
+	}
+	return ""
 }
 
 // ErrRequestTooLarge is returned by Upgrade for a request over
@@ -88,6 +130,15 @@ var (
 // before the response would be lost, which RFC 6455 (section 4.1) rules out
 // by having clients wait for the response.
 func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
+	c, _, err := u.UpgradeCookie(rw)
+	return c, err
+}
+
+// UpgradeCookie is Upgrade, also returning the value of the authentication
+// cookie (Upgrader.Cookie): the one the client sent, or a new one set in
+// the response. It returns "" when Upgrader.Cookie is nil.
+func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, string, error) {
+	var cookie string
 	path := u.Path
 	if path == "" {
 		path = DefaultPath
@@ -105,6 +156,11 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 			return nil
 		},
 		OnHeader: func(key, value []byte) error {
+			if u.Cookie != nil && cookie == "" && string(key) == "Cookie" {
+				if v := cookieValue(value, u.Cookie.Name); validCookieValue(v) {
+					cookie = v
+				}
+			}
 			if u.Origins != nil && string(key) == "Origin" && !u.Origins.Allow(string(value)) {
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
 					ws.RejectionReason(fmt.Sprintf("origin %q is not allowed\n", value)))
@@ -123,6 +179,9 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			switch {
+			case chosen != nil && u.Cookie != nil && cookie == "":
+				cookie = u.Cookie.New()
+				return ws.HandshakeHeaderString("Set-Cookie: " + u.Cookie.Name + "=" + cookie + u.Cookie.Attributes + "\r\n"), nil
 			case chosen != nil:
 				return nil, nil
 			case offered:
@@ -139,9 +198,9 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 		io.Reader
 		io.Writer
 	}{&limitedReader{rw, limit}, rw}); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return chosen, nil
+	return chosen, cookie, nil
 }
 
 // requestPath returns the path of a request target: origin form ("/ws?x")

@@ -1,0 +1,74 @@
+package auth
+
+import (
+	"strings"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Policy is how one realm authenticates its clients: the authenticators
+// of each method, in the order they are tried, the throttle for repeated
+// failures and, when cookie authentication is on, the cookie store.
+type Policy struct {
+	methods map[string][]Authenticator
+	// Throttle slows down repeated failures; nil for none.
+	Throttle *Throttle
+	// Cookies, when set, remembers every successful authentication of a
+	// connection that has a cookie, for MethodCookie.
+	Cookies *Cookies
+}
+
+// Add makes a authenticate method (canonical name), after the
+// authenticators already added for it.
+func (p *Policy) Add(method string, a Authenticator) {
+	if p.methods == nil {
+		p.methods = make(map[string][]Authenticator)
+	}
+	p.methods[method] = append(p.methods[method], a)
+}
+
+// Accepts reports whether the policy has an authenticator for method.
+func (p *Policy) Accepts(method string) bool { return len(p.methods[Canonical(method)]) > 0 }
+
+// Choose picks the method and authenticator for req among the methods the
+// client offered (HELLO.Details.authmethods; none means anonymous), in
+// the client's order: the first method whose authenticator knows the
+// client; failing that, the first offered method the realm has, whose
+// authenticator then challenges as if it knew the client and fails, so
+// that the refusal does not tell whether the authid exists. It sets
+// req.Method. With no offered method that the realm accepts, it returns a
+// *Failure with wamp.error.no_auth_method.
+func (p *Policy) Choose(req *Request, offered []string) (Authenticator, *Failure) {
+	if len(offered) == 0 {
+		offered = []string{MethodAnonymous}
+	}
+	fallback, fallbackMethod := Authenticator(nil), ""
+	for _, m := range offered {
+		as := p.methods[Canonical(m)]
+		req.Method = m
+		for _, a := range as {
+			if a.Knows(req) {
+				return a, nil
+			}
+		}
+		if fallback == nil && len(as) > 0 {
+			fallback, fallbackMethod = as[len(as)-1], m
+		}
+	}
+	if fallback != nil {
+		req.Method = fallbackMethod
+		return fallback, nil
+	}
+	req.Method = ""
+	return nil, &Failure{Reason: wamp.ErrNoAuthMethod,
+		Message: "none of the authentication methods offered (" + strings.Join(offered, ", ") + ") is accepted in realm " + req.Realm}
+}
+
+// Succeeded records a successful authentication: the cookie of the
+// connection, if any, remembers the identity (neither a cookie login
+// itself nor an anonymous one is remembered).
+func (p *Policy) Succeeded(req *Request, id *Identity) {
+	if p.Cookies != nil && req.Transport != nil && id.AuthMethod != MethodCookie && id.AuthMethod != MethodAnonymous {
+		p.Cookies.Remember(req.Transport.Cookie, req.Realm, id)
+	}
+}

@@ -1,0 +1,176 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Principal is one identity that may authenticate: its authid, role and
+// the stored form of its credentials, one per method it may use.
+type Principal struct {
+	AuthID string
+	Role   string
+	// Extra is sent to the client in WELCOME.Details.authextra.
+	Extra wamp.Dict
+
+	// Ticket is the hash of the ticket (see HashPassword); nil when the
+	// principal does not use ticket authentication.
+	Ticket *PasswordHash
+	// CRA is the WAMP-CRA key; nil when the principal does not use
+	// wampcra.
+	CRA *CRAKey
+	// SCRAM holds WAMP-SCRAM credentials, one per key derivation function
+	// (a client uses the first its dialect accepts, see scram.go).
+	SCRAM []*SCRAMCredential
+	// PublicKeys are the Ed25519 keys the principal may use with
+	// cryptosign.
+	PublicKeys []ed25519.PublicKey
+	// CertFingerprints are SHA-256 fingerprints (lower-case hex, see
+	// Fingerprint) of the TLS client certificates the principal may
+	// present.
+	CertFingerprints []string
+}
+
+// Principals is the static table of a realm's principals. Build it with
+// NewPrincipals; it is read-only afterwards and safe for concurrent use.
+type Principals struct {
+	byAuthID map[string]*Principal
+	byKey    map[string]*Principal // hex public key -> principal
+	byCert   map[string]*Principal // certificate fingerprint -> principal
+	// mock is used for challenges to unknown principals, so that they look
+	// like the challenges to known ones.
+	mock mockParams
+}
+
+// mockParams shapes the challenges sent for an authid that does not exist.
+type mockParams struct {
+	key   [32]byte // derives a stable salt per authid
+	role  string
+	cra   *CRAKey // salted or not, like the realm's principals
+	scram *SCRAMCredential
+}
+
+// NewPrincipals indexes ps by authid, public key and certificate
+// fingerprint. Callers (the config package) check that authids, keys and
+// fingerprints are unique; a later duplicate replaces an earlier one.
+func NewPrincipals(ps []*Principal) *Principals {
+	t := &Principals{
+		byAuthID: make(map[string]*Principal, len(ps)),
+		byKey:    make(map[string]*Principal),
+		byCert:   make(map[string]*Principal),
+	}
+	rand.Read(t.mock.key[:])
+	t.mock.role = "anonymous"
+	for i, p := range ps {
+		if i == 0 {
+			t.mock.role = p.Role
+		}
+		t.byAuthID[p.AuthID] = p
+		for _, k := range p.PublicKeys {
+			t.byKey[string(k)] = p
+		}
+		for _, f := range p.CertFingerprints {
+			t.byCert[f] = p
+		}
+		if p.CRA != nil && (t.mock.cra == nil || p.CRA.Salt != "") {
+			t.mock.cra = p.CRA
+		}
+		if len(p.SCRAM) > 0 && t.mock.scram == nil {
+			t.mock.scram = p.SCRAM[0]
+		}
+	}
+	return t
+}
+
+// Get returns the principal with authid, or nil.
+func (t *Principals) Get(authid string) *Principal {
+	if t == nil {
+		return nil
+	}
+	return t.byAuthID[authid]
+}
+
+// ByPublicKey returns the principal with Ed25519 key k, or nil.
+func (t *Principals) ByPublicKey(k ed25519.PublicKey) *Principal {
+	if t == nil {
+		return nil
+	}
+	return t.byKey[string(k)]
+}
+
+// ByCertificate returns the principal with the certificate fingerprint,
+// or nil.
+func (t *Principals) ByCertificate(fingerprint string) *Principal {
+	if t == nil {
+		return nil
+	}
+	return t.byCert[fingerprint]
+}
+
+// Len returns the number of principals.
+func (t *Principals) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.byAuthID)
+}
+
+// mockSalt returns n bytes derived from authid, the same for every
+// challenge to that authid: a mock challenge to an unknown authid must not
+// change from one attempt to the next, or it would give itself away.
+func (m *mockParams) mockSalt(authid string, n int) []byte {
+	h := hmac.New(sha256.New, m.key[:])
+	h.Write([]byte("salt\x00" + authid))
+	return h.Sum(nil)[:n]
+}
+
+// A source finds the principal a request names: the static table, or a
+// dynamic authenticator. lookup returns nil, nil for an unknown principal.
+type source interface {
+	lookup(ctx context.Context, req *Request) (*Principal, error)
+	// table returns the principals of a static source, nil for a
+	// dynamic one.
+	table() *Principals
+	provider() string
+}
+
+// knows reports whether src may know the principal of req: for a static
+// source, whether it has the authid with a credential has accepts; a
+// dynamic source always may.
+func knows(src source, req *Request, has func(*Principal) bool) bool {
+	t := src.table()
+	if t == nil {
+		return true
+	}
+	p := t.Get(req.AuthID)
+	return p != nil && has(p)
+}
+
+// staticSource finds principals by authid in a table.
+type staticSource struct{ t *Principals }
+
+func (s staticSource) lookup(_ context.Context, req *Request) (*Principal, error) {
+	return s.t.Get(req.AuthID), nil
+}
+func (s staticSource) table() *Principals { return s.t }
+func (staticSource) provider() string     { return "static" }
+
+// identity is the identity a principal authenticated with method gets.
+func (p *Principal) identity(method, provider string, extra wamp.Dict) *Identity {
+	ae := extra
+	if len(p.Extra) > 0 {
+		ae = make(wamp.Dict, len(p.Extra)+len(extra))
+		for k, v := range p.Extra {
+			ae[k] = v
+		}
+		for k, v := range extra {
+			ae[k] = v
+		}
+	}
+	return &Identity{AuthID: p.AuthID, AuthRole: p.Role, AuthMethod: method, AuthProvider: provider, AuthExtra: ae}
+}

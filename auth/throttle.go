@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Throttle slows down repeated authentication failures from one address:
+// after Free failures within Window, each further attempt from that
+// address is answered no sooner than Base doubled per extra failure, up to
+// Max. It remembers at most Entries addresses (dropping those seen least
+// recently when full), so its memory is bounded whatever the attacker
+// does. The zero value uses the defaults. It is safe for concurrent use.
+type Throttle struct {
+	Free    int           // failures without delay; default 3
+	Base    time.Duration // first delay; default 250ms
+	Max     time.Duration // largest delay; default 5s
+	Window  time.Duration // failures older than this are forgotten; default 10m
+	Entries int           // addresses remembered; default 10000
+
+	now func() time.Time // for tests; nil is time.Now
+
+	mu sync.Mutex
+	m  map[string]*failures
+}
+
+type failures struct {
+	n    int
+	last time.Time
+}
+
+func (t *Throttle) defaults() (free int, base, maxDelay, window time.Duration, entries int) {
+	free, base, maxDelay, window, entries = t.Free, t.Base, t.Max, t.Window, t.Entries
+	if free <= 0 {
+		free = 3
+	}
+	if base <= 0 {
+		base = 250 * time.Millisecond
+	}
+	if maxDelay <= 0 {
+		maxDelay = 5 * time.Second
+	}
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	if entries <= 0 {
+		entries = 10000
+	}
+	return
+}
+
+func (t *Throttle) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
+// host reduces a remote address to what is throttled: the IP address
+// without the port; a Unix socket peer ("@" or a path) is one address.
+func host(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// Delay returns how long an authentication attempt from addr must wait
+// before it is answered.
+func (t *Throttle) Delay(addr string) time.Duration {
+	if t == nil {
+		return 0
+	}
+	free, base, maxDelay, window, _ := t.defaults()
+	now := t.clock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[host(addr)]
+	if f == nil || now.Sub(f.last) > window || f.n < free {
+		return 0
+	}
+	d := base
+	for i := free; i < f.n && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+// Failed records a failed authentication from addr.
+func (t *Throttle) Failed(addr string) {
+	if t == nil {
+		return
+	}
+	_, _, _, window, entries := t.defaults()
+	now := t.clock()
+	h := host(addr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = make(map[string]*failures)
+	}
+	f := t.m[h]
+	if f == nil {
+		if len(t.m) >= entries {
+			t.evictLocked(now, window, entries)
+		}
+		f = &failures{}
+		t.m[h] = f
+	}
+	if now.Sub(f.last) > window {
+		f.n = 0
+	}
+	f.n++
+	f.last = now
+}
+
+// evictLocked drops the addresses whose failures are older than window,
+// then, while still full, the least recently seen.
+func (t *Throttle) evictLocked(now time.Time, window time.Duration, entries int) {
+	for h, f := range t.m {
+		if now.Sub(f.last) > window {
+			delete(t.m, h)
+		}
+	}
+	for len(t.m) >= entries {
+		var oldest string
+		var at time.Time
+		first := true
+		for h, f := range t.m {
+			if first || f.last.Before(at) {
+				oldest, at, first = h, f.last, false
+			}
+		}
+		delete(t.m, oldest)
+	}
+}
+
+// Len returns the number of addresses remembered.
+func (t *Throttle) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}

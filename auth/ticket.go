@@ -1,0 +1,49 @@
+package auth
+
+import (
+	"context"
+	"sync"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Ticket authenticates with ticket: the client sends its ticket in the
+// clear in AUTHENTICATE, and the router checks it against the principal's
+// stored hash.
+type Ticket struct {
+	Principals *Principals
+}
+
+// dummyTicketHash is checked against when the authid is unknown, so that
+// an unknown authid costs the same time as a wrong ticket.
+var dummyTicketHash = sync.OnceValue(func() *PasswordHash {
+	h, _ := HashPassword("junction: no such principal", "argon2id")
+	return h
+})
+
+// Knows reports whether the authid has a ticket.
+func (a *Ticket) Knows(req *Request) bool {
+	p := a.Principals.Get(req.AuthID)
+	return p != nil && p.Ticket != nil
+}
+
+// Authenticate sends [CHALLENGE, "ticket", {}] and checks the ticket.
+func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (*Identity, error) {
+	ans, err := c.Challenge(ctx, wamp.Dict{})
+	if err != nil {
+		return nil, err
+	}
+	p := a.Principals.Get(req.AuthID)
+	h := dummyTicketHash()
+	if p != nil && p.Ticket != nil {
+		h = p.Ticket
+	}
+	ok := h.Verify(ans.Signature)
+	switch {
+	case p == nil || p.Ticket == nil:
+		return nil, failed("no principal %q with a ticket", req.AuthID)
+	case !ok:
+		return nil, failed("wrong ticket for %q", req.AuthID)
+	}
+	return p.identity(MethodTicket, "static", nil), nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/junction-wamp/junction/auth"
+)
+
+const passwdUsage = `usage: junction passwd --method ticket|wampcra|scram [flags] < password
+
+Reads a password (the first line of standard input) and prints the form a
+principal stores in the config, as YAML to put under the principal:
+
+  ticket    the salted hash of the ticket (argon2id, or --kdf pbkdf2-sha256)
+  wampcra   the salted WAMP-CRA key: key, salt, iterations, keylen
+  scram     a WAMP-SCRAM credential: kdf (--kdf argon2id13, argon2id-13 for
+            Autobahn|Python's "scram", or pbkdf2), iterations, memory, salt,
+            stored_key, server_key
+
+flags:
+`
+
+// runPasswd prints the stored form of a password.
+func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("passwd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, passwdUsage)
+		fs.PrintDefaults()
+	}
+	method := fs.String("method", "", "ticket, wampcra or scram (wamp-scram)")
+	kdf := fs.String("kdf", "", "ticket: argon2id (default) or pbkdf2-sha256; scram: argon2id13 (default), argon2id-13 or pbkdf2")
+	iterations := fs.Int("iterations", 0, "cost: iterations (0: the method's default)")
+	memory := fs.Int("memory", 0, "cost: memory in KiB for Argon2id (0: the default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *iterations < 0 || *memory < 0 {
+		return errors.New("--iterations and --memory must not be negative")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading the password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return errors.New("no password on standard input")
+	}
+	switch auth.Canonical(*method) {
+	case auth.MethodTicket:
+		h, err := auth.NewPasswordHash(password, *kdf, uint32(*iterations), uint32(*memory))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ticket: %q\n", h.String())
+	case auth.MethodWAMPCRA:
+		if *kdf != "" {
+			return errors.New("wampcra has one kdf (PBKDF2-HMAC-SHA256): leave out --kdf")
+		}
+		it := *iterations
+		if it == 0 {
+			it = 10000
+		}
+		salt := make([]byte, 12)
+		rand.Read(salt)
+		k, err := auth.DeriveCRAKey(password, base64.RawURLEncoding.EncodeToString(salt), it, 32)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wampcra:\n  key: %s\n  salt: %s\n  iterations: %d\n  keylen: %d\n", k.Key, k.Salt, k.Iterations, k.KeyLen)
+	case auth.MethodSCRAM:
+		k := *kdf
+		if k == "" {
+			k = auth.KDFArgon2id13
+		}
+		c, err := auth.NewSCRAMCredential(password, k, *iterations, *memory)
+		if err != nil {
+			return err
+		}
+		b := base64.StdEncoding.EncodeToString
+		fmt.Fprintf(stdout, "scram:\n  - kdf: %s\n    iterations: %d\n", c.KDF, c.Iterations)
+		if c.Memory > 0 {
+			fmt.Fprintf(stdout, "    memory: %d\n", c.Memory)
+		}
+		fmt.Fprintf(stdout, "    salt: %s\n    stored_key: %s\n    server_key: %s\n", b(c.Salt), b(c.StoredKey), b(c.ServerKey))
+	case "":
+		fs.Usage()
+		return errors.New("--method is required")
+	default:
+		return fmt.Errorf("--method %q: one of ticket, wampcra, scram (unsalted wampcra stores the secret itself, and cryptosign a public key: see junction keygen)", *method)
+	}
+	return nil
+}
+
+// runKeygen prints a new Ed25519 key pair for cryptosign.
+func runKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: junction keygen\n\nPrints a new Ed25519 key pair for cryptosign, in hex: the private key (a\n32-byte seed, as Autobahn takes it) for the client, the public key for the\nprincipal's cryptosign list.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "private: %s\npublic: %s\n", hex.EncodeToString(priv.Seed()), hex.EncodeToString(pub))
+	return nil
+}

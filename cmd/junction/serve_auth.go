@@ -1,0 +1,81 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport"
+)
+
+// Cookie store bounds: the identities remembered by WebSocket cookies.
+const maxCookies = 100_000
+
+// authShared is what every realm's authentication shares: the cookie
+// store.
+type authShared struct {
+	cookies *auth.Cookies
+}
+
+func newAuthShared(cfg *config.Config) *authShared {
+	ttl := 24 * time.Hour
+	for _, l := range cfg.Listeners {
+		if l.Cookie != nil && l.Cookie.MaxAge > 0 {
+			ttl = max(ttl, l.Cookie.MaxAge)
+		}
+	}
+	return &authShared{cookies: &auth.Cookies{Max: maxCookies, TTL: ttl}}
+}
+
+// withAuth sets the authentication and authorization of rc from the
+// realm's config.
+func (a *authShared) withAuth(rc *router.RealmConfig, r *config.Realm) error {
+	pol, roles, err := r.Build(a.cookies)
+	if err != nil {
+		return fmt.Errorf("realm %s: %w", r.Name, err)
+	}
+	rc.Auth, rc.Roles = pol, roles
+	return nil
+}
+
+// realmTemplate returns the router's realm template, nil for none.
+func (a *authShared) realmTemplate(cfg *config.Config) (*router.RealmConfig, error) {
+	t := cfg.RealmTemplate
+	if t == nil {
+		return nil, nil
+	}
+	rc := realmConfig(t)
+	return &rc, a.withAuth(&rc, t)
+}
+
+// listenerAuth applies a listener's client certificate and cookie
+// settings to its server.
+func listenerAuth(l config.Listener, srv *transport.Server) error {
+	if l.Cookie != nil {
+		srv.Cookie = &transport.Cookie{Name: l.Cookie.Name, MaxAge: l.Cookie.MaxAge}
+	}
+	t, tc := l.TLS, srv.TLSConfig
+	if t == nil || tc == nil {
+		return nil
+	}
+	switch t.ClientAuth {
+	case "request":
+		tc.ClientAuth = tls.RequestClientCert
+	case "verify":
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return fmt.Errorf("listener %s: reading client_ca: %w", l.Address, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("listener %s: client_ca %s holds no PEM certificate", l.Address, t.ClientCA)
+		}
+		tc.ClientAuth, tc.ClientCAs = tls.VerifyClientCertIfGiven, pool
+	}
+	return nil
+}

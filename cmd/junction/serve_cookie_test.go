@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/junction-wamp/junction/auth"
+)
+
+// wsSession is a bare WAMP-over-WebSocket client for the cookie test: it
+// sends and receives JSON messages as lists.
+type wsSession struct {
+	t         *testing.T
+	conn      net.Conn
+	setCookie string
+}
+
+func dialWS(t *testing.T, url, cookie string) *wsSession {
+	t.Helper()
+	s := &wsSession{t: t}
+	d := ws.Dialer{Protocols: []string{"wamp.2.json"}, Timeout: 10 * time.Second,
+		OnHeader: func(key, value []byte) error {
+			if strings.EqualFold(string(key), "Set-Cookie") {
+				s.setCookie = string(value)
+			}
+			return nil
+		}}
+	if cookie != "" {
+		d.Header = ws.HandshakeHeaderHTTP(http.Header{"Cookie": {cookie}})
+	}
+	var err error
+	for i := 0; i < 100; i++ {
+		if s.conn, _, _, err = d.Dial(context.Background(), url); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { s.conn.Close() })
+	return s
+}
+
+func (s *wsSession) send(m ...any) {
+	s.t.Helper()
+	b, _ := json.Marshal(m)
+	if err := wsutil.WriteClientText(s.conn, b); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *wsSession) recv() []any {
+	s.t.Helper()
+	s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := wsutil.ReadServerText(s.conn)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var m []any
+	if err := json.Unmarshal(b, &m); err != nil {
+		s.t.Fatal(err)
+	}
+	return m
+}
+
+// TestServeCookieAuth: a browser that logged in with a ticket gets a
+// cookie, and a later connection with that cookie is let in as the same
+// principal without credentials (authmethod cookie). A cookie the router
+// did not see log in is refused.
+func TestServeCookieAuth(t *testing.T) {
+	h, err := auth.NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	cfg := fmt.Sprintf(`listeners:
+  - address: %s
+    cookie: {name: jauth, max_age: 1h}
+realms:
+  - name: realm1
+    anonymous: false
+    auth:
+      cookie: true
+      principals:
+        - {authid: joe, role: user, ticket: "%s"}
+`, addr, h)
+	path := filepath.Join(t.TempDir(), "junction.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	defer func() {
+		stop()
+		<-exit
+	}()
+	url := "ws://" + addr + "/ws"
+	roles := map[string]any{"caller": map[string]any{}}
+
+	first := dialWS(t, url, "")
+	value, _, ok := strings.Cut(strings.TrimPrefix(first.setCookie, "jauth="), ";")
+	if !ok || !strings.HasPrefix(first.setCookie, "jauth=") || !strings.Contains(first.setCookie, "HttpOnly") || !strings.Contains(first.setCookie, "Max-Age=3600") {
+		t.Fatalf("Set-Cookie %q\n%s", first.setCookie, logs.String())
+	}
+	first.send(1, "realm1", map[string]any{"roles": roles, "authmethods": []string{"cookie", "ticket"}, "authid": "joe"})
+	if m := first.recv(); m[0] != float64(4) || m[1] != "ticket" {
+		t.Fatalf("want CHALLENGE ticket, got %v", m)
+	}
+	first.send(5, "pw", map[string]any{})
+	if m := first.recv(); m[0] != float64(2) || m[2].(map[string]any)["authmethod"] != "ticket" {
+		t.Fatalf("want WELCOME by ticket, got %v", m)
+	}
+
+	again := dialWS(t, url, "jauth="+value)
+	if again.setCookie != "" {
+		t.Errorf("a client with a cookie got a new one: %q", again.setCookie)
+	}
+	again.send(1, "realm1", map[string]any{"roles": roles, "authmethods": []string{"cookie", "ticket"}})
+	m := again.recv()
+	d, _ := m[2].(map[string]any)
+	if m[0] != float64(2) || d["authmethod"] != "cookie" || d["authid"] != "joe" || d["authrole"] != "user" {
+		t.Fatalf("want WELCOME by cookie as joe, got %v", m)
+	}
+
+	stranger := dialWS(t, url, "jauth=AAAAAAAAAAAAAAAAAAAAAA")
+	stranger.send(1, "realm1", map[string]any{"roles": roles, "authmethods": []string{"cookie"}})
+	if m := stranger.recv(); m[0] != float64(3) || m[2] != "wamp.error.authentication_failed" {
+		t.Fatalf("want ABORT authentication_failed, got %v", m)
+	}
+	// Gone before the shutdown, which would otherwise wait for their
+	// GOODBYE.
+	first.conn.Close()
+	again.conn.Close()
+	stranger.conn.Close()
+}

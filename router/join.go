@@ -1,0 +1,480 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Joining a realm: HELLO, then, in a realm with authentication, CHALLENGE
+// and AUTHENTICATE, then WELCOME or ABORT.
+//
+// The router routes a message on the goroutine that read it, and with the
+// epoll engine that goroutine serves many connections: it must never wait.
+// So an authentication that may wait (for the client's AUTHENTICATE, for a
+// key derivation, for a dynamic authenticator's answer) runs on a goroutine
+// of its own, started by the HELLO and ended by the WELCOME or ABORT, or by
+// the connection's end, or by authTimeout. AUTHENTICATE messages reach it
+// through a channel. Authenticators that decide from the HELLO alone
+// (anonymous, tls, cookie) run inline.
+
+// authTimeout bounds an authentication from HELLO to WELCOME when the
+// transport does not (its hello timeout usually ends it first).
+const authTimeout = time.Minute
+
+// sessionAuth is a session's authentication and authorization state.
+type sessionAuth struct {
+	// join is the authentication under way; nil once it has ended. Its
+	// fields are guarded by Session.mu.
+	join *joining
+
+	// Set at WELCOME, never changed after.
+	method    string
+	provider  string
+	authz     auth.SessionAuthorizer // nil: everything is allowed
+	disclose  [2]Disclosure          // as caller, as publisher
+	overrides [2]bool                // whether the role overrides the realm's disclosure
+
+	gate gate // authz.go: messages held while an authorization is pending
+}
+
+// joining is an authentication under way.
+type joining struct {
+	s      *Session
+	rlm    *realm
+	req    *auth.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+	// answers passes the AUTHENTICATE to the authentication's goroutine.
+	answers chan *wamp.Authenticate
+	// awaiting is set while a CHALLENGE is unanswered; answered once one
+	// was answered (under Session.mu).
+	awaiting, answered bool
+}
+
+// stop ends an authentication under way; a is the session's auth state,
+// possibly nil.
+func (a *sessionAuth) stop() {
+	if a == nil {
+		return
+	}
+	if j := a.join; j != nil {
+		j.cancel()
+	}
+}
+
+// joinMessage handles a message from a session that has not been welcomed.
+func (s *Session) joinMessage(m wamp.Message) {
+	s.mu.Lock()
+	a := s.auth
+	s.mu.Unlock()
+	switch m := m.(type) {
+	case *wamp.Hello:
+		if a != nil {
+			s.violation("received a second HELLO")
+			return
+		}
+		s.hello(m)
+	case *wamp.Authenticate:
+		s.authenticate(a, m)
+	case *wamp.Abort:
+		s.logger().Debug("client aborted before joining", "reason", m.Reason)
+		s.end()
+		s.peer.Close()
+	default:
+		if a == nil {
+			s.violation(fmt.Sprintf("received %s before HELLO", m.Type()))
+		} else {
+			s.violation(fmt.Sprintf("received %s before WELCOME", m.Type()))
+		}
+	}
+}
+
+func (s *Session) hello(h *wamp.Hello) {
+	r := s.router
+	if r.closing.Load() {
+		s.abort(wamp.CloseSystemShutdown, "the router is shutting down")
+		return
+	}
+	if !wamp.ValidURI(h.Realm, false, false) {
+		s.abort(wamp.ErrInvalidURI, fmt.Sprintf("realm %q is not a valid URI", h.Realm))
+		return
+	}
+	roles, _ := h.Details["roles"].(map[string]any)
+	announced, features, bad := parseRoles(roles)
+	if bad != "" {
+		s.violation(bad)
+		return
+	}
+	rlm, why := r.realmFor(h.Realm)
+	if rlm == nil {
+		s.abort(wamp.ErrNoSuchRealm, why)
+		return
+	}
+	id := wamp.GlobalID()
+	pol := rlm.cfg.Auth
+	if pol == nil {
+		s.helloAnonymous(h, rlm, announced, features, id)
+		return
+	}
+
+	offered, ok := authMethods(h.Details)
+	if !ok {
+		s.violation("HELLO.Details.authmethods must be a list of strings")
+		return
+	}
+	authid, ok := h.Details["authid"].(string)
+	if _, present := h.Details["authid"]; present && !ok {
+		s.violation("HELLO.Details.authid must be a string")
+		return
+	}
+	extra, ok := h.Details["authextra"].(map[string]any)
+	if v, present := h.Details["authextra"]; present && v != nil && !ok {
+		s.violation("HELLO.Details.authextra must be a dict")
+		return
+	}
+	req := &auth.Request{
+		Realm: string(rlm.name), AuthID: authid, AuthExtra: extra, Details: h.Details,
+		Session: id, Transport: s.info.authTransport(), Caller: r,
+	}
+	a, f := pol.Choose(req, offered)
+	if f != nil {
+		s.logger().Info("authentication refused", "realm", rlm.name, "authid", authid, "reason", f.Reason, "why", f.Message)
+		s.abort(f.Reason, f.Message)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	j := &joining{s: s, rlm: rlm, req: req, ctx: ctx, cancel: cancel, answers: make(chan *wamp.Authenticate, 1)}
+	s.mu.Lock()
+	if s.state != stateNew { // aborted meanwhile (router shutdown)
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.roles, s.features = announced, features
+	s.auth = &sessionAuth{join: j}
+	s.mu.Unlock()
+
+	delay := pol.Throttle.Delay(s.info.RemoteAddr)
+	if now, ok := a.(auth.Immediate); ok && delay == 0 {
+		ident, err := now.AuthenticateNow(req)
+		j.finish(ident, err)
+		return
+	}
+	go j.run(a, delay)
+}
+
+// authMethods reads HELLO.Details.authmethods.
+func authMethods(d wamp.Dict) ([]string, bool) {
+	v, present := d["authmethods"]
+	if !present || v == nil {
+		return nil, true
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(l))
+	for i, e := range l {
+		if out[i], ok = e.(string); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// run authenticates on the authentication's own goroutine. The answer,
+// success or failure, is given no sooner than delay after the HELLO, so
+// that an address the throttle slows down learns nothing sooner.
+func (j *joining) run(a auth.Authenticator, delay time.Duration) {
+	start := time.Now()
+	ident, err := a.Authenticate(j.ctx, j.req, j)
+	if wait := delay - time.Since(start); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-j.ctx.Done():
+			t.Stop()
+		}
+	}
+	j.finish(ident, err)
+}
+
+// Challenge implements auth.Challenger.
+func (j *joining) Challenge(ctx context.Context, extra wamp.Dict) (*wamp.Authenticate, error) {
+	s := j.s
+	s.mu.Lock()
+	if s.state != stateNew || s.auth == nil || s.auth.join != j {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	j.awaiting = true
+	s.mu.Unlock()
+	if err := s.peer.Send(&wamp.Challenge{AuthMethod: j.req.Method, Extra: extra}); err != nil {
+		return nil, fmt.Errorf("sending CHALLENGE: %w", err)
+	}
+	select {
+	case m := <-j.answers:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// authenticate passes the client's AUTHENTICATE to the authentication
+// waiting for it.
+func (s *Session) authenticate(a *sessionAuth, m *wamp.Authenticate) {
+	s.mu.Lock()
+	var j *joining
+	if a != nil {
+		j = a.join
+	}
+	switch {
+	case j == nil:
+		s.mu.Unlock()
+		s.violation("received AUTHENTICATE before HELLO")
+		return
+	case !j.awaiting && j.answered:
+		s.mu.Unlock()
+		s.violation("received a second AUTHENTICATE for one CHALLENGE")
+		return
+	case !j.awaiting:
+		s.mu.Unlock()
+		s.violation("received AUTHENTICATE without a CHALLENGE")
+		return
+	}
+	j.awaiting, j.answered = false, true
+	s.mu.Unlock()
+	j.answers <- m // room for one, and one per CHALLENGE
+}
+
+// finish ends the authentication: WELCOME with the identity, or ABORT.
+func (j *joining) finish(ident *auth.Identity, err error) {
+	defer j.cancel()
+	s, pol := j.s, j.rlm.cfg.Auth
+	if err != nil {
+		f := auth.AsFailure(err)
+		s.mu.Lock()
+		gone := s.state != stateNew || s.auth.join != j
+		s.mu.Unlock()
+		if gone {
+			return
+		}
+		pol.Throttle.Failed(s.info.RemoteAddr)
+		log := s.logger().With("realm", j.rlm.name, "authid", j.req.AuthID, "authmethod", j.req.Method)
+		if f.Reason == wamp.ErrProtocolViolation {
+			log.Info("protocol violation", "reason", f.Message)
+		} else {
+			log.Info("authentication failed", "reason", f.Reason, "detail", f.Detail)
+		}
+		s.abort(f.Reason, f.Message)
+		return
+	}
+	if !s.welcome(j, ident) {
+		return
+	}
+	pol.Succeeded(j.req, ident)
+}
+
+// welcome makes the session a member of the realm with identity ident
+// and sends WELCOME; it reports false when the session has ended
+// meanwhile.
+func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
+	r, rlm := s.router, j.rlm
+	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider}
+	if roles := rlm.cfg.Roles; roles != nil {
+		sub := &auth.Subject{Session: j.req.Session, Realm: string(rlm.name), AuthID: ident.AuthID, AuthRole: ident.AuthRole,
+			AuthMethod: ident.AuthMethod, AuthProvider: ident.AuthProvider, Transport: j.req.Transport}
+		a.authz = roles.ForSession(sub, r)
+		if role := roles.Get(ident.AuthRole); role != nil {
+			a.setDisclosure(role)
+		} else {
+			s.logger().Warn("session's role is not defined in the realm: it may do nothing",
+				"realm", rlm.name, "authid", ident.AuthID, "authrole", ident.AuthRole)
+		}
+	}
+	s.mu.Lock()
+	if s.state != stateNew || s.auth != nil && s.auth.join != j {
+		s.mu.Unlock()
+		return false
+	}
+	s.realm, s.id, s.authid, s.authrole = rlm, j.req.Session, ident.AuthID, ident.AuthRole
+	s.auth = a
+	s.state = stateEstablished
+	s.mu.Unlock()
+	rlm.join(s)
+	r.stats.Established.Add(1)
+	s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
+	return true
+}
+
+// sendWelcome sends WELCOME to a session that has just become a member of
+// its realm and, once it is queued, announces the session
+// (wamp.session.on_join).
+func (s *Session) sendWelcome(agent string, authextra map[string]any) {
+	r, rlm := s.router, s.realm
+	details := s.authDetails(make(wamp.Dict, 8))
+	details["agent"] = r.cfg.Agent
+	details["realm"] = string(rlm.name)
+	details["roles"] = routerRoles(rlm)
+	if len(authextra) > 0 {
+		details["authextra"] = authextra
+	}
+	if !s.send(&wamp.Welcome{Session: s.id, Details: details}) {
+		return // never joined as far as the client knows: no on_join
+	}
+	s.logger().Debug("session joined", "agent", agent, "authmethod", details["authmethod"],
+		"authrole", s.authrole, "transport", s.info.Kind, "serializer", s.info.Serializer)
+	s.joined()
+}
+
+// authMethod returns how the session authenticated and who vouched for
+// it: "anonymous" and "static" in a realm without authentication.
+func (s *Session) authMethod() (method, provider string) {
+	if a := s.auth; a != nil && a.method != "" {
+		return a.method, a.provider
+	}
+	return "anonymous", "static"
+}
+
+// helloAnonymous joins a realm without authentication settings: anonymous
+// clients only, with authrole "anonymous" and every permission unless the
+// realm has roles.
+func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRoles, features clientFeatures, id wamp.ID) {
+	r := s.router
+	if !rlm.anonymous {
+		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
+		return
+	}
+	authid := wamp.String(h.Details, "authid")
+	if authid == "" {
+		authid = fmt.Sprintf("anonymous-%d", id)
+	}
+	if rlm.cfg.Roles != nil {
+		// Authorization without authentication: go through welcome for the
+		// session's authorizer.
+		req := &auth.Request{Realm: string(rlm.name), AuthID: authid, Method: auth.MethodAnonymous, Details: h.Details,
+			Session: id, Transport: s.info.authTransport(), Caller: r}
+		j := &joining{s: s, rlm: rlm, req: req, cancel: func() {}}
+		s.mu.Lock()
+		s.roles, s.features = announced, features
+		s.mu.Unlock()
+		s.welcome(j, &auth.Identity{AuthID: authid, AuthRole: "anonymous", AuthMethod: auth.MethodAnonymous, AuthProvider: "static"})
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateNew { // aborted meanwhile (router shutdown)
+		s.mu.Unlock()
+		return
+	}
+	s.realm, s.roles, s.features, s.id, s.authid, s.authrole = rlm, announced, features, id, authid, "anonymous"
+	s.state = stateEstablished
+	s.mu.Unlock()
+	rlm.join(s)
+	r.stats.Established.Add(1)
+	s.sendWelcome(wamp.String(h.Details, "agent"), nil)
+}
+
+// authTransport describes the connection for the authenticators.
+func (ti *TransportInfo) authTransport() *auth.Transport {
+	t := &auth.Transport{Kind: ti.Kind, Serializer: ti.Serializer, RemoteAddr: ti.RemoteAddr, TLS: ti.TLS, Cookie: ti.Cookie}
+	if cs := ti.TLSState; cs != nil {
+		t.TLS = true
+		t.TLSUnique = cs.TLSUnique
+		t.PeerCertificates = cs.PeerCertificates
+		if ekm, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
+			t.TLSExporter = ekm
+		}
+	}
+	return t
+}
+
+// maxAutoRealms bounds the realms created from the realm template, so that
+// clients naming new realms cannot grow the router without end.
+const maxAutoRealms = 1024
+
+// realmFor returns the realm named name: a configured one, one created
+// earlier from the template, or a new one from the template. why says why
+// there is none.
+func (r *Router) realmFor(name wamp.URI) (*realm, string) {
+	if rl := r.realms[name]; rl != nil {
+		return rl, ""
+	}
+	tmpl := r.cfg.RealmTemplate
+	if tmpl == nil {
+		return nil, fmt.Sprintf("realm %q does not exist", name)
+	}
+	if !wamp.ValidURI(name, tmpl.StrictURIs, false) || len(name) >= 5 && name[:5] == "wamp." {
+		return nil, fmt.Sprintf("realm %q does not exist, and is not a name a realm can be created with", name)
+	}
+	r.autoMu.Lock()
+	defer r.autoMu.Unlock()
+	if rl := r.autoRealms[name]; rl != nil {
+		return rl, ""
+	}
+	if len(r.autoRealms) >= maxAutoRealms {
+		return nil, fmt.Sprintf("realm %q does not exist, and the router has created as many realms as it may (%d)", name, maxAutoRealms)
+	}
+	rc := *tmpl
+	rc.Name = name
+	rl := newRealm(r, rc)
+	if r.autoRealms == nil {
+		r.autoRealms = make(map[wamp.URI]*realm)
+	}
+	r.autoRealms[name] = rl
+	r.log.Info("realm created from the template", "realm", name)
+	return rl, ""
+}
+
+// realmNamed returns a configured or auto-created realm, or nil.
+func (r *Router) realmNamed(name wamp.URI) *realm {
+	if rl := r.realms[name]; rl != nil {
+		return rl
+	}
+	r.autoMu.Lock()
+	defer r.autoMu.Unlock()
+	return r.autoRealms[name]
+}
+
+// autoRealmsState is embedded in Router: the realms created from the
+// template.
+type autoRealmsState struct {
+	autoMu     sync.Mutex
+	autoRealms map[wamp.URI]*realm
+}
+
+// disclosure returns whether this session, as caller and as publisher, is
+// disclosed to callees and subscribers: its role's setting where the role
+// has one, else the realm's (RealmConfig.DiscloseCaller and
+// DisclosePublisher).
+func (s *Session) disclosure() (caller, publisher Disclosure) {
+	caller, publisher = s.realm.cfg.DiscloseCaller, s.realm.cfg.DisclosePublisher
+	if a := s.auth; a != nil {
+		if a.overrides[0] {
+			caller = a.disclose[0]
+		}
+		if a.overrides[1] {
+			publisher = a.disclose[1]
+		}
+	}
+	return caller, publisher
+}
+
+// setDisclosure takes the role's disclosure overrides.
+func (a *sessionAuth) setDisclosure(role *auth.Role) {
+	for i, d := range [2]auth.Disclose{role.DiscloseCaller, role.DisclosePublisher} {
+		switch d {
+		case auth.DiscloseOnRequest:
+			a.disclose[i], a.overrides[i] = DiscloseOnRequest, true
+		case auth.DiscloseAlways:
+			a.disclose[i], a.overrides[i] = DiscloseAlways, true
+		case auth.DiscloseNever:
+			a.disclose[i], a.overrides[i] = DiscloseNever, true
+		}
+	}
+}

@@ -1,0 +1,382 @@
+package router
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"testing"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// authRouter is a router with realm1 guarded by ticket, cryptosign and
+// anonymous (role public) logins and the roles, and realm "auth"
+// for trusted components (anonymous, every permission).
+func authRouter(t *testing.T, dyn *auth.Dynamic, browser *auth.DynamicAuthorizer) (*Router, ed25519.PrivateKey) {
+	t.Helper()
+	h, err := auth.NewPasswordHash("ticket-secret", "pbkdf2-sha256", 1000, 0) // cheap, for the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	tbl := auth.NewPrincipals([]*auth.Principal{
+		{AuthID: "ticket-user", Role: "backend", Ticket: h},
+		{AuthID: "device-1", Role: "device", PublicKeys: []ed25519.PublicKey{pub}},
+	})
+	pol := &auth.Policy{}
+	pol.Add(auth.MethodTicket, &auth.Ticket{Principals: tbl})
+	pol.Add(auth.MethodCryptosign, auth.NewCryptosign(tbl))
+	pol.Add(auth.MethodAnonymous, &auth.Anonymous{Role: "public"})
+	if dyn != nil {
+		a, err := dyn.Authenticator(auth.MethodTicket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol.Add(auth.MethodTicket, a)
+	}
+	var allow = func(as ...auth.Action) auth.Allow {
+		var a auth.Allow
+		for _, x := range as {
+			a = a.With(x)
+		}
+		return a
+	}
+	roles, err := auth.NewRoles([]*auth.Role{
+		{Name: "backend", Permissions: []auth.Permission{{URI: "*", Allow: auth.AllowAll}}, DiscloseCaller: auth.DiscloseAlways},
+		{Name: "device", Permissions: []auth.Permission{{URI: "device.{authid}.", Match: wamp.MatchPrefix, Allow: allow(auth.ActionRegister, auth.ActionPublish)}}},
+		{Name: "public", Permissions: []auth.Permission{{URI: "public.", Match: wamp.MatchPrefix, Allow: allow(auth.ActionSubscribe, auth.ActionCall)}}},
+		{Name: "browser", Authorizer: browser},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Realms: []RealmConfig{
+		{Name: "realm1", Auth: pol, Roles: roles, DiscloseCaller: DiscloseNever},
+		{Name: "auth", Anonymous: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, priv
+}
+
+func hello(realm wamp.URI, authid string, methods ...any) *wamp.Hello {
+	d := wamp.Dict{"roles": allRoles["roles"], "authmethods": wamp.List(methods)}
+	if authid != "" {
+		d["authid"] = authid
+	}
+	return &wamp.Hello{Realm: realm, Details: d}
+}
+
+func wantAuthAbort(t *testing.T, p *pipe, reason wamp.URI) *wamp.Abort {
+	t.Helper()
+	m := p.recv()
+	a, ok := m.(*wamp.Abort)
+	if !ok || a.Reason != reason {
+		t.Fatalf("want ABORT %s, got %s %+v", reason, m.Type(), m)
+	}
+	return a
+}
+
+func wantWelcome(t *testing.T, p *pipe) *wamp.Welcome {
+	t.Helper()
+	m := p.recv()
+	w, ok := m.(*wamp.Welcome)
+	if !ok {
+		t.Fatalf("want WELCOME, got %s %+v", m.Type(), m)
+	}
+	return w
+}
+
+// ticketLogin joins realm1 with a ticket.
+func ticketLogin(t *testing.T, r *Router, authid, ticket string) *pipe {
+	t.Helper()
+	p := attach(t, r, codec.JSON)
+	p.s.Receive(hello("realm1", authid, "ticket"))
+	ch, ok := p.recv().(*wamp.Challenge)
+	if !ok || ch.AuthMethod != "ticket" {
+		t.Fatalf("want CHALLENGE ticket, got %+v", ch)
+	}
+	p.s.Receive(&wamp.Authenticate{Signature: ticket, Extra: wamp.Dict{}})
+	return p
+}
+
+func TestTicketJoin(t *testing.T) {
+	r, _ := authRouter(t, nil, nil)
+	p := ticketLogin(t, r, "ticket-user", "ticket-secret")
+	w := wantWelcome(t, p)
+	for k, v := range map[string]string{"authid": "ticket-user", "authrole": "backend", "authmethod": "ticket", "authprovider": "static", "realm": "realm1"} {
+		if w.Details[k] != v {
+			t.Errorf("WELCOME.Details.%s = %v, want %s", k, w.Details[k], v)
+		}
+	}
+	if c, _ := p.s.disclosure(); c != DiscloseAlways {
+		t.Errorf("backend's caller disclosure = %v, want the role's DiscloseAlways", c)
+	}
+
+	bad := ticketLogin(t, r, "ticket-user", "wrong")
+	a1 := wantAuthAbort(t, bad, wamp.ErrAuthenticationFailed)
+	unknown := ticketLogin(t, r, "nobody", "ticket-secret")
+	a2 := wantAuthAbort(t, unknown, wamp.ErrAuthenticationFailed)
+	if a1.Details["message"] != a2.Details["message"] {
+		t.Errorf("the refusals differ: %v vs %v", a1.Details, a2.Details)
+	}
+	if !bad.closed() || bad.s.Established() {
+		t.Error("the refused session is not closed")
+	}
+
+	p = attach(t, r, codec.JSON)
+	p.s.Receive(hello("realm1", "x", "wampcra"))
+	wantAuthAbort(t, p, wamp.ErrNoAuthMethod)
+
+	p = attach(t, r, codec.JSON)
+	p.s.Receive(hello("realm1", ""))
+	w = wantWelcome(t, p)
+	if w.Details["authrole"] != "public" || w.Details["authmethod"] != "anonymous" {
+		t.Errorf("anonymous: %v", w.Details)
+	}
+	if c, _ := p.s.disclosure(); c != DiscloseNever {
+		t.Errorf("public's caller disclosure = %v, want the realm's DiscloseNever", c)
+	}
+}
+
+func TestJoinViolations(t *testing.T) {
+	r, _ := authRouter(t, nil, nil)
+	for _, tc := range []struct {
+		name string
+		run  func(p *pipe)
+	}{
+		{"AUTHENTICATE before HELLO", func(p *pipe) {
+			p.s.Receive(&wamp.Authenticate{Signature: "x"})
+		}},
+		{"AUTHENTICATE twice", func(p *pipe) {
+			p.s.Receive(hello("realm1", "ticket-user", "ticket"))
+			p.recv() // CHALLENGE
+			p.s.Receive(&wamp.Authenticate{Signature: "wrong"})
+			p.s.Receive(&wamp.Authenticate{Signature: "ticket-secret"})
+		}},
+		{"CALL before WELCOME", func(p *pipe) {
+			p.s.Receive(hello("realm1", "ticket-user", "ticket"))
+			p.recv() // CHALLENGE
+			p.s.Receive(&wamp.Call{Request: 1, Procedure: "a.b"})
+		}},
+		{"second HELLO", func(p *pipe) {
+			p.s.Receive(hello("realm1", "ticket-user", "ticket"))
+			p.recv() // CHALLENGE
+			p.s.Receive(hello("realm1", "ticket-user", "ticket"))
+		}},
+		{"malformed cryptosign signature", func(p *pipe) {
+			h := hello("realm1", "", "cryptosign")
+			h.Details["authextra"] = wamp.Dict{"pubkey": hex.EncodeToString(make([]byte, 32))}
+			p.s.Receive(h)
+			p.recv() // CHALLENGE
+			p.s.Receive(&wamp.Authenticate{Signature: "zz"})
+		}},
+		{"authmethods not a list", func(p *pipe) {
+			h := hello("realm1", "")
+			h.Details["authmethods"] = "ticket"
+			p.s.Receive(h)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := attach(t, r, codec.JSON)
+			tc.run(p)
+			// The second AUTHENTICATE may race with the failure of the
+			// first: either way the session ends with an ABORT.
+			m := p.recv()
+			a, ok := m.(*wamp.Abort)
+			if !ok {
+				t.Fatalf("want ABORT, got %s %+v", m.Type(), m)
+			}
+			if tc.name != "AUTHENTICATE twice" && a.Reason != wamp.ErrProtocolViolation {
+				t.Errorf("ABORT %s %v, want protocol_violation", a.Reason, a.Details)
+			}
+			if !p.closed() {
+				t.Error("connection not closed")
+			}
+		})
+	}
+	// Meanwhile another session is unaffected.
+	p := ticketLogin(t, r, "ticket-user", "ticket-secret")
+	wantWelcome(t, p)
+}
+
+func TestCryptosignJoin(t *testing.T) {
+	r, priv := authRouter(t, nil, nil)
+	p := attach(t, r, codec.MsgPack)
+	h := hello("realm1", "device-1", "cryptosign")
+	h.Details["authextra"] = wamp.Dict{"pubkey": hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
+	p.s.Receive(h)
+	ch := p.recv().(*wamp.Challenge)
+	sig, err := auth.SignCryptosignChallenge(priv, ch.Extra["challenge"].(string), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.s.Receive(&wamp.Authenticate{Signature: sig})
+	w := wantWelcome(t, p)
+	if w.Details["authid"] != "device-1" || w.Details["authrole"] != "device" {
+		t.Fatalf("WELCOME %v", w.Details)
+	}
+
+	// device-1 may register and publish in its own namespace only.
+	p.s.Receive(&wamp.Register{Request: 1, Procedure: "device.device-1.reboot", Options: wamp.Dict{}})
+	if _, ok := p.recv().(*wamp.Registered); !ok {
+		t.Error("register in its namespace refused")
+	}
+	for _, m := range []wamp.Message{
+		&wamp.Register{Request: 2, Procedure: "device.device-2.reboot", Options: wamp.Dict{}},
+		&wamp.Call{Request: 3, Procedure: "device.device-1.reboot", Options: wamp.Dict{}},
+		&wamp.Subscribe{Request: 4, Topic: "device.device-1.temp", Options: wamp.Dict{}},
+		&wamp.Publish{Request: 5, Topic: "device.device-2.temp", Options: wamp.Dict{"acknowledge": true}},
+		&wamp.Call{Request: 6, Procedure: "wamp.session.count", Options: wamp.Dict{}},
+	} {
+		p.s.Receive(m)
+		e, ok := p.recv().(*wamp.Error)
+		if !ok || e.Error != wamp.ErrNotAuthorized {
+			t.Errorf("%s: want ERROR not_authorized, got %+v", m.Type(), e)
+		}
+	}
+	p.s.Receive(&wamp.Publish{Request: 7, Topic: "device.device-2.temp", Options: wamp.Dict{}})
+	p.s.Receive(&wamp.Publish{Request: 8, Topic: "device.device-1.temp", Options: wamp.Dict{"acknowledge": true}})
+	if _, ok := p.recv().(*wamp.Published); !ok {
+		t.Error("publish in its namespace refused")
+	}
+	p.none() // the unacknowledged denied PUBLISH got no answer
+}
+
+// authCallee joins realm "auth" and registers proc.
+func authCallee(t *testing.T, r *Router, proc wamp.URI) *pipe {
+	t.Helper()
+	p := attach(t, r, codec.CBOR)
+	p.s.Receive(&wamp.Hello{Realm: "auth", Details: allRoles})
+	wantWelcome(t, p)
+	p.s.Receive(&wamp.Register{Request: 1, Procedure: proc, Options: wamp.Dict{}})
+	if _, ok := p.recv().(*wamp.Registered); !ok {
+		t.Fatal("REGISTER failed")
+	}
+	return p
+}
+
+func recvInvocation(t *testing.T, p *pipe) (*wamp.Invocation, wamp.List) {
+	t.Helper()
+	m := p.recv()
+	inv, ok := m.(*wamp.Invocation)
+	if !ok {
+		t.Fatalf("want INVOCATION, got %s %+v", m.Type(), m)
+	}
+	args, _, err := codec.DecodePayload(&inv.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv, args
+}
+
+func TestDynamicAuthentication(t *testing.T) {
+	r, _ := authRouter(t, &auth.Dynamic{Realm: "auth", Procedure: "com.example.authenticate"}, nil)
+	authenticator := authCallee(t, r, "com.example.authenticate")
+
+	p := ticketLogin(t, r, "alice", "alice-ticket")
+	inv, args := recvInvocation(t, authenticator)
+	details, _ := args[2].(map[string]any)
+	if len(args) != 3 || args[0] != "realm1" || args[1] != "alice" || details["ticket"] != "alice-ticket" {
+		t.Fatalf("authenticator called with %v", args)
+	}
+	if tr, _ := details["transport"].(map[string]any); tr["type"] != "test" {
+		t.Errorf("details.transport = %v", details["transport"])
+	}
+	authenticator.s.Receive(&wamp.Yield{Request: inv.Request, Payload: wamp.Payload{Args: wamp.List{map[string]any{"role": "public"}}}})
+	w := wantWelcome(t, p)
+	if w.Details["authid"] != "alice" || w.Details["authrole"] != "public" || w.Details["authprovider"] != "dynamic" {
+		t.Errorf("WELCOME %v", w.Details)
+	}
+
+	q := ticketLogin(t, r, "mallory", "guess")
+	inv, _ = recvInvocation(t, authenticator)
+	authenticator.s.Receive(&wamp.Error{RequestType: wamp.TypeInvocation, Request: inv.Request, Error: wamp.ErrNotAuthorized,
+		Payload: wamp.Payload{Args: wamp.List{"not you"}}})
+	a := wantAuthAbort(t, q, wamp.ErrNotAuthorized)
+	if a.Details["message"] != "not you" {
+		t.Errorf("ABORT %v", a.Details)
+	}
+
+	// The static principal is tried first and needs no call.
+	s := ticketLogin(t, r, "ticket-user", "ticket-secret")
+	wantWelcome(t, s)
+	authenticator.none()
+}
+
+func TestDynamicAuthorizationKeepsOrder(t *testing.T) {
+	az := &auth.DynamicAuthorizer{Realm: "auth", Procedure: "com.example.authorize"}
+	r, _ := authRouter(t, &auth.Dynamic{Realm: "auth", Procedure: "com.example.authenticate"}, az)
+	authenticator := authCallee(t, r, "com.example.authenticate")
+	authorizer := authCallee(t, r, "com.example.authorize")
+	backend := ticketLogin(t, r, "ticket-user", "ticket-secret")
+	wantWelcome(t, backend)
+	backend.s.Receive(&wamp.Register{Request: 1, Procedure: "app.echo", Options: wamp.Dict{}})
+	backend.recv() // REGISTERED
+
+	p := ticketLogin(t, r, "bob", "bob-ticket")
+	inv, _ := recvInvocation(t, authenticator)
+	authenticator.s.Receive(&wamp.Yield{Request: inv.Request, Payload: wamp.Payload{Args: wamp.List{"browser"}}})
+	wantWelcome(t, p)
+
+	// Three messages: the first two wait for decisions, the third behind
+	// them.
+	p.s.Receive(&wamp.Call{Request: 10, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{"first"}}})
+	p.s.Receive(&wamp.Call{Request: 11, Procedure: "app.secret", Options: wamp.Dict{}})
+	p.s.Receive(&wamp.Call{Request: 12, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{"third"}}})
+
+	answer := func(allow bool, wantURI string) {
+		t.Helper()
+		inv, args := recvInvocation(t, authorizer)
+		if args[1] != wantURI || args[2] != "call" {
+			t.Fatalf("authorizer asked about %v, want %s", args, wantURI)
+		}
+		if sess, _ := args[0].(map[string]any); sess["authid"] != "bob" || sess["authrole"] != "browser" {
+			t.Errorf("session details %v", args[0])
+		}
+		authorizer.s.Receive(&wamp.Yield{Request: inv.Request, Payload: wamp.Payload{Args: wamp.List{allow}}})
+	}
+	answer(true, "app.echo")
+	first, args := recvInvocation(t, backend)
+	if args[0] != "first" {
+		t.Fatalf("first invocation %v", args)
+	}
+	answer(false, "app.secret")
+	if e, ok := p.recv().(*wamp.Error); !ok || e.Request != 11 || e.Error != wamp.ErrNotAuthorized {
+		t.Fatalf("want ERROR not_authorized for request 11, got %+v", e)
+	}
+	answer(true, "app.echo")
+	third, args := recvInvocation(t, backend)
+	if args[0] != "third" {
+		t.Fatalf("third invocation %v", args)
+	}
+	for _, inv := range []*wamp.Invocation{first, third} {
+		backend.s.Receive(&wamp.Yield{Request: inv.Request, Payload: wamp.Payload{Args: wamp.List{"ok"}}})
+	}
+	for _, want := range []wamp.ID{10, 12} {
+		if res, ok := p.recv().(*wamp.Result); !ok || res.Request != want {
+			t.Fatalf("want RESULT %d, got %+v", want, res)
+		}
+	}
+	authorizer.none()
+}
+
+func TestRealmTemplate(t *testing.T) {
+	r, err := New(Config{RealmTemplate: &RealmConfig{Anonymous: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := attach(t, r, codec.JSON)
+	p.s.Receive(&wamp.Hello{Realm: "com.example.new", Details: allRoles})
+	if w := wantWelcome(t, p); w.Details["realm"] != "com.example.new" {
+		t.Errorf("WELCOME %v", w.Details)
+	}
+	if n := r.SessionCount("com.example.new"); n != 1 {
+		t.Errorf("SessionCount = %d", n)
+	}
+	p = attach(t, r, codec.JSON)
+	p.s.Receive(&wamp.Hello{Realm: "wamp.x", Details: allRoles})
+	wantAuthAbort(t, p, wamp.ErrNoSuchRealm)
+}
