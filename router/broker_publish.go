@@ -127,7 +127,8 @@ func (o *publishOptions) refuse(s *Session, m *wamp.Publish, uri wamp.URI, forma
 // ok is false when the publication is refused.
 func (o *publishOptions) eventDetails(s *Session, m *wamp.Publish) (d wamp.Dict, ok bool) {
 	disclose := o.discloseMe
-	switch s.realm.cfg.DisclosePublisher {
+	_, policy := s.disclosure() // the publisher's role, else the realm
+	switch policy {
 	case DiscloseAlways:
 		disclose = true
 	case DiscloseNever:

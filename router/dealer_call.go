@@ -200,7 +200,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 			s.violation("CALL in payload passthru mode from a caller that did not announce payload_passthru_mode")
 			return
 		}
-		if co.discloseMe && s.realm.cfg.DiscloseCaller == DiscloseNever {
+		if policy, _ := s.disclosure(); co.discloseMe && policy == DiscloseNever {
 			s.errorReply(wamp.TypeCall, m.Request, wamp.ErrDiscloseMeDisallowed, "this realm never discloses callers")
 			return
 		}
@@ -303,7 +303,8 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 func invocationDetails(s *Session, co *callOptions, entry *calleeEntry, match wamp.Match, procedure wamp.URI) (details wamp.Dict, forwarded bool) {
 	to := entry.session
 	cfg := &s.realm.cfg
-	switch cfg.DiscloseCaller {
+	policy, _ := s.disclosure() // the caller's role, else the realm
+	switch policy {
 	case DiscloseAlways:
 		details = discloseCaller(details, s)
 	case DiscloseOnRequest:

@@ -114,6 +114,14 @@ func TestTicketJoin(t *testing.T) {
 	if c, _ := p.s.disclosure(); c != DiscloseAlways {
 		t.Errorf("backend's caller disclosure = %v, want the role's DiscloseAlways", c)
 	}
+	// The dealer applies the role's setting: the callee learns who called
+	// although the caller did not ask.
+	reg := register(t, p, 1, "com.example.who", nil)
+	p.s.Receive(&wamp.Call{Request: 2, Procedure: "com.example.who"})
+	inv := wantInvocation(t, p)
+	if caller, _ := wamp.AsUint(inv.Details["caller"]); inv.Registration != reg || caller != uint64(p.s.ID()) || inv.Details["caller_authid"] != "ticket-user" {
+		t.Errorf("INVOCATION %+v, want registration %d and the backend caller %d disclosed", inv, reg, p.s.ID())
+	}
 
 	bad := ticketLogin(t, r, "ticket-user", "wrong")
 	a1 := wantAuthAbort(t, bad, wamp.ErrAuthenticationFailed)
