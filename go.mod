@@ -15,5 +15,6 @@ require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 )
