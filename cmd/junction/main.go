@@ -2,6 +2,7 @@
 //
 //	junction serve [--listen ADDR] [--config FILE]   run the router
 //	junction bench idle|rpc|fanout [flags]           load-test a WAMP router
+//	junction sub|pub|call|register [flags] ...       a WAMP client
 //	junction version                                 print the version
 package main
 
@@ -56,6 +57,10 @@ const usage = `usage: junction <command> [flags]
 commands:
   serve     run the router (junction serve --help for flags)
   bench     load-test a WAMP router: junction bench idle|rpc|fanout [flags]
+  sub       print the events of a topic: junction sub [flags] TOPIC
+  pub       publish an event: junction pub [flags] TOPIC [ARG...]
+  call      call a procedure: junction call [flags] PROCEDURE [ARG...]
+  register  answer a procedure with a command: junction register [flags] PROCEDURE -- COMMAND [ARG...]
   version   print the version
 `
 
@@ -77,6 +82,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "sub":
+		err = runSub(ctx, args[1:], stdout, stderr)
+	case "pub":
+		err = runPub(ctx, args[1:], stdout, stderr)
+	case "call":
+		err = runCall(ctx, args[1:], stdout, stderr)
+	case "register":
+		err = runRegister(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "junction %s\n", versionString())
 		return 0
@@ -89,6 +102,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if errors.Is(err, errPrinted) {
+		return 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "junction %s: %v\n", args[0], err)
