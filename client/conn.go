@@ -75,8 +75,12 @@ func dialLink(ctx context.Context, rawURL string, c codec.Codec, o *Options) (*l
 	case "ws", "wss":
 		return dialWebSocket(ctx, rawURL, c, o)
 	case "rs", "rss", "unix":
+	case "tcp":
+		u.Scheme = "rs"
+	case "tls":
+		u.Scheme = "rss"
 	default:
-		return nil, fmt.Errorf("router URL %q: scheme %q is not ws, wss, rs, rss or unix", rawURL, u.Scheme)
+		return nil, fmt.Errorf("router URL %q: scheme %q is not ws, wss, rs (tcp), rss (tls) or unix", rawURL, u.Scheme)
 	}
 
 	var conn net.Conn

@@ -1,6 +1,7 @@
 // Package client is Junction's Go WAMP client: it joins a realm on any WAMP
-// v2 router over WebSocket or RawSocket, in JSON, MessagePack or CBOR, and
-// publishes, subscribes, calls and registers.
+// v2 router over WebSocket or RawSocket, in JSON, MessagePack or CBOR, or
+// in-process to a Junction router, and publishes, subscribes, calls and
+// registers, with the Advanced Profile's options.
 //
 // Dial opens a Session:
 //
@@ -8,23 +9,60 @@
 //	...
 //	defer s.Close(ctx)
 //	res, err := s.Call(ctx, "com.example.add", wamp.List{2, 3}, nil, nil)
+//	sum, err := client.Arg[int](res.Args, 0)
 //
 // URLs name the transport: ws:// and wss:// (WebSocket, plain or TLS), rs://
-// and rss:// (RawSocket over TCP, plain or TLS) and unix:///path (RawSocket
-// over a Unix socket).
+// and rss:// (RawSocket over TCP, plain or TLS; tcp:// and tls:// are the
+// same) and unix:///path (RawSocket over a Unix socket). ConnectLocal joins
+// a *router.Router in the same process, with no socket.
+//
+// # Authentication
+//
+// Options.Credentials offers Ticket, WAMPCRA, SCRAM (WAMP-SCRAM, Argon2id or
+// PBKDF2) and Cryptosign (Ed25519); Options.AuthID names the principal.
+//
+// # Concurrency
 //
 // A Session is safe for concurrent use. It runs one goroutine that reads from
 // the connection; frames written by any number of goroutines are queued and
 // written together by a writer goroutine that exists only while there is
-// something to write. Event handlers run on a goroutine per subscription
-// (events keep their order) and invocation handlers on a goroutine per call,
-// so a slow handler never holds up the connection. Calls in flight at once
-// are not limited by the client; a session whose router stops reading blocks
-// its senders once MaxPendingBytes are queued.
+// something to write. Handlers never run on the reading goroutine, so a slow
+// handler holds up neither the connection nor other handlers:
+//
+//   - Events reach each Subscription's handler on a goroutine of that
+//     subscription, one at a time and in the order the router sent them;
+//     events queue while the handler works. Two subscriptions' handlers run
+//     concurrently. A handler that wants concurrency starts goroutines.
+//   - Invocations run on a goroutine each (Register), concurrently and in
+//     any order. RegisterOrdered runs a registration's invocations one at a
+//     time, in the order the router sent them, for handlers where order
+//     matters (applying commands to a state, say).
+//   - To keep order across several subscriptions or registrations, send
+//     from their handlers to one channel that a single goroutine reads.
+//
+// Calls in flight at once are not limited by the client; a session whose
+// router stops reading blocks its senders once MaxPendingBytes are queued.
+//
+// # Reconnecting
+//
+// With Options.Reconnect a session connects again, with backoff and jitter,
+// when its connection is lost, joins the realm again and restores its
+// subscriptions and registrations; OnDisconnect and OnReconnect tell the
+// application. Requests in flight fail with an error wrapping
+// ErrConnectionLost. See Reconnect.
+//
+// # Payloads
 //
 // Payloads arrive raw, in the session's serialization, and are decoded on the
 // goroutine that hands them to the application (the caller of Call, the
 // handler's goroutine), never on the reading goroutine. Every Event,
 // Invocation and Result keeps the raw payload in its Raw field, so a callee
 // can answer with what it received without decoding and encoding again.
+// Arg, Kwarg and Decode convert decoded values to Go types.
+//
+// # Errors
+//
+// A WAMP ERROR comes back as an *Error with the error URI, arguments and
+// keyword arguments; a handler returns one to answer with its own URI. A
+// session the router ended reports a *CloseError.
 package client

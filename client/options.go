@@ -9,8 +9,9 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// Options configures a Session. The zero value (or nil) is usable: JSON,
-// anonymous, 16 MiB messages, no logging.
+// Options configures a Session. The zero value (or nil) is usable: JSON
+// (MessagePack for ConnectLocal), anonymous, 16 MiB messages, no
+// reconnecting, no logging.
 type Options struct {
 	// Serializer is wamp.FormatJSON (the default), wamp.FormatMsgPack or
 	// wamp.FormatCBOR.
@@ -28,13 +29,21 @@ type Options struct {
 	AuthID string
 	// Agent is announced in HELLO.Details.agent; "" means "junction-client".
 	Agent string
-	// AuthMethods are announced in HELLO.Details.authmethods.
+	// Credentials are the authentication methods the client offers, in
+	// order of preference: Ticket, WAMPCRA, SCRAM, Cryptosign. Their methods
+	// are announced in HELLO.Details.authmethods (unless AuthMethods is
+	// set) and each answers the router's CHALLENGE for its method.
+	Credentials []Credential
+	// AuthMethods, when set, are announced in HELLO.Details.authmethods
+	// instead of the Credentials' methods.
 	AuthMethods []string
 	// HelloDetails are added to HELLO.Details (they do not replace roles,
 	// agent, authid or authmethods).
 	HelloDetails wamp.Dict
-	// Authenticate answers a CHALLENGE during Dial. Without it, a router that
-	// challenges the client is refused.
+	// Authenticate, when set, answers every CHALLENGE instead of the
+	// Credentials: for an authentication method this package does not
+	// implement. A router that challenges a client that has neither is
+	// refused.
 	Authenticate func(ctx context.Context, c *wamp.Challenge) (*wamp.Authenticate, error)
 
 	// MaxMessageSize is the largest message the client accepts from the
@@ -47,6 +56,21 @@ type Options struct {
 	// ReadBufferSize is the size of the connection's read buffer; 0 means
 	// 4 KiB. Sessions that stay idle can use less.
 	ReadBufferSize int
+
+	// Reconnect, when set, makes the session connect again when its
+	// connection is lost, and restore its subscriptions and registrations;
+	// see Reconnect. nil: a lost connection ends the session.
+	Reconnect *Reconnect
+
+	// CancelMode is the mode of the CANCEL sent when a call's context ends
+	// before its result: CancelKill (the default), CancelKillNoWait or
+	// CancelSkip.
+	CancelMode string
+
+	// LocalQueue bounds the bytes the router may queue for a session of
+	// ConnectLocal that the application does not read fast enough, as
+	// transport.Server.OutboundQueue does for a connection; 0 means 4 MiB.
+	LocalQueue int
 
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger

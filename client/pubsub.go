@@ -16,27 +16,46 @@ import (
 type Event struct {
 	Subscription wamp.ID
 	Publication  wamp.ID
-	Details      wamp.Dict
-	Args         wamp.List
-	Kwargs       wamp.Dict
+	// Topic is the topic the event was published to: Details.topic for a
+	// pattern-based subscription, the subscribed topic otherwise.
+	Topic   string
+	Details wamp.Dict
+	Args    wamp.List
+	Kwargs  wamp.Dict
 	// Raw is the payload as it arrived, in the session's serialization.
 	Raw wamp.Payload
 }
 
+// Publisher returns the publisher's session id when the router disclosed it
+// (Details.publisher), 0 otherwise.
+func (ev *Event) Publisher() wamp.ID {
+	id, _ := idFrom(ev.Details, "publisher")
+	return id
+}
+
+// Retained reports an event the router kept and delivered on subscribing
+// (get_retained), rather than one published since.
+func (ev *Event) Retained() bool { return wamp.Bool(ev.Details, "retained", false) }
+
 // Publish publishes an event to topic. With opts {"acknowledge": true} it
 // waits for the router's answer and returns the publication id (or the
 // router's *Error); otherwise it returns 0 once the event is queued.
+// PublishOptions builds opts for the Advanced Profile's options.
 func (s *Session) Publish(ctx context.Context, topic string, args wamp.List, kwargs wamp.Dict, opts wamp.Dict) (wamp.ID, error) {
-	id := s.reqIDs.Next()
+	w, err := s.wire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("publishing to %s: %w", topic, err)
+	}
+	id := w.reqIDs.Next()
 	m := &wamp.Publish{Request: id, Options: opts, Topic: wamp.URI(topic),
 		Payload: wamp.Payload{Args: args, Kwargs: kwargs}}
 	if !wamp.Bool(opts, "acknowledge", false) {
-		if err := s.send(ctx, m, normal); err != nil {
+		if err := w.send(ctx, m, normal); err != nil {
 			return 0, fmt.Errorf("publishing to %s: %w", topic, err)
 		}
 		return 0, nil
 	}
-	r, err := s.request(ctx, id, m, nil)
+	r, err := w.request(ctx, id, m, nil)
 	if err != nil {
 		return 0, fmt.Errorf("publishing to %s: %w", topic, err)
 	}
@@ -52,11 +71,12 @@ func (s *Session) Publish(ctx context.Context, topic string, args wamp.List, kwa
 // Subscription is one Subscribe call's handler on a topic. Events reach the
 // handler in the order the router sent them, on a goroutine of the
 // subscription's own, so the handler may block without holding up the
-// session; events queue meanwhile.
+// session or other subscriptions; events queue meanwhile.
 type Subscription struct {
 	s       *Session
-	id      wamp.ID
+	id      atomic.Uint64
 	topic   string
+	opts    wamp.Dict
 	handler func(*Event)
 	stopped atomic.Bool
 
@@ -66,70 +86,106 @@ type Subscription struct {
 }
 
 // ID returns the router's subscription id. Subscriptions of one session to
-// the same topic share it.
-func (sub *Subscription) ID() wamp.ID { return sub.id }
+// the same topic share it; it changes when a session reconnects.
+func (sub *Subscription) ID() wamp.ID { return wamp.ID(sub.id.Load()) }
 
-// Topic returns the topic subscribed to.
+// Topic returns the topic (or pattern) subscribed to.
 func (sub *Subscription) Topic() string { return sub.topic }
 
 // Subscribe subscribes handler to topic. opts are SUBSCRIBE.Options (nil for
-// none). Events published after Subscribe returns reach the handler.
+// none; SubscribeOptions builds them). Events published after Subscribe
+// returns reach the handler, and so do retained events when opts ask for
+// them.
 func (s *Session) Subscribe(ctx context.Context, topic string, handler func(*Event), opts wamp.Dict) (*Subscription, error) {
 	if handler == nil {
 		return nil, errors.New("subscribing: nil handler")
 	}
-	sub := &Subscription{s: s, topic: topic, handler: handler}
-	id := s.reqIDs.Next()
-	r, err := s.request(ctx, id, &wamp.Subscribe{Request: id, Options: opts, Topic: wamp.URI(topic)},
-		func(m wamp.Message) {
-			if ok, _ := m.(*wamp.Subscribed); ok != nil {
-				sub.id = ok.Subscription
-				s.mu.Lock()
-				if s.subs == nil {
-					s.subs = make(map[wamp.ID][]*Subscription, 1)
-				}
-				s.subs[sub.id] = append(slices.Clip(s.subs[sub.id]), sub)
-				s.mu.Unlock()
-			}
-		})
+	sub := &Subscription{s: s, topic: topic, opts: opts, handler: handler}
+	w, err := s.wire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s: %w", topic, err)
 	}
+	if err := w.subscribe(ctx, sub, true); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// subscribe sends SUBSCRIBE for sub; track adds sub to what the session
+// restores after a reconnect.
+func (w *wire) subscribe(ctx context.Context, sub *Subscription, track bool) error {
+	id := w.reqIDs.Next()
+	r, err := w.request(ctx, id, &wamp.Subscribe{Request: id, Options: sub.opts, Topic: wamp.URI(sub.topic)},
+		func(m wamp.Message) {
+			ok, _ := m.(*wamp.Subscribed)
+			if ok == nil {
+				return
+			}
+			sub.id.Store(uint64(ok.Subscription))
+			w.mu.Lock()
+			if w.subs == nil {
+				w.subs = make(map[wamp.ID][]*Subscription, 1)
+			}
+			w.subs[ok.Subscription] = append(slices.Clip(w.subs[ok.Subscription]), sub)
+			w.mu.Unlock()
+			if track {
+				w.s.mu.Lock()
+				w.s.subs = append(w.s.subs, sub)
+				w.s.mu.Unlock()
+			}
+		})
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", sub.topic, err)
+	}
 	switch r := r.(type) {
 	case *wamp.Subscribed:
-		return sub, nil
+		return nil
 	case *wamp.Error:
-		return nil, wampError(r)
+		return wampError(r)
 	}
-	return nil, fmt.Errorf("subscribing to %s: unexpected answer %s", topic, r.Type())
+	return fmt.Errorf("subscribing to %s: unexpected answer %s", sub.topic, r.Type())
 }
 
 // Unsubscribe stops the handler; events already queued for it are dropped.
 // The router is told when this was the session's last handler on the topic.
+// While the session reconnects, Unsubscribe waits for it (or ctx).
 func (sub *Subscription) Unsubscribe(ctx context.Context) error {
 	s := sub.s
 	if sub.stopped.Swap(true) {
 		return nil
 	}
 	s.mu.Lock()
-	list := s.subs[sub.id]
+	if i := slices.Index(s.subs, sub); i >= 0 {
+		s.subs = slices.Delete(s.subs, i, i+1)
+	}
+	s.mu.Unlock()
+	w, err := s.wire(ctx)
+	if err != nil {
+		if s.ended.Load() {
+			return nil // nothing left to undo at the router
+		}
+		return fmt.Errorf("unsubscribing from %s: %w", sub.topic, err)
+	}
+	id := sub.ID()
+	w.mu.Lock()
+	list := w.subs[id]
 	i := slices.Index(list, sub)
 	last := false
 	if i >= 0 {
 		list = slices.Delete(slices.Clone(list), i, i+1)
 		if len(list) == 0 {
-			delete(s.subs, sub.id)
+			delete(w.subs, id)
 			last = true
 		} else {
-			s.subs[sub.id] = list
+			w.subs[id] = list
 		}
 	}
-	s.mu.Unlock()
+	w.mu.Unlock()
 	if !last {
 		return nil
 	}
-	id := s.reqIDs.Next()
-	r, err := s.request(ctx, id, &wamp.Unsubscribe{Request: id, Subscription: sub.id}, nil)
+	req := w.reqIDs.Next()
+	r, err := w.request(ctx, req, &wamp.Unsubscribe{Request: req, Subscription: id}, nil)
 	if err != nil {
 		return fmt.Errorf("unsubscribing from %s: %w", sub.topic, err)
 	}
@@ -140,12 +196,12 @@ func (sub *Subscription) Unsubscribe(ctx context.Context) error {
 }
 
 // event hands an EVENT to the subscription's handlers (reading goroutine).
-func (s *Session) event(m *wamp.Event) {
-	s.mu.Lock()
-	list := s.subs[m.Subscription]
-	s.mu.Unlock()
+func (w *wire) event(m *wamp.Event) {
+	w.mu.Lock()
+	list := w.subs[m.Subscription]
+	w.mu.Unlock()
 	if len(list) == 0 {
-		s.log.Debug("event for an unknown subscription", "subscription", uint64(m.Subscription))
+		w.log.Debug("event for an unknown subscription", "subscription", uint64(m.Subscription))
 		return
 	}
 	for _, sub := range list {
@@ -191,7 +247,11 @@ func (sub *Subscription) run() {
 					"topic", sub.topic, "publication", uint64(m.Publication), "err", err)
 				continue
 			}
-			sub.handler(&Event{Subscription: m.Subscription, Publication: m.Publication,
+			topic := wamp.String(m.Details, "topic")
+			if topic == "" {
+				topic = sub.topic
+			}
+			sub.handler(&Event{Subscription: m.Subscription, Publication: m.Publication, Topic: topic,
 				Details: m.Details, Args: args, Kwargs: kwargs, Raw: m.Payload})
 		}
 	}
@@ -199,30 +259,32 @@ func (sub *Subscription) run() {
 
 // revokeSubscription handles [UNSUBSCRIBED, 0, Details]: the router ended a
 // subscription.
-func (s *Session) revokeSubscription(details wamp.Dict) {
+func (w *wire) revokeSubscription(details wamp.Dict) {
 	id, ok := idFrom(details, "subscription")
 	if !ok {
 		return
 	}
+	w.mu.Lock()
+	list := w.subs[id]
+	delete(w.subs, id)
+	w.mu.Unlock()
+	s := w.s
 	s.mu.Lock()
-	list := s.subs[id]
-	delete(s.subs, id)
-	s.mu.Unlock()
 	for _, sub := range list {
 		sub.stopped.Store(true)
+		if i := slices.Index(s.subs, sub); i >= 0 {
+			s.subs = slices.Delete(s.subs, i, i+1)
+		}
 	}
-	s.log.Info("subscription revoked by the router", "subscription", uint64(id), "reason", wamp.String(details, "reason"))
+	s.mu.Unlock()
+	w.log.Info("subscription revoked by the router", "subscription", uint64(id), "reason", wamp.String(details, "reason"))
 }
 
 // idFrom reads an id from a decoded dict.
 func idFrom(d wamp.Dict, key string) (wamp.ID, bool) {
-	switch v := d[key].(type) {
-	case int64:
-		return wamp.ID(v), v > 0
-	case uint64:
-		return wamp.ID(v), true
-	case float64:
-		return wamp.ID(v), v > 0
+	n, ok := wamp.AsUint(d[key])
+	if !ok || n == 0 || n > uint64(wamp.MaxID) {
+		return 0, false
 	}
-	return 0, false
+	return wamp.ID(n), true
 }

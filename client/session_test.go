@@ -41,7 +41,7 @@ func TestRequestIDs(t *testing.T) {
 	s.Publish(ctx, "a.b", nil, nil, wamp.Dict{"acknowledge": true})
 	s.Call(ctx, "no.such", nil, nil, nil)
 	sub.Unsubscribe(ctx)
-	if got := s.reqIDs.Last(); got != 5 {
+	if got := s.cur.reqIDs.Last(); got != 5 {
 		t.Errorf("after 5 requests the last id is %d", got)
 	}
 }

@@ -4,6 +4,7 @@
 //	junction bench idle|rpc|fanout [flags]           load-test a WAMP router
 //	junction passwd --method ticket|wampcra|scram    print a password's stored form
 //	junction keygen                                  make an Ed25519 key pair for cryptosign
+//	junction sub|pub|call|register [flags] ...       a WAMP client
 //	junction version                                 print the version
 package main
 
@@ -60,6 +61,10 @@ commands:
   bench     load-test a WAMP router: junction bench idle|rpc|fanout [flags]
   passwd    print the stored form of a password: junction passwd --method ticket|wampcra|scram
   keygen    make an Ed25519 key pair for cryptosign
+  sub       print the events of a topic: junction sub [flags] TOPIC
+  pub       publish an event: junction pub [flags] TOPIC [ARG...]
+  call      call a procedure: junction call [flags] PROCEDURE [ARG...]
+  register  answer a procedure with a command: junction register [flags] PROCEDURE -- COMMAND [ARG...]
   version   print the version
 `
 
@@ -88,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runPasswd(args[1:], stdin, stdout, stderr)
 	case "keygen":
 		err = runKeygen(args[1:], stdout, stderr)
+	case "sub":
+		err = runSub(ctx, args[1:], stdout, stderr)
+	case "pub":
+		err = runPub(ctx, args[1:], stdout, stderr)
+	case "call":
+		err = runCall(ctx, args[1:], stdout, stderr)
+	case "register":
+		err = runRegister(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "junction %s\n", versionString())
 		return 0
@@ -100,6 +113,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if errors.Is(err, errPrinted) {
+		return 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "junction %s: %v\n", args[0], err)

@@ -1,0 +1,499 @@
+package main
+
+// The WAMP command-line client: junction sub, pub, call and register. Each
+// command joins a realm with package client, does one thing and prints what
+// happened, for a person by default and as JSON lines with --json.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// cliConfig is what every client command takes: where to connect, how, and
+// how to print.
+type cliConfig struct {
+	url, realm, serializer string
+	authid, authrole       string
+	ticket, secret         string // ticket, WAMP-CRA secret
+	password, privateKey   string // WAMP-SCRAM password, cryptosign seed (hex)
+	json                   bool
+	timeout                time.Duration
+}
+
+// env reads a default from the environment.
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// flags declares the common flags, with defaults from the environment.
+func (c *cliConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.url, "url", env("JUNCTION_URL", "ws://127.0.0.1:8080/ws"), "router URL: ws://, wss://, rs:// (tcp://), rss:// (tls://), unix:///path [$JUNCTION_URL]")
+	fs.StringVar(&c.realm, "realm", env("JUNCTION_REALM", "realm1"), "realm to join [$JUNCTION_REALM]")
+	fs.StringVar(&c.serializer, "serializer", env("JUNCTION_SERIALIZER", "json"), "json, msgpack or cbor [$JUNCTION_SERIALIZER]")
+	fs.StringVar(&c.authid, "authid", env("JUNCTION_AUTHID", ""), "authentication id [$JUNCTION_AUTHID]")
+	fs.StringVar(&c.authrole, "authrole", env("JUNCTION_AUTHROLE", ""), "authentication role asked for [$JUNCTION_AUTHROLE]")
+	fs.StringVar(&c.ticket, "ticket", env("JUNCTION_TICKET", ""), "ticket authentication [$JUNCTION_TICKET]")
+	fs.StringVar(&c.secret, "secret", env("JUNCTION_SECRET", ""), "WAMP-CRA secret [$JUNCTION_SECRET]")
+	fs.StringVar(&c.password, "password", env("JUNCTION_PASSWORD", ""), "WAMP-SCRAM password [$JUNCTION_PASSWORD]")
+	fs.StringVar(&c.privateKey, "private-key", env("JUNCTION_PRIVATE_KEY", ""), "cryptosign private key, 64 hex digits of its seed [$JUNCTION_PRIVATE_KEY]")
+	fs.BoolVar(&c.json, "json", env("JUNCTION_JSON", "") != "", "print JSON lines [$JUNCTION_JSON]")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound on connecting, and on the call or publication")
+}
+
+// options turns the flags into client options.
+func (c *cliConfig) options(stderr io.Writer) (*client.Options, error) {
+	o := &client.Options{AuthID: c.authid, Agent: "junction-cli " + versionString()}
+	switch strings.ToLower(c.serializer) {
+	case "json", "":
+		o.Serializer = wamp.FormatJSON
+	case "msgpack":
+		o.Serializer = wamp.FormatMsgPack
+	case "cbor":
+		o.Serializer = wamp.FormatCBOR
+	default:
+		return nil, fmt.Errorf("--serializer %q: not json, msgpack or cbor", c.serializer)
+	}
+	if c.authrole != "" {
+		o.HelloDetails = wamp.Dict{"authrole": c.authrole}
+	}
+	if c.ticket != "" {
+		o.Credentials = append(o.Credentials, client.Ticket(c.ticket))
+	}
+	if c.secret != "" {
+		o.Credentials = append(o.Credentials, client.WAMPCRA(c.secret))
+	}
+	if c.password != "" {
+		o.Credentials = append(o.Credentials, client.SCRAM(c.password))
+	}
+	if c.privateKey != "" {
+		key, err := client.CryptosignKey(c.privateKey)
+		if err != nil {
+			return nil, fmt.Errorf("--private-key: %w", err)
+		}
+		o.Credentials = append(o.Credentials, client.Cryptosign(key))
+	}
+	if len(o.Credentials) > 0 && c.authid == "" && c.privateKey == "" {
+		return nil, errors.New("--authid is needed with --ticket, --secret or --password")
+	}
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return o, nil
+}
+
+// connect joins the realm; long-running commands reconnect.
+func (c *cliConfig) connect(ctx context.Context, stderr io.Writer, reconnect bool) (*client.Session, error) {
+	o, err := c.options(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if reconnect {
+		o.Reconnect = &client.Reconnect{
+			OnDisconnect: func(err error) { fmt.Fprintf(stderr, "junction: connection lost (%v), reconnecting\n", err) },
+			OnReconnect: func(r client.Reconnected) {
+				fmt.Fprintf(stderr, "junction: reconnected as session %d\n", r.Session)
+				for _, err := range r.Failed {
+					fmt.Fprintf(stderr, "junction: %v\n", err)
+				}
+			},
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return client.Dial(dctx, c.url, c.realm, o)
+}
+
+// closeSession says goodbye within a short bound.
+func closeSession(s *client.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.Close(ctx)
+}
+
+// parseValue reads a command-line argument: JSON when it parses as JSON
+// (42, true, null, "s", [1,2], {"a":1}), the string itself otherwise.
+func parseValue(s string) any {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil || d.More() {
+		return s
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return s
+	}
+	return fromJSON(v)
+}
+
+// fromJSON turns json.Numbers into int64 (or uint64) when integral, float64
+// otherwise.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		var u uint64
+		if _, err := fmt.Sscan(string(x), &u); err == nil && !strings.ContainsAny(string(x), ".eE") {
+			return u
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i, e := range x {
+			x[i] = fromJSON(e)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = fromJSON(e)
+		}
+	}
+	return v
+}
+
+// parseArgs reads positional arguments.
+func parseArgs(ss []string) wamp.List {
+	if len(ss) == 0 {
+		return nil
+	}
+	l := make(wamp.List, len(ss))
+	for i, s := range ss {
+		l[i] = parseValue(s)
+	}
+	return l
+}
+
+// kwFlag collects repeated -k key=value flags.
+type kwFlag wamp.Dict
+
+func (k kwFlag) String() string { return "" }
+
+func (k kwFlag) Set(s string) error {
+	key, val, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("%q is not key=value", s)
+	}
+	k[key] = parseValue(val)
+	return nil
+}
+
+// jsonText encodes v as compact JSON; binary values become base64 strings.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
+}
+
+// human formats a payload for a person: the arguments as JSON values
+// separated by spaces, then key=value pairs in key order.
+func human(args wamp.List, kwargs wamp.Dict) string {
+	var parts []string
+	for _, a := range args {
+		parts = append(parts, jsonText(a))
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+jsonText(kwargs[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// payloadJSON is the JSON form of a payload, with empty parts left out.
+func payloadJSON(m map[string]any, args wamp.List, kwargs wamp.Dict) map[string]any {
+	m["args"] = args
+	if args == nil {
+		m["args"] = wamp.List{}
+	}
+	if len(kwargs) > 0 {
+		m["kwargs"] = kwargs
+	}
+	return m
+}
+
+// printError prints a WAMP error (its URI first) or any other error.
+func printError(w io.Writer, cmd string, err error, asJSON bool) {
+	var we *client.Error
+	if !errors.As(err, &we) {
+		fmt.Fprintf(w, "junction %s: %v\n", cmd, err)
+		return
+	}
+	if asJSON {
+		fmt.Fprintln(w, jsonText(payloadJSON(map[string]any{"error": we.URI}, we.Args, we.Kwargs)))
+		return
+	}
+	if p := human(we.Args, we.Kwargs); p != "" {
+		fmt.Fprintf(w, "%s %s\n", we.URI, p)
+	} else {
+		fmt.Fprintln(w, we.URI)
+	}
+}
+
+// errPrinted is returned when the error was printed already.
+var errPrinted = errors.New("error printed")
+
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n\nflags (before the arguments):\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// runSub prints the events of a topic until interrupted (or --count).
+func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c cliConfig
+	fs := newFlagSet("sub", "junction sub [flags] TOPIC", stderr)
+	c.flags(fs)
+	match := fs.String("match", "exact", "exact, prefix or wildcard")
+	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
+	retained := fs.Bool("retained", false, "ask for the topic's retained event first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("one TOPIC expected")
+	}
+	s, err := c.connect(ctx, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer closeSession(s)
+	events := make(chan *client.Event, 256)
+	sctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, err = s.Subscribe(sctx, fs.Arg(0), func(ev *client.Event) {
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}, client.SubscribeOptions{Match: *match, GetRetained: *retained}.Dict())
+	if err != nil {
+		return err
+	}
+	if c.json {
+		fmt.Fprintln(stdout, jsonText(map[string]any{"subscribed": fs.Arg(0), "session": s.ID()}))
+	} else {
+		fmt.Fprintf(stderr, "subscribed to %s\n", fs.Arg(0))
+	}
+	for n := 0; *count == 0 || n < *count; n++ {
+		select {
+		case ev := <-events:
+			if c.json {
+				m := map[string]any{"topic": ev.Topic, "publication": ev.Publication}
+				if len(ev.Details) > 0 {
+					m["details"] = ev.Details
+				}
+				fmt.Fprintln(stdout, jsonText(payloadJSON(m, ev.Args, ev.Kwargs)))
+			} else {
+				fmt.Fprintf(stdout, "%s %s\n", ev.Topic, human(ev.Args, ev.Kwargs))
+			}
+		case <-s.Done():
+			return s.Err()
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// runPub publishes one event and waits for the router's acknowledgement.
+func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c cliConfig
+	fs := newFlagSet("pub", "junction pub [flags] TOPIC [ARG...]", stderr)
+	c.flags(fs)
+	kw := kwFlag{}
+	fs.Var(kw, "k", "keyword argument key=value (repeatable)")
+	retain := fs.Bool("retain", false, "ask the router to retain the event")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return errors.New("TOPIC expected")
+	}
+	s, err := c.connect(ctx, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer closeSession(s)
+	pctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	id, err := s.Publish(pctx, fs.Arg(0), parseArgs(fs.Args()[1:]), wamp.Dict(kw),
+		client.PublishOptions{Acknowledge: true, Retain: *retain}.Dict())
+	if err != nil {
+		printError(stderr, "pub", err, c.json)
+		return errPrinted
+	}
+	if c.json {
+		fmt.Fprintln(stdout, jsonText(map[string]any{"publication": id}))
+	} else {
+		fmt.Fprintf(stdout, "published %d to %s\n", id, fs.Arg(0))
+	}
+	return nil
+}
+
+// runCall calls a procedure and prints its result, and progressive results
+// as they come.
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c cliConfig
+	fs := newFlagSet("call", "junction call [flags] PROCEDURE [ARG...]", stderr)
+	c.flags(fs)
+	kw := kwFlag{}
+	fs.Var(kw, "k", "keyword argument key=value (repeatable)")
+	progress := fs.Bool("progress", true, "ask for progressive results and print them as they come")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return errors.New("PROCEDURE expected")
+	}
+	s, err := c.connect(ctx, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer closeSession(s)
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	show := func(r *client.Result) {
+		if c.json {
+			m := map[string]any{}
+			if r.Progress() {
+				m["progress"] = true
+			}
+			fmt.Fprintln(stdout, jsonText(payloadJSON(m, r.Args, r.Kwargs)))
+		} else {
+			fmt.Fprintln(stdout, human(r.Args, r.Kwargs))
+		}
+	}
+	proc, cargs := fs.Arg(0), parseArgs(fs.Args()[1:])
+	var res *client.Result
+	if *progress {
+		res, err = s.CallProgress(cctx, proc, cargs, wamp.Dict(kw), nil, func(r *client.Result) error {
+			show(r)
+			return nil
+		})
+	} else {
+		res, err = s.Call(cctx, proc, cargs, wamp.Dict(kw), nil)
+	}
+	if err != nil {
+		printError(stderr, "call", err, c.json)
+		return errPrinted
+	}
+	show(res)
+	return nil
+}
+
+// commandFailed is the error URI of an invocation whose command failed.
+const commandFailed wamp.URI = "junction.error.command_failed"
+
+// runRegister registers a procedure that runs a command per invocation:
+// the arguments go to its stdin as a JSON list, the keyword arguments to
+// $JUNCTION_KWARGS as a JSON dict, the procedure to $JUNCTION_PROCEDURE;
+// its stdout is the result (a JSON value when it parses as one, the text
+// otherwise). A command that fails answers junction.error.command_failed
+// with its stderr and exit status.
+func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c cliConfig
+	fs := newFlagSet("register", "junction register [flags] PROCEDURE -- COMMAND [ARG...]", stderr)
+	c.flags(fs)
+	match := fs.String("match", "exact", "exact, prefix or wildcard")
+	invoke := fs.String("invoke", "single", "shared registration policy: single, roundrobin, random, first or last")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) >= 2 && rest[1] == "--" {
+		rest = append(rest[:1:1], rest[2:]...)
+	}
+	if len(rest) < 2 {
+		fs.Usage()
+		return errors.New("PROCEDURE and COMMAND expected")
+	}
+	proc, command := rest[0], rest[1:]
+	s, err := c.connect(ctx, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer closeSession(s)
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, err = s.Register(rctx, proc, func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		return runCommand(ctx, command, inv)
+	}, client.RegisterOptions{Match: *match, Invoke: *invoke}.Dict())
+	if err != nil {
+		printError(stderr, "register", err, c.json)
+		return errPrinted
+	}
+	if c.json {
+		fmt.Fprintln(stdout, jsonText(map[string]any{"registered": proc, "session": s.ID()}))
+	} else {
+		fmt.Fprintf(stdout, "registered %s\n", proc)
+	}
+	select {
+	case <-s.Done():
+		return s.Err()
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func runCommand(ctx context.Context, command []string, inv *client.Invocation) (*client.Result, error) {
+	args := inv.Args
+	if args == nil {
+		args = wamp.List{}
+	}
+	kwargs := inv.Kwargs
+	if kwargs == nil {
+		kwargs = wamp.Dict{}
+	}
+	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	cmd.Stdin = strings.NewReader(jsonText(args) + "\n")
+	cmd.Env = append(os.Environ(), "JUNCTION_KWARGS="+jsonText(kwargs), "JUNCTION_PROCEDURE="+inv.Procedure)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		msg := strings.TrimSpace(errOut.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, &client.Error{URI: commandFailed, Args: wamp.List{msg}, Kwargs: wamp.Dict{"exit_code": int64(code)}}
+	}
+	text := strings.TrimSuffix(out.String(), "\n")
+	if text == "" {
+		return &client.Result{}, nil
+	}
+	return &client.Result{Args: wamp.List{parseValue(text)}}, nil
+}

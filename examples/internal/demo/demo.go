@@ -1,0 +1,70 @@
+// Package demo gives the examples a router to run against: the one at the
+// URL the user named, or a Junction router started in the example's own
+// process on a loopback port, so that each example runs with one command.
+package demo
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Realm is the realm the examples use.
+const Realm = "realm1"
+
+// Router is a router for an example.
+type Router struct {
+	// URL is the router's address, ws://host:port/ws.
+	URL string
+	// Addr is host:port of a router started here ("" for one named by URL);
+	// RawSocket clients reach it at rs://Addr.
+	Addr   string
+	Router *router.Router // nil for a router named by URL
+	srv    *transport.Server
+	done   chan struct{}
+}
+
+// URLFlag declares the -url flag every example takes.
+func URLFlag(fs *flag.FlagSet) *string {
+	return fs.String("url", "", "router URL (ws://, rs://...); empty: start a router in this process")
+}
+
+// Start returns the router at url, or starts one when url is empty.
+func Start(url string) (*Router, error) {
+	if url != "" {
+		return &Router{URL: url}, nil
+	}
+	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: wamp.URI(Realm), Anonymous: true}}})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("starting a router: %w", err)
+	}
+	d := &Router{URL: "ws://" + ln.Addr().String() + "/ws", Addr: ln.Addr().String(), Router: r,
+		srv: &transport.Server{Router: r}, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		d.srv.Serve(ln)
+	}()
+	return d, nil
+}
+
+// Stop shuts a router started here down (sessions get GOODBYE).
+func (d *Router) Stop() {
+	if d.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.Router.Shutdown(ctx)
+	d.srv.Shutdown(ctx)
+	<-d.done
+}
