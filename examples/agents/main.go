@@ -117,6 +117,7 @@ func (a *agent) notify(ctx context.Context, other *agent, note string) error {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
 	url := demo.URLFlag(fs)
 	if err := fs.Parse(args); err != nil {

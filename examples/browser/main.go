@@ -51,6 +51,7 @@ func defaultAutobahn() string {
 
 // run serves until ctx ends; ready, if set, receives the page's URL.
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
+	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("browser", flag.ContinueOnError)
 	url := demo.URLFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8081", "address of the web page")

@@ -56,6 +56,7 @@ type fleet struct {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	routerURL := demo.URLFlag(fs)
 	n := fs.Int("agents", 2000, "number of agents")

@@ -30,6 +30,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("progressive", flag.ContinueOnError)
 	url := demo.URLFlag(fs)
 	if err := fs.Parse(args); err != nil {

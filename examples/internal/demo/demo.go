@@ -7,7 +7,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/junction-wamp/junction/router"
@@ -67,4 +69,19 @@ func (d *Router) Stop() {
 	d.Router.Shutdown(ctx)
 	d.srv.Shutdown(ctx)
 	<-d.done
+}
+
+// Output serializes writes to w: an example prints from its handlers, which
+// run on goroutines of their own, and from its main flow.
+func Output(w io.Writer) io.Writer { return &lockedWriter{w: w} }
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
