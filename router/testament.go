@@ -72,7 +72,7 @@ func (c *metaCall) scopeKwarg() (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok || s != "destroyed" && s != "detached" {
-		return "", callErrorf(wamp.ErrInvalidArgument, "%s: scope must be \"destroyed\" or \"detached\", not %s", c.call.Procedure, describeValue(v))
+		return "", callErrorf(wamp.ErrInvalidArgument, "%s: scope must be \"destroyed\" or \"detached\", not %s", c.call.Procedure, wamp.TypeName(v))
 	}
 	return s, nil
 }
@@ -95,14 +95,14 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	if len(c.args) > 1 && c.args[1] != nil {
 		l, ok := c.args[1].([]any)
 		if !ok {
-			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the event's args (a list), not %s", proc, describeValue(c.args[1]))
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the event's args (a list), not %s", proc, wamp.TypeName(c.args[1]))
 		}
 		payload.Args = l
 	}
 	if len(c.args) > 2 && c.args[2] != nil {
 		d, ok := c.args[2].(map[string]any)
 		if !ok {
-			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 3 must be the event's kwargs (a dict), not %s", proc, describeValue(c.args[2]))
+			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 3 must be the event's kwargs (a dict), not %s", proc, wamp.TypeName(c.args[2]))
 		}
 		payload.Kwargs = d
 	}
@@ -116,7 +116,7 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 			}
 			d, ok := v.(map[string]any)
 			if !ok {
-				return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: publish_options must be a dict of PUBLISH options, not %s", proc, describeValue(v))
+				return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: publish_options must be a dict of PUBLISH options, not %s", proc, wamp.TypeName(v))
 			}
 			// Nobody is left to receive an acknowledgement.
 			options = maps.Clone(d)
@@ -202,26 +202,4 @@ func (s *Session) publishTestaments(tms *testaments) {
 			s.realm.broker.publish(s, &wamp.Publish{Topic: t.topic, Options: t.options, Payload: t.payload})
 		}
 	}
-}
-
-// describeValue names a decoded argument's type for error messages.
-func describeValue(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []byte:
-		return "binary"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a dict"
-	}
-	if _, ok := wamp.AsInt(v); ok {
-		return "an integer"
-	}
-	return "a number"
 }

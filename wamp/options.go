@@ -28,7 +28,7 @@ func OptBool(d Dict, key string, def bool) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return def, optionErr(key, "must be a boolean, not %s", typeName(v))
+		return def, optionErr(key, "must be a boolean, not %s", TypeName(v))
 	}
 	return b, nil
 }
@@ -42,7 +42,7 @@ func OptString(d Dict, key, def string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return def, optionErr(key, "must be a string, not %s", typeName(v))
+		return def, optionErr(key, "must be a string, not %s", TypeName(v))
 	}
 	return s, nil
 }
@@ -85,7 +85,7 @@ func OptIDs(d Dict, key string) ([]ID, error) {
 	}
 	l, ok := v.([]any)
 	if !ok {
-		return nil, optionErr(key, "must be a list of session ids, not %s", typeName(v))
+		return nil, optionErr(key, "must be a list of session ids, not %s", TypeName(v))
 	}
 	ids := make([]ID, len(l))
 	for i, e := range l {
@@ -106,13 +106,13 @@ func OptStrings(d Dict, key string) ([]string, error) {
 	}
 	l, ok := v.([]any)
 	if !ok {
-		return nil, optionErr(key, "must be a list of strings, not %s", typeName(v))
+		return nil, optionErr(key, "must be a list of strings, not %s", TypeName(v))
 	}
 	ss := make([]string, len(l))
 	for i, e := range l {
 		s, ok := e.(string)
 		if !ok {
-			return nil, optionErr(key, "element %d must be a string, not %s", i, typeName(e))
+			return nil, optionErr(key, "element %d must be a string, not %s", i, TypeName(e))
 		}
 		ss[i] = s
 	}
@@ -190,11 +190,12 @@ func describe(v any) string {
 	case int64, uint64, int, float64, float32, int32, uint32, int16, uint16, int8, uint8, uint:
 		return fmt.Sprintf("%v", v)
 	}
-	return typeName(v)
+	return TypeName(v)
 }
 
-// typeName names a decoded value's WAMP type for error messages.
-func typeName(v any) string {
+// TypeName names a decoded value's WAMP type for error messages ("a
+// list", "an integer").
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
