@@ -77,6 +77,30 @@ func (c *metaCall) stringArg(i int, what string) (string, error) {
 	return str, nil
 }
 
+// patternArgs reads the (uri, options) arguments of the lookup procedures
+// of the registration and subscription meta APIs: the URI and
+// options.match (exact by default).
+func (c *metaCall) patternArgs(what string) (wamp.Match, wamp.URI, error) {
+	uri, err := c.stringArg(0, what)
+	if err != nil {
+		return 0, "", err
+	}
+	var opts wamp.Dict
+	if len(c.args) > 1 && c.args[1] != nil {
+		o, ok := c.args[1].(map[string]any)
+		if !ok {
+			return 0, "", callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the options (a dict)", c.call.Procedure)
+		}
+		opts = o
+	}
+	match, err := wamp.OptChoice(opts, "match", "exact", "exact", "prefix", "wildcard")
+	if err != nil {
+		return 0, "", callErrorf(wamp.ErrInvalidArgument, "%s: %v", c.call.Procedure, err)
+	}
+	m, _ := wamp.ParseMatch(match)
+	return m, wamp.URI(uri), nil
+}
+
 // metaProcedures returns the realm's meta procedures by URI.
 func (rl *realm) metaProcedures() map[wamp.URI]metaProcedure {
 	procs := make(map[wamp.URI]metaProcedure)

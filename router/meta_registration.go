@@ -47,26 +47,13 @@ func (rl *realm) registrationList(c *metaCall) (wamp.Payload, error) {
 // with the id of the registration of procedure under the options' match
 // policy (exact by default), or null.
 func (rl *realm) registrationLookup(c *metaCall) (wamp.Payload, error) {
-	proc, err := c.stringArg(0, "the procedure URI")
+	m, proc, err := c.patternArgs("the procedure URI")
 	if err != nil {
 		return wamp.Payload{}, err
 	}
-	var opts wamp.Dict
-	if len(c.args) > 1 && c.args[1] != nil {
-		o, ok := c.args[1].(map[string]any)
-		if !ok {
-			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the options (a dict)", c.call.Procedure)
-		}
-		opts = o
-	}
-	match, err := wamp.OptChoice(opts, "match", "exact", "exact", "prefix", "wildcard")
-	if err != nil {
-		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: %v", c.call.Procedure, err)
-	}
-	m, _ := wamp.ParseMatch(match)
 	d := &rl.dealer
 	d.mu.RLock()
-	reg, ok := d.regs.Get(m, wamp.URI(proc))
+	reg, ok := d.regs.Get(m, proc)
 	d.mu.RUnlock()
 	if !ok {
 		return result(nil), nil

@@ -43,25 +43,12 @@ func (b *broker) metaList(c *metaCall) (wamp.Payload, error) {
 // of the subscription to topic under options.match (exact by default), or
 // null.
 func (b *broker) metaLookup(c *metaCall) (wamp.Payload, error) {
-	topic, err := c.stringArg(0, "the topic")
+	m, topic, err := c.patternArgs("the topic")
 	if err != nil {
 		return wamp.Payload{}, err
 	}
-	var opts wamp.Dict
-	if len(c.args) > 1 && c.args[1] != nil {
-		d, ok := c.args[1].(map[string]any)
-		if !ok {
-			return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: argument 2 must be the subscribe options (a dict)", c.call.Procedure)
-		}
-		opts = d
-	}
-	match, err := wamp.OptChoice(opts, "match", "exact", "exact", "prefix", "wildcard")
-	if err != nil {
-		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: %v", c.call.Procedure, err)
-	}
-	m, _ := wamp.ParseMatch(match)
 	b.mu.RLock()
-	sub, ok := b.subs.Get(m, wamp.URI(topic))
+	sub, ok := b.subs.Get(m, topic)
 	b.mu.RUnlock()
 	if !ok {
 		return result(nil), nil
