@@ -325,3 +325,19 @@ func cryptosignSign(key ed25519.PrivateKey, challengeHex string) (string, error)
 	sig := ed25519.Sign(key, msg)
 	return hex.EncodeToString(append(sig, msg...)), nil
 }
+
+// TLSCertificate offers the tls method: the router identifies the client by
+// the certificate it presented in the TLS handshake, the one in
+// Options.TLSConfig.Certificates (wss:// and rss:// URLs). Nothing travels
+// in WAMP and the router sends no CHALLENGE; Options.AuthID is optional.
+func TLSCertificate() Credential { return tlsCred{} }
+
+type tlsCred struct{}
+
+func (tlsCred) AuthMethod() string               { return "tls" }
+func (c tlsCred) begin(string) (exchange, error) { return c, nil }
+func (tlsCred) authextra() wamp.Dict             { return nil }
+func (tlsCred) verify(*wamp.Welcome) error       { return nil }
+func (tlsCred) respond(*wamp.Challenge) (*wamp.Authenticate, error) {
+	return nil, errors.New("tls: the router challenges a client that authenticates with its certificate")
+}

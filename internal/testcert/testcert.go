@@ -1,6 +1,7 @@
-// Package testcert makes throwaway self-signed TLS certificates for tests:
-// one for "localhost" and 127.0.0.1, valid for a day, with a pool that
-// trusts it. It is for tests only.
+// Package testcert makes throwaway TLS certificates for tests, valid for a
+// day: a self-signed one for "localhost" and 127.0.0.1 with a pool that
+// trusts it, and a certificate authority that issues client certificates.
+// It is for tests only.
 package testcert
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,21 +30,54 @@ type Pair struct {
 
 // New makes a pair. It returns an error only if the crypto library fails.
 func New() (*Pair, error) {
+	return issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, nil)
+}
+
+// NewCA makes a certificate authority: its Pool trusts the certificates
+// that its Client issues (a server's ClientCAs), its CertPEM is what a
+// listener's client_ca file holds.
+func NewCA() (*Pair, error) {
+	return issue(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: "junction test CA"},
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}, nil)
+}
+
+// Client makes a TLS client certificate named cn, issued by ca (a pair from
+// NewCA). Its Pool is ca's.
+func (ca *Pair) Client(cn string) (*Pair, error) {
+	return issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca)
+}
+
+var serial atomic.Int64
+
+// issue makes a certificate from tmpl, valid for a day, with a new key:
+// self-signed when issuer is nil.
+func issue(tmpl *x509.Certificate, issuer *Pair) (*Pair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	tmpl.SerialNumber = big.NewInt(serial.Add(1))
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	parent, signer := tmpl, any(key)
+	if issuer != nil {
+		parent, signer = issuer.Cert.Leaf, issuer.Cert.PrivateKey
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +90,11 @@ func New() (*Pair, error) {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	if issuer != nil {
+		pool = issuer.Pool
+	} else {
+		pool.AddCert(cert)
+	}
 	return &Pair{
 		Cert:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert},
 		Pool:    pool,
