@@ -18,8 +18,12 @@
 //
 // # Authentication
 //
-// Options.Credentials offers Ticket, WAMPCRA, SCRAM (WAMP-SCRAM, Argon2id or
-// PBKDF2) and Cryptosign (Ed25519); Options.AuthID names the principal.
+// Options.Credentials offers Ticket, WAMPCRA (plain or salted), SCRAM
+// (WAMP-SCRAM, Argon2id or PBKDF2), Cryptosign (Ed25519) and TLSCertificate
+// (the certificate in Options.TLSConfig); Options.AuthID names the
+// principal. A router that refuses the client makes Dial fail with a
+// *CloseError whose Reason is wamp.error.authentication_failed (or
+// wamp.error.no_auth_method).
 //
 // # Concurrency
 //
@@ -33,6 +37,16 @@
 //     subscription, one at a time and in the order the router sent them;
 //     events queue while the handler works. Two subscriptions' handlers run
 //     concurrently. A handler that wants concurrency starts goroutines.
+//   - A subscription's queue is bounded: Options.EventQueue events
+//     (DefaultEventQueue, 1024, unless set) may wait for its handler. An
+//     event that finds the queue full is dropped, not waited for, since
+//     waiting would stall the session's other traffic: the events already
+//     queued are kept and delivered in order, Subscription.Dropped counts
+//     the drops, Options.OnEventDropped is told of each, and the first drop
+//     of a run is logged at warning level. A handler that must see every
+//     event keeps up (or hands events to its own queue); the router itself
+//     drops events for a session that does not read them fast enough
+//     (limits.slow_consumer).
 //   - Invocations run on a goroutine each (Register), concurrently and in
 //     any order. RegisterOrdered runs a registration's invocations one at a
 //     time, in the order the router sent them, for handlers where order

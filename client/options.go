@@ -67,6 +67,19 @@ type Options struct {
 	// CancelSkip.
 	CancelMode string
 
+	// EventQueue bounds the events that may wait for each Subscription's
+	// handler; 0 means DefaultEventQueue. An event that arrives when its
+	// subscription's queue is full is dropped (the events already queued
+	// are kept, in order): the reading goroutine never waits for a handler,
+	// so a slow handler holds up neither the session's other traffic nor
+	// other subscriptions. Subscription.Dropped counts the drops.
+	EventQueue int
+	// OnEventDropped, when set, is told of each event dropped because its
+	// subscription's queue was full. It runs on the reading goroutine: it
+	// must return quickly and not wait for the session (count, log, or
+	// signal a channel without blocking).
+	OnEventDropped func(sub *Subscription, publication wamp.ID)
+
 	// LocalQueue bounds the bytes the router may queue for a session of
 	// ConnectLocal that the application does not read fast enough, as
 	// transport.Server.OutboundQueue does for a connection; 0 means 4 MiB.
@@ -75,6 +88,10 @@ type Options struct {
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger
 }
+
+// DefaultEventQueue is the events that may wait for a subscription's
+// handler when Options.EventQueue is 0.
+const DefaultEventQueue = 1024
 
 const (
 	defaultMaxMessage = 16 << 20
@@ -102,6 +119,13 @@ func (o *Options) readBuffer() int {
 		return o.ReadBufferSize
 	}
 	return defaultReadBuffer
+}
+
+func (o *Options) eventQueue() int {
+	if o.EventQueue > 0 {
+		return o.EventQueue
+	}
+	return DefaultEventQueue
 }
 
 func (o *Options) dialer() *net.Dialer {

@@ -71,7 +71,8 @@ func (s *Session) Publish(ctx context.Context, topic string, args wamp.List, kwa
 // Subscription is one Subscribe call's handler on a topic. Events reach the
 // handler in the order the router sent them, on a goroutine of the
 // subscription's own, so the handler may block without holding up the
-// session or other subscriptions; events queue meanwhile.
+// session or other subscriptions; events queue meanwhile, up to
+// Options.EventQueue, and those that find the queue full are dropped.
 type Subscription struct {
 	s       *Session
 	id      atomic.Uint64
@@ -80,9 +81,13 @@ type Subscription struct {
 	handler func(*Event)
 	stopped atomic.Bool
 
-	mu      sync.Mutex
-	queue   []*wamp.Event
-	running bool
+	dropped atomic.Uint64
+	waiting atomic.Int64 // events queued and not yet handed to the handler
+
+	mu       sync.Mutex
+	queue    []*wamp.Event
+	running  bool
+	dropping bool // the last event was dropped
 }
 
 // ID returns the router's subscription id. Subscriptions of one session to
@@ -91,6 +96,10 @@ func (sub *Subscription) ID() wamp.ID { return wamp.ID(sub.id.Load()) }
 
 // Topic returns the topic (or pattern) subscribed to.
 func (sub *Subscription) Topic() string { return sub.topic }
+
+// Dropped returns how many events were dropped because they found the
+// handler's queue full (Options.EventQueue).
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 
 // Subscribe subscribes handler to topic. opts are SUBSCRIBE.Options (nil for
 // none; SubscribeOptions builds them). Events published after Subscribe
@@ -209,8 +218,27 @@ func (w *wire) event(m *wamp.Event) {
 	}
 }
 
+// deliver queues an event for the handler, or drops it when the queue is
+// full (reading goroutine).
 func (sub *Subscription) deliver(m *wamp.Event) {
+	s := sub.s
 	sub.mu.Lock()
+	if sub.waiting.Load() >= int64(s.opts.eventQueue()) {
+		first := !sub.dropping
+		sub.dropping = true
+		sub.mu.Unlock()
+		sub.dropped.Add(1)
+		if first {
+			s.log.Warn("dropping events: the subscription's handler is behind and its queue is full",
+				"topic", sub.topic, "queue", s.opts.eventQueue(), "dropped", sub.dropped.Load())
+		}
+		if s.opts.OnEventDropped != nil {
+			s.opts.OnEventDropped(sub, m.Publication)
+		}
+		return
+	}
+	sub.dropping = false
+	sub.waiting.Add(1)
 	sub.queue = append(sub.queue, m)
 	if sub.running {
 		sub.mu.Unlock()
@@ -238,6 +266,7 @@ func (sub *Subscription) run() {
 		sub.mu.Unlock()
 		for i, m := range batch {
 			batch[i] = nil
+			sub.waiting.Add(-1)
 			if sub.stopped.Load() {
 				continue
 			}
