@@ -54,6 +54,10 @@
 //   - To keep order across several subscriptions or registrations, send
 //     from their handlers to one channel that a single goroutine reads.
 //
+// A call whose context ends returns at once with the context's error, and
+// the router is asked to cancel it (Options.CancelMode); the call's
+// bookkeeping goes with it, and the router's late answer is dropped.
+//
 // Calls in flight at once are not limited by the client; a session whose
 // router stops reading blocks its senders once MaxPendingBytes are queued.
 //

@@ -54,7 +54,11 @@ type Handler func(ctx context.Context, inv *Invocation) (*Result, error)
 //
 // When ctx ends first, Call returns an error that wraps ctx's and, if the
 // router supports call canceling, sends CANCEL with Options.CancelMode
-// ("kill" unless set) so that the router interrupts the callee.
+// ("kill" unless set) so that the router interrupts the callee. Call returns
+// at once, in every mode: it does not wait for the router's answer to the
+// CANCEL (in kill mode an ERROR that comes once the callee has answered the
+// INTERRUPT), and it keeps nothing for it; that answer, or a RESULT that
+// crossed the CANCEL, is dropped when it arrives.
 func (s *Session) Call(ctx context.Context, procedure string, args wamp.List, kwargs wamp.Dict, opts wamp.Dict) (*Result, error) {
 	return s.call(ctx, procedure, args, kwargs, opts, nil)
 }

@@ -527,6 +527,18 @@ func (w *wire) reply(id wamp.ID, m wamp.Message) bool {
 	return true
 }
 
+// replyOrDrop hands m to its request, or drops it when the request is no
+// longer waited for: a call canceled or given up, whose bookkeeping went
+// when its context ended (in kill mode the router's ERROR comes once the
+// callee has answered the INTERRUPT).
+func (w *wire) replyOrDrop(id wamp.ID, m wamp.Message) {
+	if !w.reply(id, m) {
+		w.log.Debug(lateReply, "type", m.Type().String(), "request", uint64(id))
+	}
+}
+
+const lateReply = "dropping the answer to a request no longer waited for"
+
 // isProgress reports a progressive RESULT.
 func isProgress(m wamp.Message) bool {
 	r, ok := m.(*wamp.Result)
@@ -581,11 +593,11 @@ func (w *wire) dispatch(m wamp.Message) bool {
 	case *wamp.Interrupt:
 		w.interrupt(m)
 	case *wamp.Result:
-		w.reply(m.Request, m)
+		w.replyOrDrop(m.Request, m)
 	case *wamp.Error:
-		w.reply(m.Request, m)
+		w.replyOrDrop(m.Request, m)
 	case *wamp.Published:
-		w.reply(m.Request, m)
+		w.replyOrDrop(m.Request, m)
 	case *wamp.Subscribed:
 		if !w.reply(m.Request, m) {
 			w.abandoned(m.Subscription, 0)
