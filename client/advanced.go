@@ -53,6 +53,8 @@ type PublishOptions struct {
 	EligibleAuthID   []string
 	ExcludeAuthRole  []string
 	EligibleAuthRole []string
+	// Passthru publishes in payload passthru mode.
+	Passthru Passthru
 }
 
 // Dict returns the options as PUBLISH.Options.
@@ -70,6 +72,7 @@ func (o PublishOptions) Dict() wamp.Dict {
 	setStrings(d, "eligible_authid", o.EligibleAuthID)
 	setStrings(d, "exclude_authrole", o.ExcludeAuthRole)
 	setStrings(d, "eligible_authrole", o.EligibleAuthRole)
+	o.Passthru.set(d)
 	return d
 }
 
@@ -102,6 +105,8 @@ type CallOptions struct {
 	// DiscloseMe asks the router to tell the callee who called (caller
 	// identification).
 	DiscloseMe bool
+	// Passthru calls in payload passthru mode.
+	Passthru Passthru
 }
 
 // Dict returns the options as CALL.Options.
@@ -111,7 +116,81 @@ func (o CallOptions) Dict() wamp.Dict {
 		d["timeout"] = max(int64(o.Timeout/time.Millisecond), 1)
 	}
 	setTrue(d, "disclose_me", o.DiscloseMe)
+	o.Passthru.set(d)
 	return d
+}
+
+// Passthru puts a CALL, PUBLISH or YIELD in payload passthru mode: its
+// payload is for the peer at the other end, in a scheme the router does
+// not interpret (an MQTT message, an end-to-end encrypted blob), and the
+// router forwards these ppt_* options with it. The session needs
+// Options.PayloadPassthru, and the router must support the mode (Junction
+// does); otherwise the call or publication fails with
+// wamp.error.feature_not_supported before anything is sent. The payload
+// itself is the application's: Args such as wamp.List{ciphertext}.
+//
+// A callee answers in the mode with a Result whose Details are a
+// Passthru's Dict (its ppt_* entries become YIELD.Options). Progressive
+// results (SendProgress) are sent without it.
+type Passthru struct {
+	// Scheme (ppt_scheme) is required: "mqtt", "wamp" (end-to-end
+	// encryption) or an application's own, such as "x_myapp".
+	Scheme string
+	// Serializer (ppt_serializer), Cipher (ppt_cipher) and KeyID
+	// (ppt_keyid) are optional.
+	Serializer, Cipher, KeyID string
+}
+
+var passthruKeys = [...]string{"ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"}
+
+// Dict returns the ppt_* entries; nil when Scheme is empty.
+func (p Passthru) Dict() wamp.Dict {
+	if p.Scheme == "" {
+		return nil
+	}
+	d := wamp.Dict{}
+	p.set(d)
+	return d
+}
+
+func (p Passthru) set(d wamp.Dict) {
+	if p.Scheme == "" {
+		return
+	}
+	for i, v := range [...]string{p.Scheme, p.Serializer, p.Cipher, p.KeyID} {
+		if v != "" {
+			d[passthruKeys[i]] = v
+		}
+	}
+}
+
+// PassthruOf reads the ppt_* entries of an Event's, Invocation's, Result's
+// or Error's Details: a zero Passthru when the message is not in payload
+// passthru mode.
+func PassthruOf(details wamp.Dict) Passthru {
+	if wamp.String(details, "ppt_scheme") == "" {
+		return Passthru{}
+	}
+	return Passthru{Scheme: wamp.String(details, "ppt_scheme"), Serializer: wamp.String(details, "ppt_serializer"),
+		Cipher: wamp.String(details, "ppt_cipher"), KeyID: wamp.String(details, "ppt_keyid")}
+}
+
+// checkPassthru refuses a message in payload passthru mode that the session
+// did not announce, or that the router's role (dealer or broker) does not
+// support: either would be a protocol violation that ends the session.
+func (w *wire) checkPassthru(opts wamp.Dict, routerSupports bool, role string) error {
+	if wamp.String(opts, "ppt_scheme") == "" {
+		return nil
+	}
+	if !w.s.opts.PayloadPassthru {
+		return &Error{URI: wamp.ErrFeatureNotSupported,
+			Args: wamp.List{"payload passthru mode (ppt_scheme) needs Options.PayloadPassthru"}}
+	}
+	if !routerSupports {
+		return &Error{URI: wamp.ErrFeatureNotSupported,
+			Args: wamp.List{"the router's " + role + " does not support payload passthru mode"}}
+	}
+	return nil
 }
 
 // RegisterOptions are REGISTER.Options.

@@ -78,6 +78,13 @@
 // can answer with what it received without decoding and encoding again.
 // Arg, Kwarg and Decode convert decoded values to Go types.
 //
+// With Options.PayloadPassthru the session announces payload passthru
+// mode: CallOptions.Passthru, PublishOptions.Passthru and a handler's
+// Result.Details (a Passthru's Dict) send the ppt_* options with a payload
+// the router does not interpret (an MQTT message, an end-to-end encrypted
+// blob in Args), and PassthruOf reads them from what arrives. Encrypting
+// and decrypting are the application's.
+//
 // # Errors
 //
 // A WAMP ERROR comes back as an *Error with the error URI, arguments and

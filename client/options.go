@@ -80,6 +80,14 @@ type Options struct {
 	// signal a channel without blocking).
 	OnEventDropped func(sub *Subscription, publication wamp.ID)
 
+	// PayloadPassthru announces payload passthru mode in every role, so
+	// that the session may call, publish and answer with a Passthru and
+	// receives invocations, events and results sent with one (their
+	// Details carry the ppt_* entries; PassthruOf reads them). Without it
+	// the router does not route such messages to the session, and the
+	// session refuses to send them.
+	PayloadPassthru bool
+
 	// LocalQueue bounds the bytes the router may queue for a session of
 	// ConnectLocal that the application does not read fast enough, as
 	// transport.Server.OutboundQueue does for a connection; 0 means 4 MiB.

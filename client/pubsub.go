@@ -46,6 +46,9 @@ func (s *Session) Publish(ctx context.Context, topic string, args wamp.List, kwa
 	if err != nil {
 		return 0, fmt.Errorf("publishing to %s: %w", topic, err)
 	}
+	if err := w.checkPassthru(opts, w.features.brokerPassthru, "broker"); err != nil {
+		return 0, fmt.Errorf("publishing to %s: %w", topic, err)
+	}
 	id := w.reqIDs.Next()
 	m := &wamp.Publish{Request: id, Options: opts, Topic: wamp.URI(topic),
 		Payload: wamp.Payload{Args: args, Kwargs: kwargs}}

@@ -18,6 +18,8 @@ import (
 
 // Result is a call's result, or what a callee's handler answers with.
 type Result struct {
+	// Details are RESULT.Details. Of a handler's answer only the ppt_*
+	// entries are sent (payload passthru mode, see Passthru).
 	Details wamp.Dict
 	Args    wamp.List
 	Kwargs  wamp.Dict
@@ -26,6 +28,15 @@ type Result struct {
 	// Raw, say) to send those bytes on without encoding them again; Args and
 	// Kwargs, when set, take precedence.
 	Raw wamp.Payload
+}
+
+// yieldOptions are the YIELD.Options of a handler's answer: the ppt_*
+// entries of its Details (payload passthru mode), nil without.
+func (r *Result) yieldOptions() wamp.Dict {
+	if r == nil {
+		return nil
+	}
+	return PassthruOf(r.Details).Dict()
 }
 
 // Progress reports a progressive result: more results follow.
@@ -117,6 +128,9 @@ func (s *Session) call(ctx context.Context, procedure string, args wamp.List, kw
 	onProgress func(*Result) error) (*Result, error) {
 	w, err := s.wire(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("calling %s: %w", procedure, err)
+	}
+	if err := w.checkPassthru(opts, w.features.dealerPassthru, "dealer"); err != nil {
 		return nil, fmt.Errorf("calling %s: %w", procedure, err)
 	}
 	id := w.reqIDs.Next()
@@ -230,7 +244,11 @@ func (cs *CallStream) send(args wamp.List, kwargs wamp.Dict, progress bool) erro
 	m := &wamp.Call{Options: opts, Procedure: wamp.URI(cs.procedure), Payload: wamp.Payload{Args: args, Kwargs: kwargs}}
 	if cs.w == nil {
 		w, err := cs.s.wire(cs.ctx)
+		if err == nil {
+			err = w.checkPassthru(opts, w.features.dealerPassthru, "dealer")
+		}
 		if err != nil {
+			cs.done = true
 			return fmt.Errorf("calling %s: %w", cs.procedure, err)
 		}
 		cs.w, cs.id, cs.req = w, w.reqIDs.Next(), newRequest(nil)
@@ -634,8 +652,12 @@ func (q *queuedInvocation) run(reg *Registration) {
 			err = &Error{URI: wamp.ErrTimeout, Args: wamp.List{"the call timed out"}}
 		}
 		reply = errorMessage(wamp.TypeInvocation, m.Request, err)
-	} else {
+	} else if opts := res.yieldOptions(); opts == nil {
 		reply = &wamp.Yield{Request: m.Request, Payload: res.payload()}
+	} else if err := w.checkPassthru(opts, w.features.dealerPassthru, "dealer"); err != nil {
+		reply = errorMessage(wamp.TypeInvocation, m.Request, err)
+	} else {
+		reply = &wamp.Yield{Request: m.Request, Options: opts, Payload: res.payload()}
 	}
 	err = w.send(w.ctx, reply, normal)
 	if errors.Is(err, ErrTooLarge) {

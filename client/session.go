@@ -118,9 +118,9 @@ func (s *Session) open(ctx context.Context) (*wire, error) {
 }
 
 // clientRoles are announced in HELLO: the four roles, with the features
-// this client implements.
-func clientRoles() wamp.Dict {
-	return wamp.Dict{
+// this client implements; payload_passthru_mode when the application asks.
+func clientRoles(passthru bool) wamp.Dict {
+	roles := wamp.Dict{
 		"publisher": wamp.Dict{"features": wamp.Dict{
 			"publisher_identification":      true,
 			"publisher_exclusion":           true,
@@ -150,6 +150,12 @@ func clientRoles() wamp.Dict {
 			"registration_revocation":      true,
 		}},
 	}
+	if passthru {
+		for _, r := range roles {
+			r.(wamp.Dict)["features"].(wamp.Dict)["payload_passthru_mode"] = true
+		}
+	}
+	return roles
 }
 
 // ID returns the session id the router assigned; after a reconnect, the

@@ -72,6 +72,8 @@ type wire struct {
 // WELCOME that change what the client does.
 type routerFeatures struct {
 	callCanceling bool
+	// payload_passthru_mode of the dealer and of the broker
+	dealerPassthru, brokerPassthru bool
 }
 
 // request is a request waiting for its reply, or for its replies: a call
@@ -149,7 +151,7 @@ func (w *wire) join(ctx context.Context) error {
 	for k, v := range o.HelloDetails {
 		details[k] = v
 	}
-	details["roles"] = clientRoles()
+	details["roles"] = clientRoles(o.PayloadPassthru)
 	details["agent"] = defaultAgent
 	if o.Agent != "" {
 		details["agent"] = o.Agent
@@ -200,6 +202,11 @@ func (w *wire) join(ctx context.Context) error {
 				if dealer, ok := roles["dealer"].(wamp.Dict); ok {
 					features, _ := dealer["features"].(wamp.Dict)
 					w.features.callCanceling = wamp.Bool(features, "call_canceling", false)
+					w.features.dealerPassthru = wamp.Bool(features, "payload_passthru_mode", false)
+				}
+				if broker, ok := roles["broker"].(wamp.Dict); ok {
+					features, _ := broker["features"].(wamp.Dict)
+					w.features.brokerPassthru = wamp.Bool(features, "payload_passthru_mode", false)
 				}
 			}
 			if err := auth.verify(m); err != nil {
