@@ -22,8 +22,9 @@ import (
 
 // Credential authenticates the client with one of WAMP's authentication
 // methods; Options.Credentials lists those the client offers, and the router
-// picks one. Ticket, WAMPCRA, SCRAM and Cryptosign make them; for anything
-// else, Options.Authenticate answers the challenge directly.
+// picks one. Ticket, WAMPCRA, SCRAM, Cryptosign, TLSCertificate and Cookie
+// make them; for anything else, Options.Authenticate answers the challenge
+// directly.
 type Credential interface {
 	// AuthMethod is the method's name in HELLO.Details.authmethods.
 	AuthMethod() string
@@ -53,6 +54,9 @@ type joinAuth struct {
 func (o *Options) startAuth() (*joinAuth, error) {
 	a := &joinAuth{methods: o.AuthMethods, custom: o.Authenticate}
 	for _, c := range o.Credentials {
+		if _, ok := c.(cookieCred); ok && o.CookieJar == nil {
+			return nil, errors.New("cookie authentication needs Options.CookieJar to keep the router's cookie")
+		}
 		ex, err := c.begin(o.AuthID)
 		if err != nil {
 			return nil, fmt.Errorf("%s authentication: %w", c.AuthMethod(), err)
@@ -340,4 +344,36 @@ func (tlsCred) authextra() wamp.Dict             { return nil }
 func (tlsCred) verify(*wamp.Welcome) error       { return nil }
 func (tlsCred) respond(*wamp.Challenge) (*wamp.Authenticate, error) {
 	return nil, errors.New("tls: the router challenges a client that authenticates with its certificate")
+}
+
+// Cookie offers the cookie method: the router knows the client by the
+// authentication cookie it set on an earlier WebSocket connection of the
+// client that logged in to the realm with another method, and the client
+// joins with that identity (authid and authrole; authmethod "cookie")
+// without a CHALLENGE. The cookie is kept in Options.CookieJar, which Dial
+// requires.
+//
+// List Cookie first and the methods that log in without the cookie after
+// it: the first session (and any whose cookie the router does not know,
+// after the router restarted or the cookie expired) logs in with those and
+// the router has its cookie remember the identity; later sessions and
+// reconnects with the same jar join by cookie, and their secrets are not
+// used. The router decides: it takes the first offered method that knows
+// the client, and refuses a client whose cookie it does not know when
+// Cookie is the only method offered. Cookies exist over WebSocket only; a
+// RawSocket session offering Cookie is known by its other methods.
+//
+// A router that welcomes the client by cookie has not proved anything to
+// it: a session that relies on SCRAM's verification of the router does
+// not offer Cookie.
+func Cookie() Credential { return cookieCred{} }
+
+type cookieCred struct{}
+
+func (cookieCred) AuthMethod() string               { return "cookie" }
+func (c cookieCred) begin(string) (exchange, error) { return c, nil }
+func (cookieCred) authextra() wamp.Dict             { return nil }
+func (cookieCred) verify(*wamp.Welcome) error       { return nil }
+func (cookieCred) respond(*wamp.Challenge) (*wamp.Authenticate, error) {
+	return nil, errors.New("cookie: the router challenges a client that authenticates with its cookie")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -73,7 +74,7 @@ func dialLink(ctx context.Context, rawURL string, c codec.Codec, o *Options) (*l
 	}
 	switch u.Scheme {
 	case "ws", "wss":
-		return dialWebSocket(ctx, rawURL, c, o)
+		return dialWebSocket(ctx, rawURL, u, c, o)
 	case "rs", "rss", "unix":
 	case "tcp":
 		u.Scheme = "rs"
@@ -135,16 +136,37 @@ func dialLink(ctx context.Context, rawURL string, c codec.Codec, o *Options) (*l
 	return &link{conn: conn, fr: fr, maxOut: maxOut, kind: kind}, nil
 }
 
-func dialWebSocket(ctx context.Context, rawURL string, c codec.Codec, o *Options) (*link, error) {
+func dialWebSocket(ctx context.Context, rawURL string, u *url.URL, c codec.Codec, o *Options) (*link, error) {
 	d := ws.Dialer{
 		ReadBufferSize: o.readBuffer(),
 		Protocols:      []string{c.Subprotocol()},
 		NetDial:        o.dialer().DialContext,
 		TLSConfig:      o.TLSConfig,
 	}
+	var (
+		jarURL *url.URL
+		set    []*http.Cookie
+	)
+	if o.CookieJar != nil {
+		jarURL = cookieURL(u)
+		if h := cookieHeader(o.CookieJar.Cookies(jarURL)); h != "" {
+			d.Header = ws.HandshakeHeaderHTTP(http.Header{"Cookie": {h}})
+		}
+		d.OnHeader = func(key, value []byte) error {
+			if strings.EqualFold(string(key), "Set-Cookie") {
+				if sc, err := http.ParseSetCookie(string(value)); err == nil {
+					set = append(set, sc)
+				}
+			}
+			return nil
+		}
+	}
 	conn, br, hs, err := d.Dial(ctx, rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("websocket handshake with %s: %w", rawURL, err)
+	}
+	if len(set) > 0 {
+		o.CookieJar.SetCookies(jarURL, set)
 	}
 	if hs.Protocol != c.Subprotocol() {
 		conn.Close()
@@ -158,6 +180,36 @@ func dialWebSocket(ctx context.Context, rawURL string, c codec.Codec, o *Options
 		op = ws.OpBinary
 	}
 	return &link{conn: conn, fr: &wsFramer{r: br, maxIn: o.maxMessage(), op: op}, kind: "websocket"}, nil
+}
+
+// cookieURL is the http:// or https:// URL a cookie jar knows a ws:// or
+// wss:// URL by (net/http/cookiejar keeps cookies for HTTP URLs only, and
+// sends Secure cookies over https only).
+func cookieURL(u *url.URL) *url.URL {
+	h := *u
+	h.Scheme = "http"
+	if u.Scheme == "wss" {
+		h.Scheme = "https"
+	}
+	h.User = nil
+	h.Fragment, h.RawFragment = "", ""
+	return &h
+}
+
+// cookieHeader is the value of a Cookie request header, "" for none.
+func cookieHeader(cs []*http.Cookie) string {
+	var b strings.Builder
+	for _, c := range cs {
+		v := (&http.Cookie{Name: c.Name, Value: c.Value, Quoted: c.Quoted}).String()
+		if v == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v)
+	}
+	return b.String()
 }
 
 // RawSocket: the handshake and frame layout come from package

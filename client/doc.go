@@ -19,11 +19,29 @@
 // # Authentication
 //
 // Options.Credentials offers Ticket, WAMPCRA (plain or salted), SCRAM
-// (WAMP-SCRAM, Argon2id or PBKDF2), Cryptosign (Ed25519) and TLSCertificate
-// (the certificate in Options.TLSConfig); Options.AuthID names the
+// (WAMP-SCRAM, Argon2id or PBKDF2), Cryptosign (Ed25519), TLSCertificate
+// (the certificate in Options.TLSConfig) and Cookie; Options.AuthID names the
 // principal. A router that refuses the client makes Dial fail with a
 // *CloseError whose Reason is wamp.error.authentication_failed (or
 // wamp.error.no_auth_method).
+//
+// Cookie logs in with the cookie a router sets in the WebSocket upgrade (a
+// Junction listener with cookie set), kept in Options.CookieJar: every
+// connect sends the jar's cookies for the URL and stores the ones the router
+// sets. Offer Cookie before the methods that log in without it; the first
+// session logs in with those, and later sessions and reconnects with the
+// same jar join as the same principal by cookie, without using their
+// secrets:
+//
+//	jar, _ := cookiejar.New(nil)
+//	opts := &client.Options{AuthID: "joe", CookieJar: jar,
+//		Credentials: []client.Credential{client.Cookie(), client.Ticket(ticket)}}
+//	s, err := client.Dial(ctx, "wss://router.example.com/ws", "realm1", opts)
+//	// s.Details()["authmethod"] is "ticket" the first time, "cookie" after
+//
+// Offering the cookie costs nothing when the router does not know it (the
+// router takes the first offered method that knows the client), and a
+// session offering only Cookie is refused then.
 //
 // # Concurrency
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -25,14 +26,26 @@ type Options struct {
 	// net.Dialer.
 	Dialer *net.Dialer
 
+	// CookieJar keeps the cookies of WebSocket connections (ws:// and
+	// wss:// URLs), as an http.Client's Jar does: every connect, reconnects
+	// included, sends the cookies it holds for the URL in the upgrade
+	// request, and the Set-Cookie headers of the upgrade response go into
+	// it. The jar knows ws:// URLs as http:// and wss:// as https:// (so
+	// that a Secure cookie travels over wss:// only). A net/http/cookiejar
+	// Jar fits, and so does one jar shared by several sessions. The router's
+	// authentication cookie is what the Cookie credential logs in with.
+	// nil: no cookies are sent or kept.
+	CookieJar http.CookieJar
+
 	// AuthID is announced in HELLO.Details.authid.
 	AuthID string
 	// Agent is announced in HELLO.Details.agent; "" means "junction-client".
 	Agent string
 	// Credentials are the authentication methods the client offers, in
-	// order of preference: Ticket, WAMPCRA, SCRAM, Cryptosign. Their methods
-	// are announced in HELLO.Details.authmethods (unless AuthMethods is
-	// set) and each answers the router's CHALLENGE for its method.
+	// order of preference: Cookie, Ticket, WAMPCRA, SCRAM, Cryptosign,
+	// TLSCertificate. Their methods are announced in
+	// HELLO.Details.authmethods (unless AuthMethods is set) and each
+	// answers the router's CHALLENGE for its method.
 	Credentials []Credential
 	// AuthMethods, when set, are announced in HELLO.Details.authmethods
 	// instead of the Credentials' methods.
