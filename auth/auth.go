@@ -84,6 +84,8 @@ type Transport struct {
 	// Cookie is the value of the router's authentication cookie sent with
 	// the WebSocket upgrade (or set by it); "" when cookies are off.
 	Cookie string
+	// CookieIssued says that the upgrade set Cookie on this connection.
+	CookieIssued bool
 }
 
 // Dict describes the transport for a dynamic authenticator or authorizer:

@@ -270,7 +270,7 @@ func TestDynamicAuthenticator(t *testing.T) {
 func TestPolicyRemembersCookies(t *testing.T) {
 	c := &Cookies{Max: 10, TTL: time.Hour}
 	p := &Policy{Cookies: c}
-	req := &Request{Realm: "r", Transport: &Transport{Cookie: "c1"}}
+	req := &Request{Realm: "r", Transport: &Transport{Cookie: "c1", CookieIssued: true}}
 	p.Succeeded(req, &Identity{AuthID: "anonymous-1", AuthRole: "public", AuthMethod: MethodAnonymous})
 	if c.Len() != 0 {
 		t.Error("an anonymous login was remembered")
@@ -278,5 +278,23 @@ func TestPolicyRemembersCookies(t *testing.T) {
 	p.Succeeded(req, &Identity{AuthID: "joe", AuthRole: "user", AuthMethod: MethodTicket})
 	if id, ok := c.Lookup("c1", "r"); !ok || id.AuthID != "joe" {
 		t.Errorf("a ticket login was not remembered: %+v", id)
+	}
+
+	// A cookie the connection brought along (not issued to it) is taken
+	// only when it already remembers the same identity: a value planted
+	// by someone else is never tied to this login.
+	planted := &Request{Realm: "r", Transport: &Transport{Cookie: "c2"}}
+	p.Succeeded(planted, &Identity{AuthID: "joe", AuthRole: "user", AuthMethod: MethodTicket})
+	if _, ok := c.Lookup("c2", "r"); ok {
+		t.Error("a login was remembered under a cookie the connection did not get from the router")
+	}
+	again := &Request{Realm: "r", Transport: &Transport{Cookie: "c1"}}
+	p.Succeeded(again, &Identity{AuthID: "mallory", AuthRole: "user", AuthMethod: MethodTicket})
+	if id, _ := c.Lookup("c1", "r"); id == nil || id.AuthID != "joe" {
+		t.Errorf("another login took over joe's cookie: %+v", id)
+	}
+	p.Succeeded(again, &Identity{AuthID: "joe", AuthRole: "user", AuthMethod: MethodTicket})
+	if id, _ := c.Lookup("c1", "r"); id == nil || id.AuthID != "joe" {
+		t.Errorf("joe's own login with his cookie: %+v", id)
 	}
 }

@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"sync"
 	"time"
 )
@@ -26,13 +24,6 @@ type cookieKey struct{ cookie, realm string }
 type cookieEntry struct {
 	id      Identity
 	expires time.Time
-}
-
-// NewCookieValue returns a new random cookie value: 128 bits, base64url.
-func NewCookieValue() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func (c *Cookies) clock() time.Time {

@@ -66,9 +66,20 @@ func (p *Policy) Choose(req *Request, offered []string) (Authenticator, *Failure
 
 // Succeeded records a successful authentication: the cookie of the
 // connection, if any, remembers the identity (neither a cookie login
-// itself nor an anonymous one is remembered).
+// itself nor an anonymous one is remembered). Only a cookie the upgrade of
+// this very connection issued, or one that already remembers the same
+// identity, is taken: a value planted in the client's cookie store by
+// someone else (session fixation) never gets tied to this login.
 func (p *Policy) Succeeded(req *Request, id *Identity) {
-	if p.Cookies != nil && req.Transport != nil && id.AuthMethod != MethodCookie && id.AuthMethod != MethodAnonymous {
-		p.Cookies.Remember(req.Transport.Cookie, req.Realm, id)
+	t := req.Transport
+	if p.Cookies == nil || t == nil || t.Cookie == "" || id.AuthMethod == MethodCookie || id.AuthMethod == MethodAnonymous {
+		return
 	}
+	if !t.CookieIssued {
+		known, ok := p.Cookies.Lookup(t.Cookie, req.Realm)
+		if !ok || known.AuthID != id.AuthID || known.AuthRole != id.AuthRole {
+			return
+		}
+	}
+	p.Cookies.Remember(t.Cookie, req.Realm, id)
 }

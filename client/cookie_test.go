@@ -19,6 +19,7 @@ import (
 	"github.com/junction-wamp/junction/internal/testcert"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -33,6 +34,9 @@ type cookieRouter struct {
 	t      *testing.T
 	r      *router.Router
 	server *testcert.Pair
+	// signer is shared by the router's listeners, those of a restart
+	// included, as junction serve shares one among its listeners.
+	signer *websocket.CookieSigner
 }
 
 func startCookieRouter(t *testing.T) *cookieRouter {
@@ -58,7 +62,7 @@ func startCookieRouter(t *testing.T) *cookieRouter {
 		defer cancel()
 		r.Shutdown(ctx)
 	})
-	return &cookieRouter{t: t, r: r, server: testcert.Must(t)}
+	return &cookieRouter{t: t, r: r, server: testcert.Must(t), signer: websocket.NewCookieSigner()}
 }
 
 // serve starts a transport server on addr ("127.0.0.1:0" for any port),
@@ -67,7 +71,7 @@ func startCookieRouter(t *testing.T) *cookieRouter {
 func (cr *cookieRouter) serve(addr string, secure bool) (string, func()) {
 	t := cr.t
 	t.Helper()
-	srv := &transport.Server{Router: cr.r, Cookie: &transport.Cookie{Name: cookieName, MaxAge: time.Hour}}
+	srv := &transport.Server{Router: cr.r, Cookie: &transport.Cookie{Name: cookieName, MaxAge: time.Hour, Signer: cr.signer}}
 	if secure {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cr.server.Cert}}
 	}
@@ -238,9 +242,25 @@ func TestCookieAuthForged(t *testing.T) {
 		jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: value, Path: "/"}})
 		return jar
 	}
-	// Someone else's cookie: a valid value that remembers nobody.
+	// A made-up value: the router replaces it, so a cookie-only login
+	// has nothing to join by.
 	const guessed = "AAAAAAAAAAAAAAAAAAAAAA"
 	s, err := cr.dial(url, client.Options{CookieJar: forged(guessed), Credentials: []client.Credential{client.Cookie()}})
+	wantRefused(t, s, err)
+
+	// Session fixation: a value planted in the victim's jar before the
+	// victim logs in must not let the planter ride that login. The router
+	// replaces the planted value, so the login is remembered under a
+	// cookie only the victim has.
+	planted := cr.signer.New() // even one this router could have set
+	victimJar, attackerJar := forged(planted), forged(planted)
+	victim, err := cr.dial(url, client.Options{AuthID: "ticket-user", CookieJar: victimJar,
+		Credentials: []client.Credential{client.Cookie(), client.Ticket("ticket-secret")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIdentity(t, victim, "ticket-user", "backend", "ticket")
+	s, err = cr.dial(url, client.Options{CookieJar: attackerJar, Credentials: []client.Credential{client.Cookie()}})
 	wantRefused(t, s, err)
 
 	s, err = cr.dial(url, client.Options{AuthID: "ticket-user", CookieJar: forged(guessed),

@@ -382,7 +382,7 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 
 // authTransport describes the connection for the authenticators.
 func (ti *TransportInfo) authTransport() *auth.Transport {
-	t := &auth.Transport{Kind: ti.Kind, Serializer: ti.Serializer, RemoteAddr: ti.RemoteAddr, TLS: ti.TLS, Cookie: ti.Cookie}
+	t := &auth.Transport{Kind: ti.Kind, Serializer: ti.Serializer, RemoteAddr: ti.RemoteAddr, TLS: ti.TLS, Cookie: ti.Cookie, CookieIssued: ti.CookieIssued}
 	if cs := ti.TLSState; cs != nil {
 		t.TLS = true
 		t.TLSUnique = cs.TLSUnique

@@ -39,6 +39,10 @@ type TransportInfo struct {
 	Serializer string // "json", "msgpack" or "cbor"
 	RemoteAddr string
 	TLS        bool
+	// CookieIssued says that the WebSocket upgrade set Cookie on this
+	// connection (the client sent none, or one this router did not make):
+	// only then may a login be remembered under it.
+	CookieIssued bool
 	// TLSState is the TLS connection's state, nil without TLS: the client
 	// certificate and the channel bindings authentication uses.
 	TLSState *tls.ConnectionState

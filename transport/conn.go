@@ -67,8 +67,8 @@ type conn struct {
 	wsr          websocket.Reader
 	helloPending bool // the read deadline is the hello deadline
 	gotMessage   bool
-	tlsState     *tls.ConnectionState // after the TLS handshake; nil without TLS
-	cookie       string               // the WebSocket authentication cookie, if any
+	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
+	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
@@ -130,12 +130,13 @@ func (c *conn) serve() {
 
 	c.log = c.log.With("transport", c.proto.String(), "serializer", c.codec.Format().String())
 	c.session = s.Router.Attach(c, router.TransportInfo{
-		Kind:       c.proto.String(),
-		Serializer: c.codec.Format().String(),
-		RemoteAddr: c.remote,
-		TLS:        s.TLSConfig != nil,
-		TLSState:   c.tlsState,
-		Cookie:     c.cookie,
+		Kind:         c.proto.String(),
+		Serializer:   c.codec.Format().String(),
+		RemoteAddr:   c.remote,
+		TLS:          s.TLSConfig != nil,
+		TLSState:     c.tlsState,
+		Cookie:       c.cookie.Value,
+		CookieIssued: c.cookie.Issued,
 	})
 	c.log.Debug("connection attached")
 	go c.writeLoop()

@@ -56,7 +56,7 @@ type econn struct {
 	checkedLine bool // the request line of a WebSocket upgrade was judged
 	helloDone   bool
 	gotMessage  bool
-	cookie      string // the WebSocket authentication cookie, if any
+	cookie      websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
 	attached bool        // under Server.mu
 	closing  atomic.Bool // the close has started: deliver nothing more
@@ -537,10 +537,11 @@ func (c *econn) attach(answer []byte) {
 	c.Unlock()
 	c.phase = phaseOpen
 	c.session = s.Router.Attach(c, router.TransportInfo{
-		Kind:       c.proto.String(),
-		Serializer: c.format.String(),
-		RemoteAddr: c.remote,
-		Cookie:     c.cookie,
+		Kind:         c.proto.String(),
+		Serializer:   c.format.String(),
+		RemoteAddr:   c.remote,
+		Cookie:       c.cookie.Value,
+		CookieIssued: c.cookie.Issued,
 	})
 	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
 	o := &c.srv.opt

@@ -2,9 +2,7 @@ package transport
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -144,13 +142,11 @@ type Cookie struct {
 	// MaxAge is how long browsers keep it; 0 keeps it for the browser
 	// session.
 	MaxAge time.Duration
-}
-
-// newCookieValue returns 128 random bits, base64url.
-func newCookieValue() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	// Signer issues the values and accepts only its own (see
+	// websocket.CookieSigner); give the listeners of one router the same
+	// signer so that a cookie set by one is good at the others. Nil: the
+	// Server makes its own.
+	Signer *websocket.CookieSigner
 }
 
 // options are the Server's settings with defaults applied.
@@ -208,7 +204,11 @@ func (s *Server) setup() error {
 		if s.TLSConfig != nil {
 			attrs += "; Secure"
 		}
-		o.upgrader.Cookie = &websocket.Cookie{Name: c.Name, Attributes: attrs, New: newCookieValue}
+		signer := c.Signer
+		if signer == nil {
+			signer = websocket.NewCookieSigner()
+		}
+		o.upgrader.Cookie = &websocket.Cookie{Name: c.Name, Attributes: attrs, Signer: signer}
 	}
 	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
 		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)

@@ -16,6 +16,7 @@ import (
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -159,6 +160,7 @@ func disclosure(s string) router.Disclosure {
 func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]*transport.Server, []net.Listener, error) {
 	var servers []*transport.Server
 	var listeners []net.Listener
+	cookies := websocket.NewCookieSigner()
 	for _, l := range cfg.Listeners {
 		srv := &transport.Server{
 			Router:           rt,
@@ -185,7 +187,7 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 			}
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
-		if err := listenerAuth(l, srv); err != nil { // serve_auth.go
+		if err := listenerAuth(l, srv, cookies); err != nil { // serve_auth.go
 			closeAll(listeners)
 			return nil, nil, err
 		}

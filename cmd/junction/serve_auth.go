@@ -11,6 +11,7 @@ import (
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/websocket"
 )
 
 // Cookie store bounds: the identities remembered by WebSocket cookies.
@@ -54,10 +55,11 @@ func (a *authShared) realmTemplate(cfg *config.Config) (*router.RealmConfig, err
 }
 
 // listenerAuth applies a listener's client certificate and cookie
-// settings to its server.
-func listenerAuth(l config.Listener, srv *transport.Server) error {
+// settings to its server. cookies signs the cookie values of every
+// listener, so that a cookie one set is good at the others.
+func listenerAuth(l config.Listener, srv *transport.Server, cookies *websocket.CookieSigner) error {
 	if l.Cookie != nil {
-		srv.Cookie = &transport.Cookie{Name: l.Cookie.Name, MaxAge: l.Cookie.MaxAge}
+		srv.Cookie = &transport.Cookie{Name: l.Cookie.Name, MaxAge: l.Cookie.MaxAge, Signer: cookies}
 	}
 	t, tc := l.TLS, srv.TLSConfig
 	if t == nil || tc == nil {

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -22,7 +23,10 @@ func upgradeRaw(t *testing.T, u *Upgrader, cookieHeader string) (cookie, setCook
 	go func() {
 		_, c, err := u.UpgradeCookie(srv)
 		srv.Close()
-		done <- result{c, err}
+		if c.Issued != (c.Value != "" && !strings.Contains(cookieHeader, c.Value)) {
+			err = fmt.Errorf("cookie %q reported Issued=%v for a request with Cookie %q", c.Value, c.Issued, cookieHeader)
+		}
+		done <- result{c.Value, err}
 	}()
 	req := "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
@@ -42,25 +46,50 @@ func upgradeRaw(t *testing.T, u *Upgrader, cookieHeader string) (cookie, setCook
 }
 
 func TestUpgradeCookie(t *testing.T) {
-	n := 0
-	u := &Upgrader{Cookie: &Cookie{Name: "jauth", Attributes: "; Path=/; HttpOnly", New: func() string {
-		n++
-		return strings.Repeat("A", 21) + string(rune('a'+n))
-	}}}
+	signer := NewCookieSigner()
+	u := &Upgrader{Cookie: &Cookie{Name: "jauth", Attributes: "; Path=/; HttpOnly", Signer: signer}}
 	c, set := upgradeRaw(t, u, "")
-	if c != strings.Repeat("A", 21)+"b" || set != "jauth="+c+"; Path=/; HttpOnly" {
+	if !signer.Valid(c) || set != "jauth="+c+"; Path=/; HttpOnly" {
 		t.Errorf("no cookie sent: got %q, Set-Cookie %q", c, set)
 	}
-	sent := "abcdefghijklmnop_-0123"
+	sent := c
 	c, set = upgradeRaw(t, u, "other=1; jauth="+sent+"; x=y")
 	if c != sent || set != "" {
-		t.Errorf("cookie sent: got %q, Set-Cookie %q", c, set)
+		t.Errorf("cookie the router set sent back: got %q, Set-Cookie %q", c, set)
 	}
-	c, set = upgradeRaw(t, u, "jauth=short")
-	if c == "short" || set == "" {
-		t.Errorf("a value the router could not have set was kept: %q, Set-Cookie %q", c, set)
+	// Values the router did not make are replaced, however well formed:
+	// nobody can plant a value and ride the login it later authenticates.
+	other := NewCookieSigner().New()
+	for _, bad := range []string{"short", "abcdefghijklmnop_-0123", other, sent[:len(sent)-1] + "A", sent + "A"} {
+		if bad == sent {
+			continue
+		}
+		c, set = upgradeRaw(t, u, "jauth="+bad)
+		if c == bad || !signer.Valid(c) || set == "" {
+			t.Errorf("a value the router did not set (%q) was kept: %q, Set-Cookie %q", bad, c, set)
+		}
 	}
 	if c, set := upgradeRaw(t, &Upgrader{}, "jauth="+sent); c != "" || set != "" {
 		t.Errorf("cookies off: %q, %q", c, set)
+	}
+}
+
+func TestCookieSigner(t *testing.T) {
+	s := NewCookieSigner()
+	seen := map[string]bool{}
+	for range 100 {
+		v := s.New()
+		if len(v) != 43 || !s.Valid(v) || seen[v] {
+			t.Fatalf("New() = %q: length %d, valid %v, seen before %v", v, len(v), s.Valid(v), seen[v])
+		}
+		seen[v] = true
+	}
+	if NewCookieSigner().Valid(s.New()) {
+		t.Fatal("another signer's value accepted")
+	}
+	for _, v := range []string{"", "!", strings.Repeat("A", 43), strings.Repeat("A", 44)} {
+		if s.Valid(v) {
+			t.Errorf("Valid(%q) = true", v)
+		}
 	}
 }

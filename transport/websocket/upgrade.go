@@ -40,6 +40,18 @@ type Upgrader struct {
 	Cookie *Cookie
 }
 
+// UpgradedCookie is the authentication cookie of an upgraded connection.
+type UpgradedCookie struct {
+	// Value is the cookie's value; "" when cookies are off.
+	Value string
+	// Issued is true when the upgrade set Value because the client sent
+	// none (or one the Signer did not make). Only a login on such a
+	// connection may be remembered under the value: a value someone
+	// planted in a browser, even one this router signed, is then never
+	// tied to the victim's login (session fixation).
+	Issued bool
+}
+
 // Cookie describes the authentication cookie of the upgrade.
 type Cookie struct {
 	// Name is the cookie's name.
@@ -47,23 +59,9 @@ type Cookie struct {
 	// Attributes follow the value in Set-Cookie, such as
 	// "; Path=/; Max-Age=86400; HttpOnly; SameSite=Strict; Secure".
 	Attributes string
-	// New returns a new cookie value (base64url, like every value
-	// UpgradeCookie accepts).
-	New func() string
-}
-
-// validCookieValue reports whether v looks like a value New made: 16 to
-// 64 base64url characters. Anything else is replaced with a new value.
-func validCookieValue(v string) bool {
-	if len(v) < 16 || len(v) > 64 {
-		return false
-	}
-	for _, c := range []byte(v) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	// Signer makes the values set in responses and is the only judge of
+	// the values clients send: one it did not make is replaced. Required.
+	Signer *CookieSigner
 }
 
 // cookieValue returns the value of cookie name in a Cookie header, "" if
@@ -134,11 +132,12 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 	return c, err
 }
 
-// UpgradeCookie is Upgrade, also returning the value of the authentication
+// UpgradeCookie is Upgrade, also returning the authentication
 // cookie (Upgrader.Cookie): the one the client sent, or a new one set in
 // the response. It returns "" when Upgrader.Cookie is nil.
-func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, string, error) {
+func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie, error) {
 	var cookie string
+	issued := false
 	path := u.Path
 	if path == "" {
 		path = DefaultPath
@@ -157,7 +156,7 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, string, error) 
 		},
 		OnHeader: func(key, value []byte) error {
 			if u.Cookie != nil && cookie == "" && string(key) == "Cookie" {
-				if v := cookieValue(value, u.Cookie.Name); validCookieValue(v) {
+				if v := cookieValue(value, u.Cookie.Name); u.Cookie.Signer.Valid(v) {
 					cookie = v
 				}
 			}
@@ -180,7 +179,7 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, string, error) 
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			switch {
 			case chosen != nil && u.Cookie != nil && cookie == "":
-				cookie = u.Cookie.New()
+				cookie, issued = u.Cookie.Signer.New(), true
 				return ws.HandshakeHeaderString("Set-Cookie: " + u.Cookie.Name + "=" + cookie + u.Cookie.Attributes + "\r\n"), nil
 			case chosen != nil:
 				return nil, nil
@@ -198,9 +197,9 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, string, error) 
 		io.Reader
 		io.Writer
 	}{&limitedReader{rw, limit}, rw}); err != nil {
-		return nil, "", err
+		return nil, UpgradedCookie{}, err
 	}
-	return chosen, cookie, nil
+	return chosen, UpgradedCookie{Value: cookie, Issued: issued}, nil
 }
 
 // requestPath returns the path of a request target: origin form ("/ws?x")
