@@ -380,6 +380,15 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 	s.sendWelcome(wamp.String(h.Details, "agent"), nil)
 }
 
+// forgetCookie makes the realm forget the identity the connection's
+// authentication cookie remembers: the client logged out.
+func (s *Session) forgetCookie() {
+	if p := s.realm.cfg.Auth; p != nil && p.Cookies != nil && s.info.Cookie != "" {
+		p.Cookies.Forget(s.info.Cookie, string(s.realm.name))
+		s.logger().Debug("logged out: the session's cookie is forgotten")
+	}
+}
+
 // authTransport describes the connection for the authenticators.
 func (ti *TransportInfo) authTransport() *auth.Transport {
 	t := &auth.Transport{Kind: ti.Kind, Serializer: ti.Serializer, RemoteAddr: ti.RemoteAddr, TLS: ti.TLS, Cookie: ti.Cookie, CookieIssued: ti.CookieIssued}

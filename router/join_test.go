@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
@@ -387,4 +388,41 @@ func TestRealmTemplate(t *testing.T) {
 	p = attach(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "wamp.x", Details: allRoles})
 	wantAuthAbort(t, p, wamp.ErrNoSuchRealm)
+}
+
+// A login by ticket on a connection that got a cookie is remembered under
+// it; the next connection with that cookie joins by cookie; GOODBYE
+// wamp.close.logout forgets it.
+func TestCookieLoginAndLogout(t *testing.T) {
+	r, _ := authRouter(t, nil, nil)
+	pol := r.realms["realm1"].cfg.Auth
+	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour}
+	pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: pol.Cookies})
+	connect := func(issued bool) *pipe {
+		p := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
+		p.s = r.Attach(p, TransportInfo{Kind: "websocket", Serializer: "json", Cookie: "the-cookie", CookieIssued: issued})
+		t.Cleanup(p.s.Detach)
+		return p
+	}
+	p := connect(true)
+	p.s.Receive(hello("realm1", "ticket-user", "cookie", "ticket"))
+	p.recv() // CHALLENGE
+	p.s.Receive(&wamp.Authenticate{Signature: "ticket-secret", Extra: wamp.Dict{}})
+	if w := wantWelcome(t, p); w.Details["authmethod"] != "ticket" {
+		t.Fatalf("first login: %v", w.Details)
+	}
+
+	q := connect(false)
+	q.s.Receive(hello("realm1", "", "cookie"))
+	if w := wantWelcome(t, q); w.Details["authmethod"] != "cookie" || w.Details["authid"] != "ticket-user" {
+		t.Fatalf("login by cookie: %v", w.Details)
+	}
+	q.s.Receive(&wamp.Goodbye{Reason: wamp.CloseLogout, Details: wamp.Dict{}})
+	if g, ok := q.recv().(*wamp.Goodbye); !ok || g.Reason != wamp.CloseGoodbyeAndOut {
+		t.Fatalf("logout answered with %+v", g)
+	}
+
+	z := connect(false)
+	z.s.Receive(hello("realm1", "", "cookie"))
+	wantAuthAbort(t, z, wamp.ErrAuthenticationFailed) // the cookie remembers nobody now
 }

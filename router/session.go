@@ -132,6 +132,9 @@ func (s *Session) route(m wamp.Message) {
 	case *wamp.Unregister:
 		s.realm.dealer.unregister(s, m)
 	case *wamp.Goodbye:
+		if m.Reason == wamp.CloseLogout {
+			s.forgetCookie()
+		}
 		s.send(&wamp.Goodbye{Reason: wamp.CloseGoodbyeAndOut})
 		s.logger().Debug("session left", "reason", m.Reason)
 		s.end()

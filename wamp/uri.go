@@ -39,6 +39,9 @@ const (
 	CloseGoodbyeAndOut    URI = "wamp.close.goodbye_and_out"
 	CloseNormal           URI = "wamp.close.normal"
 	CloseKilled           URI = "wamp.close.killed"
+	// CloseLogout in a client's GOODBYE makes the router forget the
+	// authentication cookie of the connection (Crossbar.io's reason).
+	CloseLogout URI = "wamp.close.logout"
 )
 
 // ValidURI checks u against the specification's URI rules. Loose checking
