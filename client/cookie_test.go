@@ -211,6 +211,18 @@ func TestCookieAuth(t *testing.T) {
 			// Another jar: no cookie to join by.
 			s, err = cr.dial(url, client.Options{CookieJar: newJar(t), Credentials: []client.Credential{client.Cookie()}})
 			wantRefused(t, s, err)
+
+			// Logout: the router forgets the cookie, and the jar alone no
+			// longer logs in.
+			s, err = cr.dial(url, client.Options{CookieJar: jar, Credentials: []client.Credential{client.Cookie()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Logout(ctxT(t)); err != nil {
+				t.Fatalf("logout: %v", err)
+			}
+			s, err = cr.dial(url, client.Options{CookieJar: jar, Credentials: []client.Credential{client.Cookie()}})
+			wantRefused(t, s, err)
 		})
 	}
 

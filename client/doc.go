@@ -41,7 +41,9 @@
 //
 // Offering the cookie costs nothing when the router does not know it (the
 // router takes the first offered method that knows the client), and a
-// session offering only Cookie is refused then.
+// session offering only Cookie is refused then. Session.Logout ends a
+// session with GOODBYE wamp.close.logout, after which the router no longer
+// knows the cookie.
 //
 // # Concurrency
 //

@@ -231,7 +231,14 @@ func (s *Session) wire(ctx context.Context) (*wire, error) {
 // end (or ctx). It returns nil on a clean close, and may be called more than
 // once and after the router ended the session. A session that reconnects
 // stops reconnecting.
-func (s *Session) Close(ctx context.Context) error {
+func (s *Session) Close(ctx context.Context) error { return s.close(ctx, wamp.CloseRealm) }
+
+// Logout is Close with GOODBYE reason wamp.close.logout: the router
+// forgets the authentication cookie of the connection, so the next
+// session with the same CookieJar must log in with a secret again.
+func (s *Session) Logout(ctx context.Context) error { return s.close(ctx, wamp.CloseLogout) }
+
+func (s *Session) close(ctx context.Context, reason wamp.URI) error {
 	if s.closing.CompareAndSwap(false, true) {
 		s.cancel() // stops a reconnect in progress
 		s.mu.Lock()
@@ -241,7 +248,7 @@ func (s *Session) Close(ctx context.Context) error {
 			s.finish(ErrClosed)
 		} else if !w.ended.Load() {
 			w.closing.Store(true)
-			if err := w.send(ctx, &wamp.Goodbye{Reason: wamp.CloseRealm}, urgent); err != nil {
+			if err := w.send(ctx, &wamp.Goodbye{Reason: reason}, urgent); err != nil {
 				w.finish(ErrClosed)
 			}
 		}
