@@ -47,6 +47,7 @@ func (s *Session) admit(m wamp.Message) bool {
 			s.violation(fmt.Sprintf("sent more than %d messages while an authorization was pending", maxHeld))
 			return false
 		}
+		keep(m)
 		g.queue = append(g.queue, m)
 		g.mu.Unlock()
 		return false
@@ -75,19 +76,33 @@ func (s *Session) decideLocked(m wamp.Message) (d auth.Decision, pending, checke
 	d, pending = s.auth.authz.Authorize(action, uri, match, opts, func(d auth.Decision) { s.decided(m, d) })
 	if pending {
 		s.auth.gate.pending = true
+		keep(m) // decided waits for the gate's lock before it reads m
 	}
 	return d, pending, true
+}
+
+// keep makes m safe to hold past Receive: a raw payload aliases the
+// transport's read buffer, which is reused once Receive returns.
+func keep(m wamp.Message) {
+	switch m := m.(type) {
+	case *wamp.Publish:
+		m.Payload.Own()
+	case *wamp.Call:
+		m.Payload.Own()
+	}
 }
 
 // decided applies a decision that came later, then routes the messages
 // held meanwhile. It runs on the goroutine that got the decision.
 func (s *Session) decided(m wamp.Message, d auth.Decision) {
+	g := &s.auth.gate
+	g.mu.Lock() // decideLocked may still be making m its own
+	g.mu.Unlock()
 	if d.Allowed {
 		s.routeHeld(m)
 	} else {
 		s.deny(m, d)
 	}
-	g := &s.auth.gate
 	for {
 		g.mu.Lock()
 		if len(g.queue) == 0 {

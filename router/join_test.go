@@ -331,10 +331,14 @@ func TestDynamicAuthorizationKeepsOrder(t *testing.T) {
 	wantWelcome(t, p)
 
 	// Three messages: the first two wait for decisions, the third behind
-	// them.
-	p.s.Receive(&wamp.Call{Request: 10, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{"first"}}})
+	// them. Their raw payloads alias a read buffer that the transport
+	// reuses as soon as Receive returns, as the real ones do: what is held
+	// must be the router's own copy.
+	buf := []byte(`["first"]["third"]`)
+	p.s.Receive(&wamp.Call{Request: 10, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Format: wamp.FormatJSON, RawArgs: buf[:9]}})
 	p.s.Receive(&wamp.Call{Request: 11, Procedure: "app.secret", Options: wamp.Dict{}})
-	p.s.Receive(&wamp.Call{Request: 12, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{"third"}}})
+	p.s.Receive(&wamp.Call{Request: 12, Procedure: "app.echo", Options: wamp.Dict{}, Payload: wamp.Payload{Format: wamp.FormatJSON, RawArgs: buf[9:]}})
+	copy(buf, `["XXXXX"]["YYYYY"]`)
 
 	answer := func(allow bool, wantURI string) {
 		t.Helper()

@@ -123,10 +123,7 @@ func publicationAudience(opts wamp.Dict) (bySession bool, a history.Audience, er
 // router may reuse after the publication (the raw payload).
 func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload) {
 	ev := &retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
-	if p.IsRaw() {
-		ev.payload.RawArgs = slices.Clone(p.RawArgs)
-		ev.payload.RawKwargs = slices.Clone(p.RawKwargs)
-	}
+	ev.payload.Own()
 	h.mu.Lock()
 	if h.retained == nil {
 		h.retained = make(map[wamp.URI]*retainedEvent)

@@ -2,6 +2,7 @@ package wamp
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 )
 
@@ -82,6 +83,14 @@ type Payload struct {
 	Format    Format
 	RawArgs   []byte
 	RawKwargs []byte
+}
+
+// Own copies a raw payload's bytes, which alias the buffer the message was
+// decoded from, so that the payload may be kept after that buffer is
+// reused (a held message, a retained event).
+func (p *Payload) Own() {
+	p.RawArgs = slices.Clone(p.RawArgs)
+	p.RawKwargs = slices.Clone(p.RawKwargs)
 }
 
 // IsRaw reports whether the payload is held encoded.
