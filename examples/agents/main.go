@@ -12,8 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"sync"
 	"time"
 
@@ -22,11 +20,7 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { demo.Main(run) }
 
 // agent is one side of the conversation.
 type agent struct {
@@ -118,12 +112,7 @@ func (a *agent) notify(ctx context.Context, other *agent, note string) error {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
-	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
-	url := demo.URLFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rt, err := demo.Start(*url)
+	rt, err := demo.Setup(flag.NewFlagSet("agents", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}

@@ -53,20 +53,16 @@ func defaultAutobahn() string {
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("browser", flag.ContinueOnError)
-	url := demo.URLFlag(fs)
 	listen := fs.String("listen", "127.0.0.1:8081", "address of the web page")
 	autobahnJS := fs.String("autobahn", defaultAutobahn(), "Autobahn|JS browser build (autobahn.min.js)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := os.Stat(*autobahnJS); err != nil {
-		return fmt.Errorf("Autobahn|JS not found (%v): run npm ci --prefix examples/browser", err)
-	}
-	rt, err := demo.Start(*url)
+	rt, err := demo.Setup(fs, args)
 	if err != nil {
 		return err
 	}
 	defer rt.Stop()
+	if _, err := os.Stat(*autobahnJS); err != nil {
+		return fmt.Errorf("Autobahn|JS not found (%v): run npm ci --prefix examples/browser", err)
+	}
 
 	// The Go side: a procedure, a ticking topic, and what the browser says.
 	s, err := client.Dial(ctx, rt.URL, demo.Realm, &client.Options{Reconnect: &client.Reconnect{}})

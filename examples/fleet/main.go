@@ -18,11 +18,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,11 +31,7 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { demo.Main(run) }
 
 // agent is one simulated device.
 type agent struct {
@@ -58,13 +52,9 @@ type fleet struct {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
-	routerURL := demo.URLFlag(fs)
 	n := fs.Int("agents", 2000, "number of agents")
 	calls := fs.Int("calls", 3, "calls into single agents")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rt, err := demo.Start(*routerURL)
+	rt, err := demo.Setup(fs, args)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"time"
 
 	"github.com/junction-wamp/junction/client"
@@ -23,20 +21,11 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { demo.Main(run) }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
-	fs := flag.NewFlagSet("progressive", flag.ContinueOnError)
-	url := demo.URLFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rt, err := demo.Start(*url)
+	rt, err := demo.Setup(flag.NewFlagSet("progressive", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"os"
 	"strings"
 	"time"
 
@@ -20,20 +18,11 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { demo.Main(run) }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
-	fs := flag.NewFlagSet("rpc", flag.ContinueOnError)
-	url := demo.URLFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	rt, err := demo.Start(*url)
+	rt, err := demo.Setup(flag.NewFlagSet("rpc", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 // Package demo gives the examples a router to run against: the one at the
 // URL the user named, or a Junction router started in the example's own
 // process on a loopback port, so that each example runs with one command.
+// It also holds what every example's main does. The WAMP itself (dialing,
+// subscribing, publishing, registering, calling) stays in the examples.
 package demo
 
 import (
@@ -8,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -32,13 +36,31 @@ type Router struct {
 	done   chan struct{}
 }
 
-// URLFlag declares the -url flag every example takes.
-func URLFlag(fs *flag.FlagSet) *string {
-	return fs.String("url", "", "router URL (ws://, rs://...); empty: start a router in this process")
+// Func is an example: it runs with the command line's arguments and prints
+// to out, until it is done or ctx ends.
+type Func func(ctx context.Context, args []string, out io.Writer) error
+
+// Main runs an example with the command line and standard output, and exits
+// with the error it returns.
+func Main(run Func) {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		log.Fatal(err)
+	}
 }
 
-// Start returns the router at url, or starts one when url is empty.
-func Start(url string) (*Router, error) {
+// Setup parses an example's arguments with fs, to which it adds the -url
+// flag every example takes, and returns the router that -url names or,
+// without -url, one it starts in this process. The caller stops it.
+func Setup(fs *flag.FlagSet, args []string) (*Router, error) {
+	url := fs.String("url", "", "router URL (ws://, rs://...); empty: start a router in this process")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return start(*url)
+}
+
+// start returns the router at url, or starts one when url is empty.
+func start(url string) (*Router, error) {
 	if url != "" {
 		return &Router{URL: url}, nil
 	}
