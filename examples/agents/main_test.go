@@ -1,20 +1,13 @@
 package main
 
 import (
-	"context"
-	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/junction-wamp/junction/examples/internal/demo/demotest"
 )
 
 func TestAgents(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	var out strings.Builder
-	if err := run(context.Background(), nil, &out); err != nil {
-		t.Fatal(err)
-	}
-	want := `alice asks bob: the meeting time?
+	demotest.Equal(t, demotest.Run(t, run), `alice asks bob: the meeting time?
 bob answers alice: 3pm
 bob notes from alice: meeting at 3pm
 bob asks alice: the meeting room?
@@ -22,8 +15,5 @@ alice answers bob: room 4
 alice notes from bob: see you in room 4
 bob asks alice: the agenda?
 bob gets no answer: agents.error.unknown: alice does not know the agenda
-`
-	if out.String() != want {
-		t.Errorf("transcript\n%s\nwant\n%s", out.String(), want)
-	}
+`)
 }

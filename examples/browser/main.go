@@ -15,11 +15,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -34,13 +32,8 @@ var indexHTML string
 
 var page = template.Must(template.New("index").Parse(indexHTML))
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		log.Fatal(err)
-	}
-}
+// main serves until Ctrl-C.
+func main() { demo.Serve(run) }
 
 // defaultAutobahn is Autobahn|JS's browser build where npm ci puts it,
 // next to this file.
@@ -49,8 +42,8 @@ func defaultAutobahn() string {
 	return filepath.Join(filepath.Dir(file), "node_modules", "autobahn-browser", "autobahn.min.js")
 }
 
-// run serves until ctx ends; ready, if set, receives the page's URL.
-func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
+// run serves until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	out = demo.Output(out) // handlers print from goroutines of their own
 	fs := flag.NewFlagSet("browser", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8081", "address of the web page")
@@ -107,9 +100,6 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	go func() { served <- srv.Serve(ln) }()
 	pageURL := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(out, "open %s (router %s)\n", pageURL, rt.URL)
-	if ready != nil {
-		ready <- pageURL
-	}
 
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()

@@ -7,30 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/junction-wamp/junction/examples/internal/demo/demotest"
 )
-
-// syncWriter collects the example's output from its goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestBrowser serves the page and has headless Chromium open it. Chromium
 // (Debian's chromium package), Node.js and this directory's npm packages
@@ -38,7 +19,6 @@ func (w *syncWriter) String() string {
 // them: without them the test fails, unless JUNCTION_SKIP_INTEROP=1 says
 // to skip it, as for the interop suite.
 func TestBrowser(t *testing.T) {
-	defer goleak.VerifyNone(t)
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
@@ -62,27 +42,16 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the browser test needs %s (bash .ci/deps installs them; JUNCTION_SKIP_INTEROP=1 skips)", strings.Join(missing, ", "))
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncWriter
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, &out, ready) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("example: %v", err)
-		}
-	}()
-	var pageURL string
-	select {
-	case pageURL = <-ready:
-	case err := <-done:
-		t.Fatalf("example ended: %v", err)
+	ex := demotest.Start(t, run, "-listen", "127.0.0.1:0")
+	m := ex.WaitFor(`open (\S+) \(router `, 30*time.Second)
+	if m == nil {
+		t.Fatalf("the example serves no page:\n%s", ex.Output())
 	}
+	pageURL := m[1]
 
-	cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-	defer ccancel()
-	cmd := exec.CommandContext(cctx, "node", "check.mjs", pageURL)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "check.mjs", pageURL)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -101,11 +70,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("page state %+v", res)
 	}
 	// The page's publication reached the Go component.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "browser says: hello from ") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), "browser says: hello from ") {
-		t.Errorf("the browser's publication did not arrive:\n%s", out.String())
+	if ex.WaitFor("browser says: hello from ", 10*time.Second) == nil {
+		t.Errorf("the browser's publication did not arrive:\n%s", ex.Output())
 	}
 }

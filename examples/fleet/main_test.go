@@ -1,30 +1,20 @@
 package main
 
 import (
-	"context"
-	"regexp"
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/junction-wamp/junction/examples/internal/demo/demotest"
 )
 
 func TestFleet(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	var out strings.Builder
-	if err := run(context.Background(), []string{"-agents", "300", "-calls", "5"}, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	for _, re := range []string{
+	out := demotest.Run(t, run, "-agents", "300", "-calls", "5")
+	demotest.Matches(t, out,
 		`(?m)^300 agents connected in `,
 		`(?m)^configuration v2 reached all 300 agents in .+ \(median .+, p99 .+\)$`,
 		`(?m)^agent\.(\d+)\.status: id (\d+), config v2 `,
-	} {
-		if !regexp.MustCompile(re).MatchString(out.String()) {
-			t.Errorf("output does not match %s:\n%s", re, out.String())
-		}
-	}
-	if n := strings.Count(out.String(), ".status: id"); n != 5 {
+	)
+	if n := strings.Count(out, ".status: id"); n != 5 {
 		t.Errorf("%d calls reported, want 5", n)
 	}
 }

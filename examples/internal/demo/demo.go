@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/signal"
 	"sync"
 	"time"
 
@@ -42,8 +43,18 @@ type Func func(ctx context.Context, args []string, out io.Writer) error
 
 // Main runs an example with the command line and standard output, and exits
 // with the error it returns.
-func Main(run Func) {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+func Main(run Func) { mainContext(context.Background(), run) }
+
+// Serve is Main for an example that serves until it is interrupted: Ctrl-C
+// ends run's context.
+func Serve(run Func) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	mainContext(ctx, run)
+}
+
+func mainContext(ctx context.Context, run Func) {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
