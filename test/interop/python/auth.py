@@ -25,91 +25,24 @@ and a dynamic authorizer for realm dyn, which decide who gets in and what
 they may do.
 """
 
-import argparse
 import asyncio
-import time
 import traceback
-from urllib.parse import urlparse
 
-import txaio
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import Refused, arg_parser, close, connect, parse_args, run_scenarios
 
-txaio.use_asyncio()
-
-import client as base  # noqa: E402  (the suite's helpers; applies its RawSocket fix)
-from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
 from autobahn.wamp import auth as wamp_auth  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import ComponentConfig, PublishOptions  # noqa: E402
+from autobahn.wamp.types import PublishOptions  # noqa: E402
 
 JOIN_TIMEOUT = 15.0
 SCENARIO_TIMEOUT = 60.0
 
 
-class Refused(Exception):
-    """The router aborted the join: reason and message of the ABORT."""
-
-    def __init__(self, reason, message):
-        super().__init__("%s: %s" % (reason, message))
-        self.reason = reason
-        self.message = message
-
-
-async def join(opts, realm, label, authmethods=None, authid=None, authenticator=None, on_challenge=None):
-    """Joins realm, authenticating with an Autobahn authenticator object or
-    an on_challenge function; returns the session, or raises Refused."""
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-    closed = loop.create_future()
-
-    class Session(ApplicationSession):
-        def onConnect(self):
-            extra = authenticator.authextra if authenticator is not None else None
-            self.join(realm, authmethods=authmethods, authid=authid, authextra=extra)
-
-        def onChallenge(self, challenge):
-            if authenticator is not None:
-                return authenticator.on_challenge(self, challenge)
-            return on_challenge(challenge)
-
-        def onWelcome(self, msg):
-            if authenticator is not None:
-                return authenticator.on_welcome(self, msg.authextra)
-            return None
-
-        def onJoin(self, details):
-            self.interop_details = details
-            if not joined.done():
-                joined.set_result(self)
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(Refused(details.reason, details.message))
-            return super().onLeave(details)
-
-        def onDisconnect(self):
-            if not joined.done():
-                joined.set_exception(RuntimeError("%s: transport closed before joining" % label))
-            if not closed.done():
-                closed.set_result(None)
-            return super().onDisconnect()
-
-    def make():
-        s = Session(ComponentConfig(realm=realm))
-        s.interop_closed = closed
-        s.interop_label = label
-        return s
-
-    txaio.config.loop = loop
-    url = urlparse(opts.url)
-    if url.scheme == "ws":
-        factory = base.WampWebSocketClientFactory(make, url=opts.url, serializers=[base.make_serializer(opts.serializer)], loop=loop)
-    else:
-        factory = base.WampRawSocketClientFactory(make, serializer=base.make_serializer(opts.serializer))
-    await loop.create_connection(factory, url.hostname, url.port)
-    try:
-        return await asyncio.wait_for(joined, JOIN_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise RuntimeError("%s: not joined to %s within %.0fs" % (label, realm, JOIN_TIMEOUT)) from None
+async def join(opts, realm, label, **auth):
+    """Joins realm, authenticating as auth says (see interop_lib.connect);
+    returns the session, or raises Refused."""
+    return await connect(opts, label, realm=realm, join_timeout=JOIN_TIMEOUT, **auth)
 
 
 def ticket(secret):
@@ -167,7 +100,7 @@ async def scenario_login(opts, checks):
         checks.equal("anonymous authrole", s.interop_details.authrole, "public")
         checks.equal("anonymous authmethod", s.interop_details.authmethod, "anonymous")
     finally:
-        await base.close(checks, *sessions)
+        await close(checks, *sessions)
 
 
 async def scenario_failures(opts, checks):
@@ -186,7 +119,7 @@ async def scenario_failures(opts, checks):
         try:
             s = await join(opts, "realm1", what, authid=authid, **kw)
             checks.fail("%s: joined as %s, want %s" % (what, s.interop_details.authid, want))
-            await base.close(checks, s)
+            await close(checks, s)
         except Refused as e:
             checks.equal(what + ": ABORT reason", e.reason, want)
             if want == "wamp.error.authentication_failed":
@@ -235,7 +168,7 @@ async def scenario_permissions(opts, checks):
     except Exception as e:  # noqa: BLE001
         checks.fail("%s: %s" % (type(e).__name__, e))
     finally:
-        await base.close(checks, backend, device, public)
+        await close(checks, backend, device, public)
 
 
 async def scenario_dynamic(opts, checks):
@@ -274,13 +207,13 @@ async def scenario_dynamic(opts, checks):
         try:
             s = await join(opts, "dyn", "mallory", authid="mallory", **ticket("guess"))
             checks.fail("mallory joined as %s" % s.interop_details.authrole)
-            await base.close(checks, s)
+            await close(checks, s)
         except Refused as e:
             checks.equal("mallory's ABORT", (e.reason, e.message), ("wamp.error.not_authorized", "who are you?"))
     except Exception as e:  # noqa: BLE001
         checks.fail("%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
     finally:
-        await base.close(checks, alice, svc, trusted)
+        await close(checks, alice, svc, trusted)
 
 
 SCENARIOS = {
@@ -292,28 +225,13 @@ SCENARIOS = {
 
 
 async def run(opts):
-    ok = True
-    for name in opts.scenarios.split(","):
-        checks = base.Checks()
-        start = time.monotonic()
-        try:
-            await asyncio.wait_for(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT)
-        except Exception as e:  # noqa: BLE001
-            checks.fail("%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
-        base.result_line(name, checks, seconds=time.monotonic() - start)
-        ok = ok and not checks.errors
-    return ok
+    return await run_scenarios(opts, SCENARIOS, timeout=SCENARIO_TIMEOUT)
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
-    p.add_argument("--serializer", default="json")
-    p.add_argument("--device-key", required=True, help="device-1's private key (hex seed)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS))
-    opts = p.parse_args()
-    ok = asyncio.run(run(opts))
-    raise SystemExit(0 if ok else 1)
+    ap = arg_parser(__doc__, scenarios=SCENARIOS)
+    ap.add_argument("--device-key", required=True, help="device-1's private key (hex seed)")
+    interop_lib.run_main(run, parse_args(ap, SCENARIOS), "auth")
 
 
 if __name__ == "__main__":

@@ -27,58 +27,16 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import json
 import random
-import sys
-import time
-import traceback
 from urllib.parse import urlparse
 
-import txaio
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import (BLOB, CLOSE_TIMEOUT, TYPED, Checks, arg_parser, bytes_kwargs, close, connect, describe,
+                         diff, parse_args, result_line, run_scenarios)
 
-txaio.use_asyncio()
-
-from autobahn.asyncio.rawsocket import WampRawSocketClientFactory, WampRawSocketClientProtocol  # noqa: E402
-from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
-from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp import message as wamp_message  # noqa: E402
-from autobahn.wamp import serializer as wamp_serializer  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import CallResult, ComponentConfig, PublishOptions  # noqa: E402
-
-REALM = "realm1"
-JOIN_TIMEOUT = 10.0
-CLOSE_TIMEOUT = 5.0
-SCENARIO_TIMEOUT = 30.0
-
-# Values shared with test/interop/js/client.js: both sides must agree on them
-# byte for byte.
-BLOB = bytes(range(256)) + b"\x00\x00junction\xff\xfe\x80"
-TYPED = {
-    "int": 42,
-    "neg": -7,
-    "big": 9007199254740991,
-    "float": 0.5,
-    "pi": 3.141592653589793,
-    "negbig": -9007199254740991,
-    "zero": 0,
-    "true": True,
-    "false": False,
-    "null": None,
-    "str": "h\u00e9llo \u2713 \U0001F600",
-    "list": [1, "two", 3.5],
-    "map": {"a": 1},
-}
-
-
-def bytes_kwargs():
-    """The keyword payload of the cross-client binary scenarios."""
-    return {
-        "blob": BLOB,
-        "empty": b"",
-        "nested": {"list": [b"\x01\x02\x03"], "text": "not binary"},
-        "typed": TYPED,
-    }
+from autobahn.wamp.types import CallResult, PublishOptions  # noqa: E402
 
 
 def pattern(n, seed):
@@ -89,79 +47,6 @@ def pattern(n, seed):
         out += hashlib.sha256(b"%d:%d" % (seed, counter)).digest()
         counter += 1
     return bytes(out[:n])
-
-
-def describe(value, limit=200):
-    text = repr(value)
-    if len(text) > limit:
-        text = text[:limit] + "...(%d chars)" % len(text)
-    return text
-
-
-def diff(got, want, path="$"):
-    """Strict structural comparison: types must match too (bool is not int,
-    float is not int, bytes is not str). Returns a list of differences."""
-    if type(got) is not type(want):
-        return ["%s: got %s %s, want %s %s" % (path, type(got).__name__, describe(got),
-                                              type(want).__name__, describe(want))]
-    if isinstance(want, dict):
-        out = []
-        for key in sorted(set(got) | set(want), key=str):
-            if key not in got:
-                out.append("%s.%s: missing" % (path, key))
-            elif key not in want:
-                out.append("%s.%s: unexpected %s" % (path, key, describe(got[key])))
-            else:
-                out += diff(got[key], want[key], "%s.%s" % (path, key))
-        return out
-    if isinstance(want, (list, tuple)):
-        if len(got) != len(want):
-            return ["%s: got %d items %s, want %d items %s" % (path, len(got), describe(got),
-                                                              len(want), describe(want))]
-        out = []
-        for i, (g, w) in enumerate(zip(got, want)):
-            out += diff(g, w, "%s[%d]" % (path, i))
-        return out
-    if isinstance(want, bytes) and got != want:
-        at = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
-        return ["%s: got %d bytes (sha256 %s), want %d bytes (sha256 %s); first difference at offset %d: %s vs %s"
-                % (path, len(got), hashlib.sha256(got).hexdigest()[:16], len(want),
-                   hashlib.sha256(want).hexdigest()[:16], at, got[at:at + 8].hex(), want[at:at + 8].hex())]
-    if got != want:
-        return ["%s: got %s, want %s" % (path, describe(got), describe(want))]
-    return []
-
-
-class Checks:
-    """Collects failed checks of one scenario instead of stopping at the first."""
-
-    def __init__(self):
-        self.errors = []
-
-    def fail(self, msg):
-        self.errors.append(msg)
-
-    def equal(self, what, got, want):
-        for d in diff(got, want):
-            self.fail("%s: %s" % (what, d))
-
-    def true(self, what, cond):
-        if not cond:
-            self.fail(what)
-
-    async def app_error(self, what, want_uri, coro):
-        """Awaits coro and checks that it fails with ApplicationError want_uri."""
-        try:
-            res = await coro
-        except ApplicationError as e:
-            if e.error != want_uri:
-                self.fail("%s: got error %s %s %s, want %s" % (what, e.error, list(e.args), e.kwargs, want_uri))
-            return e
-        except Exception as e:  # noqa: BLE001 - report whatever went wrong
-            self.fail("%s: got %s: %s, want ApplicationError %s" % (what, type(e).__name__, e, want_uri))
-            return None
-        self.fail("%s: succeeded with %s, want error %s" % (what, describe(res), want_uri))
-        return None
 
 
 @contextlib.contextmanager
@@ -175,119 +60,6 @@ def router_judges_uris():
         yield
     finally:
         wamp_message.check_or_raise_uri = check
-
-
-if not hasattr(WampRawSocketClientProtocol, "transport_details"):
-    # Autobahn|Python < 22.8 (Debian bookworm has 22.7.1): the asyncio
-    # RawSocket client lacks this property and crashes on WELCOME
-    # (crossbario/autobahn-python#1592, fixed upstream by #1593 the same way).
-    class _RawSocketClientProtocol(WampRawSocketClientProtocol):
-        @property
-        def transport_details(self):
-            return self._transport_details
-
-    class _RawSocketClientFactory(WampRawSocketClientFactory):
-        protocol = _RawSocketClientProtocol
-
-    WampRawSocketClientFactory = _RawSocketClientFactory  # noqa: F811
-
-
-def make_serializer(name):
-    classes = {
-        "json": "JsonSerializer",
-        "msgpack": "MsgPackSerializer",
-        "cbor": "CBORSerializer",
-    }
-    cls = getattr(wamp_serializer, classes.get(name, ""), None)
-    if cls is None:
-        raise SystemExit("autobahn %s has no %r serializer (is python3-msgpack/python3-cbor2 installed?)"
-                         % (wamp_serializer.__name__, name))
-    return cls()
-
-
-async def connect(opts, label):
-    """Opens a transport, joins the realm and returns the joined session."""
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-    closed = loop.create_future()
-
-    class Session(ApplicationSession):
-        def onJoin(self, details):
-            if not joined.done():
-                joined.set_result(self)
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(RuntimeError("%s: session closed before joining: %s %s"
-                                                  % (label, details.reason, details.message)))
-            return super().onLeave(details)
-
-        def onDisconnect(self):
-            if not joined.done():
-                joined.set_exception(RuntimeError("%s: transport closed before joining" % label))
-            if not closed.done():
-                closed.set_result(None)
-            return super().onDisconnect()
-
-    def make():
-        session = Session(ComponentConfig(realm=REALM))
-        session.interop_closed = closed
-        session.interop_label = label
-        return session
-
-    txaio.config.loop = loop
-    url = urlparse(opts.url)
-    if url.scheme == "ws":
-        factory = WampWebSocketClientFactory(make, url=opts.url, serializers=[make_serializer(opts.serializer)],
-                                             loop=loop)
-        # ApplicationRunner caps messages at 1 MiB; the large scenario needs more.
-        factory.setProtocolOptions(maxFramePayloadSize=0, maxMessagePayloadSize=0,
-                                   autoFragmentSize=65536, openHandshakeTimeout=5,
-                                   closeHandshakeTimeout=2, tcpNoDelay=True)
-    elif url.scheme == "rs":
-        factory = WampRawSocketClientFactory(make, serializer=make_serializer(opts.serializer))
-    else:
-        raise SystemExit("unsupported URL scheme in %s (want ws:// or rs://)" % opts.url)
-
-    await loop.create_connection(factory, url.hostname, url.port)
-    try:
-        return await asyncio.wait_for(joined, JOIN_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise RuntimeError("%s: not joined to %s within %.0fs" % (label, REALM, JOIN_TIMEOUT)) from None
-
-
-async def close(checks, *sessions, timeout=CLOSE_TIMEOUT):
-    """Leaves the realm with GOODBYE and waits for the transports to close."""
-    async def close_one(s):
-        if s is None or s.interop_closed.done():
-            return
-        try:
-            if s.is_attached():
-                s.leave()
-            await asyncio.wait_for(asyncio.shield(s.interop_closed), timeout)
-        except asyncio.TimeoutError:
-            checks.fail("%s: no clean close within %.0fs after GOODBYE" % (s.interop_label, timeout))
-            s.disconnect()
-        except Exception as e:  # noqa: BLE001
-            checks.fail("%s: leaving failed: %s" % (s.interop_label, e))
-
-    await asyncio.gather(*(close_one(s) for s in sessions))
-
-
-MAX_ERRORS = 20
-
-
-def result_line(scenario, checks, info=None, seconds=None):
-    out = {"scenario": scenario, "ok": not checks.errors}
-    if checks.errors:
-        out["errors"] = checks.errors[:MAX_ERRORS]
-        if len(checks.errors) > MAX_ERRORS:
-            out["errors"].append("... and %d more" % (len(checks.errors) - MAX_ERRORS))
-    if info:
-        out["info"] = info
-    if seconds is not None:
-        out["seconds"] = round(seconds, 3)
-    print("RESULT " + json.dumps(out), flush=True)
 
 
 # --- scenarios -------------------------------------------------------------
@@ -579,22 +351,8 @@ DEFAULT_SCENARIOS = ["pubsub", "rpc", "errors", "large", "concurrent"]
 
 
 async def run_suite(opts):
-    names = opts.scenarios.split(",") if opts.scenarios else DEFAULT_SCENARIOS
-    ok = True
-    for name in names:
-        checks = Checks()
-        info = None
-        start = time.monotonic()
-        try:
-            info = await asyncio.wait_for(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT)
-        except asyncio.TimeoutError:
-            checks.fail("scenario timed out after %.0fs" % SCENARIO_TIMEOUT)
-        except Exception as e:  # noqa: BLE001
-            checks.fail("%s: %s" % (type(e).__name__, e))
-            traceback.print_exc()
-        result_line(name, checks, info, time.monotonic() - start)
-        ok = ok and not checks.errors
-    return ok
+    return await run_scenarios(opts, SCENARIOS, DEFAULT_SCENARIOS)
+
 
 
 # --- cross-client binary roles ---------------------------------------------
@@ -724,28 +482,13 @@ ROLES = {
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("role", choices=sorted(ROLES))
-    ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws or rs://HOST:PORT")
-    ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
-    ap.add_argument("--prefix", default="interop.python", help="URI prefix of the suite's topics and procedures")
-    ap.add_argument("--scenarios", default="", help="comma-separated subset of: " + ",".join(SCENARIOS))
+    ap = arg_parser(__doc__, roles=ROLES, prefix="interop.python", scenarios=SCENARIOS)
     ap.add_argument("--topic", default="interop.cross.bytes")
     ap.add_argument("--procedure", default="interop.cross.echo_bytes")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds the keepalive scenario idles")
     ap.add_argument("--fanout-urls", default="", help="comma-separated URLs of the fanout role's subscribers")
-    opts = ap.parse_args()
-    for name in filter(None, opts.scenarios.split(",")):
-        if name not in SCENARIOS:
-            ap.error("unknown scenario %r" % name)
-    try:
-        ok = asyncio.run(ROLES[opts.role](opts))
-    except Exception as e:  # noqa: BLE001 - e.g. the router refused the connection
-        traceback.print_exc()
-        print("RESULT " + json.dumps({"scenario": opts.role, "ok": False, "errors": ["%s: %s" % (type(e).__name__, e)]}),
-              flush=True)
-        ok = False
-    sys.exit(0 if ok else 1)
+    opts = parse_args(ap, SCENARIOS)
+    interop_lib.run_main(ROLES[opts.role], opts, opts.role)
 
 
 if __name__ == "__main__":

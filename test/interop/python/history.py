@@ -17,26 +17,22 @@ and checks wamp.subscription.get_events against the publications A, B, C, D
 published before the restart, with and without options, and its errors
 (with --no-history-topic, a topic no history rule covers).
 
-Helpers (connect, close, Checks) are client.py's.
+Helpers (connect, close, Checks) are interop_lib.py's.
 """
 
-import argparse
 import asyncio
 import datetime
-import json
-import sys
-import traceback
 
-from autobahn.wamp.types import PublishOptions, SubscribeOptions
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import BLOB, Checks, arg_parser, close, connect, describe, parse_args, result_line
 
-import client
-from client import Checks, close, connect, describe, result_line
+from autobahn.wamp.types import PublishOptions, SubscribeOptions  # noqa: E402
 
 EVENT_TIMEOUT = 10.0
 
 
 def payload(i):
-    return [i, "event-%d" % i], {"seq": i, "blob": client.BLOB[:16]}
+    return [i, "event-%d" % i], {"seq": i, "blob": BLOB[:16]}
 
 
 async def role_publish(opts):
@@ -129,22 +125,12 @@ ROLES = {"publish": role_publish, "history": role_history}
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("role", choices=sorted(ROLES))
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
+    ap = arg_parser(__doc__, roles=ROLES)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--publications", default="")
     ap.add_argument("--no-history-topic", default="interop.unrecorded", help="a topic no history rule covers")
-    opts = ap.parse_args()
-    try:
-        ok = asyncio.run(ROLES[opts.role](opts))
-    except Exception as e:  # noqa: BLE001
-        traceback.print_exc()
-        print("RESULT " + json.dumps({"scenario": opts.role, "ok": False, "errors": ["%s: %s" % (type(e).__name__, e)]}),
-              flush=True)
-        ok = False
-    sys.exit(0 if ok else 1)
+    opts = parse_args(ap)
+    interop_lib.run_main(ROLES[opts.role], opts, opts.role)
 
 
 if __name__ == "__main__":

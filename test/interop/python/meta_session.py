@@ -26,16 +26,13 @@ It prints one line, RESULT {"scenario": "meta", "ok": ..., "errors": [...]},
 and exits 0 only if every check passed.
 """
 
-import argparse
 import asyncio
-import json
-import sys
-import time
-import traceback
 from urllib.parse import urlparse
 
-import client  # the interop suite's helpers: connect, close, Checks, result_line
-from autobahn.wamp.types import PublishOptions
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import arg_parser, close, connect, describe, parse_args, run_scenarios
+
+from autobahn.wamp.types import PublishOptions  # noqa: E402
 
 EVENT_TIMEOUT = 10.0
 SCENARIO_TIMEOUT = 60.0
@@ -65,7 +62,7 @@ class Watcher:
             self.checks.fail("%s: no %s event within %.0fs" % (what, kind, EVENT_TIMEOUT))
             return None
         if ev[0] != kind:
-            self.checks.fail("%s: got %s, want a %s event" % (what, client.describe(ev), kind))
+            self.checks.fail("%s: got %s, want a %s event" % (what, describe(ev), kind))
             return None
         return ev
 
@@ -77,10 +74,6 @@ class Watcher:
         ev = await self.expect("marker", what)
         if ev is not None:
             self.checks.equal(what + ": marker", ev[1], [what])
-
-
-async def call_error(checks, what, want_uri, coro):
-    return await checks.app_error(what, want_uri, coro)
 
 
 def leave_recorder(session):
@@ -96,7 +89,7 @@ def leave_recorder(session):
 
 async def scenario_meta(opts, checks):
     transport = "rawsocket" if urlparse(opts.url).scheme == "rs" else "websocket"
-    w = await client.connect(opts, "watcher")
+    w = await connect(opts, "watcher")
     watcher = Watcher(checks, w, opts.prefix)
     await watcher.subscribe()
     sessions = [w]
@@ -105,7 +98,7 @@ async def scenario_meta(opts, checks):
         checks.equal("count with the watcher alone", await w.call("wamp.session.count"), 1)
         checks.equal("list with the watcher alone", await w.call("wamp.session.list"), [w.session_id])
 
-        a = await client.connect(opts, "alice")
+        a = await connect(opts, "alice")
         sessions.append(a)
         a_id, a_authid = a.session_id, a.authid  # Autobahn forgets them on leave
         ev = await watcher.expect("join", "on_join of a")
@@ -130,36 +123,34 @@ async def scenario_meta(opts, checks):
         checks.equal("count of no role", await w.call("wamp.session.count", ["nobody"]), 0)
         checks.equal("list", sorted(await w.call("wamp.session.list")), sorted([w.session_id, a.session_id]))
         checks.equal("list of no role", await w.call("wamp.session.list", ["nobody"]), [])
-        await call_error(checks, "get of no session", "wamp.error.no_such_session",
-                         w.call("wamp.session.get", 4242))
-        await call_error(checks, "get of a string", "wamp.error.invalid_argument",
-                         w.call("wamp.session.get", "alice"))
-        await call_error(checks, "count of a string", "wamp.error.invalid_argument",
-                         w.call("wamp.session.count", "anonymous"))
+        await checks.app_error("get of no session", "wamp.error.no_such_session",
+                               w.call("wamp.session.get", 4242))
+        await checks.app_error("get of a string", "wamp.error.invalid_argument",
+                               w.call("wamp.session.get", "alice"))
+        await checks.app_error("count of a string", "wamp.error.invalid_argument",
+                               w.call("wamp.session.count", "anonymous"))
 
         # --- kill -------------------------------------------------------
-        await call_error(checks, "kill of oneself", "wamp.error.no_such_session",
-                         w.call("wamp.session.kill", w.session_id))
-        await call_error(checks, "kill of no session", "wamp.error.no_such_session",
-                         w.call("wamp.session.kill", 4242))
-        await call_error(checks, "kill with a bad reason", "wamp.error.invalid_uri",
-                         w.call("wamp.session.kill", a.session_id, reason="not a uri"))
+        await checks.app_error("kill of oneself", "wamp.error.no_such_session",
+                               w.call("wamp.session.kill", w.session_id))
+        await checks.app_error("kill of no session", "wamp.error.no_such_session",
+                               w.call("wamp.session.kill", 4242))
+        await checks.app_error("kill with a bad reason", "wamp.error.invalid_uri",
+                               w.call("wamp.session.kill", a.session_id, reason="not a uri"))
         left = leave_recorder(a)
         checks.equal("kill result", await w.call("wamp.session.kill", a.session_id,
                                                  reason="com.example.kicked", message="bye alice"), None)
-        try:
-            details = await asyncio.wait_for(left, EVENT_TIMEOUT)
+        details = await checks.within(EVENT_TIMEOUT, "the killed session did not leave", left)
+        if details is not None:
             checks.equal("killed session's GOODBYE reason", details.reason, "com.example.kicked")
             checks.equal("killed session's GOODBYE message", details.message, "bye alice")
-        except asyncio.TimeoutError:
-            checks.fail("the killed session did not leave within %.0fs" % EVENT_TIMEOUT)
         ev = await watcher.expect("leave", "on_leave of a")
         if ev is not None:
             checks.equal("on_leave args", ev[1], [a_id, a_authid, "anonymous"])
         checks.equal("count after the kill", await w.call("wamp.session.count"), 1)
 
         # --- testaments, published on a lost connection ------------------
-        b = await client.connect(opts, "bob")
+        b = await connect(opts, "bob")
         sessions.append(b)
         b_id = b.session_id
         await watcher.expect("join", "on_join of b")
@@ -167,10 +158,10 @@ async def scenario_meta(opts, checks):
         checks.equal("add_testament result", await b.call("wamp.session.add_testament", gone,
                                                           ["destroyed", 1], {"who": "bob"}), None)
         await b.call("wamp.session.add_testament", gone, ["detached", 2], {"who": "bob"}, scope="detached")
-        await call_error(checks, "add_testament with a bad scope", "wamp.error.invalid_argument",
-                         b.call("wamp.session.add_testament", gone, [], {}, scope="forever"))
-        await call_error(checks, "add_testament with args not a list", "wamp.error.invalid_argument",
-                         b.call("wamp.session.add_testament", gone, "bye", {}))
+        await checks.app_error("add_testament with a bad scope", "wamp.error.invalid_argument",
+                               b.call("wamp.session.add_testament", gone, [], {}, scope="forever"))
+        await checks.app_error("add_testament with args not a list", "wamp.error.invalid_argument",
+                               b.call("wamp.session.add_testament", gone, "bye", {}))
         b._transport.transport.abort()  # no GOODBYE: the connection is simply lost
         ev = await watcher.expect("testament", "first testament")
         if ev is not None:
@@ -183,7 +174,7 @@ async def scenario_meta(opts, checks):
             checks.equal("on_leave of b", ev[1][0], b_id)
 
         # --- flush_testaments, then a clean leave --------------------------
-        c = await client.connect(opts, "carol")
+        c = await connect(opts, "carol")
         sessions.append(c)
         c_id = c.session_id
         await watcher.expect("join", "on_join of c")
@@ -192,25 +183,23 @@ async def scenario_meta(opts, checks):
         checks.equal("flush destroyed", await c.call("wamp.session.flush_testaments"), 1)
         checks.equal("flush detached", await c.call("wamp.session.flush_testaments", scope="detached"), 1)
         checks.equal("flush again", await c.call("wamp.session.flush_testaments", scope="detached"), 0)
-        await client.close(checks, c)
+        await close(checks, c)
         ev = await watcher.expect("leave", "on_leave of c (and no testament)")
         if ev is not None:
             checks.equal("on_leave of c", ev[1][0], c_id)
 
         # --- kill_by_authid, kill_by_authrole, kill_all --------------------
-        d1 = await client.connect(opts, "d1")
-        d2 = await client.connect(opts, "d2")
+        d1 = await connect(opts, "d1")
+        d2 = await connect(opts, "d2")
         sessions += [d1, d2]
         await watcher.expect("join", "on_join of d1")
         await watcher.expect("join", "on_join of d2")
         d1_left = leave_recorder(d1)
         d1_id, d2_id = d1.session_id, d2.session_id
         checks.equal("kill_by_authid", await w.call("wamp.session.kill_by_authid", d1.authid), [d1_id])
-        try:
-            details = await asyncio.wait_for(d1_left, EVENT_TIMEOUT)
+        details = await checks.within(EVENT_TIMEOUT, "d1 did not leave", d1_left)
+        if details is not None:
             checks.equal("kill_by_authid GOODBYE reason", details.reason, "wamp.close.killed")
-        except asyncio.TimeoutError:
-            checks.fail("d1 did not leave within %.0fs" % EVENT_TIMEOUT)
         ev = await watcher.expect("leave", "on_leave of d1")
         if ev is not None:
             checks.equal("on_leave of d1", ev[1][0], d1_id)
@@ -219,16 +208,14 @@ async def scenario_meta(opts, checks):
         d2_left = leave_recorder(d2)
         checks.equal("kill_by_authrole", await w.call("wamp.session.kill_by_authrole", "anonymous",
                                                       message="all anonymous out"), 1)
-        try:
-            details = await asyncio.wait_for(d2_left, EVENT_TIMEOUT)
+        details = await checks.within(EVENT_TIMEOUT, "d2 did not leave", d2_left)
+        if details is not None:
             checks.equal("kill_by_authrole GOODBYE message", details.message, "all anonymous out")
-        except asyncio.TimeoutError:
-            checks.fail("d2 did not leave within %.0fs" % EVENT_TIMEOUT)
         ev = await watcher.expect("leave", "on_leave of d2")
         if ev is not None:
             checks.equal("on_leave of d2", ev[1][0], d2_id)
 
-        e = await client.connect(opts, "e")
+        e = await connect(opts, "e")
         sessions.append(e)
         await watcher.expect("join", "on_join of e")
         await e.call("wamp.session.add_testament", gone, ["not after kill_all"], {})
@@ -243,40 +230,18 @@ async def scenario_meta(opts, checks):
         await watcher.nothing_more("after kill_all")
         checks.equal("count after kill_all", await w.call("wamp.session.count"), 1)
     finally:
-        await client.close(checks, *sessions)
+        await close(checks, *sessions)
 
 
 async def run(opts):
-    checks = client.Checks()
-    start = time.monotonic()
-    try:
-        await asyncio.wait_for(scenario_meta(opts, checks), SCENARIO_TIMEOUT)
-    except asyncio.TimeoutError:
-        checks.fail("scenario timed out after %.0fs" % SCENARIO_TIMEOUT)
-    except Exception as e:  # noqa: BLE001 - report whatever went wrong
-        checks.fail("%s: %s" % (type(e).__name__, e))
-        traceback.print_exc()
-    client.result_line("meta", checks, None, time.monotonic() - start)
-    return not checks.errors
+    return await run_scenarios(opts, {"meta": scenario_meta}, timeout=SCENARIO_TIMEOUT)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("role", choices=["meta"])
-    ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws or rs://HOST:PORT")
-    ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
-    ap.add_argument("--realm", required=True, help="a realm no other client uses meanwhile")
-    ap.add_argument("--prefix", default="interop.meta.python", help="URI prefix of the topics used")
-    opts = ap.parse_args()
-    client.REALM = opts.realm  # client.connect joins client.REALM
-    try:
-        ok = asyncio.run(run(opts))
-    except Exception as e:  # noqa: BLE001 - e.g. the router refused the connection
-        traceback.print_exc()
-        print("RESULT " + json.dumps({"scenario": "meta", "ok": False, "errors": ["%s: %s" % (type(e).__name__, e)]}),
-              flush=True)
-        ok = False
-    sys.exit(0 if ok else 1)
+    ap = arg_parser(__doc__, roles=["meta"], prefix="interop.meta.python")
+    ap.add_argument("--realm", required=True, help="a realm no other client uses meanwhile (connect joins it)")
+    opts = parse_args(ap)
+    interop_lib.run_main(run, opts, "meta")
 
 
 if __name__ == "__main__":

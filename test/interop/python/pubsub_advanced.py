@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Autobahn|Python scenarios for Junction's Advanced Profile PubSub features.
 
-Run by test/interop/pubsub_advanced_test.go like client.py (whose connection
-and checking helpers it imports):
+Run by test/interop/pubsub_advanced_test.go like client.py (with the
+connection and checking helpers of interop_lib.py):
 
     pubsub_advanced.py suite --url ws://127.0.0.1:8080/ws --serializer cbor --prefix interop.x
 
@@ -22,16 +22,12 @@ router's [UNSUBSCRIBED, 0, ...] although it announces subscription_revocation;
 those features are covered with Autobahn|JS and the Go raw-protocol tests.
 """
 
-import argparse
 import asyncio
-import json
-import sys
-import time
-import traceback
 
-from client import SCENARIO_TIMEOUT, Checks, close, connect, describe, result_line  # noqa: E402 (sets up txaio)
-from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import PublishOptions, SubscribeOptions
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import arg_parser, close, connect, describe, parse_args, run_scenarios
+
+from autobahn.wamp.types import PublishOptions, SubscribeOptions  # noqa: E402
 
 
 class Inbox:
@@ -65,10 +61,7 @@ async def publish_round(checks, pub, topic, inboxes, n, *args, options=None):
         ib.events.clear()
     pub.publish(topic, *args, options=options)
     await pub.publish(topic, "fence", n, options=PublishOptions(acknowledge=True, exclude_me=False))
-    try:
-        await asyncio.wait_for(asyncio.gather(*waits), 10)
-    except asyncio.TimeoutError:
-        checks.fail("round %d: the fence did not reach every subscriber within 10s" % n)
+    await checks.within(10, "round %d: the fence did not reach every subscriber" % n, asyncio.gather(*waits))
     return sorted(ib.name for ib in inboxes if ib.events)
 
 
@@ -141,10 +134,7 @@ async def scenario_patterns(opts, checks):
             ib.events.clear()
         p = await pub.publish(topic, "on", topic, options=PublishOptions(acknowledge=True))
         await pub.publish(base + ".room.1", "fence", i, options=PublishOptions(acknowledge=True))
-        try:
-            await asyncio.wait_for(asyncio.gather(*waits), 10)
-        except asyncio.TimeoutError:
-            checks.fail("%s: the fence did not arrive within 10s" % topic)
+        await checks.within(10, "%s: the fence did not arrive" % topic, asyncio.gather(*waits))
         got = sorted(n for n, ib in inboxes.items() if ib.events)
         checks.equal("publication to %s: subscriptions" % topic, got, sorted(want))
         for n in got:
@@ -295,43 +285,12 @@ SCENARIOS = {
 
 
 async def run_suite(opts):
-    ok = True
-    for name in opts.scenarios.split(",") if opts.scenarios else list(SCENARIOS):
-        checks = Checks()
-        start = time.monotonic()
-        try:
-            await asyncio.wait_for(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT)
-        except asyncio.TimeoutError:
-            checks.fail("scenario did not finish within %.0fs" % SCENARIO_TIMEOUT)
-        except ApplicationError as e:
-            checks.fail("unexpected WAMP error %s %s %s" % (e.error, list(e.args), e.kwargs))
-        except Exception as e:  # noqa: BLE001 - report whatever went wrong
-            traceback.print_exc()
-            checks.fail("%s: %s" % (type(e).__name__, e))
-        result_line(name, checks, seconds=time.monotonic() - start)
-        ok = ok and not checks.errors
-    return ok
+    return await run_scenarios(opts, SCENARIOS)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("role", choices=["suite"])
-    ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws or rs://HOST:PORT")
-    ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
-    ap.add_argument("--prefix", default="interop.python.adv")
-    ap.add_argument("--scenarios", default="", help="comma-separated subset of: " + ",".join(SCENARIOS))
-    opts = ap.parse_args()
-    for name in filter(None, opts.scenarios.split(",")):
-        if name not in SCENARIOS:
-            ap.error("unknown scenario %r" % name)
-    try:
-        ok = asyncio.run(run_suite(opts))
-    except Exception as e:  # noqa: BLE001
-        traceback.print_exc()
-        print("RESULT " + json.dumps({"scenario": "suite", "ok": False, "errors": ["%s: %s" % (type(e).__name__, e)]}),
-              flush=True)
-        ok = False
-    sys.exit(0 if ok else 1)
+    ap = arg_parser(__doc__, roles=["suite"], prefix="interop.python.adv", scenarios=SCENARIOS)
+    interop_lib.run_main(run_suite, parse_args(ap, SCENARIOS), "suite")
 
 
 if __name__ == "__main__":

@@ -10,33 +10,21 @@ Each scenario uses fresh sessions and prints one line
     RESULT {"scenario": "progressive", "ok": true}
 
 The exit status is 0 only if every scenario passed. Connection, checks and
-output are client.py's.
+output are interop_lib.py's.
 """
 
-import argparse
 import asyncio
 import contextlib
-import sys
-import time
-import traceback
 
-from autobahn.wamp import message as wamp_message
-from autobahn.wamp.types import CallOptions, RegisterOptions
+import interop_lib  # first: it selects asyncio for txaio
+from interop_lib import arg_parser, close, connect, describe, parse_args, run_scenarios
 
-import client as base
-from client import Checks, close, connect, describe, result_line
+from autobahn.wamp import message as wamp_message  # noqa: E402
+from autobahn.wamp.types import CallOptions, RegisterOptions  # noqa: E402
 
 # How long a scenario waits for something the router must make happen (an
 # INTERRUPT, an event); only a bound against hanging, never a measurement.
 WAIT = 10.0
-
-
-async def wait_for(what, checks, awaitable):
-    try:
-        return await asyncio.wait_for(awaitable, WAIT)
-    except asyncio.TimeoutError:
-        checks.fail("%s: nothing within %.0fs" % (what, WAIT))
-        return None
 
 
 async def scenario_progressive(opts, checks):
@@ -189,7 +177,7 @@ async def scenario_timeout(opts, checks):
 
     await checks.app_error("call with timeout 200 ms", "wamp.error.timeout",
                            caller.call(p + "slow", options=CallOptions(timeout=200)))
-    await wait_for("callee interrupted after the timeout", checks, interrupted.wait())
+    await checks.within(WAIT, "callee interrupted after the timeout: nothing", interrupted.wait())
     checks.equal("a call answered in time", await caller.call(p + "quick", options=CallOptions(timeout=10000)), "quick")
     await close(checks, callee, caller)
 
@@ -205,14 +193,14 @@ async def scenario_cancel(opts, checks):
     await callee.register(lambda x: x, p + "echo")
 
     f = asyncio.ensure_future(caller.call(p + "slow"))
-    await wait_for("invocation started", checks, started.wait())
+    await checks.within(WAIT, "invocation started: nothing", started.wait())
     f.cancel()
     try:
         await f
         checks.fail("canceled call returned")
     except asyncio.CancelledError:
         pass
-    await wait_for("callee interrupted after CANCEL", checks, interrupted.wait())
+    await checks.within(WAIT, "callee interrupted after CANCEL: nothing", interrupted.wait())
     checks.equal("call after the cancel", await caller.call(p + "echo", 5), 5)
     await close(checks, callee, caller)
 
@@ -225,9 +213,9 @@ async def scenario_caller_leaves(opts, checks):
     started, interrupted = asyncio.Event(), asyncio.Event()
     await callee.register(long_running(started, interrupted), p + "slow")
     f = asyncio.ensure_future(caller.call(p + "slow"))
-    await wait_for("invocation started", checks, started.wait())
+    await checks.within(WAIT, "invocation started: nothing", started.wait())
     await close(checks, caller)
-    await wait_for("callee interrupted after its caller left", checks, interrupted.wait())
+    await checks.within(WAIT, "callee interrupted after its caller left: nothing", interrupted.wait())
     f.cancel()
     await close(checks, callee)
 
@@ -253,7 +241,7 @@ async def scenario_meta(opts, checks):
         await watcher.subscribe(on(topic), "wamp.registration." + topic)
 
     async def next_event(what):
-        ev = await wait_for(what, checks, events.get())
+        ev = await checks.within(WAIT, what + ": nothing", events.get())
         return ev or (None, [])
 
     ra = await a.register(lambda: 1, p + "proc", RegisterOptions(match="prefix", invoke="roundrobin"))
@@ -324,34 +312,12 @@ SCENARIOS = {
 
 
 async def run(opts):
-    names = opts.scenarios.split(",") if opts.scenarios else list(SCENARIOS)
-    ok = True
-    for name in names:
-        checks = Checks()
-        start = time.monotonic()
-        try:
-            await asyncio.wait_for(SCENARIOS[name](opts, checks), base.SCENARIO_TIMEOUT)
-        except asyncio.TimeoutError:
-            checks.fail("scenario timed out after %.0fs" % base.SCENARIO_TIMEOUT)
-        except Exception as e:  # noqa: BLE001
-            checks.fail("%s: %s" % (type(e).__name__, e))
-            traceback.print_exc()
-        result_line(name, checks, None, time.monotonic() - start)
-        ok = ok and not checks.errors
-    return ok
+    return await run_scenarios(opts, SCENARIOS)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws or rs://HOST:PORT")
-    ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
-    ap.add_argument("--prefix", default="interop.python.rpc_advanced")
-    ap.add_argument("--scenarios", default="", help="comma-separated subset of: " + ",".join(SCENARIOS))
-    opts = ap.parse_args()
-    for name in filter(None, opts.scenarios.split(",")):
-        if name not in SCENARIOS:
-            ap.error("unknown scenario %r" % name)
-    sys.exit(0 if asyncio.run(run(opts)) else 1)
+    ap = arg_parser(__doc__, prefix="interop.python.rpc_advanced", scenarios=SCENARIOS)
+    interop_lib.run_main(run, parse_args(ap, SCENARIOS), "rpc_advanced")
 
 
 if __name__ == "__main__":
