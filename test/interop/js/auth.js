@@ -22,92 +22,18 @@
 
 const crypto = require('crypto');
 const autobahn = require('autobahn');
+const {
+  Refused, close, connect, parseArgs, runMain, runScenarios,
+} = require('./lib.js');
 
 const JOIN_TIMEOUT = 15000;
-const CLOSE_TIMEOUT = 5000;
 const SCENARIO_TIMEOUT = 60000;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-class Checks {
-  constructor() { this.errors = []; }
-  fail(msg) { this.errors.push(msg); }
-  equal(what, got, want) {
-    if (JSON.stringify(got) !== JSON.stringify(want)) this.fail(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  }
-  async appError(what, wantURI, promise) {
-    try {
-      const res = await promise;
-      this.fail(`${what}: succeeded with ${JSON.stringify(res)}, want error ${wantURI}`);
-    } catch (e) {
-      if (!e || e.error !== wantURI) this.fail(`${what}: got ${e && e.error ? e.error : e}, want ${wantURI}`);
-    }
-  }
-}
-
-class Refused extends Error {
-  constructor(reason, message) {
-    super(`${reason}: ${message}`);
-    this.reason = reason;
-    this.msg = message;
-  }
-}
-
-function makeSerializer(name) {
-  const s = autobahn.serializer;
-  switch (name) {
-    case 'json': return new s.JSONSerializer();
-    case 'msgpack': return new s.MsgpackSerializer();
-    case 'cbor': return new s.CBORSerializer();
-  }
-  throw new Error(`unknown serializer ${name}`);
-}
-
 // join opens a connection to realm with the authentication options auth
-// (authmethods, authid, authextra, onchallenge) and resolves to
-// {session, details, conn, closed}, or rejects with Refused.
+// (authmethods, authid, authextra, onchallenge) and resolves to a handle
+// (see lib.js's connect), or rejects with Refused.
 function join(opts, realm, label, auth = {}) {
-  const url = new URL(opts.url);
-  const transport = url.protocol === 'rs:'
-    ? { type: 'rawsocket', host: url.hostname, port: Number(url.port) }
-    : { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
-  return withTimeout(new Promise((resolve, reject) => {
-    let handle = null;
-    const conn = new autobahn.Connection({
-      transports: [transport], realm, max_retries: 0, retry_if_unreachable: false, ...auth,
-    });
-    conn.onopen = (session, details) => {
-      let closedResolve;
-      const closed = new Promise((r) => { closedResolve = r; });
-      handle = { label, session, details, conn, closed, closedResolve };
-      resolve(handle);
-    };
-    conn.onclose = (reason, details) => {
-      if (handle) handle.closedResolve(reason);
-      else reject(new Refused(details && details.reason, details && details.message));
-      return true;
-    };
-    conn.open();
-  }), JOIN_TIMEOUT, `${label}: join`);
-}
-
-async function close(checks, ...handles) {
-  await Promise.all(handles.filter(Boolean).map(async (h) => {
-    try {
-      if (h.session.isOpen) h.conn.close();
-      await withTimeout(h.closed, CLOSE_TIMEOUT, `${h.label}: close`);
-    } catch (e) {
-      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
-    }
-  }));
+  return connect(opts, label, { realm, auth, joinTimeout: JOIN_TIMEOUT });
 }
 
 function ticket(authid, secret) {
@@ -246,37 +172,14 @@ async function scenarioPermissions(opts, checks) {
 
 const SCENARIOS = { login: scenarioLogin, failures: scenarioFailures, permissions: scenarioPermissions };
 
-function parseArgs(argv) {
-  const opts = { serializer: 'json', scenarios: Object.keys(SCENARIOS).join(',') };
-  for (let i = 0; i < argv.length; i += 2) {
-    const m = /^--([a-z]+)$/.exec(argv[i]);
-    if (!m || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
-    opts[m[1]] = argv[i + 1];
-  }
-  if (!opts.url || !opts.devicekey) throw new Error('--url and --devicekey are required');
-  return opts;
+function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    usage: 'node auth.js --url URL --serializer json|msgpack|cbor --devicekey HEX [--scenarios a,b]',
+    defaults: { serializer: 'json' },
+    required: ['url', 'serializer', 'devicekey'],
+    scenarios: SCENARIOS,
+  });
+  runMain(() => runScenarios(opts, SCENARIOS, { timeout: SCENARIO_TIMEOUT }), 'auth');
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  let ok = true;
-  for (const name of opts.scenarios.split(',')) {
-    const checks = new Checks();
-    const start = Date.now();
-    try {
-      await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, name);
-    } catch (e) {
-      checks.fail(e && e.stack ? e.stack : String(e));
-    }
-    const out = { scenario: name, ok: checks.errors.length === 0, seconds: (Date.now() - start) / 1000 };
-    if (checks.errors.length) out.errors = checks.errors;
-    console.log('RESULT ' + JSON.stringify(out));
-    ok = ok && checks.errors.length === 0;
-  }
-  process.exit(ok ? 0 : 1);
-}
-
-main().catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  process.exit(2);
-});
+main();

@@ -18,11 +18,11 @@
 //
 // The URL scheme picks the transport: ws:// is WebSocket, rs:// is RawSocket.
 // Autobahn|JS speaks RawSocket in Node with JSON only, and its JSON
-// serializer does not convert binary values: with --serializer json this
-// client passes a replacer and reviver to autobahn's JSONSerializer that
-// implement WAMP's convention (a Buffer travels as "\u0000" + base64), which
+// serializer does not convert binary values: with --serializer json lib.js
+// passes a replacer and reviver to autobahn's JSONSerializer that implement
+// WAMP's convention (a Buffer travels as "\u0000" + base64), which
 // autobahn's RawSocket transport cannot use, so binary checks are left out
-// there.
+// there. Connection, checks and output are lib.js's.
 //
 // Autobahn|JS >= 26 uses the global WebSocket of Node >= 22; Node 20 and 21
 // have it behind --experimental-websocket, which the Go test passes.
@@ -30,44 +30,10 @@
 
 const crypto = require('crypto');
 const autobahn = require('autobahn');
-
-const REALM = 'realm1';
-const JOIN_TIMEOUT = 10000;
-const CLOSE_TIMEOUT = 5000;
-const SCENARIO_TIMEOUT = 30000;
-
-// Values shared with test/interop/python/client.py: both sides must agree on
-// them byte for byte.
-const BLOB = Buffer.concat([
-  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
-  Buffer.from([0, 0]),
-  Buffer.from('junction'),
-  Buffer.from([0xff, 0xfe, 0x80]),
-]);
-const TYPED = {
-  int: 42,
-  neg: -7,
-  big: 9007199254740991,
-  float: 0.5,
-  pi: 3.141592653589793,
-  negbig: -9007199254740991,
-  zero: 0,
-  true: true,
-  false: false,
-  null: null,
-  str: 'h\u00e9llo \u2713 \u{1F600}',
-  list: [1, 'two', 3.5],
-  map: { a: 1 },
-};
-
-function bytesKwargs() {
-  return {
-    blob: BLOB,
-    empty: Buffer.alloc(0),
-    nested: { list: [Buffer.from([1, 2, 3])], text: 'not binary' },
-    typed: TYPED,
-  };
-}
+const {
+  BLOB, CLOSE_TIMEOUT, TYPED, Checks, bytesKwargs, close, closeAll, connect, describe, diff, finishJSONChecks, kind,
+  parseArgs, resultLine, runMain, runScenarios, sha256, sleep, withTimeout,
+} = require('./lib.js');
 
 // n deterministic pseudo-random bytes (same as pattern() in client.py).
 function pattern(n, seed) {
@@ -79,226 +45,6 @@ function pattern(n, seed) {
     len += d.length;
   }
   return Buffer.concat(chunks).subarray(0, n);
-}
-
-function sha256(b) {
-  return crypto.createHash('sha256').update(b).digest('hex');
-}
-
-function describe(v, limit = 200) {
-  let s;
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) {
-    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
-  } else {
-    try {
-      s = JSON.stringify(v);
-    } catch (e) {
-      s = String(v);
-    }
-    if (s === undefined) s = String(v);
-  }
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-function kind(v) {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v;
-}
-
-// Structural comparison; binary values must arrive as Buffer/Uint8Array, not
-// as strings or arrays. Returns a list of differences.
-function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'bytes':
-      return Buffer.from(got).equals(Buffer.from(want)) ? []
-        : [`${path}: got ${describe(got)} (sha256 ${sha256(got)}), want ${describe(want)} (sha256 ${sha256(want)})`];
-    case 'array': {
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    }
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
-}
-
-class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
-  }
-
-  // Awaits promise and checks that it is rejected with WAMP error wantURI.
-  async appError(what, wantURI, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (e instanceof autobahn.Error) {
-        if (e.error !== wantURI) {
-          this.fail(`${what}: got error ${e.error} ${describe(e.args)} ${describe(e.kwargs)}, want ${wantURI}`);
-        }
-        return e;
-      }
-      this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
-      return null;
-    }
-    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
-    return null;
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// WAMP's JSON convention for binary: "\u0000" followed by base64.
-function jsonReplacer(key, value) {
-  // JSON.stringify has already called Buffer.toJSON; look at the original.
-  const orig = this[key];
-  if (orig instanceof Uint8Array) {
-    return '\u0000' + Buffer.from(orig.buffer, orig.byteOffset, orig.byteLength).toString('base64');
-  }
-  return value;
-}
-
-const nonCanonicalBase64 = [];
-
-function jsonReviver(key, value) {
-  if (typeof value === 'string' && value.length > 0 && value.charCodeAt(0) === 0) {
-    const b64 = value.slice(1);
-    const buf = Buffer.from(b64, 'base64');
-    if (buf.toString('base64') !== b64) {
-      nonCanonicalBase64.push(describe(value));
-    }
-    return buf;
-  }
-  return value;
-}
-
-function makeSerializer(name) {
-  const s = autobahn.serializer;
-  switch (name) {
-    case 'json':
-      return new s.JSONSerializer(jsonReplacer, jsonReviver);
-    case 'msgpack':
-      if (!s.MsgpackSerializer) throw new Error('autobahn has no msgpack serializer (msgpack5 missing?)');
-      return new s.MsgpackSerializer();
-    case 'cbor':
-      if (!s.CBORSerializer) throw new Error('autobahn has no cbor serializer (cbor missing?)');
-      return new s.CBORSerializer();
-    default:
-      throw new Error(`unknown serializer ${name}`);
-  }
-}
-
-// Opens a connection, joins the realm and resolves to a session handle.
-function connect(opts, label) {
-  const url = new URL(opts.url);
-  let transport;
-  if (url.protocol === 'ws:') {
-    if (typeof WebSocket === 'undefined') {
-      throw new Error('no global WebSocket: use Node >= 22, or Node 20/21 with --experimental-websocket');
-    }
-    transport = { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
-  } else if (url.protocol === 'rs:') {
-    if (opts.serializer !== 'json') {
-      throw new Error(`autobahn-js RawSocket supports only json, not ${opts.serializer}`);
-    }
-    transport = { type: 'rawsocket', host: url.hostname, port: Number(url.port) };
-  } else {
-    throw new Error(`unsupported URL scheme in ${opts.url} (want ws:// or rs://)`);
-  }
-
-  return withTimeout(new Promise((resolve, reject) => {
-    let handle = null;
-    const conn = new autobahn.Connection({
-      transports: [transport],
-      realm: REALM,
-      max_retries: 0,
-      retry_if_unreachable: false,
-    });
-    conn.onopen = (session) => {
-      let closedResolve;
-      const closed = new Promise((r) => { closedResolve = r; });
-      handle = { label, session, conn, closed, closedResolve };
-      resolve(handle);
-    };
-    conn.onclose = (reason, details) => {
-      if (handle) {
-        handle.closeReason = reason;
-        handle.closedResolve(reason);
-      } else {
-        reject(new Error(`${label}: connection closed before joining: ${reason} ${describe(details)}`));
-      }
-      return true; // no reconnect
-    };
-    conn.open();
-  }), JOIN_TIMEOUT, `${label}: join`);
-}
-
-// Leaves the realm with GOODBYE and waits for the transport to close.
-async function close(checks, ...handles) {
-  await closeWithin(CLOSE_TIMEOUT, checks, ...handles);
-}
-
-async function closeWithin(timeout, checks, ...handles) {
-  await Promise.all(handles.filter(Boolean).map(async (h) => {
-    try {
-      if (h.session.isOpen) h.conn.close();
-      await withTimeout(h.closed, timeout, `${h.label}: close`);
-    } catch (e) {
-      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
-    }
-  }));
-}
-
-const MAX_ERRORS = 20;
-
-function resultLine(scenario, checks, info, seconds) {
-  const out = { scenario, ok: checks.errors.length === 0 };
-  if (checks.errors.length) {
-    out.errors = checks.errors.slice(0, MAX_ERRORS);
-    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
-  }
-  if (info) out.info = info;
-  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
-  console.log('RESULT ' + JSON.stringify(out));
 }
 
 // Binary values can be used unless this is autobahn-js's JSON-only RawSocket.
@@ -576,7 +322,7 @@ async function scenarioKeepalive(opts, checks) {
     checks.fail(`call after idling ${idle}s: ${e instanceof Error ? e.message : describe(e)}`);
   }
   // a connection found dead need not be waited for
-  await closeWithin(checks.errors.length ? 1000 : CLOSE_TIMEOUT, checks, callee, caller);
+  await closeAll(checks, [callee, caller], { timeout: checks.errors.length ? 1000 : CLOSE_TIMEOUT });
 }
 
 const SCENARIOS = {
@@ -592,31 +338,7 @@ const SCENARIOS = {
 const DEFAULT_SCENARIOS = ['pubsub', 'rpc', 'errors', 'large', 'concurrent'];
 
 async function runSuite(opts) {
-  const names = opts.scenarios ? opts.scenarios.split(',') : DEFAULT_SCENARIOS;
-  let ok = true;
-  for (const name of names) {
-    const checks = new Checks();
-    let info;
-    const start = performance.now();
-    try {
-      info = await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
-    } catch (e) {
-      checks.fail(e instanceof Error ? e.message : describe(e));
-      if (e && e.stack) console.error(e.stack);
-    }
-    finishJSONChecks(checks);
-    resultLine(name, checks, info, (performance.now() - start) / 1000);
-    ok = ok && checks.errors.length === 0;
-  }
-  return ok;
-}
-
-// Reports binary strings the router sent in non-canonical base64.
-function finishJSONChecks(checks) {
-  if (nonCanonicalBase64.length) {
-    checks.fail(`router sent binary as non-canonical base64: ${nonCanonicalBase64.slice(0, 3).join(', ')}`);
-    nonCanonicalBase64.length = 0;
-  }
+  return runScenarios(opts, SCENARIOS, { names: DEFAULT_SCENARIOS });
 }
 
 // --- cross-client binary roles ---------------------------------------------
@@ -708,43 +430,15 @@ const ROLES = {
   'caller-bytes': roleCallerBytes,
 };
 
-function usage(msg) {
-  console.error(`${msg}\nusage: node client.js {${Object.keys(ROLES).join('|')}} --url URL --serializer json|msgpack|cbor` +
-    ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P] [--idle SECONDS]');
-  process.exit(2);
+function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    usage: `node client.js {${Object.keys(ROLES).join('|')}} --url URL --serializer json|msgpack|cbor` +
+      ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P] [--idle SECONDS]',
+    roles: Object.keys(ROLES),
+    defaults: { prefix: 'interop.js', idle: '3', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' },
+    scenarios: SCENARIOS,
+  });
+  runMain(() => ROLES[opts.role](opts), opts.role);
 }
 
-function parseArgs(argv) {
-  const opts = { prefix: 'interop.js', scenarios: '', idle: '3', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' };
-  const rest = [...argv];
-  opts.role = rest.shift();
-  if (!(opts.role in ROLES)) usage(`unknown role ${opts.role}`);
-  while (rest.length) {
-    const flag = rest.shift();
-    const m = /^--([a-z]+)$/.exec(flag);
-    if (!m || !rest.length) usage(`bad argument ${flag}`);
-    opts[m[1]] = rest.shift();
-  }
-  if (!opts.url || !opts.serializer) usage('--url and --serializer are required');
-  for (const name of opts.scenarios.split(',').filter(Boolean)) {
-    if (!(name in SCENARIOS)) usage(`unknown scenario ${name}`);
-  }
-  return opts;
-}
-
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  let ok = false;
-  try {
-    ok = await ROLES[opts.role](opts);
-  } catch (e) {
-    console.error(e && e.stack ? e.stack : e);
-    console.log('RESULT ' + JSON.stringify({ scenario: opts.role, ok: false, errors: [String(e && e.message ? e.message : describe(e))] }));
-  }
-  process.exit(ok ? 0 : 1);
-}
-
-// pubsub_advanced.js reuses the connection and checking helpers.
-module.exports = { Checks, close, connect, describe, finishJSONChecks, resultLine, sleep, withTimeout, SCENARIO_TIMEOUT };
-
-if (require.main === module) main();
+main();

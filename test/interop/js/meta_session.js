@@ -18,155 +18,16 @@
 // only if every check passed.
 'use strict';
 
-const autobahn = require('autobahn');
+const {
+  closeAll, connect, describe, parseArgs, runMain, runScenarios, withTimeout,
+} = require('./lib.js');
 
 const EVENT_TIMEOUT = 10000;
 const SCENARIO_TIMEOUT = 60000;
 
-function describe(v, limit = 200) {
-  let s;
-  try {
-    s = JSON.stringify(v);
-  } catch (e) {
-    s = String(v);
-  }
-  if (s === undefined) s = String(v);
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-function kind(v) {
-  if (v === null || v === undefined) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
-// Structural comparison; returns a list of differences.
-function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'array':
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
-}
-
-class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
-  }
-
-  // Awaits promise and checks that it is rejected with WAMP error wantURI.
-  async appError(what, wantURI, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (e instanceof autobahn.Error) {
-        if (e.error !== wantURI) this.fail(`${what}: got error ${e.error} ${describe(e.args)}, want ${wantURI}`);
-        return e;
-      }
-      this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
-      return null;
-    }
-    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
-    return null;
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-function makeSerializer(name) {
-  const s = autobahn.serializer;
-  switch (name) {
-    case 'json':
-      return new s.JSONSerializer();
-    case 'msgpack':
-      return new s.MsgpackSerializer();
-    case 'cbor':
-      return new s.CBORSerializer();
-    default:
-      throw new Error(`unknown serializer ${name}`);
-  }
-}
-
-// Opens a connection, joins the realm and resolves to a handle: the session,
-// its WELCOME details, and a promise of how the connection closed.
-function connect(opts, label) {
-  const url = new URL(opts.url);
-  let transport;
-  if (url.protocol === 'ws:') {
-    transport = { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
-  } else if (url.protocol === 'rs:') {
-    if (opts.serializer !== 'json') throw new Error(`autobahn-js RawSocket supports only json, not ${opts.serializer}`);
-    transport = { type: 'rawsocket', host: url.hostname, port: Number(url.port) };
-  } else {
-    throw new Error(`unsupported URL scheme in ${opts.url} (want ws:// or rs://)`);
-  }
-  return withTimeout(new Promise((resolve, reject) => {
-    let handle = null;
-    const conn = new autobahn.Connection({ transports: [transport], realm: opts.realm, max_retries: 0, retry_if_unreachable: false });
-    conn.onopen = (session, details) => {
-      let closedResolve;
-      const closed = new Promise((r) => { closedResolve = r; });
-      handle = { label, session, conn, closed, closedResolve, id: session.id, authid: details.authid };
-      resolve(handle);
-    };
-    conn.onclose = (reason, details) => {
-      if (handle) {
-        handle.closedResolve({ reason, details });
-      } else {
-        reject(new Error(`${label}: connection closed before joining: ${reason} ${describe(details)}`));
-      }
-      return true; // no reconnect
-    };
-    conn.open();
-  }), EVENT_TIMEOUT, `${label}: join`);
-}
-
-// Leaves with GOODBYE (if still open) and waits for the connection to close.
+// Leaves with GOODBYE (if still open) and waits for the connections to close.
 async function close(checks, ...handles) {
-  await Promise.all(handles.map(async (h) => {
-    try {
-      if (h.session.isOpen) h.conn.close();
-      await withTimeout(h.closed, EVENT_TIMEOUT, `${h.label}: close`);
-    } catch (e) {
-      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
-    }
-  }));
+  await closeAll(checks, handles, { timeout: EVENT_TIMEOUT });
 }
 
 // Records, in order, every meta event and testament the watcher receives.
@@ -276,12 +137,8 @@ async function scenarioMeta(opts, checks) {
     await checks.appError('kill with a bad reason', 'wamp.error.invalid_uri',
       ws.call('wamp.session.kill', [a.id], { reason: 'not a uri' }));
     checks.equal('kill result', await ws.call('wamp.session.kill', [a.id], { reason: 'com.example.kicked', message: 'bye alice' }), null);
-    try {
-      const c = await withTimeout(a.closed, EVENT_TIMEOUT, 'killed session');
-      checks.equal("killed session's GOODBYE", [c.details.reason, c.details.message], ['com.example.kicked', 'bye alice']);
-    } catch (e) {
-      checks.fail(e.message);
-    }
+    const ac = await checks.within(EVENT_TIMEOUT, 'killed session', a.closed);
+    if (ac) checks.equal("killed session's GOODBYE", [ac.details.reason, ac.details.message], ['com.example.kicked', 'bye alice']);
     ev = await watcher.expect('leave', 'on_leave of a');
     if (ev) checks.equal('on_leave args', ev[1], [a.id, a.authid, 'anonymous']);
     checks.equal('count after the kill', await ws.call('wamp.session.count'), 1);
@@ -325,24 +182,16 @@ async function scenarioMeta(opts, checks) {
     await watcher.expect('join', 'on_join of d1');
     await watcher.expect('join', 'on_join of d2');
     checks.equal('kill_by_authid', await ws.call('wamp.session.kill_by_authid', [d1.authid]), [d1.id]);
-    try {
-      const cl = await withTimeout(d1.closed, EVENT_TIMEOUT, 'd1 leaving');
-      checks.equal('kill_by_authid GOODBYE reason', cl.details.reason, 'wamp.close.killed');
-    } catch (e) {
-      checks.fail(e.message);
-    }
+    const d1c = await checks.within(EVENT_TIMEOUT, 'd1 leaving', d1.closed);
+    if (d1c) checks.equal('kill_by_authid GOODBYE reason', d1c.details.reason, 'wamp.close.killed');
     ev = await watcher.expect('leave', 'on_leave of d1');
     if (ev) checks.equal('on_leave of d1', ev[1][0], d1.id);
     checks.equal('kill_by_authid of nobody', await ws.call('wamp.session.kill_by_authid', ['nobody']), []);
 
     checks.equal('kill_by_authrole',
       await ws.call('wamp.session.kill_by_authrole', ['anonymous'], { message: 'all anonymous out' }), 1);
-    try {
-      const cl = await withTimeout(d2.closed, EVENT_TIMEOUT, 'd2 leaving');
-      checks.equal('kill_by_authrole GOODBYE message', cl.details.message, 'all anonymous out');
-    } catch (e) {
-      checks.fail(e.message);
-    }
+    const d2c = await checks.within(EVENT_TIMEOUT, 'd2 leaving', d2.closed);
+    if (d2c) checks.equal('kill_by_authrole GOODBYE message', d2c.details.message, 'all anonymous out');
     ev = await watcher.expect('leave', 'on_leave of d2');
     if (ev) checks.equal('on_leave of d2', ev[1][0], d2.id);
 
@@ -351,11 +200,7 @@ async function scenarioMeta(opts, checks) {
     await watcher.expect('join', 'on_join of e');
     await e.session.call('wamp.session.add_testament', [gone, ['not after kill_all'], {}]);
     checks.equal('kill_all', await ws.call('wamp.session.kill_all'), 1);
-    try {
-      await withTimeout(e.closed, EVENT_TIMEOUT, 'e leaving');
-    } catch (err) {
-      checks.fail(err.message);
-    }
+    await checks.within(EVENT_TIMEOUT, 'e leaving', e.closed);
     // kill_all publishes neither on_leave nor testaments.
     await watcher.nothingMore('after kill_all');
     checks.equal('count after kill_all', await ws.call('wamp.session.count'), 1);
@@ -364,36 +209,17 @@ async function scenarioMeta(opts, checks) {
   }
 }
 
-function parseArgs(argv) {
-  const opts = { prefix: 'interop.meta.js' };
-  const rest = [...argv];
-  opts.role = rest.shift();
-  while (rest.length) {
-    const flag = rest.shift();
-    const m = /^--([a-z]+)$/.exec(flag);
-    if (!m || !rest.length) throw new Error(`bad argument ${flag}`);
-    opts[m[1]] = rest.shift();
-  }
-  if (opts.role !== 'meta' || !opts.url || !opts.serializer || !opts.realm) {
-    throw new Error('usage: node meta_session.js meta --url URL --serializer json|msgpack|cbor --realm R [--prefix P]');
-  }
-  return opts;
-}
+const SCENARIOS = { meta: scenarioMeta };
 
-async function main() {
-  const checks = new Checks();
-  const start = Date.now();
-  try {
-    const opts = parseArgs(process.argv.slice(2));
-    await withTimeout(scenarioMeta(opts, checks), SCENARIO_TIMEOUT, 'scenario');
-  } catch (e) {
-    console.error(e && e.stack ? e.stack : e);
-    checks.fail(String(e && e.message ? e.message : describe(e)));
-  }
-  const out = { scenario: 'meta', ok: checks.errors.length === 0, seconds: (Date.now() - start) / 1000 };
-  if (checks.errors.length) out.errors = checks.errors.slice(0, 20);
-  console.log('RESULT ' + JSON.stringify(out));
-  process.exit(out.ok ? 0 : 1);
+function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    usage: 'node meta_session.js meta --url URL --serializer json|msgpack|cbor --realm R [--prefix P]',
+    roles: ['meta'],
+    defaults: { prefix: 'interop.meta.js' },
+    required: ['url', 'serializer', 'realm'],
+    scenarios: SCENARIOS,
+  });
+  runMain(() => runScenarios(opts, SCENARIOS, { timeout: SCENARIO_TIMEOUT }), 'meta');
 }
 
 main();

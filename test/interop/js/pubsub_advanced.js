@@ -1,7 +1,7 @@
 // Autobahn|JS scenarios for Junction's Advanced Profile PubSub features.
 //
-// Run by test/interop/pubsub_advanced_test.go like client.js (whose
-// connection and checking helpers it reuses):
+// Run by test/interop/pubsub_advanced_test.go like client.js (with the
+// connection and checking helpers of lib.js):
 //
 //   node pubsub_advanced.js suite --url ws://127.0.0.1:8080/ws --serializer cbor --prefix interop.x
 //
@@ -19,10 +19,9 @@
 //   the router delivers one, is the latest and marked retained.
 'use strict';
 
-const autobahn = require('autobahn');
 const {
-  Checks, close, connect, describe, finishJSONChecks, resultLine, sleep, withTimeout, SCENARIO_TIMEOUT,
-} = require('./client.js');
+  close, connect, describe, parseArgs, runMain, runScenarios, withTimeout,
+} = require('./lib.js');
 
 // An inbox collects the events of one subscription. Events of one publisher
 // arrive in order, so an event "fence" published last ends a round.
@@ -56,11 +55,7 @@ async function round(checks, pub, topic, inboxes, n, args, options) {
   for (const ib of inboxes) ib.events = [];
   pub.session.publish(topic, args, {}, options);
   await pub.session.publish(topic, ['fence', n], {}, { acknowledge: true, exclude_me: false });
-  try {
-    await withTimeout(Promise.all(waits), 10000, `round ${n}: fence`);
-  } catch (e) {
-    checks.fail(e.message);
-  }
+  await checks.within(10000, `round ${n}: fence`, Promise.all(waits));
   return inboxes.filter((ib) => ib.events.length).map((ib) => ib.name).sort();
 }
 
@@ -128,11 +123,7 @@ async function scenarioPatterns(opts, checks) {
     wildcard.events = [];
     await pub.session.publish(topic, ['on', topic], {}, { acknowledge: true });
     await pub.session.publish(fence, ['fence', i], {}, { acknowledge: true });
-    try {
-      await withTimeout(Promise.all(waits), 10000, `${topic}: fence`);
-    } catch (e) {
-      checks.fail(e.message);
-    }
+    await checks.within(10000, `${topic}: fence`, Promise.all(waits));
     const got = [prefix, wildcard].filter((ib) => ib.events.length).map((ib) => ib.name);
     checks.equal(`publication to ${topic}: subscriptions`, got, want);
     for (const ib of [prefix, wildcard].filter((x) => x.events.length)) {
@@ -214,11 +205,7 @@ async function scenarioRetained(opts, checks) {
     if (args[0] === 'live') live();
   }, { get_retained: true });
   await pub.session.publish(topic, ['live'], {}, { acknowledge: true });
-  try {
-    await withTimeout(liveP, 10000, 'live event');
-  } catch (e) {
-    checks.fail(e.message);
-  }
+  await checks.within(10000, 'live event', liveP);
   // The retention store is best effort; what arrives must be right.
   const want = [[['value', 2], true], [['live'], false]];
   checks.equal('events after subscribing with get_retained', got, got.length === 1 ? want.slice(1) : want);
@@ -234,50 +221,14 @@ const SCENARIOS = {
   retained: scenarioRetained,
 };
 
-async function runSuite(opts) {
-  let ok = true;
-  for (const name of opts.scenarios ? opts.scenarios.split(',') : Object.keys(SCENARIOS)) {
-    const checks = new Checks();
-    const start = performance.now();
-    try {
-      await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
-    } catch (e) {
-      checks.fail(e instanceof autobahn.Error ? `unexpected WAMP error ${e.error} ${describe(e.args)}`
-        : (e instanceof Error ? e.message : describe(e)));
-      if (e && e.stack) console.error(e.stack);
-    }
-    finishJSONChecks(checks);
-    resultLine(name, checks, undefined, (performance.now() - start) / 1000);
-    ok = ok && checks.errors.length === 0;
-  }
-  return ok;
-}
-
-function parseArgs(argv) {
-  const opts = { prefix: 'interop.js.adv', scenarios: '' };
-  const rest = [...argv];
-  if (rest.shift() !== 'suite') throw new Error('usage: node pubsub_advanced.js suite --url URL --serializer S [--prefix P] [--scenarios a,b]');
-  while (rest.length) {
-    const m = /^--([a-z]+)$/.exec(rest.shift());
-    if (!m || !rest.length) throw new Error('bad arguments');
-    opts[m[1]] = rest.shift();
-  }
-  for (const name of opts.scenarios.split(',').filter(Boolean)) {
-    if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}`);
-  }
-  return opts;
-}
-
-async function main() {
-  let ok = false;
-  try {
-    ok = await runSuite(parseArgs(process.argv.slice(2)));
-  } catch (e) {
-    console.error(e && e.stack ? e.stack : e);
-    console.log('RESULT ' + JSON.stringify({ scenario: 'suite', ok: false, errors: [String(e && e.message ? e.message : e)] }));
-  }
-  await sleep(0);
-  process.exit(ok ? 0 : 1);
+function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    usage: 'node pubsub_advanced.js suite --url URL --serializer S [--prefix P] [--scenarios a,b]',
+    roles: ['suite'],
+    defaults: { prefix: 'interop.js.adv' },
+    scenarios: SCENARIOS,
+  });
+  runMain(() => runScenarios(opts, SCENARIOS), 'suite');
 }
 
 main();

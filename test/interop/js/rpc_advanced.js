@@ -17,130 +17,17 @@
 // raw-protocol callee (JSON over WebSocket) written here, and Autobahn|JS is
 // the caller under test.
 
-const autobahn = require('autobahn');
+const {
+  JOIN_TIMEOUT, REALM, closeAll, connect, describe, parseArgs, runMain, runScenarios, withTimeout,
+} = require('./lib.js');
 
-const REALM = 'realm1';
-const JOIN_TIMEOUT = 10000;
-const CLOSE_TIMEOUT = 5000;
-const SCENARIO_TIMEOUT = 30000;
 // How long a scenario waits for something the router must make happen;
 // only a bound against hanging, never a measurement.
 const WAIT = 10000;
 
-function describe(v, limit = 200) {
-  let s;
-  try {
-    s = JSON.stringify(v);
-  } catch (e) {
-    s = String(v);
-  }
-  if (s === undefined) s = String(v);
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-// canon returns v with the keys of its objects sorted, so that two values
-// compare equal whatever order their keys arrived in.
-function canon(v) {
-  if (Array.isArray(v)) return v.map(canon);
-  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])]));
-  }
-  return v;
-}
-
-class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    if (describe(canon(got), 1e6) !== describe(canon(want), 1e6)) this.fail(`${what}: got ${describe(got)}, want ${describe(want)}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
-  }
-
-  // Awaits promise and checks that it is rejected with WAMP error wantURI.
-  async appError(what, wantURI, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (e instanceof autobahn.Error) {
-        if (e.error !== wantURI) this.fail(`${what}: got error ${e.error} ${describe(e.args)}, want ${wantURI}`);
-        return e;
-      }
-      this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
-      return null;
-    }
-    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
-    return null;
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-function makeSerializer(name) {
-  const s = autobahn.serializer;
-  switch (name) {
-    case 'json': return new s.JSONSerializer();
-    case 'msgpack': return new s.MsgpackSerializer();
-    case 'cbor': return new s.CBORSerializer();
-    default: throw new Error(`unknown serializer ${name}`);
-  }
-}
-
-// Opens a connection, joins the realm and resolves to a session handle.
-function connect(opts, label) {
-  const url = new URL(opts.url);
-  const transport = url.protocol === 'rs:'
-    ? { type: 'rawsocket', host: url.hostname, port: Number(url.port) }
-    : { type: 'websocket', url: opts.url, serializers: [makeSerializer(opts.serializer)] };
-  return withTimeout(new Promise((resolve, reject) => {
-    let handle = null;
-    const conn = new autobahn.Connection({ transports: [transport], realm: REALM, max_retries: 0, retry_if_unreachable: false });
-    conn.onopen = (session) => {
-      let closedResolve;
-      const closed = new Promise((r) => { closedResolve = r; });
-      handle = { label, session, conn, closed, closedResolve };
-      resolve(handle);
-    };
-    conn.onclose = (reason, details) => {
-      if (handle) {
-        handle.closeReason = reason;
-        handle.closedResolve(reason);
-      } else {
-        reject(new Error(`${label}: connection closed before joining: ${reason} ${describe(details)}`));
-      }
-      return true;
-    };
-    conn.open();
-  }), JOIN_TIMEOUT, `${label}: join`);
-}
-
+// Leaves with GOODBYE and waits for the connections to close, cleanly.
 async function close(checks, ...handles) {
-  await Promise.all(handles.filter(Boolean).map(async (h) => {
-    try {
-      if (h.session.isOpen) h.conn.close();
-      const reason = await withTimeout(h.closed, CLOSE_TIMEOUT, `${h.label}: close`);
-      if (reason !== 'closed') checks.fail(`${h.label}: connection ended with ${reason}, not a clean close`);
-    } catch (e) {
-      checks.fail(`${h.label}: no clean close: ${e.message || e}`);
-    }
-  }));
+  await closeAll(checks, handles, { clean: true });
 }
 
 // rawCallee is a minimal WAMP callee over a JSON WebSocket (ws:// URL of
@@ -390,45 +277,13 @@ const SCENARIOS = {
   revocation: scenarioRevocation,
 };
 
-function parseArgs(argv) {
-  const opts = { prefix: 'interop.js.rpc_advanced', scenarios: '' };
-  const rest = [...argv];
-  while (rest.length) {
-    const flag = rest.shift();
-    const m = /^--([a-z]+)$/.exec(flag);
-    if (!m || !rest.length) throw new Error(`bad argument ${flag}`);
-    opts[m[1]] = rest.shift();
-  }
-  if (!opts.url || !opts.serializer) throw new Error('--url and --serializer are required');
-  for (const name of opts.scenarios.split(',').filter(Boolean)) {
-    if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}`);
-  }
-  return opts;
+function main() {
+  const opts = parseArgs(process.argv.slice(2), {
+    usage: 'node rpc_advanced.js --url URL --serializer json|msgpack|cbor [--prefix P] [--scenarios a,b]',
+    defaults: { prefix: 'interop.js.rpc_advanced' },
+    scenarios: SCENARIOS,
+  });
+  runMain(() => runScenarios(opts, SCENARIOS), 'rpc_advanced');
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  const names = opts.scenarios ? opts.scenarios.split(',') : Object.keys(SCENARIOS);
-  let ok = true;
-  for (const name of names) {
-    const checks = new Checks();
-    const start = performance.now();
-    try {
-      await withTimeout(SCENARIOS[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
-    } catch (e) {
-      checks.fail(e instanceof Error ? e.message : describe(e));
-      if (e && e.stack) console.error(e.stack);
-    }
-    const out = { scenario: name, ok: checks.errors.length === 0, seconds: Math.round(performance.now() - start) / 1000 };
-    if (checks.errors.length) out.errors = checks.errors.slice(0, 20);
-    console.log('RESULT ' + JSON.stringify(out));
-    ok = ok && out.ok;
-  }
-  process.exit(ok ? 0 : 1);
-}
-
-main().catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  console.log('RESULT ' + JSON.stringify({ scenario: 'rpc_advanced', ok: false, errors: [String(e && e.message ? e.message : e)] }));
-  process.exit(1);
-});
+main();
