@@ -343,6 +343,15 @@ async function runSuite(opts) {
 
 // --- cross-client binary roles ---------------------------------------------
 
+// Closes handles, prints the role's RESULT line and resolves to whether it
+// passed.
+async function finishRole(role, checks, ...handles) {
+  await close(checks, ...handles);
+  finishJSONChecks(checks);
+  resultLine(role, checks);
+  return checks.errors.length === 0;
+}
+
 function checkBytesPayload(checks, what, args, kwargs) {
   checks.equal(`${what} args`, args || [], [BLOB]);
   checks.equal(`${what} kwargs`, kwargs || {}, bytesKwargs());
@@ -361,10 +370,7 @@ async function roleSubBytes(opts) {
   } catch (e) {
     checks.fail(e.message);
   }
-  await close(checks, s);
-  finishJSONChecks(checks);
-  resultLine('sub-bytes', checks);
-  return checks.errors.length === 0;
+  return finishRole('sub-bytes', checks, s);
 }
 
 async function rolePubBytes(opts) {
@@ -372,9 +378,7 @@ async function rolePubBytes(opts) {
   const s = await connect(opts, 'publisher');
   const p = await s.session.publish(opts.topic, [BLOB], bytesKwargs(), { acknowledge: true });
   checks.true('acknowledged publish returned no publication id', p && Number.isInteger(p.id));
-  await close(checks, s);
-  resultLine('pub-bytes', checks);
-  return checks.errors.length === 0;
+  return finishRole('pub-bytes', checks, s);
 }
 
 async function roleCalleeBytes(opts) {
@@ -397,10 +401,7 @@ async function roleCalleeBytes(opts) {
   } catch (e) {
     checks.fail(e.message);
   }
-  await close(checks, s);
-  finishJSONChecks(checks);
-  resultLine('callee-bytes', checks);
-  return checks.errors.length === 0;
+  return finishRole('callee-bytes', checks, s);
 }
 
 async function roleCallerBytes(opts) {
@@ -416,10 +417,7 @@ async function roleCallerBytes(opts) {
   } catch (e) {
     checks.fail(`call failed: ${describe(e)}`);
   }
-  await close(checks, s);
-  finishJSONChecks(checks);
-  resultLine('caller-bytes', checks);
-  return checks.errors.length === 0;
+  return finishRole('caller-bytes', checks, s);
 }
 
 const ROLES = {

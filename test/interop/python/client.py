@@ -357,6 +357,13 @@ async def run_suite(opts):
 
 # --- cross-client binary roles ---------------------------------------------
 
+async def finish_role(role, checks, *sessions):
+    """Closes sessions, prints the role's RESULT line and returns whether it passed."""
+    await close(checks, *sessions)
+    result_line(role, checks)
+    return not checks.errors
+
+
 def check_bytes_payload(checks, what, args, kwargs):
     checks.equal(what + " args", list(args), [BLOB])
     checks.equal(what + " kwargs", kwargs, bytes_kwargs())
@@ -378,9 +385,7 @@ async def role_sub_bytes(opts):
         check_bytes_payload(checks, "event", args, kwargs)
     except asyncio.TimeoutError:
         checks.fail("no event on %s within 20s" % opts.topic)
-    await close(checks, s)
-    result_line("sub-bytes", checks)
-    return not checks.errors
+    return await finish_role("sub-bytes", checks, s)
 
 
 async def role_pub_bytes(opts):
@@ -388,9 +393,7 @@ async def role_pub_bytes(opts):
     s = await connect(opts, "publisher")
     p = await s.publish(opts.topic, BLOB, options=PublishOptions(acknowledge=True), **bytes_kwargs())
     checks.true("acknowledged publish returned no publication id", type(getattr(p, "id", None)) is int)
-    await close(checks, s)
-    result_line("pub-bytes", checks)
-    return not checks.errors
+    return await finish_role("pub-bytes", checks, s)
 
 
 async def role_callee_bytes(opts):
@@ -415,9 +418,7 @@ async def role_callee_bytes(opts):
         await asyncio.sleep(0.2)  # let the YIELD go out before GOODBYE
     except asyncio.TimeoutError:
         checks.fail("no invocation of %s within 20s" % opts.procedure)
-    await close(checks, s)
-    result_line("callee-bytes", checks)
-    return not checks.errors
+    return await finish_role("callee-bytes", checks, s)
 
 
 async def role_caller_bytes(opts):
@@ -431,9 +432,7 @@ async def role_caller_bytes(opts):
             checks.fail("result: got %s, want CallResult with args and kwargs" % describe(res))
     except ApplicationError as e:
         checks.fail("call failed: %s %s %s" % (e.error, list(e.args), e.kwargs))
-    await close(checks, s)
-    result_line("caller-bytes", checks)
-    return not checks.errors
+    return await finish_role("caller-bytes", checks, s)
 
 
 async def role_fanout(opts):
@@ -466,9 +465,7 @@ async def role_fanout(opts):
             except asyncio.TimeoutError:
                 checks.fail("%s publisher -> %s subscriber: no event within 10s" % (pub_ser, label))
         await close(checks, pub)
-    await close(checks, *subscribers)
-    result_line("fanout", checks)
-    return not checks.errors
+    return await finish_role("fanout", checks, *subscribers)
 
 
 ROLES = {
