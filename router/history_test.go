@@ -402,3 +402,36 @@ func TestHistoryEventTopic(t *testing.T) {
 		ev.Details = nil
 	}
 }
+
+// Retained events are bounded per realm by topics and by payload bytes:
+// the topic retained longest ago loses its event first, and a topic
+// retained again counts as new.
+func TestRetentionBounds(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	p := join(t, r, codec.JSON)
+	rl := p.s.realm
+	rl.hist.maxTopics, rl.hist.maxBytes = 3, 40
+	ids := func() []wamp.ID {
+		var out []wamp.ID
+		for _, ev := range rl.retainedEvents(wamp.MatchPrefix, "com.") {
+			out = append(out, ev.publication)
+		}
+		return out
+	}
+	record(t, p, `{"retain":true}`, "com.a", `[1]`, 1, nil)
+	record(t, p, `{"retain":true}`, "com.b", `[2]`, 2, nil)
+	record(t, p, `{"retain":true}`, "com.c", `[3]`, 3, nil)
+	record(t, p, `{"retain":true}`, "com.a", `[4]`, 4, nil) // com.a is now the newest
+	record(t, p, `{"retain":true}`, "com.d", `[5]`, 5, nil) // a fourth topic: com.b goes
+	if got, want := ids(), []wamp.ID{3, 4, 5}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the topic bound: %v, want %v", got, want)
+	}
+	big := `["` + strings.Repeat("x", 30) + `"]` // past 40 bytes alone: the newest event is always kept
+	record(t, p, `{"retain":true}`, "com.e", big, 6, nil)
+	if got, want := ids(), []wamp.ID{6}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the byte bound: %v, want %v", got, want)
+	}
+	if ev := rl.hist.retained["com.e"]; ev == nil || rl.hist.bytes != ev.payload.Size() || rl.hist.order.Len() != 1 || len(rl.hist.retained) != 1 || rl.hist.evicted != 4 {
+		t.Fatalf("bookkeeping: %d bytes, %d in order, %d in map, %d evicted", rl.hist.bytes, rl.hist.order.Len(), len(rl.hist.retained), rl.hist.evicted)
+	}
+}

@@ -2,7 +2,9 @@ package router
 
 import (
 	"cmp"
+	"container/list"
 	"errors"
+	"log/slog"
 	"maps"
 	"math/bits"
 	"slices"
@@ -16,10 +18,11 @@ import (
 // accepted to the realm, which keeps the last retained event per topic and
 // the history the realm's rules ask for.
 //
-// Retained events live in memory, one per topic that has one: memory grows
-// with the number of such topics, never with the publish rate. They are not
-// persisted: the specification makes retention best-effort, and history is
-// what survives a restart.
+// Retained events live in memory, one per topic that has one, at most
+// maxRetained topics and maxRetainedBytes of payload per realm: past either
+// bound the topic retained longest ago loses its event (the specification
+// makes retention best-effort), so memory is bounded whatever is published.
+// They are not persisted: history is what survives a restart.
 //
 // Publications restricted to some subscribers are never retained (the
 // specification limits retention to an event all subscribers would
@@ -36,8 +39,15 @@ type retainedEvent struct {
 	details     wamp.Dict // publisher disclosure, trustlevel, ppt_*: as in the EVENT
 	payload     wamp.Payload
 
-	seq uint64 // order of retention, for handing several out in order
+	seq  uint64        // order of retention, for handing several out in order
+	elem *list.Element // in realmHistory.order
 }
+
+// Bounds of a realm's retained events.
+const (
+	maxRetained      = 100_000
+	maxRetainedBytes = 64 << 20
+)
 
 // realmHistory is a realm's retained events and its handle on the history
 // store.
@@ -46,7 +56,14 @@ type realmHistory struct {
 
 	mu       sync.RWMutex
 	retained map[wamp.URI]*retainedEvent
+	order    list.List // of *retainedEvent, retained longest ago first
+	bytes    int       // raw payload bytes retained
 	seq      uint64
+	evicted  uint64 // events dropped to keep the bounds
+
+	// maxTopics and maxBytes override maxRetained and maxRetainedBytes
+	// when set (tests).
+	maxTopics, maxBytes int
 }
 
 // recordPublication is called by the broker for every publication it
@@ -65,7 +82,7 @@ func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, det
 		return
 	}
 	if retain && !bySession && !audience.Restricted() {
-		h.retain(m.Topic, pub, details, &m.Payload)
+		h.retain(m.Topic, pub, details, &m.Payload, rl.router.log)
 	}
 	if h.store == nil || bySession {
 		return
@@ -121,7 +138,7 @@ func publicationAudience(opts wamp.Dict) (bySession bool, a history.Audience, er
 
 // retain makes the publication topic's retained event, copying what the
 // router may reuse after the publication (the raw payload).
-func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload) {
+func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload, log *slog.Logger) {
 	ev := &retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
 	ev.payload.Own()
 	h.mu.Lock()
@@ -130,8 +147,34 @@ func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p 
 	}
 	h.seq++
 	ev.seq = h.seq
+	if old := h.retained[topic]; old != nil {
+		h.drop(old)
+	}
 	h.retained[topic] = ev
+	ev.elem = h.order.PushBack(ev)
+	h.bytes += ev.payload.Size()
+	maxTopics, maxBytes := cmp.Or(h.maxTopics, maxRetained), cmp.Or(h.maxBytes, maxRetainedBytes)
+	evicted := uint64(0)
+	for h.order.Len() > 1 && (h.order.Len() > maxTopics || h.bytes > maxBytes) {
+		oldest := h.order.Front().Value.(*retainedEvent)
+		delete(h.retained, oldest.topic)
+		h.drop(oldest)
+		evicted++
+	}
+	first := h.evicted == 0 && evicted > 0
+	h.evicted += evicted
 	h.mu.Unlock()
+	if first {
+		log.Warn("retained events past the realm's bound: the oldest are dropped",
+			"max_topics", maxTopics, "max_bytes", maxBytes)
+	}
+}
+
+// drop takes ev out of the retention order and the byte count; the caller
+// holds mu and updates the map.
+func (h *realmHistory) drop(ev *retainedEvent) {
+	h.order.Remove(ev.elem)
+	h.bytes -= ev.payload.Size()
 }
 
 // retainedEvents returns the retained events whose topics match pattern
