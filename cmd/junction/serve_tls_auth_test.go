@@ -26,7 +26,11 @@ import (
 // registers; one presenting none is refused; one presenting a certificate
 // of another issuer fails the handshake. The command line calls in with
 // --ticket and with --private-key (cryptosign), and a wrong ticket exits
-// with wamp.error.authentication_failed.
+// with wamp.error.authentication_failed. It logs in by certificate with
+// --ca, --cert and --key (or $JUNCTION_CA, $JUNCTION_CERT, $JUNCTION_KEY)
+// over wss:// and tls://; without --cert, or with a certificate the realm
+// does not know, it is refused; with the wrong --ca the handshake fails;
+// unreadable and mismatched files are errors before it connects.
 func TestServeAuthClients(t *testing.T) {
 	dir := t.TempDir()
 	srvPair := testcert.Must(t)
@@ -55,7 +59,7 @@ func TestServeAuthClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	plain, secure := freePort(t), freePort(t)
+	plain, secure, noCertAuth := freePort(t), freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`listeners:
   - address: %s
   - address: %s
@@ -64,6 +68,8 @@ func TestServeAuthClients(t *testing.T) {
       key: %s
       client_auth: verify
       client_ca: %s
+  - address: %s
+    tls: {cert: %s, key: %s}
 realms:
   - name: realm1
     anonymous: false
@@ -78,7 +84,7 @@ realms:
         - name: backend
           permissions:
             - {uri: "*", allow: [call, register, publish, subscribe]}
-`, plain, secure, certFile, keyFile, caFile, ticket, hex.EncodeToString(pub), auth.Fingerprint(svc.Cert.Leaf))
+`, plain, secure, certFile, keyFile, caFile, noCertAuth, certFile, keyFile, ticket, hex.EncodeToString(pub), auth.Fingerprint(svc.Cert.Leaf))
 	path := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -166,5 +172,103 @@ realms:
 	out, errOut, code = junction(t, env, "call", "--private-key", hex.EncodeToString(priv2.Seed()), "test.auth.whoami")
 	if code == 0 || out != "" || !strings.Contains(errOut, string(wamp.ErrAuthenticationFailed)) {
 		t.Errorf("call with an unknown key: %d %q %q", code, out, errOut)
+	}
+
+	// The command line over TLS: --ca trusts the router's certificate
+	// (self-signed, its own CA), --cert and --key log in by certificate.
+	svcCert, svcKey, err := svc.WriteFiles(dir, "svc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := ca.Client("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerCert, strangerKey, err := stranger.WriteFiles(dir, "stranger-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{wss, "tls://" + secure} {
+		out, errOut, code = junction(t, nil, "call", "--url", url, "--ca", certFile, "--cert", svcCert, "--key", svcKey, "test.auth.whoami")
+		if code != 0 || out != "\"svc\"\n" {
+			t.Errorf("call --url %s --ca --cert --key: %d %q %q", url, code, out, errOut)
+		}
+	}
+	tlsEnv := []string{"JUNCTION_URL=" + wss, "JUNCTION_CA=" + certFile, "JUNCTION_CERT=" + svcCert, "JUNCTION_KEY=" + svcKey}
+	out, errOut, code = junction(t, tlsEnv, "call", "--json", "test.auth.whoami")
+	if code != 0 || out != `{"args":["svc"]}`+"\n" {
+		t.Errorf("call with $JUNCTION_CA, $JUNCTION_CERT, $JUNCTION_KEY: %d %q %q", code, out, errOut)
+	}
+	// From the environment they stay unused on a URL without TLS.
+	out, errOut, code = junction(t, append(tlsEnv, "JUNCTION_URL=ws://"+plain+"/ws"), "call", "--authid", "joe", "--ticket", "joe-secret", "test.auth.whoami")
+	if code != 0 || out != "\"joe\"\n" {
+		t.Errorf("call over ws:// with $JUNCTION_CERT set: %d %q %q", code, out, errOut)
+	}
+
+	// Without --cert the client offers no method the realm accepts; with
+	// a certificate the CA issued to no principal, the tls method fails.
+	out, errOut, code = junction(t, nil, "call", "--url", wss, "--ca", certFile, "test.auth.whoami")
+	if code == 0 || out != "" || !strings.Contains(errOut, string(wamp.ErrNoAuthMethod)) {
+		t.Errorf("call --ca without --cert: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = junction(t, nil, "call", "--url", wss, "--ca", certFile, "--cert", strangerCert, "--key", strangerKey, "test.auth.whoami")
+	if code == 0 || out != "" || !strings.Contains(errOut, string(wamp.ErrAuthenticationFailed)) {
+		t.Errorf("call --cert of an unknown principal: %d %q %q", code, out, errOut)
+	}
+	// The wrong CA (the one of the client certificates) or none (the
+	// system's): the router's certificate is not trusted.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ca", caFile}, "no CA in --ca " + caFile + " issued the router's certificate"},
+		{nil, "give its CA with --ca FILE"},
+	} {
+		args := append(append([]string{"call", "--url", wss}, tc.args...), "--cert", svcCert, "--key", svcKey, "test.auth.whoami")
+		out, errOut, code = junction(t, nil, args...)
+		if code == 0 || out != "" || !strings.Contains(errOut, "certificate signed by unknown authority") || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: %d %q %q", args, code, out, errOut)
+		}
+	}
+
+	// A client certificate no CA in client_ca issued: presented anyway,
+	// the router refuses it in the handshake.
+	selfCert, selfKey, err := self.WriteFiles(dir, "self-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{wss, "tls://" + secure} {
+		out, errOut, code = junction(t, nil, "call", "--url", url, "--ca", certFile, "--cert", selfCert, "--key", selfKey, "test.auth.whoami")
+		if code == 0 || out != "" || !strings.Contains(errOut, "the router refused the client certificate of --cert "+selfCert) {
+			t.Errorf("call --url %s --cert of another issuer: %d %q %q", url, code, out, errOut)
+		}
+	}
+	// A TLS listener that asks for no certificate.
+	out, errOut, code = junction(t, nil, "call", "--url", "wss://"+noCertAuth+"/ws", "--ca", certFile, "--cert", svcCert, "--key", svcKey, "test.auth.whoami")
+	if code == 0 || out != "" || !strings.Contains(errOut, string(wamp.ErrAuthenticationFailed)) ||
+		!strings.Contains(errOut, "the router did not ask for a client certificate, so --cert was not sent") {
+		t.Errorf("call --cert where no certificate is asked for: %d %q %q", code, out, errOut)
+	}
+
+	// Files that are missing, hold no certificate or do not match.
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ca", missing}, "--ca: open " + missing},
+		{[]string{"--ca", svcKey}, "--ca " + svcKey + ": no PEM certificate in it"},
+		{[]string{"--cert", svcCert}, "--cert needs --key"},
+		{[]string{"--key", svcKey}, "--key needs --cert"},
+		{[]string{"--cert", missing, "--key", svcKey}, "--cert: open " + missing},
+		{[]string{"--cert", svcCert, "--key", missing}, "--key: open " + missing},
+		{[]string{"--cert", svcCert, "--key", strangerKey}, "--cert " + svcCert + " and --key " + strangerKey + ": tls: private key does not match public key"},
+		{[]string{"--url", "ws://" + plain + "/ws", "--ca", certFile}, "--ca is for wss://, rss:// and tls:// URLs"},
+	} {
+		args := append(append([]string{"call", "--url", wss}, tc.args...), "test.auth.whoami")
+		out, errOut, code = junction(t, nil, args...)
+		if code == 0 || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: %d %q %q, want %q", args, code, out, errOut, tc.want)
+		}
 	}
 }

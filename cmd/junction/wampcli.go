@@ -7,6 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/junction-wamp/junction/client"
@@ -30,8 +33,11 @@ type cliConfig struct {
 	authid, authrole       string
 	ticket, secret         string // ticket, WAMP-CRA secret
 	password, privateKey   string // WAMP-SCRAM password, cryptosign seed (hex)
+	ca, cert, key          string // TLS: CA bundle to trust, client certificate and key files
 	json                   bool
 	timeout                time.Duration
+	fs                     *flag.FlagSet // the flags, to tell given ones from defaults
+	certAsked              atomic.Bool   // the router asked for the --cert certificate
 }
 
 // env reads a default from the environment.
@@ -53,8 +59,107 @@ func (c *cliConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.secret, "secret", env("JUNCTION_SECRET", ""), "WAMP-CRA secret [$JUNCTION_SECRET]")
 	fs.StringVar(&c.password, "password", env("JUNCTION_PASSWORD", ""), "WAMP-SCRAM password [$JUNCTION_PASSWORD]")
 	fs.StringVar(&c.privateKey, "private-key", env("JUNCTION_PRIVATE_KEY", ""), "cryptosign private key, 64 hex digits of its seed [$JUNCTION_PRIVATE_KEY]")
+	fs.StringVar(&c.ca, "ca", env("JUNCTION_CA", ""), "PEM `file` of the CAs to trust for the router's certificate (wss://, rss://, tls://) instead of the system's [$JUNCTION_CA]")
+	fs.StringVar(&c.cert, "cert", env("JUNCTION_CERT", ""), "PEM `file` of a TLS client certificate: logs in by it (authmethod tls); needs --key [$JUNCTION_CERT]")
+	fs.StringVar(&c.key, "key", env("JUNCTION_KEY", ""), "PEM `file` of the private key of --cert [$JUNCTION_KEY]")
 	fs.BoolVar(&c.json, "json", env("JUNCTION_JSON", "") != "", "print JSON lines [$JUNCTION_JSON]")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound on connecting, and on the call or publication")
+	c.fs = fs
+}
+
+// given reports whether the flag name was on the command line (not a
+// default, nor one from the environment).
+func (c *cliConfig) given(name string) bool {
+	found := false
+	if c.fs != nil {
+		c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	}
+	return found
+}
+
+// tlsURL reports whether rawURL names a transport over TLS.
+func tlsURL(rawURL string) bool {
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	switch strings.ToLower(scheme) {
+	case "wss", "rss", "tls":
+		return true
+	}
+	return false
+}
+
+// tlsConfig reads --ca, --cert and --key; nil when none is set. On a URL
+// without TLS they are an error when given on the command line, and
+// dropped when they come from the environment.
+func (c *cliConfig) tlsConfig() (*tls.Config, error) {
+	if c.ca == "" && c.cert == "" && c.key == "" {
+		return nil, nil
+	}
+	if !tlsURL(c.url) {
+		for _, name := range []string{"ca", "cert", "key"} {
+			if c.given(name) {
+				return nil, fmt.Errorf("--%s is for wss://, rss:// and tls:// URLs, not %s", name, c.url)
+			}
+		}
+		c.ca, c.cert, c.key = "", "", ""
+		return nil, nil
+	}
+	cfg := &tls.Config{}
+	if c.ca != "" {
+		pem, err := os.ReadFile(c.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", c.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.cert != "" && c.key == "":
+		return nil, errors.New("--cert needs --key, the file of its private key")
+	case c.key != "" && c.cert == "":
+		return nil, errors.New("--key needs --cert, the file of its certificate")
+	case c.cert != "":
+		certPEM, err := os.ReadFile(c.cert)
+		if err != nil {
+			return nil, fmt.Errorf("--cert: %w", err)
+		}
+		keyPEM, err := os.ReadFile(c.key)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("--cert %s and --key %s: %w", c.cert, c.key, err)
+		}
+		// Presented whenever the router asks, even when it names other
+		// CAs (where Go would send none): a router that does not trust it
+		// then says so in the handshake.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c.certAsked.Store(true)
+			return &pair, nil
+		}
+	}
+	return cfg, nil
+}
+
+// explainTLS adds what to check to a TLS handshake failure, or to a
+// refusal of a client certificate the router never asked for.
+func (c *cliConfig) explainTLS(err error) error {
+	var unknown x509.UnknownAuthorityError
+	var ce *client.CloseError
+	switch {
+	case errors.As(err, &unknown) && c.ca != "":
+		return fmt.Errorf("%w (no CA in --ca %s issued the router's certificate)", err, c.ca)
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w (no system CA issued the router's certificate: give its CA with --ca FILE)", err)
+	case c.cert != "" && c.certAsked.Load() && strings.Contains(err.Error(), "remote error: tls:"):
+		return fmt.Errorf("%w (the router refused the client certificate of --cert %s)", err, c.cert)
+	case c.cert != "" && !c.certAsked.Load() && errors.As(err, &ce) && ce.Reason == wamp.ErrAuthenticationFailed:
+		return fmt.Errorf("%w (the router did not ask for a client certificate, so --cert was not sent)", err)
+	}
+	return err
 }
 
 // options turns the flags into client options.
@@ -89,8 +194,19 @@ func (c *cliConfig) options(stderr io.Writer) (*client.Options, error) {
 		}
 		o.Credentials = append(o.Credentials, client.Cryptosign(key))
 	}
-	if len(o.Credentials) > 0 && c.authid == "" && c.privateKey == "" {
+	if (c.ticket != "" || c.secret != "" || c.password != "") && c.authid == "" {
 		return nil, errors.New("--authid is needed with --ticket, --secret or --password")
+	}
+	cfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		o.TLSConfig = cfg
+		if c.cert != "" {
+			// First: it logs in with nothing secret on the wire.
+			o.Credentials = append([]client.Credential{client.TLSCertificate()}, o.Credentials...)
+		}
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return o, nil
@@ -115,7 +231,11 @@ func (c *cliConfig) connect(ctx context.Context, stderr io.Writer, reconnect boo
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return client.Dial(dctx, c.url, c.realm, o)
+	s, err := client.Dial(dctx, c.url, c.realm, o)
+	if err != nil {
+		return nil, c.explainTLS(err)
+	}
+	return s, nil
 }
 
 // closeSession says goodbye within a short bound.
