@@ -333,13 +333,9 @@ func TestRecordAfterClose(t *testing.T) {
 	}
 }
 
-// Through the broker: once it hands publications to the realm (branch
-// pubsub), and announces it, PUBLISH with retain and SUBSCRIBE with
-// get_retained work end to end, and PUBLISH reaches the history.
+// Through the broker: PUBLISH with retain and SUBSCRIBE with get_retained
+// work end to end, and PUBLISH reaches the history.
 func TestRetentionAndHistoryThroughBroker(t *testing.T) {
-	if _, ok := brokerFeatures()["event_retention"]; !ok {
-		t.Skip("the broker does not announce event_retention: it does not call recordPublication yet")
-	}
 	r := newHistoryRouter(t, filepath.Join(t.TempDir(), "h.db"), historyRules...)
 	pub := join(t, r, codec.JSON)
 	pub.s.Receive(&wamp.Publish{Request: 1, Topic: "com.hist.x", Options: wamp.Dict{"retain": true, "acknowledge": true},

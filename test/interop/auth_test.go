@@ -69,18 +69,7 @@ func authConfig(t *testing.T, devicePub string) string {
 // may do. See python/auth.py and js/auth.js for the scenarios.
 func TestAuthInterop(t *testing.T) {
 	py, js := pythonClient(t), jsClient(t)
-	var missing []string
-	for _, c := range []*client{py, js} {
-		if c.unavailable != "" {
-			missing = append(missing, c.unavailable)
-		}
-	}
-	switch {
-	case os.Getenv(skipEnv) == "1":
-		t.Skipf("%s=1 (interop clients missing: %d)", skipEnv, len(missing))
-	case len(missing) > 0:
-		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
-	}
+	requireClients(t, py, js)
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)

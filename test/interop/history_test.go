@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,12 +30,7 @@ realms:
 // the router restarted, in every serializer.
 func TestHistoryInterop(t *testing.T) {
 	py := pythonClient(t)
-	switch {
-	case os.Getenv(skipEnv) == "1":
-		t.Skipf("%s=1", skipEnv)
-	case py.unavailable != "":
-		t.Fatalf("%s (or set %s=1 to skip the interop tests)", py.unavailable, skipEnv)
-	}
+	requireClients(t, py)
 	hist := *py
 	hist.command = []string{pythonBin, "history.py"}
 

@@ -61,12 +61,13 @@ type combo struct{ transport, serializer string }
 
 func (c combo) String() string { return c.transport + "/" + c.serializer }
 
-func TestInterop(t *testing.T) {
-	clients := []*client{pythonClient(t), jsClient(t)}
-	byName := map[string]*client{}
+// requireClients skips the test when JUNCTION_SKIP_INTEROP=1 and fails it
+// when one of clients is missing otherwise: the interop tests never pass
+// in silence without the third-party clients.
+func requireClients(t *testing.T, clients ...*client) {
+	t.Helper()
 	var missing []string
 	for _, c := range clients {
-		byName[c.name] = c
 		if c.unavailable != "" {
 			missing = append(missing, c.unavailable)
 		}
@@ -79,6 +80,15 @@ func TestInterop(t *testing.T) {
 	case len(missing) > 0:
 		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
 	}
+}
+
+func TestInterop(t *testing.T) {
+	clients := []*client{pythonClient(t), jsClient(t)}
+	byName := map[string]*client{}
+	for _, c := range clients {
+		byName[c.name] = c
+	}
+	requireClients(t, clients...)
 
 	bin := routerBinary(t)
 	r := startRouter(t, bin)

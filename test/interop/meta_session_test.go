@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 )
@@ -23,20 +22,7 @@ func TestMetaSession(t *testing.T) {
 		"python": {{"websocket", "json"}, {"websocket", "msgpack"}, {"rawsocket", "cbor"}},
 		"js":     {{"websocket", "json"}, {"websocket", "cbor"}, {"rawsocket", "json"}},
 	}
-	var missing []string
-	for _, c := range clients {
-		if c.unavailable != "" {
-			missing = append(missing, c.unavailable)
-		}
-	}
-	switch {
-	case os.Getenv(skipEnv) == "1" && len(missing) > 0:
-		t.Skipf("%s=1; interop clients missing:\n%s", skipEnv, strings.Join(missing, "\n"))
-	case os.Getenv(skipEnv) == "1":
-		t.Skipf("%s=1 (the clients are installed; unset it to run the interop tests)", skipEnv)
-	case len(missing) > 0:
-		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
-	}
+	requireClients(t, clients...)
 
 	realm := func(c *client, cb combo) string {
 		return fmt.Sprintf("interop.meta.%s.%s.%s", c.name, cb.transport, cb.serializer)

@@ -2,8 +2,6 @@ package interop
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,18 +17,7 @@ import (
 // bad options. See README.md.
 func TestPubSubAdvanced(t *testing.T) {
 	py, js := pythonClient(t), jsClient(t)
-	var missing []string
-	for _, c := range []*client{py, js} {
-		if c.unavailable != "" {
-			missing = append(missing, c.unavailable)
-		}
-	}
-	switch {
-	case os.Getenv(skipEnv) == "1":
-		t.Skipf("%s=1; missing clients: %q", skipEnv, missing)
-	case len(missing) > 0:
-		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
-	}
+	requireClients(t, py, js)
 	r := startRouter(t, routerBinary(t))
 
 	suites := []struct {

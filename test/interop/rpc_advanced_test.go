@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +24,7 @@ import (
 // WAMP messages from Go.
 func TestRPCAdvanced(t *testing.T) {
 	clients := []*client{pythonClient(t), jsClient(t)}
-	var missing []string
-	for _, c := range clients {
-		if c.unavailable != "" {
-			missing = append(missing, c.unavailable)
-		}
-	}
-	switch {
-	case os.Getenv(skipEnv) == "1":
-		t.Skipf("%s=1", skipEnv)
-	case len(missing) > 0:
-		t.Fatalf("interop clients missing (or set %s=1 to skip the interop tests):\n%s", skipEnv, strings.Join(missing, "\n"))
-	}
+	requireClients(t, clients...)
 	r := startRouter(t, routerBinary(t))
 
 	scripts := map[string]struct {
