@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -325,7 +326,17 @@ func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 	if len(authextra) > 0 {
 		details["authextra"] = authextra
 	}
-	if !s.send(&wamp.Welcome{Session: s.id, Details: details}) {
+	welcome := &wamp.Welcome{Session: s.id, Details: details}
+	err := s.peer.Send(welcome)
+	if errors.Is(err, ErrTooLarge) {
+		// A client that takes only small messages (RawSocket allows a
+		// 512-byte limit) still joins: WELCOME without the feature lists,
+		// which leaves it the Basic Profile.
+		details["roles"] = wamp.Dict{"broker": wamp.Dict{}, "dealer": wamp.Dict{}}
+		err = s.peer.Send(welcome)
+	}
+	if err != nil {
+		s.sendFailed(wamp.TypeWelcome, err)
 		return // never joined as far as the client knows: no on_join
 	}
 	s.logger().Debug("session joined", "agent", agent, "authmethod", details["authmethod"],

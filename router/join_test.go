@@ -430,3 +430,35 @@ func TestCookieLoginAndLogout(t *testing.T) {
 	z.s.Receive(hello("realm1", "", "cookie"))
 	wantAuthAbort(t, z, wamp.ErrAuthenticationFailed) // the cookie remembers nobody now
 }
+
+// A client that accepts only small messages still joins: the WELCOME with
+// every feature listed is too large for it, so it gets the one without.
+func TestWelcomeForSmallMessages(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	p := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64), limit: 512}
+	p.s = r.Attach(p, TransportInfo{Kind: "rawsocket", Serializer: "json"})
+	t.Cleanup(p.s.Detach)
+	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	w := wantWelcome(t, p)
+	roles, _ := w.Details["roles"].(map[string]any)
+	if _, ok := roles["broker"]; !ok || len(roles) != 2 {
+		t.Fatalf("WELCOME roles %v, want broker and dealer", roles)
+	}
+	if dealer, _ := roles["dealer"].(map[string]any); len(dealer) != 0 {
+		t.Fatalf("dealer announced %v to a client that takes 512 bytes", dealer)
+	}
+	p.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.session.count"})
+	if res, ok := p.recv().(*wamp.Result); !ok || res.Request != 1 {
+		t.Fatalf("want RESULT 1, got %+v", res)
+	}
+
+	// With room for it, the full WELCOME.
+	q := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64), limit: 4096}
+	q.s = r.Attach(q, TransportInfo{Kind: "rawsocket", Serializer: "json"})
+	t.Cleanup(q.s.Detach)
+	q.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	roles, _ = wantWelcome(t, q).Details["roles"].(map[string]any)
+	if dealer, _ := roles["dealer"].(map[string]any); dealer["features"] == nil {
+		t.Fatalf("full WELCOME lacks the dealer's features: %v", roles)
+	}
+}
