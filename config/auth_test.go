@@ -111,6 +111,9 @@ func TestAuthErrors(t *testing.T) {
 		{"template with a name", lines("realm_template:", "  name: x", "  stict_uris: true"),
 			"junction.yaml:2:9: realm_template.name: a template has no name: a realm made from it is named by the client's HELLO\n" +
 				"junction.yaml:3:3: unknown key \"stict_uris\" in realm_template (known: name, strict_uris, anonymous, meta_api, disclose_caller, disclose_publisher, trust_levels, history, auth)"},
+		{"template settings", lines("store: {path: h.db}", "realm_template:", "  disclose_caller: sometimes", "  history:", "    - {topic: a.b, limit: 5}"),
+			"junction.yaml:3:20: realm_template.disclose_caller: \"sometimes\" is not one of on_request, always, never\n" +
+				"junction.yaml:5:5: realm_template.history: realms made from the template cannot keep event history: give history rules to realms listed under realms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("junction.yaml", []byte(tc.yaml))

@@ -59,6 +59,14 @@ func validate(c *Config, r *report) {
 	for i := range c.Realms {
 		validateRealm(r, fmt.Sprintf("realms[%d]", i), &c.Realms[i], c.Store.Path)
 	}
+	if t := c.RealmTemplate; t != nil {
+		validateRealm(r, "realm_template", t, c.Store.Path)
+		if len(t.History) > 0 {
+			// The history store is opened with the rules of the realms
+			// known at start; a realm made later would keep nothing.
+			r.errorf("realm_template.history", "realms made from the template cannot keep event history: give history rules to realms listed under realms")
+		}
+	}
 	validateStore(r, &c.Store)
 
 	validateAuthAll(c, r) // auth.go
