@@ -114,7 +114,7 @@ func parseRoles(roles map[string]any) (clientRoles, clientFeatures, string) {
 	return announced, feats, ""
 }
 
-// routerRoles is what WELCOME announces in realm rl: the roles and only the
+// routerRoles builds what WELCOME announces in realm rl: the roles and only the
 // features this router implements, each added once it works; the meta API's
 // only where it is switched on.
 func routerRoles(rl *realm) wamp.Dict {

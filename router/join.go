@@ -322,7 +322,7 @@ func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 	details := s.authDetails(make(wamp.Dict, 8))
 	details["agent"] = r.cfg.Agent
 	details["realm"] = string(rlm.name)
-	details["roles"] = routerRoles(rlm)
+	details["roles"] = rlm.welcomeRoles
 	if len(authextra) > 0 {
 		details["authextra"] = authextra
 	}
@@ -443,6 +443,7 @@ func (r *Router) realmFor(name wamp.URI) (*realm, string) {
 	rc := *tmpl
 	rc.Name = name
 	rl := newRealm(r, rc)
+	rl.welcomeRoles = routerRoles(rl)
 	if r.autoRealms == nil {
 		r.autoRealms = make(map[wamp.URI]*realm)
 	}

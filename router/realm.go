@@ -17,6 +17,9 @@ type realm struct {
 	dealer    dealer
 	// meta holds the meta procedures; nil when the meta API is off.
 	meta map[wamp.URI]metaProcedure
+	// welcomeRoles is WELCOME.Details.roles, built once (routerRoles) and
+	// shared read-only by every WELCOME of the realm.
+	welcomeRoles wamp.Dict
 	// hist holds the retained events and the history store (retention.go).
 	hist realmHistory
 

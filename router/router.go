@@ -143,8 +143,14 @@ func New(cfg Config) (*Router, error) {
 		}
 		r.realms[rc.Name] = newRealm(r, rc)
 	}
+	if cfg.RealmTemplate != nil && len(cfg.RealmTemplate.History) > 0 {
+		return nil, fmt.Errorf("realm template: realms made from it cannot keep event history (the store is opened with the rules of the realms known at start)")
+	}
 	if err := r.openHistory(); err != nil {
 		return nil, err
+	}
+	for _, rl := range r.realms {
+		rl.welcomeRoles = routerRoles(rl) // after openHistory: event_history depends on it
 	}
 	return r, nil
 }
