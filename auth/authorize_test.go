@@ -183,8 +183,17 @@ func TestThrottle(t *testing.T) {
 	for i := range 10 {
 		th.Failed("192.0.2." + string(rune('0'+i)) + ":1")
 	}
-	if th.Len() > 3 {
-		t.Errorf("remembers %d addresses, max 3", th.Len())
+	if th.Len() != 3 {
+		t.Errorf("remembers %d addresses, want the bound, 3", th.Len())
+	}
+	// The bound drops the address that failed longest ago, not one that
+	// keeps failing.
+	for range 3 {
+		th.Failed("198.51.100.1:1")
+		th.Failed("192.0.2.9:1") // and another newcomer each time
+	}
+	if d := th.Delay("198.51.100.1:2"); d != 2*time.Second {
+		t.Errorf("an address failing all along is delayed %v, want 2s", d)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 // Cookies remembers which identity each WebSocket cookie authenticated as,
 // per realm, in memory (a restart forgets them). It holds at most Max
 // cookies, each for TTL after it was last remembered; when full, it drops
-// the expired ones and then the ones that expire first. It is safe for
+// the one remembered longest ago (which expires first). It is safe for
 // concurrent use.
 type Cookies struct {
 	Max int
@@ -16,7 +16,7 @@ type Cookies struct {
 	now func() time.Time // for tests; nil is time.Now
 
 	mu sync.Mutex
-	m  map[cookieKey]cookieEntry
+	m  recent[cookieKey, cookieEntry]
 }
 
 type cookieKey struct{ cookie, realm string }
@@ -38,39 +38,11 @@ func (c *Cookies) Remember(cookie, realm string, id *Identity) {
 	if cookie == "" || c == nil {
 		return
 	}
-	now := c.clock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[cookieKey]cookieEntry)
-	}
-	k := cookieKey{cookie, realm}
-	if _, ok := c.m[k]; !ok && len(c.m) >= max(c.Max, 1) {
-		c.evictLocked(now)
-	}
-	e := cookieEntry{id: *id, expires: now.Add(c.TTL)}
+	e := cookieEntry{id: *id, expires: c.clock().Add(c.TTL)}
 	e.id.AuthExtra = nil
-	c.m[k] = e
-}
-
-// evictLocked makes room for one entry.
-func (c *Cookies) evictLocked(now time.Time) {
-	for k, e := range c.m {
-		if !now.Before(e.expires) {
-			delete(c.m, k)
-		}
-	}
-	for len(c.m) >= max(c.Max, 1) {
-		var oldest cookieKey
-		var at time.Time
-		first := true
-		for k, e := range c.m {
-			if first || e.expires.Before(at) {
-				oldest, at, first = k, e.expires, false
-			}
-		}
-		delete(c.m, oldest)
-	}
+	c.mu.Lock()
+	c.m.put(cookieKey{cookie, realm}, e, c.Max)
+	c.mu.Unlock()
 }
 
 // Lookup returns the identity cookie authenticated as in realm.
@@ -79,14 +51,15 @@ func (c *Cookies) Lookup(cookie, realm string) (*Identity, bool) {
 		return nil, false
 	}
 	now := c.clock()
+	k := cookieKey{cookie, realm}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[cookieKey{cookie, realm}]
+	e, ok := c.m.get(k)
 	if !ok {
 		return nil, false
 	}
 	if !now.Before(e.expires) {
-		delete(c.m, cookieKey{cookie, realm})
+		c.m.delete(k)
 		return nil, false
 	}
 	id := e.id
@@ -100,7 +73,7 @@ func (c *Cookies) Forget(cookie, realm string) {
 		return
 	}
 	c.mu.Lock()
-	delete(c.m, cookieKey{cookie, realm})
+	c.m.delete(cookieKey{cookie, realm})
 	c.mu.Unlock()
 }
 
@@ -108,5 +81,5 @@ func (c *Cookies) Forget(cookie, realm string) {
 func (c *Cookies) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.m)
+	return c.m.len()
 }

@@ -9,8 +9,8 @@ import (
 // Throttle slows down repeated authentication failures from one address:
 // after Free failures within Window, each further attempt from that
 // address is answered no sooner than Base doubled per extra failure, up to
-// Max. It remembers at most Entries addresses (dropping those seen least
-// recently when full), so its memory is bounded whatever the attacker
+// Max. It remembers at most Entries addresses (dropping the one that
+// failed longest ago when full), so its memory is bounded whatever the attacker
 // does. The zero value uses the defaults. It is safe for concurrent use.
 type Throttle struct {
 	Free    int           // failures without delay; default 3
@@ -22,7 +22,7 @@ type Throttle struct {
 	now func() time.Time // for tests; nil is time.Now
 
 	mu sync.Mutex
-	m  map[string]*failures
+	m  recent[string, failures] // by host, last failure last
 }
 
 type failures struct {
@@ -76,8 +76,8 @@ func (t *Throttle) Delay(addr string) time.Duration {
 	now := t.clock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f := t.m[host(addr)]
-	if f == nil || now.Sub(f.last) > window || f.n < free {
+	f, ok := t.m.get(host(addr))
+	if !ok || now.Sub(f.last) > window || f.n < free {
 		return 0
 	}
 	d := base
@@ -97,48 +97,17 @@ func (t *Throttle) Failed(addr string) {
 	h := host(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = make(map[string]*failures)
+	f, ok := t.m.get(h)
+	n := 0
+	if ok && now.Sub(f.last) <= window {
+		n = f.n
 	}
-	f := t.m[h]
-	if f == nil {
-		if len(t.m) >= entries {
-			t.evictLocked(now, window, entries)
-		}
-		f = &failures{}
-		t.m[h] = f
-	}
-	if now.Sub(f.last) > window {
-		f.n = 0
-	}
-	f.n++
-	f.last = now
-}
-
-// evictLocked drops the addresses whose failures are older than window,
-// then, while still full, the least recently seen.
-func (t *Throttle) evictLocked(now time.Time, window time.Duration, entries int) {
-	for h, f := range t.m {
-		if now.Sub(f.last) > window {
-			delete(t.m, h)
-		}
-	}
-	for len(t.m) >= entries {
-		var oldest string
-		var at time.Time
-		first := true
-		for h, f := range t.m {
-			if first || f.last.Before(at) {
-				oldest, at, first = h, f.last, false
-			}
-		}
-		delete(t.m, oldest)
-	}
+	t.m.put(h, failures{n: n + 1, last: now}, entries) // the most recent now
 }
 
 // Len returns the number of addresses remembered.
 func (t *Throttle) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.m)
+	return t.m.len()
 }
