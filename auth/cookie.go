@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"github.com/junction-wamp/junction/internal/lru"
 	"sync"
 	"time"
 )
@@ -16,7 +17,7 @@ type Cookies struct {
 	now func() time.Time // for tests; nil is time.Now
 
 	mu sync.Mutex
-	m  recent[cookieKey, cookieEntry]
+	m  lru.Map[cookieKey, cookieEntry]
 }
 
 type cookieKey struct{ cookie, realm string }
@@ -41,7 +42,8 @@ func (c *Cookies) Remember(cookie, realm string, id *Identity) {
 	e := cookieEntry{id: *id, expires: c.clock().Add(c.TTL)}
 	e.id.AuthExtra = nil
 	c.mu.Lock()
-	c.m.put(cookieKey{cookie, realm}, e, c.Max)
+	c.m.Put(cookieKey{cookie, realm}, e)
+	c.m.Trim(c.Max)
 	c.mu.Unlock()
 }
 
@@ -54,12 +56,12 @@ func (c *Cookies) Lookup(cookie, realm string) (*Identity, bool) {
 	k := cookieKey{cookie, realm}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m.get(k)
+	e, ok := c.m.Get(k)
 	if !ok {
 		return nil, false
 	}
 	if !now.Before(e.expires) {
-		c.m.delete(k)
+		c.m.Delete(k)
 		return nil, false
 	}
 	id := e.id
@@ -73,7 +75,7 @@ func (c *Cookies) Forget(cookie, realm string) {
 		return
 	}
 	c.mu.Lock()
-	c.m.delete(cookieKey{cookie, realm})
+	c.m.Delete(cookieKey{cookie, realm})
 	c.mu.Unlock()
 }
 
@@ -81,5 +83,5 @@ func (c *Cookies) Forget(cookie, realm string) {
 func (c *Cookies) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m.len()
+	return c.m.Len()
 }

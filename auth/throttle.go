@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"github.com/junction-wamp/junction/internal/lru"
 	"net"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ type Throttle struct {
 	now func() time.Time // for tests; nil is time.Now
 
 	mu sync.Mutex
-	m  recent[string, failures] // by host, last failure last
+	m  lru.Map[string, failures] // by host, last failure last
 }
 
 type failures struct {
@@ -76,7 +77,7 @@ func (t *Throttle) Delay(addr string) time.Duration {
 	now := t.clock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f, ok := t.m.get(host(addr))
+	f, ok := t.m.Get(host(addr))
 	if !ok || now.Sub(f.last) > window || f.n < free {
 		return 0
 	}
@@ -97,17 +98,18 @@ func (t *Throttle) Failed(addr string) {
 	h := host(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f, ok := t.m.get(h)
+	f, ok := t.m.Get(h)
 	n := 0
 	if ok && now.Sub(f.last) <= window {
 		n = f.n
 	}
-	t.m.put(h, failures{n: n + 1, last: now}, entries) // the most recent now
+	t.m.Put(h, failures{n: n + 1, last: now}) // the most recent now
+	t.m.Trim(entries)
 }
 
 // Len returns the number of addresses remembered.
 func (t *Throttle) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.m.len()
+	return t.m.Len()
 }

@@ -427,7 +427,7 @@ func TestRetentionBounds(t *testing.T) {
 	if got, want := ids(), []wamp.ID{6}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the byte bound: %v, want %v", got, want)
 	}
-	if ev := rl.hist.retained["com.e"]; ev == nil || rl.hist.bytes != ev.payload.Size() || rl.hist.order.Len() != 1 || len(rl.hist.retained) != 1 || rl.hist.evicted != 4 {
-		t.Fatalf("bookkeeping: %d bytes, %d in order, %d in map, %d evicted", rl.hist.bytes, rl.hist.order.Len(), len(rl.hist.retained), rl.hist.evicted)
+	if ev, ok := rl.hist.retained.Get("com.e"); !ok || rl.hist.bytes != ev.payload.Size() || rl.hist.retained.Len() != 1 || rl.hist.evicted != 4 {
+		t.Fatalf("bookkeeping: %d bytes, %d retained, %d evicted", rl.hist.bytes, rl.hist.retained.Len(), rl.hist.evicted)
 	}
 }

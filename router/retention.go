@@ -2,12 +2,11 @@ package router
 
 import (
 	"cmp"
-	"container/list"
 	"errors"
+	"github.com/junction-wamp/junction/internal/lru"
 	"log/slog"
 	"maps"
 	"math/bits"
-	"slices"
 	"sync"
 
 	"github.com/junction-wamp/junction/router/history"
@@ -38,9 +37,6 @@ type retainedEvent struct {
 	publication wamp.ID
 	details     wamp.Dict // publisher disclosure, trustlevel, ppt_*: as in the EVENT
 	payload     wamp.Payload
-
-	seq  uint64        // order of retention, for handing several out in order
-	elem *list.Element // in realmHistory.order
 }
 
 // Bounds of a realm's retained events.
@@ -55,11 +51,9 @@ type realmHistory struct {
 	store *history.Store // nil when the realm has no history rules
 
 	mu       sync.RWMutex
-	retained map[wamp.URI]*retainedEvent
-	order    list.List // of *retainedEvent, retained longest ago first
-	bytes    int       // raw payload bytes retained
-	seq      uint64
-	evicted  uint64 // events dropped to keep the bounds
+	retained lru.Map[wamp.URI, retainedEvent] // retained longest ago first
+	bytes    int                              // raw payload bytes retained
+	evicted  uint64                           // events dropped to keep the bounds
 
 	// maxTopics and maxBytes override maxRetained and maxRetainedBytes
 	// when set (tests).
@@ -139,26 +133,20 @@ func publicationAudience(opts wamp.Dict) (bySession bool, a history.Audience, er
 // retain makes the publication topic's retained event, copying what the
 // router may reuse after the publication (the raw payload).
 func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload, log *slog.Logger) {
-	ev := &retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
+	ev := retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
 	ev.payload.Own()
 	h.mu.Lock()
-	if h.retained == nil {
-		h.retained = make(map[wamp.URI]*retainedEvent)
+	if old, ok := h.retained.Get(topic); ok {
+		h.bytes -= old.payload.Size()
 	}
-	h.seq++
-	ev.seq = h.seq
-	if old := h.retained[topic]; old != nil {
-		h.drop(old)
-	}
-	h.retained[topic] = ev
-	ev.elem = h.order.PushBack(ev)
+	h.retained.Put(topic, ev)
 	h.bytes += ev.payload.Size()
 	maxTopics, maxBytes := cmp.Or(h.maxTopics, maxRetained), cmp.Or(h.maxBytes, maxRetainedBytes)
 	evicted := uint64(0)
-	for h.order.Len() > 1 && (h.order.Len() > maxTopics || h.bytes > maxBytes) {
-		oldest := h.order.Front().Value.(*retainedEvent)
-		delete(h.retained, oldest.topic)
-		h.drop(oldest)
+	for h.retained.Len() > 1 && (h.retained.Len() > maxTopics || h.bytes > maxBytes) {
+		oldest, old, _ := h.retained.Oldest()
+		h.retained.Delete(oldest)
+		h.bytes -= old.payload.Size()
 		evicted++
 	}
 	first := h.evicted == 0 && evicted > 0
@@ -168,13 +156,6 @@ func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p 
 		log.Warn("retained events past the realm's bound: the oldest are dropped",
 			"max_topics", maxTopics, "max_bytes", maxBytes)
 	}
-}
-
-// drop takes ev out of the retention order and the byte count; the caller
-// holds mu and updates the map.
-func (h *realmHistory) drop(ev *retainedEvent) {
-	h.order.Remove(ev.elem)
-	h.bytes -= ev.payload.Size()
 }
 
 // retainedEvents returns the retained events whose topics match pattern
@@ -187,18 +168,17 @@ func (rl *realm) retainedEvents(match wamp.Match, pattern wamp.URI) []retainedEv
 	h.mu.RLock()
 	var out []retainedEvent
 	if match == wamp.MatchExact {
-		if ev := h.retained[pattern]; ev != nil {
+		if ev, ok := h.retained.Get(pattern); ok {
 			out = append(out, *ev)
 		}
 	} else {
-		for topic, ev := range h.retained {
+		for topic, ev := range h.retained.All() {
 			if match.Matches(pattern, topic) {
-				out = append(out, *ev)
+				out = append(out, ev)
 			}
 		}
 	}
 	h.mu.RUnlock()
-	slices.SortFunc(out, func(a, b retainedEvent) int { return cmp.Compare(a.seq, b.seq) })
 	for i := range out {
 		d := make(wamp.Dict, len(out[i].details)+2)
 		maps.Copy(d, out[i].details)
