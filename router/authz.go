@@ -135,10 +135,7 @@ func (s *Session) routeHeld(m wamp.Message) {
 	case stateEstablished:
 		s.route(m)
 	case stateClosing:
-		if _, ok := m.(*wamp.Goodbye); ok {
-			s.end()
-			s.peer.Close()
-		}
+		s.closingMessage(m)
 	}
 }
 

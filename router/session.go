@@ -90,12 +90,7 @@ func (s *Session) Receive(m wamp.Message) {
 		s.joinMessage(m) // join.go: HELLO, then AUTHENTICATE
 		return
 	case stateClosing:
-		// We said GOODBYE: the echo ends the session, anything else is
-		// ignored (the specification's transition 14).
-		if _, ok := m.(*wamp.Goodbye); ok {
-			s.end()
-			s.peer.Close()
-		}
+		s.closingMessage(m)
 		return
 	case stateClosed:
 		return
@@ -104,6 +99,16 @@ func (s *Session) Receive(m wamp.Message) {
 		return // authz.go: denied, or queued behind a pending decision
 	}
 	s.route(m)
+}
+
+// closingMessage handles a message that arrives after the router said
+// GOODBYE: the echo ends the session, anything else is ignored (the
+// specification's transition 14).
+func (s *Session) closingMessage(m wamp.Message) {
+	if _, ok := m.(*wamp.Goodbye); ok {
+		s.end()
+		s.peer.Close()
+	}
 }
 
 // route hands an established session's message to the broker or dealer.
