@@ -33,13 +33,6 @@ type Session struct {
 	authid   string
 	authrole string
 	roles    clientRoles
-
-	// state and announced are guarded by mu; they sit here, next to
-	// roles, because three bytes fit where padding would be (a Session is
-	// 288 bytes instead of 304, one allocation size class less).
-	state     sessionState
-	announced metaAnnouncements // orders on_join and on_leave
-
 	features clientFeatures
 	// auth is the session's authentication, then authorization, state
 	// (join.go, authz.go); nil in a realm that has neither.
@@ -50,10 +43,12 @@ type Session struct {
 	reqIDs wamp.Sequence
 
 	mu          sync.Mutex
+	state       sessionState
 	subs        []*subscription // slices: a session has few, and a map costs ~200 bytes even for one
 	regs        []*registration
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
 	testaments  *testaments            // nil until the session adds one
+	announced   metaAnnouncements      // orders on_join and on_leave
 	rpc         callerState            // calls in flight from this session as caller
 
 	droppedEvents uint64 // under mu
