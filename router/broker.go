@@ -413,8 +413,8 @@ func (s *Session) eventFailed(err error) {
 	}
 	s.router.stats.EventsDropped.Add(1)
 	s.mu.Lock()
-	s.droppedEvents++
-	first := s.droppedEvents == 1
+	first := !s.warned
+	s.warned = true
 	s.mu.Unlock()
 	if first {
 		s.logger().Warn("dropping events for a slow or unsuitable subscriber", "err", err)

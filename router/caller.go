@@ -46,7 +46,7 @@ type pendingCall struct {
 func (rl *realm) caller() *internalCaller {
 	rl.callerOnce.Do(func() {
 		c := &internalCaller{pending: make(map[wamp.ID]*pendingCall)}
-		s := &Session{router: rl.router, peer: c, info: TransportInfo{Kind: "internal"}}
+		s := &Session{router: rl.router, peer: c, info: connInfo{Kind: "internal"}}
 		s.realm, s.id, s.authid, s.authrole = rl, wamp.GlobalID(), "junction", "junction"
 		s.roles = roleCaller
 		s.state = stateEstablished

@@ -72,6 +72,16 @@ type callerState struct {
 	ended *endedCalls
 }
 
+// get returns the call in flight under req; cs may be nil (a session that
+// never called).
+func (cs *callerState) get(req wamp.ID) (outCall, bool) {
+	if cs == nil {
+		return outCall{}, false
+	}
+	oc, ok := cs.calls[req]
+	return oc, ok
+}
+
 // endedCalls is a small ring of request ids.
 type endedCalls struct {
 	ids  [16]wamp.ID
@@ -164,8 +174,8 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	// reuses the id of a call in flight is caught when it is recorded).
 	if s.features.has(caller, featProgressiveCallInvocations) {
 		s.mu.Lock()
-		oc, active := s.rpc.calls[m.Request]
-		ended := !active && s.rpc.ended.has(m.Request)
+		oc, active := s.rpc.get(m.Request)
+		ended := !active && s.rpc != nil && s.rpc.ended.has(m.Request)
 		s.mu.Unlock()
 		switch {
 		case active:
@@ -249,10 +259,13 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		s.mu.Unlock()
 		return
 	}
-	if _, dup := s.rpc.calls[m.Request]; dup {
+	if _, dup := s.rpc.get(m.Request); dup {
 		s.mu.Unlock()
 		s.violation(fmt.Sprintf("CALL %d reuses the request id of a call in flight", m.Request))
 		return
+	}
+	if s.rpc == nil {
+		s.rpc = &callerState{}
 	}
 	if s.rpc.calls == nil {
 		s.rpc.calls = make(map[wamp.ID]outCall)
@@ -384,7 +397,7 @@ func (d *dealer) continueCall(s *Session, m *wamp.Call, oc outCall) {
 	}
 	if !progress {
 		s.mu.Lock()
-		if cur, ok := s.rpc.calls[m.Request]; ok && cur == oc {
+		if cur, ok := s.rpc.get(m.Request); ok && cur == oc {
 			cur.streaming = false
 			s.rpc.calls[m.Request] = cur
 		}
@@ -468,7 +481,7 @@ func (d *dealer) complete(to *Session, invID wamp.ID) (invocation, bool) {
 // the one invoked as invID at callee to.
 func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.ID, flags invFlags) {
 	from.mu.Lock()
-	if oc, ok := from.rpc.calls[req]; ok && oc.callee == to && oc.invID == invID {
+	if oc, ok := from.rpc.get(req); ok && oc.callee == to && oc.invID == invID {
 		delete(from.rpc.calls, req)
 		if flags&flagProgressiveCall != 0 {
 			if from.rpc.ended == nil {
@@ -536,7 +549,7 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 		return
 	}
 	s.mu.Lock()
-	oc, ok := s.rpc.calls[m.Request]
+	oc, ok := s.rpc.get(m.Request)
 	s.mu.Unlock()
 	if !ok {
 		// Already answered (the answer crossed the CANCEL on the wire), or

@@ -140,7 +140,7 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 	req := &auth.Request{
 		Realm: string(rlm.name), AuthID: authid, AuthExtra: extra, Details: h.Details,
-		Session: id, Transport: s.info.authTransport(), Caller: r,
+		Session: id, Transport: s.authTransport(), Caller: r,
 	}
 	a, f := pol.Choose(req, offered)
 	if f != nil {
@@ -370,7 +370,7 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 		// Authorization without authentication: go through welcome for the
 		// session's authorizer.
 		req := &auth.Request{Realm: string(rlm.name), AuthID: authid, Method: auth.MethodAnonymous, Details: h.Details,
-			Session: id, Transport: s.info.authTransport(), Caller: r}
+			Session: id, Transport: s.authTransport(), Caller: r}
 		j := &joining{s: s, rlm: rlm, req: req, cancel: func() {}}
 		s.mu.Lock()
 		s.roles, s.features = announced, features
@@ -394,16 +394,22 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 // forgetCookie makes the realm forget the identity the connection's
 // authentication cookie remembers: the client logged out.
 func (s *Session) forgetCookie() {
-	if p := s.realm.cfg.Auth; p != nil && p.Cookies != nil && s.info.Cookie != "" {
-		p.Cookies.Forget(s.info.Cookie, string(s.realm.name))
+	if p := s.realm.cfg.Auth; p != nil && p.Cookies != nil && s.handshake != nil && s.handshake.Cookie != "" {
+		p.Cookies.Forget(s.handshake.Cookie, string(s.realm.name))
 		s.logger().Debug("logged out: the session's cookie is forgotten")
 	}
 }
 
 // authTransport describes the connection for the authenticators.
-func (ti *TransportInfo) authTransport() *auth.Transport {
-	t := &auth.Transport{Kind: ti.Kind, Serializer: ti.Serializer, RemoteAddr: ti.RemoteAddr, TLS: ti.TLS, Cookie: ti.Cookie, CookieIssued: ti.CookieIssued}
-	if cs := ti.TLSState; cs != nil {
+func (s *Session) authTransport() *auth.Transport {
+	ci := &s.info
+	t := &auth.Transport{Kind: ci.Kind, Serializer: ci.Serializer, RemoteAddr: ci.RemoteAddr, TLS: s.tls}
+	hs := s.handshake
+	if hs == nil {
+		return t
+	}
+	t.Cookie, t.CookieIssued = hs.Cookie, hs.CookieIssued
+	if cs := hs.TLSState; cs != nil {
 		t.TLS = true
 		t.TLSUnique = cs.TLSUnique
 		t.PeerCertificates = cs.PeerCertificates

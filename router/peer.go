@@ -32,6 +32,14 @@ var (
 	ErrClosed    = errors.New("connection closed")
 )
 
+// connInfo is what a session keeps of its TransportInfo for as long as it
+// lives; the rest, which only authentication reads, is kept only for the
+// connections that have it (Session.handshake), to keep an idle session
+// small.
+type connInfo struct {
+	Kind, Serializer, RemoteAddr string
+}
+
 // TransportInfo describes the connection a session arrived on; it shows in
 // the session's details and in logs.
 type TransportInfo struct {

@@ -171,7 +171,10 @@ func (r *Router) Realms() []wamp.URI {
 // every message it decodes to the session's Receive, in order, and calls
 // Detach once the connection is gone.
 func (r *Router) Attach(p Peer, info TransportInfo) *Session {
-	s := &Session{router: r, peer: p, info: info}
+	s := &Session{router: r, peer: p, info: connInfo{Kind: info.Kind, Serializer: info.Serializer, RemoteAddr: info.RemoteAddr}, tls: info.TLS}
+	if info.TLSState != nil || info.Cookie != "" {
+		s.handshake = &info // only authentication reads these
+	}
 	r.mu.Lock()
 	r.sessions[s] = struct{}{}
 	r.mu.Unlock()
