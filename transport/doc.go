@@ -40,7 +40,7 @@
 // Measured on a 2-core machine shared with the load generator (junction
 // bench): an idle session, joined and subscribed, grows the router's RSS by
 // 1.9 to 2.5 KB with the epoll engine (Go heap after a collection: about
-// 900 bytes, the router's session included; see TestIdleConnections) and
+// 850 bytes, the router's session included; see TestIdleConnections) and
 // by about 20.5 KB in goroutine mode (two goroutine stacks and the read buffer). The epoll engine also
 // needs fewer system calls under load: see # Coalescing.
 //
