@@ -151,7 +151,8 @@ type Store struct {
 	Path string
 }
 
-// Limits bounds what one session may cost the router.
+// Limits bounds what one session may cost the router, and how long a
+// stopping router waits for its sessions.
 type Limits struct {
 	// MaxMessageSize is the largest message accepted, in bytes. Yaml key
 	// max_message_size; default 16 MiB; 1 KiB to 1 GiB.
@@ -186,6 +187,11 @@ type Limits struct {
 	// IdleTimeout closes a session that has sent nothing for this long;
 	// 0 means never. Yaml key idle_timeout; default 0.
 	IdleTimeout time.Duration
+	// ShutdownTimeout is how long a stopping router waits for its
+	// sessions to answer GOODBYE before it closes the connections of the
+	// rest (and logs them); 0 closes them at once. Yaml key
+	// shutdown_timeout; default 5s; 0 or more.
+	ShutdownTimeout time.Duration
 }
 
 // Log configures the router's log/slog output.
@@ -219,6 +225,7 @@ func Default() *Config {
 			PingInterval:     30 * time.Second,
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
+			ShutdownTimeout:  5 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}

@@ -60,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 				"limits:",
 				"    max_msg_size: 1MiB",
 			),
-			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout)`},
+			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout)`},
 		},
 		{
 			name: "unknown key in a listener",
@@ -135,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "limits is a list",
 			yaml: lines("limits:", "  - max_message_size: 1MiB"),
-			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, got a list`},
+			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, got a list`},
 		},
 		{
 			name: "bool is a string",
@@ -617,11 +617,12 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "timeouts must be positive",
-			yaml: lines("limits:", "  hello_timeout: 0s", "  handshake_timeout: -1s", "  idle_timeout: -5m"),
+			yaml: lines("limits:", "  hello_timeout: 0s", "  handshake_timeout: -1s", "  idle_timeout: -5m", "  shutdown_timeout: -1s"),
 			want: []string{
 				`junction.yaml:2:18: limits.hello_timeout: must be more than 0, got 0s`,
 				`junction.yaml:3:22: limits.handshake_timeout: must be more than 0, got -1s`,
 				`junction.yaml:4:17: limits.idle_timeout: must be 0 (no idle timeout) or more, got -5m0s`,
+				`junction.yaml:5:21: limits.shutdown_timeout: must be 0 (close every connection at once) or more, got -1s`,
 			},
 		},
 		{
@@ -848,6 +849,7 @@ func TestDefault(t *testing.T) {
 			PingInterval:     30 * time.Second,
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
+			ShutdownTimeout:  5 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -913,6 +915,7 @@ func TestFullConfig(t *testing.T) {
 		"  ping_interval: 1m",
 		"  ping_timeout: 15s",
 		"  idle_timeout: 1h30m",
+		"  shutdown_timeout: 0s",
 		"log:",
 		"  level: debug",
 		"  format: json",
@@ -966,6 +969,7 @@ func TestFullConfig(t *testing.T) {
 			PingInterval:     time.Minute,
 			PingTimeout:      15 * time.Second,
 			IdleTimeout:      90 * time.Minute,
+			ShutdownTimeout:  0,
 		},
 		Log: Log{Level: "debug", Format: "json"},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -24,7 +25,7 @@ var (
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
 	historyKeys  = []string{"topic", "match", "limit"}
 	storeKeys    = []string{"path"}
-	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
+	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout"}
 	logKeys      = []string{"level", "format"}
 )
 
@@ -338,14 +339,29 @@ func (d *decoder) duration(n *yaml.Node, path string, dst *time.Duration) {
 	*dst = v
 }
 
-// file decodes a file name, making a relative one relative to the config
-// file's directory.
+// file decodes a file name, expanding environment variables (expandEnv)
+// and making a relative name relative to the config file's directory.
 func (d *decoder) file(n *yaml.Node, path string, dst *string) {
-	s, ok := d.scalar(n, path)
+	s, ok := d.expanded(n, path)
 	if !ok {
 		return
 	}
 	*dst = d.abs(s)
+}
+
+// expanded decodes a scalar in which environment variables are expanded:
+// a file name or a listener address.
+func (d *decoder) expanded(n *yaml.Node, path string) (string, bool) {
+	s, ok := d.scalar(n, path)
+	if !ok {
+		return "", false
+	}
+	s, err := expandEnv(s, os.LookupEnv)
+	if err != nil {
+		d.r.bad(n, path, "%v", err)
+		return "", false
+	}
+	return s, true
 }
 
 func (d *decoder) abs(name string) string {
@@ -396,7 +412,7 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 	d.mapping(n, path, listenerKeys, func(key, path string, v *yaml.Node) {
 		switch key {
 		case "address":
-			s, ok := d.scalar(v, path)
+			s, ok := d.expanded(v, path)
 			if !ok {
 				return
 			}
@@ -545,6 +561,8 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 			d.boolean(v, path, &l.RawSocketPings)
 		case "idle_timeout":
 			d.duration(v, path, &l.IdleTimeout)
+		case "shutdown_timeout":
+			d.duration(v, path, &l.ShutdownTimeout)
 		}
 	})
 }

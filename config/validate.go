@@ -555,6 +555,9 @@ func validateLimits(r *report, l *Limits) {
 	if l.IdleTimeout < 0 {
 		r.errorf("limits.idle_timeout", "must be 0 (no idle timeout) or more, got %v", l.IdleTimeout)
 	}
+	if l.ShutdownTimeout < 0 {
+		r.errorf("limits.shutdown_timeout", "must be 0 (close every connection at once) or more, got %v", l.ShutdownTimeout)
+	}
 	switch {
 	case l.PingInterval < 0:
 		r.errorf("limits.ping_interval", "must be 0 (no pings) or more, got %v", l.PingInterval)
