@@ -195,7 +195,9 @@ func (r *Router) forget(s *Session) {
 
 // Shutdown says GOODBYE (wamp.close.system_shutdown) to every session and
 // waits for the sessions to end, or for ctx to be done, after which it closes
-// the connections that remain. New sessions are refused from the start.
+// the connections that remain, logging each (remote address, realm,
+// session, authid), and returns an error that wraps ctx.Err(). New
+// sessions are refused from the start.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.closing.Store(true)
 	r.mu.Lock()
@@ -221,11 +223,17 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		r.mu.Lock()
-		left := len(r.sessions)
+		left := make([]*Session, 0, len(r.sessions))
+		for s := range r.sessions {
+			left = append(left, s)
+		}
 		r.mu.Unlock()
-		for _, s := range all {
+		for _, s := range left {
+			// Each one by name: an operator who sees shutdowns wait wants
+			// to know which client does not answer GOODBYE.
+			s.logger().Warn("shutdown: closing a session that did not end in time (no answer to GOODBYE)")
 			s.peer.Close()
 		}
-		return fmt.Errorf("router shutdown: %d sessions did not say goodbye in time: %w", left, ctx.Err())
+		return fmt.Errorf("router shutdown: %d sessions did not say goodbye in time: %w", len(left), ctx.Err())
 	}
 }
