@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,8 +50,6 @@ own dial phase, so start them one after the other for a clean figure.
 
 The exit status is 1 when a check fails: a session not held, an event lost,
 a call that failed.
-
-flags:
 `
 
 // benchConfig is what the flags set.
@@ -82,7 +79,7 @@ type benchConfig struct {
 // runBench runs `junction bench SCENARIO [flags]`: progress once a second on
 // stderr, a one-line summary on stdout, the JSON report in -json.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseBenchFlags(args, stderr)
+	cfg, err := parseBenchFlags(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -113,13 +110,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), benchUsage)
-		fs.PrintDefaults()
-	}
+// parseBenchFlags reads the command line; --help goes to stdout.
+func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
+	fs := newFlagSet("bench", benchUsage)
 	cfg := &benchConfig{}
 	var serializer, sources string
 	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080/ws", "router URL: ws://, wss://, rs://, rss:// or unix:///path")
@@ -142,25 +135,21 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.IntVar(&cfg.dialConcurrency, "dial-concurrency", 64, "sessions opened at once")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			fs.Usage()
-			return nil, flag.ErrHelp
-		}
-		fs.Usage()
-		return nil, errors.New("name a scenario: idle, rpc or fanout")
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
+		return nil, err
 	}
-	cfg.scenario = args[0]
+	if len(rest) == 0 {
+		return nil, fs.usageError("name a scenario: idle, rpc or fanout")
+	}
+	cfg.scenario = rest[0]
 	switch cfg.scenario {
 	case "idle", "rpc", "fanout":
 	default:
-		return nil, fmt.Errorf("unknown scenario %q: idle, rpc or fanout", cfg.scenario)
+		return nil, fs.usageError(fmt.Sprintf("unknown scenario %q: idle, rpc or fanout", cfg.scenario))
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.noArgs(rest[1:]); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	switch serializer {
 	case "json":

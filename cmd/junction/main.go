@@ -6,6 +6,9 @@
 //	junction keygen                                  make an Ed25519 key pair for cryptosign
 //	junction sub|pub|call|register [flags] ...       a WAMP client
 //	junction version                                 print the version
+//	junction help [COMMAND]                          print the usage, or a command's help
+//
+// Every command takes its flags anywhere on its line (flagSet.parse).
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -54,10 +58,10 @@ func versionString() string {
 	return "devel"
 }
 
-const usage = `usage: junction <command> [flags]
+const usage = `usage: junction <command> [flags] [arguments]
 
 commands:
-  serve     run the router (junction serve --help for flags)
+  serve     run the router
   bench     load-test a WAMP router: junction bench idle|rpc|fanout [flags]
   passwd    print the stored form of a password: junction passwd --method ticket|wampcra|scram
   keygen    make an Ed25519 key pair for cryptosign
@@ -66,7 +70,27 @@ commands:
   call      call a procedure: junction call [flags] PROCEDURE [ARG...]
   register  answer a procedure with a command: junction register [flags] PROCEDURE -- COMMAND [ARG...]
   version   print the version
+  help      print this, or a command's help: junction help COMMAND
+
+Flags may come anywhere on the line; junction COMMAND --help lists them.
 `
+
+// commands maps each command's name to what runs it.
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"serve": runServe,
+	"bench": runBench,
+	"passwd": func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return runPasswd(args, stdin, stdout)
+	},
+	"keygen":   func(_ context.Context, args []string, stdout, stderr io.Writer) error { return runKeygen(args, stdout) },
+	"sub":      runSub,
+	"pub":      runPub,
+	"call":     runCall,
+	"register": runRegister,
+	"version": func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return runVersion(args, stdout)
+	},
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -83,34 +107,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = runServe(ctx, args[1:], stderr)
-	case "bench":
-		err = runBench(ctx, args[1:], stdout, stderr)
-	case "passwd":
-		err = runPasswd(args[1:], stdin, stdout, stderr)
-	case "keygen":
-		err = runKeygen(args[1:], stdout, stderr)
-	case "sub":
-		err = runSub(ctx, args[1:], stdout, stderr)
-	case "pub":
-		err = runPub(ctx, args[1:], stdout, stderr)
-	case "call":
-		err = runCall(ctx, args[1:], stdout, stderr)
-	case "register":
-		err = runRegister(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "junction %s\n", versionString())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "junction: unknown command %q\n\n%s", args[0], usage)
+	name := args[0]
+	switch name {
+	case "--version", "-version":
+		name = "version"
+	case "help", "-h", "-help", "--help":
+		if len(args) < 2 || name != "help" || args[1] == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		// junction help CMD is junction CMD --help.
+		name, args = args[1], []string{args[1], "--help"}
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "junction: unknown command %q%s\n\n%s", name, suggest(name), usage)
 		return 2
 	}
+	err := cmd(ctx, args[1:], stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -118,8 +132,62 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "junction %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "junction %s: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+// suggest names the command closest to the unknown name, when one is
+// close: at most two edits away, or starting with it.
+func suggest(name string) string {
+	best, bestDist := "", 3
+	for c := range commands {
+		d := editDistance(strings.ToLower(name), c)
+		if name != "" && strings.HasPrefix(c, strings.ToLower(name)) {
+			d = 0
+		}
+		if d < bestDist || d == bestDist && c < best {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// runVersion prints the version.
+func runVersion(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version", "usage: junction version\n\nPrints the version of junction.")
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(rest); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "junction %s\n", versionString())
+	return nil
 }

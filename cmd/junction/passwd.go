@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -25,27 +24,21 @@ principal stores in the config, as YAML to put under the principal:
   scram     a WAMP-SCRAM credential: kdf (--kdf argon2id13, argon2id-13 for
             Autobahn|Python's "scram", or pbkdf2), iterations, memory, salt,
             stored_key, server_key
-
-flags:
 `
 
 // runPasswd prints the stored form of a password.
-func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("passwd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, passwdUsage)
-		fs.PrintDefaults()
-	}
+func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := newFlagSet("passwd", passwdUsage)
 	method := fs.String("method", "", "ticket, wampcra or scram (wamp-scram)")
 	kdf := fs.String("kdf", "", "ticket: argon2id (default) or pbkdf2-sha256; scram: argon2id13 (default), argon2id-13 or pbkdf2")
 	iterations := fs.Int("iterations", 0, "cost: iterations (0: the method's default)")
 	memory := fs.Int("memory", 0, "cost: memory in KiB for Argon2id (0: the default)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(rest); err != nil {
+		return err
 	}
 	if *iterations < 0 || *memory < 0 {
 		return errors.New("--iterations and --memory must not be negative")
@@ -96,8 +89,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "    salt: %s\n    stored_key: %s\n    server_key: %s\n", b(c.Salt), b(c.StoredKey), b(c.ServerKey))
 	case "":
-		fs.Usage()
-		return errors.New("--method is required")
+		return fs.usageError("--method is required")
 	default:
 		return fmt.Errorf("--method %q: one of ticket, wampcra, scram (unsalted wampcra stores the secret itself, and cryptosign a public key: see junction keygen)", *method)
 	}
@@ -105,17 +97,14 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // runKeygen prints a new Ed25519 key pair for cryptosign.
-func runKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: junction keygen\n\nPrints a new Ed25519 key pair for cryptosign, in hex: the private key (a\n32-byte seed, as Autobahn takes it) for the client, the public key for the\nprincipal's cryptosign list.\n")
-	}
-	if err := fs.Parse(args); err != nil {
+func runKeygen(args []string, stdout io.Writer) error {
+	fs := newFlagSet("keygen", "usage: junction keygen\n\nPrints a new Ed25519 key pair for cryptosign, in hex: the private key (a\n32-byte seed, as Autobahn takes it) for the client, the public key for the\nprincipal's cryptosign list.\n")
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(rest); err != nil {
+		return err
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

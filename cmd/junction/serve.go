@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,21 +23,26 @@ import (
 // answer GOODBYE and for connections to drain.
 const shutdownGrace = 5 * time.Second
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR]
+
+Runs the router until SIGINT or SIGTERM. Without --config: one listener on
+127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
+anonymous clients. config/README.md describes the config file.`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", serveUsage)
 	listen := fs.String("listen", "", "listen address, host:port or unix:/path (overrides the first listener of the config)")
-	cfgPath := fs.String("config", "", "YAML config file (see config/README.md); without it: 127.0.0.1:8080, realm realm1 open to anonymous clients")
-	if err := fs.Parse(args); err != nil {
+	cfgPath := fs.String("config", "", "YAML config file (see config/README.md)")
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(rest); err != nil {
+		return err
 	}
 
 	cfg := config.Default()
 	if *cfgPath != "" {
-		var err error
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return err
 		}

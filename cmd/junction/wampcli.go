@@ -372,31 +372,64 @@ func printError(w io.Writer, cmd string, err error, asJSON bool) {
 // errPrinted is returned when the error was printed already.
 var errPrinted = errors.New("error printed")
 
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s\n\nflags (before the arguments):\n", usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
+// The help texts of the client commands; each ends before its flags.
+const (
+	subUsage = `usage: junction sub [flags] TOPIC
+
+Subscribes to TOPIC and prints its events until interrupted (or --count
+events), one a line: the topic, then the arguments as JSON values and the
+keyword arguments as key=value; with --json, one JSON object a line. It
+reconnects and subscribes again when the connection is lost.`
+
+	pubUsage = `usage: junction pub [flags] TOPIC [ARG...]
+
+Publishes one event to TOPIC and waits for the router's acknowledgement. An
+ARG that parses as JSON (42, -1.5, true, null, "s", [1,2], {"a":1}) is sent
+as that value, anything else as a string; -k key=value adds a keyword
+argument, its value read the same way.`
+
+	callUsage = `usage: junction call [flags] PROCEDURE [ARG...]
+
+Calls PROCEDURE and prints its result (progressive results as they come):
+the arguments as JSON values, the keyword arguments as key=value; with
+--json, one JSON object a line. ARGs and -k key=value are read as for pub.
+An ERROR prints its URI and payload on stderr and exits 1.`
+
+	registerUsage = `usage: junction register [flags] PROCEDURE -- COMMAND [ARG...]
+
+Registers PROCEDURE and runs COMMAND for each invocation, until interrupted
+(invocations run at once, each its own process; a canceled call kills it):
+
+  standard input       the invocation's arguments: a JSON list and a newline
+  $JUNCTION_KWARGS     its keyword arguments: a JSON object ({} for none)
+  $JUNCTION_PROCEDURE  the procedure called (with --match prefix or
+                       wildcard: the URI the caller called)
+  standard output      the result, one argument: a JSON value when the
+                       output (less its last newline) parses as one, the
+                       text otherwise; empty output: a result with none
+
+A COMMAND that exits with a status other than 0 answers the call with the
+error junction.error.command_failed: its standard error as the argument
+and exit_code as a keyword argument. Everything after -- is COMMAND and
+its arguments, flags included.`
+)
 
 // runSub prints the events of a topic until interrupted (or --count).
 func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c cliConfig
-	fs := newFlagSet("sub", "junction sub [flags] TOPIC", stderr)
-	c.flags(fs)
+	fs := newFlagSet("sub", subUsage)
+	c.flags(fs.FlagSet)
 	match := fs.String("match", "exact", "exact, prefix or wildcard")
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
 	retained := fs.Bool("retained", false, "ask for the topic's retained event first")
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("one TOPIC expected")
+	if len(rest) != 1 {
+		return fs.usageError(fmt.Sprintf("one TOPIC expected, got %d arguments", len(rest)))
 	}
+	topic := rest[0]
 	s, err := c.connect(ctx, stderr, true)
 	if err != nil {
 		return err
@@ -405,7 +438,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	events := make(chan *client.Event, 256)
 	sctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	_, err = s.Subscribe(sctx, fs.Arg(0), func(ev *client.Event) {
+	_, err = s.Subscribe(sctx, topic, func(ev *client.Event) {
 		select {
 		case events <- ev:
 		case <-ctx.Done():
@@ -415,9 +448,9 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if c.json {
-		fmt.Fprintln(stdout, jsonText(map[string]any{"subscribed": fs.Arg(0), "session": s.ID()}))
+		fmt.Fprintln(stdout, jsonText(map[string]any{"subscribed": topic, "session": s.ID()}))
 	} else {
-		fmt.Fprintf(stderr, "subscribed to %s\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "subscribed to %s\n", topic)
 	}
 	for n := 0; *count == 0 || n < *count; n++ {
 		select {
@@ -443,17 +476,17 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // runPub publishes one event and waits for the router's acknowledgement.
 func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c cliConfig
-	fs := newFlagSet("pub", "junction pub [flags] TOPIC [ARG...]", stderr)
-	c.flags(fs)
+	fs := newFlagSet("pub", pubUsage)
+	c.flags(fs.FlagSet)
 	kw := kwFlag{}
 	fs.Var(kw, "k", "keyword argument key=value (repeatable)")
 	retain := fs.Bool("retain", false, "ask the router to retain the event")
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
-		fs.Usage()
-		return errors.New("TOPIC expected")
+	if len(rest) < 1 {
+		return fs.usageError("TOPIC expected")
 	}
 	s, err := c.connect(ctx, stderr, false)
 	if err != nil {
@@ -462,7 +495,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer closeSession(s)
 	pctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	id, err := s.Publish(pctx, fs.Arg(0), parseArgs(fs.Args()[1:]), wamp.Dict(kw),
+	id, err := s.Publish(pctx, rest[0], parseArgs(rest[1:]), wamp.Dict(kw),
 		client.PublishOptions{Acknowledge: true, Retain: *retain}.Dict())
 	if err != nil {
 		printError(stderr, "pub", err, c.json)
@@ -471,7 +504,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if c.json {
 		fmt.Fprintln(stdout, jsonText(map[string]any{"publication": id}))
 	} else {
-		fmt.Fprintf(stdout, "published %d to %s\n", id, fs.Arg(0))
+		fmt.Fprintf(stdout, "published %d to %s\n", id, rest[0])
 	}
 	return nil
 }
@@ -480,17 +513,17 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // as they come.
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c cliConfig
-	fs := newFlagSet("call", "junction call [flags] PROCEDURE [ARG...]", stderr)
-	c.flags(fs)
+	fs := newFlagSet("call", callUsage)
+	c.flags(fs.FlagSet)
 	kw := kwFlag{}
 	fs.Var(kw, "k", "keyword argument key=value (repeatable)")
 	progress := fs.Bool("progress", true, "ask for progressive results and print them as they come")
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
-		fs.Usage()
-		return errors.New("PROCEDURE expected")
+	if len(rest) < 1 {
+		return fs.usageError("PROCEDURE expected")
 	}
 	s, err := c.connect(ctx, stderr, false)
 	if err != nil {
@@ -510,7 +543,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout, human(r.Args, r.Kwargs))
 		}
 	}
-	proc, cargs := fs.Arg(0), parseArgs(fs.Args()[1:])
+	proc, cargs := rest[0], parseArgs(rest[1:])
 	var res *client.Result
 	if *progress {
 		res, err = s.CallProgress(cctx, proc, cargs, wamp.Dict(kw), nil, func(r *client.Result) error {
@@ -539,20 +572,16 @@ const commandFailed wamp.URI = "junction.error.command_failed"
 // with its stderr and exit status.
 func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c cliConfig
-	fs := newFlagSet("register", "junction register [flags] PROCEDURE -- COMMAND [ARG...]", stderr)
-	c.flags(fs)
+	fs := newFlagSet("register", registerUsage)
+	c.flags(fs.FlagSet)
 	match := fs.String("match", "exact", "exact, prefix or wildcard")
 	invoke := fs.String("invoke", "single", "shared registration policy: single, roundrobin, random, first or last")
-	if err := fs.Parse(args); err != nil {
+	rest, err := fs.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) >= 2 && rest[1] == "--" {
-		rest = append(rest[:1:1], rest[2:]...)
-	}
 	if len(rest) < 2 {
-		fs.Usage()
-		return errors.New("PROCEDURE and COMMAND expected")
+		return fs.usageError("PROCEDURE and COMMAND expected")
 	}
 	proc, command := rest[0], rest[1:]
 	s, err := c.connect(ctx, stderr, true)

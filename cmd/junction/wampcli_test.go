@@ -26,6 +26,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary junctionBin built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // junctionBin builds the command once for the package's tests.
 func junctionBin(t *testing.T) string {
 	t.Helper()
@@ -193,7 +202,7 @@ func TestCLIPubSub(t *testing.T) {
 	lines = background(t, env, "sub", "test.cli.plain")
 	// The subscription is confirmed on stderr: publish until an event comes.
 	for i := 0; ; i++ {
-		junction(t, env, "pub", "test.cli.plain", "x", "-k")
+		junction(t, env, "pub", "test.cli.plain", "--", "x", "-k")
 		select {
 		case l := <-lines:
 			if l != `test.cli.plain "x" "-k"` {
