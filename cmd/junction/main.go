@@ -93,9 +93,24 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go onSignals(signals, cancel, os.Stderr, os.Exit)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// onSignals turns the first SIGINT or SIGTERM into a graceful stop (it
+// cancels the command's context: serve says GOODBYE to every session and
+// waits for the answers) and the second into an immediate one: exit status
+// 1, without waiting for anything.
+func onSignals(signals <-chan os.Signal, stop context.CancelFunc, stderr io.Writer, exit func(int)) {
+	<-signals
+	stop()
+	sig := <-signals
+	fmt.Fprintf(stderr, "junction: second signal (%v): exiting at once\n", sig)
+	exit(1)
 }
 
 // stdin is what passwd reads; tests replace it.

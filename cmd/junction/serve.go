@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
@@ -19,20 +19,22 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// shutdownGrace bounds how long a graceful stop waits for sessions to
-// answer GOODBYE and for connections to drain.
-const shutdownGrace = 5 * time.Second
-
-const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR]
+const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
-anonymous clients. config/README.md describes the config file.`
+anonymous clients. config/README.md describes the config file.
+
+The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
+wamp.close.system_shutdown, and the router waits up to the shutdown timeout
+for the answers, then closes (and logs) the connections that did not answer;
+the exit status is 0. A second signal exits at once, with status 1.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage)
 	listen := fs.String("listen", "", "listen address, host:port or unix:/path (overrides the first listener of the config)")
 	cfgPath := fs.String("config", "", "YAML config file (see config/README.md)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", config.Default().Limits.ShutdownTimeout, "how long a stop waits for sessions to answer GOODBYE (overrides limits.shutdown_timeout of the config)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -47,10 +49,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	if *listen != "" {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["listen"] {
 		cfg.Listeners[0].Address = *listen
+	}
+	if given["shutdown-timeout"] {
+		cfg.Limits.ShutdownTimeout = *shutdownTimeout
+	}
+	if given["listen"] || given["shutdown-timeout"] {
 		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("--listen: %w", err)
+			return fmt.Errorf("--listen or --shutdown-timeout: %w", err)
 		}
 	}
 	log := newLogger(cfg.Log, stderr)
@@ -59,13 +68,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(rcfg)
+	// The listeners first: a start that fails on an address (or a TLS
+	// file) leaves nothing behind, where the router would have created
+	// the history store's file already.
+	servers, listeners, err := openListeners(cfg, log)
 	if err != nil {
 		return err
 	}
-	servers, listeners, err := startListeners(cfg, rt, log)
+	rt, err := router.New(rcfg)
 	if err != nil {
+		closeAll(listeners)
 		return err
+	}
+	for _, srv := range servers {
+		srv.Router = rt
 	}
 	addrs := make([]string, len(listeners))
 	for i, ln := range listeners {
@@ -82,25 +98,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
+	var errs []error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: saying goodbye to every session")
+		log.Info("shutting down: saying goodbye to every session (a second signal stops at once)",
+			"shutdown_timeout", cfg.Limits.ShutdownTimeout)
 	case err := <-errc:
 		if err != nil {
 			log.Error("listener failed", "err", err)
+			errs = append(errs, err)
 		}
 	}
 
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// Sessions that do not answer GOODBYE in time are closed and logged by
+	// the router, connections by the transports: the stop then did what
+	// it was asked, and only other failures make it one.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 	defer cancel()
-	var errs []error
-	if err := rt.Shutdown(sctx); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, failures(rt.Shutdown(sctx))...)
 	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			errs = append(errs, err)
+		if sctx.Err() != nil {
+			// The wait is over, and the router has closed (and named)
+			// the sessions that did not answer: their connections get
+			// no second grace period for a close handshake.
+			if err := srv.Close(); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
+		errs = append(errs, failures(srv.Shutdown(sctx))...)
 	}
 	// After the transports: nothing publishes any more.
 	if err := rt.Close(); err != nil {
@@ -108,6 +134,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// failures returns the parts of a shutdown error other than the wait
+// running out (context.DeadlineExceeded), which the router and the
+// transports log with what they closed.
+func failures(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, failures(e)...)
+		}
+		return out
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return []error{err}
 }
 
 func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
@@ -159,15 +205,15 @@ func disclosure(s string) router.Disclosure {
 	return router.DiscloseOnRequest
 }
 
-// startListeners opens every configured listener before any serves, so a
-// bad address fails the start instead of half a router running.
-func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]*transport.Server, []net.Listener, error) {
+// openListeners opens every configured listener before any serves, so a
+// bad address fails the start instead of half a router running. The
+// servers' Router is for the caller to set.
+func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, []net.Listener, error) {
 	var servers []*transport.Server
 	var listeners []net.Listener
 	cookies := websocket.NewCookieSigner()
 	for _, l := range cfg.Listeners {
 		srv := &transport.Server{
-			Router:           rt,
 			WebSocketPath:    l.WebSocketPath,
 			WebSocket:        l.WebSocket,
 			RawSocket:        l.RawSocket,
