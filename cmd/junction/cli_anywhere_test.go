@@ -150,12 +150,21 @@ func TestCLIFlagsAfterArguments(t *testing.T) {
 	}
 
 	// register PROCEDURE --json -- COMMAND: flags after -- are COMMAND's.
-	reg, _ := backgroundCLI(t, env, "register", "test.cli.args", "--json", "--", "sh", "-c", `echo "$#:$1:$2"`, "sh", "--json", "-x")
-	if l := nextLine(t, reg); !strings.Contains(l, `"registered":"test.cli.args"`) {
+	// The procedure called is in $JUNCTION_PROCEDURE (here one of a prefix).
+	reg, _ := backgroundCLI(t, env, "register", "test.cli.args.", "--json", "--match", "prefix", "--", "sh", "-c", `echo "$#:$1:$2:$JUNCTION_PROCEDURE"`, "sh", "--json", "-x")
+	if l := nextLine(t, reg); !strings.Contains(l, `"registered":"test.cli.args."`) {
 		t.Fatalf("register --json: %q", l)
 	}
-	if out, errOut, code := junction(t, env, "call", "test.cli.args"); code != 0 || out != "\"2:--json:-x\"\n" {
-		t.Errorf("call of register -- sh -c ... --json -x: %d %q %q", code, out, errOut)
+	if out, errOut, code := junction(t, env, "call", "test.cli.args.one"); code != 0 || out != "\"2:--json:-x:test.cli.args.one\"\n" {
+		t.Errorf("call of register --match prefix -- sh -c ... --json -x: %d %q %q", code, out, errOut)
+	}
+	// A command that prints nothing answers a result without arguments.
+	reg, _ = backgroundCLI(t, env, "register", "test.cli.none", "--", "true")
+	if l := nextLine(t, reg); l != "registered test.cli.none" {
+		t.Fatalf("register: %q", l)
+	}
+	if out, errOut, code := junction(t, env, "call", "--json", "test.cli.none", "x"); code != 0 || out != `{"args":[]}`+"\n" {
+		t.Errorf("call of register -- true: %d %q %q", code, out, errOut)
 	}
 }
 
