@@ -16,12 +16,14 @@ import (
 //
 // The router routes a message on the goroutine that read it, and with the
 // epoll engine that goroutine serves many connections: it must never wait.
-// So an authentication that may wait (for the client's AUTHENTICATE, for a
-// key derivation, for a dynamic authenticator's answer) runs on a goroutine
-// of its own, started by the HELLO and ended by the WELCOME or ABORT, or by
-// the connection's end, or by authTimeout. AUTHENTICATE messages reach it
-// through a channel. Authenticators that decide from the HELLO alone
-// (anonymous, tls, cookie) run inline.
+// So an authentication that may wait (for the throttle's delay, for the
+// client's AUTHENTICATE, for its turn to hash a ticket, for a dynamic
+// authenticator's answer) runs on a goroutine of its own, started by the
+// HELLO and ended by the WELCOME or ABORT, or by the connection's end
+// (Session.end cancels its context, which every wait honours), or by
+// authTimeout. AUTHENTICATE messages reach it through a channel.
+// Authenticators that decide from the HELLO alone (anonymous, tls, cookie)
+// run inline.
 
 // authTimeout bounds an authentication from HELLO to WELCOME when the
 // transport does not (its hello timeout usually ends it first).
@@ -140,7 +142,7 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 	req := &auth.Request{
 		Realm: string(rlm.name), AuthID: authid, AuthExtra: extra, Details: h.Details,
-		Session: id, Transport: s.authTransport(), Caller: r,
+		Session: id, Transport: s.authTransport(), Caller: r, KDF: r.kdf,
 	}
 	a, f := pol.Choose(req, offered)
 	if f != nil {
@@ -169,6 +171,12 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 	go j.run(a, delay)
 }
+
+// PasswordStats returns the counters of the router's password checks
+// (ticket logins of every realm): hashes computed, checks abandoned
+// because their client left, checks refused because their address had
+// too many in flight.
+func (r *Router) PasswordStats() auth.KDFStats { return r.kdf.Stats() }
 
 // authMethods reads HELLO.Details.authmethods.
 func authMethods(d wamp.Dict) ([]string, bool) {
