@@ -197,20 +197,23 @@ func authMethods(d wamp.Dict) ([]string, bool) {
 	return out, true
 }
 
-// run authenticates on the authentication's own goroutine. The answer,
-// success or failure, is given no sooner than delay after the HELLO, so
-// that an address the throttle slows down learns nothing sooner.
+// run authenticates on the authentication's own goroutine. An address the
+// throttle slows down waits delay before anything is done for it (no
+// CHALLENGE, no password hash): its answer, success or failure, comes no
+// sooner than delay after the HELLO, and its attempts cost nothing while
+// they wait. The wait ends with the connection.
 func (j *joining) run(a auth.Authenticator, delay time.Duration) {
-	start := time.Now()
-	ident, err := a.Authenticate(j.ctx, j.req, j)
-	if wait := delay - time.Since(start); wait > 0 {
-		t := time.NewTimer(wait)
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-j.ctx.Done():
 			t.Stop()
+			j.finish(nil, j.ctx.Err())
+			return
 		}
 	}
+	ident, err := a.Authenticate(j.ctx, j.req, j)
 	j.finish(ident, err)
 }
 
@@ -270,11 +273,17 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		f := auth.AsFailure(err)
 		s.mu.Lock()
 		gone := s.state != stateNew || s.auth.join != j
+		answered := j.answered
 		s.mu.Unlock()
+		if answered || !gone {
+			// A client that answered a CHALLENGE and hung up before the
+			// verdict failed too: a flood of wrong tickets that does not
+			// wait for its answers is slowed down like one that does.
+			pol.Throttle.Failed(s.info.RemoteAddr)
+		}
 		if gone {
 			return
 		}
-		pol.Throttle.Failed(s.info.RemoteAddr)
 		log := s.logger().With("realm", j.rlm.name, "authid", j.req.AuthID, "authmethod", j.req.Method)
 		if f.Reason == wamp.ErrProtocolViolation {
 			log.Info("protocol violation", "reason", f.Message)
