@@ -463,6 +463,44 @@ func TestWelcomeForSmallMessages(t *testing.T) {
 	}
 }
 
+// welcomeWatch is a pipe that calls onWelcome as the router sends WELCOME,
+// before the client can see it.
+type welcomeWatch struct {
+	*pipe
+	onWelcome func()
+}
+
+func (w welcomeWatch) Send(m wamp.Message) error {
+	if _, ok := m.(*wamp.Welcome); ok {
+		w.onWelcome()
+	}
+	return w.pipe.Send(m)
+}
+
+// The cookie remembers a login before the WELCOME goes out: a client that
+// reconnects with it as soon as it is welcomed gets in by cookie.
+func TestCookieRememberedBeforeWelcome(t *testing.T) {
+	r, _ := authRouter(t, nil, nil)
+	pol := r.realms["realm1"].cfg.Auth
+	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour}
+	pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: pol.Cookies})
+	p := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
+	remembered := make(chan bool, 1)
+	w := welcomeWatch{p, func() {
+		id, ok := pol.Cookies.Lookup("the-cookie", "realm1")
+		remembered <- ok && id.AuthID == "ticket-user"
+	}}
+	p.s = r.Attach(w, TransportInfo{Kind: "websocket", Serializer: "json", Cookie: "the-cookie", CookieIssued: true})
+	t.Cleanup(p.s.Detach)
+	p.s.Receive(hello("realm1", "ticket-user", "cookie", "ticket"))
+	p.recv() // CHALLENGE
+	p.s.Receive(&wamp.Authenticate{Signature: "ticket-secret", Extra: wamp.Dict{}})
+	wantWelcome(t, p)
+	if !<-remembered {
+		t.Fatal("WELCOME was sent before the cookie remembered the login")
+	}
+}
+
 // ticketRouter is a router with realm1 guarded by ticket (joe, "pw") and
 // throttle th.
 func ticketRouter(t *testing.T, th *auth.Throttle) *Router {
