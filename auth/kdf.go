@@ -24,7 +24,7 @@ type KDFLimits struct {
 	PerAddress int
 }
 
-// Defaults of KDFLimits.
+// DefaultKDFPerAddress is the default of KDFLimits.PerAddress.
 const DefaultKDFPerAddress = 8
 
 // KDFLimiter schedules the password hashes of logins so that no address
@@ -35,9 +35,9 @@ const DefaultKDFPerAddress = 8
 //     times the burst).
 //   - The waiting checks take the free slots address by address, in turn
 //     (round robin, first come first served within an address): a login
-//     from an address with nothing else in flight waits for at most one
-//     hash of each other address that is waiting, never for a flood's
-//     backlog.
+//     from an address with nothing else in flight waits for the hashes
+//     running when it comes and at most one more of each other address
+//     that is waiting, never for a flood's backlog.
 //   - One address has at most PerAddress checks in flight; further ones
 //     are refused at once, without hashing.
 //   - A check waits only as long as its login's context: a check whose
