@@ -61,6 +61,17 @@ type Request struct {
 	// Caller calls WAMP procedures for dynamic authenticators; nil when
 	// there is none.
 	Caller Caller
+	// KDF schedules the router's password hashes (ticket): a router has
+	// one for all its realms. nil computes them at once, unbounded.
+	KDF *KDFLimiter
+}
+
+// remoteAddr is the client's address, "" when the transport is unknown.
+func (r *Request) remoteAddr() string {
+	if r.Transport == nil {
+		return ""
+	}
+	return r.Transport.RemoteAddr
 }
 
 // Transport describes the connection a client came on.

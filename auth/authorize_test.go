@@ -195,6 +195,9 @@ func TestThrottle(t *testing.T) {
 	if d := th.Delay("198.51.100.1:2"); d != 2*time.Second {
 		t.Errorf("an address failing all along is delayed %v, want 2s", d)
 	}
+	if n := th.Delayed(); n != 5 {
+		t.Errorf("%d attempts counted as delayed, want 5", n)
+	}
 }
 
 func TestCookies(t *testing.T) {

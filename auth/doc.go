@@ -13,6 +13,12 @@
 // (anonymous, tls, cookie) also implement [Immediate], which the router
 // calls inline.
 //
+// A ticket is checked against its stored hash (Argon2id or PBKDF2), which
+// costs tens of milliseconds of CPU: the router's [KDFLimiter] bounds those
+// hashes and shares them out fairly among client addresses, and drops the
+// checks of clients that have gone. A [Throttle] holds back the logins of
+// an address that keeps failing.
+//
 // Principals (authid, role and the stored form of their secret) come from
 // the configuration ([Principals]) or from a WAMP procedure registered by a
 // trusted component ([Dynamic]); either way the authenticators compare

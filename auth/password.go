@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -95,19 +94,13 @@ func (h *PasswordHash) derive(password []byte) ([]byte, error) {
 
 // Verify reports whether password hashes to h, comparing in constant time.
 // It costs what the hash's parameters say (tens of milliseconds with the
-// defaults), so the router runs it off the connection's goroutine and
-// bounds how many run at once (see kdfSlots).
+// defaults) and computes at once: the router runs it off the connection's
+// goroutine, through a KDFLimiter that bounds how many run at once and
+// keeps one address from taking them all.
 func (h *PasswordHash) Verify(password string) bool {
-	kdfSlots <- struct{}{}
-	defer func() { <-kdfSlots }()
 	got, err := h.derive([]byte(password))
 	return err == nil && subtle.ConstantTimeCompare(got, h.Hash) == 1
 }
-
-// kdfSlots bounds the password hashes computed at once: a burst of logins
-// queues instead of taking every core (and, for Argon2id, memory times the
-// burst).
-var kdfSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 var b64 = base64.RawStdEncoding
 

@@ -1,16 +1,21 @@
 package auth
 
 import (
-	"github.com/junction-wamp/junction/internal/lru"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/junction-wamp/junction/internal/lru"
 )
 
 // Throttle slows down repeated authentication failures from one address:
 // after Free failures within Window, each further attempt from that
-// address is answered no sooner than Base doubled per extra failure, up to
-// Max. It remembers at most Entries addresses (dropping the one that
+// address waits Base, doubled per extra failure, up to Max, before
+// anything is done for it (no CHALLENGE, no password hash), so that its
+// answer comes no sooner and a client that hangs up meanwhile costs
+// nothing. (The router counts as a failure a client that answered a
+// CHALLENGE and hung up before the verdict.) It remembers at most Entries addresses (dropping the one that
 // failed longest ago when full), so its memory is bounded whatever the attacker
 // does. The zero value uses the defaults. It is safe for concurrent use.
 type Throttle struct {
@@ -24,6 +29,8 @@ type Throttle struct {
 
 	mu sync.Mutex
 	m  lru.Map[string, failures] // by host, last failure last
+
+	delayed atomic.Uint64
 }
 
 type failures struct {
@@ -68,7 +75,8 @@ func host(addr string) string {
 }
 
 // Delay returns how long an authentication attempt from addr must wait
-// before it is answered.
+// before anything is done for it; each answer above 0 counts as a delayed
+// attempt.
 func (t *Throttle) Delay(addr string) time.Duration {
 	if t == nil {
 		return 0
@@ -85,7 +93,16 @@ func (t *Throttle) Delay(addr string) time.Duration {
 	for i := free; i < f.n && d < maxDelay; i++ {
 		d *= 2
 	}
+	t.delayed.Add(1)
 	return min(d, maxDelay)
+}
+
+// Delayed returns the number of attempts Delay has held back.
+func (t *Throttle) Delayed() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.delayed.Load()
 }
 
 // Failed records a failed authentication from addr.

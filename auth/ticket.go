@@ -27,7 +27,9 @@ func (a *Ticket) Knows(req *Request) bool {
 	return p != nil && p.Ticket != nil
 }
 
-// Authenticate sends [CHALLENGE, "ticket", {}] and checks the ticket.
+// Authenticate sends [CHALLENGE, "ticket", {}] and checks the ticket
+// through req.KDF, which may refuse the check or give it up unhashed when
+// ctx ends first.
 func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (*Identity, error) {
 	ans, err := c.Challenge(ctx, wamp.Dict{})
 	if err != nil {
@@ -38,8 +40,10 @@ func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (
 	if p != nil && p.Ticket != nil {
 		h = p.Ticket
 	}
-	ok := h.Verify(ans.Signature)
+	ok, err := req.KDF.Verify(ctx, req.remoteAddr(), h, ans.Signature)
 	switch {
+	case err != nil:
+		return nil, err
 	case p == nil || p.Ticket == nil:
 		return nil, failed("no principal %q with a ticket", req.AuthID)
 	case !ok:

@@ -16,12 +16,14 @@ import (
 //
 // The router routes a message on the goroutine that read it, and with the
 // epoll engine that goroutine serves many connections: it must never wait.
-// So an authentication that may wait (for the client's AUTHENTICATE, for a
-// key derivation, for a dynamic authenticator's answer) runs on a goroutine
-// of its own, started by the HELLO and ended by the WELCOME or ABORT, or by
-// the connection's end, or by authTimeout. AUTHENTICATE messages reach it
-// through a channel. Authenticators that decide from the HELLO alone
-// (anonymous, tls, cookie) run inline.
+// So an authentication that may wait (for the throttle's delay, for the
+// client's AUTHENTICATE, for its turn to hash a ticket, for a dynamic
+// authenticator's answer) runs on a goroutine of its own, started by the
+// HELLO and ended by the WELCOME or ABORT, or by the connection's end
+// (Session.end cancels its context, which every wait honours), or by
+// authTimeout. AUTHENTICATE messages reach it through a channel.
+// Authenticators that decide from the HELLO alone (anonymous, tls, cookie)
+// run inline.
 
 // authTimeout bounds an authentication from HELLO to WELCOME when the
 // transport does not (its hello timeout usually ends it first).
@@ -140,7 +142,7 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 	req := &auth.Request{
 		Realm: string(rlm.name), AuthID: authid, AuthExtra: extra, Details: h.Details,
-		Session: id, Transport: s.authTransport(), Caller: r,
+		Session: id, Transport: s.authTransport(), Caller: r, KDF: r.kdf,
 	}
 	a, f := pol.Choose(req, offered)
 	if f != nil {
@@ -170,6 +172,12 @@ func (s *Session) hello(h *wamp.Hello) {
 	go j.run(a, delay)
 }
 
+// PasswordStats returns the counters of the router's password checks
+// (ticket logins of every realm): hashes computed, checks abandoned
+// because their client left, checks refused because their address had
+// too many in flight.
+func (r *Router) PasswordStats() auth.KDFStats { return r.kdf.Stats() }
+
 // authMethods reads HELLO.Details.authmethods.
 func authMethods(d wamp.Dict) ([]string, bool) {
 	v, present := d["authmethods"]
@@ -189,20 +197,23 @@ func authMethods(d wamp.Dict) ([]string, bool) {
 	return out, true
 }
 
-// run authenticates on the authentication's own goroutine. The answer,
-// success or failure, is given no sooner than delay after the HELLO, so
-// that an address the throttle slows down learns nothing sooner.
+// run authenticates on the authentication's own goroutine. An address the
+// throttle slows down waits delay before anything is done for it (no
+// CHALLENGE, no password hash): its answer, success or failure, comes no
+// sooner than delay after the HELLO, and its attempts cost nothing while
+// they wait. The wait ends with the connection.
 func (j *joining) run(a auth.Authenticator, delay time.Duration) {
-	start := time.Now()
-	ident, err := a.Authenticate(j.ctx, j.req, j)
-	if wait := delay - time.Since(start); wait > 0 {
-		t := time.NewTimer(wait)
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-j.ctx.Done():
 			t.Stop()
+			j.finish(nil, j.ctx.Err())
+			return
 		}
 	}
+	ident, err := a.Authenticate(j.ctx, j.req, j)
 	j.finish(ident, err)
 }
 
@@ -262,11 +273,17 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		f := auth.AsFailure(err)
 		s.mu.Lock()
 		gone := s.state != stateNew || s.auth.join != j
+		answered := j.answered
 		s.mu.Unlock()
+		if answered || !gone {
+			// A client that answered a CHALLENGE and hung up before the
+			// verdict failed too: a flood of wrong tickets that does not
+			// wait for its answers is slowed down like one that does.
+			pol.Throttle.Failed(s.info.RemoteAddr)
+		}
 		if gone {
 			return
 		}
-		pol.Throttle.Failed(s.info.RemoteAddr)
 		log := s.logger().With("realm", j.rlm.name, "authid", j.req.AuthID, "authmethod", j.req.Method)
 		if f.Reason == wamp.ErrProtocolViolation {
 			log.Info("protocol violation", "reason", f.Message)
@@ -276,16 +293,12 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		s.abort(f.Reason, f.Message)
 		return
 	}
-	if !s.welcome(j, ident) {
-		return
-	}
-	pol.Succeeded(j.req, ident)
+	s.welcome(j, ident)
 }
 
 // welcome makes the session a member of the realm with identity ident
-// and sends WELCOME; it reports false when the session has ended
-// meanwhile.
-func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
+// and sends WELCOME, unless the session has ended meanwhile.
+func (s *Session) welcome(j *joining, ident *auth.Identity) {
 	r, rlm := s.router, j.rlm
 	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider}
 	if roles := rlm.cfg.Roles; roles != nil {
@@ -302,16 +315,21 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
 	s.mu.Lock()
 	if s.state != stateNew || s.auth != nil && s.auth.join != j {
 		s.mu.Unlock()
-		return false
+		return
 	}
 	s.realm, s.id, s.authid, s.authrole = rlm, j.req.Session, ident.AuthID, ident.AuthRole
 	s.auth = a
 	s.state = stateEstablished
 	s.mu.Unlock()
+	if pol := rlm.cfg.Auth; pol != nil {
+		// Before the WELCOME goes out: a client that reconnects with its
+		// cookie as soon as it is welcomed must find the login
+		// remembered.
+		pol.Succeeded(j.req, ident)
+	}
 	rlm.join(s)
 	r.stats.Established.Add(1)
 	s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
-	return true
 }
 
 // sendWelcome sends WELCOME to a session that has just become a member of

@@ -462,3 +462,100 @@ func TestWelcomeForSmallMessages(t *testing.T) {
 		t.Fatalf("full WELCOME lacks the dealer's features: %v", roles)
 	}
 }
+
+// welcomeWatch is a pipe that calls onWelcome as the router sends WELCOME,
+// before the client can see it.
+type welcomeWatch struct {
+	*pipe
+	onWelcome func()
+}
+
+func (w welcomeWatch) Send(m wamp.Message) error {
+	if _, ok := m.(*wamp.Welcome); ok {
+		w.onWelcome()
+	}
+	return w.pipe.Send(m)
+}
+
+// The cookie remembers a login before the WELCOME goes out: a client that
+// reconnects with it as soon as it is welcomed gets in by cookie.
+func TestCookieRememberedBeforeWelcome(t *testing.T) {
+	r, _ := authRouter(t, nil, nil)
+	pol := r.realms["realm1"].cfg.Auth
+	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour}
+	pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: pol.Cookies})
+	p := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
+	remembered := make(chan bool, 1)
+	w := welcomeWatch{p, func() {
+		id, ok := pol.Cookies.Lookup("the-cookie", "realm1")
+		remembered <- ok && id.AuthID == "ticket-user"
+	}}
+	p.s = r.Attach(w, TransportInfo{Kind: "websocket", Serializer: "json", Cookie: "the-cookie", CookieIssued: true})
+	t.Cleanup(p.s.Detach)
+	p.s.Receive(hello("realm1", "ticket-user", "cookie", "ticket"))
+	p.recv() // CHALLENGE
+	p.s.Receive(&wamp.Authenticate{Signature: "ticket-secret", Extra: wamp.Dict{}})
+	wantWelcome(t, p)
+	if !<-remembered {
+		t.Fatal("WELCOME was sent before the cookie remembered the login")
+	}
+}
+
+// ticketRouter is a router with realm1 guarded by ticket (joe, "pw") and
+// throttle th.
+func ticketRouter(t *testing.T, th *auth.Throttle) *Router {
+	t.Helper()
+	h, err := auth.NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &auth.Policy{Throttle: th}
+	pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: "user", Ticket: h}})})
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: pol}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A client that answers the CHALLENGE and hangs up before the verdict has
+// failed: the throttle slows its address down as if it had waited for the
+// ABORT.
+func TestThrottleCountsHangUps(t *testing.T) {
+	th := &auth.Throttle{Free: 1, Base: time.Hour, Max: time.Hour}
+	r := ticketRouter(t, th)
+	p := ticketLogin(t, r, "joe", "wrong")
+	p.s.Detach() // at once, before the verdict
+	deadline := time.Now().Add(10 * time.Second)
+	for th.Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that hung up after its AUTHENTICATE was not counted as a failure")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	q := attach(t, r, codec.JSON)
+	q.s.Receive(hello("realm1", "joe", "ticket"))
+	if n := th.Delayed(); n != 1 {
+		t.Fatalf("%d logins held back, want 1", n)
+	}
+}
+
+// A login from an address the throttle slows down gets its CHALLENGE, and
+// so has its ticket hashed, no sooner than the delay after its HELLO.
+func TestThrottleHoldsBackTheChallenge(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	r := ticketRouter(t, &auth.Throttle{Free: 1, Base: delay, Max: delay})
+	wantAuthAbort(t, ticketLogin(t, r, "joe", "wrong"), wamp.ErrAuthenticationFailed)
+
+	p := attach(t, r, codec.JSON)
+	start := time.Now()
+	p.s.Receive(hello("realm1", "joe", "ticket"))
+	if _, ok := p.recv().(*wamp.Challenge); !ok {
+		t.Fatal("want CHALLENGE")
+	}
+	if waited := time.Since(start); waited < delay {
+		t.Errorf("CHALLENGE %v after the HELLO, before the throttle's %v", waited, delay)
+	}
+	p.s.Receive(&wamp.Authenticate{Signature: "pw", Extra: wamp.Dict{}})
+	wantWelcome(t, p)
+}

@@ -90,6 +90,10 @@ type Config struct {
 	// RealmTemplate, when set, creates the realm a HELLO names when it
 	// does not exist, with these settings (its Name is ignored).
 	RealmTemplate *RealmConfig
+	// PasswordChecks bounds the password hashing of ticket logins, for
+	// all realms together and per client address (auth.KDFLimiter); zero
+	// fields take the defaults.
+	PasswordChecks auth.KDFLimits
 }
 
 // Router routes messages between the sessions of its realms. Create it with
@@ -108,6 +112,7 @@ type Router struct {
 	drained  chan struct{} // closed when sessions empties during shutdown
 
 	stats Stats
+	kdf   *auth.KDFLimiter // join.go: the password hashes of every realm's logins
 
 	autoRealmsState // join.go: realms created from Config.RealmTemplate
 }
@@ -127,6 +132,7 @@ func New(cfg Config) (*Router, error) {
 		log:      cfg.Logger,
 		realms:   make(map[wamp.URI]*realm, len(cfg.Realms)),
 		sessions: make(map[*Session]struct{}),
+		kdf:      auth.NewKDFLimiter(cfg.PasswordChecks),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
