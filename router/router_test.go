@@ -66,6 +66,18 @@ func (p *pipe) closed() bool {
 	return p.shut
 }
 
+// waitClosed reports whether the router closes the peer within 2 s: a
+// session's end publishes its meta events before it closes the peer, so a
+// test that saw on_leave must wait for the close rather than expect it.
+func (p *pipe) waitClosed() bool {
+	for deadline := time.Now().Add(2 * time.Second); !p.closed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // recv returns the next message the router sent.
 func (p *pipe) recv() wamp.Message {
 	p.t.Helper()
