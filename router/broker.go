@@ -132,8 +132,11 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	s.mu.Lock()
 	joined := s.state == stateEstablished
 	added := false
-	if joined && indexOf(s.subs, sub.id) < 0 {
-		s.subs = append(s.subs, sub)
+	if joined && !s.subs.has(sub.id) {
+		if s.subs == nil {
+			s.subs = new(idSet[*subscription])
+		}
+		s.subs.add(sub)
 		added = true
 	}
 	s.mu.Unlock()
@@ -208,8 +211,7 @@ func (sub *subscription) sendRetained(s *Session, evs []retainedEvent, failed []
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
 	s.mu.Lock()
-	var sub *subscription
-	s.subs, sub = removeID(s.subs, m.Subscription)
+	sub := s.subs.remove(m.Subscription)
 	s.mu.Unlock()
 	if sub == nil {
 		s.errorReply(wamp.TypeUnsubscribe, m.Request, wamp.ErrNoSuchSubscription,

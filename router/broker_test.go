@@ -963,7 +963,7 @@ func (s *Session) subsSnapshot() []wamp.ID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []wamp.ID
-	for _, sub := range s.subs {
+	for sub := range s.subs.all() {
 		ids = append(ids, sub.id)
 	}
 	return ids

@@ -196,7 +196,10 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	s.mu.Lock()
 	joined := s.state == stateEstablished
 	if joined {
-		s.regs = append(s.regs, reg)
+		if s.regs == nil {
+			s.regs = new(idSet[*registration])
+		}
+		s.regs.add(reg)
 	}
 	s.mu.Unlock()
 	if !joined {
@@ -223,8 +226,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 
 func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 	s.mu.Lock()
-	var reg *registration
-	s.regs, reg = removeID(s.regs, m.Registration)
+	reg := s.regs.remove(m.Registration)
 	s.mu.Unlock()
 	if reg == nil {
 		s.errorReply(wamp.TypeUnregister, m.Request, wamp.ErrNoSuchRegistration,
@@ -273,8 +275,7 @@ func (d *dealer) unregisteredEvents(s *Session, reg *registration, deleted bool)
 // specification requires. It reports false when s is not a callee of regID.
 func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 	s.mu.Lock()
-	var reg *registration
-	s.regs, reg = removeID(s.regs, regID)
+	reg := s.regs.remove(regID)
 	s.mu.Unlock()
 	if reg == nil {
 		return false

@@ -755,8 +755,8 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 // registrations, the calls it was invoked for (their callers get
 // wamp.error.canceled) and the calls it made (their callees get INTERRUPT
 // killnowait if they support canceling, and are forgotten otherwise).
-func (d *dealer) leave(s *Session, regs []*registration, invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
-	for _, reg := range regs {
+func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
+	for reg := range regs.all() {
 		deleted := d.detach(reg, s)
 		d.unregisteredEvents(s, reg, deleted)
 	}
