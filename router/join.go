@@ -276,10 +276,7 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		s.abort(f.Reason, f.Message)
 		return
 	}
-	if !s.welcome(j, ident) {
-		return
-	}
-	pol.Succeeded(j.req, ident)
+	s.welcome(j, ident)
 }
 
 // welcome makes the session a member of the realm with identity ident
@@ -308,6 +305,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
 	s.auth = a
 	s.state = stateEstablished
 	s.mu.Unlock()
+	if pol := rlm.cfg.Auth; pol != nil {
+		// Before WELCOME: a client that reconnects as soon as it is
+		// welcomed finds its cookie remembering it.
+		pol.Succeeded(j.req, ident)
+	}
 	rlm.join(s)
 	r.stats.Established.Add(1)
 	s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
