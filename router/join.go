@@ -280,9 +280,8 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 }
 
 // welcome makes the session a member of the realm with identity ident
-// and sends WELCOME; it reports false when the session has ended
-// meanwhile.
-func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
+// and sends WELCOME, unless the session has ended meanwhile.
+func (s *Session) welcome(j *joining, ident *auth.Identity) {
 	r, rlm := s.router, j.rlm
 	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider}
 	if roles := rlm.cfg.Roles; roles != nil {
@@ -299,7 +298,7 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
 	s.mu.Lock()
 	if s.state != stateNew || s.auth != nil && s.auth.join != j {
 		s.mu.Unlock()
-		return false
+		return
 	}
 	s.realm, s.id, s.authid, s.authrole = rlm, j.req.Session, ident.AuthID, ident.AuthRole
 	s.auth = a
@@ -313,7 +312,6 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) bool {
 	rlm.join(s)
 	r.stats.Established.Add(1)
 	s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
-	return true
 }
 
 // sendWelcome sends WELCOME to a session that has just become a member of
