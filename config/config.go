@@ -186,7 +186,24 @@ type Limits struct {
 	// IdleTimeout closes a session that has sent nothing for this long;
 	// 0 means never. Yaml key idle_timeout; default 0.
 	IdleTimeout time.Duration
+	// MaxSubscriptionsPerSession is the most subscriptions one session may
+	// hold; a SUBSCRIBE past it is refused with ERROR
+	// wamp.error.limit_exceeded and the session goes on. Yaml key
+	// max_subscriptions_per_session; default 10000; 1 to MaxSessionLimit.
+	MaxSubscriptionsPerSession int
+	// MaxRegistrationsPerSession is the same for registrations (REGISTER).
+	// Yaml key max_registrations_per_session; default 1000; 1 to
+	// MaxSessionLimit.
+	MaxRegistrationsPerSession int
+	// MaxCallsInFlightPerSession is the most calls one session may have
+	// made and not yet had answered; a CALL past it is refused the same
+	// way. Yaml key max_calls_in_flight_per_session; default 1000; 1 to
+	// MaxSessionLimit.
+	MaxCallsInFlightPerSession int
 }
+
+// MaxSessionLimit is the highest value a per-session limit may take.
+const MaxSessionLimit = 10_000_000
 
 // Log configures the router's log/slog output.
 type Log struct {
@@ -219,6 +236,10 @@ func Default() *Config {
 			PingInterval:     30 * time.Second,
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
+
+			MaxSubscriptionsPerSession: 10_000,
+			MaxRegistrationsPerSession: 1_000,
+			MaxCallsInFlightPerSession: 1_000,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}

@@ -129,19 +129,22 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	sub.mu.Lock()
 	b.mu.Unlock()
 
+	limit := b.router.cfg.Limits.Subscriptions
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	added := false
+	added, refused := false, false
 	if joined && !s.subs.has(sub.id) {
-		if s.subs == nil {
-			s.subs = new(idSet[*subscription])
+		if refused = s.subs.len() >= limit; !refused {
+			if s.subs == nil {
+				s.subs = new(idSet[*subscription])
+			}
+			s.subs.add(sub)
+			added = true
 		}
-		s.subs.add(sub)
-		added = true
 	}
 	s.mu.Unlock()
 	var failed []failedSend
-	if joined {
+	if joined && !refused {
 		sub.subscribers[s] = struct{}{}
 		sub.setNkey(s, o.nkey)
 		// SUBSCRIBED and the retained events are queued while publishers
@@ -160,8 +163,12 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		}
 	}
 	sub.mu.Unlock()
-	if !joined {
+	if !joined || refused {
 		b.detach(s, sub, nil) // drops the subscription if it was created for s alone
+		if refused {
+			s.limitExceeded(wamp.TypeSubscribe, m.Request,
+				"SUBSCRIBE to %q: the session holds %d subscriptions, the most the router allows a session", m.Topic, limit)
+		}
 		return
 	}
 	b.flushMeta(s.realm)

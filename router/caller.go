@@ -29,6 +29,14 @@ func (r *Router) Call(realm, procedure string, args wamp.List, kwargs wamp.Dict,
 	rl.caller().call(wamp.URI(procedure), args, kwargs, timeout, done)
 }
 
+// internalKind is the transport kind of the router-side sessions.
+const internalKind = "internal"
+
+// internal reports whether s is the router's own (a realm's router-side
+// caller): its calls are bounded by their timeouts, not by the session
+// limits, which would refuse authentications under a burst of HELLOs.
+func (s *Session) internal() bool { return s.info.Kind == internalKind }
+
 // internalCaller is the router-side caller session of one realm.
 type internalCaller struct {
 	session *Session
@@ -46,7 +54,7 @@ type pendingCall struct {
 func (rl *realm) caller() *internalCaller {
 	rl.callerOnce.Do(func() {
 		c := &internalCaller{pending: make(map[wamp.ID]*pendingCall)}
-		s := &Session{router: rl.router, peer: c, info: connInfo{Kind: "internal"}}
+		s := &Session{router: rl.router, peer: c, info: connInfo{Kind: internalKind}}
 		s.realm, s.id, s.authid, s.authrole = rl, wamp.GlobalID(), "junction", "junction"
 		s.roles = roleCaller
 		s.state = stateEstablished

@@ -193,17 +193,23 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		reg = &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, match: ro.match,
 			invoke: ro.invoke, created: time.Now()}
 	}
+	limit := d.router.cfg.Limits.Registrations
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	if joined {
+	refused := joined && s.regs.len() >= limit
+	if joined && !refused {
 		if s.regs == nil {
 			s.regs = new(idSet[*registration])
 		}
 		s.regs.add(reg)
 	}
 	s.mu.Unlock()
-	if !joined {
+	if !joined || refused {
 		d.mu.Unlock()
+		if refused {
+			s.limitExceeded(wamp.TypeRegister, m.Request,
+				"REGISTER of %q: the session holds %d registrations, the most the router allows a session", m.Procedure, limit)
+		}
 		return
 	}
 	if !exists {

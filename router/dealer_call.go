@@ -264,6 +264,12 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		s.violation(fmt.Sprintf("CALL %d reuses the request id of a call in flight", m.Request))
 		return
 	}
+	if limit := s.router.cfg.Limits.CallsInFlight; s.rpc != nil && len(s.rpc.calls) >= limit && !s.internal() {
+		s.mu.Unlock()
+		s.limitExceeded(wamp.TypeCall, m.Request,
+			"CALL to %q: the session has %d calls in flight, the most the router allows a session", m.Procedure, limit)
+		return
+	}
 	if s.rpc == nil {
 		s.rpc = &callerState{}
 	}

@@ -273,6 +273,16 @@ func (s *Session) errorReply(t wamp.MessageType, req wamp.ID, uri wamp.URI, form
 		Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}})
 }
 
+// limitExceeded refuses request req of type t, which would take the
+// session past one of its limits: ERROR wamp.error.limit_exceeded with a
+// message that says which, and a count.
+func (s *Session) limitExceeded(t wamp.MessageType, req wamp.ID, format string, args ...any) {
+	s.router.stats.LimitExceeded.Add(1)
+	msg := fmt.Sprintf(format, args...)
+	s.logger().Debug("request refused: session limit", "message", t, "reason", msg)
+	s.errorReply(t, req, wamp.ErrLimitExceeded, "%s", msg)
+}
+
 // checkURI answers invalid_uri and reports false when u is not valid in the
 // session's realm.
 func (s *Session) checkURI(t wamp.MessageType, req wamp.ID, u wamp.URI, what string) bool {
