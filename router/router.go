@@ -93,6 +93,9 @@ type Config struct {
 	RealmTemplate *RealmConfig
 	// Limits bound what one session may hold in the router.
 	Limits SessionLimits
+
+	// historyBeforeWrite is the history store's BeforeWrite (tests).
+	historyBeforeWrite func()
 }
 
 // SessionLimits bound what one session may hold in the router, so that no
@@ -147,6 +150,7 @@ type Router struct {
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
 	history *history.Store // nil when no realm has history rules
+	bg      background     // blocking work off the routing goroutines (event history queries)
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -181,6 +185,7 @@ func New(cfg Config) (*Router, error) {
 		r.cfg.Agent = "Junction"
 	}
 	r.cfg.Limits = cfg.Limits.withDefaults()
+	r.bg.init(maxHistoryQueries)
 	for _, rc := range cfg.Realms {
 		if !wamp.ValidURI(rc.Name, false, false) {
 			return nil, fmt.Errorf("realm %q: not a valid URI", rc.Name)

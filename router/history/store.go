@@ -37,6 +37,10 @@ type Config struct {
 	QueueBytes  int
 	// Logger receives the store's warnings; nil discards them.
 	Logger *slog.Logger
+	// BeforeWrite, when set, is called by the writer before it writes each
+	// batch, on the writer's goroutine. Tests hold the writer back with it
+	// to see what waits for the writes; nil in production.
+	BeforeWrite func()
 }
 
 // Queue bounds used when Config leaves them 0.
@@ -76,6 +80,7 @@ type Store struct {
 	realms map[wamp.URI]*realmRules // read-only after Open
 
 	maxEvents, maxBytes int
+	beforeWrite         func()
 
 	mu      sync.Mutex
 	pending []pendingEvent
@@ -134,13 +139,14 @@ type Stats struct {
 // every rule to its limit.
 func Open(path string, cfg Config) (*Store, error) {
 	s := &Store{
-		path:      path,
-		log:       cfg.Logger,
-		realms:    make(map[wamp.URI]*realmRules, len(cfg.Rules)),
-		maxEvents: cfg.QueueEvents,
-		maxBytes:  cfg.QueueBytes,
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		path:        path,
+		log:         cfg.Logger,
+		realms:      make(map[wamp.URI]*realmRules, len(cfg.Rules)),
+		maxEvents:   cfg.QueueEvents,
+		maxBytes:    cfg.QueueBytes,
+		beforeWrite: cfg.BeforeWrite,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -374,6 +380,9 @@ func (s *Store) writer() {
 		s.mu.Unlock()
 
 		if len(batch) > 0 {
+			if s.beforeWrite != nil {
+				s.beforeWrite()
+			}
 			if err := s.db.Update(func(tx *bolt.Tx) error { return write(tx, batch) }); err != nil {
 				s.stats.writeErrors.Add(1)
 				s.stats.lost.Add(uint64(len(batch)))
