@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/junction-wamp/junction/router/history"
@@ -159,26 +160,34 @@ func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p 
 }
 
 // retainedEvents returns the retained events whose topics match pattern
-// under policy match, oldest first. Each has its own details map, with
-// "retained": true already set, which the caller may extend (with "topic"
-// for a pattern-based subscription); the payloads are shared and must not
-// be modified.
+// under policy match, oldest first: at most maxRetainedSent, the most
+// recent. Each has its own details map, with "retained": true already set,
+// which the caller may extend (with "topic" for a pattern-based
+// subscription); the payloads are shared and must not be modified.
 func (rl *realm) retainedEvents(match wamp.Match, pattern wamp.URI) []retainedEvent {
 	h := &rl.hist
 	h.mu.RLock()
 	var out []retainedEvent
+	next := 0 // once out is full, where the next (newer) event goes
 	if match == wamp.MatchExact {
 		if ev, ok := h.retained.Get(pattern); ok {
 			out = append(out, *ev)
 		}
 	} else {
 		for topic, ev := range h.retained.All() {
-			if match.Matches(pattern, topic) {
-				out = append(out, ev)
+			if !match.Matches(pattern, topic) {
+				continue
 			}
+			if len(out) < maxRetainedSent {
+				out = append(out, ev)
+				continue
+			}
+			out[next] = ev // a ring of the most recent
+			next = (next + 1) % maxRetainedSent
 		}
 	}
 	h.mu.RUnlock()
+	out = slices.Concat(out[next:], out[:next])
 	for i := range out {
 		d := make(wamp.Dict, len(out[i].details)+2)
 		maps.Copy(d, out[i].details)
