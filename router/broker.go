@@ -386,8 +386,23 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		return
 	}
 	pubID := wamp.GlobalID()
-	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	// An acknowledged publication to a topic with history goes to the
+	// history first: PUBLISHED promises that it is kept, so it is sent
+	// once the history writer has it on disk (durableAck), and one the
+	// history cannot take is refused before anyone receives it.
+	var durable *durableAck
 	if o.ack {
+		var err error
+		if durable, err = s.realm.appendAcknowledged(s, m, pubID, details); err != nil {
+			o.refuseUnkept(s, m, err)
+			return
+		}
+	}
+	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	switch {
+	case durable != nil:
+		durable.done()
+	case o.ack:
 		ack := publishedPool.Get().(*wamp.Published)
 		*ack = wamp.Published{Request: m.Request, Publication: pubID}
 		s.send(ack)
@@ -397,7 +412,7 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 	// which later subscriber would have been eligible, and the
 	// specification forbids sending a retained event to one that would
 	// not (a broker MAY decline to retain).
-	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted)
+	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted, durable != nil)
 }
 
 // fanout sends the event to the subscribers of every subscription matching
