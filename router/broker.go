@@ -13,10 +13,9 @@ import (
 // one id shared by all of its subscribers; an event reaches a session once
 // per matching subscription it holds (pattern_based_subscription.md).
 //
-// Locks, always taken in this order: mu (the index), a subscription's mu,
-// a session's mu, meta.mu (a leaf). Publishing holds mu only to find the
-// subscriptions and each subscription's mu (read) while it fans out, so
-// publishers of different topics never wait for each other.
+// Publishing holds mu only to find the subscriptions and each
+// subscription's mu (read) while it fans out, so publishers of different
+// topics never wait for each other (lock order: doc.go).
 type broker struct {
 	router *Router
 

@@ -26,8 +26,8 @@ import (
 // the caller an outCall under the CALL's (Session.rpc.calls). Whoever ends
 // the call (the final YIELD or ERROR, a CANCEL, a timeout, either end
 // leaving) takes the invocation out of the callee's map under the callee's
-// lock: only one of them wins, and only the winner answers the caller.
-// Locks are never nested, except a session's inside dealer.mu.
+// lock: only one of them wins, and only the winner answers the caller
+// (lock order: doc.go).
 type dealer struct {
 	router *Router
 
