@@ -2,7 +2,8 @@
 //
 // A config file has five sections: listeners (where the router accepts
 // connections), realms (the WAMP realms it serves), store (the file that
-// keeps event history), limits (sizes and timeouts) and log. Every key is optional; an omitted key takes its default,
+// keeps event history), limits (sizes, timeouts and what one session may
+// hold) and log. Every key is optional; an omitted key takes its default,
 // and an empty file means [Default]. README.md in this directory is the
 // reference for every key.
 //
