@@ -129,6 +129,7 @@ func (o *publishOptions) refuse(s *Session, m *wamp.Publish, uri wamp.URI, forma
 func (o *publishOptions) refuseUnkept(s *Session, m *wamp.Publish, err error) {
 	switch {
 	case errors.Is(err, history.ErrQueueFull):
+		s.router.stats.LimitExceeded.Add(1)
 		o.refuse(s, m, wamp.ErrLimitExceeded,
 			"PUBLISH to %q: the event history's write queue is full, so the publication cannot be kept; it was not published, try again later", m.Topic)
 	case errors.Is(err, history.ErrClosed):

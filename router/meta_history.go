@@ -67,6 +67,7 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	})
 	switch {
 	case errors.Is(err, errBusy):
+		rl.router.stats.LimitExceeded.Add(1)
 		return wamp.Payload{}, callErrorf(wamp.ErrLimitExceeded, "%s: %d event history queries are in progress, the most the router answers at once; try again later",
 			proc, maxHistoryQueries)
 	case err != nil:

@@ -167,7 +167,7 @@ type Stats struct {
 	Established   atomic.Int64  // sessions joined to a realm
 	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
 	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
-	LimitExceeded atomic.Uint64 // requests refused with wamp.error.limit_exceeded
+	LimitExceeded atomic.Uint64 // requests refused with wamp.error.limit_exceeded (session limits, full queues, busy history queries)
 }
 
 // New returns a router for cfg.
