@@ -2,7 +2,8 @@
 //
 // A config file has five sections: listeners (where the router accepts
 // connections), realms (the WAMP realms it serves), store (the file that
-// keeps event history), limits (sizes and timeouts) and log. Every key is optional; an omitted key takes its default,
+// keeps event history), limits (sizes, timeouts and what one session may
+// hold) and log. Every key is optional; an omitted key takes its default,
 // and an empty file means [Default]. README.md in this directory is the
 // reference for every key.
 //
@@ -192,7 +193,24 @@ type Limits struct {
 	// rest (and logs them); 0 closes them at once. Yaml key
 	// shutdown_timeout; default 5s; 0 or more.
 	ShutdownTimeout time.Duration
+	// MaxSubscriptionsPerSession is the most subscriptions one session may
+	// hold; a SUBSCRIBE past it is refused with ERROR
+	// wamp.error.limit_exceeded and the session goes on. Yaml key
+	// max_subscriptions_per_session; default 10000; 1 to MaxSessionLimit.
+	MaxSubscriptionsPerSession int
+	// MaxRegistrationsPerSession is the same for registrations (REGISTER).
+	// Yaml key max_registrations_per_session; default 1000; 1 to
+	// MaxSessionLimit.
+	MaxRegistrationsPerSession int
+	// MaxCallsInFlightPerSession is the most calls one session may have
+	// made and not yet had answered; a CALL past it is refused the same
+	// way. Yaml key max_calls_in_flight_per_session; default 1000; 1 to
+	// MaxSessionLimit.
+	MaxCallsInFlightPerSession int
 }
+
+// MaxSessionLimit is the highest value a per-session limit may take.
+const MaxSessionLimit = 10_000_000
 
 // Log configures the router's log/slog output.
 type Log struct {
@@ -226,6 +244,10 @@ func Default() *Config {
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
 			ShutdownTimeout:  5 * time.Second,
+
+			MaxSubscriptionsPerSession: 10_000,
+			MaxRegistrationsPerSession: 1_000,
+			MaxCallsInFlightPerSession: 1_000,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}

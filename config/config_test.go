@@ -60,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 				"limits:",
 				"    max_msg_size: 1MiB",
 			),
-			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout)`},
+			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, max_subscriptions_per_session, max_registrations_per_session, max_calls_in_flight_per_session)`},
 		},
 		{
 			name: "unknown key in a listener",
@@ -135,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "limits is a list",
 			yaml: lines("limits:", "  - max_message_size: 1MiB"),
-			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, got a list`},
+			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, max_subscriptions_per_session, max_registrations_per_session, max_calls_in_flight_per_session, got a list`},
 		},
 		{
 			name: "bool is a string",
@@ -645,6 +645,16 @@ func TestParseErrors(t *testing.T) {
 			yaml: lines("limits:", "  ping_interval: -1s"),
 			want: []string{`junction.yaml:2:18: limits.ping_interval: must be 0 (no pings) or more, got -1s`},
 		},
+		{
+			name: "session limits",
+			yaml: lines("limits:", "  max_subscriptions_per_session: 0", "  max_registrations_per_session: 10000001",
+				"  max_calls_in_flight_per_session: many"),
+			want: []string{
+				`junction.yaml:2:34: limits.max_subscriptions_per_session: 0 is out of range: a session limit is 1 to 10000000`,
+				`junction.yaml:3:34: limits.max_registrations_per_session: 10000001 is out of range: a session limit is 1 to 10000000`,
+				`junction.yaml:4:36: limits.max_calls_in_flight_per_session: "many" is not a whole number`,
+			},
+		},
 
 		// Log.
 		{
@@ -850,6 +860,10 @@ func TestDefault(t *testing.T) {
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
 			ShutdownTimeout:  5 * time.Second,
+
+			MaxSubscriptionsPerSession: 10000,
+			MaxRegistrationsPerSession: 1000,
+			MaxCallsInFlightPerSession: 1000,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -916,6 +930,9 @@ func TestFullConfig(t *testing.T) {
 		"  ping_timeout: 15s",
 		"  idle_timeout: 1h30m",
 		"  shutdown_timeout: 0s",
+		"  max_subscriptions_per_session: 50000",
+		"  max_registrations_per_session: 20",
+		"  max_calls_in_flight_per_session: 1",
 		"log:",
 		"  level: debug",
 		"  format: json",
@@ -970,6 +987,10 @@ func TestFullConfig(t *testing.T) {
 			PingTimeout:      15 * time.Second,
 			IdleTimeout:      90 * time.Minute,
 			ShutdownTimeout:  0,
+
+			MaxSubscriptionsPerSession: 50000,
+			MaxRegistrationsPerSession: 20,
+			MaxCallsInFlightPerSession: 1,
 		},
 		Log: Log{Level: "debug", Format: "json"},
 	}
@@ -1042,6 +1063,9 @@ func TestValidate(t *testing.T) {
 				`limits.slow_consumer: "" is not one of drop, disconnect`,
 				`limits.hello_timeout: must be more than 0, got 0s`,
 				`limits.handshake_timeout: must be more than 0, got 0s`,
+				`limits.max_subscriptions_per_session: 0 is out of range: a session limit is 1 to 10000000`,
+				`limits.max_registrations_per_session: 0 is out of range: a session limit is 1 to 10000000`,
+				`limits.max_calls_in_flight_per_session: 0 is out of range: a session limit is 1 to 10000000`,
 				`log.level: "" is not one of debug, info, warn, error`,
 				`log.format: "" is not one of text, json`,
 			},
@@ -1086,6 +1110,9 @@ func TestValidate(t *testing.T) {
 				`limits.slow_consumer: "" is not one of drop, disconnect`,
 				`limits.hello_timeout: must be more than 0, got 0s`,
 				`limits.handshake_timeout: must be more than 0, got 0s`,
+				`limits.max_subscriptions_per_session: 0 is out of range: a session limit is 1 to 10000000`,
+				`limits.max_registrations_per_session: 0 is out of range: a session limit is 1 to 10000000`,
+				`limits.max_calls_in_flight_per_session: 0 is out of range: a session limit is 1 to 10000000`,
 				`log.level: "" is not one of debug, info, warn, error`,
 				`log.format: "" is not one of text, json`,
 			},

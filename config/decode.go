@@ -25,7 +25,7 @@ var (
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
 	historyKeys  = []string{"topic", "match", "limit"}
 	storeKeys    = []string{"path"}
-	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout"}
+	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys      = []string{"level", "format"}
 )
 
@@ -563,6 +563,12 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 			d.duration(v, path, &l.IdleTimeout)
 		case "shutdown_timeout":
 			d.duration(v, path, &l.ShutdownTimeout)
+		case "max_subscriptions_per_session":
+			d.integer(v, path, &l.MaxSubscriptionsPerSession)
+		case "max_registrations_per_session":
+			d.integer(v, path, &l.MaxRegistrationsPerSession)
+		case "max_calls_in_flight_per_session":
+			d.integer(v, path, &l.MaxCallsInFlightPerSession)
 		}
 	})
 }

@@ -578,4 +578,17 @@ func validateLimits(r *report, l *Limits) {
 			r.errorf("limits.ping_timeout", "%v must be less than ping_interval (%v)", l.PingTimeout, l.PingInterval)
 		}
 	}
+
+	for _, n := range []struct {
+		path string
+		v    int
+	}{
+		{"limits.max_subscriptions_per_session", l.MaxSubscriptionsPerSession},
+		{"limits.max_registrations_per_session", l.MaxRegistrationsPerSession},
+		{"limits.max_calls_in_flight_per_session", l.MaxCallsInFlightPerSession},
+	} {
+		if n.v < 1 || n.v > MaxSessionLimit {
+			r.errorf(n.path, "%d is out of range: a session limit is 1 to %d", n.v, MaxSessionLimit)
+		}
+	}
 }

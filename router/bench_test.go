@@ -16,6 +16,8 @@ type sink struct {
 	buf     []byte
 	last    wamp.MessageType
 	lastInv wamp.ID // request id of the last INVOCATION
+	lastSub wamp.ID // subscription id of the last SUBSCRIBED
+	lastReg wamp.ID // registration id of the last REGISTERED
 }
 
 // Send encodes m; like a transport it keeps nothing of m but what it copies.
@@ -23,8 +25,13 @@ func (p *sink) Send(m wamp.Message) error {
 	var err error
 	p.buf, err = p.c.Encode(p.buf[:0], m)
 	p.last = m.Type()
-	if inv, ok := m.(*wamp.Invocation); ok {
-		p.lastInv = inv.Request
+	switch m := m.(type) {
+	case *wamp.Invocation:
+		p.lastInv = m.Request
+	case *wamp.Subscribed:
+		p.lastSub = m.Subscription
+	case *wamp.Registered:
+		p.lastReg = m.Registration
 	}
 	return err
 }

@@ -13,10 +13,9 @@ import (
 // one id shared by all of its subscribers; an event reaches a session once
 // per matching subscription it holds (pattern_based_subscription.md).
 //
-// Locks, always taken in this order: mu (the index), a subscription's mu,
-// a session's mu, meta.mu (a leaf). Publishing holds mu only to find the
-// subscriptions and each subscription's mu (read) while it fans out, so
-// publishers of different topics never wait for each other.
+// Publishing holds mu only to find the subscriptions and each
+// subscription's mu (read) while it fans out, so publishers of different
+// topics never wait for each other (lock order: doc.go).
 type broker struct {
 	router *Router
 
@@ -43,6 +42,10 @@ type subscription struct {
 	// nkeys holds the node key of the subscribers that gave one (sharded
 	// subscription); nil until one does, so plain subscriptions pay nothing.
 	nkeys map[*Session]string
+	// catchingUp holds the live events for the subscribers that are being
+	// sent their retained events (with no lock held), to be sent after
+	// them; nil while there are none, so the fan-out pays one comparison.
+	catchingUp map[*Session]*heldEvents
 }
 
 // brokerFeatures is what WELCOME announces for the broker role.
@@ -129,24 +132,35 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	sub.mu.Lock()
 	b.mu.Unlock()
 
+	limit := b.router.cfg.Limits.Subscriptions
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	added := false
-	if joined && indexOf(s.subs, sub.id) < 0 {
-		s.subs = append(s.subs, sub)
-		added = true
+	added, refused := false, false
+	if joined && !s.subs.has(sub.id) {
+		if refused = s.subs.len() >= limit; !refused {
+			if s.subs == nil {
+				s.subs = new(idSet[*subscription])
+			}
+			s.subs.add(sub)
+			added = true
+		}
 	}
 	s.mu.Unlock()
-	var failed []failedSend
-	if joined {
+	var held *heldEvents
+	if joined && !refused {
 		sub.subscribers[s] = struct{}{}
 		sub.setNkey(s, o.nkey)
-		// SUBSCRIBED and the retained events are queued while publishers
-		// are held off, so that no live EVENT for the subscription reaches
-		// the client before them.
+		// SUBSCRIBED is queued while publishers are held off, so that no
+		// live EVENT reaches the client before it. The live events that
+		// come while the retained ones are sent, with no lock held, are
+		// held back and sent after them (catchUp).
 		err = s.peer.Send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
-		if err == nil {
-			failed = sub.sendRetained(s, retained, failed)
+		if err == nil && len(retained) > 0 {
+			held = new(heldEvents)
+			if sub.catchingUp == nil {
+				sub.catchingUp = make(map[*Session]*heldEvents, 1)
+			}
+			sub.catchingUp[s] = held
 		}
 		if meta && added {
 			if !sub.announced {
@@ -157,16 +171,20 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		}
 	}
 	sub.mu.Unlock()
-	if !joined {
+	if !joined || refused {
 		b.detach(s, sub, nil) // drops the subscription if it was created for s alone
+		if refused {
+			s.limitExceeded(wamp.TypeSubscribe, m.Request,
+				"SUBSCRIBE to %q: the session holds %d subscriptions, the most the router allows a session", m.Topic, limit)
+		}
 		return
 	}
 	b.flushMeta(s.realm)
 	if err != nil {
 		s.sendFailed(wamp.TypeSubscribed, err)
 	}
-	for _, f := range failed {
-		f.session.eventFailed(f.err)
+	if held != nil {
+		sub.catchUp(s, retained, held)
 	}
 }
 
@@ -183,33 +201,87 @@ func (sub *subscription) setNkey(s *Session, nkey string) {
 	sub.nkeys[s] = nkey
 }
 
-// sendRetained sends s, which has just subscribed, the retained events it
-// asked for with get_retained. Called under sub.mu.
-func (sub *subscription) sendRetained(s *Session, evs []retainedEvent, failed []failedSend) []failedSend {
+// Bounds of what a SUBSCRIBE with get_retained sends and holds back.
+const (
+	// maxRetainedSent is the most retained events one SUBSCRIBE is sent:
+	// the most recent ones, when a pattern matches more topics that have
+	// one (a realm keeps up to maxRetained).
+	maxRetainedSent = 1000
+	// maxHeldEvents and maxHeldBytes (raw payload) bound the live events
+	// held back for a subscriber while its retained events are sent;
+	// those past them are dropped as if its outbound queue were full.
+	maxHeldEvents = 1024
+	maxHeldBytes  = 4 << 20
+)
+
+// heldEvents are the live events of a subscription held back for one
+// subscriber while its retained events are sent. Fan-outs hold the
+// subscription's read lock, so several add at once: mu orders them.
+type heldEvents struct {
+	mu      sync.Mutex
+	events  []*wamp.Event // payloads owned: the publisher's buffer is reused
+	bytes   int
+	dropped int
+}
+
+func (h *heldEvents) hold(ev wamp.Message) {
+	e := *wamp.Unwrap(ev).(*wamp.Event)
+	e.Payload.Own()
+	h.mu.Lock()
+	if len(h.events) >= maxHeldEvents || h.bytes+e.Payload.Size() > maxHeldBytes {
+		h.dropped++
+	} else {
+		h.events = append(h.events, &e)
+		h.bytes += e.Payload.Size()
+	}
+	h.mu.Unlock()
+}
+
+// catchUp sends s, which has just subscribed to sub, the retained events
+// it asked for, with no lock held: there may be many, and publishers to
+// the subscription must not wait for them. The live events published
+// meanwhile were held back (held); they follow, under sub.mu, so that none
+// overtakes a retained event and none comes out of order.
+func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEvents) {
+	var failed []failedSend
 	for i := range evs {
 		ev := &evs[i]
 		if ev.details["ppt_scheme"] != nil && !s.features.has(subscriber, featPayloadPassthruMode) {
 			continue // see fanout: passthru payloads only go to subscribers that announced the mode
 		}
-		d := make(wamp.Dict, len(ev.details)+2)
-		for k, v := range ev.details {
-			d[k] = v
-		}
-		d["retained"] = true
 		if sub.match != wamp.MatchExact {
-			d["topic"] = string(ev.topic)
+			ev.details["topic"] = string(ev.topic) // details are the caller's own (retainedEvents)
 		}
-		if err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: d, Payload: ev.payload}); err != nil {
-			return append(failed, failedSend{s, err})
+		if err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: ev.details, Payload: ev.payload}); err != nil {
+			failed = append(failed, failedSend{s, err})
+			break
 		}
 	}
-	return failed
+	sub.mu.Lock()
+	if sub.catchingUp[s] == held { // else s left the subscription meanwhile
+		delete(sub.catchingUp, s)
+		if len(sub.catchingUp) == 0 {
+			sub.catchingUp = nil
+		}
+		for _, ev := range held.events {
+			if err := s.peer.Send(ev); err != nil {
+				failed = append(failed, failedSend{s, err})
+				break
+			}
+		}
+	}
+	sub.mu.Unlock()
+	for range held.dropped {
+		failed = append(failed, failedSend{s, ErrQueueFull})
+	}
+	for _, f := range failed {
+		f.session.eventFailed(f.err)
+	}
 }
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
 	s.mu.Lock()
-	var sub *subscription
-	s.subs, sub = removeID(s.subs, m.Subscription)
+	sub := s.subs.remove(m.Subscription)
 	s.mu.Unlock()
 	if sub == nil {
 		s.errorReply(wamp.TypeUnsubscribe, m.Request, wamp.ErrNoSuchSubscription,
@@ -236,6 +308,9 @@ func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error
 	_, was := sub.subscribers[s]
 	delete(sub.subscribers, s)
 	delete(sub.nkeys, s)
+	if sub.catchingUp != nil {
+		delete(sub.catchingUp, s)
+	}
 	deleted := false
 	if len(sub.subscribers) == 0 {
 		if cur, ok := b.subs.Get(sub.match, sub.topic); ok && cur == sub {
@@ -310,8 +385,23 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		return
 	}
 	pubID := wamp.GlobalID()
-	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	// An acknowledged publication to a topic with history goes to the
+	// history first: PUBLISHED promises that it is kept, so it is sent
+	// once the history writer has it on disk (durableAck), and one the
+	// history cannot take is refused before anyone receives it.
+	var durable *durableAck
 	if o.ack {
+		var err error
+		if durable, err = s.realm.appendAcknowledged(s, m, pubID, details); err != nil {
+			o.refuseUnkept(s, m, err)
+			return
+		}
+	}
+	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	switch {
+	case durable != nil:
+		durable.done()
+	case o.ack:
 		ack := publishedPool.Get().(*wamp.Published)
 		*ack = wamp.Published{Request: m.Request, Publication: pubID}
 		s.send(ack)
@@ -321,7 +411,7 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 	// which later subscriber would have been eligible, and the
 	// specification forbids sending a retained event to one that would
 	// not (a broker MAY decline to retain).
-	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted)
+	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted, durable != nil)
 }
 
 // fanout sends the event to the subscribers of every subscription matching
@@ -358,6 +448,7 @@ func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publish
 	if sharded {
 		shard = sub.shard(o.rkey)
 	}
+	catchingUp := sub.catchingUp
 	for target := range sub.subscribers {
 		if target == publisher && o.excludeMe {
 			continue
@@ -367,6 +458,12 @@ func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publish
 		}
 		if sharded {
 			if nkey, ok := sub.nkeys[target]; ok && nkey != shard {
+				continue
+			}
+		}
+		if catchingUp != nil {
+			if h := catchingUp[target]; h != nil {
+				h.hold(ev) // sent after the target's retained events
 				continue
 			}
 		}

@@ -1,8 +1,10 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -119,6 +121,22 @@ func (o *publishOptions) refuse(s *Session, m *wamp.Publish, uri wamp.URI, forma
 		return
 	}
 	s.logger().Debug("unacknowledged PUBLISH refused", "topic", m.Topic, "error", uri, "reason", fmt.Sprintf(format, args...))
+}
+
+// refuseUnkept refuses an acknowledged publication that the event history
+// must keep but cannot take (appendAcknowledged's err): it is not
+// delivered.
+func (o *publishOptions) refuseUnkept(s *Session, m *wamp.Publish, err error) {
+	switch {
+	case errors.Is(err, history.ErrQueueFull):
+		s.router.stats.LimitExceeded.Add(1)
+		o.refuse(s, m, wamp.ErrLimitExceeded,
+			"PUBLISH to %q: the event history's write queue is full, so the publication cannot be kept; it was not published, try again later", m.Topic)
+	case errors.Is(err, history.ErrClosed):
+		o.refuse(s, m, wamp.ErrHistoryUnavailable, "PUBLISH to %q: the event history is closed (the router is shutting down); the publication was not published", m.Topic)
+	default:
+		o.refuse(s, m, wamp.ErrHistoryUnavailable, "PUBLISH to %q cannot be kept in the event history, so it was not published: %v", m.Topic, err)
+	}
 }
 
 // eventDetails builds EVENT.Details for s's publication: the publisher's

@@ -883,44 +883,6 @@ func TestPayloadPassthru(t *testing.T) {
 	aware.none()
 }
 
-// TestRetainedEventsSent checks what a subscriber that asked for retained
-// events gets: each event after SUBSCRIBED, with retained=true and, on a
-// pattern subscription, the topic; the store's details are not changed.
-func TestRetainedEventsSent(t *testing.T) {
-	r := newRouter(t, DropEvents)
-	p := join(t, r, codec.JSON)
-	plain := join(t, r, codec.JSON)
-	stored := wamp.Dict{"publisher": uint64(5)}
-	evs := []retainedEvent{
-		{topic: "com.a.x", publication: 11, details: stored, payload: wamp.Payload{Args: wamp.List{"one"}}},
-		{topic: "com.a.y", publication: 12, payload: wamp.Payload{Args: wamp.List{"two"}}},
-		{topic: "com.a.z", publication: 13, details: wamp.Dict{"ppt_scheme": "mqtt"}},
-	}
-	for _, match := range []wamp.Match{wamp.MatchPrefix, wamp.MatchExact} {
-		sub := &subscription{id: 77, match: match}
-		failed := sub.sendRetained(p.s, evs, nil)
-		failed = sub.sendRetained(plain.s, nil, failed)
-		if failed != nil {
-			t.Fatal(failed)
-		}
-		for i, want := range []string{"one", "two"} {
-			ev := wantEvent(t, p)
-			if ev.Subscription != 77 || ev.Publication != evs[i].publication || ev.Details["retained"] != true ||
-				decodeList(t, &ev.Payload)[0] != want {
-				t.Fatalf("retained event %+v", ev)
-			}
-			if topic := ev.Details["topic"]; (match == wamp.MatchPrefix) != (topic == string(evs[i].topic)) {
-				t.Fatalf("%s subscription: topic %v", match, topic)
-			}
-		}
-		p.none() // the passthru one: p did not announce the mode
-		plain.none()
-	}
-	if len(stored) != 1 {
-		t.Fatalf("stored details changed: %v", stored)
-	}
-}
-
 // TestPublishConcurrent publishes, subscribes to patterns and unsubscribes
 // at once, for the race detector, and checks that a subscriber that stays
 // gets every event of every subscription.
@@ -963,7 +925,7 @@ func (s *Session) subsSnapshot() []wamp.ID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []wamp.ID
-	for _, sub := range s.subs {
+	for sub := range s.subs.all() {
 		ids = append(ids, sub.id)
 	}
 	return ids

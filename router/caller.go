@@ -29,6 +29,14 @@ func (r *Router) Call(realm, procedure string, args wamp.List, kwargs wamp.Dict,
 	rl.caller().call(wamp.URI(procedure), args, kwargs, timeout, done)
 }
 
+// internalKind is the transport kind of the router-side sessions.
+const internalKind = "internal"
+
+// internal reports whether s is the router's own (a realm's router-side
+// caller): its calls are bounded by their timeouts, not by the session
+// limits, which would refuse authentications under a burst of HELLOs.
+func (s *Session) internal() bool { return s.info.Kind == internalKind }
+
 // internalCaller is the router-side caller session of one realm.
 type internalCaller struct {
 	session *Session
@@ -38,15 +46,16 @@ type internalCaller struct {
 }
 
 type pendingCall struct {
-	done  func(auth.CallResult)
-	timer *time.Timer
+	procedure wamp.URI
+	done      func(auth.CallResult)
+	timer     *time.Timer // nil until the dealer has the call
 }
 
 // caller returns the realm's router-side caller, made on first use.
 func (rl *realm) caller() *internalCaller {
 	rl.callerOnce.Do(func() {
 		c := &internalCaller{pending: make(map[wamp.ID]*pendingCall)}
-		s := &Session{router: rl.router, peer: c, info: connInfo{Kind: "internal"}}
+		s := &Session{router: rl.router, peer: c, info: connInfo{Kind: internalKind}}
 		s.realm, s.id, s.authid, s.authrole = rl, wamp.GlobalID(), "junction", "junction"
 		s.roles = roleCaller
 		s.state = stateEstablished
@@ -58,17 +67,32 @@ func (rl *realm) caller() *internalCaller {
 
 func (c *internalCaller) call(procedure wamp.URI, args wamp.List, kwargs wamp.Dict, timeout time.Duration, done func(auth.CallResult)) {
 	req := c.session.reqIDs.Next()
-	p := &pendingCall{done: done}
+	p := &pendingCall{procedure: procedure, done: done}
 	c.mu.Lock()
 	c.pending[req] = p
 	c.mu.Unlock()
-	p.timer = time.AfterFunc(timeout, func() {
-		if c.take(req) != nil {
-			done(auth.CallResult{Err: auth.ErrCallTimeout})
-		}
-	})
 	c.session.realm.dealer.call(c.session, &wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: procedure,
 		Payload: wamp.Payload{Args: args, Kwargs: kwargs}})
+	// Armed once the dealer has recorded the call (or answered it), so
+	// that expire finds what there is to cancel.
+	c.mu.Lock()
+	if c.pending[req] == p {
+		p.timer = time.AfterFunc(timeout, func() { c.expire(req, timeout) })
+	}
+	c.mu.Unlock()
+}
+
+// expire ends call req, which got no answer within timeout: the dealer
+// forgets it as if the router had canceled it (the callee gets INTERRUPT
+// if it supports canceling), and done learns of the timeout.
+func (c *internalCaller) expire(req wamp.ID, timeout time.Duration) {
+	p := c.take(req)
+	if p == nil {
+		return // answered meanwhile
+	}
+	c.session.realm.dealer.cancel(c.session, &wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "killnowait"}})
+	c.session.logger().Warn("router-side call got no answer in time", "procedure", p.procedure, "timeout", timeout)
+	p.done(auth.CallResult{Err: auth.ErrCallTimeout})
 }
 
 func (c *internalCaller) take(req wamp.ID) *pendingCall {
@@ -76,6 +100,9 @@ func (c *internalCaller) take(req wamp.ID) *pendingCall {
 	defer c.mu.Unlock()
 	p := c.pending[req]
 	delete(c.pending, req)
+	if p != nil && p.timer != nil {
+		p.timer.Stop()
+	}
 	return p
 }
 
@@ -103,7 +130,6 @@ func (c *internalCaller) Send(m wamp.Message) error {
 	if p == nil {
 		return nil // timed out already
 	}
-	p.timer.Stop()
 	go p.done(res)
 	return nil
 }

@@ -26,8 +26,8 @@ import (
 // the caller an outCall under the CALL's (Session.rpc.calls). Whoever ends
 // the call (the final YIELD or ERROR, a CANCEL, a timeout, either end
 // leaving) takes the invocation out of the callee's map under the callee's
-// lock: only one of them wins, and only the winner answers the caller.
-// Locks are never nested, except a session's inside dealer.mu.
+// lock: only one of them wins, and only the winner answers the caller
+// (lock order: doc.go).
 type dealer struct {
 	router *Router
 
@@ -193,14 +193,23 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		reg = &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, match: ro.match,
 			invoke: ro.invoke, created: time.Now()}
 	}
+	limit := d.router.cfg.Limits.Registrations
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	if joined {
-		s.regs = append(s.regs, reg)
+	refused := joined && s.regs.len() >= limit
+	if joined && !refused {
+		if s.regs == nil {
+			s.regs = new(idSet[*registration])
+		}
+		s.regs.add(reg)
 	}
 	s.mu.Unlock()
-	if !joined {
+	if !joined || refused {
 		d.mu.Unlock()
+		if refused {
+			s.limitExceeded(wamp.TypeRegister, m.Request,
+				"REGISTER of %q: the session holds %d registrations, the most the router allows a session", m.Procedure, limit)
+		}
 		return
 	}
 	if !exists {
@@ -223,8 +232,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 
 func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 	s.mu.Lock()
-	var reg *registration
-	s.regs, reg = removeID(s.regs, m.Registration)
+	reg := s.regs.remove(m.Registration)
 	s.mu.Unlock()
 	if reg == nil {
 		s.errorReply(wamp.TypeUnregister, m.Request, wamp.ErrNoSuchRegistration,
@@ -273,8 +281,7 @@ func (d *dealer) unregisteredEvents(s *Session, reg *registration, deleted bool)
 // specification requires. It reports false when s is not a callee of regID.
 func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 	s.mu.Lock()
-	var reg *registration
-	s.regs, reg = removeID(s.regs, regID)
+	reg := s.regs.remove(regID)
 	s.mu.Unlock()
 	if reg == nil {
 		return false

@@ -264,6 +264,12 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		s.violation(fmt.Sprintf("CALL %d reuses the request id of a call in flight", m.Request))
 		return
 	}
+	if limit := s.router.cfg.Limits.CallsInFlight; s.rpc != nil && len(s.rpc.calls) >= limit && !s.internal() {
+		s.mu.Unlock()
+		s.limitExceeded(wamp.TypeCall, m.Request,
+			"CALL to %q: the session has %d calls in flight, the most the router allows a session", m.Procedure, limit)
+		return
+	}
 	if s.rpc == nil {
 		s.rpc = &callerState{}
 	}
@@ -755,8 +761,8 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 // registrations, the calls it was invoked for (their callers get
 // wamp.error.canceled) and the calls it made (their callees get INTERRUPT
 // killnowait if they support canceling, and are forgotten otherwise).
-func (d *dealer) leave(s *Session, regs []*registration, invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
-	for _, reg := range regs {
+func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
+	for reg := range regs.all() {
 		deleted := d.detach(reg, s)
 		d.unregisteredEvents(s, reg, deleted)
 	}

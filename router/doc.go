@@ -12,4 +12,38 @@
 // tables, so routing scales with the cores that feed it. The router never
 // blocks on a slow client: Peer.Send never waits, and when a client's queue
 // is full the slow-consumer policy decides (see SlowConsumerPolicy).
+//
+// # Waiting
+//
+// Work that must wait runs off the goroutine that routed the message, and
+// answers through Peer.Send when it is done: authentication (join.go, a
+// goroutine per HELLO with a deadline), the router's own calls to dynamic
+// authenticators and authorizers (caller.go: answered on a goroutine of
+// their own, canceled in the dealer at their timeout), event history
+// queries (background.go: at most 32 at once, each with a deadline,
+// stopped by Close) and the acknowledgement of publications to topics with
+// history (retention.go: PUBLISHED from the history writer once the
+// publication is on disk). A SUBSCRIBE's retained events are sent with no
+// lock held (broker.go, catchUp).
+//
+// # Locks
+//
+// A goroutine that holds more than one lock took them in this order, from
+// left to right; a lock on no line with another is taken alone:
+//
+//	authz gate.mu -> (anything a dynamic authorizer's call takes: the dealer's locks below)
+//	realm.mu -> Session.mu
+//	broker.mu -> subscription.mu -> Session.mu
+//	             subscription.mu -> heldEvents.mu, broker.meta.mu
+//	dealer.mu -> Session.mu
+//
+// Session.mu is otherwise a leaf: no two sessions' locks are held at once
+// (a caller's and its callee's included), and nothing is taken under one.
+// Router.mu, Router.autoMu, realmHistory.mu (retained events: read before
+// any broker lock is taken), internalCaller.mu and background.mu are
+// leaves, and so is every lock of the history store, whose writer calls
+// back (AppendDurable) holding none. Peer.Send is called under
+// subscription.mu, dealer.mu and a callee's Session.mu (to keep the order
+// of what reaches a client); it never blocks and never calls back into
+// the router, so the transport's own locks come after all of these.
 package router

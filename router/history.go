@@ -36,7 +36,7 @@ func (r *Router) openHistory() error {
 	if r.cfg.HistoryPath == "" {
 		return fmt.Errorf("realms have event history rules but Config.HistoryPath is empty: the history needs a file to be kept in")
 	}
-	st, err := history.Open(r.cfg.HistoryPath, history.Config{Rules: rules, Logger: r.log})
+	st, err := history.Open(r.cfg.HistoryPath, history.Config{Rules: rules, Logger: r.log, BeforeWrite: r.cfg.historyBeforeWrite})
 	if err != nil {
 		return err
 	}
@@ -47,11 +47,13 @@ func (r *Router) openHistory() error {
 	return nil
 }
 
-// Close releases what the router holds beyond its sessions: it writes the
-// event history that is still queued and closes its file. Call it after
-// Shutdown, once the transports have stopped; publications after Close are
-// delivered but not kept in the history.
+// Close releases what the router holds beyond its sessions: it stops the
+// event history queries in progress (their callers get an error), writes
+// the event history that is still queued and closes its file. Call it
+// after Shutdown, once the transports have stopped; publications after
+// Close are delivered but not kept in the history.
 func (r *Router) Close() error {
+	r.bg.close()
 	if r.history == nil {
 		return nil
 	}

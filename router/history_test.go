@@ -51,7 +51,7 @@ func record(t *testing.T, p *pipe, opts, topic, args string, pub wamp.ID, detail
 	t.Helper()
 	m, buf := rawPublish(t, opts, topic, args, `{"pub":`+fmt.Sprint(pub)+`}`)
 	retain := wamp.Bool(m.Options, "retain", false)
-	p.s.realm.recordPublication(p.s, m, pub, details, retain)
+	p.s.realm.recordPublication(p.s, m, pub, details, retain, false)
 	for i := range buf {
 		buf[i] = 'x' // the transport reuses its buffer
 	}

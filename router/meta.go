@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -23,8 +24,13 @@ type metaCall struct {
 
 // metaProcedure answers a meta call with the RESULT's payload, or an error;
 // a *callError becomes ERROR with its URI and payload, any other error
-// wamp.error.invalid_argument.
+// wamp.error.invalid_argument. A procedure that must wait for something
+// (the event history) returns errAnswerLater and answers with
+// Session.answerMeta from the goroutine that waited.
 type metaProcedure func(c *metaCall) (wamp.Payload, error)
+
+// errAnswerLater is returned by a meta procedure that answers later.
+var errAnswerLater = errors.New("the meta procedure answers later")
 
 // callError is an ERROR answer to a CALL.
 type callError struct {
@@ -119,17 +125,26 @@ func (rl *realm) callMeta(s *Session, m *wamp.Call, p metaProcedure) {
 		return
 	}
 	res, err := p(&metaCall{caller: s, call: m, args: args, kwargs: kwargs})
+	if err == errAnswerLater {
+		return
+	}
+	s.answerMeta(m.Request, res, err)
+}
+
+// answerMeta answers s's CALL req to a meta procedure with RESULT res, or
+// with ERROR when err is set.
+func (s *Session) answerMeta(req wamp.ID, res wamp.Payload, err error) {
 	if err != nil {
 		ce, ok := err.(*callError)
 		if !ok {
 			ce = &callError{uri: wamp.ErrInvalidArgument, message: err.Error()}
 		}
-		s.errorReply(wamp.TypeCall, m.Request, ce.uri, "%s", ce.message)
+		s.errorReply(wamp.TypeCall, req, ce.uri, "%s", ce.message)
 		return
 	}
-	r := &wamp.Result{Request: m.Request, Payload: res}
+	r := &wamp.Result{Request: req, Payload: res}
 	if err := s.peer.Send(r); err != nil {
-		s.replyFailed(wamp.TypeResult, m.Request, err)
+		s.replyFailed(wamp.TypeResult, req, err)
 	}
 }
 

@@ -17,8 +17,13 @@ import (
 // (pubsub_event_history.md).
 
 // historyQueryTimeout bounds how long get_events waits for the history
-// writes queued before it.
+// writes queued before it and reads the file.
 const historyQueryTimeout = 30 * time.Second
+
+// maxHistoryQueries bounds the get_events calls the router answers at once;
+// one more is refused with wamp.error.limit_exceeded. Each holds a read
+// transaction and the events it found until it is answered.
+const maxHistoryQueries = 32
 
 // timestampLayout is the specification's "yyyy-MM-ddThh:mm:ss.SSSZ".
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -30,6 +35,12 @@ func (rl *realm) addHistoryMeta(procs map[wamp.URI]metaProcedure) {
 // getEvents answers wamp.subscription.get_events(subscription|id, **options)
 // with a list of events, oldest first unless reverse is set:
 // {timestamp, subscription, publication, details, args?, kwargs?}.
+//
+// The arguments are checked at once; the query waits for the history
+// writer (the queued publications must be on disk first, so that a caller
+// sees its own) and reads the file, so it runs in the background and
+// answers from there: the goroutine that routed the CALL, an event loop
+// serving many connections, goes on at once.
 func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	id, err := c.idArg(0, "a subscription id")
 	if err != nil {
@@ -49,25 +60,42 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	}
 	q.Match, q.Pattern = match, pattern
 	q.AuthID, q.AuthRole = c.caller.authid, c.caller.authrole
-	ctx, cancel := context.WithTimeout(context.Background(), historyQueryTimeout)
-	defer cancel()
-	evs, err := store.Query(ctx, rl.name, q)
+	s, req, proc := c.caller, c.call.Request, c.call.Procedure
+	err = rl.router.bg.start(historyQueryTimeout, func(ctx context.Context) {
+		res, err := rl.readEvents(ctx, s, proc, id, q)
+		s.answerMeta(req, res, err)
+	})
+	switch {
+	case errors.Is(err, errBusy):
+		rl.router.stats.LimitExceeded.Add(1)
+		return wamp.Payload{}, callErrorf(wamp.ErrLimitExceeded, "%s: %d event history queries are in progress, the most the router answers at once; try again later",
+			proc, maxHistoryQueries)
+	case err != nil:
+		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", proc, err)
+	}
+	return wamp.Payload{}, errAnswerLater
+}
+
+// readEvents runs get_events' query q for subscription id, on a background
+// goroutine.
+func (rl *realm) readEvents(ctx context.Context, s *Session, proc wamp.URI, id wamp.ID, q *history.Query) (wamp.Payload, error) {
+	evs, err := rl.hist.store.Query(ctx, rl.name, q)
 	var unknown *history.UnknownPublicationError
 	switch {
 	case errors.Is(err, history.ErrNoHistory):
 		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: subscription %d (%s %q) has no event history: no history rule of realm %s covers its topics",
-			c.call.Procedure, id, match, pattern, rl.name)
+			proc, id, q.Match, q.Pattern, rl.name)
 	case errors.As(err, &unknown):
-		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: %v", c.call.Procedure, err)
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: %v", proc, err)
 	case err != nil:
-		c.caller.logger().Error("event history query failed", "subscription", uint64(id), "err", err)
-		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: the event history could not be read: %v", c.call.Procedure, err)
+		s.logger().Error("event history query failed", "subscription", uint64(id), "err", err)
+		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: the event history could not be read: %v", proc, err)
 	}
 	list := make(wamp.List, 0, len(evs))
 	for i := range evs {
-		e, err := historyEvent(&evs[i], id, match)
+		e, err := historyEvent(&evs[i], id, q.Match)
 		if err != nil {
-			return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", c.call.Procedure, err)
+			return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", proc, err)
 		}
 		list = append(list, e)
 	}

@@ -162,7 +162,7 @@ func (b *broker) metaRemoveSubscriber(c *metaCall) (wamp.Payload, error) {
 	var taken *subscription
 	if target != nil {
 		target.mu.Lock()
-		target.subs, taken = removeID(target.subs, sub.id)
+		taken = target.subs.remove(sub.id)
 		target.mu.Unlock()
 	}
 	if taken == nil {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"maps"
 	"math/bits"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
@@ -61,10 +63,13 @@ type realmHistory struct {
 }
 
 // recordPublication is called by the broker for every publication it
-// accepted, after it was delivered.
-func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, details wamp.Dict, retain bool) {
+// accepted, after it was delivered: it retains the publication when retain
+// is set, and keeps it in the history, unless inHistory says that
+// appendAcknowledged did already.
+func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, details wamp.Dict, retain, inHistory bool) {
 	h := &rl.hist
-	if !retain && (h.store == nil || !h.store.Keeps(rl.name, m.Topic)) {
+	keep := !inHistory && h.store != nil && h.store.Keeps(rl.name, m.Topic)
+	if !retain && !keep {
 		return // the common case, without reading the options
 	}
 	bySession, audience, err := publicationAudience(m.Options)
@@ -78,25 +83,94 @@ func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, det
 	if retain && !bySession && !audience.Restricted() {
 		h.retain(m.Topic, pub, details, &m.Payload, rl.router.log)
 	}
-	if h.store == nil || bySession {
+	if !keep || bySession {
 		return
 	}
 	err = h.store.Append(rl.name, history.Event{
 		Topic: m.Topic, Publication: pub, Details: details, Payload: m.Payload, Audience: audience,
 	})
+	h.appendFailed(s, m.Topic, err)
+}
+
+// appendFailed logs why a publication was not kept in the history, if it
+// was not.
+func (h *realmHistory) appendFailed(s *Session, topic wamp.URI, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, history.ErrQueueFull):
 		// Counted by the store; logged at 1, 2, 4, 8, ... drops.
 		if n := h.store.Stats().Dropped; bits.OnesCount64(n) == 1 {
-			s.logger().Warn("event history: write queue full, publications dropped from the history",
-				"topic", m.Topic, "dropped_total", n)
+			s.logger().Warn("event history: write queue full, publications not kept in the history",
+				"topic", topic, "dropped_total", n)
 		}
 	case errors.Is(err, history.ErrClosed):
-		// The router is closing; the publication was delivered.
+		// The router is closing.
 	default:
-		s.logger().Warn("event history: publication not kept", "topic", m.Topic, "err", err)
+		s.logger().Warn("event history: publication not kept", "topic", topic, "err", err)
 	}
+}
+
+// appendAcknowledged keeps s's acknowledged publication m in the history,
+// before it is delivered, when a rule of the realm keeps it. It returns the
+// durableAck that answers the publisher once the publication is both
+// delivered and on disk, or an error when the history cannot take it (the
+// publication is then refused, not delivered); nil and no error when the
+// history does not keep m.
+func (rl *realm) appendAcknowledged(s *Session, m *wamp.Publish, pub wamp.ID, details wamp.Dict) (*durableAck, error) {
+	h := &rl.hist
+	if h.store == nil || !h.store.Keeps(rl.name, m.Topic) {
+		return nil, nil
+	}
+	bySession, audience, err := publicationAudience(m.Options)
+	if err != nil || bySession {
+		return nil, nil // not kept (recordPublication says why)
+	}
+	a := &durableAck{s: s, req: m.Request, pub: pub}
+	a.left.Store(2)
+	err = h.store.AppendDurable(rl.name, history.Event{
+		Topic: m.Topic, Publication: pub, Details: details, Payload: m.Payload, Audience: audience,
+	}, a.written)
+	if err != nil {
+		h.appendFailed(s, m.Topic, err)
+		return nil, err
+	}
+	return a, nil
+}
+
+// durableAck answers an acknowledged publication to a topic with history:
+// PUBLISHED once it is delivered (the broker's fan-out is done) and on
+// disk (the history writer's batch holding it committed), whichever comes
+// last; so PUBLISHED promises that the publication survives a crash, and
+// still comes after the publisher's own EVENT (exclude_me false). The
+// answer is sent with Send, which never blocks, from the goroutine that
+// finished last: nothing waits for the disk.
+type durableAck struct {
+	s        *Session
+	req, pub wamp.ID
+	left     atomic.Int32 // the fan-out and the write still to finish
+	err      error        // the write's, set before its countdown
+}
+
+// written is the history writer's report (history.Store.AppendDurable).
+func (a *durableAck) written(err error) {
+	a.err = err
+	a.done()
+}
+
+// done counts one of the two down; the last answers.
+func (a *durableAck) done() {
+	if a.left.Add(-1) != 0 {
+		return
+	}
+	if a.err != nil {
+		a.s.errorReply(wamp.TypePublish, a.req, wamp.ErrHistoryUnavailable,
+			"publication %d was delivered to the subscribers but could not be kept in the event history: %v", a.pub, a.err)
+		return
+	}
+	ack := publishedPool.Get().(*wamp.Published)
+	*ack = wamp.Published{Request: a.req, Publication: a.pub}
+	a.s.send(ack)
+	publishedPool.Put(ack)
 }
 
 // publicationAudience reads PUBLISH's black- and whitelisting options:
@@ -159,26 +233,34 @@ func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p 
 }
 
 // retainedEvents returns the retained events whose topics match pattern
-// under policy match, oldest first. Each has its own details map, with
-// "retained": true already set, which the caller may extend (with "topic"
-// for a pattern-based subscription); the payloads are shared and must not
-// be modified.
+// under policy match, oldest first: at most maxRetainedSent, the most
+// recent. Each has its own details map, with "retained": true already set,
+// which the caller may extend (with "topic" for a pattern-based
+// subscription); the payloads are shared and must not be modified.
 func (rl *realm) retainedEvents(match wamp.Match, pattern wamp.URI) []retainedEvent {
 	h := &rl.hist
 	h.mu.RLock()
 	var out []retainedEvent
+	next := 0 // once out is full, where the next (newer) event goes
 	if match == wamp.MatchExact {
 		if ev, ok := h.retained.Get(pattern); ok {
 			out = append(out, *ev)
 		}
 	} else {
 		for topic, ev := range h.retained.All() {
-			if match.Matches(pattern, topic) {
-				out = append(out, ev)
+			if !match.Matches(pattern, topic) {
+				continue
 			}
+			if len(out) < maxRetainedSent {
+				out = append(out, ev)
+				continue
+			}
+			out[next] = ev // a ring of the most recent
+			next = (next + 1) % maxRetainedSent
 		}
 	}
 	h.mu.RUnlock()
+	out = slices.Concat(out[next:], out[:next])
 	for i := range out {
 		d := make(wamp.Dict, len(out[i].details)+2)
 		maps.Copy(d, out[i].details)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,53 @@ type Config struct {
 	// all realms together and per client address (auth.KDFLimiter); zero
 	// fields take the defaults.
 	PasswordChecks auth.KDFLimits
+	// Limits bound what one session may hold in the router.
+	Limits SessionLimits
+
+	// historyBeforeWrite is the history store's BeforeWrite (tests).
+	historyBeforeWrite func()
+}
+
+// SessionLimits bound what one session may hold in the router, so that no
+// client can grow the router's tables (and its own cost to every other
+// session) without end. A request past a limit is refused with ERROR
+// wamp.error.limit_exceeded and counted (Stats.LimitExceeded); the session
+// goes on. A field left 0 takes its default.
+type SessionLimits struct {
+	// Subscriptions is the most subscriptions a session may hold at once
+	// (default DefaultMaxSubscriptions).
+	Subscriptions int
+	// Registrations is the most registrations a session may hold at once
+	// (default DefaultMaxRegistrations).
+	Registrations int
+	// CallsInFlight is the most calls a session may have made and not had
+	// answered yet (default DefaultMaxCallsInFlight). The router's own
+	// calls (to dynamic authenticators and authorizers) are bounded by
+	// their timeouts instead.
+	CallsInFlight int
+}
+
+// Default session limits: generous, so that no sound application meets
+// them, and still small enough that the largest session costs the router
+// a few MB, like its outbound queue.
+const (
+	// A dashboard subscribing to a topic per item on its screen holds
+	// hundreds; 10,000 subscriptions cost ~5 MB of router memory.
+	DefaultMaxSubscriptions = 10_000
+	// Services register their procedures once, tens or hundreds.
+	DefaultMaxRegistrations = 1_000
+	// 1,000 calls in flight keep a callee with 1 ms per call busy for a
+	// second; a caller that needs more is better served by several
+	// sessions or by progressive results.
+	DefaultMaxCallsInFlight = 1_000
+)
+
+// withDefaults returns l with each 0 field set to its default.
+func (l SessionLimits) withDefaults() SessionLimits {
+	l.Subscriptions = cmp.Or(l.Subscriptions, DefaultMaxSubscriptions)
+	l.Registrations = cmp.Or(l.Registrations, DefaultMaxRegistrations)
+	l.CallsInFlight = cmp.Or(l.CallsInFlight, DefaultMaxCallsInFlight)
+	return l
 }
 
 // Router routes messages between the sessions of its realms. Create it with
@@ -106,6 +154,7 @@ type Router struct {
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
 	history *history.Store // nil when no realm has history rules
+	bg      background     // blocking work off the routing goroutines (event history queries)
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -123,6 +172,7 @@ type Stats struct {
 	Established   atomic.Int64  // sessions joined to a realm
 	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
 	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
+	LimitExceeded atomic.Uint64 // requests refused with wamp.error.limit_exceeded (session limits, full queues, busy history queries)
 }
 
 // New returns a router for cfg.
@@ -140,6 +190,8 @@ func New(cfg Config) (*Router, error) {
 	if r.cfg.Agent == "" {
 		r.cfg.Agent = "Junction"
 	}
+	r.cfg.Limits = cfg.Limits.withDefaults()
+	r.bg.init(maxHistoryQueries)
 	for _, rc := range cfg.Realms {
 		if !wamp.ValidURI(rc.Name, false, false) {
 			return nil, fmt.Errorf("realm %q: not a valid URI", rc.Name)

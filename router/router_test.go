@@ -8,9 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
+
+// TestMain fails the package's tests if a goroutine outlives them: the
+// router starts goroutines of its own (authentication, the answers of
+// router-side calls, event history queries), and each must end.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // pipe is an in-memory Peer: it encodes what the router sends with a real
 // codec and decodes it again, as a client on the far side would see it.

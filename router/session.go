@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 
@@ -44,8 +45,8 @@ type Session struct {
 	reqIDs wamp.Sequence
 
 	mu          sync.Mutex
-	subs        []*subscription // slices: a session has few, and a map costs ~200 bytes even for one
-	regs        []*registration
+	subs        *idSet[*subscription]  // nil until the session first subscribes
+	regs        *idSet[*registration]  // nil until the session first registers
 	invocations map[wamp.ID]invocation // calls in flight to this session as callee
 	testaments  *testaments            // nil until the session adds one
 	rpc         *callerState           // calls in flight from this session as caller; nil until it calls
@@ -257,7 +258,7 @@ func (s *Session) end() {
 	}
 	s.router.stats.Established.Add(-1)
 	r := s.realm
-	for _, sub := range subs {
+	for sub := range subs.all() {
 		r.broker.remove(s, sub)
 	}
 	r.dealer.leave(s, regs, invs, calls)
@@ -270,6 +271,16 @@ func (s *Session) end() {
 func (s *Session) errorReply(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
 	s.send(&wamp.Error{RequestType: t, Request: req, Error: uri,
 		Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}})
+}
+
+// limitExceeded refuses request req of type t, which would take the
+// session past one of its limits: ERROR wamp.error.limit_exceeded with a
+// message that says which, and a count.
+func (s *Session) limitExceeded(t wamp.MessageType, req wamp.ID, format string, args ...any) {
+	s.router.stats.LimitExceeded.Add(1)
+	msg := fmt.Sprintf(format, args...)
+	s.logger().Debug("request refused: session limit", "message", t, "reason", msg)
+	s.errorReply(t, req, wamp.ErrLimitExceeded, "%s", msg)
 }
 
 // checkURI answers invalid_uri and reports false when u is not valid in the
@@ -306,33 +317,107 @@ func (s *Session) details() wamp.Dict {
 	return d
 }
 
-// identified is what a session keeps lists of: subscriptions, registrations.
+// identified is what a session keeps sets of: subscriptions, registrations.
 type identified interface{ ident() wamp.ID }
 
-func indexOf[T identified](l []T, id wamp.ID) int {
-	for i, e := range l {
-		if e.ident() == id {
-			return i
-		}
-	}
-	return -1
+// idSet is what a session holds of one kind (its subscriptions, or its
+// registrations), by id. Adding, finding and removing cost the same however
+// many the session holds: the elements sit in a slice searched in order
+// while there are at most idSetSmall of them, and in a map beyond. Most
+// sessions hold a few, for which the slice costs 8 bytes an element and a
+// map ~200 bytes even for one. A nil *idSet is empty; the session
+// allocates its sets when it first needs them, under Session.mu.
+type idSet[T identified] struct {
+	list []T // while small; nil once m is in use
+	m    map[wamp.ID]T
 }
 
-// removeID takes the element with id out of l, returning it (or the zero
-// value) and the shortened list.
-func removeID[T identified](l []T, id wamp.ID) ([]T, T) {
+// idSetSmall is the most elements an idSet searches in order: 8 pointers,
+// one cache line.
+const idSetSmall = 8
+
+func (x *idSet[T]) len() int {
+	if x == nil {
+		return 0
+	}
+	if x.m != nil {
+		return len(x.m)
+	}
+	return len(x.list)
+}
+
+func (x *idSet[T]) has(id wamp.ID) bool {
+	if x == nil {
+		return false
+	}
+	if x.m != nil {
+		_, ok := x.m[id]
+		return ok
+	}
+	for _, e := range x.list {
+		if e.ident() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// add puts e in the set; e's id must not be in it already.
+func (x *idSet[T]) add(e T) {
+	switch {
+	case x.m != nil:
+		x.m[e.ident()] = e
+	case len(x.list) < idSetSmall:
+		x.list = append(x.list, e)
+	default:
+		x.m = make(map[wamp.ID]T, 2*idSetSmall)
+		for _, old := range x.list {
+			x.m[old.ident()] = old
+		}
+		x.m[e.ident()] = e
+		x.list = nil
+	}
+}
+
+// remove takes the element with id out of the set and returns it, or the
+// zero value when there is none.
+func (x *idSet[T]) remove(id wamp.ID) T {
 	var zero T
-	i := indexOf(l, id)
-	if i < 0 {
-		return l, zero
+	if x == nil {
+		return zero
 	}
-	e := l[i]
-	last := len(l) - 1
-	l[i] = l[last]
-	l[last] = zero
-	l = l[:last]
-	if len(l) == 0 {
-		l = nil
+	if x.m != nil {
+		e := x.m[id]
+		delete(x.m, id)
+		return e
 	}
-	return l, e
+	for i, e := range x.list {
+		if e.ident() == id {
+			last := len(x.list) - 1
+			x.list[i] = x.list[last]
+			x.list[last] = zero
+			x.list = x.list[:last]
+			return e
+		}
+	}
+	return zero
+}
+
+// all yields the elements, in no particular order.
+func (x *idSet[T]) all() iter.Seq[T] {
+	return func(yield func(T) bool) {
+		if x == nil {
+			return
+		}
+		for _, e := range x.list {
+			if !yield(e) {
+				return
+			}
+		}
+		for _, e := range x.m {
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }

@@ -30,6 +30,12 @@ const (
 	ErrDiscloseMeDisallowed   URI = "wamp.error.option_disallowed.disclose_me"
 	ErrNoAuthMethod           URI = "wamp.error.no_auth_method"
 	ErrNoSuchPrincipal        URI = "wamp.error.no_such_principal"
+	// ErrLimitExceeded refuses a request that would take a session past a
+	// bound of the router (its subscriptions, registrations or calls in
+	// flight), or that finds a bounded queue of the router full. The
+	// specification names no error for it; this one is Junction's. The
+	// session goes on, and the message says which bound was hit.
+	ErrLimitExceeded URI = "wamp.error.limit_exceeded"
 	// ErrHistoryUnavailable answers wamp.subscription.get_events for a
 	// subscription that has no history. The specification names no error
 	// for it; this is Crossbar.io's.

@@ -162,6 +162,11 @@ func routerConfig(cfg *config.Config, log *slog.Logger) (router.Config, error) {
 		rc.SlowConsumer = router.Disconnect
 	}
 	rc.HistoryPath = cfg.Store.Path
+	rc.Limits = router.SessionLimits{
+		Subscriptions: cfg.Limits.MaxSubscriptionsPerSession,
+		Registrations: cfg.Limits.MaxRegistrationsPerSession,
+		CallsInFlight: cfg.Limits.MaxCallsInFlightPerSession,
+	}
 	shared := newAuthShared(cfg) // serve_auth.go
 	for i := range cfg.Realms {
 		rc.Realms = append(rc.Realms, realmConfig(&cfg.Realms[i]))

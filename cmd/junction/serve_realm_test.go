@@ -50,3 +50,38 @@ realms:
 		t.Fatalf("router.New: %v", err)
 	}
 }
+
+// TestRouterConfigLimits checks that the per-session limits reach the
+// router, and that the config's defaults are the router's own.
+func TestRouterConfigLimits(t *testing.T) {
+	def := config.Default()
+	got := router.SessionLimits{
+		Subscriptions: def.Limits.MaxSubscriptionsPerSession,
+		Registrations: def.Limits.MaxRegistrationsPerSession,
+		CallsInFlight: def.Limits.MaxCallsInFlightPerSession,
+	}
+	want := router.SessionLimits{
+		Subscriptions: router.DefaultMaxSubscriptions,
+		Registrations: router.DefaultMaxRegistrations,
+		CallsInFlight: router.DefaultMaxCallsInFlight,
+	}
+	if got != want {
+		t.Errorf("config defaults %+v, router defaults %+v", got, want)
+	}
+	cfg, err := config.Parse("junction.yaml", []byte(`
+limits:
+  max_subscriptions_per_session: 7
+  max_registrations_per_session: 8
+  max_calls_in_flight_per_session: 9
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (router.SessionLimits{Subscriptions: 7, Registrations: 8, CallsInFlight: 9}); rc.Limits != want {
+		t.Errorf("router limits %+v, want %+v", rc.Limits, want)
+	}
+}

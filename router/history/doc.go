@@ -29,7 +29,9 @@
 // Append that does not fit fails with ErrQueueFull and is counted in
 // Stats.Dropped; nothing is dropped without being counted. Query first waits
 // for what was appended before it to be written, so a caller sees its own
-// publications.
+// publications. AppendDurable tells its caller, from the writer, when the
+// batch holding the event has committed: the router acknowledges a
+// publication to a topic with history only then.
 //
 // # Payloads
 //

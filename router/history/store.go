@@ -37,6 +37,10 @@ type Config struct {
 	QueueBytes  int
 	// Logger receives the store's warnings; nil discards them.
 	Logger *slog.Logger
+	// BeforeWrite, when set, is called by the writer before it writes each
+	// batch, on the writer's goroutine. Tests hold the writer back with it
+	// to see what waits for the writes; nil in production.
+	BeforeWrite func()
 }
 
 // Queue bounds used when Config leaves them 0.
@@ -76,6 +80,7 @@ type Store struct {
 	realms map[wamp.URI]*realmRules // read-only after Open
 
 	maxEvents, maxBytes int
+	beforeWrite         func()
 
 	mu      sync.Mutex
 	pending []pendingEvent
@@ -111,9 +116,10 @@ type ruleState struct {
 }
 
 type pendingEvent struct {
-	rule *ruleState
-	seq  uint64
-	rec  []byte
+	rule    *ruleState
+	seq     uint64
+	rec     []byte
+	durable func(error) // AppendDurable's; nil for Append
 }
 
 type waiter struct {
@@ -134,13 +140,14 @@ type Stats struct {
 // every rule to its limit.
 func Open(path string, cfg Config) (*Store, error) {
 	s := &Store{
-		path:      path,
-		log:       cfg.Logger,
-		realms:    make(map[wamp.URI]*realmRules, len(cfg.Rules)),
-		maxEvents: cfg.QueueEvents,
-		maxBytes:  cfg.QueueBytes,
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		path:        path,
+		log:         cfg.Logger,
+		realms:      make(map[wamp.URI]*realmRules, len(cfg.Rules)),
+		maxEvents:   cfg.QueueEvents,
+		maxBytes:    cfg.QueueBytes,
+		beforeWrite: cfg.BeforeWrite,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -291,18 +298,38 @@ func (s *Store) Keeps(realm, topic wamp.URI) bool {
 // It fails with ErrQueueFull when the queue is at its limit (the event is
 // dropped and counted) and with ErrClosed once the store is closed.
 func (s *Store) Append(realm wamp.URI, ev Event) error {
+	err := s.append(realm, &ev, nil)
+	if errors.Is(err, ErrNoHistory) {
+		return nil
+	}
+	return err
+}
+
+// AppendDurable queues ev like Append and calls durable once ev is on
+// disk: on the writer's goroutine, right after the transaction that holds
+// ev (and the batch queued with it) committed, with nil, or failed, with
+// the error. So an acknowledgement sent from durable promises that the
+// event survives a crash. Events are written, and durable called, in the
+// order they were appended. durable must not block; it is not called when
+// AppendDurable fails: with ErrNoHistory when no rule of realm covers ev's
+// topic, ErrQueueFull or ErrClosed.
+func (s *Store) AppendDurable(realm wamp.URI, ev Event, durable func(error)) error {
+	return s.append(realm, &ev, durable)
+}
+
+func (s *Store) append(realm wamp.URI, ev *Event, durable func(error)) error {
 	rr := s.realms[realm]
 	if rr == nil {
-		return nil
+		return ErrNoHistory
 	}
 	_, _, rs, ok := rr.index.Best(ev.Topic)
 	if !ok {
-		return nil
+		return ErrNoHistory
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	rec, err := encodeRecord(&ev)
+	rec, err := encodeRecord(ev)
 	if err != nil {
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
 	}
@@ -319,7 +346,7 @@ func (s *Store) Append(realm wamp.URI, ev Event) error {
 		return ErrQueueFull
 	}
 	s.seq++
-	s.pending = append(s.pending, pendingEvent{rule: rs, seq: s.seq, rec: rec})
+	s.pending = append(s.pending, pendingEvent{rule: rs, seq: s.seq, rec: rec, durable: durable})
 	s.bytes += len(rec)
 	s.mu.Unlock()
 	s.stats.appended.Add(1)
@@ -374,12 +401,22 @@ func (s *Store) writer() {
 		s.mu.Unlock()
 
 		if len(batch) > 0 {
-			if err := s.db.Update(func(tx *bolt.Tx) error { return write(tx, batch) }); err != nil {
+			if s.beforeWrite != nil {
+				s.beforeWrite()
+			}
+			err := s.db.Update(func(tx *bolt.Tx) error { return write(tx, batch) })
+			if err != nil {
 				s.stats.writeErrors.Add(1)
 				s.stats.lost.Add(uint64(len(batch)))
 				s.log.Error("event history: a batch of events could not be written and is lost",
 					"file", s.path, "events", len(batch), "err", err)
 				s.recount()
+				err = fmt.Errorf("writing the event history to %s: %w", s.path, err)
+			}
+			for _, p := range batch {
+				if p.durable != nil {
+					p.durable(err)
+				}
 			}
 		}
 		s.mu.Lock()

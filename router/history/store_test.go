@@ -510,3 +510,64 @@ func BenchmarkAppend(b *testing.B) {
 	s.Flush(context.Background())
 	b.ReportMetric(float64(s.Stats().Dropped)/float64(b.N), "dropped/op")
 }
+
+// TestAppendDurable checks that AppendDurable reports each event once the
+// batch holding it is written, not before, in the order of the appends,
+// that Close writes (and reports) what is queued, and its errors.
+func TestAppendDurable(t *testing.T) {
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var holdOnce sync.Once
+	s, err := Open(tempPath(t), Config{
+		Rules: map[wamp.URI][]Rule{realm: {{Match: wamp.MatchExact, Topic: "com.d", Limit: 100}}},
+		BeforeWrite: func() {
+			holdOnce.Do(func() {
+				entered <- struct{}{}
+				<-gate
+			})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reported []wamp.ID
+	durable := func(pub wamp.ID) func(error) {
+		return func(err error) {
+			if err != nil {
+				t.Errorf("publication %d: %v", pub, err)
+			}
+			mu.Lock()
+			reported = append(reported, pub)
+			mu.Unlock()
+		}
+	}
+	if err := s.AppendDurable(realm, ev("com.d", 1, 0), durable(1)); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the writer holds the first batch
+	for pub := wamp.ID(2); pub <= 5; pub++ {
+		if err := s.AppendDurable(realm, ev("com.d", pub, int(pub)), durable(pub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	early := len(reported)
+	mu.Unlock()
+	if early != 0 {
+		t.Fatalf("%d events reported durable before the writer wrote them", early)
+	}
+	if err := s.AppendDurable(realm, ev("com.other", 9, 0), durable(9)); !errors.Is(err, ErrNoHistory) {
+		t.Fatalf("AppendDurable to a topic without a rule: %v, want ErrNoHistory", err)
+	}
+	close(gate)
+	if err := s.Close(); err != nil { // writes the queued events first
+		t.Fatal(err)
+	}
+	if want := []wamp.ID{1, 2, 3, 4, 5}; !reflect.DeepEqual(reported, want) {
+		t.Fatalf("reported %v, want %v", reported, want)
+	}
+	if err := s.AppendDurable(realm, ev("com.d", 6, 6), durable(6)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendDurable after Close: %v, want ErrClosed", err)
+	}
+}

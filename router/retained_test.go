@@ -1,0 +1,228 @@
+package router
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// TestRetainedEventsSent checks what a subscriber that asked for retained
+// events gets: each event after SUBSCRIBED, oldest first, with
+// retained=true and, on a pattern subscription, the topic, which no other
+// subscriber then sees; passthru events only when it announced the mode.
+func TestRetainedEventsSent(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	ppt := []string{"payload_passthru_mode"}
+	pub := joinWith(t, r, peerOpts{features: ppt})
+	retain := func(topic wamp.URI, opts wamp.Dict, args ...any) wamp.ID {
+		o := wamp.Dict{"retain": true, "acknowledge": true, "disclose_me": true}
+		for k, v := range opts {
+			o[k] = v
+		}
+		pub.s.Receive(&wamp.Publish{Request: 1, Topic: topic, Options: o, Payload: wamp.Payload{Args: args}})
+		return pub.recv().(*wamp.Published).Publication
+	}
+	ids := []wamp.ID{retain("com.a.x", nil, "one"), retain("com.a.y", nil, "two")}
+	retain("com.a.z", wamp.Dict{"ppt_scheme": "mqtt"}, []byte{1})
+
+	p := join(t, r, codec.JSON)
+	p.s.Receive(&wamp.Subscribe{Request: 2, Topic: "com.a", Options: wamp.Dict{"match": "prefix", "get_retained": true}})
+	subID := p.recv().(*wamp.Subscribed).Subscription
+	for i, want := range []string{"one", "two"} {
+		ev := wantEvent(t, p)
+		if ev.Subscription != subID || ev.Publication != ids[i] || ev.Details["retained"] != true ||
+			ev.Details["publisher"] != int64(pub.s.ID()) || ev.Details["topic"] != []string{"com.a.x", "com.a.y"}[i] ||
+			decodeList(t, &ev.Payload)[0] != want {
+			t.Fatalf("retained event %d: %+v", i, ev)
+		}
+	}
+	p.none() // the passthru one: p did not announce the mode
+
+	exact := join(t, r, codec.CBOR)
+	exact.s.Receive(&wamp.Subscribe{Request: 3, Topic: "com.a.x", Options: wamp.Dict{"get_retained": true}})
+	exact.recv()
+	if ev := wantEvent(t, exact); ev.Publication != ids[0] || ev.Details["retained"] != true || ev.Details["topic"] != nil {
+		t.Fatalf("exact subscriber's retained event: %+v", ev)
+	}
+	aware := joinWith(t, r, peerOpts{features: ppt})
+	aware.s.Receive(&wamp.Subscribe{Request: 4, Topic: "com.a.z", Options: wamp.Dict{"get_retained": true}})
+	aware.recv()
+	if ev := wantEvent(t, aware); ev.Details["ppt_scheme"] != "mqtt" || ev.Details["retained"] != true {
+		t.Fatalf("passthru retained event: %+v", ev)
+	}
+}
+
+// TestRetainedEventsBounded checks that one SUBSCRIBE is sent at most
+// maxRetainedSent retained events: the most recent, oldest first.
+func TestRetainedEventsBounded(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	const n = maxRetainedSent + 5
+	for i := range n {
+		pub.s.Receive(&wamp.Publish{Request: wamp.ID(i + 1), Topic: wamp.URI(fmt.Sprintf("com.r.%d", i)), Options: wamp.Dict{"retain": true},
+			Payload: wamp.Payload{Args: wamp.List{i}}})
+	}
+	p := attach(t, r, codec.JSON)
+	p.out = make(chan wamp.Message, n+8)
+	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	p.recv()
+	p.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.r", Options: wamp.Dict{"match": "prefix", "get_retained": true}})
+	p.recv()
+	for i := n - maxRetainedSent; i < n; i++ {
+		ev := wantEvent(t, p)
+		if got := num(t, decodeList(t, &ev.Payload)[0]); got != int64(i) || ev.Details["topic"] != fmt.Sprintf("com.r.%d", i) {
+			t.Fatalf("retained event %d: %v %v", i, got, ev.Details)
+		}
+	}
+	p.none()
+}
+
+// stallingPeer is a pipe whose Send stalls on the first retained EVENT
+// until released, as the sending of many retained events takes a while.
+type stallingPeer struct {
+	*pipe
+	once    sync.Once
+	stalled chan struct{}
+	gate    chan struct{}
+	opened  sync.Once
+}
+
+// release lets the stalled Send go on.
+func (p *stallingPeer) release() { p.opened.Do(func() { close(p.gate) }) }
+
+func (p *stallingPeer) Send(m wamp.Message) error {
+	if ev, ok := wamp.Unwrap(m).(*wamp.Event); ok && ev.Details["retained"] == true {
+		p.once.Do(func() {
+			close(p.stalled)
+			<-p.gate
+		})
+	}
+	return p.pipe.Send(m)
+}
+
+// joinStalling joins a session whose peer stalls on its first retained
+// EVENT; out is the size of its queue.
+func joinStalling(t *testing.T, r *Router, out int) *stallingPeer {
+	t.Helper()
+	p := &stallingPeer{pipe: &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, out)},
+		stalled: make(chan struct{}), gate: make(chan struct{})}
+	p.s = r.Attach(p, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(p.s.Detach)
+	t.Cleanup(p.release) // first, should the test fail while it stalls
+	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	if _, ok := p.recv().(*wamp.Welcome); !ok {
+		t.Fatal("no WELCOME")
+	}
+	return p
+}
+
+// publishReturns publishes ms on another goroutine and fails the test if
+// the publications do not return: publishers must not wait for a
+// subscriber's retained events.
+func publishReturns(t *testing.T, p *pipe, ms ...*wamp.Publish) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		for _, m := range ms {
+			p.s.Receive(m)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PUBLISH waited while a subscriber was being sent its retained events")
+	}
+}
+
+// TestRetainedEventsSentWithoutTheLock checks that the retained events of
+// a SUBSCRIBE are sent with no lock held, so that publishers to the
+// subscription go on meanwhile, and that their live events still reach
+// the new subscriber only after its retained events, in order; other
+// subscribers get them at once.
+func TestRetainedEventsSentWithoutTheLock(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	other := join(t, r, codec.JSON)
+	subscribe(t, other, "com.a", wamp.Dict{"match": "prefix"})
+	for i, topic := range []wamp.URI{"com.a.x", "com.a.y"} {
+		pub.s.Receive(&wamp.Publish{Request: 1, Topic: topic, Options: wamp.Dict{"retain": true}, Payload: wamp.Payload{Args: wamp.List{i}}})
+		wantEvent(t, other)
+	}
+
+	p := joinStalling(t, r, 64)
+	subscribed := make(chan struct{})
+	go func() {
+		p.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.a", Options: wamp.Dict{"match": "prefix", "get_retained": true}})
+		close(subscribed)
+	}()
+	<-p.stalled // sending the first retained event
+	for i := 2; i < 5; i++ {
+		publishReturns(t, pub, &wamp.Publish{Request: 2, Topic: "com.a.x", Payload: wamp.Payload{Args: wamp.List{i}}})
+		if got := num(t, decodeList(t, &wantEvent(t, other).Payload)[0]); got != int64(i) {
+			t.Fatalf("the other subscriber got %d, want %d", got, i)
+		}
+	}
+	p.release()
+	<-subscribed
+
+	if _, ok := p.recv().(*wamp.Subscribed); !ok {
+		t.Fatal("SUBSCRIBED is not first")
+	}
+	for i := range 5 {
+		ev := wantEvent(t, p.pipe)
+		if got := num(t, decodeList(t, &ev.Payload)[0]); got != int64(i) || (ev.Details["retained"] == true) != (i < 2) {
+			t.Fatalf("event %d: %v %v, want the 2 retained events, then the 3 live ones in order", i, got, ev.Details)
+		}
+	}
+	p.none()
+	// Caught up: live events go straight to it again.
+	pub.s.Receive(&wamp.Publish{Request: 3, Topic: "com.a.y", Payload: wamp.Payload{Args: wamp.List{5}}})
+	if got := num(t, decodeList(t, &wantEvent(t, p.pipe).Payload)[0]); got != 5 {
+		t.Fatalf("after the catch-up: %d, want 5", got)
+	}
+	if sub := p.s.subs.list[0]; sub.catchingUp != nil {
+		t.Fatalf("catchingUp left behind: %v", sub.catchingUp)
+	}
+}
+
+// TestHeldEventsBounded checks that the live events held back during a
+// catch-up are bounded: past maxHeldEvents they are dropped, and counted
+// as the slow-consumer policy counts a full queue.
+func TestHeldEventsBounded(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	pub.s.Receive(&wamp.Publish{Request: 1, Topic: "com.a", Options: wamp.Dict{"retain": true}})
+	p := joinStalling(t, r, maxHeldEvents+16)
+	subscribed := make(chan struct{})
+	go func() {
+		p.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.a", Options: wamp.Dict{"get_retained": true}})
+		close(subscribed)
+	}()
+	<-p.stalled
+	const extra = 3
+	var live []*wamp.Publish
+	for i := range maxHeldEvents + extra {
+		live = append(live, &wamp.Publish{Request: 2, Topic: "com.a", Payload: wamp.Payload{Args: wamp.List{i}}})
+	}
+	publishReturns(t, pub, live...)
+	p.release()
+	<-subscribed
+	p.recv() // SUBSCRIBED
+	if ev := wantEvent(t, p.pipe); ev.Details["retained"] != true {
+		t.Fatalf("want the retained event first, got %+v", ev)
+	}
+	for i := range maxHeldEvents {
+		if got := num(t, decodeList(t, &wantEvent(t, p.pipe).Payload)[0]); got != int64(i) {
+			t.Fatalf("held event %d: %d", i, got)
+		}
+	}
+	p.none()
+	if n := r.Stats().EventsDropped.Load(); n != extra {
+		t.Fatalf("EventsDropped = %d, want %d", n, extra)
+	}
+}
