@@ -42,10 +42,8 @@ func requestCases() []requestCase {
 		{"JSON bad base64", JSON, []byte(`[48,7,{},"p",["\u0000!!"]]`), call, "base64"},
 		{"JSON YIELD", JSON, []byte("[70,5,{},[\"\xff\"]]"), yield, "UTF-8"},
 		{"JSON ERROR for an INVOCATION", JSON, []byte("[8,68,5,{},\"app.error\",[\"\xff\"]]"), invErr, "UTF-8"},
-		{"JSON list for options", JSON, []byte(`[32,3,[],"t"]`), &wamp.Subscribe{Request: 3, Topic: "t"}, "dict"},
 		{"JSON invalid UTF-8 in options", JSON, []byte("[64,4,{\"match\":\"\xff\"},\"p\"]"), &wamp.Register{Request: 4, Procedure: "p"}, "UTF-8"},
 		{"JSON number out of range in options", JSON, []byte(`[49,4,{"mode":1e400}]`), &wamp.Cancel{Request: 4}, "range"},
-		{"JSON string for args", JSON, []byte(`[48,7,{},"p","a"]`), call, "list"},
 
 		// MessagePack
 		{"MessagePack invalid UTF-8 in args", MsgPack, hx("95 10 01 81 ab 61636b6e6f776c65646765 c3 a1 74 91 a2 fffe"), pub, "UTF-8"},
@@ -107,6 +105,9 @@ func TestNotRequestErrors(t *testing.T) {
 		{"bad syntax after a bad string", []byte("[16,1,{},\"t\",[\"\xff\",]]")},
 		{"ERROR for a CALL from a client", []byte("[8,48,5,{\"a\":\"\xff\"},\"app.error\"]")},
 		{"HELLO with invalid UTF-8 in details", []byte("[1,\"realm1\",{\"authid\":\"\xff\"}]")},
+		{"list for options", []byte(`[32,3,[],"t"]`)},
+		{"string for args", []byte(`[48,7,{},"p","a"]`)},
+		{"list for kwargs", []byte(`[48,7,{},"p",[],[]]`)},
 	}
 	for _, tt := range fatal {
 		m, err := JSON.Decode(tt.in)

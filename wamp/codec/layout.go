@@ -28,7 +28,8 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-// reject records a problem with the options, details or payload: it ends
+// reject records a problem with what the options, details or payload hold
+// (an element of the wrong kind is not a WAMP message, and fails): it ends
 // the reading of a request only for that part (Decode returns a
 // *RequestError), and of any other message for good.
 func (d *decoder) reject(format string, args ...any) {
@@ -97,7 +98,7 @@ func (d *decoder) dict(i int, what string) wamp.Dict {
 		return nil
 	}
 	if d.f.kind(d.el[i]) != kindDict {
-		d.reject("%s must be a dict", what)
+		d.fail("%s must be a dict", what) // not a WAMP message at all
 		return nil
 	}
 	if d.f.emptyDict(d.el[i]) {
@@ -122,7 +123,7 @@ func (d *decoder) payload(i int, p *wamp.Payload) {
 		return
 	}
 	if d.f.kind(d.el[i]) != kindList {
-		d.reject("Arguments must be a list")
+		d.fail("Arguments must be a list")
 		return
 	}
 	if err := d.check(i); err != nil {
@@ -132,7 +133,7 @@ func (d *decoder) payload(i int, p *wamp.Payload) {
 	var kwargs []byte
 	if d.n > i+1 {
 		if d.f.kind(d.el[i+1]) != kindDict {
-			d.reject("ArgumentsKw must be a dict")
+			d.fail("ArgumentsKw must be a dict")
 			return
 		}
 		if err := d.check(i + 1); err != nil {
