@@ -108,6 +108,9 @@ type Router struct {
 	drained  chan struct{} // closed when sessions empties during shutdown
 
 	stats Stats
+	// invalid.go: one log line a second for refused requests and for
+	// EVENTs a subscriber's serializer cannot carry.
+	invalidLog, lossLog logLimit
 
 	autoRealmsState // join.go: realms created from Config.RealmTemplate
 }
@@ -118,6 +121,13 @@ type Stats struct {
 	Established   atomic.Int64  // sessions joined to a realm
 	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
 	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
+	// InvalidRequests counts requests refused for options or a payload
+	// that are not valid (a string that is not UTF-8...); see
+	// Session.ReceiveInvalid.
+	InvalidRequests atomic.Uint64
+	// EventsUnconvertible counts EVENTs not delivered because the
+	// subscriber's serializer cannot carry the payload (NaN for JSON).
+	EventsUnconvertible atomic.Uint64
 }
 
 // New returns a router for cfg.
