@@ -189,6 +189,10 @@ func (c *localConn) Write(b []byte) (int, error) {
 		data := append([]byte(nil), rest[4:4+n]...)
 		rest = rest[4+n:]
 		m, err := c.codec.Decode(data)
+		if invalid, ok := errors.AsType[*codec.RequestError](err); ok {
+			c.rs.ReceiveInvalid(invalid) // refused with ERROR, as over a socket
+			continue
+		}
 		if err != nil {
 			return 0, fmt.Errorf("local connection: %w", err)
 		}

@@ -499,9 +499,14 @@ type failedSend struct {
 }
 
 // eventFailed applies the slow-consumer policy to an EVENT that could not be
-// queued for s.
+// queued for s; one whose payload s's serializer cannot carry is a loss of
+// its own kind (eventLost).
 func (s *Session) eventFailed(err error) {
 	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if !errors.Is(err, ErrQueueFull) && !errors.Is(err, ErrTooLarge) {
+		s.eventLost(err) // invalid.go: a payload this serializer cannot carry
 		return
 	}
 	if errors.Is(err, ErrQueueFull) && s.router.cfg.SlowConsumer == Disconnect {

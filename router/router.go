@@ -162,6 +162,9 @@ type Router struct {
 
 	stats Stats
 	kdf   *auth.KDFLimiter // join.go: the password hashes of every realm's logins
+	// invalid.go: one log line a second for refused requests and for
+	// EVENTs a subscriber's serializer cannot carry.
+	invalidLog, lossLog logLimit
 
 	autoRealmsState // join.go: realms created from Config.RealmTemplate
 }
@@ -173,6 +176,13 @@ type Stats struct {
 	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
 	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
 	LimitExceeded atomic.Uint64 // requests refused with wamp.error.limit_exceeded (session limits, full queues, busy history queries)
+	// InvalidRequests counts requests refused for options or a payload
+	// that are not valid (a string that is not UTF-8...); see
+	// Session.ReceiveInvalid.
+	InvalidRequests atomic.Uint64
+	// EventsUnconvertible counts EVENTs not delivered because the
+	// subscriber's serializer cannot carry the payload (NaN for JSON).
+	EventsUnconvertible atomic.Uint64
 }
 
 // New returns a router for cfg.

@@ -361,28 +361,39 @@ func (c *conn) deliver(p []byte) {
 		return
 	}
 	m, err := c.codec.Decode(p)
-	if err != nil {
+	// A request whose options or payload are not valid costs an ERROR,
+	// not the connection (router.Session.ReceiveInvalid).
+	invalid, _ := errors.AsType[*codec.RequestError](err)
+	if err != nil && invalid == nil {
 		c.fail(0, "cannot decode message: "+err.Error())
 		return
 	}
+	if invalid != nil {
+		m = invalid.Message
+	}
 	c.gotMessage = true
 	c.msgsIn.Add(1)
-	c.receive(m)
+	c.receive(m, invalid)
 	if c.helloPending && c.session.Established() {
 		c.helloPending = false
 		c.setReadDeadline(time.Time{})
 	}
 }
 
-// receive passes m to the session; a panic in the router costs this
-// connection (close 1011), not the process.
-func (c *conn) receive(m wamp.Message) {
+// receive passes m to the session, or invalid, the request m that did
+// not decode in full; a panic in the router costs this connection (close
+// 1011), not the process.
+func (c *conn) receive(m wamp.Message, invalid *codec.RequestError) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("panic while handling a message", "message", m.Type().String(), "panic", p, "stack", string(debug.Stack()))
 			c.close(ws.StatusInternalServerError, "internal error")
 		}
 	}()
+	if invalid != nil {
+		c.session.ReceiveInvalid(invalid)
+		return
+	}
 	c.session.Receive(m)
 }
 

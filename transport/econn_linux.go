@@ -161,21 +161,28 @@ func (c *econn) deliver(p []byte) {
 		return
 	}
 	m, err := c.codec().Decode(p)
-	if err != nil {
+	// A request whose options or payload are not valid costs an ERROR,
+	// not the connection (router.Session.ReceiveInvalid).
+	invalid, _ := errors.AsType[*codec.RequestError](err)
+	if err != nil && invalid == nil {
 		c.fail(0, "cannot decode message: "+err.Error())
 		return
 	}
+	if invalid != nil {
+		m = invalid.Message
+	}
 	c.gotMessage = true
 	c.msgsIn++
-	c.receive(m)
+	c.receive(m, invalid)
 	if !c.helloDone && c.session.Established() {
 		c.helloDone = true
 	}
 }
 
-// receive passes m to the session; a panic in the router costs this
-// connection (close 1011), not the process.
-func (c *econn) receive(m wamp.Message) {
+// receive passes m to the session, or invalid, the request m that did
+// not decode in full; a panic in the router costs this connection (close
+// 1011), not the process.
+func (c *econn) receive(m wamp.Message, invalid *codec.RequestError) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.srv.opt.log.Error("panic while handling a message", "remote", c.remote, "message", m.Type().String(),
@@ -183,6 +190,10 @@ func (c *econn) receive(m wamp.Message) {
 			c.close(ws.StatusInternalServerError, "internal error")
 		}
 	}()
+	if invalid != nil {
+		c.session.ReceiveInvalid(invalid)
+		return
+	}
 	c.session.Receive(m)
 }
 

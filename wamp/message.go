@@ -139,10 +139,19 @@ func (f Format) String() string {
 // Shared wraps a message that is sent unchanged to many receivers, such as an
 // EVENT fanned out to the subscribers of a topic. Encoders keep the encoding
 // for each serializer here, so N receivers cost one encoding per serializer
-// in use rather than N. It is safe for concurrent use.
+// in use rather than N, and so does a message one serializer cannot carry
+// (NaN for JSON): one failed conversion, not N. It is safe for concurrent
+// use.
 type Shared struct {
 	Message
-	encoded [NumFormats]atomic.Pointer[[]byte]
+	encoded [NumFormats]atomic.Pointer[encoding]
+}
+
+// encoding is a Shared message's encoding for one serializer, or why there
+// is none.
+type encoding struct {
+	b   []byte
+	err error
 }
 
 // NewShared wraps m for fan-out.
@@ -154,7 +163,19 @@ func (s *Shared) Encoded(f Format) []byte {
 		return nil
 	}
 	if p := s.encoded[f].Load(); p != nil {
-		return *p
+		return p.b
+	}
+	return nil
+}
+
+// EncodeError returns the error that encoding the message for f gave, or
+// nil.
+func (s *Shared) EncodeError(f Format) error {
+	if f >= NumFormats {
+		return nil
+	}
+	if p := s.encoded[f].Load(); p != nil {
+		return p.err
 	}
 	return nil
 }
@@ -163,7 +184,15 @@ func (s *Shared) Encoded(f Format) []byte {
 // An f that is not a known Format is ignored.
 func (s *Shared) SetEncoded(f Format, b []byte) {
 	if f < NumFormats {
-		s.encoded[f].Store(&b)
+		s.encoded[f].Store(&encoding{b: b})
+	}
+}
+
+// SetEncodeError stores the error encoding for f gave, which the next
+// receivers in f get without another attempt.
+func (s *Shared) SetEncodeError(f Format, err error) {
+	if f < NumFormats {
+		s.encoded[f].Store(&encoding{err: err})
 	}
 }
 

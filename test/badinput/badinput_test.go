@@ -118,16 +118,23 @@ func (r *rsConn) read(t *testing.T) ([]byte, ws.StatusCode, error) {
 func (r *rsConn) close() { r.c.Close() }
 
 type server struct {
-	addr string
+	addr   string
+	router *router.Router
 }
 
 func start(t *testing.T) *server {
+	t.Helper()
+	return startEngine(t, transport.EngineAuto)
+}
+
+// startEngine starts a server whose connections the given engine serves.
+func startEngine(t *testing.T, engine string) *server {
 	t.Helper()
 	rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &transport.Server{Router: rt, MaxMessageSize: maxMessage, HelloTimeout: helloTimeout}
+	srv := &transport.Server{Router: rt, MaxMessageSize: maxMessage, HelloTimeout: helloTimeout, Engine: engine}
 	ln, err := transport.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +148,7 @@ func start(t *testing.T) *server {
 		srv.Shutdown(ctx)
 		<-done
 	})
-	return &server{addr: ln.Addr().String()}
+	return &server{addr: ln.Addr().String(), router: rt}
 }
 
 func (s *server) dial(t *testing.T, proto string, c codec.Codec) conn {

@@ -83,8 +83,8 @@ type Event struct {
 // rules, continuation order), unmasks payloads in place, reassembles
 // fragmented messages (with control frames between the fragments), enforces
 // the maximum message size across fragments, and checks that text messages
-// are UTF-8. It holds no connection and never blocks; its zero value accepts
-// any message of up to math.MaxInt32 bytes.
+// are UTF-8, fragment by fragment. It holds no connection and never blocks;
+// its zero value accepts any message of up to math.MaxInt32 bytes.
 type Reader struct {
 	// MaxMessageSize bounds a message's length, fragments added up; zero
 	// means math.MaxInt32.
@@ -95,6 +95,9 @@ type Reader struct {
 
 	op  ws.OpCode // the opcode of the fragmented message in progress, or 0
 	msg []byte    // its payload so far
+	// checked is how much of a fragmented text message's payload is known
+	// to be UTF-8: all of msg but a character cut by a fragment's end.
+	checked int
 }
 
 // Next consumes the first frame in b. It returns what the frame means and
@@ -161,14 +164,24 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 	}
 	if r.op == 0 {
 		r.op = h.OpCode
+		r.checked = 0
 	}
 	r.msg = append(r.msg, payload...)
+	if r.op == ws.OpText {
+		// Checked fragment by fragment, so that a message that is not
+		// UTF-8 fails at once (RFC 6455 section 8.1), not after the
+		// sender has made the router hold all of it.
+		var ok bool
+		if r.checked, ok = validUTF8Prefix(r.msg, r.checked, h.Fin); !ok {
+			return ev, n, errTextUTF8
+		}
+	}
 	if !h.Fin {
 		return ev, n, nil
 	}
 	op, msg := r.op, r.msg
 	r.op, r.msg = 0, r.msg[:0]
-	return r.message(op, msg, n)
+	return Event{Kind: EventMessage, Binary: op == ws.OpBinary, Payload: msg}, n, nil
 }
 
 func (r *Reader) message(op ws.OpCode, payload []byte, n int) (Event, int, error) {
@@ -176,6 +189,32 @@ func (r *Reader) message(op ws.OpCode, payload []byte, n int) (Event, int, error
 		return Event{}, n, errTextUTF8
 	}
 	return Event{Kind: EventMessage, Binary: op == ws.OpBinary, Payload: payload}, n, nil
+}
+
+// validUTF8Prefix checks b[from:], where from is a character boundary, and
+// returns up to where b is UTF-8: to its end, or, unless final, to the
+// start of a character its last bytes begin but do not finish. ok is false
+// when b holds bytes that cannot be (part of) UTF-8.
+func validUTF8Prefix(b []byte, from int, final bool) (checked int, ok bool) {
+	if utf8.Valid(b[from:]) {
+		return len(b), true
+	}
+	if final {
+		return from, false
+	}
+	// A character cut at the end starts in the last three bytes.
+	start := len(b)
+	for i := len(b) - 1; i >= from && i >= len(b)-3; i-- {
+		if utf8.RuneStart(b[i]) {
+			start = i
+			break
+		}
+	}
+	if start == len(b) || utf8.FullRune(b[start:]) || !utf8.Valid(b[from:start]) {
+		// FullRune is true for a sequence that can never be completed.
+		return from, false
+	}
+	return start, true
 }
 
 func closeEvent(p []byte) (Event, error) {

@@ -35,6 +35,11 @@ func benchKiB() *wamp.Event {
 		Payload: wamp.Payload{Args: args, Kwargs: wamp.Dict{"count": int64(16), "tags": wamp.List{"a", "b", "c"}}}}
 }
 
+// benchPublish is the PUBLISH that gives ev.
+func benchPublish(ev *wamp.Event) *wamp.Publish {
+	return &wamp.Publish{Request: 42, Options: wamp.Dict{}, Topic: "com.example.topic", Payload: ev.Payload}
+}
+
 func mustEncode(b *testing.B, c Codec, m wamp.Message) []byte {
 	out, err := c.Encode(nil, m)
 	if err != nil {
@@ -58,6 +63,8 @@ func BenchmarkDecode(b *testing.B) {
 	}{
 		{"CALL", benchCall()},
 		{"EVENT64", benchEvent()},
+		{"PUBLISH64", benchPublish(benchEvent())},
+		{"PUBLISH1K", benchPublish(benchKiB())},
 	}
 	for _, c := range All {
 		for _, tc := range msgs {

@@ -84,14 +84,22 @@ func cborHead(b []byte) (major byte, arg uint64, n int, indefinite bool, err err
 
 // cborSkip returns the length of the item at the start of b. depth is the
 // number of containers around it; tags count too, so that a chain of tags
-// cannot recurse without bound.
-func cborSkip(b []byte, depth int) (int, error) {
+// cannot recurse without bound. With a check, it also checks the values as
+// value reads them (cborCheck).
+func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 	major, arg, n, indef, err := cborHead(b)
 	if err != nil {
 		return 0, err
 	}
 	if major >= 4 && major <= 6 && depth >= maxDepth {
 		return 0, errors.New("CBOR nested too deeply")
+	}
+	if check.active() && (indef || major == 6) {
+		m, err := cborSkip(b, depth, nil)
+		if err == nil {
+			check.decode(b[:m], depth)
+		}
+		return m, err
 	}
 	if indef {
 		for {
@@ -106,7 +114,7 @@ func cborSkip(b []byte, depth int) (int, error) {
 					return 0, errors.New("malformed indefinite-length CBOR string")
 				}
 			}
-			m, err := cborSkip(b[n:], depth+1)
+			m, err := cborSkip(b[n:], depth+1, nil)
 			if err != nil {
 				return 0, err
 			}
@@ -114,11 +122,24 @@ func cborSkip(b []byte, depth int) (int, error) {
 		}
 	}
 	switch major {
-	case 0, 1, 7:
+	case 0:
+		return n, nil
+	case 1:
+		if arg > math.MaxInt64 && check.active() {
+			check.err = errors.New("CBOR integer does not fit in 64 bits")
+		}
+		return n, nil
+	case 7:
+		if ai := b[0] & 0x1f; (ai < 20 || ai == 24) && check.active() {
+			check.err = fmt.Errorf("CBOR simple value %d has no WAMP meaning", arg)
+		}
 		return n, nil
 	case 2, 3:
 		if arg > uint64(len(b)-n) {
 			return 0, errCBORShort
+		}
+		if major == 3 && check.active() && !utf8.Valid(b[n:n+int(arg)]) {
+			check.err = errNotUTF8
 		}
 		return n + int(arg), nil
 	case 4, 5:
@@ -131,41 +152,96 @@ func cborSkip(b []byte, depth int) (int, error) {
 		if major == 5 {
 			items *= 2
 		}
-		for ; items > 0; items-- {
-			m, err := cborSkip(b[n:], depth+1)
+		sub, slow := check, false
+		for i := uint64(0); i < items; i++ {
+			if major == 5 && i%2 == 0 && sub.active() && n < len(b) && (b[n]>>5 != 3 || b[n]&0x1f == 31) {
+				// A key that is not a definite text string: fxamacker/cbor
+				// has its own rules (null reads as ""), so it decides.
+				sub, slow = nil, true
+			}
+			m, err := cborSkip(b[n:], depth+1, sub)
 			if err != nil {
 				return 0, err
 			}
 			n += m
 		}
+		if slow {
+			check.decode(b[:n], depth)
+		}
 		return n, nil
 	default: // 6: a tag and the item it tags
-		m, err := cborSkip(b[n:], depth+1)
+		m, err := cborSkip(b[n:], depth+1, nil)
 		return n + m, err
 	}
 }
 
-func (cborFormat) split(data []byte) (el [maxElements][]byte, n int, err error) {
+// cborCheck collects, as cborSkip walks a payload element, what keeps it
+// from converting into the common value model: what value (fxamacker/cbor,
+// then normalize) would refuse. The common items are checked by cborSkip
+// itself: text strings, integers, simple values, and arrays and maps of
+// them with text keys. The rare ones (a tag, an indefinite length, a map
+// with another kind of key) are decoded.
+type cborCheck struct{ err error }
+
+// active reports whether c is a check that has found nothing yet.
+func (c *cborCheck) active() bool { return c != nil && c.err == nil }
+
+// decode checks the whole item b by decoding it.
+func (c *cborCheck) decode(b []byte, depth int) {
+	if !c.active() {
+		return
+	}
+	var v any
+	if err := cborDec.Unmarshal(b, &v); err != nil {
+		c.err = err
+		return
+	}
+	_, c.err = normalize(v, depth, cborLeaf)
+}
+
+// cborValid checks an element as split does a request's payload.
+func cborValid(b []byte) error {
+	var c cborCheck
+	if _, err := cborSkip(b, 0, &c); err != nil {
+		return err
+	}
+	return c.err
+}
+
+func (cborFormat) split(data []byte) (e elements, err error) {
 	major, count, h, indef, err := cborHead(data)
 	if err != nil || major != 4 || indef {
-		return el, 0, errors.New("a message is a definite-length CBOR array")
+		return e, errors.New("a message is a definite-length CBOR array")
 	}
 	if count > maxElements {
-		return el, 0, fmt.Errorf("a message has at most %d elements", maxElements)
+		return e, fmt.Errorf("a message has at most %d elements", maxElements)
 	}
 	rest := data[h:]
+	checked := maxElements // the first element whose values are checked
 	for i := 0; i < int(count); i++ {
-		m, err := cborSkip(rest, 0)
-		if err != nil {
-			return el, 0, fmt.Errorf("element %d: %w", i, err)
+		if i == 2 {
+			checked = checkedFrom(cborFormat{}, e.el[0], e.el[1])
 		}
-		el[i] = rest[:m]
+		var c cborCheck
+		check := &c
+		if i < checked {
+			check = nil
+		}
+		m, err := cborSkip(rest, 0, check)
+		if err != nil {
+			return e, fmt.Errorf("element %d: %w", i, err)
+		}
+		e.el[i] = rest[:m]
+		if c.err != nil && e.bad == nil {
+			e.bad, e.badAt = c.err, i
+		}
 		rest = rest[m:]
 	}
 	if len(rest) != 0 {
-		return el, 0, errors.New("trailing data after the message")
+		return e, errors.New("trailing data after the message")
 	}
-	return el, int(count), nil
+	e.n = int(count)
+	return e, nil
 }
 
 func (cborFormat) uint(b []byte) (uint64, error) {
@@ -190,7 +266,7 @@ func (cborFormat) str(b []byte) (string, error) {
 	}
 	s := b[n : n+int(l)]
 	if !utf8.Valid(s) {
-		return "", errors.New("string is not valid UTF-8")
+		return "", errNotUTF8
 	}
 	return string(s), nil
 }
@@ -215,6 +291,31 @@ func (cborFormat) value(b []byte) (any, error) {
 		return nil, err
 	}
 	return normalize(v, 0, cborLeaf)
+}
+
+func (cborFormat) header(b []byte) (map[string]any, error) {
+	var v any
+	if err := cborDec.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	v, err := normalize(v, 0, cborHeaderLeaf)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
+// cborHeaderLeaf reads a simple value with no WAMP meaning as absent.
+// (undefined decodes as nil, which options read as absent already.)
+func cborHeaderLeaf(v any, depth int) (any, error) {
+	if _, ok := v.(cbor.SimpleValue); ok {
+		return absent{}, nil
+	}
+	if t, ok := v.(cbor.Tag); ok {
+		return normalize(t.Content, depth, cborHeaderLeaf)
+	}
+	return cborLeaf(v, depth)
 }
 
 // cborLeaf maps what fxamacker/cbor decodes onto the model: a tag gives way

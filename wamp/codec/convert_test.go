@@ -204,8 +204,9 @@ func TestConvertErrors(t *testing.T) {
 			}
 		}
 	}
-	// Payloads forwarded raw are checked only for well-formedness; what
-	// their values mean is checked when they are converted.
+	// The payloads of what a router sends (RESULT here) are checked only
+	// for well-formedness; what their values mean is checked when they are
+	// converted (a request's are checked as they are decoded: invalid_test.go).
 	raws := []struct {
 		name string
 		src  Codec

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -55,10 +56,24 @@ func fuzzDecode(f *testing.F, c Codec) {
 			if m != nil {
 				t.Fatalf("Decode returned a %s message with the error %v", m.Type(), err)
 			}
+			if re, ok := errors.AsType[*RequestError](err); ok {
+				if re.Message == nil {
+					t.Fatalf("RequestError %v without the request", err)
+				}
+				if p := payloadOf(re.Message); p != nil && !p.Empty() {
+					t.Fatalf("RequestError %v holds the payload that is not valid", err)
+				}
+			}
 			return
 		}
 		if m == nil {
 			t.Fatal("Decode returned neither a message nor an error")
+		}
+		// A request's payload passed the door: its values convert.
+		if p := payloadOf(m); p != nil && isForwardedRequest(m) {
+			if _, _, err := DecodePayload(p); err != nil {
+				t.Fatalf("%s accepted with a payload that does not convert: %v", m.Type(), err)
+			}
 		}
 		for _, dst := range All {
 			b, err := dst.Encode(nil, m)
@@ -115,6 +130,18 @@ func decodePlain(c Codec, data []byte) (wamp.Message, error) {
 	return m, nil
 }
 
+// isForwardedRequest reports whether m is a request whose payload a router
+// forwards, which Decode checks.
+func isForwardedRequest(m wamp.Message) bool {
+	switch m := m.(type) {
+	case *wamp.Publish, *wamp.Call, *wamp.Yield:
+		return true
+	case *wamp.Error:
+		return m.RequestType == wamp.TypeInvocation
+	}
+	return false
+}
+
 // FuzzJSONValue checks the JSON scanner and parser against encoding/json.
 func FuzzJSONValue(f *testing.F) {
 	for _, s := range []string{
@@ -127,7 +154,8 @@ func FuzzJSONValue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := skipSpace(data, 0)
-		end, scanErr := scanValue(data, start, 0)
+		var bad error
+		end, scanErr := scanValue(data, start, 0, &bad)
 		scanned := scanErr == nil && skipSpace(data, end) == len(data)
 		if errors.Is(scanErr, errJSONDeep) {
 			return // encoding/json allows deeper nesting
@@ -141,6 +169,11 @@ func FuzzJSONValue(f *testing.F) {
 				t.Fatalf("value(%q) = %#v for input that does not scan", data, got)
 			}
 			return
+		}
+		// What scanValue finds wrong inside is what value refuses: a
+		// payload that passes at the door converts.
+		if (bad == nil) != (err == nil) {
+			t.Fatalf("value(%q): error %v, but scanValue found %v", data, err, bad)
 		}
 		if !utf8.Valid(data) {
 			if err == nil {
@@ -176,6 +209,9 @@ func referenceJSON(b []byte) (any, error) {
 			}
 			if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
 				return u, nil
+			}
+			if !strings.ContainsAny(string(v), ".eE") {
+				return nil, errors.New("integer beyond 64 bits")
 			}
 			return strconv.ParseFloat(string(v), 64)
 		case string:

@@ -16,8 +16,9 @@ import (
 // text string that itself starts with NUL would read back as binary, so
 // encoding one in a payload or dict is an error.
 //
-// split checks every element against RFC 8259 as it finds its end, so a
-// payload kept raw is known to be valid JSON without a second pass; the
+// split checks every element against RFC 8259 as it finds its end, and
+// what its values hold (strings in UTF-8, integers of at most 64 bits...),
+// so a payload kept raw is known to be valid without a second pass; the
 // other readers parse elements that split has checked.
 type jsonFormat struct{}
 
@@ -30,40 +31,50 @@ var (
 // every codec (see value.go).
 const maxDepth = 128
 
-func (jsonFormat) split(data []byte) (el [maxElements][]byte, n int, err error) {
+func (jsonFormat) split(data []byte) (e elements, err error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
-		return el, 0, errors.New("a message is a JSON array")
+		return e, errors.New("a message is a JSON array")
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
 		if skipSpace(data, i+1) != len(data) {
-			return el, 0, errors.New("trailing data after the message")
+			return e, errors.New("trailing data after the message")
 		}
-		return el, 0, nil
+		return e, nil
 	}
+	checked := maxElements // the first element whose values count
 	for {
-		end, err := scanValue(data, i, 0)
+		if e.n == maxElements {
+			return e, fmt.Errorf("a message has at most %d elements", maxElements)
+		}
+		if e.n == 2 {
+			checked = checkedFrom(jsonFormat{}, e.el[0], e.el[1])
+		}
+		// Every element is checked as it is scanned, at no cost worth
+		// saving; what a header element holds, value reads again.
+		var bad error
+		end, err := scanValue(data, i, 0, &bad)
 		if err != nil {
-			return el, 0, err
+			return e, err
 		}
-		if n == maxElements {
-			return el, 0, fmt.Errorf("a message has at most %d elements", maxElements)
+		if bad != nil && e.n >= checked && e.bad == nil {
+			e.bad, e.badAt = bad, e.n
 		}
-		el[n] = data[i:end]
-		n++
+		e.el[e.n] = data[i:end]
+		e.n++
 		i = skipSpace(data, end)
 		if i >= len(data) {
-			return el, 0, errJSONSyntax
+			return e, errJSONSyntax
 		}
 		if data[i] == ']' {
 			if skipSpace(data, i+1) != len(data) {
-				return el, 0, errors.New("trailing data after the message")
+				return e, errors.New("trailing data after the message")
 			}
-			return el, n, nil
+			return e, nil
 		}
 		if data[i] != ',' {
-			return el, 0, errJSONSyntax
+			return e, errJSONSyntax
 		}
 		i = skipSpace(data, i+1)
 	}
@@ -77,16 +88,22 @@ func skipSpace(b []byte, i int) int {
 }
 
 // scanValue returns the end of the JSON value starting at i, checking its
-// syntax. depth is the number of containers around it. Strings are not
-// checked for valid UTF-8 here (encoding/json does not either); the readers
-// of decoded values do that.
-func scanValue(b []byte, i, depth int) (int, error) {
+// syntax. depth is the number of containers around it. What the value
+// holds is checked too, as jsonParser would find it: strings must be UTF-8,
+// binary strings ("\u0000"+base64) valid base64, numbers within the range
+// of int64, uint64 or float64. The first such problem goes to *bad, and
+// the scan goes on to the end of the value.
+func scanValue(b []byte, i, depth int, bad *error) (int, error) {
 	if i >= len(b) {
 		return 0, errJSONSyntax
 	}
 	switch c := b[i]; c {
 	case '"':
-		return scanString(b, i)
+		end, err := scanString(b, i, bad)
+		if err == nil && *bad == nil && end-i >= 8 && string(b[i+1:i+7]) == `\u0000` {
+			*bad = checkBinaryString(b[i+1 : end-1])
+		}
+		return end, err
 	case '[', '{':
 		if depth >= maxDepth {
 			return 0, errJSONDeep
@@ -104,7 +121,7 @@ func scanValue(b []byte, i, depth int) (int, error) {
 				if i >= len(b) || b[i] != '"' {
 					return 0, errJSONSyntax
 				}
-				end, err := scanString(b, i)
+				end, err := scanString(b, i, bad)
 				if err != nil {
 					return 0, err
 				}
@@ -114,7 +131,7 @@ func scanValue(b []byte, i, depth int) (int, error) {
 				}
 				i = skipSpace(b, i+1)
 			}
-			end, err := scanValue(b, i, depth+1)
+			end, err := scanValue(b, i, depth+1, bad)
 			if err != nil {
 				return 0, err
 			}
@@ -137,7 +154,69 @@ func scanValue(b []byte, i, depth int) (int, error) {
 	case 'n':
 		return scanLiteral(b, i, "null")
 	}
-	return scanNumber(b, i)
+	end, err := scanNumber(b, i)
+	if err == nil && *bad == nil && mayBeOutOfRange(b[i:end]) {
+		_, *bad = parseJSONNumber(b[i:end])
+	}
+	return end, err
+}
+
+// mayBeOutOfRange reports whether a number needs parseJSONNumber to tell
+// whether it is in range: one of fewer than 20 characters with at most two
+// exponent digits is an integer that fits in 64 bits or a float below
+// 10^118.
+func mayBeOutOfRange(num []byte) bool {
+	if len(num) >= 20 {
+		return true
+	}
+	// Three exponent digits are the last three bytes (scanNumber ends a
+	// number with a digit), with an 'e' or 'E' further left. Most numbers
+	// are short IDs and never get to the loop.
+	if len(num) < 5 || num[len(num)-2] > '9' || num[len(num)-3] > '9' || num[len(num)-3] < '0' {
+		return false
+	}
+	for _, c := range num[:len(num)-3] {
+		if c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
+}
+
+// checkBinaryString checks a JSON string (without its quotes) that starts
+// with an escaped U+0000 as jsonParser reads it: the rest must be base64.
+// Without another escape, as a binary string is written, it is decoded
+// piece by piece on the stack rather than allocated.
+func checkBinaryString(s []byte) error {
+	s = s[6:] // \u0000
+	if bytes.IndexByte(s, '\\') >= 0 {
+		u, err := unquoteJSON(s)
+		if err == nil {
+			_, err = base64.StdEncoding.DecodeString(u)
+		}
+		if err != nil {
+			return fmt.Errorf("binary string: %w", err)
+		}
+		return nil
+	}
+	// Whole quanta before the last piece; padding ends the data, so it
+	// may only be in the last. (Without escapes there is no line break,
+	// which the decoder would skip.)
+	var buf [192]byte
+	const piece = 256
+	for len(s) > piece {
+		if bytes.IndexByte(s[:piece], '=') >= 0 {
+			return errors.New("binary string: base64 padding before the end")
+		}
+		if _, err := base64.StdEncoding.Decode(buf[:], s[:piece]); err != nil {
+			return fmt.Errorf("binary string: %w", err)
+		}
+		s = s[piece:]
+	}
+	if _, err := base64.StdEncoding.Decode(buf[:], s); err != nil {
+		return fmt.Errorf("binary string: %w", err)
+	}
+	return nil
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
@@ -147,12 +226,33 @@ func scanLiteral(b []byte, i int, lit string) (int, error) {
 	return i + len(lit), nil
 }
 
+// plainJSON marks the bytes a JSON string holds as they are: not a quote,
+// a backslash, a control character or the start of a multi-byte UTF-8
+// sequence.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // scanString returns the end of the string whose opening quote is at i.
-func scanString(b []byte, i int) (int, error) {
+// Bytes that are not UTF-8 go to *bad (if it holds no error yet).
+func scanString(b []byte, i int, bad *error) (int, error) {
 	for i++; i < len(b); {
+		if plainJSON[b[i]] {
+			i++
+			continue
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, nil
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 && *bad == nil {
+				*bad = errNotUTF8
+			}
+			i += size
 		case c == '\\':
 			if i+1 >= len(b) {
 				return 0, errJSONSyntax
@@ -273,7 +373,7 @@ func (jsonFormat) str(b []byte) (string, error) {
 func unquoteJSON(s []byte) (string, error) {
 	if bytes.IndexByte(s, '\\') < 0 {
 		if !utf8.Valid(s) {
-			return "", errors.New("string is not valid UTF-8")
+			return "", errNotUTF8
 		}
 		return string(s), nil
 	}
@@ -333,7 +433,7 @@ func unquoteJSON(s []byte) (string, error) {
 		s = s[2:]
 	}
 	if !utf8.Valid(out) {
-		return "", errors.New("string is not valid UTF-8")
+		return "", errNotUTF8
 	}
 	return string(out), nil
 }
@@ -356,6 +456,25 @@ func (jsonFormat) emptyDict(b []byte) bool {
 
 // wellFormed: split has checked every element.
 func (jsonFormat) wellFormed([]byte) error { return nil }
+
+// jsonValid checks an element as split does.
+func jsonValid(b []byte) error {
+	var bad error
+	end, err := scanValue(b, 0, 0, &bad)
+	if err == nil && end != len(b) {
+		err = errJSONSyntax
+	}
+	if err != nil {
+		return err
+	}
+	return bad
+}
+
+func (f jsonFormat) header(b []byte) (map[string]any, error) {
+	v, err := f.value(b)
+	m, _ := v.(map[string]any)
+	return m, err
+}
 
 func (jsonFormat) value(b []byte) (any, error) {
 	p := jsonParser{b: b}
@@ -494,7 +613,8 @@ func (p *jsonParser) next(closer byte) (done bool, err error) {
 }
 
 func (p *jsonParser) string() (string, error) {
-	end, err := scanString(p.b, p.i)
+	var bad error // unquoteJSON checks what this would find
+	end, err := scanString(p.b, p.i, &bad)
 	if err != nil {
 		return "", err
 	}
@@ -504,8 +624,9 @@ func (p *jsonParser) string() (string, error) {
 }
 
 // parseJSONNumber reads a checked number: an integer as int64 if it fits,
-// else as uint64 if it fits, else (like a number with a fraction or
-// exponent) as float64.
+// else as uint64 if it fits, a number with a fraction or exponent as
+// float64. An integer beyond 64 bits is an error rather than a float that
+// would lose its last digits in silence.
 func parseJSONNumber(num []byte) (any, error) {
 	if bytes.IndexAny(num, ".eE") < 0 {
 		neg := num[0] == '-'
@@ -533,6 +654,7 @@ func parseJSONNumber(num []byte) (any, error) {
 		case ok && u < 1<<63:
 			return -int64(u), nil
 		}
+		return nil, fmt.Errorf("integer %.24s does not fit in 64 bits", num)
 	}
 	f, err := strconv.ParseFloat(string(num), 64)
 	if err != nil {

@@ -13,14 +13,32 @@ import (
 type decoder struct {
 	f    format
 	self wamp.Format
-	el   [maxElements][]byte
-	n    int // elements in el
-	err  error
+	elements
+	err error // the message cannot be read
+	// request is set once the type and request id of a request the
+	// receiver answers with ERROR have been read (see RequestError); from
+	// then on a bad Options or payload is invalid rather than err.
+	request bool
+	invalid error
 }
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf(format, args...)
+	}
+}
+
+// reject records a problem with what the options, details or payload hold
+// (an element of the wrong kind is not a WAMP message, and fails): it ends
+// the reading of a request only for that part (Decode returns a
+// *RequestError), and of any other message for good.
+func (d *decoder) reject(format string, args ...any) {
+	if !d.request {
+		d.fail(format, args...)
+		return
+	}
+	if d.invalid == nil {
+		d.invalid = fmt.Errorf(format, args...)
 	}
 }
 
@@ -52,6 +70,13 @@ func (d *decoder) id(i int, what string) wamp.ID {
 	return wamp.ID(v)
 }
 
+// requestID reads the id of a request the receiver answers with ERROR.
+func (d *decoder) requestID(i int) wamp.ID {
+	id := d.id(i, "Request")
+	d.request = d.err == nil
+	return id
+}
+
 func (d *decoder) str(i int, what string) string {
 	if d.err != nil {
 		return ""
@@ -65,23 +90,25 @@ func (d *decoder) str(i int, what string) string {
 
 func (d *decoder) uri(i int, what string) wamp.URI { return wamp.URI(d.str(i, what)) }
 
+// dict reads Options, Details or Extra. A value with no WAMP meaning (a
+// MessagePack extension, a CBOR simple value) reads as absent there: some
+// clients encode their unset options that way (header in value.go).
 func (d *decoder) dict(i int, what string) wamp.Dict {
-	if d.err != nil {
+	if d.err != nil || d.invalid != nil {
 		return nil
 	}
 	if d.f.kind(d.el[i]) != kindDict {
-		d.fail("%s must be a dict", what)
+		d.fail("%s must be a dict", what) // not a WAMP message at all
 		return nil
 	}
 	if d.f.emptyDict(d.el[i]) {
 		return nil
 	}
-	v, err := d.f.value(d.el[i])
+	m, err := d.f.header(d.el[i])
 	if err != nil {
-		d.fail("%s: %w", what, err)
+		d.reject("%s: %w", what, err)
 		return nil
 	}
-	m, _ := v.(map[string]any)
 	if len(m) == 0 {
 		return nil
 	}
@@ -89,32 +116,65 @@ func (d *decoder) dict(i int, what string) wamp.Dict {
 }
 
 // payload reads the optional Arguments|list and ArgumentsKw|dict at i, i+1.
+// A request's payload must be valid (see RequestError), since the receiver
+// forwards it; another message's need only be well-formed.
 func (d *decoder) payload(i int, p *wamp.Payload) {
-	if d.err != nil || d.n <= i {
+	if d.err != nil || d.invalid != nil || d.n <= i {
 		return
 	}
-	p.Format = d.self
 	if d.f.kind(d.el[i]) != kindList {
 		d.fail("Arguments must be a list")
 		return
 	}
-	if err := d.f.wellFormed(d.el[i]); err != nil {
-		d.fail("Arguments: %w", err)
+	if err := d.check(i); err != nil {
+		d.reject("Arguments: %w", err)
 		return
 	}
-	p.RawArgs = d.el[i]
-	if d.n <= i+1 {
-		return
+	var kwargs []byte
+	if d.n > i+1 {
+		if d.f.kind(d.el[i+1]) != kindDict {
+			d.fail("ArgumentsKw must be a dict")
+			return
+		}
+		if err := d.check(i + 1); err != nil {
+			d.reject("ArgumentsKw: %w", err)
+			return
+		}
+		kwargs = d.el[i+1]
 	}
-	if d.f.kind(d.el[i+1]) != kindDict {
-		d.fail("ArgumentsKw must be a dict")
-		return
+	p.Format, p.RawArgs, p.RawKwargs = d.self, d.el[i], kwargs
+}
+
+// check checks payload element i: valid for a request (split has done
+// it), well-formed otherwise.
+func (d *decoder) check(i int) error {
+	if !d.request {
+		return d.f.wellFormed(d.el[i])
 	}
-	if err := d.f.wellFormed(d.el[i+1]); err != nil {
-		d.fail("ArgumentsKw: %w", err)
-		return
+	if d.badAt == i {
+		return d.bad
 	}
-	p.RawKwargs = d.el[i+1]
+	return nil
+}
+
+// checkedFrom returns the index of the first payload element of a message
+// whose values split must check (elements.bad): the Arguments of a request
+// whose payload its receiver forwards (PUBLISH, CALL, YIELD, ERROR for an
+// INVOCATION); maxElements for other messages. el0 and el1 are the
+// message's first two elements.
+func checkedFrom[F interface{ uint([]byte) (uint64, error) }](f F, el0, el1 []byte) int {
+	t, _ := f.uint(el0)
+	switch wamp.MessageType(t) {
+	case wamp.TypePublish, wamp.TypeCall:
+		return 4
+	case wamp.TypeYield:
+		return 3
+	case wamp.TypeError:
+		if rt, _ := f.uint(el1); rt == uint64(wamp.TypeInvocation) {
+			return 5
+		}
+	}
+	return maxElements
 }
 
 func (d *decoder) message() wamp.Message {
@@ -162,17 +222,22 @@ func (d *decoder) message() wamp.Message {
 	case wamp.TypeError:
 		if d.arity(t, 5, 7) {
 			rt := d.id(1, "REQUEST.Type")
-			m := &wamp.Error{RequestType: wamp.MessageType(rt), Request: d.id(2, "Request"),
-				Details: d.dict(3, "Details"), Error: d.uri(4, "Error")}
 			if rt > 255 {
 				d.fail("REQUEST.Type %d is not a message type", rt)
 			}
+			m := &wamp.Error{RequestType: wamp.MessageType(rt)}
+			if m.RequestType == wamp.TypeInvocation { // a callee's answer
+				m.Request = d.requestID(2)
+			} else {
+				m.Request = d.id(2, "Request")
+			}
+			m.Details, m.Error = d.dict(3, "Details"), d.uri(4, "Error")
 			d.payload(5, &m.Payload)
 			return m
 		}
 	case wamp.TypePublish:
 		if d.arity(t, 4, 6) {
-			m := &wamp.Publish{Request: d.id(1, "Request"), Options: d.dict(2, "Options"), Topic: d.uri(3, "Topic")}
+			m := &wamp.Publish{Request: d.requestID(1), Options: d.dict(2, "Options"), Topic: d.uri(3, "Topic")}
 			d.payload(4, &m.Payload)
 			return m
 		}
@@ -182,7 +247,7 @@ func (d *decoder) message() wamp.Message {
 		}
 	case wamp.TypeSubscribe:
 		if d.arity(t, 4, 4) {
-			return &wamp.Subscribe{Request: d.id(1, "Request"), Options: d.dict(2, "Options"), Topic: d.uri(3, "Topic")}
+			return &wamp.Subscribe{Request: d.requestID(1), Options: d.dict(2, "Options"), Topic: d.uri(3, "Topic")}
 		}
 	case wamp.TypeSubscribed:
 		if d.arity(t, 3, 3) {
@@ -208,13 +273,13 @@ func (d *decoder) message() wamp.Message {
 		}
 	case wamp.TypeCall:
 		if d.arity(t, 4, 6) {
-			m := &wamp.Call{Request: d.id(1, "Request"), Options: d.dict(2, "Options"), Procedure: d.uri(3, "Procedure")}
+			m := &wamp.Call{Request: d.requestID(1), Options: d.dict(2, "Options"), Procedure: d.uri(3, "Procedure")}
 			d.payload(4, &m.Payload)
 			return m
 		}
 	case wamp.TypeCancel:
 		if d.arity(t, 3, 3) {
-			return &wamp.Cancel{Request: d.id(1, "Request"), Options: d.dict(2, "Options")}
+			return &wamp.Cancel{Request: d.requestID(1), Options: d.dict(2, "Options")}
 		}
 	case wamp.TypeResult:
 		if d.arity(t, 3, 5) {
@@ -224,7 +289,7 @@ func (d *decoder) message() wamp.Message {
 		}
 	case wamp.TypeRegister:
 		if d.arity(t, 4, 4) {
-			return &wamp.Register{Request: d.id(1, "Request"), Options: d.dict(2, "Options"), Procedure: d.uri(3, "Procedure")}
+			return &wamp.Register{Request: d.requestID(1), Options: d.dict(2, "Options"), Procedure: d.uri(3, "Procedure")}
 		}
 	case wamp.TypeRegistered:
 		if d.arity(t, 3, 3) {
@@ -254,7 +319,7 @@ func (d *decoder) message() wamp.Message {
 		}
 	case wamp.TypeYield:
 		if d.arity(t, 3, 5) {
-			m := &wamp.Yield{Request: d.id(1, "Request"), Options: d.dict(2, "Options")}
+			m := &wamp.Yield{Request: d.requestID(1), Options: d.dict(2, "Options")}
 			d.payload(3, &m.Payload)
 			return m
 		}

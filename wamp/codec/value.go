@@ -21,7 +21,18 @@ import (
 // maxDepth of them inside one another, in every codec, so that what one
 // codec decodes the others can encode and decode again.
 
-var errTooDeep = errors.New("value nested too deeply")
+var (
+	errTooDeep = errors.New("value nested too deeply")
+	errNotUTF8 = errors.New("string is not valid UTF-8")
+)
+
+// absent is what a header leaf function (msgpackHeaderLeaf, cborHeaderLeaf)
+// makes of a value with no WAMP meaning, such as the MessagePack extension
+// type 0 that some JavaScript clients write for an unset option: normalize
+// leaves the key out of its dict (as JSON.stringify leaves out an
+// undefined property) and puts null in its place in a list. In a payload
+// such a value is an error.
+type absent struct{}
 
 // normalize maps what a MessagePack or CBOR library decoded onto the
 // model, in place: it walks lists and dicts and hands every other value to
@@ -39,6 +50,9 @@ func normalize(v any, depth int, leaf func(v any, depth int) (any, error)) (any,
 			if err != nil {
 				return nil, err
 			}
+			if n == (absent{}) {
+				n = nil
+			}
 			t[i] = n
 		}
 		return v, nil
@@ -53,6 +67,10 @@ func normalize(v any, depth int, leaf func(v any, depth int) (any, error)) (any,
 			n, err := normalize(e, depth+1, leaf)
 			if err != nil {
 				return nil, err
+			}
+			if n == (absent{}) {
+				delete(t, k)
+				continue
 			}
 			// Storing into a map hashes the key again: do it only for
 			// a value that normalize replaced.
@@ -79,7 +97,7 @@ func modelLeaf(v any) (any, error) {
 		return v, nil
 	case string:
 		if !utf8.ValidString(t) {
-			return nil, errors.New("string is not valid UTF-8")
+			return nil, errNotUTF8
 		}
 		return v, nil
 	case uint64:

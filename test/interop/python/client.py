@@ -18,6 +18,10 @@ binary payload with another client (possibly another library or serializer);
 sub-bytes and callee-bytes print READY once they are subscribed or registered.
 The role fanout sends such a payload from each serializer to subscribers of
 every serializer on the transports given by --fanout-urls, all at once.
+The role sub-survives subscribes to --topic, exactly and by prefix, prints
+READY, and expects only the event ["fence"] on both: another client
+publishes payloads that are not UTF-8 before it, which must not reach
+this session nor cost it its connection.
 
 The URL scheme picks the transport: ws:// is WebSocket, rs:// is RawSocket.
 The exit status is 0 only if every scenario passed.
@@ -36,7 +40,7 @@ from interop_lib import (BLOB, CLOSE_TIMEOUT, TYPED, Checks, arg_parser, bytes_k
 
 from autobahn.wamp import message as wamp_message  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import CallResult, PublishOptions  # noqa: E402
+from autobahn.wamp.types import CallResult, PublishOptions, SubscribeOptions  # noqa: E402
 
 
 def pattern(n, seed):
@@ -468,8 +472,38 @@ async def role_fanout(opts):
     return await finish_role("fanout", checks, *subscribers)
 
 
+async def role_sub_survives(opts):
+    checks = Checks()
+    s = await connect(opts, "subscriber")
+    loop = asyncio.get_running_loop()
+    fences = {"exact": loop.create_future(), "prefix": loop.create_future()}
+    others = []
+
+    def handler(name):
+        def on_event(*args, **kwargs):
+            kwargs.pop("details", None)
+            if list(args) == ["fence"]:
+                fences[name].done() or fences[name].set_result(None)
+            else:
+                others.append((name, list(args), kwargs))
+        return on_event
+
+    await s.subscribe(handler("exact"), opts.topic)
+    await s.subscribe(handler("prefix"), opts.topic.rsplit(".", 1)[0] + ".", options=SubscribeOptions(match="prefix"))
+    print("READY", flush=True)
+    await asyncio.wait([asyncio.gather(*fences.values()), s.interop_closed], timeout=20,
+                       return_when=asyncio.FIRST_COMPLETED)
+    closed = s.interop_closed.done()
+    checks.true("the subscriber's connection was closed", not closed)
+    for name, f in fences.items():
+        checks.true("%s subscription: no fence event %s" % (name, "before that" if closed else "within 20s"), f.done())
+    checks.true("events other than the fence arrived: %s" % describe(others), not others)
+    return await finish_role("sub-survives", checks, s)
+
+
 ROLES = {
     "suite": run_suite,
+    "sub-survives": role_sub_survives,
     "fanout": role_fanout,
     "sub-bytes": role_sub_bytes,
     "pub-bytes": role_pub_bytes,
