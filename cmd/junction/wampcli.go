@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -246,56 +247,71 @@ func closeSession(s *client.Session) {
 }
 
 // parseValue reads a command-line argument: JSON when it parses as JSON
-// (42, true, null, "s", [1,2], {"a":1}), the string itself otherwise.
-func parseValue(s string) any {
+// (42, true, null, "s", [1,2], {"a":1}), the string itself otherwise. An
+// integer that fits in neither int64 nor uint64 is an error: the router
+// refuses it (it would have to become an inexact float), so it must be
+// quoted to travel as a string.
+func parseValue(s string) (any, error) {
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil || d.More() {
-		return s
+		return s, nil
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return s
+		return s, nil
 	}
 	return fromJSON(v)
 }
 
 // fromJSON turns json.Numbers into int64 (or uint64) when integral, float64
 // otherwise.
-func fromJSON(v any) any {
+func fromJSON(v any) (any, error) {
+	var err error
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
-			return n
+			return n, nil
 		}
-		var u uint64
-		if _, err := fmt.Sscan(string(x), &u); err == nil && !strings.ContainsAny(string(x), ".eE") {
-			return u
+		if strings.ContainsAny(string(x), ".eE") {
+			f, _ := x.Float64()
+			return f, nil
 		}
-		f, _ := x.Float64()
-		return f
+		u, err := strconv.ParseUint(string(x), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("integer %s does not fit in 64 bits (quote it to send it as a string)", x)
+		}
+		return u, nil
 	case []any:
 		for i, e := range x {
-			x[i] = fromJSON(e)
+			if x[i], err = fromJSON(e); err != nil {
+				return nil, err
+			}
 		}
 	case map[string]any:
 		for k, e := range x {
-			x[k] = fromJSON(e)
+			if x[k], err = fromJSON(e); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return v
+	return v, nil
 }
 
 // parseArgs reads positional arguments.
-func parseArgs(ss []string) wamp.List {
+func parseArgs(ss []string) (wamp.List, error) {
 	if len(ss) == 0 {
-		return nil
+		return nil, nil
 	}
 	l := make(wamp.List, len(ss))
 	for i, s := range ss {
-		l[i] = parseValue(s)
+		v, err := parseValue(s)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		l[i] = v
 	}
-	return l
+	return l, nil
 }
 
 // kwFlag collects repeated -k key=value flags.
@@ -308,7 +324,11 @@ func (k kwFlag) Set(s string) error {
 	if !ok || key == "" {
 		return fmt.Errorf("%q is not key=value", s)
 	}
-	k[key] = parseValue(val)
+	v, err := parseValue(val)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	k[key] = v
 	return nil
 }
 
@@ -488,6 +508,10 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(rest) < 1 {
 		return fs.usageError("TOPIC expected")
 	}
+	pargs, err := parseArgs(rest[1:])
+	if err != nil {
+		return fs.usageError(err.Error())
+	}
 	s, err := c.connect(ctx, stderr, false)
 	if err != nil {
 		return err
@@ -495,7 +519,7 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer closeSession(s)
 	pctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	id, err := s.Publish(pctx, rest[0], parseArgs(rest[1:]), wamp.Dict(kw),
+	id, err := s.Publish(pctx, rest[0], pargs, wamp.Dict(kw),
 		client.PublishOptions{Acknowledge: true, Retain: *retain}.Dict())
 	if err != nil {
 		printError(stderr, "pub", err, c.json)
@@ -525,6 +549,11 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(rest) < 1 {
 		return fs.usageError("PROCEDURE expected")
 	}
+	proc := rest[0]
+	cargs, err := parseArgs(rest[1:])
+	if err != nil {
+		return fs.usageError(err.Error())
+	}
 	s, err := c.connect(ctx, stderr, false)
 	if err != nil {
 		return err
@@ -543,7 +572,6 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout, human(r.Args, r.Kwargs))
 		}
 	}
-	proc, cargs := rest[0], parseArgs(rest[1:])
 	var res *client.Result
 	if *progress {
 		res, err = s.CallProgress(cctx, proc, cargs, wamp.Dict(kw), nil, func(r *client.Result) error {
@@ -644,5 +672,9 @@ func runCommand(ctx context.Context, command []string, inv *client.Invocation) (
 	if text == "" {
 		return &client.Result{}, nil
 	}
-	return &client.Result{Args: wamp.List{parseValue(text)}}, nil
+	v, err := parseValue(text)
+	if err != nil {
+		return nil, &client.Error{URI: commandFailed, Args: wamp.List{"the command's output: " + err.Error()}}
+	}
+	return &client.Result{Args: wamp.List{v}}, nil
 }

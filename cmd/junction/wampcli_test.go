@@ -258,6 +258,9 @@ func TestCLICallRegister(t *testing.T) {
 	if _, _, code := junction(t, env, "call"); code != 1 {
 		t.Errorf("call without a procedure exited %d", code)
 	}
+	if _, errOut, code := junction(t, nil, "pub", "--url", "rs://127.0.0.1:1", "x.y", "1", "18446744073709551616"); code != 1 || !strings.Contains(errOut, "argument 2: integer 18446744073709551616 does not fit in 64 bits") {
+		t.Errorf("pub with an integer beyond 64 bits: %d %q", code, errOut)
+	}
 	if _, errOut, code := junction(t, nil, "call", "--url", "rs://127.0.0.1:1", "--timeout", "2s", "x.y"); code != 1 || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Errorf("call to no router: %d %q", code, errOut)
 	}
@@ -270,9 +273,20 @@ func TestParseValue(t *testing.T) {
 		"two words": "two words", "[1,2]": []any{int64(1), int64(2)}, `{"a":1}`: map[string]any{"a": int64(1)},
 		"1 2": "1 2", "{bad": "{bad", "": "",
 	} {
-		if got := parseValue(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("parseValue(%q) = %#v, want %#v", in, got, want)
+		if got, err := parseValue(in); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("parseValue(%q) = %#v, %v, want %#v", in, got, err, want)
 		}
+	}
+	// An integer beyond 64 bits would reach the router as an inexact float
+	// (which refuses it), so it is an error, nested or not; quoted, it is a
+	// string.
+	for _, in := range []string{"18446744073709551616", "-9223372036854775809", "[1,[123456789012345678901234567890]]", `{"a":99999999999999999999}`} {
+		if got, err := parseValue(in); err == nil || !strings.Contains(err.Error(), "does not fit in 64 bits") {
+			t.Errorf("parseValue(%q) = %#v, %v, want an error", in, got, err)
+		}
+	}
+	if got, err := parseValue(`"18446744073709551616"`); err != nil || got != "18446744073709551616" {
+		t.Errorf("quoted big integer: %#v, %v", got, err)
 	}
 }
 
