@@ -171,12 +171,14 @@ type Limits struct {
 	// HandshakeTimeout is the time allowed for the WebSocket or RawSocket
 	// handshake. Yaml key handshake_timeout; default 5s; more than 0.
 	HandshakeTimeout time.Duration
-	// PingInterval is the time between keep-alive pings; 0 disables them.
-	// Yaml key ping_interval; default 30s.
+	// PingInterval is the silence after which a client is sent a
+	// keep-alive ping: it goes this long after the last bytes received
+	// from the client; 0 disables pings. Yaml key ping_interval; default
+	// 30s.
 	PingInterval time.Duration
-	// PingTimeout is the time a peer has to answer a ping. Yaml key
-	// ping_timeout; default 10s; more than 0 and less than PingInterval
-	// when pings are on.
+	// PingTimeout is the time a peer has to send anything after a ping
+	// before it is disconnected. Yaml key ping_timeout; default 10s; more
+	// than 0 and less than PingInterval when pings are on.
 	PingTimeout time.Duration
 	// RawSocketPings sends keep-alive pings to RawSocket clients too. Yaml
 	// key rawsocket_pings; default false, because Autobahn|Python's asyncio

@@ -73,7 +73,7 @@ type conn struct {
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
 	inflight   atomic.Int64  // bytes being written by the writer
-	rx         atomic.Uint64 // frames received: liveness for pings
+	lastRx     atomic.Int64  // monotime of the last read that brought bytes: liveness for pings
 	msgsIn     atomic.Uint64 // messages received: activity for the idle timeout
 
 	wake       chan struct{} // to the writer: something to do (capacity 1)
@@ -254,7 +254,6 @@ func (c *conn) readRawSocket() error {
 			}
 			continue
 		}
-		c.rx.Add(1)
 		switch f.Type {
 		case rawsocket.TypeMessage:
 			c.deliver(f.Payload)
@@ -284,7 +283,6 @@ func (c *conn) readWebSocket() error {
 			}
 			continue
 		}
-		c.rx.Add(1)
 		switch ev.Kind {
 		case websocket.EventMessage:
 			c.deliver(ev.Payload)
@@ -323,7 +321,11 @@ func (c *conn) drain() {
 func (c *conn) fill(need int) error {
 	for {
 		err := c.rb.fill(c.nc, need)
-		if err == nil || !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err == nil {
+			c.lastRx.Store(int64(monotime()))
+			return nil
+		}
+		if !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
 		c.helloPending = false
@@ -677,7 +679,7 @@ func (c *conn) onTimer() {
 		c.mu.Unlock()
 		return
 	}
-	ping, why, next := c.live.check(c.opt, now, c.rx.Load(), c.msgsIn.Load())
+	ping, why, next := c.live.check(c.opt, now, time.Duration(c.lastRx.Load()), c.msgsIn.Load())
 	if ping {
 		c.appendControlLocked(nil, false)
 	}

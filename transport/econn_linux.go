@@ -41,7 +41,6 @@ type econn struct {
 	live    *liveness // nil without keep-alive pings or idle timeout
 	wsr     websocket.Reader
 	helloAt time.Duration
-	rx      uint32 // frames received: liveness for pings
 	msgsIn  uint32 // messages received: activity for the idle timeout
 
 	// Set by the handshake, fixed after (Send reads them once attached).
@@ -111,7 +110,6 @@ func (c *econn) rawSocketFrame(b []byte) (int, int) {
 	if n == 0 {
 		return 0, f.Size()
 	}
-	c.rx++
 	switch f.Type {
 	case rawsocket.TypeMessage:
 		c.deliver(f.Payload)
@@ -135,7 +133,6 @@ func (c *econn) webSocketFrame(b []byte) (int, int) {
 	if n == 0 {
 		return 0, ev.Need
 	}
-	c.rx++
 	switch ev.Kind {
 	case websocket.EventMessage:
 		c.deliver(ev.Payload)
@@ -381,7 +378,7 @@ func (c *econn) Timer(now time.Duration) {
 	if c.live == nil {
 		return
 	}
-	ping, why, next := c.live.check(o, now, uint64(c.rx), uint64(c.msgsIn))
+	ping, why, next := c.live.check(o, now, c.LastRead(), uint64(c.msgsIn))
 	if why != "" {
 		c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
 		c.close(ws.StatusGoingAway, why)
@@ -393,14 +390,6 @@ func (c *econn) Timer(now time.Duration) {
 		c.Unlock()
 	}
 	c.SetTimer(earliest(c.helloAt, next))
-}
-
-// earliest returns the earlier of two times, where 0 is unset.
-func earliest(a, b time.Duration) time.Duration {
-	if a == 0 || b != 0 && b < a {
-		return b
-	}
-	return a
 }
 
 // Closed implements epoll.Handler.

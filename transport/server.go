@@ -83,13 +83,19 @@ type Server struct {
 	// handshake, to establish its session (send HELLO); the session is then
 	// aborted as a protocol violation. Default 10s, negative for none.
 	HelloTimeout time.Duration
-	// PingInterval is how often a connection on which nothing has arrived
-	// for that long is sent a keep-alive ping (WebSocket ping, RawSocket
-	// PING); zero or negative for no pings.
+	// PingInterval is the silence after which a connection is sent a
+	// keep-alive ping (WebSocket ping, RawSocket PING): the ping goes
+	// PingInterval after the last bytes received from the client (any
+	// bytes: a message, part of one, a pong), and again PingInterval after
+	// whatever answers it. Zero or negative for no pings. The epoll engine
+	// may add up to one timer tick (an eighth of the shortest timeout, at
+	// most 250ms) to each step; the delays never add up.
 	PingInterval time.Duration
 	// PingTimeout is the time a client has to send anything (a pong will
-	// do) after a ping before the connection is closed as dead; default
-	// 10s, negative to keep pinging without ever closing.
+	// do) after a ping before the connection is closed as dead (WebSocket
+	// close 1001): a client that goes silent is dropped PingInterval +
+	// PingTimeout after the last bytes it sent. Default 10s; negative to
+	// keep pinging, every PingInterval, without ever closing.
 	PingTimeout time.Duration
 	// RawSocketPings turns keep-alive pings on for RawSocket connections
 	// too. They are off by default because Autobahn|Python's asyncio
