@@ -165,8 +165,9 @@ type Limits struct {
 	// the session) or "disconnect" (any message that does not fit
 	// disconnects the session). Yaml key slow_consumer; default "drop".
 	SlowConsumer string
-	// HelloTimeout is the time a new session has to send HELLO. Yaml key
-	// hello_timeout; default 10s; more than 0.
+	// HelloTimeout is the time a new session has to send HELLO, and then
+	// to answer each CHALLENGE (the router's own time does not count).
+	// Yaml key hello_timeout; default 10s; more than 0.
 	HelloTimeout time.Duration
 	// HandshakeTimeout is the time allowed for the WebSocket or RawSocket
 	// handshake. Yaml key handshake_timeout; default 5s; more than 0.

@@ -66,10 +66,12 @@ type conn struct {
 	rb           readBuffer
 	wsr          websocket.Reader
 	helloPending bool // the read deadline is the hello deadline
+	helloWaited  bool // see joinState.helloCheck
 	gotMessage   bool
 	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
 	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
+	join       joinState
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
 	inflight   atomic.Int64  // bytes being written by the writer
@@ -328,21 +330,21 @@ func (c *conn) fill(need int) error {
 		if !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		c.helloPending = false
-		if c.session.Established() {
-			// Welcomed after its last message (an authentication
-			// finishes on its own goroutine): no hello deadline any more.
+		fail, again := c.join.helloCheck(c.opt, &c.helloWaited)
+		switch {
+		case !fail && again == 0:
+			c.helloPending = false
 			c.setReadDeadline(time.Time{})
 			continue
+		case !fail:
+			c.setReadDeadline(time.Now().Add(again))
+			continue
 		}
+		c.helloPending = false
 		if c.closing.Load() {
 			return err
 		}
-		what := "no HELLO"
-		if c.gotMessage {
-			what = "session not established"
-		}
-		c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, c.opt.helloTimeout))
+		c.fail(ws.StatusPolicyViolation, helloFailure(c.opt, c.gotMessage))
 		// Read on for the close handshake, within the grace period.
 		c.setReadDeadline(time.Now().Add(closeGrace))
 	}
@@ -369,8 +371,11 @@ func (c *conn) deliver(p []byte) {
 	}
 	c.gotMessage = true
 	c.msgsIn.Add(1)
+	if c.helloPending {
+		c.join.received()
+	}
 	c.receive(m)
-	if c.helloPending && c.session.Established() {
+	if c.helloPending && c.join.welcomed() {
 		c.helloPending = false
 		c.setReadDeadline(time.Time{})
 	}
@@ -454,6 +459,7 @@ func (c *conn) Send(m wamp.Message) error {
 		buf.b = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
+	c.join.sent(m.Type())
 	if c.pending == nil {
 		c.pending = buf
 		c.signal()

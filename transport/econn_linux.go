@@ -53,12 +53,13 @@ type econn struct {
 	// The loop's only.
 	phase       uint8
 	checkedLine bool // the request line of a WebSocket upgrade was judged
-	helloDone   bool
+	helloWaited bool // see joinState.helloCheck
 	gotMessage  bool
 	cookie      websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
 	attached bool        // under Server.mu
 	closing  atomic.Bool // the close has started: deliver nothing more
+	join     joinState
 
 	ci closeInfo // under the Conn's lock
 }
@@ -164,9 +165,13 @@ func (c *econn) deliver(p []byte) {
 	}
 	c.gotMessage = true
 	c.msgsIn++
+	joining := c.helloAt != 0
+	if joining {
+		c.join.received()
+	}
 	c.receive(m)
-	if !c.helloDone && c.session.Established() {
-		c.helloDone = true
+	if joining && c.join.welcomed() {
+		c.helloAt = 0 // the timer finds nothing to do
 	}
 }
 
@@ -249,6 +254,7 @@ func (c *econn) Send(m wamp.Message) error {
 		*out = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
+	c.join.sent(m.Type())
 	c.Commit()
 	return nil
 }
@@ -364,30 +370,30 @@ func (c *econn) Timer(now time.Duration) {
 	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
-		// An authentication finishes on its own goroutine: the session
-		// may have been welcomed since its last message.
-		if !c.helloDone && !c.session.Established() {
-			what := "no HELLO"
-			if c.gotMessage {
-				what = "session not established"
-			}
-			c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, o.helloTimeout))
+		fail, again := c.join.helloCheck(o, &c.helloWaited)
+		if fail {
+			c.fail(ws.StatusPolicyViolation, helloFailure(o, c.gotMessage))
 			return
 		}
+		if again > 0 {
+			c.helloAt = now + again
+		}
 	}
-	if c.live == nil {
-		return
-	}
-	ping, why, next := c.live.check(o, now, c.LastRead(), uint64(c.msgsIn))
-	if why != "" {
-		c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
-		c.close(ws.StatusGoingAway, why)
-		return
-	}
-	if ping {
-		c.Lock()
-		c.appendControlLocked(nil, false)
-		c.Unlock()
+	var next time.Duration
+	if c.live != nil {
+		var ping bool
+		var why string
+		ping, why, next = c.live.check(o, now, c.LastRead(), uint64(c.msgsIn))
+		if why != "" {
+			c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
+			c.close(ws.StatusGoingAway, why)
+			return
+		}
+		if ping {
+			c.Lock()
+			c.appendControlLocked(nil, false)
+			c.Unlock()
+		}
 	}
 	c.SetTimer(earliest(c.helloAt, next))
 }

@@ -80,8 +80,13 @@ type Server struct {
 	// RawSocket handshake together; default 5s, negative for none.
 	HandshakeTimeout time.Duration
 	// HelloTimeout is the time a client has, after the transport
-	// handshake, to establish its session (send HELLO); the session is then
-	// aborted as a protocol violation. Default 10s, negative for none.
+	// handshake, to establish its session (send HELLO, and answer a
+	// CHALLENGE); the session is then aborted as a protocol violation. It
+	// counts the client's time only: while the router has not answered the
+	// client's last message (an authentication verifying a password, say),
+	// the session is not cut off, and once the router has answered, the
+	// client has a whole HelloTimeout again. Default 10s, negative for
+	// none.
 	HelloTimeout time.Duration
 	// PingInterval is the silence after which a connection is sent a
 	// keep-alive ping (WebSocket ping, RawSocket PING): the ping goes
