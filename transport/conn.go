@@ -437,13 +437,7 @@ func (c *conn) Send(m wamp.Message) error {
 		} else {
 			n = websocket.PayloadLen(b, start)
 		}
-		queued := start + int(c.inflight.Load())
-		switch {
-		case n > c.maxOut:
-			err = router.ErrTooLarge
-		case queued > 0 && queued+len(b)-start > c.opt.queue:
-			err = router.ErrQueueFull
-		}
+		err = admit(m.Type(), n, len(b)-start, start+int(c.inflight.Load()), c.maxOut, c.opt.queue)
 	}
 	c.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
@@ -467,34 +461,35 @@ func (c *conn) Send(m wamp.Message) error {
 	return nil
 }
 
-// queueControl answers a ping with a pong carrying its payload. A pong
-// small enough for a WebSocket control frame is queued whatever the queue
-// holds; a larger RawSocket one obeys the queue limit, and when it does not
-// fit the client is not reading and is dropped.
+// queueControl answers a ping with a pong carrying its payload. When the
+// pong does not fit (see controlFits), the client is not reading: it is
+// dropped as a slow consumer, told why and counted.
 func (c *conn) queueControl(payload []byte) {
 	c.mu.Lock()
 	ok := c.appendControlLocked(payload, true)
 	c.mu.Unlock()
 	if !ok {
-		c.log.Info("slow consumer: no room to answer a ping", "pending_bytes", c.opt.queue)
-		c.close(ws.StatusPolicyViolation, "slow consumer")
+		c.srv.Router.Stats().SlowConsumers.Add(1)
+		c.log.Warn("slow consumer disconnected: outbound queue full answering pings", "pending_bytes", c.opt.queue)
+		c.fail(ws.StatusPolicyViolation, pongFlood(c.opt.queue))
 	}
 }
 
-// appendControlLocked queues a pong (or a ping). It reports false
-// when the frame does not fit.
+// appendControlLocked queues a pong (or our ping). It reports false when
+// the frame does not fit; a ping that does not fit is left out.
 func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	if c.state != stateOpen {
 		return true
 	}
-	if len(payload) > ws.MaxControlFramePayloadSize {
-		queued := int(c.inflight.Load())
-		if c.pending != nil {
-			queued += len(c.pending.b)
-		}
-		if queued > 0 && queued+len(payload) > c.opt.queue {
-			return false
-		}
+	queued := int(c.inflight.Load())
+	if c.pending != nil {
+		queued += len(c.pending.b)
+	}
+	if !pong {
+		payload = pingPayload
+	}
+	if !controlFits(queued, rawsocket.HeaderSize+len(payload), c.opt.queue) {
+		return false
 	}
 	buf := c.pending
 	if buf == nil {
@@ -504,11 +499,11 @@ func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	case c.proto == protoRawSocket && pong:
 		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePong, payload)
 	case c.proto == protoRawSocket:
-		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, pingPayload)
+		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, payload)
 	case pong:
 		buf.b = websocket.AppendControl(buf.b, ws.OpPong, payload)
 	default:
-		buf.b = websocket.AppendControl(buf.b, ws.OpPing, pingPayload)
+		buf.b = websocket.AppendControl(buf.b, ws.OpPing, payload)
 	}
 	if c.pending == nil {
 		c.pending = buf

@@ -76,7 +76,16 @@
 // large, so that a message up to the size limit can always be sent. A
 // message larger than the client accepts (its RawSocket handshake, or
 // Server.MaxMessageSize) is router.ErrTooLarge. What to do about a full
-// queue is the router's slow-consumer policy.
+// queue is the router's slow-consumer policy. An ABORT is never refused
+// for a full queue: it is a session's last message and says why the
+// session ends.
+//
+// Control frames (pongs, keep-alive pings) may take the queue up to 4 KiB
+// past the limit, so that a session the drop policy keeps at its limit can
+// still answer a ping. A client that sends pings and does not read the
+// pongs soon goes past that: it is dropped as a slow consumer (counted in
+// router.Stats.SlowConsumers), with an ABORT and, on WebSocket, close code
+// 1008, both saying why.
 //
 // # Closing
 //
@@ -103,7 +112,7 @@
 //	1008 policy       the session was aborted for a protocol violation (a
 //	                  message that does not decode, no HELLO in time), or
 //	                  dropped as a slow consumer (its queue full when the
-//	                  router closed it, or no room to answer a ping)
+//	                  router closed it, or no room to answer its pings)
 //	1009 too big      a message over Server.MaxMessageSize
 //	1011 internal     the router panicked while handling a message
 //

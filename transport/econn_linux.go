@@ -235,12 +235,7 @@ func (c *econn) Send(m wamp.Message) error {
 		} else {
 			n = websocket.PayloadLen(b, start)
 		}
-		switch {
-		case n > int(c.maxOut):
-			err = router.ErrTooLarge
-		case queued > 0 && queued+len(b)-start > c.srv.opt.queue:
-			err = router.ErrQueueFull
-		}
+		err = admit(m.Type(), n, len(b)-start, queued, int(c.maxOut), c.srv.opt.queue)
 	}
 	c.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
@@ -291,32 +286,35 @@ func (c *econn) pong(payload []byte) {
 	ok := c.appendControlLocked(payload, true)
 	c.Unlock()
 	if !ok {
-		c.srv.opt.log.Info("slow consumer: no room to answer a ping", "remote", c.remote, "pending_bytes", c.srv.opt.queue)
-		c.close(ws.StatusPolicyViolation, "slow consumer")
+		o := &c.srv.opt
+		c.srv.Router.Stats().SlowConsumers.Add(1)
+		o.log.Warn("slow consumer disconnected: outbound queue full answering pings", "remote", c.remote, "pending_bytes", o.queue)
+		c.fail(ws.StatusPolicyViolation, pongFlood(o.queue))
 	}
 }
 
 // appendControlLocked queues a pong (or our ping). It reports false when
-// the frame does not fit.
+// the frame does not fit; a ping that does not fit is left out.
 func (c *econn) appendControlLocked(payload []byte, pong bool) bool {
 	if !c.OpenLocked() {
 		return true
 	}
-	if len(payload) > ws.MaxControlFramePayloadSize {
-		if q := c.Queued(); q > 0 && q+len(payload) > c.srv.opt.queue {
-			return false
-		}
+	if !pong {
+		payload = pingPayload
+	}
+	if !controlFits(c.Queued(), rawsocket.HeaderSize+len(payload), c.srv.opt.queue) {
+		return false
 	}
 	out := c.Output()
 	switch {
 	case c.proto == protoRawSocket && pong:
 		*out = rawsocket.AppendFrame(*out, rawsocket.TypePong, payload)
 	case c.proto == protoRawSocket:
-		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, pingPayload)
+		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, payload)
 	case pong:
 		*out = websocket.AppendControl(*out, ws.OpPong, payload)
 	default:
-		*out = websocket.AppendControl(*out, ws.OpPing, pingPayload)
+		*out = websocket.AppendControl(*out, ws.OpPing, payload)
 	}
 	c.Commit()
 	return true
