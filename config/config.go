@@ -156,6 +156,17 @@ type Limits struct {
 	// MaxMessageSize is the largest message accepted, in bytes. Yaml key
 	// max_message_size; default 16 MiB; 1 KiB to 1 GiB.
 	MaxMessageSize int64
+	// MaxPreWelcomeMessageSize is the largest message accepted from a
+	// client before its session is established (HELLO, AUTHENTICATE); the
+	// smaller of it and MaxMessageSize applies. A larger frame is refused
+	// from its header. Yaml key max_pre_welcome_message_size; default 64
+	// KiB; 1 KiB to 1 GiB.
+	MaxPreWelcomeMessageSize int64
+	// MaxPartialBytes bounds the bytes all connections together hold in
+	// messages still arriving; a connection whose message does not fit is
+	// closed. Yaml key max_partial_bytes; default 256 MiB; at least
+	// MaxMessageSize, at most 64 GiB.
+	MaxPartialBytes int64
 	// OutboundQueue is the number of bytes queued for one session before
 	// the slow-consumer policy applies. Yaml key outbound_queue; default
 	// 4 MiB; 4 KiB to 1 GiB.
@@ -214,14 +225,16 @@ func Default() *Config {
 		Listeners: []Listener{defaultListener("127.0.0.1:8080")},
 		Realms:    []Realm{defaultRealm("realm1")},
 		Limits: Limits{
-			MaxMessageSize:   16 * mib,
-			OutboundQueue:    4 * mib,
-			SlowConsumer:     "drop",
-			HelloTimeout:     10 * time.Second,
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			PingTimeout:      10 * time.Second,
-			IdleTimeout:      0,
+			MaxMessageSize:           16 * mib,
+			MaxPreWelcomeMessageSize: 64 * kib,
+			MaxPartialBytes:          256 * mib,
+			OutboundQueue:            4 * mib,
+			SlowConsumer:             "drop",
+			HelloTimeout:             10 * time.Second,
+			HandshakeTimeout:         5 * time.Second,
+			PingInterval:             30 * time.Second,
+			PingTimeout:              10 * time.Second,
+			IdleTimeout:              0,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}

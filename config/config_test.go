@@ -60,7 +60,7 @@ func TestParseErrors(t *testing.T) {
 				"limits:",
 				"    max_msg_size: 1MiB",
 			),
-			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout)`},
+			want: []string{`junction.yaml:7:5: unknown key "max_msg_size" in limits (known: max_message_size, max_pre_welcome_message_size, max_partial_bytes, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout)`},
 		},
 		{
 			name: "unknown key in a listener",
@@ -135,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "limits is a list",
 			yaml: lines("limits:", "  - max_message_size: 1MiB"),
-			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, got a list`},
+			want: []string{`junction.yaml:2:3: limits: expected a mapping of max_message_size, max_pre_welcome_message_size, max_partial_bytes, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, got a list`},
 		},
 		{
 			name: "bool is a string",
@@ -596,6 +596,21 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "pre-welcome size out of range",
+			yaml: lines("limits:", "  max_pre_welcome_message_size: 2GiB"),
+			want: []string{`junction.yaml:2:33: limits.max_pre_welcome_message_size: 2GiB is more than the maximum, 1GiB`},
+		},
+		{
+			name: "message size over the default partial bytes",
+			yaml: lines("limits:", "  max_message_size: 512MiB"),
+			want: []string{`junction.yaml:2:21: limits.max_message_size: 512MiB is more than max_partial_bytes (256MiB, the default), so such a message could never arrive; raise max_partial_bytes`},
+		},
+		{
+			name: "partial bytes under the message size",
+			yaml: lines("limits:", "  max_partial_bytes: 1MiB"),
+			want: []string{`junction.yaml:2:22: limits.max_partial_bytes: 1MiB is less than max_message_size (16MiB), so such a message could never arrive`},
+		},
+		{
 			name: "outbound queue below minimum",
 			yaml: lines("limits:", "  outbound_queue: 1KB"),
 			want: []string{`junction.yaml:2:19: limits.outbound_queue: 1000 bytes is less than the minimum, 4KiB`},
@@ -722,6 +737,13 @@ func TestParseValid(t *testing.T) {
 			want: func(c *Config) { c.Limits.MaxMessageSize = 1_000_000 },
 		},
 		{
+			name: "memory limits",
+			yaml: lines("limits:", "  max_message_size: 1GiB", "  max_partial_bytes: 2GiB", "  max_pre_welcome_message_size: 8KiB"),
+			want: func(c *Config) {
+				c.Limits.MaxMessageSize, c.Limits.MaxPartialBytes, c.Limits.MaxPreWelcomeMessageSize = 1<<30, 2<<30, 8<<10
+			},
+		},
+		{
 			name: "a listener starts from listener defaults",
 			yaml: lines("listeners:", "  - address: unix:/run/junction.sock"),
 			want: func(c *Config) { c.Listeners = []Listener{defaultListener("unix:/run/junction.sock")} },
@@ -840,14 +862,16 @@ func TestDefault(t *testing.T) {
 		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
 			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
 		Limits: Limits{
-			MaxMessageSize:   16 << 20,
-			OutboundQueue:    4 << 20,
-			SlowConsumer:     "drop",
-			HelloTimeout:     10 * time.Second,
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			PingTimeout:      10 * time.Second,
-			IdleTimeout:      0,
+			MaxMessageSize:           16 << 20,
+			MaxPreWelcomeMessageSize: 64 << 10,
+			MaxPartialBytes:          256 << 20,
+			OutboundQueue:            4 << 20,
+			SlowConsumer:             "drop",
+			HelloTimeout:             10 * time.Second,
+			HandshakeTimeout:         5 * time.Second,
+			PingInterval:             30 * time.Second,
+			PingTimeout:              10 * time.Second,
+			IdleTimeout:              0,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -958,14 +982,16 @@ func TestFullConfig(t *testing.T) {
 		},
 		Store: Store{Path: filepath.Join(dir, "history.db")},
 		Limits: Limits{
-			MaxMessageSize:   1 << 20,
-			OutboundQueue:    256 << 10,
-			SlowConsumer:     "disconnect",
-			HelloTimeout:     3 * time.Second,
-			HandshakeTimeout: 2 * time.Second,
-			PingInterval:     time.Minute,
-			PingTimeout:      15 * time.Second,
-			IdleTimeout:      90 * time.Minute,
+			MaxMessageSize:           1 << 20,
+			MaxPreWelcomeMessageSize: 64 << 10,
+			MaxPartialBytes:          256 << 20,
+			OutboundQueue:            256 << 10,
+			SlowConsumer:             "disconnect",
+			HelloTimeout:             3 * time.Second,
+			HandshakeTimeout:         2 * time.Second,
+			PingInterval:             time.Minute,
+			PingTimeout:              15 * time.Second,
+			IdleTimeout:              90 * time.Minute,
 		},
 		Log: Log{Level: "debug", Format: "json"},
 	}
@@ -1034,6 +1060,8 @@ func TestValidate(t *testing.T) {
 			},
 			want: []string{
 				`limits.max_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.max_pre_welcome_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.max_partial_bytes: 0 bytes is less than the minimum, 1KiB`,
 				`limits.outbound_queue: 0 bytes is less than the minimum, 4KiB`,
 				`limits.slow_consumer: "" is not one of drop, disconnect`,
 				`limits.hello_timeout: must be more than 0, got 0s`,
@@ -1078,6 +1106,8 @@ func TestValidate(t *testing.T) {
 				`listeners: at least one listener is required`,
 				`realms: at least one realm is required`,
 				`limits.max_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.max_pre_welcome_message_size: 0 bytes is less than the minimum, 1KiB`,
+				`limits.max_partial_bytes: 0 bytes is less than the minimum, 1KiB`,
 				`limits.outbound_queue: 0 bytes is less than the minimum, 4KiB`,
 				`limits.slow_consumer: "" is not one of drop, disconnect`,
 				`limits.hello_timeout: must be more than 0, got 0s`,

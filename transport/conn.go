@@ -58,20 +58,18 @@ type conn struct {
 	proto   protocol
 	codec   codec.Codec
 	msgOp   ws.OpCode // WebSocket: the frame type of messages
-	maxIn   int       // largest message payload accepted
 	maxOut  int       // largest message payload sent
 	session *router.Session
 
 	// Reader goroutine only.
 	rb           readBuffer
-	wsr          websocket.Reader
+	in           input
 	helloPending bool // the read deadline is the hello deadline
 	helloWaited  bool // see joinState.helloCheck
 	gotMessage   bool
 	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
 	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
-	join       joinState
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
 	inflight   atomic.Int64  // bytes being written by the writer
@@ -144,12 +142,8 @@ func (c *conn) serve() {
 	go c.writeLoop()
 	c.startTimer()
 
-	var err error
-	if c.proto == protoRawSocket {
-		err = c.readRawSocket()
-	} else {
-		err = c.readWebSocket()
-	}
+	err := c.read()
+	c.in.release(s)
 	c.close(ws.StatusGoingAway, "")
 	close(c.readerDone)
 	<-c.writerDone
@@ -198,12 +192,12 @@ func (c *conn) handshake() error {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
 		c.proto, c.codec, c.cookie = protoWebSocket, cd, cookie
-		c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
+		c.maxOut = o.maxMessage
 		c.msgOp = ws.OpText
 		if cd.Binary() {
 			c.msgOp = ws.OpBinary
 		}
-		c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+		c.in.start(o.maxMessage, c.msgOp, o)
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {
@@ -232,76 +226,41 @@ func (c *conn) acceptRawSocket() error {
 	}
 	c.proto = protoRawSocket
 	c.codec = codec.ByFormat(client.Serializer)
-	c.maxIn = c.opt.rawMaxIn
+	c.in.start(c.opt.rawMaxIn, 0, c.opt)
 	c.maxOut = min(client.MaxLength, c.opt.maxMessage)
 	return nil
 }
 
-// readRawSocket reads frames until the connection ends.
-func (c *conn) readRawSocket() error {
+// read reads frames until the connection ends or the client's close
+// frame.
+func (c *conn) read() error {
 	for {
-		f, n, err := rawsocket.Next(c.rb.unread(), c.maxIn)
-		if err != nil {
-			reason := err.Error()
-			if err == rawsocket.ErrTooLong {
-				reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
-			}
-			c.fail(0, reason)
+		f, n, need, v := c.in.next(c.srv, c.proto, c.rb.unread())
+		if v != nil {
+			c.fail(v.code, v.reason)
 			c.drain()
-			return err
+			return fmt.Errorf("protocol violation: %s", v.reason)
 		}
 		if n == 0 {
-			if err := c.fill(f.Size()); err != nil {
+			if err := c.fill(need); err != nil {
 				return err
 			}
 			continue
 		}
-		switch f.Type {
-		case rawsocket.TypeMessage:
-			c.deliver(f.Payload)
-		case rawsocket.TypePing:
-			c.queueControl(f.Payload)
-		}
-		c.rb.consume(n)
-	}
-}
-
-// readWebSocket reads frames until the connection ends or the client's
-// close frame.
-func (c *conn) readWebSocket() error {
-	for {
-		ev, n, err := c.wsr.Next(c.rb.unread())
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.fail(ce.Code, err.Error())
-			}
-			c.drain()
-			return err
-		}
-		if n == 0 {
-			if err := c.fill(ev.Need); err != nil {
-				return err
-			}
-			continue
-		}
-		switch ev.Kind {
-		case websocket.EventMessage:
-			c.deliver(ev.Payload)
-		case websocket.EventPing:
-			c.queueControl(ev.Payload)
-		case websocket.EventClose:
+		switch f.kind {
+		case frameMessage:
+			c.deliver(f.payload)
+		case framePing:
+			c.queueControl(f.payload)
+		case frameClose:
 			c.mu.Lock()
-			c.ci.set(ev.Code, "")
+			c.ci.set(f.code, "")
 			c.mu.Unlock()
-			c.close(ev.Code, "")
+			c.close(f.code, "")
 			c.rb.consume(n)
 			return nil
 		}
 		c.rb.consume(n)
-		if c.rb.r == 0 {
-			c.wsr.Shrink(maxIdleReadBuffer)
-		}
 	}
 }
 
@@ -310,6 +269,7 @@ func (c *conn) readWebSocket() error {
 // would reset the connection, and a reset can destroy the ABORT and close
 // frame we just wrote before the client reads them.
 func (c *conn) drain() {
+	c.rb = readBuffer{} // a large frame's buffer goes at once
 	for {
 		c.rb.r, c.rb.w = 0, 0
 		if err := c.rb.fill(c.nc, 1); err != nil {
@@ -330,7 +290,7 @@ func (c *conn) fill(need int) error {
 		if !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		fail, again := c.join.helloCheck(c.opt, &c.helloWaited)
+		fail, again := c.in.join.helloCheck(c.opt, &c.helloWaited)
 		switch {
 		case !fail && again == 0:
 			c.helloPending = false
@@ -372,10 +332,10 @@ func (c *conn) deliver(p []byte) {
 	c.gotMessage = true
 	c.msgsIn.Add(1)
 	if c.helloPending {
-		c.join.received()
+		c.in.join.received()
 	}
 	c.receive(m)
-	if c.helloPending && c.join.welcomed() {
+	if c.helloPending && c.in.join.welcomed() {
 		c.helloPending = false
 		c.setReadDeadline(time.Time{})
 	}
@@ -453,7 +413,7 @@ func (c *conn) Send(m wamp.Message) error {
 		buf.b = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
-	c.join.sent(m.Type())
+	c.in.join.sent(m.Type())
 	if c.pending == nil {
 		c.pending = buf
 		c.signal()

@@ -87,6 +87,33 @@
 // router.Stats.SlowConsumers), with an ABORT and, on WebSocket, close code
 // 1008, both saying why.
 //
+// # What a client can make the router hold
+//
+// Input is bounded before it is buffered; both engines read through the
+// same code (input, in inbound.go), so the limits are the same on both:
+//
+//   - Until its session is established, a client's messages are limited to
+//     Server.MaxPreWelcomeMessageSize (64 KiB by default): room for any
+//     HELLO and AUTHENTICATE. A frame header that announces more (or
+//     WebSocket fragments that add up to more) fails the session at once,
+//     before a byte of the payload is read: a connection that has not
+//     joined holds at most that much. After WELCOME the limit is
+//     Server.MaxMessageSize.
+//   - All connections together hold at most Server.PartialBudget in
+//     messages still arriving. A message over 4 KiB reserves its whole
+//     length when its header arrives and gives it back when it is whole;
+//     a connection whose message does not fit is closed (ABORT, close
+//     1013) and the others go on. It is counted (PartialBudget.Refused),
+//     as are the sessions refused by the pre-WELCOME limit
+//     (Stats.TooLargeBeforeWelcome).
+//   - Read buffers grow with the bytes that arrive, never beyond the
+//     frame, and go as soon as the frame is consumed; the reassembly
+//     buffer of a fragmented message goes once the message is delivered.
+//     After a spike (32 MiB of such buffers given back), the Server hands
+//     the memory back to the operating system (debug.FreeOSMemory, a
+//     second later and at most every 10s; Stats.MemoryReleases), which Go's
+//     heap would otherwise keep for minutes.
+//
 // # Closing
 //
 // Closing flushes what is queued (within a grace period of 2s), sends the
@@ -113,8 +140,10 @@
 //	                  message that does not decode, no HELLO in time), or
 //	                  dropped as a slow consumer (its queue full when the
 //	                  router closed it, or no room to answer its pings)
-//	1009 too big      a message over Server.MaxMessageSize
+//	1009 too big      a message over Server.MaxMessageSize, or before
+//	                  WELCOME over Server.MaxPreWelcomeMessageSize
 //	1011 internal     the router panicked while handling a message
+//	1013 try later    the message does not fit in Server.PartialBudget
 //
 // Every transport-level violation also sends the session an ABORT
 // wamp.error.protocol_violation (through router.Session.Fail) before the

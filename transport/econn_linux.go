@@ -39,13 +39,15 @@ type econn struct {
 
 	// The loop's only.
 	live    *liveness // nil without keep-alive pings or idle timeout
-	wsr     websocket.Reader
+	in      input
 	helloAt time.Duration
-	msgsIn  uint32 // messages received: activity for the idle timeout
 
 	// Set by the handshake, fixed after (Send reads them once attached).
-	maxIn  int32 // largest message payload accepted
 	maxOut int32 // largest message payload sent
+
+	closing atomic.Bool // the close has started: deliver nothing more
+
+	// Set by the handshake, fixed after.
 	proto  protocol
 	format wamp.Format
 	msgOp  ws.OpCode // WebSocket: the frame type of messages
@@ -55,11 +57,10 @@ type econn struct {
 	checkedLine bool // the request line of a WebSocket upgrade was judged
 	helloWaited bool // see joinState.helloCheck
 	gotMessage  bool
-	cookie      websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
-	attached bool        // under Server.mu
-	closing  atomic.Bool // the close has started: deliver nothing more
-	join     joinState
+	attached bool // under Server.mu
+
+	cookie websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
 	ci closeInfo // under the Conn's lock
 }
@@ -81,76 +82,34 @@ func (c *econn) Data(b []byte) (int, int) {
 		if c.phase != phaseOpen {
 			return len(b), 0
 		}
-		var n, need int
-		if c.proto == protoRawSocket {
-			n, need = c.rawSocketFrame(b[used:])
-		} else {
-			n, need = c.webSocketFrame(b[used:])
+		f, n, need, v := c.in.next(c.srv, c.proto, b[used:])
+		if v != nil {
+			c.fail(v.code, v.reason)
+			c.phase = phaseDraining
+			return len(b), 0
 		}
 		if n == 0 {
 			return used, need
 		}
 		used += n
+		switch f.kind {
+		case frameMessage:
+			c.deliver(f.payload)
+		case framePing:
+			c.pong(f.payload)
+		case frameClose:
+			// Echo the client's code (unless ours is set), write what is
+			// queued, and close without waiting for its end of stream.
+			c.Lock()
+			c.ci.set(f.code, "")
+			c.Unlock()
+			c.close(f.code, "")
+			c.CloseRead()
+			c.phase = phaseDraining
+			return len(b), 0
+		}
 	}
-	c.wsr.Shrink(maxIdleReadBuffer)
 	return used, 0
-}
-
-// rawSocketFrame handles the frame at the start of b, if whole.
-func (c *econn) rawSocketFrame(b []byte) (int, int) {
-	f, n, err := rawsocket.Next(b, int(c.maxIn))
-	if err != nil {
-		reason := err.Error()
-		if err == rawsocket.ErrTooLong {
-			reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, int(c.maxIn))
-		}
-		c.fail(0, reason)
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	if n == 0 {
-		return 0, f.Size()
-	}
-	switch f.Type {
-	case rawsocket.TypeMessage:
-		c.deliver(f.Payload)
-	case rawsocket.TypePing:
-		c.pong(f.Payload)
-	}
-	return n, 0
-}
-
-// webSocketFrame handles the frame at the start of b, if whole.
-func (c *econn) webSocketFrame(b []byte) (int, int) {
-	ev, n, err := c.wsr.Next(b)
-	if err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			c.fail(ce.Code, err.Error())
-		}
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	if n == 0 {
-		return 0, ev.Need
-	}
-	switch ev.Kind {
-	case websocket.EventMessage:
-		c.deliver(ev.Payload)
-	case websocket.EventPing:
-		c.pong(ev.Payload)
-	case websocket.EventClose:
-		// Echo the client's code (unless ours is set), write what is
-		// queued, and close without waiting for its end of stream.
-		c.Lock()
-		c.ci.set(ev.Code, "")
-		c.Unlock()
-		c.close(ev.Code, "")
-		c.CloseRead()
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	return n, 0
 }
 
 // deliver decodes one message and hands it to the session.
@@ -164,13 +123,15 @@ func (c *econn) deliver(p []byte) {
 		return
 	}
 	c.gotMessage = true
-	c.msgsIn++
+	if c.live != nil {
+		c.live.msgs++
+	}
 	joining := c.helloAt != 0
 	if joining {
-		c.join.received()
+		c.in.join.received()
 	}
 	c.receive(m)
-	if joining && c.join.welcomed() {
+	if joining && c.in.join.welcomed() {
 		c.helloAt = 0 // the timer finds nothing to do
 	}
 }
@@ -249,7 +210,7 @@ func (c *econn) Send(m wamp.Message) error {
 		*out = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
-	c.join.sent(m.Type())
+	c.in.join.sent(m.Type())
 	c.Commit()
 	return nil
 }
@@ -368,7 +329,7 @@ func (c *econn) Timer(now time.Duration) {
 	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
-		fail, again := c.join.helloCheck(o, &c.helloWaited)
+		fail, again := c.in.join.helloCheck(o, &c.helloWaited)
 		if fail {
 			c.fail(ws.StatusPolicyViolation, helloFailure(o, c.gotMessage))
 			return
@@ -381,7 +342,7 @@ func (c *econn) Timer(now time.Duration) {
 	if c.live != nil {
 		var ping bool
 		var why string
-		ping, why, next = c.live.check(o, now, c.LastRead(), uint64(c.msgsIn))
+		ping, why, next = c.live.check(o, now, c.LastRead(), uint64(c.live.msgs))
 		if why != "" {
 			c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
 			c.close(ws.StatusGoingAway, why)
@@ -398,6 +359,7 @@ func (c *econn) Timer(now time.Duration) {
 
 // Closed implements epoll.Handler.
 func (c *econn) Closed() {
+	c.in.release(c.srv)
 	if c.session != nil {
 		c.session.Detach()
 		c.srv.opt.log.Debug("connection ended", "remote", c.remote)
@@ -435,7 +397,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 			return len(b), 0
 		}
 		c.proto, c.format = protoRawSocket, client.Serializer
-		c.maxIn = int32(o.rawMaxIn)
+		c.in.start(o.rawMaxIn, 0, o)
 		c.maxOut = int32(min(client.MaxLength, o.maxMessage))
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
@@ -485,12 +447,12 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		return true
 	}
 	c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
-	c.maxIn, c.maxOut = int32(o.maxMessage), int32(o.maxMessage)
+	c.maxOut = int32(o.maxMessage)
 	c.msgOp = ws.OpText
 	if cd.Binary() {
 		c.msgOp = ws.OpBinary
 	}
-	c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+	c.in.start(o.maxMessage, c.msgOp, o)
 	c.attach(h.w)
 	return false
 }

@@ -86,6 +86,7 @@ type liveness struct {
 	pingDeadline time.Duration // when the unanswered ping times out, 0 when none is pending
 	idleDeadline time.Duration
 	idleMsgs     uint64 // messages received at the last idle check
+	msgs         uint32 // messages received, for an engine that counts them here (epoll)
 	pings        bool
 }
 
