@@ -198,7 +198,11 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 	if n == 0 {
 		return f, 0, ev.Need, in.hold(s, in.wsr.Buffered()+ev.Need-websocket.HeaderLen(b))
 	}
-	in.hold(s, in.wsr.Buffered()) // the fragments so far: 0 once a message is whole
+	// The fragments so far (0 once a message is whole): a fragment that
+	// came in one read is counted now.
+	if v := in.hold(s, in.wsr.Buffered()); v != nil {
+		return f, 0, 0, v
+	}
 	switch ev.Kind {
 	case websocket.EventMessage:
 		f = frame{kind: frameMessage, payload: ev.Payload}
@@ -229,9 +233,9 @@ func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit in
 }
 
 // hold sets the bytes this connection holds in a message in progress (its
-// payload: the frames' headers are not counted) to n: it reserves (or gives back) the difference from the Server's
-// PartialBudget, and returns a violation when the reservation does not
-// fit.
+// payload: the frames' headers are not counted) to n: it reserves (or
+// gives back) the difference from the Server's PartialBudget, and returns
+// a violation when the reservation does not fit.
 func (in *input) hold(s *Server, n int) *violation {
 	if n <= freePartial {
 		n = 0

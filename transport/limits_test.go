@@ -172,6 +172,15 @@ func TestPartialBudgetGivenBack(t *testing.T) {
 		r.conn.Write(rsHeader(len(msg)))
 		expectAbort(t, r, "router busy", 0)
 
+		// Nor do WebSocket fragments that each arrive whole but add up.
+		f := ts.dialWS(t, "wamp.2.json")
+		join(t, f)
+		f.writeFrame(ws.OpText, false, true, bytes.Repeat([]byte{' '}, 16<<10))
+		for range 30 {
+			f.writeFrame(ws.OpContinuation, false, true, bytes.Repeat([]byte{' '}, 16<<10))
+		}
+		expectAbort(t, f, "router busy", statusTryAgainLater)
+
 		c.conn.Write(masked[10:])
 		expect[*wamp.Published](t, c)
 		eventually(t, "the message's reservation given back", func() bool { return b.Held() == 0 })
@@ -183,8 +192,8 @@ func TestPartialBudgetGivenBack(t *testing.T) {
 		r.conn.Write(msg)
 		expect[*wamp.Published](t, r)
 		eventually(t, "the reservation given back", func() bool { return b.Held() == 0 })
-		if n := b.Refused(); n != 1 {
-			t.Errorf("Refused %d, want 1", n)
+		if n := b.Refused(); n != 2 {
+			t.Errorf("Refused %d, want 2", n)
 		}
 	})
 }
