@@ -158,6 +158,17 @@ type Limits struct {
 	// MaxMessageSize is the largest message accepted, in bytes. Yaml key
 	// max_message_size; default 16 MiB; 1 KiB to 1 GiB.
 	MaxMessageSize int64
+	// MaxPreWelcomeMessageSize is the largest message accepted from a
+	// client before its session is established (HELLO, AUTHENTICATE); the
+	// smaller of it and MaxMessageSize applies. A larger frame is refused
+	// from its header. Yaml key max_pre_welcome_message_size; default 64
+	// KiB; 1 KiB to 1 GiB.
+	MaxPreWelcomeMessageSize int64
+	// MaxPartialBytes bounds the bytes all connections together hold in
+	// messages still arriving; a connection whose message does not fit is
+	// closed. Yaml key max_partial_bytes; default 256 MiB; at least
+	// MaxMessageSize, at most 64 GiB.
+	MaxPartialBytes int64
 	// OutboundQueue is the number of bytes queued for one session before
 	// the slow-consumer policy applies. Yaml key outbound_queue; default
 	// 4 MiB; 4 KiB to 1 GiB.
@@ -167,18 +178,21 @@ type Limits struct {
 	// the session) or "disconnect" (any message that does not fit
 	// disconnects the session). Yaml key slow_consumer; default "drop".
 	SlowConsumer string
-	// HelloTimeout is the time a new session has to send HELLO. Yaml key
-	// hello_timeout; default 10s; more than 0.
+	// HelloTimeout is the time a new session has to send HELLO, and then
+	// to answer each CHALLENGE (the router's own time does not count).
+	// Yaml key hello_timeout; default 10s; more than 0.
 	HelloTimeout time.Duration
 	// HandshakeTimeout is the time allowed for the WebSocket or RawSocket
 	// handshake. Yaml key handshake_timeout; default 5s; more than 0.
 	HandshakeTimeout time.Duration
-	// PingInterval is the time between keep-alive pings; 0 disables them.
-	// Yaml key ping_interval; default 30s.
+	// PingInterval is the silence after which a client is sent a
+	// keep-alive ping: it goes this long after the last bytes received
+	// from the client; 0 disables pings. Yaml key ping_interval; default
+	// 30s.
 	PingInterval time.Duration
-	// PingTimeout is the time a peer has to answer a ping. Yaml key
-	// ping_timeout; default 10s; more than 0 and less than PingInterval
-	// when pings are on.
+	// PingTimeout is the time a peer has to send anything after a ping
+	// before it is disconnected. Yaml key ping_timeout; default 10s; more
+	// than 0 and less than PingInterval when pings are on.
 	PingTimeout time.Duration
 	// RawSocketPings sends keep-alive pings to RawSocket clients too. Yaml
 	// key rawsocket_pings; default false, because Autobahn|Python's asyncio
@@ -235,15 +249,17 @@ func Default() *Config {
 		Listeners: []Listener{defaultListener("127.0.0.1:8080")},
 		Realms:    []Realm{defaultRealm("realm1")},
 		Limits: Limits{
-			MaxMessageSize:   16 * mib,
-			OutboundQueue:    4 * mib,
-			SlowConsumer:     "drop",
-			HelloTimeout:     10 * time.Second,
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			PingTimeout:      10 * time.Second,
-			IdleTimeout:      0,
-			ShutdownTimeout:  5 * time.Second,
+			MaxMessageSize:           16 * mib,
+			MaxPreWelcomeMessageSize: 64 * kib,
+			MaxPartialBytes:          256 * mib,
+			OutboundQueue:            4 * mib,
+			SlowConsumer:             "drop",
+			HelloTimeout:             10 * time.Second,
+			HandshakeTimeout:         5 * time.Second,
+			PingInterval:             30 * time.Second,
+			PingTimeout:              10 * time.Second,
+			IdleTimeout:              0,
+			ShutdownTimeout:          5 * time.Second,
 
 			MaxSubscriptionsPerSession: 10_000,
 			MaxRegistrationsPerSession: 1_000,

@@ -25,7 +25,7 @@ var (
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
 	historyKeys  = []string{"topic", "match", "limit"}
 	storeKeys    = []string{"path"}
-	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
+	limitsKeys   = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys      = []string{"level", "format"}
 )
 
@@ -545,6 +545,10 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 		switch key {
 		case "max_message_size":
 			d.size(v, path, &l.MaxMessageSize)
+		case "max_pre_welcome_message_size":
+			d.size(v, path, &l.MaxPreWelcomeMessageSize)
+		case "max_partial_bytes":
+			d.size(v, path, &l.MaxPartialBytes)
 		case "outbound_queue":
 			d.size(v, path, &l.OutboundQueue)
 		case "slow_consumer":

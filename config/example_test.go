@@ -33,5 +33,5 @@ limits:
 	fmt.Println(err)
 	// Output:
 	// junction.yaml:3:13: listeners[0].engine: "fast" is not one of auto, epoll, goroutine
-	// junction.yaml:5:3: unknown key "max_msg_size" in limits (known: max_message_size, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, max_subscriptions_per_session, max_registrations_per_session, max_calls_in_flight_per_session)
+	// junction.yaml:5:3: unknown key "max_msg_size" in limits (known: max_message_size, max_pre_welcome_message_size, max_partial_bytes, outbound_queue, slow_consumer, hello_timeout, handshake_timeout, ping_interval, ping_timeout, rawsocket_pings, idle_timeout, shutdown_timeout, max_subscriptions_per_session, max_registrations_per_session, max_calls_in_flight_per_session)
 }

@@ -533,6 +533,8 @@ func validateLimits(r *report, l *Limits) {
 		min, max int64
 	}{
 		{"limits.max_message_size", l.MaxMessageSize, kib, gib},
+		{"limits.max_pre_welcome_message_size", l.MaxPreWelcomeMessageSize, kib, gib},
+		{"limits.max_partial_bytes", l.MaxPartialBytes, kib, 64 * gib},
 		{"limits.outbound_queue", l.OutboundQueue, 4 * kib, gib},
 	} {
 		switch {
@@ -540,6 +542,19 @@ func validateLimits(r *report, l *Limits) {
 			r.errorf(s.path, "%s is less than the minimum, %s", formatSize(s.v), formatSize(s.min))
 		case s.v > s.max:
 			r.errorf(s.path, "%s is more than the maximum, %s", formatSize(s.v), formatSize(s.max))
+		}
+	}
+
+	// A message of max_message_size must fit in max_partial_bytes, or it
+	// could never arrive.
+	if l.MaxPartialBytes < l.MaxMessageSize && !r.skip("limits.max_partial_bytes") && !r.skip("limits.max_message_size") {
+		// Point at the key the user wrote; if both or neither, at max_partial_bytes.
+		if r.has("limits.max_message_size") && !r.has("limits.max_partial_bytes") {
+			r.errorf("limits.max_message_size", "%s is more than max_partial_bytes (%s, the default), so such a message could never arrive; raise max_partial_bytes",
+				formatSize(l.MaxMessageSize), formatSize(l.MaxPartialBytes))
+		} else {
+			r.errorf("limits.max_partial_bytes", "%s is less than max_message_size (%s), so such a message could never arrive",
+				formatSize(l.MaxPartialBytes), formatSize(l.MaxMessageSize))
 		}
 	}
 

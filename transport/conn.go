@@ -58,14 +58,14 @@ type conn struct {
 	proto   protocol
 	codec   codec.Codec
 	msgOp   ws.OpCode // WebSocket: the frame type of messages
-	maxIn   int       // largest message payload accepted
 	maxOut  int       // largest message payload sent
 	session *router.Session
 
 	// Reader goroutine only.
 	rb           readBuffer
-	wsr          websocket.Reader
+	in           input
 	helloPending bool // the read deadline is the hello deadline
+	helloWaited  bool // see joinState.helloCheck
 	gotMessage   bool
 	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
 	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
@@ -73,7 +73,7 @@ type conn struct {
 	isAttached atomic.Bool
 	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
 	inflight   atomic.Int64  // bytes being written by the writer
-	rx         atomic.Uint64 // frames received: liveness for pings
+	lastRx     atomic.Int64  // monotime of the last read that brought bytes: liveness for pings
 	msgsIn     atomic.Uint64 // messages received: activity for the idle timeout
 
 	wake       chan struct{} // to the writer: something to do (capacity 1)
@@ -142,12 +142,8 @@ func (c *conn) serve() {
 	go c.writeLoop()
 	c.startTimer()
 
-	var err error
-	if c.proto == protoRawSocket {
-		err = c.readRawSocket()
-	} else {
-		err = c.readWebSocket()
-	}
+	err := c.read()
+	c.in.release(s)
 	c.close(ws.StatusGoingAway, "")
 	close(c.readerDone)
 	<-c.writerDone
@@ -196,12 +192,12 @@ func (c *conn) handshake() error {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
 		c.proto, c.codec, c.cookie = protoWebSocket, cd, cookie
-		c.maxIn, c.maxOut = o.maxMessage, o.maxMessage
+		c.maxOut = o.maxMessage
 		c.msgOp = ws.OpText
 		if cd.Binary() {
 			c.msgOp = ws.OpBinary
 		}
-		c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+		c.in.start(o.maxMessage, c.msgOp, o)
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {
@@ -230,78 +226,41 @@ func (c *conn) acceptRawSocket() error {
 	}
 	c.proto = protoRawSocket
 	c.codec = codec.ByFormat(client.Serializer)
-	c.maxIn = c.opt.rawMaxIn
+	c.in.start(c.opt.rawMaxIn, 0, c.opt)
 	c.maxOut = min(client.MaxLength, c.opt.maxMessage)
 	return nil
 }
 
-// readRawSocket reads frames until the connection ends.
-func (c *conn) readRawSocket() error {
+// read reads frames until the connection ends or the client's close
+// frame.
+func (c *conn) read() error {
 	for {
-		f, n, err := rawsocket.Next(c.rb.unread(), c.maxIn)
-		if err != nil {
-			reason := err.Error()
-			if err == rawsocket.ErrTooLong {
-				reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, c.maxIn)
-			}
-			c.fail(0, reason)
+		f, n, need, v := c.in.next(c.srv, c.proto, c.rb.unread())
+		if v != nil {
+			c.fail(v.code, v.reason)
 			c.drain()
-			return err
+			return fmt.Errorf("protocol violation: %s", v.reason)
 		}
 		if n == 0 {
-			if err := c.fill(f.Size()); err != nil {
+			if err := c.fill(need); err != nil {
 				return err
 			}
 			continue
 		}
-		c.rx.Add(1)
-		switch f.Type {
-		case rawsocket.TypeMessage:
-			c.deliver(f.Payload)
-		case rawsocket.TypePing:
-			c.queueControl(f.Payload)
-		}
-		c.rb.consume(n)
-	}
-}
-
-// readWebSocket reads frames until the connection ends or the client's
-// close frame.
-func (c *conn) readWebSocket() error {
-	for {
-		ev, n, err := c.wsr.Next(c.rb.unread())
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.fail(ce.Code, err.Error())
-			}
-			c.drain()
-			return err
-		}
-		if n == 0 {
-			if err := c.fill(ev.Need); err != nil {
-				return err
-			}
-			continue
-		}
-		c.rx.Add(1)
-		switch ev.Kind {
-		case websocket.EventMessage:
-			c.deliver(ev.Payload)
-		case websocket.EventPing:
-			c.queueControl(ev.Payload)
-		case websocket.EventClose:
+		switch f.kind {
+		case frameMessage:
+			c.deliver(f.payload)
+		case framePing:
+			c.queueControl(f.payload)
+		case frameClose:
 			c.mu.Lock()
-			c.ci.set(ev.Code, "")
+			c.ci.set(f.code, "")
 			c.mu.Unlock()
-			c.close(ev.Code, "")
+			c.close(f.code, "")
 			c.rb.consume(n)
 			return nil
 		}
 		c.rb.consume(n)
-		if c.rb.r == 0 {
-			c.wsr.Shrink(maxIdleReadBuffer)
-		}
 	}
 }
 
@@ -310,6 +269,7 @@ func (c *conn) readWebSocket() error {
 // would reset the connection, and a reset can destroy the ABORT and close
 // frame we just wrote before the client reads them.
 func (c *conn) drain() {
+	c.rb = readBuffer{} // a large frame's buffer goes at once
 	for {
 		c.rb.r, c.rb.w = 0, 0
 		if err := c.rb.fill(c.nc, 1); err != nil {
@@ -323,24 +283,28 @@ func (c *conn) drain() {
 func (c *conn) fill(need int) error {
 	for {
 		err := c.rb.fill(c.nc, need)
-		if err == nil || !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err == nil {
+			c.lastRx.Store(int64(monotime()))
+			return nil
+		}
+		if !c.helloPending || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		c.helloPending = false
-		if c.session.Established() {
-			// Welcomed after its last message (an authentication
-			// finishes on its own goroutine): no hello deadline any more.
+		fail, again := c.in.join.helloCheck(c.opt, &c.helloWaited)
+		switch {
+		case !fail && again == 0:
+			c.helloPending = false
 			c.setReadDeadline(time.Time{})
 			continue
+		case !fail:
+			c.setReadDeadline(time.Now().Add(again))
+			continue
 		}
+		c.helloPending = false
 		if c.closing.Load() {
 			return err
 		}
-		what := "no HELLO"
-		if c.gotMessage {
-			what = "session not established"
-		}
-		c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, c.opt.helloTimeout))
+		c.fail(ws.StatusPolicyViolation, helloFailure(c.opt, c.gotMessage))
 		// Read on for the close handshake, within the grace period.
 		c.setReadDeadline(time.Now().Add(closeGrace))
 	}
@@ -373,8 +337,11 @@ func (c *conn) deliver(p []byte) {
 	}
 	c.gotMessage = true
 	c.msgsIn.Add(1)
+	if c.helloPending {
+		c.in.join.received()
+	}
 	c.receive(m, invalid)
-	if c.helloPending && c.session.Established() {
+	if c.helloPending && c.in.join.welcomed() {
 		c.helloPending = false
 		c.setReadDeadline(time.Time{})
 	}
@@ -441,13 +408,7 @@ func (c *conn) Send(m wamp.Message) error {
 		} else {
 			n = websocket.PayloadLen(b, start)
 		}
-		queued := start + int(c.inflight.Load())
-		switch {
-		case n > c.maxOut:
-			err = router.ErrTooLarge
-		case queued > 0 && queued+len(b)-start > c.opt.queue:
-			err = router.ErrQueueFull
-		}
+		err = admit(m.Type(), n, len(b)-start, start+int(c.inflight.Load()), c.maxOut, c.opt.queue)
 	}
 	c.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
@@ -463,6 +424,7 @@ func (c *conn) Send(m wamp.Message) error {
 		buf.b = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
+	c.in.join.sent(m.Type())
 	if c.pending == nil {
 		c.pending = buf
 		c.signal()
@@ -470,34 +432,35 @@ func (c *conn) Send(m wamp.Message) error {
 	return nil
 }
 
-// queueControl answers a ping with a pong carrying its payload. A pong
-// small enough for a WebSocket control frame is queued whatever the queue
-// holds; a larger RawSocket one obeys the queue limit, and when it does not
-// fit the client is not reading and is dropped.
+// queueControl answers a ping with a pong carrying its payload. When the
+// pong does not fit (see controlFits), the client is not reading: it is
+// dropped as a slow consumer, told why and counted.
 func (c *conn) queueControl(payload []byte) {
 	c.mu.Lock()
 	ok := c.appendControlLocked(payload, true)
 	c.mu.Unlock()
 	if !ok {
-		c.log.Info("slow consumer: no room to answer a ping", "pending_bytes", c.opt.queue)
-		c.close(ws.StatusPolicyViolation, "slow consumer")
+		c.srv.Router.Stats().SlowConsumers.Add(1)
+		c.log.Warn("slow consumer disconnected: outbound queue full answering pings", "pending_bytes", c.opt.queue)
+		c.fail(ws.StatusPolicyViolation, pongFlood(c.opt.queue))
 	}
 }
 
-// appendControlLocked queues a pong (or a ping). It reports false
-// when the frame does not fit.
+// appendControlLocked queues a pong (or our ping). It reports false when
+// the frame does not fit; a ping that does not fit is left out.
 func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	if c.state != stateOpen {
 		return true
 	}
-	if len(payload) > ws.MaxControlFramePayloadSize {
-		queued := int(c.inflight.Load())
-		if c.pending != nil {
-			queued += len(c.pending.b)
-		}
-		if queued > 0 && queued+len(payload) > c.opt.queue {
-			return false
-		}
+	queued := int(c.inflight.Load())
+	if c.pending != nil {
+		queued += len(c.pending.b)
+	}
+	if !pong {
+		payload = pingPayload
+	}
+	if !controlFits(queued, rawsocket.HeaderSize+len(payload), c.opt.queue) {
+		return false
 	}
 	buf := c.pending
 	if buf == nil {
@@ -507,11 +470,11 @@ func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
 	case c.proto == protoRawSocket && pong:
 		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePong, payload)
 	case c.proto == protoRawSocket:
-		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, pingPayload)
+		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, payload)
 	case pong:
 		buf.b = websocket.AppendControl(buf.b, ws.OpPong, payload)
 	default:
-		buf.b = websocket.AppendControl(buf.b, ws.OpPing, pingPayload)
+		buf.b = websocket.AppendControl(buf.b, ws.OpPing, payload)
 	}
 	if c.pending == nil {
 		c.pending = buf
@@ -688,7 +651,7 @@ func (c *conn) onTimer() {
 		c.mu.Unlock()
 		return
 	}
-	ping, why, next := c.live.check(c.opt, now, c.rx.Load(), c.msgsIn.Load())
+	ping, why, next := c.live.check(c.opt, now, time.Duration(c.lastRx.Load()), c.msgsIn.Load())
 	if ping {
 		c.appendControlLocked(nil, false)
 	}

@@ -76,7 +76,43 @@
 // large, so that a message up to the size limit can always be sent. A
 // message larger than the client accepts (its RawSocket handshake, or
 // Server.MaxMessageSize) is router.ErrTooLarge. What to do about a full
-// queue is the router's slow-consumer policy.
+// queue is the router's slow-consumer policy. An ABORT is never refused
+// for a full queue: it is a session's last message and says why the
+// session ends.
+//
+// Control frames (pongs, keep-alive pings) may take the queue up to 4 KiB
+// past the limit, so that a session the drop policy keeps at its limit can
+// still answer a ping. A client that sends pings and does not read the
+// pongs soon goes past that: it is dropped as a slow consumer (counted in
+// router.Stats.SlowConsumers), with an ABORT and, on WebSocket, close code
+// 1008, both saying why.
+//
+// # What a client can make the router hold
+//
+// Input is bounded before it is buffered; both engines read through the
+// same code (input, in inbound.go), so the limits are the same on both:
+//
+//   - Until its session is established, a client's messages are limited to
+//     Server.MaxPreWelcomeMessageSize (64 KiB by default): room for any
+//     HELLO and AUTHENTICATE. A frame header that announces more (or
+//     WebSocket fragments that add up to more) fails the session at once,
+//     before a byte of the payload is read: a connection that has not
+//     joined holds at most that much. After WELCOME the limit is
+//     Server.MaxMessageSize.
+//   - All connections together hold at most Server.PartialBudget in
+//     messages still arriving. A message over 4 KiB reserves its whole
+//     length when its header arrives and gives it back when it is whole;
+//     a connection whose message does not fit is closed (ABORT, close
+//     1013) and the others go on. It is counted (PartialBudget.Refused),
+//     as are the sessions refused by the pre-WELCOME limit
+//     (Stats.TooLargeBeforeWelcome).
+//   - Read buffers grow with the bytes that arrive, never beyond the
+//     frame, and go as soon as the frame is consumed; the reassembly
+//     buffer of a fragmented message goes once the message is delivered.
+//     After a spike (32 MiB of such buffers given back), the Server hands
+//     the memory back to the operating system (debug.FreeOSMemory, a
+//     second later and at most every 10s; Stats.MemoryReleases), which Go's
+//     heap would otherwise keep for minutes.
 //
 // # Closing
 //
@@ -103,9 +139,11 @@
 //	1008 policy       the session was aborted for a protocol violation (a
 //	                  message that does not decode, no HELLO in time), or
 //	                  dropped as a slow consumer (its queue full when the
-//	                  router closed it, or no room to answer a ping)
-//	1009 too big      a message over Server.MaxMessageSize
+//	                  router closed it, or no room to answer its pings)
+//	1009 too big      a message over Server.MaxMessageSize, or before
+//	                  WELCOME over Server.MaxPreWelcomeMessageSize
 //	1011 internal     the router panicked while handling a message
+//	1013 try later    the message does not fit in Server.PartialBudget
 //
 // Every transport-level violation also sends the session an ABORT
 // wamp.error.protocol_violation (through router.Session.Fail) before the

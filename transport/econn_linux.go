@@ -39,14 +39,15 @@ type econn struct {
 
 	// The loop's only.
 	live    *liveness // nil without keep-alive pings or idle timeout
-	wsr     websocket.Reader
+	in      input
 	helloAt time.Duration
-	rx      uint32 // frames received: liveness for pings
-	msgsIn  uint32 // messages received: activity for the idle timeout
 
 	// Set by the handshake, fixed after (Send reads them once attached).
-	maxIn  int32 // largest message payload accepted
 	maxOut int32 // largest message payload sent
+
+	closing atomic.Bool // the close has started: deliver nothing more
+
+	// Set by the handshake, fixed after.
 	proto  protocol
 	format wamp.Format
 	msgOp  ws.OpCode // WebSocket: the frame type of messages
@@ -54,12 +55,12 @@ type econn struct {
 	// The loop's only.
 	phase       uint8
 	checkedLine bool // the request line of a WebSocket upgrade was judged
-	helloDone   bool
+	helloWaited bool // see joinState.helloCheck
 	gotMessage  bool
-	cookie      websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
-	attached bool        // under Server.mu
-	closing  atomic.Bool // the close has started: deliver nothing more
+	attached bool // under Server.mu
+
+	cookie websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
 	ci closeInfo // under the Conn's lock
 }
@@ -81,78 +82,34 @@ func (c *econn) Data(b []byte) (int, int) {
 		if c.phase != phaseOpen {
 			return len(b), 0
 		}
-		var n, need int
-		if c.proto == protoRawSocket {
-			n, need = c.rawSocketFrame(b[used:])
-		} else {
-			n, need = c.webSocketFrame(b[used:])
+		f, n, need, v := c.in.next(c.srv, c.proto, b[used:])
+		if v != nil {
+			c.fail(v.code, v.reason)
+			c.phase = phaseDraining
+			return len(b), 0
 		}
 		if n == 0 {
 			return used, need
 		}
 		used += n
+		switch f.kind {
+		case frameMessage:
+			c.deliver(f.payload)
+		case framePing:
+			c.pong(f.payload)
+		case frameClose:
+			// Echo the client's code (unless ours is set), write what is
+			// queued, and close without waiting for its end of stream.
+			c.Lock()
+			c.ci.set(f.code, "")
+			c.Unlock()
+			c.close(f.code, "")
+			c.CloseRead()
+			c.phase = phaseDraining
+			return len(b), 0
+		}
 	}
-	c.wsr.Shrink(maxIdleReadBuffer)
 	return used, 0
-}
-
-// rawSocketFrame handles the frame at the start of b, if whole.
-func (c *econn) rawSocketFrame(b []byte) (int, int) {
-	f, n, err := rawsocket.Next(b, int(c.maxIn))
-	if err != nil {
-		reason := err.Error()
-		if err == rawsocket.ErrTooLong {
-			reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", f.Length, int(c.maxIn))
-		}
-		c.fail(0, reason)
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	if n == 0 {
-		return 0, f.Size()
-	}
-	c.rx++
-	switch f.Type {
-	case rawsocket.TypeMessage:
-		c.deliver(f.Payload)
-	case rawsocket.TypePing:
-		c.pong(f.Payload)
-	}
-	return n, 0
-}
-
-// webSocketFrame handles the frame at the start of b, if whole.
-func (c *econn) webSocketFrame(b []byte) (int, int) {
-	ev, n, err := c.wsr.Next(b)
-	if err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			c.fail(ce.Code, err.Error())
-		}
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	if n == 0 {
-		return 0, ev.Need
-	}
-	c.rx++
-	switch ev.Kind {
-	case websocket.EventMessage:
-		c.deliver(ev.Payload)
-	case websocket.EventPing:
-		c.pong(ev.Payload)
-	case websocket.EventClose:
-		// Echo the client's code (unless ours is set), write what is
-		// queued, and close without waiting for its end of stream.
-		c.Lock()
-		c.ci.set(ev.Code, "")
-		c.Unlock()
-		c.close(ev.Code, "")
-		c.CloseRead()
-		c.phase = phaseDraining
-		return len(b), 0
-	}
-	return n, 0
 }
 
 // deliver decodes one message and hands it to the session.
@@ -172,10 +129,16 @@ func (c *econn) deliver(p []byte) {
 		m = invalid.Message
 	}
 	c.gotMessage = true
-	c.msgsIn++
+	if c.live != nil {
+		c.live.msgs++
+	}
+	joining := c.helloAt != 0
+	if joining {
+		c.in.join.received()
+	}
 	c.receive(m, invalid)
-	if !c.helloDone && c.session.Established() {
-		c.helloDone = true
+	if joining && c.in.join.welcomed() {
+		c.helloAt = 0 // the timer finds nothing to do
 	}
 }
 
@@ -244,12 +207,7 @@ func (c *econn) Send(m wamp.Message) error {
 		} else {
 			n = websocket.PayloadLen(b, start)
 		}
-		switch {
-		case n > int(c.maxOut):
-			err = router.ErrTooLarge
-		case queued > 0 && queued+len(b)-start > c.srv.opt.queue:
-			err = router.ErrQueueFull
-		}
+		err = admit(m.Type(), n, len(b)-start, queued, int(c.maxOut), c.srv.opt.queue)
 	}
 	c.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
@@ -263,6 +221,7 @@ func (c *econn) Send(m wamp.Message) error {
 		*out = websocket.EndFrame(b, start, c.msgOp)
 	}
 	c.ci.sent(m)
+	c.in.join.sent(m.Type())
 	c.Commit()
 	return nil
 }
@@ -299,32 +258,35 @@ func (c *econn) pong(payload []byte) {
 	ok := c.appendControlLocked(payload, true)
 	c.Unlock()
 	if !ok {
-		c.srv.opt.log.Info("slow consumer: no room to answer a ping", "remote", c.remote, "pending_bytes", c.srv.opt.queue)
-		c.close(ws.StatusPolicyViolation, "slow consumer")
+		o := &c.srv.opt
+		c.srv.Router.Stats().SlowConsumers.Add(1)
+		o.log.Warn("slow consumer disconnected: outbound queue full answering pings", "remote", c.remote, "pending_bytes", o.queue)
+		c.fail(ws.StatusPolicyViolation, pongFlood(o.queue))
 	}
 }
 
 // appendControlLocked queues a pong (or our ping). It reports false when
-// the frame does not fit.
+// the frame does not fit; a ping that does not fit is left out.
 func (c *econn) appendControlLocked(payload []byte, pong bool) bool {
 	if !c.OpenLocked() {
 		return true
 	}
-	if len(payload) > ws.MaxControlFramePayloadSize {
-		if q := c.Queued(); q > 0 && q+len(payload) > c.srv.opt.queue {
-			return false
-		}
+	if !pong {
+		payload = pingPayload
+	}
+	if !controlFits(c.Queued(), rawsocket.HeaderSize+len(payload), c.srv.opt.queue) {
+		return false
 	}
 	out := c.Output()
 	switch {
 	case c.proto == protoRawSocket && pong:
 		*out = rawsocket.AppendFrame(*out, rawsocket.TypePong, payload)
 	case c.proto == protoRawSocket:
-		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, pingPayload)
+		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, payload)
 	case pong:
 		*out = websocket.AppendControl(*out, ws.OpPong, payload)
 	default:
-		*out = websocket.AppendControl(*out, ws.OpPing, pingPayload)
+		*out = websocket.AppendControl(*out, ws.OpPing, payload)
 	}
 	c.Commit()
 	return true
@@ -378,44 +340,37 @@ func (c *econn) Timer(now time.Duration) {
 	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
-		// An authentication finishes on its own goroutine: the session
-		// may have been welcomed since its last message.
-		if !c.helloDone && !c.session.Established() {
-			what := "no HELLO"
-			if c.gotMessage {
-				what = "session not established"
-			}
-			c.fail(ws.StatusPolicyViolation, fmt.Sprintf("%s within %s", what, o.helloTimeout))
+		fail, again := c.in.join.helloCheck(o, &c.helloWaited)
+		if fail {
+			c.fail(ws.StatusPolicyViolation, helloFailure(o, c.gotMessage))
 			return
 		}
+		if again > 0 {
+			c.helloAt = now + again
+		}
 	}
-	if c.live == nil {
-		return
-	}
-	ping, why, next := c.live.check(o, now, uint64(c.rx), uint64(c.msgsIn))
-	if why != "" {
-		c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
-		c.close(ws.StatusGoingAway, why)
-		return
-	}
-	if ping {
-		c.Lock()
-		c.appendControlLocked(nil, false)
-		c.Unlock()
+	var next time.Duration
+	if c.live != nil {
+		var ping bool
+		var why string
+		ping, why, next = c.live.check(o, now, c.LastRead(), uint64(c.live.msgs))
+		if why != "" {
+			c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
+			c.close(ws.StatusGoingAway, why)
+			return
+		}
+		if ping {
+			c.Lock()
+			c.appendControlLocked(nil, false)
+			c.Unlock()
+		}
 	}
 	c.SetTimer(earliest(c.helloAt, next))
 }
 
-// earliest returns the earlier of two times, where 0 is unset.
-func earliest(a, b time.Duration) time.Duration {
-	if a == 0 || b != 0 && b < a {
-		return b
-	}
-	return a
-}
-
 // Closed implements epoll.Handler.
 func (c *econn) Closed() {
+	c.in.release(c.srv)
 	if c.session != nil {
 		c.session.Detach()
 		c.srv.opt.log.Debug("connection ended", "remote", c.remote)
@@ -453,7 +408,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 			return len(b), 0
 		}
 		c.proto, c.format = protoRawSocket, client.Serializer
-		c.maxIn = int32(o.rawMaxIn)
+		c.in.start(o.rawMaxIn, 0, o)
 		c.maxOut = int32(min(client.MaxLength, o.maxMessage))
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
@@ -503,12 +458,12 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		return true
 	}
 	c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
-	c.maxIn, c.maxOut = int32(o.maxMessage), int32(o.maxMessage)
+	c.maxOut = int32(o.maxMessage)
 	c.msgOp = ws.OpText
 	if cd.Binary() {
 		c.msgOp = ws.OpBinary
 	}
-	c.wsr = websocket.Reader{MaxMessageSize: int64(o.maxMessage), Expect: c.msgOp}
+	c.in.start(o.maxMessage, c.msgOp, o)
 	c.attach(h.w)
 	return false
 }

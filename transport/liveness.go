@@ -70,58 +70,65 @@ var pingPayload = []byte("junction")
 // liveness runs one connection's keep-alive pings and idle timeout on a
 // monotonic clock the caller chooses (times are durations since some
 // epoch; 0 means unset). Both engines use it from their timer.
+//
+// Keep-alive counts silence from the last bytes received (any bytes: a
+// message, a part of one, a ping, a pong), as the engines report it: a
+// client that has sent nothing for PingInterval is pinged then, and when
+// nothing arrives within PingTimeout of the ping the connection is closed.
+// A silent session is so pinged PingInterval after its last message and
+// dropped PingInterval+PingTimeout after it. The schedule follows the time
+// of the last receive, not the times the timer happened to fire, so timer
+// granularity (the epoll engine's wheel tick) delays each step by at most
+// one tick and never adds up.
 type liveness struct {
-	nextPing     time.Duration
-	pingDeadline time.Duration
+	since        time.Duration // when the checks started: silence counts from here at the latest
+	lastPing     time.Duration // when the last ping went out, 0 for none yet
+	pingDeadline time.Duration // when the unanswered ping times out, 0 when none is pending
 	idleDeadline time.Duration
-	pingRx       uint64 // frames received when the ping went out
-	lastRx       uint64 // frames received at the last ping check
 	idleMsgs     uint64 // messages received at the last idle check
+	msgs         uint32 // messages received, for an engine that counts them here (epoll)
+	pings        bool
 }
 
 // start arms the checks at now and returns when to check first, 0 for
 // never. pings says whether this connection is pinged.
 func (l *liveness) start(o *options, pings bool, now time.Duration) time.Duration {
-	if pings && o.pingInterval > 0 {
-		l.nextPing = now + o.pingInterval
-	}
+	l.since = now
+	l.pings = pings && o.pingInterval > 0
 	if o.idleTimeout > 0 {
 		l.idleDeadline = now + o.idleTimeout
 	}
-	return l.next()
-}
-
-// next returns the earliest check, 0 for none.
-func (l *liveness) next() time.Duration {
-	var next time.Duration
-	for _, t := range [...]time.Duration{l.nextPing, l.pingDeadline, l.idleDeadline} {
-		if t != 0 && (next == 0 || t < next) {
-			next = t
-		}
-	}
+	_, _, next := l.check(o, now, 0, 0)
 	return next
 }
 
-// check runs the checks due at now, given the frames (rx) and WAMP
-// messages received so far: it reports whether to send a ping, why to
-// close the connection ("" to keep it), and when to check next.
-func (l *liveness) check(o *options, now time.Duration, rx, msgs uint64) (ping bool, why string, next time.Duration) {
-	if l.pingDeadline != 0 && now >= l.pingDeadline {
-		if rx == l.pingRx {
+// check runs the checks due at now, given when the last bytes were
+// received (lastRx, 0 for never) and how many WAMP messages were received
+// so far: it reports whether to send a ping, why to close the connection
+// ("" to keep it), and when to check next (0 for never).
+func (l *liveness) check(o *options, now, lastRx time.Duration, msgs uint64) (ping bool, why string, next time.Duration) {
+	heard := max(lastRx, l.since)
+	if l.pingDeadline != 0 {
+		switch {
+		case heard > l.lastPing:
+			l.pingDeadline = 0 // answered: anything received after the ping will do
+		case now >= l.pingDeadline:
 			return false, fmt.Sprintf("ping timeout: nothing received within %s of a ping", o.pingTimeout), 0
 		}
-		l.pingDeadline = 0
 	}
-	if l.nextPing != 0 && now >= l.nextPing {
-		if rx == l.lastRx && l.pingDeadline == 0 {
+	var nextPing time.Duration
+	if l.pings && l.pingDeadline == 0 {
+		// Without a ping timeout (pingTimeout 0), a silent client is
+		// pinged again every interval.
+		nextPing = max(heard, l.lastPing) + o.pingInterval
+		if now >= nextPing {
 			ping = true
-			l.pingRx = rx
+			l.lastPing = now
 			if o.pingTimeout > 0 {
 				l.pingDeadline = now + o.pingTimeout
 			}
+			nextPing = now + o.pingInterval
 		}
-		l.lastRx = rx
-		l.nextPing = now + o.pingInterval
 	}
 	if l.idleDeadline != 0 {
 		if msgs != l.idleMsgs {
@@ -131,5 +138,16 @@ func (l *liveness) check(o *options, now time.Duration, rx, msgs uint64) (ping b
 			return false, fmt.Sprintf("idle timeout: no message for %s", o.idleTimeout), 0
 		}
 	}
-	return ping, "", l.next()
+	if l.pingDeadline != 0 {
+		nextPing = 0 // one ping at a time: the deadline comes first
+	}
+	return ping, "", earliest(earliest(nextPing, l.pingDeadline), l.idleDeadline)
+}
+
+// earliest returns the earlier of two times, where 0 is unset.
+func earliest(a, b time.Duration) time.Duration {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
 }

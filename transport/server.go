@@ -71,6 +71,19 @@ type Server struct {
 	// it, from 512 bytes to 16 MiB, and never sends more than the client
 	// announced.
 	MaxMessageSize int64
+	// MaxPreWelcomeMessageSize is the largest message accepted from a
+	// client whose session is not established yet (HELLO, AUTHENTICATE),
+	// in bytes; default 64 KiB, never more than MaxMessageSize. A larger
+	// one fails the session (ABORT, WebSocket close 1009) as soon as its
+	// frame header announces its length, before any of it is buffered: a
+	// client that has not joined makes the router hold no more than this.
+	MaxPreWelcomeMessageSize int64
+	// PartialBudget bounds the bytes all connections together hold in
+	// messages still arriving (see PartialBudget). Nil: the Server makes
+	// its own, of DefaultMaxPartialBytes or MaxMessageSize if larger. Give
+	// the Servers of one router the same one. Its limit must not be less
+	// than MaxMessageSize.
+	PartialBudget *PartialBudget
 	// OutboundQueue bounds the bytes queued for one connection and not yet
 	// written; default 4 MiB. A message that does not fit is refused with
 	// router.ErrQueueFull (see the package documentation).
@@ -80,16 +93,27 @@ type Server struct {
 	// RawSocket handshake together; default 5s, negative for none.
 	HandshakeTimeout time.Duration
 	// HelloTimeout is the time a client has, after the transport
-	// handshake, to establish its session (send HELLO); the session is then
-	// aborted as a protocol violation. Default 10s, negative for none.
+	// handshake, to establish its session (send HELLO, and answer a
+	// CHALLENGE); the session is then aborted as a protocol violation. It
+	// counts the client's time only: while the router has not answered the
+	// client's last message (an authentication verifying a password, say),
+	// the session is not cut off, and once the router has answered, the
+	// client has a whole HelloTimeout again. Default 10s, negative for
+	// none.
 	HelloTimeout time.Duration
-	// PingInterval is how often a connection on which nothing has arrived
-	// for that long is sent a keep-alive ping (WebSocket ping, RawSocket
-	// PING); zero or negative for no pings.
+	// PingInterval is the silence after which a connection is sent a
+	// keep-alive ping (WebSocket ping, RawSocket PING): the ping goes
+	// PingInterval after the last bytes received from the client (any
+	// bytes: a message, part of one, a pong), and again PingInterval after
+	// whatever answers it. Zero or negative for no pings. The epoll engine
+	// may add up to one timer tick (an eighth of the shortest timeout, at
+	// most 250ms) to each step; the delays never add up.
 	PingInterval time.Duration
 	// PingTimeout is the time a client has to send anything (a pong will
-	// do) after a ping before the connection is closed as dead; default
-	// 10s, negative to keep pinging without ever closing.
+	// do) after a ping before the connection is closed as dead (WebSocket
+	// close 1001): a client that goes silent is dropped PingInterval +
+	// PingTimeout after the last bytes it sent. Default 10s; negative to
+	// keep pinging, every PingInterval, without ever closing.
 	PingTimeout time.Duration
 	// RawSocketPings turns keep-alive pings on for RawSocket connections
 	// too. They are off by default because Autobahn|Python's asyncio
@@ -128,6 +152,9 @@ type Server struct {
 	initErr  error
 	opt      options
 
+	stats Stats
+	rel   releaser
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -154,6 +181,8 @@ type options struct {
 	webSocket, rawSocket bool
 	upgrader             websocket.Upgrader
 	maxMessage           int // bytes accepted and sent (WebSocket)
+	preWelcome           int // bytes accepted before WELCOME
+	budget               *PartialBudget
 	rawMaxIn             int // bytes announced to and accepted from RawSocket clients
 	queue                int
 	handshakeTimeout     time.Duration
@@ -228,6 +257,23 @@ func (s *Server) setup() error {
 		o.maxMessage = int(s.MaxMessageSize)
 	}
 	o.rawMaxIn = rawsocket.AnnouncedLength(o.maxMessage)
+	switch {
+	case s.MaxPreWelcomeMessageSize < 0:
+		return fmt.Errorf("transport: MaxPreWelcomeMessageSize %d is negative", s.MaxPreWelcomeMessageSize)
+	case s.MaxPreWelcomeMessageSize == 0:
+		o.preWelcome = DefaultMaxPreWelcomeMessageSize
+	default:
+		o.preWelcome = int(min(s.MaxPreWelcomeMessageSize, 1<<31-1))
+	}
+	o.preWelcome = min(o.preWelcome, o.maxMessage)
+	o.budget = s.PartialBudget
+	switch {
+	case o.budget == nil:
+		o.budget = NewPartialBudget(max(DefaultMaxPartialBytes, int64(o.maxMessage)))
+	case o.budget.Limit() < int64(o.maxMessage):
+		return fmt.Errorf("transport: PartialBudget of %d bytes is less than MaxMessageSize (%d): such a message could never arrive", o.budget.Limit(), o.maxMessage)
+	}
+	s.rel.init(&s.stats.MemoryReleases)
 	switch {
 	case s.OutboundQueue < 0:
 		return fmt.Errorf("transport: OutboundQueue %d is negative", s.OutboundQueue)
@@ -397,6 +443,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	eng.stop()
+	s.rel.stop()
 	return err
 }
 
@@ -422,6 +469,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.eng.abortUnattachedLocked()
 	eng := s.eng
 	s.mu.Unlock()
+	defer s.rel.stop()
 	defer eng.stop()
 
 	done := make(chan struct{})

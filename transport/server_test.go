@@ -664,6 +664,8 @@ func TestServerConfigErrors(t *testing.T) {
 		{Router: newRouter(t), WebSocketPath: "ws"},
 		{Router: newRouter(t), Engine: "fast"},
 		{Router: newRouter(t), Engine: EngineEpoll, TLSConfig: serverTLS},
+		{Router: newRouter(t), MaxPreWelcomeMessageSize: -1},
+		{Router: newRouter(t), MaxMessageSize: 2 << 20, PartialBudget: NewPartialBudget(1 << 20)},
 	} {
 		ln, err := Listen("127.0.0.1:0")
 		if err != nil {

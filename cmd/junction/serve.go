@@ -217,6 +217,9 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 	var servers []*transport.Server
 	var listeners []net.Listener
 	cookies := websocket.NewCookieSigner()
+	// One budget for messages in progress, whichever listener they come
+	// from: limits.max_partial_bytes bounds the process.
+	partial := transport.NewPartialBudget(cfg.Limits.MaxPartialBytes)
 	for _, l := range cfg.Listeners {
 		srv := &transport.Server{
 			WebSocketPath:    l.WebSocketPath,
@@ -234,6 +237,8 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 			IdleTimeout:      cfg.Limits.IdleTimeout,
 			Logger:           log.With("listener", l.Address),
 		}
+		srv.MaxPreWelcomeMessageSize = cfg.Limits.MaxPreWelcomeMessageSize
+		srv.PartialBudget = partial
 		if l.TLS != nil {
 			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
 			if err != nil {

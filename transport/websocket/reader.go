@@ -261,3 +261,7 @@ func (r *Reader) Shrink(keep int) {
 		r.msg = nil
 	}
 }
+
+// Buffered returns the length of the fragmented message in progress so
+// far: what the reader holds for it.
+func (r *Reader) Buffered() int { return len(r.msg) }

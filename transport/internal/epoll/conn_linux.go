@@ -189,6 +189,10 @@ func (c *Conn) SetTimer(at time.Duration) {
 	c.loop.wheel.set(c, at)
 }
 
+// LastRead returns the engine clock of the last read that brought data
+// (0 before any). For the handler's calls.
+func (c *Conn) LastRead() time.Duration { return time.Duration(c.lastRead) }
+
 // Control calls f with the connection's socket, unless it is closed. It is
 // for tests and tools (to set a socket option, say); f must not keep fd.
 func (c *Conn) Control(f func(fd int)) bool {

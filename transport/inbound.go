@@ -1,0 +1,281 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/transport/websocket"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// joinState is what a connection's input needs to know of its session's
+// establishment, learnt from what the router sends: Send reports every
+// message (sent), the reader every message it delivers before WELCOME
+// (received). Both engines keep one; its bits are atomic because Send runs
+// on any goroutine.
+type joinState struct{ bits atomic.Uint32 }
+
+const (
+	// joinWelcomed: WELCOME was queued. The session is established: no
+	// hello deadline any more, and the full message size applies.
+	joinWelcomed = 1 << iota
+	// joinOwed: the router has not yet answered the client's last message
+	// (an authentication is under way, say): the client is not the one
+	// keeping the session from being established.
+	joinOwed
+)
+
+// welcomed reports whether WELCOME was queued.
+func (j *joinState) welcomed() bool { return j.bits.Load()&joinWelcomed != 0 }
+
+// received notes a message from the client before WELCOME, before it is
+// handed to the session (which may answer at once).
+func (j *joinState) received() { j.bits.Or(joinOwed) }
+
+// sent notes a message queued for the client: any message answers the
+// client's last one; WELCOME establishes the session. After WELCOME it
+// costs one atomic load.
+func (j *joinState) sent(t wamp.MessageType) {
+	v := j.bits.Load()
+	if v&joinWelcomed != 0 {
+		return
+	}
+	if t == wamp.TypeWelcome {
+		j.bits.Store(joinWelcomed)
+		return
+	}
+	if v&joinOwed != 0 {
+		j.bits.And(^uint32(joinOwed))
+	}
+}
+
+// helloCheck decides what happens when a connection's hello deadline
+// passes, and returns when to check again (0: never, the session is
+// established) or fail (the client has not established its session in
+// time).
+//
+// The hello timeout measures the client's time, not the router's: while
+// the router has not answered the client's last message (an authentication
+// that verifies a password on its own goroutine, a dynamic authenticator,
+// the failure throttle), the deadline is checked again every quarter of
+// the timeout, and once the router has answered (a CHALLENGE, say) the
+// client has a whole timeout again to do its part. waited is the caller's
+// memory, between calls, that the router was seen working.
+func (j *joinState) helloCheck(o *options, waited *bool) (fail bool, again time.Duration) {
+	v := j.bits.Load()
+	switch {
+	case v&joinWelcomed != 0:
+		return false, 0
+	case v&joinOwed != 0:
+		*waited = true
+		return false, max(o.helloTimeout/4, time.Millisecond)
+	case *waited:
+		*waited = false
+		return false, o.helloTimeout
+	}
+	return true, 0
+}
+
+// helloFailure is the ABORT message of a session not established in time.
+func helloFailure(o *options, gotMessage bool) string {
+	what := "no HELLO"
+	if gotMessage {
+		what = "session not established"
+	}
+	return fmt.Sprintf("%s within %s", what, o.helloTimeout)
+}
+
+// input turns the bytes a client sends into frames, for either protocol,
+// under the Server's limits on what a client may make the router hold.
+// Both engines read through it; the connection's engine reads and buffers
+// the bytes, input judges them.
+//
+//   - Before WELCOME a message may be Server.MaxPreWelcomeMessageSize
+//     long, after it MaxMessageSize (or the RawSocket length announced).
+//     Either is enforced from the frame header, as soon as it announces a
+//     longer frame (or WebSocket fragments add up to more): none of the
+//     frame is buffered to find out.
+//   - A message in progress over 4 KiB holds its whole length of the
+//     Server's PartialBudget from its header on (see PartialBudget), and
+//     gives it back when it is complete or the connection ends.
+//   - The reassembly buffer of a large fragmented message is dropped once
+//     the message is delivered.
+type input struct {
+	wsr   websocket.Reader // WebSocket only
+	maxIn int32            // largest message accepted once welcomed
+	held  uint32           // bytes reserved from the PartialBudget
+	join  joinState        // Send tells it about WELCOME
+}
+
+// frameKind says what input.next found.
+type frameKind uint8
+
+const (
+	frameNone    frameKind = iota // a pong, or a fragment of a message
+	frameMessage                  // payload is a whole message
+	framePing                     // payload is the ping's
+	frameClose                    // the WebSocket client's close frame, code its code
+)
+
+// frame is one frame input.next took. Its payload aliases the bytes given
+// to next, or the reassembly buffer, until the next call.
+type frame struct {
+	kind    frameKind
+	code    ws.StatusCode
+	payload []byte
+}
+
+// violation is why a connection is failed: the ABORT's message, and the
+// WebSocket close code (0: chosen from the ABORT).
+type violation struct {
+	code   ws.StatusCode
+	reason string
+}
+
+// start sets the limits once the transport handshake is done; expect is
+// the WebSocket message type.
+func (in *input) start(maxIn int, expect ws.OpCode, o *options) {
+	in.maxIn = int32(maxIn)
+	in.wsr = websocket.Reader{MaxMessageSize: int64(in.limit(false, o)), Expect: expect}
+}
+
+// limit is the largest message accepted, before or after WELCOME.
+func (in *input) limit(joined bool, o *options) int {
+	if joined {
+		return int(in.maxIn)
+	}
+	return min(o.preWelcome, int(in.maxIn))
+}
+
+// next takes the frame at the start of b. It returns the frame and the
+// bytes it took; n == 0 when b does not hold a whole frame yet, and then
+// need is the length b must reach. A violation (the frame is bad, too
+// large, or does not fit in the budget) fails the connection: the caller
+// fails it, discards what else the client sends, and calls next no more.
+func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int, v *violation) {
+	joined := in.join.welcomed()
+	if proto == protoRawSocket {
+		limit := in.limit(joined, &s.opt)
+		rf, n, err := rawsocket.Next(b, limit)
+		switch {
+		case err == rawsocket.ErrTooLong:
+			return f, 0, 0, in.tooLarge(s, proto, joined, rf.Length, limit)
+		case err != nil:
+			return f, 0, 0, in.fail(s, &violation{reason: err.Error()})
+		case n == 0:
+			return f, 0, rf.Size(), in.hold(s, rf.Length)
+		}
+		in.hold(s, 0)
+		switch rf.Type {
+		case rawsocket.TypeMessage:
+			f = frame{kind: frameMessage, payload: rf.Payload}
+		case rawsocket.TypePing:
+			f = frame{kind: framePing, payload: rf.Payload}
+		}
+		return f, n, 0, nil
+	}
+
+	if joined && in.wsr.MaxMessageSize != int64(in.maxIn) {
+		in.wsr.MaxMessageSize = int64(in.maxIn)
+	}
+	ev, n, err := in.wsr.Next(b)
+	if err != nil {
+		var ce *websocket.CloseError
+		switch {
+		case !errors.As(err, &ce):
+			return f, 0, 0, in.fail(s, &violation{reason: err.Error()})
+		case ce.Code == ws.StatusMessageTooBig:
+			h, _, _ := websocket.ParseHeader(b)
+			return f, 0, 0, in.tooLarge(s, proto, joined, in.wsr.Buffered()+int(h.Length), int(in.wsr.MaxMessageSize))
+		}
+		return f, 0, 0, in.fail(s, &violation{code: ce.Code, reason: err.Error()})
+	}
+	if n == 0 {
+		return f, 0, ev.Need, in.hold(s, in.wsr.Buffered()+ev.Need-websocket.HeaderLen(b))
+	}
+	// The fragments so far (0 once a message is whole): a fragment that
+	// came in one read is counted now.
+	if v := in.hold(s, in.wsr.Buffered()); v != nil {
+		return f, 0, 0, v
+	}
+	switch ev.Kind {
+	case websocket.EventMessage:
+		f = frame{kind: frameMessage, payload: ev.Payload}
+		// The payload keeps the reassembly buffer of a large fragmented
+		// message alive until it is delivered; the reader lets go of it.
+		in.wsr.Shrink(maxIdleReadBuffer)
+	case websocket.EventPing:
+		f = frame{kind: framePing, payload: ev.Payload}
+	case websocket.EventClose:
+		f = frame{kind: frameClose, code: ev.Code}
+	}
+	return f, n, 0, nil
+}
+
+// tooLarge is the violation of a message of size bytes over limit.
+func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit int) *violation {
+	v := &violation{code: ws.StatusMessageTooBig}
+	switch {
+	case !joined && limit < int(in.maxIn):
+		s.stats.TooLargeBeforeWelcome.Add(1)
+		v.reason = fmt.Sprintf("%s: message of %d bytes is larger than the %d bytes allowed before WELCOME", proto, size, limit)
+	case proto == protoRawSocket:
+		v.reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", size, limit)
+	default:
+		v.reason = fmt.Sprintf("websocket: message of %d bytes is larger than the maximum message size of %d", size, limit)
+	}
+	return in.fail(s, v)
+}
+
+// hold sets the bytes this connection holds in a message in progress (its
+// payload: the frames' headers are not counted) to n: it reserves (or
+// gives back) the difference from the Server's PartialBudget, and returns
+// a violation when the reservation does not fit.
+func (in *input) hold(s *Server, n int) *violation {
+	if n <= freePartial {
+		n = 0
+	}
+	d := int64(n) - int64(in.held)
+	switch {
+	case d == 0:
+		return nil
+	case d < 0:
+		s.opt.budget.release(-d)
+		s.rel.note(-d)
+	case !s.opt.budget.reserve(d):
+		b := s.opt.budget
+		b.refused.Add(1)
+		return in.fail(s, &violation{code: statusTryAgainLater, reason: fmt.Sprintf(
+			"router busy: a message of %d bytes does not fit in the memory for messages in progress (%d of %d bytes held); try again later",
+			n, b.Held(), b.Limit())})
+	}
+	in.held = uint32(n)
+	return nil
+}
+
+// statusTryAgainLater is WebSocket close code 1013 (RFC 6455's registry:
+// the server is overloaded).
+const statusTryAgainLater ws.StatusCode = 1013
+
+// fail returns v after giving back what the connection holds: nothing it
+// sends is read any more.
+func (in *input) fail(s *Server, v *violation) *violation {
+	in.release(s)
+	return v
+}
+
+// release gives back the connection's reservation and its reassembly
+// buffer, when the connection fails or ends.
+func (in *input) release(s *Server) {
+	if in.held != 0 {
+		s.opt.budget.release(int64(in.held))
+		s.rel.note(int64(in.held))
+		in.held = 0
+	}
+	in.wsr = websocket.Reader{}
+}

@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxPreWelcomeMessageSize is the Server's MaxPreWelcomeMessageSize
+// when it is zero: room for any HELLO or AUTHENTICATE, authextra included.
+const DefaultMaxPreWelcomeMessageSize = 64 << 10
+
+// DefaultMaxPartialBytes is the size of the PartialBudget a Server makes
+// when it is given none: sixteen messages of the default maximum size.
+const DefaultMaxPartialBytes = 256 << 20
+
+// PartialBudget bounds the bytes that connections hold, all together, in
+// messages still arriving: the frames whose header has come and whose
+// payload has not all come yet, and the fragments of WebSocket messages
+// still being reassembled.
+//
+// A connection reserves a frame's whole length as soon as its header
+// announces it, before the payload arrives, so that the buffer the frame
+// grows into is always paid for; it gives the reservation back when the
+// message is complete or the connection ends. A connection whose frame
+// does not fit is closed at once (ABORT, WebSocket close 1013 "try again
+// later"): it costs only itself, and the connections already receiving
+// large messages, and everyone sending small ones, go on. Messages of up
+// to 4 KiB in progress are not counted: any connection may hold that much
+// (goroutine mode's read buffer is that size).
+//
+// One budget may serve several Servers: give the Servers of one router the
+// same one, so that the bound holds for the process. Its methods are safe
+// for concurrent use.
+type PartialBudget struct {
+	limit   int64
+	held    atomic.Int64
+	refused atomic.Uint64
+}
+
+// NewPartialBudget returns a budget of limit bytes. It must not be less
+// than the largest message a Server accepts, or that message could never
+// arrive.
+func NewPartialBudget(limit int64) *PartialBudget { return &PartialBudget{limit: limit} }
+
+// Limit returns the budget's size in bytes.
+func (b *PartialBudget) Limit() int64 { return b.limit }
+
+// Held returns the bytes reserved now.
+func (b *PartialBudget) Held() int64 { return b.held.Load() }
+
+// Refused returns the number of connections closed because their message
+// did not fit.
+func (b *PartialBudget) Refused() uint64 { return b.refused.Load() }
+
+// reserve takes n bytes, unless that would exceed the limit.
+func (b *PartialBudget) reserve(n int64) bool {
+	for {
+		cur := b.held.Load()
+		if cur+n > b.limit {
+			return false
+		}
+		if b.held.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+func (b *PartialBudget) release(n int64) { b.held.Add(-n) }
+
+// freePartial is what a message in progress may hold without a
+// reservation: a connection's ordinary read buffer.
+const freePartial = readBufferSize
+
+// Stats are a Server's running counters, live atomics to read at any
+// time. What its PartialBudget refused is counted there (Refused), and
+// the slow consumers it dropped in the router's Stats.
+type Stats struct {
+	// TooLargeBeforeWelcome counts connections closed for a message over
+	// Server.MaxPreWelcomeMessageSize.
+	TooLargeBeforeWelcome atomic.Uint64
+	// MemoryReleases counts the times memory was given back to the
+	// operating system after a spike of large messages.
+	MemoryReleases atomic.Uint64
+}
+
+// Stats returns the Server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Giving memory back to the operating system. Go's heap keeps what a
+// spike of large messages needed: the garbage collector frees the buffers,
+// but the pages stay the process's until a collection lowers the heap goal
+// (up to two minutes without allocations) and the background scavenger
+// returns them, slowly. So after a spike the Server asks for them back
+// with debug.FreeOSMemory: once releaseThreshold bytes of large
+// reservations have been given back, releaseDelay later (the connections
+// that held them finish closing meanwhile), and at most once every
+// releaseInterval, because a forced collection costs CPU in proportion to
+// the live heap.
+const (
+	releaseThreshold = 32 << 20
+	releaseMinimum   = 1 << 20 // smaller give-backs are not spikes
+	releaseDelay     = time.Second
+	releaseInterval  = 10 * time.Second
+)
+
+// releaser gives memory back to the operating system after a spike; see
+// above. Its timer's goroutine is the only one it starts; stop waits for
+// it.
+type releaser struct {
+	// The constants above; tests set smaller ones.
+	threshold, minimum int64
+	delay, interval    time.Duration
+
+	mu      sync.Mutex
+	freed   int64
+	timer   *time.Timer
+	last    time.Time
+	stopped bool
+	running sync.WaitGroup
+	count   *atomic.Uint64
+}
+
+// init sets the defaults of the fields a test did not set, and the
+// counter of releases.
+func (r *releaser) init(count *atomic.Uint64) {
+	r.count = count
+	if r.threshold == 0 {
+		r.threshold = releaseThreshold
+	}
+	if r.minimum == 0 {
+		r.minimum = releaseMinimum
+	}
+	if r.delay == 0 {
+		r.delay = releaseDelay
+	}
+	if r.interval == 0 {
+		r.interval = releaseInterval
+	}
+}
+
+// note records n bytes given back.
+func (r *releaser) note(n int64) {
+	if n < r.minimum {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.freed += n
+	if r.stopped || r.timer != nil || r.freed < r.threshold {
+		return
+	}
+	at := time.Now().Add(r.delay)
+	if next := r.last.Add(r.interval); next.After(at) {
+		at = next
+	}
+	r.running.Add(1)
+	r.timer = time.AfterFunc(time.Until(at), r.release)
+}
+
+func (r *releaser) release() {
+	defer r.running.Done()
+	r.mu.Lock()
+	r.timer, r.freed, r.last = nil, 0, time.Now()
+	stopped := r.stopped
+	r.mu.Unlock()
+	if stopped {
+		return
+	}
+	debug.FreeOSMemory()
+	r.count.Add(1)
+}
+
+// stop cancels a release to come and waits for one under way.
+func (r *releaser) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	if r.timer != nil && r.timer.Stop() {
+		r.timer = nil
+		r.running.Done()
+	}
+	r.mu.Unlock()
+	r.running.Wait()
+}

@@ -1,0 +1,135 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/transport/websocket"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// TestPongFlood: a client that sends pings and never reads the pongs fills
+// its outbound queue. It is dropped as a slow consumer, told why (ABORT,
+// and for WebSocket the close reason) and counted, whether its pings are
+// large (RawSocket, up to the message size) or small (WebSocket control
+// frames, which once were queued without a bound). Bystanders are not
+// affected.
+func TestPongFlood(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) {
+			s.OutboundQueue = 64 << 10
+			s.RawSocketPings = true
+		})
+		bystander := ts.dialWS(t, "wamp.2.json")
+		join(t, bystander)
+
+		// flood pings c until stop is closed or the connection fails.
+		flood := func(c net.Conn, ping []byte, stop <-chan struct{}) *sync.WaitGroup {
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := c.Write(ping); err != nil {
+						return
+					}
+				}
+			})
+			return &wg
+		}
+		// dropped waits until the server has counted one more slow
+		// consumer, then stops the flood.
+		dropped := func(t *testing.T, before uint64, stop chan struct{}, wg *sync.WaitGroup) {
+			t.Helper()
+			eventually(t, "the flooder to be dropped as a slow consumer", func() bool {
+				return ts.Router.Stats().SlowConsumers.Load() > before
+			})
+			close(stop)
+			wg.Wait()
+		}
+		// lastAbort checks that the last message of msgs is an ABORT
+		// that says why.
+		lastAbort := func(t *testing.T, msgs []wamp.Message) {
+			t.Helper()
+			if len(msgs) == 0 {
+				t.Fatal("no message before the end of the connection, want ABORT")
+			}
+			a, ok := msgs[len(msgs)-1].(*wamp.Abort)
+			if !ok {
+				t.Fatalf("last message %+v, want ABORT", msgs[len(msgs)-1])
+			}
+			if msg := wamp.String(a.Details, "message"); !containsFold(msg, "slow consumer") {
+				t.Fatalf("ABORT %q, want it to say slow consumer", msg)
+			}
+		}
+
+		t.Run("rawsocket", func(t *testing.T) {
+			c := ts.dialRS(t, wamp.FormatJSON)
+			join(t, c)
+			ts.serverConn(t, c.conn.LocalAddr()).setSendBuffer(8 << 10)
+			before := ts.Router.Stats().SlowConsumers.Load()
+			stop := make(chan struct{})
+			dropped(t, before, stop, flood(c.conn, rawsocket.AppendFrame(nil, rawsocket.TypePing, make([]byte, 16<<10)), stop))
+			var msgs []wamp.Message
+			for {
+				h, p, err := c.readFrame()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("reading what was queued: %v", err)
+				}
+				if h.Type == rawsocket.TypeMessage {
+					m, err := c.codec.Decode(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					msgs = append(msgs, m)
+				}
+			}
+			lastAbort(t, msgs)
+		})
+		t.Run("websocket", func(t *testing.T) {
+			c := ts.dialWS(t, "wamp.2.json")
+			join(t, c)
+			ts.serverConn(t, c.conn.LocalAddr()).setSendBuffer(8 << 10)
+			before := ts.Router.Stats().SlowConsumers.Load()
+			h := ws.Header{Fin: true, OpCode: ws.OpPing, Length: ws.MaxControlFramePayloadSize, Masked: true, Mask: ws.NewMask()}
+			ping := append(websocket.AppendHeader(nil, h), make([]byte, ws.MaxControlFramePayloadSize)...)
+			stop := make(chan struct{})
+			dropped(t, before, stop, flood(c.conn, ping, stop))
+			var msgs []wamp.Message
+			for {
+				h, p, err := c.readFrame()
+				if err != nil {
+					t.Fatalf("reading what was queued: %v", err)
+				}
+				if h.OpCode == ws.OpText {
+					m, err := c.codec.Decode(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					msgs = append(msgs, m)
+				}
+				if h.OpCode == ws.OpClose {
+					code, reason := ws.ParseCloseFrameData(p)
+					if code != ws.StatusPolicyViolation || !containsFold(reason, "slow consumer") {
+						t.Fatalf("closed with %d %q, want 1008 slow consumer", code, reason)
+					}
+					break
+				}
+			}
+			lastAbort(t, msgs)
+		})
+		roundTrip(t, bystander, 1)
+	})
+}
