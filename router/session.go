@@ -226,8 +226,9 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 	case errors.Is(err, ErrQueueFull):
 		s.router.stats.SlowConsumers.Add(1)
 		s.logger().Warn("slow consumer disconnected: outbound queue full", "message", t)
-		s.end()
-		s.peer.Close()
+		// The transport never refuses an ABORT for a full queue: a client
+		// that catches up reads why it was dropped.
+		s.abort(wamp.ErrLimitExceeded, fmt.Sprintf("slow consumer: outbound queue full (a %s did not fit)", t))
 	default:
 		s.logger().Warn("message could not be delivered", "message", t, "err", err)
 	}

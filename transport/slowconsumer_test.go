@@ -4,11 +4,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
 
+	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
@@ -131,5 +133,69 @@ func TestPongFlood(t *testing.T) {
 			lastAbort(t, msgs)
 		})
 		roundTrip(t, bystander, 1)
+	})
+}
+
+// TestSlowSubscriberToldWhy: with slow_consumer: disconnect, a subscriber
+// whose queue is full is dropped, and the last message it finds queued is
+// an ABORT that says why (an ABORT is never refused for a full queue), so
+// a client that catches up learns what happened instead of seeing its
+// connection vanish. Bystanders are not affected.
+func TestSlowSubscriberToldWhy(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) {
+			rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}, Logger: testLogger(), SlowConsumer: router.Disconnect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Router = rt
+			s.OutboundQueue = 64 << 10
+		})
+		slow := ts.dialRS(t, wamp.FormatJSON)
+		// Small socket buffers fill fast; not so small that TCP's zero-window
+		// probing makes the drain below slower than the close grace.
+		slow.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		join(t, slow)
+		slow.send(&wamp.Subscribe{Request: 1, Topic: "com.test.flood"})
+		expect[*wamp.Subscribed](t, slow)
+		// From here on slow reads nothing until it is dropped.
+		ts.serverConn(t, slow.conn.LocalAddr()).setSendBuffer(8 << 10)
+
+		pub := ts.dialWS(t, "wamp.2.msgpack")
+		join(t, pub)
+		payload := wamp.Payload{Args: wamp.List{strings.Repeat("z", 8<<10)}}
+		for i := 0; ts.Router.Stats().SlowConsumers.Load() == 0; i++ {
+			if i == 5000 {
+				t.Fatal("the slow subscriber was never dropped")
+			}
+			pub.send(&wamp.Publish{Request: wamp.ID(i + 1), Topic: "com.test.flood", Payload: payload})
+			if i%20 == 0 {
+				roundTrip(t, pub, wamp.ID(i+1))
+			}
+		}
+		roundTrip(t, pub, 99999)
+
+		var last wamp.Message
+		for {
+			h, p, err := slow.readFrame()
+			if errors.Is(err, io.EOF) || isReset(err) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reading what was queued: %v", err)
+			}
+			if h.Type == rawsocket.TypeMessage {
+				if last, err = slow.codec.Decode(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		a, ok := last.(*wamp.Abort)
+		if !ok {
+			t.Fatalf("last message %+v, want ABORT", last)
+		}
+		if msg := wamp.String(a.Details, "message"); !containsFold(msg, "slow consumer") {
+			t.Fatalf("ABORT %s %q, want it to say slow consumer", a.Reason, msg)
+		}
 	})
 }
