@@ -166,6 +166,26 @@ type Cookie struct {
 	Signer *websocket.CookieSigner
 }
 
+// Spec is the cookie as a WebSocket upgrade (or another HTTP endpoint of
+// the listener, such as the long-poll transport's open) sets it:
+// "Path=/; HttpOnly; SameSite=Strict", Max-Age, and Secure on a TLS
+// listener (secure). A nil Signer gets a new one, so call Spec once per
+// cookie and share the result.
+func (c *Cookie) Spec(secure bool) *websocket.Cookie {
+	attrs := "; Path=/; HttpOnly; SameSite=Strict"
+	if c.MaxAge > 0 {
+		attrs += fmt.Sprintf("; Max-Age=%d", int64(c.MaxAge/time.Second))
+	}
+	if secure {
+		attrs += "; Secure"
+	}
+	signer := c.Signer
+	if signer == nil {
+		signer = websocket.NewCookieSigner()
+	}
+	return &websocket.Cookie{Name: c.Name, Attributes: attrs, Signer: signer}
+}
+
 // options are the Server's settings with defaults applied.
 type options struct {
 	webSocket, rawSocket bool
@@ -217,18 +237,7 @@ func (s *Server) setup() error {
 		if c.Name == "" || strings.ContainsAny(c.Name, "=;, \t\r\n\"") {
 			return fmt.Errorf("transport: Cookie.Name %q is not a cookie name", c.Name)
 		}
-		attrs := "; Path=/; HttpOnly; SameSite=Strict"
-		if c.MaxAge > 0 {
-			attrs += fmt.Sprintf("; Max-Age=%d", int64(c.MaxAge/time.Second))
-		}
-		if s.TLSConfig != nil {
-			attrs += "; Secure"
-		}
-		signer := c.Signer
-		if signer == nil {
-			signer = websocket.NewCookieSigner()
-		}
-		o.upgrader.Cookie = &websocket.Cookie{Name: c.Name, Attributes: attrs, Signer: signer}
+		o.upgrader.Cookie = c.Spec(s.TLSConfig != nil)
 	}
 	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
 		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)
