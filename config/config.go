@@ -66,6 +66,38 @@ type Listener struct {
 	// Cookie, when set, gives WebSocket clients an authentication cookie
 	// (for realms with auth.cookie). Yaml key cookie.
 	Cookie *Cookie
+	// LongPoll is the WAMP long-poll transport (HTTP) of the listener.
+	// Yaml key longpoll.
+	LongPoll LongPoll
+}
+
+// LongPoll configures a listener's WAMP long-poll transport: a WAMP
+// session over HTTP POST requests, for clients that cannot hold a
+// WebSocket. Its queue and message bounds are limits.outbound_queue and
+// limits.max_message_size, its join deadline limits.hello_timeout, as for
+// WebSocket connections.
+type LongPoll struct {
+	// Enabled serves it. Yaml key enabled; default true.
+	Enabled bool
+	// Path is its base URL path (<path>/open, <path>/<id>/receive, ...).
+	// Yaml key path; default "/lp".
+	Path string
+	// RequestTimeout is how long a receive is held when nothing is pending
+	// before it is answered empty. Yaml key request_timeout; default 10s.
+	RequestTimeout time.Duration
+	// SessionTimeout closes a transport with no request for this long; its
+	// session leaves. Yaml key session_timeout; default 30s.
+	SessionTimeout time.Duration
+	// MaxPerAddress bounds the transports open at once from one client
+	// address. Yaml key max_per_address; default 32.
+	MaxPerAddress int
+	// MaxTransports bounds the transports open at once on the listener.
+	// Yaml key max_transports; default 10000.
+	MaxTransports int
+	// AllowAddressChange lets a transport be used from another address
+	// than the one that opened it. Yaml key allow_address_change; default
+	// false.
+	AllowAddressChange bool
 }
 
 // TLS names the certificate and private key of a TLS listener. Both files
@@ -233,6 +265,8 @@ func defaultListener(address string) Listener {
 		WebSocket:     true,
 		RawSocket:     true,
 		Engine:        "auto",
+		LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+			MaxPerAddress: 32, MaxTransports: 10_000},
 	}
 }
 

@@ -65,7 +65,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -128,9 +128,18 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`junction.yaml:2:3: listeners: expected a list, got a mapping`},
 		},
 		{
+			name: "bad longpoll",
+			yaml: lines("listeners:", "  - address: :8080", "    longpoll:", "      path: /ws", "      session_timeout: 0s", "      max_per_address: 0"),
+			want: []string{
+				`junction.yaml:4:13: listeners[0].longpoll.path: "/ws" overlaps websocket_path "/ws"`,
+				`junction.yaml:5:24: listeners[0].longpoll.session_timeout: must be more than 0, got 0s`,
+				`junction.yaml:6:24: listeners[0].longpoll.max_per_address: 0 is not a positive integer`,
+			},
+		},
+		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -836,6 +845,8 @@ func TestDefault(t *testing.T) {
 			WebSocket:     true,
 			RawSocket:     true,
 			Engine:        "auto",
+			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+				MaxPerAddress: 32, MaxTransports: 10000},
 		}},
 		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
 			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
@@ -882,9 +893,18 @@ func TestFullConfig(t *testing.T) {
 		"      - https://app.example.com",
 		"      - https://*.example.com",
 		"    engine: goroutine",
+		"    longpoll:",
+		"      path: /wamp-lp",
+		"      request_timeout: 5s",
+		"      session_timeout: 1m",
+		"      max_per_address: 4",
+		"      max_transports: 100",
+		"      allow_address_change: true",
 		"  - address: unix:junction.sock",
 		"    websocket: false",
 		"    engine: auto",
+		"    longpoll:",
+		"      enabled: false",
 		"realms:",
 		"  - name: com.example.chat",
 		"    strict_uris: true",
@@ -935,6 +955,8 @@ func TestFullConfig(t *testing.T) {
 				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile},
 				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
 				Engine:         "goroutine",
+				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
+					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
 			},
 			{
 				Address:       "unix:" + filepath.Join(dir, "junction.sock"),
@@ -942,6 +964,8 @@ func TestFullConfig(t *testing.T) {
 				WebSocket:     false,
 				RawSocket:     true,
 				Engine:        "auto",
+				LongPoll: LongPoll{Enabled: false, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+					MaxPerAddress: 32, MaxTransports: 10000},
 			},
 		},
 		Realms: []Realm{
@@ -1276,7 +1300,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

@@ -19,7 +19,8 @@ import (
 // The keys known in each mapping, in the order the reference lists them.
 var (
 	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
+	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll"}
+	longpollKeys = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
 	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
 	historyKeys  = []string{"topic", "match", "limit"}
@@ -445,6 +446,26 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			d.str(v, path, &l.Engine)
 		case "cookie":
 			l.Cookie = d.cookie(v, path)
+		case "longpoll":
+			d.mapping(v, path, longpollKeys, func(key, path string, v *yaml.Node) {
+				lp := &l.LongPoll
+				switch key {
+				case "enabled":
+					d.boolean(v, path, &lp.Enabled)
+				case "path":
+					d.str(v, path, &lp.Path)
+				case "request_timeout":
+					d.duration(v, path, &lp.RequestTimeout)
+				case "session_timeout":
+					d.duration(v, path, &lp.SessionTimeout)
+				case "max_per_address":
+					d.positive(v, path, &lp.MaxPerAddress)
+				case "max_transports":
+					d.positive(v, path, &lp.MaxTransports)
+				case "allow_address_change":
+					d.boolean(v, path, &lp.AllowAddressChange)
+				}
+			})
 		}
 	})
 }

@@ -120,6 +120,25 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 	if l.TLS != nil {
 		checkTLS(r, path+".tls", l.TLS)
 	}
+	if lp := &l.LongPoll; lp.Enabled {
+		at := path + ".longpoll.path"
+		switch p := lp.Path; {
+		case !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/"):
+			r.errorf(at, "%q must start with \"/\", not end with it, and not be \"/\"", p)
+		case strings.ContainsAny(p, "?# \t\r\n"):
+			r.errorf(at, "%q is not a plain URL path (no spaces, \"?\" or \"#\")", p)
+		case l.WebSocket && (p == l.WebSocketPath || strings.HasPrefix(l.WebSocketPath, p+"/")):
+			r.errorf(at, "%q overlaps websocket_path %q", p, l.WebSocketPath)
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"request_timeout", lp.RequestTimeout}, {"session_timeout", lp.SessionTimeout}} {
+			if d.v <= 0 {
+				r.errorf(path+".longpoll."+d.key, "must be more than 0, got %v", d.v)
+			}
+		}
+	}
 
 	for i, o := range l.AllowedOrigins {
 		p := fmt.Sprintf("%s.allowed_origins[%d]", path, i)

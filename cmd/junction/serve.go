@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	servers, listeners, err := startListeners(cfg, rt, log)
+	servers, listeners, closeHTTP, err := startListeners(cfg, rt, log)
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
+	closeHTTP() // the long-poll sessions left
 	// After the transports: nothing publishes any more.
 	if err := rt.Close(); err != nil {
 		errs = append(errs, err)
@@ -157,9 +158,15 @@ func disclosure(s string) router.Disclosure {
 
 // startListeners opens every configured listener before any serves, so a
 // bad address fails the start instead of half a router running.
-func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]*transport.Server, []net.Listener, error) {
+func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]*transport.Server, []net.Listener, func(), error) {
 	var servers []*transport.Server
 	var listeners []net.Listener
+	var closers []func()
+	closeHTTP := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	cookies := websocket.NewCookieSigner()
 	for _, l := range cfg.Listeners {
 		srv := &transport.Server{
@@ -183,23 +190,32 @@ func startListeners(cfg *config.Config, rt *router.Router, log *slog.Logger) ([]
 			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
 			if err != nil {
 				closeAll(listeners)
-				return nil, nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
+				return nil, nil, nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
 			}
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		if err := listenerAuth(l, srv, cookies); err != nil { // serve_auth.go
 			closeAll(listeners)
-			return nil, nil, err
+			return nil, nil, nil, err
+		}
+		mux, closer, err := listenerHTTP(cfg, l, srv, rt, log) // serve_http.go
+		if err != nil {
+			closeAll(listeners)
+			return nil, nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
+		}
+		closers = append(closers, closer)
+		if mux != nil {
+			srv.Handler = mux
 		}
 		ln, err := transport.Listen(l.Address)
 		if err != nil {
 			closeAll(listeners)
-			return nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
+			return nil, nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
 		}
 		servers = append(servers, srv)
 		listeners = append(listeners, ln)
 	}
-	return servers, listeners, nil
+	return servers, listeners, closeHTTP, nil
 }
 
 func closeAll(lns []net.Listener) {
@@ -223,6 +239,13 @@ func describe(l config.Listener, ln net.Listener) string {
 	}
 	if l.RawSocket {
 		what = append(what, "rawsocket")
+	}
+	if l.LongPoll.Enabled {
+		httpScheme := "http"
+		if l.TLS != nil {
+			httpScheme = "https"
+		}
+		what = append(what, httpScheme+"://"+addr+l.LongPoll.Path+" long-poll")
 	}
 	return addr + " (" + strings.Join(what, " + ") + ")"
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/longpoll"
+)
+
+// listenerHTTP builds the plain HTTP side of listener l, served on the WAMP
+// port (transport.Server.Handler): the long-poll transport. It returns the
+// mux to serve (nil when there is nothing to serve) and what to close once
+// the router and the listener are shut down.
+func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, rt *router.Router, log *slog.Logger) (*http.ServeMux, func(), error) {
+	mux := http.NewServeMux()
+	served := false
+	var closers []func()
+	if lp := l.LongPoll; lp.Enabled {
+		lc := longpoll.Config{
+			Router:             rt,
+			AllowedOrigins:     l.AllowedOrigins,
+			TLS:                l.TLS != nil,
+			MaxMessageSize:     int(cfg.Limits.MaxMessageSize),
+			OutboundQueue:      int(cfg.Limits.OutboundQueue),
+			RequestTimeout:     lp.RequestTimeout,
+			SessionTimeout:     lp.SessionTimeout,
+			HelloTimeout:       cfg.Limits.HelloTimeout,
+			MaxPerAddress:      lp.MaxPerAddress,
+			MaxTransports:      lp.MaxTransports,
+			AllowAddressChange: lp.AllowAddressChange,
+			Logger:             log.With("listener", l.Address, "transport", "longpoll"),
+		}
+		if srv.Cookie != nil {
+			lc.Cookie = srv.Cookie.Spec(l.TLS != nil)
+		}
+		h, err := longpoll.New(lc)
+		if err != nil {
+			return nil, nil, err
+		}
+		mux.Handle(lp.Path+"/", h)
+		closers = append(closers, h.Close)
+		served = true
+	}
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	if !served {
+		return nil, closeAll, nil
+	}
+	return mux, closeAll, nil
+}
