@@ -291,7 +291,7 @@ func TestLongPollSession(t *testing.T) {
 			if _, ok := lp.recv().(*wamp.Published); !ok {
 				t.Fatal("no PUBLISHED")
 			}
-			if ev := <-got; fmt.Sprint(ev.Args) != "[hi 1]" {
+			if ev := within(t, got, "the event"); fmt.Sprint(ev.Args) != "[hi 1]" {
 				t.Errorf("event %v", ev.Args)
 			}
 
@@ -343,7 +343,7 @@ func TestLongPollSession(t *testing.T) {
 				t.Fatal("no INVOCATION")
 			}
 			lp.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{args(inv)[0], "pong"}}})
-			if err := <-res; err != nil || fmt.Sprint(result.Args) != "[ping pong]" {
+			if err := within(t, res, "the call's result"); err != nil || fmt.Sprint(result.Args) != "[ping pong]" {
 				t.Fatalf("call: %v %v", result, err)
 			}
 
@@ -356,7 +356,7 @@ func TestLongPollSession(t *testing.T) {
 			if status, body, _ := post(t, lp.c, lp.base+"/close", nil); status != http.StatusNoContent {
 				t.Fatalf("close: %d %s", status, body)
 			}
-			if n := <-left; n != id {
+			if n := within(t, left, "on_leave"); n != id {
 				t.Errorf("on_leave for %d, want %d", n, id)
 			}
 			if status, _, _ := post(t, lp.c, lp.base+"/receive", nil); status != http.StatusNotFound {
@@ -385,7 +385,7 @@ func TestLongPollCloseWithoutGoodbye(t *testing.T) {
 	if status, body, _ := post(t, lp.c, lp.base+"/close", nil); status != http.StatusNoContent {
 		t.Fatalf("close: %d %s", status, body)
 	}
-	if ev := <-got; fmt.Sprint(ev.Args) != "[bye]" {
+	if ev := within(t, got, "the testament"); fmt.Sprint(ev.Args) != "[bye]" {
 		t.Errorf("testament %v", ev.Args)
 	}
 }
@@ -414,7 +414,7 @@ func TestLongPollSessionTimeout(t *testing.T) {
 	if status, body, _ := post(t, lp.c, lp.base+"/receive", nil); status != http.StatusNoContent || len(body) != 0 {
 		t.Errorf("idle receive: %d %q", status, body)
 	}
-	if ev := <-got; fmt.Sprint(ev.Args) != "[timed out]" {
+	if ev := within(t, got, "the testament"); fmt.Sprint(ev.Args) != "[timed out]" {
 		t.Errorf("testament %v", ev.Args)
 	}
 	if status, _, _ := post(t, lp.c, lp.base+"/receive", nil); status != http.StatusNotFound {
@@ -447,7 +447,10 @@ func TestLongPollSlowConsumer(t *testing.T) {
 		t.Fatal("no SUBSCRIBED")
 	}
 	big := strings.Repeat("x", 1000)
-	for ctx := t.Context(); ; {
+	for ctx, i := t.Context(), 0; ; i++ {
+		if i == 10_000 {
+			t.Fatal("10,000 events of 1 KB to a client that does not poll and it was not disconnected")
+		}
 		if _, err := ws.Publish(ctx, "flood", wamp.List{big}, nil, wamp.Dict{"acknowledge": true}); err != nil {
 			t.Fatal(err)
 		}
