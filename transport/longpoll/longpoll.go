@@ -120,6 +120,7 @@ type Stats struct {
 	RefusedMoved      atomic.Int64 // requests refused: from another address than the transport's
 	Expired           atomic.Int64 // transports closed by SessionTimeout or HelloTimeout
 	BadRequests       atomic.Int64 // requests answered 400 or 413
+	ReceivesHeld      atomic.Int64 // receives held now, waiting for a message
 	ReceivesTimedOut  atomic.Int64 // receives answered empty after RequestTimeout
 	MessagesDelivered atomic.Int64 // messages answered to receives
 }

@@ -192,9 +192,12 @@ func (t *lpTransport) receive(w http.ResponseWriter, r *http.Request) {
 		}
 		wake := t.wake
 		t.mu.Unlock()
+		t.h.stats.ReceivesHeld.Add(1)
 		select {
 		case <-wake:
+			t.h.stats.ReceivesHeld.Add(-1)
 		case <-ctx.Done():
+			t.h.stats.ReceivesHeld.Add(-1)
 			if r.Context().Err() == nil {
 				t.h.stats.ReceivesTimedOut.Add(1)
 			}
