@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/junction-wamp/junction/client"
 )
 
 // TestServeLongPoll: with no config, `junction serve` serves the long-poll
@@ -86,5 +91,103 @@ func TestServeLongPoll(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return")
+	}
+}
+
+// readmeHTTPBlocks returns the sh blocks of the README's HTTP section.
+func readmeHTTPBlocks(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## HTTP\n")
+	if !ok {
+		t.Fatal("README.md has no HTTP section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var blocks []string
+	for {
+		_, rest, ok := strings.Cut(sec, "```sh\n")
+		if !ok {
+			break
+		}
+		block, after, _ := strings.Cut(rest, "```")
+		blocks = append(blocks, block)
+		sec = after
+	}
+	if len(blocks) == 0 {
+		t.Fatal("the README's HTTP section has no sh block")
+	}
+	return blocks
+}
+
+// TestREADMEHTTP runs the curl examples of the README's HTTP section
+// against `junction serve` with no config (its address for 127.0.0.1:8080)
+// and checks what they print and what a WebSocket session sees.
+func TestREADMEHTTP(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl")
+	}
+	blocks := readmeHTTPBlocks(t)
+	addr := freePort(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve", "--listen", addr}, &logs, &logs) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-exit:
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not return")
+		}
+	})
+	var ws *client.Session
+	for i := 0; ; i++ {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var err error
+		ws, err = client.Dial(dctx, "ws://"+addr+"/ws", "realm1", nil)
+		cancel()
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("dial: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer ws.Close(context.Background())
+	news := make(chan string, 4)
+	if _, err := ws.Subscribe(t.Context(), "com.example.news", func(ev *client.Event) { news <- fmt.Sprint(ev.Args...) }, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, block := range blocks {
+		script := strings.ReplaceAll(block, "127.0.0.1:8080", addr)
+		cctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		out, err := exec.CommandContext(cctx, "sh", "-ec", script).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s\n%v: %s", script, err, out)
+		}
+		switch {
+		case strings.HasPrefix(block, "LP="):
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[0], "[2,") || !strings.HasPrefix(lines[1], "[17,1,") ||
+				lines[2] != `[6,{},"wamp.close.goodbye_and_out"]` {
+				t.Errorf("the long-poll example printed:\n%s", out)
+			}
+			select {
+			case got := <-news:
+				if got != "hello from curl" {
+					t.Errorf("event %q", got)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("no event from the long-poll example")
+			}
+		default:
+			t.Errorf("no check for the README block:\n%s", block)
+		}
 	}
 }
