@@ -316,4 +316,3 @@ func TestProgressiveCall(t *testing.T) {
 		})
 	}
 }
-
