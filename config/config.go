@@ -69,6 +69,29 @@ type Listener struct {
 	// LongPoll is the WAMP long-poll transport (HTTP) of the listener.
 	// Yaml key longpoll.
 	LongPoll LongPoll
+	// Bridge, when set, serves the HTTP bridge (POST publish and call) on
+	// the listener. Yaml key bridge; the default config (no file) has one
+	// for realm1, a listener of a config file only with the key.
+	Bridge *Bridge
+}
+
+// Bridge configures a listener's HTTP bridge: publications and calls as
+// JSON POST requests, each made by a session of the request's identity.
+type Bridge struct {
+	// Realm is the realm the requests' sessions join. Yaml key realm;
+	// default "realm1".
+	Realm string
+	// PublishPath and CallPath are the endpoints' URL paths. Yaml keys
+	// publish_path and call_path; default "/publish" and "/call".
+	PublishPath, CallPath string
+	// CallTimeout bounds a call (a call may ask for less). Yaml key
+	// call_timeout; default 60s.
+	CallTimeout time.Duration
+}
+
+// defaultBridge is what a bridge key starts from.
+func defaultBridge() *Bridge {
+	return &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: 60 * time.Second}
 }
 
 // LongPoll configures a listener's WAMP long-poll transport: a WAMP
@@ -240,7 +263,7 @@ const (
 // Config that the caller may modify.
 func Default() *Config {
 	return &Config{
-		Listeners: []Listener{defaultListener("127.0.0.1:8080")},
+		Listeners: []Listener{defaultListenerWithBridge("127.0.0.1:8080")},
 		Realms:    []Realm{defaultRealm("realm1")},
 		Limits: Limits{
 			MaxMessageSize:   16 * mib,
@@ -254,6 +277,14 @@ func Default() *Config {
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
+}
+
+// defaultListenerWithBridge is the listener of the default config: the
+// HTTP bridge for realm1 on.
+func defaultListenerWithBridge(address string) Listener {
+	l := defaultListener(address)
+	l.Bridge = defaultBridge()
+	return l
 }
 
 // defaultListener is the listener a listeners[] entry starts from before

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"bytes"
 	"fmt"
 	"os"
@@ -65,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -137,9 +138,18 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "bad bridge",
+			yaml: lines("listeners:", "  - address: :8080", "    bridge:", "      realm: nowhere", "      publish_path: /ws", "      call_path: /lp/call"),
+			want: []string{
+				`junction.yaml:4:14: listeners[0].bridge.realm: "nowhere" is not a realm of this config (realms[].name)`,
+				`junction.yaml:5:21: listeners[0].bridge.publish_path: "/ws" is also websocket_path`,
+				`junction.yaml:6:18: listeners[0].bridge.call_path: "/lp/call" is under longpoll.path "/lp"`,
+			},
+		},
+		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -826,6 +836,13 @@ func TestParseValid(t *testing.T) {
 			if tt.want != nil {
 				tt.want(want)
 			}
+			// The default listener's bridge is for realm1, kept only
+			// where the config has realm1.
+			if !slices.ContainsFunc(want.Realms, func(r Realm) bool { return r.Name == "realm1" }) {
+				for i := range want.Listeners {
+					want.Listeners[i].Bridge = nil
+				}
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
@@ -847,6 +864,7 @@ func TestDefault(t *testing.T) {
 			Engine:        "auto",
 			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 				MaxPerAddress: 32, MaxTransports: 10000},
+			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute},
 		}},
 		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
 			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
@@ -900,6 +918,10 @@ func TestFullConfig(t *testing.T) {
 		"      max_per_address: 4",
 		"      max_transports: 100",
 		"      allow_address_change: true",
+		"    bridge:",
+		"      realm: com.example.public",
+		"      publish_path: /http/publish",
+		"      call_timeout: 5s",
 		"  - address: unix:junction.sock",
 		"    websocket: false",
 		"    engine: auto",
@@ -957,6 +979,7 @@ func TestFullConfig(t *testing.T) {
 				Engine:         "goroutine",
 				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
 					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
+				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second},
 			},
 			{
 				Address:       "unix:" + filepath.Join(dir, "junction.sock"),
@@ -1300,7 +1323,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

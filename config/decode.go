@@ -19,7 +19,8 @@ import (
 // The keys known in each mapping, in the order the reference lists them.
 var (
 	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll"}
+	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
+	bridgeKeys   = []string{"realm", "publish_path", "call_path", "call_timeout"}
 	longpollKeys = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
 	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
@@ -376,6 +377,14 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.log(v, path, &c.Log)
 		}
 	})
+	// The default listener, kept when the file has no listeners, brings
+	// the bridge for realm1 only to a config that has realm1.
+	if len(c.Listeners) == 1 && !d.r.has("listeners") {
+		if l := &c.Listeners[0]; l.Bridge != nil &&
+			!slices.ContainsFunc(c.Realms, func(r Realm) bool { return r.Name == l.Bridge.Realm }) {
+			l.Bridge = nil
+		}
+	}
 }
 
 func (d *decoder) listeners(n *yaml.Node, path string, c *Config) {
@@ -446,6 +455,24 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			d.str(v, path, &l.Engine)
 		case "cookie":
 			l.Cookie = d.cookie(v, path)
+		case "bridge":
+			if isNull(resolve(v)) {
+				l.Bridge = nil
+				return
+			}
+			l.Bridge = defaultBridge()
+			d.mapping(v, path, bridgeKeys, func(key, path string, v *yaml.Node) {
+				switch key {
+				case "realm":
+					d.str(v, path, &l.Bridge.Realm)
+				case "publish_path":
+					d.str(v, path, &l.Bridge.PublishPath)
+				case "call_path":
+					d.str(v, path, &l.Bridge.CallPath)
+				case "call_timeout":
+					d.duration(v, path, &l.Bridge.CallTimeout)
+				}
+			})
 		case "longpoll":
 			d.mapping(v, path, longpollKeys, func(key, path string, v *yaml.Node) {
 				lp := &l.LongPoll

@@ -56,6 +56,15 @@ func validate(c *Config, r *report) {
 		}
 		names[rl.Name] = path
 	}
+	for i, l := range c.Listeners {
+		at := fmt.Sprintf("listeners[%d].bridge.realm", i)
+		if l.Bridge == nil || r.skip(at) || c.RealmTemplate != nil {
+			continue
+		}
+		if _, ok := names[l.Bridge.Realm]; !ok {
+			r.errorf(at, "%q is not a realm of this config (realms[].name)", l.Bridge.Realm)
+		}
+	}
 	for i := range c.Realms {
 		validateRealm(r, fmt.Sprintf("realms[%d]", i), &c.Realms[i], c.Store.Path)
 	}
@@ -119,6 +128,30 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 
 	if l.TLS != nil {
 		checkTLS(r, path+".tls", l.TLS)
+	}
+	if b := l.Bridge; b != nil {
+		taken := map[string]string{}
+		if l.WebSocket {
+			taken[l.WebSocketPath] = "websocket_path"
+		}
+		for _, p := range []struct{ key, v string }{{"publish_path", b.PublishPath}, {"call_path", b.CallPath}} {
+			at := path + ".bridge." + p.key
+			switch {
+			case !strings.HasPrefix(p.v, "/"):
+				r.errorf(at, "%q must start with \"/\"", p.v)
+			case strings.ContainsAny(p.v, "?# \t\r\n"):
+				r.errorf(at, "%q is not a plain URL path (no spaces, \"?\" or \"#\")", p.v)
+			case taken[p.v] != "":
+				r.errorf(at, "%q is also %s", p.v, taken[p.v])
+			case l.LongPoll.Enabled && (p.v == l.LongPoll.Path || strings.HasPrefix(p.v, l.LongPoll.Path+"/")):
+				r.errorf(at, "%q is under longpoll.path %q", p.v, l.LongPoll.Path)
+			default:
+				taken[p.v] = p.key
+			}
+		}
+		if b.CallTimeout <= 0 {
+			r.errorf(path+".bridge.call_timeout", "must be more than 0, got %v", b.CallTimeout)
+		}
 	}
 	if lp := &l.LongPoll; lp.Enabled {
 		at := path + ".longpoll.path"

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/junction-wamp/junction/bridge"
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
@@ -11,9 +12,9 @@ import (
 )
 
 // listenerHTTP builds the plain HTTP side of listener l, served on the WAMP
-// port (transport.Server.Handler): the long-poll transport. It returns the
-// mux to serve (nil when there is nothing to serve) and what to close once
-// the router and the listener are shut down.
+// port (transport.Server.Handler): the long-poll transport and the HTTP
+// bridge. It returns the mux to serve (nil when there is nothing to serve)
+// and what to close once the router and the listener are shut down.
 func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, rt *router.Router, log *slog.Logger) (*http.ServeMux, func(), error) {
 	mux := http.NewServeMux()
 	served := false
@@ -42,6 +43,16 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 		}
 		mux.Handle(lp.Path+"/", h)
 		closers = append(closers, h.Close)
+		served = true
+	}
+	if b := l.Bridge; b != nil {
+		h, err := bridge.New(bridge.Config{Router: rt, Realm: b.Realm, MaxBodyBytes: cfg.Limits.MaxMessageSize,
+			CallTimeout: b.CallTimeout, Logger: log.With("listener", l.Address, "bridge", b.Realm)})
+		if err != nil {
+			return nil, nil, err
+		}
+		mux.Handle(b.PublishPath, h.Publish())
+		mux.Handle(b.CallPath, h.Call())
 		served = true
 	}
 	closeAll := func() {

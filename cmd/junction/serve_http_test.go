@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // TestServeLongPoll: with no config, `junction serve` serves the long-poll
@@ -189,5 +193,128 @@ func TestREADMEHTTP(t *testing.T) {
 		default:
 			t.Errorf("no check for the README block:\n%s", block)
 		}
+	}
+}
+
+// TestServeBridgeIdentity: a bridge configured on a listener for a realm
+// that admits only its principals: no credentials or a wrong secret get
+// 401, a principal's request is authorized by its role as a WAMP session
+// would be (403 outside its permissions), and disclose_me shows its
+// authid to the callee.
+func TestServeBridgeIdentity(t *testing.T) {
+	dir := t.TempDir()
+	ticket, err := auth.NewPasswordHash("joe-secret", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	cfg := fmt.Sprintf(`listeners:
+  - address: %s
+    bridge:
+      realm: secure
+      publish_path: /api/publish
+      call_path: /api/call
+realms:
+  - name: secure
+    anonymous: false
+    auth:
+      throttle: {max_delay: 0s}
+      principals:
+        - {authid: joe, role: reporter, ticket: "%s"}
+        - {authid: svc, role: backend, ticket: "%s"}
+      roles:
+        - name: reporter
+          permissions:
+            - {uri: com.example.news., match: prefix, allow: [publish]}
+            - {uri: com.example.whoami, allow: [call]}
+        - name: backend
+          permissions:
+            - {uri: "*", allow: [call, register, publish, subscribe]}
+`, addr, ticket, ticket)
+	path := filepath.Join(dir, "junction.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	defer func() {
+		stop()
+		<-exit
+	}()
+	var svc *client.Session
+	for i := 0; ; i++ {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		svc, err = client.Dial(dctx, "ws://"+addr+"/ws", "secure", &client.Options{AuthID: "svc", Credentials: []client.Credential{client.Ticket("joe-secret")}})
+		cancel()
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("dial: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer svc.Close(context.Background())
+	if _, err := svc.Register(t.Context(), "com.example.whoami", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{inv.Details["caller_authid"]}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	news := make(chan string, 1)
+	if _, err := svc.Subscribe(t.Context(), "com.example.news.today", func(ev *client.Event) { news <- fmt.Sprint(ev.Args...) }, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	do := func(path, body string, hdr ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	pub := `{"topic": "com.example.news.today", "args": ["it works"]}`
+	for _, tc := range []struct {
+		name, path, body, auth string
+		status                 int
+		says                   string
+	}{
+		{"anonymous", "/api/publish", pub, "", 401, "wamp.error."},
+		{"wrong secret", "/api/publish", pub, basic("joe", "nope"), 401, "wamp.error.authentication_failed"},
+		{"no such principal", "/api/publish", pub, basic("eve", "joe-secret"), 401, "wamp.error."},
+		{"outside the role", "/api/publish", `{"topic": "com.example.orders.new"}`, basic("joe", "joe-secret"), 403, "wamp.error.not_authorized"},
+		{"outside the role, call", "/api/call", `{"procedure": "com.example.other"}`, basic("joe", "joe-secret"), 403, "wamp.error.not_authorized"},
+		{"the default path is off", "/publish", pub, basic("joe", "joe-secret"), 404, ""},
+		{"allowed", "/api/publish", pub, basic("joe", "joe-secret"), 200, `"id":`},
+		{"disclosed", "/api/call", `{"procedure": "com.example.whoami", "options": {"disclose_me": true}}`, basic("joe", "joe-secret"), 200, `"args":["joe"]`},
+	} {
+		var hdr []string
+		if tc.auth != "" {
+			hdr = []string{"Authorization", tc.auth}
+		}
+		status, body := do(tc.path, tc.body, hdr...)
+		if status != tc.status || !strings.Contains(body, tc.says) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, status, body, tc.status, tc.says)
+		}
+	}
+	select {
+	case got := <-news:
+		if got != "it works" {
+			t.Errorf("event %q", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the allowed publication did not arrive")
 	}
 }
