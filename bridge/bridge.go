@@ -18,7 +18,8 @@
 // authentication required or failed; 403 not authorized; 404
 // no_such_procedure or no_such_realm; 405 another method than POST; 413 a
 // body over the limit; 415 a body that is not application/json; 504 a call
-// that timed out; 502 any other error URI (an application error of the
+// that timed out; 503 wamp.error.unavailable or no_available_callee; 502
+// any other error URI (an application error of the
 // callee, passed on with its args and kwargs: the failure is upstream of
 // the bridge, as a gateway's); 500 the bridge's own failure.
 package bridge
@@ -244,7 +245,7 @@ func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, s *clie
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	}
-	send := func(event string, body map[string]any) error {
+	send := func(event string, body any) error {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
@@ -443,17 +444,23 @@ func (h *Handler) leave(s *client.Session) {
 	_ = s.Close(ctx)
 }
 
+// errorJSON is an error's body, its members in this order.
+type errorJSON struct {
+	Error  wamp.URI  `json:"error"`
+	Args   wamp.List `json:"args"`
+	Kwargs wamp.Dict `json:"kwargs"`
+}
+
 // errorBody maps a publication's or a call's error to a status and body.
-func (h *Handler) errorBody(err error) (int, map[string]any) {
+func (h *Handler) errorBody(err error) (int, errorJSON) {
 	var we *client.Error
 	switch {
 	case errors.As(err, &we):
-		return statusOf(we.URI), map[string]any{"error": we.URI,
-			"args": orEmpty(we.Args), "kwargs": orEmptyDict(we.Kwargs)}
+		return statusOf(we.URI), errorJSON{we.URI, orEmpty(we.Args), orEmptyDict(we.Kwargs)}
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, map[string]any{"error": wamp.ErrTimeout, "args": wamp.List{"the call timed out"}, "kwargs": wamp.Dict{}}
+		return http.StatusGatewayTimeout, errorJSON{wamp.ErrTimeout, wamp.List{"the call timed out"}, wamp.Dict{}}
 	}
-	return http.StatusInternalServerError, map[string]any{"error": "junction.error.internal", "args": wamp.List{err.Error()}, "kwargs": wamp.Dict{}}
+	return http.StatusInternalServerError, errorJSON{"junction.error.internal", wamp.List{err.Error()}, wamp.Dict{}}
 }
 
 func (h *Handler) wampError(w http.ResponseWriter, err error) {
@@ -492,7 +499,7 @@ func (h *Handler) fail(w http.ResponseWriter, status int, uri wamp.URI, msg stri
 	} else {
 		h.stats.Refused.Add(1)
 	}
-	writeJSON(w, status, map[string]any{"error": uri, "args": wamp.List{msg}, "kwargs": wamp.Dict{}})
+	writeJSON(w, status, errorJSON{uri, wamp.List{msg}, wamp.Dict{}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

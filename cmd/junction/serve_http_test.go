@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +167,35 @@ func TestREADMEHTTP(t *testing.T) {
 	if _, err := ws.Subscribe(t.Context(), "com.example.news", func(ev *client.Event) { news <- fmt.Sprint(ev.Args...) }, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ws.Register(t.Context(), "com.example.add2", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		a, _ := wamp.AsInt(inv.Args[0])
+		b, _ := wamp.AsInt(inv.Args[1])
+		return &client.Result{Args: wamp.List{a + b}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Register(t.Context(), "com.example.count", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		n, _ := wamp.AsInt(inv.Args[0])
+		for i := range n {
+			if err := inv.SendProgress(ctx, wamp.List{i}, nil); err != nil {
+				return nil, err
+			}
+		}
+		return &client.Result{Args: wamp.List{"done"}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	event := func(want string) {
+		t.Helper()
+		select {
+		case got := <-news:
+			if got != want {
+				t.Errorf("event %q, want %q", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("no event %q", want)
+		}
+	}
 
 	for _, block := range blocks {
 		script := strings.ReplaceAll(block, "127.0.0.1:8080", addr)
@@ -182,13 +212,23 @@ func TestREADMEHTTP(t *testing.T) {
 				lines[2] != `[6,{},"wamp.close.goodbye_and_out"]` {
 				t.Errorf("the long-poll example printed:\n%s", out)
 			}
-			select {
-			case got := <-news:
-				if got != "hello from curl" {
-					t.Errorf("event %q", got)
-				}
-			case <-time.After(20 * time.Second):
-				t.Error("no event from the long-poll example")
+			event("hello from curl")
+		case strings.HasPrefix(block, "# publish"):
+			if !regexp.MustCompile(`^\{"id":\d+\}\n$`).Match(out) {
+				t.Errorf("the publish example printed %q", out)
+			}
+			event("hello from the bridge")
+		case strings.HasPrefix(block, "# call"):
+			if want := `{"args":[5],"kwargs":{}}` + "\n" + `{"error":"wamp.error.no_such_procedure","args":["no callee has registered procedure \"com.example.nothing\""],"kwargs":{}}` + "\n404\n"; string(out) != want {
+				t.Errorf("the call example printed\n%s\nwant\n%s", out, want)
+			}
+		case strings.HasPrefix(block, "# progressive"):
+			want := "event: progress\ndata: {\"args\":[0],\"kwargs\":{},\"progress\":true}\n\n" +
+				"event: progress\ndata: {\"args\":[1],\"kwargs\":{},\"progress\":true}\n\n" +
+				"event: progress\ndata: {\"args\":[2],\"kwargs\":{},\"progress\":true}\n\n" +
+				"event: result\ndata: {\"args\":[\"done\"],\"kwargs\":{}}\n\n"
+			if string(out) != want {
+				t.Errorf("the progressive example printed\n%s\nwant\n%s", out, want)
 			}
 		default:
 			t.Errorf("no check for the README block:\n%s", block)
