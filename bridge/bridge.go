@@ -52,6 +52,9 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultCallTimeout  = 60 * time.Second
 	DefaultJoinTimeout  = 10 * time.Second
+
+	DefaultSignatureWindow = 5 * time.Minute
+	DefaultMaxNonces       = 100_000
 )
 
 // Config configures a Handler.
@@ -66,6 +69,17 @@ type Config struct {
 	// CallTimeout bounds a call: a call's options.timeout (milliseconds)
 	// may ask for less, never more; 504 when it passes; default 60s.
 	CallTimeout time.Duration
+	// Keys are the keys of signed requests (see verify). Each signs for a
+	// principal of the realm whose ticket (or wampcra secret) is the
+	// key's secret: a signed request joins as that principal.
+	Keys []Key
+	// SignatureWindow is how far a signed request's timestamp may be from
+	// the router's clock; default 5 minutes. Nonces are remembered for
+	// twice as long, so a request is never accepted twice.
+	SignatureWindow time.Duration
+	// MaxNonces bounds the nonces remembered; a signed request beyond it
+	// is refused (503) until old ones expire; default 100,000.
+	MaxNonces int
 	// Logger receives the bridge's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -80,9 +94,11 @@ type Stats struct {
 
 // Handler serves the bridge's endpoints: Publish and Call.
 type Handler struct {
-	cfg   Config
-	log   *slog.Logger
-	stats Stats
+	cfg    Config
+	log    *slog.Logger
+	stats  Stats
+	keys   map[string]Key
+	nonces nonceMemory
 }
 
 // New checks cfg and returns a Handler.
@@ -100,7 +116,20 @@ func New(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, log: log}, nil
+	cfg.SignatureWindow = cmp.Or(cfg.SignatureWindow, DefaultSignatureWindow)
+	cfg.MaxNonces = cmp.Or(cfg.MaxNonces, DefaultMaxNonces)
+	h := &Handler{cfg: cfg, log: log, keys: make(map[string]Key, len(cfg.Keys)),
+		nonces: nonceMemory{max: cfg.MaxNonces, seen: make(map[string]time.Time)}}
+	for _, k := range cfg.Keys {
+		if k.Key == "" || k.Secret == "" || k.AuthID == "" {
+			return nil, fmt.Errorf("bridge: key %q needs a key, a secret and an authid", k.Key)
+		}
+		if _, dup := h.keys[k.Key]; dup {
+			return nil, fmt.Errorf("bridge: key %q is listed twice", k.Key)
+		}
+		h.keys[k.Key] = k
+	}
+	return h, nil
 }
 
 // Stats returns the Handler's counters.
@@ -118,7 +147,8 @@ func (h *Handler) Publish() http.Handler {
 			Kwargs  wamp.Dict `json:"kwargs"`
 			Options wamp.Dict `json:"options"`
 		}
-		if !h.decode(w, r, &req) {
+		body, ok := h.decode(w, r, &req)
+		if !ok {
 			return
 		}
 		numbers(req.Args)
@@ -134,7 +164,7 @@ func (h *Handler) Publish() http.Handler {
 			return
 		}
 		opts["acknowledge"] = true
-		s, ok := h.join(w, r)
+		s, ok := h.join(w, r, body)
 		if !ok {
 			return
 		}
@@ -166,7 +196,8 @@ func (h *Handler) Call() http.Handler {
 			Kwargs    wamp.Dict `json:"kwargs"`
 			Options   wamp.Dict `json:"options"`
 		}
-		if !h.decode(w, r, &req) {
+		body, ok := h.decode(w, r, &req)
+		if !ok {
 			return
 		}
 		numbers(req.Args)
@@ -201,7 +232,7 @@ func (h *Handler) Call() http.Handler {
 			stream = streamKind(r.Header.Get("Accept"))
 		}
 
-		s, ok := h.join(w, r)
+		s, ok := h.join(w, r, body)
 		if !ok {
 			return
 		}
@@ -307,38 +338,39 @@ func resultBody(r *client.Result, progress bool) map[string]any {
 }
 
 // decode checks the method, the content type and the size of the body and
-// decodes it into v; on failure it has answered.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+// decodes it into v; it returns the body (signed requests sign it). On
+// failure it has answered.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, http.StatusMethodNotAllowed, "junction.error.method_not_allowed", r.Method+" is not allowed; POST a JSON body")
-		return false
+		return nil, false
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		h.fail(w, http.StatusUnsupportedMediaType, "junction.error.unsupported_media_type",
 			fmt.Sprintf("the body must be application/json, not %q", r.Header.Get("Content-Type")))
-		return false
+		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			h.fail(w, http.StatusRequestEntityTooLarge, wamp.ErrPayloadSizeExceeded, fmt.Sprintf("the body is over %d bytes", h.cfg.MaxBodyBytes))
-			return false
+			return nil, false
 		}
 		h.fail(w, http.StatusBadRequest, "junction.error.bad_request", "reading the body: "+err.Error())
-		return false
+		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body is not the JSON expected: "+err.Error())
-		return false
+		return nil, false
 	}
 	if dec.More() {
 		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body has more than one JSON value")
-		return false
+		return nil, false
 	}
-	return true
+	return body, true
 }
 
 // numbers turns the json.Numbers of a decoded body into int64 (or uint64)
@@ -387,9 +419,24 @@ func (h *Handler) options(w http.ResponseWriter, opts wamp.Dict, allowed ...stri
 
 // join opens the request's session with its identity; on failure it has
 // answered.
-func (h *Handler) join(w http.ResponseWriter, r *http.Request) (*client.Session, bool) {
+func (h *Handler) join(w http.ResponseWriter, r *http.Request, body []byte) (*client.Session, bool) {
 	opts := &client.Options{Agent: "junction-http-bridge"}
-	if a := r.Header.Get("Authorization"); a != "" {
+	if q := r.URL.Query(); q.Has("signature") {
+		k, err := h.verify(q, body)
+		if err != nil {
+			status := http.StatusUnauthorized
+			if errors.Is(err, errNonceMemoryFull) {
+				status = http.StatusServiceUnavailable
+			} else {
+				w.Header().Set("WWW-Authenticate", `Basic realm="junction", charset="UTF-8"`)
+			}
+			h.log.Info("HTTP bridge: signed request refused", "remote", r.RemoteAddr, "err", err)
+			h.fail(w, status, wamp.ErrAuthenticationFailed, err.Error())
+			return nil, false
+		}
+		opts.AuthID = k.AuthID
+		opts.Credentials = []client.Credential{client.Ticket(k.Secret), client.WAMPCRA(k.Secret)}
+	} else if a := r.Header.Get("Authorization"); a != "" {
 		scheme, cred, _ := strings.Cut(a, " ")
 		switch strings.ToLower(scheme) {
 		case "bearer":

@@ -316,3 +316,42 @@ func TestProgressiveCall(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedRequests: a signed request is accepted once; a replay, a
+// tampered body, an old timestamp, an unknown key and a bad signature are
+// refused (401), and a full nonce memory refuses (503).
+func TestSignedRequests(t *testing.T) {
+	key := bridge.Key{Key: "svc-key", Secret: "s3cret", AuthID: "svc"}
+	s := start(t, func(c *bridge.Config) {
+		c.Keys = []bridge.Key{key}
+		c.MaxNonces = 3
+	})
+	body := `{"topic": "com.example.signed", "args": [1]}`
+	signed := func(k bridge.Key, seq, nonce uint64, at time.Time, b string) string {
+		return "/publish?" + bridge.SignQuery(k, seq, nonce, at, []byte(b))
+	}
+	now := time.Now()
+	first := signed(key, 1, 1001, now, body)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		says             string
+	}{
+		{"signed", first, body, 200, `"id":`},
+		{"replayed", first, body, 401, "replayed"},
+		{"tampered body", signed(key, 2, 1002, now, body), `{"topic": "com.example.other"}`, 401, "does not match"},
+		{"old", signed(key, 3, 1003, now.Add(-10*time.Minute), body), body, 401, "from the router's clock"},
+		{"future", signed(key, 4, 1004, now.Add(10*time.Minute), body), body, 401, "from the router's clock"},
+		{"unknown key", signed(bridge.Key{Key: "other", Secret: "s3cret"}, 5, 1005, now, body), body, 401, "unknown key"},
+		{"wrong secret", signed(bridge.Key{Key: "svc-key", Secret: "guess"}, 6, 1006, now, body), body, 401, "does not match"},
+		{"missing nonce", "/publish?key=svc-key&signature=x", body, 401, "needs key, timestamp, seq, nonce"},
+		{"second", signed(key, 7, 1007, now, body), body, 200, `"id":`},
+		{"third", signed(key, 8, 1008, now, body), body, 200, `"id":`},
+		{"memory full", signed(key, 9, 1009, now, body), body, 503, "too many signed requests"},
+	} {
+		status, _, raw := s.do(t, "POST", tc.path, "application/json", tc.body)
+		if status != tc.status || !strings.Contains(raw, tc.says) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, status, raw, tc.status, tc.says)
+		}
+	}
+}

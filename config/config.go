@@ -87,11 +87,26 @@ type Bridge struct {
 	// CallTimeout bounds a call (a call may ask for less). Yaml key
 	// call_timeout; default 60s.
 	CallTimeout time.Duration
+	// Keys sign requests (Crossbar.io's signed requests, with replay
+	// protection). Yaml key keys.
+	Keys []BridgeKey
+	// SignatureWindow is how far a signed request's timestamp may be
+	// from the router's clock. Yaml key signature_window; default 5m.
+	SignatureWindow time.Duration
+}
+
+// BridgeKey is a key of signed bridge requests: a signed request joins as
+// principal AuthID with Secret as its ticket (or wampcra secret).
+type BridgeKey struct {
+	Key    string // yaml key
+	Secret string // yaml secret
+	AuthID string // yaml authid
 }
 
 // defaultBridge is what a bridge key starts from.
 func defaultBridge() *Bridge {
-	return &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: 60 * time.Second}
+	return &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: 60 * time.Second,
+		SignatureWindow: 5 * time.Minute}
 }
 
 // LongPoll configures a listener's WAMP long-poll transport: a WAMP

@@ -864,7 +864,7 @@ func TestDefault(t *testing.T) {
 			Engine:        "auto",
 			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 				MaxPerAddress: 32, MaxTransports: 10000},
-			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute},
+			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute, SignatureWindow: 5 * time.Minute},
 		}},
 		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
 			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
@@ -922,6 +922,9 @@ func TestFullConfig(t *testing.T) {
 		"      realm: com.example.public",
 		"      publish_path: /http/publish",
 		"      call_timeout: 5s",
+		"      signature_window: 1m",
+		"      keys:",
+		"        - {key: svc-key, secret: 0123456789abcdef, authid: svc}",
 		"  - address: unix:junction.sock",
 		"    websocket: false",
 		"    engine: auto",
@@ -979,7 +982,8 @@ func TestFullConfig(t *testing.T) {
 				Engine:         "goroutine",
 				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
 					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
-				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second},
+				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second,
+					SignatureWindow: time.Minute, Keys: []BridgeKey{{Key: "svc-key", Secret: "0123456789abcdef", AuthID: "svc"}}},
 			},
 			{
 				Address:       "unix:" + filepath.Join(dir, "junction.sock"),
@@ -1323,7 +1327,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

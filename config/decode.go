@@ -18,16 +18,17 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
-	bridgeKeys   = []string{"realm", "publish_path", "call_path", "call_timeout"}
-	longpollKeys = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
-	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
-	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
-	historyKeys  = []string{"topic", "match", "limit"}
-	storeKeys    = []string{"path"}
-	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
-	logKeys      = []string{"level", "format"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
+	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
+	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
+	bridgeKeyKeys = []string{"key", "secret", "authid"}
+	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
+	tlsKeys       = []string{"cert", "key", "client_auth", "client_ca"}
+	realmKeys     = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
+	historyKeys   = []string{"topic", "match", "limit"}
+	storeKeys     = []string{"path"}
+	limitsKeys    = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout"}
+	logKeys       = []string{"level", "format"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -471,6 +472,29 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 					d.str(v, path, &l.Bridge.CallPath)
 				case "call_timeout":
 					d.duration(v, path, &l.Bridge.CallTimeout)
+				case "signature_window":
+					d.duration(v, path, &l.Bridge.SignatureWindow)
+				case "keys":
+					items, ok := d.sequence(v, path)
+					if !ok {
+						return
+					}
+					for i, item := range items {
+						ip := fmt.Sprintf("%s[%d]", path, i)
+						d.r.setPos(ip, item)
+						var k BridgeKey
+						d.mapping(item, ip, bridgeKeyKeys, func(key, path string, v *yaml.Node) {
+							switch key {
+							case "key":
+								d.str(v, path, &k.Key)
+							case "secret":
+								d.str(v, path, &k.Secret)
+							case "authid":
+								d.str(v, path, &k.AuthID)
+							}
+						})
+						l.Bridge.Keys = append(l.Bridge.Keys, k)
+					}
 				}
 			})
 		case "longpoll":

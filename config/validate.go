@@ -152,6 +152,22 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 		if b.CallTimeout <= 0 {
 			r.errorf(path+".bridge.call_timeout", "must be more than 0, got %v", b.CallTimeout)
 		}
+		if b.SignatureWindow <= 0 {
+			r.errorf(path+".bridge.signature_window", "must be more than 0, got %v", b.SignatureWindow)
+		}
+		seen := map[string]bool{}
+		for i, k := range b.Keys {
+			at := fmt.Sprintf("%s.bridge.keys[%d]", path, i)
+			switch {
+			case k.Key == "" || k.AuthID == "":
+				r.errorf(at, "a key needs key, secret and authid")
+			case len(k.Secret) < 16:
+				r.errorf(at+".secret", "must be at least 16 characters (it is an HMAC key)")
+			case seen[k.Key]:
+				r.errorf(at+".key", "%q is listed twice", k.Key)
+			}
+			seen[k.Key] = true
+		}
 	}
 	if lp := &l.LongPoll; lp.Enabled {
 		at := path + ".longpoll.path"

@@ -46,8 +46,13 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 		served = true
 	}
 	if b := l.Bridge; b != nil {
+		keys := make([]bridge.Key, len(b.Keys))
+		for i, k := range b.Keys {
+			keys[i] = bridge.Key{Key: k.Key, Secret: k.Secret, AuthID: k.AuthID}
+		}
 		h, err := bridge.New(bridge.Config{Router: rt, Realm: b.Realm, MaxBodyBytes: cfg.Limits.MaxMessageSize,
-			CallTimeout: b.CallTimeout, Logger: log.With("listener", l.Address, "bridge", b.Realm)})
+			CallTimeout: b.CallTimeout, Keys: keys, SignatureWindow: b.SignatureWindow,
+			Logger: log.With("listener", l.Address, "bridge", b.Realm)})
 		if err != nil {
 			return nil, nil, err
 		}

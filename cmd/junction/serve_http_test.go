@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/bridge"
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -247,6 +248,11 @@ func TestServeBridgeIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const svcSecret = "svc-secret-0123456789"
+	svcTicket, err := auth.NewPasswordHash(svcSecret, "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := freePort(t)
 	cfg := fmt.Sprintf(`listeners:
   - address: %s
@@ -254,6 +260,8 @@ func TestServeBridgeIdentity(t *testing.T) {
       realm: secure
       publish_path: /api/publish
       call_path: /api/call
+      keys:
+        - {key: svc-key, secret: %s, authid: svc}
 realms:
   - name: secure
     anonymous: false
@@ -270,7 +278,7 @@ realms:
         - name: backend
           permissions:
             - {uri: "*", allow: [call, register, publish, subscribe]}
-`, addr, ticket, ticket)
+`, addr, svcSecret, ticket, svcTicket)
 	path := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -286,7 +294,7 @@ realms:
 	var svc *client.Session
 	for i := 0; ; i++ {
 		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		svc, err = client.Dial(dctx, "ws://"+addr+"/ws", "secure", &client.Options{AuthID: "svc", Credentials: []client.Credential{client.Ticket("joe-secret")}})
+		svc, err = client.Dial(dctx, "ws://"+addr+"/ws", "secure", &client.Options{AuthID: "svc", Credentials: []client.Credential{client.Ticket(svcSecret)}})
 		cancel()
 		if err == nil {
 			break
@@ -326,6 +334,7 @@ realms:
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	pub := `{"topic": "com.example.news.today", "args": ["it works"]}`
+	orders := `{"topic": "com.example.orders.new"}`
 	for _, tc := range []struct {
 		name, path, body, auth string
 		status                 int
@@ -334,10 +343,12 @@ realms:
 		{"anonymous", "/api/publish", pub, "", 401, "wamp.error."},
 		{"wrong secret", "/api/publish", pub, basic("joe", "nope"), 401, "wamp.error.authentication_failed"},
 		{"no such principal", "/api/publish", pub, basic("eve", "joe-secret"), 401, "wamp.error."},
-		{"outside the role", "/api/publish", `{"topic": "com.example.orders.new"}`, basic("joe", "joe-secret"), 403, "wamp.error.not_authorized"},
+		{"outside the role", "/api/publish", orders, basic("joe", "joe-secret"), 403, "wamp.error.not_authorized"},
 		{"outside the role, call", "/api/call", `{"procedure": "com.example.other"}`, basic("joe", "joe-secret"), 403, "wamp.error.not_authorized"},
 		{"the default path is off", "/publish", pub, basic("joe", "joe-secret"), 404, ""},
 		{"allowed", "/api/publish", pub, basic("joe", "joe-secret"), 200, `"id":`},
+		{"signed by svc's key", "/api/publish?" + bridge.SignQuery(bridge.Key{Key: "svc-key", Secret: svcSecret}, 1, 7, time.Now(), []byte(orders)), orders, "", 200, `"id":`},
+		{"signed with a wrong secret", "/api/publish?" + bridge.SignQuery(bridge.Key{Key: "svc-key", Secret: "joe-secret"}, 2, 8, time.Now(), []byte(orders)), orders, "", 401, "does not match"},
 		{"disclosed", "/api/call", `{"procedure": "com.example.whoami", "options": {"disclose_me": true}}`, basic("joe", "joe-secret"), 200, `"args":["joe"]`},
 	} {
 		var hdr []string
