@@ -267,6 +267,7 @@ realms:
     anonymous: false
     auth:
       throttle: {max_delay: 0s}
+      dynamic: {procedure: com.example.authenticate, methods: [ticket]}
       principals:
         - {authid: joe, role: reporter, ticket: "%s"}
         - {authid: svc, role: backend, ticket: "%s"}
@@ -310,7 +311,17 @@ realms:
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	news := make(chan string, 1)
+	// The dynamic authenticator: a Bearer token without an authid.
+	if _, err := svc.Register(t.Context(), "com.example.authenticate", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		details, _ := inv.Args[2].(map[string]any)
+		if details["ticket"] != "bearer-token-1" {
+			return nil, &client.Error{URI: wamp.ErrAuthenticationFailed, Args: wamp.List{"unknown token"}}
+		}
+		return &client.Result{Args: wamp.List{wamp.Dict{"role": "reporter", "authid": "token-user"}}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	news := make(chan string, 2)
 	if _, err := svc.Subscribe(t.Context(), "com.example.news.today", func(ev *client.Event) { news <- fmt.Sprint(ev.Args...) }, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +360,9 @@ realms:
 		{"allowed", "/api/publish", pub, basic("joe", "joe-secret"), 200, `"id":`},
 		{"signed by svc's key", "/api/publish?" + bridge.SignQuery(bridge.Key{Key: "svc-key", Secret: svcSecret}, 1, 7, time.Now(), []byte(orders)), orders, "", 200, `"id":`},
 		{"signed with a wrong secret", "/api/publish?" + bridge.SignQuery(bridge.Key{Key: "svc-key", Secret: "joe-secret"}, 2, 8, time.Now(), []byte(orders)), orders, "", 401, "does not match"},
+		{"bearer, unknown token", "/api/publish", pub, "Bearer nope", 401, "wamp.error.authentication_failed"},
+		{"bearer, outside the role", "/api/publish", orders, "Bearer bearer-token-1", 403, "wamp.error.not_authorized"},
+		{"bearer disclosed", "/api/call", `{"procedure": "com.example.whoami", "options": {"disclose_me": true}}`, "Bearer bearer-token-1", 200, `"args":["token-user"]`},
 		{"disclosed", "/api/call", `{"procedure": "com.example.whoami", "options": {"disclose_me": true}}`, basic("joe", "joe-secret"), 200, `"args":["joe"]`},
 	} {
 		var hdr []string
