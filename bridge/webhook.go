@@ -55,9 +55,10 @@ type WebhookConfig struct {
 	Queue int
 	// Timeout bounds one POST; default 10s.
 	Timeout time.Duration
-	// Retries is how many times a failed POST (an error, a 5xx or 429) is
-	// tried again, with backoff doubling from 100ms up to 10s; default 5.
-	// Then the event is dropped (counted and logged).
+	// Retries is how many times a failed POST (an error, a 5xx, 408 or
+	// 429) is tried again, with backoff doubling from 100ms up to 10s;
+	// 0 takes the default, 5; a negative value tries once. Then the event
+	// is dropped (counted and logged).
 	Retries int
 	// Client makes the requests; nil: one with Timeout.
 	Client *http.Client
@@ -95,8 +96,11 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 	cfg.Match = cmp.Or(cfg.Match, "exact")
 	cfg.Queue = cmp.Or(cfg.Queue, DefaultWebhookQueue)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultWebhookTimeout)
-	if cfg.Retries == 0 {
+	switch {
+	case cfg.Retries == 0:
 		cfg.Retries = DefaultWebhookRetries
+	case cfg.Retries < 0:
+		cfg.Retries = 0
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}

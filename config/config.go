@@ -36,6 +36,25 @@ type Config struct {
 	// when it is not configured, with these settings (no name). Yaml key
 	// realm_template.
 	RealmTemplate *Realm
+
+	// Webhooks POST the events of topics to HTTP endpoints. Yaml key
+	// webhooks.
+	Webhooks []Webhook
+}
+
+// Webhook subscribes an HTTP endpoint to a topic: each event is POSTed as
+// {"topic", "args", "kwargs", "details"}.
+type Webhook struct {
+	Realm   string        // yaml realm; default "realm1"
+	Topic   string        // yaml topic; required
+	Match   string        // yaml match: exact (default), prefix or wildcard
+	URL     string        // yaml url; required, http or https
+	Secret  string        // yaml secret: signs each POST (X-Junction-Signature); none by default
+	AuthID  string        // yaml authid: the identity it subscribes with; anonymous by default
+	Ticket  string        // yaml ticket: that principal's ticket, in the clear
+	Queue   int           // yaml queue: events waiting for the endpoint; default 1000
+	Timeout time.Duration // yaml timeout: of one POST; default 10s
+	Retries int           // yaml retries: of a failed POST; default 5
 }
 
 // Listener is one address the router accepts connections on. WebSocket and

@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`},
 		},
 		{
 			name: "duplicate key",
@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -116,12 +116,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -144,6 +144,16 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:4:14: listeners[0].bridge.realm: "nowhere" is not a realm of this config (realms[].name)`,
 				`junction.yaml:5:21: listeners[0].bridge.publish_path: "/ws" is also websocket_path`,
 				`junction.yaml:6:18: listeners[0].bridge.call_path: "/lp/call" is under longpoll.path "/lp"`,
+			},
+		},
+		{
+			name: "bad webhook",
+			yaml: lines("webhooks:", "  - topic: a.b", "    url: ftp://x", "    match: regex", "    realm: nowhere", "    authid: joe"),
+			want: []string{
+				`junction.yaml:3:10: webhooks[0].url: "ftp://x" is not an http:// or https:// URL`,
+				`junction.yaml:4:12: webhooks[0].match: "regex" is not one of exact, prefix, wildcard`,
+				`junction.yaml:5:12: webhooks[0].realm: "nowhere" is not a realm of this config (realms[].name)`,
+				`junction.yaml:6:13: webhooks[0].authid: "joe" needs its ticket (key ticket)`,
 			},
 		},
 		{
@@ -961,6 +971,15 @@ func TestFullConfig(t *testing.T) {
 		"log:",
 		"  level: debug",
 		"  format: json",
+		"webhooks:",
+		"  - realm: com.example.chat",
+		"    topic: com.example.chat.room.",
+		"    match: prefix",
+		"    url: https://hooks.example.com/chat",
+		"    secret: hook-secret",
+		"    queue: 50",
+		"    timeout: 3s",
+		"    retries: 0",
 	)
 	name := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
@@ -1019,6 +1038,8 @@ func TestFullConfig(t *testing.T) {
 			IdleTimeout:      90 * time.Minute,
 		},
 		Log: Log{Level: "debug", Format: "json"},
+		Webhooks: []Webhook{{Realm: "com.example.chat", Topic: "com.example.chat.room.", Match: "prefix", URL: "https://hooks.example.com/chat",
+			Secret: "hook-secret", Queue: 50, Timeout: 3 * time.Second, Retries: 0}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -1327,7 +1348,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

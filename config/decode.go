@@ -18,7 +18,8 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks"}
+	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
 	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
 	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
 	bridgeKeyKeys = []string{"key", "secret", "authid"}
@@ -372,6 +373,43 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			})
 		case "realm_template":
 			d.realmTemplate(v, path, c)
+		case "webhooks":
+			items, ok := d.sequence(v, path)
+			if !ok {
+				return
+			}
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				d.r.setPos(ip, item)
+				wh := Webhook{Realm: "realm1", Match: "exact", Queue: 1000, Timeout: 10 * time.Second, Retries: 5}
+				d.mapping(item, ip, webhookKeys, func(key, path string, v *yaml.Node) {
+					switch key {
+					case "realm":
+						d.str(v, path, &wh.Realm)
+					case "topic":
+						d.str(v, path, &wh.Topic)
+					case "match":
+						d.str(v, path, &wh.Match)
+					case "url":
+						d.str(v, path, &wh.URL)
+					case "secret":
+						d.str(v, path, &wh.Secret)
+					case "authid":
+						d.str(v, path, &wh.AuthID)
+					case "ticket":
+						d.str(v, path, &wh.Ticket)
+					case "queue":
+						d.positive(v, path, &wh.Queue)
+					case "timeout":
+						d.duration(v, path, &wh.Timeout)
+					case "retries":
+						if d.integer(v, path, &wh.Retries) && wh.Retries < 0 {
+							d.r.bad(v, path, "%d is negative", wh.Retries)
+						}
+					}
+				})
+				c.Webhooks = append(c.Webhooks, wh)
+			}
 		case "limits":
 			d.limits(v, path, &c.Limits)
 		case "log":

@@ -56,6 +56,25 @@ func validate(c *Config, r *report) {
 		}
 		names[rl.Name] = path
 	}
+	for i, wh := range c.Webhooks {
+		at := fmt.Sprintf("webhooks[%d]", i)
+		if _, ok := names[wh.Realm]; !ok && c.RealmTemplate == nil && !r.skip(at+".realm") {
+			r.errorf(at+".realm", "%q is not a realm of this config (realms[].name)", wh.Realm)
+		}
+		if wh.Topic == "" {
+			r.errorf(at+".topic", "a topic is required")
+		}
+		oneOf(r, at+".match", wh.Match, "exact", "prefix", "wildcard")
+		if u, err := url.Parse(wh.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.errorf(at+".url", "%q is not an http:// or https:// URL", wh.URL)
+		}
+		if wh.AuthID != "" && wh.Ticket == "" {
+			r.errorf(at+".authid", "%q needs its ticket (key ticket)", wh.AuthID)
+		}
+		if wh.Timeout <= 0 {
+			r.errorf(at+".timeout", "must be more than 0, got %v", wh.Timeout)
+		}
+	}
 	for i, l := range c.Listeners {
 		at := fmt.Sprintf("listeners[%d].bridge.realm", i)
 		if l.Bridge == nil || r.skip(at) || c.RealmTemplate != nil {

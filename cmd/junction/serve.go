@@ -59,8 +59,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopWebhooks, err := startWebhooks(ctx, cfg, rt, log) // serve_http.go
+	if err != nil {
+		rt.Close()
+		return err
+	}
 	servers, listeners, closeHTTP, err := startListeners(cfg, rt, log)
 	if err != nil {
+		stopWebhooks()
 		return err
 	}
 	addrs := make([]string, len(listeners))
@@ -87,6 +93,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	stopWebhooks() // they leave before the router says GOODBYE to the rest
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	var errs []error

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -69,4 +71,29 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 		return nil, closeAll, nil
 	}
 	return mux, closeAll, nil
+}
+
+// startWebhooks starts the config's webhooks and returns what stops them.
+func startWebhooks(ctx context.Context, cfg *config.Config, rt *router.Router, log *slog.Logger) (func(), error) {
+	var started []*bridge.Webhook
+	stop := func() {
+		for _, w := range started {
+			w.Stop()
+		}
+	}
+	for i, wh := range cfg.Webhooks {
+		retries := wh.Retries
+		if retries == 0 {
+			retries = -1 // the config's 0 is "try once"
+		}
+		w, err := bridge.StartWebhook(ctx, bridge.WebhookConfig{Router: rt, Realm: wh.Realm, Topic: wh.Topic, Match: wh.Match,
+			URL: wh.URL, Secret: wh.Secret, AuthID: wh.AuthID, Ticket: wh.Ticket, Queue: wh.Queue, Timeout: wh.Timeout,
+			Retries: retries, Logger: log})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("webhooks[%d]: %w", i, err)
+		}
+		started = append(started, w)
+	}
+	return stop, nil
 }

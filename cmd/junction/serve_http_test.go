@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -381,5 +384,70 @@ realms:
 		}
 	case <-time.After(20 * time.Second):
 		t.Error("the allowed publication did not arrive")
+	}
+}
+
+// TestServeWebhook: a webhook from the config receives, signed, what the
+// bridge publishes: HTTP in, HTTP out.
+func TestServeWebhook(t *testing.T) {
+	got := make(chan string, 1)
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		sig, _ := hex.DecodeString(strings.TrimPrefix(r.Header.Get("X-Junction-Signature"), "sha256="))
+		if !hmac.Equal(sig, bridge.WebhookSignature("hook-secret", r.Header.Get("X-Junction-Timestamp"), body)) {
+			t.Errorf("bad signature on %s", body)
+		}
+		got <- string(body)
+	}))
+	defer ep.Close()
+	addr := freePort(t)
+	path := filepath.Join(t.TempDir(), "junction.yaml")
+	cfg := fmt.Sprintf(`listeners:
+  - address: %s
+    bridge: {}
+realms:
+  - name: realm1
+webhooks:
+  - topic: com.example.
+    match: prefix
+    url: %s/hook
+    secret: hook-secret
+`, addr, ep.URL)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	defer func() {
+		stop()
+		if code := <-exit; code != 0 {
+			t.Errorf("exit code %d\n%s", code, logs.String())
+		}
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; ; i++ {
+		resp, err = http.Post("http://"+addr+"/publish", "application/json", strings.NewReader(`{"topic": "com.example.hooked", "args": ["via HTTP"]}`))
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("publish: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish: %d", resp.StatusCode)
+	}
+	select {
+	case body := <-got:
+		if !strings.Contains(body, `"topic":"com.example.hooked"`) || !strings.Contains(body, `"args":["via HTTP"]`) {
+			t.Errorf("webhook body %s", body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no webhook POST\n%s", logs.String())
 	}
 }
