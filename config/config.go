@@ -40,6 +40,24 @@ type Config struct {
 	// Webhooks POST the events of topics to HTTP endpoints. Yaml key
 	// webhooks.
 	Webhooks []Webhook
+	// Callees register procedures served by HTTP endpoints. Yaml key
+	// callees.
+	Callees []Callee
+}
+
+// Callee registers a procedure whose invocations are POSTed to an HTTP
+// endpoint as {"procedure", "args", "kwargs", "details"}; its JSON answer
+// is the result or the error.
+type Callee struct {
+	Realm       string        // yaml realm; default "realm1"
+	Procedure   string        // yaml procedure; required
+	Match       string        // yaml match: exact (default), prefix or wildcard
+	URL         string        // yaml url; required, http or https
+	Secret      string        // yaml secret: signs each POST; none by default
+	AuthID      string        // yaml authid: the identity it registers with; anonymous by default
+	Ticket      string        // yaml ticket: that principal's ticket, in the clear
+	Timeout     time.Duration // yaml timeout: of one POST; default 30s
+	Concurrency int           // yaml concurrency: POSTs in flight; default 16
 }
 
 // Webhook subscribes an HTTP endpoint to a topic: each event is POSTed as

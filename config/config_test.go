@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
 		},
 		{
 			name: "duplicate key",
@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -116,12 +116,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -154,6 +154,15 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:4:12: webhooks[0].match: "regex" is not one of exact, prefix, wildcard`,
 				`junction.yaml:5:12: webhooks[0].realm: "nowhere" is not a realm of this config (realms[].name)`,
 				`junction.yaml:6:13: webhooks[0].authid: "joe" needs its ticket (key ticket)`,
+			},
+		},
+		{
+			name: "bad callee",
+			yaml: lines("callees:", "  - url: http://", "    timeout: 0s"),
+			want: []string{
+				`junction.yaml:2:5: callees[0].procedure: a procedure is required`,
+				`junction.yaml:2:10: callees[0].url: "http://" is not an http:// or https:// URL`,
+				`junction.yaml:3:14: callees[0].timeout: must be more than 0, got 0s`,
 			},
 		},
 		{
@@ -980,6 +989,12 @@ func TestFullConfig(t *testing.T) {
 		"    queue: 50",
 		"    timeout: 3s",
 		"    retries: 0",
+		"callees:",
+		"  - procedure: com.example.chat.translate",
+		"    realm: com.example.chat",
+		"    url: http://127.0.0.1:9000/translate",
+		"    timeout: 2s",
+		"    concurrency: 4",
 	)
 	name := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
@@ -1040,6 +1055,8 @@ func TestFullConfig(t *testing.T) {
 		Log: Log{Level: "debug", Format: "json"},
 		Webhooks: []Webhook{{Realm: "com.example.chat", Topic: "com.example.chat.room.", Match: "prefix", URL: "https://hooks.example.com/chat",
 			Secret: "hook-secret", Queue: 50, Timeout: 3 * time.Second, Retries: 0}},
+		Callees: []Callee{{Realm: "com.example.chat", Procedure: "com.example.chat.translate", Match: "exact",
+			URL: "http://127.0.0.1:9000/translate", Timeout: 2 * time.Second, Concurrency: 4}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -1348,7 +1365,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

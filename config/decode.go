@@ -18,7 +18,8 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees"}
+	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
 	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
 	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
@@ -373,6 +374,39 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			})
 		case "realm_template":
 			d.realmTemplate(v, path, c)
+		case "callees":
+			items, ok := d.sequence(v, path)
+			if !ok {
+				return
+			}
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				d.r.setPos(ip, item)
+				ce := Callee{Realm: "realm1", Match: "exact", Timeout: 30 * time.Second, Concurrency: 16}
+				d.mapping(item, ip, calleeKeys, func(key, path string, v *yaml.Node) {
+					switch key {
+					case "realm":
+						d.str(v, path, &ce.Realm)
+					case "procedure":
+						d.str(v, path, &ce.Procedure)
+					case "match":
+						d.str(v, path, &ce.Match)
+					case "url":
+						d.str(v, path, &ce.URL)
+					case "secret":
+						d.str(v, path, &ce.Secret)
+					case "authid":
+						d.str(v, path, &ce.AuthID)
+					case "ticket":
+						d.str(v, path, &ce.Ticket)
+					case "timeout":
+						d.duration(v, path, &ce.Timeout)
+					case "concurrency":
+						d.positive(v, path, &ce.Concurrency)
+					}
+				})
+				c.Callees = append(c.Callees, ce)
+			}
 		case "webhooks":
 			items, ok := d.sequence(v, path)
 			if !ok {

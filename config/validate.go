@@ -56,24 +56,30 @@ func validate(c *Config, r *report) {
 		}
 		names[rl.Name] = path
 	}
+	// Webhooks and callees: an HTTP endpoint bound to a URI of a realm.
+	endpoint := func(at, realm, uriKey, uri, match, u, authid, ticket string, timeout time.Duration) {
+		if _, ok := names[realm]; !ok && c.RealmTemplate == nil && !r.skip(at+".realm") {
+			r.errorf(at+".realm", "%q is not a realm of this config (realms[].name)", realm)
+		}
+		if uri == "" {
+			r.errorf(at+"."+uriKey, "a %s is required", uriKey)
+		}
+		oneOf(r, at+".match", match, "exact", "prefix", "wildcard")
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			r.errorf(at+".url", "%q is not an http:// or https:// URL", u)
+		}
+		if authid != "" && ticket == "" {
+			r.errorf(at+".authid", "%q needs its ticket (key ticket)", authid)
+		}
+		if timeout <= 0 {
+			r.errorf(at+".timeout", "must be more than 0, got %v", timeout)
+		}
+	}
 	for i, wh := range c.Webhooks {
-		at := fmt.Sprintf("webhooks[%d]", i)
-		if _, ok := names[wh.Realm]; !ok && c.RealmTemplate == nil && !r.skip(at+".realm") {
-			r.errorf(at+".realm", "%q is not a realm of this config (realms[].name)", wh.Realm)
-		}
-		if wh.Topic == "" {
-			r.errorf(at+".topic", "a topic is required")
-		}
-		oneOf(r, at+".match", wh.Match, "exact", "prefix", "wildcard")
-		if u, err := url.Parse(wh.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			r.errorf(at+".url", "%q is not an http:// or https:// URL", wh.URL)
-		}
-		if wh.AuthID != "" && wh.Ticket == "" {
-			r.errorf(at+".authid", "%q needs its ticket (key ticket)", wh.AuthID)
-		}
-		if wh.Timeout <= 0 {
-			r.errorf(at+".timeout", "must be more than 0, got %v", wh.Timeout)
-		}
+		endpoint(fmt.Sprintf("webhooks[%d]", i), wh.Realm, "topic", wh.Topic, wh.Match, wh.URL, wh.AuthID, wh.Ticket, wh.Timeout)
+	}
+	for i, ce := range c.Callees {
+		endpoint(fmt.Sprintf("callees[%d]", i), ce.Realm, "procedure", ce.Procedure, ce.Match, ce.URL, ce.AuthID, ce.Ticket, ce.Timeout)
 	}
 	for i, l := range c.Listeners {
 		at := fmt.Sprintf("listeners[%d].bridge.realm", i)

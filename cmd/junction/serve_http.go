@@ -73,13 +73,24 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 	return mux, closeAll, nil
 }
 
-// startWebhooks starts the config's webhooks and returns what stops them.
+// startWebhooks starts the config's webhooks and HTTP callees and returns
+// what stops them.
 func startWebhooks(ctx context.Context, cfg *config.Config, rt *router.Router, log *slog.Logger) (func(), error) {
-	var started []*bridge.Webhook
+	var started []interface{ Stop() }
 	stop := func() {
 		for _, w := range started {
 			w.Stop()
 		}
+	}
+	for i, ce := range cfg.Callees {
+		c, err := bridge.StartCallee(ctx, bridge.CalleeConfig{Router: rt, Realm: ce.Realm, Procedure: ce.Procedure, Match: ce.Match,
+			URL: ce.URL, Secret: ce.Secret, AuthID: ce.AuthID, Ticket: ce.Ticket, Timeout: ce.Timeout, Concurrency: ce.Concurrency,
+			Logger: log})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("callees[%d]: %w", i, err)
+		}
+		started = append(started, c)
 	}
 	for i, wh := range cfg.Webhooks {
 		retries := wh.Retries

@@ -388,11 +388,16 @@ realms:
 }
 
 // TestServeWebhook: a webhook from the config receives, signed, what the
-// bridge publishes: HTTP in, HTTP out.
+// bridge publishes, and a callee from the config answers what the bridge
+// calls: HTTP in, HTTP out.
 func TestServeWebhook(t *testing.T) {
 	got := make(chan string, 1)
 	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/callee" {
+			fmt.Fprint(w, `{"args": ["answered over HTTP"]}`)
+			return
+		}
 		sig, _ := hex.DecodeString(strings.TrimPrefix(r.Header.Get("X-Junction-Signature"), "sha256="))
 		if !hmac.Equal(sig, bridge.WebhookSignature("hook-secret", r.Header.Get("X-Junction-Timestamp"), body)) {
 			t.Errorf("bad signature on %s", body)
@@ -412,7 +417,10 @@ webhooks:
     match: prefix
     url: %s/hook
     secret: hook-secret
-`, addr, ep.URL)
+callees:
+  - procedure: com.example.http
+    url: %s/callee
+`, addr, ep.URL, ep.URL)
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -449,5 +457,14 @@ webhooks:
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no webhook POST\n%s", logs.String())
+	}
+	resp, err = http.Post("http://"+addr+"/call", "application/json", strings.NewReader(`{"procedure": "com.example.http"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"args":["answered over HTTP"],"kwargs":{}}`+"\n" {
+		t.Errorf("call of the HTTP callee: %d %s", resp.StatusCode, b)
 	}
 }
