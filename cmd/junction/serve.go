@@ -254,6 +254,9 @@ func describe(l config.Listener, ln net.Listener) string {
 		}
 		what = append(what, httpScheme+"://"+addr+l.LongPoll.Path+" long-poll")
 	}
+	if b := l.Bridge; b != nil {
+		what = append(what, "bridge "+b.PublishPath+" "+b.CallPath+" for "+b.Realm)
+	}
 	return addr + " (" + strings.Join(what, " + ") + ")"
 }
 
