@@ -11,20 +11,29 @@ import (
 )
 
 // TestBridgeInterop drives Junction's HTTP bridge with Go's HTTP client
-// against Autobahn|Python sessions (python/bridge.py) on each transport and
-// serializer: a call answered by the Python callee (its result, and its
-// application error as 502 with URI, args and kwargs intact) and a
-// publication the Python subscriber receives.
+// against Autobahn|Python (python/bridge.py) and Autobahn|JS (js/bridge.js)
+// sessions on several transports and serializers: a call answered by the
+// callee (its result, and its application error as 502 with URI, args and
+// kwargs intact) and a publication the subscriber receives.
 func TestBridgeInterop(t *testing.T) {
-	py := withScript(pythonClient(t), "bridge.py")
-	requireClients(t, py)
+	clients := []*client{withScript(pythonClient(t), "bridge.py"), withScript(jsClient(t), "bridge.js")}
+	requireClients(t, clients...)
 	r := startRouter(t, routerBinary(t)) // no config: the bridge serves realm1
-	for _, cb := range []combo{{"websocket", "json"}, {"websocket", "msgpack"}, {"rawsocket", "cbor"}} {
-		t.Run("python/"+cb.String(), func(t *testing.T) {
+	cases := []struct {
+		c  *client
+		cb combo
+	}{
+		{clients[0], combo{"websocket", "json"}}, {clients[0], combo{"websocket", "msgpack"}}, {clients[0], combo{"rawsocket", "cbor"}},
+		{clients[1], combo{"websocket", "json"}}, {clients[1], combo{"websocket", "cbor"}}, {clients[1], combo{"rawsocket", "json"}},
+	}
+	for _, tc := range cases {
+		cb := tc.cb
+		t.Run(tc.c.name+"/"+cb.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
 			defer cancel()
-			prefix := "interop.bridge." + cb.transport + "." + cb.serializer
-			p := r.startClient(ctx, t, py, "bridge", "--url", r.url(cb.transport), "--serializer", cb.serializer, "--prefix", prefix)
+			by := tc.c.name // what the callee puts in its kwargs
+			prefix := "interop.bridge." + tc.c.name + "." + cb.transport + "." + cb.serializer
+			p := r.startClient(ctx, t, tc.c, "bridge", "--url", r.url(cb.transport), "--serializer", cb.serializer, "--prefix", prefix)
 			select {
 			case <-p.stdout.ready:
 			case <-p.exited:
@@ -33,7 +42,7 @@ func TestBridgeInterop(t *testing.T) {
 			if !p.stdout.sawReady() {
 				p.wait()
 				p.report(t, r)
-				t.Fatal("bridge.py did not print READY")
+				t.Fatal("the bridge script did not print READY")
 			}
 			post := func(path, body string) (int, map[string]any) {
 				t.Helper()
@@ -52,7 +61,7 @@ func TestBridgeInterop(t *testing.T) {
 				return resp.StatusCode, m
 			}
 			status, m := post("/call", `{"procedure": "`+prefix+`.add", "args": [2, 3]}`)
-			if status != 200 || fmt.Sprint(m["args"], m["kwargs"]) != "[5] map[by:python]" {
+			if status != 200 || fmt.Sprint(m["args"], m["kwargs"]) != "[5] map[by:"+by+"]" {
 				t.Errorf("call: %d %v", status, m)
 			}
 			status, m = post("/call", `{"procedure": "`+prefix+`.fail"}`)
@@ -64,7 +73,7 @@ func TestBridgeInterop(t *testing.T) {
 				t.Errorf("publish: %d %v", status, m)
 			}
 			if err := p.wait(); err != nil {
-				t.Errorf("bridge.py %s", p.exitDescription(err))
+				t.Errorf("the bridge script %s", p.exitDescription(err))
 			}
 			p.checkResults(t, "bridge")
 			if t.Failed() {
