@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,6 +32,10 @@ type server struct {
 }
 
 func start(t *testing.T, cfg func(*bridge.Config)) *server {
+	return startWith(t, cfg, nil)
+}
+
+func startWith(t *testing.T, cfg func(*bridge.Config), srvCfg func(*transport.Server)) *server {
 	t.Helper()
 	before := goleak.IgnoreCurrent()
 	rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
@@ -53,6 +58,9 @@ func start(t *testing.T, cfg func(*bridge.Config)) *server {
 		t.Fatal(err)
 	}
 	srv := &transport.Server{Router: rt, Handler: mux}
+	if srvCfg != nil {
+		srvCfg(srv)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -353,5 +361,31 @@ func TestSignedRequests(t *testing.T) {
 		if status != tc.status || !strings.Contains(raw, tc.says) {
 			t.Errorf("%s: %d %s, want %d with %q", tc.name, status, raw, tc.status, tc.says)
 		}
+	}
+}
+
+// TestSlowBody: a POST whose body never finishes (slowloris) is cut by the
+// listener's read timeout and answered 400; it costs only its connection.
+func TestSlowBody(t *testing.T) {
+	s := startWith(t, nil, func(srv *transport.Server) { srv.HTTP.ReadTimeout = 200 * time.Millisecond })
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"topic\":")
+	nc.SetReadDeadline(time.Now().Add(ioTimeout))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("no answer to the slow body: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "reading the body") {
+		t.Errorf("slow body: %d %s", resp.StatusCode, b)
+	}
+	// Others are served meanwhile and after.
+	if status, _, raw := s.do(t, "POST", "/publish", "application/json", `{"topic": "com.example.t"}`); status != 200 {
+		t.Errorf("publish after the slow body: %d %s", status, raw)
 	}
 }
