@@ -353,8 +353,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte,
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			h.fail(w, http.StatusRequestEntityTooLarge, wamp.ErrPayloadSizeExceeded, fmt.Sprintf("the body is over %d bytes", h.cfg.MaxBodyBytes))
+		if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			// e.Limit: the listener's HTTP body limit may be the lower.
+			h.fail(w, http.StatusRequestEntityTooLarge, wamp.ErrPayloadSizeExceeded, fmt.Sprintf("the body is over %d bytes", e.Limit))
 			return nil, false
 		}
 		h.fail(w, http.StatusBadRequest, "junction.error.bad_request", "reading the body: "+err.Error())

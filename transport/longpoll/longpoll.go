@@ -270,7 +270,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOpenBody))
 	if err != nil {
-		h.bodyError(w, err, maxOpenBody)
+		h.bodyError(w, err)
 		return
 	}
 	var req struct {
@@ -337,11 +337,15 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	// Attach under mu: a transport is in the map only with its session,
 	// and Close, which takes mu first, sees every session attached.
 	t.rs = h.cfg.Router.Attach(peer{t}, info)
+	// The timers are set under t.mu, and before Close (which takes h.mu
+	// first) can shut the transport; their functions read them under t.mu.
+	t.mu.Lock()
+	t.timer = time.AfterFunc(h.cfg.SessionTimeout, t.expire)
+	t.hello = time.AfterFunc(h.cfg.HelloTimeout, t.helloExpired)
+	t.mu.Unlock()
 	h.mu.Unlock()
 	h.stats.Open.Add(1)
 	h.stats.Opened.Add(1)
-	t.timer = time.AfterFunc(h.cfg.SessionTimeout, t.expire)
-	t.hello = time.AfterFunc(h.cfg.HelloTimeout, t.helloExpired)
 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -370,11 +374,12 @@ func (h *Handler) remove(t *lpTransport) {
 	t.shut()
 }
 
-// bodyError answers a failed body read: 413 over the limit, else 400.
-func (h *Handler) bodyError(w http.ResponseWriter, err error, limit int64) {
+// bodyError answers a failed body read: 413 over the limit (the lower of
+// the handler's and the listener's), else 400.
+func (h *Handler) bodyError(w http.ResponseWriter, err error) {
 	h.stats.BadRequests.Add(1)
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", limit))
+	if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", e.Limit))
 		return
 	}
 	httpError(w, http.StatusBadRequest, "reading the body: "+err.Error())

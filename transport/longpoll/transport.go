@@ -19,9 +19,7 @@ type lpTransport struct {
 	id    string
 	addr  string
 	proto protocol
-	rs    *router.Session
-	timer *time.Timer // SessionTimeout: expire
-	hello *time.Timer // HelloTimeout: helloExpired
+	rs    *router.Session // set before the transport is in the Handler's map
 
 	sendMu sync.Mutex // one send at a time: messages reach the router in order
 
@@ -32,6 +30,8 @@ type lpTransport struct {
 	clientGone bool          // /close, an expiry or Handler.Close
 	wake       chan struct{} // closed and replaced when the queue or the state changes
 	receiver   uint64        // the newest receive; an older one held returns empty
+	timer      *time.Timer   // SessionTimeout: expire
+	hello      *time.Timer   // HelloTimeout: helloExpired
 	inflight   int           // requests in progress
 	last       time.Time     // when the last request ended
 	detachOnce sync.Once
@@ -94,9 +94,9 @@ func (t *lpTransport) shut() {
 	t.clientGone = true
 	t.queue, t.queued = nil, 0
 	t.signal()
-	t.mu.Unlock()
 	t.timer.Stop()
 	t.hello.Stop()
+	t.mu.Unlock()
 	t.detach()
 }
 
@@ -127,19 +127,23 @@ func (t *lpTransport) end() {
 // if no request was in progress since, else it checks again when the
 // timeout would next be due.
 func (t *lpTransport) expire() {
+	timeout := t.h.cfg.SessionTimeout
 	t.mu.Lock()
 	idle := time.Since(t.last)
-	busy := t.inflight > 0
-	t.mu.Unlock()
-	timeout := t.h.cfg.SessionTimeout
 	switch {
-	case busy:
+	case t.clientGone:
+		t.mu.Unlock()
+		return
+	case t.inflight > 0:
 		t.timer.Reset(timeout)
+		t.mu.Unlock()
 		return
 	case idle < timeout:
 		t.timer.Reset(timeout - idle)
+		t.mu.Unlock()
 		return
 	}
+	t.mu.Unlock()
 	t.h.stats.Expired.Add(1)
 	t.h.log.Debug("long-poll transport expired", "transport_addr", t.addr, "session_timeout", timeout)
 	t.h.remove(t)
@@ -233,7 +237,7 @@ func (t *lpTransport) send(w http.ResponseWriter, r *http.Request) {
 	limit := int64(t.h.cfg.MaxMessageSize)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		t.h.bodyError(w, err, limit)
+		t.h.bodyError(w, err)
 		return
 	}
 	msgs := [][]byte{body}
