@@ -24,6 +24,7 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 	if lp := l.LongPoll; lp.Enabled {
 		lc := longpoll.Config{
 			Router:             rt,
+			Path:               lp.Path,
 			AllowedOrigins:     l.AllowedOrigins,
 			TLS:                l.TLS != nil,
 			MaxMessageSize:     int(cfg.Limits.MaxMessageSize),

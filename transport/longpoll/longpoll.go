@@ -50,6 +50,7 @@ import (
 
 // Defaults for Config's zero fields.
 const (
+	DefaultPath           = "/lp"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultSessionTimeout = 30 * time.Second
 	DefaultHelloTimeout   = 10 * time.Second
@@ -66,6 +67,9 @@ const maxOpenBody = 4 << 10
 type Config struct {
 	// Router is the router sessions join. Required.
 	Router *router.Router
+	// Path is the base path the Handler is mounted under (at Path+"/");
+	// default "/lp".
+	Path string
 	// AllowedOrigins are the browser origins allowed, as a listener's
 	// allowed_origins (websocket.NewOriginPolicy): empty allows any. A
 	// request with a refused Origin gets 403; allowed cross-origin
@@ -125,9 +129,9 @@ type Stats struct {
 	MessagesDelivered atomic.Int64 // messages answered to receives
 }
 
-// Handler serves the long-poll transport. Mount it at <base>/ (it strips
-// nothing: it answers the paths that end in /open, /<id>/receive, send
-// and close and 404 elsewhere).
+// Handler serves the long-poll transport. Mount it at Config.Path+"/": it
+// answers <Path>/open and <Path>/<id>/receive, send and close, and 404
+// elsewhere.
 type Handler struct {
 	cfg     Config
 	origins *websocket.OriginPolicy
@@ -154,6 +158,10 @@ func New(cfg Config) (*Handler, error) {
 		if v < 0 {
 			return nil, fmt.Errorf("longpoll: Config.%s is negative", name)
 		}
+	}
+	cfg.Path = cmp.Or(cfg.Path, DefaultPath)
+	if !strings.HasPrefix(cfg.Path, "/") || strings.HasSuffix(cfg.Path, "/") {
+		return nil, fmt.Errorf("longpoll: Config.Path %q must start with / and not end with it", cfg.Path)
 	}
 	origins, err := websocket.NewOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {
@@ -221,20 +229,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed: the long-poll transport takes POST")
 		return
 	}
-	rest := r.URL.Path
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 && rest[i+1:] == "open" {
+	// <base>/open or <base>/<id>/<action>
+	rest, ok := strings.CutPrefix(r.URL.Path, h.cfg.Path+"/")
+	if rest == "open" {
 		h.open(w, r)
 		return
 	}
-	// .../<id>/<action>
-	i := strings.LastIndexByte(rest, '/')
-	action := rest[i+1:]
-	j := strings.LastIndexByte(rest[:max(i, 0)], '/')
-	if i <= 0 || j < 0 {
-		httpError(w, http.StatusNotFound, "no long-poll endpoint at "+r.URL.Path)
+	id, action, two := strings.Cut(rest, "/")
+	if !ok || !two || id == "" || strings.Contains(action, "/") {
+		httpError(w, http.StatusNotFound, "no long-poll endpoint at "+r.URL.Path+": the endpoints are "+
+			h.cfg.Path+"/open and "+h.cfg.Path+"/<transport>/receive, send and close")
 		return
 	}
-	id := rest[j+1 : i]
 	switch action {
 	case "receive", "send", "close":
 	default:

@@ -524,6 +524,8 @@ func TestLongPollBadInput(t *testing.T) {
 		{"unknown transport", "POST", base + "/AAAAAAAAAAAAAAAAAAAAAA/send", "[1]", nil, 404, "no long-poll transport"},
 		{"unknown action", "POST", good.base + "/poll", "", nil, 404, "receive, send and close"},
 		{"no such path", "POST", base + "/", "", nil, 404, "no long-poll endpoint"},
+		{"open below a transport", "POST", good.base + "/open", `{"protocols": ["wamp.2.json"]}`, nil, 404, "no long-poll endpoint"},
+		{"too deep", "POST", good.base + "/x/send", "", nil, 404, "no long-poll endpoint"},
 		{"send oversized", "POST", good.base + "/send", `[16,1,{},"t",["` + strings.Repeat("x", 2000) + `"]]` + "\x1e", nil, 413, "over 1024 bytes"},
 		{"batch without separator", "POST", good.base + "/send", `[16,1,{},"t"]`, nil, 400, "no record separator"},
 		{"empty batch", "POST", good.base + "/send", "", nil, 400, "empty batch"},
