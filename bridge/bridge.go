@@ -421,7 +421,9 @@ func (h *Handler) options(w http.ResponseWriter, opts wamp.Dict, allowed ...stri
 // join opens the request's session with its identity; on failure it has
 // answered.
 func (h *Handler) join(w http.ResponseWriter, r *http.Request, body []byte) (*client.Session, bool) {
-	opts := &client.Options{Agent: "junction-http-bridge"}
+	// The request's address, not one for every request: the realm's
+	// authentication throttle slows down the address that fails, not all.
+	opts := &client.Options{Agent: "junction-http-bridge", LocalRemoteAddr: r.RemoteAddr}
 	if q := r.URL.Query(); q.Has("signature") {
 		k, err := h.verify(q, body)
 		if err != nil {

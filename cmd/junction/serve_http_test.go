@@ -324,6 +324,18 @@ realms:
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The bridge's sessions carry the HTTP client's address (the realm's
+	// throttle keys on it).
+	peers := make(chan string, 64)
+	if _, err := svc.Subscribe(t.Context(), "wamp.session.on_join", func(ev *client.Event) {
+		d, _ := ev.Args[0].(map[string]any)
+		tr, _ := d["transport"].(map[string]any)
+		if d["authid"] == "joe" {
+			peers <- fmt.Sprint(tr["peer"])
+		}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
 	news := make(chan string, 2)
 	if _, err := svc.Subscribe(t.Context(), "com.example.news.today", func(ev *client.Event) { news <- fmt.Sprint(ev.Args...) }, nil); err != nil {
 		t.Fatal(err)
@@ -384,6 +396,14 @@ realms:
 		}
 	case <-time.After(20 * time.Second):
 		t.Error("the allowed publication did not arrive")
+	}
+	select {
+	case peer := <-peers:
+		if !strings.HasPrefix(peer, "127.0.0.1:") {
+			t.Errorf("a bridge session's peer is %q, want the HTTP client's address", peer)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("no on_join for joe's bridge sessions")
 	}
 }
 
