@@ -34,7 +34,11 @@ func ConnectLocal(ctx context.Context, r *router.Router, realm string, opts *Opt
 	}
 	s.connect = func(context.Context) (*link, error) {
 		c := &localConn{codec: s.codec, maxIn: s.opts.maxMessage(), queueMax: s.opts.localQueue(), notify: make(chan struct{}, 1)}
-		c.rs = r.Attach(localPeer{c}, router.TransportInfo{Kind: "local", Serializer: s.codec.Format().String(), RemoteAddr: "in-process"})
+		addr := s.opts.LocalRemoteAddr
+		if addr == "" {
+			addr = "in-process"
+		}
+		c.rs = r.Attach(localPeer{c}, router.TransportInfo{Kind: "local", Serializer: s.codec.Format().String(), RemoteAddr: addr})
 		return &link{conn: c, fr: localFramer{c}, kind: "local"}, nil
 	}
 	if err := s.start(ctx); err != nil {

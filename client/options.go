@@ -105,6 +105,12 @@ type Options struct {
 	// ConnectLocal that the application does not read fast enough, as
 	// transport.Server.OutboundQueue does for a connection; 0 means 4 MiB.
 	LocalQueue int
+	// LocalRemoteAddr is the remote address the router knows a session of
+	// ConnectLocal by ("in-process" when empty): a component that acts
+	// for a remote client (the HTTP bridge) names that client's address,
+	// so that the realm's authentication throttle, the logs and the
+	// session's meta details see it rather than one address for all.
+	LocalRemoteAddr string
 
 	// Logger receives the session's logs; nil discards them.
 	Logger *slog.Logger

@@ -37,6 +37,43 @@ type Config struct {
 	// when it is not configured, with these settings (no name). Yaml key
 	// realm_template.
 	RealmTemplate *Realm
+
+	// Webhooks POST the events of topics to HTTP endpoints. Yaml key
+	// webhooks.
+	Webhooks []Webhook
+	// Callees register procedures served by HTTP endpoints. Yaml key
+	// callees.
+	Callees []Callee
+}
+
+// Callee registers a procedure whose invocations are POSTed to an HTTP
+// endpoint as {"procedure", "args", "kwargs", "details"}; its JSON answer
+// is the result or the error.
+type Callee struct {
+	Realm       string        // yaml realm; default "realm1"
+	Procedure   string        // yaml procedure; required
+	Match       string        // yaml match: exact (default), prefix or wildcard
+	URL         string        // yaml url; required, http or https
+	Secret      string        // yaml secret: signs each POST; none by default
+	AuthID      string        // yaml authid: the identity it registers with; anonymous by default
+	Ticket      string        // yaml ticket: that principal's ticket, in the clear
+	Timeout     time.Duration // yaml timeout: of one POST; default 30s
+	Concurrency int           // yaml concurrency: POSTs in flight; default 16
+}
+
+// Webhook subscribes an HTTP endpoint to a topic: each event is POSTed as
+// {"topic", "args", "kwargs", "details"}.
+type Webhook struct {
+	Realm   string        // yaml realm; default "realm1"
+	Topic   string        // yaml topic; required
+	Match   string        // yaml match: exact (default), prefix or wildcard
+	URL     string        // yaml url; required, http or https
+	Secret  string        // yaml secret: signs each POST (X-Junction-Signature); none by default
+	AuthID  string        // yaml authid: the identity it subscribes with; anonymous by default
+	Ticket  string        // yaml ticket: that principal's ticket, in the clear
+	Queue   int           // yaml queue: events waiting for the endpoint; default 1000
+	Timeout time.Duration // yaml timeout: of one POST; default 10s
+	Retries int           // yaml retries: of a failed POST; default 5
 }
 
 // Listener is one address the router accepts connections on. WebSocket and
@@ -67,6 +104,76 @@ type Listener struct {
 	// Cookie, when set, gives WebSocket clients an authentication cookie
 	// (for realms with auth.cookie). Yaml key cookie.
 	Cookie *Cookie
+	// LongPoll is the WAMP long-poll transport (HTTP) of the listener.
+	// Yaml key longpoll.
+	LongPoll LongPoll
+	// Bridge, when set, serves the HTTP bridge (POST publish and call) on
+	// the listener. Yaml key bridge; the default config (no file) has one
+	// for realm1, a listener of a config file only with the key.
+	Bridge *Bridge
+}
+
+// Bridge configures a listener's HTTP bridge: publications and calls as
+// JSON POST requests, each made by a session of the request's identity.
+type Bridge struct {
+	// Realm is the realm the requests' sessions join. Yaml key realm;
+	// default "realm1".
+	Realm string
+	// PublishPath and CallPath are the endpoints' URL paths. Yaml keys
+	// publish_path and call_path; default "/publish" and "/call".
+	PublishPath, CallPath string
+	// CallTimeout bounds a call (a call may ask for less). Yaml key
+	// call_timeout; default 60s.
+	CallTimeout time.Duration
+	// Keys sign requests (Crossbar.io's signed requests, with replay
+	// protection). Yaml key keys.
+	Keys []BridgeKey
+	// SignatureWindow is how far a signed request's timestamp may be
+	// from the router's clock. Yaml key signature_window; default 5m.
+	SignatureWindow time.Duration
+}
+
+// BridgeKey is a key of signed bridge requests: a signed request joins as
+// principal AuthID with Secret as its ticket (or wampcra secret).
+type BridgeKey struct {
+	Key    string // yaml key
+	Secret string // yaml secret
+	AuthID string // yaml authid
+}
+
+// defaultBridge is what a bridge key starts from.
+func defaultBridge() *Bridge {
+	return &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: 60 * time.Second,
+		SignatureWindow: 5 * time.Minute}
+}
+
+// LongPoll configures a listener's WAMP long-poll transport: a WAMP
+// session over HTTP POST requests, for clients that cannot hold a
+// WebSocket. Its queue and message bounds are limits.outbound_queue and
+// limits.max_message_size, its join deadline limits.hello_timeout, as for
+// WebSocket connections.
+type LongPoll struct {
+	// Enabled serves it. Yaml key enabled; default true.
+	Enabled bool
+	// Path is its base URL path (<path>/open, <path>/<id>/receive, ...).
+	// Yaml key path; default "/lp".
+	Path string
+	// RequestTimeout is how long a receive is held when nothing is pending
+	// before it is answered empty. Yaml key request_timeout; default 10s.
+	RequestTimeout time.Duration
+	// SessionTimeout closes a transport with no request for this long; its
+	// session leaves. Yaml key session_timeout; default 30s.
+	SessionTimeout time.Duration
+	// MaxPerAddress bounds the transports open at once from one client
+	// address. Yaml key max_per_address; default 32.
+	MaxPerAddress int
+	// MaxTransports bounds the transports open at once on the listener.
+	// Yaml key max_transports; default 10000.
+	MaxTransports int
+	// AllowAddressChange lets a transport be used from another address
+	// than the one that opened it. Yaml key allow_address_change; default
+	// false.
+	AllowAddressChange bool
 }
 
 // TLS names the certificate and private key of a TLS listener. Both files
@@ -246,7 +353,7 @@ const (
 // Config that the caller may modify.
 func Default() *Config {
 	return &Config{
-		Listeners: []Listener{defaultListener("127.0.0.1:8080")},
+		Listeners: []Listener{defaultListenerWithBridge("127.0.0.1:8080")},
 		Realms:    []Realm{defaultRealm("realm1")},
 		Limits: Limits{
 			MaxMessageSize:           16 * mib,
@@ -269,6 +376,14 @@ func Default() *Config {
 	}
 }
 
+// defaultListenerWithBridge is the listener of the default config: the
+// HTTP bridge for realm1 on.
+func defaultListenerWithBridge(address string) Listener {
+	l := defaultListener(address)
+	l.Bridge = defaultBridge()
+	return l
+}
+
 // defaultListener is the listener a listeners[] entry starts from before
 // its keys are applied.
 func defaultListener(address string) Listener {
@@ -278,6 +393,8 @@ func defaultListener(address string) Listener {
 		WebSocket:     true,
 		RawSocket:     true,
 		Engine:        "auto",
+		LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+			MaxPerAddress: 32, MaxTransports: 10_000},
 	}
 }
 

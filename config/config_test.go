@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -65,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -85,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
 		},
 		{
 			name: "duplicate key",
@@ -101,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -115,12 +116,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -128,9 +129,46 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`junction.yaml:2:3: listeners: expected a list, got a mapping`},
 		},
 		{
+			name: "bad longpoll",
+			yaml: lines("listeners:", "  - address: :8080", "    longpoll:", "      path: /ws", "      session_timeout: 0s", "      max_per_address: 0"),
+			want: []string{
+				`junction.yaml:4:13: listeners[0].longpoll.path: "/ws" overlaps websocket_path "/ws"`,
+				`junction.yaml:5:24: listeners[0].longpoll.session_timeout: must be more than 0, got 0s`,
+				`junction.yaml:6:24: listeners[0].longpoll.max_per_address: 0 is not a positive integer`,
+			},
+		},
+		{
+			name: "bad bridge",
+			yaml: lines("listeners:", "  - address: :8080", "    bridge:", "      realm: nowhere", "      publish_path: /ws", "      call_path: /lp/call"),
+			want: []string{
+				`junction.yaml:4:14: listeners[0].bridge.realm: "nowhere" is not a realm of this config (realms[].name)`,
+				`junction.yaml:5:21: listeners[0].bridge.publish_path: "/ws" is also websocket_path`,
+				`junction.yaml:6:18: listeners[0].bridge.call_path: "/lp/call" is under longpoll.path "/lp"`,
+			},
+		},
+		{
+			name: "bad webhook",
+			yaml: lines("webhooks:", "  - topic: a.b", "    url: ftp://x", "    match: regex", "    realm: nowhere", "    authid: joe"),
+			want: []string{
+				`junction.yaml:3:10: webhooks[0].url: "ftp://x" is not an http:// or https:// URL`,
+				`junction.yaml:4:12: webhooks[0].match: "regex" is not one of exact, prefix, wildcard`,
+				`junction.yaml:5:12: webhooks[0].realm: "nowhere" is not a realm of this config (realms[].name)`,
+				`junction.yaml:6:13: webhooks[0].authid: "joe" needs its ticket (key ticket)`,
+			},
+		},
+		{
+			name: "bad callee",
+			yaml: lines("callees:", "  - url: http://", "    timeout: 0s"),
+			want: []string{
+				`junction.yaml:2:5: callees[0].procedure: a procedure is required`,
+				`junction.yaml:2:10: callees[0].url: "http://" is not an http:// or https:// URL`,
+				`junction.yaml:3:14: callees[0].timeout: must be more than 0, got 0s`,
+			},
+		},
+		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -850,6 +888,13 @@ func TestParseValid(t *testing.T) {
 			if tt.want != nil {
 				tt.want(want)
 			}
+			// The default listener's bridge is for realm1, kept only
+			// where the config has realm1.
+			if !slices.ContainsFunc(want.Realms, func(r Realm) bool { return r.Name == "realm1" }) {
+				for i := range want.Listeners {
+					want.Listeners[i].Bridge = nil
+				}
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
@@ -869,6 +914,9 @@ func TestDefault(t *testing.T) {
 			WebSocket:     true,
 			RawSocket:     true,
 			Engine:        "auto",
+			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+				MaxPerAddress: 32, MaxTransports: 10000},
+			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute, SignatureWindow: 5 * time.Minute},
 		}},
 		Realms: []Realm{{Name: "realm1", StrictURIs: false, Anonymous: true, MetaAPI: true,
 			DiscloseCaller: "on_request", DisclosePublisher: "on_request"}},
@@ -922,9 +970,25 @@ func TestFullConfig(t *testing.T) {
 		"      - https://app.example.com",
 		"      - https://*.example.com",
 		"    engine: goroutine",
+		"    longpoll:",
+		"      path: /wamp-lp",
+		"      request_timeout: 5s",
+		"      session_timeout: 1m",
+		"      max_per_address: 4",
+		"      max_transports: 100",
+		"      allow_address_change: true",
+		"    bridge:",
+		"      realm: com.example.public",
+		"      publish_path: /http/publish",
+		"      call_timeout: 5s",
+		"      signature_window: 1m",
+		"      keys:",
+		"        - {key: svc-key, secret: 0123456789abcdef, authid: svc}",
 		"  - address: unix:junction.sock",
 		"    websocket: false",
 		"    engine: auto",
+		"    longpoll:",
+		"      enabled: false",
 		"realms:",
 		"  - name: com.example.chat",
 		"    strict_uris: true",
@@ -960,6 +1024,21 @@ func TestFullConfig(t *testing.T) {
 		"log:",
 		"  level: debug",
 		"  format: json",
+		"webhooks:",
+		"  - realm: com.example.chat",
+		"    topic: com.example.chat.room.",
+		"    match: prefix",
+		"    url: https://hooks.example.com/chat",
+		"    secret: hook-secret",
+		"    queue: 50",
+		"    timeout: 3s",
+		"    retries: 0",
+		"callees:",
+		"  - procedure: com.example.chat.translate",
+		"    realm: com.example.chat",
+		"    url: http://127.0.0.1:9000/translate",
+		"    timeout: 2s",
+		"    concurrency: 4",
 	)
 	name := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
@@ -979,6 +1058,10 @@ func TestFullConfig(t *testing.T) {
 				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile},
 				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
 				Engine:         "goroutine",
+				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
+					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
+				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second,
+					SignatureWindow: time.Minute, Keys: []BridgeKey{{Key: "svc-key", Secret: "0123456789abcdef", AuthID: "svc"}}},
 			},
 			{
 				Address:       "unix:" + filepath.Join(dir, "junction.sock"),
@@ -986,6 +1069,8 @@ func TestFullConfig(t *testing.T) {
 				WebSocket:     false,
 				RawSocket:     true,
 				Engine:        "auto",
+				LongPoll: LongPoll{Enabled: false, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+					MaxPerAddress: 32, MaxTransports: 10000},
 			},
 		},
 		Realms: []Realm{
@@ -1019,6 +1104,10 @@ func TestFullConfig(t *testing.T) {
 			MaxCallsInFlightPerSession: 1,
 		},
 		Log: Log{Level: "debug", Format: "json"},
+		Webhooks: []Webhook{{Realm: "com.example.chat", Topic: "com.example.chat.room.", Match: "prefix", URL: "https://hooks.example.com/chat",
+			Secret: "hook-secret", Queue: 50, Timeout: 3 * time.Second, Retries: 0}},
+		Callees: []Callee{{Realm: "com.example.chat", Procedure: "com.example.chat.translate", Match: "exact",
+			URL: "http://127.0.0.1:9000/translate", Timeout: 2 * time.Second, Concurrency: 4}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -1337,7 +1426,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)

@@ -19,14 +19,19 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
-	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
-	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
-	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
-	historyKeys  = []string{"topic", "match", "limit"}
-	storeKeys    = []string{"path"}
-	limitsKeys   = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
-	logKeys      = []string{"level", "format"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees"}
+	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
+	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
+	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
+	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
+	bridgeKeyKeys = []string{"key", "secret", "authid"}
+	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
+	tlsKeys       = []string{"cert", "key", "client_auth", "client_ca"}
+	realmKeys     = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
+	historyKeys   = []string{"topic", "match", "limit"}
+	storeKeys     = []string{"path"}
+	limitsKeys    = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
+	logKeys       = []string{"level", "format"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -385,12 +390,90 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			})
 		case "realm_template":
 			d.realmTemplate(v, path, c)
+		case "callees":
+			items, ok := d.sequence(v, path)
+			if !ok {
+				return
+			}
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				d.r.setPos(ip, item)
+				ce := Callee{Realm: "realm1", Match: "exact", Timeout: 30 * time.Second, Concurrency: 16}
+				d.mapping(item, ip, calleeKeys, func(key, path string, v *yaml.Node) {
+					switch key {
+					case "realm":
+						d.str(v, path, &ce.Realm)
+					case "procedure":
+						d.str(v, path, &ce.Procedure)
+					case "match":
+						d.str(v, path, &ce.Match)
+					case "url":
+						d.str(v, path, &ce.URL)
+					case "secret":
+						d.str(v, path, &ce.Secret)
+					case "authid":
+						d.str(v, path, &ce.AuthID)
+					case "ticket":
+						d.str(v, path, &ce.Ticket)
+					case "timeout":
+						d.duration(v, path, &ce.Timeout)
+					case "concurrency":
+						d.positive(v, path, &ce.Concurrency)
+					}
+				})
+				c.Callees = append(c.Callees, ce)
+			}
+		case "webhooks":
+			items, ok := d.sequence(v, path)
+			if !ok {
+				return
+			}
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				d.r.setPos(ip, item)
+				wh := Webhook{Realm: "realm1", Match: "exact", Queue: 1000, Timeout: 10 * time.Second, Retries: 5}
+				d.mapping(item, ip, webhookKeys, func(key, path string, v *yaml.Node) {
+					switch key {
+					case "realm":
+						d.str(v, path, &wh.Realm)
+					case "topic":
+						d.str(v, path, &wh.Topic)
+					case "match":
+						d.str(v, path, &wh.Match)
+					case "url":
+						d.str(v, path, &wh.URL)
+					case "secret":
+						d.str(v, path, &wh.Secret)
+					case "authid":
+						d.str(v, path, &wh.AuthID)
+					case "ticket":
+						d.str(v, path, &wh.Ticket)
+					case "queue":
+						d.positive(v, path, &wh.Queue)
+					case "timeout":
+						d.duration(v, path, &wh.Timeout)
+					case "retries":
+						if d.integer(v, path, &wh.Retries) && wh.Retries < 0 {
+							d.r.bad(v, path, "%d is negative", wh.Retries)
+						}
+					}
+				})
+				c.Webhooks = append(c.Webhooks, wh)
+			}
 		case "limits":
 			d.limits(v, path, &c.Limits)
 		case "log":
 			d.log(v, path, &c.Log)
 		}
 	})
+	// The default listener, kept when the file has no listeners, brings
+	// the bridge for realm1 only to a config that has realm1.
+	if len(c.Listeners) == 1 && !d.r.has("listeners") {
+		if l := &c.Listeners[0]; l.Bridge != nil &&
+			!slices.ContainsFunc(c.Realms, func(r Realm) bool { return r.Name == l.Bridge.Realm }) {
+			l.Bridge = nil
+		}
+	}
 }
 
 func (d *decoder) listeners(n *yaml.Node, path string, c *Config) {
@@ -461,6 +544,67 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			d.str(v, path, &l.Engine)
 		case "cookie":
 			l.Cookie = d.cookie(v, path)
+		case "bridge":
+			if isNull(resolve(v)) {
+				l.Bridge = nil
+				return
+			}
+			l.Bridge = defaultBridge()
+			d.mapping(v, path, bridgeKeys, func(key, path string, v *yaml.Node) {
+				switch key {
+				case "realm":
+					d.str(v, path, &l.Bridge.Realm)
+				case "publish_path":
+					d.str(v, path, &l.Bridge.PublishPath)
+				case "call_path":
+					d.str(v, path, &l.Bridge.CallPath)
+				case "call_timeout":
+					d.duration(v, path, &l.Bridge.CallTimeout)
+				case "signature_window":
+					d.duration(v, path, &l.Bridge.SignatureWindow)
+				case "keys":
+					items, ok := d.sequence(v, path)
+					if !ok {
+						return
+					}
+					for i, item := range items {
+						ip := fmt.Sprintf("%s[%d]", path, i)
+						d.r.setPos(ip, item)
+						var k BridgeKey
+						d.mapping(item, ip, bridgeKeyKeys, func(key, path string, v *yaml.Node) {
+							switch key {
+							case "key":
+								d.str(v, path, &k.Key)
+							case "secret":
+								d.str(v, path, &k.Secret)
+							case "authid":
+								d.str(v, path, &k.AuthID)
+							}
+						})
+						l.Bridge.Keys = append(l.Bridge.Keys, k)
+					}
+				}
+			})
+		case "longpoll":
+			d.mapping(v, path, longpollKeys, func(key, path string, v *yaml.Node) {
+				lp := &l.LongPoll
+				switch key {
+				case "enabled":
+					d.boolean(v, path, &lp.Enabled)
+				case "path":
+					d.str(v, path, &lp.Path)
+				case "request_timeout":
+					d.duration(v, path, &lp.RequestTimeout)
+				case "session_timeout":
+					d.duration(v, path, &lp.SessionTimeout)
+				case "max_per_address":
+					d.positive(v, path, &lp.MaxPerAddress)
+				case "max_transports":
+					d.positive(v, path, &lp.MaxTransports)
+				case "allow_address_change":
+					d.boolean(v, path, &lp.AllowAddressChange)
+				}
+			})
 		}
 	})
 }

@@ -56,6 +56,40 @@ func validate(c *Config, r *report) {
 		}
 		names[rl.Name] = path
 	}
+	// Webhooks and callees: an HTTP endpoint bound to a URI of a realm.
+	endpoint := func(at, realm, uriKey, uri, match, u, authid, ticket string, timeout time.Duration) {
+		if _, ok := names[realm]; !ok && c.RealmTemplate == nil && !r.skip(at+".realm") {
+			r.errorf(at+".realm", "%q is not a realm of this config (realms[].name)", realm)
+		}
+		if uri == "" {
+			r.errorf(at+"."+uriKey, "a %s is required", uriKey)
+		}
+		oneOf(r, at+".match", match, "exact", "prefix", "wildcard")
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			r.errorf(at+".url", "%q is not an http:// or https:// URL", u)
+		}
+		if authid != "" && ticket == "" {
+			r.errorf(at+".authid", "%q needs its ticket (key ticket)", authid)
+		}
+		if timeout <= 0 {
+			r.errorf(at+".timeout", "must be more than 0, got %v", timeout)
+		}
+	}
+	for i, wh := range c.Webhooks {
+		endpoint(fmt.Sprintf("webhooks[%d]", i), wh.Realm, "topic", wh.Topic, wh.Match, wh.URL, wh.AuthID, wh.Ticket, wh.Timeout)
+	}
+	for i, ce := range c.Callees {
+		endpoint(fmt.Sprintf("callees[%d]", i), ce.Realm, "procedure", ce.Procedure, ce.Match, ce.URL, ce.AuthID, ce.Ticket, ce.Timeout)
+	}
+	for i, l := range c.Listeners {
+		at := fmt.Sprintf("listeners[%d].bridge.realm", i)
+		if l.Bridge == nil || r.skip(at) || c.RealmTemplate != nil {
+			continue
+		}
+		if _, ok := names[l.Bridge.Realm]; !ok {
+			r.errorf(at, "%q is not a realm of this config (realms[].name)", l.Bridge.Realm)
+		}
+	}
 	for i := range c.Realms {
 		validateRealm(r, fmt.Sprintf("realms[%d]", i), &c.Realms[i], c.Store.Path)
 	}
@@ -119,6 +153,65 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 
 	if l.TLS != nil {
 		checkTLS(r, path+".tls", l.TLS)
+	}
+	if b := l.Bridge; b != nil {
+		taken := map[string]string{}
+		if l.WebSocket {
+			taken[l.WebSocketPath] = "websocket_path"
+		}
+		for _, p := range []struct{ key, v string }{{"publish_path", b.PublishPath}, {"call_path", b.CallPath}} {
+			at := path + ".bridge." + p.key
+			switch {
+			case !strings.HasPrefix(p.v, "/"):
+				r.errorf(at, "%q must start with \"/\"", p.v)
+			case strings.ContainsAny(p.v, "?# \t\r\n"):
+				r.errorf(at, "%q is not a plain URL path (no spaces, \"?\" or \"#\")", p.v)
+			case taken[p.v] != "":
+				r.errorf(at, "%q is also %s", p.v, taken[p.v])
+			case l.LongPoll.Enabled && (p.v == l.LongPoll.Path || strings.HasPrefix(p.v, l.LongPoll.Path+"/")):
+				r.errorf(at, "%q is under longpoll.path %q", p.v, l.LongPoll.Path)
+			default:
+				taken[p.v] = p.key
+			}
+		}
+		if b.CallTimeout <= 0 {
+			r.errorf(path+".bridge.call_timeout", "must be more than 0, got %v", b.CallTimeout)
+		}
+		if b.SignatureWindow <= 0 {
+			r.errorf(path+".bridge.signature_window", "must be more than 0, got %v", b.SignatureWindow)
+		}
+		seen := map[string]bool{}
+		for i, k := range b.Keys {
+			at := fmt.Sprintf("%s.bridge.keys[%d]", path, i)
+			switch {
+			case k.Key == "" || k.AuthID == "":
+				r.errorf(at, "a key needs key, secret and authid")
+			case len(k.Secret) < 16:
+				r.errorf(at+".secret", "must be at least 16 characters (it is an HMAC key)")
+			case seen[k.Key]:
+				r.errorf(at+".key", "%q is listed twice", k.Key)
+			}
+			seen[k.Key] = true
+		}
+	}
+	if lp := &l.LongPoll; lp.Enabled {
+		at := path + ".longpoll.path"
+		switch p := lp.Path; {
+		case !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/"):
+			r.errorf(at, "%q must start with \"/\", not end with it, and not be \"/\"", p)
+		case strings.ContainsAny(p, "?# \t\r\n"):
+			r.errorf(at, "%q is not a plain URL path (no spaces, \"?\" or \"#\")", p)
+		case l.WebSocket && (p == l.WebSocketPath || strings.HasPrefix(l.WebSocketPath, p+"/")):
+			r.errorf(at, "%q overlaps websocket_path %q", p, l.WebSocketPath)
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"request_timeout", lp.RequestTimeout}, {"session_timeout", lp.SessionTimeout}} {
+			if d.v <= 0 {
+				r.errorf(path+".longpoll."+d.key, "must be more than 0, got %v", d.v)
+			}
+		}
 	}
 
 	for i, o := range l.AllowedOrigins {

@@ -114,6 +114,10 @@ func (c *conn) attached() bool { return c.isAttached.Load() }
 // serve runs the connection from accept to close.
 func (c *conn) serve() {
 	if err := c.handshake(); err != nil {
+		if err == errHandedOff {
+			c.log.Debug("HTTP request: handed to the handler")
+			return
+		}
 		c.log.Debug("connection refused", "err", err)
 		c.raw.Close()
 		return
@@ -181,6 +185,15 @@ func (c *conn) handshake() error {
 			return err
 		}
 	} else {
+		if c.srv.Handler != nil {
+			route, err := c.readHTTPHead()
+			if err != nil {
+				return err
+			}
+			if route == routeHandler {
+				return c.handOffHTTP()
+			}
+		}
 		if !o.webSocket {
 			return fmt.Errorf("websocket handshake from %s: WebSocket is disabled on this port", c.remote)
 		}

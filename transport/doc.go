@@ -11,6 +11,20 @@
 // connection's outbound queue. The router does not know how a connection is
 // served.
 //
+// # Plain HTTP
+//
+// With Server.Handler set, the port serves plain HTTP too (metrics, health
+// checks, pages): a request for another path than the WebSocket path goes
+// to the Handler as soon as its request line has arrived, and one for the
+// WebSocket path once its headers have, unless it asks for a WebSocket
+// upgrade. The connection is handed, with what was read of it, to a
+// net/http Server, which serves it and any further requests on it in
+// goroutine mode (the epoll engine first takes it off its event loop).
+// Server.HTTP bounds those connections: header, body, write and idle
+// timeouts, header and body sizes, and how many are served at once (503
+// beyond). Without a Handler such requests get the upgrader's answer, 404
+// for another path.
+//
 // # Engines
 //
 // Server.Engine chooses how connections are served:

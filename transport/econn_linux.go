@@ -413,6 +413,15 @@ func (c *econn) handshake(b []byte) (int, int) {
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
 	}
+	if c.srv.Handler != nil {
+		switch routeHTTP(b, o) {
+		case routeMore:
+			return 0, len(b) + 1
+		case routeHandler:
+			c.handOffHTTP(b)
+			return len(b), 0
+		}
+	}
 	if !o.webSocket {
 		c.refuse(errors.New("websocket handshake: WebSocket is disabled on this port"))
 		return len(b), 0
@@ -521,24 +530,6 @@ func (c *econn) attach(answer []byte) {
 		next = c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now)
 	}
 	c.SetTimer(earliest(c.helloAt, next))
-}
-
-// requestEnd returns the length of the HTTP request at the start of b, up
-// to and including the empty line that ends its headers, or -1 when b does
-// not hold it all.
-func requestEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
-		}
-		switch {
-		case i+1 < len(b) && b[i+1] == '\n':
-			return i + 2
-		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
-			return i + 3
-		}
-	}
-	return -1
 }
 
 func indexNewline(b []byte) int {

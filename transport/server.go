@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -145,6 +147,20 @@ type Server struct {
 	// listeners it can serve, goroutine mode for the others.
 	Engine string
 
+	// Handler, when set, serves the plain HTTP requests that arrive on the
+	// Server's listeners: a request for another path than WebSocketPath,
+	// and one for that path that does not ask for a WebSocket upgrade (with
+	// WebSocket off, every HTTP request). Such a connection is handed to a
+	// net/http Server, with the bytes already read, and served there in
+	// goroutine mode whatever the engine, further requests on it
+	// (keep-alive) included; HTTP bounds it. Behind TLS the handler sees
+	// no Request.TLS. Nil: such requests get the WebSocket handshake's
+	// answer, 404 for another path.
+	Handler http.Handler
+	// HTTP bounds the connections Handler serves: timeouts, sizes and
+	// their number.
+	HTTP HTTPLimits
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -160,6 +176,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	eng       *engine        // the epoll engine, once a Serve needs it
+	web       *httpFront     // net/http for Handler, once a request needs it
 	wg        sync.WaitGroup // one per connection (goroutine or engine)
 }
 
@@ -174,6 +191,26 @@ type Cookie struct {
 	// signer so that a cookie set by one is good at the others. Nil: the
 	// Server makes its own.
 	Signer *websocket.CookieSigner
+}
+
+// Spec is the cookie as a WebSocket upgrade (or another HTTP endpoint of
+// the listener, such as the long-poll transport's open) sets it:
+// "Path=/; HttpOnly; SameSite=Strict", Max-Age, and Secure on a TLS
+// listener (secure). A nil Signer gets a new one, so call Spec once per
+// cookie and share the result.
+func (c *Cookie) Spec(secure bool) *websocket.Cookie {
+	attrs := "; Path=/; HttpOnly; SameSite=Strict"
+	if c.MaxAge > 0 {
+		attrs += fmt.Sprintf("; Max-Age=%d", int64(c.MaxAge/time.Second))
+	}
+	if secure {
+		attrs += "; Secure"
+	}
+	signer := c.Signer
+	if signer == nil {
+		signer = websocket.NewCookieSigner()
+	}
+	return &websocket.Cookie{Name: c.Name, Attributes: attrs, Signer: signer}
 }
 
 // options are the Server's settings with defaults applied.
@@ -192,6 +229,8 @@ type options struct {
 	rawSocketPings       bool
 	idleTimeout          time.Duration
 	log                  *slog.Logger
+	wsPath               string // the WebSocket path, default applied
+	http                 httpOptions
 }
 
 func (s *Server) init() error {
@@ -221,23 +260,13 @@ func (s *Server) setup() error {
 		return fmt.Errorf("transport: Engine %q is not one of %s, %s, %s", s.Engine, EngineAuto, EngineEpoll, EngineGoroutine)
 	}
 	o.upgrader.Path = s.WebSocketPath
+	o.wsPath = cmp.Or(s.WebSocketPath, websocket.DefaultPath)
 	o.upgrader.MaxRequestSize = maxUpgradeRequest
 	if c := s.Cookie; c != nil {
 		if c.Name == "" || strings.ContainsAny(c.Name, "=;, \t\r\n\"") {
 			return fmt.Errorf("transport: Cookie.Name %q is not a cookie name", c.Name)
 		}
-		attrs := "; Path=/; HttpOnly; SameSite=Strict"
-		if c.MaxAge > 0 {
-			attrs += fmt.Sprintf("; Max-Age=%d", int64(c.MaxAge/time.Second))
-		}
-		if s.TLSConfig != nil {
-			attrs += "; Secure"
-		}
-		signer := c.Signer
-		if signer == nil {
-			signer = websocket.NewCookieSigner()
-		}
-		o.upgrader.Cookie = &websocket.Cookie{Name: c.Name, Attributes: attrs, Signer: signer}
+		o.upgrader.Cookie = c.Spec(s.TLSConfig != nil)
 	}
 	if o.upgrader.Path != "" && !strings.HasPrefix(o.upgrader.Path, "/") {
 		return fmt.Errorf("transport: WebSocketPath %q does not start with /", s.WebSocketPath)
@@ -290,6 +319,9 @@ func (s *Server) setup() error {
 	o.pingTimeout = orDefault(s.PingTimeout, DefaultPingTimeout)
 	o.rawSocketPings = s.RawSocketPings
 	o.idleTimeout = max(s.IdleTimeout, 0)
+	if o.http, err = s.HTTP.options(); err != nil {
+		return err
+	}
 	o.log = s.Logger
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -436,11 +468,12 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.eng.abortAllLocked()
-	eng := s.eng
+	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.abort()
 	}
+	web.close()
 	s.wg.Wait()
 	eng.stop()
 	s.rel.stop()
@@ -467,10 +500,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.eng.abortUnattachedLocked()
-	eng := s.eng
+	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	defer s.rel.stop()
 	defer eng.stop()
+	// HTTP requests in progress end (their context is canceled) and the
+	// connections close once idle, alongside the WAMP sessions.
+	webDone := make(chan struct{})
+	go func() {
+		web.shutdown(ctx)
+		close(webDone)
+	}()
+	defer func() { <-webDone }()
 
 	done := make(chan struct{})
 	go func() {

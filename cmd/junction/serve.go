@@ -80,8 +80,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		closeAll(listeners)
 		return err
 	}
-	for _, srv := range servers {
-		srv.Router = rt
+	closeHTTP, err := attachRouter(cfg, servers, rt, log)
+	if err != nil {
+		closeAll(listeners)
+		rt.Close()
+		return err
+	}
+	stopWebhooks, err := startWebhooks(ctx, cfg, rt, log) // serve_http.go
+	if err != nil {
+		closeAll(listeners)
+		closeHTTP()
+		rt.Close()
+		return err
 	}
 	addrs := make([]string, len(listeners))
 	for i, ln := range listeners {
@@ -113,6 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Sessions that do not answer GOODBYE in time are closed and logged by
 	// the router, connections by the transports: the stop then did what
 	// it was asked, and only other failures make it one.
+	stopWebhooks() // they leave before the router says GOODBYE to the rest
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 	defer cancel()
 	errs = append(errs, failures(rt.Shutdown(sctx))...)
@@ -128,6 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		errs = append(errs, failures(srv.Shutdown(sctx))...)
 	}
+	closeHTTP() // the long-poll sessions left
 	// After the transports: nothing publishes any more.
 	if err := rt.Close(); err != nil {
 		errs = append(errs, err)
@@ -210,6 +222,33 @@ func disclosure(s string) router.Disclosure {
 	return router.DiscloseOnRequest
 }
 
+// attachRouter gives every server the router and its listener's plain
+// HTTP side (long-poll, bridge: serve_http.go). The function it returns
+// closes what the HTTP sides hold, once the router and the listeners are
+// shut down.
+func attachRouter(cfg *config.Config, servers []*transport.Server, rt *router.Router, log *slog.Logger) (func(), error) {
+	var closers []func()
+	closeHTTP := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for i, srv := range servers {
+		srv.Router = rt
+		l := cfg.Listeners[i]
+		mux, closer, err := listenerHTTP(cfg, l, srv, rt, log)
+		if err != nil {
+			closeHTTP()
+			return nil, fmt.Errorf("listener %s: %w", l.Address, err)
+		}
+		closers = append(closers, closer)
+		if mux != nil {
+			srv.Handler = mux
+		}
+	}
+	return closeHTTP, nil
+}
+
 // openListeners opens every configured listener before any serves, so a
 // bad address fails the start instead of half a router running. The
 // servers' Router is for the caller to set.
@@ -283,6 +322,16 @@ func describe(l config.Listener, ln net.Listener) string {
 	}
 	if l.RawSocket {
 		what = append(what, "rawsocket")
+	}
+	if l.LongPoll.Enabled {
+		httpScheme := "http"
+		if l.TLS != nil {
+			httpScheme = "https"
+		}
+		what = append(what, httpScheme+"://"+addr+l.LongPoll.Path+" long-poll")
+	}
+	if b := l.Bridge; b != nil {
+		what = append(what, "bridge "+b.PublishPath+" "+b.CallPath+" for "+b.Realm)
 	}
 	return addr + " (" + strings.Join(what, " + ") + ")"
 }

@@ -148,9 +148,9 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 	)
 	up := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
-			if !bytes.Equal(requestPath(uri), []byte(path)) {
+			if !bytes.Equal(RequestPath(uri), []byte(path)) {
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound),
-					ws.RejectionReason(fmt.Sprintf("no WAMP endpoint at %s; WebSocket clients connect to %s\n", requestPath(uri), path)))
+					ws.RejectionReason(fmt.Sprintf("no WAMP endpoint at %s; WebSocket clients connect to %s\n", RequestPath(uri), path)))
 			}
 			return nil
 		},
@@ -202,9 +202,11 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 	return chosen, UpgradedCookie{Value: cookie, Issued: issued}, nil
 }
 
-// requestPath returns the path of a request target: origin form ("/ws?x")
-// or absolute form ("http://host/ws?x").
-func requestPath(uri []byte) []byte {
+// RequestPath returns the path of an HTTP request target: origin form
+// ("/ws?x") or absolute form ("http://host/ws?x"). It is what Upgrader
+// compares with its Path, and what package transport routes plain HTTP
+// requests by.
+func RequestPath(uri []byte) []byte {
 	if i := bytes.Index(uri, []byte("://")); i >= 0 {
 		rest := uri[i+3:]
 		j := bytes.IndexByte(rest, '/')

@@ -1,0 +1,579 @@
+// Package bridge is the HTTP bridge: POST a publication or a call as JSON
+// and get the publication id or the call's result back, for clients that
+// speak no WAMP at all (shell scripts, serverless functions, webhooks of
+// other products). The bodies are Crossbar.io's, so its users' scripts
+// work; unlike Crossbar's bridge, errors are real HTTP statuses.
+//
+// Each request is a router session of its own (client.ConnectLocal, in
+// process): it joins the realm with the request's identity (an
+// Authorization header, Bearer ticket or Basic authid and secret; none for
+// anonymous), publishes or calls, and says GOODBYE. So authentication, the
+// role's permissions and disclosure apply exactly as for a WAMP session of
+// that identity; the price is a join per request (and its on_join and
+// on_leave meta events).
+//
+// Statuses: 200 with {"id": <publication id>} or {"args", "kwargs"};
+// otherwise the body is {"error": <URI>, "args", "kwargs"}: 400 malformed
+// JSON, missing topic or procedure, invalid URI or argument; 401
+// authentication required or failed; 403 not authorized; 404
+// no_such_procedure or no_such_realm; 405 another method than POST; 413 a
+// body over the limit; 415 a body that is not application/json; 504 a call
+// that timed out; 503 wamp.error.unavailable or no_available_callee; 502
+// any other error URI (an application error of the
+// callee, passed on with its args and kwargs: the failure is upstream of
+// the bridge, as a gateway's); 500 the bridge's own failure.
+package bridge
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultRealm        = "realm1"
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultCallTimeout  = 60 * time.Second
+	DefaultJoinTimeout  = 10 * time.Second
+
+	DefaultSignatureWindow = 5 * time.Minute
+	DefaultMaxNonces       = 100_000
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Router is the router the requests' sessions join. Required.
+	Router *router.Router
+	// Realm is the realm they join; default realm1.
+	Realm string
+	// MaxBodyBytes bounds a request's body (413 beyond); default 1 MiB.
+	// The listener's HTTP body limit applies too.
+	MaxBodyBytes int64
+	// CallTimeout bounds a call: a call's options.timeout (milliseconds)
+	// may ask for less, never more; 504 when it passes; default 60s.
+	CallTimeout time.Duration
+	// Keys are the keys of signed requests (see verify). Each signs for a
+	// principal of the realm whose ticket (or wampcra secret) is the
+	// key's secret: a signed request joins as that principal.
+	Keys []Key
+	// SignatureWindow is how far a signed request's timestamp may be from
+	// the router's clock; default 5 minutes. Nonces are remembered for
+	// twice as long, so a request is never accepted twice.
+	SignatureWindow time.Duration
+	// MaxNonces bounds the nonces remembered; a signed request beyond it
+	// is refused (503) until old ones expire; default 100,000.
+	MaxNonces int
+	// Logger receives the bridge's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats count what a Handler did.
+type Stats struct {
+	Publications atomic.Int64 // publications made
+	Calls        atomic.Int64 // calls answered 200
+	Refused      atomic.Int64 // requests answered 4xx
+	Failed       atomic.Int64 // requests answered 5xx
+}
+
+// Handler serves the bridge's endpoints: Publish and Call.
+type Handler struct {
+	cfg    Config
+	log    *slog.Logger
+	stats  Stats
+	keys   map[string]Key
+	nonces nonceMemory
+}
+
+// New checks cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Router == nil {
+		return nil, errors.New("bridge: Config.Router is nil")
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.CallTimeout < 0 {
+		return nil, errors.New("bridge: Config.MaxBodyBytes and CallTimeout must not be negative")
+	}
+	cfg.Realm = cmp.Or(cfg.Realm, DefaultRealm)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.SignatureWindow = cmp.Or(cfg.SignatureWindow, DefaultSignatureWindow)
+	cfg.MaxNonces = cmp.Or(cfg.MaxNonces, DefaultMaxNonces)
+	h := &Handler{cfg: cfg, log: log, keys: make(map[string]Key, len(cfg.Keys)),
+		nonces: nonceMemory{max: cfg.MaxNonces, seen: make(map[string]time.Time)}}
+	for _, k := range cfg.Keys {
+		if k.Key == "" || k.Secret == "" || k.AuthID == "" {
+			return nil, fmt.Errorf("bridge: key %q needs a key, a secret and an authid", k.Key)
+		}
+		if _, dup := h.keys[k.Key]; dup {
+			return nil, fmt.Errorf("bridge: key %q is listed twice", k.Key)
+		}
+		h.keys[k.Key] = k
+	}
+	return h, nil
+}
+
+// Stats returns the Handler's counters.
+func (h *Handler) Stats() *Stats { return &h.stats }
+
+// Publish is the handler of POST /publish: {"topic", "args", "kwargs",
+// "options"} -> {"id": <publication id>}. The publication is always
+// acknowledged; options exclude, eligible, their _authid and _authrole
+// forms, retain and disclose_me are passed on, others refused (400).
+func (h *Handler) Publish() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Topic   string    `json:"topic"`
+			Args    wamp.List `json:"args"`
+			Kwargs  wamp.Dict `json:"kwargs"`
+			Options wamp.Dict `json:"options"`
+		}
+		body, ok := h.decode(w, r, &req)
+		if !ok {
+			return
+		}
+		numbers(req.Args)
+		numbers(req.Kwargs)
+		numbers(req.Options)
+		if req.Topic == "" {
+			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidURI, "the body has no topic")
+			return
+		}
+		opts, ok := h.options(w, req.Options, "acknowledge", "exclude", "exclude_authid", "exclude_authrole",
+			"eligible", "eligible_authid", "eligible_authrole", "retain", "disclose_me")
+		if !ok {
+			return
+		}
+		opts["acknowledge"] = true
+		s, ok := h.join(w, r, body)
+		if !ok {
+			return
+		}
+		defer h.leave(s)
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallTimeout)
+		defer cancel()
+		id, err := s.Publish(ctx, req.Topic, req.Args, req.Kwargs, opts)
+		if err != nil {
+			h.wampError(w, err)
+			return
+		}
+		h.stats.Publications.Add(1)
+		writeJSON(w, http.StatusOK, map[string]any{"id": id})
+	})
+}
+
+// Call is the handler of POST /call: {"procedure", "args", "kwargs",
+// "options"} -> {"args", "kwargs"}. Options: timeout (milliseconds, at
+// most Config.CallTimeout), disclose_me, receive_progress. With
+// receive_progress and Accept: text/event-stream each progressive result
+// is streamed as an event "progress" and the final one as "result" (or
+// "error"); with Accept: application/x-ndjson as JSON lines, progressive
+// ones with "progress": true. Otherwise the final result alone is sent.
+func (h *Handler) Call() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Procedure string    `json:"procedure"`
+			Args      wamp.List `json:"args"`
+			Kwargs    wamp.Dict `json:"kwargs"`
+			Options   wamp.Dict `json:"options"`
+		}
+		body, ok := h.decode(w, r, &req)
+		if !ok {
+			return
+		}
+		numbers(req.Args)
+		numbers(req.Kwargs)
+		numbers(req.Options)
+		if req.Procedure == "" {
+			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidURI, "the body has no procedure")
+			return
+		}
+		opts, ok := h.options(w, req.Options, "timeout", "disclose_me", "receive_progress")
+		if !ok {
+			return
+		}
+		timeout := h.cfg.CallTimeout
+		if v, present := opts["timeout"]; present {
+			ms, ok := wamp.AsInt(v)
+			if !ok || ms < 0 {
+				h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "options.timeout is not a number of milliseconds")
+				return
+			}
+			if ms > 0 {
+				timeout = min(timeout, time.Duration(ms)*time.Millisecond)
+			}
+		}
+		// The router enforces it too (call_timeout): the callee is
+		// interrupted and the answer is wamp.error.timeout.
+		opts["timeout"] = timeout.Milliseconds()
+		progress := wamp.Bool(opts, "receive_progress", false)
+		delete(opts, "receive_progress")
+		stream := ""
+		if progress {
+			stream = streamKind(r.Header.Get("Accept"))
+		}
+
+		s, ok := h.join(w, r, body)
+		if !ok {
+			return
+		}
+		defer h.leave(s)
+		// The router's timeout answers first; this one only bounds a
+		// router that does not.
+		ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
+		defer cancel()
+		if stream == "" {
+			res, err := s.Call(ctx, req.Procedure, req.Args, req.Kwargs, opts)
+			if err != nil {
+				h.wampError(w, err)
+				return
+			}
+			h.stats.Calls.Add(1)
+			writeJSON(w, http.StatusOK, resultBody(res, false))
+			return
+		}
+		h.streamCall(ctx, w, s, stream, req.Procedure, req.Args, req.Kwargs, opts, timeout)
+	})
+}
+
+// streamCall makes a call with progressive results and streams them.
+func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, s *client.Session, kind, procedure string,
+	args wamp.List, kwargs wamp.Dict, opts wamp.Dict, timeout time.Duration) {
+	rc := http.NewResponseController(w)
+	// The listener's write timeout counts from the request's start: a
+	// stream lives as long as the call.
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout + 5*time.Second))
+	started := false
+	start := func() {
+		if started {
+			return
+		}
+		started = true
+		if kind == "sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	}
+	send := func(event string, body any) error {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		if kind == "sse" {
+			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		} else {
+			_, err = fmt.Fprintf(w, "%s\n", b)
+		}
+		if err == nil {
+			err = rc.Flush()
+		}
+		return err
+	}
+	res, err := s.CallProgress(ctx, procedure, args, kwargs, opts, func(r *client.Result) error {
+		start()
+		return send("progress", resultBody(r, true))
+	})
+	if err != nil {
+		if !started {
+			// Nothing streamed yet: the error gets its real status.
+			h.wampError(w, err)
+			return
+		}
+		status, body := h.errorBody(err)
+		if status >= 500 {
+			h.stats.Failed.Add(1)
+		} else {
+			h.stats.Refused.Add(1)
+		}
+		_ = send("error", body)
+		return
+	}
+	start()
+	h.stats.Calls.Add(1)
+	_ = send("result", resultBody(res, false))
+}
+
+// streamKind is "sse" or "ndjson" as Accept asks, "" for neither.
+func streamKind(accept string) string {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		switch mt {
+		case "text/event-stream":
+			return "sse"
+		case "application/x-ndjson", "application/ndjson":
+			return "ndjson"
+		}
+	}
+	return ""
+}
+
+func resultBody(r *client.Result, progress bool) map[string]any {
+	b := map[string]any{"args": orEmpty(r.Args), "kwargs": orEmptyDict(r.Kwargs)}
+	if progress {
+		b["progress"] = true
+	}
+	return b
+}
+
+// decode checks the method, the content type and the size of the body and
+// decodes it into v; it returns the body (signed requests sign it). On
+// failure it has answered.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, http.StatusMethodNotAllowed, "junction.error.method_not_allowed", r.Method+" is not allowed; POST a JSON body")
+		return nil, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.fail(w, http.StatusUnsupportedMediaType, "junction.error.unsupported_media_type",
+			fmt.Sprintf("the body must be application/json, not %q", r.Header.Get("Content-Type")))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		if e, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			// e.Limit: the listener's HTTP body limit may be the lower.
+			h.fail(w, http.StatusRequestEntityTooLarge, wamp.ErrPayloadSizeExceeded, fmt.Sprintf("the body is over %d bytes", e.Limit))
+			return nil, false
+		}
+		h.fail(w, http.StatusBadRequest, "junction.error.bad_request", "reading the body: "+err.Error())
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body is not the JSON expected: "+err.Error())
+		return nil, false
+	}
+	if dec.More() {
+		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body has more than one JSON value")
+		return nil, false
+	}
+	return body, true
+}
+
+// numbers turns the json.Numbers of a decoded body into int64 (or uint64)
+// where they are whole and float64 otherwise, so that 1 stays an integer
+// in every serialization, as in WAMP's JSON.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return u
+		}
+		f, _ := v.Float64()
+		return f
+	case wamp.List:
+		for i := range v {
+			v[i] = numbers(v[i])
+		}
+	case wamp.Dict:
+		for k := range v {
+			v[k] = numbers(v[k])
+		}
+	}
+	return v
+}
+
+// options copies the allowed keys of opts; another key is refused.
+func (h *Handler) options(w http.ResponseWriter, opts wamp.Dict, allowed ...string) (wamp.Dict, bool) {
+	out := make(wamp.Dict, len(opts)+1)
+	for k, v := range opts {
+		known := false
+		for _, a := range allowed {
+			known = known || a == k
+		}
+		if !known {
+			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument,
+				fmt.Sprintf("option %q is not one of %s", k, strings.Join(allowed, ", ")))
+			return nil, false
+		}
+		out[k] = v
+	}
+	return out, true
+}
+
+// join opens the request's session with its identity; on failure it has
+// answered.
+func (h *Handler) join(w http.ResponseWriter, r *http.Request, body []byte) (*client.Session, bool) {
+	// The request's address, not one for every request: the realm's
+	// authentication throttle slows down the address that fails, not all.
+	opts := &client.Options{Agent: "junction-http-bridge", LocalRemoteAddr: r.RemoteAddr}
+	if q := r.URL.Query(); q.Has("signature") {
+		k, err := h.verify(q, body)
+		if err != nil {
+			status := http.StatusUnauthorized
+			if errors.Is(err, errNonceMemoryFull) {
+				status = http.StatusServiceUnavailable
+			} else {
+				w.Header().Set("WWW-Authenticate", `Basic realm="junction", charset="UTF-8"`)
+			}
+			h.log.Info("HTTP bridge: signed request refused", "remote", r.RemoteAddr, "err", err)
+			h.fail(w, status, wamp.ErrAuthenticationFailed, err.Error())
+			return nil, false
+		}
+		opts.AuthID = k.AuthID
+		opts.Credentials = []client.Credential{client.Ticket(k.Secret), client.WAMPCRA(k.Secret)}
+	} else if a := r.Header.Get("Authorization"); a != "" {
+		scheme, cred, _ := strings.Cut(a, " ")
+		switch strings.ToLower(scheme) {
+		case "bearer":
+			opts.Credentials = []client.Credential{client.Ticket(strings.TrimSpace(cred))}
+		case "basic":
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+			user, pass, ok := strings.Cut(string(raw), ":")
+			if err != nil || !ok || user == "" {
+				h.unauthorized(w, "the Basic credentials are not base64 of authid:secret")
+				return nil, false
+			}
+			opts.AuthID = user
+			opts.Credentials = []client.Credential{client.Ticket(pass), client.WAMPCRA(pass)}
+		default:
+			h.unauthorized(w, fmt.Sprintf("authorization scheme %q is not Bearer or Basic", scheme))
+			return nil, false
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), DefaultJoinTimeout)
+	defer cancel()
+	s, err := client.ConnectLocal(ctx, h.cfg.Router, h.cfg.Realm, opts)
+	if err == nil {
+		return s, true
+	}
+	var ce *client.CloseError
+	if errors.As(err, &ce) {
+		msg := wamp.String(ce.Details, "message")
+		switch ce.Reason {
+		case wamp.ErrNoSuchRealm:
+			h.fail(w, http.StatusNotFound, ce.Reason, cmp.Or(msg, "no realm "+h.cfg.Realm))
+			return nil, false
+		case wamp.ErrAuthenticationFailed, wamp.ErrNoAuthMethod, wamp.ErrNotAuthorized, wamp.ErrNoSuchPrincipal, wamp.ErrNoSuchRole:
+			w.Header().Set("WWW-Authenticate", `Basic realm="junction", charset="UTF-8"`)
+			h.fail(w, http.StatusUnauthorized, ce.Reason, cmp.Or(msg, "authentication failed"))
+			return nil, false
+		}
+	}
+	h.log.Warn("HTTP bridge: joining failed", "realm", h.cfg.Realm, "err", err)
+	h.fail(w, http.StatusInternalServerError, "junction.error.internal", "joining the realm: "+err.Error())
+	return nil, false
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="junction", charset="UTF-8"`)
+	h.fail(w, http.StatusUnauthorized, wamp.ErrAuthenticationFailed, msg)
+}
+
+// leave ends a request's session: GOODBYE, then the router forgets it.
+func (h *Handler) leave(s *client.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}
+
+// errorJSON is an error's body, its members in this order.
+type errorJSON struct {
+	Error  wamp.URI  `json:"error"`
+	Args   wamp.List `json:"args"`
+	Kwargs wamp.Dict `json:"kwargs"`
+}
+
+// errorBody maps a publication's or a call's error to a status and body.
+func (h *Handler) errorBody(err error) (int, errorJSON) {
+	var we *client.Error
+	switch {
+	case errors.As(err, &we):
+		return statusOf(we.URI), errorJSON{we.URI, orEmpty(we.Args), orEmptyDict(we.Kwargs)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, errorJSON{wamp.ErrTimeout, wamp.List{"the call timed out"}, wamp.Dict{}}
+	}
+	return http.StatusInternalServerError, errorJSON{"junction.error.internal", wamp.List{err.Error()}, wamp.Dict{}}
+}
+
+func (h *Handler) wampError(w http.ResponseWriter, err error) {
+	status, body := h.errorBody(err)
+	if status >= 500 {
+		h.stats.Failed.Add(1)
+	} else {
+		h.stats.Refused.Add(1)
+	}
+	writeJSON(w, status, body)
+}
+
+// statusOf is the HTTP status of a WAMP error URI.
+func statusOf(uri wamp.URI) int {
+	switch uri {
+	case wamp.ErrInvalidURI, wamp.ErrInvalidArgument, wamp.ErrOptionNotAllowed, wamp.ErrDiscloseMeDisallowed:
+		return http.StatusBadRequest
+	case wamp.ErrNotAuthorized, wamp.ErrAuthorizationFailed:
+		return http.StatusForbidden
+	case wamp.ErrNoSuchProcedure, wamp.ErrNoSuchRealm:
+		return http.StatusNotFound
+	case wamp.ErrPayloadSizeExceeded:
+		return http.StatusRequestEntityTooLarge
+	case wamp.ErrTimeout:
+		return http.StatusGatewayTimeout
+	case wamp.ErrUnavailable, wamp.ErrNoAvailableCallee:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
+}
+
+// fail answers status with {"error": uri, "args": [msg], "kwargs": {}}.
+func (h *Handler) fail(w http.ResponseWriter, status int, uri wamp.URI, msg string) {
+	if status >= 500 {
+		h.stats.Failed.Add(1)
+	} else {
+		h.stats.Refused.Add(1)
+	}
+	writeJSON(w, status, errorJSON{uri, wamp.List{msg}, wamp.Dict{}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"junction.error.internal","args":["encoding the answer failed"],"kwargs":{}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// orEmpty and orEmptyDict make a missing payload [] and {} in JSON.
+func orEmpty(l wamp.List) wamp.List {
+	if l == nil {
+		return wamp.List{}
+	}
+	return l
+}
+
+func orEmptyDict(d wamp.Dict) wamp.Dict {
+	if d == nil {
+		return wamp.Dict{}
+	}
+	return d
+}

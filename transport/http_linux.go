@@ -1,0 +1,47 @@
+//go:build linux
+
+package transport
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+)
+
+// handOffHTTP gives an epoll connection whose request, read so far into
+// b, goes to the Handler: it is taken off its event loop and handed, with
+// b, to net/http; or answered 503 on the loop when MaxConns are served.
+func (c *econn) handOffHTTP(b []byte) {
+	s := c.srv
+	f, full := s.reserveHTTP()
+	switch {
+	case f == nil:
+		c.refuse(fmt.Errorf("HTTP request: server closed"))
+		return
+	case full:
+		c.answerAndClose(busyResponse(f.limit), fmt.Errorf("HTTP request: %d connections are served already", f.limit))
+		return
+	}
+	head := bytes.Clone(b)
+	fd, ok := c.Detach()
+	c.phase = phaseDraining
+	if !ok { // closing already (the server is closing)
+		f.conns.Add(-1)
+		return
+	}
+	s.mu.Lock()
+	delete(s.eng.conns, c)
+	s.mu.Unlock()
+	s.wg.Done() // the engine's Closed, which a detached connection never gets
+	file := os.NewFile(uintptr(fd), "http")
+	nc, err := net.FileConn(file) // a duplicate in Go's poller
+	file.Close()
+	if err != nil {
+		f.conns.Add(-1)
+		s.opt.log.Warn("handing an HTTP connection to net/http failed", "remote", c.remote, "err", err)
+		return
+	}
+	s.opt.log.Debug("HTTP request: handed to the handler", "remote", c.remote)
+	f.serve(nc, head)
+}
