@@ -130,7 +130,9 @@ func (rl *realm) callMeta(s *Session, m *wamp.Call, p metaProcedure) {
 	r := &wamp.Result{Request: m.Request, Payload: res}
 	if err := s.peer.Send(r); err != nil {
 		s.replyFailed(wamp.TypeResult, m.Request, err)
+		return
 	}
+	s.countSent(wamp.TypeResult)
 }
 
 // metaEvent publishes a meta event on topic, unless the realm has the meta
