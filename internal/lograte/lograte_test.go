@@ -42,7 +42,7 @@ func TestLimiterBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := &Limiter{Burst: 1, now: func() time.Time { return now }}
 	for i := range 10 * maxClasses {
-		l.Allow(string(rune('a' + i%26)) + string(rune(i)))
+		l.Allow(string(rune('a'+i%26)) + string(rune(i)))
 	}
 	if len(l.classes) > maxClasses+1 {
 		t.Fatalf("%d classes remembered", len(l.classes))
