@@ -25,6 +25,15 @@
 // beyond). Without a Handler such requests get the upgrader's answer, 404
 // for another path.
 //
+// # Counters
+//
+// Server.Stats reports the connections by engine and transport (open now,
+// opened in all), the handshakes refused by reason (RefusalReasons; each
+// refusal is also logged at info level, rate-limited per reason), and the
+// bytes read and written. The epoll engine counts bytes per event loop;
+// the router counts messages (router.Router.Stats) in shards named by
+// router.TransportInfo.Loop, the loop that reads the connection.
+//
 // # Engines
 //
 // Server.Engine chooses how connections are served:

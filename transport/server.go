@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -148,9 +149,12 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	eng       *engine        // the epoll engine, once a Serve needs it
-	web       *httpFront     // net/http for Handler, once a request needs it
-	wg        sync.WaitGroup // one per connection (goroutine or engine)
+	eng       *engine    // the epoll engine, once a Serve needs it
+	web       *httpFront // net/http for Handler, once a request needs it
+
+	stats    serverCounters  // stats.go
+	logLimit lograte.Limiter // for the lines clients cause (refused handshakes)
+	wg       sync.WaitGroup  // one per connection (goroutine or engine)
 }
 
 // Cookie names the authentication cookie of WebSocket connections.
