@@ -76,14 +76,14 @@ type Collector struct {
 	src Sources
 
 	sessions, subscriptions, registrations, callsInFlight *prometheus.Desc
-	received, sent                                         *prometheus.Desc
-	conns, connsOpened, refused, auth                      *prometheus.Desc
-	bytesIn, bytesOut                                      *prometheus.Desc
-	dropped, slowConsumers                                 *prometheus.Desc
-	callDuration, callTimeouts, callCancels                *prometheus.Desc
-	histQueue, histAppended, histDropped                   *prometheus.Desc
-	histWriteErrors, histLost                              *prometheus.Desc
-	buildInfo                                              *prometheus.Desc
+	received, sent                                        *prometheus.Desc
+	conns, connsOpened, refused, auth                     *prometheus.Desc
+	bytesIn, bytesOut                                     *prometheus.Desc
+	dropped, slowConsumers                                *prometheus.Desc
+	callDuration, callTimeouts, callCancels               *prometheus.Desc
+	histQueue, histAppended, histDropped                  *prometheus.Desc
+	histWriteErrors, histLost                             *prometheus.Desc
+	buildInfo                                             *prometheus.Desc
 }
 
 // NewCollector returns a Collector of src.
