@@ -1,8 +1,9 @@
 // Package config loads and validates Junction's YAML configuration file.
 //
-// A config file has five sections: listeners (where the router accepts
+// A config file has six sections: listeners (where the router accepts
 // connections), realms (the WAMP realms it serves), store (the file that
-// keeps event history), limits (sizes and timeouts) and log. Every key is optional; an omitted key takes its default,
+// keeps event history), limits (sizes and timeouts), log, and admin
+// (metrics, health and the web view). Every key is optional; an omitted key takes its default,
 // and an empty file means [Default]. README.md in this directory is the
 // reference for every key.
 //
@@ -31,6 +32,7 @@ type Config struct {
 	Store     Store      // yaml store
 	Limits    Limits     // yaml limits
 	Log       Log        // yaml log
+	Admin     Admin      // yaml admin: metrics, health and the web view (admin.go)
 
 	// RealmTemplate, when set, makes the realm a client's HELLO names
 	// when it is not configured, with these settings (no name). Yaml key
@@ -220,7 +222,8 @@ func Default() *Config {
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: defaultAdmin(),
 	}
 }
 

@@ -47,7 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, admin)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -85,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, admin)`},
 		},
 		{
 			name: "duplicate key",
@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, admin)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -115,12 +115,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, admin, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, admin, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -849,7 +849,8 @@ func TestDefault(t *testing.T) {
 			PingTimeout:      10 * time.Second,
 			IdleTimeout:      0,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: Admin{Metrics: true, WebView: true, Throttle: Throttle{Free: 3, MaxDelay: 5 * time.Second}},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)
@@ -967,7 +968,8 @@ func TestFullConfig(t *testing.T) {
 			PingTimeout:      15 * time.Second,
 			IdleTimeout:      90 * time.Minute,
 		},
-		Log: Log{Level: "debug", Format: "json"},
+		Log:   Log{Level: "debug", Format: "json"},
+		Admin: defaultAdmin(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

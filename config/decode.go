@@ -18,7 +18,7 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
+	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "admin"}
 	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
 	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
@@ -373,6 +373,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.limits(v, path, &c.Limits)
 		case "log":
 			d.log(v, path, &c.Log)
+		case "admin":
+			d.admin(v, path, &c.Admin) // admin.go
 		}
 	})
 }
