@@ -29,6 +29,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "listen address, host:port or unix:/path (overrides the first listener of the config)")
 	cfgPath := fs.String("config", "", "YAML config file (see config/README.md); without it: 127.0.0.1:8080, realm realm1 open to anonymous clients")
+	logLevel := fs.String("log-level", "", "least severe log level written: debug, info, warn or error (overrides the config's log.level)")
+	logFormat := fs.String("log-format", "", "log format: text or json (overrides the config's log.format)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +51,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("--listen: %w", err)
 		}
 	}
+	if err := logFlags(cfg, *logLevel, *logFormat); err != nil { // serve_admin.go
+		return err
+	}
 	log := newLogger(cfg.Log, stderr)
 
 	rcfg, err := routerConfig(cfg, log)
@@ -63,6 +68,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	adm, err := startAdmin(cfg, rt, servers, listeners, log) // serve_admin.go
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
 	addrs := make([]string, len(listeners))
 	for i, ln := range listeners {
 		addrs[i] = describe(cfg.Listeners[i], ln)
@@ -71,13 +81,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for i, r := range cfg.Realms {
 		realms[i] = r.Name
 	}
-	log.Info("junction listening", "version", versionString(), "listen", strings.Join(addrs, ", "),
-		"realms", strings.Join(realms, ", "))
+	logArgs := []any{"version", versionString(), "listen", strings.Join(addrs, ", "), "realms", strings.Join(realms, ", ")}
+	if adm.where != "" {
+		logArgs = append(logArgs, "admin", adm.where)
+	}
+	log.Info("junction listening", logArgs...)
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
+	adm.ready.Store(true)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: saying goodbye to every session")
@@ -87,8 +101,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	adm.ready.Store(false) // load balancers stop sending new clients
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	defer adm.stop(sctx)
 	var errs []error
 	if err := rt.Shutdown(sctx); err != nil {
 		errs = append(errs, err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/junction-wamp/junction/router"
-	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -34,9 +33,9 @@ type Snapshot struct {
 	Received countsByType `json:"received"`
 	Sent     countsByType `json:"sent"`
 
-	Connections     []transport.ConnStats `json:"connections"`
-	Refused         map[string]uint64     `json:"refused"`
-	Authentications []router.AuthCount    `json:"authentications"`
+	Connections     []ConnView        `json:"connections"`
+	Refused         map[string]uint64 `json:"refused"` // handshakes refused, by reason
+	Authentications []AuthView        `json:"authentications"`
 
 	EventsDropped       uint64         `json:"events_dropped"`
 	SlowConsumers       uint64         `json:"slow_consumers_disconnected"`
@@ -57,6 +56,21 @@ type Snapshot struct {
 
 // countsByType are message counts by type, in lower case.
 type countsByType map[string]uint64
+
+// ConnView counts the connections of one engine and transport.
+type ConnView struct {
+	Engine    string `json:"engine"`
+	Transport string `json:"transport"`
+	Open      int64  `json:"open"`
+	Total     uint64 `json:"total"`
+}
+
+// AuthView counts one authentication method's outcome.
+type AuthView struct {
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	Count   uint64 `json:"count"`
+}
 
 // RealmView is one realm's line.
 type RealmView struct {
@@ -159,7 +173,7 @@ func (h *Handler) base() Snapshot {
 	s := Snapshot{
 		Time: time.Now().UTC(), Version: h.cfg.Version, UptimeSeconds: time.Since(h.started).Seconds(),
 		Received: countsByType{}, Sent: countsByType{}, Refused: map[string]uint64{},
-		Authentications: st.Authentications, EventsDropped: st.EventsDropped, SlowConsumers: st.SlowConsumers,
+		EventsDropped: st.EventsDropped, SlowConsumers: st.SlowConsumers,
 		CallTimeouts: st.CallTimeouts, CallCancels: st.CallCancels,
 	}
 	for _, rs := range rt.RealmStats() {
@@ -173,29 +187,29 @@ func (h *Handler) base() Snapshot {
 	for t, n := range st.Sent {
 		s.Sent[strings.ToLower(t.String())] = n
 	}
+	for _, a := range st.Authentications {
+		s.Authentications = append(s.Authentications, AuthView{Method: a.Method, Outcome: a.Outcome, Count: a.Count})
+	}
 	for _, sc := range st.RecentSlowConsumers {
 		s.RecentSlowConsumers = append(s.RecentSlowConsumers, SlowConsumer{Time: sc.Time.UTC(), Realm: string(sc.Realm),
 			Session: strconv.FormatUint(uint64(sc.Session), 10), AuthID: sc.AuthID, Address: sc.Address, Message: strings.ToLower(sc.Message.String())})
 	}
-	conns := map[[2]string]*transport.ConnStats{}
+	index := map[[2]string]int{}
 	for _, srv := range h.cfg.Servers {
 		ss := srv.Stats()
 		for _, cs := range ss.Conns {
 			k := [2]string{cs.Engine, cs.Transport}
-			if conns[k] == nil {
-				s.Connections = append(s.Connections, transport.ConnStats{Engine: cs.Engine, Transport: cs.Transport})
-				conns[k] = &s.Connections[len(s.Connections)-1]
+			i, ok := index[k]
+			if !ok {
+				i = len(s.Connections)
+				index[k] = i
+				s.Connections = append(s.Connections, ConnView{Engine: cs.Engine, Transport: cs.Transport})
 			}
+			s.Connections[i].Open += cs.Open
+			s.Connections[i].Total += cs.Total
 		}
 		for r, n := range ss.Refused {
 			s.Refused[r] += n
-		}
-	}
-	for _, srv := range h.cfg.Servers { // after the appends: the pointers are stable now
-		for _, cs := range srv.Stats().Conns {
-			c := conns[[2]string{cs.Engine, cs.Transport}]
-			c.Open += cs.Open
-			c.Total += cs.Total
 		}
 	}
 	c.at, c.base = time.Now(), s

@@ -87,7 +87,7 @@ function render(s) {
 
   let inRate = 0, outRate = 0;
   for (const t in r) { inRate += r[t].in; outRate += r[t].out; }
-  const conns = (s.connections || []).reduce((n, c) => n + c.open, 0);
+  const conns = (s.connections || []).filter((c) => c.transport !== 'http').reduce((n, c) => n + c.open, 0);
   const inflight = s.realms.reduce((n, x) => n + x.calls_in_flight, 0);
   setMetric('sessions', fmt.format(s.sessions));
   setMetric('rate-in', prev ? fmtRate.format(inRate) : '–');
@@ -142,6 +142,19 @@ function render(s) {
     when.title = x.time;
     return row([when, el('td', x.realm, 'mono'), el('td', x.session, 'mono'), el('td', x.authid), el('td', x.address, 'mono'), el('td', x.message)]);
   }), 6, 'none');
+
+  // Connections, refused handshakes, logins: the lines that ever moved.
+  fill($('#connections tbody'), (s.connections || []).filter((c) => c.total > 0).map((c) =>
+    row([el('td', c.transport), el('td', c.engine), num(c.open), num(c.total)])), 4, 'none yet');
+  fill($('#refused tbody'), Object.keys(s.refused || {}).filter((r) => s.refused[r] > 0).sort().map((r) =>
+    row([el('td', r, 'mono'), num(s.refused[r])])), 2, 'none');
+  const logins = {};
+  for (const a of s.authentications || []) {
+    logins[a.method] = logins[a.method] || { success: 0, failure: 0 };
+    logins[a.method][a.outcome] = a.count;
+  }
+  fill($('#logins tbody'), Object.keys(logins).sort().map((m) =>
+    row([el('td', m), num(logins[m].success), num(logins[m].failure)])), 3, 'none yet');
 
   // Sessions.
   $('#matched').textContent =
