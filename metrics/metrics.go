@@ -27,7 +27,7 @@
 //	junction_sent_bytes_total{engine}              counter   bytes written to client connections
 //	junction_events_dropped_total                  counter   EVENTs dropped because a subscriber's queue was full
 //	junction_slow_consumers_disconnected_total     counter   sessions disconnected because their queue was full
-//	junction_call_duration_seconds                 histogram CALL to final RESULT or ERROR, of one call in 16 (sampled)
+//	junction_call_duration_seconds                 histogram CALL to final RESULT or ERROR, of one call in 32 (sampled)
 //	junction_call_timeouts_total                   counter   calls ended by the router's timeout
 //	junction_call_cancels_total                    counter   calls canceled by their caller
 //	junction_history_queue_events                  gauge     events waiting to be written to the event history
@@ -107,7 +107,7 @@ func NewCollector(src Sources) *Collector {
 		bytesOut:        d("sent_bytes_total", "Bytes written to client connections.", "engine"),
 		dropped:         d("events_dropped_total", "EVENTs dropped because a subscriber's outbound queue was full (slow consumers)."),
 		slowConsumers:   d("slow_consumers_disconnected_total", "Sessions disconnected because their outbound queue was full."),
-		callDuration:    d("call_duration_seconds", "Time from CALL to its final RESULT or ERROR (or cancel or timeout), of one call in 16: a sample."),
+		callDuration:    d("call_duration_seconds", "Time from CALL to its final RESULT or ERROR (or cancel or timeout), of one call in 32: a sample."),
 		callTimeouts:    d("call_timeouts_total", "Calls ended by the router's timeout (call_timeout)."),
 		callCancels:     d("call_cancels_total", "Calls canceled by their caller (CANCEL)."),
 		histQueue:       d("history_queue_events", "Events waiting to be written to the event history."),
