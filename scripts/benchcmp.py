@@ -46,7 +46,7 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     base, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
         os.mkdir(src)
