@@ -136,9 +136,20 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFound answers a path that is none of the endpoints, saying which
-// there are.
+// there are; a plain request for the WebSocket path (a browser opening it,
+// say) learns that it needs a WebSocket upgrade.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	ws := h.cfg.WebSocketPath
+	if ws == "" {
+		ws = "/ws"
+	}
+	if r.URL.Path == ws {
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusUpgradeRequired)
+		fmt.Fprintf(w, "426 upgrade required: %s is the WAMP endpoint; connect with a WebSocket client offering wamp.2.json, wamp.2.msgpack or wamp.2.cbor\n", ws)
+		return
+	}
 	w.WriteHeader(http.StatusNotFound)
 	var have []string
 	if h.cfg.WebView {
@@ -148,10 +159,6 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 		have = append(have, "/metrics")
 	}
 	have = append(have, "/healthz", "/readyz")
-	ws := h.cfg.WebSocketPath
-	if ws == "" {
-		ws = "/ws"
-	}
 	fmt.Fprintf(w, "404 not found: %s\nThis is a WAMP router: WebSocket clients connect to %s; here are also %s.\n",
 		r.URL.Path, ws, strings.Join(have, ", "))
 }

@@ -102,6 +102,10 @@ func TestHealth(t *testing.T) {
 	if code != 404 || !strings.Contains(body, "/nothing/here") || !strings.Contains(body, "connect to /ws") {
 		t.Fatalf("unknown path: %d %q", code, body)
 	}
+	code, h, body := do(t, base, request{path: "/ws"})
+	if code != 426 || h.Get("Upgrade") != "websocket" || !strings.Contains(body, "WebSocket client") {
+		t.Fatalf("plain GET of the WebSocket path: %d %q", code, body)
+	}
 }
 
 // TestAccess checks logins: 401 without or with wrong credentials (which
