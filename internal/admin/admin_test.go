@@ -277,3 +277,32 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsOutliveReadTimeout keeps the stream going past the server's
+// read timeout, which net/http would otherwise enforce on the idle request
+// by canceling it.
+func TestEventsOutliveReadTimeout(t *testing.T) {
+	h, err := New(Config{Router: newRouter(t), WebView: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for n := 0; n < 2; {
+		if !sc.Scan() {
+			t.Fatalf("the stream ended after %d snapshots: %v", n, sc.Err())
+		}
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			n++
+		}
+	}
+}

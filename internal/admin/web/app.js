@@ -6,8 +6,7 @@
 const state = {
   realm: '',     // the realm whose subscriptions and registrations are shown
   search: '',    // the session lookup
-  prev: null,    // the previous snapshot, for rates
-  last: null,    // the latest snapshot
+  last: null,    // the latest snapshot, for rates
   source: null,  // the EventSource
   confirming: '' // the session whose kill button asks for confirmation
 };
@@ -77,7 +76,6 @@ function rates(cur, prev) {
 
 function render(s) {
   const prev = state.last;
-  state.prev = prev;
   state.last = s;
   const r = rates(s, prev && Date.parse(s.time) > Date.parse(prev.time) ? prev : null);
 
