@@ -1,9 +1,10 @@
 // Package config loads and validates Junction's YAML configuration file.
 //
-// A config file has five sections: listeners (where the router accepts
+// A config file has six sections: listeners (where the router accepts
 // connections), realms (the WAMP realms it serves), store (the file that
 // keeps event history), limits (sizes, timeouts and what one session may
-// hold) and log. Every key is optional; an omitted key takes its default,
+// hold), log, and admin (metrics, health and the web view). Every key is
+// optional; an omitted key takes its default,
 // and an empty file means [Default]. README.md in this directory is the
 // reference for every key.
 //
@@ -32,6 +33,7 @@ type Config struct {
 	Store     Store      // yaml store
 	Limits    Limits     // yaml limits
 	Log       Log        // yaml log
+	Admin     Admin      // yaml admin: metrics, health and the web view (admin.go)
 
 	// RealmTemplate, when set, makes the realm a client's HELLO names
 	// when it is not configured, with these settings (no name). Yaml key
@@ -372,7 +374,8 @@ func Default() *Config {
 			MaxRegistrationsPerSession: 1_000,
 			MaxCallsInFlightPerSession: 1_000,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: defaultAdmin(),
 	}
 }
 

@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`},
 		},
 		{
 			name: "duplicate key",
@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -116,12 +116,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -937,7 +937,8 @@ func TestDefault(t *testing.T) {
 			MaxRegistrationsPerSession: 1000,
 			MaxCallsInFlightPerSession: 1000,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: Admin{Metrics: true, WebView: true, Throttle: Throttle{Free: 3, MaxDelay: 5 * time.Second}},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)
@@ -1108,6 +1109,7 @@ func TestFullConfig(t *testing.T) {
 			Secret: "hook-secret", Queue: 50, Timeout: 3 * time.Second, Retries: 0}},
 		Callees: []Callee{{Realm: "com.example.chat", Procedure: "com.example.chat.translate", Match: "exact",
 			URL: "http://127.0.0.1:9000/translate", Timeout: 2 * time.Second, Concurrency: 4}},
+		Admin: defaultAdmin(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

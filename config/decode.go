@@ -19,7 +19,7 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin"}
 	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
 	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
@@ -464,6 +464,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.limits(v, path, &c.Limits)
 		case "log":
 			d.log(v, path, &c.Log)
+		case "admin":
+			d.admin(v, path, &c.Admin) // admin.go
 		}
 	})
 	// The default listener, kept when the file has no listeners, brings

@@ -35,6 +35,9 @@ func validate(c *Config, r *report) {
 			binds = append(binds, b)
 		}
 	}
+	if b, ok := validateAdmin(r, c); ok { // admin.go
+		binds = append(binds, b)
+	}
 	checkBindConflicts(r, binds)
 
 	if len(c.Realms) == 0 {

@@ -154,7 +154,7 @@ func TestGetEventsBounded(t *testing.T) {
 	}
 	p.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(sub)}}})
 	wantError(t, p, wamp.TypeCall, 1, wamp.ErrLimitExceeded)
-	if n := r.Stats().LimitExceeded.Load(); n != 1 {
+	if n := r.Stats().LimitExceeded; n != 1 {
 		t.Fatalf("Stats.LimitExceeded = %d, want 1", n)
 	}
 

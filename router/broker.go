@@ -155,6 +155,9 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		// come while the retained ones are sent, with no lock held, are
 		// held back and sent after them (catchUp).
 		err = s.peer.Send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+		if err == nil {
+			s.countSent(wamp.TypeSubscribed)
+		}
 		if err == nil && len(retained) > 0 {
 			held = new(heldEvents)
 			if sub.catchingUp == nil {
@@ -256,6 +259,7 @@ func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEven
 			failed = append(failed, failedSend{s, err})
 			break
 		}
+		s.countSent(wamp.TypeEvent)
 	}
 	sub.mu.Lock()
 	if sub.catchingUp[s] == held { // else s left the subscription meanwhile
@@ -323,7 +327,9 @@ func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error
 		}
 	}
 	if reply != nil {
-		err = s.peer.Send(reply)
+		if err = s.peer.Send(reply); err == nil {
+			s.countSent(reply.Type())
+		}
 	}
 	// Queued under the locks, so that they keep the order of the changes;
 	// a subscription created again for the topic comes after on_delete.
@@ -420,6 +426,7 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 	var buf [4]*subscription
 	subs := b.matching(topic, buf[:0])
 	var failed []failedSend
+	sent := 0
 	for _, sub := range subs {
 		d := details
 		if sub.match != wamp.MatchExact {
@@ -432,7 +439,18 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 			d["topic"] = string(topic)
 		}
 		ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: pubID, Details: d, Payload: payload})
-		failed = sub.deliver(publisher, ev, o, failed)
+		var n int
+		failed, n = sub.deliver(publisher, ev, o, failed)
+		sent += n
+	}
+	if sent > 0 {
+		// Counted once per publication, in the publisher's shard (a meta
+		// event's, which has none, in one picked by its id).
+		shard := shardOf(int(pubID))
+		if publisher != nil {
+			shard = publisher.shard
+		}
+		b.router.stats.msgs[shard].sent[msgSlot[wamp.TypeEvent]].Add(uint64(sent))
 	}
 	// Applied outside the locks: a disconnect removes the subscriber.
 	for _, f := range failed {
@@ -440,9 +458,11 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 	}
 }
 
-// deliver sends ev to the subscribers of sub that o admits.
-func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publishOptions, failed []failedSend) []failedSend {
+// deliver sends ev to the subscribers of sub that o admits, and returns
+// the failures and how many were sent.
+func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publishOptions, failed []failedSend) ([]failedSend, int) {
 	sub.mu.RLock()
+	sent := 0
 	var shard string
 	sharded := o.rkey != "" && len(sub.nkeys) > 0
 	if sharded {
@@ -469,10 +489,12 @@ func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publish
 		}
 		if err := target.peer.Send(ev); err != nil {
 			failed = append(failed, failedSend{target, err})
+			continue
 		}
+		sent++
 	}
 	sub.mu.RUnlock()
-	return failed
+	return failed, sent
 }
 
 // publishMeta sends a meta event, published by the router itself, to the

@@ -221,6 +221,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	// no INVOCATION reaches the callee ahead of it.
 	err = s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	d.mu.Unlock()
+	if err == nil {
+		s.countSent(wamp.TypeRegistered)
+	}
 	if !exists {
 		s.realm.metaEvent("wamp.registration.on_create", uint64(s.id), reg.details())
 	}

@@ -16,6 +16,9 @@ type invocation struct {
 	callerRequest wamp.ID
 	registration  wamp.ID
 	flags         invFlags
+	// start is when the call was routed on the router's clock (stats.go),
+	// for one call in CallSampling; 0 for the others.
+	start int64
 	// ext holds what only calls with a router-enforced timeout or
 	// progressive invocations need; nil for plain calls, which so cost no
 	// allocation.
@@ -254,6 +257,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	}
 
 	invID := to.reqIDs.Next()
+	inv.start = callStart(invID)
 	s.mu.Lock()
 	if s.state != stateEstablished {
 		s.mu.Unlock()
@@ -305,6 +309,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		d.invocationFailed(s, m.Request, m.Procedure, to, invID, err, false)
 		return
 	}
+	s.countSent(wamp.TypeInvocation)
 	if enforce {
 		// Armed once the INVOCATION is queued, so that an INTERRUPT for
 		// the timeout cannot overtake it.
@@ -435,7 +440,9 @@ func (d *dealer) continueCall(s *Session, m *wamp.Call, oc outCall) {
 	invocationPool.Put(msg)
 	if err != nil {
 		d.invocationFailed(s, m.Request, m.Procedure, to, oc.invID, err, true)
+		return
 	}
+	s.countSent(wamp.TypeInvocation)
 }
 
 // invocationFailed ends a call whose INVOCATION could not be queued for
@@ -479,6 +486,7 @@ func (d *dealer) complete(to *Session, invID wamp.ID) (invocation, bool) {
 		return inv, false
 	}
 	inv.stopTimer()
+	d.router.callEnded(inv.start)
 	d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags)
 	return inv, true
 }
@@ -508,7 +516,9 @@ func (d *dealer) interrupt(to *Session, invID wamp.ID, mode string, reason wamp.
 	m := &wamp.Interrupt{Request: invID, Options: wamp.Dict{"mode": mode, "reason": string(reason)}}
 	if err := to.peer.Send(m); err != nil {
 		to.sendFailed(wamp.TypeInterrupt, err)
+		return
 	}
+	to.countSent(wamp.TypeInterrupt)
 }
 
 // arm starts the router's timer for a call with a timeout. Timers are
@@ -538,6 +548,8 @@ func (d *dealer) expire(to *Session, invID wamp.ID, x *invExtra) {
 	}
 	delete(to.invocations, invID)
 	to.mu.Unlock()
+	d.router.stats.callTimeouts.Add(1)
+	d.router.callEnded(inv.start)
 	d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags)
 	inv.caller.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrTimeout,
 		"the callee did not answer within %v", x.timeout)
@@ -576,6 +588,7 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 		}
 		to.mu.Unlock()
 		if first {
+			d.router.stats.callCancels.Add(1)
 			d.interrupt(to, oc.invID, "kill", wamp.ErrCanceled)
 		}
 		return
@@ -583,6 +596,7 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 	if _, ok := d.complete(to, oc.invID); !ok {
 		return
 	}
+	d.router.stats.callCancels.Add(1)
 	s.errorReply(wamp.TypeCall, m.Request, wamp.ErrCanceled, "the call was canceled (mode %s)", mode)
 	if mode == "killnowait" {
 		d.interrupt(to, oc.invID, "killnowait", wamp.ErrCanceled)
@@ -647,7 +661,9 @@ func (d *dealer) yield(s *Session, m *wamp.Yield) {
 	resultPool.Put(res)
 	if err != nil {
 		back.replyFailed(wamp.TypeResult, inv.callerRequest, err)
+		return
 	}
+	s.countSent(wamp.TypeResult)
 }
 
 // progressiveYield forwards a progressive result to the caller, if it
@@ -689,6 +705,7 @@ func (d *dealer) progressiveYield(s *Session, m *wamp.Yield, ppt wamp.Dict) {
 	*res = wamp.Result{}
 	resultPool.Put(res)
 	if err == nil {
+		s.countSent(wamp.TypeResult)
 		return
 	}
 	// The caller cannot get the whole answer: the call ends here.
@@ -754,7 +771,9 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 	e := &wamp.Error{RequestType: wamp.TypeCall, Request: inv.callerRequest, Details: m.Details, Error: m.Error, Payload: m.Payload}
 	if err := back.peer.Send(e); err != nil {
 		back.replyFailed(wamp.TypeError, inv.callerRequest, err)
+		return
 	}
+	s.countSent(wamp.TypeError)
 }
 
 // leave ends everything session s had in the dealer once it is closed: its

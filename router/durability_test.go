@@ -71,7 +71,7 @@ func TestAcknowledgedPublicationRefusedWhenTheHistoryIsFull(t *testing.T) {
 		t.Fatalf("ERROR says %s", msg)
 	}
 	sub.none() // refused before delivery
-	if n := r.Stats().LimitExceeded.Load(); n != 1 {
+	if n := r.Stats().LimitExceeded; n != 1 {
 		t.Fatalf("Stats.LimitExceeded = %d, want 1", n)
 	}
 	g.release()

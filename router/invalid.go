@@ -2,8 +2,6 @@ package router
 
 import (
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
@@ -55,7 +53,7 @@ func (s *Session) ReceiveInvalid(e *codec.RequestError) {
 		s.violation(fmt.Sprintf("cannot decode message: %v", e.Err))
 		return
 	}
-	if ok, held := s.router.invalidLog.allow(); ok {
+	if ok, held := s.router.logLimit.Allow("invalid request"); ok {
 		s.logger().Info("request refused: options or payload not valid", "message", e.Message.Type().String(),
 			"answered", answered, "err", e.Err, "held_back", held)
 	}
@@ -94,28 +92,8 @@ func (d *dealer) refuseCall(s *Session, m *wamp.Call, err error) {
 // subscribers that can take it), so each loss is counted here.
 func (s *Session) eventLost(err error) {
 	s.router.stats.EventsUnconvertible.Add(1)
-	if ok, held := s.router.lossLog.allow(); ok {
+	if ok, held := s.router.logLimit.Allow("event not convertible"); ok {
 		s.logger().Warn("EVENT not delivered: the subscriber's serializer cannot carry its payload",
 			"serializer", s.info.Serializer, "err", err, "held_back", held)
 	}
-}
-
-// logLimit lets one log line through per second and counts the ones it
-// holds back, which the next line reports: a flood of bad input costs the
-// log a line a second.
-type logLimit struct {
-	next atomic.Int64 // UnixNano before which lines are held back
-	held atomic.Uint64
-}
-
-// allow reports whether a line may be logged now, and how many were held
-// back since the last one.
-func (l *logLimit) allow() (ok bool, held uint64) {
-	now := time.Now().UnixNano()
-	next := l.next.Load()
-	if now < next || !l.next.CompareAndSwap(next, now+int64(time.Second)) {
-		l.held.Add(1)
-		return false, 0
-	}
-	return true, l.held.Swap(0)
 }

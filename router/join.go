@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -146,6 +147,7 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 	a, f := pol.Choose(req, offered)
 	if f != nil {
+		r.stats.auth.add("none", false)
 		s.logger().Info("authentication refused", "realm", rlm.name, "authid", authid, "reason", f.Reason, "why", f.Message)
 		s.abort(f.Reason, f.Message)
 		return
@@ -230,6 +232,7 @@ func (j *joining) Challenge(ctx context.Context, extra wamp.Dict) (*wamp.Authent
 	if err := s.peer.Send(&wamp.Challenge{AuthMethod: j.req.Method, Extra: extra}); err != nil {
 		return nil, fmt.Errorf("sending CHALLENGE: %w", err)
 	}
+	s.countSent(wamp.TypeChallenge)
 	select {
 	case m := <-j.answers:
 		return m, nil
@@ -280,6 +283,7 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 			// verdict failed too: a flood of wrong tickets that does not
 			// wait for its answers is slowed down like one that does.
 			pol.Throttle.Failed(s.info.RemoteAddr)
+			s.router.stats.auth.add(auth.Canonical(j.req.Method), false)
 		}
 		if gone {
 			return
@@ -318,9 +322,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 		return
 	}
 	s.realm, s.id, s.authid, s.authrole = rlm, j.req.Session, ident.AuthID, ident.AuthRole
+	s.since = time.Now().UnixNano()
 	s.auth = a
 	s.state = stateEstablished
 	s.mu.Unlock()
+	r.stats.auth.add(cmp.Or(ident.AuthMethod, auth.Canonical(j.req.Method)), true)
 	if pol := rlm.cfg.Auth; pol != nil {
 		// Before the WELCOME goes out: a client that reconnects with its
 		// cookie as soon as it is welcomed must find the login
@@ -357,6 +363,7 @@ func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 		s.sendFailed(wamp.TypeWelcome, err)
 		return // never joined as far as the client knows: no on_join
 	}
+	s.countSent(wamp.TypeWelcome)
 	s.logger().Debug("session joined", "agent", agent, "authmethod", details["authmethod"],
 		"authrole", s.authrole, "transport", s.info.Kind, "serializer", s.info.Serializer)
 	s.joined()
@@ -377,6 +384,7 @@ func (s *Session) authMethod() (method, provider string) {
 func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRoles, features clientFeatures, id wamp.ID) {
 	r := s.router
 	if !rlm.anonymous {
+		r.stats.auth.add(auth.MethodAnonymous, false)
 		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
 		return
 	}
@@ -402,10 +410,12 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 		return
 	}
 	s.realm, s.roles, s.features, s.id, s.authid, s.authrole = rlm, announced, features, id, authid, "anonymous"
+	s.since = time.Now().UnixNano()
 	s.state = stateEstablished
 	s.mu.Unlock()
 	rlm.join(s)
 	r.stats.Established.Add(1)
+	r.stats.auth.add(auth.MethodAnonymous, true)
 	s.sendWelcome(wamp.String(h.Details, "agent"), nil)
 }
 

@@ -145,7 +145,9 @@ func (s *Session) answerMeta(req wamp.ID, res wamp.Payload, err error) {
 	r := &wamp.Result{Request: req, Payload: res}
 	if err := s.peer.Send(r); err != nil {
 		s.replyFailed(wamp.TypeResult, req, err)
+		return
 	}
+	s.countSent(wamp.TypeResult)
 }
 
 // metaEvent publishes a meta event on topic, unless the realm has the meta

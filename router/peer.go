@@ -58,4 +58,10 @@ type TransportInfo struct {
 	// connection (sent by the client or set by the upgrade); "" when
 	// cookies are off.
 	Cookie string
+	// Loop numbers the goroutine that delivers the connection's messages
+	// (the epoll engine's event loop): the router keeps its message counts
+	// per loop, so that loops on different cores count in different cache
+	// lines. Connections read by different goroutines at once should have
+	// different numbers; any number is correct.
+	Loop int
 }

@@ -222,7 +222,7 @@ func TestHeldEventsBounded(t *testing.T) {
 		}
 	}
 	p.none()
-	if n := r.Stats().EventsDropped.Load(); n != extra {
+	if n := r.Stats().EventsDropped; n != extra {
 		t.Fatalf("EventsDropped = %d, want %d", n, extra)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -160,29 +162,14 @@ type Router struct {
 	sessions map[*Session]struct{}
 	drained  chan struct{} // closed when sessions empties during shutdown
 
-	stats Stats
+	stats counters         // stats.go
 	kdf   *auth.KDFLimiter // join.go: the password hashes of every realm's logins
-	// invalid.go: one log line a second for refused requests and for
-	// EVENTs a subscriber's serializer cannot carry.
-	invalidLog, lossLog logLimit
+	// logLimit keeps the log lines clients can cause (slow consumers,
+	// refused requests, EVENTs a subscriber's serializer cannot carry)
+	// from filling the disk.
+	logLimit lograte.Limiter
 
 	autoRealmsState // join.go: realms created from Config.RealmTemplate
-}
-
-// Stats are the router's running counters.
-type Stats struct {
-	Sessions      atomic.Int64  // attached connections
-	Established   atomic.Int64  // sessions joined to a realm
-	EventsDropped atomic.Uint64 // EVENTs dropped by the slow-consumer policy
-	SlowConsumers atomic.Uint64 // sessions disconnected for a full queue
-	LimitExceeded atomic.Uint64 // requests refused with wamp.error.limit_exceeded (session limits, full queues, busy history queries)
-	// InvalidRequests counts requests refused for options or a payload
-	// that are not valid (a string that is not UTF-8...); see
-	// Session.ReceiveInvalid.
-	InvalidRequests atomic.Uint64
-	// EventsUnconvertible counts EVENTs not delivered because the
-	// subscriber's serializer cannot carry the payload (NaN for JSON).
-	EventsUnconvertible atomic.Uint64
 }
 
 // New returns a router for cfg.
@@ -223,15 +210,21 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Stats returns the router's counters.
-func (r *Router) Stats() *Stats { return &r.stats }
-
-// Realms returns the names of the router's realms.
+// Realms returns the names of the router's realms: those configured, then
+// those created from the realm template, each in name order.
 func (r *Router) Realms() []wamp.URI {
 	names := make([]wamp.URI, 0, len(r.cfg.Realms))
 	for _, rc := range r.cfg.Realms {
 		names = append(names, rc.Name)
 	}
+	slices.Sort(names)
+	n := len(names)
+	r.autoMu.Lock()
+	for name := range r.autoRealms {
+		names = append(names, name)
+	}
+	r.autoMu.Unlock()
+	slices.Sort(names[n:])
 	return names
 }
 
@@ -239,7 +232,8 @@ func (r *Router) Realms() []wamp.URI {
 // every message it decodes to the session's Receive, in order, and calls
 // Detach once the connection is gone.
 func (r *Router) Attach(p Peer, info TransportInfo) *Session {
-	s := &Session{router: r, peer: p, info: connInfo{Kind: info.Kind, Serializer: info.Serializer, RemoteAddr: info.RemoteAddr}, tls: info.TLS}
+	s := &Session{router: r, peer: p, info: connInfo{Kind: info.Kind, Serializer: info.Serializer, RemoteAddr: info.RemoteAddr}, tls: info.TLS,
+		shard: shardOf(info.Loop)}
 	if info.TLSState != nil || info.Cookie != "" {
 		s.handshake = &info // only authentication reads these
 	}

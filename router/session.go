@@ -6,6 +6,7 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -61,6 +62,9 @@ type Session struct {
 	state     sessionState      // under mu
 	warned    bool              // under mu: a dropped EVENT was logged
 	announced metaAnnouncements // under mu: orders on_join and on_leave
+	shard     uint8             // the message counters of its loop (stats.go)
+	// since is when the session joined (Unix nanoseconds), set with id.
+	since int64
 }
 
 // ID is the session's WAMP id, 0 before it has joined a realm.
@@ -86,6 +90,7 @@ func (s *Session) Established() bool {
 
 // Receive handles one message from the client.
 func (s *Session) Receive(m wamp.Message) {
+	s.counts().received[msgSlot[m.Type()]].Add(1)
 	s.mu.Lock()
 	state := s.state
 	s.mu.Unlock()
@@ -181,8 +186,8 @@ func (s *Session) abort(reason wamp.URI, message string) {
 	s.mu.Lock()
 	closed := s.state == stateClosed
 	s.mu.Unlock()
-	if !closed {
-		_ = s.peer.Send(&wamp.Abort{Details: wamp.Dict{"message": message}, Reason: reason})
+	if !closed && s.peer.Send(&wamp.Abort{Details: wamp.Dict{"message": message}, Reason: reason}) == nil {
+		s.countSent(wamp.TypeAbort)
 	}
 	s.end()
 	s.peer.Close()
@@ -214,6 +219,7 @@ func (s *Session) shutdown(reason wamp.URI) {
 func (s *Session) send(m wamp.Message) bool {
 	err := s.peer.Send(m)
 	if err == nil {
+		s.countSent(m.Type())
 		return true
 	}
 	s.sendFailed(m.Type(), err)
@@ -224,8 +230,7 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 	switch {
 	case errors.Is(err, ErrClosed):
 	case errors.Is(err, ErrQueueFull):
-		s.router.stats.SlowConsumers.Add(1)
-		s.logger().Warn("slow consumer disconnected: outbound queue full", "message", t)
+		s.slowConsumer(t)
 		// The transport never refuses an ABORT for a full queue: a client
 		// that catches up reads why it was dropped.
 		s.abort(wamp.ErrLimitExceeded, fmt.Sprintf("slow consumer: outbound queue full (a %s did not fit)", t))
@@ -420,5 +425,28 @@ func (x *idSet[T]) all() iter.Seq[T] {
 				return
 			}
 		}
+	}
+}
+
+// slowConsumer counts and logs (rate-limited: a flood of them must not
+// fill the disk) that s is disconnected because a message of type t did
+// not fit in its queue.
+// CountSlowConsumer counts and records s as a slow consumer (Stats,
+// rate-limited log) when its transport, not the router, found the queue
+// full: a pong that did not fit. The transport then ends the connection.
+func (s *Session) CountSlowConsumer() { s.slowConsumer(0) }
+
+func (s *Session) slowConsumer(t wamp.MessageType) {
+	r := s.router
+	r.stats.SlowConsumers.Add(1)
+	s.mu.Lock()
+	sc := SlowConsumer{Time: time.Now(), Session: s.id, AuthID: s.authid, Address: s.info.RemoteAddr, Message: t}
+	if s.realm != nil {
+		sc.Realm = s.realm.name
+	}
+	s.mu.Unlock()
+	r.stats.slow.add(sc)
+	if ok, skipped := r.logLimit.Allow("slow consumer"); ok {
+		s.logger().Info("slow consumer disconnected: outbound queue full", "message", t, "not_logged_since", skipped)
 	}
 }

@@ -100,8 +100,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 		srv:        s,
 		opt:        &s.opt,
 		raw:        nc,
-		nc:         nc,
 		remote:     remote,
+		nc:         countConn{nc, &s.stats},
 		log:        s.opt.log.With("remote", remote),
 		wake:       make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
@@ -119,6 +119,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.log.Debug("connection refused", "err", err)
+		c.srv.refused(c.remote, err)
 		c.raw.Close()
 		return
 	}
@@ -141,7 +142,10 @@ func (c *conn) serve() {
 		TLSState:     c.tlsState,
 		Cookie:       c.cookie.Value,
 		CookieIssued: c.cookie.Issued,
+		Loop:         int(s.stats.loops.Add(1)),
 	})
+	s.connOpened(engGoroutine, kindOf(c.proto))
+	defer s.connClosed(engGoroutine, kindOf(c.proto))
 	c.log.Debug("connection attached")
 	go c.writeLoop()
 	c.startTimer()
@@ -167,9 +171,9 @@ func (c *conn) handshake() error {
 		c.raw.SetDeadline(time.Now().Add(o.handshakeTimeout))
 	}
 	if cfg := c.srv.TLSConfig; cfg != nil {
-		tc := tls.Server(c.raw, cfg)
+		tc := tls.Server(c.nc, cfg) // over the counting layer
 		if err := tc.Handshake(); err != nil {
-			return fmt.Errorf("TLS handshake with %s: %w", c.remote, err)
+			return fmt.Errorf("%w with %s: %w", errTLSHandshake, c.remote, err)
 		}
 		cs := tc.ConnectionState()
 		c.nc, c.tlsState = tc, &cs
@@ -179,7 +183,7 @@ func (c *conn) handshake() error {
 	}
 	if c.rb.unread()[0] == rawsocket.Magic {
 		if !o.rawSocket {
-			return fmt.Errorf("rawsocket handshake from %s: RawSocket is disabled on this port", c.remote)
+			return fmt.Errorf("rawsocket handshake from %s: %w", c.remote, errRawSocketOff)
 		}
 		if err := c.acceptRawSocket(); err != nil {
 			return err
@@ -195,7 +199,7 @@ func (c *conn) handshake() error {
 			}
 		}
 		if !o.webSocket {
-			return fmt.Errorf("websocket handshake from %s: WebSocket is disabled on this port", c.remote)
+			return fmt.Errorf("websocket handshake from %s: %w", c.remote, errWebSocketOff)
 		}
 		cd, cookie, err := o.upgrader.UpgradeCookie(struct {
 			io.Reader
@@ -453,8 +457,7 @@ func (c *conn) queueControl(payload []byte) {
 	ok := c.appendControlLocked(payload, true)
 	c.mu.Unlock()
 	if !ok {
-		c.srv.Router.Stats().SlowConsumers.Add(1)
-		c.log.Warn("slow consumer disconnected: outbound queue full answering pings", "pending_bytes", c.opt.queue)
+		c.session.CountSlowConsumer() // counted, and logged at a bounded rate
 		c.fail(ws.StatusPolicyViolation, pongFlood(c.opt.queue))
 	}
 }

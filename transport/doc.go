@@ -25,6 +25,15 @@
 // beyond). Without a Handler such requests get the upgrader's answer, 404
 // for another path.
 //
+// # Counters
+//
+// Server.Stats reports the connections by engine and transport (open now,
+// opened in all), the handshakes refused by reason (RefusalReasons; each
+// refusal is also logged at info level, rate-limited per reason), and the
+// bytes read and written. The epoll engine counts bytes per event loop;
+// the router counts messages (router.Router.Stats) in shards named by
+// router.TransportInfo.Loop, the loop that reads the connection.
+//
 // # Engines
 //
 // Server.Engine chooses how connections are served:
@@ -119,13 +128,13 @@
 //     a connection whose message does not fit is closed (ABORT, close
 //     1013) and the others go on. It is counted (PartialBudget.Refused),
 //     as are the sessions refused by the pre-WELCOME limit
-//     (Stats.TooLargeBeforeWelcome).
+//     (ServerStats.TooLargeBeforeWelcome).
 //   - Read buffers grow with the bytes that arrive, never beyond the
 //     frame, and go as soon as the frame is consumed; the reassembly
 //     buffer of a fragmented message goes once the message is delivered.
 //     After a spike (32 MiB of such buffers given back), the Server hands
 //     the memory back to the operating system (debug.FreeOSMemory, a
-//     second later and at most every 10s; Stats.MemoryReleases), which Go's
+//     second later and at most every 10s; ServerStats.MemoryReleases), which Go's
 //     heap would otherwise keep for minutes.
 //
 // # Closing

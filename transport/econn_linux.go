@@ -259,8 +259,7 @@ func (c *econn) pong(payload []byte) {
 	c.Unlock()
 	if !ok {
 		o := &c.srv.opt
-		c.srv.Router.Stats().SlowConsumers.Add(1)
-		o.log.Warn("slow consumer disconnected: outbound queue full answering pings", "remote", c.remote, "pending_bytes", o.queue)
+		c.session.CountSlowConsumer() // counted, and logged at a bounded rate
 		c.fail(ws.StatusPolicyViolation, pongFlood(o.queue))
 	}
 }
@@ -321,7 +320,7 @@ func (c *econn) close(code ws.StatusCode, reason string) {
 // EOF implements epoll.Handler: the client went away.
 func (c *econn) EOF() {
 	if c.phase == phaseHandshake {
-		c.refuse(errors.New("connection closed during the handshake"))
+		c.refuse(errClosedInHandshake)
 		return
 	}
 	c.close(ws.StatusGoingAway, "")
@@ -332,7 +331,7 @@ func (c *econn) EOF() {
 func (c *econn) Timer(now time.Duration) {
 	o := &c.srv.opt
 	if c.phase == phaseHandshake {
-		c.refuse(fmt.Errorf("no handshake within %s", o.handshakeTimeout))
+		c.refuse(fmt.Errorf("%w within %s", errNoHandshake, o.handshakeTimeout))
 		return
 	}
 	if c.closing.Load() {
@@ -373,6 +372,7 @@ func (c *econn) Closed() {
 	c.in.release(c.srv)
 	if c.session != nil {
 		c.session.Detach()
+		c.srv.connClosed(engEpoll, kindOf(c.proto))
 		c.srv.opt.log.Debug("connection ended", "remote", c.remote)
 	}
 	s := c.srv
@@ -385,6 +385,7 @@ func (c *econn) Closed() {
 // refuse drops a connection that did not complete its handshake.
 func (c *econn) refuse(err error) {
 	c.srv.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.srv.refused(c.remote, err)
 	c.phase = phaseDraining
 	c.Abort()
 }
@@ -395,7 +396,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 	o := &c.srv.opt
 	if b[0] == rawsocket.Magic {
 		if !o.rawSocket {
-			c.refuse(errors.New("rawsocket handshake: RawSocket is disabled on this port"))
+			c.refuse(fmt.Errorf("rawsocket handshake: %w", errRawSocketOff))
 			return len(b), 0
 		}
 		if len(b) < rawsocket.HandshakeSize {
@@ -423,7 +424,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 		}
 	}
 	if !o.webSocket {
-		c.refuse(errors.New("websocket handshake: WebSocket is disabled on this port"))
+		c.refuse(fmt.Errorf("websocket handshake: %w", errWebSocketOff))
 		return len(b), 0
 	}
 	end := requestEnd(b)
@@ -481,6 +482,7 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 // reply or the HTTP error response, written before the connection closes.
 func (c *econn) answerAndClose(answer []byte, err error) {
 	c.srv.opt.log.Debug("connection refused", "remote", c.remote, "err", err)
+	c.srv.refused(c.remote, err)
 	c.phase = phaseDraining
 	c.Lock()
 	if len(answer) > 0 {
@@ -499,7 +501,7 @@ func (c *econn) attach(answer []byte) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		c.refuse(errors.New("server closed"))
+		c.refuse(ErrServerClosed)
 		return
 	}
 	c.attached = true
@@ -517,7 +519,9 @@ func (c *econn) attach(answer []byte) {
 		RemoteAddr:   c.remote,
 		Cookie:       c.cookie.Value,
 		CookieIssued: c.cookie.Issued,
+		Loop:         c.Loop(),
 	})
+	s.connOpened(engEpoll, kindOf(c.proto))
 	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
 	o := &c.srv.opt
 	now := epoll.Now()

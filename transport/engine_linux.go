@@ -140,6 +140,15 @@ func (e *engine) goAwayLocked() int {
 	return len(e.conns)
 }
 
+// bytes returns the bytes the engine's loops have read and written.
+func (e *engine) bytes() (read, written uint64) {
+	if e == nil {
+		return 0, 0
+	}
+	st := e.ep.Stats()
+	return st.BytesRead, st.BytesWritten
+}
+
 // stop stops the engine's loops once its connections are gone.
 func (e *engine) stop() {
 	if e != nil {

@@ -14,7 +14,8 @@ func (s *Server) startEngineLocked() (*engine, error) { return nil, nil }
 
 func (s *Server) serveEngine(*engine, net.Conn) bool { return false }
 
-func (e *engine) abortAllLocked()        {}
-func (e *engine) abortUnattachedLocked() {}
-func (e *engine) goAwayLocked() int      { return 0 }
-func (e *engine) stop()                  {}
+func (e *engine) abortAllLocked()               {}
+func (e *engine) abortUnattachedLocked()        {}
+func (e *engine) goAwayLocked() int             { return 0 }
+func (e *engine) stop()                         {}
+func (e *engine) bytes() (read, written uint64) { return 0, 0 }

@@ -272,7 +272,7 @@ func TestStalledSubscriber(t *testing.T) {
 				}
 			}
 		}
-		if ts.Router.Stats().EventsDropped.Load() == 0 {
+		if ts.Router.Stats().EventsDropped == 0 {
 			t.Fatal("nothing was dropped for the stalled subscriber")
 		}
 		if sc.isClosing() {
@@ -303,7 +303,7 @@ func TestCloseWhileWritesPending(t *testing.T) {
 		if err := sc.Send(ev); err != router.ErrClosed {
 			t.Fatalf("Send after Close: %v", err)
 		}
-		eventually(t, "the session to detach", func() bool { return ts.Router.Stats().Sessions.Load() == 0 })
+		eventually(t, "the session to detach", func() bool { return ts.Router.Stats().Sessions == 0 })
 		if d := time.Since(start); d > 2*closeGrace+time.Second {
 			t.Fatalf("closed after %s", d)
 		}
@@ -352,7 +352,7 @@ func TestSendCloseRace(t *testing.T) {
 			wg.Wait()
 			c.netConn().Close()
 		}
-		eventually(t, "the sessions to detach", func() bool { return ts.Router.Stats().Sessions.Load() == 0 })
+		eventually(t, "the sessions to detach", func() bool { return ts.Router.Stats().Sessions == 0 })
 	})
 }
 

@@ -198,6 +198,7 @@ func requestEnd(b []byte) int {
 // httpFront is the net/http side of a Server: the http.Server that serves
 // the connections handed over, and the listener they come through.
 type httpFront struct {
+	server *Server
 	srv    *http.Server
 	ln     *handoffListener
 	cancel context.CancelFunc // ends the requests' base context
@@ -231,6 +232,7 @@ func (s *Server) startHTTPLocked() *httpFront {
 	ho := &s.opt.http
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &httpFront{
+		server: s,
 		ln:     &handoffListener{conns: make(chan net.Conn, ho.maxConns), done: make(chan struct{})},
 		cancel: cancel,
 		limit:  ho.maxConns,
@@ -244,12 +246,13 @@ func (s *Server) startHTTPLocked() *httpFront {
 		MaxHeaderBytes:    ho.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.opt.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ConnState: func(_ net.Conn, st http.ConnState) {
+		ConnState: func(nc net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateNew:
 				f.wg.Add(1)
 			case http.StateClosed, http.StateHijacked:
 				f.conns.Add(-1)
+				s.connClosed(nc.(*replayConn).engine, kindHTTP)
 				f.wg.Done()
 			}
 		},
@@ -270,12 +273,13 @@ func (s *Server) startHTTPLocked() *httpFront {
 	return f
 }
 
-// serve hands nc, whose first bytes head were already read, to the
-// http.Server; room for it was reserved.
-func (f *httpFront) serve(nc net.Conn, head []byte) {
+// serve hands nc, whose first bytes head were already read by engine, to
+// the http.Server; room for it was reserved.
+func (f *httpFront) serve(nc net.Conn, head []byte, engine int) {
 	nc.SetDeadline(time.Time{})
 	select {
-	case f.ln.conns <- &replayConn{Conn: nc, pending: head}:
+	case f.ln.conns <- &replayConn{Conn: nc, pending: head, engine: engine}:
+		f.server.connOpened(engine, kindHTTP)
 	default: // cannot happen: the channel holds MaxConns, and room was reserved
 		f.conns.Add(-1)
 		nc.Close()
@@ -347,6 +351,7 @@ func (l *handoffListener) drain(f *httpFront) {
 		case c := <-l.conns:
 			c.Close()
 			f.conns.Add(-1)
+			f.server.connClosed(c.(*replayConn).engine, kindHTTP)
 		default:
 			return
 		}
@@ -363,6 +368,7 @@ func (handoffAddr) String() string  { return "handed over by transport.Server" }
 type replayConn struct {
 	net.Conn
 	pending []byte
+	engine  int // that read the first bytes, for the counters
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
@@ -406,11 +412,15 @@ func (c *conn) handOffHTTP() error {
 	f, full := c.srv.reserveHTTP()
 	switch {
 	case f == nil:
-		return fmt.Errorf("HTTP request from %s: server closed", c.remote)
+		return fmt.Errorf("HTTP request from %s: %w", c.remote, ErrServerClosed)
 	case full:
 		c.nc.Write(busyResponse(f.limit))
-		return fmt.Errorf("HTTP request from %s: %d connections are served already", c.remote, f.limit)
+		return fmt.Errorf("HTTP request from %s: %w (%d served already)", c.remote, errHTTPBusy, f.limit)
 	}
-	f.serve(c.nc, bytes.Clone(c.rb.unread()))
+	// From here the socket is net/http's: a Shutdown must not abort it as
+	// a handshake in progress (it would cut a response net/http is
+	// finishing).
+	c.srv.forget(c)
+	f.serve(c.nc, bytes.Clone(c.rb.unread()), engGoroutine)
 	return errHandedOff
 }

@@ -17,10 +17,10 @@ func (c *econn) handOffHTTP(b []byte) {
 	f, full := s.reserveHTTP()
 	switch {
 	case f == nil:
-		c.refuse(fmt.Errorf("HTTP request: server closed"))
+		c.refuse(ErrServerClosed)
 		return
 	case full:
-		c.answerAndClose(busyResponse(f.limit), fmt.Errorf("HTTP request: %d connections are served already", f.limit))
+		c.answerAndClose(busyResponse(f.limit), fmt.Errorf("HTTP request: %w (%d served already)", errHTTPBusy, f.limit))
 		return
 	}
 	head := bytes.Clone(b)
@@ -43,5 +43,5 @@ func (c *econn) handOffHTTP(b []byte) {
 		return
 	}
 	s.opt.log.Debug("HTTP request: handed to the handler", "remote", c.remote)
-	f.serve(nc, head)
+	f.serve(countConn{nc, &s.stats}, head, engEpoll)
 }

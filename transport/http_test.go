@@ -290,4 +290,3 @@ func TestHTTPNoHandler(t *testing.T) {
 		}
 	})
 }
-

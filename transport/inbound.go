@@ -222,7 +222,7 @@ func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit in
 	v := &violation{code: ws.StatusMessageTooBig}
 	switch {
 	case !joined && limit < int(in.maxIn):
-		s.stats.TooLargeBeforeWelcome.Add(1)
+		s.stats.tooLargeBeforeWelcome.Add(1)
 		v.reason = fmt.Sprintf("%s: message of %d bytes is larger than the %d bytes allowed before WELCOME", proto, size, limit)
 	case proto == protoRawSocket:
 		v.reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", size, limit)

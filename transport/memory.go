@@ -73,21 +73,6 @@ func (b *PartialBudget) release(n int64) { b.held.Add(-n) }
 // reservation: a connection's ordinary read buffer.
 const freePartial = readBufferSize
 
-// Stats are a Server's running counters, live atomics to read at any
-// time. What its PartialBudget refused is counted there (Refused), and
-// the slow consumers it dropped in the router's Stats.
-type Stats struct {
-	// TooLargeBeforeWelcome counts connections closed for a message over
-	// Server.MaxPreWelcomeMessageSize.
-	TooLargeBeforeWelcome atomic.Uint64
-	// MemoryReleases counts the times memory was given back to the
-	// operating system after a spike of large messages.
-	MemoryReleases atomic.Uint64
-}
-
-// Stats returns the Server's counters.
-func (s *Server) Stats() *Stats { return &s.stats }
-
 // Giving memory back to the operating system. Go's heap keeps what a
 // spike of large messages needed: the garbage collector frees the buffers,
 // but the pages stay the process's until a collection lowers the heap goal

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -168,16 +169,18 @@ type Server struct {
 	initErr  error
 	opt      options
 
-	stats Stats
-	rel   releaser
+	rel releaser
 
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	eng       *engine        // the epoll engine, once a Serve needs it
-	web       *httpFront     // net/http for Handler, once a request needs it
-	wg        sync.WaitGroup // one per connection (goroutine or engine)
+	eng       *engine    // the epoll engine, once a Serve needs it
+	web       *httpFront // net/http for Handler, once a request needs it
+
+	stats    serverCounters  // stats.go
+	logLimit lograte.Limiter // for the lines clients cause (refused handshakes)
+	wg       sync.WaitGroup  // one per connection (goroutine or engine)
 }
 
 // Cookie names the authentication cookie of WebSocket connections.
@@ -302,7 +305,7 @@ func (s *Server) setup() error {
 	case o.budget.Limit() < int64(o.maxMessage):
 		return fmt.Errorf("transport: PartialBudget of %d bytes is less than MaxMessageSize (%d): such a message could never arrive", o.budget.Limit(), o.maxMessage)
 	}
-	s.rel.init(&s.stats.MemoryReleases)
+	s.rel.init(&s.stats.memoryReleases)
 	switch {
 	case s.OutboundQueue < 0:
 		return fmt.Errorf("transport: OutboundQueue %d is negative", s.OutboundQueue)
@@ -441,12 +444,18 @@ func (s *Server) isClosed() bool {
 
 func (s *Server) serveConn(c *conn) {
 	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
+		s.forget(c)
 		s.wg.Done()
 	}()
 	c.serve()
+}
+
+// forget drops c from the connections Close and Shutdown end: at its end,
+// or when it is handed to the HTTP handler, whose connection it is then.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // attachable reports whether a connection that finished its handshake may

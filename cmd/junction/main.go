@@ -1,6 +1,6 @@
 // Command junction is the Junction WAMP router and its tools.
 //
-//	junction serve [--listen ADDR] [--config FILE]   run the router
+//	junction serve [--listen ADDR] [--config FILE]   run the router (also --log-level, --log-format)
 //	junction bench idle|rpc|fanout [flags]           load-test a WAMP router
 //	junction passwd --method ticket|wampcra|scram    print a password's stored form
 //	junction keygen                                  make an Ed25519 key pair for cryptosign

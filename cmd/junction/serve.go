@@ -33,8 +33,10 @@ the exit status is 0. A second signal exits at once, with status 1.`
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage)
 	listen := fs.String("listen", "", "listen address, host:port or unix:/path (overrides the first listener of the config)")
-	cfgPath := fs.String("config", "", "YAML config file (see config/README.md)")
+	cfgPath := fs.String("config", "", "YAML config file (see config/README.md); without it: 127.0.0.1:8080, realm realm1 open to anonymous clients")
 	shutdownTimeout := fs.Duration("shutdown-timeout", config.Default().Limits.ShutdownTimeout, "how long a stop waits for sessions to answer GOODBYE (overrides limits.shutdown_timeout of the config)")
+	logLevel := fs.String("log-level", "", "least severe log level written: debug, info, warn or error (overrides the config's log.level)")
+	logFormat := fs.String("log-format", "", "log format: text or json (overrides the config's log.format)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -61,6 +63,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("--listen or --shutdown-timeout: %w", err)
 		}
+	}
+	if err := logFlags(cfg, *logLevel, *logFormat); err != nil { // serve_admin.go
+		return err
 	}
 	log := newLogger(cfg.Log, stderr)
 
@@ -93,6 +98,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rt.Close()
 		return err
 	}
+	adm, err := startAdmin(cfg, rt, servers, listeners, log) // serve_admin.go
+	if err != nil {
+		closeAll(listeners)
+		stopWebhooks()
+		closeHTTP()
+		rt.Close()
+		return err
+	}
 	addrs := make([]string, len(listeners))
 	for i, ln := range listeners {
 		addrs[i] = describe(cfg.Listeners[i], ln)
@@ -101,14 +114,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for i, r := range cfg.Realms {
 		realms[i] = r.Name
 	}
-	log.Info("junction listening", "version", versionString(), "listen", strings.Join(addrs, ", "),
-		"realms", strings.Join(realms, ", "))
+	logArgs := []any{"version", versionString(), "listen", strings.Join(addrs, ", "), "realms", strings.Join(realms, ", ")}
+	if adm.where != "" {
+		logArgs = append(logArgs, "admin", adm.where)
+	}
+	log.Info("junction listening", logArgs...)
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
 	var errs []error
+	adm.ready.Store(true)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: saying goodbye to every session (a second signal stops at once)",
@@ -123,9 +140,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Sessions that do not answer GOODBYE in time are closed and logged by
 	// the router, connections by the transports: the stop then did what
 	// it was asked, and only other failures make it one.
-	stopWebhooks() // they leave before the router says GOODBYE to the rest
+	adm.ready.Store(false) // load balancers stop sending new clients
+	stopWebhooks()         // they leave before the router says GOODBYE to the rest
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
 	defer cancel()
+	defer adm.stop(sctx)
 	errs = append(errs, failures(rt.Shutdown(sctx))...)
 	for _, srv := range servers {
 		if sctx.Err() != nil {

@@ -133,6 +133,7 @@ type Stats struct {
 	Dropped     uint64 // events refused because the queue was full
 	WriteErrors uint64 // batches bbolt failed to write
 	Lost        uint64 // queued events lost in those batches
+	Queued      int    // events waiting to be written now
 }
 
 // Open opens (creating it if needed) the history file at path for cfg's
@@ -487,11 +488,15 @@ func (s *Store) recount() {
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	queued := len(s.pending)
+	s.mu.Unlock()
 	return Stats{
 		Appended:    s.stats.appended.Load(),
 		Dropped:     s.stats.dropped.Load(),
 		WriteErrors: s.stats.writeErrors.Load(),
 		Lost:        s.stats.lost.Load(),
+		Queued:      queued,
 	}
 }
 

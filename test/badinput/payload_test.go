@@ -130,14 +130,14 @@ func testInvalidPayload(t *testing.T, s *server) {
 					offender.write(t, poison(t, c, &wamp.Publish{Request: r, Options: wamp.Dict{"acknowledge": true}, Topic: "com.bad.topic", Payload: bad.p}))
 					expectInvalid(t, offender, c, wamp.TypePublish, r)
 					// Unacknowledged: no answer; refused all the same.
-					before := s.router.Stats().InvalidRequests.Load()
+					before := s.router.Stats().InvalidRequests
 					offender.write(t, poison(t, c, &wamp.Publish{Request: next(), Topic: "com.bad.topic", Payload: bad.p}))
 					r = next()
 					offender.write(t, encode(t, c, &wamp.Publish{Request: r, Options: wamp.Dict{"acknowledge": true}, Topic: "com.bad.topic", Payload: good}))
 					if p, ok := recv(t, offender, c).(*wamp.Published); !ok || p.Request != r {
 						t.Fatalf("want PUBLISHED %d, got %+v", r, p)
 					}
-					if got := s.router.Stats().InvalidRequests.Load(); got != before+1 {
+					if got := s.router.Stats().InvalidRequests; got != before+1 {
 						t.Errorf("InvalidRequests went from %d to %d, want one more", before, got)
 					}
 					// The subscribers' next EVENT is the good one.

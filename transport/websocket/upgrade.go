@@ -107,10 +107,11 @@ var subprotocols = func() string {
 	return strings.Join(names, ", ")
 }()
 
+// Errors of an upgrade refused (400) for its subprotocols.
 var (
-	errNoSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+	ErrNoSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
 		ws.RejectionReason("no WAMP subprotocol offered: Sec-WebSocket-Protocol must name one of "+subprotocols+"\n"))
-	errBadSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+	ErrUnsupportedSubprotocol = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
 		ws.RejectionReason("none of the offered subprotocols is supported; this router speaks "+subprotocols+"\n"))
 )
 
@@ -184,9 +185,9 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 			case chosen != nil:
 				return nil, nil
 			case offered:
-				return nil, errBadSubprotocol
+				return nil, ErrUnsupportedSubprotocol
 			}
-			return nil, errNoSubprotocol
+			return nil, ErrNoSubprotocol
 		},
 	}
 	limit := u.MaxRequestSize

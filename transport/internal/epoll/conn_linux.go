@@ -257,6 +257,7 @@ func (c *Conn) writeLocked() error {
 		if n > 0 {
 			c.off += n
 			c.lastWrite = int64(Now())
+			c.loop.io.written.Add(uint64(n))
 		}
 		if c.off == len(c.out.b) {
 			c.recycleLocked(c.out)

@@ -97,6 +97,9 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg}
 	for range cfg.Loops {
 		l, err := newLoop(e)
+		if err == nil {
+			l.index = len(e.loops)
+		}
 		if err != nil {
 			for _, l := range e.loops {
 				l.release()
@@ -158,6 +161,8 @@ func (e *Engine) Close() {
 // it, and what that goroutine owns.
 type loop struct {
 	e        *Engine
+	index    int // in Engine.loops
+	io       ioCounts
 	epfd     int
 	evfd     int // eventfd that wakes the loop
 	sleeping atomic.Bool
@@ -500,6 +505,7 @@ func (l *loop) read(c *Conn) {
 			return
 		}
 		c.lastRead = int64(Now())
+		l.io.read.Add(uint64(n))
 		var data []byte
 		if c.in != nil {
 			c.in.b = c.in.b[:len(c.in.b)+n]

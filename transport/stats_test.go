@@ -1,0 +1,130 @@
+package transport
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// syncBuffer is a log destination tests read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func connStats(st ServerStats, engine, transport string) ConnStats {
+	for _, c := range st.Conns {
+		if c.Engine == engine && c.Transport == transport {
+			return c
+		}
+	}
+	return ConnStats{}
+}
+
+// TestServerStats counts connections by transport, refused handshakes by
+// reason (each logged once, at info level) and bytes, on both engines.
+func TestServerStats(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		var logs syncBuffer
+		ts := startServer(t, engine, func(s *Server) {
+			s.AllowedOrigins = []string{"https://app.example.com"}
+			s.HandshakeTimeout = 200 * time.Millisecond
+			s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		wsc := ts.dialWS(t, "wamp.2.json")
+		rsc := ts.dialRS(t, wamp.FormatMsgPack)
+		join(t, wsc)
+		join(t, rsc)
+		st := ts.Stats()
+		if c := connStats(st, engine, "websocket"); c.Open != 1 || c.Total != 1 {
+			t.Fatalf("websocket connections %+v", c)
+		}
+		if c := connStats(st, engine, "rawsocket"); c.Open != 1 || c.Total != 1 {
+			t.Fatalf("rawsocket connections %+v", c)
+		}
+		if st.BytesRead[engine] == 0 || st.BytesWritten[engine] == 0 {
+			t.Fatalf("bytes read %v, written %v", st.BytesRead, st.BytesWritten)
+		}
+
+		ts.tryWS(t, "mqtt", "/ws", nil)
+		ts.tryWS(t, "wamp.2.json", "/elsewhere", nil)
+		ts.tryWS(t, "wamp.2.json", "/ws", ws.HandshakeHeaderString("Origin: https://evil.example.com\r\n"))
+		ts.tryRS(t, []byte{0x7f, 0xf5, 0, 0})
+		silent := ts.dial(t) // says nothing: the handshake times out
+		silent.SetReadDeadline(time.Now().Add(ioTimeout))
+		io.ReadAll(silent)
+		quitter := ts.dial(t) // leaves at once
+		quitter.Close()
+		want := map[string]uint64{"subprotocol": 1, "not_found": 1, "origin": 1, "rawsocket": 1, "timeout": 1, "closed": 1}
+		eventually(t, "the refusals to be counted and logged", func() bool {
+			for reason, n := range ts.Stats().Refused {
+				if n != want[reason] {
+					return false
+				}
+			}
+			for reason := range want {
+				if !strings.Contains(logs.String(), "msg=\"handshake refused\" reason="+reason) {
+					return false
+				}
+			}
+			return true
+		})
+
+		wsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
+		wsc.closed()
+		rsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
+		rsc.closed()
+		eventually(t, "the connections to be counted closed", func() bool {
+			st := ts.Stats()
+			return connStats(st, engine, "websocket").Open == 0 && connStats(st, engine, "rawsocket").Open == 0
+		})
+	})
+}
+
+// TestServerStatsHTTP counts the connections handed to the Handler, and
+// a refusal for HTTP.MaxConns.
+func TestServerStatsHTTP(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) {
+			s.Handler = testMux(nil)
+			s.HTTP.MaxConns = 1
+		})
+		c, base := ts.httpClient(t)
+		get(t, c, base+"/hello")
+		if h := connStats(ts.Stats(), engine, "http"); h.Open != 1 || h.Total != 1 {
+			t.Fatalf("http connections %+v", h)
+		}
+		busy := ts.dial(t)
+		fmt.Fprintf(busy, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+		busy.SetReadDeadline(time.Now().Add(ioTimeout))
+		io.ReadAll(busy)
+		if n := ts.Stats().Refused["http_busy"]; n != 1 {
+			t.Fatalf("http_busy refusals %d", n)
+		}
+		c.Transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		eventually(t, "the HTTP connection to be counted closed", func() bool {
+			return connStats(ts.Stats(), engine, "http").Open == 0
+		})
+	})
+}
