@@ -190,7 +190,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 			return
 		}
 	} else {
-		reg = &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, match: ro.match,
+		reg = &registration{id: d.newID(s.realm.name, ro.match, m.Procedure), procedure: m.Procedure, match: ro.match,
 			invoke: ro.invoke, created: time.Now()}
 	}
 	s.mu.Lock()
@@ -360,6 +360,16 @@ func fnvString(h uint64, s string) uint64 {
 }
 
 func (reg *registration) ident() wamp.ID { return reg.id }
+
+// newID returns the id of a new registration (match, procedure) of the
+// realm: the next of the router's sequence on a single node, the same on
+// every node in a cluster (clusterID). Called under d.mu.
+func (d *dealer) newID(realm wamp.URI, match wamp.Match, procedure wamp.URI) wamp.ID {
+	if d.router.cfg.Backbone == nil {
+		return d.router.regIDs.Next()
+	}
+	return clusterID(realm, match, procedure, func(id wamp.ID) bool { _, taken := d.byID[id]; return taken })
+}
 
 // replyFailed handles a RESULT or ERROR that could not be queued for the
 // caller s: when it was too large or could not be converted, the caller gets

@@ -94,6 +94,9 @@ type Config struct {
 	// all realms together and per client address (auth.KDFLimiter); zero
 	// fields take the defaults.
 	PasswordChecks auth.KDFLimits
+	// Backbone joins this router to others as one (package cluster);
+	// nil for a single node.
+	Backbone Backbone
 }
 
 // Router routes messages between the sessions of its realms. Create it with
