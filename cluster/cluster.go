@@ -2,10 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"crypto/rand"
 	mrand "math/rand/v2"
 	"net"
 	"net/url"

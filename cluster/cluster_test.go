@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/client"
@@ -30,6 +31,26 @@ type testNode struct {
 	node *Node
 	rt   *router.Router
 	url  string // rs:// URL of the transport server
+	once sync.Once
+}
+
+// stop closes the node as a stopping router does: with a goodbye.
+func (tn *testNode) stop(t *testing.T) {
+	tn.once.Do(func() {
+		if err := tn.node.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// kill stops the node as a dying process would: its heartbeats and NATS
+// server just end.
+func (tn *testNode) kill() {
+	tn.once.Do(func() {
+		tn.node.cancel()
+		<-tn.node.done
+		tn.node.shutdownNATS()
+	})
 }
 
 // startCluster starts n nodes with embedded NATS servers on loopback
@@ -82,7 +103,7 @@ func startNode(t *testing.T, cfg Config) *testNode {
 		defer wg.Done()
 		srv.Serve(ln)
 	}()
-	stopped := false
+	tn := &testNode{node: node, rt: rt, url: "rs://" + ln.Addr().String()}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -90,12 +111,8 @@ func startNode(t *testing.T, cfg Config) *testNode {
 		srv.Shutdown(ctx)
 		wg.Wait()
 		rt.Close()
-		if !stopped {
-			node.Close()
-		}
+		tn.stop(t)
 	})
-	tn := &testNode{node: node, rt: rt, url: "rs://" + ln.Addr().String()}
-	_ = &stopped
 	return tn
 }
 
@@ -220,5 +237,202 @@ func TestPubSubNoInterestStaysLocal(t *testing.T) {
 	recv(t, local)
 	if sent := a.node.Stats().PublicationsSent.Load(); sent != 0 {
 		t.Fatalf("%d publications crossed NATS without any interested node", sent)
+	}
+}
+
+func TestPubSubOrderPerPublisher(t *testing.T) {
+	nodes := startCluster(t, 2)
+	pub := dial(t, nodes[0], wamp.FormatJSON)
+	onB, _ := events(t, dial(t, nodes[1], wamp.FormatMsgPack), "com.example.seq", nil)
+	waitInterest(t, nodes[0], "com.example.seq", 1)
+	const n = 500
+	for i := range n {
+		if _, err := pub.Publish(ctxT(t), "com.example.seq", wamp.List{i}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		ev := recv(t, onB)
+		if got, _ := wamp.AsUint(ev.Args[0]); got != uint64(i) {
+			t.Fatalf("event %d arrived as number %d: order lost", i, got)
+		}
+	}
+}
+
+func TestPubSubOptionsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	pub := dial(t, a, wamp.FormatJSON)
+	s1, s2 := dial(t, b, wamp.FormatJSON), dial(t, b, wamp.FormatCBOR)
+	on1, _ := events(t, s1, "com.example.opts", nil)
+	on2, _ := events(t, s2, "com.example.opts", nil)
+	onPub, _ := events(t, pub, "com.example.opts", nil)
+	waitInterest(t, a, "com.example.opts", 1)
+
+	send := func(arg string, opts wamp.Dict) {
+		t.Helper()
+		opts["acknowledge"] = true
+		if _, err := pub.Publish(ctxT(t), "com.example.opts", wamp.List{arg}, nil, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(what string, ch <-chan *client.Event, arg string) *client.Event {
+		t.Helper()
+		ev := recv(t, ch)
+		if ev.Args[0] != arg {
+			t.Fatalf("%s: got %v, want %q", what, ev.Args, arg)
+		}
+		return ev
+	}
+	// Each case is followed by a publication every subscriber gets: a
+	// subscriber that was wrongly sent the first would see it before
+	// this one.
+	all := func(tag string) {
+		t.Helper()
+		send(tag, wamp.Dict{"exclude_me": false})
+		expect(tag, on1, tag)
+		expect(tag, on2, tag)
+		expect(tag, onPub, tag)
+	}
+
+	send("exclude", wamp.Dict{"exclude": wamp.List{uint64(s1.ID())}})
+	expect("exclude s1: s2", on2, "exclude")
+	all("after exclude")
+
+	send("eligible", wamp.Dict{"eligible": wamp.List{uint64(s1.ID()), uint64(pub.ID())}, "exclude_me": false})
+	expect("eligible s1: s1", on1, "eligible")
+	expect("eligible pub: pub", onPub, "eligible")
+	all("after eligible")
+
+	send("authrole", wamp.Dict{"exclude_authrole": wamp.List{"anonymous"}, "exclude_me": false})
+	all("after authrole")
+
+	send("authid", wamp.Dict{"eligible_authid": wamp.List{s2.Details()["authid"]}})
+	expect("eligible_authid s2", on2, "authid")
+	all("after authid")
+
+	send("nobody", wamp.Dict{"eligible": wamp.List{uint64(1)}})
+	all("after nobody")
+
+	send("disclosed", wamp.Dict{"disclose_me": true})
+	for _, ch := range []<-chan *client.Event{on1, on2} {
+		ev := expect("disclose_me", ch, "disclosed")
+		if ev.Publisher() != pub.ID() || ev.Details["publisher_authrole"] != "anonymous" || ev.Details["publisher_authid"] != pub.Details()["authid"] {
+			t.Fatalf("disclose_me across nodes: details %v, want publisher %d", ev.Details, pub.ID())
+		}
+	}
+	all("last")
+	none(t, "after every case", on1, on2, onPub)
+}
+
+func TestMetaEventsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	watcher := dial(t, nodes[1], wamp.FormatJSON)
+	onJoin, _ := events(t, watcher, "wamp.session.on_join", nil)
+	onLeave, _ := events(t, watcher, "wamp.session.on_leave", nil)
+	waitInterest(t, nodes[0], "wamp.session.on_leave", 1)
+	s := dial(t, nodes[0], wamp.FormatCBOR)
+	ev := recv(t, onJoin)
+	if id, _ := wamp.AsUint(ev.Args[0].(map[string]any)["session"]); wamp.ID(id) != s.ID() {
+		t.Fatalf("on_join on node2 for %v, want the session %d of node1", ev.Args, s.ID())
+	}
+	s.Close(ctxT(t))
+	ev = recv(t, onLeave)
+	if id, _ := wamp.AsUint(ev.Args[0]); wamp.ID(id) != s.ID() {
+		t.Fatalf("on_leave on node2 for %v, want the session %d of node1", ev.Args, s.ID())
+	}
+}
+
+func TestUnsubscribeWithdrawsInterest(t *testing.T) {
+	nodes := startCluster(t, 2)
+	_, sub := events(t, dial(t, nodes[1], wamp.FormatJSON), "com.example.gone", nil)
+	waitInterest(t, nodes[0], "com.example.gone", 1)
+	if err := sub.Unsubscribe(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitInterest(t, nodes[0], "com.example.gone", 0)
+}
+
+// TestNodeLeavesAndDies: a node that stops says goodbye and is forgotten
+// at once; one that dies (its NATS gone without a word) is forgotten once
+// it has been silent for the node timeout, with its subscriptions.
+func TestNodeLeavesAndDies(t *testing.T) {
+	nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	events(t, dial(t, b, wamp.FormatJSON), "com.example.b", nil)
+	events(t, dial(t, c, wamp.FormatJSON), "com.example.c", nil)
+	waitInterest(t, a, "com.example.b", 1)
+	waitInterest(t, a, "com.example.c", 1)
+
+	// Dies: heartbeats stop and its NATS server goes, no goodbye.
+	c.kill()
+	waitFor(t, "node3 to be taken for dead", func() bool { return len(a.node.Peers()) == 1 })
+	if lost := a.node.Stats().NodesLost.Load(); lost != 1 {
+		t.Fatalf("NodesLost = %d, want 1", lost)
+	}
+	waitInterest(t, a, "com.example.c", 0)
+	waitInterest(t, a, "com.example.b", 1)
+
+	// Leaves: the goodbye removes it before any timeout could.
+	lostBefore := a.node.Stats().NodesLost.Load()
+	b.stop(t)
+	waitFor(t, "node2 to be gone", func() bool { return len(a.node.Peers()) == 0 })
+	if lost := a.node.Stats().NodesLost.Load(); lost != lostBefore {
+		t.Fatalf("a node that said goodbye was counted as lost")
+	}
+	waitInterest(t, a, "com.example.b", 0)
+}
+
+// TestLostInterestChangeIsRecovered: a node that misses a change (here the
+// change is made without being broadcast, as if NATS had lost it) learns
+// of it from the next heartbeat and asks for the whole table.
+func TestLostInterestChangeIsRecovered(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	syncs := a.node.Stats().Syncs.Load()
+	b.node.local.mu.Lock()
+	b.node.local.set[entry{Realm: "realm1", Match: wamp.MatchPrefix, Topic: "com.example.lost"}] = struct{}{}
+	b.node.local.seq++
+	b.node.local.mu.Unlock()
+	waitInterest(t, a, "com.example.lost.topic", 1)
+	if a.node.Stats().Syncs.Load() == syncs {
+		t.Fatal("the change was learnt without a sync")
+	}
+	// Changes go on from there.
+	events(t, dial(t, b, wamp.FormatJSON), "com.example.after", nil)
+	waitInterest(t, a, "com.example.after", 1)
+}
+
+// TestExistingNATS runs two nodes on a NATS server of their own (started
+// here, with a password), not embedded in them.
+func TestExistingNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		Username: "junction", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	url := "nats://junction:s3cret@" + ns.Addr().String()
+	a := startNode(t, Config{NodeName: "a", NATS: []string{url}})
+	b := startNode(t, Config{NodeName: "b", NATS: []string{url}})
+	on, _ := events(t, dial(t, b, wamp.FormatJSON), "com.example.ext", nil)
+	waitInterest(t, a, "com.example.ext", 1)
+	pub := dial(t, a, wamp.FormatMsgPack)
+	if _, err := pub.Publish(ctxT(t), "com.example.ext", wamp.List{"via nats"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recv(t, on); ev.Args[0] != "via nats" {
+		t.Fatalf("got %v", ev.Args)
+	}
+
+	if _, err := Start(Config{NodeName: "c", NATS: []string{"nats://junction:wrong@" + ns.Addr().String()}}); err == nil {
+		t.Fatal("a node connected with a wrong password")
 	}
 }
