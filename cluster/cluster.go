@@ -66,8 +66,8 @@ func (c *Config) Validate() error {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if !nameRE.MatchString(c.Name) {
-		return fmt.Errorf("cluster name %q: only letters, digits, '_' and '-' (it is a NATS subject token)", c.Name)
+	if err := CheckName(c.Name); err != nil {
+		return err
 	}
 	if c.NodeName == "" {
 		h, err := os.Hostname()
@@ -76,28 +76,22 @@ func (c *Config) Validate() error {
 		}
 		c.NodeName = h
 	}
-	switch {
-	case c.Listen == "" && len(c.NATS) == 0:
-		return errors.New("cluster: neither a route address for the embedded NATS server (--cluster) nor NATS URLs (--nats)")
-	case c.Listen != "" && len(c.NATS) > 0:
-		return errors.New("cluster: an embedded NATS server (--cluster) and an existing NATS (--nats) exclude each other")
-	case len(c.Join) > 0 && c.Listen == "":
-		return errors.New("cluster: --join needs --cluster (the routes are the embedded NATS server's)")
+	if err := CheckMode(c.Listen, c.Join, c.NATS); err != nil {
+		return err
 	}
 	if c.Listen != "" {
-		if _, _, err := splitHostPort(c.Listen); err != nil {
-			return fmt.Errorf("cluster address %q: %w", c.Listen, err)
+		if err := CheckRouteAddr(c.Listen, false); err != nil {
+			return err
 		}
 	}
 	for _, j := range c.Join {
-		if _, port, err := splitHostPort(j); err != nil || port == 0 {
-			return fmt.Errorf("cluster join address %q: must be host:port with a port", j)
+		if err := CheckRouteAddr(j, true); err != nil {
+			return err
 		}
 	}
 	for _, u := range c.NATS {
-		pu, err := url.Parse(u)
-		if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls") {
-			return fmt.Errorf("NATS URL %q: must be nats://host:port (or tls://host:port)", u)
+		if err := CheckNATSURL(u); err != nil {
+			return err
 		}
 	}
 	if c.HeartbeatInterval == 0 {
@@ -106,8 +100,60 @@ func (c *Config) Validate() error {
 	if c.NodeTimeout == 0 {
 		c.NodeTimeout = DefaultNodeTimeout
 	}
-	if c.HeartbeatInterval < 0 || c.NodeTimeout < 2*c.HeartbeatInterval {
-		return fmt.Errorf("cluster: node timeout %v must be at least twice the heartbeat interval %v", c.NodeTimeout, c.HeartbeatInterval)
+	return CheckTimes(c.HeartbeatInterval, c.NodeTimeout)
+}
+
+// The checks of Validate, one setting each, so that a config file can
+// report each problem at its place.
+
+// CheckName checks a cluster name: it is a NATS subject token.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("cluster name %q: only letters, digits, '_' and '-' (it is a NATS subject token)", name)
+	}
+	return nil
+}
+
+// CheckMode checks that the node runs an embedded NATS server (listen,
+// with join) or connects to an existing one (nats), not both or neither.
+func CheckMode(listen string, join, natsURLs []string) error {
+	switch {
+	case listen == "" && len(natsURLs) == 0:
+		return errors.New("neither a route address for the embedded NATS server (--cluster) nor NATS URLs (--nats)")
+	case listen != "" && len(natsURLs) > 0:
+		return errors.New("an embedded NATS server (--cluster) and an existing NATS (--nats) exclude each other")
+	case len(join) > 0 && listen == "":
+		return errors.New("joining other nodes (--join) needs an embedded NATS server (--cluster): the routes are its")
+	}
+	return nil
+}
+
+// CheckRouteAddr checks a route address, host:port; needPort refuses port
+// 0 (an address to join must name the port).
+func CheckRouteAddr(addr string, needPort bool) error {
+	_, port, err := splitHostPort(addr)
+	if err == nil && needPort && port == 0 {
+		err = errors.New("the port must not be 0")
+	}
+	if err != nil {
+		return fmt.Errorf("route address %q: %w", addr, err)
+	}
+	return nil
+}
+
+// CheckNATSURL checks the URL of an existing NATS server.
+func CheckNATSURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls") {
+		return fmt.Errorf("NATS URL %q: must be nats://host:port (or tls://host:port)", u)
+	}
+	return nil
+}
+
+// CheckTimes checks the heartbeat interval against the node timeout.
+func CheckTimes(heartbeat, timeout time.Duration) error {
+	if heartbeat <= 0 || timeout < 2*heartbeat {
+		return fmt.Errorf("the node timeout (%v) must be at least twice the heartbeat interval (%v), which must be more than 0", timeout, heartbeat)
 	}
 	return nil
 }
@@ -171,7 +217,7 @@ type subjects struct {
 // and heartbeats. It does not wait for other nodes.
 func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, id: mrand.Uint64N(1<<53) + 1, done: make(chan struct{})}
 	if n.log == nil {

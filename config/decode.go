@@ -19,7 +19,7 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log"}
+	topKeys      = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "cluster"}
 	listenerKeys = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie"}
 	tlsKeys      = []string{"cert", "key", "client_auth", "client_ca"}
 	realmKeys    = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
@@ -27,6 +27,7 @@ var (
 	storeKeys    = []string{"path"}
 	limitsKeys   = []string{"max_message_size", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout"}
 	logKeys      = []string{"level", "format"}
+	clusterKeys  = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -389,6 +390,35 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.limits(v, path, &c.Limits)
 		case "log":
 			d.log(v, path, &c.Log)
+		case "cluster":
+			if isNull(resolve(v)) {
+				c.Cluster = nil
+				return
+			}
+			cl := DefaultCluster()
+			c.Cluster = &cl
+			d.cluster(v, path, c.Cluster)
+		}
+	})
+}
+
+func (d *decoder) cluster(n *yaml.Node, path string, c *Cluster) {
+	d.mapping(n, path, clusterKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "name":
+			d.str(v, path, &c.Name)
+		case "node":
+			d.str(v, path, &c.Node)
+		case "listen":
+			d.str(v, path, &c.Listen)
+		case "join":
+			c.Join = d.strings(v, path)
+		case "nats":
+			c.NATS = d.strings(v, path)
+		case "heartbeat_interval":
+			d.duration(v, path, &c.HeartbeatInterval)
+		case "node_timeout":
+			d.duration(v, path, &c.NodeTimeout)
 		}
 	})
 }

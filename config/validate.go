@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/junction-wamp/junction/cluster"
 	"io"
 	"io/fs"
 	"maps"
@@ -72,6 +73,9 @@ func validate(c *Config, r *report) {
 	validateAuthAll(c, r) // auth.go
 
 	validateLimits(r, &c.Limits)
+	if c.Cluster != nil {
+		validateCluster(r, c.Cluster)
+	}
 	oneOf(r, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(r, "log.format", c.Log.Format, "text", "json")
 }
@@ -578,4 +582,26 @@ func validateLimits(r *report, l *Limits) {
 			r.errorf("limits.ping_timeout", "%v must be less than ping_interval (%v)", l.PingTimeout, l.PingInterval)
 		}
 	}
+}
+
+// validateCluster checks the cluster section with package cluster's own
+// checks, each at its key.
+func validateCluster(r *report, c *Cluster) {
+	check := func(path string, err error) {
+		if err != nil {
+			r.errorf(path, "%v", err)
+		}
+	}
+	check("cluster.name", cluster.CheckName(c.Name))
+	check("cluster", cluster.CheckMode(c.Listen, c.Join, c.NATS))
+	if c.Listen != "" {
+		check("cluster.listen", cluster.CheckRouteAddr(c.Listen, false))
+	}
+	for i, j := range c.Join {
+		check(fmt.Sprintf("cluster.join[%d]", i), cluster.CheckRouteAddr(j, true))
+	}
+	for i, u := range c.NATS {
+		check(fmt.Sprintf("cluster.nats[%d]", i), cluster.CheckNATSURL(u))
+	}
+	check("cluster.node_timeout", cluster.CheckTimes(c.HeartbeatInterval, c.NodeTimeout))
 }
