@@ -183,6 +183,8 @@ type Node struct {
 
 	rt atomic.Pointer[router.Router]
 
+	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
+
 	local   localInterest
 	members members
 	stats   Stats
@@ -201,7 +203,9 @@ type Stats struct {
 	SendFailures atomic.Uint64
 	// Dropped counts messages NATS dropped before this node read them
 	// (slow consumer: a subscription's pending limit was reached).
-	Dropped atomic.Uint64
+	Dropped              atomic.Uint64
+	CallMessagesSent     atomic.Uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
+	CallMessagesReceived atomic.Uint64
 	// BadMessages counts messages from other nodes that did not decode.
 	BadMessages atomic.Uint64
 	Syncs       atomic.Uint64 // interest tables asked for
@@ -209,7 +213,7 @@ type Stats struct {
 }
 
 type subjects struct {
-	ctl, syncPrefix, snapPrefix, pubPrefix string
+	ctl, syncPrefix, snapPrefix, pubPrefix, callPrefix string
 }
 
 // Start starts the node: the embedded NATS server (Config.Listen) or the
@@ -224,7 +228,7 @@ func Start(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", cfg.NodeName)
-	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub."}
+	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call."}
 	n.local.init()
 	n.members.init()
 	if err := n.connect(); err != nil {
@@ -326,6 +330,7 @@ func (n *Node) subscribe() error {
 		{n.subj.syncPrefix + n.idString(), n.onSyncRequest},
 		{n.subj.snapPrefix + n.idString(), n.onSnapshot},
 		{n.subj.pubPrefix + n.idString(), n.onPublication},
+		{n.subj.callPrefix + n.idString(), n.onCall},
 	} {
 		sub, err := n.nc.Subscribe(s.subj, s.fn)
 		if err != nil {

@@ -15,6 +15,8 @@
 //	N.sync.<node>  a request for <node>'s whole interest table
 //	N.snap.<node>  the chunks of a table <node> asked for
 //	N.pub.<node>   publications for <node>'s subscribers
+//	N.call.<node>  messages of calls in flight with <node>: INVOCATION and
+//	               INTERRUPT to a callee's node, RESULT and ERROR back
 //
 // Membership. Every node publishes a heartbeat every HeartbeatInterval (1 s)
 // and a goodbye when it stops. A node not heard from for NodeTimeout (4 s)
@@ -24,7 +26,7 @@
 // restarted node is a new node to the others.
 //
 // Interest. Each node keeps the set of (realm, match, topic) it has local
-// subscribers for and broadcasts every change with a sequence number; its
+// subscribers for, and of (realm, match, procedure) it has callees for, and broadcasts every change with a sequence number; its
 // heartbeat carries the latest. A node that misses a change (a gap in the
 // sequence, or a heartbeat ahead of what it has) asks for the whole table
 // (N.sync) and applies the changes that came meanwhile on top of it. From

@@ -30,12 +30,18 @@ type control struct {
 	Add   bool   `json:"a,omitempty"`
 }
 
-// entry is one subscription (match policy, topic or pattern) of a realm.
+// entry is one subscription (match policy, topic or pattern) of a realm,
+// or with Kind kindRegistration one registration (match policy, procedure
+// or pattern).
 type entry struct {
+	Kind  string     `json:"k,omitempty"`
 	Realm string     `json:"r"`
 	Match wamp.Match `json:"m"`
 	Topic string     `json:"t"`
 }
+
+// kindRegistration is the Kind of an entry for a registration.
+const kindRegistration = "r"
 
 // syncRequest asks a node for its interest table (N.sync.<node>); the
 // answer comes as snapshot chunks on the request's reply subject.
@@ -74,7 +80,15 @@ func (l *localInterest) init() { l.set = make(map[entry]struct{}) }
 // Interest implements router.Backbone: it records the change and
 // broadcasts it.
 func (n *Node) Interest(realm wamp.URI, match wamp.Match, topic wamp.URI, added bool) {
-	e := entry{Realm: string(realm), Match: match, Topic: string(topic)}
+	n.change(entry{Realm: string(realm), Match: match, Topic: string(topic)}, added)
+}
+
+// Registered implements router.Backbone, as Interest for registrations.
+func (n *Node) Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, added bool) {
+	n.change(entry{Kind: kindRegistration, Realm: string(realm), Match: match, Topic: string(procedure)}, added)
+}
+
+func (n *Node) change(e entry, added bool) {
 	l := &n.local
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -135,9 +149,9 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 type members struct {
 	mu    sync.RWMutex
 	peers map[uint64]*peer
-	// realms indexes the other nodes' subscriptions: which nodes have
-	// (match, topic) in a realm.
-	realms map[string]*wamp.PatternIndex[*nodeSet]
+	// subs and regs index the other nodes' subscriptions and
+	// registrations: which nodes have (match, uri) in a realm.
+	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
 }
 
 // nodeSet lists the nodes that have one subscription; it is replaced, not
@@ -163,7 +177,8 @@ type peer struct {
 
 func (ms *members) init() {
 	ms.peers = make(map[uint64]*peer)
-	ms.realms = make(map[string]*wamp.PatternIndex[*nodeSet])
+	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
+	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 }
 
 // onControl handles a heartbeat, goodbye or interest change. All of them
@@ -184,9 +199,12 @@ func (n *Node) onControl(m *nats.Msg) {
 	if c.Kind == kindBye {
 		if known {
 			n.forget(p)
-			n.log.Info("cluster: node left", "peer", p.name, "peer_id", strconv.FormatUint(p.id, 16))
 		}
 		ms.mu.Unlock()
+		if known {
+			n.log.Info("cluster: node left", "peer", p.name, "peer_id", strconv.FormatUint(p.id, 16))
+			n.lost(p.id)
+		}
 		return
 	}
 	if !known {
@@ -293,13 +311,17 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	if _, has := p.interest[e]; has == add {
 		return
 	}
-	idx := ms.realms[e.Realm]
+	realms := ms.subs
+	if e.Kind == kindRegistration {
+		realms = ms.regs
+	}
+	idx := realms[e.Realm]
 	if idx == nil {
 		if !add {
 			return
 		}
 		idx = new(wamp.PatternIndex[*nodeSet])
-		ms.realms[e.Realm] = idx
+		realms[e.Realm] = idx
 	}
 	topic := wamp.URI(e.Topic)
 	cur, _ := idx.Get(e.Match, topic)
@@ -320,7 +342,7 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	}
 	idx.Delete(e.Match, topic)
 	if idx.Len() == 0 {
-		delete(ms.realms, e.Realm)
+		delete(realms, e.Realm)
 	}
 }
 
@@ -335,15 +357,28 @@ func (n *Node) forget(p *peer) {
 // expire takes the nodes silent for longer than NodeTimeout for dead.
 func (n *Node) expire(now time.Time) {
 	ms := &n.members
+	var gone []uint64
 	ms.mu.Lock()
-	defer ms.mu.Unlock()
 	for _, p := range ms.peers {
 		if now.Sub(p.seen) > n.cfg.NodeTimeout {
 			n.forget(p)
+			gone = append(gone, p.id)
 			n.stats.NodesLost.Add(1)
-			n.log.Warn("cluster: node lost: no heartbeat within the node timeout; its subscriptions are dropped",
+			n.log.Warn("cluster: node lost: no heartbeat within the node timeout; its subscriptions and registrations are dropped, calls in flight with it end",
 				"peer", p.name, "peer_id", strconv.FormatUint(p.id, 16), "timeout", n.cfg.NodeTimeout)
 		}
+	}
+	ms.mu.Unlock()
+	for _, id := range gone {
+		n.lost(id)
+	}
+}
+
+// lost tells the router that a node is gone, once it is out of the
+// tables (so that no new call goes to it).
+func (n *Node) lost(id uint64) {
+	if rt := n.rt.Load(); rt != nil {
+		rt.NodeLost(id)
 	}
 }
 
@@ -352,7 +387,7 @@ func (n *Node) expire(now time.Time) {
 func (ms *members) interested(realm, topic wamp.URI, dst []uint64) []uint64 {
 	ms.mu.RLock()
 	defer ms.mu.RUnlock()
-	idx := ms.realms[string(realm)]
+	idx := ms.subs[string(realm)]
 	if idx == nil {
 		return dst
 	}
@@ -373,6 +408,7 @@ type Peer struct {
 	ID            string
 	LastSeen      time.Time
 	Subscriptions int // (realm, match, topic) entries with subscribers there
+	Registrations int // (realm, match, procedure) entries with callees there
 }
 
 // Peers returns the other nodes this node takes for alive.
@@ -382,7 +418,15 @@ func (n *Node) Peers() []Peer {
 	defer ms.mu.RUnlock()
 	out := make([]Peer, 0, len(ms.peers))
 	for _, p := range ms.peers {
-		out = append(out, Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen, Subscriptions: len(p.interest)})
+		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen}
+		for e := range p.interest {
+			if e.Kind == kindRegistration {
+				pr.Registrations++
+			} else {
+				pr.Subscriptions++
+			}
+		}
+		out = append(out, pr)
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
 	return out

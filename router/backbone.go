@@ -28,6 +28,21 @@ type Backbone interface {
 	// The payload may alias a buffer the router reuses: Publish must
 	// encode or copy it before it returns.
 	Publish(p *Publication)
+
+	// Registered says that the realm's dealer now has (added) or no
+	// longer has a registration (match, procedure) with callees on this
+	// node; called under the dealer's lock, in the order of the changes.
+	Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, added bool)
+	// Callee returns another node with a registration that matches
+	// procedure, the best match by the specification's precedence, and
+	// that registration's match policy and pattern. Among several nodes
+	// with the same best registration it spreads the calls.
+	Callee(realm, procedure wamp.URI) (node uint64, match wamp.Match, pattern wamp.URI, ok bool)
+	// Forward sends a message of a call in flight to the node at its
+	// other end: INVOCATION and INTERRUPT to the callee's node, RESULT
+	// and ERROR to the caller's node. It must encode m before it returns;
+	// an error says the message could not be handed to the transport.
+	Forward(node uint64, realm wamp.URI, m wamp.Message) error
 }
 
 // Publication is a publication as it crosses nodes: what a node needs to

@@ -206,6 +206,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	if !exists {
 		d.regs.Put(ro.match, m.Procedure, reg)
 		d.byID[reg.id] = reg
+		if bb := d.router.cfg.Backbone; bb != nil {
+			bb.Registered(s.realm.name, ro.match, m.Procedure, true)
+		}
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
 	// REGISTERED is queued before any caller can find the registration, so
@@ -253,6 +256,9 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
+		if bb := d.router.cfg.Backbone; bb != nil {
+			bb.Registered(s.realm.name, reg.match, reg.procedure, false)
+		}
 	}
 	return true
 }

@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// waitCallee waits until tn knows of a callee of procedure on another node.
+func waitCallee(t *testing.T, tn *testNode, procedure string, want bool) {
+	t.Helper()
+	waitFor(t, tn.node.Name()+" to learn of a remote callee of "+procedure, func() bool {
+		_, _, _, ok := tn.node.Callee("realm1", wamp.URI(procedure))
+		return ok == want
+	})
+}
+
+func register(t *testing.T, s *client.Session, procedure string, h client.Handler, opts wamp.Dict) *client.Registration {
+	t.Helper()
+	reg, err := s.Register(ctxT(t), procedure, h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func wampError(t *testing.T, err error, uri wamp.URI) *client.Error {
+	t.Helper()
+	var we *client.Error
+	if !errors.As(err, &we) || we.URI != uri {
+		t.Fatalf("error %v, want %s", err, uri)
+	}
+	return we
+}
+
+func TestCallAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	callee := dial(t, b, wamp.FormatCBOR)
+	register(t, callee, "com.example.add", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		x, _ := wamp.AsUint(inv.Args[0])
+		y, _ := wamp.AsUint(inv.Args[1])
+		return &client.Result{Args: wamp.List{x + y}, Kwargs: wamp.Dict{"caller": uint64(inv.Caller()), "who": inv.Details["caller_authrole"]}}, nil
+	}, wamp.Dict{"disclose_caller": true})
+	register(t, callee, "com.example.fail", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return nil, &client.Error{URI: "com.example.error.nope", Args: wamp.List{"no", 1}, Kwargs: wamp.Dict{"why": "because"}}
+	}, nil)
+	register(t, callee, "com.example.pattern.", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{inv.Procedure}}, nil
+	}, wamp.Dict{"match": "prefix"})
+	waitCallee(t, a, "com.example.add", true)
+	waitCallee(t, c, "com.example.pattern.x", true)
+
+	for _, tc := range []struct {
+		node *testNode
+		f    wamp.Format
+	}{{a, wamp.FormatJSON}, {c, wamp.FormatMsgPack}} {
+		s := dial(t, tc.node, tc.f)
+		res, err := s.Call(ctxT(t), "com.example.add", wamp.List{2, 3}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum, _ := wamp.AsUint(res.Args[0]); sum != 5 {
+			t.Fatalf("add(2, 3) from %s = %v", tc.node.node.Name(), res.Args)
+		}
+		if id, _ := wamp.AsUint(res.Kwargs["caller"]); wamp.ID(id) != s.ID() || res.Kwargs["who"] != "anonymous" {
+			t.Fatalf("the callee saw caller %v (%v), want %d: disclose_caller across nodes", res.Kwargs["caller"], res.Kwargs["who"], s.ID())
+		}
+		_, err = s.Call(ctxT(t), "com.example.fail", nil, nil, nil)
+		we := wampError(t, err, "com.example.error.nope")
+		if len(we.Args) != 2 || we.Args[0] != "no" || we.Kwargs["why"] != "because" {
+			t.Fatalf("error payload %v %v", we.Args, we.Kwargs)
+		}
+		res, err = s.Call(ctxT(t), "com.example.pattern.deep", nil, nil, nil)
+		if err != nil || res.Args[0] != "com.example.pattern.deep" {
+			t.Fatalf("pattern call: %v, %v", res, err)
+		}
+		_, err = s.Call(ctxT(t), "com.example.none", nil, nil, nil)
+		wampError(t, err, wamp.ErrNoSuchProcedure)
+	}
+	if sent := a.node.Stats().CallMessagesSent.Load(); sent == 0 {
+		t.Fatal("no call message crossed NATS")
+	}
+}
+
+// TestLocalCalleeFirst: with callees on the caller's node and another, the
+// call stays on its node.
+func TestLocalCalleeFirst(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	answer := func(who string) client.Handler {
+		return func(context.Context, *client.Invocation) (*client.Result, error) {
+			return &client.Result{Args: wamp.List{who}}, nil
+		}
+	}
+	register(t, dial(t, a, wamp.FormatJSON), "com.example.where", answer("a"), wamp.Dict{"invoke": "roundrobin"})
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.where", answer("b"), wamp.Dict{"invoke": "roundrobin"})
+	waitCallee(t, a, "com.example.where", true)
+	s := dial(t, a, wamp.FormatJSON)
+	for range 5 {
+		res, err := s.Call(ctxT(t), "com.example.where", nil, nil, nil)
+		if err != nil || res.Args[0] != "a" {
+			t.Fatalf("call from node1: %v, %v; want the local callee", res, err)
+		}
+	}
+}
+
+func TestProgressiveResultsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	register(t, dial(t, nodes[1], wamp.FormatMsgPack), "com.example.count", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		for i := range 3 {
+			if err := inv.SendProgress(ctx, wamp.List{i}, nil); err != nil {
+				return nil, err
+			}
+		}
+		return &client.Result{Args: wamp.List{"done"}}, nil
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.count", true)
+	var got []uint64
+	res, err := dial(t, nodes[0], wamp.FormatJSON).CallProgress(ctxT(t), "com.example.count", nil, nil, nil, func(r *client.Result) error {
+		n, _ := wamp.AsUint(r.Args[0])
+		got = append(got, n)
+		return nil
+	})
+	if err != nil || res.Args[0] != "done" || len(got) != 3 || got[0] != 0 || got[2] != 2 {
+		t.Fatalf("progressive results %v, final %v, %v", got, res, err)
+	}
+}
+
+// TestTimeoutAndCallerLeavingAcrossNodes: the caller's node enforces the
+// timeout and the callee's gets the INTERRUPT; a caller that leaves has
+// its call interrupted at the callee on the other node.
+func TestTimeoutAndCallerLeavingAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	started := make(chan struct{}, 2)
+	interrupted := make(chan struct{}, 2)
+	register(t, dial(t, nodes[1], wamp.FormatJSON), "com.example.slow", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		interrupted <- struct{}{}
+		return nil, ctx.Err()
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.slow", true)
+
+	_, err := dial(t, nodes[0], wamp.FormatJSON).Call(ctxT(t), "com.example.slow", nil, nil, wamp.Dict{"timeout": 100})
+	wampError(t, err, wamp.ErrTimeout)
+	<-started
+	<-interrupted
+
+	caller := dial(t, nodes[0], wamp.FormatJSON)
+	callCtx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(callCtx, "com.example.slow", nil, nil, nil)
+		done <- err
+	}()
+	<-started
+	caller.Close(ctxT(t)) // leaves with its call in flight
+	<-interrupted
+	cancel()
+	<-done
+}
+
+// TestCalleeNodeLost: calls in flight to a node that dies end with an
+// ERROR once it is taken for dead, and later calls find no callee.
+func TestCalleeNodeLost(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	started := make(chan struct{}, 1)
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.hang", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}, nil)
+	waitCallee(t, a, "com.example.hang", true)
+	caller := dial(t, a, wamp.FormatJSON)
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(ctxT(t), "com.example.hang", nil, nil, nil)
+		done <- err
+	}()
+	<-started
+	b.kill()
+	select {
+	case err := <-done:
+		wampError(t, err, wamp.ErrCanceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call to a dead node did not end")
+	}
+	_, err := caller.Call(ctxT(t), "com.example.hang", nil, nil, nil)
+	wampError(t, err, wamp.ErrNoSuchProcedure)
+}
