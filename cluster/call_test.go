@@ -194,3 +194,116 @@ func TestCalleeNodeLost(t *testing.T) {
 	_, err := caller.Call(ctxT(t), "com.example.hang", nil, nil, nil)
 	wampError(t, err, wamp.ErrNoSuchProcedure)
 }
+
+func TestProgressiveInvocationsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	register(t, dial(t, nodes[1], wamp.FormatCBOR), "com.example.sum", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		total, _ := wamp.AsUint(inv.Args[0])
+		chunks := 1
+		for more := inv.Progress; more; {
+			next, err := inv.Next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			n, _ := wamp.AsUint(next.Args[0])
+			total += n
+			chunks++
+			more = next.Progress
+		}
+		return &client.Result{Args: wamp.List{total, chunks}}, nil
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.sum", true)
+	cs := dial(t, nodes[0], wamp.FormatJSON).Stream(ctxT(t), "com.example.sum", nil)
+	for i := 1; i <= 4; i++ {
+		if err := cs.Send(wamp.List{i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := cs.Finish(wamp.List{5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := wamp.AsUint(res.Args[0]); total != 15 {
+		t.Fatalf("sum of chunks across nodes: %v, want [15 5]", res.Args)
+	}
+	if chunks, _ := wamp.AsUint(res.Args[1]); chunks != 5 {
+		t.Fatalf("sum of chunks across nodes: %v, want [15 5]", res.Args)
+	}
+}
+
+// TestCallerNodeLost: when the caller's node dies, the callee's node
+// interrupts the calls it had from it.
+func TestCallerNodeLost(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	started := make(chan struct{}, 1)
+	interrupted := make(chan struct{}, 1)
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.wait", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		interrupted <- struct{}{}
+		return nil, ctx.Err()
+	}, nil)
+	waitCallee(t, a, "com.example.wait", true)
+	caller := dial(t, a, wamp.FormatJSON)
+	go caller.Call(ctxT(t), "com.example.wait", nil, nil, nil)
+	<-started
+	a.kill()
+	select {
+	case <-interrupted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee was not interrupted when the caller's node died")
+	}
+}
+
+// TestCancelAcrossNodes: a caller's CANCEL (mode kill) reaches the callee
+// on the other node, whose answer ends the call.
+func TestCancelAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	started := make(chan struct{}, 1)
+	interrupted := make(chan struct{}, 1)
+	register(t, dial(t, nodes[1], wamp.FormatJSON), "com.example.cancel", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		interrupted <- struct{}{}
+		return nil, &client.Error{URI: "com.example.stopped"}
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.cancel", true)
+	caller, err := client.Dial(ctxT(t), nodes[0].url, "realm1", &client.Options{CancelMode: "kill"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close(context.Background())
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(ctx, "com.example.cancel", nil, nil, nil)
+		done <- err
+	}()
+	<-started
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled call: %v", err)
+	}
+	select {
+	case <-interrupted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the CANCEL did not reach the callee on the other node")
+	}
+}
+
+// TestRegistrationIDsAgree: one procedure has one registration id on
+// every node.
+func TestRegistrationIDsAgree(t *testing.T) {
+	nodes := startCluster(t, 3)
+	var ids []wamp.ID
+	for _, tn := range nodes {
+		reg := register(t, dial(t, tn, wamp.FormatJSON), "com.example.same", func(context.Context, *client.Invocation) (*client.Result, error) {
+			return &client.Result{}, nil
+		}, wamp.Dict{"invoke": "random"})
+		ids = append(ids, reg.ID())
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Fatalf("registration ids %v differ across nodes", ids)
+	}
+}
