@@ -16,52 +16,11 @@ import (
 // receives what a Go session publishes on node1, with its payload, the
 // disclosed publisher, and the concrete topic of its prefix subscription.
 func TestPythonSubscriberOnAnotherNode(t *testing.T) {
-	if out, err := exec.Command("python3", "-c", "import autobahn.asyncio.wamp").CombinedOutput(); err != nil {
-		t.Skipf("Autobahn|Python is not usable (apt-get install python3-autobahn): %v: %s", err, out)
-	}
 	nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	url := "ws://" + strings.TrimPrefix(b.url, "rs://") + "/ws"
-	cmd := exec.CommandContext(ctx, "python3", "testdata/subscriber.py", url, "com.example.py", "2")
-	cmd.Env = append(cmd.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cancel() // kills the process if it still runs
-		<-exited
-	})
-	line := func() string {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the Python subscriber ended early: %s", stderr.String())
-			}
-			return l
-		case <-ctx.Done():
-			t.Fatalf("the Python subscriber said nothing: %s", stderr.String())
-		}
-		return ""
-	}
+	py := startPython(t, "testdata/subscriber.py", url, "com.example.py", "2")
+	ctx, line := py.ctx, py.line
 	if l := line(); l != "ready" {
 		t.Fatalf("the Python subscriber said %q, want ready", l)
 	}
@@ -69,6 +28,7 @@ func TestPythonSubscriberOnAnotherNode(t *testing.T) {
 
 	pub := dial(t, a, wamp.FormatMsgPack)
 	ids := make([]wamp.ID, 2)
+	var err error
 	for i, topic := range []string{"com.example.py.one", "com.example.py.two"} {
 		if ids[i], err = pub.Publish(ctx, topic, wamp.List{i, "é"}, wamp.Dict{"n": i}, wamp.Dict{"acknowledge": true, "disclose_me": true}); err != nil {
 			t.Fatal(err)
@@ -91,8 +51,104 @@ func TestPythonSubscriberOnAnotherNode(t *testing.T) {
 				i, ev, i, i, pub.ID(), ids[i], topic)
 		}
 	}
-	if err := <-exited; err != nil {
-		t.Fatalf("the Python subscriber failed: %v: %s", err, stderr.String())
+	py.wait(t)
+}
+
+// python is a running Autobahn|Python script.
+type python struct {
+	ctx    context.Context
+	line   func() string // the next line it prints
+	exited chan error
+	stderr *strings.Builder
+}
+
+// startPython runs a script of testdata with args; cleanup kills it if it
+// still runs.
+func startPython(t *testing.T, args ...string) *python {
+	t.Helper()
+	if out, err := exec.Command("python3", "-c", "import autobahn.asyncio.wamp").CombinedOutput(); err != nil {
+		t.Skipf("Autobahn|Python is not usable (apt-get install python3-autobahn): %v: %s", err, out)
 	}
-	exited <- nil // for the cleanup
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	cmd := exec.CommandContext(ctx, "python3", args...)
+	cmd.Env = append(cmd.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &python{ctx: ctx, exited: make(chan error, 1), stderr: new(strings.Builder)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cancel() // kills the process if it still runs
+		<-p.exited
+	})
+	p.line = func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("%s ended early: %s", args[0], p.stderr.String())
+			}
+			return l
+		case <-ctx.Done():
+			t.Fatalf("%s said nothing: %s", args[0], p.stderr.String())
+		}
+		return ""
+	}
+	return p
+}
+
+// wait waits for the script to exit and checks it succeeded.
+func (p *python) wait(t *testing.T) {
+	t.Helper()
+	err := <-p.exited
+	p.exited <- nil // for the cleanup
+	if err != nil {
+		t.Fatalf("the Python script failed: %v: %s", err, p.stderr.String())
+	}
+}
+
+// TestPythonCalleeOnAnotherNode: a Go session on node1 calls an
+// Autobahn|Python callee on node2: its result, its application error with
+// args and kwargs, and the caller it was disclosed.
+func TestPythonCalleeOnAnotherNode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	py := startPython(t, "testdata/callee.py", "ws://"+strings.TrimPrefix(b.url, "rs://")+"/ws")
+	if l := py.line(); l != "ready" {
+		t.Fatalf("the Python callee said %q, want ready", l)
+	}
+	waitCallee(t, a, "com.example.py.stop", true)
+	s := dial(t, a, wamp.FormatCBOR)
+	res, err := s.Call(py.ctx, "com.example.py.add", wamp.List{2, 40}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := res.Args[0].(map[string]any)
+	sum, _ := wamp.AsUint(r["sum"])
+	caller, _ := wamp.AsUint(r["caller"])
+	if sum != 42 || wamp.ID(caller) != s.ID() {
+		t.Fatalf("add(2, 40) = %v; want sum 42 and caller %d", res.Args, s.ID())
+	}
+	_, err = s.Call(py.ctx, "com.example.py.fail", nil, nil, nil)
+	we := wampError(t, err, "com.example.error.py")
+	if len(we.Args) != 2 || we.Args[0] != "failed" || we.Kwargs["reason"] != "on purpose" {
+		t.Fatalf("error %v %v", we.Args, we.Kwargs)
+	}
+	if _, err := s.Call(py.ctx, "com.example.py.stop", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	py.wait(t)
 }
