@@ -3,8 +3,11 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/wamp"
@@ -306,4 +309,109 @@ func TestRegistrationIDsAgree(t *testing.T) {
 	if ids[0] != ids[1] || ids[1] != ids[2] {
 		t.Fatalf("registration ids %v differ across nodes", ids)
 	}
+}
+
+// TestRegistrationConflictsAcrossNodes: a single registration is unique in
+// the cluster, and a shared one has one policy: a REGISTER that conflicts
+// with another node's registration is refused.
+func TestRegistrationConflictsAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	ok := func(context.Context, *client.Invocation) (*client.Result, error) { return &client.Result{}, nil }
+	register(t, dial(t, a, wamp.FormatJSON), "com.example.one", ok, nil)
+	register(t, dial(t, a, wamp.FormatJSON), "com.example.rr", ok, wamp.Dict{"invoke": "roundrobin"})
+	waitCallee(t, b, "com.example.one", true)
+	waitCallee(t, b, "com.example.rr", true)
+	s := dial(t, b, wamp.FormatJSON)
+	for _, tc := range []struct {
+		procedure string
+		opts      wamp.Dict
+		refused   bool
+	}{
+		{"com.example.one", nil, true},
+		{"com.example.one", wamp.Dict{"invoke": "roundrobin"}, true},
+		{"com.example.rr", wamp.Dict{"invoke": "random"}, true},
+		{"com.example.rr", nil, true},
+		{"com.example.rr", wamp.Dict{"invoke": "roundrobin"}, false},
+		{"com.example.one", wamp.Dict{"match": "prefix"}, false}, // another registration
+	} {
+		_, err := s.Register(ctxT(t), tc.procedure, ok, tc.opts)
+		if tc.refused {
+			wampError(t, err, wamp.ErrProcedureAlreadyExists)
+		} else if err != nil {
+			t.Fatalf("REGISTER %s %v: %v", tc.procedure, tc.opts, err)
+		}
+	}
+}
+
+// TestRacingSingleRegistrations: two nodes that each accepted a single
+// registration of one procedure while they could not see each other (here
+// their NATS was down) settle it when they meet: the node with the lower
+// id keeps it, the other revokes its own.
+func TestRacingSingleRegistrations(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	port := ns.Addr().(*net.TCPAddr).Port
+	cur := ns
+	t.Cleanup(func() {
+		cur.Shutdown()
+		cur.WaitForShutdown()
+	})
+	url := "nats://" + ns.Addr().String()
+	a := startNode(t, Config{NodeName: "a", NATS: []string{url}})
+	b := startNode(t, Config{NodeName: "b", NATS: []string{url}})
+	waitFor(t, "the nodes to meet", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+	cur.Shutdown()
+	cur.WaitForShutdown()
+	waitFor(t, "the nodes to forget each other", func() bool { return len(a.node.Peers()) == 0 && len(b.node.Peers()) == 0 })
+
+	answer := func(who string) client.Handler {
+		return func(context.Context, *client.Invocation) (*client.Result, error) {
+			return &client.Result{Args: wamp.List{who}}, nil
+		}
+	}
+	register(t, dial(t, a, wamp.FormatJSON), "com.example.race", answer("a"), nil)
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.race", answer("b"), nil)
+
+	if cur, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true}); err != nil {
+		t.Fatal(err)
+	}
+	cur.Start()
+	if !cur.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not restart")
+	}
+	winner, loser, want := a, b, "a"
+	if b.node.id < a.node.id {
+		winner, loser, want = b, a, "b"
+	}
+	waitFor(t, "the conflict to be settled", func() bool {
+		_, stillLoser := loser.node.Registration("realm1", wamp.MatchExact, "com.example.race")
+		_, _, _, remote := loser.node.Callee("realm1", "com.example.race")
+		return localHas(winner, "com.example.race") && !localHas(loser, "com.example.race") && remote && stillLoser
+	})
+	for _, tn := range []*testNode{a, b} {
+		res, err := dial(t, tn, wamp.FormatJSON).Call(ctxT(t), "com.example.race", nil, nil, nil)
+		if err != nil || res.Args[0] != want {
+			t.Fatalf("call from %s: %v, %v; want the callee of %s, the node with the lower id", tn.node.Name(), res, err, want)
+		}
+	}
+}
+
+// localHas reports whether tn's router has announced a registration of
+// procedure.
+func localHas(tn *testNode, procedure string) bool {
+	tn.node.local.mu.Lock()
+	defer tn.node.local.mu.Unlock()
+	for e := range tn.node.local.set {
+		if e.Kind == kindRegistration && e.Topic == procedure {
+			return true
+		}
+	}
+	return false
 }

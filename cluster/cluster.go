@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -185,6 +186,11 @@ type Node struct {
 
 	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
 
+	// Registrations that lost a conflict, revoked by run (settle).
+	revokeMu sync.Mutex
+	revokes  []entry
+	revokeC  chan struct{}
+
 	local   localInterest
 	members members
 	stats   Stats
@@ -223,7 +229,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, id: mrand.Uint64N(1<<53) + 1, done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, id: mrand.Uint64N(1<<53) + 1, done: make(chan struct{}), revokeC: make(chan struct{}, 1)}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -419,6 +425,8 @@ func (n *Node) run(ctx context.Context) {
 			dropped = n.countDropped(dropped)
 		case now := <-check.C:
 			n.expire(now)
+		case <-n.revokeC:
+			n.revokeLost()
 		}
 	}
 }

@@ -38,6 +38,8 @@ type entry struct {
 	Realm string     `json:"r"`
 	Match wamp.Match `json:"m"`
 	Topic string     `json:"t"`
+	// Invoke is a registration's invocation policy.
+	Invoke string `json:"i,omitempty"`
 }
 
 // kindRegistration is the Kind of an entry for a registration.
@@ -84,8 +86,83 @@ func (n *Node) Interest(realm wamp.URI, match wamp.Match, topic wamp.URI, added 
 }
 
 // Registered implements router.Backbone, as Interest for registrations.
-func (n *Node) Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, added bool) {
-	n.change(entry{Kind: kindRegistration, Realm: string(realm), Match: match, Topic: string(procedure)}, added)
+// A registration that conflicts with another node's (see conflicts) is
+// settled here too, for the case where that node's was learnt between the
+// router's check and this call.
+func (n *Node) Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke string, added bool) {
+	e := entry{Kind: kindRegistration, Realm: string(realm), Match: match, Topic: string(procedure), Invoke: invoke}
+	n.change(e, added)
+	if !added {
+		return
+	}
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	if idx := ms.regs[e.Realm]; idx != nil {
+		if set, ok := idx.Get(match, procedure); ok {
+			for _, id := range set.ids {
+				if conflicts(e.Invoke, set.invoke) && n.id > id {
+					n.settle(e)
+					return
+				}
+			}
+		}
+	}
+}
+
+// Registration implements router.Backbone: another node's registration
+// (match, procedure) and its invocation policy.
+func (n *Node) Registration(realm wamp.URI, match wamp.Match, procedure wamp.URI) (string, bool) {
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	idx := ms.regs[string(realm)]
+	if idx == nil {
+		return "", false
+	}
+	set, ok := idx.Get(match, procedure)
+	if !ok {
+		return "", false
+	}
+	return set.invoke, true
+}
+
+// conflicts reports whether registrations of one (match, procedure) with
+// policies a and b cannot both stand: a single registration is unique in
+// the cluster, and a shared one has one policy. Two nodes that registered
+// conflicting registrations at once (each before it learnt of the other's)
+// settle it the same way on both sides: the node with the lower id keeps
+// its registration, the other revokes its own (registration revocation,
+// reason wamp.error.procedure_already_exists).
+func conflicts(a, b string) bool { return a == "single" || b == "single" || a != b }
+
+// settle queues the revocation of this node's registration e, which lost
+// a conflict, for the node's goroutine (the router must not be called
+// back from here: the dealer's lock may be held).
+func (n *Node) settle(e entry) {
+	n.revokeMu.Lock()
+	n.revokes = append(n.revokes, e)
+	n.revokeMu.Unlock()
+	select {
+	case n.revokeC <- struct{}{}:
+	default:
+	}
+}
+
+// revokeLost revokes the registrations queued by settle.
+func (n *Node) revokeLost() {
+	n.revokeMu.Lock()
+	es := n.revokes
+	n.revokes = nil
+	n.revokeMu.Unlock()
+	rt := n.rt.Load()
+	for _, e := range es {
+		n.log.Warn("cluster: revoking a registration that conflicts with another node's, made at the same time",
+			"realm", e.Realm, "procedure", e.Topic, "match", e.Match, "invoke", e.Invoke)
+		if rt != nil {
+			rt.RevokeRegistration(wamp.URI(e.Realm), e.Match, wamp.URI(e.Topic), string(wamp.ErrProcedureAlreadyExists)+": registered on another node at the same time")
+		}
+	}
 }
 
 func (n *Node) change(e entry, added bool) {
@@ -154,9 +231,14 @@ type members struct {
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
 }
 
-// nodeSet lists the nodes that have one subscription; it is replaced, not
-// changed in place, so that readers may keep it after the lock.
-type nodeSet struct{ ids []uint64 }
+// nodeSet lists the nodes that have one subscription or registration
+// (with invoke, the registration's policy on the first of them); it is
+// replaced, not changed in place, so that readers may keep it after the
+// lock.
+type nodeSet struct {
+	ids    []uint64
+	invoke string
+}
 
 type peer struct {
 	id   uint64
@@ -329,15 +411,30 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	if cur != nil {
 		ids = cur.ids
 	}
+	invoke := e.Invoke
+	if cur != nil && len(cur.ids) > 0 {
+		invoke = cur.invoke
+	}
 	if add {
 		p.interest[e] = struct{}{}
-		idx.Put(e.Match, topic, &nodeSet{ids: append(slices.Clone(ids), p.id)})
+		idx.Put(e.Match, topic, &nodeSet{ids: append(slices.Clone(ids), p.id), invoke: invoke})
+		if e.Kind == kindRegistration && n.id > p.id {
+			n.local.mu.Lock()
+			for _, mine := range []string{"single", "roundrobin", "random", "first", "last"} {
+				le := e
+				le.Invoke = mine
+				if _, has := n.local.set[le]; has && conflicts(mine, e.Invoke) {
+					n.settle(le)
+				}
+			}
+			n.local.mu.Unlock()
+		}
 		return
 	}
 	delete(p.interest, e)
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return id == p.id })
 	if len(ids) > 0 {
-		idx.Put(e.Match, topic, &nodeSet{ids: ids})
+		idx.Put(e.Match, topic, &nodeSet{ids: ids, invoke: invoke})
 		return
 	}
 	idx.Delete(e.Match, topic)

@@ -31,8 +31,13 @@ type Backbone interface {
 
 	// Registered says that the realm's dealer now has (added) or no
 	// longer has a registration (match, procedure) with callees on this
-	// node; called under the dealer's lock, in the order of the changes.
-	Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, added bool)
+	// node, with its invocation policy ("single", "roundrobin", ...);
+	// called under the dealer's lock, in the order of the changes.
+	Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke string, added bool)
+	// Registration reports whether another node has the registration
+	// (match, procedure), and its invocation policy: a REGISTER that
+	// would conflict with it is refused.
+	Registration(realm wamp.URI, match wamp.Match, procedure wamp.URI) (invoke string, ok bool)
 	// Callee returns another node with a registration that matches
 	// procedure, the best match by the specification's precedence, and
 	// that registration's match policy and pattern. Among several nodes

@@ -189,6 +189,11 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 				"procedure %q (%s match) cannot be registered: %s", m.Procedure, ro.match, why)
 			return
 		}
+	} else if why := d.conflictElsewhere(s.realm.name, ro.match, m.Procedure, ro.invoke); why != "" {
+		d.mu.Unlock()
+		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrProcedureAlreadyExists,
+			"procedure %q (%s match) cannot be registered: %s", m.Procedure, ro.match, why)
+		return
 	} else {
 		reg = &registration{id: d.newID(s.realm.name, ro.match, m.Procedure), procedure: m.Procedure, match: ro.match,
 			invoke: ro.invoke, created: time.Now()}
@@ -207,7 +212,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		d.regs.Put(ro.match, m.Procedure, reg)
 		d.byID[reg.id] = reg
 		if bb := d.router.cfg.Backbone; bb != nil {
-			bb.Registered(s.realm.name, ro.match, m.Procedure, true)
+			bb.Registered(s.realm.name, ro.match, m.Procedure, ro.invoke.String(), true)
 		}
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
@@ -257,7 +262,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
 		if bb := d.router.cfg.Backbone; bb != nil {
-			bb.Registered(s.realm.name, reg.match, reg.procedure, false)
+			bb.Registered(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), false)
 		}
 	}
 	return true

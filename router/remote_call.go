@@ -276,3 +276,50 @@ func (r *Router) allRealms() []*realm {
 	r.autoMu.Unlock()
 	return out
 }
+
+// conflictElsewhere says why a new registration (match, procedure) with
+// policy invoke conflicts with another node's, "" when it does not (or
+// there is no other node): a single registration is unique in the
+// cluster, and the nodes of a shared one agree on its policy. It sees the
+// other nodes' registrations as announced; two REGISTERs that race on two
+// nodes are settled when the nodes learn of each other (RevokeRegistration).
+func (d *dealer) conflictElsewhere(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke invokePolicy) string {
+	bb := d.router.cfg.Backbone
+	if bb == nil {
+		return ""
+	}
+	other, ok := bb.Registration(realm, match, procedure)
+	switch {
+	case !ok:
+		return ""
+	case other == invokeSingle.String():
+		return "it is registered with invoke \"single\" on another node"
+	case other != invoke.String():
+		return fmt.Sprintf("it is registered with invoke %q on another node, not %q", other, invoke)
+	}
+	return ""
+}
+
+// RevokeRegistration takes the registration (match, procedure) of realm
+// from every callee of this node (registration revocation, with reason):
+// the cluster calls it on the node that loses when two nodes registered
+// conflicting registrations at once.
+func (r *Router) RevokeRegistration(realm wamp.URI, match wamp.Match, procedure wamp.URI, reason string) {
+	rl := r.realmNamed(realm)
+	if rl == nil {
+		return
+	}
+	d := &rl.dealer
+	d.mu.RLock()
+	reg, ok := d.regs.Get(match, procedure)
+	var callees []*Session
+	if ok {
+		for _, c := range reg.callees {
+			callees = append(callees, c.session)
+		}
+	}
+	d.mu.RUnlock()
+	for _, s := range callees {
+		d.revoke(s, reg.id, reason)
+	}
+}
