@@ -35,7 +35,7 @@ type testNode struct {
 }
 
 // stop closes the node as a stopping router does: with a goodbye.
-func (tn *testNode) stop(t *testing.T) {
+func (tn *testNode) stop(t testing.TB) {
 	tn.once.Do(func() {
 		if err := tn.node.Close(); err != nil {
 			t.Error(err)
@@ -56,7 +56,7 @@ func (tn *testNode) kill() {
 // startCluster starts n nodes with embedded NATS servers on loopback
 // ports, each joining those started before it, and waits until every node
 // knows every other.
-func startCluster(t *testing.T, n int) []*testNode {
+func startCluster(t testing.TB, n int) []*testNode {
 	t.Helper()
 	var nodes []*testNode
 	var routes []string
@@ -76,7 +76,7 @@ func startCluster(t *testing.T, n int) []*testNode {
 	return nodes
 }
 
-func startNode(t *testing.T, cfg Config) *testNode {
+func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
 	cfg.HeartbeatInterval, cfg.NodeTimeout = testHeartbeat, testTimeout
 	node, err := Start(cfg)
@@ -117,7 +117,7 @@ func startNode(t *testing.T, cfg Config) *testNode {
 }
 
 // waitFor polls cond until it holds; the test's deadline bounds it.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -130,20 +130,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // waitInterest waits until node knows that peers other nodes have a
 // subscription matching topic.
-func waitInterest(t *testing.T, tn *testNode, topic string, peers int) {
+func waitInterest(t testing.TB, tn *testNode, topic string, peers int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%s to see %d nodes subscribed to %s", tn.node.Name(), peers, topic), func() bool {
 		return len(tn.node.members.interested("realm1", wamp.URI(topic), nil)) == peers
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func dial(t *testing.T, tn *testNode, f wamp.Format) *client.Session {
+func dial(t testing.TB, tn *testNode, f wamp.Format) *client.Session {
 	t.Helper()
 	s, err := client.Dial(ctxT(t), tn.url, "realm1", &client.Options{Serializer: f})
 	if err != nil {
@@ -154,7 +154,7 @@ func dial(t *testing.T, tn *testNode, f wamp.Format) *client.Session {
 }
 
 // events subscribes s to topic and returns the channel its events arrive on.
-func events(t *testing.T, s *client.Session, topic string, opts wamp.Dict) (<-chan *client.Event, *client.Subscription) {
+func events(t testing.TB, s *client.Session, topic string, opts wamp.Dict) (<-chan *client.Event, *client.Subscription) {
 	t.Helper()
 	ch := make(chan *client.Event, 1000)
 	sub, err := s.Subscribe(ctxT(t), topic, func(ev *client.Event) { ch <- ev }, opts)
@@ -164,7 +164,7 @@ func events(t *testing.T, s *client.Session, topic string, opts wamp.Dict) (<-ch
 	return ch, sub
 }
 
-func recv(t *testing.T, ch <-chan *client.Event) *client.Event {
+func recv(t testing.TB, ch <-chan *client.Event) *client.Event {
 	t.Helper()
 	select {
 	case ev := <-ch:
@@ -177,7 +177,7 @@ func recv(t *testing.T, ch <-chan *client.Event) *client.Event {
 
 // none checks that nothing arrived on any of chs once a later event, sent
 // after the one that must not arrive, came through marker.
-func none(t *testing.T, what string, chs ...<-chan *client.Event) {
+func none(t testing.TB, what string, chs ...<-chan *client.Event) {
 	t.Helper()
 	for _, ch := range chs {
 		select {
