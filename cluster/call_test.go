@@ -415,3 +415,58 @@ func localHas(tn *testNode, procedure string) bool {
 	}
 	return false
 }
+
+// TestCallsGoRoundTheNodes: a caller on a node without callees reaches the
+// callees of every node that has the registration, in turn.
+func TestCallsGoRoundTheNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	for _, tn := range nodes[1:] {
+		who := tn.node.Name()
+		register(t, dial(t, tn, wamp.FormatJSON), "com.example.spread", func(context.Context, *client.Invocation) (*client.Result, error) {
+			return &client.Result{Args: wamp.List{who}}, nil
+		}, wamp.Dict{"invoke": "roundrobin"})
+	}
+	waitFor(t, "node1 to learn of both callee nodes", func() bool {
+		seen := map[uint64]bool{}
+		for range 8 {
+			id, _, _, _ := nodes[0].node.Callee("realm1", "com.example.spread")
+			seen[id] = true
+		}
+		return len(seen) == 2 && !seen[0]
+	})
+	s := dial(t, nodes[0], wamp.FormatJSON)
+	answered := map[any]int{}
+	for range 4 {
+		res, err := s.Call(ctxT(t), "com.example.spread", nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answered[res.Args[0]]++
+	}
+	if answered["node2"] != 2 || answered["node3"] != 2 {
+		t.Fatalf("answers by node: %v, want 2 each from node2 and node3", answered)
+	}
+}
+
+// TestCalleeLeavesAcrossNodes: a callee that leaves with a call in flight
+// ends it with wamp.error.canceled for its caller on another node.
+func TestCalleeLeavesAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	started := make(chan struct{}, 1)
+	callee := dial(t, nodes[1], wamp.FormatJSON)
+	register(t, callee, "com.example.leave", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.leave", true)
+	caller := dial(t, nodes[0], wamp.FormatJSON)
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(ctxT(t), "com.example.leave", nil, nil, nil)
+		done <- err
+	}()
+	<-started
+	callee.Close(ctxT(t))
+	wampError(t, <-done, wamp.ErrCanceled)
+}
