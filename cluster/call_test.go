@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -469,4 +471,36 @@ func TestCalleeLeavesAcrossNodes(t *testing.T) {
 	<-started
 	callee.Close(ctxT(t))
 	wampError(t, <-done, wamp.ErrCanceled)
+}
+
+// TestDynamicAuthenticatorOnAnotherNode: a client logging in on node1 is
+// authenticated by a dynamic authenticator registered on node2.
+func TestDynamicAuthenticatorOnAnotherNode(t *testing.T) {
+	policy := &auth.Policy{}
+	a, err := (&auth.Dynamic{Realm: "realm1", Procedure: "com.example.authenticate"}).Authenticator(auth.MethodTicket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy.Add(auth.MethodTicket, a)
+	nodes := startCluster(t, 2, router.RealmConfig{Name: "secure", Auth: policy})
+	register(t, dial(t, nodes[1], wamp.FormatJSON), "com.example.authenticate", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		details, _ := inv.Args[2].(map[string]any)
+		if inv.Args[1] != "alice" || details["ticket"] != "open sesame" {
+			return nil, &client.Error{URI: wamp.ErrAuthenticationFailed, Args: wamp.List{"wrong ticket"}}
+		}
+		return &client.Result{Args: wamp.List{"user"}}, nil
+	}, nil)
+	waitCallee(t, nodes[0], "com.example.authenticate", true)
+
+	s, err := client.Dial(ctxT(t), nodes[0].url, "secure", &client.Options{AuthID: "alice", Credentials: []client.Credential{client.Ticket("open sesame")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if role := s.Details()["authrole"]; role != "user" {
+		t.Fatalf("authrole %v, want user (from the authenticator on node2)", role)
+	}
+	if _, err := client.Dial(ctxT(t), nodes[0].url, "secure", &client.Options{AuthID: "alice", Credentials: []client.Credential{client.Ticket("wrong")}}); err == nil {
+		t.Fatal("a wrong ticket was accepted")
+	}
 }

@@ -56,12 +56,12 @@ func (tn *testNode) kill() {
 // startCluster starts n nodes with embedded NATS servers on loopback
 // ports, each joining those started before it, and waits until every node
 // knows every other.
-func startCluster(t testing.TB, n int) []*testNode {
+func startCluster(t testing.TB, n int, realms ...router.RealmConfig) []*testNode {
 	t.Helper()
 	var nodes []*testNode
 	var routes []string
 	for i := range n {
-		tn := startNode(t, Config{NodeName: fmt.Sprintf("node%d", i+1), Listen: "127.0.0.1:0", Join: routes})
+		tn := startNode(t, Config{NodeName: fmt.Sprintf("node%d", i+1), Listen: "127.0.0.1:0", Join: routes}, realms...)
 		routes = append(routes, tn.node.RouteAddr())
 		nodes = append(nodes, tn)
 	}
@@ -76,7 +76,11 @@ func startCluster(t testing.TB, n int) []*testNode {
 	return nodes
 }
 
-func startNode(t testing.TB, cfg Config) *testNode {
+// testRealm is the realm of the test nodes: anonymous, with a trust
+// level for the anonymous role.
+var testRealm = router.RealmConfig{Name: "realm1", Anonymous: true, TrustLevels: map[string]int{"anonymous": 2}}
+
+func startNode(t testing.TB, cfg Config, realms ...router.RealmConfig) *testNode {
 	t.Helper()
 	cfg.HeartbeatInterval, cfg.NodeTimeout = testHeartbeat, testTimeout
 	node, err := Start(cfg)
@@ -84,7 +88,7 @@ func startNode(t testing.TB, cfg Config) *testNode {
 		t.Fatal(err)
 	}
 	rt, err := router.New(router.Config{
-		Realms:   []router.RealmConfig{{Name: "realm1", Anonymous: true, TrustLevels: map[string]int{"anonymous": 2}}},
+		Realms:   append([]router.RealmConfig{testRealm}, realms...),
 		Backbone: node,
 	})
 	if err != nil {
