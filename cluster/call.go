@@ -97,6 +97,9 @@ func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
 	if err := n.nc.Publish(n.subj.callPrefix+strconv.FormatUint(node, 16), data); err != nil {
 		n.stats.SendFailures.Add(1)
 		n.log.Warn("cluster: NATS refused a call message", "type", m.Type(), "bytes", len(data), "err", err)
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return fmt.Errorf("%w: %d bytes, more than NATS takes (%d)", router.ErrTooLarge, len(data), n.nc.MaxPayload())
+		}
 		return err
 	}
 	n.stats.CallMessagesSent.Add(1)

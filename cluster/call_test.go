@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -502,5 +503,44 @@ func TestDynamicAuthenticatorOnAnotherNode(t *testing.T) {
 	}
 	if _, err := client.Dial(ctxT(t), nodes[0].url, "secure", &client.Options{AuthID: "alice", Credentials: []client.Credential{client.Ticket("wrong")}}); err == nil {
 		t.Fatal("a wrong ticket was accepted")
+	}
+}
+
+// TestTooLargeForNATS: what NATS cannot carry stays on its node, counted:
+// a call ends with wamp.error.payload_size_exceeded, a publication reaches
+// the local subscribers only.
+func TestTooLargeForNATS(t *testing.T) {
+	a := startNode(t, Config{NodeName: "a", Listen: "127.0.0.1:0", MaxMessageSize: 1000})
+	b := startNode(t, Config{NodeName: "b", Listen: "127.0.0.1:0", Join: []string{a.node.RouteAddr()}, MaxMessageSize: 1000})
+	waitFor(t, "the nodes to meet", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+	big := strings.Repeat("x", 100<<10) // more than NATS takes here (1000 + 64 KiB)
+
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.big", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{len(inv.Args[0].(string))}}, nil
+	}, nil)
+	waitCallee(t, a, "com.example.big", true)
+	s := dial(t, a, wamp.FormatJSON)
+	_, err := s.Call(ctxT(t), "com.example.big", wamp.List{big}, nil, nil)
+	wampError(t, err, wamp.ErrPayloadSizeExceeded)
+	if res, err := s.Call(ctxT(t), "com.example.big", wamp.List{"small"}, nil, nil); err != nil || res.Args[0] != uint64(5) && res.Args[0] != int64(5) {
+		t.Fatalf("a small call after the big one: %v, %v", res, err)
+	}
+
+	onA, _ := events(t, dial(t, a, wamp.FormatJSON), "com.example.big", nil)
+	onB, _ := events(t, dial(t, b, wamp.FormatJSON), "com.example.big", nil)
+	waitInterest(t, a, "com.example.big", 1)
+	failures := a.node.Stats().SendFailures.Load()
+	for _, arg := range []string{big, "small"} {
+		if _, err := s.Publish(ctxT(t), "com.example.big", wamp.List{arg}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv(t, onA)
+	recv(t, onA)
+	if ev := recv(t, onB); ev.Args[0] != "small" {
+		t.Fatalf("node b got a publication larger than NATS takes")
+	}
+	if a.node.Stats().SendFailures.Load() == failures {
+		t.Fatal("the refused publication was not counted")
 	}
 }

@@ -48,6 +48,14 @@ type Config struct {
 	// dead (4 s). NodeTimeout must be at least twice HeartbeatInterval.
 	HeartbeatInterval time.Duration
 	NodeTimeout       time.Duration
+	// MaxMessageSize is the router's largest message (limits.
+	// max_message_size): the embedded NATS server accepts messages that
+	// large plus room for what the node adds (at most 64 MiB, NATS's own
+	// limit). An existing NATS that accepts less is logged at start; a
+	// publication or call too large for it stays on its node (counted,
+	// and a call ends with wamp.error.payload_size_exceeded). 0 keeps
+	// NATS's default, 1 MiB.
+	MaxMessageSize int64
 	// Logger receives the node's logs (and the embedded server's warnings
 	// and errors); nil discards them.
 	Logger *slog.Logger
@@ -247,6 +255,10 @@ func Start(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if m := n.cfg.MaxMessageSize; m > 0 && n.nc.MaxPayload() < m+envelopeRoom {
+		n.log.Warn("cluster: NATS accepts smaller messages than the router: larger publications and calls stay on their node",
+			"nats_max_payload", n.nc.MaxPayload(), "max_message_size", m)
+	}
 	n.heartbeat() // at once: the others learn of this node without waiting a period
 	go n.run(ctx)
 	mode := "embedded NATS, routes on " + n.RouteAddr()
@@ -302,6 +314,9 @@ func (n *Node) connect() error {
 	}
 	if port == 0 {
 		so.Cluster.Port = server.RANDOM_PORT
+	}
+	if m := n.cfg.MaxMessageSize; m > 0 {
+		so.MaxPayload = int32(min(m+envelopeRoom, maxNATSPayload))
 	}
 	for _, j := range n.cfg.Join {
 		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: j})
@@ -397,6 +412,14 @@ func (n *Node) shutdownNATS() {
 		n.ns.WaitForShutdown()
 	}
 }
+
+// envelopeRoom is what a node adds to a message of the router's (realm,
+// routing options) when it crosses NATS; maxNATSPayload is NATS's largest
+// max_payload.
+const (
+	envelopeRoom   = 64 << 10
+	maxNATSPayload = 64 << 20
+)
 
 // send publishes data on subj and counts a refusal.
 func (n *Node) send(subj string, data []byte) bool {

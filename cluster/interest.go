@@ -207,7 +207,8 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 	for {
 		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq}
 		size := 0
-		for len(entries) > 0 && size < snapshotChunk {
+		limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
+		for len(entries) > 0 && (size < limit || len(chunk.Entries) == 0) {
 			e := entries[len(entries)-1]
 			entries = entries[:len(entries)-1]
 			chunk.Entries = append(chunk.Entries, e)

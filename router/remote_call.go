@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -39,10 +40,14 @@ type remotePeer struct {
 }
 
 func (p *remotePeer) Send(m wamp.Message) error {
-	if err := p.bb.Forward(p.node, p.realm, m); err != nil {
-		return fmt.Errorf("%w: to another node: %v", ErrClosed, err)
+	err := p.bb.Forward(p.node, p.realm, m)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrTooLarge):
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w: to another node: %v", ErrClosed, err)
 }
 
 func (p *remotePeer) Close() {}

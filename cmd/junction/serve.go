@@ -89,7 +89,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var node *cluster.Node // nil: a single router
 	if cfg.Cluster != nil {
-		if node, err = startNode(cfg.Cluster, log); err != nil {
+		if node, err = startNode(cfg.Cluster, cfg.Limits.MaxMessageSize, log); err != nil {
 			closeAll(listeners)
 			return err
 		}
@@ -356,9 +356,9 @@ func clusterOverrides(cfg *config.Config, given map[string]bool, addr, join, nat
 }
 
 // startNode starts this process's cluster node from the config's section.
-func startNode(c *config.Cluster, log *slog.Logger) (*cluster.Node, error) {
+func startNode(c *config.Cluster, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
 	return cluster.Start(cluster.Config{
 		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
-		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, Logger: log,
+		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, MaxMessageSize: maxMessageSize, Logger: log,
 	})
 }
