@@ -203,9 +203,10 @@ type Node struct {
 	members members
 	stats   Stats
 
-	subs   []*nats.Subscription
-	cancel context.CancelFunc
-	done   chan struct{}
+	subs    []*nats.Subscription
+	closing atomic.Bool // Close has begun: the disconnect is expected
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // Stats are a node's running counters.
@@ -277,6 +278,9 @@ func (n *Node) connect() error {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if n.closing.Load() {
+				return
+			}
 			n.log.Warn("cluster: lost NATS; routing among this node's sessions only until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
@@ -310,7 +314,10 @@ func (n *Node) connect() error {
 		Port:          server.RANDOM_PORT,
 		Authorization: token,
 		NoSigs:        true,
-		Cluster:       server.ClusterOpts{Name: n.cfg.Name, Host: host, Port: port},
+		// Routes to nodes that are down are retried with a growing
+		// delay, so that a node stopped for good is not dialled (and
+		// logged) every second.
+		Cluster: server.ClusterOpts{Name: n.cfg.Name, Host: host, Port: port, ConnectBackoff: true},
 	}
 	if port == 0 {
 		so.Cluster.Port = server.RANDOM_PORT
@@ -398,6 +405,7 @@ func (n *Node) Close() error {
 	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
 		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)
 	}
+	n.closing.Store(true)
 	n.shutdownNATS()
 	n.log.Info("cluster node stopped")
 	return err
@@ -479,8 +487,12 @@ func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.S
 func (l natsLogger) Fatalf(format string, v ...any) {
 	l.log.Error("nats: " + fmt.Sprintf(format, v...))
 }
+
+// Errorf logs at warning level: the embedded server's errors are about
+// one connection (a route to a node that is down, most often), and the
+// node goes on.
 func (l natsLogger) Errorf(format string, v ...any) {
-	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+	l.log.Warn("nats: " + fmt.Sprintf(format, v...))
 }
 func (l natsLogger) Debugf(format string, v ...any) {}
 func (l natsLogger) Tracef(format string, v ...any) {}
