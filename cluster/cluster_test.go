@@ -504,3 +504,48 @@ func TestNATSRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestRollingRestart: nodes stopped one at a time as `junction serve`
+// stops them (router first, then the node) are forgotten at once, their
+// sessions' subscriptions and registrations with them; a node started
+// again joins and serves the cluster at once.
+func TestRollingRestart(t *testing.T) {
+	nodes := startCluster(t, 3)
+	first := nodes[0]
+	pub := dial(t, first, wamp.FormatJSON)
+	for i, old := range nodes[1:] {
+		on, _ := events(t, dial(t, old, wamp.FormatJSON), "com.example.roll", nil)
+		waitInterest(t, first, "com.example.roll", 1)
+		if _, err := pub.Publish(ctxT(t), "com.example.roll", wamp.List{i}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, on)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		old.rt.Shutdown(ctx) // the sessions say goodbye, their subscriptions are withdrawn
+		cancel()
+		waitInterest(t, first, "com.example.roll", 0)
+		lost := first.node.Stats().NodesLost.Load()
+		old.stop(t)
+		waitFor(t, "the stopped node to be forgotten", func() bool {
+			for _, p := range first.node.Peers() {
+				if p.Name == old.node.Name() {
+					return false
+				}
+			}
+			return true
+		})
+		if first.node.Stats().NodesLost.Load() != lost {
+			t.Fatal("a node that stopped was taken for dead instead of gone")
+		}
+
+		again := startNode(t, Config{NodeName: old.node.Name(), Listen: "127.0.0.1:0", Join: []string{first.node.RouteAddr()}})
+		register(t, dial(t, again, wamp.FormatJSON), "com.example.back", func(context.Context, *client.Invocation) (*client.Result, error) {
+			return &client.Result{Args: wamp.List{"back"}}, nil
+		}, wamp.Dict{"invoke": "roundrobin"})
+		waitCallee(t, first, "com.example.back", true)
+		if res, err := pub.Call(ctxT(t), "com.example.back", nil, nil, nil); err != nil || res.Args[0] != "back" {
+			t.Fatalf("call to the restarted node: %v, %v", res, err)
+		}
+	}
+}
