@@ -35,7 +35,7 @@ func TestServeCluster(t *testing.T) {
 	cfg := filepath.Join(dir, "cluster.yaml")
 	// Fast membership, so that the test need not wait 4 s; the route
 	// address comes from --cluster.
-	if err := os.WriteFile(cfg, []byte("listeners:\n  - address: 127.0.0.1:0\ncluster:\n  listen: 127.0.0.1:0\n  heartbeat_interval: 100ms\n  node_timeout: 400ms\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("listeners:\n  - address: 127.0.0.1:0\ncluster:\n  listen: 127.0.0.1:0\n  heartbeat_interval: 100ms\n  node_timeout: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n1 := startServe(t, dir, nil, "--config", cfg, "--node", "n1", "--cluster", "127.0.0.1:0")
