@@ -58,7 +58,9 @@ func TestCallAcrossNodes(t *testing.T) {
 	register(t, callee, "com.example.pattern.", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
 		return &client.Result{Args: wamp.List{inv.Procedure}}, nil
 	}, wamp.Dict{"match": "prefix"})
-	waitCallee(t, a, "com.example.add", true)
+	// A node learns of another's registrations in the order they were
+	// made: once it knows the last, it knows them all.
+	waitCallee(t, a, "com.example.pattern.x", true)
 	waitCallee(t, c, "com.example.pattern.x", true)
 
 	for _, tc := range []struct {
