@@ -34,6 +34,9 @@ type Config struct {
 	Limits    Limits     // yaml limits
 	Log       Log        // yaml log
 	Admin     Admin      // yaml admin: metrics, health and the web view (admin.go)
+	// Cluster, when set, makes this process a node of a cluster (package
+	// cluster); nil runs a single router. Yaml key cluster.
+	Cluster *Cluster
 
 	// RealmTemplate, when set, makes the realm a client's HELLO names
 	// when it is not configured, with these settings (no name). Yaml key
@@ -259,6 +262,34 @@ type Store struct {
 	// config file's directory. Required when a realm has history rules.
 	// Yaml key path; default none.
 	Path string
+}
+
+// Cluster makes the router a node of a cluster on NATS: with Listen it
+// runs a NATS server inside the process, whose route port the other nodes
+// Join; with NATS it connects to an existing NATS deployment instead.
+type Cluster struct {
+	// Name is the cluster's name, the same on every node (a NATS subject
+	// token). Yaml key name; default "junction".
+	Name string
+	// Node names this node in logs. Yaml key node; default the host name.
+	Node string
+	// Listen is the embedded NATS server's route address, host:port.
+	// Yaml key listen.
+	Listen string
+	// Join lists the other nodes' route addresses. Yaml key join.
+	Join []string
+	// NATS lists the URLs of an existing NATS. Yaml key nats.
+	NATS []string
+	// HeartbeatInterval and NodeTimeout: a node silent for NodeTimeout
+	// is taken for dead. Yaml keys heartbeat_interval (default 1s) and
+	// node_timeout (default 4s, at least twice the interval).
+	HeartbeatInterval time.Duration
+	NodeTimeout       time.Duration
+}
+
+// DefaultCluster is a cluster section's settings before its keys apply.
+func DefaultCluster() Cluster {
+	return Cluster{Name: "junction", HeartbeatInterval: time.Second, NodeTimeout: 4 * time.Second}
 }
 
 // Limits bounds what one session may cost the router, and how long a

@@ -48,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: lines("listener:", "  - address: :8080"),
-			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`},
+			want: []string{`junction.yaml:1:1: unknown key "listener" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, cluster)`},
 		},
 		{
 			name: "unknown key in limits",
@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "keys are case-sensitive",
 			yaml: lines("Log:", "  level: debug"),
-			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`},
+			want: []string{`junction.yaml:1:1: unknown key "Log" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, cluster)`},
 		},
 		{
 			name: "duplicate key",
@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 			name: "merge key",
 			yaml: lines("base: &b {level: info}", "log:", "  <<: *b"),
 			want: []string{
-				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin)`,
+				`junction.yaml:1:1: unknown key "base" at the top level (known: listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, cluster)`,
 				`junction.yaml:3:3: merge keys (<<) are not supported in log; write the keys out`,
 			},
 		},
@@ -116,12 +116,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "file is a list",
 			yaml: lines("- address: :8080"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, got a list`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, cluster, got a list`},
 		},
 		{
 			name: "file is a string",
 			yaml: lines("hello"),
-			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, got "hello"`},
+			want: []string{`junction.yaml:1:1: expected a mapping of listeners, realms, realm_template, store, limits, log, webhooks, callees, admin, cluster, got "hello"`},
 		},
 		{
 			name: "listeners is a mapping",
@@ -716,6 +716,34 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				`junction.yaml:2:10: log.level: "verbose" is not one of debug, info, warn, error`,
 				`junction.yaml:3:11: log.format: "xml" is not one of text, json`,
+			},
+		},
+
+		// Cluster.
+		{
+			name: "cluster without a mode",
+			yaml: lines("cluster:", "  name: bad.name"),
+			want: []string{
+				`junction.yaml:2:3: cluster: neither a route address for the embedded NATS server (--cluster) nor NATS URLs (--nats)`,
+				`junction.yaml:2:9: cluster.name: cluster name "bad.name": only letters, digits, '_' and '-' (it is a NATS subject token)`,
+			},
+		},
+		{
+			name: "cluster values",
+			yaml: lines("cluster:", "  listen: 127.0.0.1", "  join: [127.0.0.1:6222, 127.0.0.1:0]", "  heartbeat_interval: 3s"),
+			want: []string{
+				// node_timeout is not written: its problem is shown at the section.
+				`junction.yaml:2:3: cluster.node_timeout: the node timeout (4s) must be at least twice the heartbeat interval (3s), which must be more than 0`,
+				`junction.yaml:2:11: cluster.listen: route address "127.0.0.1": address 127.0.0.1: missing port in address`,
+				`junction.yaml:3:26: cluster.join[1]: route address "127.0.0.1:0": the port must not be 0`,
+			},
+		},
+		{
+			name: "cluster embedded and existing NATS",
+			yaml: lines("cluster:", "  listen: 127.0.0.1:6222", "  nats: [http://nats:4222]"),
+			want: []string{
+				`junction.yaml:2:3: cluster: an embedded NATS server (--cluster) and an existing NATS (--nats) exclude each other`,
+				`junction.yaml:3:10: cluster.nats[0]: NATS URL "http://nats:4222": must be nats://host:port (or tls://host:port)`,
 			},
 		},
 
@@ -1428,7 +1456,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys, clusterKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)
@@ -1518,5 +1546,21 @@ func TestEpollRefusesTLS(t *testing.T) {
 	_, err := Parse(filepath.Join(dir, "junction.yaml"), []byte(yaml))
 	if err == nil || !strings.Contains(err.Error(), `junction.yaml:3:13: listeners[0].engine: "epoll" does not serve TLS`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	cfg, err := Parse("junction.yaml", []byte(lines("cluster:", "  node: n1", "  listen: 127.0.0.1:6221",
+		"  join: [127.0.0.1:6222, 127.0.0.1:6223]", "  node_timeout: 10s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Cluster{Name: "junction", Node: "n1", Listen: "127.0.0.1:6221", Join: []string{"127.0.0.1:6222", "127.0.0.1:6223"},
+		HeartbeatInterval: time.Second, NodeTimeout: 10 * time.Second}
+	if cfg.Cluster == nil || !reflect.DeepEqual(*cfg.Cluster, want) {
+		t.Fatalf("cluster = %+v, want %+v", cfg.Cluster, want)
+	}
+	if cfg, err = Parse("junction.yaml", []byte("log:\n  level: info\n")); err != nil || cfg.Cluster != nil {
+		t.Fatalf("without a cluster section: %+v, %v; want no cluster", cfg.Cluster, err)
 	}
 }

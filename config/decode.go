@@ -19,7 +19,7 @@ import (
 
 // The keys known in each mapping, in the order the reference lists them.
 var (
-	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin"}
+	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin", "cluster"}
 	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
 	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "cookie", "longpoll", "bridge"}
@@ -32,6 +32,7 @@ var (
 	storeKeys     = []string{"path"}
 	limitsKeys    = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys       = []string{"level", "format"}
+	clusterKeys   = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -466,6 +467,14 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.log(v, path, &c.Log)
 		case "admin":
 			d.admin(v, path, &c.Admin) // admin.go
+		case "cluster":
+			if isNull(resolve(v)) {
+				c.Cluster = nil
+				return
+			}
+			cl := DefaultCluster()
+			c.Cluster = &cl
+			d.cluster(v, path, c.Cluster)
 		}
 	})
 	// The default listener, kept when the file has no listeners, brings
@@ -476,6 +485,27 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			l.Bridge = nil
 		}
 	}
+}
+
+func (d *decoder) cluster(n *yaml.Node, path string, c *Cluster) {
+	d.mapping(n, path, clusterKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "name":
+			d.str(v, path, &c.Name)
+		case "node":
+			d.str(v, path, &c.Node)
+		case "listen":
+			d.str(v, path, &c.Listen)
+		case "join":
+			c.Join = d.strings(v, path)
+		case "nats":
+			c.NATS = d.strings(v, path)
+		case "heartbeat_interval":
+			d.duration(v, path, &c.HeartbeatInterval)
+		case "node_timeout":
+			d.duration(v, path, &c.NodeTimeout)
+		}
+	})
 }
 
 func (d *decoder) listeners(n *yaml.Node, path string, c *Config) {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/junction-wamp/junction/cluster"
 	"io"
 	"io/fs"
 	"maps"
@@ -109,6 +110,9 @@ func validate(c *Config, r *report) {
 	validateAuthAll(c, r) // auth.go
 
 	validateLimits(r, &c.Limits)
+	if c.Cluster != nil {
+		validateCluster(r, c.Cluster)
+	}
 	oneOf(r, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(r, "log.format", c.Log.Format, "text", "json")
 }
@@ -702,4 +706,26 @@ func validateLimits(r *report, l *Limits) {
 			r.errorf(n.path, "%d is out of range: a session limit is 1 to %d", n.v, MaxSessionLimit)
 		}
 	}
+}
+
+// validateCluster checks the cluster section with package cluster's own
+// checks, each at its key.
+func validateCluster(r *report, c *Cluster) {
+	check := func(path string, err error) {
+		if err != nil {
+			r.errorf(path, "%v", err)
+		}
+	}
+	check("cluster.name", cluster.CheckName(c.Name))
+	check("cluster", cluster.CheckMode(c.Listen, c.Join, c.NATS))
+	if c.Listen != "" {
+		check("cluster.listen", cluster.CheckRouteAddr(c.Listen, false))
+	}
+	for i, j := range c.Join {
+		check(fmt.Sprintf("cluster.join[%d]", i), cluster.CheckRouteAddr(j, true))
+	}
+	for i, u := range c.NATS {
+		check(fmt.Sprintf("cluster.nats[%d]", i), cluster.CheckNATSURL(u))
+	}
+	check("cluster.node_timeout", cluster.CheckTimes(c.HeartbeatInterval, c.NodeTimeout))
 }

@@ -121,12 +121,15 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	b.mu.Lock()
 	sub, ok := b.subs.Get(o.match, m.Topic)
 	if !ok {
-		sub = &subscription{id: b.router.subIDs.Next(), match: o.match, topic: m.Topic,
+		sub = &subscription{id: b.newID(s.realm.name, o.match, m.Topic), match: o.match, topic: m.Topic,
 			created: time.Now().UnixNano(), subscribers: make(map[*Session]struct{}, 1)}
 		b.subs.Put(o.match, m.Topic, sub)
 		b.byID[sub.id] = sub
 		if o.match != wamp.MatchExact {
 			b.patterns++
+		}
+		if bb := b.router.cfg.Backbone; bb != nil {
+			bb.Interest(s.realm.name, o.match, m.Topic, true)
 		}
 	}
 	sub.mu.Lock()
@@ -137,7 +140,7 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	joined := s.state == stateEstablished
 	added, refused := false, false
 	if joined && !s.subs.has(sub.id) {
-		if refused = s.subs.len() >= limit; !refused {
+		if refused = s.subs.len() >= limit && !s.unlimited(); !refused {
 			if s.subs == nil {
 				s.subs = new(idSet[*subscription])
 			}
@@ -324,6 +327,9 @@ func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error
 				b.patterns--
 			}
 			deleted = true
+			if bb := b.router.cfg.Backbone; bb != nil {
+				bb.Interest(s.realm.name, sub.match, sub.topic, false)
+			}
 		}
 	}
 	if reply != nil {
@@ -404,6 +410,7 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		}
 	}
 	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
+	b.forward(s.realm, m.Topic, pubID, details, m.Payload, &o, m.Options)
 	switch {
 	case durable != nil:
 		durable.done()
@@ -500,9 +507,21 @@ func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publish
 // publishMeta sends a meta event, published by the router itself, to the
 // subscriptions matching topic, patterns included. It has no publisher, so
 // none is excluded or disclosed.
-func (b *broker) publishMeta(topic wamp.URI, payload wamp.Payload) {
+func (b *broker) publishMeta(rl *realm, topic wamp.URI, payload wamp.Payload) {
 	o := publishOptions{}
-	b.fanout(nil, topic, wamp.GlobalID(), nil, payload, &o)
+	pubID := wamp.GlobalID()
+	b.fanout(nil, topic, pubID, nil, payload, &o)
+	b.forward(rl, topic, pubID, nil, payload, &o, nil)
+}
+
+// newID returns the id of a new subscription (match, topic) of the realm:
+// the next of the router's sequence on a single node, the same on every
+// node in a cluster (clusterID). Called under b.mu.
+func (b *broker) newID(realm wamp.URI, match wamp.Match, topic wamp.URI) wamp.ID {
+	if b.router.cfg.Backbone == nil {
+		return b.router.subIDs.Next()
+	}
+	return clusterID(realm, match, topic, func(id wamp.ID) bool { _, taken := b.byID[id]; return taken })
 }
 
 // details is the SubscriptionDetails of the meta API.

@@ -37,6 +37,11 @@ const internalKind = "internal"
 // limits, which would refuse authentications under a burst of HELLOs.
 func (s *Session) internal() bool { return s.info.Kind == internalKind }
 
+// unlimited reports whether the per-session limits (Config.Limits) spare
+// s: the router's own sessions, and the proxies of another node's sessions
+// (remote_call.go), each of which stands for every session of its node.
+func (s *Session) unlimited() bool { return s.info.Kind == internalKind || s.info.Kind == nodeKind }
+
 // internalCaller is the router-side caller session of one realm.
 type internalCaller struct {
 	session *Session

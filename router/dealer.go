@@ -189,14 +189,19 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 				"procedure %q (%s match) cannot be registered: %s", m.Procedure, ro.match, why)
 			return
 		}
+	} else if why := d.conflictElsewhere(s.realm.name, ro.match, m.Procedure, ro.invoke); why != "" {
+		d.mu.Unlock()
+		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrProcedureAlreadyExists,
+			"procedure %q (%s match) cannot be registered: %s", m.Procedure, ro.match, why)
+		return
 	} else {
-		reg = &registration{id: d.router.regIDs.Next(), procedure: m.Procedure, match: ro.match,
+		reg = &registration{id: d.newID(s.realm.name, ro.match, m.Procedure), procedure: m.Procedure, match: ro.match,
 			invoke: ro.invoke, created: time.Now()}
 	}
 	limit := d.router.cfg.Limits.Registrations
 	s.mu.Lock()
 	joined := s.state == stateEstablished
-	refused := joined && s.regs.len() >= limit
+	refused := joined && s.regs.len() >= limit && !s.unlimited()
 	if joined && !refused {
 		if s.regs == nil {
 			s.regs = new(idSet[*registration])
@@ -215,6 +220,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	if !exists {
 		d.regs.Put(ro.match, m.Procedure, reg)
 		d.byID[reg.id] = reg
+		if bb := d.router.cfg.Backbone; bb != nil {
+			bb.Registered(s.realm.name, ro.match, m.Procedure, ro.invoke.String(), true)
+		}
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
 	// REGISTERED is queued before any caller can find the registration, so
@@ -264,6 +272,9 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
+		if bb := d.router.cfg.Backbone; bb != nil {
+			bb.Registered(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), false)
+		}
 	}
 	return true
 }
@@ -370,6 +381,16 @@ func fnvString(h uint64, s string) uint64 {
 }
 
 func (reg *registration) ident() wamp.ID { return reg.id }
+
+// newID returns the id of a new registration (match, procedure) of the
+// realm: the next of the router's sequence on a single node, the same on
+// every node in a cluster (clusterID). Called under d.mu.
+func (d *dealer) newID(realm wamp.URI, match wamp.Match, procedure wamp.URI) wamp.ID {
+	if d.router.cfg.Backbone == nil {
+		return d.router.regIDs.Next()
+	}
+	return clusterID(realm, match, procedure, func(id wamp.ID) bool { _, taken := d.byID[id]; return taken })
+}
 
 // replyFailed handles a RESULT or ERROR that could not be queued for the
 // caller s: when it was too large or could not be converted, the caller gets

@@ -220,36 +220,60 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	}
 
 	d.mu.RLock()
-	match, _, reg, ok := d.regs.Best(m.Procedure)
+	match, pattern, reg, ok := d.regs.Best(m.Procedure)
+	var entry calleeEntry
+	var regID wamp.ID
+	if ok {
+		entry = *reg.pick(&co)
+		regID = reg.id
+	}
+	d.mu.RUnlock()
+	if proxy := d.remoteCallee(s.realm, m.Procedure, ok, match, pattern); proxy != nil {
+		// The callee is on another node (remote_call.go), which finds it
+		// and says which pattern matched.
+		entry, regID, match, ok = calleeEntry{session: proxy}, 0, wamp.MatchExact, true
+	}
 	if !ok {
-		d.mu.RUnlock()
 		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure,
 			"no callee has registered procedure %q", m.Procedure)
 		return
 	}
-	entry := *reg.pick(&co)
-	regID := reg.id
-	d.mu.RUnlock()
 	to := entry.session
-
-	if co.progress && !(to.features.has(callee, featProgressiveCallInvocations) && to.features.has(callee, featCallCanceling)) {
-		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrFeatureNotSupported,
-			"the callee of %q does not support progressive call invocations (with call canceling)", m.Procedure)
-		return
-	}
-	if co.ppt != nil && !to.features.has(callee, featPayloadPassthruMode) {
-		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrFeatureNotSupported,
-			"the callee of %q does not support payload passthru mode", m.Procedure)
+	if calleeRefuses(s, m.Request, m.Procedure, &co, to) {
 		return
 	}
 	details, forwarded := invocationDetails(s, &co, &entry, match, m.Procedure)
-	inv := invocation{caller: s, callerRequest: m.Request, registration: regID}
+	if _, remote := to.peer.(*remotePeer); remote {
+		details = withOrigin(details, s, m.Procedure)
+	}
+	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded)
+}
+
+// calleeRefuses answers the caller and reports true when callee to cannot
+// take the call as asked.
+func calleeRefuses(s *Session, req wamp.ID, procedure wamp.URI, co *callOptions, to *Session) bool {
+	if co.progress && !(to.features.has(callee, featProgressiveCallInvocations) && to.features.has(callee, featCallCanceling)) {
+		s.errorReply(wamp.TypeCall, req, wamp.ErrFeatureNotSupported,
+			"the callee of %q does not support progressive call invocations (with call canceling)", procedure)
+		return true
+	}
+	if co.ppt != nil && !to.features.has(callee, featPayloadPassthruMode) {
+		s.errorReply(wamp.TypeCall, req, wamp.ErrFeatureNotSupported,
+			"the callee of %q does not support payload passthru mode", procedure)
+		return true
+	}
+	return false
+}
+
+// invoke records the call req of s to callee to and sends the INVOCATION.
+func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool) {
+	inv := invocation{caller: s, callerRequest: req, registration: regID}
 	if co.receiveProgress {
 		inv.flags |= flagReceiveProgress
 	}
 	enforce := co.timeout > 0 && !forwarded
 	if co.progress || enforce {
-		inv.ext = &invExtra{procedure: m.Procedure}
+		inv.ext = &invExtra{procedure: procedure}
 		if co.progress {
 			inv.flags |= flagProgressiveCall
 			inv.ext.details = details
@@ -263,15 +287,15 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		s.mu.Unlock()
 		return
 	}
-	if _, dup := s.rpc.get(m.Request); dup {
+	if _, dup := s.rpc.get(req); dup {
 		s.mu.Unlock()
-		s.violation(fmt.Sprintf("CALL %d reuses the request id of a call in flight", m.Request))
+		s.violation(fmt.Sprintf("CALL %d reuses the request id of a call in flight", req))
 		return
 	}
-	if limit := s.router.cfg.Limits.CallsInFlight; s.rpc != nil && len(s.rpc.calls) >= limit && !s.internal() {
+	if limit := s.router.cfg.Limits.CallsInFlight; s.rpc != nil && len(s.rpc.calls) >= limit && !s.unlimited() {
 		s.mu.Unlock()
-		s.limitExceeded(wamp.TypeCall, m.Request,
-			"CALL to %q: the session has %d calls in flight, the most the router allows a session", m.Procedure, limit)
+		s.limitExceeded(wamp.TypeCall, req,
+			"CALL to %q: the session has %d calls in flight, the most the router allows a session", procedure, limit)
 		return
 	}
 	if s.rpc == nil {
@@ -280,15 +304,15 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	if s.rpc.calls == nil {
 		s.rpc.calls = make(map[wamp.ID]outCall)
 	}
-	s.rpc.calls[m.Request] = outCall{callee: to, invID: invID, streaming: co.progress}
+	s.rpc.calls[req] = outCall{callee: to, invID: invID, streaming: co.progress}
 	s.mu.Unlock()
 
 	to.mu.Lock()
 	if to.state != stateEstablished {
 		to.mu.Unlock()
-		d.forgetCall(s, m.Request, to, invID, 0)
-		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure,
-			"the callee of procedure %q has left", m.Procedure)
+		d.forgetCall(s, req, to, invID, 0)
+		s.errorReply(wamp.TypeCall, req, wamp.ErrNoSuchProcedure,
+			"the callee of procedure %q has left", procedure)
 		return
 	}
 	if to.invocations == nil {
@@ -301,12 +325,12 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		details = withProgress(details)
 	}
 	msg := invocationPool.Get().(*wamp.Invocation)
-	*msg = wamp.Invocation{Request: invID, Registration: regID, Details: details, Payload: m.Payload}
+	*msg = wamp.Invocation{Request: invID, Registration: regID, Details: details, Payload: payload}
 	err := to.peer.Send(msg)
 	*msg = wamp.Invocation{}
 	invocationPool.Put(msg)
 	if err != nil {
-		d.invocationFailed(s, m.Request, m.Procedure, to, invID, err, false)
+		d.invocationFailed(s, req, procedure, to, invID, err, false)
 		return
 	}
 	s.countSent(wamp.TypeInvocation)

@@ -156,5 +156,5 @@ func (rl *realm) metaEvent(topic wamp.URI, args ...any) {
 	if rl.meta == nil {
 		return
 	}
-	rl.broker.publishMeta(topic, wamp.Payload{Args: args})
+	rl.broker.publishMeta(rl, topic, wamp.Payload{Args: args})
 }

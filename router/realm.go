@@ -26,6 +26,10 @@ type realm struct {
 	mu       sync.RWMutex
 	sessions map[wamp.ID]*Session
 
+	// proxies stand for other nodes in calls across nodes
+	// (remote_call.go); empty on a single node.
+	proxies proxies
+
 	// router and the router-side caller (caller.go), made on first use.
 	router     *Router
 	callerOnce sync.Once

@@ -100,6 +100,10 @@ type Config struct {
 	// Limits bound what one session may hold in the router.
 	Limits SessionLimits
 
+	// Backbone joins this router to others as one (package cluster);
+	// nil for a single node.
+	Backbone Backbone
+
 	// historyBeforeWrite is the history store's BeforeWrite (tests).
 	historyBeforeWrite func()
 }

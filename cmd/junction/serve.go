@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
@@ -20,6 +21,7 @@ import (
 )
 
 const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
+                      [--cluster ADDR [--join ADDR,...] | --nats URL,...] [--node NAME]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
@@ -28,7 +30,12 @@ anonymous clients. config/README.md describes the config file.
 The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
-the exit status is 0. A second signal exits at once, with status 1.`
+the exit status is 0. A second signal exits at once, with status 1.
+
+With --cluster or --nats the router is one node of a cluster on NATS (the
+config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
+NATS server in the process whose route port is ADDR, --join lists the other
+nodes' route addresses, --nats connects to an existing NATS instead.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage)
@@ -37,6 +44,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shutdownTimeout := fs.Duration("shutdown-timeout", config.Default().Limits.ShutdownTimeout, "how long a stop waits for sessions to answer GOODBYE (overrides limits.shutdown_timeout of the config)")
 	logLevel := fs.String("log-level", "", "least severe log level written: debug, info, warn or error (overrides the config's log.level)")
 	logFormat := fs.String("log-format", "", "log format: text or json (overrides the config's log.format)")
+	clusterAddr := fs.String("cluster", "", "run an embedded NATS server with its route port on this host:port, making this router a cluster node (overrides cluster.listen)")
+	join := fs.String("join", "", "comma-separated route addresses (host:port) of the other nodes (overrides cluster.join)")
+	natsURLs := fs.String("nats", "", "comma-separated URLs of an existing NATS to cluster through, instead of --cluster (overrides cluster.nats)")
+	nodeName := fs.String("node", "", "this node's name in logs (overrides cluster.node; default the host name)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -59,9 +70,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if given["shutdown-timeout"] {
 		cfg.Limits.ShutdownTimeout = *shutdownTimeout
 	}
-	if given["listen"] || given["shutdown-timeout"] {
+	clusterFlags := clusterOverrides(cfg, given, *clusterAddr, *join, *natsURLs, *nodeName)
+	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
 		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("--listen or --shutdown-timeout: %w", err)
+			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
 		}
 	}
 	if err := logFlags(cfg, *logLevel, *logFormat); err != nil { // serve_admin.go
@@ -80,30 +92,49 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var node *cluster.Node // nil: a single router
+	if cfg.Cluster != nil {
+		if node, err = startNode(cfg.Cluster, cfg.Limits.MaxMessageSize, log); err != nil {
+			closeAll(listeners)
+			return err
+		}
+		rcfg.Backbone = node
+	}
 	rt, err := router.New(rcfg)
 	if err != nil {
 		closeAll(listeners)
+		if node != nil {
+			node.Close()
+		}
 		return err
+	}
+	if node != nil {
+		node.SetRouter(rt)
+	}
+	// abandon undoes a start that fails from here on.
+	abandon := func() {
+		closeAll(listeners)
+		rt.Close()
+		if node != nil {
+			node.Close()
+		}
 	}
 	closeHTTP, err := attachRouter(cfg, servers, rt, log)
 	if err != nil {
-		closeAll(listeners)
-		rt.Close()
+		abandon()
 		return err
 	}
 	stopWebhooks, err := startWebhooks(ctx, cfg, rt, log) // serve_http.go
 	if err != nil {
-		closeAll(listeners)
 		closeHTTP()
-		rt.Close()
+		abandon()
 		return err
 	}
 	adm, err := startAdmin(cfg, rt, servers, listeners, log) // serve_admin.go
 	if err != nil {
-		closeAll(listeners)
 		stopWebhooks()
 		closeHTTP()
-		rt.Close()
+		abandon()
 		return err
 	}
 	addrs := make([]string, len(listeners))
@@ -162,6 +193,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// After the transports: nothing publishes any more.
 	if err := rt.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	// Last: the sessions' leaving went out to the other nodes.
+	if node != nil {
+		if err := node.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
@@ -363,4 +400,48 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// clusterOverrides applies the cluster flags to cfg's cluster section
+// (made when a flag gives the first cluster setting) and reports whether
+// any was given.
+func clusterOverrides(cfg *config.Config, given map[string]bool, addr, join, natsURLs, node string) bool {
+	if !given["cluster"] && !given["join"] && !given["nats"] && !given["node"] {
+		return false
+	}
+	if cfg.Cluster == nil {
+		cl := config.DefaultCluster()
+		cfg.Cluster = &cl
+	}
+	c := cfg.Cluster
+	list := func(s string) []string {
+		var out []string
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	if given["cluster"] {
+		c.Listen, c.NATS = addr, nil
+	}
+	if given["join"] {
+		c.Join = list(join)
+	}
+	if given["nats"] {
+		c.NATS, c.Listen, c.Join = list(natsURLs), "", nil
+	}
+	if given["node"] {
+		c.Node = node
+	}
+	return true
+}
+
+// startNode starts this process's cluster node from the config's section.
+func startNode(c *config.Cluster, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
+	return cluster.Start(cluster.Config{
+		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
+		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, MaxMessageSize: maxMessageSize, Logger: log,
+	})
 }

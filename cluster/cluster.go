@@ -1,0 +1,498 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/junction-wamp/junction/router"
+)
+
+// Config configures a Node. Exactly one of Listen and NATS is set.
+type Config struct {
+	// Name is the cluster's name: every node of one cluster has the same,
+	// and it prefixes every subject, so that several clusters can share
+	// a NATS deployment. Default "junction".
+	Name string
+	// NodeName names this node in logs (and its embedded NATS server);
+	// default the host name.
+	NodeName string
+	// Listen is the embedded NATS server's route address (host:port; port
+	// 0 picks one): the address the other nodes join. Set it to run NATS
+	// inside the process.
+	Listen string
+	// Join lists the other nodes' route addresses (host:port). A node may
+	// list itself; nodes may start in any order, and routes that fail are
+	// retried.
+	Join []string
+	// NATS lists the URLs of an existing NATS deployment to connect to
+	// instead (nats://host:port, with user:password@ if it asks for them).
+	NATS []string
+	// HeartbeatInterval is how often the node says it is alive (1 s);
+	// NodeTimeout how long a silent node is given before it is taken for
+	// dead (4 s). NodeTimeout must be at least twice HeartbeatInterval.
+	HeartbeatInterval time.Duration
+	NodeTimeout       time.Duration
+	// MaxMessageSize is the router's largest message (limits.
+	// max_message_size): the embedded NATS server accepts messages that
+	// large plus room for what the node adds (at most 64 MiB, NATS's own
+	// limit). An existing NATS that accepts less is logged at start; a
+	// publication or call too large for it stays on its node (counted,
+	// and a call ends with wamp.error.payload_size_exceeded). 0 keeps
+	// NATS's default, 1 MiB.
+	MaxMessageSize int64
+	// Logger receives the node's logs (and the embedded server's warnings
+	// and errors); nil discards them.
+	Logger *slog.Logger
+}
+
+// The defaults of Config.
+const (
+	DefaultName              = "junction"
+	DefaultHeartbeatInterval = time.Second
+	DefaultNodeTimeout       = 4 * time.Second
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate checks c and fills in its defaults.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if err := CheckName(c.Name); err != nil {
+		return err
+	}
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "junction"
+		}
+		c.NodeName = h
+	}
+	if err := CheckMode(c.Listen, c.Join, c.NATS); err != nil {
+		return err
+	}
+	if c.Listen != "" {
+		if err := CheckRouteAddr(c.Listen, false); err != nil {
+			return err
+		}
+	}
+	for _, j := range c.Join {
+		if err := CheckRouteAddr(j, true); err != nil {
+			return err
+		}
+	}
+	for _, u := range c.NATS {
+		if err := CheckNATSURL(u); err != nil {
+			return err
+		}
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.NodeTimeout == 0 {
+		c.NodeTimeout = DefaultNodeTimeout
+	}
+	return CheckTimes(c.HeartbeatInterval, c.NodeTimeout)
+}
+
+// The checks of Validate, one setting each, so that a config file can
+// report each problem at its place.
+
+// CheckName checks a cluster name: it is a NATS subject token.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("cluster name %q: only letters, digits, '_' and '-' (it is a NATS subject token)", name)
+	}
+	return nil
+}
+
+// CheckMode checks that the node runs an embedded NATS server (listen,
+// with join) or connects to an existing one (nats), not both or neither.
+func CheckMode(listen string, join, natsURLs []string) error {
+	switch {
+	case listen == "" && len(natsURLs) == 0:
+		return errors.New("neither a route address for the embedded NATS server (--cluster) nor NATS URLs (--nats)")
+	case listen != "" && len(natsURLs) > 0:
+		return errors.New("an embedded NATS server (--cluster) and an existing NATS (--nats) exclude each other")
+	case len(join) > 0 && listen == "":
+		return errors.New("joining other nodes (--join) needs an embedded NATS server (--cluster): the routes are its")
+	}
+	return nil
+}
+
+// CheckRouteAddr checks a route address, host:port; needPort refuses port
+// 0 (an address to join must name the port).
+func CheckRouteAddr(addr string, needPort bool) error {
+	_, port, err := splitHostPort(addr)
+	if err == nil && needPort && port == 0 {
+		err = errors.New("the port must not be 0")
+	}
+	if err != nil {
+		return fmt.Errorf("route address %q: %w", addr, err)
+	}
+	return nil
+}
+
+// CheckNATSURL checks the URL of an existing NATS server.
+func CheckNATSURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls") {
+		return fmt.Errorf("NATS URL %q: must be nats://host:port (or tls://host:port)", u)
+	}
+	return nil
+}
+
+// CheckTimes checks the heartbeat interval against the node timeout.
+func CheckTimes(heartbeat, timeout time.Duration) error {
+	if heartbeat <= 0 || timeout < 2*heartbeat {
+		return fmt.Errorf("the node timeout (%v) must be at least twice the heartbeat interval (%v), which must be more than 0", timeout, heartbeat)
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number in [0, 65535]", p)
+	}
+	return host, port, nil
+}
+
+// Node is this process's member of a cluster. Start it with Start, give it
+// its router with SetRouter, stop it with Close.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	id   uint64
+	subj subjects
+
+	ns *server.Server // the embedded server; nil with an existing NATS
+	nc *nats.Conn
+
+	rt atomic.Pointer[router.Router]
+
+	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
+
+	// Registrations that lost a conflict, revoked by run (settle).
+	revokeMu sync.Mutex
+	revokes  []entry
+	revokeC  chan struct{}
+
+	local   localInterest
+	members members
+	stats   Stats
+
+	subs    []*nats.Subscription
+	closing atomic.Bool // Close has begun: the disconnect is expected
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Stats are a node's running counters.
+type Stats struct {
+	PublicationsSent     atomic.Uint64 // NATS messages with a publication, one per interested node
+	PublicationsReceived atomic.Uint64 // publications from other nodes delivered here
+	// SendFailures counts messages NATS refused (disconnected with a full
+	// reconnect buffer, a publication larger than NATS's max_payload).
+	SendFailures atomic.Uint64
+	// Dropped counts messages NATS dropped before this node read them
+	// (slow consumer: a subscription's pending limit was reached).
+	Dropped              atomic.Uint64
+	CallMessagesSent     atomic.Uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
+	CallMessagesReceived atomic.Uint64
+	// BadMessages counts messages from other nodes that did not decode.
+	BadMessages atomic.Uint64
+	Syncs       atomic.Uint64 // interest tables asked for
+	NodesLost   atomic.Uint64 // nodes taken for dead after NodeTimeout
+}
+
+type subjects struct {
+	ctl, syncPrefix, snapPrefix, pubPrefix, callPrefix string
+}
+
+// Start starts the node: the embedded NATS server (Config.Listen) or the
+// connection to an existing NATS (Config.NATS), then its subscriptions
+// and heartbeats. It does not wait for other nodes.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, id: mrand.Uint64N(1<<53) + 1, done: make(chan struct{}), revokeC: make(chan struct{}, 1)}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	n.log = n.log.With("node", cfg.NodeName)
+	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call."}
+	n.local.init()
+	n.members.init()
+	if err := n.connect(); err != nil {
+		n.shutdownNATS()
+		return nil, err
+	}
+	if err := n.subscribe(); err != nil {
+		n.shutdownNATS()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if m := n.cfg.MaxMessageSize; m > 0 && n.nc.MaxPayload() < m+envelopeRoom {
+		n.log.Warn("cluster: NATS accepts smaller messages than the router: larger publications and calls stay on their node",
+			"nats_max_payload", n.nc.MaxPayload(), "max_message_size", m)
+	}
+	n.heartbeat() // at once: the others learn of this node without waiting a period
+	go n.run(ctx)
+	mode := "embedded NATS, routes on " + n.RouteAddr()
+	if n.ns == nil {
+		mode = "NATS at " + n.nc.ConnectedUrlRedacted()
+	}
+	n.log.Info("cluster node started", "cluster", cfg.Name, "id", n.idString(), "nats", mode)
+	return n, nil
+}
+
+// connect starts the embedded server and connects to it in-process, or
+// connects to the existing NATS.
+func (n *Node) connect() error {
+	opts := []nats.Option{
+		nats.Name("junction " + n.cfg.NodeName),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if n.closing.Load() {
+				return
+			}
+			n.log.Warn("cluster: lost NATS; routing among this node's sessions only until it is back", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.log.Info("cluster: NATS reconnected", "url", c.ConnectedUrlRedacted())
+			n.heartbeat()
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				return // counted and logged from Dropped by the heartbeat loop
+			}
+			n.log.Warn("cluster: NATS error", "err", err)
+		}),
+	}
+	if n.cfg.Listen == "" {
+		nc, err := nats.Connect(strings.Join(n.cfg.NATS, ","), opts...)
+		if err != nil {
+			return fmt.Errorf("cluster: connecting to NATS %s: %w", strings.Join(n.cfg.NATS, ","), err)
+		}
+		n.nc = nc
+		return nil
+	}
+	host, port, _ := splitHostPort(n.cfg.Listen)
+	// The server must listen for clients for its routes to start
+	// (nats-server waits for the client port before routing): it listens
+	// on a random loopback port, behind a random token that only this
+	// process knows, and this node connects to it in-process.
+	token := rand.Text()
+	so := &server.Options{
+		ServerName:    n.cfg.NodeName + "-" + n.idString(),
+		Host:          "127.0.0.1",
+		Port:          server.RANDOM_PORT,
+		Authorization: token,
+		NoSigs:        true,
+		// Routes to nodes that are down are retried with a growing
+		// delay, so that a node stopped for good is not dialled (and
+		// logged) every second.
+		Cluster: server.ClusterOpts{Name: n.cfg.Name, Host: host, Port: port, ConnectBackoff: true},
+	}
+	if port == 0 {
+		so.Cluster.Port = server.RANDOM_PORT
+	}
+	if m := n.cfg.MaxMessageSize; m > 0 {
+		so.MaxPayload = int32(min(m+envelopeRoom, maxNATSPayload))
+	}
+	for _, j := range n.cfg.Join {
+		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: j})
+	}
+	ns, err := server.NewServer(so)
+	if err != nil {
+		return fmt.Errorf("cluster: embedded NATS server: %w", err)
+	}
+	ns.SetLoggerV2(natsLogger{n.log}, false, false, false)
+	n.ns = ns
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return fmt.Errorf("cluster: embedded NATS server on %s did not start within 10s", n.cfg.Listen)
+	}
+	if ns.ClusterAddr() == nil {
+		return fmt.Errorf("cluster: embedded NATS server could not listen for routes on %s", n.cfg.Listen)
+	}
+	nc, err := nats.Connect("", append(opts, nats.InProcessServer(ns), nats.Token(token))...)
+	if err != nil {
+		return fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
+	}
+	n.nc = nc
+	return nil
+}
+
+func (n *Node) subscribe() error {
+	for _, s := range []struct {
+		subj string
+		fn   nats.MsgHandler
+	}{
+		{n.subj.ctl, n.onControl},
+		{n.subj.syncPrefix + n.idString(), n.onSyncRequest},
+		{n.subj.snapPrefix + n.idString(), n.onSnapshot},
+		{n.subj.pubPrefix + n.idString(), n.onPublication},
+		{n.subj.callPrefix + n.idString(), n.onCall},
+	} {
+		sub, err := n.nc.Subscribe(s.subj, s.fn)
+		if err != nil {
+			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
+		}
+		n.subs = append(n.subs, sub)
+	}
+	if err := n.nc.Flush(); err != nil {
+		return fmt.Errorf("cluster: subscribing: %w", err)
+	}
+	return nil
+}
+
+// SetRouter gives the node the router whose subscribers receive what other
+// nodes publish; until then such publications are dropped (there is no
+// subscriber to take them, and so no other node sends any).
+func (n *Node) SetRouter(r *router.Router) { n.rt.Store(r) }
+
+// RouteAddr is the embedded NATS server's route address (the one others
+// join), "" with an existing NATS.
+func (n *Node) RouteAddr() string {
+	if n.ns == nil || n.ns.ClusterAddr() == nil {
+		return ""
+	}
+	return n.ns.ClusterAddr().String()
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() *Stats { return &n.stats }
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.NodeName }
+
+func (n *Node) idString() string { return strconv.FormatUint(n.id, 16) }
+
+// Close says goodbye to the other nodes, so that they forget this one at
+// once, and stops the node and its embedded NATS server. Call it after the
+// router has shut down.
+func (n *Node) Close() error {
+	n.cancel()
+	<-n.done
+	n.send(n.subj.ctl, encodeControl(&control{Kind: kindBye, Node: n.id}))
+	var err error
+	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
+		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)
+	}
+	n.closing.Store(true)
+	n.shutdownNATS()
+	n.log.Info("cluster node stopped")
+	return err
+}
+
+func (n *Node) shutdownNATS() {
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	if n.ns != nil {
+		n.ns.Shutdown()
+		n.ns.WaitForShutdown()
+	}
+}
+
+// envelopeRoom is what a node adds to a message of the router's (realm,
+// routing options) when it crosses NATS; maxNATSPayload is NATS's largest
+// max_payload.
+const (
+	envelopeRoom   = 64 << 10
+	maxNATSPayload = 64 << 20
+)
+
+// send publishes data on subj and counts a refusal.
+func (n *Node) send(subj string, data []byte) bool {
+	if err := n.nc.Publish(subj, data); err != nil {
+		n.stats.SendFailures.Add(1)
+		n.log.Warn("cluster: NATS refused a message", "subject", subj, "bytes", len(data), "err", err)
+		return false
+	}
+	return true
+}
+
+// run sends the heartbeats and takes silent nodes for dead until ctx ends.
+func (n *Node) run(ctx context.Context) {
+	defer close(n.done)
+	hb := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	check := time.NewTicker(n.cfg.HeartbeatInterval / 2)
+	defer check.Stop()
+	var dropped uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			n.heartbeat()
+			dropped = n.countDropped(dropped)
+		case now := <-check.C:
+			n.expire(now)
+		case <-n.revokeC:
+			n.revokeLost()
+		}
+	}
+}
+
+// countDropped logs and counts what NATS dropped since the last look.
+func (n *Node) countDropped(before uint64) uint64 {
+	var total uint64
+	for _, s := range n.subs {
+		if d, err := s.Dropped(); err == nil {
+			total += uint64(d)
+		}
+	}
+	if total > before {
+		n.stats.Dropped.Add(total - before)
+		n.log.Warn("cluster: NATS dropped messages for this node (slow consumer)", "dropped", total-before, "total", total)
+	}
+	return total
+}
+
+// natsLogger passes the embedded server's warnings and errors to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+
+// Errorf logs at warning level: the embedded server's errors are about
+// one connection (a route to a node that is down, most often), and the
+// node goes on.
+func (l natsLogger) Errorf(format string, v ...any) {
+	l.log.Warn("nats: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Debugf(format string, v ...any) {}
+func (l natsLogger) Tracef(format string, v ...any) {}

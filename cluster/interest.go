@@ -1,0 +1,531 @@
+package cluster
+
+import (
+	"cmp"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Control messages (N.ctl), JSON: they are small and rare.
+const (
+	kindHeartbeat = "hb"  // alive; Seq is the sender's latest interest change
+	kindBye       = "bye" // stopping: forget the sender now
+	kindInterest  = "int" // interest change number Seq: Entry added (Add) or removed
+)
+
+type control struct {
+	Kind  string `json:"k"`
+	Node  uint64 `json:"n"`
+	Name  string `json:"name,omitempty"`
+	Seq   uint64 `json:"s,omitempty"`
+	Entry *entry `json:"e,omitempty"`
+	Add   bool   `json:"a,omitempty"`
+}
+
+// entry is one subscription (match policy, topic or pattern) of a realm,
+// or with Kind kindRegistration one registration (match policy, procedure
+// or pattern).
+type entry struct {
+	Kind  string     `json:"k,omitempty"`
+	Realm string     `json:"r"`
+	Match wamp.Match `json:"m"`
+	Topic string     `json:"t"`
+	// Invoke is a registration's invocation policy.
+	Invoke string `json:"i,omitempty"`
+}
+
+// kindRegistration is the Kind of an entry for a registration.
+const kindRegistration = "r"
+
+// syncRequest asks a node for its interest table (N.sync.<node>); the
+// answer comes as snapshot chunks on the request's reply subject.
+type syncRequest struct {
+	Node  uint64 `json:"n"`
+	Nonce uint64 `json:"x"`
+}
+
+type snapshot struct {
+	Node    uint64  `json:"n"`
+	Nonce   uint64  `json:"x"`
+	Seq     uint64  `json:"s"`
+	Last    bool    `json:"l,omitempty"`
+	Entries []entry `json:"e,omitempty"`
+}
+
+// snapshotChunk bounds a snapshot message, well below NATS's default
+// max_payload (1 MiB).
+const snapshotChunk = 256 << 10
+
+func encodeControl(c *control) []byte {
+	b, _ := json.Marshal(c) // plain fields: cannot fail
+	return b
+}
+
+// localInterest is this node's interest table: the subscriptions its
+// router has, and the number of the last change.
+type localInterest struct {
+	mu  sync.Mutex // held while a change or a heartbeat is sent, so they go out in order
+	set map[entry]struct{}
+	seq uint64
+}
+
+func (l *localInterest) init() { l.set = make(map[entry]struct{}) }
+
+// Interest implements router.Backbone: it records the change and
+// broadcasts it.
+func (n *Node) Interest(realm wamp.URI, match wamp.Match, topic wamp.URI, added bool) {
+	n.change(entry{Realm: string(realm), Match: match, Topic: string(topic)}, added)
+}
+
+// Registered implements router.Backbone, as Interest for registrations.
+// A registration that conflicts with another node's (see conflicts) is
+// settled here too, for the case where that node's was learnt between the
+// router's check and this call.
+func (n *Node) Registered(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke string, added bool) {
+	e := entry{Kind: kindRegistration, Realm: string(realm), Match: match, Topic: string(procedure), Invoke: invoke}
+	n.change(e, added)
+	if !added {
+		return
+	}
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	if idx := ms.regs[e.Realm]; idx != nil {
+		if set, ok := idx.Get(match, procedure); ok {
+			for _, id := range set.ids {
+				if conflicts(e.Invoke, set.invoke) && n.id > id {
+					n.settle(e)
+					return
+				}
+			}
+		}
+	}
+}
+
+// Registration implements router.Backbone: another node's registration
+// (match, procedure) and its invocation policy.
+func (n *Node) Registration(realm wamp.URI, match wamp.Match, procedure wamp.URI) (string, bool) {
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	idx := ms.regs[string(realm)]
+	if idx == nil {
+		return "", false
+	}
+	set, ok := idx.Get(match, procedure)
+	if !ok {
+		return "", false
+	}
+	return set.invoke, true
+}
+
+// conflicts reports whether registrations of one (match, procedure) with
+// policies a and b cannot both stand: a single registration is unique in
+// the cluster, and a shared one has one policy. Two nodes that registered
+// conflicting registrations at once (each before it learnt of the other's)
+// settle it the same way on both sides: the node with the lower id keeps
+// its registration, the other revokes its own (registration revocation,
+// reason wamp.error.procedure_already_exists).
+func conflicts(a, b string) bool { return a == "single" || b == "single" || a != b }
+
+// settle queues the revocation of this node's registration e, which lost
+// a conflict, for the node's goroutine (the router must not be called
+// back from here: the dealer's lock may be held).
+func (n *Node) settle(e entry) {
+	n.revokeMu.Lock()
+	n.revokes = append(n.revokes, e)
+	n.revokeMu.Unlock()
+	select {
+	case n.revokeC <- struct{}{}:
+	default:
+	}
+}
+
+// revokeLost revokes the registrations queued by settle.
+func (n *Node) revokeLost() {
+	n.revokeMu.Lock()
+	es := n.revokes
+	n.revokes = nil
+	n.revokeMu.Unlock()
+	rt := n.rt.Load()
+	for _, e := range es {
+		n.log.Warn("cluster: revoking a registration that conflicts with another node's, made at the same time",
+			"realm", e.Realm, "procedure", e.Topic, "match", e.Match, "invoke", e.Invoke)
+		if rt != nil {
+			rt.RevokeRegistration(wamp.URI(e.Realm), e.Match, wamp.URI(e.Topic), string(wamp.ErrProcedureAlreadyExists)+": registered on another node at the same time")
+		}
+	}
+}
+
+func (n *Node) change(e entry, added bool) {
+	l := &n.local
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, has := l.set[e]; has == added {
+		return
+	}
+	if added {
+		l.set[e] = struct{}{}
+	} else {
+		delete(l.set, e)
+	}
+	l.seq++
+	n.send(n.subj.ctl, encodeControl(&control{Kind: kindInterest, Node: n.id, Seq: l.seq, Entry: &e, Add: added}))
+}
+
+// heartbeat broadcasts that this node is alive, with its latest interest
+// change.
+func (n *Node) heartbeat() {
+	l := &n.local
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n.send(n.subj.ctl, encodeControl(&control{Kind: kindHeartbeat, Node: n.id, Name: n.cfg.NodeName, Seq: l.seq}))
+}
+
+// onSyncRequest answers a node that asked for this node's interest table.
+func (n *Node) onSyncRequest(m *nats.Msg) {
+	var req syncRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil || m.Reply == "" {
+		n.stats.BadMessages.Add(1)
+		return
+	}
+	n.local.mu.Lock()
+	entries := make([]entry, 0, len(n.local.set))
+	for e := range n.local.set {
+		entries = append(entries, e)
+	}
+	seq := n.local.seq
+	n.local.mu.Unlock()
+	for {
+		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq}
+		size := 0
+		limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
+		for len(entries) > 0 && (size < limit || len(chunk.Entries) == 0) {
+			e := entries[len(entries)-1]
+			entries = entries[:len(entries)-1]
+			chunk.Entries = append(chunk.Entries, e)
+			size += len(e.Realm) + len(e.Topic) + 24
+		}
+		chunk.Last = len(entries) == 0
+		b, _ := json.Marshal(&chunk)
+		if !n.send(m.Reply, b) || chunk.Last {
+			return
+		}
+	}
+}
+
+// members is what this node knows of the others: who is alive, and which
+// subscriptions each has.
+type members struct {
+	mu    sync.RWMutex
+	peers map[uint64]*peer
+	// subs and regs index the other nodes' subscriptions and
+	// registrations: which nodes have (match, uri) in a realm.
+	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
+}
+
+// nodeSet lists the nodes that have one subscription or registration
+// (with invoke, the registration's policy on the first of them); it is
+// replaced, not changed in place, so that readers may keep it after the
+// lock.
+type nodeSet struct {
+	ids    []uint64
+	invoke string
+}
+
+type peer struct {
+	id   uint64
+	name string
+	seen time.Time
+	seq  uint64 // interest changes applied up to here
+
+	// A sync under way: the table asked for (nonce), the chunks come so
+	// far, and the changes that came meanwhile.
+	syncing bool
+	nonce   uint64
+	asked   time.Time
+	snap    []entry
+	pending []control
+
+	interest map[entry]struct{}
+}
+
+func (ms *members) init() {
+	ms.peers = make(map[uint64]*peer)
+	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
+	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
+}
+
+// onControl handles a heartbeat, goodbye or interest change. All of them
+// come on this one subscription, so in the order each node sent them.
+func (n *Node) onControl(m *nats.Msg) {
+	var c control
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		n.stats.BadMessages.Add(1)
+		return
+	}
+	if c.Node == n.id {
+		return
+	}
+	ms := &n.members
+	now := time.Now()
+	ms.mu.Lock()
+	p, known := ms.peers[c.Node]
+	if c.Kind == kindBye {
+		if known {
+			n.forget(p)
+		}
+		ms.mu.Unlock()
+		if known {
+			n.log.Info("cluster: node left", "peer", p.name, "peer_id", strconv.FormatUint(p.id, 16))
+			n.lost(p.id)
+		}
+		return
+	}
+	if !known {
+		p = &peer{id: c.Node, name: c.Name, interest: make(map[entry]struct{})}
+		ms.peers[c.Node] = p
+	}
+	p.seen = now
+	switch c.Kind {
+	case kindHeartbeat:
+		p.name = c.Name
+		switch {
+		case !p.syncing && c.Seq > p.seq:
+			n.askTable(p, now) // a change went missing
+		case p.syncing && now.Sub(p.asked) > 2*n.cfg.HeartbeatInterval:
+			n.askTable(p, now) // the table did not come: ask again
+		}
+	case kindInterest:
+		if c.Entry == nil {
+			n.stats.BadMessages.Add(1)
+			break
+		}
+		switch {
+		case p.syncing:
+			p.pending = append(p.pending, c)
+		case c.Seq == p.seq+1:
+			n.apply(p, *c.Entry, c.Add)
+			p.seq = c.Seq
+		case c.Seq > p.seq+1:
+			p.pending = append(p.pending, c)
+			n.askTable(p, now)
+		}
+	}
+	ms.mu.Unlock()
+	if !known {
+		n.log.Info("cluster: node joined", "peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16))
+		n.heartbeat() // so that a new node learns of this one at once
+	}
+}
+
+// askTable asks p for its whole interest table. Called under members.mu.
+func (n *Node) askTable(p *peer, now time.Time) {
+	p.syncing, p.nonce, p.asked, p.snap = true, rand.Uint64(), now, nil
+	n.stats.Syncs.Add(1)
+	b, _ := json.Marshal(&syncRequest{Node: n.id, Nonce: p.nonce})
+	if err := n.nc.PublishRequest(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b); err != nil {
+		n.stats.SendFailures.Add(1)
+		n.log.Warn("cluster: could not ask a node for its subscriptions", "peer", p.name, "err", err)
+	}
+}
+
+// onSnapshot collects the chunks of a table this node asked for and, with
+// the last, replaces what it knew of the peer's subscriptions and applies
+// the changes that came meanwhile.
+func (n *Node) onSnapshot(m *nats.Msg) {
+	var s snapshot
+	if err := json.Unmarshal(m.Data, &s); err != nil {
+		n.stats.BadMessages.Add(1)
+		return
+	}
+	ms := &n.members
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	p := ms.peers[s.Node]
+	if p == nil || !p.syncing || p.nonce != s.Nonce {
+		return // a table asked for before, or of a node forgotten since
+	}
+	p.snap = append(p.snap, s.Entries...)
+	if !s.Last {
+		return
+	}
+	fresh := make(map[entry]struct{}, len(p.snap))
+	for _, e := range p.snap {
+		fresh[e] = struct{}{}
+	}
+	for e := range p.interest {
+		if _, keep := fresh[e]; !keep {
+			n.apply(p, e, false)
+		}
+	}
+	for e := range fresh {
+		n.apply(p, e, true)
+	}
+	p.seq, p.syncing, p.snap = s.Seq, false, nil
+	pending := p.pending
+	p.pending = nil
+	slices.SortFunc(pending, func(a, b control) int { return cmp.Compare(a.Seq, b.Seq) })
+	for i, c := range pending {
+		switch {
+		case c.Seq <= p.seq:
+		case c.Seq == p.seq+1:
+			n.apply(p, *c.Entry, c.Add)
+			p.seq = c.Seq
+		default:
+			p.pending = append(p.pending, pending[i:]...)
+			n.askTable(p, time.Now())
+			return
+		}
+	}
+}
+
+// apply adds or removes one of p's subscriptions. Called under members.mu.
+func (n *Node) apply(p *peer, e entry, add bool) {
+	ms := &n.members
+	if _, has := p.interest[e]; has == add {
+		return
+	}
+	realms := ms.subs
+	if e.Kind == kindRegistration {
+		realms = ms.regs
+	}
+	idx := realms[e.Realm]
+	if idx == nil {
+		if !add {
+			return
+		}
+		idx = new(wamp.PatternIndex[*nodeSet])
+		realms[e.Realm] = idx
+	}
+	topic := wamp.URI(e.Topic)
+	cur, _ := idx.Get(e.Match, topic)
+	var ids []uint64
+	if cur != nil {
+		ids = cur.ids
+	}
+	invoke := e.Invoke
+	if cur != nil && len(cur.ids) > 0 {
+		invoke = cur.invoke
+	}
+	if add {
+		p.interest[e] = struct{}{}
+		idx.Put(e.Match, topic, &nodeSet{ids: append(slices.Clone(ids), p.id), invoke: invoke})
+		if e.Kind == kindRegistration && n.id > p.id {
+			n.local.mu.Lock()
+			for _, mine := range []string{"single", "roundrobin", "random", "first", "last"} {
+				le := e
+				le.Invoke = mine
+				if _, has := n.local.set[le]; has && conflicts(mine, e.Invoke) {
+					n.settle(le)
+				}
+			}
+			n.local.mu.Unlock()
+		}
+		return
+	}
+	delete(p.interest, e)
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return id == p.id })
+	if len(ids) > 0 {
+		idx.Put(e.Match, topic, &nodeSet{ids: ids, invoke: invoke})
+		return
+	}
+	idx.Delete(e.Match, topic)
+	if idx.Len() == 0 {
+		delete(realms, e.Realm)
+	}
+}
+
+// forget removes p and its subscriptions. Called under members.mu.
+func (n *Node) forget(p *peer) {
+	for e := range p.interest {
+		n.apply(p, e, false)
+	}
+	delete(n.members.peers, p.id)
+}
+
+// expire takes the nodes silent for longer than NodeTimeout for dead.
+func (n *Node) expire(now time.Time) {
+	ms := &n.members
+	var gone []uint64
+	ms.mu.Lock()
+	for _, p := range ms.peers {
+		if now.Sub(p.seen) > n.cfg.NodeTimeout {
+			n.forget(p)
+			gone = append(gone, p.id)
+			n.stats.NodesLost.Add(1)
+			n.log.Warn("cluster: node lost: no heartbeat within the node timeout; its subscriptions and registrations are dropped, calls in flight with it end",
+				"peer", p.name, "peer_id", strconv.FormatUint(p.id, 16), "timeout", n.cfg.NodeTimeout)
+		}
+	}
+	ms.mu.Unlock()
+	for _, id := range gone {
+		n.lost(id)
+	}
+}
+
+// lost tells the router that a node is gone, once it is out of the
+// tables (so that no new call goes to it).
+func (n *Node) lost(id uint64) {
+	if rt := n.rt.Load(); rt != nil {
+		rt.NodeLost(id)
+	}
+}
+
+// interested appends to dst the nodes with a subscription in realm that
+// matches topic, each once.
+func (ms *members) interested(realm, topic wamp.URI, dst []uint64) []uint64 {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	idx := ms.subs[string(realm)]
+	if idx == nil {
+		return dst
+	}
+	idx.Matching(topic, func(_ wamp.Match, _ wamp.URI, s *nodeSet) bool {
+		for _, id := range s.ids {
+			if !slices.Contains(dst, id) {
+				dst = append(dst, id)
+			}
+		}
+		return true
+	})
+	return dst
+}
+
+// Peer is another node as this one knows it.
+type Peer struct {
+	Name          string
+	ID            string
+	LastSeen      time.Time
+	Subscriptions int // (realm, match, topic) entries with subscribers there
+	Registrations int // (realm, match, procedure) entries with callees there
+}
+
+// Peers returns the other nodes this node takes for alive.
+func (n *Node) Peers() []Peer {
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	out := make([]Peer, 0, len(ms.peers))
+	for _, p := range ms.peers {
+		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen}
+		for e := range p.interest {
+			if e.Kind == kindRegistration {
+				pr.Registrations++
+			} else {
+				pr.Subscriptions++
+			}
+		}
+		out = append(out, pr)
+	}
+	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	return out
+}

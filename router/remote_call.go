@@ -1,0 +1,319 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// Calls across nodes. The dealers of two nodes talk through a pair of
+// router-side sessions per realm, which have no connection: on the caller's
+// node, a callee proxy stands for the other node (the dealer routes a call
+// to it as to any callee, and its Peer forwards the INVOCATIONs and
+// INTERRUPTs it is sent); on the callee's node, a caller proxy stands for
+// the caller's node (it makes the calls there, and its Peer forwards the
+// RESULTs and ERRORs back). What arrives from the other node is handed to
+// the dealer as the proxy's own message: a RESULT as the callee proxy's
+// YIELD, an ERROR as its ERROR, an INTERRUPT as the caller proxy's CANCEL.
+// So timeouts, cancelation, progressive results and invocations, and
+// either end leaving, work as on one node, with the caller's node keeping
+// the call's state and enforcing its timeout.
+//
+// A call goes to another node only when this node has no registration
+// matching the procedure as well as that node's (local callees win a tie).
+// The caller's identity and the procedure travel in INVOCATION.Details
+// under originKey, which the callee's node removes: it needs the identity
+// for a callee that registered with disclose_caller.
+
+// originKey holds [procedure, caller id, caller authid, caller authrole] in
+// the INVOCATION.Details of a call that crosses nodes.
+const originKey = "_junction_origin"
+
+// remotePeer is the Peer of a proxy session: what the dealer sends it goes
+// to the node at the other end.
+type remotePeer struct {
+	bb    Backbone
+	realm wamp.URI
+	node  uint64
+}
+
+func (p *remotePeer) Send(m wamp.Message) error {
+	err := p.bb.Forward(p.node, p.realm, m)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrTooLarge):
+		return err
+	}
+	return fmt.Errorf("%w: to another node: %v", ErrClosed, err)
+}
+
+func (p *remotePeer) Close() {}
+
+// proxies are a realm's proxy sessions by node.
+type proxies struct {
+	mu      sync.Mutex
+	callees map[uint64]*Session // on this, the caller's node
+	callers map[uint64]*Session // on this, the callee's node
+}
+
+// The features a proxy announces: everything the dealer checks, so that it
+// is the real session at the other end that decides.
+const (
+	proxyCalleeFeatures = featProgressiveCallResults | featProgressiveCallInvocations | featCallCanceling | featPayloadPassthruMode
+	proxyCallerFeatures = featProgressiveCallInvocations | featCallCanceling | featPayloadPassthruMode | featProgressiveCallResults
+)
+
+// nodeKind is the transport kind of the proxies (TransportInfo.Kind).
+const nodeKind = "node"
+
+// proxy returns the realm's proxy for node in role (callee or caller),
+// made if create is set.
+func (rl *realm) proxy(node uint64, role roleIndex, create bool) *Session {
+	px := &rl.proxies
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	m := &px.callers
+	if role == callee {
+		m = &px.callees
+	}
+	if s := (*m)[node]; s != nil || !create {
+		return s
+	}
+	if *m == nil {
+		*m = make(map[uint64]*Session)
+	}
+	s := &Session{router: rl.router, peer: &remotePeer{bb: rl.router.cfg.Backbone, realm: rl.name, node: node},
+		info: connInfo{Kind: nodeKind}}
+	s.realm, s.id, s.authid, s.authrole = rl, wamp.GlobalID(), "junction", "junction"
+	if role == callee {
+		s.roles, s.features[callee] = roleCallee, proxyCalleeFeatures
+	} else {
+		s.roles, s.features[caller] = roleCaller, proxyCallerFeatures
+	}
+	s.state = stateEstablished
+	(*m)[node] = s
+	return s
+}
+
+// remoteCallee returns the callee proxy of the node a call to procedure
+// goes to, or nil when it stays on this node: there is no other node, or
+// no registration elsewhere matches better than the local one (local is
+// whether there is one here, with its match and pattern).
+func (d *dealer) remoteCallee(rl *realm, procedure wamp.URI, local bool, match wamp.Match, pattern wamp.URI) *Session {
+	bb := d.router.cfg.Backbone
+	if bb == nil {
+		return nil
+	}
+	node, rmatch, rpattern, ok := bb.Callee(rl.name, procedure)
+	if !ok || local && !precedes(rmatch, rpattern, match, pattern) {
+		return nil
+	}
+	return rl.proxy(node, callee, true)
+}
+
+// precedes reports whether registration (m1, p1) wins over (m2, p2) for
+// the same procedure: exact, then the longer prefix, then wildcard; two
+// wildcards that differ are taken as equal.
+func precedes(m1 wamp.Match, p1 wamp.URI, m2 wamp.Match, p2 wamp.URI) bool {
+	rank := func(m wamp.Match) int {
+		switch m {
+		case wamp.MatchExact:
+			return 0
+		case wamp.MatchPrefix:
+			return 1
+		}
+		return 2
+	}
+	if rank(m1) != rank(m2) {
+		return rank(m1) < rank(m2)
+	}
+	return m1 == wamp.MatchPrefix && len(p1) > len(p2)
+}
+
+// withOrigin adds the call's origin (originKey) to the INVOCATION.Details
+// of a call that goes to another node.
+func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI) wamp.Dict {
+	return put(details, originKey, wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole})
+}
+
+// DeliverCallMessage hands the dealer a message of a call in flight that
+// node forwarded (Backbone.Forward) for realm.
+func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message) error {
+	rl := r.realmNamed(realm)
+	if rl == nil {
+		if inv, ok := m.(*wamp.Invocation); ok {
+			// Answer, so that the caller does not wait for its timeout.
+			return r.cfg.Backbone.Forward(node, realm, &wamp.Error{RequestType: wamp.TypeCall, Request: inv.Request,
+				Error: wamp.ErrNoSuchRealm, Payload: wamp.Payload{Args: wamp.List{"realm " + string(realm) + " does not exist on the callee's node"}}})
+		}
+		return nil
+	}
+	d := &rl.dealer
+	switch m := m.(type) {
+	case *wamp.Invocation:
+		return d.callFromNode(rl.proxy(node, caller, true), m)
+	case *wamp.Interrupt:
+		if q := rl.proxy(node, caller, false); q != nil {
+			mode, _ := m.Options["mode"].(string)
+			d.cancel(q, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
+		}
+	case *wamp.Result:
+		if p := rl.proxy(node, callee, false); p != nil {
+			d.yield(p, &wamp.Yield{Request: m.Request, Options: m.Details, Payload: m.Payload})
+		}
+	case *wamp.Error:
+		if p := rl.proxy(node, callee, false); p != nil {
+			d.invocationError(p, &wamp.Error{RequestType: wamp.TypeInvocation, Request: m.Request, Details: m.Details, Error: m.Error, Payload: m.Payload})
+		}
+	default:
+		return fmt.Errorf("a %s is not part of a call", m.Type())
+	}
+	return nil
+}
+
+// callFromNode makes the call that another node's INVOCATION m carries,
+// with its caller proxy q: the first chunk finds a callee here, a further
+// chunk of a progressive call invocation goes where the first went.
+func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
+	origin, _ := m.Details[originKey].([]any)
+	if len(origin) != 4 {
+		return fmt.Errorf("an INVOCATION from another node without its origin")
+	}
+	procedure, _ := origin[0].(string)
+	callerID, _ := wamp.AsUint(origin[1])
+	authid, _ := origin[2].(string)
+	authrole, _ := origin[3].(string)
+	details := make(wamp.Dict, len(m.Details))
+	for k, v := range m.Details {
+		details[k] = v
+	}
+	delete(details, originKey)
+	var co callOptions
+	co.progress, _ = details["progress"].(bool)
+	co.receiveProgress, _ = details["receive_progress"].(bool)
+	co.ppt, _ = passthru(details)
+	delete(details, "progress")
+	delete(details, "procedure")
+	delete(details, "receive_progress")
+
+	q.mu.Lock()
+	_, active := q.rpc.get(m.Request)
+	ended := !active && q.rpc != nil && q.rpc.ended.has(m.Request)
+	q.mu.Unlock()
+	if active || ended {
+		// A further chunk of a progressive call invocation: call treats
+		// it as one (and drops it when the call has ended).
+		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: wamp.URI(procedure), Payload: m.Payload})
+		return nil
+	}
+
+	d.mu.RLock()
+	match, _, reg, ok := d.regs.Best(wamp.URI(procedure))
+	var entry calleeEntry
+	var regID wamp.ID
+	if ok {
+		entry = *reg.pick(&co)
+		regID = reg.id
+	}
+	d.mu.RUnlock()
+	if !ok {
+		q.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure, "no callee has registered procedure %q", procedure)
+		return nil
+	}
+	to := entry.session
+	if calleeRefuses(q, m.Request, wamp.URI(procedure), &co, to) {
+		return nil
+	}
+	if match != wamp.MatchExact {
+		details["procedure"] = procedure
+	}
+	if co.receiveProgress && to.features.has(callee, featProgressiveCallResults) && to.features.has(callee, featCallCanceling) {
+		details["receive_progress"] = true
+	}
+	if _, disclosed := details["caller"]; !disclosed && entry.discloseCaller {
+		details["caller"], details["caller_authid"], details["caller_authrole"] = callerID, authid, authrole
+	}
+	if len(details) == 0 {
+		details = nil
+	}
+	d.invoke(q, m.Request, wamp.URI(procedure), m.Payload, &co, to, regID, details, false)
+	return nil
+}
+
+// NodeLost ends everything this router has in flight with node, which is
+// gone: callers of its callees get wamp.error.canceled, and the callees
+// here that it had called are interrupted.
+func (r *Router) NodeLost(node uint64) {
+	for _, rl := range r.allRealms() {
+		px := &rl.proxies
+		px.mu.Lock()
+		p, q := px.callees[node], px.callers[node]
+		delete(px.callees, node)
+		delete(px.callers, node)
+		px.mu.Unlock()
+		for _, s := range []*Session{p, q} {
+			if s == nil {
+				continue
+			}
+			s.mu.Lock()
+			invs := s.invocations
+			var calls map[wamp.ID]outCall
+			if s.rpc != nil {
+				calls, s.rpc.calls = s.rpc.calls, nil
+			}
+			s.invocations, s.state = nil, stateClosed
+			s.mu.Unlock()
+			rl.dealer.leave(s, nil, invs, calls)
+		}
+	}
+}
+
+// conflictElsewhere says why a new registration (match, procedure) with
+// policy invoke conflicts with another node's, "" when it does not (or
+// there is no other node): a single registration is unique in the
+// cluster, and the nodes of a shared one agree on its policy. It sees the
+// other nodes' registrations as announced; two REGISTERs that race on two
+// nodes are settled when the nodes learn of each other (RevokeRegistration).
+func (d *dealer) conflictElsewhere(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke invokePolicy) string {
+	bb := d.router.cfg.Backbone
+	if bb == nil {
+		return ""
+	}
+	other, ok := bb.Registration(realm, match, procedure)
+	switch {
+	case !ok:
+		return ""
+	case other == invokeSingle.String():
+		return "it is registered with invoke \"single\" on another node"
+	case other != invoke.String():
+		return fmt.Sprintf("it is registered with invoke %q on another node, not %q", other, invoke)
+	}
+	return ""
+}
+
+// RevokeRegistration takes the registration (match, procedure) of realm
+// from every callee of this node (registration revocation, with reason):
+// the cluster calls it on the node that loses when two nodes registered
+// conflicting registrations at once.
+func (r *Router) RevokeRegistration(realm wamp.URI, match wamp.Match, procedure wamp.URI, reason string) {
+	rl := r.realmNamed(realm)
+	if rl == nil {
+		return
+	}
+	d := &rl.dealer
+	d.mu.RLock()
+	reg, ok := d.regs.Get(match, procedure)
+	var callees []*Session
+	if ok {
+		for _, c := range reg.callees {
+			callees = append(callees, c.session)
+		}
+	}
+	d.mu.RUnlock()
+	for _, s := range callees {
+		d.revoke(s, reg.id, reason)
+	}
+}
