@@ -248,10 +248,19 @@ func TestCallTimeout(t *testing.T) {
 		wantInterrupt(t, forwarding, inv.Request, "killnowait")
 	})
 	t.Run("answered in time: the timer is stopped", func(t *testing.T) {
-		inv := invoke(t, caller, canceling, 5, "com.canceling", wamp.Dict{"timeout": 30})
+		// A timeout no loaded machine reaches before the answer: the
+		// answer must stop the timer, not race it.
+		inv := invoke(t, caller, canceling, 5, "com.canceling", wamp.Dict{"timeout": 60000})
+		canceling.s.mu.Lock()
+		x := canceling.s.invocations[inv.Request].ext
+		canceling.s.mu.Unlock()
 		canceling.s.Receive(&wamp.Yield{Request: inv.Request})
 		wantResult(t, caller, 5)
-		time.Sleep(90 * time.Millisecond) // past the timeout: nothing more may come
+		if x.timer.Stop() {
+			t.Fatal("the answer left the call's timer running")
+		}
+		// A timer that fired just as the answer came finds nothing to do.
+		r.realms["realm1"].dealer.expire(canceling.s, inv.Request, x)
 		caller.none()
 		canceling.none()
 	})

@@ -131,7 +131,7 @@ func TestTicketJoin(t *testing.T) {
 	if a1.Details["message"] != a2.Details["message"] {
 		t.Errorf("the refusals differ: %v vs %v", a1.Details, a2.Details)
 	}
-	if !bad.closed() || bad.s.Established() {
+	if !bad.waitClosed() || bad.s.Established() { // the verdict's goroutine closes after its ABORT
 		t.Error("the refused session is not closed")
 	}
 
@@ -201,7 +201,9 @@ func TestJoinViolations(t *testing.T) {
 			if tc.name != "AUTHENTICATE twice" && a.Reason != wamp.ErrProtocolViolation {
 				t.Errorf("ABORT %s %v, want protocol_violation", a.Reason, a.Details)
 			}
-			if !p.closed() {
+			// An AUTHENTICATE is judged on the login's goroutine, which
+			// sends the ABORT and then closes: wait for the close.
+			if !p.waitClosed() {
 				t.Error("connection not closed")
 			}
 		})

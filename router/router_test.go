@@ -143,7 +143,9 @@ func wantAbort(t *testing.T, p *pipe, reason wamp.URI) *wamp.Abort {
 	if !ok || a.Reason != reason {
 		t.Fatalf("want ABORT %s, got %+v", reason, a)
 	}
-	if !p.closed() {
+	// Whoever sent the ABORT closes next, on its own goroutine when a
+	// login's verdict sent it.
+	if !p.waitClosed() {
 		t.Fatal("connection not closed after ABORT")
 	}
 	return a

@@ -112,32 +112,18 @@ func TestKeygen(t *testing.T) {
 // TestServeAuthExample runs examples/config/auth.yaml and logs in with
 // the credentials, then checks the public role's permissions.
 func TestServeAuthExample(t *testing.T) {
-	addr := freePort(t)
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, []string{"serve", "--config", "../../examples/config/auth.yaml", "--listen", addr}, &logs, &logs)
-	}()
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", "../../examples/config/auth.yaml", "--listen", "127.0.0.1:0")
 	defer func() {
 		stop()
 		<-exit
 	}()
-	url := "ws://" + addr + "/ws"
+	url := "ws://" + addrs[0] + "/ws"
 	dial := func(opts *client.Options) (*client.Session, error) {
-		var s *client.Session
-		var err error
-		for i := 0; i < 100; i++ {
-			dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			s, err = client.Dial(dctx, url, "realm1", opts)
-			cancel()
-			var ne interface{ Timeout() bool }
-			if err == nil || !strings.Contains(err.Error(), "connection refused") && !errors.As(err, &ne) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return s, err
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return client.Dial(dctx, url, "realm1", opts)
 	}
 	answer := func(sig func(c *wamp.Challenge) string) func(context.Context, *wamp.Challenge) (*wamp.Authenticate, error) {
 		return func(_ context.Context, c *wamp.Challenge) (*wamp.Authenticate, error) {

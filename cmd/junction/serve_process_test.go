@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,12 +138,10 @@ func (p *serveProc) signal(t *testing.T, sig os.Signal) {
 	}
 }
 
-var listenRE = regexp.MustCompile(`listen="([^ "]+) `)
-
 // address waits for the start and returns where the first listener is.
 func (p *serveProc) address(t *testing.T) string {
 	t.Helper()
-	m := listenRE.FindStringSubmatch(p.waitLog(t, "junction listening"))
+	m := listenAddrRE.FindStringSubmatch(p.waitLog(t, "junction listening"))
 	if m == nil {
 		t.Fatalf("no address in the listening line:\n%s", p.logText())
 	}

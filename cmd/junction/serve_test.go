@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,13 +19,20 @@ import (
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // capacity 1, made by startServe: a write came
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
 	return s.b.Write(p)
 }
 
@@ -34,41 +42,61 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) string {
+// listenAddrRE finds each listener's address in the listening line's
+// listen="127.0.0.1:40123 (ws://127.0.0.1:40123/ws + rawsocket), ...".
+var listenAddrRE = regexp.MustCompile(`(?:listen="|, )(\S+) \(`)
+
+// serveInProcess runs `junction serve` with args until ctx ends and
+// returns the addresses of its listeners, in the order of the
+// configuration, once its listening line says they are open (connections
+// made from then on wait in the backlog until the router serves them).
+// Listeners are given port 0 and the addresses read from the log: a port
+// found free and handed to the router could be taken by another process
+// in between, and a start slowed down by a loaded machine is waited for
+// rather than raced by a bounded dial loop.
+func serveInProcess(t *testing.T, ctx context.Context, args ...string) (addrs []string, logs *syncBuffer, exit <-chan int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	logs = &syncBuffer{changed: make(chan struct{}, 1)}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), logs, logs) }()
+	timeout := time.After(time.Minute)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if !strings.Contains(line, "junction listening") {
+				continue
+			}
+			for _, m := range listenAddrRE.FindAllStringSubmatch(line, -1) {
+				addrs = append(addrs, m[1])
+			}
+			if len(addrs) == 0 {
+				t.Fatalf("no address in the listening line %q", line)
+			}
+			return addrs, logs, done
+		}
+		select {
+		case <-logs.changed:
+		case code := <-done:
+			t.Fatalf("serve exited with %d before listening:\n%s", code, logs.String())
+		case <-timeout:
+			t.Fatalf("serve not listening after a minute:\n%s", logs.String())
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestServeGracefulShutdown: `junction serve` logs where it listens, and on
 // a signal (here: its context ending) every session gets GOODBYE
 // wamp.close.system_shutdown before the process exits 0.
 func TestServeGracefulShutdown(t *testing.T) {
-	addr := freePort(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--listen", addr}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--listen", "127.0.0.1:0")
+	addr := addrs[0]
 
 	var sessions []*client.Session
 	for _, url := range []string{"ws://" + addr + "/ws", "rs://" + addr} {
-		var s *client.Session
-		var err error
-		for i := 0; i < 100; i++ {
-			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			s, err = client.Dial(dctx, url, "realm1", nil)
-			cancel()
-			if err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := client.Dial(dctx, url, "realm1", nil)
+		cancel()
 		if err != nil {
 			t.Fatalf("dial %s: %v\n%s", url, err, logs.String())
 		}

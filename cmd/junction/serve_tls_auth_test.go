@@ -59,16 +59,15 @@ func TestServeAuthClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	plain, secure, noCertAuth := freePort(t), freePort(t), freePort(t)
 	cfg := fmt.Sprintf(`listeners:
-  - address: %s
-  - address: %s
+  - address: 127.0.0.1:0
+  - address: 127.0.0.1:0
     tls:
       cert: %s
       key: %s
       client_auth: verify
       client_ca: %s
-  - address: %s
+  - address: 127.0.0.1:0
     tls: {cert: %s, key: %s}
 realms:
   - name: realm1
@@ -84,19 +83,22 @@ realms:
         - name: backend
           permissions:
             - {uri: "*", allow: [call, register, publish, subscribe]}
-`, plain, secure, certFile, keyFile, caFile, noCertAuth, certFile, keyFile, ticket, hex.EncodeToString(pub), auth.Fingerprint(svc.Cert.Leaf))
+`, certFile, keyFile, caFile, certFile, keyFile, ticket, hex.EncodeToString(pub), auth.Fingerprint(svc.Cert.Leaf))
 	path := filepath.Join(dir, "junction.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
 	defer func() {
 		stop()
 		<-exit
 	}()
+	if len(addrs) != 3 {
+		t.Fatalf("listening on %v, want 3 addresses\n%s", addrs, logs.String())
+	}
+	plain, secure, noCertAuth := addrs[0], addrs[1], addrs[2]
 
 	wss := "wss://" + secure + "/ws"
 	tlsAuth := func(cert *tls.Certificate) *client.Options {
@@ -107,16 +109,9 @@ realms:
 		}
 		return o
 	}
-	var callee *client.Session
-	for i := 0; i < 100; i++ {
-		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		callee, err = client.Dial(dctx, wss, "realm1", tlsAuth(&svc.Cert))
-		cancel()
-		if err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	callee, err := client.Dial(dctx, wss, "realm1", tlsAuth(&svc.Cert))
+	cancel()
 	if err != nil {
 		t.Fatalf("dial %s with a client certificate: %v\n%s", wss, err, logs.String())
 	}
