@@ -28,12 +28,11 @@ import (
 // transport at /lp; a long-poll session joins realm1 and gets GOODBYE
 // wamp.close.system_shutdown when the router stops.
 func TestServeLongPoll(t *testing.T) {
-	addr := freePort(t)
+	addr := "127.0.0.1:0" // the listening line says which port
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--listen", addr}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--listen", addr)
+	addr = addrs[0]
 
 	c := &http.Client{Timeout: 20 * time.Second}
 	post := func(url, body string) (int, string) {
@@ -139,11 +138,10 @@ func TestREADMEHTTP(t *testing.T) {
 		t.Skip("no curl")
 	}
 	blocks := readmeHTTPBlocks(t)
-	addr := freePort(t)
+	addr := "127.0.0.1:0" // the listening line says which port
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--listen", addr}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--listen", addr)
+	addr = addrs[0]
 	t.Cleanup(func() {
 		stop()
 		select {
@@ -256,7 +254,7 @@ func TestServeBridgeIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := "127.0.0.1:0" // the listening line says which port
 	cfg := fmt.Sprintf(`listeners:
   - address: %s
     bridge:
@@ -288,9 +286,8 @@ realms:
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	addr = addrs[0]
 	defer func() {
 		stop()
 		<-exit
@@ -425,7 +422,7 @@ func TestServeWebhook(t *testing.T) {
 		got <- string(body)
 	}))
 	defer ep.Close()
-	addr := freePort(t)
+	addr := "127.0.0.1:0" // the listening line says which port
 	path := filepath.Join(t.TempDir(), "junction.yaml")
 	cfg := fmt.Sprintf(`listeners:
   - address: %s
@@ -445,9 +442,8 @@ callees:
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	addr = addrs[0]
 	defer func() {
 		stop()
 		if code := <-exit; code != 0 {

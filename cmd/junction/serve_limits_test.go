@@ -21,7 +21,7 @@ import (
 // a joined client's message that does not fit in what other connections
 // leave of max_partial_bytes is refused too.
 func TestServeMemoryLimits(t *testing.T) {
-	addr := freePort(t)
+	addr := "127.0.0.1:0" // the listening line says which port
 	path := filepath.Join(t.TempDir(), "junction.yaml")
 	cfg := strings.Join([]string{
 		"listeners:",
@@ -35,9 +35,8 @@ func TestServeMemoryLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
-	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--config", path}, &logs, &logs) }()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	addr = addrs[0]
 	var conns []net.Conn
 	defer func() {
 		// A client in the middle of a message does not answer the
