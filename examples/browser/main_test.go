@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/junction-wamp/junction/examples/internal/demo/demotest"
+	"github.com/junction-wamp/junction/internal/browsertest"
 )
 
 // TestBrowser serves the page and has headless Chromium open it. Chromium
@@ -19,28 +19,7 @@ import (
 // them: without them the test fails, unless JUNCTION_SKIP_INTEROP=1 says
 // to skip it, as for the interop suite.
 func TestBrowser(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "chromium ("+chromium+"; apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	for _, p := range []string{"playwright-core", "autobahn-browser"} {
-		if _, err := os.Stat(filepath.Join("node_modules", p)); err != nil {
-			missing = append(missing, p+" (npm ci --prefix examples/browser)")
-		}
-	}
-	if len(missing) > 0 {
-		if os.Getenv("JUNCTION_SKIP_INTEROP") == "1" {
-			t.Skipf("JUNCTION_SKIP_INTEROP=1 and missing: %s", strings.Join(missing, ", "))
-		}
-		t.Fatalf("the browser test needs %s (bash .ci/deps installs them; JUNCTION_SKIP_INTEROP=1 skips)", strings.Join(missing, ", "))
-	}
+	chromium := browsertest.Require(t, ".", "examples/browser", "playwright-core", "autobahn-browser")
 
 	ex := demotest.Start(t, run, "-listen", "127.0.0.1:0")
 	m := ex.WaitFor(`open (\S+) \(router `, 30*time.Second)

@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/browsertest"
 	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -28,26 +28,7 @@ import (
 // the interop suite. JUNCTION_WEBVIEW_SCREENSHOT=/path.png saves a
 // screenshot of the page.
 func TestWebViewInChromium(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "chromium ("+chromium+"; apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join("webtest", "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core (npm ci --prefix internal/admin/webtest)")
-	}
-	if len(missing) > 0 {
-		if os.Getenv("JUNCTION_SKIP_INTEROP") == "1" {
-			t.Skipf("JUNCTION_SKIP_INTEROP=1 and missing: %s", strings.Join(missing, ", "))
-		}
-		t.Fatalf("the web view test needs %s (bash .ci/deps installs them; JUNCTION_SKIP_INTEROP=1 skips)", strings.Join(missing, ", "))
-	}
+	chromium := browsertest.Require(t, "webtest", "internal/admin/webtest", "playwright-core")
 
 	rt := newRouter(t)
 	srv := &transport.Server{Router: rt}

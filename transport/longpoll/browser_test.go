@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/browsertest"
 	"github.com/junction-wamp/junction/transport/longpoll"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -29,28 +30,7 @@ import (
 // says to skip it, as for the interop suite.
 func TestBrowserLongPoll(t *testing.T) {
 	dir := filepath.Join("testdata", "browser")
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "chromium ("+chromium+"; apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	for _, p := range []string{"playwright-core", "autobahn-browser"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
-			missing = append(missing, p+" (npm ci --prefix transport/longpoll/testdata/browser)")
-		}
-	}
-	if len(missing) > 0 {
-		if os.Getenv("JUNCTION_SKIP_INTEROP") == "1" {
-			t.Skipf("JUNCTION_SKIP_INTEROP=1 and missing: %s", strings.Join(missing, ", "))
-		}
-		t.Fatalf("the browser test needs %s (bash .ci/deps installs them; JUNCTION_SKIP_INTEROP=1 skips)", strings.Join(missing, ", "))
-	}
+	chromium := browsertest.Require(t, dir, "transport/longpoll/testdata/browser", "playwright-core", "autobahn-browser")
 
 	// The page comes from another origin than the router's: every
 	// long-poll request is a CORS request (with preflights).
