@@ -277,10 +277,14 @@ func (s *Server) startHTTPLocked() *httpFront {
 // the http.Server; room for it was reserved.
 func (f *httpFront) serve(nc net.Conn, head []byte, engine int) {
 	nc.SetDeadline(time.Time{})
+	// Counted before the hand-over: once net/http has the connection, its
+	// response (and the connection's end) may come before this goroutine
+	// runs again.
+	f.server.connOpened(engine, kindHTTP)
 	select {
 	case f.ln.conns <- &replayConn{Conn: nc, pending: head, engine: engine}:
-		f.server.connOpened(engine, kindHTTP)
 	default: // cannot happen: the channel holds MaxConns, and room was reserved
+		f.server.connClosed(engine, kindHTTP)
 		f.conns.Add(-1)
 		nc.Close()
 	}
