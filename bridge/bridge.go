@@ -84,19 +84,24 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stats count what a Handler did.
+// Stats are what a Handler did, a snapshot taken by Handler.Stats.
 type Stats struct {
-	Publications atomic.Int64 // publications made
-	Calls        atomic.Int64 // calls answered 200
-	Refused      atomic.Int64 // requests answered 4xx
-	Failed       atomic.Int64 // requests answered 5xx
+	Publications int64 // publications made
+	Calls        int64 // calls answered 200
+	Refused      int64 // requests answered 4xx
+	Failed       int64 // requests answered 5xx
+}
+
+// counters are the live counters behind Stats.
+type counters struct {
+	Publications, Calls, Refused, Failed atomic.Int64
 }
 
 // Handler serves the bridge's endpoints: Publish and Call.
 type Handler struct {
 	cfg    Config
 	log    *slog.Logger
-	stats  Stats
+	stats  counters
 	keys   map[string]Key
 	nonces nonceMemory
 }
@@ -132,8 +137,11 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Stats returns the Handler's counters.
-func (h *Handler) Stats() *Stats { return &h.stats }
+// Stats returns a snapshot of the Handler's counters.
+func (h *Handler) Stats() Stats {
+	c := &h.stats
+	return Stats{Publications: c.Publications.Load(), Calls: c.Calls.Load(), Refused: c.Refused.Load(), Failed: c.Failed.Load()}
+}
 
 // Publish is the handler of POST /publish: {"topic", "args", "kwargs",
 // "options"} -> {"id": <publication id>}. The publication is always

@@ -229,7 +229,7 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, status, raw, tc.status, tc.error)
 		}
 	}
-	if n := s.b.Stats().Refused.Load(); n != 16 {
+	if n := s.b.Stats().Refused; n != 16 {
 		t.Errorf("Refused %d, want 16", n)
 	}
 }

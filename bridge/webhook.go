@@ -65,11 +65,16 @@ type WebhookConfig struct {
 	Logger *slog.Logger
 }
 
-// WebhookStats count what a Webhook did.
+// WebhookStats are what a Webhook did, a snapshot taken by Webhook.Stats.
 type WebhookStats struct {
-	Delivered atomic.Int64 // events the endpoint answered 2xx
-	Retried   atomic.Int64 // POSTs tried again
-	Dropped   atomic.Int64 // events dropped: queue full, retries spent, or refused (4xx)
+	Delivered int64 // events the endpoint answered 2xx
+	Retried   int64 // POSTs tried again
+	Dropped   int64 // events dropped: queue full, retries spent, or refused (4xx)
+}
+
+// webhookCounters are the live counters behind WebhookStats.
+type webhookCounters struct {
+	Delivered, Retried, Dropped atomic.Int64
 }
 
 // Webhook is a running webhook: a session subscribed to the topic and a
@@ -77,7 +82,7 @@ type WebhookStats struct {
 type Webhook struct {
 	cfg    WebhookConfig
 	log    *slog.Logger
-	stats  WebhookStats
+	stats  webhookCounters
 	queue  chan []byte
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -134,8 +139,11 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 	return w, nil
 }
 
-// Stats returns the webhook's counters.
-func (w *Webhook) Stats() *WebhookStats { return &w.stats }
+// Stats returns a snapshot of the webhook's counters.
+func (w *Webhook) Stats() WebhookStats {
+	c := &w.stats
+	return WebhookStats{Delivered: c.Delivered.Load(), Retried: c.Retried.Load(), Dropped: c.Dropped.Load()}
+}
 
 // Stop leaves the realm and stops delivering; events still queued are
 // dropped.

@@ -62,7 +62,7 @@ func TestWebhook(t *testing.T) {
 			t.Errorf("POST %d: %v", i, m)
 		}
 	}
-	if n := wh.Stats().Retried.Load(); n != 2 {
+	if n := wh.Stats().Retried; n != 2 {
 		t.Errorf("Retried %d, want 2", n)
 	}
 }
@@ -120,13 +120,13 @@ func TestWebhookSlowEndpoint(t *testing.T) {
 	// 25 events while stuck and a queue of 2: drops, counted (the
 	// subscription's session hands events over on its own goroutine, so
 	// publish until the count shows).
-	for i := 0; wh.Stats().Dropped.Load() < 1; i++ {
+	for i := 0; wh.Stats().Dropped < 1; i++ {
 		if i == 10_000 {
 			t.Fatal("nothing dropped with the endpoint stuck and a queue of 2")
 		}
 		publish(99)
 	}
-	if n := wh.Stats().Delivered.Load(); n != 0 {
+	if n := wh.Stats().Delivered; n != 0 {
 		t.Errorf("Delivered %d with the endpoint stuck", n)
 	}
 }

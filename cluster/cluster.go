@@ -201,7 +201,7 @@ type Node struct {
 
 	local   localInterest
 	members members
-	stats   Stats
+	stats   counters
 
 	subs    []*nats.Subscription
 	closing atomic.Bool // Close has begun: the disconnect is expected
@@ -209,22 +209,37 @@ type Node struct {
 	done    chan struct{}
 }
 
-// Stats are a node's running counters.
+// Stats are a node's counters, a snapshot taken by Node.Stats (the same
+// convention as router.Router.Stats and transport.Server.Stats).
 type Stats struct {
-	PublicationsSent     atomic.Uint64 // NATS messages with a publication, one per interested node
-	PublicationsReceived atomic.Uint64 // publications from other nodes delivered here
+	PublicationsSent     uint64 // NATS messages with a publication, one per interested node
+	PublicationsReceived uint64 // publications from other nodes delivered here
 	// SendFailures counts messages NATS refused (disconnected with a full
 	// reconnect buffer, a publication larger than NATS's max_payload).
-	SendFailures atomic.Uint64
+	SendFailures uint64
 	// Dropped counts messages NATS dropped before this node read them
 	// (slow consumer: a subscription's pending limit was reached).
-	Dropped              atomic.Uint64
-	CallMessagesSent     atomic.Uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
-	CallMessagesReceived atomic.Uint64
+	Dropped              uint64
+	CallMessagesSent     uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
+	CallMessagesReceived uint64
 	// BadMessages counts messages from other nodes that did not decode.
-	BadMessages atomic.Uint64
-	Syncs       atomic.Uint64 // interest tables asked for
-	NodesLost   atomic.Uint64 // nodes taken for dead after NodeTimeout
+	BadMessages uint64
+	Syncs       uint64 // interest tables asked for
+	NodesLost   uint64 // nodes taken for dead after NodeTimeout
+
+	// What crossed the node's NATS connection, all kinds together
+	// (heartbeats and interest tables too), as the NATS client counts it.
+	NATSMessagesSent, NATSMessagesReceived uint64
+	NATSBytesSent, NATSBytesReceived       uint64
+}
+
+// counters are the live counters behind Stats, counted where the work
+// happens.
+type counters struct {
+	PublicationsSent, PublicationsReceived atomic.Uint64
+	SendFailures, Dropped                  atomic.Uint64
+	CallMessagesSent, CallMessagesReceived atomic.Uint64
+	BadMessages, Syncs, NodesLost          atomic.Uint64
 }
 
 type subjects struct {
@@ -386,8 +401,26 @@ func (n *Node) RouteAddr() string {
 	return n.ns.ClusterAddr().String()
 }
 
-// Stats returns the node's counters.
-func (n *Node) Stats() *Stats { return &n.stats }
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	c := &n.stats
+	ns := n.nc.Stats()
+	return Stats{
+		PublicationsSent: c.PublicationsSent.Load(), PublicationsReceived: c.PublicationsReceived.Load(),
+		SendFailures: c.SendFailures.Load(), Dropped: c.Dropped.Load(),
+		CallMessagesSent: c.CallMessagesSent.Load(), CallMessagesReceived: c.CallMessagesReceived.Load(),
+		BadMessages: c.BadMessages.Load(), Syncs: c.Syncs.Load(), NodesLost: c.NodesLost.Load(),
+		NATSMessagesSent: ns.OutMsgs, NATSMessagesReceived: ns.InMsgs,
+		NATSBytesSent: ns.OutBytes, NATSBytesReceived: ns.InBytes,
+	}
+}
+
+// Connected reports whether the node has its NATS connection now: with an
+// embedded server, the in-process connection to it (a node alone in its
+// cluster is connected); with an existing NATS, a connection to one of its
+// servers. While it is not, the node routes among its own sessions only
+// (and the NATS client keeps reconnecting).
+func (n *Node) Connected() bool { return n.nc.IsConnected() }
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.NodeName }

@@ -217,7 +217,7 @@ func TestPubSubAcrossNodes(t *testing.T) {
 	if subB.ID() != subC.ID() {
 		t.Fatalf("one topic, two subscription ids: %d on node2, %d on node3", subB.ID(), subC.ID())
 	}
-	sentBefore := a.node.Stats().PublicationsSent.Load()
+	sentBefore := a.node.Stats().PublicationsSent
 	pubID, err := pub.Publish(ctxT(t), "com.example.topic", wamp.List{"hello", 42}, wamp.Dict{"k": "v"}, wamp.Dict{"acknowledge": true})
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func TestPubSubAcrossNodes(t *testing.T) {
 	}
 	// One NATS message per interested node (node3 has three matching
 	// subscriptions), none for the publisher's own node.
-	if sent := a.node.Stats().PublicationsSent.Load() - sentBefore; sent != 2 {
+	if sent := a.node.Stats().PublicationsSent - sentBefore; sent != 2 {
 		t.Errorf("the publication crossed NATS %d times, want 2 (once per interested node)", sent)
 	}
 }
@@ -250,7 +250,7 @@ func TestPubSubNoInterestStaysLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, local)
-	if sent := a.node.Stats().PublicationsSent.Load(); sent != 0 {
+	if sent := a.node.Stats().PublicationsSent; sent != 0 {
 		t.Fatalf("%d publications crossed NATS without any interested node", sent)
 	}
 }
@@ -382,17 +382,17 @@ func TestNodeLeavesAndDies(t *testing.T) {
 	// Dies: heartbeats stop and its NATS server goes, no goodbye.
 	c.kill()
 	waitFor(t, "node3 to be taken for dead", func() bool { return len(a.node.Peers()) == 1 })
-	if lost := a.node.Stats().NodesLost.Load(); lost != 1 {
+	if lost := a.node.Stats().NodesLost; lost != 1 {
 		t.Fatalf("NodesLost = %d, want 1", lost)
 	}
 	waitInterest(t, a, "com.example.c", 0)
 	waitInterest(t, a, "com.example.b", 1)
 
 	// Leaves: the goodbye removes it before any timeout could.
-	lostBefore := a.node.Stats().NodesLost.Load()
+	lostBefore := a.node.Stats().NodesLost
 	b.stop(t)
 	waitFor(t, "node2 to be gone", func() bool { return len(a.node.Peers()) == 0 })
-	if lost := a.node.Stats().NodesLost.Load(); lost != lostBefore {
+	if lost := a.node.Stats().NodesLost; lost != lostBefore {
 		t.Fatalf("a node that said goodbye was counted as lost")
 	}
 	waitInterest(t, a, "com.example.b", 0)
@@ -404,13 +404,13 @@ func TestNodeLeavesAndDies(t *testing.T) {
 func TestLostInterestChangeIsRecovered(t *testing.T) {
 	nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
-	syncs := a.node.Stats().Syncs.Load()
+	syncs := a.node.Stats().Syncs
 	b.node.local.mu.Lock()
 	b.node.local.set[entry{Realm: "realm1", Match: wamp.MatchPrefix, Topic: "com.example.lost"}] = struct{}{}
 	b.node.local.seq++
 	b.node.local.mu.Unlock()
 	waitInterest(t, a, "com.example.lost.topic", 1)
-	if a.node.Stats().Syncs.Load() == syncs {
+	if a.node.Stats().Syncs == syncs {
 		t.Fatal("the change was learnt without a sync")
 	}
 	// Changes go on from there.
@@ -536,7 +536,7 @@ func TestRollingRestart(t *testing.T) {
 		old.rt.Shutdown(ctx) // the sessions say goodbye, their subscriptions are withdrawn
 		cancel()
 		waitInterest(t, first, "com.example.roll", 0)
-		lost := first.node.Stats().NodesLost.Load()
+		lost := first.node.Stats().NodesLost
 		old.stop(t)
 		waitFor(t, "the stopped node to be forgotten", func() bool {
 			for _, p := range first.node.Peers() {
@@ -546,7 +546,7 @@ func TestRollingRestart(t *testing.T) {
 			}
 			return true
 		})
-		if first.node.Stats().NodesLost.Load() != lost {
+		if first.node.Stats().NodesLost != lost {
 			t.Fatal("a node that stopped was taken for dead instead of gone")
 		}
 

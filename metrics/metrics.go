@@ -37,13 +37,36 @@
 //	junction_history_lost_total                    counter   queued events lost to those failures
 //	junction_build_info{version,goversion}         gauge     1, with the version
 //
+// The HTTP sides of the listeners and the webhooks, summed over all of
+// them (present when the config has one):
+//
+//	junction_longpoll_transports                   gauge     long-poll transports open
+//	junction_longpoll_transports_opened_total      counter   long-poll transports opened
+//	junction_longpoll_receives_held                gauge     receive requests held open, waiting for a message
+//	junction_longpoll_transports_expired_total     counter   transports closed by their session or hello timeout
+//	junction_longpoll_requests_refused_total{reason} counter requests refused: address (per-address limit), full (max_transports), moved (another client address), bad (400, 413)
+//	junction_bridge_requests_total{outcome}        counter   HTTP bridge requests: published, called (200), refused (4xx), failed (5xx)
+//	junction_webhook_events_total{outcome}         counter   events for webhooks: delivered, dropped (queue full, retries spent, refused)
+//	junction_webhook_retries_total                 counter   webhook POSTs tried again
+//
+// A cluster node (clustered routers only; a single router has none of these):
+//
+//	junction_cluster_nats_connected                gauge     1 while the node has its NATS connection, else 0
+//	junction_cluster_peers                         gauge     other nodes this node takes for alive
+//	junction_cluster_messages_sent_total{kind}     counter   publications and call messages sent to other nodes (kind publication, call)
+//	junction_cluster_messages_received_total{kind} counter   the same, received from other nodes
+//	junction_cluster_nats_messages_sent_total      counter   all messages the node sent over NATS (heartbeats, interest tables too)
+//	junction_cluster_nats_messages_received_total  counter   all messages it received over NATS
+//	junction_cluster_nats_sent_bytes_total         counter   bytes of those messages sent
+//	junction_cluster_nats_received_bytes_total     counter   bytes of those messages received
+//	junction_cluster_send_failures_total           counter   messages NATS refused (disconnected, too large)
+//	junction_cluster_nats_dropped_total            counter   messages NATS dropped before the node read them (slow consumer)
+//	junction_cluster_bad_messages_total            counter   messages from other nodes that did not decode
+//	junction_cluster_nodes_lost_total              counter   nodes taken for dead after the node timeout
+//
 // plus go_* and process_* from client_golang. Every label value is from a
 // fixed set (realm names are the router's own: configured, or made from
 // the template, at most 1024), so no client can grow the number of series.
-//
-// A cluster adds its own source to Sources (its connection state and what
-// crosses it) and its metrics to the Collector; nothing here assumes a
-// single node beyond that.
 package metrics
 
 import (
@@ -56,8 +79,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/junction-wamp/junction/bridge"
+	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/longpoll"
 )
 
 // Sources are what the Collector reads.
@@ -66,8 +92,24 @@ type Sources struct {
 	Router *router.Router
 	// Servers are the transport servers of its listeners.
 	Servers []*transport.Server
+	// LongPolls, Bridges and Webhooks are the listeners' long-poll
+	// transports and HTTP bridges and the config's webhooks.
+	LongPolls []*longpoll.Handler
+	Bridges   []*bridge.Handler
+	Webhooks  []*bridge.Webhook
+	// Cluster is the router's cluster node; nil for a single router (then
+	// there are no junction_cluster_* metrics at all).
+	Cluster Cluster
 	// Version is the router's version, for junction_build_info.
 	Version string
+}
+
+// Cluster is what the Collector reads of a cluster node; *cluster.Node
+// satisfies it.
+type Cluster interface {
+	Stats() cluster.Stats
+	Peers() []cluster.Peer
+	Connected() bool
 }
 
 // Collector is a prometheus.Collector of a router's metrics. Create it
@@ -84,6 +126,14 @@ type Collector struct {
 	histQueue, histAppended, histDropped                  *prometheus.Desc
 	histWriteErrors, histLost                             *prometheus.Desc
 	buildInfo                                             *prometheus.Desc
+
+	lpOpen, lpOpened, lpHeld, lpExpired, lpRefused *prometheus.Desc
+	bridgeRequests, webhookEvents, webhookRetries  *prometheus.Desc
+
+	clConnected, clPeers, clSent, clReceived           *prometheus.Desc
+	clNATSSent, clNATSReceived, clNATSBytesSent        *prometheus.Desc
+	clNATSBytesReceived, clSendFailures, clNATSDropped *prometheus.Desc
+	clBadMessages, clNodesLost                         *prometheus.Desc
 }
 
 // NewCollector returns a Collector of src.
@@ -116,6 +166,28 @@ func NewCollector(src Sources) *Collector {
 		histWriteErrors: d("history_write_errors_total", "Writes of the event history file that failed."),
 		histLost:        d("history_lost_total", "Queued history events lost to failed writes."),
 		buildInfo:       d("build_info", "1, labelled with the router's version.", "version", "goversion"),
+
+		lpOpen:         d("longpoll_transports", "Long-poll transports open."),
+		lpOpened:       d("longpoll_transports_opened_total", "Long-poll transports opened."),
+		lpHeld:         d("longpoll_receives_held", "Long-poll receive requests held open, waiting for a message."),
+		lpExpired:      d("longpoll_transports_expired_total", "Long-poll transports closed by their session or hello timeout."),
+		lpRefused:      d("longpoll_requests_refused_total", "Long-poll requests refused, by reason (address, full, moved, bad).", "reason"),
+		bridgeRequests: d("bridge_requests_total", "HTTP bridge requests by outcome: published, called (answered 200), refused (4xx), failed (5xx).", "outcome"),
+		webhookEvents:  d("webhook_events_total", "Events for webhooks by outcome (delivered, dropped).", "outcome"),
+		webhookRetries: d("webhook_retries_total", "Webhook POSTs tried again."),
+
+		clConnected:         d("cluster_nats_connected", "1 while the cluster node has its NATS connection, else 0."),
+		clPeers:             d("cluster_peers", "Other cluster nodes this node takes for alive."),
+		clSent:              d("cluster_messages_sent_total", "Publications and call messages sent to other nodes, by kind (publication, call).", "kind"),
+		clReceived:          d("cluster_messages_received_total", "Publications and call messages received from other nodes, by kind (publication, call).", "kind"),
+		clNATSSent:          d("cluster_nats_messages_sent_total", "Messages the node sent over NATS, all kinds."),
+		clNATSReceived:      d("cluster_nats_messages_received_total", "Messages the node received over NATS, all kinds."),
+		clNATSBytesSent:     d("cluster_nats_sent_bytes_total", "Bytes of the messages the node sent over NATS."),
+		clNATSBytesReceived: d("cluster_nats_received_bytes_total", "Bytes of the messages the node received over NATS."),
+		clSendFailures:      d("cluster_send_failures_total", "Messages NATS refused (disconnected with a full buffer, too large)."),
+		clNATSDropped:       d("cluster_nats_dropped_total", "Messages NATS dropped before the node read them (slow consumer)."),
+		clBadMessages:       d("cluster_bad_messages_total", "Messages from other nodes that did not decode."),
+		clNodesLost:         d("cluster_nodes_lost_total", "Nodes taken for dead after the node timeout."),
 	}
 }
 
@@ -128,6 +200,26 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.histQueue, c.histAppended, c.histDropped, c.histWriteErrors, c.histLost, c.buildInfo,
 	} {
 		ch <- d
+	}
+	if len(c.src.LongPolls) > 0 {
+		for _, d := range []*prometheus.Desc{c.lpOpen, c.lpOpened, c.lpHeld, c.lpExpired, c.lpRefused} {
+			ch <- d
+		}
+	}
+	if len(c.src.Bridges) > 0 {
+		ch <- c.bridgeRequests
+	}
+	if len(c.src.Webhooks) > 0 {
+		ch <- c.webhookEvents
+		ch <- c.webhookRetries
+	}
+	if c.src.Cluster != nil {
+		for _, d := range []*prometheus.Desc{
+			c.clConnected, c.clPeers, c.clSent, c.clReceived, c.clNATSSent, c.clNATSReceived,
+			c.clNATSBytesSent, c.clNATSBytesReceived, c.clSendFailures, c.clNATSDropped, c.clBadMessages, c.clNodesLost,
+		} {
+			ch <- d
+		}
 	}
 }
 
@@ -213,6 +305,88 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytesOut, out[e], e)
 	}
 	gauge(c.buildInfo, 1, c.src.Version, runtime.Version())
+	c.collectHTTP(counter, gauge)
+	c.collectCluster(counter, gauge)
+}
+
+// collectHTTP reads the long-poll transports, bridges and webhooks, each
+// kind summed over its instances and present only when there is one.
+func (c *Collector) collectHTTP(counter func(*prometheus.Desc, uint64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	if len(c.src.LongPolls) > 0 {
+		var sum longpoll.Stats
+		for _, h := range c.src.LongPolls {
+			s := h.Stats()
+			sum.Open += s.Open
+			sum.Opened += s.Opened
+			sum.ReceivesHeld += s.ReceivesHeld
+			sum.Expired += s.Expired
+			sum.RefusedAddress += s.RefusedAddress
+			sum.RefusedFull += s.RefusedFull
+			sum.RefusedMoved += s.RefusedMoved
+			sum.BadRequests += s.BadRequests
+		}
+		gauge(c.lpOpen, float64(sum.Open))
+		counter(c.lpOpened, uint64(sum.Opened))
+		gauge(c.lpHeld, float64(sum.ReceivesHeld))
+		counter(c.lpExpired, uint64(sum.Expired))
+		counter(c.lpRefused, uint64(sum.RefusedAddress), "address")
+		counter(c.lpRefused, uint64(sum.RefusedFull), "full")
+		counter(c.lpRefused, uint64(sum.RefusedMoved), "moved")
+		counter(c.lpRefused, uint64(sum.BadRequests), "bad")
+	}
+	if len(c.src.Bridges) > 0 {
+		var sum bridge.Stats
+		for _, h := range c.src.Bridges {
+			s := h.Stats()
+			sum.Publications += s.Publications
+			sum.Calls += s.Calls
+			sum.Refused += s.Refused
+			sum.Failed += s.Failed
+		}
+		counter(c.bridgeRequests, uint64(sum.Publications), "published")
+		counter(c.bridgeRequests, uint64(sum.Calls), "called")
+		counter(c.bridgeRequests, uint64(sum.Refused), "refused")
+		counter(c.bridgeRequests, uint64(sum.Failed), "failed")
+	}
+	if len(c.src.Webhooks) > 0 {
+		var sum bridge.WebhookStats
+		for _, w := range c.src.Webhooks {
+			s := w.Stats()
+			sum.Delivered += s.Delivered
+			sum.Dropped += s.Dropped
+			sum.Retried += s.Retried
+		}
+		counter(c.webhookEvents, uint64(sum.Delivered), "delivered")
+		counter(c.webhookEvents, uint64(sum.Dropped), "dropped")
+		counter(c.webhookRetries, uint64(sum.Retried))
+	}
+}
+
+// collectCluster reads the cluster node, if there is one.
+func (c *Collector) collectCluster(counter func(*prometheus.Desc, uint64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	cl := c.src.Cluster
+	if cl == nil {
+		return
+	}
+	connected := 0.0
+	if cl.Connected() {
+		connected = 1
+	}
+	gauge(c.clConnected, connected)
+	gauge(c.clPeers, float64(len(cl.Peers())))
+	s := cl.Stats()
+	counter(c.clSent, s.PublicationsSent, "publication")
+	counter(c.clSent, s.CallMessagesSent, "call")
+	counter(c.clReceived, s.PublicationsReceived, "publication")
+	counter(c.clReceived, s.CallMessagesReceived, "call")
+	counter(c.clNATSSent, s.NATSMessagesSent)
+	counter(c.clNATSReceived, s.NATSMessagesReceived)
+	counter(c.clNATSBytesSent, s.NATSBytesSent)
+	counter(c.clNATSBytesReceived, s.NATSBytesReceived)
+	counter(c.clSendFailures, s.SendFailures)
+	counter(c.clNATSDropped, s.Dropped)
+	counter(c.clBadMessages, s.BadMessages)
+	counter(c.clNodesLost, s.NodesLost)
 }
 
 // NewRegistry returns a registry of src's Collector and client_golang's Go

@@ -14,6 +14,7 @@ import (
 
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/metrics"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -119,18 +120,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			node.Close()
 		}
 	}
-	closeHTTP, err := attachRouter(cfg, servers, rt, log)
+	// What the metrics read: the parts below add theirs as they start.
+	src := &metrics.Sources{Router: rt, Servers: servers, Version: versionString()}
+	if node != nil {
+		src.Cluster = node
+	}
+	closeHTTP, err := attachRouter(cfg, servers, rt, src, log)
 	if err != nil {
 		abandon()
 		return err
 	}
-	stopWebhooks, err := startWebhooks(ctx, cfg, rt, log) // serve_http.go
+	stopWebhooks, err := startWebhooks(ctx, cfg, rt, src, log) // serve_http.go
 	if err != nil {
 		closeHTTP()
 		abandon()
 		return err
 	}
-	adm, err := startAdmin(cfg, rt, servers, listeners, log) // serve_admin.go
+	adm, err := startAdmin(cfg, src, listeners, log) // serve_admin.go
 	if err != nil {
 		stopWebhooks()
 		closeHTTP()
@@ -281,8 +287,9 @@ func disclosure(s string) router.Disclosure {
 // attachRouter gives every server the router and its listener's plain
 // HTTP side (long-poll, bridge: serve_http.go). The function it returns
 // closes what the HTTP sides hold, once the router and the listeners are
-// shut down.
-func attachRouter(cfg *config.Config, servers []*transport.Server, rt *router.Router, log *slog.Logger) (func(), error) {
+// shut down. The long-poll transports and bridges it builds are added to
+// src, for the metrics.
+func attachRouter(cfg *config.Config, servers []*transport.Server, rt *router.Router, src *metrics.Sources, log *slog.Logger) (func(), error) {
 	var closers []func()
 	closeHTTP := func() {
 		for _, c := range closers {
@@ -292,7 +299,7 @@ func attachRouter(cfg *config.Config, servers []*transport.Server, rt *router.Ro
 	for i, srv := range servers {
 		srv.Router = rt
 		l := cfg.Listeners[i]
-		mux, closer, err := listenerHTTP(cfg, l, srv, rt, log)
+		mux, closer, err := listenerHTTP(cfg, l, srv, rt, src, log)
 		if err != nil {
 			closeHTTP()
 			return nil, fmt.Errorf("listener %s: %w", l.Address, err)

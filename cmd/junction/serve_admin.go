@@ -15,7 +15,6 @@ import (
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/internal/admin"
 	"github.com/junction-wamp/junction/metrics"
-	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 )
 
@@ -35,9 +34,11 @@ type adminEndpoints struct {
 
 // startAdmin sets up the admin endpoints of cfg: it gives the chosen WAMP
 // listener's server its HTTP handler (before it serves), or opens their
-// own listener, which serves at once. The caller calls stop.
-func startAdmin(cfg *config.Config, rt *router.Router, servers []*transport.Server, listeners []net.Listener, log *slog.Logger) (*adminEndpoints, error) {
+// own listener, which serves at once. The caller calls stop. src is what
+// the metrics read (complete: the HTTP sides and webhooks are built).
+func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listener, log *slog.Logger) (*adminEndpoints, error) {
 	a := &adminEndpoints{}
+	rt, servers := src.Router, src.Servers
 	if !cfg.AdminEnabled() {
 		if _, addr := cfg.AdminListener(); len(cfg.Listeners) > 0 && !config.IsLocalAddress(addr) {
 			log.Info("metrics, health and the web view are not served: the first listener is public and the config has no admin section (see config/README.md#admin)")
@@ -47,7 +48,7 @@ func startAdmin(cfg *config.Config, rt *router.Router, servers []*transport.Serv
 	ac := &cfg.Admin
 	var mh http.Handler
 	if ac.Metrics {
-		mh = metrics.Handler(metrics.NewRegistry(metrics.Sources{Router: rt, Servers: servers, Version: versionString()}), log)
+		mh = metrics.Handler(metrics.NewRegistry(*src), log)
 	}
 	index, addr := cfg.AdminListener()
 	wsPath := cfg.Listeners[0].WebSocketPath
@@ -60,6 +61,12 @@ func startAdmin(cfg *config.Config, rt *router.Router, servers []*transport.Serv
 		Ready: func() error {
 			if !a.ready.Load() {
 				return errors.New("starting or shutting down")
+			}
+			// A cluster node is ready while it has its NATS connection:
+			// without it, it routes among its own sessions only, and a
+			// load balancer should send clients to a node that has it.
+			if src.Cluster != nil && !src.Cluster.Connected() {
+				return errors.New("cluster: no NATS connection")
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/junction-wamp/junction/bridge"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/metrics"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/transport/longpoll"
@@ -16,8 +17,9 @@ import (
 // listenerHTTP builds the plain HTTP side of listener l, served on the WAMP
 // port (transport.Server.Handler): the long-poll transport and the HTTP
 // bridge. It returns the mux to serve (nil when there is nothing to serve)
-// and what to close once the router and the listener are shut down.
-func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, rt *router.Router, log *slog.Logger) (*http.ServeMux, func(), error) {
+// and what to close once the router and the listener are shut down; it
+// adds the handlers it builds to src, for the metrics.
+func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, rt *router.Router, src *metrics.Sources, log *slog.Logger) (*http.ServeMux, func(), error) {
 	mux := http.NewServeMux()
 	served := false
 	var closers []func()
@@ -46,6 +48,7 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 		}
 		mux.Handle(lp.Path+"/", h)
 		closers = append(closers, h.Close)
+		src.LongPolls = append(src.LongPolls, h)
 		served = true
 	}
 	if b := l.Bridge; b != nil {
@@ -61,6 +64,7 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 		}
 		mux.Handle(b.PublishPath, h.Publish())
 		mux.Handle(b.CallPath, h.Call())
+		src.Bridges = append(src.Bridges, h)
 		served = true
 	}
 	closeAll := func() {
@@ -75,8 +79,8 @@ func listenerHTTP(cfg *config.Config, l config.Listener, srv *transport.Server, 
 }
 
 // startWebhooks starts the config's webhooks and HTTP callees and returns
-// what stops them.
-func startWebhooks(ctx context.Context, cfg *config.Config, rt *router.Router, log *slog.Logger) (func(), error) {
+// what stops them; the webhooks are added to src, for the metrics.
+func startWebhooks(ctx context.Context, cfg *config.Config, rt *router.Router, src *metrics.Sources, log *slog.Logger) (func(), error) {
 	var started []interface{ Stop() }
 	stop := func() {
 		for _, w := range started {
@@ -106,6 +110,7 @@ func startWebhooks(ctx context.Context, cfg *config.Config, rt *router.Router, l
 			return nil, fmt.Errorf("webhooks[%d]: %w", i, err)
 		}
 		started = append(started, w)
+		src.Webhooks = append(src.Webhooks, w)
 	}
 	return stop, nil
 }

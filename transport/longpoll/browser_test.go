@@ -140,7 +140,7 @@ func TestBrowserLongPoll(t *testing.T) {
 	if n := within(t, left, "on_leave"); n != rep.Session {
 		t.Errorf("on_leave for %d, want the page's %d", n, rep.Session)
 	}
-	if n := s.lp.Stats().Open.Load(); n != 0 {
+	if n := s.lp.Stats().Open; n != 0 {
 		t.Errorf("%d transports still open", n)
 	}
 }

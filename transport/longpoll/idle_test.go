@@ -104,9 +104,9 @@ func TestIdleLongPoll(t *testing.T) {
 	}
 	waitHeld := func(want int64) {
 		deadline := time.Now().Add(ioTimeout)
-		for lp.Stats().ReceivesHeld.Load() < want {
+		for lp.Stats().ReceivesHeld < want {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d receives held, want %d", lp.Stats().ReceivesHeld.Load(), want)
+				t.Fatalf("%d receives held, want %d", lp.Stats().ReceivesHeld, want)
 			}
 			time.Sleep(time.Millisecond)
 		}

@@ -115,18 +115,29 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stats count what the Handler did; read them with Load.
+// Stats are what the Handler did, a snapshot taken by Handler.Stats (the
+// same convention as router.Router.Stats and transport.Server.Stats).
 type Stats struct {
-	Open              atomic.Int64 // transports open now
-	Opened            atomic.Int64 // transports opened in all
-	RefusedAddress    atomic.Int64 // /open refused: the address had MaxPerAddress
-	RefusedFull       atomic.Int64 // /open refused: MaxTransports reached
-	RefusedMoved      atomic.Int64 // requests refused: from another address than the transport's
-	Expired           atomic.Int64 // transports closed by SessionTimeout or HelloTimeout
-	BadRequests       atomic.Int64 // requests answered 400 or 413
-	ReceivesHeld      atomic.Int64 // receives held now, waiting for a message
-	ReceivesTimedOut  atomic.Int64 // receives answered empty after RequestTimeout
-	MessagesDelivered atomic.Int64 // messages answered to receives
+	Open              int64 // transports open now
+	Opened            int64 // transports opened in all
+	RefusedAddress    int64 // /open refused: the address had MaxPerAddress
+	RefusedFull       int64 // /open refused: MaxTransports reached
+	RefusedMoved      int64 // requests refused: from another address than the transport's
+	Expired           int64 // transports closed by SessionTimeout or HelloTimeout
+	BadRequests       int64 // requests answered 400 or 413
+	ReceivesHeld      int64 // receives held now, waiting for a message
+	ReceivesTimedOut  int64 // receives answered empty after RequestTimeout
+	MessagesDelivered int64 // messages answered to receives
+}
+
+// counters are the live counters behind Stats, counted where the work
+// happens.
+type counters struct {
+	Open, Opened                              atomic.Int64
+	RefusedAddress, RefusedFull, RefusedMoved atomic.Int64
+	Expired, BadRequests                      atomic.Int64
+	ReceivesHeld, ReceivesTimedOut            atomic.Int64
+	MessagesDelivered                         atomic.Int64
 }
 
 // Handler serves the long-poll transport. Mount it at Config.Path+"/": it
@@ -136,7 +147,7 @@ type Handler struct {
 	cfg     Config
 	origins *websocket.OriginPolicy
 	log     *slog.Logger
-	stats   Stats
+	stats   counters
 
 	mu         sync.Mutex
 	closed     bool
@@ -182,8 +193,17 @@ func New(cfg Config) (*Handler, error) {
 		transports: make(map[string]*lpTransport), perAddr: make(map[string]int)}, nil
 }
 
-// Stats returns the Handler's counters.
-func (h *Handler) Stats() *Stats { return &h.stats }
+// Stats returns a snapshot of the Handler's counters.
+func (h *Handler) Stats() Stats {
+	c := &h.stats
+	return Stats{
+		Open: c.Open.Load(), Opened: c.Opened.Load(),
+		RefusedAddress: c.RefusedAddress.Load(), RefusedFull: c.RefusedFull.Load(), RefusedMoved: c.RefusedMoved.Load(),
+		Expired: c.Expired.Load(), BadRequests: c.BadRequests.Load(),
+		ReceivesHeld: c.ReceivesHeld.Load(), ReceivesTimedOut: c.ReceivesTimedOut.Load(),
+		MessagesDelivered: c.MessagesDelivered.Load(),
+	}
+}
 
 // Close closes every transport (their sessions leave) and refuses new
 // ones with 503. Call it once the router and the listener have shut down.

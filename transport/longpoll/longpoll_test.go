@@ -420,7 +420,7 @@ func TestLongPollSessionTimeout(t *testing.T) {
 	if status, _, _ := post(t, lp.c, lp.base+"/receive", nil); status != http.StatusNotFound {
 		t.Errorf("receive after the session timeout: %d", status)
 	}
-	if n := s.lp.Stats().Expired.Load(); n != 1 {
+	if n := s.lp.Stats().Expired; n != 1 {
 		t.Errorf("Expired %d", n)
 	}
 }
@@ -568,7 +568,7 @@ func TestLongPollBadInput(t *testing.T) {
 	if status, body, _ := post(t, other, good.base+"/receive", nil); status != http.StatusForbidden || !strings.Contains(string(body), "another address") {
 		t.Errorf("from another address: %d %s", status, body)
 	}
-	if n := s.lp.Stats().RefusedMoved.Load(); n != 1 {
+	if n := s.lp.Stats().RefusedMoved; n != 1 {
 		t.Errorf("RefusedMoved %d", n)
 	}
 
@@ -589,7 +589,7 @@ func TestLongPollBadInput(t *testing.T) {
 	if status, body, _ := post(t, c, base+"/open", []byte(`{"protocols": ["wamp.2.json"]}`)); status != http.StatusOK {
 		t.Errorf("open after a close: %d %s", status, body)
 	}
-	if n := s.lp.Stats().RefusedAddress.Load(); n != 1 {
+	if n := s.lp.Stats().RefusedAddress; n != 1 {
 		t.Errorf("RefusedAddress %d", n)
 	}
 }
