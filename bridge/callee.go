@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/junction-wamp/junction/client"
@@ -125,16 +123,9 @@ func (c *Callee) invoke(ctx context.Context, inv *client.Invocation) (*client.Re
 	if err != nil {
 		return nil, &client.Error{URI: wamp.ErrInvalidArgument, Args: wamp.List{"the arguments do not encode as JSON: " + err.Error()}}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
+	req, err := signedPost(ctx, c.cfg.URL, "junction-http-callee", c.cfg.Secret, body)
 	if err != nil {
 		return nil, &client.Error{URI: ErrHTTPCallee, Args: wamp.List{err.Error()}}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "junction-http-callee")
-	if c.cfg.Secret != "" {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req.Header.Set("X-Junction-Timestamp", ts)
-		req.Header.Set("X-Junction-Signature", "sha256="+hex.EncodeToString(WebhookSignature(c.cfg.Secret, ts, body)))
 	}
 	resp, err := c.cfg.Client.Do(req)
 	if err != nil {

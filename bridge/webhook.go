@@ -228,16 +228,9 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) {
 }
 
 func (w *Webhook) post(ctx context.Context, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
+	req, err := signedPost(ctx, w.cfg.URL, "junction-webhook", w.cfg.Secret, body)
 	if err != nil {
 		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "junction-webhook")
-	if w.cfg.Secret != "" {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req.Header.Set("X-Junction-Timestamp", ts)
-		req.Header.Set("X-Junction-Signature", "sha256="+hex.EncodeToString(WebhookSignature(w.cfg.Secret, ts, body)))
 	}
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
@@ -246,6 +239,24 @@ func (w *Webhook) post(ctx context.Context, body []byte) (int, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// signedPost is a JSON POST of body to url, as webhooks and HTTP callees
+// send them: with a secret, X-Junction-Timestamp (Unix seconds) and
+// X-Junction-Signature (WebhookSignature, hex, after "sha256=").
+func signedPost(ctx context.Context, url, agent, secret string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", agent)
+	if secret != "" {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req.Header.Set("X-Junction-Timestamp", ts)
+		req.Header.Set("X-Junction-Signature", "sha256="+hex.EncodeToString(WebhookSignature(secret, ts, body)))
+	}
+	return req, nil
 }
 
 // WebhookSignature is HMAC-SHA256 under secret of timestamp, ".", body:
