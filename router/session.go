@@ -428,14 +428,18 @@ func (x *idSet[T]) all() iter.Seq[T] {
 	}
 }
 
+// DropSlowConsumer ends s as a slow consumer when its transport, not the
+// router, found the queue full (a pong that did not fit): counted and
+// logged like the router's own (slowConsumer), with the same ABORT,
+// reason saying why. The transport then closes the connection.
+func (s *Session) DropSlowConsumer(reason string) {
+	s.slowConsumer(0)
+	s.abort(wamp.ErrLimitExceeded, reason)
+}
+
 // slowConsumer counts and logs (rate-limited: a flood of them must not
 // fill the disk) that s is disconnected because a message of type t did
 // not fit in its queue.
-// CountSlowConsumer counts and records s as a slow consumer (Stats,
-// rate-limited log) when its transport, not the router, found the queue
-// full: a pong that did not fit. The transport then ends the connection.
-func (s *Session) CountSlowConsumer() { s.slowConsumer(0) }
-
 func (s *Session) slowConsumer(t wamp.MessageType) {
 	r := s.router
 	r.stats.SlowConsumers.Add(1)

@@ -385,6 +385,13 @@ func (c *conn) receive(m wamp.Message, invalid *codec.RequestError) {
 // is told (ABORT wamp.error.protocol_violation) and the connection closes,
 // with WebSocket close code code (0: chosen from the ABORT).
 func (c *conn) fail(code ws.StatusCode, reason string) {
+	c.failWith(code, reason, c.session.Fail)
+}
+
+// failWith closes the connection with code and reason once end has told
+// the session why (Session.Fail for a protocol violation,
+// Session.DropSlowConsumer for a client that does not read).
+func (c *conn) failWith(code ws.StatusCode, reason string, end func(reason string)) {
 	c.mu.Lock()
 	open := c.state == stateOpen
 	if open && code != 0 {
@@ -394,8 +401,8 @@ func (c *conn) fail(code ws.StatusCode, reason string) {
 	if !open {
 		return
 	}
-	c.log.Debug("protocol violation", "reason", reason)
-	c.session.Fail(reason)
+	c.log.Debug("connection failed", "reason", reason)
+	end(reason)
 	c.close(code, reason)
 }
 
@@ -457,8 +464,7 @@ func (c *conn) queueControl(payload []byte) {
 	ok := c.appendControlLocked(payload, true)
 	c.mu.Unlock()
 	if !ok {
-		c.session.CountSlowConsumer() // counted, and logged at a bounded rate
-		c.fail(ws.StatusPolicyViolation, pongFlood(c.opt.queue))
+		c.failWith(ws.StatusPolicyViolation, pongFlood(c.opt.queue), c.session.DropSlowConsumer)
 	}
 }
 

@@ -164,6 +164,13 @@ func (c *econn) receive(m wamp.Message, invalid *codec.RequestError) {
 // is told (ABORT wamp.error.protocol_violation) and the connection closes,
 // with WebSocket close code code (0: chosen from the ABORT).
 func (c *econn) fail(code ws.StatusCode, reason string) {
+	c.failWith(code, reason, c.session.Fail)
+}
+
+// failWith closes the connection with code and reason once end has told
+// the session why (Session.Fail for a protocol violation,
+// Session.DropSlowConsumer for a client that does not read).
+func (c *econn) failWith(code ws.StatusCode, reason string, end func(reason string)) {
 	c.Lock()
 	open := c.OpenLocked()
 	if open && code != 0 {
@@ -173,8 +180,8 @@ func (c *econn) fail(code ws.StatusCode, reason string) {
 	if !open {
 		return
 	}
-	c.srv.opt.log.Debug("protocol violation", "remote", c.remote, "reason", reason)
-	c.session.Fail(reason)
+	c.srv.opt.log.Debug("connection failed", "remote", c.remote, "reason", reason)
+	end(reason)
 	c.close(code, reason)
 }
 
@@ -259,8 +266,7 @@ func (c *econn) pong(payload []byte) {
 	c.Unlock()
 	if !ok {
 		o := &c.srv.opt
-		c.session.CountSlowConsumer() // counted, and logged at a bounded rate
-		c.fail(ws.StatusPolicyViolation, pongFlood(o.queue))
+		c.failWith(ws.StatusPolicyViolation, pongFlood(o.queue), c.session.DropSlowConsumer)
 	}
 }
 

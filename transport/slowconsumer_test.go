@@ -69,8 +69,8 @@ func TestPongFlood(t *testing.T) {
 			if !ok {
 				t.Fatalf("last message %+v, want ABORT", msgs[len(msgs)-1])
 			}
-			if msg := wamp.String(a.Details, "message"); !containsFold(msg, "slow consumer") {
-				t.Fatalf("ABORT %q, want it to say slow consumer", msg)
+			if msg := wamp.String(a.Details, "message"); a.Reason != wamp.ErrLimitExceeded || !containsFold(msg, "slow consumer") {
+				t.Fatalf("ABORT %s %q, want %s saying slow consumer", a.Reason, msg, wamp.ErrLimitExceeded)
 			}
 		}
 
@@ -194,8 +194,8 @@ func TestSlowSubscriberToldWhy(t *testing.T) {
 		if !ok {
 			t.Fatalf("last message %+v, want ABORT", last)
 		}
-		if msg := wamp.String(a.Details, "message"); !containsFold(msg, "slow consumer") {
-			t.Fatalf("ABORT %s %q, want it to say slow consumer", a.Reason, msg)
+		if msg := wamp.String(a.Details, "message"); a.Reason != wamp.ErrLimitExceeded || !containsFold(msg, "slow consumer") {
+			t.Fatalf("ABORT %s %q, want %s saying slow consumer", a.Reason, msg, wamp.ErrLimitExceeded)
 		}
 	})
 }
