@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,12 @@ address gives about 28,000 connections to it); each process checks delivery
 to its own sessions only and reports the router's memory growth over its
 own dial phase, so start them one after the other for a clean figure.
 
+For a cluster, give -url a comma-separated list of nodes: the sessions go
+to them in turn (the fan-out's publisher and idle's check event to the
+first; the fan-out waits until every subscriber is reachable from it), and
+-callee-url puts the rpc callee on another node than the callers. -pid takes
+the nodes' process ids, comma-separated: CPU and memory are their sums.
+
 The exit status is 1 when a check fails: a session not held, an event lost,
 a call that failed.
 `
@@ -55,7 +62,9 @@ a call that failed.
 // benchConfig is what the flags set.
 type benchConfig struct {
 	scenario        string
-	url             string
+	url             string   // the first of urls: the report's, the publisher's
+	urls            []string // sessions are spread over these in turn
+	calleeURL       string   // rpc: the callee's router, -url's first by default
 	realm           string
 	serializer      wamp.Format
 	sessions        int
@@ -67,7 +76,7 @@ type benchConfig struct {
 	rate            float64
 	duration        time.Duration
 	warmup          time.Duration
-	pid             int
+	pids            []int // the routers' processes, sampled together
 	sourceAddrs     []net.IP
 	jsonFile        string
 	topic           string
@@ -114,8 +123,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 	fs := newFlagSet("bench", benchUsage)
 	cfg := &benchConfig{}
-	var serializer, sources string
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080/ws", "router URL: ws://, wss://, rs://, rss:// or unix:///path")
+	var serializer, sources, urls, pids string
+	fs.StringVar(&urls, "url", "ws://127.0.0.1:8080/ws", "router URL: ws://, wss://, rs://, rss:// or unix:///path; a comma-separated list spreads the sessions over the nodes of a cluster in turn")
+	fs.StringVar(&cfg.calleeURL, "callee-url", "", "rpc: the callee's router URL (default: the first -url), e.g. another node of a cluster")
 	fs.StringVar(&cfg.realm, "realm", "realm1", "realm to join")
 	fs.StringVar(&serializer, "serializer", "json", "json, msgpack or cbor")
 	fs.IntVar(&cfg.sessions, "sessions", 1000, "idle: sessions to open and hold")
@@ -127,7 +137,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&cfg.rate, "rate", 0, "rpc: calls/s offered in total; fanout: events/s published; 0 runs a closed loop")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to measure (idle: to hold the sessions)")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "rpc, fanout: load before measuring, not counted")
-	fs.IntVar(&cfg.pid, "pid", 0, "the router's process id: sample its memory and CPU from /proc")
+	fs.StringVar(&pids, "pid", "", "the router's process id: sample its memory and CPU from /proc; a comma-separated list sums the processes (the nodes of a cluster)")
 	fs.StringVar(&sources, "source-addrs", "", "comma-separated local addresses to spread connections over, e.g. 127.0.0.1,127.0.0.2")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write a JSON report to this file")
 	fs.StringVar(&cfg.topic, "topic", "junction.bench.topic", "idle, fanout: topic")
@@ -161,6 +171,25 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 	default:
 		return nil, fmt.Errorf("-serializer %q: json, msgpack or cbor", serializer)
 	}
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return nil, fmt.Errorf("-url %q: an empty URL in the list", urls)
+		}
+		cfg.urls = append(cfg.urls, u)
+	}
+	cfg.url = cfg.urls[0]
+	if cfg.calleeURL == "" {
+		cfg.calleeURL = cfg.url
+	}
+	if pids != "" {
+		for _, a := range strings.Split(pids, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(a))
+			if err != nil || pid <= 0 {
+				return nil, fmt.Errorf("-pid: %q is not a process id", a)
+			}
+			cfg.pids = append(cfg.pids, pid)
+		}
+	}
 	if sources != "" {
 		for _, a := range strings.Split(sources, ",") {
 			ip := net.ParseIP(strings.TrimSpace(a))
@@ -176,7 +205,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 		min  int
 	}{
 		{"sessions", cfg.sessions, 1}, {"callers", cfg.callers, 1}, {"inflight", cfg.inflight, 1},
-		{"subscribers", cfg.subscribers, 1}, {"stalled", cfg.stalled, 0}, {"payload", cfg.payload, 0}, {"pid", cfg.pid, 0},
+		{"subscribers", cfg.subscribers, 1}, {"stalled", cfg.stalled, 0}, {"payload", cfg.payload, 0},
 		{"dial-concurrency", cfg.dialConcurrency, 1},
 	} {
 		if c.v < c.min {
@@ -203,11 +232,14 @@ func bench(ctx context.Context, cfg *benchConfig, stderr io.Writer) (*benchRepor
 	if cfg.scenario != "idle" {
 		rep.Payload = cfg.payload
 	}
-	if cfg.pid > 0 {
-		if _, err := sampleProc(cfg.pid); err != nil {
-			return nil, fmt.Errorf("-pid %d: %w", cfg.pid, err)
+	if len(cfg.pids) > 0 {
+		if _, err := sampleProcs(cfg.pids); err != nil {
+			return nil, fmt.Errorf("-pid: %w", err)
 		}
-		rep.Router = &routerReport{PID: cfg.pid}
+		rep.Router = &routerReport{PID: cfg.pids[0]}
+		if len(cfg.pids) > 1 {
+			rep.Router.PIDs = cfg.pids
+		}
 	}
 	b := &benchRun{cfg: cfg, rep: rep, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -231,14 +263,14 @@ type benchRun struct {
 }
 
 // options returns the client options of the i-th session.
-func (b *benchRun) options(i int, readBuffer int) *client.Options {
+func (b *benchRun) options(i int, url string, readBuffer int) *client.Options {
 	o := &client.Options{
 		Serializer:     b.cfg.serializer,
 		Agent:          "junction-bench",
 		ReadBufferSize: readBuffer,
 		Dialer:         &net.Dialer{Timeout: 10 * time.Second},
 	}
-	if n := len(b.cfg.sourceAddrs); n > 0 && !strings.HasPrefix(b.cfg.url, "unix:") {
+	if n := len(b.cfg.sourceAddrs); n > 0 && !strings.HasPrefix(url, "unix:") {
 		o.Dialer.LocalAddr = &net.TCPAddr{IP: b.cfg.sourceAddrs[i%n]}
 	}
 	o.Logger = b.log
@@ -246,10 +278,12 @@ func (b *benchRun) options(i int, readBuffer int) *client.Options {
 }
 
 // dialAll opens n sessions, at most -dial-concurrency at a time, calling
-// setup on each (to subscribe, say) before it counts as held. It returns
+// setup on each (to subscribe, say) before it counts as held. Session i
+// goes to urls[(first+i) % len(urls)]: the nodes of a cluster in turn,
+// starting from the first for the first session of a run. It returns
 // the sessions held (nil where the dial or setup failed), the number of
 // failures and the first error.
-func (b *benchRun) dialAll(ctx context.Context, n, first int, readBuffer int, what string,
+func (b *benchRun) dialAll(ctx context.Context, urls []string, n, first int, readBuffer int, what string,
 	setup func(i int, s *client.Session) error) ([]*client.Session, int, error) {
 	sessions := make([]*client.Session, n)
 	var (
@@ -275,7 +309,8 @@ func (b *benchRun) dialAll(ctx context.Context, n, first int, readBuffer int, wh
 					return
 				}
 				dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-				s, err := client.Dial(dctx, b.cfg.url, b.cfg.realm, b.options(first+i, readBuffer))
+				u := urls[(first+i)%len(urls)]
+				s, err := client.Dial(dctx, u, b.cfg.realm, b.options(first+i, u, readBuffer))
 				if err == nil && setup != nil {
 					if err = setup(i, s); err != nil {
 						s.Close(dctx)

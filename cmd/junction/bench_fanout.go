@@ -25,11 +25,15 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	measureNs.Store(1 << 62)
 
 	lat := newRecorder(64)
-	var delivered, received atomic.Int64
+	var delivered, received, ready atomic.Int64
+	seen := make([]atomic.Bool, cfg.subscribers)
 	handler := func(i int) func(*client.Event) {
 		return func(ev *client.Event) {
 			now := time.Since(base)
 			received.Add(1)
+			if !seen[i].Load() && !seen[i].Swap(true) {
+				ready.Add(1)
+			}
 			if len(ev.Args) < 2 {
 				return
 			}
@@ -41,7 +45,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 			lat.record(i, now-time.Duration(sent))
 		}
 	}
-	subs, failed, err := b.dialAll(ctx, cfg.subscribers, 0, 0, "fanout subscribers", func(i int, s *client.Session) error {
+	subs, failed, err := b.dialAll(ctx, cfg.urls, cfg.subscribers, 0, 0, "fanout subscribers", func(i int, s *client.Session) error {
 		_, err := s.Subscribe(ctx, cfg.topic, handler(i), nil)
 		return err
 	})
@@ -57,12 +61,19 @@ func (b *benchRun) fanout(ctx context.Context) error {
 		}
 		defer s.Close()
 	}
-	pubs, _, err := b.dialAll(ctx, 1, cfg.subscribers, 0, "fanout publisher", nil)
+	pubs, _, err := b.dialAll(ctx, cfg.urls[:1], 1, cfg.subscribers, 0, "fanout publisher", nil)
 	defer b.closeAll(pubs)
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
 	pub := pubs[0]
+	if len(cfg.urls) > 1 {
+		// On a cluster a subscription reaches the other nodes a moment
+		// after its SUBSCRIBED: probe until every subscriber is reachable.
+		if err := probeSubscribers(ctx, pub, cfg.topic, &ready, int64(cfg.subscribers)); err != nil {
+			return err
+		}
+	}
 
 	// The schedule starts now that everyone is connected.
 	start := time.Now()
@@ -115,7 +126,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 		if inWindow && !sampled {
 			sampled = true
 			if rep.Router != nil {
-				cpuBefore, _ = sampleProc(cfg.pid)
+				cpuBefore, _ = sampleProcs(cfg.pids)
 			}
 		}
 		_, err := pub.Publish(runCtx, cfg.topic, wamp.List{int64(t0.Sub(base)), seq, payload}, nil, opts)
@@ -150,7 +161,7 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	errs.report(rep)
 	rep.Latency = lat.report()
 	if rep.Router != nil && sampled {
-		rep.Router.CPUPerEventUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Delivered)
+		rep.Router.CPUPerEventUs = rep.Router.measure(cfg.pids, cpuBefore, rep.Delivered)
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -159,6 +170,23 @@ func (b *benchRun) fanout(ctx context.Context) error {
 		return fmt.Errorf("%d publications failed, the first with: %s", rep.Errors, rep.FirstError)
 	case rep.Lost > 0:
 		return fmt.Errorf("%d of %d deliveries lost", rep.Lost, rep.Expected)
+	}
+	return nil
+}
+
+// probeSubscribers publishes probes (events without the schedule's
+// arguments, which the handlers count as seen but not as delivered) until
+// ready, the number of subscribers that have seen an event, reaches want.
+func probeSubscribers(ctx context.Context, pub *client.Session, topic string, ready *atomic.Int64, want int64) error {
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for ready.Load() < want {
+		if _, err := pub.Publish(pctx, topic, wamp.List{"probe"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			return fmt.Errorf("probing the subscribers: %w", err)
+		}
+		if !sleepUntil(pctx, time.Now().Add(20*time.Millisecond)) {
+			return fmt.Errorf("only %d of %d subscribers received a probe event within 15s", ready.Load(), want)
+		}
 	}
 	return nil
 }

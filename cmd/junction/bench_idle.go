@@ -38,13 +38,13 @@ func (b *benchRun) idle(ctx context.Context) error {
 
 	var before procSample
 	if rep.Router != nil {
-		before, _ = sampleProc(cfg.pid)
+		before, _ = sampleProcs(cfg.pids)
 		rep.Router.RSSBeforeKiB = before.rssKiB
 	}
 	clientBefore := clientMemory()
 	goroutinesBefore := runtime.NumGoroutine()
 	start := time.Now()
-	sessions, failed, firstErr := b.dialAll(ctx, cfg.sessions, 0, idleReadBuffer, "idle",
+	sessions, failed, firstErr := b.dialAll(ctx, cfg.urls, cfg.sessions, 0, idleReadBuffer, "idle",
 		func(i int, s *client.Session) error {
 			_, err := s.Subscribe(ctx, cfg.topic, handler(i), nil)
 			return err
@@ -63,7 +63,7 @@ func (b *benchRun) idle(ctx context.Context) error {
 	if rep.Router != nil {
 		// Let the router settle (its goroutines, the GC) before reading.
 		sleepUntil(ctx, time.Now().Add(500*time.Millisecond))
-		if after, err := sampleProc(cfg.pid); err == nil {
+		if after, err := sampleProcs(cfg.pids); err == nil {
 			rep.Router.RSSAfterKiB = after.rssKiB
 			if rep.SessionsHeld > 0 {
 				rep.Router.RSSPerSessionByte = float64(after.rssKiB-before.rssKiB) * 1024 / float64(rep.SessionsHeld)
@@ -137,7 +137,7 @@ func clientMemory() int64 {
 func (b *benchRun) publishOnce(ctx context.Context, marker string) error {
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	pub, err := client.Dial(pctx, b.cfg.url, b.cfg.realm, b.options(b.cfg.sessions, 0))
+	pub, err := client.Dial(pctx, b.cfg.url, b.cfg.realm, b.options(b.cfg.sessions, b.cfg.url, 0))
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}

@@ -74,6 +74,7 @@ type latencyReport struct {
 // routerReport is what /proc said about the router process.
 type routerReport struct {
 	PID               int     `json:"pid"`
+	PIDs              []int   `json:"pids,omitempty"` // all of them, when several were summed
 	RSSBeforeKiB      int64   `json:"rss_before_kib,omitempty"`
 	RSSAfterKiB       int64   `json:"rss_after_kib,omitempty"`
 	RSSPerSessionByte float64 `json:"rss_per_session_bytes,omitempty"`
@@ -192,8 +193,8 @@ func (r *recorder) report() *latencyReport {
 // measure samples the router again, records its CPU time and memory since
 // before, and returns its CPU microseconds per one of n operations (0 when
 // it could not be sampled or n is 0).
-func (r *routerReport) measure(pid int, before procSample, n int64) float64 {
-	after, err := sampleProc(pid)
+func (r *routerReport) measure(pids []int, before procSample, n int64) float64 {
+	after, err := sampleProcs(pids)
 	if err != nil {
 		return 0
 	}
@@ -234,6 +235,21 @@ type procSample struct {
 
 // userHZ is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
 const userHZ = 100
+
+// sampleProcs sums the samples of several processes: the nodes of a
+// cluster, whose CPU per operation and memory per session are their sums.
+func sampleProcs(pids []int) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		ps, err := sampleProc(pid)
+		if err != nil {
+			return sum, fmt.Errorf("process %d: %w", pid, err)
+		}
+		sum.rssKiB += ps.rssKiB
+		sum.cpu += ps.cpu
+	}
+	return sum, nil
+}
 
 // sampleProc reads VmRSS from /proc/PID/status and utime+stime from
 // /proc/PID/stat.

@@ -23,7 +23,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	cfg, rep := b.cfg, b.rep
 	rep.Callers, rep.Inflight = cfg.callers, cfg.inflight
 
-	callee, _, err := b.dialAll(ctx, 1, 0, 0, "rpc callee", func(_ int, s *client.Session) error {
+	callee, _, err := b.dialAll(ctx, []string{cfg.calleeURL}, 1, 0, 0, "rpc callee", func(_ int, s *client.Session) error {
 		_, err := s.Register(ctx, cfg.procedure, echo, nil)
 		return err
 	})
@@ -31,7 +31,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 		return fmt.Errorf("callee: %w", err)
 	}
 	defer b.closeAll(callee)
-	callers, failed, err := b.dialAll(ctx, cfg.callers, 1, 0, "rpc callers", nil)
+	callers, failed, err := b.dialAll(ctx, cfg.urls, cfg.callers, 0, 0, "rpc callers", nil)
 	defer b.closeAll(callers)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d callers could not connect: %w", failed, cfg.callers, err)
@@ -60,7 +60,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	go func() {
 		defer close(cpuSampled)
 		if rep.Router != nil && sleepUntil(runCtx, measure) {
-			cpuBefore, _ = sampleProc(cfg.pid)
+			cpuBefore, _ = sampleProcs(cfg.pids)
 		}
 	}()
 
@@ -121,7 +121,7 @@ func (b *benchRun) rpc(ctx context.Context) error {
 	errs.report(rep)
 	rep.Latency = lat.report()
 	if rep.Router != nil && cpuBefore.rssKiB > 0 {
-		rep.Router.CPUPerCallUs = rep.Router.measure(cfg.pid, cpuBefore, rep.Calls)
+		rep.Router.CPUPerCallUs = rep.Router.measure(cfg.pids, cpuBefore, rep.Calls)
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -87,3 +87,41 @@ func TestServeCluster(t *testing.T) {
 		t.Fatalf("n1 exited with %d:\n%s", code, n1.logText())
 	}
 }
+
+// TestBenchCluster: `junction bench` against two clustered `junction serve`
+// processes, as BENCHMARKS.md's cluster figures are made: calls from
+// callers on one node to the callee on the other (-callee-url), and a
+// fan-out with subscribers spread over both nodes (-url A,B), with the
+// CPU of both processes summed (-pid P1,P2).
+func TestBenchCluster(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(cfg, []byte("listeners:\n  - address: 127.0.0.1:0\ncluster:\n  listen: 127.0.0.1:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n1 := startServe(t, dir, nil, "--config", cfg, "--node", "b1")
+	route1 := n1.routeAddr(t)
+	addr1 := n1.address(t)
+	n2 := startServe(t, dir, nil, "--config", cfg, "--node", "b2", "--join", route1)
+	addr2 := n2.address(t)
+	n1.waitLog(t, `peer=b2 peer_id=`)
+	pids := itoa(n1.cmd.Process.Pid) + "," + itoa(n2.cmd.Process.Pid)
+
+	rpc := runBenchT(t, "rpc", "-url", "rs://"+addr1, "-callee-url", "rs://"+addr2, "-callers", "2", "-inflight", "4",
+		"-duration", "1s", "-warmup", "200ms", "-pid", pids)
+	if rpc.Errors != 0 || rpc.Calls == 0 {
+		t.Errorf("rpc across nodes: %d calls, %d errors (%s)", rpc.Calls, rpc.Errors, rpc.FirstError)
+	}
+	if rpc.Router == nil || rpc.Router.CPUPerCallUs <= 0 || len(rpc.Router.PIDs) != 2 {
+		t.Errorf("rpc: both routers not sampled: %+v", rpc.Router)
+	}
+
+	fan := runBenchT(t, "fanout", "-url", "rs://"+addr1+",ws://"+addr2+"/ws", "-subscribers", "10", "-rate", "100",
+		"-duration", "1s", "-warmup", "200ms", "-pid", pids)
+	if fan.Lost != 0 || fan.Delivered == 0 || fan.Delivered != fan.Expected {
+		t.Errorf("fanout across nodes: delivered %d of %d, lost %d", fan.Delivered, fan.Expected, fan.Lost)
+	}
+	if fan.Router == nil || fan.Router.CPUPerEventUs <= 0 {
+		t.Errorf("fanout: routers not sampled: %+v", fan.Router)
+	}
+}
