@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The cluster figures of BENCHMARKS.md: for each run, a single router and a
+# 3-node cluster (embedded NATS, routes on loopback) are started fresh and
+# driven with `junction bench`, and the routers' CPU (summed over the
+# nodes with -pid P1,P2,P3) is compared in the same run:
+#
+#   rpc local    callers and callee on one node (the single router; and
+#                on node 1 of the cluster: traffic that never crosses NATS)
+#   rpc cross    callers on node 1, the callee on node 2 (-callee-url)
+#   fanout       1 publisher on node 1, subscribers spread over the nodes
+#   idle         sessions joined + subscribed on one node, RSS per session
+#
+#   scripts/cluster-bench.sh           # about 6 minutes on 2 cores
+#   RUNS=1 scripts/cluster-bench.sh
+#
+# Only loopback addresses are used. The JSON reports stay in $OUT; the
+# medians are printed as a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+SERIALIZER=${SERIALIZER:-msgpack}
+IDLE=${IDLE:-5000}
+SUBSCRIBERS=${SUBSCRIBERS:-999}
+OUT=${OUT:-$(mktemp -d /tmp/junction-cluster-bench.XXXXXX)}
+BASE=${BASE:-18600}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+
+go build -o "$OUT/junction" ./cmd/junction
+bin="$OUT/junction"
+
+pids=()
+wait_port() {
+	for _ in $(seq 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi
+		sleep 0.05
+	done
+	echo "nothing listens on $1; see $OUT/router.log" >&2
+	exit 1
+}
+stop_all() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pids=()
+}
+trap stop_all EXIT
+
+# Info: the cluster's "node joined" lines tell when it has formed.
+cat > "$OUT/router.yaml" <<YAML
+log:
+  level: info
+YAML
+
+start_single() {
+	"$bin" serve --config "$OUT/router.yaml" --listen "127.0.0.1:$BASE" 2>>"$OUT/router.log" &
+	pids=($!)
+	wait_port "$BASE"
+}
+start_cluster() {
+	local routes="127.0.0.1:$((BASE + 11)),127.0.0.1:$((BASE + 12)),127.0.0.1:$((BASE + 13))"
+	for i in 1 2 3; do
+		"$bin" serve --config "$OUT/router.yaml" --listen "127.0.0.1:$((BASE + i))" \
+			--cluster "127.0.0.1:$((BASE + 10 + i))" --join "$routes" --node "n$i" 2>>"$OUT/router.log" &
+		pids+=($!)
+	done
+	for i in 1 2 3; do wait_port "$((BASE + i))"; done
+	# Every node must have seen the two others before the load starts.
+	for _ in $(seq 200); do
+		if [ "$(grep -c 'node joined' "$OUT/router.log" || true)" -ge $((joined + 6)) ]; then
+			joined=$((joined + 6))
+			return
+		fi
+		sleep 0.05
+	done
+	echo "the cluster did not form; see $OUT/router.log" >&2
+	exit 1
+}
+joined=0
+allpids() { local IFS=,; echo "${pids[*]}"; }
+
+n1="rs://127.0.0.1:$((BASE + 1))"
+n2="rs://127.0.0.1:$((BASE + 2))"
+n3="rs://127.0.0.1:$((BASE + 3))"
+single="rs://127.0.0.1:$BASE"
+rpc=(-serializer "$SERIALIZER" -callers 8 -inflight 16 -payload 64 -warmup "$WARMUP" -duration "$DURATION")
+fan=(-serializer "$SERIALIZER" -subscribers "$SUBSCRIBERS" -payload 64 -rate 200 -warmup "$WARMUP" -duration "$DURATION")
+
+for run in $(seq "$RUNS"); do
+	start_single
+	"$bin" bench rpc -url "$single" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/single-rpc-$run.json" >&2
+	"$bin" bench fanout -url "$single" "${fan[@]}" -pid "$(allpids)" -json "$OUT/single-fanout-$run.json" >&2
+	stop_all
+	start_single
+	"$bin" bench idle -url "$single" -serializer "$SERIALIZER" -sessions "$IDLE" -duration 2s \
+		-pid "$(allpids)" -json "$OUT/single-idle-$run.json" >&2
+	stop_all
+
+	start_cluster
+	"$bin" bench rpc -url "$n1" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/cluster-rpc-local-$run.json" >&2
+	"$bin" bench rpc -url "$n1" -callee-url "$n2" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/cluster-rpc-cross-$run.json" >&2
+	"$bin" bench fanout -url "$n1,$n2,$n3" "${fan[@]}" -pid "$(allpids)" -json "$OUT/cluster-fanout-$run.json" >&2
+	stop_all
+	start_cluster
+	# Idle sessions on node 1 only; the RSS of node 1 alone.
+	"$bin" bench idle -url "$n1" -serializer "$SERIALIZER" -sessions "$IDLE" -duration 2s \
+		-pid "${pids[0]}" -json "$OUT/cluster-idle-$run.json" >&2
+	stop_all
+done
+
+python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" <<'PY'
+import json, statistics, sys
+out, runs, subs, idle = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def med(name, key):
+    vals = []
+    for r in range(1, runs + 1):
+        rep = json.load(open(f"{out}/{name}-{r}.json"))
+        vals.append(rep["router"][key])
+    return statistics.median(vals)
+rows = [
+    ("rpc, 8 callers x 16 in flight: router CPU per call (all nodes)", "us", "single-rpc", "cluster-rpc-local", "cluster-rpc-cross", "cpu_per_call_us"),
+    (f"fan-out, 1 publisher x {subs} subscribers, 200 events/s: CPU per delivered event", "us", "single-fanout", None, "cluster-fanout", "cpu_per_event_us"),
+    (f"idle: {idle} sessions joined + subscribed, RSS per session (the node holding them)", "B", "single-idle", None, "cluster-idle", "rss_per_session_bytes"),
+]
+print("| scenario | single router | cluster, same node | cluster, across nodes | across / single |")
+print("|---|---|---|---|---|")
+for title, unit, s, l, c, key in rows:
+    sv, cv = med(s, key), med(c, key)
+    lv = f"{med(l, key):.2f} {unit}" if l else "-"
+    ratio = f"{cv / sv:.2f}x" if unit != "B" else f"{cv - sv:+.0f} B"
+    print(f"| {title} | {sv:.2f} {unit} | {lv} | {cv:.2f} {unit} | {ratio} |")
+PY
+echo "reports: $OUT" >&2
