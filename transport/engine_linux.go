@@ -83,7 +83,7 @@ func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
 	}
 	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
 
-	c := &econn{srv: s, remote: remote}
+	c := &econn{wire: wire{srv: s, remote: remote}}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

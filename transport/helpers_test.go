@@ -522,7 +522,6 @@ type serverConn interface {
 }
 
 func (c *conn) setSendBuffer(n int) { c.raw.(*net.TCPConn).SetWriteBuffer(n) }
-func (c *conn) isClosing() bool     { return c.closing.Load() }
 
 func (c *conn) queued() int {
 	c.mu.Lock()
