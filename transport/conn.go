@@ -194,13 +194,8 @@ func (c *conn) handshake() error {
 		if err != nil {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
-		c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
-		c.maxOut = int32(o.maxMessage)
-		c.msgOp = ws.OpText
-		if cd.Binary() {
-			c.msgOp = ws.OpBinary
-		}
-		c.in.start(o.maxMessage, c.msgOp, o)
+		c.cookie = cookie
+		c.startWebSocket(cd, o)
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {
@@ -227,10 +222,7 @@ func (c *conn) acceptRawSocket() error {
 	if err != nil {
 		return fmt.Errorf("rawsocket handshake from %s: %w", c.remote, err)
 	}
-	c.proto = protoRawSocket
-	c.format = client.Serializer
-	c.in.start(c.opt.rawMaxIn, 0, c.opt)
-	c.maxOut = int32(min(client.MaxLength, c.opt.maxMessage))
+	c.startRawSocket(client, c.opt)
 	return nil
 }
 

@@ -207,9 +207,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 			c.answerAndClose(out, fmt.Errorf("rawsocket handshake: %w", err))
 			return len(b), 0
 		}
-		c.proto, c.format = protoRawSocket, client.Serializer
-		c.in.start(o.rawMaxIn, 0, o)
-		c.maxOut = int32(min(client.MaxLength, o.maxMessage))
+		c.startRawSocket(client, o)
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
 	}
@@ -266,13 +264,8 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
 		return true
 	}
-	c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
-	c.maxOut = int32(o.maxMessage)
-	c.msgOp = ws.OpText
-	if cd.Binary() {
-		c.msgOp = ws.OpBinary
-	}
-	c.in.start(o.maxMessage, c.msgOp, o)
+	c.cookie = cookie
+	c.startWebSocket(cd, o)
 	c.attach(h.w)
 	return false
 }

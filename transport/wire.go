@@ -85,6 +85,26 @@ type link interface {
 	logger() *slog.Logger
 }
 
+// startRawSocket sets the framing and limits once a RawSocket handshake
+// with client succeeded.
+func (w *wire) startRawSocket(client rawsocket.Handshake, o *options) {
+	w.proto, w.format = protoRawSocket, client.Serializer
+	w.maxOut = int32(min(client.MaxLength, o.maxMessage))
+	w.in.start(o.rawMaxIn, 0, o)
+}
+
+// startWebSocket sets the framing and limits once a WebSocket upgrade
+// chose cd.
+func (w *wire) startWebSocket(cd codec.Codec, o *options) {
+	w.proto, w.format = protoWebSocket, cd.Format()
+	w.maxOut = int32(o.maxMessage)
+	w.msgOp = ws.OpText
+	if cd.Binary() {
+		w.msgOp = ws.OpBinary
+	}
+	w.in.start(o.maxMessage, w.msgOp, o)
+}
+
 // codec returns the connection's codec.
 func (w *wire) codec() codec.Codec { return codec.ByFormat(w.format) }
 
@@ -213,12 +233,50 @@ func (w *wire) send(l link, m wamp.Message) error {
 // written, if admit lets it (see "Outbound queue" in the package
 // documentation).
 func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
-	if sh, ok := m.(*wamp.Shared); ok {
-		if p := sh.Encoded(w.format); p != nil {
-			return w.appendEncoded(out, m, p, queued)
+	b, start := *out, len(*out)
+	var err error
+	if p := w.encoded(m); p != nil {
+		// Its length is known: the header goes first and the payload is
+		// copied once.
+		err = admit(m.Type(), len(p), len(p)+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
+		if err == nil {
+			b = append(w.appendHeader(b, len(p)), p...)
 		}
+	} else {
+		b, err = w.encodeFrame(b, m, queued)
 	}
-	b := *out
+	w.ci.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		*out = b[:start]
+		return err
+	}
+	*out = b
+	w.ci.sent(m)
+	w.in.join.sent(m.Type())
+	return nil
+}
+
+// encoded returns m's encoding for this connection when m is shared and
+// was already encoded (a fanned-out EVENT after the first subscriber in
+// this format), or nil.
+func (w *wire) encoded(m wamp.Message) []byte {
+	if sh, ok := m.(*wamp.Shared); ok {
+		return sh.Encoded(w.format)
+	}
+	return nil
+}
+
+// appendHeader appends the header of a message frame of n bytes.
+func (w *wire) appendHeader(b []byte, n int) []byte {
+	if w.proto == protoRawSocket {
+		return rawsocket.AppendHeader(b, rawsocket.TypeMessage, n)
+	}
+	return websocket.AppendHeader(b, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(n)})
+}
+
+// encodeFrame encodes m into a message frame appended to b, if admit lets
+// it once its size is known. On error, b may hold a part of the frame.
+func (w *wire) encodeFrame(b []byte, m wamp.Message, queued int) ([]byte, error) {
 	var start int
 	if w.proto == protoRawSocket {
 		b, start = rawsocket.BeginFrame(b)
@@ -226,48 +284,22 @@ func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
 		b, start = websocket.BeginFrame(b)
 	}
 	b, err := w.codec().Encode(b, m)
-	if err == nil {
-		var n int
-		if w.proto == protoRawSocket {
-			n = rawsocket.PayloadLen(b, start)
-		} else {
-			n = websocket.PayloadLen(b, start)
-		}
-		err = admit(m.Type(), n, len(b)-start, queued, int(w.maxOut), w.srv.opt.queue)
-	}
-	w.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
-		*out = b[:start]
-		return err
+		return b, err
+	}
+	var n int
+	if w.proto == protoRawSocket {
+		n = rawsocket.PayloadLen(b, start)
+	} else {
+		n = websocket.PayloadLen(b, start)
+	}
+	if err := admit(m.Type(), n, len(b)-start, queued, int(w.maxOut), w.srv.opt.queue); err != nil {
+		return b, err
 	}
 	if w.proto == protoRawSocket {
-		*out = rawsocket.EndFrame(b, start, rawsocket.TypeMessage)
-	} else {
-		*out = websocket.EndFrame(b, start, w.msgOp)
+		return rawsocket.EndFrame(b, start, rawsocket.TypeMessage), nil
 	}
-	w.ci.sent(m)
-	w.in.join.sent(m.Type())
-	return nil
-}
-
-// appendEncoded appends a message already encoded for this connection, p
-// (a fanned-out EVENT after the first subscriber): its length is known,
-// so its header goes first and the payload is copied once.
-func (w *wire) appendEncoded(out *[]byte, m wamp.Message, p []byte, queued int) error {
-	err := admit(m.Type(), len(p), len(p)+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
-	w.ci.lastQueueErr = err == router.ErrQueueFull
-	if err != nil {
-		return err
-	}
-	if w.proto == protoRawSocket {
-		*out = rawsocket.AppendHeader(*out, rawsocket.TypeMessage, len(p))
-	} else {
-		*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(len(p))})
-	}
-	*out = append(*out, p...)
-	w.ci.sent(m)
-	w.in.join.sent(m.Type())
-	return nil
+	return websocket.EndFrame(b, start, w.msgOp), nil
 }
 
 // pong answers a ping with a pong carrying its payload. When the pong does
