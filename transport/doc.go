@@ -88,7 +88,10 @@
 // # Outbound queue
 //
 // Peer.Send never blocks: it encodes the message, framed, straight onto the
-// connection's pending bytes (a pooled buffer), whichever engine serves it.
+// connection's pending bytes (a pooled buffer), whichever engine serves it;
+// a message the router shares between sessions (a fanned-out EVENT) is
+// encoded once per serializer, and each further connection copies the
+// encoding behind its frame header.
 // The writer (the writer goroutine, or the connection's event loop) takes
 // the pending bytes and writes all of them in one call; what the kernel
 // does not take stays queued, and an epoll connection is then watched for
@@ -174,7 +177,13 @@
 //
 // The frame parsing and encoding, and the handshakes' byte-level parts, live
 // in the subpackages as functions over byte slices, which both engines
-// share. The epoll engine runs the WebSocket upgrade (gobwas/ws, no
+// share. Above them, everything after the transport handshake is one path
+// for both engines too (wire, in wire.go): framing messages, pings, pongs
+// and the close frame onto the connection's output, and taking the frames
+// a client sends to its session. The engines differ only in where the
+// output lives and how it is written, how bytes are read, and their timers;
+// the output passes one seam (link), where a TLS record layer for the epoll
+// engine would seal it. The epoll engine runs the WebSocket upgrade (gobwas/ws, no
 // net/http) over the request bytes in memory once they are all there, and
 // answers a bad request line before the headers, as goroutine mode does;
 // an upgrade request is limited to 16 KiB.
