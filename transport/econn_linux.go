@@ -52,10 +52,11 @@ type econn struct {
 
 // Data implements epoll.Handler. It is where every byte the client sends
 // enters (see link).
-func (c *econn) Data(b []byte) (int, int) { return c.input(b) }
+func (c *econn) Data(b []byte) (int, int) { return c.readPlain(b) }
 
-// input reads the transport handshake, then frames.
-func (c *econn) input(b []byte) (int, int) {
+// readPlain reads the transport handshake, then frames, from the bytes
+// the client sent (plaintext: the epoll engine serves no TLS yet).
+func (c *econn) readPlain(b []byte) (int, int) {
 	used := 0
 	if c.phase == phaseHandshake {
 		n, need := c.handshake(b)

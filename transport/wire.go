@@ -50,7 +50,7 @@ type wire struct {
 // commitLocked seals the plaintext appended since from into records (and
 // queuedLocked counts the sealed bytes). Received bytes have one entry
 // point too: econn.Data for the epoll engine, where such a layer would
-// open records and pass the plaintext on to econn.input; goroutine mode
+// open records and pass the plaintext on to econn.readPlain; goroutine mode
 // reads through crypto/tls's net.Conn. After the handshake all input goes
 // through wire.frames.
 type link interface {
