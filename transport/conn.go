@@ -301,7 +301,18 @@ func (c *conn) setReadDeadline(t time.Time) {
 }
 
 // Send implements router.Peer: it frames m onto the pending bytes.
-func (c *conn) Send(m wamp.Message) error { return c.send(c, m) }
+func (c *conn) Send(m wamp.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return router.ErrClosed
+	}
+	queued, out := c.queuedLocked(), c.outputLocked()
+	from := len(*out)
+	err := c.appendMessage(out, m, queued)
+	c.commitLocked(from)
+	return err
+}
 
 // The link the wire frames through: the pending buffer, which the writer
 // goroutine takes and writes.

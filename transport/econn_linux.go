@@ -82,7 +82,18 @@ func (c *econn) readPlain(b []byte) (int, int) {
 }
 
 // Send implements router.Peer: it frames m onto the connection's output.
-func (c *econn) Send(m wamp.Message) error { return c.send(c, m) }
+func (c *econn) Send(m wamp.Message) error {
+	c.Lock()
+	defer c.Unlock()
+	if !c.OpenLocked() {
+		return router.ErrClosed
+	}
+	queued, out := c.Queued(), c.outputLocked()
+	from := len(*out)
+	err := c.appendMessage(out, m, queued)
+	c.commitLocked(from)
+	return err
+}
 
 // The link the wire frames through: the epoll.Conn's output, which the
 // loop writes.

@@ -213,38 +213,19 @@ func (w *wire) failWith(l link, code ws.StatusCode, reason string, end func(reas
 	w.shut(l, code, reason)
 }
 
-// send frames m onto the connection's output: router.Peer.Send for both
-// engines.
-func (w *wire) send(l link, m wamp.Message) error {
-	l.lock()
-	defer l.unlock()
-	if !l.openLocked() {
-		return router.ErrClosed
-	}
-	queued := l.queuedLocked()
-	out := l.outputLocked()
-	from := len(*out)
-	err := w.appendMessage(out, m, queued)
-	l.commitLocked(from)
-	return err
-}
-
 // appendMessage appends m, framed, to out, behind queued bytes not yet
 // written, if admit lets it (see "Outbound queue" in the package
-// documentation).
+// documentation). Each engine's Send calls it between its own outputLocked
+// and commitLocked, without going through link: Send is the hot path, and
+// the engines' methods called directly are inlined.
 func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
-	b, start := *out, len(*out)
-	var err error
-	if p := w.encoded(m); p != nil {
-		// Its length is known: the header goes first and the payload is
-		// copied once.
-		err = admit(m.Type(), len(p), len(p)+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
-		if err == nil {
-			b = append(w.appendHeader(b, len(p)), p...)
+	if sh, ok := m.(*wamp.Shared); ok {
+		if p := sh.Encoded(w.format); p != nil {
+			return w.appendEncoded(out, p, queued)
 		}
-	} else {
-		b, err = w.encodeFrame(b, m, queued)
 	}
+	b, start := *out, len(*out)
+	b, err := w.encodeFrame(b, m, queued)
 	w.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
 		*out = b[:start]
@@ -256,22 +237,24 @@ func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
 	return nil
 }
 
-// encoded returns m's encoding for this connection when m is shared and
-// was already encoded (a fanned-out EVENT after the first subscriber in
-// this format), or nil.
-func (w *wire) encoded(m wamp.Message) []byte {
-	if sh, ok := m.(*wamp.Shared); ok {
-		return sh.Encoded(w.format)
+// appendEncoded appends p, a message already encoded for this connection:
+// a fanned-out EVENT (the only message the router shares) after the first
+// subscriber in this format. Its length is known, so its header goes first
+// and the payload is copied once; an EVENT is never exempt from the queue
+// limit and is nothing closeInfo or joinState need to know of.
+func (w *wire) appendEncoded(out *[]byte, p []byte, queued int) error {
+	err := admit(wamp.TypeEvent, len(p), len(p)+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
+	w.ci.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-// appendHeader appends the header of a message frame of n bytes.
-func (w *wire) appendHeader(b []byte, n int) []byte {
 	if w.proto == protoRawSocket {
-		return rawsocket.AppendHeader(b, rawsocket.TypeMessage, n)
+		*out = rawsocket.AppendHeader(*out, rawsocket.TypeMessage, len(p))
+	} else {
+		*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(len(p))})
 	}
-	return websocket.AppendHeader(b, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(n)})
+	*out = append(*out, p...)
+	return nil
 }
 
 // encodeFrame encodes m into a message frame appended to b, if admit lets
