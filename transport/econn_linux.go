@@ -88,7 +88,7 @@ func (c *econn) Send(m wamp.Message) error {
 	if !c.OpenLocked() {
 		return router.ErrClosed
 	}
-	queued, out := c.Queued(), c.outputLocked()
+	queued, out := c.queuedLocked(), c.outputLocked()
 	from := len(*out)
 	err := c.appendMessage(out, m, queued)
 	c.commitLocked(from)
