@@ -9,7 +9,6 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"encoding/binary"
-	"fmt"
 	"hash"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -97,17 +96,10 @@ func (s *suite) expandLabel(secret []byte, label string, n int) []byte {
 	return out
 }
 
-// trafficKeys derives the AEAD and IV of a TLS 1.3 traffic secret.
-func (s *suite) trafficKeys(secret []byte) (cipher.AEAD, [12]byte, error) {
-	var iv [12]byte
-	key := s.expandLabel(secret, "key", s.keyLen)
+// trafficKeys derives the key and IV of a TLS 1.3 traffic secret.
+func (s *suite) trafficKeys(secret []byte) (key []byte, iv [12]byte) {
 	copy(iv[:], s.expandLabel(secret, "iv", 12))
-	a, err := s.aead(key)
-	clear(key)
-	if err != nil {
-		return nil, iv, fmt.Errorf("tlsrec: TLS 1.3 traffic key: %w", err)
-	}
-	return a, iv, nil
+	return s.expandLabel(secret, "key", s.keyLen), iv
 }
 
 // nextSecret is the traffic secret after a KeyUpdate (RFC 8446, section
@@ -137,20 +129,13 @@ func (s *suite) prf12(secret []byte, label string, seed []byte, n int) []byte {
 	return out[:n]
 }
 
-// keys12 derives the TLS 1.2 client and server write keys and IVs from the
-// master secret (RFC 5246, section 6.3; AEAD suites have no MAC keys).
-func (s *suite) keys12(master, clientRandom, serverRandom []byte) (client, server cipher.AEAD, clientIV, serverIV [12]byte, err error) {
+// keys12 derives the TLS 1.2 client and server write keys and IVs from
+// the master secret (RFC 5246, section 6.3; AEAD suites have no MAC
+// keys). The caller clears kb.
+func (s *suite) keys12(master, clientRandom, serverRandom []byte) (kb, clientKey, serverKey []byte, clientIV, serverIV [12]byte) {
 	seed := append(append([]byte(nil), serverRandom...), clientRandom...)
-	kb := s.prf12(master, "key expansion", seed, 2*s.keyLen+2*s.ivLen)
-	defer clear(kb)
-	ck, sk := kb[:s.keyLen], kb[s.keyLen:2*s.keyLen]
+	kb = s.prf12(master, "key expansion", seed, 2*s.keyLen+2*s.ivLen)
 	copy(clientIV[:], kb[2*s.keyLen:2*s.keyLen+s.ivLen])
 	copy(serverIV[:], kb[2*s.keyLen+s.ivLen:])
-	if client, err = s.aead(ck); err != nil {
-		return nil, nil, clientIV, serverIV, fmt.Errorf("tlsrec: TLS 1.2 client key: %w", err)
-	}
-	if server, err = s.aead(sk); err != nil {
-		return nil, nil, clientIV, serverIV, fmt.Errorf("tlsrec: TLS 1.2 server key: %w", err)
-	}
-	return client, server, clientIV, serverIV, nil
+	return kb, kb[:s.keyLen], kb[s.keyLen : 2*s.keyLen], clientIV, serverIV
 }

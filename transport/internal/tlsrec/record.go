@@ -78,14 +78,29 @@ type Conn struct {
 	hs      [5]byte // a post-handshake message (KeyUpdate is 5 bytes) split over records
 }
 
-// half is one direction: its AEAD, IV and next sequence number, and for
-// TLS 1.3 the traffic secret the next KeyUpdate derives from.
+// half is one direction: its key, IV and next sequence number, and for
+// TLS 1.3 the traffic secret the next KeyUpdate derives from. The AEAD
+// (some 700 bytes with AES-GCM's tables) is made from the key when first
+// needed and dropped by Release while the connection is idle.
 type half struct {
-	aead      cipher.AEAD
-	iv        [12]byte // TLS 1.3: the IV; TLS 1.2: the fixed IV (first ivLen bytes)
+	aead      cipher.AEAD // nil until needed
+	iv        [12]byte    // TLS 1.3: the IV; TLS 1.2: the fixed IV (first ivLen bytes)
 	seq       uint64
+	key       [32]byte
 	secret    [48]byte // TLS 1.3 only: the traffic secret (hashLen bytes)
 	secretLen uint8
+}
+
+// cipher returns the direction's AEAD, making it if need be.
+func (h *half) cipher(s *suite) (cipher.AEAD, error) {
+	if h.aead == nil {
+		a, err := s.aead(h.key[:s.keyLen])
+		if err != nil {
+			return nil, alertf(alertInternalError, "making the record cipher: %v", err)
+		}
+		h.aead = a
+	}
+	return h.aead, nil
 }
 
 // newConn13 makes the record layer of a TLS 1.3 connection from its
@@ -107,16 +122,17 @@ func newConn13(s *suite, clientSecret, serverSecret []byte, outSeq uint64) (*Con
 // master secret and hello randoms. Both directions start at sequence
 // number 1: each side's Finished was record 0 under the new keys.
 func newConn12(s *suite, master, clientRandom, serverRandom []byte) (*Conn, error) {
-	client, server, civ, siv, err := s.keys12(master, clientRandom, serverRandom)
-	if err != nil {
-		return nil, err
-	}
-	return &Conn{
+	kb, ck, sk, civ, siv := s.keys12(master, clientRandom, serverRandom)
+	c := &Conn{
 		vers:  tls.VersionTLS12,
 		suite: s,
-		in:    half{aead: client, iv: civ, seq: 1},
-		out:   half{aead: server, iv: siv, seq: 1},
-	}, nil
+		in:    half{iv: civ, seq: 1},
+		out:   half{iv: siv, seq: 1},
+	}
+	copy(c.in.key[:], ck)
+	copy(c.out.key[:], sk)
+	clear(kb)
+	return c, nil
 }
 
 // set13 installs a TLS 1.3 traffic secret, sequence number 0.
@@ -124,11 +140,10 @@ func (h *half) set13(s *suite, secret []byte) error {
 	if len(secret) != s.hashLen() {
 		return fmt.Errorf("tlsrec: traffic secret of %d bytes for a %d-byte hash", len(secret), s.hashLen())
 	}
-	a, iv, err := s.trafficKeys(secret)
-	if err != nil {
-		return err
-	}
-	h.aead, h.iv, h.seq = a, iv, 0
+	key, iv := s.trafficKeys(secret)
+	h.aead, h.iv, h.seq = nil, iv, 0
+	copy(h.key[:], key)
+	clear(key)
 	h.secretLen = uint8(copy(h.secret[:], secret))
 	return nil
 }
@@ -295,10 +310,14 @@ func open(vers uint16, s *suite, h *half, rec []byte) ([]byte, byte, error) {
 	if h.seq == ^uint64(0) {
 		return nil, 0, alertf(alertInternalError, "read sequence number exhausted")
 	}
+	aead, err := h.cipher(s)
+	if err != nil {
+		return nil, 0, err
+	}
 	payload := rec[HeaderLen:]
 	if vers == tls.VersionTLS13 {
 		nonce := h.nonce()
-		plain, err := h.aead.Open(payload[:0], nonce[:], payload, rec[:HeaderLen])
+		plain, err := aead.Open(payload[:0], nonce[:], payload, rec[:HeaderLen])
 		if err != nil {
 			return nil, 0, alertf(alertBadRecordMAC, "record %d does not authenticate", h.seq)
 		}
@@ -331,7 +350,7 @@ func open(vers uint16, s *suite, h *half, rec []byte) ([]byte, byte, error) {
 	ad[8] = rec[0]
 	ad[9], ad[10] = rec[1], rec[2]
 	binary.BigEndian.PutUint16(ad[11:], uint16(len(ct)-tagLen))
-	plain, err := h.aead.Open(ct[:0], nonce[:], ct, ad[:])
+	plain, err := aead.Open(ct[:0], nonce[:], ct, ad[:])
 	if err != nil {
 		return nil, 0, alertf(alertBadRecordMAC, "record %d does not authenticate", h.seq)
 	}
@@ -430,6 +449,15 @@ func (c *Conn) fail(err error) error {
 	return err
 }
 
+// ReleaseRead drops the read direction's AEAD until the next Open: an
+// idle connection then holds its keys (some 250 bytes) instead of AES-GCM
+// tables. The reader calls it.
+func (c *Conn) ReleaseRead() { c.in.aead = nil }
+
+// ReleaseWrite drops the write direction's AEAD until the next Seal. The
+// writer calls it.
+func (c *Conn) ReleaseWrite() { c.out.aead = nil }
+
 // Overhead is the most Seal adds to n bytes of data.
 func Overhead(n int) int {
 	recs := (n + MaxPlaintext - 1) / MaxPlaintext
@@ -482,6 +510,10 @@ func (c *Conn) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
 	if h.seq == ^uint64(0) {
 		return dst, errors.New("tlsrec: write sequence number exhausted")
 	}
+	aead, err := h.cipher(c.suite)
+	if err != nil {
+		return dst, err
+	}
 	dst = slices.Grow(dst, len(data)+maxSealOverhead)
 	start := len(dst)
 	var hdr [HeaderLen]byte
@@ -495,7 +527,7 @@ func (c *Conn) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
 		dst = append(dst, data...)
 		dst = append(dst, typ)
 		nonce := h.nonce()
-		dst = h.aead.Seal(dst[:p], nonce[:], dst[p:], dst[start:p])
+		dst = aead.Seal(dst[:p], nonce[:], dst[p:], dst[start:p])
 		h.seq++
 		return dst, nil
 	}
@@ -522,7 +554,7 @@ func (c *Conn) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
 	binary.BigEndian.PutUint64(ad[:8], h.seq)
 	ad[8], ad[9], ad[10] = typ, 3, 3
 	binary.BigEndian.PutUint16(ad[11:], uint16(len(data)))
-	dst = h.aead.Seal(dst[:p], nonce[:], dst[p:], ad[:])
+	dst = aead.Seal(dst[:p], nonce[:], dst[p:], ad[:])
 	h.seq++
 	return dst, nil
 }
