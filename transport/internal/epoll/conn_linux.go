@@ -189,6 +189,18 @@ func (c *Conn) SetTimer(at time.Duration) {
 	c.loop.wheel.set(c, at)
 }
 
+// SetInput gives the connection bytes already read from its socket (a TLS
+// handshake run before Add reads past its end, say): its loop hands them
+// to Data first, when it takes the connection, and writes what Data
+// queues. Call it before Add.
+func (c *Conn) SetInput(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	c.in = getBuffer(len(b))
+	c.in.b = append(c.in.b, b...)
+}
+
 // LastRead returns the engine clock of the last read that brought data
 // (0 before any). For the handler's calls.
 func (c *Conn) LastRead() time.Duration { return time.Duration(c.lastRead) }

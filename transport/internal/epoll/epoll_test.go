@@ -593,3 +593,21 @@ func FuzzChunks(f *testing.F) {
 		}
 	})
 }
+
+// TestSetInput: bytes read before Add (by a TLS handshake) reach Data
+// first, even when the socket then has nothing to read, and the answer
+// goes out; a partial frame among them waits for the rest.
+func TestSetInput(t *testing.T) {
+	e := newEngine(t, Config{Loops: 1})
+	c := newTestConn(true)
+	first, second := frame([]byte("read before Add")), frame([]byte("then from the socket"))
+	c.SetInput(append(bytes.Clone(first), second[:3]...))
+	peer := pair(t, e, &c.Conn, c, 0)
+	if got := readFull(t, peer, len(first)); !bytes.Equal(got, first) {
+		t.Fatalf("echo %q, want %q", got, first)
+	}
+	peer.Write(second[3:])
+	if got := readFull(t, peer, len(second)); !bytes.Equal(got, second) {
+		t.Fatalf("echo %q, want %q", got, second)
+	}
+}
