@@ -1,6 +1,7 @@
 package tlsrec
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/tls"
 	"encoding/binary"
@@ -504,40 +505,89 @@ func (c *Conn) SealAlert(dst []byte, a Alert) []byte {
 	return out
 }
 
+// layout returns the length of a record's header (with TLS 1.2
+// AES-GCM's explicit nonce) and everything a record adds to its data.
+func (c *Conn) layout() (hdr, overhead int) {
+	switch {
+	case c.vers == tls.VersionTLS13:
+		return HeaderLen, HeaderLen + 1 + tagLen // + the inner content type
+	case c.suite.chacha:
+		return HeaderLen, HeaderLen + tagLen
+	}
+	return HeaderLen + explicitNonce, HeaderLen + explicitNonce + tagLen
+}
+
+// SealInPlace turns buf[start:], data the caller appended, into records
+// in place (MaxPlaintext bytes of data each at most), and returns the
+// extended slice: the output path appends its frames to its buffer and
+// seals them there, without a copy elsewhere. Like Seal, it sends a
+// KeyUpdate first when one is due.
+func (c *Conn) SealInPlace(buf []byte, start int) ([]byte, error) {
+	if c.vers == tls.VersionTLS13 && (c.updateOut.Load() || c.out.seq >= keyUpdateAfter) {
+		return c.Seal(buf[:start], bytes.Clone(buf[start:])) // rare: the KeyUpdate goes first
+	}
+	n := len(buf) - start
+	if n == 0 {
+		return buf, nil
+	}
+	hdr, ov := c.layout()
+	recs := (n + MaxPlaintext - 1) / MaxPlaintext
+	buf = slices.Grow(buf, recs*ov)[:start+n+recs*ov]
+	// Spread the data to where the records will carry it, the last first
+	// (each moves towards the end, past the data still to move).
+	for i := recs - 1; i >= 0; i-- {
+		src := start + i*MaxPlaintext
+		l := min(MaxPlaintext, n-i*MaxPlaintext)
+		dst := start + i*(MaxPlaintext+ov) + hdr
+		copy(buf[dst:dst+l], buf[src:src+l])
+	}
+	for i := range recs {
+		pos := start + i*(MaxPlaintext+ov)
+		l := min(MaxPlaintext, n-i*MaxPlaintext)
+		if err := c.sealAt(buf[pos:pos+l+ov], typeApplicationData, l); err != nil {
+			return buf[:start], err
+		}
+	}
+	return buf, nil
+}
+
 // seal appends one record of content type typ.
 func (c *Conn) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
+	hdr, ov := c.layout()
+	pos := len(dst)
+	dst = slices.Grow(dst, len(data)+ov)[:pos+hdr]
+	dst = append(dst, data...)
+	dst = dst[:pos+len(data)+ov]
+	if err := c.sealAt(dst[pos:], typ, len(data)); err != nil {
+		return dst[:pos], err
+	}
+	return dst, nil
+}
+
+// sealAt seals the record rec, whose n bytes of data of content type typ
+// are in place after the header (and explicit nonce); rec has room for the
+// rest.
+func (c *Conn) sealAt(rec []byte, typ byte, n int) error {
 	h := &c.out
 	if h.seq == ^uint64(0) {
-		return dst, errors.New("tlsrec: write sequence number exhausted")
+		return errors.New("tlsrec: write sequence number exhausted")
 	}
 	aead, err := h.cipher(c.suite)
 	if err != nil {
-		return dst, err
+		return err
 	}
-	dst = slices.Grow(dst, len(data)+maxSealOverhead)
-	start := len(dst)
-	var hdr [HeaderLen]byte
-	hdr[1], hdr[2] = 3, 3
+	rec[1], rec[2] = 3, 3
+	binary.BigEndian.PutUint16(rec[3:HeaderLen], uint16(len(rec)-HeaderLen))
 	if c.vers == tls.VersionTLS13 {
-		n := len(data) + 1 + tagLen
-		hdr[0] = typeApplicationData
-		binary.BigEndian.PutUint16(hdr[3:], uint16(n))
-		dst = append(dst, hdr[:]...)
-		p := len(dst)
-		dst = append(dst, data...)
-		dst = append(dst, typ)
+		rec[0] = typeApplicationData
+		rec[HeaderLen+n] = typ
 		nonce := h.nonce()
-		dst = aead.Seal(dst[:p], nonce[:], dst[p:], dst[start:p])
+		aead.Seal(rec[HeaderLen:HeaderLen], nonce[:], rec[HeaderLen:HeaderLen+n+1], rec[:HeaderLen])
 		h.seq++
-		return dst, nil
+		return nil
 	}
-	hdr[0] = typ
-	n := len(data) + tagLen
-	if !c.suite.chacha {
-		n += explicitNonce
-	}
-	binary.BigEndian.PutUint16(hdr[3:], uint16(n))
-	dst = append(dst, hdr[:]...)
+	rec[0] = typ
+	hdr := HeaderLen
 	var nonce [12]byte
 	if c.suite.chacha {
 		nonce = h.nonce()
@@ -546,15 +596,14 @@ func (c *Conn) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
 		// it: unique per key without any state.
 		copy(nonce[:4], h.iv[:4])
 		binary.BigEndian.PutUint64(nonce[4:], h.seq)
-		dst = append(dst, nonce[4:]...)
+		copy(rec[HeaderLen:], nonce[4:])
+		hdr += explicitNonce
 	}
-	p := len(dst)
-	dst = append(dst, data...)
 	var ad [13]byte
 	binary.BigEndian.PutUint64(ad[:8], h.seq)
 	ad[8], ad[9], ad[10] = typ, 3, 3
-	binary.BigEndian.PutUint16(ad[11:], uint16(len(data)))
-	dst = aead.Seal(dst[:p], nonce[:], dst[p:], ad[:])
+	binary.BigEndian.PutUint16(ad[11:], uint16(n))
+	aead.Seal(rec[hdr:hdr], nonce[:], rec[hdr:hdr+n], ad[:])
 	h.seq++
-	return dst, nil
+	return nil
 }

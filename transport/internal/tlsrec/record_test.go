@@ -338,3 +338,38 @@ func ExampleConn_Open() {
 	fmt.Printf("%q used %d need %d %v\n", wire[:r.N], r.Used, r.Need, err)
 	// Output: "hello, " used 29 need 3 <nil>
 }
+
+// TestSealInPlace: records sealed in the caller's buffer are the ones Seal
+// makes, for every size and suite, after what the buffer held already; a
+// KeyUpdate due goes first.
+func TestSealInPlace(t *testing.T) {
+	for _, id := range allSuites {
+		t.Run(tls.CipherSuiteName(id), func(t *testing.T) {
+			a, client := testPair(t, id)
+			b, _ := testPair(t, id)
+			for _, n := range []int{0, 1, 100, MaxPlaintext - 1, MaxPlaintext, MaxPlaintext + 1, 3*MaxPlaintext + 7} {
+				data := bytes.Repeat([]byte{byte(n), 1}, n)[:n]
+				if n == 100 && a.vers == tls.VersionTLS13 {
+					a.updateOut.Store(true)
+					b.updateOut.Store(true)
+				}
+				want, err := a.Seal([]byte("prefix"), data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := b.SealInPlace(append([]byte("prefix"), data...), 6)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%d bytes: SealInPlace differs from Seal", n)
+				}
+				wire := bytes.Clone(got[6:])
+				r, err := client.Open(wire)
+				if err != nil || r.Used != len(wire) || !bytes.Equal(wire[:r.N], data) {
+					t.Fatalf("%d bytes: the peer opened %+v, %v", n, r, err)
+				}
+			}
+		})
+	}
+}
