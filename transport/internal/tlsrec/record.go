@@ -90,6 +90,11 @@ type half struct {
 	key       [32]byte
 	secret    [48]byte // TLS 1.3 only: the traffic secret (hashLen bytes)
 	secretLen uint8
+	// Scratch for the AEAD's nonce and additional data: arrays on the
+	// stack would escape through the cipher.AEAD interface (an allocation
+	// per record).
+	nb [12]byte
+	ad [13]byte
 }
 
 // cipher returns the direction's AEAD, making it if need be.
@@ -317,8 +322,8 @@ func open(vers uint16, s *suite, h *half, rec []byte) ([]byte, byte, error) {
 	}
 	payload := rec[HeaderLen:]
 	if vers == tls.VersionTLS13 {
-		nonce := h.nonce()
-		plain, err := aead.Open(payload[:0], nonce[:], payload, rec[:HeaderLen])
+		h.nb = h.nonce()
+		plain, err := aead.Open(payload[:0], h.nb[:], payload, rec[:HeaderLen])
 		if err != nil {
 			return nil, 0, alertf(alertBadRecordMAC, "record %d does not authenticate", h.seq)
 		}
@@ -337,21 +342,19 @@ func open(vers uint16, s *suite, h *half, rec []byte) ([]byte, byte, error) {
 		}
 		return plain[:i], plain[i], nil
 	}
-	var nonce [12]byte
 	ct := payload
 	if s.chacha {
-		nonce = h.nonce()
+		h.nb = h.nonce()
 	} else {
-		copy(nonce[:4], h.iv[:4])
-		copy(nonce[4:], payload[:explicitNonce])
+		copy(h.nb[:4], h.iv[:4])
+		copy(h.nb[4:], payload[:explicitNonce])
 		ct = payload[explicitNonce:]
 	}
-	var ad [13]byte
-	binary.BigEndian.PutUint64(ad[:8], h.seq)
-	ad[8] = rec[0]
-	ad[9], ad[10] = rec[1], rec[2]
-	binary.BigEndian.PutUint16(ad[11:], uint16(len(ct)-tagLen))
-	plain, err := aead.Open(ct[:0], nonce[:], ct, ad[:])
+	binary.BigEndian.PutUint64(h.ad[:8], h.seq)
+	h.ad[8] = rec[0]
+	h.ad[9], h.ad[10] = rec[1], rec[2]
+	binary.BigEndian.PutUint16(h.ad[11:], uint16(len(ct)-tagLen))
+	plain, err := aead.Open(ct[:0], h.nb[:], ct, h.ad[:])
 	if err != nil {
 		return nil, 0, alertf(alertBadRecordMAC, "record %d does not authenticate", h.seq)
 	}
@@ -581,29 +584,27 @@ func (c *Conn) sealAt(rec []byte, typ byte, n int) error {
 	if c.vers == tls.VersionTLS13 {
 		rec[0] = typeApplicationData
 		rec[HeaderLen+n] = typ
-		nonce := h.nonce()
-		aead.Seal(rec[HeaderLen:HeaderLen], nonce[:], rec[HeaderLen:HeaderLen+n+1], rec[:HeaderLen])
+		h.nb = h.nonce()
+		aead.Seal(rec[HeaderLen:HeaderLen], h.nb[:], rec[HeaderLen:HeaderLen+n+1], rec[:HeaderLen])
 		h.seq++
 		return nil
 	}
 	rec[0] = typ
 	hdr := HeaderLen
-	var nonce [12]byte
 	if c.suite.chacha {
-		nonce = h.nonce()
+		h.nb = h.nonce()
 	} else {
 		// The explicit nonce is the sequence number, as crypto/tls sends
 		// it: unique per key without any state.
-		copy(nonce[:4], h.iv[:4])
-		binary.BigEndian.PutUint64(nonce[4:], h.seq)
-		copy(rec[HeaderLen:], nonce[4:])
+		copy(h.nb[:4], h.iv[:4])
+		binary.BigEndian.PutUint64(h.nb[4:], h.seq)
+		copy(rec[HeaderLen:], h.nb[4:])
 		hdr += explicitNonce
 	}
-	var ad [13]byte
-	binary.BigEndian.PutUint64(ad[:8], h.seq)
-	ad[8], ad[9], ad[10] = typ, 3, 3
-	binary.BigEndian.PutUint16(ad[11:], uint16(n))
-	aead.Seal(rec[hdr:hdr], nonce[:], rec[hdr:hdr+n], ad[:])
+	binary.BigEndian.PutUint64(h.ad[:8], h.seq)
+	h.ad[8], h.ad[9], h.ad[10] = typ, 3, 3
+	binary.BigEndian.PutUint16(h.ad[11:], uint16(n))
+	aead.Seal(rec[hdr:hdr], h.nb[:], rec[hdr:hdr+n], h.ad[:])
 	h.seq++
 	return nil
 }
