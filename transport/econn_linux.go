@@ -33,6 +33,7 @@ const (
 type econn struct {
 	epoll.Conn
 	wire
+	tls *econnTLS // nil without TLS (tls_linux.go)
 
 	// The loop's only.
 	live    *liveness // nil without keep-alive pings or idle timeout
@@ -51,11 +52,16 @@ type econn struct {
 }
 
 // Data implements epoll.Handler. It is where every byte the client sends
-// enters (see link).
-func (c *econn) Data(b []byte) (int, int) { return c.readPlain(b) }
+// enters (see link): with TLS, its records are opened first (tlsData).
+func (c *econn) Data(b []byte) (int, int) {
+	if c.tls != nil {
+		return c.tlsData(b)
+	}
+	return c.readPlain(b)
+}
 
 // readPlain reads the transport handshake, then frames, from the bytes
-// the client sent (plaintext: the epoll engine serves no TLS yet).
+// the client sent, in plaintext.
 func (c *econn) readPlain(b []byte) (int, int) {
 	used := 0
 	if c.phase == phaseHandshake {
@@ -103,11 +109,15 @@ func (c *econn) unlock()               { c.Unlock() }
 func (c *econn) openLocked() bool      { return c.OpenLocked() }
 func (c *econn) queuedLocked() int     { return c.Queued() }
 func (c *econn) outputLocked() *[]byte { return c.Output() }
-func (c *econn) commitLocked(int)      { c.Commit() }
+func (c *econn) commitLocked(from int) {
+	c.sealLocked(c.Output(), from) // with TLS, the plaintext becomes records
+	c.Commit()
+}
 func (c *econn) isClosing() bool       { return c.closing.Load() }
 
 func (c *econn) closeLocked() {
 	c.closing.Store(true)
+	c.closeNotifyLocked()
 	c.CloseLocked()
 }
 
@@ -290,6 +300,7 @@ func (c *econn) answerAndClose(answer []byte, err error) {
 	c.phase = phaseDraining
 	c.Lock()
 	c.appendLocked(answer)
+	c.closeNotifyLocked()
 	c.CloseLocked()
 	c.Unlock()
 }
@@ -311,14 +322,19 @@ func (c *econn) attach(answer []byte) {
 	c.appendLocked(answer)
 	c.Unlock()
 	c.phase = phaseOpen
-	c.session = s.Router.Attach(c, router.TransportInfo{
+	info := router.TransportInfo{
 		Kind:         c.proto.String(),
 		Serializer:   c.format.String(),
 		RemoteAddr:   c.remote,
 		Cookie:       c.cookie.Value,
 		CookieIssued: c.cookie.Issued,
 		Loop:         c.Loop(),
-	})
+	}
+	if c.tls != nil {
+		info.TLS, info.TLSState = true, c.tls.state
+		c.tls.state = nil // the router's now
+	}
+	c.session = s.Router.Attach(c, info)
 	s.connOpened(engEpoll, kindOf(c.proto))
 	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
 	o := &c.srv.opt
