@@ -158,6 +158,10 @@ func (c *econn) Timer(now time.Duration) {
 	if c.closing.Load() {
 		return
 	}
+	var release time.Duration
+	if c.tls != nil {
+		release = c.tlsTimer(now)
+	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
 		fail, again := c.in.join.helloCheck(o, &c.helloWaited)
@@ -185,7 +189,7 @@ func (c *econn) Timer(now time.Duration) {
 			c.Unlock()
 		}
 	}
-	c.SetTimer(earliest(c.helloAt, next))
+	c.SetTimer(earliest(earliest(c.helloAt, next), release))
 }
 
 // Closed implements epoll.Handler.

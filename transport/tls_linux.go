@@ -13,6 +13,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/junction-wamp/junction/transport/internal/epoll"
 	"github.com/junction-wamp/junction/transport/internal/tlsrec"
 )
 
@@ -44,7 +45,17 @@ type econnTLS struct {
 	// raw is, during Data, the bytes after the records opened (a
 	// partial record): an HTTP hand-off takes them along.
 	raw []byte
+	// releaseAt is when the record layer's ciphers are to be dropped if
+	// the connection has been quiet meanwhile (0: not planned). The
+	// loop's.
+	releaseAt time.Duration
 }
+
+// tlsReleaseAfter is the quiet after which a connection's ciphers are
+// dropped (AES-GCM's tables, some 750 bytes a direction), leaving only
+// its keys: a connection quiet that long is idle, and one that wakes up
+// pays a few microseconds to make them again.
+const tlsReleaseAfter = 2 * time.Second
 
 func newEconnTLS(r *tlsrec.Result) *econnTLS {
 	st := r.State // not &r.State: that would keep the leftover bytes
@@ -136,8 +147,9 @@ func (c *econn) tlsData(b []byte) (int, int) {
 		c.tlsFailed(err)
 		return len(b), 0
 	}
-	if r.Need == 0 && len(t.plain) == 0 {
-		t.rec.ReleaseRead() // idle: keys only, no AES tables
+	if t.releaseAt == 0 && c.phase == phaseOpen {
+		t.releaseAt = epoll.Now() + tlsReleaseAfter
+		c.SetTimerBefore(t.releaseAt)
 	}
 	if r.KeyUpdate {
 		c.Lock()
@@ -147,6 +159,26 @@ func (c *econn) tlsData(b []byte) (int, int) {
 		c.Unlock()
 	}
 	return r.Used, r.Need
+}
+
+// tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
+// and returns when to look again (0: when the connection is next read).
+// The econn Timer calls it.
+func (c *econn) tlsTimer(now time.Duration) time.Duration {
+	t := c.tls
+	if t.releaseAt == 0 || now < t.releaseAt {
+		return t.releaseAt
+	}
+	if last := max(c.LastRead(), c.LastWrite()); now-last < tlsReleaseAfter {
+		t.releaseAt = last + tlsReleaseAfter
+		return t.releaseAt
+	}
+	t.releaseAt = 0
+	t.rec.ReleaseRead()
+	c.Lock()
+	t.rec.ReleaseWrite()
+	c.Unlock()
+	return 0
 }
 
 // tlsFailed ends a connection whose records failed (or that the client
