@@ -135,3 +135,73 @@ func TestTLSAuthentication(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSHandshakePool: on the epoll engine, TLS handshakes run off the
+// loops, at most MaxTLSHandshakes at once, counted, and time out: silent
+// clients hold their slots (a joined session meanwhile is served as
+// usual), a new client waits for a slot and gets it when one frees, and a
+// silent client is dropped at HandshakeTimeout and counted as refused.
+func TestTLSHandshakePool(t *testing.T) {
+	if !epollSupported {
+		t.Skip("no epoll engine here")
+	}
+	t.Run("bounded", func(t *testing.T) {
+		ts := startServer(t, EngineEpoll, func(s *Server) {
+			s.TLSConfig = serverTLS
+			s.MaxTLSHandshakes = 2
+			s.HandshakeTimeout = time.Minute
+		})
+		joined := ts.dialWS(t, "wamp.2.json")
+		join(t, joined)
+		var silent []net.Conn
+		for range 2 {
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			silent = append(silent, c)
+		}
+		eventually(t, "two handshakes in progress", func() bool { return ts.Stats().TLSHandshakes == 2 })
+		roundTrip(t, joined, 1) // the loops are not held up
+
+		// A third client waits for a slot: its handshake starts once a
+		// silent one gives up.
+		done := make(chan *wsClient, 1)
+		go func() {
+			c, err := ts.tryWS(t, "wamp.2.json", "/ws", nil)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- c
+		}()
+		if n := ts.Stats().TLSHandshakes; n > 2 {
+			t.Fatalf("%d handshakes in progress, more than MaxTLSHandshakes", n)
+		}
+		silent[0].Close()
+		c := <-done
+		if c == nil {
+			t.FailNow()
+		}
+		join(t, c)
+		if n := ts.Stats().TLSHandshakes; n > 2 {
+			t.Fatalf("%d handshakes in progress, more than MaxTLSHandshakes", n)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		ts := startServer(t, EngineEpoll, func(s *Server) {
+			s.TLSConfig = serverTLS
+			s.HandshakeTimeout = 100 * time.Millisecond
+		})
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("a silent client read %d bytes, %v; want the server to close", n, err)
+		}
+		eventually(t, "the refusal counted", func() bool { return ts.Stats().Refused["tls"] == 1 && ts.Stats().TLSHandshakes == 0 })
+	})
+}
