@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/junction-wamp/junction/transport/internal/epoll"
 	"github.com/junction-wamp/junction/transport/internal/tlsrec"
 )
@@ -181,9 +179,10 @@ func (c *econn) tlsTimer(now time.Duration) time.Duration {
 	return 0
 }
 
-// tlsFailed ends a connection whose records failed (or that the client
-// closed with close_notify): the alert Open asks for goes out, then the
-// connection closes.
+// tlsFailed ends a connection whose records failed, or that the client
+// closed with close_notify (then as at its end of stream). After a fatal
+// alert nothing more may be sent, not even a WebSocket close frame: the
+// alert Open asks for goes out and the connection closes.
 func (c *econn) tlsFailed(err error) {
 	c.CloseRead()
 	if errors.Is(err, tlsrec.ErrCloseNotify) {
@@ -192,26 +191,21 @@ func (c *econn) tlsFailed(err error) {
 		return
 	}
 	c.srv.opt.log.Debug("TLS: closing the connection", "remote", c.remote, "err", err)
-	var ae *tlsrec.AlertError
-	if errors.As(err, &ae) && !ae.Remote {
-		c.Lock()
-		if c.OpenLocked() {
-			out := c.Output()
-			*out = c.tls.rec.SealAlert(*out, ae.Alert)
-			c.Commit()
-		}
-		c.Unlock()
-	}
 	if c.phase == phaseHandshake {
-		c.phase = phaseDraining
 		c.srv.refused(c.remote, fmt.Errorf("%w with %s: %w", errTLSHandshake, c.remote, err))
-		c.Lock()
-		c.CloseLocked()
-		c.Unlock()
-		return
 	}
 	c.phase = phaseDraining
-	c.shut(c, ws.StatusProtocolError, "TLS: "+err.Error())
+	c.Lock()
+	if c.OpenLocked() {
+		c.closing.Store(true)
+		var ae *tlsrec.AlertError
+		if errors.As(err, &ae) && !ae.Remote {
+			out := c.Output()
+			*out = c.tls.rec.SealAlert(*out, ae.Alert)
+		}
+		c.CloseLocked()
+	}
+	c.Unlock()
 }
 
 // sealLocked turns the output the caller appended after mark into TLS

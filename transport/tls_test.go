@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,5 +204,45 @@ func TestTLSHandshakePool(t *testing.T) {
 			t.Fatalf("a silent client read %d bytes, %v; want the server to close", n, err)
 		}
 		eventually(t, "the refusal counted", func() bool { return ts.Stats().Refused["tls"] == 1 && ts.Stats().TLSHandshakes == 0 })
+	})
+}
+
+// TestTLSBadRecord: a record that does not authenticate ends the
+// connection with a bad_record_mac alert, on both engines, and the
+// session is gone.
+func TestTLSBadRecord(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		for _, vers := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			t.Run(tls.VersionName(vers), func(t *testing.T) {
+				ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
+				raw, err := net.DialTimeout(ts.network, ts.addr, ioTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				cfg := clientTLS.Clone()
+				cfg.MaxVersion = vers
+				tc := tls.Client(raw, cfg)
+				c := &rsClient{t: t, conn: tc, r: bufio.NewReader(tc)}
+				tc.Write([]byte{rawsocket.Magic, 0xf0 | byte(wamp.FormatJSON), 0, 0})
+				var reply [4]byte
+				if _, err := io.ReadFull(c.r, reply[:]); err != nil {
+					t.Fatal(err)
+				}
+				c.codec = codec.ByFormat(wamp.FormatJSON)
+				join(t, c)
+				// A forged application data record, on the raw socket.
+				forged := append([]byte{23, 3, 3, 0, 40}, make([]byte, 40)...)
+				if _, err := raw.Write(forged); err != nil {
+					t.Fatal(err)
+				}
+				tc.SetReadDeadline(time.Now().Add(ioTimeout))
+				_, err = io.ReadAll(c.r)
+				if err == nil || !strings.Contains(err.Error(), "bad record MAC") {
+					t.Fatalf("after a forged record the client read %v; want the bad_record_mac alert", err)
+				}
+				eventually(t, "the session to end", func() bool { return ts.Router.Stats().Sessions == 0 })
+			})
+		}
 	})
 }
