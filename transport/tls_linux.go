@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -287,10 +288,15 @@ func (c *tlsNetConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(c.raw[len(c.raw):cap(c.raw)])
 		c.raw = c.raw[:len(c.raw)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // no close_notify
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Not the end: net/http interrupts its background read with a
+			// deadline in the past, and reads on after.
+			return 0, err
+		case err == io.EOF:
+			c.rerr = io.ErrUnexpectedEOF // no close_notify
+		default:
 			c.rerr = err
 		}
 	}
