@@ -113,7 +113,7 @@ func (c *econn) commitLocked(from int) {
 	c.sealLocked(c.Output(), from) // with TLS, the plaintext becomes records
 	c.Commit()
 }
-func (c *econn) isClosing() bool       { return c.closing.Load() }
+func (c *econn) isClosing() bool { return c.closing.Load() }
 
 func (c *econn) closeLocked() {
 	c.closing.Store(true)

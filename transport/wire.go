@@ -46,13 +46,13 @@ type wire struct {
 // frame, and on the epoll engine the handshake's answer too) is appended,
 // as plaintext, to the slice outputLocked returns and then handed on by
 // commitLocked, under the link's lock; nothing else writes to a connection.
-// A TLS record layer for the epoll engine therefore goes in one place: its
-// commitLocked seals the plaintext appended since from into records (and
-// queuedLocked counts the sealed bytes). Received bytes have one entry
-// point too: econn.Data for the epoll engine, where such a layer would
-// open records and pass the plaintext on to econn.readPlain; goroutine mode
-// reads through crypto/tls's net.Conn. After the handshake all input goes
-// through wire.frames.
+// The epoll engine's TLS record layer (tls_linux.go) therefore sits in one
+// place: its commitLocked seals the plaintext appended since from into
+// records (and queuedLocked counts the sealed bytes), its closeLocked adds
+// close_notify. Received bytes have one entry point too: econn.Data for
+// the epoll engine, which opens the records and passes the plaintext on
+// to econn.readPlain; goroutine mode reads through crypto/tls's net.Conn.
+// After the handshake all input goes through wire.frames.
 type link interface {
 	lock()
 	unlock()
