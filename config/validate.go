@@ -228,13 +228,8 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 		}
 	}
 
-	if oneOf(r, path+".engine", l.Engine, "auto", "epoll", "goroutine") && l.Engine == "epoll" {
-		switch {
-		case runtime.GOOS != "linux":
-			r.errorf(path+".engine", "\"epoll\" needs Linux (this is %s); use auto or goroutine", runtime.GOOS)
-		case l.TLS != nil:
-			r.errorf(path+".engine", "\"epoll\" does not serve TLS; use auto (TLS listeners get the goroutine engine) or goroutine")
-		}
+	if oneOf(r, path+".engine", l.Engine, "auto", "epoll", "goroutine") && l.Engine == "epoll" && runtime.GOOS != "linux" {
+		r.errorf(path+".engine", "\"epoll\" needs Linux (this is %s); use auto or goroutine", runtime.GOOS)
 	}
 	return b, ok
 }

@@ -343,6 +343,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 // (wamp.session.on_join).
 func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 	r, rlm := s.router, s.realm
+	if hs := s.handshake; hs != nil {
+		// Authentication is over: the TLS state (the peer's certificates,
+		// the exporter secret) need not live as long as the session.
+		hs.TLSState = nil
+	}
 	details := s.authDetails(make(wamp.Dict, 8))
 	details["agent"] = r.cfg.Agent
 	details["realm"] = string(rlm.name)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
-	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 type protocol uint8
@@ -47,34 +45,24 @@ const (
 // conn is one client connection and the router's Peer for it. The
 // goroutine that runs serve reads; a second one, writeLoop, writes.
 type conn struct {
-	srv    *Server
-	opt    *options
-	raw    net.Conn // as accepted, closed by abort
-	nc     net.Conn // raw or its TLS layer
-	remote string
-	log    *slog.Logger
-
-	// Set by the handshake, fixed after.
-	proto   protocol
-	codec   codec.Codec
-	msgOp   ws.OpCode // WebSocket: the frame type of messages
-	maxOut  int       // largest message payload sent
-	session *router.Session
+	wire
+	opt *options
+	raw net.Conn // as accepted, closed by abort
+	nc  net.Conn // raw or its TLS layer
+	log *slog.Logger
 
 	// Reader goroutine only.
 	rb           readBuffer
-	in           input
-	helloPending bool // the read deadline is the hello deadline
-	helloWaited  bool // see joinState.helloCheck
-	gotMessage   bool
+	helloPending bool                     // the read deadline is the hello deadline
 	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
 	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
-	isAttached atomic.Bool
-	closing    atomic.Bool   // state != stateOpen, for the reader's fast path
-	inflight   atomic.Int64  // bytes being written by the writer
-	lastRx     atomic.Int64  // monotime of the last read that brought bytes: liveness for pings
-	msgsIn     atomic.Uint64 // messages received: activity for the idle timeout
+	helloWaited bool // see joinState.helloCheck
+	isAttached  atomic.Bool
+	closing     atomic.Bool   // the close has started, or abort: for the reader's fast path
+	inflight    atomic.Int64  // bytes being written by the writer
+	lastRx      atomic.Int64  // monotime of the last read that brought bytes: liveness for pings
+	msgsIn      atomic.Uint64 // messages received: activity for the idle timeout
 
 	wake       chan struct{} // to the writer: something to do (capacity 1)
 	readerDone chan struct{}
@@ -85,7 +73,6 @@ type conn struct {
 	pending   *buffer // bytes queued, nil when none
 	spare     *buffer // the buffer last written, kept while the connection is busy
 	lingering bool    // the read deadline is the close grace; leave it
-	ci        closeInfo
 	// Keep-alive and idle timer (nil when neither is on), on monotime.
 	timer *time.Timer
 	live  liveness
@@ -97,10 +84,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		remote = "unix:" + nc.LocalAddr().String()
 	}
 	return &conn{
-		srv:        s,
+		wire:       wire{srv: s, remote: remote},
 		opt:        &s.opt,
 		raw:        nc,
-		remote:     remote,
 		nc:         countConn{nc, &s.stats},
 		log:        s.opt.log.With("remote", remote),
 		wake:       make(chan struct{}, 1),
@@ -133,10 +119,10 @@ func (c *conn) serve() {
 	c.isAttached.Store(true)
 	s.mu.Unlock()
 
-	c.log = c.log.With("transport", c.proto.String(), "serializer", c.codec.Format().String())
+	c.log = c.log.With("transport", c.proto.String(), "serializer", c.format.String())
 	c.session = s.Router.Attach(c, router.TransportInfo{
 		Kind:         c.proto.String(),
-		Serializer:   c.codec.Format().String(),
+		Serializer:   c.format.String(),
 		RemoteAddr:   c.remote,
 		TLS:          s.TLSConfig != nil,
 		TLSState:     c.tlsState,
@@ -152,7 +138,7 @@ func (c *conn) serve() {
 
 	err := c.read()
 	c.in.release(s)
-	c.close(ws.StatusGoingAway, "")
+	c.shut(c, ws.StatusGoingAway, "")
 	close(c.readerDone)
 	<-c.writerDone
 	c.session.Detach()
@@ -208,13 +194,8 @@ func (c *conn) handshake() error {
 		if err != nil {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
-		c.proto, c.codec, c.cookie = protoWebSocket, cd, cookie
-		c.maxOut = o.maxMessage
-		c.msgOp = ws.OpText
-		if cd.Binary() {
-			c.msgOp = ws.OpBinary
-		}
-		c.in.start(o.maxMessage, c.msgOp, o)
+		c.cookie = cookie
+		c.startWebSocket(cd, o)
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {
@@ -241,10 +222,7 @@ func (c *conn) acceptRawSocket() error {
 	if err != nil {
 		return fmt.Errorf("rawsocket handshake from %s: %w", c.remote, err)
 	}
-	c.proto = protoRawSocket
-	c.codec = codec.ByFormat(client.Serializer)
-	c.in.start(c.opt.rawMaxIn, 0, c.opt)
-	c.maxOut = min(client.MaxLength, c.opt.maxMessage)
+	c.startRawSocket(client, c.opt)
 	return nil
 }
 
@@ -252,32 +230,18 @@ func (c *conn) acceptRawSocket() error {
 // frame.
 func (c *conn) read() error {
 	for {
-		f, n, need, v := c.in.next(c.srv, c.proto, c.rb.unread())
-		if v != nil {
-			c.fail(v.code, v.reason)
+		n, need, closed, v := c.frames(c, c.rb.unread())
+		c.rb.consume(n)
+		switch {
+		case v != nil:
 			c.drain()
 			return fmt.Errorf("protocol violation: %s", v.reason)
-		}
-		if n == 0 {
-			if err := c.fill(need); err != nil {
-				return err
-			}
-			continue
-		}
-		switch f.kind {
-		case frameMessage:
-			c.deliver(f.payload)
-		case framePing:
-			c.queueControl(f.payload)
-		case frameClose:
-			c.mu.Lock()
-			c.ci.set(f.code, "")
-			c.mu.Unlock()
-			c.close(f.code, "")
-			c.rb.consume(n)
+		case closed:
 			return nil
 		}
-		c.rb.consume(n)
+		if err := c.fill(need); err != nil {
+			return err
+		}
 	}
 }
 
@@ -321,7 +285,7 @@ func (c *conn) fill(need int) error {
 		if c.closing.Load() {
 			return err
 		}
-		c.fail(ws.StatusPolicyViolation, helloFailure(c.opt, c.gotMessage))
+		c.fail(c, ws.StatusPolicyViolation, helloFailure(c.opt, c.gotMessage))
 		// Read on for the close handshake, within the grace period.
 		c.setReadDeadline(time.Now().Add(closeGrace))
 	}
@@ -336,76 +300,6 @@ func (c *conn) setReadDeadline(t time.Time) {
 	c.mu.Unlock()
 }
 
-// deliver decodes one message and hands it to the session.
-func (c *conn) deliver(p []byte) {
-	if c.closing.Load() {
-		return
-	}
-	m, err := c.codec.Decode(p)
-	// A request whose options or payload are not valid costs an ERROR,
-	// not the connection (router.Session.ReceiveInvalid).
-	invalid, _ := errors.AsType[*codec.RequestError](err)
-	if err != nil && invalid == nil {
-		c.fail(0, "cannot decode message: "+err.Error())
-		return
-	}
-	if invalid != nil {
-		m = invalid.Message
-	}
-	c.gotMessage = true
-	c.msgsIn.Add(1)
-	if c.helloPending {
-		c.in.join.received()
-	}
-	c.receive(m, invalid)
-	if c.helloPending && c.in.join.welcomed() {
-		c.helloPending = false
-		c.setReadDeadline(time.Time{})
-	}
-}
-
-// receive passes m to the session, or invalid, the request m that did
-// not decode in full; a panic in the router costs this connection (close
-// 1011), not the process.
-func (c *conn) receive(m wamp.Message, invalid *codec.RequestError) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.log.Error("panic while handling a message", "message", m.Type().String(), "panic", p, "stack", string(debug.Stack()))
-			c.close(ws.StatusInternalServerError, "internal error")
-		}
-	}()
-	if invalid != nil {
-		c.session.ReceiveInvalid(invalid)
-		return
-	}
-	c.session.Receive(m)
-}
-
-// fail ends the session for a violation the transport found: the session
-// is told (ABORT wamp.error.protocol_violation) and the connection closes,
-// with WebSocket close code code (0: chosen from the ABORT).
-func (c *conn) fail(code ws.StatusCode, reason string) {
-	c.failWith(code, reason, c.session.Fail)
-}
-
-// failWith closes the connection with code and reason once end has told
-// the session why (Session.Fail for a protocol violation,
-// Session.DropSlowConsumer for a client that does not read).
-func (c *conn) failWith(code ws.StatusCode, reason string, end func(reason string)) {
-	c.mu.Lock()
-	open := c.state == stateOpen
-	if open && code != 0 {
-		c.ci.set(code, reason)
-	}
-	c.mu.Unlock()
-	if !open {
-		return
-	}
-	c.log.Debug("connection failed", "reason", reason)
-	end(reason)
-	c.close(code, reason)
-}
-
 // Send implements router.Peer: it frames m onto the pending bytes.
 func (c *conn) Send(m wamp.Message) error {
 	c.mu.Lock()
@@ -413,97 +307,73 @@ func (c *conn) Send(m wamp.Message) error {
 	if c.state != stateOpen {
 		return router.ErrClosed
 	}
-	buf := c.pending
-	if buf == nil {
-		buf = c.takeBufferLocked()
-	}
-	var start int
-	b := buf.b
-	if c.proto == protoRawSocket {
-		b, start = rawsocket.BeginFrame(b)
-	} else {
-		b, start = websocket.BeginFrame(b)
-	}
-	b, err := c.codec.Encode(b, m)
-	if err == nil {
-		var n int
-		if c.proto == protoRawSocket {
-			n = rawsocket.PayloadLen(b, start)
-		} else {
-			n = websocket.PayloadLen(b, start)
-		}
-		err = admit(m.Type(), n, len(b)-start, start+int(c.inflight.Load()), c.maxOut, c.opt.queue)
-	}
-	c.ci.lastQueueErr = err == router.ErrQueueFull
-	if err != nil {
-		buf.b = b[:start]
-		if c.pending == nil {
-			c.spare = buf
-		}
-		return err
-	}
-	if c.proto == protoRawSocket {
-		buf.b = rawsocket.EndFrame(b, start, rawsocket.TypeMessage)
-	} else {
-		buf.b = websocket.EndFrame(b, start, c.msgOp)
-	}
-	c.ci.sent(m)
-	c.in.join.sent(m.Type())
-	if c.pending == nil {
-		c.pending = buf
-		c.signal()
-	}
-	return nil
+	queued, out := c.queuedLocked(), c.outputLocked()
+	from := len(*out)
+	err := c.appendMessage(out, m, queued)
+	c.commitLocked(from)
+	return err
 }
 
-// queueControl answers a ping with a pong carrying its payload. When the
-// pong does not fit (see controlFits), the client is not reading: it is
-// dropped as a slow consumer, told why and counted.
-func (c *conn) queueControl(payload []byte) {
-	c.mu.Lock()
-	ok := c.appendControlLocked(payload, true)
-	c.mu.Unlock()
-	if !ok {
-		c.failWith(ws.StatusPolicyViolation, pongFlood(c.opt.queue), c.session.DropSlowConsumer)
-	}
-}
+// The link the wire frames through: the pending buffer, which the writer
+// goroutine takes and writes.
 
-// appendControlLocked queues a pong (or our ping). It reports false when
-// the frame does not fit; a ping that does not fit is left out.
-func (c *conn) appendControlLocked(payload []byte, pong bool) bool {
-	if c.state != stateOpen {
-		return true
-	}
-	queued := int(c.inflight.Load())
+func (c *conn) lock()            { c.mu.Lock() }
+func (c *conn) unlock()          { c.mu.Unlock() }
+func (c *conn) openLocked() bool { return c.state == stateOpen }
+
+// queuedLocked counts the pending bytes and those the writer is writing.
+func (c *conn) queuedLocked() int {
+	n := int(c.inflight.Load())
 	if c.pending != nil {
-		queued += len(c.pending.b)
+		n += len(c.pending.b)
 	}
-	if !pong {
-		payload = pingPayload
-	}
-	if !controlFits(queued, rawsocket.HeaderSize+len(payload), c.opt.queue) {
-		return false
-	}
-	buf := c.pending
-	if buf == nil {
-		buf = c.takeBufferLocked()
-	}
-	switch {
-	case c.proto == protoRawSocket && pong:
-		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePong, payload)
-	case c.proto == protoRawSocket:
-		buf.b = rawsocket.AppendFrame(buf.b, rawsocket.TypePing, payload)
-	case pong:
-		buf.b = websocket.AppendControl(buf.b, ws.OpPong, payload)
-	default:
-		buf.b = websocket.AppendControl(buf.b, ws.OpPing, payload)
-	}
+	return n
+}
+
+// outputLocked returns the pending buffer, taking one when none is.
+func (c *conn) outputLocked() *[]byte {
 	if c.pending == nil {
-		c.pending = buf
+		c.pending = c.takeBufferLocked()
+	}
+	return &c.pending.b
+}
+
+// commitLocked wakes the writer when the pending bytes start at from = 0,
+// and keeps a buffer that stayed empty as the spare.
+func (c *conn) commitLocked(from int) {
+	switch {
+	case len(c.pending.b) == 0:
+		c.spare, c.pending = c.pending, nil
+	case from == 0:
 		c.signal()
 	}
-	return true
 }
+
+// closeLocked has the writer flush what is pending (the close frame last)
+// and linger, all within the close grace.
+func (c *conn) closeLocked() {
+	c.state = stateClosing
+	c.closing.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.signal()
+}
+
+func (c *conn) isClosing() bool { return c.closing.Load() }
+
+func (c *conn) delivering() bool {
+	c.msgsIn.Add(1)
+	return c.helloPending
+}
+
+func (c *conn) established() {
+	c.helloPending = false
+	c.setReadDeadline(time.Time{})
+}
+
+func (c *conn) logger() *slog.Logger { return c.log }
 
 // takeBufferLocked returns the spare buffer, or one from the pool.
 func (c *conn) takeBufferLocked() *buffer {
@@ -522,31 +392,10 @@ func (c *conn) signal() {
 }
 
 // Close implements router.Peer.
-func (c *conn) Close() { c.close(0, "") }
+func (c *conn) Close() { c.shut(c, 0, "") }
 
 // goAway closes the connection because the server is going away.
-func (c *conn) goAway() { c.close(ws.StatusGoingAway, "server shutting down") }
-
-// close starts closing: Send refuses from now on, and the writer flushes
-// what is queued, sends the WebSocket close frame and closes the socket,
-// all within the close grace. The first close code set wins; code 0 lets
-// the close code follow from what the router said last.
-func (c *conn) close(code ws.StatusCode, reason string) {
-	c.mu.Lock()
-	if c.state != stateOpen {
-		c.mu.Unlock()
-		return
-	}
-	c.state = stateClosing
-	c.closing.Store(true)
-	c.ci.choose(code, reason)
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.mu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
-	c.signal()
-}
+func (c *conn) goAway() { c.shut(c, ws.StatusGoingAway, "server shutting down") }
 
 // abort closes the socket at once.
 func (c *conn) abort() {
@@ -574,12 +423,6 @@ func (c *conn) writeLoop() {
 		state := c.state
 		out := c.pending
 		c.pending = nil
-		if state == stateClosing && c.proto == protoWebSocket {
-			if out == nil {
-				out = getBuffer()
-			}
-			out.b = websocket.AppendClose(out.b, c.ci.code, c.ci.reason)
-		}
 		if out != nil {
 			c.inflight.Store(int64(len(out.b)))
 		}
@@ -675,7 +518,7 @@ func (c *conn) onTimer() {
 	}
 	ping, why, next := c.live.check(c.opt, now, time.Duration(c.lastRx.Load()), c.msgsIn.Load())
 	if ping {
-		c.appendControlLocked(nil, false)
+		c.controlLocked(c, nil, false)
 	}
 	if why == "" && next != 0 {
 		c.timer.Reset(next - now)
@@ -683,7 +526,7 @@ func (c *conn) onTimer() {
 	c.mu.Unlock()
 	if why != "" {
 		c.log.Info("closing connection", "reason", why)
-		c.close(ws.StatusGoingAway, why)
+		c.shut(c, ws.StatusGoingAway, why)
 	}
 }
 

@@ -49,14 +49,23 @@
 //     once it has handled the events at hand. Timers (handshake and hello
 //     deadlines, keep-alive pings, idle timeout, the close grace) are a
 //     timer wheel per loop, not one runtime timer per connection.
-//   - Goroutine mode (everywhere; TLS too): a reader and a writer goroutine
+//     With TLS, the handshake runs first on a goroutine of its own
+//     (crypto/tls; at most Server.MaxTLSHandshakes at once, each bounded
+//     by HandshakeTimeout), never on a loop; then the loop carries the
+//     records with transport/internal/tlsrec: it opens them in place in
+//     its buffer and seals output where it is framed, and a connection
+//     quiet for 2s keeps only its keys (some 400 bytes more than a plain
+//     one), not the ciphers' tables. TLS 1.2 and 1.3 with AEAD suites.
+//   - Goroutine mode (everywhere): a reader and a writer goroutine
 //     per connection, a 4 KiB read buffer (grown while larger messages
 //     arrive, dropped back to 4 KiB when the connection is idle), one
 //     runtime timer when keep-alive pings or the idle timeout are on, and
 //     no write buffer while nothing is queued.
 //
 // EngineAuto, the default, uses the epoll engine on Linux for TCP and Unix
-// listeners without TLS, and goroutine mode for TLS and elsewhere. Both
+// listeners, TLS included (unless Server.TLSConfig allows nothing the
+// record layer carries: TLS 1.1 and older only, or only non-AEAD
+// suites), and goroutine mode elsewhere. Both
 // behave the same to a client, timeouts, limits and close codes included;
 // every behaviour test runs on both.
 //
@@ -88,7 +97,10 @@
 // # Outbound queue
 //
 // Peer.Send never blocks: it encodes the message, framed, straight onto the
-// connection's pending bytes (a pooled buffer), whichever engine serves it.
+// connection's pending bytes (a pooled buffer), whichever engine serves it;
+// a message the router shares between sessions (a fanned-out EVENT) is
+// encoded once per serializer, and each further connection copies the
+// encoding behind its frame header.
 // The writer (the writer goroutine, or the connection's event loop) takes
 // the pending bytes and writes all of them in one call; what the kernel
 // does not take stays queued, and an epoll connection is then watched for
@@ -174,7 +186,13 @@
 //
 // The frame parsing and encoding, and the handshakes' byte-level parts, live
 // in the subpackages as functions over byte slices, which both engines
-// share. The epoll engine runs the WebSocket upgrade (gobwas/ws, no
+// share. Above them, everything after the transport handshake is one path
+// for both engines too (wire, in wire.go): framing messages, pings, pongs
+// and the close frame onto the connection's output, and taking the frames
+// a client sends to its session. The engines differ only in where the
+// output lives and how it is written, how bytes are read, and their timers;
+// the output passes one seam (link), where a TLS record layer for the epoll
+// engine would seal it. The epoll engine runs the WebSocket upgrade (gobwas/ws, no
 // net/http) over the request bytes in memory once they are all there, and
 // answers a bad request line before the headers, as goroutine mode does;
 // an upgrade request is limited to 16 KiB.

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
-	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 // econn phases (econn.phase).
@@ -33,43 +32,37 @@ const (
 // kernel's socket and the router's session, nothing else.
 type econn struct {
 	epoll.Conn
-	srv     *Server
-	remote  string
-	session *router.Session // set by the handshake, fixed after
+	wire
+	tls *econnTLS // nil without TLS (tls_linux.go)
 
 	// The loop's only.
 	live    *liveness // nil without keep-alive pings or idle timeout
-	in      input
 	helloAt time.Duration
 
-	// Set by the handshake, fixed after (Send reads them once attached).
-	maxOut int32 // largest message payload sent
-
 	closing atomic.Bool // the close has started: deliver nothing more
-
-	// Set by the handshake, fixed after.
-	proto  protocol
-	format wamp.Format
-	msgOp  ws.OpCode // WebSocket: the frame type of messages
 
 	// The loop's only.
 	phase       uint8
 	checkedLine bool // the request line of a WebSocket upgrade was judged
 	helloWaited bool // see joinState.helloCheck
-	gotMessage  bool
 
 	attached bool // under Server.mu
 
 	cookie websocket.UpgradedCookie // the WebSocket authentication cookie, if any
-
-	ci closeInfo // under the Conn's lock
 }
 
-// codec returns the connection's codec.
-func (c *econn) codec() codec.Codec { return codec.ByFormat(c.format) }
-
-// Data implements epoll.Handler: the handshake, then frames.
+// Data implements epoll.Handler. It is where every byte the client sends
+// enters (see link): with TLS, its records are opened first (tlsData).
 func (c *econn) Data(b []byte) (int, int) {
+	if c.tls != nil {
+		return c.tlsData(b)
+	}
+	return c.readPlain(b)
+}
+
+// readPlain reads the transport handshake, then frames, from the bytes
+// the client sent, in plaintext.
+func (c *econn) readPlain(b []byte) (int, int) {
 	used := 0
 	if c.phase == phaseHandshake {
 		n, need := c.handshake(b)
@@ -78,111 +71,20 @@ func (c *econn) Data(b []byte) (int, int) {
 		}
 		used = n
 	}
-	for used < len(b) {
-		if c.phase != phaseOpen {
-			return len(b), 0
-		}
-		f, n, need, v := c.in.next(c.srv, c.proto, b[used:])
-		if v != nil {
-			c.fail(v.code, v.reason)
-			c.phase = phaseDraining
-			return len(b), 0
-		}
-		if n == 0 {
-			return used, need
-		}
-		used += n
-		switch f.kind {
-		case frameMessage:
-			c.deliver(f.payload)
-		case framePing:
-			c.pong(f.payload)
-		case frameClose:
-			// Echo the client's code (unless ours is set), write what is
-			// queued, and close without waiting for its end of stream.
-			c.Lock()
-			c.ci.set(f.code, "")
-			c.Unlock()
-			c.close(f.code, "")
-			c.CloseRead()
-			c.phase = phaseDraining
-			return len(b), 0
-		}
+	if c.phase != phaseOpen || used == len(b) {
+		return len(b), 0
 	}
-	return used, 0
-}
-
-// deliver decodes one message and hands it to the session.
-func (c *econn) deliver(p []byte) {
-	if c.closing.Load() {
-		return
+	n, need, closed, v := c.frames(c, b[used:])
+	if closed {
+		// Write what is queued and close without waiting for the
+		// client's end of stream.
+		c.CloseRead()
 	}
-	m, err := c.codec().Decode(p)
-	// A request whose options or payload are not valid costs an ERROR,
-	// not the connection (router.Session.ReceiveInvalid).
-	invalid, _ := errors.AsType[*codec.RequestError](err)
-	if err != nil && invalid == nil {
-		c.fail(0, "cannot decode message: "+err.Error())
-		return
+	if closed || v != nil {
+		c.phase = phaseDraining
+		return len(b), 0
 	}
-	if invalid != nil {
-		m = invalid.Message
-	}
-	c.gotMessage = true
-	if c.live != nil {
-		c.live.msgs++
-	}
-	joining := c.helloAt != 0
-	if joining {
-		c.in.join.received()
-	}
-	c.receive(m, invalid)
-	if joining && c.in.join.welcomed() {
-		c.helloAt = 0 // the timer finds nothing to do
-	}
-}
-
-// receive passes m to the session, or invalid, the request m that did
-// not decode in full; a panic in the router costs this connection (close
-// 1011), not the process.
-func (c *econn) receive(m wamp.Message, invalid *codec.RequestError) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.srv.opt.log.Error("panic while handling a message", "remote", c.remote, "message", m.Type().String(),
-				"panic", p, "stack", string(debug.Stack()))
-			c.close(ws.StatusInternalServerError, "internal error")
-		}
-	}()
-	if invalid != nil {
-		c.session.ReceiveInvalid(invalid)
-		return
-	}
-	c.session.Receive(m)
-}
-
-// fail ends the session for a violation the transport found: the session
-// is told (ABORT wamp.error.protocol_violation) and the connection closes,
-// with WebSocket close code code (0: chosen from the ABORT).
-func (c *econn) fail(code ws.StatusCode, reason string) {
-	c.failWith(code, reason, c.session.Fail)
-}
-
-// failWith closes the connection with code and reason once end has told
-// the session why (Session.Fail for a protocol violation,
-// Session.DropSlowConsumer for a client that does not read).
-func (c *econn) failWith(code ws.StatusCode, reason string, end func(reason string)) {
-	c.Lock()
-	open := c.OpenLocked()
-	if open && code != 0 {
-		c.ci.set(code, reason)
-	}
-	c.Unlock()
-	if !open {
-		return
-	}
-	c.srv.opt.log.Debug("connection failed", "remote", c.remote, "reason", reason)
-	end(reason)
-	c.close(code, reason)
+	return used + n, need
 }
 
 // Send implements router.Peer: it frames m onto the connection's output.
@@ -192,136 +94,49 @@ func (c *econn) Send(m wamp.Message) error {
 	if !c.OpenLocked() {
 		return router.ErrClosed
 	}
-	queued := c.Queued()
-	if sh, ok := m.(*wamp.Shared); ok {
-		if p := sh.Encoded(c.format); p != nil {
-			return c.sendEncodedLocked(p, queued)
-		}
-	}
-	out := c.Output()
-	b := *out
-	var start int
-	if c.proto == protoRawSocket {
-		b, start = rawsocket.BeginFrame(b)
-	} else {
-		b, start = websocket.BeginFrame(b)
-	}
-	b, err := c.codec().Encode(b, m)
-	if err == nil {
-		var n int
-		if c.proto == protoRawSocket {
-			n = rawsocket.PayloadLen(b, start)
-		} else {
-			n = websocket.PayloadLen(b, start)
-		}
-		err = admit(m.Type(), n, len(b)-start, queued, int(c.maxOut), c.srv.opt.queue)
-	}
-	c.ci.lastQueueErr = err == router.ErrQueueFull
-	if err != nil {
-		*out = b[:start]
-		c.Commit()
-		return err
-	}
-	if c.proto == protoRawSocket {
-		*out = rawsocket.EndFrame(b, start, rawsocket.TypeMessage)
-	} else {
-		*out = websocket.EndFrame(b, start, c.msgOp)
-	}
-	c.ci.sent(m)
-	c.in.join.sent(m.Type())
+	queued, out := c.queuedLocked(), c.outputLocked()
+	from := len(*out)
+	err := c.appendMessage(out, m, queued)
+	c.commitLocked(from)
+	return err
+}
+
+// The link the wire frames through: the epoll.Conn's output, which the
+// loop writes.
+
+func (c *econn) lock()                 { c.Lock() }
+func (c *econn) unlock()               { c.Unlock() }
+func (c *econn) openLocked() bool      { return c.OpenLocked() }
+func (c *econn) queuedLocked() int     { return c.Queued() }
+func (c *econn) outputLocked() *[]byte { return c.Output() }
+func (c *econn) commitLocked(from int) {
+	c.sealLocked(c.Output(), from) // with TLS, the plaintext becomes records
 	c.Commit()
-	return nil
 }
+func (c *econn) isClosing() bool { return c.closing.Load() }
 
-// sendEncodedLocked queues a message already encoded for this connection
-// (a fanned-out EVENT after the first subscriber): its length is known, so
-// its header goes first and the payload is copied once.
-func (c *econn) sendEncodedLocked(p []byte, queued int) error {
-	var err error
-	switch {
-	case len(p) > int(c.maxOut):
-		err = router.ErrTooLarge
-	case queued > 0 && queued+len(p)+websocket.MaxServerHeaderSize > c.srv.opt.queue:
-		err = router.ErrQueueFull
-	}
-	c.ci.lastQueueErr = err == router.ErrQueueFull
-	if err != nil {
-		return err
-	}
-	out := c.Output()
-	if c.proto == protoRawSocket {
-		*out = rawsocket.AppendHeader(*out, rawsocket.TypeMessage, len(p))
-	} else {
-		*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: c.msgOp, Length: int64(len(p))})
-	}
-	*out = append(*out, p...)
-	c.Commit()
-	return nil
-}
-
-// pong answers a ping with its payload (see conn.queueControl).
-func (c *econn) pong(payload []byte) {
-	c.Lock()
-	ok := c.appendControlLocked(payload, true)
-	c.Unlock()
-	if !ok {
-		o := &c.srv.opt
-		c.failWith(ws.StatusPolicyViolation, pongFlood(o.queue), c.session.DropSlowConsumer)
-	}
-}
-
-// appendControlLocked queues a pong (or our ping). It reports false when
-// the frame does not fit; a ping that does not fit is left out.
-func (c *econn) appendControlLocked(payload []byte, pong bool) bool {
-	if !c.OpenLocked() {
-		return true
-	}
-	if !pong {
-		payload = pingPayload
-	}
-	if !controlFits(c.Queued(), rawsocket.HeaderSize+len(payload), c.srv.opt.queue) {
-		return false
-	}
-	out := c.Output()
-	switch {
-	case c.proto == protoRawSocket && pong:
-		*out = rawsocket.AppendFrame(*out, rawsocket.TypePong, payload)
-	case c.proto == protoRawSocket:
-		*out = rawsocket.AppendFrame(*out, rawsocket.TypePing, payload)
-	case pong:
-		*out = websocket.AppendControl(*out, ws.OpPong, payload)
-	default:
-		*out = websocket.AppendControl(*out, ws.OpPing, payload)
-	}
-	c.Commit()
-	return true
-}
-
-// Close implements router.Peer.
-func (c *econn) Close() { c.close(0, "") }
-
-// goAway closes the connection because the server is going away.
-func (c *econn) goAway() { c.close(ws.StatusGoingAway, "server shutting down") }
-
-// close starts closing: Send refuses from now on; what is queued is
-// written, then the WebSocket close frame, and the socket is half-closed
-// and closed when the client closes its side, each step within the close
-// grace. The first close code set wins; code 0 lets it follow from what the
-// router said last.
-func (c *econn) close(code ws.StatusCode, reason string) {
-	c.Lock()
-	defer c.Unlock()
-	if !c.OpenLocked() {
-		return
-	}
+func (c *econn) closeLocked() {
 	c.closing.Store(true)
-	c.ci.choose(code, reason)
-	if c.proto == protoWebSocket {
-		out := c.Output()
-		*out = websocket.AppendClose(*out, c.ci.code, c.ci.reason)
-	}
+	c.closeNotifyLocked()
 	c.CloseLocked()
 }
+
+func (c *econn) delivering() bool {
+	if c.live != nil {
+		c.live.msgs++
+	}
+	return c.helloAt != 0
+}
+
+func (c *econn) established() { c.helloAt = 0 } // the timer finds nothing to do
+
+func (c *econn) logger() *slog.Logger { return c.srv.opt.log.With("remote", c.remote) }
+
+// Close implements router.Peer.
+func (c *econn) Close() { c.shut(c, 0, "") }
+
+// goAway closes the connection because the server is going away.
+func (c *econn) goAway() { c.shut(c, ws.StatusGoingAway, "server shutting down") }
 
 // EOF implements epoll.Handler: the client went away.
 func (c *econn) EOF() {
@@ -329,7 +144,7 @@ func (c *econn) EOF() {
 		c.refuse(errClosedInHandshake)
 		return
 	}
-	c.close(ws.StatusGoingAway, "")
+	c.shut(c, ws.StatusGoingAway, "")
 }
 
 // Timer implements epoll.Handler: the handshake deadline, the hello
@@ -343,11 +158,15 @@ func (c *econn) Timer(now time.Duration) {
 	if c.closing.Load() {
 		return
 	}
+	var release time.Duration
+	if c.tls != nil {
+		release = c.tlsTimer(now)
+	}
 	if c.helloAt != 0 && now >= c.helloAt {
 		c.helloAt = 0
 		fail, again := c.in.join.helloCheck(o, &c.helloWaited)
 		if fail {
-			c.fail(ws.StatusPolicyViolation, helloFailure(o, c.gotMessage))
+			c.fail(c, ws.StatusPolicyViolation, helloFailure(o, c.gotMessage))
 			return
 		}
 		if again > 0 {
@@ -361,16 +180,16 @@ func (c *econn) Timer(now time.Duration) {
 		ping, why, next = c.live.check(o, now, c.LastRead(), uint64(c.live.msgs))
 		if why != "" {
 			c.srv.opt.log.Info("closing connection", "remote", c.remote, "reason", why)
-			c.close(ws.StatusGoingAway, why)
+			c.shut(c, ws.StatusGoingAway, why)
 			return
 		}
 		if ping {
 			c.Lock()
-			c.appendControlLocked(nil, false)
+			c.controlLocked(c, nil, false)
 			c.Unlock()
 		}
 	}
-	c.SetTimer(earliest(c.helloAt, next))
+	c.SetTimer(earliest(earliest(c.helloAt, next), release))
 }
 
 // Closed implements epoll.Handler.
@@ -414,9 +233,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 			c.answerAndClose(out, fmt.Errorf("rawsocket handshake: %w", err))
 			return len(b), 0
 		}
-		c.proto, c.format = protoRawSocket, client.Serializer
-		c.in.start(o.rawMaxIn, 0, o)
-		c.maxOut = int32(min(client.MaxLength, o.maxMessage))
+		c.startRawSocket(client, o)
 		c.attach(out)
 		return rawsocket.HandshakeSize, 0
 	}
@@ -473,13 +290,8 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
 		return true
 	}
-	c.proto, c.format, c.cookie = protoWebSocket, cd.Format(), cookie
-	c.maxOut = int32(o.maxMessage)
-	c.msgOp = ws.OpText
-	if cd.Binary() {
-		c.msgOp = ws.OpBinary
-	}
-	c.in.start(o.maxMessage, c.msgOp, o)
+	c.cookie = cookie
+	c.startWebSocket(cd, o)
 	c.attach(h.w)
 	return false
 }
@@ -491,11 +303,8 @@ func (c *econn) answerAndClose(answer []byte, err error) {
 	c.srv.refused(c.remote, err)
 	c.phase = phaseDraining
 	c.Lock()
-	if len(answer) > 0 {
-		out := c.Output()
-		*out = append(*out, answer...)
-		c.Commit()
-	}
+	c.appendLocked(answer)
+	c.closeNotifyLocked()
 	c.CloseLocked()
 	c.Unlock()
 }
@@ -514,19 +323,22 @@ func (c *econn) attach(answer []byte) {
 	s.mu.Unlock()
 
 	c.Lock()
-	out := c.Output()
-	*out = append(*out, answer...)
-	c.Commit()
+	c.appendLocked(answer)
 	c.Unlock()
 	c.phase = phaseOpen
-	c.session = s.Router.Attach(c, router.TransportInfo{
+	info := router.TransportInfo{
 		Kind:         c.proto.String(),
 		Serializer:   c.format.String(),
 		RemoteAddr:   c.remote,
 		Cookie:       c.cookie.Value,
 		CookieIssued: c.cookie.Issued,
 		Loop:         c.Loop(),
-	})
+	}
+	if c.tls != nil {
+		info.TLS, info.TLSState = true, c.tls.state
+		c.tls.state = nil // the router's now
+	}
+	c.session = s.Router.Attach(c, info)
 	s.connOpened(engEpoll, kindOf(c.proto))
 	c.srv.opt.log.Debug("connection attached", "remote", c.remote, "transport", c.proto.String(), "serializer", c.format.String())
 	o := &c.srv.opt
@@ -540,6 +352,18 @@ func (c *econn) attach(answer []byte) {
 		next = c.live.start(o, c.proto == protoWebSocket || o.rawSocketPings, now)
 	}
 	c.SetTimer(earliest(c.helloAt, next))
+}
+
+// appendLocked queues b, the handshake's answer, through the output seam
+// (see link).
+func (c *econn) appendLocked(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	out := c.outputLocked()
+	from := len(*out)
+	*out = append(*out, b...)
+	c.commitLocked(from)
 }
 
 func indexNewline(b []byte) int {

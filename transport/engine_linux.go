@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/junction-wamp/junction/transport/internal/epoll"
+	"github.com/junction-wamp/junction/transport/internal/tlsrec"
 )
 
 // epollSupported says whether the epoll engine exists on this system.
@@ -21,6 +22,11 @@ const epollSupported = true
 type engine struct {
 	ep    *epoll.Engine
 	conns map[*econn]struct{} // under Server.mu
+
+	// TLS handshakes in progress (tls_linux.go): a slot each, and their
+	// connections, under Server.mu, for Close to end them.
+	tlsSlots   chan struct{}
+	handshakes map[net.Conn]struct{}
 }
 
 // listenerWriteInterval bounds how long the epoll engine holds back
@@ -54,15 +60,35 @@ func (s *Server) startEngineLocked() (*engine, error) {
 		return nil, fmt.Errorf("starting the epoll engine: %w", err)
 	}
 	s.eng = &engine{ep: ep, conns: make(map[*econn]struct{})}
+	if s.opt.tls != nil {
+		s.eng.tlsSlots = make(chan struct{}, s.opt.maxTLSHandshakes)
+		s.eng.handshakes = make(map[net.Conn]struct{})
+	}
 	return s.eng, nil
 }
 
 // serveEngine hands an accepted connection to the epoll engine, taking
 // its socket off Go's poller: a duplicate of the descriptor goes to the
-// engine and nc is closed. It reports false, with nc untouched, for a
-// connection that has no descriptor; the caller serves it in goroutine
-// mode.
+// engine and nc is closed; with TLS, after the handshake (tls_linux.go),
+// for which it may wait for a free slot. It reports false, with nc
+// untouched, for a connection that has no descriptor; the caller serves
+// it in goroutine mode.
 func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
+	if _, ok := nc.(syscall.Conn); !ok {
+		return false
+	}
+	if s.opt.tls != nil {
+		s.handshakeTLS(e, nc)
+		return true
+	}
+	return s.addToEngine(e, nc, nil, 0)
+}
+
+// addToEngine takes nc off Go's poller and hands it to the engine, with
+// the record layer of its TLS handshake if it had one (which took spent
+// of the HandshakeTimeout). It reports false, with nc untouched, when nc
+// has no descriptor.
+func (s *Server) addToEngine(e *engine, nc net.Conn, t *tlsrec.Result, spent time.Duration) bool {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return false
@@ -83,7 +109,11 @@ func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
 	}
 	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
 
-	c := &econn{srv: s, remote: remote}
+	c := &econn{wire: wire{srv: s, remote: remote}}
+	if t != nil {
+		c.tls = newEconnTLS(t)
+		c.SetInput(t.Leftover)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -95,7 +125,7 @@ func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
 	s.mu.Unlock()
 	var deadline time.Duration
 	if s.opt.handshakeTimeout > 0 {
-		deadline = epoll.Now() + s.opt.handshakeTimeout
+		deadline = epoll.Now() + max(s.opt.handshakeTimeout-spent, time.Millisecond)
 	}
 	if err := e.ep.Add(&c.Conn, fd, c, deadline); err != nil {
 		s.mu.Lock()
@@ -115,6 +145,7 @@ func (e *engine) abortAllLocked() {
 	for c := range e.conns {
 		c.Abort()
 	}
+	e.abortHandshakesLocked()
 }
 
 func (e *engine) abortUnattachedLocked() {
@@ -126,6 +157,7 @@ func (e *engine) abortUnattachedLocked() {
 			c.Abort()
 		}
 	}
+	e.abortHandshakesLocked()
 }
 
 // goAwayLocked closes every connection because the server is going away

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -13,6 +14,17 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
+
+// TestEconnSize keeps the epoll engine's per-connection state, what an
+// idle connection costs besides its session and socket, from growing
+// unnoticed: 368 bytes (360 before the TLS record layer's pointer), which
+// the allocator rounds to its 384-byte class. A field that must be added
+// should take the place of one, or padding.
+func TestEconnSize(t *testing.T) {
+	if n := unsafe.Sizeof(econn{}); n > 368 {
+		t.Fatalf("econn is %d bytes, over its budget of 368", n)
+	}
+}
 
 // TestIdleConnections holds 2,000 joined and subscribed connections on each
 // engine and reports what one costs the server (run with -v to see it):

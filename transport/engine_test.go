@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,24 @@ func TestEngineSelection(t *testing.T) {
 	}
 	tlsServer := startServer(t, EngineAuto, func(s *Server) { s.TLSConfig = serverTLS })
 	join(t, tlsServer.dialWS(t, "wamp.2.json"))
-	if tlsServer.eng != nil {
-		t.Fatal("auto with TLS started the epoll engine")
+	tlsServer.mu.Lock()
+	usesEpoll = tlsServer.eng != nil
+	tlsServer.mu.Unlock()
+	if usesEpoll != epollSupported {
+		t.Fatalf("auto with TLS: epoll engine started %v, want %v", usesEpoll, epollSupported)
+	}
+	// A TLSConfig the record layer cannot carry (TLS 1.2 with CBC
+	// suites only) is served in goroutine mode.
+	cbc := serverTLS.Clone()
+	cbc.MaxVersion = tls.VersionTLS12
+	cbc.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}
+	cbcServer := startServer(t, EngineAuto, func(s *Server) { s.TLSConfig = cbc })
+	join(t, cbcServer.dialWS(t, "wamp.2.json"))
+	cbcServer.mu.Lock()
+	usesEpoll = cbcServer.eng != nil
+	cbcServer.mu.Unlock()
+	if usesEpoll {
+		t.Fatal("auto with CBC-only TLS started the epoll engine")
 	}
 }
 

@@ -6,8 +6,6 @@ func (c *econn) setSendBuffer(n int) {
 	c.Control(func(fd int) { unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n) })
 }
 
-func (c *econn) isClosing() bool { return c.closing.Load() }
-
 func (c *econn) queued() int {
 	c.Lock()
 	defer c.Unlock()

@@ -498,17 +498,18 @@ func roundTrip(t *testing.T, c client, req wamp.ID) {
 	}
 }
 
-// clientTLS trusts the certificate of serverTLS.
-var serverTLS, clientTLS = selfSigned()
+// clientTLS trusts the certificate of serverTLS, whose PEM is serverPEM
+// (for clients in other processes).
+var serverTLS, clientTLS, serverPEM = selfSigned()
 
-func selfSigned() (*tls.Config, *tls.Config) {
+func selfSigned() (*tls.Config, *tls.Config, []byte) {
 	p, err := testcert.New()
 	if err != nil {
 		panic(err)
 	}
 	srv := &tls.Config{Certificates: []tls.Certificate{p.Cert}}
 	cli := &tls.Config{RootCAs: p.Pool, ServerName: "localhost"}
-	return srv, cli
+	return srv, cli, p.CertPEM
 }
 
 // serverConn is the server's side of a connection, either engine.
@@ -522,7 +523,6 @@ type serverConn interface {
 }
 
 func (c *conn) setSendBuffer(n int) { c.raw.(*net.TCPConn).SetWriteBuffer(n) }
-func (c *conn) isClosing() bool     { return c.closing.Load() }
 
 func (c *conn) queued() int {
 	c.mu.Lock()

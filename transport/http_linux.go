@@ -24,6 +24,10 @@ func (c *econn) handOffHTTP(b []byte) {
 		return
 	}
 	head := bytes.Clone(b)
+	var raw []byte // with TLS: a partial record after the request's
+	if c.tls != nil {
+		raw = bytes.Clone(c.tls.raw)
+	}
 	fd, ok := c.Detach()
 	c.phase = phaseDraining
 	if !ok { // closing already (the server is closing)
@@ -43,5 +47,9 @@ func (c *econn) handOffHTTP(b []byte) {
 		return
 	}
 	s.opt.log.Debug("HTTP request: handed to the handler", "remote", c.remote)
-	f.serve(countConn{nc, &s.stats}, head, engEpoll)
+	var conn net.Conn = countConn{nc, &s.stats}
+	if c.tls != nil {
+		conn = newTLSNetConn(conn, c.tls.rec, raw)
+	}
+	f.serve(conn, head, engEpoll)
 }

@@ -88,6 +88,7 @@ func TestHTTPHandler(t *testing.T) {
 		{"goroutine", EngineGoroutine, false},
 		{"epoll", EngineEpoll, false},
 		{"goroutine/tls", EngineGoroutine, true},
+		{"epoll/tls", EngineEpoll, true},
 	} {
 		if tc.engine == EngineEpoll && !epollSupported {
 			continue

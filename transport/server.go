@@ -16,6 +16,7 @@ import (
 
 	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport/internal/tlsrec"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
 )
@@ -27,6 +28,9 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultHelloTimeout     = 10 * time.Second
 	DefaultPingTimeout      = 10 * time.Second
+	// DefaultMaxTLSHandshakes bounds the TLS handshakes the epoll engine
+	// runs at once.
+	DefaultMaxTLSHandshakes = 1024
 )
 
 // closeGrace bounds the flush of what is queued when a connection closes,
@@ -131,8 +135,17 @@ type Server struct {
 	IdleTimeout time.Duration
 
 	// TLSConfig, when set, makes every connection TLS (wss:// and
-	// RawSocket over TLS).
+	// RawSocket over TLS). The epoll engine serves TLS 1.2 and 1.3 with
+	// AEAD suites only (TLS 1.3's three; TLS 1.2's ECDHE suites with
+	// AES-GCM or ChaCha20-Poly1305), whatever TLSConfig allows beyond; the
+	// goroutine engine serves what TLSConfig allows.
 	TLSConfig *tls.Config
+	// MaxTLSHandshakes bounds the TLS handshakes the epoll engine runs at
+	// once, each on a goroutine of its own for at most HandshakeTimeout
+	// (never on an event loop): while that many are in progress, new
+	// connections wait in the listen backlog. Default
+	// DefaultMaxTLSHandshakes.
+	MaxTLSHandshakes int
 
 	// Cookie, when set, gives WebSocket clients an authentication cookie:
 	// the upgrade reads it and, when the client has none, sets a new random
@@ -142,10 +155,11 @@ type Server struct {
 
 	// Engine says how connections are served (see the package
 	// documentation for what each costs): EngineEpoll, the event loops of
-	// the epoll engine (Linux only; plain TCP and Unix sockets, not TLS);
-	// EngineGoroutine, two goroutines per connection (everywhere, TLS
-	// included); or EngineAuto, the default (also ""): epoll for the
-	// listeners it can serve, goroutine mode for the others.
+	// the epoll engine (Linux only; TCP and Unix sockets, TLS included);
+	// EngineGoroutine, two goroutines per connection (everywhere); or
+	// EngineAuto, the default (also ""): epoll for the listeners it can
+	// serve, goroutine mode for the others (and for TLS when TLSConfig
+	// allows nothing the epoll engine's record layer carries).
 	Engine string
 
 	// Handler, when set, serves the plain HTTP requests that arrive on the
@@ -231,6 +245,8 @@ type options struct {
 	pingTimeout          time.Duration
 	rawSocketPings       bool
 	idleTimeout          time.Duration
+	tls                  *tlsrec.Config // TLS on the epoll engine; nil without TLS or epoll
+	maxTLSHandshakes     int
 	log                  *slog.Logger
 	wsPath               string // the WebSocket path, default applied
 	http                 httpOptions
@@ -255,9 +271,6 @@ func (s *Server) setup() error {
 	case EngineEpoll:
 		if !epollSupported {
 			return fmt.Errorf("transport: Engine %q needs Linux", s.Engine)
-		}
-		if s.TLSConfig != nil {
-			return fmt.Errorf("transport: Engine %q does not serve TLS; use %q or %q", s.Engine, EngineAuto, EngineGoroutine)
 		}
 	default:
 		return fmt.Errorf("transport: Engine %q is not one of %s, %s, %s", s.Engine, EngineAuto, EngineEpoll, EngineGoroutine)
@@ -328,6 +341,18 @@ func (s *Server) setup() error {
 	o.log = s.Logger
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxTLSHandshakes < 0 {
+		return fmt.Errorf("transport: MaxTLSHandshakes %d is negative", s.MaxTLSHandshakes)
+	}
+	o.maxTLSHandshakes = cmp.Or(s.MaxTLSHandshakes, DefaultMaxTLSHandshakes)
+	if s.TLSConfig != nil && epollSupported && s.Engine != EngineGoroutine {
+		if o.tls, err = tlsrec.NewConfig(s.TLSConfig); err != nil {
+			if s.Engine == EngineEpoll {
+				return fmt.Errorf("transport: Engine %q: %w", s.Engine, err)
+			}
+			o.log.Warn("TLS connections are served in goroutine mode: the epoll engine cannot carry what TLSConfig allows", "err", err)
+		}
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
@@ -426,7 +451,7 @@ func (s *Server) useEngine(ln net.Listener) bool {
 	case EngineGoroutine:
 		return false
 	}
-	if !epollSupported || s.TLSConfig != nil {
+	if !epollSupported || (s.TLSConfig != nil && s.opt.tls == nil) {
 		return false
 	}
 	switch ln.(type) {

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -484,13 +485,15 @@ func TestSlowReader(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	ts := startServer(t, EngineAuto, func(s *Server) { s.TLSConfig = serverTLS })
-	wss := ts.dialWS(t, "wamp.2.json")
-	rs := ts.dialRS(t, wamp.FormatCBOR)
-	join(t, wss)
-	join(t, rs)
-	pubSub(t, rs, wss)
-	pubSub(t, wss, rs)
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
+		wss := ts.dialWS(t, "wamp.2.json")
+		rs := ts.dialRS(t, wamp.FormatCBOR)
+		join(t, wss)
+		join(t, rs)
+		pubSub(t, rs, wss)
+		pubSub(t, wss, rs)
+	})
 }
 
 func TestUnixSocket(t *testing.T) {
@@ -663,7 +666,8 @@ func TestServerConfigErrors(t *testing.T) {
 		{Router: newRouter(t), AllowedOrigins: []string{"https://*.*.com"}},
 		{Router: newRouter(t), WebSocketPath: "ws"},
 		{Router: newRouter(t), Engine: "fast"},
-		{Router: newRouter(t), Engine: EngineEpoll, TLSConfig: serverTLS},
+		{Router: newRouter(t), Engine: EngineEpoll, TLSConfig: &tls.Config{MaxVersion: tls.VersionTLS11}},
+		{Router: newRouter(t), MaxTLSHandshakes: -1},
 		{Router: newRouter(t), MaxPreWelcomeMessageSize: -1},
 		{Router: newRouter(t), MaxMessageSize: 2 << 20, PartialBudget: NewPartialBudget(1 << 20)},
 	} {

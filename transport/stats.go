@@ -137,6 +137,7 @@ type serverCounters struct {
 	loops             atomic.Uint64 // numbers goroutine-mode connections for the router (TransportInfo.Loop)
 	// tooLargeBeforeWelcome and memoryReleases: see ServerStats.
 	tooLargeBeforeWelcome, memoryReleases atomic.Uint64
+	tlsHandshakes                         atomic.Int64 // in progress on the epoll engine's goroutines
 }
 
 type connCounts struct {
@@ -195,6 +196,10 @@ type ServerStats struct {
 	// MemoryReleases counts the times memory was given back to the
 	// operating system after a spike of large messages.
 	MemoryReleases uint64
+	// TLSHandshakes is the number of TLS handshakes in progress for the
+	// epoll engine (at most Server.MaxTLSHandshakes); the ones that
+	// failed are in Refused ("tls").
+	TLSHandshakes int64
 }
 
 // Stats returns a snapshot of the Server's counters.
@@ -206,6 +211,7 @@ func (s *Server) Stats() ServerStats {
 
 		TooLargeBeforeWelcome: s.stats.tooLargeBeforeWelcome.Load(),
 		MemoryReleases:        s.stats.memoryReleases.Load(),
+		TLSHandshakes:         s.stats.tlsHandshakes.Load(),
 	}
 	for e := range numEngines {
 		for k := range numKinds {

@@ -189,6 +189,39 @@ func (c *Conn) SetTimer(at time.Duration) {
 	c.loop.wheel.set(c, at)
 }
 
+// SetInput gives the connection bytes already read from its socket (a TLS
+// handshake run before Add reads past its end, say): its loop hands them
+// to Data first, when it takes the connection, and writes what Data
+// queues. Call it before Add.
+func (c *Conn) SetInput(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	c.in = getBuffer(len(b))
+	c.in.b = append(c.in.b, b...)
+}
+
+// SetTimerBefore arms the connection's timer for time at unless it is set
+// for the same tick or earlier already; at <= 0 does nothing. For the
+// handler's calls, once the loop has the connection.
+func (c *Conn) SetTimerBefore(at time.Duration) {
+	if at <= 0 || c.loop == nil || !c.registered {
+		return
+	}
+	if c.tat != 0 && c.tat*c.loop.wheel.tick <= int64(at)+c.loop.wheel.tick-1 {
+		return
+	}
+	c.loop.wheel.set(c, at)
+}
+
+// LastWrite returns the engine clock of the last write that sent data (0
+// before any). For the handler's calls.
+func (c *Conn) LastWrite() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Duration(c.lastWrite)
+}
+
 // LastRead returns the engine clock of the last read that brought data
 // (0 before any). For the handler's calls.
 func (c *Conn) LastRead() time.Duration { return time.Duration(c.lastRead) }

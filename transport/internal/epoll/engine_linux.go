@@ -600,8 +600,14 @@ func (l *loop) fire(c *Conn) {
 // output, the steps of a close. dequeued says that c was taken off the
 // queue.
 func (l *loop) service(c *Conn, dequeued bool) {
-	if !c.registered && !l.register(c) {
-		return
+	if !c.registered {
+		if !l.register(c) {
+			return
+		}
+		if c.in != nil { // bytes read before Add (SetInput)
+			used, need := c.h.Data(c.in.b)
+			l.keep(c, c.in.b, used, need)
+		}
 	}
 	c.mu.Lock()
 	if dequeued {

@@ -593,3 +593,55 @@ func FuzzChunks(f *testing.F) {
 		}
 	})
 }
+
+// TestSetInput: bytes read before Add (by a TLS handshake) reach Data
+// first, even when the socket then has nothing to read, and the answer
+// goes out; a partial frame among them waits for the rest.
+func TestSetInput(t *testing.T) {
+	e := newEngine(t, Config{Loops: 1})
+	c := newTestConn(true)
+	first, second := frame([]byte("read before Add")), frame([]byte("then from the socket"))
+	c.SetInput(append(bytes.Clone(first), second[:3]...))
+	peer := pair(t, e, &c.Conn, c, 0)
+	if got := readFull(t, peer, len(first)); !bytes.Equal(got, first) {
+		t.Fatalf("echo %q, want %q", got, first)
+	}
+	peer.Write(second[3:])
+	if got := readFull(t, peer, len(second)); !bytes.Equal(got, second) {
+		t.Fatalf("echo %q, want %q", got, second)
+	}
+}
+
+// timerConn sets its timer from Data: 'L' for an hour from now, 'e' for
+// 20ms from now and 'l' for an hour, both with SetTimerBefore.
+type timerConn struct{ *testConn }
+
+func (c timerConn) Data(b []byte) (int, int) {
+	for _, x := range b {
+		switch x {
+		case 'L':
+			c.SetTimer(Now() + time.Hour)
+		case 'e':
+			c.SetTimerBefore(Now() + 20*time.Millisecond)
+		case 'l':
+			c.SetTimerBefore(Now() + time.Hour)
+		}
+	}
+	c.data <- len(b)
+	return len(b), 0
+}
+
+// TestSetTimerBefore: SetTimerBefore brings a later timer forward and
+// leaves an earlier one be.
+func TestSetTimerBefore(t *testing.T) {
+	e := newEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond})
+	c := timerConn{newTestConn(false)}
+	peer := pair(t, e, &c.Conn, c, 0)
+	peer.Write([]byte("Lel")) // an hour, then 20ms, then not an hour again
+	<-c.data
+	select {
+	case <-c.timers:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the timer brought forward never fired")
+	}
+}

@@ -1,0 +1,351 @@
+//go:build linux
+
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/junction-wamp/junction/transport/internal/epoll"
+	"github.com/junction-wamp/junction/transport/internal/tlsrec"
+)
+
+// TLS on the epoll engine.
+//
+// A TLS connection is accepted as a plain one is, but before it goes to
+// the engine its handshake runs on a goroutine of its own (crypto/tls,
+// through tlsrec.Config.Handshake), never on an event loop: a slow or
+// silent client costs its own goroutine until HandshakeTimeout, and at
+// most MaxTLSHandshakes run at once (the accept loop waits for a free
+// slot, so that new connections wait in the listen backlog). The
+// connection then joins the engine with its record layer (tlsrec.Conn)
+// and the bytes the handshake read past its end, and from there costs
+// what a plain one does plus the record layer's keys: Data opens the
+// records in the loop's buffer, in place, and hands their plaintext to
+// the plain path; output is sealed in the output buffer it was framed
+// in, under the connection's lock, so records go out in order; a close
+// sends close_notify.
+
+// econnTLS is an epoll connection's TLS state.
+type econnTLS struct {
+	rec *tlsrec.Conn
+	// state is crypto/tls's view of the handshake, for the router's
+	// authentication (TransportInfo.TLSState); dropped once attached.
+	state *tls.ConnectionState
+	// plain is the plaintext a frame split over records left, kept
+	// between Data calls: nil when there is none.
+	plain []byte
+	// raw is, during Data, the bytes after the records opened (a
+	// partial record): an HTTP hand-off takes them along.
+	raw []byte
+	// releaseAt is when the record layer's ciphers are to be dropped if
+	// the connection has been quiet meanwhile (0: not planned). The
+	// loop's.
+	releaseAt time.Duration
+}
+
+// tlsReleaseAfter is the quiet after which a connection's ciphers are
+// dropped (AES-GCM's tables, some 750 bytes a direction), leaving only
+// its keys: a connection quiet that long is idle, and one that wakes up
+// pays a few microseconds to make them again.
+const tlsReleaseAfter = 2 * time.Second
+
+func newEconnTLS(r *tlsrec.Result) *econnTLS {
+	st := r.State // not &r.State: that would keep the leftover bytes
+	return &econnTLS{rec: r.Conn, state: &st}
+}
+
+// handshakeTLS runs nc's TLS handshake on a goroutine of its own, once
+// one of the MaxTLSHandshakes slots is free (the accept loop waits for
+// one), and hands the connection to the engine when it succeeds.
+func (s *Server) handshakeTLS(e *engine, nc net.Conn) {
+	e.tlsSlots <- struct{}{}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-e.tlsSlots
+		nc.Close()
+		return
+	}
+	e.handshakes[nc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.tlsHandshakes.Add(1)
+	go s.runHandshakeTLS(e, nc)
+}
+
+// runHandshakeTLS is the goroutine of one TLS handshake.
+func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
+	defer func() {
+		s.stats.tlsHandshakes.Add(-1)
+		<-e.tlsSlots
+		s.wg.Done()
+	}()
+	start := time.Now()
+	var deadline time.Time
+	if d := s.opt.handshakeTimeout; d > 0 {
+		deadline = start.Add(d)
+	}
+	res, err := s.opt.tls.Handshake(countConn{nc, &s.stats}, deadline)
+	s.mu.Lock()
+	delete(e.handshakes, nc)
+	closed := s.closed
+	s.mu.Unlock()
+	if err != nil {
+		nc.Close()
+		if !closed {
+			remote := nc.RemoteAddr().String()
+			s.refused(remote, fmt.Errorf("%w with %s: %w", errTLSHandshake, remote, err))
+		}
+		return
+	}
+	if closed || !s.addToEngine(e, nc, res, time.Since(start)) {
+		nc.Close()
+	}
+}
+
+// abortHandshakesLocked ends the TLS handshakes in progress: their
+// goroutines see their connection closed. The caller holds Server.mu.
+func (e *engine) abortHandshakesLocked() {
+	for nc := range e.handshakes {
+		nc.Close()
+	}
+}
+
+// tlsData is Data for a TLS connection: the records in b are opened in
+// place and their plaintext goes through the plain path; what a frame
+// split over records leaves waits in c.tls.plain.
+func (c *econn) tlsData(b []byte) (int, int) {
+	t := c.tls
+	r, err := t.rec.Open(b)
+	p := b[:r.N]
+	if len(t.plain) > 0 {
+		t.plain = append(t.plain, p...)
+		p = t.plain
+	}
+	if len(p) > 0 {
+		t.raw = b[r.Used:]
+		used, _ := c.readPlain(p)
+		t.raw = nil
+		switch rest := p[used:]; {
+		case len(rest) == 0:
+			t.plain = nil
+		case len(t.plain) > 0:
+			t.plain = t.plain[:copy(t.plain, rest)]
+		default:
+			t.plain = append([]byte(nil), rest...)
+		}
+	}
+	if err != nil {
+		c.tlsFailed(err)
+		return len(b), 0
+	}
+	if t.releaseAt == 0 && c.phase == phaseOpen {
+		t.releaseAt = epoll.Now() + tlsReleaseAfter
+		c.SetTimerBefore(t.releaseAt)
+	}
+	if r.KeyUpdate {
+		c.Lock()
+		if c.OpenLocked() {
+			c.commitLocked(len(*c.outputLocked())) // seals the KeyUpdate the client asked for
+		}
+		c.Unlock()
+	}
+	return r.Used, r.Need
+}
+
+// tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
+// and returns when to look again (0: when the connection is next read).
+// The econn Timer calls it.
+func (c *econn) tlsTimer(now time.Duration) time.Duration {
+	t := c.tls
+	if t.releaseAt == 0 || now < t.releaseAt {
+		return t.releaseAt
+	}
+	if last := max(c.LastRead(), c.LastWrite()); now-last < tlsReleaseAfter {
+		t.releaseAt = last + tlsReleaseAfter
+		return t.releaseAt
+	}
+	t.releaseAt = 0
+	t.rec.ReleaseRead()
+	c.Lock()
+	t.rec.ReleaseWrite()
+	c.Unlock()
+	return 0
+}
+
+// tlsFailed ends a connection whose records failed, or that the client
+// closed with close_notify (then as at its end of stream). After a fatal
+// alert nothing more may be sent, not even a WebSocket close frame: the
+// alert Open asks for goes out and the connection closes.
+func (c *econn) tlsFailed(err error) {
+	c.CloseRead()
+	if errors.Is(err, tlsrec.ErrCloseNotify) {
+		c.srv.opt.log.Debug("TLS: the client sent close_notify", "remote", c.remote)
+		c.EOF()
+		return
+	}
+	c.srv.opt.log.Debug("TLS: closing the connection", "remote", c.remote, "err", err)
+	if c.phase == phaseHandshake {
+		c.srv.refused(c.remote, fmt.Errorf("%w with %s: %w", errTLSHandshake, c.remote, err))
+	}
+	c.phase = phaseDraining
+	c.Lock()
+	if c.OpenLocked() {
+		c.closing.Store(true)
+		var ae *tlsrec.AlertError
+		if errors.As(err, &ae) && !ae.Remote {
+			out := c.Output()
+			*out = c.tls.rec.SealAlert(*out, ae.Alert)
+		}
+		c.CloseLocked()
+	}
+	c.Unlock()
+}
+
+// sealLocked turns the output the caller appended after mark into TLS
+// records, in place; a no-op without TLS. The caller holds the lock.
+func (c *econn) sealLocked(out *[]byte, mark int) {
+	if c.tls == nil {
+		return
+	}
+	b, err := c.tls.rec.SealInPlace(*out, mark)
+	*out = b
+	if err != nil { // the sequence number is exhausted (2^64 records)
+		c.srv.opt.log.Warn("TLS: cannot seal more records; closing", "remote", c.remote, "err", err)
+		c.CloseLocked()
+	}
+}
+
+// closeNotifyLocked appends close_notify before a close. The caller holds
+// the lock.
+func (c *econn) closeNotifyLocked() {
+	if c.tls == nil {
+		return
+	}
+	out := c.Output()
+	*out = c.tls.rec.SealAlert(*out, tlsrec.AlertCloseNotify)
+}
+
+// tlsNetConn is a TLS connection handed from the epoll engine to
+// net/http (an HTTP request for the Handler): the record layer over the
+// socket, read and written by net/http's goroutines.
+type tlsNetConn struct {
+	net.Conn
+	rec *tlsrec.Conn
+
+	rmu   sync.Mutex
+	raw   []byte // records read, not yet opened
+	plain []byte // opened, not yet read
+	rerr  error
+
+	wmu  sync.Mutex
+	wbuf []byte
+	shut bool // close_notify sent
+}
+
+func newTLSNetConn(nc net.Conn, rec *tlsrec.Conn, raw []byte) *tlsNetConn {
+	c := &tlsNetConn{Conn: nc, rec: rec, raw: make([]byte, 0, 2*tlsrec.MaxRecord)}
+	c.raw = append(c.raw, raw...)
+	return c
+}
+
+func (c *tlsNetConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for len(c.plain) == 0 {
+		if c.rerr != nil {
+			return 0, c.rerr
+		}
+		r, err := c.rec.Open(c.raw)
+		c.plain = append(c.plain[:0], c.raw[:r.N]...)
+		c.raw = c.raw[:copy(c.raw, c.raw[r.Used:])]
+		if r.KeyUpdate {
+			c.write(nil)
+		}
+		if err != nil {
+			c.rerr = err
+			if errors.Is(err, tlsrec.ErrCloseNotify) {
+				c.rerr = io.EOF
+			}
+			var ae *tlsrec.AlertError
+			if errors.As(err, &ae) && !ae.Remote {
+				c.wmu.Lock()
+				c.Conn.Write(c.rec.SealAlert(nil, ae.Alert))
+				c.shut = true
+				c.wmu.Unlock()
+			}
+			continue
+		}
+		if len(c.plain) > 0 {
+			break
+		}
+		n, err := c.Conn.Read(c.raw[len(c.raw):cap(c.raw)])
+		c.raw = c.raw[:len(c.raw)+n]
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Not the end: net/http interrupts its background read with a
+			// deadline in the past, and reads on after.
+			return 0, err
+		case err == io.EOF:
+			c.rerr = io.ErrUnexpectedEOF // no close_notify
+		default:
+			c.rerr = err
+		}
+	}
+	n := copy(p, c.plain)
+	c.plain = c.plain[n:]
+	return n, nil
+}
+
+func (c *tlsNetConn) Write(p []byte) (int, error) {
+	return c.write(p)
+}
+
+func (c *tlsNetConn) write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.shut {
+		return 0, net.ErrClosed
+	}
+	var err error
+	if c.wbuf, err = c.rec.Seal(c.wbuf[:0], p); err != nil {
+		return 0, err
+	}
+	if _, err := c.Conn.Write(c.wbuf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// CloseWrite sends close_notify and half-closes the socket.
+func (c *tlsNetConn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.shut {
+		c.shut = true
+		c.Conn.Write(c.rec.SealAlert(nil, tlsrec.AlertCloseNotify))
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *tlsNetConn) Close() error {
+	c.wmu.Lock()
+	if !c.shut {
+		c.shut = true
+		c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+		c.Conn.Write(c.rec.SealAlert(nil, tlsrec.AlertCloseNotify))
+	}
+	c.wmu.Unlock()
+	return c.Conn.Close()
+}
