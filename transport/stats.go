@@ -135,8 +135,10 @@ type serverCounters struct {
 	// counts its own.
 	ioRead, ioWritten atomic.Uint64
 	loops             atomic.Uint64 // numbers goroutine-mode connections for the router (TransportInfo.Loop)
-	// tooLargeBeforeWelcome and memoryReleases: see ServerStats.
+	// tooLargeBeforeWelcome, memoryReleases, deflateConns and
+	// inflatedTooLarge: see ServerStats.
 	tooLargeBeforeWelcome, memoryReleases atomic.Uint64
+	deflateConns, inflatedTooLarge        atomic.Uint64
 }
 
 type connCounts struct {
@@ -195,6 +197,14 @@ type ServerStats struct {
 	// MemoryReleases counts the times memory was given back to the
 	// operating system after a spike of large messages.
 	MemoryReleases uint64
+	// DeflateConns counts the WebSocket connections that negotiated
+	// permessage-deflate (Server.Deflate).
+	DeflateConns uint64
+	// InflatedTooLarge counts connections closed (1009) for a compressed
+	// message whose decompressed form was over the size limit that applied
+	// (zip bombs among them); those refused before WELCOME are also in
+	// TooLargeBeforeWelcome.
+	InflatedTooLarge uint64
 }
 
 // Stats returns a snapshot of the Server's counters.
@@ -206,6 +216,8 @@ func (s *Server) Stats() ServerStats {
 
 		TooLargeBeforeWelcome: s.stats.tooLargeBeforeWelcome.Load(),
 		MemoryReleases:        s.stats.memoryReleases.Load(),
+		DeflateConns:          s.stats.deflateConns.Load(),
+		InflatedTooLarge:      s.stats.inflatedTooLarge.Load(),
 	}
 	for e := range numEngines {
 		for k := range numKinds {
