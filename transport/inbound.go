@@ -110,6 +110,10 @@ type input struct {
 	maxIn int32            // largest message accepted once welcomed
 	held  uint32           // bytes reserved from the PartialBudget
 	join  joinState        // Send tells it about WELCOME
+	// deflate: the WebSocket upgrade negotiated permessage-deflate. Set by
+	// start and fixed after (Send reads it, on any goroutine, to compress);
+	// release leaves it.
+	deflate bool
 }
 
 // frameKind says what input.next found.
@@ -138,11 +142,11 @@ type violation struct {
 }
 
 // start sets the limits once the transport handshake is done; expect is
-// the WebSocket message type. (A WebSocket connection that negotiated
-// permessage-deflate sets in.wsr.Deflate after it.)
-func (in *input) start(maxIn int, expect ws.OpCode, o *options) {
-	in.maxIn = int32(maxIn)
-	in.wsr = websocket.Reader{MaxMessageSize: int64(in.limit(false, o)), Expect: expect}
+// the WebSocket message type, deflate whether the upgrade negotiated
+// permessage-deflate.
+func (in *input) start(maxIn int, expect ws.OpCode, deflate bool, o *options) {
+	in.maxIn, in.deflate = int32(maxIn), deflate
+	in.wsr = websocket.Reader{MaxMessageSize: int64(in.limit(false, o)), Expect: expect, Deflate: deflate}
 }
 
 // limit is the largest message accepted, before or after WELCOME.
@@ -219,6 +223,11 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 	}
 	return f, n, 0, nil
 }
+
+// idle gives back what the last message held (a decompressed message's
+// buffer) once it is delivered and no more bytes are there to read, so
+// that an idle connection holds no buffer.
+func (in *input) idle() { in.wsr.Release() }
 
 // tooLarge is the violation of a message of size bytes over limit.
 func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit int) *violation {

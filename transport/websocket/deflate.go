@@ -199,3 +199,28 @@ func AppendDeflate(dst, p []byte) []byte {
 // negotiate permessage-deflate (RFC 6455 section 5.2; ws.CheckHeader's
 // error then).
 var errCompressedBit = &CloseError{1002, string(wsflate.ErrUnexpectedCompressionBit)}
+
+// DeflatePayload compresses, in place, the payload appended since
+// BeginFrame returned start, when it is at least MinDeflateSize bytes long
+// and compressing makes it shorter. It returns dst and whether it did; end
+// the frame with EndFrameCompressed if so, with EndFrame if not.
+func DeflatePayload(dst []byte, start int) (_ []byte, compressed bool) {
+	p := dst[start+MaxServerHeaderSize:]
+	if len(p) < MinDeflateSize {
+		return dst, false
+	}
+	sc := scratchPool.Get().(*inflated)
+	z := AppendDeflate(sc.b[:0], p)
+	if len(z) < len(p) {
+		dst = dst[:start+MaxServerHeaderSize+copy(p, z)]
+		compressed = true
+	}
+	if cap(z) <= maxPooledInflated {
+		sc.b = z[:0]
+		scratchPool.Put(sc)
+	}
+	return dst, compressed
+}
+
+// scratchPool holds the buffers DeflatePayload compresses into.
+var scratchPool = sync.Pool{New: func() any { return new(inflated) }}

@@ -103,10 +103,12 @@ type Reader struct {
 
 	op         ws.OpCode // the opcode of the fragmented message in progress, or 0
 	compressed bool      // the fragmented message in progress is compressed
-	msg        []byte    // its payload so far
 	// checked is how much of a fragmented text message's payload is known
 	// to be UTF-8: all of msg but a character cut by a fragment's end.
-	checked int
+	// (An int32: a message is at most math.MaxInt32 bytes long, and it
+	// fits beside the flags.)
+	checked int32
+	msg     []byte // the fragmented message's payload so far
 	// out holds the last message decompressed, from a pool, until the next
 	// call or Release.
 	out *inflated
@@ -212,8 +214,8 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 		// Checked fragment by fragment, so that a message that is not
 		// UTF-8 fails at once (RFC 6455 section 8.1), not after the
 		// sender has made the router hold all of it.
-		var ok bool
-		if r.checked, ok = validUTF8Prefix(r.msg, r.checked, h.Fin); !ok {
+		checked, ok := validUTF8Prefix(r.msg, int(r.checked), h.Fin)
+		if r.checked = int32(checked); !ok {
 			return ev, n, errTextUTF8
 		}
 	}

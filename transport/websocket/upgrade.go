@@ -34,7 +34,7 @@ type Upgrader struct {
 	// included; zero means DefaultMaxRequestSize. (gobwas/ws accumulates a
 	// header line of any length in memory; this is what bounds it.)
 	MaxRequestSize int
-	// Cookie, when set, is the authentication cookie UpgradeCookie reads
+	// Cookie, when set, is the authentication cookie Accept reads
 	// from the request and, when the request has none (or one this router
 	// could not have set), sets in the response.
 	Cookie *Cookie
@@ -149,14 +149,6 @@ var (
 func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 	up, err := u.Accept(rw)
 	return up.Codec, err
-}
-
-// UpgradeCookie is Upgrade, also returning the authentication
-// cookie (Upgrader.Cookie): the one the client sent, or a new one set in
-// the response. It returns "" when Upgrader.Cookie is nil.
-func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie, error) {
-	up, err := u.Accept(rw)
-	return up.Codec, up.Cookie, err
 }
 
 // Accept is Upgrade, returning all the upgrade settled: the codec, the
