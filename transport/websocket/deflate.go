@@ -3,11 +3,13 @@ package websocket
 import (
 	"bytes"
 	"compress/flate"
+	"fmt"
 	"io"
 	"sync"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws/wsflate"
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // permessage-deflate (RFC 7692).
@@ -15,9 +17,10 @@ import (
 // The router always answers an offer with server_no_context_takeover and
 // client_no_context_takeover: every message is compressed and decompressed
 // on its own, so a connection keeps no compressor or decompressor between
-// messages (each is 32 KiB and more); they come from a pool for the time
-// of one message. The cost is the ratio a shared window would add across
-// messages, small for the independent JSON documents WAMP sends.
+// messages. Compression is stateless (AppendDeflate); a decompressor (about
+// 40 KiB) comes from a pool for the time of one message (Inflate). The
+// cost is the ratio a window shared across messages would add, small for
+// the independent JSON documents WAMP sends.
 
 // MinDeflateSize is the smallest message payload the router compresses:
 // DEFLATE's own framing costs a few bytes, so the shortest messages (a
@@ -26,11 +29,6 @@ import (
 // where typical WAMP JSON starts to gain (BENCHMARKS.md,
 // "permessage-deflate").
 const MinDeflateSize = 128
-
-// deflateLevel trades ratio for CPU: flate.BestSpeed also keeps the
-// compressor's reset cheap (the other levels clear a 512 KiB hash table on
-// every reset, that is, on every message without context takeover).
-const deflateLevel = flate.BestSpeed
 
 // deflateNegotiator answers the permessage-deflate offers of one upgrade
 // request: gobwas/ws's Upgrader calls negotiate for every offer in the
@@ -145,14 +143,6 @@ func grow(b []byte, n int) []byte {
 	return nb
 }
 
-// deflater is a pooled compressor: wsflate's Writer (which cuts the
-// 0x00 0x00 0xff 0xff tail off the flushed stream, RFC 7692 section
-// 7.2.1) over compress/flate's.
-type deflater struct {
-	out appendWriter
-	w   *wsflate.Writer
-}
-
 // appendWriter appends what is written to b.
 type appendWriter struct{ b []byte }
 
@@ -161,37 +151,32 @@ func (a *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var deflaters = sync.Pool{New: func() any {
-	d := new(deflater)
-	d.w = wsflate.NewWriter(&d.out, func(w io.Writer) wsflate.Compressor {
-		fw, err := flate.NewWriter(w, deflateLevel)
-		if err != nil {
-			panic(err) // only for a level out of range
-		}
-		return fw
-	})
-	return d
-}}
+var appendWriters = sync.Pool{New: func() any { return new(appendWriter) }}
+
+// syncTail ends a DEFLATE stream flushed to a byte boundary (an empty
+// stored block); RFC 7692 section 7.2.1 has the sender remove it.
+var syncTail = []byte{0, 0, 0xff, 0xff}
 
 // AppendDeflate appends p compressed as one permessage-deflate message
 // (raw DEFLATE, flushed, the tail removed) to dst, and returns it; the
-// frame carrying it has RSV1 set. It never fails: compress/flate only
-// fails on its writer's errors, and appending does not fail.
+// frame carrying it has RSV1 set. It uses klauspost/compress's stateless
+// DEFLATE, made for exactly this (no context takeover): no compressor
+// exists between calls (compress/flate's, reset per message, is about
+// 800 KiB, held in a pool), and it takes about half the CPU
+// (BENCHMARKS.md). Blocks of 32 KiB reach back 8 KiB into the one before.
 func AppendDeflate(dst, p []byte) []byte {
-	d := deflaters.Get().(*deflater)
-	d.out.b = dst
-	d.w.Reset(&d.out)
-	_, err := d.w.Write(p)
-	if err == nil {
-		err = d.w.Flush()
+	w := appendWriters.Get().(*appendWriter)
+	w.b = dst
+	err := kflate.StatelessDeflate(w, p, false, nil)
+	out := w.b
+	w.b = nil
+	appendWriters.Put(w)
+	if err != nil || !bytes.HasSuffix(out[len(dst):], syncTail) {
+		// Neither can happen: appending does not fail, and a stream that
+		// is not at its end is always flushed with an empty stored block.
+		panic(fmt.Sprintf("websocket: stateless deflate gave %v, ending %x", err, out[max(len(dst), len(out)-4):]))
 	}
-	if err != nil {
-		panic("websocket: deflate into a buffer failed: " + err.Error())
-	}
-	dst = d.out.b
-	d.out.b = nil
-	deflaters.Put(d)
-	return dst
+	return out[:len(out)-len(syncTail)]
 }
 
 // errCompressedBit: RSV1 on a control frame or a continuation frame (RFC

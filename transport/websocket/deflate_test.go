@@ -5,15 +5,20 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
+
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 // compressedFrame builds a masked client frame with RSV1 set when rsv1.
@@ -313,37 +318,118 @@ func TestReaderDeflate(t *testing.T) {
 	}
 }
 
-func BenchmarkDeflate(b *testing.B) {
+// BenchmarkEventSend is the CPU the router spends per EVENT it frames
+// for a connection, with a JSON payload of typical telemetry (about 200
+// bytes or 2 KiB in all): encode (raw payload passthrough, as the broker
+// does) and frame, plain or compressed (DeflatePayload). wire-bytes is the
+// frame's length.
+func BenchmarkEventSend(b *testing.B) {
 	for _, size := range []int{200, 2048} {
-		p := jsonEvent(size)
-		b.Run(sizeName(size), func(b *testing.B) {
-			buf := make([]byte, 0, 2*size)
-			b.SetBytes(int64(len(p)))
-			b.ReportAllocs()
-			var n int
-			for b.Loop() {
-				n = len(AppendDeflate(buf[:0], p))
-			}
-			b.ReportMetric(float64(n), "wire-bytes")
-		})
+		ev := eventOf(b, size)
+		for _, deflate := range []bool{false, true} {
+			b.Run(sizeName(size)+"/"+modeName(deflate), func(b *testing.B) {
+				buf := make([]byte, 0, 4*size)
+				var n int
+				b.ReportAllocs()
+				c0 := cpuTime()
+				for b.Loop() {
+					out, start := BeginFrame(buf[:0])
+					out, err := codec.JSON.Encode(out, ev)
+					if err != nil {
+						b.Fatal(err)
+					}
+					compressed := false
+					if deflate {
+						out, compressed = DeflatePayload(out, start)
+					}
+					if compressed {
+						out = EndFrameCompressed(out, start, ws.OpText)
+					} else {
+						out = EndFrame(out, start, ws.OpText)
+					}
+					n = len(out)
+				}
+				reportCPU(b, c0)
+				b.ReportMetric(float64(n), "wire-bytes")
+			})
+		}
 	}
 }
 
-func BenchmarkInflate(b *testing.B) {
+// BenchmarkEventReceive is the CPU per such message on the way in: the
+// client's masked frame through Reader.Next (unmask, UTF-8 check, and for
+// the compressed one Inflate). The frame is copied back each time (Next
+// unmasks in place), in both cases.
+func BenchmarkEventReceive(b *testing.B) {
 	for _, size := range []int{200, 2048} {
-		p := jsonEvent(size)
-		c := AppendDeflate(nil, p)
-		b.Run(sizeName(size), func(b *testing.B) {
-			buf := make([]byte, 0, 2*size)
-			b.SetBytes(int64(len(p)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Inflate(buf[:0], c, 1<<20); err != nil {
-					b.Fatal(err)
+		msg, err := codec.JSON.Encode(nil, eventOf(b, size))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, deflate := range []bool{false, true} {
+			b.Run(sizeName(size)+"/"+modeName(deflate), func(b *testing.B) {
+				frame := compressedFrame(ws.OpText, true, false, msg)
+				if deflate {
+					frame = compressedFrame(ws.OpText, true, true, AppendDeflate(nil, msg))
 				}
-			}
-		})
+				buf := make([]byte, len(frame))
+				r := Reader{MaxMessageSize: 1 << 20, Expect: ws.OpText, Deflate: true}
+				b.ReportAllocs()
+				c0 := cpuTime()
+				for b.Loop() {
+					copy(buf, frame)
+					ev, _, err := r.Next(buf)
+					if err != nil || len(ev.Payload) != len(msg) {
+						b.Fatal(len(ev.Payload), err)
+					}
+				}
+				reportCPU(b, c0)
+				r.Release()
+				b.ReportMetric(float64(len(frame)), "wire-bytes")
+			})
+		}
 	}
+}
+
+// eventOf is an EVENT of about size bytes encoded in JSON, its payload
+// telemetry records (repeated keys, varying values) carried raw.
+func eventOf(b *testing.B, size int) *wamp.Event {
+	ev := &wamp.Event{Subscription: 6939282913617426, Publication: 2458203949162745, Details: wamp.Dict{},
+		Payload: wamp.Payload{Format: wamp.FormatJSON}}
+	var args bytes.Buffer
+	for i := 0; ; i++ {
+		args.Reset()
+		args.WriteString(`[{"records":[`)
+		for j := range i {
+			if j > 0 {
+				args.WriteByte(',')
+			}
+			fmt.Fprintf(&args, `{"id":"sensor-%02d","temp":%d.%d,"ok":%v}`, j%40, 15+j%11, (j*7)%10, j%5 != 0)
+		}
+		args.WriteString(`]}]`)
+		ev.RawArgs = args.Bytes()
+		msg, err := codec.JSON.Encode(nil, ev)
+		if err != nil || !json.Valid(ev.RawArgs) {
+			b.Fatalf("%s: %v", args.Bytes(), err)
+		}
+		if len(msg) >= size-20 {
+			return ev
+		}
+	}
+}
+
+// reportCPU reports the CPU time per operation since c0, when measured.
+func reportCPU(b *testing.B, c0 time.Duration) {
+	if c1 := cpuTime(); c1 > 0 {
+		b.ReportMetric(float64(c1-c0)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+func modeName(deflate bool) string {
+	if deflate {
+		return "deflate"
+	}
+	return "plain"
 }
 
 func sizeName(n int) string { return fmt.Sprintf("%dB", n) }
