@@ -106,6 +106,11 @@ type Listener struct {
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string
+	// Compression is the WebSocket compression the listener agrees to:
+	// "none", or "deflate" for permessage-deflate (RFC 7692) with the
+	// clients that offer it (transport.Server.Deflate). Yaml key
+	// compression; default "none".
+	Compression string
 	// Cookie, when set, gives WebSocket clients an authentication cookie
 	// (for realms with auth.cookie). Yaml key cookie.
 	Cookie *Cookie
@@ -427,6 +432,7 @@ func defaultListener(address string) Listener {
 		WebSocket:     true,
 		RawSocket:     true,
 		Engine:        "auto",
+		Compression:   "none",
 		LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 			MaxPerAddress: 32, MaxTransports: 10_000},
 	}

@@ -66,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -168,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -343,6 +343,21 @@ func TestParseErrors(t *testing.T) {
 			name: "engine",
 			yaml: lines("listeners:", "  - address: :8080", "    engine: fast"),
 			want: []string{`junction.yaml:3:13: listeners[0].engine: "fast" is not one of auto, epoll, goroutine`},
+		},
+		{
+			name: "compression",
+			yaml: lines("listeners:", "  - address: :8080", "    compression: gzip"),
+			want: []string{`junction.yaml:3:18: listeners[0].compression: "gzip" is not one of none, deflate`},
+		},
+		{
+			name: "compression without websocket",
+			yaml: lines("listeners:", "  - address: :8080", "    websocket: false", "    compression: deflate"),
+			want: []string{`junction.yaml:4:18: listeners[0].compression: "deflate" compresses WebSocket messages, and websocket is false; remove compression or enable websocket`},
+		},
+		{
+			name: "compression left empty",
+			yaml: lines("listeners:", "  - address: :8080", "    compression:"),
+			want: []string{`junction.yaml:3:17: listeners[0].compression: no value given (write one, or remove the key to get the default)`},
 		},
 
 		// TLS.
@@ -942,6 +957,7 @@ func TestDefault(t *testing.T) {
 			WebSocket:     true,
 			RawSocket:     true,
 			Engine:        "auto",
+			Compression:   "none",
 			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 				MaxPerAddress: 32, MaxTransports: 10000},
 			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute, SignatureWindow: 5 * time.Minute},
@@ -999,6 +1015,7 @@ func TestFullConfig(t *testing.T) {
 		"      - https://app.example.com",
 		"      - https://*.example.com",
 		"    engine: goroutine",
+		"    compression: deflate",
 		"    longpoll:",
 		"      path: /wamp-lp",
 		"      request_timeout: 5s",
@@ -1087,6 +1104,7 @@ func TestFullConfig(t *testing.T) {
 				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile},
 				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
 				Engine:         "goroutine",
+				Compression:    "deflate",
 				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
 					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
 				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second,
@@ -1098,6 +1116,7 @@ func TestFullConfig(t *testing.T) {
 				WebSocket:     false,
 				RawSocket:     true,
 				Engine:        "auto",
+				Compression:   "none",
 				LongPoll: LongPoll{Enabled: false, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 					MaxPerAddress: 32, MaxTransports: 10000},
 			},
@@ -1182,6 +1201,7 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				`listeners[0].websocket_path: "" must start with "/"`,
 				`listeners[0]: websocket and rawsocket are both false; enable at least one`,
+				`listeners[0].compression: "" is not one of none, deflate`,
 				`listeners[0].engine: "" is not one of auto, epoll, goroutine`,
 			},
 		},

@@ -228,6 +228,10 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 		}
 	}
 
+	if oneOf(r, path+".compression", l.Compression, "none", "deflate") && l.Compression == "deflate" &&
+		!l.WebSocket && !r.skip(path+".websocket") {
+		r.errorf(path+".compression", "\"deflate\" compresses WebSocket messages, and websocket is false; remove compression or enable websocket")
+	}
 	if oneOf(r, path+".engine", l.Engine, "auto", "epoll", "goroutine") && l.Engine == "epoll" && runtime.GOOS != "linux" {
 		r.errorf(path+".engine", "\"epoll\" needs Linux (this is %s); use auto or goroutine", runtime.GOOS)
 	}

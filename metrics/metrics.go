@@ -25,6 +25,8 @@
 //	junction_authentications_total{method,outcome} counter   realm joins by authentication method, success or failure
 //	junction_received_bytes_total{engine}          counter   bytes read from client connections
 //	junction_sent_bytes_total{engine}              counter   bytes written to client connections
+//	junction_websocket_deflate_connections_total   counter   WebSocket connections that negotiated permessage-deflate
+//	junction_websocket_inflated_too_large_total    counter   connections closed (1009) for a compressed message over the size limit once decompressed
 //	junction_events_dropped_total                  counter   EVENTs dropped because a subscriber's queue was full
 //	junction_slow_consumers_disconnected_total     counter   sessions disconnected because their queue was full
 //	junction_call_duration_seconds                 histogram CALL to final RESULT or ERROR, of one call in 32 (sampled)
@@ -121,6 +123,7 @@ type Collector struct {
 	received, sent                                        *prometheus.Desc
 	conns, connsOpened, refused, auth                     *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
+	deflateConns, inflatedTooLarge                        *prometheus.Desc
 	dropped, slowConsumers                                *prometheus.Desc
 	callDuration, callTimeouts, callCancels               *prometheus.Desc
 	histQueue, histAppended, histDropped                  *prometheus.Desc
@@ -142,19 +145,22 @@ func NewCollector(src Sources) *Collector {
 		return prometheus.NewDesc("junction_"+name, help, labels, nil)
 	}
 	return &Collector{
-		src:             src,
-		sessions:        d("sessions", "Established WAMP sessions.", "realm"),
-		subscriptions:   d("subscriptions", "Subscriptions: topics and patterns with their subscribers.", "realm"),
-		registrations:   d("registrations", "Registrations: procedures and patterns with their callees.", "realm"),
-		callsInFlight:   d("calls_in_flight", "Calls routed to a callee and not answered yet.", "realm"),
-		received:        d("messages_received_total", "WAMP messages received from clients, by type.", "type"),
-		sent:            d("messages_sent_total", "WAMP messages sent to clients, by type.", "type"),
-		conns:           d("connections", "Open client connections.", "transport", "engine"),
-		connsOpened:     d("connections_opened_total", "Client connections opened (their handshake done).", "transport", "engine"),
-		refused:         d("handshakes_refused_total", "Connections refused during their handshake, by reason.", "reason"),
-		auth:            d("authentications_total", "Realm joins by authentication method and outcome (success, failure).", "method", "outcome"),
-		bytesIn:         d("received_bytes_total", "Bytes read from client connections.", "engine"),
-		bytesOut:        d("sent_bytes_total", "Bytes written to client connections.", "engine"),
+		src:           src,
+		sessions:      d("sessions", "Established WAMP sessions.", "realm"),
+		subscriptions: d("subscriptions", "Subscriptions: topics and patterns with their subscribers.", "realm"),
+		registrations: d("registrations", "Registrations: procedures and patterns with their callees.", "realm"),
+		callsInFlight: d("calls_in_flight", "Calls routed to a callee and not answered yet.", "realm"),
+		received:      d("messages_received_total", "WAMP messages received from clients, by type.", "type"),
+		sent:          d("messages_sent_total", "WAMP messages sent to clients, by type.", "type"),
+		conns:         d("connections", "Open client connections.", "transport", "engine"),
+		connsOpened:   d("connections_opened_total", "Client connections opened (their handshake done).", "transport", "engine"),
+		refused:       d("handshakes_refused_total", "Connections refused during their handshake, by reason.", "reason"),
+		auth:          d("authentications_total", "Realm joins by authentication method and outcome (success, failure).", "method", "outcome"),
+		bytesIn:       d("received_bytes_total", "Bytes read from client connections.", "engine"),
+		bytesOut:      d("sent_bytes_total", "Bytes written to client connections.", "engine"),
+		deflateConns:  d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
+		inflatedTooLarge: d("websocket_inflated_too_large_total",
+			"Connections closed (1009) for a compressed message larger than the size limit once decompressed (zip bombs among them)."),
 		dropped:         d("events_dropped_total", "EVENTs dropped because a subscriber's outbound queue was full (slow consumers)."),
 		slowConsumers:   d("slow_consumers_disconnected_total", "Sessions disconnected because their outbound queue was full."),
 		callDuration:    d("call_duration_seconds", "Time from CALL to its final RESULT or ERROR (or cancel or timeout), of one call in 32: a sample."),
@@ -195,7 +201,8 @@ func NewCollector(src Sources) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
-		c.conns, c.connsOpened, c.refused, c.auth, c.bytesIn, c.bytesOut, c.dropped, c.slowConsumers,
+		c.conns, c.connsOpened, c.refused, c.auth, c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
+		c.dropped, c.slowConsumers,
 		c.callDuration, c.callTimeouts, c.callCancels,
 		c.histQueue, c.histAppended, c.histDropped, c.histWriteErrors, c.histLost, c.buildInfo,
 	} {
@@ -273,6 +280,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	opened := map[connKey]uint64{}
 	refused := map[string]uint64{}
 	in, out := map[string]uint64{}, map[string]uint64{}
+	var deflateConns, inflatedTooLarge uint64
 	for _, name := range transport.RefusalReasons {
 		refused[name] = 0
 	}
@@ -292,7 +300,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for e, n := range ss.BytesWritten {
 			out[e] += n
 		}
+		deflateConns += ss.DeflateConns
+		inflatedTooLarge += ss.InflatedTooLarge
 	}
+	counter(c.deflateConns, deflateConns)
+	counter(c.inflatedTooLarge, inflatedTooLarge)
 	for k, n := range open {
 		gauge(c.conns, float64(n), k.transport, k.engine)
 		counter(c.connsOpened, opened[k], k.transport, k.engine)

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -20,6 +22,7 @@ import (
 	"github.com/junction-wamp/junction/metrics"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
+	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
@@ -35,11 +38,20 @@ type node struct {
 
 func start(t *testing.T, policy router.SlowConsumerPolicy, engine string) *node {
 	t.Helper()
+	return startWith(t, policy, engine, nil)
+}
+
+// startWith is start with the Server's settings changed by cfg.
+func startWith(t *testing.T, policy router.SlowConsumerPolicy, engine string, cfg func(*transport.Server)) *node {
+	t.Helper()
 	rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}, SlowConsumer: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &transport.Server{Router: rt, Engine: engine, OutboundQueue: 8 << 10}
+	if cfg != nil {
+		cfg(srv)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler(metrics.NewRegistry(metrics.Sources{Router: rt, Servers: []*transport.Server{srv}, Version: "test"}), nil))
 	srv.Handler = mux
@@ -307,5 +319,31 @@ func TestRefusedHandshakes(t *testing.T) {
 	n.eventually(t, "the refusal to be counted", func(f map[string]*dto.MetricFamily) bool {
 		return value(f, "junction_handshakes_refused_total", "reason=subprotocol") == 1 &&
 			value(f, "junction_handshakes_refused_total", "reason=timeout") == 0
+	})
+}
+
+// TestDeflate: a WebSocket connection that negotiates permessage-deflate
+// is counted, and so is one closed for a compressed message that
+// decompresses to more than the limit (1 MiB of spaces in about 1 KiB,
+// against the 64 KiB allowed before WELCOME).
+func TestDeflate(t *testing.T) {
+	n := startWith(t, router.DropEvents, transport.EngineAuto, func(s *transport.Server) { s.Deflate = true })
+	c, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"+
+		"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+	bomb := websocket.AppendDeflate(nil, bytes.Repeat([]byte{' '}, 1<<20))
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Rsv: ws.Rsv(true, false, false), Length: int64(len(bomb)), Masked: true, Mask: ws.NewMask()}
+	ws.Cipher(bomb, h.Mask, 0)
+	c.Write(append(websocket.AppendHeader(nil, h), bomb...))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.ReadAll(c)
+	n.eventually(t, "the connection and the refused message to be counted", func(f map[string]*dto.MetricFamily) bool {
+		return value(f, "junction_websocket_deflate_connections_total") == 1 &&
+			value(f, "junction_websocket_inflated_too_large_total") == 1
 	})
 }

@@ -187,15 +187,15 @@ func (c *conn) handshake() error {
 		if !o.webSocket {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, errWebSocketOff)
 		}
-		cd, cookie, err := o.upgrader.UpgradeCookie(struct {
+		up, err := o.upgrader.Accept(struct {
 			io.Reader
 			io.Writer
 		}{c.rb.reader(c.nc), c.nc})
 		if err != nil {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}
-		c.cookie = cookie
-		c.startWebSocket(cd, o)
+		c.cookie = up.Cookie
+		c.startWebSocket(up, o)
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {

@@ -148,6 +148,14 @@
 //     the memory back to the operating system (debug.FreeOSMemory, a
 //     second later and at most every 10s; ServerStats.MemoryReleases), which Go's
 //     heap would otherwise keep for minutes.
+//   - With Server.Deflate, a compressed WebSocket message is limited on
+//     the wire to about its limit (websocket.CompressedLimit) like any
+//     other, and decompressed once whole, within the same limit: output
+//     past it fails the session (close 1009, ServerStats.InflatedTooLarge)
+//     having made the router hold no more than the limit, zip bomb or not.
+//     The decompressed message is held, outside the PartialBudget, only
+//     while it is delivered; the decompressor comes from a pool for that
+//     time.
 //
 // # Closing
 //
@@ -166,17 +174,20 @@
 //	                  of time, idle or ping timeout, or the client went
 //	                  away without a close frame
 //	1002 protocol     WebSocket framing errors: an unmasked client frame,
-//	                  reserved bits or opcodes, bad fragmentation, bad
-//	                  control frames
+//	                  reserved bits or opcodes (RSV1 without
+//	                  permessage-deflate, or on a control or continuation
+//	                  frame), bad fragmentation, bad control frames
 //	1003 unsupported  a binary message on a JSON session or a text message
 //	                  on a MessagePack or CBOR session
-//	1007 invalid data a text message (or close reason) that is not UTF-8
+//	1007 invalid data a text message (or close reason) that is not UTF-8,
+//	                  or a compressed message that is not valid DEFLATE
 //	1008 policy       the session was aborted for a protocol violation (a
 //	                  message that does not decode, no HELLO in time), or
 //	                  dropped as a slow consumer (its queue full when the
 //	                  router closed it, or no room to answer its pings)
 //	1009 too big      a message over Server.MaxMessageSize, or before
-//	                  WELCOME over Server.MaxPreWelcomeMessageSize
+//	                  WELCOME over Server.MaxPreWelcomeMessageSize (for a
+//	                  compressed one: once decompressed)
 //	1011 internal     the router panicked while handling a message
 //	1013 try later    the message does not fit in Server.PartialBudget
 //

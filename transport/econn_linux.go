@@ -282,7 +282,7 @@ func (c *econn) handshake(b []byte) (int, int) {
 func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 	o := &c.srv.opt
 	h := handshakeIO{r: req, partial: partial}
-	cd, cookie, err := o.upgrader.UpgradeCookie(&h)
+	up, err := o.upgrader.Accept(&h)
 	if partial && (err == nil || errors.Is(err, errIncomplete)) {
 		return false
 	}
@@ -290,8 +290,8 @@ func (c *econn) upgrade(req []byte, partial bool) (refused bool) {
 		c.answerAndClose(h.w, fmt.Errorf("websocket handshake: %w", err))
 		return true
 	}
-	c.cookie = cookie
-	c.startWebSocket(cd, o)
+	c.cookie = up.Cookie
+	c.startWebSocket(up, o)
 	c.attach(h.w)
 	return false
 }

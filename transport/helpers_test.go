@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/internal/testcert"
@@ -132,6 +135,10 @@ type wsClient struct {
 	codec codec.Codec
 	// pongs receives the payloads of pongs and pings seen by recv when set.
 	pings [][]byte
+	// deflate: permessage-deflate was negotiated; send compresses every
+	// message, and compressed counts the messages that came compressed.
+	deflate    bool
+	compressed int
 }
 
 func (ts *testServer) dialWS(t *testing.T, protocol string) *wsClient {
@@ -154,6 +161,23 @@ func (ts *testServer) wsPath() string {
 // extra request headers.
 func (ts *testServer) tryWS(t *testing.T, protocol, path string, header ws.HandshakeHeader) (*wsClient, error) {
 	t.Helper()
+	return ts.tryWSOffer(t, protocol, path, header, false)
+}
+
+// dialWSDeflate dials a WebSocket offering permessage-deflate (with
+// gobwas/ws's wsflate, as a browser offers it: client_max_window_bits);
+// the client's deflate field says whether the server accepted.
+func (ts *testServer) dialWSDeflate(t *testing.T, protocol string) *wsClient {
+	t.Helper()
+	c, err := ts.tryWSOffer(t, protocol, ts.wsPath(), nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (ts *testServer) tryWSOffer(t *testing.T, protocol, path string, header ws.HandshakeHeader, deflate bool) (*wsClient, error) {
+	t.Helper()
 	d := ws.Dialer{
 		Header:  header,
 		Timeout: ioTimeout,
@@ -169,12 +193,25 @@ func (ts *testServer) tryWS(t *testing.T, protocol, path string, header ws.Hands
 		scheme = "wss"
 		d.TLSConfig = clientTLS
 	}
+	if deflate {
+		d.Extensions = []httphead.Option{wsflate.Parameters{ClientMaxWindowBits: 1}.Option()}
+	}
 	conn, br, hs, err := d.Dial(context.Background(), scheme+"://localhost"+path)
 	if err != nil {
 		return nil, err
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &wsClient{t: t, conn: conn, r: conn, codec: codec.BySubprotocol(hs.Protocol)}
+	for _, o := range hs.Extensions {
+		var p wsflate.Parameters
+		if err := p.Parse(o); err != nil {
+			t.Fatalf("the server answered %s: %v", o, err)
+		}
+		if !p.ServerNoContextTakeover || !p.ClientNoContextTakeover {
+			t.Fatalf("permessage-deflate negotiated with %+v, want no context takeover either way", p)
+		}
+		c.deflate = true
+	}
 	if br != nil {
 		c.r = br
 	}
@@ -209,7 +246,26 @@ func (c *wsClient) send(m wamp.Message) {
 	if c.codec.Binary() {
 		op = ws.OpBinary
 	}
+	if c.deflate {
+		c.writeCompressed(op, b)
+		return
+	}
 	c.writeFrame(op, true, true, b)
+}
+
+// writeCompressed sends p compressed (RSV1) with gobwas/ws's wsflate, in
+// one frame.
+func (c *wsClient) writeCompressed(op ws.OpCode, p []byte) {
+	c.t.Helper()
+	z, err := wsflate.DefaultHelper.Compress(p)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	h := ws.Header{Fin: true, OpCode: op, Rsv: ws.Rsv(true, false, false), Length: int64(len(z)), Masked: true, Mask: ws.NewMask()}
+	ws.Cipher(z, h.Mask, 0)
+	if _, err := c.conn.Write(append(websocket.AppendHeader(nil, h), z...)); err != nil {
+		c.t.Fatalf("writing a frame: %v", err)
+	}
 }
 
 func (c *wsClient) readFrame() (ws.Header, []byte, error) {
@@ -222,8 +278,20 @@ func (c *wsClient) readFrame() (ws.Header, []byte, error) {
 		return h, nil, errors.New("server frame is masked")
 	}
 	p := make([]byte, h.Length)
-	_, err = io.ReadFull(c.r, p)
-	return h, p, err
+	if _, err = io.ReadFull(c.r, p); err != nil {
+		return h, p, err
+	}
+	if h.Rsv != 0 {
+		if h.Rsv != ws.Rsv(true, false, false) || !c.deflate || h.OpCode.IsControl() || h.OpCode == ws.OpContinuation {
+			return h, p, fmt.Errorf("server frame %v with RSV bits %03b (permessage-deflate negotiated: %v)", h.OpCode, h.Rsv, c.deflate)
+		}
+		if p, err = wsflate.DefaultHelper.Decompress(p); err != nil {
+			return h, p, fmt.Errorf("decompressing a server message: %w", err)
+		}
+		h.Rsv, h.Length = 0, int64(len(p))
+		c.compressed++
+	}
+	return h, p, nil
 }
 
 func (c *wsClient) recv() wamp.Message {

@@ -110,6 +110,10 @@ type input struct {
 	maxIn int32            // largest message accepted once welcomed
 	held  uint32           // bytes reserved from the PartialBudget
 	join  joinState        // Send tells it about WELCOME
+	// deflate: the WebSocket upgrade negotiated permessage-deflate. Set by
+	// start and fixed after (Send reads it, on any goroutine, to compress);
+	// release leaves it.
+	deflate bool
 }
 
 // frameKind says what input.next found.
@@ -138,10 +142,11 @@ type violation struct {
 }
 
 // start sets the limits once the transport handshake is done; expect is
-// the WebSocket message type.
-func (in *input) start(maxIn int, expect ws.OpCode, o *options) {
-	in.maxIn = int32(maxIn)
-	in.wsr = websocket.Reader{MaxMessageSize: int64(in.limit(false, o)), Expect: expect}
+// the WebSocket message type, deflate whether the upgrade negotiated
+// permessage-deflate.
+func (in *input) start(maxIn int, expect ws.OpCode, deflate bool, o *options) {
+	in.maxIn, in.deflate = int32(maxIn), deflate
+	in.wsr = websocket.Reader{MaxMessageSize: int64(in.limit(false, o)), Expect: expect, Deflate: deflate}
 }
 
 // limit is the largest message accepted, before or after WELCOME.
@@ -189,6 +194,8 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 		switch {
 		case !errors.As(err, &ce):
 			return f, 0, 0, in.fail(s, &violation{reason: err.Error()})
+		case ce == websocket.ErrInflatedTooBig:
+			return f, 0, 0, in.inflatedTooLarge(s, joined, int(in.wsr.MaxMessageSize))
 		case ce.Code == ws.StatusMessageTooBig:
 			h, _, _ := websocket.ParseHeader(b)
 			return f, 0, 0, in.tooLarge(s, proto, joined, in.wsr.Buffered()+int(h.Length), int(in.wsr.MaxMessageSize))
@@ -217,6 +224,11 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 	return f, n, 0, nil
 }
 
+// idle gives back what the last message held (a decompressed message's
+// buffer) once it is delivered and no more bytes are there to read, so
+// that an idle connection holds no buffer.
+func (in *input) idle() { in.wsr.Release() }
+
 // tooLarge is the violation of a message of size bytes over limit.
 func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit int) *violation {
 	v := &violation{code: ws.StatusMessageTooBig}
@@ -228,6 +240,22 @@ func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit in
 		v.reason = fmt.Sprintf("rawsocket: frame of %d bytes exceeds the maximum length of %d", size, limit)
 	default:
 		v.reason = fmt.Sprintf("websocket: message of %d bytes is larger than the maximum message size of %d", size, limit)
+	}
+	return in.fail(s, v)
+}
+
+// inflatedTooLarge is the violation of a compressed message whose
+// decompressed form is over limit: a zip bomb, refused when its output
+// passed the limit. It is counted (ServerStats.InflatedTooLarge), and
+// before WELCOME also as TooLargeBeforeWelcome.
+func (in *input) inflatedTooLarge(s *Server, joined bool, limit int) *violation {
+	s.stats.inflatedTooLarge.Add(1)
+	v := &violation{code: ws.StatusMessageTooBig}
+	if !joined && limit < int(in.maxIn) {
+		s.stats.tooLargeBeforeWelcome.Add(1)
+		v.reason = fmt.Sprintf("websocket: compressed message decompresses to more than the %d bytes allowed before WELCOME", limit)
+	} else {
+		v.reason = fmt.Sprintf("websocket: compressed message decompresses to more than the maximum message size of %d", limit)
 	}
 	return in.fail(s, v)
 }

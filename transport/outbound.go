@@ -2,8 +2,10 @@ package transport
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/transport/websocket"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -47,4 +49,45 @@ func controlFits(queued, size, limit int) bool {
 // dropped: the ABORT's message and the WebSocket close reason.
 func pongFlood(limit int) string {
 	return fmt.Sprintf("slow consumer: outbound queue full (%d bytes) answering pings", limit)
+}
+
+// deflateMessage compresses the WebSocket message m, encoded in format f
+// into out since websocket.BeginFrame returned start, for a connection
+// that negotiated permessage-deflate. A shared message (an EVENT fanned
+// out) is compressed once per serializer for all its receivers; any other
+// in place. It returns out and whether the frame is to be ended
+// compressed (websocket.EndFrameCompressed). Called after admit: the
+// queue's bounds are judged on the uncompressed size, which is never less.
+func deflateMessage(out []byte, start int, m wamp.Message, f wamp.Format) ([]byte, bool) {
+	if sh, ok := m.(*wamp.Shared); ok {
+		if p := sh.Encoded(f); p != nil {
+			z := sharedDeflated(sh, f, p)
+			if z == nil {
+				return out, false
+			}
+			return append(out[:start+websocket.MaxServerHeaderSize], z...), true
+		}
+	}
+	return websocket.DeflatePayload(out, start)
+}
+
+// sharedDeflated returns the compressed form of p, the shared message sh
+// encoded in format f, compressing it for the first receiver that asks;
+// nil when it is sent uncompressed (too short, or it does not shrink).
+// Two receivers asking at once may both compress it; either result is
+// kept.
+func sharedDeflated(sh *wamp.Shared, f wamp.Format, p []byte) []byte {
+	z, known := sh.Compressed(f)
+	if known {
+		return z
+	}
+	if len(p) >= websocket.MinDeflateSize {
+		z = websocket.AppendDeflate(nil, p)
+		if len(z) >= len(p) {
+			z = nil
+		}
+	}
+	z = slices.Clip(z)
+	sh.SetCompressed(f, z)
+	return z
 }

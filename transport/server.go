@@ -71,6 +71,17 @@ type Server struct {
 	// any origin; a refused origin gets 403. Clients that send no Origin
 	// header (they are not browsers) are not checked.
 	AllowedOrigins []string
+	// Deflate negotiates permessage-deflate (RFC 7692) with the WebSocket
+	// clients that offer it (browsers always do). Such a connection takes
+	// compressed messages, decompressed within MaxMessageSize (and
+	// MaxPreWelcomeMessageSize before WELCOME: a zip bomb is refused with
+	// close 1009 once its output passes the limit, and counted), and is
+	// sent its messages of websocket.MinDeflateSize bytes or more
+	// compressed when that makes them shorter. Every message is compressed
+	// on its own (no context takeover either way), so an idle connection
+	// keeps no compressor state. Off by default: it costs CPU on every
+	// message for bytes saved (BENCHMARKS.md, "permessage-deflate").
+	Deflate bool
 
 	// MaxMessageSize is the largest message accepted from a client, in
 	// bytes, and also the largest sent to one; default 16 MiB. A RawSocket
@@ -278,6 +289,7 @@ func (s *Server) setup() error {
 	o.upgrader.Path = s.WebSocketPath
 	o.wsPath = cmp.Or(s.WebSocketPath, websocket.DefaultPath)
 	o.upgrader.MaxRequestSize = maxUpgradeRequest
+	o.upgrader.Deflate = s.Deflate
 	if c := s.Cookie; c != nil {
 		if c.Name == "" || strings.ContainsAny(c.Name, "=;, \t\r\n\"") {
 			return fmt.Errorf("transport: Cookie.Name %q is not a cookie name", c.Name)

@@ -135,9 +135,11 @@ type serverCounters struct {
 	// counts its own.
 	ioRead, ioWritten atomic.Uint64
 	loops             atomic.Uint64 // numbers goroutine-mode connections for the router (TransportInfo.Loop)
-	// tooLargeBeforeWelcome and memoryReleases: see ServerStats.
+	// tooLargeBeforeWelcome, memoryReleases, deflateConns and
+	// inflatedTooLarge: see ServerStats.
 	tooLargeBeforeWelcome, memoryReleases atomic.Uint64
 	tlsHandshakes                         atomic.Int64 // in progress on the epoll engine's goroutines
+	deflateConns, inflatedTooLarge        atomic.Uint64
 }
 
 type connCounts struct {
@@ -200,6 +202,14 @@ type ServerStats struct {
 	// epoll engine (at most Server.MaxTLSHandshakes); the ones that
 	// failed are in Refused ("tls").
 	TLSHandshakes int64
+	// DeflateConns counts the WebSocket connections that negotiated
+	// permessage-deflate (Server.Deflate).
+	DeflateConns uint64
+	// InflatedTooLarge counts connections closed (1009) for a compressed
+	// message whose decompressed form was over the size limit that applied
+	// (zip bombs among them); those refused before WELCOME are also in
+	// TooLargeBeforeWelcome.
+	InflatedTooLarge uint64
 }
 
 // Stats returns a snapshot of the Server's counters.
@@ -212,6 +222,8 @@ func (s *Server) Stats() ServerStats {
 		TooLargeBeforeWelcome: s.stats.tooLargeBeforeWelcome.Load(),
 		MemoryReleases:        s.stats.memoryReleases.Load(),
 		TLSHandshakes:         s.stats.tlsHandshakes.Load(),
+		DeflateConns:          s.stats.deflateConns.Load(),
+		InflatedTooLarge:      s.stats.inflatedTooLarge.Load(),
 	}
 	for e := range numEngines {
 		for k := range numKinds {

@@ -90,19 +90,23 @@ type link interface {
 func (w *wire) startRawSocket(client rawsocket.Handshake, o *options) {
 	w.proto, w.format = protoRawSocket, client.Serializer
 	w.maxOut = int32(min(client.MaxLength, o.maxMessage))
-	w.in.start(o.rawMaxIn, 0, o)
+	w.in.start(o.rawMaxIn, 0, false, o)
 }
 
 // startWebSocket sets the framing and limits once a WebSocket upgrade
-// chose cd.
-func (w *wire) startWebSocket(cd codec.Codec, o *options) {
-	w.proto, w.format = protoWebSocket, cd.Format()
+// succeeded: its codec, and permessage-deflate if it was negotiated
+// (counted: ServerStats.DeflateConns).
+func (w *wire) startWebSocket(up websocket.Upgraded, o *options) {
+	w.proto, w.format = protoWebSocket, up.Codec.Format()
 	w.maxOut = int32(o.maxMessage)
 	w.msgOp = ws.OpText
-	if cd.Binary() {
+	if up.Codec.Binary() {
 		w.msgOp = ws.OpBinary
 	}
-	w.in.start(o.maxMessage, w.msgOp, o)
+	if up.Deflate {
+		w.srv.stats.deflateConns.Add(1)
+	}
+	w.in.start(o.maxMessage, w.msgOp, up.Deflate, o)
 }
 
 // codec returns the connection's codec.
@@ -141,6 +145,7 @@ func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violati
 			return used, 0, true, nil
 		}
 	}
+	w.in.idle() // every frame read is handled
 	return used, 0, false, nil
 }
 
@@ -221,7 +226,7 @@ func (w *wire) failWith(l link, code ws.StatusCode, reason string, end func(reas
 func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
 	if sh, ok := m.(*wamp.Shared); ok {
 		if p := sh.Encoded(w.format); p != nil {
-			return w.appendEncoded(out, p, queued)
+			return w.appendEncoded(out, sh, p, queued)
 		}
 	}
 	b, start := *out, len(*out)
@@ -242,7 +247,7 @@ func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
 // subscriber in this format. Its length is known, so its header goes first
 // and the payload is copied once; an EVENT is never exempt from the queue
 // limit and is nothing closeInfo or joinState need to know of.
-func (w *wire) appendEncoded(out *[]byte, p []byte, queued int) error {
+func (w *wire) appendEncoded(out *[]byte, sh *wamp.Shared, p []byte, queued int) error {
 	err := admit(wamp.TypeEvent, len(p), len(p)+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
 	w.ci.lastQueueErr = err == router.ErrQueueFull
 	if err != nil {
@@ -250,9 +255,19 @@ func (w *wire) appendEncoded(out *[]byte, p []byte, queued int) error {
 	}
 	if w.proto == protoRawSocket {
 		*out = rawsocket.AppendHeader(*out, rawsocket.TypeMessage, len(p))
-	} else {
-		*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(len(p))})
+		*out = append(*out, p...)
+		return nil
 	}
+	h := ws.Header{Fin: true, OpCode: w.msgOp}
+	if w.in.deflate {
+		// Compressed once per serializer for all the receivers that
+		// negotiated permessage-deflate.
+		if z := sharedDeflated(sh, w.format, p); z != nil {
+			p, h.Rsv = z, ws.Rsv(true, false, false)
+		}
+	}
+	h.Length = int64(len(p))
+	*out = websocket.AppendHeader(*out, h)
 	*out = append(*out, p...)
 	return nil
 }
@@ -281,6 +296,14 @@ func (w *wire) encodeFrame(b []byte, m wamp.Message, queued int) ([]byte, error)
 	}
 	if w.proto == protoRawSocket {
 		return rawsocket.EndFrame(b, start, rawsocket.TypeMessage), nil
+	}
+	if w.in.deflate {
+		// After admit: the queue's bounds are judged on the uncompressed
+		// size, which is never less.
+		var compressed bool
+		if b, compressed = deflateMessage(b, start, m, w.format); compressed {
+			return websocket.EndFrameCompressed(b, start, w.msgOp), nil
+		}
 	}
 	return websocket.EndFrame(b, start, w.msgOp), nil
 }

@@ -145,6 +145,11 @@ func (f Format) String() string {
 type Shared struct {
 	Message
 	encoded [NumFormats]atomic.Pointer[encoding]
+	// compressed holds, per serializer, the encoding compressed as a
+	// transport compresses it (WebSocket permessage-deflate), so that N
+	// receivers on compressing connections cost one compression per
+	// serializer rather than N.
+	compressed [NumFormats]atomic.Pointer[[]byte]
 }
 
 // encoding is a Shared message's encoding for one serializer, or why there
@@ -193,6 +198,28 @@ func (s *Shared) SetEncoded(f Format, b []byte) {
 func (s *Shared) SetEncodeError(f Format, err error) {
 	if f < NumFormats {
 		s.encoded[f].Store(&encoding{err: err})
+	}
+}
+
+// Compressed returns the cached compressed encoding for f (see
+// SetCompressed): known is false when none was stored, and b is nil when
+// the transport found the message not worth compressing.
+func (s *Shared) Compressed(f Format) (b []byte, known bool) {
+	if f >= NumFormats {
+		return nil, false
+	}
+	if p := s.compressed[f].Load(); p != nil {
+		return *p, true
+	}
+	return nil, false
+}
+
+// SetCompressed stores the compressed encoding for f, nil for "send it
+// uncompressed". The bytes must not change afterwards. An f that is not a
+// known Format is ignored.
+func (s *Shared) SetCompressed(f Format, b []byte) {
+	if f < NumFormats {
+		s.compressed[f].Store(&b)
 	}
 }
 

@@ -328,6 +328,7 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 			WebSocket:        l.WebSocket,
 			RawSocket:        l.RawSocket,
 			AllowedOrigins:   l.AllowedOrigins,
+			Deflate:          l.Compression == "deflate",
 			MaxMessageSize:   cfg.Limits.MaxMessageSize,
 			OutboundQueue:    cfg.Limits.OutboundQueue,
 			HandshakeTimeout: cfg.Limits.HandshakeTimeout,

@@ -10,7 +10,7 @@ import (
 )
 
 // upgradeRaw sends a raw upgrade request through u and returns the cookie
-// UpgradeCookie reports and the response's Set-Cookie header.
+// Accept reports and the response's Set-Cookie header.
 func upgradeRaw(t *testing.T, u *Upgrader, cookieHeader string) (cookie, setCookie string) {
 	t.Helper()
 	cli, srv := net.Pipe()
@@ -21,7 +21,8 @@ func upgradeRaw(t *testing.T, u *Upgrader, cookieHeader string) (cookie, setCook
 	}
 	done := make(chan result, 1)
 	go func() {
-		_, c, err := u.UpgradeCookie(srv)
+		up, err := u.Accept(srv)
+		c := up.Cookie
 		srv.Close()
 		if c.Issued != (c.Value != "" && !strings.Contains(cookieHeader, c.Value)) {
 			err = fmt.Errorf("cookie %q reported Issued=%v for a request with Cookie %q", c.Value, c.Issued, cookieHeader)
@@ -45,7 +46,7 @@ func upgradeRaw(t *testing.T, u *Upgrader, cookieHeader string) (cookie, setCook
 	return r.cookie, resp.Header.Get("Set-Cookie")
 }
 
-func TestUpgradeCookie(t *testing.T) {
+func TestAcceptCookie(t *testing.T) {
 	signer := NewCookieSigner()
 	u := &Upgrader{Cookie: &Cookie{Name: "jauth", Attributes: "; Path=/; HttpOnly", Signer: signer}}
 	c, set := upgradeRaw(t, u, "")

@@ -18,6 +18,16 @@
 //     allocations beyond the handshake's own): path check, Origin check and
 //     subprotocol choice.
 //
+// # Compression
+//
+// With Upgrader.Deflate the upgrade accepts permessage-deflate (RFC 7692),
+// always with server_no_context_takeover and client_no_context_takeover so
+// that a connection holds no compression state between messages. The
+// Reader then takes compressed messages (Reader.Deflate) and decompresses
+// each, once whole, within its maximum message size (Inflate stops at the
+// limit: a zip bomb costs no more than a message of that size);
+// [DeflatePayload] and [EndFrameCompressed] compress what is sent.
+//
 // # WAMP rules
 //
 // The subprotocols are wamp.2.json, wamp.2.msgpack and wamp.2.cbor, chosen

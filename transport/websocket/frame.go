@@ -107,8 +107,18 @@ func PayloadLen(dst []byte, start int) int { return len(dst) - start - MaxServer
 // header is shorter than the room reserved, the payload moves down over the
 // gap: a few bytes for a short message, nothing for one of 64 KiB or more.
 func EndFrame(dst []byte, start int, op ws.OpCode) []byte {
+	return endFrame(dst, start, ws.Header{Fin: true, OpCode: op})
+}
+
+// EndFrameCompressed is EndFrame for a payload DeflatePayload compressed:
+// the frame has RSV1 set (RFC 7692's "Per-Message Compressed" bit).
+func EndFrameCompressed(dst []byte, start int, op ws.OpCode) []byte {
+	return endFrame(dst, start, ws.Header{Fin: true, OpCode: op, Rsv: rsv1})
+}
+
+func endFrame(dst []byte, start int, h ws.Header) []byte {
 	n := PayloadLen(dst, start)
-	h := ws.Header{Fin: true, OpCode: op, Length: int64(n)}
+	h.Length = int64(n)
 	hs := ws.HeaderSize(h)
 	if gap := MaxServerHeaderSize - hs; gap > 0 {
 		copy(dst[start+hs:], dst[start+MaxServerHeaderSize:])

@@ -47,9 +47,13 @@ func FuzzReader(f *testing.F) {
 		clientFrame(ws.OpClose, true, "\x03\xe8"),
 	}, nil), uint8(5), false)
 	f.Add(clientFrame(ws.OpBinary, true, "\x00\x01"), uint8(1), true)
+	z := AppendDeflate(nil, []byte(`[1,"realm1",{"roles":{"caller":{},"callee":{}}}]`))
+	f.Add(append(compressedFrame(ws.OpText, false, true, z[:5]), compressedFrame(ws.OpContinuation, true, false, z[5:])...), uint8(3), false)
+	f.Add(compressedFrame(ws.OpText, true, true, AppendDeflate(nil, make([]byte, 1000))), uint8(7), false)
 	f.Fuzz(func(t *testing.T, data []byte, step uint8, binary bool) {
 		const limit = 64
-		r := Reader{MaxMessageSize: limit, Expect: ws.OpText}
+		// The step's low bit turns permessage-deflate on.
+		r := Reader{MaxMessageSize: limit, Expect: ws.OpText, Deflate: step&1 != 0}
 		if binary {
 			r.Expect = ws.OpBinary
 		}
@@ -81,6 +85,25 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			have = min(len(src), have+max(int(step), 1))
+		}
+	})
+}
+
+// FuzzInflate: Inflate never panics, never returns more than the limit,
+// and gives back what AppendDeflate compressed.
+func FuzzInflate(f *testing.F) {
+	f.Add([]byte(`[36,1,2,{},["hello hello hello hello"]]`), uint16(100))
+	f.Add(make([]byte, 5000), uint16(300))
+	f.Add([]byte{0xff, 0x00, 0x11}, uint16(10))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
+		out, err := Inflate(nil, data, int(limit))
+		if len(out) > int(limit)+1 || err == nil && len(out) > int(limit) {
+			t.Fatalf("%d bytes out for a limit of %d (err %v)", len(out), limit, err)
+		}
+		z := AppendDeflate(nil, data)
+		back, err := Inflate(nil, z, len(data))
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(data), len(back), err)
 		}
 	})
 }

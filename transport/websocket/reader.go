@@ -3,6 +3,7 @@ package websocket
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -92,13 +93,35 @@ type Reader struct {
 	// Expect is the only data frame type accepted, ws.OpText or ws.OpBinary;
 	// 0 accepts both.
 	Expect ws.OpCode
+	// Deflate accepts compressed messages (permessage-deflate was
+	// negotiated, RFC 7692): RSV1 on a message's first frame. Such a
+	// message's frames may add up to CompressedLimit(MaxMessageSize); it is
+	// decompressed once whole, and its decompressed length is bounded by
+	// MaxMessageSize (ErrInflatedTooBig). Without Deflate, RSV1 is a
+	// protocol error (1002), as on a control or continuation frame with it.
+	Deflate bool
 
-	op  ws.OpCode // the opcode of the fragmented message in progress, or 0
-	msg []byte    // its payload so far
+	op         ws.OpCode // the opcode of the fragmented message in progress, or 0
+	compressed bool      // the fragmented message in progress is compressed
 	// checked is how much of a fragmented text message's payload is known
 	// to be UTF-8: all of msg but a character cut by a fragment's end.
-	checked int
+	// (An int32: a message is at most math.MaxInt32 bytes long, and it
+	// fits beside the flags.)
+	checked int32
+	msg     []byte // the fragmented message's payload so far
+	// out holds the last message decompressed, from a pool, until the next
+	// call or Release.
+	out *inflated
 }
+
+// rsv1 is the RSV1 bit in ws.Header.Rsv: permessage-deflate's "compressed".
+const rsv1 = 0x4
+
+// CompressedLimit is how long a compressed message may be on the wire
+// when its decompressed form may be limit bytes long: DEFLATE's stored
+// blocks let data that does not compress grow by 5 bytes per block, so
+// the limit itself would refuse some messages that are within it.
+func CompressedLimit(limit int64) int64 { return limit + limit/256 + 64 }
 
 // Next consumes the first frame in b. It returns what the frame means and
 // the number of bytes it took: n == 0 (with EventNone) when b does not hold
@@ -106,6 +129,9 @@ type Reader struct {
 // payloads are unmasked in place in b. A violation is a *CloseError; the
 // connection is then failed with its code and Next must not be called again.
 func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
+	if r.out != nil {
+		r.Release()
+	}
 	h, hn, err := ParseHeader(b)
 	if err != nil {
 		return ev, 0, errLengthMSB
@@ -113,6 +139,16 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 	if hn == 0 {
 		ev.Need = HeaderLen(b)
 		return ev, 0, nil
+	}
+	compressed := false
+	if h.Rsv&rsv1 != 0 && r.Deflate {
+		// RFC 7692 section 6.1: only a message's first frame says it is
+		// compressed.
+		if h.OpCode.IsControl() || h.OpCode == ws.OpContinuation {
+			return ev, 0, errCompressedBit
+		}
+		h.Rsv &^= rsv1
+		compressed = true
 	}
 	state := ws.StateServerSide
 	if r.op != 0 {
@@ -134,6 +170,9 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 		limit := r.MaxMessageSize
 		if limit <= 0 || limit > math.MaxInt32 {
 			limit = math.MaxInt32
+		}
+		if compressed || r.op != 0 && r.compressed {
+			limit = CompressedLimit(limit)
 		}
 		if h.Length > limit-int64(len(r.msg)) {
 			return ev, 0, errTooBig
@@ -160,19 +199,23 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 	}
 
 	if h.Fin && r.op == 0 {
+		if compressed {
+			return r.inflate(h.OpCode, payload, n)
+		}
 		return r.message(h.OpCode, payload, n)
 	}
 	if r.op == 0 {
 		r.op = h.OpCode
+		r.compressed = compressed
 		r.checked = 0
 	}
 	r.msg = append(r.msg, payload...)
-	if r.op == ws.OpText {
+	if r.op == ws.OpText && !r.compressed {
 		// Checked fragment by fragment, so that a message that is not
 		// UTF-8 fails at once (RFC 6455 section 8.1), not after the
 		// sender has made the router hold all of it.
-		var ok bool
-		if r.checked, ok = validUTF8Prefix(r.msg, r.checked, h.Fin); !ok {
+		checked, ok := validUTF8Prefix(r.msg, int(r.checked), h.Fin)
+		if r.checked = int32(checked); !ok {
 			return ev, n, errTextUTF8
 		}
 	}
@@ -181,7 +224,51 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 	}
 	op, msg := r.op, r.msg
 	r.op, r.msg = 0, r.msg[:0]
+	if r.compressed {
+		r.compressed = false
+		return r.inflate(op, msg, n)
+	}
 	return Event{Kind: EventMessage, Binary: op == ws.OpBinary, Payload: msg}, n, nil
+}
+
+// inflate decompresses the compressed message p (n is the frame's length)
+// into a pooled buffer, bounded by the maximum message size.
+func (r *Reader) inflate(op ws.OpCode, p []byte, n int) (Event, int, error) {
+	limit := r.MaxMessageSize
+	if limit <= 0 || limit > math.MaxInt32 {
+		limit = math.MaxInt32
+	}
+	r.out = inflatedPool.Get().(*inflated)
+	var err error
+	r.out.b, err = Inflate(r.out.b[:0], p, int(limit))
+	if err != nil {
+		r.Release()
+		return Event{}, n, err
+	}
+	return r.message(op, r.out.b, n)
+}
+
+// inflated is a buffer for decompressed messages.
+type inflated struct{ b []byte }
+
+// maxPooledInflated keeps the buffers of large messages out of the pool.
+const maxPooledInflated = 64 << 10
+
+var inflatedPool = sync.Pool{New: func() any { return new(inflated) }}
+
+// Release gives back the buffer of the last decompressed message (the
+// payload of the last Event is then invalid). Next does it itself; a
+// connection calls it once it has handled a message, so that an idle
+// connection holds no buffer.
+func (r *Reader) Release() {
+	if r.out == nil {
+		return
+	}
+	if cap(r.out.b) <= maxPooledInflated {
+		r.out.b = r.out.b[:0]
+		inflatedPool.Put(r.out)
+	}
+	r.out = nil
 }
 
 func (r *Reader) message(op ws.OpCode, payload []byte, n int) (Event, int, error) {

@@ -34,10 +34,28 @@ type Upgrader struct {
 	// included; zero means DefaultMaxRequestSize. (gobwas/ws accumulates a
 	// header line of any length in memory; this is what bounds it.)
 	MaxRequestSize int
-	// Cookie, when set, is the authentication cookie UpgradeCookie reads
+	// Cookie, when set, is the authentication cookie Accept reads
 	// from the request and, when the request has none (or one this router
 	// could not have set), sets in the response.
 	Cookie *Cookie
+	// Deflate accepts a client's permessage-deflate offer (RFC 7692), with
+	// server_no_context_takeover and client_no_context_takeover (see
+	// MinDeflateSize and Inflate for what that means). Off, offers are
+	// ignored and the client talks uncompressed.
+	Deflate bool
+}
+
+// Upgraded is what an upgrade settled.
+type Upgraded struct {
+	// Codec is the serializer of the chosen subprotocol.
+	Codec codec.Codec
+	// Cookie is the authentication cookie (Upgrader.Cookie), zero when
+	// cookies are off.
+	Cookie UpgradedCookie
+	// Deflate is true when permessage-deflate was negotiated: the
+	// connection's Reader takes compressed messages and the router may
+	// compress what it sends.
+	Deflate bool
 }
 
 // UpgradedCookie is the authentication cookie of an upgraded connection.
@@ -129,14 +147,15 @@ var (
 // before the response would be lost, which RFC 6455 (section 4.1) rules out
 // by having clients wait for the response.
 func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
-	c, _, err := u.UpgradeCookie(rw)
-	return c, err
+	up, err := u.Accept(rw)
+	return up.Codec, err
 }
 
-// UpgradeCookie is Upgrade, also returning the authentication
-// cookie (Upgrader.Cookie): the one the client sent, or a new one set in
-// the response. It returns "" when Upgrader.Cookie is nil.
-func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie, error) {
+// Accept is Upgrade, returning all the upgrade settled: the codec, the
+// authentication cookie (Upgrader.Cookie: the one the client sent, or a
+// new one set in the response) and whether permessage-deflate was
+// negotiated (Upgrader.Deflate).
+func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 	var cookie string
 	issued := false
 	path := u.Path
@@ -146,6 +165,7 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 	var (
 		chosen  codec.Codec
 		offered bool
+		deflate deflateNegotiator
 	)
 	up := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
@@ -190,6 +210,9 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 			return nil, ErrNoSubprotocol
 		},
 	}
+	if u.Deflate {
+		up.Negotiate = deflate.negotiate
+	}
 	limit := u.MaxRequestSize
 	if limit <= 0 {
 		limit = DefaultMaxRequestSize
@@ -198,9 +221,9 @@ func (u *Upgrader) UpgradeCookie(rw io.ReadWriter) (codec.Codec, UpgradedCookie,
 		io.Reader
 		io.Writer
 	}{&limitedReader{rw, limit}, rw}); err != nil {
-		return nil, UpgradedCookie{}, err
+		return Upgraded{}, err
 	}
-	return chosen, UpgradedCookie{Value: cookie, Issued: issued}, nil
+	return Upgraded{Codec: chosen, Cookie: UpgradedCookie{Value: cookie, Issued: issued}, Deflate: deflate.accepted}, nil
 }
 
 // RequestPath returns the path of an HTTP request target: origin form

@@ -32,6 +32,8 @@ txaio.use_asyncio()
 from autobahn.asyncio.rawsocket import WampRawSocketClientFactory, WampRawSocketClientProtocol  # noqa: E402
 from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.websocket.compress import (PerMessageDeflateOffer, PerMessageDeflateResponse,  # noqa: E402
+                                         PerMessageDeflateResponseAccept)
 from autobahn.wamp import serializer as wamp_serializer  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import ComponentConfig  # noqa: E402
@@ -246,6 +248,10 @@ async def connect(opts, label, realm=None, authmethods=None, authid=None, authen
 
         def onJoin(self, details):
             self.interop_details = details
+            if getattr(opts, "deflate", False) and getattr(self._transport, "_perMessageCompress", None) is None:
+                if not joined.done():
+                    joined.set_exception(RuntimeError("%s: permessage-deflate offered but not negotiated" % label))
+                return
             if not joined.done():
                 joined.set_result(self)
 
@@ -276,6 +282,15 @@ async def connect(opts, label, realm=None, authmethods=None, authid=None, authen
         factory.setProtocolOptions(maxFramePayloadSize=0, maxMessagePayloadSize=0,
                                    autoFragmentSize=65536, openHandshakeTimeout=5,
                                    closeHandshakeTimeout=2, tcpNoDelay=True)
+        if getattr(opts, "deflate", False):
+            # Offer permessage-deflate as Autobahn does by default when
+            # asked (client_max_window_bits, accepting no context takeover)
+            # and take what the router answers; every message is then sent
+            # compressed.
+            factory.setProtocolOptions(
+                perMessageCompressionOffers=[PerMessageDeflateOffer()],
+                perMessageCompressionAccept=lambda response: (PerMessageDeflateResponseAccept(response)
+                                                              if isinstance(response, PerMessageDeflateResponse) else None))
     elif url.scheme == "rs":
         factory = WampRawSocketClientFactory(make, serializer=make_serializer(opts.serializer))
     else:
@@ -319,6 +334,8 @@ def arg_parser(doc, roles=None, prefix=None, scenarios=None):
         ap.add_argument("role", choices=sorted(roles))
     ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws or rs://HOST:PORT")
     ap.add_argument("--serializer", required=True, choices=["json", "msgpack", "cbor"])
+    ap.add_argument("--deflate", action="store_true",
+                    help="offer permessage-deflate on WebSocket and fail unless the router accepts it")
     if prefix is not None:
         ap.add_argument("--prefix", default=prefix, help="URI prefix of the topics and procedures used")
     if scenarios is not None:
