@@ -252,7 +252,8 @@ func (c *Conn) writeLocked() error {
 		}
 		p := c.out.b[c.off:]
 		c.mu.Unlock()
-		n, err := unix.Write(int(c.fd), p)
+		n, err := rawWrite(int(c.fd), p)
+		c.loop.io.writes.Add(1)
 		c.mu.Lock()
 		if n > 0 {
 			c.off += n

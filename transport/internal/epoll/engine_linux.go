@@ -243,7 +243,7 @@ func (l *loop) wait(timeout time.Duration) int {
 	var n int
 	var err error
 	if timeout == 0 {
-		n, err = unix.EpollWait(l.epfd, l.events, 0)
+		n, err = pollEvents(l.epfd, l.events)
 	} else {
 		var deadline time.Time
 		if timeout > 0 {
@@ -254,8 +254,12 @@ func (l *loop) wait(timeout time.Duration) int {
 			l.deadline = deadline
 		}
 		rerr := l.rc.Read(func(uintptr) bool {
-			n, err = unix.EpollWait(l.epfd, l.events, 0)
-			return n > 0 || err != nil && err != unix.EINTR
+			n, err = pollEvents(l.epfd, l.events)
+			if n > 0 || err != nil && err != unix.EINTR {
+				return true
+			}
+			l.io.parks.Add(1)
+			return false
 		})
 		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
 			panic(fmt.Sprintf("waiting on the epoll fd: %v", rerr)) // closed under us: a bug
@@ -291,7 +295,7 @@ var one = [8]byte{1} // an eventfd increment of 1 (little endian)
 // under l.mu, so that the eventfd cannot be closed meanwhile.
 func (l *loop) wakeLocked() {
 	if l.sleeping.Load() && l.sleeping.CompareAndSwap(true, false) {
-		unix.Write(l.evfd, one[:])
+		rawWrite(l.evfd, one[:])
 	}
 }
 
@@ -338,7 +342,8 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 	fd := int(ev.Fd)
 	if fd == l.evfd {
 		var b [8]byte
-		unix.Read(l.evfd, b[:])
+		rawRead(l.evfd, b[:])
+		l.io.wakeups.Add(1)
 		return
 	}
 	if fd >= len(l.conns) {
@@ -493,7 +498,8 @@ func (l *loop) read(c *Conn) {
 		} else {
 			dst = l.buf
 		}
-		n, err := unix.Read(int(c.fd), dst)
+		n, err := rawRead(int(c.fd), dst)
+		l.io.reads.Add(1)
 		if err == unix.EINTR {
 			continue
 		}
