@@ -75,6 +75,13 @@ type Engine struct {
 	seq   atomic.Uint32
 	wg    sync.WaitGroup
 	once  sync.Once
+
+	// awake counts the loops that are not (about to be) asleep.
+	awake atomic.Int32
+	// orphans are open connections given output while their loop slept:
+	// the first awake loop to end its round writes them.
+	omu     sync.Mutex
+	orphans []*Conn
 }
 
 // New starts an engine.
@@ -108,6 +115,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.loops = append(e.loops, l)
 	}
+	e.awake.Store(int32(len(e.loops)))
 	e.wg.Add(len(e.loops))
 	for _, l := range e.loops {
 		go l.run()
@@ -187,6 +195,7 @@ type loop struct {
 	lw     int           // writes to listeners since lwFrom
 	lwFrom time.Duration
 	spare  []*Conn
+	ospare []*Conn // Engine.orphans and this take turns
 	conns  []*Conn // by fd
 	n      int
 	buf    []byte
@@ -314,27 +323,81 @@ func (l *loop) run() {
 			}
 		}
 		if timeout != 0 {
-			// Announce the sleep, then look at the queue: a push either
-			// comes before (and is seen) or sees the flag and wakes us.
+			// Announce the sleep, then look at the queue and the
+			// orphans: a push either comes before (and is seen) or sees
+			// the flag and wakes us; an orphan either comes before or
+			// sees that no loop is awake and wakes its own.
 			l.sleeping.Store(true)
+			l.e.awake.Add(-1)
 			l.mu.Lock()
 			busy := len(l.queue) > 0 || l.stopping
 			l.mu.Unlock()
+			if !busy {
+				l.e.omu.Lock()
+				busy = len(l.e.orphans) > 0
+				l.e.omu.Unlock()
+			}
 			if busy {
 				l.sleeping.Store(false)
+				l.e.awake.Add(1)
 				timeout = 0
 			}
 		}
 		n := l.wait(timeout)
+		if timeout != 0 {
+			l.e.awake.Add(1)
+		}
 		l.sleeping.Store(false)
 		for i := range n {
 			l.dispatch(&l.events[i])
 		}
 		l.wheel.expire(Now(), l.fire)
 		if l.drain() {
+			l.e.awake.Add(-1)
 			return
 		}
+		l.adopt()
 	}
+}
+
+// adopt writes the orphans, connections given output while their loop
+// slept: this loop, awake anyway, writes them itself rather than wake
+// theirs. Only a plain write is made here; anything more (a close, a
+// stalled socket, a failure) goes back to the connection's own loop.
+func (l *loop) adopt() {
+	e := l.e
+	e.omu.Lock()
+	list := e.orphans
+	if len(list) == 0 {
+		e.omu.Unlock()
+		return
+	}
+	e.orphans, l.ospare = l.ospare[:0], nil
+	e.omu.Unlock()
+	for i, c := range list {
+		list[i] = nil
+		if c.loop == l {
+			l.service(c, true)
+			continue
+		}
+		c.mu.Lock()
+		c.queued = false
+		if c.state == stateOpen && !c.abort && c.Queued() > 0 {
+			busy, err := c.writeLocked()
+			if !busy {
+				l.io.direct.Add(1)
+			}
+			if err != nil {
+				c.abort = true // the socket failed: its loop closes it
+			}
+		}
+		if c.state != stateClosed && (c.state != stateOpen || c.abort || c.stalled) {
+			c.queued = true
+			c.loop.push(c)
+		}
+		c.mu.Unlock()
+	}
+	l.ospare = list[:0]
 }
 
 // dispatch handles one readiness event.
@@ -452,7 +515,7 @@ func (l *loop) stop() bool {
 		}
 	}
 	l.mu.Lock()
-	done := len(l.queue) == 0
+	done := len(l.queue) == 0 && l.n == 0 // a finish waits for another loop's write
 	if done {
 		l.stopped = true
 	}
@@ -510,7 +573,7 @@ func (l *loop) read(c *Conn) {
 			l.end(c, err != nil)
 			return
 		}
-		c.lastRead = int64(Now())
+		c.lastRead.Store(int64(Now()))
 		l.io.read.Add(uint64(n))
 		var data []byte
 		if c.in != nil {
@@ -614,7 +677,7 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled {
 			// A listener: paced when the loop is busy writing to
 			// listeners, and counted.
-			if now := Now(); now-time.Duration(c.lastRead) >= d {
+			if now := Now(); now-time.Duration(c.lastRead.Load()) >= d {
 				if now-time.Duration(c.lastWrite) < l.pace && c.Queued() < paceMaxBytes {
 					c.paced = true // still queued: Commit leaves it be
 					c.mu.Unlock()
@@ -639,7 +702,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		c.closing = true
 		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
 	}
-	err := c.writeLocked()
+	busy, err := c.writeLocked()
+	if busy {
+		// Another loop is writing to the socket: it writes the rest and
+		// hands the connection back when it needs more.
+		c.mu.Unlock()
+		return
+	}
 	if err == nil && c.closing && !c.stalled && !c.shut {
 		c.shut = true
 		unix.Shutdown(int(c.fd), unix.SHUT_WR)
@@ -672,6 +741,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 func (l *loop) finish(c *Conn) {
 	c.mu.Lock()
 	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.writing {
+		// Another loop is in write(2) on the socket: the number must not
+		// be closed under it. It hands the connection back when done.
+		c.abort = true
 		c.mu.Unlock()
 		return
 	}

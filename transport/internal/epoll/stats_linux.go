@@ -12,7 +12,8 @@ type ioCounts struct {
 	reads, writes atomic.Uint64
 	wakeups       atomic.Uint64
 	parks         atomic.Uint64
-	_             [16]byte
+	direct        atomic.Uint64
+	_             [8]byte
 }
 
 // Stats are an engine's counters: what the loops did since New. They tell
@@ -26,6 +27,9 @@ type Stats struct {
 	// Go's poller; Wakeups the times another goroutine had to wake it
 	// (through its eventfd) to hand it work.
 	Parks, Wakeups uint64
+	// DirectWrites counts the writes a loop made for a connection of
+	// another loop that slept, each one wake-up saved.
+	DirectWrites uint64
 }
 
 // Stats sums the loops' counters.
@@ -38,6 +42,7 @@ func (e *Engine) Stats() Stats {
 		st.Writes += l.io.writes.Load()
 		st.Parks += l.io.parks.Load()
 		st.Wakeups += l.io.wakeups.Load()
+		st.DirectWrites += l.io.direct.Load()
 	}
 	return st
 }
