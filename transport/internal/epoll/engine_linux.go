@@ -244,11 +244,12 @@ func (l *loop) release() {
 	unix.Close(l.evfd)
 }
 
-// wait waits for events for at most timeout (forever when negative). It
+// wait waits for events for at most timeout (forever when negative) from
+// now, on the engine clock. It
 // parks the goroutine in Go's poller, which watches the epoll fd, rather
 // than block a thread in epoll_wait: a blocked thread costs the scheduler
 // a handoff of its P and a futex wake-up each time.
-func (l *loop) wait(timeout time.Duration) int {
+func (l *loop) wait(timeout, now time.Duration) int {
 	var n int
 	var err error
 	if timeout == 0 {
@@ -256,7 +257,10 @@ func (l *loop) wait(timeout time.Duration) int {
 	} else {
 		var deadline time.Time
 		if timeout > 0 {
-			deadline = time.Now().Add(timeout)
+			// On the engine clock, so that it stays the same while
+			// the next tick is the same: a new deadline costs a
+			// runtime timer update.
+			deadline = epoch.Add(now + timeout)
 		}
 		if !deadline.Equal(l.deadline) {
 			l.file.SetReadDeadline(deadline)
@@ -311,9 +315,9 @@ func (l *loop) wakeLocked() {
 func (l *loop) run() {
 	defer l.e.wg.Done()
 	for {
-		var timeout time.Duration
+		var timeout, now time.Duration
 		if l.head == len(l.work) {
-			now := Now()
+			now = Now()
 			timeout = l.wheel.wait(now)
 			if l.phead < len(l.paced) {
 				due := max(time.Duration(l.paced[l.phead].lastWrite)+l.pace-now, 1)
@@ -343,7 +347,7 @@ func (l *loop) run() {
 				timeout = 0
 			}
 		}
-		n := l.wait(timeout)
+		n := l.wait(timeout, now)
 		if timeout != 0 {
 			l.e.awake.Add(1)
 		}
