@@ -396,6 +396,12 @@ func (l *loop) adopt() {
 		}
 		c.mu.Lock()
 		c.queued = false
+		if c.state == stateClosed || c.stalled {
+			// Closed meanwhile, or stalled by its own loop's write:
+			// that loop waits for writability and writes the rest.
+			c.mu.Unlock()
+			continue
+		}
 		if c.state == stateOpen && !c.abort && c.Queued() > 0 {
 			busy, err := c.writeLocked()
 			if !busy {
