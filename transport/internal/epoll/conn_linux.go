@@ -45,7 +45,7 @@ type Conn struct {
 	seq  uint32 // tells this connection's epoll events from a reused fd's
 
 	// Under mu.
-	out     *buffer // being written by the loop: out.b[off:] is left
+	out     *buffer // being written (by the write token's holder): out.b[off:] is left
 	off     int
 	pend    *buffer // appended to by Output, to be written after out
 	spare   *buffer // a written buffer kept while the connection is busy
@@ -56,6 +56,9 @@ type Conn struct {
 	stalled bool  // the kernel took only part: waiting for EPOLLOUT
 	writing bool  // a goroutine is in write(2) on the socket: the write token
 	outSize int32 // what the last output buffer held: the next one's size
+	// lastWrite is the engine clock of the last write, by whichever
+	// loop made it.
+	lastWrite int64
 
 	// Loop goroutine only.
 	registered bool
@@ -68,8 +71,8 @@ type Conn struct {
 	tnext      *Conn // timer wheel list
 	tprev      *Conn
 	tat        int64 // tick the timer is due, 0 when not set
-	lastWrite  int64 // engine clock of the last write, under mu
 
+	// Written by the loop, read by Commit (is it a listener?) too.
 	lastRead atomic.Int64 // engine clock of the last read that had data
 }
 
