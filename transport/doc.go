@@ -91,8 +91,11 @@
 // narrow or slow fan-out, and everything sent to a client that talks (a
 // caller, a callee, a publisher) go out at once. So an idle system
 // delivers each message at once, and a busy one writes more per system
-// call. In goroutine mode the writer goroutine takes whatever was queued
-// while it was busy.
+// call. A message for a connection whose event loop sleeps, while another
+// loop is awake (the router forwarding a CALL or a RESULT from one loop's
+// connection to another's), is written by the awake loop at the end of its
+// round instead of waking the other. In goroutine mode the writer
+// goroutine takes whatever was queued while it was busy.
 //
 // # Outbound queue
 //

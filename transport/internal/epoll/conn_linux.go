@@ -4,6 +4,7 @@ package epoll
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,7 +45,7 @@ type Conn struct {
 	seq  uint32 // tells this connection's epoll events from a reused fd's
 
 	// Under mu.
-	out     *buffer // being written by the loop: out.b[off:] is left
+	out     *buffer // being written (by the write token's holder): out.b[off:] is left
 	off     int
 	pend    *buffer // appended to by Output, to be written after out
 	spare   *buffer // a written buffer kept while the connection is busy
@@ -53,7 +54,11 @@ type Conn struct {
 	queued  bool  // on the loop's queue, or waiting for its turn (paced)
 	paced   bool  // waiting for its turn: the loop paces listeners
 	stalled bool  // the kernel took only part: waiting for EPOLLOUT
+	writing bool  // a goroutine is in write(2) on the socket: the write token
 	outSize int32 // what the last output buffer held: the next one's size
+	// lastWrite is the engine clock of the last write, by whichever
+	// loop made it.
+	lastWrite int64
 
 	// Loop goroutine only.
 	registered bool
@@ -66,8 +71,9 @@ type Conn struct {
 	tnext      *Conn // timer wheel list
 	tprev      *Conn
 	tat        int64 // tick the timer is due, 0 when not set
-	lastWrite  int64 // engine clock of the last write
-	lastRead   int64 // engine clock of the last read that had data
+
+	// Written by the loop, read by Commit (is it a listener?) too.
+	lastRead atomic.Int64 // engine clock of the last read that had data
 }
 
 // Connection states (Conn.state).
@@ -138,12 +144,37 @@ func (c *Conn) Commit() {
 	}
 }
 
-// schedule puts c on its loop's queue, once. The caller holds the lock.
+// schedule puts c on its loop's queue, once, or, when its loop sleeps
+// and another is awake, on the engine's list of connections that any
+// awake loop writes at the end of its round (see the package
+// documentation): the sleeping loop is not woken for a write that a busy
+// one can make. The caller holds the lock.
 func (c *Conn) schedule() {
-	if !c.queued && c.loop != nil {
-		c.queued = true
-		c.loop.push(c)
+	if c.queued || c.loop == nil {
+		return
 	}
+	c.queued = true
+	l := c.loop
+	e := l.e
+	if c.state == stateOpen && !c.abort && l.sleeping.Load() && e.awake.Load() > 0 && !c.listener() {
+		e.omu.Lock()
+		e.orphans = append(e.orphans, c)
+		e.omu.Unlock()
+		if e.awake.Load() == 0 {
+			// Every loop went to sleep meanwhile, and each looked at
+			// the list before this append: wake c's own.
+			l.wake()
+		}
+		return
+	}
+	l.push(c)
+}
+
+// listener reports whether c is a listener, a connection the loop paces
+// (see Config.WriteInterval): those are written by their own loop only.
+func (c *Conn) listener() bool {
+	d := c.loop.e.cfg.WriteInterval
+	return d > 0 && Now()-time.Duration(c.lastRead.Load()) >= d
 }
 
 // CloseLocked starts closing: what is queued is written, the socket is
@@ -224,7 +255,7 @@ func (c *Conn) LastWrite() time.Duration {
 
 // LastRead returns the engine clock of the last read that brought data
 // (0 before any). For the handler's calls.
-func (c *Conn) LastRead() time.Duration { return time.Duration(c.lastRead) }
+func (c *Conn) LastRead() time.Duration { return time.Duration(c.lastRead.Load()) }
 
 // Control calls f with the connection's socket, unless it is closed. It is
 // for tests and tools (to set a socket option, say); f must not keep fd.
@@ -274,8 +305,21 @@ func (c *Conn) releaseLocked() {
 // writeLocked writes the output until it is all written or the kernel
 // takes no more, releasing the lock during each write(2): meanwhile, Send
 // appends to pend, not to the buffer being written. It returns the error
-// of a failed write.
-func (c *Conn) writeLocked() error {
+// of a failed write, and busy when another goroutine holds the write token
+// (that writer writes pend too, and hands the connection back to its loop
+// if there is more to do than write).
+func (c *Conn) writeLocked() (busy bool, err error) {
+	if c.writing {
+		return true, nil
+	}
+	c.writing = true
+	err = c.writeTokenLocked()
+	c.writing = false
+	return false, err
+}
+
+// writeTokenLocked is writeLocked's work, with the write token held.
+func (c *Conn) writeTokenLocked() error {
 	for {
 		if c.out == nil {
 			if c.pend == nil || len(c.pend.b) == 0 {
@@ -285,7 +329,8 @@ func (c *Conn) writeLocked() error {
 		}
 		p := c.out.b[c.off:]
 		c.mu.Unlock()
-		n, err := unix.Write(int(c.fd), p)
+		n, err := rawWrite(int(c.fd), p)
+		c.loop.io.writes.Add(1)
 		c.mu.Lock()
 		if n > 0 {
 			c.off += n

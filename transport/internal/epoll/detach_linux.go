@@ -16,7 +16,7 @@ import "golang.org/x/sys/unix"
 func (c *Conn) Detach() (fd int, ok bool) {
 	l := c.loop
 	c.mu.Lock()
-	if c.state != stateOpen || !c.registered {
+	if c.state != stateOpen || !c.registered || c.writing {
 		c.mu.Unlock()
 		return -1, false
 	}

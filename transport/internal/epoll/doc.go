@@ -12,12 +12,18 @@
 //
 // [New] starts Config.Loops loops (GOMAXPROCS by default): a bounded
 // worker pool. [Engine.Add] hands a socket to the next loop, round robin;
-// from then on every system call on that socket (read, write, shutdown,
-// close, epoll_ctl) happens on that loop's goroutine and nowhere else, so a
-// descriptor number is never closed while someone may still use it, and a
-// stale event for a reused number is told apart by a sequence number in the
-// event's data. Readiness is level-triggered, without EPOLLONESHOT: a
-// socket belongs to one loop and only that loop waits on it.
+// from then on every system call on that socket (read, shutdown, close,
+// epoll_ctl, and write but for the direct writes below) happens on that
+// loop's goroutine and nowhere else, and a stale event for a reused number
+// is told apart by a sequence number in the event's data. Readiness is
+// level-triggered, without EPOLLONESHOT: a socket belongs to one loop and
+// only that loop waits on it.
+//
+// A descriptor number is never closed while someone may still use it:
+// write(2) is made only by the goroutine that holds the connection's write
+// token (taken and given back under its lock, released during the call),
+// and the loop does not close the socket while another goroutine holds
+// it: it marks the connection for an abort and the writer hands it back.
 //
 // A loop does not block a thread in epoll_wait: its epoll descriptor is
 // itself watched by Go's poller, and the loop goroutine parks there when
@@ -25,7 +31,16 @@
 // hand-off of its P and a futex wake-up each time). Work for a loop from
 // other goroutines (output to write, a close) goes on its queue; the loop
 // is woken through an eventfd only when it is asleep, which an atomic flag
-// tells without a system call.
+// tells without a system call, and when no other loop can do the work
+// (see Direct writes).
+//
+// The loop's system calls on its non-blocking descriptors (read, write,
+// the epoll_wait that does not wait, the eventfd) are raw: made without
+// telling Go's scheduler, since they never block. A call made the
+// ordinary way lets the runtime's monitor hand the goroutine's P to
+// another thread when the call takes a while (a write on loopback runs the
+// receiver's TCP processing too), which costs a futex wake-up and two
+// context switches, and keeps the monitor polling every 20us.
 //
 // # Reading
 //
@@ -76,8 +91,30 @@
 //     messages turns into few large writes, on both sides of the
 //     connections, while a narrow or slow one is written at once.
 //
-// An idle loop is woken by the first message and writes it at once: no
-// message waits unless the loop is busy writing to listeners.
+// An idle loop is woken by the first message and writes it at once, unless
+// another loop is awake to write it (below): no message waits unless a
+// loop is busy writing to listeners.
+//
+// # Direct writes
+//
+// A message for a connection whose loop sleeps usually comes from a
+// handler on another loop (the router forwards a CALL read on one loop to
+// the callee's connection on the other, and its RESULT back). Waking the
+// sleeping loop for it costs an eventfd write, the woken loop's polls and
+// often two context switches, on both sides of every call. Instead, when
+// the connection's loop sleeps and another is awake, Commit puts the
+// connection on the engine's list of orphans, and the first awake loop to
+// end its round (normally the one whose handler gave the output) writes it
+// itself: one write(2) for everything the round gave that connection, so
+// coalescing holds as on the connection's own loop. It spends at most the
+// time slice of its own queue (flushBudget) on them; the rest go to their
+// own loops, woken as before. Only the plain write
+// is made there; a connection that is closing, aborted, stalled (the
+// kernel took only part: EPOLLOUT is its loop's to watch) or failed goes
+// back to its own loop's queue. Listeners (see pacing above) are always
+// written by their own loop. A loop looks at the list before it sleeps,
+// and Commit wakes the connection's loop when it finds no loop awake after
+// adding to the list, so an orphan is never left behind.
 //
 // # Timers
 //
@@ -94,4 +131,10 @@
 // a close is bounded by Config.CloseGrace on the wheel, so a closing
 // connection needs no goroutine either. The handler's Closed is called once,
 // on the loop, after the socket is closed.
+//
+// # Locks
+//
+// A connection's lock comes first: it is held while its loop's queue lock
+// or the engine's orphan-list lock is taken (to schedule it), never the
+// other way round; a loop takes either list lock alone.
 package epoll

@@ -75,6 +75,13 @@ type Engine struct {
 	seq   atomic.Uint32
 	wg    sync.WaitGroup
 	once  sync.Once
+
+	// awake counts the loops that are not (about to be) asleep.
+	awake atomic.Int32
+	// orphans are open connections given output while their loop slept:
+	// the first awake loop to end its round writes them.
+	omu     sync.Mutex
+	orphans []*Conn
 }
 
 // New starts an engine.
@@ -108,6 +115,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.loops = append(e.loops, l)
 	}
+	e.awake.Store(int32(len(e.loops)))
 	e.wg.Add(len(e.loops))
 	for _, l := range e.loops {
 		go l.run()
@@ -187,6 +195,7 @@ type loop struct {
 	lw     int           // writes to listeners since lwFrom
 	lwFrom time.Duration
 	spare  []*Conn
+	ospare []*Conn // Engine.orphans and this take turns
 	conns  []*Conn // by fd
 	n      int
 	buf    []byte
@@ -235,27 +244,35 @@ func (l *loop) release() {
 	unix.Close(l.evfd)
 }
 
-// wait waits for events for at most timeout (forever when negative). It
+// wait waits for events for at most timeout (forever when negative) from
+// now, on the engine clock. It
 // parks the goroutine in Go's poller, which watches the epoll fd, rather
 // than block a thread in epoll_wait: a blocked thread costs the scheduler
 // a handoff of its P and a futex wake-up each time.
-func (l *loop) wait(timeout time.Duration) int {
+func (l *loop) wait(timeout, now time.Duration) int {
 	var n int
 	var err error
 	if timeout == 0 {
-		n, err = unix.EpollWait(l.epfd, l.events, 0)
+		n, err = pollEvents(l.epfd, l.events)
 	} else {
 		var deadline time.Time
 		if timeout > 0 {
-			deadline = time.Now().Add(timeout)
+			// On the engine clock, so that it stays the same while
+			// the next tick is the same: a new deadline costs a
+			// runtime timer update.
+			deadline = epoch.Add(now + timeout)
 		}
 		if !deadline.Equal(l.deadline) {
 			l.file.SetReadDeadline(deadline)
 			l.deadline = deadline
 		}
 		rerr := l.rc.Read(func(uintptr) bool {
-			n, err = unix.EpollWait(l.epfd, l.events, 0)
-			return n > 0 || err != nil && err != unix.EINTR
+			n, err = pollEvents(l.epfd, l.events)
+			if n > 0 || err != nil && err != unix.EINTR {
+				return true
+			}
+			l.io.parks.Add(1)
+			return false
 		})
 		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
 			panic(fmt.Sprintf("waiting on the epoll fd: %v", rerr)) // closed under us: a bug
@@ -291,16 +308,16 @@ var one = [8]byte{1} // an eventfd increment of 1 (little endian)
 // under l.mu, so that the eventfd cannot be closed meanwhile.
 func (l *loop) wakeLocked() {
 	if l.sleeping.Load() && l.sleeping.CompareAndSwap(true, false) {
-		unix.Write(l.evfd, one[:])
+		rawWrite(l.evfd, one[:])
 	}
 }
 
 func (l *loop) run() {
 	defer l.e.wg.Done()
 	for {
-		var timeout time.Duration
+		var timeout, now time.Duration
 		if l.head == len(l.work) {
-			now := Now()
+			now = Now()
 			timeout = l.wheel.wait(now)
 			if l.phead < len(l.paced) {
 				due := max(time.Duration(l.paced[l.phead].lastWrite)+l.pace-now, 1)
@@ -310,27 +327,97 @@ func (l *loop) run() {
 			}
 		}
 		if timeout != 0 {
-			// Announce the sleep, then look at the queue: a push either
-			// comes before (and is seen) or sees the flag and wakes us.
+			// Announce the sleep, then look at the queue and the
+			// orphans: a push either comes before (and is seen) or sees
+			// the flag and wakes us; an orphan either comes before or
+			// sees that no loop is awake and wakes its own.
 			l.sleeping.Store(true)
+			l.e.awake.Add(-1)
 			l.mu.Lock()
 			busy := len(l.queue) > 0 || l.stopping
 			l.mu.Unlock()
+			if !busy {
+				l.e.omu.Lock()
+				busy = len(l.e.orphans) > 0
+				l.e.omu.Unlock()
+			}
 			if busy {
 				l.sleeping.Store(false)
+				l.e.awake.Add(1)
 				timeout = 0
 			}
 		}
-		n := l.wait(timeout)
+		n := l.wait(timeout, now)
+		if timeout != 0 {
+			l.e.awake.Add(1)
+		}
 		l.sleeping.Store(false)
 		for i := range n {
 			l.dispatch(&l.events[i])
 		}
 		l.wheel.expire(Now(), l.fire)
 		if l.drain() {
+			l.e.awake.Add(-1)
 			return
 		}
+		l.adopt()
 	}
+}
+
+// adopt writes the orphans, connections given output while their loop
+// slept: this loop, awake anyway, writes them itself rather than wake
+// theirs. Only a plain write is made here; anything more (a close, a
+// stalled socket, a failure) goes back to the connection's own loop.
+func (l *loop) adopt() {
+	e := l.e
+	e.omu.Lock()
+	list := e.orphans
+	if len(list) == 0 {
+		e.omu.Unlock()
+		return
+	}
+	e.orphans, l.ospare = l.ospare[:0], nil
+	e.omu.Unlock()
+	start, over := Now(), false
+	for i, c := range list {
+		list[i] = nil
+		over = over || i&7 == 7 && Now()-start > flushBudget
+		if over {
+			// This loop's time slice is up: the rest go to their own
+			// loops, woken as need be.
+			c.mu.Lock()
+			c.loop.push(c)
+			c.mu.Unlock()
+			continue
+		}
+		if c.loop == l {
+			l.service(c, true)
+			continue
+		}
+		c.mu.Lock()
+		c.queued = false
+		if c.state == stateClosed || c.stalled {
+			// Closed meanwhile, or stalled by its own loop's write:
+			// that loop waits for writability and writes the rest.
+			c.mu.Unlock()
+			continue
+		}
+		if c.state == stateOpen && !c.abort && c.Queued() > 0 {
+			busy, err := c.writeLocked()
+			if !busy {
+				l.io.direct.Add(1)
+			}
+			if err != nil {
+				c.abort = true // the socket failed: its loop closes it
+			}
+		}
+		if c.state != stateClosed && (c.state != stateOpen || c.abort || c.stalled) {
+			c.queued = true
+			c.loop.push(c)
+		}
+		c.mu.Unlock()
+	}
+	l.ospare = list[:0]
 }
 
 // dispatch handles one readiness event.
@@ -338,7 +425,8 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 	fd := int(ev.Fd)
 	if fd == l.evfd {
 		var b [8]byte
-		unix.Read(l.evfd, b[:])
+		rawRead(l.evfd, b[:])
+		l.io.wakeups.Add(1)
 		return
 	}
 	if fd >= len(l.conns) {
@@ -447,7 +535,7 @@ func (l *loop) stop() bool {
 		}
 	}
 	l.mu.Lock()
-	done := len(l.queue) == 0
+	done := len(l.queue) == 0 && l.n == 0 // a finish waits for another loop's write
 	if done {
 		l.stopped = true
 	}
@@ -493,7 +581,8 @@ func (l *loop) read(c *Conn) {
 		} else {
 			dst = l.buf
 		}
-		n, err := unix.Read(int(c.fd), dst)
+		n, err := rawRead(int(c.fd), dst)
+		l.io.reads.Add(1)
 		if err == unix.EINTR {
 			continue
 		}
@@ -504,7 +593,7 @@ func (l *loop) read(c *Conn) {
 			l.end(c, err != nil)
 			return
 		}
-		c.lastRead = int64(Now())
+		c.lastRead.Store(int64(Now()))
 		l.io.read.Add(uint64(n))
 		var data []byte
 		if c.in != nil {
@@ -614,7 +703,7 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		if d := l.e.cfg.WriteInterval; d > 0 && c.state == stateOpen && !c.stalled {
 			// A listener: paced when the loop is busy writing to
 			// listeners, and counted.
-			if now := Now(); now-time.Duration(c.lastRead) >= d {
+			if now := Now(); now-time.Duration(c.lastRead.Load()) >= d {
 				if now-time.Duration(c.lastWrite) < l.pace && c.Queued() < paceMaxBytes {
 					c.paced = true // still queued: Commit leaves it be
 					c.mu.Unlock()
@@ -639,7 +728,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		c.closing = true
 		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
 	}
-	err := c.writeLocked()
+	busy, err := c.writeLocked()
+	if busy {
+		// Another loop is writing to the socket: it writes the rest and
+		// hands the connection back when it needs more.
+		c.mu.Unlock()
+		return
+	}
 	if err == nil && c.closing && !c.stalled && !c.shut {
 		c.shut = true
 		unix.Shutdown(int(c.fd), unix.SHUT_WR)
@@ -672,6 +767,13 @@ func (l *loop) service(c *Conn, dequeued bool) {
 func (l *loop) finish(c *Conn) {
 	c.mu.Lock()
 	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.writing {
+		// Another loop is in write(2) on the socket: the number must not
+		// be closed under it. It hands the connection back when done.
+		c.abort = true
 		c.mu.Unlock()
 		return
 	}
