@@ -31,7 +31,7 @@ func BenchmarkCall(b *testing.B) {
 				b.Fatal(err)
 			}
 			if remote {
-				waitFor(b, "the other node to know", func() bool { _, _, _, ok := nodes[0].node.Callee("realm1", "com.example.echo"); return ok })
+				waitFor(b, "the other node to know", func() bool { _, ok := remoteCallee(nodes[0], "com.example.echo"); return ok })
 			}
 			caller := dial(b, nodes[0], wamp.FormatMsgPack)
 			args := wamp.List{"hello", 42}

@@ -17,11 +17,18 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
+// remoteCallee returns the node a call to procedure from tn goes to, for
+// a caller on a node without a registration of it.
+func remoteCallee(tn *testNode, procedure string) (uint64, bool) {
+	id, _, _, ok := tn.node.Callee("realm1", router.CallRoute{Procedure: wamp.URI(procedure)})
+	return id, ok
+}
+
 // waitCallee waits until tn knows of a callee of procedure on another node.
 func waitCallee(t *testing.T, tn *testNode, procedure string, want bool) {
 	t.Helper()
 	waitFor(t, tn.node.Name()+" to learn of a remote callee of "+procedure, func() bool {
-		_, _, _, ok := tn.node.Callee("realm1", wamp.URI(procedure))
+		_, ok := remoteCallee(tn, procedure)
 		return ok == want
 	})
 }
@@ -398,7 +405,7 @@ func TestRacingSingleRegistrations(t *testing.T) {
 	}
 	waitFor(t, "the conflict to be settled", func() bool {
 		_, stillLoser := loser.node.Registration("realm1", wamp.MatchExact, "com.example.race")
-		_, _, _, remote := loser.node.Callee("realm1", "com.example.race")
+		_, remote := remoteCallee(loser, "com.example.race")
 		return localHas(winner, "com.example.race") && !localHas(loser, "com.example.race") && remote && stillLoser
 	})
 	for _, tn := range []*testNode{a, b} {
@@ -435,7 +442,7 @@ func TestCallsGoRoundTheNodes(t *testing.T) {
 	waitFor(t, "node1 to learn of both callee nodes", func() bool {
 		seen := map[uint64]bool{}
 		for range 8 {
-			id, _, _, _ := nodes[0].node.Callee("realm1", "com.example.spread")
+			id, _ := remoteCallee(nodes[0], "com.example.spread")
 			seen[id] = true
 		}
 		return len(seen) == 2 && !seen[0]

@@ -192,7 +192,8 @@ type Node struct {
 
 	rt atomic.Pointer[router.Router]
 
-	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
+	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration whose callees are not known yet
+	clock      atomic.Uint64 // the hybrid logical clock that stamps callees (policy.go)
 
 	// Registrations that lost a conflict, revoked by run (settle).
 	revokeMu sync.Mutex

@@ -26,7 +26,7 @@ func (sub *subscription) shard(rkey string) string {
 	var bestScore uint64
 	first := true
 	for _, nkey := range sub.nkeys {
-		score := rendezvous(rkey, nkey)
+		score := ShardScore(rkey, nkey)
 		if first || score > bestScore || score == bestScore && nkey < best {
 			best, bestScore, first = nkey, score, false
 		}
@@ -34,9 +34,14 @@ func (sub *subscription) shard(rkey string) string {
 	return best
 }
 
-// rendezvous is the FNV-1a hash of rkey, a zero byte and nkey, with a final
-// mix so that node keys that differ in their last byte spread well.
-func rendezvous(rkey, nkey string) uint64 {
+// ShardScore is the rendezvous hashing score of shard key nkey for resource
+// key rkey, the one mechanism behind sharded subscriptions and sharded
+// registrations: the key with the highest score serves rkey. It is the
+// FNV-1a hash of rkey, a zero byte and nkey, with a final mix so that keys
+// that differ in their last byte spread well. The nodes of a cluster rank
+// the keys of every node with it, so it must never change between
+// versions that may run in one cluster.
+func ShardScore(rkey, nkey string) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	for i := 0; i < len(rkey); i++ {

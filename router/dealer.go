@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,9 +70,11 @@ type registration struct {
 // calleeEntry is one callee of a registration, with its REGISTER options.
 type calleeEntry struct {
 	session        *Session
-	discloseCaller bool   // REGISTER.Options.disclose_caller
-	forwardTimeout bool   // REGISTER.Options.forward_timeout
-	nkey           string // REGISTER.Options.nkey: shard node key ("" is the session id)
+	discloseCaller bool // REGISTER.Options.disclose_caller
+	forwardTimeout bool // REGISTER.Options.forward_timeout
+	// nkey is the shard key a partitioned call hashes:
+	// REGISTER.Options.nkey, or the session id in decimal.
+	nkey string
 }
 
 // The messages sent once per CALL or acknowledged PUBLISH are reused:
@@ -171,6 +174,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		return
 	}
 	ro.session = s
+	if ro.nkey == "" {
+		ro.nkey = strconv.FormatUint(uint64(s.id), 10)
+	}
 	d.mu.Lock()
 	reg, exists := d.regs.Get(ro.match, m.Procedure)
 	if exists {
@@ -225,6 +231,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		}
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
+	if bb := d.router.cfg.Backbone; bb != nil {
+		bb.CalleeChanged(s.realm.name, ro.match, m.Procedure, reg.invoke.String(), s.id, ro.nkey, true)
+	}
 	// REGISTERED is queued before any caller can find the registration, so
 	// no INVOCATION reaches the callee ahead of it.
 	err = s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
@@ -264,6 +273,10 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if i < 0 {
 		return false
 	}
+	bb := d.router.cfg.Backbone
+	if bb != nil {
+		bb.CalleeChanged(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), s.id, reg.callees[i].nkey, false)
+	}
 	reg.callees = slices.Delete(slices.Clone(reg.callees), i, i+1)
 	if len(reg.callees) > 0 {
 		return false
@@ -272,7 +285,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
-		if bb := d.router.cfg.Backbone; bb != nil {
+		if bb != nil {
 			bb.Registered(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), false)
 		}
 	}
@@ -346,38 +359,18 @@ func (reg *registration) pick(co *callOptions) *calleeEntry {
 }
 
 // shard picks the callee for resource key rkey by rendezvous hashing over
-// the callees' node keys: a key always reaches the same callee while that
-// callee stays, and only the keys of a callee that leaves move elsewhere.
+// the callees' shard keys (ShardScore), the earliest registered of equals
+// first: a key always reaches the same callee while that callee stays, and
+// only the keys of a callee that leaves move elsewhere. A cluster ranks the
+// callees of every node the same way (Backbone.Callee).
 func (reg *registration) shard(rkey string) *calleeEntry {
 	best, bestScore := 0, uint64(0)
 	for i := range reg.callees {
-		h := fnvString(fnvOffset, rkey)
-		h = (h ^ 0) * fnvPrime // a separator: ("ab", "c") and ("a", "bc") differ
-		if nk := reg.callees[i].nkey; nk != "" {
-			h = fnvString(h, nk)
-		} else {
-			for id := uint64(reg.callees[i].session.id); id != 0; id >>= 8 {
-				h = (h ^ (id & 0xff)) * fnvPrime
-			}
-		}
-		if i == 0 || h > bestScore {
-			best, bestScore = i, h
+		if score := ShardScore(rkey, reg.callees[i].nkey); i == 0 || score > bestScore {
+			best, bestScore = i, score
 		}
 	}
 	return &reg.callees[best]
-}
-
-// FNV-1a, 64 bits, over strings without converting them to bytes.
-const (
-	fnvOffset uint64 = 14695981039346656037
-	fnvPrime  uint64 = 1099511628211
-)
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
-	}
-	return h
 }
 
 func (reg *registration) ident() wamp.ID { return reg.id }
