@@ -103,28 +103,6 @@ func TestCallAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestLocalCalleeFirst: with callees on the caller's node and another, the
-// call stays on its node.
-func TestLocalCalleeFirst(t *testing.T) {
-	nodes := startCluster(t, 2)
-	a, b := nodes[0], nodes[1]
-	answer := func(who string) client.Handler {
-		return func(context.Context, *client.Invocation) (*client.Result, error) {
-			return &client.Result{Args: wamp.List{who}}, nil
-		}
-	}
-	register(t, dial(t, a, wamp.FormatJSON), "com.example.where", answer("a"), wamp.Dict{"invoke": "roundrobin"})
-	register(t, dial(t, b, wamp.FormatJSON), "com.example.where", answer("b"), wamp.Dict{"invoke": "roundrobin"})
-	waitCallee(t, a, "com.example.where", true)
-	s := dial(t, a, wamp.FormatJSON)
-	for range 5 {
-		res, err := s.Call(ctxT(t), "com.example.where", nil, nil, nil)
-		if err != nil || res.Args[0] != "a" {
-			t.Fatalf("call from node1: %v, %v; want the local callee", res, err)
-		}
-	}
-}
-
 func TestProgressiveResultsAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 2)
 	register(t, dial(t, nodes[1], wamp.FormatMsgPack), "com.example.count", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {

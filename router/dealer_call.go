@@ -245,7 +245,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	}
 	details, forwarded := invocationDetails(s, &co, &entry, match, m.Procedure)
 	if _, remote := to.peer.(*remotePeer); remote {
-		details = withOrigin(details, s, m.Procedure)
+		details = withOrigin(details, s, m.Procedure, &co)
 	}
 	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded)
 }

@@ -28,8 +28,10 @@ import (
 // under originKey, which the callee's node removes: it needs the identity
 // for a callee that registered with disclose_caller.
 
-// originKey holds [procedure, caller id, caller authid, caller authrole] in
-// the INVOCATION.Details of a call that crosses nodes.
+// originKey holds [procedure, caller id, caller authid, caller authrole]
+// in the INVOCATION.Details of a call that crosses nodes, and the rkey of a
+// partitioned call fifth, so that the callee's node picks the callee the
+// caller's node meant.
 const originKey = "_junction_origin"
 
 // remotePeer is the Peer of a proxy session: what the dealer sends it goes
@@ -122,8 +124,12 @@ func (d *dealer) route(rl *realm, procedure wamp.URI, co *callOptions, reg *regi
 
 // withOrigin adds the call's origin (originKey) to the INVOCATION.Details
 // of a call that goes to another node.
-func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI) wamp.Dict {
-	return put(details, originKey, wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole})
+func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI, co *callOptions) wamp.Dict {
+	origin := wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole}
+	if co.partition {
+		origin = append(origin, co.rkey)
+	}
+	return put(details, originKey, origin)
 }
 
 // DeliverCallMessage hands the dealer a message of a call in flight that
@@ -166,7 +172,7 @@ func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message)
 // chunk of a progressive call invocation goes where the first went.
 func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	origin, _ := m.Details[originKey].([]any)
-	if len(origin) != 4 {
+	if len(origin) != 4 && len(origin) != 5 {
 		return fmt.Errorf("an INVOCATION from another node without its origin")
 	}
 	procedure, _ := origin[0].(string)
@@ -182,6 +188,10 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	co.progress, _ = details["progress"].(bool)
 	co.receiveProgress, _ = details["receive_progress"].(bool)
 	co.ppt, _ = passthru(details)
+	if len(origin) == 5 {
+		co.rkey, _ = origin[4].(string)
+		co.partition = co.rkey != ""
+	}
 	delete(details, "progress")
 	delete(details, "procedure")
 	delete(details, "receive_progress")
