@@ -88,7 +88,7 @@ type stampedCallee struct {
 func (n *Node) stamp() uint64 {
 	for {
 		last := n.clock.Load()
-		t := max(uint64(time.Now().UnixNano()), last+1)
+		t := max(uint64(time.Now().UnixNano()+n.skew.Load()), last+1)
 		if n.clock.CompareAndSwap(last, t) {
 			return t
 		}
@@ -213,20 +213,20 @@ func (n *Node) Callee(realm wamp.URI, c router.CallRoute) (uint64, wamp.Match, w
 // that has it (cs; self says whether this node is one of them) and returns
 // the node of the callee it picks. Called under members.mu's read lock.
 func (n *Node) pickNode(cs *calleeSet, set *nodeSet, self bool, invoke, rkey string) uint64 {
-	if invoke == "single" || cs == nil || (cs.total == 0) {
-		// One node has it (or, for a moment, two that registered it at
-		// once: the lower id, which keeps it); or a shared registration
-		// whose callees are not known yet: round the nodes.
-		if invoke == "single" {
-			low := slices.Min(set.ids)
-			if self {
-				low = min(low, n.id)
-			}
-			return low
-		}
+	switch {
+	case invoke == "single":
+		// One node has it; or, for a moment, two that registered it at
+		// once: the lower id, which keeps it.
+		low := slices.Min(set.ids)
 		if self {
-			return n.id
+			low = min(low, n.id)
 		}
+		return low
+	case cs == nil && self:
+		return n.id
+	case cs == nil:
+		// A shared registration whose callees are not known here yet:
+		// round the nodes that have it.
 		return set.ids[n.nextCallee.Add(1)%uint64(len(set.ids))]
 	}
 	var node uint64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -150,6 +151,26 @@ func TestFirstAndLastAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestStampsFollowWhatNodesKnew: a callee that registers on a node whose
+// wall clock is an hour behind, after that node learnt of another node's
+// callee, is still the later one: the node's clock moved past the stamp it
+// learnt.
+func TestStampsFollowWhatNodesKnew(t *testing.T) {
+	nodes := startCluster(t, 2)
+	nodes[1].node.skew.Store(-int64(time.Hour))
+	for i, tn := range nodes {
+		register(t, dial(t, tn, wamp.FormatJSON), "com.example.order", answer(tn.node.Name()), wamp.Dict{"invoke": "first"})
+		waitCallees(t, nodes, "com.example.order", i+1)
+	}
+	for _, tn := range nodes {
+		counts := map[string]int{}
+		callCounts(t, dial(t, tn, wamp.FormatJSON), "com.example.order", 1, nil, counts)
+		if counts["node1"] != 1 {
+			t.Fatalf("first from %s reached %v, want node1's callee, registered first", tn.node.Name(), counts)
+		}
+	}
+}
+
 // TestPartitionAcrossNodes: a partitioned call reaches the callee whose
 // shard key scores highest for its rkey among the callees of every node,
 // the same from every node.
@@ -218,5 +239,25 @@ func TestPatternPrecedenceAcrossNodes(t *testing.T) {
 				t.Fatalf("%s from %s reached %v, want %s", procedure, tn.node.Name(), counts, want)
 			}
 		}
+	}
+}
+
+// TestSchedule: a roundrobin cycle gives each node as many calls as it has
+// callees, interleaved rather than in runs.
+func TestSchedule(t *testing.T) {
+	cs := &calleeSet{total: 6, nodes: []nodeCallees{
+		{id: 1, callees: make([]stampedCallee, 1)},
+		{id: 2, callees: make([]stampedCallee, 2)},
+		{id: 3, callees: make([]stampedCallee, 3)},
+	}}
+	if got := fmt.Sprint(*cs.schedule()); got != "[3 2 1 3 2 3]" {
+		t.Fatalf("schedule %s, want [3 2 1 3 2 3]", got)
+	}
+	counts := map[uint64]int{}
+	for range 600 {
+		counts[cs.roundRobin()]++
+	}
+	if counts[1] != 100 || counts[2] != 200 || counts[3] != 300 {
+		t.Fatalf("600 picks by node: %v", counts)
 	}
 }
