@@ -246,8 +246,10 @@ type members struct {
 	// registrations: which nodes have (match, uri) in a realm.
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
 	// callees holds the callees of shared registrations by node, this
-	// node's too (policy.go).
+	// node's too; nkeys the node keys of the other nodes' sharded
+	// subscribers, with the number of nodes that have each (policy.go).
 	callees map[regKey]*calleeSet
+	nkeys   map[regKey]map[string]int
 }
 
 // nodeSet lists the nodes that have one subscription or registration
@@ -281,6 +283,7 @@ func (ms *members) init() {
 	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.callees = make(map[regKey]*calleeSet)
+	ms.nkeys = make(map[regKey]map[string]int)
 }
 
 // onControl handles a heartbeat, goodbye or interest change. All of them
@@ -413,12 +416,19 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	if _, has := p.interest[e]; has == add {
 		return
 	}
-	if e.Kind == kindCallee {
+	switch e.Kind {
+	case kindCallee, kindNodeKey:
 		if add {
 			p.interest[e] = struct{}{}
-			n.observe(e.At)
 		} else {
 			delete(p.interest, e)
+		}
+		if e.Kind == kindNodeKey {
+			ms.putNodeKey(e, add)
+			return
+		}
+		if add {
+			n.observe(e.At)
 		}
 		ms.putCallee(p.id, e, add)
 		return
@@ -553,7 +563,7 @@ func (n *Node) Peers() []Peer {
 				pr.Registrations++
 			case kindCallee:
 				pr.Callees++
-			default:
+			case "":
 				pr.Subscriptions++
 			}
 		}

@@ -44,8 +44,12 @@ import (
 // wall clocks (then node ids).
 
 // kindCallee is the Kind of an entry for one callee of a shared
-// registration (Session, Key and At set).
-const kindCallee = "c"
+// registration (Session, Key and At set); kindNodeKey of one node key
+// (Key) that subscribers of a subscription on the node have.
+const (
+	kindCallee  = "c"
+	kindNodeKey = "k"
+)
 
 // regKey names one registration of a realm.
 type regKey struct {
@@ -326,4 +330,59 @@ func (cs *calleeSet) shard(rkey string) uint64 {
 		}
 	}
 	return node
+}
+
+// Sharded subscriptions across nodes. Each node announces the node keys its
+// subscribers gave, per subscription (kindNodeKey: one entry per key, not
+// per subscriber). A node that delivers an event with an rkey ranks its own
+// node keys and the other nodes' alike (router.ShardScore, the smaller of
+// equal scores), so that every node picks the same key, and delivers to its
+// own subscribers of that key: of all the cluster's sharded subscribers of
+// a subscription, those of one node key receive the event, as on one node.
+
+// NodeKey implements router.Backbone: it announces a node key of a
+// subscription.
+func (n *Node) NodeKey(realm wamp.URI, match wamp.Match, topic wamp.URI, nkey string, added bool) {
+	n.change(entry{Kind: kindNodeKey, Realm: string(realm), Match: match, Topic: string(topic), Key: nkey}, added)
+}
+
+// putNodeKey counts another node's node key e in or out. Called under
+// members.mu.
+func (ms *members) putNodeKey(e entry, add bool) {
+	k := regKey{e.Realm, e.Match, e.Topic}
+	keys := ms.nkeys[k]
+	if add {
+		if keys == nil {
+			keys = make(map[string]int, 1)
+			ms.nkeys[k] = keys
+		}
+		keys[e.Key]++
+		return
+	}
+	if keys == nil {
+		return
+	}
+	if keys[e.Key]--; keys[e.Key] <= 0 {
+		delete(keys, e.Key)
+		if len(keys) == 0 {
+			delete(ms.nkeys, k)
+		}
+	}
+}
+
+// Shard implements router.Backbone: the other nodes' node key of the
+// subscription that scores highest for rkey.
+func (n *Node) Shard(realm wamp.URI, match wamp.Match, topic wamp.URI, rkey string) (string, uint64, bool) {
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	var best string
+	var bestScore uint64
+	found := false
+	for nkey := range ms.nkeys[regKey{string(realm), match, string(topic)}] {
+		if score := router.ShardScore(rkey, nkey); !found || score > bestScore || score == bestScore && nkey < best {
+			best, bestScore, found = nkey, score, true
+		}
+	}
+	return best, bestScore, found
 }

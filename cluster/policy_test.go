@@ -261,3 +261,93 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("600 picks by node: %v", counts)
 	}
 }
+
+// TestShardedSubscriptionAcrossNodes: an event with an rkey reaches the
+// subscribers of one node key in the whole cluster, the one that scores
+// highest among the keys of every node (on every node that has
+// subscribers of it), and the subscribers without a node key; from a
+// publisher on any node.
+func TestShardedSubscriptionAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	const topic = "com.example.sharded"
+	type subscriber struct {
+		nkey string
+		ch   <-chan *client.Event
+	}
+	var subs []subscriber
+	for _, s := range []struct {
+		node int
+		nkey string
+	}{{0, "k1"}, {1, "k2"}, {1, "k3"}, {2, "k4"}, {2, "k2"}, {2, ""}} {
+		opts := wamp.Dict{}
+		if s.nkey != "" {
+			opts["nkey"] = s.nkey
+		}
+		ch, _ := events(t, dial(t, nodes[s.node], wamp.FormatJSON), topic, opts)
+		subs = append(subs, subscriber{s.nkey, ch})
+	}
+	for _, tn := range nodes {
+		waitInterest(t, tn, topic, 2)
+		waitFor(t, tn.node.Name()+" to know the other nodes' node keys", func() bool {
+			tn.node.members.mu.RLock()
+			defer tn.node.members.mu.RUnlock()
+			return len(tn.node.members.nkeys[regKey{"realm1", wamp.MatchExact, topic}]) == 3
+		})
+	}
+	keys := []string{"k1", "k2", "k3", "k4"}
+	want := map[string]string{} // rkey: the node key that gets it
+	for i, tn := range nodes {
+		pub := dial(t, tn, wamp.FormatJSON)
+		for j := range 20 {
+			rkey := fmt.Sprintf("r%d-%d", i, j)
+			var best uint64
+			for _, k := range keys {
+				if s := router.ShardScore(rkey, k); want[rkey] == "" || s > best {
+					want[rkey], best = k, s
+				}
+			}
+			if _, err := pub.Publish(ctxT(t), topic, wamp.List{rkey}, nil, wamp.Dict{"rkey": rkey, "acknowledge": true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The end of this publisher's events: no rkey, so for everyone.
+		if _, err := pub.Publish(ctxT(t), topic, wamp.List{"end"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range subs {
+		var got []string
+		for ends := 0; ends < 3; {
+			rkey, _ := recv(t, s.ch).Args[0].(string)
+			if rkey == "end" {
+				ends++
+				continue
+			}
+			got = append(got, rkey)
+		}
+		for _, rkey := range got {
+			if s.nkey != "" && want[rkey] != s.nkey {
+				t.Fatalf("a subscriber of node key %s got the event with rkey %s, which belongs to %s", s.nkey, rkey, want[rkey])
+			}
+		}
+		n := 0
+		for _, k := range want {
+			if k == s.nkey {
+				n++
+			}
+		}
+		if s.nkey == "" {
+			n = len(want)
+		}
+		if len(got) != n {
+			t.Fatalf("the subscriber of node key %q got %d events, want %d", s.nkey, len(got), n)
+		}
+	}
+	used := map[string]bool{}
+	for _, k := range want {
+		used[k] = true
+	}
+	if len(used) < 3 {
+		t.Fatalf("60 rkeys went to the node keys %v only", used)
+	}
+}

@@ -23,6 +23,15 @@ type Backbone interface {
 	// has a subscription (match, topic) with subscribers on this node.
 	// The calls for one realm come in the order of the changes.
 	Interest(realm wamp.URI, match wamp.Match, topic wamp.URI, added bool)
+	// NodeKey says that the realm's subscription (match, topic) now has
+	// (added) or no longer has subscribers on this node with node key
+	// nkey (sharded subscriptions); called under the subscription's lock,
+	// in the order of the changes.
+	NodeKey(realm wamp.URI, match wamp.Match, topic wamp.URI, nkey string, added bool)
+	// Shard returns, of the node keys the other nodes have for the
+	// subscription (match, topic), the one that scores highest for rkey
+	// (ShardScore), and its score; ok is false when they have none.
+	Shard(realm wamp.URI, match wamp.Match, topic wamp.URI, rkey string) (nkey string, score uint64, ok bool)
 	// Publish hands a publication, already delivered to this node's
 	// subscribers, to the other nodes that have a matching subscription.
 	// The payload may alias a buffer the router reuses: Publish must
@@ -118,6 +127,9 @@ func (r *Router) DeliverPublication(p *Publication) error {
 		if o.rkey, err = wamp.OptString(p.Options, "rkey", ""); err != nil {
 			return err
 		}
+	}
+	if o.rkey != "" {
+		o.realm = p.Realm
 	}
 	var err error
 	if o.ppt, err = passthru(p.Details); err != nil {

@@ -1,5 +1,7 @@
 package router
 
+import "github.com/junction-wamp/junction/wamp"
+
 // Sharded subscriptions (pubsub_sharded_subscription.md, an alpha feature
 // the specification describes only by its two options): a subscriber names
 // its node with SUBSCRIBE.Options.nkey, a publisher names the resource an
@@ -8,7 +10,9 @@ package router
 //
 //   - An event with an rkey goes, in each matching subscription, to the
 //     subscribers of one node key only: the one rendezvous hashing picks for
-//     the rkey among the node keys present. The same rkey keeps reaching the
+//     the rkey among the node keys present (in a cluster, on every node:
+//     each node announces its node keys, and each delivers to its own
+//     subscribers of the key picked among all). The same rkey keeps reaching the
 //     same node while that node is subscribed, and when a node comes or goes
 //     only the resources hashed to it move.
 //   - Every subscriber of the chosen node key receives it (a node may be
@@ -19,9 +23,11 @@ package router
 // The specification names no error case; an nkey or rkey that is not a
 // non-empty string is refused with wamp.error.invalid_argument.
 
-// shard returns the node key that serves rkey. Called under sub.mu with
-// sub.nkeys not empty.
-func (sub *subscription) shard(rkey string) string {
+// shard returns the node key that serves rkey: the one that scores highest
+// among this node's and, in a cluster (bb), the other nodes' node keys of
+// the subscription in realm, the smaller of equals. Called under sub.mu
+// with sub.nkeys not empty.
+func (sub *subscription) shard(rkey string, realm wamp.URI, bb Backbone) string {
 	var best string
 	var bestScore uint64
 	first := true
@@ -29,6 +35,11 @@ func (sub *subscription) shard(rkey string) string {
 		score := ShardScore(rkey, nkey)
 		if first || score > bestScore || score == bestScore && nkey < best {
 			best, bestScore, first = nkey, score, false
+		}
+	}
+	if bb != nil {
+		if nkey, score, ok := bb.Shard(realm, sub.match, sub.topic, rkey); ok && (score > bestScore || score == bestScore && nkey < best) {
+			best = nkey
 		}
 	}
 	return best
