@@ -417,14 +417,7 @@ func TestCallsGoRoundTheNodes(t *testing.T) {
 			return &client.Result{Args: wamp.List{who}}, nil
 		}, wamp.Dict{"invoke": "roundrobin"})
 	}
-	waitFor(t, "node1 to learn of both callee nodes", func() bool {
-		seen := map[uint64]bool{}
-		for range 8 {
-			id, _ := remoteCallee(nodes[0], "com.example.spread")
-			seen[id] = true
-		}
-		return len(seen) == 2 && !seen[0]
-	})
+	waitCallees(t, nodes[:1], "com.example.spread", 2)
 	s := dial(t, nodes[0], wamp.FormatJSON)
 	answered := map[any]int{}
 	for range 4 {
