@@ -51,7 +51,7 @@ const (
 	kindNodeKey = "k"
 )
 
-// regKey names one registration of a realm.
+// regKey names one registration (or subscription) of a realm.
 type regKey struct {
 	realm string
 	match wamp.Match

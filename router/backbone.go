@@ -50,11 +50,10 @@ type Backbone interface {
 	// CalleeChanged says that a callee (its session id, and its shard
 	// key: the REGISTER's nkey, or the session id in decimal) joined
 	// (added) or left this node's registration (match, procedure) with
-	// policy invoke; called
-	// under the dealer's lock in the order of the changes, after
-	// Registered for a registration's first callee and before it for its
-	// last. With it a cluster applies shared and sharded registrations'
-	// policies to the callees of every node.
+	// policy invoke; called under the dealer's lock in the order of the
+	// changes, after Registered for a registration's first callee and
+	// before it for its last. With it a cluster applies shared and
+	// sharded registrations' policies to the callees of every node.
 	CalleeChanged(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke string, session wamp.ID, key string, added bool)
 	// Callee decides where a call goes: to another node (ok, with that
 	// node's registration's match policy and pattern), or, when ok is

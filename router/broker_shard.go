@@ -9,12 +9,12 @@ import "github.com/junction-wamp/junction/wamp"
 // meaning:
 //
 //   - An event with an rkey goes, in each matching subscription, to the
-//     subscribers of one node key only: the one rendezvous hashing picks for
-//     the rkey among the node keys present (in a cluster, on every node:
-//     each node announces its node keys, and each delivers to its own
-//     subscribers of the key picked among all). The same rkey keeps reaching the
-//     same node while that node is subscribed, and when a node comes or goes
-//     only the resources hashed to it move.
+//     subscribers of one node key only: the one rendezvous hashing picks
+//     for the rkey among the node keys present (in a cluster, those of
+//     every node: each node announces its node keys, and each delivers to
+//     its own subscribers of the key picked among all). The same rkey keeps
+//     reaching the same node while that node is subscribed, and when a
+//     node comes or goes only the resources hashed to it move.
 //   - Every subscriber of the chosen node key receives it (a node may be
 //     served by several sessions); subscribers without an nkey receive
 //     every event, sharded or not, as do all subscribers of an event
