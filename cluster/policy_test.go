@@ -177,14 +177,23 @@ func TestStampsFollowWhatNodesKnew(t *testing.T) {
 func TestPartitionAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 3)
 	names := spreadCallees(t, nodes, "com.example.shard", "roundrobin", true)
+	// And one without an nkey: its session id is its shard key.
+	keys := map[string]string{} // shard key: callee name
+	for _, name := range names {
+		keys[name] = name
+	}
+	anon := dial(t, nodes[1], wamp.FormatJSON)
+	register(t, anon, "com.example.shard", answer("anon"), wamp.Dict{"invoke": "roundrobin"})
+	keys[fmt.Sprint(uint64(anon.ID()))] = "anon"
+	waitCallees(t, nodes, "com.example.shard", len(keys))
 	callers := []*client.Session{dial(t, nodes[0], wamp.FormatJSON), dial(t, nodes[1], wamp.FormatMsgPack), dial(t, nodes[2], wamp.FormatCBOR)}
 	used := map[string]bool{}
 	for i := range 60 {
 		rkey := fmt.Sprintf("resource-%d", i)
 		var want string
 		var best uint64
-		for _, name := range names {
-			if s := router.ShardScore(rkey, name); want == "" || s > best {
+		for key, name := range keys {
+			if s := router.ShardScore(rkey, key); want == "" || s > best {
 				want, best = name, s
 			}
 		}
@@ -198,7 +207,7 @@ func TestPartitionAcrossNodes(t *testing.T) {
 		}
 	}
 	if len(used) < 4 {
-		t.Fatalf("60 keys reached only %d of 6 callees", len(used))
+		t.Fatalf("60 keys reached only %d of 7 callees", len(used))
 	}
 }
 
