@@ -52,7 +52,11 @@ func (sub *subscription) shard(rkey string, realm wamp.URI, bb Backbone) string 
 // that differ in their last byte spread well. The nodes of a cluster rank
 // the keys of every node with it, so it must never change between
 // versions that may run in one cluster.
-func ShardScore(rkey, nkey string) uint64 {
+func ShardScore(rkey, nkey string) uint64 { return shardScore(rkey, nkey) }
+
+// shardScore is ShardScore over a key in a string or in bytes (a callee's
+// session id formatted on the stack).
+func shardScore[K string | []byte](rkey string, nkey K) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	for i := 0; i < len(rkey); i++ {

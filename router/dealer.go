@@ -70,11 +70,9 @@ type registration struct {
 // calleeEntry is one callee of a registration, with its REGISTER options.
 type calleeEntry struct {
 	session        *Session
-	discloseCaller bool // REGISTER.Options.disclose_caller
-	forwardTimeout bool // REGISTER.Options.forward_timeout
-	// nkey is the shard key a partitioned call hashes:
-	// REGISTER.Options.nkey, or the session id in decimal.
-	nkey string
+	discloseCaller bool   // REGISTER.Options.disclose_caller
+	forwardTimeout bool   // REGISTER.Options.forward_timeout
+	nkey           string // REGISTER.Options.nkey: shard key ("" is the session id in decimal, shardKey)
 }
 
 // The messages sent once per CALL or acknowledged PUBLISH are reused:
@@ -174,9 +172,6 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		return
 	}
 	ro.session = s
-	if ro.nkey == "" {
-		ro.nkey = strconv.FormatUint(uint64(s.id), 10)
-	}
 	d.mu.Lock()
 	reg, exists := d.regs.Get(ro.match, m.Procedure)
 	if exists {
@@ -232,7 +227,7 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
 	if bb := d.router.cfg.Backbone; bb != nil {
-		bb.CalleeChanged(s.realm.name, ro.match, m.Procedure, reg.invoke.String(), s.id, ro.nkey, true)
+		bb.CalleeChanged(s.realm.name, ro.match, m.Procedure, reg.invoke.String(), s.id, ro.shardKey(), true)
 	}
 	// REGISTERED is queued before any caller can find the registration, so
 	// no INVOCATION reaches the callee ahead of it.
@@ -275,7 +270,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	}
 	bb := d.router.cfg.Backbone
 	if bb != nil {
-		bb.CalleeChanged(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), s.id, reg.callees[i].nkey, false)
+		bb.CalleeChanged(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), s.id, reg.callees[i].shardKey(), false)
 	}
 	reg.callees = slices.Delete(slices.Clone(reg.callees), i, i+1)
 	if len(reg.callees) > 0 {
@@ -366,11 +361,27 @@ func (reg *registration) pick(co *callOptions) *calleeEntry {
 func (reg *registration) shard(rkey string) *calleeEntry {
 	best, bestScore := 0, uint64(0)
 	for i := range reg.callees {
-		if score := ShardScore(rkey, reg.callees[i].nkey); i == 0 || score > bestScore {
+		var score uint64
+		if nk := reg.callees[i].nkey; nk != "" {
+			score = ShardScore(rkey, nk)
+		} else {
+			var id [20]byte
+			score = shardScore(rkey, strconv.AppendUint(id[:0], uint64(reg.callees[i].session.id), 10))
+		}
+		if i == 0 || score > bestScore {
 			best, bestScore = i, score
 		}
 	}
 	return &reg.callees[best]
+}
+
+// shardKey is the callee's shard key as a string: its nkey, or its
+// session id in decimal.
+func (c *calleeEntry) shardKey() string {
+	if c.nkey != "" {
+		return c.nkey
+	}
+	return strconv.FormatUint(uint64(c.session.id), 10)
 }
 
 func (reg *registration) ident() wamp.ID { return reg.id }
