@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -31,7 +33,7 @@ func BenchmarkCall(b *testing.B) {
 				b.Fatal(err)
 			}
 			if remote {
-				waitFor(b, "the other node to know", func() bool { _, _, _, ok := nodes[0].node.Callee("realm1", "com.example.echo"); return ok })
+				waitFor(b, "the other node to know", func() bool { _, ok := remoteCallee(nodes[0], "com.example.echo"); return ok })
 			}
 			caller := dial(b, nodes[0], wamp.FormatMsgPack)
 			args := wamp.List{"hello", 42}
@@ -74,6 +76,52 @@ func BenchmarkPublish(b *testing.B) {
 					b.Fatal(err)
 				}
 				<-got
+			}
+		})
+	}
+}
+
+// BenchmarkCallee: what deciding where a call goes costs the caller's node
+// (Node.Callee, under the dealer's read lock), with callees on this node
+// and none elsewhere, and with 3 callees here and 3 on another node.
+func BenchmarkCallee(b *testing.B) {
+	nodes := startCluster(b, 2)
+	ok := func(context.Context, *client.Invocation) (*client.Result, error) { return &client.Result{}, nil }
+	for _, proc := range []string{"com.example.elsewhere", "com.example.shared"} {
+		for i := range 3 {
+			for _, tn := range nodes {
+				if proc == "com.example.elsewhere" && tn == nodes[0] {
+					continue
+				}
+				if _, err := dial(b, tn, wamp.FormatJSON).Register(context.Background(), proc, ok, wamp.Dict{"invoke": "roundrobin", "nkey": fmt.Sprint(tn.node.Name(), i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	waitFor(b, "node1 to know the callees", func() bool {
+		return knownCallees(nodes[0], "com.example.shared") == 6 && knownCallees(nodes[0], "com.example.elsewhere") == 3
+	})
+	n := nodes[0].node
+	for _, bc := range []struct {
+		name string
+		c    router.CallRoute
+	}{
+		{"none-elsewhere", router.CallRoute{Procedure: "com.example.local", Local: true, Invoke: "roundrobin"}},
+		{"roundrobin", router.CallRoute{Procedure: "com.example.shared", Local: true, Pattern: "com.example.shared", Invoke: "roundrobin"}},
+		{"random", router.CallRoute{Procedure: "com.example.shared", Local: true, Pattern: "com.example.shared", Invoke: "random"}},
+		{"first", router.CallRoute{Procedure: "com.example.shared", Local: true, Pattern: "com.example.shared", Invoke: "first"}},
+		{"partition", router.CallRoute{Procedure: "com.example.shared", Local: true, Pattern: "com.example.shared", Invoke: "roundrobin", RKey: "resource-17"}},
+		{"remote-only", router.CallRoute{Procedure: "com.example.elsewhere"}},
+	} {
+		c := bc.c
+		c.Match = wamp.MatchExact
+		if c.Local && c.Pattern == "" {
+			c.Pattern = c.Procedure
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				n.Callee("realm1", c)
 			}
 		})
 	}

@@ -15,25 +15,6 @@ import (
 
 var _ router.Backbone = (*Node)(nil)
 
-// Callee implements router.Backbone: the best registration matching
-// procedure among the other nodes', and one of the nodes that have it,
-// in turn.
-func (n *Node) Callee(realm, procedure wamp.URI) (uint64, wamp.Match, wamp.URI, bool) {
-	ms := &n.members
-	ms.mu.RLock()
-	defer ms.mu.RUnlock()
-	idx := ms.regs[string(realm)]
-	if idx == nil {
-		return 0, 0, "", false
-	}
-	m, p, set, ok := idx.Best(procedure)
-	if !ok || len(set.ids) == 0 {
-		return 0, 0, "", false
-	}
-	i := n.nextCallee.Add(1) % uint64(len(set.ids))
-	return set.ids[i], m, p, true
-}
-
 // A message of a call crosses NATS (N.call.<node>) as a version byte, the
 // serializer's format byte, the sending node's id (8 bytes), the realm's
 // length (uvarint) and name, and the WAMP message in that serializer: the

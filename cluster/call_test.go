@@ -17,11 +17,18 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
+// remoteCallee returns the node a call to procedure from tn goes to, for
+// a caller on a node without a registration of it.
+func remoteCallee(tn *testNode, procedure string) (uint64, bool) {
+	id, _, _, ok := tn.node.Callee("realm1", router.CallRoute{Procedure: wamp.URI(procedure)})
+	return id, ok
+}
+
 // waitCallee waits until tn knows of a callee of procedure on another node.
 func waitCallee(t *testing.T, tn *testNode, procedure string, want bool) {
 	t.Helper()
 	waitFor(t, tn.node.Name()+" to learn of a remote callee of "+procedure, func() bool {
-		_, _, _, ok := tn.node.Callee("realm1", wamp.URI(procedure))
+		_, ok := remoteCallee(tn, procedure)
 		return ok == want
 	})
 }
@@ -93,28 +100,6 @@ func TestCallAcrossNodes(t *testing.T) {
 	}
 	if sent := a.node.Stats().CallMessagesSent; sent == 0 {
 		t.Fatal("no call message crossed NATS")
-	}
-}
-
-// TestLocalCalleeFirst: with callees on the caller's node and another, the
-// call stays on its node.
-func TestLocalCalleeFirst(t *testing.T) {
-	nodes := startCluster(t, 2)
-	a, b := nodes[0], nodes[1]
-	answer := func(who string) client.Handler {
-		return func(context.Context, *client.Invocation) (*client.Result, error) {
-			return &client.Result{Args: wamp.List{who}}, nil
-		}
-	}
-	register(t, dial(t, a, wamp.FormatJSON), "com.example.where", answer("a"), wamp.Dict{"invoke": "roundrobin"})
-	register(t, dial(t, b, wamp.FormatJSON), "com.example.where", answer("b"), wamp.Dict{"invoke": "roundrobin"})
-	waitCallee(t, a, "com.example.where", true)
-	s := dial(t, a, wamp.FormatJSON)
-	for range 5 {
-		res, err := s.Call(ctxT(t), "com.example.where", nil, nil, nil)
-		if err != nil || res.Args[0] != "a" {
-			t.Fatalf("call from node1: %v, %v; want the local callee", res, err)
-		}
 	}
 }
 
@@ -398,7 +383,7 @@ func TestRacingSingleRegistrations(t *testing.T) {
 	}
 	waitFor(t, "the conflict to be settled", func() bool {
 		_, stillLoser := loser.node.Registration("realm1", wamp.MatchExact, "com.example.race")
-		_, _, _, remote := loser.node.Callee("realm1", "com.example.race")
+		_, remote := remoteCallee(loser, "com.example.race")
 		return localHas(winner, "com.example.race") && !localHas(loser, "com.example.race") && remote && stillLoser
 	})
 	for _, tn := range []*testNode{a, b} {
@@ -432,14 +417,7 @@ func TestCallsGoRoundTheNodes(t *testing.T) {
 			return &client.Result{Args: wamp.List{who}}, nil
 		}, wamp.Dict{"invoke": "roundrobin"})
 	}
-	waitFor(t, "node1 to learn of both callee nodes", func() bool {
-		seen := map[uint64]bool{}
-		for range 8 {
-			id, _, _, _ := nodes[0].node.Callee("realm1", "com.example.spread")
-			seen[id] = true
-		}
-		return len(seen) == 2 && !seen[0]
-	})
+	waitCallees(t, nodes[:1], "com.example.spread", 2)
 	s := dial(t, nodes[0], wamp.FormatJSON)
 	answered := map[any]int{}
 	for range 4 {

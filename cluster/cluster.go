@@ -192,7 +192,9 @@ type Node struct {
 
 	rt atomic.Pointer[router.Router]
 
-	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
+	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration whose callees are not known yet
+	clock      atomic.Uint64 // the hybrid logical clock that stamps callees (policy.go)
+	skew       atomic.Int64  // ns added to the wall clock: a test's node whose clock is off
 
 	// Registrations that lost a conflict, revoked by run (settle).
 	revokeMu sync.Mutex

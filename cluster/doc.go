@@ -26,8 +26,10 @@
 // restarted node is a new node to the others.
 //
 // Interest. Each node keeps the set of (realm, match, topic) it has local
-// subscribers for, and of (realm, match, procedure) it has callees for, and broadcasts every change with a sequence number; its
-// heartbeat carries the latest. A node that misses a change (a gap in the
+// subscribers for, and of (realm, match, procedure) it has callees for,
+// with the callees of each shared registration (session id, shard key,
+// stamp) and the node keys of each sharded subscription, and broadcasts
+// every change with a sequence number; its heartbeat carries the latest. A node that misses a change (a gap in the
 // sequence, or a heartbeat ahead of what it has) asks for the whole table
 // (N.sync) and applies the changes that came meanwhile on top of it. From
 // these tables a node knows which nodes have a subscription matching a
@@ -35,6 +37,22 @@
 // publication crosses NATS once per such node, never once per subscriber,
 // and not at all when no other node is interested. A subscription made on
 // one node takes effect elsewhere once its announcement arrived there.
+//
+// Calls. The caller's node decides where a call goes (Node.Callee): the
+// best registration of the cluster by the specification's precedence
+// (wamp.Precedes), and among the callees of every node that has it, the
+// one the registration's policy picks, cluster-wide: roundrobin weighted by
+// the nodes' callee counts, random uniform over the callees, first and
+// last by the callees' stamps (a hybrid logical clock: wall clock, moved
+// past every stamp learnt from another node, ties by node id), and a
+// partitioned call's rkey by rendezvous hashing over the shard keys of
+// every node. The callee's node then applies the same policy to its own
+// callees, which lands on the callee meant (policy.go says how exactly).
+// Sharded subscriptions rank the node keys of every node the same way.
+//
+// Locks. members.mu -> local.mu (a peer's registration is checked against
+// this node's); revokeMu is a leaf. The router calls a Node holding its
+// own locks (router/doc.go), and a Node calls the router holding none.
 //
 // Ordering. A node publishes everything on one NATS connection and reads
 // each subject on one subscription, so the events of one publisher reach

@@ -40,6 +40,11 @@ type entry struct {
 	Topic string     `json:"t"`
 	// Invoke is a registration's invocation policy.
 	Invoke string `json:"i,omitempty"`
+	// A callee's entry (kindCallee, policy.go): its session id, shard key
+	// and stamp.
+	Session uint64 `json:"c,omitempty"`
+	Key     string `json:"y,omitempty"`
+	At      uint64 `json:"at,omitempty"`
 }
 
 // kindRegistration is the Kind of an entry for a registration.
@@ -69,15 +74,20 @@ func encodeControl(c *control) []byte {
 	return b
 }
 
-// localInterest is this node's interest table: the subscriptions its
-// router has, and the number of the last change.
+// localInterest is this node's interest table: the subscriptions,
+// registrations and callees its router has, and the number of the last
+// change.
 type localInterest struct {
-	mu  sync.Mutex // held while a change or a heartbeat is sent, so they go out in order
-	set map[entry]struct{}
-	seq uint64
+	mu      sync.Mutex // held while a change or a heartbeat is sent, so they go out in order
+	set     map[entry]struct{}
+	callees map[calleeRef]entry // the callee entries of set, by callee
+	seq     uint64
 }
 
-func (l *localInterest) init() { l.set = make(map[entry]struct{}) }
+func (l *localInterest) init() {
+	l.set = make(map[entry]struct{})
+	l.callees = make(map[calleeRef]entry)
+}
 
 // Interest implements router.Backbone: it records the change and
 // broadcasts it.
@@ -166,9 +176,14 @@ func (n *Node) revokeLost() {
 }
 
 func (n *Node) change(e entry, added bool) {
+	n.local.mu.Lock()
+	defer n.local.mu.Unlock()
+	n.changeLocked(e, added)
+}
+
+// changeLocked is change under local.mu.
+func (n *Node) changeLocked(e entry, added bool) {
 	l := &n.local
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if _, has := l.set[e]; has == added {
 		return
 	}
@@ -212,7 +227,7 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 			e := entries[len(entries)-1]
 			entries = entries[:len(entries)-1]
 			chunk.Entries = append(chunk.Entries, e)
-			size += len(e.Realm) + len(e.Topic) + 24
+			size += len(e.Realm) + len(e.Topic) + len(e.Key) + 64
 		}
 		chunk.Last = len(entries) == 0
 		b, _ := json.Marshal(&chunk)
@@ -230,6 +245,11 @@ type members struct {
 	// subs and regs index the other nodes' subscriptions and
 	// registrations: which nodes have (match, uri) in a realm.
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
+	// callees holds the callees of shared registrations by node, this
+	// node's too; nkeys the node keys of the other nodes' sharded
+	// subscribers, with the number of nodes that have each (policy.go).
+	callees map[regKey]*calleeSet
+	nkeys   map[regKey]map[string]int
 }
 
 // nodeSet lists the nodes that have one subscription or registration
@@ -262,6 +282,8 @@ func (ms *members) init() {
 	ms.peers = make(map[uint64]*peer)
 	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
+	ms.callees = make(map[regKey]*calleeSet)
+	ms.nkeys = make(map[regKey]map[string]int)
 }
 
 // onControl handles a heartbeat, goodbye or interest change. All of them
@@ -394,6 +416,23 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	if _, has := p.interest[e]; has == add {
 		return
 	}
+	switch e.Kind {
+	case kindCallee, kindNodeKey:
+		if add {
+			p.interest[e] = struct{}{}
+		} else {
+			delete(p.interest, e)
+		}
+		if e.Kind == kindNodeKey {
+			ms.putNodeKey(e, add)
+			return
+		}
+		if add {
+			n.observe(e.At)
+		}
+		ms.putCallee(p.id, e, add)
+		return
+	}
 	realms := ms.subs
 	if e.Kind == kindRegistration {
 		realms = ms.regs
@@ -507,6 +546,7 @@ type Peer struct {
 	LastSeen      time.Time
 	Subscriptions int // (realm, match, topic) entries with subscribers there
 	Registrations int // (realm, match, procedure) entries with callees there
+	Callees       int // callees of shared registrations there
 }
 
 // Peers returns the other nodes this node takes for alive.
@@ -518,9 +558,12 @@ func (n *Node) Peers() []Peer {
 	for _, p := range ms.peers {
 		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen}
 		for e := range p.interest {
-			if e.Kind == kindRegistration {
+			switch e.Kind {
+			case kindRegistration:
 				pr.Registrations++
-			} else {
+			case kindCallee:
+				pr.Callees++
+			case "":
 				pr.Subscriptions++
 			}
 		}

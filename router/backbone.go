@@ -23,6 +23,15 @@ type Backbone interface {
 	// has a subscription (match, topic) with subscribers on this node.
 	// The calls for one realm come in the order of the changes.
 	Interest(realm wamp.URI, match wamp.Match, topic wamp.URI, added bool)
+	// NodeKey says that the realm's subscription (match, topic) now has
+	// (added) or no longer has subscribers on this node with node key
+	// nkey (sharded subscriptions); called under the subscription's lock,
+	// in the order of the changes.
+	NodeKey(realm wamp.URI, match wamp.Match, topic wamp.URI, nkey string, added bool)
+	// Shard returns, of the node keys the other nodes have for the
+	// subscription (match, topic), the one that scores highest for rkey
+	// (ShardScore), and its score; ok is false when they have none.
+	Shard(realm wamp.URI, match wamp.Match, topic wamp.URI, rkey string) (nkey string, score uint64, ok bool)
 	// Publish hands a publication, already delivered to this node's
 	// subscribers, to the other nodes that have a matching subscription.
 	// The payload may alias a buffer the router reuses: Publish must
@@ -38,16 +47,45 @@ type Backbone interface {
 	// (match, procedure), and its invocation policy: a REGISTER that
 	// would conflict with it is refused.
 	Registration(realm wamp.URI, match wamp.Match, procedure wamp.URI) (invoke string, ok bool)
-	// Callee returns another node with a registration that matches
-	// procedure, the best match by the specification's precedence, and
-	// that registration's match policy and pattern. Among several nodes
-	// with the same best registration it spreads the calls.
-	Callee(realm, procedure wamp.URI) (node uint64, match wamp.Match, pattern wamp.URI, ok bool)
+	// CalleeChanged says that a callee (its session id, and its shard
+	// key: the REGISTER's nkey, or the session id in decimal) joined
+	// (added) or left this node's registration (match, procedure) with
+	// policy invoke; called under the dealer's lock in the order of the
+	// changes, after Registered for a registration's first callee and
+	// before it for its last. With it a cluster applies shared and
+	// sharded registrations' policies to the callees of every node.
+	CalleeChanged(realm wamp.URI, match wamp.Match, procedure wamp.URI, invoke string, session wamp.ID, key string, added bool)
+	// Callee decides where a call goes: to another node (ok, with that
+	// node's registration's match policy and pattern), or, when ok is
+	// false, to this node's callees of its registration c.Match,
+	// c.Pattern (or nowhere, when c.Local is false). The best
+	// registration of the cluster by the specification's precedence
+	// wins; among the callees of the best one on every node (this one's
+	// too) the registration's invocation policy, or a partitioned call's
+	// resource key, picks as on one node. Called under the dealer's read
+	// lock, so that this node's callees cannot change meanwhile.
+	Callee(realm wamp.URI, c CallRoute) (node uint64, match wamp.Match, pattern wamp.URI, ok bool)
 	// Forward sends a message of a call in flight to the node at its
 	// other end: INVOCATION and INTERRUPT to the callee's node, RESULT
 	// and ERROR to the caller's node. It must encode m before it returns;
 	// an error says the message could not be handed to the transport.
 	Forward(node uint64, realm wamp.URI, m wamp.Message) error
+}
+
+// CallRoute is what the dealer knows of a call it routes when it asks the
+// Backbone where it goes (Callee).
+type CallRoute struct {
+	Procedure wamp.URI
+	// RKey is the resource key of a partitioned call (runmode
+	// "partition"), "" for any other.
+	RKey string
+	// Local is set when this node has a registration that matches
+	// Procedure: its best, (Match, Pattern), with invocation policy
+	// Invoke.
+	Local   bool
+	Match   wamp.Match
+	Pattern wamp.URI
+	Invoke  string
 }
 
 // Publication is a publication as it crosses nodes: what a node needs to
@@ -88,6 +126,9 @@ func (r *Router) DeliverPublication(p *Publication) error {
 		if o.rkey, err = wamp.OptString(p.Options, "rkey", ""); err != nil {
 			return err
 		}
+	}
+	if o.rkey != "" {
+		o.realm = p.Realm
 	}
 	var err error
 	if o.ppt, err = passthru(p.Details); err != nil {

@@ -195,17 +195,47 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 }
 
 // setNkey records (or, with "", forgets) the node key s subscribed with;
-// the latest SUBSCRIBE of a session decides. Called under sub.mu.
+// the latest SUBSCRIBE of a session decides. In a cluster, a node key that
+// comes to the subscription or leaves it is announced to the other nodes,
+// which rank it with their own (Backbone.NodeKey). Called under sub.mu.
 func (sub *subscription) setNkey(s *Session, nkey string) {
-	if nkey == "" {
-		delete(sub.nkeys, s)
+	old, had := sub.nkeys[s]
+	if had && old == nkey || !had && nkey == "" {
 		return
 	}
-	if sub.nkeys == nil {
-		sub.nkeys = make(map[*Session]string, 1)
+	if nkey == "" {
+		delete(sub.nkeys, s)
+	} else {
+		if sub.nkeys == nil {
+			sub.nkeys = make(map[*Session]string, 1)
+		}
+		sub.nkeys[s] = nkey
 	}
-	sub.nkeys[s] = nkey
+	bb := s.router.cfg.Backbone
+	if bb == nil {
+		return
+	}
+	if had && !sub.hasNkey(old) {
+		bb.NodeKey(s.realm.name, sub.match, sub.topic, old, false)
+	}
+	if nkey != "" && sub.nkeyCount(nkey) == 1 {
+		bb.NodeKey(s.realm.name, sub.match, sub.topic, nkey, true)
+	}
 }
+
+// nkeyCount counts the subscribers of sub with node key nkey; hasNkey says
+// whether there is one. Called under sub.mu.
+func (sub *subscription) nkeyCount(nkey string) int {
+	n := 0
+	for _, k := range sub.nkeys {
+		if k == nkey {
+			n++
+		}
+	}
+	return n
+}
+
+func (sub *subscription) hasNkey(nkey string) bool { return sub.nkeyCount(nkey) > 0 }
 
 // Bounds of what a SUBSCRIBE with get_retained sends and holds back.
 const (
@@ -314,7 +344,7 @@ func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error
 	sub.mu.Lock()
 	_, was := sub.subscribers[s]
 	delete(sub.subscribers, s)
-	delete(sub.nkeys, s)
+	sub.setNkey(s, "")
 	if sub.catchingUp != nil {
 		delete(sub.catchingUp, s)
 	}
@@ -388,6 +418,9 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 	if len(m.Options) > 0 && !o.read(s, m) {
 		return
 	}
+	if o.rkey != "" {
+		o.realm = s.realm.name
+	}
 	if !wamp.ValidURI(m.Topic, s.realm.strict, false) {
 		o.refuse(s, m, wamp.ErrInvalidURI, "topic %q is not a valid URI", m.Topic)
 		return
@@ -434,6 +467,7 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 	subs := b.matching(topic, buf[:0])
 	var failed []failedSend
 	sent := 0
+	bb := b.router.cfg.Backbone
 	for _, sub := range subs {
 		d := details
 		if sub.match != wamp.MatchExact {
@@ -447,7 +481,7 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 		}
 		ev := wamp.NewShared(&wamp.Event{Subscription: sub.id, Publication: pubID, Details: d, Payload: payload})
 		var n int
-		failed, n = sub.deliver(publisher, ev, o, failed)
+		failed, n = sub.deliver(publisher, ev, o, bb, failed)
 		sent += n
 	}
 	if sent > 0 {
@@ -466,14 +500,14 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 }
 
 // deliver sends ev to the subscribers of sub that o admits, and returns
-// the failures and how many were sent.
-func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publishOptions, failed []failedSend) ([]failedSend, int) {
+// the failures and how many were sent; bb is the cluster, if any.
+func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publishOptions, bb Backbone, failed []failedSend) ([]failedSend, int) {
 	sub.mu.RLock()
 	sent := 0
 	var shard string
 	sharded := o.rkey != "" && len(sub.nkeys) > 0
 	if sharded {
-		shard = sub.shard(o.rkey)
+		shard = sub.shard(o.rkey, o.realm, bb)
 	}
 	catchingUp := sub.catchingUp
 	for target := range sub.subscribers {

@@ -25,8 +25,11 @@ type publishOptions struct {
 	excludeAuthrole, eligibleAuthrole set[string]
 	restricted                        bool // one of the six lists is present
 
-	rkey string    // sharded subscription: the resource key
-	ppt  wamp.Dict // payload passthru mode: the ppt_* options, nil without
+	rkey string // sharded subscription: the resource key
+	// realm is the realm of a publication with an rkey in a cluster, in
+	// which the other nodes' node keys are ranked too (Backbone.Shard).
+	realm wamp.URI
+	ppt   wamp.Dict // payload passthru mode: the ppt_* options, nil without
 
 	// filtered is set when admits must be asked about each subscriber.
 	filtered bool

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,7 @@ type calleeEntry struct {
 	session        *Session
 	discloseCaller bool   // REGISTER.Options.disclose_caller
 	forwardTimeout bool   // REGISTER.Options.forward_timeout
-	nkey           string // REGISTER.Options.nkey: shard node key ("" is the session id)
+	nkey           string // REGISTER.Options.nkey: shard key ("" is the session id in decimal, shardKey)
 }
 
 // The messages sent once per CALL or acknowledged PUBLISH are reused:
@@ -225,6 +226,9 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 		}
 	}
 	reg.callees = append(reg.callees[:len(reg.callees):len(reg.callees)], ro.calleeEntry)
+	if bb := d.router.cfg.Backbone; bb != nil {
+		bb.CalleeChanged(s.realm.name, ro.match, m.Procedure, reg.invoke.String(), s.id, ro.shardKey(), true)
+	}
 	// REGISTERED is queued before any caller can find the registration, so
 	// no INVOCATION reaches the callee ahead of it.
 	err = s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
@@ -264,6 +268,10 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if i < 0 {
 		return false
 	}
+	bb := d.router.cfg.Backbone
+	if bb != nil {
+		bb.CalleeChanged(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), s.id, reg.callees[i].shardKey(), false)
+	}
 	reg.callees = slices.Delete(slices.Clone(reg.callees), i, i+1)
 	if len(reg.callees) > 0 {
 		return false
@@ -272,7 +280,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
-		if bb := d.router.cfg.Backbone; bb != nil {
+		if bb != nil {
 			bb.Registered(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), false)
 		}
 	}
@@ -346,38 +354,34 @@ func (reg *registration) pick(co *callOptions) *calleeEntry {
 }
 
 // shard picks the callee for resource key rkey by rendezvous hashing over
-// the callees' node keys: a key always reaches the same callee while that
-// callee stays, and only the keys of a callee that leaves move elsewhere.
+// the callees' shard keys (ShardScore), the earliest registered of equals
+// first: a key always reaches the same callee while that callee stays, and
+// only the keys of a callee that leaves move elsewhere. A cluster ranks the
+// callees of every node the same way (Backbone.Callee).
 func (reg *registration) shard(rkey string) *calleeEntry {
 	best, bestScore := 0, uint64(0)
 	for i := range reg.callees {
-		h := fnvString(fnvOffset, rkey)
-		h = (h ^ 0) * fnvPrime // a separator: ("ab", "c") and ("a", "bc") differ
+		var score uint64
 		if nk := reg.callees[i].nkey; nk != "" {
-			h = fnvString(h, nk)
+			score = ShardScore(rkey, nk)
 		} else {
-			for id := uint64(reg.callees[i].session.id); id != 0; id >>= 8 {
-				h = (h ^ (id & 0xff)) * fnvPrime
-			}
+			var id [20]byte
+			score = shardScore(rkey, strconv.AppendUint(id[:0], uint64(reg.callees[i].session.id), 10))
 		}
-		if i == 0 || h > bestScore {
-			best, bestScore = i, h
+		if i == 0 || score > bestScore {
+			best, bestScore = i, score
 		}
 	}
 	return &reg.callees[best]
 }
 
-// FNV-1a, 64 bits, over strings without converting them to bytes.
-const (
-	fnvOffset uint64 = 14695981039346656037
-	fnvPrime  uint64 = 1099511628211
-)
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
+// shardKey is the callee's shard key as a string: its nkey, or its
+// session id in decimal.
+func (c *calleeEntry) shardKey() string {
+	if c.nkey != "" {
+		return c.nkey
 	}
-	return h
+	return strconv.FormatUint(uint64(c.session.id), 10)
 }
 
 func (reg *registration) ident() wamp.ID { return reg.id }

@@ -220,18 +220,19 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	}
 
 	d.mu.RLock()
-	match, pattern, reg, ok := d.regs.Best(m.Procedure)
+	match, pattern, reg, ok := d.regs.Best(m.Procedure) // reg is nil when !ok
+	node, remote := d.route(s.realm, m.Procedure, &co, reg, match, pattern)
 	var entry calleeEntry
 	var regID wamp.ID
-	if ok {
+	if ok && !remote {
 		entry = *reg.pick(&co)
 		regID = reg.id
 	}
 	d.mu.RUnlock()
-	if proxy := d.remoteCallee(s.realm, m.Procedure, ok, match, pattern); proxy != nil {
+	if remote {
 		// The callee is on another node (remote_call.go), which finds it
 		// and says which pattern matched.
-		entry, regID, match, ok = calleeEntry{session: proxy}, 0, wamp.MatchExact, true
+		entry, regID, match, ok = calleeEntry{session: s.realm.proxy(node, callee, true)}, 0, wamp.MatchExact, true
 	}
 	if !ok {
 		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure,
@@ -244,7 +245,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 	}
 	details, forwarded := invocationDetails(s, &co, &entry, match, m.Procedure)
 	if _, remote := to.peer.(*remotePeer); remote {
-		details = withOrigin(details, s, m.Procedure)
+		details = withOrigin(details, s, m.Procedure, &co)
 	}
 	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded)
 }

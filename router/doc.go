@@ -45,5 +45,8 @@
 // back (AppendDurable) holding none. Peer.Send is called under
 // subscription.mu, dealer.mu and a callee's Session.mu (to keep the order
 // of what reaches a client); it never blocks and never calls back into
-// the router, so the transport's own locks come after all of these.
+// the router, so the transport's own locks come after all of these. So is
+// a Backbone (Interest, NodeKey and Shard under subscription.mu or
+// broker.mu, Registered, CalleeChanged and Callee under dealer.mu): its
+// locks come after the router's.
 package router

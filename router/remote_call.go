@@ -21,14 +21,17 @@ import (
 // either end leaving, work as on one node, with the caller's node keeping
 // the call's state and enforcing its timeout.
 //
-// A call goes to another node only when this node has no registration
-// matching the procedure as well as that node's (local callees win a tie).
+// Where a call goes is the cluster's decision (Backbone.Callee): the best
+// registration of any node by the specification's precedence, and among
+// the callees of every node that has it, the one its policy picks.
 // The caller's identity and the procedure travel in INVOCATION.Details
 // under originKey, which the callee's node removes: it needs the identity
 // for a callee that registered with disclose_caller.
 
-// originKey holds [procedure, caller id, caller authid, caller authrole] in
-// the INVOCATION.Details of a call that crosses nodes.
+// originKey holds [procedure, caller id, caller authid, caller authrole]
+// in the INVOCATION.Details of a call that crosses nodes, and the rkey of a
+// partitioned call fifth, so that the callee's node picks the callee the
+// caller's node meant.
 const originKey = "_junction_origin"
 
 // remotePeer is the Peer of a proxy session: what the dealer sends it goes
@@ -98,45 +101,35 @@ func (rl *realm) proxy(node uint64, role roleIndex, create bool) *Session {
 	return s
 }
 
-// remoteCallee returns the callee proxy of the node a call to procedure
-// goes to, or nil when it stays on this node: there is no other node, or
-// no registration elsewhere matches better than the local one (local is
-// whether there is one here, with its match and pattern).
-func (d *dealer) remoteCallee(rl *realm, procedure wamp.URI, local bool, match wamp.Match, pattern wamp.URI) *Session {
+// route asks the Backbone, when there is one, whether a call to procedure
+// goes to another node (remote_call.go: the cluster applies the
+// registration's policy to the callees of every node). local, match and
+// pattern are this node's best registration for procedure. Called under
+// d.mu's read lock.
+func (d *dealer) route(rl *realm, procedure wamp.URI, co *callOptions, reg *registration, match wamp.Match, pattern wamp.URI) (node uint64, remote bool) {
 	bb := d.router.cfg.Backbone
 	if bb == nil {
-		return nil
+		return 0, false
 	}
-	node, rmatch, rpattern, ok := bb.Callee(rl.name, procedure)
-	if !ok || local && !precedes(rmatch, rpattern, match, pattern) {
-		return nil
+	c := CallRoute{Procedure: procedure, Local: reg != nil, Match: match, Pattern: pattern}
+	if reg != nil {
+		c.Invoke = reg.invoke.String()
 	}
-	return rl.proxy(node, callee, true)
-}
-
-// precedes reports whether registration (m1, p1) wins over (m2, p2) for
-// the same procedure: exact, then the longer prefix, then wildcard; two
-// wildcards that differ are taken as equal.
-func precedes(m1 wamp.Match, p1 wamp.URI, m2 wamp.Match, p2 wamp.URI) bool {
-	rank := func(m wamp.Match) int {
-		switch m {
-		case wamp.MatchExact:
-			return 0
-		case wamp.MatchPrefix:
-			return 1
-		}
-		return 2
+	if co.partition {
+		c.RKey = co.rkey
 	}
-	if rank(m1) != rank(m2) {
-		return rank(m1) < rank(m2)
-	}
-	return m1 == wamp.MatchPrefix && len(p1) > len(p2)
+	node, _, _, remote = bb.Callee(rl.name, c)
+	return node, remote
 }
 
 // withOrigin adds the call's origin (originKey) to the INVOCATION.Details
 // of a call that goes to another node.
-func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI) wamp.Dict {
-	return put(details, originKey, wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole})
+func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI, co *callOptions) wamp.Dict {
+	origin := wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole}
+	if co.partition {
+		origin = append(origin, co.rkey)
+	}
+	return put(details, originKey, origin)
 }
 
 // DeliverCallMessage hands the dealer a message of a call in flight that
@@ -179,7 +172,7 @@ func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message)
 // chunk of a progressive call invocation goes where the first went.
 func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	origin, _ := m.Details[originKey].([]any)
-	if len(origin) != 4 {
+	if len(origin) != 4 && len(origin) != 5 {
 		return fmt.Errorf("an INVOCATION from another node without its origin")
 	}
 	procedure, _ := origin[0].(string)
@@ -195,6 +188,10 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	co.progress, _ = details["progress"].(bool)
 	co.receiveProgress, _ = details["receive_progress"].(bool)
 	co.ppt, _ = passthru(details)
+	if len(origin) == 5 {
+		co.rkey, _ = origin[4].(string)
+		co.partition = co.rkey != ""
+	}
 	delete(details, "progress")
 	delete(details, "procedure")
 	delete(details, "receive_progress")

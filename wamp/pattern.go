@@ -120,6 +120,26 @@ func wildcardBefore(a, b URI) bool {
 	}
 }
 
+// Precedes reports whether the registration (m1, p1) takes precedence
+// over (m2, p2) for a URI that both match, by the rules Best applies: exact
+// before prefix before wildcard, the longer of two prefixes, and of two
+// wildcard patterns the one with the longer concrete portion before its
+// first differing wildcard (two of the same shape in a fixed order). Two
+// different patterns never tie, so nodes of a cluster that hold different
+// registrations of one procedure all rank them alike.
+func Precedes(m1 Match, p1 URI, m2 Match, p2 URI) bool {
+	if m1 != m2 {
+		return m1 < m2 // exact, prefix, wildcard: the order of the constants
+	}
+	switch m1 {
+	case MatchPrefix:
+		return len(p1) > len(p2)
+	case MatchWildcard:
+		return p1 != p2 && wildcardBefore(p1, p2)
+	}
+	return false
+}
+
 // PatternIndex holds values under (policy, pattern) keys and finds those
 // that match a URI, fast when there are many exact and prefix patterns. The
 // zero value is ready to use; it is not safe for concurrent use.

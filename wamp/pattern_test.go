@@ -79,6 +79,43 @@ func TestPatternIndexBestSpecExample(t *testing.T) {
 	}
 }
 
+// TestPrecedesAgreesWithBest: of any two registrations that match a URI,
+// Precedes names the one Best picks, and never both (a cluster node ranks
+// its own registration against another node's with Precedes).
+func TestPrecedesAgreesWithBest(t *testing.T) {
+	type reg struct {
+		m Match
+		p URI
+	}
+	regs := []reg{
+		{MatchExact, "a1.b2.c3.d4.e55"}, {MatchPrefix, "a1.b2.c3"}, {MatchPrefix, "a1.b2.c3.d4"}, {MatchPrefix, "a1."},
+		{MatchWildcard, "a1.b2..d4.e5"}, {MatchWildcard, "a1.b2.c33..e5"}, {MatchWildcard, "a1..c33.d4.e5"},
+		{MatchWildcard, "a1.b2...e5"}, {MatchWildcard, "a1...d4.e5"}, {MatchWildcard, "a1.b2..d4."},
+	}
+	uris := []URI{"a1.b2.c3.d4.e55", "a1.b2.c33.d4.e5", "a1.b2.c55.d4.e5", "a1.b2.c3.d4.e5"}
+	pairs := 0
+	for _, u := range uris {
+		for _, a := range regs {
+			for _, b := range regs {
+				if a == b || !a.m.Matches(a.p, u) || !b.m.Matches(b.p, u) {
+					continue
+				}
+				var x PatternIndex[reg]
+				x.Put(a.m, a.p, a)
+				x.Put(b.m, b.p, b)
+				_, _, best, _ := x.Best(u)
+				if ab, ba := Precedes(a.m, a.p, b.m, b.p), Precedes(b.m, b.p, a.m, a.p); ab != (best == a) || ab == ba {
+					t.Errorf("%q: Precedes(%v %q, %v %q) = %v, reverse %v; Best picks %v", u, a.m, a.p, b.m, b.p, ab, ba, best)
+				}
+				pairs++
+			}
+		}
+	}
+	if pairs < 40 {
+		t.Fatalf("only %d pairs compared", pairs)
+	}
+}
+
 func TestPatternIndexMatchingAll(t *testing.T) {
 	var x PatternIndex[string]
 	x.Put(MatchExact, "a.b.c", "exact")
