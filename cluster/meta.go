@@ -109,7 +109,7 @@ func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) ([]router.MetaAn
 		return nil, 0
 	}
 	n.stats.MetaQueries.Add(1)
-	nonce := rand.Uint64()
+	nonce := rand.Uint64N(uint64(wamp.MaxID)) + 1 // it crosses as a WAMP request id
 	data, err := encodeMetaQuery(n.id, nonce, q)
 	if err != nil {
 		n.stats.SendFailures.Add(1)
