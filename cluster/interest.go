@@ -538,6 +538,9 @@ type Peer struct {
 	LastSeen      time.Time
 	Subscriptions int // (realm, match, topic) entries with subscribers there
 	Registrations int // (realm, match, procedure) entries with callees there
+	// Sessions are the sessions there this node knows of, Testaments the
+	// testaments they hold (sessions.go).
+	Sessions, Testaments int
 }
 
 // Peers returns the other nodes this node takes for alive.
@@ -547,7 +550,10 @@ func (n *Node) Peers() []Peer {
 	defer ms.mu.RUnlock()
 	out := make([]Peer, 0, len(ms.peers))
 	for _, p := range ms.peers {
-		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen}
+		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen, Sessions: len(p.sessions.set)}
+		for _, ts := range p.sessions.tms {
+			pr.Testaments += len(ts)
+		}
 		for e := range p.interest {
 			if e.Kind == kindRegistration {
 				pr.Registrations++
