@@ -353,3 +353,24 @@ func TestSessionTableMemory(t *testing.T) {
 }
 
 var _ router.Backbone = (*Node)(nil)
+
+// TestRegistrationMatchAcrossNodes: wamp.registration.match names the
+// registration a call would go to, the best of the cluster: another
+// node's exact registration over this node's prefix one, this node's on
+// a tie.
+func TestRegistrationMatchAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := dial(t, nodes[0], wamp.FormatJSON), dial(t, nodes[1], wamp.FormatJSON)
+	ok := func(context.Context, *client.Invocation) (*client.Result, error) { return &client.Result{}, nil }
+	register(t, a, "com.example", ok, wamp.Dict{"match": "prefix"})
+	register(t, b, "com.example.proc", ok, nil)
+	register(t, b, "com.example.other", ok, wamp.Dict{"match": "prefix"})
+	exact := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example.proc"))
+	prefix := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example", wamp.Dict{"match": "prefix"}))
+	longer := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example.other", wamp.Dict{"match": "prefix"}))
+	for proc, want := range map[string]uint64{"com.example.proc": exact, "com.example.x": prefix, "com.example.other.x": longer} {
+		if got := asUint(t, metaCall(t, a, "wamp.registration.match", proc)); got != want {
+			t.Errorf("wamp.registration.match(%s) = %d, want %d", proc, got, want)
+		}
+	}
+}
