@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -191,7 +192,18 @@ func waitDone(t *testing.T, s *client.Session) {
 // TestMetaQueryWithoutANode: a node that does not answer is left out of
 // the answer, counted and logged; the answer comes after QueryTimeout.
 func TestMetaQueryWithoutANode(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := startCluster(t, 2)
+	asker := startNode(t, Config{NodeName: "asker", Listen: "127.0.0.1:0", QueryTimeout: time.Second,
+		Join: []string{nodes[0].node.RouteAddr(), nodes[1].node.RouteAddr()}})
+	nodes = append([]*testNode{asker}, nodes...)
+	waitFor(t, "every node to know every other", func() bool {
+		for _, tn := range nodes {
+			if len(tn.node.Peers()) != 2 {
+				return false
+			}
+		}
+		return true
+	})
 	a := dial(t, nodes[0], wamp.FormatJSON)
 	dial(t, nodes[1], wamp.FormatJSON)
 	dial(t, nodes[2], wamp.FormatJSON)
