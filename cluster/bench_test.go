@@ -126,3 +126,34 @@ func BenchmarkCallee(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetaSessionCount: wamp.session.count in a cluster of one node
+// (no other node to ask) against three nodes (the CALL's node asks the
+// other two over NATS and waits off the loop), 100 sessions on each node.
+func BenchmarkMetaSessionCount(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		name := "one-node-cluster"
+		if n == 3 {
+			name = "three-nodes"
+		}
+		b.Run(name, func(b *testing.B) {
+			nodes := startCluster(b, n)
+			for _, tn := range nodes {
+				for range 100 {
+					dial(b, tn, wamp.FormatMsgPack)
+				}
+			}
+			caller := dial(b, nodes[0], wamp.FormatMsgPack)
+			want := uint64(100*n + 1)
+			for b.Loop() {
+				res, err := caller.Call(context.Background(), "wamp.session.count", nil, nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got, _ := wamp.AsUint(res.Args[0]); got != want {
+					b.Fatalf("wamp.session.count = %d, want %d", got, want)
+				}
+			}
+		})
+	}
+}

@@ -48,6 +48,11 @@ type Config struct {
 	// dead (4 s). NodeTimeout must be at least twice HeartbeatInterval.
 	HeartbeatInterval time.Duration
 	NodeTimeout       time.Duration
+	// QueryTimeout is how long a meta procedure answered for the whole
+	// cluster waits for the other nodes' parts (default half the node
+	// timeout); a node that has not answered by then is left out of the
+	// answer, counted and logged.
+	QueryTimeout time.Duration
 	// MaxMessageSize is the router's largest message (limits.
 	// max_message_size): the embedded NATS server accepts messages that
 	// large plus room for what the node adds (at most 64 MiB, NATS's own
@@ -108,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeTimeout == 0 {
 		c.NodeTimeout = DefaultNodeTimeout
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = c.NodeTimeout / 2
 	}
 	return CheckTimes(c.HeartbeatInterval, c.NodeTimeout)
 }
@@ -201,9 +209,14 @@ type Node struct {
 	revokes  []entry
 	revokeC  chan struct{}
 
-	local   localInterest
-	members members
-	stats   counters
+	local    localInterest
+	sessions localSessions
+	members  members
+	stats    counters
+
+	// announcers are the goroutines announcing a lost node's sessions
+	// (announceLost); Close waits for them.
+	announcers sync.WaitGroup
 
 	subs    []*nats.Subscription
 	closing atomic.Bool // Close has begun: the disconnect is expected
@@ -226,8 +239,17 @@ type Stats struct {
 	CallMessagesReceived uint64
 	// BadMessages counts messages from other nodes that did not decode.
 	BadMessages uint64
-	Syncs       uint64 // interest tables asked for
+	Syncs       uint64 // interest and session tables asked for
 	NodesLost   uint64 // nodes taken for dead after NodeTimeout
+
+	// MetaQueries counts the meta procedure calls that asked the other
+	// nodes for their parts; MetaNodesMissing the nodes that did not
+	// answer one within QueryTimeout (the answer went without them).
+	MetaQueries, MetaNodesMissing uint64
+	// SessionBatchesSent counts the batches of session changes this node
+	// told the others; SessionsAnnounced the sessions of lost nodes whose
+	// leave this node announced (on_leave, testaments).
+	SessionBatchesSent, SessionsAnnounced uint64
 
 	// What crossed the node's NATS connection, all kinds together
 	// (heartbeats and interest tables too), as the NATS client counts it.
@@ -242,10 +264,13 @@ type counters struct {
 	SendFailures, Dropped                  atomic.Uint64
 	CallMessagesSent, CallMessagesReceived atomic.Uint64
 	BadMessages, Syncs, NodesLost          atomic.Uint64
+	MetaQueries, MetaNodesMissing          atomic.Uint64
+	SessionBatchesSent, SessionsAnnounced  atomic.Uint64
 }
 
 type subjects struct {
 	ctl, syncPrefix, snapPrefix, pubPrefix, callPrefix string
+	meta, ansPrefix                                    string
 }
 
 // Start starts the node: the embedded NATS server (Config.Listen) or the
@@ -260,8 +285,10 @@ func Start(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", cfg.NodeName)
-	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call."}
+	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call.",
+		meta: cfg.Name + ".meta", ansPrefix: cfg.Name + ".ans."}
 	n.local.init()
+	n.sessions.init()
 	n.members.init()
 	if err := n.connect(); err != nil {
 		n.shutdownNATS()
@@ -376,6 +403,7 @@ func (n *Node) subscribe() error {
 		{n.subj.snapPrefix + n.idString(), n.onSnapshot},
 		{n.subj.pubPrefix + n.idString(), n.onPublication},
 		{n.subj.callPrefix + n.idString(), n.onCall},
+		{n.subj.meta, n.onMeta},
 	} {
 		sub, err := n.nc.Subscribe(s.subj, s.fn)
 		if err != nil {
@@ -412,6 +440,8 @@ func (n *Node) Stats() Stats {
 		SendFailures: c.SendFailures.Load(), Dropped: c.Dropped.Load(),
 		CallMessagesSent: c.CallMessagesSent.Load(), CallMessagesReceived: c.CallMessagesReceived.Load(),
 		BadMessages: c.BadMessages.Load(), Syncs: c.Syncs.Load(), NodesLost: c.NodesLost.Load(),
+		MetaQueries: c.MetaQueries.Load(), MetaNodesMissing: c.MetaNodesMissing.Load(),
+		SessionBatchesSent: c.SessionBatchesSent.Load(), SessionsAnnounced: c.SessionsAnnounced.Load(),
 		NATSMessagesSent: ns.OutMsgs, NATSMessagesReceived: ns.InMsgs,
 		NATSBytesSent: ns.OutBytes, NATSBytesReceived: ns.InBytes,
 	}
@@ -435,6 +465,7 @@ func (n *Node) idString() string { return strconv.FormatUint(n.id, 16) }
 func (n *Node) Close() error {
 	n.cancel()
 	<-n.done
+	n.announcers.Wait()
 	n.send(n.subj.ctl, encodeControl(&control{Kind: kindBye, Node: n.id}))
 	var err error
 	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
@@ -482,10 +513,18 @@ func (n *Node) run(ctx context.Context) {
 	check := time.NewTicker(n.cfg.HeartbeatInterval / 2)
 	defer check.Stop()
 	var dropped uint64
+	var batch <-chan time.Time // the session changes' batch is due
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-n.sessions.kick:
+			if batch == nil {
+				batch = time.After(sessionBatchDelay)
+			}
+		case <-batch:
+			batch = nil
+			n.flushSessions()
 		case <-hb.C:
 			n.heartbeat()
 			dropped = n.countDropped(dropped)

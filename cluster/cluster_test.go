@@ -93,6 +93,11 @@ func startNode(t testing.TB, cfg Config, realms ...router.RealmConfig) *testNode
 func startLimitedNode(t testing.TB, cfg Config, limits router.SessionLimits, realms ...router.RealmConfig) *testNode {
 	t.Helper()
 	cfg.HeartbeatInterval, cfg.NodeTimeout = testHeartbeat, testTimeout
+	if cfg.QueryTimeout == 0 {
+		// Meta queries wait for every node: a loaded machine must not
+		// make one look silent (TestMetaQueryWithoutANode shortens it).
+		cfg.QueryTimeout = 10 * time.Second
+	}
 	node, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)

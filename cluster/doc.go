@@ -11,12 +11,16 @@
 //
 // Subjects, under the cluster name N (cluster.name, "junction" by default):
 //
-//	N.ctl          broadcast: heartbeats, goodbyes, interest changes
-//	N.sync.<node>  a request for <node>'s whole interest table
+//	N.ctl          broadcast: heartbeats, goodbyes, interest changes,
+//	               batches of session changes
+//	N.sync.<node>  a request for <node>'s whole interest or session table
 //	N.snap.<node>  the chunks of a table <node> asked for
 //	N.pub.<node>   publications for <node>'s subscribers
 //	N.call.<node>  messages of calls in flight with <node>: INVOCATION and
 //	               INTERRUPT to a callee's node, RESULT and ERROR back
+//	N.meta         broadcast: a meta procedure call every node answers
+//	               for its own sessions, subscriptions, registrations
+//	N.ans.<node>.<nonce>  the answers to one such call of <node>
 //
 // Membership. Every node publishes a heartbeat every HeartbeatInterval (1 s)
 // and a goodbye when it stops. A node not heard from for NodeTimeout (4 s)
@@ -29,9 +33,10 @@
 // subscribers for, and of (realm, match, procedure) it has callees for,
 // with the callees of each shared registration (session id, shard key,
 // stamp) and the node keys of each sharded subscription, and broadcasts
-// every change with a sequence number; its heartbeat carries the latest. A node that misses a change (a gap in the
-// sequence, or a heartbeat ahead of what it has) asks for the whole table
-// (N.sync) and applies the changes that came meanwhile on top of it. From
+// every change with a sequence number; its heartbeat carries the latest.
+// A node that misses a change (a gap in the sequence, or a heartbeat ahead
+// of what it has) asks for the whole table (N.sync) and applies the
+// changes that came meanwhile on top of it. From
 // these tables a node knows which nodes have a subscription matching a
 // topic (the same exact, prefix and wildcard rules as the broker), and a
 // publication crosses NATS once per such node, never once per subscriber,
@@ -50,9 +55,30 @@
 // callees, which lands on the callee meant (policy.go says how exactly).
 // Sharded subscriptions rank the node keys of every node the same way.
 //
-// Locks. members.mu -> local.mu (a peer's registration is checked against
-// this node's); revokeMu is a leaf. The router calls a Node holding its
-// own locks (router/doc.go), and a Node calls the router holding none.
+// Meta API (meta.go). The session, subscription and registration meta
+// procedures answer for the cluster by scatter-gather: the node that got
+// the CALL asks the nodes it takes for alive on N.meta and merges their
+// parts with its own (router/meta_cluster.go). It waits at most
+// QueryTimeout (half the node timeout by default), off the router's
+// event loops; a node that has not answered by then is left out of the
+// answer, counted (MetaNodesMissing) and logged.
+//
+// Sessions (sessions.go). Each node tells the others its sessions (realm,
+// id, authid, authrole) and their testaments, in numbered batches sent at
+// most 50 ms after the first change, recovered like the interest table
+// when one is missed. When a node is lost (not when it says goodbye:
+// its sessions left through its own router), the live node with the
+// lowest id publishes each of its sessions' testaments and
+// wamp.session.on_leave (router.Router.SessionsLost), on a goroutine of
+// its own. Each node so keeps about 100 bytes per session of every other
+// node (TestSessionTableMemory).
+//
+// Locks. members.mu -> localInterest.mu (a peer's registration is checked
+// against this node's) -> localSessions.sendMu -> localSessions.mu;
+// revokeMu is a leaf. The router calls a Node holding its own locks
+// (router/doc.go), and a Node calls the router holding none; SessionJoined,
+// SessionLeft and SessionTestaments come under a session's lock, which
+// comes before localSessions.mu.
 //
 // Ordering. A node publishes everything on one NATS connection and reads
 // each subject on one subscription, so the events of one publisher reach

@@ -28,6 +28,10 @@ type control struct {
 	Seq   uint64 `json:"s,omitempty"`
 	Entry *entry `json:"e,omitempty"`
 	Add   bool   `json:"a,omitempty"`
+	// SSeq numbers the sender's latest batch of session changes (Ops,
+	// kindSessions; sessions.go).
+	SSeq uint64      `json:"ss,omitempty"`
+	Ops  []sessionOp `json:"ops,omitempty"`
 }
 
 // entry is one subscription (match policy, topic or pattern) of a realm,
@@ -55,6 +59,7 @@ const kindRegistration = "r"
 type syncRequest struct {
 	Node  uint64 `json:"n"`
 	Nonce uint64 `json:"x"`
+	Table string `json:"t,omitempty"` // "" the interest table, tableSessions the session table
 }
 
 type snapshot struct {
@@ -63,6 +68,9 @@ type snapshot struct {
 	Seq     uint64  `json:"s"`
 	Last    bool    `json:"l,omitempty"`
 	Entries []entry `json:"e,omitempty"`
+	// Table and Sessions: a chunk of the session table (sessions.go).
+	Table    string      `json:"t,omitempty"`
+	Sessions []sessionOp `json:"ss,omitempty"`
 }
 
 // snapshotChunk bounds a snapshot message, well below NATS's default
@@ -202,7 +210,9 @@ func (n *Node) heartbeat() {
 	l := &n.local
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n.send(n.subj.ctl, encodeControl(&control{Kind: kindHeartbeat, Node: n.id, Name: n.cfg.NodeName, Seq: l.seq}))
+	n.sessions.sendMu.Lock()
+	defer n.sessions.sendMu.Unlock()
+	n.send(n.subj.ctl, encodeControl(&control{Kind: kindHeartbeat, Node: n.id, Name: n.cfg.NodeName, Seq: l.seq, SSeq: n.sessions.seq}))
 }
 
 // onSyncRequest answers a node that asked for this node's interest table.
@@ -210,6 +220,10 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 	var req syncRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil || m.Reply == "" {
 		n.stats.BadMessages.Add(1)
+		return
+	}
+	if req.Table == tableSessions {
+		n.answerSessionTable(m, &req)
 		return
 	}
 	n.local.mu.Lock()
@@ -250,6 +264,9 @@ type members struct {
 	// subscribers, with the number of nodes that have each (policy.go).
 	callees map[regKey]*calleeSet
 	nkeys   map[regKey]map[string]int
+	// strs are the realms and authroles of other nodes' sessions, each
+	// kept once (intern).
+	strs map[string]string
 }
 
 // nodeSet lists the nodes that have one subscription or registration
@@ -276,6 +293,7 @@ type peer struct {
 	pending []control
 
 	interest map[entry]struct{}
+	sessions *sessionReplica
 }
 
 func (ms *members) init() {
@@ -284,6 +302,7 @@ func (ms *members) init() {
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.callees = make(map[regKey]*calleeSet)
 	ms.nkeys = make(map[regKey]map[string]int)
+	ms.strs = make(map[string]string)
 }
 
 // onControl handles a heartbeat, goodbye or interest change. All of them
@@ -313,7 +332,7 @@ func (n *Node) onControl(m *nats.Msg) {
 		return
 	}
 	if !known {
-		p = &peer{id: c.Node, name: c.Name, interest: make(map[entry]struct{})}
+		p = &peer{id: c.Node, name: c.Name, interest: make(map[entry]struct{}), sessions: newSessionReplica()}
 		ms.peers[c.Node] = p
 	}
 	p.seen = now
@@ -326,6 +345,9 @@ func (n *Node) onControl(m *nats.Msg) {
 		case p.syncing && now.Sub(p.asked) > 2*n.cfg.HeartbeatInterval:
 			n.askTable(p, now) // the table did not come: ask again
 		}
+		n.checkSessions(p, c.SSeq, now)
+	case kindSessions:
+		n.onSessions(p, &c, now)
 	case kindInterest:
 		if c.Entry == nil {
 			n.stats.BadMessages.Add(1)
@@ -373,6 +395,10 @@ func (n *Node) onSnapshot(m *nats.Msg) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	p := ms.peers[s.Node]
+	if p != nil && s.Table == tableSessions {
+		n.onSessionSnapshot(p, &s)
+		return
+	}
 	if p == nil || !p.syncing || p.nonce != s.Nonce {
 		return // a table asked for before, or of a node forgotten since
 	}
@@ -495,11 +521,13 @@ func (n *Node) forget(p *peer) {
 func (n *Node) expire(now time.Time) {
 	ms := &n.members
 	var gone []uint64
+	var sessions []*sessionReplica
 	ms.mu.Lock()
 	for _, p := range ms.peers {
 		if now.Sub(p.seen) > n.cfg.NodeTimeout {
 			n.forget(p)
 			gone = append(gone, p.id)
+			sessions = append(sessions, p.sessions)
 			n.stats.NodesLost.Add(1)
 			n.log.Warn("cluster: node lost: no heartbeat within the node timeout; its subscriptions and registrations are dropped, calls in flight with it end",
 				"peer", p.name, "peer_id", strconv.FormatUint(p.id, 16), "timeout", n.cfg.NodeTimeout)
@@ -508,6 +536,9 @@ func (n *Node) expire(now time.Time) {
 	ms.mu.Unlock()
 	for _, id := range gone {
 		n.lost(id)
+	}
+	if len(sessions) > 0 {
+		n.announceLost(sessions)
 	}
 }
 
@@ -547,6 +578,9 @@ type Peer struct {
 	Subscriptions int // (realm, match, topic) entries with subscribers there
 	Registrations int // (realm, match, procedure) entries with callees there
 	Callees       int // callees of shared registrations there
+	// Sessions are the sessions there this node knows of, Testaments the
+	// testaments they hold (sessions.go).
+	Sessions, Testaments int
 }
 
 // Peers returns the other nodes this node takes for alive.
@@ -556,7 +590,10 @@ func (n *Node) Peers() []Peer {
 	defer ms.mu.RUnlock()
 	out := make([]Peer, 0, len(ms.peers))
 	for _, p := range ms.peers {
-		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen}
+		pr := Peer{Name: p.name, ID: strconv.FormatUint(p.id, 16), LastSeen: p.seen, Sessions: len(p.sessions.set)}
+		for _, ts := range p.sessions.tms {
+			pr.Testaments += len(ts)
+		}
 		for e := range p.interest {
 			switch e.Kind {
 			case kindRegistration:

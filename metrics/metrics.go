@@ -65,6 +65,10 @@
 //	junction_cluster_nats_dropped_total            counter   messages NATS dropped before the node read them (slow consumer)
 //	junction_cluster_bad_messages_total            counter   messages from other nodes that did not decode
 //	junction_cluster_nodes_lost_total              counter   nodes taken for dead after the node timeout
+//	junction_cluster_remote_sessions               gauge     sessions of other nodes this node knows of
+//	junction_cluster_remote_testaments             gauge     the testaments those sessions hold
+//	junction_cluster_sessions_announced_total      counter   sessions of lost nodes whose leave this node announced
+//	junction_cluster_meta_nodes_missing_total      counter   nodes that did not answer a meta query in time
 //
 // plus go_* and process_* from client_golang. Every label value is from a
 // fixed set (realm names are the router's own: configured, or made from
@@ -137,6 +141,8 @@ type Collector struct {
 	clNATSSent, clNATSReceived, clNATSBytesSent        *prometheus.Desc
 	clNATSBytesReceived, clSendFailures, clNATSDropped *prometheus.Desc
 	clBadMessages, clNodesLost                         *prometheus.Desc
+	clRemoteSessions, clRemoteTestaments               *prometheus.Desc
+	clSessionsAnnounced, clMetaMissing                 *prometheus.Desc
 }
 
 // NewCollector returns a Collector of src.
@@ -194,6 +200,10 @@ func NewCollector(src Sources) *Collector {
 		clNATSDropped:       d("cluster_nats_dropped_total", "Messages NATS dropped before the node read them (slow consumer)."),
 		clBadMessages:       d("cluster_bad_messages_total", "Messages from other nodes that did not decode."),
 		clNodesLost:         d("cluster_nodes_lost_total", "Nodes taken for dead after the node timeout."),
+		clRemoteSessions:    d("cluster_remote_sessions", "Sessions of other nodes this node knows of."),
+		clRemoteTestaments:  d("cluster_remote_testaments", "Testaments held by the sessions of other nodes this node knows of."),
+		clSessionsAnnounced: d("cluster_sessions_announced_total", "Sessions of lost nodes whose leave (testaments, on_leave) this node announced."),
+		clMetaMissing:       d("cluster_meta_nodes_missing_total", "Nodes that did not answer a meta query within the query timeout."),
 	}
 }
 
@@ -224,6 +234,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		for _, d := range []*prometheus.Desc{
 			c.clConnected, c.clPeers, c.clSent, c.clReceived, c.clNATSSent, c.clNATSReceived,
 			c.clNATSBytesSent, c.clNATSBytesReceived, c.clSendFailures, c.clNATSDropped, c.clBadMessages, c.clNodesLost,
+			c.clRemoteSessions, c.clRemoteTestaments, c.clSessionsAnnounced, c.clMetaMissing,
 		} {
 			ch <- d
 		}
@@ -385,7 +396,15 @@ func (c *Collector) collectCluster(counter func(*prometheus.Desc, uint64, ...str
 		connected = 1
 	}
 	gauge(c.clConnected, connected)
-	gauge(c.clPeers, float64(len(cl.Peers())))
+	peers := cl.Peers()
+	gauge(c.clPeers, float64(len(peers)))
+	var sessions, testaments int
+	for _, p := range peers {
+		sessions += p.Sessions
+		testaments += p.Testaments
+	}
+	gauge(c.clRemoteSessions, float64(sessions))
+	gauge(c.clRemoteTestaments, float64(testaments))
 	s := cl.Stats()
 	counter(c.clSent, s.PublicationsSent, "publication")
 	counter(c.clSent, s.CallMessagesSent, "call")
@@ -399,6 +418,8 @@ func (c *Collector) collectCluster(counter func(*prometheus.Desc, uint64, ...str
 	counter(c.clNATSDropped, s.Dropped)
 	counter(c.clBadMessages, s.BadMessages)
 	counter(c.clNodesLost, s.NodesLost)
+	counter(c.clSessionsAnnounced, s.SessionsAnnounced)
+	counter(c.clMetaMissing, s.MetaNodesMissing)
 }
 
 // NewRegistry returns a registry of src's Collector and client_golang's Go

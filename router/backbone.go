@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/fnv"
 
@@ -70,6 +71,48 @@ type Backbone interface {
 	// and ERROR to the caller's node. It must encode m before it returns;
 	// an error says the message could not be handed to the transport.
 	Forward(node uint64, realm wamp.URI, m wamp.Message) error
+
+	// Gather asks every other live node for its own part of the answer
+	// to a meta procedure call (Router.AnswerMeta there) and returns the
+	// parts that arrived, and how many nodes did not answer in time. It
+	// is the one method that waits: the router calls it from a
+	// background task, never while it routes.
+	Gather(ctx context.Context, q *MetaQuery) (parts []MetaAnswer, missing int)
+	// SessionJoined, SessionLeft and SessionTestaments tell the other
+	// nodes which sessions this node has, and the testaments each holds
+	// (all of them, detached ones first, nil for none), so that when
+	// this node dies another announces their leave and publishes their
+	// testaments (Router.SessionsLost). The calls for one session come
+	// in order, under its lock; the Backbone must copy what it keeps.
+	SessionJoined(realm wamp.URI, id wamp.ID, authid, authrole string)
+	SessionLeft(realm wamp.URI, id wamp.ID)
+	SessionTestaments(realm wamp.URI, id wamp.ID, t []Testament)
+}
+
+// MetaQuery is a meta procedure call as it crosses nodes: each node
+// answers it for its own sessions, subscriptions and registrations.
+type MetaQuery struct {
+	Realm     wamp.URI
+	Procedure wamp.URI
+	Args      wamp.List
+	Kwargs    wamp.Dict
+	Caller    wamp.ID // the calling session, on the asking node
+}
+
+// MetaAnswer is one node's part of the answer to a MetaQuery: the RESULT
+// arguments, or an error URI and its message.
+type MetaAnswer struct {
+	Args    wamp.List
+	Error   wamp.URI
+	Message string
+}
+
+// Testament is a testament (testament.go) as it crosses nodes: the
+// PUBLISH to make when its session ends.
+type Testament struct {
+	Topic   wamp.URI
+	Options wamp.Dict
+	Payload wamp.Payload
 }
 
 // CallRoute is what the dealer knows of a call it routes when it asks the

@@ -20,8 +20,9 @@
 // goroutine per HELLO with a deadline), the router's own calls to dynamic
 // authenticators and authorizers (caller.go: answered on a goroutine of
 // their own, canceled in the dealer at their timeout), event history
-// queries (background.go: at most 32 at once, each with a deadline,
-// stopped by Close) and the acknowledgement of publications to topics with
+// queries and, in a cluster, the meta procedures that wait for the other
+// nodes' parts (background.go: at most 32 at once, each with a deadline,
+// stopped by Close; meta_cluster.go) and the acknowledgement of publications to topics with
 // history (retention.go: PUBLISHED from the history writer once the
 // publication is on disk). A SUBSCRIBE's retained events are sent with no
 // lock held (broker.go, catchUp).
@@ -38,7 +39,9 @@
 //	dealer.mu -> Session.mu
 //
 // Session.mu is otherwise a leaf: no two sessions' locks are held at once
-// (a caller's and its callee's included), and nothing is taken under one.
+// (a caller's and its callee's included), and nothing is taken under one
+// but the Backbone's own locks (SessionJoined, SessionLeft and
+// SessionTestaments are called under it, so that they come in order).
 // Router.mu, Router.autoMu, realmHistory.mu (retained events: read before
 // any broker lock is taken), internalCaller.mu and background.mu are
 // leaves, and so is every lock of the history store, whose writer calls

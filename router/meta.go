@@ -16,7 +16,7 @@ import (
 
 // metaCall is a CALL to a meta procedure, with its arguments decoded.
 type metaCall struct {
-	caller *Session
+	caller *Session // nil when another node asks for this node's part (Router.AnswerMeta)
 	call   *wamp.Call
 	args   wamp.List
 	kwargs wamp.Dict
@@ -124,7 +124,12 @@ func (rl *realm) callMeta(s *Session, m *wamp.Call, p metaProcedure) {
 		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrInvalidArgument, "%s: arguments do not decode: %v", m.Procedure, err)
 		return
 	}
-	res, err := p(&metaCall{caller: s, call: m, args: args, kwargs: kwargs})
+	c := &metaCall{caller: s, call: m, args: args, kwargs: kwargs}
+	if g := rl.gathers[m.Procedure]; g != nil {
+		rl.callMetaCluster(c, p, g)
+		return
+	}
+	res, err := p(c)
 	if err == errAnswerLater {
 		return
 	}

@@ -77,6 +77,14 @@ func (s *Session) joined() {
 	s.mu.Lock()
 	s.announced.joined = true
 	owed := s.announced.owed && !s.announced.quiet
+	if bb := s.router.cfg.Backbone; bb != nil && !s.announced.owed {
+		// The other nodes learn of the session, so that one of them
+		// announces its leave if this node dies (SessionsLost).
+		bb.SessionJoined(s.realm.name, s.id, s.authid, s.authrole)
+		if s.testaments != nil {
+			bb.SessionTestaments(s.realm.name, s.id, s.replicatedTestaments())
+		}
+	}
 	s.mu.Unlock()
 	if owed {
 		s.announceLeave()
@@ -234,7 +242,7 @@ func (rl *realm) sessionKill(c *metaCall) (wamp.Payload, error) {
 	if err != nil {
 		return wamp.Payload{}, err
 	}
-	if id == c.caller.id {
+	if c.caller != nil && id == c.caller.id {
 		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSession, "%s: session %d is the caller's own; a session cannot kill itself", c.call.Procedure, id)
 	}
 	s, err := rl.session(c, id)

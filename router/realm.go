@@ -17,6 +17,9 @@ type realm struct {
 	dealer    dealer
 	// meta holds the meta procedures; nil when the meta API is off.
 	meta map[wamp.URI]metaProcedure
+	// gathers holds the meta procedures that answer for the whole
+	// cluster (meta_cluster.go); nil on a single node.
+	gathers map[wamp.URI]*metaGather
 	// welcomeRoles is WELCOME.Details.roles, built once (routerRoles) and
 	// shared read-only by every WELCOME of the realm.
 	welcomeRoles wamp.Dict
@@ -49,6 +52,9 @@ func newRealm(r *Router, rc RealmConfig) *realm {
 	rl.dealer.init(r)
 	if !rc.DisableMetaAPI {
 		rl.meta = rl.metaProcedures()
+		if r.cfg.Backbone != nil {
+			rl.gathers = rl.metaGathers()
+		}
 	}
 	return rl
 }

@@ -254,6 +254,9 @@ func (s *Session) end() {
 	if s.rpc != nil {
 		calls, s.rpc.calls = s.rpc.calls, nil
 	}
+	if bb := s.router.cfg.Backbone; bb != nil && s.announced.joined && !s.announced.owed {
+		bb.SessionLeft(s.realm.name, s.id) // it was SessionJoined (joined)
+	}
 	announce := s.announced.leaving()
 	a := s.auth
 	s.mu.Unlock()

@@ -152,6 +152,7 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	t.bytes += size
 	l := t.scope(scope)
 	*l = append(*l, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
+	s.testamentsChanged()
 	return wamp.Payload{}, nil
 }
 
@@ -186,6 +187,9 @@ func (rl *realm) flushTestaments(c *metaCall) (wamp.Payload, error) {
 	*l = nil
 	if s.testaments.count() == 0 {
 		s.testaments = nil
+	}
+	if n > 0 {
+		s.testamentsChanged()
 	}
 	return result(n), nil
 }

@@ -1,0 +1,388 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// metaCall calls a meta procedure and returns its first result.
+func metaCall(t *testing.T, s *client.Session, proc string, args ...any) any {
+	t.Helper()
+	res, err := s.Call(ctxT(t), proc, args, nil, nil)
+	if err != nil {
+		t.Fatalf("%s%v: %v", proc, args, err)
+	}
+	if len(res.Args) == 0 {
+		return nil
+	}
+	return res.Args[0]
+}
+
+func asUint(t *testing.T, v any) uint64 {
+	t.Helper()
+	n, ok := wamp.AsUint(v)
+	if !ok {
+		t.Fatalf("%v (%T) is not a count or an id", v, v)
+	}
+	return n
+}
+
+// idSet reads a list of ids.
+func idSet(t *testing.T, v any) []uint64 {
+	t.Helper()
+	l, ok := v.([]any)
+	if !ok {
+		t.Fatalf("%v (%T) is not a list", v, v)
+	}
+	var out []uint64
+	for _, x := range l {
+		out = append(out, asUint(t, x))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ids(ss ...*client.Session) []uint64 {
+	var out []uint64
+	for _, s := range ss {
+		out = append(out, uint64(s.ID()))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestMetaAPIAcrossNodes: a session on node A sees, through the meta
+// API, the sessions, subscriptions and registrations of nodes B and C,
+// and kills sessions on them.
+func TestMetaAPIAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	a := dial(t, nodes[0], wamp.FormatJSON)
+	b1, b2 := dial(t, nodes[1], wamp.FormatMsgPack), dial(t, nodes[1], wamp.FormatJSON)
+	c1 := dial(t, nodes[2], wamp.FormatCBOR)
+
+	// Sessions.
+	if n := asUint(t, metaCall(t, a, "wamp.session.count")); n != 4 {
+		t.Fatalf("wamp.session.count = %d, want 4", n)
+	}
+	if got, want := idSet(t, metaCall(t, a, "wamp.session.list")), ids(a, b1, b2, c1); !slices.Equal(got, want) {
+		t.Fatalf("wamp.session.list = %v, want %v", got, want)
+	}
+	if n := asUint(t, metaCall(t, a, "wamp.session.count", wamp.List{"anonymous"})); n != 4 {
+		t.Fatalf("wamp.session.count([anonymous]) = %d, want 4", n)
+	}
+	if n := asUint(t, metaCall(t, a, "wamp.session.count", wamp.List{"nobody"})); n != 0 {
+		t.Fatalf("wamp.session.count([nobody]) = %d, want 0", n)
+	}
+	if got := idSet(t, metaCall(t, a, "wamp.session.list", wamp.List{"nobody"})); len(got) != 0 {
+		t.Fatalf("wamp.session.list([nobody]) = %v", got)
+	}
+	d, _ := metaCall(t, a, "wamp.session.get", uint64(c1.ID())).(map[string]any)
+	if asUint(t, d["session"]) != uint64(c1.ID()) || d["authrole"] != "anonymous" {
+		t.Fatalf("wamp.session.get(c1) = %v", d)
+	}
+	if tr, _ := d["transport"].(map[string]any); tr["serializer"] != "cbor" {
+		t.Fatalf("wamp.session.get(c1) transport = %v: not c1's own", d["transport"])
+	}
+	_, err := a.Call(ctxT(t), "wamp.session.get", wamp.List{uint64(12345)}, nil, nil)
+	wampError(t, err, wamp.ErrNoSuchSession)
+
+	// Subscriptions: one id for the topic on B and C.
+	if _, err := b1.Subscribe(ctxT(t), "com.example.meta", func(*client.Event) {}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Subscribe(ctxT(t), "com.example.meta", func(*client.Event) {}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Subscribe(ctxT(t), "com.example", func(*client.Event) {}, wamp.Dict{"match": "prefix"}); err != nil {
+		t.Fatal(err)
+	}
+	sub := asUint(t, metaCall(t, a, "wamp.subscription.lookup", "com.example.meta"))
+	prefix := asUint(t, metaCall(t, a, "wamp.subscription.lookup", "com.example", wamp.Dict{"match": "prefix"}))
+	if v := metaCall(t, a, "wamp.subscription.lookup", "com.example.none"); v != nil {
+		t.Fatalf("lookup of a topic nobody subscribed to = %v", v)
+	}
+	list, _ := metaCall(t, a, "wamp.subscription.list").(map[string]any)
+	if !slices.Equal(idSet(t, list["exact"]), []uint64{sub}) || !slices.Equal(idSet(t, list["prefix"]), []uint64{prefix}) {
+		t.Fatalf("wamp.subscription.list = %v", list)
+	}
+	if got := idSet(t, metaCall(t, a, "wamp.subscription.match", "com.example.meta")); !slices.Equal(got, sortedIDs(sub, prefix)) {
+		t.Fatalf("wamp.subscription.match = %v, want %v", got, sortedIDs(sub, prefix))
+	}
+	if got := idSet(t, metaCall(t, a, "wamp.subscription.list_subscribers", sub)); !slices.Equal(got, ids(b1, c1)) {
+		t.Fatalf("list_subscribers = %v, want %v", got, ids(b1, c1))
+	}
+	if n := asUint(t, metaCall(t, a, "wamp.subscription.count_subscribers", sub)); n != 2 {
+		t.Fatalf("count_subscribers = %d", n)
+	}
+	sd, _ := metaCall(t, a, "wamp.subscription.get", sub).(map[string]any)
+	if sd["uri"] != "com.example.meta" || sd["match"] != "exact" || asUint(t, sd["id"]) != sub {
+		t.Fatalf("wamp.subscription.get = %v", sd)
+	}
+	_, err = a.Call(ctxT(t), "wamp.subscription.get", wamp.List{uint64(12345)}, nil, nil)
+	wampError(t, err, wamp.ErrNoSuchSubscription)
+
+	// Registrations, on C only.
+	register(t, c1, "com.example.proc", func(context.Context, *client.Invocation) (*client.Result, error) { return &client.Result{}, nil }, nil)
+	reg := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example.proc"))
+	if m := asUint(t, metaCall(t, a, "wamp.registration.match", "com.example.proc")); m != reg {
+		t.Fatalf("wamp.registration.match = %d, want %d", m, reg)
+	}
+	if v := metaCall(t, a, "wamp.registration.match", "com.example.unknown"); v != nil {
+		t.Fatalf("wamp.registration.match of an unregistered procedure = %v", v)
+	}
+	rlist, _ := metaCall(t, a, "wamp.registration.list").(map[string]any)
+	if !slices.Equal(idSet(t, rlist["exact"]), []uint64{reg}) {
+		t.Fatalf("wamp.registration.list = %v", rlist)
+	}
+	rd, _ := metaCall(t, a, "wamp.registration.get", reg).(map[string]any)
+	if rd["uri"] != "com.example.proc" || rd["invoke"] != "single" {
+		t.Fatalf("wamp.registration.get = %v", rd)
+	}
+	if got := idSet(t, metaCall(t, a, "wamp.registration.list_callees", reg)); !slices.Equal(got, ids(c1)) {
+		t.Fatalf("list_callees = %v", got)
+	}
+	if n := asUint(t, metaCall(t, a, "wamp.registration.count_callees", reg)); n != 1 {
+		t.Fatalf("count_callees = %d", n)
+	}
+
+	// Kills, carried out by the sessions' nodes.
+	if _, err := a.Call(ctxT(t), "wamp.session.kill", wamp.List{uint64(b2.ID())}, wamp.Dict{"reason": "com.example.bye"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, b2)
+	authid, _ := c1.Details()["authid"].(string)
+	if got := idSet(t, metaCall(t, a, "wamp.session.kill_by_authid", authid)); !slices.Equal(got, ids(c1)) {
+		t.Fatalf("kill_by_authid = %v, want %v", got, ids(c1))
+	}
+	waitDone(t, c1)
+	_, err = a.Call(ctxT(t), "wamp.session.kill", wamp.List{uint64(b2.ID())}, nil, nil)
+	wampError(t, err, wamp.ErrNoSuchSession)
+	if n := asUint(t, metaCall(t, a, "wamp.session.kill_by_authrole", "anonymous")); n != 1 {
+		t.Fatalf("kill_by_authrole = %d, want 1 (b1)", n)
+	}
+	waitDone(t, b1)
+	if n := asUint(t, metaCall(t, a, "wamp.session.count")); n != 1 {
+		t.Fatalf("wamp.session.count after the kills = %d, want 1", n)
+	}
+	if got := nodes[0].node.Stats(); got.MetaQueries == 0 || got.MetaNodesMissing != 0 {
+		t.Fatalf("stats %+v", got)
+	}
+}
+
+func sortedIDs(v ...uint64) []uint64 { slices.Sort(v); return v }
+
+func waitDone(t *testing.T, s *client.Session) {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-ctxT(t).Done():
+		t.Fatalf("session %d was not killed", s.ID())
+	}
+}
+
+// TestMetaQueryWithoutANode: a node that does not answer is left out of
+// the answer, counted and logged; the answer comes after QueryTimeout.
+func TestMetaQueryWithoutANode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	asker := startNode(t, Config{NodeName: "asker", Listen: "127.0.0.1:0", QueryTimeout: time.Second,
+		Join: []string{nodes[0].node.RouteAddr(), nodes[1].node.RouteAddr()}})
+	nodes = append([]*testNode{asker}, nodes...)
+	waitFor(t, "every node to know every other", func() bool {
+		for _, tn := range nodes {
+			if len(tn.node.Peers()) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	a := dial(t, nodes[0], wamp.FormatJSON)
+	dial(t, nodes[1], wamp.FormatJSON)
+	dial(t, nodes[2], wamp.FormatJSON)
+	// C stays a member (its heartbeats go on) but no longer answers.
+	c := nodes[2].node
+	for _, s := range c.subs {
+		if s.Subject == c.subj.meta {
+			if err := s.Unsubscribe(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := asUint(t, metaCall(t, a, "wamp.session.count")); n != 2 {
+		t.Fatalf("wamp.session.count = %d, want 2 (A and B; C did not answer)", n)
+	}
+	if got := nodes[0].node.Stats().MetaNodesMissing; got != 1 {
+		t.Fatalf("MetaNodesMissing = %d, want 1", got)
+	}
+}
+
+// TestSessionsOfLostNode: a node dies (no goodbye) with a session that
+// holds testaments; the lowest surviving node publishes the testaments
+// and wamp.session.on_leave, once, to subscribers on every node.
+func TestSessionsOfLostNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	// The node that dies is not the lowest of the survivors' ids.
+	slices.SortFunc(nodes, func(x, y *testNode) int { return cmp.Compare(x.node.id, y.node.id) })
+	low, other, dying := nodes[0], nodes[1], nodes[2]
+	subLow, subOther := dial(t, low, wamp.FormatJSON), dial(t, other, wamp.FormatMsgPack)
+	leftLow, _ := events(t, subLow, "wamp.session.on_leave", nil)
+	leftOther, _ := events(t, subOther, "wamp.session.on_leave", nil)
+	willLow, _ := events(t, subLow, "com.example.will", nil)
+	willOther, _ := events(t, subOther, "com.example.will", nil)
+	waitInterest(t, dying, "com.example.will", 2)
+	waitInterest(t, low, "com.example.will", 1)
+	waitInterest(t, low, "wamp.session.on_leave", 1)
+
+	s := dial(t, dying, wamp.FormatCBOR)
+	for i, scope := range []string{"destroyed", "detached"} {
+		if _, err := s.Call(ctxT(t), "wamp.session.add_testament", wamp.List{"com.example.will", wamp.List{scope, i}},
+			wamp.Dict{"scope": scope, "publish_options": wamp.Dict{"disclose_me": true}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet := dial(t, dying, wamp.FormatJSON) // a session without testaments
+	waitFor(t, "the survivors to know the dying node's testaments", func() bool {
+		for _, tn := range []*testNode{low, other} {
+			tn.node.members.mu.RLock()
+			p := tn.node.members.peers[dying.node.id]
+			ok := p != nil && len(p.sessions.tms[s.ID()]) == 2 && len(p.sessions.set) == 2
+			tn.node.members.mu.RUnlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+
+	dying.kill()
+	for _, ch := range []<-chan *client.Event{willLow, willOther} {
+		// Detached first, then destroyed; as the session's own publications.
+		for _, want := range []string{"detached", "destroyed"} {
+			ev := recv(t, ch)
+			if ev.Args[0] != want || asUint(t, ev.Details["publisher"]) != uint64(s.ID()) {
+				t.Fatalf("testament %v %v, want %s from %d", ev.Args, ev.Details, want, s.ID())
+			}
+		}
+	}
+	for _, ch := range []<-chan *client.Event{leftLow, leftOther} {
+		got := []uint64{asUint(t, recv(t, ch).Args[0]), asUint(t, recv(t, ch).Args[0])}
+		slices.Sort(got)
+		if !slices.Equal(got, ids(s, quiet)) {
+			t.Fatalf("on_leave for %v, want %v", got, ids(s, quiet))
+		}
+	}
+	if n := low.node.Stats().SessionsAnnounced; n != 2 {
+		t.Fatalf("the lowest survivor announced %d sessions, want 2", n)
+	}
+	if n := other.node.Stats().SessionsAnnounced; n != 0 {
+		t.Fatalf("another survivor announced %d sessions too", n)
+	}
+	// Nothing twice: an event published after the announcement arrives
+	// next.
+	pub := dial(t, low, wamp.FormatJSON)
+	if _, err := pub.Publish(ctxT(t), "com.example.will", wamp.List{"marker"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []<-chan *client.Event{willLow, willOther} {
+		if ev := recv(t, ch); ev.Args[0] != "marker" {
+			t.Fatalf("after the testaments: %v", ev.Args)
+		}
+	}
+	none(t, "a second on_leave", leftLow, leftOther)
+}
+
+// TestSessionTableRecovered: a node that missed a batch of another's
+// session changes asks for its table and applies what came meanwhile.
+func TestSessionTableRecovered(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	syncs := a.node.Stats().Syncs
+	// A batch that never went out: b's sequence moves on without it.
+	b.node.sessions.sendMu.Lock()
+	b.node.sessions.mu.Lock()
+	b.node.sessions.set[42] = sessionInfo{realm: "realm1", authid: "ghost", authrole: "anonymous"}
+	b.node.sessions.seq++
+	b.node.sessions.mu.Unlock()
+	b.node.sessions.sendMu.Unlock()
+	s := dial(t, b, wamp.FormatJSON)
+	known := func(id wamp.ID) bool {
+		a.node.members.mu.RLock()
+		defer a.node.members.mu.RUnlock()
+		p := a.node.members.peers[b.node.id]
+		_, ok := p.sessions.set[id]
+		return ok
+	}
+	waitFor(t, "a to learn b's table", func() bool { return known(42) && known(s.ID()) })
+	if a.node.Stats().Syncs == syncs {
+		t.Fatal("the missed batch was learnt without a sync")
+	}
+	if err := s.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to learn that the session left", func() bool { return !known(s.ID()) })
+}
+
+// TestSessionTableMemory measures what a node keeps for each session of
+// another node (README, Clustering): a replica of 100,000 sessions with
+// 12-byte authids, shared realm and authrole.
+func TestSessionTableMemory(t *testing.T) {
+	const n = 100_000
+	var ms members
+	ms.init()
+	ops := make([]sessionOp, n)
+	for i := range ops {
+		ops[i] = sessionOp{Op: opJoin, Realm: "realm1", ID: uint64(i + 1), AuthRole: "user"}
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := newSessionReplica()
+	for i := range ops {
+		// The authid as a decoded batch has it: a string of its own.
+		ops[i].AuthID = fmt.Sprintf("user-%07d", i)
+		ms.applySession(r, &ops[i])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per session of another node (%d sessions)", per, len(r.set))
+	if per > 200 {
+		t.Fatalf("%.0f bytes per remote session, more than the 200 the README promises", per)
+	}
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(ops)
+}
+
+var _ router.Backbone = (*Node)(nil)
+
+// TestRegistrationMatchAcrossNodes: wamp.registration.match names the
+// registration a call would go to, the best of the cluster: another
+// node's exact registration over this node's prefix one, this node's on
+// a tie.
+func TestRegistrationMatchAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := dial(t, nodes[0], wamp.FormatJSON), dial(t, nodes[1], wamp.FormatJSON)
+	ok := func(context.Context, *client.Invocation) (*client.Result, error) { return &client.Result{}, nil }
+	register(t, a, "com.example", ok, wamp.Dict{"match": "prefix"})
+	register(t, b, "com.example.proc", ok, nil)
+	register(t, b, "com.example.other", ok, wamp.Dict{"match": "prefix"})
+	exact := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example.proc"))
+	prefix := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example", wamp.Dict{"match": "prefix"}))
+	longer := asUint(t, metaCall(t, a, "wamp.registration.lookup", "com.example.other", wamp.Dict{"match": "prefix"}))
+	for proc, want := range map[string]uint64{"com.example.proc": exact, "com.example.x": prefix, "com.example.other.x": longer} {
+		if got := asUint(t, metaCall(t, a, "wamp.registration.match", proc)); got != want {
+			t.Errorf("wamp.registration.match(%s) = %d, want %d", proc, got, want)
+		}
+	}
+}

@@ -1,0 +1,410 @@
+package cluster
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// Sessions of other nodes. Each node tells the others which sessions it
+// has (realm, id, authid, authrole) and the testaments they hold, so that
+// when it dies without a goodbye (kill -9, a cut network) one survivor
+// announces their leave: it publishes their testaments and
+// wamp.session.on_leave for each (router.Router.SessionsLost), as the
+// dead node would have. The survivor is the live node with the lowest id
+// (as this node sees the membership), so that each lost session is
+// announced once; a node that stops says goodbye after its sessions left
+// (their leave announced by itself), and the others just forget its
+// table.
+//
+// The changes (join, leave, testaments set) are batched: the first change
+// arms a timer of sessionBatchDelay, after which everything that came
+// meanwhile goes out on N.ctl in messages of at most sessionBatchBytes,
+// each with the next number of the node's session sequence; heartbeats
+// repeat the latest. A node that sees a gap asks for the whole table (the
+// interest sync, for the table "s") and applies the batches that came
+// meanwhile on top: joins, leaves and testament sets are idempotent, so a
+// table that already holds some of them ends up the same.
+//
+// Cost: a node keeps one entry per session of its own (to answer table
+// requests) and one per session of every other node, about 100 bytes plus
+// the authid (TestSessionTableMemory measures it), and each testament
+// wherever its session is known. A session's join and leave cost each
+// other node some 60 bytes of a batch message. A single node, without a
+// cluster, keeps nothing of this.
+
+const (
+	kindSessions = "ses" // a batch of session changes, number SSeq
+
+	opJoin       = "j"
+	opLeave      = "l"
+	opTestaments = "t"
+
+	// tableSessions names the session table in a sync request.
+	tableSessions = "s"
+
+	sessionBatchDelay = 50 * time.Millisecond
+	sessionBatchBytes = 256 << 10
+)
+
+// sessionOp is one change of a node's session table, as it crosses NATS.
+type sessionOp struct {
+	Op       string `json:"o"`
+	Realm    string `json:"r"`
+	ID       uint64 `json:"i"`
+	AuthID   string `json:"a,omitempty"`
+	AuthRole string `json:"ar,omitempty"`
+	// Testaments are the session's testaments, each a PUBLISH in
+	// MessagePack, in the order they are to be published (with opJoin in
+	// a table, and opTestaments).
+	Testaments [][]byte `json:"t,omitempty"`
+}
+
+func (o *sessionOp) size() int {
+	s := len(o.Realm) + len(o.AuthID) + len(o.AuthRole) + 48
+	for _, t := range o.Testaments {
+		s += len(t)*4/3 + 4
+	}
+	return s
+}
+
+// sessionInfo is what a node keeps of a session: of its own, to answer
+// table requests; of another node's, to announce its leave.
+type sessionInfo struct {
+	realm, authid, authrole string
+}
+
+// localSessions is this node's session table and the changes not sent
+// yet. mu guards set, tms and pending; sendMu orders what goes out (the
+// batches, numbered, and the heartbeats that repeat the number) and
+// guards seq. Lock order: localInterest.mu, sendMu, mu.
+type localSessions struct {
+	mu      sync.Mutex
+	set     map[wamp.ID]sessionInfo
+	tms     map[wamp.ID][][]byte // the testaments of the sessions that hold some
+	pending []sessionOp
+	kick    chan struct{} // the first change since the last batch: arm the timer
+
+	sendMu sync.Mutex
+	seq    uint64
+}
+
+func (l *localSessions) init() {
+	l.set = make(map[wamp.ID]sessionInfo)
+	l.tms = make(map[wamp.ID][][]byte)
+	l.kick = make(chan struct{}, 1)
+}
+
+// record adds a change, to go out with the next batch. Called under mu.
+func (l *localSessions) record(op sessionOp) {
+	l.pending = append(l.pending, op)
+	if len(l.pending) == 1 {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SessionJoined implements router.Backbone.
+func (n *Node) SessionJoined(realm wamp.URI, id wamp.ID, authid, authrole string) {
+	l := &n.sessions
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.set[id] = sessionInfo{realm: string(realm), authid: authid, authrole: authrole}
+	l.record(sessionOp{Op: opJoin, Realm: string(realm), ID: uint64(id), AuthID: authid, AuthRole: authrole})
+}
+
+// SessionLeft implements router.Backbone.
+func (n *Node) SessionLeft(realm wamp.URI, id wamp.ID) {
+	l := &n.sessions
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.set[id]; !ok {
+		return
+	}
+	delete(l.set, id)
+	delete(l.tms, id)
+	l.record(sessionOp{Op: opLeave, Realm: string(realm), ID: uint64(id)})
+}
+
+// SessionTestaments implements router.Backbone: the testaments are
+// encoded here, once, and kept in that form.
+func (n *Node) SessionTestaments(realm wamp.URI, id wamp.ID, ts []router.Testament) {
+	enc := make([][]byte, 0, len(ts))
+	for _, t := range ts {
+		b, err := codec.MsgPack.Encode(nil, &wamp.Publish{Topic: t.Topic, Options: t.Options, Payload: t.Payload})
+		if err != nil {
+			n.log.Warn("cluster: a testament cannot be told to the other nodes; it is lost if this node dies",
+				"realm", realm, "session", uint64(id), "topic", t.Topic, "err", err)
+			continue
+		}
+		enc = append(enc, b)
+	}
+	l := &n.sessions
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.set[id]; !ok {
+		return
+	}
+	if len(enc) == 0 {
+		delete(l.tms, id)
+	} else {
+		l.tms[id] = enc
+	}
+	l.record(sessionOp{Op: opTestaments, Realm: string(realm), ID: uint64(id), Testaments: enc})
+}
+
+// flushSessions sends the changes recorded since the last batch.
+func (n *Node) flushSessions() {
+	l := &n.sessions
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	l.mu.Lock()
+	ops := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for len(ops) > 0 {
+		size, i := 0, 0
+		for i < len(ops) && (i == 0 || size+ops[i].size() <= sessionBatchBytes) {
+			size += ops[i].size()
+			i++
+		}
+		l.seq++
+		n.stats.SessionBatchesSent.Add(1)
+		n.send(n.subj.ctl, encodeControl(&control{Kind: kindSessions, Node: n.id, SSeq: l.seq, Ops: ops[:i]}))
+		ops = ops[i:]
+	}
+}
+
+// answerSessionTable answers a node that asked for this node's session
+// table, in chunks, as onSyncRequest does for the interest table.
+func (n *Node) answerSessionTable(m *nats.Msg, req *syncRequest) {
+	l := &n.sessions
+	l.sendMu.Lock()
+	l.mu.Lock()
+	ops := make([]sessionOp, 0, len(l.set))
+	for id, s := range l.set {
+		ops = append(ops, sessionOp{Op: opJoin, Realm: s.realm, ID: uint64(id), AuthID: s.authid, AuthRole: s.authrole, Testaments: l.tms[id]})
+	}
+	seq := l.seq
+	l.mu.Unlock()
+	l.sendMu.Unlock()
+	limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
+	for {
+		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq, Table: tableSessions}
+		size := 0
+		for len(ops) > 0 && (size < limit || len(chunk.Sessions) == 0) {
+			op := ops[len(ops)-1]
+			ops = ops[:len(ops)-1]
+			chunk.Sessions = append(chunk.Sessions, op)
+			size += op.size()
+		}
+		chunk.Last = len(ops) == 0
+		b, _ := json.Marshal(&chunk)
+		if !n.send(m.Reply, b) || chunk.Last {
+			return
+		}
+	}
+}
+
+// sessionReplica is what this node knows of another node's sessions.
+type sessionReplica struct {
+	seq uint64 // batches applied up to here
+
+	// A table request under way, as for the interest table.
+	syncing bool
+	nonce   uint64
+	asked   time.Time
+	snap    []sessionOp
+	pending []control
+
+	set map[wamp.ID]sessionInfo
+	tms map[wamp.ID][][]byte
+}
+
+func newSessionReplica() *sessionReplica {
+	return &sessionReplica{set: make(map[wamp.ID]sessionInfo), tms: make(map[wamp.ID][][]byte)}
+}
+
+// maxInterned bounds the strings (realms, authroles) the members share
+// among the sessions of other nodes.
+const maxInterned = 4096
+
+// intern returns the copy of s the members keep, so that the sessions of
+// one realm or authrole share one string. Called under members.mu.
+func (ms *members) intern(s string) string {
+	if v, ok := ms.strs[s]; ok {
+		return v
+	}
+	if len(ms.strs) < maxInterned {
+		ms.strs[s] = s
+	}
+	return s
+}
+
+// applySession applies one change to p's sessions. Called under
+// members.mu.
+func (ms *members) applySession(r *sessionReplica, op *sessionOp) {
+	id := wamp.ID(op.ID)
+	switch op.Op {
+	case opJoin:
+		r.set[id] = sessionInfo{realm: ms.intern(op.Realm), authid: op.AuthID, authrole: ms.intern(op.AuthRole)}
+		if len(op.Testaments) > 0 {
+			r.tms[id] = op.Testaments
+		}
+	case opLeave:
+		delete(r.set, id)
+		delete(r.tms, id)
+	case opTestaments:
+		if _, ok := r.set[id]; !ok {
+			return
+		}
+		if len(op.Testaments) == 0 {
+			delete(r.tms, id)
+		} else {
+			r.tms[id] = op.Testaments
+		}
+	}
+}
+
+// onSessions handles a batch of p's session changes. Called under
+// members.mu.
+func (n *Node) onSessions(p *peer, c *control, now time.Time) {
+	r := p.sessions
+	switch {
+	case r.syncing:
+		r.pending = append(r.pending, *c)
+	case c.SSeq == r.seq+1:
+		for i := range c.Ops {
+			n.members.applySession(r, &c.Ops[i])
+		}
+		r.seq = c.SSeq
+	case c.SSeq > r.seq+1:
+		r.pending = append(r.pending, *c)
+		n.askSessions(p, now)
+	}
+}
+
+// checkSessions asks p for its session table when its heartbeat says a
+// batch went missing, or a request went unanswered. Called under
+// members.mu.
+func (n *Node) checkSessions(p *peer, sseq uint64, now time.Time) {
+	r := p.sessions
+	switch {
+	case !r.syncing && sseq > r.seq:
+		n.askSessions(p, now)
+	case r.syncing && now.Sub(r.asked) > 2*n.cfg.HeartbeatInterval:
+		n.askSessions(p, now)
+	}
+}
+
+// askSessions asks p for its whole session table. Called under
+// members.mu.
+func (n *Node) askSessions(p *peer, now time.Time) {
+	r := p.sessions
+	r.syncing, r.nonce, r.asked, r.snap = true, rand.Uint64(), now, nil
+	n.stats.Syncs.Add(1)
+	b, _ := json.Marshal(&syncRequest{Node: n.id, Nonce: r.nonce, Table: tableSessions})
+	if err := n.nc.PublishRequest(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b); err != nil {
+		n.stats.SendFailures.Add(1)
+		n.log.Warn("cluster: could not ask a node for its sessions", "peer", p.name, "err", err)
+	}
+}
+
+// onSessionSnapshot collects the chunks of a session table and, with the
+// last, replaces what this node knew of p's sessions and applies the
+// batches that came meanwhile. Called under members.mu.
+func (n *Node) onSessionSnapshot(p *peer, s *snapshot) {
+	r := p.sessions
+	if !r.syncing || r.nonce != s.Nonce {
+		return
+	}
+	r.snap = append(r.snap, s.Sessions...)
+	if !s.Last {
+		return
+	}
+	clear(r.set)
+	clear(r.tms)
+	for i := range r.snap {
+		n.members.applySession(r, &r.snap[i])
+	}
+	r.seq, r.syncing, r.snap = s.Seq, false, nil
+	pending := r.pending
+	r.pending = nil
+	for i := range pending {
+		n.onSessions(p, &pending[i], time.Now())
+	}
+}
+
+// announceLost announces the leave of the sessions of the nodes in gone,
+// which died, if this node is the live node with the lowest id (the one
+// that announces them). It runs on a goroutine of its own: a node with
+// many sessions makes as many publications, and the heartbeats must go on
+// meanwhile.
+func (n *Node) announceLost(gone []*sessionReplica) {
+	ms := &n.members
+	ms.mu.RLock()
+	lowest := true
+	for id := range ms.peers {
+		if id < n.id {
+			lowest = false
+		}
+	}
+	ms.mu.RUnlock()
+	total := 0
+	for _, r := range gone {
+		total += len(r.set)
+	}
+	if !lowest || total == 0 {
+		return
+	}
+	n.announcers.Add(1)
+	go func() {
+		defer n.announcers.Done()
+		rt := n.rt.Load()
+		if rt == nil {
+			return
+		}
+		var lost []router.LostSession
+		for _, r := range gone {
+			for id, s := range r.set {
+				ls := router.LostSession{Realm: wamp.URI(s.realm), ID: id, AuthID: s.authid, AuthRole: s.authrole}
+				for _, b := range r.tms[id] {
+					m, err := codec.MsgPack.Decode(b)
+					pub, ok := m.(*wamp.Publish)
+					if err != nil || !ok {
+						n.stats.BadMessages.Add(1)
+						continue
+					}
+					ls.Testaments = append(ls.Testaments, router.Testament{Topic: pub.Topic, Options: pub.Options, Payload: pub.Payload})
+				}
+				lost = append(lost, ls)
+			}
+		}
+		n.log.Info("cluster: announcing the leave of a lost node's sessions", "sessions", len(lost))
+		rt.SessionsLost(lost)
+		n.stats.SessionsAnnounced.Add(uint64(len(lost)))
+	}()
+}
+
+// RemoteSessions returns the number of other nodes' sessions this node
+// knows of.
+func (n *Node) RemoteSessions() int {
+	ms := &n.members
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	total := 0
+	for _, p := range ms.peers {
+		total += len(p.sessions.set)
+	}
+	return total
+}
