@@ -92,16 +92,20 @@ func startNode(t testing.TB, cfg Config, realms ...router.RealmConfig) *testNode
 // startLimitedNode is startNode with per-session limits for its router.
 func startLimitedNode(t testing.TB, cfg Config, limits router.SessionLimits, realms ...router.RealmConfig) *testNode {
 	t.Helper()
+	return startRouterNode(t, cfg, router.Config{Realms: append([]router.RealmConfig{testRealm}, realms...), Limits: limits})
+}
+
+// startRouterNode starts a node whose router has rcfg (and the node as
+// its backbone).
+func startRouterNode(t testing.TB, cfg Config, rcfg router.Config) *testNode {
+	t.Helper()
 	cfg.HeartbeatInterval, cfg.NodeTimeout = testHeartbeat, testTimeout
 	node, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := router.New(router.Config{
-		Realms:   append([]router.RealmConfig{testRealm}, realms...),
-		Backbone: node,
-		Limits:   limits,
-	})
+	rcfg.Backbone = node
+	rt, err := router.New(rcfg)
 	if err != nil {
 		node.Close()
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/internal/lograte"
-	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -159,8 +158,9 @@ type Router struct {
 	subIDs  wamp.Sequence // router scope: subscription ids
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
-	history *history.Store // nil when no realm has history rules
-	bg      background     // blocking work off the routing goroutines (event history queries)
+	history EventStore       // nil when no realm has history rules
+	shared  SharedEventStore // the cluster's store (SharedStore); nil on a single node
+	bg      background       // blocking work off the routing goroutines (event history queries)
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
