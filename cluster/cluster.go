@@ -263,8 +263,8 @@ type Stats struct {
 	// RetainedReceived counts retained events this node read from
 	// JetStream (its own included) and gave its router.
 	RetainedReceived uint64
-	Syncs       uint64 // interest tables asked for
-	NodesLost   uint64 // nodes taken for dead after NodeTimeout
+	Syncs            uint64 // interest tables asked for
+	NodesLost        uint64 // nodes taken for dead after NodeTimeout
 
 	// What crossed the node's NATS connection, all kinds together
 	// (heartbeats and interest tables too), as the NATS client counts it.

@@ -17,7 +17,16 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// nats-server leaves a stream's file store running when the
+		// server shuts down while the stream is being made (the tests
+		// stop nodes whose event stores are still making theirs), and
+		// with it its registration in the server's clock service.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*fileStore).flushStreamStateLoop"),
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server/ats.Register.func1"),
+	)
+}
 
 // Membership for tests: heartbeats ten times a second, so that nodes meet
 // at once, and a silent node dropped after 2 s: the tests that kill a node

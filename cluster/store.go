@@ -80,9 +80,11 @@ type jsStore struct {
 
 	retainedStream, retainedPrefix string
 
-	ensureMu sync.Mutex
-	ready    atomic.Bool // the streams exist and the watch runs
-	watch    jetstream.ConsumeContext
+	ensuring chan struct{} // a one-slot lock on making the streams, given up with a context
+	ready    atomic.Bool   // the streams exist and the watch runs
+
+	lastStamp atomic.Uint64 // stamp's
+	watch     jetstream.ConsumeContext
 
 	mu      sync.Mutex
 	pending []storeItem
@@ -125,7 +127,7 @@ func (n *Node) OpenStore(rules map[wamp.URI][]router.HistoryRule, log *slog.Logg
 	s := &jsStore{
 		n: n, js: n.js, rules: rs, log: n.log, apply: apply, ctx: ctx, cancel: cancel,
 		retainedStream: n.cfg.Name + "_retained", retainedPrefix: n.cfg.Name + ".retained.",
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ensuring: make(chan struct{}, 1),
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -166,9 +168,7 @@ func (s *jsStore) retainedSubject(realm, topic wamp.URI) string {
 func (s *jsStore) ensureLoop() {
 	wait := 250 * time.Millisecond
 	for failures := 1; ; failures++ {
-		ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
-		err := s.ensure(ctx)
-		cancel()
+		err := s.ensure(s.ctx)
 		if err == nil || s.ctx.Err() != nil {
 			return
 		}
@@ -180,7 +180,7 @@ func (s *jsStore) ensureLoop() {
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 5*time.Second)
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
@@ -190,8 +190,12 @@ func (s *jsStore) ensure(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
 	}
-	s.ensureMu.Lock()
-	defer s.ensureMu.Unlock()
+	select {
+	case s.ensuring <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.ensuring }()
 	if s.ready.Load() {
 		return nil
 	}
@@ -201,7 +205,7 @@ func (s *jsStore) ensure(ctx context.Context) error {
 			return
 		}
 		name, subj := s.streamFor(realm, r)
-		_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		err = s.makeStream(ctx, jetstream.StreamConfig{
 			Name:        name,
 			Description: fmt.Sprintf("junction event history of realm %s, rule %s %s", realm, r.Match, r.Topic),
 			Subjects:    []string{subj},
@@ -217,7 +221,7 @@ func (s *jsStore) ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	err = s.makeStream(ctx, jetstream.StreamConfig{
 		Name:              s.retainedStream,
 		Description:       "junction retained events, the last of each topic",
 		Subjects:          []string{s.retainedPrefix + ">"},
@@ -232,13 +236,26 @@ func (s *jsStore) ensure(ctx context.Context) error {
 		return fmt.Errorf("making stream %s for the retained events: %w", s.retainedStream, err)
 	}
 	if s.watch == nil {
-		if err := s.startWatch(ctx); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, ensureTry)
+		defer cancel()
+		if err := s.startWatch(wctx); err != nil {
 			return err
 		}
 	}
 	s.ready.Store(true)
 	s.log.Info("cluster: event store ready in JetStream", "replicas", s.n.replicas)
 	return nil
+}
+
+// makeStream makes a stream, or updates it to cfg, within ensureTry: a
+// request sent while JetStream elects its leader, or while other nodes
+// make the same stream, may go unanswered, and is better sent again soon
+// than waited for long.
+func (s *jsStore) makeStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, ensureTry)
+	defer cancel()
+	_, err := s.js.CreateOrUpdateStream(ctx, cfg)
+	return err
 }
 
 // startWatch reads the retained events into the router: the last of each
@@ -326,7 +343,27 @@ func (s *jsStore) appendEvent(realm wamp.URI, ev *history.Event, durable func(er
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
 	}
 	_, subj := s.streamFor(realm, r)
-	return s.enqueue(subj, rec, durable)
+	return s.enqueue(subj, s.stamp(rec), durable)
+}
+
+// stamp prefixes a history record with its stamp: 8 bytes big-endian,
+// this node's clock in nanoseconds, made strictly increasing. Queries
+// merge several rules' streams by it, so that the events one node kept
+// come back in the order it kept them (and those of different nodes in
+// the order of their clocks), the same whichever node merges.
+func (s *jsStore) stamp(rec []byte) []byte {
+	now := uint64(time.Now().UnixNano())
+	var st uint64
+	for {
+		last := s.lastStamp.Load()
+		st = max(now, last+1)
+		if s.lastStamp.CompareAndSwap(last, st) {
+			break
+		}
+	}
+	b := make([]byte, 8, 8+len(rec))
+	binary.BigEndian.PutUint64(b, st)
+	return append(b, rec...)
 }
 
 // Retain implements router.SharedEventStore.
@@ -513,7 +550,7 @@ func (s *jsStore) Query(ctx context.Context, realm wamp.URI, q *history.Query) (
 	streams := make([][]stored, len(rules))
 	for i, r := range rules {
 		name, _ := s.streamFor(realm, r)
-		recs, err := s.read(ctx, name)
+		recs, err := s.readRetrying(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("reading the event history of %s %s in realm %s from stream %s: %w", r.Match, r.Topic, realm, name, err)
 		}
@@ -522,13 +559,13 @@ func (s *jsStore) Query(ctx context.Context, realm wamp.URI, q *history.Query) (
 	return history.Select(merge(streams), q)
 }
 
-// stored is a record read from a stream, with its time.
+// stored is a record read from a stream, with its stamp.
 type stored struct {
-	rec []byte
-	ms  int64
+	rec   []byte
+	stamp uint64
 }
 
-// merge interleaves the streams' records by time, taking from the
+// merge interleaves the streams' records by stamp, taking from the
 // earlier stream on a tie, keeping each stream's order.
 func merge(streams [][]stored) [][]byte {
 	if len(streams) == 1 {
@@ -543,7 +580,7 @@ func merge(streams [][]stored) [][]byte {
 	for {
 		next := -1
 		for i, st := range streams {
-			if at[i] < len(st) && (next < 0 || st[at[i]].ms < streams[next][at[next]].ms) {
+			if at[i] < len(st) && (next < 0 || st[at[i]].stamp < streams[next][at[next]].stamp) {
 				next = i
 			}
 		}
@@ -552,6 +589,25 @@ func merge(streams [][]stored) [][]byte {
 		}
 		out = append(out, streams[next][at[next]].rec)
 		at[next]++
+	}
+}
+
+// readRetrying reads a stream, trying again a few times after a failure:
+// a stream whose leader is being elected (a node just started or stopped)
+// does not answer for a moment.
+func (s *jsStore) readRetrying(ctx context.Context, name string) ([]stored, error) {
+	wait := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		recs, err := s.read(ctx, name)
+		if err == nil || try == 5 || ctx.Err() != nil {
+			return recs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }
 
@@ -583,11 +639,11 @@ func (s *jsStore) read(ctx context.Context, name string) ([]stored, error) {
 		got, last := 0, false
 		for m := range batch.Messages() {
 			got++
-			ms, err := history.RecordTime(m.Data())
-			if err != nil {
-				return nil, err
+			data := m.Data()
+			if len(data) < 8 {
+				return nil, fmt.Errorf("stream message %q is too short to be an event", data)
 			}
-			out = append(out, stored{rec: m.Data(), ms: ms})
+			out = append(out, stored{rec: data[8:], stamp: binary.BigEndian.Uint64(data)})
 			md, err := m.Metadata()
 			if err != nil {
 				return nil, err
@@ -641,12 +697,12 @@ func (s *jsStore) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	<-s.done
-	s.ensureMu.Lock()
+	s.ensuring <- struct{}{}
 	if s.watch != nil {
 		s.watch.Stop()
 		<-s.watch.Closed()
 		s.watch = nil
 	}
-	s.ensureMu.Unlock()
+	<-s.ensuring
 	return nil
 }

@@ -36,9 +36,11 @@ func startStoreCluster(t *testing.T, replicas int, dirs []string) []*testNode {
 			router.Config{Realms: []router.RealmConfig{storeRealm}}))
 		routes = append(routes, nodes[i].node.RouteAddr())
 	}
+	start := time.Now()
 	for _, tn := range nodes {
 		waitStoreReady(t, tn)
 	}
+	t.Logf("JetStream ready on every node after %v", time.Since(start).Round(time.Millisecond))
 	waitFor(t, "every node to know every other", func() bool {
 		for _, tn := range nodes {
 			if len(tn.node.Peers()) != len(nodes)-1 {

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -182,13 +181,4 @@ func Select(recs [][]byte, q *Query) ([]Event, error) {
 		events = append(events, ev)
 	}
 	return events, nil
-}
-
-// RecordTime returns the time of a record made by Encode, in Unix
-// milliseconds, without decoding the rest.
-func RecordTime(rec []byte) (int64, error) {
-	if len(rec) < headerLen || rec[0] != recordVersion {
-		return 0, errCorrupt
-	}
-	return int64(binary.BigEndian.Uint64(rec[1:])), nil
 }
