@@ -75,10 +75,14 @@ func (r *Router) Close() error {
 }
 
 // HistoryStats returns the event history's counters (zero when no realm
-// has history rules).
+// has history rules and the router is not clustered). In a cluster they
+// count the shared store's writes, retained events included.
 func (r *Router) HistoryStats() history.Stats {
-	if r.history == nil {
-		return history.Stats{}
+	switch {
+	case r.shared != nil:
+		return r.shared.Stats()
+	case r.history != nil:
+		return r.history.Stats()
 	}
-	return r.history.Stats()
+	return history.Stats{}
 }

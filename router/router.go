@@ -53,7 +53,8 @@ type RealmConfig struct {
 	// publication_trustlevels); roles not listed get none.
 	TrustLevels map[string]int
 	// History gives topics of the realm an event history
-	// (wamp.subscription.get_events), kept in Config.HistoryPath.
+	// (wamp.subscription.get_events), kept in Config.HistoryPath, or in
+	// the cluster's store when Config.Backbone is a SharedStore.
 	History []HistoryRule
 	// Auth authenticates the realm's clients (join.go); nil admits
 	// anonymous clients when Anonymous is set, with authrole "anonymous".
@@ -87,7 +88,9 @@ type Config struct {
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
 	// HistoryPath is the file (bbolt) that keeps the realms' event
-	// history across restarts; required when a realm has History rules.
+	// history across restarts; required when a realm has History rules,
+	// unless Backbone is a SharedStore (a cluster keeps the history
+	// itself).
 	HistoryPath string
 	// RealmTemplate, when set, creates the realm a HELLO names when it
 	// does not exist, with these settings (its Name is ignored).
