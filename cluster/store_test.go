@@ -27,7 +27,7 @@ var storeRealm = router.RealmConfig{Name: "realm1", Anonymous: true, History: []
 // JetStream replicas copies of each stream and their JetStream data in
 // dirs, and waits until they know each other and their event stores are
 // ready.
-func startStoreCluster(t *testing.T, replicas int, dirs []string) []*testNode {
+func startStoreCluster(t testing.TB, replicas int, dirs []string) []*testNode {
 	t.Helper()
 	var nodes []*testNode
 	var routes []string
@@ -52,7 +52,7 @@ func startStoreCluster(t *testing.T, replicas int, dirs []string) []*testNode {
 	return nodes
 }
 
-func startStoreNode(t *testing.T, name string, join []string, replicas int, dir string) *testNode {
+func startStoreNode(t testing.TB, name string, join []string, replicas int, dir string) *testNode {
 	t.Helper()
 	tn := startRouterNode(t, Config{NodeName: name, Listen: "127.0.0.1:0", Join: join, Replicas: replicas, StoreDir: dir},
 		router.Config{Realms: []router.RealmConfig{storeRealm}})
@@ -61,7 +61,7 @@ func startStoreNode(t *testing.T, name string, join []string, replicas int, dir 
 }
 
 // waitStoreReady waits until the node's event store has its streams.
-func waitStoreReady(t *testing.T, tn *testNode) {
+func waitStoreReady(t testing.TB, tn *testNode) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for tn.node.store().ensure(ctxT(t)) != nil {
