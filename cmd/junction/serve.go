@@ -23,7 +23,7 @@ import (
 )
 
 const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
-                      [--cluster ADDR [--join ADDR,...] | --nats URL,...] [--node NAME]
+                      [--cluster ADDR [--join ADDR,...] [--cluster-store DIR] | --nats URL,...] [--node NAME]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Cluster.JetStreamDir = *clusterStore
 	}
-	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
+	if given["listen"] || given["shutdown-timeout"] || clusterFlags || given["cluster-store"] {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
 		}
