@@ -375,9 +375,14 @@ func (n *Node) connect() error {
 		// JetStream keeps the cluster's event store (store.go); its
 		// peers are known by server name, so the name lives with the
 		// data (storeDir).
-		ServerName:    name,
-		JetStream:     true,
-		StoreDir:      dir,
+		ServerName: name,
+		JetStream:  true,
+		StoreDir:   dir,
+		// Every stored message is synced to disk before JetStream
+		// acknowledges it, as the single node's history commits its
+		// batch before PUBLISHED: an acknowledged publication survives
+		// the loss of power of every node, not only the crash of some.
+		SyncAlways:    true,
 		Host:          "127.0.0.1",
 		Port:          server.RANDOM_PORT,
 		Authorization: token,

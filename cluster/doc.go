@@ -64,7 +64,9 @@
 // History: one writer goroutine publishes what the router appended, in
 // order, with JetStream's asynchronous acknowledgements (at most 1024 in
 // flight), and reports each store to AppendDurable's callback, from which
-// the router sends PUBLISHED (or ERROR). The queue is bounded (8192
+// the router sends PUBLISHED (or ERROR); the embedded servers sync every
+// stored message to disk before they acknowledge it (SyncAlways), as the
+// single node's history commits before PUBLISHED. The queue is bounded (8192
 // events, 32 MiB); past it an append fails and is counted. get_events
 // waits for this node's queued stores, reads the streams of the rules
 // that cover the subscription with ordered consumers, merges them by

@@ -327,8 +327,9 @@ func (s *jsStore) Append(realm wamp.URI, ev history.Event) error {
 
 // AppendDurable implements router.EventStore: durable is called once
 // JetStream acknowledged the event, that is once the stream's leader and
-// a majority of its replicas stored it (and synced it to disk at their
-// next sync: JetStream's sync_interval).
+// a majority of its replicas stored it, each synced to disk first (the
+// embedded server runs with SyncAlways; an existing NATS syncs as its
+// configuration says).
 func (s *jsStore) AppendDurable(realm wamp.URI, ev history.Event, durable func(error)) error {
 	return s.appendEvent(realm, &ev, durable)
 }
