@@ -113,8 +113,10 @@ func TestStoreAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The event reaches the other nodes through JetStream: wait until
-		// node3 has read it, then join there.
-		waitFor(t, "node3 to read the retained event", func() bool { return c.node.Stats().RetainedReceived >= 1 })
+		// every node has read it (node1 its own), then join on node3.
+		waitFor(t, "every node to read the retained event", func() bool {
+			return a.node.Stats().RetainedReceived >= 1 && b.node.Stats().RetainedReceived >= 1 && c.node.Stats().RetainedReceived >= 1
+		})
 		ch, _ := events(t, dial(t, c, wamp.FormatCBOR), "com.example.retained", wamp.Dict{"get_retained": true})
 		ev := recv(t, ch)
 		if ev.Publication != id || len(ev.Args) != 1 || ev.Args[0] != "first" || ev.Details["retained"] != true {
