@@ -157,3 +157,25 @@ func BenchmarkMetaSessionCount(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublishHistory is an acknowledged publication to a topic with
+// event history on a three-node cluster: PUBLISHED comes once JetStream
+// stored the event, with one copy or three (compare the single node's
+// bbolt in router's BenchmarkPublishAcknowledgedHistory):
+//
+//	go test -run '^$' -bench PublishHistory -benchtime 500x -count 3 ./cluster
+func BenchmarkPublishHistory(b *testing.B) {
+	for _, replicas := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas-%d", replicas), func(b *testing.B) {
+			nodes := startStoreCluster(b, replicas, []string{b.TempDir(), b.TempDir(), b.TempDir()})
+			pub := dial(b, nodes[0], wamp.FormatMsgPack)
+			args := wamp.List{"hello", 42}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := pub.Publish(context.Background(), "com.example.history", args, nil, wamp.Dict{"acknowledge": true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

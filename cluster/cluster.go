@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/junction-wamp/junction/router"
 )
@@ -61,6 +62,20 @@ type Config struct {
 	// and a call ends with wamp.error.payload_size_exceeded). 0 keeps
 	// NATS's default, 1 MiB.
 	MaxMessageSize int64
+	// StoreDir is where the embedded NATS server's JetStream keeps its
+	// streams (the cluster's event history and retained events) and the
+	// node's server name, so that a restarted node is the same JetStream
+	// peer and keeps its replicas. "" uses a new temporary directory,
+	// removed at Close: the node then starts empty each time, and what it
+	// held survives only on the other replicas. Not used with an existing
+	// NATS, whose servers keep JetStream's data.
+	StoreDir string
+	// Replicas is how many copies JetStream keeps of each stream. 0
+	// picks: with an embedded server, min(3, the number of nodes this
+	// node knows of: itself and Join); with an existing NATS, 1 (set it to
+	// the NATS cluster's size, at most 5, for copies that survive a
+	// server). Every node must use the same.
+	Replicas int
 	// Logger receives the node's logs (and the embedded server's warnings
 	// and errors); nil discards them.
 	Logger *slog.Logger
@@ -117,7 +132,19 @@ func (c *Config) Validate() error {
 	if c.QueryTimeout <= 0 {
 		c.QueryTimeout = c.NodeTimeout / 2
 	}
+	if err := CheckReplicas(c.Replicas); err != nil {
+		return err
+	}
 	return CheckTimes(c.HeartbeatInterval, c.NodeTimeout)
+}
+
+// CheckReplicas checks the number of JetStream replicas: 0 (pick) to 5,
+// JetStream's most.
+func CheckReplicas(n int) error {
+	if n < 0 || n > 5 {
+		return fmt.Errorf("replicas %d: JetStream keeps 1 to 5 copies of a stream (0 picks)", n)
+	}
+	return nil
 }
 
 // The checks of Validate, one setting each, so that a config file can
@@ -198,6 +225,14 @@ type Node struct {
 	ns *server.Server // the embedded server; nil with an existing NATS
 	nc *nats.Conn
 
+	// JetStream, for the event store (store.go): nil when the existing
+	// NATS does not run it, jsErr then says so.
+	js       jetstream.JetStream
+	jsErr    error
+	replicas int
+	tmpDir   string // Config.StoreDir's stand-in, removed at Close
+	st       atomic.Pointer[jsStore]
+
 	rt atomic.Pointer[router.Router]
 
 	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration whose callees are not known yet
@@ -237,10 +272,14 @@ type Stats struct {
 	Dropped              uint64
 	CallMessagesSent     uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
 	CallMessagesReceived uint64
-	// BadMessages counts messages from other nodes that did not decode.
+	// BadMessages counts messages from other nodes that did not decode
+	// (and retained events in JetStream that did not).
 	BadMessages uint64
-	Syncs       uint64 // interest and session tables asked for
-	NodesLost   uint64 // nodes taken for dead after NodeTimeout
+	// RetainedReceived counts retained events this node read from
+	// JetStream (its own included) and gave its router.
+	RetainedReceived uint64
+	Syncs            uint64 // interest and session tables asked for
+	NodesLost        uint64 // nodes taken for dead after NodeTimeout
 
 	// MetaQueries counts the meta procedure calls that asked the other
 	// nodes for their parts; MetaNodesMissing the nodes that did not
@@ -266,6 +305,7 @@ type counters struct {
 	BadMessages, Syncs, NodesLost          atomic.Uint64
 	MetaQueries, MetaNodesMissing          atomic.Uint64
 	SessionBatchesSent, SessionsAnnounced  atomic.Uint64
+	RetainedReceived                       atomic.Uint64
 }
 
 type subjects struct {
@@ -298,6 +338,10 @@ func Start(cfg Config) (*Node, error) {
 		n.shutdownNATS()
 		return nil, err
 	}
+	if err := n.startJetStream(); err != nil {
+		n.shutdownNATS()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	if m := n.cfg.MaxMessageSize; m > 0 && n.nc.MaxPayload() < m+envelopeRoom {
@@ -310,7 +354,7 @@ func Start(cfg Config) (*Node, error) {
 	if n.ns == nil {
 		mode = "NATS at " + n.nc.ConnectedUrlRedacted()
 	}
-	n.log.Info("cluster node started", "cluster", cfg.Name, "id", n.idString(), "nats", mode)
+	n.log.Info("cluster node started", "cluster", cfg.Name, "id", n.idString(), "nats", mode, "jetstream_replicas", n.replicas)
 	return n, nil
 }
 
@@ -352,8 +396,22 @@ func (n *Node) connect() error {
 	// on a random loopback port, behind a random token that only this
 	// process knows, and this node connects to it in-process.
 	token := rand.Text()
+	dir, name, err := n.storeDir()
+	if err != nil {
+		return err
+	}
 	so := &server.Options{
-		ServerName:    n.cfg.NodeName + "-" + n.idString(),
+		// JetStream keeps the cluster's event store (store.go); its
+		// peers are known by server name, so the name lives with the
+		// data (storeDir).
+		ServerName: name,
+		JetStream:  true,
+		StoreDir:   dir,
+		// Every stored message is synced to disk before JetStream
+		// acknowledges it, as the single node's history commits its
+		// batch before PUBLISHED: an acknowledged publication survives
+		// the loss of power of every node, not only the crash of some.
+		SyncAlways:    true,
 		Host:          "127.0.0.1",
 		Port:          server.RANDOM_PORT,
 		Authorization: token,
@@ -371,6 +429,17 @@ func (n *Node) connect() error {
 	}
 	for _, j := range n.cfg.Join {
 		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: j})
+	}
+	if len(so.Routes) == 0 {
+		// Clustered JetStream refuses to start without a route, and a
+		// first node joins no one (the others join it): it routes to
+		// itself, which the server recognises and ignores.
+		self, err := selfRoute(host, port)
+		if err != nil {
+			return err
+		}
+		so.Cluster.Port = self.Port
+		so.Routes = []*url.URL{{Scheme: "nats-route", Host: net.JoinHostPort(self.IP.String(), strconv.Itoa(self.Port))}}
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -391,6 +460,26 @@ func (n *Node) connect() error {
 	}
 	n.nc = nc
 	return nil
+}
+
+// selfRoute returns the address a node that joins no one routes to: its
+// own route address, with a port picked now when it is 0 (the port is
+// free when picked; the server takes it a moment later).
+func selfRoute(host string, port int) (*net.TCPAddr, error) {
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	if port != 0 {
+		return &net.TCPAddr{IP: ip, Port: port}, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: picking a route port on %s: %w", host, err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	return &net.TCPAddr{IP: ip, Port: addr.Port}, nil
 }
 
 func (n *Node) subscribe() error {
@@ -442,6 +531,7 @@ func (n *Node) Stats() Stats {
 		BadMessages: c.BadMessages.Load(), Syncs: c.Syncs.Load(), NodesLost: c.NodesLost.Load(),
 		MetaQueries: c.MetaQueries.Load(), MetaNodesMissing: c.MetaNodesMissing.Load(),
 		SessionBatchesSent: c.SessionBatchesSent.Load(), SessionsAnnounced: c.SessionsAnnounced.Load(),
+		RetainedReceived: c.RetainedReceived.Load(),
 		NATSMessagesSent: ns.OutMsgs, NATSMessagesReceived: ns.InMsgs,
 		NATSBytesSent: ns.OutBytes, NATSBytesReceived: ns.InBytes,
 	}
@@ -484,6 +574,11 @@ func (n *Node) shutdownNATS() {
 	if n.ns != nil {
 		n.ns.Shutdown()
 		n.ns.WaitForShutdown()
+	}
+	if n.tmpDir != "" {
+		if err := os.RemoveAll(n.tmpDir); err != nil {
+			n.log.Warn("cluster: removing the temporary JetStream directory", "dir", n.tmpDir, "err", err)
+		}
 	}
 }
 

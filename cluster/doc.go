@@ -80,6 +80,45 @@
 // SessionLeft and SessionTestaments come under a session's lock, which
 // comes before localSessions.mu.
 //
+// Event store (store.go, jetstream.go). The node is also the router's
+// router.SharedStore: event history and retained events live in
+// JetStream, which the embedded servers run (data in Config.StoreDir, the
+// server name kept there so that a restarted node is the same JetStream
+// peer) and an existing NATS must run itself. Streams, with
+// Config.Replicas copies each (min(3, known nodes) by default):
+//
+//	N_history_<h>  one per history rule <h> (a hash of realm and rule),
+//	               subject N.history.<h>, MaxMsgs the rule's limit; each
+//	               message a node stamp (8 bytes) and a history record
+//	N_retained     subjects N.retained.<hash of realm and topic>, one
+//	               message per subject: the realm and the record of the
+//	               topic's retained event
+//
+// Retained events: every node watches N_retained with an ordered consumer
+// (the last message per subject, then each new one) into its router's
+// in-memory retained events, which SUBSCRIBE's get_retained reads as on
+// one node: no I/O on the event loop, the same ordering of retained
+// before live events, at the cost of a few milliseconds before another
+// node's retained event is seen. A node retains its own publication in
+// memory at once and stores it; stream order decides the last one on
+// every node. The retained stream is a plain stream rather than a KV
+// bucket because KV refuses new keys when full, where retention drops
+// the topic retained longest ago.
+//
+// History: one writer goroutine publishes what the router appended, in
+// order, with JetStream's asynchronous acknowledgements (at most 1024 in
+// flight), and reports each store to AppendDurable's callback, from which
+// the router sends PUBLISHED (or ERROR); the embedded servers sync every
+// stored message to disk before they acknowledge it (SyncAlways), as the
+// single node's history commits before PUBLISHED. The queue is bounded (8192
+// events, 32 MiB); past it an append fails and is counted. get_events
+// waits for this node's queued stores, reads the streams of the rules
+// that cover the subscription with ordered consumers, merges them by
+// stamp and selects with history.Select, as history.Store does on disk.
+// The streams are made, or updated to the rules' limits, in the
+// background at start, since clustered JetStream only runs once a second
+// node is up; until then stores fail after a short try.
+//
 // Ordering. A node publishes everything on one NATS connection and reads
 // each subject on one subscription, so the events of one publisher reach
 // every node, and so every subscriber, in the order published.

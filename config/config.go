@@ -290,6 +290,16 @@ type Cluster struct {
 	// node_timeout (default 4s, at least twice the interval).
 	HeartbeatInterval time.Duration
 	NodeTimeout       time.Duration
+	// JetStreamDir is where the embedded NATS server keeps its JetStream
+	// data (the cluster's event history and retained events); relative
+	// to the config file's directory. Yaml key jetstream_dir; default
+	// "jetstream" next to store.path, or a temporary directory when that
+	// is not set either.
+	JetStreamDir string
+	// Replicas is how many copies JetStream keeps of the event store's
+	// streams, 1 to 5; 0 picks (min(3, this node and its join list) with
+	// an embedded NATS, 1 with an existing one). Yaml key replicas.
+	Replicas int
 }
 
 // DefaultCluster is a cluster section's settings before its keys apply.

@@ -754,6 +754,14 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "cluster store",
+			yaml: lines("cluster:", "  nats: [nats://127.0.0.1:4222]", "  jetstream_dir: /var/lib/js", "  replicas: 7"),
+			want: []string{
+				`junction.yaml:3:18: cluster.jetstream_dir: only the embedded NATS server (cluster.listen) keeps JetStream data here; an existing NATS keeps its own`,
+				`junction.yaml:4:13: cluster.replicas: replicas 7: JetStream keeps 1 to 5 copies of a stream (0 picks)`,
+			},
+		},
+		{
 			name: "cluster embedded and existing NATS",
 			yaml: lines("cluster:", "  listen: 127.0.0.1:6222", "  nats: [http://nats:4222]"),
 			want: []string{
@@ -1574,13 +1582,13 @@ func TestEpollServesTLS(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	cfg, err := Parse("junction.yaml", []byte(lines("cluster:", "  node: n1", "  listen: 127.0.0.1:6221",
-		"  join: [127.0.0.1:6222, 127.0.0.1:6223]", "  node_timeout: 10s")))
+	cfg, err := Parse("/etc/junction/junction.yaml", []byte(lines("cluster:", "  node: n1", "  listen: 127.0.0.1:6221",
+		"  join: [127.0.0.1:6222, 127.0.0.1:6223]", "  node_timeout: 10s", "  jetstream_dir: data/js", "  replicas: 3")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Cluster{Name: "junction", Node: "n1", Listen: "127.0.0.1:6221", Join: []string{"127.0.0.1:6222", "127.0.0.1:6223"},
-		HeartbeatInterval: time.Second, NodeTimeout: 10 * time.Second}
+		HeartbeatInterval: time.Second, NodeTimeout: 10 * time.Second, JetStreamDir: "/etc/junction/data/js", Replicas: 3}
 	if cfg.Cluster == nil || !reflect.DeepEqual(*cfg.Cluster, want) {
 		t.Fatalf("cluster = %+v, want %+v", cfg.Cluster, want)
 	}

@@ -32,7 +32,7 @@ var (
 	storeKeys     = []string{"path"}
 	limitsKeys    = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys       = []string{"level", "format"}
-	clusterKeys   = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout"}
+	clusterKeys   = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout", "jetstream_dir", "replicas"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -504,6 +504,10 @@ func (d *decoder) cluster(n *yaml.Node, path string, c *Cluster) {
 			d.duration(v, path, &c.HeartbeatInterval)
 		case "node_timeout":
 			d.duration(v, path, &c.NodeTimeout)
+		case "jetstream_dir":
+			d.file(v, path, &c.JetStreamDir)
+		case "replicas":
+			d.integer(v, path, &c.Replicas)
 		}
 	})
 }

@@ -727,4 +727,8 @@ func validateCluster(r *report, c *Cluster) {
 		check(fmt.Sprintf("cluster.nats[%d]", i), cluster.CheckNATSURL(u))
 	}
 	check("cluster.node_timeout", cluster.CheckTimes(c.HeartbeatInterval, c.NodeTimeout))
+	check("cluster.replicas", cluster.CheckReplicas(c.Replicas))
+	if c.JetStreamDir != "" && c.Listen == "" {
+		r.errorf("cluster.jetstream_dir", "only the embedded NATS server (cluster.listen) keeps JetStream data here; an existing NATS keeps its own")
+	}
 }

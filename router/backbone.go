@@ -153,7 +153,8 @@ type Publication struct {
 // this node's subscribers of its realm, applying its black- and whitelists
 // and payload passthru rules to them. The publisher is on another node, so
 // publisher exclusion has nothing to exclude here. It is not retained and
-// not recorded in the event history, which are per node. A publication
+// not recorded in the event history here: the publisher's node did that,
+// in the cluster's store (SharedStore), which every node reads. A publication
 // whose options do not read is dropped with the error returned.
 func (r *Router) DeliverPublication(p *Publication) error {
 	rl := r.realmNamed(p.Realm)

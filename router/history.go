@@ -30,19 +30,30 @@ func (r *Router) openHistory() error {
 			rules[rc.Name] = rc.History
 		}
 	}
-	if len(rules) == 0 {
+	if ss, ok := r.cfg.Backbone.(SharedStore); ok {
+		// A cluster: history and retained events live where every node
+		// reads them, whether or not this node's realms keep history.
+		st, err := ss.OpenStore(rules, r.log, r.applyRetained)
+		if err != nil {
+			return fmt.Errorf("opening the cluster's event store: %w", err)
+		}
+		r.shared = st
+		if len(rules) > 0 {
+			r.history = st
+		}
+	} else if len(rules) == 0 {
 		return nil
-	}
-	if r.cfg.HistoryPath == "" {
+	} else if r.cfg.HistoryPath == "" {
 		return fmt.Errorf("realms have event history rules but Config.HistoryPath is empty: the history needs a file to be kept in")
+	} else {
+		st, err := history.Open(r.cfg.HistoryPath, history.Config{Rules: rules, Logger: r.log, BeforeWrite: r.cfg.historyBeforeWrite})
+		if err != nil {
+			return err
+		}
+		r.history = st
 	}
-	st, err := history.Open(r.cfg.HistoryPath, history.Config{Rules: rules, Logger: r.log, BeforeWrite: r.cfg.historyBeforeWrite})
-	if err != nil {
-		return err
-	}
-	r.history = st
 	for name := range rules {
-		r.realms[name].hist.store = st
+		r.realms[name].hist.store = r.history
 	}
 	return nil
 }
@@ -54,17 +65,24 @@ func (r *Router) openHistory() error {
 // Close are delivered but not kept in the history.
 func (r *Router) Close() error {
 	r.bg.close()
-	if r.history == nil {
-		return nil
+	switch {
+	case r.shared != nil:
+		return r.shared.Close()
+	case r.history != nil:
+		return r.history.Close()
 	}
-	return r.history.Close()
+	return nil
 }
 
 // HistoryStats returns the event history's counters (zero when no realm
-// has history rules).
+// has history rules and the router is not clustered). In a cluster they
+// count the shared store's writes, retained events included.
 func (r *Router) HistoryStats() history.Stats {
-	if r.history == nil {
-		return history.Stats{}
+	switch {
+	case r.shared != nil:
+		return r.shared.Stats()
+	case r.history != nil:
+		return r.history.Stats()
 	}
-	return r.history.Stats()
+	return history.Stats{}
 }

@@ -50,7 +50,7 @@ const (
 // realmHistory is a realm's retained events and its handle on the history
 // store.
 type realmHistory struct {
-	store *history.Store // nil when the realm has no history rules
+	store EventStore // nil when the realm has no history rules
 
 	mu       sync.RWMutex
 	retained lru.Map[wamp.URI, retainedEvent] // retained longest ago first
@@ -82,6 +82,11 @@ func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, det
 	}
 	if retain && !bySession && !audience.Restricted() {
 		h.retain(m.Topic, pub, details, &m.Payload, rl.router.log)
+		if sh := rl.router.shared; sh != nil {
+			// The other nodes' subscribers get it too; this node's
+			// copy came first, so that a subscriber here sees it at once.
+			sh.Retain(rl.name, &history.Event{Topic: m.Topic, Publication: pub, Details: details, Payload: m.Payload})
+		}
 	}
 	if !keep || bySession {
 		return
@@ -151,7 +156,7 @@ type durableAck struct {
 	err      error        // the write's, set before its countdown
 }
 
-// written is the history writer's report (history.Store.AppendDurable).
+// written is the history writer's report (EventStore.AppendDurable).
 func (a *durableAck) written(err error) {
 	a.err = err
 	a.done()
@@ -229,6 +234,20 @@ func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p 
 	if first {
 		log.Warn("retained events past the realm's bound: the oldest are dropped",
 			"max_topics", maxTopics, "max_bytes", maxBytes)
+	}
+}
+
+// retainShared makes a retained event the shared store holds (stored by
+// any node) the topic's retained event, unless it is already: a node gets
+// its own back from the store, and putting it again would only move it in
+// the eviction order.
+func (h *realmHistory) retainShared(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload, log *slog.Logger) {
+	h.mu.RLock()
+	cur, ok := h.retained.Get(topic)
+	same := ok && cur.publication == pub
+	h.mu.RUnlock()
+	if !same {
+		h.retain(topic, pub, details, p, log)
 	}
 }
 

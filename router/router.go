@@ -11,7 +11,6 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/internal/lograte"
-	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -54,7 +53,8 @@ type RealmConfig struct {
 	// publication_trustlevels); roles not listed get none.
 	TrustLevels map[string]int
 	// History gives topics of the realm an event history
-	// (wamp.subscription.get_events), kept in Config.HistoryPath.
+	// (wamp.subscription.get_events), kept in Config.HistoryPath, or in
+	// the cluster's store when Config.Backbone is a SharedStore.
 	History []HistoryRule
 	// Auth authenticates the realm's clients (join.go); nil admits
 	// anonymous clients when Anonymous is set, with authrole "anonymous".
@@ -88,7 +88,9 @@ type Config struct {
 	// Logger receives the router's logs; nil discards them.
 	Logger *slog.Logger
 	// HistoryPath is the file (bbolt) that keeps the realms' event
-	// history across restarts; required when a realm has History rules.
+	// history across restarts; required when a realm has History rules,
+	// unless Backbone is a SharedStore (a cluster keeps the history
+	// itself).
 	HistoryPath string
 	// RealmTemplate, when set, creates the realm a HELLO names when it
 	// does not exist, with these settings (its Name is ignored).
@@ -159,8 +161,9 @@ type Router struct {
 	subIDs  wamp.Sequence // router scope: subscription ids
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
-	history *history.Store // nil when no realm has history rules
-	bg      background     // blocking work off the routing goroutines (event history queries)
+	history EventStore       // nil when no realm has history rules
+	shared  SharedEventStore // the cluster's store (SharedStore); nil on a single node
+	bg      background       // blocking work off the routing goroutines (event history queries)
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/junction-wamp/junction/cluster"
@@ -22,7 +23,7 @@ import (
 )
 
 const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
-                      [--cluster ADDR [--join ADDR,...] | --nats URL,...] [--node NAME]
+                      [--cluster ADDR [--join ADDR,...] [--cluster-store DIR] | --nats URL,...] [--node NAME]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
@@ -49,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	join := fs.String("join", "", "comma-separated route addresses (host:port) of the other nodes (overrides cluster.join)")
 	natsURLs := fs.String("nats", "", "comma-separated URLs of an existing NATS to cluster through, instead of --cluster (overrides cluster.nats)")
 	nodeName := fs.String("node", "", "this node's name in logs (overrides cluster.node; default the host name)")
+	clusterStore := fs.String("cluster-store", "", "directory of the embedded NATS server's JetStream data: the cluster's event history and retained events (overrides cluster.jetstream_dir)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -72,7 +74,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Limits.ShutdownTimeout = *shutdownTimeout
 	}
 	clusterFlags := clusterOverrides(cfg, given, *clusterAddr, *join, *natsURLs, *nodeName)
-	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
+	if given["cluster-store"] {
+		if cfg.Cluster == nil {
+			return fmt.Errorf("--cluster-store: this router is not a cluster node (no --cluster, --nats or cluster section)")
+		}
+		cfg.Cluster.JetStreamDir = *clusterStore
+	}
+	if given["listen"] || given["shutdown-timeout"] || clusterFlags || given["cluster-store"] {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
 		}
@@ -95,7 +103,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var node *cluster.Node // nil: a single router
 	if cfg.Cluster != nil {
-		if node, err = startNode(cfg.Cluster, cfg.Limits.MaxMessageSize, log); err != nil {
+		if node, err = startNode(cfg.Cluster, jetStreamDir(cfg), cfg.Limits.MaxMessageSize, log); err != nil {
 			closeAll(listeners)
 			return err
 		}
@@ -446,10 +454,25 @@ func clusterOverrides(cfg *config.Config, given map[string]bool, addr, join, nat
 	return true
 }
 
+// jetStreamDir is where the embedded NATS server keeps its JetStream
+// data: cluster.jetstream_dir, else a directory "jetstream" next to the
+// event history file (store.path), the data directory the config already
+// names; "" (a temporary directory) when neither is set.
+func jetStreamDir(cfg *config.Config) string {
+	if d := cfg.Cluster.JetStreamDir; d != "" {
+		return d
+	}
+	if cfg.Store.Path != "" {
+		return filepath.Join(filepath.Dir(cfg.Store.Path), "jetstream")
+	}
+	return ""
+}
+
 // startNode starts this process's cluster node from the config's section.
-func startNode(c *config.Cluster, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
+func startNode(c *config.Cluster, storeDir string, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
 	return cluster.Start(cluster.Config{
 		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
+		StoreDir: storeDir, Replicas: c.Replicas,
 		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, MaxMessageSize: maxMessageSize, Logger: log,
 	})
 }

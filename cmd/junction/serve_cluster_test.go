@@ -38,7 +38,7 @@ func TestServeCluster(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("listeners:\n  - address: 127.0.0.1:0\ncluster:\n  listen: 127.0.0.1:0\n  heartbeat_interval: 100ms\n  node_timeout: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n1 := startServe(t, dir, nil, "--config", cfg, "--node", "n1", "--cluster", "127.0.0.1:0")
+	n1 := startServe(t, dir, nil, "--config", cfg, "--node", "n1", "--cluster", "127.0.0.1:0", "--cluster-store", filepath.Join(dir, "js1"))
 	route1 := n1.routeAddr(t)
 	addr1 := n1.address(t)
 	n2 := startServe(t, dir, nil, "--config", cfg, "--node", "n2", "--cluster", "127.0.0.1:0", "--join", route1)
@@ -76,6 +76,36 @@ func TestServeCluster(t *testing.T) {
 	}
 	if ev.Args[0] != "across" {
 		t.Fatalf("event %v", ev.Args)
+	}
+
+	// Retained events cross too, through JetStream: retained on n2, given
+	// to a subscriber joining n1 (once n1 has read it: subscribe again
+	// until it comes). n1 keeps its JetStream data in --cluster-store.
+	n1.waitLog(t, "event store ready in JetStream")
+	if _, err := os.Stat(filepath.Join(dir, "js1", "node-name")); err != nil {
+		t.Fatalf("--cluster-store: %v", err)
+	}
+	if _, err := pub.Publish(ctx, "com.example.retained", wamp.List{"kept"}, nil, wamp.Dict{"retain": true, "acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	for retained := false; !retained; {
+		s, err := sub.Subscribe(ctx, "com.example.retained", func(ev *client.Event) { got <- ev }, wamp.Dict{"get_retained": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-got:
+			if ev.Args[0] != "kept" || ev.Details["retained"] != true {
+				t.Fatalf("retained event %v %v", ev.Args, ev.Details)
+			}
+			retained = true
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the event retained on n2 never reached a subscriber on n1")
+		}
+		if err := s.Unsubscribe(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	n2.signal(t, syscall.SIGKILL)

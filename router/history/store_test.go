@@ -330,6 +330,15 @@ func TestQueryOptions(t *testing.T) {
 			if got := pubs(query(t, s, q)); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("%v, want %v", got, tc.want)
 			}
+			// Select, on the same events in memory (a cluster's store),
+			// selects the same.
+			sel, err := Select(records(t, evs), &q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pubs(sel); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Select: %v, want %v", got, tc.want)
+			}
 		})
 	}
 	for _, tc := range []struct {
@@ -350,7 +359,56 @@ func TestQueryOptions(t *testing.T) {
 			if !errors.As(err, &up) {
 				t.Fatalf("got %v, want an UnknownPublicationError", err)
 			}
+			recs := records(t, evs)
+			if q.Match == wamp.MatchExact { // the candidates are the subscription's rule's
+				recs = records(t, []Event{evs[1], evs[3], evs[5]})
+			}
+			if _, err := Select(recs, &q); !errors.As(err, &up) {
+				t.Fatalf("Select: got %v, want an UnknownPublicationError", err)
+			}
 		})
+	}
+}
+
+// records encodes evs as Encode does for a store other than Store.
+func records(t *testing.T, evs []Event) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := range evs {
+		e := evs[i]
+		rec, err := Encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+func TestRulesPrecedence(t *testing.T) {
+	rs, err := NewRules(map[wamp.URI][]Rule{realm: {
+		{Match: wamp.MatchPrefix, Topic: "com.", Limit: 1},
+		{Match: wamp.MatchPrefix, Topic: "com.example.", Limit: 2},
+		{Match: wamp.MatchExact, Topic: "com.example.a", Limit: 3},
+		{Match: wamp.MatchWildcard, Topic: "org..x", Limit: 4},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, limit := range map[wamp.URI]int{"com.example.a": 3, "com.example.b": 2, "com.other": 1, "org.y.x": 4, "net.a": 0} {
+		r, ok := rs.For(realm, topic)
+		if ok != (limit > 0) || r.Limit != limit {
+			t.Errorf("For(%s) = %+v %v, want the rule with limit %d", topic, r, ok, limit)
+		}
+	}
+	if got := rs.Covering(realm, wamp.MatchPrefix, "com.example."); len(got) != 3 {
+		t.Errorf("Covering(prefix com.example.) = %+v, want the three com. rules", got)
+	}
+	if got := rs.Covering(realm, wamp.MatchExact, "com.example.z"); len(got) != 1 || got[0].Limit != 2 {
+		t.Errorf("Covering(exact com.example.z) = %+v, want the com.example. rule", got)
+	}
+	if _, err := NewRules(map[wamp.URI][]Rule{realm: {{Match: wamp.MatchExact, Topic: "a", Limit: 0}}}); err == nil {
+		t.Error("a rule with limit 0 was accepted")
 	}
 }
 
