@@ -43,6 +43,17 @@ type Config struct {
 	// NATS lists the URLs of an existing NATS deployment to connect to
 	// instead (nats://host:port, with user:password@ if it asks for them).
 	NATS []string
+	// TLS secures the embedded server's routes (mutual TLS against the
+	// cluster's CA) or the connection to an existing NATS; see TLS.
+	TLS *TLS
+	// Credentials is a NATS .creds file (a user JWT and its nkey seed)
+	// for an existing NATS that authenticates with them.
+	Credentials string
+	// RouteUser and RoutePassword, when set, are asked of every route to
+	// the embedded server, and given on the routes this node dials: a
+	// process that does not know them cannot join. (With TLS, the CA
+	// check already keeps strangers out.)
+	RouteUser, RoutePassword string
 	// HeartbeatInterval is how often the node says it is alive (1 s);
 	// NodeTimeout how long a silent node is given before it is taken for
 	// dead (4 s). NodeTimeout must be at least twice HeartbeatInterval.
@@ -102,6 +113,9 @@ func (c *Config) Validate() error {
 		if err := CheckNATSURL(u); err != nil {
 			return err
 		}
+	}
+	if ps := CheckSecurity(c); len(ps) > 0 {
+		return joinProblems(ps)
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
@@ -310,7 +324,7 @@ func (n *Node) connect() error {
 		}),
 	}
 	if n.cfg.Listen == "" {
-		nc, err := nats.Connect(strings.Join(n.cfg.NATS, ","), opts...)
+		nc, err := nats.Connect(strings.Join(n.cfg.NATS, ","), append(opts, n.cfg.clientSecurity()...)...)
 		if err != nil {
 			return fmt.Errorf("cluster: connecting to NATS %s: %w", strings.Join(n.cfg.NATS, ","), err)
 		}
@@ -337,11 +351,25 @@ func (n *Node) connect() error {
 	if port == 0 {
 		so.Cluster.Port = server.RANDOM_PORT
 	}
+	if t := n.cfg.TLS; t != nil {
+		tc, err := routeTLS(t)
+		if err != nil {
+			return err
+		}
+		so.Cluster.TLSConfig = tc
+		so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
+	}
+	// The in-process connection never crosses a socket: it needs neither
+	// TLS nor the route password.
+	so.Cluster.Username, so.Cluster.Password = n.cfg.RouteUser, n.cfg.RoutePassword
+	if n.cfg.openRoutes() {
+		n.log.Warn("cluster: the routes accept any process that reaches " + n.cfg.Listen + ": set cluster.tls or cluster.route_user and route_password")
+	}
 	if m := n.cfg.MaxMessageSize; m > 0 {
 		so.MaxPayload = int32(min(m+envelopeRoom, maxNATSPayload))
 	}
 	for _, j := range n.cfg.Join {
-		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: j})
+		so.Routes = append(so.Routes, n.cfg.routeURL(j))
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -453,6 +481,11 @@ func (n *Node) shutdownNATS() {
 		n.ns.WaitForShutdown()
 	}
 }
+
+// routeTLSTimeout bounds a route's TLS handshake (nats-server's default
+// is 2 s, tight for a loaded machine, and a handshake that fails is
+// retried anyway).
+const routeTLSTimeout = 5 * time.Second
 
 // envelopeRoom is what a node adds to a message of the router's (realm,
 // routing options) when it crosses NATS; maxNATSPayload is NATS's largest

@@ -9,6 +9,13 @@
 // it each publication it has delivered locally, and the node delivers what
 // other nodes send it through router.DeliverPublication.
 //
+// Security. With TLS, the embedded server's routes are mutual TLS against
+// the cluster's CA (a node without a certificate it issued cannot join);
+// with RouteUser and RoutePassword, every route must give them. With an
+// existing NATS, TLS and a .creds file are the NATS client's (nats.go
+// reads the files on every connection). The in-process connection to the
+// embedded server needs neither: it never crosses a socket.
+//
 // Subjects, under the cluster name N (cluster.name, "junction" by default):
 //
 //	N.ctl          broadcast: heartbeats, goodbyes, interest changes

@@ -285,6 +285,24 @@ type Cluster struct {
 	// node_timeout (default 4s, at least twice the interval).
 	HeartbeatInterval time.Duration
 	NodeTimeout       time.Duration
+	// TLS: with Listen, the routes' mutual TLS (cert, key and ca all
+	// required; a node is accepted only with a certificate ca issued);
+	// with NATS, the client side (ca, optional client cert and key).
+	// Yaml key tls.
+	TLS *ClusterTLS
+	// Credentials is a NATS .creds file, for NATS only. Yaml key
+	// credentials.
+	Credentials string
+	// RouteUser and RoutePassword authorize the routes of the embedded
+	// server (Listen only). Yaml keys route_user and route_password
+	// (environment variables expanded, as in file names).
+	RouteUser, RoutePassword string
+}
+
+// ClusterTLS names the PEM files of a cluster node's TLS (see
+// cluster.TLS). Yaml keys cert, key and ca.
+type ClusterTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // DefaultCluster is a cluster section's settings before its keys apply.

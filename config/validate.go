@@ -708,6 +708,21 @@ func validateLimits(r *report, l *Limits) {
 	}
 }
 
+// NodeConfig is the cluster package's configuration for this section
+// (without what comes from elsewhere: the router's largest message and
+// the logger).
+func (c *Cluster) NodeConfig() cluster.Config {
+	nc := cluster.Config{
+		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
+		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout,
+		Credentials: c.Credentials, RouteUser: c.RouteUser, RoutePassword: c.RoutePassword,
+	}
+	if c.TLS != nil {
+		nc.TLS = &cluster.TLS{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
+	}
+	return nc
+}
+
 // validateCluster checks the cluster section with package cluster's own
 // checks, each at its key.
 func validateCluster(r *report, c *Cluster) {
@@ -728,4 +743,8 @@ func validateCluster(r *report, c *Cluster) {
 		check(fmt.Sprintf("cluster.nats[%d]", i), cluster.CheckNATSURL(u))
 	}
 	check("cluster.node_timeout", cluster.CheckTimes(c.HeartbeatInterval, c.NodeTimeout))
+	nc := c.NodeConfig()
+	for _, p := range cluster.CheckSecurity(&nc) {
+		check("cluster."+p.Key, p.Err)
+	}
 }

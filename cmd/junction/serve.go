@@ -447,8 +447,7 @@ func clusterOverrides(cfg *config.Config, given map[string]bool, addr, join, nat
 
 // startNode starts this process's cluster node from the config's section.
 func startNode(c *config.Cluster, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
-	return cluster.Start(cluster.Config{
-		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
-		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, MaxMessageSize: maxMessageSize, Logger: log,
-	})
+	nc := c.NodeConfig()
+	nc.MaxMessageSize, nc.Logger = maxMessageSize, log
+	return cluster.Start(nc)
 }
