@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/router"
 )
 
@@ -206,6 +207,10 @@ type Node struct {
 
 	rt atomic.Pointer[router.Router]
 
+	// The cookie logins shared with the other nodes (cookies.go).
+	cookies      atomic.Pointer[auth.Cookies]
+	cookiesAsked atomic.Bool
+
 	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration
 
 	// Registrations that lost a conflict, revoked by run (settle).
@@ -258,6 +263,7 @@ type counters struct {
 
 type subjects struct {
 	ctl, syncPrefix, snapPrefix, pubPrefix, callPrefix string
+	cookie, cookieSyncPrefix, cookieSnapPrefix         string
 }
 
 // Start starts the node: the embedded NATS server (Config.Listen) or the
@@ -272,7 +278,8 @@ func Start(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", cfg.NodeName)
-	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call."}
+	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call.",
+		cookie: cfg.Name + ".cookie", cookieSyncPrefix: cfg.Name + ".cookiesync.", cookieSnapPrefix: cfg.Name + ".cookiesnap."}
 	n.local.init()
 	n.members.init()
 	if err := n.connect(); err != nil {
@@ -402,6 +409,9 @@ func (n *Node) subscribe() error {
 		{n.subj.snapPrefix + n.idString(), n.onSnapshot},
 		{n.subj.pubPrefix + n.idString(), n.onPublication},
 		{n.subj.callPrefix + n.idString(), n.onCall},
+		{n.subj.cookie, n.onCookie},
+		{n.subj.cookieSyncPrefix + n.idString(), n.onCookieSync},
+		{n.subj.cookieSnapPrefix + n.idString(), n.onCookieSnap},
 	} {
 		sub, err := n.nc.Subscribe(s.subj, s.fn)
 		if err != nil {

@@ -24,6 +24,10 @@
 //	N.pub.<node>   publications for <node>'s subscribers
 //	N.call.<node>  messages of calls in flight with <node>: INVOCATION and
 //	               INTERRUPT to a callee's node, RESULT and ERROR back
+//	N.cookie       broadcast: cookie logins and logouts (cookies.go)
+//	N.cookiesync.<node>, N.cookiesnap.<node>
+//	               a starting node's request for <node>'s cookie logins,
+//	               and the chunks of the answer
 //
 // Membership. Every node publishes a heartbeat every HeartbeatInterval (1 s)
 // and a goodbye when it stops. A node not heard from for NodeTimeout (4 s)

@@ -100,6 +100,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		rcfg.Backbone = node
+		// Cookie logins are the cluster's: each node keeps all of them,
+		// and takes a cookie another node issued once a login is known
+		// under it (cluster/cookies.go).
+		if store := cookieStore(rcfg); store != nil {
+			node.SetCookies(store)
+			for _, srv := range servers {
+				if srv.Cookie != nil && srv.Cookie.Signer != nil {
+					srv.Cookie.Signer.Also = store.Known
+				}
+			}
+		}
 	}
 	rt, err := router.New(rcfg)
 	if err != nil {
