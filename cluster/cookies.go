@@ -27,9 +27,13 @@ import (
 // under it (websocket.CookieSigner.Also): that value was the other
 // node's, and it already carries a login.
 //
-// Limits: a logout broadcast while a starting node is receiving its
-// table may be undone there by the table's older entry; a table that is
-// lost is not asked for again (the node then learns only new logins).
+// Limits: a broadcast reaches the nodes this node has a NATS route to
+// (routes do not relay), so a login or logout made while a node's routes
+// are still forming may miss it (a missed logout leaves the cookie good
+// there until it expires); a logout broadcast while a starting node is
+// receiving its table may be undone there by the table's older entry; a
+// table that is lost is not asked for again (the node then learns only
+// new logins).
 
 // cookieMsg is a login (ID set) or a logout remembered by a cookie.
 type cookieMsg struct {

@@ -105,7 +105,7 @@ func acrossNodes(t *testing.T, from, to *testNode, tag string) {
 // TestRouteTLS: three nodes whose routes use mutual TLS with certificates
 // of one CA carry publications and calls; a fourth whose certificate
 // another CA issued never joins: its route fails the TLS handshake (seen
-// in its log), and nobody counts it a peer or a route.
+// in its log), node 1 has no route to it, and nobody counts it a peer.
 func TestRouteTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, caFile := newCA(t, dir, "ca")
@@ -135,8 +135,8 @@ func TestRouteTLS(t *testing.T) {
 		TLS: tlsFiles(t, dir, "stranger", other, otherFile), Logger: log.logger()})
 	log.waitLog(t, "TLS route handshake error")
 	routedTo(t, nodes[0], stranger, false)
-	if n := stranger.node.ns.NumRoutes(); n != 0 || len(stranger.node.Peers()) != 0 {
-		t.Fatalf("the stranger has %d routes and peers %v", n, stranger.node.Peers())
+	if len(stranger.node.Peers()) != 0 || len(nodes[0].node.Peers()) != 2 {
+		t.Fatalf("the stranger's peers: %v; node 1's: %v", stranger.node.Peers(), nodes[0].node.Peers())
 	}
 }
 
@@ -153,9 +153,11 @@ func TestRoutePassword(t *testing.T) {
 	c := startNode(t, Config{NodeName: "pw3", Listen: "127.0.0.1:0", Join: []string{a.node.RouteAddr()},
 		RouteUser: "route", RoutePassword: "guess", Logger: log.logger()})
 	log.waitLog(t, "Authorization Violation")
+	// Node 1 refused the route (the intruder's own side may still hold
+	// its half a moment after the refusal), and no node met the other.
 	routedTo(t, a, c, false)
-	if n := c.node.ns.NumRoutes(); n != 0 || len(c.node.Peers()) != 0 {
-		t.Fatalf("the intruder has %d routes and peers %v", n, c.node.Peers())
+	if len(c.node.Peers()) != 0 || len(a.node.Peers()) != 1 {
+		t.Fatalf("the intruder's peers: %v; node 1's: %v", c.node.Peers(), a.node.Peers())
 	}
 }
 

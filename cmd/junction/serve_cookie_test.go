@@ -250,8 +250,12 @@ cluster:
 	waitCookie(url2, true).conn.Close()
 
 	// A node started after the login learns it from a peer.
-	url3, _ := start("n3", route1)
+	url3, logs3 := start("n3", route1)
 	s3 := waitCookie(url3, true)
+	// NATS routes do not relay: what n3 broadcasts reaches n2 once their
+	// own route formed, which n3 meeting n2 shows (and n1 likewise).
+	waitLogLine(t, logs3, "peer=n1")
+	waitLogLine(t, logs3, "peer=n2")
 	// Logging out there forgets the cookie on every node.
 	s3.send(6, map[string]any{}, "wamp.close.logout")
 	if m := s3.recv(); m[0] != float64(6) {
