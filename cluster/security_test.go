@@ -51,7 +51,7 @@ func (b *logBuffer) waitLog(t *testing.T, s string) {
 
 // tlsFiles issues a node certificate from ca into dir and returns the
 // node's TLS settings, with caFile as the CA it trusts.
-func tlsFiles(t *testing.T, dir, name string, ca *testcert.Pair, caFile string) *TLS {
+func tlsFiles(t testing.TB, dir, name string, ca *testcert.Pair, caFile string) *TLS {
 	t.Helper()
 	p, err := ca.Node(name)
 	if err != nil {
@@ -65,7 +65,7 @@ func tlsFiles(t *testing.T, dir, name string, ca *testcert.Pair, caFile string) 
 }
 
 // newCA makes a CA and writes its certificate to dir/name.pem.
-func newCA(t *testing.T, dir, name string) (*testcert.Pair, string) {
+func newCA(t testing.TB, dir, name string) (*testcert.Pair, string) {
 	t.Helper()
 	ca, err := testcert.NewCA()
 	if err != nil {
