@@ -71,9 +71,18 @@ func CheckSecurity(c *Config) []Problem {
 				bad("tls.ca", "%v", err)
 			}
 		}
-		if t.CertFile != "" && t.KeyFile != "" {
+		switch {
+		case t.CertFile != "" && t.KeyFile != "":
 			if _, err := loadKeyPair(t.CertFile, t.KeyFile); err != nil {
 				bad("tls.cert", "%v", err)
+			}
+		case t.CertFile != "":
+			if _, err := readSecurityFile(t.CertFile); err != nil {
+				bad("tls.cert", "%v", err)
+			}
+		case t.KeyFile != "":
+			if _, err := readSecurityFile(t.KeyFile); err != nil {
+				bad("tls.key", "%v", err)
 			}
 		}
 	}

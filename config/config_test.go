@@ -753,6 +753,7 @@ func TestParseErrors(t *testing.T) {
 				// The missing keys are shown at their section.
 				`junction.yaml:4:5: cluster.tls.key: route TLS needs this node's private key`,
 				`junction.yaml:4:5: cluster.tls.ca: route TLS needs the CA that issued the nodes' certificates: it is how a node tells a peer from a stranger`,
+				`junction.yaml:4:11: cluster.tls.cert: open /nope.pem: no such file or directory`,
 				`junction.yaml:5:16: cluster.credentials: a credentials file is for an existing NATS (nats); the embedded server's routes use tls or route_user and route_password`,
 				`junction.yaml:6:19: cluster.route_password: route_password needs route_user`,
 			},
@@ -763,6 +764,7 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				`junction.yaml:4:5: cluster.tls.cert: a client key needs its certificate`,
 				`junction.yaml:4:9: cluster.tls.ca: open /nope-ca.pem: no such file or directory`,
+				`junction.yaml:5:10: cluster.tls.key: open /nope.key: no such file or directory`,
 				`junction.yaml:6:16: cluster.credentials: open /nope.creds: no such file or directory`,
 				`junction.yaml:7:15: cluster.route_user: route_user and route_password authorize the embedded server's routes (listen); an existing NATS takes user:password in its URL or a credentials file`,
 			},

@@ -23,6 +23,8 @@ import (
 
 const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
                       [--cluster ADDR [--join ADDR,...] | --nats URL,...] [--node NAME]
+                      [--cluster-tls-cert FILE --cluster-tls-key FILE --cluster-tls-ca FILE]
+                      [--nats-credentials FILE]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
@@ -36,7 +38,9 @@ the exit status is 0. A second signal exits at once, with status 1.
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
 NATS server in the process whose route port is ADDR, --join lists the other
-nodes' route addresses, --nats connects to an existing NATS instead.`
+nodes' route addresses, --nats connects to an existing NATS instead.
+--cluster-tls-* set cluster.tls (mutual TLS on the routes; with --nats,
+TLS to the NATS servers) and --nats-credentials cluster.credentials.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage)
@@ -49,6 +53,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	join := fs.String("join", "", "comma-separated route addresses (host:port) of the other nodes (overrides cluster.join)")
 	natsURLs := fs.String("nats", "", "comma-separated URLs of an existing NATS to cluster through, instead of --cluster (overrides cluster.nats)")
 	nodeName := fs.String("node", "", "this node's name in logs (overrides cluster.node; default the host name)")
+	tlsCert := fs.String("cluster-tls-cert", "", "this node's certificate for the routes' mutual TLS, or the client certificate for --nats (overrides cluster.tls.cert)")
+	tlsKey := fs.String("cluster-tls-key", "", "the private key of --cluster-tls-cert (overrides cluster.tls.key)")
+	tlsCA := fs.String("cluster-tls-ca", "", "the CA certificates that issued the nodes' certificates, or the NATS servers' for --nats (overrides cluster.tls.ca)")
+	natsCreds := fs.String("nats-credentials", "", "a NATS .creds file for --nats (overrides cluster.credentials)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -72,6 +80,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Limits.ShutdownTimeout = *shutdownTimeout
 	}
 	clusterFlags := clusterOverrides(cfg, given, *clusterAddr, *join, *natsURLs, *nodeName)
+	if clusterSecurityOverrides(cfg, given, *tlsCert, *tlsKey, *tlsCA, *natsCreds) {
+		clusterFlags = true
+	}
 	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
@@ -452,6 +463,38 @@ func clusterOverrides(cfg *config.Config, given map[string]bool, addr, join, nat
 	}
 	if given["node"] {
 		c.Node = node
+	}
+	return true
+}
+
+// clusterSecurityOverrides applies --cluster-tls-cert, -key, -ca and
+// --nats-credentials to cfg's cluster section (made when they give the
+// first cluster setting) and reports whether any was given.
+func clusterSecurityOverrides(cfg *config.Config, given map[string]bool, cert, key, ca, creds string) bool {
+	if !given["cluster-tls-cert"] && !given["cluster-tls-key"] && !given["cluster-tls-ca"] && !given["nats-credentials"] {
+		return false
+	}
+	if cfg.Cluster == nil {
+		cl := config.DefaultCluster()
+		cfg.Cluster = &cl
+	}
+	c := cfg.Cluster
+	if given["cluster-tls-cert"] || given["cluster-tls-key"] || given["cluster-tls-ca"] {
+		if c.TLS == nil {
+			c.TLS = &config.ClusterTLS{}
+		}
+		if given["cluster-tls-cert"] {
+			c.TLS.CertFile = cert
+		}
+		if given["cluster-tls-key"] {
+			c.TLS.KeyFile = key
+		}
+		if given["cluster-tls-ca"] {
+			c.TLS.CAFile = ca
+		}
+	}
+	if given["nats-credentials"] {
+		c.Credentials = creds
 	}
 	return true
 }
