@@ -238,3 +238,50 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Errorf("Err after Close: %v", s.Err())
 	}
 }
+
+// TestReconnectURLs: a session with Reconnect.URLs whose router stops
+// moves to the next router of the list, and back round it when that one
+// stops too, restoring its registration each time.
+func TestReconnectURLs(t *testing.T) {
+	ctx := ctxT(t)
+	a, b := startServer(t, "127.0.0.1:0"), startServer(t, "127.0.0.1:0")
+	urlA, urlB := "rs://"+a.addr, "rs://"+b.addr
+	back := make(chan client.Reconnected, 4)
+	s, err := client.Dial(ctx, urlA, "realm1", &client.Options{Reconnect: &client.Reconnect{
+		MinDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond, URLs: []string{urlB},
+		OnReconnect: func(r client.Reconnected) { back <- r },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if _, err := s.Register(ctx, "test.urls.echo", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: inv.Args}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	callAt := func(sv *server) {
+		t.Helper()
+		c, err := client.Dial(ctx, "rs://"+sv.addr, "realm1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if res, err := c.Call(ctx, "test.urls.echo", wamp.List{"hi"}, nil, nil); err != nil || res.Args[0] != "hi" {
+			t.Fatalf("call at %s: %v, %v", sv.addr, res, err)
+		}
+	}
+	a.stop()
+	r := <-back
+	if r.URL != urlB || len(r.Failed) > 0 {
+		t.Fatalf("reconnected to %s (failed %v), want %s", r.URL, r.Failed, urlB)
+	}
+	callAt(b)
+
+	a = startServer(t, a.addr)
+	b.stop()
+	if r = <-back; r.URL != urlA || len(r.Failed) > 0 {
+		t.Fatalf("reconnected to %s (failed %v), want %s", r.URL, r.Failed, urlA)
+	}
+	callAt(a)
+}

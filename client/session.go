@@ -29,6 +29,12 @@ type Session struct {
 	log   *slog.Logger
 	// connect opens a new connection (the transport handshake only).
 	connect func(ctx context.Context) (*link, error)
+	// dialURL opens a connection to another router's URL (Dial's
+	// sessions; nil for in-process ones), and at is the index in
+	// reconnectURLs of the router connected to: only the reconnecting
+	// goroutine uses it.
+	dialURL func(ctx context.Context, url string) (*link, error)
+	at      int
 
 	ctx     context.Context // canceled when the session ends for good
 	cancel  context.CancelFunc
@@ -60,7 +66,8 @@ func Dial(ctx context.Context, url, realm string, opts *Options) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	s.connect = func(ctx context.Context) (*link, error) { return dialLink(ctx, url, s.codec, &s.opts) }
+	s.dialURL = func(ctx context.Context, u string) (*link, error) { return dialLink(ctx, u, s.codec, &s.opts) }
+	s.connect = func(ctx context.Context) (*link, error) { return s.dialURL(ctx, url) }
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
@@ -104,14 +111,19 @@ func (s *Session) start(ctx context.Context) error {
 
 // open connects, joins the realm and starts the connection's reader.
 func (s *Session) open(ctx context.Context) (*wire, error) {
-	l, err := s.connect(ctx)
+	return s.openWith(ctx, s.connect, s.url)
+}
+
+// openWith is open with the connection connect makes to url.
+func (s *Session) openWith(ctx context.Context, connect func(context.Context) (*link, error), url string) (*wire, error) {
+	l, err := connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	w := s.newWire(l)
 	if err := guard(ctx, l.conn, func() error { return w.join(ctx) }); err != nil {
 		l.conn.Close()
-		return nil, fmt.Errorf("joining realm %q at %s: %w", s.realm, s.url, err)
+		return nil, fmt.Errorf("joining realm %q at %s: %w", s.realm, url, err)
 	}
 	w.start()
 	return w, nil
@@ -345,7 +357,13 @@ func (s *Session) reconnect(cause error) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, rc.dialTimeout())
-		w, err := s.open(ctx)
+		connect, url := s.connect, s.url
+		if all := s.reconnectURLs(); len(all) > 1 {
+			s.at = (s.at + 1) % len(all)
+			url = all[s.at]
+			connect = func(ctx context.Context) (*link, error) { return s.dialURL(ctx, url) }
+		}
+		w, err := s.openWith(ctx, connect, url)
 		if err != nil {
 			cancel()
 			lastErr = err
@@ -370,12 +388,21 @@ func (s *Session) reconnect(cause error) {
 			lastErr = w.Err()
 			continue
 		}
-		s.log.Info("reconnected", "attempt", attempt, "session", uint64(w.id), "not_restored", len(failed))
+		s.log.Info("reconnected", "attempt", attempt, "url", url, "session", uint64(w.id), "not_restored", len(failed))
 		if rc.OnReconnect != nil {
-			rc.OnReconnect(Reconnected{Session: w.id, Attempts: attempt, Failed: failed})
+			rc.OnReconnect(Reconnected{Session: w.id, URL: url, Attempts: attempt, Failed: failed})
 		}
 		return
 	}
+}
+
+// reconnectURLs are the routers a reconnect tries in turn: the session's
+// URL, then Reconnect.URLs (for Dial's sessions only).
+func (s *Session) reconnectURLs() []string {
+	if s.dialURL == nil || len(s.opts.Reconnect.URLs) == 0 {
+		return nil
+	}
+	return append([]string{s.url}, s.opts.Reconnect.URLs...)
 }
 
 // restore subscribes and registers again, on a new connection, everything
@@ -430,6 +457,13 @@ type Reconnect struct {
 	// AttemptTimeout bounds one attempt: connect, join and restore; 0 means
 	// 10s.
 	AttemptTimeout time.Duration
+	// URLs are other routers to reconnect to: the other nodes of a
+	// cluster, say. The session's URL and these are tried in turn, one
+	// per attempt, beginning with the one after the URL of the lost
+	// connection, so that a session whose router stops moves to the next
+	// at once. Sessions of Dial only (not in-process ones); every URL
+	// uses the session's Options.
+	URLs []string
 
 	// OnDisconnect, if set, is called when the connection is lost, before
 	// the first attempt, with the cause.
@@ -443,6 +477,9 @@ type Reconnect struct {
 type Reconnected struct {
 	// Session is the new WAMP session id.
 	Session wamp.ID
+	// URL is the router connected to (one of Reconnect.URLs, or the
+	// session's URL).
+	URL string
 	// Attempts is how many attempts it took.
 	Attempts int
 	// Failed lists the subscriptions and registrations that could not be

@@ -14,14 +14,19 @@ import (
 // nodes in this process (so the time and allocations are those of both):
 //
 //	go test -run '^$' -bench . -benchmem ./cluster
+//
+// across-nodes-tls is across-nodes with the nodes' routes on mutual TLS
+// (cluster.tls).
 func BenchmarkCall(b *testing.B) {
-	for _, remote := range []bool{false, true} {
-		name := "local"
-		if remote {
-			name = "across-nodes"
-		}
+	for _, name := range []string{"local", "across-nodes", "across-nodes-tls"} {
+		remote := name != "local"
 		b.Run(name, func(b *testing.B) {
-			nodes := startCluster(b, 2)
+			var nodes []*testNode
+			if name == "across-nodes-tls" {
+				nodes = startTLSCluster(b)
+			} else {
+				nodes = startCluster(b, 2)
+			}
 			calleeNode := nodes[0]
 			if remote {
 				calleeNode = nodes[1]
@@ -178,4 +183,14 @@ func BenchmarkPublishHistory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startTLSCluster starts two nodes whose routes are mutual TLS.
+func startTLSCluster(b *testing.B) []*testNode {
+	dir := b.TempDir()
+	ca, caFile := newCA(b, dir, "ca")
+	n1 := startNode(b, Config{NodeName: "tls1", Listen: "127.0.0.1:0", TLS: tlsFiles(b, dir, "tls1", ca, caFile)})
+	n2 := startNode(b, Config{NodeName: "tls2", Listen: "127.0.0.1:0", Join: []string{n1.node.RouteAddr()}, TLS: tlsFiles(b, dir, "tls2", ca, caFile)})
+	waitFor(b, "the TLS nodes to meet", func() bool { return len(n1.node.Peers()) == 1 && len(n2.node.Peers()) == 1 })
+	return []*testNode{n1, n2}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/router"
 )
 
@@ -44,6 +45,17 @@ type Config struct {
 	// NATS lists the URLs of an existing NATS deployment to connect to
 	// instead (nats://host:port, with user:password@ if it asks for them).
 	NATS []string
+	// TLS secures the embedded server's routes (mutual TLS against the
+	// cluster's CA) or the connection to an existing NATS; see TLS.
+	TLS *TLS
+	// Credentials is a NATS .creds file (a user JWT and its nkey seed)
+	// for an existing NATS that authenticates with them.
+	Credentials string
+	// RouteUser and RoutePassword, when set, are asked of every route to
+	// the embedded server, and given on the routes this node dials: a
+	// process that does not know them cannot join. (With TLS, the CA
+	// check already keeps strangers out.)
+	RouteUser, RoutePassword string
 	// HeartbeatInterval is how often the node says it is alive (1 s);
 	// NodeTimeout how long a silent node is given before it is taken for
 	// dead (4 s). NodeTimeout must be at least twice HeartbeatInterval.
@@ -122,6 +134,9 @@ func (c *Config) Validate() error {
 		if err := CheckNATSURL(u); err != nil {
 			return err
 		}
+	}
+	if ps := CheckSecurity(c); len(ps) > 0 {
+		return joinProblems(ps)
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
@@ -235,6 +250,10 @@ type Node struct {
 
 	rt atomic.Pointer[router.Router]
 
+	// The cookie logins shared with the other nodes (cookies.go).
+	cookies      atomic.Pointer[auth.Cookies]
+	cookiesAsked atomic.Bool
+
 	nextCallee atomic.Uint64 // spreads calls over the nodes of a registration whose callees are not known yet
 	clock      atomic.Uint64 // the hybrid logical clock that stamps callees (policy.go)
 	skew       atomic.Int64  // ns added to the wall clock: a test's node whose clock is off
@@ -311,6 +330,7 @@ type counters struct {
 type subjects struct {
 	ctl, syncPrefix, snapPrefix, pubPrefix, callPrefix string
 	meta, ansPrefix                                    string
+	cookie, cookieSyncPrefix, cookieSnapPrefix         string
 }
 
 // Start starts the node: the embedded NATS server (Config.Listen) or the
@@ -326,7 +346,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.log = n.log.With("node", cfg.NodeName)
 	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call.",
-		meta: cfg.Name + ".meta", ansPrefix: cfg.Name + ".ans."}
+		meta: cfg.Name + ".meta", ansPrefix: cfg.Name + ".ans.",
+		cookie: cfg.Name + ".cookie", cookieSyncPrefix: cfg.Name + ".cookiesync.", cookieSnapPrefix: cfg.Name + ".cookiesnap."}
 	n.local.init()
 	n.sessions.init()
 	n.members.init()
@@ -383,7 +404,7 @@ func (n *Node) connect() error {
 		}),
 	}
 	if n.cfg.Listen == "" {
-		nc, err := nats.Connect(strings.Join(n.cfg.NATS, ","), opts...)
+		nc, err := nats.Connect(strings.Join(n.cfg.NATS, ","), append(opts, n.cfg.clientSecurity()...)...)
 		if err != nil {
 			return fmt.Errorf("cluster: connecting to NATS %s: %w", strings.Join(n.cfg.NATS, ","), err)
 		}
@@ -424,11 +445,25 @@ func (n *Node) connect() error {
 	if port == 0 {
 		so.Cluster.Port = server.RANDOM_PORT
 	}
+	if t := n.cfg.TLS; t != nil {
+		tc, err := routeTLS(t)
+		if err != nil {
+			return err
+		}
+		so.Cluster.TLSConfig = tc
+		so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
+	}
+	// The in-process connection never crosses a socket: it needs neither
+	// TLS nor the route password.
+	so.Cluster.Username, so.Cluster.Password = n.cfg.RouteUser, n.cfg.RoutePassword
+	if n.cfg.openRoutes() {
+		n.log.Warn("cluster: the routes accept any process that reaches " + n.cfg.Listen + ": set cluster.tls or cluster.route_user and route_password")
+	}
 	if m := n.cfg.MaxMessageSize; m > 0 {
 		so.MaxPayload = int32(min(m+envelopeRoom, maxNATSPayload))
 	}
 	for _, j := range n.cfg.Join {
-		so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: j})
+		so.Routes = append(so.Routes, n.cfg.routeURL(j))
 	}
 	if len(so.Routes) == 0 {
 		// Clustered JetStream refuses to start without a route, and a
@@ -493,6 +528,9 @@ func (n *Node) subscribe() error {
 		{n.subj.pubPrefix + n.idString(), n.onPublication},
 		{n.subj.callPrefix + n.idString(), n.onCall},
 		{n.subj.meta, n.onMeta},
+		{n.subj.cookie, n.onCookie},
+		{n.subj.cookieSyncPrefix + n.idString(), n.onCookieSync},
+		{n.subj.cookieSnapPrefix + n.idString(), n.onCookieSnap},
 	} {
 		sub, err := n.nc.Subscribe(s.subj, s.fn)
 		if err != nil {
@@ -581,6 +619,11 @@ func (n *Node) shutdownNATS() {
 		}
 	}
 }
+
+// routeTLSTimeout bounds a route's TLS handshake (nats-server's default
+// is 2 s, tight for a loaded machine, and a handshake that fails is
+// retried anyway).
+const routeTLSTimeout = 5 * time.Second
 
 // envelopeRoom is what a node adds to a message of the router's (realm,
 // routing options) when it crosses NATS; maxNATSPayload is NATS's largest

@@ -9,6 +9,13 @@
 // it each publication it has delivered locally, and the node delivers what
 // other nodes send it through router.DeliverPublication.
 //
+// Security. With TLS, the embedded server's routes are mutual TLS against
+// the cluster's CA (a node without a certificate it issued cannot join);
+// with RouteUser and RoutePassword, every route must give them. With an
+// existing NATS, TLS and a .creds file are the NATS client's (nats.go
+// reads the files on every connection). The in-process connection to the
+// embedded server needs neither: it never crosses a socket.
+//
 // Subjects, under the cluster name N (cluster.name, "junction" by default):
 //
 //	N.ctl          broadcast: heartbeats, goodbyes, interest changes,
@@ -21,6 +28,10 @@
 //	N.meta         broadcast: a meta procedure call every node answers
 //	               for its own sessions, subscriptions, registrations
 //	N.ans.<node>.<nonce>  the answers to one such call of <node>
+//	N.cookie       broadcast: cookie logins and logouts (cookies.go)
+//	N.cookiesync.<node>, N.cookiesnap.<node>
+//	               a starting node's request for <node>'s cookie logins,
+//	               and the chunks of the answer
 //
 // Membership. Every node publishes a heartbeat every HeartbeatInterval (1 s)
 // and a goodbye when it stops. A node not heard from for NodeTimeout (4 s)

@@ -368,6 +368,7 @@ func (n *Node) onControl(m *nats.Msg) {
 	if !known {
 		n.log.Info("cluster: node joined", "peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16))
 		n.heartbeat() // so that a new node learns of this one at once
+		n.askCookies(c.Node)
 	}
 }
 

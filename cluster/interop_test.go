@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -54,32 +55,50 @@ func TestPythonSubscriberOnAnotherNode(t *testing.T) {
 	py.wait(t)
 }
 
-// python is a running Autobahn|Python script.
-type python struct {
+// script is a running Autobahn script (Python or JS).
+type script struct {
 	ctx    context.Context
 	line   func() string // the next line it prints
 	exited chan error
 	stderr *strings.Builder
+	stdin  io.WriteCloser // closing it ends a JS callee
 }
 
 // startPython runs a script of testdata with args; cleanup kills it if it
 // still runs.
-func startPython(t *testing.T, args ...string) *python {
+func startPython(t *testing.T, args ...string) *script {
 	t.Helper()
 	if out, err := exec.Command("python3", "-c", "import autobahn.asyncio.wamp").CombinedOutput(); err != nil {
 		t.Skipf("Autobahn|Python is not usable (apt-get install python3-autobahn): %v: %s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	cmd := exec.CommandContext(ctx, "python3", args...)
-	cmd.Env = append(cmd.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	return startScript(t, append([]string{"python3"}, args...), "PYTHONDONTWRITEBYTECODE=1")
+}
+
+// startScript runs argv with env added; cleanup kills it if it still
+// runs.
+func startScript(t *testing.T, argv []string, env ...string) *script {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cmd.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &python{ctx: ctx, exited: make(chan error, 1), stderr: new(strings.Builder)}
+	p := &script{ctx: ctx, exited: make(chan error, 1), stderr: new(strings.Builder)}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	name := argv[len(argv)-1]
+	for _, a := range argv[1:] {
+		if strings.HasSuffix(a, ".py") || strings.HasSuffix(a, ".js") {
+			name = a
+			break
+		}
 	}
 	lines := make(chan string, 10)
 	go func() {
@@ -99,11 +118,11 @@ func startPython(t *testing.T, args ...string) *python {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("%s ended early: %s", args[0], p.stderr.String())
+				t.Fatalf("%s ended early: %s", name, p.stderr.String())
 			}
 			return l
 		case <-ctx.Done():
-			t.Fatalf("%s said nothing: %s", args[0], p.stderr.String())
+			t.Fatalf("%s said nothing: %s", name, p.stderr.String())
 		}
 		return ""
 	}
@@ -111,12 +130,12 @@ func startPython(t *testing.T, args ...string) *python {
 }
 
 // wait waits for the script to exit and checks it succeeded.
-func (p *python) wait(t *testing.T) {
+func (p *script) wait(t *testing.T) {
 	t.Helper()
 	err := <-p.exited
 	p.exited <- nil // for the cleanup
 	if err != nil {
-		t.Fatalf("the Python script failed: %v: %s", err, p.stderr.String())
+		t.Fatalf("the script failed: %v: %s", err, p.stderr.String())
 	}
 }
 

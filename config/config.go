@@ -300,6 +300,24 @@ type Cluster struct {
 	// streams, 1 to 5; 0 picks (min(3, this node and its join list) with
 	// an embedded NATS, 1 with an existing one). Yaml key replicas.
 	Replicas int
+	// TLS: with Listen, the routes' mutual TLS (cert, key and ca all
+	// required; a node is accepted only with a certificate ca issued);
+	// with NATS, the client side (ca, optional client cert and key).
+	// Yaml key tls.
+	TLS *ClusterTLS
+	// Credentials is a NATS .creds file, for NATS only. Yaml key
+	// credentials.
+	Credentials string
+	// RouteUser and RoutePassword authorize the routes of the embedded
+	// server (Listen only). Yaml keys route_user and route_password
+	// (environment variables expanded, as in file names).
+	RouteUser, RoutePassword string
+}
+
+// ClusterTLS names the PEM files of a cluster node's TLS (see
+// cluster.TLS). Yaml keys cert, key and ca.
+type ClusterTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // DefaultCluster is a cluster section's settings before its keys apply.

@@ -769,6 +769,29 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:3:10: cluster.nats[0]: NATS URL "http://nats:4222": must be nats://host:port (or tls://host:port)`,
 			},
 		},
+		{
+			name: "cluster route security",
+			yaml: lines("cluster:", "  listen: 127.0.0.1:6222", "  tls:", "    cert: /nope.pem", "  credentials: /nope.creds", "  route_password: x"),
+			want: []string{
+				// The missing keys are shown at their section.
+				`junction.yaml:4:5: cluster.tls.key: route TLS needs this node's private key`,
+				`junction.yaml:4:5: cluster.tls.ca: route TLS needs the CA that issued the nodes' certificates: it is how a node tells a peer from a stranger`,
+				`junction.yaml:4:11: cluster.tls.cert: open /nope.pem: no such file or directory`,
+				`junction.yaml:5:16: cluster.credentials: a credentials file is for an existing NATS (nats); the embedded server's routes use tls or route_user and route_password`,
+				`junction.yaml:6:19: cluster.route_password: route_password needs route_user`,
+			},
+		},
+		{
+			name: "cluster NATS security",
+			yaml: lines("cluster:", "  nats: [tls://nats:4222]", "  tls:", "    ca: /nope-ca.pem", "    key: /nope.key", "  credentials: /nope.creds", "  route_user: u"),
+			want: []string{
+				`junction.yaml:4:5: cluster.tls.cert: a client key needs its certificate`,
+				`junction.yaml:4:9: cluster.tls.ca: open /nope-ca.pem: no such file or directory`,
+				`junction.yaml:5:10: cluster.tls.key: open /nope.key: no such file or directory`,
+				`junction.yaml:6:16: cluster.credentials: open /nope.creds: no such file or directory`,
+				`junction.yaml:7:15: cluster.route_user: route_user and route_password authorize the embedded server's routes (listen); an existing NATS takes user:password in its URL or a credentials file`,
+			},
+		},
 
 		// Many problems at once, reported in file order, each once.
 		{
@@ -1484,7 +1507,7 @@ func TestExample(t *testing.T) {
 	if !bytes.Contains(readme, append(append([]byte("```yaml\n"), example...), "```"...)) {
 		t.Error("README.md does not contain example.yaml verbatim in a ```yaml block")
 	}
-	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys, clusterKeys} {
+	for _, keys := range [][]string{topKeys, listenerKeys, longpollKeys, bridgeKeys, bridgeKeyKeys, webhookKeys, calleeKeys, tlsKeys, realmKeys, historyKeys, storeKeys, limitsKeys, logKeys, clusterKeys, clusterTLSKeys} {
 		for _, k := range keys {
 			if !regexp.MustCompile("(?m)^\\| `[a-z_.\\[\\]]*" + regexp.QuoteMeta(k) + "`").Match(readme) {
 				t.Errorf("README.md has no table row for key %q", k)
@@ -1594,5 +1617,40 @@ func TestCluster(t *testing.T) {
 	}
 	if cfg, err = Parse("junction.yaml", []byte("log:\n  level: info\n")); err != nil || cfg.Cluster != nil {
 		t.Fatalf("without a cluster section: %+v, %v; want no cluster", cfg.Cluster, err)
+	}
+}
+
+// TestClusterSecurity: the cluster section's TLS files are relative to
+// the config file, checked at load, and passed on to package cluster.
+func TestClusterSecurity(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := ca.Node("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := node.WriteFiles(dir, "node1-"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JUNCTION_TEST_ROUTE_PASSWORD", "s3cret")
+	file := filepath.Join(dir, "junction.yaml")
+	if err := os.WriteFile(file, []byte(lines("cluster:", "  listen: 127.0.0.1:6221", "  tls:", "    cert: node1-cert.pem",
+		"    key: node1-key.pem", "    ca: ca.pem", "  route_user: route", "  route_password: ${JUNCTION_TEST_ROUTE_PASSWORD}")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := cfg.Cluster.NodeConfig()
+	if nc.TLS == nil || nc.TLS.CertFile != filepath.Join(dir, "node1-cert.pem") || nc.TLS.KeyFile != filepath.Join(dir, "node1-key.pem") ||
+		nc.TLS.CAFile != filepath.Join(dir, "ca.pem") || nc.RouteUser != "route" || nc.RoutePassword != "s3cret" {
+		t.Fatalf("node config %+v (TLS %+v)", nc, nc.TLS)
 	}
 }

@@ -32,7 +32,9 @@ var (
 	storeKeys     = []string{"path"}
 	limitsKeys    = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys       = []string{"level", "format"}
-	clusterKeys   = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout", "jetstream_dir", "replicas"}
+	clusterKeys   = []string{"name", "node", "listen", "join", "nats", "heartbeat_interval", "node_timeout", "jetstream_dir", "replicas",
+		"tls", "credentials", "route_user", "route_password"}
+	clusterTLSKeys = []string{"cert", "key", "ca"}
 )
 
 // parseYAML parses data into a node tree and returns the root node of its
@@ -508,6 +510,28 @@ func (d *decoder) cluster(n *yaml.Node, path string, c *Cluster) {
 			d.file(v, path, &c.JetStreamDir)
 		case "replicas":
 			d.integer(v, path, &c.Replicas)
+		case "tls":
+			if isNull(resolve(v)) {
+				c.TLS = nil
+				return
+			}
+			c.TLS = &ClusterTLS{}
+			d.mapping(v, path, clusterTLSKeys, func(key, path string, v *yaml.Node) {
+				switch key {
+				case "cert":
+					d.file(v, path, &c.TLS.CertFile)
+				case "key":
+					d.file(v, path, &c.TLS.KeyFile)
+				case "ca":
+					d.file(v, path, &c.TLS.CAFile)
+				}
+			})
+		case "credentials":
+			d.file(v, path, &c.Credentials)
+		case "route_user":
+			c.RouteUser, _ = d.expanded(v, path)
+		case "route_password":
+			c.RoutePassword, _ = d.expanded(v, path)
 		}
 	})
 }

@@ -707,6 +707,21 @@ func validateLimits(r *report, l *Limits) {
 	}
 }
 
+// NodeConfig is the cluster package's configuration for this section
+// (without what comes from elsewhere: the router's largest message and
+// the logger).
+func (c *Cluster) NodeConfig() cluster.Config {
+	nc := cluster.Config{
+		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
+		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, Replicas: c.Replicas,
+		Credentials: c.Credentials, RouteUser: c.RouteUser, RoutePassword: c.RoutePassword,
+	}
+	if c.TLS != nil {
+		nc.TLS = &cluster.TLS{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
+	}
+	return nc
+}
+
 // validateCluster checks the cluster section with package cluster's own
 // checks, each at its key.
 func validateCluster(r *report, c *Cluster) {
@@ -730,5 +745,9 @@ func validateCluster(r *report, c *Cluster) {
 	check("cluster.replicas", cluster.CheckReplicas(c.Replicas))
 	if c.JetStreamDir != "" && c.Listen == "" {
 		r.errorf("cluster.jetstream_dir", "only the embedded NATS server (cluster.listen) keeps JetStream data here; an existing NATS keeps its own")
+	}
+	nc := c.NodeConfig()
+	for _, p := range cluster.CheckSecurity(&nc) {
+		check("cluster."+p.Key, p.Err)
 	}
 }

@@ -24,6 +24,8 @@ import (
 
 const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
                       [--cluster ADDR [--join ADDR,...] [--cluster-store DIR] | --nats URL,...] [--node NAME]
+                      [--cluster-tls-cert FILE --cluster-tls-key FILE --cluster-tls-ca FILE]
+                      [--nats-credentials FILE]
 
 Runs the router until SIGINT or SIGTERM. Without --config: one listener on
 127.0.0.1:8080 (WebSocket at /ws and RawSocket), realm realm1 open to
@@ -37,7 +39,9 @@ the exit status is 0. A second signal exits at once, with status 1.
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
 NATS server in the process whose route port is ADDR, --join lists the other
-nodes' route addresses, --nats connects to an existing NATS instead.`
+nodes' route addresses, --nats connects to an existing NATS instead.
+--cluster-tls-* set cluster.tls (mutual TLS on the routes; with --nats,
+TLS to the NATS servers) and --nats-credentials cluster.credentials.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage)
@@ -51,6 +55,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	natsURLs := fs.String("nats", "", "comma-separated URLs of an existing NATS to cluster through, instead of --cluster (overrides cluster.nats)")
 	nodeName := fs.String("node", "", "this node's name in logs (overrides cluster.node; default the host name)")
 	clusterStore := fs.String("cluster-store", "", "directory of the embedded NATS server's JetStream data: the cluster's event history and retained events (overrides cluster.jetstream_dir)")
+	tlsCert := fs.String("cluster-tls-cert", "", "this node's certificate for the routes' mutual TLS, or the client certificate for --nats (overrides cluster.tls.cert)")
+	tlsKey := fs.String("cluster-tls-key", "", "the private key of --cluster-tls-cert (overrides cluster.tls.key)")
+	tlsCA := fs.String("cluster-tls-ca", "", "the CA certificates that issued the nodes' certificates, or the NATS servers' for --nats (overrides cluster.tls.ca)")
+	natsCreds := fs.String("nats-credentials", "", "a NATS .creds file for --nats (overrides cluster.credentials)")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -80,7 +88,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Cluster.JetStreamDir = *clusterStore
 	}
-	if given["listen"] || given["shutdown-timeout"] || clusterFlags || given["cluster-store"] {
+	if clusterSecurityOverrides(cfg, given, *tlsCert, *tlsKey, *tlsCA, *natsCreds) {
+		clusterFlags = true
+	}
+	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
 		}
@@ -108,6 +119,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		rcfg.Backbone = node
+		// Cookie logins are the cluster's: each node keeps all of them,
+		// and takes a cookie another node issued once a login is known
+		// under it (cluster/cookies.go).
+		if store := cookieStore(rcfg); store != nil {
+			node.SetCookies(store)
+			for _, srv := range servers {
+				if srv.Cookie != nil && srv.Cookie.Signer != nil {
+					srv.Cookie.Signer.Also = store.Known
+				}
+			}
+		}
 	}
 	rt, err := router.New(rcfg)
 	if err != nil {
@@ -468,11 +490,42 @@ func jetStreamDir(cfg *config.Config) string {
 	return ""
 }
 
-// startNode starts this process's cluster node from the config's section.
+// clusterSecurityOverrides applies --cluster-tls-cert, -key, -ca and
+// --nats-credentials to cfg's cluster section (made when they give the
+// first cluster setting) and reports whether any was given.
+func clusterSecurityOverrides(cfg *config.Config, given map[string]bool, cert, key, ca, creds string) bool {
+	if !given["cluster-tls-cert"] && !given["cluster-tls-key"] && !given["cluster-tls-ca"] && !given["nats-credentials"] {
+		return false
+	}
+	if cfg.Cluster == nil {
+		cl := config.DefaultCluster()
+		cfg.Cluster = &cl
+	}
+	c := cfg.Cluster
+	if given["cluster-tls-cert"] || given["cluster-tls-key"] || given["cluster-tls-ca"] {
+		if c.TLS == nil {
+			c.TLS = &config.ClusterTLS{}
+		}
+		if given["cluster-tls-cert"] {
+			c.TLS.CertFile = cert
+		}
+		if given["cluster-tls-key"] {
+			c.TLS.KeyFile = key
+		}
+		if given["cluster-tls-ca"] {
+			c.TLS.CAFile = ca
+		}
+	}
+	if given["nats-credentials"] {
+		c.Credentials = creds
+	}
+	return true
+}
+
+// startNode starts this process's cluster node from the config's section,
+// with its JetStream data in storeDir.
 func startNode(c *config.Cluster, storeDir string, maxMessageSize int64, log *slog.Logger) (*cluster.Node, error) {
-	return cluster.Start(cluster.Config{
-		Name: c.Name, NodeName: c.Node, Listen: c.Listen, Join: c.Join, NATS: c.NATS,
-		StoreDir: storeDir, Replicas: c.Replicas,
-		HeartbeatInterval: c.HeartbeatInterval, NodeTimeout: c.NodeTimeout, MaxMessageSize: maxMessageSize, Logger: log,
-	})
+	nc := c.NodeConfig()
+	nc.StoreDir, nc.MaxMessageSize, nc.Logger = storeDir, maxMessageSize, log
+	return cluster.Start(nc)
 }

@@ -33,6 +33,21 @@ func newAuthShared(cfg *config.Config) *authShared {
 	return &authShared{cookies: &auth.Cookies{Max: maxCookies, TTL: ttl}}
 }
 
+// cookieStore returns the cookie store the realms of rc share, nil when
+// no realm takes cookie logins.
+func cookieStore(rc router.Config) *auth.Cookies {
+	rcs := rc.Realms
+	if rc.RealmTemplate != nil {
+		rcs = append(rcs[:len(rcs):len(rcs)], *rc.RealmTemplate)
+	}
+	for _, r := range rcs {
+		if r.Auth != nil && r.Auth.Cookies != nil {
+			return r.Auth.Cookies
+		}
+	}
+	return nil
+}
+
 // withAuth sets the authentication and authorization of rc from the
 // realm's config.
 func (a *authShared) withAuth(rc *router.RealmConfig, r *config.Realm) error {

@@ -139,3 +139,142 @@ realms:
 	again.conn.Close()
 	stranger.conn.Close()
 }
+
+// TestServeClusterCookie: a cookie login made on one node of a cluster is
+// recognised by the others: by a node that was up when it was made (the
+// login is broadcast) and by one that joined later (it asks a peer for
+// the logins it missed); a logout on any node forgets it everywhere.
+func TestServeClusterCookie(t *testing.T) {
+	h, err := auth.NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+    cookie: {name: jauth, max_age: 1h}
+realms:
+  - name: realm1
+    anonymous: false
+    auth:
+      cookie: true
+      principals:
+        - {authid: joe, role: user, ticket: "%s"}
+cluster:
+  listen: 127.0.0.1:0
+  heartbeat_interval: 100ms
+  node_timeout: 2s
+`, h)
+	path := filepath.Join(t.TempDir(), "junction.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var exits []<-chan int
+	defer func() {
+		stop()
+		for _, e := range exits {
+			<-e
+		}
+	}()
+	start := func(name string, join ...string) (url string, logs *syncBuffer) {
+		t.Helper()
+		args := []string{"--config", path, "--node", name}
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		addrs, logs, exit := serveInProcess(t, ctx, args...)
+		exits = append(exits, exit)
+		return "ws://" + addrs[0] + "/ws", logs
+	}
+	url1, logs1 := start("n1")
+	m := routesRE.FindStringSubmatch(logs1.String())
+	if m == nil {
+		t.Fatalf("no route address in the log:\n%s", logs1.String())
+	}
+	route1 := m[1]
+	url2, _ := start("n2", route1)
+	waitLogLine(t, logs1, "peer=n2")
+	roles := map[string]any{"caller": map[string]any{}}
+
+	first := dialWS(t, url1, "")
+	value, _, ok := strings.Cut(strings.TrimPrefix(first.setCookie, "jauth="), ";")
+	if !ok {
+		t.Fatalf("Set-Cookie %q", first.setCookie)
+	}
+	first.send(1, "realm1", map[string]any{"roles": roles, "authmethods": []string{"ticket"}, "authid": "joe"})
+	if m := first.recv(); m[0] != float64(4) {
+		t.Fatalf("want CHALLENGE, got %v", m)
+	}
+	first.send(5, "pw", map[string]any{})
+	if m := first.recv(); m[0] != float64(2) {
+		t.Fatalf("want WELCOME, got %v", m)
+	}
+	first.conn.Close()
+
+	// cookieLogin tries a cookie-only login on url and reports whether it
+	// was let in as joe; a node that does not know the cookie (yet) sets
+	// a new one and refuses the login.
+	cookieLogin := func(url string) (*wsSession, bool) {
+		s := dialWS(t, url, "jauth="+value)
+		s.send(1, "realm1", map[string]any{"roles": roles, "authmethods": []string{"cookie"}})
+		m := s.recv()
+		if m[0] != float64(2) {
+			s.conn.Close()
+			return nil, false
+		}
+		d, _ := m[2].(map[string]any)
+		if s.setCookie != "" || d["authmethod"] != "cookie" || d["authid"] != "joe" || d["authrole"] != "user" {
+			t.Fatalf("cookie login: Set-Cookie %q, WELCOME %v", s.setCookie, m)
+		}
+		return s, true
+	}
+	// waitCookie retries the login until it gets the answer want: the
+	// login (or logout) reaches the other nodes a moment after it is made.
+	waitCookie := func(url string, want bool) *wsSession {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, ok := cookieLogin(url)
+			if ok == want {
+				return s
+			}
+			if s != nil {
+				s.conn.Close()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cookie login at %s: still %v", url, ok)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitCookie(url2, true).conn.Close()
+
+	// A node started after the login learns it from a peer.
+	url3, logs3 := start("n3", route1)
+	s3 := waitCookie(url3, true)
+	// NATS routes do not relay: what n3 broadcasts reaches n2 once their
+	// own route formed, which n3 meeting n2 shows (and n1 likewise).
+	waitLogLine(t, logs3, "peer=n1")
+	waitLogLine(t, logs3, "peer=n2")
+	// Logging out there forgets the cookie on every node.
+	s3.send(6, map[string]any{}, "wamp.close.logout")
+	if m := s3.recv(); m[0] != float64(6) {
+		t.Fatalf("want GOODBYE, got %v", m)
+	}
+	s3.conn.Close()
+	waitCookie(url1, false)
+	waitCookie(url2, false)
+}
+
+// waitLogLine waits until logs holds s.
+func waitLogLine(t *testing.T, logs *syncBuffer, s string) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for !strings.Contains(logs.String(), s) {
+		select {
+		case <-logs.changed:
+		case <-timeout:
+			t.Fatalf("no %q in the log:\n%s", s, logs.String())
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Package testcert makes throwaway TLS certificates for tests, valid for a
 // day: a self-signed one for "localhost" and 127.0.0.1 with a pool that
-// trusts it, and a certificate authority that issues client certificates.
+// trusts it, and a certificate authority that issues client certificates
+// and cluster nodes' certificates.
 // It is for tests only.
 package testcert
 
@@ -58,6 +59,19 @@ func (ca *Pair) Client(cn string) (*Pair, error) {
 		Subject:     pkix.Name{CommonName: cn},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca)
+}
+
+// Node makes a certificate named cn for localhost and 127.0.0.1, issued by
+// ca (a pair from NewCA), good both as a server's and as a client's: what
+// a cluster node presents on the routes it accepts and on those it dials.
+func (ca *Pair) Node(cn string) (*Pair, error) {
+	return issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}, ca)
 }
 

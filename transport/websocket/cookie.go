@@ -18,6 +18,12 @@ import (
 // its cookies in memory only.
 type CookieSigner struct {
 	key [32]byte
+	// Also, when set, accepts a value the key did not sign: on a node of
+	// a cluster, a value another node issued that the cluster remembers a
+	// login under (auth.Cookies.Known). Such a value was a signed one
+	// where it was issued, and it already carries a login, so a client
+	// cannot invent it. Set it before the signer is used.
+	Also func(v string) bool
 }
 
 // NewCookieSigner returns a signer with a random key.
@@ -40,8 +46,15 @@ func (s *CookieSigner) New() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Valid reports whether v is a value New made.
+// Valid reports whether v is a value New made (or one Also accepts).
 func (s *CookieSigner) Valid(v string) bool {
+	if s.valid(v) {
+		return true
+	}
+	return s.Also != nil && v != "" && s.Also(v)
+}
+
+func (s *CookieSigner) valid(v string) bool {
 	var b [cookieNonce + cookieTag]byte
 	if base64.RawURLEncoding.EncodedLen(len(b)) != len(v) {
 		return false

@@ -1,0 +1,258 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+)
+
+// TLS names the PEM files of a node's TLS. With an embedded NATS server
+// they secure its routes with mutual TLS: all three are required, every
+// node presents CertFile and accepts only peers whose certificate CAFile
+// issued (so a process without such a certificate cannot join), and a
+// node dialling a route checks that the peer's certificate names the
+// address it dialled (a join address, or the address a peer gossiped).
+// With an existing NATS they are the client side: CAFile the CAs that
+// issued the servers' certificates (the system's when empty), CertFile
+// and KeyFile a client certificate for a NATS that asks for one.
+type TLS struct {
+	CertFile string // PEM certificate chain, leaf first
+	KeyFile  string // PEM private key of CertFile
+	CAFile   string // PEM CA certificates
+}
+
+// Problem is one problem with a node's TLS or credentials, at the setting
+// it is about: Key is the config file's key under cluster ("tls.cert",
+// "credentials", "route_user", ...), so that a config file can report it
+// at its line.
+type Problem struct {
+	Key string
+	Err error
+}
+
+// CheckSecurity checks c's TLS, credentials and route authorization
+// against its mode (embedded server or existing NATS) and reads the files
+// they name, so that a missing or broken file is reported before the node
+// starts rather than on its first connection.
+func CheckSecurity(c *Config) []Problem {
+	var ps []Problem
+	bad := func(key string, format string, args ...any) {
+		ps = append(ps, Problem{key, fmt.Errorf(format, args...)})
+	}
+	embedded := c.Listen != ""
+	if t := c.TLS; t != nil {
+		if embedded {
+			if t.CertFile == "" {
+				bad("tls.cert", "route TLS needs this node's certificate")
+			}
+			if t.KeyFile == "" {
+				bad("tls.key", "route TLS needs this node's private key")
+			}
+			if t.CAFile == "" {
+				bad("tls.ca", "route TLS needs the CA that issued the nodes' certificates: it is how a node tells a peer from a stranger")
+			}
+		} else if (t.CertFile == "") != (t.KeyFile == "") {
+			if t.CertFile == "" {
+				bad("tls.cert", "a client key needs its certificate")
+			} else {
+				bad("tls.key", "a client certificate needs its private key")
+			}
+		}
+		if t.CAFile != "" {
+			if _, err := loadCA(t.CAFile); err != nil {
+				bad("tls.ca", "%v", err)
+			}
+		}
+		switch {
+		case t.CertFile != "" && t.KeyFile != "":
+			if _, err := loadKeyPair(t.CertFile, t.KeyFile); err != nil {
+				bad("tls.cert", "%v", err)
+			}
+		case t.CertFile != "":
+			if _, err := readSecurityFile(t.CertFile); err != nil {
+				bad("tls.cert", "%v", err)
+			}
+		case t.KeyFile != "":
+			if _, err := readSecurityFile(t.KeyFile); err != nil {
+				bad("tls.key", "%v", err)
+			}
+		}
+	}
+	if c.Credentials != "" {
+		if embedded {
+			bad("credentials", "a credentials file is for an existing NATS (nats); the embedded server's routes use tls or route_user and route_password")
+		} else if err := checkCredentials(c.Credentials); err != nil {
+			bad("credentials", "%v", err)
+		}
+	}
+	if c.RouteUser != "" || c.RoutePassword != "" {
+		switch {
+		case !embedded:
+			bad("route_user", "route_user and route_password authorize the embedded server's routes (listen); an existing NATS takes user:password in its URL or a credentials file")
+		case c.RouteUser == "":
+			bad("route_password", "route_password needs route_user")
+		case c.RoutePassword == "":
+			bad("route_user", "route_user needs route_password")
+		}
+	}
+	return ps
+}
+
+// maxSecurityFile bounds a certificate, key or credentials file.
+const maxSecurityFile = 1 << 20
+
+// readSecurityFile reads a PEM or credentials file: a regular file (a FIFO
+// or a device could block the start) of at most maxSecurityFile bytes.
+func readSecurityFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecurityFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > maxSecurityFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxSecurityFile)
+	}
+	return data, nil
+}
+
+func loadCA(name string) (*x509.CertPool, error) {
+	data, err := readSecurityFile(name)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", name)
+	}
+	return pool, nil
+}
+
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := readSecurityFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := readSecurityFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("loading key pair %s and %s: %w", certFile, keyFile, err)
+	}
+	return pair, nil
+}
+
+// checkCredentials checks that a .creds file holds a user JWT and its
+// nkey seed, as nats.UserCredentials reads it on every connection.
+func checkCredentials(name string) error {
+	data, err := readSecurityFile(name)
+	if err != nil {
+		return err
+	}
+	tok, err := jwt.ParseDecoratedJWT(data)
+	if err == nil {
+		_, err = jwt.DecodeUserClaims(tok)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: no user JWT: %w", name, err)
+	}
+	kp, err := jwt.ParseDecoratedUserNKey(data)
+	if err != nil {
+		return fmt.Errorf("%s: no user nkey seed: %w", name, err)
+	}
+	kp.Wipe()
+	return nil
+}
+
+// routeTLS is the embedded server's route TLS: mutual, both ways checked
+// against the cluster's CA. nats-server clones it for each route it dials
+// and sets the name to check there.
+func routeTLS(t *TLS) (*tls.Config, error) {
+	pool, err := loadCA(t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: route TLS: %w", err)
+	}
+	pair, err := loadKeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: route TLS: %w", err)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}, nil
+}
+
+// routeURL is the URL of a route to join: with route authorization, the
+// user and password this node presents.
+func (c *Config) routeURL(addr string) *url.URL {
+	u := &url.URL{Scheme: "nats-route", Host: addr}
+	if c.RouteUser != "" {
+		u.User = url.UserPassword(c.RouteUser, c.RoutePassword)
+	}
+	return u
+}
+
+// clientSecurity are the NATS client options for an existing NATS: TLS
+// and a credentials file. nats.go reads the files again on every
+// reconnection, so renewed certificates and credentials are picked up
+// without a restart.
+func (c *Config) clientSecurity() []nats.Option {
+	var opts []nats.Option
+	if t := c.TLS; t != nil {
+		opts = append(opts, nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12}))
+		if t.CAFile != "" {
+			opts = append(opts, nats.RootCAs(t.CAFile))
+		}
+		if t.CertFile != "" {
+			opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
+		}
+	}
+	if c.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(c.Credentials))
+	}
+	return opts
+}
+
+// openRoutes reports whether the embedded server's routes accept any
+// process that reaches them (no TLS, no route password) on an address
+// that is not loopback: worth a warning at start.
+func (c *Config) openRoutes() bool {
+	if c.Listen == "" || c.TLS != nil || c.RouteUser != "" {
+		return false
+	}
+	host, _, _ := splitHostPort(c.Listen)
+	ip := net.ParseIP(host)
+	return host != "localhost" && (ip == nil || !ip.IsLoopback())
+}
+
+// joinProblems joins CheckSecurity's problems into one error.
+func joinProblems(ps []Problem) error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = fmt.Errorf("%s: %w", p.Key, p.Err)
+	}
+	return errors.Join(errs...)
+}
