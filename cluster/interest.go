@@ -281,8 +281,11 @@ type nodeSet struct {
 type peer struct {
 	id   uint64
 	name string
-	seen time.Time
-	seq  uint64 // interest changes applied up to here
+	// named: a heartbeat told this node p's name (other messages do not
+	// carry it, and may come first); "node joined" is logged then.
+	named bool
+	seen  time.Time
+	seq   uint64 // interest changes applied up to here
 
 	// A sync under way: the table asked for (nonce), the chunks come so
 	// far, and the changes that came meanwhile.
@@ -336,9 +339,11 @@ func (n *Node) onControl(m *nats.Msg) {
 		ms.peers[c.Node] = p
 	}
 	p.seen = now
+	greet := false
 	switch c.Kind {
 	case kindHeartbeat:
-		p.name = c.Name
+		greet = !p.named
+		p.name, p.named = c.Name, true
 		switch {
 		case !p.syncing && c.Seq > p.seq:
 			n.askTable(p, now) // a change went missing
@@ -365,8 +370,10 @@ func (n *Node) onControl(m *nats.Msg) {
 		}
 	}
 	ms.mu.Unlock()
-	if !known {
+	if greet {
 		n.log.Info("cluster: node joined", "peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16))
+	}
+	if !known {
 		n.heartbeat() // so that a new node learns of this one at once
 		n.askCookies(c.Node)
 	}
