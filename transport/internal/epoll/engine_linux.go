@@ -180,6 +180,12 @@ type loop struct {
 	file     *os.File
 	rc       syscall.RawConn
 	deadline time.Time
+	// poll is the function rc.Read calls, made once (a closure made per
+	// wait would cost three allocations each time the loop parks), and
+	// polled and pollErr what it found.
+	poll    func(uintptr) bool
+	polled  int
+	pollErr error
 
 	mu       sync.Mutex
 	queue    []*Conn // connections that want the loop: new, written to, closing
@@ -227,7 +233,7 @@ func newLoop(e *Engine) (*loop, error) {
 		unix.Close(evfd)
 		return nil, fmt.Errorf("epoll fd in Go's poller: %w", err)
 	}
-	return &loop{
+	l := &loop{
 		e:      e,
 		epfd:   epfd,
 		evfd:   evfd,
@@ -236,7 +242,21 @@ func newLoop(e *Engine) (*loop, error) {
 		buf:    make([]byte, e.cfg.ReadBufferSize),
 		events: make([]unix.EpollEvent, eventsPerWait),
 		wheel:  newWheel(e.cfg.Tick, Now()),
-	}, nil
+	}
+	l.poll = l.pollOnce
+	return l, nil
+}
+
+// pollOnce is rc.Read's callback in wait: it polls without blocking and
+// reports whether the loop has something (events or an error) or is to
+// park until the epoll fd is readable.
+func (l *loop) pollOnce(uintptr) bool {
+	l.polled, l.pollErr = pollEvents(l.epfd, l.events)
+	if l.polled > 0 || l.pollErr != nil && l.pollErr != unix.EINTR {
+		return true
+	}
+	l.io.parks.Add(1)
+	return false
 }
 
 func (l *loop) release() {
@@ -266,14 +286,8 @@ func (l *loop) wait(timeout, now time.Duration) int {
 			l.file.SetReadDeadline(deadline)
 			l.deadline = deadline
 		}
-		rerr := l.rc.Read(func(uintptr) bool {
-			n, err = pollEvents(l.epfd, l.events)
-			if n > 0 || err != nil && err != unix.EINTR {
-				return true
-			}
-			l.io.parks.Add(1)
-			return false
-		})
+		rerr := l.rc.Read(l.poll)
+		n, err = l.polled, l.pollErr
 		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
 			panic(fmt.Sprintf("waiting on the epoll fd: %v", rerr)) // closed under us: a bug
 		}

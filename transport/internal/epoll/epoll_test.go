@@ -645,3 +645,30 @@ func TestSetTimerBefore(t *testing.T) {
 		t.Fatal("the timer brought forward never fired")
 	}
 }
+
+// TestWaitAllocatesNothing: a loop that parks in Go's poller until its
+// deadline (what a loop does every time it runs out of work) allocates
+// nothing, so an idle or lightly loaded router makes no garbage by
+// waiting. The loop here is made but not run: the test goroutine waits in
+// its place.
+func TestWaitAllocatesNothing(t *testing.T) {
+	e := &Engine{cfg: Config{Tick: DefaultTick, ReadBufferSize: 4 << 10}}
+	l, err := newLoop(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	timeout := 100 * time.Microsecond
+	l.wait(timeout, Now()) // the poller's first registration and timer
+	allocs := testing.AllocsPerRun(50, func() {
+		if n := l.wait(timeout, Now()); n != 0 {
+			t.Fatalf("%d events on an idle loop", n)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a wait that parks allocates %.1f times", allocs)
+	}
+	if l.io.parks.Load() == 0 {
+		t.Fatal("the loop never parked: the test measured a poll, not a wait")
+	}
+}
