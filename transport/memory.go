@@ -74,18 +74,27 @@ func (b *PartialBudget) release(n int64) { b.held.Add(-n) }
 const freePartial = readBufferSize
 
 // Giving memory back to the operating system. Go's heap keeps what a
-// spike of large messages needed: the garbage collector frees the buffers,
-// but the pages stay the process's until a collection lowers the heap goal
-// (up to two minutes without allocations) and the background scavenger
-// returns them, slowly. So after a spike the Server asks for them back
-// with debug.FreeOSMemory: once releaseThreshold bytes of large
-// reservations have been given back, releaseDelay later (the connections
-// that held them finish closing meanwhile), and at most once every
-// releaseInterval, because a forced collection costs CPU in proportion to
-// the live heap.
+// spike needed: the garbage collector frees the objects, but the pages
+// stay the process's until a collection lowers the heap goal (up to two
+// minutes without allocations) and the background scavenger returns
+// them, slowly, and only down to about the heap goal, twice the live
+// heap. So after a spike the Server asks for them back with
+// debug.FreeOSMemory, which returns every free page.
+//
+// Two kinds of spike are counted. Large messages: the reservations of
+// more than releaseMinimum bytes given back (note). A connect storm: the
+// garbage of each TLS handshake and of each cipher a quiet connection
+// drops (garbage; tls_linux.go), small alone but hundreds of MB for
+// thousands of connections, most of it after the last connection is up
+// (the ciphers go 2 s after). Once releaseThreshold bytes have been
+// counted, the release waits for the spike to end, releaseDelay without
+// more (the connections that held the memory finish closing, the storm's
+// last ciphers go), but no longer than releaseInterval after the
+// threshold was crossed, and comes at most once every releaseInterval,
+// because a forced collection costs CPU in proportion to the live heap.
 const (
 	releaseThreshold = 32 << 20
-	releaseMinimum   = 1 << 20 // smaller give-backs are not spikes
+	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
 	releaseDelay     = time.Second
 	releaseInterval  = 10 * time.Second
 )
@@ -98,13 +107,15 @@ type releaser struct {
 	threshold, minimum int64
 	delay, interval    time.Duration
 
-	mu      sync.Mutex
-	freed   int64
-	timer   *time.Timer
-	last    time.Time
-	stopped bool
-	running sync.WaitGroup
-	count   *atomic.Uint64
+	mu       sync.Mutex
+	freed    int64
+	crossed  time.Time // when freed crossed the threshold (the timer is set)
+	lastNote time.Time
+	timer    *time.Timer
+	last     time.Time // the last release
+	stopped  bool
+	running  sync.WaitGroup
+	count    *atomic.Uint64
 }
 
 // init sets the defaults of the fields a test did not set, and the
@@ -125,31 +136,60 @@ func (r *releaser) init(count *atomic.Uint64) {
 	}
 }
 
-// note records n bytes given back.
+// note records n bytes of a large message's reservation given back;
+// under releaseMinimum they do not count.
 func (r *releaser) note(n int64) {
-	if n < r.minimum {
-		return
+	if n >= r.minimum {
+		r.add(n)
 	}
+}
+
+// garbage records n bytes left to the garbage collector by a TLS
+// handshake or a dropped cipher: each counts, since a storm is made of
+// many small ones.
+func (r *releaser) garbage(n int64) { r.add(n) }
+
+func (r *releaser) add(n int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.freed += n
+	now := time.Now()
+	r.lastNote = now
 	if r.stopped || r.timer != nil || r.freed < r.threshold {
 		return
 	}
-	at := time.Now().Add(r.delay)
+	r.crossed = now
+	r.running.Add(1)
+	r.timer = time.AfterFunc(r.wait(now), r.release)
+}
+
+// wait returns how long from now the release is due: once the spike has
+// been quiet for delay, or interval after it crossed the threshold, and
+// not before interval after the last release. The caller holds r.mu.
+func (r *releaser) wait(now time.Time) time.Duration {
+	at := r.lastNote.Add(r.delay)
+	if limit := r.crossed.Add(r.interval); limit.Before(at) {
+		at = limit
+	}
 	if next := r.last.Add(r.interval); next.After(at) {
 		at = next
 	}
-	r.running.Add(1)
-	r.timer = time.AfterFunc(time.Until(at), r.release)
+	return at.Sub(now)
 }
 
 func (r *releaser) release() {
-	defer r.running.Done()
 	r.mu.Lock()
+	if !r.stopped {
+		if d := r.wait(time.Now()); d > 0 { // the spike goes on
+			r.timer.Reset(d)
+			r.mu.Unlock()
+			return
+		}
+	}
 	r.timer, r.freed, r.last = nil, 0, time.Now()
 	stopped := r.stopped
 	r.mu.Unlock()
+	defer r.running.Done()
 	if stopped {
 		return
 	}

@@ -48,13 +48,35 @@ type econnTLS struct {
 	// the connection has been quiet meanwhile (0: not planned). The
 	// loop's.
 	releaseAt time.Duration
+	// open says, under the connection's lock, that the connection is
+	// attached (phaseOpen): a write that makes the write cipher may then
+	// ask the loop for the timer that drops it (during the handshake the
+	// timer is the handshake's deadline).
+	open bool
 }
 
 // tlsReleaseAfter is the quiet after which a connection's ciphers are
 // dropped (AES-GCM's tables, some 750 bytes a direction), leaving only
 // its keys: a connection quiet that long is idle, and one that wakes up
-// pays a few microseconds to make them again.
+// pays a few microseconds to make them again. Either direction's cipher
+// made again starts the wait: a read in tlsData, a write (an event to an
+// idle subscriber, say) in sealLocked, which asks the loop for the timer.
 const tlsReleaseAfter = 2 * time.Second
+
+// What a connect storm leaves to the garbage collector, for the Server's
+// releaser (memory.go): crypto/tls allocates some 70 KB per server
+// handshake (X25519MLKEM768 key shares, the certificate message and its
+// signature, transcript hashes, buffers; a heap profile of 5,000
+// handshakes), nearly all of it garbage once the handshake is done, and a
+// dropped AES-GCM cipher is one 768-byte block. Each alone is far below
+// a spike; a burst of them is one, and the heap it grew stays the
+// process's until a release. Estimates, not measured per handshake:
+// what matters is that a storm of some hundreds of handshakes crosses the
+// threshold.
+const (
+	handshakeGarbage = 64 << 10
+	cipherGarbage    = 768
+)
 
 func newEconnTLS(r *tlsrec.Result) *econnTLS {
 	st := r.State // not &r.State: that would keep the leftover bytes
@@ -93,6 +115,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 		deadline = start.Add(d)
 	}
 	res, err := s.opt.tls.Handshake(countConn{nc, &s.stats}, deadline)
+	s.rel.garbage(handshakeGarbage) // failed or not, it allocated
 	s.mu.Lock()
 	delete(e.handshakes, nc)
 	closed := s.closed
@@ -161,11 +184,12 @@ func (c *econn) tlsData(b []byte) (int, int) {
 }
 
 // tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
-// and returns when to look again (0: when the connection is next read).
-// The econn Timer calls it.
+// and returns when to look again (0: when a cipher is next made).
+// The econn Timer calls it whenever its timer fires, and the timer fires
+// for a write cipher made while releaseAt was 0 (sealLocked asked for it).
 func (c *econn) tlsTimer(now time.Duration) time.Duration {
 	t := c.tls
-	if t.releaseAt == 0 || now < t.releaseAt {
+	if t.releaseAt != 0 && now < t.releaseAt {
 		return t.releaseAt
 	}
 	if last := max(c.LastRead(), c.LastWrite()); now-last < tlsReleaseAfter {
@@ -173,10 +197,20 @@ func (c *econn) tlsTimer(now time.Duration) time.Duration {
 		return t.releaseAt
 	}
 	t.releaseAt = 0
-	t.rec.ReleaseRead()
+	var freed int64
+	if t.rec.HoldsReadCipher() {
+		t.rec.ReleaseRead()
+		freed += cipherGarbage
+	}
 	c.Lock()
-	t.rec.ReleaseWrite()
+	if t.rec.HoldsWriteCipher() {
+		t.rec.ReleaseWrite()
+		freed += cipherGarbage
+	}
 	c.Unlock()
+	if freed > 0 {
+		c.srv.rel.garbage(freed)
+	}
 	return 0
 }
 
@@ -215,8 +249,13 @@ func (c *econn) sealLocked(out *[]byte, mark int) {
 	if c.tls == nil {
 		return
 	}
+	held := c.tls.rec.HoldsWriteCipher()
 	b, err := c.tls.rec.SealInPlace(*out, mark)
 	*out = b
+	if !held && c.tls.open && c.tls.rec.HoldsWriteCipher() {
+		// Made again: the loop drops it once the connection is quiet.
+		c.WakeTimerLocked(epoll.Now() + tlsReleaseAfter)
+	}
 	if err != nil { // the sequence number is exhausted (2^64 records)
 		c.srv.opt.log.Warn("TLS: cannot seal more records; closing", "remote", c.remote, "err", err)
 		c.CloseLocked()

@@ -59,6 +59,9 @@ type Conn struct {
 	// lastWrite is the engine clock of the last write, by whichever
 	// loop made it.
 	lastWrite int64
+	// treq is a timer asked for from outside the loop (WakeTimerLocked),
+	// not yet set by it: 0 for none.
+	treq int64
 
 	// Loop goroutine only.
 	registered bool
@@ -243,6 +246,25 @@ func (c *Conn) SetTimerBefore(at time.Duration) {
 		return
 	}
 	c.loop.wheel.set(c, at)
+}
+
+// WakeTimerLocked asks the connection's loop to arm its timer for time at
+// unless it is set for that tick or earlier already, as SetTimerBefore
+// does; at <= 0 does nothing. Unlike SetTimerBefore, it may be called
+// from any goroutine, the caller holding the lock (a writer that made
+// state the loop is to drop when the connection goes quiet, say); the
+// loop is woken to set it, once per request, so call it on a change of
+// state, not on every write.
+func (c *Conn) WakeTimerLocked(at time.Duration) {
+	if at <= 0 || c.loop == nil || c.state == stateClosed {
+		return
+	}
+	if c.treq != 0 {
+		c.treq = min(c.treq, int64(at))
+		return // already on its way to the loop
+	}
+	c.treq = int64(at)
+	c.loop.pushTimer(c)
 }
 
 // LastWrite returns the engine clock of the last write that sent data (0
