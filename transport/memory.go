@@ -85,17 +85,18 @@ const freePartial = readBufferSize
 // more than releaseMinimum bytes given back (note). A connect storm: the
 // garbage of each TLS handshake and of each cipher a quiet connection
 // drops (garbage; tls_linux.go), small alone but hundreds of MB for
-// thousands of connections, most of it after the last connection is up
-// (the ciphers go 2 s after). Once releaseThreshold bytes have been
+// thousands of connections. Once releaseThreshold bytes have been
 // counted, the release waits for the spike to end, releaseDelay without
-// more (the connections that held the memory finish closing, the storm's
-// last ciphers go), but no longer than releaseInterval after the
-// threshold was crossed, and comes at most once every releaseInterval,
-// because a forced collection costs CPU in proportion to the live heap.
+// more (the connections that held the memory finish closing; the storm's
+// connections drop their ciphers 2 s after their last message, so the
+// delay is longer than that), but no longer than releaseInterval after
+// the threshold was crossed, and comes at most once every
+// releaseInterval, because a forced collection costs CPU in proportion to
+// the live heap.
 const (
 	releaseThreshold = 32 << 20
 	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
-	releaseDelay     = time.Second
+	releaseDelay     = 3 * time.Second
 	releaseInterval  = 10 * time.Second
 )
 

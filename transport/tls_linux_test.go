@@ -81,9 +81,9 @@ func TestMemoryReleasedAfterHandshakes(t *testing.T) {
 	const storm = 8
 	ts := startServer(t, EngineEpoll, func(s *Server) {
 		s.TLSConfig = serverTLS
-		// A spike is eight handshakes here; delay and interval are the
-		// real ones.
-		s.rel.threshold = storm * handshakeGarbage
+		// A spike is eight handshakes here, over after 100ms of
+		// quiet.
+		s.rel.threshold, s.rel.delay = storm*handshakeGarbage, 100*time.Millisecond
 	})
 	for range storm {
 		join(t, ts.dialWS(t, "wamp.2.json"))
