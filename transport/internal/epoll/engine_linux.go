@@ -312,10 +312,10 @@ func (l *loop) setTimers(cs []*Conn) {
 		c.mu.Lock()
 		at := time.Duration(c.treq)
 		c.treq = 0
-		closed := c.state == stateClosed
+		open := c.state == stateOpen
 		c.mu.Unlock()
-		if closed {
-			continue
+		if !open || c.closing {
+			continue // a closing connection's timer is its close grace
 		}
 		if !c.registered {
 			if c.tat == 0 || c.tat > int64(at) {
