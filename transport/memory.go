@@ -100,6 +100,21 @@ const (
 	releaseInterval  = 10 * time.Second
 )
 
+// What a connect storm leaves to the garbage collector, for the
+// releaser: crypto/tls allocates some 70 KB per server handshake
+// (X25519MLKEM768 key shares, the certificate message and its signature,
+// transcript hashes, buffers; a heap profile of 5,000 handshakes), nearly
+// all of it garbage once the handshake is done, whichever engine runs it,
+// and a cipher the epoll engine drops from a quiet connection
+// (tls_linux.go) is one 768-byte AES-GCM block. Each alone is far below a
+// spike; a burst of them is one, and the heap it grew stays the process's
+// until a release. Estimates, not measured per handshake: what matters is
+// that a storm of some hundreds of handshakes crosses the threshold.
+const (
+	handshakeGarbage = 64 << 10
+	cipherGarbage    = 768
+)
+
 // releaser gives memory back to the operating system after a spike; see
 // above. Its timer's goroutine is the only one it starts; stop waits for
 // it.

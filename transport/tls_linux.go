@@ -63,21 +63,6 @@ type econnTLS struct {
 // idle subscriber, say) in sealLocked, which asks the loop for the timer.
 const tlsReleaseAfter = 2 * time.Second
 
-// What a connect storm leaves to the garbage collector, for the Server's
-// releaser (memory.go): crypto/tls allocates some 70 KB per server
-// handshake (X25519MLKEM768 key shares, the certificate message and its
-// signature, transcript hashes, buffers; a heap profile of 5,000
-// handshakes), nearly all of it garbage once the handshake is done, and a
-// dropped AES-GCM cipher is one 768-byte block. Each alone is far below
-// a spike; a burst of them is one, and the heap it grew stays the
-// process's until a release. Estimates, not measured per handshake:
-// what matters is that a storm of some hundreds of handshakes crosses the
-// threshold.
-const (
-	handshakeGarbage = 64 << 10
-	cipherGarbage    = 768
-)
-
 func newEconnTLS(r *tlsrec.Result) *econnTLS {
 	st := r.State // not &r.State: that would keep the leftover bytes
 	return &econnTLS{rec: r.Conn, state: &st}
