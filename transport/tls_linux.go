@@ -169,12 +169,20 @@ func (c *econn) tlsData(b []byte) (int, int) {
 }
 
 // tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
-// and returns when to look again (0: when a cipher is next made).
-// The econn Timer calls it whenever its timer fires, and the timer fires
-// for a write cipher made while releaseAt was 0 (sealLocked asked for it).
+// and returns when to look again (0: when a cipher is next made). The
+// econn Timer calls it whenever its timer fires, and the loop calls that
+// Timer when a write made the write cipher again (sealLocked asks it
+// to): with no drop planned, it plans one.
 func (c *econn) tlsTimer(now time.Duration) time.Duration {
 	t := c.tls
-	if t.releaseAt != 0 && now < t.releaseAt {
+	switch {
+	case t.releaseAt == 0:
+		if !t.rec.HoldsReadCipher() && !c.holdsWriteCipher() {
+			return 0
+		}
+		t.releaseAt = now + tlsReleaseAfter
+		return t.releaseAt
+	case now < t.releaseAt:
 		return t.releaseAt
 	}
 	if last := max(c.LastRead(), c.LastWrite()); now-last < tlsReleaseAfter {
@@ -197,6 +205,14 @@ func (c *econn) tlsTimer(now time.Duration) time.Duration {
 		c.srv.rel.garbage(freed)
 	}
 	return 0
+}
+
+// holdsWriteCipher reports whether the record layer holds its write
+// cipher, which is the writer's: under the lock.
+func (c *econn) holdsWriteCipher() bool {
+	c.Lock()
+	defer c.Unlock()
+	return c.tls.rec.HoldsWriteCipher()
 }
 
 // tlsFailed ends a connection whose records failed, or that the client
@@ -238,8 +254,8 @@ func (c *econn) sealLocked(out *[]byte, mark int) {
 	b, err := c.tls.rec.SealInPlace(*out, mark)
 	*out = b
 	if !held && c.tls.open && c.tls.rec.HoldsWriteCipher() {
-		// Made again: the loop drops it once the connection is quiet.
-		c.WakeTimerLocked(epoll.Now() + tlsReleaseAfter)
+		// Made again: the loop's Timer (tlsTimer) plans its drop.
+		c.WakeTimerLocked()
 	}
 	if err != nil { // the sequence number is exhausted (2^64 records)
 		c.srv.opt.log.Warn("TLS: cannot seal more records; closing", "remote", c.remote, "err", err)

@@ -306,24 +306,18 @@ func (l *loop) pushTimer(c *Conn) {
 	l.mu.Unlock()
 }
 
-// setTimers arms the timers asked for from outside the loop.
+// setTimers calls the Timer of the connections that asked for it from
+// outside the loop (WakeTimerLocked).
 func (l *loop) setTimers(cs []*Conn) {
 	for _, c := range cs {
 		c.mu.Lock()
-		at := time.Duration(c.treq)
-		c.treq = 0
+		c.timerAsk = false
 		open := c.state == stateOpen
 		c.mu.Unlock()
-		if !open || c.closing {
+		if !open || c.closing || !c.registered {
 			continue // a closing connection's timer is its close grace
 		}
-		if !c.registered {
-			if c.tat == 0 || c.tat > int64(at) {
-				c.tat = int64(at) // Add's initial timer: set when registered
-			}
-			continue
-		}
-		c.SetTimerBefore(at)
+		c.h.Timer(Now())
 	}
 }
 

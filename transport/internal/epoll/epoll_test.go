@@ -646,28 +646,23 @@ func TestSetTimerBefore(t *testing.T) {
 	}
 }
 
-// TestWakeTimerLocked: a timer asked for from another goroutine than the
-// loop is set by the loop and fires; asking for a later one meanwhile
-// does not put it off.
+// TestWakeTimerLocked: asked from another goroutine than the loop, the
+// loop calls the handler's Timer; asking twice before it does is one call.
 func TestWakeTimerLocked(t *testing.T) {
 	e := newEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond})
 	c := newTestConn(false)
 	peer := pair(t, e, &c.Conn, c, 0)
-	peer.Write([]byte("x")) // registered: the request goes to the wheel
+	peer.Write([]byte("x")) // registered once Data has seen it
 	<-c.data
 	for range 2 {
-		start := Now()
 		c.Lock()
-		c.WakeTimerLocked(start + 20*time.Millisecond)
-		c.WakeTimerLocked(start + time.Hour)
+		c.WakeTimerLocked()
+		c.WakeTimerLocked()
 		c.Unlock()
 		select {
-		case now := <-c.timers:
-			if now < start+20*time.Millisecond {
-				t.Fatalf("timer fired %s early", start+20*time.Millisecond-now)
-			}
+		case <-c.timers:
 		case <-time.After(5 * time.Second):
-			t.Fatal("the timer asked for from outside the loop never fired")
+			t.Fatal("the loop never called Timer")
 		}
 	}
 }
