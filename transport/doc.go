@@ -57,8 +57,8 @@
 //     quiet for 2s keeps only its keys (some 400 bytes more than a plain
 //     one), not the ciphers' tables, whichever direction made them last
 //     (an event sent to an idle subscriber remakes the write cipher; the
-//     writer asks the loop for the timer that drops it). TLS 1.2 and 1.3
-//     with AEAD suites.
+//     writer asks the loop to plan its drop). TLS 1.2 and 1.3 with AEAD
+//     suites.
 //   - Goroutine mode (everywhere): a reader and a writer goroutine
 //     per connection, a 4 KiB read buffer (grown while larger messages
 //     arrive, dropped back to 4 KiB when the connection is idle), one

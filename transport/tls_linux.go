@@ -50,8 +50,8 @@ type econnTLS struct {
 	releaseAt time.Duration
 	// open says, under the connection's lock, that the connection is
 	// attached (phaseOpen): a write that makes the write cipher may then
-	// ask the loop for the timer that drops it (during the handshake the
-	// timer is the handshake's deadline).
+	// ask the loop to call Timer, which plans its drop (during the
+	// handshake, Timer is the handshake's deadline).
 	open bool
 }
 
