@@ -77,7 +77,7 @@ func TestTLSNetConnDeadline(t *testing.T) {
 // subscriber sent one event) drops the write cipher the event made once
 // it has been quiet for tlsReleaseAfter, as one that reads drops its read
 // cipher: the write comes from another goroutine than the connection's
-// loop, which is asked for the timer. The cipher is counted as garbage
+// loop, which is asked to plan the drop. The cipher is counted as garbage
 // for the releaser.
 func TestTLSWriteCipherDropped(t *testing.T) {
 	ts := startServer(t, EngineEpoll, func(s *Server) { s.TLSConfig = serverTLS })
