@@ -92,7 +92,9 @@ const freePartial = readBufferSize
 // delay is longer than that), but no longer than releaseInterval after
 // the threshold was crossed, and comes at most once every
 // releaseInterval, because a forced collection costs CPU in proportion to
-// the live heap.
+// the live heap. A release that comes while the spike goes on (a storm
+// longer than the interval) is followed by one once it is over, however
+// little it adds after: otherwise the end of a long storm would stay.
 const (
 	releaseThreshold = 32 << 20
 	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
@@ -127,11 +129,16 @@ type releaser struct {
 	freed    int64
 	crossed  time.Time // when freed crossed the threshold (the timer is set)
 	lastNote time.Time
-	timer    *time.Timer
-	last     time.Time // the last release
-	stopped  bool
-	running  sync.WaitGroup
-	count    *atomic.Uint64
+	// ongoing: the last release came while the spike went on (at the
+	// releaseInterval cap), so its end gets a release of its own, once
+	// quiet, however little it adds (a long storm's last handshakes and
+	// its ciphers).
+	ongoing bool
+	timer   *time.Timer
+	last    time.Time // the last release
+	stopped bool
+	running sync.WaitGroup
+	count   *atomic.Uint64
 }
 
 // init sets the defaults of the fields a test did not set, and the
@@ -171,7 +178,7 @@ func (r *releaser) add(n int64) {
 	r.freed += n
 	now := time.Now()
 	r.lastNote = now
-	if r.stopped || r.timer != nil || r.freed < r.threshold {
+	if r.stopped || r.timer != nil || r.freed < r.threshold && !r.ongoing {
 		return
 	}
 	r.crossed = now
@@ -181,10 +188,13 @@ func (r *releaser) add(n int64) {
 
 // wait returns how long from now the release is due: once the spike has
 // been quiet for delay, or interval after it crossed the threshold, and
-// not before interval after the last release. The caller holds r.mu.
+// not before interval after the last release. The end of a spike whose
+// last release came while it went on (ongoing) has no such cap: it waits
+// for the quiet, so that a steady trickle of handshakes never forces a
+// collection every interval. The caller holds r.mu.
 func (r *releaser) wait(now time.Time) time.Duration {
 	at := r.lastNote.Add(r.delay)
-	if limit := r.crossed.Add(r.interval); limit.Before(at) {
+	if limit := r.crossed.Add(r.interval); r.freed >= r.threshold && limit.Before(at) {
 		at = limit
 	}
 	if next := r.last.Add(r.interval); next.After(at) {
@@ -202,7 +212,9 @@ func (r *releaser) release() {
 			return
 		}
 	}
-	r.timer, r.freed, r.last = nil, 0, time.Now()
+	now := time.Now()
+	r.ongoing = now.Sub(r.lastNote) < r.delay
+	r.timer, r.freed, r.last = nil, 0, now
 	stopped := r.stopped
 	r.mu.Unlock()
 	defer r.running.Done()

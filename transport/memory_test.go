@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestReleaserWaitsForSpikeEnd(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r := &releaser{}
 	r.init(nil)
-	r.crossed = t0
+	r.crossed, r.freed = t0, r.threshold
 	cases := []struct {
 		name           string
 		lastNote, last time.Time
@@ -31,5 +32,41 @@ func TestReleaserWaitsForSpikeEnd(t *testing.T) {
 		if got := r.wait(c.now); got != c.want {
 			t.Errorf("%s: release due in %s, want %s", c.name, got, c.want)
 		}
+	}
+}
+
+// TestReleaserLongSpike: a spike that goes on past the release interval
+// gets a release at the interval, while it goes on, and another once it
+// is over, though what it added after the first is under the threshold
+// (a long connect storm's last handshakes and the ciphers its
+// connections drop after it).
+func TestReleaserLongSpike(t *testing.T) {
+	var count atomic.Uint64
+	// The delay is long against the interval: the first release comes at
+	// the interval while notes keep coming.
+	r := &releaser{threshold: 1 << 20, minimum: 1, delay: 200 * time.Millisecond, interval: 50 * time.Millisecond}
+	r.init(&count)
+	defer r.stop()
+	r.garbage(1 << 20)
+	for count.Load() == 0 {
+		r.garbage(1)
+		time.Sleep(time.Millisecond)
+	}
+	r.garbage(1) // the spike's end: far under the threshold
+	eventually(t, "a release once the spike is over", func() bool { return count.Load() >= 2 })
+}
+
+// TestReleaserTrickle: after a release that came while its spike went on,
+// a trickle that never stops for the delay gets no release of its own
+// (no forced collection every interval), until it adds up to a spike.
+func TestReleaserTrickle(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := &releaser{}
+	r.init(nil)
+	r.last, r.ongoing = t0, true
+	r.freed, r.crossed = 1, t0.Add(time.Second) // the trickle's first note set the timer
+	r.lastNote = t0.Add(30 * time.Second)       // and it went on
+	if got := r.wait(r.lastNote); got != releaseDelay {
+		t.Fatalf("the end of a trickle is due in %s, want the delay %s after its last note", got, releaseDelay)
 	}
 }
