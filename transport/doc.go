@@ -154,9 +154,10 @@
 //     handshakes and the ciphers of connections gone quiet leave to the
 //     garbage collector: a connect storm, some 64 KiB a handshake), the
 //     Server hands the memory back to the operating system
-//     (debug.FreeOSMemory, once the spike has been over for 3s, at most
-//     every 10s; ServerStats.MemoryReleases), which Go's heap would
-//     otherwise keep for minutes.
+//     (debug.FreeOSMemory, once the spike has been over for 3s, or 10s
+//     into a longer one and again at its end; at most every 10s;
+//     ServerStats.MemoryReleases), which Go's heap would otherwise keep
+//     for minutes.
 //   - With Server.Deflate, a compressed WebSocket message is limited on
 //     the wire to about its limit (websocket.CompressedLimit) like any
 //     other, and decompressed once whole, within the same limit: output
