@@ -158,7 +158,9 @@ func (c *conn) handshake() error {
 	}
 	if cfg := c.srv.TLSConfig; cfg != nil {
 		tc := tls.Server(c.nc, cfg) // over the counting layer
-		if err := tc.Handshake(); err != nil {
+		err := tc.Handshake()
+		c.srv.rel.garbage(handshakeGarbage) // failed or not, it allocated
+		if err != nil {
 			return fmt.Errorf("%w with %s: %w", errTLSHandshake, c.remote, err)
 		}
 		cs := tc.ConnectionState()

@@ -55,7 +55,10 @@
 //     records with transport/internal/tlsrec: it opens them in place in
 //     its buffer and seals output where it is framed, and a connection
 //     quiet for 2s keeps only its keys (some 400 bytes more than a plain
-//     one), not the ciphers' tables. TLS 1.2 and 1.3 with AEAD suites.
+//     one), not the ciphers' tables, whichever direction made them last
+//     (an event sent to an idle subscriber remakes the write cipher; the
+//     writer asks the loop to plan its drop). TLS 1.2 and 1.3 with AEAD
+//     suites.
 //   - Goroutine mode (everywhere): a reader and a writer goroutine
 //     per connection, a 4 KiB read buffer (grown while larger messages
 //     arrive, dropped back to 4 KiB when the connection is idle), one
@@ -147,10 +150,14 @@
 //   - Read buffers grow with the bytes that arrive, never beyond the
 //     frame, and go as soon as the frame is consumed; the reassembly
 //     buffer of a fragmented message goes once the message is delivered.
-//     After a spike (32 MiB of such buffers given back), the Server hands
-//     the memory back to the operating system (debug.FreeOSMemory, a
-//     second later and at most every 10s; ServerStats.MemoryReleases), which Go's
-//     heap would otherwise keep for minutes.
+//     After a spike (32 MiB of such buffers given back, or of what TLS
+//     handshakes and the ciphers of connections gone quiet leave to the
+//     garbage collector: a connect storm, some 64 KiB a handshake), the
+//     Server hands the memory back to the operating system
+//     (debug.FreeOSMemory, once the spike has been over for 3s, or 10s
+//     into a longer one and again at its end; at most every 10s;
+//     ServerStats.MemoryReleases), which Go's heap would otherwise keep
+//     for minutes.
 //   - With Server.Deflate, a compressed WebSocket message is limited on
 //     the wire to about its limit (websocket.CompressedLimit) like any
 //     other, and decompressed once whole, within the same limit: output

@@ -323,6 +323,9 @@ func (c *econn) attach(answer []byte) {
 	s.mu.Unlock()
 
 	c.Lock()
+	if c.tls != nil {
+		c.tls.open = true
+	}
 	c.appendLocked(answer)
 	c.Unlock()
 	c.phase = phaseOpen

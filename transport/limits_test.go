@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -206,9 +207,9 @@ func TestMemoryReleasedAfterSpike(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, func(s *Server) {
 			s.MaxMessageSize = 1 << 20
-			// A spike is 1 MiB here, not 32 MiB; delay and interval
-			// are the real ones.
-			s.rel.threshold, s.rel.minimum = 1<<20, 256<<10
+			// A spike is 1 MiB here, not 32 MiB, and it is over
+			// after 100ms of quiet.
+			s.rel.threshold, s.rel.minimum, s.rel.delay = 1<<20, 256<<10, 100*time.Millisecond
 		})
 		big := &wamp.Publish{Request: 1, Options: wamp.Dict{"acknowledge": true}, Topic: "com.test.big",
 			Payload: wamp.Payload{Args: wamp.List{strings.Repeat("s", 600<<10)}}}

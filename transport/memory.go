@@ -74,20 +74,47 @@ func (b *PartialBudget) release(n int64) { b.held.Add(-n) }
 const freePartial = readBufferSize
 
 // Giving memory back to the operating system. Go's heap keeps what a
-// spike of large messages needed: the garbage collector frees the buffers,
-// but the pages stay the process's until a collection lowers the heap goal
-// (up to two minutes without allocations) and the background scavenger
-// returns them, slowly. So after a spike the Server asks for them back
-// with debug.FreeOSMemory: once releaseThreshold bytes of large
-// reservations have been given back, releaseDelay later (the connections
-// that held them finish closing meanwhile), and at most once every
+// spike needed: the garbage collector frees the objects, but the pages
+// stay the process's until a collection lowers the heap goal (up to two
+// minutes without allocations) and the background scavenger returns
+// them, slowly, and only down to about the heap goal, twice the live
+// heap. So after a spike the Server asks for them back with
+// debug.FreeOSMemory, which returns every free page.
+//
+// Two kinds of spike are counted. Large messages: the reservations of
+// more than releaseMinimum bytes given back (note). A connect storm: the
+// garbage of each TLS handshake and of each cipher a quiet connection
+// drops (garbage; tls_linux.go), small alone but hundreds of MB for
+// thousands of connections. Once releaseThreshold bytes have been
+// counted, the release waits for the spike to end, releaseDelay without
+// more (the connections that held the memory finish closing; the storm's
+// connections drop their ciphers 2 s after their last message, so the
+// delay is longer than that), but no longer than releaseInterval after
+// the threshold was crossed, and comes at most once every
 // releaseInterval, because a forced collection costs CPU in proportion to
-// the live heap.
+// the live heap. A release that comes while the spike goes on (a storm
+// longer than the interval) is followed by one once it is over, however
+// little it adds after: otherwise the end of a long storm would stay.
 const (
 	releaseThreshold = 32 << 20
-	releaseMinimum   = 1 << 20 // smaller give-backs are not spikes
-	releaseDelay     = time.Second
+	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
+	releaseDelay     = 3 * time.Second
 	releaseInterval  = 10 * time.Second
+)
+
+// What a connect storm leaves to the garbage collector, for the
+// releaser: crypto/tls allocates some 70 KB per server handshake
+// (X25519MLKEM768 key shares, the certificate message and its signature,
+// transcript hashes, buffers; a heap profile of 5,000 handshakes), nearly
+// all of it garbage once the handshake is done, whichever engine runs it,
+// and a cipher the epoll engine drops from a quiet connection
+// (tls_linux.go) is one 768-byte AES-GCM block. Each alone is far below a
+// spike; a burst of them is one, and the heap it grew stays the process's
+// until a release. Estimates, not measured per handshake: what matters is
+// that a storm of some hundreds of handshakes crosses the threshold.
+const (
+	handshakeGarbage = 64 << 10
+	cipherGarbage    = 768
 )
 
 // releaser gives memory back to the operating system after a spike; see
@@ -98,10 +125,17 @@ type releaser struct {
 	threshold, minimum int64
 	delay, interval    time.Duration
 
-	mu      sync.Mutex
-	freed   int64
+	mu       sync.Mutex
+	freed    int64
+	crossed  time.Time // when freed crossed the threshold (the timer is set)
+	lastNote time.Time
+	// ongoing: the last release came while the spike went on (at the
+	// releaseInterval cap), so its end gets a release of its own, once
+	// quiet, however little it adds (a long storm's last handshakes and
+	// its ciphers).
+	ongoing bool
 	timer   *time.Timer
-	last    time.Time
+	last    time.Time // the last release
 	stopped bool
 	running sync.WaitGroup
 	count   *atomic.Uint64
@@ -125,31 +159,65 @@ func (r *releaser) init(count *atomic.Uint64) {
 	}
 }
 
-// note records n bytes given back.
+// note records n bytes of a large message's reservation given back;
+// under releaseMinimum they do not count.
 func (r *releaser) note(n int64) {
-	if n < r.minimum {
-		return
+	if n >= r.minimum {
+		r.add(n)
 	}
+}
+
+// garbage records n bytes left to the garbage collector by a TLS
+// handshake or a dropped cipher: each counts, since a storm is made of
+// many small ones.
+func (r *releaser) garbage(n int64) { r.add(n) }
+
+func (r *releaser) add(n int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.freed += n
-	if r.stopped || r.timer != nil || r.freed < r.threshold {
+	now := time.Now()
+	r.lastNote = now
+	if r.stopped || r.timer != nil || r.freed < r.threshold && !r.ongoing {
 		return
 	}
-	at := time.Now().Add(r.delay)
+	r.crossed = now
+	r.running.Add(1)
+	r.timer = time.AfterFunc(r.wait(now), r.release)
+}
+
+// wait returns how long from now the release is due: once the spike has
+// been quiet for delay, or interval after it crossed the threshold, and
+// not before interval after the last release. The end of a spike whose
+// last release came while it went on (ongoing) has no such cap: it waits
+// for the quiet, so that a steady trickle of handshakes never forces a
+// collection every interval. The caller holds r.mu.
+func (r *releaser) wait(now time.Time) time.Duration {
+	at := r.lastNote.Add(r.delay)
+	if limit := r.crossed.Add(r.interval); r.freed >= r.threshold && limit.Before(at) {
+		at = limit
+	}
 	if next := r.last.Add(r.interval); next.After(at) {
 		at = next
 	}
-	r.running.Add(1)
-	r.timer = time.AfterFunc(time.Until(at), r.release)
+	return at.Sub(now)
 }
 
 func (r *releaser) release() {
-	defer r.running.Done()
 	r.mu.Lock()
-	r.timer, r.freed, r.last = nil, 0, time.Now()
+	if !r.stopped {
+		if d := r.wait(time.Now()); d > 0 { // the spike goes on
+			r.timer.Reset(d)
+			r.mu.Unlock()
+			return
+		}
+	}
+	now := time.Now()
+	r.ongoing = now.Sub(r.lastNote) < r.delay
+	r.timer, r.freed, r.last = nil, 0, now
 	stopped := r.stopped
 	r.mu.Unlock()
+	defer r.running.Done()
 	if stopped {
 		return
 	}

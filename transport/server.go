@@ -154,7 +154,9 @@ type Server struct {
 	// MaxTLSHandshakes bounds the TLS handshakes the epoll engine runs at
 	// once, each on a goroutine of its own for at most HandshakeTimeout
 	// (never on an event loop): while that many are in progress, new
-	// connections wait in the listen backlog. Default
+	// connections wait in the listen backlog. It bounds a connect storm's
+	// peak memory too: a handshake in progress holds some tens of KB
+	// (given back after the storm; see memory.go). Default
 	// DefaultMaxTLSHandshakes.
 	MaxTLSHandshakes int
 

@@ -196,7 +196,8 @@ type ServerStats struct {
 	// dropped in the router's Stats.
 	TooLargeBeforeWelcome uint64
 	// MemoryReleases counts the times memory was given back to the
-	// operating system after a spike of large messages.
+	// operating system after a spike: of large messages, or of TLS
+	// handshakes (a connect storm).
 	MemoryReleases uint64
 	// TLSHandshakes is the number of TLS handshakes in progress for the
 	// epoll engine (at most Server.MaxTLSHandshakes); the ones that

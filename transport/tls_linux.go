@@ -48,12 +48,19 @@ type econnTLS struct {
 	// the connection has been quiet meanwhile (0: not planned). The
 	// loop's.
 	releaseAt time.Duration
+	// open says, under the connection's lock, that the connection is
+	// attached (phaseOpen): a write that makes the write cipher may then
+	// ask the loop to call Timer, which plans its drop (during the
+	// handshake, Timer is the handshake's deadline).
+	open bool
 }
 
 // tlsReleaseAfter is the quiet after which a connection's ciphers are
 // dropped (AES-GCM's tables, some 750 bytes a direction), leaving only
 // its keys: a connection quiet that long is idle, and one that wakes up
-// pays a few microseconds to make them again.
+// pays a few microseconds to make them again. Either direction's cipher
+// made again starts the wait: a read in tlsData, a write (an event to an
+// idle subscriber, say) in sealLocked, which asks the loop for the timer.
 const tlsReleaseAfter = 2 * time.Second
 
 func newEconnTLS(r *tlsrec.Result) *econnTLS {
@@ -93,6 +100,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 		deadline = start.Add(d)
 	}
 	res, err := s.opt.tls.Handshake(countConn{nc, &s.stats}, deadline)
+	s.rel.garbage(handshakeGarbage) // failed or not, it allocated
 	s.mu.Lock()
 	delete(e.handshakes, nc)
 	closed := s.closed
@@ -161,11 +169,20 @@ func (c *econn) tlsData(b []byte) (int, int) {
 }
 
 // tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
-// and returns when to look again (0: when the connection is next read).
-// The econn Timer calls it.
+// and returns when to look again (0: when a cipher is next made). The
+// econn Timer calls it whenever its timer fires, and the loop calls that
+// Timer when a write made the write cipher again (sealLocked asks it
+// to): with no drop planned, it plans one.
 func (c *econn) tlsTimer(now time.Duration) time.Duration {
 	t := c.tls
-	if t.releaseAt == 0 || now < t.releaseAt {
+	switch {
+	case t.releaseAt == 0:
+		if !t.rec.HoldsReadCipher() && !c.holdsWriteCipher() {
+			return 0
+		}
+		t.releaseAt = now + tlsReleaseAfter
+		return t.releaseAt
+	case now < t.releaseAt:
 		return t.releaseAt
 	}
 	if last := max(c.LastRead(), c.LastWrite()); now-last < tlsReleaseAfter {
@@ -173,11 +190,29 @@ func (c *econn) tlsTimer(now time.Duration) time.Duration {
 		return t.releaseAt
 	}
 	t.releaseAt = 0
-	t.rec.ReleaseRead()
+	var freed int64
+	if t.rec.HoldsReadCipher() {
+		t.rec.ReleaseRead()
+		freed += cipherGarbage
+	}
 	c.Lock()
-	t.rec.ReleaseWrite()
+	if t.rec.HoldsWriteCipher() {
+		t.rec.ReleaseWrite()
+		freed += cipherGarbage
+	}
 	c.Unlock()
+	if freed > 0 {
+		c.srv.rel.garbage(freed)
+	}
 	return 0
+}
+
+// holdsWriteCipher reports whether the record layer holds its write
+// cipher, which is the writer's: under the lock.
+func (c *econn) holdsWriteCipher() bool {
+	c.Lock()
+	defer c.Unlock()
+	return c.tls.rec.HoldsWriteCipher()
 }
 
 // tlsFailed ends a connection whose records failed, or that the client
@@ -215,8 +250,13 @@ func (c *econn) sealLocked(out *[]byte, mark int) {
 	if c.tls == nil {
 		return
 	}
+	held := c.tls.rec.HoldsWriteCipher()
 	b, err := c.tls.rec.SealInPlace(*out, mark)
 	*out = b
+	if !held && c.tls.open && c.tls.rec.HoldsWriteCipher() {
+		// Made again: the loop's Timer (tlsTimer) plans its drop.
+		c.WakeTimerLocked()
+	}
 	if err != nil { // the sequence number is exhausted (2^64 records)
 		c.srv.opt.log.Warn("TLS: cannot seal more records; closing", "remote", c.remote, "err", err)
 		c.CloseLocked()

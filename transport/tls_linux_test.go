@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 
 	"github.com/junction-wamp/junction/transport/internal/tlsrec"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // TestTLSNetConnDeadline: a read interrupted by a deadline (net/http's
@@ -69,5 +70,46 @@ func TestTLSNetConnDeadline(t *testing.T) {
 	}
 	if _, err := io.ReadFull(tc, b); err != nil || string(b) != "ho" {
 		t.Fatalf("the client read %q, %v", b, err)
+	}
+}
+
+// TestTLSWriteCipherDropped: a connection that only receives (an idle
+// subscriber sent one event) drops the write cipher the event made once
+// it has been quiet for tlsReleaseAfter, as one that reads drops its read
+// cipher: the write comes from another goroutine than the connection's
+// loop, which is asked to plan the drop. The cipher is counted as garbage
+// for the releaser.
+func TestTLSWriteCipherDropped(t *testing.T) {
+	ts := startServer(t, EngineEpoll, func(s *Server) { s.TLSConfig = serverTLS })
+	sub := ts.dialWS(t, "wamp.2.json")
+	join(t, sub)
+	sub.send(&wamp.Subscribe{Request: 1, Topic: "com.test.quiet"})
+	expect[*wamp.Subscribed](t, sub)
+	sc := ts.serverConn(t, sub.netConn().LocalAddr()).(*econn)
+	held := func() bool { // the write cipher is the writer's, under the lock
+		sc.Lock()
+		defer sc.Unlock()
+		return sc.tls.rec.HoldsWriteCipher()
+	}
+	quiet := func() bool { return !held() }
+	eventually(t, "the subscriber's ciphers to be dropped", quiet)
+
+	garbage := func() int64 {
+		ts.rel.mu.Lock()
+		defer ts.rel.mu.Unlock()
+		return ts.rel.freed
+	}
+	before := garbage()
+	pub := ts.dialWS(t, "wamp.2.json")
+	join(t, pub)
+	pub.send(&wamp.Publish{Request: 2, Topic: "com.test.quiet", Options: wamp.Dict{"acknowledge": true}})
+	expect[*wamp.Published](t, pub)
+	expect[*wamp.Event](t, sub)
+	if !held() {
+		t.Fatal("the event was sealed without a write cipher")
+	}
+	eventually(t, "the subscriber's write cipher to be dropped after the event", quiet)
+	if g := garbage() - before; g < cipherGarbage {
+		t.Fatalf("%d bytes of garbage counted after the event, want at least a cipher's %d", g, cipherGarbage)
 	}
 }

@@ -246,3 +246,24 @@ func TestTLSBadRecord(t *testing.T) {
 		}
 	})
 }
+
+// TestMemoryReleasedAfterHandshakes: a burst of TLS handshakes is a spike
+// for the Server's releaser (a connect storm leaves tens of KB of garbage
+// per handshake): once enough have run, the memory is given back
+// (ServerStats.MemoryReleases), with no large message anywhere; on both
+// engines.
+func TestMemoryReleasedAfterHandshakes(t *testing.T) {
+	const storm = 8
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) {
+			s.TLSConfig = serverTLS
+			// A spike is eight handshakes here, over after 100ms of
+			// quiet.
+			s.rel.threshold, s.rel.delay = storm*handshakeGarbage, 100*time.Millisecond
+		})
+		for range storm {
+			join(t, ts.dialWS(t, "wamp.2.json"))
+		}
+		eventually(t, "the memory to be released", func() bool { return ts.Stats().MemoryReleases == 1 })
+	})
+}

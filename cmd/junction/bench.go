@@ -76,6 +76,7 @@ type benchConfig struct {
 	rate            float64
 	duration        time.Duration
 	warmup          time.Duration
+	settle          time.Duration
 	pids            []int // the routers' processes, sampled together
 	sourceAddrs     []net.IP
 	jsonFile        string
@@ -137,6 +138,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&cfg.rate, "rate", 0, "rpc: calls/s offered in total; fanout: events/s published; 0 runs a closed loop")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to measure (idle: to hold the sessions)")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "rpc, fanout: load before measuring, not counted")
+	fs.DurationVar(&cfg.settle, "settle", 500*time.Millisecond, "idle: how long the router is left after the dial phase before its memory is read (a TLS router drops idle connections' ciphers after 2s and gives a connect storm's memory back once it is over)")
 	fs.StringVar(&pids, "pid", "", "the router's process id: sample its memory and CPU from /proc; a comma-separated list sums the processes (the nodes of a cluster)")
 	fs.StringVar(&sources, "source-addrs", "", "comma-separated local addresses to spread connections over, e.g. 127.0.0.1,127.0.0.2")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write a JSON report to this file")
@@ -212,8 +214,8 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 			return nil, fmt.Errorf("-%s %d: must be at least %d", c.name, c.v, c.min)
 		}
 	}
-	if cfg.rate < 0 || cfg.duration <= 0 || cfg.warmup < 0 {
-		return nil, errors.New("-rate and -warmup must not be negative, -duration must be positive")
+	if cfg.rate < 0 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.settle < 0 {
+		return nil, errors.New("-rate, -warmup and -settle must not be negative, -duration must be positive")
 	}
 	return cfg, nil
 }

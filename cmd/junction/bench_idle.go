@@ -61,8 +61,10 @@ func (b *benchRun) idle(ctx context.Context) error {
 		rep.ClientGoroutinesPerSession = float64(runtime.NumGoroutine()-goroutinesBefore) / float64(rep.SessionsHeld)
 	}
 	if rep.Router != nil {
-		// Let the router settle (its goroutines, the GC) before reading.
-		sleepUntil(ctx, time.Now().Add(500*time.Millisecond))
+		// Let the router settle (its goroutines, the GC; with TLS, the
+		// ciphers and the release after the storm) before reading.
+		sleepUntil(ctx, time.Now().Add(cfg.settle))
+		rep.Router.SettleSeconds = cfg.settle.Seconds()
 		if after, err := sampleProcs(cfg.pids); err == nil {
 			rep.Router.RSSAfterKiB = after.rssKiB
 			if rep.SessionsHeld > 0 {

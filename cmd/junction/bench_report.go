@@ -78,6 +78,7 @@ type routerReport struct {
 	RSSBeforeKiB      int64   `json:"rss_before_kib,omitempty"`
 	RSSAfterKiB       int64   `json:"rss_after_kib,omitempty"`
 	RSSPerSessionByte float64 `json:"rss_per_session_bytes,omitempty"`
+	SettleSeconds     float64 `json:"settle_s,omitempty"` // idle: the wait after the dial phase before RSSAfterKiB
 	CPUSeconds        float64 `json:"cpu_seconds,omitempty"`
 	CPUPerCallUs      float64 `json:"cpu_per_call_us,omitempty"`
 	CPUPerEventUs     float64 `json:"cpu_per_event_us,omitempty"`

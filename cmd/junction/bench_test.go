@@ -78,7 +78,7 @@ func TestBenchIdle(t *testing.T) {
 	addr := benchRouter(t)
 	pid := os.Getpid() // the router runs in this process
 	for _, url := range []string{"ws://" + addr + "/ws", "rs://" + addr} {
-		rep := runBenchT(t, "idle", "-url", url, "-sessions", "50", "-duration", "1s",
+		rep := runBenchT(t, "idle", "-url", url, "-sessions", "50", "-duration", "1s", "-settle", "100ms",
 			"-serializer", "msgpack", "-pid", itoa(pid), "-source-addrs", "127.0.0.1,127.0.0.2")
 		if rep.SessionsHeld != 50 || rep.SessionsAtEnd != 50 || rep.DialFailures != 0 {
 			t.Errorf("%s: held %d, at end %d, failures %d", url, rep.SessionsHeld, rep.SessionsAtEnd, rep.DialFailures)
@@ -159,6 +159,7 @@ func TestBenchFlags(t *testing.T) {
 		{"idle", "-source-addrs", "not-an-ip"},
 		{"fanout", "extra"},
 		{"rpc", "-duration", "0s"},
+		{"idle", "-settle", "-1s"},
 	} {
 		var out, errOut bytes.Buffer
 		if err := runBench(context.Background(), args, &out, &errOut); err == nil {

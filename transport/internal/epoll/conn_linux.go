@@ -45,17 +45,18 @@ type Conn struct {
 	seq  uint32 // tells this connection's epoll events from a reused fd's
 
 	// Under mu.
-	out     *buffer // being written (by the write token's holder): out.b[off:] is left
-	off     int
-	pend    *buffer // appended to by Output, to be written after out
-	spare   *buffer // a written buffer kept while the connection is busy
-	state   uint8
-	abort   bool  // close at once, unflushed output and all
-	queued  bool  // on the loop's queue, or waiting for its turn (paced)
-	paced   bool  // waiting for its turn: the loop paces listeners
-	stalled bool  // the kernel took only part: waiting for EPOLLOUT
-	writing bool  // a goroutine is in write(2) on the socket: the write token
-	outSize int32 // what the last output buffer held: the next one's size
+	out      *buffer // being written (by the write token's holder): out.b[off:] is left
+	off      int
+	pend     *buffer // appended to by Output, to be written after out
+	spare    *buffer // a written buffer kept while the connection is busy
+	state    uint8
+	abort    bool  // close at once, unflushed output and all
+	queued   bool  // on the loop's queue, or waiting for its turn (paced)
+	paced    bool  // waiting for its turn: the loop paces listeners
+	stalled  bool  // the kernel took only part: waiting for EPOLLOUT
+	writing  bool  // a goroutine is in write(2) on the socket: the write token
+	timerAsk bool  // WakeTimerLocked was called; the loop has not seen it yet
+	outSize  int32 // what the last output buffer held: the next one's size
 	// lastWrite is the engine clock of the last write, by whichever
 	// loop made it.
 	lastWrite int64
@@ -243,6 +244,23 @@ func (c *Conn) SetTimerBefore(at time.Duration) {
 		return
 	}
 	c.loop.wheel.set(c, at)
+}
+
+// WakeTimerLocked asks the connection's loop to call the handler's Timer
+// at its next round, as if the timer were due, so that the handler can
+// set it (a writer that made state the loop is to drop once the
+// connection is quiet, say: the loop's Timer then arms the timer for
+// that). Unlike SetTimer, it may be called from any goroutine, the
+// caller holding the lock; the loop is woken for it, once per request
+// (more calls before the loop sees the first are one), so call it on a
+// change of state, not on every write. A closing connection's timer is
+// its close grace: the request is dropped.
+func (c *Conn) WakeTimerLocked() {
+	if c.timerAsk || c.loop == nil || c.state != stateOpen {
+		return
+	}
+	c.timerAsk = true
+	c.loop.pushTimer(c)
 }
 
 // LastWrite returns the engine clock of the last write that sent data (0

@@ -120,7 +120,9 @@
 //
 // Each loop has a hashed timer wheel with Config.Tick resolution; a
 // connection has one timer ([Conn.SetTimer]), on an intrusive list, so that
-// timers cost no runtime timer and no allocation. A loop sleeps in
+// timers cost no runtime timer and no allocation. The wheel is the loop's:
+// another goroutine asks the loop to call the handler's Timer, which may
+// set it, with [Conn.WakeTimerLocked]. A loop sleeps in
 // epoll_wait until the next tick only while it has timers.
 //
 // # Closing

@@ -189,6 +189,7 @@ type loop struct {
 
 	mu       sync.Mutex
 	queue    []*Conn // connections that want the loop: new, written to, closing
+	timers   []*Conn // connections that asked for a timer (WakeTimerLocked)
 	stopping bool
 	stopped  bool
 
@@ -308,6 +309,32 @@ func (l *loop) push(c *Conn) {
 	l.mu.Unlock()
 }
 
+// pushTimer queues c's timer request for the loop and wakes it. The
+// caller holds c's lock.
+func (l *loop) pushTimer(c *Conn) {
+	l.mu.Lock()
+	if !l.stopped {
+		l.timers = append(l.timers, c)
+		l.wakeLocked()
+	}
+	l.mu.Unlock()
+}
+
+// setTimers calls the Timer of the connections that asked for it from
+// outside the loop (WakeTimerLocked).
+func (l *loop) setTimers(cs []*Conn) {
+	for _, c := range cs {
+		c.mu.Lock()
+		c.timerAsk = false
+		open := c.state == stateOpen
+		c.mu.Unlock()
+		if !open || c.closing || !c.registered {
+			continue // a closing connection's timer is its close grace
+		}
+		c.h.Timer(Now())
+	}
+}
+
 func (l *loop) wake() {
 	l.mu.Lock()
 	if !l.stopped {
@@ -348,7 +375,7 @@ func (l *loop) run() {
 			l.sleeping.Store(true)
 			l.e.awake.Add(-1)
 			l.mu.Lock()
-			busy := len(l.queue) > 0 || l.stopping
+			busy := len(l.queue) > 0 || len(l.timers) > 0 || l.stopping
 			l.mu.Unlock()
 			if !busy {
 				l.e.omu.Lock()
@@ -464,7 +491,12 @@ func (l *loop) drain() bool {
 	q := l.queue
 	l.queue, l.spare = l.spare[:0], nil // two arrays take turns
 	stopping := l.stopping
+	timers := l.timers
+	l.timers = nil
 	l.mu.Unlock()
+	if len(timers) > 0 && !stopping {
+		l.setTimers(timers)
+	}
 	if len(q) > 0 {
 		l.work = append(l.work, q...)
 		clear(q)

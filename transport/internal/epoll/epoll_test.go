@@ -672,3 +672,24 @@ func TestWaitAllocatesNothing(t *testing.T) {
 		t.Fatal("the loop never parked: the test measured a poll, not a wait")
 	}
 }
+
+// TestWakeTimerLocked: asked from another goroutine than the loop, the
+// loop calls the handler's Timer; asking twice before it does is one call.
+func TestWakeTimerLocked(t *testing.T) {
+	e := newEngine(t, Config{Loops: 1, Tick: 10 * time.Millisecond})
+	c := newTestConn(false)
+	peer := pair(t, e, &c.Conn, c, 0)
+	peer.Write([]byte("x")) // registered once Data has seen it
+	<-c.data
+	for range 2 {
+		c.Lock()
+		c.WakeTimerLocked()
+		c.WakeTimerLocked()
+		c.Unlock()
+		select {
+		case <-c.timers:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the loop never called Timer")
+		}
+	}
+}

@@ -462,6 +462,14 @@ func (c *Conn) ReleaseRead() { c.in.aead = nil }
 // writer calls it.
 func (c *Conn) ReleaseWrite() { c.out.aead = nil }
 
+// HoldsReadCipher reports whether the read direction holds its AEAD now
+// (made by Open, dropped by ReleaseRead). The reader calls it.
+func (c *Conn) HoldsReadCipher() bool { return c.in.aead != nil }
+
+// HoldsWriteCipher reports whether the write direction holds its AEAD now
+// (made by Seal, dropped by ReleaseWrite). The writer calls it.
+func (c *Conn) HoldsWriteCipher() bool { return c.out.aead != nil }
+
 // Overhead is the most Seal adds to n bytes of data.
 func Overhead(n int) int {
 	recs := (n + MaxPlaintext - 1) / MaxPlaintext

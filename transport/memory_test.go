@@ -1,0 +1,72 @@
+package transport
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestReleaserWaitsForSpikeEnd: the release comes once the spike has been
+// quiet for the delay (a connect storm's garbage keeps coming, its
+// ciphers last), but no later than the interval after the threshold was
+// crossed, and never within the interval of the last release.
+func TestReleaserWaitsForSpikeEnd(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := &releaser{}
+	r.init(nil)
+	r.crossed, r.freed = t0, r.threshold
+	cases := []struct {
+		name           string
+		lastNote, last time.Time
+		now            time.Time
+		want           time.Duration
+	}{
+		{"quiet since the threshold", t0, time.Time{}, t0, releaseDelay},
+		{"the storm goes on", t0.Add(3 * time.Second), time.Time{}, t0.Add(3 * time.Second), releaseDelay},
+		{"quiet for the delay", t0.Add(3 * time.Second), time.Time{}, t0.Add(3*time.Second + releaseDelay), 0},
+		{"a storm longer than the interval", t0.Add(releaseInterval), time.Time{}, t0.Add(releaseInterval), 0},
+		{"a release shortly before", t0, t0.Add(-time.Second), t0, releaseInterval - time.Second},
+	}
+	for _, c := range cases {
+		r.lastNote, r.last = c.lastNote, c.last
+		if got := r.wait(c.now); got != c.want {
+			t.Errorf("%s: release due in %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestReleaserLongSpike: a spike that goes on past the release interval
+// gets a release at the interval, while it goes on, and another once it
+// is over, though what it added after the first is under the threshold
+// (a long connect storm's last handshakes and the ciphers its
+// connections drop after it).
+func TestReleaserLongSpike(t *testing.T) {
+	var count atomic.Uint64
+	// The delay is long against the interval: the first release comes at
+	// the interval while notes keep coming.
+	r := &releaser{threshold: 1 << 20, minimum: 1, delay: 200 * time.Millisecond, interval: 50 * time.Millisecond}
+	r.init(&count)
+	defer r.stop()
+	r.garbage(1 << 20)
+	for count.Load() == 0 {
+		r.garbage(1)
+		time.Sleep(time.Millisecond)
+	}
+	r.garbage(1) // the spike's end: far under the threshold
+	eventually(t, "a release once the spike is over", func() bool { return count.Load() >= 2 })
+}
+
+// TestReleaserTrickle: after a release that came while its spike went on,
+// a trickle that never stops for the delay gets no release of its own
+// (no forced collection every interval), until it adds up to a spike.
+func TestReleaserTrickle(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := &releaser{}
+	r.init(nil)
+	r.last, r.ongoing = t0, true
+	r.freed, r.crossed = 1, t0.Add(time.Second) // the trickle's first note set the timer
+	r.lastNote = t0.Add(30 * time.Second)       // and it went on
+	if got := r.wait(r.lastNote); got != releaseDelay {
+		t.Fatalf("the end of a trickle is due in %s, want the delay %s after its last note", got, releaseDelay)
+	}
+}
