@@ -108,10 +108,15 @@ func TestServerStats(t *testing.T) {
 			return true
 		})
 
+		// The clients close their side once the server has closed its
+		// own: the server waits up to closeGrace for that before it counts
+		// the connection closed.
 		wsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
 		wsc.closed()
+		wsc.conn.Close()
 		rsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
 		rsc.closed()
+		rsc.conn.Close()
 		eventually(t, "the connections to be counted closed", func() bool {
 			st := ts.Stats()
 			return connStats(st, m.engine, "websocket").Open == 0 && connStats(st, m.engine, "rawsocket").Open == 0
