@@ -138,6 +138,7 @@ func TestKeepAlive(t *testing.T) {
 		}
 		for name, dial := range dial {
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each waits for pings and the ping timeout
 				c := dial(t)
 				join(t, c)
 				// The client's own ping is answered with its payload.
