@@ -48,11 +48,11 @@ func (g *gatedTicket) Authenticate(ctx context.Context, req *auth.Request, c aut
 // sometimes did not, and the client was cut off for the router's slowness.)
 func TestHelloTimeoutAfterAsyncWelcome(t *testing.T) {
 	const helloTimeout = 300 * time.Millisecond
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		gated := &gatedTicket{gate: make(chan struct{})}
 		pol := &auth.Policy{}
 		pol.Add(auth.MethodTicket, gated)
-		ts := startServer(t, engine, func(s *Server) {
+		ts := m.start(t, func(s *Server) {
 			rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Auth: pol}}, Logger: testLogger()})
 			if err != nil {
 				t.Fatal(err)

@@ -20,8 +20,8 @@ import (
 // and RESULT. Short messages go uncompressed, and a client that offers
 // nothing on the same listener talks plainly.
 func TestDeflateRoundTrip(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.Deflate = true })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.Deflate = true })
 		text := strings.Repeat(`{"sensor":"t-17","celsius":21.5,"ok":true},`, 50) // 2 KiB of typical JSON
 
 		pub := ts.dialWSDeflate(t, "wamp.2.json")
@@ -90,8 +90,8 @@ func TestDeflateRoundTrip(t *testing.T) {
 // frame, on a control frame, or on any frame of a connection that did not
 // negotiate permessage-deflate is a protocol error (close 1002).
 func TestDeflateFragmented(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.Deflate = true })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.Deflate = true })
 		msg, _ := ts.dialWS(t, "wamp.2.json").codec.Encode(nil, &wamp.Publish{Request: 7, Options: wamp.Dict{"acknowledge": true},
 			Topic: "com.test.frag", Payload: wamp.Payload{Args: wamp.List{strings.Repeat("fragment ", 300)}}})
 		z, err := wsflate.DefaultHelper.Compress(msg)
@@ -146,8 +146,8 @@ func TestDeflateFragmented(t *testing.T) {
 // TestDeflateOff: without Server.Deflate an offer is ignored, and a client
 // that compresses anyway is failed (1002).
 func TestDeflateOff(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		c := ts.dialWSDeflate(t, "wamp.2.json")
 		if c.deflate {
 			t.Fatal("permessage-deflate negotiated on a server without Deflate")
@@ -173,8 +173,8 @@ func TestDeflateBomb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Deflate = true
 			s.MaxMessageSize = 1 << 20
 		})

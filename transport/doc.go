@@ -70,7 +70,7 @@
 // record layer carries: TLS 1.1 and older only, or only non-AEAD
 // suites), and goroutine mode elsewhere. Both
 // behave the same to a client, timeouts, limits and close codes included;
-// every behaviour test runs on both.
+// every behaviour test runs on both, over plain connections and over TLS.
 //
 // Measured on a 2-core machine shared with the load generator (junction
 // bench): an idle session, joined and subscribed, grows the router's RSS by

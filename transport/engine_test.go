@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,15 +83,22 @@ func rsFrame(t *testing.T, c codec.Codec, m wamp.Message) []byte {
 }
 
 // TestSplitMessages sends HELLO and an acknowledged PUBLISH in two writes,
-// split at every byte boundary, a pause between them.
+// split at every byte boundary, a pause between them. Over TLS each write
+// is a record of its own, and the split is at every third boundary: the
+// framing behind the record layer is the plain one, split everywhere in
+// the plain modes, and a TLS handshake per split is what the test costs.
 func TestSplitMessages(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
+		step := 1
+		if m.tls {
+			step = 3
+		}
 		hello := &wamp.Hello{Realm: "realm1", Details: clientRoles}
 		publish := &wamp.Publish{Request: 9, Options: wamp.Dict{"acknowledge": true}, Topic: "com.test.split"}
 		t.Run("rawsocket", func(t *testing.T) {
 			stream := append(rsFrame(t, codec.MsgPack, hello), rsFrame(t, codec.MsgPack, publish)...)
-			for k := 1; k < len(stream); k++ {
+			for k := 1; k < len(stream); k += step {
 				c := ts.dialRS(t, wamp.FormatMsgPack)
 				c.conn.Write(stream[:k])
 				time.Sleep(time.Millisecond)
@@ -104,7 +110,7 @@ func TestSplitMessages(t *testing.T) {
 		})
 		t.Run("websocket", func(t *testing.T) {
 			stream := append(wsFrame(t, codec.JSON, hello), wsFrame(t, codec.JSON, publish)...)
-			for k := 1; k < len(stream); k++ {
+			for k := 1; k < len(stream); k += step {
 				c := ts.dialWS(t, "wamp.2.json")
 				c.conn.Write(stream[:k])
 				time.Sleep(time.Millisecond)
@@ -120,8 +126,8 @@ func TestSplitMessages(t *testing.T) {
 // TestDribbledHandshake sends the WebSocket upgrade request a byte at a
 // time.
 func TestDribbledHandshake(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		conn := ts.dial(t)
 		req := "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n"
@@ -153,9 +159,9 @@ func TestDribbledHandshake(t *testing.T) {
 // one and stalls, is dropped at the handshake deadline counted from the
 // connection, however it dribbles.
 func TestHandshakeSlowLoris(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		const timeout = 300 * time.Millisecond
-		ts := startServer(t, engine, func(s *Server) { s.HandshakeTimeout = timeout })
+		ts := m.start(t, func(s *Server) { s.HandshakeTimeout = timeout })
 		for _, tt := range []struct {
 			name    string
 			dribble string
@@ -166,6 +172,7 @@ func TestHandshakeSlowLoris(t *testing.T) {
 			{name: "rawsocket stalled", dribble: "\x7f\xf1"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel() // each waits out the timeout
 				conn := ts.dial(t)
 				start := time.Now()
 				done := make(chan struct{})
@@ -197,8 +204,8 @@ func TestHandshakeSlowLoris(t *testing.T) {
 // TestManyMessagesInOneWrite: every frame of a segment is handled, in
 // order.
 func TestManyMessagesInOneWrite(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		for _, c := range []client{ts.dialWS(t, "wamp.2.cbor"), ts.dialRS(t, wamp.FormatJSON)} {
 			join(t, c)
 			var batch []byte
@@ -223,8 +230,8 @@ func TestManyMessagesInOneWrite(t *testing.T) {
 
 // TestLargeMessage sends a message of several megabytes each way.
 func TestLargeMessage(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		sub := ts.dialRS(t, wamp.FormatMsgPack)
 		pub := ts.dialWS(t, "wamp.2.json")
 		join(t, sub)
@@ -247,11 +254,11 @@ func TestLargeMessage(t *testing.T) {
 // TestStalledSubscriber: a subscriber that stops reading costs no more
 // than its outbound queue, and the others do not notice.
 func TestStalledSubscriber(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		const queue = 256 << 10
-		ts := startServer(t, engine, func(s *Server) { s.OutboundQueue = queue })
+		ts := m.start(t, func(s *Server) { s.OutboundQueue = queue })
 		stalled := ts.dialRS(t, wamp.FormatJSON)
-		stalled.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		tcpConn(t, stalled.conn).SetReadBuffer(4 << 10)
 		join(t, stalled)
 		stalled.send(&wamp.Subscribe{Request: 1, Topic: "com.test.flood"})
 		expect[*wamp.Subscribed](t, stalled)
@@ -302,10 +309,10 @@ func TestStalledSubscriber(t *testing.T) {
 // while a lot is queued: the connection goes within the close grace
 // periods, and the session with it.
 func TestCloseWhileWritesPending(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		c := ts.dialWS(t, "wamp.2.json")
-		c.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		tcpConn(t, c.conn).SetReadBuffer(4 << 10)
 		join(t, c)
 		sc := ts.serverConn(t, c.conn.LocalAddr())
 		sc.setSendBuffer(8 << 10)
@@ -330,8 +337,8 @@ func TestCloseWhileWritesPending(t *testing.T) {
 // TestSendCloseRace sends from many goroutines while the connection is
 // closed from both ends.
 func TestSendCloseRace(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.OutboundQueue = 32 << 10 })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.OutboundQueue = 32 << 10 })
 		ev := wamp.NewShared(&wamp.Event{Subscription: 1, Publication: 2, Payload: wamp.Payload{Args: wamp.List{"race"}}})
 		for i := range 20 {
 			var c client
@@ -376,8 +383,8 @@ func TestSendCloseRace(t *testing.T) {
 // TestRequestTooLarge: an upgrade request over the limit is refused
 // without an answer.
 func TestRequestTooLarge(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		conn := ts.dial(t)
 		go func() {
 			fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n", strings.Repeat("b", maxUpgradeRequest))

@@ -63,11 +63,86 @@ func engines() []string {
 	return []string{EngineGoroutine}
 }
 
-// forEngines runs test once for each engine, as a subtest named after it.
+// forEngines runs test once for each engine, as a subtest named after it:
+// for tests of one engine's machinery or of TLS itself. Tests of what a
+// connection does run in every mode (forModes).
 func forEngines(t *testing.T, test func(t *testing.T, engine string)) {
 	for _, e := range engines() {
 		t.Run(e, func(t *testing.T) { test(t, e) })
 	}
+}
+
+// mode is one way the test server carries connections: an engine, over
+// plain TCP (or a Unix socket) or over TLS. The epoll engine's TLS has a
+// record layer of its own (tlsrec) under the same framing code, and the
+// goroutine engine's is crypto/tls under a net.Conn: what a connection
+// does must not depend on either.
+type mode struct {
+	engine string
+	tls    bool
+}
+
+// String names the mode's subtest: "epoll", "epoll-tls" (one level, so
+// that -run 'TestX/-tls' picks the TLS modes and nothing of the others).
+func (m mode) String() string {
+	if m.tls {
+		return m.engine + "-tls"
+	}
+	return m.engine
+}
+
+// modes lists every engine, plain and over TLS.
+func modes() []mode {
+	var ms []mode
+	for _, tls := range []bool{false, true} {
+		for _, e := range engines() {
+			ms = append(ms, mode{engine: e, tls: tls})
+		}
+	}
+	return ms
+}
+
+// forModes runs test once for each mode, as a subtest named after it.
+func forModes(t *testing.T, test func(t *testing.T, m mode)) {
+	for _, m := range modes() {
+		t.Run(m.String(), func(t *testing.T) { test(t, m) })
+	}
+}
+
+// tlsConfig is the server's TLSConfig in mode m: serverTLS over TLS, nil
+// on plain connections.
+func (m mode) tlsConfig() *tls.Config {
+	if m.tls {
+		return serverTLS
+	}
+	return nil
+}
+
+// start is startServer in mode m. Over TLS the Server gets serverTLS
+// before cfg runs (cfg may replace it), and the test's dialers (dial,
+// dialWS, dialRS, httpClient) speak TLS since the Server has a TLSConfig.
+func (m mode) start(t *testing.T, cfg func(*Server)) *testServer {
+	t.Helper()
+	return startServer(t, m.engine, func(s *Server) {
+		s.TLSConfig = m.tlsConfig()
+		if cfg != nil {
+			cfg(s)
+		}
+	})
+}
+
+// tcpConn is the TCP connection under a test client's connection, TLS or
+// not, for its socket options.
+func tcpConn(t testing.TB, c net.Conn) *net.TCPConn {
+	t.Helper()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("%T is not a TCP connection", c)
+	}
+	return tcp
 }
 
 // startServer serves a Server with the given engine, configured by cfg, on
@@ -95,7 +170,9 @@ func serveOn(t *testing.T, ln net.Listener, engine string, cfg func(*Server)) *t
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if err := <-done; err != nil {
+		// ErrServerClosed: the test was over before Serve began (its
+		// subtests filtered out by -run, say).
+		if err := <-done; err != nil && !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 		goleak.VerifyNone(t, before)

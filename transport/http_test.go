@@ -80,87 +80,70 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // port, on both engines and over TLS: other paths and plain requests for
 // the WebSocket path go to the Handler, upgrades to the router.
 func TestHTTPHandler(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		engine string
-		tls    bool
-	}{
-		{"goroutine", EngineGoroutine, false},
-		{"epoll", EngineEpoll, false},
-		{"goroutine/tls", EngineGoroutine, true},
-		{"epoll/tls", EngineEpoll, true},
-	} {
-		if tc.engine == EngineEpoll && !epollSupported {
-			continue
-		}
-		t.Run(tc.name, func(t *testing.T) {
-			ts := startServer(t, tc.engine, func(s *Server) {
-				s.Handler = testMux(nil)
-				s.HTTP.MaxBodyBytes = 1000
-				if tc.tls {
-					s.TLSConfig = serverTLS
-				}
-			})
-			c, base := ts.httpClient(t)
-			for range 2 { // the second on the kept-alive connection
-				if code, body := get(t, c, base+"/hello?x=1"); code != 200 || body != "hello GET /hello?x=1" {
-					t.Fatalf("GET /hello: %d %q", code, body)
-				}
-			}
-			if code, body := get(t, c, base+"/ws"); code != 200 || body != "plain GET to the WebSocket path" {
-				t.Fatalf("plain GET /ws: %d %q", code, body)
-			}
-			if code, _ := get(t, c, base+"/nothing/here"); code != 404 {
-				t.Fatalf("GET /nothing/here: %d", code)
-			}
-			resp, err := c.Post(base+"/echo", "text/plain", strings.NewReader("ping"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || string(b) != "ping" {
-				t.Fatalf("POST /echo: %d %q", resp.StatusCode, b)
-			}
-			resp, err = c.Post(base+"/echo", "text/plain", strings.NewReader(strings.Repeat("x", 1001)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Fatalf("POST /echo over MaxBodyBytes: %d", resp.StatusCode)
-			}
-
-			// WAMP on the same port.
-			join(t, ts.dialWS(t, "wamp.2.json"))
-			join(t, ts.dialRS(t, wamp.FormatCBOR))
-
-			// A request that arrives a byte at a time is routed all the same.
-			conn := ts.dial(t)
-			for _, b := range []byte("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") {
-				if _, err := conn.Write([]byte{b}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			conn.SetReadDeadline(time.Now().Add(ioTimeout))
-			resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ = io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 || string(b) != "hello GET /hello" {
-				t.Fatalf("byte by byte: %d %q", resp.StatusCode, b)
-			}
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
+			s.Handler = testMux(nil)
+			s.HTTP.MaxBodyBytes = 1000
 		})
-	}
+		c, base := ts.httpClient(t)
+		for range 2 { // the second on the kept-alive connection
+			if code, body := get(t, c, base+"/hello?x=1"); code != 200 || body != "hello GET /hello?x=1" {
+				t.Fatalf("GET /hello: %d %q", code, body)
+			}
+		}
+		if code, body := get(t, c, base+"/ws"); code != 200 || body != "plain GET to the WebSocket path" {
+			t.Fatalf("plain GET /ws: %d %q", code, body)
+		}
+		if code, _ := get(t, c, base+"/nothing/here"); code != 404 {
+			t.Fatalf("GET /nothing/here: %d", code)
+		}
+		resp, err := c.Post(base+"/echo", "text/plain", strings.NewReader("ping"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ping" {
+			t.Fatalf("POST /echo: %d %q", resp.StatusCode, b)
+		}
+		resp, err = c.Post(base+"/echo", "text/plain", strings.NewReader(strings.Repeat("x", 1001)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("POST /echo over MaxBodyBytes: %d", resp.StatusCode)
+		}
+
+		// WAMP on the same port.
+		join(t, ts.dialWS(t, "wamp.2.json"))
+		join(t, ts.dialRS(t, wamp.FormatCBOR))
+
+		// A request that arrives a byte at a time is routed all the same.
+		conn := ts.dial(t)
+		for _, b := range []byte("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") {
+			if _, err := conn.Write([]byte{b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.SetReadDeadline(time.Now().Add(ioTimeout))
+		resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "hello GET /hello" {
+			t.Fatalf("byte by byte: %d %q", resp.StatusCode, b)
+		}
+	})
 }
 
 // TestHTTPWebSocketPath routes requests for the WebSocket path by their
 // headers: an upgrade with a bad subprotocol is still the upgrader's to
 // refuse, a POST is the Handler's.
 func TestHTTPWebSocketPath(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Handler = testMux(nil)
 			s.WebSocketPath = "/wamp"
 		})
@@ -184,8 +167,8 @@ func TestHTTPWebSocketPath(t *testing.T) {
 // TestHTTPOnlyRawSocket serves every HTTP request with the Handler on a
 // listener without WebSocket.
 func TestHTTPOnlyRawSocket(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Handler = testMux(nil)
 			s.RawSocket = true
 		})
@@ -200,8 +183,8 @@ func TestHTTPOnlyRawSocket(t *testing.T) {
 // TestHTTPMaxConns answers a connection beyond HTTP.MaxConns with 503 and
 // serves again once one has closed.
 func TestHTTPMaxConns(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Handler = testMux(nil)
 			s.HTTP.MaxConns = 1
 		})
@@ -236,8 +219,8 @@ func TestHTTPMaxConns(t *testing.T) {
 // TestHTTPSlowHeaders closes a connection whose request headers do not
 // arrive within HTTP.ReadHeaderTimeout, after the handoff.
 func TestHTTPSlowHeaders(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Handler = testMux(nil)
 			s.HTTP.ReadHeaderTimeout = 50 * time.Millisecond
 		})
@@ -253,9 +236,9 @@ func TestHTTPSlowHeaders(t *testing.T) {
 // TestHTTPShutdown ends a streaming request when the server shuts down,
 // and leaves no goroutine behind (startServer checks).
 func TestHTTPShutdown(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		streaming := make(chan struct{}, 1)
-		ts := startServer(t, engine, func(s *Server) { s.Handler = testMux(streaming) })
+		ts := m.start(t, func(s *Server) { s.Handler = testMux(streaming) })
 		c, base := ts.httpClient(t)
 		resp, err := c.Get(base + "/stream")
 		if err != nil {
@@ -278,8 +261,8 @@ func TestHTTPShutdown(t *testing.T) {
 // no Handler: 404 for another path, and a plain GET of the WebSocket path
 // refused.
 func TestHTTPNoHandler(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		for path, want := range map[string]string{"/metrics": "HTTP/1.1 404 ", "/ws": "HTTP/1.1 4"} {
 			conn := ts.dial(t)
 			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)

@@ -27,8 +27,8 @@ func TestKeepAliveSchedule(t *testing.T) {
 		timeout  = 300 * time.Millisecond
 		slack    = interval * 7 / 10
 	)
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.PingInterval = interval
 			s.PingTimeout = timeout
 			s.RawSocketPings = true

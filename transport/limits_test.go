@@ -27,8 +27,8 @@ func rsHeader(n int) []byte { return rawsocket.AppendHeader(nil, rawsocket.TypeM
 // as soon as its header says so, before any of it arrives; once joined,
 // the session may send messages up to MaxMessageSize. Bystanders go on.
 func TestPreWelcomeLimit(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		bystander := ts.dialRS(t, wamp.FormatMsgPack)
 		join(t, bystander)
 
@@ -83,9 +83,9 @@ func TestPartialBudget(t *testing.T) {
 		msgSize = 60000
 		fit     = budget / msgSize // 17
 	)
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		b := NewPartialBudget(budget)
-		ts := startServer(t, engine, func(s *Server) {
+		ts := m.start(t, func(s *Server) {
 			s.MaxMessageSize = 512 << 10
 			s.PartialBudget = b
 		})
@@ -137,9 +137,9 @@ func TestPartialBudget(t *testing.T) {
 // is delivered; a message in progress over the budget's room is refused,
 // the same message fits once the room is back.
 func TestPartialBudgetGivenBack(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		b := NewPartialBudget(1 << 20)
-		ts := startServer(t, engine, func(s *Server) {
+		ts := m.start(t, func(s *Server) {
 			s.MaxMessageSize = 1 << 20
 			s.PartialBudget = b
 		})
@@ -204,8 +204,8 @@ func TestPartialBudgetGivenBack(t *testing.T) {
 // ServerStats.MemoryReleases; what that does to the RSS is measured by
 // scripts/memspike, not here).
 func TestMemoryReleasedAfterSpike(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.MaxMessageSize = 1 << 20
 			// A spike is 1 MiB here, not 32 MiB, and it is over
 			// after 100ms of quiet.

@@ -25,8 +25,8 @@ import (
 var formats = []wamp.Format{wamp.FormatJSON, wamp.FormatMsgPack, wamp.FormatCBOR}
 
 func TestHelloWelcome(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		for _, f := range formats {
 			t.Run("websocket/"+f.String(), func(t *testing.T) {
 				c := ts.dialWS(t, codec.ByFormat(f).Subprotocol())
@@ -83,8 +83,8 @@ func asBytes(v any) []byte {
 }
 
 func TestPubSubAcrossProtocols(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		wsJSON := ts.dialWS(t, "wamp.2.json")
 		rsCBOR := ts.dialRS(t, wamp.FormatCBOR)
 		wsMsgPack := ts.dialWS(t, "wamp.2.msgpack")
@@ -98,8 +98,8 @@ func TestPubSubAcrossProtocols(t *testing.T) {
 }
 
 func TestCall(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		callee := ts.dialWS(t, "wamp.2.cbor")
 		caller := ts.dialRS(t, wamp.FormatJSON)
 		join(t, callee)
@@ -126,8 +126,8 @@ func TestCall(t *testing.T) {
 }
 
 func TestKeepAlive(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.PingInterval = 50 * time.Millisecond
 			s.PingTimeout = 300 * time.Millisecond
 			s.RawSocketPings = true
@@ -138,6 +138,7 @@ func TestKeepAlive(t *testing.T) {
 		}
 		for name, dial := range dial {
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each waits for pings and the ping timeout
 				c := dial(t)
 				join(t, c)
 				// The client's own ping is answered with its payload.
@@ -195,8 +196,8 @@ func TestKeepAlive(t *testing.T) {
 }
 
 func TestHelloTimeout(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.HelloTimeout = 300 * time.Millisecond })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.HelloTimeout = 300 * time.Millisecond })
 		live := ts.dialRS(t, wamp.FormatJSON)
 		join(t, live)
 		for _, c := range []client{ts.dialWS(t, "wamp.2.msgpack"), ts.dialRS(t, wamp.FormatCBOR)} {
@@ -208,8 +209,8 @@ func TestHelloTimeout(t *testing.T) {
 }
 
 func TestGarbage(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		other := ts.dialWS(t, "wamp.2.json")
 		join(t, other)
 
@@ -252,8 +253,8 @@ func TestGarbage(t *testing.T) {
 }
 
 func TestMessageTooBig(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.MaxMessageSize = 1500 })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.MaxMessageSize = 1500 })
 		big := &wamp.Publish{Request: 1, Topic: "com.test.big", Payload: wamp.Payload{Args: wamp.List{strings.Repeat("x", 2000)}}}
 		t.Run("websocket", func(t *testing.T) {
 			c := ts.dialWS(t, "wamp.2.json")
@@ -308,8 +309,8 @@ func TestMessageTooBig(t *testing.T) {
 }
 
 func TestWebSocketViolations(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		t.Run("unmasked frame", func(t *testing.T) {
 			c := ts.dialWS(t, "wamp.2.json")
 			c.writeFrame(ws.OpText, true, false, []byte(`[1,"realm1",{}]`))
@@ -334,8 +335,8 @@ func TestWebSocketViolations(t *testing.T) {
 }
 
 func TestFragmentedMessage(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		c := ts.dialWS(t, "wamp.2.json")
 		hello, err := codec.JSON.Encode(nil, &wamp.Hello{Realm: "realm1", Details: clientRoles})
 		if err != nil {
@@ -354,8 +355,8 @@ func TestFragmentedMessage(t *testing.T) {
 }
 
 func TestWebSocketHandshakeRefused(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.AllowedOrigins = []string{"https://app.example.com", "https://*.example.org"}
 			s.WebSocketPath = "/wamp"
 		})
@@ -398,8 +399,8 @@ func TestWebSocketHandshakeRefused(t *testing.T) {
 }
 
 func TestRawSocketHandshakeRefused(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		for _, tt := range []struct {
 			name string
 			req  []byte
@@ -426,7 +427,7 @@ func TestRawSocketHandshakeRefused(t *testing.T) {
 			}
 		})
 		t.Run("bad magic, rawsocket only", func(t *testing.T) {
-			ro := startServer(t, engine, func(s *Server) { s.RawSocket = true })
+			ro := m.start(t, func(s *Server) { s.RawSocket = true })
 			conn := ro.dial(t)
 			conn.Write([]byte{0x7e, 0xf1, 0, 0})
 			conn.SetReadDeadline(time.Now().Add(ioTimeout))
@@ -435,7 +436,7 @@ func TestRawSocketHandshakeRefused(t *testing.T) {
 			}
 		})
 		t.Run("websocket only", func(t *testing.T) {
-			wo := startServer(t, engine, func(s *Server) { s.WebSocket = true })
+			wo := m.start(t, func(s *Server) { s.WebSocket = true })
 			if _, err := wo.tryRS(t, []byte{0x7f, 0xf1, 0, 0}); !errors.Is(err, io.EOF) && !isReset(err) {
 				t.Fatalf("err = %v, want the connection closed", err)
 			}
@@ -445,10 +446,10 @@ func TestRawSocketHandshakeRefused(t *testing.T) {
 }
 
 func TestSlowReader(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.OutboundQueue = 64 << 10 })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.OutboundQueue = 64 << 10 })
 		slow := ts.dialRS(t, wamp.FormatJSON)
-		slow.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		tcpConn(t, slow.conn).SetReadBuffer(4 << 10)
 		join(t, slow)
 		slow.send(&wamp.Subscribe{Request: 1, Topic: "com.test.flood"})
 		expect[*wamp.Subscribed](t, slow)
@@ -484,20 +485,8 @@ func TestSlowReader(t *testing.T) {
 	})
 }
 
-func TestTLS(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
-		wss := ts.dialWS(t, "wamp.2.json")
-		rs := ts.dialRS(t, wamp.FormatCBOR)
-		join(t, wss)
-		join(t, rs)
-		pubSub(t, rs, wss)
-		pubSub(t, wss, rs)
-	})
-}
-
 func TestUnixSocket(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		path := filepath.Join(t.TempDir(), "junction.sock")
 		// A socket file left by a server that is gone.
 		stale, err := net.Listen("unix", path)
@@ -511,7 +500,7 @@ func TestUnixSocket(t *testing.T) {
 		if err != nil {
 			t.Fatalf("over a stale socket: %v", err)
 		}
-		ts := serveOn(t, ln, engine, nil)
+		ts := serveOn(t, ln, m.engine, func(s *Server) { s.TLSConfig = m.tlsConfig() })
 		if _, err := Listen("unix:" + path); err == nil {
 			t.Fatal("a second listener on a live socket")
 		}
@@ -524,8 +513,8 @@ func TestUnixSocket(t *testing.T) {
 }
 
 func TestClientClose(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, nil)
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
 		c := ts.dialWS(t, "wamp.2.json")
 		join(t, c)
 		c.writeFrame(ws.OpClose, true, true, []byte{0x0f, 0xa0, 'b', 'y', 'e'}) // 4000
@@ -544,8 +533,8 @@ func TestClientClose(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
 		c := ts.dialWS(t, "wamp.2.json")
 		join(t, c)
 		start := time.Now()
@@ -560,14 +549,14 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		defer goleak.VerifyNone(t)
 		rt := newRouter(t)
 		ln, err := Listen("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Router: rt, Logger: testLogger(), Engine: engine}
+		s := &Server{Router: rt, Logger: testLogger(), Engine: m.engine, TLSConfig: m.tlsConfig()}
 		served := make(chan error, 1)
 		go func() { served <- s.Serve(ln) }()
 		ts := &testServer{Server: s, ln: ln, network: "tcp", addr: ln.Addr().String()}
@@ -621,13 +610,13 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestCloseDropsConnections(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		defer goleak.VerifyNone(t)
 		ln, err := Listen("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Router: newRouter(t), Logger: testLogger(), Engine: engine}
+		s := &Server{Router: newRouter(t), Logger: testLogger(), Engine: m.engine, TLSConfig: m.tlsConfig()}
 		served := make(chan error, 1)
 		go func() { served <- s.Serve(ln) }()
 		ts := &testServer{Server: s, ln: ln, network: "tcp", addr: ln.Addr().String()}
@@ -686,8 +675,8 @@ func TestServerConfigErrors(t *testing.T) {
 // RawSocketPings is set (Autobahn|Python drops the connection on a PING),
 // and our pings are never empty (Autobahn|JS ignores an empty frame).
 func TestNoRawSocketPingsByDefault(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.PingInterval = 30 * time.Millisecond
 			s.PingTimeout = 5 * time.Second
 		})

@@ -23,8 +23,8 @@ import (
 // frames, which once were queued without a bound). Bystanders are not
 // affected.
 func TestPongFlood(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.OutboundQueue = 64 << 10
 			s.RawSocketPings = true
 		})
@@ -142,8 +142,8 @@ func TestPongFlood(t *testing.T) {
 // a client that catches up learns what happened instead of seeing its
 // connection vanish. Bystanders are not affected.
 func TestSlowSubscriberToldWhy(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}, Logger: testLogger(), SlowConsumer: router.Disconnect})
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +154,7 @@ func TestSlowSubscriberToldWhy(t *testing.T) {
 		slow := ts.dialRS(t, wamp.FormatJSON)
 		// Small socket buffers fill fast; not so small that TCP's zero-window
 		// probing makes the drain below slower than the close grace.
-		slow.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		tcpConn(t, slow.conn).SetReadBuffer(64 << 10)
 		join(t, slow)
 		slow.send(&wamp.Subscribe{Request: 1, Topic: "com.test.flood"})
 		expect[*wamp.Subscribed](t, slow)

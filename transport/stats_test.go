@@ -2,9 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -45,9 +47,9 @@ func connStats(st ServerStats, engine, transport string) ConnStats {
 // TestServerStats counts connections by transport, refused handshakes by
 // reason (each logged once, at info level) and bytes, on both engines.
 func TestServerStats(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
+	forModes(t, func(t *testing.T, m mode) {
 		var logs syncBuffer
-		ts := startServer(t, engine, func(s *Server) {
+		ts := m.start(t, func(s *Server) {
 			s.AllowedOrigins = []string{"https://app.example.com"}
 			s.HandshakeTimeout = 200 * time.Millisecond
 			s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -57,13 +59,13 @@ func TestServerStats(t *testing.T) {
 		join(t, wsc)
 		join(t, rsc)
 		st := ts.Stats()
-		if c := connStats(st, engine, "websocket"); c.Open != 1 || c.Total != 1 {
+		if c := connStats(st, m.engine, "websocket"); c.Open != 1 || c.Total != 1 {
 			t.Fatalf("websocket connections %+v", c)
 		}
-		if c := connStats(st, engine, "rawsocket"); c.Open != 1 || c.Total != 1 {
+		if c := connStats(st, m.engine, "rawsocket"); c.Open != 1 || c.Total != 1 {
 			t.Fatalf("rawsocket connections %+v", c)
 		}
-		if st.BytesRead[engine] == 0 || st.BytesWritten[engine] == 0 {
+		if st.BytesRead[m.engine] == 0 || st.BytesWritten[m.engine] == 0 {
 			t.Fatalf("bytes read %v, written %v", st.BytesRead, st.BytesWritten)
 		}
 
@@ -74,9 +76,24 @@ func TestServerStats(t *testing.T) {
 		silent := ts.dial(t) // says nothing: the handshake times out
 		silent.SetReadDeadline(time.Now().Add(ioTimeout))
 		io.ReadAll(silent)
-		quitter := ts.dial(t) // leaves at once
-		quitter.Close()
+		quitter := ts.dial(t) // leaves at once (over TLS, once that is set up)
 		want := map[string]uint64{"subprotocol": 1, "not_found": 1, "origin": 1, "rawsocket": 1, "timeout": 1, "closed": 1}
+		if tc, ok := quitter.(*tls.Conn); ok {
+			tc.SetDeadline(time.Now().Add(ioTimeout))
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("TLS handshake: %v", err)
+			}
+			// One that leaves in the middle of the TLS handshake is
+			// refused for TLS.
+			raw, err := net.DialTimeout(ts.network, ts.addr, ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.Write([]byte{22, 3, 1, 0, 200, 1}) // a ClientHello's first bytes
+			raw.Close()
+			want["tls"] = 1
+		}
+		quitter.Close()
 		eventually(t, "the refusals to be counted and logged", func() bool {
 			for reason, n := range ts.Stats().Refused {
 				if n != want[reason] {
@@ -91,13 +108,18 @@ func TestServerStats(t *testing.T) {
 			return true
 		})
 
+		// The clients close their side once the server has closed its
+		// own: the server waits up to closeGrace for that before it counts
+		// the connection closed.
 		wsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
 		wsc.closed()
+		wsc.conn.Close()
 		rsc.send(&wamp.Goodbye{Reason: wamp.CloseNormal})
 		rsc.closed()
+		rsc.conn.Close()
 		eventually(t, "the connections to be counted closed", func() bool {
 			st := ts.Stats()
-			return connStats(st, engine, "websocket").Open == 0 && connStats(st, engine, "rawsocket").Open == 0
+			return connStats(st, m.engine, "websocket").Open == 0 && connStats(st, m.engine, "rawsocket").Open == 0
 		})
 	})
 }
@@ -105,14 +127,14 @@ func TestServerStats(t *testing.T) {
 // TestServerStatsHTTP counts the connections handed to the Handler, and
 // a refusal for HTTP.MaxConns.
 func TestServerStatsHTTP(t *testing.T) {
-	forEngines(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, func(s *Server) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
 			s.Handler = testMux(nil)
 			s.HTTP.MaxConns = 1
 		})
 		c, base := ts.httpClient(t)
 		get(t, c, base+"/hello")
-		if h := connStats(ts.Stats(), engine, "http"); h.Open != 1 || h.Total != 1 {
+		if h := connStats(ts.Stats(), m.engine, "http"); h.Open != 1 || h.Total != 1 {
 			t.Fatalf("http connections %+v", h)
 		}
 		busy := ts.dial(t)
@@ -124,7 +146,7 @@ func TestServerStatsHTTP(t *testing.T) {
 		}
 		c.Transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 		eventually(t, "the HTTP connection to be counted closed", func() bool {
-			return connStats(ts.Stats(), engine, "http").Open == 0
+			return connStats(ts.Stats(), m.engine, "http").Open == 0
 		})
 	})
 }
