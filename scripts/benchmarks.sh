@@ -10,6 +10,7 @@
 # Only loopback addresses are used. The JSON reports stay in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 RUNS=${RUNS:-3}
 ENGINES=${ENGINES:-"epoll goroutine"}
@@ -32,12 +33,7 @@ log:
 YAML
 	"$bin" serve --config "$OUT/router-$1.yaml" 2>>"$OUT/router.log" &
 	router_pid=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return; fi
-		sleep 0.05
-	done
-	echo "router did not start; see $OUT/router.log" >&2
-	exit 1
+	wait_port "$PORT" "$OUT/router.log"
 }
 stop_router() {
 	kill -TERM "$router_pid" 2>/dev/null || true

@@ -17,6 +17,7 @@
 # medians are printed as a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 RUNS=${RUNS:-3}
 SERIALIZER=${SERIALIZER:-msgpack}
@@ -31,14 +32,6 @@ go build -o "$OUT/junction" ./cmd/junction
 bin="$OUT/junction"
 
 pids=()
-wait_port() {
-	for _ in $(seq 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi
-		sleep 0.05
-	done
-	echo "nothing listens on $1; see $OUT/router.log" >&2
-	exit 1
-}
 stop_all() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -55,7 +48,7 @@ YAML
 start_single() {
 	"$bin" serve --config "$OUT/router.yaml" --listen "127.0.0.1:$BASE" 2>>"$OUT/router.log" &
 	pids=($!)
-	wait_port "$BASE"
+	wait_port "$BASE" "$OUT/router.log"
 }
 start_cluster() {
 	local routes="127.0.0.1:$((BASE + 11)),127.0.0.1:$((BASE + 12)),127.0.0.1:$((BASE + 13))"
@@ -64,7 +57,7 @@ start_cluster() {
 			--cluster "127.0.0.1:$((BASE + 10 + i))" --join "$routes" --node "n$i" 2>>"$OUT/router.log" &
 		pids+=($!)
 	done
-	for i in 1 2 3; do wait_port "$((BASE + i))"; done
+	for i in 1 2 3; do wait_port "$((BASE + i))" "$OUT/router.log"; done
 	# Every node must have seen the two others before the load starts.
 	for _ in $(seq 200); do
 		if [ "$(grep -c 'node joined' "$OUT/router.log" || true)" -ge $((joined + 6)) ]; then

@@ -20,6 +20,7 @@
 # the last has its sessions open. Only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 RUNS=${RUNS:-3}
 N=${N:-5000}
@@ -50,12 +51,7 @@ start_router() { # engine tls(0|1)
 	} >"$OUT/router.yaml"
 	"$bin" serve --config "$OUT/router.yaml" 2>>"$OUT/router.log" &
 	router_pid=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return; fi
-		sleep 0.05
-	done
-	echo "router did not start; see $OUT/router.log" >&2
-	exit 1
+	wait_port "$PORT" "$OUT/router.log"
 }
 stop_router() {
 	kill -TERM "$router_pid" 2>/dev/null || true
