@@ -326,18 +326,22 @@ func (c *Conn) releaseLocked() {
 // of a failed write, and busy when another goroutine holds the write token
 // (that writer writes pend too, and hands the connection back to its loop
 // if there is more to do than write).
-func (c *Conn) writeLocked() (busy bool, err error) {
+//
+// io is the counters of the loop making the writes, which is not always
+// the connection's own (direct writes, engine_linux.go's adopt): each
+// loop's counters stay written by that loop alone.
+func (c *Conn) writeLocked(io *ioCounts) (busy bool, err error) {
 	if c.writing {
 		return true, nil
 	}
 	c.writing = true
-	err = c.writeTokenLocked()
+	err = c.writeTokenLocked(io)
 	c.writing = false
 	return false, err
 }
 
 // writeTokenLocked is writeLocked's work, with the write token held.
-func (c *Conn) writeTokenLocked() error {
+func (c *Conn) writeTokenLocked(io *ioCounts) error {
 	for {
 		if c.out == nil {
 			if c.pend == nil || len(c.pend.b) == 0 {
@@ -348,12 +352,12 @@ func (c *Conn) writeTokenLocked() error {
 		p := c.out.b[c.off:]
 		c.mu.Unlock()
 		n, err := rawWrite(int(c.fd), p)
-		c.loop.io.writes.Add(1)
+		io.writes.Add(1)
 		c.mu.Lock()
 		if n > 0 {
 			c.off += n
 			c.lastWrite = int64(Now())
-			c.loop.io.written.Add(uint64(n))
+			io.written.Add(uint64(n))
 		}
 		if c.off == len(c.out.b) {
 			c.recycleLocked(c.out)

@@ -444,7 +444,7 @@ func (l *loop) adopt() {
 			continue
 		}
 		if c.state == stateOpen && !c.abort && c.Queued() > 0 {
-			busy, err := c.writeLocked()
+			busy, err := c.writeLocked(&l.io)
 			if !busy {
 				l.io.direct.Add(1)
 			}
@@ -774,7 +774,7 @@ func (l *loop) service(c *Conn, dequeued bool) {
 		c.closing = true
 		l.wheel.set(c, Now()+l.e.cfg.CloseGrace)
 	}
-	busy, err := c.writeLocked()
+	busy, err := c.writeLocked(&l.io)
 	if busy {
 		// Another loop is writing to the socket: it writes the rest and
 		// hands the connection back when it needs more.
