@@ -160,6 +160,7 @@ func (c *Conn) schedule() {
 	if c.state == stateOpen && !c.abort && l.sleeping.Load() && e.awake.Load() > 0 && !c.listener() {
 		e.omu.Lock()
 		e.orphans = append(e.orphans, c)
+		e.norphans.Store(int32(len(e.orphans)))
 		e.omu.Unlock()
 		if e.awake.Load() == 0 {
 			// Every loop went to sleep meanwhile, and each looked at

@@ -80,8 +80,12 @@ type Engine struct {
 	awake atomic.Int32
 	// orphans are open connections given output while their loop slept:
 	// the first awake loop to end its round writes them.
-	omu     sync.Mutex
-	orphans []*Conn
+	// norphans is len(orphans), kept under omu, so that a loop ending its
+	// round or going to sleep sees an empty list without taking omu (a
+	// lock every loop would otherwise take every round).
+	omu      sync.Mutex
+	orphans  []*Conn
+	norphans atomic.Int32
 }
 
 // New starts an engine.
@@ -378,9 +382,7 @@ func (l *loop) run() {
 			busy := len(l.queue) > 0 || len(l.timers) > 0 || l.stopping
 			l.mu.Unlock()
 			if !busy {
-				l.e.omu.Lock()
-				busy = len(l.e.orphans) > 0
-				l.e.omu.Unlock()
+				busy = l.e.norphans.Load() > 0
 			}
 			if busy {
 				l.sleeping.Store(false)
@@ -411,14 +413,18 @@ func (l *loop) run() {
 // stalled socket, a failure) goes back to the connection's own loop.
 func (l *loop) adopt() {
 	e := l.e
-	e.omu.Lock()
-	list := e.orphans
-	if len(list) == 0 {
-		e.omu.Unlock()
+	if e.norphans.Load() == 0 {
 		return
 	}
+	e.omu.Lock()
+	list := e.orphans
 	e.orphans, l.ospare = l.ospare[:0], nil
+	e.norphans.Store(0)
 	e.omu.Unlock()
+	if len(list) == 0 {
+		l.ospare = list
+		return
+	}
 	start, over := Now(), false
 	for i, c := range list {
 		list[i] = nil
