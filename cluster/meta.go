@@ -103,10 +103,10 @@ func decodeMetaAnswer(data []byte) (from uint64, a router.MetaAnswer, err error)
 // Gather implements router.Backbone: it asks the other live nodes for
 // their part of a meta procedure's answer and waits for them, at most
 // QueryTimeout (or until ctx ends).
-func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) ([]router.MetaAnswer, int) {
+func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) []router.MetaAnswer {
 	expect := n.members.alive()
 	if len(expect) == 0 {
-		return nil, 0
+		return nil
 	}
 	n.stats.MetaQueries.Add(1)
 	nonce := rand.Uint64N(uint64(wamp.MaxID)) + 1 // it crosses as a WAMP request id
@@ -114,20 +114,20 @@ func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) ([]router.MetaAn
 	if err != nil {
 		n.stats.SendFailures.Add(1)
 		n.log.Warn("cluster: a meta query cannot cross to other nodes", "procedure", q.Procedure, "err", err)
-		return nil, len(expect)
+		return nil
 	}
 	inbox := n.subj.ansPrefix + n.idString() + "." + strconv.FormatUint(nonce, 16)
 	ch := make(chan *nats.Msg, len(expect)+8)
 	sub, err := n.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		n.log.Warn("cluster: cannot subscribe for the answers of a meta query", "err", err)
-		return nil, len(expect)
+		return nil
 	}
 	defer sub.Unsubscribe()
 	if err := n.nc.PublishRequest(n.subj.meta, inbox, data); err != nil {
 		n.stats.SendFailures.Add(1)
 		n.log.Warn("cluster: NATS refused a meta query", "procedure", q.Procedure, "err", err)
-		return nil, len(expect)
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.QueryTimeout)
 	defer cancel()
@@ -159,7 +159,7 @@ wait:
 		n.log.Warn("cluster: nodes did not answer a meta query in time; answered without their part",
 			"procedure", q.Procedure, "realm", q.Realm, "missing", strings.Join(names, ","), "timeout", n.cfg.QueryTimeout)
 	}
-	return out, len(expect)
+	return out
 }
 
 // onMeta answers another node's meta query with this node's part.

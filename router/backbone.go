@@ -74,10 +74,10 @@ type Backbone interface {
 
 	// Gather asks every other live node for its own part of the answer
 	// to a meta procedure call (Router.AnswerMeta there) and returns the
-	// parts that arrived, and how many nodes did not answer in time. It
-	// is the one method that waits: the router calls it from a
-	// background task, never while it routes.
-	Gather(ctx context.Context, q *MetaQuery) (parts []MetaAnswer, missing int)
+	// parts that arrived (the nodes that did not answer in time are the
+	// backbone's to count and log). It is the one method that waits: the
+	// router calls it from a background task, never while it routes.
+	Gather(ctx context.Context, q *MetaQuery) []MetaAnswer
 	// SessionJoined, SessionLeft and SessionTestaments tell the other
 	// nodes which sessions this node has, and the testaments each holds
 	// (all of them, detached ones first, nil for none), so that when

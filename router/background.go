@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // background runs the router's blocking work off the goroutines that route
@@ -29,6 +31,14 @@ var (
 	errBusy    = errors.New("too many tasks in progress")
 	errStopped = errors.New("the router is closing")
 )
+
+// maxBackgroundTasks bounds the router's background tasks at once: the
+// get_events queries (each holds a read transaction and the events it
+// found until answered) and, in a cluster, the meta calls that wait for
+// the other nodes' parts (each at most the cluster's query timeout). They
+// share the bound; one more is refused with wamp.error.limit_exceeded and
+// counted (Stats.LimitExceeded).
+const maxBackgroundTasks = 32
 
 func (b *background) init(tasks int) {
 	b.ctx, b.stop = context.WithCancel(context.Background())
@@ -72,4 +82,12 @@ func (b *background) close() {
 	b.mu.Unlock()
 	b.stop()
 	b.wg.Wait()
+}
+
+// busyError counts a meta call refused because every background slot is
+// taken and returns the error it is answered with.
+func (r *Router) busyError(proc wamp.URI) error {
+	r.stats.LimitExceeded.Add(1)
+	return callErrorf(wamp.ErrLimitExceeded, "%s: %d background queries (event history, cluster-wide meta calls) are in progress, the most the router answers at once; try again later",
+		proc, maxBackgroundTasks)
 }

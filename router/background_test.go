@@ -140,7 +140,7 @@ func TestGetEventsDoesNotWaitOnTheRoutingGoroutine(t *testing.T) {
 }
 
 // TestGetEventsBounded checks that the get_events calls answered at once
-// are bounded: past maxHistoryQueries, one more is refused with
+// are bounded: past maxBackgroundTasks, one more is refused with
 // wamp.error.limit_exceeded, and the others are answered in the end.
 func TestGetEventsBounded(t *testing.T) {
 	g := newWriterGate()
@@ -149,7 +149,7 @@ func TestGetEventsBounded(t *testing.T) {
 	sub := subscribe(t, p, "com.hist.x", nil)
 	heldPublication(t, g, join(t, r, codec.JSON))
 	wantEvent(t, p)
-	for i := range maxHistoryQueries {
+	for i := range maxBackgroundTasks {
 		receiveReturns(t, p.s, &wamp.Call{Request: wamp.ID(100 + i), Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(sub)}}})
 	}
 	p.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(sub)}}})
@@ -160,15 +160,15 @@ func TestGetEventsBounded(t *testing.T) {
 
 	g.release()
 	answered := map[wamp.ID]bool{}
-	for range maxHistoryQueries {
+	for range maxBackgroundTasks {
 		res, ok := p.recv().(*wamp.Result)
 		if !ok {
 			t.Fatalf("want RESULT, got %+v", res)
 		}
 		answered[res.Request] = true
 	}
-	if len(answered) != maxHistoryQueries {
-		t.Fatalf("%d distinct answers, want %d", len(answered), maxHistoryQueries)
+	if len(answered) != maxBackgroundTasks {
+		t.Fatalf("%d distinct answers, want %d", len(answered), maxBackgroundTasks)
 	}
 	getEvents(t, p, sub, nil) // a slot again
 }

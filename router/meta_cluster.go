@@ -112,7 +112,7 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 		if err == nil {
 			parts = append(parts, res.Args)
 		}
-		answers, _ := bb.Gather(ctx, q)
+		answers := bb.Gather(ctx, q)
 		for _, a := range answers {
 			if a.Error == "" {
 				parts = append(parts, a.Args)
@@ -126,8 +126,7 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 	})
 	switch {
 	case errors.Is(started, errBusy):
-		rl.router.stats.LimitExceeded.Add(1)
-		s.answerMeta(req, wamp.Payload{}, callErrorf(wamp.ErrLimitExceeded, "%s: %d background queries are in progress, the most the router answers at once; try again later", proc, maxHistoryQueries))
+		s.answerMeta(req, wamp.Payload{}, rl.router.busyError(proc))
 	case started != nil:
 		s.answerMeta(req, wamp.Payload{}, callErrorf(wamp.ErrCanceled, "%s: %v", proc, started))
 	}

@@ -20,11 +20,6 @@ import (
 // writes queued before it and reads the file.
 const historyQueryTimeout = 30 * time.Second
 
-// maxHistoryQueries bounds the get_events calls the router answers at once;
-// one more is refused with wamp.error.limit_exceeded. Each holds a read
-// transaction and the events it found until it is answered.
-const maxHistoryQueries = 32
-
 // timestampLayout is the specification's "yyyy-MM-ddThh:mm:ss.SSSZ".
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -67,9 +62,7 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	})
 	switch {
 	case errors.Is(err, errBusy):
-		rl.router.stats.LimitExceeded.Add(1)
-		return wamp.Payload{}, callErrorf(wamp.ErrLimitExceeded, "%s: %d event history queries are in progress, the most the router answers at once; try again later",
-			proc, maxHistoryQueries)
+		return wamp.Payload{}, rl.router.busyError(proc)
 	case err != nil:
 		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", proc, err)
 	}

@@ -195,7 +195,7 @@ func New(cfg Config) (*Router, error) {
 		r.cfg.Agent = "Junction"
 	}
 	r.cfg.Limits = cfg.Limits.withDefaults()
-	r.bg.init(maxHistoryQueries)
+	r.bg.init(maxBackgroundTasks)
 	for _, rc := range cfg.Realms {
 		if !wamp.ValidURI(rc.Name, false, false) {
 			return nil, fmt.Errorf("realm %q: not a valid URI", rc.Name)
