@@ -79,6 +79,9 @@ type jsStore struct {
 	cancel context.CancelFunc
 
 	retainedStream, retainedPrefix string
+	// subjects are the history rules' subjects (streamFor), made once:
+	// Append looks its rule's up for every event.
+	subjects map[ruleKey]string
 
 	ensuring chan struct{} // a one-slot lock on making the streams, given up with a context
 	ready    atomic.Bool   // the streams exist and the watch runs
@@ -129,6 +132,10 @@ func (n *Node) OpenStore(rules map[wamp.URI][]router.HistoryRule, log *slog.Logg
 		retainedStream: n.cfg.Name + "_retained", retainedPrefix: n.cfg.Name + ".retained.",
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ensuring: make(chan struct{}, 1),
 	}
+	s.subjects = make(map[ruleKey]string)
+	rs.Each(func(realm wamp.URI, r history.Rule) {
+		_, s.subjects[ruleKey{realm, r.Match, r.Topic}] = s.streamFor(realm, r)
+	})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.writer() }()
@@ -150,6 +157,13 @@ func (s *jsStore) streamFor(realm wamp.URI, r history.Rule) (stream, subj string
 	h.Write([]byte(r.Topic))
 	x := strconv.FormatUint(h.Sum64(), 16)
 	return s.n.cfg.Name + "_history_" + x, s.n.cfg.Name + ".history." + x
+}
+
+// ruleKey names a realm's history rule.
+type ruleKey struct {
+	realm wamp.URI
+	match wamp.Match
+	topic wamp.URI
 }
 
 // retainedSubject is the subject of a topic's retained event: a hash of
@@ -291,13 +305,9 @@ func (s *jsStore) onRetained(m jetstream.Msg) {
 // A retained event is stored as the realm (uvarint length, bytes) and the
 // event's history record.
 func encodeRetained(realm wamp.URI, ev *history.Event) ([]byte, error) {
-	rec, err := history.Encode(ev)
-	if err != nil {
-		return nil, err
-	}
-	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(realm)+len(rec)), uint64(len(realm)))
+	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(realm)+256), uint64(len(realm)))
 	b = append(b, realm...)
-	return append(b, rec...), nil
+	return history.AppendEncode(b, ev)
 }
 
 func decodeRetained(b []byte) (wamp.URI, history.Event, error) {
@@ -339,32 +349,26 @@ func (s *jsStore) appendEvent(realm wamp.URI, ev *history.Event, durable func(er
 	if !ok {
 		return history.ErrNoHistory
 	}
-	rec, err := history.Encode(ev)
+	data, err := history.AppendEncode(binary.BigEndian.AppendUint64(make([]byte, 0, 256), s.stamp()), ev)
 	if err != nil {
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
 	}
-	_, subj := s.streamFor(realm, r)
-	return s.enqueue(subj, s.stamp(rec), durable)
+	return s.enqueue(s.subjects[ruleKey{realm, r.Match, r.Topic}], data, durable)
 }
 
-// stamp prefixes a history record with its stamp: 8 bytes big-endian,
-// this node's clock in nanoseconds, made strictly increasing. Queries
-// merge several rules' streams by it, so that the events one node kept
-// come back in the order it kept them (and those of different nodes in
-// the order of their clocks), the same whichever node merges.
-func (s *jsStore) stamp(rec []byte) []byte {
+// stamp returns the stamp a history record is stored behind: 8 bytes
+// big-endian, this node's clock in nanoseconds, made strictly increasing.
+// Queries merge several rules' streams by it, so that the events one node
+// kept come back in the order it kept them (and those of different nodes
+// in the order of their clocks), the same whichever node merges.
+func (s *jsStore) stamp() uint64 {
 	now := uint64(time.Now().UnixNano())
-	var st uint64
 	for {
 		last := s.lastStamp.Load()
-		st = max(now, last+1)
-		if s.lastStamp.CompareAndSwap(last, st) {
-			break
+		if st := max(now, last+1); s.lastStamp.CompareAndSwap(last, st) {
+			return st
 		}
 	}
-	b := make([]byte, 8, 8+len(rec))
-	binary.BigEndian.PutUint64(b, st)
-	return append(b, rec...)
 }
 
 // Retain implements router.SharedEventStore.

@@ -85,8 +85,9 @@ const (
 
 var errCorrupt = errors.New("history record is corrupt")
 
-// encodeRecord encodes ev, copying everything it refers to.
-func encodeRecord(ev *Event) ([]byte, error) {
+// encodeRecord appends ev's record to dst, copying everything ev refers
+// to.
+func encodeRecord(dst []byte, ev *Event) ([]byte, error) {
 	var details []byte
 	if len(ev.Details) > 0 {
 		var err error
@@ -125,12 +126,14 @@ func encodeRecord(ev *Event) ([]byte, error) {
 		flags |= flagAudience
 	}
 	n := headerLen + 4*binary.MaxVarintLen64 + len(ev.Topic) + len(details) + len(args) + len(kwargs)
-	b := make([]byte, headerLen, n)
-	b[0] = recordVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(ev.Time.UnixMilli()))
-	binary.BigEndian.PutUint64(b[9:], uint64(ev.Publication))
-	b[17] = byte(format)
-	b[18] = flags
+	start := len(dst)
+	b := slices.Grow(dst, n)[:start+headerLen]
+	h := b[start:]
+	h[0] = recordVersion
+	binary.BigEndian.PutUint64(h[1:], uint64(ev.Time.UnixMilli()))
+	binary.BigEndian.PutUint64(h[9:], uint64(ev.Publication))
+	h[17] = byte(format)
+	h[18] = flags
 	b = appendBytes(b, []byte(ev.Topic))
 	b = appendBytes(b, details)
 	b = appendBytes(b, args)

@@ -14,11 +14,15 @@ import (
 
 // Encode returns ev's record, the bytes Store keeps for it, copying
 // everything ev refers to. A zero ev.Time is taken as now.
-func Encode(ev *Event) ([]byte, error) {
+func Encode(ev *Event) ([]byte, error) { return AppendEncode(nil, ev) }
+
+// AppendEncode is Encode appending the record to dst, for a store that
+// puts its own prefix before it without copying the record again.
+func AppendEncode(dst []byte, ev *Event) ([]byte, error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	return encodeRecord(ev)
+	return encodeRecord(dst, ev)
 }
 
 // Decode returns the event of a record made by Encode; it shares nothing

@@ -330,7 +330,7 @@ func (s *Store) append(realm wamp.URI, ev *Event, durable func(error)) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	rec, err := encodeRecord(ev)
+	rec, err := encodeRecord(nil, ev)
 	if err != nil {
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
 	}

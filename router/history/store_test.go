@@ -533,7 +533,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestCorruptRecord(t *testing.T) {
-	good, err := encodeRecord(&Event{Topic: "t", Publication: 1, Audience: Audience{ExcludeAuthIDs: []string{"x"}}})
+	good, err := encodeRecord(nil, &Event{Topic: "t", Publication: 1, Audience: Audience{ExcludeAuthIDs: []string{"x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
