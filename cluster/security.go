@@ -5,13 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"os"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+
+	"github.com/junction-wamp/junction/internal/secfile"
 )
 
 // TLS names the PEM files of a node's TLS. With an embedded NATS server
@@ -77,11 +77,11 @@ func CheckSecurity(c *Config) []Problem {
 				bad("tls.cert", "%v", err)
 			}
 		case t.CertFile != "":
-			if _, err := readSecurityFile(t.CertFile); err != nil {
+			if _, err := secfile.Read(t.CertFile); err != nil {
 				bad("tls.cert", "%v", err)
 			}
 		case t.KeyFile != "":
-			if _, err := readSecurityFile(t.KeyFile); err != nil {
+			if _, err := secfile.Read(t.KeyFile); err != nil {
 				bad("tls.key", "%v", err)
 			}
 		}
@@ -106,36 +106,8 @@ func CheckSecurity(c *Config) []Problem {
 	return ps
 }
 
-// maxSecurityFile bounds a certificate, key or credentials file.
-const maxSecurityFile = 1 << 20
-
-// readSecurityFile reads a PEM or credentials file: a regular file (a FIFO
-// or a device could block the start) of at most maxSecurityFile bytes.
-func readSecurityFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecurityFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(data) > maxSecurityFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxSecurityFile)
-	}
-	return data, nil
-}
-
 func loadCA(name string) (*x509.CertPool, error) {
-	data, err := readSecurityFile(name)
+	data, err := secfile.Read(name)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +119,11 @@ func loadCA(name string) (*x509.CertPool, error) {
 }
 
 func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	cert, err := readSecurityFile(certFile)
+	cert, err := secfile.Read(certFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	key, err := readSecurityFile(keyFile)
+	key, err := secfile.Read(keyFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -165,7 +137,7 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // checkCredentials checks that a .creds file holds a user JWT and its
 // nkey seed, as nats.UserCredentials reads it on every connection.
 func checkCredentials(name string) error {
-	data, err := readSecurityFile(name)
+	data, err := secfile.Read(name)
 	if err != nil {
 		return err
 	}

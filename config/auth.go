@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/internal/secfile"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -621,7 +622,7 @@ func validateListenerAuth(r *report, path string, l *Listener) {
 			r.errorf(path+".tls.client_auth", "verify needs client_ca, the CA certificates that issue client certificates")
 		}
 		if t.ClientCA != "" && !r.skip(path+".tls.client_ca") {
-			if _, err := readPEM(t.ClientCA); err != nil {
+			if _, err := secfile.Read(t.ClientCA); err != nil {
 				r.errorf(path+".tls.client_ca", "%v", err)
 			}
 		}

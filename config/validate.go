@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/junction-wamp/junction/cluster"
-	"io"
 	"io/fs"
 	"maps"
 	"net"
@@ -21,6 +19,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/junction-wamp/junction/cluster"
+	"github.com/junction-wamp/junction/internal/secfile"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -377,9 +377,6 @@ func checkBindConflicts(r *report, binds []bind) {
 	}
 }
 
-// maxPEMFile bounds the size of a certificate or key file.
-const maxPEMFile = 1 << 20
-
 // checkTLS checks that the certificate and key exist and form a pair.
 func checkTLS(r *report, path string, t *TLS) {
 	certPath, keyPath := path+".cert", path+".key"
@@ -388,7 +385,7 @@ func checkTLS(r *report, path string, t *TLS) {
 		r.errorAt(path, certPath, "a certificate file is required")
 	} else if !r.skip(certPath) {
 		var err error
-		if cert, err = readPEM(t.CertFile); err != nil {
+		if cert, err = secfile.Read(t.CertFile); err != nil {
 			r.errorf(certPath, "%v", err)
 		}
 	}
@@ -396,7 +393,7 @@ func checkTLS(r *report, path string, t *TLS) {
 		r.errorAt(path, keyPath, "a private key file is required")
 	} else if !r.skip(keyPath) {
 		var err error
-		if key, err = readPEM(t.KeyFile); err != nil {
+		if key, err = secfile.Read(t.KeyFile); err != nil {
 			r.errorf(keyPath, "%v", err)
 		}
 	}
@@ -411,38 +408,6 @@ func checkTLS(r *report, path string, t *TLS) {
 		}
 		r.errorf(at, "loading key pair %s and %s: %v", t.CertFile, t.KeyFile, err)
 	}
-}
-
-// readPEM reads a certificate or key file. It refuses anything but a
-// regular file, so that a name like /dev/stdin or a FIFO cannot block
-// validation, and files too large to be PEM.
-func readPEM(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			// Say "open", as tls.LoadX509KeyPair would: it is the
-			// operation the user thinks of.
-			pe.Op = "open"
-		}
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if fi.Size() > maxPEMFile {
-		return nil, fmt.Errorf("%s is %d bytes, too large for a PEM file", name, fi.Size())
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	return data, nil
 }
 
 // checkOrigin checks one allowed_origins entry and returns what is wrong
