@@ -19,16 +19,24 @@ import (
 // Autobahn|JS of test/interop/js (`npm ci --prefix test/interop/js`).
 func startJS(t *testing.T, args ...string) *script {
 	t.Helper()
+	// Missing clients fail the test, as everywhere in the project's
+	// interop tests, unless JUNCTION_SKIP_INTEROP=1 says to skip.
+	missing := func(what string) {
+		if os.Getenv("JUNCTION_SKIP_INTEROP") == "1" {
+			t.Skipf("JUNCTION_SKIP_INTEROP=1 and %s", what)
+		}
+		t.Fatalf("%s (bash .ci/deps installs it; JUNCTION_SKIP_INTEROP=1 skips)", what)
+	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("Autobahn|JS: node is not on PATH (Node.js >= 20.10)")
+		missing("Autobahn|JS: node is not on PATH (Node.js >= 20.10)")
 	}
 	modules, err := filepath.Abs(filepath.Join("..", "test", "interop", "js", "node_modules"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(modules, "autobahn", "package.json")); err != nil {
-		t.Skip("Autobahn|JS is missing: npm ci --prefix test/interop/js")
+		missing("Autobahn|JS is missing: npm ci --prefix test/interop/js")
 	}
 	out, err := exec.Command(node, "-p", "process.versions.node").Output()
 	if err != nil {

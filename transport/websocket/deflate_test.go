@@ -433,24 +433,3 @@ func modeName(deflate bool) string {
 }
 
 func sizeName(n int) string { return fmt.Sprintf("%dB", n) }
-
-// jsonEvent is an EVENT of about size bytes with a typical JSON payload:
-// telemetry records with repeated keys and varying numbers.
-func jsonEvent(size int) []byte {
-	var b bytes.Buffer
-	b.WriteString(`[36,6939282913617426,2458203949162745,{"topic":"com.example.telemetry"},[],{"records":[`)
-	for i := 0; b.Len() < size-40; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"id":"sensor-`)
-		b.WriteString(strings.Repeat(string(rune('a'+i%26)), 2))
-		b.WriteString(`","temp":`)
-		b.WriteString(string(rune('1' + i%9)))
-		b.WriteString(`.`)
-		b.WriteString(string(rune('0' + (i*7)%10)))
-		b.WriteString(`,"ok":true}`)
-	}
-	b.WriteString(`]}]`)
-	return b.Bytes()
-}
