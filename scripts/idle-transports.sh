@@ -49,7 +49,7 @@ start_router() { # engine tls(0|1)
 		echo "log:"
 		echo "  level: warn"
 	} >"$OUT/router.yaml"
-	"$bin" serve --config "$OUT/router.yaml" 2>>"$OUT/router.log" &
+	"$bin" serve --config "$OUT/router.yaml" >/dev/null 2>>"$OUT/router.log" &
 	router_pid=$!
 	wait_port "$PORT" "$OUT/router.log"
 }
@@ -60,7 +60,18 @@ stop_router() {
 trap stop_router EXIT
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# one RUN: prints the router's RSS growth per session in bytes.
+# seconds DURATION: a Go duration of ms or s (as -settle takes it) in
+# seconds, for sleep.
+seconds() {
+	case $1 in
+	*ms) awk -v v="${1%ms}" 'BEGIN {print v / 1000}' ;;
+	*s) echo "${1%s}" ;;
+	*) echo "SETTLE: give ms or s, not $1" >&2; exit 1 ;;
+	esac
+}
+
+# one ENGINE SCHEME RUN: prints the router's RSS growth per session in
+# bytes.
 one() { # engine scheme run
 	local engine=$1 scheme=$2 run=$3 tls=0 path=""
 	case $scheme in wss | rss) tls=1 ;; esac
@@ -83,7 +94,7 @@ one() { # engine scheme run
 				sleep 0.2
 			done
 		done
-		sleep "${SETTLE%s}"
+		sleep "$(seconds "$SETTLE")"
 		local after
 		after=$(rss_kib "$router_pid")
 		kill "${pids[@]}" 2>/dev/null || true
@@ -98,7 +109,12 @@ for scheme in $SCHEMES; do
 	row="| \`$scheme://\`"
 	for engine in $ENGINES; do
 		vals=()
-		for run in $(seq "$RUNS"); do vals+=("$(one "$engine" "$scheme" "$run")"); done
+		for run in $(seq "$RUNS"); do
+			# In this shell, not in $(...): a failed run's router is
+			# then stopped by the EXIT trap, which knows its pid.
+			one "$engine" "$scheme" "$run" >"$OUT/value"
+			vals+=("$(cat "$OUT/value")")
+		done
 		med=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 		row+=" | $(awk -v b="$med" 'BEGIN {printf "%.2f", b/1024}') KiB ($(IFS=,; echo "${vals[*]}") B)"
 	done
