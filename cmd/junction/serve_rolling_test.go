@@ -40,8 +40,12 @@ import (
 //     moves: no_such_procedure, canceled, or a lost connection).
 func TestServeRollingRestart(t *testing.T) {
 	dir := t.TempDir()
-	// Fixed ports from the range given to these tests: clients come back
-	// to a restarted node at its address.
+	// Fixed ports: clients come back to a restarted node at its address,
+	// so each node's ports must stay free while it is down. These are
+	// below the kernel's ephemeral range (32768-60999), so no outgoing
+	// connection takes one meanwhile, as could happen to a port picked
+	// with :0 and closed; no other test uses them (two runs of this test
+	// at once on one machine would collide).
 	listen := []string{"127.0.0.1:21661", "127.0.0.1:21662", "127.0.0.1:21663"}
 	routes := []string{"127.0.0.1:6391", "127.0.0.1:6392", "127.0.0.1:6393"}
 	names := []string{"n1", "n2", "n3"}
