@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -170,6 +171,31 @@ func TestREADMEAuthConfig(t *testing.T) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if !strings.Contains(line, "listeners[0].tls.cert: open /etc/junction/") && !strings.Contains(line, "listeners[0].tls.key: open /etc/junction/") {
 			t.Errorf("README config: %s", line)
+		}
+	}
+}
+
+// TestREADMEClusterConfigs: every cluster section config/README.md shows
+// parses and validates, but for the certificate and credentials files it
+// names, which do not exist here.
+func TestREADMEClusterConfigs(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(cluster:\n.*?)```").FindAllSubmatch(readme, -1)
+	if len(blocks) < 3 {
+		t.Fatalf("config/README.md shows %d cluster sections; this test knows of 3", len(blocks))
+	}
+	for i, b := range blocks {
+		_, err := Parse(fmt.Sprintf("cluster-%d.yaml", i), b[1])
+		if err == nil {
+			continue
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.Contains(line, ": open ") {
+				t.Errorf("config/README.md's cluster section %d: %s", i+1, line)
+			}
 		}
 	}
 }
