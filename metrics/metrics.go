@@ -27,6 +27,9 @@
 //	junction_sent_bytes_total{engine}              counter   bytes written to client connections
 //	junction_websocket_deflate_connections_total   counter   WebSocket connections that negotiated permessage-deflate
 //	junction_websocket_inflated_too_large_total    counter   connections closed (1009) for a compressed message over the size limit once decompressed
+//	junction_tls_handshakes                        gauge     TLS handshakes in progress for the epoll engine (at most 1024 a listener)
+//	junction_tls_handshake_waits_total             counter   TLS connections whose handshake waited for a free slot
+//	junction_memory_releases_total                 counter   times memory was given back to the OS after a spike (large messages, a connect storm)
 //	junction_events_dropped_total                  counter   EVENTs dropped because a subscriber's queue was full
 //	junction_slow_consumers_disconnected_total     counter   sessions disconnected because their queue was full
 //	junction_call_duration_seconds                 histogram CALL to final RESULT or ERROR, of one call in 32 (sampled)
@@ -128,6 +131,7 @@ type Collector struct {
 	conns, connsOpened, refused, auth                     *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
 	deflateConns, inflatedTooLarge                        *prometheus.Desc
+	tlsHandshakes, tlsHandshakeWaits, memoryReleases      *prometheus.Desc
 	dropped, slowConsumers                                *prometheus.Desc
 	callDuration, callTimeouts, callCancels               *prometheus.Desc
 	histQueue, histAppended, histDropped                  *prometheus.Desc
@@ -167,6 +171,11 @@ func NewCollector(src Sources) *Collector {
 		deflateConns:  d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
 		inflatedTooLarge: d("websocket_inflated_too_large_total",
 			"Connections closed (1009) for a compressed message larger than the size limit once decompressed (zip bombs among them)."),
+		tlsHandshakes: d("tls_handshakes", "TLS handshakes in progress for the epoll engine, on goroutines of their own (at most 1024 a listener)."),
+		tlsHandshakeWaits: d("tls_handshake_waits_total",
+			"TLS connections whose handshake had to wait for a free slot (the handshake bound was met)."),
+		memoryReleases: d("memory_releases_total",
+			"Times memory was given back to the operating system after a spike (large messages, a storm of TLS handshakes)."),
 		dropped:         d("events_dropped_total", "EVENTs dropped because a subscriber's outbound queue was full (slow consumers)."),
 		slowConsumers:   d("slow_consumers_disconnected_total", "Sessions disconnected because their outbound queue was full."),
 		callDuration:    d("call_duration_seconds", "Time from CALL to its final RESULT or ERROR (or cancel or timeout), of one call in 32: a sample."),
@@ -212,6 +221,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
 		c.conns, c.connsOpened, c.refused, c.auth, c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
+		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
 		c.callDuration, c.callTimeouts, c.callCancels,
 		c.histQueue, c.histAppended, c.histDropped, c.histWriteErrors, c.histLost, c.buildInfo,
@@ -291,7 +301,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	opened := map[connKey]uint64{}
 	refused := map[string]uint64{}
 	in, out := map[string]uint64{}, map[string]uint64{}
-	var deflateConns, inflatedTooLarge uint64
+	var deflateConns, inflatedTooLarge, tlsWaits, releases uint64
+	var tlsHandshakes int64
 	for _, name := range transport.RefusalReasons {
 		refused[name] = 0
 	}
@@ -313,9 +324,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		deflateConns += ss.DeflateConns
 		inflatedTooLarge += ss.InflatedTooLarge
+		tlsHandshakes += ss.TLSHandshakes
+		tlsWaits += ss.TLSHandshakeWaits
+		releases += ss.MemoryReleases
 	}
 	counter(c.deflateConns, deflateConns)
 	counter(c.inflatedTooLarge, inflatedTooLarge)
+	gauge(c.tlsHandshakes, float64(tlsHandshakes))
+	counter(c.tlsHandshakeWaits, tlsWaits)
+	counter(c.memoryReleases, releases)
 	for k, n := range open {
 		gauge(c.conns, float64(n), k.transport, k.engine)
 		counter(c.connsOpened, opened[k], k.transport, k.engine)

@@ -347,3 +347,19 @@ func TestDeflate(t *testing.T) {
 			value(f, "junction_websocket_inflated_too_large_total") == 1
 	})
 }
+
+// TestTLSAndMemoryFamilies: the TLS handshake bound's gauge and counter
+// and the memory releases are exported from the first scrape, at zero, so
+// that dashboards and alerts find them before anything happened
+// (transport's TestTLSHandshakePool counts the waits themselves).
+func TestTLSAndMemoryFamilies(t *testing.T) {
+	n := start(t, router.DropEvents, transport.EngineAuto)
+	f := n.scrape(t)
+	for _, name := range []string{"junction_tls_handshakes", "junction_tls_handshake_waits_total", "junction_memory_releases_total"} {
+		if f[name] == nil {
+			t.Errorf("no %s in the scrape", name)
+		} else if v := value(f, name); v != 0 {
+			t.Errorf("%s = %v on a router that did nothing", name, v)
+		}
+	}
+}

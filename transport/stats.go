@@ -139,6 +139,7 @@ type serverCounters struct {
 	// inflatedTooLarge: see ServerStats.
 	tooLargeBeforeWelcome, memoryReleases atomic.Uint64
 	tlsHandshakes                         atomic.Int64 // in progress on the epoll engine's goroutines
+	tlsHandshakeWaits                     atomic.Uint64
 	deflateConns, inflatedTooLarge        atomic.Uint64
 }
 
@@ -203,6 +204,10 @@ type ServerStats struct {
 	// epoll engine (at most Server.MaxTLSHandshakes); the ones that
 	// failed are in Refused ("tls").
 	TLSHandshakes int64
+	// TLSHandshakeWaits counts the accepted TLS connections whose
+	// handshake had to wait for one of the MaxTLSHandshakes slots (the
+	// accept loop waits meanwhile): a bound that is met.
+	TLSHandshakeWaits uint64
 	// DeflateConns counts the WebSocket connections that negotiated
 	// permessage-deflate (Server.Deflate).
 	DeflateConns uint64
@@ -223,6 +228,7 @@ func (s *Server) Stats() ServerStats {
 		TooLargeBeforeWelcome: s.stats.tooLargeBeforeWelcome.Load(),
 		MemoryReleases:        s.stats.memoryReleases.Load(),
 		TLSHandshakes:         s.stats.tlsHandshakes.Load(),
+		TLSHandshakeWaits:     s.stats.tlsHandshakeWaits.Load(),
 		DeflateConns:          s.stats.deflateConns.Load(),
 		InflatedTooLarge:      s.stats.inflatedTooLarge.Load(),
 	}

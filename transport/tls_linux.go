@@ -70,9 +70,15 @@ func newEconnTLS(r *tlsrec.Result) *econnTLS {
 
 // handshakeTLS runs nc's TLS handshake on a goroutine of its own, once
 // one of the MaxTLSHandshakes slots is free (the accept loop waits for
-// one), and hands the connection to the engine when it succeeds.
+// one, counted in ServerStats.TLSHandshakeWaits), and hands the
+// connection to the engine when it succeeds.
 func (s *Server) handshakeTLS(e *engine, nc net.Conn) {
-	e.tlsSlots <- struct{}{}
+	select {
+	case e.tlsSlots <- struct{}{}:
+	default:
+		s.stats.tlsHandshakeWaits.Add(1)
+		e.tlsSlots <- struct{}{}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -176,6 +176,7 @@ func TestTLSHandshakePool(t *testing.T) {
 			}
 			done <- c
 		}()
+		eventually(t, "the third handshake to wait for a slot, counted", func() bool { return ts.Stats().TLSHandshakeWaits == 1 })
 		if n := ts.Stats().TLSHandshakes; n > 2 {
 			t.Fatalf("%d handshakes in progress, more than MaxTLSHandshakes", n)
 		}
