@@ -2,7 +2,6 @@ package transport
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -81,13 +80,7 @@ func sharedDeflated(sh *wamp.Shared, f wamp.Format, p []byte) []byte {
 	if known {
 		return z
 	}
-	if len(p) >= websocket.MinDeflateSize {
-		z = websocket.AppendDeflate(nil, p)
-		if len(z) >= len(p) {
-			z = nil
-		}
-	}
-	z = slices.Clip(z)
+	z = websocket.DeflateBytes(p)
 	sh.SetCompressed(f, z)
 	return z
 }

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/gobwas/httphead"
@@ -191,21 +192,47 @@ var errCompressedBit = &CloseError{1002, string(wsflate.ErrUnexpectedCompression
 // the frame with EndFrameCompressed if so, with EndFrame if not.
 func DeflatePayload(dst []byte, start int) (_ []byte, compressed bool) {
 	p := dst[start+MaxServerHeaderSize:]
-	if len(p) < MinDeflateSize {
-		return dst, false
-	}
-	sc := scratchPool.Get().(*inflated)
-	z := AppendDeflate(sc.b[:0], p)
-	if len(z) < len(p) {
+	z, sc := deflateScratch(p)
+	if z != nil {
 		dst = dst[:start+MaxServerHeaderSize+copy(p, z)]
 		compressed = true
 	}
-	if cap(z) <= maxPooledInflated {
-		sc.b = z[:0]
-		scratchPool.Put(sc)
-	}
+	releaseScratch(sc)
 	return dst, compressed
 }
 
-// scratchPool holds the buffers DeflatePayload compresses into.
+// DeflateBytes returns p compressed, in a slice of its own, or nil when p
+// is sent as it is: shorter than MinDeflateSize, or not made shorter. For
+// a message compressed once and sent to many connections.
+func DeflateBytes(p []byte) []byte {
+	z, sc := deflateScratch(p)
+	c := slices.Clone(z)
+	releaseScratch(sc)
+	return c
+}
+
+// deflateScratch compresses p into a pooled buffer when p is long enough;
+// z is nil when it was not, or when compressing did not make it shorter.
+// The caller gives the buffer back with releaseScratch once done with z.
+func deflateScratch(p []byte) (z []byte, sc *inflated) {
+	if len(p) < MinDeflateSize {
+		return nil, nil
+	}
+	sc = scratchPool.Get().(*inflated)
+	sc.b = AppendDeflate(sc.b[:0], p)
+	if len(sc.b) >= len(p) {
+		return nil, sc
+	}
+	return sc.b, sc
+}
+
+// releaseScratch gives deflateScratch's buffer back (a large one is let go).
+func releaseScratch(sc *inflated) {
+	if sc != nil && cap(sc.b) <= maxPooledInflated {
+		sc.b = sc.b[:0]
+		scratchPool.Put(sc)
+	}
+}
+
+// scratchPool holds the buffers deflateScratch compresses into.
 var scratchPool = sync.Pool{New: func() any { return new(inflated) }}
