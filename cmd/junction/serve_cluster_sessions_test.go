@@ -18,11 +18,7 @@ var adminRE = regexp.MustCompile(`admin="?http://([^ "]+)`)
 // adminAddr returns the address of the process's admin (metrics) listener.
 func (p *serveProc) adminAddr(t *testing.T) string {
 	t.Helper()
-	m := adminRE.FindStringSubmatch(p.waitLog(t, "junction listening"))
-	if m == nil {
-		t.Fatalf("no admin address in the listening line:\n%s", p.logText())
-	}
-	return m[1]
+	return p.logMatch(t, "junction listening", adminRE)
 }
 
 // TestServeClusterKilledNodeSessions: three `junction serve` processes

@@ -19,9 +19,16 @@ var routesRE = regexp.MustCompile(`routes on ([0-9.:]+)`)
 // address.
 func (p *serveProc) routeAddr(t *testing.T) string {
 	t.Helper()
-	m := routesRE.FindStringSubmatch(p.waitLog(t, "cluster node started"))
+	return p.logMatch(t, "cluster node started", routesRE)
+}
+
+// logMatch waits for the process's log line with text and returns what
+// re's first group matched in it.
+func (p *serveProc) logMatch(t *testing.T, text string, re *regexp.Regexp) string {
+	t.Helper()
+	m := re.FindStringSubmatch(p.waitLog(t, text))
 	if m == nil {
-		t.Fatalf("no route address in the cluster line:\n%s", p.logText())
+		t.Fatalf("no match of %s in the line %q:\n%s", re, text, p.logText())
 	}
 	return m[1]
 }
