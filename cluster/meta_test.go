@@ -308,10 +308,24 @@ func TestSessionTableRecovered(t *testing.T) {
 	nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	syncs := a.node.Stats().Syncs
-	// A batch that never went out: b's sequence moves on without it.
+	// A batch lost on the way: the join of lost is recorded while no
+	// batch can go out (sendMu held), then dropped, and b's sequence
+	// moves on as if it had been sent.
 	b.node.sessions.sendMu.Lock()
+	lost := dial(t, b, wamp.FormatJSON)
+	if _, err := lost.Call(ctxT(t), "wamp.session.add_testament", wamp.List{"com.example.will", wamp.List{"lost"}, wamp.Dict{}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The join is recorded once WELCOME is queued: maybe after the
+	// client has it; the testament before the call returns.
+	waitFor(t, "b to record the join and the testament", func() bool {
+		b.node.sessions.mu.Lock()
+		defer b.node.sessions.mu.Unlock()
+		p := b.node.sessions.pending
+		return len(p) == 2 && p[0].Op == opJoin && p[1].Op == opTestaments && p[0].ID == uint64(lost.ID())
+	})
 	b.node.sessions.mu.Lock()
-	b.node.sessions.set[42] = sessionInfo{realm: "realm1", authid: "ghost", authrole: "anonymous"}
+	b.node.sessions.pending = nil
 	b.node.sessions.seq++
 	b.node.sessions.mu.Unlock()
 	b.node.sessions.sendMu.Unlock()
@@ -323,7 +337,13 @@ func TestSessionTableRecovered(t *testing.T) {
 		_, ok := p.sessions.set[id]
 		return ok
 	}
-	waitFor(t, "a to learn b's table", func() bool { return known(42) && known(s.ID()) })
+	waitFor(t, "a to learn b's table", func() bool { return known(lost.ID()) && known(s.ID()) })
+	a.node.members.mu.RLock()
+	tms := a.node.members.peers[b.node.id].sessions.tms[lost.ID()]
+	a.node.members.mu.RUnlock()
+	if len(tms) != 1 {
+		t.Fatalf("a learnt %d testaments of the lost session from b's table, want 1", len(tms))
+	}
 	if a.node.Stats().Syncs == syncs {
 		t.Fatal("the missed batch was learnt without a sync")
 	}

@@ -34,8 +34,9 @@ import (
 // meanwhile on top: joins, leaves and testament sets are idempotent, so a
 // table that already holds some of them ends up the same.
 //
-// Cost: a node keeps one entry per session of its own (to answer table
-// requests) and one per session of every other node, about 100 bytes plus
+// Cost: a node keeps nothing per session of its own: it answers a table
+// request from its router's tables (router.Router.AnnouncedSessions). It
+// keeps one entry per session of every other node, about 100 bytes plus
 // the authid (TestSessionTableMemory measures it), and each testament
 // wherever its session is known. A session's join and leave cost each
 // other node some 60 bytes of a batch message. A single node, without a
@@ -76,20 +77,19 @@ func (o *sessionOp) size() int {
 	return s
 }
 
-// sessionInfo is what a node keeps of a session: of its own, to answer
-// table requests; of another node's, to announce its leave.
+// sessionInfo is what a node keeps of another node's session, to announce
+// its leave.
 type sessionInfo struct {
 	realm, authid, authrole string
 }
 
-// localSessions is this node's session table and the changes not sent
-// yet. mu guards set, tms and pending; sendMu orders what goes out (the
-// batches, numbered, and the heartbeats that repeat the number) and
-// guards seq. Lock order: localInterest.mu, sendMu, mu.
+// localSessions holds the changes of this node's sessions not sent yet;
+// the sessions themselves are the router's. mu guards pending; sendMu
+// orders what goes out (the batches, numbered, and the heartbeats that
+// repeat the number) and guards seq. Lock order: localInterest.mu,
+// sendMu, mu.
 type localSessions struct {
 	mu      sync.Mutex
-	set     map[wamp.ID]sessionInfo
-	tms     map[wamp.ID][][]byte // the testaments of the sessions that hold some
 	pending []sessionOp
 	kick    chan struct{} // the first change since the last batch: arm the timer
 
@@ -98,8 +98,6 @@ type localSessions struct {
 }
 
 func (l *localSessions) init() {
-	l.set = make(map[wamp.ID]sessionInfo)
-	l.tms = make(map[wamp.ID][][]byte)
 	l.kick = make(chan struct{}, 1)
 }
 
@@ -119,26 +117,35 @@ func (n *Node) SessionJoined(realm wamp.URI, id wamp.ID, authid, authrole string
 	l := &n.sessions
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.set[id] = sessionInfo{realm: string(realm), authid: authid, authrole: authrole}
 	l.record(sessionOp{Op: opJoin, Realm: string(realm), ID: uint64(id), AuthID: authid, AuthRole: authrole})
 }
 
-// SessionLeft implements router.Backbone.
+// SessionLeft implements router.Backbone: the router calls it only for a
+// session it called SessionJoined for.
 func (n *Node) SessionLeft(realm wamp.URI, id wamp.ID) {
 	l := &n.sessions
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.set[id]; !ok {
-		return
-	}
-	delete(l.set, id)
-	delete(l.tms, id)
 	l.record(sessionOp{Op: opLeave, Realm: string(realm), ID: uint64(id)})
 }
 
-// SessionTestaments implements router.Backbone: the testaments are
-// encoded here, once, and kept in that form.
+// SessionTestaments implements router.Backbone: the router calls it only
+// for a session it called SessionJoined for and not SessionLeft.
 func (n *Node) SessionTestaments(realm wamp.URI, id wamp.ID, ts []router.Testament) {
+	enc := n.encodeTestaments(realm, id, ts)
+	l := &n.sessions
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.record(sessionOp{Op: opTestaments, Realm: string(realm), ID: uint64(id), Testaments: enc})
+}
+
+// encodeTestaments encodes a session's testaments as they cross NATS:
+// each a PUBLISH in MessagePack. One that cannot be encoded is left out,
+// and logged.
+func (n *Node) encodeTestaments(realm wamp.URI, id wamp.ID, ts []router.Testament) [][]byte {
+	if len(ts) == 0 {
+		return nil
+	}
 	enc := make([][]byte, 0, len(ts))
 	for _, t := range ts {
 		b, err := codec.MsgPack.Encode(nil, &wamp.Publish{Topic: t.Topic, Options: t.Options, Payload: t.Payload})
@@ -149,18 +156,7 @@ func (n *Node) SessionTestaments(realm wamp.URI, id wamp.ID, ts []router.Testame
 		}
 		enc = append(enc, b)
 	}
-	l := &n.sessions
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.set[id]; !ok {
-		return
-	}
-	if len(enc) == 0 {
-		delete(l.tms, id)
-	} else {
-		l.tms[id] = enc
-	}
-	l.record(sessionOp{Op: opTestaments, Realm: string(realm), ID: uint64(id), Testaments: enc})
+	return enc
 }
 
 // flushSessions sends the changes recorded since the last batch.
@@ -186,18 +182,24 @@ func (n *Node) flushSessions() {
 }
 
 // answerSessionTable answers a node that asked for this node's session
-// table, in chunks, as onSyncRequest does for the interest table.
+// table, in chunks, as onSyncRequest does for the interest table. The
+// table is read from the router after the sequence number is taken: a
+// change it misses is recorded after the session was looked at, so it goes
+// out in a later batch, which the asking node applies on top; one it
+// reflects and that comes again in a later batch is applied twice, which
+// changes nothing (joins, leaves and testament sets are idempotent).
 func (n *Node) answerSessionTable(m *nats.Msg, req *syncRequest) {
 	l := &n.sessions
 	l.sendMu.Lock()
-	l.mu.Lock()
-	ops := make([]sessionOp, 0, len(l.set))
-	for id, s := range l.set {
-		ops = append(ops, sessionOp{Op: opJoin, Realm: s.realm, ID: uint64(id), AuthID: s.authid, AuthRole: s.authrole, Testaments: l.tms[id]})
-	}
 	seq := l.seq
-	l.mu.Unlock()
 	l.sendMu.Unlock()
+	var ops []sessionOp
+	if rt := n.rt.Load(); rt != nil {
+		rt.AnnouncedSessions(func(s *router.ReplicatedSession) {
+			ops = append(ops, sessionOp{Op: opJoin, Realm: string(s.Realm), ID: uint64(s.ID), AuthID: s.AuthID, AuthRole: s.AuthRole,
+				Testaments: n.encodeTestaments(s.Realm, s.ID, s.Testaments)})
+		})
+	}
 	limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
 	for {
 		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq, Table: tableSessions}
@@ -374,10 +376,10 @@ func (n *Node) announceLost(gone []*sessionReplica) {
 		if rt == nil {
 			return
 		}
-		var lost []router.LostSession
+		var lost []router.ReplicatedSession
 		for _, r := range gone {
 			for id, s := range r.set {
-				ls := router.LostSession{Realm: wamp.URI(s.realm), ID: id, AuthID: s.authid, AuthRole: s.authrole}
+				ls := router.ReplicatedSession{Realm: wamp.URI(s.realm), ID: id, AuthID: s.authid, AuthRole: s.authrole}
 				for _, b := range r.tms[id] {
 					m, err := codec.MsgPack.Decode(b)
 					pub, ok := m.(*wamp.Publish)

@@ -297,9 +297,10 @@ func mergeBestRegistration(parts []wamp.List) wamp.Payload {
 	return result(nil)
 }
 
-// LostSession is a session of another node that died, as this node knew
-// it (Backbone.SessionJoined, SessionTestaments).
-type LostSession struct {
+// ReplicatedSession is a session as the other nodes of a cluster know it
+// (Backbone.SessionJoined, SessionTestaments): what AnnouncedSessions
+// gives of this node's sessions, and SessionsLost takes of a dead node's.
+type ReplicatedSession struct {
 	Realm            wamp.URI
 	ID               wamp.ID
 	AuthID, AuthRole string
@@ -311,7 +312,7 @@ type LostSession struct {
 // publications (publisher disclosure and trust levels as for a session of
 // its authid and authrole), then wamp.session.on_leave, as its own node
 // would have. The cluster calls it on one surviving node.
-func (r *Router) SessionsLost(ss []LostSession) {
+func (r *Router) SessionsLost(ss []ReplicatedSession) {
 	for i := range ss {
 		ls := &ss[i]
 		rl := r.realmNamed(ls.Realm)
@@ -328,6 +329,37 @@ func (r *Router) SessionsLost(ss []LostSession) {
 			}
 		}
 		rl.metaEvent(topicSessionOnLeave, uint64(ls.ID), ls.AuthID, ls.AuthRole)
+	}
+}
+
+// AnnouncedSessions calls fn with each session of this router that the
+// Backbone has been told of (SessionJoined) and not yet told has left
+// (SessionLeft), with its testaments as SessionTestaments last gave them:
+// the session table the other nodes are to hold of this node, read from
+// the router's own tables so that the Backbone need not keep a copy. Each
+// session is looked at under its lock, which its calls to the Backbone
+// hold too: each call comes wholly before the look (and is reflected in
+// it) or after. fn must not call the router.
+func (r *Router) AnnouncedSessions(fn func(*ReplicatedSession)) {
+	var ss []*Session
+	for _, rl := range r.allRealms() {
+		rl.mu.RLock()
+		ss = slices.Grow(ss[:0], len(rl.sessions))
+		for _, s := range rl.sessions {
+			ss = append(ss, s)
+		}
+		rl.mu.RUnlock()
+		for i, s := range ss {
+			ss[i] = nil
+			s.mu.Lock()
+			if !s.announced.joined || s.announced.owed || s.state == stateClosed {
+				s.mu.Unlock()
+				continue
+			}
+			rs := ReplicatedSession{Realm: rl.name, ID: s.id, AuthID: s.authid, AuthRole: s.authrole, Testaments: s.replicatedTestaments()}
+			s.mu.Unlock()
+			fn(&rs)
+		}
 	}
 }
 
