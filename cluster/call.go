@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -20,16 +22,24 @@ var _ router.Backbone = (*Node)(nil)
 // length (uvarint) and name, and the WAMP message in that serializer: the
 // one its payload arrived in, so that it crosses unconverted, or
 // MessagePack for a payload the router built.
-const callVersion = 1
+//
+// The messages for one node go in batches: a NATS message is the version
+// byte callBatchVersion followed by any number of such messages, each
+// after its length (4 bytes, big endian). A message of version
+// callVersion alone (no batch) is still read.
+const (
+	callVersion      = 1
+	callBatchVersion = 2
+)
 
-func encodeCallMessage(from uint64, realm wamp.URI, m wamp.Message) ([]byte, error) {
+// appendCallMessage appends m as it crosses NATS to dst.
+func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message) ([]byte, error) {
 	c := codec.MsgPack
 	if p := payloadOf(m); p != nil && p.IsRaw() {
 		if c = codec.ByFormat(p.Format); c == nil {
-			return nil, fmt.Errorf("payload in unknown format %d", p.Format)
+			return dst, fmt.Errorf("payload in unknown format %d", p.Format)
 		}
 	}
-	dst := make([]byte, 0, 64+len(realm))
 	dst = append(dst, callVersion, byte(c.Format()))
 	dst = binary.BigEndian.AppendUint64(dst, from)
 	dst = binary.AppendUvarint(dst, uint64(len(realm)))
@@ -55,6 +65,228 @@ func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message
 	return from, realm, m, err
 }
 
+// splitCallBatch calls fn with each message of a NATS message on
+// N.call.<node>, a batch or a message alone, and reports a batch whose
+// framing is broken (the messages before the break were given to fn).
+func splitCallBatch(data []byte, fn func([]byte)) error {
+	if len(data) == 0 || data[0] != callBatchVersion {
+		fn(data) // a message alone, or not a call message: decodeCallMessage says
+		return nil
+	}
+	for rest := data[1:]; len(rest) > 0; {
+		if len(rest) < 4 {
+			return errors.New("a batch of call messages ends inside a length")
+		}
+		l := binary.BigEndian.Uint32(rest)
+		if uint64(len(rest)-4) < uint64(l) {
+			return errors.New("a batch of call messages ends inside a message")
+		}
+		fn(rest[4 : 4+l])
+		rest = rest[4+l:]
+	}
+	return nil
+}
+
+// callBatches are the messages of calls held back for other nodes until
+// the end of the batches of received messages under way
+// (router.Backbone.BeginBatch): a busy connection's read gives many
+// messages for the same node, and each NATS message costs both servers
+// and both clients a parse, a hand-off between goroutines and some
+// allocations, whatever it carries. Outside a batch a message goes at
+// once, so a lone call waits for nothing. mu is held while a batch is
+// handed to nats.go (a copy into its buffer: nothing that waits on the
+// network), so that the batches for one node go out in order.
+type callBatches struct {
+	mu      sync.Mutex
+	active  int                   // batches of received messages under way
+	byNode  map[uint64]*callBatch // the nodes messages went to
+	waiting []*callBatch          // those with messages held back
+}
+
+// callBatch is what is held back for one node.
+type callBatch struct {
+	node uint64
+	subj string
+	buf  []byte // callBatchVersion, then each message after its length
+	n    int    // messages in buf
+}
+
+// callBatchBytes is the size past which a batch goes without waiting for
+// the end of the batches under way.
+const callBatchBytes = 64 << 10
+
+// batchFor returns node's batch, made on first use. Called under mu.
+func (n *Node) batchFor(node uint64) *callBatch {
+	b := &n.calls
+	cb := b.byNode[node]
+	if cb == nil {
+		if b.byNode == nil {
+			b.byNode = make(map[uint64]*callBatch)
+		}
+		cb = &callBatch{node: node, subj: n.subj.callPrefix + strconv.FormatUint(node, 16)}
+		b.byNode[node] = cb
+	}
+	return cb
+}
+
+// Forward implements router.Backbone: it sends a message of a call in
+// flight to the node at the call's other end, or holds it back until the
+// end of the batches under way.
+func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
+	b := &n.calls
+	b.mu.Lock()
+	cb := n.batchFor(node)
+	if len(cb.buf) == 0 {
+		cb.buf = append(cb.buf, callBatchVersion)
+	}
+	at := len(cb.buf)
+	buf, err := appendCallMessage(append(cb.buf, 0, 0, 0, 0), n.id, realm, m)
+	if err != nil {
+		cb.buf = cb.buf[:at]
+		b.mu.Unlock()
+		n.stats.SendFailures.Add(1)
+		return fmt.Errorf("encoding a %s for another node: %w", m.Type(), err)
+	}
+	cb.buf = buf
+	size := len(buf) - at - 4
+	limit := n.nc.MaxPayload()
+	if limit <= 0 {
+		limit = maxNATSPayload // not connected yet: NATS says when it is
+	}
+	if int64(size)+5 > limit {
+		cb.buf = cb.buf[:at]
+		b.mu.Unlock()
+		n.stats.SendFailures.Add(1)
+		n.log.Warn("cluster: a call message is larger than NATS takes", "type", m.Type(), "bytes", size, "max_payload", limit)
+		return fmt.Errorf("%w: %d bytes, more than NATS takes (%d)", router.ErrTooLarge, size, limit)
+	}
+	binary.BigEndian.PutUint32(cb.buf[at:], uint32(size))
+	var failed []refusedBatch
+	if int64(len(cb.buf)) > limit {
+		// Too large with the others: they go first, this one after.
+		msg := slices.Clone(cb.buf[at:])
+		cb.buf = cb.buf[:at]
+		failed = n.sendBatch(cb, failed)
+		cb.buf = append(append(cb.buf, callBatchVersion), msg...)
+	}
+	cb.n++
+	n.stats.CallMessagesSent.Add(1)
+	err = nil
+	switch {
+	case b.active == 0:
+		// Alone (every batch went at the last EndBatch): sent now,
+		// and a refusal is this call's to handle.
+		if err = n.nc.Publish(cb.subj, cb.buf); err != nil {
+			n.stats.SendFailures.Add(1)
+			n.log.Warn("cluster: NATS refused a call message", "type", m.Type(), "bytes", size, "err", err)
+			err = fmt.Errorf("sending a %s to another node: %w", m.Type(), err)
+		}
+		cb.reset()
+	case len(cb.buf) >= callBatchBytes:
+		failed = n.sendBatch(cb, failed)
+	case cb.n == 1:
+		b.waiting = append(b.waiting, cb)
+	}
+	b.mu.Unlock()
+	n.failCalls(failed)
+	return err
+}
+
+// BeginBatch implements router.Backbone.
+func (n *Node) BeginBatch() {
+	b := &n.calls
+	b.mu.Lock()
+	b.active++
+	b.mu.Unlock()
+}
+
+// EndBatch implements router.Backbone: what was held back goes.
+func (n *Node) EndBatch() {
+	b := &n.calls
+	b.mu.Lock()
+	b.active--
+	var failed []refusedBatch
+	for i, cb := range b.waiting {
+		b.waiting[i] = nil
+		failed = n.sendBatch(cb, failed)
+	}
+	b.waiting = b.waiting[:0]
+	b.mu.Unlock()
+	n.failCalls(failed)
+}
+
+// sendBatch hands cb's messages to NATS and empties it; a batch NATS
+// refused is appended to failed. Called under calls.mu.
+func (n *Node) sendBatch(cb *callBatch, failed []refusedBatch) []refusedBatch {
+	if cb.n == 0 {
+		return failed
+	}
+	if err := n.nc.Publish(cb.subj, cb.buf); err != nil {
+		n.stats.SendFailures.Add(uint64(cb.n))
+		n.log.Warn("cluster: NATS refused call messages", "messages", cb.n, "bytes", len(cb.buf), "err", err)
+		failed = append(failed, refusedBatch{cb.node, slices.Clone(cb.buf)})
+	}
+	cb.reset()
+	return failed
+}
+
+// reset empties cb once its messages went.
+func (cb *callBatch) reset() {
+	cb.n = 0
+	if cap(cb.buf) > 2*callBatchBytes {
+		cb.buf = nil // a large batch's buffer is not kept
+	} else {
+		cb.buf = cb.buf[:0]
+	}
+}
+
+// dropBatch forgets what is held back for a node that is gone.
+func (n *Node) dropBatch(node uint64) {
+	b := &n.calls
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cb := b.byNode[node]; cb != nil {
+		delete(b.byNode, node)
+		if i := slices.Index(b.waiting, cb); i >= 0 {
+			b.waiting = slices.Delete(b.waiting, i, i+1)
+		}
+	}
+}
+
+// refusedBatch is a batch of call messages NATS refused, for failCalls.
+type refusedBatch struct {
+	node uint64
+	data []byte
+}
+
+// failCalls ends the calls whose INVOCATIONs NATS refused (the
+// connection closed, its reconnect buffer full): each caller gets an
+// ERROR at once, as if the callee's node had sent it, rather than wait for
+// its timeout or for the node to be taken for lost. RESULTs and ERRORs
+// refused are lost: the caller's node ends those calls when it loses this
+// node. It runs on a goroutine of its own, since Forward and EndBatch are
+// called by a router that routes, which must not be called back; a node
+// that is closing skips it (its router's sessions are ending).
+func (n *Node) failCalls(refused []refusedBatch) {
+	rt := n.rt.Load()
+	if len(refused) == 0 || rt == nil || n.closing.Load() {
+		return
+	}
+	go func() {
+		for _, r := range refused {
+			splitCallBatch(r.data, func(msg []byte) {
+				_, realm, m, err := decodeCallMessage(msg)
+				inv, ok := m.(*wamp.Invocation)
+				if err != nil || !ok {
+					return
+				}
+				rt.DeliverCallMessage(r.node, realm, &wamp.Error{RequestType: wamp.TypeInvocation, Request: inv.Request, Error: wamp.ErrCanceled,
+					Payload: wamp.Payload{Args: wamp.List{"the call could not be sent to the callee's node: NATS refused it"}}})
+			})
+		}
+	}()
+}
+
 func payloadOf(m wamp.Message) *wamp.Payload {
 	switch m := m.(type) {
 	case *wamp.Invocation:
@@ -67,41 +299,31 @@ func payloadOf(m wamp.Message) *wamp.Payload {
 	return nil
 }
 
-// Forward implements router.Backbone: it sends a message of a call in
-// flight to the node at the call's other end.
-func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
-	data, err := encodeCallMessage(n.id, realm, m)
-	if err != nil {
-		n.stats.SendFailures.Add(1)
-		return fmt.Errorf("encoding a %s for another node: %w", m.Type(), err)
-	}
-	if err := n.nc.Publish(n.subj.callPrefix+strconv.FormatUint(node, 16), data); err != nil {
-		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: NATS refused a call message", "type", m.Type(), "bytes", len(data), "err", err)
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return fmt.Errorf("%w: %d bytes, more than NATS takes (%d)", router.ErrTooLarge, len(data), n.nc.MaxPayload())
-		}
-		return err
-	}
-	n.stats.CallMessagesSent.Add(1)
-	return nil
-}
-
-// onCall hands the router a message of a call from another node.
+// onCall hands the router the messages of calls another node sent, a
+// batch as one batch of received messages: what the router sends back
+// for them goes together too.
 func (n *Node) onCall(msg *nats.Msg) {
-	from, realm, m, err := decodeCallMessage(msg.Data)
-	if err != nil {
-		n.stats.BadMessages.Add(1)
-		n.log.Warn("cluster: a call message from another node does not decode", "err", err)
-		return
-	}
 	rt := n.rt.Load()
 	if rt == nil {
 		return
 	}
-	n.stats.CallMessagesReceived.Add(1)
-	if err := rt.DeliverCallMessage(from, realm, m); err != nil {
+	n.BeginBatch()
+	defer n.EndBatch()
+	err := splitCallBatch(msg.Data, func(data []byte) {
+		from, realm, m, err := decodeCallMessage(data)
+		if err != nil {
+			n.stats.BadMessages.Add(1)
+			n.log.Warn("cluster: a call message from another node does not decode", "err", err)
+			return
+		}
+		n.stats.CallMessagesReceived.Add(1)
+		if err := rt.DeliverCallMessage(from, realm, m); err != nil {
+			n.stats.BadMessages.Add(1)
+			n.log.Warn("cluster: a call message from another node was refused", "realm", realm, "type", m.Type(), "err", err)
+		}
+	})
+	if err != nil {
 		n.stats.BadMessages.Add(1)
-		n.log.Warn("cluster: a call message from another node was refused", "realm", realm, "type", m.Type(), "err", err)
+		n.log.Warn("cluster: a batch of call messages from another node is cut short", "err", err)
 	}
 }

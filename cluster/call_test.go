@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -572,5 +573,140 @@ func TestProxiesAreNotLimited(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestCallMessagesBatched: between BeginBatch and EndBatch the messages
+// for a node are held back and cross NATS together, in order; outside a
+// batch each goes at once; a batch that grows past callBatchBytes goes
+// without waiting for the end.
+func TestCallMessagesBatched(t *testing.T) {
+	a := startCluster(t, 1)[0]
+	const to = 0xabc // a node that does not exist: the test reads its subject
+	sub, err := a.node.nc.SubscribeSync(a.node.subj.callPrefix + "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.node.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	inv := func(req wamp.ID, arg string) *wamp.Invocation {
+		return &wamp.Invocation{Request: req, Registration: 7, Payload: wamp.Payload{Args: wamp.List{arg}}}
+	}
+	forward := func(m wamp.Message) {
+		t.Helper()
+		if err := a.node.Forward(to, "realm1", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// next returns the requests of the INVOCATIONs in the next NATS
+	// message on the subject.
+	next := func() []wamp.ID {
+		t.Helper()
+		msg, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reqs []wamp.ID
+		if err := splitCallBatch(msg.Data, func(data []byte) {
+			from, realm, m, err := decodeCallMessage(data)
+			if err != nil || from != a.node.id || realm != "realm1" {
+				t.Fatalf("a call message from %x in %q: %v", from, realm, err)
+			}
+			reqs = append(reqs, m.(*wamp.Invocation).Request)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return reqs
+	}
+
+	a.node.BeginBatch()
+	for req := range wamp.ID(3) {
+		forward(inv(req+1, "x"))
+	}
+	a.node.EndBatch()
+	forward(inv(4, "alone"))
+	if got := next(); !slices.Equal(got, []wamp.ID{1, 2, 3}) {
+		t.Fatalf("the batch crossed as %v, want [1 2 3] in one message", got)
+	}
+	if got := next(); !slices.Equal(got, []wamp.ID{4}) {
+		t.Fatalf("a message outside a batch crossed as %v, want [4]", got)
+	}
+
+	// Past callBatchBytes, the batch goes before the batch ends.
+	big := strings.Repeat("x", callBatchBytes/2+1)
+	a.node.BeginBatch()
+	forward(inv(5, big))
+	forward(inv(6, big))
+	if got := next(); !slices.Equal(got, []wamp.ID{5, 6}) {
+		t.Fatalf("a large batch crossed as %v, want [5 6]", got)
+	}
+	forward(inv(7, "x"))
+	a.node.EndBatch()
+	if got := next(); !slices.Equal(got, []wamp.ID{7}) {
+		t.Fatalf("after the large batch: %v, want [7]", got)
+	}
+}
+
+// TestSplitCallBatch: a batch cut short gives the messages before the
+// cut and an error; a message alone is given as it is.
+func TestSplitCallBatch(t *testing.T) {
+	batch := []byte{callBatchVersion, 0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c'}
+	for _, tc := range []struct {
+		data []byte
+		want []string
+		bad  bool
+	}{
+		{batch, []string{"ab", "c"}, false},
+		{batch[:1], nil, false},
+		{batch[:3], nil, true},
+		{batch[:6], nil, true},
+		{batch[:9], []string{"ab"}, true},
+		{[]byte{callVersion, 'x'}, []string{"\x01x"}, false},
+		{nil, []string{""}, false},
+	} {
+		var got []string
+		err := splitCallBatch(tc.data, func(b []byte) { got = append(got, string(b)) })
+		if !slices.Equal(got, tc.want) || (err != nil) != tc.bad {
+			t.Errorf("splitCallBatch(%q) = %q, %v; want %q, error %v", tc.data, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+func FuzzSplitCallBatch(f *testing.F) {
+	f.Add([]byte{callBatchVersion, 0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c'})
+	f.Add([]byte{callBatchVersion, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		total := 0
+		splitCallBatch(data, func(b []byte) {
+			total += len(b)
+			decodeCallMessage(b) // must not panic either
+		})
+		if total > len(data) {
+			t.Fatalf("%d bytes of messages in %d bytes", total, len(data))
+		}
+	})
+}
+
+// TestRefusedInvocationEndsCall: an INVOCATION held back in a batch that
+// NATS then refuses (here: the node's NATS connection is closed) ends
+// its call at once with wamp.error.canceled, and is counted.
+func TestRefusedInvocationEndsCall(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.far", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{}, nil
+	}, nil)
+	waitCallee(t, a, "com.example.far", true)
+	s := dial(t, a, wamp.FormatJSON)
+	if _, err := s.Call(ctxT(t), "com.example.far", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	failures := a.node.Stats().SendFailures
+	a.node.nc.Close()
+	_, err := s.Call(ctxT(t), "com.example.far", nil, nil, nil)
+	wampError(t, err, wamp.ErrCanceled)
+	if a.node.Stats().SendFailures == failures {
+		t.Fatal("the refused INVOCATION was not counted")
 	}
 }

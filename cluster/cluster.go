@@ -272,6 +272,10 @@ type Node struct {
 	// (announceLost); Close waits for them.
 	announcers sync.WaitGroup
 
+	// calls are the messages of calls held back for other nodes
+	// (call.go).
+	calls callBatches
+
 	subs    []*nats.Subscription
 	closing atomic.Bool // Close has begun: the disconnect is expected
 	cancel  context.CancelFunc

@@ -553,6 +553,7 @@ func (n *Node) expire(now time.Time) {
 // lost tells the router that a node is gone, once it is out of the
 // tables (so that no new call goes to it).
 func (n *Node) lost(id uint64) {
+	n.dropBatch(id)
 	if rt := n.rt.Load(); rt != nil {
 		rt.NodeLost(id)
 	}

@@ -70,7 +70,17 @@ type Backbone interface {
 	// other end: INVOCATION and INTERRUPT to the callee's node, RESULT
 	// and ERROR to the caller's node. It must encode m before it returns;
 	// an error says the message could not be handed to the transport.
+	// Between BeginBatch and EndBatch it may hold the message back, to
+	// send it with the others for the same node.
 	Forward(node uint64, realm wamp.URI, m wamp.Message) error
+	// BeginBatch and EndBatch enclose messages that a session received
+	// together (Session.BeginBatch): what Forward held back meanwhile
+	// goes at EndBatch at the latest, in the order of the calls, so that
+	// the many messages of a busy connection's read cross to each node in
+	// one NATS message rather than one each. Batches of several sessions
+	// may overlap; a Forward outside any batch sends at once.
+	BeginBatch()
+	EndBatch()
 
 	// Gather asks every other live node for its own part of the answer
 	// to a meta procedure call (Router.AnswerMeta there) and returns the

@@ -88,6 +88,25 @@ func (s *Session) Established() bool {
 	return s.state == stateEstablished
 }
 
+// BeginBatch says that the messages given to Receive until EndBatch
+// arrived together (the frames of one read): in a cluster, what they
+// make the router send to another node goes in one NATS message
+// (Backbone.BeginBatch). A transport that calls it must call EndBatch
+// after, whatever happens between; one that does not loses nothing but
+// the batching.
+func (s *Session) BeginBatch() {
+	if bb := s.router.cfg.Backbone; bb != nil {
+		bb.BeginBatch()
+	}
+}
+
+// EndBatch ends what BeginBatch began.
+func (s *Session) EndBatch() {
+	if bb := s.router.cfg.Backbone; bb != nil {
+		bb.EndBatch()
+	}
+}
+
 // Receive handles one message from the client.
 func (s *Session) Receive(m wamp.Message) {
 	s.counts().received[msgSlot[m.Type()]].Add(1)

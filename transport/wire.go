@@ -120,6 +120,10 @@ func (w *wire) codec() codec.Codec { return codec.ByFormat(w.format) }
 // frame that fails the connection (v), the connection reads no more: the
 // caller discards what else the client sends.
 func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violation) {
+	// The messages of one read are a batch for the router (what they
+	// send to other nodes of a cluster goes together).
+	w.session.BeginBatch()
+	defer w.session.EndBatch()
 	for used < len(b) {
 		f, n, need, v := w.in.next(w.srv, w.proto, b[used:])
 		if v != nil {
