@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
@@ -583,11 +584,17 @@ func TestProxiesAreNotLimited(t *testing.T) {
 func TestCallMessagesBatched(t *testing.T) {
 	a := startCluster(t, 1)[0]
 	const to = 0xabc // a node that does not exist: the test reads its subject
-	sub, err := a.node.nc.SubscribeSync(a.node.subj.callPrefix + "abc")
+	// A connection of its own: the node's does not get what it sends.
+	nc, err := nats.Connect("", nats.InProcessServer(a.node.ns), nats.Token(a.node.token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.node.nc.Flush(); err != nil {
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(a.node.subj.callPrefix + "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	inv := func(req wamp.ID, arg string) *wamp.Invocation {

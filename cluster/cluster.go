@@ -237,8 +237,9 @@ type Node struct {
 	id   uint64
 	subj subjects
 
-	ns *server.Server // the embedded server; nil with an existing NATS
-	nc *nats.Conn
+	ns    *server.Server // the embedded server; nil with an existing NATS
+	token string         // its clients' token
+	nc    *nats.Conn
 
 	// JetStream, for the event store (store.go): nil when the existing
 	// NATS does not run it, jsErr then says so.
@@ -388,6 +389,10 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) connect() error {
 	opts := []nats.Option{
 		nats.Name("junction " + n.cfg.NodeName),
+		// A node ignores what it sent itself (heartbeats, changes,
+		// batches on N.ctl, meta queries): the server need not send
+		// it back, nor the node decode it to find that out.
+		nats.NoEcho(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -493,6 +498,7 @@ func (n *Node) connect() error {
 	if ns.ClusterAddr() == nil {
 		return fmt.Errorf("cluster: embedded NATS server could not listen for routes on %s", n.cfg.Listen)
 	}
+	n.token = token
 	nc, err := nats.Connect("", append(opts, nats.InProcessServer(ns), nats.Token(token))...)
 	if err != nil {
 		return fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
@@ -665,6 +671,9 @@ func (n *Node) run(ctx context.Context) {
 				batch = time.After(sessionBatchDelay)
 			}
 		case <-batch:
+			batch = nil
+			n.flushSessions()
+		case <-n.sessions.full:
 			batch = nil
 			n.flushSessions()
 		case <-hb.C:

@@ -27,7 +27,9 @@ import (
 //
 // The changes (join, leave, testaments set) are batched: the first change
 // arms a timer of sessionBatchDelay, after which everything that came
-// meanwhile goes out on N.ctl in messages of at most sessionBatchBytes,
+// meanwhile goes out on N.ctl in messages of at most sessionBatchBytes
+// (sooner, once that much is waiting: a connect storm is sent as it
+// comes, and what it leaves to the garbage collector stays small),
 // each with the next number of the node's session sequence; heartbeats
 // repeat the latest. A node that sees a gap asks for the whole table (the
 // interest sync, for the table "s") and applies the batches that came
@@ -53,7 +55,7 @@ const (
 	tableSessions = "s"
 
 	sessionBatchDelay = 50 * time.Millisecond
-	sessionBatchBytes = 256 << 10
+	sessionBatchBytes = 32 << 10
 )
 
 // sessionOp is one change of a node's session table, as it crosses NATS.
@@ -91,7 +93,9 @@ type sessionInfo struct {
 type localSessions struct {
 	mu      sync.Mutex
 	pending []sessionOp
+	size    int           // of pending, as sessionOp.size counts
 	kick    chan struct{} // the first change since the last batch: arm the timer
+	full    chan struct{} // sessionBatchBytes are waiting: send now
 
 	sendMu sync.Mutex
 	seq    uint64
@@ -99,16 +103,23 @@ type localSessions struct {
 
 func (l *localSessions) init() {
 	l.kick = make(chan struct{}, 1)
+	l.full = make(chan struct{}, 1)
 }
 
 // record adds a change, to go out with the next batch. Called under mu.
 func (l *localSessions) record(op sessionOp) {
 	l.pending = append(l.pending, op)
-	if len(l.pending) == 1 {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
+	l.size += op.size()
+	var c chan struct{}
+	switch {
+	case len(l.pending) == 1:
+		c = l.kick
+	case l.size >= sessionBatchBytes:
+		c = l.full
+	}
+	select {
+	case c <- struct{}{}:
+	default: // signalled already (or c is nil)
 	}
 }
 
@@ -166,7 +177,7 @@ func (n *Node) flushSessions() {
 	defer l.sendMu.Unlock()
 	l.mu.Lock()
 	ops := l.pending
-	l.pending = nil
+	l.pending, l.size = nil, 0
 	l.mu.Unlock()
 	for len(ops) > 0 {
 		size, i := 0, 0
