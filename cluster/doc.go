@@ -64,6 +64,10 @@
 // partitioned call's rkey by rendezvous hashing over the shard keys of
 // every node. The callee's node then applies the same policy to its own
 // callees, which lands on the callee meant (policy.go says how exactly).
+// The messages of calls for one node cross in batches (call.go): the
+// router marks the messages of one read of a connection (BeginBatch,
+// EndBatch), and what they send to a node goes in one NATS message at the
+// end; a message outside a batch goes at once.
 // Sharded subscriptions rank the node keys of every node the same way.
 //
 // Meta API (meta.go). The session, subscription and registration meta
@@ -82,11 +86,17 @@
 // lowest id publishes each of its sessions' testaments and
 // wamp.session.on_leave (router.Router.SessionsLost), on a goroutine of
 // its own. Each node so keeps about 100 bytes per session of every other
-// node (TestSessionTableMemory).
+// node (TestSessionTableMemory), and nothing per session of its own: it
+// answers a table request from its router (Router.AnnouncedSessions).
+//
+// A node's NATS connection does not get its own messages back
+// (nats.NoEcho): every broadcast would otherwise come back to be decoded
+// and dropped.
 //
 // Locks. members.mu -> localInterest.mu (a peer's registration is checked
 // against this node's) -> localSessions.sendMu -> localSessions.mu;
-// revokeMu is a leaf. The router calls a Node holding its own locks
+// revokeMu and callBatches.mu are leaves (the latter held while nats.go
+// copies a batch into its buffer). The router calls a Node holding its own locks
 // (router/doc.go), and a Node calls the router holding none; SessionJoined,
 // SessionLeft and SessionTestaments come under a session's lock, which
 // comes before localSessions.mu.

@@ -12,6 +12,12 @@
 #
 #   scripts/cluster-bench.sh           # about 6 minutes on 2 cores
 #   RUNS=1 scripts/cluster-bench.sh
+#   JUNCTION=/path/to/junction scripts/cluster-bench.sh   # a build of another commit
+#
+# The idle runs start IDLE_SETTLE (5s) after the routers are up: a node
+# that has just formed its cluster is still allocating (JetStream's meta
+# group, the first table exchanges), which the RSS before/after the
+# sessions would otherwise count as theirs.
 #
 # Only loopback addresses are used. The JSON reports stay in $OUT; the
 # medians are printed as a Markdown table.
@@ -27,9 +33,14 @@ OUT=${OUT:-$(mktemp -d /tmp/junction-cluster-bench.XXXXXX)}
 BASE=${BASE:-18600}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
+IDLE_SETTLE=${IDLE_SETTLE:-5}
 
-go build -o "$OUT/junction" ./cmd/junction
-bin="$OUT/junction"
+if [ -n "${JUNCTION:-}" ]; then
+	bin=$JUNCTION
+else
+	go build -o "$OUT/junction" ./cmd/junction
+	bin="$OUT/junction"
+fi
 
 pids=()
 stop_all() {
@@ -85,6 +96,7 @@ for run in $(seq "$RUNS"); do
 	"$bin" bench fanout -url "$single" "${fan[@]}" -pid "$(allpids)" -json "$OUT/single-fanout-$run.json" >&2
 	stop_all
 	start_single
+	sleep "$IDLE_SETTLE"
 	"$bin" bench idle -url "$single" -serializer "$SERIALIZER" -sessions "$IDLE" -duration 2s \
 		-pid "$(allpids)" -json "$OUT/single-idle-$run.json" >&2
 	stop_all
@@ -95,6 +107,7 @@ for run in $(seq "$RUNS"); do
 	"$bin" bench fanout -url "$n1,$n2,$n3" "${fan[@]}" -pid "$(allpids)" -json "$OUT/cluster-fanout-$run.json" >&2
 	stop_all
 	start_cluster
+	sleep "$IDLE_SETTLE"
 	# Idle sessions on node 1 only; the RSS of node 1 alone.
 	"$bin" bench idle -url "$n1" -serializer "$SERIALIZER" -sessions "$IDLE" -duration 2s \
 		-pid "${pids[0]}" -json "$OUT/cluster-idle-$run.json" >&2
