@@ -179,22 +179,28 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	callerID, _ := wamp.AsUint(origin[1])
 	authid, _ := origin[2].(string)
 	authrole, _ := origin[3].(string)
-	details := make(wamp.Dict, len(m.Details))
-	for k, v := range m.Details {
-		details[k] = v
-	}
-	delete(details, originKey)
 	var co callOptions
-	co.progress, _ = details["progress"].(bool)
-	co.receiveProgress, _ = details["receive_progress"].(bool)
-	co.ppt, _ = passthru(details)
+	co.progress, _ = m.Details["progress"].(bool)
+	co.receiveProgress, _ = m.Details["receive_progress"].(bool)
+	co.ppt, _ = passthru(m.Details)
 	if len(origin) == 5 {
 		co.rkey, _ = origin[4].(string)
 		co.partition = co.rkey != ""
 	}
-	delete(details, "progress")
-	delete(details, "procedure")
-	delete(details, "receive_progress")
+	// The INVOCATION's details but the origin and what this node sets
+	// again; made only when there is something to keep (a call without
+	// trust levels or disclosure carries the origin alone).
+	var details wamp.Dict
+	for k, v := range m.Details {
+		switch k {
+		case originKey, "progress", "procedure", "receive_progress":
+			continue
+		}
+		if details == nil {
+			details = make(wamp.Dict, len(m.Details))
+		}
+		details[k] = v
+	}
 
 	q.mu.Lock()
 	_, active := q.rpc.get(m.Request)
@@ -225,16 +231,14 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 		return nil
 	}
 	if match != wamp.MatchExact {
-		details["procedure"] = procedure
+		details = put(details, "procedure", procedure)
 	}
 	if co.receiveProgress && to.features.has(callee, featProgressiveCallResults) && to.features.has(callee, featCallCanceling) {
-		details["receive_progress"] = true
+		details = put(details, "receive_progress", true)
 	}
 	if _, disclosed := details["caller"]; !disclosed && entry.discloseCaller {
-		details["caller"], details["caller_authid"], details["caller_authrole"] = callerID, authid, authrole
-	}
-	if len(details) == 0 {
-		details = nil
+		details = put(details, "caller", callerID)
+		details["caller_authid"], details["caller_authrole"] = authid, authrole
 	}
 	d.invoke(q, m.Request, wamp.URI(procedure), m.Payload, &co, to, regID, details, false)
 	return nil
