@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -93,22 +94,36 @@ func splitCallBatch(data []byte, fn func([]byte)) error {
 // messages for the same node, and each NATS message costs both servers
 // and both clients a parse, a hand-off between goroutines and some
 // allocations, whatever it carries. Outside a batch a message goes at
-// once, so a lone call waits for nothing. mu is held while a batch is
-// handed to nats.go (a copy into its buffer: nothing that waits on the
-// network), so that the batches for one node go out in order.
+// once, so a lone call waits for nothing.
+//
+// BeginBatch and EndBatch come with every read of every connection of
+// the node, local traffic too, from every event loop: they touch only
+// the atomics active and nwaiting, and EndBatch takes mu only when
+// something waits. A Forward that holds a message back stores nwaiting
+// and then loads active, an EndBatch stores active and then loads
+// nwaiting: one of the two sees the other's store (Go's atomics are
+// sequentially consistent), so a message held back while the last batch
+// ends is sent by one of them, never left behind.
+//
+// mu guards byNode and waiting, and is held while a batch is handed to
+// nats.go (a copy into its buffer: nothing that waits on the network),
+// so that the batches for one node go out in order.
 type callBatches struct {
+	active   atomic.Int32 // batches of received messages under way
+	nwaiting atomic.Int32 // len(waiting)
+
 	mu      sync.Mutex
-	active  int                   // batches of received messages under way
 	byNode  map[uint64]*callBatch // the nodes messages went to
 	waiting []*callBatch          // those with messages held back
 }
 
 // callBatch is what is held back for one node.
 type callBatch struct {
-	node uint64
-	subj string
-	buf  []byte // callBatchVersion, then each message after its length
-	n    int    // messages in buf
+	node   uint64
+	subj   string
+	buf    []byte // callBatchVersion, then each message after its length
+	n      int    // messages in buf
+	queued bool   // in callBatches.waiting
 }
 
 // callBatchBytes is the size past which a batch goes without waiting for
@@ -141,103 +156,101 @@ func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
 	}
 	at := len(cb.buf)
 	buf, err := appendCallMessage(append(cb.buf, 0, 0, 0, 0), n.id, realm, m)
-	if err != nil {
-		cb.buf = cb.buf[:at]
-		b.mu.Unlock()
-		n.stats.SendFailures.Add(1)
-		return fmt.Errorf("encoding a %s for another node: %w", m.Type(), err)
-	}
-	cb.buf = buf
 	size := len(buf) - at - 4
 	limit := n.nc.MaxPayload()
 	if limit <= 0 {
 		limit = maxNATSPayload // not connected yet: NATS says when it is
 	}
-	if int64(size)+5 > limit {
+	if err == nil && int64(size)+5 > limit {
+		n.log.Warn("cluster: a call message is larger than NATS takes", "type", m.Type(), "bytes", size, "max_payload", limit)
+		err = fmt.Errorf("%w: %d bytes, more than NATS takes (%d)", router.ErrTooLarge, size, limit)
+	}
+	if err != nil {
 		cb.buf = cb.buf[:at]
 		b.mu.Unlock()
 		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: a call message is larger than NATS takes", "type", m.Type(), "bytes", size, "max_payload", limit)
-		return fmt.Errorf("%w: %d bytes, more than NATS takes (%d)", router.ErrTooLarge, size, limit)
+		return fmt.Errorf("sending a %s to another node: %w", m.Type(), err)
 	}
-	binary.BigEndian.PutUint32(cb.buf[at:], uint32(size))
-	var failed []refusedBatch
+	binary.BigEndian.PutUint32(buf[at:], uint32(size))
+	cb.buf = buf
+	var refused []refusedBatch
 	if int64(len(cb.buf)) > limit {
 		// Too large with the others: they go first, this one after.
 		msg := slices.Clone(cb.buf[at:])
 		cb.buf = cb.buf[:at]
-		failed = n.sendBatch(cb, failed)
+		refused = n.sendBatch(cb, refused)
 		cb.buf = append(append(cb.buf, callBatchVersion), msg...)
 	}
 	cb.n++
 	n.stats.CallMessagesSent.Add(1)
-	err = nil
-	switch {
-	case b.active == 0:
-		// Alone (every batch went at the last EndBatch): sent now,
-		// and a refusal is this call's to handle.
-		if err = n.nc.Publish(cb.subj, cb.buf); err != nil {
-			n.stats.SendFailures.Add(1)
-			n.log.Warn("cluster: NATS refused a call message", "type", m.Type(), "bytes", size, "err", err)
-			err = fmt.Errorf("sending a %s to another node: %w", m.Type(), err)
-		}
-		cb.reset()
-	case len(cb.buf) >= callBatchBytes:
-		failed = n.sendBatch(cb, failed)
-	case cb.n == 1:
+	if b.active.Load() == 0 || len(cb.buf) >= callBatchBytes {
+		// Outside a batch (a timer's INTERRUPT, a lone message), or
+		// enough for one NATS message: sent now.
+		refused = n.sendBatch(cb, refused)
+	} else if !cb.queued {
+		cb.queued = true
 		b.waiting = append(b.waiting, cb)
+		b.nwaiting.Store(int32(len(b.waiting)))
+		if b.active.Load() == 0 {
+			// The last batch ended meanwhile, maybe before it could
+			// see this one waiting.
+			refused = n.sendWaiting(refused)
+		}
 	}
 	b.mu.Unlock()
-	n.failCalls(failed)
-	return err
+	n.failCalls(refused)
+	return nil
 }
 
 // BeginBatch implements router.Backbone.
-func (n *Node) BeginBatch() {
-	b := &n.calls
-	b.mu.Lock()
-	b.active++
-	b.mu.Unlock()
-}
+func (n *Node) BeginBatch() { n.calls.active.Add(1) }
 
 // EndBatch implements router.Backbone: what was held back goes.
 func (n *Node) EndBatch() {
 	b := &n.calls
-	b.mu.Lock()
-	b.active--
-	var failed []refusedBatch
-	for i, cb := range b.waiting {
-		b.waiting[i] = nil
-		failed = n.sendBatch(cb, failed)
+	b.active.Add(-1)
+	if b.nwaiting.Load() == 0 {
+		return
 	}
-	b.waiting = b.waiting[:0]
+	b.mu.Lock()
+	refused := n.sendWaiting(nil)
 	b.mu.Unlock()
-	n.failCalls(failed)
+	n.failCalls(refused)
 }
 
-// sendBatch hands cb's messages to NATS and empties it; a batch NATS
-// refused is appended to failed. Called under calls.mu.
-func (n *Node) sendBatch(cb *callBatch, failed []refusedBatch) []refusedBatch {
+// sendWaiting sends every batch held back. Called under calls.mu.
+func (n *Node) sendWaiting(refused []refusedBatch) []refusedBatch {
+	b := &n.calls
+	for i, cb := range b.waiting {
+		b.waiting[i] = nil
+		cb.queued = false
+		refused = n.sendBatch(cb, refused)
+	}
+	b.waiting = b.waiting[:0]
+	b.nwaiting.Store(0)
+	return refused
+}
+
+// sendBatch hands cb's messages to NATS and empties it (its buffer is
+// reused: nats.go copies what it is given); a batch NATS refused is
+// counted, logged and appended to refused, for failCalls. Called under
+// calls.mu.
+func (n *Node) sendBatch(cb *callBatch, refused []refusedBatch) []refusedBatch {
 	if cb.n == 0 {
-		return failed
+		return refused
 	}
 	if err := n.nc.Publish(cb.subj, cb.buf); err != nil {
 		n.stats.SendFailures.Add(uint64(cb.n))
 		n.log.Warn("cluster: NATS refused call messages", "messages", cb.n, "bytes", len(cb.buf), "err", err)
-		failed = append(failed, refusedBatch{cb.node, slices.Clone(cb.buf)})
+		refused = append(refused, refusedBatch{cb.node, slices.Clone(cb.buf)})
 	}
-	cb.reset()
-	return failed
-}
-
-// reset empties cb once its messages went.
-func (cb *callBatch) reset() {
 	cb.n = 0
 	if cap(cb.buf) > 2*callBatchBytes {
 		cb.buf = nil // a large batch's buffer is not kept
 	} else {
 		cb.buf = cb.buf[:0]
 	}
+	return refused
 }
 
 // dropBatch forgets what is held back for a node that is gone.
@@ -247,8 +260,9 @@ func (n *Node) dropBatch(node uint64) {
 	defer b.mu.Unlock()
 	if cb := b.byNode[node]; cb != nil {
 		delete(b.byNode, node)
-		if i := slices.Index(b.waiting, cb); i >= 0 {
-			b.waiting = slices.Delete(b.waiting, i, i+1)
+		if cb.queued {
+			b.waiting = slices.DeleteFunc(b.waiting, func(x *callBatch) bool { return x == cb })
+			b.nwaiting.Store(int32(len(b.waiting)))
 		}
 	}
 }
