@@ -384,6 +384,52 @@ func TestSessionTableMemory(t *testing.T) {
 	runtime.KeepAlive(ops)
 }
 
+// nopPeer is a connection that takes every message and keeps nothing.
+type nopPeer struct{}
+
+func (nopPeer) Send(wamp.Message) error { return nil }
+func (nopPeer) Close()                  {}
+
+// TestLocalSessionMemory: an idle session (joined, subscribed to a topic
+// the others share) costs a clustered node's heap no more than 100 bytes
+// above a single router's, the bound: the node keeps nothing per
+// session of its own (it answers table requests from the router).
+func TestLocalSessionMemory(t *testing.T) {
+	const n = 20_000
+	single, err := router.New(router.Config{Realms: []router.RealmConfig{testRealm}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := startCluster(t, 1)[0]
+	perSession := func(rt *router.Router, settled func() bool) float64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ss := make([]*router.Session, n)
+		for i := range ss {
+			s := rt.Attach(nopPeer{}, router.TransportInfo{Kind: "test"})
+			s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"subscriber": wamp.Dict{}}}})
+			s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.example.idle"})
+			ss[i] = s
+		}
+		waitFor(t, "the joins to be sent", settled)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(ss)
+		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	}
+	one := perSession(single, func() bool { return true })
+	clustered := perSession(tn.rt, func() bool {
+		tn.node.sessions.mu.Lock()
+		defer tn.node.sessions.mu.Unlock()
+		return len(tn.node.sessions.pending) == 0
+	})
+	t.Logf("heap per idle session: %.0f bytes on a single router, %.0f on a node of a cluster", one, clustered)
+	if clustered-one > 100 {
+		t.Fatalf("a clustered node holds %.0f bytes more per idle session than a single router (at most 100)", clustered-one)
+	}
+}
+
 var _ router.Backbone = (*Node)(nil)
 
 // TestRegistrationMatchAcrossNodes: wamp.registration.match names the
