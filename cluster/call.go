@@ -90,14 +90,14 @@ func splitCallBatch(data []byte, fn func([]byte)) error {
 
 // callBatches are the messages of calls held back for other nodes until
 // the end of the batches of received messages under way
-// (router.Backbone.BeginBatch): a busy connection's read gives many
-// messages for the same node, and each NATS message costs both servers
+// (router.Backbone.BeginBatch): a busy event loop's round of reads gives
+// many messages for the same node, and each NATS message costs both servers
 // and both clients a parse, a hand-off between goroutines and some
 // allocations, whatever it carries. Outside a batch a message goes at
 // once, so a lone call waits for nothing.
 //
-// BeginBatch and EndBatch come with every read of every connection of
-// the node, local traffic too, from every event loop: they touch only
+// BeginBatch and EndBatch come with every round of every event loop of
+// the node (every read in goroutine mode), local traffic too: they touch only
 // the atomics active and nwaiting, and EndBatch takes mu only when
 // something waits. A Forward that holds a message back stores nwaiting
 // and then loads active, an EndBatch stores active and then loads

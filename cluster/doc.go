@@ -65,9 +65,10 @@
 // every node. The callee's node then applies the same policy to its own
 // callees, which lands on the callee meant (policy.go says how exactly).
 // The messages of calls for one node cross in batches (call.go): the
-// router marks the messages of one read of a connection (BeginBatch,
-// EndBatch), and what they send to a node goes in one NATS message at the
-// end; a message outside a batch goes at once.
+// router marks the messages that arrived together (BeginBatch, EndBatch:
+// an epoll loop's round of reads, or one read of a connection in
+// goroutine mode), and what they send to a node goes in one NATS message
+// at the end; a message outside a batch goes at once.
 // Sharded subscriptions rank the node keys of every node the same way.
 //
 // Meta API (meta.go). The session, subscription and registration meta

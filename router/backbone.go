@@ -73,12 +73,13 @@ type Backbone interface {
 	// Between BeginBatch and EndBatch it may hold the message back, to
 	// send it with the others for the same node.
 	Forward(node uint64, realm wamp.URI, m wamp.Message) error
-	// BeginBatch and EndBatch enclose messages that a session received
-	// together (Session.BeginBatch): what Forward held back meanwhile
-	// goes at EndBatch at the latest, in the order of the calls, so that
-	// the many messages of a busy connection's read cross to each node in
-	// one NATS message rather than one each. Batches of several sessions
-	// may overlap; a Forward outside any batch sends at once.
+	// BeginBatch and EndBatch enclose messages that arrived together
+	// (Session.BeginBatch: one read of a connection; Router.BeginBatch:
+	// an event loop's round of reads of many): what Forward held back
+	// meanwhile goes at EndBatch at the latest, in the order of the
+	// calls, so that the many messages of a busy round cross to each
+	// node in one NATS message rather than one each. Batches may
+	// overlap; a Forward outside any batch sends at once.
 	BeginBatch()
 	EndBatch()
 

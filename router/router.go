@@ -235,6 +235,25 @@ func (r *Router) Realms() []wamp.URI {
 	return names
 }
 
+// BeginBatch says that the messages given to the sessions' Receive until
+// EndBatch arrived together, for any number of sessions (an event loop's
+// round of reads): in a cluster, what they make the router send to
+// another node goes together (Backbone.BeginBatch). Every BeginBatch
+// must be followed by an EndBatch; batches may overlap. Without a
+// backbone both do nothing.
+func (r *Router) BeginBatch() {
+	if bb := r.cfg.Backbone; bb != nil {
+		bb.BeginBatch()
+	}
+}
+
+// EndBatch ends what BeginBatch began.
+func (r *Router) EndBatch() {
+	if bb := r.cfg.Backbone; bb != nil {
+		bb.EndBatch()
+	}
+}
+
 // Attach starts a session for a new connection. The transport then passes
 // every message it decodes to the session's Receive, in order, and calls
 // Detach once the connection is gone.

@@ -93,19 +93,12 @@ func (s *Session) Established() bool {
 // make the router send to another node goes in one NATS message
 // (Backbone.BeginBatch). A transport that calls it must call EndBatch
 // after, whatever happens between; one that does not loses nothing but
-// the batching.
-func (s *Session) BeginBatch() {
-	if bb := s.router.cfg.Backbone; bb != nil {
-		bb.BeginBatch()
-	}
-}
+// the batching. Router.BeginBatch does the same for a transport whose
+// batch spans several sessions.
+func (s *Session) BeginBatch() { s.router.BeginBatch() }
 
 // EndBatch ends what BeginBatch began.
-func (s *Session) EndBatch() {
-	if bb := s.router.cfg.Backbone; bb != nil {
-		bb.EndBatch()
-	}
-}
+func (s *Session) EndBatch() { s.router.EndBatch() }
 
 // Receive handles one message from the client.
 func (s *Session) Receive(m wamp.Message) {

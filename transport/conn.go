@@ -377,6 +377,9 @@ func (c *conn) established() {
 
 func (c *conn) logger() *slog.Logger { return c.log }
 
+// batched: goroutine mode marks each read as a batch (wire.frames).
+func (c *conn) batched() bool { return false }
+
 // takeBufferLocked returns the spare buffer, or one from the pool.
 func (c *conn) takeBufferLocked() *buffer {
 	if b := c.spare; b != nil {

@@ -57,6 +57,11 @@
 // rest); a shorter read means the socket is drained, without a read to
 // EAGAIN.
 //
+// With Config.Batch set, the handling of the events of one wake-up is
+// enclosed in its BeginBatch and EndBatch, so that the user can send on
+// together what the handlers of a round gave it (package transport makes
+// the router's batches of messages for other nodes of a cluster of it).
+//
 // # Writing and coalescing
 //
 // Send-side code appends frames to the connection's output under its lock

@@ -37,6 +37,19 @@ type Config struct {
 	// ListenerWriteRate is the number of writes to listeners per second
 	// and loop above which they are paced; default 25,000.
 	ListenerWriteRate int
+	// Batch, when set, is told where each loop's handling of the events
+	// of one wake-up begins and ends: BeginBatch before the first
+	// handler's Data, EndBatch after the last. What the handlers hand on
+	// to elsewhere meanwhile (a router's messages for another node of a
+	// cluster) can then go together, once per round rather than once per
+	// read. The calls may overlap across loops.
+	Batch Batcher
+}
+
+// Batcher is told where a loop's rounds begin and end (Config.Batch).
+type Batcher interface {
+	BeginBatch()
+	EndBatch()
 }
 
 // Defaults for Config's zero fields.
@@ -395,8 +408,16 @@ func (l *loop) run() {
 			l.e.awake.Add(1)
 		}
 		l.sleeping.Store(false)
-		for i := range n {
-			l.dispatch(&l.events[i])
+		if b := l.e.cfg.Batch; b != nil && n > 0 {
+			b.BeginBatch()
+			for i := range n {
+				l.dispatch(&l.events[i])
+			}
+			b.EndBatch()
+		} else {
+			for i := range n {
+				l.dispatch(&l.events[i])
+			}
 		}
 		l.wheel.expire(Now(), l.fire)
 		if l.drain() {
