@@ -7,7 +7,10 @@
 #   rpc local    callers and callee on one node (the single router; and
 #                on node 1 of the cluster: traffic that never crosses NATS)
 #   rpc cross    callers on node 1, the callee on node 2 (-callee-url)
-#   fanout       1 publisher on node 1, subscribers spread over the nodes
+#   fanout       1 publisher on node 1, subscribers spread over the nodes,
+#                at each rate of FANOUT_RATES (events/s): 200 makes every
+#                router pace its writes to the subscribers (over 25,000
+#                writes/s per loop), 20 makes none pace
 #   idle         sessions joined + subscribed on one node, RSS per session
 #
 #   scripts/cluster-bench.sh           # about 6 minutes on 2 cores
@@ -29,7 +32,9 @@ RUNS=${RUNS:-3}
 SERIALIZER=${SERIALIZER:-msgpack}
 IDLE=${IDLE:-5000}
 SUBSCRIBERS=${SUBSCRIBERS:-999}
+FANOUT_RATES=${FANOUT_RATES:-200 20}
 OUT=${OUT:-$(mktemp -d /tmp/junction-cluster-bench.XXXXXX)}
+mkdir -p "$OUT"
 BASE=${BASE:-18600}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
@@ -88,12 +93,14 @@ n2="rs://127.0.0.1:$((BASE + 2))"
 n3="rs://127.0.0.1:$((BASE + 3))"
 single="rs://127.0.0.1:$BASE"
 rpc=(-serializer "$SERIALIZER" -callers 8 -inflight 16 -payload 64 -warmup "$WARMUP" -duration "$DURATION")
-fan=(-serializer "$SERIALIZER" -subscribers "$SUBSCRIBERS" -payload 64 -rate 200 -warmup "$WARMUP" -duration "$DURATION")
+fan=(-serializer "$SERIALIZER" -subscribers "$SUBSCRIBERS" -payload 64 -warmup "$WARMUP" -duration "$DURATION")
 
 for run in $(seq "$RUNS"); do
 	start_single
 	"$bin" bench rpc -url "$single" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/single-rpc-$run.json" >&2
-	"$bin" bench fanout -url "$single" "${fan[@]}" -pid "$(allpids)" -json "$OUT/single-fanout-$run.json" >&2
+	for rate in $FANOUT_RATES; do
+		"$bin" bench fanout -url "$single" "${fan[@]}" -rate "$rate" -pid "$(allpids)" -json "$OUT/single-fanout$rate-$run.json" >&2
+	done
 	stop_all
 	start_single
 	sleep "$IDLE_SETTLE"
@@ -104,7 +111,9 @@ for run in $(seq "$RUNS"); do
 	start_cluster
 	"$bin" bench rpc -url "$n1" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/cluster-rpc-local-$run.json" >&2
 	"$bin" bench rpc -url "$n1" -callee-url "$n2" "${rpc[@]}" -pid "$(allpids)" -json "$OUT/cluster-rpc-cross-$run.json" >&2
-	"$bin" bench fanout -url "$n1,$n2,$n3" "${fan[@]}" -pid "$(allpids)" -json "$OUT/cluster-fanout-$run.json" >&2
+	for rate in $FANOUT_RATES; do
+		"$bin" bench fanout -url "$n1,$n2,$n3" "${fan[@]}" -rate "$rate" -pid "$(allpids)" -json "$OUT/cluster-fanout$rate-$run.json" >&2
+	done
 	stop_all
 	start_cluster
 	sleep "$IDLE_SETTLE"
@@ -114,26 +123,30 @@ for run in $(seq "$RUNS"); do
 	stop_all
 done
 
-python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" <<'PY'
+python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" "$FANOUT_RATES" <<'PY'
 import json, statistics, sys
-out, runs, subs, idle = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-def med(name, key):
-    vals = []
-    for r in range(1, runs + 1):
-        rep = json.load(open(f"{out}/{name}-{r}.json"))
-        vals.append(rep["router"][key])
-    return statistics.median(vals)
-rows = [
-    ("rpc, 8 callers x 16 in flight: router CPU per call (all nodes)", "us", "single-rpc", "cluster-rpc-local", "cluster-rpc-cross", "cpu_per_call_us"),
-    (f"fan-out, 1 publisher x {subs} subscribers, 200 events/s: CPU per delivered event", "us", "single-fanout", None, "cluster-fanout", "cpu_per_event_us"),
-    (f"idle: {idle} sessions joined + subscribed, RSS per session (the node holding them)", "B", "single-idle", None, "cluster-idle", "rss_per_session_bytes"),
-]
-print("| scenario | single router | cluster, same node | cluster, across nodes | across / single |")
+out, runs, subs, idle, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
+def vals(name, key):
+    return [json.load(open(f"{out}/{name}-{r}.json"))["router"][key] for r in range(1, runs + 1)]
+rows = [("rpc, 8 callers x 16 in flight: router CPU per call (all nodes)", "us", "single-rpc", "cluster-rpc-local", "cluster-rpc-cross", "cpu_per_call_us")]
+for rate in rates:
+    rows.append((f"fan-out, 1 publisher x {subs} subscribers, {rate} events/s: CPU per delivered event", "us", f"single-fanout{rate}", None, f"cluster-fanout{rate}", "cpu_per_event_us"))
+rows.append((f"idle: {idle} sessions joined + subscribed, RSS per session (the node holding them)", "B", "single-idle", None, "cluster-idle", "rss_per_session_bytes"))
+# Each run compares a single router and a cluster started one after the
+# other: the last column is the median (and range) of each run's own
+# ratio or difference, which the machine's drift between runs moves less
+# than a ratio of medians.
+print("| scenario | single router | cluster, same node | cluster, across nodes | across / single (range) |")
 print("|---|---|---|---|---|")
 for title, unit, s, l, c, key in rows:
-    sv, cv = med(s, key), med(c, key)
-    lv = f"{med(l, key):.2f} {unit}" if l else "-"
-    ratio = f"{cv / sv:.2f}x" if unit != "B" else f"{cv - sv:+.0f} B"
-    print(f"| {title} | {sv:.2f} {unit} | {lv} | {cv:.2f} {unit} | {ratio} |")
+    sv, cv = vals(s, key), vals(c, key)
+    lv = f"{statistics.median(vals(l, key)):.2f} {unit}" if l else "-"
+    if unit == "B":
+        d = [b - a for a, b in zip(sv, cv)]
+        cmp = f"{statistics.median(d):+.0f} B ({min(d):+.0f} to {max(d):+.0f})"
+    else:
+        d = [b / a for a, b in zip(sv, cv)]
+        cmp = f"{statistics.median(d):.2f}x ({min(d):.2f}-{max(d):.2f})"
+    print(f"| {title} | {statistics.median(sv):.2f} {unit} | {lv} | {statistics.median(cv):.2f} {unit} | {cmp} |")
 PY
 echo "reports: $OUT" >&2
