@@ -91,6 +91,11 @@ type Config struct {
 	// Logger receives the node's logs (and the embedded server's warnings
 	// and errors); nil discards them.
 	Logger *slog.Logger
+
+	// pickPort, when set, picks the route port of a node that joins no
+	// one and listens on port 0, instead of asking the kernel for a free
+	// one (selfRoute); for tests of a picked port taken meanwhile.
+	pickPort func() int
 }
 
 // The defaults of Config.
@@ -474,30 +479,42 @@ func (n *Node) connect() error {
 	for _, j := range n.cfg.Join {
 		so.Routes = append(so.Routes, n.cfg.routeURL(j))
 	}
-	if len(so.Routes) == 0 {
-		// Clustered JetStream refuses to start without a route, and a
-		// first node joins no one (the others join it): it routes to
-		// itself, which the server recognises and ignores.
-		self, err := selfRoute(host, port)
-		if err != nil {
-			return err
+	// Clustered JetStream refuses to start without a route, and a first
+	// node joins no one (the others join it): it routes to itself, which
+	// the server recognises and ignores. When its route port is to be
+	// picked (port 0), the port is free when picked but may be taken by
+	// another process before the server listens on it: then the server
+	// is stopped and started again on another.
+	self := len(so.Routes) == 0
+	var ns *server.Server
+	for attempt := 1; ; attempt++ {
+		o := so.Clone()
+		if self {
+			addr, err := selfRoute(host, port, n.cfg.pickPort)
+			if err != nil {
+				return err
+			}
+			o.Cluster.Port = addr.Port
+			o.Routes = []*url.URL{{Scheme: "nats-route", Host: net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))}}
 		}
-		so.Cluster.Port = self.Port
-		so.Routes = []*url.URL{{Scheme: "nats-route", Host: net.JoinHostPort(self.IP.String(), strconv.Itoa(self.Port))}}
+		if ns, err = server.NewServer(o); err != nil {
+			return fmt.Errorf("cluster: embedded NATS server: %w", err)
+		}
+		fatal := make(chan string, 1)
+		ns.SetLoggerV2(natsLogger{log: n.log, fatal: fatal}, false, false, false)
+		ns.Start()
+		err = awaitListeners(ns, fatal, embeddedStartTimeout)
+		if err == nil {
+			break
+		}
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		if !self || port != 0 || attempt == 3 {
+			return fmt.Errorf("cluster: embedded NATS server on %s: %w", n.cfg.Listen, err)
+		}
+		n.log.Warn("cluster: the embedded NATS server could not listen on the route port picked for it; picking another", "err", err)
 	}
-	ns, err := server.NewServer(so)
-	if err != nil {
-		return fmt.Errorf("cluster: embedded NATS server: %w", err)
-	}
-	ns.SetLoggerV2(natsLogger{n.log}, false, false, false)
 	n.ns = ns
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		return fmt.Errorf("cluster: embedded NATS server on %s did not start within 10s", n.cfg.Listen)
-	}
-	if ns.ClusterAddr() == nil {
-		return fmt.Errorf("cluster: embedded NATS server could not listen for routes on %s", n.cfg.Listen)
-	}
 	n.token = token
 	nc, err := nats.Connect("", append(opts, nats.InProcessServer(ns), nats.Token(token))...)
 	if err != nil {
@@ -507,16 +524,45 @@ func (n *Node) connect() error {
 	return nil
 }
 
+// embeddedStartTimeout bounds how long the embedded NATS server may take
+// to listen for clients and routes once started.
+const embeddedStartTimeout = 10 * time.Second
+
+// awaitListeners waits until ns listens for clients and routes, for at
+// most timeout. A fatal error the server logs meanwhile (fatal, from its
+// natsLogger: a port it cannot listen on) ends the wait at once; the
+// server itself would wait out the timeout.
+func awaitListeners(ns *server.Server, fatal <-chan string, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for ns.Addr() == nil || ns.ClusterAddr() == nil {
+		select {
+		case msg := <-fatal:
+			return errors.New(msg)
+		case <-deadline.C:
+			return fmt.Errorf("not listening for clients and routes after %v", timeout)
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
 // selfRoute returns the address a node that joins no one routes to: its
 // own route address, with a port picked now when it is 0 (the port is
-// free when picked; the server takes it a moment later).
-func selfRoute(host string, port int) (*net.TCPAddr, error) {
+// free when picked; the server takes it a moment later), by pick when
+// it is set.
+func selfRoute(host string, port int, pick func() int) (*net.TCPAddr, error) {
 	ip := net.ParseIP(host)
 	if ip == nil || ip.IsUnspecified() {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	if port != 0 {
 		return &net.TCPAddr{IP: ip, Port: port}, nil
+	}
+	if pick != nil {
+		return &net.TCPAddr{IP: ip, Port: pick()}, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -702,15 +748,24 @@ func (n *Node) countDropped(before uint64) uint64 {
 	return total
 }
 
-// natsLogger passes the embedded server's warnings and errors to slog.
-type natsLogger struct{ log *slog.Logger }
+// natsLogger passes the embedded server's warnings and errors to slog,
+// and its first fatal error to fatal too (see awaitListeners).
+type natsLogger struct {
+	log   *slog.Logger
+	fatal chan<- string
+}
 
 func (l natsLogger) Noticef(format string, v ...any) {
 	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
 }
 func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
 func (l natsLogger) Fatalf(format string, v ...any) {
-	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error("nats: " + msg)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
 }
 
 // Errorf logs at warning level: the embedded server's errors are about
