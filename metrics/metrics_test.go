@@ -196,8 +196,10 @@ func TestSessionsAndMessages(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			fams = n.scrape(t)
-			for _, c := range []struct {
+			// A message is counted once the transport took it, which
+			// may be after its receiver acted on it (the last RESULT):
+			// the counters are read until they agree, for a while.
+			checks := []struct {
 				name   string
 				labels []string
 				want   float64
@@ -220,10 +222,23 @@ func TestSessionsAndMessages(t *testing.T) {
 				{"junction_authentications_total", []string{"method=anonymous", "outcome=success"}, 2},
 				{"junction_connections", []string{"transport=websocket"}, 2},
 				{"junction_events_dropped_total", nil, 0},
-			} {
-				if v := value(fams, c.name, c.labels...); v != c.want {
-					t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+			}
+			var bad []string
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				fams = n.scrape(t)
+				bad = bad[:0]
+				for _, c := range checks {
+					if v := value(fams, c.name, c.labels...); v != c.want {
+						bad = append(bad, fmt.Sprintf("%s%v = %v, want %v", c.name, c.labels, v, c.want))
+					}
 				}
+				if len(bad) == 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, b := range bad {
+				t.Error(b)
 			}
 			if v := value(fams, "junction_received_bytes_total"); v <= 0 {
 				t.Errorf("junction_received_bytes_total = %v", v)
