@@ -152,7 +152,8 @@
 //     buffer of a fragmented message goes once the message is delivered.
 //     After a spike (32 MiB of such buffers given back, or of what TLS
 //     handshakes and the ciphers of connections gone quiet leave to the
-//     garbage collector: a connect storm, some 64 KiB a handshake), the
+//     garbage collector: a connect storm, some 64 KiB a handshake; and
+//     at least a quarter of the live heap), the
 //     Server hands the memory back to the operating system
 //     (debug.FreeOSMemory, once the spike has been over for 3s, or 10s
 //     into a longer one and again at its end; at most every 10s;

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +93,13 @@ const freePartial = readBufferSize
 // delay is longer than that), but no longer than releaseInterval after
 // the threshold was crossed, and comes at most once every
 // releaseInterval, because a forced collection costs CPU in proportion to
-// the live heap. A release that comes while the spike goes on (a storm
+// the live heap. For the same reason the threshold grows with the live
+// heap, to a quarter of it (liveShare): a router holding a million
+// sessions in 2 GB would otherwise force a collection of the whole heap
+// for every 500 reconnecting TLS agents, a steady churn every
+// releaseInterval, where the garbage those leave is reused by the heap
+// anyway; a spike worth a release is one that is large beside what the
+// process holds. A release that comes while the spike goes on (a storm
 // longer than the interval) is followed by one once it is over, however
 // little it adds after: otherwise the end of a long storm would stay.
 const (
@@ -100,6 +107,7 @@ const (
 	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
 	releaseDelay     = 3 * time.Second
 	releaseInterval  = 10 * time.Second
+	liveShare        = 4 // the threshold is at least the live heap / liveShare
 )
 
 // What a connect storm leaves to the garbage collector, for the
@@ -125,8 +133,15 @@ type releaser struct {
 	threshold, minimum int64
 	delay, interval    time.Duration
 
-	mu       sync.Mutex
-	freed    int64
+	// live returns the live heap's size (liveHeap; tests set another).
+	live func() int64
+
+	mu    sync.Mutex
+	freed int64
+	// need is what freed must reach before the live heap is looked at
+	// again: the threshold, or the share of the live heap it was last
+	// found to be.
+	need     int64
 	crossed  time.Time // when freed crossed the threshold (the timer is set)
 	lastNote time.Time
 	// ongoing: the last release came while the spike went on (at the
@@ -157,6 +172,20 @@ func (r *releaser) init(count *atomic.Uint64) {
 	if r.interval == 0 {
 		r.interval = releaseInterval
 	}
+	if r.live == nil {
+		r.live = liveHeap
+	}
+	r.need = r.threshold
+}
+
+// liveHeap reads the live heap's size as of the last collection.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // note records n bytes of a large message's reservation given back;
@@ -178,12 +207,27 @@ func (r *releaser) add(n int64) {
 	r.freed += n
 	now := time.Now()
 	r.lastNote = now
-	if r.stopped || r.timer != nil || r.freed < r.threshold && !r.ongoing {
+	if r.stopped || r.timer != nil {
+		return
+	}
+	if !r.spike() && !r.ongoing {
 		return
 	}
 	r.crossed = now
 	r.running.Add(1)
 	r.timer = time.AfterFunc(r.wait(now), r.release)
+}
+
+// spike reports whether what was freed since the last release is a
+// spike: at least the threshold and the live heap's share (the live heap
+// is looked at only once freed has passed what it last required). The
+// caller holds r.mu.
+func (r *releaser) spike() bool {
+	if r.freed < r.need {
+		return false
+	}
+	r.need = max(r.threshold, r.live()/liveShare)
+	return r.freed >= r.need
 }
 
 // wait returns how long from now the release is due: once the spike has
@@ -194,7 +238,7 @@ func (r *releaser) add(n int64) {
 // collection every interval. The caller holds r.mu.
 func (r *releaser) wait(now time.Time) time.Duration {
 	at := r.lastNote.Add(r.delay)
-	if limit := r.crossed.Add(r.interval); r.freed >= r.threshold && limit.Before(at) {
+	if limit := r.crossed.Add(r.interval); r.spike() && limit.Before(at) {
 		at = limit
 	}
 	if next := r.last.Add(r.interval); next.After(at) {
@@ -214,7 +258,7 @@ func (r *releaser) release() {
 	}
 	now := time.Now()
 	r.ongoing = now.Sub(r.lastNote) < r.delay
-	r.timer, r.freed, r.last = nil, 0, now
+	r.timer, r.freed, r.last, r.need = nil, 0, now, r.threshold
 	stopped := r.stopped
 	r.mu.Unlock()
 	defer r.running.Done()

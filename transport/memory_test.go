@@ -12,7 +12,7 @@ import (
 // crossed, and never within the interval of the last release.
 func TestReleaserWaitsForSpikeEnd(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	r := &releaser{}
+	r := &releaser{live: noHeap}
 	r.init(nil)
 	r.crossed, r.freed = t0, r.threshold
 	cases := []struct {
@@ -44,7 +44,7 @@ func TestReleaserLongSpike(t *testing.T) {
 	var count atomic.Uint64
 	// The delay is long against the interval: the first release comes at
 	// the interval while notes keep coming.
-	r := &releaser{threshold: 1 << 20, minimum: 1, delay: 200 * time.Millisecond, interval: 50 * time.Millisecond}
+	r := &releaser{threshold: 1 << 20, minimum: 1, delay: 200 * time.Millisecond, interval: 50 * time.Millisecond, live: noHeap}
 	r.init(&count)
 	defer r.stop()
 	r.garbage(1 << 20)
@@ -61,12 +61,56 @@ func TestReleaserLongSpike(t *testing.T) {
 // (no forced collection every interval), until it adds up to a spike.
 func TestReleaserTrickle(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	r := &releaser{}
+	r := &releaser{live: noHeap}
 	r.init(nil)
 	r.last, r.ongoing = t0, true
 	r.freed, r.crossed = 1, t0.Add(time.Second) // the trickle's first note set the timer
 	r.lastNote = t0.Add(30 * time.Second)       // and it went on
 	if got := r.wait(r.lastNote); got != releaseDelay {
 		t.Fatalf("the end of a trickle is due in %s, want the delay %s after its last note", got, releaseDelay)
+	}
+}
+
+// noHeap is a live heap too small to raise any threshold.
+func noHeap() int64 { return 0 }
+
+// TestReleaserHeapShare: past the threshold, what was freed must also be a
+// quarter of the live heap to be a spike (a forced collection costs in
+// proportion to the heap): a churn of handshakes on a large heap forces
+// none, however long it goes on.
+func TestReleaserHeapShare(t *testing.T) {
+	var count atomic.Uint64
+	r := &releaser{threshold: 1 << 20, minimum: 1, delay: time.Hour, interval: time.Hour,
+		live: func() int64 { return 64 << 20 }} // a quarter: 16 MiB
+	r.init(&count)
+	defer r.stop()
+	scheduled := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.timer != nil
+	}
+	r.garbage(8 << 20)
+	if scheduled() {
+		t.Fatal("8 MiB on a 64 MiB live heap is a spike")
+	}
+	r.garbage(9 << 20)
+	if !scheduled() {
+		t.Fatal("17 MiB on a 64 MiB live heap is no spike")
+	}
+
+	// After a release that came while its spike went on, a churn that
+	// passes the threshold but not the heap's share waits for the quiet:
+	// no release at the interval.
+	t0 := time.Unix(1000, 0)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ongoing, r.last, r.need = true, t0, r.threshold
+	r.freed, r.crossed, r.lastNote = 2<<20, t0.Add(time.Second), t0.Add(2*time.Hour)
+	if got := r.wait(r.lastNote); got != r.delay {
+		t.Fatalf("a churn under the heap's share is due in %s, want the delay %s after its last note", got, r.delay)
+	}
+	r.freed = 20 << 20
+	if got := r.wait(r.lastNote); got >= 0 {
+		t.Fatalf("a spike past the heap's share and the interval is due in %s, want at once", got)
 	}
 }
