@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -434,14 +434,16 @@ type router struct {
 	stopped bool // stop has run (a test may stop a router before its cleanup does)
 }
 
-// startRouter starts the router on a free loopback port, waits until the
-// port accepts connections, and stops it with SIGTERM when the test and all
-// its subtests are done.
+// startRouter starts the router on a loopback port of its own choosing
+// (port 0: a port picked here and handed over could be taken meanwhile by
+// another process of a parallel test run), waits until it logs where it
+// listens, and stops it with SIGTERM when the test and all its subtests
+// are done.
 func startRouter(t *testing.T, bin string, extraArgs ...string) *router {
 	t.Helper()
 
-	r := &router{addr: freeAddr(t), log: newOutput(false), exited: make(chan struct{})}
-	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", r.addr}, extraArgs...)...)
+	r := &router{log: newOutput(false), exited: make(chan struct{})}
+	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, extraArgs...)...)
 	r.cmd.Stdout = r.log
 	r.cmd.Stderr = r.log
 	if err := r.cmd.Start(); err != nil {
@@ -455,24 +457,26 @@ func startRouter(t *testing.T, bin string, extraArgs ...string) *router {
 
 	deadline := time.Now().Add(startTimeout)
 	for {
-		conn, err := net.DialTimeout("tcp", r.addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
+		if m := listeningRE.FindStringSubmatch(r.log.String()); m != nil {
+			r.addr = m[1]
 			break
 		}
 		select {
 		case <-r.exited:
-			t.Fatalf("router exited before listening on %s: %v\nrouter log:\n%s", r.addr, r.err, r.log.tail(routerLogLimit))
-		case <-time.After(50 * time.Millisecond):
+			t.Fatalf("router exited before listening: %v\nrouter log:\n%s", r.err, r.log.tail(routerLogLimit))
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("router not accepting connections on %s after %v: %v\nrouter log:\n%s",
-				r.addr, startTimeout, err, r.log.tail(routerLogLimit))
+			t.Fatalf("router not listening after %v\nrouter log:\n%s", startTimeout, r.log.tail(routerLogLimit))
 		}
 	}
 	t.Logf("router %s listening on %s (race detector: %v)", strings.Join(append([]string{bin}, extraArgs...), " "), r.addr, raceEnabled)
 	return r
 }
+
+// listeningRE finds the address in the router's "junction listening" log
+// line (listen="127.0.0.1:PORT (ws://...").
+var listeningRE = regexp.MustCompile(`junction listening.*listen="(127\.0\.0\.1:[0-9]+) `)
 
 // routerBinary returns $JUNCTION_INTEROP_ROUTER or else builds cmd/junction
 // into a temporary directory, with the race detector if the test has it.
@@ -545,17 +549,6 @@ func moduleRoot(t *testing.T) string {
 		t.Fatalf("go env GOMOD: not inside a module (got %q)", gomod)
 	}
 	return filepath.Dir(gomod)
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // --- client processes ------------------------------------------------------
