@@ -280,13 +280,21 @@ type refusedBatch struct {
 // refused are lost: the caller's node ends those calls when it loses this
 // node. It runs on a goroutine of its own, since Forward and EndBatch are
 // called by a router that routes, which must not be called back; a node
-// that is closing skips it (its router's sessions are ending).
+// that is closing skips it (its router's sessions are ending), and Close
+// waits for those under way.
 func (n *Node) failCalls(refused []refusedBatch) {
 	rt := n.rt.Load()
-	if len(refused) == 0 || rt == nil || n.closing.Load() {
+	if len(refused) == 0 || rt == nil {
 		return
 	}
+	n.failMu.Lock()
+	defer n.failMu.Unlock()
+	if n.closing.Load() {
+		return
+	}
+	n.failing.Add(1)
 	go func() {
+		defer n.failing.Done()
 		for _, r := range refused {
 			splitCallBatch(r.data, func(msg []byte) {
 				_, realm, m, err := decodeCallMessage(msg)

@@ -281,6 +281,11 @@ type Node struct {
 	// calls are the messages of calls held back for other nodes
 	// (call.go).
 	calls callBatches
+	// failing are the goroutines ending the calls of batches NATS
+	// refused (failCalls); failMu orders their start against Close,
+	// which waits for them.
+	failMu  sync.Mutex
+	failing sync.WaitGroup
 
 	subs    []*nats.Subscription
 	closing atomic.Bool // Close has begun: the disconnect is expected
@@ -656,6 +661,9 @@ func (n *Node) Close() error {
 		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)
 	}
 	n.closing.Store(true)
+	n.failMu.Lock() // a failCalls that has not seen closing has started its goroutine
+	n.failMu.Unlock()
+	n.failing.Wait()
 	n.shutdownNATS()
 	n.log.Info("cluster node stopped")
 	return err
