@@ -20,21 +20,25 @@ var _ router.Backbone = (*Node)(nil)
 
 // A message of a call crosses NATS (N.call.<node>) as a version byte, the
 // serializer's format byte, the sending node's id (8 bytes), the realm's
-// length (uvarint) and name, and the WAMP message in that serializer: the
-// one its payload arrived in, so that it crosses unconverted, or
-// MessagePack for a payload the router built.
+// length (uvarint) and name, the call's origin (router.CallOrigin), and
+// the WAMP message in that serializer: the one its payload arrived in, so
+// that it crosses unconverted, or MessagePack for a payload the router
+// built. The origin is a byte, 0 for none (any message but an
+// INVOCATION), else 1 followed by the caller's session id (uvarint) and
+// the procedure, authid, authrole and resource key, each after its length
+// (uvarint): the callee's node reads it without decoding a dictionary.
 //
 // The messages for one node go in batches: a NATS message is the version
 // byte callBatchVersion followed by any number of such messages, each
-// after its length (4 bytes, big endian). A message of version
-// callVersion alone (no batch) is still read.
+// after its length (4 bytes, big endian). Nodes of one cluster run the
+// same build (README): a message of another version is counted as bad.
 const (
-	callVersion      = 1
+	callVersion      = 3
 	callBatchVersion = 2
 )
 
-// appendCallMessage appends m as it crosses NATS to dst.
-func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message) ([]byte, error) {
+// appendCallMessage appends m and its origin as they cross NATS to dst.
+func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin) ([]byte, error) {
 	c := codec.MsgPack
 	if p := payloadOf(m); p != nil && p.IsRaw() {
 		if c = codec.ByFormat(p.Format); c == nil {
@@ -43,27 +47,90 @@ func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message) 
 	}
 	dst = append(dst, callVersion, byte(c.Format()))
 	dst = binary.BigEndian.AppendUint64(dst, from)
-	dst = binary.AppendUvarint(dst, uint64(len(realm)))
-	dst = append(dst, realm...)
+	dst = appendString(dst, string(realm))
+	if origin == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 1)
+		dst = binary.AppendUvarint(dst, uint64(origin.Caller))
+		for _, s := range [...]string{string(origin.Procedure), origin.AuthID, origin.AuthRole, origin.RKey} {
+			dst = appendString(dst, s)
+		}
+	}
 	return c.Encode(dst, m)
 }
 
-func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message, err error) {
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// callReader reads the fields of a call message in order; the first that
+// does not fit sets err, and every read after returns zero values.
+type callReader struct {
+	b   []byte
+	err error
+}
+
+func (r *callReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.err = errors.New("a call message ends inside a number")
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+// bytes returns the next length-prefixed field, aliasing the message.
+func (r *callReader) bytes() []byte {
+	l := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if uint64(len(r.b)) < l {
+		r.err = errors.New("a call message ends inside a string")
+		return nil
+	}
+	f := r.b[:l]
+	r.b = r.b[l:]
+	return f
+}
+
+func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin, err error) {
 	if len(data) < 11 || data[0] != callVersion {
-		return 0, "", nil, errors.New("not a call message of this version")
+		return 0, "", nil, nil, errors.New("not a call message of this version")
 	}
 	c := codec.ByFormat(wamp.Format(data[1]))
 	if c == nil {
-		return 0, "", nil, fmt.Errorf("unknown serializer %d", data[1])
+		return 0, "", nil, nil, fmt.Errorf("unknown serializer %d", data[1])
 	}
 	from = binary.BigEndian.Uint64(data[2:10])
-	l, k := binary.Uvarint(data[10:])
-	if k <= 0 || uint64(len(data)-10-k) < l {
-		return 0, "", nil, errors.New("bad realm length")
+	r := callReader{b: data[10:]}
+	realm = wamp.URI(r.bytes())
+	if r.err == nil && (len(r.b) == 0 || r.b[0] > 1) {
+		r.err = errors.New("a call message without its origin byte")
 	}
-	realm = wamp.URI(data[10+k : 10+k+int(l)])
-	m, err = c.Decode(data[10+k+int(l):])
-	return from, realm, m, err
+	if r.err == nil && r.b[0] == 1 {
+		r.b = r.b[1:]
+		caller := r.uvarint()
+		proc, authid, authrole, rkey := r.bytes(), r.bytes(), r.bytes(), r.bytes()
+		if r.err == nil {
+			// One string for the four, sliced.
+			all := string(slices.Concat(proc, authid, authrole, rkey))
+			i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
+			origin = &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:]}
+		}
+	} else if r.err == nil {
+		r.b = r.b[1:]
+	}
+	if r.err != nil {
+		return 0, "", nil, nil, r.err
+	}
+	m, err = c.Decode(r.b)
+	return from, realm, m, origin, err
 }
 
 // splitCallBatch calls fn with each message of a NATS message on
@@ -147,7 +214,7 @@ func (n *Node) batchFor(node uint64) *callBatch {
 // Forward implements router.Backbone: it sends a message of a call in
 // flight to the node at the call's other end, or holds it back until the
 // end of the batches under way.
-func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
+func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin) error {
 	b := &n.calls
 	b.mu.Lock()
 	cb := n.batchFor(node)
@@ -155,7 +222,7 @@ func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message) error {
 		cb.buf = append(cb.buf, callBatchVersion)
 	}
 	at := len(cb.buf)
-	buf, err := appendCallMessage(append(cb.buf, 0, 0, 0, 0), n.id, realm, m)
+	buf, err := appendCallMessage(append(cb.buf, 0, 0, 0, 0), n.id, realm, m, origin)
 	size := len(buf) - at - 4
 	limit := n.nc.MaxPayload()
 	if limit <= 0 {
@@ -297,13 +364,13 @@ func (n *Node) failCalls(refused []refusedBatch) {
 		defer n.failing.Done()
 		for _, r := range refused {
 			splitCallBatch(r.data, func(msg []byte) {
-				_, realm, m, err := decodeCallMessage(msg)
+				_, realm, m, _, err := decodeCallMessage(msg)
 				inv, ok := m.(*wamp.Invocation)
 				if err != nil || !ok {
 					return
 				}
 				rt.DeliverCallMessage(r.node, realm, &wamp.Error{RequestType: wamp.TypeInvocation, Request: inv.Request, Error: wamp.ErrCanceled,
-					Payload: wamp.Payload{Args: wamp.List{"the call could not be sent to the callee's node: NATS refused it"}}})
+					Payload: wamp.Payload{Args: wamp.List{"the call could not be sent to the callee's node: NATS refused it"}}}, nil)
 			})
 		}
 	}()
@@ -332,14 +399,14 @@ func (n *Node) onCall(msg *nats.Msg) {
 	n.BeginBatch()
 	defer n.EndBatch()
 	err := splitCallBatch(msg.Data, func(data []byte) {
-		from, realm, m, err := decodeCallMessage(data)
+		from, realm, m, origin, err := decodeCallMessage(data)
 		if err != nil {
 			n.stats.BadMessages.Add(1)
 			n.log.Warn("cluster: a call message from another node does not decode", "err", err)
 			return
 		}
 		n.stats.CallMessagesReceived.Add(1)
-		if err := rt.DeliverCallMessage(from, realm, m); err != nil {
+		if err := rt.DeliverCallMessage(from, realm, m, origin); err != nil {
 			n.stats.BadMessages.Add(1)
 			n.log.Warn("cluster: a call message from another node was refused", "realm", realm, "type", m.Type(), "err", err)
 		}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"slices"
@@ -602,7 +603,7 @@ func TestCallMessagesBatched(t *testing.T) {
 	}
 	forward := func(m wamp.Message) {
 		t.Helper()
-		if err := a.node.Forward(to, "realm1", m); err != nil {
+		if err := a.node.Forward(to, "realm1", m, &router.CallOrigin{Procedure: "com.example.p", Caller: 5}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -616,9 +617,9 @@ func TestCallMessagesBatched(t *testing.T) {
 		}
 		var reqs []wamp.ID
 		if err := splitCallBatch(msg.Data, func(data []byte) {
-			from, realm, m, err := decodeCallMessage(data)
-			if err != nil || from != a.node.id || realm != "realm1" {
-				t.Fatalf("a call message from %x in %q: %v", from, realm, err)
+			from, realm, m, origin, err := decodeCallMessage(data)
+			if err != nil || from != a.node.id || realm != "realm1" || origin == nil || origin.Procedure != "com.example.p" {
+				t.Fatalf("a call message from %x in %q, origin %+v: %v", from, realm, origin, err)
 			}
 			reqs = append(reqs, m.(*wamp.Invocation).Request)
 		}); err != nil {
@@ -669,7 +670,7 @@ func TestSplitCallBatch(t *testing.T) {
 		{batch[:3], nil, true},
 		{batch[:6], nil, true},
 		{batch[:9], []string{"ab"}, true},
-		{[]byte{callVersion, 'x'}, []string{"\x01x"}, false},
+		{[]byte{callVersion, 'x'}, []string{string([]byte{callVersion, 'x'})}, false},
 		{nil, []string{""}, false},
 	} {
 		var got []string
@@ -680,8 +681,45 @@ func TestSplitCallBatch(t *testing.T) {
 	}
 }
 
+// TestCallMessageRoundTrip: a call message gives back its node, realm,
+// message and origin (an INVOCATION's; none for the others), and a message
+// cut anywhere is an error, not a panic or a wrong origin.
+func TestCallMessageRoundTrip(t *testing.T) {
+	origin := &router.CallOrigin{Procedure: "com.example.prozedur.ü", Caller: 1 << 52, AuthID: "alice", AuthRole: "", RKey: "key-7"}
+	inv := &wamp.Invocation{Request: 9, Registration: 3, Details: wamp.Dict{"trustlevel": uint64(2)}, Payload: wamp.Payload{Args: wamp.List{"x", uint64(1)}}}
+	res := &wamp.Result{Request: 4, Payload: wamp.Payload{Kwargs: wamp.Dict{"k": "v"}}}
+	for _, tc := range []struct {
+		m      wamp.Message
+		origin *router.CallOrigin
+	}{{inv, origin}, {res, nil}, {inv, &router.CallOrigin{Procedure: "p"}}} {
+		b, err := appendCallMessage(nil, 0xabc, "realm.one", tc.m, tc.origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, realm, m, o, err := decodeCallMessage(b)
+		if err != nil || from != 0xabc || realm != "realm.one" || m.Type() != tc.m.Type() {
+			t.Fatalf("%s: from %x, realm %q, %v: %v", tc.m.Type(), from, realm, m, err)
+		}
+		if (o == nil) != (tc.origin == nil) || o != nil && *o != *tc.origin {
+			t.Fatalf("%s: origin %+v, want %+v", tc.m.Type(), o, tc.origin)
+		}
+		if got, ok := m.(*wamp.Invocation); ok && (got.Request != 9 || !isTwo(got.Details["trustlevel"])) {
+			t.Fatalf("INVOCATION %+v", got)
+		}
+		for cut := range len(b) - 1 {
+			if _, _, _, _, err := decodeCallMessage(b[:cut]); err == nil {
+				t.Fatalf("%s cut at %d of %d bytes: no error", tc.m.Type(), cut, len(b))
+			}
+		}
+	}
+}
+
 func FuzzSplitCallBatch(f *testing.F) {
 	f.Add([]byte{callBatchVersion, 0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c'})
+	if m, err := appendCallMessage([]byte{callBatchVersion, 0, 0, 0, 0}, 1, "realm1", &wamp.Invocation{Request: 1}, &router.CallOrigin{Procedure: "p", AuthID: "a"}); err == nil {
+		binary.BigEndian.PutUint32(m[1:], uint32(len(m)-5))
+		f.Add(m)
+	}
 	f.Add([]byte{callBatchVersion, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		total := 0
@@ -717,3 +755,5 @@ func TestRefusedInvocationEndsCall(t *testing.T) {
 		t.Fatal("the refused INVOCATION was not counted")
 	}
 }
+
+func isTwo(v any) bool { n, ok := wamp.AsUint(v); return ok && n == 2 }

@@ -67,12 +67,14 @@ type Backbone interface {
 	// lock, so that this node's callees cannot change meanwhile.
 	Callee(realm wamp.URI, c CallRoute) (node uint64, match wamp.Match, pattern wamp.URI, ok bool)
 	// Forward sends a message of a call in flight to the node at its
-	// other end: INVOCATION and INTERRUPT to the callee's node, RESULT
-	// and ERROR to the caller's node. It must encode m before it returns;
-	// an error says the message could not be handed to the transport.
+	// other end: INVOCATION (with its call's origin, nil for any other
+	// message) and INTERRUPT to the callee's node, RESULT and ERROR to
+	// the caller's node, which hands them to its Router.DeliverCallMessage.
+	// It must encode m and origin before it returns; an error says the
+	// message could not be handed to the transport.
 	// Between BeginBatch and EndBatch it may hold the message back, to
 	// send it with the others for the same node.
-	Forward(node uint64, realm wamp.URI, m wamp.Message) error
+	Forward(node uint64, realm wamp.URI, m wamp.Message, origin *CallOrigin) error
 	// BeginBatch and EndBatch enclose messages that arrived together
 	// (Session.BeginBatch: one read of a connection; Router.BeginBatch:
 	// an event loop's round of reads of many): what Forward held back

@@ -41,8 +41,9 @@ const (
 // invExtra is the state of a call beyond who to answer. Its fields are
 // guarded by the callee's mu.
 type invExtra struct {
-	procedure wamp.URI  // as called: continuations must name it again
-	details   wamp.Dict // INVOCATION.Details frozen by the first CALL of a progressive call
+	procedure wamp.URI    // as called: continuations must name it again
+	details   wamp.Dict   // INVOCATION.Details frozen by the first CALL of a progressive call
+	origin    *CallOrigin // with the details, for a callee on another node
 	timeout   time.Duration
 	deadline  time.Time   // moved by every progressive result
 	timer     *time.Timer // router-enforced timeout; nil when none
@@ -244,10 +245,11 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		return
 	}
 	details, forwarded := invocationDetails(s, &co, &entry, match, m.Procedure)
+	var origin *CallOrigin
 	if _, remote := to.peer.(*remotePeer); remote {
-		details = withOrigin(details, s, m.Procedure, &co)
+		origin = originOf(s, m.Procedure, &co)
 	}
-	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded)
+	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded, origin)
 }
 
 // calleeRefuses answers the caller and reports true when callee to cannot
@@ -266,8 +268,9 @@ func calleeRefuses(s *Session, req wamp.ID, procedure wamp.URI, co *callOptions,
 	return false
 }
 
-// invoke records the call req of s to callee to and sends the INVOCATION.
-func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool) {
+// invoke records the call req of s to callee to and sends the INVOCATION
+// (with origin when to stands for another node's callees).
+func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool, origin *CallOrigin) {
 	inv := invocation{caller: s, callerRequest: req, registration: regID}
 	if co.receiveProgress {
 		inv.flags |= flagReceiveProgress
@@ -277,7 +280,7 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		inv.ext = &invExtra{procedure: procedure}
 		if co.progress {
 			inv.flags |= flagProgressiveCall
-			inv.ext.details = details
+			inv.ext.details, inv.ext.origin = details, origin
 		}
 	}
 
@@ -327,7 +330,7 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	}
 	msg := invocationPool.Get().(*wamp.Invocation)
 	*msg = wamp.Invocation{Request: invID, Registration: regID, Details: details, Payload: payload}
-	err := to.peer.Send(msg)
+	err := sendInvocation(to, msg, origin)
 	*msg = wamp.Invocation{}
 	invocationPool.Put(msg)
 	if err != nil {
@@ -459,7 +462,7 @@ func (d *dealer) continueCall(s *Session, m *wamp.Call, oc outCall) {
 	*msg = wamp.Invocation{Request: oc.invID, Registration: inv.registration, Details: details, Payload: m.Payload}
 	// Sent under the callee's lock: whatever ends the call (and may send
 	// INTERRUPT) comes after this chunk.
-	err = to.peer.Send(msg)
+	err = sendInvocation(to, msg, inv.ext.origin)
 	to.mu.Unlock()
 	*msg = wamp.Invocation{}
 	invocationPool.Put(msg)

@@ -24,15 +24,23 @@ import (
 // Where a call goes is the cluster's decision (Backbone.Callee): the best
 // registration of any node by the specification's precedence, and among
 // the callees of every node that has it, the one its policy picks.
-// The caller's identity and the procedure travel in INVOCATION.Details
-// under originKey, which the callee's node removes: it needs the identity
-// for a callee that registered with disclose_caller.
+// The caller's identity and the procedure travel beside the INVOCATION
+// (CallOrigin, Backbone.Forward): the callee's node needs them to find the
+// callee and to disclose the caller to a callee that registered with
+// disclose_caller.
 
-// originKey holds [procedure, caller id, caller authid, caller authrole]
-// in the INVOCATION.Details of a call that crosses nodes, and the rkey of a
-// partitioned call fifth, so that the callee's node picks the callee the
-// caller's node meant.
-const originKey = "_junction_origin"
+// CallOrigin says who made a call that crosses nodes and what it called,
+// for the callee's node. It goes with the call's INVOCATIONs (every chunk
+// of a progressive call invocation), not in their details, so that
+// crossing costs no dictionary.
+type CallOrigin struct {
+	Procedure        wamp.URI
+	Caller           wamp.ID
+	AuthID, AuthRole string
+	// RKey is a partitioned call's resource key, so that the callee's
+	// node picks the callee the caller's node meant; "" otherwise.
+	RKey string
+}
 
 // remotePeer is the Peer of a proxy session: what the dealer sends it goes
 // to the node at the other end.
@@ -42,8 +50,11 @@ type remotePeer struct {
 	node  uint64
 }
 
-func (p *remotePeer) Send(m wamp.Message) error {
-	err := p.bb.Forward(p.node, p.realm, m)
+func (p *remotePeer) Send(m wamp.Message) error { return p.forward(m, nil) }
+
+// forward sends m, and with an INVOCATION its call's origin, to the node.
+func (p *remotePeer) forward(m wamp.Message, origin *CallOrigin) error {
+	err := p.bb.Forward(p.node, p.realm, m, origin)
 	switch {
 	case err == nil:
 		return nil
@@ -122,32 +133,42 @@ func (d *dealer) route(rl *realm, procedure wamp.URI, co *callOptions, reg *regi
 	return node, remote
 }
 
-// withOrigin adds the call's origin (originKey) to the INVOCATION.Details
-// of a call that goes to another node.
-func withOrigin(details wamp.Dict, s *Session, procedure wamp.URI, co *callOptions) wamp.Dict {
-	origin := wamp.List{string(procedure), uint64(s.id), s.authid, s.authrole}
+// originOf is the origin of s's call of procedure, for another node.
+func originOf(s *Session, procedure wamp.URI, co *callOptions) *CallOrigin {
+	o := &CallOrigin{Procedure: procedure, Caller: s.id, AuthID: s.authid, AuthRole: s.authrole}
 	if co.partition {
-		origin = append(origin, co.rkey)
+		o.RKey = co.rkey
 	}
-	return put(details, originKey, origin)
+	return o
+}
+
+// sendInvocation sends an INVOCATION to callee to: with its call's origin
+// to a callee proxy (the callees of another node), as any message to a
+// session of this node.
+func sendInvocation(to *Session, m *wamp.Invocation, origin *CallOrigin) error {
+	if p, ok := to.peer.(*remotePeer); ok {
+		return p.forward(m, origin)
+	}
+	return to.peer.Send(m)
 }
 
 // DeliverCallMessage hands the dealer a message of a call in flight that
-// node forwarded (Backbone.Forward) for realm.
-func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message) error {
+// node forwarded (Backbone.Forward) for realm, with its origin for an
+// INVOCATION.
+func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message, origin *CallOrigin) error {
 	rl := r.realmNamed(realm)
 	if rl == nil {
 		if inv, ok := m.(*wamp.Invocation); ok {
 			// Answer, so that the caller does not wait for its timeout.
 			return r.cfg.Backbone.Forward(node, realm, &wamp.Error{RequestType: wamp.TypeCall, Request: inv.Request,
-				Error: wamp.ErrNoSuchRealm, Payload: wamp.Payload{Args: wamp.List{"realm " + string(realm) + " does not exist on the callee's node"}}})
+				Error: wamp.ErrNoSuchRealm, Payload: wamp.Payload{Args: wamp.List{"realm " + string(realm) + " does not exist on the callee's node"}}}, nil)
 		}
 		return nil
 	}
 	d := &rl.dealer
 	switch m := m.(type) {
 	case *wamp.Invocation:
-		return d.callFromNode(rl.proxy(node, caller, true), m)
+		return d.callFromNode(rl.proxy(node, caller, true), m, origin)
 	case *wamp.Interrupt:
 		if q := rl.proxy(node, caller, false); q != nil {
 			mode, _ := m.Options["mode"].(string)
@@ -170,30 +191,23 @@ func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message)
 // callFromNode makes the call that another node's INVOCATION m carries,
 // with its caller proxy q: the first chunk finds a callee here, a further
 // chunk of a progressive call invocation goes where the first went.
-func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
-	origin, _ := m.Details[originKey].([]any)
-	if len(origin) != 4 && len(origin) != 5 {
+func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin) error {
+	if origin == nil {
 		return fmt.Errorf("an INVOCATION from another node without its origin")
 	}
-	procedure, _ := origin[0].(string)
-	callerID, _ := wamp.AsUint(origin[1])
-	authid, _ := origin[2].(string)
-	authrole, _ := origin[3].(string)
+	procedure := origin.Procedure
 	var co callOptions
 	co.progress, _ = m.Details["progress"].(bool)
 	co.receiveProgress, _ = m.Details["receive_progress"].(bool)
 	co.ppt, _ = passthru(m.Details)
-	if len(origin) == 5 {
-		co.rkey, _ = origin[4].(string)
-		co.partition = co.rkey != ""
-	}
-	// The INVOCATION's details but the origin and what this node sets
-	// again; made only when there is something to keep (a call without
-	// trust levels or disclosure carries the origin alone).
+	co.rkey, co.partition = origin.RKey, origin.RKey != ""
+	// The INVOCATION's details but what this node sets again; made only
+	// when there is something to keep (a call without trust levels or
+	// disclosure carries none).
 	var details wamp.Dict
 	for k, v := range m.Details {
 		switch k {
-		case originKey, "progress", "procedure", "receive_progress":
+		case "progress", "procedure", "receive_progress":
 			continue
 		}
 		if details == nil {
@@ -209,12 +223,12 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 	if active || ended {
 		// A further chunk of a progressive call invocation: call treats
 		// it as one (and drops it when the call has ended).
-		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: wamp.URI(procedure), Payload: m.Payload})
+		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: procedure, Payload: m.Payload})
 		return nil
 	}
 
 	d.mu.RLock()
-	match, _, reg, ok := d.regs.Best(wamp.URI(procedure))
+	match, _, reg, ok := d.regs.Best(procedure)
 	var entry calleeEntry
 	var regID wamp.ID
 	if ok {
@@ -227,20 +241,20 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation) error {
 		return nil
 	}
 	to := entry.session
-	if calleeRefuses(q, m.Request, wamp.URI(procedure), &co, to) {
+	if calleeRefuses(q, m.Request, procedure, &co, to) {
 		return nil
 	}
 	if match != wamp.MatchExact {
-		details = put(details, "procedure", procedure)
+		details = put(details, "procedure", string(procedure))
 	}
 	if co.receiveProgress && to.features.has(callee, featProgressiveCallResults) && to.features.has(callee, featCallCanceling) {
 		details = put(details, "receive_progress", true)
 	}
 	if _, disclosed := details["caller"]; !disclosed && entry.discloseCaller {
-		details = put(details, "caller", callerID)
-		details["caller_authid"], details["caller_authrole"] = authid, authrole
+		details = put(details, "caller", uint64(origin.Caller))
+		details["caller_authid"], details["caller_authrole"] = origin.AuthID, origin.AuthRole
 	}
-	d.invoke(q, m.Request, wamp.URI(procedure), m.Payload, &co, to, regID, details, false)
+	d.invoke(q, m.Request, procedure, m.Payload, &co, to, regID, details, false, nil)
 	return nil
 }
 
