@@ -209,7 +209,7 @@ func TestMemoryReleasedAfterSpike(t *testing.T) {
 			s.MaxMessageSize = 1 << 20
 			// A spike is 1 MiB here, not 32 MiB, and it is over
 			// after 100ms of quiet.
-			s.rel.threshold, s.rel.minimum, s.rel.delay = 1<<20, 256<<10, 100*time.Millisecond
+			s.rel.threshold, s.rel.minimum, s.rel.delay, s.rel.live = 1<<20, 256<<10, 100*time.Millisecond, noHeap
 		})
 		big := &wamp.Publish{Request: 1, Options: wamp.Dict{"acknowledge": true}, Topic: "com.test.big",
 			Payload: wamp.Payload{Args: wamp.List{strings.Repeat("s", 600<<10)}}}

@@ -71,7 +71,8 @@ func TestReleaserTrickle(t *testing.T) {
 	}
 }
 
-// noHeap is a live heap too small to raise any threshold.
+// noHeap is a live heap too small to raise any threshold: the tests' own
+// thresholds are far below a quarter of the test process's heap.
 func noHeap() int64 { return 0 }
 
 // TestReleaserHeapShare: past the threshold, what was freed must also be a

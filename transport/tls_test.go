@@ -260,7 +260,7 @@ func TestMemoryReleasedAfterHandshakes(t *testing.T) {
 			s.TLSConfig = serverTLS
 			// A spike is eight handshakes here, over after 100ms of
 			// quiet.
-			s.rel.threshold, s.rel.delay = storm*handshakeGarbage, 100*time.Millisecond
+			s.rel.threshold, s.rel.delay, s.rel.live = storm*handshakeGarbage, 100*time.Millisecond, noHeap
 		})
 		for range storm {
 			join(t, ts.dialWS(t, "wamp.2.json"))
