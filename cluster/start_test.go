@@ -53,8 +53,8 @@ func TestPickedRoutePortTaken(t *testing.T) {
 		t.Fatalf("a first node whose picked route port was taken: %v", err)
 	}
 	defer n.Close()
-	if picks != 2 {
-		t.Fatalf("%d ports picked, want 2", picks)
+	if picks < 2 { // more if the free one was taken too, as can happen
+		t.Fatalf("%d ports picked, want another after the taken one", picks)
 	}
 	if addr := n.RouteAddr(); addr == ln.Addr().String() || !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("the node routes on %s, next to the taken %s", addr, ln.Addr())
