@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -119,7 +120,12 @@ func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message
 		proc, authid, authrole, rkey := r.bytes(), r.bytes(), r.bytes(), r.bytes()
 		if r.err == nil {
 			// One string for the four, sliced.
-			all := string(slices.Concat(proc, authid, authrole, rkey))
+			var sb strings.Builder
+			sb.Grow(len(proc) + len(authid) + len(authrole) + len(rkey))
+			for _, f := range [...][]byte{proc, authid, authrole, rkey} {
+				sb.Write(f)
+			}
+			all := sb.String()
 			i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
 			origin = &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:]}
 		}

@@ -512,9 +512,12 @@ func (n *Node) connect() error {
 		if err == nil {
 			break
 		}
+		// Only a route port that could not be listened on is worth
+		// another pick; any other failure is the answer.
+		routePort := ns.Addr() != nil && ns.ClusterAddr() == nil
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		if !self || port != 0 || attempt == 3 {
+		if !self || port != 0 || !routePort || attempt == 3 {
 			return fmt.Errorf("cluster: embedded NATS server on %s: %w", n.cfg.Listen, err)
 		}
 		n.log.Warn("cluster: the embedded NATS server could not listen on the route port picked for it; picking another", "err", err)

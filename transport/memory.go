@@ -99,7 +99,8 @@ const freePartial = readBufferSize
 // for every 500 reconnecting TLS agents, a steady churn every
 // releaseInterval, where the garbage those leave is reused by the heap
 // anyway; a spike worth a release is one that is large beside what the
-// process holds. A release that comes while the spike goes on (a storm
+// process holds (a steady churn still gets a release each time what it
+// left adds up to that, far more rarely). A release that comes while the spike goes on (a storm
 // longer than the interval) is followed by one once it is over, however
 // little it adds after: otherwise the end of a long storm would stay.
 const (
@@ -138,10 +139,10 @@ type releaser struct {
 
 	mu    sync.Mutex
 	freed int64
-	// need is what freed must reach before the live heap is looked at
-	// again: the threshold, or the share of the live heap it was last
-	// found to be.
-	need     int64
+	// spiked: freed was found to be a spike (spike) since the last
+	// release, so the release is due releaseInterval after crossed at
+	// the latest, whatever the live heap does meanwhile.
+	spiked   bool
 	crossed  time.Time // when freed crossed the threshold (the timer is set)
 	lastNote time.Time
 	// ongoing: the last release came while the spike went on (at the
@@ -175,7 +176,6 @@ func (r *releaser) init(count *atomic.Uint64) {
 	if r.live == nil {
 		r.live = liveHeap
 	}
-	r.need = r.threshold
 }
 
 // liveHeap reads the live heap's size as of the last collection.
@@ -210,7 +210,7 @@ func (r *releaser) add(n int64) {
 	if r.stopped || r.timer != nil {
 		return
 	}
-	if !r.spike() && !r.ongoing {
+	if r.spiked = r.spike(); !r.spiked && !r.ongoing {
 		return
 	}
 	r.crossed = now
@@ -219,15 +219,11 @@ func (r *releaser) add(n int64) {
 }
 
 // spike reports whether what was freed since the last release is a
-// spike: at least the threshold and the live heap's share (the live heap
-// is looked at only once freed has passed what it last required). The
-// caller holds r.mu.
+// spike: at least the threshold and a quarter of the live heap (read only
+// once freed has passed the threshold: a metrics read, cheap beside the
+// handshakes that got it there). The caller holds r.mu.
 func (r *releaser) spike() bool {
-	if r.freed < r.need {
-		return false
-	}
-	r.need = max(r.threshold, r.live()/liveShare)
-	return r.freed >= r.need
+	return r.freed >= r.threshold && r.freed >= r.live()/liveShare
 }
 
 // wait returns how long from now the release is due: once the spike has
@@ -238,7 +234,10 @@ func (r *releaser) spike() bool {
 // collection every interval. The caller holds r.mu.
 func (r *releaser) wait(now time.Time) time.Duration {
 	at := r.lastNote.Add(r.delay)
-	if limit := r.crossed.Add(r.interval); r.spike() && limit.Before(at) {
+	if !r.spiked {
+		r.spiked = r.spike() // an end-of-spike wait grown into a spike
+	}
+	if limit := r.crossed.Add(r.interval); r.spiked && limit.Before(at) {
 		at = limit
 	}
 	if next := r.last.Add(r.interval); next.After(at) {
@@ -258,7 +257,7 @@ func (r *releaser) release() {
 	}
 	now := time.Now()
 	r.ongoing = now.Sub(r.lastNote) < r.delay
-	r.timer, r.freed, r.last, r.need = nil, 0, now, r.threshold
+	r.timer, r.freed, r.last, r.spiked = nil, 0, now, false
 	stopped := r.stopped
 	r.mu.Unlock()
 	defer r.running.Done()

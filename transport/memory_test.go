@@ -77,12 +77,15 @@ func noHeap() int64 { return 0 }
 
 // TestReleaserHeapShare: past the threshold, what was freed must also be a
 // quarter of the live heap to be a spike (a forced collection costs in
-// proportion to the heap): a churn of handshakes on a large heap forces
-// none, however long it goes on.
+// proportion to the heap): a churn of handshakes on a large heap forces a
+// release only each time it adds up to that share. A spike keeps its
+// interval cap when the heap grows meanwhile, and a heap that shrank is
+// looked at again.
 func TestReleaserHeapShare(t *testing.T) {
 	var count atomic.Uint64
-	r := &releaser{threshold: 1 << 20, minimum: 1, delay: time.Hour, interval: time.Hour,
-		live: func() int64 { return 64 << 20 }} // a quarter: 16 MiB
+	var live atomic.Int64
+	live.Store(64 << 20) // a quarter: 16 MiB
+	r := &releaser{threshold: 1 << 20, minimum: 1, delay: time.Hour, interval: time.Hour, live: live.Load}
 	r.init(&count)
 	defer r.stop()
 	scheduled := func() bool {
@@ -105,7 +108,7 @@ func TestReleaserHeapShare(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ongoing, r.last, r.need = true, t0, r.threshold
+	r.ongoing, r.last, r.spiked = true, t0, false
 	r.freed, r.crossed, r.lastNote = 2<<20, t0.Add(time.Second), t0.Add(2*time.Hour)
 	if got := r.wait(r.lastNote); got != r.delay {
 		t.Fatalf("a churn under the heap's share is due in %s, want the delay %s after its last note", got, r.delay)
@@ -113,5 +116,18 @@ func TestReleaserHeapShare(t *testing.T) {
 	r.freed = 20 << 20
 	if got := r.wait(r.lastNote); got >= 0 {
 		t.Fatalf("a spike past the heap's share and the interval is due in %s, want at once", got)
+	}
+	// The heap grew meanwhile: the spike keeps its cap.
+	live.Store(1 << 30)
+	if got := r.wait(r.lastNote); got >= 0 {
+		t.Fatalf("a spike whose heap grew since is due in %s, want at once", got)
+	}
+	// After a release, a heap that shrank is looked at anew: 5 MiB on a
+	// 16 MiB heap is a spike, whatever the heap was before.
+	r.spiked, r.ongoing, r.freed = false, false, 0
+	live.Store(16 << 20)
+	r.freed = 5 << 20
+	if !r.spike() {
+		t.Fatal("5 MiB on a 16 MiB live heap is no spike")
 	}
 }

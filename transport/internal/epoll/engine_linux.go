@@ -767,6 +767,10 @@ func (l *loop) service(c *Conn, dequeued bool) {
 			return
 		}
 		if c.in != nil { // bytes read before Add (SetInput)
+			if b := l.e.cfg.Batch; b != nil {
+				b.BeginBatch()
+				defer b.EndBatch()
+			}
 			used, need := c.h.Data(c.in.b)
 			l.keep(c, c.in.b, used, need)
 		}
