@@ -76,8 +76,8 @@ type Backbone interface {
 	// send it with the others for the same node.
 	Forward(node uint64, realm wamp.URI, m wamp.Message, origin *CallOrigin) error
 	// BeginBatch and EndBatch enclose messages that arrived together
-	// (Session.BeginBatch: one read of a connection; Router.BeginBatch:
-	// an event loop's round of reads of many): what Forward held back
+	// (Router.BeginBatch: an event loop's round of reads, or one read of
+	// a connection in goroutine mode): what Forward held back
 	// meanwhile goes at EndBatch at the latest, in the order of the
 	// calls, so that the many messages of a busy round cross to each
 	// node in one NATS message rather than one each. Batches may

@@ -236,11 +236,11 @@ func (r *Router) Realms() []wamp.URI {
 }
 
 // BeginBatch says that the messages given to the sessions' Receive until
-// EndBatch arrived together, for any number of sessions (an event loop's
-// round of reads): in a cluster, what they make the router send to
-// another node goes together (Backbone.BeginBatch). Every BeginBatch
-// must be followed by an EndBatch; batches may overlap. Without a
-// backbone both do nothing.
+// EndBatch arrived together (an event loop's round of reads, or one read
+// of a connection): in a cluster, what they make the router send to
+// another node goes together (Backbone.BeginBatch). A transport that
+// calls it must call EndBatch after; one that does not loses nothing but
+// the batching. Batches may overlap. Without a backbone both do nothing.
 func (r *Router) BeginBatch() {
 	if bb := r.cfg.Backbone; bb != nil {
 		bb.BeginBatch()

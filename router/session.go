@@ -88,18 +88,6 @@ func (s *Session) Established() bool {
 	return s.state == stateEstablished
 }
 
-// BeginBatch says that the messages given to Receive until EndBatch
-// arrived together (the frames of one read): in a cluster, what they
-// make the router send to another node goes in one NATS message
-// (Backbone.BeginBatch). A transport that calls it must call EndBatch
-// after, whatever happens between; one that does not loses nothing but
-// the batching. Router.BeginBatch does the same for a transport whose
-// batch spans several sessions.
-func (s *Session) BeginBatch() { s.router.BeginBatch() }
-
-// EndBatch ends what BeginBatch began.
-func (s *Session) EndBatch() { s.router.EndBatch() }
-
 // Receive handles one message from the client.
 func (s *Session) Receive(m wamp.Message) {
 	s.counts().received[msgSlot[m.Type()]].Add(1)

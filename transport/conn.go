@@ -232,7 +232,13 @@ func (c *conn) acceptRawSocket() error {
 // frame.
 func (c *conn) read() error {
 	for {
+		// The messages of one read are a batch for the router (what
+		// they send to other nodes of a cluster goes together); the
+		// epoll engine makes a batch of each loop's round instead
+		// (epoll.Config.Batch).
+		c.srv.Router.BeginBatch()
 		n, need, closed, v := c.frames(c, c.rb.unread())
+		c.srv.Router.EndBatch()
 		c.rb.consume(n)
 		switch {
 		case v != nil:
@@ -376,9 +382,6 @@ func (c *conn) established() {
 }
 
 func (c *conn) logger() *slog.Logger { return c.log }
-
-// batched: goroutine mode marks each read as a batch (wire.frames).
-func (c *conn) batched() bool { return false }
 
 // takeBufferLocked returns the spare buffer, or one from the pool.
 func (c *conn) takeBufferLocked() *buffer {

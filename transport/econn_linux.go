@@ -132,10 +132,6 @@ func (c *econn) established() { c.helloAt = 0 } // the timer finds nothing to do
 
 func (c *econn) logger() *slog.Logger { return c.srv.opt.log.With("remote", c.remote) }
 
-// batched: each round of the connection's loop is a batch for the router
-// (epoll.Config.Batch, set in startEngineLocked).
-func (c *econn) batched() bool { return true }
-
 // Close implements router.Peer.
 func (c *econn) Close() { c.shut(c, 0, "") }
 

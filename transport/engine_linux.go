@@ -55,7 +55,7 @@ func (s *Server) startEngineLocked() (*engine, error) {
 	if s.eng != nil {
 		return s.eng, nil
 	}
-	// A loop's round is one batch for the router (econn.batched).
+	// A loop's round is one batch for the router.
 	ep, err := epoll.New(epoll.Config{Tick: engineTick(&s.opt), CloseGrace: closeGrace, WriteInterval: listenerWriteInterval, Batch: s.Router})
 	if err != nil {
 		return nil, fmt.Errorf("starting the epoll engine: %w", err)

@@ -83,11 +83,6 @@ type link interface {
 	established()
 	// logger returns the connection's logger.
 	logger() *slog.Logger
-	// batched reports whether the engine tells the router where its
-	// batches of messages begin and end (the epoll engine: a loop's
-	// round, which spans every read of the round), so that frames need
-	// not mark each read.
-	batched() bool
 }
 
 // startRawSocket sets the framing and limits once a RawSocket handshake
@@ -125,13 +120,6 @@ func (w *wire) codec() codec.Codec { return codec.ByFormat(w.format) }
 // frame that fails the connection (v), the connection reads no more: the
 // caller discards what else the client sends.
 func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violation) {
-	// The messages of one read are a batch for the router (what they
-	// send to other nodes of a cluster goes together), unless the
-	// engine's batch encloses the read already.
-	if !l.batched() {
-		w.session.BeginBatch()
-		defer w.session.EndBatch()
-	}
 	for used < len(b) {
 		f, n, need, v := w.in.next(w.srv, w.proto, b[used:])
 		if v != nil {

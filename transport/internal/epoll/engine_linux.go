@@ -37,9 +37,10 @@ type Config struct {
 	// ListenerWriteRate is the number of writes to listeners per second
 	// and loop above which they are paced; default 25,000.
 	ListenerWriteRate int
-	// Batch, when set, is told where each loop's handling of the events
-	// of one wake-up begins and ends: BeginBatch before the first
-	// handler's Data, EndBatch after the last. What the handlers hand on
+	// Batch is told where each loop's handling of the events of one
+	// wake-up begins and ends: BeginBatch before the first handler's
+	// Data, EndBatch after the last (and around the Data of input given
+	// with SetInput); default none. What the handlers hand on
 	// to elsewhere meanwhile (a router's messages for another node of a
 	// cluster) can then go together, once per round rather than once per
 	// read. The calls may overlap across loops.
@@ -51,6 +52,12 @@ type Batcher interface {
 	BeginBatch()
 	EndBatch()
 }
+
+// noBatch is the Batcher of a Config without one.
+type noBatch struct{}
+
+func (noBatch) BeginBatch() {}
+func (noBatch) EndBatch()   {}
 
 // Defaults for Config's zero fields.
 const (
@@ -117,6 +124,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ListenerWriteRate <= 0 {
 		cfg.ListenerWriteRate = DefaultListenerWriteRate
+	}
+	if cfg.Batch == nil {
+		cfg.Batch = noBatch{}
 	}
 	e := &Engine{cfg: cfg}
 	for range cfg.Loops {
@@ -408,16 +418,12 @@ func (l *loop) run() {
 			l.e.awake.Add(1)
 		}
 		l.sleeping.Store(false)
-		if b := l.e.cfg.Batch; b != nil && n > 0 {
-			b.BeginBatch()
+		if n > 0 {
+			l.e.cfg.Batch.BeginBatch()
 			for i := range n {
 				l.dispatch(&l.events[i])
 			}
-			b.EndBatch()
-		} else {
-			for i := range n {
-				l.dispatch(&l.events[i])
-			}
+			l.e.cfg.Batch.EndBatch()
 		}
 		l.wheel.expire(Now(), l.fire)
 		if l.drain() {
@@ -767,11 +773,9 @@ func (l *loop) service(c *Conn, dequeued bool) {
 			return
 		}
 		if c.in != nil { // bytes read before Add (SetInput)
-			if b := l.e.cfg.Batch; b != nil {
-				b.BeginBatch()
-				defer b.EndBatch()
-			}
+			l.e.cfg.Batch.BeginBatch()
 			used, need := c.h.Data(c.in.b)
+			l.e.cfg.Batch.EndBatch()
 			l.keep(c, c.in.b, used, need)
 		}
 	}
