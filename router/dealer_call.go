@@ -245,11 +245,7 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		return
 	}
 	details, forwarded := invocationDetails(s, &co, &entry, match, m.Procedure)
-	var origin *CallOrigin
-	if _, remote := to.peer.(*remotePeer); remote {
-		origin = originOf(s, m.Procedure, &co)
-	}
-	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded, origin)
+	d.invoke(s, m.Request, m.Procedure, m.Payload, &co, to, regID, details, forwarded)
 }
 
 // calleeRefuses answers the caller and reports true when callee to cannot
@@ -269,8 +265,12 @@ func calleeRefuses(s *Session, req wamp.ID, procedure wamp.URI, co *callOptions,
 }
 
 // invoke records the call req of s to callee to and sends the INVOCATION
-// (with origin when to stands for another node's callees).
-func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool, origin *CallOrigin) {
+// (with the call's origin when to stands for another node's callees).
+func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool) {
+	var origin *CallOrigin
+	if _, remote := to.peer.(*remotePeer); remote {
+		origin = originOf(s, procedure, co)
+	}
 	inv := invocation{caller: s, callerRequest: req, registration: regID}
 	if co.receiveProgress {
 		inv.flags |= flagReceiveProgress

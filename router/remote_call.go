@@ -201,6 +201,18 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 	co.receiveProgress, _ = m.Details["receive_progress"].(bool)
 	co.ppt, _ = passthru(m.Details)
 	co.rkey, co.partition = origin.RKey, origin.RKey != ""
+
+	q.mu.Lock()
+	_, active := q.rpc.get(m.Request)
+	ended := !active && q.rpc != nil && q.rpc.ended.has(m.Request)
+	q.mu.Unlock()
+	if active || ended {
+		// A further chunk of a progressive call invocation: call treats
+		// it as one (and drops it when the call has ended).
+		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: procedure, Payload: m.Payload})
+		return nil
+	}
+
 	// The INVOCATION's details but what this node sets again; made only
 	// when there is something to keep (a call without trust levels or
 	// disclosure carries none).
@@ -215,18 +227,6 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 		}
 		details[k] = v
 	}
-
-	q.mu.Lock()
-	_, active := q.rpc.get(m.Request)
-	ended := !active && q.rpc != nil && q.rpc.ended.has(m.Request)
-	q.mu.Unlock()
-	if active || ended {
-		// A further chunk of a progressive call invocation: call treats
-		// it as one (and drops it when the call has ended).
-		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: procedure, Payload: m.Payload})
-		return nil
-	}
-
 	d.mu.RLock()
 	match, _, reg, ok := d.regs.Best(procedure)
 	var entry calleeEntry
@@ -254,7 +254,7 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 		details = put(details, "caller", uint64(origin.Caller))
 		details["caller_authid"], details["caller_authrole"] = origin.AuthID, origin.AuthRole
 	}
-	d.invoke(q, m.Request, procedure, m.Payload, &co, to, regID, details, false, nil)
+	d.invoke(q, m.Request, procedure, m.Payload, &co, to, regID, details, false)
 	return nil
 }
 
