@@ -100,6 +100,36 @@ func (r *callReader) bytes() []byte {
 	return f
 }
 
+// origin reads the origin's presence byte and, when it is 1, the origin.
+func (r *callReader) origin() *router.CallOrigin {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.err = errors.New("a call message without its origin byte")
+		return nil
+	}
+	present := r.b[0] == 1
+	r.b = r.b[1:]
+	if !present {
+		return nil
+	}
+	caller := r.uvarint()
+	proc, authid, authrole, rkey := r.bytes(), r.bytes(), r.bytes(), r.bytes()
+	if r.err != nil {
+		return nil
+	}
+	// One string (one allocation) for the four, sliced.
+	var sb strings.Builder
+	sb.Grow(len(proc) + len(authid) + len(authrole) + len(rkey))
+	for _, f := range [...][]byte{proc, authid, authrole, rkey} {
+		sb.Write(f)
+	}
+	all := sb.String()
+	i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
+	return &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:]}
+}
+
 func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin, err error) {
 	if len(data) < 11 || data[0] != callVersion {
 		return 0, "", nil, nil, errors.New("not a call message of this version")
@@ -111,27 +141,7 @@ func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message
 	from = binary.BigEndian.Uint64(data[2:10])
 	r := callReader{b: data[10:]}
 	realm = wamp.URI(r.bytes())
-	if r.err == nil && (len(r.b) == 0 || r.b[0] > 1) {
-		r.err = errors.New("a call message without its origin byte")
-	}
-	if r.err == nil && r.b[0] == 1 {
-		r.b = r.b[1:]
-		caller := r.uvarint()
-		proc, authid, authrole, rkey := r.bytes(), r.bytes(), r.bytes(), r.bytes()
-		if r.err == nil {
-			// One string for the four, sliced.
-			var sb strings.Builder
-			sb.Grow(len(proc) + len(authid) + len(authrole) + len(rkey))
-			for _, f := range [...][]byte{proc, authid, authrole, rkey} {
-				sb.Write(f)
-			}
-			all := sb.String()
-			i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
-			origin = &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:]}
-		}
-	} else if r.err == nil {
-		r.b = r.b[1:]
-	}
+	origin = r.origin()
 	if r.err != nil {
 		return 0, "", nil, nil, r.err
 	}
@@ -230,7 +240,7 @@ func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *rout
 	at := len(cb.buf)
 	buf, err := appendCallMessage(append(cb.buf, 0, 0, 0, 0), n.id, realm, m, origin)
 	size := len(buf) - at - 4
-	limit := n.nc.MaxPayload()
+	limit := n.maxPayload.Load()
 	if limit <= 0 {
 		limit = maxNATSPayload // not connected yet: NATS says when it is
 	}

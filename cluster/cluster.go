@@ -281,6 +281,10 @@ type Node struct {
 	// calls are the messages of calls held back for other nodes
 	// (call.go).
 	calls callBatches
+	// maxPayload is nc's MaxPayload, kept at each (re)connect: Forward
+	// checks every call message against it, and nats.Conn.MaxPayload
+	// takes the connection's lock.
+	maxPayload atomic.Int64
 	// failing are the goroutines ending the calls of batches NATS
 	// refused (failCalls); failMu orders their start against Close,
 	// which waits for them.
@@ -370,6 +374,7 @@ func Start(cfg Config) (*Node, error) {
 		n.shutdownNATS()
 		return nil, err
 	}
+	n.maxPayload.Store(n.nc.MaxPayload())
 	if err := n.subscribe(); err != nil {
 		n.shutdownNATS()
 		return nil, err
@@ -412,6 +417,7 @@ func (n *Node) connect() error {
 			n.log.Warn("cluster: lost NATS; routing among this node's sessions only until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.maxPayload.Store(c.MaxPayload())
 			n.log.Info("cluster: NATS reconnected", "url", c.ConnectedUrlRedacted())
 			n.heartbeat()
 		}),
