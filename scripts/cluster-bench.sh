@@ -16,6 +16,12 @@
 #   scripts/cluster-bench.sh           # about 6 minutes on 2 cores
 #   RUNS=1 scripts/cluster-bench.sh
 #   JUNCTION=/path/to/junction scripts/cluster-bench.sh   # a build of another commit
+#   NODE_GOMAXPROCS=1 scripts/cluster-bench.sh   # each node gets its share of the cores
+#
+# Three nodes on one machine each assume by default that they have all of
+# its cores (GOMAXPROCS = the number of CPUs); NODE_GOMAXPROCS gives each
+# cluster node that many instead, as it would have on a machine of its own
+# or in a container with a CPU limit. The single router keeps Go's default.
 #
 # The idle runs start IDLE_SETTLE (5s) after the routers are up: a node
 # that has just formed its cluster is still allocating (JetStream's meta
@@ -39,6 +45,7 @@ BASE=${BASE:-18600}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 IDLE_SETTLE=${IDLE_SETTLE:-5}
+NODE_GOMAXPROCS=${NODE_GOMAXPROCS:-}
 
 if [ -n "${JUNCTION:-}" ]; then
 	bin=$JUNCTION
@@ -69,7 +76,7 @@ start_single() {
 start_cluster() {
 	local routes="127.0.0.1:$((BASE + 11)),127.0.0.1:$((BASE + 12)),127.0.0.1:$((BASE + 13))"
 	for i in 1 2 3; do
-		"$bin" serve --config "$OUT/router.yaml" --listen "127.0.0.1:$((BASE + i))" \
+		env ${NODE_GOMAXPROCS:+GOMAXPROCS=$NODE_GOMAXPROCS} "$bin" serve --config "$OUT/router.yaml" --listen "127.0.0.1:$((BASE + i))" \
 			--cluster "127.0.0.1:$((BASE + 10 + i))" --join "$routes" --node "n$i" 2>>"$OUT/router.log" &
 		pids+=($!)
 	done
@@ -123,6 +130,8 @@ for run in $(seq "$RUNS"); do
 	stop_all
 done
 
+procs=${NODE_GOMAXPROCS:-"$(nproc) (the default)"}
+echo "GOMAXPROCS: single router $(nproc) (the default), each cluster node $procs"
 python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" "$FANOUT_RATES" <<'PY'
 import json, statistics, sys
 out, runs, subs, idle, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
