@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -96,6 +97,9 @@ type Config struct {
 	// one and listens on port 0, instead of asking the kernel for a free
 	// one (selfRoute); for tests of a picked port taken meanwhile.
 	pickPort func() int
+	// wire, when set, is the protocol version the node speaks instead of
+	// wireVersion; for tests of nodes of different versions.
+	wire int
 }
 
 // The defaults of Config.
@@ -241,6 +245,7 @@ type Node struct {
 	log  *slog.Logger
 	id   uint64
 	subj subjects
+	wire int // the protocol version this node speaks: wireVersion but in tests
 
 	ns    *server.Server // the embedded server; nil with an existing NATS
 	token string         // its clients' token
@@ -318,6 +323,10 @@ type Stats struct {
 	RetainedReceived uint64
 	Syncs            uint64 // interest and session tables asked for
 	NodesLost        uint64 // nodes taken for dead after NodeTimeout
+	// Incompatible counts control messages (heartbeats, interest
+	// changes) from nodes that run another protocol version, which are
+	// not members (doc.go, "Protocol version").
+	Incompatible uint64
 
 	// MetaQueries counts the meta procedure calls that asked the other
 	// nodes for their parts; MetaNodesMissing the nodes that did not
@@ -341,6 +350,7 @@ type counters struct {
 	SendFailures, Dropped                  atomic.Uint64
 	CallMessagesSent, CallMessagesReceived atomic.Uint64
 	BadMessages, Syncs, NodesLost          atomic.Uint64
+	Incompatible                           atomic.Uint64
 	MetaQueries, MetaNodesMissing          atomic.Uint64
 	SessionBatchesSent, SessionsAnnounced  atomic.Uint64
 	RetainedReceived                       atomic.Uint64
@@ -364,6 +374,7 @@ func Start(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", cfg.NodeName)
+	n.wire = cmp.Or(cfg.wire, wireVersion)
 	n.subj = subjects{ctl: cfg.Name + ".ctl", syncPrefix: cfg.Name + ".sync.", snapPrefix: cfg.Name + ".snap.", pubPrefix: cfg.Name + ".pub.", callPrefix: cfg.Name + ".call.",
 		meta: cfg.Name + ".meta", ansPrefix: cfg.Name + ".ans.",
 		cookie: cfg.Name + ".cookie", cookieSyncPrefix: cfg.Name + ".cookiesync.", cookieSnapPrefix: cfg.Name + ".cookiesnap."}
@@ -637,7 +648,7 @@ func (n *Node) Stats() Stats {
 		SendFailures: c.SendFailures.Load(), Dropped: c.Dropped.Load(),
 		CallMessagesSent: c.CallMessagesSent.Load(), CallMessagesReceived: c.CallMessagesReceived.Load(),
 		BadMessages: c.BadMessages.Load(), Syncs: c.Syncs.Load(), NodesLost: c.NodesLost.Load(),
-		MetaQueries: c.MetaQueries.Load(), MetaNodesMissing: c.MetaNodesMissing.Load(),
+		Incompatible: c.Incompatible.Load(), MetaQueries: c.MetaQueries.Load(), MetaNodesMissing: c.MetaNodesMissing.Load(),
 		SessionBatchesSent: c.SessionBatchesSent.Load(), SessionsAnnounced: c.SessionsAnnounced.Load(),
 		RetainedReceived: c.RetainedReceived.Load(),
 		NATSMessagesSent: ns.OutMsgs, NATSMessagesReceived: ns.InMsgs,
@@ -664,7 +675,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	<-n.done
 	n.announcers.Wait()
-	n.send(n.subj.ctl, encodeControl(&control{Kind: kindBye, Node: n.id}))
+	n.send(n.subj.ctl, n.encodeControl(&control{Kind: kindBye, Node: n.id}))
 	var err error
 	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
 		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -576,5 +577,63 @@ func TestRollingRestart(t *testing.T) {
 		if res, err := pub.Call(ctxT(t), "com.example.back", nil, nil, nil); err != nil || res.Args[0] != "back" {
 			t.Fatalf("call to the restarted node: %v, %v", res, err)
 		}
+	}
+}
+
+// TestOtherProtocolVersion: a node that runs another version of the
+// cluster protocol is never a member: the others log it once and count
+// its messages, and nothing is routed to it (a call for a procedure only
+// it has fails at once with no_such_procedure), while nodes of the same
+// version form their cluster as usual.
+func TestOtherProtocolVersion(t *testing.T) {
+	var logA logBuffer
+	a := startNode(t, Config{NodeName: "a", Listen: "127.0.0.1:0", Logger: logA.logger()})
+	join := []string{a.node.RouteAddr()}
+	var logB logBuffer
+	b := startNode(t, Config{NodeName: "b", Listen: "127.0.0.1:0", Join: join, Logger: logB.logger(), wire: wireVersion + 1})
+	c := startNode(t, Config{NodeName: "c", Listen: "127.0.0.1:0", Join: join})
+
+	waitFor(t, "a and c to know each other", func() bool {
+		return len(a.node.Peers()) == 1 && len(c.node.Peers()) == 1
+	})
+	logA.waitLog(t, "another version of the cluster protocol")
+	logB.waitLog(t, "another version of the cluster protocol")
+	waitFor(t, "c to hear b", func() bool { return c.node.Stats().Incompatible > 0 })
+	if !strings.Contains(logA.String(), "peer=b") {
+		t.Errorf("a's log does not name b:\n%s", logA.String())
+	}
+
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.only_b", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{}, nil
+	}, nil)
+	register(t, dial(t, c, wamp.FormatJSON), "com.example.only_c", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{"c"}}, nil
+	}, nil)
+	waitFor(t, "a to learn c's registration", func() bool {
+		_, ok := a.node.Registration("realm1", wamp.MatchExact, "com.example.only_c")
+		return ok
+	})
+	caller := dial(t, a, wamp.FormatJSON)
+	if res, err := caller.Call(ctxT(t), "com.example.only_c", nil, nil, nil); err != nil || res.Args[0] != "c" {
+		t.Fatalf("a call to c: %v, %v", res, err)
+	}
+	_, err := caller.Call(ctxT(t), "com.example.only_b", nil, nil, nil)
+	wampError(t, err, wamp.ErrNoSuchProcedure)
+
+	for _, tn := range []*testNode{a, c} {
+		for _, p := range tn.node.Peers() {
+			if p.Name == "b" {
+				t.Errorf("%s takes b for a member", tn.node.Name())
+			}
+		}
+	}
+	if n := len(b.node.Peers()); n != 0 {
+		t.Errorf("b has %d members, want none", n)
+	}
+	if st := a.node.Stats(); st.Incompatible == 0 || st.CallMessagesSent == 0 {
+		t.Errorf("a's stats %+v: want its messages from b counted and calls sent to c", st)
+	}
+	if strings.Count(logA.String(), "another version of the cluster protocol") != 1 {
+		t.Errorf("a logged b more than once:\n%s", logA.String())
 	}
 }

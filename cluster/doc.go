@@ -40,6 +40,17 @@
 // stops is forgotten at once. Each process has a fresh random node id, so a
 // restarted node is a new node to the others.
 //
+// Protocol version. Every message on N.ctl carries the version of what
+// nodes send one another (wireVersion, raised with any change to it). A
+// node takes another for a member only when their versions are the same;
+// one that runs another version is never a member, so nothing is routed
+// to it (no call, publication, table or meta query that it might read
+// wrongly or drop): the two act as the two sides of a partition, each
+// logs the other once, at error level, and counts its messages
+// (Incompatible). Nodes of one cluster run the same build; an upgrade
+// that raises the version splits the cluster into old and new nodes
+// until the last is restarted.
+//
 // Interest. Each node keeps the set of (realm, match, topic) it has local
 // subscribers for, and of (realm, match, procedure) it has callees for,
 // with the callees of each shared registration (session id, shard key,

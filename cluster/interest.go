@@ -22,8 +22,11 @@ const (
 )
 
 type control struct {
-	Kind  string `json:"k"`
-	Node  uint64 `json:"n"`
+	Kind string `json:"k"`
+	Node uint64 `json:"n"`
+	// Wire is the sender's protocol version (wireVersion): a node of
+	// another version is not a member (doc.go).
+	Wire  int    `json:"w"`
 	Name  string `json:"name,omitempty"`
 	Seq   uint64 `json:"s,omitempty"`
 	Entry *entry `json:"e,omitempty"`
@@ -77,10 +80,19 @@ type snapshot struct {
 // max_payload (1 MiB).
 const snapshotChunk = 256 << 10
 
-func encodeControl(c *control) []byte {
+func (n *Node) encodeControl(c *control) []byte {
+	c.Wire = n.wire
 	b, _ := json.Marshal(c) // plain fields: cannot fail
 	return b
 }
+
+// wireVersion is the version of what nodes send one another: the control
+// messages and tables here, call messages (call.go), publications
+// (publish.go), meta queries (meta.go), cookies (cookies.go). Raise it
+// with any change to one of them that a node of the version before would
+// read wrongly or drop: nodes of different versions are not members of
+// each other (doc.go, "Protocol version").
+const wireVersion = 1
 
 // localInterest is this node's interest table: the subscriptions,
 // registrations and callees its router has, and the number of the last
@@ -201,7 +213,7 @@ func (n *Node) changeLocked(e entry, added bool) {
 		delete(l.set, e)
 	}
 	l.seq++
-	n.send(n.subj.ctl, encodeControl(&control{Kind: kindInterest, Node: n.id, Seq: l.seq, Entry: &e, Add: added}))
+	n.send(n.subj.ctl, n.encodeControl(&control{Kind: kindInterest, Node: n.id, Seq: l.seq, Entry: &e, Add: added}))
 }
 
 // heartbeat broadcasts that this node is alive, with its latest interest
@@ -212,7 +224,7 @@ func (n *Node) heartbeat() {
 	defer l.mu.Unlock()
 	n.sessions.sendMu.Lock()
 	defer n.sessions.sendMu.Unlock()
-	n.send(n.subj.ctl, encodeControl(&control{Kind: kindHeartbeat, Node: n.id, Name: n.cfg.NodeName, Seq: l.seq, SSeq: n.sessions.seq}))
+	n.send(n.subj.ctl, n.encodeControl(&control{Kind: kindHeartbeat, Node: n.id, Name: n.cfg.NodeName, Seq: l.seq, SSeq: n.sessions.seq}))
 }
 
 // onSyncRequest answers a node that asked for this node's interest table.
@@ -256,6 +268,9 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 type members struct {
 	mu    sync.RWMutex
 	peers map[uint64]*peer
+	// strangers are the nodes heard from that run another protocol
+	// version, not members (incompatible).
+	strangers map[uint64]*stranger
 	// subs and regs index the other nodes' subscriptions and
 	// registrations: which nodes have (match, uri) in a realm.
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
@@ -301,6 +316,7 @@ type peer struct {
 
 func (ms *members) init() {
 	ms.peers = make(map[uint64]*peer)
+	ms.strangers = make(map[uint64]*stranger)
 	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.callees = make(map[regKey]*calleeSet)
@@ -322,6 +338,11 @@ func (n *Node) onControl(m *nats.Msg) {
 	ms := &n.members
 	now := time.Now()
 	ms.mu.Lock()
+	if c.Wire != n.wire {
+		n.incompatible(&c, now)
+		ms.mu.Unlock()
+		return
+	}
 	p, known := ms.peers[c.Node]
 	if c.Kind == kindBye {
 		if known {
@@ -377,6 +398,31 @@ func (n *Node) onControl(m *nats.Msg) {
 		n.heartbeat() // so that a new node learns of this one at once
 		n.askCookies(c.Node)
 	}
+}
+
+// incompatible counts a control message of a node that runs another
+// protocol version, and logs the node the first time it is heard from.
+// Such a node is never a member; the others' expire forgets it when it
+// falls silent. Called under members.mu.
+func (n *Node) incompatible(c *control, now time.Time) {
+	ms := &n.members
+	n.stats.Incompatible.Add(1)
+	if s, seen := ms.strangers[c.Node]; seen {
+		s.seen = now
+		if c.Name != "" && s.name == "" {
+			s.name = c.Name
+		}
+		return
+	}
+	ms.strangers[c.Node] = &stranger{seen: now, name: c.Name}
+	n.log.Error("cluster: a node runs another version of the cluster protocol and is not taken as a member: nodes of one cluster must run the same build",
+		"peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16), "peer_version", c.Wire, "version", n.wire)
+}
+
+// A stranger is a node heard from that runs another protocol version.
+type stranger struct {
+	seen time.Time
+	name string
 }
 
 // askTable asks p for its whole interest table. Called under members.mu.
@@ -531,6 +577,11 @@ func (n *Node) expire(now time.Time) {
 	var gone []uint64
 	var sessions []*sessionReplica
 	ms.mu.Lock()
+	for id, s := range ms.strangers {
+		if now.Sub(s.seen) > n.cfg.NodeTimeout {
+			delete(ms.strangers, id)
+		}
+	}
 	for _, p := range ms.peers {
 		if now.Sub(p.seen) > n.cfg.NodeTimeout {
 			n.forget(p)

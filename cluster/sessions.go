@@ -187,7 +187,7 @@ func (n *Node) flushSessions() {
 		}
 		l.seq++
 		n.stats.SessionBatchesSent.Add(1)
-		n.send(n.subj.ctl, encodeControl(&control{Kind: kindSessions, Node: n.id, SSeq: l.seq, Ops: ops[:i]}))
+		n.send(n.subj.ctl, n.encodeControl(&control{Kind: kindSessions, Node: n.id, SSeq: l.seq, Ops: ops[:i]}))
 		ops = ops[i:]
 	}
 }

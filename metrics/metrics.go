@@ -68,6 +68,7 @@
 //	junction_cluster_nats_dropped_total            counter   messages NATS dropped before the node read them (slow consumer)
 //	junction_cluster_bad_messages_total            counter   messages from other nodes that did not decode
 //	junction_cluster_nodes_lost_total              counter   nodes taken for dead after the node timeout
+//	junction_cluster_incompatible_messages_total   counter   control messages from nodes of another protocol version (not members)
 //	junction_cluster_remote_sessions               gauge     sessions of other nodes this node knows of
 //	junction_cluster_remote_testaments             gauge     the testaments those sessions hold
 //	junction_cluster_sessions_announced_total      counter   sessions of lost nodes whose leave this node announced
@@ -144,7 +145,7 @@ type Collector struct {
 	clConnected, clPeers, clSent, clReceived           *prometheus.Desc
 	clNATSSent, clNATSReceived, clNATSBytesSent        *prometheus.Desc
 	clNATSBytesReceived, clSendFailures, clNATSDropped *prometheus.Desc
-	clBadMessages, clNodesLost                         *prometheus.Desc
+	clBadMessages, clNodesLost, clIncompatible         *prometheus.Desc
 	clRemoteSessions, clRemoteTestaments               *prometheus.Desc
 	clSessionsAnnounced, clMetaMissing                 *prometheus.Desc
 }
@@ -209,6 +210,7 @@ func NewCollector(src Sources) *Collector {
 		clNATSDropped:       d("cluster_nats_dropped_total", "Messages NATS dropped before the node read them (slow consumer)."),
 		clBadMessages:       d("cluster_bad_messages_total", "Messages from other nodes that did not decode."),
 		clNodesLost:         d("cluster_nodes_lost_total", "Nodes taken for dead after the node timeout."),
+		clIncompatible:      d("cluster_incompatible_messages_total", "Control messages from nodes that run another protocol version, which are not members."),
 		clRemoteSessions:    d("cluster_remote_sessions", "Sessions of other nodes this node knows of."),
 		clRemoteTestaments:  d("cluster_remote_testaments", "Testaments held by the sessions of other nodes this node knows of."),
 		clSessionsAnnounced: d("cluster_sessions_announced_total", "Sessions of lost nodes whose leave (testaments, on_leave) this node announced."),
@@ -243,7 +245,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.src.Cluster != nil {
 		for _, d := range []*prometheus.Desc{
 			c.clConnected, c.clPeers, c.clSent, c.clReceived, c.clNATSSent, c.clNATSReceived,
-			c.clNATSBytesSent, c.clNATSBytesReceived, c.clSendFailures, c.clNATSDropped, c.clBadMessages, c.clNodesLost,
+			c.clNATSBytesSent, c.clNATSBytesReceived, c.clSendFailures, c.clNATSDropped, c.clBadMessages, c.clNodesLost, c.clIncompatible,
 			c.clRemoteSessions, c.clRemoteTestaments, c.clSessionsAnnounced, c.clMetaMissing,
 		} {
 			ch <- d
@@ -435,6 +437,7 @@ func (c *Collector) collectCluster(counter func(*prometheus.Desc, uint64, ...str
 	counter(c.clNATSDropped, s.Dropped)
 	counter(c.clBadMessages, s.BadMessages)
 	counter(c.clNodesLost, s.NodesLost)
+	counter(c.clIncompatible, s.Incompatible)
 	counter(c.clSessionsAnnounced, s.SessionsAnnounced)
 	counter(c.clMetaMissing, s.MetaNodesMissing)
 }
