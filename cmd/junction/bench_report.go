@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,17 @@ type routerReport struct {
 	CPUSeconds        float64 `json:"cpu_seconds,omitempty"`
 	CPUPerCallUs      float64 `json:"cpu_per_call_us,omitempty"`
 	CPUPerEventUs     float64 `json:"cpu_per_event_us,omitempty"`
+	// Context switches of the router's threads per call or delivered
+	// event: where a router's CPU goes on a machine whose context
+	// switches are dear (BENCHMARKS.md). Threads that exit during the
+	// run take theirs with them.
+	SwitchesPerOp *switchesReport `json:"ctx_switches_per_op,omitempty"`
+}
+
+// switchesReport is a count of context switches per operation.
+type switchesReport struct {
+	Voluntary   float64 `json:"voluntary"`   // the thread blocked: a wait, a sleep, a poll
+	Involuntary float64 `json:"involuntary"` // the thread was preempted
 }
 
 func (r *benchReport) summary() string {
@@ -106,6 +118,7 @@ func (r *benchReport) summary() string {
 		fmt.Fprintf(&b, ", %d errors", r.Errors)
 		if r.Router != nil && r.Calls > 0 {
 			fmt.Fprintf(&b, ", router %.1fus CPU/call", r.Router.CPUPerCallUs)
+			r.Router.switches(&b, "call")
 		}
 	case "fanout":
 		fmt.Fprintf(&b, "fanout: %d subscribers, %.0f events/s published, %d/%d delivered (%d lost)",
@@ -116,9 +129,17 @@ func (r *benchReport) summary() string {
 		}
 		if r.Router != nil && r.Delivered > 0 {
 			fmt.Fprintf(&b, ", router %.2fus CPU/event", r.Router.CPUPerEventUs)
+			r.Router.switches(&b, "event")
 		}
 	}
 	return b.String()
+}
+
+// switches adds the router's context switches per op to a summary.
+func (r *routerReport) switches(b *strings.Builder, op string) {
+	if s := r.SwitchesPerOp; s != nil {
+		fmt.Fprintf(b, ", %.3f context switches/%s", s.Voluntary+s.Involuntary, op)
+	}
 }
 
 func (r *benchReport) latency(b *strings.Builder) {
@@ -205,6 +226,10 @@ func (r *routerReport) measure(pids []int, before procSample, n int64) float64 {
 	if n == 0 {
 		return 0
 	}
+	r.SwitchesPerOp = &switchesReport{
+		Voluntary:   float64(max(after.voluntary-before.voluntary, 0)) / float64(n),
+		Involuntary: float64(max(after.involuntary-before.involuntary, 0)) / float64(n),
+	}
 	return float64(cpu.Microseconds()) / float64(n)
 }
 
@@ -232,6 +257,8 @@ func (e *errorCount) report(rep *benchReport) {
 type procSample struct {
 	rssKiB int64
 	cpu    time.Duration // user + system
+	// Context switches, summed over the process's threads.
+	voluntary, involuntary int64
 }
 
 // userHZ is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
@@ -248,29 +275,37 @@ func sampleProcs(pids []int) (procSample, error) {
 		}
 		sum.rssKiB += ps.rssKiB
 		sum.cpu += ps.cpu
+		sum.voluntary += ps.voluntary
+		sum.involuntary += ps.involuntary
 	}
 	return sum, nil
 }
 
-// sampleProc reads VmRSS from /proc/PID/status and utime+stime from
-// /proc/PID/stat.
+// sampleProc reads VmRSS from /proc/PID/status, utime+stime from
+// /proc/PID/stat and the context switches of each thread from
+// /proc/PID/task/*/status (the process's own status counts its first
+// thread's only).
 func sampleProc(pid int) (procSample, error) {
 	var ps procSample
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
 	}
-	for _, line := range bytes.Split(status, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := strings.Fields(string(v))
-			if len(f) >= 1 {
-				ps.rssKiB, err = strconv.ParseInt(f[0], 10, 64)
-			}
-			break
-		}
+	if v, ok := statusField(status, "VmRSS:"); ok {
+		ps.rssKiB = v
+	} else {
+		return ps, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}
-	if err != nil {
-		return ps, fmt.Errorf("VmRSS in /proc/%d/status: %w", pid, err)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		v, _ := statusField(b, "voluntary_ctxt_switches:")
+		iv, _ := statusField(b, "nonvoluntary_ctxt_switches:")
+		ps.voluntary += v
+		ps.involuntary += iv
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -293,4 +328,19 @@ func sampleProc(pid int) (procSample, error) {
 	}
 	ps.cpu = time.Duration(utime+stime) * time.Second / userHZ
 	return ps, nil
+}
+
+// statusField is the number after name in a /proc status file.
+func statusField(status []byte, name string) (int64, bool) {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			f := strings.Fields(string(v))
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

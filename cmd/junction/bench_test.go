@@ -113,6 +113,10 @@ func TestBenchRPC(t *testing.T) {
 			}
 			if rep.Router == nil || rep.Router.CPUPerCallUs <= 0 {
 				t.Errorf("router CPU not sampled: %+v", rep.Router)
+			} else if sw := rep.Router.SwitchesPerOp; sw == nil || sw.Voluntary <= 0 || sw.Involuntary < 0 {
+				// Thousands of calls over sockets: the threads block
+				// (in epoll, on futexes) many times.
+				t.Errorf("router context switches not sampled: %+v", sw)
 			}
 			if rep.Rate > 0 && (rep.Calls < 300 || rep.Calls > 600) {
 				t.Errorf("%d calls at 500/s for 1s", rep.Calls)
