@@ -270,7 +270,7 @@ type members struct {
 	peers map[uint64]*peer
 	// strangers are the nodes heard from that run another protocol
 	// version, not members (incompatible).
-	strangers map[uint64]*stranger
+	strangers map[uint64]time.Time // when each was last heard from
 	// subs and regs index the other nodes' subscriptions and
 	// registrations: which nodes have (match, uri) in a realm.
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
@@ -316,7 +316,7 @@ type peer struct {
 
 func (ms *members) init() {
 	ms.peers = make(map[uint64]*peer)
-	ms.strangers = make(map[uint64]*stranger)
+	ms.strangers = make(map[uint64]time.Time)
 	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.callees = make(map[regKey]*calleeSet)
@@ -339,8 +339,12 @@ func (n *Node) onControl(m *nats.Msg) {
 	now := time.Now()
 	ms.mu.Lock()
 	if c.Wire != n.wire {
-		n.incompatible(&c, now)
+		first := n.incompatible(&c, now)
 		ms.mu.Unlock()
+		if first {
+			n.log.Error("cluster: a node runs another version of the cluster protocol and is not taken as a member: nodes of one cluster must run the same build",
+				"peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16), "peer_version", c.Wire, "version", n.wire)
+		}
 		return
 	}
 	p, known := ms.peers[c.Node]
@@ -401,28 +405,15 @@ func (n *Node) onControl(m *nats.Msg) {
 }
 
 // incompatible counts a control message of a node that runs another
-// protocol version, and logs the node the first time it is heard from.
-// Such a node is never a member; the others' expire forgets it when it
-// falls silent. Called under members.mu.
-func (n *Node) incompatible(c *control, now time.Time) {
+// protocol version and reports whether the node is heard from for the
+// first time (to be logged). Such a node is never a member; expire
+// forgets it when it falls silent. Called under members.mu.
+func (n *Node) incompatible(c *control, now time.Time) bool {
 	ms := &n.members
 	n.stats.Incompatible.Add(1)
-	if s, seen := ms.strangers[c.Node]; seen {
-		s.seen = now
-		if c.Name != "" && s.name == "" {
-			s.name = c.Name
-		}
-		return
-	}
-	ms.strangers[c.Node] = &stranger{seen: now, name: c.Name}
-	n.log.Error("cluster: a node runs another version of the cluster protocol and is not taken as a member: nodes of one cluster must run the same build",
-		"peer", c.Name, "peer_id", strconv.FormatUint(c.Node, 16), "peer_version", c.Wire, "version", n.wire)
-}
-
-// A stranger is a node heard from that runs another protocol version.
-type stranger struct {
-	seen time.Time
-	name string
+	_, known := ms.strangers[c.Node]
+	ms.strangers[c.Node] = now
+	return !known
 }
 
 // askTable asks p for its whole interest table. Called under members.mu.
@@ -577,8 +568,8 @@ func (n *Node) expire(now time.Time) {
 	var gone []uint64
 	var sessions []*sessionReplica
 	ms.mu.Lock()
-	for id, s := range ms.strangers {
-		if now.Sub(s.seen) > n.cfg.NodeTimeout {
+	for id, seen := range ms.strangers {
+		if now.Sub(seen) > n.cfg.NodeTimeout {
 			delete(ms.strangers, id)
 		}
 	}
