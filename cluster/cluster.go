@@ -323,9 +323,9 @@ type Stats struct {
 	RetainedReceived uint64
 	Syncs            uint64 // interest and session tables asked for
 	NodesLost        uint64 // nodes taken for dead after NodeTimeout
-	// Incompatible counts control messages (heartbeats, interest
-	// changes) from nodes that run another protocol version, which are
-	// not members (doc.go, "Protocol version").
+	// Incompatible counts control messages (heartbeats, interest and
+	// session changes, goodbyes) from nodes that run another protocol
+	// version, which are not members (doc.go, "Protocol version").
 	Incompatible uint64
 
 	// MetaQueries counts the meta procedure calls that asked the other

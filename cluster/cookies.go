@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,7 +83,7 @@ func (n *Node) onCookie(m *nats.Msg) {
 		n.stats.BadMessages.Add(1)
 		return
 	}
-	if c.Node != n.id {
+	if c.Node != n.id && !n.members.stranger(c.Node) {
 		n.applyCookie(&c)
 	}
 }
@@ -116,6 +117,10 @@ func (n *Node) askCookies(peer uint64) {
 func (n *Node) onCookieSync(m *nats.Msg) {
 	store := n.cookies.Load()
 	if store == nil || m.Reply == "" {
+		return
+	}
+	// The reply subject names the node that asks.
+	if id, err := strconv.ParseUint(strings.TrimPrefix(m.Reply, n.subj.cookieSnapPrefix), 16, 64); err == nil && n.members.stranger(id) {
 		return
 	}
 	var all []cookieMsg

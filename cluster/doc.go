@@ -43,13 +43,19 @@
 // Protocol version. Every message on N.ctl carries the version of what
 // nodes send one another (wireVersion, raised with any change to it). A
 // node takes another for a member only when their versions are the same;
-// one that runs another version is never a member, so nothing is routed
-// to it (no call, publication, table or meta query that it might read
-// wrongly or drop): the two act as the two sides of a partition, each
-// logs the other once, at error level, and counts its messages
-// (Incompatible). Nodes of one cluster run the same build; an upgrade
-// that raises the version splits the cluster into old and new nodes
-// until the last is restarted.
+// one that runs another version (a stranger) is never a member: nothing is
+// routed to it (no call, publication or meta query), its interest and
+// sessions are not taken, and what it asks (tables, meta answers, cookie
+// logins) is not answered, nor are its cookie logins taken. The two act as
+// the two sides of a partition; each logs the other once, at error level,
+// and counts its control messages (Incompatible). Nodes of one cluster run
+// the same build; an upgrade that raises the version splits the cluster
+// into old and new nodes until the last is restarted. Two things are not
+// split: the JetStream streams of the event store (history, retained
+// events: store.go has their own record format), which every node of the
+// cluster name shares; and builds from before the version was sent, which
+// announce none and take newer nodes for members: they still send calls
+// and publications to them, which are served when they decode.
 //
 // Interest. Each node keeps the set of (realm, match, topic) it has local
 // subscribers for, and of (realm, match, procedure) it has callees for,

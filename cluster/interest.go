@@ -91,7 +91,9 @@ func (n *Node) encodeControl(c *control) []byte {
 // (publish.go), meta queries (meta.go), cookies (cookies.go). Raise it
 // with any change to one of them that a node of the version before would
 // read wrongly or drop: nodes of different versions are not members of
-// each other (doc.go, "Protocol version").
+// each other (doc.go, "Protocol version"). The event store's records in
+// JetStream (store.go) are not covered: every node reads them, whatever
+// its version.
 const wireVersion = 1
 
 // localInterest is this node's interest table: the subscriptions,
@@ -234,6 +236,9 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 		n.stats.BadMessages.Add(1)
 		return
 	}
+	if n.members.stranger(req.Node) {
+		return
+	}
 	if req.Table == tableSessions {
 		n.answerSessionTable(m, &req)
 		return
@@ -270,7 +275,7 @@ type members struct {
 	peers map[uint64]*peer
 	// strangers are the nodes heard from that run another protocol
 	// version, not members (incompatible).
-	strangers map[uint64]time.Time // when each was last heard from
+	strangers map[uint64]*stranger
 	// subs and regs index the other nodes' subscriptions and
 	// registrations: which nodes have (match, uri) in a realm.
 	subs, regs map[string]*wamp.PatternIndex[*nodeSet]
@@ -316,7 +321,7 @@ type peer struct {
 
 func (ms *members) init() {
 	ms.peers = make(map[uint64]*peer)
-	ms.strangers = make(map[uint64]time.Time)
+	ms.strangers = make(map[uint64]*stranger)
 	ms.subs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.regs = make(map[string]*wamp.PatternIndex[*nodeSet])
 	ms.callees = make(map[regKey]*calleeSet)
@@ -411,9 +416,33 @@ func (n *Node) onControl(m *nats.Msg) {
 func (n *Node) incompatible(c *control, now time.Time) bool {
 	ms := &n.members
 	n.stats.Incompatible.Add(1)
-	_, known := ms.strangers[c.Node]
-	ms.strangers[c.Node] = now
-	return !known
+	s := ms.strangers[c.Node]
+	if s == nil {
+		s = &stranger{}
+		ms.strangers[c.Node] = s
+	}
+	s.seen = now
+	// Logged at its first heartbeat, the message that names the node.
+	if s.logged || c.Kind != kindHeartbeat {
+		return false
+	}
+	s.logged = true
+	return true
+}
+
+// A stranger is a node heard from that runs another protocol version.
+type stranger struct {
+	seen   time.Time
+	logged bool
+}
+
+// stranger reports whether id is a node known to run another protocol
+// version: what it asks of this node (tables, meta answers, cookies) is
+// not answered, and its cookie logins are not taken.
+func (ms *members) stranger(id uint64) bool {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	return ms.strangers[id] != nil
 }
 
 // askTable asks p for its whole interest table. Called under members.mu.
@@ -568,8 +597,8 @@ func (n *Node) expire(now time.Time) {
 	var gone []uint64
 	var sessions []*sessionReplica
 	ms.mu.Lock()
-	for id, seen := range ms.strangers {
-		if now.Sub(seen) > n.cfg.NodeTimeout {
+	for id, st := range ms.strangers {
+		if now.Sub(st.seen) > n.cfg.NodeTimeout {
 			delete(ms.strangers, id)
 		}
 	}

@@ -170,7 +170,7 @@ func (n *Node) onMeta(m *nats.Msg) {
 		n.log.Warn("cluster: a meta query from another node does not decode", "err", err)
 		return
 	}
-	if from == n.id {
+	if from == n.id || n.members.stranger(from) {
 		return
 	}
 	a := router.MetaAnswer{Error: wamp.ErrNoSuchRealm, Message: "the node has no router yet"}

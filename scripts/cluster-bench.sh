@@ -130,8 +130,8 @@ for run in $(seq "$RUNS"); do
 	stop_all
 done
 
-procs=${NODE_GOMAXPROCS:-"$(nproc) (the default)"}
-echo "GOMAXPROCS: single router $(nproc) (the default), each cluster node $procs"
+single_procs=${GOMAXPROCS:-"$(nproc) (the default)"}
+echo "GOMAXPROCS: single router $single_procs, each cluster node ${NODE_GOMAXPROCS:-$single_procs}" >&2
 python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" "$FANOUT_RATES" <<'PY'
 import json, statistics, sys
 out, runs, subs, idle, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()

@@ -226,9 +226,11 @@ func (r *routerReport) measure(pids []int, before procSample, n int64) float64 {
 	if n == 0 {
 		return 0
 	}
-	r.SwitchesPerOp = &switchesReport{
-		Voluntary:   float64(max(after.voluntary-before.voluntary, 0)) / float64(n),
-		Involuntary: float64(max(after.involuntary-before.involuntary, 0)) / float64(n),
+	if after.threads > 0 {
+		r.SwitchesPerOp = &switchesReport{
+			Voluntary:   float64(max(after.voluntary-before.voluntary, 0)) / float64(n),
+			Involuntary: float64(max(after.involuntary-before.involuntary, 0)) / float64(n),
+		}
 	}
 	return float64(cpu.Microseconds()) / float64(n)
 }
@@ -257,8 +259,10 @@ func (e *errorCount) report(rep *benchReport) {
 type procSample struct {
 	rssKiB int64
 	cpu    time.Duration // user + system
-	// Context switches, summed over the process's threads.
+	// Context switches, summed over the process's threads (threads is
+	// how many were read).
 	voluntary, involuntary int64
+	threads                int
 }
 
 // userHZ is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
@@ -277,6 +281,7 @@ func sampleProcs(pids []int) (procSample, error) {
 		sum.cpu += ps.cpu
 		sum.voluntary += ps.voluntary
 		sum.involuntary += ps.involuntary
+		sum.threads += ps.threads
 	}
 	return sum, nil
 }
@@ -306,6 +311,7 @@ func sampleProc(pid int) (procSample, error) {
 		iv, _ := statusField(b, "nonvoluntary_ctxt_switches:")
 		ps.voluntary += v
 		ps.involuntary += iv
+		ps.threads++
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
