@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/wamp"
@@ -150,16 +151,10 @@ func startRouterNode(t testing.TB, cfg Config, rcfg router.Config) *testNode {
 	return tn
 }
 
-// waitFor polls cond until it holds; the test's deadline bounds it.
+// waitFor polls cond until it holds, for up to 10s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.True(t, 10*time.Second, what, cond)
 }
 
 // waitInterest waits until node knows that peers other nodes have a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/metrics"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
@@ -132,17 +134,12 @@ next:
 // eventually scrapes until cond holds, for up to 5s.
 func (n *node) eventually(t *testing.T, what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fams := n.scrape(t)
-		if cond(fams) {
-			return fams
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var fams map[string]*dto.MetricFamily
+	testwait.True(t, 5*time.Second, what, func() bool {
+		fams = n.scrape(t)
+		return cond(fams)
+	})
+	return fams
 }
 
 func dial(t *testing.T, n *node) *client.Session {
@@ -223,23 +220,16 @@ func TestSessionsAndMessages(t *testing.T) {
 				{"junction_connections", []string{"transport=websocket"}, 2},
 				{"junction_events_dropped_total", nil, 0},
 			}
-			var bad []string
-			for deadline := time.Now().Add(5 * time.Second); ; {
+			testwait.For(t, 5*time.Second, func() error {
 				fams = n.scrape(t)
-				bad = bad[:0]
+				var bad []error
 				for _, c := range checks {
 					if v := value(fams, c.name, c.labels...); v != c.want {
-						bad = append(bad, fmt.Sprintf("%s%v = %v, want %v", c.name, c.labels, v, c.want))
+						bad = append(bad, fmt.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want))
 					}
 				}
-				if len(bad) == 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			for _, b := range bad {
-				t.Error(b)
-			}
+				return errors.Join(bad...)
+			})
 			if v := value(fams, "junction_received_bytes_total"); v <= 0 {
 				t.Errorf("junction_received_bytes_total = %v", v)
 			}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/internal/testcert"
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/rawsocket"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -703,11 +704,5 @@ func (ts *testServer) serverConn(t testing.TB, client net.Addr) serverConn {
 // eventually polls cond for up to 5s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.True(t, 5*time.Second, what, cond)
 }

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/junction-wamp/junction/internal/testwait"
 )
 
 // rounds is a Batcher that numbers the batches and tracks how many are open.
@@ -101,16 +103,5 @@ func TestBatchSpansRound(t *testing.T) {
 	if batchB == batchA {
 		t.Fatalf("b and c came in a's batch %d, begun before their input", batchA)
 	}
-	waitFor(t, func() bool { return r.open.Load() == 0 })
-}
-
-// waitFor polls cond until it holds, for at most 5s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.True(t, 5*time.Second, "every batch to end", func() bool { return r.open.Load() == 0 })
 }
