@@ -680,8 +680,10 @@ func (n *Node) Close() error {
 	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
 		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)
 	}
+	// Under failMu: a failCalls from now on starts nothing, and one
+	// before has counted its goroutine in failing.
+	n.failMu.Lock()
 	n.closing.Store(true)
-	n.failMu.Lock() // a failCalls that has not seen closing has started its goroutine
 	n.failMu.Unlock()
 	n.failing.Wait()
 	n.shutdownNATS()

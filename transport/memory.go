@@ -100,9 +100,10 @@ const freePartial = readBufferSize
 // releaseInterval, where the garbage those leave is reused by the heap
 // anyway; a spike worth a release is one that is large beside what the
 // process holds (a steady churn still gets a release each time what it
-// left adds up to that, far more rarely). A release that comes while the spike goes on (a storm
-// longer than the interval) is followed by one once it is over, however
-// little it adds after: otherwise the end of a long storm would stay.
+// left adds up to that, far more rarely). A release that comes while the
+// spike goes on (a storm longer than the interval) is followed by one once
+// it is over, however little it adds after: otherwise the end of a long
+// storm would stay.
 const (
 	releaseThreshold = 32 << 20
 	releaseMinimum   = 1 << 20 // smaller message give-backs are not spikes
