@@ -14,7 +14,9 @@
 // URLs name the transport: ws:// and wss:// (WebSocket, plain or TLS), rs://
 // and rss:// (RawSocket over TCP, plain or TLS; tcp:// and tls:// are the
 // same) and unix:///path (RawSocket over a Unix socket). ConnectLocal joins
-// a *router.Router in the same process, with no socket.
+// a *router.Router in the same process, with no socket; it knows the router
+// by an interface (LocalRouter), so a program that only dials does not link
+// the router.
 //
 // # Authentication
 //

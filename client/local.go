@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/router/attach"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
@@ -27,7 +27,7 @@ import (
 // Options.Reconnect attaches to r again after the session was lost (a
 // router being shut down refuses until it is replaced, so a reconnecting
 // local session is useful only with a router that stays up).
-func ConnectLocal(ctx context.Context, r *router.Router, realm string, opts *Options) (*Session, error) {
+func ConnectLocal(ctx context.Context, r LocalRouter, realm string, opts *Options) (*Session, error) {
 	s, err := newSession("local:", realm, opts, wamp.FormatMsgPack)
 	if err != nil {
 		return nil, err
@@ -38,13 +38,21 @@ func ConnectLocal(ctx context.Context, r *router.Router, realm string, opts *Opt
 		if addr == "" {
 			addr = "in-process"
 		}
-		c.rs = r.Attach(localPeer{c}, router.TransportInfo{Kind: "local", Serializer: s.codec.Format().String(), RemoteAddr: addr})
+		c.rs = r.AttachLocal(localPeer{c}, attach.TransportInfo{Kind: "local", Serializer: s.codec.Format().String(), RemoteAddr: addr})
 		return &link{conn: c, fr: localFramer{c}, kind: "local"}, nil
 	}
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// LocalRouter is a router in this process that ConnectLocal joins: a
+// *router.Router. The client knows it by this one method, so that a
+// program that only dials out does not link the router (and its storage)
+// because ConnectLocal exists.
+type LocalRouter interface {
+	AttachLocal(p attach.Peer, info attach.TransportInfo) attach.Session
 }
 
 const defaultLocalQueue = 4 << 20
@@ -58,11 +66,11 @@ func (o *Options) localQueue() int {
 
 // localConn joins a Session to a router.Session in memory. The client's
 // side writes length-prefixed frames, decoded and handed to the router's
-// Receive on the writing goroutine; the router's side (router.Peer) encodes
+// Receive on the writing goroutine; the router's side (attach.Peer) encodes
 // each message onto a bounded queue that the client's reader takes from.
 type localConn struct {
 	codec    codec.Codec
-	rs       *router.Session
+	rs       attach.Session
 	maxIn    int
 	queueMax int
 
@@ -81,7 +89,7 @@ type localConn struct {
 // localPeer is the router's side of a localConn.
 type localPeer struct{ c *localConn }
 
-// Send implements router.Peer: it never blocks.
+// Send implements attach.Peer: it never blocks.
 func (p localPeer) Send(m wamp.Message) error {
 	c := p.c
 	b, err := c.codec.Encode(nil, m)
@@ -89,15 +97,15 @@ func (p localPeer) Send(m wamp.Message) error {
 		return err
 	}
 	if len(b) > c.maxIn {
-		return router.ErrTooLarge
+		return attach.ErrTooLarge
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.peerClosed {
-		return router.ErrClosed
+		return attach.ErrClosed
 	}
 	if c.queued > 0 && c.queued+len(b) > c.queueMax {
-		return router.ErrQueueFull
+		return attach.ErrQueueFull
 	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b)
@@ -105,7 +113,7 @@ func (p localPeer) Send(m wamp.Message) error {
 	return nil
 }
 
-// Close implements router.Peer: the client reads what is queued, then the
+// Close implements attach.Peer: the client reads what is queued, then the
 // end of the connection.
 func (p localPeer) Close() {
 	c := p.c

@@ -24,7 +24,7 @@ type peerOpts struct {
 // for the publisher and subscriber roles.
 func joinWith(t *testing.T, r *Router, o peerOpts) *pipe {
 	t.Helper()
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	feats := wamp.Dict{}
 	for _, f := range o.features {
 		feats[f] = true

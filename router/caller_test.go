@@ -16,7 +16,7 @@ import (
 // callee's late answer goes nowhere.
 func TestRouterCallTimeoutForgetsTheCall(t *testing.T) {
 	r, _ := authRouter(t, &auth.Dynamic{Realm: "auth", Procedure: "com.example.authenticate", Timeout: 20 * time.Millisecond}, nil)
-	authenticator := attach(t, r, codec.CBOR)
+	authenticator := attachPipe(t, r, codec.CBOR)
 	authenticator.s.Receive(&wamp.Hello{Realm: "auth", Details: helloWith("call_canceling")})
 	wantWelcome(t, authenticator)
 	register(t, authenticator, 1, "com.example.authenticate", nil)

@@ -45,7 +45,7 @@ func newRealmRouter(t *testing.T, rc RealmConfig) *Router {
 // joinRPC joins realm1 announcing features (JSON).
 func joinRPC(t *testing.T, r *Router, features ...string) *pipe {
 	t.Helper()
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: helloWith(features...)})
 	if w, ok := p.recv().(*wamp.Welcome); !ok {
 		t.Fatalf("want WELCOME, got %+v", w)

@@ -289,7 +289,7 @@ func TestGetEvents(t *testing.T) {
 	}
 
 	// A realm without rules.
-	q := attach(t, r, codec.CBOR)
+	q := attachPipe(t, r, codec.CBOR)
 	q.s.Receive(&wamp.Hello{Realm: "plain", Details: allRoles})
 	q.recv()
 	if _, e := callGetEvents(t, q, wamp.List{uint64(subscribe(t, q, "com.hist.a", nil))}, nil); e == nil || e.Error != wamp.ErrHistoryUnavailable {

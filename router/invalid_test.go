@@ -68,7 +68,7 @@ func TestInvalidProgressiveResultEndsCall(t *testing.T) {
 // message but HELLO is then: a protocol violation.
 func TestInvalidRequestBeforeJoin(t *testing.T) {
 	r := newRouter(t, DropEvents)
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.ReceiveInvalid(requestError(t, codec.JSON, []byte("[16,1,{},\"com.t\",[\"\xff\"]]")))
 	wantAbort(t, p, wamp.ErrProtocolViolation)
 }

@@ -93,7 +93,7 @@ func wantWelcome(t *testing.T, p *pipe) *wamp.Welcome {
 // ticketLogin joins realm1 with a ticket.
 func ticketLogin(t *testing.T, r *Router, authid, ticket string) *pipe {
 	t.Helper()
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.Receive(hello("realm1", authid, "ticket"))
 	ch, ok := p.recv().(*wamp.Challenge)
 	if !ok || ch.AuthMethod != "ticket" {
@@ -135,11 +135,11 @@ func TestTicketJoin(t *testing.T) {
 		t.Error("the refused session is not closed")
 	}
 
-	p = attach(t, r, codec.JSON)
+	p = attachPipe(t, r, codec.JSON)
 	p.s.Receive(hello("realm1", "x", "wampcra"))
 	wantAuthAbort(t, p, wamp.ErrNoAuthMethod)
 
-	p = attach(t, r, codec.JSON)
+	p = attachPipe(t, r, codec.JSON)
 	p.s.Receive(hello("realm1", ""))
 	w = wantWelcome(t, p)
 	if w.Details["authrole"] != "public" || w.Details["authmethod"] != "anonymous" {
@@ -189,7 +189,7 @@ func TestJoinViolations(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := attach(t, r, codec.JSON)
+			p := attachPipe(t, r, codec.JSON)
 			tc.run(p)
 			// The second AUTHENTICATE may race with the failure of the
 			// first: either way the session ends with an ABORT.
@@ -215,7 +215,7 @@ func TestJoinViolations(t *testing.T) {
 
 func TestCryptosignJoin(t *testing.T) {
 	r, priv := authRouter(t, nil, nil)
-	p := attach(t, r, codec.MsgPack)
+	p := attachPipe(t, r, codec.MsgPack)
 	h := hello("realm1", "device-1", "cryptosign")
 	h.Details["authextra"] = wamp.Dict{"pubkey": hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
 	p.s.Receive(h)
@@ -259,7 +259,7 @@ func TestCryptosignJoin(t *testing.T) {
 // authCallee joins realm "auth" and registers proc.
 func authCallee(t *testing.T, r *Router, proc wamp.URI) *pipe {
 	t.Helper()
-	p := attach(t, r, codec.CBOR)
+	p := attachPipe(t, r, codec.CBOR)
 	p.s.Receive(&wamp.Hello{Realm: "auth", Details: allRoles})
 	wantWelcome(t, p)
 	p.s.Receive(&wamp.Register{Request: 1, Procedure: proc, Options: wamp.Dict{}})
@@ -383,7 +383,7 @@ func TestRealmTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "com.example.new", Details: allRoles})
 	if w := wantWelcome(t, p); w.Details["realm"] != "com.example.new" {
 		t.Errorf("WELCOME %v", w.Details)
@@ -391,7 +391,7 @@ func TestRealmTemplate(t *testing.T) {
 	if n := r.SessionCount("com.example.new"); n != 1 {
 		t.Errorf("SessionCount = %d", n)
 	}
-	p = attach(t, r, codec.JSON)
+	p = attachPipe(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "wamp.x", Details: allRoles})
 	wantAuthAbort(t, p, wamp.ErrNoSuchRealm)
 }
@@ -535,7 +535,7 @@ func TestThrottleCountsHangUps(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	q := attach(t, r, codec.JSON)
+	q := attachPipe(t, r, codec.JSON)
 	q.s.Receive(hello("realm1", "joe", "ticket"))
 	if n := th.Delayed(); n != 1 {
 		t.Fatalf("%d logins held back, want 1", n)
@@ -549,7 +549,7 @@ func TestThrottleHoldsBackTheChallenge(t *testing.T) {
 	r := ticketRouter(t, &auth.Throttle{Free: 1, Base: delay, Max: delay})
 	wantAuthAbort(t, ticketLogin(t, r, "joe", "wrong"), wamp.ErrAuthenticationFailed)
 
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	start := time.Now()
 	p.s.Receive(hello("realm1", "joe", "ticket"))
 	if _, ok := p.recv().(*wamp.Challenge); !ok {

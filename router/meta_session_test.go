@@ -137,7 +137,7 @@ func TestWelcomeAnnouncesMetaAPI(t *testing.T) {
 		realm wamp.URI
 		meta  bool
 	}{{"realm1", true}, {"nometa", false}} {
-		p := attach(t, r, codec.JSON)
+		p := attachPipe(t, r, codec.JSON)
 		p.s.Receive(&wamp.Hello{Realm: tc.realm, Details: allRoles})
 		w := p.recv().(*wamp.Welcome)
 		roles := w.Details["roles"].(map[string]any)
@@ -158,7 +158,7 @@ func TestWelcomeAnnouncesMetaAPI(t *testing.T) {
 			}
 			// No meta events either.
 			subscribe(t, p, topicSessionOnJoin, nil)
-			other := attach(t, r, codec.JSON)
+			other := attachPipe(t, r, codec.JSON)
 			other.s.Receive(&wamp.Hello{Realm: tc.realm, Details: allRoles})
 			other.recv()
 			other.s.Detach()

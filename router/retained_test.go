@@ -66,7 +66,7 @@ func TestRetainedEventsBounded(t *testing.T) {
 		pub.s.Receive(&wamp.Publish{Request: wamp.ID(i + 1), Topic: wamp.URI(fmt.Sprintf("com.r.%d", i)), Options: wamp.Dict{"retain": true},
 			Payload: wamp.Payload{Args: wamp.List{i}}})
 	}
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.out = make(chan wamp.Message, n+8)
 	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
 	p.recv()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/internal/lograte"
+	"github.com/junction-wamp/junction/router/attach"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -268,6 +269,14 @@ func (r *Router) Attach(p Peer, info TransportInfo) *Session {
 	r.mu.Unlock()
 	r.stats.Sessions.Add(1)
 	return s
+}
+
+// AttachLocal is Attach for a connection that only feeds its session
+// messages and detaches it: a client in this process
+// (client.ConnectLocal), which knows the router by this method alone and
+// so does not link it.
+func (r *Router) AttachLocal(p Peer, info TransportInfo) attach.Session {
+	return r.Attach(p, info)
 }
 
 func (r *Router) forget(s *Session) {

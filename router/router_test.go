@@ -116,7 +116,7 @@ func newRouter(t *testing.T, policy SlowConsumerPolicy) *Router {
 	return r
 }
 
-func attach(t *testing.T, r *Router, c codec.Codec) *pipe {
+func attachPipe(t *testing.T, r *Router, c codec.Codec) *pipe {
 	p := &pipe{t: t, c: c, out: make(chan wamp.Message, 1024)}
 	p.s = r.Attach(p, TransportInfo{Kind: "test", Serializer: c.Format().String()})
 	t.Cleanup(p.s.Detach)
@@ -128,7 +128,7 @@ var allRoles = wamp.Dict{"roles": wamp.Dict{"publisher": wamp.Dict{}, "subscribe
 // join attaches a session and joins realm1.
 func join(t *testing.T, r *Router, c codec.Codec) *pipe {
 	t.Helper()
-	p := attach(t, r, c)
+	p := attachPipe(t, r, c)
 	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
 	w, ok := p.recv().(*wamp.Welcome)
 	if !ok || w.Session == 0 || w.Session > wamp.MaxID {
@@ -163,7 +163,7 @@ func wantError(t *testing.T, p *pipe, rt wamp.MessageType, req wamp.ID, uri wamp
 
 func TestWelcomeAnnouncesRolesAndFeatures(t *testing.T) {
 	r := newRouter(t, DropEvents)
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"subscriber": wamp.Dict{}}, "agent": "test"}})
 	w := p.recv().(*wamp.Welcome)
 	roles := w.Details["roles"].(map[string]any)
@@ -198,7 +198,7 @@ func TestSessionOpeningErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRouter(t, DropEvents)
-			p := attach(t, r, codec.JSON)
+			p := attachPipe(t, r, codec.JSON)
 			p.s.Receive(tc.msg)
 			wantAbort(t, p, tc.reason)
 			p.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles}) // ignored after the abort
@@ -312,7 +312,7 @@ func TestPubSub(t *testing.T) {
 
 func TestStrictURIs(t *testing.T) {
 	r := newRouter(t, DropEvents)
-	p := attach(t, r, codec.JSON)
+	p := attachPipe(t, r, codec.JSON)
 	p.s.Receive(&wamp.Hello{Realm: "strict", Details: allRoles})
 	p.recv()
 	p.s.Receive(&wamp.Register{Request: 1, Procedure: "com.Upper"})
@@ -471,7 +471,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	late := attach(t, r, codec.JSON)
+	late := attachPipe(t, r, codec.JSON)
 	late.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
 	wantAbort(t, late, wamp.CloseSystemShutdown)
 }

@@ -147,7 +147,7 @@ func TestRealmStats(t *testing.T) {
 	b.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.x"})
 	b.s.Receive(&wamp.Subscribe{Request: 2, Topic: "com", Options: wamp.Dict{"match": "prefix"}})
 	a.s.Receive(&wamp.Register{Request: 3, Procedure: "com.p"})
-	other := attach(t, r, codec.JSON)
+	other := attachPipe(t, r, codec.JSON)
 	other.s.Receive(&wamp.Hello{Realm: "com.made.later", Details: allRoles})
 	expectType[*wamp.Welcome](t, other)
 
@@ -237,7 +237,7 @@ func TestStatsAuthAndSlowConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := join(t, r, codec.JSON)
-	refused := attach(t, r, codec.JSON)
+	refused := attachPipe(t, r, codec.JSON)
 	refused.s.Receive(&wamp.Hello{Realm: "closed", Details: allRoles})
 	wantAbort(t, refused, wamp.ErrNotAuthorized)
 	got := fmt.Sprint(r.Stats().Authentications)

@@ -177,7 +177,7 @@ func TestTestamentBadInput(t *testing.T) {
 	addTestament(t, p, 20, "com.x", nil, nil, nil)
 
 	// Strict realms check the topic strictly.
-	s := attach(t, r, codec.JSON)
+	s := attachPipe(t, r, codec.JSON)
 	s.s.Receive(&wamp.Hello{Realm: "strict", Details: allRoles})
 	s.recv()
 	callFails(t, s, 1, "wamp.session.add_testament", wamp.List{"com.Upper"}, nil, wamp.ErrInvalidURI)
