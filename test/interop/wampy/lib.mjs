@@ -1,0 +1,418 @@
+// Helpers for the wampy.js interop script (client.mjs): sessions, a raw
+// WAMP peer, checks and the RESULT lines the Go side parses. It follows
+// test/interop/js/lib.js (same command line, same RESULT lines, same
+// strict comparison) but stands alone, so that this directory needs only
+// the wampy package pinned by its own package-lock.json.
+//
+// The Go test runs `node client.mjs suite --url ws://HOST:PORT/ws
+// --serializer json|msgpack|cbor --prefix P --scenarios a,b` in this
+// directory; each scenario prints one line
+//
+//   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
+//
+// Every wampy session is tapped: a wrapper around wampy's own serializer
+// keeps each WAMP message the router sent it, as decoded. wampy hides some
+// of them (it drops an EVENT for a subscription it has forgotten, it does
+// not tell why a connection closed), and the checks need to see those.
+
+import { Wampy } from 'wampy';
+import { JsonSerializer } from 'wampy/JsonSerializer.js';
+import { MsgpackSerializer } from 'wampy/MsgpackSerializer.js';
+import { CborSerializer } from 'wampy/CborSerializer.js';
+import WebSocket from 'ws';
+
+const REALM = 'realm1';
+const JOIN_TIMEOUT = 10000;
+const CLOSE_TIMEOUT = 5000;
+// How long a scenario waits for something the router must make happen;
+// only a bound against hanging, never a measurement.
+export const WAIT = 10000;
+const SCENARIO_TIMEOUT = 30000;
+const MAX_ERRORS = 20;
+
+// WAMP message types the scripts look for in what the router sent.
+export const MSG = {
+  HELLO: 1, WELCOME: 2, GOODBYE: 6, ERROR: 8, EVENT: 36, REGISTER: 64, REGISTERED: 65, INVOCATION: 68, YIELD: 70,
+};
+
+const SERIALIZERS = { json: JsonSerializer, msgpack: MsgpackSerializer, cbor: CborSerializer };
+
+function makeSerializer(name) {
+  const S = SERIALIZERS[name];
+  if (!S) throw new Error(`unknown serializer ${name} (want json, msgpack or cbor)`);
+  return new S();
+}
+
+// tap wraps a wampy serializer so that every message decoded is also kept
+// in received. wampy takes any object with protocol, isBinary, encode and
+// decode (its documented custom serializer interface).
+function tap(inner, received) {
+  return {
+    protocol: inner.protocol,
+    isBinary: inner.isBinary,
+    encode: (msg) => inner.encode(msg),
+    decode: (data) => {
+      const msg = inner.decode(data);
+      received.push(msg);
+      return msg;
+    },
+  };
+}
+
+// --- values and comparison -------------------------------------------------
+
+export function describe(v, limit = 200) {
+  let s;
+  if (v instanceof Uint8Array) {
+    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
+  } else if (typeof v === 'bigint') {
+    s = `${v}n`;
+  } else {
+    try {
+      s = JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? `${x}n` : x));
+    } catch (e) {
+      s = String(v);
+    }
+    if (s === undefined) s = String(v);
+  }
+  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
+}
+
+export function kind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Uint8Array) return 'bytes';
+  return typeof v; // bigint is a kind of its own: a number must not come back as one
+}
+
+// diff compares structurally and strictly: an integer must stay an
+// integer of the same value (and a JS number, not a BigInt), binary must
+// arrive as a Uint8Array (a Buffer is one), not as a string or an array,
+// and an absent value must stay absent. Returns the differences.
+export function diff(got, want, path = '$') {
+  if (kind(got) !== kind(want)) {
+    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
+  }
+  switch (kind(want)) {
+    case 'bytes':
+      return Buffer.from(got).equals(Buffer.from(want)) ? []
+        : [`${path}: got ${describe(got)}, want ${describe(want)}`];
+    case 'array':
+      if (got.length !== want.length) {
+        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
+      }
+      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
+    case 'object': {
+      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
+      return keys.flatMap((k) => {
+        if (!(k in got)) return [`${path}.${k}: missing`];
+        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
+        return diff(got[k], want[k], `${path}.${k}`);
+      });
+    }
+    default:
+      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
+  }
+}
+
+// isID says whether v is a WAMP ID: an integer in [1, 2^53]. wampy's
+// MessagePack serializer (msgpackr with its defaults) decodes any uint64
+// as a BigInt, and the router sends IDs of 2^32 and more as uint64 (their
+// shortest MessagePack form), so with msgpack session and publication IDs
+// are BigInts.
+export function isID(v) {
+  if (typeof v === 'bigint') return v >= 1n && v <= 2n ** 53n;
+  return Number.isInteger(v) && v >= 1 && v <= 2 ** 53;
+}
+
+// sameID compares IDs that may be numbers or BigInts (see isID).
+export function sameID(a, b) {
+  return (typeof a === 'number' || typeof a === 'bigint') && String(a) === String(b);
+}
+
+export function errorText(e) {
+  if (e && typeof e.errorUri === 'string') {
+    return `${e.name} ${e.errorUri} ${describe(e.argsList)} ${describe(e.argsDict)}`;
+  }
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return describe(e);
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    Promise.resolve(promise).finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
+    }),
+  ]);
+}
+
+// deferred returns a promise with its resolve function, for waiting on an
+// event a callback reports.
+export function deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+export class Checks {
+  constructor() {
+    this.errors = [];
+  }
+
+  fail(msg) {
+    this.errors.push(msg);
+  }
+
+  equal(what, got, want) {
+    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
+  }
+
+  true(what, cond) {
+    if (!cond) this.fail(what);
+  }
+
+  // Awaits promise and checks that it is rejected with one of wampy's
+  // error classes (Errors.CallError, Errors.RegisterError, ...), carrying
+  // the router's error URI wantURI. Resolves to the error, or null.
+  async wampError(what, ErrorClass, wantURI, promise) {
+    let res;
+    try {
+      res = await promise;
+    } catch (e) {
+      if (!(e instanceof ErrorClass)) {
+        this.fail(`${what}: got ${errorText(e)}, want ${ErrorClass.name} ${wantURI}`);
+        return null;
+      }
+      if (e.errorUri !== wantURI) {
+        this.fail(`${what}: got ${errorText(e)}, want ${wantURI}`);
+      }
+      return e;
+    }
+    this.fail(`${what}: succeeded with ${describe(res)}, want ${ErrorClass.name} ${wantURI}`);
+    return null;
+  }
+
+  // Awaits promise for at most ms milliseconds and resolves to its value;
+  // on a timeout or a rejection fails and resolves to undefined.
+  async within(ms, what, promise) {
+    try {
+      return await withTimeout(promise, ms, what);
+    } catch (e) {
+      this.fail(errorText(e));
+      return undefined;
+    }
+  }
+}
+
+// --- wampy sessions --------------------------------------------------------
+
+// connect opens a wampy session to opts.url with opts.serializer in realm1
+// and resolves to a handle: label, wampy (the Wampy instance), id, welcome
+// (WELCOME.Details), received (every message the router sent, decoded),
+// errors (what wampy reported to onError) and closed (a promise of the
+// WebSocket's close event: code, reason, wasClean).
+//
+// wampy needs a WebSocket class on Node; it is ws's, as wampy's README
+// says, subclassed to see the negotiated subprotocol and the close event.
+// Reconnecting is off: a dropped connection must fail the scenario, not be
+// hidden by a new session.
+export async function connect(opts, label) {
+  const received = [];
+  const errors = [];
+  const closed = deferred();
+  let protocol = null;
+  class TappedWebSocket extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.addEventListener('open', () => { protocol = this.protocol; });
+      this.addEventListener('close', (ev) => closed.resolve({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean }));
+    }
+  }
+  const wampy = new Wampy(opts.url, {
+    ws: TappedWebSocket,
+    realm: REALM,
+    serializer: tap(makeSerializer(opts.serializer), received),
+    autoReconnect: false,
+    onError: (e) => errors.push(e),
+  });
+  let welcome;
+  try {
+    welcome = await withTimeout(wampy.connect(), JOIN_TIMEOUT, 'join');
+  } catch (e) {
+    throw new Error(`${label}: joining ${REALM} at ${opts.url} with ${opts.serializer}: ${errorText(e)}`);
+  }
+  // wampy goes on in JSON, silently, if the router picks wamp.2.json.
+  if (protocol !== `wamp.2.${opts.serializer}`) {
+    throw new Error(`${label}: the router chose WebSocket subprotocol ${describe(protocol)}, want wamp.2.${opts.serializer}`);
+  }
+  return { label, wampy, id: wampy.getSessionId(), welcome, received, errors, closed: closed.promise };
+}
+
+// close leaves with GOODBYE (wampy's disconnect) and waits for the
+// connection to close; null handles are passed over. The router must
+// answer with GOODBYE wamp.close.goodbye_and_out, and wampy must have
+// reported no error during the session.
+export async function close(checks, ...handles) {
+  await Promise.all(handles.filter(Boolean).map(async (h) => {
+    try {
+      await withTimeout(h.wampy.disconnect(), CLOSE_TIMEOUT, `${h.label}: disconnect`);
+      await withTimeout(h.closed, CLOSE_TIMEOUT, `${h.label}: WebSocket close`);
+    } catch (e) {
+      checks.fail(`${h.label}: no clean close: ${errorText(e)}`);
+    }
+    const goodbye = h.received.find((m) => m[0] === MSG.GOODBYE);
+    if (!goodbye) {
+      checks.fail(`${h.label}: the connection closed without the router's GOODBYE; last message: ${describe(h.received.at(-1))}`);
+    } else {
+      checks.equal(`${h.label}: reason of the router's GOODBYE`, goodbye[2], 'wamp.close.goodbye_and_out');
+    }
+    for (const e of h.errors) checks.fail(`${h.label}: wampy reported ${errorText(e)}`);
+  }));
+}
+
+// --- raw WAMP --------------------------------------------------------------
+
+// rawCallee is a minimal WAMP callee over WebSocket, with the scenario's
+// serializer (wampy's serializer classes encode and decode its messages),
+// for what no wampy session can be: wampy as a callee announces neither
+// progressive call results nor call canceling, so the router rightly
+// never offers it progress. features are HELLO.Details.roles.callee.features;
+// onInvocation(raw, request, details, args, kwargs) answers INVOCATIONs
+// with raw.send. Resolves once joined to a handle with register(procedure)
+// and close(checks).
+export function rawCallee(opts, label, features, onInvocation) {
+  const ser = makeSerializer(opts.serializer);
+  const raw = { label, messages: [], pending: new Map(), nextID: 1 };
+  const closed = deferred();
+  return withTimeout(new Promise((resolve, reject) => {
+    const ws = new WebSocket(opts.url, [`wamp.2.${ser.protocol}`]);
+    ws.binaryType = 'arraybuffer';
+    raw.send = (m) => ws.send(ser.encode(m));
+    raw.register = (procedure) => withTimeout(new Promise((res, rej) => {
+      const id = raw.nextID++;
+      raw.pending.set(id, { res, rej });
+      raw.send([MSG.REGISTER, id, {}, procedure]);
+    }), WAIT, `${label}: register ${procedure}`);
+    raw.close = async (checks) => {
+      raw.send([MSG.GOODBYE, {}, 'wamp.close.close_realm']);
+      try {
+        await withTimeout(closed.promise, CLOSE_TIMEOUT, `${label}: close`);
+      } catch (e) {
+        checks.fail(errorText(e));
+      }
+      const goodbye = raw.messages.find((m) => m[0] === MSG.GOODBYE);
+      checks.equal(`${label}: reason of the router's GOODBYE`, goodbye && goodbye[2], 'wamp.close.goodbye_and_out');
+      const odd = raw.messages.filter((m) => ![MSG.WELCOME, MSG.REGISTERED, MSG.INVOCATION, MSG.GOODBYE].includes(m[0]));
+      checks.true(`${label}: unexpected messages from the router: ${describe(odd)}`, odd.length === 0);
+    };
+    ws.onerror = (e) => reject(new Error(`${label}: WebSocket error: ${e.message || e.type}`));
+    ws.onclose = () => {
+      closed.resolve();
+      reject(new Error(`${label}: connection closed before WELCOME: ${describe(raw.messages)}`));
+    };
+    ws.onopen = () => raw.send([MSG.HELLO, REALM, { roles: { callee: { features } } }]);
+    ws.onmessage = (ev) => {
+      const m = ser.decode(ev.data);
+      raw.messages.push(m);
+      // Anything else (an ABORT, an answer to no request) is reported by close.
+      switch (m[0]) {
+        case MSG.WELCOME: resolve(raw); break;
+        case MSG.REGISTERED: raw.pending.get(m[1])?.res(m[2]); break;
+        case MSG.ERROR:
+          if (m[1] === MSG.REGISTER) raw.pending.get(m[2])?.rej(new Error(`${label}: REGISTER refused: ${describe(m)}`));
+          break;
+        case MSG.INVOCATION: onInvocation(raw, m[1], m[3], m[4], m[5]); break;
+        default: break;
+      }
+    };
+  }), JOIN_TIMEOUT, `${label}: join`);
+}
+
+// --- running ---------------------------------------------------------------
+
+function resultLine(scenario, checks, info, seconds) {
+  const out = { scenario, ok: checks.errors.length === 0 };
+  if (checks.errors.length) {
+    out.errors = checks.errors.slice(0, MAX_ERRORS);
+    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
+  }
+  if (info) out.info = info;
+  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
+  console.log('RESULT ' + JSON.stringify(out, (k, x) => (typeof x === 'bigint' ? `${x}n` : x)));
+}
+
+// runScenarios runs the scenarios named by --scenarios (else all), each as
+// scenarios[name](opts, checks) within SCENARIO_TIMEOUT, and prints a
+// RESULT line for each. A promise rejection nobody handled (wampy rejects
+// the requests still pending when a connection drops) fails the scenario
+// running at the time. Resolves to whether all passed.
+export async function runScenarios(opts, scenarios) {
+  let current = null;
+  process.on('unhandledRejection', (e) => {
+    console.error('unhandled rejection:', e);
+    if (current) current.fail(`unhandled rejection: ${errorText(e)}`);
+  });
+  let ok = true;
+  for (const name of opts.scenarios ? opts.scenarios.split(',') : Object.keys(scenarios)) {
+    const checks = new Checks();
+    current = checks;
+    let info;
+    const start = performance.now();
+    try {
+      info = await withTimeout(scenarios[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
+    } catch (e) {
+      checks.fail(errorText(e));
+      if (e && e.stack) console.error(e.stack);
+    }
+    resultLine(name, checks, info, (performance.now() - start) / 1000);
+    ok = ok && checks.errors.length === 0;
+  }
+  current = null;
+  return ok;
+}
+
+// parseArgs parses `suite --flag value ...`; flags are lower-case words. A
+// bad command line prints usage and exits 2.
+export function parseArgs(argv, { usage, scenarios, check }) {
+  const fail = (msg) => {
+    console.error(`${msg}\nusage: ${usage}`);
+    process.exit(2);
+  };
+  const opts = { scenarios: '', prefix: 'interop.wampy' };
+  const rest = [...argv];
+  opts.role = rest.shift();
+  if (opts.role !== 'suite') fail(`unknown role ${opts.role}`);
+  while (rest.length) {
+    const flag = rest.shift();
+    const m = /^--([a-z]+)$/.exec(flag);
+    if (!m || !rest.length) fail(`bad argument ${flag}`);
+    opts[m[1]] = rest.shift();
+  }
+  for (const k of ['url', 'serializer']) {
+    if (!opts[k]) fail(`--${k} required`);
+  }
+  if (!(opts.serializer in SERIALIZERS)) fail(`unknown serializer ${opts.serializer}`);
+  for (const name of opts.scenarios.split(',').filter(Boolean)) {
+    if (!(name in scenarios)) fail(`unknown scenario ${name}`);
+  }
+  const problem = check && check(opts);
+  if (problem) fail(problem);
+  return opts;
+}
+
+// runMain runs fn and exits 0 if it resolved to true. If it throws,
+// prints a failed RESULT for scenario and exits 1. It exits explicitly (a
+// session a failed scenario left open would keep Node running), once
+// stdout, a pipe to the Go test, has taken the RESULT lines.
+export async function runMain(fn, scenario) {
+  let ok = false;
+  try {
+    ok = await fn();
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : e);
+    console.log('RESULT ' + JSON.stringify({ scenario, ok: false, errors: [errorText(e)] }));
+  }
+  process.stdout.write('', () => process.exit(ok ? 0 : 1));
+}
