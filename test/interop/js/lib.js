@@ -11,7 +11,11 @@
 //   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
 //
 // (resultLine), which the Go side parses; runScenarios does that for a
-// table of scenarios and runMain for the whole process.
+// table of scenarios and runMain for the whole process. What does not
+// depend on Autobahn|JS (comparison, Checks, the RESULT line, the runner,
+// parseArgs, runMain) is ../jscheck/check.js, shared with wampy/lib.mjs;
+// this file adds connecting, closing, serializers, Autobahn's errors and
+// the values the Python scripts share.
 //
 // Autobahn|JS's JSON serializer does not convert binary values: with json
 // the sessions use a replacer and reviver that implement WAMP's convention
@@ -19,14 +23,12 @@
 // Node with JSON only and without them.
 'use strict';
 
-const crypto = require('crypto');
 const autobahn = require('autobahn');
+const check = require('../jscheck/check.js');
 
-const REALM = 'realm1';
-const JOIN_TIMEOUT = 10000;
-const CLOSE_TIMEOUT = 5000;
-const SCENARIO_TIMEOUT = 30000;
-const MAX_ERRORS = 20;
+const {
+  CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, describe, withTimeout,
+} = check;
 
 // Values shared with test/interop/python/interop_lib.py: both sides must
 // agree on them byte for byte.
@@ -61,128 +63,38 @@ function bytesKwargs() {
   };
 }
 
-function sha256(b) {
-  return crypto.createHash('sha256').update(b).digest('hex');
-}
-
-function describe(v, limit = 200) {
-  let s;
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) {
-    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
-  } else {
-    try {
-      s = JSON.stringify(v);
-    } catch (e) {
-      s = String(v);
-    }
-    if (s === undefined) s = String(v);
-  }
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-function kind(v) {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v;
-}
-
-// Structural comparison; binary values must arrive as Buffer/Uint8Array, not
-// as strings or arrays. Returns a list of differences.
-function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'bytes':
-      return Buffer.from(got).equals(Buffer.from(want)) ? []
-        : [`${path}: got ${describe(got)} (sha256 ${sha256(got)}), want ${describe(want)} (sha256 ${sha256(want)})`];
-    case 'array': {
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    }
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
-}
-
-class Checks {
-  constructor() {
-    this.errors = [];
+// Checks (../jscheck/check.js) with Autobahn|JS's errors: appError, and
+// errorText for within and the runner; finish reports non-canonical base64.
+class Checks extends check.Checks {
+  errorText(e) {
+    return errorText(e);
   }
 
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
+  finish() {
+    finishJSONChecks(this);
   }
 
   // Awaits promise and checks that it is rejected with WAMP error wantURI.
+  // Resolves to the error, or null.
   async appError(what, wantURI, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (e instanceof autobahn.Error) {
-        if (e.error !== wantURI) {
-          this.fail(`${what}: got error ${e.error} ${describe(e.args)} ${describe(e.kwargs)}, want ${wantURI}`);
-        }
-        return e;
-      }
+    const r = await this.rejection(what, `error ${wantURI}`, promise);
+    if (!r) return null;
+    const e = r.error;
+    if (!(e instanceof autobahn.Error)) {
       this.fail(`${what}: got ${describe(e && e.stack ? e.stack : e)}, want WAMP error ${wantURI}`);
       return null;
     }
-    this.fail(`${what}: succeeded with ${describe(res)}, want error ${wantURI}`);
-    return null;
-  }
-
-  // Awaits promise for at most ms milliseconds and resolves to its value;
-  // on a timeout or a rejection fails with its message and resolves to
-  // undefined.
-  async within(ms, what, promise) {
-    try {
-      return await withTimeout(promise, ms, what);
-    } catch (e) {
-      this.fail(errorText(e));
-      return undefined;
+    if (e.error !== wantURI) {
+      this.fail(`${what}: got error ${e.error} ${describe(e.args)} ${describe(e.kwargs)}, want ${wantURI}`);
     }
+    return e;
   }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // Describes a rejection or exception for a failed check.
 function errorText(e) {
   if (e instanceof autobahn.Error) return `unexpected WAMP error ${e.error} ${describe(e.args)}`;
-  return e instanceof Error ? e.message : describe(e);
+  return check.errorText(e);
 }
 
 // WAMP's JSON convention for binary: "\u0000" followed by base64.
@@ -277,9 +189,11 @@ function connect(opts, label, { realm, auth = {}, joinTimeout = JOIN_TIMEOUT } =
       ...auth,
     });
     conn.onopen = (session, details) => {
-      let closedResolve;
-      const closed = new Promise((r) => { closedResolve = r; });
-      handle = { label, session, conn, details, id: session.id, authid: details.authid, closed, closedResolve };
+      const closed = check.deferred();
+      handle = {
+        label, session, conn, details, id: session.id, authid: details.authid,
+        closed: closed.promise, closedResolve: closed.resolve,
+      };
       resolve(handle);
     };
     conn.onclose = (reason, details) => {
@@ -315,91 +229,25 @@ async function close(checks, ...handles) {
   await closeAll(checks, handles);
 }
 
-// Prints the RESULT line of one scenario, which the Go test parses.
-function resultLine(scenario, checks, info, seconds) {
-  const out = { scenario, ok: checks.errors.length === 0 };
-  if (checks.errors.length) {
-    out.errors = checks.errors.slice(0, MAX_ERRORS);
-    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
-  }
-  if (info) out.info = info;
-  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
-  console.log('RESULT ' + JSON.stringify(out));
+// check.runScenarios with this file's Checks: the scenarios named by
+// --scenarios (else names, else all), each within timeout ms, one RESULT
+// line each. Resolves to whether all passed.
+function runScenarios(opts, scenarios, { names, timeout } = {}) {
+  return check.runScenarios(opts, scenarios, { Checks, names, timeout });
 }
 
-// Runs the scenarios named by --scenarios (else names, else all), each as
-// scenarios[name](opts, checks) within timeout ms, and prints a RESULT line
-// for each, with what the scenario resolved to as its info. Resolves to
-// whether all passed.
-async function runScenarios(opts, scenarios, { names, timeout = SCENARIO_TIMEOUT } = {}) {
-  let ok = true;
-  for (const name of opts.scenarios ? opts.scenarios.split(',') : (names || Object.keys(scenarios))) {
-    const checks = new Checks();
-    let info;
-    const start = performance.now();
-    try {
-      info = await withTimeout(scenarios[name](opts, checks), timeout, 'scenario');
-    } catch (e) {
-      checks.fail(errorText(e));
-      if (e && e.stack) console.error(e.stack);
-    }
-    finishJSONChecks(checks);
-    resultLine(name, checks, info, (performance.now() - start) / 1000);
-    ok = ok && checks.errors.length === 0;
-  }
-  return ok;
+// check.runMain with Autobahn's errors: runs fn, prints a failed RESULT
+// for scenario if it throws, and exits 0 only if it resolved to true.
+function runMain(fn, scenario) {
+  return check.runMain(fn, scenario, errorText);
 }
 
-// Parses `[ROLE] --flag value ...` into an object with defaults; flags are
-// lower-case words. roles (if given) are the allowed first words, required
-// the flags that must be given, scenarios the table --scenarios chooses
-// from. A bad command line prints usage and exits 2.
-function parseArgs(argv, { usage, roles, defaults = {}, required = ['url', 'serializer'], scenarios }) {
-  const fail = (msg) => {
-    console.error(`${msg}\nusage: ${usage}`);
-    process.exit(2);
-  };
-  const opts = { scenarios: '', ...defaults };
-  const rest = [...argv];
-  if (roles) {
-    opts.role = rest.shift();
-    if (!roles.includes(opts.role)) fail(`unknown role ${opts.role}`);
-  }
-  while (rest.length) {
-    const flag = rest.shift();
-    const m = /^--([a-z]+)$/.exec(flag);
-    if (!m || !rest.length) fail(`bad argument ${flag}`);
-    opts[m[1]] = rest.shift();
-  }
-  const missing = required.filter((k) => !opts[k]);
-  if (missing.length) fail(`${missing.map((k) => `--${k}`).join(' and ')} required`);
-  for (const name of opts.scenarios.split(',').filter(Boolean)) {
-    if (scenarios && !(name in scenarios)) fail(`unknown scenario ${name}`);
-  }
-  return opts;
-}
-
-// Runs fn and exits 0 if it resolved to true. If it throws (the router
-// refused the connection, say), prints a failed RESULT for scenario and
-// exits 1.
-async function runMain(fn, scenario) {
-  let ok = false;
-  try {
-    ok = await fn();
-  } catch (e) {
-    console.error(e && e.stack ? e.stack : e);
-    console.log('RESULT ' + JSON.stringify({ scenario, ok: false, errors: [errorText(e)] }));
-  }
-  await sleep(0);
-  process.exit(ok ? 0 : 1);
-}
-
+// Everything ../jscheck/check.js exports (comparison, waits, resultLine,
+// parseArgs, the timeouts), with this file's Checks, errorText,
+// runScenarios and runMain, and what is Autobahn|JS's own.
 module.exports = {
+  ...check,
   BLOB,
-  CLOSE_TIMEOUT,
-  JOIN_TIMEOUT,
-  REALM,
-  SCENARIO_TIMEOUT,
   TYPED,
   Checks,
   Refused,
@@ -407,16 +255,8 @@ module.exports = {
   close,
   closeAll,
   connect,
-  describe,
-  diff,
   errorText,
   finishJSONChecks,
-  kind,
-  parseArgs,
-  resultLine,
   runMain,
   runScenarios,
-  sha256,
-  sleep,
-  withTimeout,
 };

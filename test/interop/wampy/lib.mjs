@@ -1,8 +1,10 @@
 // Helpers for the wampy.js interop script (client.mjs): sessions, a raw
-// WAMP peer, checks and the RESULT lines the Go side parses. It follows
-// test/interop/js/lib.js (same command line, same RESULT lines, same
-// strict comparison) but stands alone, so that this directory needs only
-// the wampy package pinned by its own package-lock.json.
+// WAMP peer, checks and the RESULT lines the Go side parses. What does not
+// depend on wampy (strict comparison, Checks, the RESULT line, the runner,
+// parseArgs, runMain) is ../jscheck/check.js, shared with js/lib.js (the
+// Autobahn|JS harness) and built on Node alone, so that this directory
+// needs only the wampy package pinned by its own package-lock.json; this
+// file adds wampy's sessions, serializers and errors, and a raw callee.
 //
 // The Go test runs `node client.mjs suite --url ws://HOST:PORT/ws
 // --serializer json|msgpack|cbor --prefix P --scenarios a,b` in this
@@ -20,15 +22,15 @@ import { JsonSerializer } from 'wampy/JsonSerializer.js';
 import { MsgpackSerializer } from 'wampy/MsgpackSerializer.js';
 import { CborSerializer } from 'wampy/CborSerializer.js';
 import WebSocket from 'ws';
+import check from '../jscheck/check.js';
 
-const REALM = 'realm1';
-const JOIN_TIMEOUT = 10000;
-const CLOSE_TIMEOUT = 5000;
-// How long a scenario waits for something the router must make happen;
-// only a bound against hanging, never a measurement.
-export const WAIT = 10000;
-const SCENARIO_TIMEOUT = 30000;
-const MAX_ERRORS = 20;
+const {
+  CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, WAIT, deferred, describe, diff, kind, withTimeout,
+} = check;
+
+export {
+  WAIT, deferred, describe, diff, kind, withTimeout,
+};
 
 // WAMP message types the scripts look for in what the router sent.
 export const MSG = {
@@ -59,61 +61,7 @@ function tap(inner, received) {
   };
 }
 
-// --- values and comparison -------------------------------------------------
-
-export function describe(v, limit = 200) {
-  let s;
-  if (v instanceof Uint8Array) {
-    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
-  } else if (typeof v === 'bigint') {
-    s = `${v}n`;
-  } else {
-    try {
-      s = JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? `${x}n` : x));
-    } catch (e) {
-      s = String(v);
-    }
-    if (s === undefined) s = String(v);
-  }
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-export function kind(v) {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v; // bigint is a kind of its own: a number must not come back as one
-}
-
-// diff compares structurally and strictly: an integer must stay an
-// integer of the same value (and a JS number, not a BigInt), binary must
-// arrive as a Uint8Array (a Buffer is one), not as a string or an array,
-// and an absent value must stay absent. Returns the differences.
-export function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'bytes':
-      return Buffer.from(got).equals(Buffer.from(want)) ? []
-        : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-    case 'array':
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
-}
+// --- IDs and errors --------------------------------------------------------
 
 // isID says whether v is a WAMP ID: an integer in [1, 2^53]. wampy's
 // MessagePack serializer (msgpackr with its defaults) decodes any uint64
@@ -130,79 +78,36 @@ export function sameID(a, b) {
   return (typeof a === 'number' || typeof a === 'bigint') && String(a) === String(b);
 }
 
+// errorText describes a rejection or exception for a failed check: one
+// of wampy's WAMP errors (Errors.CallError, ...) with its URI, args and
+// kwargs, anything else as check.errorText does.
 export function errorText(e) {
   if (e && typeof e.errorUri === 'string') {
     return `${e.name} ${e.errorUri} ${describe(e.argsList)} ${describe(e.argsDict)}`;
   }
-  if (e instanceof Error) return `${e.name}: ${e.message}`;
-  return describe(e);
+  return check.errorText(e);
 }
 
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
-    }),
-  ]);
-}
-
-// deferred returns a promise with its resolve function, for waiting on an
-// event a callback reports.
-export function deferred() {
-  let resolve;
-  const promise = new Promise((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
-export class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
+// Checks (../jscheck/check.js) with wampy's errors: wampError, and
+// errorText for within and the runner.
+export class Checks extends check.Checks {
+  errorText(e) {
+    return errorText(e);
   }
 
   // Awaits promise and checks that it is rejected with one of wampy's
   // error classes (Errors.CallError, Errors.RegisterError, ...), carrying
   // the router's error URI wantURI. Resolves to the error, or null.
   async wampError(what, ErrorClass, wantURI, promise) {
-    let res;
-    try {
-      res = await promise;
-    } catch (e) {
-      if (!(e instanceof ErrorClass)) {
-        this.fail(`${what}: got ${errorText(e)}, want ${ErrorClass.name} ${wantURI}`);
-        return null;
-      }
-      if (e.errorUri !== wantURI) {
-        this.fail(`${what}: got ${errorText(e)}, want ${wantURI}`);
-      }
-      return e;
+    const want = `${ErrorClass.name} ${wantURI}`;
+    const r = await this.rejection(what, want, promise);
+    if (!r) return null;
+    if (!(r.error instanceof ErrorClass)) {
+      this.fail(`${what}: got ${errorText(r.error)}, want ${want}`);
+      return null;
     }
-    this.fail(`${what}: succeeded with ${describe(res)}, want ${ErrorClass.name} ${wantURI}`);
-    return null;
-  }
-
-  // Awaits promise for at most ms milliseconds and resolves to its value;
-  // on a timeout or a rejection fails and resolves to undefined.
-  async within(ms, what, promise) {
-    try {
-      return await withTimeout(promise, ms, what);
-    } catch (e) {
-      this.fail(errorText(e));
-      return undefined;
-    }
+    if (r.error.errorUri !== wantURI) this.fail(`${what}: got ${errorText(r.error)}, want ${wantURI}`);
+    return r.error;
   }
 }
 
@@ -332,87 +237,33 @@ export function rawCallee(opts, label, features, onInvocation) {
 
 // --- running ---------------------------------------------------------------
 
-function resultLine(scenario, checks, info, seconds) {
-  const out = { scenario, ok: checks.errors.length === 0 };
-  if (checks.errors.length) {
-    out.errors = checks.errors.slice(0, MAX_ERRORS);
-    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
-  }
-  if (info) out.info = info;
-  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
-  console.log('RESULT ' + JSON.stringify(out, (k, x) => (typeof x === 'bigint' ? `${x}n` : x)));
-}
-
 // runScenarios runs the scenarios named by --scenarios (else all), each as
-// scenarios[name](opts, checks) within SCENARIO_TIMEOUT, and prints a
-// RESULT line for each. A promise rejection nobody handled (wampy rejects
-// the requests still pending when a connection drops) fails the scenario
-// running at the time. Resolves to whether all passed.
-export async function runScenarios(opts, scenarios) {
-  let current = null;
-  process.on('unhandledRejection', (e) => {
-    console.error('unhandled rejection:', e);
-    if (current) current.fail(`unhandled rejection: ${errorText(e)}`);
-  });
-  let ok = true;
-  for (const name of opts.scenarios ? opts.scenarios.split(',') : Object.keys(scenarios)) {
-    const checks = new Checks();
-    current = checks;
-    let info;
-    const start = performance.now();
-    try {
-      info = await withTimeout(scenarios[name](opts, checks), SCENARIO_TIMEOUT, 'scenario');
-    } catch (e) {
-      checks.fail(errorText(e));
-      if (e && e.stack) console.error(e.stack);
-    }
-    resultLine(name, checks, info, (performance.now() - start) / 1000);
-    ok = ok && checks.errors.length === 0;
-  }
-  current = null;
-  return ok;
+// scenarios[name](opts, checks) with this file's Checks, within
+// check.SCENARIO_TIMEOUT, and prints a RESULT line for each. A promise
+// rejection nobody handled (wampy rejects the requests still pending when
+// a connection drops) fails the scenario running at the time. Resolves to
+// whether all passed.
+export function runScenarios(opts, scenarios) {
+  return check.runScenarios(opts, scenarios, { Checks });
 }
 
-// parseArgs parses `suite --flag value ...`; flags are lower-case words. A
-// bad command line prints usage and exits 2.
-export function parseArgs(argv, { usage, scenarios, check }) {
-  const fail = (msg) => {
-    console.error(`${msg}\nusage: ${usage}`);
-    process.exit(2);
-  };
-  const opts = { scenarios: '', prefix: 'interop.wampy' };
-  const rest = [...argv];
-  opts.role = rest.shift();
-  if (opts.role !== 'suite') fail(`unknown role ${opts.role}`);
-  while (rest.length) {
-    const flag = rest.shift();
-    const m = /^--([a-z]+)$/.exec(flag);
-    if (!m || !rest.length) fail(`bad argument ${flag}`);
-    opts[m[1]] = rest.shift();
-  }
-  for (const k of ['url', 'serializer']) {
-    if (!opts[k]) fail(`--${k} required`);
-  }
-  if (!(opts.serializer in SERIALIZERS)) fail(`unknown serializer ${opts.serializer}`);
-  for (const name of opts.scenarios.split(',').filter(Boolean)) {
-    if (!(name in scenarios)) fail(`unknown scenario ${name}`);
-  }
-  const problem = check && check(opts);
-  if (problem) fail(problem);
-  return opts;
+// parseArgs parses `suite --flag value ...` (check.parseArgs); flags are
+// lower-case words, --url and --serializer (json, msgpack or cbor) are
+// required, and check(opts), if given, returns a problem with the whole.
+// A bad command line prints usage and exits 2.
+export function parseArgs(argv, { usage, scenarios, check: checkOpts }) {
+  return check.parseArgs(argv, {
+    usage,
+    roles: ['suite'],
+    defaults: { prefix: 'interop.wampy' },
+    scenarios,
+    check: (opts) => (opts.serializer in SERIALIZERS ? checkOpts && checkOpts(opts) : `unknown serializer ${opts.serializer}`),
+  });
 }
 
 // runMain runs fn and exits 0 if it resolved to true. If it throws,
-// prints a failed RESULT for scenario and exits 1. It exits explicitly (a
-// session a failed scenario left open would keep Node running), once
-// stdout, a pipe to the Go test, has taken the RESULT lines.
-export async function runMain(fn, scenario) {
-  let ok = false;
-  try {
-    ok = await fn();
-  } catch (e) {
-    console.error(e && e.stack ? e.stack : e);
-    console.log('RESULT ' + JSON.stringify({ scenario, ok: false, errors: [errorText(e)] }));
-  }
-  process.stdout.write('', () => process.exit(ok ? 0 : 1));
+// prints a failed RESULT for scenario and exits 1 (check.runMain, with
+// wampy's errors).
+export function runMain(fn, scenario) {
+  return check.runMain(fn, scenario, errorText);
 }

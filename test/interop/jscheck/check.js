@@ -1,0 +1,332 @@
+// What the Node.js interop harnesses share, whatever WAMP library they
+// drive: js/lib.js (Autobahn|JS, require('../jscheck/check.js')) and
+// wampy/lib.mjs (wampy.js, import check from '../jscheck/check.js'). It
+// uses Node's built-ins only, so that each harness directory keeps needing
+// just its own node_modules; package.json next to it says CommonJS, which
+// ES modules import as their default export.
+//
+// Here: strict structural comparison (describe, kind, diff), bounded waits
+// (withTimeout, sleep, deferred), the Checks collector, the RESULT line the
+// Go side parses,
+//
+//   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
+//
+// the scenario runner, command-line parsing and the process wrapper. What
+// depends on the library stays in its harness: connecting and closing,
+// serializers, raw peers, and how the library's WAMP errors read (a
+// harness's Checks subclass overrides errorText and adds its own check of
+// a WAMP error).
+'use strict';
+
+const crypto = require('crypto');
+
+const REALM = 'realm1';
+const JOIN_TIMEOUT = 10000;
+const CLOSE_TIMEOUT = 5000;
+// How long a scenario waits for something the router must make happen;
+// only a bound against hanging, never a measurement.
+const WAIT = 10000;
+const SCENARIO_TIMEOUT = 30000;
+const MAX_ERRORS = 20;
+
+// --- values and comparison -------------------------------------------------
+
+function sha256(b) {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+// A JSON.stringify replacer that shows a BigInt as 123n (JSON.stringify
+// throws on one).
+function bigintReplacer(k, x) {
+  return typeof x === 'bigint' ? `${x}n` : x;
+}
+
+// describe shows a value in a failed check's message, at most limit
+// characters of it: bytes as their type, length and first 16 bytes in hex,
+// a BigInt as 123n, anything else as JSON (or String where JSON fails).
+function describe(v, limit = 200) {
+  let s;
+  if (v instanceof Uint8Array) { // a Buffer is one
+    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
+  } else if (typeof v === 'bigint') {
+    s = `${v}n`;
+  } else {
+    try {
+      s = JSON.stringify(v, bigintReplacer);
+    } catch (e) {
+      s = String(v);
+    }
+    if (s === undefined) s = String(v);
+  }
+  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
+}
+
+function kind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Uint8Array) return 'bytes';
+  return typeof v; // bigint is a kind of its own: a number must not come back as one
+}
+
+// diff compares structurally and strictly: an integer must stay an
+// integer of the same value (and a JS number, not a BigInt), binary must
+// arrive as a Uint8Array (a Buffer is one), not as a string or an array,
+// and an absent value must stay absent. Differing bytes are shown with
+// the sha256 of each side. Returns the differences.
+function diff(got, want, path = '$') {
+  if (kind(got) !== kind(want)) {
+    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
+  }
+  switch (kind(want)) {
+    case 'bytes':
+      return Buffer.from(got).equals(Buffer.from(want)) ? []
+        : [`${path}: got ${describe(got)} (sha256 ${sha256(got)}), want ${describe(want)} (sha256 ${sha256(want)})`];
+    case 'array':
+      if (got.length !== want.length) {
+        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
+      }
+      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
+    case 'object': {
+      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
+      return keys.flatMap((k) => {
+        if (!(k in got)) return [`${path}.${k}: missing`];
+        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
+        return diff(got[k], want[k], `${path}.${k}`);
+      });
+    }
+    default:
+      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
+  }
+}
+
+// errorText describes a rejection or exception for a failed check: an
+// Error as its message, after its name unless that is plain Error
+// (TypeError: ..., UriError: ...), anything else as describe shows it. A
+// harness puts its library's WAMP errors first (see Checks.errorText).
+function errorText(e) {
+  if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
+  return describe(e);
+}
+
+// --- waiting ---------------------------------------------------------------
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    Promise.resolve(promise).finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000}s`)), ms);
+    }),
+  ]);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// deferred returns a promise with its resolve function, for waiting on an
+// event a callback reports.
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+// --- checks ----------------------------------------------------------------
+
+// Checks collects the failed checks of one scenario. A harness subclasses
+// it to name its library's errors (errorText), to check that a request
+// failed with a given WAMP error, and to add checks that span a whole
+// scenario (finish).
+class Checks {
+  constructor() {
+    this.errors = [];
+  }
+
+  fail(msg) {
+    this.errors.push(msg);
+  }
+
+  equal(what, got, want) {
+    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
+  }
+
+  true(what, cond) {
+    if (!cond) this.fail(what);
+  }
+
+  // rejection awaits promise, which must be rejected: resolves to
+  // { error } with what it was rejected with, or, if it succeeded, fails
+  // with "what: succeeded with ..., want <want>" and resolves to null. A
+  // harness's check of its library's WAMP errors starts here.
+  async rejection(what, want, promise) {
+    let res;
+    try {
+      res = await promise;
+    } catch (error) {
+      return { error };
+    }
+    this.fail(`${what}: succeeded with ${describe(res)}, want ${want}`);
+    return null;
+  }
+
+  // Awaits promise for at most ms milliseconds and resolves to its value;
+  // on a timeout or a rejection fails with its message and resolves to
+  // undefined.
+  async within(ms, what, promise) {
+    try {
+      return await withTimeout(promise, ms, what);
+    } catch (e) {
+      this.fail(this.errorText(e));
+      return undefined;
+    }
+  }
+
+  // errorText describes a rejection or exception; see errorText.
+  errorText(e) {
+    return errorText(e);
+  }
+
+  // finish adds the checks that span the whole scenario; runScenarios calls
+  // it once the scenario has run.
+  finish() {}
+}
+
+// --- running ---------------------------------------------------------------
+
+// resultLine prints the RESULT line of one scenario, which the Go test
+// parses: at most MAX_ERRORS errors, info if given, seconds if given.
+function resultLine(scenario, checks, info, seconds) {
+  const out = { scenario, ok: checks.errors.length === 0 };
+  if (checks.errors.length) {
+    out.errors = checks.errors.slice(0, MAX_ERRORS);
+    if (checks.errors.length > MAX_ERRORS) out.errors.push(`... and ${checks.errors.length - MAX_ERRORS} more`);
+  }
+  if (info) out.info = info;
+  if (seconds !== undefined) out.seconds = Math.round(seconds * 1000) / 1000;
+  console.log('RESULT ' + JSON.stringify(out, bigintReplacer));
+}
+
+// The Checks of the scenario runScenarios is running, which a promise
+// rejection nobody handled fails, and how many such rejections came when
+// none was running (they fail the process, in runMain).
+let current = null;
+let strayRejections = 0;
+let watchingRejections = false;
+
+function watchRejections() {
+  if (watchingRejections) return;
+  watchingRejections = true;
+  process.on('unhandledRejection', (e) => {
+    console.error('unhandled rejection:', e);
+    if (current) {
+      current.fail(`unhandled rejection: ${current.errorText(e)}`);
+    } else {
+      strayRejections++;
+    }
+  });
+}
+
+// runScenarios runs the scenarios named by --scenarios (else names, else
+// all), each as scenarios[name](opts, checks) with a new Checks (or the
+// harness's subclass) within timeout ms, and prints a RESULT line for
+// each, with what the scenario resolved to as its info. A promise
+// rejection nobody handled (wampy rejects the requests still pending when
+// a connection drops) fails the scenario running at the time, or, outside
+// one, the process. Resolves to whether all passed.
+async function runScenarios(opts, scenarios, { Checks: NewChecks = Checks, names, timeout = SCENARIO_TIMEOUT } = {}) {
+  watchRejections();
+  let ok = true;
+  for (const name of opts.scenarios ? opts.scenarios.split(',') : (names || Object.keys(scenarios))) {
+    const checks = new NewChecks();
+    current = checks;
+    let info;
+    const start = performance.now();
+    try {
+      info = await withTimeout(scenarios[name](opts, checks), timeout, 'scenario');
+    } catch (e) {
+      checks.fail(checks.errorText(e));
+      if (e && e.stack) console.error(e.stack);
+    }
+    checks.finish();
+    resultLine(name, checks, info, (performance.now() - start) / 1000);
+    ok = ok && checks.errors.length === 0;
+  }
+  current = null;
+  return ok;
+}
+
+// parseArgs parses `[ROLE] --flag value ...` into an object with defaults;
+// flags are lower-case words. roles (if given) are the allowed first
+// words, required the flags that must be given, scenarios the table
+// --scenarios chooses from, and check(opts) (if given) returns a problem
+// with the whole, or a falsy value. A bad command line prints usage and
+// exits 2.
+function parseArgs(argv, { usage, roles, defaults = {}, required = ['url', 'serializer'], scenarios, check }) {
+  const fail = (msg) => {
+    console.error(`${msg}\nusage: ${usage}`);
+    process.exit(2);
+  };
+  const opts = { scenarios: '', ...defaults };
+  const rest = [...argv];
+  if (roles) {
+    opts.role = rest.shift();
+    if (!roles.includes(opts.role)) fail(`unknown role ${opts.role}`);
+  }
+  while (rest.length) {
+    const flag = rest.shift();
+    const m = /^--([a-z]+)$/.exec(flag);
+    if (!m || !rest.length) fail(`bad argument ${flag}`);
+    opts[m[1]] = rest.shift();
+  }
+  const missing = required.filter((k) => !opts[k]);
+  if (missing.length) fail(`${missing.map((k) => `--${k}`).join(' and ')} required`);
+  for (const name of opts.scenarios.split(',').filter(Boolean)) {
+    if (scenarios && !(name in scenarios)) fail(`unknown scenario ${name}`);
+  }
+  const problem = check && check(opts);
+  if (problem) fail(problem);
+  return opts;
+}
+
+// runMain runs fn and exits 0 if it resolved to true (and no promise
+// rejection went unhandled outside a scenario). If it throws (the router
+// refused the connection, say), prints a failed RESULT for scenario, with
+// the error as text(e), and exits 1. It exits explicitly (a session a
+// failed scenario left open would keep Node running), once stdout, a pipe
+// to the Go test, has taken the RESULT lines.
+async function runMain(fn, scenario, text = errorText) {
+  let ok = false;
+  try {
+    ok = await fn();
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : e);
+    resultLine(scenario, { errors: [text(e)] });
+  }
+  if (strayRejections) {
+    console.error(`${strayRejections} promise rejection(s) went unhandled outside the scenarios`);
+    ok = false;
+  }
+  process.stdout.write('', () => process.exit(ok ? 0 : 1));
+}
+
+module.exports = {
+  CLOSE_TIMEOUT,
+  JOIN_TIMEOUT,
+  REALM,
+  SCENARIO_TIMEOUT,
+  WAIT,
+  Checks,
+  deferred,
+  describe,
+  diff,
+  errorText,
+  kind,
+  parseArgs,
+  resultLine,
+  runMain,
+  runScenarios,
+  sha256,
+  sleep,
+  withTimeout,
+};
