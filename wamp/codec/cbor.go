@@ -94,6 +94,9 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 	if major >= 4 && major <= 6 && depth >= maxDepth {
 		return 0, errors.New("CBOR nested too deeply")
 	}
+	if check != nil && (indef || major == 6) {
+		check.rare = true
+	}
 	if check.active() && (indef || major == 6) {
 		m, err := cborSkip(b, depth, nil)
 		if err == nil {
@@ -166,6 +169,7 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 			n += m
 		}
 		if slow {
+			check.rare = true
 			check.decode(b[:n], depth)
 		}
 		return n, nil
@@ -181,7 +185,14 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 // itself: text strings, integers, simple values, and arrays and maps of
 // them with text keys. The rare ones (a tag, an indefinite length, a map
 // with another kind of key) are decoded.
-type cborCheck struct{ err error }
+//
+// rare is set when the element holds a tag, an indefinite length or such
+// a map anywhere, whether or not the check still runs: split then looks
+// for uint8 typed arrays to rewrite (cborUntagBytes).
+type cborCheck struct {
+	err  error
+	rare bool
+}
 
 // active reports whether c is a check that has found nothing yet.
 func (c *cborCheck) active() bool { return c != nil && c.err == nil }
@@ -208,6 +219,80 @@ func cborValid(b []byte) error {
 	return c.err
 }
 
+// cborTagUint8Array is RFC 8746's tag of a uint8 typed array: a byte
+// string that a JavaScript encoder (cbor-x, which wampy.js uses) writes
+// for a Uint8Array.
+const cborTagUint8Array = 64
+
+// cborUntagBytes returns the payload element b (checked by cborSkip) with
+// every uint8 typed array written as the plain byte string it tags, so
+// that a binary value reaches a CBOR receiver as WAMP's binary type,
+// whichever encoder wrote it: Autobahn|Python would otherwise hand its
+// application a CBORTag, while a receiver of another serialization gets
+// bytes (a conversion gives every tag way to its content). b itself is
+// returned when it holds none; other tags stay as they are.
+func cborUntagBytes(b []byte) []byte {
+	var heads []int // offset of each such tag's head: 2 bytes, d8 40, as encoders write it, or longer
+	if _, err := cborFindUint8Arrays(b, 0, &heads); err != nil || len(heads) == 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	from := 0
+	for _, h := range heads {
+		_, _, n, _, _ := cborHead(b[h:])
+		out = append(out, b[from:h]...)
+		from = h + n
+	}
+	return append(out, b[from:]...)
+}
+
+// cborFindUint8Arrays walks the item at b[off:], appends to heads the
+// offsets of the heads of the uint8 typed arrays in it, and returns its
+// length. b was checked by cborSkip, so its nesting is bounded.
+func cborFindUint8Arrays(b []byte, off int, heads *[]int) (int, error) {
+	major, arg, n, indef, err := cborHead(b[off:])
+	if err != nil {
+		return 0, err
+	}
+	var items uint64
+	switch {
+	case major == 6 && arg == cborTagUint8Array && off+n < len(b) && b[off+n]>>5 == 2:
+		*heads = append(*heads, off)
+		items = 1
+	case major == 6:
+		items = 1
+	case (major == 4 || major == 5) && !indef:
+		items = arg
+		if major == 5 {
+			items *= 2
+		}
+	case major == 4 || major == 5: // indefinite: items up to the break
+		for {
+			if off+n >= len(b) {
+				return 0, errCBORShort
+			}
+			if b[off+n] == 0xff {
+				return n + 1, nil
+			}
+			m, err := cborFindUint8Arrays(b, off+n, heads)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+	default:
+		return cborSkip(b[off:], 0, nil)
+	}
+	for range items {
+		m, err := cborFindUint8Arrays(b, off+n, heads)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
 func (cborFormat) split(data []byte) (e elements, err error) {
 	major, count, h, indef, err := cborHead(data)
 	if err != nil || major != 4 || indef {
@@ -232,6 +317,9 @@ func (cborFormat) split(data []byte) (e elements, err error) {
 			return e, fmt.Errorf("element %d: %w", i, err)
 		}
 		e.el[i] = rest[:m]
+		if c.rare {
+			e.el[i] = cborUntagBytes(e.el[i])
+		}
 		if c.err != nil && e.bad == nil {
 			e.bad, e.badAt = c.err, i
 		}

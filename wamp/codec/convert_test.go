@@ -330,3 +330,57 @@ func TestConvertLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestCBORUint8ArraysForwardAsBytes: a uint8 typed array (RFC 8746 tag
+// 64 over a byte string, what cbor-x writes for a Uint8Array) in a
+// request's payload is forwarded as the plain byte string, wherever it is
+// nested; other tags, and tag 64 over anything else, stay as they are.
+func TestCBORUint8ArraysForwardAsBytes(t *testing.T) {
+	args := hx("87" +
+		"d8 40 43 010203" + // tag 64, bytes
+		"d8 20 61 61" + // tag 32 (URI), "a": kept
+		"9f d8 40 41 ff ff" + // indefinite array of tag 64, bytes
+		"d9 03e8 d8 40 41 07" + // tag 1000 around tag 64, bytes
+		"d8 40 61 78" + // tag 64 over text: kept
+		"42 d840" + // bytes that look like the tag
+		"d9 0040 41 09") // tag 64 in a longer head
+	kwargs := hx("a2 61 6b d8 40 42 0a0b 61 6c 5f 41 01 41 02 ff") // {"k": tag 64 bytes, "l": indefinite bytes}
+	wantArgs := hx("87 43 010203 d8 20 61 61 9f 41 ff ff d9 03e8 41 07 d8 40 61 78 42 d840 41 09")
+	wantKwargs := hx("a2 61 6b 42 0a0b 61 6c 5f 41 01 41 02 ff")
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"PUBLISH", cat(hx("86 10 01 a0 61 74"), args, kwargs)},
+		{"CALL", cat(hx("86 18 30 01 a0 61 70"), args, kwargs)},
+		{"YIELD", cat(hx("85 18 46 01 a0"), args, kwargs)},
+		{"ERROR for an INVOCATION", cat(hx("87 08 18 44 01 a0 61 65"), args, kwargs)},
+	} {
+		m, err := CBOR.Decode(tt.msg)
+		if err != nil {
+			t.Fatalf("%s: Decode: %v", tt.name, err)
+		}
+		p := payloadOf(m)
+		if !bytes.Equal(p.RawArgs, wantArgs) || !bytes.Equal(p.RawKwargs, wantKwargs) {
+			t.Errorf("%s: forwarded args % x kwargs % x, want % x and % x", tt.name, p.RawArgs, p.RawKwargs, wantArgs, wantKwargs)
+		}
+		out, err := CBOR.Encode(nil, m)
+		if err != nil || !bytes.Contains(out, wantArgs) {
+			t.Errorf("%s: re-encoded % x (%v), want the args % x in it", tt.name, out, err, wantArgs)
+		}
+		got := plain(t, m)
+		if a := payloadOf(got).Args; !reflect.DeepEqual(a[0], []byte{1, 2, 3}) || !reflect.DeepEqual(a[6], []byte{9}) {
+			t.Errorf("%s: decoded args %#v", tt.name, a)
+		}
+	}
+
+	// Without a uint8 typed array the payload is the message's own bytes.
+	msg := cat(hx("86 10 01 a0 61 74"), hx("82 d8 20 61 61 43 010203"), hx("a0"))
+	m, err := CBOR.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := payloadOf(m); &p.RawArgs[0] != &msg[6] {
+		t.Errorf("a payload with no uint8 typed array was copied")
+	}
+}

@@ -46,6 +46,9 @@ func fuzzDecode(f *testing.F, c Codec) {
 		}
 		f.Add(b)
 	}
+	if c == CBOR { // uint8 typed arrays, rewritten as byte strings (cborUntagBytes)
+		f.Add(hx("86 10 01 a0 61 74 83 d8 40 43 010203 9f d8 40 41 ff ff d9 03e8 d8 40 41 07 a1 61 6b d8 40 42 0a0b"))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)
 		m, err := c.Decode(data)
