@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,11 +85,14 @@ func requireClients(t *testing.T, clients ...*client) {
 
 func TestInterop(t *testing.T) {
 	clients := []*client{pythonClient(t), jsClient(t)}
-	byName := map[string]*client{}
+	// wampy runs its own scenarios (TestInteropWampy); here it takes part
+	// in the cross-client cases only.
+	wampy := wampyClient(t)
+	byName := map[string]*client{wampy.name: wampy}
 	for _, c := range clients {
 		byName[c.name] = c
 	}
-	requireClients(t, clients...)
+	requireClients(t, append(slices.Clone(clients), wampy)...)
 
 	bin := routerBinary(t)
 	r := startRouter(t, bin)
@@ -256,7 +260,8 @@ func (e endpoint) String() string { return e.client + "-" + e.transport + "-" + 
 
 // A crossCase passes binary values between two clients, usually of different
 // libraries and serializers. For pubsub, first subscribes and second
-// publishes; for rpc, first registers and second calls.
+// publishes; for rpc, first registers and second calls. A wampy endpoint
+// speaks msgpack or cbor: wampy's JSON serializer has no binary convention.
 type crossCase struct {
 	kind          string // "pubsub" or "rpc"
 	first, second endpoint
@@ -280,6 +285,10 @@ func crossCases() []crossCase {
 		jsWSJSON    = ep("js", "websocket", "json")
 		jsWSMsgpack = ep("js", "websocket", "msgpack")
 		jsWSCBOR    = ep("js", "websocket", "cbor")
+		// wampy's Uint8Arrays travel in CBOR as typed arrays (tag 64), which
+		// the router must forward as plain byte strings.
+		wampyWSMsgpack = ep("wampy", "websocket", "msgpack")
+		wampyWSCBOR    = ep("wampy", "websocket", "cbor")
 	)
 	return []crossCase{
 		// subscriber, publisher
@@ -290,11 +299,19 @@ func crossCases() []crossCase {
 		{"pubsub", pyRSJSON, jsWSMsgpack},
 		{"pubsub", pyWSJSON, jsWSCBOR},
 		{"pubsub", jsWSMsgpack, pyRSCBOR},
+		{"pubsub", pyWSCBOR, wampyWSCBOR},
+		{"pubsub", jsWSJSON, wampyWSMsgpack},
+		{"pubsub", wampyWSCBOR, pyRSMsgpack},
+		{"pubsub", wampyWSMsgpack, jsWSJSON},
 		// callee, caller
 		{"rpc", pyWSJSON, jsWSCBOR},
 		{"rpc", jsWSCBOR, pyWSJSON},
 		{"rpc", jsWSJSON, pyRSMsgpack},
 		{"rpc", pyRSCBOR, jsWSMsgpack},
+		{"rpc", pyWSCBOR, wampyWSCBOR},
+		{"rpc", wampyWSMsgpack, jsWSCBOR},
+		{"rpc", pyRSJSON, wampyWSMsgpack},
+		{"rpc", wampyWSCBOR, pyWSMsgpack},
 	}
 }
 

@@ -31,8 +31,8 @@
 const crypto = require('crypto');
 const autobahn = require('autobahn');
 const {
-  BLOB, CLOSE_TIMEOUT, TYPED, Checks, bytesKwargs, close, closeAll, connect, describe, diff, finishJSONChecks, kind,
-  parseArgs, resultLine, runMain, runScenarios, sha256, sleep, withTimeout,
+  BAD_PAYLOAD, BLOB, CLOSE_TIMEOUT, TYPED, Checks, bytesKwargs, bytesRoles, close, closeAll, connect, describe, diff,
+  kind, parseArgs, runMain, runScenarios, sha256, sleep, withTimeout,
 } = require('./lib.js');
 
 // n deterministic pseudo-random bytes (same as pattern() in client.py).
@@ -343,89 +343,36 @@ async function runSuite(opts) {
 
 // --- cross-client binary roles ---------------------------------------------
 
-// Closes handles, prints the role's RESULT line and resolves to whether it
-// passed.
-async function finishRole(role, checks, ...handles) {
-  await close(checks, ...handles);
-  finishJSONChecks(checks);
-  resultLine(role, checks);
-  return checks.errors.length === 0;
-}
-
-function checkBytesPayload(checks, what, args, kwargs) {
-  checks.equal(`${what} args`, args || [], [BLOB]);
-  checks.equal(`${what} kwargs`, kwargs || {}, bytesKwargs());
-}
-
-async function roleSubBytes(opts) {
-  const checks = new Checks();
-  const s = await connect(opts, 'subscriber');
-  let got;
-  const gotP = new Promise((r) => { got = r; });
-  await s.session.subscribe(opts.topic, (args, kwargs) => got([args, kwargs]));
-  console.log('READY');
-  try {
-    const [args, kwargs] = await withTimeout(gotP, 20000, `event on ${opts.topic}`);
-    checkBytesPayload(checks, 'event', args, kwargs);
-  } catch (e) {
-    checks.fail(e.message);
-  }
-  return finishRole('sub-bytes', checks, s);
-}
-
-async function rolePubBytes(opts) {
-  const checks = new Checks();
-  const s = await connect(opts, 'publisher');
-  const p = await s.session.publish(opts.topic, [BLOB], bytesKwargs(), { acknowledge: true });
-  checks.true('acknowledged publish returned no publication id', p && Number.isInteger(p.id));
-  return finishRole('pub-bytes', checks, s);
-}
-
-async function roleCalleeBytes(opts) {
-  const checks = new Checks();
-  const s = await connect(opts, 'callee');
-  let served;
-  const servedP = new Promise((r) => { served = r; });
-  await s.session.register(opts.procedure, (args, kwargs) => {
-    const c = new Checks();
-    checkBytesPayload(c, 'invocation', args, kwargs);
-    checks.errors.push(...c.errors);
-    served();
-    if (c.errors.length) throw new autobahn.Error('interop.error.bad_payload', c.errors);
+// The roles (../jscheck/check.js's bytesRoles) with Autobahn|JS sessions.
+const BYTES_ROLES = bytesRoles({
+  Checks,
+  connect,
+  close,
+  subscribe: (h, topic, onEvent) => h.session.subscribe(topic, (args, kwargs) => onEvent(args, kwargs)),
+  publish: async (h, topic, args, kwargs) => {
+    const p = await h.session.publish(topic, args, kwargs, { acknowledge: true });
+    return p && p.id;
+  },
+  register: (h, procedure, serve) => h.session.register(procedure, (args, kwargs) => {
+    const errors = serve(args, kwargs);
+    if (errors.length) throw new autobahn.Error(BAD_PAYLOAD, errors);
     return new autobahn.Result(args, kwargs);
-  });
-  console.log('READY');
-  try {
-    await withTimeout(servedP, 20000, `invocation of ${opts.procedure}`);
-    await sleep(200); // let the YIELD go out before GOODBYE
-  } catch (e) {
-    checks.fail(e.message);
-  }
-  return finishRole('callee-bytes', checks, s);
-}
-
-async function roleCallerBytes(opts) {
-  const checks = new Checks();
-  const s = await connect(opts, 'caller');
-  try {
-    const res = await s.session.call(opts.procedure, [BLOB], bytesKwargs());
-    if (res instanceof autobahn.Result) {
-      checkBytesPayload(checks, 'result', res.args, res.kwargs);
-    } else {
-      checks.fail(`result: got ${describe(res)}, want Result with args and kwargs`);
+  }),
+  // Autobahn|JS sends the YIELD once the procedure's value has settled,
+  // and tells nobody.
+  answered: () => sleep(200),
+  call: async (h, procedure, args, kwargs) => {
+    const res = await h.session.call(procedure, args, kwargs);
+    if (!(res instanceof autobahn.Result)) {
+      throw new Error(`result: got ${describe(res)}, want Result with args and kwargs`);
     }
-  } catch (e) {
-    checks.fail(`call failed: ${describe(e)}`);
-  }
-  return finishRole('caller-bytes', checks, s);
-}
+    return { args: res.args, kwargs: res.kwargs };
+  },
+});
 
 const ROLES = {
   suite: runSuite,
-  'sub-bytes': roleSubBytes,
-  'pub-bytes': rolePubBytes,
-  'callee-bytes': roleCalleeBytes,
-  'caller-bytes': roleCallerBytes,
+  ...BYTES_ROLES,
 };
 
 function main() {

@@ -14,8 +14,9 @@
 // table of scenarios and runMain for the whole process. What does not
 // depend on Autobahn|JS (comparison, Checks, the RESULT line, the runner,
 // parseArgs, runMain) is ../jscheck/check.js, shared with wampy/lib.mjs;
-// this file adds connecting, closing, serializers, Autobahn's errors and
-// the values the Python scripts share.
+// this file adds connecting, closing, serializers and Autobahn's errors.
+// The values the Python scripts share (BLOB, TYPED, bytesKwargs) are
+// check.js's too, and exported from here with the rest of it.
 //
 // Autobahn|JS's JSON serializer does not convert binary values: with json
 // the sessions use a replacer and reviver that implement WAMP's convention
@@ -29,39 +30,6 @@ const check = require('../jscheck/check.js');
 const {
   CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, describe, withTimeout,
 } = check;
-
-// Values shared with test/interop/python/interop_lib.py: both sides must
-// agree on them byte for byte.
-const BLOB = Buffer.concat([
-  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
-  Buffer.from([0, 0]),
-  Buffer.from('junction'),
-  Buffer.from([0xff, 0xfe, 0x80]),
-]);
-const TYPED = {
-  int: 42,
-  neg: -7,
-  big: 9007199254740991,
-  float: 0.5,
-  pi: 3.141592653589793,
-  negbig: -9007199254740991,
-  zero: 0,
-  true: true,
-  false: false,
-  null: null,
-  str: 'h\u00e9llo \u2713 \u{1F600}',
-  list: [1, 'two', 3.5],
-  map: { a: 1 },
-};
-
-function bytesKwargs() {
-  return {
-    blob: BLOB,
-    empty: Buffer.alloc(0),
-    nested: { list: [Buffer.from([1, 2, 3])], text: 'not binary' },
-    typed: TYPED,
-  };
-}
 
 // Checks (../jscheck/check.js) with Autobahn|JS's errors: appError, and
 // errorText for within and the runner; finish reports non-canonical base64.
@@ -243,15 +211,13 @@ function runMain(fn, scenario) {
 }
 
 // Everything ../jscheck/check.js exports (comparison, waits, resultLine,
-// parseArgs, the timeouts), with this file's Checks, errorText,
-// runScenarios and runMain, and what is Autobahn|JS's own.
+// parseArgs, the timeouts, the cross-client payload and roles), with this
+// file's Checks, errorText, runScenarios and runMain, and what is
+// Autobahn|JS's own.
 module.exports = {
   ...check,
-  BLOB,
-  TYPED,
   Checks,
   Refused,
-  bytesKwargs,
   close,
   closeAll,
   connect,

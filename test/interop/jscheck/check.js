@@ -11,11 +11,14 @@
 //
 //   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
 //
-// the scenario runner, command-line parsing and the process wrapper. What
-// depends on the library stays in its harness: connecting and closing,
-// serializers, raw peers, and how the library's WAMP errors read (a
-// harness's Checks subclass overrides errorText and adds its own check of
-// a WAMP error).
+// the scenario runner, command-line parsing and the process wrapper, and
+// the cross-client binary payload (BLOB, TYPED, bytesKwargs, the same as
+// python/interop_lib.py's) with the four roles that exchange it
+// (bytesRoles). What depends on the library stays in its harness:
+// connecting and closing, serializers, raw peers, how the library's WAMP
+// errors read (a harness's Checks subclass overrides errorText and adds its
+// own check of a WAMP error), and how it subscribes, publishes, registers
+// and calls for the roles.
 'use strict';
 
 const crypto = require('crypto');
@@ -30,6 +33,50 @@ const SCENARIO_TIMEOUT = 30000;
 const MAX_ERRORS = 20;
 
 // --- values and comparison -------------------------------------------------
+
+// The cross-client binary payload, shared with
+// test/interop/python/interop_lib.py: both sides must agree on it byte for
+// byte. BLOB is every byte value and a few more; TYPED the other kinds of
+// value that travel next to it.
+const BLOB = Buffer.concat([
+  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+  Buffer.from([0, 0]),
+  Buffer.from('junction'),
+  Buffer.from([0xff, 0xfe, 0x80]),
+]);
+const TYPED = {
+  int: 42,
+  neg: -7,
+  big: 9007199254740991,
+  float: 0.5,
+  pi: 3.141592653589793,
+  negbig: -9007199254740991,
+  zero: 0,
+  true: true,
+  false: false,
+  null: null,
+  str: 'h\u00e9llo \u2713 \u{1F600}',
+  list: [1, 'two', 3.5],
+  map: { a: 1 },
+};
+
+// bytesKwargs is the kwargs of the cross-client binary payload (its args
+// are [BLOB]): bytes at the top, empty and nested in a list in a map.
+function bytesKwargs() {
+  return {
+    blob: BLOB,
+    empty: Buffer.alloc(0),
+    nested: { list: [Buffer.from([1, 2, 3])], text: 'not binary' },
+    typed: TYPED,
+  };
+}
+
+// isID says whether v is a WAMP ID: an integer in [1, 2^53], a number or a
+// BigInt (what some MessagePack decoders make of a uint64).
+function isID(v) {
+  if (typeof v === 'bigint') return v >= 1n && v <= 2n ** 53n;
+  return Number.isInteger(v) && v >= 1 && v <= 2 ** 53;
+}
 
 function sha256(b) {
   return crypto.createHash('sha256').update(b).digest('hex');
@@ -192,6 +239,100 @@ class Checks {
   finish() {}
 }
 
+// --- the cross-client binary roles ----------------------------------------
+
+// How long a cross-client role waits for the other client's event or call.
+const CROSS_WAIT = 20000;
+
+// The error a callee-bytes role answers a call with whose payload differs,
+// with the differences as its args.
+const BAD_PAYLOAD = 'interop.error.bad_payload';
+
+// bytesRoles returns the roles sub-bytes, pub-bytes, callee-bytes and
+// caller-bytes, which the Go test pairs across libraries and serializers:
+// a subscriber or callee prints READY once subscribed or registered, the
+// other side then publishes or calls with [BLOB] and bytesKwargs(), which
+// the subscriber, the callee and, from the callee's echo, the caller must
+// get intact. Each role is a function of opts (--topic, --procedure and
+// the connection's flags) that prints the role's RESULT line and resolves
+// to whether it passed. lib is the harness's library:
+//
+// - Checks: its Checks class (its errorText, its finish);
+// - connect(opts, label) resolves to a session handle, close(checks, h)
+//   leaves with GOODBYE and checks that;
+// - subscribe(h, topic, onEvent) calls onEvent(args, kwargs) per event;
+// - publish(h, topic, args, kwargs), acknowledged, resolves to the
+//   publication id;
+// - register(h, procedure, serve): serve(args, kwargs) returns the failed
+//   checks of an invocation; the callee answers with an ERROR BAD_PAYLOAD
+//   carrying them, or else echoes args and kwargs;
+// - answered(h) resolves once the callee's answer to its invocation has
+//   gone out (GOODBYE follows it);
+// - call(h, procedure, args, kwargs) resolves to { args, kwargs } of the
+//   result;
+// - expected(opts), if given, returns { args, kwargs } as the library
+//   decodes the payload with opts.serializer (default [BLOB] and
+//   bytesKwargs()).
+function bytesRoles(lib) {
+  const want = (opts) => (lib.expected ? lib.expected(opts) : { args: [BLOB], kwargs: bytesKwargs() });
+  const checkPayload = (checks, opts, what, args, kwargs) => {
+    const w = want(opts);
+    checks.equal(`${what} args`, args || [], w.args);
+    checks.equal(`${what} kwargs`, kwargs || {}, w.kwargs);
+  };
+  // role joins as label, runs body(checks, h), leaves, and prints the
+  // RESULT line of role.
+  const role = (name, label, body) => async (opts) => {
+    const checks = new lib.Checks();
+    const h = await lib.connect(opts, label);
+    try {
+      await body(opts, checks, h);
+    } catch (e) {
+      checks.fail(checks.errorText(e));
+    }
+    await lib.close(checks, h);
+    checks.finish();
+    resultLine(name, checks);
+    return checks.errors.length === 0;
+  };
+  return {
+    'sub-bytes': role('sub-bytes', 'subscriber', async (opts, checks, h) => {
+      const event = deferred();
+      await lib.subscribe(h, opts.topic, (args, kwargs) => event.resolve([args, kwargs]));
+      console.log('READY');
+      const [args, kwargs] = await withTimeout(event.promise, CROSS_WAIT, `event on ${opts.topic}`);
+      checkPayload(checks, opts, 'event', args, kwargs);
+    }),
+    'pub-bytes': role('pub-bytes', 'publisher', async (opts, checks, h) => {
+      const id = await lib.publish(h, opts.topic, [BLOB], bytesKwargs());
+      checks.true(`acknowledged publish returned ${describe(id)}, not a publication id`, isID(id));
+    }),
+    'callee-bytes': role('callee-bytes', 'callee', async (opts, checks, h) => {
+      const served = deferred();
+      await lib.register(h, opts.procedure, (args, kwargs) => {
+        const c = new lib.Checks();
+        checkPayload(c, opts, 'invocation', args, kwargs);
+        checks.errors.push(...c.errors);
+        served.resolve();
+        return c.errors;
+      });
+      console.log('READY');
+      await withTimeout(served.promise, CROSS_WAIT, `invocation of ${opts.procedure}`);
+      await lib.answered(h);
+    }),
+    'caller-bytes': role('caller-bytes', 'caller', async (opts, checks, h) => {
+      let res;
+      try {
+        res = await lib.call(h, opts.procedure, [BLOB], bytesKwargs());
+      } catch (e) {
+        checks.fail(`call failed: ${checks.errorText(e)}`);
+        return;
+      }
+      checkPayload(checks, opts, 'result', res.args, res.kwargs);
+    }),
+  };
+}
+
 // --- running ---------------------------------------------------------------
 
 // resultLine prints the RESULT line of one scenario, which the Go test
@@ -311,16 +452,23 @@ async function runMain(fn, scenario, text = errorText) {
 }
 
 module.exports = {
+  BAD_PAYLOAD,
+  BLOB,
   CLOSE_TIMEOUT,
+  CROSS_WAIT,
   JOIN_TIMEOUT,
   REALM,
   SCENARIO_TIMEOUT,
+  TYPED,
   WAIT,
   Checks,
+  bytesKwargs,
+  bytesRoles,
   deferred,
   describe,
   diff,
   errorText,
+  isID,
   kind,
   parseArgs,
   resultLine,

@@ -11,6 +11,15 @@
 // msgpack or cbor: wampy's JSON serializer is plain JSON.stringify, without
 // WAMP's convention for binary values.
 //
+// The roles sub-bytes, pub-bytes, callee-bytes and caller-bytes
+// (../jscheck/check.js's bytesRoles, with --topic and --procedure) exchange
+// the cross-client binary payload with another client, msgpack or cbor
+// only, for the same reason; sub-bytes and callee-bytes print READY once
+// subscribed or registered. wampy sends the payload as a browser
+// application would to have it arrive intact (lib.mjs's asSent): bytes as
+// Uint8Arrays, which cbor-x marks with CBOR tag 64, and the integers beyond
+// 32 bits as BigInts.
+//
 // wampy quirks the scenarios work with (wampy 8.0.2):
 //
 // - publish always sets PUBLISH.Options.acknowledge, so every publication
@@ -33,7 +42,8 @@
 
 import { Errors } from 'wampy';
 import {
-  MSG, WAIT, close, connect, deferred, describe, isID, parseArgs, rawCallee, runMain, runScenarios, sameID,
+  BAD_PAYLOAD, BLOB, Checks, MSG, WAIT, asReceived, asSent, bytesKwargs, bytesRoles, close, connect, deferred, describe,
+  isID, parseArgs, rawCallee, runMain, runScenarios, sameID, sentMessage,
 } from './lib.mjs';
 
 // Non-ASCII text, an emoji (a surrogate pair in JS) included.
@@ -313,6 +323,36 @@ async function scenarioBinary(opts, checks) {
   await close(checks, callee, caller);
 }
 
+// --- cross-client binary roles ---------------------------------------------
+
+// The roles (../jscheck/check.js's bytesRoles) with wampy sessions. What
+// wampy sends goes through asSent; what it gets is expected as it decodes
+// it (asReceived).
+const BYTES_ROLES = bytesRoles({
+  Checks,
+  connect,
+  close,
+  subscribe: (h, topic, onEvent) => h.wampy.subscribe(topic, (ev) => onEvent(ev.argsList, ev.argsDict)),
+  publish: async (h, topic, args, kwargs) => {
+    const ack = await h.wampy.publish(topic, { argsList: asSent(args), argsDict: asSent(kwargs) });
+    return ack && ack.publicationId;
+  },
+  register: (h, procedure, serve) => h.wampy.register(procedure, (inv) => {
+    const errors = serve(inv.argsList, inv.argsDict);
+    if (errors.length) throw new AppError(BAD_PAYLOAD, errors);
+    return { argsList: asSent(inv.argsList), argsDict: asSent(inv.argsDict) };
+  }),
+  // wampy sends its YIELD (or ERROR) once the procedure's value has
+  // settled; the tap sees it go.
+  answered: (h) => sentMessage(h, (m) => m[0] === MSG.YIELD || (m[0] === MSG.ERROR && m[1] === MSG.INVOCATION),
+    'its answer to the INVOCATION'),
+  call: async (h, procedure, args, kwargs) => {
+    const res = await h.wampy.call(procedure, { argsList: asSent(args), argsDict: asSent(kwargs) });
+    return { args: res.argsList, kwargs: res.argsDict };
+  },
+  expected: (opts) => ({ args: asReceived([BLOB], opts.serializer), kwargs: asReceived(bytesKwargs(), opts.serializer) }),
+});
+
 // --- main ------------------------------------------------------------------
 
 const SCENARIOS = {
@@ -322,17 +362,25 @@ const SCENARIOS = {
   binary: scenarioBinary,
 };
 
+const ROLES = {
+  suite: (o) => runScenarios(o, SCENARIOS),
+  ...BYTES_ROLES,
+};
+
 const opts = parseArgs(process.argv.slice(2), {
-  usage: 'client.mjs suite --url ws://HOST:PORT/ws --serializer json|msgpack|cbor [--prefix P] [--scenarios a,b]',
+  usage: `client.mjs {${Object.keys(ROLES).join('|')}} --url ws://HOST:PORT/ws --serializer json|msgpack|cbor` +
+    ' [--prefix P] [--scenarios a,b] [--topic T] [--procedure P]',
+  roles: Object.keys(ROLES),
   scenarios: SCENARIOS,
   check: (o) => {
     if (!/^ws:\/\//.test(o.url)) return `wampy speaks WebSocket only: want a ws:// URL, not ${o.url}`;
     const names = o.scenarios ? o.scenarios.split(',') : Object.keys(SCENARIOS);
-    if (o.serializer === 'json' && names.includes('binary')) {
-      return "scenario binary needs msgpack or cbor: wampy's JSON serializer has no binary convention";
+    if (o.serializer === 'json' && (o.role !== 'suite' || names.includes('binary'))) {
+      const what = o.role === 'suite' ? 'scenario binary' : `role ${o.role}`;
+      return `${what} needs msgpack or cbor: wampy's JSON serializer has no binary convention`;
     }
     return null;
   },
 });
 
-runMain(() => runScenarios(opts, SCENARIOS), 'suite');
+runMain(() => ROLES[opts.role](opts), opts.role);

@@ -1,10 +1,12 @@
 // Helpers for the wampy.js interop script (client.mjs): sessions, a raw
 // WAMP peer, checks and the RESULT lines the Go side parses. What does not
 // depend on wampy (strict comparison, Checks, the RESULT line, the runner,
-// parseArgs, runMain) is ../jscheck/check.js, shared with js/lib.js (the
-// Autobahn|JS harness) and built on Node alone, so that this directory
-// needs only the wampy package pinned by its own package-lock.json; this
-// file adds wampy's sessions, serializers and errors, and a raw callee.
+// parseArgs, runMain, the cross-client payload and roles) is
+// ../jscheck/check.js, shared with js/lib.js (the Autobahn|JS harness) and
+// built on Node alone, so that this directory needs only the wampy package
+// pinned by its own package-lock.json; this file adds wampy's sessions,
+// serializers and errors, how values look as wampy sends and receives
+// them, and a raw callee.
 //
 // The Go test runs `node client.mjs suite --url ws://HOST:PORT/ws
 // --serializer json|msgpack|cbor --prefix P --scenarios a,b` in this
@@ -13,9 +15,11 @@
 //   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
 //
 // Every wampy session is tapped: a wrapper around wampy's own serializer
-// keeps each WAMP message the router sent it, as decoded. wampy hides some
-// of them (it drops an EVENT for a subscription it has forgotten, it does
-// not tell why a connection closed), and the checks need to see those.
+// keeps each WAMP message the router sent it, as decoded, and each one
+// wampy sends. wampy hides some of them (it drops an EVENT for a
+// subscription it has forgotten, it does not tell why a connection closed,
+// nor when it has answered an INVOCATION), and the checks need to see
+// those.
 
 import { Wampy } from 'wampy';
 import { JsonSerializer } from 'wampy/JsonSerializer.js';
@@ -25,12 +29,17 @@ import WebSocket from 'ws';
 import check from '../jscheck/check.js';
 
 const {
-  CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, WAIT, deferred, describe, diff, kind, withTimeout,
+  CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, WAIT, deferred, describe, diff, isID, kind, withTimeout,
 } = check;
 
 export {
-  WAIT, deferred, describe, diff, kind, withTimeout,
+  WAIT, deferred, describe, diff, isID, kind, withTimeout,
 };
+
+// The cross-client payload and roles (see check.bytesRoles).
+export const {
+  BAD_PAYLOAD, BLOB, bytesKwargs, bytesRoles,
+} = check;
 
 // WAMP message types the scripts look for in what the router sent.
 export const MSG = {
@@ -46,13 +55,19 @@ function makeSerializer(name) {
 }
 
 // tap wraps a wampy serializer so that every message decoded is also kept
-// in received. wampy takes any object with protocol, isBinary, encode and
-// decode (its documented custom serializer interface).
-function tap(inner, received) {
+// in received, and every message encoded is handed to onSent. wampy takes
+// any object with protocol, isBinary, encode and decode (its documented
+// custom serializer interface), and sends what encode returned right away
+// (or, before WELCOME, queues it).
+function tap(inner, received, onSent) {
   return {
     protocol: inner.protocol,
     isBinary: inner.isBinary,
-    encode: (msg) => inner.encode(msg),
+    encode: (msg) => {
+      const data = inner.encode(msg);
+      onSent(msg);
+      return data;
+    },
     decode: (data) => {
       const msg = inner.decode(data);
       received.push(msg);
@@ -61,19 +76,52 @@ function tap(inner, received) {
   };
 }
 
-// --- IDs and errors --------------------------------------------------------
+// --- values as wampy has them ----------------------------------------------
 
-// isID says whether v is a WAMP ID: an integer in [1, 2^53]. wampy's
-// MessagePack serializer (msgpackr with its defaults) decodes any uint64
-// as a BigInt, and the router sends IDs of 2^32 and more as uint64 (their
-// shortest MessagePack form), so with msgpack session and publication IDs
-// are BigInts.
-export function isID(v) {
-  if (typeof v === 'bigint') return v >= 1n && v <= 2n ** 53n;
-  return Number.isInteger(v) && v >= 1 && v <= 2 ** 53;
+// beyond32 says whether x is an integer that fits in no 32-bit MessagePack
+// integer, signed or unsigned.
+function beyond32(x) {
+  return Number.isInteger(x) && (x < -(2 ** 31) || x >= 2 ** 32);
 }
 
-// sameID compares IDs that may be numbers or BigInts (see isID).
+// mapLeaves returns v with f applied to everything in it that is neither
+// an array nor a plain object (bytes included).
+function mapLeaves(v, f) {
+  if (Array.isArray(v)) return v.map((x) => mapLeaves(x, f));
+  if (kind(v) === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapLeaves(x, f)]));
+  return f(v);
+}
+
+// asSent returns v as an application hands it to wampy to send it intact:
+//
+// - bytes as plain Uint8Arrays, as a browser has them (under Node cbor-x
+//   marks a Uint8Array with CBOR tag 64, "uint8 typed array", and sends a
+//   Buffer untagged: so this is what wampy sends from a browser);
+// - an integer beyond 32 bits as a BigInt: wampy's encoders (msgpackr,
+//   cbor-x) send such a number as a float64, and a BigInt as a 64-bit
+//   integer.
+export function asSent(v) {
+  return mapLeaves(v, (x) => {
+    if (x instanceof Uint8Array) return new Uint8Array(x); // a copy, never a Buffer
+    return beyond32(x) ? BigInt(x) : x;
+  });
+}
+
+// asReceived returns v as wampy decodes it with serializer: msgpackr (its
+// MessagePack, with msgpackr's defaults) decodes a uint64 or int64 as a
+// BigInt, and the router sends an integer beyond 32 bits as one of those
+// (the shortest form); cbor-x, with wampy's int64AsNumber, gives numbers.
+export function asReceived(v, serializer) {
+  return serializer === 'msgpack' ? mapLeaves(v, (x) => (beyond32(x) ? BigInt(x) : x)) : v;
+}
+
+// --- IDs and errors --------------------------------------------------------
+
+// sameID compares IDs that may be numbers or BigInts: wampy's MessagePack
+// serializer (msgpackr with its defaults) decodes any uint64 as a BigInt,
+// and the router sends IDs of 2^32 and more as uint64 (their shortest
+// MessagePack form), so with msgpack session and publication IDs are
+// BigInts (check.isID takes them).
 export function sameID(a, b) {
   return (typeof a === 'number' || typeof a === 'bigint') && String(a) === String(b);
 }
@@ -116,6 +164,7 @@ export class Checks extends check.Checks {
 // connect opens a wampy session to opts.url with opts.serializer in realm1
 // and resolves to a handle: label, wampy (the Wampy instance), id, welcome
 // (WELCOME.Details), received (every message the router sent, decoded),
+// sent (every message wampy sent, before encoding; see sentMessage),
 // errors (what wampy reported to onError) and closed (a promise of the
 // WebSocket's close event: code, reason, wasClean).
 //
@@ -125,6 +174,12 @@ export class Checks extends check.Checks {
 // hidden by a new session.
 export async function connect(opts, label) {
   const received = [];
+  const sent = [];
+  const sendWatchers = new Set();
+  const onSent = (msg) => {
+    sent.push(msg);
+    for (const w of sendWatchers) w(msg);
+  };
   const errors = [];
   const closed = deferred();
   let protocol = null;
@@ -138,7 +193,7 @@ export async function connect(opts, label) {
   const wampy = new Wampy(opts.url, {
     ws: TappedWebSocket,
     realm: REALM,
-    serializer: tap(makeSerializer(opts.serializer), received),
+    serializer: tap(makeSerializer(opts.serializer), received, onSent),
     autoReconnect: false,
     onError: (e) => errors.push(e),
   });
@@ -152,7 +207,23 @@ export async function connect(opts, label) {
   if (protocol !== `wamp.2.${opts.serializer}`) {
     throw new Error(`${label}: the router chose WebSocket subprotocol ${describe(protocol)}, want wamp.2.${opts.serializer}`);
   }
-  return { label, wampy, id: wampy.getSessionId(), welcome, received, errors, closed: closed.promise };
+  return {
+    label, wampy, id: wampy.getSessionId(), welcome, received, sent, sendWatchers, errors, closed: closed.promise,
+  };
+}
+
+// sentMessage resolves to the first message session h has sent for which
+// pred is true, once wampy has handed it to its WebSocket, or rejects after
+// WAIT: what is waited for.
+export function sentMessage(h, pred, what) {
+  const found = h.sent.find(pred);
+  if (found) return Promise.resolve(found);
+  const d = deferred();
+  const watch = (msg) => {
+    if (pred(msg)) d.resolve(msg);
+  };
+  h.sendWatchers.add(watch);
+  return withTimeout(d.promise, WAIT, `${h.label}: ${what}`).finally(() => h.sendWatchers.delete(watch));
 }
 
 // close leaves with GOODBYE (wampy's disconnect) and waits for the
@@ -247,15 +318,17 @@ export function runScenarios(opts, scenarios) {
   return check.runScenarios(opts, scenarios, { Checks });
 }
 
-// parseArgs parses `suite --flag value ...` (check.parseArgs); flags are
-// lower-case words, --url and --serializer (json, msgpack or cbor) are
-// required, and check(opts), if given, returns a problem with the whole.
-// A bad command line prints usage and exits 2.
-export function parseArgs(argv, { usage, scenarios, check: checkOpts }) {
+// parseArgs parses `ROLE --flag value ...` (check.parseArgs), ROLE one of
+// roles; flags are lower-case words, --url and --serializer (json, msgpack
+// or cbor) are required, and check(opts), if given, returns a problem with
+// the whole. A bad command line prints usage and exits 2.
+export function parseArgs(argv, {
+  usage, roles, scenarios, check: checkOpts,
+}) {
   return check.parseArgs(argv, {
     usage,
-    roles: ['suite'],
-    defaults: { prefix: 'interop.wampy' },
+    roles,
+    defaults: { prefix: 'interop.wampy', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' },
     scenarios,
     check: (opts) => (opts.serializer in SERIALIZERS ? checkOpts && checkOpts(opts) : `unknown serializer ${opts.serializer}`),
   });
