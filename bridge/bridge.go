@@ -149,28 +149,12 @@ func (h *Handler) Stats() Stats {
 // forms, retain and disclose_me are passed on, others refused (400).
 func (h *Handler) Publish() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Topic   string    `json:"topic"`
-			Args    wamp.List `json:"args"`
-			Kwargs  wamp.Dict `json:"kwargs"`
-			Options wamp.Dict `json:"options"`
-		}
-		body, ok := h.decode(w, r, &req)
-		if !ok {
-			return
-		}
-		numbers(req.Args)
-		numbers(req.Kwargs)
-		numbers(req.Options)
-		if req.Topic == "" {
-			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidURI, "the body has no topic")
-			return
-		}
-		opts, ok := h.options(w, req.Options, "acknowledge", "exclude", "exclude_authid", "exclude_authrole",
+		req, body, ok := h.readRequest(w, r, "topic", "acknowledge", "exclude", "exclude_authid", "exclude_authrole",
 			"eligible", "eligible_authid", "eligible_authrole", "retain", "disclose_me")
 		if !ok {
 			return
 		}
+		opts := req.Options
 		opts["acknowledge"] = true
 		s, ok := h.join(w, r, body)
 		if !ok {
@@ -179,7 +163,7 @@ func (h *Handler) Publish() http.Handler {
 		defer h.leave(s)
 		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallTimeout)
 		defer cancel()
-		id, err := s.Publish(ctx, req.Topic, req.Args, req.Kwargs, opts)
+		id, err := s.Publish(ctx, req.URI, req.Args, req.Kwargs, opts)
 		if err != nil {
 			h.wampError(w, err)
 			return
@@ -198,27 +182,11 @@ func (h *Handler) Publish() http.Handler {
 // ones with "progress": true. Otherwise the final result alone is sent.
 func (h *Handler) Call() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Procedure string    `json:"procedure"`
-			Args      wamp.List `json:"args"`
-			Kwargs    wamp.Dict `json:"kwargs"`
-			Options   wamp.Dict `json:"options"`
-		}
-		body, ok := h.decode(w, r, &req)
+		req, body, ok := h.readRequest(w, r, "procedure", "timeout", "disclose_me", "receive_progress")
 		if !ok {
 			return
 		}
-		numbers(req.Args)
-		numbers(req.Kwargs)
-		numbers(req.Options)
-		if req.Procedure == "" {
-			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidURI, "the body has no procedure")
-			return
-		}
-		opts, ok := h.options(w, req.Options, "timeout", "disclose_me", "receive_progress")
-		if !ok {
-			return
-		}
+		opts := req.Options
 		timeout := h.cfg.CallTimeout
 		if v, present := opts["timeout"]; present {
 			ms, ok := wamp.AsInt(v)
@@ -250,7 +218,7 @@ func (h *Handler) Call() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
 		defer cancel()
 		if stream == "" {
-			res, err := s.Call(ctx, req.Procedure, req.Args, req.Kwargs, opts)
+			res, err := s.Call(ctx, req.URI, req.Args, req.Kwargs, opts)
 			if err != nil {
 				h.wampError(w, err)
 				return
@@ -259,7 +227,7 @@ func (h *Handler) Call() http.Handler {
 			writeJSON(w, http.StatusOK, resultBody(res, false))
 			return
 		}
-		h.streamCall(ctx, w, s, stream, req.Procedure, req.Args, req.Kwargs, opts, timeout)
+		h.streamCall(ctx, w, s, stream, req.URI, req.Args, req.Kwargs, opts, timeout)
 	})
 }
 
@@ -343,6 +311,48 @@ func resultBody(r *client.Result, progress bool) map[string]any {
 		b["progress"] = true
 	}
 	return b
+}
+
+// request is the body of POST /publish or /call: the topic or procedure,
+// the payload and the options.
+type request struct {
+	URI     string
+	Args    wamp.List
+	Kwargs  wamp.Dict
+	Options wamp.Dict
+}
+
+// readRequest reads the body of POST /publish (uriField "topic") or /call
+// ("procedure"): {uriField, "args", "kwargs", "options"}, numbers as
+// integers where they are whole, options among allowed (returned as a
+// copy the handler may change). On false the response is written.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, uriField string, allowed ...string) (request, []byte, bool) {
+	var in struct {
+		Topic     string    `json:"topic"`
+		Procedure string    `json:"procedure"`
+		Args      wamp.List `json:"args"`
+		Kwargs    wamp.Dict `json:"kwargs"`
+		Options   wamp.Dict `json:"options"`
+	}
+	body, ok := h.decode(w, r, &in)
+	if !ok {
+		return request{}, nil, false
+	}
+	numbers(in.Args)
+	numbers(in.Kwargs)
+	numbers(in.Options)
+	req := request{URI: in.Topic, Args: in.Args, Kwargs: in.Kwargs}
+	if uriField == "procedure" {
+		req.URI = in.Procedure
+	}
+	if req.URI == "" {
+		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidURI, "the body has no "+uriField)
+		return request{}, nil, false
+	}
+	if req.Options, ok = h.options(w, in.Options, allowed...); !ok {
+		return request{}, nil, false
+	}
+	return req, body, true
 }
 
 // decode checks the method, the content type and the size of the body and
