@@ -62,14 +62,15 @@ func authConfig(t *testing.T, devicePub string) string {
 	return cfg + dynRealms
 }
 
-// TestAuthInterop: Autobahn|Python and Autobahn|JS log in with every
-// method of the example config, are refused with wrong or unknown
-// credentials, are refused what their role does not allow, and (Python) a
-// dynamic authenticator and authorizer decide who gets in and what they
-// may do. See python/auth.py and js/auth.js for the scenarios.
+// TestAuthInterop: Autobahn|Python, Autobahn|JS and wampy.js log in with
+// every method of the example config (wampy: all but WAMP-SCRAM), are
+// refused with wrong or unknown credentials, are refused what their role
+// does not allow, and (Python) a dynamic authenticator and authorizer
+// decide who gets in and what they may do. See python/auth.py, js/auth.js
+// and wampy/auth.mjs for the scenarios.
 func TestAuthInterop(t *testing.T) {
-	py, js := pythonClient(t), jsClient(t)
-	requireClients(t, py, js)
+	py, js, wampy := pythonClient(t), jsClient(t), wampyClient(t)
+	requireClients(t, py, js, wampy)
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestAuthInterop(t *testing.T) {
 	pyAuth.command = []string{pythonBin, "auth.py"}
 	jsAuth := *js
 	jsAuth.command = append(append([]string{}, js.command[:len(js.command)-1]...), "auth.js")
+	wampyAuth := withScript(wampy, "auth.mjs")
 
 	// Scenarios that register procedures or subscribe under fixed URIs run
 	// in one combination per client only.
@@ -96,6 +98,10 @@ func TestAuthInterop(t *testing.T) {
 		{&jsAuth, combo{"websocket", "json"}, "--devicekey", []string{"login", "failures", "permissions"}},
 		{&jsAuth, combo{"websocket", "cbor"}, "--devicekey", []string{"login"}},
 		{&jsAuth, combo{"rawsocket", "json"}, "--devicekey", []string{"login", "failures"}},
+		// wampy's permissions URIs name the serializer: every combination runs them.
+		{wampyAuth, combo{"websocket", "json"}, "--devicekey", []string{"login", "failures", "permissions"}},
+		{wampyAuth, combo{"websocket", "msgpack"}, "--devicekey", []string{"login", "failures", "permissions"}},
+		{wampyAuth, combo{"websocket", "cbor"}, "--devicekey", []string{"login", "failures", "permissions"}},
 	} {
 		name := "auth/" + run.c.name + "/" + run.cb.String()
 		t.Run(run.c.name+"/"+run.cb.String(), func(t *testing.T) {

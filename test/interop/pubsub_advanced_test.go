@@ -10,14 +10,14 @@ import (
 )
 
 // TestPubSubAdvanced drives the Advanced Profile PubSub features of a built
-// router with Autobahn|Python (python/pubsub_advanced.py) and Autobahn|JS
-// (js/pubsub_advanced.js), and with raw WAMP messages for what neither
-// library can send: payload passthru, sharded subscriptions, revocation of
+// router with Autobahn|Python (python/pubsub_advanced.py), Autobahn|JS
+// (js/pubsub_advanced.js) and wampy.js (wampy/pubsub_advanced.mjs), and with
+// raw WAMP messages for what no library can send: payload passthru, sharded subscriptions, revocation of
 // a subscriber that did not announce it, unacknowledged publications with
 // bad options. See README.md.
 func TestPubSubAdvanced(t *testing.T) {
-	py, js := pythonClient(t), jsClient(t)
-	requireClients(t, py, js)
+	py, js, wampy := pythonClient(t), jsClient(t), wampyClient(t)
+	requireClients(t, py, js, wampy)
 	r := startRouter(t, routerBinary(t))
 
 	suites := []struct {
@@ -30,6 +30,7 @@ func TestPubSubAdvanced(t *testing.T) {
 			[]string{"listing", "patterns", "meta", "retained"}},
 		{js, "pubsub_advanced.js", []combo{{"websocket", "json"}, {"websocket", "cbor"}, {"rawsocket", "json"}},
 			[]string{"disclose", "listing", "patterns", "revocation", "badoptions", "retained"}},
+		{wampy, "pubsub_advanced.mjs", wampy.combos, []string{"listing", "patterns", "disclose", "retained"}},
 	}
 	for _, s := range suites {
 		c := *s.c

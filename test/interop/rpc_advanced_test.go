@@ -17,13 +17,13 @@ import (
 )
 
 // TestRPCAdvanced drives the dealer's Advanced Profile features with
-// Autobahn|Python (python/rpc_advanced.py) and Autobahn|JS
-// (js/rpc_advanced.js) over every transport and serializer they support,
-// and, for what neither library can send (progressive call invocations,
+// Autobahn|Python (python/rpc_advanced.py), Autobahn|JS (js/rpc_advanced.js)
+// and wampy.js (wampy/rpc_advanced.mjs) over every transport and serializer
+// they support, and, for what no library can send (progressive call invocations,
 // sharded calls, payload passthru, revocation seen on the wire), with raw
 // WAMP messages from Go.
 func TestRPCAdvanced(t *testing.T) {
-	clients := []*client{pythonClient(t), jsClient(t)}
+	clients := []*client{pythonClient(t), jsClient(t), wampyClient(t)}
 	requireClients(t, clients...)
 	r := startRouter(t, routerBinary(t))
 
@@ -33,6 +33,7 @@ func TestRPCAdvanced(t *testing.T) {
 	}{
 		"python": {"rpc_advanced.py", []string{"progressive", "pattern", "shared", "identification", "timeout", "cancel", "caller_leaves", "meta", "revocation"}},
 		"js":     {"rpc_advanced.js", []string{"progressive", "pattern", "shared", "identification", "cancel", "timeout", "meta", "revocation"}},
+		"wampy":  {"rpc_advanced.mjs", []string{"pattern", "shared", "identification", "timeout", "cancel", "progressive_invocations"}},
 	}
 	for _, c := range clients {
 		s := scripts[c.name]

@@ -57,10 +57,10 @@ func wampyClient(t *testing.T) *client {
 		c.unavailable = "wampy.js: test/interop/wampy/node_modules/wampy is missing; " + install
 		return c
 	}
-	// What client.mjs imports, resolved from its directory as it will be;
+	// What the scripts import, resolved from their directory as they will be;
 	// a failure prints one line (Node's own report ends with its version).
 	const probe = "try { await Promise.all(['wampy', 'wampy/JsonSerializer.js', 'wampy/MsgpackSerializer.js', " +
-		"'wampy/CborSerializer.js', 'ws'].map((m) => import(m))); } " +
+		"'wampy/CborSerializer.js', 'wampy/wampcra.js', 'wampy/cryptosign.js', 'tweetnacl', 'ws'].map((m) => import(m))); } " +
 		"catch (e) { console.error(String(e.message).split('\\n')[0]); process.exit(3); }"
 	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
 	defer cancel()

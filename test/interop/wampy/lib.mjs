@@ -43,7 +43,9 @@ export const {
 
 // WAMP message types the scripts look for in what the router sent.
 export const MSG = {
-  HELLO: 1, WELCOME: 2, GOODBYE: 6, ERROR: 8, EVENT: 36, REGISTER: 64, REGISTERED: 65, INVOCATION: 68, YIELD: 70,
+  HELLO: 1, WELCOME: 2, ABORT: 3, GOODBYE: 6, ERROR: 8, PUBLISH: 16, EVENT: 36, CALL: 48, CANCEL: 49, RESULT: 50,
+  REGISTER: 64, REGISTERED: 65,
+  INVOCATION: 68, INTERRUPT: 69, YIELD: 70,
 };
 
 const SERIALIZERS = { json: JsonSerializer, msgpack: MsgpackSerializer, cbor: CborSerializer };
@@ -161,9 +163,10 @@ export class Checks extends check.Checks {
 
 // --- wampy sessions --------------------------------------------------------
 
-// connect opens a wampy session to opts.url with opts.serializer in realm1
-// and resolves to a handle: label, wampy (the Wampy instance), id, welcome
-// (WELCOME.Details), received (every message the router sent, decoded),
+// connect opens a wampy session to opts.url with opts.serializer in realm
+// (default --realm if given, else realm1) and resolves to a handle: label,
+// wampy (the Wampy instance), id, authid, welcome (WELCOME.Details),
+// received (every message the router sent, decoded),
 // sent (every message wampy sent, before encoding; see sentMessage),
 // errors (what wampy reported to onError) and closed (a promise of the
 // WebSocket's close event: code, reason, wasClean).
@@ -172,7 +175,13 @@ export class Checks extends check.Checks {
 // says, subclassed to see the negotiated subprotocol and the close event.
 // Reconnecting is off: a dropped connection must fail the scenario, not be
 // hidden by a new session.
-export async function connect(opts, label) {
+//
+// auth holds wampy's authentication options (authid, authmethods,
+// authextra, onChallenge, authPlugins, authMode, uriValidation...), passed
+// to the Wampy constructor as they are; configure(wampy), if given, runs
+// before connecting. A refused join rejects with an Error whose cause is
+// wampy's own error (an Errors.AbortError for the router's ABORT).
+export async function connect(opts, label, { realm = opts.realm || REALM, auth = {}, configure } = {}) {
   const received = [];
   const sent = [];
   const sendWatchers = new Set();
@@ -192,23 +201,26 @@ export async function connect(opts, label) {
   }
   const wampy = new Wampy(opts.url, {
     ws: TappedWebSocket,
-    realm: REALM,
+    realm,
     serializer: tap(makeSerializer(opts.serializer), received, onSent),
     autoReconnect: false,
     onError: (e) => errors.push(e),
+    ...auth,
   });
+  if (configure) configure(wampy);
   let welcome;
   try {
     welcome = await withTimeout(wampy.connect(), JOIN_TIMEOUT, 'join');
   } catch (e) {
-    throw new Error(`${label}: joining ${REALM} at ${opts.url} with ${opts.serializer}: ${errorText(e)}`);
+    throw new Error(`${label}: joining ${realm} at ${opts.url} with ${opts.serializer}: ${errorText(e)}`, { cause: e });
   }
   // wampy goes on in JSON, silently, if the router picks wamp.2.json.
   if (protocol !== `wamp.2.${opts.serializer}`) {
     throw new Error(`${label}: the router chose WebSocket subprotocol ${describe(protocol)}, want wamp.2.${opts.serializer}`);
   }
   return {
-    label, wampy, id: wampy.getSessionId(), welcome, received, sent, sendWatchers, errors, closed: closed.promise,
+    label, wampy, id: wampy.getSessionId(), authid: welcome.authid, welcome, received, sent, sendWatchers, errors,
+    closed: closed.promise,
   };
 }
 
@@ -256,9 +268,10 @@ export async function close(checks, ...handles) {
 // progressive call results nor call canceling, so the router rightly
 // never offers it progress. features are HELLO.Details.roles.callee.features;
 // onInvocation(raw, request, details, args, kwargs) answers INVOCATIONs
-// with raw.send. Resolves once joined to a handle with register(procedure)
-// and close(checks).
-export function rawCallee(opts, label, features, onInvocation) {
+// with raw.send, and onInterrupt(raw, request, options), if given, handles
+// INTERRUPTs (without it an INTERRUPT fails close). Resolves once joined
+// to a handle with register(procedure) and close(checks).
+export function rawCallee(opts, label, features, onInvocation, onInterrupt) {
   const ser = makeSerializer(opts.serializer);
   const raw = { label, messages: [], pending: new Map(), nextID: 1 };
   const closed = deferred();
@@ -280,7 +293,8 @@ export function rawCallee(opts, label, features, onInvocation) {
       }
       const goodbye = raw.messages.find((m) => m[0] === MSG.GOODBYE);
       checks.equal(`${label}: reason of the router's GOODBYE`, goodbye && goodbye[2], 'wamp.close.goodbye_and_out');
-      const odd = raw.messages.filter((m) => ![MSG.WELCOME, MSG.REGISTERED, MSG.INVOCATION, MSG.GOODBYE].includes(m[0]));
+      const expected = [MSG.WELCOME, MSG.REGISTERED, MSG.INVOCATION, MSG.GOODBYE, ...(onInterrupt ? [MSG.INTERRUPT] : [])];
+      const odd = raw.messages.filter((m) => !expected.includes(m[0]));
       checks.true(`${label}: unexpected messages from the router: ${describe(odd)}`, odd.length === 0);
     };
     ws.onerror = (e) => reject(new Error(`${label}: WebSocket error: ${e.message || e.type}`));
@@ -300,6 +314,7 @@ export function rawCallee(opts, label, features, onInvocation) {
           if (m[1] === MSG.REGISTER) raw.pending.get(m[2])?.rej(new Error(`${label}: REGISTER refused: ${describe(m)}`));
           break;
         case MSG.INVOCATION: onInvocation(raw, m[1], m[3], m[4], m[5]); break;
+        case MSG.INTERRUPT: if (onInterrupt) onInterrupt(raw, m[1], m[2]); break;
         default: break;
       }
     };
@@ -310,24 +325,26 @@ export function rawCallee(opts, label, features, onInvocation) {
 
 // runScenarios runs the scenarios named by --scenarios (else all), each as
 // scenarios[name](opts, checks) with this file's Checks, within
-// check.SCENARIO_TIMEOUT, and prints a RESULT line for each. A promise
-// rejection nobody handled (wampy rejects the requests still pending when
-// a connection drops) fails the scenario running at the time. Resolves to
-// whether all passed.
-export function runScenarios(opts, scenarios) {
-  return check.runScenarios(opts, scenarios, { Checks });
+// timeout ms (default check.SCENARIO_TIMEOUT), and prints a RESULT line
+// for each. A promise rejection nobody handled (wampy rejects the requests
+// still pending when a connection drops) fails the scenario running at the
+// time. Resolves to whether all passed.
+export function runScenarios(opts, scenarios, { timeout } = {}) {
+  return check.runScenarios(opts, scenarios, { Checks, timeout });
 }
 
 // parseArgs parses `ROLE --flag value ...` (check.parseArgs), ROLE one of
-// roles; flags are lower-case words, --url and --serializer (json, msgpack
-// or cbor) are required, and check(opts), if given, returns a problem with
-// the whole. A bad command line prints usage and exits 2.
+// roles (if given); flags are lower-case words, --url and --serializer
+// (json, msgpack or cbor) are required, and so are the flags in required,
+// if given; check(opts), if given, returns a problem with the whole. A bad
+// command line prints usage and exits 2.
 export function parseArgs(argv, {
-  usage, roles, scenarios, check: checkOpts,
+  usage, roles, scenarios, required = [], check: checkOpts,
 }) {
   return check.parseArgs(argv, {
     usage,
     roles,
+    required: ['url', 'serializer', ...required],
     defaults: { prefix: 'interop.wampy', topic: 'interop.cross.bytes', procedure: 'interop.cross.echo_bytes' },
     scenarios,
     check: (opts) => (opts.serializer in SERIALIZERS ? checkOpts && checkOpts(opts) : `unknown serializer ${opts.serializer}`),
