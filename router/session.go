@@ -149,9 +149,15 @@ func (s *Session) route(m wamp.Message) {
 		if m.Reason == wamp.CloseLogout {
 			s.forgetCookie()
 		}
+		// Out of every table first: once end returns, no EVENT can
+		// still be on its way to the session (a delivery holds its
+		// subscription's lock, which end takes to unsubscribe), so the
+		// reply is the last thing the client gets. The other way round,
+		// an EVENT published meanwhile could follow the reply, after the
+		// session has ended (wampy.js aborts with a protocol violation).
+		s.end()
 		s.send(&wamp.Goodbye{Reason: wamp.CloseGoodbyeAndOut})
 		s.logger().Debug("session left", "reason", m.Reason)
-		s.end()
 		s.peer.Close()
 	case *wamp.Abort:
 		s.logger().Debug("client aborted", "reason", m.Reason)
