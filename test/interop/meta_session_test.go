@@ -8,19 +8,22 @@ import (
 )
 
 // TestMetaSession drives the session and testament meta API with
-// Autobahn|Python (python/meta_session.py) and Autobahn|JS
-// (js/meta_session.js): meta events, count/list/get, the kill procedures,
-// and testaments published when a client drops its connection without
-// GOODBYE. The scripts count the sessions of their realm, so each
-// combination gets a realm of its own on a router of this test.
+// Autobahn|Python (python/meta_session.py), Autobahn|JS
+// (js/meta_session.js) and wampy.js (wampy/meta_session.mjs): meta events,
+// count/list/get, the kill procedures, and testaments published when a
+// client drops its connection without GOODBYE. The scripts count the
+// sessions of their realm, so each combination gets a realm of its own on
+// a router of this test.
 func TestMetaSession(t *testing.T) {
 	clients := []*client{
 		withScript(pythonClient(t), "meta_session.py"),
 		withScript(jsClient(t), "meta_session.js"),
+		withScript(wampyClient(t), "meta_session.mjs"),
 	}
 	combos := map[string][]combo{
 		"python": {{"websocket", "json"}, {"websocket", "msgpack"}, {"rawsocket", "cbor"}},
 		"js":     {{"websocket", "json"}, {"websocket", "cbor"}, {"rawsocket", "json"}},
+		"wampy":  {{"websocket", "json"}, {"websocket", "msgpack"}, {"websocket", "cbor"}},
 	}
 	requireClients(t, clients...)
 

@@ -6,8 +6,9 @@
 // ES modules import as their default export.
 //
 // Here: strict structural comparison (describe, kind, diff), bounded waits
-// (withTimeout, sleep, deferred), the Checks collector, the RESULT line the
-// Go side parses,
+// (withTimeout, sleep, deferred), the Checks collector, an in-order event
+// queue (EventQueue), the check of a session's details in the session meta
+// API (checkJoinDetails), the RESULT line the Go side parses,
 //
 //   RESULT {"scenario":"rpc","ok":false,"errors":["..."],"seconds":0.1}
 //
@@ -239,6 +240,72 @@ class Checks {
   finish() {}
 }
 
+// --- events in order -------------------------------------------------------
+
+// EventQueue keeps the events a subscriber receives, in the order they
+// arrive, for a scenario to take one at a time and check that they come
+// in the order it expects. An event is a list whose first item names its
+// kind ('join', 'leave', ...); a subscription handler pushes it.
+class EventQueue {
+  constructor(ms = WAIT) {
+    this.ms = ms;
+    this.queue = [];
+    this.waiting = null;
+  }
+
+  push(...ev) {
+    this.queue.push(ev);
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w();
+    }
+  }
+
+  // expect resolves to the next event, waiting at most ms for it, if it is
+  // of kind k; else it fails checks (what names the wait) and resolves to
+  // null.
+  async expect(checks, k, what) {
+    if (this.queue.length === 0) {
+      try {
+        await withTimeout(new Promise((r) => { this.waiting = r; }), this.ms, what);
+      } catch (e) {
+        this.waiting = null;
+        checks.fail(`${what}: no ${k} event within ${this.ms / 1000}s`);
+        return null;
+      }
+    }
+    const ev = this.queue.shift();
+    if (ev[0] !== k) {
+      checks.fail(`${what}: got ${describe(ev)}, want a ${k} event`);
+      return null;
+    }
+    return ev;
+  }
+}
+
+// --- the session meta API ---------------------------------------------------
+
+// checkJoinDetails checks the details dict wamp.session.on_join and
+// wamp.session.get give for an anonymous session (id, authid) that came
+// over transport ('websocket' or 'rawsocket') with serializer, without
+// TLS: session, authid, authrole, authmethod, authprovider, and transport
+// with type, serializer, peer (an address) and is_secure.
+function checkJoinDetails(checks, what, details, { id, authid, transport, serializer }) {
+  const tr = (details && details.transport) || {};
+  checks.equal(what, details, {
+    session: id,
+    authid,
+    authrole: 'anonymous',
+    authmethod: 'anonymous',
+    authprovider: 'static',
+    transport: tr,
+  });
+  checks.equal(`${what}: transport type, serializer, is_secure`, [tr.type, tr.serializer, tr.is_secure],
+    [transport, serializer, false]);
+  checks.true(`${what}: transport.peer names an address: ${describe(tr.peer)}`, typeof tr.peer === 'string' && tr.peer.includes(':'));
+}
+
 // --- the cross-client binary roles ----------------------------------------
 
 // How long a cross-client role waits for the other client's event or call.
@@ -462,8 +529,10 @@ module.exports = {
   TYPED,
   WAIT,
   Checks,
+  EventQueue,
   bytesKwargs,
   bytesRoles,
+  checkJoinDetails,
   deferred,
   describe,
   diff,

@@ -29,11 +29,11 @@ import WebSocket from 'ws';
 import check from '../jscheck/check.js';
 
 const {
-  CLOSE_TIMEOUT, JOIN_TIMEOUT, REALM, WAIT, deferred, describe, diff, isID, kind, withTimeout,
+  CLOSE_TIMEOUT, EventQueue, JOIN_TIMEOUT, REALM, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
 } = check;
 
 export {
-  WAIT, deferred, describe, diff, isID, kind, withTimeout,
+  EventQueue, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
 };
 
 // The cross-client payload and roles (see check.bytesRoles).
@@ -133,7 +133,9 @@ export function sameID(a, b) {
 // kwargs, anything else as check.errorText does.
 export function errorText(e) {
   if (e && typeof e.errorUri === 'string') {
-    return `${e.name} ${e.errorUri} ${describe(e.argsList)} ${describe(e.argsDict)}`;
+    // wampy's own ProtocolViolationError says what it saw in its message.
+    const msg = e.name === 'ProtocolViolationError' ? ` (${e.message})` : '';
+    return `${e.name} ${e.errorUri}${msg} ${describe(e.argsList)} ${describe(e.argsDict)}`;
   }
   return check.errorText(e);
 }
@@ -168,8 +170,9 @@ export class Checks extends check.Checks {
 // wampy (the Wampy instance), id, authid, welcome (WELCOME.Details),
 // received (every message the router sent, decoded),
 // sent (every message wampy sent, before encoding; see sentMessage),
-// errors (what wampy reported to onError) and closed (a promise of the
-// WebSocket's close event: code, reason, wasClean).
+// errors (what wampy reported to onError), socket (the WebSocket wampy
+// uses) and closed (a promise of the WebSocket's close event: code,
+// reason, wasClean).
 //
 // wampy needs a WebSocket class on Node; it is ws's, as wampy's README
 // says, subclassed to see the negotiated subprotocol and the close event.
@@ -192,9 +195,11 @@ export async function connect(opts, label, { realm = opts.realm || REALM, auth =
   const errors = [];
   const closed = deferred();
   let protocol = null;
+  let socket = null;
   class TappedWebSocket extends WebSocket {
     constructor(url, protocols) {
       super(url, protocols);
+      socket = this;
       this.addEventListener('open', () => { protocol = this.protocol; });
       this.addEventListener('close', (ev) => closed.resolve({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean }));
     }
@@ -220,7 +225,7 @@ export async function connect(opts, label, { realm = opts.realm || REALM, auth =
   }
   return {
     label, wampy, id: wampy.getSessionId(), authid: welcome.authid, welcome, received, sent, sendWatchers, errors,
-    closed: closed.promise,
+    socket, closed: closed.promise,
   };
 }
 
@@ -256,7 +261,10 @@ export async function close(checks, ...handles) {
     } else {
       checks.equal(`${h.label}: reason of the router's GOODBYE`, goodbye[2], 'wamp.close.goodbye_and_out');
     }
-    for (const e of h.errors) checks.fail(`${h.label}: wampy reported ${errorText(e)}`);
+    if (h.errors.length) {
+      checks.fail(`${h.label}: wampy reported ${h.errors.map(errorText).join('; ')}; `
+        + `the last messages from the router: ${describe(h.received.slice(-3), 400)}`);
+    }
   }));
 }
 
