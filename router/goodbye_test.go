@@ -74,3 +74,45 @@ func TestGoodbyeReplyIsTheLastMessage(t *testing.T) {
 		t.Errorf("the session got %v: %s after the GOODBYE reply", got, last)
 	}
 }
+
+// TestNoEventAfterTheRoutersGoodbye: a session the router says GOODBYE to
+// (killed through the meta API, or the router shutting down) gets no EVENT
+// after it, though it stays until the client echoes.
+func TestNoEventAfterTheRoutersGoodbye(t *testing.T) {
+	for _, how := range []string{"kill", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			r := newRouter(t, DropEvents)
+			g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
+			s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
+			t.Cleanup(s.Detach)
+			s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+			s.Receive(&wamp.Subscribe{Request: 1, Topic: "t.killed"})
+			pub := join(t, r, codec.JSON)
+
+			said := make(chan struct{})
+			go func() {
+				defer close(said)
+				if how == "kill" {
+					s.kill(wamp.CloseKilled, "", false)
+				} else {
+					s.shutdown(wamp.CloseSystemShutdown)
+				}
+			}()
+			<-g.replied
+			pub.s.Receive(&wamp.Publish{Request: 2, Topic: "t.killed", Options: wamp.Dict{"acknowledge": true}})
+			if _, ok := pub.recv().(*wamp.Published); !ok {
+				t.Fatal("no PUBLISHED")
+			}
+			close(g.release)
+			<-said
+			got := g.sent()
+			if last := got[len(got)-1]; last != wamp.TypeGoodbye {
+				t.Errorf("the session got %v: %s after the router's GOODBYE", got, last)
+			}
+			s.Receive(&wamp.Goodbye{Reason: wamp.CloseGoodbyeAndOut}) // the echo ends it
+			if got := g.sent(); got[len(got)-1] != wamp.TypeGoodbye {
+				t.Errorf("after the echo the session got %v", got)
+			}
+		})
+	}
+}

@@ -209,6 +209,7 @@ func (s *Session) shutdown(reason wamp.URI) {
 	s.mu.Unlock()
 	switch state {
 	case stateEstablished:
+		s.unsubscribeAll()
 		if s.send(&wamp.Goodbye{Details: wamp.Dict{"message": "the router is shutting down"}, Reason: reason}) {
 			return
 		}
@@ -242,6 +243,20 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 		s.abort(wamp.ErrLimitExceeded, fmt.Sprintf("slow consumer: outbound queue full (a %s did not fit)", t))
 	default:
 		s.logger().Warn("message could not be delivered", "message", t, "err", err)
+	}
+}
+
+// unsubscribeAll takes a session the router is about to say GOODBYE to
+// off its subscriptions: the session ends when the client echoes, but no
+// EVENT may follow the router's GOODBYE (the client may take one after its
+// echo as a protocol violation; wampy.js does). end finds none left.
+func (s *Session) unsubscribeAll() {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = nil
+	s.mu.Unlock()
+	for sub := range subs.all() {
+		s.realm.broker.remove(s, sub)
 	}
 }
 
