@@ -116,3 +116,41 @@ func TestNoEventAfterTheRoutersGoodbye(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledCalleeGetsNoInvocation: a callee the router has said GOODBYE
+// to is no longer picked: a call made before its echo goes to the other
+// callee of a shared registration.
+func TestKilledCalleeGetsNoInvocation(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
+	a := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(a.Detach)
+	a.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	a.Receive(&wamp.Register{Request: 1, Procedure: "p.shared", Options: wamp.Dict{"invoke": "roundrobin"}})
+	if got := g.sent(); len(got) != 2 || got[1] != wamp.TypeRegistered {
+		t.Fatalf("callee a got %v, want WELCOME, REGISTERED", got)
+	}
+	b := joinRPC(t, r)
+	register(t, b, 1, "p.shared", wamp.Dict{"invoke": "roundrobin"})
+	caller := joinRPC(t, r)
+
+	said := make(chan struct{})
+	go func() {
+		defer close(said)
+		a.kill(wamp.CloseKilled, "", false)
+	}()
+	<-g.replied
+	for req := wamp.ID(1); req <= 2; req++ {
+		caller.s.Receive(&wamp.Call{Request: req, Procedure: "p.shared"})
+		inv := wantInvocation(t, b)
+		b.s.Receive(&wamp.Yield{Request: inv.Request})
+		if res, ok := caller.recv().(*wamp.Result); !ok || res.Request != req {
+			t.Fatalf("call %d: got %+v, want its RESULT", req, res)
+		}
+	}
+	close(g.release)
+	<-said
+	if got := g.sent(); got[len(got)-1] != wamp.TypeGoodbye {
+		t.Errorf("the killed callee got %v after its GOODBYE", got)
+	}
+}

@@ -322,7 +322,7 @@ func (s *Session) kill(reason wamp.URI, message string, quiet bool) bool {
 	s.state = stateClosing
 	s.announced.quiet = quiet
 	s.mu.Unlock()
-	s.unsubscribeAll()
+	s.withdraw()
 
 	s.logger().Info("session killed through the meta API", "reason", reason, "message", message)
 	g := &wamp.Goodbye{Reason: reason, Details: wamp.Dict{}}

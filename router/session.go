@@ -209,7 +209,7 @@ func (s *Session) shutdown(reason wamp.URI) {
 	s.mu.Unlock()
 	switch state {
 	case stateEstablished:
-		s.unsubscribeAll()
+		s.withdraw()
 		if s.send(&wamp.Goodbye{Details: wamp.Dict{"message": "the router is shutting down"}, Reason: reason}) {
 			return
 		}
@@ -246,18 +246,22 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 	}
 }
 
-// unsubscribeAll takes a session the router is about to say GOODBYE to
-// off its subscriptions: the session ends when the client echoes, but no
-// EVENT may follow the router's GOODBYE (the client may take one after its
-// echo as a protocol violation; wampy.js does). end finds none left.
-func (s *Session) unsubscribeAll() {
+// withdraw takes a session the router is about to say GOODBYE to off its
+// subscriptions and registrations: the session ends when the client
+// echoes, but no EVENT may follow the router's GOODBYE (the client may
+// take one after its echo as a protocol violation; wampy.js does), and a
+// call meanwhile goes to another callee, or fails at once, rather than
+// to one that is leaving. The calls in flight stay until the session
+// ends; end finds no subscription or registration left.
+func (s *Session) withdraw() {
 	s.mu.Lock()
-	subs := s.subs
-	s.subs = nil
+	subs, regs := s.subs, s.regs
+	s.subs, s.regs = nil, nil
 	s.mu.Unlock()
 	for sub := range subs.all() {
 		s.realm.broker.remove(s, sub)
 	}
+	s.realm.dealer.leave(s, regs, nil, nil)
 }
 
 // end disposes of everything the session holds, once.
