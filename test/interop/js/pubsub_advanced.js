@@ -20,31 +20,14 @@
 'use strict';
 
 const {
-  close, connect, describe, parseArgs, runMain, runScenarios, withTimeout,
+  FenceInbox, close, connect, describe, parseArgs, runMain, runScenarios, withTimeout,
 } = require('./lib.js');
 
-// An inbox collects the events of one subscription. Events of one publisher
-// arrive in order, so an event "fence" published last ends a round.
-class Inbox {
-  constructor(name) {
-    this.name = name;
-    this.events = [];
-    this.fences = new Map();
-  }
-
+// An inbox collects the events of one subscription in rounds (jscheck's
+// FenceInbox), each event as {args, kwargs, details}.
+class Inbox extends FenceInbox {
   handler() {
-    return (args, kwargs, details) => {
-      if (args[0] === 'fence') {
-        const f = this.fences.get(args[1]);
-        if (f) f();
-        return;
-      }
-      this.events.push({ args, kwargs, details });
-    };
-  }
-
-  fence(n) {
-    return new Promise((resolve) => this.fences.set(n, resolve));
+    return (args, kwargs, details) => this.take(args, { args, kwargs, details });
   }
 }
 

@@ -240,6 +240,37 @@ class Checks {
   finish() {}
 }
 
+// --- rounds of events ------------------------------------------------------
+
+// FenceInbox collects the events of one subscription in rounds. Events of
+// one publisher reach a subscriber in order, so an event whose args are
+// ['fence', n], published last, ends round n. A harness's subscription
+// handler passes each event's args and the event as it wants to keep it
+// to take.
+class FenceInbox {
+  constructor(name) {
+    this.name = name;
+    this.events = [];
+    this.fences = new Map();
+  }
+
+  take(args, event) {
+    if (args && args[0] === 'fence') {
+      const f = this.fences.get(args[1]);
+      if (f) f.resolve();
+      return;
+    }
+    this.events.push(event);
+  }
+
+  // fence returns a promise of the end of round n.
+  fence(n) {
+    const d = deferred();
+    this.fences.set(n, d);
+    return d.promise;
+  }
+}
+
 // --- events in order -------------------------------------------------------
 
 // EventQueue keeps the events a subscriber receives, in the order they
@@ -530,6 +561,7 @@ module.exports = {
   WAIT,
   Checks,
   EventQueue,
+  FenceInbox,
   bytesKwargs,
   bytesRoles,
   checkJoinDetails,

@@ -29,11 +29,11 @@ import WebSocket from 'ws';
 import check from '../jscheck/check.js';
 
 const {
-  CLOSE_TIMEOUT, EventQueue, JOIN_TIMEOUT, REALM, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
+  CLOSE_TIMEOUT, EventQueue, FenceInbox, JOIN_TIMEOUT, REALM, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
 } = check;
 
 export {
-  EventQueue, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
+  EventQueue, FenceInbox, WAIT, checkJoinDetails, deferred, describe, diff, isID, kind, withTimeout,
 };
 
 // The cross-client payload and roles (see check.bytesRoles).

@@ -26,35 +26,14 @@
 // eligible list cannot be sent.
 
 import {
-  MSG, WAIT, close, connect, deferred, describe, parseArgs, runMain, runScenarios, sameID,
+  FenceInbox, MSG, WAIT, close, connect, deferred, describe, parseArgs, runMain, runScenarios, sameID,
 } from './lib.mjs';
 
-// An Inbox collects the events of one subscription. Events of one
-// publisher reach a subscriber in order, so an event ['fence', n] the
-// publisher sends last ends round n.
-class Inbox {
-  constructor(name) {
-    this.name = name;
-    this.events = [];
-    this.fences = new Map();
-  }
-
+// An Inbox collects the events of one subscription in rounds (jscheck's
+// FenceInbox), each event as wampy hands it over.
+class Inbox extends FenceInbox {
   handler() {
-    return (ev) => {
-      const args = ev.argsList || [];
-      if (args[0] === 'fence') {
-        const f = this.fences.get(args[1]);
-        if (f) f.resolve();
-        return;
-      }
-      this.events.push(ev);
-    };
-  }
-
-  fence(n) {
-    const d = deferred();
-    this.fences.set(n, d);
-    return d.promise;
+    return (ev) => this.take(ev.argsList || [], ev);
   }
 }
 
