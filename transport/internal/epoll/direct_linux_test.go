@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/junction-wamp/junction/internal/testwait"
 )
 
 // relayConn is a handler that forwards every frame it reads to another
@@ -57,16 +59,23 @@ func (c *relayConn) setTo(to *testConn) {
 	c.mu.Unlock()
 }
 
-// asleep waits until loop i of e has gone to sleep.
+// asleep waits until loop i of e has gone to sleep with no wake-up
+// pending: its flag says it sleeps, its eventfd holds nothing (a wake-up
+// written before, by the Add that gave it a connection say, would be
+// counted when the loop reads it, after the caller's first look at the
+// counters), and the flag still says so, so that a wake-up read meanwhile
+// has been counted too.
 func asleep(t *testing.T, e *Engine, i int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !e.loops[i].sleeping.Load() {
-		if time.Now().After(deadline) {
-			t.Fatalf("loop %d never slept", i)
-		}
-		time.Sleep(time.Millisecond)
+	l := e.loops[i]
+	pending := func() bool {
+		fds := []unix.PollFd{{Fd: int32(l.evfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err != nil || n > 0
 	}
+	testwait.True(t, 5*time.Second, fmt.Sprintf("loop %d asleep", i), func() bool {
+		return l.sleeping.Load() && !pending() && l.sleeping.Load()
+	})
 }
 
 // relayPair sets up a relay on one loop of a two-loop engine forwarding to
