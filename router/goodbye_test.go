@@ -35,6 +35,50 @@ func (g *goodbyeGate) Send(m wamp.Message) error {
 
 func (g *goodbyeGate) Close() {}
 
+// gatedSession joins realm1 of r through a goodbyeGate and sends it req,
+// a SUBSCRIBE or REGISTER, which must be answered with want.
+func gatedSession(t *testing.T, r *Router, req wamp.Message, want wamp.MessageType) (*goodbyeGate, *Session) {
+	t.Helper()
+	g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
+	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(s.Detach)
+	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	s.Receive(req)
+	if got := g.sent(); len(got) != 2 || got[0] != wamp.TypeWelcome || got[1] != want {
+		t.Fatalf("the session got %v, want WELCOME, %s", got, want)
+	}
+	return g, s
+}
+
+// whileReplying runs say (which makes the router say GOODBYE through g)
+// and, while the GOODBYE is held in g's Send, then (a publication or a
+// call from another session); then it lets the GOODBYE go and checks that
+// nothing followed it.
+func whileReplying(t *testing.T, g *goodbyeGate, say, then func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		say()
+	}()
+	<-g.replied
+	then()
+	close(g.release)
+	<-done
+	if got := g.sent(); got[len(got)-1] != wamp.TypeGoodbye {
+		t.Errorf("the session got %v: %s after the GOODBYE", got, got[len(got)-1])
+	}
+}
+
+// publishOn publishes to topic from p and waits for PUBLISHED.
+func publishOn(t *testing.T, p *pipe, topic wamp.URI) {
+	t.Helper()
+	p.s.Receive(&wamp.Publish{Request: 2, Topic: topic, Options: wamp.Dict{"acknowledge": true}})
+	if _, ok := p.recv().(*wamp.Published); !ok {
+		t.Fatal("no PUBLISHED")
+	}
+}
+
 func (g *goodbyeGate) sent() []wamp.MessageType {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -47,32 +91,10 @@ func (g *goodbyeGate) sent() []wamp.MessageType {
 // (the session leaves every table before it answers).
 func TestGoodbyeReplyIsTheLastMessage(t *testing.T) {
 	r := newRouter(t, DropEvents)
-	g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
-	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(s.Detach)
-	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
-	s.Receive(&wamp.Subscribe{Request: 1, Topic: "t.leaving"})
-	if got := g.sent(); len(got) != 2 || got[0] != wamp.TypeWelcome || got[1] != wamp.TypeSubscribed {
-		t.Fatalf("before GOODBYE the session got %v, want WELCOME, SUBSCRIBED", got)
-	}
+	g, s := gatedSession(t, r, &wamp.Subscribe{Request: 1, Topic: "t.leaving"}, wamp.TypeSubscribed)
 	pub := join(t, r, codec.JSON)
-
-	left := make(chan struct{})
-	go func() {
-		defer close(left)
-		s.Receive(&wamp.Goodbye{Reason: wamp.CloseNormal})
-	}()
-	<-g.replied
-	pub.s.Receive(&wamp.Publish{Request: 2, Topic: "t.leaving", Options: wamp.Dict{"acknowledge": true}})
-	if _, ok := pub.recv().(*wamp.Published); !ok {
-		t.Fatal("no PUBLISHED")
-	}
-	close(g.release)
-	<-left
-	got := g.sent()
-	if last := got[len(got)-1]; last != wamp.TypeGoodbye {
-		t.Errorf("the session got %v: %s after the GOODBYE reply", got, last)
-	}
+	whileReplying(t, g, func() { s.Receive(&wamp.Goodbye{Reason: wamp.CloseNormal}) },
+		func() { publishOn(t, pub, "t.leaving") })
 }
 
 // TestNoEventAfterTheRoutersGoodbye: a session the router says GOODBYE to
@@ -82,33 +104,15 @@ func TestNoEventAfterTheRoutersGoodbye(t *testing.T) {
 	for _, how := range []string{"kill", "shutdown"} {
 		t.Run(how, func(t *testing.T) {
 			r := newRouter(t, DropEvents)
-			g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
-			s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-			t.Cleanup(s.Detach)
-			s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
-			s.Receive(&wamp.Subscribe{Request: 1, Topic: "t.killed"})
+			g, s := gatedSession(t, r, &wamp.Subscribe{Request: 1, Topic: "t.killed"}, wamp.TypeSubscribed)
 			pub := join(t, r, codec.JSON)
-
-			said := make(chan struct{})
-			go func() {
-				defer close(said)
+			whileReplying(t, g, func() {
 				if how == "kill" {
 					s.kill(wamp.CloseKilled, "", false)
 				} else {
 					s.shutdown(wamp.CloseSystemShutdown)
 				}
-			}()
-			<-g.replied
-			pub.s.Receive(&wamp.Publish{Request: 2, Topic: "t.killed", Options: wamp.Dict{"acknowledge": true}})
-			if _, ok := pub.recv().(*wamp.Published); !ok {
-				t.Fatal("no PUBLISHED")
-			}
-			close(g.release)
-			<-said
-			got := g.sent()
-			if last := got[len(got)-1]; last != wamp.TypeGoodbye {
-				t.Errorf("the session got %v: %s after the router's GOODBYE", got, last)
-			}
+			}, func() { publishOn(t, pub, "t.killed") })
 			s.Receive(&wamp.Goodbye{Reason: wamp.CloseGoodbyeAndOut}) // the echo ends it
 			if got := g.sent(); got[len(got)-1] != wamp.TypeGoodbye {
 				t.Errorf("after the echo the session got %v", got)
@@ -122,35 +126,18 @@ func TestNoEventAfterTheRoutersGoodbye(t *testing.T) {
 // callee of a shared registration.
 func TestKilledCalleeGetsNoInvocation(t *testing.T) {
 	r := newRouter(t, DropEvents)
-	g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
-	a := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(a.Detach)
-	a.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
-	a.Receive(&wamp.Register{Request: 1, Procedure: "p.shared", Options: wamp.Dict{"invoke": "roundrobin"}})
-	if got := g.sent(); len(got) != 2 || got[1] != wamp.TypeRegistered {
-		t.Fatalf("callee a got %v, want WELCOME, REGISTERED", got)
-	}
+	g, a := gatedSession(t, r, &wamp.Register{Request: 1, Procedure: "p.shared", Options: wamp.Dict{"invoke": "roundrobin"}}, wamp.TypeRegistered)
 	b := joinRPC(t, r)
 	register(t, b, 1, "p.shared", wamp.Dict{"invoke": "roundrobin"})
 	caller := joinRPC(t, r)
-
-	said := make(chan struct{})
-	go func() {
-		defer close(said)
-		a.kill(wamp.CloseKilled, "", false)
-	}()
-	<-g.replied
-	for req := wamp.ID(1); req <= 2; req++ {
-		caller.s.Receive(&wamp.Call{Request: req, Procedure: "p.shared"})
-		inv := wantInvocation(t, b)
-		b.s.Receive(&wamp.Yield{Request: inv.Request})
-		if res, ok := caller.recv().(*wamp.Result); !ok || res.Request != req {
-			t.Fatalf("call %d: got %+v, want its RESULT", req, res)
+	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+		for req := wamp.ID(1); req <= 2; req++ {
+			caller.s.Receive(&wamp.Call{Request: req, Procedure: "p.shared"})
+			inv := wantInvocation(t, b)
+			b.s.Receive(&wamp.Yield{Request: inv.Request})
+			if res, ok := caller.recv().(*wamp.Result); !ok || res.Request != req {
+				t.Fatalf("call %d: got %+v, want its RESULT", req, res)
+			}
 		}
-	}
-	close(g.release)
-	<-said
-	if got := g.sent(); got[len(got)-1] != wamp.TypeGoodbye {
-		t.Errorf("the killed callee got %v after its GOODBYE", got)
-	}
+	})
 }
