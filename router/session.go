@@ -258,10 +258,16 @@ func (s *Session) withdraw() {
 	subs, regs := s.subs, s.regs
 	s.subs, s.regs = nil, nil
 	s.mu.Unlock()
+	s.leaveTables(subs, regs, nil, nil)
+}
+
+// leaveTables takes the session off subs and regs and ends the calls in
+// flight to and from it: what withdraw does early and end does last.
+func (s *Session) leaveTables(subs *idSet[*subscription], regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
 	for sub := range subs.all() {
 		s.realm.broker.remove(s, sub)
 	}
-	s.realm.dealer.leave(s, regs, nil, nil)
+	s.realm.dealer.leave(s, regs, invs, calls)
 }
 
 // end disposes of everything the session holds, once.
@@ -291,12 +297,8 @@ func (s *Session) end() {
 		return
 	}
 	s.router.stats.Established.Add(-1)
-	r := s.realm
-	for sub := range subs.all() {
-		r.broker.remove(s, sub)
-	}
-	r.dealer.leave(s, regs, invs, calls)
-	r.leave(s)
+	s.leaveTables(subs, regs, invs, calls)
+	s.realm.leave(s)
 	// Gone from every table: what is published now cannot reach it.
 	s.left(tms, announce)
 }

@@ -96,13 +96,13 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 	}
 	if check != nil && (indef || major == 6) {
 		check.rare = true
-	}
-	if check.active() && (indef || major == 6) {
-		m, err := cborSkip(b, depth, nil)
-		if err == nil {
-			check.decode(b[:m], depth)
+		if check.active() {
+			m, err := cborSkip(b, depth, nil)
+			if err == nil {
+				check.decode(b[:m], depth)
+			}
+			return m, err
 		}
-		return m, err
 	}
 	if indef {
 		for {
