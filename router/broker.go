@@ -444,6 +444,14 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 	}
 	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
 	b.forward(s.realm, m.Topic, pubID, details, m.Payload, &o, m.Options)
+	// Retained before PUBLISHED goes: a publisher that waits for it and
+	// then subscribes with get_retained (or tells another session to)
+	// must get this publication, not the one it replaced.
+	// A restricted publication is not retained: retainedEvents cannot tell
+	// which later subscriber would have been eligible, and the
+	// specification forbids sending a retained event to one that would
+	// not (a broker MAY decline to retain).
+	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted, durable != nil)
 	switch {
 	case durable != nil:
 		durable.done()
@@ -453,11 +461,6 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		s.send(ack)
 		publishedPool.Put(ack)
 	}
-	// A restricted publication is not retained: retainedEvents cannot tell
-	// which later subscriber would have been eligible, and the
-	// specification forbids sending a retained event to one that would
-	// not (a broker MAY decline to retain).
-	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted, durable != nil)
 }
 
 // fanout sends the event to the subscribers of every subscription matching

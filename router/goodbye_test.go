@@ -9,21 +9,26 @@ import (
 	"github.com/junction-wamp/junction/wamp/codec"
 )
 
-// goodbyeGate is a peer that holds the router's reply to a GOODBYE (after
-// noting it) until the test lets it go, so that the test can publish while
-// the reply is on its way.
-type goodbyeGate struct {
+// sendGate is a peer that holds the router's one message of a type
+// (a GOODBYE, a PUBLISHED; after noting it) until the test lets it go, so
+// that the test can act while that message is on its way.
+type sendGate struct {
+	hold    wamp.MessageType
 	mu      sync.Mutex
 	got     []wamp.MessageType
-	replied chan struct{} // closed when the GOODBYE reply is sent
+	replied chan struct{} // closed when the held message is sent
 	release chan struct{} // closed by the test
 }
 
-func (g *goodbyeGate) Send(m wamp.Message) error {
+func newSendGate(hold wamp.MessageType) *sendGate {
+	return &sendGate{hold: hold, replied: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *sendGate) Send(m wamp.Message) error {
 	g.mu.Lock()
 	g.got = append(g.got, m.Type())
 	g.mu.Unlock()
-	if m.Type() == wamp.TypeGoodbye {
+	if m.Type() == g.hold {
 		close(g.replied)
 		select {
 		case <-g.release:
@@ -33,13 +38,13 @@ func (g *goodbyeGate) Send(m wamp.Message) error {
 	return nil
 }
 
-func (g *goodbyeGate) Close() {}
+func (g *sendGate) Close() {}
 
-// gatedSession joins realm1 of r through a goodbyeGate and sends it req,
-// a SUBSCRIBE or REGISTER, which must be answered with want.
-func gatedSession(t *testing.T, r *Router, req wamp.Message, want wamp.MessageType) (*goodbyeGate, *Session) {
+// gatedSession joins realm1 of r through a sendGate holding GOODBYE and
+// sends it req, a SUBSCRIBE or REGISTER, which must be answered with want.
+func gatedSession(t *testing.T, r *Router, req wamp.Message, want wamp.MessageType) (*sendGate, *Session) {
 	t.Helper()
-	g := &goodbyeGate{replied: make(chan struct{}), release: make(chan struct{})}
+	g := newSendGate(wamp.TypeGoodbye)
 	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
 	t.Cleanup(s.Detach)
 	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
@@ -54,7 +59,7 @@ func gatedSession(t *testing.T, r *Router, req wamp.Message, want wamp.MessageTy
 // and, while the GOODBYE is held in g's Send, then (a publication or a
 // call from another session); then it lets the GOODBYE go and checks that
 // nothing followed it.
-func whileReplying(t *testing.T, g *goodbyeGate, say, then func()) {
+func whileReplying(t *testing.T, g *sendGate, say, then func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
@@ -79,7 +84,7 @@ func publishOn(t *testing.T, p *pipe, topic wamp.URI) {
 	}
 }
 
-func (g *goodbyeGate) sent() []wamp.MessageType {
+func (g *sendGate) sent() []wamp.MessageType {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]wamp.MessageType(nil), g.got...)

@@ -226,3 +226,41 @@ func TestHeldEventsBounded(t *testing.T) {
 		t.Fatalf("EventsDropped = %d, want %d", n, extra)
 	}
 }
+
+// TestRetainedBeforePublished: PUBLISHED for a retained publication comes
+// after the publication is retained, so a session that subscribes with
+// get_retained once the publisher has its PUBLISHED gets this publication,
+// not the one it replaced (a CI failure of the client's
+// TestAdvancedRetained). The test holds PUBLISHED in the publisher's Send
+// and subscribes meanwhile.
+func TestRetainedBeforePublished(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	g := newSendGate(wamp.TypePublished)
+	pub := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(pub.Detach)
+	pub.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	first := join(t, r, codec.JSON)
+	publishRetained := func(p *pipe, arg string) {
+		p.s.Receive(&wamp.Publish{Request: 1, Topic: "com.r.x", Options: wamp.Dict{"retain": true, "acknowledge": true},
+			Payload: wamp.Payload{Args: wamp.List{arg}}})
+		if _, ok := p.recv().(*wamp.Published); !ok {
+			t.Fatal("no PUBLISHED")
+		}
+	}
+	publishRetained(first, "old")
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		pub.Receive(&wamp.Publish{Request: 2, Topic: "com.r.x", Options: wamp.Dict{"retain": true, "acknowledge": true},
+			Payload: wamp.Payload{Args: wamp.List{"new"}}})
+	}()
+	<-g.replied
+	sub := join(t, r, codec.JSON)
+	sub.s.Receive(&wamp.Subscribe{Request: 3, Topic: "com.r.x", Options: wamp.Dict{"get_retained": true}})
+	expectType[*wamp.Subscribed](t, sub)
+	if ev := wantEvent(t, sub); decodeList(t, &ev.Payload)[0] != "new" {
+		t.Errorf("the retained event is %v, want the publication PUBLISHED is on its way for", decodeList(t, &ev.Payload))
+	}
+	close(g.release)
+	<-published
+}
