@@ -520,10 +520,13 @@ func (d *dealer) complete(to *Session, invID wamp.ID) (invocation, bool) {
 }
 
 // forgetCall removes the caller's record of the call req, if it still is
-// the one invoked as invID at callee to.
-func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.ID, flags invFlags) {
+// the one invoked as invID at callee to, and reports whether it was: the
+// caller still waits for an answer (a caller that is leaving has taken
+// its records already).
+func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.ID, flags invFlags) (owed bool) {
 	from.mu.Lock()
 	if oc, ok := from.rpc.get(req); ok && oc.callee == to && oc.invID == invID {
+		owed = true
 		delete(from.rpc.calls, req)
 		if flags&flagProgressiveCall != 0 {
 			if from.rpc.ended == nil {
@@ -533,6 +536,7 @@ func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.
 		}
 	}
 	from.mu.Unlock()
+	return owed
 }
 
 // interrupt sends INTERRUPT for invID to callee to, if it supports call
@@ -815,7 +819,9 @@ func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]
 	}
 	for invID, inv := range invs {
 		inv.stopTimer()
-		d.forgetCall(inv.caller, inv.callerRequest, s, invID, inv.flags)
+		if !d.forgetCall(inv.caller, inv.callerRequest, s, invID, inv.flags) {
+			continue // the caller is leaving too (or is s): nothing may follow its GOODBYE
+		}
 		inv.caller.send(&wamp.Error{
 			RequestType: wamp.TypeCall, Request: inv.callerRequest, Error: wamp.ErrCanceled,
 			Payload: wamp.Payload{Args: wamp.List{"the callee left before it answered"}},

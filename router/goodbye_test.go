@@ -146,3 +146,35 @@ func TestKilledCalleeGetsNoInvocation(t *testing.T) {
 		}
 	})
 }
+
+// TestKilledCallersCallIsInterrupted: a call made by a session the router
+// says GOODBYE to ends there: its callee is interrupted, and its YIELD
+// brings no RESULT after the GOODBYE.
+func TestKilledCallersCallIsInterrupted(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	callee := joinRPC(t, r, "call_canceling")
+	register(t, callee, 1, "p.slow", nil)
+	g, a := gatedSession(t, r, &wamp.Subscribe{Request: 1, Topic: "t.any"}, wamp.TypeSubscribed)
+	a.Receive(&wamp.Call{Request: 2, Procedure: "p.slow"})
+	inv := wantInvocation(t, callee)
+	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+		wantInterrupt(t, callee, inv.Request, "killnowait")
+		callee.s.Receive(&wamp.Yield{Request: inv.Request})
+	})
+}
+
+// TestKilledCalleesCallFailsAtOnce: a call a session the router says
+// GOODBYE to was answering fails at once (its YIELD would be ignored),
+// not when the client echoes.
+func TestKilledCalleesCallFailsAtOnce(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	g, a := gatedSession(t, r, &wamp.Register{Request: 1, Procedure: "p.leaving"}, wamp.TypeRegistered)
+	caller := joinRPC(t, r)
+	caller.s.Receive(&wamp.Call{Request: 7, Procedure: "p.leaving"})
+	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+		wantError(t, caller, wamp.TypeCall, 7, wamp.ErrCanceled)
+	})
+	if got := g.sent(); len(got) != 4 || got[2] != wamp.TypeInvocation {
+		t.Errorf("the callee got %v, want WELCOME, REGISTERED, INVOCATION, GOODBYE", got)
+	}
+}

@@ -246,19 +246,28 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 	}
 }
 
-// withdraw takes a session the router is about to say GOODBYE to off its
-// subscriptions and registrations: the session ends when the client
-// echoes, but no EVENT may follow the router's GOODBYE (the client may
-// take one after its echo as a protocol violation; wampy.js does), and a
-// call meanwhile goes to another callee, or fails at once, rather than
-// to one that is leaving. The calls in flight stay until the session
-// ends; end finds no subscription or registration left.
+// withdraw takes a session the router is about to say GOODBYE to (its
+// state already stateClosing) off its subscriptions and registrations
+// and ends its calls in flight: the session ends when the client echoes,
+// but nothing may follow the router's GOODBYE (a client may take an
+// EVENT or a RESULT after it as a protocol violation; wampy.js does).
+// So a call meanwhile goes to another callee, or fails at once, rather
+// than to one that is leaving; a call the session is answering fails at
+// once with wamp.error.canceled (its YIELD would be ignored: a closing
+// session's messages are, but its GOODBYE); a call it made is
+// interrupted at its callee (the client fails it when it reads the
+// GOODBYE). A closing session takes no new calls (the dealer checks its
+// state), so end finds nothing of this left.
 func (s *Session) withdraw() {
 	s.mu.Lock()
-	subs, regs := s.subs, s.regs
-	s.subs, s.regs = nil, nil
+	subs, regs, invs := s.subs, s.regs, s.invocations
+	s.subs, s.regs, s.invocations = nil, nil, nil
+	var calls map[wamp.ID]outCall
+	if s.rpc != nil {
+		calls, s.rpc.calls = s.rpc.calls, nil
+	}
 	s.mu.Unlock()
-	s.leaveTables(subs, regs, nil, nil)
+	s.leaveTables(subs, regs, invs, calls)
 }
 
 // leaveTables takes the session off subs and regs and ends the calls in
