@@ -243,3 +243,22 @@ func referenceJSON(b []byte) (any, error) {
 	}
 	return conv(v)
 }
+
+// FuzzValidBase64 checks the scan of an unescaped binary string against
+// what base64.StdEncoding decodes, for strings without a line break (which
+// an unescaped JSON string cannot hold and the decoder would skip).
+func FuzzValidBase64(f *testing.F) {
+	for _, s := range []string{"", "AQI=", "AQ==", "AQID", "A===", "====", "AQ=", "AQ=I", "A", "AB", "ABC",
+		"AQ==AQ==", "+/+/", "-_-_", "AQI", "QUJD\x00", "QUJD\xff", "QR=="} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if bytes.ContainsAny(s, "\r\n") {
+			return
+		}
+		_, err := base64.StdEncoding.DecodeString(string(s))
+		if got := validBase64(s); got != (err == nil) {
+			t.Fatalf("validBase64(%q) = %v, the decoder says %v", s, got, err)
+		}
+	})
+}

@@ -184,9 +184,10 @@ func mayBeOutOfRange(num []byte) bool {
 }
 
 // checkBinaryString checks a JSON string (without its quotes) that starts
-// with an escaped U+0000 as jsonParser reads it: the rest must be base64.
-// Without another escape, as a binary string is written, it is decoded
-// piece by piece on the stack rather than allocated.
+// with an escaped U+0000 as jsonParser reads it: the rest must be base64
+// (standard alphabet, padded), as base64.StdEncoding decodes it. Without
+// another escape, as a binary string is written, it is checked by a scan
+// that decodes nothing (validBase64).
 func checkBinaryString(s []byte) error {
 	s = s[6:] // \u0000
 	if bytes.IndexByte(s, '\\') >= 0 {
@@ -199,24 +200,46 @@ func checkBinaryString(s []byte) error {
 		}
 		return nil
 	}
-	// Whole quanta before the last piece; padding ends the data, so it
-	// may only be in the last. (Without escapes there is no line break,
-	// which the decoder would skip.)
-	var buf [192]byte
-	const piece = 256
-	for len(s) > piece {
-		if bytes.IndexByte(s[:piece], '=') >= 0 {
-			return errors.New("binary string: base64 padding before the end")
+	if !validBase64(s) {
+		// Decoded only to say what is wrong with it.
+		_, err := base64.StdEncoding.DecodeString(string(s))
+		if err == nil {
+			err = errors.New("not base64")
 		}
-		if _, err := base64.StdEncoding.Decode(buf[:], s[:piece]); err != nil {
-			return fmt.Errorf("binary string: %w", err)
-		}
-		s = s[piece:]
-	}
-	if _, err := base64.StdEncoding.Decode(buf[:], s); err != nil {
 		return fmt.Errorf("binary string: %w", err)
 	}
 	return nil
+}
+
+// base64Alphabet marks the bytes of the standard base64 alphabet.
+var base64Alphabet = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()
+
+// validBase64 reports whether base64.StdEncoding decodes s, which holds no
+// line break (the decoder would skip one; an unescaped JSON string has
+// none): whole quanta of the alphabet, the last of which may end in one
+// or two '=' (the decoder ignores the bits a padded quantum leaves over).
+func validBase64(s []byte) bool {
+	n := len(s)
+	if n%4 != 0 {
+		return false
+	}
+	if n > 0 && s[n-1] == '=' {
+		n--
+		if s[n-1] == '=' {
+			n--
+		}
+	}
+	for _, c := range s[:n] {
+		if !base64Alphabet[c] {
+			return false
+		}
+	}
+	return true
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
