@@ -311,8 +311,17 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	s.rpc.calls[req] = outCall{callee: to, invID: invID, streaming: co.progress}
 	s.mu.Unlock()
 
+	// A local callee's INVOCATION is queued under its lock, after a
+	// check that it is still established and still a callee of the
+	// registration: a callee that unregisters or is told GOODBYE leaves
+	// under the same lock before its UNREGISTERED or GOODBYE is queued,
+	// so no INVOCATION follows either (a client may take one as a
+	// protocol violation; Autobahn|Python does). Another node's proxy is
+	// not held across the send: its Forward may fail calls, which takes
+	// sessions' locks.
+	remote := origin != nil
 	to.mu.Lock()
-	if to.state != stateEstablished {
+	if to.state != stateEstablished || !remote && !to.regs.has(regID) {
 		to.mu.Unlock()
 		d.forgetCall(s, req, to, invID, 0)
 		s.errorReply(wamp.TypeCall, req, wamp.ErrNoSuchProcedure,
@@ -323,7 +332,9 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		to.invocations = make(map[wamp.ID]invocation)
 	}
 	to.invocations[invID] = inv
-	to.mu.Unlock()
+	if remote {
+		to.mu.Unlock()
+	}
 
 	if co.progress {
 		details = withProgress(details)
@@ -333,20 +344,27 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	err := sendInvocation(to, msg, origin)
 	*msg = wamp.Invocation{}
 	invocationPool.Put(msg)
+	if enforce && err == nil {
+		// Armed once the INVOCATION is queued, so that an INTERRUPT for
+		// the timeout cannot overtake it.
+		if remote {
+			to.mu.Lock()
+		}
+		if cur, ok := to.invocations[invID]; ok && cur.ext == inv.ext {
+			d.arm(to, invID, inv.ext, co.timeout)
+		}
+		if remote {
+			to.mu.Unlock()
+		}
+	}
+	if !remote {
+		to.mu.Unlock()
+	}
 	if err != nil {
 		d.invocationFailed(s, req, procedure, to, invID, err, false)
 		return
 	}
 	s.countSent(wamp.TypeInvocation)
-	if enforce {
-		// Armed once the INVOCATION is queued, so that an INTERRUPT for
-		// the timeout cannot overtake it.
-		to.mu.Lock()
-		if cur, ok := to.invocations[invID]; ok && cur.ext == inv.ext {
-			d.arm(to, invID, inv.ext, co.timeout)
-		}
-		to.mu.Unlock()
-	}
 }
 
 // invocationDetails builds INVOCATION.Details for a call from s to entry
