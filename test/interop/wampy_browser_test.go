@@ -175,9 +175,14 @@ var browserSerializers = []struct {
 func browserPageHandler() http.Handler {
 	dir := filepath.Join("wampy", "browser")
 	mux := http.NewServeMux()
-	for path, file := range map[string]string{"/{$}": "index.html", "/page.mjs": "page.mjs", "/values.mjs": "values.mjs"} {
+	for path, file := range map[string]string{
+		"/{$}":               filepath.Join(dir, "index.html"),
+		"/page.mjs":          filepath.Join(dir, "page.mjs"),
+		"/values.mjs":        filepath.Join(dir, "values.mjs"),
+		"/jscheck/values.js": filepath.Join("jscheck", "values.js"),
+	} {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
-			http.ServeFile(w, r, filepath.Join(dir, file))
+			http.ServeFile(w, r, file)
 		})
 	}
 	build := filepath.Join("wampy", "node_modules", "wampy", "dist", "browser")
@@ -298,14 +303,14 @@ func receive(t *testing.T, ch <-chan goReceived, what string, wait time.Duration
 
 // --- the payloads ----------------------------------------------------------
 
-// browserText is values.mjs's TEXT: non-ASCII, an emoji included.
+// browserText is jscheck/values.js's TEXT: non-ASCII, an emoji included.
 const browserText = "h\u00e9llo \u2713 \U0001F600"
 
 // browserPayload is what the page sends the Go peer (values.mjs's fromGo
 // in page.mjs) as the Go client decodes it, and what the Go callee answers
 // with: with JSON, plain() (wampy's JSON has no binary convention); with
 // MessagePack and CBOR the cross-client binary payload, binary(): [BLOB]
-// and bytesKwargs, as jscheck/check.js and python/interop_lib.py have it.
+// and bytesKwargs, as jscheck/values.js and python/interop_lib.py have it.
 // Integers are int64: the page sends those beyond 32 bits as BigInts,
 // which msgpackr and cbor-x write as 64-bit integers.
 func browserPayload(serializer string) (wamp.List, wamp.Dict) {

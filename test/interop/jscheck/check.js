@@ -5,7 +5,8 @@
 // just its own node_modules; package.json next to it says CommonJS, which
 // ES modules import as their default export.
 //
-// Here: strict structural comparison (describe, kind, diff), bounded waits
+// Here: strict structural comparison (describe, kind, diff: values.js's,
+// which the browser page shares), bounded waits
 // (withTimeout, sleep, deferred), the Checks collector, an in-order event
 // queue (EventQueue), the check of a session's details in the session meta
 // API (checkJoinDetails), the RESULT line the Go side parses,
@@ -35,48 +36,25 @@ const MAX_ERRORS = 20;
 
 // --- values and comparison -------------------------------------------------
 
-// The cross-client binary payload, shared with
-// test/interop/python/interop_lib.py: both sides must agree on it byte for
-// byte. BLOB is every byte value and a few more; TYPED the other kinds of
-// value that travel next to it.
-const BLOB = Buffer.concat([
-  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
-  Buffer.from([0, 0]),
-  Buffer.from('junction'),
-  Buffer.from([0xff, 0xfe, 0x80]),
-]);
-const TYPED = {
-  int: 42,
-  neg: -7,
-  big: 9007199254740991,
-  float: 0.5,
-  pi: 3.141592653589793,
-  negbig: -9007199254740991,
-  zero: 0,
-  true: true,
-  false: false,
-  null: null,
-  str: 'h\u00e9llo \u2713 \u{1F600}',
-  list: [1, 'two', 3.5],
-  map: { a: 1 },
-};
+// The cross-client payload and the strict comparison are values.js's,
+// which the browser page loads too; here the bytes are Buffers, as Node's
+// WAMP libraries have them. BLOB is every byte value and a few more, TYPED
+// the other kinds of value that travel next to it (both shared with
+// test/interop/python/interop_lib.py byte for byte). describe shows a
+// value in a failed check's message; diff compares structurally and
+// strictly (an integer stays an integer of the same value and a number,
+// not a BigInt; bytes arrive as a Uint8Array, a Buffer being one, with the
+// same bytes; an absent value stays absent).
+const values = require('./values.js');
+
+const { beyond32, describe, diff, isID, kind, mapLeaves } = values;
+const BLOB = Buffer.from(values.BLOB);
+const TYPED = values.typed();
 
 // bytesKwargs is the kwargs of the cross-client binary payload (its args
 // are [BLOB]): bytes at the top, empty and nested in a list in a map.
 function bytesKwargs() {
-  return {
-    blob: BLOB,
-    empty: Buffer.alloc(0),
-    nested: { list: [Buffer.from([1, 2, 3])], text: 'not binary' },
-    typed: TYPED,
-  };
-}
-
-// isID says whether v is a WAMP ID: an integer in [1, 2^53], a number or a
-// BigInt (what some MessagePack decoders make of a uint64).
-function isID(v) {
-  if (typeof v === 'bigint') return v >= 1n && v <= 2n ** 53n;
-  return Number.isInteger(v) && v >= 1 && v <= 2 ** 53;
+  return values.bytesKwargs((b) => Buffer.from(b));
 }
 
 function sha256(b) {
@@ -87,64 +65,6 @@ function sha256(b) {
 // throws on one).
 function bigintReplacer(k, x) {
   return typeof x === 'bigint' ? `${x}n` : x;
-}
-
-// describe shows a value in a failed check's message, at most limit
-// characters of it: bytes as their type, length and first 16 bytes in hex,
-// a BigInt as 123n, anything else as JSON (or String where JSON fails).
-function describe(v, limit = 200) {
-  let s;
-  if (v instanceof Uint8Array) { // a Buffer is one
-    s = `<${v.constructor.name} ${v.length} bytes ${Buffer.from(v).subarray(0, 16).toString('hex')}>`;
-  } else if (typeof v === 'bigint') {
-    s = `${v}n`;
-  } else {
-    try {
-      s = JSON.stringify(v, bigintReplacer);
-    } catch (e) {
-      s = String(v);
-    }
-    if (s === undefined) s = String(v);
-  }
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-function kind(v) {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v; // bigint is a kind of its own: a number must not come back as one
-}
-
-// diff compares structurally and strictly: an integer must stay an
-// integer of the same value (and a JS number, not a BigInt), binary must
-// arrive as a Uint8Array (a Buffer is one), not as a string or an array,
-// and an absent value must stay absent. Differing bytes are shown with
-// the sha256 of each side. Returns the differences.
-function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'bytes':
-      return Buffer.from(got).equals(Buffer.from(want)) ? []
-        : [`${path}: got ${describe(got)} (sha256 ${sha256(got)}), want ${describe(want)} (sha256 ${sha256(want)})`];
-    case 'array':
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
 }
 
 // errorText describes a rejection or exception for a failed check: an
@@ -186,23 +106,8 @@ function deferred() {
 // it to name its library's errors (errorText), to check that a request
 // failed with a given WAMP error, and to add checks that span a whole
 // scenario (finish).
-class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
-  }
-
+// (fail, equal and true are values.js's, which the browser page shares.)
+class Checks extends values.Checks {
   // rejection awaits promise, which must be rejected: resolves to
   // { error } with what it was rejected with, or, if it succeeded, fails
   // with "what: succeeded with ..., want <want>" and resolves to null. A
@@ -562,6 +467,7 @@ module.exports = {
   Checks,
   EventQueue,
   FenceInbox,
+  beyond32,
   bytesKwargs,
   bytesRoles,
   checkJoinDetails,
@@ -571,6 +477,7 @@ module.exports = {
   errorText,
   isID,
   kind,
+  mapLeaves,
   parseArgs,
   resultLine,
   runMain,

@@ -80,19 +80,9 @@ function tap(inner, received, onSent) {
 
 // --- values as wampy has them ----------------------------------------------
 
-// beyond32 says whether x is an integer that fits in no 32-bit MessagePack
-// integer, signed or unsigned.
-function beyond32(x) {
-  return Number.isInteger(x) && (x < -(2 ** 31) || x >= 2 ** 32);
-}
-
-// mapLeaves returns v with f applied to everything in it that is neither
-// an array nor a plain object (bytes included).
-function mapLeaves(v, f) {
-  if (Array.isArray(v)) return v.map((x) => mapLeaves(x, f));
-  if (kind(v) === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapLeaves(x, f)]));
-  return f(v);
-}
+// beyond32 (an integer that fits in no 32-bit MessagePack integer) and
+// mapLeaves (f applied to every leaf, bytes included) are check.js's.
+const { beyond32, mapLeaves } = check;
 
 // asSent returns v as an application hands it to wampy to send it intact:
 //

@@ -32,7 +32,7 @@
 //   answers with what A sent, not with what B decoded.
 
 import {
-  asReceived, asSent, binary, cborNegativeBytes, count, describe, diff, isID, isNegative64, leaves, plain,
+  Checks, asReceived, asSent, binary, cborNegativeBytes, count, describe, isID, isNegative64, leaves, plain,
 } from './values.mjs';
 
 const params = new URLSearchParams(window.location.search);
@@ -90,24 +90,6 @@ function errorText(e) {
   if (e && typeof e.errorUri === 'string') return `${e.name} ${e.errorUri} ${describe(e.argsList)} ${describe(e.argsDict)}`;
   if (e instanceof Error) return e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
   return describe(e);
-}
-
-class Checks {
-  constructor() {
-    this.errors = [];
-  }
-
-  fail(msg) {
-    this.errors.push(msg);
-  }
-
-  equal(what, got, want) {
-    for (const d of diff(got, want)) this.fail(`${what}: ${d}`);
-  }
-
-  true(what, cond) {
-    if (!cond) this.fail(what);
-  }
 }
 
 // --- wampy sessions --------------------------------------------------------

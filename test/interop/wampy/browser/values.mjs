@@ -1,43 +1,20 @@
 // What the browser page (page.mjs) sends and how it compares what comes
-// back: for a page, what ../../jscheck/check.js and ../lib.mjs are to the
-// Node.js scripts. check.js is CommonJS built on Node's Buffer and crypto,
-// which a page cannot load without a bundler, so the cross-client payload
-// (BLOB, TYPED, bytesKwargs) and the strict comparison (kind, describe,
-// diff) are repeated here with the same values and rules, on Uint8Arrays.
+// back: for a page, what ../lib.mjs is to the Node.js scripts. The
+// cross-client payload (BLOB, TEXT, typed, bytesKwargs) and the strict
+// comparison (kind, describe, diff) are ../../jscheck/values.js's, the
+// same as the Node.js harnesses', which index.html loads as a classic
+// script before this module (globalThis.jscheckValues).
 // ../../wampy_browser_test.go holds the same payloads in Go and checks what
 // the page sends against them, and the page checks what the Go client
-// sends back, so a copy that drifts fails the test.
+// sends back.
 
-// Non-ASCII text, an emoji (a surrogate pair in JS) included.
-export const TEXT = 'h\u00e9llo \u2713 \u{1F600}';
+const V = globalThis.jscheckValues;
+if (!V) throw new Error('jscheck/values.js is not loaded (index.html loads it before page.mjs)');
 
-// BLOB is every byte value and a few more, as check.js's.
-export const BLOB = Uint8Array.from([
-  ...Array.from({ length: 256 }, (_, i) => i),
-  0, 0,
-  ...new TextEncoder().encode('junction'),
-  0xff, 0xfe, 0x80,
-]);
-
-// typed returns check.js's TYPED: the other kinds of value that travel
-// next to the bytes.
-function typed() {
-  return {
-    int: 42,
-    neg: -7,
-    big: 9007199254740991,
-    float: 0.5,
-    pi: 3.141592653589793,
-    negbig: -9007199254740991,
-    zero: 0,
-    true: true,
-    false: false,
-    null: null,
-    str: TEXT,
-    list: [1, 'two', 3.5],
-    map: { a: 1 },
-  };
-}
+export const {
+  TEXT, BLOB, Checks, isID, kind, describe, diff,
+} = V;
+const { typed, beyond32, mapLeaves } = V;
 
 // plain is the payload every serializer carries, wampy's JSON included:
 // no bytes.
@@ -51,32 +28,10 @@ export function plain() {
 // binary is the cross-client binary payload, check.js's [BLOB] and
 // bytesKwargs(): bytes at the top, empty, and nested in a list in a map.
 export function binary() {
-  return {
-    args: [BLOB.slice()],
-    kwargs: {
-      blob: BLOB.slice(),
-      empty: new Uint8Array(0),
-      nested: { list: [Uint8Array.of(1, 2, 3)], text: 'not binary' },
-      typed: typed(),
-    },
-  };
+  return { args: [BLOB.slice()], kwargs: V.bytesKwargs((b) => b.slice()) };
 }
 
 // --- values as wampy has them ----------------------------------------------
-
-// beyond32 says whether x is an integer that fits in no 32-bit MessagePack
-// integer, signed or unsigned.
-function beyond32(x) {
-  return Number.isInteger(x) && (x < -(2 ** 31) || x >= 2 ** 32);
-}
-
-// mapLeaves returns v with f applied to everything in it that is neither
-// an array nor a plain object (bytes included).
-function mapLeaves(v, f) {
-  if (Array.isArray(v)) return v.map((x) => mapLeaves(x, f));
-  if (kind(v) === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapLeaves(x, f)]));
-  return f(v);
-}
 
 // asSent returns v as the page hands it to wampy with serializer so that
 // it arrives intact (../lib.mjs's asSent): with msgpack and cbor an integer
@@ -149,82 +104,4 @@ export function count(haystack, needle) {
     if (j === needle.length) n++;
   }
   return n;
-}
-
-// isID says whether v is a WAMP ID: an integer in [1, 2^53], a number or a
-// BigInt (what msgpackr makes of a uint64).
-export function isID(v) {
-  if (typeof v === 'bigint') return v >= 1n && v <= 2n ** 53n;
-  return Number.isInteger(v) && v >= 1 && v <= 2 ** 53;
-}
-
-// --- comparison ------------------------------------------------------------
-
-export function kind(v) {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v; // bigint is a kind of its own: a number must not come back as one
-}
-
-function hex(b) {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-// describe shows a value in a failed check's message, at most limit
-// characters of it: bytes as their type, length and first 16 bytes in hex,
-// a BigInt as 123n, anything else as JSON (or String where JSON fails).
-export function describe(v, limit = 200) {
-  let s;
-  if (v instanceof Uint8Array) {
-    s = `<${v.constructor.name} ${v.length} bytes ${hex(v.subarray(0, 16))}>`;
-  } else if (typeof v === 'bigint') {
-    s = `${v}n`;
-  } else {
-    try {
-      s = JSON.stringify(v, (k, x) => {
-        if (typeof x === 'bigint') return `${x}n`;
-        if (x instanceof Uint8Array) return describe(x);
-        return x;
-      });
-    } catch (e) {
-      s = String(v);
-    }
-    if (s === undefined) s = String(v);
-  }
-  return s.length > limit ? `${s.slice(0, limit)}...(${s.length} chars)` : s;
-}
-
-// diff compares structurally and strictly, as check.js's diff: the same
-// kind and value (a number must not come back as a BigInt nor the other way
-// round), bytes as a Uint8Array with the same bytes (else the first byte
-// that differs is named), an absent value absent. Returns the differences.
-export function diff(got, want, path = '$') {
-  if (kind(got) !== kind(want)) {
-    return [`${path}: got ${kind(got)} ${describe(got)}, want ${kind(want)} ${describe(want)}`];
-  }
-  switch (kind(want)) {
-    case 'bytes': {
-      if (got.length === want.length && got.every((b, i) => b === want[i])) return [];
-      const at = got.findIndex((b, i) => b !== want[i]);
-      const where = at >= 0 && at < want.length
-        ? `first difference at byte ${at}: ${got[at]}, want ${want[at]}` : 'the lengths differ';
-      return [`${path}: got ${describe(got)}, want ${describe(want)} (${where})`];
-    }
-    case 'array':
-      if (got.length !== want.length) {
-        return [`${path}: got ${got.length} items ${describe(got)}, want ${want.length} items ${describe(want)}`];
-      }
-      return want.flatMap((w, i) => diff(got[i], w, `${path}[${i}]`));
-    case 'object': {
-      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].sort();
-      return keys.flatMap((k) => {
-        if (!(k in got)) return [`${path}.${k}: missing`];
-        if (!(k in want)) return [`${path}.${k}: unexpected ${describe(got[k])}`];
-        return diff(got[k], want[k], `${path}.${k}`);
-      });
-    }
-    default:
-      return Object.is(got, want) || got === want ? [] : [`${path}: got ${describe(got)}, want ${describe(want)}`];
-  }
 }
