@@ -274,8 +274,11 @@ func (h *heldEvents) hold(ev wamp.Message) {
 }
 
 // catchUp sends s, which has just subscribed to sub, the retained events
-// it asked for, with no lock held: there may be many, and publishers to
-// the subscription must not wait for them. The live events published
+// it asked for, with no broker lock held: there may be many, and
+// publishers to the subscription must not wait for them. Each goes under
+// s's own lock while s is established, so none follows the GOODBYE of a
+// router that says goodbye to s meanwhile (kill and shutdown set its
+// state under that lock before they say it). The live events published
 // meanwhile were held back (held); they follow, under sub.mu, so that none
 // overtakes a retained event and none comes out of order.
 func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEvents) {
@@ -288,7 +291,14 @@ func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEven
 		if sub.match != wamp.MatchExact {
 			ev.details["topic"] = string(ev.topic) // details are the caller's own (retainedEvents)
 		}
-		if err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: ev.details, Payload: ev.payload}); err != nil {
+		s.mu.Lock()
+		if s.state != stateEstablished {
+			s.mu.Unlock()
+			break // the router said GOODBYE, or s is gone
+		}
+		err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: ev.details, Payload: ev.payload})
+		s.mu.Unlock()
+		if err != nil {
 			failed = append(failed, failedSend{s, err})
 			break
 		}

@@ -46,9 +46,10 @@
 // any broker lock is taken), internalCaller.mu and background.mu are
 // leaves, and so is every lock of the history store, whose writer calls
 // back (AppendDurable) holding none. Peer.Send is called under
-// subscription.mu, dealer.mu and a callee's Session.mu (to keep the order
-// of what reaches a client); it never blocks and never calls back into
-// the router, so the transport's own locks come after all of these. So is
+// subscription.mu, dealer.mu and a session's own Session.mu (a callee's
+// INVOCATION, a subscriber's retained events: to keep the order of what
+// reaches a client, nothing after GOODBYE or UNREGISTERED); it never
+// blocks and never calls back into the router, so the transport's own locks come after all of these. So is
 // a Backbone (Interest, NodeKey and Shard under subscription.mu or
 // broker.mu, Registered, CalleeChanged and Callee under dealer.mu): its
 // locks come after the router's.

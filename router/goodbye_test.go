@@ -9,13 +9,14 @@ import (
 	"github.com/junction-wamp/junction/wamp/codec"
 )
 
-// sendGate is a peer that holds the router's one message of a type
-// (a GOODBYE, a PUBLISHED; after noting it) until the test lets it go, so
-// that the test can act while that message is on its way.
+// sendGate is a peer that holds the router's first message of a type
+// (a GOODBYE, a PUBLISHED, an EVENT; after noting it) until the test lets
+// it go, so that the test can act while that message is on its way.
 type sendGate struct {
 	hold    wamp.MessageType
 	mu      sync.Mutex
 	got     []wamp.MessageType
+	held    bool          // the first message of type hold came
 	replied chan struct{} // closed when the held message is sent
 	release chan struct{} // closed by the test
 }
@@ -27,8 +28,10 @@ func newSendGate(hold wamp.MessageType) *sendGate {
 func (g *sendGate) Send(m wamp.Message) error {
 	g.mu.Lock()
 	g.got = append(g.got, m.Type())
+	first := m.Type() == g.hold && !g.held
+	g.held = g.held || first
 	g.mu.Unlock()
-	if m.Type() == g.hold {
+	if first {
 		close(g.replied)
 		select {
 		case <-g.release:
@@ -176,5 +179,50 @@ func TestKilledCalleesCallFailsAtOnce(t *testing.T) {
 	})
 	if got := g.sent(); len(got) != 4 || got[2] != wamp.TypeInvocation {
 		t.Errorf("the callee got %v, want WELCOME, REGISTERED, INVOCATION, GOODBYE", got)
+	}
+}
+
+// TestNoRetainedEventAfterTheRoutersGoodbye: the retained events a
+// SUBSCRIBE asked for are sent with no broker lock held across them all;
+// a session the router says GOODBYE to meanwhile (here killed while the
+// first of them is held in its Send) gets no more of them after the
+// GOODBYE.
+func TestNoRetainedEventAfterTheRoutersGoodbye(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	for _, topic := range []wamp.URI{"t.r.a", "t.r.b", "t.r.c"} {
+		pub.s.Receive(&wamp.Publish{Request: 1, Topic: topic, Options: wamp.Dict{"retain": true, "acknowledge": true}})
+		if _, ok := pub.recv().(*wamp.Published); !ok {
+			t.Fatal("no PUBLISHED")
+		}
+	}
+	g := newSendGate(wamp.TypeEvent)
+	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(s.Detach)
+	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		s.Receive(&wamp.Subscribe{Request: 2, Topic: "t.r", Options: wamp.Dict{"match": "prefix", "get_retained": true}})
+	}()
+	<-g.replied // the first retained EVENT is held
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		s.kill(wamp.CloseKilled, "", false)
+	}()
+	// The kill waits for the held EVENT's send, or (the bug this test is
+	// for) says GOODBYE at once; either way the rest must not follow the
+	// GOODBYE. The wait only gives the bug its chance to show.
+	select {
+	case <-killed:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(g.release)
+	<-subscribed
+	<-killed
+	got := g.sent()
+	if got[len(got)-1] != wamp.TypeGoodbye {
+		t.Errorf("the session got %v: %s after the GOODBYE", got, got[len(got)-1])
 	}
 }
