@@ -50,7 +50,7 @@
 // INVOCATION, a subscriber's retained events: to keep the order of what
 // reaches a client, nothing after GOODBYE or UNREGISTERED); it never
 // blocks and never calls back into the router, so the transport's own
-// locks come after all of these. So is a Backbone (Interest, NodeKey and Shard under subscription.mu or
-// broker.mu, Registered, CalleeChanged and Callee under dealer.mu): its
-// locks come after the router's.
+// locks come after all of these. So is a Backbone (Interest, NodeKey and
+// Shard under subscription.mu or broker.mu, Registered, CalleeChanged and
+// Callee under dealer.mu): its locks come after the router's.
 package router
