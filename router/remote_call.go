@@ -274,14 +274,10 @@ func (r *Router) NodeLost(node uint64) {
 				continue
 			}
 			s.mu.Lock()
-			invs := s.invocations
-			var calls map[wamp.ID]outCall
-			if s.rpc != nil {
-				calls, s.rpc.calls = s.rpc.calls, nil
-			}
-			s.invocations, s.state = nil, stateClosed
+			t := s.takeTables()
+			s.state = stateClosed
 			s.mu.Unlock()
-			rl.dealer.leave(s, nil, invs, calls)
+			s.leaveTables(t)
 		}
 	}
 }

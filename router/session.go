@@ -260,23 +260,39 @@ func (s *Session) sendFailed(t wamp.MessageType, err error) {
 // state), so end finds nothing of this left.
 func (s *Session) withdraw() {
 	s.mu.Lock()
-	subs, regs, invs := s.subs, s.regs, s.invocations
-	s.subs, s.regs, s.invocations = nil, nil, nil
-	var calls map[wamp.ID]outCall
-	if s.rpc != nil {
-		calls, s.rpc.calls = s.rpc.calls, nil
-	}
+	t := s.takeTables()
 	s.mu.Unlock()
-	s.leaveTables(subs, regs, invs, calls)
+	s.leaveTables(t)
 }
 
-// leaveTables takes the session off subs and regs and ends the calls in
-// flight to and from it: what withdraw does early and end does last.
-func (s *Session) leaveTables(subs *idSet[*subscription], regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
-	for sub := range subs.all() {
+// tables is what a session holds in its realm's tables and of the calls
+// in flight to and from it, taken out of the session at once
+// (takeTables) and then left with no session lock held (leaveTables).
+type tables struct {
+	subs  *idSet[*subscription]
+	regs  *idSet[*registration]
+	invs  map[wamp.ID]invocation
+	calls map[wamp.ID]outCall
+}
+
+// takeTables takes what s holds out of it: withdraw early, end last, and
+// a lost node's proxies (Router.NodeLost). Called under s.mu.
+func (s *Session) takeTables() tables {
+	t := tables{subs: s.subs, regs: s.regs, invs: s.invocations}
+	s.subs, s.regs, s.invocations = nil, nil, nil
+	if s.rpc != nil {
+		t.calls, s.rpc.calls = s.rpc.calls, nil
+	}
+	return t
+}
+
+// leaveTables takes the session off the subscriptions and registrations
+// of t and ends its calls in flight.
+func (s *Session) leaveTables(t tables) {
+	for sub := range t.subs.all() {
 		s.realm.broker.remove(s, sub)
 	}
-	s.realm.dealer.leave(s, regs, invs, calls)
+	s.realm.dealer.leave(s, t.regs, t.invs, t.calls)
 }
 
 // end disposes of everything the session holds, once.
@@ -288,12 +304,8 @@ func (s *Session) end() {
 	}
 	wasJoined := s.state == stateEstablished || s.state == stateClosing
 	s.state = stateClosed
-	subs, regs, invs, tms := s.subs, s.regs, s.invocations, s.testaments
-	s.subs, s.regs, s.invocations, s.testaments = nil, nil, nil, nil
-	var calls map[wamp.ID]outCall
-	if s.rpc != nil {
-		calls, s.rpc.calls = s.rpc.calls, nil
-	}
+	t, tms := s.takeTables(), s.testaments
+	s.testaments = nil
 	if bb := s.router.cfg.Backbone; bb != nil && s.announced.joined && !s.announced.owed {
 		bb.SessionLeft(s.realm.name, s.id) // it was SessionJoined (joined)
 	}
@@ -306,7 +318,7 @@ func (s *Session) end() {
 		return
 	}
 	s.router.stats.Established.Add(-1)
-	s.leaveTables(subs, regs, invs, calls)
+	s.leaveTables(t)
 	s.realm.leave(s)
 	// Gone from every table: what is published now cannot reach it.
 	s.left(tms, announce)
