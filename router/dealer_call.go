@@ -332,7 +332,8 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		to.invocations = make(map[wamp.ID]invocation)
 	}
 	to.invocations[invID] = inv
-	if remote {
+	locked := !remote
+	if !locked {
 		to.mu.Unlock()
 	}
 
@@ -347,17 +348,15 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	if enforce && err == nil {
 		// Armed once the INVOCATION is queued, so that an INTERRUPT for
 		// the timeout cannot overtake it.
-		if remote {
+		if !locked {
 			to.mu.Lock()
+			locked = true
 		}
 		if cur, ok := to.invocations[invID]; ok && cur.ext == inv.ext {
 			d.arm(to, invID, inv.ext, co.timeout)
 		}
-		if remote {
-			to.mu.Unlock()
-		}
 	}
-	if !remote {
+	if locked {
 		to.mu.Unlock()
 	}
 	if err != nil {
