@@ -48,9 +48,7 @@ func (g *sendGate) Close() {}
 func gatedSession(t *testing.T, r *Router, req wamp.Message, want wamp.MessageType) (*sendGate, *Session) {
 	t.Helper()
 	g := newSendGate(wamp.TypeGoodbye)
-	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(s.Detach)
-	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	s := joinPeer(t, r, g)
 	s.Receive(req)
 	if got := g.sent(); len(got) != 2 || got[0] != wamp.TypeWelcome || got[1] != want {
 		t.Fatalf("the session got %v, want WELCOME, %s", got, want)
@@ -197,9 +195,7 @@ func TestNoRetainedEventAfterTheRoutersGoodbye(t *testing.T) {
 		}
 	}
 	g := newSendGate(wamp.TypeEvent)
-	s := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(s.Detach)
-	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	s := joinPeer(t, r, g)
 	subscribed := make(chan struct{})
 	go func() {
 		defer close(subscribed)

@@ -236,23 +236,18 @@ func TestHeldEventsBounded(t *testing.T) {
 func TestRetainedBeforePublished(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	g := newSendGate(wamp.TypePublished)
-	pub := r.Attach(g, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(pub.Detach)
-	pub.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
-	first := join(t, r, codec.JSON)
-	publishRetained := func(p *pipe, arg string) {
-		p.s.Receive(&wamp.Publish{Request: 1, Topic: "com.r.x", Options: wamp.Dict{"retain": true, "acknowledge": true},
-			Payload: wamp.Payload{Args: wamp.List{arg}}})
-		if _, ok := p.recv().(*wamp.Published); !ok {
-			t.Fatal("no PUBLISHED")
-		}
+	pub := joinPeer(t, r, g)
+	retained := func(arg string) *wamp.Publish {
+		return &wamp.Publish{Request: 1, Topic: "com.r.x", Options: wamp.Dict{"retain": true, "acknowledge": true},
+			Payload: wamp.Payload{Args: wamp.List{arg}}}
 	}
-	publishRetained(first, "old")
+	first := join(t, r, codec.JSON)
+	first.s.Receive(retained("old"))
+	expectType[*wamp.Published](t, first)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
-		pub.Receive(&wamp.Publish{Request: 2, Topic: "com.r.x", Options: wamp.Dict{"retain": true, "acknowledge": true},
-			Payload: wamp.Payload{Args: wamp.List{"new"}}})
+		pub.Receive(retained("new"))
 	}()
 	<-g.replied
 	sub := join(t, r, codec.JSON)

@@ -123,6 +123,16 @@ func attachPipe(t *testing.T, r *Router, c codec.Codec) *pipe {
 	return p
 }
 
+// joinPeer attaches a session with peer as its transport and joins realm1
+// with every role, for tests whose peer is not a pipe.
+func joinPeer(t *testing.T, r *Router, peer Peer) *Session {
+	t.Helper()
+	s := r.Attach(peer, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(s.Detach)
+	s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	return s
+}
+
 var allRoles = wamp.Dict{"roles": wamp.Dict{"publisher": wamp.Dict{}, "subscriber": wamp.Dict{}, "caller": wamp.Dict{}, "callee": wamp.Dict{}}}
 
 // join attaches a session and joins realm1.

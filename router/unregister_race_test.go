@@ -50,9 +50,7 @@ func (p *orderPeer) Close() {}
 func TestNoInvocationAfterUnregistered(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	p := &orderPeer{answer: make(chan wamp.ID, 1<<16)}
-	callee := r.Attach(p, TransportInfo{Kind: "test", Serializer: "json"})
-	t.Cleanup(callee.Detach)
-	callee.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	callee := joinPeer(t, r, p)
 	answered := make(chan struct{})
 	go func() {
 		defer close(answered)
@@ -64,9 +62,7 @@ func TestNoInvocationAfterUnregistered(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for range 3 {
-		c := r.Attach(discardPeer{}, TransportInfo{Kind: "test", Serializer: "json"})
-		t.Cleanup(c.Detach)
-		c.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+		c := joinPeer(t, r, discardPeer{})
 		wg.Go(func() {
 			for req := wamp.ID(1); !stop.Load(); req++ {
 				c.Receive(&wamp.Call{Request: req, Procedure: "p.flapping"})
