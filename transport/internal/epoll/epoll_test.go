@@ -18,6 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/junction-wamp/junction/internal/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -462,19 +464,18 @@ func TestPacing(t *testing.T) {
 	// allows: on a loaded machine the pace may take longer to get there,
 	// but an unpaced listener (a write a millisecond) never does.
 	const span = 4 * interval
-	deadline := time.Now().Add(10 * time.Second)
-	for paced := false; !paced; {
-		if time.Now().After(deadline) {
-			t.Fatal("the listener is not paced: more than one write an interval after 10s")
-		}
+	testwait.For(t, 10*time.Second, func() error {
 		from, w0 := time.Now(), e.Stats().Writes
 		for time.Since(from) < span {
 			c.send([]byte{'x'})
 			time.Sleep(time.Millisecond)
 		}
 		writes, took := e.Stats().Writes-w0, time.Since(from)
-		paced = writes <= uint64(took/interval)+2
-	}
+		if most := uint64(took/interval) + 2; writes > most {
+			return fmt.Errorf("the listener is not paced: %d writes in %v, want at most %d", writes, took, most)
+		}
+		return nil
+	})
 	// A talking connection is answered at once all the same.
 	talker := newTestConn(true)
 	tp := pair(t, e, &talker.Conn, talker, 0)
