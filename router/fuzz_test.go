@@ -1,0 +1,192 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+// fuzzPeer is the transport of a session the fuzzer drives. It checks that
+// every message the router sends encodes and decodes again with its
+// serializer (MessagePack, the strictest about types), and keeps the ids
+// the router gave it, so that the fuzzer's messages can name them (see
+// fillIDs): without them a YIELD, an UNSUBSCRIBE or an UNREGISTER could
+// only name an id the router picked at random.
+type fuzzPeer struct {
+	t *testing.T
+	c codec.Codec
+
+	mu           sync.Mutex
+	closed       bool
+	invocation   wamp.ID
+	subscription wamp.ID
+	registration wamp.ID
+}
+
+func (p *fuzzPeer) Send(m wamp.Message) error {
+	b, err := p.c.Encode(nil, m)
+	if err != nil {
+		p.t.Errorf("router sent a %s that does not encode: %v (%+v)", m.Type(), err, m)
+		return nil
+	}
+	got, err := p.c.Decode(b)
+	if err != nil {
+		p.t.Errorf("router sent %x, which does not decode: %v", b, err)
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	switch m := got.(type) {
+	case *wamp.Invocation:
+		p.invocation = m.Request
+	case *wamp.Subscribed:
+		p.subscription = m.Subscription
+	case *wamp.Registered:
+		p.registration = m.Registration
+	}
+	return nil
+}
+
+func (p *fuzzPeer) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+}
+
+// fillIDs puts the last invocation, subscription and registration the
+// router gave the session where m names id 0 (which WAMP never uses).
+func (p *fuzzPeer) fillIDs(m wamp.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch m := m.(type) {
+	case *wamp.Yield:
+		if m.Request == 0 {
+			m.Request = p.invocation
+		}
+	case *wamp.Error:
+		if m.Request == 0 && m.RequestType == wamp.TypeInvocation {
+			m.Request = p.invocation
+		}
+	case *wamp.Unsubscribe:
+		if m.Subscription == 0 {
+			m.Subscription = p.subscription
+		}
+	case *wamp.Unregister:
+		if m.Registration == 0 {
+			m.Registration = p.registration
+		}
+	}
+}
+
+// FuzzSessions: whatever two joined sessions send the router (any message
+// that decodes, in any order, with any options) costs at most those
+// sessions: the router does not panic, sends nothing its serializer cannot
+// carry, and still serves a third session afterwards. Input: JSON
+// messages, one a line; a line that starts with "b " comes from the
+// second session, any other from the first.
+func FuzzSessions(f *testing.F) {
+	for _, seed := range []string{
+		// RPC, both ways: register, call, yield (0: the last INVOCATION).
+		"[64,1,{},\"com.p\"]\nb [48,1,{},\"com.p\",[1],{\"a\":1}]\n[70,0,{},[2]]",
+		"[64,1,{\"invoke\":\"roundrobin\"},\"com.p\"]\nb [64,1,{\"invoke\":\"roundrobin\"},\"com.p\"]\n[48,2,{\"timeout\":1},\"com.p\"]\nb [8,68,0,{},\"com.e\",[1]]",
+		"[64,1,{\"match\":\"prefix\"},\"com\"]\nb [48,1,{\"receive_progress\":true,\"progress\":true},\"com.p\",[1]]\nb [48,1,{\"progress\":false},\"com.p\",[2]]\n[70,0,{\"progress\":true},[1]]\nb [49,1,{\"mode\":\"killnowait\"}]\n[70,0,{}]",
+		"[64,1,{\"match\":\"wildcard\"},\"com..x\"]\nb [48,1,{\"disclose_me\":true},\"com.a.x\"]\n[66,2,0]\nb [49,1,{\"mode\":\"kill\"}]",
+		"[64,1,{\"force_reregister\":true,\"invoke\":\"single\"},\"com.p\"]\nb [64,1,{\"force_reregister\":true},\"com.p\"]\nb [48,2,{\"rkey\":\"k\",\"runmode\":\"partition\"},\"com.p\"]",
+		// PubSub: subscribe, publish with options, history, retained, unsubscribe.
+		"[32,1,{},\"com.t\"]\nb [16,1,{\"acknowledge\":true,\"exclude_me\":false,\"disclose_me\":true,\"retain\":true},\"com.t\",[1],{\"k\":\"v\"}]\n[34,2,0]",
+		"[32,1,{\"match\":\"prefix\",\"get_retained\":true},\"com.h\"]\nb [16,1,{\"acknowledge\":true,\"eligible\":[1,2],\"exclude\":[3],\"eligible_authrole\":[\"anonymous\"],\"exclude_authid\":[\"x\"]},\"com.h.1\",[\"\\u0000AAE=\"]]",
+		"[32,1,{\"match\":\"wildcard\"},\"com..t\"]\nb [16,2,{\"rkey\":\"r\",\"retain\":true,\"acknowledge\":true},\"com.x.t\"]\n[32,3,{\"get_retained\":true,\"nkey\":\"r\"},\"com.x.t\"]",
+		// The meta API and the event history.
+		"[48,1,{},\"wamp.session.list\"]\n[48,2,{},\"wamp.session.get\",[1]]\n[48,3,{},\"wamp.registration.match\",[\"com.p\"]]\n[48,4,{},\"wamp.subscription.lookup\",[\"com.t\",{\"match\":\"prefix\"}]]",
+		"[32,1,{},\"wamp.session.on_leave\"]\nb [48,1,{},\"wamp.session.add_testament\",[\"com.t\",[1],{}],{\"scope\":\"destroyed\"}]\nb [6,{},\"wamp.close.normal\"]",
+		"[16,1,{\"acknowledge\":true},\"com.h.1\",[1]]\n[48,2,{},\"wamp.subscription.get_events\",[0,5]]\n[48,3,{},\"wamp.session.kill\",[1],{\"reason\":\"wamp.close.x\"}]",
+		"b [48,1,{},\"wamp.session.kill_all\"]\n[48,2,{},\"wamp.registration.list_callees\",[0]]\n[48,3,{},\"wamp.session.flush_testaments\"]",
+		// Errors and violations.
+		"[70,12345,{}]\n[8,68,1,{},\"x\"]\n[49,9,{}]\n[34,1,7]\n[66,1,7]\n[1,\"realm1\",{}]",
+		"[16,1,{\"acknowledge\":\"yes\"},\"com.t\"]\n[48,1,{\"timeout\":-1},\"com.p\"]\n[32,1,{\"match\":\"nope\"},\"com.t\"]",
+	} {
+		f.Add([]byte(seed))
+	}
+	// Both sessions announce every feature of every role, so that no
+	// message is refused for a feature its sender did not announce.
+	features := wamp.Dict{}
+	for name := range featureNames {
+		features[name] = true
+	}
+	roles := wamp.Dict{}
+	for _, role := range roleNames {
+		roles[role] = wamp.Dict{"features": features}
+	}
+	hello := wamp.Dict{"roles": roles}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := New(Config{
+			Realms: []RealmConfig{{
+				Name:        "realm1",
+				Anonymous:   true,
+				TrustLevels: map[string]int{"anonymous": 1},
+				History:     []HistoryRule{{Match: wamp.MatchPrefix, Topic: "com.h", Limit: 4}},
+			}},
+			HistoryPath: filepath.Join(t.TempDir(), "history.db"),
+			Limits:      SessionLimits{Subscriptions: 50, Registrations: 50, CallsInFlight: 50},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		c := codec.ByFormat(wamp.FormatJSON)
+		var peers [2]*fuzzPeer
+		var sessions [2]*Session
+		for i := range peers {
+			peers[i] = &fuzzPeer{t: t, c: codec.ByFormat(wamp.FormatMsgPack)}
+			sessions[i] = r.Attach(peers[i], TransportInfo{Kind: "test", Serializer: "msgpack"})
+			sessions[i].Receive(&wamp.Hello{Realm: "realm1", Details: hello})
+		}
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			i := 0
+			if rest, ok := bytes.CutPrefix(line, []byte("b ")); ok {
+				i, line = 1, rest
+			}
+			m, err := c.Decode(line)
+			if err != nil {
+				continue
+			}
+			peers[i].fillIDs(m)
+			sessions[i].Receive(m)
+		}
+		// A third session joins, subscribes and is sent what it published.
+		check := &pipe{t: t, c: c, out: make(chan wamp.Message, 1024)}
+		cs := r.Attach(check, TransportInfo{Kind: "test", Serializer: "json"})
+		cs.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+		if w, ok := check.recv().(*wamp.Welcome); !ok {
+			t.Fatalf("a new session after the fuzzed ones: want WELCOME, got %+v", w)
+		}
+		cs.Receive(&wamp.Subscribe{Request: 1, Topic: "org.check"})
+		if m, ok := check.recv().(*wamp.Subscribed); !ok {
+			t.Fatalf("want SUBSCRIBED, got %+v", m)
+		}
+		cs.Receive(&wamp.Publish{Request: 2, Options: wamp.Dict{"acknowledge": true, "exclude_me": false}, Topic: "org.check"})
+		for _, want := range []wamp.MessageType{wamp.TypeEvent, wamp.TypePublished} {
+			if m := check.recv(); m.Type() != want {
+				t.Fatalf("want %s, got %+v", want, m)
+			}
+		}
+		for _, s := range sessions {
+			s.Detach()
+		}
+		cs.Detach()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	})
+}
