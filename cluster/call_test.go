@@ -28,7 +28,7 @@ func remoteCallee(tn *testNode, procedure string) (uint64, bool) {
 }
 
 // waitCallee waits until tn knows of a callee of procedure on another node.
-func waitCallee(t *testing.T, tn *testNode, procedure string, want bool) {
+func waitCallee(t testing.TB, tn *testNode, procedure string, want bool) {
 	t.Helper()
 	waitFor(t, tn.node.Name()+" to learn of a remote callee of "+procedure, func() bool {
 		_, ok := remoteCallee(tn, procedure)

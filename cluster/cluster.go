@@ -598,11 +598,18 @@ func selfRoute(host string, port int, pick func() int) (*net.TCPAddr, error) {
 	return &net.TCPAddr{IP: ip, Port: addr.Port}, nil
 }
 
-func (n *Node) subscribe() error {
-	for _, s := range []struct {
-		subj string
-		fn   nats.MsgHandler
-	}{
+// subscription is one of a node's NATS subscriptions: its subject and
+// the handler of what arrives there.
+type subscription struct {
+	subj string
+	fn   nats.MsgHandler
+}
+
+// subscriptions are what the node subscribes to: everything other nodes
+// send it (the meta answers excepted: each query waits on an inbox of its
+// own).
+func (n *Node) subscriptions() []subscription {
+	return []subscription{
 		{n.subj.ctl, n.onControl},
 		{n.subj.syncPrefix + n.idString(), n.onSyncRequest},
 		{n.subj.snapPrefix + n.idString(), n.onSnapshot},
@@ -612,7 +619,11 @@ func (n *Node) subscribe() error {
 		{n.subj.cookie, n.onCookie},
 		{n.subj.cookieSyncPrefix + n.idString(), n.onCookieSync},
 		{n.subj.cookieSnapPrefix + n.idString(), n.onCookieSnap},
-	} {
+	}
+}
+
+func (n *Node) subscribe() error {
+	for _, s := range n.subscriptions() {
 		sub, err := n.nc.Subscribe(s.subj, s.fn)
 		if err != nil {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
