@@ -3,11 +3,13 @@ package router
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
@@ -21,6 +23,9 @@ import (
 type fuzzPeer struct {
 	t *testing.T
 	c codec.Codec
+
+	// sent gets the type of every message sent, while it has room.
+	sent chan wamp.MessageType
 
 	mu           sync.Mutex
 	closed       bool
@@ -44,6 +49,10 @@ func (p *fuzzPeer) Send(m wamp.Message) error {
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
+	}
+	select {
+	case p.sent <- got.Type():
+	default:
 	}
 	switch m := got.(type) {
 	case *wamp.Invocation:
@@ -182,6 +191,123 @@ func FuzzSessions(f *testing.F) {
 		for _, s := range sessions {
 			s.Detach()
 		}
+		cs.Detach()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	})
+}
+
+// FuzzLogin: whatever a client sends before it is authenticated (a HELLO
+// with any details and authmethods, AUTHENTICATE with any signature and
+// extra, anything else out of turn) ends at most in that session's ABORT:
+// the router does not panic, and a client that logs in properly still
+// can. Input: JSON messages, one a line, of one session; the realm offers
+// every static method (ticket, wampcra, wamp-scram with PBKDF2 and
+// Argon2id, cryptosign, anonymous).
+func FuzzLogin(f *testing.F) {
+	for _, seed := range []string{
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["ticket"],"authid":"ticket-user"}]` + "\n" + `[5,"ticket-secret",{}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["wampcra"],"authid":"cra-user"}]` + "\n" + `[5,"c2lnbmF0dXJl",{}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["wamp-scram"],"authid":"scram-user","authextra":{"nonce":"Y2xpZW50IG5vbmNlIDE2Yg==","channel_binding":null}}]` + "\n" + `[5,"cHJvb2Y=",{"nonce":"Y2xpZW50IG5vbmNlIDE2Yg==","channel_binding":null,"cbind_data":""}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["wamp-scram"],"authid":"argon-user","authextra":{"nonce":"bm9uY2U=","channel_binding":"tls-unique"}}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["cryptosign"],"authid":"device-1","authextra":{"pubkey":"0000000000000000000000000000000000000000000000000000000000000000"}}]` + "\n" + `[5,"00",{}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["cryptosign","ticket","anonymous"],"authextra":{"pubkey":"zz"}}]`,
+		`[1,"realm1",{"roles":{"caller":{}},"authmethods":["cookie","tls"]}]` + "\n" + `[5,"",{}]` + "\n" + `[5,"",{}]`,
+		`[5,"early",{}]` + "\n" + `[1,"nowhere",{"roles":{}}]` + "\n" + `[6,{},"wamp.close.normal"]`,
+		`[1,"realm1",{"roles":{"callee":{"features":{"call_canceling":true}}},"authmethods":["anonymous"],"authrole":"backend","authid":"x"}]` + "\n" + `[64,1,{},"com.p"]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	pw, err := auth.NewPasswordHash("ticket-secret", "pbkdf2-sha256", 1000, 0) // cheap, for the test
+	if err != nil {
+		f.Fatal(err)
+	}
+	cra, err := auth.DeriveCRAKey("cra-secret", "salt", 100, 32)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pbkdf2, err := auth.NewSCRAMCredential("pw", auth.KDFPBKDF2, 100, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	argon, err := auth.NewSCRAMCredential("pw", auth.KDFArgon2id13, 1, 64)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(nil)
+	principals := auth.NewPrincipals([]*auth.Principal{
+		{AuthID: "ticket-user", Role: "backend", Ticket: pw},
+		{AuthID: "cra-user", Role: "backend", CRA: cra},
+		{AuthID: "scram-user", Role: "backend", SCRAM: []*auth.SCRAMCredential{pbkdf2}},
+		{AuthID: "argon-user", Role: "backend", SCRAM: []*auth.SCRAMCredential{argon}},
+		{AuthID: "device-1", Role: "backend", PublicKeys: []ed25519.PublicKey{pub}},
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pol := &auth.Policy{}
+		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: principals})
+		pol.Add(auth.MethodWAMPCRA, auth.NewWAMPCRA(principals))
+		pol.Add(auth.MethodSCRAM, auth.NewSCRAM(principals))
+		pol.Add(auth.MethodCryptosign, auth.NewCryptosign(principals))
+		pol.Add(auth.MethodAnonymous, &auth.Anonymous{Role: "backend"})
+		roles, err := auth.NewRoles([]*auth.Role{{Name: "backend", Permissions: []auth.Permission{{URI: "*", Allow: auth.AllowAll}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: pol, Roles: roles}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := codec.ByFormat(wamp.FormatJSON)
+		p := &fuzzPeer{t: t, c: codec.ByFormat(wamp.FormatCBOR), sent: make(chan wamp.MessageType, 64)}
+		s := r.Attach(p, TransportInfo{Kind: "test", Serializer: "cbor", RemoteAddr: "127.0.0.1:1"})
+		// A HELLO or AUTHENTICATE is answered (CHALLENGE, WELCOME or
+		// ABORT) once the login's checks have run, on another
+		// goroutine: the next message waits for that answer, as a
+		// client would, and so does the end. Never an answer is a bug.
+		awaiting, ended := false, false
+		await := func() {
+			if !awaiting || ended {
+				return
+			}
+			awaiting = false
+			select {
+			case mt := <-p.sent:
+				ended = mt == wamp.TypeAbort || mt == wamp.TypeGoodbye
+			case <-time.After(10 * time.Second):
+				t.Fatal("a HELLO or AUTHENTICATE got no answer")
+			}
+		}
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			m, err := c.Decode(line)
+			if err != nil {
+				continue
+			}
+			await()
+			// What the router sent unasked (EVENTs, answers to CALLs).
+			for drained := false; !drained; {
+				select {
+				case mt := <-p.sent:
+					ended = ended || mt == wamp.TypeAbort || mt == wamp.TypeGoodbye
+				default:
+					drained = true
+				}
+			}
+			s.Receive(m)
+			if t := m.Type(); t == wamp.TypeHello || t == wamp.TypeAuthenticate {
+				awaiting = true
+			}
+		}
+		await()
+		check := &pipe{t: t, c: c, out: make(chan wamp.Message, 64)}
+		cs := r.Attach(check, TransportInfo{Kind: "test", Serializer: "json", RemoteAddr: "127.0.0.1:2"})
+		cs.Receive(hello("realm1", "", "anonymous"))
+		if w, ok := check.recv().(*wamp.Welcome); !ok {
+			t.Fatalf("an anonymous login after the fuzzed one: want WELCOME, got %+v", w)
+		}
+		s.Detach()
 		cs.Detach()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
