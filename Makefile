@@ -20,6 +20,17 @@ test-short:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./wamp/... ./router/... ./transport/...
 
+# Each fuzz target in turn, for FUZZTIME each (Go fuzzes one target of a
+# package at a time); its corpus of seeds runs in every `make test`.
+FUZZTIME ?= 1m
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
