@@ -147,7 +147,7 @@ func (d *decoder) admin(n *yaml.Node, path string, a *Admin) {
 			d.boolean(v, path, &b)
 			a.Enabled = &b
 		case "address":
-			s, ok := d.scalar(v, path)
+			s, ok := d.expanded(v, path) // as a listener's: it may be one
 			if !ok {
 				return
 			}

@@ -148,6 +148,10 @@ func (d *decoder) realmAuth(n *yaml.Node, path string) *RealmAuth {
 				a.Principals = append(a.Principals, d.principal(item, ip))
 			}
 		case "dynamic":
+			if isNull(resolve(v)) {
+				a.Dynamic = nil
+				return
+			}
 			a.Dynamic = &DynamicAuth{Timeout: auth.DefaultCallTimeout}
 			d.mapping(v, path, dynamicKeys, func(key, path string, v *yaml.Node) {
 				switch key {
@@ -184,7 +188,10 @@ func (d *decoder) realmAuth(n *yaml.Node, path string) *RealmAuth {
 
 // strings decodes a list of strings.
 func (d *decoder) strings(n *yaml.Node, path string) []string {
-	items, _ := d.sequence(n, path)
+	items, ok := d.sequence(n, path)
+	if !ok {
+		return nil // none, or not a list (reported)
+	}
 	out := make([]string, 0, len(items))
 	for i, item := range items {
 		ip := fmt.Sprintf("%s[%d]", path, i)
@@ -361,6 +368,10 @@ func (d *decoder) role(n *yaml.Node, path string) Role {
 				r.Permissions = append(r.Permissions, p)
 			}
 		case "authorizer":
+			if isNull(resolve(v)) {
+				r.Authorizer = nil
+				return
+			}
 			r.Authorizer = &Authorizer{Timeout: auth.DefaultCallTimeout}
 			d.mapping(v, path, authorizerKeys, func(key, path string, v *yaml.Node) {
 				switch key {
@@ -400,6 +411,9 @@ func (d *decoder) cookie(n *yaml.Node, path string) *Cookie {
 // that it takes every realm key there is, and moves what was recorded
 // under realm_template[0] to realm_template.
 func (d *decoder) realmTemplate(n *yaml.Node, path string, c *Config) {
+	if isNull(resolve(n)) {
+		return // as if left out
+	}
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{n}, Line: n.Line, Column: n.Column}
 	var tmp Config
 	first := len(d.r.problems)

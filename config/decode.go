@@ -468,6 +468,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		case "log":
 			d.log(v, path, &c.Log)
 		case "admin":
+			if isNull(resolve(v)) {
+				return // as if left out: not "an admin section asks for them"
+			}
 			d.admin(v, path, &c.Admin) // admin.go
 		case "cluster":
 			if isNull(resolve(v)) {
@@ -605,6 +608,10 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 		case "compression":
 			d.str(v, path, &l.Compression)
 		case "cookie":
+			if isNull(resolve(v)) {
+				l.Cookie = nil
+				return
+			}
 			l.Cookie = d.cookie(v, path)
 		case "bridge":
 			if isNull(resolve(v)) {
@@ -700,6 +707,10 @@ func (d *decoder) realms(n *yaml.Node, path string, c *Config) {
 			case "history":
 				d.history(v, path, &rl)
 			case "auth":
+				if isNull(resolve(v)) {
+					rl.Auth = nil
+					return
+				}
 				rl.Auth = d.realmAuth(v, path)
 			}
 		})

@@ -39,7 +39,7 @@ func TestExpandEnv(t *testing.T) {
 }
 
 // TestParseExpandsEnv checks where a config expands variables: file names
-// and listener addresses, relative names after the expansion; and that an
+// and listener addresses (admin.address too), relative names after the expansion; and that an
 // unset variable is refused with its line.
 func TestParseExpandsEnv(t *testing.T) {
 	dir := t.TempDir()
@@ -55,6 +55,8 @@ func TestParseExpandsEnv(t *testing.T) {
 		"    history: [{topic: a, limit: 1}]",
 		"store:",
 		"  path: ${JUNCTION_TEST_DIR}/h.db",
+		"admin:",
+		"  address: 127.0.0.1:${JUNCTION_TEST_PORT}",
 	)))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +68,9 @@ func TestParseExpandsEnv(t *testing.T) {
 	}
 	if want := dir + "/h.db"; cfg.Store.Path != want {
 		t.Errorf("store.path = %q, want %q", cfg.Store.Path, want)
+	}
+	if want := "127.0.0.1:9123"; cfg.Admin.Address != want {
+		t.Errorf("admin.address = %q, want %q (the first listener's, written the same way)", cfg.Admin.Address, want)
 	}
 
 	_, err = Parse("junction.yaml", []byte(lines("store:", "  path: $JUNCTION_TEST_UNSET/h.db")))

@@ -176,3 +176,25 @@ func startREADMEServe(t *testing.T, dir, line string, addrs map[string]string) *
 	t.Fatalf("%s did not start:\n%s", line, log.String())
 	return nil
 }
+
+// TestREADMEQuickStart: the line README's Quick start shows `junction
+// serve` printing (no config file) is the line it prints, on the port it
+// got; "..." there stands for what changes (the time, the build's
+// version).
+func TestREADMEQuickStart(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)\n## Quick start\n.*?```console\n\\$ go run ./cmd/junction serve\n(.*?)\n```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md's Quick start shows no `go run ./cmd/junction serve` and its output")
+	}
+	p := startServe(t, "", nil, "--listen", "127.0.0.1:0")
+	got := p.waitLog(t, "junction listening")
+	want := strings.ReplaceAll(string(m[1]), "127.0.0.1:8080", p.address(t))
+	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(want), `\.\.\.`, `\S*`) + "$"
+	if !regexp.MustCompile(re).MatchString(got) {
+		t.Errorf("README.md's Quick start shows\n%s\nbut serve logs\n%s", want, got)
+	}
+}
