@@ -12,12 +12,29 @@ import (
 // sink is a Peer that encodes every message into one reused buffer, the
 // work a transport does in Send, and keeps nothing.
 type sink struct {
-	c       codec.Codec
-	buf     []byte
-	last    wamp.MessageType
+	c    codec.Codec
+	buf  []byte
+	last wamp.MessageType
+	lastIDs
+}
+
+// lastIDs keeps the ids the router gave a test peer last, for the
+// messages that must name them (YIELD, UNSUBSCRIBE, UNREGISTER).
+type lastIDs struct {
 	lastInv wamp.ID // request id of the last INVOCATION
 	lastSub wamp.ID // subscription id of the last SUBSCRIBED
 	lastReg wamp.ID // registration id of the last REGISTERED
+}
+
+func (l *lastIDs) note(m wamp.Message) {
+	switch m := m.(type) {
+	case *wamp.Invocation:
+		l.lastInv = m.Request
+	case *wamp.Subscribed:
+		l.lastSub = m.Subscription
+	case *wamp.Registered:
+		l.lastReg = m.Registration
+	}
 }
 
 // Send encodes m; like a transport it keeps nothing of m but what it copies.
@@ -25,14 +42,7 @@ func (p *sink) Send(m wamp.Message) error {
 	var err error
 	p.buf, err = p.c.Encode(p.buf[:0], m)
 	p.last = m.Type()
-	switch m := m.(type) {
-	case *wamp.Invocation:
-		p.lastInv = m.Request
-	case *wamp.Subscribed:
-		p.lastSub = m.Subscription
-	case *wamp.Registered:
-		p.lastReg = m.Registration
-	}
+	p.lastIDs.note(m)
 	return err
 }
 

@@ -27,11 +27,9 @@ type fuzzPeer struct {
 	// sent gets the type of every message sent, while it has room.
 	sent chan wamp.MessageType
 
-	mu           sync.Mutex
-	closed       bool
-	invocation   wamp.ID
-	subscription wamp.ID
-	registration wamp.ID
+	mu     sync.Mutex
+	closed bool
+	ids    lastIDs
 }
 
 func (p *fuzzPeer) Send(m wamp.Message) error {
@@ -54,14 +52,7 @@ func (p *fuzzPeer) Send(m wamp.Message) error {
 	case p.sent <- got.Type():
 	default:
 	}
-	switch m := got.(type) {
-	case *wamp.Invocation:
-		p.invocation = m.Request
-	case *wamp.Subscribed:
-		p.subscription = m.Subscription
-	case *wamp.Registered:
-		p.registration = m.Registration
-	}
+	p.ids.note(got)
 	return nil
 }
 
@@ -79,19 +70,19 @@ func (p *fuzzPeer) fillIDs(m wamp.Message) {
 	switch m := m.(type) {
 	case *wamp.Yield:
 		if m.Request == 0 {
-			m.Request = p.invocation
+			m.Request = p.ids.lastInv
 		}
 	case *wamp.Error:
 		if m.Request == 0 && m.RequestType == wamp.TypeInvocation {
-			m.Request = p.invocation
+			m.Request = p.ids.lastInv
 		}
 	case *wamp.Unsubscribe:
 		if m.Subscription == 0 {
-			m.Subscription = p.subscription
+			m.Subscription = p.ids.lastSub
 		}
 	case *wamp.Unregister:
 		if m.Registration == 0 {
-			m.Registration = p.registration
+			m.Registration = p.ids.lastReg
 		}
 	}
 }
@@ -188,15 +179,7 @@ func FuzzSessions(f *testing.F) {
 				t.Fatalf("want %s, got %+v", want, m)
 			}
 		}
-		for _, s := range sessions {
-			s.Detach()
-		}
-		cs.Detach()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
+		closeAll(t, r, sessions[0], sessions[1], cs)
 	})
 }
 
@@ -307,12 +290,19 @@ func FuzzLogin(f *testing.F) {
 		if w, ok := check.recv().(*wamp.Welcome); !ok {
 			t.Fatalf("an anonymous login after the fuzzed one: want WELCOME, got %+v", w)
 		}
-		s.Detach()
-		cs.Detach()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
+		closeAll(t, r, s, cs)
 	})
+}
+
+// closeAll detaches the sessions and shuts r down.
+func closeAll(t *testing.T, r *Router, sessions ...*Session) {
+	t.Helper()
+	for _, s := range sessions {
+		s.Detach()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
 }
