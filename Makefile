@@ -9,9 +9,13 @@ run:
 build:
 	$(GO) build -o bin/junction ./cmd/junction
 
-# Everything, interop with Autobahn|Python and Autobahn|JS included.
+# Everything, interop with Autobahn|Python and Autobahn|JS included, then
+# every benchmark once, so that `make bench` cannot break unnoticed. The
+# interop suite alone takes two minutes here and three times that on a
+# busy machine: the timeout leaves room above go test's default of 10m.
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 # Without the third-party clients (say so explicitly; it is never silent).
 test-short:

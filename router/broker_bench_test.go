@@ -97,7 +97,10 @@ func BenchmarkSubscribeMany(b *testing.B) {
 			where = "other"
 		}
 		b.Run(fmt.Sprintf("%s/%s=%d", bc.kind, where, bc.held), func(b *testing.B) {
-			r, _ := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true, DisableMetaAPI: true}}})
+			// Above the default session limits, which would refuse
+			// what the largest cases hold.
+			limits := SessionLimits{Subscriptions: 2 * bc.held, Registrations: 2 * bc.held}
+			r, _ := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true, DisableMetaAPI: true}}, Limits: limits})
 			s, p := benchJoin(b, r, codec.JSON)
 			holder := s
 			if bc.elsewhere {
