@@ -189,8 +189,9 @@ func splitCallBatch(data []byte, fn func([]byte)) error {
 // ends is sent by one of them, never left behind.
 //
 // mu guards byNode and waiting, and is held while a batch is handed to
-// nats.go (a copy into its buffer: nothing that waits on the network),
-// so that the batches for one node go out in order.
+// nats.go (a copy into its buffer, after nats.go's connection lock, which
+// its flusher holds while it writes to the NATS server: doc.go), so that
+// the batches for one node go out in order.
 type callBatches struct {
 	active   atomic.Int32 // batches of received messages under way
 	nwaiting atomic.Int32 // len(waiting)

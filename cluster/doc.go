@@ -88,6 +88,19 @@
 // at the end; a message outside a batch goes at once.
 // Sharded subscriptions rank the node keys of every node the same way.
 //
+// Waiting on NATS. What the router hands the node (Forward, Interest, a
+// publication) is published with nats.go on the router's goroutine (an
+// event loop's): a copy into nats.go's write buffer, under its
+// connection's lock. nats.go's flusher holds that lock while it writes
+// the buffer to the NATS server (an in-memory pipe read at once with the
+// embedded server, a socket with an existing NATS), and Publish writes
+// itself once 32 KiB wait; so a NATS server that stops reading stalls the
+// loops that publish, for up to nats.go's FlusherTimeout (1 minute), after
+// which the connection is failed and reconnected (Connected false, health
+// not ready). Taking that wait off the loops would need a goroutine of the
+// node's own between them and nats.go, one more hand-off on every message
+// that crosses nodes; it is not done.
+//
 // Meta API (meta.go). The session, subscription and registration meta
 // procedures answer for the cluster by scatter-gather: the node that got
 // the CALL asks the nodes it takes for alive on N.meta and merges their

@@ -316,9 +316,9 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	// registration: a callee that unregisters or is told GOODBYE leaves
 	// under the same lock before its UNREGISTERED or GOODBYE is queued,
 	// so no INVOCATION follows either (a client may take one as a
-	// protocol violation; Autobahn|Python does). Another node's proxy is
-	// not held across the send: its Forward may fail calls, which takes
-	// sessions' locks.
+	// protocol violation; Autobahn|Python does). Another node's proxy
+	// needs no such check (its node has the registration) and is not held
+	// across the send, which hands the INVOCATION to NATS.
 	remote := origin != nil
 	to.mu.Lock()
 	if to.state != stateEstablished || !remote && !to.regs.has(regID) {

@@ -25,14 +25,16 @@
 // stopped by Close; meta_cluster.go) and the acknowledgement of publications to topics with
 // history (retention.go: PUBLISHED from the history writer once the
 // publication is on disk). A SUBSCRIBE's retained events are sent with no
-// lock held (broker.go, catchUp).
+// broker or subscription lock held, each under the subscriber's own lock
+// (broker.go, catchUp), so that publishers never wait for them.
 //
 // # Locks
 //
 // A goroutine that holds more than one lock took them in this order, from
 // left to right; a lock on no line with another is taken alone:
 //
-//	authz gate.mu -> (anything a dynamic authorizer's call takes: the dealer's locks below)
+//	authz gate.mu -> (anything a dynamic authorizer's call takes: every lock below,
+//	                  since a callee whose queue is full is ended under it)
 //	realm.mu -> Session.mu
 //	broker.mu -> subscription.mu -> Session.mu
 //	             subscription.mu -> heldEvents.mu, broker.meta.mu
@@ -43,14 +45,23 @@
 // but the Backbone's own locks (SessionJoined, SessionLeft and
 // SessionTestaments are called under it, so that they come in order).
 // Router.mu, Router.autoMu, realmHistory.mu (retained events: read before
-// any broker lock is taken), internalCaller.mu and background.mu are
-// leaves, and so is every lock of the history store, whose writer calls
-// back (AppendDurable) holding none. Peer.Send is called under
-// subscription.mu, dealer.mu and a session's own Session.mu (a callee's
-// INVOCATION, a subscriber's retained events: to keep the order of what
-// reaches a client, nothing after GOODBYE or UNREGISTERED); it never
-// blocks and never calls back into the router, so the transport's own
-// locks come after all of these. So is a Backbone (Interest, NodeKey and
-// Shard under subscription.mu or broker.mu, Registered, CalleeChanged and
-// Callee under dealer.mu): its locks come after the router's.
+// any broker lock is taken), internalCaller.mu, background.mu and
+// realm.proxies.mu are leaves, and so is every lock of the history store,
+// whose writer calls back (AppendDurable) holding none. Peer.Send is
+// called under subscription.mu, dealer.mu and a session's own Session.mu
+// (a callee's INVOCATION and the later ones of a progressive call, a
+// subscriber's retained events, a progressive RESULT under its callee's
+// lock: to keep the order of what reaches a client, nothing after GOODBYE
+// or UNREGISTERED); it never blocks and never calls back into the router,
+// so the transport's own locks come after all of these. So is a Backbone
+// (Interest, NodeKey and Shard under subscription.mu or broker.mu,
+// Registered, CalleeChanged and Callee under dealer.mu, Forward of a
+// progressive call's later chunks and results under Session.mu): its
+// locks come after the router's, and it never calls back into the router
+// from these methods. One wait remains there: package cluster hands
+// messages to nats.go, whose Publish takes the connection's lock, which
+// nats.go's flusher holds while it writes to the NATS server (and which
+// writes in Publish itself once 32 KiB wait); a NATS server that stops
+// reading stalls them for up to nats.go's FlusherTimeout (see
+// cluster/doc.go).
 package router
