@@ -95,9 +95,8 @@
 // the buffer to the NATS server (an in-memory pipe read at once with the
 // embedded server, a socket with an existing NATS), and Publish writes
 // itself once 32 KiB wait; so a NATS server that stops reading stalls the
-// loops that publish, for up to nats.go's FlusherTimeout (1 minute), after
-// which the connection is failed and reconnected (Connected false, health
-// not ready). Taking that wait off the loops would need a goroutine of the
+// loops that publish, each write for up to nats.go's FlusherTimeout (1
+// minute). Taking that wait off the loops would need a goroutine of the
 // node's own between them and nats.go, one more hand-off on every message
 // that crosses nodes; it is not done.
 //
