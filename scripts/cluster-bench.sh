@@ -136,7 +136,15 @@ python3 - "$OUT" "$RUNS" "$SUBSCRIBERS" "$IDLE" "$FANOUT_RATES" <<'PY'
 import json, statistics, sys
 out, runs, subs, idle, rates = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
 def vals(name, key):
-    return [json.load(open(f"{out}/{name}-{r}.json"))["router"][key] for r in range(1, runs + 1)]
+    got = []
+    for r in range(1, runs + 1):
+        router = json.load(open(f"{out}/{name}-{r}.json"))["router"]
+        if key not in router:
+            # junction bench leaves out a CPU figure of 0: less than
+            # /proc's 10 ms tick over the whole run.
+            sys.exit(f"{name}-{r}: no {key} in the report (the routers' CPU was under /proc's 10 ms resolution): run longer (DURATION) or with more load")
+        got.append(router[key])
+    return got
 rows = [("rpc, 8 callers x 16 in flight: router CPU per call (all nodes)", "us", "single-rpc", "cluster-rpc-local", "cluster-rpc-cross", "cpu_per_call_us")]
 for rate in rates:
     rows.append((f"fan-out, 1 publisher x {subs} subscribers, {rate} events/s: CPU per delivered event", "us", f"single-fanout{rate}", None, f"cluster-fanout{rate}", "cpu_per_event_us"))
