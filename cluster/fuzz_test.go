@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -109,9 +110,19 @@ func FuzzNodeMessages(f *testing.F) {
 		got[s.which]++
 	}
 	mu.Unlock()
-	// What node2 must have sent: heartbeats and interest (control), the
-	// snapshot of its table, publications, call messages, meta queries.
-	for _, want := range []string{a.node.subj.ctl, a.node.subj.syncPrefix, a.node.subj.snapPrefix, a.node.subj.pubPrefix, a.node.subj.callPrefix, a.node.subj.meta} {
+	// node3's own sync requests may leave before its server has learnt of
+	// the capture's interest, so two are written here.
+	for _, table := range []string{"", tableSessions} {
+		req, err := json.Marshal(syncRequest{Node: c.node.id, Nonce: 1, Table: table})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(handler[a.node.subj.syncPrefix], true, req)
+	}
+	// What the other nodes must have sent node1 or each other: heartbeats
+	// and interest (control), the snapshot of a table, publications, call
+	// messages, meta queries.
+	for _, want := range []string{a.node.subj.ctl, a.node.subj.snapPrefix, a.node.subj.pubPrefix, a.node.subj.callPrefix, a.node.subj.meta} {
 		if got[handler[want]] == 0 {
 			f.Fatalf("no message on %s to take as a seed", want)
 		}
