@@ -189,9 +189,8 @@ func splitCallBatch(data []byte, fn func([]byte)) error {
 // ends is sent by one of them, never left behind.
 //
 // mu guards byNode and waiting, and is held while a batch is handed to
-// nats.go (a copy into its buffer, after nats.go's connection lock, which
-// its flusher holds while it writes to the NATS server: doc.go), so that
-// the batches for one node go out in order.
+// the outbox (a copy: nothing that waits on NATS, doc.go), so that the
+// batches for one node go out in order.
 type callBatches struct {
 	active   atomic.Int32 // batches of received messages under way
 	nwaiting atomic.Int32 // len(waiting)
@@ -323,9 +322,9 @@ func (n *Node) sendBatch(cb *callBatch, refused []refusedBatch) []refusedBatch {
 	if cb.n == 0 {
 		return refused
 	}
-	if err := n.nc.Publish(cb.subj, cb.buf); err != nil {
+	if !n.out.put(cb.subj, cb.buf, cb.node, cb.n) {
 		n.stats.SendFailures.Add(uint64(cb.n))
-		n.log.Warn("cluster: NATS refused call messages", "messages", cb.n, "bytes", len(cb.buf), "err", err)
+		n.log.Warn("cluster: call messages for NATS are refused: the node is stopping, or NATS has not taken the last "+strconv.Itoa(outboxBytes>>20)+" MiB", "messages", cb.n, "bytes", len(cb.buf))
 		refused = append(refused, refusedBatch{cb.node, slices.Clone(cb.buf)})
 	}
 	cb.n = 0

@@ -286,6 +286,9 @@ type Node struct {
 	// calls are the messages of calls held back for other nodes
 	// (call.go).
 	calls callBatches
+	// out publishes what the node sends, off its callers' goroutines
+	// (outbox.go).
+	out outbox
 	// maxPayload is nc's MaxPayload, kept at each (re)connect: Forward
 	// checks every call message against it, and nats.Conn.MaxPayload
 	// takes the connection's lock.
@@ -385,6 +388,7 @@ func Start(cfg Config) (*Node, error) {
 		n.shutdownNATS()
 		return nil, err
 	}
+	n.out.start(n)
 	n.maxPayload.Store(n.nc.MaxPayload())
 	if err := n.subscribe(); err != nil {
 		n.shutdownNATS()
@@ -687,6 +691,7 @@ func (n *Node) Close() error {
 	<-n.done
 	n.announcers.Wait()
 	n.send(n.subj.ctl, n.encodeControl(&control{Kind: kindBye, Node: n.id}))
+	n.out.stop() // after publishing what it holds, the goodbye last
 	var err error
 	if fe := n.nc.FlushTimeout(time.Second); fe != nil && !errors.Is(fe, nats.ErrConnectionClosed) {
 		err = fmt.Errorf("cluster: flushing the goodbye: %w", fe)
@@ -703,6 +708,7 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) shutdownNATS() {
+	n.out.stop()
 	if n.nc != nil {
 		n.nc.Close()
 	}
@@ -730,11 +736,13 @@ const (
 	maxNATSPayload = 64 << 20
 )
 
-// send publishes data on subj and counts a refusal.
+// send publishes data on subj through the outbox (nothing waits on
+// NATS) and counts a refusal: the outbox stopped or full. What NATS then
+// refuses is counted and logged by the outbox.
 func (n *Node) send(subj string, data []byte) bool {
-	if err := n.nc.Publish(subj, data); err != nil {
+	if !n.out.put(subj, data, 0, 0) {
 		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: NATS refused a message", "subject", subj, "bytes", len(data), "err", err)
+		n.log.Warn("cluster: a message for NATS is refused: the node is stopping, or NATS has not taken the last "+strconv.Itoa(outboxBytes>>20)+" MiB", "subject", subj, "bytes", len(data))
 		return false
 	}
 	return true

@@ -88,17 +88,20 @@
 // at the end; a message outside a batch goes at once.
 // Sharded subscriptions rank the node keys of every node the same way.
 //
-// Waiting on NATS. What the router hands the node (Forward, Interest, a
-// publication) is published with nats.go on the router's goroutine (an
-// event loop's): a copy into nats.go's write buffer, under its
-// connection's lock. nats.go's flusher holds that lock while it writes
-// the buffer to the NATS server (an in-memory pipe read at once with the
-// embedded server, a socket with an existing NATS), and Publish writes
-// itself once 32 KiB wait; so a NATS server that stops reading stalls the
-// loops that publish, each write for up to nats.go's FlusherTimeout (1
-// minute). Taking that wait off the loops would need a goroutine of the
-// node's own between them and nats.go, one more hand-off on every message
-// that crosses nodes; it is not done.
+// Waiting on NATS (outbox.go). nats.go's Publish takes the connection's
+// lock, which nats.go's flusher holds while it writes to the NATS server
+// (an in-memory pipe read at once with the embedded server, a socket with
+// an existing NATS), and writes itself once 32 KiB wait: a NATS server
+// that stops reading would stall whoever publishes, each write for up to
+// nats.go's FlusherTimeout (1 minute). So what the node sends (Forward,
+// Interest, publications, heartbeats, answers) goes through its outbox:
+// copied into a buffer under a lock of its own and published, in order,
+// by one goroutine of the node's, never by the router's event loops. The
+// outbox holds at most outboxBytes (8 MiB) that NATS has not taken; past
+// that a message is refused like one nats.go refuses (counted in
+// SendFailures, logged, and for INVOCATIONs the calls failed at once).
+// Node.Stats and Connected ask nats.go, under that same lock: they wait
+// while NATS does (the router's loops never call them).
 //
 // Meta API (meta.go). The session, subscription and registration meta
 // procedures answer for the cluster by scatter-gather: the node that got

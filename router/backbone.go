@@ -18,9 +18,8 @@ import (
 // pointers, so that what a node receives from another can be applied to
 // its own sessions. A Backbone must not block and must not call back into
 // the router from these methods: the router calls them while it routes, and
-// Interest under the broker's lock. (Package cluster's one wait is nats.go's
-// connection lock, held while it writes to the NATS server: see
-// router/doc.go.)
+// Interest under the broker's lock. (Package cluster queues what it sends
+// and publishes it on a goroutine of its own: cluster/doc.go.)
 type Backbone interface {
 	// Interest says that the realm's broker now has (added) or no longer
 	// has a subscription (match, topic) with subscribers on this node.

@@ -58,10 +58,6 @@
 // Registered, CalleeChanged and Callee under dealer.mu, Forward of a
 // progressive call's later chunks and results under Session.mu): its
 // locks come after the router's, and it never calls back into the router
-// from these methods. One wait remains there: package cluster hands
-// messages to nats.go, whose Publish takes the connection's lock, which
-// nats.go's flusher holds while it writes to the NATS server (and which
-// writes in Publish itself once 32 KiB wait); a NATS server that stops
-// reading stalls them for up to nats.go's FlusherTimeout (see
-// cluster/doc.go).
+// from these methods nor waits on NATS (package cluster queues what it
+// sends in an outbox of its own: cluster/doc.go).
 package router

@@ -1,0 +1,143 @@
+package cluster
+
+import (
+	"slices"
+	"sync"
+)
+
+// outboxBytes bounds what the outbox holds: what the node was handed and
+// NATS has not taken yet. Past it a message is refused (counted, and its
+// calls failed), as nats.go refuses past its reconnect buffer.
+const outboxBytes = 8 << 20
+
+// outbox publishes what the node is handed to send, in the order it was
+// handed, on a goroutine of its own, so that whoever hands it (the router
+// on an event loop, under its locks) never waits on nats.go: Publish takes
+// the NATS connection's lock, which nats.go's flusher holds while it
+// writes to the server, and writes itself once 32 KiB wait, so a server
+// that reads slowly (or not at all) would stall the loops.
+//
+// Messages are copied into one buffer, back to back; the goroutine swaps
+// it with a spare and publishes its messages while new ones go to the
+// other, so that a busy node hands many messages over per wake-up.
+type outbox struct {
+	n *Node
+
+	mu      sync.Mutex
+	cur     outQueue
+	spare   outQueue
+	bytes   int // in cur and in the queue being published
+	stopped bool
+
+	wake chan struct{} // 1: cur has messages, or stop
+	done chan struct{} // closed when the goroutine has ended
+}
+
+type outQueue struct {
+	buf  []byte
+	msgs []outMsg
+}
+
+// outMsg is a message in an outQueue: its subject, where its data ends in
+// buf, and for a batch of call messages the node it goes to and how many
+// calls it carries (refused, they are failed: failCalls).
+type outMsg struct {
+	subj  string
+	end   int
+	node  uint64
+	calls int
+}
+
+func (o *outbox) start(n *Node) {
+	o.n = n
+	o.wake = make(chan struct{}, 1)
+	o.done = make(chan struct{})
+	go o.run()
+}
+
+// put queues data for subj (copied) and reports whether the outbox took
+// it: not when it is stopped or full.
+func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
+	o.mu.Lock()
+	if o.stopped || o.bytes+len(data) > outboxBytes {
+		o.mu.Unlock()
+		return false
+	}
+	o.cur.buf = append(o.cur.buf, data...)
+	o.cur.msgs = append(o.cur.msgs, outMsg{subj: subj, end: len(o.cur.buf), node: node, calls: calls})
+	o.bytes += len(data)
+	first := len(o.cur.msgs) == 1
+	o.mu.Unlock()
+	if first {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// stop publishes what is queued, then ends the goroutine; put refuses
+// from then on. It returns when the goroutine has ended.
+func (o *outbox) stop() {
+	if o.done == nil {
+		return // never started
+	}
+	o.mu.Lock()
+	o.stopped = true
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	<-o.done
+}
+
+func (o *outbox) run() {
+	defer close(o.done)
+	for range o.wake {
+		o.mu.Lock()
+		q := o.cur
+		o.cur, o.spare = o.spare, outQueue{}
+		stopped := o.stopped
+		o.mu.Unlock()
+		o.publish(q)
+		o.mu.Lock()
+		o.bytes -= len(q.buf)
+		if cap(q.buf) <= 4*callBatchBytes { // a burst's large buffer is not kept
+			o.spare = outQueue{buf: q.buf[:0], msgs: q.msgs[:0]}
+		}
+		more := len(o.cur.msgs) > 0
+		o.mu.Unlock()
+		if stopped && !more {
+			return
+		}
+		if more || stopped {
+			select {
+			case o.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// publish hands q's messages to nats.go in order, and counts, logs and
+// (for calls) fails what it refuses.
+func (o *outbox) publish(q outQueue) {
+	n := o.n
+	var refused []refusedBatch
+	start := 0
+	for i, m := range q.msgs {
+		data := q.buf[start:m.end]
+		start = m.end
+		q.msgs[i] = outMsg{}
+		if err := n.nc.Publish(m.subj, data); err != nil {
+			n.stats.SendFailures.Add(uint64(max(m.calls, 1)))
+			n.log.Warn("cluster: NATS refused a message", "subject", m.subj, "bytes", len(data), "calls", m.calls, "err", err)
+			if m.calls > 0 {
+				refused = append(refused, refusedBatch{m.node, slices.Clone(data)})
+			}
+		}
+	}
+	n.failCalls(refused)
+}

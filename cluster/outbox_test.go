@@ -1,0 +1,142 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// stallProxy forwards TCP connections to a NATS server and, while
+// stalled, stops reading what its clients send: a NATS server that has
+// stopped reading, as the node sees it.
+type stallProxy struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	stalled bool
+	resumed *sync.Cond
+	conns   []net.Conn
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{ln: ln}
+	p.resumed = sync.NewCond(&p.mu)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go io.Copy(c, s)
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					p.mu.Lock()
+					for p.stalled {
+						p.resumed.Wait()
+					}
+					p.mu.Unlock()
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, err := s.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						s.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *stallProxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *stallProxy) stall(on bool) {
+	p.mu.Lock()
+	p.stalled = on
+	p.mu.Unlock()
+	p.resumed.Broadcast()
+}
+
+func (p *stallProxy) close() {
+	p.stall(false)
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// TestNATSThatStopsReadingStallsNoLoop: while the NATS server stops
+// reading what a node sends, the node's event loops go on (what they hand
+// the node waits in its outbox, at most outboxBytes, the rest refused and
+// counted): a session that has just published 12 MiB for another node
+// still gets its local call answered. Before the outbox, the loop waited
+// in nats.go's Publish for the stalled write (up to a minute).
+func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	proxy := newStallProxy(t, ns.Addr().String())
+	a := startNode(t, Config{NodeName: "a", NATS: []string{proxy.url()}})
+	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
+	defer proxy.stall(false) // before the nodes close: they send what they hold
+	waitFor(t, "the nodes to know each other", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+
+	sb := dial(t, b, wamp.FormatMsgPack)
+	events(t, sb, "com.example.big", nil)
+	waitInterest(t, a, "com.example.big", 1)
+	sa := dial(t, a, wamp.FormatMsgPack)
+	register(t, sa, "com.example.local", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{"here"}}, nil
+	}, nil)
+
+	proxy.stall(true)
+	big := make([]byte, 256<<10)
+	for range 48 { // 12 MiB: more than the kernel's socket buffers and the outbox together
+		if _, err := sa.Publish(ctxT(t), "com.example.big", wamp.List{big}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := sa.Call(ctxT(t), "com.example.local", nil, nil, nil)
+	if err != nil || len(res.Args) != 1 || res.Args[0] != "here" {
+		t.Fatalf("a local call while NATS reads nothing: %v %+v", err, res)
+	}
+	// The counter itself: Node.Stats asks nats.go for its figures too,
+	// under the lock its stalled flusher holds.
+	if a.node.stats.SendFailures.Load() == 0 {
+		t.Error("12 MiB for a NATS that reads nothing: none refused, or not counted")
+	}
+}
