@@ -100,15 +100,7 @@ func (p *stallProxy) close() {
 // still gets its local call answered. Before the outbox, the loop waited
 // in nats.go's Publish for the stalled write (up to a minute).
 func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	ns := startNATSServer(t)
 	proxy := newStallProxy(t, ns.Addr().String())
 	a := startNode(t, Config{NodeName: "a", NATS: []string{proxy.url()}})
 	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
@@ -139,4 +131,20 @@ func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
 	if a.node.stats.SendFailures.Load() == 0 {
 		t.Error("12 MiB for a NATS that reads nothing: none refused, or not counted")
 	}
+}
+
+// startNATSServer starts an in-process nats-server (no JetStream) on a
+// random loopback port, stopped when the test ends: an existing NATS.
+func startNATSServer(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return ns
 }

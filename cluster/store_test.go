@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -243,15 +242,7 @@ func TestStoreFailureAnswersError(t *testing.T) {
 // An existing NATS without JetStream: a router with event history does
 // not start, and says why.
 func TestStoreWithoutJetStream(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	ns := startNATSServer(t)
 	node, err := Start(Config{NodeName: "n", NATS: []string{ns.ClientURL()}, HeartbeatInterval: testHeartbeat, NodeTimeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
