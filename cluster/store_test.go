@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
