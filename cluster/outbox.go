@@ -7,7 +7,9 @@ import (
 
 // outboxBytes bounds what the outbox holds: what the node was handed and
 // NATS has not taken yet. Past it a message is refused (counted, and its
-// calls failed), as nats.go refuses past its reconnect buffer.
+// calls failed), as nats.go refuses past its reconnect buffer; a message
+// larger by itself (NATS's max_payload may be up to 64 MiB) is taken when
+// nothing else waits.
 const outboxBytes = 8 << 20
 
 // outbox publishes what the node is handed to send, in the order it was
@@ -59,7 +61,7 @@ func (o *outbox) start(n *Node) {
 // it: not when it is stopped or full.
 func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
 	o.mu.Lock()
-	if o.stopped || o.bytes+len(data) > outboxBytes {
+	if o.stopped || o.bytes > 0 && o.bytes+len(data) > outboxBytes {
 		o.mu.Unlock()
 		return false
 	}
