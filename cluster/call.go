@@ -322,9 +322,7 @@ func (n *Node) sendBatch(cb *callBatch, refused []refusedBatch) []refusedBatch {
 	if cb.n == 0 {
 		return refused
 	}
-	if !n.out.put(cb.subj, cb.buf, cb.node, cb.n) {
-		n.stats.SendFailures.Add(uint64(cb.n))
-		n.log.Warn("cluster: call messages for NATS are refused: the node is stopping, or NATS has not taken the last "+strconv.Itoa(outboxBytes>>20)+" MiB", "messages", cb.n, "bytes", len(cb.buf))
+	if !n.out.put(cb.subj, cb.buf, cb.node, cb.n) { // counted and logged there
 		refused = append(refused, refusedBatch{cb.node, slices.Clone(cb.buf)})
 	}
 	cb.n = 0

@@ -737,16 +737,9 @@ const (
 )
 
 // send publishes data on subj through the outbox (nothing waits on
-// NATS) and counts a refusal: the outbox stopped or full. What NATS then
-// refuses is counted and logged by the outbox.
-func (n *Node) send(subj string, data []byte) bool {
-	if !n.out.put(subj, data, 0, 0) {
-		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: a message for NATS is refused: the node is stopping, or NATS has not taken the last "+strconv.Itoa(outboxBytes>>20)+" MiB", "subject", subj, "bytes", len(data))
-		return false
-	}
-	return true
-}
+// NATS); false when the outbox refused it (counted and logged there, as
+// what NATS refuses later is).
+func (n *Node) send(subj string, data []byte) bool { return n.out.put(subj, data, 0, 0) }
 
 // run sends the heartbeats and takes silent nodes for dead until ctx ends.
 func (n *Node) run(ctx context.Context) {

@@ -99,7 +99,8 @@
 // by one goroutine of the node's, never by the router's event loops. The
 // outbox holds at most outboxBytes (8 MiB) that NATS has not taken; past
 // that a message is refused like one nats.go refuses (counted in
-// SendFailures, logged, and for INVOCATIONs the calls failed at once).
+// SendFailures, logged at most five lines at once then one per 10 s, and
+// for INVOCATIONs the calls failed at once).
 // Node.Stats and Connected ask nats.go, under that same lock: they wait
 // while NATS does (the router's loops never call them).
 //

@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/junction-wamp/junction/internal/lograte"
 )
 
 // outboxBytes bounds what the outbox holds: what the node was handed and
@@ -33,6 +36,10 @@ type outbox struct {
 
 	wake chan struct{} // 1: cur has messages, or stop
 	done chan struct{} // closed when the goroutine has ended
+
+	// logLimit rate-limits the refusal lines: a stalled NATS refuses
+	// every message once the outbox is full.
+	logLimit lograte.Limiter
 }
 
 type outQueue struct {
@@ -58,11 +65,13 @@ func (o *outbox) start(n *Node) {
 }
 
 // put queues data for subj (copied) and reports whether the outbox took
-// it: not when it is stopped or full.
+// it: not when it is stopped or full, which it counts and logs (a batch
+// of calls counts once per call; its caller fails them).
 func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
 	o.mu.Lock()
 	if o.stopped || o.bytes > 0 && o.bytes+len(data) > outboxBytes {
 		o.mu.Unlock()
+		o.refused(subj, len(data), calls, errOutboxFull)
 		return false
 	}
 	o.cur.buf = append(o.cur.buf, data...)
@@ -71,12 +80,28 @@ func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
 	first := len(o.cur.msgs) == 1
 	o.mu.Unlock()
 	if first {
-		select {
-		case o.wake <- struct{}{}:
-		default:
-		}
+		o.signal()
 	}
 	return true
+}
+
+var errOutboxFull = fmt.Errorf("the node is stopping, or NATS has not taken the last %d MiB it was sent", outboxBytes>>20)
+
+// refused counts a message that was not sent and logs it, rate-limited.
+func (o *outbox) refused(subj string, size, calls int, err error) {
+	n := o.n
+	n.stats.SendFailures.Add(uint64(max(calls, 1)))
+	if ok, skipped := o.logLimit.Allow("refused"); ok {
+		n.log.Warn("cluster: a message for another node is not sent", "subject", subj, "bytes", size, "calls", calls, "err", err, "not_logged_before", skipped)
+	}
+}
+
+// signal wakes the goroutine, unless a wake-up is pending already.
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
 }
 
 // stop publishes what is queued, then ends the goroutine; put refuses
@@ -88,10 +113,7 @@ func (o *outbox) stop() {
 	o.mu.Lock()
 	o.stopped = true
 	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
+	o.signal()
 	<-o.done
 }
 
@@ -115,10 +137,7 @@ func (o *outbox) run() {
 			return
 		}
 		if more || stopped {
-			select {
-			case o.wake <- struct{}{}:
-			default:
-			}
+			o.signal()
 		}
 	}
 }
@@ -134,8 +153,7 @@ func (o *outbox) publish(q outQueue) {
 		start = m.end
 		q.msgs[i] = outMsg{}
 		if err := n.nc.Publish(m.subj, data); err != nil {
-			n.stats.SendFailures.Add(uint64(max(m.calls, 1)))
-			n.log.Warn("cluster: NATS refused a message", "subject", m.subj, "bytes", len(data), "calls", m.calls, "err", err)
+			o.refused(m.subj, len(data), m.calls, err)
 			if m.calls > 0 {
 				refused = append(refused, refusedBatch{m.node, slices.Clone(data)})
 			}
