@@ -293,6 +293,17 @@ type Node struct {
 	// checks every call message against it, and nats.Conn.MaxPayload
 	// takes the connection's lock.
 	maxPayload atomic.Int64
+	// connected and natsStats are what Connected and Stats report of
+	// nats.go, kept here because nats.go answers IsConnected and Stats
+	// under its connection's lock, which its flusher holds while it
+	// writes: /readyz and /metrics of a node whose NATS stopped reading
+	// would wait up to the flusher's timeout (a minute). connected
+	// follows nats.go's status callbacks (noteConnState), natsStats the
+	// outbox's rounds (the one goroutine of the node that may wait on
+	// nats.go; a heartbeat wakes it at least once a HeartbeatInterval).
+	connected atomic.Bool
+	connMu    sync.Mutex // orders noteConnState's look and store
+	natsStats natsStats
 	// failing are the goroutines ending the calls of batches NATS
 	// refused (failCalls); failMu orders their start against Close,
 	// which waits for them.
@@ -341,9 +352,15 @@ type Stats struct {
 	SessionBatchesSent, SessionsAnnounced uint64
 
 	// What crossed the node's NATS connection, all kinds together
-	// (heartbeats and interest tables too), as the NATS client counts it.
+	// (heartbeats and interest tables too), as the NATS client counts it,
+	// at most a HeartbeatInterval old (Node.natsStats says why).
 	NATSMessagesSent, NATSMessagesReceived uint64
 	NATSBytesSent, NATSBytesReceived       uint64
+
+	// OutboxBytes is what waits in the node's outbox now: handed to it to
+	// send, not yet taken by the NATS client (a gauge; past 8 MiB the
+	// outbox refuses, see SendFailures).
+	OutboxBytes uint64
 }
 
 // counters are the live counters behind Stats, counted where the work
@@ -357,6 +374,20 @@ type counters struct {
 	MetaQueries, MetaNodesMissing          atomic.Uint64
 	SessionBatchesSent, SessionsAnnounced  atomic.Uint64
 	RetainedReceived                       atomic.Uint64
+}
+
+// natsStats are the NATS client's counts as of the outbox's last round.
+type natsStats struct {
+	msgsSent, msgsReceived, bytesSent, bytesReceived atomic.Uint64
+}
+
+// note keeps nc's counts; on the outbox's goroutine (see Node.natsStats).
+func (s *natsStats) note(nc *nats.Conn) {
+	st := nc.Stats()
+	s.msgsSent.Store(st.OutMsgs)
+	s.msgsReceived.Store(st.InMsgs)
+	s.bytesSent.Store(st.OutBytes)
+	s.bytesReceived.Store(st.InBytes)
 }
 
 type subjects struct {
@@ -388,6 +419,8 @@ func Start(cfg Config) (*Node, error) {
 		n.shutdownNATS()
 		return nil, err
 	}
+	n.noteConnState(n.nc)
+	n.natsStats.note(n.nc)
 	n.out.start(n)
 	n.maxPayload.Store(n.nc.MaxPayload())
 	if err := n.subscribe(); err != nil {
@@ -425,17 +458,20 @@ func (n *Node) connect() error {
 		nats.NoEcho(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			n.noteConnState(c)
 			if n.closing.Load() {
 				return
 			}
 			n.log.Warn("cluster: lost NATS; routing among this node's sessions only until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.noteConnState(c)
 			n.maxPayload.Store(c.MaxPayload())
 			n.log.Info("cluster: NATS reconnected", "url", c.ConnectedUrlRedacted())
 			n.heartbeat()
 		}),
+		nats.ClosedHandler(n.noteConnState),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
 				return // counted and logged from Dropped by the heartbeat loop
@@ -657,7 +693,7 @@ func (n *Node) RouteAddr() string {
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
 	c := &n.stats
-	ns := n.nc.Stats()
+	ns := &n.natsStats
 	return Stats{
 		PublicationsSent: c.PublicationsSent.Load(), PublicationsReceived: c.PublicationsReceived.Load(),
 		SendFailures: c.SendFailures.Load(), Dropped: c.Dropped.Load(),
@@ -666,8 +702,9 @@ func (n *Node) Stats() Stats {
 		Incompatible: c.Incompatible.Load(), MetaQueries: c.MetaQueries.Load(), MetaNodesMissing: c.MetaNodesMissing.Load(),
 		SessionBatchesSent: c.SessionBatchesSent.Load(), SessionsAnnounced: c.SessionsAnnounced.Load(),
 		RetainedReceived: c.RetainedReceived.Load(),
-		NATSMessagesSent: ns.OutMsgs, NATSMessagesReceived: ns.InMsgs,
-		NATSBytesSent: ns.OutBytes, NATSBytesReceived: ns.InBytes,
+		NATSMessagesSent: ns.msgsSent.Load(), NATSMessagesReceived: ns.msgsReceived.Load(),
+		NATSBytesSent: ns.bytesSent.Load(), NATSBytesReceived: ns.bytesReceived.Load(),
+		OutboxBytes: n.out.waiting(),
 	}
 }
 
@@ -675,8 +712,19 @@ func (n *Node) Stats() Stats {
 // embedded server, the in-process connection to it (a node alone in its
 // cluster is connected); with an existing NATS, a connection to one of its
 // servers. While it is not, the node routes among its own sessions only
-// (and the NATS client keeps reconnecting).
-func (n *Node) Connected() bool { return n.nc.IsConnected() }
+// (and the NATS client keeps reconnecting). It never waits on NATS.
+func (n *Node) Connected() bool { return n.connected.Load() }
+
+// noteConnState keeps nc's connection status for Connected. nats.go calls
+// its status callbacks in order, each after the change it reports; a
+// callback looks again rather than trusting what it was called for, and
+// connMu keeps an older look from being stored over a newer one, so the
+// last store is always the status after the last change.
+func (n *Node) noteConnState(nc *nats.Conn) {
+	n.connMu.Lock()
+	n.connected.Store(nc.IsConnected())
+	n.connMu.Unlock()
+}
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.NodeName }

@@ -101,8 +101,11 @@
 // that a message is refused like one nats.go refuses (counted in
 // SendFailures, logged at most five lines at once then one per 10 s, and
 // for INVOCATIONs the calls failed at once).
-// Node.Stats and Connected ask nats.go, under that same lock: they wait
-// while NATS does (the router's loops never call them).
+// Node.Stats and Connected, which /metrics and /readyz call, never ask
+// nats.go (it answers under that same lock): Connected follows its status
+// callbacks, and Stats gives its counts as the outbox's goroutine last
+// read them (at every round, so at least every heartbeat) and the bytes
+// waiting in the outbox (cluster_outbox_bytes).
 //
 // Meta API (meta.go). The session, subscription and registration meta
 // procedures answer for the cluster by scatter-gather: the node that got

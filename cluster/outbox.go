@@ -96,6 +96,14 @@ func (o *outbox) refused(subj string, size, calls int, err error) {
 	}
 }
 
+// waiting is how many bytes the outbox holds now, the queue being
+// published included.
+func (o *outbox) waiting() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return uint64(o.bytes)
+}
+
 // signal wakes the goroutine, unless a wake-up is pending already.
 func (o *outbox) signal() {
 	select {
@@ -126,6 +134,7 @@ func (o *outbox) run() {
 		stopped := o.stopped
 		o.mu.Unlock()
 		o.publish(q)
+		o.n.natsStats.note(o.n.nc)
 		o.mu.Lock()
 		o.bytes -= len(q.buf)
 		if cap(q.buf) <= 4*callBatchBytes { // a burst's large buffer is not kept

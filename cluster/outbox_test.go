@@ -126,11 +126,57 @@ func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
 	if err != nil || len(res.Args) != 1 || res.Args[0] != "here" {
 		t.Fatalf("a local call while NATS reads nothing: %v %+v", err, res)
 	}
-	// The counter itself: Node.Stats asks nats.go for its figures too,
-	// under the lock its stalled flusher holds.
-	if a.node.stats.SendFailures.Load() == 0 {
-		t.Error("12 MiB for a NATS that reads nothing: none refused, or not counted")
+	// What /metrics and /readyz ask the node answers too, though nats.go
+	// answers its own figures and status under the lock its stalled
+	// flusher holds.
+	answered := make(chan Stats, 1)
+	go func() {
+		_ = a.node.Connected()
+		answered <- a.node.Stats()
+	}()
+	select {
+	case st := <-answered:
+		if st.SendFailures == 0 {
+			t.Error("12 MiB for a NATS that reads nothing: none refused, or not counted")
+		}
+		if st.OutboxBytes == 0 {
+			t.Error("the outbox of a node whose NATS reads nothing says it holds nothing")
+		}
+	case <-time.After(10 * time.Second): // nats.go's flusher waits a minute
+		t.Fatal("Node.Stats or Node.Connected waits on the stalled NATS")
 	}
+}
+
+// TestConnectedFollowsNATS: Connected (readiness) follows the NATS
+// connection as it goes and comes back, and NATS's own counts reach
+// Stats without traffic of the node's own beyond its heartbeats.
+func TestConnectedFollowsNATS(t *testing.T) {
+	ns := startNATSServer(t)
+	a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}})
+	if !a.node.Connected() {
+		t.Fatal("a node just connected to NATS says it is not")
+	}
+	waitFor(t, "NATS's counts in Stats", func() bool {
+		st := a.node.Stats()
+		return st.NATSMessagesSent > 0 && st.NATSBytesSent > 0
+	})
+	// Cut the node's connection on the server side: nats.go reconnects.
+	before := a.node.Stats().NATSMessagesSent
+	cz, err := ns.Connz(&server.ConnzOptions{})
+	if err != nil || len(cz.Conns) != 1 {
+		t.Fatalf("the server's connections: %v %+v", err, cz)
+	}
+	ns.DisconnectClientByID(cz.Conns[0].Cid)
+	waitFor(t, "the node to reconnect", func() bool {
+		cz, err := ns.Connz(&server.ConnzOptions{})
+		return err == nil && len(cz.Conns) == 1 && a.node.Connected()
+	})
+	waitFor(t, "heartbeats counted after the reconnect", func() bool { return a.node.Stats().NATSMessagesSent > before })
+	// The server gone for good: the node says so (and has no goodbye to
+	// flush when it stops).
+	ns.Shutdown()
+	waitFor(t, "the node to say it lost NATS", func() bool { return !a.node.Connected() })
+	a.kill()
 }
 
 // startNATSServer starts an in-process nats-server (no JetStream) on a

@@ -147,7 +147,7 @@ type Collector struct {
 	clNATSBytesReceived, clSendFailures, clNATSDropped *prometheus.Desc
 	clBadMessages, clNodesLost, clIncompatible         *prometheus.Desc
 	clRemoteSessions, clRemoteTestaments               *prometheus.Desc
-	clSessionsAnnounced, clMetaMissing                 *prometheus.Desc
+	clSessionsAnnounced, clMetaMissing, clOutbox       *prometheus.Desc
 }
 
 // NewCollector returns a Collector of src.
@@ -208,6 +208,7 @@ func NewCollector(src Sources) *Collector {
 		clNATSBytesReceived: d("cluster_nats_received_bytes_total", "Bytes of the messages the node received over NATS."),
 		clSendFailures:      d("cluster_send_failures_total", "Messages NATS refused (disconnected with a full buffer, too large)."),
 		clNATSDropped:       d("cluster_nats_dropped_total", "Messages NATS dropped before the node read them (slow consumer)."),
+		clOutbox:            d("cluster_outbox_bytes", "Bytes waiting in the node's outbox for the NATS client to take them (refused past 8 MiB)."),
 		clBadMessages:       d("cluster_bad_messages_total", "Messages from other nodes that did not decode."),
 		clNodesLost:         d("cluster_nodes_lost_total", "Nodes taken for dead after the node timeout."),
 		clIncompatible:      d("cluster_incompatible_messages_total", "Control messages from nodes that run another protocol version, which are not members."),
@@ -246,7 +247,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		for _, d := range []*prometheus.Desc{
 			c.clConnected, c.clPeers, c.clSent, c.clReceived, c.clNATSSent, c.clNATSReceived,
 			c.clNATSBytesSent, c.clNATSBytesReceived, c.clSendFailures, c.clNATSDropped, c.clBadMessages, c.clNodesLost, c.clIncompatible,
-			c.clRemoteSessions, c.clRemoteTestaments, c.clSessionsAnnounced, c.clMetaMissing,
+			c.clRemoteSessions, c.clRemoteTestaments, c.clSessionsAnnounced, c.clMetaMissing, c.clOutbox,
 		} {
 			ch <- d
 		}
@@ -440,6 +441,7 @@ func (c *Collector) collectCluster(counter func(*prometheus.Desc, uint64, ...str
 	counter(c.clIncompatible, s.Incompatible)
 	counter(c.clSessionsAnnounced, s.SessionsAnnounced)
 	counter(c.clMetaMissing, s.MetaNodesMissing)
+	gauge(c.clOutbox, float64(s.OutboxBytes))
 }
 
 // NewRegistry returns a registry of src's Collector and client_golang's Go
