@@ -9,11 +9,12 @@ run:
 build:
 	$(GO) build -o bin/junction ./cmd/junction
 
-# Everything, interop with Autobahn|Python and Autobahn|JS included, then
-# every benchmark once, so that `make bench` cannot break unnoticed. The
+# The lint, then everything, interop with Autobahn|Python and Autobahn|JS
+# included, then every benchmark once, so that `make bench` cannot break
+# unnoticed. The
 # interop suite alone takes two minutes here and three times that on a
 # busy machine: the timeout leaves room above go test's default of 10m.
-test:
+test: lint
 	$(GO) test -race -count=1 -timeout 25m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
@@ -36,7 +37,7 @@ fuzz:
 	done
 
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@test -z "$$(gofmt -l .)" || (echo "not gofmt'ed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 
 # Installs what the tests need on a Debian machine (as root): the same
