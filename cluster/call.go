@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -198,6 +199,12 @@ type callBatches struct {
 	mu      sync.Mutex
 	byNode  map[uint64]*callBatch // the nodes messages went to
 	waiting []*callBatch          // those with messages held back
+	// lost are the nodes taken for lost in the last minute, when: the
+	// router may route a call to one just before it is lost and make
+	// its proxy just after (router.Router.NodeLost has run by then, so
+	// nothing would end the call). Forward refuses them until the node
+	// is heard from again (found).
+	lost map[uint64]time.Time
 }
 
 // callBatch is what is held back for one node.
@@ -233,6 +240,10 @@ func (n *Node) batchFor(node uint64) *callBatch {
 func (n *Node) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin) error {
 	b := &n.calls
 	b.mu.Lock()
+	if _, gone := b.lost[node]; gone {
+		b.mu.Unlock()
+		return fmt.Errorf("sending a %s to node %x: %w", m.Type(), node, errNodeLost)
+	}
 	cb := n.batchFor(node)
 	if len(cb.buf) == 0 {
 		cb.buf = append(cb.buf, callBatchVersion)
@@ -339,6 +350,16 @@ func (n *Node) dropBatch(node uint64) {
 	b := &n.calls
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := time.Now()
+	for id, at := range b.lost {
+		if now.Sub(at) > lostMemory {
+			delete(b.lost, id)
+		}
+	}
+	if b.lost == nil {
+		b.lost = make(map[uint64]time.Time)
+	}
+	b.lost[node] = now
 	if cb := b.byNode[node]; cb != nil {
 		delete(b.byNode, node)
 		if cb.queued {
@@ -346,6 +367,22 @@ func (n *Node) dropBatch(node uint64) {
 			b.nwaiting.Store(int32(len(b.waiting)))
 		}
 	}
+}
+
+// lostMemory is how long Forward refuses a lost node that is not heard
+// from again: far longer than the moment between a call's routing and its
+// forwarding.
+const lostMemory = time.Minute
+
+var errNodeLost = errors.New("the node is lost")
+
+// found lets Forward send to node again: it is heard from after it was
+// taken for lost (a partition healed, or it was silent too long).
+func (n *Node) found(node uint64) {
+	b := &n.calls
+	b.mu.Lock()
+	delete(b.lost, node)
+	b.mu.Unlock()
 }
 
 // refusedBatch is a batch of call messages NATS refused, for failCalls.

@@ -35,6 +35,9 @@ type control struct {
 	// kindSessions; sessions.go).
 	SSeq uint64      `json:"ss,omitempty"`
 	Ops  []sessionOp `json:"ops,omitempty"`
+	// Lost are the lost nodes whose sessions the sender announces
+	// (kindAnnounced).
+	Lost []uint64 `json:"l,omitempty"`
 }
 
 // entry is one subscription (match policy, topic or pattern) of a realm,
@@ -94,7 +97,7 @@ func (n *Node) encodeControl(c *control) []byte {
 // each other (doc.go, "Protocol version"). The event store's records in
 // JetStream (store.go) are not covered: every node reads them, whatever
 // its version.
-const wireVersion = 1
+const wireVersion = 2
 
 // localInterest is this node's interest table: the subscriptions,
 // registrations and callees its router has, and the number of the last
@@ -287,6 +290,12 @@ type members struct {
 	// strs are the realms and authroles of other nodes' sessions, each
 	// kept once (intern).
 	strs map[string]string
+	// unannounced are the session tables of lost nodes that another node
+	// should announce, kept until it says it does (sessions.go).
+	unannounced []lostTable
+	// claimed are the lost nodes whose sessions another node said it
+	// announces, when it said so (kept for 10 node timeouts).
+	claimed map[uint64]time.Time
 }
 
 // nodeSet lists the nodes that have one subscription or registration
@@ -367,6 +376,7 @@ func (n *Node) onControl(m *nats.Msg) {
 	if !known {
 		p = &peer{id: c.Node, name: c.Name, interest: make(map[entry]struct{}), sessions: newSessionReplica()}
 		ms.peers[c.Node] = p
+		n.found(c.Node) // lock order: members.mu, then calls.mu
 	}
 	p.seen = now
 	greet := false
@@ -383,6 +393,8 @@ func (n *Node) onControl(m *nats.Msg) {
 		n.checkSessions(p, c.SSeq, now)
 	case kindSessions:
 		n.onSessions(p, &c, now)
+	case kindAnnounced:
+		ms.onAnnounced(&c, now)
 	case kindInterest:
 		if c.Entry == nil {
 			n.stats.BadMessages.Add(1)
@@ -595,7 +607,7 @@ func (n *Node) forget(p *peer) {
 func (n *Node) expire(now time.Time) {
 	ms := &n.members
 	var gone []uint64
-	var sessions []*sessionReplica
+	var tables []lostTable
 	ms.mu.Lock()
 	for id, st := range ms.strangers {
 		if now.Sub(st.seen) > n.cfg.NodeTimeout {
@@ -606,18 +618,19 @@ func (n *Node) expire(now time.Time) {
 		if now.Sub(p.seen) > n.cfg.NodeTimeout {
 			n.forget(p)
 			gone = append(gone, p.id)
-			sessions = append(sessions, p.sessions)
+			tables = append(tables, lostTable{node: p.id, sessions: p.sessions})
 			n.stats.NodesLost.Add(1)
 			n.log.Warn("cluster: node lost: no heartbeat within the node timeout; its subscriptions and registrations are dropped, calls in flight with it end",
 				"peer", p.name, "peer_id", strconv.FormatUint(p.id, 16), "timeout", n.cfg.NodeTimeout)
 		}
 	}
+	unannounced := len(ms.unannounced) > 0
 	ms.mu.Unlock()
 	for _, id := range gone {
 		n.lost(id)
 	}
-	if len(sessions) > 0 {
-		n.announceLost(sessions)
+	if len(tables) > 0 || unannounced {
+		n.announceLost(tables, now)
 	}
 }
 

@@ -285,6 +285,13 @@ func TestSessionsOfLostNode(t *testing.T) {
 	if n := low.node.Stats().SessionsAnnounced; n != 2 {
 		t.Fatalf("the lowest survivor announced %d sessions, want 2", n)
 	}
+	// The other survivor heard the lowest's claim: it holds nothing to
+	// announce later, and has announced nothing.
+	waitFor(t, "the other survivor to drop the lost node's table", func() bool {
+		other.node.members.mu.RLock()
+		defer other.node.members.mu.RUnlock()
+		return len(other.node.members.unannounced) == 0 && other.node.members.claimed[dying.node.id] != (time.Time{})
+	})
 	if n := other.node.Stats().SessionsAnnounced; n != 0 {
 		t.Fatalf("another survivor announced %d sessions too", n)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,9 +22,16 @@ import (
 // wamp.session.on_leave for each (router.Router.SessionsLost), as the
 // dead node would have. The survivor is the live node with the lowest id
 // (as this node sees the membership), so that each lost session is
-// announced once; a node that stops says goodbye after its sessions left
-// (their leave announced by itself), and the others just forget its
-// table.
+// announced once: it tells the others first (kindAnnounced), and they
+// forget the lost node's table. Each other survivor keeps that table
+// until then, and announces it itself once it is the lowest of the live
+// nodes (the lowest was lost too) or after rank x NodeTimeout (rank: the
+// live nodes below it; the lowest never knew the lost node, or its claim
+// went missing). So a lost node's sessions are announced when the lowest
+// node dies too, at the price of a second announcement when a claim is
+// lost or the announcer dies in the middle of one. A node that stops says
+// goodbye after its sessions left (their leave announced by itself), and
+// the others just forget its table.
 //
 // The changes (join, leave, testaments set) are batched: the first change
 // arms a timer of sessionBatchDelay, after which everything that came
@@ -45,7 +53,8 @@ import (
 // cluster, keeps nothing of this.
 
 const (
-	kindSessions = "ses" // a batch of session changes, number SSeq
+	kindSessions  = "ses" // a batch of session changes, number SSeq
+	kindAnnounced = "ann" // the sender announces the sessions of the nodes Lost
 
 	opJoin       = "j"
 	opLeave      = "l"
@@ -358,28 +367,59 @@ func (n *Node) onSessionSnapshot(p *peer, s *snapshot) {
 	}
 }
 
-// announceLost announces the leave of the sessions of the nodes in gone,
-// which died, if this node is the live node with the lowest id (the one
-// that announces them). It runs on a goroutine of its own: a node with
-// many sessions makes as many publications, and the heartbeats must go on
-// meanwhile.
-func (n *Node) announceLost(gone []*sessionReplica) {
+// lostTable is the session table of a lost node whose sessions this node
+// may have to announce (unannounced).
+type lostTable struct {
+	node     uint64
+	sessions *sessionReplica
+	due      time.Time // announced here then, unless claimed before
+}
+
+// announceLost takes the session tables of the nodes just lost (gone)
+// and announces those it must (the package comment says which, and
+// when): those that are due, and those that no live node below this one
+// can announce any more. Called by expire, at now, with the tables gone
+// (nil when it only looks at those it keeps).
+func (n *Node) announceLost(gone []lostTable, now time.Time) {
 	ms := &n.members
-	ms.mu.RLock()
-	lowest := true
+	ms.mu.Lock()
+	rank := 0
 	for id := range ms.peers {
 		if id < n.id {
-			lowest = false
+			rank++
 		}
 	}
-	ms.mu.RUnlock()
-	total := 0
-	for _, r := range gone {
-		total += len(r.set)
+	for id, at := range ms.claimed {
+		if now.Sub(at) > 10*n.cfg.NodeTimeout {
+			delete(ms.claimed, id)
+		}
 	}
-	if !lowest || total == 0 {
+	for _, t := range gone {
+		if _, claimed := ms.claimed[t.node]; claimed {
+			continue // another node announces them (it took the node for lost first)
+		}
+		if len(t.sessions.set) > 0 {
+			t.due = now.Add(time.Duration(rank) * n.cfg.NodeTimeout)
+			ms.unannounced = append(ms.unannounced, t)
+		}
+	}
+	var due []lostTable
+	ms.unannounced = slices.DeleteFunc(ms.unannounced, func(t lostTable) bool {
+		if rank == 0 || !now.Before(t.due) {
+			due = append(due, t)
+			return true
+		}
+		return false
+	})
+	ms.mu.Unlock()
+	if len(due) == 0 {
 		return
 	}
+	claim := &control{Kind: kindAnnounced, Node: n.id}
+	for _, t := range due {
+		claim.Lost = append(claim.Lost, t.node)
+	}
+	n.send(n.subj.ctl, n.encodeControl(claim))
 	n.announcers.Add(1)
 	go func() {
 		defer n.announcers.Done()
@@ -388,10 +428,10 @@ func (n *Node) announceLost(gone []*sessionReplica) {
 			return
 		}
 		var lost []router.ReplicatedSession
-		for _, r := range gone {
-			for id, s := range r.set {
+		for _, t := range due {
+			for id, s := range t.sessions.set {
 				ls := router.ReplicatedSession{Realm: wamp.URI(s.realm), ID: id, AuthID: s.authid, AuthRole: s.authrole}
-				for _, b := range r.tms[id] {
+				for _, b := range t.sessions.tms[id] {
 					m, err := codec.MsgPack.Decode(b)
 					pub, ok := m.(*wamp.Publish)
 					if err != nil || !ok {
@@ -407,6 +447,21 @@ func (n *Node) announceLost(gone []*sessionReplica) {
 		rt.SessionsLost(lost)
 		n.stats.SessionsAnnounced.Add(uint64(len(lost)))
 	}()
+}
+
+// onAnnounced forgets the tables of the lost nodes another node announces
+// (kindAnnounced), and remembers that it does: this node may take them
+// for lost later than the announcer did. Called under members.mu.
+func (ms *members) onAnnounced(c *control, now time.Time) {
+	ms.unannounced = slices.DeleteFunc(ms.unannounced, func(t lostTable) bool {
+		return slices.Contains(c.Lost, t.node)
+	})
+	if ms.claimed == nil {
+		ms.claimed = make(map[uint64]time.Time)
+	}
+	for _, id := range c.Lost {
+		ms.claimed[id] = now
+	}
 }
 
 // RemoteSessions returns the number of other nodes' sessions this node

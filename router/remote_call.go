@@ -3,6 +3,8 @@ package router
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
+	"strconv"
 	"sync"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -45,12 +47,40 @@ type CallOrigin struct {
 // remotePeer is the Peer of a proxy session: what the dealer sends it goes
 // to the node at the other end.
 type remotePeer struct {
+	r     *Router
 	bb    Backbone
 	realm wamp.URI
 	node  uint64
 }
 
-func (p *remotePeer) Send(m wamp.Message) error { return p.forward(m, nil) }
+// Send forwards the messages of a call: INVOCATION and INTERRUPT from a
+// callee proxy, RESULT and ERROR for a CALL from a caller proxy. The
+// dealer's complaints about what came from the other node (an ERROR for
+// a YIELD, an ERROR or a CANCEL it refused) stay here: the other node
+// would take an ERROR for an answer to one of its own calls. They are
+// counted and logged when the message that caused them is (refused).
+func (p *remotePeer) Send(m wamp.Message) error {
+	switch m := m.(type) {
+	case *wamp.Invocation, *wamp.Interrupt, *wamp.Result:
+	case *wamp.Error:
+		if m.RequestType != wamp.TypeCall {
+			p.refused(p.r, "an ERROR for another node's "+m.RequestType.String()+" is not sent", string(m.Error))
+			return nil
+		}
+	default:
+		return nil // ABORT, GOODBYE: a proxy has no session to end
+	}
+	return p.forward(m, nil)
+}
+
+// refused counts and logs (rate-limited) a message of a call with the
+// node that the router refused.
+func (p *remotePeer) refused(r *Router, what, reason string) {
+	r.stats.InvalidRequests.Add(1)
+	if ok, held := r.logLimit.Allow("node message refused"); ok {
+		r.log.Warn(what, "realm", p.realm, "node", strconv.FormatUint(p.node, 16), "reason", reason, "held_back", held)
+	}
+}
 
 // forward sends m, and with an INVOCATION its call's origin, to the node.
 func (p *remotePeer) forward(m wamp.Message, origin *CallOrigin) error {
@@ -99,9 +129,14 @@ func (rl *realm) proxy(node uint64, role roleIndex, create bool) *Session {
 	if *m == nil {
 		*m = make(map[uint64]*Session)
 	}
-	s := &Session{router: rl.router, peer: &remotePeer{bb: rl.router.cfg.Backbone, realm: rl.name, node: node},
+	s := &Session{router: rl.router, peer: &remotePeer{r: rl.router, bb: rl.router.cfg.Backbone, realm: rl.name, node: node},
 		info: connInfo{Kind: nodeKind}}
 	s.realm, s.id, s.authid, s.authrole = rl, wamp.GlobalID(), "junction", "junction"
+	// A callee proxy's INVOCATION ids start anywhere: the other node may
+	// still hold calls of an earlier proxy for this node (it took this
+	// node for lost, or this one it, and not the other way round), whose
+	// ids must not be taken for this one's, nor their late answers.
+	s.reqIDs.Skip(wamp.ID(mrand.Uint64N(uint64(wamp.MaxID) / 2)))
 	if role == callee {
 		s.roles, s.features[callee] = roleCallee, proxyCalleeFeatures
 	} else {
@@ -179,6 +214,12 @@ func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message,
 			d.yield(p, &wamp.Yield{Request: m.Request, Options: m.Details, Payload: m.Payload})
 		}
 	case *wamp.Error:
+		// The callee's node sends the call's error as the caller proxy
+		// got it (for a CALL); the cluster's own (failCalls) answer the
+		// INVOCATION. Anything else would be taken for an answer wrongly.
+		if m.RequestType != wamp.TypeCall && m.RequestType != wamp.TypeInvocation {
+			return fmt.Errorf("an ERROR for a %s is not part of a call from this node", m.RequestType)
+		}
 		if p := rl.proxy(node, callee, false); p != nil {
 			d.invocationError(p, &wamp.Error{RequestType: wamp.TypeInvocation, Request: m.Request, Details: m.Details, Error: m.Error, Payload: m.Payload})
 		}

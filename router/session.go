@@ -183,7 +183,18 @@ func (s *Session) Detach() {
 
 // violation aborts the session as the specification's protocol errors
 // section says: ABORT, dispose of everything, drop the connection.
+//
+// A proxy (remote_call.go) is not ended: it stands for every call with
+// another node in the realm, and what breaks the protocol is one message
+// of one call from that node (a bug or a corrupted message). The message
+// is dropped, counted (Stats.InvalidRequests) and logged; the call it
+// belonged to, if any, ends by its timeout, its cancelation or its node's
+// loss.
 func (s *Session) violation(reason string) {
+	if p, ok := s.peer.(*remotePeer); ok {
+		p.refused(s.router, "a message from another node breaks the protocol; dropped", reason)
+		return
+	}
 	s.logger().Info("protocol violation", "reason", reason)
 	s.abort(wamp.ErrProtocolViolation, reason)
 }

@@ -40,6 +40,9 @@ func (s *Sequence) Next() ID {
 	}
 }
 
+// Skip makes the sequence go on after last: its next ID is last+1.
+func (s *Sequence) Skip(last ID) { s.n.Store(uint64(last)) }
+
 // Bool reads a boolean option, with def when absent or not a bool.
 func Bool(d Dict, key string, def bool) bool {
 	if v, ok := d[key].(bool); ok {
