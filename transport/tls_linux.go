@@ -329,8 +329,11 @@ func (c *tlsNetConn) Read(p []byte) (int, error) {
 			var ae *tlsrec.AlertError
 			if errors.As(err, &ae) && !ae.Remote {
 				c.wmu.Lock()
-				c.Conn.Write(c.rec.SealAlert(nil, ae.Alert))
-				c.shut = true
+				if !c.shut {
+					c.shut = true
+					c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+					c.Conn.Write(c.rec.SealAlert(nil, ae.Alert))
+				}
 				c.wmu.Unlock()
 			}
 			continue
@@ -361,20 +364,39 @@ func (c *tlsNetConn) Write(p []byte) (int, error) {
 	return c.write(p)
 }
 
+// tlsWriteChunk is how much of a Write is sealed at once: net/http hands
+// a large response body over in one Write, and a sealed copy of all of it
+// would double its memory for the time of the write.
+const tlsWriteChunk = 16 * tlsrec.MaxPlaintext
+
+// tlsKeepWriteBuf is the largest write buffer a connection keeps between
+// writes (an idle kept-alive connection holds it).
+const tlsKeepWriteBuf = 64 << 10
+
 func (c *tlsNetConn) write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.shut {
 		return 0, net.ErrClosed
 	}
-	var err error
-	if c.wbuf, err = c.rec.Seal(c.wbuf[:0], p); err != nil {
-		return 0, err
+	defer func() {
+		if cap(c.wbuf) > tlsKeepWriteBuf {
+			c.wbuf = nil
+		}
+	}()
+	written := 0
+	for first := true; first || written < len(p); first = false {
+		chunk := p[written:min(len(p), written+tlsWriteChunk)] // nil p: a KeyUpdate's answer alone
+		var err error
+		if c.wbuf, err = c.rec.Seal(c.wbuf[:0], chunk); err != nil {
+			return written, err
+		}
+		if _, err := c.Conn.Write(c.wbuf); err != nil {
+			return written, err
+		}
+		written += len(chunk)
 	}
-	if _, err := c.Conn.Write(c.wbuf); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return written, nil
 }
 
 // CloseWrite sends close_notify and half-closes the socket.
@@ -391,13 +413,18 @@ func (c *tlsNetConn) CloseWrite() error {
 	return nil
 }
 
+// Close sends close_notify and closes the socket; while a Write is under
+// way (to a client that does not read, say) it closes the socket at once,
+// as crypto/tls does: net/http's Server.Close closes connections to end
+// such writes, and must not wait for them.
 func (c *tlsNetConn) Close() error {
-	c.wmu.Lock()
-	if !c.shut {
-		c.shut = true
-		c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
-		c.Conn.Write(c.rec.SealAlert(nil, tlsrec.AlertCloseNotify))
+	if c.wmu.TryLock() {
+		if !c.shut {
+			c.shut = true
+			c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+			c.Conn.Write(c.rec.SealAlert(nil, tlsrec.AlertCloseNotify))
+		}
+		c.wmu.Unlock()
 	}
-	c.wmu.Unlock()
 	return c.Conn.Close()
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -18,6 +19,33 @@ import (
 // background read is aborted so) does not end the connection handed to
 // net/http: the next read gets the data.
 func TestTLSNetConnDeadline(t *testing.T) {
+	c, tc := tlsNetConnPair(t)
+	defer tc.Close()
+	defer c.Close()
+	c.SetReadDeadline(time.Unix(1, 0))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(ioTimeout))
+	if _, err := tc.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hi" {
+		t.Fatalf("read after the deadline: %q, %v", b, err)
+	}
+	if _, err := c.Write([]byte("ho")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(tc, b); err != nil || string(b) != "ho" {
+		t.Fatalf("the client read %q, %v", b, err)
+	}
+}
+
+// tlsNetConnPair returns the server end of a TLS connection on loopback
+// as the epoll engine hands it to net/http, and the client's end.
+func tlsNetConnPair(t *testing.T) (*tlsNetConn, *tls.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,30 +74,73 @@ func TestTLSNetConnDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tc.Close()
 	r := <-done
 	if r.err != nil {
+		tc.Close()
 		t.Fatal(r.err)
 	}
-	c := newTLSNetConn(r.nc, r.res.Conn, r.res.Leftover)
+	return newTLSNetConn(r.nc, r.res.Conn, r.res.Leftover), tc
+}
+
+// TestTLSNetConnCloseDuringWrite: Close ends a Write stuck on a client
+// that does not read (net/http's Server.Close closes connections for
+// that), rather than wait for it.
+func TestTLSNetConnCloseDuringWrite(t *testing.T) {
+	c, tc := tlsNetConnPair(t)
+	defer tc.Close()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, 64<<20)) // more than the socket buffers take
+		wrote <- err
+	}()
+	// Close once the Write holds the write lock (it does until it ends).
+	for c.wmu.TryLock() {
+		c.wmu.Unlock()
+		select {
+		case err := <-wrote:
+			t.Fatalf("64 MiB written to a client that reads nothing: %v", err)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		c.Conn.Close() // so that the test ends
+		t.Fatal("Close waited for a Write to a client that does not read")
+	}
+	if err := <-wrote; err == nil {
+		t.Error("the Write ended without an error when its connection was closed")
+	}
+}
+
+// TestTLSNetConnLargeWrite: a large Write reaches the client whole, is
+// sealed a part at a time, and leaves no large buffer behind on the
+// connection, which net/http may keep alive and idle.
+func TestTLSNetConnLargeWrite(t *testing.T) {
+	c, tc := tlsNetConnPair(t)
+	defer tc.Close()
 	defer c.Close()
-	c.SetReadDeadline(time.Unix(1, 0))
-	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read past the deadline: %v", err)
+	const n = 8 << 20
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i * 7)
 	}
-	c.SetReadDeadline(time.Now().Add(ioTimeout))
-	if _, err := tc.Write([]byte("hi")); err != nil {
-		t.Fatal(err)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(tc, n))
+		got <- b
+	}()
+	if w, err := c.Write(data); err != nil || w != n {
+		t.Fatalf("Write: %d, %v", w, err)
 	}
-	b := make([]byte, 2)
-	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hi" {
-		t.Fatalf("read after the deadline: %q, %v", b, err)
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("the client read %d bytes, not what was written", len(b))
 	}
-	if _, err := c.Write([]byte("ho")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(tc, b); err != nil || string(b) != "ho" {
-		t.Fatalf("the client read %q, %v", b, err)
+	if cap(c.wbuf) > tlsKeepWriteBuf {
+		t.Errorf("the connection keeps a %d-byte write buffer after the write", cap(c.wbuf))
 	}
 }
 
