@@ -194,8 +194,8 @@ func (h *Handler) Call() http.Handler {
 				h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "options.timeout is not a number of milliseconds")
 				return
 			}
-			if ms > 0 {
-				timeout = min(timeout, time.Duration(ms)*time.Millisecond)
+			if ms > 0 && ms < timeout.Milliseconds() { // compared in ms: a huge ms would overflow a Duration
+				timeout = time.Duration(ms) * time.Millisecond
 			}
 		}
 		// The router enforces it too (call_timeout): the callee is
@@ -218,6 +218,10 @@ func (h *Handler) Call() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
 		defer cancel()
 		if stream == "" {
+			// The listener's write timeout counts from the request's
+			// start, and may be shorter than the call may take: the
+			// answer must still go out.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 5*time.Second))
 			res, err := s.Call(ctx, req.URI, req.Args, req.Kwargs, opts)
 			if err != nil {
 				h.wampError(w, err)

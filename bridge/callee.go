@@ -74,7 +74,7 @@ func StartCallee(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultCalleeTimeout)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, DefaultCalleeConcurrency)
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{CheckRedirect: noRedirects}
 	}
 	log := cfg.Logger
 	if log == nil {

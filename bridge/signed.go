@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -120,3 +121,10 @@ func (m *nonceMemory) spend(nonce string, now time.Time, ttl time.Duration) erro
 	m.seen[nonce] = now.Add(ttl)
 	return nil
 }
+
+// noRedirects is the CheckRedirect of the clients the bridge makes for
+// webhooks and HTTP callees: a redirect answers the POST (a failure), it
+// is not followed. Go's client would follow a 301, 302 or 303 with a GET
+// without the body, and take the answer to that for the event's delivery
+// or the call's result.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -108,7 +108,7 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 		cfg.Retries = 0
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.Timeout}
+		cfg.Client = &http.Client{Timeout: cfg.Timeout, CheckRedirect: noRedirects}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -145,14 +145,22 @@ func (w *Webhook) Stats() WebhookStats {
 	return WebhookStats{Delivered: c.Delivered.Load(), Retried: c.Retried.Load(), Dropped: c.Dropped.Load()}
 }
 
-// Stop leaves the realm and stops delivering; events still queued are
-// dropped.
+// Stop leaves the realm and stops delivering; events still queued, and
+// the one being delivered, are dropped (counted and logged).
 func (w *Webhook) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = w.sess.Close(ctx)
 	w.cancel()
 	<-w.done
+	for {
+		select {
+		case <-w.queue:
+			w.drop("the webhook stopped", nil)
+		default:
+			return
+		}
+	}
 }
 
 // event queues an event for the endpoint; it never blocks.
@@ -203,10 +211,14 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) {
 		case err == nil && status/100 == 2:
 			w.stats.Delivered.Add(1)
 			return
+		case err == nil && status/100 == 3:
+			w.drop("the endpoint redirected it (redirects are not followed)", fmt.Errorf("HTTP %d", status))
+			return
 		case err == nil && status/100 == 4 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout:
 			w.drop("the endpoint refused it", fmt.Errorf("HTTP %d", status))
 			return
 		case ctx.Err() != nil:
+			w.drop("the webhook stopped", err)
 			return
 		case attempt >= w.cfg.Retries:
 			if err == nil {
@@ -220,6 +232,7 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			w.drop("the webhook stopped", nil)
 			return
 		case <-t.C:
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -636,5 +637,56 @@ func TestLongPollCookie(t *testing.T) {
 	status, _, hdr = post(t, c, "http://"+s.addr+"/lp/open", []byte(`{"protocols": ["wamp.2.json"]}`), "Cookie", "jc="+v)
 	if status != 200 || hdr.Get("Set-Cookie") != "" {
 		t.Errorf("open with the cookie: %d Set-Cookie %q", status, hdr.Get("Set-Cookie"))
+	}
+}
+
+// TestLongPollInvalidPayload: a CALL or a YIELD sent over long-poll whose
+// payload not every serializer can carry (an integer beyond 64 bits) is
+// refused as on WebSocket: the send is taken (204), its sender gets ERROR
+// wamp.error.invalid_argument, and a refused YIELD's caller gets one at
+// once instead of the answer.
+func TestLongPollInvalidPayload(t *testing.T) {
+	s := startLP(t, nil, nil)
+	lp := s.open(t, "wamp.2.json")
+	lp.join()
+	status, body, _ := post(t, lp.c, lp.base+"/send", []byte(`[48,7,{},"wamp.session.count",[18446744073709551616]]`))
+	if status != http.StatusNoContent {
+		t.Fatalf("a CALL with an integer beyond 64 bits: send answered %d %s", status, body)
+	}
+	if e, ok := lp.recv().(*wamp.Error); !ok || e.Request != 7 || e.Error != wamp.ErrInvalidArgument {
+		t.Fatalf("for that CALL: %+v", e)
+	}
+
+	lp.send(&wamp.Register{Request: 8, Options: wamp.Dict{}, Procedure: "com.example.p"})
+	if _, ok := lp.recv().(*wamp.Registered); !ok {
+		t.Fatal("no REGISTERED")
+	}
+	caller := s.ws(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(t.Context(), "com.example.p", nil, nil, nil)
+		done <- err
+	}()
+	inv, ok := lp.recv().(*wamp.Invocation)
+	if !ok {
+		t.Fatal("no INVOCATION")
+	}
+	yield := fmt.Sprintf(`[70,%d,{},[18446744073709551616]]`, inv.Request)
+	if status, body, _ := post(t, lp.c, lp.base+"/send", []byte(yield)); status != http.StatusNoContent {
+		t.Fatalf("a YIELD with an integer beyond 64 bits: send answered %d %s", status, body)
+	}
+	if e, ok := lp.recv().(*wamp.Error); !ok || e.RequestType != wamp.TypeYield || e.Error != wamp.ErrInvalidArgument {
+		t.Fatalf("for that YIELD: %+v", e)
+	}
+	select {
+	case err := <-done:
+		if we, ok := errors.AsType[*client.Error](err); !ok || we.URI != wamp.ErrInvalidArgument {
+			t.Fatalf("the caller got %v", err)
+		}
+	case <-time.After(ioTimeout):
+		t.Fatal("the caller of a refused YIELD got nothing")
+	}
+	if got := s.rt.Stats().InvalidRequests; got != 2 {
+		t.Errorf("invalid requests counted: %d, want 2", got)
 	}
 }

@@ -2,6 +2,7 @@ package longpoll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 // lpTransport is one long-poll transport: its session and the queue of
@@ -255,9 +257,17 @@ func (t *lpTransport) send(w http.ResponseWriter, r *http.Request) {
 	// Decode all before handing any to the router: a malformed request is
 	// refused whole. Each message's raw payload aliases body, which is
 	// this request's own and never reused.
+	// A request whose options or payload only are not valid (a string
+	// that is not UTF-8, an integer beyond 64 bits) is no malformed
+	// message: its sender gets an ERROR for it, as on WebSocket
+	// (router.Session.ReceiveInvalid).
 	decoded := make([]wamp.Message, len(msgs))
+	invalid := make([]*codec.RequestError, len(msgs))
 	for i, b := range msgs {
 		m, err := t.proto.codec.Decode(b)
+		if re, ok := errors.AsType[*codec.RequestError](err); ok {
+			m, invalid[i], err = re.Message, re, nil
+		}
 		if err != nil {
 			t.h.stats.BadRequests.Add(1)
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("send: message %d does not decode as %s: %v", i+1, t.proto.name, err))
@@ -273,7 +283,11 @@ func (t *lpTransport) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.sendMu.Lock()
-	for _, m := range decoded {
+	for i, m := range decoded {
+		if invalid[i] != nil {
+			t.rs.ReceiveInvalid(invalid[i])
+			continue
+		}
 		t.rs.Receive(m)
 	}
 	t.sendMu.Unlock()
