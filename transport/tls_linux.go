@@ -177,7 +177,11 @@ func (c *econn) tlsData(b []byte) (int, int) {
 		}
 		c.Unlock()
 	}
-	return r.Used, r.Need
+	need := 0
+	if r.Need > 0 { // Need counts the bytes missing; the engine wants the rest's whole length
+		need = len(b) - r.Used + r.Need
+	}
+	return r.Used, need
 }
 
 // tlsTimer drops the ciphers of a connection quiet for tlsReleaseAfter,
