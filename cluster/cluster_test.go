@@ -110,6 +110,13 @@ func startLimitedNode(t testing.TB, cfg Config, limits router.SessionLimits, rea
 // its backbone).
 func startRouterNode(t testing.TB, cfg Config, rcfg router.Config) *testNode {
 	t.Helper()
+	return startWrappedNode(t, cfg, rcfg, nil)
+}
+
+// startWrappedNode is startRouterNode with wrap(node) as the router's
+// backbone when wrap is not nil.
+func startWrappedNode(t testing.TB, cfg Config, rcfg router.Config, wrap func(*Node) router.Backbone) *testNode {
+	t.Helper()
 	cfg.HeartbeatInterval, cfg.NodeTimeout = testHeartbeat, testTimeout
 	if cfg.QueryTimeout == 0 {
 		// Meta queries wait for every node: a loaded machine must not
@@ -121,6 +128,9 @@ func startRouterNode(t testing.TB, cfg Config, rcfg router.Config) *testNode {
 		t.Fatal(err)
 	}
 	rcfg.Backbone = node
+	if wrap != nil {
+		rcfg.Backbone = wrap(node)
+	}
 	rt, err := router.New(rcfg)
 	if err != nil {
 		node.Close()

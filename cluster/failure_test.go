@@ -3,7 +3,6 @@ package cluster
 import (
 	"cmp"
 	"context"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
-	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -128,39 +126,17 @@ func (r *lossRacer) Callee(realm wamp.URI, c router.CallRoute) (uint64, wamp.Mat
 // error (before, it waited forever: the node's loss had been dealt with).
 func TestCallRoutedToANodeLostMeanwhile(t *testing.T) {
 	b := startNode(t, Config{NodeName: "b", Listen: "127.0.0.1:0"})
-	node, err := Start(Config{NodeName: "a", Listen: "127.0.0.1:0", Join: []string{b.node.RouteAddr()},
-		HeartbeatInterval: testHeartbeat, NodeTimeout: testTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	racer := &lossRacer{Node: node, armed: make(chan struct{})}
-	rt, err := router.New(router.Config{Realms: []router.RealmConfig{testRealm}, Backbone: racer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.SetRouter(rt)
-	srv := &transport.Server{Router: rt}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	a := &testNode{node: node, rt: rt, url: "rs://" + ln.Addr().String()}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		rt.Shutdown(ctx)
-		srv.Shutdown(ctx)
-		rt.Close()
-		a.stop(t)
-	})
+	armed := make(chan struct{})
+	a := startWrappedNode(t, Config{NodeName: "a", Listen: "127.0.0.1:0", Join: []string{b.node.RouteAddr()}},
+		router.Config{Realms: []router.RealmConfig{testRealm}},
+		func(n *Node) router.Backbone { return &lossRacer{Node: n, armed: armed} })
 	register(t, dial(t, b, wamp.FormatJSON), "com.example.x", func(context.Context, *client.Invocation) (*client.Result, error) {
 		return &client.Result{}, nil
 	}, nil)
 	waitCallee(t, a, "com.example.x", true)
 	caller := dial(t, a, wamp.FormatJSON)
 	b.kill()
-	close(racer.armed)
+	close(armed)
 	ctx, cancel := context.WithTimeout(ctxT(t), 5*testTimeout)
 	defer cancel()
 	if _, err := caller.Call(ctx, "com.example.x", nil, nil, nil); ctx.Err() != nil || err == nil {
