@@ -244,9 +244,9 @@ func extraString(d wamp.Dict, key string) (string, bool) {
 	return s, ok
 }
 
-// validAuthID reports whether s may be an authid: printable, no control
+// ValidAuthID reports whether s may be an authid: printable, no control
 // characters, at most 256 bytes.
-func validAuthID(s string) bool {
+func ValidAuthID(s string) bool {
 	if s == "" || len(s) > 256 {
 		return false
 	}

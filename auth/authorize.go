@@ -356,6 +356,9 @@ type DynamicAuthorizer struct {
 }
 
 type cacheKey struct {
+	// realm: the realms a realm template makes share their roles, and
+	// so one DynamicAuthorizer, whose answers are each realm's own.
+	realm            string
 	authid, authrole string
 	action           Action
 	match            wamp.Match
@@ -426,7 +429,7 @@ type dynamicSession struct {
 }
 
 func (s *dynamicSession) Authorize(action Action, uri wamp.URI, m wamp.Match, options wamp.Dict, done func(Decision)) (Decision, bool) {
-	k := cacheKey{s.sub.AuthID, s.sub.AuthRole, action, m, uri}
+	k := cacheKey{s.sub.Realm, s.sub.AuthID, s.sub.AuthRole, action, m, uri}
 	if allowed, ok := s.a.lookup(k); ok {
 		return Decision{Allowed: allowed, Reason: "denied by the dynamic authorizer (cached)"}, false
 	}

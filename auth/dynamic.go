@@ -116,6 +116,9 @@ func principalFromAnswer(authid string, v any) (*Principal, error) {
 		if role == "" {
 			return nil, errors.New("the role is empty")
 		}
+		if !ValidAuthID(authid) {
+			return nil, fmt.Errorf("authid %q is not valid: 1 to 256 bytes of printable UTF-8", authid)
+		}
 		return &Principal{AuthID: authid, Role: role}, nil
 	}
 	d, ok := v.(map[string]any)
@@ -134,6 +137,9 @@ func principalFromAnswer(authid string, v any) (*Principal, error) {
 	p.Role = str("role")
 	if a := str("authid"); a != "" {
 		p.AuthID = a
+	}
+	if bad == nil && !ValidAuthID(p.AuthID) {
+		bad = fmt.Errorf("authid %q is not valid: 1 to 256 bytes of printable UTF-8", p.AuthID)
 	}
 	if e, ok := d["extra"].(map[string]any); ok {
 		p.Extra = e

@@ -82,12 +82,18 @@ func NewPasswordHash(password, kdf string, iterations, memory uint32) (*Password
 	return h, err
 }
 
+// derive hashes password with h's parameters, as long as h's hash (a PHC
+// string may hold 16 bytes or more), 32 bytes for a new one.
 func (h *PasswordHash) derive(password []byte) ([]byte, error) {
+	n := len(h.Hash)
+	if n == 0 {
+		n = 32
+	}
 	switch h.KDF {
 	case "argon2id":
-		return argon2.IDKey(password, h.Salt, h.Iterations, h.Memory, h.Threads, 32), nil
+		return argon2.IDKey(password, h.Salt, h.Iterations, h.Memory, h.Threads, uint32(n)), nil
 	case "pbkdf2-sha256":
-		return pbkdf2.Key(sha256.New, string(password), h.Salt, int(h.Iterations), 32)
+		return pbkdf2.Key(sha256.New, string(password), h.Salt, int(h.Iterations), n)
 	}
 	return nil, fmt.Errorf("unknown kdf %q", h.KDF)
 }
@@ -160,8 +166,8 @@ func ParsePasswordHash(s string) (*PasswordHash, error) {
 	if h.Salt, err = b64.DecodeString(strings.TrimRight(salt, "=")); err != nil || len(h.Salt) < 8 {
 		return nil, fmt.Errorf("%s hash: the salt must be at least 8 bytes in base64", h.KDF)
 	}
-	if h.Hash, err = b64.DecodeString(strings.TrimRight(hash, "=")); err != nil || len(h.Hash) < 16 {
-		return nil, fmt.Errorf("%s hash: the hash must be at least 16 bytes in base64", h.KDF)
+	if h.Hash, err = b64.DecodeString(strings.TrimRight(hash, "=")); err != nil || len(h.Hash) < 16 || len(h.Hash) > 64 {
+		return nil, fmt.Errorf("%s hash: the hash must be 16 to 64 bytes in base64", h.KDF)
 	}
 	switch {
 	case h.Iterations == 0 || h.Iterations > maxIterations:

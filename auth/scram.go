@@ -205,6 +205,13 @@ func (a *SCRAM) Authenticate(ctx context.Context, req *Request, c Challenger) (*
 	if !ok {
 		return nil, malformed("HELLO.Details.authextra.channel_binding must be a string or null")
 	}
+	if cbType != "" && d == scramAutobahn {
+		// Autobahn's dialect puts the binding's name in AuthMessage, not
+		// the channel's data: the proof would not depend on the channel,
+		// so a proof relayed from another TLS connection would pass.
+		return nil, &Failure{Reason: wamp.ErrAuthenticationFailed,
+			Message: "channel binding needs the wamp-scram dialect of the specification: Autobahn's (scram) does not bind the proof to the channel"}
+	}
 	var cbData []byte
 	if cbType != "" {
 		var err error

@@ -532,11 +532,12 @@ func validateAuth(r *report, c *Config, path string, rl *Realm) {
 		case len(a.Roles) > 0 && !roles[p.Role]:
 			r.errorf(pp+".role", "role %q is not defined in auth.roles", p.Role)
 		}
-		written := false // a credential that was given but did not decode is reported by itself
+		reported := false // a credential that was given but did not decode is reported by itself
 		for _, k := range []string{"ticket", "wampcra", "scram", "cryptosign", "tls"} {
-			written = written || r.has(pp+"."+k)
+			reported = reported || r.failedWithin(pp+"."+k)
 		}
-		if p.Ticket == nil && p.WAMPCRA == nil && len(p.SCRAM) == 0 && len(p.Cryptosign) == 0 && len(p.TLS) == 0 && !written && !r.skip(pp) {
+		// An empty list (cryptosign: []) is no credential either.
+		if p.Ticket == nil && p.WAMPCRA == nil && len(p.SCRAM) == 0 && len(p.Cryptosign) == 0 && len(p.TLS) == 0 && !reported && !r.skip(pp) {
 			r.errorAt(pp, pp, "a principal needs a credential: ticket, wampcra, scram, cryptosign or tls")
 		}
 		for j, sc := range p.SCRAM {

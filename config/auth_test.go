@@ -88,6 +88,8 @@ func TestAuthErrors(t *testing.T) {
 			`junction.yaml:8:19: realms[0].auth.principals[0].ticket: not a password hash: it must start with $argon2id$ or $pbkdf2-sha256$ (make one with ` + "`junction passwd`" + `); a ticket is stored hashed: ` + "`junction passwd --method ticket`" + ` prints the hash`},
 		{"malformed public key", head + lines("      principals:", "        - authid: a", "          role: x", "          cryptosign: [abc]"),
 			`junction.yaml:8:24: realms[0].auth.principals[0].cryptosign[0]: "abc" is not an Ed25519 public key: 64 hex digits (` + "`junction keygen`" + ` makes a pair)`},
+		{"empty credential lists", head + lines("      principals:", "        - authid: a", "          role: x", "          cryptosign: []", "          scram: []", "          tls: []"),
+			`junction.yaml:6:11: realms[0].auth.principals[0]: a principal needs a credential: ticket, wampcra, scram, cryptosign or tls`},
 		{"unknown dynamic method", head + lines("      dynamic:", "        procedure: com.example.auth", "        methods: [ticket, magic]"),
 			`junction.yaml:7:27: realms[0].auth.dynamic.methods[1]: "magic" is not one of ticket, wampcra, wamp-scram, cryptosign`},
 		{"unknown principal key", head + lines("      principals:", "        - authid: a", "          role: x", "          password: y"),

@@ -124,6 +124,25 @@ func (r *report) bad(n *yaml.Node, path, format string, args ...any) {
 	r.add(nodePos(n), path, format, args...)
 }
 
+// failedWithin reports whether a problem was reported at path or at a key
+// below it.
+func (r *report) failedWithin(path string) bool {
+	within := func(f string) bool {
+		return f == path || strings.HasPrefix(f, path) && (f[len(path)] == '.' || f[len(path)] == '[')
+	}
+	for f := range r.failed {
+		if within(f) {
+			return true
+		}
+	}
+	for _, p := range r.problems {
+		if within(p.path) {
+			return true
+		}
+	}
+	return false
+}
+
 // skip reports whether path or one of its parents could not be decoded.
 func (r *report) skip(path string) bool {
 	for {

@@ -393,9 +393,19 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 		s.abort(wamp.ErrNotAuthorized, fmt.Sprintf("realm %q does not admit anonymous clients", h.Realm))
 		return
 	}
-	authid := wamp.String(h.Details, "authid")
-	if authid == "" {
-		authid = fmt.Sprintf("anonymous-%d", id)
+	// Nothing proves a HELLO's authid. A realm without roles gives every
+	// client every permission, so the authid there is what the client
+	// calls itself (as with routers that have no authentication), checked
+	// only for what it may hold. A realm with roles authorizes, perhaps by
+	// authid (a dynamic authorizer): there the authid is the router's.
+	authid := fmt.Sprintf("anonymous-%d", id)
+	if claimed := wamp.String(h.Details, "authid"); claimed != "" && rlm.cfg.Roles == nil {
+		if !auth.ValidAuthID(claimed) {
+			r.stats.auth.add(auth.MethodAnonymous, false)
+			s.abort(wamp.ErrInvalidArgument, fmt.Sprintf("authid %q is not valid: 1 to 256 bytes of printable UTF-8", claimed))
+			return
+		}
+		authid = claimed
 	}
 	if rlm.cfg.Roles != nil {
 		// Authorization without authentication: go through welcome for the

@@ -3,6 +3,7 @@ package router
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -560,4 +561,35 @@ func TestThrottleHoldsBackTheChallenge(t *testing.T) {
 	}
 	p.s.Receive(&wamp.Authenticate{Signature: "pw", Extra: wamp.Dict{}})
 	wantWelcome(t, p)
+}
+
+// TestAnonymousAuthID: in a realm without roles (every client may do
+// everything), a client may name itself with HELLO's authid, if it is a
+// valid one (no control characters: it ends up in logs and other
+// sessions' details); in a realm with roles, which authorize (perhaps by
+// authid), the authid is always the router's.
+func TestAnonymousAuthID(t *testing.T) {
+	hello := func(p *pipe, authid string) {
+		p.s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": allRoles["roles"], "authid": authid}})
+	}
+	open := newRouter(t, DropEvents)
+	p := attachPipe(t, open, codec.JSON)
+	hello(p, "alice")
+	if w := wantWelcome(t, p); w.Details["authid"] != "alice" {
+		t.Errorf("a realm without roles: authid %v, want the HELLO's", w.Details["authid"])
+	}
+	p = attachPipe(t, open, codec.JSON)
+	hello(p, "admin\x00\nforged")
+	wantAbort(t, p, wamp.ErrInvalidArgument)
+
+	roles, err := auth.NewRoles([]*auth.Role{{Name: "anonymous", Permissions: []auth.Permission{{URI: "*", Allow: auth.AllowAll}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = attachPipe(t, newRouterWith(t, RealmConfig{Roles: roles}), codec.JSON)
+	hello(p, "admin")
+	w := wantWelcome(t, p)
+	if want := "anonymous-" + strconv.FormatUint(uint64(w.Session), 10); w.Details["authid"] != want {
+		t.Errorf("a realm with roles: authid %v, want %s", w.Details["authid"], want)
+	}
 }

@@ -23,12 +23,21 @@ type authShared struct {
 	cookies *auth.Cookies
 }
 
+// newAuthShared makes the cookie store. It remembers a login for the
+// listeners' cookie.max_age (the shortest, when they differ: the store
+// is one, and a login forgotten early only asks the browser to log in
+// again, where one kept beyond its max_age would outlive what the
+// operator allowed), and for 24 hours when every cookie lasts for the
+// browser session (max_age 0).
 func newAuthShared(cfg *config.Config) *authShared {
-	ttl := 24 * time.Hour
+	var ttl time.Duration
 	for _, l := range cfg.Listeners {
-		if l.Cookie != nil && l.Cookie.MaxAge > 0 {
-			ttl = max(ttl, l.Cookie.MaxAge)
+		if l.Cookie != nil && l.Cookie.MaxAge > 0 && (ttl == 0 || l.Cookie.MaxAge < ttl) {
+			ttl = l.Cookie.MaxAge
 		}
+	}
+	if ttl == 0 {
+		ttl = 24 * time.Hour
 	}
 	return &authShared{cookies: &auth.Cookies{Max: maxCookies, TTL: ttl}}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/config"
 )
 
 // wsSession is a bare WAMP-over-WebSocket client for the cookie test: it
@@ -275,6 +276,29 @@ func waitLogLine(t *testing.T, logs *syncBuffer, s string) {
 		case <-logs.changed:
 		case <-timeout:
 			t.Fatalf("no %q in the log:\n%s", s, logs.String())
+		}
+	}
+}
+
+// TestCookieLoginLifetime: the router remembers a cookie login as long as
+// the listeners' cookie.max_age says (the shortest of them), never longer,
+// and for 24 hours when cookies last for the browser session.
+func TestCookieLoginLifetime(t *testing.T) {
+	listener := func(maxAge time.Duration) config.Listener {
+		return config.Listener{Cookie: &config.Cookie{Name: "c", MaxAge: maxAge}}
+	}
+	for _, tc := range []struct {
+		name      string
+		listeners []config.Listener
+		want      time.Duration
+	}{
+		{"one hour", []config.Listener{listener(time.Hour)}, time.Hour},
+		{"a week", []config.Listener{listener(7 * 24 * time.Hour)}, 7 * 24 * time.Hour},
+		{"two listeners", []config.Listener{listener(48 * time.Hour), {}, listener(2 * time.Hour)}, 2 * time.Hour},
+		{"browser session", []config.Listener{listener(0)}, 24 * time.Hour},
+	} {
+		if got := newAuthShared(&config.Config{Listeners: tc.listeners}).cookies.TTL; got != tc.want {
+			t.Errorf("%s: logins remembered for %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
