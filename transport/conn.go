@@ -192,7 +192,7 @@ func (c *conn) handshake() error {
 		up, err := o.upgrader.Accept(struct {
 			io.Reader
 			io.Writer
-		}{c.rb.reader(c.nc), c.nc})
+		}{&headReader{rb: &c.rb, src: c.nc}, c.nc})
 		if err != nil {
 			return fmt.Errorf("websocket handshake from %s: %w", c.remote, err)
 		}

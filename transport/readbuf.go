@@ -57,21 +57,38 @@ func (rb *readBuffer) fill(src io.Reader, need int) error {
 	return err
 }
 
-// Read implements io.Reader: the unread bytes first, then src directly. It
-// lets a handshake parser that reads through its own buffer start with the
-// bytes read to tell the protocols apart.
-func (rb *readBuffer) reader(src io.Reader) io.Reader { return &prefixReader{rb, src} }
-
-type prefixReader struct {
-	rb  *readBuffer
-	src io.Reader
+// headReader reads an HTTP request's head out of rb (filled from src) and
+// nothing past it: the WebSocket upgrader reads through a buffer of its own
+// and drops what it read beyond the head, where a client that does not
+// wait for the response (RFC 6455 says it must) has put its first frames.
+// Those stay in rb, for the connection's reads, as the epoll engine keeps
+// them.
+type headReader struct {
+	rb           *readBuffer
+	src          io.Reader
+	prev1, prev2 byte // the last two bytes given
+	done         bool // the blank line that ends the head was given
 }
 
-func (p *prefixReader) Read(b []byte) (int, error) {
-	if p.rb.r < p.rb.w {
-		n := copy(b, p.rb.unread())
-		p.rb.consume(n)
-		return n, nil
+func (h *headReader) Read(p []byte) (int, error) {
+	if h.done {
+		return 0, io.EOF
 	}
-	return p.src.Read(b)
+	if len(h.rb.unread()) == 0 {
+		if err := h.rb.fill(h.src, 1); err != nil {
+			return 0, err
+		}
+	}
+	u := h.rb.unread()
+	n := min(len(p), len(u))
+	for i, c := range u[:n] {
+		if c == '\n' && (h.prev1 == '\n' || h.prev1 == '\r' && h.prev2 == '\n') {
+			n, h.done = i+1, true
+			break
+		}
+		h.prev2, h.prev1 = h.prev1, c
+	}
+	copy(p, u[:n])
+	h.rb.consume(n)
+	return n, nil
 }

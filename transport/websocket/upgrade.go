@@ -144,8 +144,9 @@ var (
 // caller's business.
 //
 // rw is read through a buffer: bytes the client sends after its request and
-// before the response would be lost, which RFC 6455 (section 4.1) rules out
-// by having clients wait for the response.
+// before the response (which RFC 6455, section 4.1, rules out by having
+// clients wait for the response) are lost unless rw's reads end with the
+// request's head, as the transports' do.
 func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 	up, err := u.Accept(rw)
 	return up.Codec, err
