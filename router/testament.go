@@ -3,6 +3,7 @@ package router
 import (
 	"maps"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -130,28 +131,62 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 		return wamp.Payload{}, err
 	}
 	size := c.call.Payload.Size()
-
 	s := c.caller
+	store := func() (wamp.Payload, error) {
+		return s.storeTestament(proc, scope, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
+	}
+	// A testament is a publication the session makes when it leaves: it
+	// is authorized now, as that PUBLISH would be, so that add_testament
+	// is no way round the session's role.
+	a := s.auth
+	if a == nil || a.authz == nil {
+		return store()
+	}
+	req := c.call.Request
+	d, pending := a.authz.Authorize(auth.ActionPublish, wamp.URI(topic), wamp.MatchExact, options, func(d auth.Decision) {
+		if !d.Allowed {
+			s.answerMeta(req, wamp.Payload{}, testamentDenied(proc, topic, d))
+			return
+		}
+		res, err := store()
+		s.answerMeta(req, res, err)
+	})
+	switch {
+	case pending:
+		return wamp.Payload{}, errAnswerLater
+	case !d.Allowed:
+		return wamp.Payload{}, testamentDenied(proc, topic, d)
+	}
+	return store()
+}
+
+func testamentDenied(proc wamp.URI, topic string, d auth.Decision) error {
+	return callErrorf(wamp.ErrNotAuthorized, "%s: the session may not publish to %q (%s), nor leave a testament there", proc, topic, d.Reason)
+}
+
+// storeTestament keeps t for s in scope, within the session's bounds.
+func (s *Session) storeTestament(proc wamp.URI, scope string, t testament) (wamp.Payload, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != stateEstablished {
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: the session is leaving", proc)
 	}
+	size := t.size
 	if s.testaments == nil {
 		s.testaments = &testaments{}
 	}
-	t := s.testaments
-	if t.count() >= maxTestaments {
+	tms := s.testaments
+	if tms.count() >= maxTestaments {
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument,
 			"%s: the session already holds %d testaments, the most a session may hold; flush some with wamp.session.flush_testaments", proc, maxTestaments)
 	}
-	if t.bytes+size > maxTestamentBytes {
+	if tms.bytes+size > maxTestamentBytes {
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument,
-			"%s: the session's testaments would hold %d bytes, more than the %d a session may hold", proc, t.bytes+size, maxTestamentBytes)
+			"%s: the session's testaments would hold %d bytes, more than the %d a session may hold", proc, tms.bytes+size, maxTestamentBytes)
 	}
-	t.bytes += size
-	l := t.scope(scope)
-	*l = append(*l, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
+	tms.bytes += size
+	l := tms.scope(scope)
+	*l = append(*l, t)
 	s.testamentsChanged()
 	return wamp.Payload{}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
@@ -233,5 +234,36 @@ func TestTestamentLimits(t *testing.T) {
 	}
 	if b := p.s.testaments.bytes; b <= maxTestamentBytes/2 || b > maxTestamentBytes {
 		t.Errorf("testaments hold %d bytes", b)
+	}
+}
+
+// TestTestamentAuthorized: a testament is a publication the session makes
+// when it leaves, so add_testament is authorized as that PUBLISH: a role
+// that may not publish to a topic may not leave a testament there either
+// (it used to, and the testament was published when it left).
+func TestTestamentAuthorized(t *testing.T) {
+	roles, err := auth.NewRoles([]*auth.Role{{Name: "anonymous", Permissions: []auth.Permission{
+		{URI: "wamp.session.add_testament", Match: wamp.MatchExact, Allow: auth.Allow(0).With(auth.ActionCall)},
+		{URI: "com.example.open", Match: wamp.MatchExact, Allow: auth.AllowAll},
+		{URI: "com.example.secret", Match: wamp.MatchExact, Allow: auth.Allow(0).With(auth.ActionSubscribe)},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true, Roles: roles}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := join(t, r, codec.JSON)
+	p.s.Receive(&wamp.Publish{Request: 1, Topic: "com.example.secret", Options: wamp.Dict{"acknowledge": true}})
+	wantError(t, p, wamp.TypePublish, 1, wamp.ErrNotAuthorized)
+	p.s.Receive(&wamp.Call{Request: 2, Procedure: "wamp.session.add_testament", Payload: wamp.Payload{Args: wamp.List{"com.example.secret", wamp.List{"forged"}}}})
+	wantError(t, p, wamp.TypeCall, 2, wamp.ErrNotAuthorized)
+	callOK(t, p, 3, "wamp.session.add_testament", wamp.List{"com.example.open", wamp.List{"will"}}, nil)
+	p.s.mu.Lock()
+	n := p.s.testaments.count()
+	p.s.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the session holds %d testaments, want the one it may publish", n)
 	}
 }
