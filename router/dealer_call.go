@@ -364,6 +364,16 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		return
 	}
 	s.countSent(wamp.TypeInvocation)
+	// A caller that left between its call's record and the invocation's
+	// found nothing to interrupt at the callee (dealer.leave): the
+	// invocation is interrupted here instead of left there for good.
+	s.mu.Lock()
+	oc, active := s.rpc.get(req)
+	gone := s.state != stateEstablished && (!active || oc.invID != invID)
+	s.mu.Unlock()
+	if gone {
+		d.abandon(to, invID, s, req)
+	}
 }
 
 // invocationDetails builds INVOCATION.Details for a call from s to entry
@@ -845,17 +855,23 @@ func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]
 		})
 	}
 	for req, oc := range calls {
-		to := oc.callee
-		to.mu.Lock()
-		inv, ok := to.invocations[oc.invID]
-		ok = ok && inv.caller == s && inv.callerRequest == req
-		if ok {
-			delete(to.invocations, oc.invID)
-		}
-		to.mu.Unlock()
-		if ok {
-			inv.stopTimer()
-			d.interrupt(to, oc.invID, "killnowait", wamp.ErrCanceled)
-		}
+		d.abandon(oc.callee, oc.invID, s, req)
+	}
+}
+
+// abandon ends invocation invID at callee to, of caller's call req, when
+// it is still there: the caller left, so the callee is interrupted
+// (killnowait), as the specification asks.
+func (d *dealer) abandon(to *Session, invID wamp.ID, caller *Session, req wamp.ID) {
+	to.mu.Lock()
+	inv, ok := to.invocations[invID]
+	ok = ok && inv.caller == caller && inv.callerRequest == req
+	if ok {
+		delete(to.invocations, invID)
+	}
+	to.mu.Unlock()
+	if ok {
+		inv.stopTimer()
+		d.interrupt(to, invID, "killnowait", wamp.ErrCanceled)
 	}
 }
