@@ -35,6 +35,9 @@ type dealer struct {
 	mu   sync.RWMutex // guards regs, byID and every registration's callees
 	regs wamp.PatternIndex[*registration]
 	byID map[wamp.ID]*registration
+	// meta queues the registration meta events in the order of the
+	// changes, made under mu, and publishes them after (as the broker's).
+	meta metaQueue
 }
 
 // invokePolicy is a shared registration's invocation policy
@@ -232,14 +235,15 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 	// REGISTERED is queued before any caller can find the registration, so
 	// no INVOCATION reaches the callee ahead of it.
 	err = s.peer.Send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+	if !exists {
+		d.meta.add("wamp.registration.on_create", uint64(s.id), reg.details())
+	}
+	d.meta.add("wamp.registration.on_register", uint64(s.id), uint64(reg.id))
 	d.mu.Unlock()
 	if err == nil {
 		s.countSent(wamp.TypeRegistered)
 	}
-	if !exists {
-		s.realm.metaEvent("wamp.registration.on_create", uint64(s.id), reg.details())
-	}
-	s.realm.metaEvent("wamp.registration.on_register", uint64(s.id), uint64(reg.id))
+	d.meta.flush(s.realm)
 	if err != nil {
 		s.sendFailed(wamp.TypeRegistered, err)
 	}
@@ -254,9 +258,9 @@ func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 			"registration %d is not active on this session", m.Registration)
 		return
 	}
-	deleted := d.detach(reg, s)
+	d.detach(reg, s)
 	s.send(&wamp.Unregistered{Request: m.Request})
-	d.unregisteredEvents(s, reg, deleted)
+	d.unregisteredEvents(s)
 }
 
 // detach takes callee s off reg, and reg out of the index when s was its
@@ -268,6 +272,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	if i < 0 {
 		return false
 	}
+	d.meta.add("wamp.registration.on_unregister", uint64(s.id), uint64(reg.id))
 	bb := d.router.cfg.Backbone
 	if bb != nil {
 		bb.CalleeChanged(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), s.id, reg.callees[i].shardKey(), false)
@@ -277,6 +282,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 		return false
 	}
 	reg.callees = nil
+	d.meta.add("wamp.registration.on_delete", uint64(s.id), uint64(reg.id))
 	if cur, ok := d.regs.Get(reg.match, reg.procedure); ok && cur == reg {
 		d.regs.Delete(reg.match, reg.procedure)
 		delete(d.byID, reg.id)
@@ -287,13 +293,10 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	return true
 }
 
-// unregisteredEvents publishes the meta events of s leaving reg, after the
-// UNREGISTERED (if any) was queued.
-func (d *dealer) unregisteredEvents(s *Session, reg *registration, deleted bool) {
-	s.realm.metaEvent("wamp.registration.on_unregister", uint64(s.id), uint64(reg.id))
-	if deleted {
-		s.realm.metaEvent("wamp.registration.on_delete", uint64(s.id), uint64(reg.id))
-	}
+// unregisteredEvents publishes the meta events of s leaving reg (queued
+// by detach), after the UNREGISTERED (if any) was queued.
+func (d *dealer) unregisteredEvents(s *Session) {
+	d.meta.flush(s.realm)
 }
 
 // revoke takes callee s off the registration regID on the router's own
@@ -308,7 +311,7 @@ func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 	if reg == nil {
 		return false
 	}
-	deleted := d.detach(reg, s)
+	d.detach(reg, s)
 	if s.features.has(callee, featRegistrationRevocation) {
 		details := wamp.Dict{"registration": uint64(regID)}
 		if reason != "" {
@@ -316,7 +319,7 @@ func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 		}
 		s.send(&wamp.Unregistered{Details: details})
 	}
-	d.unregisteredEvents(s, reg, deleted)
+	d.unregisteredEvents(s)
 	return true
 }
 

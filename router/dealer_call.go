@@ -610,7 +610,7 @@ func (d *dealer) expire(to *Session, invID wamp.ID, x *invExtra) {
 	d.router.stats.callTimeouts.Add(1)
 	d.router.callEnded(inv.start)
 	d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags)
-	inv.caller.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrTimeout,
+	inv.caller.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrTimeout,
 		"the callee did not answer within %v", x.timeout)
 	d.interrupt(to, invID, "killnowait", wamp.ErrTimeout)
 }
@@ -715,7 +715,7 @@ func (d *dealer) yield(s *Session, m *wamp.Yield) {
 	}
 	res := resultPool.Get().(*wamp.Result)
 	*res = wamp.Result{Request: inv.callerRequest, Details: resultDetails(false, ppt), Payload: m.Payload}
-	err := back.peer.Send(res)
+	err := back.sendAnswer(res)
 	*res = wamp.Result{}
 	resultPool.Put(res)
 	if err != nil {
@@ -818,17 +818,17 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 	}
 	back := inv.caller
 	if !wamp.ValidURI(m.Error, false, false) {
-		back.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrInvalidURI,
+		back.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrInvalidURI,
 			"the callee answered with an error URI that is not valid: %q", m.Error)
 		return
 	}
 	if ppt != nil && !back.features.has(caller, featPayloadPassthruMode) {
-		back.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrFeatureNotSupported,
+		back.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrFeatureNotSupported,
 			"the callee answered with an error in payload passthru mode, which this session did not announce")
 		return
 	}
 	e := &wamp.Error{RequestType: wamp.TypeCall, Request: inv.callerRequest, Details: m.Details, Error: m.Error, Payload: m.Payload}
-	if err := back.peer.Send(e); err != nil {
+	if err := back.sendAnswer(e); err != nil {
 		back.replyFailed(wamp.TypeError, inv.callerRequest, err)
 		return
 	}
@@ -841,18 +841,15 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 // killnowait if they support canceling, and are forgotten otherwise).
 func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
 	for reg := range regs.all() {
-		deleted := d.detach(reg, s)
-		d.unregisteredEvents(s, reg, deleted)
+		d.detach(reg, s)
+		d.unregisteredEvents(s)
 	}
 	for invID, inv := range invs {
 		inv.stopTimer()
 		if !d.forgetCall(inv.caller, inv.callerRequest, s, invID, inv.flags) {
 			continue // the caller is leaving too (or is s): nothing may follow its GOODBYE
 		}
-		inv.caller.send(&wamp.Error{
-			RequestType: wamp.TypeCall, Request: inv.callerRequest, Error: wamp.ErrCanceled,
-			Payload: wamp.Payload{Args: wamp.List{"the callee left before it answered"}},
-		})
+		inv.caller.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrCanceled, "the callee left before it answered")
 	}
 	for req, oc := range calls {
 		d.abandon(oc.callee, oc.invID, s, req)

@@ -369,6 +369,9 @@ func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 		return // never joined as far as the client knows: no on_join
 	}
 	s.countSent(wamp.TypeWelcome)
+	s.mu.Lock()
+	s.welcomed = true
+	s.mu.Unlock()
 	s.logger().Debug("session joined", "agent", agent, "authmethod", details["authmethod"],
 		"authrole", s.authrole, "transport", s.info.Kind, "serializer", s.info.Serializer)
 	s.joined()

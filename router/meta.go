@@ -144,11 +144,11 @@ func (s *Session) answerMeta(req wamp.ID, res wamp.Payload, err error) {
 		if !ok {
 			ce = &callError{uri: wamp.ErrInvalidArgument, message: err.Error()}
 		}
-		s.errorReply(wamp.TypeCall, req, ce.uri, "%s", ce.message)
+		s.answerError(wamp.TypeCall, req, ce.uri, "%s", ce.message)
 		return
 	}
 	r := &wamp.Result{Request: req, Payload: res}
-	if err := s.peer.Send(r); err != nil {
+	if err := s.sendAnswer(r); err != nil {
 		s.replyFailed(wamp.TypeResult, req, err)
 		return
 	}

@@ -9,7 +9,7 @@ import (
 
 // Registration meta API: wamp.registration.* procedures and events
 // (meta_api_registrations.md). The events are published by the dealer as
-// registrations come and go (see dealer.register, unregisteredEvents).
+// registrations come and go (see dealer.register, dealer.detach).
 
 func (rl *realm) addRegistrationMeta(procs map[wamp.URI]metaProcedure) {
 	procs["wamp.registration.list"] = rl.registrationList

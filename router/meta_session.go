@@ -315,7 +315,7 @@ func (rl *realm) sessionKillAll(c *metaCall) (wamp.Payload, error) {
 // the session's leave is neither announced nor followed by its testaments.
 func (s *Session) kill(reason wamp.URI, message string, quiet bool) bool {
 	s.mu.Lock()
-	if s.state != stateEstablished {
+	if s.state != stateEstablished || !s.welcomed { // not welcomed: it joins after the kill
 		s.mu.Unlock()
 		return false
 	}

@@ -209,8 +209,11 @@ func (q *metaQueue) add(topic wamp.URI, args ...any) {
 // time, in order; one that finds another at work leaves its events to it.
 // That includes a goroutine that reenters through a slow subscriber of a
 // meta event being disconnected, so the flush never waits on itself.
-func (b *broker) flushMeta(rl *realm) {
-	q := &b.meta
+func (b *broker) flushMeta(rl *realm) { b.meta.flush(rl) }
+
+// flush publishes q's events in rl (see broker.flushMeta); the dealer's
+// registration events go the same way.
+func (q *metaQueue) flush(rl *realm) {
 	for {
 		q.mu.Lock()
 		if q.flushing || len(q.pending) == 0 {

@@ -168,13 +168,17 @@ func (a *durableAck) done() {
 		return
 	}
 	if a.err != nil {
-		a.s.errorReply(wamp.TypePublish, a.req, wamp.ErrHistoryUnavailable,
+		a.s.answerError(wamp.TypePublish, a.req, wamp.ErrHistoryUnavailable,
 			"publication %d was delivered to the subscribers but could not be kept in the event history: %v", a.pub, a.err)
 		return
 	}
 	ack := publishedPool.Get().(*wamp.Published)
 	*ack = wamp.Published{Request: a.req, Publication: a.pub}
-	a.s.send(ack)
+	if err := a.s.sendAnswer(ack); err != nil {
+		a.s.sendFailed(wamp.TypePublished, err)
+	} else {
+		a.s.countSent(wamp.TypePublished)
+	}
 	publishedPool.Put(ack)
 }
 

@@ -56,10 +56,14 @@ type Session struct {
 	// a Session is 256 bytes. (At 288 it shared a size class with the
 	// maps every join leaves behind, and BenchmarkSessionMemory measured
 	// ~600 bytes per session instead of ~500.)
-	features  clientFeatures    // set at the join, never changed after
-	roles     clientRoles       // set at the join, never changed after
-	tls       bool              // the connection is TLS (TransportInfo.TLS)
-	state     sessionState      // under mu
+	features clientFeatures // set at the join, never changed after
+	roles    clientRoles    // set at the join, never changed after
+	tls      bool           // the connection is TLS (TransportInfo.TLS)
+	state    sessionState   // under mu
+	// welcomed: WELCOME is queued (under mu). A session is established,
+	// and a member of its realm, a moment before: a kill meanwhile would
+	// send its GOODBYE before the WELCOME.
+	welcomed  bool
 	warned    bool              // under mu: a dropped EVENT was logged
 	announced metaAnnouncements // under mu: orders on_join and on_leave
 	shard     uint8             // the message counters of its loop (stats.go)
@@ -336,6 +340,31 @@ func (s *Session) end() {
 }
 
 // errorReply answers request req of type t with ERROR uri and a message.
+// sendAnswer sends m, an answer to one of s's requests that comes from
+// another session's message, a timer or a background task (a RESULT, an
+// ERROR, a PUBLISHED), unless s is no longer established: the state is
+// looked at and m queued under s's lock, so that the GOODBYE of a kill or
+// a shutdown (which set the state under that lock first) never comes
+// before it. Send under a session's lock is in the lock order (doc.go).
+func (s *Session) sendAnswer(m wamp.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateEstablished {
+		return ErrClosed
+	}
+	return s.peer.Send(m)
+}
+
+// answerError is errorReply through sendAnswer.
+func (s *Session) answerError(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
+	e := &wamp.Error{RequestType: t, Request: req, Error: uri, Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}}
+	if err := s.sendAnswer(e); err != nil {
+		s.sendFailed(wamp.TypeError, err)
+		return
+	}
+	s.countSent(wamp.TypeError)
+}
+
 func (s *Session) errorReply(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
 	s.send(&wamp.Error{RequestType: t, Request: req, Error: uri,
 		Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}})
