@@ -38,7 +38,7 @@
 //	realm.mu -> Session.mu
 //	broker.mu -> subscription.mu -> Session.mu
 //	             subscription.mu -> heldEvents.mu, broker.meta.mu
-//	dealer.mu -> Session.mu
+//	dealer.mu -> Session.mu, dealer.meta.mu
 //
 // Session.mu is otherwise a leaf: no two sessions' locks are held at once
 // (a caller's and its callee's included), and nothing is taken under one
@@ -51,8 +51,10 @@
 // called under subscription.mu, dealer.mu and a session's own Session.mu
 // (a callee's INVOCATION and the later ones of a progressive call, a
 // subscriber's retained events, a progressive RESULT under its callee's
-// lock: to keep the order of what reaches a client, nothing after GOODBYE
-// or UNREGISTERED); it never blocks and never calls back into the router,
+// lock, a final RESULT or ERROR, a meta call's late answer and a
+// PUBLISHED under the lock of the session they answer, Session.sendAnswer:
+// to keep the order of what reaches a client, nothing after GOODBYE or
+// UNREGISTERED); it never blocks and never calls back into the router,
 // so the transport's own locks come after all of these. So is a Backbone
 // (Interest, NodeKey and Shard under subscription.mu or broker.mu,
 // Registered, CalleeChanged and Callee under dealer.mu, Forward of a
