@@ -207,7 +207,6 @@ func TestSCRAM(t *testing.T) {
 	})
 	a := NewSCRAM(tbl)
 	nonce := base64.StdEncoding.EncodeToString([]byte("client nonce 16b"))
-	cid := sha256.Sum256([]byte("finished"))
 	tr := &Transport{TLS: true, TLSUnique: []byte("finished")}
 	for _, tc := range []struct {
 		name, method, authid, cb string
@@ -224,7 +223,7 @@ func TestSCRAM(t *testing.T) {
 			var data []byte
 			if tc.cb != "" {
 				req.AuthExtra["channel_binding"] = tc.cb
-				data = cid[:]
+				data = tr.TLSUnique // RFC 5929's tls-unique: the Finished message itself
 			}
 			if !a.Knows(req) {
 				t.Fatal("Knows = false")

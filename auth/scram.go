@@ -218,6 +218,11 @@ func (a *SCRAM) Authenticate(ctx context.Context, req *Request, c Challenger) (*
 		if cbData, err = req.Transport.channelBinding(cbType); err != nil {
 			return nil, &Failure{Reason: wamp.ErrAuthenticationFailed, Message: err.Error()}
 		}
+		if cbType == "tls-unique" {
+			// WAMP-SCRAM's tls-unique data is RFC 5929's: the first
+			// Finished message itself (cryptosign's is its SHA-256).
+			cbData = req.Transport.TLSUnique
+		}
 	}
 
 	p, err := a.src.lookup(ctx, req)
