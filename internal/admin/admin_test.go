@@ -306,3 +306,30 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleOff: without a throttle (admin.throttle.max_delay: 0 gives
+// none), wrong logins do not hold up the next one (a nil throttle used to
+// mean the default one).
+func TestThrottleOff(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metrics here\n") })
+	base := serve(t, Config{Router: newRouter(t), Metrics: metrics,
+		Access: &Access{Users: []User{{Name: "ops", Password: fastHash(t, "secret")}}}})
+	for range 6 {
+		if code, _, _ := do(t, base, request{path: "/metrics", user: "ops", pass: "guess"}); code != 401 {
+			t.Fatalf("wrong password: %d", code)
+		}
+	}
+	// The default throttle would hold this one 2 s after six failures.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	req.SetBasicAuth("ops", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a right login after six wrong ones, without a throttle: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a right login after six wrong ones: %d", resp.StatusCode)
+	}
+}

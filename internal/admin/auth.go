@@ -21,7 +21,7 @@ type Access struct {
 	// Prometheus and scripts.
 	Tokens []Token
 	// Throttle slows down repeated failures from one address, as it does
-	// WAMP logins; nil takes auth.Throttle's defaults.
+	// WAMP logins; nil turns it off (config's admin.throttle.max_delay: 0).
 	Throttle *auth.Throttle
 }
 
@@ -69,11 +69,7 @@ type verifiedEntry struct {
 }
 
 func newAuthenticator(a *Access) *authenticator {
-	t := a.Throttle
-	if t == nil {
-		t = &auth.Throttle{}
-	}
-	return &authenticator{access: a, throttle: t}
+	return &authenticator{access: a, throttle: a.Throttle} // a nil *auth.Throttle never delays
 }
 
 // check returns who r is, or ok false when r has no valid credentials
