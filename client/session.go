@@ -326,6 +326,10 @@ func (s *Session) lost(w *wire, err error) {
 	if s.closing.Load() || s.opts.Reconnect == nil {
 		if s.closing.Load() {
 			err = ErrClosed
+		} else {
+			// What the requests in flight get, whichever of the wire
+			// and the session ends them first (wire.endedErr).
+			err = lostErr(err)
 		}
 		s.finish(err)
 		return

@@ -431,7 +431,13 @@ func (w *wire) endedErr() error {
 	if w.s.ended.Load() {
 		return w.s.endedErr()
 	}
-	err := w.Err()
+	return lostErr(w.Err())
+}
+
+// lostErr is the error of the requests in flight on a connection that
+// ended with err: ErrClosed when it was closed, else err wrapping
+// ErrConnectionLost.
+func lostErr(err error) error {
 	if err == nil || err == ErrClosed {
 		return ErrClosed
 	}

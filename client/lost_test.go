@@ -1,0 +1,143 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/transport/rawsocket"
+)
+
+// scriptedRouter speaks RawSocket and JSON and does what the test says:
+// it answers HELLO with WELCOME and hands the test each connection, so a
+// test can drop a connection at a chosen message.
+
+type scriptedRouter struct {
+	ln    net.Listener
+	url   string
+	conns chan *scriptedConn
+	wg    sync.WaitGroup
+}
+
+type scriptedConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func startScripted(t *testing.T, welcome string) *scriptedRouter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := &scriptedRouter{ln: ln, url: "rs://" + ln.Addr().String(), conns: make(chan *scriptedConn, 16)}
+	fr.wg.Add(1)
+	go func() {
+		defer fr.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if _, err := rawsocket.Accept(c, 1<<24); err != nil {
+				c.Close()
+				continue
+			}
+			fc := &scriptedConn{c: c, r: bufio.NewReader(c)}
+			if _, err := fc.recv(); err != nil { // HELLO
+				c.Close()
+				continue
+			}
+			fc.send(welcome)
+			fr.conns <- fc
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		fr.wg.Wait()
+		for {
+			select {
+			case c := <-fr.conns:
+				c.c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return fr
+}
+
+func (fc *scriptedConn) send(msg string) error {
+	_, err := fc.c.Write(rawsocket.AppendFrame(nil, rawsocket.TypeMessage, []byte(msg)))
+	return err
+}
+
+func (fc *scriptedConn) recv() ([]any, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(fc.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	h, err := rawsocket.ParseHeader(hdr[:])
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, h.Length)
+	if _, err := io.ReadFull(fc.r, buf); err != nil {
+		return nil, err
+	}
+	var m []any
+	if err := json.Unmarshal(buf, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// recvType reads until a message of type typ arrives.
+func (fc *scriptedConn) recvType(typ float64) ([]any, error) {
+	fc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer fc.c.SetReadDeadline(time.Time{})
+	for {
+		m, err := fc.recv()
+		if err != nil {
+			return nil, err
+		}
+		if m[0].(float64) == typ {
+			return m, nil
+		}
+	}
+}
+
+const welcomeCancel = `[2, 77, {"roles": {"dealer": {"features": {"call_canceling": true}}, "broker": {}}}]`
+
+// TestCallInFlightConnectionLost: a call in flight when the connection
+// drops (no Reconnect) fails with an error that wraps ErrConnectionLost,
+// whichever of the connection and the session ends it first (it depended
+// on that: about half the calls got the bare cause).
+func TestCallInFlightConnectionLost(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		s, err := Dial(ctx, sr.url, "realm1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := <-sr.conns
+		errc := make(chan error, 1)
+		go func() { _, err := s.Call(ctx, "com.example.p", nil, nil, nil); errc <- err }()
+		if _, err := sc.recvType(48); err != nil {
+			t.Fatal(err)
+		}
+		sc.c.Close()
+		if err := <-errc; !errors.Is(err, ErrConnectionLost) {
+			t.Fatalf("call %d in flight when the connection dropped: %v", i, err)
+		}
+		s.Close(ctx)
+		cancel()
+	}
+}
