@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +141,74 @@ func TestCallInFlightConnectionLost(t *testing.T) {
 		}
 		s.Close(ctx)
 		cancel()
+	}
+}
+
+// TestRefusedRestoreIsGone: a registration the router refused to restore
+// after a reconnect is gone, as Reconnected.Failed says: it is not tried
+// again at the next reconnect, where it took the procedure from the one
+// the application registered anew when told (it used to).
+func TestRefusedRestoreIsGone(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	back := make(chan Reconnected, 4)
+	s, err := Dial(ctx, sr.url, "realm1", &Options{Reconnect: &Reconnect{MinDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond,
+		OnReconnect: func(r Reconnected) { back <- r }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c, cc := context.WithTimeout(ctx, time.Second); s.Close(c); cc() }()
+	h := func(context.Context, *Invocation) (*Result, error) { return nil, nil }
+	answer := func(sc *scriptedConn, msg string) {
+		m, err := sc.recvType(64)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		sc.send(fmt.Sprintf(msg, m[1]))
+	}
+
+	c1 := <-sr.conns
+	go answer(c1, `[65, %v, 1]`)
+	if _, err := s.Register(ctx, "com.example.p", h, nil); err != nil {
+		t.Fatal(err)
+	}
+	c1.c.Close()
+
+	// Connection 2: the procedure was taken meanwhile.
+	c2 := <-sr.conns
+	answer(c2, `[8, 64, %v, {}, "wamp.error.procedure_already_exists"]`)
+	if rc := <-back; len(rc.Failed) != 1 {
+		t.Fatalf("the reconnect reported %+v, want one registration gone", rc)
+	}
+	// The application, told so, registers it again.
+	go answer(c2, `[65, %v, 2]`)
+	again, err := s.Register(ctx, "com.example.p", h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.c.Close()
+
+	// Connection 3: the restore registers the live registration only.
+	c3 := <-sr.conns
+	var registers atomic.Int32
+	go func() {
+		for {
+			m, err := c3.recv()
+			if err != nil {
+				return
+			}
+			if m[0].(float64) == 64 {
+				registers.Add(1)
+				c3.send(fmt.Sprintf(`[65, %v, 3]`, m[1]))
+			}
+		}
+	}()
+	if rc := <-back; len(rc.Failed) != 0 {
+		t.Fatalf("the second reconnect failed to restore %v", rc.Failed)
+	}
+	if n := registers.Load(); n != 1 || again.ID() != 3 {
+		t.Fatalf("the restore sent %d REGISTERs (want 1), the live registration's id is %d (want 3)", n, again.ID())
 	}
 }

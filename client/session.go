@@ -422,6 +422,12 @@ func (s *Session) restore(ctx context.Context, w *wire) []error {
 		}
 		if err := w.subscribe(ctx, sub, false); err != nil {
 			failed = append(failed, fmt.Errorf("subscribing to %s again: %w", sub.topic, err))
+			if refused(err) {
+				sub.stopped.Store(true)
+				s.mu.Lock()
+				s.subs = slices.DeleteFunc(s.subs, func(x *Subscription) bool { return x == sub })
+				s.mu.Unlock()
+			}
 		}
 	}
 	for _, reg := range regs {
@@ -430,9 +436,25 @@ func (s *Session) restore(ctx context.Context, w *wire) []error {
 		}
 		if err := w.register(ctx, reg, false); err != nil {
 			failed = append(failed, fmt.Errorf("registering %s again: %w", reg.procedure, err))
+			if refused(err) {
+				reg.stopped.Store(true)
+				s.mu.Lock()
+				s.regs = slices.DeleteFunc(s.regs, func(x *Registration) bool { return x == reg })
+				s.mu.Unlock()
+			}
 		}
 	}
 	return failed
+}
+
+// refused reports whether err is the router's refusal (an ERROR): a
+// subscription or registration it refused to restore is gone, as
+// Reconnected.Failed says, and not tried again at the next reconnect
+// (where it could take a procedure the application registered anew).
+// Any other error (the connection failed meanwhile) fails the attempt.
+func refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
 }
 
 // Reconnect configures automatic reconnection (Options.Reconnect).
@@ -487,8 +509,9 @@ type Reconnected struct {
 	// Attempts is how many attempts it took.
 	Attempts int
 	// Failed lists the subscriptions and registrations that could not be
-	// restored (a procedure registered meanwhile by another session, say);
-	// they are gone.
+	// restored because the router refused them (a procedure registered
+	// meanwhile by another session, say); they are gone: stopped, and not
+	// tried again at a later reconnect.
 	Failed []error
 }
 
