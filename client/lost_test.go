@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/junction-wamp/junction/transport/rawsocket"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // scriptedRouter speaks RawSocket and JSON and does what the test says:
@@ -210,5 +211,66 @@ func TestRefusedRestoreIsGone(t *testing.T) {
 	}
 	if n := registers.Load(); n != 1 || again.ID() != 3 {
 		t.Fatalf("the restore sent %d REGISTERs (want 1), the live registration's id is %d (want 3)", n, again.ID())
+	}
+}
+
+// TestLateChunkAfterManyAnswers: a callee that answers streamed calls
+// before their last chunk remembers them to drop a chunk that crossed its
+// answer on the wire; past 1,024 of them it forgets the oldest, not the
+// newest (it used to stop remembering, and then ran the handler again for
+// such a chunk, as a new call, and answered twice).
+func TestLateChunkAfterManyAnswers(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	s, err := Dial(ctx, sr.url, "realm1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-sr.conns
+	defer func() { sc.c.Close(); <-s.Done() }()
+	go func() {
+		m, _ := sc.recvType(64)
+		sc.send(fmt.Sprintf(`[65, %v, 1]`, m[1]))
+	}()
+	var mu sync.Mutex
+	calls := map[wamp.ID]int{}
+	if _, err := s.Register(ctx, "com.example.p", func(_ context.Context, inv *Invocation) (*Result, error) {
+		mu.Lock()
+		calls[inv.Request]++
+		mu.Unlock()
+		return &Result{}, nil // before the last chunk
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= maxAnswered+100; i++ {
+		sc.send(fmt.Sprintf(`[68, %d, 1, {"progress": true}, [1]]`, i))
+		if _, err := sc.recvType(70); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stream whose next chunk crossed the YIELD on the wire, then an
+	// ordinary call, whose YIELD comes after anything the chunk caused.
+	sc.send(`[68, 5000, 1, {"progress": true}, [1]]`)
+	if _, err := sc.recvType(70); err != nil {
+		t.Fatal(err)
+	}
+	sc.send(`[68, 5000, 1, {}, [2]]`)
+	sc.send(`[68, 6000, 1, {}, [3]]`)
+	for {
+		m, err := sc.recvType(70)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := m[1].(float64); id == 5000 {
+			t.Fatal("a second YIELD for invocation 5000: its late chunk was taken for a new call")
+		} else if id == 6000 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls[5000] != 1 {
+		t.Fatalf("the handler ran %d times for invocation 5000", calls[5000])
 	}
 }

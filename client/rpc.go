@@ -440,6 +440,29 @@ func (reg *Registration) Unregister(ctx context.Context) error {
 // that a connection remembers, to drop their further chunks.
 const maxAnswered = 1024
 
+// rememberAnswered remembers the streamed call id, answered before its
+// last chunk, so that its further chunks are dropped; past maxAnswered the
+// oldest is forgotten (the router sends no chunk after the answer, so only
+// one that crossed it on the wire can come, soon after). Called under w.mu.
+func (w *wire) rememberAnswered(id wamp.ID) {
+	if w.answered == nil {
+		w.answered = make(map[wamp.ID]struct{})
+	}
+	for len(w.answered) >= maxAnswered && len(w.answeredOrder) > 0 {
+		delete(w.answered, w.answeredOrder[0])
+		w.answeredOrder = w.answeredOrder[1:]
+	}
+	if len(w.answeredOrder) >= 2*maxAnswered {
+		// Ids whose last chunk came (and left the map) are dropped here.
+		w.answeredOrder = slices.DeleteFunc(w.answeredOrder, func(x wamp.ID) bool {
+			_, ok := w.answered[x]
+			return !ok
+		})
+	}
+	w.answered[id] = struct{}{}
+	w.answeredOrder = append(w.answeredOrder, id)
+}
+
 // invocation is the state of an invocation being handled.
 type invocation struct {
 	cancel context.CancelFunc
@@ -639,11 +662,8 @@ func (q *queuedInvocation) run(reg *Registration) {
 	q.st.mu.Unlock()
 	w.mu.Lock()
 	delete(w.invs, m.Request)
-	if !final && len(w.answered) < maxAnswered {
-		if w.answered == nil {
-			w.answered = make(map[wamp.ID]struct{})
-		}
-		w.answered[m.Request] = struct{}{}
+	if !final {
+		w.rememberAnswered(m.Request)
 	}
 	w.mu.Unlock()
 	var reply wamp.Message

@@ -59,7 +59,8 @@ type wire struct {
 	regs    map[wamp.ID]*Registration
 	invs    map[wamp.ID]*invocation // invocations being handled
 	// answered are streamed calls answered before their last chunk.
-	answered map[wamp.ID]struct{}
+	answered      map[wamp.ID]struct{}
+	answeredOrder []wamp.ID // answered's ids, oldest first (some may have left it)
 
 	wmu     sync.Mutex
 	out     []byte // frames waiting for the writer
