@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -74,6 +75,10 @@ type callerState struct {
 	// that a continuation which crossed the end on the wire is dropped
 	// rather than taken for a new call (the specification's grace table).
 	ended *endedCalls
+	// left is set when the session leaves and hands its calls to
+	// dealer.leave (takeTables): invoke looks at it, without the
+	// session's lock, once the INVOCATION is out.
+	left atomic.Bool
 }
 
 // get returns the call in flight under req; cs may be nil (a session that
@@ -309,6 +314,7 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		s.rpc.calls = make(map[wamp.ID]outCall)
 	}
 	s.rpc.calls[req] = outCall{callee: to, invID: invID, streaming: co.progress}
+	rpc := s.rpc
 	s.mu.Unlock()
 
 	// A local callee's INVOCATION is queued under its lock, after a
@@ -366,12 +372,11 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	s.countSent(wamp.TypeInvocation)
 	// A caller that left between its call's record and the invocation's
 	// found nothing to interrupt at the callee (dealer.leave): the
-	// invocation is interrupted here instead of left there for good.
-	s.mu.Lock()
-	oc, active := s.rpc.get(req)
-	gone := s.state != stateEstablished && (!active || oc.invID != invID)
-	s.mu.Unlock()
-	if gone {
+	// invocation is interrupted here instead of left there for good (or
+	// not at all, when the leave found it). Its leave set left before it
+	// looked at the callee, under the callee's lock, as the invocation
+	// was recorded: if it missed the invocation, left is seen here.
+	if rpc.left.Load() {
 		d.abandon(to, invID, s, req)
 	}
 }
@@ -842,8 +847,8 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]invocation, calls map[wamp.ID]outCall) {
 	for reg := range regs.all() {
 		d.detach(reg, s)
-		d.unregisteredEvents(s)
 	}
+	d.unregisteredEvents(s)
 	for invID, inv := range invs {
 		inv.stopTimer()
 		if !d.forgetCall(inv.caller, inv.callerRequest, s, invID, inv.flags) {

@@ -297,6 +297,7 @@ func (s *Session) takeTables() tables {
 	s.subs, s.regs, s.invocations = nil, nil, nil
 	if s.rpc != nil {
 		t.calls, s.rpc.calls = s.rpc.calls, nil
+		s.rpc.left.Store(true)
 	}
 	return t
 }
@@ -339,7 +340,6 @@ func (s *Session) end() {
 	s.left(tms, announce)
 }
 
-// errorReply answers request req of type t with ERROR uri and a message.
 // sendAnswer sends m, an answer to one of s's requests that comes from
 // another session's message, a timer or a background task (a RESULT, an
 // ERROR, a PUBLISHED), unless s is no longer established: the state is
@@ -357,17 +357,22 @@ func (s *Session) sendAnswer(m wamp.Message) error {
 
 // answerError is errorReply through sendAnswer.
 func (s *Session) answerError(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
-	e := &wamp.Error{RequestType: t, Request: req, Error: uri, Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}}
-	if err := s.sendAnswer(e); err != nil {
+	if err := s.sendAnswer(errorMessage(t, req, uri, format, args...)); err != nil {
 		s.sendFailed(wamp.TypeError, err)
 		return
 	}
 	s.countSent(wamp.TypeError)
 }
 
+// errorReply answers request req of type t with ERROR uri and a message.
 func (s *Session) errorReply(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
-	s.send(&wamp.Error{RequestType: t, Request: req, Error: uri,
-		Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}})
+	s.send(errorMessage(t, req, uri, format, args...))
+}
+
+// errorMessage is the ERROR for request req of type t: uri, and a message
+// for a person as its one argument.
+func errorMessage(t wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) *wamp.Error {
+	return &wamp.Error{RequestType: t, Request: req, Error: uri, Payload: wamp.Payload{Args: wamp.List{fmt.Sprintf(format, args...)}}}
 }
 
 // limitExceeded refuses request req of type t, which would take the
