@@ -123,8 +123,9 @@
 // lowest id publishes each of its sessions' testaments and
 // wamp.session.on_leave (router.Router.SessionsLost), on a goroutine of
 // its own, after it says so (kindAnnounced); the others keep the table
-// and announce it themselves if that claim does not come (sessions.go). Each node so keeps about 100 bytes per session of every other
-// node (TestSessionTableMemory), and nothing per session of its own: it
+// and announce it themselves if that claim does not come (sessions.go).
+// Each node so keeps about 100 bytes per session of every other node
+// (TestSessionTableMemory), and nothing per session of its own: it
 // answers a table request from its router (Router.AnnouncedSessions).
 //
 // A node's NATS connection does not get its own messages back

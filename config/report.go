@@ -125,18 +125,11 @@ func (r *report) bad(n *yaml.Node, path, format string, args ...any) {
 }
 
 // failedWithin reports whether a problem was reported at path or at a key
-// below it.
+// below it (bad records its problems too).
 func (r *report) failedWithin(path string) bool {
-	within := func(f string) bool {
-		return f == path || strings.HasPrefix(f, path) && (f[len(path)] == '.' || f[len(path)] == '[')
-	}
-	for f := range r.failed {
-		if within(f) {
-			return true
-		}
-	}
 	for _, p := range r.problems {
-		if within(p.path) {
+		f := p.path
+		if f == path || strings.HasPrefix(f, path) && (f[len(path)] == '.' || f[len(path)] == '[') {
 			return true
 		}
 	}

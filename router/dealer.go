@@ -264,13 +264,14 @@ func (d *dealer) unregister(s *Session, m *wamp.Unregister) {
 }
 
 // detach takes callee s off reg, and reg out of the index when s was its
-// last callee (deleted).
-func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
+// last callee, and queues the meta events of both (unregisteredEvents
+// publishes them).
+func (d *dealer) detach(reg *registration, s *Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i := slices.IndexFunc(reg.callees, func(c calleeEntry) bool { return c.session == s })
 	if i < 0 {
-		return false
+		return
 	}
 	d.meta.add("wamp.registration.on_unregister", uint64(s.id), uint64(reg.id))
 	bb := d.router.cfg.Backbone
@@ -279,7 +280,7 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 	}
 	reg.callees = slices.Delete(slices.Clone(reg.callees), i, i+1)
 	if len(reg.callees) > 0 {
-		return false
+		return
 	}
 	reg.callees = nil
 	d.meta.add("wamp.registration.on_delete", uint64(s.id), uint64(reg.id))
@@ -290,7 +291,6 @@ func (d *dealer) detach(reg *registration, s *Session) (deleted bool) {
 			bb.Registered(s.realm.name, reg.match, reg.procedure, reg.invoke.String(), false)
 		}
 	}
-	return true
 }
 
 // unregisteredEvents publishes the meta events of s leaving reg (queued
