@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,16 +27,18 @@ var _ router.Backbone = (*Node)(nil)
 // the WAMP message in that serializer: the one its payload arrived in, so
 // that it crosses unconverted, or MessagePack for a payload the router
 // built. The origin is a byte, 0 for none (any message but an
-// INVOCATION), else 1 followed by the caller's session id (uvarint) and
-// the procedure, authid, authrole and resource key, each after its length
-// (uvarint): the callee's node reads it without decoding a dictionary.
+// INVOCATION), else 1 followed by the caller's session id (uvarint), the
+// procedure, authid, authrole and resource key, each after its length
+// (uvarint), and the timeout the caller's node enforces in milliseconds
+// (uvarint, 0 for none): the callee's node reads it without decoding a
+// dictionary.
 //
 // The messages for one node go in batches: a NATS message is the version
 // byte callBatchVersion followed by any number of such messages, each
 // after its length (4 bytes, big endian). Nodes of one cluster run the
 // same build (README): a message of another version is counted as bad.
 const (
-	callVersion      = 3
+	callVersion      = 4
 	callBatchVersion = 2
 )
 
@@ -58,6 +61,7 @@ func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message, 
 		for _, s := range [...]string{string(origin.Procedure), origin.AuthID, origin.AuthRole, origin.RKey} {
 			dst = appendString(dst, s)
 		}
+		dst = binary.AppendUvarint(dst, uint64(max(origin.Timeout, 0)/time.Millisecond))
 	}
 	return c.Encode(dst, m)
 }
@@ -117,6 +121,10 @@ func (r *callReader) origin() *router.CallOrigin {
 	}
 	caller := r.uvarint()
 	proc, authid, authrole, rkey := r.bytes(), r.bytes(), r.bytes(), r.bytes()
+	timeout := r.uvarint()
+	if r.err == nil && timeout > maxTimeoutMS {
+		r.err = fmt.Errorf("a call message with a timeout of %d ms", timeout)
+	}
 	if r.err != nil {
 		return nil
 	}
@@ -128,8 +136,12 @@ func (r *callReader) origin() *router.CallOrigin {
 	}
 	all := sb.String()
 	i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
-	return &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:]}
+	return &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:],
+		Timeout: time.Duration(timeout) * time.Millisecond}
 }
+
+// maxTimeoutMS is the longest timeout a Duration holds, in milliseconds.
+const maxTimeoutMS = uint64(math.MaxInt64 / int64(time.Millisecond))
 
 func decodeCallMessage(data []byte) (from uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin, err error) {
 	if len(data) < 11 || data[0] != callVersion {

@@ -685,7 +685,7 @@ func TestSplitCallBatch(t *testing.T) {
 // message and origin (an INVOCATION's; none for the others), and a message
 // cut anywhere is an error, not a panic or a wrong origin.
 func TestCallMessageRoundTrip(t *testing.T) {
-	origin := &router.CallOrigin{Procedure: "com.example.prozedur.ü", Caller: 1 << 52, AuthID: "alice", AuthRole: "", RKey: "key-7"}
+	origin := &router.CallOrigin{Procedure: "com.example.prozedur.ü", Caller: 1 << 52, AuthID: "alice", AuthRole: "", RKey: "key-7", Timeout: 1500 * time.Millisecond}
 	inv := &wamp.Invocation{Request: 9, Registration: 3, Details: wamp.Dict{"trustlevel": uint64(2)}, Payload: wamp.Payload{Args: wamp.List{"x", uint64(1)}}}
 	res := &wamp.Result{Request: 4, Payload: wamp.Payload{Kwargs: wamp.Dict{"k": "v"}}}
 	for _, tc := range []struct {

@@ -185,3 +185,62 @@ func TestSessionsOfLostNodeWhenLowestDiesToo(t *testing.T) {
 		}
 	}
 }
+
+// interruptDropper is a Node whose Forward loses every INTERRUPT, as NATS
+// does what a slow consumer misses.
+type interruptDropper struct {
+	*Node
+	dropped chan struct{}
+}
+
+func (d *interruptDropper) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin) error {
+	if _, ok := m.(*wamp.Interrupt); ok {
+		select {
+		case d.dropped <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	return d.Node.Forward(node, realm, m, origin)
+}
+
+// TestTimedOutCallWhoseInterruptIsLost: a call that times out at the
+// caller's node, whose INTERRUPT to the callee's node is lost, is ended at
+// the callee's node too (its own timer, a moment later): the callee is
+// interrupted and the node keeps nothing of the call. Before, it stayed
+// there until the callee answered, which this one never does.
+func TestTimedOutCallWhoseInterruptIsLost(t *testing.T) {
+	b := startNode(t, Config{NodeName: "b", Listen: "127.0.0.1:0"})
+	dropper := &interruptDropper{dropped: make(chan struct{}, 1)}
+	a := startWrappedNode(t, Config{NodeName: "a", Listen: "127.0.0.1:0", Join: []string{b.node.RouteAddr()}},
+		router.Config{Realms: []router.RealmConfig{testRealm}},
+		func(n *Node) router.Backbone { dropper.Node = n; return dropper })
+	started, interrupted := make(chan struct{}, 1), make(chan struct{}, 1)
+	register(t, dial(t, b, wamp.FormatJSON), "com.example.deaf", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done() // only an INTERRUPT ends it
+		interrupted <- struct{}{}
+		return nil, ctx.Err()
+	}, nil)
+	waitCallee(t, a, "com.example.deaf", true)
+	caller := dial(t, a, wamp.FormatJSON)
+	_, err := caller.Call(ctxT(t), "com.example.deaf", nil, nil, wamp.Dict{"timeout": 100})
+	wampError(t, err, wamp.ErrTimeout)
+	<-started
+	select {
+	case <-dropper.dropped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's node sent no INTERRUPT for the call that timed out")
+	}
+	select {
+	case <-interrupted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee's node did not end the call whose INTERRUPT was lost")
+	}
+	waitFor(t, "the callee's node to count the timeout", func() bool { return b.rt.Stats().CallTimeouts == 1 })
+	// The caller's node took the callee node's late ERROR for what it is:
+	// the answer to a call that ended, not a protocol violation.
+	if n := a.rt.Stats().InvalidRequests; n != 0 {
+		t.Errorf("the caller's node counted %d invalid requests", n)
+	}
+}

@@ -272,15 +272,18 @@ func calleeRefuses(s *Session, req wamp.ID, procedure wamp.URI, co *callOptions,
 // invoke records the call req of s to callee to and sends the INVOCATION
 // (with the call's origin when to stands for another node's callees).
 func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wamp.Payload, co *callOptions, to *Session, regID wamp.ID, details wamp.Dict, forwarded bool) {
+	enforce := co.timeout > 0 && !forwarded
 	var origin *CallOrigin
 	if _, remote := to.peer.(*remotePeer); remote {
 		origin = originOf(s, procedure, co)
+		if enforce {
+			origin.Timeout = co.timeout
+		}
 	}
 	inv := invocation{caller: s, callerRequest: req, registration: regID}
 	if co.receiveProgress {
 		inv.flags |= flagReceiveProgress
 	}
-	enforce := co.timeout > 0 && !forwarded
 	if co.progress || enforce {
 		inv.ext = &invExtra{procedure: procedure}
 		if co.progress {

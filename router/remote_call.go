@@ -6,6 +6,7 @@ import (
 	mrand "math/rand/v2"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -42,7 +43,20 @@ type CallOrigin struct {
 	// RKey is a partitioned call's resource key, so that the callee's
 	// node picks the callee the caller's node meant; "" otherwise.
 	RKey string
+	// Timeout is the call's timeout when the caller's node enforces it
+	// (0: none, or the callee enforces it). The callee's node enforces it
+	// too, remoteTimeoutGrace later, in case the caller node's INTERRUPT
+	// is lost on the way (NATS drops what a slow consumer misses): the
+	// invocation would stay here until the callee answered, which one
+	// that ignores it never does.
+	Timeout time.Duration
 }
+
+// remoteTimeoutGrace is how long after the caller's node the callee's node
+// ends a call that timed out: long enough for the caller node's INTERRUPT
+// to arrive first on a working cluster (milliseconds), so that it is the
+// one to answer the caller.
+const remoteTimeoutGrace = time.Second
 
 // remotePeer is the Peer of a proxy session: what the dealer sends it goes
 // to the node at the other end.
@@ -242,6 +256,9 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 	co.receiveProgress, _ = m.Details["receive_progress"].(bool)
 	co.ppt, _ = passthru(m.Details)
 	co.rkey, co.partition = origin.RKey, origin.RKey != ""
+	if origin.Timeout > 0 {
+		co.timeout = min(origin.Timeout, time.Duration(maxTimeoutMS)*time.Millisecond-remoteTimeoutGrace) + remoteTimeoutGrace
+	}
 
 	q.mu.Lock()
 	_, active := q.rpc.get(m.Request)
