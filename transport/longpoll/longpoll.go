@@ -77,7 +77,8 @@ type Config struct {
 	AllowedOrigins []string
 	// Cookie, when set, is the listener's authentication cookie: /open
 	// reads it or sets a new one, as a WebSocket upgrade does, and the
-	// session gets it (router.TransportInfo.Cookie).
+	// session gets it (router.TransportInfo.Cookie). A refused /open
+	// (429, 503) sets none.
 	Cookie *websocket.Cookie
 	// TLS says the listener serves TLS (the sessions' TransportInfo.TLS;
 	// the TLS state itself comes from each request).
@@ -331,7 +332,6 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 			info.Cookie = k.Value
 		} else {
 			info.Cookie, info.CookieIssued = c.Signer.New(), true
-			w.Header().Add("Set-Cookie", c.Name+"="+info.Cookie+c.Attributes)
 		}
 	}
 
@@ -373,6 +373,11 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	h.stats.Open.Add(1)
 	h.stats.Opened.Add(1)
 
+	// The cookie goes out with the transport only: an open refused above
+	// (for load, or shutting down) hands out nothing.
+	if info.CookieIssued {
+		w.Header().Add("Set-Cookie", h.cfg.Cookie.Name+"="+info.Cookie+h.cfg.Cookie.Attributes)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]string{"protocol": proto.name, "transport": id})

@@ -690,3 +690,46 @@ func TestLongPollInvalidPayload(t *testing.T) {
 		t.Errorf("invalid requests counted: %d, want 2", got)
 	}
 }
+
+// TestLongPollRefusedOpenSetsNoCookie: an /open refused for load (429 for
+// an address over MaxPerAddress, 503 over MaxTransports or once the
+// Handler is closed) hands out nothing: no transport and no cookie.
+func TestLongPollRefusedOpenSetsNoCookie(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    func(*longpoll.Config)
+		refuse func(*lpServer) // makes the next open refused
+		status int
+	}{
+		{"over MaxPerAddress", func(c *longpoll.Config) { c.MaxPerAddress = 1 }, nil, http.StatusTooManyRequests},
+		{"over MaxTransports", func(c *longpoll.Config) { c.MaxTransports = 1 }, nil, http.StatusServiceUnavailable},
+		{"closed", nil, func(s *lpServer) { s.lp.Close() }, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cookie := (&transport.Cookie{Name: "jc"}).Spec(false)
+			s := startLP(t, nil, func(c *longpoll.Config) {
+				c.Cookie = cookie
+				if tc.cfg != nil {
+					tc.cfg(c)
+				}
+			})
+			c := httpClient(t, "")
+			open := []byte(`{"protocols": ["wamp.2.json"]}`)
+			if tc.refuse == nil {
+				// The one transport allowed, with its cookie.
+				if status, body, hdr := post(t, c, "http://"+s.addr+"/lp/open", open); status != http.StatusOK || hdr.Get("Set-Cookie") == "" {
+					t.Fatalf("first open: %d %s Set-Cookie %q", status, body, hdr.Get("Set-Cookie"))
+				}
+			} else {
+				tc.refuse(s)
+			}
+			status, body, hdr := post(t, c, "http://"+s.addr+"/lp/open", open)
+			if status != tc.status {
+				t.Fatalf("refused open: %d %s, want %d", status, body, tc.status)
+			}
+			if set := hdr.Values("Set-Cookie"); len(set) != 0 {
+				t.Errorf("refused open (%d) set a cookie: %q", status, set)
+			}
+		})
+	}
+}
