@@ -19,9 +19,13 @@
 // no_such_procedure or no_such_realm; 405 another method than POST; 413 a
 // body over the limit; 415 a body that is not application/json; 504 a call
 // that timed out; 503 wamp.error.unavailable or no_available_callee; 502
-// any other error URI (an application error of the
-// callee, passed on with its args and kwargs: the failure is upstream of
-// the bridge, as a gateway's); 500 the bridge's own failure.
+// any other error URI (an application error of the callee, passed on with
+// its args and kwargs: the failure is upstream of the bridge, as a
+// gateway's); 500 the bridge's own failure. A request whose context ends
+// before its answer (its client left; or the listener is shutting down)
+// has its call canceled (CANCEL), is counted apart (Stats.ClientClosed,
+// nginx's 499) and answered 503 wamp.error.canceled, which only a client
+// still there reads.
 package bridge
 
 import (
@@ -90,11 +94,12 @@ type Stats struct {
 	Calls        int64 // calls answered 200
 	Refused      int64 // requests answered 4xx
 	Failed       int64 // requests answered 5xx
+	ClientClosed int64 // requests ended before their answer: the client left (nginx's 499), or the listener shut down
 }
 
 // counters are the live counters behind Stats.
 type counters struct {
-	Publications, Calls, Refused, Failed atomic.Int64
+	Publications, Calls, Refused, Failed, ClientClosed atomic.Int64
 }
 
 // Handler serves the bridge's endpoints: Publish and Call.
@@ -140,7 +145,8 @@ func New(cfg Config) (*Handler, error) {
 // Stats returns a snapshot of the Handler's counters.
 func (h *Handler) Stats() Stats {
 	c := &h.stats
-	return Stats{Publications: c.Publications.Load(), Calls: c.Calls.Load(), Refused: c.Refused.Load(), Failed: c.Failed.Load()}
+	return Stats{Publications: c.Publications.Load(), Calls: c.Calls.Load(), Refused: c.Refused.Load(), Failed: c.Failed.Load(),
+		ClientClosed: c.ClientClosed.Load()}
 }
 
 // Publish is the handler of POST /publish: {"topic", "args", "kwargs",
@@ -165,7 +171,7 @@ func (h *Handler) Publish() http.Handler {
 		defer cancel()
 		id, err := s.Publish(ctx, req.URI, req.Args, req.Kwargs, opts)
 		if err != nil {
-			h.wampError(w, err)
+			h.wampError(w, r, err)
 			return
 		}
 		h.stats.Publications.Add(1)
@@ -224,19 +230,19 @@ func (h *Handler) Call() http.Handler {
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 5*time.Second))
 			res, err := s.Call(ctx, req.URI, req.Args, req.Kwargs, opts)
 			if err != nil {
-				h.wampError(w, err)
+				h.wampError(w, r, err)
 				return
 			}
 			h.stats.Calls.Add(1)
 			writeJSON(w, http.StatusOK, resultBody(res, false))
 			return
 		}
-		h.streamCall(ctx, w, s, stream, req.URI, req.Args, req.Kwargs, opts, timeout)
+		h.streamCall(ctx, w, r, s, stream, req.URI, req.Args, req.Kwargs, opts, timeout)
 	})
 }
 
 // streamCall makes a call with progressive results and streams them.
-func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, s *client.Session, kind, procedure string,
+func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, r *http.Request, s *client.Session, kind, procedure string,
 	args wamp.List, kwargs wamp.Dict, opts wamp.Dict, timeout time.Duration) {
 	rc := http.NewResponseController(w)
 	// The listener's write timeout counts from the request's start: a
@@ -271,14 +277,17 @@ func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, s *clie
 		}
 		return err
 	}
-	res, err := s.CallProgress(ctx, procedure, args, kwargs, opts, func(r *client.Result) error {
+	res, err := s.CallProgress(ctx, procedure, args, kwargs, opts, func(res *client.Result) error {
 		start()
-		return send("progress", resultBody(r, true))
+		return send("progress", resultBody(res, true))
 	})
 	if err != nil {
 		if !started {
 			// Nothing streamed yet: the error gets its real status.
-			h.wampError(w, err)
+			h.wampError(w, r, err)
+			return
+		}
+		if h.left(w, r, false) {
 			return
 		}
 		status, body := h.errorBody(err)
@@ -486,6 +495,9 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request, body []byte) (*cl
 	if err == nil {
 		return s, true
 	}
+	if h.left(w, r, true) {
+		return nil, false
+	}
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
 		msg := wamp.String(ce.Details, "message")
@@ -516,6 +528,28 @@ func (h *Handler) leave(s *client.Session) {
 	_ = s.Close(ctx)
 }
 
+// left reports whether r's context has ended: its client left (closed its
+// connection), or, rarely, the listener is shutting down (transport.Server
+// cancels the requests in progress). If so it counts the request as
+// ClientClosed, nginx's 499: it is no failure of the bridge or of a
+// callee. Its call, made with a context from r's, was canceled with it
+// (client.Session sends CANCEL), so the callee is interrupted rather than
+// working for nobody. It answers 503, which only a client still there
+// (the shutdown) reads; a stream already started (wrote false) is left
+// as it is.
+func (h *Handler) left(w http.ResponseWriter, r *http.Request, write bool) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	h.stats.ClientClosed.Add(1)
+	h.log.Debug("HTTP bridge: the request ended before its answer", "remote", r.RemoteAddr, "path", r.URL.Path)
+	if write {
+		writeJSON(w, http.StatusServiceUnavailable, errorJSON{wamp.ErrCanceled,
+			wamp.List{"the request was canceled: its client left, or the server is shutting down"}, wamp.Dict{}})
+	}
+	return true
+}
+
 // errorJSON is an error's body, its members in this order.
 type errorJSON struct {
 	Error  wamp.URI  `json:"error"`
@@ -535,7 +569,10 @@ func (h *Handler) errorBody(err error) (int, errorJSON) {
 	return http.StatusInternalServerError, errorJSON{"junction.error.internal", wamp.List{err.Error()}, wamp.Dict{}}
 }
 
-func (h *Handler) wampError(w http.ResponseWriter, err error) {
+func (h *Handler) wampError(w http.ResponseWriter, r *http.Request, err error) {
+	if h.left(w, r, true) {
+		return
+	}
 	status, body := h.errorBody(err)
 	if status >= 500 {
 		h.stats.Failed.Add(1)
