@@ -151,11 +151,83 @@ func readView(q url.Values) view {
 
 // snapshotCache shares the part of a snapshot that is the same for every
 // viewer, so that many open pages cost the router one walk of its tables
-// per interval, not one each.
+// per interval, not one each: the base, and the lists a query selects,
+// which are the same for every viewer of the same realm or search.
 type snapshotCache struct {
 	mu   sync.Mutex
 	at   time.Time
 	base Snapshot
+
+	realms   sharedLists[realmLists]  // by realm
+	sessions sharedLists[sessionList] // by search
+}
+
+// realmLists are a realm's subscriptions and registrations as the page
+// shows them: the listRows largest, and how many there are.
+type realmLists struct {
+	subs      []SubscriptionView
+	subsTotal int
+	regs      []RegistrationView
+	regsTotal int
+}
+
+// sessionList is the maxSessionList newest sessions a search matches, and
+// how many it matches; each viewer shows as many as it asks for.
+type sessionList struct {
+	list    []SessionView
+	matched int
+}
+
+// maxSharedLists bounds the lists of each kind kept: viewers past that
+// many distinct realms or searches at once get theirs built for them
+// alone.
+const maxSharedLists = 16
+
+// sharedLists keeps lists of one kind by their query (realm or search).
+// Making one walks, and sorts, all that the router holds (about 100 ms for
+// 100,000 sessions with a subscription each), so with them shared a tick
+// costs one build per realm and search shown, not one per viewer. A list
+// is built under mu: viewers asking for it meanwhile wait and take it, and
+// the live view builds one list at a time. A list is kept baseTTL, or four
+// times as long as it took to build if that is longer: with millions of
+// sessions the lists are a few seconds old, and the live view keeps at
+// most a fifth of a core busy per query shown, however many watch. Its
+// memory is bounded: maxSharedLists lists, each of at most maxSessionList
+// rows.
+type sharedLists[V any] struct {
+	mu      sync.Mutex
+	entries map[string]sharedList[V]
+}
+
+type sharedList[V any] struct {
+	until time.Time // fresh until then
+	list  V
+}
+
+// get returns the list of query, built by build when there is none fresh.
+func (c *sharedLists[V]) get(query string, build func() V) V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	if e, ok := c.entries[query]; ok && start.Before(e.until) {
+		return e.list
+	}
+	list := build()
+	now := time.Now()
+	if c.entries == nil {
+		c.entries = make(map[string]sharedList[V])
+	}
+	if _, ok := c.entries[query]; !ok && len(c.entries) >= maxSharedLists {
+		for q, e := range c.entries {
+			if !now.Before(e.until) {
+				delete(c.entries, q)
+			}
+		}
+	}
+	if _, ok := c.entries[query]; ok || len(c.entries) < maxSharedLists {
+		c.entries[query] = sharedList[V]{until: now.Add(max(baseTTL, 4*now.Sub(start))), list: list}
+	}
+	return list
 }
 
 // baseTTL is how old the shared part of a snapshot may be.
@@ -224,29 +296,46 @@ func (h *Handler) build(v view, id identity) Snapshot {
 	if s.Realm == "" && len(s.Realms) > 0 {
 		s.Realm = s.Realms[0].Name
 	}
+	// The lists are shared with other viewers: read, never changed.
+	rl := h.snaps.realms.get(s.Realm, func() realmLists { return h.realmLists(wamp.URI(s.Realm)) })
+	s.Subscriptions, s.SubscriptionsTotal = rl.subs, rl.subsTotal
+	s.Registrations, s.RegistrationsTotal = rl.regs, rl.regsTotal
+	sl := h.snaps.sessions.get(v.search, func() sessionList { return h.sessionList(v.search) })
+	s.SessionList, s.SessionsMatched = sl.list[:min(len(sl.list), v.limit):min(len(sl.list), v.limit)], sl.matched
+	return s
+}
+
+// realmLists builds the lists of realm for sharedLists.
+func (h *Handler) realmLists(realm wamp.URI) realmLists {
 	rt := h.cfg.Router
-	subs, n := rt.Subscriptions(wamp.URI(s.Realm), listRows)
-	s.SubscriptionsTotal = n
-	s.Subscriptions = make([]SubscriptionView, len(subs))
+	var l realmLists
+	subs, n := rt.Subscriptions(realm, listRows)
+	l.subsTotal = n
+	l.subs = make([]SubscriptionView, len(subs))
 	for i, sub := range subs {
-		s.Subscriptions[i] = SubscriptionView{ID: uint64(sub.ID), Topic: string(sub.Topic), Match: sub.Match, Subscribers: sub.Subscribers}
+		l.subs[i] = SubscriptionView{ID: uint64(sub.ID), Topic: string(sub.Topic), Match: sub.Match, Subscribers: sub.Subscribers}
 	}
-	regs, n := rt.Registrations(wamp.URI(s.Realm), listRows)
-	s.RegistrationsTotal = n
-	s.Registrations = make([]RegistrationView, len(regs))
+	regs, n := rt.Registrations(realm, listRows)
+	l.regsTotal = n
+	l.regs = make([]RegistrationView, len(regs))
 	for i, reg := range regs {
-		s.Registrations[i] = RegistrationView{ID: uint64(reg.ID), Procedure: string(reg.Procedure), Match: reg.Match, Invoke: reg.Invoke, Callees: reg.Callees}
+		l.regs[i] = RegistrationView{ID: uint64(reg.ID), Procedure: string(reg.Procedure), Match: reg.Match, Invoke: reg.Invoke, Callees: reg.Callees}
 	}
-	list, matched := rt.Sessions(router.SessionQuery{Search: v.search, Limit: v.limit})
-	s.SessionsMatched = matched
-	s.SessionList = make([]SessionView, len(list))
+	return l
+}
+
+// sessionList builds the sessions of search for sharedLists: as many as
+// any viewer may ask for.
+func (h *Handler) sessionList(search string) sessionList {
+	list, matched := h.cfg.Router.Sessions(router.SessionQuery{Search: search, Limit: maxSessionList})
+	l := sessionList{matched: matched, list: make([]SessionView, len(list))}
 	for i, si := range list {
-		s.SessionList[i] = SessionView{ID: strconv.FormatUint(uint64(si.ID), 10), Realm: string(si.Realm), AuthID: si.AuthID,
+		l.list[i] = SessionView{ID: strconv.FormatUint(uint64(si.ID), 10), Realm: string(si.Realm), AuthID: si.AuthID,
 			AuthRole: si.AuthRole, AuthMethod: si.AuthMethod, Transport: si.Transport, Serializer: si.Serializer,
 			Address: si.Address, Since: si.Since.UTC(), Subscriptions: si.Subscriptions, Registrations: si.Registrations,
 			DroppingEvents: si.DroppingEvents}
 	}
-	return s
+	return l
 }
 
 func (h *Handler) snapshot(w http.ResponseWriter, r *http.Request) {
