@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/transport/longpoll"
@@ -732,4 +733,45 @@ func TestLongPollRefusedOpenSetsNoCookie(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLongPollReceiveAbandoned: a client that closes its connection while
+// its receive is held loses nothing: once the server has seen it go, the
+// receive ends without taking a message, and the next receive gets what
+// came meanwhile (README, "Long-poll has no acknowledgement").
+func TestLongPollReceiveAbandoned(t *testing.T) {
+	s := startLP(t, nil, nil)
+	lp := s.open(t, "wamp.2.json")
+	lp.join()
+	lp.send(&wamp.Subscribe{Request: 1, Topic: "news", Options: wamp.Dict{}})
+	if _, ok := lp.recv().(*wamp.Subscribed); !ok {
+		t.Fatal("no SUBSCRIBED")
+	}
+	ctx, leave := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lp.base+"/receive", nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := lp.c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		done <- err
+	}()
+	testwait.True(t, ioTimeout, "the receive to be held", func() bool { return s.lp.Stats().ReceivesHeld == 1 })
+	leave() // the client gives up: its connection closes
+	if err := within(t, done, "the abandoned receive"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the abandoned receive: %v", err)
+	}
+	testwait.True(t, ioTimeout, "the server to see the client go", func() bool { return s.lp.Stats().ReceivesHeld == 0 })
+	if _, err := s.ws(t).Publish(t.Context(), "news", wamp.List{"kept"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	if a := args(lp.recv()); fmt.Sprint(a) != "[kept]" {
+		t.Fatalf("the next receive got %v", a)
+	}
+	if n := s.lp.Stats().MessagesDelivered; n != 3 { // WELCOME, SUBSCRIBED, the event
+		t.Errorf("%d messages delivered, want 3", n)
+	}
+	post(t, lp.c, lp.base+"/close", nil)
 }
