@@ -188,12 +188,12 @@ const maxSharedLists = 16
 // 100,000 sessions with a subscription each), so with them shared a tick
 // costs one build per realm and search shown, not one per viewer. A list
 // is built under mu: viewers asking for it meanwhile wait and take it, and
-// the live view builds one list at a time. A list is kept baseTTL, or four
-// times as long as it took to build if that is longer: with millions of
-// sessions the lists are a few seconds old, and the live view keeps at
-// most a fifth of a core busy per query shown, however many watch. Its
-// memory is bounded: maxSharedLists lists, each of at most maxSessionList
-// rows.
+// the live view builds one list of each kind at a time. A list is kept
+// baseTTL, or four times as long as it took to build if that is longer:
+// with millions of sessions the lists are a few seconds old, and each
+// list shown keeps at most a fifth of a core busy, however many watch.
+// Its memory is bounded: maxSharedLists lists, each of at most
+// maxSessionList rows.
 type sharedLists[V any] struct {
 	mu      sync.Mutex
 	entries map[string]sharedList[V]
