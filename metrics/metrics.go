@@ -194,7 +194,7 @@ func NewCollector(src Sources) *Collector {
 		lpHeld:         d("longpoll_receives_held", "Long-poll receive requests held open, waiting for a message."),
 		lpExpired:      d("longpoll_transports_expired_total", "Long-poll transports closed by their session or hello timeout."),
 		lpRefused:      d("longpoll_requests_refused_total", "Long-poll requests refused, by reason (address, full, moved, bad).", "reason"),
-		bridgeRequests: d("bridge_requests_total", "HTTP bridge requests by outcome: published, called (answered 200), refused (4xx), failed (5xx).", "outcome"),
+		bridgeRequests: d("bridge_requests_total", "HTTP bridge requests by outcome: published, called (answered 200), refused (4xx), failed (5xx), client_closed (ended before its answer: the client left).", "outcome"),
 		webhookEvents:  d("webhook_events_total", "Events for webhooks by outcome (delivered, dropped).", "outcome"),
 		webhookRetries: d("webhook_retries_total", "Webhook POSTs tried again."),
 
@@ -385,11 +385,13 @@ func (c *Collector) collectHTTP(counter func(*prometheus.Desc, uint64, ...string
 			sum.Calls += s.Calls
 			sum.Refused += s.Refused
 			sum.Failed += s.Failed
+			sum.ClientClosed += s.ClientClosed
 		}
 		counter(c.bridgeRequests, uint64(sum.Publications), "published")
 		counter(c.bridgeRequests, uint64(sum.Calls), "called")
 		counter(c.bridgeRequests, uint64(sum.Refused), "refused")
 		counter(c.bridgeRequests, uint64(sum.Failed), "failed")
+		counter(c.bridgeRequests, uint64(sum.ClientClosed), "client_closed")
 	}
 	if len(c.src.Webhooks) > 0 {
 		var sum bridge.WebhookStats
