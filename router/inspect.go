@@ -127,7 +127,9 @@ func (r *Router) Sessions(q SessionQuery) (list []SessionInfo, matched int) {
 		since int64
 		s     *Session
 	}
-	var found []candidate
+	newest := newBest(q.Limit, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(b.since, a.since), cmp.Compare(a.s.id, b.s.id))
+	})
 	for _, rl := range r.allRealms() {
 		if q.Realm != "" && rl.name != q.Realm {
 			continue
@@ -136,18 +138,16 @@ func (r *Router) Sessions(q SessionQuery) (list []SessionInfo, matched int) {
 			if !s.Established() || search != "" && !s.matches(search) {
 				continue
 			}
-			found = append(found, candidate{s.since, s}) // since is set before the session is established
+			matched++
+			newest.offer(candidate{s.since, s}) // since is set before the session is established
 		}
 	}
-	slices.SortFunc(found, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(b.since, a.since), cmp.Compare(a.s.id, b.s.id))
-	})
-	for _, c := range found[:min(len(found), max(q.Limit, 0))] {
+	for _, c := range newest.sorted() {
 		if info, ok := c.s.describe(); ok {
 			list = append(list, info)
 		}
 	}
-	return list, len(found)
+	return list, matched
 }
 
 // describe describes s, if it is established.
@@ -200,17 +200,16 @@ func (r *Router) Subscriptions(realm wamp.URI, limit int) (list []SubscriptionIn
 		subs = append(subs, sub)
 	}
 	b.mu.RUnlock()
-	list = make([]SubscriptionInfo, len(subs))
-	for i, sub := range subs {
+	largest := newBest(limit, func(a, b SubscriptionInfo) int {
+		return cmp.Or(cmp.Compare(b.Subscribers, a.Subscribers), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Match, b.Match))
+	})
+	for _, sub := range subs {
 		sub.mu.RLock()
 		n := len(sub.subscribers)
 		sub.mu.RUnlock()
-		list[i] = SubscriptionInfo{ID: sub.id, Topic: sub.topic, Match: sub.match.String(), Subscribers: n}
+		largest.offer(SubscriptionInfo{ID: sub.id, Topic: sub.topic, Match: sub.match.String(), Subscribers: n})
 	}
-	slices.SortFunc(list, func(a, b SubscriptionInfo) int {
-		return cmp.Or(cmp.Compare(b.Subscribers, a.Subscribers), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Match, b.Match))
-	})
-	return slices.Clip(list[:min(len(list), max(limit, 0))]), len(subs)
+	return largest.sorted(), len(subs)
 }
 
 // RegistrationInfo describes a registration.
@@ -230,18 +229,17 @@ func (r *Router) Registrations(realm wamp.URI, limit int) (list []RegistrationIn
 		return nil, 0
 	}
 	d := &rl.dealer
-	d.mu.RLock()
-	list = make([]RegistrationInfo, 0, len(d.byID))
-	for _, reg := range d.byID {
-		list = append(list, RegistrationInfo{ID: reg.id, Procedure: reg.procedure, Match: reg.match.String(),
-			Invoke: reg.invoke.String(), Callees: len(reg.callees)})
-	}
-	d.mu.RUnlock()
-	slices.SortFunc(list, func(a, b RegistrationInfo) int {
+	largest := newBest(limit, func(a, b RegistrationInfo) int {
 		return cmp.Or(cmp.Compare(b.Callees, a.Callees), cmp.Compare(a.Procedure, b.Procedure), cmp.Compare(a.Match, b.Match))
 	})
-	total = len(list)
-	return slices.Clip(list[:min(len(list), max(limit, 0))]), total
+	d.mu.RLock()
+	for _, reg := range d.byID {
+		largest.offer(RegistrationInfo{ID: reg.id, Procedure: reg.procedure, Match: reg.match.String(),
+			Invoke: reg.invoke.String(), Callees: len(reg.callees)})
+	}
+	total = len(d.byID)
+	d.mu.RUnlock()
+	return largest.sorted(), total
 }
 
 // ErrNoSuchSession is returned by KillSession for a session that is not
