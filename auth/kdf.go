@@ -11,7 +11,8 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// KDFLimits bounds the password hashing a router does for ticket logins.
+// KDFLimits bounds the password hashing a router does for ticket logins
+// (and the admin endpoints' logins, which share its limiter).
 // Zero fields take the defaults.
 type KDFLimits struct {
 	// Concurrent is the most hashes computed at once, across realms and
@@ -122,6 +123,22 @@ func (l *KDFLimiter) Verify(ctx context.Context, addr string, h *PasswordHash, p
 	defer l.release(a)
 	l.computed.Add(1)
 	return h.Verify(password), nil
+}
+
+// Acquire waits, as Verify does, for a slot for one hash from addr and
+// counts it as computed; the caller computes its hash and then calls
+// release, once. It is for work that costs what a password hash does but is
+// not a PasswordHash's Verify (and for tests, which hold slots with it).
+func (l *KDFLimiter) Acquire(ctx context.Context, addr string) (release func(), err error) {
+	if l == nil {
+		return func() {}, ctx.Err()
+	}
+	a, err := l.acquire(ctx, host(addr))
+	if err != nil {
+		return nil, err
+	}
+	l.computed.Add(1)
+	return sync.OnceFunc(func() { l.release(a) }), nil
 }
 
 // msgKDFBusy is what the client of a refused check is told; it does not

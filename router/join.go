@@ -180,6 +180,10 @@ func (s *Session) hello(h *wamp.Hello) {
 // too many in flight.
 func (r *Router) PasswordStats() auth.KDFStats { return r.kdf.Stats() }
 
+// PasswordLimiter returns the limiter of the router's password checks,
+// for other password logins to share (the admin endpoints').
+func (r *Router) PasswordLimiter() *auth.KDFLimiter { return r.kdf }
+
 // authMethods reads HELLO.Details.authmethods.
 func authMethods(d wamp.Dict) ([]string, bool) {
 	v, present := d["authmethods"]

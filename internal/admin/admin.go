@@ -14,9 +14,11 @@
 // look and nobody may act; with it, /metrics, the page and the API need a
 // user (basic auth) or a token (bearer), and killing a session needs one
 // marked admin. Wrong credentials get 401 and slow down later attempts
-// from the same address, as WAMP logins do (auth.Throttle). /healthz and
-// /readyz answer anyone: load balancers and Kubernetes probes do not log
-// in, and they say nothing but ok. Where the endpoints are served, and
+// from the same address, as WAMP logins do (auth.Throttle); their hashes
+// wait their turn in the router's password limiter (auth.KDFLimiter) with
+// the tickets of WAMP logins, and an address with too many in flight gets
+// 429 without a hash. /healthz and /readyz answer anyone: load balancers
+// and Kubernetes probes do not log in, and they say nothing but ok. Where the endpoints are served, and
 // whether an unprotected one may face the network, is the server
 // command's business (config's admin section).
 package admin
@@ -84,7 +86,7 @@ func New(cfg Config) (*Handler, error) {
 		if len(a.Users) == 0 && len(a.Tokens) == 0 {
 			return nil, errors.New("admin: Access has no users and no tokens: nobody could log in")
 		}
-		h.auth = newAuthenticator(a)
+		h.auth = newAuthenticator(a, cfg.Router.PasswordLimiter())
 	}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
@@ -168,23 +170,28 @@ type identityKey struct{}
 
 // viewer lets a request through when it may look: anyone without Access,
 // else a user or token. Others get 401, which makes a browser ask for a
-// login.
+// login, or 429 when the router's password limiter refused to check their
+// password (too many checks from their address at once).
 func (h *Handler) viewer(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.auth == nil {
 			next(w, r)
 			return
 		}
-		id, ok, failed := h.auth.check(r.Context(), r)
-		if !ok {
-			if failed {
-				h.log.Info("admin: wrong credentials", "remote", r.RemoteAddr, "path", r.URL.Path)
-			}
-			w.Header().Set("WWW-Authenticate", `Basic realm="Junction", charset="UTF-8"`)
-			http.Error(w, "401 unauthorized: log in with a user of the admin section (basic auth) or a bearer token", http.StatusUnauthorized)
+		id, v := h.auth.check(r.Context(), r)
+		switch v {
+		case allowed:
+			next(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 			return
+		case busy:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "429 too many requests: too many logins from this address at once; try again later", http.StatusTooManyRequests)
+			return
+		case wrongCredentials:
+			h.log.Info("admin: wrong credentials", "remote", r.RemoteAddr, "path", r.URL.Path)
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		w.Header().Set("WWW-Authenticate", `Basic realm="Junction", charset="UTF-8"`)
+		http.Error(w, "401 unauthorized: log in with a user of the admin section (basic auth) or a bearer token", http.StatusUnauthorized)
 	})
 }
 

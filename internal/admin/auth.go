@@ -58,6 +58,12 @@ const maxVerified = 256
 type authenticator struct {
 	access   *Access
 	throttle *auth.Throttle
+	// kdf schedules the password hashes, shared with the router's ticket
+	// logins: a flood of wrong logins queues for the same bounded slots
+	// (each Argon2id hash takes its memory, 19 MiB by default) instead of
+	// hashing all at once, and one address has a bounded number in
+	// flight.
+	kdf *auth.KDFLimiter
 
 	mu       sync.Mutex
 	verified lru.Map[[32]byte, verifiedEntry] // by hash of the credential
@@ -68,22 +74,38 @@ type verifiedEntry struct {
 	at time.Time
 }
 
-func newAuthenticator(a *Access) *authenticator {
-	return &authenticator{access: a, throttle: a.Throttle} // a nil *auth.Throttle never delays
+// newAuthenticator checks requests against a, hashing through kdf (nil
+// hashes at once, unbounded).
+func newAuthenticator(a *Access, kdf *auth.KDFLimiter) *authenticator {
+	return &authenticator{access: a, throttle: a.Throttle, kdf: kdf} // a nil *auth.Throttle never delays
 }
 
-// check returns who r is, or ok false when r has no valid credentials
-// (none, or wrong ones: the latter count as a failure for the throttle).
-// A request from an address that failed before waits as WAMP logins do.
-func (a *authenticator) check(ctx context.Context, r *http.Request) (id identity, ok bool, failed bool) {
+// verdict is what check made of a request's credentials.
+type verdict int
+
+const (
+	noCredentials verdict = iota
+	wrongCredentials
+	// busy: the password limiter refused the check unhashed, its address
+	// having too many in flight; not a failure, nothing was checked.
+	busy
+	// gone: the request's context ended before the verdict.
+	gone
+	allowed
+)
+
+// check returns who r is when the verdict is allowed. Wrong credentials
+// count as a failure for the throttle; a request from an address that
+// failed before waits as WAMP logins do.
+func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, verdict) {
 	user, pass, basic := r.BasicAuth()
 	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !basic && !bearer {
-		return identity{}, false, false
+		return identity{}, noCredentials
 	}
 	key := sha256.Sum256([]byte(r.Header.Get("Authorization")))
 	if id, ok := a.remembered(key); ok {
-		return id, true, false
+		return id, allowed
 	}
 	if d := a.throttle.Delay(r.RemoteAddr); d > 0 {
 		t := time.NewTimer(d)
@@ -91,47 +113,63 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (id identity
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return identity{}, false, false
+			return identity{}, gone
 		}
 	}
+	var (
+		id  identity
+		ok  bool
+		err error
+	)
 	if basic {
-		id, ok = a.checkUser(user, pass)
+		id, ok, err = a.checkUser(ctx, r.RemoteAddr, user, pass)
 	} else {
-		id, ok = a.checkToken(strings.TrimSpace(token))
+		id, ok, err = a.checkToken(ctx, r.RemoteAddr, strings.TrimSpace(token))
 	}
-	if !ok {
+	switch {
+	case ctx.Err() != nil:
+		return identity{}, gone
+	case err != nil:
+		return identity{}, busy
+	case !ok:
 		a.throttle.Failed(r.RemoteAddr)
-		return identity{}, false, true
+		return identity{}, wrongCredentials
 	}
 	a.remember(key, id)
-	return id, true, false
+	return id, allowed
 }
 
-// checkUser verifies a basic-auth login. An unknown user costs a hash too,
-// so that timing does not tell which users exist.
-func (a *authenticator) checkUser(name, pass string) (identity, bool) {
+// checkUser verifies a basic-auth login from addr. An unknown user costs
+// a hash too, so that timing does not tell which users exist.
+func (a *authenticator) checkUser(ctx context.Context, addr, name, pass string) (identity, bool, error) {
 	for _, u := range a.access.Users {
 		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 {
-			return identity{name: u.Name, admin: u.Admin}, u.Password.Verify(pass)
+			ok, err := a.kdf.Verify(ctx, addr, u.Password, pass)
+			return identity{name: u.Name, admin: u.Admin}, ok, err
 		}
 	}
 	if len(a.access.Users) > 0 {
-		a.access.Users[0].Password.Verify(pass)
+		_, err := a.kdf.Verify(ctx, addr, a.access.Users[0].Password, pass)
+		return identity{}, false, err
 	}
-	return identity{}, false
+	return identity{}, false, nil
 }
 
-// checkToken verifies a bearer token against each token's hash.
-func (a *authenticator) checkToken(token string) (identity, bool) {
+// checkToken verifies a bearer token from addr against each token's hash.
+func (a *authenticator) checkToken(ctx context.Context, addr, token string) (identity, bool, error) {
 	if token == "" {
-		return identity{}, false
+		return identity{}, false, nil
 	}
 	for _, t := range a.access.Tokens {
-		if t.Hash.Verify(token) {
-			return identity{name: "token " + t.Name, admin: t.Admin}, true
+		ok, err := a.kdf.Verify(ctx, addr, t.Hash, token)
+		if err != nil {
+			return identity{}, false, err
+		}
+		if ok {
+			return identity{name: "token " + t.Name, admin: t.Admin}, true, nil
 		}
 	}
-	return identity{}, false
+	return identity{}, false, nil
 }
 
 func (a *authenticator) remembered(key [32]byte) (identity, bool) {
