@@ -17,7 +17,9 @@
 // costs tens of milliseconds of CPU: the router's [KDFLimiter] bounds those
 // hashes and shares them out fairly among client addresses, and drops the
 // checks of clients that have gone. A [Throttle] holds back the logins of
-// an address that keeps failing.
+// an address that keeps failing, and lets one address have only a few
+// logins going on at once (the others wait their turn), so that logins in
+// parallel guess no faster.
 //
 // Principals (authid, role and the stored form of their secret) come from
 // the configuration ([Principals]) or from a WAMP procedure registered by a

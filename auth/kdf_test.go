@@ -228,3 +228,35 @@ func TestKDFLimiterStress(t *testing.T) {
 		t.Errorf("left behind: %d addresses, %d turns, %d running", len(l.addrs), l.turns.Len(), l.running)
 	}
 }
+
+// TestThrottleLinesForgetAddresses: logins that wait for their turn and
+// give up, or end, leave nothing of their address behind, and a login
+// that gives up hands nothing on.
+func TestThrottleLinesForgetAddresses(t *testing.T) {
+	th := &Throttle{InFlight: 1}
+	a, err := th.Enter("10.0.0.1:1")
+	if err != nil || !a.Now() {
+		t.Fatalf("first login: %v, now %v", err, a.Now())
+	}
+	b, _ := th.Enter("10.0.0.1:2")
+	c, _ := th.Enter("10.0.0.1:3")
+	if b.Now() || c.Now() {
+		t.Fatal("logins past InFlight go ahead at once")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with its context ended: %v", err)
+	}
+	a.Done()
+	a.Done() // once only
+	if err := c.Wait(context.Background()); err != nil {
+		t.Fatalf("c after a: %v", err)
+	}
+	c.Done()
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if len(th.lines) != 0 {
+		t.Errorf("%d addresses left behind", len(th.lines))
+	}
+}

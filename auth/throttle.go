@@ -1,13 +1,34 @@
 package auth
 
 import (
+	"container/list"
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/junction-wamp/junction/internal/lru"
+	"github.com/junction-wamp/junction/wamp"
 )
+
+// Defaults of Throttle.InFlight and Throttle.Queue.
+const (
+	// DefaultLoginsInFlight is as many logins as one address may have
+	// going on at once: as many as its password checks in flight
+	// (DefaultKDFPerAddress).
+	DefaultLoginsInFlight = DefaultKDFPerAddress
+	// DefaultLoginQueue is as many logins as one address may have waiting
+	// for their turn: a fleet of devices behind one NAT address that all
+	// reconnect at once still gets in, a few at a time.
+	DefaultLoginQueue = 1024
+)
+
+// ErrTooManyLogins refuses a login whose address has Queue logins waiting
+// already (the ABORT says so). Nothing was checked: it is not a failed
+// login, and the router does not count it as one.
+var ErrTooManyLogins = &Failure{Reason: wamp.ErrAuthenticationFailed,
+	Message: "too many logins from this address waiting; try again later"}
 
 // Throttle slows down repeated authentication failures from one address:
 // after Free failures within Window, each further attempt from that
@@ -15,22 +36,43 @@ import (
 // anything is done for it (no CHALLENGE, no password hash), so that its
 // answer comes no sooner and a client that hangs up meanwhile costs
 // nothing. (The router counts as a failure a client that answered a
-// CHALLENGE and hung up before the verdict.) It remembers at most Entries addresses (dropping the one that
-// failed longest ago when full), so its memory is bounded whatever the attacker
-// does. The zero value uses the defaults. It is safe for concurrent use.
+// CHALLENGE and hung up before the verdict.) It remembers at most Entries
+// addresses (dropping the one that failed longest ago when full), so its
+// memory is bounded whatever the attacker does.
+//
+// Logins in parallel (Enter): one address has at most InFlight logins
+// going on at once, each delayed as its address's failures say when its
+// turn comes, not when it arrived; further ones wait for their turn, first
+// come first served, up to Queue of them, and past that are refused
+// (ErrTooManyLogins). So an address that keeps failing gets at most
+// InFlight guesses per Max, however many logins it sends at once, while a
+// crowd of clients behind one address that do not fail all get in, a few
+// at a time. Memory: one entry per address with logins going on.
+//
+// The zero value uses the defaults. It is safe for concurrent use.
 type Throttle struct {
-	Free    int           // failures without delay; default 3
-	Base    time.Duration // first delay; default 250ms
-	Max     time.Duration // largest delay; default 5s
-	Window  time.Duration // failures older than this are forgotten; default 10m
-	Entries int           // addresses remembered; default 10000
+	Free     int           // failures without delay; default 3
+	Base     time.Duration // first delay; default 250ms
+	Max      time.Duration // largest delay; default 5s
+	Window   time.Duration // failures older than this are forgotten; default 10m
+	Entries  int           // addresses remembered; default 10000
+	InFlight int           // logins of one address going on at once; default DefaultLoginsInFlight
+	Queue    int           // logins of one address waiting for their turn; default DefaultLoginQueue
 
 	now func() time.Time // for tests; nil is time.Now
 
-	mu sync.Mutex
-	m  lru.Map[string, failures] // by host, last failure last
+	mu    sync.Mutex
+	m     lru.Map[string, failures] // by host, last failure last
+	lines map[string]*loginLine     // by host, addresses with logins going on
 
-	delayed atomic.Uint64
+	delayed, refused atomic.Uint64
+}
+
+// loginLine is one address's logins going on (under Throttle.mu).
+type loginLine struct {
+	host    string
+	going   int       // admitted, not done
+	waiting list.List // of *Login, first come first
 }
 
 type failures struct {
@@ -95,6 +137,145 @@ func (t *Throttle) Delay(addr string) time.Duration {
 	}
 	t.delayed.Add(1)
 	return min(d, maxDelay)
+}
+
+// Login is one login's turn at a Throttle: see Enter. A nil *Login (from
+// a nil Throttle) goes ahead at once.
+type Login struct {
+	t    *Throttle
+	addr string
+	line *loginLine
+	// Under Throttle.mu: elem is the place in line.waiting until
+	// admitted; admitted is set when the login's turn has come, and ready
+	// closed then for a login that waited; done once it has ended.
+	elem           *list.Element
+	admitted, done bool
+	ready          chan struct{}
+	delay          time.Duration // when admitted at Enter
+}
+
+// Enter starts a login from addr: it is admitted at once when its address
+// has fewer than InFlight logins going on and none waiting, and waits for
+// its turn otherwise; with Queue waiting already, it is refused with
+// ErrTooManyLogins. Wait waits for its turn and its delay; Done ends it.
+func (t *Throttle) Enter(addr string) (*Login, error) {
+	if t == nil {
+		return nil, nil
+	}
+	inFlight, queue := t.lineLimits()
+	h := host(addr)
+	l := &Login{t: t, addr: addr}
+	t.mu.Lock()
+	if t.lines == nil {
+		t.lines = make(map[string]*loginLine)
+	}
+	line := t.lines[h]
+	if line == nil {
+		line = &loginLine{host: h}
+		t.lines[h] = line
+	}
+	l.line = line
+	now := false // l.admitted, which another login's Done sets once l waits
+	switch {
+	case line.going < inFlight && line.waiting.Len() == 0:
+		line.going++
+		l.admitted, now = true, true
+	case line.waiting.Len() >= queue:
+		t.mu.Unlock()
+		t.refused.Add(1)
+		return nil, ErrTooManyLogins
+	default:
+		l.ready = make(chan struct{})
+		l.elem = line.waiting.PushBack(l)
+	}
+	t.mu.Unlock()
+	if now {
+		l.delay = t.Delay(addr)
+	}
+	return l, nil
+}
+
+// Now reports whether the login may go ahead at once: admitted at Enter,
+// with no delay. Then Wait need not be called.
+func (l *Login) Now() bool { return l == nil || l.ready == nil && l.delay == 0 }
+
+// Wait waits for the login's turn, then for the delay its address's
+// failures ask for at that moment, until ctx ends (ctx's error; the login
+// is then done).
+func (l *Login) Wait(ctx context.Context) error {
+	if l == nil {
+		return ctx.Err()
+	}
+	delay := l.delay
+	if l.ready != nil {
+		select {
+		case <-l.ready:
+		case <-ctx.Done():
+			l.Done()
+			return ctx.Err()
+		}
+		delay = l.t.Delay(l.addr)
+	}
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			l.Done()
+			return ctx.Err()
+		}
+	}
+	return ctx.Err()
+}
+
+// Done ends the login, once its verdict is recorded (after Failed, so
+// that the next login's delay counts it): the address's next waiting login
+// gets its turn. Calls after the first do nothing.
+func (l *Login) Done() {
+	if l == nil {
+		return
+	}
+	t, line := l.t, l.line
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l.done {
+		return
+	}
+	l.done = true
+	if !l.admitted {
+		line.waiting.Remove(l.elem)
+	} else if e := line.waiting.Front(); e != nil {
+		next := line.waiting.Remove(e).(*Login)
+		next.admitted = true
+		close(next.ready)
+		return
+	} else {
+		line.going--
+	}
+	if line.going == 0 && line.waiting.Len() == 0 {
+		delete(t.lines, line.host)
+	}
+}
+
+func (t *Throttle) lineLimits() (inFlight, queue int) {
+	inFlight, queue = t.InFlight, t.Queue
+	if inFlight <= 0 {
+		inFlight = DefaultLoginsInFlight
+	}
+	if queue <= 0 {
+		queue = DefaultLoginQueue
+	}
+	return
+}
+
+// Refused returns the number of logins Enter has refused, their address
+// having Queue logins waiting.
+func (t *Throttle) Refused() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.refused.Load()
 }
 
 // Delayed returns the number of attempts Delay has held back.

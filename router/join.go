@@ -17,9 +17,9 @@ import (
 //
 // The router routes a message on the goroutine that read it, and with the
 // epoll engine that goroutine serves many connections: it must never wait.
-// So an authentication that may wait (for the throttle's delay, for the
-// client's AUTHENTICATE, for its turn to hash a ticket, for a dynamic
-// authenticator's answer) runs on a goroutine of its own, started by the
+// So an authentication that may wait (for its turn among its address's
+// logins and the throttle's delay, for the client's AUTHENTICATE, for its
+// turn to hash a ticket, for a dynamic authenticator's answer) runs on a goroutine of its own, started by the
 // HELLO and ended by the WELCOME or ABORT, or by the connection's end
 // (Session.end cancels its context, which every wait honours), or by
 // authTimeout. AUTHENTICATE messages reach it through a channel.
@@ -165,13 +165,18 @@ func (s *Session) hello(h *wamp.Hello) {
 	s.auth = &sessionAuth{join: j}
 	s.mu.Unlock()
 
-	delay := pol.Throttle.Delay(s.info.RemoteAddr)
-	if now, ok := a.(auth.Immediate); ok && delay == 0 {
-		ident, err := now.AuthenticateNow(req)
-		j.finish(ident, err)
+	turn, err := pol.Throttle.Enter(s.info.RemoteAddr)
+	if err != nil {
+		j.finish(nil, err)
 		return
 	}
-	go j.run(a, delay)
+	if now, ok := a.(auth.Immediate); ok && turn.Now() {
+		ident, err := now.AuthenticateNow(req)
+		j.finish(ident, err)
+		turn.Done()
+		return
+	}
+	go j.run(a, turn)
 }
 
 // PasswordStats returns the counters of the router's password checks
@@ -203,21 +208,18 @@ func authMethods(d wamp.Dict) ([]string, bool) {
 	return out, true
 }
 
-// run authenticates on the authentication's own goroutine. An address the
-// throttle slows down waits delay before anything is done for it (no
-// CHALLENGE, no password hash): its answer, success or failure, comes no
-// sooner than delay after the HELLO, and its attempts cost nothing while
-// they wait. The wait ends with the connection.
-func (j *joining) run(a auth.Authenticator, delay time.Duration) {
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-j.ctx.Done():
-			t.Stop()
-			j.finish(nil, j.ctx.Err())
-			return
-		}
+// run authenticates on the authentication's own goroutine. The login
+// first waits for its turn among its address's logins and for the delay
+// the throttle asks for when the turn comes (auth.Throttle.Enter) before
+// anything is done for it (no CHALLENGE, no password hash): its answer,
+// success or failure, comes no sooner than that delay, its attempts cost
+// nothing while they wait, and parallel logins get no more guesses than
+// the throttle's in-flight bound. The wait ends with the connection.
+func (j *joining) run(a auth.Authenticator, turn *auth.Login) {
+	defer turn.Done() // after finish: the failure counts for the next turn
+	if err := turn.Wait(j.ctx); err != nil {
+		j.finish(nil, err)
+		return
 	}
 	ident, err := a.Authenticate(j.ctx, j.req, j)
 	j.finish(ident, err)
@@ -282,7 +284,7 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		gone := s.state != stateNew || s.auth.join != j
 		answered := j.answered
 		s.mu.Unlock()
-		if answered || !gone {
+		if (answered || !gone) && !errors.Is(err, auth.ErrTooManyLogins) { // refused unchecked: no failure
 			// A client that answered a CHALLENGE and hung up before the
 			// verdict failed too: a flood of wrong tickets that does not
 			// wait for its answers is slowed down like one that does.

@@ -86,8 +86,9 @@ type verdict int
 const (
 	noCredentials verdict = iota
 	wrongCredentials
-	// busy: the password limiter refused the check unhashed, its address
-	// having too many in flight; not a failure, nothing was checked.
+	// busy: the throttle or the password limiter refused the check
+	// unhashed, its address having too many in flight; not a failure,
+	// nothing was checked.
 	busy
 	// gone: the request's context ended before the verdict.
 	gone
@@ -96,7 +97,8 @@ const (
 
 // check returns who r is when the verdict is allowed. Wrong credentials
 // count as a failure for the throttle; a request from an address that
-// failed before waits as WAMP logins do.
+// failed before, or that has many logins going on, waits as WAMP logins
+// do.
 func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, verdict) {
 	user, pass, basic := r.BasicAuth()
 	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -107,19 +109,20 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, v
 	if id, ok := a.remembered(key); ok {
 		return id, allowed
 	}
-	if d := a.throttle.Delay(r.RemoteAddr); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return identity{}, gone
-		}
+	// Its turn among the address's logins and the throttle's delay, as
+	// WAMP logins: parallel wrong logins get no more guesses per delay
+	// than the throttle's in-flight bound.
+	turn, err := a.throttle.Enter(r.RemoteAddr)
+	if err != nil {
+		return identity{}, busy
+	}
+	defer turn.Done() // after Failed: the next turn's delay counts it
+	if err := turn.Wait(ctx); err != nil {
+		return identity{}, gone
 	}
 	var (
-		id  identity
-		ok  bool
-		err error
+		id identity
+		ok bool
 	)
 	if basic {
 		id, ok, err = a.checkUser(ctx, r.RemoteAddr, user, pass)
