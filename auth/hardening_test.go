@@ -99,3 +99,24 @@ func TestDynamicAnswerAuthIDChecked(t *testing.T) {
 		t.Errorf("a good authid refused: %v", err)
 	}
 }
+
+// TestTicketDummyHashLikeRealm: a ticket login for an unknown authid is
+// checked against a dummy hash of the KDF and costs (and hash length) of
+// the realm's tickets, so that it costs what a wrong ticket of a known
+// authid does: with PBKDF2 tickets, a dummy Argon2id hash with the default
+// costs answered in another time and told that the authid did not exist.
+func TestTicketDummyHashLikeRealm(t *testing.T) {
+	pbkdf2, _ := NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	argon, _ := NewPasswordHash("pw", "argon2id", 1, 64)
+	for _, real := range []*PasswordHash{pbkdf2, argon} {
+		a := &Ticket{Principals: NewPrincipals([]*Principal{{AuthID: "cra-only", Role: "user", CRA: &CRAKey{Key: []byte("k")}}, {AuthID: "joe", Role: "user", Ticket: real}})}
+		d := a.hashFor(a.Principals.Get("nobody"))
+		if d == real || d.KDF != real.KDF || d.Iterations != real.Iterations || d.Memory != real.Memory ||
+			d.Threads != real.Threads || len(d.Hash) != len(real.Hash) || len(d.Salt) != len(real.Salt) {
+			t.Errorf("dummy hash %s for a realm whose tickets are %s", d, real)
+		}
+		if d.Verify("pw") || d.Verify("") {
+			t.Errorf("the dummy hash of %s verifies a ticket", real.KDF)
+		}
+	}
+}

@@ -53,6 +53,11 @@ type mockParams struct {
 	role  string
 	cra   *CRAKey // salted or not, like the realm's principals
 	scram *SCRAMCredential
+	// ticket is checked against for an authid without a ticket: the KDF,
+	// costs and lengths of the realm's first ticket, random salt and
+	// hash, so that it costs what a wrong ticket of a known authid does
+	// and verifies nothing. nil when no principal has a ticket.
+	ticket *PasswordHash
 }
 
 // NewPrincipals indexes ps by authid, public key and certificate
@@ -83,8 +88,22 @@ func NewPrincipals(ps []*Principal) *Principals {
 		if len(p.SCRAM) > 0 && t.mock.scram == nil {
 			t.mock.scram = p.SCRAM[0]
 		}
+		if p.Ticket != nil && t.mock.ticket == nil {
+			t.mock.ticket = dummyLike(p.Ticket)
+		}
 	}
 	return t
+}
+
+// dummyLike returns a hash with h's KDF, costs and lengths and a random
+// salt and hash: checking a password against it costs what checking it
+// against h does, and (but with probability 2^-128 and less) fails.
+func dummyLike(h *PasswordHash) *PasswordHash {
+	d := *h
+	d.Salt, d.Hash = make([]byte, len(h.Salt)), make([]byte, len(h.Hash))
+	rand.Read(d.Salt)
+	rand.Read(d.Hash)
+	return &d
 }
 
 // Get returns the principal with authid, or nil.

@@ -14,8 +14,9 @@ type Ticket struct {
 	Principals *Principals
 }
 
-// dummyTicketHash is checked against when the authid is unknown, so that
-// an unknown authid costs the same time as a wrong ticket.
+// dummyTicketHash is checked against when the authid is unknown and no
+// principal of the realm has a ticket (else a hash like theirs is: see
+// mockParams.ticket).
 var dummyTicketHash = sync.OnceValue(func() *PasswordHash {
 	h, _ := HashPassword("junction: no such principal", "argon2id")
 	return h
@@ -36,11 +37,7 @@ func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (
 		return nil, err
 	}
 	p := a.Principals.Get(req.AuthID)
-	h := dummyTicketHash()
-	if p != nil && p.Ticket != nil {
-		h = p.Ticket
-	}
-	ok, err := req.KDF.Verify(ctx, req.remoteAddr(), h, ans.Signature)
+	ok, err := req.KDF.Verify(ctx, req.remoteAddr(), a.hashFor(p), ans.Signature)
 	switch {
 	case err != nil:
 		return nil, err
@@ -50,4 +47,18 @@ func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (
 		return nil, failed("wrong ticket for %q", req.AuthID)
 	}
 	return p.identity(MethodTicket, "static", nil), nil
+}
+
+// hashFor returns the hash a ticket for p is checked against: p's, or,
+// when p is nil or has no ticket, a dummy one of the KDF and costs of the
+// realm's tickets, so that an unknown authid costs the same time as a
+// wrong ticket.
+func (a *Ticket) hashFor(p *Principal) *PasswordHash {
+	if p != nil && p.Ticket != nil {
+		return p.Ticket
+	}
+	if a.Principals != nil && a.Principals.mock.ticket != nil {
+		return a.Principals.mock.ticket
+	}
+	return dummyTicketHash()
 }
