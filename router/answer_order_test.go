@@ -66,7 +66,8 @@ func TestHistoryAnswersAfterKill(t *testing.T) {
 
 // holdingPeer records what it is sent, in the order Send completes; the
 // first message hold picks waits in Send (before it is recorded) until
-// release is closed: a goroutine slow to send it.
+// release is closed: a goroutine slow to send it. sent is closed once it
+// is recorded.
 type holdingPeer struct {
 	hold    func(wamp.Message) bool
 	mu      sync.Mutex
@@ -74,10 +75,11 @@ type holdingPeer struct {
 	held    bool
 	entered chan struct{}
 	release chan struct{}
+	sent    chan struct{}
 }
 
 func newHoldingPeer(hold func(wamp.Message) bool) *holdingPeer {
-	return &holdingPeer{hold: hold, entered: make(chan struct{}), release: make(chan struct{})}
+	return &holdingPeer{hold: hold, entered: make(chan struct{}), release: make(chan struct{}), sent: make(chan struct{})}
 }
 
 func (o *holdingPeer) Send(m wamp.Message) error {
@@ -97,6 +99,9 @@ func (o *holdingPeer) Send(m wamp.Message) error {
 	o.mu.Lock()
 	o.got = append(o.got, d)
 	o.mu.Unlock()
+	if first {
+		close(o.sent)
+	}
 	return nil
 }
 
@@ -197,5 +202,113 @@ func TestKillBeforeWelcome(t *testing.T) {
 	<-joined
 	if got := vp.types(); len(got) == 0 || got[0] != wamp.TypeWelcome {
 		t.Fatalf("the joining session got %v, want WELCOME first", got)
+	}
+}
+
+// TestNoMessageFromElsewhereAfterGoodbye: what the router sends a
+// session because of something that happened elsewhere (an INTERRUPT for
+// a caller's CANCEL, a timeout or a caller leaving; an UNREGISTERED or
+// UNSUBSCRIBED for a revocation through the meta API) never follows the
+// GOODBYE of the session's kill or of its own leaving. The session's peer
+// holds that message in Send while the session is killed or leaves;
+// before the fix the kill (or the leave) did not wait for it and its
+// GOODBYE went first.
+func TestNoMessageFromElsewhereAfterGoodbye(t *testing.T) {
+	// env is a session v that is a callee of reg, with call 3 of caller
+	// in flight to it, or (subscriber) only subscribed to sub.
+	type env struct {
+		caller, admin *pipe
+		v             *Session
+		reg, sub      wamp.ID
+	}
+	cancel := func(mode string) func(e *env) {
+		return func(e *env) { e.caller.s.Receive(&wamp.Cancel{Request: 3, Options: wamp.Dict{"mode": mode}}) }
+	}
+	ways := []struct {
+		name       string
+		hold       wamp.MessageType
+		subscriber bool
+		// start makes the router send v the message held; nil: the
+		// call's timeout does.
+		start func(e *env)
+	}{
+		{"cancel killnowait", wamp.TypeInterrupt, false, cancel("killnowait")},
+		{"cancel kill", wamp.TypeInterrupt, false, cancel("kill")},
+		{"caller leaving", wamp.TypeInterrupt, false, func(e *env) { e.caller.s.Detach() }},
+		{"timeout", wamp.TypeInterrupt, false, nil},
+		{"registration revocation", wamp.TypeUnregistered, false, func(e *env) {
+			e.admin.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.registration.remove_callee",
+				Payload: wamp.Payload{Args: wamp.List{uint64(e.reg), uint64(e.v.ID())}}})
+		}},
+		{"subscription revocation", wamp.TypeUnsubscribed, true, func(e *env) {
+			e.admin.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.subscription.remove_subscriber",
+				Payload: wamp.Payload{Args: wamp.List{uint64(e.sub), uint64(e.v.ID())}}})
+		}},
+	}
+	for _, w := range ways {
+		for _, leave := range []string{"kill", "goodbye"} {
+			t.Run(w.name+"/"+leave, func(t *testing.T) {
+				r := newRouter(t, DropEvents)
+				e := &env{admin: join(t, r, codec.JSON), caller: joinRPC(t, r, "call_canceling")}
+				vp := newHoldingPeer(func(m wamp.Message) bool { return m.Type() == w.hold })
+				e.v = r.Attach(vp, TransportInfo{Kind: "test", Serializer: "json"})
+				t.Cleanup(e.v.Detach)
+				hello := helloWith("call_canceling", "registration_revocation")
+				hello["roles"].(wamp.Dict)["subscriber"] = wamp.Dict{"features": wamp.Dict{"subscription_revocation": true}}
+				e.v.Receive(&wamp.Hello{Realm: "realm1", Details: hello})
+				if w.subscriber {
+					e.v.Receive(&wamp.Subscribe{Request: 1, Topic: "com.example.t"})
+				} else {
+					e.v.Receive(&wamp.Register{Request: 1, Procedure: "com.example.p"})
+				}
+				vp.mu.Lock()
+				switch m := vp.got[1].(type) {
+				case *wamp.Subscribed:
+					e.sub = m.Subscription
+				case *wamp.Registered:
+					e.reg = m.Registration
+				}
+				vp.mu.Unlock()
+				if !w.subscriber {
+					var opts wamp.Dict
+					if w.start == nil {
+						opts = wamp.Dict{"timeout": 1}
+					}
+					e.caller.s.Receive(&wamp.Call{Request: 3, Procedure: "com.example.p", Options: opts})
+				}
+				started := make(chan struct{})
+				go func() {
+					defer close(started)
+					if w.start != nil {
+						w.start(e)
+					}
+				}()
+				<-vp.entered // the message is on its way
+				left := make(chan struct{})
+				go func() {
+					defer close(left)
+					if leave == "kill" {
+						e.v.kill(wamp.CloseKilled, "", false)
+					} else {
+						e.v.Receive(&wamp.Goodbye{Reason: wamp.CloseNormal})
+					}
+				}()
+				// The kill (or leave) waits for the held message, or (the
+				// bug) says GOODBYE at once; either way nothing may follow
+				// the GOODBYE. The wait only gives the bug its chance.
+				select {
+				case <-left:
+				case <-time.After(100 * time.Millisecond):
+				}
+				close(vp.release)
+				<-started
+				<-left
+				<-vp.sent // the held message is recorded
+				got := vp.types()
+				if n := len(got); got[n-1] != wamp.TypeGoodbye {
+					t.Errorf("the session got %v: %s after the GOODBYE", got, got[n-1])
+				}
+			})
+		}
 	}
 }

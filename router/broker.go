@@ -373,7 +373,9 @@ func (b *broker) detach(s *Session, sub *subscription, reply wamp.Message) error
 		}
 	}
 	if reply != nil {
-		if err = s.peer.Send(reply); err == nil {
+		// A revocation's comes from an admin's goroutine: not after the
+		// GOODBYE of a kill or of the session's leave (sendAnswer).
+		if err = s.sendAnswer(reply); err == nil {
 			s.countSent(reply.Type())
 		}
 	}

@@ -317,7 +317,13 @@ func (d *dealer) revoke(s *Session, regID wamp.ID, reason string) bool {
 		if reason != "" {
 			details["reason"] = reason
 		}
-		s.send(&wamp.Unregistered{Details: details})
+		// From an admin's goroutine: not after the GOODBYE of a kill or
+		// of the callee's leave (sendAnswer).
+		if err := s.sendAnswer(&wamp.Unregistered{Details: details}); err != nil {
+			s.sendFailed(wamp.TypeUnregistered, err)
+		} else {
+			s.countSent(wamp.TypeUnregistered)
+		}
 	}
 	d.unregisteredEvents(s)
 	return true

@@ -576,12 +576,15 @@ func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.
 
 // interrupt sends INTERRUPT for invID to callee to, if it supports call
 // canceling; otherwise it gets nothing (the specification's skip mode).
+// It comes from another session's goroutine or a timer, so it goes as an
+// answer does (Session.sendAnswer): not to a callee that is leaving or
+// was told GOODBYE, whose calls its leave ends anyway.
 func (d *dealer) interrupt(to *Session, invID wamp.ID, mode string, reason wamp.URI) {
 	if !to.features.has(callee, featCallCanceling) {
 		return
 	}
 	m := &wamp.Interrupt{Request: invID, Options: wamp.Dict{"mode": mode, "reason": string(reason)}}
-	if err := to.peer.Send(m); err != nil {
+	if err := to.sendAnswer(m); err != nil {
 		to.sendFailed(wamp.TypeInterrupt, err)
 		return
 	}

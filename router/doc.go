@@ -52,9 +52,11 @@
 // (a callee's INVOCATION and the later ones of a progressive call, a
 // subscriber's retained events, a progressive RESULT under its callee's
 // lock, a final RESULT or ERROR, a meta call's late answer and a
-// PUBLISHED under the lock of the session they answer, Session.sendAnswer:
-// to keep the order of what reaches a client, nothing after GOODBYE or
-// UNREGISTERED); it never blocks and never calls back into the router,
+// PUBLISHED under the lock of the session they answer, an INTERRUPT and a
+// revocation's UNREGISTERED or UNSUBSCRIBED under the lock of the session
+// they go to, Session.sendAnswer: to keep the order of what reaches a
+// client, nothing after GOODBYE or UNREGISTERED); it never blocks and
+// never calls back into the router,
 // so the transport's own locks come after all of these. So is a Backbone
 // (Interest, NodeKey and Shard under subscription.mu or broker.mu,
 // Registered, CalleeChanged and Callee under dealer.mu, Forward of a

@@ -340,12 +340,14 @@ func (s *Session) end() {
 	s.left(tms, announce)
 }
 
-// sendAnswer sends m, an answer to one of s's requests that comes from
-// another session's message, a timer or a background task (a RESULT, an
-// ERROR, a PUBLISHED), unless s is no longer established: the state is
-// looked at and m queued under s's lock, so that the GOODBYE of a kill or
-// a shutdown (which set the state under that lock first) never comes
-// before it. Send under a session's lock is in the lock order (doc.go).
+// sendAnswer sends m, which comes from another session's message, a timer
+// or a background task (an answer to one of s's requests: a RESULT, an
+// ERROR, a PUBLISHED; or news of something done elsewhere: an INTERRUPT, a
+// revocation's UNREGISTERED or UNSUBSCRIBED), unless s is no longer
+// established: the state is looked at and m queued under s's lock, so that
+// the GOODBYE of a kill, a shutdown or the session's own leave (which set
+// the state under that lock first) never comes before it. Send under a
+// session's lock is in the lock order (doc.go).
 func (s *Session) sendAnswer(m wamp.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
