@@ -46,10 +46,7 @@ func (o *publishOptions) read(s *Session, m *wamp.Publish) bool {
 		s.logger().Debug("unacknowledged PUBLISH refused", "topic", m.Topic, "err", err)
 		return false
 	}
-	if err = o.readLists(opts); err == nil {
-		err = o.readFlags(opts)
-	}
-	if err != nil {
+	if err = o.readOptions(opts); err != nil {
 		o.refuse(s, m, wamp.ErrInvalidArgument, "PUBLISH to %q: %v", m.Topic, err)
 		return false
 	}
@@ -60,6 +57,15 @@ func (o *publishOptions) read(s *Session, m *wamp.Publish) bool {
 	}
 	o.filtered = o.restricted || o.ppt != nil
 	return true
+}
+
+// readOptions reads every option but acknowledge: read, and
+// add_testament for the PUBLISH a testament will be.
+func (o *publishOptions) readOptions(opts wamp.Dict) error {
+	if err := o.readLists(opts); err != nil {
+		return err
+	}
+	return o.readFlags(opts)
 }
 
 func (o *publishOptions) readFlags(opts wamp.Dict) error {

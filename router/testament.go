@@ -28,6 +28,10 @@ import (
 // gone; wamp.session.on_leave follows them. Sessions killed by
 // wamp.session.kill_all leave no testaments, as the specification says.
 //
+// Options. A testament's publish_options are checked at add_testament as
+// its PUBLISH would check them (checkTestamentOptions): when the session
+// has left, a refused publication is dropped with nobody to tell.
+//
 // Bounds. A session holds at most maxTestaments testaments (both scopes
 // together), whose add_testament calls add up to at most maxTestamentBytes
 // of encoded payload: a testament is kept for the whole life of its
@@ -130,8 +134,11 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	if err != nil {
 		return wamp.Payload{}, err
 	}
-	size := c.call.Payload.Size()
 	s := c.caller
+	if err := s.checkTestamentOptions(proc, options); err != nil {
+		return wamp.Payload{}, err
+	}
+	size := c.call.Payload.Size()
 	store := func() (wamp.Payload, error) {
 		return s.storeTestament(proc, scope, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
 	}
@@ -158,6 +165,29 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 		return wamp.Payload{}, testamentDenied(proc, topic, d)
 	}
 	return store()
+}
+
+// checkTestamentOptions refuses the publish options of a testament that
+// its PUBLISH (broker.publish, when the session has left) would refuse:
+// then nobody would hear of it, so it is refused now, with the error the
+// PUBLISH would get (eventDetails refuses disclose_me the same way).
+func (s *Session) checkTestamentOptions(proc wamp.URI, options wamp.Dict) error {
+	if len(options) == 0 {
+		return nil
+	}
+	var o publishOptions
+	if err := o.readOptions(options); err != nil {
+		return callErrorf(wamp.ErrInvalidArgument, "%s: publish_options: %v", proc, err)
+	}
+	if o.ppt != nil && !s.features.has(publisher, featPayloadPassthruMode) {
+		return callErrorf(wamp.ErrInvalidArgument,
+			"%s: publish_options put the event in payload passthru mode (ppt_scheme %q), which needs the session to announce the publisher feature payload_passthru_mode",
+			proc, o.ppt["ppt_scheme"])
+	}
+	if _, policy := s.disclosure(); o.discloseMe && policy == DiscloseNever {
+		return callErrorf(wamp.ErrDiscloseMeDisallowed, "%s: publish_options ask for disclose_me, but this realm does not disclose publishers to subscribers", proc)
+	}
+	return nil
 }
 
 func testamentDenied(proc wamp.URI, topic string, d auth.Decision) error {

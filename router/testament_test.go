@@ -267,3 +267,40 @@ func TestTestamentAuthorized(t *testing.T) {
 		t.Fatalf("the session holds %d testaments, want the one it may publish", n)
 	}
 }
+
+// TestTestamentBadPublishOptions: a testament whose publish_options the
+// PUBLISH it will be would refuse is refused at add_testament, with the
+// PUBLISH's error, rather than kept and dropped in silence when the
+// session leaves.
+func TestTestamentBadPublishOptions(t *testing.T) {
+	r := newRealmRouter(t, RealmConfig{DisclosePublisher: DiscloseNever})
+	p := join(t, r, codec.JSON)
+	for i, tc := range []struct {
+		opts wamp.Dict
+		uri  wamp.URI
+		msg  string
+	}{
+		{wamp.Dict{"exclude": "all"}, wamp.ErrInvalidArgument, "exclude"},
+		{wamp.Dict{"eligible_authrole": wamp.List{5}}, wamp.ErrInvalidArgument, "eligible_authrole"},
+		{wamp.Dict{"exclude_me": "no"}, wamp.ErrInvalidArgument, "exclude_me"},
+		{wamp.Dict{"retain": 1}, wamp.ErrInvalidArgument, "retain"},
+		{wamp.Dict{"rkey": ""}, wamp.ErrInvalidArgument, "rkey"},
+		{wamp.Dict{"ppt_scheme": "x_custom", "ppt_keyid": 5}, wamp.ErrInvalidArgument, "ppt_keyid"},
+		// The session did not announce payload_passthru_mode (a PUBLISH
+		// so would end it).
+		{wamp.Dict{"ppt_scheme": "x_custom"}, wamp.ErrInvalidArgument, "payload_passthru_mode"},
+		// The realm never discloses publishers.
+		{wamp.Dict{"disclose_me": true}, wamp.ErrDiscloseMeDisallowed, "disclose"},
+	} {
+		msg := callFails(t, p, wamp.ID(i+1), "wamp.session.add_testament", wamp.List{"com.example.t"},
+			wamp.Dict{"publish_options": tc.opts}, tc.uri)
+		if !strings.Contains(msg, tc.msg) {
+			t.Errorf("publish_options %v: %q, want it to mention %q", tc.opts, msg, tc.msg)
+		}
+	}
+	if p.s.testaments != nil {
+		t.Fatalf("testaments kept from bad calls: %+v", p.s.testaments)
+	}
+	// The options that are fine still are.
+	addTestament(t, p, 20, "com.example.t", nil, nil, wamp.Dict{"publish_options": wamp.Dict{"exclude_me": false, "acknowledge": "ignored"}})
+}
