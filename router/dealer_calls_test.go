@@ -151,6 +151,46 @@ func TestProgressiveCallInvocations(t *testing.T) {
 	wantInterrupt(t, callee, callee.s.reqIDs.Last(), "killnowait")
 }
 
+// TestProgressiveCallLaterChunksKeepFirstOptions: the payload passthru
+// options of a progressive call are the first chunk's; a later chunk's
+// are ignored, even of the wrong type or another scheme, and its
+// INVOCATION carries the first chunk's (progressive call invocations,
+// "Freezing of Options": the dealer MUST ignore any option of a later
+// chunk but progress, and ppt_* are among the frozen ones). A review
+// took the later chunks' ppt_* options for unchecked; they are not read.
+func TestProgressiveCallLaterChunksKeepFirstOptions(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	callee := joinRPC(t, r, allFeatures...)
+	caller := joinRPC(t, r, allFeatures...)
+	register(t, callee, 1, "com.upload", nil)
+	ppt := wamp.Dict{"ppt_scheme": "x_custom", "ppt_serializer": "native", "ppt_keyid": "k1"}
+	first := wamp.Dict{"progress": true}
+	for k, v := range ppt {
+		first[k] = v
+	}
+	inv := invoke(t, caller, callee, 1, "com.upload", first, "chunk0")
+	for i, later := range []wamp.Dict{
+		{"progress": true, "ppt_scheme": 5, "ppt_keyid": wamp.List{}},
+		{"progress": true, "ppt_scheme": "mqtt", "ppt_cipher": "aes256gcm"},
+		{"progress": true}, // none at all
+		nil,                // the last chunk
+	} {
+		next := invoke(t, caller, callee, 1, "com.upload", later, i+1)
+		if next.Request != inv.Request {
+			t.Fatalf("chunk %d: INVOCATION %d, want %d", i+1, next.Request, inv.Request)
+		}
+		for _, k := range pptKeys {
+			if next.Details[k] != ppt[k] {
+				t.Errorf("chunk %d with options %v: INVOCATION details %v, want the first chunk's ppt options %v", i+1, later, next.Details, ppt)
+				break
+			}
+		}
+	}
+	callee.s.Receive(&wamp.Yield{Request: inv.Request})
+	wantResult(t, caller, 1)
+	caller.none()
+}
+
 func TestProgressiveCallInvocationsRefused(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	full := joinRPC(t, r, allFeatures...)
