@@ -332,7 +332,7 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 	to.mu.Lock()
 	if to.state != stateEstablished || !remote && !to.regs.has(regID) {
 		to.mu.Unlock()
-		d.forgetCall(s, req, to, invID, 0)
+		d.forgetCall(s, req, to, invID, 0, nil)
 		s.errorReply(wamp.TypeCall, req, wamp.ErrNoSuchProcedure,
 			"the callee of procedure %q has left", procedure)
 		return
@@ -537,8 +537,21 @@ func (d *dealer) invocationFailed(from *Session, req wamp.ID, procedure wamp.URI
 
 // complete ends the call that callee to knows as invID: it takes the
 // invocation out of the callee's map, stops its timer and forgets the
-// caller's record. ok is false when something else ended it first.
+// caller's record. ok is false when something else ended it first. (The
+// caller's own goroutine answers it then; an answer from elsewhere goes
+// with the forgetting: take, then finish.)
 func (d *dealer) complete(to *Session, invID wamp.ID) (invocation, bool) {
+	inv, ok := d.take(to, invID)
+	if ok {
+		d.finish(to, invID, &inv, nil)
+	}
+	return inv, ok
+}
+
+// take is complete's first half: it takes the invocation invID out of
+// callee to's map and stops its timer. ok is false when something else
+// ended the call first; else finish must follow.
+func (d *dealer) take(to *Session, invID wamp.ID) (invocation, bool) {
 	to.mu.Lock()
 	inv, ok := to.invocations[invID]
 	if ok {
@@ -550,18 +563,26 @@ func (d *dealer) complete(to *Session, invID wamp.ID) (invocation, bool) {
 	}
 	inv.stopTimer()
 	d.router.callEnded(inv.start)
-	d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags)
 	return inv, true
 }
 
+// finish is complete's second half: it forgets the caller's record of
+// inv, taken from callee to as invID, and queues answer (if not nil) for
+// the caller in the same step (forgetCall).
+func (d *dealer) finish(to *Session, invID wamp.ID, inv *invocation, answer wamp.Message) (sent bool, err error) {
+	return d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags, answer)
+}
+
 // forgetCall removes the caller's record of the call req, if it still is
-// the one invoked as invID at callee to, and reports whether it was: the
-// caller still waits for an answer (a caller that is leaving has taken
-// its records already).
-func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.ID, flags invFlags) (owed bool) {
+// the one invoked as invID at callee to: then the caller still waits for
+// an answer (a caller that is leaving has taken its records already), and
+// answer, if not nil, is queued for it under the same lock, when it is
+// still established, as sendAnswer would: one lock for both, on the
+// path of every RESULT. sent reports whether answer was queued, err why
+// the transport refused it; neither is set when the call was not owed.
+func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.ID, flags invFlags, answer wamp.Message) (sent bool, err error) {
 	from.mu.Lock()
 	if oc, ok := from.rpc.get(req); ok && oc.callee == to && oc.invID == invID {
-		owed = true
 		delete(from.rpc.calls, req)
 		if flags&flagProgressiveCall != 0 {
 			if from.rpc.ended == nil {
@@ -569,9 +590,25 @@ func (d *dealer) forgetCall(from *Session, req wamp.ID, to *Session, invID wamp.
 			}
 			from.rpc.ended.add(req)
 		}
+		if answer != nil && from.state == stateEstablished {
+			err = from.peer.Send(answer)
+			sent = err == nil
+		}
 	}
 	from.mu.Unlock()
-	return owed
+	return sent, err
+}
+
+// finishWithError is finish with an ERROR for the caller's CALL, sent
+// (and counted) as answerError would.
+func (d *dealer) finishWithError(to *Session, invID wamp.ID, inv *invocation, uri wamp.URI, format string, args ...any) {
+	sent, err := d.finish(to, invID, inv, errorMessage(wamp.TypeCall, inv.callerRequest, uri, format, args...))
+	switch {
+	case sent:
+		inv.caller.countSent(wamp.TypeError)
+	case err != nil:
+		inv.caller.sendFailed(wamp.TypeError, err)
+	}
 }
 
 // interrupt sends INTERRUPT for invID to callee to, if it supports call
@@ -620,9 +657,7 @@ func (d *dealer) expire(to *Session, invID wamp.ID, x *invExtra) {
 	to.mu.Unlock()
 	d.router.stats.callTimeouts.Add(1)
 	d.router.callEnded(inv.start)
-	d.forgetCall(inv.caller, inv.callerRequest, to, invID, inv.flags)
-	inv.caller.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrTimeout,
-		"the callee did not answer within %v", x.timeout)
+	d.finishWithError(to, invID, &inv, wamp.ErrTimeout, "the callee did not answer within %v", x.timeout)
 	d.interrupt(to, invID, "killnowait", wamp.ErrTimeout)
 }
 
@@ -674,11 +709,12 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 }
 
 // answered takes the invocation callee s answers with req (a final YIELD or
-// an ERROR) and forgets the call. A request id the router never issued is a
-// protocol violation; one it has forgotten (the call was canceled, timed
-// out or its caller left) is dropped in silence.
+// an ERROR); finish must follow, with the caller's answer. A request id
+// the router never issued is a protocol violation; one it has forgotten
+// (the call was canceled, timed out or its caller left) is dropped in
+// silence.
 func (d *dealer) answered(s *Session, req wamp.ID, what wamp.MessageType) (invocation, bool) {
-	inv, ok := d.complete(s, req)
+	inv, ok := d.take(s, req)
 	if !ok {
 		d.unknownAnswer(s, req, what)
 	}
@@ -720,20 +756,21 @@ func (d *dealer) yield(s *Session, m *wamp.Yield) {
 	back := inv.caller
 	if ppt != nil && !back.features.has(caller, featPayloadPassthruMode) {
 		s.errorReply(wamp.TypeYield, m.Request, wamp.ErrFeatureNotSupported, "the caller does not support payload passthru mode")
-		back.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrFeatureNotSupported,
+		d.finishWithError(s, m.Request, &inv, wamp.ErrFeatureNotSupported,
 			"the callee answered in payload passthru mode, which this session did not announce")
 		return
 	}
 	res := resultPool.Get().(*wamp.Result)
 	*res = wamp.Result{Request: inv.callerRequest, Details: resultDetails(false, ppt), Payload: m.Payload}
-	err := back.sendAnswer(res)
+	sent, err := d.finish(s, m.Request, &inv, res)
 	*res = wamp.Result{}
 	resultPool.Put(res)
-	if err != nil {
+	switch {
+	case sent:
+		s.countSent(wamp.TypeResult)
+	case err != nil:
 		back.replyFailed(wamp.TypeResult, inv.callerRequest, err)
-		return
 	}
-	s.countSent(wamp.TypeResult)
 }
 
 // progressiveYield forwards a progressive result to the caller, if it
@@ -755,10 +792,10 @@ func (d *dealer) progressiveYield(s *Session, m *wamp.Yield, ppt wamp.Dict) {
 	back := inv.caller
 	if ppt != nil && !back.features.has(caller, featPayloadPassthruMode) {
 		s.mu.Unlock()
-		if _, ok := d.complete(s, m.Request); ok {
+		if inv, ok := d.take(s, m.Request); ok {
 			s.errorReply(wamp.TypeYield, m.Request, wamp.ErrFeatureNotSupported, "the caller does not support payload passthru mode")
 			d.interrupt(s, m.Request, "killnowait", wamp.ErrCanceled)
-			back.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrFeatureNotSupported,
+			d.finishWithError(s, m.Request, &inv, wamp.ErrFeatureNotSupported,
 				"the callee answered in payload passthru mode, which this session did not announce")
 		}
 		return
@@ -809,8 +846,7 @@ func (d *dealer) refuseAnswer(s *Session, t wamp.MessageType, req wamp.ID, err e
 		return
 	}
 	s.requestError(t, req, err)
-	inv.caller.errorReply(wamp.TypeCall, inv.callerRequest, wamp.ErrInvalidArgument,
-		"the callee's answer was refused: %v", err)
+	d.finishWithError(s, req, &inv, wamp.ErrInvalidArgument, "the callee's answer was refused: %v", err)
 }
 
 func (d *dealer) invocationError(s *Session, m *wamp.Error) {
@@ -829,21 +865,22 @@ func (d *dealer) invocationError(s *Session, m *wamp.Error) {
 	}
 	back := inv.caller
 	if !wamp.ValidURI(m.Error, false, false) {
-		back.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrInvalidURI,
+		d.finishWithError(s, m.Request, &inv, wamp.ErrInvalidURI,
 			"the callee answered with an error URI that is not valid: %q", m.Error)
 		return
 	}
 	if ppt != nil && !back.features.has(caller, featPayloadPassthruMode) {
-		back.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrFeatureNotSupported,
+		d.finishWithError(s, m.Request, &inv, wamp.ErrFeatureNotSupported,
 			"the callee answered with an error in payload passthru mode, which this session did not announce")
 		return
 	}
 	e := &wamp.Error{RequestType: wamp.TypeCall, Request: inv.callerRequest, Details: m.Details, Error: m.Error, Payload: m.Payload}
-	if err := back.sendAnswer(e); err != nil {
+	switch sent, err := d.finish(s, m.Request, &inv, e); {
+	case sent:
+		s.countSent(wamp.TypeError)
+	case err != nil:
 		back.replyFailed(wamp.TypeError, inv.callerRequest, err)
-		return
 	}
-	s.countSent(wamp.TypeError)
 }
 
 // leave ends everything session s had in the dealer once it is closed: its
@@ -857,10 +894,9 @@ func (d *dealer) leave(s *Session, regs *idSet[*registration], invs map[wamp.ID]
 	d.unregisteredEvents(s)
 	for invID, inv := range invs {
 		inv.stopTimer()
-		if !d.forgetCall(inv.caller, inv.callerRequest, s, invID, inv.flags) {
-			continue // the caller is leaving too (or is s): nothing may follow its GOODBYE
-		}
-		inv.caller.answerError(wamp.TypeCall, inv.callerRequest, wamp.ErrCanceled, "the callee left before it answered")
+		// Not to a caller that is leaving too (or is s): nothing may
+		// follow its GOODBYE.
+		d.finishWithError(s, invID, &inv, wamp.ErrCanceled, "the callee left before it answered")
 	}
 	for req, oc := range calls {
 		d.abandon(oc.callee, oc.invID, s, req)

@@ -54,12 +54,12 @@
 // lock, a final RESULT or ERROR, a meta call's late answer and a
 // PUBLISHED under the lock of the session they answer, an INTERRUPT and a
 // revocation's UNREGISTERED or UNSUBSCRIBED under the lock of the session
-// they go to, Session.sendAnswer: to keep the order of what reaches a
-// client, nothing after GOODBYE or UNREGISTERED); it never blocks and
-// never calls back into the router,
-// so the transport's own locks come after all of these. So is a Backbone
-// (Interest, NodeKey and Shard under subscription.mu or broker.mu,
-// Registered, CalleeChanged and Callee under dealer.mu, Forward of a
+// they go to, Session.sendAnswer, or as the call is forgotten,
+// dealer.forgetCall: to keep the order of what reaches a client, nothing
+// after GOODBYE or UNREGISTERED); it never blocks and never calls back
+// into the router, so the transport's own locks come after all of these.
+// So is a Backbone (Interest, NodeKey and Shard under subscription.mu or
+// broker.mu, Registered, CalleeChanged and Callee under dealer.mu, Forward of a
 // progressive call's later chunks and results under Session.mu): its
 // locks come after the router's, and it never calls back into the router
 // from these methods nor waits on NATS (package cluster queues what it

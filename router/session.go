@@ -347,7 +347,9 @@ func (s *Session) end() {
 // established: the state is looked at and m queued under s's lock, so that
 // the GOODBYE of a kill, a shutdown or the session's own leave (which set
 // the state under that lock first) never comes before it. Send under a
-// session's lock is in the lock order (doc.go).
+// session's lock is in the lock order (doc.go). (A call's final RESULT or
+// ERROR goes the same way as the caller's record of the call is forgotten:
+// dealer.forgetCall.)
 func (s *Session) sendAnswer(m wamp.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
