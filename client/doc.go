@@ -75,6 +75,9 @@
 //     matters (applying commands to a state, say).
 //   - To keep order across several subscriptions or registrations, send
 //     from their handlers to one channel that a single goroutine reads.
+//   - Handlers and callbacks may use the session, Close included ("on
+//     event X, shut down"): Close does not wait for the goroutine it is
+//     called on (see Session.Close).
 //
 // A call whose context ends returns at once with the context's error, and
 // the router is asked to cancel it (Options.CancelMode); the call's

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,6 +246,14 @@ func (s *Session) wire(ctx context.Context) (*wire, error) {
 // end (or ctx). It returns nil on a clean close, and may be called more than
 // once and after the router ended the session. A session that reconnects
 // stops reconnecting.
+//
+// A handler or callback of the session may close it. Close then waits for
+// neither its own goroutine nor the session's others: it returns once the
+// session has ended, and the handlers still running end on their own (an
+// invocation's context is canceled). Called from OnEventDropped, which runs
+// on the goroutine that reads the router's answer, Close says GOODBYE and
+// returns at once; the session ends when the router answers (or when ctx
+// ends).
 func (s *Session) Close(ctx context.Context) error { return s.close(ctx, wamp.CloseRealm) }
 
 // Logout is Close with GOODBYE reason wamp.close.logout: the router
@@ -251,6 +262,7 @@ func (s *Session) Close(ctx context.Context) error { return s.close(ctx, wamp.Cl
 func (s *Session) Logout(ctx context.Context) error { return s.close(ctx, wamp.CloseLogout) }
 
 func (s *Session) close(ctx context.Context, reason wamp.URI) error {
+	own, reading := calledBack()
 	if s.closing.CompareAndSwap(false, true) {
 		s.cancel() // stops a reconnect in progress
 		s.mu.Lock()
@@ -265,20 +277,72 @@ func (s *Session) close(ctx context.Context, reason wamp.URI) error {
 			}
 		}
 	}
+	if reading {
+		// Waiting here would keep the router's GOODBYE from being read.
+		if !s.ended.Load() {
+			context.AfterFunc(ctx, s.abort)
+		}
+		return nil
+	}
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		s.mu.Lock()
-		w := s.cur
-		s.mu.Unlock()
-		if w != nil {
-			w.finish(ErrClosed)
-		}
-		s.finish(ErrClosed)
+		s.abort()
 		return fmt.Errorf("closing session %d: no GOODBYE from the router: %w", s.ID(), ctx.Err())
+	}
+	if own {
+		return nil
 	}
 	return s.wait(ctx)
 }
+
+// abort ends a session that is closing without waiting for the router.
+func (s *Session) abort() {
+	s.mu.Lock()
+	w := s.cur
+	s.mu.Unlock()
+	if w != nil {
+		w.finish(ErrClosed)
+	}
+	s.finish(ErrClosed)
+}
+
+// calledBack reports whether the caller runs on one of the goroutines that
+// run the application's handlers and callbacks (own), which Close must not
+// wait for, and whether that is the goroutine that reads from the router
+// (reading: OnEventDropped). Go has no goroutine identity, so it looks at
+// the caller's stack for the functions these goroutines run: this costs a
+// few microseconds per Close and nothing per message. A goroutine of
+// another Session's handlers looks the same.
+func calledBack() (own, reading bool) {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if name, ok := strings.CutPrefix(f.Function, pkgPrefix); ok {
+			switch name {
+			case "(*wire).dispatch":
+				reading = true
+			case "(*Subscription).run", "(*queuedInvocation).run", "(*wire).readLoop":
+				own = true
+			}
+		}
+		if !more {
+			return own, reading
+		}
+	}
+}
+
+// pkgPrefix is this package's prefix of function names in a stack.
+var pkgPrefix = reflect.TypeFor[Session]().PkgPath() + "."
 
 // wait waits for the session's goroutines to end.
 func (s *Session) wait(ctx context.Context) error {
