@@ -265,12 +265,7 @@ func (s *Session) close(ctx context.Context, reason wamp.URI) error {
 	own, reading := calledBack()
 	if s.closing.CompareAndSwap(false, true) {
 		s.cancel() // stops a reconnect in progress
-		s.mu.Lock()
-		w := s.cur
-		s.mu.Unlock()
-		if w == nil {
-			s.finish(ErrClosed)
-		} else if !w.ended.Load() {
+		if w := s.finishIdle(ErrClosed); w != nil && !w.ended.Load() {
 			w.closing.Store(true)
 			if err := w.send(ctx, &wamp.Goodbye{Reason: reason}, urgent); err != nil {
 				w.finish(ErrClosed)
@@ -280,31 +275,20 @@ func (s *Session) close(ctx context.Context, reason wamp.URI) error {
 	if reading {
 		// Waiting here would keep the router's GOODBYE from being read.
 		if !s.ended.Load() {
-			context.AfterFunc(ctx, s.abort)
+			context.AfterFunc(ctx, func() { s.finish(ErrClosed) })
 		}
 		return nil
 	}
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		s.abort()
+		s.finish(ErrClosed) // and its connection
 		return fmt.Errorf("closing session %d: no GOODBYE from the router: %w", s.ID(), ctx.Err())
 	}
 	if own {
 		return nil
 	}
 	return s.wait(ctx)
-}
-
-// abort ends a session that is closing without waiting for the router.
-func (s *Session) abort() {
-	s.mu.Lock()
-	w := s.cur
-	s.mu.Unlock()
-	if w != nil {
-		w.finish(ErrClosed)
-	}
-	s.finish(ErrClosed)
 }
 
 // calledBack reports whether the caller runs on one of the goroutines that
@@ -359,19 +343,45 @@ func (s *Session) wait(ctx context.Context) error {
 	}
 }
 
-// finish ends the session for good, once.
+// finish ends the session for good, once, and the connection it has.
 func (s *Session) finish(err error) {
 	s.mu.Lock()
 	if s.ended.Load() {
 		s.mu.Unlock()
 		return
 	}
+	s.end(err)
+}
+
+// finishIdle ends the session when it has no connection (it is
+// reconnecting) and returns nil; otherwise it returns the connection. The
+// look and the end are one step under s.mu, as a reconnect's check that
+// the session still wants its new connection is, so a reconnect that
+// completes meanwhile either finds the session ended and drops its
+// connection or is the connection returned: the session is never ended
+// with a live connection it does not know about.
+func (s *Session) finishIdle(err error) *wire {
+	s.mu.Lock()
+	if w := s.cur; w != nil || s.ended.Load() {
+		s.mu.Unlock()
+		return w
+	}
+	s.end(err)
+	return nil
+}
+
+// end ends the session; s.mu is held, and end releases it.
+func (s *Session) end(err error) {
 	s.ended.Store(true)
 	s.err = err
+	w := s.cur
 	s.cur = nil
 	s.mu.Unlock()
 	close(s.done)
 	s.cancel()
+	if w != nil {
+		w.finish(err)
+	}
 }
 
 // lost is told by a connection that it ended: the session ends, or
