@@ -91,7 +91,7 @@
 // With Options.Reconnect a session connects again, with backoff and jitter,
 // when its connection is lost, joins the realm again and restores its
 // subscriptions and registrations; OnDisconnect and OnReconnect tell the
-// application. With Reconnect.URLs it moves to another router (a node of
+// application, on a goroutine that the reconnect does not wait for. With Reconnect.URLs it moves to another router (a node of
 // a cluster) when its own goes away. Requests in flight fail with an
 // error wrapping ErrConnectionLost. See Reconnect.
 //

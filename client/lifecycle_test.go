@@ -1,7 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,4 +61,115 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		c2.c.Close()
 		cancel()
 	}
+}
+
+// TestOnDisconnectDoesNotHoldUpReconnect: the session reconnects while its
+// OnDisconnect still runs (it used to run it on the reconnecting goroutine,
+// so one that waited, for the session itself say, stopped the reconnect);
+// OnReconnect still comes after OnDisconnect has returned.
+func TestOnDisconnectDoesNotHoldUpReconnect(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	lost, release, back := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	s, err := Dial(ctx, sr.url, "realm1", &Options{Reconnect: &Reconnect{MinDelay: time.Millisecond, MaxDelay: time.Millisecond,
+		OnDisconnect: func(error) {
+			close(lost)
+			<-release
+			note("disconnect")
+		},
+		OnReconnect: func(Reconnected) {
+			note("reconnect")
+			close(back)
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := <-sr.conns
+	c1.c.Close()
+	<-lost
+	var c2 *scriptedConn
+	select {
+	case c2 = <-sr.conns:
+	case <-ctx.Done():
+		t.Fatal("no reconnect while OnDisconnect runs")
+	}
+	go answerGoodbyes(c2)
+	defer c2.c.Close()
+	close(release)
+	select {
+	case <-back:
+	case <-ctx.Done():
+		t.Fatal("no OnReconnect")
+	}
+	mu.Lock()
+	got := strings.Join(order, ",")
+	mu.Unlock()
+	if got != "disconnect,reconnect" {
+		t.Fatalf("callbacks ran in the order %s", got)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReconnectCallbackPanic: a panic in OnDisconnect is recovered and
+// logged (it crashed the process), and the session reconnects and calls
+// OnReconnect.
+func TestReconnectCallbackPanic(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	back := make(chan struct{})
+	s, err := Dial(ctx, sr.url, "realm1", &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Reconnect: &Reconnect{MinDelay: time.Millisecond, MaxDelay: time.Millisecond,
+			OnDisconnect: func(error) { panic("boom") },
+			OnReconnect:  func(Reconnected) { close(back) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := <-sr.conns
+	c1.c.Close()
+	c2 := <-sr.conns
+	go answerGoodbyes(c2)
+	defer c2.c.Close()
+	select {
+	case <-back:
+	case <-ctx.Done():
+		t.Fatal("no OnReconnect")
+	}
+	if l := logs.String(); !strings.Contains(l, "a reconnect callback panicked") || !strings.Contains(l, "boom") {
+		t.Fatalf("the panic was not logged: %s", l)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a log destination for tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

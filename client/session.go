@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +56,10 @@ type Session struct {
 	// a reconnect restores.
 	subs []*Subscription
 	regs []*Registration
+	// OnDisconnect and OnReconnect calls waiting for runNotes, and whether
+	// it runs.
+	notes     []func()
+	notifying bool
 }
 
 // ErrConnectionLost is wrapped by the error of a request that was in flight
@@ -315,7 +320,7 @@ func calledBack() (own, reading bool) {
 			switch name {
 			case "(*wire).dispatch":
 				reading = true
-			case "(*Subscription).run", "(*queuedInvocation).run", "(*wire).readLoop":
+			case "(*Subscription).run", "(*queuedInvocation).run", "(*Session).runNotes", "(*wire).readLoop":
 				own = true
 			}
 		}
@@ -418,7 +423,7 @@ func (s *Session) reconnect(cause error) {
 	rc := s.opts.Reconnect
 	s.log.Info("connection lost, reconnecting", "err", cause)
 	if rc.OnDisconnect != nil {
-		rc.OnDisconnect(cause)
+		s.notify(func() { rc.OnDisconnect(cause) })
 	}
 	lastErr := cause
 	for attempt := 1; ; attempt++ {
@@ -468,10 +473,58 @@ func (s *Session) reconnect(cause error) {
 		}
 		s.log.Info("reconnected", "attempt", attempt, "url", url, "session", uint64(w.id), "not_restored", len(failed))
 		if rc.OnReconnect != nil {
-			rc.OnReconnect(Reconnected{Session: w.id, URL: url, Attempts: attempt, Failed: failed})
+			r := Reconnected{Session: w.id, URL: url, Attempts: attempt, Failed: failed}
+			s.notify(func() { rc.OnReconnect(r) })
 		}
 		return
 	}
+}
+
+// notify runs fn, a call of OnDisconnect or OnReconnect, on the session's
+// notifying goroutine, after the calls before it: they keep their order, and
+// the reconnect does not wait for them (one that waits for the session,
+// which waits for the reconnect, would wait for ever).
+func (s *Session) notify(fn func()) {
+	s.mu.Lock()
+	s.notes = append(s.notes, fn)
+	if s.notifying {
+		s.mu.Unlock()
+		return
+	}
+	s.notifying = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.runNotes()
+}
+
+// runNotes runs the notifications queued until there are none.
+func (s *Session) runNotes() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		if len(s.notes) == 0 {
+			s.notifying = false
+			s.notes = nil
+			s.mu.Unlock()
+			return
+		}
+		fn := s.notes[0]
+		s.notes[0] = nil
+		s.notes = s.notes[1:]
+		s.mu.Unlock()
+		s.runNote(fn)
+	}
+}
+
+// runNote runs one notification; a panic in it is recovered and logged, as
+// a handler's is, rather than ending the application's process.
+func (s *Session) runNote(fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("a reconnect callback panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	fn()
 }
 
 // reconnectURLs are the routers a reconnect tries in turn: the session's
@@ -565,11 +618,17 @@ type Reconnect struct {
 	// uses the session's Options.
 	URLs []string
 
-	// OnDisconnect, if set, is called when the connection is lost, before
-	// the first attempt, with the cause.
+	// OnDisconnect, if set, is called when the connection is lost, with
+	// the cause.
 	OnDisconnect func(err error)
 	// OnReconnect, if set, is called when the session is connected again and
 	// its subscriptions and registrations are restored.
+	//
+	// OnDisconnect and OnReconnect run on a goroutine of the session's,
+	// one at a time and in order, not on the one that reconnects: the
+	// reconnect does not wait for them, so they may wait for the session
+	// (a Publish waits for the reconnect) or close it. A panic in them is
+	// recovered and logged.
 	OnReconnect func(Reconnected)
 }
 
