@@ -75,6 +75,9 @@
 //     matters (applying commands to a state, say).
 //   - To keep order across several subscriptions or registrations, send
 //     from their handlers to one channel that a single goroutine reads.
+//   - A handler's panic is recovered and logged with its stack: the
+//     subscription's next event is delivered, an invocation is answered
+//     with wamp.error.runtime_error.
 //   - Handlers and callbacks may use the session, Close included ("on
 //     event X, shut down"): Close does not wait for the goroutine it is
 //     called on (see Session.Close).

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -172,4 +173,45 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestEventHandlerPanic: an event handler's panic is recovered and logged,
+// and the subscription's next event is delivered (it crashed the process).
+func TestEventHandlerPanic(t *testing.T) {
+	sr := startScripted(t, welcomeCancel)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	s, err := Dial(ctx, sr.url, "realm1", &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-sr.conns
+	defer func() { sc.c.Close(); <-s.Done() }()
+	go func() {
+		m, _ := sc.recvType(32)
+		sc.send(fmt.Sprintf(`[33, %v, 5]`, m[1]))
+	}()
+	got := make(chan any, 2)
+	if _, err := s.Subscribe(ctx, "com.example.t", func(ev *Event) {
+		if ev.Args[0] == "boom" {
+			panic("boom")
+		}
+		got <- ev.Args[0]
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sc.send(`[36, 5, 1, {}, ["boom"]]`)
+	sc.send(`[36, 5, 2, {}, ["ok"]]`)
+	select {
+	case v := <-got:
+		if v != "ok" {
+			t.Fatalf("event %v", v)
+		}
+	case <-ctx.Done():
+		t.Fatal("the event after the panic was not delivered")
+	}
+	if l := logs.String(); !strings.Contains(l, "event handler panicked") || !strings.Contains(l, "boom") {
+		t.Fatalf("the panic was not logged: %s", l)
+	}
 }

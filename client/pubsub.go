@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -283,10 +284,22 @@ func (sub *Subscription) run() {
 			if topic == "" {
 				topic = sub.topic
 			}
-			sub.handler(&Event{Subscription: m.Subscription, Publication: m.Publication, Topic: topic,
+			sub.handle(&Event{Subscription: m.Subscription, Publication: m.Publication, Topic: topic,
 				Details: m.Details, Args: args, Kwargs: kwargs, Raw: m.Payload})
 		}
 	}
+}
+
+// handle runs the handler for one event. A panic is recovered and logged,
+// and the next event is delivered: it would otherwise end the process.
+func (sub *Subscription) handle(ev *Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			sub.s.log.Error("event handler panicked", "topic", sub.topic, "publication", uint64(ev.Publication),
+				"panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	sub.handler(ev)
 }
 
 // revokeSubscription handles [UNSUBSCRIBED, 0, Details]: the router ended a

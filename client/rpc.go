@@ -57,7 +57,8 @@ func (r *Result) payload() wamp.Payload {
 // timeout (forwarded by the router) passes, and when the connection ends.
 // Returning an *Error answers with that error URI; any other error answers
 // with wamp.error.runtime_error (wamp.error.canceled for context.Canceled,
-// wamp.error.timeout for context.DeadlineExceeded) and the error's text.
+// wamp.error.timeout for context.DeadlineExceeded) and the error's text. A
+// panic is recovered and logged, and answers with wamp.error.runtime_error.
 type Handler func(ctx context.Context, inv *Invocation) (*Result, error)
 
 // Call calls procedure and waits for its result. A WAMP error comes back as
