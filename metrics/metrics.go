@@ -130,6 +130,7 @@ type Collector struct {
 	sessions, subscriptions, registrations, callsInFlight *prometheus.Desc
 	received, sent                                        *prometheus.Desc
 	conns, connsOpened, refused, auth                     *prometheus.Desc
+	passwordChecks, passwordChecksNow, loginsThrottled    *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
 	deflateConns, inflatedTooLarge                        *prometheus.Desc
 	tlsHandshakes, tlsHandshakeWaits, memoryReleases      *prometheus.Desc
@@ -167,9 +168,14 @@ func NewCollector(src Sources) *Collector {
 		connsOpened:   d("connections_opened_total", "Client connections opened (their handshake done).", "transport", "engine"),
 		refused:       d("handshakes_refused_total", "Connections refused during their handshake, by reason.", "reason"),
 		auth:          d("authentications_total", "Realm joins by authentication method and outcome (success, failure).", "method", "outcome"),
-		bytesIn:       d("received_bytes_total", "Bytes read from client connections.", "engine"),
-		bytesOut:      d("sent_bytes_total", "Bytes written to client connections.", "engine"),
-		deflateConns:  d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
+		passwordChecks: d("password_checks_total",
+			"Password hashes checked (ticket logins, admin logins), by outcome: computed, abandoned (the client left first), refused (too many in flight from its address).", "outcome"),
+		passwordChecksNow: d("password_checks", "Password checks being computed (running) and waiting for a slot (waiting) now.", "state"),
+		loginsThrottled: d("logins_throttled_total",
+			"Realm logins the login throttle delayed (their address failed recently) or refused (their address had too many logins waiting).", "outcome"),
+		bytesIn:      d("received_bytes_total", "Bytes read from client connections.", "engine"),
+		bytesOut:     d("sent_bytes_total", "Bytes written to client connections.", "engine"),
+		deflateConns: d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
 		inflatedTooLarge: d("websocket_inflated_too_large_total",
 			"Connections closed (1009) for a compressed message larger than the size limit once decompressed (zip bombs among them)."),
 		tlsHandshakes: d("tls_handshakes", "TLS handshakes in progress for the epoll engine, on goroutines of their own (at most 1024 a listener)."),
@@ -223,7 +229,7 @@ func NewCollector(src Sources) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
-		c.conns, c.connsOpened, c.refused, c.auth, c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
+		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
 		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
 		c.callDuration, c.callTimeouts, c.callCancels,
@@ -280,6 +286,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range st.Authentications {
 		counter(c.auth, a.Count, a.Method, a.Outcome)
 	}
+	counter(c.passwordChecks, st.Passwords.Computed, "computed")
+	counter(c.passwordChecks, st.Passwords.Abandoned, "abandoned")
+	counter(c.passwordChecks, st.Passwords.Refused, "refused")
+	gauge(c.passwordChecksNow, float64(st.Passwords.Running), "running")
+	gauge(c.passwordChecksNow, float64(st.Passwords.Waiting), "waiting")
+	counter(c.loginsThrottled, st.LoginsDelayed, "delayed")
+	counter(c.loginsThrottled, st.LoginsRefused, "refused")
 	counter(c.dropped, st.EventsDropped)
 	counter(c.slowConsumers, st.SlowConsumers)
 	counter(c.callTimeouts, st.CallTimeouts)

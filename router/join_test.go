@@ -593,3 +593,17 @@ func TestAnonymousAuthID(t *testing.T) {
 		t.Errorf("a realm with roles: authid %v, want %s", w.Details["authid"], want)
 	}
 }
+
+// TestLoginStats: the router's Stats count its password checks and what
+// the realms' login throttles held back (the metrics export them).
+func TestLoginStats(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	r := ticketRouter(t, &auth.Throttle{Free: 1, Base: delay, Max: delay})
+	wantAuthAbort(t, ticketLogin(t, r, "joe", "wrong"), wamp.ErrAuthenticationFailed)
+	wantAuthAbort(t, ticketLogin(t, r, "joe", "wrong again"), wamp.ErrAuthenticationFailed) // delayed
+	st := r.Stats()
+	if st.Passwords.Computed != 2 || st.LoginsDelayed != 1 || st.LoginsRefused != 0 {
+		t.Errorf("password checks %+v, logins delayed %d and refused %d; want 2 computed, 1 delayed",
+			st.Passwords, st.LoginsDelayed, st.LoginsRefused)
+	}
+}

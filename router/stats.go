@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -114,6 +115,13 @@ type Stats struct {
 	CallDurations Histogram
 	// Authentications counts the outcomes of joining a realm by method.
 	Authentications []AuthCount
+	// Passwords are the counters of the router's password checks (ticket
+	// logins, and the admin endpoints', which share its limiter).
+	Passwords auth.KDFStats
+	// LoginsDelayed counts the logins the realms' throttles held back for
+	// their address's recent failures; LoginsRefused those they refused,
+	// their address having too many logins waiting already.
+	LoginsDelayed, LoginsRefused uint64
 	// History is the event history store's (zero without history rules).
 	History history.Stats
 	// RecentSlowConsumers are the last sessions disconnected for a full
@@ -186,6 +194,16 @@ func (r *Router) Stats() Stats {
 		st.Received[slotType[i]], st.Sent[slotType[i]] = in, out
 	}
 	st.Authentications = r.stats.auth.snapshot()
+	st.Passwords = r.kdf.Stats()
+	seen := make(map[*auth.Throttle]bool)
+	for _, rl := range r.allRealms() {
+		// Realms made from the template share their policy: one count.
+		if pol := rl.cfg.Auth; pol != nil && pol.Throttle != nil && !seen[pol.Throttle] {
+			seen[pol.Throttle] = true
+			st.LoginsDelayed += pol.Throttle.Delayed()
+			st.LoginsRefused += pol.Throttle.Refused()
+		}
+	}
 	st.RecentSlowConsumers = r.stats.slow.snapshot()
 	return st
 }
