@@ -164,9 +164,13 @@
 //     other, and decompressed once whole, within the same limit: output
 //     past it fails the session (close 1009, ServerStats.InflatedTooLarge)
 //     having made the router hold no more than the limit, zip bomb or not.
-//     The decompressed message is held, outside the PartialBudget, only
-//     while it is delivered; the decompressor comes from a pool for that
-//     time.
+//     The decompressed message is held in the PartialBudget too: its
+//     buffer grows, from four times the compressed length, by doubling,
+//     and each step is reserved first, so a message a few hundred bytes
+//     on the wire that decompresses to more than the room left is refused
+//     like any other that does not fit (close 1013). It is held, and its
+//     reservation kept, only while it is delivered; the decompressor comes
+//     from a pool for that time.
 //
 // # Closing
 //

@@ -127,11 +127,14 @@ const (
 )
 
 // frame is one frame input.next took. Its payload aliases the bytes given
-// to next, or the reassembly buffer, until the next call.
+// to next, the reassembly buffer, or the buffer it was decompressed into
+// (inflated: the caller calls input.delivered once it is handled), until
+// the next call.
 type frame struct {
-	kind    frameKind
-	code    ws.StatusCode
-	payload []byte
+	kind     frameKind
+	inflated bool
+	code     ws.StatusCode
+	payload  []byte
 }
 
 // violation is why a connection is failed: the ABORT's message, and the
@@ -162,7 +165,9 @@ func (in *input) limit(joined bool, o *options) int {
 // need is the length b must reach. A violation (the frame is bad, too
 // large, or does not fit in the budget) fails the connection: the caller
 // fails it, discards what else the client sends, and calls next no more.
-func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int, v *violation) {
+// A compressed message is decompressed within the budget, which grow
+// (the connection's wire: see inflating) reserves from.
+func (in *input) next(s *Server, proto protocol, b []byte, grow websocket.Budget) (f frame, n, need int, v *violation) {
 	joined := in.join.welcomed()
 	if proto == protoRawSocket {
 		limit := in.limit(joined, &s.opt)
@@ -188,12 +193,14 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 	if joined && in.wsr.MaxMessageSize != int64(in.maxIn) {
 		in.wsr.MaxMessageSize = int64(in.maxIn)
 	}
-	ev, n, err := in.wsr.Next(b)
+	ev, n, err := in.wsr.NextWithin(b, grow)
 	if err != nil {
 		var ce *websocket.CloseError
 		switch {
 		case !errors.As(err, &ce):
 			return f, 0, 0, in.fail(s, &violation{reason: err.Error()})
+		case ce == websocket.ErrBudget:
+			return f, 0, 0, in.busy(s, "a decompressed message")
 		case ce == websocket.ErrInflatedTooBig:
 			return f, 0, 0, in.inflatedTooLarge(s, joined, int(in.wsr.MaxMessageSize))
 		case ce.Code == ws.StatusMessageTooBig:
@@ -206,13 +213,15 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 		return f, 0, ev.Need, in.hold(s, in.wsr.Buffered()+ev.Need-websocket.HeaderLen(b))
 	}
 	// The fragments so far (0 once a message is whole): a fragment that
-	// came in one read is counted now.
-	if v := in.hold(s, in.wsr.Buffered()); v != nil {
+	// came in one read is counted now. A decompressed message holds its
+	// length until it is delivered.
+	inflated := in.wsr.Inflated()
+	if v := in.hold(s, in.wsr.Buffered()+inflated); v != nil {
 		return f, 0, 0, v
 	}
 	switch ev.Kind {
 	case websocket.EventMessage:
-		f = frame{kind: frameMessage, payload: ev.Payload}
+		f = frame{kind: frameMessage, inflated: inflated != 0, payload: ev.Payload}
 		// The payload keeps the reassembly buffer of a large fragmented
 		// message alive until it is delivered; the reader lets go of it.
 		in.wsr.Shrink(maxIdleReadBuffer)
@@ -228,6 +237,24 @@ func (in *input) next(s *Server, proto protocol, b []byte) (f frame, n, need int
 // buffer) once it is delivered and no more bytes are there to read, so
 // that an idle connection holds no buffer.
 func (in *input) idle() { in.wsr.Release() }
+
+// delivered gives back a decompressed message's buffer, and its
+// reservation, once the message is handled: not later, when the client's
+// next frame is whole, or a client that leaves it half sent would keep
+// them.
+func (in *input) delivered(s *Server) {
+	in.wsr.Release()
+	in.hold(s, in.wsr.Buffered()) // less than held: cannot fail
+}
+
+// inflating is a connection's wire as the websocket.Budget of the message
+// it decompresses: the message's reservation grows in the Server's
+// PartialBudget as its output does. (A conversion, not a value: giving it
+// to the reader allocates nothing.)
+type inflating wire
+
+// Grow implements websocket.Budget.
+func (f *inflating) Grow(n int) bool { return f.in.reserve(f.srv, n) }
 
 // tooLarge is the violation of a message of size bytes over limit.
 func (in *input) tooLarge(s *Server, proto protocol, joined bool, size, limit int) *violation {
@@ -265,25 +292,40 @@ func (in *input) inflatedTooLarge(s *Server, joined bool, limit int) *violation 
 // gives back) the difference from the Server's PartialBudget, and returns
 // a violation when the reservation does not fit.
 func (in *input) hold(s *Server, n int) *violation {
+	if !in.reserve(s, n) {
+		return in.busy(s, fmt.Sprintf("a message of %d bytes", n))
+	}
+	return nil
+}
+
+// reserve is hold without the violation: it reports whether n bytes fit,
+// and holds nothing more when they do not.
+func (in *input) reserve(s *Server, n int) bool {
 	if n <= freePartial {
 		n = 0
 	}
 	d := int64(n) - int64(in.held)
 	switch {
 	case d == 0:
-		return nil
+		return true
 	case d < 0:
 		s.opt.budget.release(-d)
 		s.rel.note(-d)
 	case !s.opt.budget.reserve(d):
-		b := s.opt.budget
-		b.refused.Add(1)
-		return in.fail(s, &violation{code: statusTryAgainLater, reason: fmt.Sprintf(
-			"router busy: a message of %d bytes does not fit in the memory for messages in progress (%d of %d bytes held); try again later",
-			n, b.Held(), b.Limit())})
+		return false
 	}
 	in.held = uint32(n)
-	return nil
+	return true
+}
+
+// busy is the violation of what (a message) that does not fit in the
+// PartialBudget; it is counted (PartialBudget.Refused).
+func (in *input) busy(s *Server, what string) *violation {
+	b := s.opt.budget
+	b.refused.Add(1)
+	return in.fail(s, &violation{code: statusTryAgainLater, reason: fmt.Sprintf(
+		"router busy: %s does not fit in the memory for messages in progress (%d of %d bytes held); try again later",
+		what, b.Held(), b.Limit())})
 }
 
 // statusTryAgainLater is WebSocket close code 1013 (RFC 6455's registry:

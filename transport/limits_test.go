@@ -221,3 +221,58 @@ func TestMemoryReleasedAfterSpike(t *testing.T) {
 		eventually(t, "the memory to be released", func() bool { return ts.Stats().MemoryReleases == 1 })
 	})
 }
+
+// TestPartialBudgetCountsInflated: a compressed message is held, once
+// decompressed, in the PartialBudget like a message arriving. 17 holders
+// leave some 28 KB of the 1 MiB budget; a HELLO that is a few hundred
+// bytes on the wire and 60 KB decompressed does not fit, before WELCOME
+// as after, and is refused (ABORT, close 1013) rather than held past the
+// budget. With the room back it is taken, and its decompressed buffer is
+// given back once it is delivered, even while the client leaves its next
+// frame half sent.
+func TestPartialBudgetCountsInflated(t *testing.T) {
+	const (
+		budget  = 1 << 20
+		msgSize = 60000
+		fit     = budget / msgSize // 17
+	)
+	forModes(t, func(t *testing.T, m mode) {
+		b := NewPartialBudget(budget)
+		ts := m.start(t, func(s *Server) {
+			s.Deflate = true
+			s.MaxMessageSize = 512 << 10
+			s.PartialBudget = b
+		})
+		var holders []client
+		for range fit {
+			c := ts.dialRS(t, wamp.FormatJSON)
+			c.conn.Write(append(rsHeader(msgSize), make([]byte, msgSize/2)...))
+			holders = append(holders, c)
+		}
+		eventually(t, "the holders' reservations", func() bool { return b.Held() == fit*msgSize })
+
+		hello := &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles["roles"], "agent": strings.Repeat("a", msgSize)}}
+		c := ts.dialWSDeflate(t, "wamp.2.json")
+		c.send(hello)
+		expectAbort(t, c, "router busy", statusTryAgainLater)
+		if n := b.Refused(); n != 1 {
+			t.Errorf("Refused %d, want 1", n)
+		}
+		// After WELCOME too.
+		c = ts.dialWSDeflate(t, "wamp.2.json")
+		join(t, c)
+		c.send(&wamp.Publish{Request: 1, Options: wamp.Dict{"acknowledge": true}, Topic: "com.test.big",
+			Payload: wamp.Payload{Args: wamp.List{strings.Repeat("p", msgSize)}}})
+		expectAbort(t, c, "router busy", statusTryAgainLater)
+
+		for _, c := range holders {
+			c.netConn().Close()
+		}
+		eventually(t, "the holders' reservations to be given back", func() bool { return b.Held() == 0 })
+		c = ts.dialWSDeflate(t, "wamp.2.json")
+		c.send(hello)
+		c.conn.Write(wsHeader(ws.OpText, true, 100)[:2]) // and no more
+		expect[*wamp.Welcome](t, c)
+		eventually(t, "the decompressed HELLO to be given back", func() bool { return b.Held() == 0 })
+	})
+}

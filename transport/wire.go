@@ -121,7 +121,7 @@ func (w *wire) codec() codec.Codec { return codec.ByFormat(w.format) }
 // caller discards what else the client sends.
 func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violation) {
 	for used < len(b) {
-		f, n, need, v := w.in.next(w.srv, w.proto, b[used:])
+		f, n, need, v := w.in.next(w.srv, w.proto, b[used:], (*inflating)(w))
 		if v != nil {
 			w.fail(l, v.code, v.reason)
 			return used, 0, false, v
@@ -133,6 +133,9 @@ func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violati
 		switch f.kind {
 		case frameMessage:
 			w.deliver(l, f.payload)
+			if f.inflated {
+				w.in.delivered(w.srv)
+			}
 		case framePing:
 			w.pong(l, f.payload)
 		case frameClose:

@@ -100,7 +100,13 @@ var inflaters = sync.Pool{New: func() any {
 // returns it. The output is bounded: once it would pass limit bytes,
 // Inflate stops and returns ErrInflatedTooBig, so dst never grows beyond
 // len(dst)+limit+1. Invalid data is a *CloseError with code 1007.
-func Inflate(dst, src []byte, limit int) ([]byte, error) {
+func Inflate(dst, src []byte, limit int) ([]byte, error) { return inflate(dst, src, limit, nil) }
+
+// inflate is Inflate with the memory paid for by b (nil: by no one): the
+// output is read into room that doubles, from 4 times the input (or what
+// dst has room for, up to smallInflate in all), and b is asked before
+// each step, whatever dst's capacity (a pooled buffer may have more).
+func inflate(dst, src []byte, limit int, b Budget) ([]byte, error) {
 	in := inflaters.Get().(*inflater)
 	defer func() {
 		in.src.Reset(nil) // the pool keeps no message
@@ -110,29 +116,34 @@ func Inflate(dst, src []byte, limit int) ([]byte, error) {
 	in.r.Reset(&in.src)
 	base := len(dst)
 	end := base + limit + 1 // one byte past the limit tells a message over it
-	if cap(dst) < base+512 {
-		dst = grow(dst, min(base+max(4*len(src), 512), end))
-	}
+	room := min(base+max(4*len(src), 512, min(cap(dst)-base, smallInflate-len(src))), end)
 	for {
-		if len(dst) == cap(dst) {
-			if len(dst) >= end {
+		if b != nil && !b.Grow(len(src)+room-base) {
+			return dst, ErrBudget
+		}
+		dst = grow(dst, room)
+		for len(dst) < room {
+			n, err := in.r.Read(dst[len(dst):room])
+			dst = dst[:len(dst)+n]
+			if len(dst)-base > limit {
 				return dst, ErrInflatedTooBig
 			}
-			dst = grow(dst, min(2*cap(dst), end))
+			if err == io.EOF {
+				return dst, nil
+			}
+			if err != nil {
+				return dst, errInflate
+			}
 		}
-		n, err := in.r.Read(dst[len(dst):min(cap(dst), end)])
-		dst = dst[:len(dst)+n]
-		if len(dst)-base > limit {
-			return dst, ErrInflatedTooBig
-		}
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, errInflate
-		}
+		room = base + min(2*(room-base), limit+1)
 	}
 }
+
+// smallInflate is what a message being decompressed may take, compressed
+// and decompressed, of a buffer it already has, before it is read into
+// room four times its compressed length: a pooled buffer then serves an
+// ordinary message in one step.
+const smallInflate = 4 << 10
 
 // grow returns b with capacity for n bytes.
 func grow(b []byte, n int) []byte {

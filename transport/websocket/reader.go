@@ -123,12 +123,34 @@ const rsv1 = 0x4
 // the limit itself would refuse some messages that are within it.
 func CompressedLimit(limit int64) int64 { return limit + limit/256 + 64 }
 
+// Budget pays for the memory a compressed message takes while it is
+// decompressed: Reader.NextWithin asks it before the message's buffer
+// grows, so that a message a few bytes long on the wire (up to a
+// thousand times shorter than what it decompresses to) is not held
+// unpaid.
+type Budget interface {
+	// Grow is asked before a message being decompressed grows to hold n
+	// bytes: its compressed form and the room its decompressed form may
+	// fill before the next call. False refuses the message: NextWithin
+	// fails with ErrBudget. The reservation is the caller's to give back
+	// once the message is handled (Inflated tells what it still holds).
+	Grow(n int) bool
+}
+
+// ErrBudget is the CloseError (code 1013, try again later) of a compressed
+// message whose decompressed form the Budget given to NextWithin refused.
+var ErrBudget = &CloseError{1013, "no memory for the decompressed message; try again later"}
+
 // Next consumes the first frame in b. It returns what the frame means and
 // the number of bytes it took: n == 0 (with EventNone) when b does not hold
 // the whole frame yet, and then Event.Need says how long b must be. Masked
 // payloads are unmasked in place in b. A violation is a *CloseError; the
 // connection is then failed with its code and Next must not be called again.
-func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
+func (r *Reader) Next(b []byte) (ev Event, n int, err error) { return r.NextWithin(b, nil) }
+
+// NextWithin is Next, with the memory of a compressed message being
+// decompressed paid for by budget (nil: by no one).
+func (r *Reader) NextWithin(b []byte, budget Budget) (ev Event, n int, err error) {
 	if r.out != nil {
 		r.Release()
 	}
@@ -200,7 +222,7 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 
 	if h.Fin && r.op == 0 {
 		if compressed {
-			return r.inflate(h.OpCode, payload, n)
+			return r.inflate(h.OpCode, payload, n, budget)
 		}
 		return r.message(h.OpCode, payload, n)
 	}
@@ -226,21 +248,22 @@ func (r *Reader) Next(b []byte) (ev Event, n int, err error) {
 	r.op, r.msg = 0, r.msg[:0]
 	if r.compressed {
 		r.compressed = false
-		return r.inflate(op, msg, n)
+		return r.inflate(op, msg, n, budget)
 	}
 	return Event{Kind: EventMessage, Binary: op == ws.OpBinary, Payload: msg}, n, nil
 }
 
 // inflate decompresses the compressed message p (n is the frame's length)
-// into a pooled buffer, bounded by the maximum message size.
-func (r *Reader) inflate(op ws.OpCode, p []byte, n int) (Event, int, error) {
+// into a pooled buffer, bounded by the maximum message size and paid for
+// by budget.
+func (r *Reader) inflate(op ws.OpCode, p []byte, n int, budget Budget) (Event, int, error) {
 	limit := r.MaxMessageSize
 	if limit <= 0 || limit > math.MaxInt32 {
 		limit = math.MaxInt32
 	}
 	r.out = inflatedPool.Get().(*inflated)
 	var err error
-	r.out.b, err = Inflate(r.out.b[:0], p, int(limit))
+	r.out.b, err = inflate(r.out.b[:0], p, int(limit), budget)
 	if err != nil {
 		r.Release()
 		return Event{}, n, err
@@ -352,3 +375,12 @@ func (r *Reader) Shrink(keep int) {
 // Buffered returns the length of the fragmented message in progress so
 // far: what the reader holds for it.
 func (r *Reader) Buffered() int { return len(r.msg) }
+
+// Inflated returns the length of the last message decompressed, while the
+// reader holds it (until Release or the next call).
+func (r *Reader) Inflated() int {
+	if r.out == nil {
+		return 0
+	}
+	return len(r.out.b)
+}
