@@ -2,11 +2,15 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
@@ -126,6 +130,86 @@ func BenchmarkReceive(b *testing.B) {
 			for received() < sent {
 				runtime.Gosched()
 			}
+		})
+	}
+}
+
+// BenchmarkSendDeflateBeside measures what a large message's compression
+// costs the other senders to the same connection: one goroutine sends
+// RESULTs of 256 KiB of compressible JSON to a WebSocket client with
+// permessage-deflate while the benchmark sends small ones (under
+// websocket.MinDeflateSize, never compressed) to the same connection, and
+// reports the slowest small Send (max-µs) beside the mean.
+func BenchmarkSendDeflateBeside(b *testing.B) {
+	for _, engine := range engines() {
+		b.Run(engine, func(b *testing.B) {
+			rt, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln, err := Listen("127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := &Server{Router: rt, Engine: engine, Deflate: true, OutboundQueue: 1 << 30}
+			go s.Serve(ln)
+			b.Cleanup(func() { s.Close() })
+			ts := &testServer{Server: s, ln: ln, network: "tcp", addr: ln.Addr().String()}
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { c.Close() })
+			io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+
+				"Sec-WebSocket-Protocol: wamp.2.json\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+			br := bufio.NewReader(c)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if strings.HasPrefix(line, "Sec-WebSocket-Extensions") && !strings.Contains(line, "permessage-deflate") {
+					b.Fatal("permessage-deflate not negotiated")
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			go io.Copy(io.Discard, br)
+			sc := ts.serverConn(b, c.LocalAddr())
+
+			var rec bytes.Buffer
+			rec.WriteString("[")
+			for i := 0; rec.Len() < 256<<10; i++ {
+				fmt.Fprintf(&rec, `{"id":"sensor-%02d","temp":%d.%d,"ok":%v},`, i%40, 15+i%11, (i*7)%10, i%5 != 0)
+			}
+			large := &wamp.Result{Request: 1, Details: wamp.Dict{}, Payload: wamp.Payload{Format: wamp.FormatJSON, RawArgs: append(rec.Bytes()[:rec.Len()-1], ']')}}
+			small := &wamp.Result{Request: 2, Details: wamp.Dict{}}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					sc.Send(large)
+				}
+			}()
+			var worst time.Duration
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				sc.Send(small)
+				worst = max(worst, time.Since(t0))
+			}
+			b.StopTimer()
+			close(stop)
+			<-done
+			b.ReportMetric(float64(worst.Microseconds()), "max-µs")
 		})
 	}
 }

@@ -310,6 +310,9 @@ func (c *conn) setReadDeadline(t time.Time) {
 
 // Send implements router.Peer: it frames m onto the pending bytes.
 func (c *conn) Send(m wamp.Message) error {
+	if c.in.deflate {
+		return c.sendDeflated(c, m)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen {

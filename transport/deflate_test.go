@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -221,4 +222,61 @@ func (c *wsClient) writeCompressedRaw(op ws.OpCode, z []byte) {
 	if _, err := c.conn.Write(append(websocket.AppendHeader(nil, h), p...)); err != nil {
 		c.t.Fatalf("writing a frame: %v", err)
 	}
+}
+
+// TestDeflateSendOrder: Send compresses before it takes the connection's
+// lock, and still queues each sender's messages in the order it sent
+// them. Two goroutines send to one client, each in turn a large message
+// (compressed) and a small one (not), shared ones (compressed once for
+// all) among them; the client gets each sender's messages in order.
+func TestDeflateSendOrder(t *testing.T) {
+	const each = 200
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.Deflate = true })
+		c := ts.dialWSDeflate(t, "wamp.2.json")
+		join(t, c)
+		sc := ts.serverConn(t, c.conn.LocalAddr())
+		large := strings.Repeat(`{"sensor":"t-17","celsius":21.5,"ok":true},`, 200)
+		send := func(first wamp.ID) {
+			for i := range wamp.ID(each) {
+				var msg wamp.Message = &wamp.Result{Request: first + i, Details: wamp.Dict{}}
+				switch i % 3 {
+				case 0:
+					msg = &wamp.Result{Request: first + i, Details: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{large}}}
+				case 1:
+					msg = wamp.NewShared(&wamp.Event{Subscription: first + i, Publication: 1, Details: wamp.Dict{}, Payload: wamp.Payload{Args: wamp.List{large}}})
+				}
+				if err := sc.Send(msg); err != nil {
+					t.Errorf("Send: %v", err)
+					return
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		for _, first := range []wamp.ID{1000, 2000} {
+			wg.Go(func() { send(first) })
+		}
+		defer wg.Wait()
+		next := map[wamp.ID]wamp.ID{1000: 1000, 2000: 2000}
+		c.compressed = 0
+		for range 2 * each {
+			var id wamp.ID
+			switch msg := c.recv().(type) {
+			case *wamp.Result:
+				id = msg.Request
+			case *wamp.Event:
+				id = msg.Subscription
+			default:
+				t.Fatalf("got %s", msg.Type())
+			}
+			first := id / 1000 * 1000
+			if id != next[first] {
+				t.Fatalf("message %d came when %d was next", id, next[first])
+			}
+			next[first]++
+		}
+		if want := 2 * (2*each/3 + 1); c.compressed != want {
+			t.Errorf("%d messages came compressed, want %d", c.compressed, want)
+		}
+	})
 }

@@ -106,7 +106,13 @@
 // connection's pending bytes (a pooled buffer), whichever engine serves it;
 // a message the router shares between sessions (a fanned-out EVENT) is
 // encoded once per serializer, and each further connection copies the
-// encoding behind its frame header.
+// encoding behind its frame header. To a connection with
+// permessage-deflate, Send encodes and compresses the message before it
+// takes the connection's lock (a shared one once per serializer), and
+// only frames the result under it, so that a large message's compression
+// (milliseconds) holds up no other sender, reader or writer of that
+// connection; a Send still queues its message before it returns, so the
+// messages the router sends one after the other keep their order.
 // The writer (the writer goroutine, or the connection's event loop) takes
 // the pending bytes and writes all of them in one call; what the kernel
 // does not take stays queued, and an epoll connection is then watched for

@@ -89,6 +89,9 @@ func (c *econn) readPlain(b []byte) (int, int) {
 
 // Send implements router.Peer: it frames m onto the connection's output.
 func (c *econn) Send(m wamp.Message) error {
+	if c.in.deflate {
+		return c.sendDeflated(c, m)
+	}
 	c.Lock()
 	defer c.Unlock()
 	if !c.OpenLocked() {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport/websocket"
@@ -50,25 +51,80 @@ func pongFlood(limit int) string {
 	return fmt.Sprintf("slow consumer: outbound queue full (%d bytes) answering pings", limit)
 }
 
-// deflateMessage compresses the WebSocket message m, encoded in format f
-// into out since websocket.BeginFrame returned start, for a connection
-// that negotiated permessage-deflate. A shared message (an EVENT fanned
-// out) is compressed once per serializer for all its receivers; any other
-// in place. It returns out and whether the frame is to be ended
-// compressed (websocket.EndFrameCompressed). Called after admit: the
-// queue's bounds are judged on the uncompressed size, which is never less.
-func deflateMessage(out []byte, start int, m wamp.Message, f wamp.Format) ([]byte, bool) {
-	if sh, ok := m.(*wamp.Shared); ok {
-		if p := sh.Encoded(f); p != nil {
-			z := sharedDeflated(sh, f, p)
-			if z == nil {
-				return out, false
-			}
-			return append(out[:start+websocket.MaxServerHeaderSize], z...), true
-		}
-	}
-	return websocket.DeflatePayload(out, start)
+// Sending to a connection that negotiated permessage-deflate. Compressing
+// a message costs far more than framing it (some 10 µs for 2 KiB of JSON,
+// milliseconds for a large RESULT), so Send encodes and compresses before
+// it takes the connection's lock (prepare), then frames the result under
+// it (wire.appendDeflated): the connection's reader answering a ping, its
+// writer, and the other event loops sending to it do not wait for the
+// compression. Order is kept: Send queues the message before it returns,
+// so Sends that follow one another, which is how the router orders a
+// session's messages, queue in their order, and only Sends that overlap,
+// which nothing orders, may queue either way, as they always could.
+
+// deflated is a message encoded, and compressed when that makes it
+// shorter, for one connection, ready to be framed.
+type deflated struct {
+	buf  *scratch // the encoding, then its compressed form (pooled; nil for a shared message's cached encoding)
+	p    []byte   // the payload to frame
+	n    int      // the encoded length, which the queue's bounds judge
+	rsv1 bool     // p is compressed
+	err  error    // encoding failed
 }
+
+// prepare encodes m in the connection's format and compresses it, when it
+// is at least websocket.MinDeflateSize bytes and not over the connection's
+// message limit (it will be refused). A shared message (an EVENT fanned
+// out) is encoded and compressed once per serializer for all its
+// receivers (sharedDeflated).
+func (d *deflated) prepare(w *wire, m wamp.Message) {
+	sh, shared := m.(*wamp.Shared)
+	if shared {
+		d.p = sh.Encoded(w.format)
+	}
+	if d.p == nil {
+		// Encoding a shared message stores its encoding too.
+		d.buf = scratchPool.Get().(*scratch)
+		d.buf.b, d.err = w.codec().Encode(d.buf.b[:0], m)
+		if d.err != nil {
+			return
+		}
+		d.p = d.buf.b
+	}
+	d.n = len(d.p)
+	switch {
+	case d.n < websocket.MinDeflateSize || d.n > int(w.maxOut):
+	case shared:
+		if z := sharedDeflated(sh, w.format, d.p); z != nil {
+			d.p, d.rsv1 = z, true
+		}
+	default:
+		// The compressed form goes after the encoding, in the same
+		// buffer.
+		all := websocket.AppendDeflate(d.p, d.p)
+		if z := all[d.n:]; len(z) < d.n {
+			d.p, d.rsv1 = z, true
+		}
+		d.buf.b = all
+	}
+}
+
+// release gives the buffer back (a large one is let go).
+func (d *deflated) release() {
+	if d.buf != nil && cap(d.buf.b) <= maxPooledScratch {
+		d.buf.b = d.buf.b[:0]
+		scratchPool.Put(d.buf)
+	}
+	*d = deflated{}
+}
+
+// scratch is a buffer prepare encodes and compresses into.
+type scratch struct{ b []byte }
+
+// maxPooledScratch keeps the buffers of large messages out of the pool.
+const maxPooledScratch = 64 << 10
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // sharedDeflated returns the compressed form of p, the shared message sh
 // encoded in format f, compressing it for the first receiver that asks;

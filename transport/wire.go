@@ -261,16 +261,7 @@ func (w *wire) appendEncoded(out *[]byte, sh *wamp.Shared, p []byte, queued int)
 		*out = append(*out, p...)
 		return nil
 	}
-	h := ws.Header{Fin: true, OpCode: w.msgOp}
-	if w.in.deflate {
-		// Compressed once per serializer for all the receivers that
-		// negotiated permessage-deflate.
-		if z := sharedDeflated(sh, w.format, p); z != nil {
-			p, h.Rsv = z, ws.Rsv(true, false, false)
-		}
-	}
-	h.Length = int64(len(p))
-	*out = websocket.AppendHeader(*out, h)
+	*out = websocket.AppendHeader(*out, ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(len(p))})
 	*out = append(*out, p...)
 	return nil
 }
@@ -300,15 +291,50 @@ func (w *wire) encodeFrame(b []byte, m wamp.Message, queued int) ([]byte, error)
 	if w.proto == protoRawSocket {
 		return rawsocket.EndFrame(b, start, rawsocket.TypeMessage), nil
 	}
-	if w.in.deflate {
-		// After admit: the queue's bounds are judged on the uncompressed
-		// size, which is never less.
-		var compressed bool
-		if b, compressed = deflateMessage(b, start, m, w.format); compressed {
-			return websocket.EndFrameCompressed(b, start, w.msgOp), nil
-		}
-	}
 	return websocket.EndFrame(b, start, w.msgOp), nil
+}
+
+// sendDeflated is Send for a connection that negotiated
+// permessage-deflate: m is encoded and compressed before the lock is
+// taken, and framed under it (see "Sending to a connection that
+// negotiated permessage-deflate" in outbound.go).
+func (w *wire) sendDeflated(l link, m wamp.Message) error {
+	var d deflated
+	d.prepare(w, m)
+	err := router.ErrClosed
+	l.lock()
+	if l.openLocked() {
+		queued, out := l.queuedLocked(), l.outputLocked()
+		from := len(*out)
+		err = w.appendDeflated(out, m, &d, queued)
+		l.commitLocked(from)
+	}
+	l.unlock()
+	d.release()
+	return err
+}
+
+// appendDeflated appends d, the message m prepared, framed, to out, if
+// admit lets it: its bounds are judged on the uncompressed size, which is
+// never less.
+func (w *wire) appendDeflated(out *[]byte, m wamp.Message, d *deflated, queued int) error {
+	err := d.err
+	if err == nil {
+		err = admit(m.Type(), d.n, d.n+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)
+	}
+	w.ci.lastQueueErr = err == router.ErrQueueFull
+	if err != nil {
+		return err
+	}
+	h := ws.Header{Fin: true, OpCode: w.msgOp, Length: int64(len(d.p))}
+	if d.rsv1 {
+		h.Rsv = ws.Rsv(true, false, false)
+	}
+	*out = websocket.AppendHeader(*out, h)
+	*out = append(*out, d.p...)
+	w.ci.sent(m)
+	w.in.join.sent(m.Type())
+	return nil
 }
 
 // pong answers a ping with a pong carrying its payload. When the pong does
