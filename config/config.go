@@ -106,6 +106,12 @@ type Listener struct {
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string
+	// MaxPendingConnections bounds the connections on the listener whose
+	// session is not established yet (in their TLS or transport
+	// handshake, or before WELCOME); one accepted past it is closed at
+	// once (transport.Server.MaxPendingConnections). Yaml key
+	// max_pending_connections; default 10000; 1 or more.
+	MaxPendingConnections int
 	// Compression is the WebSocket compression the listener agrees to:
 	// "none", or "deflate" for permessage-deflate (RFC 7692) with the
 	// clients that offer it (transport.Server.Deflate). Yaml key
@@ -461,6 +467,8 @@ func defaultListener(address string) Listener {
 		RawSocket:     true,
 		Engine:        "auto",
 		Compression:   "none",
+
+		MaxPendingConnections: 10_000,
 		LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 			MaxPerAddress: 32, MaxTransports: 10_000},
 	}

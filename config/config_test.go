@@ -66,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, cookie, longpoll, bridge)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, max_pending_connections, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -168,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, max_pending_connections, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -989,6 +989,8 @@ func TestDefault(t *testing.T) {
 			RawSocket:     true,
 			Engine:        "auto",
 			Compression:   "none",
+
+			MaxPendingConnections: 10000,
 			LongPoll: LongPoll{Enabled: true, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 				MaxPerAddress: 32, MaxTransports: 10000},
 			Bridge: &Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", CallTimeout: time.Minute, SignatureWindow: 5 * time.Minute},
@@ -1047,6 +1049,7 @@ func TestFullConfig(t *testing.T) {
 		"      - https://*.example.com",
 		"    engine: goroutine",
 		"    compression: deflate",
+		"    max_pending_connections: 2000",
 		"    longpoll:",
 		"      path: /wamp-lp",
 		"      request_timeout: 5s",
@@ -1136,6 +1139,8 @@ func TestFullConfig(t *testing.T) {
 				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
 				Engine:         "goroutine",
 				Compression:    "deflate",
+
+				MaxPendingConnections: 2000,
 				LongPoll: LongPoll{Enabled: true, Path: "/wamp-lp", RequestTimeout: 5 * time.Second, SessionTimeout: time.Minute,
 					MaxPerAddress: 4, MaxTransports: 100, AllowAddressChange: true},
 				Bridge: &Bridge{Realm: "com.example.public", PublishPath: "/http/publish", CallPath: "/call", CallTimeout: 5 * time.Second,
@@ -1148,6 +1153,8 @@ func TestFullConfig(t *testing.T) {
 				RawSocket:     true,
 				Engine:        "auto",
 				Compression:   "none",
+
+				MaxPendingConnections: 10000,
 				LongPoll: LongPoll{Enabled: false, Path: "/lp", RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
 					MaxPerAddress: 32, MaxTransports: 10000},
 			},

@@ -22,7 +22,7 @@ var (
 	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin", "cluster"}
 	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
-	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "compression", "cookie", "longpoll", "bridge"}
+	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "compression", "max_pending_connections", "cookie", "longpoll", "bridge"}
 	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
 	bridgeKeyKeys = []string{"key", "secret", "authid"}
 	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
@@ -568,6 +568,8 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			l.Address = s
 		case "websocket_path":
 			d.str(v, path, &l.WebSocketPath)
+		case "max_pending_connections":
+			d.positive(v, path, &l.MaxPendingConnections)
 		case "websocket":
 			d.boolean(v, path, &l.WebSocket)
 		case "rawsocket":

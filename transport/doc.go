@@ -139,6 +139,14 @@
 // Input is bounded before it is buffered; both engines read through the
 // same code (input, in inbound.go), so the limits are the same on both:
 //
+//   - At most Server.MaxPendingConnections connections whose session is
+//     not established are held at once: counted from their accept,
+//     through the TLS and transport handshakes, to WELCOME or their end
+//     (joinState), whichever engine serves them. One accepted past that
+//     is closed at once, before a byte of it is read: a flood of sockets
+//     costs an accept and a close each, and the sessions already
+//     established are not affected (RefusalReasons "pending_full"). The
+//     handshake and hello timeouts bound how long each is held.
 //   - Until its session is established, a client's messages are limited to
 //     Server.MaxPreWelcomeMessageSize (64 KiB by default): room for any
 //     HELLO and AUTHENTICATE. A frame header that announces more (or

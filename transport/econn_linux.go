@@ -198,6 +198,7 @@ func (c *econn) Timer(now time.Duration) {
 // Closed implements epoll.Handler.
 func (c *econn) Closed() {
 	c.in.release(c.srv)
+	c.in.join.settle(c.srv)
 	if c.session != nil {
 		c.session.Detach()
 		c.srv.connClosed(engEpoll, kindOf(c.proto))

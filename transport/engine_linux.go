@@ -111,6 +111,7 @@ func (s *Server) addToEngine(e *engine, nc net.Conn, t *tlsrec.Result, spent tim
 	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
 
 	c := &econn{wire: wire{srv: s, remote: remote}}
+	c.in.join.pend() // counted at the accept (Server.pend)
 	if t != nil {
 		c.tls = newEconnTLS(t)
 		c.SetInput(t.Leftover)
@@ -119,6 +120,7 @@ func (s *Server) addToEngine(e *engine, nc net.Conn, t *tlsrec.Result, spent tim
 	if s.closed {
 		s.mu.Unlock()
 		unix.Close(fd)
+		s.unpend()
 		return true
 	}
 	e.conns[c] = struct{}{}
@@ -132,6 +134,7 @@ func (s *Server) addToEngine(e *engine, nc net.Conn, t *tlsrec.Result, spent tim
 		s.mu.Lock()
 		delete(e.conns, c)
 		s.mu.Unlock()
+		s.unpend()
 		s.wg.Done()
 	}
 	return true

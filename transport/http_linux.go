@@ -34,6 +34,7 @@ func (c *econn) handOffHTTP(b []byte) {
 		f.conns.Add(-1)
 		return
 	}
+	c.in.join.settle(s) // an HTTP connection now, not a WAMP one to come
 	s.mu.Lock()
 	delete(s.eng.conns, c)
 	s.mu.Unlock()

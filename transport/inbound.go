@@ -28,7 +28,23 @@ const (
 	// (an authentication is under way, say): the client is not the one
 	// keeping the session from being established.
 	joinOwed
+	// joinPending: the connection is counted among the Server's pending
+	// ones (Server.MaxPendingConnections) until WELCOME or its end,
+	// whichever comes first: the bit is cleared once, by the one that
+	// uncounts it.
+	joinPending
 )
+
+// pend marks a connection counted as pending (Server.pend).
+func (j *joinState) pend() { j.bits.Or(joinPending) }
+
+// settle uncounts a connection that ends before WELCOME; it does
+// nothing after WELCOME or a settle.
+func (j *joinState) settle(s *Server) {
+	if j.bits.And(^uint32(joinPending))&joinPending != 0 {
+		s.unpend()
+	}
+}
 
 // welcomed reports whether WELCOME was queued.
 func (j *joinState) welcomed() bool { return j.bits.Load()&joinWelcomed != 0 }
@@ -38,15 +54,18 @@ func (j *joinState) welcomed() bool { return j.bits.Load()&joinWelcomed != 0 }
 func (j *joinState) received() { j.bits.Or(joinOwed) }
 
 // sent notes a message queued for the client: any message answers the
-// client's last one; WELCOME establishes the session. After WELCOME it
-// costs one atomic load.
-func (j *joinState) sent(t wamp.MessageType) {
+// client's last one; WELCOME establishes the session, and the connection
+// is no longer pending (s.unpend). After WELCOME it costs one atomic
+// load.
+func (j *joinState) sent(s *Server, t wamp.MessageType) {
 	v := j.bits.Load()
 	if v&joinWelcomed != 0 {
 		return
 	}
 	if t == wamp.TypeWelcome {
-		j.bits.Store(joinWelcomed)
+		if j.bits.Swap(joinWelcomed)&joinPending != 0 {
+			s.unpend()
+		}
 		return
 	}
 	if v&joinOwed != 0 {

@@ -2,6 +2,9 @@ package transport
 
 import (
 	"bytes"
+	"errors"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +277,61 @@ func TestPartialBudgetCountsInflated(t *testing.T) {
 		c.conn.Write(wsHeader(ws.OpText, true, 100)[:2]) // and no more
 		expect[*wamp.Welcome](t, c)
 		eventually(t, "the decompressed HELLO to be given back", func() bool { return b.Held() == 0 })
+	})
+}
+
+// TestMaxPendingConnections: the connections whose session is not
+// established (a bare socket or one in its TLS handshake, a WebSocket and
+// a RawSocket client that have not said HELLO) count against
+// MaxPendingConnections; one more is closed at its accept, unread, and
+// counted, while established sessions go on. WELCOME, or the end of a
+// pending connection, makes room again.
+func TestMaxPendingConnections(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.MaxPendingConnections = 3 })
+		joined := ts.dialRS(t, wamp.FormatJSON)
+		join(t, joined)
+
+		bare := ts.dial(t) // over TLS: its handshake waits for its first write
+		ws := ts.dialWS(t, "wamp.2.json")
+		rs := ts.dialRS(t, wamp.FormatMsgPack)
+		eventually(t, "3 pending connections", func() bool { return ts.Stats().Pending == 3 })
+
+		refusedClosed := func() {
+			t.Helper()
+			c, err := net.DialTimeout(ts.network, ts.addr, ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(ioTimeout))
+			if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("a connection past the limit: read %d bytes, %v; want it closed", n, err)
+			}
+		}
+		refusedClosed()
+		if n := ts.Stats().Refused["pending_full"]; n != 1 {
+			t.Errorf("pending_full refusals %d, want 1", n)
+		}
+		roundTrip(t, joined, 1)
+
+		join(t, ws)
+		eventually(t, "2 pending connections", func() bool { return ts.Stats().Pending == 2 })
+		late := ts.dialWS(t, "wamp.2.json")
+		join(t, late)
+		if n := ts.Stats().Pending; n != 2 {
+			t.Errorf("Pending %d after a join, want 2", n)
+		}
+		bare.Close()
+		rs.netConn().Close()
+		eventually(t, "no pending connection", func() bool { return ts.Stats().Pending == 0 })
+		for range 3 {
+			ts.dial(t)
+		}
+		eventually(t, "3 pending connections again", func() bool { return ts.Stats().Pending == 3 })
+		refusedClosed()
+		if n := ts.Stats().Refused["pending_full"]; n != 2 {
+			t.Errorf("pending_full refusals %d, want 2", n)
+		}
 	})
 }

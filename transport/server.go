@@ -31,6 +31,11 @@ const (
 	// DefaultMaxTLSHandshakes bounds the TLS handshakes the epoll engine
 	// runs at once.
 	DefaultMaxTLSHandshakes = 1024
+	// DefaultMaxPendingConnections bounds the connections whose session is
+	// not established yet: room for a fleet of some thousands of clients
+	// reconnecting at once (each is pending for a few round trips), not
+	// for an unbounded flood of sockets that never say HELLO.
+	DefaultMaxPendingConnections = 10_000
 )
 
 // closeGrace bounds the flush of what is queued when a connection closes,
@@ -159,6 +164,16 @@ type Server struct {
 	// (given back after the storm; see memory.go). Default
 	// DefaultMaxTLSHandshakes.
 	MaxTLSHandshakes int
+	// MaxPendingConnections bounds the connections the Server holds whose
+	// session is not established yet: from their accept, through the TLS
+	// and transport handshakes, to WELCOME (HELLO and authentication
+	// included), whose timeouts alone bound how long each is held, not
+	// how many. A connection accepted while that many are pending is
+	// closed at once, before a byte of it is read (it costs an accept and
+	// a close), and counted in ServerStats.Refused ("pending_full"); the
+	// sessions already established are not counted and not affected.
+	// Default DefaultMaxPendingConnections; negative for no limit.
+	MaxPendingConnections int
 
 	// Cookie, when set, gives WebSocket clients an authentication cookie:
 	// the upgrade reads it and, when the client has none, sets a new random
@@ -260,6 +275,7 @@ type options struct {
 	idleTimeout          time.Duration
 	tls                  *tlsrec.Config // TLS on the epoll engine; nil without TLS or epoll
 	maxTLSHandshakes     int
+	maxPending           int64 // 0: no limit
 	log                  *slog.Logger
 	wsPath               string // the WebSocket path, default applied
 	http                 httpOptions
@@ -360,6 +376,7 @@ func (s *Server) setup() error {
 		return fmt.Errorf("transport: MaxTLSHandshakes %d is negative", s.MaxTLSHandshakes)
 	}
 	o.maxTLSHandshakes = cmp.Or(s.MaxTLSHandshakes, DefaultMaxTLSHandshakes)
+	o.maxPending = int64(max(cmp.Or(s.MaxPendingConnections, DefaultMaxPendingConnections), 0))
 	if s.TLSConfig != nil && epollSupported && s.Engine != EngineGoroutine {
 		if o.tls, err = tlsrec.NewConfig(s.TLSConfig); err != nil {
 			if s.Engine == EngineEpoll {
@@ -440,14 +457,21 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accepting connections on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
+		if !s.pend() {
+			s.refused(nc.RemoteAddr().String(), errTooManyPending) // counted before the client can see it
+			nc.Close()
+			continue
+		}
 		if eng != nil && s.serveEngine(eng, nc) {
 			continue
 		}
 		c := newConn(s, nc)
+		c.in.join.pend()
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
+			s.unpend()
 			return nil
 		}
 		s.conns[c] = struct{}{}
@@ -483,11 +507,27 @@ func (s *Server) isClosed() bool {
 
 func (s *Server) serveConn(c *conn) {
 	defer func() {
+		c.in.join.settle(s)
 		s.forget(c)
 		s.wg.Done()
 	}()
 	c.serve()
 }
+
+// pend counts a connection just accepted as pending (see
+// MaxPendingConnections), unless that many are: it reports false then,
+// and the caller refuses the connection. Whoever holds the connection
+// uncounts it once: at WELCOME, or at its end (joinState.settle), or
+// with unpend where it is dropped before it has a joinState.
+func (s *Server) pend() bool {
+	if n := s.stats.pending.Add(1); s.opt.maxPending > 0 && n > s.opt.maxPending {
+		s.stats.pending.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) unpend() { s.stats.pending.Add(-1) }
 
 // forget drops c from the connections Close and Shutdown end: at its end,
 // or when it is handed to the HTTP handler, whose connection it is then.

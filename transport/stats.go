@@ -63,9 +63,11 @@ func kindOf(p protocol) int {
 //	bad_request    a malformed request, or not a WebSocket upgrade
 //	too_large      an upgrade request over 16 KiB
 //	http_busy      HTTP connections were at HTTP.MaxConns
+//	pending_full   the connections not yet joined were at
+//	               MaxPendingConnections: closed at accept, unread
 //	other          anything else
 var RefusalReasons = []string{"timeout", "closed", "tls", "disabled", "rawsocket", "not_found", "origin",
-	"subprotocol", "bad_request", "too_large", "http_busy", "other"}
+	"subprotocol", "bad_request", "too_large", "http_busy", "pending_full", "other"}
 
 const (
 	refTimeout = iota
@@ -79,6 +81,7 @@ const (
 	refBadRequest
 	refTooLarge
 	refHTTPBusy
+	refPendingFull
 	refOther
 	numRefusals
 )
@@ -91,6 +94,7 @@ var (
 	errRawSocketOff      = errors.New("RawSocket is disabled on this port")
 	errWebSocketOff      = errors.New("WebSocket is disabled on this port")
 	errHTTPBusy          = errors.New("too many HTTP connections")
+	errTooManyPending    = errors.New("too many connections not yet joined")
 )
 
 // refusalReason classes the error that refused a handshake.
@@ -115,6 +119,8 @@ func refusalReason(err error) int {
 		return refSubprotocol
 	case errors.Is(err, errHTTPBusy):
 		return refHTTPBusy
+	case errors.Is(err, errTooManyPending):
+		return refPendingFull
 	case errors.As(err, &rejected):
 		switch rejected.StatusCode() {
 		case 404:
@@ -141,6 +147,7 @@ type serverCounters struct {
 	tlsHandshakes                         atomic.Int64 // in progress on the epoll engine's goroutines
 	tlsHandshakeWaits                     atomic.Uint64
 	deflateConns, inflatedTooLarge        atomic.Uint64
+	pending                               atomic.Int64 // connections not yet joined (Server.MaxPendingConnections)
 }
 
 type connCounts struct {
@@ -211,6 +218,10 @@ type ServerStats struct {
 	// DeflateConns counts the WebSocket connections that negotiated
 	// permessage-deflate (Server.Deflate).
 	DeflateConns uint64
+	// Pending is the number of connections accepted whose session is not
+	// established yet (at most Server.MaxPendingConnections); those
+	// refused for it are in Refused ("pending_full").
+	Pending int64
 	// InflatedTooLarge counts connections closed (1009) for a compressed
 	// message whose decompressed form was over the size limit that applied
 	// (zip bombs among them); those refused before WELCOME are also in
@@ -231,6 +242,7 @@ func (s *Server) Stats() ServerStats {
 		TLSHandshakeWaits:     s.stats.tlsHandshakeWaits.Load(),
 		DeflateConns:          s.stats.deflateConns.Load(),
 		InflatedTooLarge:      s.stats.inflatedTooLarge.Load(),
+		Pending:               s.stats.pending.Load(),
 	}
 	for e := range numEngines {
 		for k := range numKinds {

@@ -84,6 +84,7 @@ func (s *Server) handshakeTLS(e *engine, nc net.Conn) {
 		s.mu.Unlock()
 		<-e.tlsSlots
 		nc.Close()
+		s.unpend()
 		return
 	}
 	e.handshakes[nc] = struct{}{}
@@ -113,6 +114,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 	s.mu.Unlock()
 	if err != nil {
 		nc.Close()
+		s.unpend()
 		if !closed {
 			remote := nc.RemoteAddr().String()
 			s.refused(remote, fmt.Errorf("%w with %s: %w", errTLSHandshake, remote, err))
@@ -121,6 +123,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 	}
 	if closed || !s.addToEngine(e, nc, res, time.Since(start)) {
 		nc.Close()
+		s.unpend()
 	}
 }
 

@@ -241,7 +241,7 @@ func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
 	}
 	*out = b
 	w.ci.sent(m)
-	w.in.join.sent(m.Type())
+	w.in.join.sent(w.srv, m.Type())
 	return nil
 }
 
@@ -333,7 +333,7 @@ func (w *wire) appendDeflated(out *[]byte, m wamp.Message, d *deflated, queued i
 	*out = websocket.AppendHeader(*out, h)
 	*out = append(*out, d.p...)
 	w.ci.sent(m)
-	w.in.join.sent(m.Type())
+	w.in.join.sent(w.srv, m.Type())
 	return nil
 }
 

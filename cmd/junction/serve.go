@@ -370,6 +370,7 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 			IdleTimeout:      cfg.Limits.IdleTimeout,
 			Logger:           log.With("listener", l.Address),
 		}
+		srv.MaxPendingConnections = l.MaxPendingConnections
 		srv.MaxPreWelcomeMessageSize = cfg.Limits.MaxPreWelcomeMessageSize
 		srv.PartialBudget = partial
 		if l.TLS != nil {
