@@ -15,10 +15,19 @@ import (
 type closeInfo struct {
 	codeSet      bool
 	lastQueueErr bool // the last Send failed with router.ErrQueueFull
-	code         ws.StatusCode
-	reason       string
-	sentGoodbye  wamp.URI
-	sentAbort    wamp.URI
+	// last is set once a GOODBYE or ABORT is queued: a session's last
+	// message (the router closes the connection once the GOODBYEs are
+	// exchanged, or at once after ABORT). Nothing is queued after it: a
+	// message from another session's goroutine (an EVENT, an answer, an
+	// INTERRUPT) that raced the GOODBYE is dropped as one for a closed
+	// connection would be, so no client sees anything after its
+	// GOODBYE, whichever part of the router sent it (some clients take
+	// it for a protocol violation; wampy.js does).
+	last        bool
+	code        ws.StatusCode
+	reason      string
+	sentGoodbye wamp.URI
+	sentAbort   wamp.URI
 }
 
 // sent notes a message queued for the client.
@@ -26,8 +35,10 @@ func (ci *closeInfo) sent(m wamp.Message) {
 	switch m.Type() {
 	case wamp.TypeGoodbye:
 		ci.sentGoodbye = wamp.Unwrap(m).(*wamp.Goodbye).Reason
+		ci.last = true
 	case wamp.TypeAbort:
 		ci.sentAbort = wamp.Unwrap(m).(*wamp.Abort).Reason
+		ci.last = true
 	}
 }
 

@@ -227,6 +227,9 @@ func (w *wire) failWith(l link, code ws.StatusCode, reason string, end func(reas
 // and commitLocked, without going through link: Send is the hot path, and
 // the engines' methods called directly are inlined.
 func (w *wire) appendMessage(out *[]byte, m wamp.Message, queued int) error {
+	if w.ci.last {
+		return router.ErrClosed // nothing after GOODBYE or ABORT (closeInfo.last)
+	}
 	if sh, ok := m.(*wamp.Shared); ok {
 		if p := sh.Encoded(w.format); p != nil {
 			return w.appendEncoded(out, sh, p, queued)
@@ -318,6 +321,9 @@ func (w *wire) sendDeflated(l link, m wamp.Message) error {
 // admit lets it: its bounds are judged on the uncompressed size, which is
 // never less.
 func (w *wire) appendDeflated(out *[]byte, m wamp.Message, d *deflated, queued int) error {
+	if w.ci.last {
+		return router.ErrClosed // nothing after GOODBYE or ABORT (closeInfo.last)
+	}
 	err := d.err
 	if err == nil {
 		err = admit(m.Type(), d.n, d.n+websocket.MaxServerHeaderSize, queued, int(w.maxOut), w.srv.opt.queue)

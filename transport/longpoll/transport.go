@@ -28,7 +28,11 @@ type lpTransport struct {
 	mu         sync.Mutex
 	queue      [][]byte
 	queued     int
-	peerClosed bool          // the router closed: receives drain the queue, then 410
+	peerClosed bool // the router closed: receives drain the queue, then 410
+	// ended is set once a GOODBYE or ABORT is queued, the session's last
+	// message: nothing is queued after it (a message that raced it from
+	// another session's goroutine is dropped as for a closed transport).
+	ended      bool
 	clientGone bool          // /close, an expiry or Handler.Close
 	wake       chan struct{} // closed and replaced when the queue or the state changes
 	receiver   uint64        // the newest receive; an older one held returns empty
@@ -55,11 +59,15 @@ func (p peer) Send(m wamp.Message) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.peerClosed || t.clientGone {
+	if t.peerClosed || t.clientGone || t.ended {
 		return router.ErrClosed
 	}
 	if t.queued > 0 && t.queued+len(b) > t.h.cfg.OutboundQueue {
 		return router.ErrQueueFull
+	}
+	switch m.Type() {
+	case wamp.TypeGoodbye, wamp.TypeAbort:
+		t.ended = true
 	}
 	t.queue = append(t.queue, b)
 	t.queued += len(b)
