@@ -106,10 +106,7 @@ func (n *Node) askCookies(peer uint64) {
 	if n.cookies.Load() == nil || n.cookiesAsked.Swap(true) {
 		return
 	}
-	if err := n.nc.PublishRequest(n.subj.cookieSyncPrefix+strconv.FormatUint(peer, 16), n.subj.cookieSnapPrefix+n.idString(), nil); err != nil {
-		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: could not ask a node for its cookie logins", "err", err)
-	}
+	n.out.request(n.subj.cookieSyncPrefix+strconv.FormatUint(peer, 16), n.subj.cookieSnapPrefix+n.idString(), nil)
 }
 
 // onCookieSync sends this node's cookie table to the node that asked, in
@@ -128,7 +125,7 @@ func (n *Node) onCookieSync(m *nats.Msg) {
 		ident := *id
 		all = append(all, cookieMsg{Hash: h, Realm: realm, ID: &ident, Expires: expires.UnixMilli()})
 	})
-	limit := min(cookieSnapChunk, int(n.nc.MaxPayload()/2))
+	limit := min(cookieSnapChunk, int(n.maxPayload.Load()/2))
 	for len(all) > 0 {
 		size, i := 0, 0
 		for i < len(all) && (size < limit || i == 0) {

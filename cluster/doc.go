@@ -94,7 +94,8 @@
 // an existing NATS), and writes itself once 32 KiB wait: a NATS server
 // that stops reading would stall whoever publishes, each write for up to
 // nats.go's FlusherTimeout (1 minute). So what the node sends (Forward,
-// Interest, publications, heartbeats, answers) goes through its outbox:
+// Interest, publications, heartbeats, answers, requests for a node's
+// tables) goes through its outbox:
 // copied into a buffer under a lock of its own and published, in order,
 // by one goroutine of the node's, never by the router's event loops. The
 // outbox holds at most outboxBytes (8 MiB) that NATS has not taken; past

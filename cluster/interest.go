@@ -256,7 +256,7 @@ func (n *Node) onSyncRequest(m *nats.Msg) {
 	for {
 		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq}
 		size := 0
-		limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
+		limit := min(snapshotChunk, int(n.maxPayload.Load()/2))
 		for len(entries) > 0 && (size < limit || len(chunk.Entries) == 0) {
 			e := entries[len(entries)-1]
 			entries = entries[:len(entries)-1]
@@ -462,10 +462,10 @@ func (n *Node) askTable(p *peer, now time.Time) {
 	p.syncing, p.nonce, p.asked, p.snap = true, rand.Uint64(), now, nil
 	n.stats.Syncs.Add(1)
 	b, _ := json.Marshal(&syncRequest{Node: n.id, Nonce: p.nonce})
-	if err := n.nc.PublishRequest(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b); err != nil {
-		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: could not ask a node for its subscriptions", "peer", p.name, "err", err)
-	}
+	// Through the outbox, never nats.go under members.mu (a NATS that
+	// stopped reading would hold every publication of the node); one
+	// refused is asked again after two heartbeats, as one unanswered.
+	n.out.request(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b)
 }
 
 // onSnapshot collects the chunks of a table this node asked for and, with

@@ -47,14 +47,15 @@ type outQueue struct {
 	msgs []outMsg
 }
 
-// outMsg is a message in an outQueue: its subject, where its data ends in
-// buf, and for a batch of call messages the node it goes to and how many
-// calls it carries (refused, they are failed: failCalls).
+// outMsg is a message in an outQueue: its subject, its reply subject (a
+// request for a table), where its data ends in buf, and for a batch of
+// call messages the node it goes to and how many calls it carries
+// (refused, they are failed: failCalls).
 type outMsg struct {
-	subj  string
-	end   int
-	node  uint64
-	calls int
+	subj, reply string
+	end         int
+	node        uint64
+	calls       int
 }
 
 func (o *outbox) start(n *Node) {
@@ -68,6 +69,17 @@ func (o *outbox) start(n *Node) {
 // it: not when it is stopped or full, which it counts and logs (a batch
 // of calls counts once per call; its caller fails them).
 func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
+	return o.add(outMsg{subj: subj, node: node, calls: calls}, data)
+}
+
+// request queues data for subj with a reply subject, as put does.
+func (o *outbox) request(subj, reply string, data []byte) bool {
+	return o.add(outMsg{subj: subj, reply: reply}, data)
+}
+
+// add queues m with data (m.end is set here).
+func (o *outbox) add(m outMsg, data []byte) bool {
+	subj, calls := m.subj, m.calls
 	o.mu.Lock()
 	if o.stopped || o.bytes > 0 && o.bytes+len(data) > outboxBytes {
 		o.mu.Unlock()
@@ -75,7 +87,8 @@ func (o *outbox) put(subj string, data []byte, node uint64, calls int) bool {
 		return false
 	}
 	o.cur.buf = append(o.cur.buf, data...)
-	o.cur.msgs = append(o.cur.msgs, outMsg{subj: subj, end: len(o.cur.buf), node: node, calls: calls})
+	m.end = len(o.cur.buf)
+	o.cur.msgs = append(o.cur.msgs, m)
 	o.bytes += len(data)
 	first := len(o.cur.msgs) == 1
 	o.mu.Unlock()
@@ -161,7 +174,13 @@ func (o *outbox) publish(q outQueue) {
 		data := q.buf[start:m.end]
 		start = m.end
 		q.msgs[i] = outMsg{}
-		if err := n.nc.Publish(m.subj, data); err != nil {
+		var err error
+		if m.reply == "" {
+			err = n.nc.Publish(m.subj, data)
+		} else {
+			err = n.nc.PublishRequest(m.subj, m.reply, data)
+		}
+		if err != nil {
 			o.refused(m.subj, len(data), m.calls, err)
 			if m.calls > 0 {
 				refused = append(refused, refusedBatch{m.node, slices.Clone(data)})

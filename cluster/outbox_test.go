@@ -194,3 +194,63 @@ func startNATSServer(t *testing.T) *server.Server {
 	}
 	return ns
 }
+
+// TestTableRequestWhileNATSStallsNoLoop: a node that must ask another for
+// its interest table (a change went missing) while its NATS server reads
+// nothing does not hold the members' lock waiting on nats.go: a local
+// publication, which looks the members up, and the local call after it
+// are served. Before, the request was published under members.mu and
+// waited for nats.go's stalled flusher (up to a minute), and with it every
+// publication of the node.
+func TestTableRequestWhileNATSStallsNoLoop(t *testing.T) {
+	// No PING from the server during the test: the node's answer would
+	// wait on the stalled write too, and its reading with it, so that b's
+	// heartbeat would not reach the node.
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, DisableShortFirstPing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	proxy := newStallProxy(t, ns.Addr().String())
+	a := startNode(t, Config{NodeName: "a", NATS: []string{proxy.url()}})
+	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
+	defer proxy.stall(false) // before the nodes close: they send what they hold
+	waitFor(t, "the nodes to know each other", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+
+	events(t, dial(t, b, wamp.FormatMsgPack), "com.example.big", nil)
+	waitInterest(t, a, "com.example.big", 1)
+	sa := dial(t, a, wamp.FormatMsgPack)
+	register(t, sa, "com.example.local", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{"here"}}, nil
+	}, nil)
+
+	proxy.stall(true)
+	big := make([]byte, 256<<10)
+	for range 48 { // 12 MiB: nats.go's writer is stuck in a write
+		if _, err := sa.Publish(ctxT(t), "com.example.big", wamp.List{big}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's next change is lost (made without being broadcast): its
+	// heartbeat tells a, which asks for b's table.
+	syncs := a.node.Stats().Syncs
+	b.node.local.mu.Lock()
+	b.node.local.set[entry{Realm: "realm1", Match: wamp.MatchExact, Topic: "com.example.missed"}] = struct{}{}
+	b.node.local.seq++
+	b.node.local.mu.Unlock()
+	waitFor(t, "a to ask b for its table", func() bool { return a.node.Stats().Syncs > syncs })
+
+	if _, err := sa.Publish(ctxT(t), "com.example.big", wamp.List{"small"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // nats.go's flusher waits a minute
+	defer cancel()
+	res, err := sa.Call(ctx, "com.example.local", nil, nil, nil)
+	if err != nil || len(res.Args) != 1 || res.Args[0] != "here" {
+		t.Fatalf("a local call after a publication, while a table request waits for a NATS that reads nothing: %v %+v", err, res)
+	}
+}

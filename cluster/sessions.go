@@ -220,7 +220,7 @@ func (n *Node) answerSessionTable(m *nats.Msg, req *syncRequest) {
 				Testaments: n.encodeTestaments(s.Realm, s.ID, s.Testaments)})
 		})
 	}
-	limit := min(snapshotChunk, int(n.nc.MaxPayload()/2))
+	limit := min(snapshotChunk, int(n.maxPayload.Load()/2))
 	for {
 		chunk := snapshot{Node: n.id, Nonce: req.Nonce, Seq: seq, Table: tableSessions}
 		size := 0
@@ -336,10 +336,7 @@ func (n *Node) askSessions(p *peer, now time.Time) {
 	r.syncing, r.nonce, r.asked, r.snap = true, rand.Uint64(), now, nil
 	n.stats.Syncs.Add(1)
 	b, _ := json.Marshal(&syncRequest{Node: n.id, Nonce: r.nonce, Table: tableSessions})
-	if err := n.nc.PublishRequest(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b); err != nil {
-		n.stats.SendFailures.Add(1)
-		n.log.Warn("cluster: could not ask a node for its sessions", "peer", p.name, "err", err)
-	}
+	n.out.request(n.subj.syncPrefix+strconv.FormatUint(p.id, 16), n.subj.snapPrefix+n.idString(), b) // as askTable
 }
 
 // onSessionSnapshot collects the chunks of a session table and, with the
