@@ -330,7 +330,8 @@ type Stats struct {
 	CallMessagesSent     uint64 // INVOCATION, INTERRUPT, RESULT, ERROR sent to other nodes
 	CallMessagesReceived uint64
 	// BadMessages counts messages from other nodes that did not decode
-	// (and retained events in JetStream that did not).
+	// (and retained events and history records in JetStream that did
+	// not: a history record that does not is left out of get_events).
 	BadMessages uint64
 	// RetainedReceived counts retained events this node read from
 	// JetStream (its own included) and gave its router.

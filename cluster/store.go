@@ -101,7 +101,7 @@ type jsStore struct {
 
 	stats struct {
 		appended, dropped, writeErrors, lost atomic.Uint64
-		retainedFailed                       atomic.Uint64
+		retainedFailed, badRecords           atomic.Uint64
 	}
 }
 
@@ -555,13 +555,45 @@ func (s *jsStore) Query(ctx context.Context, realm wamp.URI, q *history.Query) (
 	streams := make([][]stored, len(rules))
 	for i, r := range rules {
 		name, _ := s.streamFor(realm, r)
-		recs, err := s.readRetrying(ctx, name)
+		recs, err := s.readRetrying(ctx, realm, name)
 		if err != nil {
 			return nil, fmt.Errorf("reading the event history of %s %s in realm %s from stream %s: %w", r.Match, r.Topic, realm, name, err)
 		}
 		streams[i] = recs
 	}
-	return history.Select(merge(streams), q)
+	recs := merge(streams)
+	evs, err := history.Select(recs, q)
+	var up *history.UnknownPublicationError
+	if err == nil || errors.As(err, &up) {
+		return evs, err
+	}
+	// A record that does not decode (one put in the stream by another
+	// program, or by a build with another record format) is left out,
+	// not allowed to fail every query of the rule while it is kept.
+	// Looked for only once Select failed: decoding every record of every
+	// query would copy each event's payload once more.
+	good := recs[:0:0]
+	for _, rec := range recs {
+		if _, derr := history.Decode(rec); derr != nil {
+			s.bad(realm, derr)
+			continue
+		}
+		good = append(good, rec)
+	}
+	if len(good) == len(recs) {
+		return nil, err
+	}
+	return history.Select(good, q)
+}
+
+// bad counts a history record that does not decode, left out of a query;
+// logged at 1, 2, 4, ... of them.
+func (s *jsStore) bad(realm wamp.URI, err error) {
+	s.n.stats.BadMessages.Add(1)
+	if n := s.stats.badRecords.Add(1); bits.OnesCount64(n) == 1 {
+		s.log.Warn("cluster: a message in an event history stream is not a history record; left out of get_events",
+			"realm", realm, "err", err, "total", n)
+	}
 }
 
 // stored is a record read from a stream, with its stamp.
@@ -600,10 +632,10 @@ func merge(streams [][]stored) [][]byte {
 // readRetrying reads a stream, trying again a few times after a failure:
 // a stream whose leader is being elected (a node just started or stopped)
 // does not answer for a moment.
-func (s *jsStore) readRetrying(ctx context.Context, name string) ([]stored, error) {
+func (s *jsStore) readRetrying(ctx context.Context, realm wamp.URI, name string) ([]stored, error) {
 	wait := 50 * time.Millisecond
 	for try := 1; ; try++ {
-		recs, err := s.read(ctx, name)
+		recs, err := s.read(ctx, realm, name)
 		if err == nil || try == 5 || ctx.Err() != nil {
 			return recs, err
 		}
@@ -616,8 +648,9 @@ func (s *jsStore) readRetrying(ctx context.Context, name string) ([]stored, erro
 	}
 }
 
-// read returns every record of a history stream, oldest first.
-func (s *jsStore) read(ctx context.Context, name string) ([]stored, error) {
+// read returns every record of a history stream of realm, oldest first;
+// a message too short to be one is left out (bad).
+func (s *jsStore) read(ctx context.Context, realm wamp.URI, name string) ([]stored, error) {
 	st, err := s.js.Stream(ctx, name)
 	if err != nil {
 		return nil, err
@@ -646,9 +679,10 @@ func (s *jsStore) read(ctx context.Context, name string) ([]stored, error) {
 			got++
 			data := m.Data()
 			if len(data) < 8 {
-				return nil, fmt.Errorf("stream message %q is too short to be an event", data)
+				s.bad(realm, fmt.Errorf("stream message of %d bytes is too short to be an event", len(data)))
+			} else {
+				out = append(out, stored{rec: data[8:], stamp: binary.BigEndian.Uint64(data)})
 			}
-			out = append(out, stored{rec: data[8:], stamp: binary.BigEndian.Uint64(data)})
 			md, err := m.Metadata()
 			if err != nil {
 				return nil, err

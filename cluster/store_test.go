@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
@@ -258,4 +260,74 @@ func TestStoreWithoutJetStream(t *testing.T) {
 	}
 	rt.Shutdown(context.Background())
 	rt.Close()
+}
+
+// startJetStreamNATS starts an in-process nats-server with JetStream (one
+// server, its data in a temporary directory): an existing NATS whose
+// JetStream answers at once, for tests of the store that need no
+// JetStream cluster.
+func startJetStreamNATS(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return ns
+}
+
+// TestBadHistoryRecordIsSkipped: a message in a history stream that is
+// not a record this build reads (one published there by another program
+// on a shared NATS, or by a build with another record format) is left out
+// of get_events' answer and counted; the other events are still given.
+// Before, every get_events of the rule failed while the message was in
+// the stream.
+func TestBadHistoryRecordIsSkipped(t *testing.T) {
+	ns := startJetStreamNATS(t)
+	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{storeRealm}})
+	waitStoreReady(t, tn)
+	s := dial(t, tn, wamp.FormatJSON)
+	_, sub := events(t, s, "com.example.history", nil)
+	publish := func(v int) uint64 {
+		id, err := s.Publish(ctxT(t), "com.example.history", wamp.List{v}, nil, wamp.Dict{"acknowledge": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint64(id)
+	}
+	first := publish(1)
+	subj := tn.node.store().subjects[ruleKey{"realm1", wamp.MatchExact, "com.example.history"}]
+	stamp := make([]byte, 8)
+	for _, junk := range [][]byte{
+		[]byte("short"),                  // not even a stamp
+		append(stamp, "not a record"...), // a stamp, then no record
+		append(stamp, 9, 0, 0),           // another record version
+	} {
+		if _, err := tn.node.js.Publish(ctxT(t), subj, junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := publish(2)
+	bad := tn.node.Stats().BadMessages
+	for _, kw := range []wamp.Dict{nil, {"reverse": true, "limit": 1}, {"after_publication": first}} {
+		got := pubs(t, getEvents(t, s, sub.ID(), kw))
+		want := []uint64{first, last}
+		switch {
+		case kw["reverse"] == true:
+			want = []uint64{last}
+		case kw["after_publication"] != nil:
+			want = []uint64{last}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("get_events(%v) = %v, want %v", kw, got, want)
+		}
+	}
+	if tn.node.Stats().BadMessages == bad {
+		t.Error("the records that do not decode were not counted")
+	}
 }
