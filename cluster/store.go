@@ -49,8 +49,12 @@ const (
 	// each node's copy).
 	retainedMaxTopics = 1 << 20
 	retainedMaxBytes  = 256 << 20
-	// historyReadBatch is how many events a get_events read fetches at once.
-	historyReadBatch = 512
+	// historyReadBatch is the most events a get_events read fetches at
+	// once: each fetch of an ordered consumer makes a new consumer on the
+	// server (and deletes the one before), so a stream is read in one
+	// fetch up to this many events (the fetch's buffer, 16 bytes an
+	// event, is sized by the stream).
+	historyReadBatch = 1 << 16
 )
 
 // storeItem is one message waiting to be stored.
@@ -670,7 +674,7 @@ func (s *jsStore) read(ctx context.Context, realm wamp.URI, name string) ([]stor
 	for {
 		// FetchNoWait ends the batch with what the stream has now; the
 		// last event's NumPending says whether more are left.
-		batch, err := cons.FetchNoWait(historyReadBatch)
+		batch, err := cons.FetchNoWait(int(min(max(info.State.Msgs, 1), historyReadBatch)))
 		if err != nil {
 			return nil, err
 		}

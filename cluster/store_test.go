@@ -13,6 +13,7 @@ import (
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -329,5 +330,45 @@ func TestBadHistoryRecordIsSkipped(t *testing.T) {
 	}
 	if tn.node.Stats().BadMessages == bad {
 		t.Error("the records that do not decode were not counted")
+	}
+}
+
+// TestLongHistoryReadWithFewRequests: get_events reads a long history
+// stream with a handful of JetStream API requests, not one new consumer
+// per 512 events (an ordered consumer's every fetch makes a new consumer
+// and deletes the one before: 3000 events cost 6 of each, and a history
+// of 100 000, 200 at every get_events).
+func TestLongHistoryReadWithFewRequests(t *testing.T) {
+	const total = 3000
+	ns := startJetStreamNATS(t)
+	realm := router.RealmConfig{Name: "realm1", Anonymous: true, History: []router.HistoryRule{
+		{Match: wamp.MatchExact, Topic: "com.example.long", Limit: total}}}
+	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{realm}})
+	waitStoreReady(t, tn)
+	st := tn.node.store()
+	for i := range total {
+		if err := st.Append("realm1", history.Event{Topic: "com.example.long", Publication: wamp.ID(i + 1), Payload: wamp.Payload{Args: wamp.List{i}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := dial(t, tn, wamp.FormatJSON)
+	_, sub := events(t, s, "com.example.long", nil)
+	requests := func() uint64 {
+		jsz, err := ns.Jsz(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jsz.API.Total
+	}
+	before := requests()
+	got := pubs(t, getEvents(t, s, sub.ID(), wamp.Dict{"reverse": true, "limit": 2}))
+	if want := []uint64{total, total - 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("get_events = %v, want %v", got, want)
+	}
+	if n := requests() - before; n > 5 {
+		t.Errorf("reading %d events took %d JetStream API requests", total, n)
 	}
 }
