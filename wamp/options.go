@@ -120,7 +120,8 @@ func OptStrings(d Dict, key string) ([]string, error) {
 }
 
 // AsUint converts a decoded integer (any Go integer type, or an integral
-// float64) to uint64; ok is false for anything else or a negative number.
+// float64 or float32) to uint64; ok is false for anything else, a negative
+// number or one beyond 64 bits.
 func AsUint(v any) (uint64, bool) {
 	switch n := v.(type) {
 	case int64:
@@ -144,14 +145,14 @@ func AsUint(v any) (uint64, bool) {
 	case uint8:
 		return uint64(n), true
 	case float64:
-		if n >= 0 && n <= math.MaxUint64 && n == math.Trunc(n) {
+		// 2^64, not math.MaxUint64, which as a float64 is 2^64 itself: Go
+		// converts a float beyond a uint64 to a value that depends on the
+		// CPU, not to an error.
+		if n >= 0 && n < 0x1p64 && n == math.Trunc(n) {
 			return uint64(n), true
 		}
 	case float32:
-		f := float64(n)
-		if f >= 0 && f == math.Trunc(f) {
-			return uint64(f), true
-		}
+		return AsUint(float64(n))
 	}
 	return 0, false
 }

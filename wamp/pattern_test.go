@@ -1,6 +1,9 @@
 package wamp
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestMatchesPolicies(t *testing.T) {
 	cases := []struct {
@@ -182,5 +185,54 @@ func TestOptionReaders(t *testing.T) {
 	}
 	if _, err := OptChoice(d, "s", "a", "a", "b"); err == nil || err.Error() != `option "s" is "x"; it must be one of ["a" "b"]` {
 		t.Fatal(err)
+	}
+}
+
+// A float from a JSON peer converts only when it is an integer a uint64 or
+// an int64 holds: Go's conversion of one out of range is not an error but a
+// value that depends on the CPU (2^63 on amd64, 2^64-1 on arm64).
+func TestAsUintAsIntFloatRange(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		ok   bool
+		want uint64
+	}{
+		{5.0, true, 5},
+		{float32(5), true, 5},
+		{0x1p63, true, 1 << 63},
+		{0x1p64 - 2048, true, 1<<64 - 2048}, // the largest float64 below 2^64
+		{0x1p64, false, 0},                  // math.MaxUint64 as a float64 is 2^64
+		{1e20, false, 0},
+		{math.Inf(1), false, 0},
+		{math.NaN(), false, 0},
+		{float32(0x1p64), false, 0},
+		{float32(1e30), false, 0},
+		{float32(math.Inf(1)), false, 0},
+		{-1.0, false, 0},
+		{5.5, false, 0},
+	} {
+		n, ok := AsUint(tc.v)
+		if ok != tc.ok || ok && n != tc.want {
+			t.Errorf("AsUint(%T %v) = %d, %v; want %d, %v", tc.v, tc.v, n, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		v    any
+		ok   bool
+		want int64
+	}{
+		{-0x1p63, true, math.MinInt64},
+		{0x1p63, false, 0},
+		{float32(1e30), false, 0},
+		{float32(-1e30), false, 0},
+		{float32(-5), true, -5},
+	} {
+		n, ok := AsInt(tc.v)
+		if ok != tc.ok || ok && n != tc.want {
+			t.Errorf("AsInt(%T %v) = %d, %v; want %d, %v", tc.v, tc.v, n, ok, tc.want, tc.ok)
+		}
+	}
+	if _, _, err := OptUint(Dict{"timeout": 1e300}, "timeout"); err == nil {
+		t.Error("OptUint accepted 1e300")
 	}
 }
