@@ -79,7 +79,7 @@ func (rl *realm) metaGathers() map[wamp.URI]*metaGather {
 		"wamp.registration.get":               {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, merge: mergeEarliest},
 		"wamp.registration.list_callees":      {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, merge: mergeUnion},
 		"wamp.registration.count_callees":     {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, merge: mergeSum},
-		"wamp.registration.remove_callee":     {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, first: true, merge: mergeFirst},
+		"wamp.registration.remove_callee":     {absent: []wamp.URI{wamp.ErrNoSuchRegistration, wamp.ErrNoSuchSession}, first: true, merge: mergeFirst},
 	}
 }
 

@@ -154,7 +154,11 @@ func (rl *realm) registrationRemoveCallee(c *metaCall) (wamp.Payload, error) {
 	rl.mu.RLock()
 	target := rl.sessions[sid]
 	rl.mu.RUnlock()
-	if target == nil || !rl.dealer.revoke(target, reg.id, reason) {
+	if target == nil {
+		// As Crossbar.io answers, and wamp.subscription.remove_subscriber.
+		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSession, "no session %d in this realm", sid)
+	}
+	if !rl.dealer.revoke(target, reg.id, reason) {
 		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchRegistration, "session %d is not a callee of registration %d", sid, reg.id)
 	}
 	return wamp.Payload{}, nil

@@ -231,6 +231,9 @@ func TestRegistrationRevocation(t *testing.T) {
 	nextEvent(t, admin, topics) // on_create
 	nextEvent(t, admin, topics) // on_register
 	metaCallArgs(t, admin, "wamp.registration.remove_callee", wamp.ErrNoSuchRegistration, uint64(other), uint64(admin.s.ID()))
+	// A session that does not exist is no_such_session, as in Crossbar.io
+	// and in wamp.subscription.remove_subscriber.
+	metaCallArgs(t, admin, "wamp.registration.remove_callee", wamp.ErrNoSuchSession, uint64(other), uint64(424242))
 	metaCallArgs(t, admin, "wamp.registration.remove_callee", wamp.ErrInvalidArgument, uint64(other))
 	metaCallArgs(t, admin, "wamp.registration.remove_callee", wamp.ErrInvalidArgument, uint64(other), uint64(silent.s.ID()), 5)
 }
