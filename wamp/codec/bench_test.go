@@ -118,7 +118,7 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkConvert re-encodes a raw ~1 KiB payload for another
 // serialization.
 func BenchmarkConvert(b *testing.B) {
-	pairs := []struct{ from, to Codec }{{JSON, MsgPack}, {MsgPack, CBOR}}
+	pairs := []struct{ from, to Codec }{{JSON, MsgPack}, {MsgPack, CBOR}, {CBOR, JSON}}
 	for _, p := range pairs {
 		m := mustDecode(b, p.from, mustEncode(b, p.from, benchKiB()))
 		b.Run(p.from.Format().String()+"-"+p.to.Format().String(), func(b *testing.B) {

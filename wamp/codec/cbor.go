@@ -158,9 +158,14 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 		sub, slow := check, false
 		for i := uint64(0); i < items; i++ {
 			if major == 5 && i%2 == 0 && sub.active() && n < len(b) && (b[n]>>5 != 3 || b[n]&0x1f == 31) {
-				// A key that is not a definite text string: fxamacker/cbor
-				// has its own rules (null reads as ""), so it decides.
-				sub, slow = nil, true
+				if b[n] == 0xf6 || b[n] == 0xf7 {
+					check.err = errCBORNullKey
+					sub = nil
+				} else {
+					// Another key that is not a definite text string:
+					// fxamacker/cbor decides.
+					sub, slow = nil, true
+				}
 			}
 			m, err := cborSkip(b[n:], depth+1, sub)
 			if err != nil {
@@ -205,6 +210,9 @@ func (c *cborCheck) decode(b []byte, depth int) {
 	var v any
 	if err := cborDec.Unmarshal(b, &v); err != nil {
 		c.err = err
+		return
+	}
+	if _, c.err = cborNullKey(b); c.err != nil {
 		return
 	}
 	_, c.err = normalize(v, depth, cborLeaf)
@@ -378,7 +386,55 @@ func (cborFormat) value(b []byte) (any, error) {
 	if err := cborDec.Unmarshal(b, &v); err != nil {
 		return nil, err
 	}
+	if _, err := cborNullKey(b); err != nil {
+		return nil, err
+	}
 	return normalize(v, 0, cborLeaf)
+}
+
+// errCBORNullKey refuses a dict key of null or undefined, which
+// fxamacker/cbor reads as "": forwarded as it is, a CBOR receiver would
+// get a key that is not a string, the others the key "".
+var errCBORNullKey = errors.New("dict key is null, not a string")
+
+// cborNullKey returns the length of the item at the start of b, or
+// errCBORNullKey if a map in it, at any depth, has a null or undefined
+// key. b must be an item fxamacker/cbor has decoded: well-formed, its
+// nesting bounded.
+func cborNullKey(b []byte) (int, error) {
+	major, arg, n, indef, err := cborHead(b)
+	if err != nil {
+		return 0, err
+	}
+	switch major {
+	case 4, 5:
+	case 6:
+		m, err := cborNullKey(b[n:])
+		return n + m, err
+	default:
+		return cborSkip(b, 0, nil)
+	}
+	items := arg
+	if major == 5 {
+		items *= 2
+	}
+	for i := uint64(0); indef || i < items; i++ {
+		if n >= len(b) {
+			return 0, errCBORShort
+		}
+		if indef && b[n] == 0xff {
+			return n + 1, nil
+		}
+		if major == 5 && i%2 == 0 && (b[n] == 0xf6 || b[n] == 0xf7) {
+			return 0, errCBORNullKey
+		}
+		m, err := cborNullKey(b[n:])
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func (cborFormat) header(b []byte) (map[string]any, error) {

@@ -64,6 +64,10 @@ func requestCases() []requestCase {
 		{"CBOR invalid UTF-8 in indefinite text", CBOR, hx("85 18 30 07 a0 61 70 81 7f 61 c3 61 a9 ff"), call, "UTF-8"},
 		{"CBOR invalid UTF-8 in tagged text", CBOR, hx("85 18 30 07 a0 61 70 81 d8 20 61 ff"), call, "UTF-8"},
 		{"CBOR integer key", CBOR, hx("86 18 30 07 a0 61 70 80 a1 01 02"), call, "string"},
+		// fxamacker/cbor reads a null or undefined key as "": forwarded
+		// raw, CBOR receivers would get {null: 1}, the others {"": 1}.
+		{"CBOR null kwargs key", CBOR, hx("86 18 30 07 a0 61 70 80 a1 f6 01"), call, "not a string"},
+		{"CBOR undefined key in args", CBOR, hx("85 18 30 07 a0 61 70 81 a1 f7 01"), call, "not a string"},
 		{"CBOR bignum beyond 64 bits", CBOR, hx("85 18 30 07 a0 61 70 81 c2 49 010000000000000000"), call, "64 bits"},
 		{"CBOR negative integer beyond 64 bits", CBOR, hx("85 18 30 07 a0 61 70 81 3b 8000000000000000"), call, "64 bits"},
 		{"CBOR simple value", CBOR, hx("85 18 30 07 a0 61 70 81 f0"), call, "simple value"},
@@ -217,6 +221,7 @@ var validItems = map[Codec][][]byte{
 		hx("81 c1 61 61"), hx("81 c0 61 61"), hx("81 c0 74 323032302d30392d31335431323a32363a34305a"),
 		hx("81 7f 61 61 61 62 ff"), hx("81 7f 61 c3 61 a9 ff"), hx("bf 61 61 01 ff"), hx("bf 01 01 ff"),
 		hx("a1 d8 20 61 61 01"), hx("a1 7f 61 61 ff 01"), hx("9f 61 ff ff"), hx("81 d9 d9f7 80"), hx("81 40"),
+		hx("bf f6 01 ff"), hx("81 d8 20 a1 f7 01"), hx("a1 61 61 a1 f6 01"),
 	},
 }
 
@@ -316,5 +321,39 @@ func TestSharedEncodeError(t *testing.T) {
 	}
 	if b, err := CBOR.Encode(nil, sh); err != nil || sh.Encoded(wamp.FormatCBOR) == nil {
 		t.Errorf("CBOR encoding: % x, %v", b, err)
+	}
+}
+
+// TestDictKeyNotAString: a dict key must be a string (messages.md), in an
+// EVENT's payload (which Decode only checks to be well-formed) as in a
+// request's: a CBOR null or undefined key is refused when the payload is
+// read, as MessagePack's nil key is, rather than read as "".
+func TestDictKeyNotAString(t *testing.T) {
+	for _, tc := range []struct {
+		c  Codec
+		in []byte
+	}{
+		{CBOR, hx("86 18 24 01 02 a0 80 a1 f6 01")},          // EVENT kwargs {null: 1}
+		{CBOR, hx("85 18 24 01 02 a0 81 a2 61 61 01 f7 02")}, // EVENT args [{"a": 1, undefined: 2}]
+		{CBOR, hx("85 18 24 01 02 a0 81 bf f6 01 ff")},       // indefinite map
+		{CBOR, hx("85 18 24 01 02 a0 81 d8 20 a1 f6 01")},    // in a tag
+		{CBOR, hx("85 18 24 01 02 a0 81 a1 01 a1 f6 01")},    // under an integer key
+		{MsgPack, hx("96 24 01 02 80 90 81 c0 01")},
+	} {
+		m, err := tc.c.Decode(tc.in)
+		if err != nil {
+			t.Fatalf("% x: %v", tc.in, err)
+		}
+		if args, kwargs, err := DecodePayload(&m.(*wamp.Event).Payload); err == nil {
+			t.Errorf("%s % x: DecodePayload = %#v %#v, %v; want a dict key error", tc.c.Format(), tc.in, args, kwargs, err)
+		}
+		for _, dst := range All {
+			if dst == tc.c {
+				continue
+			}
+			if b, err := dst.Encode(nil, m); err == nil {
+				t.Errorf("%s % x converts to %s: %q", tc.c.Format(), tc.in, dst.Format(), b)
+			}
+		}
 	}
 }
