@@ -197,21 +197,6 @@ func AppendDeflate(dst, p []byte) []byte {
 // error then).
 var errCompressedBit = &CloseError{1002, string(wsflate.ErrUnexpectedCompressionBit)}
 
-// DeflatePayload compresses, in place, the payload appended since
-// BeginFrame returned start, when it is at least MinDeflateSize bytes long
-// and compressing makes it shorter. It returns dst and whether it did; end
-// the frame with EndFrameCompressed if so, with EndFrame if not.
-func DeflatePayload(dst []byte, start int) (_ []byte, compressed bool) {
-	p := dst[start+MaxServerHeaderSize:]
-	z, sc := deflateScratch(p)
-	if z != nil {
-		dst = dst[:start+MaxServerHeaderSize+copy(p, z)]
-		compressed = true
-	}
-	releaseScratch(sc)
-	return dst, compressed
-}
-
 // DeflateBytes returns p compressed, in a slice of its own, or nil when p
 // is sent as it is: shorter than MinDeflateSize, or not made shorter. For
 // a message compressed once and sent to many connections.

@@ -26,7 +26,9 @@
 // Reader then takes compressed messages (Reader.Deflate) and decompresses
 // each, once whole, within its maximum message size (Inflate stops at the
 // limit: a zip bomb costs no more than a message of that size);
-// [DeflatePayload] and [EndFrameCompressed] compress what is sent.
+// [AppendDeflate] compresses what is sent (the transport does it before it
+// takes the connection's lock, and frames the result with RSV1 set), and
+// [DeflateBytes] a message sent to many connections, once.
 //
 // # WAMP rules
 //

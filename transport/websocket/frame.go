@@ -110,12 +110,6 @@ func EndFrame(dst []byte, start int, op ws.OpCode) []byte {
 	return endFrame(dst, start, ws.Header{Fin: true, OpCode: op})
 }
 
-// EndFrameCompressed is EndFrame for a payload DeflatePayload compressed:
-// the frame has RSV1 set (RFC 7692's "Per-Message Compressed" bit).
-func EndFrameCompressed(dst []byte, start int, op ws.OpCode) []byte {
-	return endFrame(dst, start, ws.Header{Fin: true, OpCode: op, Rsv: rsv1})
-}
-
 func endFrame(dst []byte, start int, h ws.Header) []byte {
 	n := PayloadLen(dst, start)
 	h.Length = int64(n)
