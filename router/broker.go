@@ -112,8 +112,12 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	}
 	// Retained events are fetched before any broker lock is taken: the
 	// retention store has its own lock and must not nest inside ours.
+	// retaining is held until s is a subscriber, so that a retained
+	// publication under way is either found retained or reaches s live
+	// (realmHistory.retaining).
 	var retained []retainedEvent
 	if o.getRetained {
+		s.realm.hist.retaining.Lock()
 		retained = s.realm.retainedEvents(o.match, m.Topic)
 	}
 	meta := s.realm.meta != nil
@@ -177,6 +181,9 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		}
 	}
 	sub.mu.Unlock()
+	if o.getRetained {
+		s.realm.hist.retaining.Unlock()
+	}
 	if !joined || refused {
 		b.detach(s, sub, nil) // drops the subscription if it was created for s alone
 		if refused {
@@ -454,16 +461,30 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 			return
 		}
 	}
-	b.fanout(s, m.Topic, pubID, details, m.Payload, &o)
-	b.forward(s.realm, m.Topic, pubID, details, m.Payload, &o, m.Options)
-	// Retained before PUBLISHED goes: a publisher that waits for it and
-	// then subscribes with get_retained (or tells another session to)
-	// must get this publication, not the one it replaced.
 	// A restricted publication is not retained: retainedEvents cannot tell
 	// which later subscriber would have been eligible, and the
 	// specification forbids sending a retained event to one that would
 	// not (a broker MAY decline to retain).
-	s.realm.recordPublication(s, m, pubID, details, o.retain && !o.restricted, durable != nil)
+	retain := o.retain && !o.restricted
+	if retain {
+		// From the fan-out until retained: no get_retained SUBSCRIBE
+		// reads the event this one replaces and then joins after the
+		// fan-out has passed (realmHistory.retaining).
+		s.realm.hist.retaining.RLock()
+	}
+	failed := b.deliver(s, m.Topic, pubID, details, m.Payload, &o)
+	b.forward(s.realm, m.Topic, pubID, details, m.Payload, &o, m.Options)
+	// Retained before PUBLISHED goes: a publisher that waits for it and
+	// then subscribes with get_retained (or tells another session to)
+	// must get this publication, not the one it replaced.
+	s.realm.recordPublication(s, m, pubID, details, retain, durable != nil)
+	if retain {
+		s.realm.hist.retaining.RUnlock()
+	}
+	// Applied outside the locks: a disconnect removes the subscriber.
+	for _, f := range failed {
+		f.session.eventFailed(f.err)
+	}
 	switch {
 	case durable != nil:
 		durable.done()
@@ -478,6 +499,16 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 // fanout sends the event to the subscribers of every subscription matching
 // topic; publisher is nil for meta events.
 func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, details wamp.Dict, payload wamp.Payload, o *publishOptions) {
+	// Applied outside the locks: a disconnect removes the subscriber.
+	for _, f := range b.deliver(publisher, topic, pubID, details, payload, o) {
+		f.session.eventFailed(f.err)
+	}
+}
+
+// deliver is fanout but for the failed sends, which it returns for the
+// caller to apply (eventFailed) once it holds no lock: the end of a
+// session dropped as a slow consumer publishes (its testaments, on_leave).
+func (b *broker) deliver(publisher *Session, topic wamp.URI, pubID wamp.ID, details wamp.Dict, payload wamp.Payload, o *publishOptions) []failedSend {
 	var buf [4]*subscription
 	subs := b.matching(topic, buf[:0])
 	var failed []failedSend
@@ -508,10 +539,7 @@ func (b *broker) fanout(publisher *Session, topic wamp.URI, pubID wamp.ID, detai
 		}
 		b.router.stats.msgs[shard].sent[msgSlot[wamp.TypeEvent]].Add(uint64(sent))
 	}
-	// Applied outside the locks: a disconnect removes the subscriber.
-	for _, f := range failed {
-		f.session.eventFailed(f.err)
-	}
+	return failed
 }
 
 // deliver sends ev to the subscribers of sub that o admits, and returns

@@ -36,6 +36,7 @@
 //	authz gate.mu -> (anything a dynamic authorizer's call takes: every lock below,
 //	                  since a callee whose queue is full is ended under it)
 //	realm.mu -> Session.mu
+//	realmHistory.retaining -> realmHistory.mu, broker.mu, subscription.mu
 //	broker.mu -> subscription.mu -> Session.mu
 //	             subscription.mu -> heldEvents.mu, broker.meta.mu
 //	dealer.mu -> Session.mu, dealer.meta.mu
@@ -44,6 +45,9 @@
 // (a caller's and its callee's included), and nothing is taken under one
 // but the Backbone's own locks (SessionJoined, SessionLeft and
 // SessionTestaments are called under it, so that they come in order).
+// realmHistory.retaining is held by a retained publication from its
+// fan-out until it is retained, and by a SUBSCRIBE with get_retained from
+// reading the retained events until it holds the subscription (retention.go).
 // Router.mu, Router.autoMu, realmHistory.mu (retained events: read before
 // any broker lock is taken), internalCaller.mu, background.mu and
 // realm.proxies.mu are leaves, and so is every lock of the history store,

@@ -52,6 +52,15 @@ const (
 type realmHistory struct {
 	store EventStore // nil when the realm has no history rules
 
+	// retaining orders the publications that are retained against the
+	// SUBSCRIBEs with get_retained: a publication holds it (read) from
+	// its fan-out until it is retained, a SUBSCRIBE from reading the
+	// retained events until its session is a subscriber. Without it a
+	// subscriber could read the event a publication replaces, join once
+	// the fan-out had passed it, and never get the publication. Plain
+	// publications do not take it.
+	retaining sync.RWMutex
+
 	mu       sync.RWMutex
 	retained lru.Map[wamp.URI, retainedEvent] // retained longest ago first
 	bytes    int                              // raw payload bytes retained
