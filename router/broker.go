@@ -43,8 +43,9 @@ type subscription struct {
 	// subscription); nil until one does, so plain subscriptions pay nothing.
 	nkeys map[*Session]string
 	// catchingUp holds the live events for the subscribers that are being
-	// sent their retained events (with no lock held), to be sent after
-	// them; nil while there are none, so the fan-out pays one comparison.
+	// sent the retained events of this or another of their subscriptions
+	// (with no lock held), to be sent after them (catchUp); nil while
+	// there are none, so the fan-out pays one comparison.
 	catchingUp map[*Session]*heldEvents
 }
 
@@ -116,9 +117,19 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	// publication under way is either found retained or reaches s live
 	// (realmHistory.retaining).
 	var retained []retainedEvent
+	var held *heldEvents
+	var holding []*subscription // the subscriptions held holds the events of
 	if o.getRetained {
 		s.realm.hist.retaining.Lock()
 		retained = s.realm.retainedEvents(o.match, m.Topic)
+		if len(retained) > 0 {
+			// The live events of every subscription of s are held
+			// back while the retained events are sent, not only the
+			// new one's: a publisher's events keep their order across
+			// topics (catchUp).
+			held = new(heldEvents)
+			holding = s.holdEvents(held)
+		}
 	}
 	meta := s.realm.meta != nil
 
@@ -153,7 +164,6 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		}
 	}
 	s.mu.Unlock()
-	var held *heldEvents
 	if joined && !refused {
 		sub.subscribers[s] = struct{}{}
 		sub.setNkey(s, o.nkey)
@@ -165,12 +175,9 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 		if err == nil {
 			s.countSent(wamp.TypeSubscribed)
 		}
-		if err == nil && len(retained) > 0 {
-			held = new(heldEvents)
-			if sub.catchingUp == nil {
-				sub.catchingUp = make(map[*Session]*heldEvents, 1)
-			}
-			sub.catchingUp[s] = held
+		if err == nil && held != nil {
+			sub.hold(s, held)
+			holding = append(holding, sub)
 		}
 		if meta && added {
 			if !sub.announced {
@@ -186,6 +193,9 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	}
 	if !joined || refused {
 		b.detach(s, sub, nil) // drops the subscription if it was created for s alone
+		if held != nil {
+			s.catchUp(nil, nil, held, holding) // the other subscriptions' events
+		}
 		if refused {
 			s.limitExceeded(wamp.TypeSubscribe, m.Request,
 				"SUBSCRIBE to %q: the session holds %d subscriptions, the most the router allows a session", m.Topic, limit)
@@ -195,10 +205,37 @@ func (b *broker) subscribe(s *Session, m *wamp.Subscribe) {
 	b.flushMeta(s.realm)
 	if err != nil {
 		s.sendFailed(wamp.TypeSubscribed, err)
+		retained = nil
 	}
 	if held != nil {
-		sub.catchUp(s, retained, held)
+		s.catchUp(sub, retained, held, holding)
 	}
+}
+
+// holdEvents makes every subscription s holds hold back its live events
+// for s in held, and returns them.
+func (s *Session) holdEvents(held *heldEvents) []*subscription {
+	s.mu.Lock()
+	subs := make([]*subscription, 0, s.subs.len()+1)
+	for sub := range s.subs.all() {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.mu.Lock()
+		sub.hold(s, held)
+		sub.mu.Unlock()
+	}
+	return subs
+}
+
+// hold makes sub hold back its live events for s in held. Called under
+// sub.mu.
+func (sub *subscription) hold(s *Session, held *heldEvents) {
+	if sub.catchingUp == nil {
+		sub.catchingUp = make(map[*Session]*heldEvents, 1)
+	}
+	sub.catchingUp[s] = held
 }
 
 // setNkey records (or, with "", forgets) the node key s subscribed with;
@@ -257,38 +294,52 @@ const (
 	maxHeldBytes  = 4 << 20
 )
 
-// heldEvents are the live events of a subscription held back for one
-// subscriber while its retained events are sent. Fan-outs hold the
-// subscription's read lock, so several add at once: mu orders them.
+// heldEvents are the live events held back for one subscriber, from all
+// of its subscriptions, while it is sent the retained events of a new
+// one. Fan-outs hold their subscription's read lock, and several add at
+// once: mu orders them. Once done (sent), hold refuses, and the fan-out
+// sends the event itself.
 type heldEvents struct {
 	mu      sync.Mutex
 	events  []*wamp.Event // payloads owned: the publisher's buffer is reused
 	bytes   int
 	dropped int
+	done    bool
 }
 
-func (h *heldEvents) hold(ev wamp.Message) {
+// hold keeps ev to be sent later, or drops it past the bounds; it reports
+// false, keeping nothing, once the held events were sent.
+func (h *heldEvents) hold(ev wamp.Message) bool {
 	e := *wamp.Unwrap(ev).(*wamp.Event)
 	e.Payload.Own()
 	h.mu.Lock()
-	if len(h.events) >= maxHeldEvents || h.bytes+e.Payload.Size() > maxHeldBytes {
+	defer h.mu.Unlock()
+	switch {
+	case h.done:
+		return false
+	case len(h.events) >= maxHeldEvents || h.bytes+e.Payload.Size() > maxHeldBytes:
 		h.dropped++
-	} else {
+	default:
 		h.events = append(h.events, &e)
 		h.bytes += e.Payload.Size()
 	}
-	h.mu.Unlock()
+	return true
 }
 
 // catchUp sends s, which has just subscribed to sub, the retained events
 // it asked for, with no broker lock held: there may be many, and
-// publishers to the subscription must not wait for them. Each goes under
-// s's own lock while s is established, so none follows the GOODBYE of a
-// router that says goodbye to s meanwhile (kill and shutdown set its
-// state under that lock before they say it). The live events published
-// meanwhile were held back (held); they follow, under sub.mu, so that none
-// overtakes a retained event and none comes out of order.
-func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEvents) {
+// publishers must not wait for them. Meanwhile the live events of all of
+// s's subscriptions (holding) were held back (held): they follow, in the
+// order they came, so that none overtakes a retained event and a
+// publisher's events keep their order whatever their topics (the
+// ordering guarantee is per publisher and subscriber). Each event goes
+// under s's own lock while s is established and holds its subscription,
+// so that none follows the GOODBYE of a router that says goodbye to s
+// (kill and shutdown set its state under that lock before they say it),
+// nor the UNSUBSCRIBED of a revocation (which takes the subscription out
+// of s under that lock before it says it). sub is nil when the
+// subscription failed: only the held events are sent.
+func (s *Session) catchUp(sub *subscription, evs []retainedEvent, held *heldEvents, holding []*subscription) {
 	var failed []failedSend
 	for i := range evs {
 		ev := &evs[i]
@@ -298,39 +349,57 @@ func (sub *subscription) catchUp(s *Session, evs []retainedEvent, held *heldEven
 		if sub.match != wamp.MatchExact {
 			ev.details["topic"] = string(ev.topic) // details are the caller's own (retainedEvents)
 		}
-		s.mu.Lock()
-		if s.state != stateEstablished {
-			s.mu.Unlock()
-			break // the router said GOODBYE, or s is gone
-		}
-		err := s.peer.Send(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: ev.details, Payload: ev.payload})
-		s.mu.Unlock()
+		sent, err := s.sendEvent(&wamp.Event{Subscription: sub.id, Publication: ev.publication, Details: ev.details, Payload: ev.payload})
 		if err != nil {
+			failed = append(failed, failedSend{s, err})
+		}
+		if !sent {
+			break // the router said GOODBYE, s is gone or no longer subscribed
+		}
+	}
+	held.mu.Lock()
+	for _, ev := range held.events {
+		if _, err := s.sendEvent(ev); err != nil {
 			failed = append(failed, failedSend{s, err})
 			break
 		}
-		s.countSent(wamp.TypeEvent)
 	}
-	sub.mu.Lock()
-	if sub.catchingUp[s] == held { // else s left the subscription meanwhile
-		delete(sub.catchingUp, s)
-		if len(sub.catchingUp) == 0 {
-			sub.catchingUp = nil
-		}
-		for _, ev := range held.events {
-			if err := s.peer.Send(ev); err != nil {
-				failed = append(failed, failedSend{s, err})
-				break
+	held.done = true
+	held.events = nil
+	dropped := held.dropped
+	held.mu.Unlock()
+	for _, sub := range holding {
+		sub.mu.Lock()
+		if sub.catchingUp[s] == held { // else s left the subscription meanwhile
+			delete(sub.catchingUp, s)
+			if len(sub.catchingUp) == 0 {
+				sub.catchingUp = nil
 			}
 		}
+		sub.mu.Unlock()
 	}
-	sub.mu.Unlock()
-	for range held.dropped {
+	for range dropped {
 		failed = append(failed, failedSend{s, ErrQueueFull})
 	}
 	for _, f := range failed {
 		f.session.eventFailed(f.err)
 	}
+}
+
+// sendEvent sends ev to s if s is established and holds ev's
+// subscription, under s's lock (catchUp). sent is false when it did not
+// go: s is leaving, no longer subscribed, or err.
+func (s *Session) sendEvent(ev *wamp.Event) (sent bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateEstablished || !s.subs.has(ev.Subscription) {
+		return false, nil
+	}
+	if err = s.peer.Send(ev); err != nil {
+		return false, err
+	}
+	s.countSent(wamp.TypeEvent)
+	return true, nil
 }
 
 func (b *broker) unsubscribe(s *Session, m *wamp.Unsubscribe) {
@@ -566,9 +635,8 @@ func (sub *subscription) deliver(publisher *Session, ev wamp.Message, o *publish
 			}
 		}
 		if catchingUp != nil {
-			if h := catchingUp[target]; h != nil {
-				h.hold(ev) // sent after the target's retained events
-				continue
+			if h := catchingUp[target]; h != nil && h.hold(ev) {
+				continue // sent after the target's retained events
 			}
 		}
 		if err := target.peer.Send(ev); err != nil {

@@ -36,9 +36,10 @@
 //	authz gate.mu -> (anything a dynamic authorizer's call takes: every lock below,
 //	                  since a callee whose queue is full is ended under it)
 //	realm.mu -> Session.mu
-//	realmHistory.retaining -> realmHistory.mu, broker.mu, subscription.mu
+//	realmHistory.retaining -> realmHistory.mu, broker.mu, subscription.mu, Session.mu
 //	broker.mu -> subscription.mu -> Session.mu
-//	             subscription.mu -> heldEvents.mu, broker.meta.mu
+//	             subscription.mu -> heldEvents.mu -> Session.mu
+//	             subscription.mu -> broker.meta.mu
 //	dealer.mu -> Session.mu, dealer.meta.mu
 //
 // Session.mu is otherwise a leaf: no two sessions' locks are held at once

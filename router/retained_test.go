@@ -320,3 +320,93 @@ func TestRetainedNotMissedBySubscribeDuringPublish(t *testing.T) {
 		}
 	}
 }
+
+// TestRetainedCatchUpKeepsPublisherOrder: while a subscriber is sent the
+// retained events of a new subscription, a publisher's live events keep
+// their order across all of the subscriber's subscriptions (the ordering
+// guarantee is per publisher and subscriber, whatever the topics). Only
+// the new subscription's live events used to be held back behind the
+// retained ones: a later event on a topic the subscriber already had
+// overtook an earlier one on the new topic.
+func TestRetainedCatchUpKeepsPublisherOrder(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	pub.s.Receive(&wamp.Publish{Request: 1, Topic: "com.b", Options: wamp.Dict{"retain": true}, Payload: wamp.Payload{Args: wamp.List{"b0"}}})
+
+	p := joinStalling(t, r, 64)
+	p.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.a"})
+	expectType[*wamp.Subscribed](t, p.pipe)
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		p.s.Receive(&wamp.Subscribe{Request: 2, Topic: "com.b", Options: wamp.Dict{"get_retained": true}})
+	}()
+	<-p.stalled // sending the retained event of com.b
+	publishReturns(t, pub,
+		&wamp.Publish{Request: 2, Topic: "com.b", Payload: wamp.Payload{Args: wamp.List{"b1"}}},
+		&wamp.Publish{Request: 3, Topic: "com.a", Payload: wamp.Payload{Args: wamp.List{"a1"}}})
+	p.release()
+	<-subscribed
+
+	expectType[*wamp.Subscribed](t, p.pipe)
+	var got []any
+	for len(p.out) > 0 {
+		got = append(got, decodeList(t, &wantEvent(t, p.pipe).Payload)[0])
+	}
+	if fmt.Sprint(got) != "[b0 b1 a1]" {
+		t.Fatalf("the subscriber got %v, want [b0 b1 a1]: the retained event, then the live ones in their order", got)
+	}
+}
+
+// TestRetainedNotSentAfterRevocation: a subscription revoked while its
+// retained events are being sent gets none after its UNSUBSCRIBED (an
+// EVENT for a subscription the client no longer has is a protocol error
+// to Autobahn|Python). The retained events used to go on to the end.
+func TestRetainedNotSentAfterRevocation(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	pub := join(t, r, codec.JSON)
+	const n = 500
+	for i := range n {
+		pub.s.Receive(&wamp.Publish{Request: 1, Topic: wamp.URI(fmt.Sprintf("com.r.%d", i)), Options: wamp.Dict{"retain": true}})
+	}
+	admin := join(t, r, codec.JSON)
+	p := &stallingPeer{pipe: &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, n+8)},
+		stalled: make(chan struct{}), gate: make(chan struct{})}
+	p.s = r.Attach(p, TransportInfo{Kind: "test", Serializer: "json"})
+	t.Cleanup(p.s.Detach)
+	t.Cleanup(p.release)
+	p.s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{
+		"subscriber": wamp.Dict{"features": wamp.Dict{"subscription_revocation": true}}}}})
+	expectType[*wamp.Welcome](t, p.pipe)
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		p.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.r", Options: wamp.Dict{"match": "prefix", "get_retained": true}})
+	}()
+	<-p.stalled
+	id := expectType[*wamp.Subscribed](t, p.pipe).Subscription
+	revoked := make(chan struct{})
+	go func() {
+		defer close(revoked)
+		admin.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.subscription.remove_subscriber",
+			Payload: wamp.Payload{Args: wamp.List{uint64(id), uint64(p.s.ID())}}})
+	}()
+	p.release()
+	<-subscribed
+	<-revoked
+	expectType[*wamp.Result](t, admin)
+	unsubscribed := false
+	for len(p.out) > 0 {
+		switch m := p.recv().(type) {
+		case *wamp.Unsubscribed:
+			unsubscribed = true
+		case *wamp.Event:
+			if unsubscribed {
+				t.Fatalf("EVENT %d for subscription %d after its revocation", m.Publication, m.Subscription)
+			}
+		}
+	}
+	if !unsubscribed {
+		t.Fatal("no UNSUBSCRIBED")
+	}
+}
