@@ -102,7 +102,8 @@ func decodeMetaAnswer(data []byte) (from uint64, a router.MetaAnswer, err error)
 
 // Gather implements router.Backbone: it asks the other live nodes for
 // their part of a meta procedure's answer and waits for them, at most
-// QueryTimeout (or until ctx ends).
+// QueryTimeout (or until ctx ends); with q.First, only until one answers
+// without an error.
 func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) []router.MetaAnswer {
 	expect := n.members.alive()
 	if len(expect) == 0 {
@@ -145,6 +146,9 @@ wait:
 			if _, ok := expect[from]; ok {
 				delete(expect, from)
 				out = append(out, a)
+				if q.First && a.Error == "" {
+					return out // the node that has it answered: the others need not
+				}
 			}
 		case <-ctx.Done():
 			break wait

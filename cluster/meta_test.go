@@ -207,23 +207,78 @@ func TestMetaQueryWithoutANode(t *testing.T) {
 	a := dial(t, nodes[0], wamp.FormatJSON)
 	dial(t, nodes[1], wamp.FormatJSON)
 	dial(t, nodes[2], wamp.FormatJSON)
-	// C stays a member (its heartbeats go on) but no longer answers.
-	c := nodes[2].node
-	for _, s := range c.subs {
-		if s.Subject == c.subj.meta {
-			if err := s.Unsubscribe(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := c.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	stopAnsweringMeta(t, nodes[2]) // C stays a member but no longer answers
 	if n := asUint(t, metaCall(t, a, "wamp.session.count")); n != 2 {
 		t.Fatalf("wamp.session.count = %d, want 2 (A and B; C did not answer)", n)
 	}
 	if got := nodes[0].node.Stats().MetaNodesMissing; got != 1 {
 		t.Fatalf("MetaNodesMissing = %d, want 1", got)
+	}
+}
+
+// stopAnsweringMeta has tn stay a member (its heartbeats go on) that no
+// longer answers meta queries, as a node that has just died or stalled
+// looks until the node timeout.
+func stopAnsweringMeta(t *testing.T, tn *testNode) {
+	t.Helper()
+	n := tn.node
+	for _, s := range n.subs {
+		if s.Subject == n.subj.meta {
+			if err := s.Unsubscribe(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := n.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetaFirstAnswerEndsTheWait: the procedures that act on one thing
+// (wamp.session.get, wamp.registration.remove_callee, wamp.session.kill)
+// answer as soon as the node that has it does, while a third node, still
+// a member, answers no meta query: they do not wait out the query
+// timeout for a node whose answer could only be "not here". Before, each
+// took the whole query timeout.
+func TestMetaFirstAnswerEndsTheWait(t *testing.T) {
+	const queryTimeout = 8 * time.Second
+	nodes := startCluster(t, 2)
+	asker := startNode(t, Config{NodeName: "asker", Listen: "127.0.0.1:0", QueryTimeout: queryTimeout,
+		Join: []string{nodes[0].node.RouteAddr(), nodes[1].node.RouteAddr()}})
+	has, silent := nodes[0], nodes[1]
+	waitFor(t, "every node to know every other", func() bool {
+		for _, tn := range []*testNode{asker, has, silent} {
+			if len(tn.node.Peers()) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	a, b := dial(t, asker, wamp.FormatJSON), dial(t, has, wamp.FormatMsgPack)
+	reg := register(t, b, "com.example.first", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{}, nil
+	}, nil)
+	waitCallee(t, asker, "com.example.first", true)
+	stopAnsweringMeta(t, silent)
+
+	timed := func(proc string, args ...any) any {
+		t.Helper()
+		start := time.Now()
+		v := metaCall(t, a, proc, args...)
+		if d := time.Since(start); d >= queryTimeout/2 {
+			t.Fatalf("%s of a session on a live node took %v: it waited for the silent node (query timeout %v)", proc, d, queryTimeout)
+		}
+		return v
+	}
+	d, _ := timed("wamp.session.get", uint64(b.ID())).(map[string]any)
+	if asUint(t, d["session"]) != uint64(b.ID()) {
+		t.Fatalf("wamp.session.get(b) = %v", d)
+	}
+	timed("wamp.registration.remove_callee", uint64(reg.ID()), uint64(b.ID()))
+	timed("wamp.session.kill", uint64(b.ID()))
+	waitDone(t, b)
+	if n := asker.node.Stats().MetaNodesMissing; n != 0 {
+		t.Errorf("MetaNodesMissing = %d: a node not needed for the answer counted as missing", n)
 	}
 }
 

@@ -89,8 +89,10 @@ type Backbone interface {
 	// Gather asks every other live node for its own part of the answer
 	// to a meta procedure call (Router.AnswerMeta there) and returns the
 	// parts that arrived (the nodes that did not answer in time are the
-	// backbone's to count and log). It is the one method that waits: the
-	// router calls it from a background task, never while it routes.
+	// backbone's to count and log). With q.First it returns at the first
+	// answer that is not an error, without waiting for the other nodes.
+	// It is the one method that waits: the router calls it from a
+	// background task, never while it routes.
 	Gather(ctx context.Context, q *MetaQuery) []MetaAnswer
 	// SessionJoined, SessionLeft and SessionTestaments tell the other
 	// nodes which sessions this node has, and the testaments each holds
@@ -111,6 +113,10 @@ type MetaQuery struct {
 	Args      wamp.List
 	Kwargs    wamp.Dict
 	Caller    wamp.ID // the calling session, on the asking node
+	// First says that one node's answer that is not an error is the
+	// answer (the procedure acts on one thing, which one node has): the
+	// others need not be waited for. It does not cross nodes.
+	First bool
 }
 
 // MetaAnswer is one node's part of the answer to a MetaQuery: the RESULT

@@ -33,8 +33,9 @@ import (
 // The procedures that act on one thing (session.get, session.kill,
 // subscription.remove_subscriber, registration.remove_callee) answer at
 // once when the thing is on this node; otherwise each node tries, and
-// the one that has it answers: a kill of a session on another node is
-// carried out by that node.
+// the one that has it answers, as soon as it does: a kill of a session
+// on another node is carried out by that node. Only when no node has it
+// does the answer wait for every node (or the query timeout).
 
 // metaGather says how a meta procedure answers for the cluster.
 type metaGather struct {
@@ -45,7 +46,10 @@ type metaGather struct {
 	// asked about: no error of the merged answer unless no node has it.
 	absent []wamp.URI
 	// first: the answer of the node that has the thing is the answer; a
-	// local one is given at once, without asking the others.
+	// local one is given at once, without asking the others, and another
+	// node's as soon as it comes (MetaQuery.First), without waiting for
+	// the rest: a node that is slow, or dead and not yet noticed, delays
+	// only the calls about what it has, and those that find nothing.
 	first bool
 	// merge builds the answer from the nodes' parts that succeeded (this
 	// node's first); not called when there is none.
@@ -105,7 +109,7 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 		s.answerMeta(req, g.merge([]wamp.List{res.Args}), nil)
 		return
 	}
-	q := &MetaQuery{Realm: rl.name, Procedure: proc, Args: c.args, Kwargs: c.kwargs, Caller: s.id}
+	q := &MetaQuery{Realm: rl.name, Procedure: proc, Args: c.args, Kwargs: c.kwargs, Caller: s.id, First: g.first}
 	bb := rl.router.cfg.Backbone
 	started := rl.router.bg.start(metaGatherTimeout, func(ctx context.Context) {
 		var parts []wamp.List
