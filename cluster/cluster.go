@@ -100,6 +100,9 @@ type Config struct {
 	// wire, when set, is the protocol version the node speaks instead of
 	// wireVersion; for tests of nodes of different versions.
 	wire int
+	// metaAnswerMax, when set, replaces metaAnswerMax (meta.go); for
+	// tests of parts larger than it.
+	metaAnswerMax int
 }
 
 // The defaults of Config.
@@ -344,8 +347,9 @@ type Stats struct {
 	Incompatible uint64
 
 	// MetaQueries counts the meta procedure calls that asked the other
-	// nodes for their parts; MetaNodesMissing the nodes that did not
-	// answer one within QueryTimeout (the answer went without them).
+	// nodes for their parts; MetaNodesMissing the nodes whose part did
+	// not come within QueryTimeout, or not whole, or was larger than a
+	// node takes (the answer went without them, and said so).
 	MetaQueries, MetaNodesMissing uint64
 	// SessionBatchesSent counts the batches of session changes this node
 	// told the others; SessionsAnnounced the sessions of lost nodes whose

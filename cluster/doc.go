@@ -27,7 +27,8 @@
 //	               INTERRUPT to a callee's node, RESULT and ERROR back
 //	N.meta         broadcast: a meta procedure call every node answers
 //	               for its own sessions, subscriptions, registrations
-//	N.ans.<node>.<nonce>  the answers to one such call of <node>
+//	N.ans.<node>.<nonce>  the answers to one such call of <node>, in
+//	               chunks that fit in NATS's max_payload
 //	N.cookie       broadcast: cookie logins and logouts (cookies.go)
 //	N.cookiesync.<node>, N.cookiesnap.<node>
 //	               a starting node's request for <node>'s cookie logins,
@@ -113,8 +114,13 @@
 // the CALL asks the nodes it takes for alive on N.meta and merges their
 // parts with its own (router/meta_cluster.go). It waits at most
 // QueryTimeout (half the node timeout by default), off the router's
-// event loops; a node that has not answered by then is left out of the
-// answer, counted (MetaNodesMissing) and logged.
+// event loops, and for a procedure about one thing (session.get, kill,
+// remove_*) only until the node that has it answers; a node that has not
+// answered by then is left out of the answer, counted (MetaNodesMissing)
+// and logged, and the RESULT says how many were. A node's part crosses in
+// chunks that fit in NATS's max_payload, sent at the pace NATS takes them
+// (outbox.putPaced), at most 16 MiB of it, and the asking node holds at
+// most that much of one query's parts: a larger one is missing too.
 //
 // Sessions (sessions.go). Each node tells the others its sessions (realm,
 // id, authid, authrole) and their testaments, in numbered batches sent at
@@ -135,7 +141,7 @@
 //
 // Locks. members.mu -> localInterest.mu (a peer's registration is checked
 // against this node's) -> localSessions.sendMu -> localSessions.mu;
-// revokeMu and callBatches.mu are leaves (the latter held while nats.go
+// revokeMu, gathering.mu (meta.go) and callBatches.mu are leaves (the latter held while nats.go
 // copies a batch into its buffer). The router calls a Node holding its own locks
 // (router/doc.go), and a Node calls the router holding none; SessionJoined,
 // SessionLeft and SessionTestaments come under a session's lock, which

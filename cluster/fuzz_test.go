@@ -168,3 +168,26 @@ func (p *chanPeer) Send(m wamp.Message) error {
 }
 
 func (p *chanPeer) Close() {}
+
+// FuzzMetaAnswerChunk: what arrives on a meta query's inbox (the chunks
+// of the nodes' parts, or anything another NATS client sends there) is
+// read without a panic.
+func FuzzMetaAnswerChunk(f *testing.F) {
+	part, err := encodeMetaAnswer(7, &router.MetaAnswer{Args: wamp.List{wamp.List{1, 2, 3}, "x"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(appendMetaChunk(nil, 1, 0, 1, part))
+	f.Add(appendMetaChunk(nil, 1, 1, 2, part[:3]))
+	f.Add([]byte{metaVersion})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		_, index, count, data, err := readMetaChunk(msg)
+		if err != nil {
+			return
+		}
+		if index >= count {
+			t.Fatalf("chunk %d of %d read", index, count)
+		}
+		decodeMetaAnswer(data)
+	})
+}

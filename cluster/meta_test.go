@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 // metaCall calls a meta procedure and returns its first result.
@@ -208,8 +211,15 @@ func TestMetaQueryWithoutANode(t *testing.T) {
 	dial(t, nodes[1], wamp.FormatJSON)
 	dial(t, nodes[2], wamp.FormatJSON)
 	stopAnsweringMeta(t, nodes[2]) // C stays a member but no longer answers
-	if n := asUint(t, metaCall(t, a, "wamp.session.count")); n != 2 {
+	res, err := a.Call(ctxT(t), "wamp.session.count", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := asUint(t, res.Args[0]); n != 2 {
 		t.Fatalf("wamp.session.count = %d, want 2 (A and B; C did not answer)", n)
+	}
+	if n, _ := wamp.AsUint(res.Details["_missing_nodes"]); n != 1 {
+		t.Errorf("RESULT.Details = %v: it does not say that a node's part is missing", res.Details)
 	}
 	if got := nodes[0].node.Stats().MetaNodesMissing; got != 1 {
 		t.Fatalf("MetaNodesMissing = %d, want 1", got)
@@ -279,6 +289,115 @@ func TestMetaFirstAnswerEndsTheWait(t *testing.T) {
 	waitDone(t, b)
 	if n := asker.node.Stats().MetaNodesMissing; n != 0 {
 		t.Errorf("MetaNodesMissing = %d: a node not needed for the answer counted as missing", n)
+	}
+}
+
+// startNATSWithMaxPayload starts an in-process nats-server (no
+// JetStream) that takes messages of at most maxPayload bytes.
+func startNATSWithMaxPayload(t *testing.T, maxPayload int32) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, MaxPayload: maxPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return ns
+}
+
+// attachSessions joins n sessions to tn's realm1 without connections;
+// they are detached when the test ends, before the router shuts down
+// (which would wait for their GOODBYE).
+func attachSessions(t *testing.T, tn *testNode, n int) []uint64 {
+	t.Helper()
+	ss := make([]*router.Session, 0, n)
+	t.Cleanup(func() {
+		for _, s := range ss {
+			s.Detach()
+		}
+	})
+	out := make([]uint64, 0, n)
+	for range n {
+		s := tn.rt.Attach(nopPeer{}, router.TransportInfo{Kind: "test"})
+		ss = append(ss, s)
+		s.Receive(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"subscriber": wamp.Dict{}}}})
+		if s.ID() == 0 {
+			t.Fatal("an attached session did not join")
+		}
+		out = append(out, uint64(s.ID()))
+	}
+	return out
+}
+
+// TestMetaAnswerLargerThanMaxPayload: a node's part of a meta answer
+// larger than NATS's max_payload (here 4 KiB, so that 1000 session ids
+// take several messages) crosses in chunks and is whole in the answer.
+// Before, NATS refused it: the asking node waited out the query timeout
+// and answered without it, as if complete.
+func TestMetaAnswerLargerThanMaxPayload(t *testing.T) {
+	ns := startNATSWithMaxPayload(t, 4<<10)
+	// Within the client's 10 s, so that a part left out shows as such.
+	a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}, QueryTimeout: 5 * time.Second})
+	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
+	waitFor(t, "the nodes to know each other", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+	want := attachSessions(t, b, 1000)
+	sa := dial(t, a, wamp.FormatJSON)
+	want = append(want, uint64(sa.ID()))
+	slices.Sort(want)
+	if part, err := codec.MsgPack.Encode(nil, &wamp.Result{Payload: wamp.Payload{Args: wamp.List{want}}}); err != nil || len(part) < 2*4096 {
+		t.Fatalf("b's part is %d bytes (%v): not the several messages this test is about", len(part), err)
+	}
+	if got := idSet(t, metaCall(t, sa, "wamp.session.list")); !slices.Equal(got, want) {
+		t.Fatalf("wamp.session.list has %d sessions, want %d", len(got), len(want))
+	}
+	if n := a.node.Stats().MetaNodesMissing; n != 0 {
+		t.Errorf("MetaNodesMissing = %d", n)
+	}
+}
+
+// TestMetaPartLargerThanTheBound: a node's part larger than a node takes
+// (metaAnswerMax, made small here) is not gathered: whether the
+// answering node finds it too large to send, or the asking node too
+// large to hold, the asking node answers without it at once, and says so
+// (RESULT.Details, MetaNodesMissing), rather than after the query
+// timeout or as if complete.
+func TestMetaPartLargerThanTheBound(t *testing.T) {
+	const queryTimeout = 8 * time.Second
+	for _, tc := range []struct {
+		name          string
+		asker, answer int // the nodes' metaAnswerMax, 0 the default
+	}{
+		{"answering node refuses", 0, 4 << 10},
+		{"asking node refuses", 4 << 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := startNATSWithMaxPayload(t, 2<<10) // so that b's part comes in chunks
+			a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}, QueryTimeout: queryTimeout, metaAnswerMax: tc.asker})
+			b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}, metaAnswerMax: tc.answer})
+			waitFor(t, "the nodes to know each other", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+			attachSessions(t, b, 1000) // some 9 KB of ids
+			sa := dial(t, a, wamp.FormatJSON)
+			start := time.Now()
+			res, err := sa.Call(ctxT(t), "wamp.session.list", nil, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d >= queryTimeout/2 {
+				t.Errorf("the answer took %v: it waited for the part that cannot come (query timeout %v)", d, queryTimeout)
+			}
+			if got := idSet(t, res.Args[0]); !slices.Equal(got, ids(sa)) {
+				t.Errorf("wamp.session.list = %d sessions, want a's own", len(got))
+			}
+			if n, _ := wamp.AsUint(res.Details["_missing_nodes"]); n != 1 {
+				t.Errorf("RESULT.Details = %v: it does not say that a node's part is missing", res.Details)
+			}
+			if n := a.node.Stats().MetaNodesMissing; n != 1 {
+				t.Errorf("MetaNodesMissing = %d, want 1", n)
+			}
+		})
 	}
 }
 

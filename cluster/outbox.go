@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -36,6 +37,9 @@ type outbox struct {
 
 	wake chan struct{} // 1: cur has messages, or stop
 	done chan struct{} // closed when the goroutine has ended
+	// room, when not nil, is closed (and set to nil) once NATS has taken
+	// a round of messages, or at stop: putPaced waits on it.
+	room chan struct{}
 
 	// logLimit rate-limits the refusal lines: a stalled NATS refuses
 	// every message once the outbox is full.
@@ -86,6 +90,43 @@ func (o *outbox) add(m outMsg, data []byte) bool {
 		o.refused(subj, len(data), calls, errOutboxFull)
 		return false
 	}
+	o.appendLocked(m, data)
+	return true
+}
+
+// putPaced queues data for subj as put does, but first waits, until ctx
+// ends, for the outbox to hold less than half of outboxBytes with it: a
+// long series of messages (the chunks of a large meta answer) goes out
+// at the pace NATS takes it, and leaves the other half of the outbox to
+// the router's messages. For a goroutine that may wait, never the
+// router's.
+func (o *outbox) putPaced(ctx context.Context, subj string, data []byte) bool {
+	o.mu.Lock()
+	for !o.stopped && o.bytes > 0 && o.bytes+len(data) > outboxBytes/2 {
+		if o.room == nil {
+			o.room = make(chan struct{})
+		}
+		room := o.room
+		o.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			o.refused(subj, len(data), 0, fmt.Errorf("waited for NATS to take what the node sent before: %w", ctx.Err()))
+			return false
+		}
+		o.mu.Lock()
+	}
+	if o.stopped {
+		o.mu.Unlock()
+		o.refused(subj, len(data), 0, errOutboxFull)
+		return false
+	}
+	o.appendLocked(outMsg{subj: subj}, data)
+	return true
+}
+
+// appendLocked queues m with data and unlocks o.mu.
+func (o *outbox) appendLocked(m outMsg, data []byte) {
 	o.cur.buf = append(o.cur.buf, data...)
 	m.end = len(o.cur.buf)
 	o.cur.msgs = append(o.cur.msgs, m)
@@ -95,7 +136,14 @@ func (o *outbox) add(m outMsg, data []byte) bool {
 	if first {
 		o.signal()
 	}
-	return true
+}
+
+// roomLocked wakes whoever waits in putPaced. Called under o.mu.
+func (o *outbox) roomLocked() {
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
 }
 
 var errOutboxFull = fmt.Errorf("the node is stopping, or NATS has not taken the last %d MiB it was sent", outboxBytes>>20)
@@ -133,6 +181,7 @@ func (o *outbox) stop() {
 	}
 	o.mu.Lock()
 	o.stopped = true
+	o.roomLocked()
 	o.mu.Unlock()
 	o.signal()
 	<-o.done
@@ -150,6 +199,7 @@ func (o *outbox) run() {
 		o.n.natsStats.note(o.n.nc)
 		o.mu.Lock()
 		o.bytes -= len(q.buf)
+		o.roomLocked()
 		if cap(q.buf) <= 4*callBatchBytes { // a burst's large buffer is not kept
 			o.spare = outQueue{buf: q.buf[:0], msgs: q.msgs[:0]}
 		}

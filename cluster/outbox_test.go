@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -252,5 +253,43 @@ func TestTableRequestWhileNATSStallsNoLoop(t *testing.T) {
 	res, err := sa.Call(ctx, "com.example.local", nil, nil, nil)
 	if err != nil || len(res.Args) != 1 || res.Args[0] != "here" {
 		t.Fatalf("a local call after a publication, while a table request waits for a NATS that reads nothing: %v %+v", err, res)
+	}
+}
+
+// TestOutboxPacedWaitsForRoom: putPaced queues at once while the outbox
+// holds less than half its bound with the message, and otherwise waits
+// for NATS to take a round (or for its context, then refused and
+// counted), where put would take it or refuse it at once. The outbox's
+// goroutine is not started: the test plays its rounds.
+func TestOutboxPacedWaitsForRoom(t *testing.T) {
+	n := &Node{log: slog.New(slog.DiscardHandler)}
+	o := &n.out
+	o.n, o.wake = n, make(chan struct{}, 1)
+	chunk := make([]byte, 1<<20)
+	if !o.putPaced(context.Background(), "s", chunk) || !o.put("s", make([]byte, outboxBytes/2), 0, 0) {
+		t.Fatal("a message refused by an empty outbox")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if o.putPaced(ctx, "s", chunk) || n.stats.SendFailures.Load() != 1 {
+		t.Fatalf("putPaced into a half-full outbox, its context ended: taken, or not counted (%d)", n.stats.SendFailures.Load())
+	}
+	queued := make(chan bool)
+	go func() { queued <- o.putPaced(context.Background(), "s", chunk) }()
+	waitFor(t, "putPaced to wait for room", func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.room != nil
+	})
+	// NATS takes what was queued: the round's end makes room.
+	o.mu.Lock()
+	o.bytes, o.cur = 0, outQueue{}
+	o.roomLocked()
+	o.mu.Unlock()
+	if !<-queued {
+		t.Fatal("putPaced refused a message once there was room")
+	}
+	if o.waiting() != uint64(len(chunk)) {
+		t.Fatalf("the outbox holds %d bytes, want the chunk's %d", o.waiting(), len(chunk))
 	}
 }

@@ -88,12 +88,12 @@ type Backbone interface {
 
 	// Gather asks every other live node for its own part of the answer
 	// to a meta procedure call (Router.AnswerMeta there) and returns the
-	// parts that arrived (the nodes that did not answer in time are the
-	// backbone's to count and log). With q.First it returns at the first
-	// answer that is not an error, without waiting for the other nodes.
-	// It is the one method that waits: the router calls it from a
-	// background task, never while it routes.
-	Gather(ctx context.Context, q *MetaQuery) []MetaAnswer
+	// parts that arrived, and how many nodes' parts did not (in time, or
+	// whole: the backbone logs and counts them too). With q.First it
+	// returns at the first answer that is not an error, without waiting
+	// for the other nodes. It is the one method that waits: the router
+	// calls it from a background task, never while it routes.
+	Gather(ctx context.Context, q *MetaQuery) (answers []MetaAnswer, missing int)
 	// SessionJoined, SessionLeft and SessionTestaments tell the other
 	// nodes which sessions this node has, and the testaments each holds
 	// (all of them, detached ones first, nil for none), so that when

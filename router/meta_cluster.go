@@ -25,8 +25,9 @@ import (
 // The wait for the other nodes runs as a background task (background.go),
 // never on the event loop that read the CALL; the router answers from
 // there. A node that does not answer within the cluster's query timeout
-// is left out: the answer is made of the parts that came, and the cluster
-// logs and counts the missing node. So during the few seconds between a
+// is left out: the answer is made of the parts that came, its RESULT
+// says how many nodes are missing (detailMissingNodes), and the cluster
+// logs and counts them. So during the few seconds between a
 // node's death and its being noticed, a count may miss its sessions and
 // a get or kill of one of them answers no_such_session.
 //
@@ -116,17 +117,20 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 		if err == nil {
 			parts = append(parts, res.Args)
 		}
-		answers := bb.Gather(ctx, q)
+		answers, missing := bb.Gather(ctx, q)
 		for _, a := range answers {
 			if a.Error == "" {
 				parts = append(parts, a.Args)
 			}
 		}
-		if len(parts) == 0 {
+		switch {
+		case len(parts) == 0:
 			s.answerMeta(req, wamp.Payload{}, err)
-			return
+		case missing > 0:
+			s.answerIncomplete(req, g.merge(parts), missing)
+		default:
+			s.answerMeta(req, g.merge(parts), nil)
 		}
-		s.answerMeta(req, g.merge(parts), nil)
 	})
 	switch {
 	case errors.Is(started, errBusy):
@@ -134,6 +138,24 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 	case started != nil:
 		s.answerMeta(req, wamp.Payload{}, callErrorf(wamp.ErrCanceled, "%s: %v", proc, started))
 	}
+}
+
+// detailMissingNodes is the RESULT detail of a meta procedure answered
+// for the cluster without the parts of some nodes (they did not answer
+// in time, or their part was too large): how many. A custom attribute,
+// as the specification names them, so that a count or a list that is
+// short says so; clients that do not know it ignore it.
+const detailMissingNodes = "_missing_nodes"
+
+// answerIncomplete is answerMeta of a result made without the parts of
+// missing nodes.
+func (s *Session) answerIncomplete(req wamp.ID, res wamp.Payload, missing int) {
+	r := &wamp.Result{Request: req, Details: wamp.Dict{detailMissingNodes: missing}, Payload: res}
+	if err := s.sendAnswer(r); err != nil {
+		s.replyFailed(wamp.TypeResult, req, err)
+		return
+	}
+	s.countSent(wamp.TypeResult)
 }
 
 // AnswerMeta answers, for this node's own sessions, subscriptions and
