@@ -72,7 +72,7 @@
 //	junction_cluster_remote_sessions               gauge     sessions of other nodes this node knows of
 //	junction_cluster_remote_testaments             gauge     the testaments those sessions hold
 //	junction_cluster_sessions_announced_total      counter   sessions of lost nodes whose leave this node announced
-//	junction_cluster_meta_nodes_missing_total      counter   nodes that did not answer a meta query in time
+//	junction_cluster_meta_nodes_missing_total      counter   nodes whose part of a meta answer was missing
 //
 // plus go_* and process_* from client_golang. Every label value is from a
 // fixed set (realm names are the router's own: configured, or made from
@@ -221,7 +221,7 @@ func NewCollector(src Sources) *Collector {
 		clRemoteSessions:    d("cluster_remote_sessions", "Sessions of other nodes this node knows of."),
 		clRemoteTestaments:  d("cluster_remote_testaments", "Testaments held by the sessions of other nodes this node knows of."),
 		clSessionsAnnounced: d("cluster_sessions_announced_total", "Sessions of lost nodes whose leave (testaments, on_leave) this node announced."),
-		clMetaMissing:       d("cluster_meta_nodes_missing_total", "Nodes that did not answer a meta query within the query timeout."),
+		clMetaMissing:       d("cluster_meta_nodes_missing_total", "Nodes whose part of a meta answer did not come within the query timeout or whole, or was too large (the answer went without it and said so)."),
 	}
 }
 
