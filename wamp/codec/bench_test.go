@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -35,6 +36,24 @@ func benchKiB() *wamp.Event {
 		Payload: wamp.Payload{Args: args, Kwargs: wamp.Dict{"count": int64(16), "tags": wamp.List{"a", "b", "c"}}}}
 }
 
+// benchCallOptions is a CALL with a few options, which Decode reads into a
+// dict (most requests have none).
+func benchCallOptions() *wamp.Call {
+	c := benchCall()
+	c.Options = wamp.Dict{"receive_progress": true, "timeout": int64(1000), "disclose_me": true}
+	return c
+}
+
+// benchDict64 is an EVENT whose ArgumentsKw is one dict of 64 keys.
+func benchDict64() *wamp.Event {
+	kw := wamp.Dict{}
+	for i := range 64 {
+		kw[fmt.Sprintf("key-%02d", i)] = int64(i)
+	}
+	return &wamp.Event{Subscription: 1, Publication: 2, Details: wamp.Dict{},
+		Payload: wamp.Payload{Args: wamp.List{}, Kwargs: kw}}
+}
+
 // benchPublish is the PUBLISH that gives ev.
 func benchPublish(ev *wamp.Event) *wamp.Publish {
 	return &wamp.Publish{Request: 42, Options: wamp.Dict{}, Topic: "com.example.topic", Payload: ev.Payload}
@@ -65,6 +84,8 @@ func BenchmarkDecode(b *testing.B) {
 		{"EVENT64", benchEvent()},
 		{"PUBLISH64", benchPublish(benchEvent())},
 		{"PUBLISH1K", benchPublish(benchKiB())},
+		{"CALLoptions", benchCallOptions()},
+		{"PUBLISHdict64", benchPublish(benchDict64())},
 	}
 	for _, c := range All {
 		for _, tc := range msgs {
