@@ -26,7 +26,7 @@ var cborDec = func() cbor.DecMode {
 		MaxArrayElements:      math.MaxInt32, // as many as the data holds, as in the other codecs
 		MaxMapPairs:           math.MaxInt32,
 		UTF8:                  cbor.UTF8RejectInvalid,
-		DupMapKey:             cbor.DupMapKeyQuiet,
+		DupMapKey:             cbor.DupMapKeyEnforcedAPF, // see dictkeys.go
 		TagsMd:                cbor.TagsAllowed,
 		DefaultByteStringType: reflect.TypeOf([]byte(nil)),
 	}.DecMode()
@@ -35,6 +35,16 @@ var cborDec = func() cbor.DecMode {
 	}
 	return dm
 }()
+
+// cborUnmarshal decodes b into v, a repeated dict key with the error of
+// the other codecs.
+func cborUnmarshal(b []byte, v *any) error {
+	err := cborDec.Unmarshal(b, v)
+	if dup, ok := errors.AsType[*cbor.DupMapKeyError](err); ok {
+		return errDupKey(fmt.Append(nil, dup.Key))
+	}
+	return err
+}
 
 var cborEnc = func() cbor.EncMode {
 	em, err := cbor.EncOptions{Time: cbor.TimeRFC3339Nano}.EncMode()
@@ -151,13 +161,39 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 		if arg > uint64(len(b)-n) || major == 5 && 2*arg > uint64(len(b)-n) {
 			return 0, errCBORShort
 		}
-		items := arg
-		if major == 5 {
-			items *= 2
+		if major == 5 && check.active() {
+			return cborSkipDict(b, n, arg, depth, check)
 		}
-		sub, slow := check, false
-		for i := uint64(0); i < items; i++ {
-			if major == 5 && i%2 == 0 && sub.active() && n < len(b) && (b[n]>>5 != 3 || b[n]&0x1f == 31) {
+		return cborSkipItems(b, n, major, arg, depth, check, nil)
+	default: // 6: a tag and the item it tags
+		m, err := cborSkip(b[n:], depth+1, nil)
+		return n + m, err
+	}
+}
+
+// cborSkipDict is cborSkipItems for a checked map, with a set of its keys
+// (apart, so that only a map's frame holds one).
+func cborSkipDict(b []byte, n int, pairs uint64, depth int, check *cborCheck) (int, error) {
+	keys := keySet{base: b}
+	n, err := cborSkipItems(b, n, 5, pairs, depth, check, &keys)
+	keys.release()
+	return n, err
+}
+
+// cborSkipItems returns the length of the definite array or map (major)
+// of count items or pairs whose head of n bytes starts b. keys is set for
+// a checked map: its keys are checked, a repeated one as it walks them
+// when they are definite text strings, the common case; by decoding the
+// map otherwise.
+func cborSkipItems(b []byte, n int, major byte, count uint64, depth int, check *cborCheck, keys *keySet) (int, error) {
+	items := count
+	if major == 5 {
+		items *= 2
+	}
+	sub, slow := check, false
+	for i := uint64(0); i < items; i++ {
+		if major == 5 && i%2 == 0 && sub.active() && n < len(b) {
+			if b[n]>>5 != 3 || b[n]&0x1f == 31 {
 				if b[n] == 0xf6 || b[n] == 0xf7 {
 					check.err = errCBORNullKey
 					sub = nil
@@ -166,22 +202,25 @@ func cborSkip(b []byte, depth int, check *cborCheck) (int, error) {
 					// fxamacker/cbor decides.
 					sub, slow = nil, true
 				}
+			} else if keys != nil {
+				if _, l, h, _, err := cborHead(b[n:]); err == nil && l <= uint64(len(b)-n-h) {
+					if start, end := n+h, n+h+int(l); keys.add(start, end) {
+						check.err = errDupKey(b[start:end])
+					}
+				}
 			}
-			m, err := cborSkip(b[n:], depth+1, sub)
-			if err != nil {
-				return 0, err
-			}
-			n += m
 		}
-		if slow {
-			check.rare = true
-			check.decode(b[:n], depth)
+		m, err := cborSkip(b[n:], depth+1, sub)
+		if err != nil {
+			return 0, err
 		}
-		return n, nil
-	default: // 6: a tag and the item it tags
-		m, err := cborSkip(b[n:], depth+1, nil)
-		return n + m, err
+		n += m
 	}
+	if slow {
+		check.rare = true
+		check.decode(b[:n], depth)
+	}
+	return n, nil
 }
 
 // cborCheck collects, as cborSkip walks a payload element, what keeps it
@@ -208,8 +247,7 @@ func (c *cborCheck) decode(b []byte, depth int) {
 		return
 	}
 	var v any
-	if err := cborDec.Unmarshal(b, &v); err != nil {
-		c.err = err
+	if c.err = cborUnmarshal(b, &v); c.err != nil {
 		return
 	}
 	if _, c.err = cborNullKey(b); c.err != nil {
@@ -383,7 +421,7 @@ func (cborFormat) wellFormed(b []byte) error { return cborDec.Wellformed(b) }
 
 func (cborFormat) value(b []byte) (any, error) {
 	var v any
-	if err := cborDec.Unmarshal(b, &v); err != nil {
+	if err := cborUnmarshal(b, &v); err != nil {
 		return nil, err
 	}
 	if _, err := cborNullKey(b); err != nil {
@@ -439,7 +477,7 @@ func cborNullKey(b []byte) (int, error) {
 
 func (cborFormat) header(b []byte) (map[string]any, error) {
 	var v any
-	if err := cborDec.Unmarshal(b, &v); err != nil {
+	if err := cborUnmarshal(b, &v); err != nil {
 		return nil, err
 	}
 	v, err := normalize(v, 0, cborHeaderLeaf)

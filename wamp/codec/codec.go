@@ -13,7 +13,8 @@
 // The payload of a request that a router forwards (PUBLISH, CALL, YIELD, and
 // ERROR for an INVOCATION) is checked once, as it is decoded, to hold only
 // values of the common value model (value.go): strings in UTF-8, dict keys
-// that are strings, integers of at most 64 bits, no extension types. What
+// that are strings, each once in its dict (dictkeys.go), integers of at
+// most 64 bits, no extension types. What
 // passes reaches receivers of every serialization, except for the values
 // JSON alone cannot carry (NaN, infinities, a string that starts with
 // U+0000), whose conversion to JSON fails. Such a request decodes as a
@@ -153,8 +154,8 @@ var ErrUnknownType = errors.New("unknown message type")
 // RequestError is the error Decode returns for a request (PUBLISH,
 // SUBSCRIBE, CALL, CANCEL, REGISTER, YIELD, ERROR for an INVOCATION) whose
 // type and request id read but whose Options, Details or payload are not
-// valid: a string that is not UTF-8, a dict key that is not a string, an
-// integer beyond 64 bits. Message is the request without that part, so
+// valid: a string that is not UTF-8, a dict key that is not a string or
+// that its dict repeats, an integer beyond 64 bits. Message is the request without that part, so
 // that a router can answer it with ERROR and let the session go on, rather
 // than end the session as for bytes it cannot read.
 type RequestError struct {

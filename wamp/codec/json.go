@@ -99,38 +99,22 @@ func scanValue(b []byte, i, depth int, bad *error) (int, error) {
 	}
 	switch c := b[i]; c {
 	case '"':
-		end, err := scanString(b, i, bad)
+		end, _, err := scanString(b, i, bad)
 		if err == nil && *bad == nil && end-i >= 8 && string(b[i+1:i+7]) == `\u0000` {
 			*bad = checkBinaryString(b[i+1 : end-1])
 		}
 		return end, err
-	case '[', '{':
+	case '{':
+		return scanDict(b, i, depth, bad)
+	case '[':
 		if depth >= maxDepth {
 			return 0, errJSONDeep
 		}
-		closer := byte(']')
-		if c == '{' {
-			closer = '}'
-		}
 		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == closer {
+		if i < len(b) && b[i] == ']' {
 			return i + 1, nil
 		}
 		for {
-			if c == '{' {
-				if i >= len(b) || b[i] != '"' {
-					return 0, errJSONSyntax
-				}
-				end, err := scanString(b, i, bad)
-				if err != nil {
-					return 0, err
-				}
-				i = skipSpace(b, end)
-				if i >= len(b) || b[i] != ':' {
-					return 0, errJSONSyntax
-				}
-				i = skipSpace(b, i+1)
-			}
 			end, err := scanValue(b, i, depth+1, bad)
 			if err != nil {
 				return 0, err
@@ -139,7 +123,7 @@ func scanValue(b []byte, i, depth int, bad *error) (int, error) {
 			if i >= len(b) {
 				return 0, errJSONSyntax
 			}
-			if b[i] == closer {
+			if b[i] == ']' {
 				return i + 1, nil
 			}
 			if b[i] != ',' {
@@ -159,6 +143,67 @@ func scanValue(b []byte, i, depth int, bad *error) (int, error) {
 		_, *bad = parseJSONNumber(b[i:end])
 	}
 	return end, err
+}
+
+// scanDict is scanValue for the dict whose '{' is at i. A key that
+// repeats one before it, once unescaped, goes to *bad.
+func scanDict(b []byte, i, depth int, bad *error) (int, error) {
+	if depth >= maxDepth {
+		return 0, errJSONDeep
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	keys := keySet{base: b}
+	end, err := scanDictItems(b, i, depth, bad, &keys)
+	keys.release()
+	return end, err
+}
+
+// scanDictItems is scanDict from the first key at i.
+func scanDictItems(b []byte, i, depth int, bad *error, keys *keySet) (int, error) {
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, errJSONSyntax
+		}
+		end, escaped, err := scanString(b, i, bad)
+		if err != nil {
+			return 0, err
+		}
+		if *bad == nil {
+			key := b[i+1 : end-1]
+			var seen bool
+			if !escaped {
+				seen = keys.add(i+1, end-1)
+			} else {
+				k, _ := unquoteJSON(key) // not UTF-8: *bad says so already
+				key = []byte(k)
+				seen = keys.addDecoded(key)
+			}
+			if seen {
+				*bad = errDupKey(key)
+			}
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return 0, errJSONSyntax
+		}
+		if end, err = scanValue(b, skipSpace(b, i+1), depth+1, bad); err != nil {
+			return 0, err
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return 0, errJSONSyntax
+		}
+		if b[i] == '}' {
+			return i + 1, nil
+		}
+		if b[i] != ',' {
+			return 0, errJSONSyntax
+		}
+		i = skipSpace(b, i+1)
+	}
 }
 
 // mayBeOutOfRange reports whether a number needs parseJSONNumber to tell
@@ -259,9 +304,10 @@ var plainJSON = func() (t [256]bool) {
 	return t
 }()
 
-// scanString returns the end of the string whose opening quote is at i.
-// Bytes that are not UTF-8 go to *bad (if it holds no error yet).
-func scanString(b []byte, i int, bad *error) (int, error) {
+// scanString returns the end of the string whose opening quote is at i,
+// and whether it holds an escape. Bytes that are not UTF-8 go to *bad (if
+// it holds no error yet).
+func scanString(b []byte, i int, bad *error) (end int, escaped bool, err error) {
 	for i++; i < len(b); {
 		if plainJSON[b[i]] {
 			i++
@@ -269,7 +315,7 @@ func scanString(b []byte, i int, bad *error) (int, error) {
 		}
 		switch c := b[i]; {
 		case c == '"':
-			return i + 1, nil
+			return i + 1, escaped, nil
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 && *bad == nil {
@@ -277,27 +323,28 @@ func scanString(b []byte, i int, bad *error) (int, error) {
 			}
 			i += size
 		case c == '\\':
+			escaped = true
 			if i+1 >= len(b) {
-				return 0, errJSONSyntax
+				return 0, false, errJSONSyntax
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if len(b)-i < 6 || hex4(b[i+2:i+6]) < 0 {
-					return 0, errJSONSyntax
+					return 0, false, errJSONSyntax
 				}
 				i += 6
 			default:
-				return 0, errJSONSyntax
+				return 0, false, errJSONSyntax
 			}
 		case c < 0x20:
-			return 0, errors.New("control character in JSON string")
+			return 0, false, errors.New("control character in JSON string")
 		default:
 			i++
 		}
 	}
-	return 0, errJSONSyntax
+	return 0, false, errJSONSyntax
 }
 
 // hex4 reads the four hex digits of a \u escape, -1 if they are not.
@@ -574,7 +621,10 @@ func (p *jsonParser) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			m[k] = v
+			n := len(m)
+			if m[k] = v; len(m) == n {
+				return nil, errDupKey([]byte(k))
+			}
 			if done, err := p.next('}'); done || err != nil {
 				return m, err
 			}
@@ -637,7 +687,7 @@ func (p *jsonParser) next(closer byte) (done bool, err error) {
 
 func (p *jsonParser) string() (string, error) {
 	var bad error // unquoteJSON checks what this would find
-	end, err := scanString(p.b, p.i, &bad)
+	end, _, err := scanString(p.b, p.i, &bad)
 	if err != nil {
 		return "", err
 	}

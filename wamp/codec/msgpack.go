@@ -59,6 +59,9 @@ func (msgpackFormat) split(data []byte) (e elements, err error) {
 // (msgp.ReadIntfBytes, then normalize) would refuse.
 type msgpackCheck struct {
 	err error
+	// dup is the first repeated dict key (dictkeys.go), apart from err:
+	// a header's values are not checked as a payload's, its keys are.
+	dup error
 	// need is the largest difference, over the element's maps, between
 	// the bytes msgp wants to see from a map to the end of its input
 	// (three per pair) and the bytes there are to the end of the message.
@@ -75,10 +78,23 @@ func (c *msgpackCheck) fail(err error) {
 
 // result is the check's verdict on an element followed by tail bytes.
 func (c *msgpackCheck) result(tail int) error {
-	if c.err == nil && c.need > -tail {
+	switch {
+	case c.err != nil:
+		return c.err
+	case c.need > -tail:
 		return msgp.ErrShortBytes
 	}
-	return c.err
+	return c.dup
+}
+
+// msgpackDupKey returns the error for the first dict in the element b
+// (which split has walked) that repeats a key, if one does.
+func msgpackDupKey(b []byte) error {
+	c := msgpackCheck{need: math.MinInt}
+	if _, err := msgpackSkip(b, 0, &c); err != nil {
+		return err
+	}
+	return c.dup
 }
 
 // msgpackValid checks an element as split does a request's payload.
@@ -147,13 +163,38 @@ func msgpackSkip(b []byte, depth int, check *msgpackCheck) (int, error) {
 	}
 	if check != nil && isMap {
 		check.need = max(check.need, int(3*items/2)-len(b))
+		return msgpackSkipDict(b, n, items, depth, check)
 	}
+	return msgpackSkipItems(b, n, items, depth, check, nil)
+}
+
+// msgpackSkipDict is msgpackSkipItems for a checked map, with a set of its
+// keys (apart, so that only a map's frame holds one).
+func msgpackSkipDict(b []byte, n int, items uint64, depth int, check *msgpackCheck) (int, error) {
+	keys := keySet{base: b}
+	n, err := msgpackSkipItems(b, n, items, depth, check, &keys)
+	keys.release()
+	return n, err
+}
+
+// msgpackSkipItems returns the length of the container whose header of n
+// bytes starts b, walking its items (keys and values of a map). keys is
+// set for a checked map, whose keys it checks.
+func msgpackSkipItems(b []byte, n int, items uint64, depth int, check *msgpackCheck, keys *keySet) (int, error) {
 	for i := uint64(0); i < items; i++ {
 		if n >= len(b) {
 			return 0, msgp.ErrShortBytes
 		}
-		if check != nil && isMap && i%2 == 0 && check.err == nil {
-			check.fail(msgpackCheckKey(b[n:]))
+		if keys != nil && i%2 == 0 {
+			if c := b[n]; c&0xe0 == 0xa0 && n+1+int(c&0x1f) <= len(b) { // fixstr, the common key
+				if check.dup == nil && keys.add(n+1, n+1+int(c&0x1f)) {
+					check.dup = errDupKey(b[n+1 : n+1+int(c&0x1f)])
+				}
+			} else if start, end, err := msgpackKey(b, n); err != nil {
+				check.fail(err)
+			} else if check.dup == nil && keys.add(start, end) {
+				check.dup = errDupKey(b[start:end])
+			}
 		}
 		// The commonest items, fixints and short strings (dict keys
 		// among them), without a call.
@@ -180,21 +221,28 @@ func msgpackSkip(b []byte, depth int, check *msgpackCheck) (int, error) {
 	return n, nil
 }
 
-// msgpackCheckKey checks a dict key as msgp reads it into a
-// map[string]any: a str (which msgpackSkip checks as a value) or a bin,
-// holding UTF-8.
-func msgpackCheckKey(b []byte) error {
-	switch c := b[0]; {
-	case c&0xe0 == 0xa0, c == 0xd9, c == 0xda, c == 0xdb: // str
-		return nil
-	case c == 0xc4, c == 0xc5, c == 0xc6: // bin
-		_, key, err := msgpackScalar(b)
-		if err == nil && !validUTF8(key) {
-			err = errors.New("dict key is not valid UTF-8")
+// msgpackKey finds the bytes b[start:end] of the dict key at b[n:] as
+// msgp reads it into a map[string]any: a str (whose UTF-8 msgpackSkip
+// checks as a value's) or a bin, holding UTF-8.
+func msgpackKey(b []byte, n int) (start, end int, err error) {
+	switch c := b[n]; {
+	case c&0xe0 == 0xa0: // fixstr
+		end = n + 1 + int(c&0x1f)
+		if end > len(b) {
+			return 0, 0, msgp.ErrShortBytes
 		}
-		return err
+		return n + 1, end, nil
+	case c == 0xd9, c == 0xda, c == 0xdb, c == 0xc4, c == 0xc5, c == 0xc6: // str, bin
+		m, key, err := msgpackScalar(b[n:])
+		if err != nil {
+			return 0, 0, err
+		}
+		if c >= 0xc4 && c <= 0xc6 && !validUTF8(key) {
+			return 0, 0, errors.New("dict key is not valid UTF-8")
+		}
+		return n + m - len(key), n + m, nil
 	}
-	return fmt.Errorf("dict key is %s, not a string", msgp.NextType(b))
+	return 0, 0, fmt.Errorf("dict key is %s, not a string", msgp.NextType(b[n:]))
 }
 
 // msgpackScalar returns the length of the item at the start of b, which is
@@ -355,9 +403,14 @@ func (msgpackFormat) emptyDict(b []byte) bool { return len(b) == 1 && b[0] == 0x
 // checks every length and nesting level.
 func (msgpackFormat) wellFormed([]byte) error { return nil }
 
+// value and header look for a repeated dict key in a walk of their own:
+// msgp keeps the last value of a key in silence.
 func (msgpackFormat) value(b []byte) (any, error) {
 	v, _, err := msgp.ReadIntfBytes(b)
 	if err != nil {
+		return nil, err
+	}
+	if err := msgpackDupKey(b); err != nil {
 		return nil, err
 	}
 	return normalize(v, 0, msgpackLeaf)
@@ -366,6 +419,9 @@ func (msgpackFormat) value(b []byte) (any, error) {
 func (msgpackFormat) header(b []byte) (map[string]any, error) {
 	v, _, err := msgp.ReadIntfBytes(b)
 	if err != nil {
+		return nil, err
+	}
+	if err := msgpackDupKey(b); err != nil {
 		return nil, err
 	}
 	if v, err = normalize(v, 0, msgpackHeaderLeaf); err != nil {
