@@ -509,13 +509,18 @@ func TestSubscriptionRevocation(t *testing.T) {
 	admin.s.Receive(&wamp.Call{Request: 9, Procedure: "wamp.subscription.count_subscribers", Payload: wamp.Payload{Args: wamp.List{uint64(id)}}})
 	wantError(t, admin, wamp.TypeCall, 9, wamp.ErrNoSuchSubscription)
 
-	// Errors.
+	// Errors. A session that exists but is not subscribed is
+	// no_such_subscription (it has no such subscription), as Crossbar.io
+	// answers and as wamp.registration.remove_callee answers
+	// no_such_registration for a session that is not a callee; only a
+	// session that does not exist is no_such_session.
 	other := subscribe(t, unaware, "com.other", nil)
 	for _, tc := range []struct {
 		args wamp.List
 		err  wamp.URI
 	}{
-		{wamp.List{uint64(other), uint64(admin.s.ID())}, wamp.ErrNoSuchSession},
+		{wamp.List{uint64(other), uint64(admin.s.ID())}, wamp.ErrNoSuchSubscription},
+		{wamp.List{uint64(other), uint64(aware.s.ID())}, wamp.ErrNoSuchSubscription},
 		{wamp.List{uint64(other), uint64(12345)}, wamp.ErrNoSuchSession},
 		{wamp.List{uint64(999999), uint64(unaware.s.ID())}, wamp.ErrNoSuchSubscription},
 		{wamp.List{uint64(other)}, wamp.ErrInvalidArgument},

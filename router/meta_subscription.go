@@ -19,7 +19,7 @@ func (rl *realm) addSubscriptionMeta(procs map[wamp.URI]metaProcedure) {
 	procs["wamp.subscription.get"] = b.metaGet
 	procs["wamp.subscription.list_subscribers"] = b.metaListSubscribers
 	procs["wamp.subscription.count_subscribers"] = b.metaCountSubscribers
-	procs["wamp.subscription.remove_subscriber"] = b.metaRemoveSubscriber
+	procs["wamp.subscription.remove_subscriber"] = rl.subscriptionRemoveSubscriber
 }
 
 // metaList answers wamp.subscription.list() with the subscription ids by
@@ -132,7 +132,12 @@ func (b *broker) metaCountSubscribers(c *metaCall) (wamp.Payload, error) {
 // with [UNSUBSCRIBED, 0, {subscription, reason}] only when it announced
 // subscription_revocation; either way on_unsubscribe (and on_delete) are
 // published.
-func (b *broker) metaRemoveSubscriber(c *metaCall) (wamp.Payload, error) {
+//
+// A session that exists but is not subscribed answers
+// no_such_subscription, one that does not exist no_such_session: as
+// Crossbar.io answers, and as wamp.registration.remove_callee does.
+func (rl *realm) subscriptionRemoveSubscriber(c *metaCall) (wamp.Payload, error) {
+	b := &rl.broker
 	sub, err := b.subscriptionArg(c, 0)
 	if err != nil {
 		return wamp.Payload{}, err
@@ -166,7 +171,13 @@ func (b *broker) metaRemoveSubscriber(c *metaCall) (wamp.Payload, error) {
 		target.mu.Unlock()
 	}
 	if taken == nil {
-		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSession, "%s: session %d is not subscribed to subscription %d", c.call.Procedure, sid, sub.id)
+		rl.mu.RLock()
+		_, exists := rl.sessions[sid]
+		rl.mu.RUnlock()
+		if !exists {
+			return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSession, "%s: no session %d in this realm", c.call.Procedure, sid)
+		}
+		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSubscription, "%s: session %d is not subscribed to subscription %d", c.call.Procedure, sid, sub.id)
 	}
 	var notice wamp.Message
 	if target.features.has(subscriber, featSubscriptionRevocation) {
