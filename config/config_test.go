@@ -1135,7 +1135,7 @@ func TestFullConfig(t *testing.T) {
 				WebSocketPath:  "/wamp",
 				WebSocket:      true,
 				RawSocket:      false,
-				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile},
+				TLS:            &TLS{CertFile: certFile, KeyFile: keyFile, ClientAuth: "none"},
 				AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
 				Engine:         "goroutine",
 				Compression:    "deflate",

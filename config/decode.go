@@ -579,7 +579,7 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 				l.TLS = nil
 				return
 			}
-			l.TLS = &TLS{}
+			l.TLS = &TLS{ClientAuth: "none"} // the default, as written
 			d.mapping(v, path, tlsKeys, func(key, path string, v *yaml.Node) {
 				switch key {
 				case "cert":
