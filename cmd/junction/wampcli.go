@@ -9,12 +9,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"sort"
@@ -66,6 +68,14 @@ func (c *cliConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", env("JUNCTION_JSON", "") != "", "print JSON lines [$JUNCTION_JSON]")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound on connecting, and on the call or publication")
 	c.fs = fs
+}
+
+// check refuses flag values the command cannot use, before it connects.
+func (c *cliConfig) check(fs *flagSet) error {
+	if c.timeout <= 0 {
+		return fs.usageError(fmt.Sprintf("--timeout %v: must be more than 0", c.timeout))
+	}
+	return nil
 }
 
 // given reports whether the flag name was on the command line (not a
@@ -250,7 +260,9 @@ func closeSession(s *client.Session) {
 // (42, true, null, "s", [1,2], {"a":1}), the string itself otherwise. An
 // integer that fits in neither int64 nor uint64 is an error: the router
 // refuses it (it would have to become an inexact float), so it must be
-// quoted to travel as a string.
+// quoted to travel as a string; so is a number beyond a float64 (1e400,
+// which would be +Inf). A JSON string in WAMP's JSON form of binary,
+// "\u0000" and base64, is that binary value.
 func parseValue(s string) (any, error) {
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
@@ -265,16 +277,27 @@ func parseValue(s string) (any, error) {
 }
 
 // fromJSON turns json.Numbers into int64 (or uint64) when integral, float64
-// otherwise.
+// otherwise, and strings in WAMP's JSON form of binary into []byte.
 func fromJSON(v any) (any, error) {
 	var err error
 	switch x := v.(type) {
+	case string:
+		if b64, ok := strings.CutPrefix(x, "\x00"); ok {
+			b, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				return nil, fmt.Errorf("a string starting with \\u0000 is binary, and %q is not base64", b64)
+			}
+			return b, nil
+		}
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
 			return n, nil
 		}
 		if strings.ContainsAny(string(x), ".eE") {
 			f, _ := x.Float64()
+			if math.IsInf(f, 0) {
+				return nil, fmt.Errorf("number %s is beyond a 64-bit float (quote it to send it as a string)", x)
+			}
 			return f, nil
 		}
 		u, err := strconv.ParseUint(string(x), 10, 64)
@@ -332,13 +355,41 @@ func (k kwFlag) Set(s string) error {
 	return nil
 }
 
-// jsonText encodes v as compact JSON; binary values become base64 strings.
+// jsonText encodes v as compact JSON for a person or a script to read:
+// <, > and & as themselves (not Go's HTML-safe \u003c...), and binary
+// values in WAMP's JSON form, "\u0000" and the bytes in base64, which
+// parseValue reads back as binary (a plain base64 string would read as
+// text).
 func jsonText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(wampJSON(v)); err != nil {
 		return fmt.Sprintf("%v", v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// wampJSON returns v with its binary values, however deep, in WAMP's JSON
+// form; v itself is left as it is.
+func wampJSON(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return "\x00" + base64.StdEncoding.EncodeToString(x)
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = wampJSON(e)
+		}
+		return l
+	case map[string]any:
+		d := make(map[string]any, len(x))
+		for k, e := range x {
+			d[k] = wampJSON(e)
+		}
+		return d
+	}
+	return v
 }
 
 // human formats a payload for a person: the arguments as JSON values
@@ -406,7 +457,9 @@ reconnects and subscribes again when the connection is lost.`
 Publishes one event to TOPIC and waits for the router's acknowledgement. An
 ARG that parses as JSON (42, -1.5, true, null, "s", [1,2], {"a":1}) is sent
 as that value, anything else as a string; -k key=value adds a keyword
-argument, its value read the same way.`
+argument, its value read the same way. A JSON string of "\u0000" and
+base64 ('"\u0000aGk="') is binary, as in WAMP's JSON serialization; the
+commands print binary values in that form too.`
 
 	callUsage = `usage: junction call [flags] PROCEDURE [ARG...]
 
@@ -446,6 +499,12 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := c.check(fs); err != nil {
+		return err
+	}
+	if *count < 0 {
+		return fs.usageError(fmt.Sprintf("--count %d: must be 0 (no limit) or more", *count))
+	}
 	if len(rest) != 1 {
 		return fs.usageError(fmt.Sprintf("one TOPIC expected, got %d arguments", len(rest)))
 	}
@@ -455,12 +514,17 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer closeSession(s)
-	events := make(chan *client.Event, 256)
+	// done, closed before closeSession, frees a handler that waits to
+	// hand on an event nobody will read (after --count events): Close
+	// waits for the handlers.
+	events, done := make(chan *client.Event, 256), make(chan struct{})
+	defer close(done)
 	sctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	_, err = s.Subscribe(sctx, topic, func(ev *client.Event) {
 		select {
 		case events <- ev:
+		case <-done:
 		case <-ctx.Done():
 		}
 	}, client.SubscribeOptions{Match: *match, GetRetained: *retained}.Dict())
@@ -505,6 +569,9 @@ func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := c.check(fs); err != nil {
+		return err
+	}
 	if len(rest) < 1 {
 		return fs.usageError("TOPIC expected")
 	}
@@ -544,6 +611,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	progress := fs.Bool("progress", true, "ask for progressive results and print them as they come")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
+		return err
+	}
+	if err := c.check(fs); err != nil {
 		return err
 	}
 	if len(rest) < 1 {
@@ -606,6 +676,9 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	invoke := fs.String("invoke", "single", "shared registration policy: single, roundrobin, random, first or last")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
+		return err
+	}
+	if err := c.check(fs); err != nil {
 		return err
 	}
 	if len(rest) < 2 {

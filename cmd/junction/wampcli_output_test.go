@@ -1,0 +1,199 @@
+package main
+
+// What the client commands print and refuse, run in this process (run, as
+// main calls it) against a router on a loopback port.
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// runCLI runs one command line in this process and returns what it
+// printed and its exit status.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// registerEcho registers proc on s: it answers with the arguments it got.
+func registerEcho(t *testing.T, s *client.Session, proc string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Register(ctx, proc, func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: inv.Args, Kwargs: inv.Kwargs}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCLIPrintsTextAsSent: <, > and & print as themselves, not as the
+// \u003c, \u003e and \u0026 of Go's HTML-safe JSON, for a person and
+// with --json.
+func TestCLIPrintsTextAsSent(t *testing.T) {
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	registerEcho(t, dialCLITest(t, url), "test.cli.echo")
+	out, errOut, code := runCLI(t, "call", "--url", url, "test.cli.echo", "a<b&c>", "-k", "k=<&>")
+	if code != 0 || out != `"a<b&c>" k="<&>"`+"\n" {
+		t.Errorf("call: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "call", "--url", url, "--json", "test.cli.echo", "a<b&c>")
+	if code != 0 || out != `{"args":["a<b&c>"]}`+"\n" {
+		t.Errorf("call --json: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestCLIBinaryValues: a binary value prints in WAMP's JSON form for
+// binary, "\u0000" and its bytes in base64, not as a base64 string that
+// reads as text; an argument in that form is sent as binary, for any
+// serializer.
+func TestCLIBinaryValues(t *testing.T) {
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	s := dialCLITest(t, url)
+	got := make(chan wamp.List, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Register(ctx, "test.cli.bytes", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		got <- inv.Args
+		return &client.Result{Args: wamp.List{[]byte{0, 1, 2, 0xff}, "AAEC/w=="}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ser := range []string{"json", "msgpack", "cbor"} {
+		out, errOut, code := runCLI(t, "call", "--url", url, "--serializer", ser, "test.cli.bytes", `"\u0000aGk="`, "[1]")
+		if code != 0 || out != `"\u0000AAEC/w==" "AAEC/w=="`+"\n" {
+			t.Errorf("%s: call printed %d %q %q", ser, code, out, errOut)
+		}
+		if code != 0 {
+			continue
+		}
+		if args := <-got; len(args) != 2 || !bytes.Equal(asBytes(args[0]), []byte("hi")) {
+			t.Errorf("%s: the callee got %#v, want the binary hi first", ser, args)
+		}
+	}
+	if _, errOut, code := runCLI(t, "call", "--url", url, "test.cli.bytes", `"\u0000not base64"`); code != 1 || !strings.Contains(errOut, "argument 1: ") {
+		t.Errorf("binary that is not base64: %d %q", code, errOut)
+	}
+}
+
+func asBytes(v any) []byte {
+	b, _ := v.([]byte)
+	return b
+}
+
+// TestCLIRefusesBadValues: flag values and arguments the command cannot
+// use are usage errors, said before it connects (no router listens at
+// the URL here): a negative --count (sub subscribed and exited at once), a
+// --timeout of 0 or less (every dial failed with "i/o timeout"), a number
+// beyond a 64-bit float (sent as +Inf, which JSON cannot carry).
+func TestCLIRefusesBadValues(t *testing.T) {
+	url := "rs://127.0.0.1:1"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sub", "--count", "-1", "t"}, "--count -1: must be 0 (no limit) or more"},
+		{[]string{"call", "--timeout", "0s", "p"}, "--timeout 0s: must be more than 0"},
+		{[]string{"pub", "--timeout", "-1s", "t"}, "--timeout -1s: must be more than 0"},
+		{[]string{"sub", "--timeout", "0s", "t"}, "--timeout 0s: must be more than 0"},
+		{[]string{"register", "--timeout", "0s", "p", "--url", url, "--", "true"}, "--timeout 0s: must be more than 0"},
+		{[]string{"pub", "t", "1", "1e400"}, "argument 2: number 1e400 is beyond a 64-bit float"},
+		{[]string{"call", "p", "-k", "x=-1e999"}, "x: number -1e999 is beyond a 64-bit float"},
+	} {
+		_, errOut, code := runCLI(t, append(tc.args, "--url", url)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "--help for more") {
+			t.Errorf("%q: %d %q, want a usage error with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestCLISubCountReturnsAtOnce: sub --count N on a busy topic ends its
+// session at once once it has printed N events. Its event handler used to
+// stay blocked handing on events nobody read, so the session's Close
+// waited its whole bound (2s) for it, and gave up with it still blocked.
+func TestCLISubCountReturnsAtOnce(t *testing.T) {
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	pub := dialCLITest(t, url)
+	out := &gateWriter{subscribed: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"sub", "--url", url, "--json", "--count", "1", "test.cli.busy"}, out, &bytes.Buffer{})
+	}()
+	select {
+	case <-out.subscribed:
+	case <-ctx.Done():
+		t.Fatal("sub did not subscribe")
+	}
+	// The first event's line waits in out's Write while the handler
+	// fills the command's queue of events and blocks.
+	for i := range 300 {
+		if _, err := pub.Publish(ctx, "test.cli.busy", wamp.List{i}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for !handlerIn("[select") {
+		if ctx.Err() != nil {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("the handler of sub never blocked\n%s", buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
+	close(out.release)
+	if code := <-exit; code != 0 {
+		t.Fatalf("sub exited %d", code)
+	}
+	if handlerIn("") {
+		t.Error("sub returned with its event handler still blocked")
+	}
+}
+
+// handlerIn reports whether a goroutine whose state starts with state
+// (any, for "") is in runSub's event handler.
+func handlerIn(state string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(g, "/cmd/junction.runSub.func") && strings.Contains(header, " "+state) {
+			return true
+		}
+	}
+	return false
+}
+
+// gateWriter signals the "subscribed" line and holds the next write until
+// release is closed.
+type gateWriter struct {
+	mu                  sync.Mutex
+	lines               int
+	subscribed, release chan struct{}
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.lines++
+	n := w.lines
+	w.mu.Unlock()
+	if n == 1 {
+		close(w.subscribed)
+	} else {
+		<-w.release
+	}
+	return len(p), nil
+}
