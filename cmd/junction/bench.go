@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -54,6 +56,10 @@ to them in turn (the fan-out's publisher and idle's check event to the
 first; the fan-out waits until every subscriber is reachable from it), and
 -callee-url puts the rpc callee on another node than the callers. -pid takes
 the nodes' process ids, comma-separated: CPU and memory are their sums.
+
+Flags that name a scenario in their help are for that scenario only: given
+to another, they are an error rather than ignored. -stalled dials without
+TLS (ws://, rs://, tcp:// or unix://).
 
 The exit status is 1 when a check fails: a session not held, an event lost,
 a call that failed.
@@ -214,10 +220,50 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchConfig, error) {
 			return nil, fmt.Errorf("-%s %d: must be at least %d", c.name, c.v, c.min)
 		}
 	}
+	if math.IsNaN(cfg.rate) || math.IsInf(cfg.rate, 0) {
+		return nil, fs.usageError(fmt.Sprintf("-rate %v: calls or events per second, a finite number (0: a closed loop)", cfg.rate))
+	}
 	if cfg.rate < 0 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.settle < 0 {
 		return nil, errors.New("-rate, -warmup and -settle must not be negative, -duration must be positive")
 	}
+	// A flag of another scenario would be ignored: the run would not be
+	// the one asked for.
+	var wrong error
+	fs.Visit(func(f *flag.Flag) {
+		if for_, ok := benchFlagScenarios[f.Name]; ok && wrong == nil && !strings.Contains(for_, cfg.scenario) {
+			wrong = fs.usageError(fmt.Sprintf("-%s is for %s, not %s", f.Name, for_, cfg.scenario))
+		}
+	})
+	if wrong != nil {
+		return nil, wrong
+	}
+	if cfg.stalled > 0 {
+		// dialStalled speaks the protocol itself, without TLS.
+		scheme, _, _ := strings.Cut(cfg.url, "://")
+		switch scheme {
+		case "ws", "rs", "tcp", "unix":
+		default:
+			return nil, fs.usageError(fmt.Sprintf("-stalled needs a ws://, rs:// (tcp://) or unix:// URL, not %s://", scheme))
+		}
+	}
 	return cfg, nil
+}
+
+// benchFlagScenarios names the scenarios of the flags that not every
+// scenario uses.
+var benchFlagScenarios = map[string]string{
+	"sessions":    "idle",
+	"settle":      "idle",
+	"callers":     "rpc",
+	"inflight":    "rpc",
+	"procedure":   "rpc",
+	"callee-url":  "rpc",
+	"subscribers": "fanout",
+	"stalled":     "fanout",
+	"payload":     "rpc and fanout",
+	"rate":        "rpc and fanout",
+	"warmup":      "rpc and fanout",
+	"topic":       "idle and fanout",
 }
 
 // bench runs the configured scenario. The report is returned even when a

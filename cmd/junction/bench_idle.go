@@ -56,6 +56,14 @@ func (b *benchRun) idle(ctx context.Context) error {
 		rep.FirstError = firstErr.Error()
 	}
 	fmt.Fprintf(b.stderr, "idle: %d sessions open in %s\n", rep.SessionsHeld, time.Since(start).Round(time.Millisecond))
+	if rep.SessionsHeld == 0 {
+		// The router refused them all (or none could reach it): there is
+		// nothing to measure, check or hold.
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%d of %d sessions could not be opened: %s", failed, cfg.sessions, rep.FirstError)
+	}
 	if rep.SessionsHeld > 0 {
 		rep.ClientBytesPerSession = float64(clientMemory()-clientBefore) / float64(rep.SessionsHeld)
 		rep.ClientGoroutinesPerSession = float64(runtime.NumGoroutine()-goroutinesBefore) / float64(rep.SessionsHeld)

@@ -56,7 +56,7 @@ func dialStalled(ctx context.Context, cfg *benchConfig) (net.Conn, error) {
 			}
 			return c.Decode(b)
 		}
-	case "rs", "unix":
+	case "rs", "tcp", "unix":
 		network, addr := "tcp", u.Host
 		if u.Scheme == "unix" {
 			network, addr = "unix", u.Path
@@ -105,7 +105,7 @@ func dialStalled(ctx context.Context, cfg *benchConfig) (net.Conn, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("-stalled needs a ws://, rs:// or unix:// URL, not %s://", u.Scheme)
+		return nil, fmt.Errorf("-stalled needs a ws://, rs:// (tcp://) or unix:// URL, not %s://", u.Scheme)
 	}
 
 	nc.SetDeadline(time.Now().Add(10 * time.Second))

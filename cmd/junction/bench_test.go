@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -188,3 +189,62 @@ func TestBenchNoRouter(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestBenchRefusesFlagsItCannotUse: a flag of another scenario (which the
+// run would ignore), a rate that is not a number of calls per second, and
+// -stalled on a URL its hand-made sessions cannot dial are usage errors,
+// said before any session is dialed (nothing listens at port 1).
+func TestBenchRefusesFlagsItCannotUse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rpc", "-stalled", "2"}, "-stalled is for fanout, not rpc"},
+		{[]string{"rpc", "-subscribers", "5"}, "-subscribers is for fanout, not rpc"},
+		{[]string{"idle", "-rate", "100"}, "-rate is for rpc and fanout, not idle"},
+		{[]string{"fanout", "-callers", "3"}, "-callers is for rpc, not fanout"},
+		{[]string{"idle", "-procedure", "x.y"}, "-procedure is for rpc, not idle"},
+		{[]string{"fanout", "-sessions", "3"}, "-sessions is for idle, not fanout"},
+		{[]string{"rpc", "-rate", "NaN"}, "-rate NaN: "},
+		{[]string{"fanout", "-rate", "+Inf"}, "-rate +Inf: "},
+		{[]string{"fanout", "-stalled", "1", "-url", "wss://127.0.0.1:1/ws"}, "-stalled needs a ws://, rs:// (tcp://) or unix:// URL, not wss://"},
+		{[]string{"fanout", "-stalled", "1", "-url", "rss://127.0.0.1:1"}, "-stalled needs a ws://, rs:// (tcp://) or unix:// URL, not rss://"},
+	} {
+		var out, errOut bytes.Buffer
+		err := runBench(context.Background(), append([]string{"-url", "rs://127.0.0.1:1"}, tc.args...), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--help for more") {
+			t.Errorf("bench %q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+	// The flags a scenario uses are accepted (the run then fails: no
+	// router), whichever scenario they are for.
+	for _, args := range [][]string{
+		{"fanout", "-stalled", "1", "-url", "tcp://127.0.0.1:1", "-topic", "t", "-rate", "5", "-payload", "1", "-warmup", "0s"},
+		{"rpc", "-callee-url", "rs://127.0.0.1:1", "-procedure", "p", "-callers", "1", "-inflight", "1"},
+		{"idle", "-sessions", "1", "-settle", "0s", "-topic", "t"},
+	} {
+		var out, errOut bytes.Buffer
+		err := runBench(context.Background(), append(args, "-duration", "1ms"), &out, &errOut)
+		var ue *usageError
+		if err == nil || errors.As(err, &ue) {
+			t.Errorf("bench %q: %v, want the run's error", args, err)
+		}
+	}
+}
+
+// TestBenchIdleRouterRefuses: when no session could be held (the router
+// refuses the realm), idle says so at once rather than holding nothing for
+// -duration.
+func TestBenchIdleRouterRefuses(t *testing.T) {
+	addr := benchRouter(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := runBench(ctx, []string{"idle", "-url", "rs://" + addr, "-realm", "no.such.realm", "-sessions", "3", "-duration", "10m"}, &out, &errOut)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "3 of 3 sessions could not be opened") || !strings.Contains(err.Error(), "no_such_realm") {
+		t.Errorf("idle against a router that refuses: %v (context: %v)\n%s", err, ctx.Err(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "0/3 sessions held") {
+		t.Errorf("summary %q", out.String())
+	}
+}
