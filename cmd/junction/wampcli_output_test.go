@@ -6,6 +6,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -196,4 +199,85 @@ func (w *gateWriter) Write(p []byte) (int, error) {
 		<-w.release
 	}
 	return len(p), nil
+}
+
+// TestCLILoginWithSecretAndPassword: the README's "also --secret,
+// --password" of junction call, against the stored forms junction passwd
+// prints: salted WAMP-CRA, and WAMP-SCRAM with each kdf of the wamp-scram
+// dialect; a wrong secret
+// or password exits 1 with wamp.error.authentication_failed on stderr.
+func TestCLILoginWithSecretAndPassword(t *testing.T) {
+	indent := func(s string) string {
+		return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n          ")
+	}
+	cra, code := passwd(t, "cra-secret", "--method", "wampcra", "--iterations", "100")
+	if code != 0 {
+		t.Fatal(cra)
+	}
+	var principals strings.Builder
+	fmt.Fprintf(&principals, "        - authid: cra\n          role: backend\n          %s\n", indent(cra))
+	for _, kdf := range []string{"argon2id13", "pbkdf2"} {
+		args := []string{"--method", "scram"} // Argon2id's default cost: the client refuses less
+		if kdf == "pbkdf2" {
+			args = []string{"--method", "scram", "--kdf", kdf, "--iterations", "1000"}
+		}
+		scram, code := passwd(t, "scram-password", args...)
+		if code != 0 {
+			t.Fatal(scram)
+		}
+		fmt.Fprintf(&principals, "        - authid: scram-%s\n          role: backend\n          %s\n", kdf, indent(scram))
+	}
+	path := filepath.Join(t.TempDir(), "junction.yaml")
+	cfg := `listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: true
+    disclose_caller: always
+    auth:
+      anonymous_role: backend
+      throttle: {max_delay: 0s}
+      principals:
+` + principals.String()
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	defer func() {
+		stop()
+		<-exit
+	}()
+	url := "rs://" + addrs[0]
+	callee := dialCLITest(t, url)
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := callee.Register(rctx, "test.auth.whoami", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		return &client.Result{Args: wamp.List{inv.Details["caller_authid"]}}, nil
+	}, nil); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--authid", "cra", "--secret", "cra-secret"}, `"cra"`},
+		{[]string{"--authid", "scram-argon2id13", "--password", "scram-password"}, `"scram-argon2id13"`},
+		{[]string{"--authid", "scram-pbkdf2", "--password", "scram-password"}, `"scram-pbkdf2"`},
+	} {
+		out, errOut, code := runCLI(t, append(append([]string{"call", "--url", url}, tc.args...), "test.auth.whoami")...)
+		if code != 0 || out != tc.want+"\n" {
+			t.Errorf("call %q: %d %q %q", tc.args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{
+		{"--authid", "cra", "--secret", "wrong"},
+		{"--authid", "scram-pbkdf2", "--password", "wrong"},
+	} {
+		out, errOut, code := runCLI(t, append(append([]string{"call", "--url", url}, args...), "test.auth.whoami")...)
+		if code != 1 || out != "" || !strings.Contains(errOut, string(wamp.ErrAuthenticationFailed)) {
+			t.Errorf("call %q: %d %q %q", args, code, out, errOut)
+		}
+	}
 }
