@@ -39,6 +39,7 @@ type cliConfig struct {
 	ca, cert, key          string // TLS: CA bundle to trust, client certificate and key files
 	json                   bool
 	timeout                time.Duration
+	envErr                 error         // a default from the environment that is not valid
 	fs                     *flag.FlagSet // the flags, to tell given ones from defaults
 	certAsked              atomic.Bool   // the router asked for the --cert certificate
 }
@@ -65,13 +66,30 @@ func (c *cliConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ca, "ca", env("JUNCTION_CA", ""), "PEM `file` of the CAs to trust for the router's certificate (wss://, rss://, tls://) instead of the system's [$JUNCTION_CA]")
 	fs.StringVar(&c.cert, "cert", env("JUNCTION_CERT", ""), "PEM `file` of a TLS client certificate: logs in by it (authmethod tls); needs --key [$JUNCTION_CERT]")
 	fs.StringVar(&c.key, "key", env("JUNCTION_KEY", ""), "PEM `file` of the private key of --cert [$JUNCTION_KEY]")
-	fs.BoolVar(&c.json, "json", env("JUNCTION_JSON", "") != "", "print JSON lines [$JUNCTION_JSON]")
+	fs.BoolVar(&c.json, "json", c.envBool("JUNCTION_JSON"), "print JSON lines [$JUNCTION_JSON]")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound on connecting, and on the call or publication")
 	c.fs = fs
 }
 
+// envBool reads a boolean default from the environment, as the flag reads
+// its value (true, false, 1, 0, ...); unset or empty is false.
+func (c *cliConfig) envBool(key string) bool {
+	v := os.Getenv(key)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		c.envErr = fmt.Errorf("$%s %q: not a boolean (true, false, 1 or 0)", key, v)
+	}
+	return b
+}
+
 // check refuses flag values the command cannot use, before it connects.
 func (c *cliConfig) check(fs *flagSet) error {
+	if c.envErr != nil && !c.given("json") {
+		return c.envErr
+	}
 	if c.timeout <= 0 {
 		return fs.usageError(fmt.Sprintf("--timeout %v: must be more than 0", c.timeout))
 	}
@@ -450,7 +468,8 @@ const (
 Subscribes to TOPIC and prints its events until interrupted (or --count
 events), one a line: the topic, then the arguments as JSON values and the
 keyword arguments as key=value; with --json, one JSON object a line. It
-reconnects and subscribes again when the connection is lost.`
+reconnects and subscribes again when the connection is lost. A SUBSCRIBE
+the router refuses prints its ERROR on stderr, as call does, and exits 1.`
 
 	pubUsage = `usage: junction pub [flags] TOPIC [ARG...]
 
@@ -529,7 +548,8 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}, client.SubscribeOptions{Match: *match, GetRetained: *retained}.Dict())
 	if err != nil {
-		return err
+		printError(stderr, "sub", err, c.json)
+		return errPrinted
 	}
 	if c.json {
 		fmt.Fprintln(stdout, jsonText(map[string]any{"subscribed": topic, "session": s.ID()}))

@@ -281,3 +281,42 @@ realms:
 		}
 	}
 }
+
+// TestCLIJSONFromEnvironment: $JUNCTION_JSON is a boolean, as the flag:
+// false or 0 prints for a person (any value but the empty one turned JSON
+// on), and a value that is not a boolean is an error.
+func TestCLIJSONFromEnvironment(t *testing.T) {
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	registerEcho(t, dialCLITest(t, url), "test.cli.echo")
+	for env, want := range map[string]string{"false": "1\n", "0": "1\n", "true": `{"args":[1]}` + "\n", "1": `{"args":[1]}` + "\n", "": "1\n"} {
+		t.Setenv("JUNCTION_JSON", env)
+		if out, errOut, code := runCLI(t, "call", "--url", url, "test.cli.echo", "1"); code != 0 || out != want {
+			t.Errorf("JUNCTION_JSON=%s: %d %q %q, want %q", env, code, out, errOut, want)
+		}
+	}
+	t.Setenv("JUNCTION_JSON", "yes please")
+	if _, errOut, code := runCLI(t, "call", "--url", url, "test.cli.echo", "1"); code != 1 || !strings.Contains(errOut, `$JUNCTION_JSON "yes please": not a boolean`) {
+		t.Errorf("JUNCTION_JSON=yes please: %d %q", code, errOut)
+	}
+	// The flag wins over the environment.
+	if out, errOut, code := runCLI(t, "call", "--url", url, "--json=false", "test.cli.echo", "1"); code != 0 || out != "1\n" {
+		t.Errorf("--json=false with JUNCTION_JSON set: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestCLISubRefusedPrintsTheError: a SUBSCRIBE the router refuses prints
+// its ERROR as call and register do (the URI, then the payload; a JSON
+// object with --json) and exits 1.
+func TestCLISubRefusedPrintsTheError(t *testing.T) {
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	_, errOut, code := runCLI(t, "sub", "--url", url, "--match", "bogus", "test.cli.x")
+	if code != 1 || !strings.HasPrefix(errOut, string(wamp.ErrInvalidArgument)+` "`) {
+		t.Errorf("sub --match bogus: %d %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "sub", "--url", url, "--json", "--match", "bogus", "test.cli.x")
+	if code != 1 || !strings.HasPrefix(errOut, `{"args":["`) || !strings.Contains(errOut, `"error":"`+string(wamp.ErrInvalidArgument)+`"`) {
+		t.Errorf("sub --json --match bogus: %d %q", code, errOut)
+	}
+}
