@@ -490,7 +490,8 @@ An ERROR prints its URI and payload on stderr and exits 1.`
 	registerUsage = `usage: junction register [flags] PROCEDURE -- COMMAND [ARG...]
 
 Registers PROCEDURE and runs COMMAND for each invocation, until interrupted
-(invocations run at once, each its own process; a canceled call kills it):
+(invocations run at once, each its own process; a canceled call kills it,
+and on Unix every process it started):
 
   standard input       the invocation's arguments: a JSON list and a newline
   $JUNCTION_KWARGS     its keyword arguments: a JSON object ({} for none)
@@ -742,6 +743,10 @@ func runCommand(ctx context.Context, command []string, inv *client.Invocation) (
 		kwargs = wamp.Dict{}
 	}
 	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	// Canceled, the command dies with the processes it started (a shell's
+	// children): they would hold its output open, and run on.
+	killGroupOnCancel(cmd)
+	cmd.WaitDelay = time.Second // for a process that left the group
 	cmd.Stdin = strings.NewReader(jsonText(args) + "\n")
 	cmd.Env = append(os.Environ(), "JUNCTION_KWARGS="+jsonText(kwargs), "JUNCTION_PROCEDURE="+inv.Procedure)
 	var out, errOut bytes.Buffer

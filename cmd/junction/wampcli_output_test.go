@@ -151,7 +151,7 @@ func TestCLISubCountReturnsAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for !handlerIn("[select") {
+	for !inFunc("/cmd/junction.runSub.func", "[select") {
 		if ctx.Err() != nil {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("the handler of sub never blocked\n%s", buf[:runtime.Stack(buf, true)])
@@ -162,18 +162,18 @@ func TestCLISubCountReturnsAtOnce(t *testing.T) {
 	if code := <-exit; code != 0 {
 		t.Fatalf("sub exited %d", code)
 	}
-	if handlerIn("") {
+	if inFunc("/cmd/junction.runSub.func", "") {
 		t.Error("sub returned with its event handler still blocked")
 	}
 }
 
-// handlerIn reports whether a goroutine whose state starts with state
-// (any, for "") is in runSub's event handler.
-func handlerIn(state string) bool {
+// inFunc reports whether a goroutine whose state starts with state (any,
+// for "") is in a function whose name contains fn.
+func inFunc(fn, state string) bool {
 	buf := make([]byte, 1<<20)
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
 		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(g, "/cmd/junction.runSub.func") && strings.Contains(header, " "+state) {
+		if strings.Contains(g, fn) && strings.Contains(header, " "+state) {
 			return true
 		}
 	}
@@ -319,4 +319,120 @@ func TestCLISubRefusedPrintsTheError(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(errOut, `{"args":["`) || !strings.Contains(errOut, `"error":"`+string(wamp.ErrInvalidArgument)+`"`) {
 		t.Errorf("sub --json --match bogus: %d %q", code, errOut)
 	}
+}
+
+// TestCLIRegisterEndsItsCommands: the processes a command started die with
+// it, when its call is canceled and when register is interrupted (its
+// context ends, as on Ctrl-C): the command runs in a process group of its
+// own, killed as a whole. Only the shell died before, and its sleep, which
+// held the output pipe open, kept the invocation waiting; interrupted,
+// register waited 2s for it and left it running.
+func TestCLIRegisterEndsItsCommands(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see the command's processes")
+	}
+	_, addr := cliRouter(t)
+	url := "rs://" + addr
+	dir := t.TempDir()
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	out := &lineWriter{lines: make(chan string, 16)}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"register", "--url", url, "test.cli.slow", "--",
+			"sh", "-c", `sleep 300 & echo $! > "` + dir + `/$1.pid"; wait`, "sh"}, out, &bytes.Buffer{})
+	}()
+	select {
+	case l := <-out.lines:
+		if l != "registered test.cli.slow\n" {
+			t.Fatalf("register said %q", l)
+		}
+	case code := <-exit:
+		t.Fatalf("register exited %d", code)
+	}
+	// $1 is empty: the pid file is named ".pid" for every call; one at
+	// a time.
+	s := dialCLITest(t, url)
+	callAndCancel := func() int {
+		cctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Call(cctx, "test.cli.slow", nil, nil, nil)
+			done <- err
+		}()
+		pid := waitPidFile(t, filepath.Join(dir, ".pid"))
+		cancel()
+		if err := <-done; err == nil {
+			t.Error("the canceled call succeeded")
+		}
+		return pid
+	}
+	waitGone(t, "the sleep of a canceled call", callAndCancel())
+	os.Remove(filepath.Join(dir, ".pid"))
+
+	// A call in progress when register is interrupted.
+	go s.Call(context.Background(), "test.cli.slow", nil, nil, nil)
+	pid := waitPidFile(t, filepath.Join(dir, ".pid"))
+	interrupt()
+	if code := <-exit; code != 0 {
+		t.Errorf("interrupted register exited %d", code)
+	}
+	// Close waited for the invocation: it had ended its command, rather
+	// than Close giving up on it after its bound.
+	if inFunc("/cmd/junction.runRegister.func", "") {
+		t.Error("register returned with an invocation still running")
+	}
+	waitGone(t, "the sleep of the command of an interrupted register", pid)
+}
+
+// waitPidFile waits for a command to write its process id to file.
+func waitPidFile(t *testing.T, file string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var pid int
+		if b, err := os.ReadFile(file); err == nil {
+			if _, err := fmt.Sscanf(string(b), "%d\n", &pid); err == nil {
+				return pid
+			}
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("no process id in %s", file)
+	return 0
+}
+
+// waitGone waits for process pid to end (a zombie has ended).
+func waitGone(t *testing.T, what string, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			if p, err := os.FindProcess(pid); err == nil {
+				p.Kill()
+			}
+			t.Fatalf("%s (process %d) still runs", what, pid)
+		}
+		runtime.Gosched()
+	}
+}
+
+// gone reports whether process pid has ended: no longer there, or a
+// zombie.
+func gone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+}
+
+// lineWriter hands on each write.
+type lineWriter struct{ lines chan string }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.lines <- string(p)
+	return len(p), nil
 }
