@@ -23,7 +23,9 @@ principal stores in the config, as YAML to put under the principal:
   wampcra   the salted WAMP-CRA key: key, salt, iterations, keylen
   scram     a WAMP-SCRAM credential: kdf (--kdf argon2id13, argon2id-13 for
             Autobahn|Python's "scram", or pbkdf2), iterations, memory, salt,
-            stored_key, server_key
+            stored_key, server_key; its cost must be one clients accept:
+            PBKDF2 1000 to 10000000 iterations, Argon2id at most 100
+            iterations and 1024 to 2097152 KiB (1 MiB to 2 GiB)
 `
 
 // runPasswd prints the stored form of a password.
@@ -53,6 +55,9 @@ func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	switch auth.Canonical(*method) {
 	case auth.MethodTicket:
+		if *memory != 0 && *kdf == "pbkdf2-sha256" {
+			return errors.New("--memory: pbkdf2-sha256 has no memory cost (Argon2id has)")
+		}
 		h, err := auth.NewPasswordHash(password, *kdf, uint32(*iterations), uint32(*memory))
 		if err != nil {
 			return err
@@ -61,6 +66,9 @@ func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
 	case auth.MethodWAMPCRA:
 		if *kdf != "" {
 			return errors.New("wampcra has one kdf (PBKDF2-HMAC-SHA256): leave out --kdf")
+		}
+		if *memory != 0 {
+			return errors.New("--memory: wampcra (PBKDF2) has no memory cost")
 		}
 		it := *iterations
 		if it == 0 {
@@ -78,6 +86,9 @@ func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
 		if k == "" {
 			k = auth.KDFArgon2id13
 		}
+		if err := scramCostOK(k, *iterations, *memory); err != nil {
+			return err
+		}
 		c, err := auth.NewSCRAMCredential(password, k, *iterations, *memory)
 		if err != nil {
 			return err
@@ -92,6 +103,38 @@ func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fs.usageError("--method is required")
 	default:
 		return fmt.Errorf("--method %q: one of ticket, wampcra, scram (unsalted wampcra stores the secret itself, and cryptosign a public key: see junction keygen)", *method)
+	}
+	return nil
+}
+
+// The costs WAMP-SCRAM clients accept (junction's own, client/auth.go: a
+// router asking for less would collect cheap hashes, one asking for much
+// more ties the client up): a credential outside them logs no one in.
+const (
+	scramMinPBKDF2     = 1000
+	scramMaxPBKDF2     = 10_000_000
+	scramMinArgonMem   = 1024    // KiB
+	scramMaxArgonMem   = 1 << 21 // KiB: 2 GiB
+	scramMaxArgonIters = 100
+)
+
+// scramCostOK checks --iterations and --memory (0: the default) for kdf.
+func scramCostOK(kdf string, iterations, memory int) error {
+	switch kdf {
+	case auth.KDFPBKDF2:
+		if memory != 0 {
+			return errors.New("--memory: pbkdf2 has no memory cost (Argon2id has)")
+		}
+		if iterations != 0 && (iterations < scramMinPBKDF2 || iterations > scramMaxPBKDF2) {
+			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse PBKDF2 with fewer than %d or more than %d", iterations, scramMinPBKDF2, scramMaxPBKDF2)
+		}
+	case auth.KDFArgon2id13, auth.KDFArgon2id13Autobahn:
+		if memory != 0 && (memory < scramMinArgonMem || memory > scramMaxArgonMem) {
+			return fmt.Errorf("--memory %d: WAMP-SCRAM clients refuse Argon2id with less than %d or more than %d KiB", memory, scramMinArgonMem, scramMaxArgonMem)
+		}
+		if iterations > scramMaxArgonIters {
+			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse Argon2id with more than %d", iterations, scramMaxArgonIters)
+		}
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func TestPasswd(t *testing.T) {
 	if c.KDF != "pbkdf2" || !bytes.Equal(stored[:], c.StoredKey) {
 		t.Errorf("the SCRAM stored key is not the password's: %+v", c)
 	}
-	if out, _ := passwd(t, "s3cret", "--method", "scram", "--iterations", "1", "--memory", "64"); !strings.Contains(out, "kdf: argon2id13") {
+	if out, _ := passwd(t, "s3cret", "--method", "scram", "--iterations", "1", "--memory", "1024"); !strings.Contains(out, "kdf: argon2id13") {
 		t.Errorf("scram's default kdf: %s", out)
 	}
 
@@ -178,5 +178,37 @@ func TestServeAuthExample(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.URI != wamp.ErrNotAuthorized {
 		t.Errorf("public calling wamp.session.count: %v", err)
+	}
+}
+
+// TestPasswdRefusesCostsItWouldIgnoreOrClientsRefuse: --memory for a kdf
+// without a memory cost was ignored, and a WAMP-SCRAM cost outside the
+// bounds clients accept (junction call --password among them: PBKDF2 1000
+// to 10,000,000 iterations, Argon2id at least 1 MiB, at most 2 GiB and
+// 100 iterations) printed a credential no such client could log in with.
+func TestPasswdRefusesCostsItWouldIgnoreOrClientsRefuse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "wampcra", "--memory", "64"}, "--memory: wampcra (PBKDF2) has no memory cost"},
+		{[]string{"--method", "ticket", "--kdf", "pbkdf2-sha256", "--memory", "64"}, "--memory: pbkdf2-sha256 has no memory cost"},
+		{[]string{"--method", "scram", "--kdf", "pbkdf2", "--memory", "64"}, "--memory: pbkdf2 has no memory cost"},
+		{[]string{"--method", "scram", "--kdf", "pbkdf2", "--iterations", "999"}, "--iterations 999: WAMP-SCRAM clients refuse PBKDF2 with fewer than 1000 or more than 10000000"},
+		{[]string{"--method", "scram", "--kdf", "pbkdf2", "--iterations", "10000001"}, "--iterations 10000001: WAMP-SCRAM clients refuse PBKDF2 with fewer than 1000 or more than 10000000"},
+		{[]string{"--method", "scram", "--memory", "1023"}, "--memory 1023: WAMP-SCRAM clients refuse Argon2id with less than 1024 or more than 2097152 KiB"},
+		{[]string{"--method", "scram", "--kdf", "argon2id-13", "--memory", "2097153"}, "--memory 2097153: WAMP-SCRAM clients refuse Argon2id with less than 1024 or more than 2097152 KiB"},
+		{[]string{"--method", "scram", "--iterations", "101"}, "--iterations 101: WAMP-SCRAM clients refuse Argon2id with more than 100"},
+	} {
+		if out, code := passwd(t, "s3cret", tc.args...); code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("passwd %q: %d %q, want an error with %q", tc.args, code, out, tc.want)
+		}
+	}
+	// The bounds themselves are accepted.
+	if out, code := passwd(t, "s3cret", "--method", "scram", "--kdf", "pbkdf2", "--iterations", "1000"); code != 0 {
+		t.Errorf("scram pbkdf2 1000 iterations: %s", out)
+	}
+	if out, code := passwd(t, "s3cret", "--method", "scram", "--iterations", "1", "--memory", "1024"); code != 0 {
+		t.Errorf("scram argon2id13 1 iteration, 1024 KiB: %s", out)
 	}
 }
