@@ -4,12 +4,17 @@ package main
 // main calls it) against a router on a loopback port.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -435,4 +440,53 @@ type lineWriter struct{ lines chan string }
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.lines <- string(p)
 	return len(p), nil
+}
+
+// TestCLISubInterruptSaysGoodbye: Ctrl-C (SIGINT to the process) ends sub
+// with exit status 0, and its session with a GOODBYE, not a dropped
+// connection: the router logs the session leaving with
+// wamp.close.close_realm.
+func TestCLISubInterruptSaysGoodbye(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--listen", "127.0.0.1:0", "--log-level", "debug")
+	defer func() {
+		stop()
+		<-exit
+	}()
+	cmd := exec.Command(junctionBin(t), "sub", "--url", "ws://"+addrs[0]+"/ws", "--json", "test.cli.sigint")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	var sub struct{ Session uint64 }
+	if err != nil || json.Unmarshal([]byte(line), &sub) != nil || sub.Session == 0 {
+		t.Fatalf("sub said %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("sub, interrupted: %v", err)
+	}
+	left := regexp.MustCompile(`msg="session left" .*session=` + strconv.FormatUint(sub.Session, 10) + ` .*reason=(\S+)`)
+	timeout := time.After(10 * time.Second)
+	for {
+		if m := left.FindStringSubmatch(logs.String()); m != nil {
+			if m[1] != string(wamp.CloseRealm) {
+				t.Errorf("the session left with %s, want a GOODBYE %s", m[1], wamp.CloseRealm)
+			}
+			return
+		}
+		select {
+		case <-logs.changed:
+		case <-timeout:
+			t.Fatalf("the router logged no leave of session %d:\n%s", sub.Session, logs.String())
+		}
+	}
 }
