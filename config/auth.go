@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -637,8 +638,10 @@ func validateListenerAuth(r *report, path string, l *Listener) {
 			r.errorf(path+".tls.client_auth", "verify needs client_ca, the CA certificates that issue client certificates")
 		}
 		if t.ClientCA != "" && !r.skip(path+".tls.client_ca") {
-			if _, err := secfile.Read(t.ClientCA); err != nil {
+			if pem, err := secfile.Read(t.ClientCA); err != nil {
 				r.errorf(path+".tls.client_ca", "%v", err)
+			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				r.errorf(path+".tls.client_ca", "%s holds no PEM certificate", t.ClientCA)
 			}
 		}
 	}

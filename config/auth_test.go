@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -199,5 +200,24 @@ func TestREADMEClusterConfigs(t *testing.T) {
 				t.Errorf("config/README.md's cluster section %d: %s", i+1, line)
 			}
 		}
+	}
+}
+
+// TestClientCAHoldsNoCertificate: a tls.client_ca file without a PEM
+// certificate is refused with its file and line, as cluster.tls.ca is; it
+// used to pass, and junction serve then failed at start without either.
+func TestClientCAHoldsNoCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeKeyPair(t, dir, "")
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "listeners:\n  - address: 127.0.0.1:0\n    tls:\n      cert: " + cert + "\n      key: " + key +
+		"\n      client_auth: verify\n      client_ca: " + junk + "\n"
+	_, err := Parse("junction.yaml", []byte(yaml))
+	want := "junction.yaml:7:18: listeners[0].tls.client_ca: " + junk + " holds no PEM certificate"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }
