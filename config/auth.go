@@ -477,7 +477,7 @@ func validateAuth(r *report, c *Config, path string, rl *Realm) {
 			r.errorAt(rp+".authorizer", rp, "give permissions or an authorizer, not both")
 		}
 		if az := ro.Authorizer; az != nil {
-			checkProcedure(r, rp+".authorizer", az.Procedure, az.Realm)
+			checkProcedure(r, c, rp+".authorizer", az.Procedure, az.Realm)
 			if az.Timeout <= 0 {
 				r.errorf(rp+".authorizer.timeout", "must be more than 0")
 			}
@@ -577,7 +577,7 @@ func validateAuth(r *report, c *Config, path string, rl *Realm) {
 	}
 	if dy := a.Dynamic; dy != nil {
 		dp := ap + ".dynamic"
-		checkProcedure(r, dp, dy.Procedure, dy.Realm)
+		checkProcedure(r, c, dp, dy.Procedure, dy.Realm)
 		if len(dy.Methods) == 0 {
 			r.errorAt(dp, dp+".methods", "list the methods it authenticates: ticket, wampcra, wamp-scram, cryptosign")
 		}
@@ -599,18 +599,30 @@ func validateAuth(r *report, c *Config, path string, rl *Realm) {
 }
 
 // checkProcedure checks a dynamic authenticator's or authorizer's
-// procedure and realm.
-func checkProcedure(r *report, path, proc, realm string) {
+// procedure and realm: a realm of the config (unless a template may make
+// it), since every login or authorization would fail otherwise.
+func checkProcedure(r *report, c *Config, path, proc, realm string) {
 	if proc == "" {
 		r.errorAt(path, path+".procedure", "the procedure to call is required")
 	} else if !wamp.ValidURI(wamp.URI(proc), false, false) {
 		r.errorf(path+".procedure", "%q is not a valid procedure URI", proc)
 	}
-	if realm != "" {
-		if msg := checkRealmName(realm); msg != "" {
-			r.errorf(path+".realm", "%s", msg)
+	if realm == "" {
+		return
+	}
+	if msg := checkRealmName(realm); msg != "" {
+		r.errorf(path+".realm", "%s", msg)
+		return
+	}
+	if c.RealmTemplate != nil {
+		return
+	}
+	for _, rl := range c.Realms {
+		if rl.Name == realm {
+			return
 		}
 	}
+	r.errorf(path+".realm", "%q is not a realm of this config (realms[].name)", realm)
 }
 
 func anyClientCerts(c *Config) bool {

@@ -93,6 +93,10 @@ func TestAuthErrors(t *testing.T) {
 			`junction.yaml:6:11: realms[0].auth.principals[0]: a principal needs a credential: ticket, wampcra, scram, cryptosign or tls`},
 		{"unknown dynamic method", head + lines("      dynamic:", "        procedure: com.example.auth", "        methods: [ticket, magic]"),
 			`junction.yaml:7:27: realms[0].auth.dynamic.methods[1]: "magic" is not one of ticket, wampcra, wamp-scram, cryptosign`},
+		{"dynamic authenticator in no realm", head + lines("      dynamic:", "        procedure: com.example.auth", "        realm: nowhere", "        methods: [ticket]"),
+			`junction.yaml:7:16: realms[0].auth.dynamic.realm: "nowhere" is not a realm of this config (realms[].name)`},
+		{"authorizer in no realm", head + lines("      roles:", "        - name: x", "          authorizer: {procedure: com.example.authorize, realm: nowhere}"),
+			`junction.yaml:7:65: realms[0].auth.roles[0].authorizer.realm: "nowhere" is not a realm of this config (realms[].name)`},
 		{"unknown principal key", head + lines("      principals:", "        - authid: a", "          role: x", "          password: y"),
 			"junction.yaml:6:11: realms[0].auth.principals[0]: a principal needs a credential: ticket, wampcra, scram, cryptosign or tls\n" +
 				`junction.yaml:8:11: unknown key "password" in realms[0].auth.principals[0] (known: authid, role, ticket, wampcra, scram, cryptosign, tls)`},
