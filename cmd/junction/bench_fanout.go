@@ -25,8 +25,14 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	measureNs.Store(1 << 62)
 
 	lat := newRecorder(64)
-	var delivered, received, ready atomic.Int64
+	var delivered, received, ready, misordered atomic.Int64
 	seen := make([]atomic.Bool, cfg.subscribers)
+	// The last sequence number each subscriber got: one publisher's
+	// events must arrive in the order published, once each.
+	lastSeq := make([]atomic.Int64, cfg.subscribers)
+	for i := range lastSeq {
+		lastSeq[i].Store(-1)
+	}
 	handler := func(i int) func(*client.Event) {
 		return func(ev *client.Event) {
 			now := time.Since(base)
@@ -36,6 +42,14 @@ func (b *benchRun) fanout(ctx context.Context) error {
 			}
 			if len(ev.Args) < 2 {
 				return
+			}
+			if seq, ok := ev.Args[1].(int64); ok {
+				// A subscription's handler runs one event at a time.
+				if seq <= lastSeq[i].Load() {
+					misordered.Add(1)
+					return
+				}
+				lastSeq[i].Store(seq)
 			}
 			sent, ok := ev.Args[0].(int64)
 			if !ok || sent < measureNs.Load() {
@@ -157,7 +171,10 @@ func (b *benchRun) fanout(ctx context.Context) error {
 	rep.Measured = measured.Seconds()
 	rep.PublishPerSec = float64(rep.Published) / measured.Seconds()
 	rep.Delivered = delivered.Load()
-	rep.Lost = rep.Expected - rep.Delivered
+	// A publication whose PUBLISH failed may still have been delivered:
+	// it is not expected, and more deliveries than expected are no loss.
+	rep.Lost = max(rep.Expected-rep.Delivered, 0)
+	rep.Misordered = misordered.Load()
 	errs.report(rep)
 	rep.Latency = lat.report()
 	if rep.Router != nil && sampled {
@@ -168,6 +185,8 @@ func (b *benchRun) fanout(ctx context.Context) error {
 		return ctx.Err()
 	case rep.Errors > 0:
 		return fmt.Errorf("%d publications failed, the first with: %s", rep.Errors, rep.FirstError)
+	case rep.Misordered > 0:
+		return fmt.Errorf("%d events arrived out of the order published or twice", rep.Misordered)
 	case rep.Lost > 0:
 		// Lost to this load generator: none arrived for two seconds after
 		// the last publication. The router's own drops are counted apart

@@ -51,6 +51,10 @@ type benchReport struct {
 	Expected      int64   `json:"expected_deliveries,omitempty"`
 	Delivered     int64   `json:"delivered"`
 	Lost          int64   `json:"lost"`
+	// Misordered counts the events a subscriber got out of the order
+	// published, or twice (fanout: the spec's ordering guarantee); none
+	// is counted as delivered.
+	Misordered int64 `json:"misordered,omitempty"`
 
 	Rate       float64 `json:"rate,omitempty"`
 	Payload    int     `json:"payload_bytes,omitempty"`
@@ -124,6 +128,9 @@ func (r *benchReport) summary() string {
 		fmt.Fprintf(&b, "fanout: %d subscribers, %.0f events/s published, %d/%d delivered (%d lost)",
 			r.Subscribers, r.PublishPerSec, r.Delivered, r.Expected, r.Lost)
 		r.latency(&b)
+		if r.Misordered > 0 {
+			fmt.Fprintf(&b, ", %d out of order or twice", r.Misordered)
+		}
 		if r.Errors > 0 {
 			fmt.Fprintf(&b, ", %d publish errors", r.Errors)
 		}

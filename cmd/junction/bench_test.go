@@ -144,8 +144,8 @@ func TestBenchFanout(t *testing.T) {
 			if rep.Published == 0 || rep.Expected != rep.Published*20 {
 				t.Errorf("published %d, expected %d deliveries", rep.Published, rep.Expected)
 			}
-			if rep.Delivered != rep.Expected || rep.Lost != 0 || rep.Errors != 0 {
-				t.Errorf("delivered %d of %d, lost %d, errors %d", rep.Delivered, rep.Expected, rep.Lost, rep.Errors)
+			if rep.Delivered != rep.Expected || rep.Lost != 0 || rep.Errors != 0 || rep.Misordered != 0 {
+				t.Errorf("delivered %d of %d, lost %d, errors %d, out of order or twice %d", rep.Delivered, rep.Expected, rep.Lost, rep.Errors, rep.Misordered)
 			}
 			if l := rep.Latency; l == nil || l.Count != rep.Delivered || l.P50 > l.Max {
 				t.Errorf("latency %+v for %d deliveries", rep.Latency, rep.Delivered)
