@@ -292,22 +292,6 @@ func TestMetaFirstAnswerEndsTheWait(t *testing.T) {
 	}
 }
 
-// startNATSWithMaxPayload starts an in-process nats-server (no
-// JetStream) that takes messages of at most maxPayload bytes.
-func startNATSWithMaxPayload(t *testing.T, maxPayload int32) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, MaxPayload: maxPayload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	return ns
-}
-
 // attachSessions joins n sessions to tn's realm1 without connections;
 // they are detached when the test ends, before the router shuts down
 // (which would wait for their GOODBYE).
@@ -338,7 +322,7 @@ func attachSessions(t *testing.T, tn *testNode, n int) []uint64 {
 // Before, NATS refused it: the asking node waited out the query timeout
 // and answered without it, as if complete.
 func TestMetaAnswerLargerThanMaxPayload(t *testing.T) {
-	ns := startNATSWithMaxPayload(t, 4<<10)
+	ns := startTestNATS(t, server.Options{MaxPayload: 4 << 10})
 	// Within the client's 10 s, so that a part left out shows as such.
 	a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}, QueryTimeout: 5 * time.Second})
 	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
@@ -374,7 +358,7 @@ func TestMetaPartLargerThanTheBound(t *testing.T) {
 		{"asking node refuses", 4 << 10, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := startNATSWithMaxPayload(t, 2<<10) // so that b's part comes in chunks
+			ns := startTestNATS(t, server.Options{MaxPayload: 2 << 10}) // so that b's part comes in chunks
 			a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}, QueryTimeout: queryTimeout, metaAnswerMax: tc.asker})
 			b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}, metaAnswerMax: tc.answer})
 			waitFor(t, "the nodes to know each other", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })

@@ -101,7 +101,7 @@ func (p *stallProxy) close() {
 // still gets its local call answered. Before the outbox, the loop waited
 // in nats.go's Publish for the stalled write (up to a minute).
 func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
-	ns := startNATSServer(t)
+	ns := startTestNATS(t, server.Options{})
 	proxy := newStallProxy(t, ns.Addr().String())
 	a := startNode(t, Config{NodeName: "a", NATS: []string{proxy.url()}})
 	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})
@@ -152,7 +152,7 @@ func TestNATSThatStopsReadingStallsNoLoop(t *testing.T) {
 // connection as it goes and comes back, and NATS's own counts reach
 // Stats without traffic of the node's own beyond its heartbeats.
 func TestConnectedFollowsNATS(t *testing.T) {
-	ns := startNATSServer(t)
+	ns := startTestNATS(t, server.Options{})
 	a := startNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}})
 	if !a.node.Connected() {
 		t.Fatal("a node just connected to NATS says it is not")
@@ -180,11 +180,12 @@ func TestConnectedFollowsNATS(t *testing.T) {
 	a.kill()
 }
 
-// startNATSServer starts an in-process nats-server (no JetStream) on a
-// random loopback port, stopped when the test ends: an existing NATS.
-func startNATSServer(t *testing.T) *server.Server {
+// startTestNATS starts an in-process nats-server with o on a random
+// loopback port, quiet, stopped when the test ends: an existing NATS.
+func startTestNATS(t *testing.T, o server.Options) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	o.Host, o.Port, o.NoSigs, o.NoLog = "127.0.0.1", server.RANDOM_PORT, true, true
+	ns, err := server.NewServer(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +208,7 @@ func TestTableRequestWhileNATSStallsNoLoop(t *testing.T) {
 	// No PING from the server during the test: the node's answer would
 	// wait on the stalled write too, and its reading with it, so that b's
 	// heartbeat would not reach the node.
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, DisableShortFirstPing: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	ns := startTestNATS(t, server.Options{DisableShortFirstPing: true})
 	proxy := newStallProxy(t, ns.Addr().String())
 	a := startNode(t, Config{NodeName: "a", NATS: []string{proxy.url()}})
 	b := startNode(t, Config{NodeName: "b", NATS: []string{ns.ClientURL()}})

@@ -244,7 +244,7 @@ func TestStoreFailureAnswersError(t *testing.T) {
 // An existing NATS without JetStream: a router with event history does
 // not start, and says why.
 func TestStoreWithoutJetStream(t *testing.T) {
-	ns := startNATSServer(t)
+	ns := startTestNATS(t, server.Options{})
 	node, err := Start(Config{NodeName: "n", NATS: []string{ns.ClientURL()}, HeartbeatInterval: testHeartbeat, NodeTimeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -263,25 +263,6 @@ func TestStoreWithoutJetStream(t *testing.T) {
 	rt.Close()
 }
 
-// startJetStreamNATS starts an in-process nats-server with JetStream (one
-// server, its data in a temporary directory): an existing NATS whose
-// JetStream answers at once, for tests of the store that need no
-// JetStream cluster.
-func startJetStreamNATS(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	return ns
-}
-
 // TestBadHistoryRecordIsSkipped: a message in a history stream that is
 // not a record this build reads (one published there by another program
 // on a shared NATS, or by a build with another record format) is left out
@@ -289,7 +270,7 @@ func startJetStreamNATS(t *testing.T) *server.Server {
 // Before, every get_events of the rule failed while the message was in
 // the stream.
 func TestBadHistoryRecordIsSkipped(t *testing.T) {
-	ns := startJetStreamNATS(t)
+	ns := startTestNATS(t, server.Options{JetStream: true, StoreDir: t.TempDir()})
 	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{storeRealm}})
 	waitStoreReady(t, tn)
 	s := dial(t, tn, wamp.FormatJSON)
@@ -340,7 +321,7 @@ func TestBadHistoryRecordIsSkipped(t *testing.T) {
 // of 100 000, 200 at every get_events).
 func TestLongHistoryReadWithFewRequests(t *testing.T) {
 	const total = 3000
-	ns := startJetStreamNATS(t)
+	ns := startTestNATS(t, server.Options{JetStream: true, StoreDir: t.TempDir()})
 	realm := router.RealmConfig{Name: "realm1", Anonymous: true, History: []router.HistoryRule{
 		{Match: wamp.MatchExact, Topic: "com.example.long", Limit: total}}}
 	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{realm}})
