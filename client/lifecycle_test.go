@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/junction-wamp/junction/internal/testwait"
 )
 
 // answerGoodbyes plays the router's part in a Close on sc: it answers
@@ -130,7 +131,7 @@ func TestReconnectCallbackPanic(t *testing.T) {
 	sr := startScripted(t, welcomeCancel)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	var logs syncBuffer
+	var logs testwait.Buffer
 	back := make(chan struct{})
 	s, err := Dial(ctx, sr.url, "realm1", &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Reconnect: &Reconnect{MinDelay: time.Millisecond, MaxDelay: time.Millisecond,
@@ -157,31 +158,13 @@ func TestReconnectCallbackPanic(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination for tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestEventHandlerPanic: an event handler's panic is recovered and logged,
 // and the subscription's next event is delivered (it crashed the process).
 func TestEventHandlerPanic(t *testing.T) {
 	sr := startScripted(t, welcomeCancel)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	var logs syncBuffer
+	var logs testwait.Buffer
 	s, err := Dial(ctx, sr.url, "realm1", &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

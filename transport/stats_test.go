@@ -1,39 +1,20 @@
 package transport
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/wamp"
 )
-
-// syncBuffer is a log destination tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func connStats(st ServerStats, engine, transport string) ConnStats {
 	for _, c := range st.Conns {
@@ -48,7 +29,7 @@ func connStats(st ServerStats, engine, transport string) ConnStats {
 // reason (each logged once, at info level) and bytes, on both engines.
 func TestServerStats(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
-		var logs syncBuffer
+		var logs testwait.Buffer
 		ts := m.start(t, func(s *Server) {
 			s.AllowedOrigins = []string{"https://app.example.com"}
 			s.HandshakeTimeout = 200 * time.Millisecond
