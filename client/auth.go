@@ -174,15 +174,16 @@ type scramCred string
 
 func (scramCred) AuthMethod() string { return "wamp-scram" }
 
-// Cost bounds for SCRAM's key derivation: a router that asks for less gets
-// an ABORT, as the specification suggests (a rogue router would collect
-// cheap hashes), and one that asks for much more is refused as well.
+// The costs of SCRAM's key derivation this client accepts: a router that
+// asks for less gets an ABORT, as the specification suggests (a rogue
+// router would collect cheap hashes), and one that asks for much more is
+// refused as well. `junction passwd` makes no credential outside them.
 const (
-	scramMinPBKDF2     = 1000
-	scramMaxPBKDF2     = 10_000_000
-	scramMinArgonMem   = 1024    // KiB
-	scramMaxArgonMem   = 1 << 21 // KiB: 2 GiB
-	scramMaxArgonIters = 100
+	SCRAMMinPBKDF2Iterations = 1000
+	SCRAMMaxPBKDF2Iterations = 10_000_000
+	SCRAMMinArgon2Memory     = 1024    // KiB
+	SCRAMMaxArgon2Memory     = 1 << 21 // KiB: 2 GiB
+	SCRAMMaxArgon2Iterations = 100
 )
 
 func (p scramCred) begin(authid string) (exchange, error) {
@@ -220,7 +221,7 @@ func (x *scramExchange) respond(c *wamp.Challenge) (*wamp.Authenticate, error) {
 	kdf := wamp.String(c.Extra, "kdf")
 	switch kdf {
 	case "pbkdf2":
-		if iterations < scramMinPBKDF2 || iterations > scramMaxPBKDF2 {
+		if iterations < SCRAMMinPBKDF2Iterations || iterations > SCRAMMaxPBKDF2Iterations {
 			return nil, fmt.Errorf("wamp-scram: refusing PBKDF2 with %d iterations", iterations)
 		}
 		x.saltedPwd, err = pbkdf2.Key(sha256.New, x.password, salt, int(iterations), 32)
@@ -229,7 +230,7 @@ func (x *scramExchange) respond(c *wamp.Challenge) (*wamp.Authenticate, error) {
 		}
 	case "argon2id13":
 		mem, ok := wamp.AsUint(c.Extra["memory"])
-		if !ok || mem < scramMinArgonMem || mem > scramMaxArgonMem || iterations > scramMaxArgonIters {
+		if !ok || mem < SCRAMMinArgon2Memory || mem > SCRAMMaxArgon2Memory || iterations > SCRAMMaxArgon2Iterations {
 			return nil, fmt.Errorf("wamp-scram: refusing Argon2id with %d iterations and %v KiB", iterations, c.Extra["memory"])
 		}
 		x.saltedPwd = argon2.IDKey([]byte(x.password), salt, uint32(iterations), uint32(mem), 1, 32)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/client"
 )
 
 const passwdUsage = `usage: junction passwd --method ticket|wampcra|scram [flags] < password
@@ -107,17 +108,6 @@ func runPasswd(args []string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// The costs WAMP-SCRAM clients accept (junction's own, client/auth.go: a
-// router asking for less would collect cheap hashes, one asking for much
-// more ties the client up): a credential outside them logs no one in.
-const (
-	scramMinPBKDF2     = 1000
-	scramMaxPBKDF2     = 10_000_000
-	scramMinArgonMem   = 1024    // KiB
-	scramMaxArgonMem   = 1 << 21 // KiB: 2 GiB
-	scramMaxArgonIters = 100
-)
-
 // scramCostOK checks --iterations and --memory (0: the default) for kdf.
 func scramCostOK(kdf string, iterations, memory int) error {
 	switch kdf {
@@ -125,15 +115,15 @@ func scramCostOK(kdf string, iterations, memory int) error {
 		if memory != 0 {
 			return errors.New("--memory: pbkdf2 has no memory cost (Argon2id has)")
 		}
-		if iterations != 0 && (iterations < scramMinPBKDF2 || iterations > scramMaxPBKDF2) {
-			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse PBKDF2 with fewer than %d or more than %d", iterations, scramMinPBKDF2, scramMaxPBKDF2)
+		if iterations != 0 && (iterations < client.SCRAMMinPBKDF2Iterations || iterations > client.SCRAMMaxPBKDF2Iterations) {
+			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse PBKDF2 with fewer than %d or more than %d", iterations, client.SCRAMMinPBKDF2Iterations, client.SCRAMMaxPBKDF2Iterations)
 		}
 	case auth.KDFArgon2id13, auth.KDFArgon2id13Autobahn:
-		if memory != 0 && (memory < scramMinArgonMem || memory > scramMaxArgonMem) {
-			return fmt.Errorf("--memory %d: WAMP-SCRAM clients refuse Argon2id with less than %d or more than %d KiB", memory, scramMinArgonMem, scramMaxArgonMem)
+		if memory != 0 && (memory < client.SCRAMMinArgon2Memory || memory > client.SCRAMMaxArgon2Memory) {
+			return fmt.Errorf("--memory %d: WAMP-SCRAM clients refuse Argon2id with less than %d or more than %d KiB", memory, client.SCRAMMinArgon2Memory, client.SCRAMMaxArgon2Memory)
 		}
-		if iterations > scramMaxArgonIters {
-			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse Argon2id with more than %d", iterations, scramMaxArgonIters)
+		if iterations > client.SCRAMMaxArgon2Iterations {
+			return fmt.Errorf("--iterations %d: WAMP-SCRAM clients refuse Argon2id with more than %d", iterations, client.SCRAMMaxArgon2Iterations)
 		}
 	}
 	return nil
