@@ -52,31 +52,51 @@ func (rl *realm) addSessionMeta(procs map[wamp.URI]metaProcedure) {
 // metaAnnouncements orders a session's on_join and on_leave. on_join goes
 // out after WELCOME was queued, on the goroutine that handled HELLO, and the
 // session may end meanwhile on another one (a slow-consumer disconnect, a
-// lost connection): whichever of the two comes second publishes on_leave,
-// so that it never precedes on_join. Guarded by the session's mu.
+// lost connection). The session's testaments and on_leave wait for both
+// on_join and the session's being gone from the realm's tables, and
+// whichever of the two comes second publishes them: on_leave never precedes
+// on_join, and a testament added between WELCOME and on_join is kept.
+// Guarded by the session's mu.
 type metaAnnouncements struct {
-	joined bool // on_join went out
-	owed   bool // the session ended before on_join went out
-	quiet  bool // killed by wamp.session.kill_all: no on_leave, no testaments
+	joined bool        // on_join went out
+	owed   bool        // the session ended before on_join went out
+	gone   bool        // an owed session is gone from the realm's tables
+	quiet  bool        // killed by wamp.session.kill_all: no on_leave, no testaments
+	tms    *testaments // an owed session's testaments, until published
 }
 
-// leaving is called by the session's end, under its mu: it reports whether
-// end itself announces the leave, or else leaves it to joined.
-func (a *metaAnnouncements) leaving() bool {
+// leaving is called by the session's end, under its mu, with the
+// testaments it took: it reports whether end itself announces the leave
+// once the session is gone from the realm's tables. When on_join has not
+// gone out yet, it keeps tms for whichever of joined and gone comes second.
+func (a *metaAnnouncements) leaving(tms *testaments) bool {
 	if !a.joined {
-		a.owed = true
+		a.owed, a.tms = true, tms
 		return false
 	}
 	return !a.quiet
 }
 
-// joined publishes wamp.session.on_join once WELCOME is queued, and
-// on_leave after it if the session has ended meanwhile.
+// takeOwed returns the testaments of an owed announcement and whether it
+// is to be made now: by the second of joined and gone, each of which sets
+// its flag under the session's mu before it asks.
+func (a *metaAnnouncements) takeOwed() (*testaments, bool) {
+	if !a.owed || !a.joined || !a.gone || a.quiet {
+		return nil, false
+	}
+	tms := a.tms
+	a.tms = nil
+	return tms, true
+}
+
+// joined publishes wamp.session.on_join once WELCOME is queued, and the
+// testaments and on_leave after it if the session has ended and gone
+// meanwhile.
 func (s *Session) joined() {
 	s.realm.metaEvent(topicSessionOnJoin, s.details())
 	s.mu.Lock()
 	s.announced.joined = true
-	owed := s.announced.owed && !s.announced.quiet
+	tms, owed := s.announced.takeOwed()
 	if bb := s.router.cfg.Backbone; bb != nil && !s.announced.owed {
 		// The other nodes learn of the session, so that one of them
 		// announces its leave if this node dies (SessionsLost).
@@ -87,17 +107,28 @@ func (s *Session) joined() {
 	}
 	s.mu.Unlock()
 	if owed {
-		s.announceLeave()
+		s.left(tms)
 	}
 }
 
-// left is called once the session has ended and is gone from the realm's
-// tables: it publishes the session's testaments (tms) and then
-// wamp.session.on_leave, unless announce is false (see metaAnnouncements).
-func (s *Session) left(tms *testaments, announce bool) {
-	if !announce {
-		return
+// gone is called by the end of a session that ended before its on_join
+// went out, once it is gone from the realm's tables: it publishes the
+// testaments and on_leave if joined has published on_join meanwhile, or
+// else leaves them to joined.
+func (s *Session) gone() {
+	s.mu.Lock()
+	s.announced.gone = true
+	tms, owed := s.announced.takeOwed()
+	s.mu.Unlock()
+	if owed {
+		s.left(tms)
 	}
+}
+
+// left is called once the session has ended, is gone from the realm's
+// tables and its on_join has gone out: it publishes the session's
+// testaments (tms) and then wamp.session.on_leave.
+func (s *Session) left(tms *testaments) {
 	s.publishTestaments(tms)
 	s.announceLeave()
 }

@@ -325,7 +325,8 @@ func (s *Session) end() {
 	if bb := s.router.cfg.Backbone; bb != nil && s.announced.joined && !s.announced.owed {
 		bb.SessionLeft(s.realm.name, s.id) // it was SessionJoined (joined)
 	}
-	announce := s.announced.leaving()
+	announce := s.announced.leaving(tms)
+	owed := s.announced.owed
 	a := s.auth
 	s.mu.Unlock()
 	a.stop() // join.go: ends an authentication under way
@@ -337,7 +338,12 @@ func (s *Session) end() {
 	s.leaveTables(t)
 	s.realm.leave(s)
 	// Gone from every table: what is published now cannot reach it.
-	s.left(tms, announce)
+	switch {
+	case announce:
+		s.left(tms)
+	case owed:
+		s.gone() // or joined, if it has not published on_join yet
+	}
 }
 
 // sendAnswer sends m, which comes from another session's message, a timer

@@ -304,3 +304,60 @@ func TestTestamentBadPublishOptions(t *testing.T) {
 	// The options that are fine still are.
 	addTestament(t, p, 20, "com.example.t", nil, nil, wamp.Dict{"publish_options": wamp.Dict{"exclude_me": false, "acknowledge": "ignored"}})
 }
+
+// TestTestamentOfSessionEndedBeforeOnJoin adds a testament and ends the
+// session between its WELCOME and its on_join (a client that leaves a
+// testament and loses its connection within microseconds of WELCOME): the
+// testament must still go out, before on_leave, which follows on_join.
+func TestTestamentOfSessionEndedBeforeOnJoin(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	watcher := join(t, r, codec.JSON)
+	onJoin := subscribe(t, watcher, topicSessionOnJoin, nil)
+	will := subscribe(t, watcher, "com.example.will", nil)
+	onLeave := subscribe(t, watcher, topicSessionOnLeave, nil)
+
+	lp := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}
+	peer := &afterSendPeer{pipe: lp}
+	peer.hook = func(m wamp.Message) {
+		if _, ok := m.(*wamp.Welcome); ok {
+			// The client's first call, then its connection lost on
+			// another goroutine, before on_join has gone out.
+			lp.s.Receive(&wamp.Call{Request: 1, Procedure: "wamp.session.add_testament",
+				Payload: wamp.Payload{Args: wamp.List{"com.example.will", wamp.List{"gone"}}}})
+			lp.s.end()
+		}
+	}
+	lp.s = r.Attach(peer, TransportInfo{Kind: "test"})
+	t.Cleanup(lp.s.Detach)
+	lp.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	lp.recv() // WELCOME
+	if res, ok := lp.recv().(*wamp.Result); !ok || res.Request != 1 {
+		t.Fatalf("add_testament: want RESULT 1, got %+v", res)
+	}
+
+	_, args, _ := event(t, watcher, onJoin)
+	if args[0].(map[string]any)["session"] != int64(lp.s.ID()) {
+		t.Fatalf("on_join %v", args)
+	}
+	_, args, _ = event(t, watcher, will)
+	if len(args) != 1 || args[0] != "gone" {
+		t.Fatalf("testament %v", args)
+	}
+	_, args, _ = event(t, watcher, onLeave)
+	if args[0] != int64(lp.s.ID()) {
+		t.Fatalf("on_leave %v", args)
+	}
+	watcher.none()
+}
+
+// afterSendPeer is a pipe that calls hook after each message is sent.
+type afterSendPeer struct {
+	*pipe
+	hook func(wamp.Message)
+}
+
+func (a *afterSendPeer) Send(m wamp.Message) error {
+	err := a.pipe.Send(m)
+	a.hook(m)
+	return err
+}
