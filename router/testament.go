@@ -5,6 +5,7 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
 )
 
 // Testament meta API (pubsub_testament.md): a session leaves events with the
@@ -34,7 +35,7 @@ import (
 //
 // Bounds. A session holds at most maxTestaments testaments (both scopes
 // together), whose add_testament calls add up to at most maxTestamentBytes
-// of encoded payload: a testament is kept for the whole life of its
+// of encoded payload (testamentSize): a testament is kept for the whole life of its
 // session, and without a bound each session could pin as much memory as it
 // likes. Past either bound add_testament fails with
 // wamp.error.invalid_argument and says which bound.
@@ -138,7 +139,10 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	if err := s.checkTestamentOptions(proc, options); err != nil {
 		return wamp.Payload{}, err
 	}
-	size := c.call.Payload.Size()
+	size, err := testamentSize(c.call, payload)
+	if err != nil {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s: the event's payload cannot be encoded: %v", proc, err)
+	}
 	store := func() (wamp.Payload, error) {
 		return s.storeTestament(proc, scope, testament{topic: wamp.URI(topic), options: options, payload: payload, size: size})
 	}
@@ -188,6 +192,21 @@ func (s *Session) checkTestamentOptions(proc wamp.URI, options wamp.Dict) error 
 		return callErrorf(wamp.ErrDiscloseMeDisallowed, "%s: publish_options ask for disclose_me, but this realm does not disclose publishers to subscribers", proc)
 	}
 	return nil
+}
+
+// testamentSize is the size the byte bound counts for a testament: the
+// encoded payload of its add_testament call as it arrived from a transport
+// (or from client.ConnectLocal, which encodes too); or, for a call that
+// arrived decoded (a session in the router's process handing Go values to
+// Receive), which has no encoded size to read, the testament's payload
+// encoded in MessagePack: exact, and cheap enough for a call a session
+// makes a few times in its life.
+func testamentSize(call *wamp.Call, payload wamp.Payload) (int, error) {
+	if call.Payload.IsRaw() {
+		return call.Payload.Size(), nil
+	}
+	b, err := codec.MsgPack.Encode(nil, &wamp.Event{Payload: payload})
+	return len(b), err
 }
 
 func testamentDenied(proc wamp.URI, topic string, d auth.Decision) error {

@@ -361,3 +361,32 @@ func (a *afterSendPeer) Send(m wamp.Message) error {
 	a.hook(m)
 	return err
 }
+
+// TestTestamentBytesOfDecodedPayload checks the byte bound on testaments
+// whose add_testament call arrives decoded (a session attached in the
+// router's process that hands Go values to Receive): their payload has no
+// encoded size to read, and it used to count as 0 bytes.
+func TestTestamentBytesOfDecodedPayload(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	p := join(t, r, codec.JSON)
+	big := func(n int) wamp.List { return wamp.List{strings.Repeat("x", n)} }
+	addTestament(t, p, 1, "com.x", big(maxTestamentBytes/2), nil, nil)
+	msg := callFails(t, p, 2, "wamp.session.add_testament", wamp.List{"com.x", nil, wamp.Dict{"k": big(maxTestamentBytes / 2)}}, nil, wamp.ErrInvalidArgument)
+	if !strings.Contains(msg, "bytes") {
+		t.Errorf("byte limit message %q", msg)
+	}
+	callOK(t, p, 3, "wamp.session.flush_testaments", nil, nil)
+	if p.s.testaments != nil {
+		t.Fatalf("testaments left after a flush: %+v", p.s.testaments)
+	}
+	addTestament(t, p, 4, "com.x", nil, wamp.Dict{"k": big(maxTestamentBytes / 2)}, nil)
+	if b := p.s.testaments.bytes; b <= maxTestamentBytes/2 || b > maxTestamentBytes/2+64 {
+		t.Errorf("a testament of %d bytes of string counts %d bytes", maxTestamentBytes/2, b)
+	}
+	// A payload no serializer can encode is refused now rather than
+	// failing when the session has left.
+	msg = callFails(t, p, 5, "wamp.session.add_testament", wamp.List{"com.x", wamp.List{func() {}}}, nil, wamp.ErrInvalidArgument)
+	if !strings.Contains(msg, "cannot be encoded") {
+		t.Errorf("unencodable payload message %q", msg)
+	}
+}
