@@ -78,11 +78,13 @@ func (r *Router) Close() error {
 // has history rules and the router is not clustered). In a cluster they
 // count the shared store's writes, retained events included.
 func (r *Router) HistoryStats() history.Stats {
+	var st history.Stats
 	switch {
 	case r.shared != nil:
-		return r.shared.Stats()
+		st = r.shared.Stats()
 	case r.history != nil:
-		return r.history.Stats()
+		st = r.history.Stats()
 	}
-	return history.Stats{}
+	st.Unencodable = r.stats.historyUnencodable.Load()
+	return st
 }

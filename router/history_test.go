@@ -1,13 +1,17 @@
 package router
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
@@ -429,5 +433,52 @@ func TestRetentionBounds(t *testing.T) {
 	}
 	if ev, ok := rl.hist.retained.Get("com.e"); !ok || rl.hist.bytes != ev.payload.Size() || rl.hist.retained.Len() != 1 || rl.hist.evicted != 4 {
 		t.Fatalf("bookkeeping: %d bytes, %d retained, %d evicted", rl.hist.bytes, rl.hist.retained.Len(), rl.hist.evicted)
+	}
+}
+
+// warnCounter is a slog handler that counts the warnings whose message
+// holds substr.
+type warnCounter struct {
+	substr string
+	n      atomic.Int64
+}
+
+func (w *warnCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnCounter) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Level == slog.LevelWarn && strings.Contains(rec.Message, w.substr) {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnCounter) WithGroup(string) slog.Handler      { return w }
+
+// TestHistoryUnencodablePublications: a steady publisher whose
+// publications cannot be encoded for the history (Go values no serializer
+// takes, from a session in the router's process) is counted in the
+// history's stats and logged a few times, not once per publication.
+func TestHistoryUnencodablePublications(t *testing.T) {
+	logs := &warnCounter{substr: "publication not kept"}
+	r, err := New(Config{
+		Realms:      []RealmConfig{{Name: "realm1", Anonymous: true, History: historyRules}},
+		HistoryPath: filepath.Join(t.TempDir(), "h.db"),
+		Logger:      slog.New(logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	p := join(t, r, codec.JSON)
+	const n = 50
+	for i := range n {
+		p.s.Receive(&wamp.Publish{Request: wamp.ID(i + 1), Topic: "com.hist.x",
+			Payload: wamp.Payload{Args: wamp.List{func() {}}}})
+	}
+	p.none()
+	if st := r.HistoryStats(); st.Unencodable != n || st.Appended != 0 {
+		t.Errorf("history stats %+v, want %d unencodable, none appended", st, n)
+	}
+	if got := logs.n.Load(); got < 1 || got > lograte.DefaultBurst+1 {
+		t.Errorf("%d publications not kept logged %d times, want 1 to %d", n, got, lograte.DefaultBurst+1)
 	}
 }

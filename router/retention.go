@@ -107,10 +107,11 @@ func (rl *realm) recordPublication(s *Session, m *wamp.Publish, pub wamp.ID, det
 }
 
 // appendFailed logs why a publication was not kept in the history, if it
-// was not.
+// was not. The lines a publisher can cause are counted and rate-limited:
+// a steady bad publisher must not flood the log.
 func (h *realmHistory) appendFailed(s *Session, topic wamp.URI, err error) {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, history.ErrNoHistory):
 	case errors.Is(err, history.ErrQueueFull):
 		// Counted by the store; logged at 1, 2, 4, 8, ... drops.
 		if n := h.store.Stats().Dropped; bits.OnesCount64(n) == 1 {
@@ -120,7 +121,13 @@ func (h *realmHistory) appendFailed(s *Session, topic wamp.URI, err error) {
 	case errors.Is(err, history.ErrClosed):
 		// The router is closing.
 	default:
-		s.logger().Warn("event history: publication not kept", "topic", topic, "err", err)
+		// The store could not encode it (Go values no serializer takes,
+		// from a session in the router's process).
+		r := s.router
+		r.stats.historyUnencodable.Add(1)
+		if ok, held := r.logLimit.Allow("history unencodable"); ok {
+			s.logger().Warn("event history: publication not kept", "topic", topic, "err", err, "held_back", held)
+		}
 	}
 }
 

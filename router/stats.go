@@ -68,9 +68,13 @@ type counters struct {
 	// EventsUnconvertible counts EVENTs not delivered because the
 	// subscriber's serializer cannot carry the payload (NaN for JSON).
 	EventsUnconvertible atomic.Uint64
-	callTimeouts        atomic.Uint64 // calls ended by the router's timeout
-	callCancels         atomic.Uint64 // calls canceled by their caller
-	_                   [64]byte
+	// historyUnencodable counts publications not kept in the event
+	// history because they could not be encoded for it
+	// (history.Stats.Unencodable).
+	historyUnencodable atomic.Uint64
+	callTimeouts       atomic.Uint64 // calls ended by the router's timeout
+	callCancels        atomic.Uint64 // calls canceled by their caller
+	_                  [64]byte
 
 	msgs  [numShards]msgShard
 	calls durationHistogram

@@ -134,6 +134,12 @@ type Stats struct {
 	WriteErrors uint64 // batches bbolt failed to write
 	Lost        uint64 // queued events lost in those batches
 	Queued      int    // events waiting to be written now
+
+	// Unencodable counts the publications that could not be encoded for
+	// the history (a decoded payload holding Go values no serializer
+	// takes), so they were not kept. The router counts them, whichever
+	// store refused them (Router.HistoryStats); Store.Stats leaves it 0.
+	Unencodable uint64
 }
 
 // Open opens (creating it if needed) the history file at path for cfg's
