@@ -220,7 +220,7 @@ func (g *gathering) take(m *nats.Msg) {
 	delete(g.expect, from)
 	delete(g.parts, from)
 	g.answers = append(g.answers, a)
-	if g.first && a.Error == "" {
+	if g.first && a.Found() {
 		g.finish() // the node that has it answered: the others need not
 		return
 	}
@@ -251,7 +251,7 @@ func (g *gathering) finish() {
 // Gather implements router.Backbone: it asks the other live nodes for
 // their part of a meta procedure's answer and waits for them, at most
 // QueryTimeout (or until ctx ends); with q.First, only until one answers
-// without an error.
+// that it has the thing asked about (router.MetaAnswer.Found).
 func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) (answers []router.MetaAnswer, missing int) {
 	expect := n.members.alive()
 	if len(expect) == 0 {
@@ -298,7 +298,7 @@ func (n *Node) Gather(ctx context.Context, q *router.MetaQuery) (answers []route
 	for _, name := range g.expect {
 		failed = append(failed, name+" (no answer in time)")
 	}
-	if g.first && len(answers) > 0 && answers[len(answers)-1].Error == "" {
+	if g.first && len(answers) > 0 && answers[len(answers)-1].Found() {
 		failed = nil // not needed
 	}
 	g.mu.Unlock()

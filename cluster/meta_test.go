@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -289,6 +290,89 @@ func TestMetaFirstAnswerEndsTheWait(t *testing.T) {
 	waitDone(t, b)
 	if n := asker.node.Stats().MetaNodesMissing; n != 0 {
 		t.Errorf("MetaNodesMissing = %d: a node not needed for the answer counted as missing", n)
+	}
+}
+
+// TestMetaLookupEndsAtTheFirstFind: every node gives a topic's
+// subscription (a procedure's registration) the same id, so
+// wamp.subscription.lookup and wamp.registration.lookup answer as soon as
+// one node has it, while a node that stays a member answers no meta query;
+// the asking node's own null, and another node's, do not end the wait
+// (they would answer null for what a third node has). Before, a lookup
+// waited out the query timeout for the silent node.
+func TestMetaLookupEndsAtTheFirstFind(t *testing.T) {
+	const queryTimeout = 8 * time.Second
+	nodes := startCluster(t, 3)
+	asker := startNode(t, Config{NodeName: "asker", Listen: "127.0.0.1:0", QueryTimeout: queryTimeout,
+		Join: []string{nodes[0].node.RouteAddr(), nodes[1].node.RouteAddr(), nodes[2].node.RouteAddr()}})
+	has, empty, silent := nodes[0], nodes[1], nodes[2]
+	waitFor(t, "every node to know every other", func() bool {
+		for _, tn := range []*testNode{asker, has, empty, silent} {
+			if len(tn.node.Peers()) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	a, b := dial(t, asker, wamp.FormatJSON), dial(t, has, wamp.FormatMsgPack)
+	dial(t, empty, wamp.FormatCBOR) // a session, with nothing to find
+	sub, err := b.Subscribe(ctxT(t), "com.example.look", func(*client.Event) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := register(t, b, "com.example.look", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{}, nil
+	}, nil)
+	stopAnsweringMeta(t, silent)
+
+	for _, tc := range []struct {
+		proc string
+		want uint64
+	}{
+		{"wamp.subscription.lookup", uint64(sub.ID())},
+		{"wamp.registration.lookup", uint64(reg.ID())},
+	} {
+		start := time.Now()
+		v := metaCall(t, a, tc.proc, "com.example.look")
+		if d := time.Since(start); d >= queryTimeout/2 {
+			t.Fatalf("%s took %v: it waited for the silent node (query timeout %v)", tc.proc, d, queryTimeout)
+		}
+		if v == nil || asUint(t, v) != tc.want {
+			t.Fatalf("%s = %v, want %d", tc.proc, v, tc.want)
+		}
+	}
+	if n := asker.node.Stats().MetaNodesMissing; n != 0 {
+		t.Errorf("MetaNodesMissing = %d: a node not needed for the answer counted as missing", n)
+	}
+}
+
+// TestMetaFirstNullDoesNotEndTheWait: with MetaQuery.First, a node's
+// null (a lookup that found nothing there) is taken but does not end the
+// gathering; the next node's find does. (End to end, which node answers
+// first is up to the network.)
+func TestMetaFirstNullDoesNotEndTheWait(t *testing.T) {
+	g := &gathering{first: true, limit: metaAnswerMax, expect: map[uint64]string{1: "one", 2: "two", 3: "three"},
+		parts: map[uint64]*metaPart{}, finished: make(chan struct{})}
+	answer := func(from uint64, a router.MetaAnswer) {
+		t.Helper()
+		data, err := encodeMetaAnswer(7, &a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.take(&nats.Msg{Data: appendMetaChunk(nil, from, 0, 1, data)})
+	}
+	answer(1, router.MetaAnswer{Args: wamp.List{nil}})
+	if g.done {
+		t.Fatal("a null answer ended a First gathering")
+	}
+	answer(2, router.MetaAnswer{Args: wamp.List{uint64(42)}})
+	select {
+	case <-g.finished:
+	default:
+		t.Fatal("a found answer did not end a First gathering")
+	}
+	if len(g.answers) != 2 {
+		t.Fatalf("answers %+v, want the null and the find", g.answers)
 	}
 }
 

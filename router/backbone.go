@@ -90,8 +90,8 @@ type Backbone interface {
 	// to a meta procedure call (Router.AnswerMeta there) and returns the
 	// parts that arrived, and how many nodes' parts did not (in time, or
 	// whole: the backbone logs and counts them too). With q.First it
-	// returns at the first answer that is not an error, without waiting
-	// for the other nodes. It is the one method that waits: the router
+	// returns at the first answer that Found the thing asked about,
+	// without waiting for the other nodes. It is the one method that waits: the router
 	// calls it from a background task, never while it routes.
 	Gather(ctx context.Context, q *MetaQuery) (answers []MetaAnswer, missing int)
 	// SessionJoined, SessionLeft and SessionTestaments tell the other
@@ -113,9 +113,10 @@ type MetaQuery struct {
 	Args      wamp.List
 	Kwargs    wamp.Dict
 	Caller    wamp.ID // the calling session, on the asking node
-	// First says that one node's answer that is not an error is the
-	// answer (the procedure acts on one thing, which one node has): the
-	// others need not be waited for. It does not cross nodes.
+	// First says that one node's answer that Found the thing asked
+	// about is the answer (the procedure acts on one thing, which one
+	// node has, or looks up an id every node gives alike): the others
+	// need not be waited for. It does not cross nodes.
 	First bool
 }
 
@@ -126,6 +127,14 @@ type MetaAnswer struct {
 	Error   wamp.URI
 	Message string
 }
+
+// Found reports whether the node that gave a has what a First query asks
+// about: a is neither an error nor null (a lookup that found nothing
+// there answers null, and another node may have it).
+func (a *MetaAnswer) Found() bool { return a.Error == "" && !isNull(a.Args) }
+
+// isNull reports whether a meta procedure's result arguments are [null].
+func isNull(args wamp.List) bool { return len(args) == 1 && args[0] == nil }
 
 // Testament is a testament (testament.go) as it crosses nodes: the
 // PUBLISH to make when its session ends.

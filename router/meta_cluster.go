@@ -35,8 +35,12 @@ import (
 // subscription.remove_subscriber, registration.remove_callee) answer at
 // once when the thing is on this node; otherwise each node tries, and
 // the one that has it answers, as soon as it does: a kill of a session
-// on another node is carried out by that node. Only when no node has it
-// does the answer wait for every node (or the query timeout).
+// on another node is carried out by that node. The lookups
+// (subscription.lookup, registration.lookup) do the same, since every
+// node gives a topic or a procedure the same id: the first node that
+// has it answers, and a node's null (not here) does not end the wait.
+// Only when no node has it does the answer wait for every node (or the
+// query timeout).
 
 // metaGather says how a meta procedure answers for the cluster.
 type metaGather struct {
@@ -46,7 +50,8 @@ type metaGather struct {
 	// absent are the errors of a node that does not have the thing
 	// asked about: no error of the merged answer unless no node has it.
 	absent []wamp.URI
-	// first: the answer of the node that has the thing is the answer; a
+	// first: the answer of the node that has the thing (an answer that
+	// is neither an error nor null: MetaAnswer.Found) is the answer; a
 	// local one is given at once, without asking the others, and another
 	// node's as soon as it comes (MetaQuery.First), without waiting for
 	// the rest: a node that is slow, or dead and not yet noticed, delays
@@ -72,14 +77,14 @@ func (rl *realm) metaGathers() map[wamp.URI]*metaGather {
 		"wamp.session.kill_all":         sum,
 
 		"wamp.subscription.list":              {merge: mergeByMatch},
-		"wamp.subscription.lookup":            {merge: mergeFirstNonNull},
+		"wamp.subscription.lookup":            {first: true, merge: mergeFirstNonNull},
 		"wamp.subscription.match":             {merge: mergeUnionOrNull},
 		"wamp.subscription.get":               {absent: []wamp.URI{wamp.ErrNoSuchSubscription}, merge: mergeEarliest},
 		"wamp.subscription.list_subscribers":  {absent: []wamp.URI{wamp.ErrNoSuchSubscription}, merge: mergeUnion},
 		"wamp.subscription.count_subscribers": {absent: []wamp.URI{wamp.ErrNoSuchSubscription}, merge: mergeSum},
 		"wamp.subscription.remove_subscriber": {absent: []wamp.URI{wamp.ErrNoSuchSubscription, wamp.ErrNoSuchSession}, first: true, merge: mergeFirst},
 		"wamp.registration.list":              {merge: mergeByMatch},
-		"wamp.registration.lookup":            {merge: mergeFirstNonNull},
+		"wamp.registration.lookup":            {first: true, merge: mergeFirstNonNull},
 		"wamp.registration.match":             {part: rl.registrationMatchPart, merge: mergeBestRegistration},
 		"wamp.registration.get":               {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, merge: mergeEarliest},
 		"wamp.registration.list_callees":      {absent: []wamp.URI{wamp.ErrNoSuchRegistration}, merge: mergeUnion},
@@ -106,7 +111,7 @@ func (rl *realm) callMetaCluster(c *metaCall, p metaProcedure, g *metaGather) {
 	case err != nil && (!errors.As(err, &ce) || !slices.Contains(g.absent, ce.uri)):
 		s.answerMeta(req, res, err) // bad arguments: no node would answer otherwise
 		return
-	case err == nil && g.first:
+	case err == nil && g.first && !isNull(res.Args):
 		s.answerMeta(req, g.merge([]wamp.List{res.Args}), nil)
 		return
 	}
