@@ -431,8 +431,29 @@ func TestRetentionBounds(t *testing.T) {
 	if got, want := ids(), []wamp.ID{6}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the byte bound: %v, want %v", got, want)
 	}
-	if ev, ok := rl.hist.retained.Get("com.e"); !ok || rl.hist.bytes != ev.payload.Size() || rl.hist.retained.Len() != 1 || rl.hist.evicted != 4 {
+	if ev, ok := rl.hist.retained.Get("com.e"); !ok || rl.hist.bytes != ev.size || ev.size != ev.payload.Size() || rl.hist.retained.Len() != 1 || rl.hist.evicted != 4 {
 		t.Fatalf("bookkeeping: %d bytes, %d retained, %d evicted", rl.hist.bytes, rl.hist.retained.Len(), rl.hist.evicted)
+	}
+}
+
+// TestRetentionBoundsDecodedPayloads: the byte bound of retained events
+// holds for publications that arrive decoded (a session in the router's
+// process handing Go values to Receive), which have no raw size: they
+// count as their encoding. Before, they counted as nothing.
+func TestRetentionBoundsDecodedPayloads(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	p := join(t, r, codec.JSON)
+	rl := p.s.realm
+	rl.hist.maxBytes = 40
+	for i, topic := range []wamp.URI{"com.a", "com.b", "com.c"} {
+		p.s.Receive(&wamp.Publish{Request: wamp.ID(i + 1), Topic: topic, Options: wamp.Dict{"retain": true},
+			Payload: wamp.Payload{Args: wamp.List{strings.Repeat("x", 30)}}})
+	}
+	if n := rl.hist.retained.Len(); n != 1 {
+		t.Fatalf("%d events of 30 bytes retained under a bound of 40 bytes, want the newest only", n)
+	}
+	if ev, ok := rl.hist.retained.Get("com.c"); !ok || rl.hist.bytes != ev.size || ev.size < 30 {
+		t.Fatalf("bookkeeping: %d bytes counted, the event's size %d", rl.hist.bytes, ev.size)
 	}
 }
 

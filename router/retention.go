@@ -39,6 +39,7 @@ type retainedEvent struct {
 	publication wamp.ID
 	details     wamp.Dict // publisher disclosure, trustlevel, ppt_*: as in the EVENT
 	payload     wamp.Payload
+	size        int // what the realm's byte bound counts: encodedSize
 }
 
 // Bounds of a realm's retained events.
@@ -234,18 +235,21 @@ func publicationAudience(opts wamp.Dict) (bySession bool, a history.Audience, er
 func (h *realmHistory) retain(topic wamp.URI, pub wamp.ID, details wamp.Dict, p *wamp.Payload, log *slog.Logger) {
 	ev := retainedEvent{topic: topic, publication: pub, details: maps.Clone(details), payload: *p}
 	ev.payload.Own()
+	// A payload that cannot be encoded counts as nothing: no client can
+	// be sent it anyway.
+	ev.size, _ = encodedSize(ev.payload)
 	h.mu.Lock()
 	if old, ok := h.retained.Get(topic); ok {
-		h.bytes -= old.payload.Size()
+		h.bytes -= old.size
 	}
 	h.retained.Put(topic, ev)
-	h.bytes += ev.payload.Size()
+	h.bytes += ev.size
 	maxTopics, maxBytes := cmp.Or(h.maxTopics, maxRetained), cmp.Or(h.maxBytes, maxRetainedBytes)
 	evicted := uint64(0)
 	for h.retained.Len() > 1 && (h.retained.Len() > maxTopics || h.bytes > maxBytes) {
 		oldest, old, _ := h.retained.Oldest()
 		h.retained.Delete(oldest)
-		h.bytes -= old.payload.Size()
+		h.bytes -= old.size
 		evicted++
 	}
 	first := h.evicted == 0 && evicted > 0

@@ -205,6 +205,19 @@ func testamentSize(call *wamp.Call, payload wamp.Payload) (int, error) {
 	if call.Payload.IsRaw() {
 		return call.Payload.Size(), nil
 	}
+	return encodedSize(payload)
+}
+
+// encodedSize is the size of payload as it crosses the wire: its bytes
+// when it is raw (as it arrived), else those of its MessagePack encoding,
+// for a payload that arrived decoded (a session in the router's process
+// handing Go values to Receive), which has no size to read. The bounds on
+// what a session may keep for later (testaments, retained events) count
+// it, so that they hold whatever the payload's form.
+func encodedSize(payload wamp.Payload) (int, error) {
+	if payload.IsRaw() {
+		return payload.Size(), nil
+	}
 	b, err := codec.MsgPack.Encode(nil, &wamp.Event{Payload: payload})
 	return len(b), err
 }
