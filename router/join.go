@@ -339,9 +339,30 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 		// remembered.
 		pol.Succeeded(j.req, ident)
 	}
+	if s.enterRealm(rlm) {
+		s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
+	}
+}
+
+// enterRealm puts s, just established, in its realm's table, and reports
+// whether it is still established then. The state changes under s's lock,
+// the table under the realm's, which comes first in the lock order
+// (doc.go), so the two are not one step: a session that ends in between
+// (its connection closed) finds nothing to take out of the table, and is
+// taken out here instead, not welcomed; else it would stay in the table
+// for good. (Its end counted it out of Established; the count here
+// balances that.)
+func (s *Session) enterRealm(rlm *realm) bool {
 	rlm.join(s)
-	r.stats.Established.Add(1)
-	s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
+	s.router.stats.Established.Add(1)
+	s.mu.Lock()
+	ended := s.state == stateClosed
+	s.mu.Unlock()
+	if ended {
+		rlm.leave(s)
+		return false
+	}
+	return true
 }
 
 // sendWelcome sends WELCOME to a session that has just become a member of
@@ -437,10 +458,10 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 	s.since = time.Now().UnixNano()
 	s.state = stateEstablished
 	s.mu.Unlock()
-	rlm.join(s)
-	r.stats.Established.Add(1)
 	r.stats.auth.add(auth.MethodAnonymous, true)
-	s.sendWelcome(wamp.String(h.Details, "agent"), nil)
+	if s.enterRealm(rlm) {
+		s.sendWelcome(wamp.String(h.Details, "agent"), nil)
+	}
 }
 
 // forgetCookie makes the realm forget the identity the connection's
