@@ -260,3 +260,34 @@ func TestThrottleLinesForgetAddresses(t *testing.T) {
 		t.Errorf("%d addresses left behind", len(th.lines))
 	}
 }
+
+// TestThrottleLoginTimedOutInLine: a login whose deadline passes while it
+// waits for its turn gets ErrLoginTimedOut (counted, and Unchecked: not
+// a failure), one whose connection ends just its context's error, and
+// neither holds up the line.
+func TestThrottleLoginTimedOutInLine(t *testing.T) {
+	th := &Throttle{InFlight: 1}
+	a, _ := th.Enter("10.0.0.1:1")
+	b, _ := th.Enter("10.0.0.1:2")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := b.Wait(ctx)
+	if !errors.Is(err, ErrLoginTimedOut) || !errors.Is(err, context.DeadlineExceeded) || !Unchecked(err) {
+		t.Fatalf("wait past its deadline: %v, want ErrLoginTimedOut", err)
+	}
+	if f := AsFailure(err); f != ErrLoginTimedOut {
+		t.Errorf("its failure %+v, want ErrLoginTimedOut", f)
+	}
+	if n := th.TimedOut(); n != 1 {
+		t.Errorf("TimedOut() = %d, want 1", n)
+	}
+	if Unchecked(errors.New("wrong ticket")) || Unchecked(context.Canceled) {
+		t.Error("Unchecked says yes to a checked failure")
+	}
+	c, _ := th.Enter("10.0.0.1:3")
+	a.Done()
+	if err := c.Wait(context.Background()); err != nil {
+		t.Fatalf("the next login after a: %v", err)
+	}
+	c.Done()
+}

@@ -3,6 +3,8 @@ package auth
 import (
 	"container/list"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,20 @@ const (
 // login, and the router does not count it as one.
 var ErrTooManyLogins = &Failure{Reason: wamp.ErrAuthenticationFailed,
 	Message: "too many logins from this address waiting; try again later"}
+
+// ErrLoginTimedOut ends a login whose time ran out while it waited for its
+// turn among its address's logins or for its delay (Login.Wait). Nothing
+// was checked either: it is not a failed login.
+var ErrLoginTimedOut = &Failure{Reason: wamp.ErrAuthenticationFailed,
+	Message: "authentication timed out waiting for its turn among this address's logins; try again later"}
+
+// Unchecked reports whether err refused a login before anything of it was
+// checked (ErrTooManyLogins, ErrLoginTimedOut): such a refusal must not
+// count as a failed login, or a crowd behind one address that waits too
+// long would have its next logins delayed for failures it never made.
+func Unchecked(err error) bool {
+	return errors.Is(err, ErrTooManyLogins) || errors.Is(err, ErrLoginTimedOut)
+}
 
 // Throttle slows down repeated authentication failures from one address:
 // after Free failures within Window, each further attempt from that
@@ -65,7 +81,7 @@ type Throttle struct {
 	m     lru.Map[string, failures] // by host, last failure last
 	lines map[string]*loginLine     // by host, addresses with logins going on
 
-	delayed, refused atomic.Uint64
+	delayed, refused, timedOut atomic.Uint64
 }
 
 // loginLine is one address's logins going on (under Throttle.mu).
@@ -200,8 +216,10 @@ func (t *Throttle) Enter(addr string) (*Login, error) {
 func (l *Login) Now() bool { return l == nil || l.ready == nil && l.delay == 0 }
 
 // Wait waits for the login's turn, then for the delay its address's
-// failures ask for at that moment, until ctx ends (ctx's error; the login
-// is then done).
+// failures ask for at that moment, until ctx ends: then the login is done
+// and Wait returns ErrLoginTimedOut wrapping ctx's error when ctx's
+// deadline passed (counted, see TimedOut), ctx's error otherwise (the
+// connection went away).
 func (l *Login) Wait(ctx context.Context) error {
 	if l == nil {
 		return ctx.Err()
@@ -211,8 +229,7 @@ func (l *Login) Wait(ctx context.Context) error {
 		select {
 		case <-l.ready:
 		case <-ctx.Done():
-			l.Done()
-			return ctx.Err()
+			return l.gaveUp(ctx)
 		}
 		delay = l.t.Delay(l.addr)
 	}
@@ -222,11 +239,24 @@ func (l *Login) Wait(ctx context.Context) error {
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			l.Done()
-			return ctx.Err()
+			return l.gaveUp(ctx)
 		}
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		return l.gaveUp(ctx)
+	}
+	return nil
+}
+
+// gaveUp ends a login whose ctx ended while it waited.
+func (l *Login) gaveUp(ctx context.Context) error {
+	l.Done()
+	err := ctx.Err()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	l.t.timedOut.Add(1)
+	return fmt.Errorf("%w: %w", ErrLoginTimedOut, err)
 }
 
 // Done ends the login, once its verdict is recorded (after Failed, so
@@ -276,6 +306,15 @@ func (t *Throttle) Refused() uint64 {
 		return 0
 	}
 	return t.refused.Load()
+}
+
+// TimedOut returns the number of logins whose time ran out while they
+// waited (ErrLoginTimedOut).
+func (t *Throttle) TimedOut() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.timedOut.Load()
 }
 
 // Delayed returns the number of attempts Delay has held back.

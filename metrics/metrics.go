@@ -173,7 +173,7 @@ func NewCollector(src Sources) *Collector {
 			"Password hashes checked (ticket logins, admin logins), by outcome: computed, abandoned (the client left first), refused (too many in flight from its address).", "outcome"),
 		passwordChecksNow: d("password_checks", "Password checks being computed (running) and waiting for a slot (waiting) now.", "state"),
 		loginsThrottled: d("logins_throttled_total",
-			"Realm logins the login throttle delayed (their address failed recently) or refused (their address had too many logins waiting).", "outcome"),
+			"Realm logins the login throttle delayed (their address failed recently), refused (their address had too many logins waiting) or timed out (their time ran out while they waited).", "outcome"),
 		bytesIn:      d("received_bytes_total", "Bytes read from client connections.", "engine"),
 		bytesOut:     d("sent_bytes_total", "Bytes written to client connections.", "engine"),
 		deflateConns: d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
@@ -295,6 +295,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.passwordChecksNow, float64(st.Passwords.Waiting), "waiting")
 	counter(c.loginsThrottled, st.LoginsDelayed, "delayed")
 	counter(c.loginsThrottled, st.LoginsRefused, "refused")
+	counter(c.loginsThrottled, st.LoginsTimedOut, "timed_out")
 	counter(c.dropped, st.EventsDropped)
 	counter(c.slowConsumers, st.SlowConsumers)
 	counter(c.callTimeouts, st.CallTimeouts)

@@ -153,7 +153,7 @@ func (s *Session) hello(h *wamp.Hello) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(r.cfg.authTimeout, authTimeout))
 	j := &joining{s: s, rlm: rlm, req: req, ctx: ctx, cancel: cancel, answers: make(chan *wamp.Authenticate, 1)}
 	s.mu.Lock()
 	if s.state != stateNew { // aborted meanwhile (router shutdown)
@@ -284,7 +284,7 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 		gone := s.state != stateNew || s.auth.join != j
 		answered := j.answered
 		s.mu.Unlock()
-		if (answered || !gone) && !errors.Is(err, auth.ErrTooManyLogins) { // refused unchecked: no failure
+		if (answered || !gone) && !auth.Unchecked(err) {
 			// A client that answered a CHALLENGE and hung up before the
 			// verdict failed too: a flood of wrong tickets that does not
 			// wait for its answers is slowed down like one that does.

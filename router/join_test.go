@@ -543,6 +543,42 @@ func TestThrottleCountsHangUps(t *testing.T) {
 	}
 }
 
+// A login whose time runs out while the throttle holds it back (its
+// delay, here; its turn in its address's line takes the same path) ends
+// with an ABORT that says so, and is not counted as a failed login: the
+// address's next delay is what its real failures ask for.
+func TestLoginTimedOutWaitingIsNoFailure(t *testing.T) {
+	const base = time.Hour
+	th := &auth.Throttle{Free: 1, Base: base, Max: 8 * base}
+	h, err := auth.NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &auth.Policy{Throttle: th}
+	pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: "user", Ticket: h}})})
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: pol}}, authTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAuthAbort(t, ticketLogin(t, r, "joe", "wrong"), wamp.ErrAuthenticationFailed) // one failure: the next waits base
+
+	p := attachPipe(t, r, codec.JSON)
+	p.s.Receive(hello("realm1", "joe", "ticket"))
+	a := wantAuthAbort(t, p, wamp.ErrAuthenticationFailed)
+	if a.Details["message"] != auth.ErrLoginTimedOut.Message {
+		t.Errorf("ABORT %v, want %q", a.Details, auth.ErrLoginTimedOut.Message)
+	}
+	if n := th.TimedOut(); n != 1 {
+		t.Errorf("%d logins timed out waiting, want 1", n)
+	}
+	if d := th.Delay(""); d != base {
+		t.Errorf("the next login waits %v, want %v: the timed-out login counted as a failure", d, base)
+	}
+	if st := r.Stats(); st.LoginsTimedOut != 1 {
+		t.Errorf("Stats().LoginsTimedOut = %d, want 1", st.LoginsTimedOut)
+	}
+}
+
 // A login from an address the throttle slows down gets its CHALLENGE, and
 // so has its ticket hashed, no sooner than the delay after its HELLO.
 func TestThrottleHoldsBackTheChallenge(t *testing.T) {

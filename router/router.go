@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/internal/lograte"
@@ -109,6 +110,8 @@ type Config struct {
 
 	// historyBeforeWrite is the history store's BeforeWrite (tests).
 	historyBeforeWrite func()
+	// authTimeout replaces the default authTimeout (tests).
+	authTimeout time.Duration
 }
 
 // SessionLimits bound what one session may hold in the router, so that no

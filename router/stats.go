@@ -124,8 +124,9 @@ type Stats struct {
 	Passwords auth.KDFStats
 	// LoginsDelayed counts the logins the realms' throttles held back for
 	// their address's recent failures; LoginsRefused those they refused,
-	// their address having too many logins waiting already.
-	LoginsDelayed, LoginsRefused uint64
+	// their address having too many logins waiting already; LoginsTimedOut
+	// those whose time ran out while they waited (auth.ErrLoginTimedOut).
+	LoginsDelayed, LoginsRefused, LoginsTimedOut uint64
 	// History is the event history store's (zero without history rules).
 	History history.Stats
 	// RecentSlowConsumers are the last sessions disconnected for a full
@@ -206,6 +207,7 @@ func (r *Router) Stats() Stats {
 			seen[pol.Throttle] = true
 			st.LoginsDelayed += pol.Throttle.Delayed()
 			st.LoginsRefused += pol.Throttle.Refused()
+			st.LoginsTimedOut += pol.Throttle.TimedOut()
 		}
 	}
 	st.RecentSlowConsumers = r.stats.slow.snapshot()
