@@ -279,8 +279,15 @@ func (s *Session) close(ctx context.Context, reason wamp.URI) error {
 	}
 	if reading {
 		// Waiting here would keep the router's GOODBYE from being read.
-		if !s.ended.Load() {
-			context.AfterFunc(ctx, func() { s.finish(ErrClosed) })
+		if !s.ended.Load() && ctx.Done() != nil {
+			// ctx may outlive the session by far (an application's
+			// root context): what it holds for the session goes when
+			// the session ends.
+			stop := context.AfterFunc(ctx, func() { s.finish(ErrClosed) })
+			go func() {
+				<-s.done
+				stop()
+			}()
 		}
 		return nil
 	}
