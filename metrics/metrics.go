@@ -91,6 +91,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/junction-wamp/junction/bridge"
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
@@ -108,6 +109,9 @@ type Sources struct {
 	LongPolls []*longpoll.Handler
 	Bridges   []*bridge.Handler
 	Webhooks  []*bridge.Webhook
+	// AdminThrottle is the login throttle of the admin endpoints' users
+	// and tokens; nil without them (or with it turned off).
+	AdminThrottle *auth.Throttle
 	// Cluster is the router's cluster node; nil for a single router (then
 	// there are no junction_cluster_* metrics at all).
 	Cluster Cluster
@@ -132,6 +136,7 @@ type Collector struct {
 	received, sent                                        *prometheus.Desc
 	conns, connsOpened, refused, auth                     *prometheus.Desc
 	passwordChecks, passwordChecksNow, loginsThrottled    *prometheus.Desc
+	adminLoginsThrottled                                  *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
 	deflateConns, inflatedTooLarge                        *prometheus.Desc
 	tlsHandshakes, tlsHandshakeWaits, memoryReleases      *prometheus.Desc
@@ -174,6 +179,8 @@ func NewCollector(src Sources) *Collector {
 		passwordChecksNow: d("password_checks", "Password checks being computed (running) and waiting for a slot (waiting) now.", "state"),
 		loginsThrottled: d("logins_throttled_total",
 			"Realm logins the login throttle delayed (their address failed recently), refused (their address had too many logins waiting) or timed out (their time ran out while they waited).", "outcome"),
+		adminLoginsThrottled: d("admin_logins_throttled_total",
+			"Logins to the admin endpoints (users, tokens) their throttle delayed (their address failed recently) or refused (their address had too many logins waiting).", "outcome"),
 		bytesIn:      d("received_bytes_total", "Bytes read from client connections.", "engine"),
 		bytesOut:     d("sent_bytes_total", "Bytes written to client connections.", "engine"),
 		deflateConns: d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
@@ -231,7 +238,8 @@ func NewCollector(src Sources) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
-		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
+		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.adminLoginsThrottled,
+		c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
 		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
 		c.callDuration, c.callTimeouts, c.callCancels,
@@ -296,6 +304,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.loginsThrottled, st.LoginsDelayed, "delayed")
 	counter(c.loginsThrottled, st.LoginsRefused, "refused")
 	counter(c.loginsThrottled, st.LoginsTimedOut, "timed_out")
+	if th := c.src.AdminThrottle; th != nil {
+		counter(c.adminLoginsThrottled, th.Delayed(), "delayed")
+		counter(c.adminLoginsThrottled, th.Refused(), "refused")
+	}
 	counter(c.dropped, st.EventsDropped)
 	counter(c.slowConsumers, st.SlowConsumers)
 	counter(c.callTimeouts, st.CallTimeouts)

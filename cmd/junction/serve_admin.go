@@ -46,9 +46,14 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 		return a, nil
 	}
 	ac := &cfg.Admin
+	users, tokens, throttle := ac.AdminAccess()
 	var mh http.Handler
 	if ac.Metrics {
-		mh = metrics.Handler(metrics.NewRegistry(*src), log)
+		msrc := *src
+		if len(users)+len(tokens) > 0 {
+			msrc.AdminThrottle = throttle
+		}
+		mh = metrics.Handler(metrics.NewRegistry(msrc), log)
 	}
 	index, addr := cfg.AdminListener()
 	wsPath := cfg.Listeners[0].WebSocketPath
@@ -71,7 +76,7 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 			return nil
 		},
 	}
-	if users, tokens, throttle := ac.AdminAccess(); len(users)+len(tokens) > 0 {
+	if len(users)+len(tokens) > 0 {
 		acc := &admin.Access{Throttle: throttle}
 		for _, u := range users {
 			acc.Users = append(acc.Users, admin.User{Name: u.Name, Password: u.Password, Admin: u.Admin})

@@ -160,6 +160,44 @@ admin:
 
 // TestServeRefusesOpenAdmin refuses at start to serve metrics and the web
 // view to anyone on a public address, saying what to do; nothing listens.
+// TestServeAdminThrottleMetrics: what the admin endpoints' login throttle
+// holds back is counted in /metrics.
+func TestServeAdminThrottleMetrics(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+admin:
+  users:
+    - {name: ops, password: '%s', admin: true}
+  throttle: {free: 1, max_delay: 1s}
+`, hashOf(t, "ops-pass")))
+	s := serve(t, "--config", cfg)
+	base := "http://" + s.listen
+	ops := basic("ops", "ops-pass")
+	if code, _ := httpDo(t, "GET", base+"/metrics", "", "Authorization", ops); code != 200 {
+		t.Fatalf("/metrics as ops: %d", code)
+	}
+	for range 2 { // the second waits for the first's failure
+		if code, _ := httpDo(t, "GET", base+"/metrics", "", "Authorization", basic("ops", "guess")); code != 401 {
+			t.Fatalf("a wrong password: %d, want 401", code)
+		}
+	}
+	_, body := httpDo(t, "GET", base+"/metrics", "", "Authorization", ops) // remembered: not held back
+	if want := `junction_admin_logins_throttled_total{outcome="delayed"} 1`; !strings.Contains(body, want) {
+		t.Errorf("/metrics has no %s:\n%s", want, grepLines(body, "logins_throttled"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func TestServeRefusesOpenAdmin(t *testing.T) {
 	cfg := writeConfig(t, "listeners:\n  - address: 127.0.0.1:0\nadmin:\n  address: 0.0.0.0:0\n")
 	var out bytes.Buffer
