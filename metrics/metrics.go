@@ -90,8 +90,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/junction-wamp/junction/bridge"
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/bridge"
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/transport"
