@@ -299,3 +299,32 @@ func TestLeftover(t *testing.T) {
 		t.Fatalf("Open(leftover) = %+v, %v, %q", r, err, buf[:r.N])
 	}
 }
+
+// TestHelloRetryRequest: a TLS 1.3 handshake that goes through a
+// HelloRetryRequest (the client's key share is not for the server's
+// curve) hands over as a plain one does: the server's first handshake
+// record is then the HelloRetryRequest, and a dummy change_cipher_spec
+// and a second ServerHello follow it.
+func TestHelloRetryRequest(t *testing.T) {
+	ln := listen(t)
+	sc := serverConfig()
+	sc.CurvePreferences = []tls.CurveID{tls.CurveP384}
+	done := echoServer(t, ln, mustConfig(t, sc))
+	cc := clientConfig()
+	cc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP384} // a share for X25519 only
+	tc, err := tls.Dial("tcp", ln.Addr().String(), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if cs := tc.ConnectionState(); cs.Version != tls.VersionTLS13 || cs.CurveID != tls.CurveP384 || !cs.HelloRetryRequest {
+		t.Fatalf("negotiated %s with %s, HelloRetryRequest %v", tls.VersionName(cs.Version), cs.CurveID, cs.HelloRetryRequest)
+	}
+	msgs := testMessages()
+	total := 0
+	for _, m := range msgs {
+		total += len(m)
+	}
+	talk(t, tc, msgs)
+	closeAndWait(t, tc, done, total)
+}
