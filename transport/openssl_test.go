@@ -95,3 +95,64 @@ func TestOpenSSLClient(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenSSLKeyUpdate: in TLS 1.3, openssl s_client asks for a KeyUpdate
+// (its K command, update_requested) in the middle of a RawSocket session:
+// the server takes the client's new key, answers with a KeyUpdate of its
+// own before its next record, and the session goes on under the new keys
+// both ways; on both engines.
+func TestOpenSSLKeyUpdate(t *testing.T) {
+	path, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl is not installed")
+	}
+	hello := &wamp.Hello{Realm: "realm1", Details: clientRoles}
+	forEngines(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
+		// A bound on a stuck client, not a timing assertion.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// -msg: s_client prints the handshake messages it sends and
+		// receives, so the test knows when its K was taken (s_client
+		// would take the next frame as part of the command line otherwise).
+		cmd := exec.CommandContext(ctx, path, "s_client", "-connect", ts.addr, "-tls1_3", "-no_ign_eof", "-msg")
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		out := &sClientOut{chunks: make(chan []byte, 64)}
+		go func() {
+			for {
+				b := make([]byte, 4096)
+				n, err := stdout.Read(b)
+				if n > 0 {
+					out.chunks <- b[:n]
+				}
+				if err != nil {
+					close(out.chunks)
+					return
+				}
+			}
+		}()
+		defer func() {
+			stdin.Close()
+			for range out.chunks {
+			}
+			if err := cmd.Wait(); err != nil && !t.Failed() {
+				t.Logf("s_client: %v: %s", err, stderr.String())
+			}
+		}()
+		stdin.Write(append([]byte{0x7f, 0xf1, 0, 0}, rsFrame(t, codec.JSON, hello)...))
+		out.waitFor(t, fmt.Sprintf("[%d,", wamp.TypeWelcome))
+		io.WriteString(stdin, "K\n")
+		out.waitFor(t, ">>> TLS 1.3, Handshake [length 0005], KeyUpdate")
+		stdin.Write(rsFrame(t, codec.JSON, &wamp.Subscribe{Request: 7, Topic: "com.test.keys"}))
+		out.waitFor(t, "<<< TLS 1.3, Handshake [length 0005], KeyUpdate")
+		out.waitFor(t, fmt.Sprintf("[%d,7,", wamp.TypeSubscribed))
+		stdin.Close() // s_client sends close_notify; the server closes
+		eventually(t, "the session to end", func() bool { return ts.Router.Stats().Sessions == 0 })
+	})
+}
