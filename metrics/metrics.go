@@ -85,6 +85,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -112,11 +113,24 @@ type Sources struct {
 	// AdminThrottle is the login throttle of the admin endpoints' users
 	// and tokens; nil without them (or with it turned off).
 	AdminThrottle *auth.Throttle
+	// TLS are the TLS listeners' certificate files.
+	TLS []TLSFiles
 	// Cluster is the router's cluster node; nil for a single router (then
 	// there are no junction_cluster_* metrics at all).
 	Cluster Cluster
 	// Version is the router's version, for junction_build_info.
 	Version string
+}
+
+// TLSFiles is a TLS listener's certificate, which the router reads again
+// on reload (SIGHUP).
+type TLSFiles interface {
+	Listener() string
+	// NotAfter is when the certificate in use expires.
+	NotAfter() time.Time
+	// Reloads counts the reloads done and those that failed (the
+	// listener kept its certificate).
+	Reloads() (done, failed uint64)
 }
 
 // Cluster is what the Collector reads of a cluster node; *cluster.Node
@@ -137,6 +151,7 @@ type Collector struct {
 	conns, connsOpened, refused, auth                     *prometheus.Desc
 	passwordChecks, passwordChecksNow, loginsThrottled    *prometheus.Desc
 	adminLoginsThrottled                                  *prometheus.Desc
+	tlsNotAfter, tlsReloads                               *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
 	deflateConns, inflatedTooLarge                        *prometheus.Desc
 	tlsHandshakes, tlsHandshakeWaits, memoryReleases      *prometheus.Desc
@@ -181,6 +196,10 @@ func NewCollector(src Sources) *Collector {
 			"Realm logins the login throttle delayed (their address failed recently), refused (their address had too many logins waiting) or timed out (their time ran out while they waited).", "outcome"),
 		adminLoginsThrottled: d("admin_logins_throttled_total",
 			"Logins to the admin endpoints (users, tokens) their throttle delayed (their address failed recently) or refused (their address had too many logins waiting).", "outcome"),
+		tlsNotAfter: d("tls_certificate_not_after_seconds",
+			"When the certificate a TLS listener serves expires, in Unix seconds (alert on it; SIGHUP reloads the files).", "listener"),
+		tlsReloads: d("tls_reloads_total",
+			"Reloads of a TLS listener's files (SIGHUP): done, or failed (the listener kept its certificate).", "listener", "outcome"),
 		bytesIn:      d("received_bytes_total", "Bytes read from client connections.", "engine"),
 		bytesOut:     d("sent_bytes_total", "Bytes written to client connections.", "engine"),
 		deflateConns: d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
@@ -238,7 +257,7 @@ func NewCollector(src Sources) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
-		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.adminLoginsThrottled,
+		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.adminLoginsThrottled, c.tlsNotAfter, c.tlsReloads,
 		c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
 		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
@@ -304,6 +323,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.loginsThrottled, st.LoginsDelayed, "delayed")
 	counter(c.loginsThrottled, st.LoginsRefused, "refused")
 	counter(c.loginsThrottled, st.LoginsTimedOut, "timed_out")
+	for _, f := range c.src.TLS {
+		gauge(c.tlsNotAfter, float64(f.NotAfter().Unix()), f.Listener())
+		done, failed := f.Reloads()
+		counter(c.tlsReloads, done, f.Listener(), "done")
+		counter(c.tlsReloads, failed, f.Listener(), "failed")
+	}
 	if th := c.src.AdminThrottle; th != nil {
 		counter(c.adminLoginsThrottled, th.Delayed(), "delayed")
 		counter(c.adminLoginsThrottled, th.Refused(), "refused")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,8 +9,11 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/config"
@@ -35,6 +37,7 @@ The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
+SIGHUP reloads the TLS listeners' certificate, key and client CA files.
 
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
@@ -108,7 +111,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The listeners first: a start that fails on an address (or a TLS
 	// file) leaves nothing behind, where the router would have created
 	// the history store's file already.
-	servers, listeners, err := openListeners(cfg, log)
+	servers, listeners, tlsFiles, err := openListeners(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -152,6 +155,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// What the metrics read: the parts below add theirs as they start.
 	src := &metrics.Sources{Router: rt, Servers: servers, Version: versionString()}
+	for _, f := range tlsFiles {
+		src.TLS = append(src.TLS, f)
+	}
 	if node != nil {
 		src.Cluster = node
 	}
@@ -185,6 +191,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if adm.where != "" {
 		logArgs = append(logArgs, "admin", adm.where)
 	}
+	// SIGHUP reloads the TLS files (serve_tls.go); registered before the
+	// line that says the router is up, and whether or not a listener has
+	// TLS: the signal's default would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log.Info("junction listening", logArgs...)
 
 	errc := make(chan error, len(servers))
@@ -193,14 +205,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var errs []error
 	adm.ready.Store(true)
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: saying goodbye to every session (a second signal stops at once)",
-			"shutdown_timeout", cfg.Limits.ShutdownTimeout)
-	case err := <-errc:
-		if err != nil {
-			log.Error("listener failed", "err", err)
-			errs = append(errs, err)
+serving:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: saying goodbye to every session (a second signal stops at once)",
+				"shutdown_timeout", cfg.Limits.ShutdownTimeout)
+			break serving
+		case err := <-errc:
+			if err != nil {
+				log.Error("listener failed", "err", err)
+				errs = append(errs, err)
+			}
+			break serving
+		case <-hup:
+			if len(tlsFiles) == 0 {
+				log.Info("SIGHUP: nothing to reload (it reloads the TLS listeners' files; no listener has TLS)")
+			}
+			reloadTLS(tlsFiles, log) // logs each listener's outcome
 		}
 	}
 
@@ -344,10 +366,12 @@ func attachRouter(cfg *config.Config, servers []*transport.Server, rt *router.Ro
 
 // openListeners opens every configured listener before any serves, so a
 // bad address fails the start instead of half a router running. The
-// servers' Router is for the caller to set.
-func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, []net.Listener, error) {
+// servers' Router is for the caller to set. It also returns the TLS
+// listeners' files, for reloads.
+func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, []net.Listener, []*listenerTLS, error) {
 	var servers []*transport.Server
 	var listeners []net.Listener
+	var tlsFiles []*listenerTLS
 	cookies := websocket.NewCookieSigner()
 	// One budget for messages in progress, whichever listener they come
 	// from: limits.max_partial_bytes bounds the process.
@@ -374,26 +398,29 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 		srv.MaxPreWelcomeMessageSize = cfg.Limits.MaxPreWelcomeMessageSize
 		srv.PartialBudget = partial
 		if l.TLS != nil {
-			cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
+			files, err := newListenerTLS(l) // serve_tls.go
 			if err != nil {
 				closeAll(listeners)
-				return nil, nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
+				return nil, nil, nil, err
 			}
-			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			srv.TLSConfig = files.config()
+			tlsFiles = append(tlsFiles, files)
 		}
-		if err := listenerAuth(l, srv, cookies); err != nil { // serve_auth.go
-			closeAll(listeners)
-			return nil, nil, err
+		if l.Cookie != nil {
+			srv.Cookie = &transport.Cookie{Name: l.Cookie.Name, MaxAge: l.Cookie.MaxAge, Signer: cookies}
 		}
 		ln, err := transport.Listen(l.Address)
 		if err != nil {
 			closeAll(listeners)
-			return nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
+			return nil, nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
+		}
+		if l.TLS != nil {
+			tlsFiles[len(tlsFiles)-1].addr = listenerAddr(ln)
 		}
 		servers = append(servers, srv)
 		listeners = append(listeners, ln)
 	}
-	return servers, listeners, nil
+	return servers, listeners, tlsFiles, nil
 }
 
 func closeAll(lns []net.Listener) {

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
-	"github.com/junction-wamp/junction/transport"
-	"github.com/junction-wamp/junction/transport/websocket"
 )
 
 // Cookie store bounds: the identities remembered by WebSocket cookies.
@@ -76,32 +71,4 @@ func (a *authShared) realmTemplate(cfg *config.Config) (*router.RealmConfig, err
 	}
 	rc := realmConfig(t)
 	return &rc, a.withAuth(&rc, t)
-}
-
-// listenerAuth applies a listener's client certificate and cookie
-// settings to its server. cookies signs the cookie values of every
-// listener, so that a cookie one set is good at the others.
-func listenerAuth(l config.Listener, srv *transport.Server, cookies *websocket.CookieSigner) error {
-	if l.Cookie != nil {
-		srv.Cookie = &transport.Cookie{Name: l.Cookie.Name, MaxAge: l.Cookie.MaxAge, Signer: cookies}
-	}
-	t, tc := l.TLS, srv.TLSConfig
-	if t == nil || tc == nil {
-		return nil
-	}
-	switch t.ClientAuth {
-	case "request":
-		tc.ClientAuth = tls.RequestClientCert
-	case "verify":
-		pem, err := os.ReadFile(t.ClientCA)
-		if err != nil {
-			return fmt.Errorf("listener %s: reading client_ca: %w", l.Address, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("listener %s: client_ca %s holds no PEM certificate", l.Address, t.ClientCA)
-		}
-		tc.ClientAuth, tc.ClientCAs = tls.VerifyClientCertIfGiven, pool
-	}
-	return nil
 }

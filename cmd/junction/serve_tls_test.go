@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/internal/testcert"
+)
+
+// waitLogCount waits until logs holds s n times.
+func waitLogCount(t *testing.T, logs *syncBuffer, s string, n int) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for strings.Count(logs.String(), s) < n {
+		select {
+		case <-logs.changed:
+		case <-timeout:
+			t.Fatalf("%q not %d times in the log:\n%s", s, n, logs.String())
+		}
+	}
+}
+
+// TestServeTLSReload: SIGHUP makes `junction serve` read its TLS
+// listeners' files again, on both engines: new handshakes get the new
+// certificate and the new client CAs, sessions connected before go on
+// over the keys of their handshake, and files that do not load (a key of
+// another certificate) leave the listener with what it had, said in the
+// log. /metrics has each listener's certificate expiry and its reloads.
+func TestServeTLSReload(t *testing.T) {
+	dir := t.TempDir()
+	oldPair, newPair := testcert.Must(t), testcert.Must(t)
+	oldCA, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldClient, err := oldCA.Client("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newClient, err := newCA.Client("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
+	write := func(name string, data []byte) {
+		t.Helper()
+		// As certbot does: the new file is renamed over the old one.
+		tmp := name + ".new"
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(certFile, oldPair.CertPEM)
+	write(keyFile, oldPair.KeyPEM)
+	write(caFile, oldCA.CertPEM)
+
+	cfg := fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+  - address: 127.0.0.1:0
+    engine: epoll
+    tls: {cert: %[1]s, key: %[2]s, client_auth: verify, client_ca: %[3]s}
+  - address: 127.0.0.1:0
+    engine: goroutine
+    tls: {cert: %[1]s, key: %[2]s, client_auth: verify, client_ca: %[3]s}
+realms:
+  - name: realm1
+    anonymous: false
+    auth:
+      principals:
+        - {authid: old, role: backend, tls: ["%[4]s"]}
+        - {authid: new, role: backend, tls: ["%[5]s"]}
+      roles:
+        - name: backend
+          permissions:
+            - {uri: "*", allow: [call, register, publish, subscribe]}
+`, certFile, keyFile, caFile, auth.Fingerprint(oldClient.Cert.Leaf), auth.Fingerprint(newClient.Cert.Leaf))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", writeConfig(t, cfg))
+	defer func() {
+		stop()
+		<-exit
+	}()
+	if len(addrs) != 3 {
+		t.Fatalf("listening on %v, want 3 addresses", addrs)
+	}
+	plain, secure := addrs[0], addrs[1:]
+
+	// served returns the certificate a TLS listener serves now.
+	served := func(addr string) []byte {
+		t.Helper()
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("TLS handshake with %s: %v", addr, err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	dial := func(addr string, srv, cli *testcert.Pair) (*client.Session, error) {
+		o := &client.Options{Credentials: []client.Credential{client.TLSCertificate()},
+			TLSConfig: &tls.Config{RootCAs: srv.Pool, Certificates: []tls.Certificate{cli.Cert}}}
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return client.Dial(dctx, "wss://"+addr+"/ws", "realm1", o)
+	}
+	reloads := 0
+	hup := func() {
+		t.Helper()
+		reloads++
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var before []*client.Session
+	for _, addr := range secure {
+		if got := served(addr); !bytes.Equal(got, oldPair.Cert.Leaf.Raw) {
+			t.Fatalf("%s serves another certificate than its file's", addr)
+		}
+		s, err := dial(addr, oldPair, oldClient)
+		if err != nil {
+			t.Fatalf("%s before the reload: %v", addr, err)
+		}
+		defer closeSession(s)
+		before = append(before, s)
+		if s, err := dial(addr, oldPair, newClient); err == nil {
+			s.Close(ctx)
+			t.Fatalf("%s took a client certificate of a CA it does not know yet", addr)
+		}
+	}
+
+	write(certFile, newPair.CertPEM)
+	write(keyFile, newPair.KeyPEM)
+	write(caFile, newCA.CertPEM)
+	hup()
+	waitLogCount(t, logs, "TLS files reloaded", 2*reloads)
+	for i, addr := range secure {
+		if got := served(addr); !bytes.Equal(got, newPair.Cert.Leaf.Raw) {
+			t.Errorf("%s serves the old certificate after the reload", addr)
+		}
+		s, err := dial(addr, newPair, newClient)
+		if err != nil {
+			t.Fatalf("%s after the reload, with a client certificate of the new CA: %v", addr, err)
+		}
+		if s.Details()["authid"] != "new" {
+			t.Errorf("%s: logged in as %v, want new", addr, s.Details()["authid"])
+		}
+		s.Close(ctx)
+		if s, err := dial(addr, newPair, oldClient); err == nil {
+			s.Close(ctx)
+			t.Errorf("%s took a client certificate of the CA it no longer has", addr)
+		}
+		// Connected before: still a session, over its own keys.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = before[i].Call(cctx, "wamp.session.count", nil, nil, nil)
+		cancel()
+		if err != nil {
+			t.Errorf("%s: a session connected before the reload: %v", addr, err)
+		}
+	}
+
+	// A key that is not the certificate's: refused, the listeners keep
+	// what they had.
+	write(keyFile, oldPair.KeyPEM)
+	hup()
+	waitLogCount(t, logs, "TLS files not reloaded", 2)
+	for _, addr := range secure {
+		if got := served(addr); !bytes.Equal(got, newPair.Cert.Leaf.Raw) {
+			t.Errorf("%s does not serve the certificate it had after a failed reload", addr)
+		}
+	}
+
+	_, body := httpDo(t, "GET", "http://"+plain+"/metrics", "")
+	for _, addr := range secure {
+		for _, want := range []string{
+			fmt.Sprintf(`junction_tls_certificate_not_after_seconds{listener="%s"} %s`, addr, strconv.FormatFloat(float64(newPair.Cert.Leaf.NotAfter.Unix()), 'e', -1, 64)),
+			fmt.Sprintf(`junction_tls_reloads_total{listener="%s",outcome="done"} 1`, addr),
+			fmt.Sprintf(`junction_tls_reloads_total{listener="%s",outcome="failed"} 1`, addr),
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics has no %s:\n%s", want, grepLines(body, "junction_tls_"))
+			}
+		}
+	}
+}
