@@ -78,10 +78,11 @@ type Config struct {
 	// key's secret: a signed request joins as that principal.
 	Keys []Key
 	// SignatureWindow is how far a signed request's timestamp may be from
-	// the router's clock; default 5 minutes. Nonces are remembered for
-	// twice as long, so a request is never accepted twice.
+	// the router's clock; default 5 minutes. The requests accepted (their
+	// signatures) are remembered for twice as long, so a request is never
+	// accepted twice.
 	SignatureWindow time.Duration
-	// MaxNonces bounds the nonces remembered; a signed request beyond it
+	// MaxNonces bounds the signed requests remembered; one beyond it
 	// is refused (503) until old ones expire; default 100,000.
 	MaxNonces int
 	// Logger receives the bridge's logs; nil discards them.

@@ -26,8 +26,12 @@ type Key struct {
 // key's secret of key, timestamp, seq, nonce and the body, concatenated.
 // Unlike Crossbar's check, which ignores seq and nonce, a request is
 // accepted at most once: its timestamp must be within SignatureWindow of
-// the router's clock, and its key and nonce are remembered for twice the
-// window, so a replay, inside the window or after, is refused.
+// the router's clock, and its key and signature are remembered for twice
+// the window, so a replay, inside the window or after, is refused. The
+// signature, not the nonce: the fields are concatenated with nothing
+// between them, so seq 12 with nonce 3 signs the same bytes as seq 1 with
+// nonce 23, and a captured request re-cut that way would pass a memory of
+// nonces; its signature is the same.
 
 // errNonceMemoryFull refuses a signed request when MaxNonces nonces are
 // remembered and none has expired.
@@ -64,9 +68,9 @@ func (h *Handler) verify(q url.Values, body []byte) (Key, error) {
 	if err != nil || !hmac.Equal(got, Sign(k.Secret, name, ts, seq, nonce, body)) {
 		return Key{}, errors.New("the signature does not match")
 	}
-	// Only a request signed with the key spends a nonce: nobody else can
-	// fill the memory.
-	if err := h.nonces.spend(name+"\x00"+nonce, now, 2*h.cfg.SignatureWindow); err != nil {
+	// Only a request signed with the key is remembered: nobody else can
+	// fill the memory. got is the HMAC itself, whichever base64 spelled it.
+	if err := h.nonces.spend(name+"\x00"+string(got), now, 2*h.cfg.SignatureWindow); err != nil {
 		return Key{}, err
 	}
 	return k, nil
@@ -94,19 +98,19 @@ func SignQuery(k Key, seq, nonce uint64, now time.Time, body []byte) string {
 	return v.Encode()
 }
 
-// nonceMemory remembers the nonces spent, each until it expires, at most
-// max at once.
+// nonceMemory remembers the signed requests accepted (by key and
+// signature), each until it expires, at most max at once.
 type nonceMemory struct {
 	mu   sync.Mutex
 	max  int
-	seen map[string]time.Time // nonce -> expiry
+	seen map[string]time.Time // key and signature -> expiry
 }
 
 func (m *nonceMemory) spend(nonce string, now time.Time, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if exp, ok := m.seen[nonce]; ok && now.Before(exp) {
-		return errors.New("replayed: this nonce was used already")
+		return errors.New("replayed: this request was accepted already")
 	}
 	if len(m.seen) >= m.max {
 		for k, exp := range m.seen {
