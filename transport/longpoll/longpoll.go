@@ -124,7 +124,7 @@ type Stats struct {
 	RefusedAddress    int64 // /open refused: the address had MaxPerAddress
 	RefusedFull       int64 // /open refused: MaxTransports reached
 	RefusedMoved      int64 // requests refused: from another address than the transport's
-	Expired           int64 // transports closed by SessionTimeout or HelloTimeout
+	Expired           int64 // transports whose session SessionTimeout or HelloTimeout ended (once each)
 	BadRequests       int64 // requests answered 400 or 413
 	ReceivesHeld      int64 // receives held now, waiting for a message
 	ReceivesTimedOut  int64 // receives answered empty after RequestTimeout

@@ -34,6 +34,7 @@ type lpTransport struct {
 	// another session's goroutine is dropped as for a closed transport).
 	ended      bool
 	clientGone bool          // /close, an expiry or Handler.Close
+	expired    bool          // counted in Stats.Expired (by either timeout, once)
 	wake       chan struct{} // closed and replaced when the queue or the state changes
 	receiver   uint64        // the newest receive; an older one held returns empty
 	timer      *time.Timer   // SessionTimeout: expire
@@ -135,7 +136,9 @@ func (t *lpTransport) end() {
 
 // expire runs SessionTimeout after the last check: it closes the transport
 // if no request was in progress since, else it checks again when the
-// timeout would next be due.
+// timeout would next be due. A transport whose session had ended already
+// (HelloTimeout, a GOODBYE, a kill) is taken out but not counted again as
+// expired: its timeout closed no session.
 func (t *lpTransport) expire() {
 	timeout := t.h.cfg.SessionTimeout
 	t.mu.Lock()
@@ -153,15 +156,26 @@ func (t *lpTransport) expire() {
 		t.mu.Unlock()
 		return
 	}
+	count := !t.expired && !t.peerClosed
+	t.expired = true
 	t.mu.Unlock()
-	t.h.stats.Expired.Add(1)
-	t.h.log.Debug("long-poll transport expired", "transport_addr", t.addr, "session_timeout", timeout)
+	if count {
+		t.h.stats.Expired.Add(1)
+		t.h.log.Debug("long-poll transport expired", "transport_addr", t.addr, "session_timeout", timeout)
+	}
 	t.h.remove(t)
 }
 
 // helloExpired closes a transport whose session has not joined in time.
 func (t *lpTransport) helloExpired() {
 	if t.rs.Established() {
+		return
+	}
+	t.mu.Lock()
+	count := !t.expired && !t.peerClosed && !t.clientGone
+	t.expired = true
+	t.mu.Unlock()
+	if !count {
 		return
 	}
 	t.h.stats.Expired.Add(1)
