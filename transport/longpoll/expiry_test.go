@@ -1,6 +1,9 @@
 package longpoll_test
 
 import (
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,4 +42,35 @@ func TestLongPollExpiredCountedOnce(t *testing.T) {
 			t.Errorf("Expired %d, want 0", n)
 		}
 	})
+}
+
+// TestLongPollReceiveWithBodyAbandoned: a receive whose request has a body
+// (the specification's is empty; a client may send "{}") and whose client
+// then hangs up is no longer held: it takes no message, and the next
+// receive gets what came meanwhile. net/http notices a client leave only
+// once the request's body has been read.
+func TestLongPollReceiveWithBodyAbandoned(t *testing.T) {
+	s := startLP(t, nil, func(c *longpoll.Config) { c.RequestTimeout = time.Hour })
+	lp := s.open(t, "wamp.2.json")
+	lp.join()
+	lp.send(&wamp.Subscribe{Request: 1, Topic: "news", Options: wamp.Dict{}})
+	if _, ok := lp.recv().(*wamp.Subscribed); !ok {
+		t.Fatal("no SUBSCRIBED")
+	}
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimPrefix(lp.base, "http://"+s.addr)
+	fmt.Fprintf(nc, "POST %s/receive HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", path)
+	testwait.True(t, ioTimeout, "the receive to be held", func() bool { return s.lp.Stats().ReceivesHeld == 1 })
+	nc.Close() // the client gives up
+	testwait.True(t, ioTimeout, "the server to see the client go", func() bool { return s.lp.Stats().ReceivesHeld == 0 })
+	if _, err := s.ws(t).Publish(t.Context(), "news", wamp.List{"kept"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	if a := args(lp.recv()); fmt.Sprint(a) != "[kept]" {
+		t.Fatalf("the next receive got %v", a)
+	}
+	post(t, lp.c, lp.base+"/close", nil)
 }

@@ -60,7 +60,8 @@ const (
 	DefaultMaxTransports  = 10_000
 )
 
-// maxOpenBody bounds an /open request's body: {"protocols": [...]}.
+// maxOpenBody bounds an /open request's body, {"protocols": [...]}, and
+// the body of a receive, read and ignored.
 const maxOpenBody = 4 << 10
 
 // Config configures a Handler. Zero fields take the defaults named on each.

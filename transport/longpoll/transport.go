@@ -185,6 +185,16 @@ func (t *lpTransport) helloExpired() {
 // receive answers with the next message (batched: every message pending),
 // holding the request up to RequestTimeout while there is none.
 func (t *lpTransport) receive(w http.ResponseWriter, r *http.Request) {
+	// The specification's receive has an empty body; one that has a body
+	// has it read (and ignored) first: net/http watches for the client
+	// hanging up only once the body is read, and a receive held for a
+	// client gone would take a message no one reads.
+	if r.ContentLength != 0 {
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxOpenBody)); err != nil {
+			t.h.bodyError(w, err)
+			return
+		}
+	}
 	timeout := t.h.cfg.RequestTimeout
 	// The listener's write timeout counts from the request's start: lift
 	// it past the time the request is held.
