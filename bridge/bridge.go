@@ -14,14 +14,15 @@
 //
 // Statuses: 200 with {"id": <publication id>} or {"args", "kwargs"};
 // otherwise the body is {"error": <URI>, "args", "kwargs"}: 400 malformed
-// JSON, missing topic or procedure, invalid URI or argument; 401
+// JSON, missing topic or procedure, invalid URI or argument (a number that
+// is no 64-bit value among them); 401
 // authentication required or failed; 403 not authorized; 404
 // no_such_procedure or no_such_realm; 405 another method than POST; 413 a
 // body over the limit; 415 a body that is not application/json; 504 a call
 // that timed out; 503 wamp.error.unavailable or no_available_callee; 502
 // any other error URI (an application error of the callee, passed on with
 // its args and kwargs: the failure is upstream of the bridge, as a
-// gateway's); 500 the bridge's own failure. A request whose context ends
+// gateway's; and ErrResultNotJSON); 500 the bridge's own failure. A request whose context ends
 // before its answer (its client left; or the listener is shutting down)
 // has its call canceled (CANCEL), is counted apart (Stats.ClientClosed,
 // nginx's 499) and answered 503 wamp.error.canceled, which only a client
@@ -234,8 +235,13 @@ func (h *Handler) Call() http.Handler {
 				h.wampError(w, r, err)
 				return
 			}
+			b, err := json.Marshal(resultBody(res, false))
+			if err != nil {
+				h.fail(w, http.StatusBadGateway, ErrResultNotJSON, "the callee's result cannot be sent as JSON: "+err.Error())
+				return
+			}
 			h.stats.Calls.Add(1)
-			writeJSON(w, http.StatusOK, resultBody(res, false))
+			writeBody(w, http.StatusOK, b)
 			return
 		}
 		h.streamCall(ctx, w, r, s, stream, req.URI, req.Args, req.Kwargs, opts, timeout)
@@ -266,7 +272,7 @@ func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, r *http
 	send := func(event string, body any) error {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return &notJSONError{err}
 		}
 		if kind == "sse" {
 			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
@@ -300,9 +306,32 @@ func (h *Handler) streamCall(ctx context.Context, w http.ResponseWriter, r *http
 		_ = send("error", body)
 		return
 	}
+	final := resultBody(res, false)
+	if _, err := json.Marshal(final); err != nil {
+		if !started {
+			h.fail(w, http.StatusBadGateway, ErrResultNotJSON, "the callee's result cannot be sent as JSON: "+err.Error())
+			return
+		}
+		h.stats.Failed.Add(1)
+		_ = send("error", errorJSON{ErrResultNotJSON, wamp.List{"the callee's result cannot be sent as JSON: " + err.Error()}, wamp.Dict{}})
+		return
+	}
 	start()
 	h.stats.Calls.Add(1)
-	_ = send("result", resultBody(res, false))
+	_ = send("result", final)
+}
+
+// ErrResultNotJSON is the error URI of a call whose result (or progressive
+// result) JSON cannot carry: a callee of another serialization sent NaN or
+// an infinity. The status is 502, the callee's failure.
+const ErrResultNotJSON wamp.URI = "junction.error.result_not_json"
+
+// notJSONError is a progressive result that JSON cannot carry; the call is
+// canceled and answered ErrResultNotJSON.
+type notJSONError struct{ err error }
+
+func (e *notJSONError) Error() string {
+	return "the callee's progressive result cannot be sent as JSON: " + e.err.Error()
 }
 
 // streamKind is "sse" or "ndjson" as Accept asks, "" for neither.
@@ -352,9 +381,12 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, uriField s
 	if !ok {
 		return request{}, nil, false
 	}
-	numbers(in.Args)
-	numbers(in.Kwargs)
-	numbers(in.Options)
+	for _, v := range []any{in.Args, in.Kwargs, in.Options} {
+		if _, err := numbers(v); err != nil {
+			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body's "+err.Error())
+			return request{}, nil, false
+		}
+	}
 	req := request{URI: in.Topic, Args: in.Args, Kwargs: in.Kwargs}
 	if uriField == "procedure" {
 		req.URI = in.Procedure
@@ -407,29 +439,47 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte,
 }
 
 // numbers turns the json.Numbers of a decoded body into int64 (or uint64)
-// where they are whole and float64 otherwise, so that 1 stays an integer
-// in every serialization, as in WAMP's JSON.
-func numbers(v any) any {
+// where they are integers and float64 otherwise, so that 1 stays an
+// integer in every serialization, as in WAMP's JSON. A number that is no
+// 64-bit value (an integer beyond 64 bits, a float beyond float64, as
+// 1e400) is an error, as in the router's JSON serialization: rounded to a
+// float or made an infinity (which JSON cannot carry on), it would reach
+// its receivers as another value, or not at all.
+func numbers(v any) (any, error) {
 	switch v := v.(type) {
 	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
+		if !strings.ContainsAny(string(v), ".eE") {
+			if i, err := v.Int64(); err == nil {
+				return i, nil
+			}
+			if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+				return u, nil
+			}
+			return nil, fmt.Errorf("the integer %.40s does not fit in 64 bits", v)
 		}
-		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
-			return u
+		f, err := v.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("the number %.40s does not fit in a 64-bit float", v)
 		}
-		f, _ := v.Float64()
-		return f
+		return f, nil
 	case wamp.List:
 		for i := range v {
-			v[i] = numbers(v[i])
+			n, err := numbers(v[i])
+			if err != nil {
+				return nil, err
+			}
+			v[i] = n
 		}
 	case wamp.Dict:
 		for k := range v {
-			v[k] = numbers(v[k])
+			n, err := numbers(v[k])
+			if err != nil {
+				return nil, err
+			}
+			v[k] = n
 		}
 	}
-	return v
+	return v, nil
 }
 
 // options copies the allowed keys of opts; another key is refused.
@@ -562,6 +612,8 @@ type errorJSON struct {
 func (h *Handler) errorBody(err error) (int, errorJSON) {
 	var we *client.Error
 	switch {
+	case errors.As(err, new(*notJSONError)):
+		return http.StatusBadGateway, errorJSON{ErrResultNotJSON, wamp.List{err.Error()}, wamp.Dict{}}
 	case errors.As(err, &we):
 		return statusOf(we.URI), errorJSON{we.URI, orEmpty(we.Args), orEmptyDict(we.Kwargs)}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -617,6 +669,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"junction.error.internal","args":["encoding the answer failed"],"kwargs":{}}`)
 	}
+	writeBody(w, status, b)
+}
+
+// writeBody answers status with b, JSON.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

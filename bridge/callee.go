@@ -153,8 +153,12 @@ func (c *Callee) invoke(ctx context.Context, inv *client.Invocation) (*client.Re
 		dec := json.NewDecoder(bytes.NewReader(answer))
 		dec.UseNumber()
 		jsonErr = dec.Decode(&res)
-		numbers(res.Args)
-		numbers(res.Kwargs)
+		if jsonErr == nil {
+			_, jsonErr = numbers(res.Args)
+		}
+		if jsonErr == nil {
+			_, jsonErr = numbers(res.Kwargs)
+		}
 	}
 	switch {
 	case resp.StatusCode/100 == 2 && jsonErr == nil:
