@@ -80,7 +80,8 @@ func StartCallee(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := &client.Options{Agent: "junction-http-callee"}
+	log = log.With("callee", cfg.URL, "procedure", cfg.Procedure)
+	opts := &client.Options{Agent: "junction-http-callee", Reconnect: rejoin(log, "HTTP callee"), Logger: log}
 	if cfg.AuthID != "" {
 		opts.AuthID = cfg.AuthID
 		opts.Credentials = []client.Credential{client.Ticket(cfg.Ticket), client.WAMPCRA(cfg.Ticket)}
@@ -89,7 +90,7 @@ func StartCallee(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HTTP callee %s: joining %s: %w", cfg.URL, cfg.Realm, err)
 	}
-	c := &Callee{cfg: cfg, log: log.With("callee", cfg.URL, "procedure", cfg.Procedure), sess: s, sem: make(chan struct{}, cfg.Concurrency)}
+	c := &Callee{cfg: cfg, log: log, sess: s, sem: make(chan struct{}, cfg.Concurrency)}
 	var regOpts wamp.Dict
 	if cfg.Match != "exact" {
 		regOpts = wamp.Dict{"match": cfg.Match}
@@ -99,6 +100,19 @@ func StartCallee(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 		return nil, fmt.Errorf("HTTP callee %s: registering %s: %w", cfg.URL, cfg.Procedure, err)
 	}
 	return c, nil
+}
+
+// rejoin is the Reconnect of the sessions of webhooks and HTTP callees:
+// one the router ends (an operator's kill, a slow consumer cut off) joins
+// again and subscribes or registers again, rather than leaving its
+// webhook deaf or its procedure gone until a restart. Stop ends it.
+func rejoin(log *slog.Logger, what string) *client.Reconnect {
+	return &client.Reconnect{MaxDelay: 5 * time.Second,
+		OnDisconnect: func(err error) { log.Warn(what+": the router ended its session; joining again", "err", err) },
+		OnReconnect: func(r client.Reconnected) {
+			log.Info(what+": joined again", "session", r.Session, "attempts", r.Attempts)
+		},
+	}
 }
 
 // Stop unregisters (the session leaves).

@@ -115,7 +115,7 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("webhook", cfg.URL, "topic", cfg.Topic)
-	opts := &client.Options{Agent: "junction-webhook"}
+	opts := &client.Options{Agent: "junction-webhook", Reconnect: rejoin(log, "webhook"), Logger: log}
 	if cfg.AuthID != "" {
 		opts.AuthID = cfg.AuthID
 		opts.Credentials = []client.Credential{client.Ticket(cfg.Ticket), client.WAMPCRA(cfg.Ticket)}
