@@ -2,7 +2,9 @@
 // and get the publication id or the call's result back, for clients that
 // speak no WAMP at all (shell scripts, serverless functions, webhooks of
 // other products). The bodies are Crossbar.io's, so its users' scripts
-// work; unlike Crossbar's bridge, errors are real HTTP statuses.
+// work; unlike Crossbar's bridge, errors are real HTTP statuses. Values
+// are WAMP's JSON: binary is a string of U+0000 followed by base64, both
+// ways (and in webhooks' and HTTP callees' POSTs).
 //
 // Each request is a router session of its own (client.ConnectLocal, in
 // process): it joins the realm with the request's identity (an
@@ -349,7 +351,7 @@ func streamKind(accept string) string {
 }
 
 func resultBody(r *client.Result, progress bool) map[string]any {
-	b := map[string]any{"args": orEmpty(r.Args), "kwargs": orEmptyDict(r.Kwargs)}
+	b := map[string]any{"args": toJSON(orEmpty(r.Args)), "kwargs": toJSON(orEmptyDict(r.Kwargs))}
 	if progress {
 		b["progress"] = true
 	}
@@ -381,8 +383,8 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, uriField s
 	if !ok {
 		return request{}, nil, false
 	}
-	for _, v := range []any{in.Args, in.Kwargs, in.Options} {
-		if _, err := numbers(v); err != nil {
+	for i, v := range []any{in.Args, in.Kwargs, in.Options} {
+		if _, err := fromJSON(v, i < 2); err != nil {
 			h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body's "+err.Error())
 			return request{}, nil, false
 		}
@@ -438,14 +440,18 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte,
 	return body, true
 }
 
-// numbers turns the json.Numbers of a decoded body into int64 (or uint64)
-// where they are integers and float64 otherwise, so that 1 stays an
-// integer in every serialization, as in WAMP's JSON. A number that is no
-// 64-bit value (an integer beyond 64 bits, a float beyond float64, as
-// 1e400) is an error, as in the router's JSON serialization: rounded to a
-// float or made an infinity (which JSON cannot carry on), it would reach
-// its receivers as another value, or not at all.
-func numbers(v any) (any, error) {
+// fromJSON makes the values of a decoded body (v, changed in place) WAMP
+// values: a json.Number becomes an int64 (or uint64) where it is an
+// integer and a float64 otherwise, so that 1 stays an integer in every
+// serialization, as in WAMP's JSON; with binary (a payload's args and
+// kwargs), a string of U+0000 followed by base64 becomes those bytes,
+// WAMP's JSON convention for binary. A number that is no 64-bit value (an
+// integer beyond 64 bits, a float beyond float64, as 1e400) or a binary
+// whose base64 is bad is an error, as in the router's JSON serialization:
+// passed on rounded, as an infinity or as a string starting with U+0000
+// (neither of which JSON carries on), it would reach its receivers as
+// another value, or not at all.
+func fromJSON(v any, binary bool) (any, error) {
 	switch v := v.(type) {
 	case json.Number:
 		if !strings.ContainsAny(string(v), ".eE") {
@@ -455,16 +461,24 @@ func numbers(v any) (any, error) {
 			if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
 				return u, nil
 			}
-			return nil, fmt.Errorf("the integer %.40s does not fit in 64 bits", v)
+			return nil, fmt.Errorf("integer %.40s does not fit in 64 bits", v)
 		}
 		f, err := v.Float64()
 		if err != nil {
-			return nil, fmt.Errorf("the number %.40s does not fit in a 64-bit float", v)
+			return nil, fmt.Errorf("number %.40s does not fit in a 64-bit float", v)
 		}
 		return f, nil
+	case string:
+		if b, ok := strings.CutPrefix(v, "\x00"); ok && binary {
+			raw, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				return nil, fmt.Errorf("binary value (a string starting with \\u0000) %.40q is not base64", b)
+			}
+			return raw, nil
+		}
 	case wamp.List:
 		for i := range v {
-			n, err := numbers(v[i])
+			n, err := fromJSON(v[i], binary)
 			if err != nil {
 				return nil, err
 			}
@@ -472,7 +486,7 @@ func numbers(v any) (any, error) {
 		}
 	case wamp.Dict:
 		for k := range v {
-			n, err := numbers(v[k])
+			n, err := fromJSON(v[k], binary)
 			if err != nil {
 				return nil, err
 			}
@@ -480,6 +494,30 @@ func numbers(v any) (any, error) {
 		}
 	}
 	return v, nil
+}
+
+// toJSON makes the binary values in v (changed in place) strings of U+0000
+// followed by base64, WAMP's JSON convention, rather than the bare base64
+// encoding/json would make of them, a string like any other.
+func toJSON[T wamp.List | wamp.Dict](v T) T {
+	var walk func(any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case []byte:
+			return "\x00" + base64.StdEncoding.EncodeToString(v)
+		case wamp.List:
+			for i := range v {
+				v[i] = walk(v[i])
+			}
+		case wamp.Dict:
+			for k := range v {
+				v[k] = walk(v[k])
+			}
+		}
+		return v
+	}
+	walk(v)
+	return v
 }
 
 // options copies the allowed keys of opts; another key is refused.
@@ -615,7 +653,7 @@ func (h *Handler) errorBody(err error) (int, errorJSON) {
 	case errors.As(err, new(*notJSONError)):
 		return http.StatusBadGateway, errorJSON{ErrResultNotJSON, wamp.List{err.Error()}, wamp.Dict{}}
 	case errors.As(err, &we):
-		return statusOf(we.URI), errorJSON{we.URI, orEmpty(we.Args), orEmptyDict(we.Kwargs)}
+		return statusOf(we.URI), errorJSON{we.URI, toJSON(orEmpty(we.Args)), toJSON(orEmptyDict(we.Kwargs))}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, errorJSON{wamp.ErrTimeout, wamp.List{"the call timed out"}, wamp.Dict{}}
 	}

@@ -132,8 +132,8 @@ func (c *Callee) invoke(ctx context.Context, inv *client.Invocation) (*client.Re
 	case <-ctx.Done():
 		return nil, &client.Error{URI: wamp.ErrTimeout, Args: wamp.List{"the HTTP callee is busy"}}
 	}
-	body, err := json.Marshal(map[string]any{"procedure": inv.Procedure, "args": orEmpty(inv.Args),
-		"kwargs": orEmptyDict(inv.Kwargs), "details": orEmptyDict(inv.Details)})
+	body, err := json.Marshal(map[string]any{"procedure": inv.Procedure, "args": toJSON(orEmpty(inv.Args)),
+		"kwargs": toJSON(orEmptyDict(inv.Kwargs)), "details": orEmptyDict(inv.Details)})
 	if err != nil {
 		return nil, &client.Error{URI: wamp.ErrInvalidArgument, Args: wamp.List{"the arguments do not encode as JSON: " + err.Error()}}
 	}
@@ -168,10 +168,10 @@ func (c *Callee) invoke(ctx context.Context, inv *client.Invocation) (*client.Re
 		dec.UseNumber()
 		jsonErr = dec.Decode(&res)
 		if jsonErr == nil {
-			_, jsonErr = numbers(res.Args)
+			_, jsonErr = fromJSON(res.Args, true)
 		}
 		if jsonErr == nil {
-			_, jsonErr = numbers(res.Kwargs)
+			_, jsonErr = fromJSON(res.Kwargs, true)
 		}
 	}
 	switch {

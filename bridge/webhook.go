@@ -165,8 +165,8 @@ func (w *Webhook) Stop() {
 
 // event queues an event for the endpoint; it never blocks.
 func (w *Webhook) event(ev *client.Event) {
-	body, err := json.Marshal(map[string]any{"topic": ev.Topic, "args": orEmpty(ev.Args),
-		"kwargs": orEmptyDict(ev.Kwargs), "details": orEmptyDict(ev.Details)})
+	body, err := json.Marshal(map[string]any{"topic": ev.Topic, "args": toJSON(orEmpty(ev.Args)),
+		"kwargs": toJSON(orEmptyDict(ev.Kwargs)), "details": orEmptyDict(ev.Details)})
 	if err != nil {
 		w.drop("encoding the event", err)
 		return
