@@ -24,7 +24,7 @@ import (
 	"github.com/junction-wamp/junction/wamp"
 )
 
-const serveUsage = `usage: junction serve [--config FILE] [--listen ADDR] [--shutdown-timeout DURATION]
+const serveUsage = `usage: junction serve [--config FILE [--check]] [--listen ADDR] [--shutdown-timeout DURATION]
                       [--cluster ADDR [--join ADDR,...] [--cluster-store DIR] | --nats URL,...] [--node NAME]
                       [--cluster-tls-cert FILE --cluster-tls-key FILE --cluster-tls-ca FILE]
                       [--nats-credentials FILE]
@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("cluster-tls-key", "", "the private key of --cluster-tls-cert (overrides cluster.tls.key)")
 	tlsCA := fs.String("cluster-tls-ca", "", "the CA certificates that issued the nodes' certificates, or the NATS servers' for --nats (overrides cluster.tls.ca)")
 	natsCreds := fs.String("nats-credentials", "", "a NATS .creds file for --nats (overrides cluster.credentials)")
+	check := fs.Bool("check", false, "check the config and the files it names (TLS certificates, keys, CAs), print what it serves and exit: status 0 when the router would start with it")
 	rest, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -107,6 +108,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rcfg, err := routerConfig(cfg, log)
 	if err != nil {
 		return err
+	}
+	if *check {
+		return checkConfig(cfg, *cfgPath, stdout)
 	}
 	// The listeners first: a start that fails on an address (or a TLS
 	// file) leaves nothing behind, where the router would have created
@@ -556,4 +560,36 @@ func startNode(c *config.Cluster, storeDir string, maxMessageSize int64, log *sl
 	nc := c.NodeConfig()
 	nc.StoreDir, nc.MaxMessageSize, nc.Logger = storeDir, maxMessageSize, log
 	return cluster.Start(nc)
+}
+
+// checkConfig is serve --check once the config has loaded (its checks, the
+// flags' overrides, the router's configuration of the realms): it loads
+// the TLS listeners' files as a start would, and says what the router
+// would serve. It opens no listener (an address in use shows only at
+// start).
+func checkConfig(cfg *config.Config, path string, stdout io.Writer) error {
+	for _, l := range cfg.Listeners {
+		if l.TLS != nil {
+			if _, err := newListenerTLS(l); err != nil {
+				return err
+			}
+		}
+	}
+	if path == "" {
+		path = "the default config"
+	}
+	what := []string{plural(len(cfg.Listeners), "listener"), plural(len(cfg.Realms), "realm")}
+	if cfg.Cluster != nil {
+		what = append(what, "a cluster node")
+	}
+	fmt.Fprintf(stdout, "%s: OK (%s)\n", path, strings.Join(what, ", "))
+	return nil
+}
+
+// plural is "1 thing" or "n things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
