@@ -18,7 +18,16 @@
 //
 // Rules that are no longer configured are dropped, with their events, when
 // the file is opened, and a lowered limit is applied then: the file never
-// holds more than the rules allow.
+// holds more than the rules allow. (So a realm renamed or left out of the
+// configuration for one start loses its history for good.)
+//
+// Open takes an empty or missing file, or one of its own format; it refuses
+// with an error, and writes nothing to, any other file: another program's
+// bbolt database, a file of another format version, one whose rule buckets
+// hold something other than events, or one bbolt finds damaged (bbolt
+// panics on some damaged pages; Open turns that into an error). When it
+// creates the file it syncs the directory too, so that the file itself
+// survives a crash.
 //
 // # Writes
 //

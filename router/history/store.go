@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,32 +185,94 @@ func Open(path string, cfg Config) (*Store, error) {
 			s.realms[realm] = rr
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	db, err := openBolt(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening event history %s: %w", path, err)
 	}
 	s.db = db
-	if err := db.Update(s.prepare); err != nil {
+	if err := update(db, s.prepare); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening event history %s: %w", path, err)
 	}
+	if created {
+		// bbolt syncs the file, not the directory that names it: without
+		// this, a crash could lose the new file and with it every
+		// publication acknowledged as kept.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			s.log.Warn("event history: the new file's directory could not be synced; a crash soon after may lose the file", "file", path, "err", err)
+		}
+	}
 	go s.writer()
 	return s, nil
+}
+
+// openBolt opens the bbolt file at path. bbolt panics on some damaged
+// pages (its freelist, for one) where it could return an error: a damaged
+// file is an error here, the operator's to deal with, not a crash.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w (%v)", errDamaged, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolt.ErrTimeout) {
+		err = fmt.Errorf("%w: another process (a second router?) has it open", err)
+	}
+	return db, err
+}
+
+// update runs fn in a read-write transaction of db, turning bbolt's panics
+// on damaged pages into errDamaged (bbolt rolls the transaction back).
+func update(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w (%v)", errDamaged, p)
+		}
+	}()
+	return db.Update(fn)
+}
+
+// errDamaged says that bbolt found pages that are not what they should be.
+var errDamaged = errors.New("the file is damaged; move it away to start with an empty history")
+
+// syncDir makes the directory entries of dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // prepare checks the format, drops unconfigured realms and rules, creates
 // the buckets of the configured ones, trims them and finds the last
 // sequence number.
 func (s *Store) prepare(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-	if err != nil {
-		return err
-	}
-	if v := meta.Get(keyVersion); v == nil {
+	var meta *bolt.Bucket
+	if meta = tx.Bucket(bucketMeta); meta == nil {
+		// A new file, or someone else's: take only an empty one.
+		if k, _ := tx.Cursor().First(); k != nil {
+			return errForeign
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+			return err
+		}
 		if err := meta.Put(keyVersion, []byte{formatVersion}); err != nil {
 			return err
 		}
-	} else if len(v) != 1 || v[0] != formatVersion {
+	}
+	switch v := meta.Get(keyVersion); {
+	case v == nil:
+		return errForeign
+	case len(v) != 1 || v[0] != formatVersion:
 		return fmt.Errorf("the file has format version %v; this router reads version %d", v, formatVersion)
 	}
 	realms, err := tx.CreateBucketIfNotExists(bucketRealms)
@@ -260,10 +325,12 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 			if err != nil {
 				return fmt.Errorf("rule %s of realm %s: %w", rs.bucket, rr.name, err)
 			}
-			if k, _ := b.Cursor().Last(); k != nil {
-				s.seq = max(s.seq, binary.BigEndian.Uint64(k))
+			last, n, err := checkRule(b)
+			if err != nil {
+				return fmt.Errorf("rule %s of realm %s: %w", rs.bucket, rr.name, err)
 			}
-			rs.count = b.Stats().KeyN
+			s.seq = max(s.seq, last)
+			rs.count = n
 			if err := trim(b, rs); err != nil {
 				return fmt.Errorf("trimming rule %s of realm %s to %d events: %w", rs.bucket, rr.name, rs.Limit, err)
 			}
@@ -271,6 +338,24 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 	}
 	s.written = s.seq
 	return nil
+}
+
+// errForeign says that a file holds something other than an event history.
+var errForeign = errors.New("the file is a bbolt database but not an event history (no format version): give the history a file of its own")
+
+// checkRule returns the last sequence number and the number of events of
+// a rule's bucket, checking that it holds only events: a key of anything
+// else would stop Open or a query further on.
+func checkRule(b *bolt.Bucket) (last uint64, n int, err error) {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 || v == nil {
+			return 0, 0, fmt.Errorf("%w: key %x is not an event's", errDamaged, k)
+		}
+		last = binary.BigEndian.Uint64(k)
+		n++
+	}
+	return last, n, nil
 }
 
 // trim deletes the oldest events of rs's bucket b beyond its limit.
