@@ -127,8 +127,8 @@ func overlap(m1 wamp.Match, p1 wamp.URI, m2 wamp.Match, p2 wamp.URI) bool {
 // Query returns the events of the history of subscription (q.Match,
 // q.Pattern) in realm that q selects, oldest first (newest first with
 // q.Reverse). It first waits for the events appended before it to be
-// written, or for ctx. It fails with ErrNoHistory when no rule covers the
-// subscription.
+// written, or for ctx; once ctx is done it also stops reading (with ctx's
+// error). It fails with ErrNoHistory when no rule covers the subscription.
 func (s *Store) Query(ctx context.Context, realm wamp.URI, q *Query) ([]Event, error) {
 	rules := s.rulesFor(realm, q.Match, q.Pattern)
 	if len(rules) == 0 {
@@ -144,11 +144,11 @@ func (s *Store) Query(ctx context.Context, realm wamp.URI, q *Query) ([]Event, e
 		for i, rs := range rules {
 			buckets[i] = rb.Bucket(rs.bucket)
 		}
-		lo, hi, err := bounds(buckets, q)
+		lo, hi, err := bounds(ctx, buckets, q)
 		if err != nil {
 			return err
 		}
-		events, err = scan(buckets, q, lo, hi)
+		events, err = scan(ctx, buckets, q, lo, hi)
 		return err
 	})
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
@@ -182,7 +182,7 @@ func visible(v *recordView, q *Query) (bool, error) {
 
 // bounds turns the *_publication options into an inclusive range of
 // sequence numbers.
-func bounds(buckets []*bolt.Bucket, q *Query) (lo, hi uint64, err error) {
+func bounds(ctx context.Context, buckets []*bolt.Bucket, q *Query) (lo, hi uint64, err error) {
 	lo, hi = 0, math.MaxUint64
 	anchors := []struct {
 		option string
@@ -204,7 +204,7 @@ func bounds(buckets []*bolt.Bucket, q *Query) (lo, hi uint64, err error) {
 		if a.pub == 0 {
 			continue
 		}
-		seq, found, err := find(buckets, q, a.pub)
+		seq, found, err := find(ctx, buckets, q, a.pub)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -218,10 +218,14 @@ func bounds(buckets []*bolt.Bucket, q *Query) (lo, hi uint64, err error) {
 
 // find returns the sequence number of publication pub in the
 // subscription's history.
-func find(buckets []*bolt.Bucket, q *Query, pub wamp.ID) (uint64, bool, error) {
+func find(ctx context.Context, buckets []*bolt.Bucket, q *Query, pub wamp.ID) (uint64, bool, error) {
+	var read int
 	for _, b := range buckets {
 		c := b.Cursor()
 		for k, val := c.Last(); k != nil; k, val = c.Prev() {
+			if err := stopped(ctx, &read); err != nil {
+				return 0, false, err
+			}
 			p, err := recordPublication(val)
 			if err != nil {
 				return 0, false, err
@@ -247,7 +251,7 @@ func find(buckets []*bolt.Bucket, q *Query, pub wamp.ID) (uint64, bool, error) {
 
 // scan merges the buckets in order of sequence numbers within [lo, hi] and
 // returns the events q selects.
-func scan(buckets []*bolt.Bucket, q *Query, lo, hi uint64) ([]Event, error) {
+func scan(ctx context.Context, buckets []*bolt.Bucket, q *Query, lo, hi uint64) ([]Event, error) {
 	if lo > hi {
 		return nil, nil
 	}
@@ -277,7 +281,11 @@ func scan(buckets []*bolt.Bucket, q *Query, lo, hi uint64) ([]Event, error) {
 		return k != nil && bytes.Compare(k, loKey[:]) >= 0 && bytes.Compare(k, hiKey[:]) <= 0
 	}
 	var events []Event
+	var read int
 	for q.Limit == 0 || len(events) < q.Limit {
+		if err := stopped(ctx, &read); err != nil {
+			return nil, err
+		}
 		next := -1
 		for i := range heads {
 			if !inRange(heads[i].k) {
@@ -314,6 +322,18 @@ func scan(buckets []*bolt.Bucket, q *Query, lo, hi uint64) ([]Event, error) {
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// stopped returns ctx's error, looking at it once every 256 records read
+// (counted in *read): a query holds bbolt's read transaction, which holds
+// up the writer when the file grows, so one whose caller has given up
+// stops.
+func stopped(ctx context.Context, read *int) error {
+	*read++
+	if *read&255 != 1 {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // selected applies every filter but the publication range.

@@ -459,8 +459,12 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 	if s.closing {
 		s.mu.Unlock()
-		<-s.done // Close writes what is queued before it returns
-		return nil
+		select {
+		case <-s.done: // Close writes what is queued before it stops the writer
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the event history to be written: %w", ctx.Err())
+		}
 	}
 	w := waiter{seq: s.seq, ch: make(chan struct{})}
 	s.waiters = append(s.waiters, w)
