@@ -31,6 +31,11 @@ var ErrShort = errors.New("rawsocket: need more bytes")
 // ErrNotRawSocket reports a first octet other than Magic.
 var ErrNotRawSocket = errors.New("rawsocket: first octet is not 0x7F")
 
+// ErrReplyReserved reports a router's success reply whose reserved octets
+// are not zero: a reply the client cannot trust, not a refusal (an
+// ErrorCode is only ever what the router sent).
+var ErrReplyReserved = errors.New("rawsocket: reserved octets set in the router's handshake reply")
+
 // ErrorCode is the code of a handshake error reply. It is an error itself:
 // the one the router sent, or [ParseReply] received.
 type ErrorCode uint8
@@ -92,7 +97,8 @@ func ParseHandshake(b []byte) (Handshake, error) {
 }
 
 // ParseReply parses a router's handshake reply: the router's handshake, or
-// the ErrorCode of an error reply.
+// the ErrorCode of an error reply. A success reply with reserved octets
+// set is ErrReplyReserved.
 func ParseReply(b []byte) (Handshake, error) {
 	if len(b) < HandshakeSize {
 		return Handshake{}, ErrShort
@@ -103,7 +109,11 @@ func ParseReply(b []byte) (Handshake, error) {
 	if b[1]&0x0f == 0 {
 		return Handshake{}, ErrorCode(b[1] >> 4)
 	}
-	return ParseHandshake(b)
+	h, err := ParseHandshake(b)
+	if err == ErrorReservedBits {
+		err = ErrReplyReserved
+	}
+	return h, err
 }
 
 // lengthExponent returns the largest L with 2^(9+L) <= n, within [0, 15].

@@ -132,6 +132,20 @@ func TestParseReply(t *testing.T) {
 	}
 }
 
+// TestParseReplyReservedOctets checks that a success reply whose reserved
+// octets are not zero is reported as the router's fault, not as the
+// router refusing the client for using reserved bits (an ErrorCode, which
+// says what the router sent).
+func TestParseReplyReservedOctets(t *testing.T) {
+	for _, reply := range [][]byte{{0x7f, 0x41, 0, 1}, {0x7f, 0xf3, 0x80, 0}} {
+		_, err := ParseReply(reply)
+		var code ErrorCode
+		if errors.As(err, &code) || !errors.Is(err, ErrReplyReserved) {
+			t.Errorf("ParseReply(% x) = %v, want ErrReplyReserved", reply, err)
+		}
+	}
+}
+
 func TestAnnouncedLength(t *testing.T) {
 	for in, want := range map[int]int{0: 512, 512: 512, 1023: 512, 1024: 1024, 1 << 24: 1 << 24, 1 << 30: 1 << 24} {
 		if got := AnnouncedLength(in); got != want {
