@@ -15,6 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -97,6 +98,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// logLimit keeps a failing disk (full, gone) from writing a line per
+	// batch it fails: the counters have every one.
+	logLimit lograte.Limiter
 
 	stats struct {
 		appended, dropped, writeErrors, lost atomic.Uint64
@@ -504,8 +509,10 @@ func (s *Store) writer() {
 			if err != nil {
 				s.stats.writeErrors.Add(1)
 				s.stats.lost.Add(uint64(len(batch)))
-				s.log.Error("event history: a batch of events could not be written and is lost",
-					"file", s.path, "events", len(batch), "err", err)
+				if ok, skipped := s.logLimit.Allow("write"); ok {
+					s.log.Error("event history: a batch of events could not be written and is lost",
+						"file", s.path, "events", len(batch), "err", err, "failures_not_logged", skipped)
+				}
 				s.recount()
 				err = fmt.Errorf("writing the event history to %s: %w", s.path, err)
 			}
@@ -577,7 +584,9 @@ func (s *Store) recount() {
 		return nil
 	})
 	if err != nil {
-		s.log.Error("event history: counting the events again after a failed write", "file", s.path, "err", err)
+		if ok, skipped := s.logLimit.Allow("recount"); ok {
+			s.log.Error("event history: counting the events again after a failed write", "file", s.path, "err", err, "failures_not_logged", skipped)
+		}
 	}
 }
 

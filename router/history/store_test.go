@@ -1,11 +1,15 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
+	"github.com/junction-wamp/junction/internal/lograte"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
 )
@@ -628,4 +633,54 @@ func TestAppendDurable(t *testing.T) {
 	if err := s.AppendDurable(realm, ev("com.d", 6, 6), durable(6)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("AppendDurable after Close: %v, want ErrClosed", err)
 	}
+}
+
+// TestWriteFailuresLogRated: a disk that fails every write (here: the
+// file closed under the store) has each lost batch counted and reported
+// to its publishers, but logged a few times only, not once per batch.
+func TestWriteFailuresLogRated(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	s, err := Open(tempPath(t), Config{
+		Rules:  map[wamp.URI][]Rule{realm: {{Match: wamp.MatchExact, Topic: "com.d", Limit: 100}}},
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db.Close(); err != nil { // every transaction fails from here
+		t.Fatal(err)
+	}
+	const batches = 50
+	for pub := wamp.ID(1); pub <= batches; pub++ {
+		failed := make(chan error, 1)
+		if err := s.AppendDurable(realm, ev("com.d", pub, int(pub)), func(err error) { failed <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-failed; err == nil {
+			t.Fatalf("publication %d reported written to a closed file", pub)
+		}
+	}
+	if st := s.Stats(); st.WriteErrors != batches || st.Lost != batches {
+		t.Errorf("stats %+v, want %d write errors and %d lost", st, batches, batches)
+	}
+	logMu.Lock()
+	lines := strings.Count(logs.String(), "could not be written")
+	logMu.Unlock()
+	if lines == 0 || lines > lograte.DefaultBurst {
+		t.Errorf("%d lines for %d failed batches, want 1 to %d", lines, batches, lograte.DefaultBurst)
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
