@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/config"
@@ -419,7 +420,9 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 			return nil, nil, nil, fmt.Errorf("listener %s: %w", l.Address, err)
 		}
 		if l.TLS != nil {
-			tlsFiles[len(tlsFiles)-1].addr = listenerAddr(ln)
+			files := tlsFiles[len(tlsFiles)-1]
+			files.addr = listenerAddr(ln)
+			files.warnExpiry(log, time.Now())
 		}
 		servers = append(servers, srv)
 		listeners = append(listeners, ln)

@@ -90,7 +90,28 @@ func (t *listenerTLS) reload(log *slog.Logger) error {
 	leaf := t.cur.Load().Certificates[0].Leaf
 	log.Info("TLS files reloaded", "listener", t.addr, "subject", leaf.Subject.String(),
 		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	t.warnExpiry(log, time.Now())
 	return nil
+}
+
+// expiryWarning is how long before its certificate expires a listener
+// says so at start and reload: a renewal that failed quietly (certbot's
+// timer, a hook that did not send SIGHUP) shows in the log before the
+// clients' handshakes fail.
+const expiryWarning = 14 * 24 * time.Hour
+
+// warnExpiry logs a warning when the certificate in use expires within
+// expiryWarning of now, an error when it has expired.
+func (t *listenerTLS) warnExpiry(log *slog.Logger, now time.Time) {
+	leaf := t.cur.Load().Certificates[0].Leaf
+	switch left := leaf.NotAfter.Sub(now); {
+	case left <= 0:
+		log.Error("the TLS certificate has expired: clients that check it refuse the handshake", "listener", t.addr,
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	case left < expiryWarning:
+		log.Warn("the TLS certificate expires soon: renew it, then send SIGHUP", "listener", t.addr,
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+	}
 }
 
 // Listener implements metrics.TLSFiles.

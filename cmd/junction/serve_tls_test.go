@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/internal/testcert"
 )
 
@@ -104,6 +106,8 @@ realms:
 		t.Fatalf("listening on %v, want 3 addresses", addrs)
 	}
 	plain, secure := addrs[0], addrs[1:]
+	// The test certificates are good for a day: each listener says so.
+	waitLogCount(t, logs, "the TLS certificate expires soon", 2)
 
 	// served returns the certificate a TLS listener serves now.
 	served := func(addr string) []byte {
@@ -249,5 +253,36 @@ realms:
 	}
 	if !strings.Contains(errOut.String(), "holds no PEM certificate") || out.Len() != 0 {
 		t.Errorf("serve --check printed %q and %q, want the client_ca error", out.String(), errOut.String())
+	}
+}
+
+// TestTLSExpiryWarning: a listener whose certificate expires within two
+// weeks says so at warning level, one whose certificate has expired at
+// error level, and one with time left says nothing.
+func TestTLSExpiryWarning(t *testing.T) {
+	dir := t.TempDir()
+	pair := testcert.Must(t)
+	certFile, keyFile, err := pair.WriteFiles(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := newListenerTLS(config.Listener{Address: "127.0.0.1:0", TLS: &config.TLS{CertFile: certFile, KeyFile: keyFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAfter := pair.Cert.Leaf.NotAfter
+	for _, tc := range []struct {
+		now  time.Time
+		want string
+	}{
+		{notAfter.Add(-30 * 24 * time.Hour), ""},
+		{notAfter.Add(-3 * 24 * time.Hour), `level=WARN msg="the TLS certificate expires soon: renew it, then send SIGHUP"`},
+		{notAfter.Add(time.Second), `level=ERROR msg="the TLS certificate has expired`},
+	} {
+		var out bytes.Buffer
+		files.warnExpiry(slog.New(slog.NewTextHandler(&out, nil)), tc.now)
+		if tc.want == "" && out.Len() != 0 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v before expiry: logged %q, want %q", notAfter.Sub(tc.now), out.String(), tc.want)
+		}
 	}
 }
