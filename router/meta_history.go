@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/router/history"
 	"github.com/junction-wamp/junction/wamp"
 	"github.com/junction-wamp/junction/wamp/codec"
@@ -56,17 +57,51 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	q.Match, q.Pattern = match, pattern
 	q.AuthID, q.AuthRole = c.caller.authid, c.caller.authrole
 	s, req, proc := c.caller, c.call.Request, c.call.Procedure
-	err = rl.router.bg.start(historyQueryTimeout, func(ctx context.Context) {
-		res, err := rl.readEvents(ctx, s, proc, id, q)
-		s.answerMeta(req, res, err)
+	query := func() (wamp.Payload, error) {
+		err := rl.router.bg.start(historyQueryTimeout, func(ctx context.Context) {
+			res, err := rl.readEvents(ctx, s, proc, id, q)
+			s.answerMeta(req, res, err)
+		})
+		switch {
+		case errors.Is(err, errBusy):
+			return wamp.Payload{}, rl.router.busyError(proc)
+		case err != nil:
+			return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", proc, err)
+		}
+		return wamp.Payload{}, errAnswerLater
+	}
+	// The events of a subscription are for those who may subscribe to
+	// it (pubsub_event_history.md, Security Aspects): permission to call
+	// get_events alone would read any topic's history, the ids being
+	// easy to guess. With the topic option only that topic's events are
+	// read, so the topic is what must be allowed.
+	a := s.auth
+	if a == nil || a.authz == nil {
+		return query()
+	}
+	uri, m := pattern, match
+	if q.Topic != "" {
+		uri, m = q.Topic, wamp.MatchExact
+	}
+	denied := func(d auth.Decision) error {
+		return callErrorf(wamp.ErrNotAuthorized, "%s: the session may not subscribe to %q (%s match), nor read its events (%s)", proc, uri, m, d.Reason)
+	}
+	d, pending := a.authz.Authorize(auth.ActionSubscribe, uri, m, wamp.Dict{"match": m.String()}, func(d auth.Decision) {
+		res, err := wamp.Payload{}, denied(d)
+		if d.Allowed {
+			res, err = query()
+		}
+		if err != errAnswerLater {
+			s.answerMeta(req, res, err)
+		}
 	})
 	switch {
-	case errors.Is(err, errBusy):
-		return wamp.Payload{}, rl.router.busyError(proc)
-	case err != nil:
-		return wamp.Payload{}, callErrorf(wamp.ErrHistoryUnavailable, "%s: %v", proc, err)
+	case pending:
+		return wamp.Payload{}, errAnswerLater
+	case !d.Allowed:
+		return wamp.Payload{}, denied(d)
 	}
-	return wamp.Payload{}, errAnswerLater
+	return query()
 }
 
 // readEvents runs get_events' query q for subscription id, on a background
