@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -127,5 +128,122 @@ func TestGetEventsNeedsSubscribePermission(t *testing.T) {
 	// The admin role may subscribe to anything: it reads every history.
 	if evs := getEvents(t, admin, all, nil); len(evs) != 2 {
 		t.Fatalf("admin: %v", evs)
+	}
+}
+
+// link is an in-process Backbone joining two routers for calls only: node
+// 1's calls go to node 2's callees, and each router's messages of a call
+// reach the other through DeliverCallMessage on a goroutine of the link
+// (a Backbone must not call into a router while it routes), encoded and
+// decoded as they would cross a network.
+type link struct {
+	self, peer uint64
+	remote     bool // Callee sends every call to the peer
+	to         func() *Router
+	q          chan func()
+}
+
+func newLink(t *testing.T) (a, b *link, start func(ra, rb *Router)) {
+	q := make(chan func(), 64)
+	done := make(chan struct{})
+	var ra, rb *Router
+	a = &link{self: 1, peer: 2, remote: true, to: func() *Router { return rb }, q: q}
+	b = &link{self: 2, peer: 1, to: func() *Router { return ra }, q: q}
+	start = func(x, y *Router) {
+		ra, rb = x, y
+		go func() {
+			defer close(done)
+			for f := range q {
+				f()
+			}
+		}()
+		t.Cleanup(func() { close(q); <-done })
+	}
+	return a, b, start
+}
+
+func (l *link) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *CallOrigin) error {
+	b, err := codec.JSON.Encode(nil, m)
+	if err != nil {
+		return err
+	}
+	m, err = codec.JSON.Decode(b)
+	if err != nil {
+		return err
+	}
+	var o *CallOrigin
+	if origin != nil {
+		c := *origin
+		o = &c
+	}
+	l.q <- func() { l.to().DeliverCallMessage(l.self, realm, m, o) }
+	return nil
+}
+
+func (l *link) Callee(_ wamp.URI, c CallRoute) (uint64, wamp.Match, wamp.URI, bool) {
+	return l.peer, wamp.MatchExact, c.Procedure, l.remote
+}
+
+func (*link) Interest(wamp.URI, wamp.Match, wamp.URI, bool)        {}
+func (*link) NodeKey(wamp.URI, wamp.Match, wamp.URI, string, bool) {}
+func (*link) Shard(wamp.URI, wamp.Match, wamp.URI, string) (string, uint64, bool) {
+	return "", 0, false
+}
+func (*link) Publish(*Publication)                                       {}
+func (*link) Registered(wamp.URI, wamp.Match, wamp.URI, string, bool)    {}
+func (*link) Registration(wamp.URI, wamp.Match, wamp.URI) (string, bool) { return "", false }
+func (*link) CalleeChanged(wamp.URI, wamp.Match, wamp.URI, string, wamp.ID, string, bool) {
+}
+func (*link) BeginBatch()                                            {}
+func (*link) EndBatch()                                              {}
+func (*link) Gather(context.Context, *MetaQuery) ([]MetaAnswer, int) { return nil, 0 }
+func (*link) SessionJoined(wamp.URI, wamp.ID, string, string)        {}
+func (*link) SessionLeft(wamp.URI, wamp.ID)                          {}
+func (*link) SessionTestaments(wamp.URI, wamp.ID, []Testament)       {}
+
+// TestCallerNeverDisclosedAcrossNodes: a caller whose role never
+// discloses it is not disclosed to a callee on another node that
+// registered with disclose_caller, as it is not to one on its own node; a
+// caller that may be disclosed is.
+func TestCallerNeverDisclosedAcrossNodes(t *testing.T) {
+	la, lb, start := newLink(t)
+	low := &auth.Role{Name: "low", DiscloseCaller: auth.DiscloseNever,
+		Permissions: []auth.Permission{{URI: "com.", Match: wamp.MatchPrefix, Allow: allowOf(auth.ActionCall)}}}
+	ra := authzRouter(t, func(c *Config) { c.Backbone = la }, low)
+	rb, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true}}, Backbone: lb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rb.Close() })
+	start(ra, rb)
+
+	callee := attachPipe(t, rb, codec.JSON)
+	callee.s.Receive(&wamp.Hello{Realm: "realm1", Details: allRoles})
+	wantWelcome(t, callee)
+	register(t, callee, 1, "com.svc", wamp.Dict{"disclose_caller": true})
+
+	for _, tc := range []struct {
+		name      string
+		caller    *pipe
+		disclosed bool
+	}{
+		{"role never", lowLogin(t, ra), false},
+		{"realm on_request", adminLogin(t, ra), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.caller.s.Receive(&wamp.Call{Request: 5, Procedure: "com.svc"})
+			m := callee.recv()
+			inv, ok := m.(*wamp.Invocation)
+			if !ok {
+				t.Fatalf("want INVOCATION, got %T %+v", m, m)
+			}
+			_, got := inv.Details["caller"]
+			_, gotID := inv.Details["caller_authid"]
+			if got != tc.disclosed || gotID != tc.disclosed {
+				t.Fatalf("INVOCATION details %v: disclosed %v, want %v", inv.Details, got, tc.disclosed)
+			}
+			callee.s.Receive(&wamp.Yield{Request: inv.Request})
+			wantResult(t, tc.caller, 5)
+		})
 	}
 }

@@ -37,7 +37,10 @@ import (
 // of a progressive call invocation), not in their details, so that
 // crossing costs no dictionary.
 type CallOrigin struct {
-	Procedure        wamp.URI
+	Procedure wamp.URI
+	// Caller, AuthID and AuthRole are the caller's identity, for a
+	// callee that registered with disclose_caller; zero when the caller
+	// is never disclosed.
 	Caller           wamp.ID
 	AuthID, AuthRole string
 	// RKey is a partitioned call's resource key, so that the callee's
@@ -182,9 +185,16 @@ func (d *dealer) route(rl *realm, procedure wamp.URI, co *callOptions, reg *regi
 	return node, remote
 }
 
-// originOf is the origin of s's call of procedure, for another node.
+// originOf is the origin of s's call of procedure, for another node. A
+// caller that is never disclosed (its role's or realm's policy) crosses
+// without its identity: the callee's node, which does not know that
+// policy, then has none to disclose to a callee that registered with
+// disclose_caller.
 func originOf(s *Session, procedure wamp.URI, co *callOptions) *CallOrigin {
-	o := &CallOrigin{Procedure: procedure, Caller: s.id, AuthID: s.authid, AuthRole: s.authrole}
+	o := &CallOrigin{Procedure: procedure}
+	if policy, _ := s.disclosure(); policy != DiscloseNever {
+		o.Caller, o.AuthID, o.AuthRole = s.id, s.authid, s.authrole
+	}
 	if co.partition {
 		o.RKey = co.rkey
 	}
@@ -308,7 +318,7 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 	if co.receiveProgress && to.features.has(callee, featProgressiveCallResults) && to.features.has(callee, featCallCanceling) {
 		details = put(details, "receive_progress", true)
 	}
-	if _, disclosed := details["caller"]; !disclosed && entry.discloseCaller {
+	if _, disclosed := details["caller"]; !disclosed && entry.discloseCaller && origin.Caller != 0 {
 		details = put(details, "caller", uint64(origin.Caller))
 		details["caller_authid"], details["caller_authrole"] = origin.AuthID, origin.AuthRole
 	}
