@@ -131,6 +131,45 @@ func TestGetEventsNeedsSubscribePermission(t *testing.T) {
 	}
 }
 
+// TestGetEventsAsksTheDynamicAuthorizer: with a dynamic authorizer,
+// get_events asks it whether the session may subscribe to the
+// subscription, and answers once it has decided.
+func TestGetEventsAsksTheDynamicAuthorizer(t *testing.T) {
+	low := &auth.Role{Name: "low", Authorizer: &auth.DynamicAuthorizer{Realm: "auth", Procedure: "com.example.authorize"}}
+	path := filepath.Join(t.TempDir(), "history.db")
+	r := authzRouter(t, func(c *Config) {
+		c.HistoryPath = path
+		c.Realms[0].History = []HistoryRule{{Match: wamp.MatchPrefix, Topic: "p", Limit: 100}}
+		c.Realms = append(c.Realms, RealmConfig{Name: "auth", Anonymous: true})
+	}, low)
+	authorizer := authCallee(t, r, "com.example.authorize")
+	admin, reader := adminLogin(t, r), lowLogin(t, r)
+	private := subscribe(t, admin, "private.log", nil)
+	public := subscribe(t, admin, "p", wamp.Dict{"match": "prefix"})
+	publishAcked(t, admin, "private.log", "secret")
+
+	answer := func(action, uri string, allow bool) {
+		t.Helper()
+		inv, args := recvInvocation(t, authorizer)
+		if args[1] != uri || args[2] != action {
+			t.Fatalf("authorizer asked about %v, want %s %s", args, action, uri)
+		}
+		authorizer.s.Receive(&wamp.Yield{Request: inv.Request, Payload: wamp.Payload{Args: wamp.List{allow}}})
+	}
+	reader.s.Receive(&wamp.Call{Request: 9, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(private)}}})
+	answer("call", "wamp.subscription.get_events", true)
+	answer("subscribe", "private.log", false)
+	wantError(t, reader, wamp.TypeCall, 9, wamp.ErrNotAuthorized)
+
+	reader.s.Receive(&wamp.Call{Request: 9, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(public)}}})
+	answer("call", "wamp.subscription.get_events", true)
+	answer("subscribe", "p", true)
+	res := wantResult(t, reader, 9)
+	if l, _, err := codec.DecodePayload(&res.Payload); err != nil || len(l) != 1 || len(l[0].([]any)) != 1 {
+		t.Fatalf("get_events: %v %v", l, err)
+	}
+}
+
 // link is an in-process Backbone joining two routers for calls only: node
 // 1's calls go to node 2's callees, and each router's messages of a call
 // reach the other through DeliverCallMessage on a goroutine of the link
