@@ -757,3 +757,63 @@ func TestRefusedInvocationEndsCall(t *testing.T) {
 }
 
 func isTwo(v any) bool { n, ok := wamp.AsUint(v); return ok && n == 2 }
+
+// TestCallerNeverDisclosedAcrossNodes: a caller whose role never discloses
+// it is not disclosed to a callee on another node that registered with
+// disclose_caller (the callee's node does not know the caller's role's
+// policy: the caller's node must not send the identity); a caller whose
+// role leaves it to the callee is.
+func TestCallerNeverDisclosedAcrossNodes(t *testing.T) {
+	everything := []auth.Permission{{URI: "com.", Match: wamp.MatchPrefix, Allow: auth.AllowAll}}
+	roles, err := auth.NewRoles([]*auth.Role{
+		{Name: "anonymous", DiscloseCaller: auth.DiscloseNever, Permissions: everything},
+		{Name: "open", Permissions: everything},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := &auth.Policy{}
+	policy.Add(auth.MethodAnonymous, &auth.Anonymous{Role: "anonymous"})
+	ticket, err := auth.NewPasswordHash("pw", "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "bob", Role: "open", Ticket: ticket}})})
+	nodes := startCluster(t, 2, router.RealmConfig{Name: "roles", Roles: roles, Auth: policy})
+	join := func(tn *testNode, o *client.Options) *client.Session {
+		t.Helper()
+		s, err := client.Dial(ctxT(t), tn.url, "roles", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(context.Background()) })
+		return s
+	}
+	callee := join(nodes[1], nil)
+	register(t, callee, "com.example.who", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		_, disclosed := inv.Details["caller"]
+		_, authid := inv.Details["caller_authid"]
+		return &client.Result{Args: wamp.List{disclosed || authid}}, nil
+	}, wamp.Dict{"disclose_caller": true})
+	waitFor(t, "node1 to learn of the callee on node2", func() bool {
+		_, _, _, ok := nodes[0].node.Callee("roles", router.CallRoute{Procedure: "com.example.who"})
+		return ok
+	})
+
+	for _, tc := range []struct {
+		name      string
+		opts      *client.Options
+		disclosed bool
+	}{
+		{"role never", nil, false},
+		{"role on request", &client.Options{AuthID: "bob", Credentials: []client.Credential{client.Ticket("pw")}}, true},
+	} {
+		res, err := join(nodes[0], tc.opts).Call(ctxT(t), "com.example.who", nil, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if res.Args[0] != tc.disclosed {
+			t.Errorf("%s: the callee on the other node saw the caller: %v, want %v", tc.name, res.Args[0], tc.disclosed)
+		}
+	}
+}
