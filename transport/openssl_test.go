@@ -32,6 +32,47 @@ func (o *sClientOut) waitFor(t *testing.T, want string) {
 	}
 }
 
+// startSClient runs openssl s_client (at path) with args against addr
+// and returns its stdin and its output; the test's end closes its stdin
+// and waits for it to exit.
+func startSClient(t *testing.T, path, addr string, args ...string) (io.WriteCloser, *sClientOut) {
+	t.Helper()
+	// A bound on a stuck client, not a timing assertion.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	cmd := exec.CommandContext(ctx, path, append([]string{"s_client", "-connect", addr}, args...)...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := &sClientOut{chunks: make(chan []byte, 64)}
+	go func() {
+		for {
+			b := make([]byte, 4096)
+			n, err := stdout.Read(b)
+			if n > 0 {
+				out.chunks <- b[:n]
+			}
+			if err != nil {
+				close(out.chunks)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		for range out.chunks {
+		}
+		if err := cmd.Wait(); err != nil && !t.Failed() {
+			t.Logf("s_client: %v: %s", err, stderr.String())
+		}
+		cancel()
+	})
+	return stdin, out
+}
+
 // TestOpenSSLClient: openssl s_client, TLS 1.2 and 1.3, joins over a
 // WebSocket upgrade and over RawSocket, on both engines, and closes with
 // close_notify.
@@ -46,39 +87,7 @@ func TestOpenSSLClient(t *testing.T) {
 			for _, proto := range []string{"websocket", "rawsocket"} {
 				t.Run(vers[1:]+"/"+proto, func(t *testing.T) {
 					ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
-					// A bound on a stuck client, not a timing assertion.
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					cmd := exec.CommandContext(ctx, path, "s_client", "-connect", ts.addr, vers, "-no_ign_eof")
-					stdin, _ := cmd.StdinPipe()
-					stdout, _ := cmd.StdoutPipe()
-					var stderr strings.Builder
-					cmd.Stderr = &stderr
-					if err := cmd.Start(); err != nil {
-						t.Fatal(err)
-					}
-					out := &sClientOut{chunks: make(chan []byte, 64)}
-					go func() {
-						for {
-							b := make([]byte, 4096)
-							n, err := stdout.Read(b)
-							if n > 0 {
-								out.chunks <- b[:n]
-							}
-							if err != nil {
-								close(out.chunks)
-								return
-							}
-						}
-					}()
-					defer func() {
-						stdin.Close()
-						for range out.chunks {
-						}
-						if err := cmd.Wait(); err != nil && !t.Failed() {
-							t.Logf("s_client: %v: %s", err, stderr.String())
-						}
-					}()
+					stdin, out := startSClient(t, path, ts.addr, vers, "-no_ign_eof")
 					if proto == "websocket" {
 						io.WriteString(stdin, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 							"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
@@ -109,42 +118,10 @@ func TestOpenSSLKeyUpdate(t *testing.T) {
 	hello := &wamp.Hello{Realm: "realm1", Details: clientRoles}
 	forEngines(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, func(s *Server) { s.TLSConfig = serverTLS })
-		// A bound on a stuck client, not a timing assertion.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
 		// -msg: s_client prints the handshake messages it sends and
 		// receives, so the test knows when its K was taken (s_client
 		// would take the next frame as part of the command line otherwise).
-		cmd := exec.CommandContext(ctx, path, "s_client", "-connect", ts.addr, "-tls1_3", "-no_ign_eof", "-msg")
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		out := &sClientOut{chunks: make(chan []byte, 64)}
-		go func() {
-			for {
-				b := make([]byte, 4096)
-				n, err := stdout.Read(b)
-				if n > 0 {
-					out.chunks <- b[:n]
-				}
-				if err != nil {
-					close(out.chunks)
-					return
-				}
-			}
-		}()
-		defer func() {
-			stdin.Close()
-			for range out.chunks {
-			}
-			if err := cmd.Wait(); err != nil && !t.Failed() {
-				t.Logf("s_client: %v: %s", err, stderr.String())
-			}
-		}()
+		stdin, out := startSClient(t, path, ts.addr, "-tls1_3", "-no_ign_eof", "-msg")
 		stdin.Write(append([]byte{0x7f, 0xf1, 0, 0}, rsFrame(t, codec.JSON, hello)...))
 		out.waitFor(t, fmt.Sprintf("[%d,", wamp.TypeWelcome))
 		io.WriteString(stdin, "K\n")
