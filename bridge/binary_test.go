@@ -3,11 +3,7 @@ package bridge_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/junction-wamp/junction/bridge"
@@ -62,15 +58,8 @@ func TestBinaryAsWAMPJSON(t *testing.T) {
 		t.Errorf("call: %d %s, want the args [\"\\u0000AQID\"] and kwargs {\"b\": \"\\u0000\"}", status, raw)
 	}
 
-	posted := make(chan map[string]any, 1)
-	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]any
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &m)
-		posted <- m
-	}))
-	t.Cleanup(ep.Close)
-	wh, err := bridge.StartWebhook(ctx, bridge.WebhookConfig{Router: s.rt, Topic: "com.example.hook", URL: ep.URL})
+	epURL, posted := webhookEndpoint(t, 1)
+	wh, err := bridge.StartWebhook(ctx, bridge.WebhookConfig{Router: s.rt, Topic: "com.example.hook", URL: epURL})
 	if err != nil {
 		t.Fatal(err)
 	}

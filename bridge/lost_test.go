@@ -32,15 +32,8 @@ func agentSession(rt *router.Router, not wamp.ID) wamp.ID {
 // its stats nor its logs said so.
 func TestWebhookOutlivesItsSession(t *testing.T) {
 	s := start(t, nil)
-	got := make(chan map[string]any, 4)
-	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]any
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &m)
-		got <- m
-	}))
-	t.Cleanup(ep.Close)
-	wh, err := bridge.StartWebhook(t.Context(), bridge.WebhookConfig{Router: s.rt, Topic: "com.example.t", URL: ep.URL})
+	epURL, got := webhookEndpoint(t, 4)
+	wh, err := bridge.StartWebhook(t.Context(), bridge.WebhookConfig{Router: s.rt, Topic: "com.example.t", URL: epURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +82,19 @@ func TestCalleeOutlivesItsSession(t *testing.T) {
 	if err != nil || len(res.Args) != 1 || res.Args[0] != "pong" {
 		t.Errorf("call after the kill: %v %v", res, err)
 	}
+}
+
+// webhookEndpoint is an HTTP server that takes webhook POSTs: their JSON
+// bodies come out of the channel (room for n).
+func webhookEndpoint(t *testing.T, n int) (string, <-chan map[string]any) {
+	t.Helper()
+	posted := make(chan map[string]any, n)
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &m)
+		posted <- m
+	}))
+	t.Cleanup(ep.Close)
+	return ep.URL, posted
 }
