@@ -17,7 +17,10 @@
 // from the same address, as WAMP logins do (auth.Throttle); their hashes
 // wait their turn in the router's password limiter (auth.KDFLimiter) with
 // the tickets of WAMP logins, and an address with too many in flight gets
-// 429 without a hash. /healthz and /readyz answer anyone: load balancers
+// 429 without a hash. No page of another site may
+// frame the web view (clickjacking the kill button), and a kill takes
+// JSON from the page's own origin only (no cross-site request forgery).
+// /healthz and /readyz answer anyone: load balancers
 // and Kubernetes probes do not log in, and they say nothing but ok. Where the endpoints are served, and
 // whether an unprotected one may face the network, is the server
 // command's business (config's admin section).
@@ -114,9 +117,19 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
+// contentSecurityPolicy lets the page load its own script, style sheet
+// and stream and nothing else, and no page frame it: a page of another
+// site that showed the web view in a frame could trick an admin into
+// clicking Kill twice (clickjacking). X-Frame-Options says the same to
+// browsers that know no frame-ancestors.
+const contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	hd := w.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.mux.ServeHTTP(w, r)
 }
 
