@@ -62,6 +62,11 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 	}
 	acfg := admin.Config{
 		Router: rt, Servers: servers, Metrics: mh, WebView: ac.WebView, WebSocketPath: wsPath,
+		// Without logins, a request must name an IP address or localhost
+		// (against DNS rebinding), unless a proxy in front checks, or the
+		// endpoints are on a Unix socket, which no browser page reaches
+		// but a proxy on the host, passing the names people use.
+		AnyHost: ac.AllowUnprotected || strings.HasPrefix(addr, "unix:"),
 		Version: versionString(), Logger: log,
 		Ready: func() error {
 			if !a.ready.Load() {

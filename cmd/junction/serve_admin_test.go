@@ -87,6 +87,9 @@ func httpDo(t *testing.T, method, url, body string, header ...string) (int, stri
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	if host := req.Header.Get("Host"); host != "" { // net/http sends req.Host, not the header
+		req.Host = host
+	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +232,48 @@ func TestServeAdminOwnListener(t *testing.T) {
 	}
 	if code, _ := httpDo(t, "GET", "http://"+s.listen+"/metrics", ""); code != 404 {
 		t.Fatalf("/metrics on the WAMP listener: %d", code)
+	}
+}
+
+// TestServeAdminHostNames: without logins (the default: the endpoints on
+// the loopback listener, open to whoever reaches it), a request for a name
+// other than localhost is refused, so that a page of a site whose name is
+// pointed at 127.0.0.1 (DNS rebinding) cannot read them; /healthz answers
+// any. allow_unprotected (a proxy in front checks) and a Unix socket (only
+// a proxy on the host reaches it) let any name through.
+func TestServeAdminHostNames(t *testing.T) {
+	s := serve(t, "--listen", "127.0.0.1:0")
+	base := "http://" + s.listen
+	if code, body := httpDo(t, "GET", base+"/api/snapshot", "", "Host", "rebind.example.com"); code != 403 || !strings.Contains(body, "allow_unprotected") {
+		t.Fatalf("/api/snapshot for another name: %d %q", code, body)
+	}
+	if code, _ := httpDo(t, "GET", base+"/healthz", "", "Host", "rebind.example.com"); code != 200 {
+		t.Fatalf("/healthz for another name: %d", code)
+	}
+	if code, _ := httpDo(t, "GET", base+"/api/snapshot", "", "Host", "localhost"); code != 200 {
+		t.Fatalf("/api/snapshot for localhost: %d", code)
+	}
+
+	cfg := writeConfig(t, "listeners:\n  - address: 127.0.0.1:0\nadmin:\n  allow_unprotected: true\n")
+	s = serve(t, "--config", cfg)
+	if code, body := httpDo(t, "GET", "http://"+s.listen+"/api/snapshot", "", "Host", "admin.example.com"); code != 200 {
+		t.Fatalf("allow_unprotected, /api/snapshot for a name: %d %q", code, body)
+	}
+
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	cfg = writeConfig(t, "listeners:\n  - address: 127.0.0.1:0\nadmin:\n  address: unix:"+sock+"\n")
+	serve(t, "--config", cfg)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://admin.example.com/api/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("on a Unix socket, /api/snapshot for a name: %d", resp.StatusCode)
 	}
 }
 

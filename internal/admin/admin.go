@@ -17,7 +17,10 @@
 // from the same address, as WAMP logins do (auth.Throttle); their hashes
 // wait their turn in the router's password limiter (auth.KDFLimiter) with
 // the tickets of WAMP logins, and an address with too many in flight gets
-// 429 without a hash. No page of another site may
+// 429 without a hash. Without Access, only requests for an IP address or
+// localhost (their Host) are answered, unless Config.AnyHost: a page of a
+// site whose name is pointed at a loopback address (DNS rebinding) would
+// otherwise read the endpoints as its own. No page of another site may
 // frame the web view (clickjacking the kill button), and a kill takes
 // JSON from the page's own origin only (no cross-site request forgery).
 // /healthz and /readyz answer anyone: load balancers
@@ -32,7 +35,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -57,6 +62,13 @@ type Config struct {
 	// Ready reports whether the router is ready for traffic (/readyz):
 	// nil when it is, else why not. Nil means always ready.
 	Ready func() error
+	// AnyHost lets requests name any host without Access. Else, without
+	// Access, only requests for an IP address or localhost (Host) may see
+	// more than /healthz and /readyz: a name of the attacker's pointed at
+	// a loopback address (DNS rebinding) would otherwise let a page of
+	// theirs read the endpoints as its own. Set it when a proxy in front
+	// checks who may see them, and passes the names people use.
+	AnyHost bool
 	// WebSocketPath is where WAMP clients connect, for the hint of a 404.
 	WebSocketPath string
 	// Version is shown on the page.
@@ -130,7 +142,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	if h.auth == nil && !h.cfg.AnyHost && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !localHost(r.Host) {
+		http.Error(w, fmt.Sprintf("403 forbidden: without admin logins the admin endpoints answer requests for an IP address or localhost only, not for %q (a defence against DNS rebinding); add admin.users or admin.tokens, or set admin.allow_unprotected when a proxy in front checks", r.Host), http.StatusForbidden)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// localHost reports whether host (a request's Host: a name or address,
+// with or without a port) is an IP address, localhost or a name under
+// .localhost, which browsers resolve to loopback themselves. Any other
+// name may be the attacker's, pointed at a loopback address after their
+// page loaded (DNS rebinding), so that the page reads the endpoints as
+// its own origin's.
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,9 @@ func do(t *testing.T, base string, r request) (int, http.Header, string) {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
+	if host, ok := r.header["Host"]; ok { // net/http sends req.Host, not the header
+		req.Host = host
+	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -107,6 +107,80 @@ func TestWebViewNotFramed(t *testing.T) {
 	}
 }
 
+// TestWebViewRefusesRebinding: without logins (the default: the web view
+// on 127.0.0.1 next to /ws, open to whoever reaches it), a page of another
+// site whose name the attacker points at 127.0.0.1 (DNS rebinding) is
+// refused: a request naming a host that is neither an IP address nor
+// localhost gets 403, so it cannot read the sessions, their authids and
+// addresses. Before, the page read /api/snapshot as its own. /healthz
+// still answers any name; AnyHost (a proxy in front) lets any through.
+func TestWebViewRefusesRebinding(t *testing.T) {
+	chromium := browsertest.Require(t, "webtest", "internal/admin/webtest", "playwright-core")
+	rt := newRouter(t)
+	ctx := context.Background()
+	victim, err := client.ConnectLocal(ctx, rt, "realm1", &client.Options{AuthID: "secret-authid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	// The attacker's server, serving the page before the name is rebound
+	// to 127.0.0.1, is played by the admin endpoints' port: the page's
+	// origin is the same, rebind.test and that port.
+	attackPage := `<!doctype html><script>
+		fetch("/api/snapshot").then(async (r) => { window.result = { status: r.status, body: await r.text() }; },
+			(e) => { window.result = { status: 0, body: String(e) }; });
+		</script>`
+	addr := serveWAMP(t, Config{Router: rt, WebView: true, Metrics: http.NotFoundHandler()}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/attack" {
+				io.WriteString(w, attackPage)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	_, port, _ := strings.Cut(addr, ":")
+	var got struct {
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+	}
+	attack(t, chromium, "page", "", "http://rebind.test:"+port+"/attack", &got)
+	if got.Status != http.StatusForbidden || strings.Contains(got.Body, "secret-authid") {
+		t.Fatalf("a rebound page read /api/snapshot: %d %.200s", got.Status, got.Body)
+	}
+
+	base := "http://" + addr
+	for _, c := range []struct {
+		host, path string
+		want       int
+	}{
+		{"rebind.test:" + port, "/", 403},
+		{"rebind.test", "/metrics", 403},
+		{"rebind.test:" + port, "/api/events", 403},
+		{"rebind.test:" + port, "/healthz", 200},
+		{"127.0.0.1:" + port, "/api/snapshot", 200},
+		{"localhost:" + port, "/api/snapshot", 200},
+		{"LOCALHOST.", "/api/snapshot", 200},
+		{"[::1]:" + port, "/api/snapshot", 200},
+		{"192.0.2.7", "/api/snapshot", 200},
+	} {
+		if code, _, body := do(t, base, request{path: c.path, header: map[string]string{"Host": c.host}}); code != c.want {
+			t.Errorf("Host %s, %s: %d %.200q, want %d", c.host, c.path, code, body, c.want)
+		}
+	}
+	// A proxy in front that checks (allow_unprotected), or a login.
+	for _, cfg := range []Config{
+		{Router: rt, WebView: true, AnyHost: true},
+		{Router: rt, WebView: true, Access: &Access{Users: []User{{Name: "ops", Password: fastHash(t, "secret")}}}},
+	} {
+		base := serve(t, cfg)
+		if code, _, body := do(t, base, request{path: "/api/snapshot", user: "ops", pass: "secret",
+			header: map[string]string{"Host": "admin.example.com"}}); code != 200 {
+			t.Errorf("AnyHost %v, Access %v: %d %q", cfg.AnyHost, cfg.Access != nil, code, body)
+		}
+	}
+}
+
 // TestWebViewShowsMarkupAsText: an authid and a topic that are markup, the
 // clients' choice, show as text in Chromium: no element made of them, no
 // script run.
