@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/junction-wamp/junction/router"
@@ -86,6 +87,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	started time.Time
 	snaps   snapshotCache
+	streams atomic.Int64 // live streams open (/api/events)
 }
 
 // New returns the Handler of cfg.

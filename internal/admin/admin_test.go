@@ -336,3 +336,72 @@ func TestThrottleOff(t *testing.T) {
 		t.Fatalf("a right login after six wrong ones: %d", resp.StatusCode)
 	}
 }
+
+// openStream opens /api/events at base and reads its first snapshot.
+func openStream(t *testing.T, base string) (*http.Response, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+			t.Fatalf("the stream ended at once: %v", err)
+		}
+	}
+	return resp, func() { cancel(); resp.Body.Close() }
+}
+
+// TestEventStreamsBounded: at most maxStreams live streams are open at
+// once; the next is answered 503 with Retry-After, and one is taken again
+// once a stream ends. Before, every request became a stream, each encoding
+// a snapshot a second and holding one of the listener's HTTP connections
+// (shared, on a WAMP listener, with long-poll clients and the bridge), so
+// that one viewer could take them all.
+func TestEventStreamsBounded(t *testing.T) {
+	h, err := New(Config{Router: newRouter(t), WebView: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var closers []context.CancelFunc
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for range maxStreams {
+		resp, done := openStream(t, srv.URL)
+		closers = append(closers, done)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of %d: %d", len(closers), maxStreams, resp.StatusCode)
+		}
+	}
+	resp, done := openStream(t, srv.URL)
+	var body []byte
+	if resp.StatusCode != http.StatusOK { // a stream never ends
+		body, _ = io.ReadAll(resp.Body)
+	}
+	done()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stream %d: %d %q, Retry-After %q", maxStreams+1, resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	closers[0]()
+	closers = closers[1:]
+	deadline := time.Now().Add(10 * time.Second)
+	for h.streams.Load() >= maxStreams { // the handler sees the client gone within a tick
+		if time.Now().After(deadline) {
+			t.Fatal("a closed stream still counts")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, done = openStream(t, srv.URL)
+	closers = append(closers, done)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a stream after one ended: %d", resp.StatusCode)
+	}
+}

@@ -348,10 +348,25 @@ func (h *Handler) snapshot(w http.ResponseWriter, r *http.Request) {
 // eventInterval is how often /api/events sends a snapshot.
 const eventInterval = time.Second
 
+// maxStreams bounds the live streams open at once (/api/events, one per
+// open page): each encodes a snapshot a second for its viewer and holds
+// one of the listener's HTTP connections (256 by default, which a WAMP
+// listener shares with long-poll clients and the bridge), so that one
+// viewer, or anyone on loopback without logins, could otherwise take them
+// all. Beyond, 503 with Retry-After; the page tries again.
+const maxStreams = 32
+
 // events streams snapshots (Server-Sent Events, event "snapshot") until
 // the client goes away or the server shuts down (the request's context
 // ends).
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	if h.streams.Add(1) > maxStreams {
+		h.streams.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, fmt.Sprintf("503 service unavailable: %d live views are open, the most at once; try again later", maxStreams), http.StatusServiceUnavailable)
+		return
+	}
+	defer h.streams.Add(-1)
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Time{}) // a stream: no write timeout, but a write that blocks ends it (below)
 	v, id := readView(r.URL.Query()), requester(r)

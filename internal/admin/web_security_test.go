@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,5 +209,59 @@ func TestWebViewShowsMarkupAsText(t *testing.T) {
 	attack(t, chromium, "xss", "http://"+addr+"/", "", &got, "MARKUP="+markup, "TOPIC="+topic)
 	if !got.Shown || got.Ran || got.Elements != 0 {
 		t.Fatalf("markup in an authid or topic: %+v", got)
+	}
+}
+
+// TestWebViewRetriesRefusedStream: a page opened while every live stream
+// is taken (maxStreams) says it was refused and gets live by itself once
+// one is free. EventSource gives up for good on an answer other than 200,
+// so before, the page said "reconnecting" and never did.
+func TestWebViewRetriesRefusedStream(t *testing.T) {
+	chromium := browsertest.Require(t, "webtest", "internal/admin/webtest", "playwright-core")
+	addr := serveWAMP(t, Config{Router: newRouter(t), WebView: true}, nil)
+	var closers []context.CancelFunc
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for range maxStreams {
+		resp, done := openStream(t, "http://"+addr)
+		closers = append(closers, done)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %d", len(closers), resp.StatusCode)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "attack.mjs", "crowded")
+	cmd.Dir = "webtest"
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "ADMIN=http://"+addr+"/")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	toPage, _ := cmd.StdinPipe()
+	fromPage, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewScanner(fromPage)
+	if !out.Scan() || out.Text() != "saw refused" {
+		cmd.Wait()
+		t.Fatalf("the page did not say it was refused: %q\n%s", out.Text(), stderr.String())
+	}
+	closers[0]()
+	closers = closers[1:]
+	fmt.Fprintln(toPage, "go freed")
+	var got struct {
+		Live bool `json:"live"`
+	}
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &got) != nil || !got.Live {
+		cmd.Wait()
+		t.Fatalf("the page did not get live once a stream was free: %q\n%s", out.Text(), stderr.String())
+	}
+	toPage.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("attack.mjs: %v\n%s", err, stderr.String())
 	}
 }

@@ -8,6 +8,8 @@ const state = {
   search: '',    // the session lookup
   last: null,    // the latest snapshot, for rates
   source: null,  // the EventSource
+  retry: 0,      // the timer of the next try after the stream was refused
+  retryDelay: 2000,
   confirming: '' // the session whose kill button asks for confirmation
 };
 
@@ -199,17 +201,29 @@ function killButton(x) {
 
 function connect() {
   if (state.source) state.source.close();
+  clearTimeout(state.retry);
   const q = new URLSearchParams({ realm: state.realm, q: state.search, limit: '50' });
   const src = new EventSource(`api/events?${q}`);
   state.source = src;
   state.last = null;
   const status = $('#status');
   src.addEventListener('snapshot', (ev) => {
+    state.retryDelay = 2000;
     status.dataset.state = 'live';
     status.textContent = 'live';
     render(JSON.parse(ev.data));
   });
   src.onerror = () => {
+    if (src !== state.source) return;
+    if (src.readyState === EventSource.CLOSED) {
+      // Refused (503 with too many views open, 401, 403): EventSource
+      // gives up for good, so the page tries again, less and less often.
+      status.dataset.state = 'refused';
+      status.textContent = 'refused, trying again';
+      state.retry = setTimeout(connect, state.retryDelay);
+      state.retryDelay = Math.min(2 * state.retryDelay, 60000);
+      return;
+    }
     status.dataset.state = 'reconnecting';
     status.textContent = 'reconnecting';
   };

@@ -14,10 +14,14 @@
 //          clicking Kill twice) and sets window.frameLoaded:
 //          {"rendered": did the web view render in the frame, "url": ...}
 //   page:  the hostile page does its worst and sets window.result, printed
+//   crowded: opens the web view while the test holds every live stream;
+//          prints "saw refused" once the page says so, waits for "go
+//          freed" on its standard input, then for the page to be live
 //   xss:   opens the web view, waits for a session whose authid is env
 //          MARKUP and a subscription to env TOPIC, and reports whether any
 //          markup of them ran or became elements
 import { chromium } from "playwright-core";
+import readline from "node:readline";
 
 const mode = process.argv[2];
 const env = process.env;
@@ -48,6 +52,20 @@ try {
       await page.goto(env.ATTACKER);
       await page.waitForFunction(() => window.result !== undefined, null, { timeout });
       result(await page.evaluate(() => window.result));
+      break;
+    }
+    case "crowded": {
+      // The test has taken every live stream: the page's is refused;
+      // once the test lets one go, the page must get live by itself.
+      await page.goto(env.ADMIN);
+      await page.waitForFunction(() => document.getElementById("status").dataset.state === "refused", null, { timeout });
+      console.log("saw refused");
+      const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+      const { value } = await lines.next();
+      if (value !== "go freed") throw new Error(`expected "go freed", got ${JSON.stringify(value)}`);
+      await page.waitForFunction(() => document.getElementById("status").dataset.state === "live", null, { timeout });
+      result({ live: true });
+      process.stdin.destroy();
       break;
     }
     case "xss": {
