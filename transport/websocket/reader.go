@@ -347,13 +347,18 @@ func closeEvent(p []byte) (Event, error) {
 }
 
 // validCloseCode reports whether a peer may send code in a close frame
-// (RFC 6455 section 7.4).
+// (RFC 6455 section 7.4): one RFC 6455 defines, one registered with IANA
+// since (1012 service restart, 1013 try again later, 1014 bad gateway:
+// gobwas/ws does not know them, and the router itself closes with 1013),
+// or one of 3000-4999 (libraries, applications, private use).
 func validCloseCode(c ws.StatusCode) bool {
 	switch {
 	case c < 1000 || c >= 5000:
 		return false
 	case c.IsProtocolReserved() || c == ws.StatusNoMeaningYet:
 		return false
+	case c >= 1012 && c <= 1014:
+		return true
 	case c.IsProtocolSpec():
 		return c.IsProtocolDefined()
 	}

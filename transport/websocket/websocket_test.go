@@ -127,6 +127,11 @@ func TestReader(t *testing.T) {
 			events: []want{{kind: EventClose}},
 		},
 		{
+			name:   "close code 1013 (registered with IANA)",
+			in:     clientFrame(ws.OpClose, true, "\x03\xf5"),
+			events: []want{{kind: EventClose, code: 1013}},
+		},
+		{
 			name: "unmasked",
 			in:   AppendControl(nil, ws.OpPing, nil),
 			err:  ws.StatusProtocolError,
