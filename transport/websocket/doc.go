@@ -34,7 +34,9 @@
 //
 // The subprotocols are wamp.2.json, wamp.2.msgpack and wamp.2.cbor, chosen
 // in the client's order of preference. A client that offers none of them
-// (or no subprotocol at all) is refused with 400 Bad Request. JSON travels
+// (or no subprotocol at all) is refused with 400 Bad Request, as is an
+// upgrade request that announces a body (what follows the request's head
+// is the client's first frames; see ErrRequestBody). JSON travels
 // in text frames, MessagePack and CBOR in binary frames; a message of the
 // other kind is refused with close code 1003 (unsupported data) rather
 // than guessed at, since a peer that mixes them is broken.

@@ -133,15 +133,37 @@ var (
 		ws.RejectionReason("none of the offered subprotocols is supported; this router speaks "+subprotocols+"\n"))
 )
 
+// ErrRequestBody is the error of an upgrade request refused (400) because
+// it announces a body.
+var ErrRequestBody = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+	ws.RejectionReason("a WebSocket upgrade request has no body (Content-Length or Transfer-Encoding)\n"))
+
+// hasBody reports whether the request header key: value announces a
+// body: a Content-Length other than 0, or any Transfer-Encoding. An
+// upgrade request has none, and what follows its head is read as the
+// client's first frames; so a body, which an HTTP intermediary forwards
+// as the request's content and nothing more, would reach the session as
+// frames the client never sent as such (request smuggling). Such a
+// request is refused rather than its body skipped.
+func hasBody(key, value []byte) bool {
+	switch string(key) {
+	case "Content-Length":
+		return string(value) != "0"
+	case "Transfer-Encoding":
+		return true
+	}
+	return false
+}
+
 // Upgrade reads the client's HTTP upgrade request from rw and answers it:
 // 101 Switching Protocols with the first subprotocol in the client's list
 // that the router speaks, or an error status with a plain-text body that
-// says why (404 wrong path, 403 origin refused, 400 no WAMP subprotocol or a
-// malformed request, 405, 426 and the like for what gobwas/ws refuses). It
-// returns the codec of the chosen subprotocol. An error (a
-// *ws.ConnectionRejectedError when the request was answered with an error
-// status) means the caller closes the connection. Deadlines are the
-// caller's business.
+// says why (404 wrong path, 403 origin refused, 400 no WAMP subprotocol, a
+// request with a body or a malformed one, 405, 426 and the like for what
+// gobwas/ws refuses). It returns the codec of the chosen subprotocol. An
+// error (a *ws.ConnectionRejectedError when the request was answered with
+// an error status) means the caller closes the connection. Deadlines are
+// the caller's business.
 //
 // rw is read through a buffer: bytes the client sends after its request and
 // before the response (which RFC 6455, section 4.1, rules out by having
@@ -177,6 +199,9 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 			return nil
 		},
 		OnHeader: func(key, value []byte) error {
+			if hasBody(key, value) {
+				return ErrRequestBody
+			}
 			if u.Cookie != nil && cookie == "" && string(key) == "Cookie" {
 				if v := cookieValue(value, u.Cookie.Name); u.Cookie.Signer.Valid(v) {
 					cookie = v

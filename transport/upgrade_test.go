@@ -1,0 +1,62 @@
+package transport
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUpgradeWithBodyRefused: an upgrade request that announces a body
+// (Content-Length other than 0, or Transfer-Encoding) is refused with
+// 400 on every engine. Before, it was upgraded and the body was read as
+// the client's first WebSocket frames: bytes that an HTTP intermediary
+// forwarded as a request's content reached the WAMP session as frames
+// (request smuggling). Content-Length: 0 is no body and is upgraded.
+func TestUpgradeWithBodyRefused(t *testing.T) {
+	head := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+	hello := []byte(`[1,"realm1",{"roles":{"publisher":{}}}]`)
+	frame := mframe(0x81, hello)
+	tests := []struct {
+		name, req string
+		status    string
+	}{
+		{"Content-Length", head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(frame)) + string(frame), "400"},
+		{"Transfer-Encoding", head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(frame), frame), "400"},
+		{"Content-Length 0", head + "Content-Length: 0\r\n\r\n", "101"},
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				conn := ts.dial(t)
+				if _, err := conn.Write([]byte(tt.req)); err != nil {
+					t.Fatal(err)
+				}
+				conn.SetReadDeadline(time.Now().Add(ioTimeout))
+				var got []byte
+				buf := make([]byte, 4096)
+				for !bytes.Contains(got, []byte("\r\n\r\n")) {
+					n, err := conn.Read(buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				if !bytes.HasPrefix(got, []byte("HTTP/1.1 "+tt.status+" ")) {
+					t.Fatalf("response %q, want %s", got, tt.status)
+				}
+				if tt.status != "400" {
+					return
+				}
+				rest, _ := io.ReadAll(conn)
+				if got = append(got, rest...); !strings.Contains(string(got), "body") {
+					t.Fatalf("response %q does not say why", got)
+				}
+			})
+		}
+	})
+}
