@@ -60,3 +60,46 @@ func TestUpgradeWithBodyRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeBadKeyRefused: a Sec-WebSocket-Key that is not the base64 of
+// 16 bytes is refused with 400 on every engine (RFC 6455 section 4.2.1);
+// before, any 24 characters were taken (gobwas/ws checks only the length)
+// and the client upgraded.
+func TestUpgradeBadKeyRefused(t *testing.T) {
+	req := func(key string) string {
+		return "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n"
+	}
+	tests := []struct {
+		name, key, status string
+	}{
+		{"not base64", "!!!!!!!!!!!!!!!!!!!!!!!!", "400"},
+		{"17 bytes", "dGhlIHNhbXBsZSBub25jZQ=A", "400"},
+		{"no padding", "dGhlIHNhbXBsZSBub25jZQAA", "400"},
+		{"valid", "dGhlIHNhbXBsZSBub25jZQ==", "101"},
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				conn := ts.dial(t)
+				if _, err := conn.Write([]byte(req(tt.key))); err != nil {
+					t.Fatal(err)
+				}
+				conn.SetReadDeadline(time.Now().Add(ioTimeout))
+				got := make([]byte, 0, 64)
+				buf := make([]byte, 64)
+				for len(got) < len("HTTP/1.1 400 ") {
+					n, err := conn.Read(buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				if !bytes.HasPrefix(got, []byte("HTTP/1.1 "+tt.status+" ")) {
+					t.Fatalf("response %q, want %s", got, tt.status)
+				}
+			})
+		}
+	})
+}

@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"bytes"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gobwas/ws"
 )
@@ -104,6 +106,24 @@ func FuzzInflate(f *testing.F) {
 		back, err := Inflate(nil, z, len(data))
 		if err != nil || !bytes.Equal(back, data) {
 			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(data), len(back), err)
+		}
+	})
+}
+
+// FuzzAccept: an upgrade request of any bytes is answered or refused,
+// never a panic (the Sec-WebSocket-Key check reads the head's bytes
+// itself), whether it comes in one read or byte by byte.
+func FuzzAccept(f *testing.F) {
+	f.Add([]byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n"))
+	f.Add([]byte("GET /ws HTTP/1.1\nsec-websocket-key: !!!!!!!!!!!!!!!!!!!!!!!!\n\n"))
+	f.Fuzz(func(t *testing.T, req []byte) {
+		u := &Upgrader{MaxRequestSize: 4096}
+		for _, r := range []io.Reader{bytes.NewReader(req), iotest.OneByteReader(bytes.NewReader(req))} {
+			u.Accept(struct {
+				io.Reader
+				io.Writer
+			}{r, io.Discard})
 		}
 	})
 }

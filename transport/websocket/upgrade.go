@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -98,10 +99,12 @@ func cookieValue(header []byte, name string) string {
 // Upgrader.MaxRequestSize.
 var ErrRequestTooLarge = errors.New("websocket handshake: request too large")
 
-// limitedReader fails with ErrRequestTooLarge after n bytes.
+// limitedReader fails with ErrRequestTooLarge after n bytes, and has key
+// judge the Sec-WebSocket-Key of the request's head as it passes.
 type limitedReader struct {
-	r io.Reader
-	n int
+	r   io.Reader
+	n   int
+	key keyScanner
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
@@ -113,7 +116,82 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= n
+	l.key.scan(p[:n])
 	return n, err
+}
+
+// ErrBadKey is the error of an upgrade request refused (400) because its
+// Sec-WebSocket-Key is not the base64 of 16 bytes.
+var ErrBadKey = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+	ws.RejectionReason("Sec-WebSocket-Key must be the base64 encoding of 16 bytes\n"))
+
+// maxKeyLine is the longest header line keyScanner reads: a
+// Sec-WebSocket-Key line is about 45 bytes.
+const maxKeyLine = 128
+
+// keyScanner finds the Sec-WebSocket-Key header in the bytes of a
+// request's head and judges its value, as RFC 6455 section 4.2.1 asks:
+// the base64 encoding of 16 bytes. gobwas/ws checks only its length (24),
+// and does not show it to the Upgrader's callbacks. Lines are split and
+// trimmed as gobwas/ws does, and the last key counts, as there; a line
+// too long to be kept is judged by nobody here (gobwas/ws refuses a key
+// that long).
+type keyScanner struct {
+	line [maxKeyLine]byte
+	n    int  // bytes of the current line in line
+	long bool // the current line did not fit
+	done bool // the head's blank line was seen
+	bad  bool // the last Sec-WebSocket-Key seen is not valid
+}
+
+func (k *keyScanner) scan(b []byte) {
+	for _, c := range b {
+		if k.done {
+			return
+		}
+		if c != '\n' {
+			if k.n < len(k.line) {
+				k.line[k.n] = c
+				k.n++
+			} else {
+				k.long = true
+			}
+			continue
+		}
+		line := bytes.TrimSuffix(k.line[:k.n], []byte("\r"))
+		switch {
+		case k.long:
+			if name, _, ok := bytes.Cut(line, []byte(":")); ok && isKeyHeader(name) {
+				k.bad = false
+			}
+		case len(line) == 0:
+			k.done = true
+		default:
+			if name, value, ok := bytes.Cut(line, []byte(":")); ok && isKeyHeader(name) {
+				k.bad = !validKey(trimSpace(value))
+			}
+		}
+		k.n, k.long = 0, false
+	}
+}
+
+func isKeyHeader(name []byte) bool {
+	return bytes.EqualFold(trimSpace(name), []byte("Sec-WebSocket-Key"))
+}
+
+// trimSpace trims spaces and tabs, as gobwas/ws trims header names and
+// values.
+func trimSpace(b []byte) []byte { return bytes.Trim(b, " \t") }
+
+// validKey reports whether key is the base64 encoding of 16 bytes.
+func validKey(key []byte) bool {
+	const nonce = 16
+	var b [18]byte // Decode needs room for the 24 characters' 18 bytes
+	if len(key) != base64.StdEncoding.EncodedLen(nonce) {
+		return false
+	}
+	n, err := base64.StdEncoding.Strict().Decode(b[:], key)
+	return err == nil && n == nonce
 }
 
 // subprotocols lists what the router speaks, for error messages.
@@ -189,6 +267,7 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 		chosen  codec.Codec
 		offered bool
 		deflate deflateNegotiator
+		lr      limitedReader
 	)
 	up := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
@@ -225,6 +304,8 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			switch {
+			case lr.key.bad:
+				return nil, ErrBadKey
 			case chosen != nil && u.Cookie != nil && cookie == "":
 				cookie, issued = u.Cookie.Signer.New(), true
 				return ws.HandshakeHeaderString("Set-Cookie: " + u.Cookie.Name + "=" + cookie + u.Cookie.Attributes + "\r\n"), nil
@@ -243,10 +324,11 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 	if limit <= 0 {
 		limit = DefaultMaxRequestSize
 	}
+	lr.r, lr.n = rw, limit
 	if _, err := up.Upgrade(struct {
 		io.Reader
 		io.Writer
-	}{&limitedReader{rw, limit}, rw}); err != nil {
+	}{&lr, rw}); err != nil {
 		return Upgraded{}, err
 	}
 	return Upgraded{Codec: chosen, Cookie: UpgradedCookie{Value: cookie, Issued: issued}, Deflate: deflate.accepted}, nil

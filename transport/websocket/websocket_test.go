@@ -3,10 +3,12 @@ package websocket
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gobwas/ws"
 
@@ -379,5 +381,45 @@ func TestUpgrade(t *testing.T) {
 	good := ws.HandshakeHeaderString("Origin: https://app.example.com\r\n")
 	if c, _, err := handshake(t, u, "/ws?x=1", []string{"wamp.2.json"}, good); err != nil || c != codec.JSON {
 		t.Fatalf("good origin: %v %v", c, err)
+	}
+}
+
+// TestAcceptKey: the Sec-WebSocket-Key is judged as gobwas/ws reads the
+// request (the last one counts, names are case-insensitive, values
+// trimmed), whether the head comes in one read or byte by byte; bytes
+// after the head (the client's first frames) are not read as headers.
+func TestAcceptKey(t *testing.T) {
+	const good, bad = "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=A"
+	head := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+	tests := []struct {
+		name, headers, after string
+		ok                   bool
+	}{
+		{"good", "Sec-WebSocket-Key: " + good + "\r\n", "", true},
+		{"bad", "Sec-WebSocket-Key: " + bad + "\r\n", "", false},
+		{"lower case, tabs", "sec-websocket-key:\t" + bad + "\t\r\n", "", false},
+		{"bare LF", "Sec-WebSocket-Key: " + bad + "\n", "", false},
+		{"last one counts", "Sec-WebSocket-Key: " + bad + "\r\nSec-WebSocket-Key: " + good + "\r\n", "", true},
+		{"last bad one counts", "Sec-WebSocket-Key: " + good + "\r\nSec-WebSocket-Key: " + bad + "\r\n", "", false},
+		{"long line", "Sec-WebSocket-Key:" + strings.Repeat(" ", 200) + good + "\r\n", "", true},
+		{"after the head", "Sec-WebSocket-Key: " + good + "\r\n", "Sec-WebSocket-Key: " + bad + "\r\n", true},
+	}
+	for _, tt := range tests {
+		for _, oneByte := range []bool{false, true} {
+			req := head + tt.headers + "\r\n" + tt.after
+			var r io.Reader = strings.NewReader(req)
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			var out bytes.Buffer
+			_, err := (&Upgrader{}).Accept(struct {
+				io.Reader
+				io.Writer
+			}{r, &out})
+			if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, ErrBadKey) {
+				t.Errorf("%s (one byte at a time: %v): %v, %q", tt.name, oneByte, err, out.String())
+			}
+		}
 	}
 }
