@@ -103,3 +103,49 @@ func TestUpgradeBadKeyRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestDeflateOfferWithDuplicateParameter: a permessage-deflate offer that
+// names a parameter twice is declined (RFC 7692 section 5.1) on every
+// engine, and the client talks uncompressed; before,
+// client_max_window_bits given twice (once without a value) was accepted,
+// since gobwas/ws's wsflate does not count a valueless one.
+func TestDeflateOfferWithDuplicateParameter(t *testing.T) {
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n" +
+		"Sec-WebSocket-Extensions: %s\r\n\r\n"
+	tests := []struct {
+		offer  string
+		accept bool
+	}{
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits", false},
+		{"permessage-deflate; client_max_window_bits=10; client_max_window_bits", false},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits=10", false},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits, permessage-deflate", true},
+		{"permessage-deflate; client_max_window_bits", true},
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) { s.Deflate = true })
+		for _, tt := range tests {
+			conn := ts.dial(t)
+			if _, err := fmt.Fprintf(conn, req, tt.offer); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(ioTimeout))
+			var got []byte
+			buf := make([]byte, 4096)
+			for !bytes.Contains(got, []byte("\r\n\r\n")) {
+				n, err := conn.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					t.Fatalf("offer %q: %q, %v", tt.offer, got, err)
+				}
+			}
+			if !bytes.HasPrefix(got, []byte("HTTP/1.1 101 ")) {
+				t.Fatalf("offer %q: response %q, want 101", tt.offer, got)
+			}
+			if accepted := bytes.Contains(got, []byte("permessage-deflate")); accepted != tt.accept {
+				t.Errorf("offer %q: response %q, want permessage-deflate accepted: %v", tt.offer, got, tt.accept)
+			}
+		}
+	})
+}

@@ -48,7 +48,7 @@ func (d *deflateNegotiator) negotiate(opt httphead.Option) (httphead.Option, err
 		return httphead.Option{}, nil
 	}
 	var offer wsflate.Parameters
-	if err := offer.Parse(opt); err != nil {
+	if err := offer.Parse(opt); err != nil || repeatsParameter(opt) {
 		return httphead.Option{}, nil
 	}
 	if offer.ServerMaxWindowBits.Defined() && offer.ServerMaxWindowBits < 15 {
@@ -62,6 +62,25 @@ func (d *deflateNegotiator) negotiate(opt httphead.Option) (httphead.Option, err
 		ClientNoContextTakeover: true,
 		ServerMaxWindowBits:     offer.ServerMaxWindowBits,
 	}.Option(), nil
+}
+
+// repeatsParameter reports whether opt names a parameter twice, which
+// RFC 7692 section 5.1 has the server decline. wsflate's Parse misses a
+// client_max_window_bits without a value beside another one.
+func repeatsParameter(opt httphead.Option) bool {
+	var seen [4][]byte // Parse let through only the four names RFC 7692 has
+	names, repeated := seen[:0], false
+	opt.Parameters.ForEach(func(k, _ []byte) bool {
+		for _, n := range names {
+			if bytes.Equal(n, k) {
+				repeated = true
+				return false
+			}
+		}
+		names = append(names, k)
+		return true
+	})
+	return repeated
 }
 
 // errInflate is a compressed message that is not valid DEFLATE data.

@@ -96,6 +96,8 @@ func TestDeflateNegotiation(t *testing.T) {
 		{"permessage-deflate; foo=1", ""},
 		{"permessage-deflate; client_max_window_bits=20", ""},
 		{"permessage-deflate; server_no_context_takeover; server_no_context_takeover", ""},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits=10", ""},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits", ""},
 		{"x-webkit-deflate-frame", ""},
 		{"x-webkit-deflate-frame, permessage-deflate", accept},
 	} {
