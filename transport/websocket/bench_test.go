@@ -1,6 +1,8 @@
 package websocket
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -29,5 +31,27 @@ func BenchmarkBeginEndFrame(b *testing.B) {
 		out, start := BeginFrame(buf[:0])
 		out = append(out, payload...)
 		_ = EndFrame(out, start, ws.OpText)
+	}
+}
+
+// BenchmarkAccept is the server's side of an upgrade, its request read
+// from memory and its response written to nowhere.
+func BenchmarkAccept(b *testing.B) {
+	req := []byte("GET /ws HTTP/1.1\r\nHost: router.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n" +
+		"Origin: https://app.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+	origins, _ := NewOriginPolicy([]string{"https://*.example.com"})
+	u := &Upgrader{Origins: origins, Deflate: true}
+	var r bytes.Reader
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(req)
+		if _, err := u.Accept(struct {
+			io.Reader
+			io.Writer
+		}{&r, io.Discard}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

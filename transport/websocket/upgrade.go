@@ -125,63 +125,89 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 var ErrBadKey = ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
 	ws.RejectionReason("Sec-WebSocket-Key must be the base64 encoding of 16 bytes\n"))
 
-// maxKeyLine is the longest header line keyScanner reads: a
-// Sec-WebSocket-Key line is about 45 bytes.
-const maxKeyLine = 128
+// maxKeyLine is the longest part of a header line keyScanner keeps when
+// the line comes in two reads: a Sec-WebSocket-Key line is 45 bytes.
+const maxKeyLine = 64
 
 // keyScanner finds the Sec-WebSocket-Key header in the bytes of a
 // request's head and judges its value, as RFC 6455 section 4.2.1 asks:
 // the base64 encoding of 16 bytes. gobwas/ws checks only its length (24),
 // and does not show it to the Upgrader's callbacks. Lines are split and
 // trimmed as gobwas/ws does, and the last key counts, as there; a line
-// too long to be kept is judged by nobody here (gobwas/ws refuses a key
-// that long).
+// cut by a read and too long to be kept is judged by nobody here
+// (gobwas/ws refuses a key that long).
 type keyScanner struct {
-	line [maxKeyLine]byte
-	n    int  // bytes of the current line in line
-	long bool // the current line did not fit
-	done bool // the head's blank line was seen
-	bad  bool // the last Sec-WebSocket-Key seen is not valid
+	line [maxKeyLine]byte // the start of a line cut by a read
+	n    int              // bytes in line
+	long bool             // the line cut by a read did not fit
+	done bool             // the head's blank line was seen
+	bad  bool             // the last Sec-WebSocket-Key seen is not valid
 }
 
 func (k *keyScanner) scan(b []byte) {
-	for _, c := range b {
-		if k.done {
+	for len(b) > 0 && !k.done {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			k.keep(b)
 			return
 		}
-		if c != '\n' {
-			if k.n < len(k.line) {
-				k.line[k.n] = c
-				k.n++
-			} else {
-				k.long = true
-			}
-			continue
+		line := b[:i]
+		if k.n > 0 || k.long {
+			k.keep(line)
+			line = k.line[:k.n]
 		}
-		line := bytes.TrimSuffix(k.line[:k.n], []byte("\r"))
-		switch {
-		case k.long:
-			if name, _, ok := bytes.Cut(line, []byte(":")); ok && isKeyHeader(name) {
-				k.bad = false
-			}
-		case len(line) == 0:
-			k.done = true
-		default:
-			if name, value, ok := bytes.Cut(line, []byte(":")); ok && isKeyHeader(name) {
-				k.bad = !validKey(trimSpace(value))
-			}
-		}
+		k.judge(bytes.TrimSuffix(line, []byte("\r")))
 		k.n, k.long = 0, false
+		b = b[i+1:]
+	}
+}
+
+// keep adds b to the line cut by a read.
+func (k *keyScanner) keep(b []byte) {
+	if k.long || k.n+len(b) > len(k.line) {
+		k.long = true
+		return
+	}
+	k.n += copy(k.line[k.n:], b)
+}
+
+// judge looks at one whole line of the head, its end cut.
+func (k *keyScanner) judge(line []byte) {
+	switch {
+	case len(line) == 0 && !k.long:
+		k.done = true
+		return
+	case k.long:
+		// Only its start was kept; a key in it is not judged.
+		if name, _, ok := bytes.Cut(k.line[:k.n], []byte(":")); ok && isKeyHeader(name) {
+			k.bad = false
+		}
+		return
+	}
+	if t := trimSpace(line); len(t) == 0 || t[0]|0x20 != 's' {
+		return // not the key: most lines end here
+	}
+	if name, value, ok := bytes.Cut(line, []byte(":")); ok && isKeyHeader(name) {
+		k.bad = !validKey(trimSpace(value))
 	}
 }
 
 func isKeyHeader(name []byte) bool {
-	return bytes.EqualFold(trimSpace(name), []byte("Sec-WebSocket-Key"))
+	const key = "Sec-WebSocket-Key"
+	return len(name) >= len(key) && bytes.EqualFold(trimSpace(name), []byte(key))
 }
 
 // trimSpace trims spaces and tabs, as gobwas/ws trims header names and
 // values.
-func trimSpace(b []byte) []byte { return bytes.Trim(b, " \t") }
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
 
 // validKey reports whether key is the base64 encoding of 16 bytes.
 func validKey(key []byte) bool {
