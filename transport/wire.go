@@ -152,11 +152,25 @@ func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violati
 	return used, 0, false, nil
 }
 
-// deliver decodes one message and hands it to the session.
+// deliver decodes one message and hands it to the session. A panic in
+// the decoder or the router costs this connection (close 1011), not the
+// process: on the epoll engine this runs on an event loop, which nothing
+// above recovers.
 func (w *wire) deliver(l link, p []byte) {
 	if l.isClosing() {
 		return
 	}
+	var m wamp.Message
+	defer func() {
+		if r := recover(); r != nil {
+			what := "decoding"
+			if m != nil {
+				what = m.Type().String()
+			}
+			l.logger().Error("panic while handling a message", "message", what, "panic", r, "stack", string(debug.Stack()))
+			w.shut(l, ws.StatusInternalServerError, "internal error")
+		}
+	}()
 	m, err := w.codec().Decode(p)
 	// A request whose options or payload are not valid costs an ERROR,
 	// not the connection (router.Session.ReceiveInvalid).
@@ -173,27 +187,14 @@ func (w *wire) deliver(l link, p []byte) {
 	if joining {
 		w.in.join.received()
 	}
-	w.receive(l, m, invalid)
+	if invalid != nil {
+		w.session.ReceiveInvalid(invalid)
+	} else {
+		w.session.Receive(m)
+	}
 	if joining && w.in.join.welcomed() {
 		l.established()
 	}
-}
-
-// receive passes m to the session, or invalid, the request m that did
-// not decode in full; a panic in the router costs this connection (close
-// 1011), not the process.
-func (w *wire) receive(l link, m wamp.Message, invalid *codec.RequestError) {
-	defer func() {
-		if p := recover(); p != nil {
-			l.logger().Error("panic while handling a message", "message", m.Type().String(), "panic", p, "stack", string(debug.Stack()))
-			w.shut(l, ws.StatusInternalServerError, "internal error")
-		}
-	}()
-	if invalid != nil {
-		w.session.ReceiveInvalid(invalid)
-		return
-	}
-	w.session.Receive(m)
 }
 
 // fail ends the session for a violation the transport found: the session
