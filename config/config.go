@@ -103,6 +103,11 @@ type Listener struct {
 	// leading wildcard host ("https://*.example.com") or "*". Yaml key
 	// allowed_origins.
 	AllowedOrigins []string
+	// TrustedProxies are the reverse proxies in front of the listener
+	// (IP addresses, networks as address/bits, "unix:"), whose
+	// X-Forwarded-For says who the client is. Yaml key trusted_proxies;
+	// default none.
+	TrustedProxies []string
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string

@@ -66,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, max_pending_connections, cookie, longpoll, bridge)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, engine, compression, max_pending_connections, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -168,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, engine, compression, max_pending_connections, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, engine, compression, max_pending_connections, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -429,6 +429,28 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:7:9: listeners[0].allowed_origins[3]: "https://app.*.com": a wildcard must be the whole first label of the host, like https://*.example.com`,
 				`junction.yaml:8:9: listeners[0].allowed_origins[4]: "app.example.com" is not an origin (use "*" or scheme://host[:port], like https://app.example.com or https://*.example.com)`,
 				`junction.yaml:9:9: listeners[0].allowed_origins[5]: "https://app.example.com/chat" has a path, query or fragment; an origin is only scheme://host[:port]`,
+			},
+		},
+
+		// Trusted proxies.
+		{
+			name: "trusted proxies",
+			yaml: lines(
+				"listeners:",
+				"  - address: :8080",
+				"    trusted_proxies:",
+				"      - 10.0.0.0/8",
+				"      - 192.0.2.1",
+				"      - 'unix:'",
+				"      - 2001:db8::/32",
+				"      - proxy.example.com",
+				"      - 10.0.0.0/40",
+				"      - 10.0.0.1:80",
+			),
+			want: []string{
+				`junction.yaml:8:9: listeners[0].trusted_proxies[4]: "proxy.example.com" is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:`,
+				`junction.yaml:9:9: listeners[0].trusted_proxies[5]: "10.0.0.0/40" is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:`,
+				`junction.yaml:10:9: listeners[0].trusted_proxies[6]: "10.0.0.1:80" is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:`,
 			},
 		},
 

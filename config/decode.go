@@ -22,7 +22,7 @@ var (
 	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin", "cluster"}
 	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
-	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "engine", "compression", "max_pending_connections", "cookie", "longpoll", "bridge"}
+	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "trusted_proxies", "engine", "compression", "max_pending_connections", "cookie", "longpoll", "bridge"}
 	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
 	bridgeKeyKeys = []string{"key", "secret", "authid"}
 	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
@@ -604,6 +604,19 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 				var s string
 				d.str(item, ip, &s)
 				l.AllowedOrigins = append(l.AllowedOrigins, s)
+			}
+		case "trusted_proxies":
+			items, ok := d.sequence(v, path)
+			if !ok {
+				return
+			}
+			l.TrustedProxies = make([]string, 0, len(items))
+			for i, item := range items {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				d.r.setPos(ip, item)
+				var s string
+				d.str(item, ip, &s)
+				l.TrustedProxies = append(l.TrustedProxies, s)
 			}
 		case "engine":
 			d.str(v, path, &l.Engine)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/junction-wamp/junction/cluster"
 	"github.com/junction-wamp/junction/internal/secfile"
+	"github.com/junction-wamp/junction/transport"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -225,6 +226,12 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 		p := fmt.Sprintf("%s.allowed_origins[%d]", path, i)
 		if msg := checkOrigin(o); msg != "" {
 			r.errorf(p, "%s", msg)
+		}
+	}
+
+	for i, tp := range l.TrustedProxies {
+		if _, err := transport.ParseProxies([]string{tp}); err != nil {
+			r.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%q is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:", tp)
 		}
 	}
 

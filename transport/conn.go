@@ -198,6 +198,7 @@ func (c *conn) handshake() error {
 		}
 		c.cookie = up.Cookie
 		c.startWebSocket(up, o)
+		c.log = c.srv.opt.log.With("remote", c.remote) // the client's, behind a trusted proxy
 	}
 	c.nc.SetDeadline(time.Time{})
 	if o.helloTimeout > 0 {

@@ -203,6 +203,13 @@ type Server struct {
 	// HTTP bounds the connections Handler serves: timeouts, sizes and
 	// their number.
 	HTTP HTTPLimits
+	// TrustedProxies are the reverse proxies in front of the listeners:
+	// for a WebSocket upgrade or an HTTP request (Handler) that comes
+	// from one, the client's address is read from X-Forwarded-For (see
+	// forwarded.go), and that is the address the router keys the client
+	// on (login throttle, long-poll limits, meta API, logs). Nil trusts
+	// none: every connection's address is its socket's peer.
+	TrustedProxies *Proxies
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -308,6 +315,7 @@ func (s *Server) setup() error {
 	o.wsPath = cmp.Or(s.WebSocketPath, websocket.DefaultPath)
 	o.upgrader.MaxRequestSize = maxUpgradeRequest
 	o.upgrader.Deflate = s.Deflate
+	o.upgrader.ForwardedFor = s.TrustedProxies != nil
 	if c := s.Cookie; c != nil {
 		if c.Name == "" || strings.ContainsAny(c.Name, "=;, \t\r\n\"") {
 			return fmt.Errorf("transport: Cookie.Name %q is not a cookie name", c.Name)

@@ -97,6 +97,7 @@ func (w *wire) startRawSocket(client rawsocket.Handshake, o *options) {
 // succeeded: its codec, and permessage-deflate if it was negotiated
 // (counted: ServerStats.DeflateConns).
 func (w *wire) startWebSocket(up websocket.Upgraded, o *options) {
+	w.remote = clientAddr(w.remote, up.ForwardedFor, w.srv.TrustedProxies)
 	w.proto, w.format = protoWebSocket, up.Codec.Format()
 	w.maxOut = int32(o.maxMessage)
 	w.msgOp = ws.OpText

@@ -382,7 +382,13 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 	// from: limits.max_partial_bytes bounds the process.
 	partial := transport.NewPartialBudget(cfg.Limits.MaxPartialBytes)
 	for _, l := range cfg.Listeners {
+		proxies, err := transport.ParseProxies(l.TrustedProxies)
+		if err != nil {
+			closeAll(listeners)
+			return nil, nil, nil, fmt.Errorf("listener %s: %w", l.Address, err) // config.Validate refused it already
+		}
 		srv := &transport.Server{
+			TrustedProxies:   proxies,
 			WebSocketPath:    l.WebSocketPath,
 			WebSocket:        l.WebSocket,
 			RawSocket:        l.RawSocket,

@@ -44,6 +44,10 @@ type Upgrader struct {
 	// MinDeflateSize and Inflate for what that means). Off, offers are
 	// ignored and the client talks uncompressed.
 	Deflate bool
+	// ForwardedFor keeps the request's X-Forwarded-For header lines in
+	// Upgraded.ForwardedFor, for a server behind reverse proxies to tell
+	// who the client is; off, they are not looked at.
+	ForwardedFor bool
 }
 
 // Upgraded is what an upgrade settled.
@@ -57,6 +61,9 @@ type Upgraded struct {
 	// connection's Reader takes compressed messages and the router may
 	// compress what it sends.
 	Deflate bool
+	// ForwardedFor are the request's X-Forwarded-For header lines, in
+	// order (Upgrader.ForwardedFor).
+	ForwardedFor []string
 }
 
 // UpgradedCookie is the authentication cookie of an upgraded connection.
@@ -284,6 +291,7 @@ func (u *Upgrader) Upgrade(rw io.ReadWriter) (codec.Codec, error) {
 // negotiated (Upgrader.Deflate).
 func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 	var cookie string
+	var forwarded []string
 	issued := false
 	path := u.Path
 	if path == "" {
@@ -311,6 +319,9 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 				if v := cookieValue(value, u.Cookie.Name); u.Cookie.Signer.Valid(v) {
 					cookie = v
 				}
+			}
+			if u.ForwardedFor && len(key) == len("X-Forwarded-For") && bytes.EqualFold(key, []byte("X-Forwarded-For")) {
+				forwarded = append(forwarded, string(value))
 			}
 			if u.Origins != nil && string(key) == "Origin" && !u.Origins.Allow(string(value)) {
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
@@ -357,7 +368,7 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 	}{&lr, rw}); err != nil {
 		return Upgraded{}, err
 	}
-	return Upgraded{Codec: chosen, Cookie: UpgradedCookie{Value: cookie, Issued: issued}, Deflate: deflate.accepted}, nil
+	return Upgraded{Codec: chosen, Cookie: UpgradedCookie{Value: cookie, Issued: issued}, Deflate: deflate.accepted, ForwardedFor: forwarded}, nil
 }
 
 // RequestPath returns the path of an HTTP request target: origin form
