@@ -108,6 +108,11 @@ type Listener struct {
 	// X-Forwarded-For says who the client is. Yaml key trusted_proxies;
 	// default none.
 	TrustedProxies []string
+	// ProxyProtocol has every connection begin with a PROXY protocol
+	// header (v1 or v2) from a TCP load balancer; the address in it is
+	// believed from TrustedProxies. Yaml key proxy_protocol; default
+	// false.
+	ProxyProtocol bool
 	// Engine selects the connection engine: "auto", "epoll" or "goroutine".
 	// Yaml key engine; default "auto".
 	Engine string

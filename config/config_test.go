@@ -66,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in a listener",
 			yaml: lines("listeners:", "  - address: :8080", "    websocket_pth: /x"),
-			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, engine, compression, max_pending_connections, cookie, longpoll, bridge)`},
+			want: []string{`junction.yaml:3:5: unknown key "websocket_pth" in listeners[0] (known: address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, proxy_protocol, engine, compression, max_pending_connections, cookie, longpoll, bridge)`},
 		},
 		{
 			name: "unknown key in tls",
@@ -168,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "listener is a string",
 			yaml: lines("listeners:", "  - 127.0.0.1:8080"),
-			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, engine, compression, max_pending_connections, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
+			want: []string{`junction.yaml:2:5: listeners[0]: expected a mapping of address, websocket_path, websocket, rawsocket, tls, allowed_origins, trusted_proxies, proxy_protocol, engine, compression, max_pending_connections, cookie, longpoll, bridge, got "127.0.0.1:8080"`},
 		},
 		{
 			name: "limits is a list",
@@ -452,6 +452,11 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:9:9: listeners[0].trusted_proxies[5]: "10.0.0.0/40" is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:`,
 				`junction.yaml:10:9: listeners[0].trusted_proxies[6]: "10.0.0.1:80" is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:`,
 			},
+		},
+		{
+			name: "proxy protocol without trusted proxies",
+			yaml: lines("listeners:", "  - address: :8080", "    proxy_protocol: true"),
+			want: []string{`junction.yaml:3:21: listeners[0].proxy_protocol: the PROXY protocol needs trusted_proxies: the load balancers whose headers are believed (a header from anywhere else is read and ignored)`},
 		},
 
 		// Realms.

@@ -22,7 +22,7 @@ var (
 	topKeys       = []string{"listeners", "realms", "realm_template", "store", "limits", "log", "webhooks", "callees", "admin", "cluster"}
 	calleeKeys    = []string{"realm", "procedure", "match", "url", "secret", "authid", "ticket", "timeout", "concurrency"}
 	webhookKeys   = []string{"realm", "topic", "match", "url", "secret", "authid", "ticket", "queue", "timeout", "retries"}
-	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "trusted_proxies", "engine", "compression", "max_pending_connections", "cookie", "longpoll", "bridge"}
+	listenerKeys  = []string{"address", "websocket_path", "websocket", "rawsocket", "tls", "allowed_origins", "trusted_proxies", "proxy_protocol", "engine", "compression", "max_pending_connections", "cookie", "longpoll", "bridge"}
 	bridgeKeys    = []string{"realm", "publish_path", "call_path", "call_timeout", "keys", "signature_window"}
 	bridgeKeyKeys = []string{"key", "secret", "authid"}
 	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
@@ -574,6 +574,8 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 			d.boolean(v, path, &l.WebSocket)
 		case "rawsocket":
 			d.boolean(v, path, &l.RawSocket)
+		case "proxy_protocol":
+			d.boolean(v, path, &l.ProxyProtocol)
 		case "tls":
 			if isNull(resolve(v)) {
 				l.TLS = nil

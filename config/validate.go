@@ -229,6 +229,9 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 		}
 	}
 
+	if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
+		r.errorf(path+".proxy_protocol", "the PROXY protocol needs trusted_proxies: the load balancers whose headers are believed (a header from anywhere else is read and ignored)")
+	}
 	for i, tp := range l.TrustedProxies {
 		if _, err := transport.ParseProxies([]string{tp}); err != nil {
 			r.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%q is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:", tp)

@@ -54,6 +54,9 @@ type testServer struct {
 	ln      net.Listener
 	network string
 	addr    string
+	// prelude is written first on every connection the test dials: a
+	// PROXY protocol header (forwarded_test.go).
+	prelude []byte
 }
 
 // engines lists the engines this system has.
@@ -183,7 +186,7 @@ func serveOn(t *testing.T, ln net.Listener, engine string, cfg func(*Server)) *t
 
 func (ts *testServer) dial(t *testing.T) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout(ts.network, ts.addr, ioTimeout)
+	c, err := ts.dialContext(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +195,22 @@ func (ts *testServer) dial(t *testing.T) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// dialContext dials the server and, when the test set one, writes the
+// PROXY header a load balancer would (prelude) before anything else.
+func (ts *testServer) dialContext(ctx context.Context) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, ts.network, ts.addr)
+	if err != nil || ts.prelude == nil {
+		return c, err
+	}
+	if _, err := c.Write(ts.prelude); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // client is what the tests need of a WAMP test client, either protocol.
@@ -260,7 +279,7 @@ func (ts *testServer) tryWSOffer(t *testing.T, protocol, path string, header ws.
 		Header:  header,
 		Timeout: ioTimeout,
 		NetDial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, ts.network, ts.addr)
+			return ts.dialContext(ctx)
 		},
 	}
 	if protocol != "" {

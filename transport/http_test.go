@@ -50,7 +50,7 @@ func (ts *testServer) httpClient(t *testing.T) (*http.Client, string) {
 	t.Helper()
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, ts.network, ts.addr)
+			return ts.dialContext(ctx)
 		},
 		TLSClientConfig: clientTLS,
 	}

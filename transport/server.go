@@ -210,6 +210,13 @@ type Server struct {
 	// on (login throttle, long-poll limits, meta API, logs). Nil trusts
 	// none: every connection's address is its socket's peer.
 	TrustedProxies *Proxies
+	// ProxyProtocol has every connection begin with a PROXY protocol
+	// header (version 1 or 2), as TCP load balancers send it: the
+	// client's address in it is the connection's when the connection
+	// comes from one of TrustedProxies. A connection without a valid
+	// header within HandshakeTimeout is closed (refusal reason
+	// proxy_header). See proxyproto.go.
+	ProxyProtocol bool
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -224,8 +231,11 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	eng       *engine    // the epoll engine, once a Serve needs it
-	web       *httpFront // net/http for Handler, once a request needs it
+	// proxyReads are the connections whose PROXY header is being read
+	// (proxyproto.go), for Close to end.
+	proxyReads map[net.Conn]struct{}
+	eng        *engine    // the epoll engine, once a Serve needs it
+	web        *httpFront // net/http for Handler, once a request needs it
 
 	stats    serverCounters  // stats.go
 	logLimit lograte.Limiter // for the lines clients cause (refused handshakes)
@@ -395,6 +405,7 @@ func (s *Server) setup() error {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
+	s.proxyReads = make(map[net.Conn]struct{})
 	return nil
 }
 
@@ -470,23 +481,37 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		if eng != nil && s.serveEngine(eng, nc) {
+		if s.ProxyProtocol {
+			s.acceptProxied(eng, nc)
 			continue
 		}
-		c := newConn(s, nc)
-		c.in.join.pend()
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			s.unpend()
+		if !s.serveAccepted(eng, nc) {
 			return nil
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c)
 	}
+}
+
+// serveAccepted serves nc, accepted and counted as pending (pend): on the
+// engine eng when there is one and it takes nc, in goroutine mode
+// otherwise. It reports false, with nc closed, when the Server is closed.
+func (s *Server) serveAccepted(eng *engine, nc net.Conn) bool {
+	if eng != nil && s.serveEngine(eng, nc) {
+		return true
+	}
+	c := newConn(s, nc)
+	c.in.join.pend()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		s.unpend()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serveConn(c)
+	return true
 }
 
 // useEngine says whether ln is served by the epoll engine.
@@ -564,6 +589,7 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.eng.abortAllLocked()
+	s.abortProxyReadsLocked()
 	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	for _, c := range conns {
@@ -596,6 +622,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.eng.abortUnattachedLocked()
+	s.abortProxyReadsLocked()
 	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	defer s.rel.stop()

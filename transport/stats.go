@@ -65,9 +65,10 @@ func kindOf(p protocol) int {
 //	http_busy      HTTP connections were at HTTP.MaxConns
 //	pending_full   the connections not yet joined were at
 //	               MaxPendingConnections: closed at accept, unread
+//	proxy_header   no valid PROXY protocol header (Server.ProxyProtocol)
 //	other          anything else
 var RefusalReasons = []string{"timeout", "closed", "tls", "disabled", "rawsocket", "not_found", "origin",
-	"subprotocol", "bad_request", "too_large", "http_busy", "pending_full", "other"}
+	"subprotocol", "bad_request", "too_large", "http_busy", "pending_full", "proxy_header", "other"}
 
 const (
 	refTimeout = iota
@@ -82,6 +83,7 @@ const (
 	refTooLarge
 	refHTTPBusy
 	refPendingFull
+	refProxyHeader
 	refOther
 	numRefusals
 )
@@ -95,6 +97,7 @@ var (
 	errWebSocketOff      = errors.New("WebSocket is disabled on this port")
 	errHTTPBusy          = errors.New("too many HTTP connections")
 	errTooManyPending    = errors.New("too many connections not yet joined")
+	errProxyHeader       = errors.New("PROXY protocol header")
 )
 
 // refusalReason classes the error that refused a handshake.
@@ -104,6 +107,8 @@ func refusalReason(err error) int {
 	switch {
 	case errors.Is(err, errTLSHandshake):
 		return refTLS
+	case errors.Is(err, errProxyHeader):
+		return refProxyHeader
 	case errors.Is(err, errNoHandshake) || errors.Is(err, os.ErrDeadlineExceeded):
 		return refTimeout
 	case errors.Is(err, errClosedInHandshake) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -389,6 +389,7 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 		}
 		srv := &transport.Server{
 			TrustedProxies:   proxies,
+			ProxyProtocol:    l.ProxyProtocol,
 			WebSocketPath:    l.WebSocketPath,
 			WebSocket:        l.WebSocket,
 			RawSocket:        l.RawSocket,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -105,5 +106,36 @@ realms:
 	}
 	if m := recv(); !strings.Contains(m, `"peer":"203.0.113.5"`) {
 		t.Fatalf("wamp.session.get: %s, want the peer 203.0.113.5", m)
+	}
+}
+
+// TestServeProxyProtocol: a listener with proxy_protocol takes a
+// connection that begins with a PROXY header (the RawSocket handshake
+// after it is answered) and closes one that does not.
+func TestServeProxyProtocol(t *testing.T) {
+	cfg := writeConfig(t, `listeners:
+  - address: 127.0.0.1:0
+    trusted_proxies: [127.0.0.1]
+    proxy_protocol: true
+`)
+	s := serve(t, "--config", cfg)
+	handshake := func(prelude string) ([]byte, error) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", s.listen, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Write(append([]byte(prelude), 0x7f, 0xf2, 0, 0)); err != nil {
+			return nil, err
+		}
+		return io.ReadAll(io.LimitReader(c, 4))
+	}
+	if b, err := handshake("PROXY TCP4 203.0.113.5 127.0.0.1 4711 8080\r\n"); err != nil || len(b) != 4 || b[0] != 0x7f {
+		t.Fatalf("with a PROXY header: %x, %v; want the RawSocket handshake's reply\n%s", b, err, s.logs.String())
+	}
+	if b, _ := handshake(""); len(b) != 0 {
+		t.Fatalf("without a PROXY header: %x; want the connection closed", b)
 	}
 }

@@ -1,0 +1,157 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/junction-wamp/junction/wamp"
+	"github.com/junction-wamp/junction/wamp/codec"
+)
+
+func TestProxyHeaderSize(t *testing.T) {
+	v1 := []byte("PROXY TCP4 203.0.113.5 127.0.0.1 4711 8080\r\n")
+	v2, err := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.ParseIP("203.0.113.5"), Port: 4711}, &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range [][]byte{v1, v2} {
+		for i := range len(h) {
+			if n, err := proxyHeaderSize(h[:i]); n != 0 || err != nil {
+				t.Fatalf("%q, %d of %d bytes: %d, %v; want more to come", h, i, len(h), n, err)
+			}
+		}
+		if n, err := proxyHeaderSize(append(h, "\x16\x03\x01"...)); n != len(h) || err != nil {
+			t.Fatalf("%q and more: %d, %v; want %d", h, n, err, len(h))
+		}
+	}
+	for _, bad := range []string{"\x7f\xf1\x00\x00", "GET / HTTP/1.1\r\n", "PROXY TCP4 " + string(bytes.Repeat([]byte("1"), 100)),
+		"\r\n\r\n\x00\r\nQUIT\n\x21\x11\xff\xff"} {
+		if _, err := proxyHeaderSize([]byte(bad)); err == nil {
+			t.Errorf("%q taken for a PROXY header", bad)
+		}
+	}
+}
+
+// proxyHeader is the header a load balancer sends for a client at
+// 203.0.113.5:4711 (version 1 or 2; LOCAL for its own health check).
+func proxyHeader(t *testing.T, version byte, local bool) []byte {
+	t.Helper()
+	h := proxyproto.HeaderProxyFromAddrs(version, &net.TCPAddr{IP: net.ParseIP("203.0.113.5"), Port: 4711}, &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080})
+	if local {
+		h.Command = proxyproto.LOCAL
+	}
+	b, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Behind a TCP load balancer that sends the PROXY protocol, a session's
+// address is the client's, over RawSocket and WebSocket, TLS or not, on
+// both engines; the balancer's LOCAL connections (health checks) and
+// those from an address not trusted keep their own.
+func TestProxyProtocol(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) {
+		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
+		ts := m.start(t, func(s *Server) {
+			s.ProxyProtocol = true
+			s.TrustedProxies = trusted
+		})
+		for _, v := range []byte{1, 2} {
+			ts.prelude = proxyHeader(t, v, false)
+			rc := ts.dialRS(t, wamp.FormatMsgPack)
+			if got := peerOf(t, rc, join(t, rc)); got != "203.0.113.5:4711" {
+				t.Fatalf("version %d, RawSocket: the session's address is %q, want 203.0.113.5:4711", v, got)
+			}
+			wc := ts.dialWS(t, codec.ByFormat(wamp.FormatJSON).Subprotocol())
+			if got := peerOf(t, wc, join(t, wc)); got != "203.0.113.5:4711" {
+				t.Fatalf("version %d, WebSocket: the session's address is %q, want 203.0.113.5:4711", v, got)
+			}
+		}
+		ts.prelude = proxyHeader(t, 2, true)
+		rc := ts.dialRS(t, wamp.FormatMsgPack)
+		if got := peerOf(t, rc, join(t, rc)); hostAddr(got).String() != "127.0.0.1" {
+			t.Fatalf("LOCAL: the session's address is %q, want the socket's", got)
+		}
+	})
+
+	// From an address not trusted, the header is read and not believed.
+	elsewhere, _ := ParseProxies([]string{"10.0.0.0/8"})
+	ts := startServer(t, EngineAuto, func(s *Server) {
+		s.ProxyProtocol = true
+		s.TrustedProxies = elsewhere
+	})
+	ts.prelude = proxyHeader(t, 1, false)
+	rc := ts.dialRS(t, wamp.FormatMsgPack)
+	if got := peerOf(t, rc, join(t, rc)); hostAddr(got).String() != "127.0.0.1" {
+		t.Fatalf("not trusted: the session's address is %q, want the socket's", got)
+	}
+}
+
+// A connection without a valid PROXY header is closed and counted
+// (proxy_header): no header, a bad one, one that never ends (at
+// HandshakeTimeout); a header that arrives in pieces is waited for; and
+// Close ends the reads in progress (serveOn checks that no goroutine is
+// left).
+func TestProxyProtocolRefused(t *testing.T) {
+	forEngines(t, func(t *testing.T, engine string) {
+		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
+		ts := startServer(t, engine, func(s *Server) {
+			s.ProxyProtocol = true
+			s.TrustedProxies = trusted
+			s.HandshakeTimeout = 300 * time.Millisecond
+		})
+		closedUnanswered := func(first []byte) {
+			t.Helper()
+			c := ts.dial(t)
+			if first != nil {
+				c.Write(first)
+			}
+			c.SetReadDeadline(time.Now().Add(ioTimeout))
+			// Closed with the client's bytes unread: a reset, or an end.
+			if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
+				t.Fatalf("after %q: read %q, %v; want the connection closed", first, b, err)
+			}
+		}
+		closedUnanswered([]byte{0x7f, 0xf1, 0, 0})                             // RawSocket with no header
+		closedUnanswered([]byte("PROXY TCP4 203.0.113.5\r\n\x7f\xf1\x00\x00")) // not a valid one
+		closedUnanswered([]byte("PROXY TCP4 203.0.113.5 127.0.0.1 4711"))      // never ends
+		closedUnanswered(nil)                                                  // silent
+		eventually(t, "the refusals counted", func() bool { return ts.Stats().Refused["proxy_header"] == 4 })
+
+		// In pieces, before and after the read begins.
+		h := proxyHeader(t, 2, false)
+		c := ts.dial(t)
+		c.Write(h[:7])
+		time.Sleep(20 * time.Millisecond) // not needed to pass: lets the server see the first piece alone
+		c.Write(h[7:])
+		c.Write([]byte{0x7f, 0xf1, 0, 0})
+		var reply [4]byte
+		c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.ReadFull(c, reply[:]); err != nil || reply[0] != 0x7f {
+			t.Fatalf("after a header in pieces: %x, %v; want the RawSocket handshake's reply", reply, err)
+		}
+
+		// A read in progress when the server closes.
+		quiet := startServer(t, engine, func(s *Server) {
+			s.ProxyProtocol = true
+			s.TrustedProxies = trusted
+		})
+		qc := quiet.dial(t)
+		qc.Write([]byte("PROXY "))
+		quiet.init() // (Serve's, done or not: the test reads what it set up)
+		eventually(t, "the header's read to begin", func() bool {
+			quiet.mu.Lock()
+			defer quiet.mu.Unlock()
+			return len(quiet.proxyReads) == 1
+		})
+	})
+}
