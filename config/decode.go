@@ -595,30 +595,12 @@ func (d *decoder) listener(n *yaml.Node, path string, l *Listener) {
 				}
 			})
 		case "allowed_origins":
-			items, ok := d.sequence(v, path)
-			if !ok {
-				return
-			}
-			l.AllowedOrigins = make([]string, 0, len(items))
-			for i, item := range items {
-				ip := fmt.Sprintf("%s[%d]", path, i)
-				d.r.setPos(ip, item)
-				var s string
-				d.str(item, ip, &s)
-				l.AllowedOrigins = append(l.AllowedOrigins, s)
+			if list := d.strings(v, path); list != nil {
+				l.AllowedOrigins = list
 			}
 		case "trusted_proxies":
-			items, ok := d.sequence(v, path)
-			if !ok {
-				return
-			}
-			l.TrustedProxies = make([]string, 0, len(items))
-			for i, item := range items {
-				ip := fmt.Sprintf("%s[%d]", path, i)
-				d.r.setPos(ip, item)
-				var s string
-				d.str(item, ip, &s)
-				l.TrustedProxies = append(l.TrustedProxies, s)
+			if list := d.strings(v, path); list != nil {
+				l.TrustedProxies = list
 			}
 		case "engine":
 			d.str(v, path, &l.Engine)
