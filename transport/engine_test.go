@@ -137,15 +137,9 @@ func TestDribbledHandshake(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-		conn.SetReadDeadline(time.Now().Add(ioTimeout))
-		resp := make([]byte, 0, 256)
-		for !bytes.Contains(resp, []byte("\r\n\r\n")) {
-			var b [256]byte
-			n, err := conn.Read(b[:])
-			if err != nil {
-				t.Fatalf("reading the response: %v (got %q)", err, resp)
-			}
-			resp = append(resp, b[:n]...)
+		resp, err := readHead(conn)
+		if err != nil {
+			t.Fatalf("reading the response: %v (got %q)", err, resp)
 		}
 		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) {
 			t.Fatalf("response %q", resp)

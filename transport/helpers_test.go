@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -211,6 +212,23 @@ func (ts *testServer) dialContext(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// readHead reads from conn (within ioTimeout) until the end of an HTTP
+// response's head, and returns what it read, more perhaps, with the
+// error that ended it early.
+func readHead(conn net.Conn) ([]byte, error) {
+	conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("\r\n\r\n")) {
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return got, err
+		}
+	}
+	return got, nil
 }
 
 // client is what the tests need of a WAMP test client, either protocol.

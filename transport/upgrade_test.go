@@ -36,16 +36,7 @@ func TestUpgradeWithBodyRefused(t *testing.T) {
 				if _, err := conn.Write([]byte(tt.req)); err != nil {
 					t.Fatal(err)
 				}
-				conn.SetReadDeadline(time.Now().Add(ioTimeout))
-				var got []byte
-				buf := make([]byte, 4096)
-				for !bytes.Contains(got, []byte("\r\n\r\n")) {
-					n, err := conn.Read(buf)
-					got = append(got, buf[:n]...)
-					if err != nil {
-						break
-					}
-				}
+				got, _ := readHead(conn)
 				if !bytes.HasPrefix(got, []byte("HTTP/1.1 "+tt.status+" ")) {
 					t.Fatalf("response %q, want %s", got, tt.status)
 				}
@@ -130,15 +121,9 @@ func TestDeflateOfferWithDuplicateParameter(t *testing.T) {
 			if _, err := fmt.Fprintf(conn, req, tt.offer); err != nil {
 				t.Fatal(err)
 			}
-			conn.SetReadDeadline(time.Now().Add(ioTimeout))
-			var got []byte
-			buf := make([]byte, 4096)
-			for !bytes.Contains(got, []byte("\r\n\r\n")) {
-				n, err := conn.Read(buf)
-				got = append(got, buf[:n]...)
-				if err != nil {
-					t.Fatalf("offer %q: %q, %v", tt.offer, got, err)
-				}
+			got, err := readHead(conn)
+			if err != nil {
+				t.Fatalf("offer %q: %q, %v", tt.offer, got, err)
 			}
 			if !bytes.HasPrefix(got, []byte("HTTP/1.1 101 ")) {
 				t.Fatalf("offer %q: response %q, want 101", tt.offer, got)
