@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -425,6 +426,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte,
 			return nil, false
 		}
 		h.fail(w, http.StatusBadRequest, "junction.error.bad_request", "reading the body: "+err.Error())
+		return nil, false
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would pass each bad byte on as U+FFFD: the
+		// receivers would get other strings than the ones sent.
+		h.fail(w, http.StatusBadRequest, wamp.ErrInvalidArgument, "the body is not valid UTF-8, as JSON must be (RFC 8259)")
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -212,6 +212,7 @@ func TestBadRequests(t *testing.T) {
 		{"no content type", "POST", "/call", "", `{"procedure": "a"}`, nil, 415, "junction.error.unsupported_media_type"},
 		{"malformed JSON", "POST", "/publish", "application/json", `{"topic": `, nil, 400, "wamp.error.invalid_argument"},
 		{"two values", "POST", "/publish", "application/json", `{"topic": "a"} {}`, nil, 400, "wamp.error.invalid_argument"},
+		{"not UTF-8", "POST", "/publish", "application/json", "{\"topic\": \"a\", \"args\": [\"caf\xe9\"]}", nil, 400, "wamp.error.invalid_argument"},
 		{"args not a list", "POST", "/publish", "application/json", `{"topic": "a", "args": 1}`, nil, 400, "wamp.error.invalid_argument"},
 		{"missing topic", "POST", "/publish", "application/json", `{"args": [1]}`, nil, 400, "wamp.error.invalid_uri"},
 		{"missing procedure", "POST", "/call", "application/json", `{}`, nil, 400, "wamp.error.invalid_uri"},
@@ -229,8 +230,8 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, status, raw, tc.status, tc.error)
 		}
 	}
-	if n := s.b.Stats().Refused; n != 16 {
-		t.Errorf("Refused %d, want 16", n)
+	if n := s.b.Stats().Refused; n != 17 {
+		t.Errorf("Refused %d, want 17", n)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -163,7 +164,9 @@ func (c *Callee) invoke(ctx context.Context, inv *client.Invocation) (*client.Re
 		Kwargs wamp.Dict `json:"kwargs"`
 	}
 	jsonErr := error(nil)
-	if len(bytes.TrimSpace(answer)) > 0 {
+	if !utf8.Valid(answer) {
+		jsonErr = errors.New("not valid UTF-8, as JSON must be (RFC 8259)") // not passed on as U+FFFD
+	} else if len(bytes.TrimSpace(answer)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(answer))
 		dec.UseNumber()
 		jsonErr = dec.Decode(&res)

@@ -42,6 +42,8 @@ func TestHTTPCallee(t *testing.T) {
 			fmt.Fprint(w, `{"error": "com.example.error.taken", "args": ["already"], "kwargs": {"id": 7}}`)
 		case "com.example.http.crash":
 			http.Error(w, "boom", http.StatusInternalServerError)
+		case "com.example.http.latin1":
+			fmt.Fprint(w, "{\"args\": [\"caf\xe9\"]}") // not UTF-8: not passed on as "caf\ufffd"
 		case "com.example.http.slow":
 			select {
 			case <-release:
@@ -66,6 +68,7 @@ func TestHTTPCallee(t *testing.T) {
 	}{
 		{"com.example.http.refuse", "com.example.error.taken", "[already] map[id:7]"},
 		{"com.example.http.crash", string(bridge.ErrHTTPCallee), "[the HTTP callee answered 500 Internal Server Error] map[]"},
+		{"com.example.http.latin1", string(bridge.ErrHTTPCallee), "[the HTTP callee's answer is not JSON {\"args\", \"kwargs\"}: not valid UTF-8, as JSON must be (RFC 8259)] map[]"},
 		{"com.example.http.slow", string(wamp.ErrTimeout), "[the HTTP callee did not answer in time] map[]"},
 	} {
 		_, err := ws.Call(t.Context(), tc.proc, nil, nil, nil)
