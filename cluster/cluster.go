@@ -252,7 +252,9 @@ type Node struct {
 
 	ns    *server.Server // the embedded server; nil with an existing NATS
 	token string         // its clients' token
-	nc    *nats.Conn
+	// routeTLS is the embedded server's route TLS; nil without.
+	routeTLS *RouteTLS
+	nc       *nats.Conn
 
 	// JetStream, for the event store (store.go): nil when the existing
 	// NATS does not run it, jsErr then says so.
@@ -527,11 +529,12 @@ func (n *Node) connect() error {
 		so.Cluster.Port = server.RANDOM_PORT
 	}
 	if t := n.cfg.TLS; t != nil {
-		tc, err := routeTLS(t)
+		rt, err := newRouteTLS(t, n.cfg.Listen)
 		if err != nil {
 			return err
 		}
-		so.Cluster.TLSConfig = tc
+		n.routeTLS = rt
+		so.Cluster.TLSConfig = rt.config()
 		so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
 	}
 	// The in-process connection never crosses a socket: it needs neither
@@ -586,6 +589,9 @@ func (n *Node) connect() error {
 	}
 	n.ns = ns
 	n.token = token
+	if n.routeTLS != nil {
+		n.routeTLS.listen = n.RouteAddr() // the port picked, when it was 0
+	}
 	nc, err := nats.Connect("", append(opts, nats.InProcessServer(ns), nats.Token(token))...)
 	if err != nil {
 		return fmt.Errorf("cluster: connecting to the embedded NATS server: %w", err)
@@ -733,6 +739,12 @@ func (n *Node) noteConnState(nc *nats.Conn) {
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.NodeName }
+
+// RouteTLS is the TLS of the embedded server's routes, to reload its
+// certificate; nil when the routes have none or the node uses an
+// existing NATS (whose client, nats.go, reads its files again at every
+// reconnection).
+func (n *Node) RouteTLS() *RouteTLS { return n.routeTLS }
 
 func (n *Node) idString() string { return strconv.FormatUint(n.id, 16) }
 

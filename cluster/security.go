@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -156,26 +158,90 @@ func checkCredentials(name string) error {
 	return nil
 }
 
-// routeTLS is the embedded server's route TLS: mutual, both ways checked
-// against the cluster's CA. nats-server clones it for each route it dials
-// and sets the name to check there.
-func routeTLS(t *TLS) (*tls.Config, error) {
+// RouteTLS is the embedded server's route TLS: mutual, both ways checked
+// against the cluster's CA. Its certificate and key are read again on
+// Reload (SIGHUP), so that a renewed certificate is taken without a
+// restart: routes handshaking from then on, accepted or dialled, present
+// it (nats-server clones the configuration for each route it dials, and
+// the clone asks for the certificate in use). The CA is read at start
+// only: a CA that changes needs a rolling restart.
+type RouteTLS struct {
+	t      TLS
+	listen string // the route address, set once the server listens
+	pool   *x509.CertPool
+	// srv is what an accepted route's handshake is given; pair the
+	// certificate a dialled route presents.
+	srv              atomic.Pointer[tls.Config]
+	pair             atomic.Pointer[tls.Certificate]
+	reloads, refused atomic.Uint64
+}
+
+func newRouteTLS(t *TLS, listen string) (*RouteTLS, error) {
 	pool, err := loadCA(t.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: route TLS: %w", err)
 	}
-	pair, err := loadKeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: route TLS: %w", err)
+	r := &RouteTLS{t: *t, listen: listen, pool: pool}
+	if err := r.load(); err != nil {
+		return nil, err
 	}
-	return &tls.Config{
+	return r, nil
+}
+
+// load reads the certificate and key and makes them the ones of new
+// route handshakes.
+func (r *RouteTLS) load() error {
+	pair, err := loadKeyPair(r.t.CertFile, r.t.KeyFile)
+	if err != nil {
+		return fmt.Errorf("cluster: route TLS: %w", err)
+	}
+	r.srv.Store(&tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{pair},
-		RootCAs:      pool,
-		ClientCAs:    pool,
+		ClientCAs:    r.pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}, nil
+	})
+	r.pair.Store(&pair)
+	return nil
 }
+
+// config is the embedded server's Cluster.TLSConfig.
+func (r *RouteTLS) config() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*r.pair.Load()}, // read by nats-server's monitoring only
+		RootCAs:      r.pool,
+		ClientCAs:    r.pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return r.srv.Load(), nil
+		},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return r.pair.Load(), nil
+		},
+	}
+}
+
+// Reload reads the certificate and key files again. On failure the
+// routes keep the certificate they had. It returns the certificate in use.
+func (r *RouteTLS) Reload() (*x509.Certificate, error) {
+	if err := r.load(); err != nil {
+		r.refused.Add(1)
+		return r.pair.Load().Leaf, err
+	}
+	r.reloads.Add(1)
+	return r.pair.Load().Leaf, nil
+}
+
+// Listener names the routes, for the log and the metrics: "cluster" and
+// the route address.
+func (r *RouteTLS) Listener() string { return "cluster " + r.listen }
+
+// NotAfter is when the certificate in use expires.
+func (r *RouteTLS) NotAfter() time.Time { return r.pair.Load().Leaf.NotAfter }
+
+// Reloads counts the reloads done and those that failed.
+func (r *RouteTLS) Reloads() (done, failed uint64) { return r.reloads.Load(), r.refused.Load() }
 
 // routeURL is the URL of a route to join: with route authorization, the
 // user and password this node presents.

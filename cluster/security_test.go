@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -327,5 +329,128 @@ func TestCheckSecurity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRouteTLSReload: a node's route certificate renewed in its files is
+// taken at Reload, without a restart: the route it accepts next, and the
+// route it dials next, present the new one (the probe here plays a peer
+// that hangs up after the handshake, so that the node dials again); the
+// cluster keeps its routes and gains a node that joins after; files that
+// do not load leave the certificate it had.
+func TestRouteTLSReload(t *testing.T) {
+	dir := t.TempDir()
+	ca, caFile := newCA(t, dir, "ca")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	probeCert := func(name string) tls.Certificate {
+		p, err := ca.Node(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Cert
+	}
+
+	// A "peer" node 1 dials: each handshake's client certificate is sent
+	// on dialled, then the connection is closed.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{probeCert("probe-peer")},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialled := make(chan *x509.Certificate, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tc := c.(*tls.Conn)
+			tc.SetDeadline(time.Now().Add(5 * time.Second))
+			if tc.Handshake() == nil {
+				select {
+				case dialled <- tc.ConnectionState().PeerCertificates[0]:
+				default:
+				}
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+
+	files := tlsFiles(t, dir, "reload1", ca, caFile)
+	a := startNode(t, Config{NodeName: "reload1", Listen: "127.0.0.1:0", Join: []string{ln.Addr().String()}, TLS: files})
+	b := startNode(t, Config{NodeName: "reload2", Listen: "127.0.0.1:0", Join: []string{a.node.RouteAddr()}, TLS: tlsFiles(t, dir, "reload2", ca, caFile)})
+	waitFor(t, "the nodes to meet", func() bool { return len(a.node.Peers()) == 1 && len(b.node.Peers()) == 1 })
+
+	// accepted is the certificate node 1 presents to a route it accepts.
+	client := probeCert("probe-client")
+	accepted := func() *x509.Certificate {
+		t.Helper()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", a.node.RouteAddr(),
+			&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{client}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	before := accepted()
+	var first *x509.Certificate
+	select {
+	case first = <-dialled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("node 1 did not dial the probe peer")
+	}
+	if !first.Equal(before) {
+		t.Fatalf("node 1 presents %v dialling and %v accepting", first.SerialNumber, before.SerialNumber)
+	}
+
+	// Renewed in place: a certificate of the same name, another serial.
+	renewed, err := ca.Node("reload1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := renewed.WriteFiles(dir, "reload1-"); err != nil {
+		t.Fatal(err)
+	}
+	rt := a.node.RouteTLS()
+	leaf, err := rt.Reload()
+	if err != nil || !leaf.Equal(renewed.Cert.Leaf) || !rt.NotAfter().Equal(renewed.Cert.Leaf.NotAfter) {
+		t.Fatalf("Reload: %v, %v", leaf, err)
+	}
+	if got := accepted(); !got.Equal(renewed.Cert.Leaf) {
+		t.Fatalf("after the reload node 1 presents %v accepting a route, want the renewed %v", got.SerialNumber, renewed.Cert.Leaf.SerialNumber)
+	}
+	for renewedDialled := false; !renewedDialled; {
+		select {
+		case got := <-dialled:
+			renewedDialled = got.Equal(renewed.Cert.Leaf)
+			if !renewedDialled && !got.Equal(before) {
+				t.Fatalf("node 1 dials with %v", got.SerialNumber)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("node 1 did not dial the probe peer again with the renewed certificate")
+		}
+	}
+	c := startNode(t, Config{NodeName: "reload3", Listen: "127.0.0.1:0", Join: []string{a.node.RouteAddr()}, TLS: tlsFiles(t, dir, "reload3", ca, caFile)})
+	waitFor(t, "the third node to join", func() bool { return len(a.node.Peers()) == 2 && len(c.node.Peers()) == 2 })
+	acrossNodes(t, c, a, "renewed")
+
+	// Files that do not load: the renewed certificate stays.
+	if err := os.WriteFile(files.KeyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Reload(); err == nil {
+		t.Fatal("Reload of a damaged key succeeded")
+	}
+	if done, failed := rt.Reloads(); done != 1 || failed != 1 {
+		t.Fatalf("Reloads: %d done, %d failed", done, failed)
+	}
+	if got := accepted(); !got.Equal(renewed.Cert.Leaf) {
+		t.Fatalf("after a failed reload node 1 presents %v", got.SerialNumber)
 	}
 }

@@ -38,7 +38,8 @@ The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
-SIGHUP reloads the TLS listeners' certificate, key and client CA files.
+SIGHUP reloads the TLS listeners' certificate, key and client CA files,
+and the cluster routes' certificate and key.
 
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
@@ -160,11 +161,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// What the metrics read: the parts below add theirs as they start.
 	src := &metrics.Sources{Router: rt, Servers: servers, Version: versionString()}
+	// The certificates SIGHUP reloads: the TLS listeners', and the
+	// cluster routes'.
+	var certs []certFiles
 	for _, f := range tlsFiles {
-		src.TLS = append(src.TLS, f)
+		certs = append(certs, f)
 	}
 	if node != nil {
 		src.Cluster = node
+		if rtls := node.RouteTLS(); rtls != nil {
+			certs = append(certs, rtls)
+			warnExpiry(log, rtls, time.Now())
+		}
+	}
+	for _, f := range certs {
+		src.TLS = append(src.TLS, f)
 	}
 	closeHTTP, err := attachRouter(cfg, servers, rt, src, log)
 	if err != nil {
@@ -224,10 +235,10 @@ serving:
 			}
 			break serving
 		case <-hup:
-			if len(tlsFiles) == 0 {
-				log.Info("SIGHUP: nothing to reload (it reloads the TLS listeners' files; no listener has TLS)")
+			if len(certs) == 0 {
+				log.Info("SIGHUP: nothing to reload (it reloads the certificates of the TLS listeners and the cluster routes; there are none)")
 			}
-			reloadTLS(tlsFiles, log) // logs each listener's outcome
+			reloadTLS(certs, log) // logs each one's outcome
 		}
 	}
 
@@ -429,7 +440,7 @@ func openListeners(cfg *config.Config, log *slog.Logger) ([]*transport.Server, [
 		if l.TLS != nil {
 			files := tlsFiles[len(tlsFiles)-1]
 			files.addr = listenerAddr(ln)
-			files.warnExpiry(log, time.Now())
+			warnExpiry(log, files, time.Now())
 		}
 		servers = append(servers, srv)
 		listeners = append(listeners, ln)

@@ -79,19 +79,15 @@ func (t *listenerTLS) load() error {
 	return nil
 }
 
-// reload loads the files again and logs what came of it.
-func (t *listenerTLS) reload(log *slog.Logger) error {
+// Reload loads the files again, counted; on failure the listener keeps
+// what it had. It returns the certificate in use.
+func (t *listenerTLS) Reload() (*x509.Certificate, error) {
 	if err := t.load(); err != nil {
 		t.refused.Add(1)
-		log.Error("TLS files not reloaded: the listener keeps its certificate", "listener", t.addr, "err", err)
-		return err
+		return t.cur.Load().Certificates[0].Leaf, err
 	}
 	t.reloads.Add(1)
-	leaf := t.cur.Load().Certificates[0].Leaf
-	log.Info("TLS files reloaded", "listener", t.addr, "subject", leaf.Subject.String(),
-		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
-	t.warnExpiry(log, time.Now())
-	return nil
+	return t.cur.Load().Certificates[0].Leaf, nil
 }
 
 // expiryWarning is how long before its certificate expires a listener
@@ -100,17 +96,17 @@ func (t *listenerTLS) reload(log *slog.Logger) error {
 // clients' handshakes fail.
 const expiryWarning = 14 * 24 * time.Hour
 
-// warnExpiry logs a warning when the certificate in use expires within
-// expiryWarning of now, an error when it has expired.
-func (t *listenerTLS) warnExpiry(log *slog.Logger, now time.Time) {
-	leaf := t.cur.Load().Certificates[0].Leaf
-	switch left := leaf.NotAfter.Sub(now); {
+// warnExpiry logs a warning when the certificate in use of f expires
+// within expiryWarning of now, an error when it has expired.
+func warnExpiry(log *slog.Logger, f certFiles, now time.Time) {
+	notAfter := f.NotAfter()
+	switch left := notAfter.Sub(now); {
 	case left <= 0:
-		log.Error("the TLS certificate has expired: clients that check it refuse the handshake", "listener", t.addr,
-			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		log.Error("the TLS certificate has expired: clients that check it refuse the handshake", "listener", f.Listener(),
+			"not_after", notAfter.UTC().Format(time.RFC3339))
 	case left < expiryWarning:
-		log.Warn("the TLS certificate expires soon: renew it, then send SIGHUP", "listener", t.addr,
-			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+		log.Warn("the TLS certificate expires soon: renew it, then send SIGHUP", "listener", f.Listener(),
+			"not_after", notAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
 	}
 }
 
@@ -123,11 +119,31 @@ func (t *listenerTLS) NotAfter() time.Time { return time.Unix(t.notAfter.Load(),
 // Reloads implements metrics.TLSFiles.
 func (t *listenerTLS) Reloads() (done, failed uint64) { return t.reloads.Load(), t.refused.Load() }
 
-// reloadTLS reloads every TLS listener's files.
-func reloadTLS(files []*listenerTLS, log *slog.Logger) error {
+// certFiles are certificate files the router reads again on SIGHUP: a
+// TLS listener's (listenerTLS) or the cluster routes'
+// (cluster.RouteTLS). Reload reads them, counted in Reloads, and returns
+// the certificate in use; on failure the old one stays.
+type certFiles interface {
+	Listener() string
+	NotAfter() time.Time
+	Reloads() (done, failed uint64)
+	Reload() (*x509.Certificate, error)
+}
+
+// reloadTLS reloads every one of files and logs what came of each.
+func reloadTLS(files []certFiles, log *slog.Logger) error {
 	var errs []error
+	now := time.Now()
 	for _, f := range files {
-		errs = append(errs, f.reload(log))
+		leaf, err := f.Reload()
+		if err != nil {
+			log.Error("TLS files not reloaded: the listener keeps its certificate", "listener", f.Listener(), "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("TLS files reloaded", "listener", f.Listener(), "subject", leaf.Subject.String(),
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		warnExpiry(log, f, now)
 	}
 	return errors.Join(errs...)
 }

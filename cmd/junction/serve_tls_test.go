@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -280,9 +282,81 @@ func TestTLSExpiryWarning(t *testing.T) {
 		{notAfter.Add(time.Second), `level=ERROR msg="the TLS certificate has expired`},
 	} {
 		var out bytes.Buffer
-		files.warnExpiry(slog.New(slog.NewTextHandler(&out, nil)), tc.now)
+		warnExpiry(slog.New(slog.NewTextHandler(&out, nil)), files, tc.now)
 		if tc.want == "" && out.Len() != 0 || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%v before expiry: logged %q, want %q", notAfter.Sub(tc.now), out.String(), tc.want)
 		}
+	}
+}
+
+// TestServeClusterTLSReload: SIGHUP reads a cluster node's route
+// certificate and key again: the route port presents the renewed
+// certificate to the next route that handshakes, and the log says so.
+func TestServeClusterTLSReload(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := first.WriteFiles(dir, "n1-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+cluster:
+  node: n1
+  listen: 127.0.0.1:0
+  tls: {cert: %s, key: %s, ca: %s}
+`, certFile, keyFile, caFile)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	_, logs, exit := serveInProcess(t, ctx, "--config", writeConfig(t, cfg))
+	defer func() {
+		stop()
+		<-exit
+	}()
+	m := regexp.MustCompile(`cluster (127\.0\.0\.1:[0-9]+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no route address in the log:\n%s", logs.String())
+	}
+	peer, err := ca.Node("probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := func() *x509.Certificate {
+		t.Helper()
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", m[1],
+			&tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{peer.Cert}})
+		if err != nil {
+			t.Fatalf("TLS handshake with the route port %s: %v", m[1], err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	if got := served(); !got.Equal(first.Cert.Leaf) {
+		t.Fatalf("the route port presents %v, want %v", got.SerialNumber, first.Cert.Leaf.SerialNumber)
+	}
+	renewed, err := ca.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := renewed.WriteFiles(dir, "n1-"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, logs, `msg="TLS files reloaded" listener="cluster `+m[1]+`"`, 1)
+	if got := served(); !got.Equal(renewed.Cert.Leaf) {
+		t.Fatalf("after SIGHUP the route port presents %v, want the renewed %v", got.SerialNumber, renewed.Cert.Leaf.SerialNumber)
 	}
 }
