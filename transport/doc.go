@@ -122,7 +122,10 @@
 // Server.OutboundQueue, but an empty queue always takes one message, however
 // large, so that a message up to the size limit can always be sent. A
 // message larger than the client accepts (its RawSocket handshake, or
-// Server.MaxMessageSize) is router.ErrTooLarge. What to do about a full
+// Server.MaxMessageSize) is router.ErrTooLarge. No frame is: a RawSocket
+// PING longer than the client's announced maximum fails the connection
+// (ABORT wamp.error.protocol_violation) as soon as its header arrives,
+// since the PONG must echo it and could not be sent. What to do about a full
 // queue is the router's slow-consumer policy. An ABORT is never refused
 // for a full queue: it is a session's last message and says why the
 // session ends.

@@ -185,8 +185,10 @@ func (in *input) limit(joined bool, o *options) int {
 // large, or does not fit in the budget) fails the connection: the caller
 // fails it, discards what else the client sends, and calls next no more.
 // A compressed message is decompressed within the budget, which grow
-// (the connection's wire: see inflating) reserves from.
-func (in *input) next(s *Server, proto protocol, b []byte, grow websocket.Budget) (f frame, n, need int, v *violation) {
+// (the connection's wire: see inflating) reserves from. maxOut is the
+// largest payload the connection may send: a RawSocket PING longer than
+// that is a violation, since its PONG would have to be as long.
+func (in *input) next(s *Server, proto protocol, b []byte, maxOut int, grow websocket.Budget) (f frame, n, need int, v *violation) {
 	joined := in.join.welcomed()
 	if proto == protoRawSocket {
 		limit := in.limit(joined, &s.opt)
@@ -196,6 +198,14 @@ func (in *input) next(s *Server, proto protocol, b []byte, grow websocket.Budget
 			return f, 0, 0, in.tooLarge(s, proto, joined, rf.Length, limit)
 		case err != nil:
 			return f, 0, 0, in.fail(s, &violation{reason: err.Error()})
+		case rf.Type == rawsocket.TypePing && rf.Length > maxOut:
+			// The PONG must echo the PING, and the router must send
+			// nothing longer than the client announced: the client asks
+			// for what it said it cannot take. Refused from the header,
+			// before the payload is read.
+			return f, 0, 0, in.fail(s, &violation{reason: fmt.Sprintf(
+				"rawsocket: PING of %d bytes is longer than the maximum length of %d the client announced: its PONG cannot be sent",
+				rf.Length, maxOut)})
 		case n == 0:
 			return f, 0, rf.Size(), in.hold(s, rf.Length)
 		}

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -332,6 +333,82 @@ func TestMaxPendingConnections(t *testing.T) {
 		refusedClosed()
 		if n := ts.Stats().Refused["pending_full"]; n != 2 {
 			t.Errorf("pending_full refusals %d, want 2", n)
+		}
+	})
+}
+
+// TestRawSocketPingOverClientLimit: a RawSocket client that announced it
+// accepts messages of up to 512 bytes gets a PONG for a PING of 512 bytes,
+// but a PING of 513 bytes asks for a PONG the router must not send (a PONG
+// echoes its PING exactly; the router sends nothing longer than the
+// client's announced maximum): the connection is failed, with ABORT
+// protocol_violation, and no frame over 512 bytes is sent. Before and
+// after WELCOME.
+func TestRawSocketPingOverClientLimit(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, nil)
+		dial := func(t *testing.T) *rsClient {
+			c, err := ts.tryRS(t, []byte{rawsocket.Magic, 0x00 | byte(wamp.FormatJSON), 0, 0}) // 2^9 bytes
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		// readOne reads a frame, checking that it is no longer than the
+		// client accepts.
+		readOne := func(t *testing.T, c *rsClient) (rawsocket.Header, []byte, error) {
+			t.Helper()
+			h, p, err := c.readFrame()
+			if err == nil && h.Length > rawsocket.MinLength {
+				t.Fatalf("the router sent a %v frame of %d bytes to a client that accepts %d", h.Type, h.Length, rawsocket.MinLength)
+			}
+			return h, p, err
+		}
+		for _, joined := range []bool{false, true} {
+			name := "before WELCOME"
+			if joined {
+				name = "after WELCOME"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := dial(t)
+				if joined {
+					join(t, c)
+				}
+				ping := bytes.Repeat([]byte{'p'}, rawsocket.MinLength)
+				c.writeFrame(rawsocket.TypePing, ping)
+				h, p, err := readOne(t, c)
+				if err != nil || h.Type != rawsocket.TypePong || !bytes.Equal(p, ping) {
+					t.Fatalf("got %v of %d bytes, %v; want the PONG of %d bytes", h.Type, len(p), err, len(ping))
+				}
+
+				c.writeFrame(rawsocket.TypePing, append(ping, 'p'))
+				var msgs []wamp.Message
+				for {
+					h, p, err := readOne(t, c)
+					if err != nil {
+						if !errors.Is(err, io.EOF) && !isReset(err) {
+							t.Fatalf("waiting for the end of the connection: %v", err)
+						}
+						break
+					}
+					if h.Type != rawsocket.TypeMessage {
+						t.Fatalf("got a %v of %d bytes, want no PONG", h.Type, h.Length)
+					}
+					m, err := c.codec.Decode(p)
+					if err != nil {
+						t.Fatalf("decoding %q: %v", p, err)
+					}
+					msgs = append(msgs, m)
+				}
+				if len(msgs) != 1 {
+					t.Fatalf("got %+v, want one ABORT", msgs)
+				}
+				a, ok := msgs[0].(*wamp.Abort)
+				if !ok || a.Reason != wamp.ErrProtocolViolation ||
+					!strings.Contains(wamp.String(a.Details, "message"), "PING of 513 bytes") {
+					t.Fatalf("got %+v, want ABORT protocol_violation about the PING of 513 bytes", msgs[0])
+				}
+			})
 		}
 	})
 }

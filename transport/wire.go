@@ -122,7 +122,7 @@ func (w *wire) codec() codec.Codec { return codec.ByFormat(w.format) }
 // caller discards what else the client sends.
 func (w *wire) frames(l link, b []byte) (used, need int, closed bool, v *violation) {
 	for used < len(b) {
-		f, n, need, v := w.in.next(w.srv, w.proto, b[used:], (*inflating)(w))
+		f, n, need, v := w.in.next(w.srv, w.proto, b[used:], int(w.maxOut), (*inflating)(w))
 		if v != nil {
 			w.fail(l, v.code, v.reason)
 			return used, 0, false, v
