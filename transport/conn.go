@@ -106,6 +106,9 @@ func (c *conn) serve() {
 		}
 		c.log.Debug("connection refused", "err", err)
 		c.srv.refused(c.remote, err)
+		if errors.Is(err, websocket.ErrRequestTooLarge) {
+			c.lingerRefused()
+		}
 		c.raw.Close()
 		return
 	}
@@ -266,6 +269,21 @@ func (c *conn) drain() {
 			return
 		}
 	}
+}
+
+// lingerRefused ends a handshake answered while the client is still
+// sending: an upgrade request over the limit, answered 431 with the rest
+// of it unread. It half-closes, then reads and discards what the client
+// sends until it closes its side or the close grace ends, as the epoll
+// engine does after any answer; the caller closes. Closing with the
+// client's bytes unread would reset the connection, and the reset can
+// destroy the answer before the client reads it.
+func (c *conn) lingerRefused() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	c.drain()
 }
 
 // fill reads more bytes, and turns the hello deadline into the session's

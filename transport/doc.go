@@ -238,5 +238,8 @@
 // engine would seal it. The epoll engine runs the WebSocket upgrade (gobwas/ws, no
 // net/http) over the request bytes in memory once they are all there, and
 // answers a bad request line before the headers, as goroutine mode does;
-// an upgrade request is limited to 16 KiB.
+// an upgrade request is limited to 16 KiB: one over it is answered 431
+// Request Header Fields Too Large, and the connection half-closed and
+// read until the client closes its side (within the close grace), so
+// that the answer is not lost to a reset, on both engines.
 package transport

@@ -257,7 +257,10 @@ func (c *econn) handshake(b []byte) (int, int) {
 	end := requestEnd(b)
 	if end < 0 {
 		if len(b) >= o.upgrader.MaxRequestSize {
-			c.refuse(websocket.ErrRequestTooLarge)
+			// The upgrader reads up to its limit and answers: 431, or
+			// what it finds wrong first, as in goroutine mode. Without
+			// the head's end it cannot upgrade.
+			c.upgrade(b, false)
 			return len(b), 0
 		}
 		// Judge the request line as soon as it is there, as the

@@ -3,8 +3,6 @@ package transport
 import (
 	"bytes"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -371,22 +369,5 @@ func TestSendCloseRace(t *testing.T) {
 			c.netConn().Close()
 		}
 		eventually(t, "the sessions to detach", func() bool { return ts.Router.Stats().Sessions == 0 })
-	})
-}
-
-// TestRequestTooLarge: an upgrade request over the limit is refused
-// without an answer.
-func TestRequestTooLarge(t *testing.T) {
-	forModes(t, func(t *testing.T, m mode) {
-		ts := m.start(t, nil)
-		conn := ts.dial(t)
-		go func() {
-			fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n", strings.Repeat("b", maxUpgradeRequest))
-		}()
-		conn.SetReadDeadline(time.Now().Add(ioTimeout))
-		resp, err := io.ReadAll(conn)
-		if len(resp) != 0 || err != nil && !isReset(err) && !errors.Is(err, io.EOF) {
-			t.Fatalf("got %q, %v; want the connection closed", resp, err)
-		}
 	})
 }

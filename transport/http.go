@@ -124,7 +124,7 @@ const (
 // soon as its request line is there; one for the WebSocket path once its
 // headers are, unless they ask for a WebSocket upgrade. With WebSocket off,
 // everything goes to the Handler. A request head over the upgrader's limit
-// is left to the upgrader, which refuses it.
+// is left to the upgrader, which refuses it (431).
 func routeHTTP(b []byte, o *options) httpRoute {
 	if !o.webSocket {
 		return routeHandler

@@ -61,7 +61,7 @@ func kindOf(p protocol) int {
 //	origin         the browser origin is not allowed
 //	subprotocol    no WAMP subprotocol the router speaks was offered
 //	bad_request    a malformed request, or not a WebSocket upgrade
-//	too_large      an upgrade request over 16 KiB
+//	too_large      an upgrade request over 16 KiB (answered 431)
 //	http_busy      HTTP connections were at HTTP.MaxConns
 //	pending_full   the connections not yet joined were at
 //	               MaxPendingConnections: closed at accept, unread

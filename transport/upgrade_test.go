@@ -134,3 +134,77 @@ func TestDeflateOfferWithDuplicateParameter(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeRequestTooLarge: an upgrade request whose request line and
+// headers pass the limit (16 KiB) is answered 431 Request Header Fields
+// Too Large, and the connection closed, on every engine, with or without
+// a Handler: whether the head never ends, ends past the limit, or its
+// request line alone is too long. Before, the connection was closed (or
+// reset) without an answer. The client is still sending when the answer
+// comes: the server reads on until the client closes, so that its answer
+// is not lost to a reset.
+func TestUpgradeRequestTooLarge(t *testing.T) {
+	big := strings.Repeat("b", maxUpgradeRequest)
+	head := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+	tests := []struct{ name, req string }{
+		{"head never ends", "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n"},
+		{"head ends past the limit", head + "Cookie: " + big + "\r\n\r\n"},
+		{"request line", "GET /ws?" + big + " HTTP/1.1\r\n" + head[len("GET /ws HTTP/1.1\r\n"):] + "\r\n"},
+	}
+	for _, handler := range []bool{false, true} {
+		name := "no handler"
+		if handler {
+			name = "handler"
+		}
+		t.Run(name, func(t *testing.T) {
+			forModes(t, func(t *testing.T, m mode) {
+				ts := m.start(t, func(s *Server) {
+					if handler {
+						s.Handler = testMux(nil)
+					}
+				})
+				for _, tt := range tests {
+					t.Run(tt.name, func(t *testing.T) {
+						conn := ts.dial(t)
+						wrote := make(chan struct{})
+						go func() {
+							defer close(wrote)
+							conn.Write([]byte(tt.req)) // fails once the server is gone: no matter
+						}()
+						defer func() {
+							conn.Close()
+							<-wrote
+						}()
+						conn.SetReadDeadline(time.Now().Add(ioTimeout))
+						var got []byte
+						buf := make([]byte, 4096)
+						for !bytes.Contains(got, []byte("\r\n\r\n")) {
+							n, err := conn.Read(buf)
+							got = append(got, buf[:n]...)
+							if err != nil {
+								t.Fatalf("got %q, %v; want a 431 response", got, err)
+							}
+						}
+						const status = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+						if !bytes.HasPrefix(got, []byte(status)) || !bytes.Contains(got, []byte("\r\nConnection: close\r\n")) {
+							t.Fatalf("response %q, want %q closing the connection", got, status)
+						}
+						// The server's end of stream, not a reset: it read
+						// what the client sent after the answer.
+						rest, err := io.ReadAll(conn)
+						if err != nil {
+							t.Fatalf("after the response: %v", err)
+						}
+						if got = append(got, rest...); !bytes.Contains(got, []byte(fmt.Sprint(maxUpgradeRequest))) {
+							t.Fatalf("response %q does not say the limit", got)
+						}
+					})
+				}
+				if n := ts.Stats().Refused["too_large"]; n != uint64(len(tests)) {
+					t.Errorf("too_large refusals %d, want %d", n, len(tests))
+				}
+			})
+		})
+	}
+}

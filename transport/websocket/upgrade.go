@@ -32,7 +32,8 @@ type Upgrader struct {
 	// is not a browser) is accepted. Nil accepts any origin.
 	Origins *OriginPolicy
 	// MaxRequestSize bounds the bytes read for the upgrade request, headers
-	// included; zero means DefaultMaxRequestSize. (gobwas/ws accumulates a
+	// included; zero means DefaultMaxRequestSize. A request over it is
+	// answered 431 Request Header Fields Too Large. (gobwas/ws accumulates a
 	// header line of any length in memory; this is what bounds it.)
 	MaxRequestSize int
 	// Cookie, when set, is the authentication cookie Accept reads
@@ -102,9 +103,20 @@ func cookieValue(header []byte, name string) string {
 	return ""
 }
 
-// ErrRequestTooLarge is returned by Upgrade for a request over
-// Upgrader.MaxRequestSize.
-var ErrRequestTooLarge = errors.New("websocket handshake: request too large")
+// ErrRequestTooLarge is the error of an upgrade request refused (431
+// Request Header Fields Too Large) because its request line and headers
+// are over Upgrader.MaxRequestSize.
+var ErrRequestTooLarge = ws.RejectConnectionError(ws.RejectionStatus(http.StatusRequestHeaderFieldsTooLarge),
+	ws.RejectionReason("websocket handshake: request too large"))
+
+// tooLargeResponse is the answer to a request over limit bytes, as
+// net/http gives it: the client may still be sending its head, and the
+// connection closes after the answer.
+func tooLargeResponse(limit int) []byte {
+	body := fmt.Sprintf("the request line and headers of a WebSocket upgrade must not exceed %d bytes\n", limit)
+	return fmt.Appendf(nil, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
 
 // limitedReader fails with ErrRequestTooLarge after n bytes, and has key
 // judge the Sec-WebSocket-Key of the request's head as it passes.
@@ -270,11 +282,14 @@ func hasBody(key, value []byte) bool {
 // 101 Switching Protocols with the first subprotocol in the client's list
 // that the router speaks, or an error status with a plain-text body that
 // says why (404 wrong path, 403 origin refused, 400 no WAMP subprotocol, a
-// request with a body or a malformed one, 405, 426 and the like for what
-// gobwas/ws refuses). It returns the codec of the chosen subprotocol. An
-// error (a *ws.ConnectionRejectedError when the request was answered with
-// an error status) means the caller closes the connection. Deadlines are
-// the caller's business.
+// request with a body or a malformed one, 431 a request over
+// MaxRequestSize, 405, 426 and the like for what gobwas/ws refuses). It
+// returns the codec of the chosen subprotocol. An error (a
+// *ws.ConnectionRejectedError when the request was answered with an error
+// status) means the caller closes the connection. The 431 is answered with
+// the rest of the request unread (ErrRequestTooLarge): the caller reads
+// what the client still sends before it closes, or the reset that closing
+// causes may destroy the answer. Deadlines are the caller's business.
 //
 // rw is read through a buffer: bytes the client sends after its request and
 // before the response (which RFC 6455, section 4.1, rules out by having
@@ -366,6 +381,13 @@ func (u *Upgrader) Accept(rw io.ReadWriter) (Upgraded, error) {
 		io.Reader
 		io.Writer
 	}{&lr, rw}); err != nil {
+		if errors.Is(err, ErrRequestTooLarge) {
+			// gobwas/ws gives up on a read error without an answer: this
+			// one is ours to give.
+			if _, werr := rw.Write(tooLargeResponse(limit)); werr != nil {
+				err = fmt.Errorf("%w (writing the answer: %w)", err, werr)
+			}
+		}
 		return Upgraded{}, err
 	}
 	return Upgraded{Codec: chosen, Cookie: UpgradedCookie{Value: cookie, Issued: issued}, Deflate: deflate.accepted, ForwardedFor: forwarded}, nil

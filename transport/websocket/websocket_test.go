@@ -1,10 +1,13 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -374,9 +377,24 @@ func TestUpgrade(t *testing.T) {
 	if _, _, err := handshake(t, u, "/ws", []string{"wamp.2.json"}, bad); status(err) != 403 {
 		t.Fatalf("bad origin: %v", err)
 	}
-	huge := ws.HandshakeHeaderString("Cookie: " + strings.Repeat("c", DefaultMaxRequestSize) + "\r\n")
-	if _, _, err := handshake(t, u, "/ws", []string{"wamp.2.json"}, huge); !errors.Is(err, ErrRequestTooLarge) {
+	// A request over the limit is answered 431 while the client may still
+	// be sending it (no pipe here: a net.Pipe client would never read).
+	huge := "GET /ws HTTP/1.1\r\nHost: test\r\nCookie: " + strings.Repeat("c", DefaultMaxRequestSize) + "\r\n\r\n"
+	var out bytes.Buffer
+	_, err = u.Accept(struct {
+		io.Reader
+		io.Writer
+	}{strings.NewReader(huge), &out})
+	if !errors.Is(err, ErrRequestTooLarge) || status(err) != 431 {
 		t.Fatalf("huge request: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(&out), nil)
+	if err != nil {
+		t.Fatalf("huge request: answer %q: %v", out.String(), err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 431 || !resp.Close || err != nil || !strings.Contains(string(body), fmt.Sprint(DefaultMaxRequestSize)) {
+		t.Fatalf("huge request: answer %d (close: %v) %q, %v", resp.StatusCode, resp.Close, body, err)
 	}
 	good := ws.HandshakeHeaderString("Origin: https://app.example.com\r\n")
 	if c, _, err := handshake(t, u, "/ws?x=1", []string{"wamp.2.json"}, good); err != nil || c != codec.JSON {
