@@ -72,9 +72,11 @@ type Server struct {
 	WebSocket, RawSocket bool
 	// AllowedOrigins lists the browser origins allowed to open a
 	// WebSocket: exact origins ("https://app.example.com"), wildcards in the
-	// first label of the host ("https://*.example.com") or "*". Empty means
-	// any origin; a refused origin gets 403. Clients that send no Origin
-	// header (they are not browsers) are not checked.
+	// first label of the host ("https://*.example.com") or "*", compared
+	// with Origin headers as origins are, case and default ports aside
+	// (websocket.NewOriginPolicy). Empty means any origin; a refused
+	// origin gets 403. Clients that send no Origin header (they are not
+	// browsers) are not checked.
 	AllowedOrigins []string
 	// Deflate negotiates permessage-deflate (RFC 7692) with the WebSocket
 	// clients that offer it (browsers always do). Such a connection takes

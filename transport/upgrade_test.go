@@ -2,11 +2,14 @@ package transport
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // TestUpgradeWithBodyRefused: an upgrade request that announces a body
@@ -207,4 +210,48 @@ func TestUpgradeRequestTooLarge(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAllowedOriginsDefaultPort: origins are compared as RFC 6454 compares
+// them, scheme and host without regard to case and the default port (443
+// for https and wss, 80 for http and ws) the same as none, on every
+// engine: a pattern that names the default port allows a browser's origin,
+// which never does, and an Origin header that names it is allowed by a
+// pattern without it, wildcards included. Before, both were compared
+// literally and such upgrades refused (403).
+func TestAllowedOriginsDefaultPort(t *testing.T) {
+	tests := []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://app.example.com", true},
+		{"https://app.example.com:443", true},
+		{"HTTPS://App.Example.COM:443", true},
+		{"https://app.example.com:8443", false},
+		{"http://app.example.com", false},
+		{"http://a.example.org", true},
+		{"http://a.example.org:80", true},
+		{"http://a.example.org:8080", false},
+		{"https://a.example.net:443", true},
+		{"https://a.b.example.net", true},
+		{"https://a.example.net:8443", false},
+		{"https://example.net:443", false},
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		ts := m.start(t, func(s *Server) {
+			s.AllowedOrigins = []string{"https://app.example.com:443", "http://*.example.org:80", "https://*.example.net"}
+		})
+		for _, tt := range tests {
+			c, err := ts.tryWS(t, "wamp.2.json", "/ws", ws.HandshakeHeaderString("Origin: "+tt.origin+"\r\n"))
+			var se ws.StatusError
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("origin %q: %v, want it allowed", tt.origin, err)
+			case tt.ok:
+				join(t, c)
+			case !errors.As(err, &se) || se != 403:
+				t.Errorf("origin %q: %v, want 403", tt.origin, err)
+			}
+		}
+	})
 }

@@ -17,11 +17,15 @@ type OriginPolicy struct {
 type wildcard struct{ prefix, suffix string }
 
 // NewOriginPolicy builds a policy from patterns, each an exact origin
-// ("https://app.example.com", compared without regard to case), a wildcard
-// in the first label of the host ("https://*.example.com" allows
-// https://a.example.com and https://a.b.example.com, but neither
-// https://example.com nor another scheme or port), or "*" for any origin.
-// No patterns at all also means any origin, and the policy is nil.
+// ("https://app.example.com"), a wildcard in the first label of the host
+// ("https://*.example.com" allows https://a.example.com and
+// https://a.b.example.com, but neither https://example.com nor another
+// scheme or port), or "*" for any origin. Patterns and Origin headers are
+// compared as origins are (RFC 6454): scheme and host without regard to
+// case, and the scheme's default port (443 for https and wss, 80 for http
+// and ws) the same as none, so that https://app.example.com:443 allows the
+// https://app.example.com a browser sends. No patterns at all also means
+// any origin, and the policy is nil.
 func NewOriginPolicy(patterns []string) (*OriginPolicy, error) {
 	if len(patterns) == 0 {
 		return nil, nil
@@ -32,7 +36,7 @@ func NewOriginPolicy(patterns []string) (*OriginPolicy, error) {
 			p.any = true
 			continue
 		}
-		pat = strings.ToLower(pat)
+		pat = normalOrigin(pat)
 		scheme, rest, ok := strings.Cut(pat, "://")
 		if !ok || scheme == "" || rest == "" || strings.ContainsAny(rest, "/?#@") {
 			return nil, fmt.Errorf("allowed origin %q: an origin is scheme://host[:port], with no path", pat)
@@ -54,7 +58,7 @@ func (p *OriginPolicy) Allow(origin string) bool {
 	if p == nil || p.any {
 		return true
 	}
-	origin = strings.ToLower(origin)
+	origin = normalOrigin(origin)
 	for _, e := range p.exact {
 		if origin == e {
 			return true
@@ -71,4 +75,22 @@ func (p *OriginPolicy) Allow(origin string) bool {
 		}
 	}
 	return false
+}
+
+// normalOrigin is origin ("scheme://host[:port]") as it is compared: in
+// lower case, without the scheme's default port, which RFC 6454 (section
+// 6.2) leaves out of an origin's serialization. It allocates nothing for
+// an origin already in that form, as browsers send them.
+func normalOrigin(origin string) string {
+	origin = strings.ToLower(origin)
+	var port string
+	switch {
+	case strings.HasPrefix(origin, "https://"), strings.HasPrefix(origin, "wss://"):
+		port = ":443"
+	case strings.HasPrefix(origin, "http://"), strings.HasPrefix(origin, "ws://"):
+		port = ":80"
+	default:
+		return origin
+	}
+	return strings.TrimSuffix(origin, port)
 }

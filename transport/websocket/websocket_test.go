@@ -300,9 +300,40 @@ func TestOriginPolicy(t *testing.T) {
 		"http://x.local:8080":           true,
 		"http://x.local":                false,
 		"null":                          false,
+		// The default port is the same as none.
+		"https://app.example.com:443":  true,
+		"HTTPS://App.Example.COM:443":  true,
+		"https://app.example.com:4430": false,
+		"http://app.example.com:443":   false,
+		"https://a.b.example.org:443":  true,
+		"https://example.org:443":      false,
+		"http://x.local:80":            false,
 	} {
 		if got := p.Allow(origin); got != want {
 			t.Errorf("Allow(%q) = %v, want %v", origin, got, want)
+		}
+	}
+	// Patterns that name the default port allow the origins browsers
+	// send, which never do.
+	p, err = NewOriginPolicy([]string{"https://App.example.com:443", "http://*.example.org:80", "wss://w.example.com:443", "ws://[::1]:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for origin, want := range map[string]bool{
+		"https://app.example.com":      true,
+		"https://app.example.com:443":  true,
+		"https://app.example.com:8443": false,
+		"http://a.example.org":         true,
+		"http://a.example.org:80":      true,
+		"http://a.example.org:8080":    false,
+		"http://example.org":           false,
+		"wss://w.example.com":          true,
+		"ws://[::1]":                   true,
+		"ws://[::1]:80":                true,
+		"ws://[::1]:8080":              false,
+	} {
+		if got := p.Allow(origin); got != want {
+			t.Errorf("with default ports in the patterns: Allow(%q) = %v, want %v", origin, got, want)
 		}
 	}
 	if p, _ := NewOriginPolicy(nil); !p.Allow("https://any.where") {
