@@ -404,7 +404,10 @@ func (c *conn) readHTTPHead() (httpRoute, error) {
 		if r := routeHTTP(c.rb.unread(), c.opt); r != routeMore {
 			return r, nil
 		}
-		if err := c.rb.fill(c.nc, len(c.rb.unread())+1); err != nil {
+		// Room for a whole head: the buffer doubles as bytes arrive
+		// (asking for one byte more each time grew it a byte per read,
+		// a head near the limit costing thousands of reads and copies).
+		if err := c.rb.fill(c.nc, c.opt.upgrader.MaxRequestSize); err != nil {
 			return 0, fmt.Errorf("reading an HTTP request from %s: %w", c.remote, err)
 		}
 	}
