@@ -135,6 +135,10 @@ func (e *engine) abortHandshakesLocked() {
 	}
 }
 
+// tlsPlainKeep is the largest plaintext buffer a TLS connection keeps for
+// a rest much smaller than it.
+const tlsPlainKeep = 64 << 10
+
 // tlsData is Data for a TLS connection: the records in b are opened in
 // place and their plaintext goes through the plain path; what a frame
 // split over records leaves waits in c.tls.plain.
@@ -159,8 +163,13 @@ func (c *econn) tlsData(b []byte) (int, int) {
 			// but under the race detector it instruments all the message
 			// so far at every read while a large message arrives:
 			// quadratic, seconds for a few MiB on a loaded machine.)
-		case len(t.plain) > 0:
+		case len(t.plain) > 0 && (cap(t.plain) <= tlsPlainKeep || cap(t.plain) < 4*len(rest)):
 			t.plain = t.plain[:copy(t.plain, rest)]
+		case len(t.plain) > 0:
+			// The buffer a large message grew is not kept for the start
+			// of the next frame: a client that then went quiet would
+			// have its connection hold it, a cost no bound counts.
+			t.plain = append([]byte(nil), rest...)
 		default:
 			t.plain = append([]byte(nil), rest...)
 		}
