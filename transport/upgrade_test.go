@@ -179,15 +179,9 @@ func TestUpgradeRequestTooLarge(t *testing.T) {
 							conn.Close()
 							<-wrote
 						}()
-						conn.SetReadDeadline(time.Now().Add(ioTimeout))
-						var got []byte
-						buf := make([]byte, 4096)
-						for !bytes.Contains(got, []byte("\r\n\r\n")) {
-							n, err := conn.Read(buf)
-							got = append(got, buf[:n]...)
-							if err != nil {
-								t.Fatalf("got %q, %v; want a 431 response", got, err)
-							}
+						got, err := readHead(conn)
+						if err != nil {
+							t.Fatalf("got %q, %v; want a 431 response", got, err)
 						}
 						const status = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
 						if !bytes.HasPrefix(got, []byte(status)) || !bytes.Contains(got, []byte("\r\nConnection: close\r\n")) {
