@@ -87,7 +87,14 @@ type Handler struct {
 	mux     *http.ServeMux
 	started time.Time
 	snaps   snapshotCache
-	streams atomic.Int64 // live streams open (/api/events)
+	// crossOrigin refuses a kill a browser sent for a page of another
+	// origin: by its Sec-Fetch-Site header, which every current browser
+	// sends, and, from one that does not, by its Origin against its Host.
+	// Comparing Origin and Host alone refused the page's own kills behind
+	// a reverse proxy that rewrites Host (nginx does by default, to the
+	// router's address), the page's origin being the proxy's public name.
+	crossOrigin *http.CrossOriginProtection
+	streams     atomic.Int64 // live streams open (/api/events)
 }
 
 // New returns the Handler of cfg.
@@ -95,7 +102,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Router == nil {
 		return nil, errors.New("admin: Config.Router is nil")
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), started: time.Now()}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), started: time.Now(), crossOrigin: http.NewCrossOriginProtection()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -168,6 +168,17 @@ func TestAccess(t *testing.T) {
 		header: map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example.com"}}); code != 403 {
 		t.Fatalf("kill from another origin: %d", code)
 	}
+	if code, _, _ := do(t, base, request{method: "POST", path: "/api/kill", body: kill, user: "ops", pass: "act",
+		header: map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example.com", "Sec-Fetch-Site": "cross-site"}}); code != 403 {
+		t.Fatalf("kill from another site, as a browser says it: %d", code)
+	}
+	// Behind a proxy that rewrites Host (nginx's default: the router's
+	// address), the page's own kill names the proxy's public origin; the
+	// browser says it is same-origin.
+	behindProxy := map[string]string{"Content-Type": "application/json", "Origin": "https://ops.example.com", "Sec-Fetch-Site": "same-origin"}
+	if code, _, body := do(t, base, request{method: "POST", path: "/api/kill", body: `{"realm":"realm1","session":"1"}`, header: behindProxy, user: "ops", pass: "act"}); code != 404 {
+		t.Fatalf("the page's kill behind a proxy that rewrites Host: %d %s, want 404 (no such session)", code, body)
+	}
 	if code, _, body := do(t, base, request{method: "POST", path: "/api/kill", body: kill, header: json, user: "ops", pass: "act"}); code != 200 {
 		t.Fatalf("kill as ops: %d %s", code, body)
 	}

@@ -416,7 +416,7 @@ func (h *Handler) kill(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "415 unsupported media type: send JSON", http.StatusUnsupportedMediaType)
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+	if err := h.crossOrigin.Check(r); err != nil {
 		http.Error(w, "403 forbidden: request from another origin", http.StatusForbidden)
 		return
 	}
@@ -442,10 +442,4 @@ func (h *Handler) kill(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("admin: session killed", "by", id.name, "remote", r.RemoteAddr, "realm", req.Realm, "session", sid)
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"killed\":%q}\n", req.Session)
-}
-
-// sameOrigin reports whether origin (scheme://host[:port]) names host.
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, host)
 }
