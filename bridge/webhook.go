@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,10 @@ const (
 	DefaultWebhookRetries = 5
 	webhookFirstBackoff   = 100 * time.Millisecond
 	webhookMaxBackoff     = 10 * time.Second
+	// webhookMaxRetryAfter bounds the wait a Retry-After header may ask
+	// for: an endpoint must not park an event (and the queue behind it)
+	// for long.
+	webhookMaxRetryAfter = 60 * time.Second
 )
 
 // WebhookConfig subscribes an HTTP endpoint to a topic: each event is
@@ -58,11 +64,17 @@ type WebhookConfig struct {
 	// Retries is how many times a failed POST (an error, a 5xx, 408 or
 	// 429) is tried again, with backoff doubling from 100ms up to 10s;
 	// 0 takes the default, 5; a negative value tries once. Then the event
-	// is dropped (counted and logged).
+	// is dropped (counted and logged). A 429 or 503 answer with a
+	// Retry-After header (seconds or an HTTP date) that asks for longer
+	// than the backoff is waited for instead, up to 60s.
 	Retries int
 	// Client makes the requests; nil: one with Timeout.
 	Client *http.Client
 	Logger *slog.Logger
+
+	// maxRetryAfter bounds what Retry-After may ask for; 0 is
+	// webhookMaxRetryAfter. Tests lower it.
+	maxRetryAfter time.Duration
 }
 
 // WebhookStats are what a Webhook did, a snapshot taken by Webhook.Stats.
@@ -70,11 +82,14 @@ type WebhookStats struct {
 	Delivered int64 // events the endpoint answered 2xx
 	Retried   int64 // POSTs tried again
 	Dropped   int64 // events dropped: queue full, retries spent, or refused (4xx)
+	// RetryAfter counts the retries (among Retried) that waited longer
+	// than the backoff because the endpoint's Retry-After asked.
+	RetryAfter int64
 }
 
 // webhookCounters are the live counters behind WebhookStats.
 type webhookCounters struct {
-	Delivered, Retried, Dropped atomic.Int64
+	Delivered, Retried, Dropped, RetryAfter atomic.Int64
 }
 
 // Webhook is a running webhook: a session subscribed to the topic and a
@@ -101,6 +116,7 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 	cfg.Match = cmp.Or(cfg.Match, "exact")
 	cfg.Queue = cmp.Or(cfg.Queue, DefaultWebhookQueue)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultWebhookTimeout)
+	cfg.maxRetryAfter = cmp.Or(cfg.maxRetryAfter, webhookMaxRetryAfter)
 	switch {
 	case cfg.Retries == 0:
 		cfg.Retries = DefaultWebhookRetries
@@ -142,7 +158,7 @@ func StartWebhook(ctx context.Context, cfg WebhookConfig) (*Webhook, error) {
 // Stats returns a snapshot of the webhook's counters.
 func (w *Webhook) Stats() WebhookStats {
 	c := &w.stats
-	return WebhookStats{Delivered: c.Delivered.Load(), Retried: c.Retried.Load(), Dropped: c.Dropped.Load()}
+	return WebhookStats{Delivered: c.Delivered.Load(), Retried: c.Retried.Load(), Dropped: c.Dropped.Load(), RetryAfter: c.RetryAfter.Load()}
 }
 
 // Stop leaves the realm and stops delivering; events still queued, and
@@ -202,11 +218,12 @@ func (w *Webhook) run(ctx context.Context) {
 	}
 }
 
-// deliver POSTs one event, retrying with backoff.
+// deliver POSTs one event, retrying with backoff, or after the wait the
+// endpoint's Retry-After asks for when that is longer.
 func (w *Webhook) deliver(ctx context.Context, body []byte) {
 	backoff := webhookFirstBackoff
 	for attempt := 0; ; attempt++ {
-		status, err := w.post(ctx, body)
+		status, retryAfter, err := w.post(ctx, body)
 		switch {
 		case err == nil && status/100 == 2:
 			w.stats.Delivered.Add(1)
@@ -228,7 +245,16 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) {
 			return
 		}
 		w.stats.Retried.Add(1)
-		t := time.NewTimer(backoff)
+		wait, asked := retryWait(backoff, status, retryAfter, time.Now(), w.cfg.maxRetryAfter)
+		if wait > backoff {
+			w.stats.RetryAfter.Add(1)
+		}
+		if asked > wait {
+			// Logged at most once per wait of the bound, a minute.
+			w.log.Warn("webhook: the endpoint asked to be tried again later than the webhook waits",
+				"status", status, "retry_after", retryAfter, "wait", wait)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -240,18 +266,56 @@ func (w *Webhook) deliver(ctx context.Context, body []byte) {
 	}
 }
 
-func (w *Webhook) post(ctx context.Context, body []byte) (int, error) {
+// post POSTs body once and returns the answer's status and Retry-After
+// header.
+func (w *Webhook) post(ctx context.Context, body []byte) (status int, retryAfter string, err error) {
 	req, err := signedPost(ctx, w.cfg.URL, "junction-webhook", w.cfg.Secret, body)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
+}
+
+// retryWait returns how long to wait before trying a POST again that was
+// answered status with the Retry-After header retryAfter ("" if none),
+// at now: the backoff, or longer when a 429 or 503 answer's Retry-After
+// asks for longer, but never more than limit. asked is what Retry-After
+// asked for (0 when it is absent, ignored or not valid).
+func retryWait(backoff time.Duration, status int, retryAfter string, now time.Time, limit time.Duration) (wait, asked time.Duration) {
+	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable || retryAfter == "" {
+		return backoff, 0
+	}
+	asked, ok := parseRetryAfter(retryAfter, now)
+	if !ok {
+		return backoff, 0
+	}
+	return max(backoff, min(asked, limit)), asked
+}
+
+// parseRetryAfter reads a Retry-After header (RFC 9110 section 10.2.3):
+// delta-seconds or an HTTP date, as a wait from now (0 for a date past).
+// A wait too long for a time.Duration is the longest one.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || secs > math.MaxInt64/uint64(time.Second) {
+			return math.MaxInt64, true // only digits, so too many of them
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now) // saturates rather than overflowing
+	return max(d, 0), true
 }
 
 // signedPost is a JSON POST of body to url, as webhooks and HTTP callees

@@ -54,6 +54,7 @@
 //	junction_bridge_requests_total{outcome}        counter   HTTP bridge requests: published, called (200), refused (4xx), failed (5xx)
 //	junction_webhook_events_total{outcome}         counter   events for webhooks: delivered, dropped (queue full, retries spent, refused)
 //	junction_webhook_retries_total                 counter   webhook POSTs tried again
+//	junction_webhook_retry_after_total             counter   of those, the ones that waited longer because the endpoint's Retry-After asked
 //
 // A cluster node (clustered routers only; a single router has none of these):
 //
@@ -163,6 +164,7 @@ type Collector struct {
 
 	lpOpen, lpOpened, lpHeld, lpExpired, lpRefused *prometheus.Desc
 	bridgeRequests, webhookEvents, webhookRetries  *prometheus.Desc
+	webhookRetryAfter                              *prometheus.Desc
 
 	clConnected, clPeers, clSent, clReceived           *prometheus.Desc
 	clNATSSent, clNATSReceived, clNATSBytesSent        *prometheus.Desc
@@ -223,14 +225,15 @@ func NewCollector(src Sources) *Collector {
 		histUnencodable: d("history_unencodable_total", "Publications not kept in the history because they could not be encoded for it (values no serializer takes, from a session in the router's process)."),
 		buildInfo:       d("build_info", "1, labelled with the router's version.", "version", "goversion"),
 
-		lpOpen:         d("longpoll_transports", "Long-poll transports open."),
-		lpOpened:       d("longpoll_transports_opened_total", "Long-poll transports opened."),
-		lpHeld:         d("longpoll_receives_held", "Long-poll receive requests held open, waiting for a message."),
-		lpExpired:      d("longpoll_transports_expired_total", "Long-poll transports closed by their session or hello timeout."),
-		lpRefused:      d("longpoll_requests_refused_total", "Long-poll requests refused, by reason (address, full, moved, bad).", "reason"),
-		bridgeRequests: d("bridge_requests_total", "HTTP bridge requests by outcome: published, called (answered 200), refused (4xx), failed (5xx), client_closed (ended before its answer: the client left).", "outcome"),
-		webhookEvents:  d("webhook_events_total", "Events for webhooks by outcome (delivered, dropped).", "outcome"),
-		webhookRetries: d("webhook_retries_total", "Webhook POSTs tried again."),
+		lpOpen:            d("longpoll_transports", "Long-poll transports open."),
+		lpOpened:          d("longpoll_transports_opened_total", "Long-poll transports opened."),
+		lpHeld:            d("longpoll_receives_held", "Long-poll receive requests held open, waiting for a message."),
+		lpExpired:         d("longpoll_transports_expired_total", "Long-poll transports closed by their session or hello timeout."),
+		lpRefused:         d("longpoll_requests_refused_total", "Long-poll requests refused, by reason (address, full, moved, bad).", "reason"),
+		bridgeRequests:    d("bridge_requests_total", "HTTP bridge requests by outcome: published, called (answered 200), refused (4xx), failed (5xx), client_closed (ended before its answer: the client left).", "outcome"),
+		webhookEvents:     d("webhook_events_total", "Events for webhooks by outcome (delivered, dropped).", "outcome"),
+		webhookRetries:    d("webhook_retries_total", "Webhook POSTs tried again."),
+		webhookRetryAfter: d("webhook_retry_after_total", "Webhook POSTs tried again that waited longer than the backoff because the endpoint's Retry-After asked (at most 60s)."),
 
 		clConnected:         d("cluster_nats_connected", "1 while the cluster node has its NATS connection, else 0."),
 		clPeers:             d("cluster_peers", "Other cluster nodes this node takes for alive."),
@@ -277,6 +280,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if len(c.src.Webhooks) > 0 {
 		ch <- c.webhookEvents
 		ch <- c.webhookRetries
+		ch <- c.webhookRetryAfter
 	}
 	if c.src.Cluster != nil {
 		for _, d := range []*prometheus.Desc{
@@ -454,10 +458,12 @@ func (c *Collector) collectHTTP(counter func(*prometheus.Desc, uint64, ...string
 			sum.Delivered += s.Delivered
 			sum.Dropped += s.Dropped
 			sum.Retried += s.Retried
+			sum.RetryAfter += s.RetryAfter
 		}
 		counter(c.webhookEvents, uint64(sum.Delivered), "delivered")
 		counter(c.webhookEvents, uint64(sum.Dropped), "dropped")
 		counter(c.webhookRetries, uint64(sum.Retried))
+		counter(c.webhookRetryAfter, uint64(sum.RetryAfter))
 	}
 }
 
