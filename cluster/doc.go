@@ -155,7 +155,8 @@
 // Config.Replicas copies each (min(3, known nodes) by default):
 //
 //	N_history_<h>  one per history rule <h> (a hash of realm and rule),
-//	               subject N.history.<h>, MaxMsgs the rule's limit; each
+//	               subject N.history.<h>, MaxMsgs the rule's limit and
+//	               MaxBytes its MaxBytes (JetStream reserves them); each
 //	               message a node stamp (8 bytes) and a history record
 //	N_retained     subjects N.retained.<hash of realm and topic>, one
 //	               message per subject: the realm and the record of the
@@ -178,10 +179,13 @@
 // the router sends PUBLISHED (or ERROR); the embedded servers sync every
 // stored message to disk before they acknowledge it (SyncAlways), as the
 // single node's history commits before PUBLISHED. The queue is bounded (8192
-// events, 32 MiB); past it an append fails and is counted. get_events
-// waits for this node's queued stores, reads the streams of the rules
-// that cover the subscription with ordered consumers, merges them by
-// stamp and selects with history.Select, as history.Store does on disk.
+// events, 32 MiB); past it an append fails and is counted, and so does one
+// of an event whose message alone is larger than its rule's MaxBytes (as
+// JetStream counts it): stored, it would take every other message of the
+// stream with it. get_events waits for this node's queued stores, reads
+// the streams of the rules that cover the subscription with ordered
+// consumers, merges them by stamp and selects with history.Select, as
+// history.Store does on disk.
 // The streams are made, or updated to the rules' limits, in the
 // background at start, since clustered JetStream only runs once a second
 // node is up; until then stores fail after a short try.

@@ -71,8 +71,8 @@ type storeWaiter struct {
 }
 
 // jsStore is the cluster's store: one stream per history rule (its limit
-// is the stream's), one stream of retained events (the last per topic),
-// watched by every node into its router's retained events.
+// and MaxBytes are the stream's), one stream of retained events (the last
+// per topic), watched by every node into its router's retained events.
 type jsStore struct {
 	n      *Node
 	js     jetstream.JetStream
@@ -104,8 +104,8 @@ type jsStore struct {
 	done    chan struct{} // the writer and the ensure loop have stopped
 
 	stats struct {
-		appended, dropped, writeErrors, lost atomic.Uint64
-		retainedFailed, badRecords           atomic.Uint64
+		appended, dropped, writeErrors, lost, tooLarge atomic.Uint64
+		retainedFailed, badRecords                     atomic.Uint64
 	}
 }
 
@@ -228,6 +228,7 @@ func (s *jsStore) ensure(ctx context.Context) error {
 			Description: fmt.Sprintf("junction event history of realm %s, rule %s %s", realm, r.Match, r.Topic),
 			Subjects:    []string{subj},
 			MaxMsgs:     int64(r.Limit),
+			MaxBytes:    streamMaxBytes(r),
 			Discard:     jetstream.DiscardOld,
 			Storage:     jetstream.FileStorage,
 			Replicas:    s.n.replicas,
@@ -263,6 +264,24 @@ func (s *jsStore) ensure(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("cluster: event store ready in JetStream", "replicas", s.n.replicas)
 	return nil
+}
+
+// streamMaxBytes is the MaxBytes of a history rule's stream: the rule's,
+// or -1 (no bound) when it has none.
+func streamMaxBytes(r history.Rule) int64 {
+	if r.MaxBytes > 0 {
+		return r.MaxBytes
+	}
+	return -1
+}
+
+// storedSize is the size JetStream's file store counts for a message of
+// subj and data without headers against a stream's MaxBytes (nats-server's
+// fileStoreMsgSize: length, sequence, time, subject length, subject, data
+// and hash). A message larger than MaxBytes on its own would be stored,
+// then deleted with every message before it.
+func storedSize(subj string, data []byte) int {
+	return 4 + 8 + 8 + 2 + len(subj) + len(data) + 8
 }
 
 // makeStream makes a stream, or updates it to cfg, within ensureTry: a
@@ -357,7 +376,12 @@ func (s *jsStore) appendEvent(realm wamp.URI, ev *history.Event, durable func(er
 	if err != nil {
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
 	}
-	return s.enqueue(s.subjects[ruleKey{realm, r.Match, r.Topic}], data, durable)
+	subj := s.subjects[ruleKey{realm, r.Match, r.Topic}]
+	if err := r.CheckSize(realm, ev.Topic, storedSize(subj, data)); err != nil {
+		s.stats.tooLarge.Add(1)
+		return err
+	}
+	return s.enqueue(subj, data, durable)
 }
 
 // stamp returns the stamp a history record is stored behind: 8 bytes
@@ -713,6 +737,7 @@ func (s *jsStore) Stats() history.Stats {
 	return history.Stats{
 		Appended: s.stats.appended.Load(), Dropped: s.stats.dropped.Load(),
 		WriteErrors: s.stats.writeErrors.Load(), Lost: s.stats.lost.Load(), Queued: queued,
+		TooLarge: s.stats.tooLarge.Load(),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
@@ -351,5 +352,65 @@ func TestLongHistoryReadWithFewRequests(t *testing.T) {
 	}
 	if n := requests() - before; n > 5 {
 		t.Errorf("reading %d events took %d JetStream API requests", total, n)
+	}
+}
+
+// TestStoreMaxBytes: a history rule's MaxBytes bounds its stream as it
+// bounds the single node's file: the stream is made with it, holds no
+// more, and keeps the newest events; an event larger than the bound on
+// its own is refused (an acknowledged publication gets an ERROR) and
+// costs the stream none of the events it holds.
+func TestStoreMaxBytes(t *testing.T) {
+	const payload, maxBytes = 10 << 10, 35 << 10
+	ns := startTestNATS(t, server.Options{JetStream: true, StoreDir: t.TempDir()})
+	rule := router.HistoryRule{Match: wamp.MatchExact, Topic: "com.example.big", Limit: 1000, MaxBytes: maxBytes}
+	realm := router.RealmConfig{Name: "realm1", Anonymous: true, History: []router.HistoryRule{rule}}
+	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{realm}})
+	waitStoreReady(t, tn)
+	name, _ := tn.node.store().streamFor("realm1", rule)
+	stream := func() jetstream.StreamInfo {
+		st, err := tn.node.js.Stream(ctxT(t), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *info
+	}
+	if mb := stream().Config.MaxBytes; mb != maxBytes {
+		t.Fatalf("stream %s made with MaxBytes %d, want the rule's %d", name, mb, maxBytes)
+	}
+	s := dial(t, tn, wamp.FormatJSON)
+	publish := func(n int) (uint64, error) {
+		id, err := s.Publish(ctxT(t), "com.example.big", wamp.List{strings.Repeat("x", n)}, nil, wamp.Dict{"acknowledge": true})
+		return uint64(id), err
+	}
+	var published []uint64
+	for range 10 {
+		id, err := publish(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		published = append(published, id)
+	}
+	_, sub := events(t, s, "com.example.big", nil)
+	kept := pubs(t, getEvents(t, s, sub.ID(), nil))
+	if info := stream(); info.State.Bytes > maxBytes || len(kept) != 3 || !reflect.DeepEqual(kept, published[7:]) {
+		t.Fatalf("10 events of %d bytes under max_bytes %d: the stream holds %d bytes, get_events gives %v of %v",
+			payload, maxBytes, info.State.Bytes, kept, published)
+	}
+
+	_, err := publish(maxBytes)
+	var we *client.Error
+	if !errors.As(err, &we) || we.URI != wamp.ErrHistoryUnavailable {
+		t.Fatalf("an event larger than max_bytes: %v, want %s", err, wamp.ErrHistoryUnavailable)
+	}
+	if got := pubs(t, getEvents(t, s, sub.ID(), nil)); !reflect.DeepEqual(got, kept) {
+		t.Fatalf("after an event larger than max_bytes, get_events gives %v, want %v", got, kept)
+	}
+	if n := tn.rt.HistoryStats().TooLarge; n != 1 {
+		t.Errorf("TooLarge %d, want 1", n)
 	}
 }

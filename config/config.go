@@ -258,7 +258,8 @@ type Realm struct {
 const MaxTrustLevel = 1<<53 - 1
 
 // HistoryRule keeps the last Limit events published to the topics that
-// Topic matches under Match (all of them together).
+// Topic matches under Match (all of them together), and of those at most
+// MaxBytes bytes when MaxBytes is set.
 type HistoryRule struct {
 	// Topic is a topic URI, or a pattern for prefix and wildcard matching
 	// (checked strictly when the realm has strict_uris). Required. Yaml
@@ -271,10 +272,20 @@ type HistoryRule struct {
 	// Limit is the number of events the rule keeps, for all the topics it
 	// matches together, from 1 to MaxHistoryLimit. Required. Yaml key limit.
 	Limit int
+	// MaxBytes bounds the bytes of the events the rule keeps (as stored:
+	// payload, details and topic), for all its topics together; the oldest
+	// go first, and an event larger on its own is not kept. 0 for no
+	// bound, else at least MinHistoryMaxBytes. Yaml key max_bytes (a
+	// size); default 0.
+	MaxBytes int64
 }
 
 // MaxHistoryLimit is the most events one history rule may keep.
 const MaxHistoryLimit = 10_000_000
+
+// MinHistoryMaxBytes is the least a history rule's MaxBytes may be, when
+// it is set.
+const MinHistoryMaxBytes = 1 << 10
 
 // Store configures the router's persistent store.
 type Store struct {

@@ -549,11 +549,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				`junction.yaml:4:19: realms[0].trust_levels: expected a mapping of authrole: trust level, got a list`,
 				`junction.yaml:5:14: realms[0].history: expected a list, got a mapping`,
-				`junction.yaml:8:9: realms[1].history[0]: expected a mapping of topic, match, limit, got "a.b"`,
+				`junction.yaml:8:9: realms[1].history[0]: expected a mapping of topic, match, limit, max_bytes, got "a.b"`,
 				`junction.yaml:9:16: realms[1].history[1].topic: expected a single value, got a list`,
 				`junction.yaml:10:16: realms[1].history[1].limit: "1.5" is not a whole number`,
 				`junction.yaml:11:16: realms[1].history[1].match: expected a single value, got a mapping`,
-				`junction.yaml:12:9: unknown key "keep" in realms[1].history[1] (known: topic, match, limit)`,
+				`junction.yaml:12:9: unknown key "keep" in realms[1].history[1] (known: topic, match, limit, max_bytes)`,
 			},
 		},
 		{
@@ -601,6 +601,29 @@ func TestParseErrors(t *testing.T) {
 				`junction.yaml:20:16: realms[0].history[6].topic: "." is not a valid prefix pattern: a URI, which may end with '.'`,
 				`junction.yaml:26:16: realms[1].history[0].topic: "com.Example" is not a valid URI: components separated by '.', none empty, without whitespace or '#'; with strict_uris, components only of lower-case letters, digits and '_'`,
 				`junction.yaml:28:16: realms[1].history[1].topic: "com..Example" is not a valid wildcard pattern: a URI whose components may be empty (the wildcards), like com.example..status; with strict_uris, components only of lower-case letters, digits and '_'`,
+			},
+		},
+		{
+			name: "history max_bytes",
+			yaml: lines(
+				"store: {path: {{dir}}/h.db}",
+				"realms:",
+				"  - name: realm1",
+				"    history:",
+				"      - {topic: a, limit: 10, max_bytes: 512}",
+				"      - {topic: b, limit: 10, max_bytes: 1.5x}",
+				"      - {topic: c, limit: 10, max_bytes: -1KiB}",
+				"      - {topic: d, limit: 10, max_bytes: [1]}",
+				"      - {topic: e, limit: 10, max_bytes: 1023}",
+				"      - {topic: f, limit: 10, max_bytes: 0}",
+				"      - {topic: g, limit: 10, max_bytes: 1KiB}",
+			),
+			want: []string{
+				`junction.yaml:5:42: realms[0].history[0].max_bytes: 512 bytes is less than the minimum, 1KiB (0 for no bound)`,
+				`junction.yaml:6:42: realms[0].history[1].max_bytes: "1.5x" is not a size (use bytes or a unit like 16MiB)`,
+				`junction.yaml:7:42: realms[0].history[2].max_bytes: "-1KiB" is not a size (use bytes or a unit like 16MiB)`,
+				`junction.yaml:8:42: realms[0].history[3].max_bytes: expected a single value, got a list`,
+				`junction.yaml:9:42: realms[0].history[4].max_bytes: 1023 bytes is less than the minimum, 1KiB (0 for no bound)`,
 			},
 		},
 		{
@@ -1110,6 +1133,7 @@ func TestFullConfig(t *testing.T) {
 		"      - topic: com.example.chat.room.",
 		"        match: prefix",
 		"        limit: 1000",
+		"        max_bytes: 64MiB",
 		"      - topic: com.example.chat.news",
 		"        limit: 10",
 		"  - name: com.example.public",
@@ -1192,7 +1216,7 @@ func TestFullConfig(t *testing.T) {
 				DiscloseCaller: "always", DisclosePublisher: "never",
 				TrustLevels: map[string]int{"admin": 3, "anonymous": 0},
 				History: []HistoryRule{
-					{Topic: "com.example.chat.room.", Match: "prefix", Limit: 1000},
+					{Topic: "com.example.chat.room.", Match: "prefix", Limit: 1000, MaxBytes: 64 << 20},
 					{Topic: "com.example.chat.news", Match: "exact", Limit: 10},
 				},
 			},
@@ -1307,7 +1331,7 @@ func TestValidate(t *testing.T) {
 			change: func(c *Config) {
 				c.Realms[0].DiscloseCaller = ""
 				c.Realms[0].TrustLevels = map[string]int{"b": -1, "a": 1, "": 0}
-				c.Realms[0].History = []HistoryRule{{Topic: "a.b", Match: "exact", Limit: 5}, {Topic: "a.b", Match: "exact"}, {Topic: "a.", Match: "prefix", Limit: 1}}
+				c.Realms[0].History = []HistoryRule{{Topic: "a.b", Match: "exact", Limit: 5}, {Topic: "a.b", Match: "exact"}, {Topic: "a.", Match: "prefix", Limit: 1, MaxBytes: -1}}
 			},
 			want: []string{
 				`realms[0].disclose_caller: "" is not one of on_request, always, never`,
@@ -1316,6 +1340,7 @@ func TestValidate(t *testing.T) {
 				`realms[0].history: history rules need an event store: set store.path to the file that keeps the events`,
 				`realms[0].history[1].topic: a rule for "a.b" with match exact is already defined by realms[0].history[0]`,
 				`realms[0].history[1].limit: a limit is required: the number of events the rule keeps, 1 to 10000000`,
+				`realms[0].history[2].max_bytes: -1 bytes is less than the minimum, 1KiB (0 for no bound)`,
 			},
 		},
 		{

@@ -28,7 +28,7 @@ var (
 	longpollKeys  = []string{"enabled", "path", "request_timeout", "session_timeout", "max_per_address", "max_transports", "allow_address_change"}
 	tlsKeys       = []string{"cert", "key", "client_auth", "client_ca"}
 	realmKeys     = []string{"name", "strict_uris", "anonymous", "meta_api", "disclose_caller", "disclose_publisher", "trust_levels", "history", "auth"}
-	historyKeys   = []string{"topic", "match", "limit"}
+	historyKeys   = []string{"topic", "match", "limit", "max_bytes"}
 	storeKeys     = []string{"path"}
 	limitsKeys    = []string{"max_message_size", "max_pre_welcome_message_size", "max_partial_bytes", "outbound_queue", "slow_consumer", "hello_timeout", "handshake_timeout", "ping_interval", "ping_timeout", "rawsocket_pings", "idle_timeout", "shutdown_timeout", "max_subscriptions_per_session", "max_registrations_per_session", "max_calls_in_flight_per_session"}
 	logKeys       = []string{"level", "format"}
@@ -750,6 +750,8 @@ func (d *decoder) history(n *yaml.Node, path string, rl *Realm) {
 				d.str(v, path, &h.Match)
 			case "limit":
 				d.integer(v, path, &h.Limit)
+			case "max_bytes":
+				d.size(v, path, &h.MaxBytes)
 			}
 		})
 		rl.History = append(rl.History, h)

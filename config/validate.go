@@ -549,6 +549,9 @@ func validateRealm(r *report, path string, rl *Realm, store string) {
 		case h.Limit < 1 || h.Limit > MaxHistoryLimit:
 			r.errorf(p+".limit", "%d is out of range: a rule keeps 1 to %d events", h.Limit, MaxHistoryLimit)
 		}
+		if h.MaxBytes != 0 && h.MaxBytes < MinHistoryMaxBytes {
+			r.errorf(p+".max_bytes", "%s is less than the minimum, %s (0 for no bound)", formatSize(h.MaxBytes), formatSize(MinHistoryMaxBytes))
+		}
 	}
 }
 

@@ -41,6 +41,7 @@
 //	junction_history_write_errors_total            counter   failed writes of the history file
 //	junction_history_lost_total                    counter   queued events lost to those failures
 //	junction_history_unencodable_total             counter   publications not kept because they could not be encoded for the history
+//	junction_history_too_large_total               counter   publications not kept because they alone are larger than their history rule's max_bytes
 //	junction_build_info{version,goversion}         gauge     1, with the version
 //
 // The HTTP sides of the listeners and the webhooks, summed over all of
@@ -160,6 +161,7 @@ type Collector struct {
 	callDuration, callTimeouts, callCancels               *prometheus.Desc
 	histQueue, histAppended, histDropped                  *prometheus.Desc
 	histWriteErrors, histLost, histUnencodable            *prometheus.Desc
+	histTooLarge                                          *prometheus.Desc
 	buildInfo                                             *prometheus.Desc
 
 	lpOpen, lpOpened, lpHeld, lpExpired, lpRefused *prometheus.Desc
@@ -223,6 +225,7 @@ func NewCollector(src Sources) *Collector {
 		histWriteErrors: d("history_write_errors_total", "Writes of the event history file that failed."),
 		histLost:        d("history_lost_total", "Queued history events lost to failed writes."),
 		histUnencodable: d("history_unencodable_total", "Publications not kept in the history because they could not be encoded for it (values no serializer takes, from a session in the router's process)."),
+		histTooLarge:    d("history_too_large_total", "Publications not kept in the history because they alone are larger than their history rule's max_bytes."),
 		buildInfo:       d("build_info", "1, labelled with the router's version.", "version", "goversion"),
 
 		lpOpen:            d("longpoll_transports", "Long-poll transports open."),
@@ -265,7 +268,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
 		c.callDuration, c.callTimeouts, c.callCancels,
-		c.histQueue, c.histAppended, c.histDropped, c.histWriteErrors, c.histLost, c.histUnencodable, c.buildInfo,
+		c.histQueue, c.histAppended, c.histDropped, c.histWriteErrors, c.histLost, c.histUnencodable, c.histTooLarge, c.buildInfo,
 	} {
 		ch <- d
 	}
@@ -355,6 +358,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.histWriteErrors, st.History.WriteErrors)
 	counter(c.histLost, st.History.Lost)
 	counter(c.histUnencodable, st.History.Unencodable)
+	counter(c.histTooLarge, st.History.TooLarge)
 
 	// The listeners' servers, summed.
 	type connKey struct{ transport, engine string }

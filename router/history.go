@@ -8,10 +8,11 @@ import (
 )
 
 // HistoryRule gives the topics of a realm that match Topic under Match an
-// event history of at most Limit events (the oldest go first). A
-// publication is kept under the one rule the pattern precedence picks for
-// its topic (exact, longest prefix, most specific wildcard), so each rule's
-// limit is its own.
+// event history of at most Limit events and, when MaxBytes is more than 0,
+// at most MaxBytes bytes of them (the oldest go first; an event larger on
+// its own is not kept). A publication is kept under the one rule the
+// pattern precedence picks for its topic (exact, longest prefix, most
+// specific wildcard), so each rule's limits are its own.
 type HistoryRule = history.Rule
 
 // openHistory opens the history store when a realm has history rules.
@@ -24,6 +25,9 @@ func (r *Router) openHistory() error {
 			}
 			if hr.Limit <= 0 {
 				return fmt.Errorf("realm %q: history rule %s %q: limit %d must be positive", rc.Name, hr.Match, hr.Topic, hr.Limit)
+			}
+			if hr.MaxBytes < 0 {
+				return fmt.Errorf("realm %q: history rule %s %q: max bytes %d must not be negative", rc.Name, hr.Match, hr.Topic, hr.MaxBytes)
 			}
 		}
 		if len(rc.History) > 0 {

@@ -77,6 +77,8 @@ func TestHistoryConfigErrors(t *testing.T) {
 			History: []HistoryRule{{Match: wamp.MatchPrefix, Topic: "A.b", Limit: 5}}}}}, "not a valid prefix pattern"},
 		{"twice", Config{HistoryPath: filepath.Join(dir, "d.db"), Realms: []RealmConfig{{Name: "r",
 			History: []HistoryRule{{Match: wamp.MatchExact, Topic: "a.b", Limit: 5}, {Match: wamp.MatchExact, Topic: "a.b", Limit: 6}}}}}, "given twice"},
+		{"negative max bytes", Config{HistoryPath: filepath.Join(dir, "e.db"), Realms: []RealmConfig{{Name: "r",
+			History: []HistoryRule{{Match: wamp.MatchExact, Topic: "a.b", Limit: 5, MaxBytes: -1}}}}}, "max bytes -1 must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := New(tc.cfg)
@@ -501,5 +503,41 @@ func TestHistoryUnencodablePublications(t *testing.T) {
 	}
 	if got := logs.n.Load(); got < 1 || got > lograte.DefaultBurst+1 {
 		t.Errorf("%d publications not kept logged %d times, want 1 to %d", n, got, lograte.DefaultBurst+1)
+	}
+}
+
+// TestHistoryTooLarge: a publication larger on its own than its history
+// rule's MaxBytes is not kept: acknowledged, it is refused with
+// wamp.error.history_unavailable and not delivered (acknowledged means
+// kept); unacknowledged, it is delivered. Both are counted as too large,
+// not as unencodable, and the events the rule holds stay.
+func TestHistoryTooLarge(t *testing.T) {
+	r := newHistoryRouter(t, filepath.Join(t.TempDir(), "h.db"), HistoryRule{Match: wamp.MatchExact, Topic: "com.big", Limit: 10, MaxBytes: 1 << 10})
+	sub := join(t, r, codec.JSON)
+	sub.s.Receive(&wamp.Subscribe{Request: 1, Topic: "com.big"})
+	subID := sub.recv().(*wamp.Subscribed).Subscription
+	pub := join(t, r, codec.JSON)
+	publish := func(req wamp.ID, n int, ack bool) {
+		pub.s.Receive(&wamp.Publish{Request: req, Topic: "com.big", Options: wamp.Dict{"acknowledge": ack},
+			Payload: wamp.Payload{Args: wamp.List{strings.Repeat("x", n)}}})
+	}
+	publish(2, 100, true)
+	kept := pub.recv().(*wamp.Published).Publication
+	sub.recv()
+
+	publish(3, 3<<10, true)
+	if e, ok := pub.recv().(*wamp.Error); !ok || e.Error != wamp.ErrHistoryUnavailable || e.Request != 3 {
+		t.Fatalf("acknowledged publication larger than max bytes: %+v, want ERROR %s", e, wamp.ErrHistoryUnavailable)
+	}
+	publish(4, 2<<10, false)
+	if ev, ok := sub.recv().(*wamp.Event); !ok || len(decodeList(t, &ev.Payload)[0].(string)) != 2<<10 {
+		t.Fatalf("unacknowledged publication larger than max bytes not delivered: %+v", ev)
+	}
+	sub.none()
+	if got := publications(getEvents(t, sub, subID, nil)); !reflect.DeepEqual(got, []int64{int64(kept)}) {
+		t.Fatalf("history %v, want [%d]", got, kept)
+	}
+	if st := r.HistoryStats(); st.TooLarge != 2 || st.Unencodable != 0 || st.Appended != 1 {
+		t.Errorf("history stats %+v, want 2 too large, 1 appended", st)
 	}
 }

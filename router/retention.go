@@ -119,6 +119,12 @@ func (h *realmHistory) appendFailed(s *Session, topic wamp.URI, err error) {
 			s.logger().Warn("event history: write queue full, publications not kept in the history",
 				"topic", topic, "dropped_total", n)
 		}
+	case errors.Is(err, history.ErrTooLarge):
+		// Counted by the store; logged at 1, 2, 4, 8, ... of them.
+		if n := h.store.Stats().TooLarge; bits.OnesCount64(n) == 1 {
+			s.logger().Warn("event history: publication larger than its history rule keeps (max_bytes), not kept in the history",
+				"topic", topic, "err", err, "too_large_total", n)
+		}
 	case errors.Is(err, history.ErrClosed):
 		// The router is closing.
 	default:

@@ -327,7 +327,7 @@ func realmConfig(r *config.Realm) router.RealmConfig {
 	var history []router.HistoryRule
 	for _, h := range r.History {
 		m, _ := wamp.ParseMatch(h.Match) // validated by config
-		history = append(history, router.HistoryRule{Match: m, Topic: wamp.URI(h.Topic), Limit: h.Limit})
+		history = append(history, router.HistoryRule{Match: m, Topic: wamp.URI(h.Topic), Limit: h.Limit, MaxBytes: h.MaxBytes})
 	}
 	return router.RealmConfig{
 		Name:              wamp.URI(r.Name),

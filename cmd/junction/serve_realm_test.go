@@ -7,6 +7,7 @@ import (
 
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // TestRouterConfigRealms checks that the realm keys of the config reach the
@@ -83,5 +84,33 @@ limits:
 	}
 	if want := (router.SessionLimits{Subscriptions: 7, Registrations: 8, CallsInFlight: 9}); rc.Limits != want {
 		t.Errorf("router limits %+v, want %+v", rc.Limits, want)
+	}
+}
+
+// TestRouterConfigHistory checks that a realm's history rules reach the
+// router with their limits, max_bytes included.
+func TestRouterConfigHistory(t *testing.T) {
+	cfg, err := config.Parse("junction.yaml", []byte(`
+realms:
+  - name: r
+    history:
+      - {topic: com.a, limit: 10}
+      - {topic: com.b., match: prefix, limit: 1000, max_bytes: 64MiB}
+store:
+  path: history.db
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []router.HistoryRule{
+		{Match: wamp.MatchExact, Topic: "com.a", Limit: 10},
+		{Match: wamp.MatchPrefix, Topic: "com.b.", Limit: 1000, MaxBytes: 64 << 20},
+	}
+	if got := rc.Realms[0].History; !reflect.DeepEqual(got, want) {
+		t.Fatalf("router history rules %+v, want %+v", got, want)
 	}
 }

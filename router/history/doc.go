@@ -1,8 +1,9 @@
 // Package history is the router's event store for the WAMP Advanced
 // Profile's event history (pubsub_event_history.md): a bbolt file that
-// keeps, per realm and per configured rule (a topic pattern with a limit),
-// the most recent publications to the topics the rule covers, so that
-// wamp.subscription.get_events can answer for them, across router restarts.
+// keeps, per realm and per configured rule (a topic pattern with a limit of
+// events and, optionally, of bytes), the most recent publications to the
+// topics the rule covers, so that wamp.subscription.get_events can answer
+// for them, across router restarts.
 //
 // # Layout
 //
@@ -13,11 +14,15 @@
 // Append was called, to one encoded event (record.go). A publication is kept
 // once, under the rule the specification's precedence picks for its topic
 // (exact, then the longest prefix, then the most specific wildcard), so each
-// rule's limit bounds its bucket; events under several rules are merged back
-// into order of arrival by their sequence numbers.
+// rule's limits bound its bucket; events under several rules are merged back
+// into order of arrival by their sequence numbers. A rule's MaxBytes bounds
+// the bytes of its records (the values; the file adds bbolt's pages and
+// keeps freed ones for reuse); an event whose record alone is larger is
+// refused (ErrTooLarge, counted in Stats.TooLarge), since keeping it would
+// push out every other event of the rule and then itself.
 //
 // Rules that are no longer configured are dropped, with their events, when
-// the file is opened, and a lowered limit is applied then: the file never
+// the file is opened, and lowered limits are applied then: the file never
 // holds more than the rules allow. (So a realm renamed or left out of the
 // configuration for one start loses its history for good.)
 //
@@ -33,10 +38,11 @@
 //
 // Append encodes the event (copying the payload, which the router may
 // reuse) and queues it; one goroutine writes the queue in batches, one
-// bbolt transaction (one fsync) per batch, trimming each rule to its limit
-// in the same transaction. The queue is bounded in events and in bytes: an
-// Append that does not fit fails with ErrQueueFull and is counted in
-// Stats.Dropped; nothing is dropped without being counted. Query first waits
+// bbolt transaction (one fsync) per batch, trimming each rule to its limits
+// in the same transaction (the oldest events first). The queue is bounded
+// in events and in bytes: an Append that does not fit fails with
+// ErrQueueFull and is counted in Stats.Dropped; nothing is dropped without
+// being counted. Query first waits
 // for what was appended before it to be written, so a caller sees its own
 // publications. AppendDurable tells its caller, from the writer, when the
 // batch holding the event has committed: the router acknowledges a

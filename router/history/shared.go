@@ -47,14 +47,14 @@ type ruleIndex struct {
 }
 
 // NewRules indexes the rules of each realm; it refuses a rule without a
-// positive limit and a rule given twice.
+// positive limit, one with a negative MaxBytes and a rule given twice.
 func NewRules(rules map[wamp.URI][]Rule) (*Rules, error) {
 	rs := &Rules{realms: make(map[wamp.URI]*ruleIndex, len(rules))}
 	for realm, list := range rules {
 		ri := &ruleIndex{}
 		for _, r := range list {
-			if r.Limit <= 0 {
-				return nil, fmt.Errorf("history rule %s in realm %s: limit %d must be positive", r.key(), realm, r.Limit)
+			if err := r.check(realm); err != nil {
+				return nil, err
 			}
 			if _, dup := ri.index.Get(r.Match, r.Topic); dup {
 				return nil, fmt.Errorf("history rule %s in realm %s: given twice", r.key(), realm)

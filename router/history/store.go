@@ -20,14 +20,39 @@ import (
 )
 
 // Rule gives the topics that match Topic under Match a history of at most
-// Limit events.
+// Limit events and, when MaxBytes is more than 0, at most MaxBytes bytes
+// of records (Encode's); the oldest events go first. An event whose
+// record alone is larger than MaxBytes is not kept (ErrTooLarge).
 type Rule struct {
-	Match wamp.Match
-	Topic wamp.URI
-	Limit int
+	Match    wamp.Match
+	Topic    wamp.URI
+	Limit    int
+	MaxBytes int64
 }
 
 func (r *Rule) key() string { return r.Match.String() + ":" + string(r.Topic) }
+
+// check says what is wrong with r, a rule of realm, or nil.
+func (r *Rule) check(realm wamp.URI) error {
+	switch {
+	case r.Limit <= 0:
+		return fmt.Errorf("history rule %s in realm %s: limit %d must be positive", r.key(), realm, r.Limit)
+	case r.MaxBytes < 0:
+		return fmt.Errorf("history rule %s in realm %s: max bytes %d must not be negative", r.key(), realm, r.MaxBytes)
+	}
+	return nil
+}
+
+// CheckSize returns an error wrapping ErrTooLarge when an event of topic
+// in realm that takes size bytes in a store (its record here; a store
+// elsewhere counts its own overhead too) is larger than r keeps, else nil.
+func (r *Rule) CheckSize(realm, topic wamp.URI, size int) error {
+	if r.MaxBytes <= 0 || int64(size) <= r.MaxBytes {
+		return nil
+	}
+	return fmt.Errorf("event history of %s in realm %s: the event takes %d bytes, its rule (%s) keeps %d at most: %w",
+		topic, realm, size, r.key(), r.MaxBytes, ErrTooLarge)
+}
 
 // Config configures a Store.
 type Config struct {
@@ -63,6 +88,9 @@ var (
 	// ErrNoHistory: no rule of the realm covers any topic of the
 	// subscription.
 	ErrNoHistory = errors.New("no history rule covers the subscription")
+	// ErrTooLarge: the event alone is larger than its rule's MaxBytes, so
+	// it was not kept (and was counted in Stats.TooLarge).
+	ErrTooLarge = errors.New("event larger than its history rule keeps")
 )
 
 // formatVersion is the layout of the file; Open refuses a file with another.
@@ -104,7 +132,7 @@ type Store struct {
 	logLimit lograte.Limiter
 
 	stats struct {
-		appended, dropped, writeErrors, lost atomic.Uint64
+		appended, dropped, writeErrors, lost, tooLarge atomic.Uint64
 	}
 }
 
@@ -120,7 +148,8 @@ type ruleState struct {
 	Rule
 	realm  *realmRules
 	bucket []byte
-	count  int // events in the bucket; the writer's alone after Open
+	count  int   // events in the bucket; the writer's alone after Open
+	bytes  int64 // and the bytes of their records
 }
 
 type pendingEvent struct {
@@ -142,6 +171,7 @@ type Stats struct {
 	WriteErrors uint64 // batches bbolt failed to write
 	Lost        uint64 // queued events lost in those batches
 	Queued      int    // events waiting to be written now
+	TooLarge    uint64 // events not kept: larger on their own than their rule's MaxBytes
 
 	// Unencodable counts the publications that could not be encoded for
 	// the history (a decoded payload holding Go values no serializer
@@ -152,7 +182,7 @@ type Stats struct {
 
 // Open opens (creating it if needed) the history file at path for cfg's
 // rules. It drops what the file holds for rules cfg no longer has and trims
-// every rule to its limit.
+// every rule to its limits.
 func Open(path string, cfg Config) (*Store, error) {
 	s := &Store{
 		path:        path,
@@ -176,8 +206,8 @@ func Open(path string, cfg Config) (*Store, error) {
 	for realm, rules := range cfg.Rules {
 		rr := &realmRules{name: []byte(realm)}
 		for _, r := range rules {
-			if r.Limit <= 0 {
-				return nil, fmt.Errorf("history rule %s in realm %s: limit %d must be positive", r.key(), realm, r.Limit)
+			if err := r.check(realm); err != nil {
+				return nil, err
 			}
 			if _, dup := rr.index.Get(r.Match, r.Topic); dup {
 				return nil, fmt.Errorf("history rule %s in realm %s: given twice", r.key(), realm)
@@ -330,14 +360,13 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 			if err != nil {
 				return fmt.Errorf("rule %s of realm %s: %w", rs.bucket, rr.name, err)
 			}
-			last, n, err := checkRule(b)
+			last, err := checkRule(b, rs)
 			if err != nil {
 				return fmt.Errorf("rule %s of realm %s: %w", rs.bucket, rr.name, err)
 			}
 			s.seq = max(s.seq, last)
-			rs.count = n
 			if err := trim(b, rs); err != nil {
-				return fmt.Errorf("trimming rule %s of realm %s to %d events: %w", rs.bucket, rr.name, rs.Limit, err)
+				return fmt.Errorf("trimming rule %s of realm %s to its limits: %w", rs.bucket, rr.name, err)
 			}
 		}
 	}
@@ -348,34 +377,38 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 // errForeign says that a file holds something other than an event history.
 var errForeign = errors.New("the file is a bbolt database but not an event history (no format version): give the history a file of its own")
 
-// checkRule returns the last sequence number and the number of events of
-// a rule's bucket, checking that it holds only events: a key of anything
-// else would stop Open or a query further on.
-func checkRule(b *bolt.Bucket) (last uint64, n int, err error) {
+// checkRule returns the last sequence number of rs's bucket b and counts
+// its events and their bytes into rs, checking that it holds only events:
+// a key of anything else would stop Open or a query further on.
+func checkRule(b *bolt.Bucket, rs *ruleState) (last uint64, err error) {
+	rs.count, rs.bytes = 0, 0
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 || v == nil {
-			return 0, 0, fmt.Errorf("%w: key %x is not an event's", errDamaged, k)
+			return 0, fmt.Errorf("%w: key %x is not an event's", errDamaged, k)
 		}
 		last = binary.BigEndian.Uint64(k)
-		n++
+		rs.count++
+		rs.bytes += int64(len(v))
 	}
-	return last, n, nil
+	return last, nil
 }
 
-// trim deletes the oldest events of rs's bucket b beyond its limit.
+// trim deletes the oldest events of rs's bucket b beyond its limit and
+// its MaxBytes.
 func trim(b *bolt.Bucket, rs *ruleState) error {
 	c := b.Cursor()
-	for rs.count > rs.Limit {
-		k, _ := c.First()
+	for rs.count > rs.Limit || rs.MaxBytes > 0 && rs.bytes > rs.MaxBytes {
+		k, v := c.First()
 		if k == nil {
-			rs.count = 0
+			rs.count, rs.bytes = 0, 0
 			return nil
 		}
 		if err := c.Delete(); err != nil {
 			return err
 		}
 		rs.count--
+		rs.bytes -= int64(len(v))
 	}
 	return nil
 }
@@ -392,8 +425,9 @@ func (s *Store) Keeps(realm, topic wamp.URI) bool {
 
 // Append queues ev for the history of the rule of realm that covers its
 // topic; it does nothing when no rule does. It does not wait for the write.
-// It fails with ErrQueueFull when the queue is at its limit (the event is
-// dropped and counted) and with ErrClosed once the store is closed.
+// It fails with ErrQueueFull when the queue is at its limit and with
+// ErrTooLarge when ev alone is larger than the rule's MaxBytes (the event
+// is dropped and counted), and with ErrClosed once the store is closed.
 func (s *Store) Append(realm wamp.URI, ev Event) error {
 	err := s.append(realm, &ev, nil)
 	if errors.Is(err, ErrNoHistory) {
@@ -409,7 +443,7 @@ func (s *Store) Append(realm wamp.URI, ev Event) error {
 // event survives a crash. Events are written, and durable called, in the
 // order they were appended. durable must not block; it is not called when
 // AppendDurable fails: with ErrNoHistory when no rule of realm covers ev's
-// topic, ErrQueueFull or ErrClosed.
+// topic, ErrTooLarge, ErrQueueFull or ErrClosed.
 func (s *Store) AppendDurable(realm wamp.URI, ev Event, durable func(error)) error {
 	return s.append(realm, &ev, durable)
 }
@@ -429,6 +463,12 @@ func (s *Store) append(realm wamp.URI, ev *Event, durable func(error)) error {
 	rec, err := encodeRecord(nil, ev)
 	if err != nil {
 		return fmt.Errorf("event history of %s in realm %s: %w", ev.Topic, realm, err)
+	}
+	if err := rs.CheckSize(realm, ev.Topic, len(rec)); err != nil {
+		// Kept, it would push every other event of the rule out, then
+		// itself.
+		s.stats.tooLarge.Add(1)
+		return err
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -562,6 +602,7 @@ func write(tx *bolt.Tx, batch []pendingEvent) error {
 			return err
 		}
 		p.rule.count++
+		p.rule.bytes += int64(len(p.rec))
 	}
 	for rs, b := range touched {
 		if err := trim(b, rs); err != nil {
@@ -571,14 +612,16 @@ func write(tx *bolt.Tx, batch []pendingEvent) error {
 	return nil
 }
 
-// recount reads the rule counts again after a failed transaction, whose
-// changes bbolt rolled back but whose counting did not.
+// recount reads the rule counts (events and bytes) again after a failed
+// transaction, whose changes bbolt rolled back but whose counting did not.
 func (s *Store) recount() {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		realms := tx.Bucket(bucketRealms)
 		for _, rr := range s.realms {
 			for _, rs := range rr.rules {
-				rs.count = realms.Bucket(rr.name).Bucket(rs.bucket).Stats().KeyN
+				if _, err := checkRule(realms.Bucket(rr.name).Bucket(rs.bucket), rs); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -601,6 +644,7 @@ func (s *Store) Stats() Stats {
 		WriteErrors: s.stats.writeErrors.Load(),
 		Lost:        s.stats.lost.Load(),
 		Queued:      queued,
+		TooLarge:    s.stats.tooLarge.Load(),
 	}
 }
 
