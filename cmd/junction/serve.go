@@ -38,8 +38,10 @@ The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
-SIGHUP reloads the TLS listeners' certificate, key and client CA files,
-and the cluster routes' certificate and key.
+SIGHUP reads the config file again and applies its log.level (the other
+changes it names wait for a restart, and it says so), and reloads the TLS
+listeners' certificate, key and client CA files and the cluster routes'
+certificate and key.
 
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
@@ -73,39 +75,50 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	cfg := config.Default()
-	if *cfgPath != "" {
-		if cfg, err = config.Load(*cfgPath); err != nil {
-			return err
-		}
-	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["listen"] {
-		cfg.Listeners[0].Address = *listen
-	}
-	if given["shutdown-timeout"] {
-		cfg.Limits.ShutdownTimeout = *shutdownTimeout
-	}
-	clusterFlags := clusterOverrides(cfg, given, *clusterAddr, *join, *natsURLs, *nodeName)
-	if given["cluster-store"] {
-		if cfg.Cluster == nil {
-			return fmt.Errorf("--cluster-store: this router is not a cluster node (no --cluster, --nats or cluster section)")
+	// load reads the config and applies the flags over it: at start, and
+	// again on SIGHUP (reloadConfig), so that what the file says is
+	// compared with what runs on equal terms.
+	load := func() (*config.Config, error) {
+		cfg := config.Default()
+		if *cfgPath != "" {
+			var err error
+			if cfg, err = config.Load(*cfgPath); err != nil {
+				return nil, err
+			}
 		}
-		cfg.Cluster.JetStreamDir = *clusterStore
-	}
-	if clusterSecurityOverrides(cfg, given, *tlsCert, *tlsKey, *tlsCA, *natsCreds) {
-		clusterFlags = true
-	}
-	if given["listen"] || given["shutdown-timeout"] || clusterFlags {
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
+		if given["listen"] {
+			cfg.Listeners[0].Address = *listen
 		}
+		if given["shutdown-timeout"] {
+			cfg.Limits.ShutdownTimeout = *shutdownTimeout
+		}
+		clusterFlags := clusterOverrides(cfg, given, *clusterAddr, *join, *natsURLs, *nodeName)
+		if given["cluster-store"] {
+			if cfg.Cluster == nil {
+				return nil, fmt.Errorf("--cluster-store: this router is not a cluster node (no --cluster, --nats or cluster section)")
+			}
+			cfg.Cluster.JetStreamDir = *clusterStore
+		}
+		if clusterSecurityOverrides(cfg, given, *tlsCert, *tlsKey, *tlsCA, *natsCreds) {
+			clusterFlags = true
+		}
+		if given["listen"] || given["shutdown-timeout"] || clusterFlags {
+			if err := cfg.Validate(); err != nil {
+				return nil, fmt.Errorf("--listen, --shutdown-timeout or the cluster flags: %w", err)
+			}
+		}
+		if err := logFlags(cfg, *logLevel, *logFormat); err != nil { // serve_admin.go
+			return nil, err
+		}
+		return cfg, nil
 	}
-	if err := logFlags(cfg, *logLevel, *logFormat); err != nil { // serve_admin.go
+	cfg, err := load()
+	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLogger(cfg.Log, stderr)
 
 	rcfg, err := routerConfig(cfg, log)
 	if err != nil {
@@ -235,8 +248,11 @@ serving:
 			}
 			break serving
 		case <-hup:
-			if len(certs) == 0 {
-				log.Info("SIGHUP: nothing to reload (it reloads the certificates of the TLS listeners and the cluster routes; there are none)")
+			if *cfgPath != "" {
+				reloadConfig(cfg, load, level, log) // serve_reload.go
+			}
+			if len(certs) == 0 && *cfgPath == "" {
+				log.Info("SIGHUP: nothing to reload (it reloads the config file's log level and the certificates of the TLS listeners and the cluster routes; there are none)")
 			}
 			reloadTLS(certs, log) // logs each one's outcome
 		}
@@ -483,14 +499,16 @@ func describe(l config.Listener, ln net.Listener) string {
 	return addr + " (" + strings.Join(what, " + ") + ")"
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// newLogger makes the router's logger, and the level it writes from,
+// which a reload may change.
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.UnmarshalText([]byte(c.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 // clusterOverrides applies the cluster flags to cfg's cluster section

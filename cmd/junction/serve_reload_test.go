@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/config"
+)
+
+// TestServeReloadConfig: SIGHUP reads the config file again: a new
+// log.level is in force at once (debug lines appear), other changes are
+// named in a warning as waiting for a restart (the router goes on as it
+// started: the new realm is not served), and a file that does not load
+// changes nothing and says why.
+func TestServeReloadConfig(t *testing.T) {
+	const base = `listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: true
+`
+	path := writeConfig(t, base+"log:\n  level: info\n")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	defer func() {
+		stop()
+		<-exit
+	}()
+	hup := func() {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite := func(yaml string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial := func(realm string) error {
+		t.Helper()
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := client.Dial(dctx, "ws://"+addrs[0]+"/ws", realm, nil)
+		if err == nil {
+			s.Close(dctx)
+		}
+		return err
+	}
+
+	// The same file: nothing to say but that it was read.
+	hup()
+	waitLogCount(t, logs, `msg="SIGHUP: config file read" log_level=info`, 1)
+	rewrite(base + "  - name: realm2\n    anonymous: true\nlog:\n  level: debug\n")
+	hup()
+	waitLogCount(t, logs, `msg="SIGHUP: log level set" from=info to=debug`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: the config file changes what takes a restart: the router goes on as it started until then" sections=realms`, 1)
+	if strings.Count(logs.String(), "takes a restart") != 1 {
+		t.Fatalf("the unchanged file was said to change something:\n%s", logs.String())
+	}
+	if err := dial("realm1"); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, logs, "level=DEBUG", 1) // a session's lines, at debug
+	if err := dial("realm2"); err == nil {
+		t.Fatal("realm2, added to the file, was served before a restart")
+	}
+
+	rewrite("listeners: [")
+	hup()
+	waitLogCount(t, logs, `msg="SIGHUP: config not reloaded: the router goes on as it was"`, 1)
+	if err := dial("realm1"); err != nil {
+		t.Fatalf("after a reload of a broken file: %v", err)
+	}
+}
+
+// TestRestartOnlyCoversTheConfig: every section of config.Config is
+// compared on reload (restartOnly) or applied (log.level): a section
+// added to the config fails this test until reloadConfig knows of it.
+func TestRestartOnlyCoversTheConfig(t *testing.T) {
+	covered := []string{"Listeners", "Realms", "Store", "Limits", "Log", "Admin", "Cluster", "RealmTemplate", "Webhooks", "Callees"}
+	var fields []string
+	typ := reflect.TypeOf(config.Config{})
+	for i := range typ.NumField() {
+		fields = append(fields, typ.Field(i).Name)
+	}
+	slices.Sort(fields)
+	slices.Sort(covered)
+	if !slices.Equal(fields, covered) {
+		t.Fatalf("config.Config has %v; reloadConfig knows %v", fields, covered)
+	}
+	cfg := config.Default()
+	next := config.Default()
+	next.Realms = append(next.Realms, config.Realm{Name: "realm2"})
+	next.Log.Format, next.Log.Level = "json", "debug"
+	next.Limits.MaxMessageSize++
+	if c := restartOnly(cfg, next); !slices.Equal(c, []string{"realms", "limits", "log.format"}) {
+		t.Errorf("restartOnly: %v", c)
+	}
+	if c := restartOnly(cfg, config.Default()); len(c) != 0 {
+		t.Errorf("the same config: %v", c)
+	}
+}
