@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -153,5 +154,28 @@ func TestProxyProtocolRefused(t *testing.T) {
 			defer quiet.mu.Unlock()
 			return len(quiet.proxyReads) == 1
 		})
+	})
+}
+
+// FuzzProxyHeader: whatever a connection begins with, the header's length
+// is found or refused without a panic and within bounds, and what
+// go-proxyproto makes of a whole header does not panic either (a panic on
+// the goroutine that reads it would take the process down).
+func FuzzProxyHeader(f *testing.F) {
+	f.Add([]byte("PROXY TCP4 203.0.113.5 127.0.0.1 4711 8080\r\n\x7f"))
+	f.Add([]byte("PROXY UNKNOWN\r\n"))
+	f.Add([]byte("PROXY TCP6 2001:db8::1 ::1 4711 8080\r\n"))
+	if v2, err := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.ParseIP("203.0.113.5"), Port: 4711}, &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080}).Format(); err == nil {
+		f.Add(v2)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		size, err := proxyHeaderSize(b)
+		if err != nil || size == 0 {
+			return
+		}
+		if size > len(b) || size > proxyHeaderMax {
+			t.Fatalf("header size %d of %d bytes", size, len(b))
+		}
+		proxyproto.Read(bufio.NewReader(bytes.NewReader(b[:size])))
 	})
 }
