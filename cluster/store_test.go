@@ -208,6 +208,12 @@ func TestStoreAcrossNodes(t *testing.T) {
 // streamMsgs is how many messages a stream holds, as node tn reads it.
 func streamMsgs(t *testing.T, tn *testNode, name string) uint64 {
 	t.Helper()
+	return streamInfo(t, tn, name).State.Msgs
+}
+
+// streamInfo is a stream's configuration and state, as node tn reads it.
+func streamInfo(t *testing.T, tn *testNode, name string) *jetstream.StreamInfo {
+	t.Helper()
 	st, err := tn.node.js.Stream(ctxT(t), name)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +222,7 @@ func streamMsgs(t *testing.T, tn *testNode, name string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info
 }
 
 // A store that fails (here: a node alone, whose clustered JetStream waits
@@ -368,17 +374,7 @@ func TestStoreMaxBytes(t *testing.T) {
 	tn := startRouterNode(t, Config{NodeName: "a", NATS: []string{ns.ClientURL()}}, router.Config{Realms: []router.RealmConfig{realm}})
 	waitStoreReady(t, tn)
 	name, _ := tn.node.store().streamFor("realm1", rule)
-	stream := func() jetstream.StreamInfo {
-		st, err := tn.node.js.Stream(ctxT(t), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(ctxT(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return *info
-	}
+	stream := func() *jetstream.StreamInfo { return streamInfo(t, tn, name) }
 	if mb := stream().Config.MaxBytes; mb != maxBytes {
 		t.Fatalf("stream %s made with MaxBytes %d, want the rule's %d", name, mb, maxBytes)
 	}

@@ -13,7 +13,7 @@ import (
 // TestRouterConfigRealms checks that the realm keys of the config reach the
 // router: meta_api, disclose_caller, disclose_publisher and trust_levels.
 func TestRouterConfigRealms(t *testing.T) {
-	cfg, err := config.Parse("junction.yaml", []byte(`
+	cfg, rc := configsOf(t, `
 realms:
   - name: plain
   - name: tuned
@@ -23,14 +23,7 @@ realms:
     disclose_caller: always
     disclose_publisher: never
     trust_levels: {admin: 3, guest: 0}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	want := []router.RealmConfig{
 		{Name: "plain", Anonymous: true, DiscloseCaller: router.DiscloseOnRequest, DisclosePublisher: router.DiscloseOnRequest},
 		{
@@ -69,19 +62,12 @@ func TestRouterConfigLimits(t *testing.T) {
 	if got != want {
 		t.Errorf("config defaults %+v, router defaults %+v", got, want)
 	}
-	cfg, err := config.Parse("junction.yaml", []byte(`
+	rc := routerConfigOf(t, `
 limits:
   max_subscriptions_per_session: 7
   max_registrations_per_session: 8
   max_calls_in_flight_per_session: 9
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if want := (router.SessionLimits{Subscriptions: 7, Registrations: 8, CallsInFlight: 9}); rc.Limits != want {
 		t.Errorf("router limits %+v, want %+v", rc.Limits, want)
 	}
@@ -90,7 +76,7 @@ limits:
 // TestRouterConfigHistory checks that a realm's history rules reach the
 // router with their limits, max_bytes included.
 func TestRouterConfigHistory(t *testing.T) {
-	cfg, err := config.Parse("junction.yaml", []byte(`
+	rc := routerConfigOf(t, `
 realms:
   - name: r
     history:
@@ -98,14 +84,7 @@ realms:
       - {topic: com.b., match: prefix, limit: 1000, max_bytes: 64MiB}
 store:
   path: history.db
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	want := []router.HistoryRule{
 		{Match: wamp.MatchExact, Topic: "com.a", Limit: 10},
 		{Match: wamp.MatchPrefix, Topic: "com.b.", Limit: 1000, MaxBytes: 64 << 20},
@@ -113,4 +92,26 @@ store:
 	if got := rc.Realms[0].History; !reflect.DeepEqual(got, want) {
 		t.Fatalf("router history rules %+v, want %+v", got, want)
 	}
+}
+
+// configsOf is a config file, and the router configuration serve makes
+// of it.
+func configsOf(t *testing.T, yaml string) (*config.Config, router.Config) {
+	t.Helper()
+	cfg, err := config.Parse("junction.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := routerConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, rc
+}
+
+// routerConfigOf is the router configuration serve makes of a config file.
+func routerConfigOf(t *testing.T, yaml string) router.Config {
+	t.Helper()
+	_, rc := configsOf(t, yaml)
+	return rc
 }
