@@ -39,9 +39,14 @@ type sessionAuth struct {
 	// Set at WELCOME, never changed after.
 	method    string
 	provider  string
-	authz     auth.SessionAuthorizer // nil: everything is allowed
-	disclose  [2]Disclosure          // as caller, as publisher
-	overrides [2]bool                // whether the role overrides the realm's disclosure
+	checked   bool          // the realm has roles: authz decides
+	disclose  [2]Disclosure // as caller, as publisher
+	overrides [2]bool       // whether the role overrides the realm's disclosure
+
+	// authz decides what the session may do (when checked); set at
+	// WELCOME, replaced when the realm's roles are (Router.SetRoles),
+	// and guarded by gate.mu from WELCOME on.
+	authz auth.SessionAuthorizer
 
 	gate gate // authz.go: messages held while an authorization is pending
 }
@@ -311,10 +316,11 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 func (s *Session) welcome(j *joining, ident *auth.Identity) {
 	r, rlm := s.router, j.rlm
 	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider}
-	if roles := rlm.cfg.Roles; roles != nil {
+	roles := rlm.roles.Load()
+	if roles != nil {
 		sub := &auth.Subject{Session: j.req.Session, Realm: string(rlm.name), AuthID: ident.AuthID, AuthRole: ident.AuthRole,
 			AuthMethod: ident.AuthMethod, AuthProvider: ident.AuthProvider, Transport: j.req.Transport}
-		a.authz = roles.ForSession(sub, r)
+		a.checked, a.authz = true, roles.ForSession(sub, r)
 		if role := roles.Get(ident.AuthRole); role != nil {
 			a.setDisclosure(role)
 		} else {
@@ -340,6 +346,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 		pol.Succeeded(j.req, ident)
 	}
 	if s.enterRealm(rlm) {
+		if now := rlm.roles.Load(); a.checked && now != roles {
+			// Router.SetRoles replaced them while this session joined,
+			// and listed the realm's sessions before it was one.
+			s.reauthorize(rlm, now)
+		}
 		s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
 	}
 }
@@ -429,7 +440,8 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 	// only for what it may hold. A realm with roles authorizes, perhaps by
 	// authid (a dynamic authorizer): there the authid is the router's.
 	authid := fmt.Sprintf("anonymous-%d", id)
-	if claimed := wamp.String(h.Details, "authid"); claimed != "" && rlm.cfg.Roles == nil {
+	roles := rlm.roles.Load()
+	if claimed := wamp.String(h.Details, "authid"); claimed != "" && roles == nil {
 		if !auth.ValidAuthID(claimed) {
 			r.stats.auth.add(auth.MethodAnonymous, false)
 			s.abort(wamp.ErrInvalidArgument, fmt.Sprintf("authid %q is not valid: 1 to 256 bytes of printable UTF-8", claimed))
@@ -437,7 +449,7 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 		}
 		authid = claimed
 	}
-	if rlm.cfg.Roles != nil {
+	if roles != nil {
 		// Authorization without authentication: go through welcome for the
 		// session's authorizer.
 		req := &auth.Request{Realm: string(rlm.name), AuthID: authid, Method: auth.MethodAnonymous, Details: h.Details,

@@ -76,7 +76,7 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	// easy to guess. With the topic option only that topic's events are
 	// read, so the topic is what must be allowed.
 	a := s.auth
-	if a == nil || a.authz == nil {
+	if a == nil || !a.checked {
 		return query()
 	}
 	uri, m := pattern, match
@@ -86,7 +86,7 @@ func (rl *realm) getEvents(c *metaCall) (wamp.Payload, error) {
 	denied := func(d auth.Decision) error {
 		return callErrorf(wamp.ErrNotAuthorized, "%s: the session may not subscribe to %q (%s match), nor read its events (%s)", proc, uri, m, d.Reason)
 	}
-	d, pending := a.authz.Authorize(auth.ActionSubscribe, uri, m, wamp.Dict{"match": m.String()}, func(d auth.Decision) {
+	d, pending := a.authorizer().Authorize(auth.ActionSubscribe, uri, m, wamp.Dict{"match": m.String()}, func(d auth.Decision) {
 		res, err := wamp.Payload{}, denied(d)
 		if d.Allowed {
 			res, err = query()

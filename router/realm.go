@@ -2,15 +2,21 @@ package router
 
 import (
 	"sync"
+	"sync/atomic"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/wamp"
 )
 
 // realm is a routing namespace: sessions in different realms never see
 // each other.
 type realm struct {
-	name      wamp.URI
-	cfg       RealmConfig
+	name wamp.URI
+	cfg  RealmConfig
+	// roles authorize the realm's sessions: cfg.Roles at first, then
+	// what Router.SetRoles gives; nil for a realm without roles (which
+	// SetRoles does not change).
+	roles     atomic.Pointer[auth.Roles]
 	strict    bool
 	anonymous bool
 	broker    broker
@@ -48,6 +54,7 @@ func newRealm(r *Router, rc RealmConfig) *realm {
 		sessions:  make(map[wamp.ID]*Session),
 		router:    r,
 	}
+	rl.roles.Store(rc.Roles)
 	rl.broker.init(r)
 	rl.dealer.init(r)
 	if !rc.DisableMetaAPI {

@@ -108,7 +108,7 @@ func (s *Session) Receive(m wamp.Message) {
 	case stateClosed:
 		return
 	}
-	if s.auth != nil && s.auth.authz != nil && !s.admit(m) {
+	if s.auth != nil && s.auth.checked && !s.admit(m) {
 		return // authz.go: denied, or queued behind a pending decision
 	}
 	s.route(m)

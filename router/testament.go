@@ -150,11 +150,11 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	// is authorized now, as that PUBLISH would be, so that add_testament
 	// is no way round the session's role.
 	a := s.auth
-	if a == nil || a.authz == nil {
+	if a == nil || !a.checked {
 		return store()
 	}
 	req := c.call.Request
-	d, pending := a.authz.Authorize(auth.ActionPublish, wamp.URI(topic), wamp.MatchExact, options, func(d auth.Decision) {
+	d, pending := a.authorizer().Authorize(auth.ActionPublish, wamp.URI(topic), wamp.MatchExact, options, func(d auth.Decision) {
 		if !d.Allowed {
 			s.answerMeta(req, wamp.Payload{}, testamentDenied(proc, topic, d))
 			return

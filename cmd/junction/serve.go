@@ -38,10 +38,10 @@ The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
-SIGHUP reads the config file again and applies its log.level (the other
-changes it names wait for a restart, and it says so), and reloads the TLS
-listeners' certificate, key and client CA files and the cluster routes'
-certificate and key.
+SIGHUP reads the config file again and applies its log.level and the
+realms' roles (the other changes it names wait for a restart, and it says
+so), and reloads the TLS listeners' certificate, key and client CA files
+and the cluster routes' certificate and key.
 
 With --cluster or --nats the router is one node of a cluster on NATS (the
 config's cluster section; README.md, "Clustering"): --cluster ADDR runs a
@@ -249,7 +249,7 @@ serving:
 			break serving
 		case <-hup:
 			if *cfgPath != "" {
-				reloadConfig(cfg, load, level, log) // serve_reload.go
+				reloadConfig(cfg, load, rt.SetRoles, level, log) // serve_reload.go
 			}
 			if len(certs) == 0 && *cfgPath == "" {
 				log.Info("SIGHUP: nothing to reload (it reloads the config file's log level and the certificates of the TLS listeners and the cluster routes; there are none)")

@@ -5,22 +5,43 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // reloadConfig reads the config file again on SIGHUP (load: the file with
 // the command line's flags over it, as at start) and applies what can
-// change in a running router: log.level. Operators edit the file and send
-// SIGHUP expecting it read; what else changed is named in one warning, as
-// taking effect at the next restart, so that nobody believes a new realm,
+// change in a running router: log.level, and the roles (permissions) of
+// the configured realms, for their sessions too (setRoles:
+// router.Router.SetRoles). Operators edit the file and send SIGHUP
+// expecting it read; what else changed is named in one warning, as taking
+// effect at the next restart, so that nobody believes a new realm,
 // principal or listener is in force when it is not. A file that does not
-// load changes nothing, and the error says why. running is the config
-// the router started with; it is not changed.
-func reloadConfig(running *config.Config, load func() (*config.Config, error), level *slog.LevelVar, log *slog.Logger) {
+// load changes nothing, and the error says why. running is the config in
+// force: the roles applied are recorded in it.
+func reloadConfig(running *config.Config, load func() (*config.Config, error), setRoles func(wamp.URI, *auth.Roles) (int, error),
+	level *slog.LevelVar, log *slog.Logger) {
 	next, err := load()
 	if err != nil {
 		log.Error("SIGHUP: config not reloaded: the router goes on as it was", "err", err)
 		return
+	}
+	for _, i := range rolesChanged(running, next) {
+		rl := &next.Realms[i]
+		_, roles, err := rl.Build(nil) // the roles only: the policy stays as it started
+		if err == nil {
+			var n int
+			n, err = setRoles(wamp.URI(rl.Name), roles)
+			if err == nil {
+				log.Info("SIGHUP: the realm's roles replaced, for its sessions too", "realm", rl.Name, "sessions", n)
+				ra := *running.Realms[i].Auth
+				ra.Roles = rl.Auth.Roles
+				running.Realms[i].Auth = &ra
+				continue
+			}
+		}
+		log.Error("SIGHUP: the realm's roles not replaced", "realm", rl.Name, "err", err)
 	}
 	var want slog.Level
 	want.UnmarshalText([]byte(next.Log.Level)) // validated by config
@@ -35,8 +56,34 @@ func reloadConfig(running *config.Config, load func() (*config.Config, error), l
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
 }
 
+// rolesChanged returns the indexes of the realms whose roles are all that
+// next changes of them, and which have roles in both (whether a realm
+// authorizes at all is fixed at start): those a running router takes on.
+func rolesChanged(running, next *config.Config) []int {
+	if len(running.Realms) != len(next.Realms) {
+		return nil
+	}
+	var out []int
+	for i := range running.Realms {
+		was, is := running.Realms[i], next.Realms[i]
+		if was.Auth == nil || is.Auth == nil || len(was.Auth.Roles) == 0 || len(is.Auth.Roles) == 0 ||
+			reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+			continue
+		}
+		wa, ia := *was.Auth, *is.Auth
+		wa.Roles, ia.Roles = nil, nil
+		was.Auth, is.Auth = &wa, &ia
+		if reflect.DeepEqual(was, is) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // restartOnly names the sections of next that differ from running and
-// that a running router does not take on: all but log.level.
+// that a running router does not take on: all but log.level (and the
+// realms' roles, which reloadConfig applies and records in running
+// first).
 func restartOnly(running, next *config.Config) []string {
 	var changed []string
 	for _, s := range []struct {

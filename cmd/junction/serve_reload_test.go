@@ -12,6 +12,7 @@ import (
 
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/wamp"
 )
 
 // TestServeReloadConfig: SIGHUP reads the config file again: a new
@@ -108,5 +109,69 @@ func TestRestartOnlyCoversTheConfig(t *testing.T) {
 	}
 	if c := restartOnly(cfg, config.Default()); len(c) != 0 {
 		t.Errorf("the same config: %v", c)
+	}
+}
+
+// TestServeReloadRoles: SIGHUP with a realm's roles changed in the file
+// applies them to the sessions in the realm at once: a publication the
+// session could not make before is allowed, one it could make is
+// refused; a change of more than the roles waits for a restart.
+func TestServeReloadRoles(t *testing.T) {
+	config := func(topic string) string {
+		return `listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: true
+    auth:
+      anonymous_role: guest
+      roles:
+        - name: guest
+          permissions:
+            - {uri: ` + topic + `, allow: [publish]}
+`
+	}
+	path := writeConfig(t, config("com.a"))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
+	defer func() {
+		stop()
+		<-exit
+	}()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := client.Dial(dctx, "ws://"+addrs[0]+"/ws", "realm1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	publish := func(topic string) error {
+		t.Helper()
+		_, err := s.Publish(dctx, topic, nil, nil, wamp.Dict{"acknowledge": true})
+		return err
+	}
+	if err := publish("com.a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := publish("com.b"); err == nil {
+		t.Fatal("com.b allowed before the reload")
+	}
+	if err := os.WriteFile(path, []byte(config("com.b")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: the realm's roles replaced, for its sessions too" realm=realm1 sessions=1`, 1)
+	if err := publish("com.b"); err != nil {
+		t.Fatalf("com.b after the reload: %v", err)
+	}
+	if err := publish("com.a"); err == nil {
+		t.Fatal("com.a still allowed after the reload")
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
+	if strings.Contains(logs.String(), "takes a restart") {
+		t.Fatalf("a change of roles only was said to wait for a restart:\n%s", logs.String())
 	}
 }

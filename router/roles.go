@@ -1,0 +1,74 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// ErrRolesFixed is returned by SetRoles for a realm that has no roles, or
+// for nil roles: whether a realm authorizes at all (a realm without roles
+// lets every session do everything) is decided at start.
+var ErrRolesFixed = errors.New("a realm's roles can be changed, not added or taken away, while the router runs")
+
+// SetRoles replaces the roles of a configured realm, for the sessions
+// that join from now on and for those in the realm now: each gets an
+// authorizer of its role as the new roles define it (a role that is gone
+// leaves its sessions allowed nothing; a permission taken away is
+// refused from the next message on). A session's disclosure (the role's
+// disclose_caller and disclose_publisher) stays as it was at WELCOME. A
+// decision a dynamic authorizer has pending is kept. It returns the
+// number of sessions given their new authorizer.
+func (r *Router) SetRoles(realm wamp.URI, roles *auth.Roles) (int, error) {
+	rl := r.realms[realm]
+	if rl == nil {
+		return 0, fmt.Errorf("setting the roles of realm %s: no such realm in the configuration", realm)
+	}
+	if roles == nil || rl.roles.Load() == nil {
+		return 0, fmt.Errorf("setting the roles of realm %s: %w", realm, ErrRolesFixed)
+	}
+	// From here a WELCOME gets the new roles; one that got the old ones
+	// is either in the table when the list below is taken, or enters it
+	// after and then finds the new roles in place (Session.welcome).
+	rl.roles.Store(roles)
+	rl.mu.RLock()
+	sessions := make([]*Session, 0, len(rl.sessions))
+	for _, s := range rl.sessions {
+		sessions = append(sessions, s)
+	}
+	rl.mu.RUnlock()
+	n := 0
+	for _, s := range sessions {
+		if s.reauthorize(rl, roles) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// reauthorize gives s an authorizer of its role in roles.
+func (s *Session) reauthorize(rl *realm, roles *auth.Roles) bool {
+	s.mu.Lock()
+	a, id, authid, authrole := s.auth, s.id, s.authid, s.authrole
+	established := s.state == stateEstablished
+	s.mu.Unlock()
+	if !established || a == nil || !a.checked {
+		return false
+	}
+	sub := &auth.Subject{Session: id, Realm: string(rl.name), AuthID: authid, AuthRole: authrole,
+		AuthMethod: a.method, AuthProvider: a.provider, Transport: s.authTransport()}
+	az := roles.ForSession(sub, s.router)
+	a.gate.mu.Lock()
+	a.authz = az
+	a.gate.mu.Unlock()
+	return true
+}
+
+// authorizer is the session's authorizer now.
+func (a *sessionAuth) authorizer() auth.SessionAuthorizer {
+	a.gate.mu.Lock()
+	defer a.gate.mu.Unlock()
+	return a.authz
+}
