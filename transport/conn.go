@@ -78,11 +78,19 @@ type conn struct {
 	live  liveness
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+// remoteOf is the address a connection's client is known by: its
+// socket's peer (the client's from a PROXY header for a proxiedConn), or
+// for a Unix socket, whose peers are nameless, the socket's path.
+func remoteOf(nc net.Conn) string {
 	remote := nc.RemoteAddr().String()
 	if remote == "" || remote == "@" {
 		remote = "unix:" + nc.LocalAddr().String()
 	}
+	return remote
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	remote := remoteOf(nc)
 	return &conn{
 		wire:       wire{srv: s, remote: remote},
 		opt:        &s.opt,

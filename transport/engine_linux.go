@@ -104,10 +104,7 @@ func (s *Server) addToEngine(e *engine, nc net.Conn, t *tlsrec.Result, spent tim
 		s.opt.log.Warn("taking a connection off Go's poller failed; serving it in goroutine mode", "err", errors.Join(err, derr))
 		return false
 	}
-	remote := nc.RemoteAddr().String()
-	if remote == "" || remote == "@" {
-		remote = "unix:" + nc.LocalAddr().String()
-	}
+	remote := remoteOf(nc)
 	nc.Close() // Go's poller forgets it; the duplicate keeps the socket open
 
 	c := &econn{wire: wire{srv: s, remote: remote}}

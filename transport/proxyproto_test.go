@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -154,6 +155,38 @@ func TestProxyProtocolRefused(t *testing.T) {
 			defer quiet.mu.Unlock()
 			return len(quiet.proxyReads) == 1
 		})
+	})
+}
+
+// Behind a TCP load balancer that sends the PROXY protocol, a plain HTTP
+// request (long-poll, the bridge) reaches the Handler with the client's
+// address from the header on every mode, and the X-Forwarded-For the
+// client wrote itself (a TCP balancer passes its bytes untouched) is not
+// believed: the client is no trusted proxy.
+func TestProxyProtocolHTTP(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) {
+		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
+		seen := make(chan string, 1)
+		ts := m.start(t, func(s *Server) {
+			s.ProxyProtocol = true
+			s.TrustedProxies = trusted
+			s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen <- r.RemoteAddr
+				io.WriteString(w, "ok")
+			})
+		})
+		ts.prelude = proxyHeader(t, 2, false)
+		hc, base := ts.httpClient(t)
+		req, _ := http.NewRequest("GET", base+"/other", nil)
+		req.Header.Set("X-Forwarded-For", "6.6.6.6")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := <-seen; got != "203.0.113.5:4711" {
+			t.Fatalf("the Handler saw %q, want the PROXY header's 203.0.113.5:4711", got)
+		}
 	})
 }
 
