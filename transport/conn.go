@@ -54,6 +54,7 @@ type conn struct {
 	// Reader goroutine only.
 	rb           readBuffer
 	helloPending bool                     // the read deadline is the hello deadline
+	spent        time.Duration            // of the handshake timeout, before serve (a PROXY header)
 	tlsState     *tls.ConnectionState     // after the TLS handshake; nil without TLS
 	cookie       websocket.UpgradedCookie // the WebSocket authentication cookie, if any
 
@@ -165,7 +166,7 @@ func (c *conn) serve() {
 func (c *conn) handshake() error {
 	o := c.opt
 	if o.handshakeTimeout > 0 {
-		c.raw.SetDeadline(time.Now().Add(o.handshakeTimeout))
+		c.raw.SetDeadline(time.Now().Add(max(o.handshakeTimeout-c.spent, time.Millisecond)))
 	}
 	if cfg := c.srv.TLSConfig; cfg != nil {
 		tc := tls.Server(c.nc, cfg) // over the counting layer

@@ -73,16 +73,17 @@ func (s *Server) startEngineLocked() (*engine, error) {
 // engine and nc is closed; with TLS, after the handshake (tls_linux.go),
 // for which it may wait for a free slot. It reports false, with nc
 // untouched, for a connection that has no descriptor; the caller serves
-// it in goroutine mode.
-func (s *Server) serveEngine(e *engine, nc net.Conn) bool {
+// it in goroutine mode. spent is the part of the handshake timeout nc
+// took already.
+func (s *Server) serveEngine(e *engine, nc net.Conn, spent time.Duration) bool {
 	if _, ok := nc.(syscall.Conn); !ok {
 		return false
 	}
 	if s.opt.tls != nil {
-		s.handshakeTLS(e, nc)
+		s.handshakeTLS(e, nc, spent)
 		return true
 	}
-	return s.addToEngine(e, nc, nil, 0)
+	return s.addToEngine(e, nc, nil, spent)
 }
 
 // addToEngine takes nc off Go's poller and hands it to the engine, with

@@ -2,7 +2,10 @@
 
 package transport
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // epollSupported says whether the epoll engine exists on this system.
 const epollSupported = false
@@ -12,7 +15,7 @@ type engine struct{}
 
 func (s *Server) startEngineLocked() (*engine, error) { return nil, nil }
 
-func (s *Server) serveEngine(*engine, net.Conn) bool { return false }
+func (s *Server) serveEngine(*engine, net.Conn, time.Duration) bool { return false }
 
 func (e *engine) abortAllLocked()               {}
 func (e *engine) abortUnattachedLocked()        {}

@@ -140,7 +140,8 @@ func (c *proxiedConn) SyscallConn() (syscall.RawConn, error) {
 
 // acceptProxied reads nc's PROXY header on a goroutine of its own (a
 // silent client must not stall the accept loop), within the handshake
-// timeout, and then serves it as serveAccepted does, with the client's
+// timeout, and then serves it as serveAccepted does, with what is left of
+// that timeout for the TLS and transport handshakes, with the client's
 // address from the header when nc comes from a trusted proxy. Server.Close
 // ends the reads in progress.
 func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
@@ -156,9 +157,10 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		start := time.Now()
 		var deadline time.Time
 		if d := s.opt.handshakeTimeout; d > 0 {
-			deadline = time.Now().Add(d)
+			deadline = start.Add(d)
 		}
 		client, err := readProxyHeader(nc, deadline)
 		s.mu.Lock()
@@ -177,7 +179,7 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 		if client != "" && s.TrustedProxies.peer(remote) {
 			nc = &proxiedConn{Conn: nc, client: proxiedAddr{client}}
 		}
-		s.serveAccepted(eng, nc)
+		s.serveAccepted(eng, nc, time.Since(start)) // the header took part of the handshake timeout
 	}()
 }
 

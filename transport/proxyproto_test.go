@@ -190,6 +190,40 @@ func TestProxyProtocolHTTP(t *testing.T) {
 	})
 }
 
+// The PROXY header counts in HandshakeTimeout, which bounds a
+// connection's TLS and transport handshakes together: a client that
+// sends its header late has only the rest of the timeout for the rest,
+// on every mode, not a whole timeout again (a pending connection held
+// twice as long).
+func TestProxyHeaderInHandshakeTimeout(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	forModes(t, func(t *testing.T, m mode) {
+		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
+		ts := m.start(t, func(s *Server) {
+			s.ProxyProtocol = true
+			s.TrustedProxies = trusted
+			s.HandshakeTimeout = timeout
+		})
+		c, err := net.Dial(ts.network, ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		h := proxyHeader(t, 2, false)
+		c.Write(h[:7])
+		time.Sleep(timeout * 2 / 3) // the header's end comes late, and then nothing
+		c.Write(h[7:])
+		c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !isReset(err)) {
+			t.Fatalf("read %q, %v; want the connection closed", b, err)
+		}
+		if held := time.Since(start); held > timeout*4/3 {
+			t.Fatalf("the connection was closed %v after it began, want about the handshake timeout (%v)", held, timeout)
+		}
+	})
+}
+
 // FuzzProxyHeader: whatever a connection begins with, the header's length
 // is found or refused without a panic and within bounds, and what
 // go-proxyproto makes of a whole header does not panic either (a panic on

@@ -115,7 +115,8 @@ type Server struct {
 	OutboundQueue int64
 
 	// HandshakeTimeout bounds the TLS handshake and the WebSocket or
-	// RawSocket handshake together; default 5s, negative for none.
+	// RawSocket handshake together (with ProxyProtocol, the PROXY header
+	// too); default 5s, negative for none.
 	HandshakeTimeout time.Duration
 	// HelloTimeout is the time a client has, after the transport
 	// handshake, to establish its session (send HELLO, and answer a
@@ -217,7 +218,8 @@ type Server struct {
 	// client's address in it is the connection's when the connection
 	// comes from one of TrustedProxies. A connection without a valid
 	// header within HandshakeTimeout is closed (refusal reason
-	// proxy_header). See proxyproto.go.
+	// proxy_header); the time the header took counts in HandshakeTimeout.
+	// See proxyproto.go.
 	ProxyProtocol bool
 
 	// Logger receives the server's logs; nil discards them.
@@ -487,7 +489,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.acceptProxied(eng, nc)
 			continue
 		}
-		if !s.serveAccepted(eng, nc) {
+		if !s.serveAccepted(eng, nc, 0) {
 			return nil
 		}
 	}
@@ -495,12 +497,15 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // serveAccepted serves nc, accepted and counted as pending (pend): on the
 // engine eng when there is one and it takes nc, in goroutine mode
-// otherwise. It reports false, with nc closed, when the Server is closed.
-func (s *Server) serveAccepted(eng *engine, nc net.Conn) bool {
-	if eng != nil && s.serveEngine(eng, nc) {
+// otherwise. spent is the part of the handshake timeout already taken
+// (by its PROXY header). It reports false, with nc closed, when the
+// Server is closed.
+func (s *Server) serveAccepted(eng *engine, nc net.Conn, spent time.Duration) bool {
+	if eng != nil && s.serveEngine(eng, nc, spent) {
 		return true
 	}
 	c := newConn(s, nc)
+	c.spent = spent
 	c.in.join.pend()
 	s.mu.Lock()
 	if s.closed {

@@ -71,8 +71,9 @@ func newEconnTLS(r *tlsrec.Result) *econnTLS {
 // handshakeTLS runs nc's TLS handshake on a goroutine of its own, once
 // one of the MaxTLSHandshakes slots is free (the accept loop waits for
 // one, counted in ServerStats.TLSHandshakeWaits), and hands the
-// connection to the engine when it succeeds.
-func (s *Server) handshakeTLS(e *engine, nc net.Conn) {
+// connection to the engine when it succeeds. spent is the part of the
+// handshake timeout nc took already.
+func (s *Server) handshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 	select {
 	case e.tlsSlots <- struct{}{}:
 	default:
@@ -91,11 +92,11 @@ func (s *Server) handshakeTLS(e *engine, nc net.Conn) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.tlsHandshakes.Add(1)
-	go s.runHandshakeTLS(e, nc)
+	go s.runHandshakeTLS(e, nc, spent)
 }
 
 // runHandshakeTLS is the goroutine of one TLS handshake.
-func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
+func (s *Server) runHandshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 	defer func() {
 		s.stats.tlsHandshakes.Add(-1)
 		<-e.tlsSlots
@@ -104,7 +105,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 	start := time.Now()
 	var deadline time.Time
 	if d := s.opt.handshakeTimeout; d > 0 {
-		deadline = start.Add(d)
+		deadline = start.Add(max(d-spent, time.Millisecond))
 	}
 	res, err := s.opt.tls.Handshake(countConn{nc, &s.stats}, deadline)
 	s.rel.garbage(handshakeGarbage) // failed or not, it allocated
@@ -121,7 +122,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn) {
 		}
 		return
 	}
-	if closed || !s.addToEngine(e, nc, res, time.Since(start)) {
+	if closed || !s.addToEngine(e, nc, res, spent+time.Since(start)) {
 		nc.Close()
 		s.unpend()
 	}
