@@ -64,14 +64,16 @@ func clientAddr(remote string, xff []string, trusted *Proxies) string {
 
 // hostAddr parses an address with or without a port ("192.0.2.1",
 // "192.0.2.1:4711", "[2001:db8::1]:4711", "2001:db8::1"), IPv4-mapped
-// IPv6 addresses unmapped; the zero Addr when it is none.
+// IPv6 addresses unmapped and without an IPv6 zone ("%eth0": the
+// interface a link-local address was reached on, which a network never
+// contains, and text a header may carry); the zero Addr when it is none.
 func hostAddr(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
+		return ap.Addr().Unmap().WithZone("")
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
-		return a.Unmap()
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone("")
 	}
 	return netip.Addr{}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestClientAddr(t *testing.T) {
-	proxies, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "unix:"})
+	proxies, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "fe80::/10", "unix:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +35,8 @@ func TestClientAddr(t *testing.T) {
 		{"garbage from the client, behind what the proxy added", "10.1.2.3:4711", []string{"<script>, 203.0.113.5"}, "203.0.113.5"},
 		{"a Unix socket", "unix:/run/junction.sock", []string{"203.0.113.5"}, "203.0.113.5"},
 		{"empty entries", "10.1.2.3:4711", []string{" , 203.0.113.5,"}, "203.0.113.5"},
+		{"a link-local proxy: its zone names an interface", "[fe80::1%eth0]:4711", []string{"203.0.113.5"}, "203.0.113.5"},
+		{"a zone from the proxy is not kept", "10.1.2.3:4711", []string{"[fe80::9%<b>x</b>]:80"}, "fe80::9"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := clientAddr(c.remote, c.xff, proxies); got != c.want {
