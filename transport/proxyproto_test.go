@@ -106,6 +106,23 @@ func TestProxyProtocol(t *testing.T) {
 func TestProxyProtocolRefused(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine string) {
 		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
+		// A read in progress when the server closes (at the end of the
+		// subtest, before the server below starts: each checks that no
+		// goroutine of its own is left).
+		t.Run("close while reading", func(t *testing.T) {
+			quiet := startServer(t, engine, func(s *Server) {
+				s.ProxyProtocol = true
+				s.TrustedProxies = trusted
+			})
+			qc := quiet.dial(t)
+			qc.Write([]byte("PROXY "))
+			quiet.init() // (Serve's, done or not: the test reads what it set up)
+			eventually(t, "the header's read to begin", func() bool {
+				quiet.mu.Lock()
+				defer quiet.mu.Unlock()
+				return len(quiet.proxyReads) == 1
+			})
+		})
 		ts := startServer(t, engine, func(s *Server) {
 			s.ProxyProtocol = true
 			s.TrustedProxies = trusted
@@ -141,20 +158,6 @@ func TestProxyProtocolRefused(t *testing.T) {
 		if _, err := io.ReadFull(c, reply[:]); err != nil || reply[0] != 0x7f {
 			t.Fatalf("after a header in pieces: %x, %v; want the RawSocket handshake's reply", reply, err)
 		}
-
-		// A read in progress when the server closes.
-		quiet := startServer(t, engine, func(s *Server) {
-			s.ProxyProtocol = true
-			s.TrustedProxies = trusted
-		})
-		qc := quiet.dial(t)
-		qc.Write([]byte("PROXY "))
-		quiet.init() // (Serve's, done or not: the test reads what it set up)
-		eventually(t, "the header's read to begin", func() bool {
-			quiet.mu.Lock()
-			defer quiet.mu.Unlock()
-			return len(quiet.proxyReads) == 1
-		})
 	})
 }
 
