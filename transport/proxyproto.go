@@ -71,9 +71,9 @@ func proxyHeaderSize(b []byte) (int, error) {
 }
 
 // readProxyHeader reads the PROXY header nc begins with, before deadline,
-// and returns the client's address in it, or "" when the header says
-// there is none (LOCAL: the balancer's own health check; or an UNKNOWN
-// protocol).
+// and returns the client's address in it: "" for the balancer's own
+// connection (version 2's LOCAL: a health check), unknownClient for a
+// client the header does not name (UNKNOWN, AF_UNSPEC, a Unix socket).
 func readProxyHeader(nc net.Conn, deadline time.Time) (string, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -93,8 +93,8 @@ func readProxyHeader(nc net.Conn, deadline time.Time) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errProxyHeader, err)
 	}
-	if h.Command.IsLocal() || h.SourceAddr == nil {
-		return "", nil
+	if h.Version == 2 && h.Command.IsLocal() {
+		return "", nil // the balancer's own connection (a health check)
 	}
 	switch a := h.SourceAddr.(type) {
 	case *net.TCPAddr:
@@ -102,7 +102,27 @@ func readProxyHeader(nc net.Conn, deadline time.Time) (string, error) {
 	case *net.UDPAddr:
 		return a.String(), nil
 	}
-	return "", nil // a Unix socket's address says nothing of a client
+	// A client of the balancer it cannot name: version 1's UNKNOWN
+	// (go-proxyproto reads it as LOCAL), an address family without one
+	// (AF_UNSPEC) or a Unix socket's.
+	return unknownClient, nil
+}
+
+// unknownClient is what readProxyHeader returns for a client the header
+// does not name.
+const unknownClient = "unknown"
+
+// unnamedClientAddr is the address of a client that came through the
+// proxy at remote without a name: the proxy's host, marked so that it is
+// never taken for the proxy itself (whose X-Forwarded-For would be
+// believed: the bytes after the header are the unknown client's), and
+// without the port, so that such clients share one address for the
+// throttles as they would the proxy's.
+func unnamedClientAddr(remote string) string {
+	if a := hostAddr(remote); a.IsValid() {
+		return "unknown-via-" + a.String()
+	}
+	return "unknown-via-" + remote
 }
 
 // proxiedConn is a connection whose client's address came in its PROXY
@@ -177,6 +197,9 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 			return
 		}
 		if client != "" && s.TrustedProxies.peer(remote) {
+			if client == unknownClient {
+				client = unnamedClientAddr(remote)
+			}
 			nc = &proxiedConn{Conn: nc, client: proxiedAddr{client}}
 		}
 		s.serveAccepted(eng, nc, time.Since(start)) // the header took part of the handshake timeout

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/pires/go-proxyproto"
 
 	"github.com/junction-wamp/junction/wamp"
@@ -82,6 +83,18 @@ func TestProxyProtocol(t *testing.T) {
 		rc := ts.dialRS(t, wamp.FormatMsgPack)
 		if got := peerOf(t, rc, join(t, rc)); hostAddr(got).String() != "127.0.0.1" {
 			t.Fatalf("LOCAL: the session's address is %q, want the socket's", got)
+		}
+		// A client the balancer cannot name (version 1's UNKNOWN): not
+		// the balancer, so what it writes in X-Forwarded-For is not
+		// believed either.
+		ts.prelude = []byte("PROXY UNKNOWN\r\n")
+		xff := ws.HandshakeHeaderHTTP(http.Header{"X-Forwarded-For": {"6.6.6.6"}})
+		wc, err := ts.tryWS(t, codec.ByFormat(wamp.FormatJSON).Subprotocol(), ts.wsPath(), xff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := peerOf(t, wc, join(t, wc)); got != "unknown-via-127.0.0.1" {
+			t.Fatalf("UNKNOWN: the session's address is %q, want unknown-via-127.0.0.1", got)
 		}
 	})
 
