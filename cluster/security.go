@@ -3,10 +3,12 @@ package cluster
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -173,6 +175,7 @@ type RouteTLS struct {
 	// certificate a dialled route presents.
 	srv              atomic.Pointer[tls.Config]
 	pair             atomic.Pointer[tls.Certificate]
+	first            *x509.Certificate // the certificate at start
 	reloads, refused atomic.Uint64
 }
 
@@ -185,6 +188,7 @@ func newRouteTLS(t *TLS, listen string) (*RouteTLS, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
+	r.first = r.pair.Load().Leaf
 	return r, nil
 }
 
@@ -205,8 +209,21 @@ func (r *RouteTLS) load() error {
 	return nil
 }
 
-// config is the embedded server's Cluster.TLSConfig.
+// config is the embedded server's Cluster.TLSConfig. A certificate that
+// must be stapled (OCSP must-staple) gets the static configuration
+// nats-server staples itself, and is not reloaded: nats-server's OCSP
+// monitor sets its own certificate callbacks on it, which the reloading
+// ones would bypass, serving no staple to peers that require one.
 func (r *RouteTLS) config() *tls.Config {
+	if r.mustStaple() {
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{*r.pair.Load()},
+			RootCAs:      r.pool,
+			ClientCAs:    r.pool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+		}
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{*r.pair.Load()}, // read by nats-server's monitoring only
@@ -225,12 +242,35 @@ func (r *RouteTLS) config() *tls.Config {
 // Reload reads the certificate and key files again. On failure the
 // routes keep the certificate they had. It returns the certificate in use.
 func (r *RouteTLS) Reload() (*x509.Certificate, error) {
+	if r.mustStaple() {
+		r.refused.Add(1)
+		return r.pair.Load().Leaf, errMustStaple
+	}
 	if err := r.load(); err != nil {
 		r.refused.Add(1)
 		return r.pair.Load().Leaf, err
 	}
 	r.reloads.Add(1)
 	return r.pair.Load().Leaf, nil
+}
+
+// errMustStaple refuses the reload of a must-staple route certificate.
+var errMustStaple = errors.New("cluster: route TLS: a certificate with OCSP must-staple is stapled by nats-server from the files it started with, and is not reloaded: restart the node to renew it")
+
+// mustStaple reports whether the routes' certificate, as it was at start,
+// asks for OCSP stapling (RFC 7633's TLS feature status_request).
+func (r *RouteTLS) mustStaple() bool {
+	tlsFeature := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
+	for _, ext := range r.first.Extensions {
+		var features []int
+		if rest, err := asn1.Unmarshal(ext.Value, &features); !ext.Id.Equal(tlsFeature) || err != nil || len(rest) > 0 {
+			continue
+		}
+		if slices.Contains(features, 5) { // status_request
+			return true
+		}
+	}
+	return false
 }
 
 // Listener names the routes, for the log and the metrics: "cluster" and

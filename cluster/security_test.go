@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -452,5 +455,47 @@ func TestRouteTLSReload(t *testing.T) {
 	}
 	if got := accepted(); !got.Equal(renewed.Cert.Leaf) {
 		t.Fatalf("after a failed reload node 1 presents %v", got.SerialNumber)
+	}
+}
+
+// TestRouteTLSMustStaple: a route certificate with OCSP must-staple keeps
+// the static configuration that nats-server staples itself (its OCSP
+// monitor sets its own certificate callbacks, which ours would bypass),
+// and a reload of it is refused, saying to restart; any other certificate
+// gets the reloading callbacks.
+func TestRouteTLSMustStaple(t *testing.T) {
+	dir := t.TempDir()
+	ca, caFile := newCA(t, dir, "ca")
+	statusRequest, err := asn1.Marshal([]int{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staple, err := ca.NodeWith("staple", pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}, Value: statusRequest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := staple.WriteFiles(dir, "staple-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := newRouteTLS(&TLS{CertFile: cert, KeyFile: key, CAFile: caFile}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rt.config(); c.GetConfigForClient != nil || c.GetClientCertificate != nil || len(c.Certificates) != 1 {
+		t.Fatal("a must-staple certificate got the reloading callbacks")
+	}
+	if _, err := rt.Reload(); !errors.Is(err, errMustStaple) {
+		t.Fatalf("Reload of a must-staple certificate: %v", err)
+	}
+	if done, failed := rt.Reloads(); done != 0 || failed != 1 {
+		t.Fatalf("Reloads: %d done, %d failed", done, failed)
+	}
+	plain, err := newRouteTLS(tlsFiles(t, dir, "plain", ca, caFile), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plain.config(); c.GetConfigForClient == nil || c.GetClientCertificate == nil {
+		t.Fatal("a certificate without must-staple is not reloadable")
 	}
 }

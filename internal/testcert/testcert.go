@@ -65,13 +65,17 @@ func (ca *Pair) Client(cn string) (*Pair, error) {
 // Node makes a certificate named cn for localhost and 127.0.0.1, issued by
 // ca (a pair from NewCA), good both as a server's and as a client's: what
 // a cluster node presents on the routes it accepts and on those it dials.
-func (ca *Pair) Node(cn string) (*Pair, error) {
+func (ca *Pair) Node(cn string) (*Pair, error) { return ca.NodeWith(cn) }
+
+// NodeWith is Node with extensions of its own (a TLS feature, say).
+func (ca *Pair) NodeWith(cn string, ext ...pkix.Extension) (*Pair, error) {
 	return issue(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn},
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		Subject:         pkix.Name{CommonName: cn},
+		DNSNames:        []string{"localhost"},
+		IPAddresses:     []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtraExtensions: ext,
 	}, ca)
 }
 
