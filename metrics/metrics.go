@@ -117,11 +117,19 @@ type Sources struct {
 	AdminThrottle *auth.Throttle
 	// TLS are the TLS listeners' certificate files.
 	TLS []TLSFiles
+	// ConfigFile counts the reloads of the config file (SIGHUP); nil when
+	// the router runs without one.
+	ConfigFile Reloader
 	// Cluster is the router's cluster node; nil for a single router (then
 	// there are no junction_cluster_* metrics at all).
 	Cluster Cluster
 	// Version is the router's version, for junction_build_info.
 	Version string
+}
+
+// Reloader counts reloads: those done and those that failed.
+type Reloader interface {
+	Reloads() (done, failed uint64)
 }
 
 // TLSFiles is a TLS listener's certificate, which the router reads again
@@ -154,6 +162,7 @@ type Collector struct {
 	passwordChecks, passwordChecksNow, loginsThrottled    *prometheus.Desc
 	adminLoginsThrottled                                  *prometheus.Desc
 	tlsNotAfter, tlsReloads                               *prometheus.Desc
+	configReloads                                         *prometheus.Desc
 	bytesIn, bytesOut                                     *prometheus.Desc
 	deflateConns, inflatedTooLarge                        *prometheus.Desc
 	tlsHandshakes, tlsHandshakeWaits, memoryReleases      *prometheus.Desc
@@ -204,6 +213,8 @@ func NewCollector(src Sources) *Collector {
 			"When the certificate a TLS listener serves expires, in Unix seconds (alert on it; SIGHUP reloads the files).", "listener"),
 		tlsReloads: d("tls_reloads_total",
 			"Reloads of a TLS listener's files (SIGHUP): done, or failed (the listener kept its certificate).", "listener", "outcome"),
+		configReloads: d("config_reloads_total",
+			"Reads of the config file on SIGHUP: done (it loaded; what a running router takes on is applied), or failed (it did not load: nothing changed).", "outcome"),
 		bytesIn:      d("received_bytes_total", "Bytes read from client connections.", "engine"),
 		bytesOut:     d("sent_bytes_total", "Bytes written to client connections.", "engine"),
 		deflateConns: d("websocket_deflate_connections_total", "WebSocket connections that negotiated permessage-deflate."),
@@ -263,7 +274,7 @@ func NewCollector(src Sources) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessions, c.subscriptions, c.registrations, c.callsInFlight, c.received, c.sent,
-		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.adminLoginsThrottled, c.tlsNotAfter, c.tlsReloads,
+		c.conns, c.connsOpened, c.refused, c.auth, c.passwordChecks, c.passwordChecksNow, c.loginsThrottled, c.adminLoginsThrottled, c.tlsNotAfter, c.tlsReloads, c.configReloads,
 		c.bytesIn, c.bytesOut, c.deflateConns, c.inflatedTooLarge,
 		c.tlsHandshakes, c.tlsHandshakeWaits, c.memoryReleases,
 		c.dropped, c.slowConsumers,
@@ -335,6 +346,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		done, failed := f.Reloads()
 		counter(c.tlsReloads, done, f.Listener(), "done")
 		counter(c.tlsReloads, failed, f.Listener(), "failed")
+	}
+	if cf := c.src.ConfigFile; cf != nil {
+		done, failed := cf.Reloads()
+		counter(c.configReloads, done, "done")
+		counter(c.configReloads, failed, "failed")
 	}
 	if th := c.src.AdminThrottle; th != nil {
 		counter(c.adminLoginsThrottled, th.Delayed(), "delayed")

@@ -190,6 +190,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, f := range certs {
 		src.TLS = append(src.TLS, f)
 	}
+	reloads := &configReloads{}
+	if *cfgPath != "" {
+		src.ConfigFile = reloads
+	}
 	closeHTTP, err := attachRouter(cfg, servers, rt, src, log)
 	if err != nil {
 		abandon()
@@ -249,7 +253,7 @@ serving:
 			break serving
 		case <-hup:
 			if *cfgPath != "" {
-				reloadConfig(cfg, load, rt.SetRoles, level, log) // serve_reload.go
+				reloadConfig(cfg, load, rt.SetRoles, level, reloads, log) // serve_reload.go
 			}
 			if len(certs) == 0 && *cfgPath == "" {
 				log.Info("SIGHUP: nothing to reload (it reloads the config file's log level and the certificates of the TLS listeners and the cluster routes; there are none)")

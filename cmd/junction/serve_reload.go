@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/config"
@@ -21,12 +22,14 @@ import (
 // load changes nothing, and the error says why. running is the config in
 // force: the roles applied are recorded in it.
 func reloadConfig(running *config.Config, load func() (*config.Config, error), setRoles func(wamp.URI, *auth.Roles) (int, error),
-	level *slog.LevelVar, log *slog.Logger) {
+	level *slog.LevelVar, counts *configReloads, log *slog.Logger) {
 	next, err := load()
 	if err != nil {
+		counts.failed.Add(1)
 		log.Error("SIGHUP: config not reloaded: the router goes on as it was", "err", err)
 		return
 	}
+	counts.done.Add(1)
 	for _, i := range rolesChanged(running, next) {
 		rl := &next.Realms[i]
 		_, roles, err := rl.Build(nil) // the roles only: the policy stays as it started
@@ -55,6 +58,13 @@ func reloadConfig(running *config.Config, load func() (*config.Config, error), s
 	}
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
 }
+
+// configReloads counts the reads of the config file on SIGHUP, for the
+// metrics (junction_config_reloads_total).
+type configReloads struct{ done, failed atomic.Uint64 }
+
+// Reloads implements metrics.Reloader.
+func (c *configReloads) Reloads() (done, failed uint64) { return c.done.Load(), c.failed.Load() }
 
 // rolesChanged returns the indexes of the realms whose roles are all that
 // next changes of them, and which have roles in both (whether a realm

@@ -82,6 +82,12 @@ realms:
 	if err := dial("realm1"); err != nil {
 		t.Fatalf("after a reload of a broken file: %v", err)
 	}
+	_, metrics := httpDo(t, "GET", "http://"+addrs[0]+"/metrics", "")
+	for _, want := range []string{`junction_config_reloads_total{outcome="done"} 2`, `junction_config_reloads_total{outcome="failed"} 1`} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
 }
 
 // TestRestartOnlyCoversTheConfig: every section of config.Config is
