@@ -112,13 +112,7 @@ func TestKeygen(t *testing.T) {
 // TestServeAuthExample runs examples/config/auth.yaml and logs in with
 // the credentials, then checks the public role's permissions.
 func TestServeAuthExample(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", "../../examples/config/auth.yaml", "--listen", "127.0.0.1:0")
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--config", "../../examples/config/auth.yaml", "--listen", "127.0.0.1:0")
 	url := "ws://" + addrs[0] + "/ws"
 	dial := func(opts *client.Options) (*client.Session, error) {
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -94,13 +94,7 @@ realms:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--config", path)
 	url := "ws://" + addrs[0] + "/ws"
 	roles := map[string]any{"caller": map[string]any{}}
 

@@ -28,13 +28,7 @@ realms:
     anonymous: true
 `
 	path := writeConfig(t, base+"log:\n  level: info\n")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--config", path)
 	hup := func() {
 		t.Helper()
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -49,7 +43,7 @@ realms:
 	}
 	dial := func(realm string) error {
 		t.Helper()
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		dctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		s, err := client.Dial(dctx, "ws://"+addrs[0]+"/ws", realm, nil)
 		if err == nil {
@@ -138,14 +132,8 @@ realms:
 `
 	}
 	path := writeConfig(t, config("com.a"))
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
-	defer func() {
-		stop()
-		<-exit
-	}()
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	addrs, logs := serveUntilEnd(t, "--config", path)
+	dctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	s, err := client.Dial(dctx, "ws://"+addrs[0]+"/ws", "realm1", nil)
 	if err != nil {

@@ -54,6 +54,19 @@ var listenAddrRE = regexp.MustCompile(`(?:listen="|, )(\S+) \(`)
 // found free and handed to the router could be taken by another process
 // in between, and a start slowed down by a loaded machine is waited for
 // rather than raced by a bounded dial loop.
+// serveUntilEnd is serveInProcess for the whole test: the router stops,
+// and is waited for, when the test ends.
+func serveUntilEnd(t *testing.T, args ...string) (addrs []string, logs *syncBuffer) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	addrs, logs, exit := serveInProcess(t, ctx, args...)
+	t.Cleanup(func() {
+		stop()
+		<-exit
+	})
+	return addrs, logs
+}
+
 func serveInProcess(t *testing.T, ctx context.Context, args ...string) (addrs []string, logs *syncBuffer, exit <-chan int) {
 	t.Helper()
 	logs = &syncBuffer{changed: make(chan struct{}, 1)}

@@ -88,13 +88,7 @@ realms:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--config", path)
 	if len(addrs) != 3 {
 		t.Fatalf("listening on %v, want 3 addresses\n%s", addrs, logs.String())
 	}

@@ -317,13 +317,7 @@ cluster:
   listen: 127.0.0.1:0
   tls: {cert: %s, key: %s, ca: %s}
 `, certFile, keyFile, caFile)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	_, logs, exit := serveInProcess(t, ctx, "--config", writeConfig(t, cfg))
-	defer func() {
-		stop()
-		<-exit
-	}()
+	_, logs := serveUntilEnd(t, "--config", writeConfig(t, cfg))
 	m := regexp.MustCompile(`cluster (127\.0\.0\.1:[0-9]+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no route address in the log:\n%s", logs.String())

@@ -247,13 +247,7 @@ realms:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--config", path)
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--config", path)
 	url := "rs://" + addrs[0]
 	callee := dialCLITest(t, url)
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -447,13 +441,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // connection: the router logs the session leaving with
 // wamp.close.close_realm.
 func TestCLISubInterruptSaysGoodbye(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	addrs, logs, exit := serveInProcess(t, ctx, "--listen", "127.0.0.1:0", "--log-level", "debug")
-	defer func() {
-		stop()
-		<-exit
-	}()
+	addrs, logs := serveUntilEnd(t, "--listen", "127.0.0.1:0", "--log-level", "debug")
 	cmd := exec.Command(junctionBin(t), "sub", "--url", "ws://"+addrs[0]+"/ws", "--json", "test.cli.sigint")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
