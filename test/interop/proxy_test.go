@@ -48,52 +48,7 @@ realms:
 	}
 	plain, proxied := r.addr, m[1]
 
-	ports := freePorts(t, 3)
-	hcfg := writeFile(t, "haproxy.cfg", fmt.Sprintf(`global
-  maxconn 100
-defaults
-  timeout connect 5s
-  timeout client 1m
-  timeout server 1m
-  timeout tunnel 1h
-frontend ws
-  mode http
-  bind 127.0.0.1:%d
-  option forwardfor
-  default_backend router_ws
-backend router_ws
-  mode http
-  server r %s source 127.0.0.1
-frontend rs1
-  mode tcp
-  bind 127.0.0.1:%d
-  default_backend router_rs1
-backend router_rs1
-  mode tcp
-  server r %s send-proxy source 127.0.0.1
-frontend rs2
-  mode tcp
-  bind 127.0.0.1:%d
-  default_backend router_rs2
-backend router_rs2
-  mode tcp
-  server r %s send-proxy-v2 source 127.0.0.1
-`, ports[0], plain, ports[1], proxied, ports[2], proxied))
-	hp := exec.Command(haproxy, "-db", "-f", hcfg)
-	out := newOutput(false)
-	hp.Stdout, hp.Stderr = out, out
-	if err := hp.Start(); err != nil {
-		t.Fatalf("starting haproxy: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { hp.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		hp.Process.Kill()
-		<-exited
-	})
-	for _, p := range ports {
-		waitListening(t, fmt.Sprintf("127.0.0.1:%d", p), exited, out)
-	}
+	ports, out := startHAProxy(t, haproxy, plain, proxied)
 
 	for _, c := range []struct{ name, url string }{
 		{"websocket, X-Forwarded-For", fmt.Sprintf("ws://127.0.0.1:%d/ws", ports[0])},
@@ -128,6 +83,75 @@ backend router_rs2
 	}
 }
 
+// startHAProxy runs haproxy in the foreground in front of the router's
+// listeners plain (HTTP) and proxied (PROXY protocol), on three ports
+// picked free, and returns them: the HTTP frontend, then the TCP ones
+// with PROXY v1 and v2. Ports picked free may be taken before haproxy
+// binds them (another test's connection, say): it is tried again with
+// others, three times.
+func startHAProxy(t *testing.T, haproxy, plain, proxied string) ([]int, *output) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(t, 3)
+		hcfg := writeFile(t, "haproxy.cfg", fmt.Sprintf(`global
+  maxconn 100
+defaults
+  timeout connect 5s
+  timeout client 1m
+  timeout server 1m
+  timeout tunnel 1h
+frontend ws
+  mode http
+  bind 127.0.0.1:%d
+  option forwardfor
+  default_backend router_ws
+backend router_ws
+  mode http
+  server r %s source 127.0.0.1
+frontend rs1
+  mode tcp
+  bind 127.0.0.1:%d
+  default_backend router_rs1
+backend router_rs1
+  mode tcp
+  server r %s send-proxy source 127.0.0.1
+frontend rs2
+  mode tcp
+  bind 127.0.0.1:%d
+  default_backend router_rs2
+backend router_rs2
+  mode tcp
+  server r %s send-proxy-v2 source 127.0.0.1
+`, ports[0], plain, ports[1], proxied, ports[2], proxied))
+		hp := exec.Command(haproxy, "-db", "-f", hcfg)
+		out := newOutput(false)
+		hp.Stdout, hp.Stderr = out, out
+		if err := hp.Start(); err != nil {
+			t.Fatalf("starting haproxy: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { hp.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			hp.Process.Kill()
+			<-exited
+		})
+		up := true
+		for _, p := range ports {
+			if !waitListening(t, fmt.Sprintf("127.0.0.1:%d", p), exited) {
+				up = false
+				break
+			}
+		}
+		if up {
+			return ports, out
+		}
+		if attempt == 3 {
+			t.Fatalf("haproxy did not listen on %v:\n%s", ports, out.tail(routerLogLimit))
+		}
+		t.Logf("haproxy did not listen on %v (tried again with other ports):\n%s", ports, out.tail(routerLogLimit))
+	}
+}
+
 // freePorts returns n ports free on 127.0.0.1 a moment ago, for a program
 // that cannot be told to pick its own and say which.
 func freePorts(t *testing.T, n int) []int {
@@ -148,24 +172,24 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// waitListening waits until addr takes connections, or the program
-// behind it exits.
-func waitListening(t *testing.T, addr string, exited <-chan struct{}, out *output) {
+// waitListening waits until addr takes connections, and reports false
+// when the program that was to listen there exits first.
+func waitListening(t *testing.T, addr string, exited <-chan struct{}) bool {
 	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return true
 		}
 		select {
 		case <-exited:
-			t.Fatalf("haproxy exited before listening on %s:\n%s", addr, out.tail(routerLogLimit))
+			return false
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s after %v:\n%s", addr, startTimeout, out.tail(routerLogLimit))
+			t.Fatalf("nothing listens on %s after %v", addr, startTimeout)
 		}
 	}
 }
