@@ -117,13 +117,10 @@ func trustForwarded(h http.Handler, trusted *Proxies) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		xff := r.Header.Values("X-Forwarded-For")
-		if len(xff) > 0 {
-			if addr := clientAddr(r.RemoteAddr, xff, trusted); addr != r.RemoteAddr {
-				r2 := *r
-				r2.RemoteAddr = addr
-				r = &r2
-			}
+		if addr := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted); addr != r.RemoteAddr {
+			r2 := *r
+			r2.RemoteAddr = addr
+			r = &r2
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -48,12 +48,11 @@ func (c *econn) handOffHTTP(b []byte) {
 		return
 	}
 	s.opt.log.Debug("HTTP request: handed to the handler", "remote", c.remote)
-	if s.ProxyProtocol && c.remote != remoteOf(nc) {
-		// The socket's peer is the load balancer, and c.remote the
-		// client's address from its PROXY header (a proxiedConn's): the
-		// Handler gets that one, as in goroutine mode, not the
-		// balancer's, from which it would believe the X-Forwarded-For
-		// the client wrote.
+	if c.remote != remoteOf(nc) {
+		// The connection is known by another address than its socket's
+		// peer (its PROXY header's): the Handler gets that one, as in
+		// goroutine mode, not the load balancer's, from which it would
+		// believe the X-Forwarded-For the client wrote.
 		nc = &proxiedConn{Conn: nc, client: proxiedAddr{c.remote}}
 	}
 	var conn net.Conn = countConn{nc, &s.stats}

@@ -166,12 +166,11 @@ func (c *econn) tlsData(b []byte) (int, int) {
 			// quadratic, seconds for a few MiB on a loaded machine.)
 		case len(t.plain) > 0 && (cap(t.plain) <= tlsPlainKeep || cap(t.plain) < 4*len(rest)):
 			t.plain = t.plain[:copy(t.plain, rest)]
-		case len(t.plain) > 0:
-			// The buffer a large message grew is not kept for the start
-			// of the next frame: a client that then went quiet would
-			// have its connection hold it, a cost no bound counts.
-			t.plain = append([]byte(nil), rest...)
 		default:
+			// A buffer of its own, also in place of one a large message
+			// grew: a client that went quiet after the start of the next
+			// frame would have its connection hold that, a cost no bound
+			// counts.
 			t.plain = append([]byte(nil), rest...)
 		}
 	}
