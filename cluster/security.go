@@ -175,7 +175,7 @@ type RouteTLS struct {
 	// certificate a dialled route presents.
 	srv              atomic.Pointer[tls.Config]
 	pair             atomic.Pointer[tls.Certificate]
-	first            *x509.Certificate // the certificate at start
+	staple           bool // the certificate at start is must-staple: not reloaded
 	reloads, refused atomic.Uint64
 }
 
@@ -188,7 +188,7 @@ func newRouteTLS(t *TLS, listen string) (*RouteTLS, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
-	r.first = r.pair.Load().Leaf
+	r.staple = mustStaple(r.pair.Load().Leaf)
 	return r, nil
 }
 
@@ -215,34 +215,24 @@ func (r *RouteTLS) load() error {
 // monitor sets its own certificate callbacks on it, which the reloading
 // ones would bypass, serving no staple to peers that require one.
 func (r *RouteTLS) config() *tls.Config {
-	if r.mustStaple() {
-		return &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{*r.pair.Load()},
-			RootCAs:      r.pool,
-			ClientCAs:    r.pool,
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-		}
-	}
-	return &tls.Config{
+	c := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{*r.pair.Load()}, // read by nats-server's monitoring only
+		Certificates: []tls.Certificate{*r.pair.Load()}, // with the callbacks, read by nats-server's monitoring only
 		RootCAs:      r.pool,
 		ClientCAs:    r.pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return r.srv.Load(), nil
-		},
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return r.pair.Load(), nil
-		},
 	}
+	if !r.staple {
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.srv.Load(), nil }
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.pair.Load(), nil }
+	}
+	return c
 }
 
 // Reload reads the certificate and key files again. On failure the
 // routes keep the certificate they had. It returns the certificate in use.
 func (r *RouteTLS) Reload() (*x509.Certificate, error) {
-	if r.mustStaple() {
+	if r.staple {
 		r.refused.Add(1)
 		return r.pair.Load().Leaf, errMustStaple
 	}
@@ -257,11 +247,11 @@ func (r *RouteTLS) Reload() (*x509.Certificate, error) {
 // errMustStaple refuses the reload of a must-staple route certificate.
 var errMustStaple = errors.New("cluster: route TLS: a certificate with OCSP must-staple is stapled by nats-server from the files it started with, and is not reloaded: restart the node to renew it")
 
-// mustStaple reports whether the routes' certificate, as it was at start,
-// asks for OCSP stapling (RFC 7633's TLS feature status_request).
-func (r *RouteTLS) mustStaple() bool {
+// mustStaple reports whether cert asks for OCSP stapling (RFC 7633's TLS
+// feature status_request).
+func mustStaple(cert *x509.Certificate) bool {
 	tlsFeature := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
-	for _, ext := range r.first.Extensions {
+	for _, ext := range cert.Extensions {
 		var features []int
 		if rest, err := asn1.Unmarshal(ext.Value, &features); !ext.Id.Equal(tlsFeature) || err != nil || len(rest) > 0 {
 			continue
