@@ -94,13 +94,10 @@ func TestTrustedProxies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		seen := make(chan string, 1)
+		handler, seen := remoteAddrs()
 		ts := m.start(t, func(s *Server) {
 			s.TrustedProxies = trusted
-			s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen <- r.RemoteAddr
-				io.WriteString(w, "ok")
-			})
+			s.Handler = handler
 		})
 		xff := ws.HandshakeHeaderHTTP(http.Header{"X-Forwarded-For": {"6.6.6.6, 203.0.113.5", "127.0.0.9"}})
 		c, err := ts.tryWS(t, codec.ByFormat(wamp.FormatJSON).Subprotocol(), ts.wsPath(), xff)
@@ -117,15 +114,7 @@ func TestTrustedProxies(t *testing.T) {
 			t.Fatalf("session's address without the header: %q, want 127.0.0.1:port", got)
 		}
 
-		hc, base := ts.httpClient(t)
-		req, _ := http.NewRequest("GET", base+"/other", nil)
-		req.Header.Set("X-Forwarded-For", "203.0.113.6")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := <-seen; got != "203.0.113.6" {
+		if got := handlerSaw(t, ts, seen, "203.0.113.6"); got != "203.0.113.6" {
 			t.Fatalf("the Handler saw %q, want 203.0.113.6", got)
 		}
 	})
@@ -141,4 +130,30 @@ func TestTrustedProxies(t *testing.T) {
 	if got := peerOf(t, c, id); hostAddr(got).String() != "127.0.0.1" {
 		t.Fatalf("session's address with no trusted proxy: %q", got)
 	}
+}
+
+// remoteAddrs is a Handler that answers "ok" and sends the RemoteAddr of
+// each request it serves on the channel it returns.
+func remoteAddrs() (http.Handler, <-chan string) {
+	seen := make(chan string, 1)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.RemoteAddr
+		io.WriteString(w, "ok")
+	}), seen
+}
+
+// handlerSaw GETs a path of ts's Handler (remoteAddrs, whose channel is
+// seen) with the X-Forwarded-For header forwardedFor and returns the
+// address the Handler saw.
+func handlerSaw(t *testing.T, ts *testServer, seen <-chan string, forwardedFor string) string {
+	t.Helper()
+	hc, base := ts.httpClient(t)
+	req, _ := http.NewRequest("GET", base+"/other", nil)
+	req.Header.Set("X-Forwarded-For", forwardedFor)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return <-seen
 }

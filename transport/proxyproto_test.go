@@ -182,25 +182,14 @@ func TestProxyProtocolRefused(t *testing.T) {
 func TestProxyProtocolHTTP(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		trusted, _ := ParseProxies([]string{"127.0.0.0/8"})
-		seen := make(chan string, 1)
+		handler, seen := remoteAddrs()
 		ts := m.start(t, func(s *Server) {
 			s.ProxyProtocol = true
 			s.TrustedProxies = trusted
-			s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen <- r.RemoteAddr
-				io.WriteString(w, "ok")
-			})
+			s.Handler = handler
 		})
 		ts.prelude = proxyHeader(t, 2, false)
-		hc, base := ts.httpClient(t)
-		req, _ := http.NewRequest("GET", base+"/other", nil)
-		req.Header.Set("X-Forwarded-For", "6.6.6.6")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := <-seen; got != "203.0.113.5:4711" {
+		if got := handlerSaw(t, ts, seen, "6.6.6.6"); got != "203.0.113.5:4711" {
 			t.Fatalf("the Handler saw %q, want the PROXY header's 203.0.113.5:4711", got)
 		}
 	})
