@@ -23,10 +23,9 @@ type engine struct {
 	ep    *epoll.Engine
 	conns map[*econn]struct{} // under Server.mu
 
-	// TLS handshakes in progress (tls_linux.go): a slot each, and their
-	// connections, under Server.mu, for Close to end them.
-	tlsSlots   chan struct{}
-	handshakes map[net.Conn]struct{}
+	// TLS handshakes in progress (tls_linux.go) take a slot each; their
+	// connections are in Server.held.
+	tlsSlots chan struct{}
 }
 
 // listenerWriteInterval bounds how long the epoll engine holds back
@@ -63,7 +62,6 @@ func (s *Server) startEngineLocked() (*engine, error) {
 	s.eng = &engine{ep: ep, conns: make(map[*econn]struct{})}
 	if s.opt.tls != nil {
 		s.eng.tlsSlots = make(chan struct{}, s.opt.maxTLSHandshakes)
-		s.eng.handshakes = make(map[net.Conn]struct{})
 	}
 	return s.eng, nil
 }
@@ -147,7 +145,6 @@ func (e *engine) abortAllLocked() {
 	for c := range e.conns {
 		c.Abort()
 	}
-	e.abortHandshakesLocked()
 }
 
 func (e *engine) abortUnattachedLocked() {
@@ -159,7 +156,6 @@ func (e *engine) abortUnattachedLocked() {
 			c.Abort()
 		}
 	}
-	e.abortHandshakesLocked()
 }
 
 // goAwayLocked closes every connection because the server is going away

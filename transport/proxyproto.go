@@ -172,7 +172,7 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 		s.unpend()
 		return
 	}
-	s.proxyReads[nc] = struct{}{}
+	s.held[nc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -183,10 +183,7 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 			deadline = start.Add(d)
 		}
 		client, err := readProxyHeader(nc, deadline)
-		s.mu.Lock()
-		delete(s.proxyReads, nc)
-		closed := s.closed
-		s.mu.Unlock()
+		closed := s.release(nc)
 		remote := nc.RemoteAddr().String()
 		if err != nil || closed {
 			nc.Close()
@@ -204,12 +201,4 @@ func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
 		}
 		s.serveAccepted(eng, nc, time.Since(start)) // the header took part of the handshake timeout
 	}()
-}
-
-// abortProxyReadsLocked ends the PROXY header reads in progress. The
-// caller holds s.mu.
-func (s *Server) abortProxyReadsLocked() {
-	for nc := range s.proxyReads {
-		nc.Close()
-	}
 }

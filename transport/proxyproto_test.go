@@ -133,7 +133,7 @@ func TestProxyProtocolRefused(t *testing.T) {
 			eventually(t, "the header's read to begin", func() bool {
 				quiet.mu.Lock()
 				defer quiet.mu.Unlock()
-				return len(quiet.proxyReads) == 1
+				return len(quiet.held) == 1
 			})
 		})
 		ts := startServer(t, engine, func(s *Server) {

@@ -235,11 +235,14 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	// proxyReads are the connections whose PROXY header is being read
-	// (proxyproto.go), for Close to end.
-	proxyReads map[net.Conn]struct{}
-	eng        *engine    // the epoll engine, once a Serve needs it
-	web        *httpFront // net/http for Handler, once a request needs it
+	// held are the connections a goroutine of their own holds before a
+	// conn or the engine has them: a PROXY header being read
+	// (proxyproto.go), a TLS handshake for the epoll engine
+	// (tls_linux.go). Close and Shutdown close them, which ends those
+	// goroutines.
+	held map[net.Conn]struct{}
+	eng  *engine    // the epoll engine, once a Serve needs it
+	web  *httpFront // net/http for Handler, once a request needs it
 
 	stats    serverCounters  // stats.go
 	logLimit lograte.Limiter // for the lines clients cause (refused handshakes)
@@ -409,7 +412,7 @@ func (s *Server) setup() error {
 	}
 	s.listeners = make(map[net.Listener]struct{})
 	s.conns = make(map[*conn]struct{})
-	s.proxyReads = make(map[net.Conn]struct{})
+	s.held = make(map[net.Conn]struct{})
 	return nil
 }
 
@@ -492,6 +495,22 @@ func (s *Server) Serve(ln net.Listener) error {
 		if !s.serveAccepted(eng, nc, 0) {
 			return nil
 		}
+	}
+}
+
+// release takes nc off the held connections (its goroutine is done with
+// it) and reports whether the Server closed meanwhile.
+func (s *Server) release(nc net.Conn) (closed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, nc)
+	return s.closed
+}
+
+// closeHeldLocked closes the held connections. The caller holds s.mu.
+func (s *Server) closeHeldLocked() {
+	for nc := range s.held {
+		nc.Close()
 	}
 }
 
@@ -596,7 +615,7 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.eng.abortAllLocked()
-	s.abortProxyReadsLocked()
+	s.closeHeldLocked()
 	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	for _, c := range conns {
@@ -629,7 +648,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.eng.abortUnattachedLocked()
-	s.abortProxyReadsLocked()
+	s.closeHeldLocked()
 	eng, web := s.eng, s.web
 	s.mu.Unlock()
 	defer s.rel.stop()

@@ -88,7 +88,7 @@ func (s *Server) handshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 		s.unpend()
 		return
 	}
-	e.handshakes[nc] = struct{}{}
+	s.held[nc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.tlsHandshakes.Add(1)
@@ -109,10 +109,7 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 	}
 	res, err := s.opt.tls.Handshake(countConn{nc, &s.stats}, deadline)
 	s.rel.garbage(handshakeGarbage) // failed or not, it allocated
-	s.mu.Lock()
-	delete(e.handshakes, nc)
-	closed := s.closed
-	s.mu.Unlock()
+	closed := s.release(nc)
 	if err != nil {
 		nc.Close()
 		s.unpend()
@@ -125,14 +122,6 @@ func (s *Server) runHandshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 	if closed || !s.addToEngine(e, nc, res, spent+time.Since(start)) {
 		nc.Close()
 		s.unpend()
-	}
-}
-
-// abortHandshakesLocked ends the TLS handshakes in progress: their
-// goroutines see their connection closed. The caller holds Server.mu.
-func (e *engine) abortHandshakesLocked() {
-	for nc := range e.handshakes {
-		nc.Close()
 	}
 }
 
