@@ -155,6 +155,12 @@ type Identity struct {
 	// AuthExtra goes to the client in WELCOME.Details.authextra (nil for
 	// none).
 	AuthExtra wamp.Dict
+	// Proof names the stored credential of a static principal that the
+	// login proved (its method and a digest, never the credential), ""
+	// for a login that proved none (anonymous, dynamic). A cookie login
+	// keeps the proof of the login its cookie remembers. Principals.Admits
+	// judges it when the principals are reloaded.
+	Proof string `json:",omitempty"`
 }
 
 // Authenticator implements one authentication method.

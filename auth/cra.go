@@ -114,7 +114,11 @@ func (a *WAMPCRA) Authenticate(ctx context.Context, req *Request, c Challenger) 
 	case !ok:
 		return nil, failed("wrong wampcra signature for %q", req.AuthID)
 	}
-	return p.identity(MethodWAMPCRA, provider, nil), nil
+	proof := ""
+	if a.src.table() != nil {
+		proof = craProof(p.CRA)
+	}
+	return p.identity(MethodWAMPCRA, provider, proof, nil), nil
 }
 
 // mockKey is the key challenged with for an unknown authid: salted like

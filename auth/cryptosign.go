@@ -122,7 +122,11 @@ func (a *Cryptosign) Authenticate(ctx context.Context, req *Request, c Challenge
 	if !keyAllowed(p, pub) {
 		return nil, failed("public key %x is not one of %q's", []byte(pub), p.AuthID)
 	}
-	return p.identity(MethodCryptosign, a.src.provider(), nil), nil
+	proof := ""
+	if a.src.table() != nil {
+		proof = keyProof(pub)
+	}
+	return p.identity(MethodCryptosign, a.src.provider(), proof, nil), nil
 }
 
 // keyAllowed reports whether pub is one of p's keys; a principal from a

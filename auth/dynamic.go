@@ -234,5 +234,5 @@ func (a *dynamicTicket) Authenticate(ctx context.Context, req *Request, c Challe
 	if err != nil {
 		return nil, err
 	}
-	return p.identity(MethodTicket, "dynamic", nil), nil
+	return p.identity(MethodTicket, "dynamic", "", nil), nil
 }

@@ -64,7 +64,7 @@ func (a *TLSCert) AuthenticateNow(req *Request) (*Identity, error) {
 	case req.AuthID != "" && req.AuthID != p.AuthID:
 		return nil, failed("certificate %s belongs to %q, not to %q", fp, p.AuthID, req.AuthID)
 	}
-	return p.identity(MethodTLS, "tls", nil), nil
+	return p.identity(MethodTLS, "tls", certProof(fp), nil), nil
 }
 
 // CookieAuth authenticates with the router's WebSocket cookie: a client
@@ -73,6 +73,10 @@ func (a *TLSCert) AuthenticateNow(req *Request) (*Identity, error) {
 // authmethod "cookie".
 type CookieAuth struct {
 	Store *Cookies
+	// Principals, when set, are the realm's static principals: a cookie
+	// that remembers a login with a credential they no longer hold (see
+	// Principals.Admits) logs in no more.
+	Principals *Principals
 }
 
 // Knows reports whether the cookie remembers an identity in the realm.
@@ -97,6 +101,9 @@ func (a *CookieAuth) AuthenticateNow(req *Request) (*Identity, error) {
 	}
 	if req.AuthID != "" && req.AuthID != id.AuthID {
 		return nil, failed("the cookie is %q's, not %q's", id.AuthID, req.AuthID)
+	}
+	if a.Principals != nil && !a.Principals.Admits(id) {
+		return nil, failed("the cookie remembers a login of %q with a credential the realm no longer has", id.AuthID)
 	}
 	out := *id
 	out.AuthMethod, out.AuthProvider = MethodCookie, "cookie"

@@ -16,7 +16,24 @@ type Policy struct {
 	// Cookies, when set, remembers every successful authentication of a
 	// connection that has a cookie, for MethodCookie.
 	Cookies *Cookies
+	// principals are the static principals the authenticators added
+	// check against (the first table Add met), for Admits.
+	principals *Principals
 }
+
+// Admits reports whether a session authenticated as id may stay in the
+// realm under this policy: whether its login proved no stored credential
+// or one the policy's principals still hold (Principals.Admits).
+func (p *Policy) Admits(id *Identity) bool { return id.Proof == "" || p.principals.Admits(id) }
+
+// tabled is implemented by the authenticators of static principals.
+type tabled interface{ principals() *Principals }
+
+func (a *Ticket) principals() *Principals     { return a.Principals }
+func (a *TLSCert) principals() *Principals    { return a.Principals }
+func (a *Cryptosign) principals() *Principals { return a.src.table() }
+func (a *WAMPCRA) principals() *Principals    { return a.src.table() }
+func (a *SCRAM) principals() *Principals      { return a.src.table() }
 
 // Add makes a authenticate method (canonical name), after the
 // authenticators already added for it.
@@ -25,6 +42,9 @@ func (p *Policy) Add(method string, a Authenticator) {
 		p.methods = make(map[string][]Authenticator)
 	}
 	p.methods[method] = append(p.methods[method], a)
+	if t, ok := a.(tabled); ok && p.principals == nil {
+		p.principals = t.principals()
+	}
 }
 
 // Accepts reports whether the policy has an authenticator for method.

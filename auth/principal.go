@@ -6,6 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
 
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -179,8 +182,10 @@ func (s staticSource) lookup(_ context.Context, req *Request) (*Principal, error
 func (s staticSource) table() *Principals { return s.t }
 func (staticSource) provider() string     { return "static" }
 
-// identity is the identity a principal authenticated with method gets.
-func (p *Principal) identity(method, provider string, extra wamp.Dict) *Identity {
+// identity is the identity a principal authenticated with method gets;
+// proof names the stored credential it matched, "" for a principal that
+// is not in a static table.
+func (p *Principal) identity(method, provider, proof string, extra wamp.Dict) *Identity {
 	ae := extra
 	if len(p.Extra) > 0 {
 		ae = make(wamp.Dict, len(p.Extra)+len(extra))
@@ -191,5 +196,75 @@ func (p *Principal) identity(method, provider string, extra wamp.Dict) *Identity
 			ae[k] = v
 		}
 	}
-	return &Identity{AuthID: p.AuthID, AuthRole: p.Role, AuthMethod: method, AuthProvider: provider, AuthExtra: ae}
+	return &Identity{AuthID: p.AuthID, AuthRole: p.Role, AuthMethod: method, AuthProvider: provider, AuthExtra: ae, Proof: proof}
 }
+
+// Admits reports whether the table still admits a session authenticated
+// as id: a login that proved no stored credential (anonymous, dynamic)
+// is not the table's to judge; one that did is admitted while the
+// principal exists with the same role and still has the credential
+// proved. It is how a reload of the principals (a key or a ticket
+// revoked, a principal removed or given another role) ends the sessions
+// that logged in with what is gone. A nil table admits no proof.
+func (t *Principals) Admits(id *Identity) bool {
+	if id.Proof == "" {
+		return true
+	}
+	p := t.Get(id.AuthID)
+	return p != nil && p.Role == id.AuthRole && p.proves(id.Proof)
+}
+
+// proves reports whether proof is the proof of one of p's credentials.
+func (p *Principal) proves(proof string) bool {
+	method, _, _ := strings.Cut(proof, ":")
+	switch method {
+	case MethodTicket:
+		return p.Ticket != nil && ticketProof(p.Ticket) == proof
+	case MethodWAMPCRA:
+		return p.CRA != nil && craProof(p.CRA) == proof
+	case MethodSCRAM:
+		for _, c := range p.SCRAM {
+			if scramProof(c) == proof {
+				return true
+			}
+		}
+	case MethodCryptosign:
+		for _, k := range p.PublicKeys {
+			if keyProof(k) == proof {
+				return true
+			}
+		}
+	case MethodTLS:
+		for _, f := range p.CertFingerprints {
+			if certProof(f) == proof {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// credentialProof is what a login with a stored credential leaves in its
+// identity (Identity.Proof): the method and a digest of the credential's
+// parts, which tells whether the same credential is still configured and
+// gives nothing of it away (identities are remembered by cookies, and
+// cross NATS between the nodes of a cluster).
+func credentialProof(method string, parts ...[]byte) string {
+	h := sha256.New()
+	h.Write([]byte(method))
+	for _, part := range parts {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(part))))
+		h.Write(part)
+	}
+	return method + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func ticketProof(h *PasswordHash) string {
+	return credentialProof(MethodTicket, []byte(h.KDF), h.Salt, h.Hash)
+}
+func craProof(k *CRAKey) string { return credentialProof(MethodWAMPCRA, k.Key, []byte(k.Salt)) }
+func scramProof(c *SCRAMCredential) string {
+	return credentialProof(MethodSCRAM, []byte(c.KDF), c.Salt, c.StoredKey)
+}
+func keyProof(k ed25519.PublicKey) string { return credentialProof(MethodCryptosign, k) }
+func certProof(fingerprint string) string { return credentialProof(MethodTLS, []byte(fingerprint)) }

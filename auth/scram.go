@@ -297,7 +297,11 @@ func (a *SCRAM) Authenticate(ctx context.Context, req *Request, c Challenger) (*
 	if d == scramAutobahn {
 		key = "scram_server_signature"
 	}
-	return p.identity(MethodSCRAM, a.src.provider(), wamp.Dict{key: verifier}), nil
+	stored := ""
+	if a.src.table() != nil {
+		stored = scramProof(cred)
+	}
+	return p.identity(MethodSCRAM, a.src.provider(), stored, wamp.Dict{key: verifier}), nil
 }
 
 // mockCredential is challenged with for an unknown authid: the same salt

@@ -46,7 +46,7 @@ func (a *Ticket) Authenticate(ctx context.Context, req *Request, c Challenger) (
 	case !ok:
 		return nil, failed("wrong ticket for %q", req.AuthID)
 	}
-	return p.identity(MethodTicket, "static", nil), nil
+	return p.identity(MethodTicket, "static", ticketProof(p.Ticket), nil), nil
 }
 
 // hashFor returns the hash a ticket for p is checked against: p's, or,

@@ -714,7 +714,7 @@ func (rl *Realm) Build(cookies *auth.Cookies) (*auth.Policy, *auth.Roles, error)
 	tbl := auth.NewPrincipals(ps)
 	if a.Cookie {
 		pol.Cookies = cookies
-		pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: cookies})
+		pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: cookies, Principals: tbl})
 	}
 	if has[auth.MethodTLS] {
 		pol.Add(auth.MethodTLS, &auth.TLSCert{Principals: tbl})

@@ -39,6 +39,7 @@ type sessionAuth struct {
 	// Set at WELCOME, never changed after.
 	method    string
 	provider  string
+	proof     string        // auth.Identity.Proof, for Router.SetAuth
 	checked   bool          // the realm has roles: authz decides
 	disclose  [2]Disclosure // as caller, as publisher
 	overrides [2]bool       // whether the role overrides the realm's disclosure
@@ -53,8 +54,11 @@ type sessionAuth struct {
 
 // joining is an authentication under way.
 type joining struct {
-	s      *Session
-	rlm    *realm
+	s   *Session
+	rlm *realm
+	// pol is the realm's policy when the login began: the one it runs
+	// under to the end, though Router.SetAuth replace it meanwhile.
+	pol    *auth.Policy
 	req    *auth.Request
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -125,7 +129,7 @@ func (s *Session) hello(h *wamp.Hello) {
 		return
 	}
 	id := wamp.GlobalID()
-	pol := rlm.cfg.Auth
+	pol := rlm.auth.Load()
 	if pol == nil {
 		s.helloAnonymous(h, rlm, announced, features, id)
 		return
@@ -159,7 +163,7 @@ func (s *Session) hello(h *wamp.Hello) {
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(r.cfg.authTimeout, authTimeout))
-	j := &joining{s: s, rlm: rlm, req: req, ctx: ctx, cancel: cancel, answers: make(chan *wamp.Authenticate, 1)}
+	j := &joining{s: s, rlm: rlm, pol: pol, req: req, ctx: ctx, cancel: cancel, answers: make(chan *wamp.Authenticate, 1)}
 	s.mu.Lock()
 	if s.state != stateNew { // aborted meanwhile (router shutdown)
 		s.mu.Unlock()
@@ -282,7 +286,7 @@ func (s *Session) authenticate(a *sessionAuth, m *wamp.Authenticate) {
 // finish ends the authentication: WELCOME with the identity, or ABORT.
 func (j *joining) finish(ident *auth.Identity, err error) {
 	defer j.cancel()
-	s, pol := j.s, j.rlm.cfg.Auth
+	s, pol := j.s, j.pol
 	if err != nil {
 		f := auth.AsFailure(err)
 		s.mu.Lock()
@@ -315,7 +319,7 @@ func (j *joining) finish(ident *auth.Identity, err error) {
 // and sends WELCOME, unless the session has ended meanwhile.
 func (s *Session) welcome(j *joining, ident *auth.Identity) {
 	r, rlm := s.router, j.rlm
-	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider}
+	a := &sessionAuth{method: ident.AuthMethod, provider: ident.AuthProvider, proof: ident.Proof}
 	roles := rlm.roles.Load()
 	if roles != nil {
 		sub := &auth.Subject{Session: j.req.Session, Realm: string(rlm.name), AuthID: ident.AuthID, AuthRole: ident.AuthRole,
@@ -339,11 +343,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 	s.state = stateEstablished
 	s.mu.Unlock()
 	r.stats.auth.add(cmp.Or(ident.AuthMethod, auth.Canonical(j.req.Method)), true)
-	if pol := rlm.cfg.Auth; pol != nil {
+	if j.pol != nil {
 		// Before the WELCOME goes out: a client that reconnects with its
 		// cookie as soon as it is welcomed must find the login
 		// remembered.
-		pol.Succeeded(j.req, ident)
+		j.pol.Succeeded(j.req, ident)
 	}
 	if s.enterRealm(rlm) {
 		if now := rlm.roles.Load(); a.checked && now != roles {
@@ -352,6 +356,12 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 			s.reauthorize(rlm, now)
 		}
 		s.sendWelcome(wamp.String(j.req.Details, "agent"), ident.AuthExtra)
+		if now := rlm.auth.Load(); now != j.pol && !now.Admits(ident) {
+			// Router.SetAuth revoked the credential while this session
+			// joined, and listed the realm's sessions before it was
+			// welcomed (it kills only welcomed ones).
+			s.kill(wamp.CloseKilled, credentialRevoked, false)
+		}
 	}
 }
 
@@ -479,7 +489,7 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 // forgetCookie makes the realm forget the identity the connection's
 // authentication cookie remembers: the client logged out.
 func (s *Session) forgetCookie() {
-	if p := s.realm.cfg.Auth; p != nil && p.Cookies != nil && s.handshake != nil && s.handshake.Cookie != "" {
+	if p := s.realm.auth.Load(); p != nil && p.Cookies != nil && s.handshake != nil && s.handshake.Cookie != "" {
 		p.Cookies.Forget(s.handshake.Cookie, string(s.realm.name))
 		s.logger().Debug("logged out: the session's cookie is forgotten")
 	}

@@ -16,7 +16,11 @@ type realm struct {
 	// roles authorize the realm's sessions: cfg.Roles at first, then
 	// what Router.SetRoles gives; nil for a realm without roles (which
 	// SetRoles does not change).
-	roles     atomic.Pointer[auth.Roles]
+	roles atomic.Pointer[auth.Roles]
+	// auth authenticates the realm's clients: cfg.Auth at first, then
+	// what Router.SetAuth gives; nil for a realm without authentication
+	// (which SetAuth does not change).
+	auth      atomic.Pointer[auth.Policy]
 	strict    bool
 	anonymous bool
 	broker    broker
@@ -55,6 +59,7 @@ func newRealm(r *Router, rc RealmConfig) *realm {
 		router:    r,
 	}
 	rl.roles.Store(rc.Roles)
+	rl.auth.Store(rc.Auth)
 	rl.broker.init(r)
 	rl.dealer.init(r)
 	if !rc.DisableMetaAPI {

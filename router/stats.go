@@ -203,7 +203,7 @@ func (r *Router) Stats() Stats {
 	seen := make(map[*auth.Throttle]bool)
 	for _, rl := range r.allRealms() {
 		// Realms made from the template share their policy: one count.
-		if pol := rl.cfg.Auth; pol != nil && pol.Throttle != nil && !seen[pol.Throttle] {
+		if pol := rl.auth.Load(); pol != nil && pol.Throttle != nil && !seen[pol.Throttle] {
 			seen[pol.Throttle] = true
 			st.LoginsDelayed += pol.Throttle.Delayed()
 			st.LoginsRefused += pol.Throttle.Refused()

@@ -253,7 +253,7 @@ serving:
 			break serving
 		case <-hup:
 			if *cfgPath != "" {
-				reloadConfig(cfg, load, rt.SetRoles, level, reloads, log) // serve_reload.go
+				reloadConfig(cfg, load, rt, cookieStore(rcfg), level, reloads, log) // serve_reload.go
 			}
 			if len(certs) == 0 && *cfgPath == "" {
 				log.Info("SIGHUP: nothing to reload (it reloads the config file's log level and the certificates of the TLS listeners and the cluster routes; there are none)")

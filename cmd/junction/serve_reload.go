@@ -13,15 +13,15 @@ import (
 
 // reloadConfig reads the config file again on SIGHUP (load: the file with
 // the command line's flags over it, as at start) and applies what can
-// change in a running router: log.level, and the roles (permissions) of
-// the configured realms, for their sessions too (setRoles:
-// router.Router.SetRoles). Operators edit the file and send SIGHUP
-// expecting it read; what else changed is named in one warning, as taking
-// effect at the next restart, so that nobody believes a new realm,
-// principal or listener is in force when it is not. A file that does not
-// load changes nothing, and the error says why. running is the config in
-// force: the roles applied are recorded in it.
-func reloadConfig(running *config.Config, load func() (*config.Config, error), setRoles func(wamp.URI, *auth.Roles) (int, error),
+// change in a running router: log.level, and the principals and roles
+// of the configured realms (reloadRealmAuth). Operators edit the file and
+// send SIGHUP expecting it read; what else changed is named in one
+// warning, as taking effect at the next restart, so that nobody believes
+// a new realm or listener is in force when it is not. A file that does
+// not load changes nothing, and the error says why. running is the
+// config in force: what is applied is recorded in it. cookies is the
+// router's cookie store (nil when no realm takes cookie logins).
+func reloadConfig(running *config.Config, load func() (*config.Config, error), rt realmAuthSetter, cookies *auth.Cookies,
 	level *slog.LevelVar, counts *configReloads, log *slog.Logger) {
 	next, err := load()
 	if err != nil {
@@ -30,21 +30,8 @@ func reloadConfig(running *config.Config, load func() (*config.Config, error), s
 		return
 	}
 	counts.done.Add(1)
-	for _, i := range rolesChanged(running, next) {
-		rl := &next.Realms[i]
-		_, roles, err := rl.Build(nil) // the roles only: the policy stays as it started
-		if err == nil {
-			var n int
-			n, err = setRoles(wamp.URI(rl.Name), roles)
-			if err == nil {
-				log.Info("SIGHUP: the realm's roles replaced, for its sessions too", "realm", rl.Name, "sessions", n)
-				ra := *running.Realms[i].Auth
-				ra.Roles = rl.Auth.Roles
-				running.Realms[i].Auth = &ra
-				continue
-			}
-		}
-		log.Error("SIGHUP: the realm's roles not replaced", "realm", rl.Name, "err", err)
+	for _, i := range authChanged(running, next) {
+		reloadRealmAuth(&running.Realms[i], &next.Realms[i], rt, cookies, log)
 	}
 	var want slog.Level
 	want.UnmarshalText([]byte(next.Log.Level)) // validated by config
@@ -59,6 +46,46 @@ func reloadConfig(running *config.Config, load func() (*config.Config, error), s
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
 }
 
+// realmAuthSetter changes the authentication and authorization of a
+// running router's realms (router.Router).
+type realmAuthSetter interface {
+	SetAuth(realm wamp.URI, pol *auth.Policy) (ended int, err error)
+	SetRoles(realm wamp.URI, roles *auth.Roles) (sessions int, err error)
+}
+
+// reloadRealmAuth applies to a realm the principals and roles of its
+// next config (is) that differ from those in force (was), and records in
+// was what it applied. New principals replace the realm's policy and end
+// the sessions whose login they no longer admit (a principal removed or
+// given another role, a key or ticket revoked: router.Router.SetAuth);
+// new roles apply to the realm's sessions from their next message
+// (router.Router.SetRoles).
+func reloadRealmAuth(was, is *config.Realm, rt realmAuthSetter, cookies *auth.Cookies, log *slog.Logger) {
+	pol, roles, err := is.Build(cookies)
+	if err != nil {
+		log.Error("SIGHUP: the realm's principals and roles not replaced", "realm", is.Name, "err", err)
+		return
+	}
+	applied := *was.Auth
+	if !reflect.DeepEqual(was.Auth.Principals, is.Auth.Principals) {
+		if n, err := rt.SetAuth(wamp.URI(is.Name), pol); err != nil {
+			log.Error("SIGHUP: the realm's principals not replaced", "realm", is.Name, "err", err)
+		} else {
+			log.Info("SIGHUP: the realm's principals replaced; sessions whose credential is gone ended", "realm", is.Name, "sessions_ended", n)
+			applied.Principals = is.Auth.Principals
+		}
+	}
+	if !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+		if n, err := rt.SetRoles(wamp.URI(is.Name), roles); err != nil {
+			log.Error("SIGHUP: the realm's roles not replaced", "realm", is.Name, "err", err)
+		} else {
+			log.Info("SIGHUP: the realm's roles replaced, for its sessions too", "realm", is.Name, "sessions", n)
+			applied.Roles = is.Auth.Roles
+		}
+	}
+	was.Auth = &applied
+}
+
 // configReloads counts the reads of the config file on SIGHUP, for the
 // metrics (junction_config_reloads_total).
 type configReloads struct{ done, failed atomic.Uint64 }
@@ -66,22 +93,24 @@ type configReloads struct{ done, failed atomic.Uint64 }
 // Reloads implements metrics.Reloader.
 func (c *configReloads) Reloads() (done, failed uint64) { return c.done.Load(), c.failed.Load() }
 
-// rolesChanged returns the indexes of the realms whose roles are all that
-// next changes of them, and which have roles in both (whether a realm
-// authorizes at all is fixed at start): those a running router takes on.
-func rolesChanged(running, next *config.Config) []int {
+// authChanged returns the indexes of the realms whose principals or
+// roles (or both) are all that next changes of them: those a running
+// router takes on. Both must have an auth section, and roles in both or
+// in neither: whether a realm authenticates and authorizes at all is
+// fixed at start.
+func authChanged(running, next *config.Config) []int {
 	if len(running.Realms) != len(next.Realms) {
 		return nil
 	}
 	var out []int
 	for i := range running.Realms {
 		was, is := running.Realms[i], next.Realms[i]
-		if was.Auth == nil || is.Auth == nil || len(was.Auth.Roles) == 0 || len(is.Auth.Roles) == 0 ||
-			reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+		if was.Auth == nil || is.Auth == nil || (len(was.Auth.Roles) == 0) != (len(is.Auth.Roles) == 0) ||
+			reflect.DeepEqual(was.Auth, is.Auth) {
 			continue
 		}
 		wa, ia := *was.Auth, *is.Auth
-		wa.Roles, ia.Roles = nil, nil
+		wa.Roles, ia.Roles, wa.Principals, ia.Principals = nil, nil, nil, nil
 		was.Auth, is.Auth = &wa, &ia
 		if reflect.DeepEqual(was, is) {
 			out = append(out, i)
@@ -92,8 +121,8 @@ func rolesChanged(running, next *config.Config) []int {
 
 // restartOnly names the sections of next that differ from running and
 // that a running router does not take on: all but log.level (and the
-// realms' roles, which reloadConfig applies and records in running
-// first).
+// realms' principals and roles, which reloadConfig applies and records
+// in running first).
 func restartOnly(running, next *config.Config) []string {
 	var changed []string
 	for _, s := range []struct {

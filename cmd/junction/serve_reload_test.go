@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
 	"os"
 	"reflect"
 	"slices"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/wamp"
@@ -167,5 +171,156 @@ realms:
 	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
 	if strings.Contains(logs.String(), "takes a restart") {
 		t.Fatalf("a change of roles only was said to wait for a restart:\n%s", logs.String())
+	}
+}
+
+// TestServeReloadPrincipals: SIGHUP with a realm's principals changed in
+// the file: a device whose key was revoked is disconnected at once
+// (GOODBYE wamp.close.killed) and cannot log in with it again; a device
+// whose other key stays, and a service whose ticket is unchanged, go on;
+// a rotated ticket logs in with the new secret only. The roles changed
+// in the same file apply too, and nothing is said to wait for a restart.
+func TestServeReloadPrincipals(t *testing.T) {
+	ticket := func(secret string) string {
+		t.Helper()
+		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	_, revoked, _ := ed25519.GenerateKey(nil)
+	_, kept, _ := ed25519.GenerateKey(nil)
+	pub := func(k ed25519.PrivateKey) string { return hex.EncodeToString(k.Public().(ed25519.PublicKey)) }
+	svc, rotated := ticket("svc-secret"), ticket("ops-old")
+	config := func(deviceKeys, opsTicket, topic string) string {
+		return `listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: false
+    auth:
+      principals:
+        - {authid: svc, role: backend, ticket: "` + svc + `"}
+        - {authid: ops, role: backend, ticket: "` + opsTicket + `"}
+        - {authid: dev, role: device, cryptosign: [` + deviceKeys + `]}
+      roles:
+        - name: backend
+          permissions:
+            - {uri: "*", allow: [call, register, publish, subscribe]}
+        - name: device
+          permissions:
+            - {uri: ` + topic + `, allow: [publish]}
+`
+	}
+	path := writeConfig(t, config(pub(revoked)+", "+pub(kept), rotated, "com.a"))
+	addrs, logs := serveUntilEnd(t, "--config", path)
+	url := "ws://" + addrs[0] + "/ws"
+	dctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	dial := func(o *client.Options) (*client.Session, error) {
+		s, err := client.Dial(dctx, url, "realm1", o)
+		if err == nil {
+			t.Cleanup(func() { s.Close(context.Background()) })
+		}
+		return s, err
+	}
+	device := func(k ed25519.PrivateKey) *client.Options {
+		return &client.Options{AuthID: "dev", Credentials: []client.Credential{client.Cryptosign(k)}}
+	}
+	backend := func(authid, secret string) *client.Options {
+		return &client.Options{AuthID: authid, Credentials: []client.Credential{client.Ticket(secret)}}
+	}
+	sessions := map[string]*client.Options{
+		"revoked device": device(revoked), "kept device": device(kept),
+		"svc": backend("svc", "svc-secret"), "ops": backend("ops", "ops-old"),
+	}
+	live := map[string]*client.Session{}
+	for name, o := range sessions {
+		s, err := dial(o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		live[name] = s
+	}
+
+	if err := os.WriteFile(path, []byte(config(pub(kept), ticket("ops-new"), "com.b")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// The revoked device and ops (whose ticket changed) are ended.
+	for _, name := range []string{"revoked device", "ops"} {
+		select {
+		case <-live[name].Done():
+		case <-dctx.Done():
+			t.Fatalf("%s not disconnected after the reload:\n%s", name, logs.String())
+		}
+		var ce *client.CloseError
+		if err := live[name].Err(); !errors.As(err, &ce) || ce.Reason != wamp.CloseKilled {
+			t.Errorf("%s ended with %v, want GOODBYE %s", name, err, wamp.CloseKilled)
+		}
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: the realm's principals replaced; sessions whose credential is gone ended" realm=realm1 sessions_ended=2`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: the realm's roles replaced, for its sessions too" realm=realm1 sessions=2`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
+	if strings.Contains(logs.String(), "takes a restart") {
+		t.Fatalf("a change of principals and roles was said to wait for a restart:\n%s", logs.String())
+	}
+	if _, err := live["kept device"].Publish(dctx, "com.b", nil, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Errorf("the kept device, with the new roles: %v", err)
+	}
+	if _, err := live["svc"].Call(dctx, "wamp.session.count", nil, nil, nil); err != nil {
+		t.Errorf("svc after the reload: %v", err)
+	}
+	for name, o := range map[string]*client.Options{"the revoked key": device(revoked), "the old ticket": backend("ops", "ops-old")} {
+		if _, err := dial(o); err == nil {
+			t.Errorf("%s logged in after the reload", name)
+		}
+	}
+	if _, err := dial(backend("ops", "ops-new")); err != nil {
+		t.Errorf("the new ticket: %v", err)
+	}
+}
+
+// TestAuthChanged: a realm's principals and roles are taken on by a
+// running router when they are all that changed of it; roles given to a
+// realm that had none (or taken away), or any other change of its auth
+// section, wait for a restart.
+func TestAuthChanged(t *testing.T) {
+	realm := func(edit func(a *config.RealmAuth)) *config.Config {
+		a := &config.RealmAuth{
+			Principals: []config.Principal{{AuthID: "joe", Role: "user", TLS: []string{"ab"}}},
+			Roles:      []config.Role{{Name: "user"}},
+		}
+		if edit != nil {
+			edit(a)
+		}
+		return &config.Config{Realms: []config.Realm{{Name: "realm1", Auth: a}}}
+	}
+	running := realm(nil)
+	for _, tc := range []struct {
+		name  string
+		edit  func(a *config.RealmAuth)
+		taken bool
+	}{
+		{"nothing", func(*config.RealmAuth) {}, false},
+		{"a principal's role", func(a *config.RealmAuth) { a.Principals[0].Role = "admin" }, true},
+		{"a principal added", func(a *config.RealmAuth) {
+			a.Principals = append(a.Principals, config.Principal{AuthID: "ann", Role: "user"})
+		}, true},
+		{"the roles", func(a *config.RealmAuth) { a.Roles[0].Name = "users" }, true},
+		{"the roles taken away", func(a *config.RealmAuth) { a.Roles = nil }, false},
+		{"cookie logins", func(a *config.RealmAuth) { a.Cookie = true }, false},
+		{"principals and the throttle", func(a *config.RealmAuth) { a.Principals = nil; a.Throttle.Free = 9 }, false},
+	} {
+		got := authChanged(running, realm(tc.edit))
+		if (len(got) == 1) != tc.taken {
+			t.Errorf("%s: %v, want taken %v", tc.name, got, tc.taken)
+		}
+	}
+	if got := authChanged(realm(func(a *config.RealmAuth) { a.Roles = nil }), realm(nil)); len(got) != 0 {
+		t.Errorf("roles given to a realm without: %v", got)
 	}
 }

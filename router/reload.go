@@ -13,6 +13,51 @@ import (
 // lets every session do everything) is decided at start.
 var ErrRolesFixed = errors.New("a realm's roles can be changed, not added or taken away, while the router runs")
 
+// credentialRevoked is the GOODBYE message of a session ended by
+// Router.SetAuth.
+const credentialRevoked = "the credential this session logged in with is no longer configured"
+
+// SetAuth replaces the authentication policy of a configured realm
+// (its principals, after a reload of the configuration), for the logins
+// that begin from now on, and ends the sessions the new policy no longer
+// admits (auth.Policy.Admits: their principal removed or given another
+// role, or the credential they proved taken away): a revoked key or
+// ticket must not keep a device connected until it reconnects. The
+// realm's throttle is kept, with the failures it counted. Logins under
+// way end under the policy they began with; those that succeed are
+// judged by the new one as they are welcomed. It returns the number of
+// sessions ended.
+func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
+	rl := r.realms[realm]
+	if rl == nil {
+		return 0, fmt.Errorf("setting the authentication of realm %s: no such realm in the configuration", realm)
+	}
+	old := rl.auth.Load()
+	if pol == nil || old == nil {
+		return 0, fmt.Errorf("setting the authentication of realm %s: %w", realm, ErrAuthFixed)
+	}
+	pol.Throttle = old.Throttle
+	// As in SetRoles: a session welcomed after the list below is taken
+	// finds the new policy in place (Session.welcome).
+	rl.auth.Store(pol)
+	revoked := rl.established(func(s *Session) bool {
+		// Set before the session entered the table, never changed.
+		return s.auth != nil && !pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof})
+	})
+	n := 0
+	for _, s := range revoked {
+		if s.kill(wamp.CloseKilled, credentialRevoked, false) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ErrAuthFixed is returned by SetAuth for a realm without authentication,
+// or for a nil policy: whether a realm authenticates at all is decided at
+// start.
+var ErrAuthFixed = errors.New("a realm's authentication can be changed, not added or taken away, while the router runs")
+
 // SetRoles replaces the roles of a configured realm, for the sessions
 // that join from now on and for those in the realm now: each gets an
 // authorizer of its role as the new roles define it (a role that is gone
@@ -33,14 +78,8 @@ func (r *Router) SetRoles(realm wamp.URI, roles *auth.Roles) (int, error) {
 	// is either in the table when the list below is taken, or enters it
 	// after and then finds the new roles in place (Session.welcome).
 	rl.roles.Store(roles)
-	rl.mu.RLock()
-	sessions := make([]*Session, 0, len(rl.sessions))
-	for _, s := range rl.sessions {
-		sessions = append(sessions, s)
-	}
-	rl.mu.RUnlock()
 	n := 0
-	for _, s := range sessions {
+	for _, s := range rl.copySessions() {
 		if s.reauthorize(rl, roles) {
 			n++
 		}

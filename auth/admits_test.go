@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// TestPrincipalsAdmits: a login with a static principal's credential
+// leaves a proof of it in the identity, and a table built again (a
+// reload) admits the identity while the principal has the same role and
+// still holds that credential, whichever other credentials changed. The
+// proof gives nothing of the credential away; a login that proved no
+// stored credential is not the table's to judge.
+func TestPrincipalsAdmits(t *testing.T) {
+	h := mustHash(t, "s3cret", "pbkdf2-sha256")
+	key, priv, _ := ed25519.GenerateKey(nil)
+	key2, _, _ := ed25519.GenerateKey(nil)
+	cert := &x509.Certificate{Raw: []byte("a certificate's DER")}
+	fp := Fingerprint(cert)
+	cra := &CRAKey{Key: []byte("cra-key")}
+	scram, err := NewSCRAMCredential("pw", KDFPBKDF2, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joe := func() *Principal {
+		return &Principal{AuthID: "joe", Role: "user", Ticket: h, CRA: cra, SCRAM: []*SCRAMCredential{scram},
+			PublicKeys: []ed25519.PublicKey{key, key2}, CertFingerprints: []string{fp}}
+	}
+	tbl := NewPrincipals([]*Principal{joe()})
+
+	byTicket, err := (&Ticket{Principals: tbl}).Authenticate(t.Context(), &Request{Realm: "r", AuthID: "joe", Method: MethodTicket}, constant("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey, err := NewCryptosign(tbl).Authenticate(t.Context(),
+		&Request{Method: MethodCryptosign, AuthExtra: wamp.Dict{"pubkey": hex.EncodeToString(key)}},
+		&scripted{answer: func(extra wamp.Dict) string {
+			s, _ := SignCryptosignChallenge(priv, extra["challenge"].(string), nil)
+			return s
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCert, err := (&TLSCert{Principals: tbl}).AuthenticateNow(&Request{Transport: &Transport{PeerCertificates: []*x509.Certificate{cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]*Identity{
+		"ticket": byTicket, "cryptosign": byKey, "tls": byCert,
+		"wampcra": {AuthID: "joe", AuthRole: "user", Proof: craProof(cra)},
+		"scram":   {AuthID: "joe", AuthRole: "user", Proof: scramProof(scram)},
+	}
+	for name, id := range ids {
+		if id.Proof == "" {
+			t.Fatalf("%s login: no proof", name)
+		}
+		for _, secret := range [][]byte{h.Hash, h.Salt, key, cra.Key, scram.StoredKey} {
+			if strings.Contains(id.Proof, hex.EncodeToString(secret)) {
+				t.Errorf("%s login: the proof %s shows a credential", name, id.Proof)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name  string
+		edit  func(p *Principal)
+		admit map[string]bool // the logins still admitted
+	}{
+		{"the same principals, built again", func(*Principal) {},
+			map[string]bool{"ticket": true, "cryptosign": true, "tls": true, "wampcra": true, "scram": true}},
+		{"another role", func(p *Principal) { p.Role = "admin" }, map[string]bool{}},
+		{"the ticket changed", func(p *Principal) { p.Ticket = mustHash(t, "s3cret", "pbkdf2-sha256") },
+			map[string]bool{"cryptosign": true, "tls": true, "wampcra": true, "scram": true}},
+		{"the key used revoked, the other kept", func(p *Principal) { p.PublicKeys = p.PublicKeys[1:] },
+			map[string]bool{"ticket": true, "tls": true, "wampcra": true, "scram": true}},
+		{"no certificate, no wampcra, no scram", func(p *Principal) { p.CertFingerprints, p.CRA, p.SCRAM = nil, nil, nil },
+			map[string]bool{"ticket": true, "cryptosign": true}},
+	} {
+		p := joe()
+		tc.edit(p)
+		next := NewPrincipals([]*Principal{p})
+		for name, id := range ids {
+			if got := next.Admits(id); got != tc.admit[name] {
+				t.Errorf("%s: the %s login admitted: %v", tc.name, name, got)
+			}
+		}
+	}
+	removed := NewPrincipals([]*Principal{{AuthID: "ann", Role: "user", Ticket: h}})
+	var none *Principals
+	for name, id := range ids {
+		if removed.Admits(id) || none.Admits(id) {
+			t.Errorf("a table without joe admits the %s login", name)
+		}
+	}
+	anon := &Identity{AuthID: "x", AuthRole: "anonymous", AuthMethod: MethodAnonymous}
+	if !removed.Admits(anon) || !none.Admits(anon) {
+		t.Error("a login that proved no credential is not admitted")
+	}
+
+	// A cookie remembering the ticket login logs in while the ticket is
+	// configured, and no more once it is not.
+	cookies := &Cookies{Max: 10, TTL: time.Hour}
+	cookies.Remember("c", "r", byTicket)
+	req := &Request{Realm: "r", Transport: &Transport{Cookie: "c"}}
+	if id, err := (&CookieAuth{Store: cookies, Principals: tbl}).AuthenticateNow(req); err != nil || id.Proof != byTicket.Proof {
+		t.Errorf("cookie login: %+v, %v", id, err)
+	}
+	_, err = (&CookieAuth{Store: cookies, Principals: removed}).AuthenticateNow(req)
+	wantFailure(t, err, wamp.ErrAuthenticationFailed, msgAuthFailed)
+}

@@ -1,0 +1,298 @@
+package router
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/wamp/codec"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// TestSetRoles: new roles apply to the realm's sessions at once, a
+// permission given or taken away from the next message on, and to the
+// sessions that join after; a role that is gone leaves its sessions
+// allowed nothing; a realm's roles cannot be taken away or given to a
+// realm that has none.
+func TestSetRoles(t *testing.T) {
+	admin := &auth.Role{Name: "admin", Permissions: []auth.Permission{{URI: "*", Allow: auth.AllowAll}}}
+	roles := func(low ...auth.Permission) *auth.Roles {
+		t.Helper()
+		rs := []*auth.Role{admin}
+		if low != nil {
+			rs = append(rs, &auth.Role{Name: "low", Permissions: low})
+		}
+		r, err := auth.NewRoles(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := authzRouter(t, func(c *Config) {
+		c.Realms = append(c.Realms, RealmConfig{Name: "open", Anonymous: true})
+	}, &auth.Role{Name: "low", Permissions: []auth.Permission{{URI: "com.a", Allow: allowOf(auth.ActionPublish)}}})
+	p := lowLogin(t, r)
+	publishAcked(t, p, "com.a")
+	deny := func(p *pipe, topic wamp.URI) {
+		t.Helper()
+		p.s.Receive(&wamp.Publish{Request: 78, Topic: topic, Options: wamp.Dict{"acknowledge": true}})
+		wantError(t, p, wamp.TypePublish, 78, wamp.ErrNotAuthorized)
+	}
+	deny(p, "com.b")
+
+	n, err := r.SetRoles("realm1", roles(auth.Permission{URI: "com.b", Allow: allowOf(auth.ActionPublish)}))
+	if err != nil || n != 1 {
+		t.Fatalf("SetRoles: %d sessions, %v", n, err)
+	}
+	publishAcked(t, p, "com.b")
+	deny(p, "com.a")
+	later := lowLogin(t, r)
+	publishAcked(t, later, "com.b")
+	deny(later, "com.a")
+
+	// The role gone: its sessions may do nothing.
+	if n, err := r.SetRoles("realm1", roles()); err != nil || n != 2 {
+		t.Fatalf("SetRoles without the role: %d sessions, %v", n, err)
+	}
+	deny(p, "com.b")
+
+	for _, tc := range []struct {
+		realm wamp.URI
+		roles *auth.Roles
+	}{{"realm1", nil}, {"open", roles()}} {
+		if _, err := r.SetRoles(tc.realm, tc.roles); !errors.Is(err, ErrRolesFixed) {
+			t.Errorf("SetRoles(%s, %v): %v, want ErrRolesFixed", tc.realm, tc.roles, err)
+		}
+	}
+	if _, err := r.SetRoles("nowhere", roles()); err == nil {
+		t.Error("SetRoles of a realm that is not configured succeeded")
+	}
+}
+
+// TestSetRolesWhileJoining: roles replaced again and again while
+// sessions join and publish: when it stops, every session has the last
+// roles, whichever way its WELCOME and a replacement crossed.
+func TestSetRolesWhileJoining(t *testing.T) {
+	admin := &auth.Role{Name: "admin", Permissions: []auth.Permission{{URI: "*", Allow: auth.AllowAll}}}
+	roles := func(topic wamp.URI) *auth.Roles {
+		t.Helper()
+		r, err := auth.NewRoles([]*auth.Role{admin, {Name: "low", Permissions: []auth.Permission{{URI: string(topic), Allow: allowOf(auth.ActionPublish)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := authzRouter(t, nil, &auth.Role{Name: "low", Permissions: []auth.Permission{{URI: "com.a", Allow: allowOf(auth.ActionPublish)}}})
+	a, b := roles("com.a"), roles("com.b")
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			rs := a
+			if i%2 == 1 {
+				rs = b
+			}
+			if _, err := r.SetRoles("realm1", rs); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var ps []*pipe
+	for range 30 {
+		p := lowLogin(t, r)
+		p.s.Receive(&wamp.Publish{Request: 1, Topic: "com.a"})
+		ps = append(ps, p)
+	}
+	close(stop)
+	<-done
+	if _, err := r.SetRoles("realm1", roles("com.c")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		publishAcked(t, p, "com.c")
+	}
+}
+
+// TestSetAuth: new principals end the sessions whose login they no
+// longer admit (a key revoked, a ticket changed, a principal given
+// another role or removed), and only those: a principal's other key, an
+// unchanged principal and an anonymous session stay. Logins from then
+// on are judged by the new principals; the realm's throttle is kept.
+func TestSetAuth(t *testing.T) {
+	ticket := func(secret string) *auth.PasswordHash {
+		t.Helper()
+		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	oldKey, oldPriv, _ := ed25519.GenerateKey(nil)
+	otherKey, otherPriv, _ := ed25519.GenerateKey(nil)
+	policy := func(ps ...*auth.Principal) *auth.Policy {
+		tbl := auth.NewPrincipals(ps)
+		pol := &auth.Policy{Throttle: &auth.Throttle{Free: 3, Max: time.Second}}
+		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: tbl})
+		pol.Add(auth.MethodCryptosign, auth.NewCryptosign(tbl))
+		pol.Add(auth.MethodAnonymous, &auth.Anonymous{Role: "public"})
+		return pol
+	}
+	alice, bob, carol := ticket("alice-secret"), ticket("bob-secret"), ticket("carol-secret")
+	first := policy(
+		&auth.Principal{AuthID: "alice", Role: "backend", Ticket: alice},
+		&auth.Principal{AuthID: "bob", Role: "backend", Ticket: bob},
+		&auth.Principal{AuthID: "carol", Role: "backend", Ticket: carol},
+		&auth.Principal{AuthID: "dev", Role: "device", PublicKeys: []ed25519.PublicKey{oldKey, otherKey}},
+	)
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: first}, {Name: "open", Anonymous: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	login := func(authid, secret string) *pipe {
+		t.Helper()
+		p := ticketLogin(t, r, authid, secret)
+		wantWelcome(t, p)
+		return p
+	}
+	deviceLogin := func(priv ed25519.PrivateKey) (*pipe, wamp.Message) {
+		t.Helper()
+		p := attachPipe(t, r, codec.JSON)
+		h := hello("realm1", "dev", "cryptosign")
+		h.Details["authextra"] = wamp.Dict{"pubkey": hex.EncodeToString(priv.Public().(ed25519.PublicKey))}
+		p.s.Receive(h)
+		ch, ok := p.recv().(*wamp.Challenge)
+		if !ok {
+			t.Fatal("no CHALLENGE for cryptosign")
+		}
+		sig, err := auth.SignCryptosignChallenge(priv, ch.Extra["challenge"].(string), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.s.Receive(&wamp.Authenticate{Signature: sig})
+		return p, p.recv()
+	}
+	a, b, c := login("alice", "alice-secret"), login("bob", "bob-secret"), login("carol", "carol-secret")
+	devOld, w1 := deviceLogin(oldPriv)
+	devOther, w2 := deviceLogin(otherPriv)
+	for _, w := range []wamp.Message{w1, w2} {
+		if _, ok := w.(*wamp.Welcome); !ok {
+			t.Fatalf("device login: %+v", w)
+		}
+	}
+	anon := attachPipe(t, r, codec.JSON)
+	anon.s.Receive(hello("realm1", ""))
+	wantWelcome(t, anon)
+
+	// alice unchanged; bob's ticket changed; carol now an admin; the
+	// device's old key revoked, its other key kept.
+	bob2 := ticket("bob-new")
+	next := policy(
+		&auth.Principal{AuthID: "alice", Role: "backend", Ticket: alice},
+		&auth.Principal{AuthID: "bob", Role: "backend", Ticket: bob2},
+		&auth.Principal{AuthID: "carol", Role: "admin", Ticket: carol},
+		&auth.Principal{AuthID: "dev", Role: "device", PublicKeys: []ed25519.PublicKey{otherKey}},
+	)
+	n, err := r.SetAuth("realm1", next)
+	if err != nil || n != 3 {
+		t.Fatalf("SetAuth: %d sessions ended, %v; want 3", n, err)
+	}
+	if next.Throttle != first.Throttle {
+		t.Error("the realm's throttle was not kept")
+	}
+	for name, p := range map[string]*pipe{"bob": b, "carol": c, "the old key": devOld} {
+		g, ok := p.recv().(*wamp.Goodbye)
+		if !ok || g.Reason != wamp.CloseKilled || g.Details["message"] != credentialRevoked {
+			t.Errorf("%s: want GOODBYE killed, got %+v", name, g)
+		}
+	}
+	for _, p := range []*pipe{a, devOther, anon} {
+		p.none()
+	}
+
+	// Logins from now on: the new ticket, not the old one.
+	p := ticketLogin(t, r, "bob", "bob-secret")
+	wantAuthAbort(t, p, wamp.ErrAuthenticationFailed)
+	login("bob", "bob-new")
+	if _, m := deviceLogin(oldPriv); m.Type() != wamp.TypeAbort {
+		t.Errorf("the revoked key logged in: %+v", m)
+	}
+
+	if _, err := r.SetAuth("open", next); !errors.Is(err, ErrAuthFixed) {
+		t.Errorf("SetAuth of a realm without authentication: %v, want ErrAuthFixed", err)
+	}
+	if _, err := r.SetAuth("realm1", nil); !errors.Is(err, ErrAuthFixed) {
+		t.Errorf("SetAuth(nil): %v, want ErrAuthFixed", err)
+	}
+	if _, err := r.SetAuth("nowhere", next); err == nil {
+		t.Error("SetAuth of a realm that is not configured succeeded")
+	}
+}
+
+// TestSetAuthWhileJoining: a ticket revoked while logins with it are
+// under way: each login is either refused, or welcomed and then killed,
+// whichever way its WELCOME and the revocation crossed; none stays.
+func TestSetAuthWhileJoining(t *testing.T) {
+	ticket := func(secret string) *auth.PasswordHash {
+		t.Helper()
+		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	policy := func(h *auth.PasswordHash) *auth.Policy {
+		pol := &auth.Policy{}
+		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "fleet", Role: "device", Ticket: h}})})
+		return pol
+	}
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: policy(ticket("old"))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	const logins = 40
+	pipes := make([]*pipe, logins)
+	for i := range pipes {
+		pipes[i] = attachPipe(t, r, codec.JSON)
+		pipes[i].s.Receive(hello("realm1", "fleet", "ticket"))
+		if _, ok := pipes[i].recv().(*wamp.Challenge); !ok {
+			t.Fatal("no CHALLENGE")
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range pipes {
+			p.s.Receive(&wamp.Authenticate{Signature: "old", Extra: wamp.Dict{}})
+		}
+	}()
+	if _, err := r.SetAuth("realm1", policy(ticket("new"))); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	welcomed := 0
+	for i, p := range pipes {
+		switch m := p.recv().(type) {
+		case *wamp.Abort:
+		case *wamp.Welcome:
+			welcomed++
+			if g, ok := p.recv().(*wamp.Goodbye); !ok || g.Reason != wamp.CloseKilled {
+				t.Errorf("login %d: welcomed with the revoked ticket and not killed: %+v", i, g)
+			}
+		default:
+			t.Errorf("login %d: %+v", i, m)
+		}
+	}
+	t.Logf("%d of %d logins welcomed before they were killed", welcomed, logins)
+}
