@@ -9,13 +9,12 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/junction-wamp/junction/internal/secfile"
+	"github.com/junction-wamp/junction/internal/tlsfiles"
 )
 
 // TLS names the PEM files of a node's TLS. With an embedded NATS server
@@ -71,13 +70,13 @@ func CheckSecurity(c *Config) []Problem {
 			}
 		}
 		if t.CAFile != "" {
-			if _, err := loadCA(t.CAFile); err != nil {
+			if _, err := tlsfiles.LoadCAs(t.CAFile); err != nil {
 				bad("tls.ca", "%v", err)
 			}
 		}
 		switch {
 		case t.CertFile != "" && t.KeyFile != "":
-			if _, err := loadKeyPair(t.CertFile, t.KeyFile); err != nil {
+			if _, err := tlsfiles.LoadKeyPair(t.CertFile, t.KeyFile); err != nil {
 				bad("tls.cert", "%v", err)
 			}
 		case t.CertFile != "":
@@ -110,34 +109,6 @@ func CheckSecurity(c *Config) []Problem {
 	return ps
 }
 
-func loadCA(name string) (*x509.CertPool, error) {
-	data, err := secfile.Read(name)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", name)
-	}
-	return pool, nil
-}
-
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	cert, err := secfile.Read(certFile)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	key, err := secfile.Read(keyFile)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	pair, err := tls.X509KeyPair(cert, key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("loading key pair %s and %s: %w", certFile, keyFile, err)
-	}
-	return pair, nil
-}
-
 // checkCredentials checks that a .creds file holds a user JWT and its
 // nkey seed, as nats.UserCredentials reads it on every connection.
 func checkCredentials(name string) error {
@@ -168,45 +139,37 @@ func checkCredentials(name string) error {
 // the clone asks for the certificate in use). The CA is read at start
 // only: a CA that changes needs a rolling restart.
 type RouteTLS struct {
-	t      TLS
-	listen string // the route address, set once the server listens
-	pool   *x509.CertPool
-	// srv is what an accepted route's handshake is given; pair the
-	// certificate a dialled route presents.
-	srv              atomic.Pointer[tls.Config]
-	pair             atomic.Pointer[tls.Certificate]
+	*tlsfiles.Config        // what an accepted route's handshake is given
+	listen           string // the route address, set once the server listens
+	pool             *x509.CertPool
 	staple           bool // the certificate at start is must-staple: not reloaded
-	reloads, refused atomic.Uint64
 }
 
 func newRouteTLS(t *TLS, listen string) (*RouteTLS, error) {
-	pool, err := loadCA(t.CAFile)
+	pool, err := tlsfiles.LoadCAs(t.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: route TLS: %w", err)
 	}
-	r := &RouteTLS{t: *t, listen: listen, pool: pool}
-	if err := r.load(); err != nil {
+	files, err := tlsfiles.New(func() (*tls.Config, error) {
+		pair, err := tlsfiles.LoadKeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: route TLS: %w", err)
+		}
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{pair},
+			ClientCAs:    pool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+		}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	r.staple = mustStaple(r.pair.Load().Leaf)
-	return r, nil
-}
-
-// load reads the certificate and key and makes them the ones of new
-// route handshakes.
-func (r *RouteTLS) load() error {
-	pair, err := loadKeyPair(r.t.CertFile, r.t.KeyFile)
-	if err != nil {
-		return fmt.Errorf("cluster: route TLS: %w", err)
+	r := &RouteTLS{Config: files, listen: listen, pool: pool, staple: mustStaple(files.Certificate().Leaf)}
+	if r.staple {
+		files.Fix(errMustStaple)
 	}
-	r.srv.Store(&tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{pair},
-		ClientCAs:    r.pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-	})
-	r.pair.Store(&pair)
-	return nil
+	return r, nil
 }
 
 // config is the embedded server's Cluster.TLSConfig. A certificate that
@@ -217,31 +180,16 @@ func (r *RouteTLS) load() error {
 func (r *RouteTLS) config() *tls.Config {
 	c := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{*r.pair.Load()}, // with the callbacks, read by nats-server's monitoring only
+		Certificates: []tls.Certificate{*r.Certificate()}, // with the callbacks, read by nats-server's monitoring only
 		RootCAs:      r.pool,
 		ClientCAs:    r.pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 	}
 	if !r.staple {
-		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.srv.Load(), nil }
-		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.pair.Load(), nil }
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.Current(), nil }
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.Certificate(), nil }
 	}
 	return c
-}
-
-// Reload reads the certificate and key files again. On failure the
-// routes keep the certificate they had. It returns the certificate in use.
-func (r *RouteTLS) Reload() (*x509.Certificate, error) {
-	if r.staple {
-		r.refused.Add(1)
-		return r.pair.Load().Leaf, errMustStaple
-	}
-	if err := r.load(); err != nil {
-		r.refused.Add(1)
-		return r.pair.Load().Leaf, err
-	}
-	r.reloads.Add(1)
-	return r.pair.Load().Leaf, nil
 }
 
 // errMustStaple refuses the reload of a must-staple route certificate.
@@ -266,12 +214,6 @@ func mustStaple(cert *x509.Certificate) bool {
 // Listener names the routes, for the log and the metrics: "cluster" and
 // the route address.
 func (r *RouteTLS) Listener() string { return "cluster " + r.listen }
-
-// NotAfter is when the certificate in use expires.
-func (r *RouteTLS) NotAfter() time.Time { return r.pair.Load().Leaf.NotAfter }
-
-// Reloads counts the reloads done and those that failed.
-func (r *RouteTLS) Reloads() (done, failed uint64) { return r.reloads.Load(), r.refused.Load() }
 
 // routeURL is the URL of a route to join: with route authorization, the
 // user and password this node presents.

@@ -6,38 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/internal/tlsfiles"
 )
 
 // listenerTLS is a TLS listener's certificate, key and client CAs, read
-// from their files at start and again on reload (SIGHUP). Certificates
-// are renewed in place (certbot and the like replace the files every
-// few weeks), and a router holding a fleet's connections should take
-// the new one without dropping them: connections established keep the
-// keys of their handshake, new handshakes get the files' latest. A
-// reload that fails (a missing file, a key that does not match) keeps
-// what the listener had and says why.
+// from their files at start and again on reload (SIGHUP): see
+// internal/tlsfiles.
 type listenerTLS struct {
-	l config.Listener
+	*tlsfiles.Config
 	// addr is the address the listener has (the configured one may have
 	// port 0), for the log and the metrics.
 	addr string
-	cur  atomic.Pointer[tls.Config]
-	// notAfter is when the leaf certificate in use expires, Unix seconds.
-	notAfter         atomic.Int64
-	reloads, refused atomic.Uint64
 }
 
 func newListenerTLS(l config.Listener) (*listenerTLS, error) {
-	t := &listenerTLS{l: l, addr: l.Address}
-	if err := t.load(); err != nil {
+	files, err := tlsfiles.New(func() (*tls.Config, error) { return listenerConfig(l) })
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	return &listenerTLS{Config: files, addr: l.Address}, nil
 }
 
 // config is what the listener's server gets: each handshake asks for the
@@ -46,48 +36,31 @@ func (t *listenerTLS) config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return t.cur.Load(), nil
+			return t.Current(), nil
 		},
 	}
 }
 
-// load reads the files and makes them the configuration of new
-// handshakes.
-func (t *listenerTLS) load() error {
-	l := t.l.TLS
-	cert, err := tls.LoadX509KeyPair(l.CertFile, l.KeyFile)
+// listenerConfig reads the listener's files and makes the configuration
+// of its handshakes.
+func listenerConfig(l config.Listener) (*tls.Config, error) {
+	lt := l.TLS
+	cert, err := tlsfiles.LoadKeyPair(lt.CertFile, lt.KeyFile)
 	if err != nil {
-		return fmt.Errorf("listener %s: loading TLS certificate: %w", t.addr, err)
+		return nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	switch l.ClientAuth {
+	switch lt.ClientAuth {
 	case "request":
 		cfg.ClientAuth = tls.RequestClientCert
 	case "verify":
-		pem, err := os.ReadFile(l.ClientCA)
+		pool, err := tlsfiles.LoadCAs(lt.ClientCA)
 		if err != nil {
-			return fmt.Errorf("listener %s: reading client_ca: %w", t.addr, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("listener %s: client_ca %s holds no PEM certificate", t.addr, l.ClientCA)
+			return nil, fmt.Errorf("listener %s: reading client_ca: %w", l.Address, err)
 		}
 		cfg.ClientAuth, cfg.ClientCAs = tls.VerifyClientCertIfGiven, pool
 	}
-	t.cur.Store(cfg)
-	t.notAfter.Store(cert.Leaf.NotAfter.Unix())
-	return nil
-}
-
-// Reload loads the files again, counted; on failure the listener keeps
-// what it had. It returns the certificate in use.
-func (t *listenerTLS) Reload() (*x509.Certificate, error) {
-	if err := t.load(); err != nil {
-		t.refused.Add(1)
-		return t.cur.Load().Certificates[0].Leaf, err
-	}
-	t.reloads.Add(1)
-	return t.cur.Load().Certificates[0].Leaf, nil
+	return cfg, nil
 }
 
 // expiryWarning is how long before its certificate expires a listener
@@ -112,12 +85,6 @@ func warnExpiry(log *slog.Logger, f certFiles, now time.Time) {
 
 // Listener implements metrics.TLSFiles.
 func (t *listenerTLS) Listener() string { return t.addr }
-
-// NotAfter implements metrics.TLSFiles.
-func (t *listenerTLS) NotAfter() time.Time { return time.Unix(t.notAfter.Load(), 0) }
-
-// Reloads implements metrics.TLSFiles.
-func (t *listenerTLS) Reloads() (done, failed uint64) { return t.reloads.Load(), t.refused.Load() }
 
 // certFiles are certificate files the router reads again on SIGHUP: a
 // TLS listener's (listenerTLS) or the cluster routes'
