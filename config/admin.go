@@ -46,6 +46,12 @@ type Admin struct {
 	// Throttle slows down repeated login failures from one address, as
 	// realms[].auth.throttle does for WAMP logins. Yaml key throttle.
 	Throttle Throttle
+	// TrustedProxies are the reverse proxies in front of a listener of
+	// their own, as a listener's (Listener.TrustedProxies): the address
+	// of a request from one of them is taken from X-Forwarded-For, for
+	// the login throttle and the logs. Served on a WAMP listener, they
+	// take that listener's. Yaml key trusted_proxies.
+	TrustedProxies []string
 }
 
 // AdminUser is a basic-auth login of the admin endpoints.
@@ -75,7 +81,7 @@ type AdminToken struct {
 
 // The keys of the admin section.
 var (
-	adminKeys      = []string{"enabled", "address", "metrics", "web_view", "users", "tokens", "allow_unprotected", "throttle"}
+	adminKeys      = []string{"enabled", "address", "metrics", "web_view", "users", "tokens", "allow_unprotected", "throttle", "trusted_proxies"}
 	adminUserKeys  = []string{"name", "password", "admin"}
 	adminTokenKeys = []string{"name", "token", "admin"}
 )
@@ -197,6 +203,10 @@ func (d *decoder) admin(n *yaml.Node, path string, a *Admin) {
 			}
 		case "allow_unprotected":
 			d.boolean(v, path, &a.AllowUnprotected)
+		case "trusted_proxies":
+			if list := d.strings(v, path); list != nil {
+				a.TrustedProxies = list
+			}
 		case "throttle":
 			d.mapping(v, path, throttleKeys, func(key, path string, v *yaml.Node) {
 				switch key {
@@ -266,6 +276,10 @@ func validateAdmin(r *report, c *Config) (b bind, ok bool) {
 		return bind{}, false
 	}
 	index, addr := c.AdminListener()
+	checkTrustedProxies(r, "admin", a.TrustedProxies)
+	if index >= 0 && len(a.TrustedProxies) > 0 {
+		r.errorf("admin.trusted_proxies", "the admin endpoints are served on listeners[%d] (%s), whose trusted_proxies they take: list the proxies there", index, addr)
+	}
 	if index < 0 {
 		if b, ok = checkAddress(r, "admin.address", addr); !ok {
 			return bind{}, false

@@ -232,11 +232,7 @@ func validateListener(r *report, path string, l *Listener) (b bind, ok bool) {
 	if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
 		r.errorf(path+".proxy_protocol", "the PROXY protocol needs trusted_proxies: the load balancers whose headers are believed (a header from anywhere else is read and ignored)")
 	}
-	for i, tp := range l.TrustedProxies {
-		if _, err := transport.ParseProxies([]string{tp}); err != nil {
-			r.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%q is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:", tp)
-		}
-	}
+	checkTrustedProxies(r, path, l.TrustedProxies)
 
 	if oneOf(r, path+".compression", l.Compression, "none", "deflate") && l.Compression == "deflate" &&
 		!l.WebSocket && !r.skip(path+".websocket") {
@@ -727,5 +723,15 @@ func validateCluster(r *report, c *Cluster) {
 	nc := c.NodeConfig()
 	for _, p := range cluster.CheckSecurity(&nc) {
 		check("cluster."+p.Key, p.Err)
+	}
+}
+
+// checkTrustedProxies checks the trusted_proxies of the section at path
+// (a listener, or the admin endpoints' own listener).
+func checkTrustedProxies(r *report, path string, list []string) {
+	for i, tp := range list {
+		if _, err := transport.ParseProxies([]string{tp}); err != nil {
+			r.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%q is not an IP address, a network (address/bits, such as 10.0.0.0/8) or unix:", tp)
+		}
 	}
 }

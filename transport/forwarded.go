@@ -109,10 +109,11 @@ func (p *Proxies) has(a netip.Addr) bool {
 	return false
 }
 
-// trustForwarded gives h requests whose RemoteAddr is the client's
+// TrustForwarded gives h requests whose RemoteAddr is the client's
 // address behind the trusted proxies (clientAddr), so that the long-poll
-// transport and the HTTP bridge see clients, not the proxy.
-func trustForwarded(h http.Handler, trusted *Proxies) http.Handler {
+// transport, the HTTP bridge and the admin endpoints see clients, not
+// the proxy. With no trusted proxies it returns h.
+func TrustForwarded(h http.Handler, trusted *Proxies) http.Handler {
 	if trusted == nil {
 		return h
 	}

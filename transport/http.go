@@ -238,7 +238,7 @@ func (s *Server) startHTTPLocked() *httpFront {
 		limit:  ho.maxConns,
 	}
 	f.srv = &http.Server{
-		Handler:           http.MaxBytesHandler(trustForwarded(s.Handler, s.TrustedProxies), ho.maxBodyBytes),
+		Handler:           http.MaxBytesHandler(TrustForwarded(s.Handler, s.TrustedProxies), ho.maxBodyBytes),
 		ReadHeaderTimeout: ho.readHeaderTimeout,
 		ReadTimeout:       ho.readTimeout,
 		WriteTimeout:      ho.writeTimeout,

@@ -114,6 +114,10 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 		a.where = fmt.Sprintf("%s://%s (%s)", scheme(cfg.Listeners[index]), listenerAddr(listeners[index]), strings.Join(what, ", "))
 		return a, nil
 	}
+	proxies, err := transport.ParseProxies(ac.TrustedProxies) // validated by config
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
 	ln, err := transport.Listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
@@ -121,7 +125,7 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 	ctx, cancel := context.WithCancel(context.Background())
 	a.ln, a.cancel = ln, cancel
 	a.srv = &http.Server{
-		Handler:           http.MaxBytesHandler(h, transport.DefaultHTTPMaxBodyBytes),
+		Handler:           http.MaxBytesHandler(transport.TrustForwarded(h, proxies), transport.DefaultHTTPMaxBodyBytes),
 		ReadHeaderTimeout: transport.DefaultHTTPReadHeaderTimeout,
 		ReadTimeout:       transport.DefaultHTTPReadTimeout,
 		WriteTimeout:      transport.DefaultHTTPWriteTimeout,

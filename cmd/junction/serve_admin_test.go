@@ -311,3 +311,40 @@ func TestServeLogFlags(t *testing.T) {
 		t.Fatalf("--log-level loud: %d %s", code, out.String())
 	}
 }
+
+// TestServeAdminTrustedProxies: on a listener of their own behind a
+// trusted proxy, the admin endpoints key a login on the client's address
+// from X-Forwarded-For (the throttle, the logs), not on the proxy's; a
+// header from elsewhere is not believed.
+func TestServeAdminTrustedProxies(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+admin:
+  address: 127.0.0.2:0
+  trusted_proxies: [127.0.0.1]
+  users:
+    - {name: ops, password: '%s'}
+`, hashOf(t, "ops-pass")))
+	s := serve(t, "--config", cfg)
+	wrong := basic("ops", "guess")
+	if code, _ := httpDo(t, "GET", "http://"+s.admin+"/metrics", "", "Authorization", wrong, "X-Forwarded-For", "203.0.113.7, 127.0.0.1"); code != 401 {
+		t.Fatalf("a wrong password through the proxy: %d, want 401", code)
+	}
+	waitLogCount(t, s.logs, `msg="admin: wrong credentials" remote=203.0.113.7 `, 1)
+
+	// From 127.0.0.3, which is not a trusted proxy: its own address.
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}).DialContext}}
+	req, _ := http.NewRequest("GET", "http://"+s.admin+"/metrics", nil)
+	req.Header.Set("Authorization", wrong)
+	req.Header.Set("X-Forwarded-For", "198.51.100.9")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitLogCount(t, s.logs, `msg="admin: wrong credentials" remote=127.0.0.3:`, 1)
+	if strings.Contains(s.logs.String(), "198.51.100.9") {
+		t.Errorf("the header of a client that is not a proxy was believed:\n%s", s.logs.String())
+	}
+}
