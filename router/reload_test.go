@@ -129,14 +129,7 @@ func TestSetRolesWhileJoining(t *testing.T) {
 // unchanged principal and an anonymous session stay. Logins from then
 // on are judged by the new principals; the realm's throttle is kept.
 func TestSetAuth(t *testing.T) {
-	ticket := func(secret string) *auth.PasswordHash {
-		t.Helper()
-		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	ticket := func(secret string) *auth.PasswordHash { return cheapTicket(t, secret) }
 	oldKey, oldPriv, _ := ed25519.GenerateKey(nil)
 	otherKey, otherPriv, _ := ed25519.GenerateKey(nil)
 	policy := func(ps ...*auth.Principal) *auth.Policy {
@@ -243,14 +236,7 @@ func TestSetAuth(t *testing.T) {
 // under way: each login is either refused, or welcomed and then killed,
 // whichever way its WELCOME and the revocation crossed; none stays.
 func TestSetAuthWhileJoining(t *testing.T) {
-	ticket := func(secret string) *auth.PasswordHash {
-		t.Helper()
-		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	ticket := func(secret string) *auth.PasswordHash { return cheapTicket(t, secret) }
 	policy := func(h *auth.PasswordHash) *auth.Policy {
 		pol := &auth.Policy{}
 		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "fleet", Role: "device", Ticket: h}})})
@@ -295,4 +281,14 @@ func TestSetAuthWhileJoining(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d logins welcomed before they were killed", welcomed, logins)
+}
+
+// cheapTicket hashes a ticket at a cost fit for tests.
+func cheapTicket(t *testing.T, secret string) *auth.PasswordHash {
+	t.Helper()
+	h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
