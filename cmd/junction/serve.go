@@ -38,9 +38,10 @@ The first SIGINT or SIGTERM stops it gracefully: every session gets GOODBYE
 wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
-SIGHUP reads the config file again and applies its log.level and the
-realms' roles (the other changes it names wait for a restart, and it says
-so), and reloads the TLS listeners' certificate, key and client CA files
+SIGHUP reads the config file again and applies its log.level, the
+realms' principals and roles and the admin endpoints' users and tokens
+(the other changes it names wait for a restart, and it says so), and
+reloads the TLS listeners' certificate, key and client CA files
 and the cluster routes' certificate and key.
 
 With --cluster or --nats the router is one node of a cluster on NATS (the
@@ -78,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	// load reads the config and applies the flags over it: at start, and
-	// again on SIGHUP (reloadConfig), so that what the file says is
+	// again on SIGHUP (configReloader), so that what the file says is
 	// compared with what runs on equal terms.
 	load := func() (*config.Config, error) {
 		cfg := config.Default()
@@ -224,6 +225,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if adm.where != "" {
 		logArgs = append(logArgs, "admin", adm.where)
 	}
+	reloader := &configReloader{running: cfg, load: load, realms: rt, cookies: cookieStore(rcfg), level: level, counts: reloads, log: log}
+	if adm.logins != nil {
+		reloader.admin = adm.logins
+	}
 	// SIGHUP reloads the TLS files (serve_tls.go); registered before the
 	// line that says the router is up, and whether or not a listener has
 	// TLS: the signal's default would end the process.
@@ -253,7 +258,7 @@ serving:
 			break serving
 		case <-hup:
 			if *cfgPath != "" {
-				reloadConfig(cfg, load, rt, cookieStore(rcfg), level, reloads, log) // serve_reload.go
+				reloader.reload() // serve_reload.go
 			}
 			if len(certs) == 0 && *cfgPath == "" {
 				log.Info("SIGHUP: nothing to reload (it reloads the config file's log level and the certificates of the TLS listeners and the cluster routes; there are none)")

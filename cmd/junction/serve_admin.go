@@ -25,6 +25,10 @@ type adminEndpoints struct {
 	ready atomic.Bool // /readyz: the listeners serve, and shutdown has not begun
 	where string      // for the start log line; "" when not served
 
+	// logins replaces the users and tokens (configReloader); nil when the
+	// endpoints ask for none, or are not served.
+	logins *admin.Handler
+
 	// A listener of their own, or nil.
 	srv    *http.Server
 	ln     net.Listener
@@ -83,17 +87,15 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 	}
 	if len(users)+len(tokens) > 0 {
 		acc := &admin.Access{Throttle: throttle}
-		for _, u := range users {
-			acc.Users = append(acc.Users, admin.User{Name: u.Name, Password: u.Password, Admin: u.Admin})
-		}
-		for _, t := range tokens {
-			acc.Tokens = append(acc.Tokens, admin.Token{Name: t.Name, Hash: t.Token, Admin: t.Admin})
-		}
+		acc.Users, acc.Tokens = adminLogins(ac)
 		acfg.Access = acc
 	}
 	h, err := admin.New(acfg)
 	if err != nil {
 		return nil, err
+	}
+	if acfg.Access != nil {
+		a.logins = h
 	}
 	var what []string
 	if ac.WebView {
@@ -143,6 +145,21 @@ func startAdmin(cfg *config.Config, src *metrics.Sources, listeners []net.Listen
 		}
 	}()
 	return a, nil
+}
+
+// adminLogins returns the users and tokens of ac as the admin endpoints
+// take them.
+func adminLogins(ac *config.Admin) ([]admin.User, []admin.Token) {
+	users, tokens, _ := ac.AdminAccess()
+	var us []admin.User
+	var ts []admin.Token
+	for _, u := range users {
+		us = append(us, admin.User{Name: u.Name, Password: u.Password, Admin: u.Admin})
+	}
+	for _, t := range tokens {
+		ts = append(ts, admin.Token{Name: t.Name, Hash: t.Token, Admin: t.Admin})
+	}
+	return us, ts
 }
 
 // stop ends the admin endpoints' own listener, if any: requests in

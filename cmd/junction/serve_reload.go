@@ -8,42 +8,87 @@ import (
 
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/internal/admin"
 	"github.com/junction-wamp/junction/wamp"
 )
 
-// reloadConfig reads the config file again on SIGHUP (load: the file with
-// the command line's flags over it, as at start) and applies what can
-// change in a running router: log.level, and the principals and roles
-// of the configured realms (reloadRealmAuth). Operators edit the file and
-// send SIGHUP expecting it read; what else changed is named in one
-// warning, as taking effect at the next restart, so that nobody believes
-// a new realm or listener is in force when it is not. A file that does
-// not load changes nothing, and the error says why. running is the
-// config in force: what is applied is recorded in it. cookies is the
-// router's cookie store (nil when no realm takes cookie logins).
-func reloadConfig(running *config.Config, load func() (*config.Config, error), rt realmAuthSetter, cookies *auth.Cookies,
-	level *slog.LevelVar, counts *configReloads, log *slog.Logger) {
-	next, err := load()
+// configReloader reads the config file again on SIGHUP and applies what
+// can change in a running router: log.level, the principals and roles of
+// the configured realms (reloadRealmAuth) and the admin endpoints' users
+// and tokens. Operators edit the file and send SIGHUP expecting it read;
+// what else changed is named in one warning, as taking effect at the
+// next restart, so that nobody believes a new realm or listener is in
+// force when it is not. A file that does not load changes nothing, and
+// the error says why.
+type configReloader struct {
+	// running is the config in force: what is applied is recorded in it.
+	running *config.Config
+	// load reads the file with the command line's flags over it, as at
+	// start.
+	load   func() (*config.Config, error)
+	realms realmAuthSetter
+	// cookies is the router's cookie store (nil when no realm takes
+	// cookie logins).
+	cookies *auth.Cookies
+	// admin replaces the admin endpoints' logins; nil when they ask for
+	// none (or are not served).
+	admin  adminLoginsSetter
+	level  *slog.LevelVar
+	counts *configReloads
+	log    *slog.Logger
+}
+
+// adminLoginsSetter replaces the users and tokens of the admin endpoints
+// (admin.Handler).
+type adminLoginsSetter interface {
+	SetAccess(users []admin.User, tokens []admin.Token) error
+}
+
+// reload reads the file and applies it.
+func (c *configReloader) reload() {
+	running, log := c.running, c.log
+	next, err := c.load()
 	if err != nil {
-		counts.failed.Add(1)
+		c.counts.failed.Add(1)
 		log.Error("SIGHUP: config not reloaded: the router goes on as it was", "err", err)
 		return
 	}
-	counts.done.Add(1)
+	c.counts.done.Add(1)
 	for _, i := range authChanged(running, next) {
-		reloadRealmAuth(&running.Realms[i], &next.Realms[i], rt, cookies, log)
+		reloadRealmAuth(&running.Realms[i], &next.Realms[i], c.realms, c.cookies, log)
+	}
+	if c.admin != nil && adminLoginsChanged(&running.Admin, &next.Admin) {
+		users, tokens := adminLogins(&next.Admin)
+		if err := c.admin.SetAccess(users, tokens); err != nil {
+			log.Error("SIGHUP: the admin endpoints' users and tokens not replaced", "err", err)
+		} else {
+			log.Info("SIGHUP: the admin endpoints' users and tokens replaced; logins verified before are verified again", "users", len(users), "tokens", len(tokens))
+			running.Admin.Users, running.Admin.Tokens = next.Admin.Users, next.Admin.Tokens
+		}
 	}
 	var want slog.Level
 	want.UnmarshalText([]byte(next.Log.Level)) // validated by config
-	if want != level.Level() {
-		log.Info("SIGHUP: log level set", "from", strings.ToLower(level.Level().String()), "to", next.Log.Level)
-		level.Set(want)
+	if want != c.level.Level() {
+		log.Info("SIGHUP: log level set", "from", strings.ToLower(c.level.Level().String()), "to", next.Log.Level)
+		c.level.Set(want)
 	}
 	if changed := restartOnly(running, next); len(changed) > 0 {
 		log.Warn("SIGHUP: the config file changes what takes a restart: the router goes on as it started until then",
 			"sections", strings.Join(changed, ", "))
 	}
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
+}
+
+// adminLoginsChanged reports whether the users and tokens are all that
+// next changes of the admin section, and both have some: whether the
+// endpoints ask for logins at all is fixed at start.
+func adminLoginsChanged(was, is *config.Admin) bool {
+	if len(was.Users)+len(was.Tokens) == 0 || len(is.Users)+len(is.Tokens) == 0 || reflect.DeepEqual(was, is) {
+		return false
+	}
+	w, i := *was, *is
+	w.Users, w.Tokens, i.Users, i.Tokens = nil, nil, nil, nil
+	return reflect.DeepEqual(w, i)
 }
 
 // realmAuthSetter changes the authentication and authorization of a
@@ -121,8 +166,8 @@ func authChanged(running, next *config.Config) []int {
 
 // restartOnly names the sections of next that differ from running and
 // that a running router does not take on: all but log.level (and the
-// realms' principals and roles, which reloadConfig applies and records
-// in running first).
+// realms' principals and roles and the admin logins, which
+// configReloader applies and records in running first).
 func restartOnly(running, next *config.Config) []string {
 	var changed []string
 	for _, s := range []struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -90,7 +91,7 @@ realms:
 
 // TestRestartOnlyCoversTheConfig: every section of config.Config is
 // compared on reload (restartOnly) or applied (log.level): a section
-// added to the config fails this test until reloadConfig knows of it.
+// added to the config fails this test until configReloader knows of it.
 func TestRestartOnlyCoversTheConfig(t *testing.T) {
 	covered := []string{"Listeners", "Realms", "Store", "Limits", "Log", "Admin", "Cluster", "RealmTemplate", "Webhooks", "Callees"}
 	var fields []string
@@ -101,7 +102,7 @@ func TestRestartOnlyCoversTheConfig(t *testing.T) {
 	slices.Sort(fields)
 	slices.Sort(covered)
 	if !slices.Equal(fields, covered) {
-		t.Fatalf("config.Config has %v; reloadConfig knows %v", fields, covered)
+		t.Fatalf("config.Config has %v; configReloader knows %v", fields, covered)
 	}
 	cfg := config.Default()
 	next := config.Default()
@@ -322,5 +323,56 @@ func TestAuthChanged(t *testing.T) {
 	}
 	if got := authChanged(realm(func(a *config.RealmAuth) { a.Roles = nil }), realm(nil)); len(got) != 0 {
 		t.Errorf("roles given to a realm without: %v", got)
+	}
+}
+
+// TestServeReloadAdminLogins: SIGHUP with the admin section's users and
+// tokens changed replaces them at once: a removed token and an old
+// password are refused from the next request (though verified and
+// remembered before), the new password works; nothing waits for a
+// restart.
+func TestServeReloadAdminLogins(t *testing.T) {
+	config := func(password, tokens string) string {
+		return fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+admin:
+  users:
+    - {name: ops, password: '%s'}
+  tokens: [%s]
+`, password, tokens)
+	}
+	path := writeConfig(t, config(hashOf(t, "old-pass"), fmt.Sprintf("{name: prometheus, token: '%s'}", hashOf(t, "scrape"))))
+	addrs, logs := serveUntilEnd(t, "--config", path)
+	metrics := "http://" + addrs[0] + "/metrics"
+	get := func(header ...string) int {
+		t.Helper()
+		code, _ := httpDo(t, "GET", metrics, "", header...)
+		return code
+	}
+	if get("Authorization", basic("ops", "old-pass")) != 200 || get("Authorization", "Bearer scrape") != 200 {
+		t.Fatal("the logins of the file are refused")
+	}
+	if err := os.WriteFile(path, []byte(config(hashOf(t, "new-pass"), "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: the admin endpoints' users and tokens replaced; logins verified before are verified again" users=1 tokens=0`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
+	for _, tc := range []struct {
+		what, auth string
+		want       int
+	}{
+		{"the old password", basic("ops", "old-pass"), 401},
+		{"the removed token", "Bearer scrape", 401},
+		{"the new password", basic("ops", "new-pass"), 200},
+	} {
+		if code := get("Authorization", tc.auth); code != tc.want {
+			t.Errorf("%s after the reload: %d, want %d", tc.what, code, tc.want)
+		}
+	}
+	if strings.Contains(logs.String(), "takes a restart") {
+		t.Fatalf("a change of the admin logins was said to wait for a restart:\n%s", logs.String())
 	}
 }

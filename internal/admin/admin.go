@@ -251,6 +251,25 @@ func (h *Handler) viewer(next http.HandlerFunc) http.Handler {
 	})
 }
 
+// ErrAccessFixed is returned by SetAccess when the endpoints were made
+// without Access, or for no users and no tokens: whether they ask for
+// credentials at all (and so whether they check the Host of requests) is
+// decided when they are made.
+var ErrAccessFixed = errors.New("admin: logins can be changed, not added or taken away, while the endpoints serve")
+
+// SetAccess replaces the users and tokens that may log in (Config.Access's;
+// its throttle stays, with what it counted). Credentials verified before
+// are verified again, so a user or token removed, or whose secret
+// changed, is refused from its next request, and the live streams of the
+// web view end (a page opens its stream again, with the login it has).
+func (h *Handler) SetAccess(users []User, tokens []Token) error {
+	if h.auth == nil || len(users) == 0 && len(tokens) == 0 {
+		return ErrAccessFixed
+	}
+	h.auth.setAccess(users, tokens)
+	return nil
+}
+
 // requester returns who made r: anonymous without Access.
 func requester(r *http.Request) identity {
 	id, _ := r.Context().Value(identityKey{}).(identity)

@@ -358,7 +358,7 @@ const maxStreams = 32
 
 // events streams snapshots (Server-Sent Events, event "snapshot") until
 // the client goes away or the server shuts down (the request's context
-// ends).
+// ends), or the logins are replaced (SetAccess).
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	if h.streams.Add(1) > maxStreams {
 		h.streams.Add(-1)
@@ -390,6 +390,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-t.C:
+		}
+		if h.auth != nil && h.auth.generation() != id.gen {
+			return // the logins were replaced (SetAccess): the page logs in again
 		}
 	}
 }

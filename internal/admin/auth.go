@@ -44,6 +44,9 @@ type Token struct {
 type identity struct {
 	name  string
 	admin bool
+	// gen is the authenticator's generation of access the identity was
+	// verified under (see setAccess).
+	gen uint64
 }
 
 // verifiedTTL is how long a verified secret is taken without hashing it
@@ -56,7 +59,6 @@ const maxVerified = 256
 
 // authenticator checks the credentials of requests against an Access.
 type authenticator struct {
-	access   *Access
 	throttle *auth.Throttle
 	// kdf schedules the password hashes, shared with the router's ticket
 	// logins: a flood of wrong logins queues for the same bounded slots
@@ -65,8 +67,12 @@ type authenticator struct {
 	// flight.
 	kdf *auth.KDFLimiter
 
-	mu       sync.Mutex
-	verified lru.Map[[32]byte, verifiedEntry] // by hash of the credential
+	mu sync.Mutex
+	// access is what requests are checked against, replaced by
+	// setAccess, which counts a generation.
+	access   *Access
+	gen      uint64
+	verified lru.Map[[32]byte, verifiedEntry] // by hash of the credential, this generation's
 }
 
 type verifiedEntry struct {
@@ -106,7 +112,8 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, v
 		return identity{}, noCredentials
 	}
 	key := sha256.Sum256([]byte(r.Header.Get("Authorization")))
-	if id, ok := a.remembered(key); ok {
+	id, acc, ok := a.remembered(key)
+	if ok {
 		return id, allowed
 	}
 	// Its turn among the address's logins and the throttle's delay, as
@@ -120,14 +127,10 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, v
 	if err := turn.Wait(ctx); err != nil {
 		return identity{}, gone
 	}
-	var (
-		id identity
-		ok bool
-	)
 	if basic {
-		id, ok, err = a.checkUser(ctx, r.RemoteAddr, user, pass)
+		id, ok, err = a.checkUser(ctx, acc, r.RemoteAddr, user, pass)
 	} else {
-		id, ok, err = a.checkToken(ctx, r.RemoteAddr, strings.TrimSpace(token))
+		id, ok, err = a.checkToken(ctx, acc, r.RemoteAddr, strings.TrimSpace(token))
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -138,32 +141,33 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, v
 		a.throttle.Failed(r.RemoteAddr)
 		return identity{}, wrongCredentials
 	}
+	id.gen = acc.gen
 	a.remember(key, id)
 	return id, allowed
 }
 
 // checkUser verifies a basic-auth login from addr. An unknown user costs
 // a hash too, so that timing does not tell which users exist.
-func (a *authenticator) checkUser(ctx context.Context, addr, name, pass string) (identity, bool, error) {
-	for _, u := range a.access.Users {
+func (a *authenticator) checkUser(ctx context.Context, acc accessNow, addr, name, pass string) (identity, bool, error) {
+	for _, u := range acc.Users {
 		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 {
 			ok, err := a.kdf.Verify(ctx, addr, u.Password, pass)
 			return identity{name: u.Name, admin: u.Admin}, ok, err
 		}
 	}
-	if len(a.access.Users) > 0 {
-		_, err := a.kdf.Verify(ctx, addr, a.access.Users[0].Password, pass)
+	if len(acc.Users) > 0 {
+		_, err := a.kdf.Verify(ctx, addr, acc.Users[0].Password, pass)
 		return identity{}, false, err
 	}
 	return identity{}, false, nil
 }
 
 // checkToken verifies a bearer token from addr against each token's hash.
-func (a *authenticator) checkToken(ctx context.Context, addr, token string) (identity, bool, error) {
+func (a *authenticator) checkToken(ctx context.Context, acc accessNow, addr, token string) (identity, bool, error) {
 	if token == "" {
 		return identity{}, false, nil
 	}
-	for _, t := range a.access.Tokens {
+	for _, t := range acc.Tokens {
 		ok, err := a.kdf.Verify(ctx, addr, t.Hash, token)
 		if err != nil {
 			return identity{}, false, err
@@ -175,19 +179,52 @@ func (a *authenticator) checkToken(ctx context.Context, addr, token string) (ide
 	return identity{}, false, nil
 }
 
-func (a *authenticator) remembered(key [32]byte) (identity, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e, ok := a.verified.Get(key)
-	if !ok || time.Since(e.at) > verifiedTTL {
-		return identity{}, false
-	}
-	return e.id, true
+// accessNow is the access a check goes by, and its generation.
+type accessNow struct {
+	*Access
+	gen uint64
 }
 
+// remembered returns the identity of the credential whose hash is key,
+// when it was verified less than verifiedTTL ago under the access in
+// force; else the access to verify it against.
+func (a *authenticator) remembered(key [32]byte) (identity, accessNow, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := accessNow{a.access, a.gen}
+	e, ok := a.verified.Get(key)
+	if !ok || time.Since(e.at) > verifiedTTL {
+		return identity{}, now, false
+	}
+	return e.id, now, true
+}
+
+// remember records a verified credential, unless the access it was
+// verified against has been replaced meanwhile.
 func (a *authenticator) remember(key [32]byte, id identity) {
 	a.mu.Lock()
-	a.verified.Put(key, verifiedEntry{id: id, at: time.Now()})
-	a.verified.Trim(maxVerified)
+	if id.gen == a.gen {
+		a.verified.Put(key, verifiedEntry{id: id, at: time.Now()})
+		a.verified.Trim(maxVerified)
+	}
 	a.mu.Unlock()
+}
+
+// setAccess replaces the users and tokens (the throttle stays, with what
+// it counted) and forgets every verified credential: a user or token
+// removed, or whose secret changed, is refused from the next request,
+// and a live stream it opened ends (Handler.events).
+func (a *authenticator) setAccess(users []User, tokens []Token) {
+	a.mu.Lock()
+	a.access = &Access{Users: users, Tokens: tokens, Throttle: a.throttle}
+	a.gen++
+	a.verified = lru.Map[[32]byte, verifiedEntry]{}
+	a.mu.Unlock()
+}
+
+// generation is the generation of the access in force.
+func (a *authenticator) generation() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen
 }

@@ -2,8 +2,10 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -73,5 +75,77 @@ func TestAdminLoginsSharePasswordLimiter(t *testing.T) {
 	}
 	if st := l.Stats(); st.Computed != 1+perAddress+1 || st.Refused != logins-perAddress || st.Running != 0 || st.Waiting != 0 {
 		t.Errorf("after the logins: %+v", st)
+	}
+}
+
+// TestSetAccess: new logins replace the old from the next request, the
+// credentials verified before included (they were remembered); a live
+// stream opened under the old logins ends; the endpoints cannot be given
+// logins, or lose all of them, while they serve.
+func TestSetAccess(t *testing.T) {
+	rt := newRouter(t)
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metrics here\n") })
+	h, err := New(Config{Router: rt, Metrics: metrics, WebView: true, Access: &Access{
+		Users:  []User{{Name: "ops", Password: fastHash(t, "old")}, {Name: "dev", Password: fastHash(t, "dev-pass")}},
+		Tokens: []Token{{Name: "prometheus", Hash: fastHash(t, "scrape-token")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	bearer := func(token string) request {
+		return request{path: "/metrics", header: map[string]string{"Authorization": "Bearer " + token}}
+	}
+	for _, r := range []request{{path: "/metrics", user: "ops", pass: "old"}, {path: "/metrics", user: "dev", pass: "dev-pass"}, bearer("scrape-token")} {
+		if code, _, _ := do(t, srv.URL, r); code != 200 {
+			t.Fatalf("%+v before: %d", r, code)
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/events", nil)
+	req.SetBasicAuth("dev", "dev-pass")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("/api/events: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+
+	if err := h.SetAccess([]User{{Name: "ops", Password: fastHash(t, "new")}, {Name: "dev", Password: fastHash(t, "dev-pass")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		r    request
+		want int
+	}{
+		{request{path: "/metrics", user: "ops", pass: "old"}, 401},
+		{bearer("scrape-token"), 401},
+		{request{path: "/metrics", user: "ops", pass: "new"}, 200},
+		{request{path: "/metrics", user: "dev", pass: "dev-pass"}, 200},
+	} {
+		if code, _, _ := do(t, srv.URL, tc.r); code != tc.want {
+			t.Errorf("%+v after: %d, want %d", tc.r, code, tc.want)
+		}
+	}
+	// The stream ends at its next tick, whoever opened it.
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, stream.Body); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the stream ended with %v, want its end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live stream opened under the old logins goes on")
+	}
+
+	if err := h.SetAccess(nil, nil); !errors.Is(err, ErrAccessFixed) {
+		t.Errorf("SetAccess with no logins: %v", err)
+	}
+	open, err := New(Config{Router: rt, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.SetAccess([]User{{Name: "ops", Password: fastHash(t, "new")}}, nil); !errors.Is(err, ErrAccessFixed) {
+		t.Errorf("SetAccess of endpoints without logins: %v", err)
 	}
 }
