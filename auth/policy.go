@@ -26,6 +26,21 @@ type Policy struct {
 // or one the policy's principals still hold (Principals.Admits).
 func (p *Policy) Admits(id *Identity) bool { return id.Proof == "" || p.principals.Admits(id) }
 
+// Follow makes p the successor of old, the policy it replaces in a
+// running realm (a reload of the principals): p takes old's throttle,
+// with the failures it counted, and the key that old's principals derive
+// the challenges to unknown authids from. A mock challenge must not
+// change while the realm runs (see mockParams.mockSalt): if those of
+// unknown authids changed at a reload and those of principals whose
+// credential did not change stayed, comparing them before and after
+// would tell which authids exist. Call it before p is used.
+func (p *Policy) Follow(old *Policy) {
+	p.Throttle = old.Throttle
+	if p.principals != nil && old.principals != nil {
+		p.principals.mock.key = old.principals.mock.key
+	}
+}
+
 // tabled is implemented by the authenticators of static principals.
 type tabled interface{ principals() *Principals }
 

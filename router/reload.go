@@ -23,7 +23,8 @@ const credentialRevoked = "the credential this session logged in with is no long
 // admits (auth.Policy.Admits: their principal removed or given another
 // role, or the credential they proved taken away): a revoked key or
 // ticket must not keep a device connected until it reconnects. The
-// realm's throttle is kept, with the failures it counted. Logins under
+// realm's throttle is kept, with the failures it counted, and so are the
+// challenges to unknown authids (auth.Policy.Follow). Logins under
 // way end under the policy they began with; those that succeed are
 // judged by the new one as they are welcomed. It returns the number of
 // sessions ended.
@@ -36,7 +37,7 @@ func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
 	if pol == nil || old == nil {
 		return 0, fmt.Errorf("setting the authentication of realm %s: %w", realm, ErrAuthFixed)
 	}
-	pol.Throttle = old.Throttle
+	pol.Follow(old) // the throttle and the mock challenges stay
 	// As in SetRoles: a session welcomed after the list below is taken
 	// finds the new policy in place (Session.welcome).
 	rl.auth.Store(pol)

@@ -292,3 +292,46 @@ func cheapTicket(t *testing.T, secret string) *auth.PasswordHash {
 	}
 	return h
 }
+
+// TestSetAuthKeepsMockChallenges: the challenge to an authid that does
+// not exist is the same before and after the principals are replaced,
+// as that of a principal whose credential did not change is: if only
+// the unknown authids' challenges changed at a reload, comparing the
+// challenges before and after would tell which authids exist.
+func TestSetAuthKeepsMockChallenges(t *testing.T) {
+	key, err := auth.DeriveCRAKey("joe-secret", "joe-salt", 1000, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func() *auth.Policy {
+		tbl := auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: "user", CRA: key}})
+		pol := &auth.Policy{}
+		pol.Add(auth.MethodWAMPCRA, auth.NewWAMPCRA(tbl))
+		return pol
+	}
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: policy()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	salt := func(authid string) any {
+		t.Helper()
+		p := attachPipe(t, r, codec.JSON)
+		p.s.Receive(hello("realm1", authid, "wampcra"))
+		ch, ok := p.recv().(*wamp.Challenge)
+		if !ok {
+			t.Fatalf("%s: no CHALLENGE", authid)
+		}
+		return ch.Extra["salt"]
+	}
+	known, unknown := salt("joe"), salt("nobody")
+	if _, err := r.SetAuth("realm1", policy()); err != nil {
+		t.Fatal(err)
+	}
+	if got := salt("joe"); got != known {
+		t.Fatalf("joe's salt changed: %v, then %v", known, got)
+	}
+	if got := salt("nobody"); got != unknown {
+		t.Errorf("the mock salt of an unknown authid changed with the reload (%v, then %v), where a known one's did not", unknown, got)
+	}
+}
