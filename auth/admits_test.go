@@ -2,7 +2,9 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -53,7 +55,7 @@ func TestPrincipalsAdmits(t *testing.T) {
 	}
 	ids := map[string]*Identity{
 		"ticket": byTicket, "cryptosign": byKey, "tls": byCert,
-		"wampcra": {AuthID: "joe", AuthRole: "user", Proof: craProof(cra)},
+		"wampcra": {AuthID: "joe", AuthRole: "user", Proof: tbl.craProof(tbl.Get("joe"))},
 		"scram":   {AuthID: "joe", AuthRole: "user", Proof: scramProof(scram)},
 	}
 	for name, id := range ids {
@@ -113,4 +115,52 @@ func TestPrincipalsAdmits(t *testing.T) {
 	}
 	_, err = (&CookieAuth{Store: cookies, Principals: removed}).AuthenticateNow(req)
 	wantFailure(t, err, wamp.ErrAuthenticationFailed, msgAuthFailed)
+}
+
+// TestUnsaltedCRAProofHidesTheSecret: the proof of a login with an
+// unsalted wampcra secret (the secret itself is the key) must not let
+// whoever reads it (a cookie's identity crosses NATS) check guesses of
+// the secret at the speed of one SHA-256: it costs a guess what a salted
+// key from `junction passwd --method wampcra` does. Two principals with
+// the same secret get different proofs.
+func TestUnsaltedCRAProofHidesTheSecret(t *testing.T) {
+	const secret = "password1"
+	login := func(tbl *Principals, authid string) *Identity {
+		t.Helper()
+		id, err := NewWAMPCRA(tbl).Authenticate(t.Context(), &Request{Realm: "r", AuthID: authid, Method: MethodWAMPCRA},
+			&scripted{answer: func(extra wamp.Dict) string { return CRASignature([]byte(secret), extra["challenge"].(string)) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	principals := func() *Principals {
+		return NewPrincipals([]*Principal{
+			{AuthID: "joe", Role: "user", CRA: &CRAKey{Key: []byte(secret)}},
+			{AuthID: "ann", Role: "user", CRA: &CRAKey{Key: []byte(secret)}},
+		})
+	}
+	tbl := principals()
+	joe, ann := login(tbl, "joe"), login(tbl, "ann")
+	fast := sha256.New() // a guess checked as the proof was made
+	fast.Write([]byte(MethodWAMPCRA))
+	for _, part := range [][]byte{[]byte(secret), nil} {
+		fast.Write(binary.BigEndian.AppendUint32(nil, uint32(len(part))))
+		fast.Write(part)
+	}
+	if joe.Proof == MethodWAMPCRA+":"+hex.EncodeToString(fast.Sum(nil)[:16]) {
+		t.Errorf("the proof %s is one SHA-256 of the secret: a guess is checked in a nanosecond", joe.Proof)
+	}
+	if joe.Proof == ann.Proof {
+		t.Error("two principals with one secret have the same proof: reading them tells the secrets are the same")
+	}
+	// It is still a proof: the same secret configured again admits the
+	// login, another does not.
+	if !principals().Admits(joe) {
+		t.Error("the same secret, the table built again, does not admit the login")
+	}
+	other := NewPrincipals([]*Principal{{AuthID: "joe", Role: "user", CRA: &CRAKey{Key: []byte("password2")}}})
+	if other.Admits(joe) {
+		t.Error("another secret admits the login")
+	}
 }

@@ -115,8 +115,8 @@ func (a *WAMPCRA) Authenticate(ctx context.Context, req *Request, c Challenger) 
 		return nil, failed("wrong wampcra signature for %q", req.AuthID)
 	}
 	proof := ""
-	if a.src.table() != nil {
-		proof = craProof(p.CRA)
+	if t := a.src.table(); t != nil {
+		proof = t.craProof(p)
 	}
 	return p.identity(MethodWAMPCRA, provider, proof, nil), nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
+	"sync"
 
 	"github.com/junction-wamp/junction/wamp"
 )
@@ -48,6 +50,9 @@ type Principals struct {
 	// mock is used for challenges to unknown principals, so that they look
 	// like the challenges to known ones.
 	mock mockParams
+	// craProofs are the proofs of the unsalted wampcra secrets, each
+	// derived when first needed (*Principal -> string, see craProof).
+	craProofs sync.Map
 }
 
 // mockParams shapes the challenges sent for an authid that does not exist.
@@ -211,17 +216,17 @@ func (t *Principals) Admits(id *Identity) bool {
 		return true
 	}
 	p := t.Get(id.AuthID)
-	return p != nil && p.Role == id.AuthRole && p.proves(id.Proof)
+	return p != nil && p.Role == id.AuthRole && t.proves(p, id.Proof)
 }
 
 // proves reports whether proof is the proof of one of p's credentials.
-func (p *Principal) proves(proof string) bool {
+func (t *Principals) proves(p *Principal, proof string) bool {
 	method, _, _ := strings.Cut(proof, ":")
 	switch method {
 	case MethodTicket:
 		return p.Ticket != nil && ticketProof(p.Ticket) == proof
 	case MethodWAMPCRA:
-		return p.CRA != nil && craProof(p.CRA) == proof
+		return p.CRA != nil && t.craProof(p) == proof
 	case MethodSCRAM:
 		for _, c := range p.SCRAM {
 			if scramProof(c) == proof {
@@ -262,7 +267,34 @@ func credentialProof(method string, parts ...[]byte) string {
 func ticketProof(h *PasswordHash) string {
 	return credentialProof(MethodTicket, []byte(h.KDF), h.Salt, h.Hash)
 }
-func craProof(k *CRAKey) string { return credentialProof(MethodWAMPCRA, k.Key, []byte(k.Salt)) }
+
+// craProof is the proof of p's wampcra key, p one of t's principals. A
+// salted key is derived from the secret already (PBKDF2, with the
+// iterations of the config), and is digested as the other credentials
+// are. An unsalted key is the secret itself, often a password: its
+// digest would let whoever reads the proof (in a cookie's identity,
+// which crosses NATS) check guesses of it at the speed of one SHA-256.
+// It is derived first, as `junction passwd --method wampcra` derives a
+// salted key (PBKDF2-HMAC-SHA256, craProofIterations), with a salt of
+// the authid, once per table.
+func (t *Principals) craProof(p *Principal) string {
+	k := p.CRA
+	if k.Salt != "" {
+		return credentialProof(MethodWAMPCRA, k.Key, []byte(k.Salt))
+	}
+	if v, ok := t.craProofs.Load(p); ok {
+		return v.(string)
+	}
+	derived, _ := pbkdf2.Key(sha256.New, string(k.Key), []byte("junction wampcra proof\x00"+p.AuthID), craProofIterations, 32)
+	v, _ := t.craProofs.LoadOrStore(p, credentialProof(MethodWAMPCRA, derived, nil))
+	return v.(string)
+}
+
+// craProofIterations is the PBKDF2 cost of the proof of an unsalted
+// wampcra secret: that of the keys `junction passwd --method wampcra`
+// derives by default.
+const craProofIterations = 10000
+
 func scramProof(c *SCRAMCredential) string {
 	return credentialProof(MethodSCRAM, []byte(c.KDF), c.Salt, c.StoredKey)
 }

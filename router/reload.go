@@ -41,13 +41,14 @@ func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
 	// As in SetRoles: a session welcomed after the list below is taken
 	// finds the new policy in place (Session.welcome).
 	rl.auth.Store(pol)
-	revoked := rl.established(func(s *Session) bool {
-		// Set before the session entered the table, never changed.
-		return s.auth != nil && !pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof})
-	})
 	n := 0
-	for _, s := range revoked {
-		if s.kill(wamp.CloseKilled, credentialRevoked, false) {
+	for _, s := range rl.established(nil) {
+		// Judged with no lock held: the proof of an unsalted wampcra
+		// secret is derived (a PBKDF2) the first time a table needs it.
+		// s.auth and the authid and authrole were set before the session
+		// entered the table, and never change.
+		if s.auth != nil && !pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof}) &&
+			s.kill(wamp.CloseKilled, credentialRevoked, false) {
 			n++
 		}
 	}
