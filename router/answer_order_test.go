@@ -45,7 +45,7 @@ func TestHistoryAnswersAfterKill(t *testing.T) {
 		heldPublication(t, g, join(t, r, codec.JSON))
 		wantEvent(t, p)
 		p.s.Receive(&wamp.Call{Request: 9, Procedure: "wamp.subscription.get_events", Payload: wamp.Payload{Args: wamp.List{uint64(sub)}}})
-		p.s.kill(wamp.CloseKilled, "", false)
+		p.s.kill(killedByMeta, wamp.CloseKilled, "", false)
 		wantGoodbye(t, p)
 		g.release()
 		noMoreAfterGoodbye(t, p, 300*time.Millisecond)
@@ -57,7 +57,7 @@ func TestHistoryAnswersAfterKill(t *testing.T) {
 		g.hold()
 		p.s.Receive(&wamp.Publish{Request: 3, Topic: "com.hist.x", Options: wamp.Dict{"acknowledge": true}})
 		g.waitHeld(t)
-		p.s.kill(wamp.CloseKilled, "", false)
+		p.s.kill(killedByMeta, wamp.CloseKilled, "", false)
 		wantGoodbye(t, p)
 		g.release()
 		noMoreAfterGoodbye(t, p, 300*time.Millisecond)
@@ -132,7 +132,7 @@ func TestResultBeforeKillGoodbye(t *testing.T) {
 	go func() { defer close(yielded); callee.s.Receive(&wamp.Yield{Request: inv.Request}) }()
 	<-cp.entered // the RESULT is on its way
 	killed := make(chan struct{})
-	go func() { defer close(killed); caller.kill(wamp.CloseKilled, "", false) }()
+	go func() { defer close(killed); caller.kill(killedByMeta, wamp.CloseKilled, "", false) }()
 	close(cp.release)
 	<-yielded
 	<-killed
@@ -166,7 +166,7 @@ func TestRegistrationMetaEventOrder(t *testing.T) {
 		callee.s.Receive(&wamp.Register{Request: 1, Procedure: "com.example.meta"})
 	}()
 	<-wp.entered // on_create is on its way to the watcher
-	callee.s.kill(wamp.CloseKilled, "", false)
+	callee.s.kill(killedByMeta, wamp.CloseKilled, "", false)
 	close(wp.release)
 	<-registered
 	wp.mu.Lock()
@@ -288,7 +288,7 @@ func TestNoMessageFromElsewhereAfterGoodbye(t *testing.T) {
 				go func() {
 					defer close(left)
 					if leave == "kill" {
-						e.v.kill(wamp.CloseKilled, "", false)
+						e.v.kill(killedByMeta, wamp.CloseKilled, "", false)
 					} else {
 						e.v.Receive(&wamp.Goodbye{Reason: wamp.CloseNormal})
 					}

@@ -114,7 +114,7 @@ func TestNoEventAfterTheRoutersGoodbye(t *testing.T) {
 			pub := join(t, r, codec.JSON)
 			whileReplying(t, g, func() {
 				if how == "kill" {
-					s.kill(wamp.CloseKilled, "", false)
+					s.kill(killedByMeta, wamp.CloseKilled, "", false)
 				} else {
 					s.shutdown(wamp.CloseSystemShutdown)
 				}
@@ -136,7 +136,7 @@ func TestKilledCalleeGetsNoInvocation(t *testing.T) {
 	b := joinRPC(t, r)
 	register(t, b, 1, "p.shared", wamp.Dict{"invoke": "roundrobin"})
 	caller := joinRPC(t, r)
-	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+	whileReplying(t, g, func() { a.kill(killedByMeta, wamp.CloseKilled, "", false) }, func() {
 		for req := wamp.ID(1); req <= 2; req++ {
 			caller.s.Receive(&wamp.Call{Request: req, Procedure: "p.shared"})
 			inv := wantInvocation(t, b)
@@ -158,7 +158,7 @@ func TestKilledCallersCallIsInterrupted(t *testing.T) {
 	g, a := gatedSession(t, r, &wamp.Subscribe{Request: 1, Topic: "t.any"}, wamp.TypeSubscribed)
 	a.Receive(&wamp.Call{Request: 2, Procedure: "p.slow"})
 	inv := wantInvocation(t, callee)
-	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+	whileReplying(t, g, func() { a.kill(killedByMeta, wamp.CloseKilled, "", false) }, func() {
 		wantInterrupt(t, callee, inv.Request, "killnowait")
 		callee.s.Receive(&wamp.Yield{Request: inv.Request})
 	})
@@ -172,7 +172,7 @@ func TestKilledCalleesCallFailsAtOnce(t *testing.T) {
 	g, a := gatedSession(t, r, &wamp.Register{Request: 1, Procedure: "p.leaving"}, wamp.TypeRegistered)
 	caller := joinRPC(t, r)
 	caller.s.Receive(&wamp.Call{Request: 7, Procedure: "p.leaving"})
-	whileReplying(t, g, func() { a.kill(wamp.CloseKilled, "", false) }, func() {
+	whileReplying(t, g, func() { a.kill(killedByMeta, wamp.CloseKilled, "", false) }, func() {
 		wantError(t, caller, wamp.TypeCall, 7, wamp.ErrCanceled)
 	})
 	if got := g.sent(); len(got) != 4 || got[2] != wamp.TypeInvocation {
@@ -205,7 +205,7 @@ func TestNoRetainedEventAfterTheRoutersGoodbye(t *testing.T) {
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		s.kill(wamp.CloseKilled, "", false)
+		s.kill(killedByMeta, wamp.CloseKilled, "", false)
 	}()
 	// The kill waits for the held EVENT's send, or (the bug this test is
 	// for) says GOODBYE at once; either way the rest must not follow the

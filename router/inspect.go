@@ -264,7 +264,7 @@ func (r *Router) KillSession(realm wamp.URI, id wamp.ID, reason wamp.URI, messag
 	rl.mu.RLock()
 	s := rl.sessions[id]
 	rl.mu.RUnlock()
-	if s == nil || !s.kill(reason, message, false) {
+	if s == nil || !s.kill(killedByAdmin, reason, message, false) {
 		return fmt.Errorf("killing session %d in realm %s: %w", id, realm, ErrNoSuchSession)
 	}
 	return nil

@@ -360,7 +360,7 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 			// Router.SetAuth revoked the credential while this session
 			// joined, and listed the realm's sessions before it was
 			// welcomed (it kills only welcomed ones).
-			s.kill(wamp.CloseKilled, credentialRevoked, false)
+			s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false)
 		}
 	}
 }

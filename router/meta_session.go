@@ -277,7 +277,7 @@ func (rl *realm) sessionKill(c *metaCall) (wamp.Payload, error) {
 		return wamp.Payload{}, callErrorf(wamp.ErrNoSuchSession, "%s: session %d is the caller's own; a session cannot kill itself", c.call.Procedure, id)
 	}
 	s, err := rl.session(c, id)
-	if err == nil && !s.kill(reason, message, false) {
+	if err == nil && !s.kill(killedByMeta, reason, message, false) {
 		err = callErrorf(wamp.ErrNoSuchSession, "%s: session %d is already leaving", c.call.Procedure, id)
 	}
 	return wamp.Payload{}, err
@@ -292,7 +292,7 @@ func (rl *realm) killMatching(c *metaCall, keep func(*Session) bool, quiet bool)
 	}
 	ids := []any{}
 	for _, s := range rl.established(func(s *Session) bool { return s != c.caller && keep(s) }) {
-		if s.kill(reason, message, quiet) {
+		if s.kill(killedByMeta, reason, message, quiet) {
 			ids = append(ids, uint64(s.id))
 		}
 	}
@@ -339,12 +339,20 @@ func (rl *realm) sessionKillAll(c *metaCall) (wamp.Payload, error) {
 	return result(len(ids)), nil
 }
 
+// What ended a session, in the log line of its kill.
+const (
+	killedByMeta      = "the meta API"
+	killedByAdmin     = "Router.KillSession (the admin API)"
+	killedByPrincipal = "the principals reloaded"
+)
+
 // kill says GOODBYE to an established session with reason and message
 // (left out when empty) and reports whether it did. The session ends when
 // the client echoes GOODBYE, as at the end of any session the router
 // closes, or killGrace later, when the connection is closed. With quiet
 // the session's leave is neither announced nor followed by its testaments.
-func (s *Session) kill(reason wamp.URI, message string, quiet bool) bool {
+// by says, for the log, what ended it.
+func (s *Session) kill(by string, reason wamp.URI, message string, quiet bool) bool {
 	s.mu.Lock()
 	if s.state != stateEstablished || !s.welcomed { // not welcomed: it joins after the kill
 		s.mu.Unlock()
@@ -355,7 +363,7 @@ func (s *Session) kill(reason wamp.URI, message string, quiet bool) bool {
 	s.mu.Unlock()
 	s.withdraw()
 
-	s.logger().Info("session killed through the meta API", "reason", reason, "message", message)
+	s.logger().Info("session killed", "by", by, "reason", reason, "message", message)
 	g := &wamp.Goodbye{Reason: reason, Details: wamp.Dict{}}
 	if message != "" {
 		g.Details["message"] = message

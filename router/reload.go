@@ -15,7 +15,7 @@ var ErrRolesFixed = errors.New("a realm's roles can be changed, not added or tak
 
 // credentialRevoked is the GOODBYE message of a session ended by
 // Router.SetAuth.
-const credentialRevoked = "the credential this session logged in with is no longer configured"
+const credentialRevoked = "the principal this session logged in as was removed or given another role, or the credential it logged in with is no longer configured"
 
 // SetAuth replaces the authentication policy of a configured realm
 // (its principals, after a reload of the configuration), for the logins
@@ -48,7 +48,7 @@ func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
 		// s.auth and the authid and authrole were set before the session
 		// entered the table, and never change.
 		if s.auth != nil && !pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof}) &&
-			s.kill(wamp.CloseKilled, credentialRevoked, false) {
+			s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false) {
 			n++
 		}
 	}

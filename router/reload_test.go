@@ -4,6 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,4 +337,63 @@ func TestSetAuthKeepsMockChallenges(t *testing.T) {
 	if got := salt("nobody"); got != unknown {
 		t.Errorf("the mock salt of an unknown authid changed with the reload (%v, then %v), where a known one's did not", unknown, got)
 	}
+}
+
+// TestSetAuthSaysWhy: a session ended by SetAuth is logged as ended by
+// the reload of the principals, not as killed through the meta API (no
+// one called wamp.session.kill), and its GOODBYE says why for a
+// principal given another role too, whose credential is still there.
+func TestSetAuthSaysWhy(t *testing.T) {
+	h, err := auth.NewPasswordHash("s3cret", "pbkdf2-sha256", 1000, 0) // cheap, for the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func(role string) *auth.Policy {
+		pol := &auth.Policy{}
+		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: role, Ticket: h}})})
+		return pol
+	}
+	var logs lockedLog
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: policy("user")}},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	p := ticketLogin(t, r, "joe", "s3cret")
+	wantWelcome(t, p)
+	// Not the count SetAuth returns: the WELCOME is out before the
+	// session counts as welcomed, and one that SetAuth finds not
+	// welcomed yet is ended by its own welcome (Session.welcome).
+	if _, err := r.SetAuth("realm1", policy("admin")); err != nil {
+		t.Fatal(err)
+	}
+	g, ok := p.recv().(*wamp.Goodbye)
+	if !ok {
+		t.Fatalf("want GOODBYE, got %+v", g)
+	}
+	if msg, _ := g.Details["message"].(string); !strings.Contains(msg, "role") {
+		t.Errorf("GOODBYE to a principal given another role: %q", msg)
+	}
+	if l := logs.String(); strings.Contains(l, "meta API") || !strings.Contains(l, "principals reloaded") {
+		t.Errorf("the kill is logged as:\n%s", l)
+	}
+}
+
+// lockedLog is a log destination safe for concurrent writes.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
