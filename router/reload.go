@@ -47,10 +47,14 @@ func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
 		// secret is derived (a PBKDF2) the first time a table needs it.
 		// s.auth and the authid and authrole were set before the session
 		// entered the table, and never change.
-		if s.auth != nil && !pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof}) &&
-			s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false) {
-			n++
+		if s.auth == nil || pol.Admits(&auth.Identity{AuthID: s.authid, AuthRole: s.authrole, Proof: s.auth.proof}) {
+			continue
 		}
+		// Counted whether or not kill ends it here: one whose WELCOME
+		// is on its way is not killed until it is welcomed, and then
+		// ends itself, finding the new policy (Session.welcome).
+		s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false)
+		n++
 	}
 	return n, nil
 }
