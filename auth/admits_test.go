@@ -164,3 +164,35 @@ func TestUnsaltedCRAProofHidesTheSecret(t *testing.T) {
 		t.Error("another secret admits the login")
 	}
 }
+
+// TestFollowKeepsCRAProofs: a policy that follows another takes the
+// proofs of the unsalted wampcra secrets that did not change, so that
+// judging the sessions after a reload derives only those of the secrets
+// that changed; the proofs it takes still tell a changed secret.
+func TestFollowKeepsCRAProofs(t *testing.T) {
+	policy := func(joeSecret string) *Policy {
+		tbl := NewPrincipals([]*Principal{
+			{AuthID: "joe", Role: "user", CRA: &CRAKey{Key: []byte(joeSecret)}},
+			{AuthID: "ann", Role: "user", CRA: &CRAKey{Key: []byte("ann-secret")}},
+		})
+		p := &Policy{}
+		p.Add(MethodWAMPCRA, NewWAMPCRA(tbl))
+		return p
+	}
+	old := policy("joe-secret")
+	joe := &Identity{AuthID: "joe", AuthRole: "user", Proof: old.principals.craProof(old.principals.Get("joe"))}
+	ann := &Identity{AuthID: "ann", AuthRole: "user", Proof: old.principals.craProof(old.principals.Get("ann"))}
+
+	next := policy("joe-new")
+	next.Follow(old)
+	cached := func(authid string) bool {
+		_, ok := next.principals.craProofs.Load(next.principals.Get(authid))
+		return ok
+	}
+	if !cached("ann") || cached("joe") {
+		t.Fatalf("proofs taken over: ann %v, joe %v; want ann's only", cached("ann"), cached("joe"))
+	}
+	if !next.Admits(ann) || next.Admits(joe) {
+		t.Errorf("after the reload: ann admitted %v (want true), joe %v (want false)", next.Admits(ann), next.Admits(joe))
+	}
+}

@@ -38,6 +38,7 @@ func (p *Policy) Follow(old *Policy) {
 	p.Throttle = old.Throttle
 	if p.principals != nil && old.principals != nil {
 		p.principals.mock.key = old.principals.mock.key
+		p.principals.keepCRAProofs(old.principals)
 	}
 }
 

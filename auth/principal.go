@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -288,6 +289,20 @@ func (t *Principals) craProof(p *Principal) string {
 	derived, _ := pbkdf2.Key(sha256.New, string(k.Key), []byte("junction wampcra proof\x00"+p.AuthID), craProofIterations, 32)
 	v, _ := t.craProofs.LoadOrStore(p, credentialProof(MethodWAMPCRA, derived, nil))
 	return v.(string)
+}
+
+// keepCRAProofs takes from old (the table t replaces) the proofs of the
+// unsalted wampcra secrets that did not change, so that a reload does
+// not derive again (a PBKDF2 each) the proofs of every principal with a
+// session: only those of the secrets that changed.
+func (t *Principals) keepCRAProofs(old *Principals) {
+	old.craProofs.Range(func(k, v any) bool {
+		was := k.(*Principal)
+		if is := t.Get(was.AuthID); is != nil && is.CRA != nil && is.CRA.Salt == "" && bytes.Equal(is.CRA.Key, was.CRA.Key) {
+			t.craProofs.Store(is, v)
+		}
+		return true
+	})
 }
 
 // craProofIterations is the PBKDF2 cost of the proof of an unsalted
