@@ -127,23 +127,28 @@ func (a *authenticator) check(ctx context.Context, r *http.Request) (identity, v
 	if err := turn.Wait(ctx); err != nil {
 		return identity{}, gone
 	}
-	if basic {
-		id, ok, err = a.checkUser(ctx, acc, r.RemoteAddr, user, pass)
-	} else {
-		id, ok, err = a.checkToken(ctx, acc, r.RemoteAddr, strings.TrimSpace(token))
+	for {
+		if basic {
+			id, ok, err = a.checkUser(ctx, acc, r.RemoteAddr, user, pass)
+		} else {
+			id, ok, err = a.checkToken(ctx, acc, r.RemoteAddr, strings.TrimSpace(token))
+		}
+		switch {
+		case ctx.Err() != nil:
+			return identity{}, gone
+		case err != nil:
+			return identity{}, busy
+		case !ok:
+			a.throttle.Failed(r.RemoteAddr)
+			return identity{}, wrongCredentials
+		}
+		id.gen = acc.gen
+		// The logins may have been replaced while the hash was computed:
+		// a credential is let through only by the logins in force.
+		if acc, ok = a.remember(key, id); ok {
+			return id, allowed
+		}
 	}
-	switch {
-	case ctx.Err() != nil:
-		return identity{}, gone
-	case err != nil:
-		return identity{}, busy
-	case !ok:
-		a.throttle.Failed(r.RemoteAddr)
-		return identity{}, wrongCredentials
-	}
-	id.gen = acc.gen
-	a.remember(key, id)
-	return id, allowed
 }
 
 // checkUser verifies a basic-auth login from addr. An unknown user costs
@@ -200,14 +205,17 @@ func (a *authenticator) remembered(key [32]byte) (identity, accessNow, bool) {
 }
 
 // remember records a verified credential, unless the access it was
-// verified against has been replaced meanwhile.
-func (a *authenticator) remember(key [32]byte, id identity) {
+// verified against has been replaced meanwhile: then it returns the
+// access in force, false, and the credential is to be verified again.
+func (a *authenticator) remember(key [32]byte, id identity) (accessNow, bool) {
 	a.mu.Lock()
-	if id.gen == a.gen {
-		a.verified.Put(key, verifiedEntry{id: id, at: time.Now()})
-		a.verified.Trim(maxVerified)
+	defer a.mu.Unlock()
+	if id.gen != a.gen {
+		return accessNow{a.access, a.gen}, false
 	}
-	a.mu.Unlock()
+	a.verified.Put(key, verifiedEntry{id: id, at: time.Now()})
+	a.verified.Trim(maxVerified)
+	return accessNow{}, true
 }
 
 // setAccess replaces the users and tokens (the throttle stays, with what

@@ -149,3 +149,53 @@ func TestSetAccess(t *testing.T) {
 		t.Errorf("SetAccess of endpoints without logins: %v", err)
 	}
 }
+
+// TestSetAccessDuringCheck: a token removed by SetAccess while its check
+// waits for the password limiter is refused: the check went by the
+// logins in force when it began, and a request it let through after the
+// swap could still kill sessions with a credential no longer configured.
+func TestSetAccessDuringCheck(t *testing.T) {
+	rt, err := router.New(router.Config{
+		Realms:         []router.RealmConfig{{Name: "realm1", Anonymous: true}},
+		PasswordChecks: auth.KDFLimits{Concurrent: 1, PerAddress: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := rt.PasswordLimiter()
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metrics here\n") })
+	h, err := New(Config{Router: rt, Metrics: metrics, Access: &Access{
+		Users:  []User{{Name: "ops", Password: fastHash(t, "ops-pass")}},
+		Tokens: []Token{{Name: "leaked", Hash: fastHash(t, "leaked-token"), Admin: true}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	release, err := l.Acquire(context.Background(), "10.9.9.9:1") // the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer leaked-token")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			codes <- 0
+			return
+		}
+		resp.Body.Close()
+		codes <- resp.StatusCode
+	}()
+	waitChecks(t, l, "the token's check queued", func(st auth.KDFStats) bool { return st.Waiting == 1 })
+	if err := h.SetAccess([]User{{Name: "ops", Password: fastHash(t, "ops-pass")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if code := <-codes; code != http.StatusUnauthorized {
+		t.Fatalf("the token removed while its check waited answered %d, want 401", code)
+	}
+}
