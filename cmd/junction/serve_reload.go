@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -54,8 +55,8 @@ func (c *configReloader) reload() {
 		return
 	}
 	c.counts.done.Add(1)
-	for _, i := range authChanged(running, next) {
-		reloadRealmAuth(&running.Realms[i], &next.Realms[i], c.realms, c.cookies, log)
+	for _, r := range authChanged(running, next) {
+		reloadRealmAuth(r.was, r.is, c.realms, c.cookies, log)
 	}
 	if c.admin != nil && adminLoginsChanged(&running.Admin, &next.Admin) {
 		users, tokens := adminLogins(&next.Admin)
@@ -79,16 +80,14 @@ func (c *configReloader) reload() {
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
 }
 
-// adminLoginsChanged reports whether the users and tokens are all that
-// next changes of the admin section, and both have some: whether the
-// endpoints ask for logins at all is fixed at start.
+// adminLoginsChanged reports whether next changes the users or tokens of
+// the admin section, both having some: whether the endpoints ask for
+// logins at all is fixed at start. They are applied whatever else of the
+// section changed (which waits for a restart, and is said so): a token
+// revoked must not wait for an unrelated change.
 func adminLoginsChanged(was, is *config.Admin) bool {
-	if len(was.Users)+len(was.Tokens) == 0 || len(is.Users)+len(is.Tokens) == 0 || reflect.DeepEqual(was, is) {
-		return false
-	}
-	w, i := *was, *is
-	w.Users, w.Tokens, i.Users, i.Tokens = nil, nil, nil, nil
-	return reflect.DeepEqual(w, i)
+	return len(was.Users)+len(was.Tokens) > 0 && len(is.Users)+len(is.Tokens) > 0 &&
+		(!reflect.DeepEqual(was.Users, is.Users) || !reflect.DeepEqual(was.Tokens, is.Tokens))
 }
 
 // realmAuthSetter changes the authentication and authorization of a
@@ -104,9 +103,14 @@ type realmAuthSetter interface {
 // the sessions whose login they no longer admit (a principal removed or
 // given another role, a key or ticket revoked: router.Router.SetAuth);
 // new roles apply to the realm's sessions from their next message
-// (router.Router.SetRoles).
+// (router.Router.SetRoles). The policy is built from the realm in force
+// with the new principals and roles: what else of the realm changed
+// waits for a restart.
 func reloadRealmAuth(was, is *config.Realm, rt realmAuthSetter, cookies *auth.Cookies, log *slog.Logger) {
-	pol, roles, err := is.Build(cookies)
+	now, nowAuth := *was, *was.Auth
+	nowAuth.Principals, nowAuth.Roles = is.Auth.Principals, is.Auth.Roles
+	now.Auth = &nowAuth
+	pol, roles, err := now.Build(cookies)
 	if err != nil {
 		log.Error("SIGHUP: the realm's principals and roles not replaced", "realm", is.Name, "err", err)
 		return
@@ -138,27 +142,30 @@ type configReloads struct{ done, failed atomic.Uint64 }
 // Reloads implements metrics.Reloader.
 func (c *configReloads) Reloads() (done, failed uint64) { return c.done.Load(), c.failed.Load() }
 
-// authChanged returns the indexes of the realms whose principals or
-// roles (or both) are all that next changes of them: those a running
-// router takes on. Both must have an auth section, and roles in both or
-// in neither: whether a realm authenticates and authorizes at all is
-// fixed at start.
-func authChanged(running, next *config.Config) []int {
-	if len(running.Realms) != len(next.Realms) {
-		return nil
-	}
-	var out []int
+// realmPair is a realm in force and the same realm in the config file
+// read again.
+type realmPair struct{ was, is *config.Realm }
+
+// authChanged returns the realms whose principals or roles (or both)
+// next changes: those a running router takes on, whatever else of the
+// realm changed (which waits for a restart, and is said so). A realm is
+// the one of the same name; both must have an auth section, and roles in
+// both or in neither: whether a realm authenticates and authorizes at
+// all is fixed at start.
+func authChanged(running, next *config.Config) []realmPair {
+	var out []realmPair
 	for i := range running.Realms {
-		was, is := running.Realms[i], next.Realms[i]
-		if was.Auth == nil || is.Auth == nil || (len(was.Auth.Roles) == 0) != (len(is.Auth.Roles) == 0) ||
-			reflect.DeepEqual(was.Auth, is.Auth) {
+		was := &running.Realms[i]
+		j := slices.IndexFunc(next.Realms, func(r config.Realm) bool { return r.Name == was.Name })
+		if j < 0 {
 			continue
 		}
-		wa, ia := *was.Auth, *is.Auth
-		wa.Roles, ia.Roles, wa.Principals, ia.Principals = nil, nil, nil, nil
-		was.Auth, is.Auth = &wa, &ia
-		if reflect.DeepEqual(was, is) {
-			out = append(out, i)
+		is := &next.Realms[j]
+		if was.Auth == nil || is.Auth == nil || (len(was.Auth.Roles) == 0) != (len(is.Auth.Roles) == 0) {
+			continue
+		}
+		if !reflect.DeepEqual(was.Auth.Principals, is.Auth.Principals) || !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+			out = append(out, realmPair{was, is})
 		}
 	}
 	return out

@@ -286,11 +286,12 @@ realms:
 }
 
 // TestAuthChanged: a realm's principals and roles are taken on by a
-// running router when they are all that changed of it; roles given to a
-// realm that had none (or taken away), or any other change of its auth
-// section, wait for a restart.
+// running router when they change, whatever else of the realm changed
+// (which waits for a restart); roles given to a realm that had none (or
+// taken away), or a change of only the rest of its auth section, are not
+// taken on. Realms are matched by name.
 func TestAuthChanged(t *testing.T) {
-	realm := func(edit func(a *config.RealmAuth)) *config.Config {
+	realm := func(name string, edit func(a *config.RealmAuth)) config.Realm {
 		a := &config.RealmAuth{
 			Principals: []config.Principal{{AuthID: "joe", Role: "user", TLS: []string{"ab"}}},
 			Roles:      []config.Role{{Name: "user"}},
@@ -298,9 +299,9 @@ func TestAuthChanged(t *testing.T) {
 		if edit != nil {
 			edit(a)
 		}
-		return &config.Config{Realms: []config.Realm{{Name: "realm1", Auth: a}}}
+		return config.Realm{Name: name, Auth: a}
 	}
-	running := realm(nil)
+	running := &config.Config{Realms: []config.Realm{realm("realm1", nil)}}
 	for _, tc := range []struct {
 		name  string
 		edit  func(a *config.RealmAuth)
@@ -313,15 +314,17 @@ func TestAuthChanged(t *testing.T) {
 		}, true},
 		{"the roles", func(a *config.RealmAuth) { a.Roles[0].Name = "users" }, true},
 		{"the roles taken away", func(a *config.RealmAuth) { a.Roles = nil }, false},
-		{"cookie logins", func(a *config.RealmAuth) { a.Cookie = true }, false},
-		{"principals and the throttle", func(a *config.RealmAuth) { a.Principals = nil; a.Throttle.Free = 9 }, false},
+		{"cookie logins only", func(a *config.RealmAuth) { a.Cookie = true }, false},
+		{"principals and the throttle", func(a *config.RealmAuth) { a.Principals = nil; a.Throttle.Free = 9 }, true},
 	} {
-		got := authChanged(running, realm(tc.edit))
-		if (len(got) == 1) != tc.taken {
+		next := &config.Config{Realms: []config.Realm{realm("realm0", nil), realm("realm1", tc.edit)}}
+		got := authChanged(running, next)
+		if (len(got) == 1) != tc.taken || tc.taken && (got[0].was != &running.Realms[0] || got[0].is != &next.Realms[1]) {
 			t.Errorf("%s: %v, want taken %v", tc.name, got, tc.taken)
 		}
 	}
-	if got := authChanged(realm(func(a *config.RealmAuth) { a.Roles = nil }), realm(nil)); len(got) != 0 {
+	noRoles := &config.Config{Realms: []config.Realm{realm("realm1", func(a *config.RealmAuth) { a.Roles = nil })}}
+	if got := authChanged(noRoles, running); len(got) != 0 {
 		t.Errorf("roles given to a realm without: %v", got)
 	}
 }
@@ -374,5 +377,71 @@ admin:
 	}
 	if strings.Contains(logs.String(), "takes a restart") {
 		t.Fatalf("a change of the admin logins was said to wait for a restart:\n%s", logs.String())
+	}
+}
+
+// TestServeReloadRevokesWithOtherChanges: a credential revoked in a file
+// that changes other things too is revoked at once; the other things
+// wait for a restart, said in the warning: a realm's principal removed
+// while the realm is also opened to anonymous clients (which is not
+// done), an admin token removed while the admin throttle changes.
+func TestServeReloadRevokesWithOtherChanges(t *testing.T) {
+	ticket := func(secret string) string {
+		t.Helper()
+		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.String()
+	}
+	svc, dev := ticket("svc-secret"), ticket("dev-secret")
+	token := fmt.Sprintf("{name: prometheus, token: '%s'}", hashOf(t, "scrape"))
+	config := func(anonymous bool, principals, tokens, freeFailures string) string {
+		return fmt.Sprintf(`listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: %v
+    auth:
+      principals: [%s]
+admin:
+  users:
+    - {name: ops, password: '%s'}
+  tokens: [%s]
+  throttle: {free: %s}
+`, anonymous, principals, hashOf(t, "ops-pass"), tokens, freeFailures)
+	}
+	both := fmt.Sprintf(`{authid: svc, role: backend, ticket: "%s"}, {authid: dev, role: device, ticket: "%s"}`, svc, dev)
+	path := writeConfig(t, config(false, both, token, "3"))
+	addrs, logs := serveUntilEnd(t, "--config", path)
+	url := "ws://" + addrs[0] + "/ws"
+	dctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	device, err := client.Dial(dctx, url, "realm1", &client.Options{AuthID: "dev", Credentials: []client.Credential{client.Ticket("dev-secret")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer device.Close(context.Background())
+
+	only := fmt.Sprintf(`{authid: svc, role: backend, ticket: "%s"}`, svc)
+	if err := os.WriteFile(path, []byte(config(true, only, "", "5")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-device.Done():
+	case <-dctx.Done():
+		t.Fatalf("the removed principal's session goes on:\n%s", logs.String())
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: the config file changes what takes a restart: the router goes on as it started until then" sections="realms, admin"`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
+	if code, _ := httpDo(t, "GET", "http://"+addrs[0]+"/metrics", "", "Authorization", "Bearer scrape"); code != 401 {
+		t.Errorf("the removed token after the reload: %d, want 401", code)
+	}
+	if s, err := client.Dial(dctx, url, "realm1", nil); err == nil {
+		s.Close(context.Background())
+		t.Error("an anonymous client joined: anonymous: true was applied without a restart")
 	}
 }

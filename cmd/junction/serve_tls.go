@@ -23,11 +23,14 @@ type listenerTLS struct {
 }
 
 func newListenerTLS(l config.Listener) (*listenerTLS, error) {
-	files, err := tlsfiles.New(func() (*tls.Config, error) { return listenerConfig(l) })
+	t := &listenerTLS{addr: l.Address}
+	// t.addr is set once more, to the address bound, before any reload.
+	files, err := tlsfiles.New(func() (*tls.Config, error) { return listenerConfig(l, t.addr) })
 	if err != nil {
 		return nil, err
 	}
-	return &listenerTLS{Config: files, addr: l.Address}, nil
+	t.Config = files
+	return t, nil
 }
 
 // config is what the listener's server gets: each handshake asks for the
@@ -42,12 +45,12 @@ func (t *listenerTLS) config() *tls.Config {
 }
 
 // listenerConfig reads the listener's files and makes the configuration
-// of its handshakes.
-func listenerConfig(l config.Listener) (*tls.Config, error) {
+// of its handshakes; addr names the listener in errors.
+func listenerConfig(l config.Listener, addr string) (*tls.Config, error) {
 	lt := l.TLS
 	cert, err := tlsfiles.LoadKeyPair(lt.CertFile, lt.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("listener %s: loading TLS certificate: %w", l.Address, err)
+		return nil, fmt.Errorf("listener %s: loading TLS certificate: %w", addr, err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	switch lt.ClientAuth {
@@ -56,7 +59,7 @@ func listenerConfig(l config.Listener) (*tls.Config, error) {
 	case "verify":
 		pool, err := tlsfiles.LoadCAs(lt.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("listener %s: reading client_ca: %w", l.Address, err)
+			return nil, fmt.Errorf("listener %s: reading client_ca: %w", addr, err)
 		}
 		cfg.ClientAuth, cfg.ClientCAs = tls.VerifyClientCertIfGiven, pool
 	}
