@@ -572,7 +572,7 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 		idx.Put(e.Match, topic, &nodeSet{ids: append(slices.Clone(ids), p.id), invoke: invoke})
 		if e.Kind == kindRegistration && n.id > p.id {
 			n.local.mu.Lock()
-			for _, mine := range []string{"single", "roundrobin", "random", "first", "last"} {
+			for _, mine := range invokePolicies {
 				le := e
 				le.Invoke = mine
 				if _, has := n.local.set[le]; has && conflicts(mine, e.Invoke) {
@@ -586,6 +586,11 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	delete(p.interest, e)
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return id == p.id })
 	if len(ids) > 0 {
+		if e.Kind == kindRegistration {
+			// p may have been the first, whose policy the set had: a
+			// node that lost a conflict revoked its registration.
+			invoke = ms.invokeOf(ids[0], e)
+		}
 		idx.Put(e.Match, topic, &nodeSet{ids: ids, invoke: invoke})
 		return
 	}
@@ -593,6 +598,23 @@ func (n *Node) apply(p *peer, e entry, add bool) {
 	if idx.Len() == 0 {
 		delete(realms, e.Realm)
 	}
+}
+
+// invokePolicies are the invocation policies of registrations.
+var invokePolicies = [...]string{"single", "roundrobin", "random", "first", "last"}
+
+// invokeOf returns node id's policy for its registration e (e's own
+// when it is not known). Called under members.mu.
+func (ms *members) invokeOf(id uint64, e entry) string {
+	if p := ms.peers[id]; p != nil {
+		for _, invoke := range invokePolicies {
+			e.Invoke = invoke
+			if _, has := p.interest[e]; has {
+				return invoke
+			}
+		}
+	}
+	return e.Invoke
 }
 
 // forget removes p and its subscriptions. Called under members.mu.

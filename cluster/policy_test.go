@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
@@ -359,4 +361,43 @@ func TestShardedSubscriptionAcrossNodes(t *testing.T) {
 	if len(used) < 3 {
 		t.Fatalf("60 rkeys went to the node keys %v only", used)
 	}
+}
+
+// fakePeer makes tn take control messages from a node that does not exist:
+// each call of say hands tn's onControl one, numbered in turn.
+type fakePeer struct {
+	tn  *testNode
+	id  uint64
+	seq uint64
+}
+
+func (p *fakePeer) say(e entry, add bool) {
+	p.seq++
+	p.tn.node.onControl(&nats.Msg{Data: p.tn.node.encodeControl(&control{Kind: kindInterest, Node: p.id, Seq: p.seq, Entry: &e, Add: add})})
+}
+
+// TestPolicyAfterConflictSettled: a node that learnt of two conflicting
+// registrations of one procedure, the loser's first (a single one, here),
+// takes the winner's policy once the loser revoked its own, rather than
+// keep the policy of a registration no node has any more: it accepts a
+// REGISTER with the winner's policy and refuses one with the loser's.
+func TestPolicyAfterConflictSettled(t *testing.T) {
+	c := startCluster(t, 1)[0]
+	// Two nodes that registered at once on both sides of a partition;
+	// the winner has the lower id.
+	winner, loser := &fakePeer{tn: c, id: 1 << 60}, &fakePeer{tn: c, id: 1<<60 + 1}
+	reg := func(invoke string) entry {
+		return entry{Kind: kindRegistration, Realm: "realm1", Match: wamp.MatchExact, Topic: "com.example.settled", Invoke: invoke}
+	}
+	loser.say(reg("single"), true)
+	winner.say(reg("roundrobin"), true)
+	winner.say(entry{Kind: kindCallee, Realm: "realm1", Match: wamp.MatchExact, Topic: "com.example.settled", Session: 7, Key: "7", At: 1}, true)
+	loser.say(reg("single"), false) // revoked
+	if invoke, ok := c.node.Registration("realm1", wamp.MatchExact, "com.example.settled"); !ok || invoke != "roundrobin" {
+		t.Fatalf("the registration left is known with policy %q (%v), want the winner's, roundrobin", invoke, ok)
+	}
+	s := dial(t, c, wamp.FormatJSON)
+	_, err := s.Register(ctxT(t), "com.example.settled", answer("c"), wamp.Dict{"invoke": "single"})
+	wampError(t, err, wamp.ErrProcedureAlreadyExists)
+	register(t, s, "com.example.settled", answer("c"), wamp.Dict{"invoke": "roundrobin"})
 }
