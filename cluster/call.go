@@ -27,7 +27,8 @@ var _ router.Backbone = (*Node)(nil)
 // the WAMP message in that serializer: the one its payload arrived in, so
 // that it crosses unconverted, or MessagePack for a payload the router
 // built. The origin is a byte, 0 for none (any message but an
-// INVOCATION), else 1 followed by the caller's session id (uvarint), the
+// INVOCATION), else 1 (2 for a further chunk of a progressive call
+// invocation, CallOrigin.Continued) followed by the caller's session id (uvarint), the
 // procedure, authid, authrole and resource key, each after its length
 // (uvarint), and the timeout the caller's node enforces in milliseconds
 // (uvarint, 0 for none): the callee's node reads it without decoding a
@@ -38,7 +39,7 @@ var _ router.Backbone = (*Node)(nil)
 // after its length (4 bytes, big endian). Nodes of one cluster run the
 // same build (README): a message of another version is counted as bad.
 const (
-	callVersion      = 4
+	callVersion      = 5
 	callBatchVersion = 2
 )
 
@@ -53,10 +54,15 @@ func appendCallMessage(dst []byte, from uint64, realm wamp.URI, m wamp.Message, 
 	dst = append(dst, callVersion, byte(c.Format()))
 	dst = binary.BigEndian.AppendUint64(dst, from)
 	dst = appendString(dst, string(realm))
-	if origin == nil {
+	switch {
+	case origin == nil:
 		dst = append(dst, 0)
-	} else {
+	case origin.Continued:
+		dst = append(dst, 2)
+	default:
 		dst = append(dst, 1)
+	}
+	if origin != nil {
 		dst = binary.AppendUvarint(dst, uint64(origin.Caller))
 		for _, s := range [...]string{string(origin.Procedure), origin.AuthID, origin.AuthRole, origin.RKey} {
 			dst = appendString(dst, s)
@@ -110,11 +116,11 @@ func (r *callReader) origin() *router.CallOrigin {
 	if r.err != nil {
 		return nil
 	}
-	if len(r.b) == 0 || r.b[0] > 1 {
+	if len(r.b) == 0 || r.b[0] > 2 {
 		r.err = errors.New("a call message without its origin byte")
 		return nil
 	}
-	present := r.b[0] == 1
+	present, continued := r.b[0] != 0, r.b[0] == 2
 	r.b = r.b[1:]
 	if !present {
 		return nil
@@ -137,7 +143,7 @@ func (r *callReader) origin() *router.CallOrigin {
 	all := sb.String()
 	i, j, k := len(proc), len(proc)+len(authid), len(proc)+len(authid)+len(authrole)
 	return &router.CallOrigin{Caller: wamp.ID(caller), Procedure: wamp.URI(all[:i]), AuthID: all[i:j], AuthRole: all[j:k], RKey: all[k:],
-		Timeout: time.Duration(timeout) * time.Millisecond}
+		Timeout: time.Duration(timeout) * time.Millisecond, Continued: continued}
 }
 
 // maxTimeoutMS is the longest timeout a Duration holds, in milliseconds.

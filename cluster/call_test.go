@@ -691,7 +691,7 @@ func TestCallMessageRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		m      wamp.Message
 		origin *router.CallOrigin
-	}{{inv, origin}, {res, nil}, {inv, &router.CallOrigin{Procedure: "p"}}} {
+	}{{inv, origin}, {res, nil}, {inv, &router.CallOrigin{Procedure: "p"}}, {inv, &router.CallOrigin{Procedure: "p", Continued: true}}} {
 		b, err := appendCallMessage(nil, 0xabc, "realm.one", tc.m, tc.origin)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +243,75 @@ func TestTimedOutCallWhoseInterruptIsLost(t *testing.T) {
 	// the answer to a call that ended, not a protocol violation.
 	if n := a.rt.Stats().InvalidRequests; n != 0 {
 		t.Errorf("the caller's node counted %d invalid requests", n)
+	}
+}
+
+// resultDropper is a Node whose Forward loses every RESULT while drop is
+// set, and counts those it lost.
+type resultDropper struct {
+	*Node
+	drop    atomic.Bool
+	dropped atomic.Int32
+}
+
+func (d *resultDropper) Forward(node uint64, realm wamp.URI, m wamp.Message, origin *router.CallOrigin) error {
+	if _, ok := m.(*wamp.Result); ok && d.drop.Load() {
+		d.dropped.Add(1)
+		return nil
+	}
+	return d.Node.Forward(node, realm, m, origin)
+}
+
+// TestLateChunkOfEndedStream: a chunk of a progressive call invocation
+// that reaches the callee's node after the call ended there (its answer on
+// the way back) is dropped, however many of the caller node's progressive
+// calls ended meanwhile. Before, the callee's node told such a chunk from
+// a new call by the 16 calls of the caller node's that ended last: past
+// them, it invoked a callee with the chunk as a call no one made.
+func TestLateChunkOfEndedStream(t *testing.T) {
+	a := startNode(t, Config{NodeName: "a", Listen: "127.0.0.1:0"})
+	dropper := &resultDropper{}
+	b := startWrappedNode(t, Config{NodeName: "b", Listen: "127.0.0.1:0", Join: []string{a.node.RouteAddr()}},
+		router.Config{Realms: []router.RealmConfig{testRealm}},
+		func(n *Node) router.Backbone { dropper.Node = n; return dropper })
+	var late atomic.Int32
+	callee := dial(t, b, wamp.FormatJSON)
+	register(t, callee, "com.example.stream", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		if inv.Args[0] == "late" {
+			late.Add(1)
+		}
+		return &client.Result{}, nil // at once, without the other chunks
+	}, nil)
+	register(t, callee, "com.example.marker", func(context.Context, *client.Invocation) (*client.Result, error) {
+		return &client.Result{}, nil
+	}, nil)
+	waitCallee(t, a, "com.example.stream", true)
+	waitCallee(t, a, "com.example.marker", true)
+
+	// 17 streams whose calls end at b at their first chunk; their RESULTs
+	// are lost, so that each is still under way at a.
+	dropper.drop.Store(true)
+	caller := dial(t, a, wamp.FormatJSON)
+	var streams []*client.CallStream
+	for i := range 17 {
+		cs := caller.Stream(ctxT(t), "com.example.stream", nil)
+		if err := cs.Send(wamp.List{"first"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, cs)
+		waitFor(t, "b to end the call", func() bool { return dropper.dropped.Load() == int32(i+1) })
+	}
+	invocations := b.rt.Stats().Sent[wamp.TypeInvocation]
+	if err := streams[0].Send(wamp.List{"late"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// What a sends b arrives in order: once the marker's call is
+	// answered, b has handled the late chunk.
+	dropper.drop.Store(false)
+	if _, err := caller.Call(ctxT(t), "com.example.marker", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sent := b.rt.Stats().Sent[wamp.TypeInvocation] - invocations; sent != 1 || late.Load() != 0 {
+		t.Fatalf("b sent %d INVOCATIONs for the late chunk and the marker, want 1 (the marker's); the callee got the late chunk %d times", sent, late.Load())
 	}
 }

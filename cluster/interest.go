@@ -97,7 +97,7 @@ func (n *Node) encodeControl(c *control) []byte {
 // each other (doc.go, "Protocol version"). The event store's records in
 // JetStream (store.go) are not covered: every node reads them, whatever
 // its version.
-const wireVersion = 3
+const wireVersion = 4
 
 // localInterest is this node's interest table: the subscriptions,
 // registrations and callees its router has, and the number of the last

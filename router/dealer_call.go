@@ -288,7 +288,12 @@ func (d *dealer) invoke(s *Session, req wamp.ID, procedure wamp.URI, payload wam
 		inv.ext = &invExtra{procedure: procedure}
 		if co.progress {
 			inv.flags |= flagProgressiveCall
-			inv.ext.details, inv.ext.origin = details, origin
+			inv.ext.details = details
+			if origin != nil {
+				continued := *origin
+				continued.Continued = true
+				inv.ext.origin = &continued
+			}
 		}
 	}
 

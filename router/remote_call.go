@@ -53,6 +53,12 @@ type CallOrigin struct {
 	// invocation would stay here until the callee answered, which one
 	// that ignores it never does.
 	Timeout time.Duration
+	// Continued marks a further chunk of a progressive call invocation:
+	// the callee's node drops one whose call has ended there, rather than
+	// take it for a new call (its caller proxy makes the calls of every
+	// caller of the other node: what it remembers of their ended calls
+	// may no longer hold this one).
+	Continued bool
 }
 
 // remoteTimeoutGrace is how long after the caller's node the callee's node
@@ -274,10 +280,12 @@ func (d *dealer) callFromNode(q *Session, m *wamp.Invocation, origin *CallOrigin
 	_, active := q.rpc.get(m.Request)
 	ended := !active && q.rpc != nil && q.rpc.ended.has(m.Request)
 	q.mu.Unlock()
-	if active || ended {
+	if active || ended || origin.Continued {
 		// A further chunk of a progressive call invocation: call treats
-		// it as one (and drops it when the call has ended).
-		d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: procedure, Payload: m.Payload})
+		// it as one; one whose call has ended is dropped.
+		if active {
+			d.call(q, &wamp.Call{Request: m.Request, Options: wamp.Dict{"progress": co.progress}, Procedure: procedure, Payload: m.Payload})
+		}
 		return nil
 	}
 
