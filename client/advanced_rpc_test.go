@@ -183,6 +183,10 @@ func TestAdvancedCancel(t *testing.T) {
 				started <- struct{}{}
 				select {
 				case <-hctx.Done():
+					var why *client.Error
+					if !errors.As(context.Cause(hctx), &why) || why.URI != wamp.ErrCanceled {
+						t.Errorf("the handler's context.Cause: %v, want the INTERRUPT's reason %s", context.Cause(hctx), wamp.ErrCanceled)
+					}
 					ended <- hctx.Err()
 					return nil, hctx.Err()
 				case <-time.After(time.Second):
@@ -228,8 +232,13 @@ func TestAdvancedCallTimeout(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	// The router times the call out...
-	if _, err := callee.Register(ctx, "test.slow", block, nil); err != nil {
+	// The router times the call out, and says why in its INTERRUPT...
+	causes := make(chan error, 1)
+	if _, err := callee.Register(ctx, "test.slow", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		res, err := block(ctx, inv)
+		causes <- context.Cause(ctx)
+		return res, err
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -238,6 +247,9 @@ func TestAdvancedCallTimeout(t *testing.T) {
 	var we *client.Error
 	if !errors.As(err, &we) || we.URI != wamp.ErrTimeout {
 		t.Errorf("call past its timeout: %v, want %s", err, wamp.ErrTimeout)
+	}
+	if cause := <-causes; !errors.As(cause, &we) || we.URI != wamp.ErrTimeout {
+		t.Errorf("the handler's context.Cause: %v, want the INTERRUPT's reason %s", cause, wamp.ErrTimeout)
 	}
 	// ...or forwards the timeout to a callee that asked: its context has
 	// the deadline and the client answers wamp.error.timeout.

@@ -53,8 +53,11 @@ func (r *Result) payload() wamp.Payload {
 }
 
 // Handler answers invocations of a registered procedure. Its context is
-// canceled when the caller cancels the call (INTERRUPT), when the call's
+// canceled when the router interrupts the call (INTERRUPT: the caller
+// canceled it, or the router's timeout for it passed), when the call's
 // timeout (forwarded by the router) passes, and when the connection ends.
+// After an INTERRUPT, context.Cause(ctx) is an *Error with its reason
+// (wamp.error.canceled, wamp.error.timeout).
 // Returning an *Error answers with that error URI; any other error answers
 // with wamp.error.runtime_error (wamp.error.canceled for context.Canceled,
 // wamp.error.timeout for context.DeadlineExceeded) and the error's text. A
@@ -466,7 +469,9 @@ func (w *wire) rememberAnswered(id wamp.ID) {
 
 // invocation is the state of an invocation being handled.
 type invocation struct {
-	cancel context.CancelFunc
+	// cancel ends the handler's context, cause its context.Cause (nil
+	// for context.Canceled).
+	cancel func(cause error)
 
 	mu     sync.Mutex
 	chunks []*wamp.Invocation // progressive invocations not yet taken by Next
@@ -583,12 +588,13 @@ func (w *wire) invocation(m *wamp.Invocation) {
 		st  *invocation
 	)
 	if reg != nil {
-		ctx = w.ctx
-		var cancel context.CancelFunc
+		var interrupt context.CancelCauseFunc
+		ctx, interrupt = context.WithCancelCause(w.ctx)
+		cancel := interrupt
 		if ms, ok, _ := wamp.OptUint(m.Details, "timeout"); ok && ms > 0 {
-			ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
-		} else {
-			ctx, cancel = context.WithCancel(ctx)
+			var stop context.CancelFunc
+			ctx, stop = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+			cancel = func(cause error) { interrupt(cause); stop() }
 		}
 		st = &invocation{cancel: cancel, ready: make(chan struct{}, 1), final: !wamp.Bool(m.Details, "progress", false)}
 		if w.invs == nil {
@@ -642,13 +648,18 @@ func (reg *Registration) runQueue() {
 	}
 }
 
-// interrupt cancels an invocation's context (INTERRUPT).
+// interrupt cancels an invocation's context (INTERRUPT), its cause an
+// *Error with the INTERRUPT's reason.
 func (w *wire) interrupt(m *wamp.Interrupt) {
 	w.mu.Lock()
 	st := w.invs[m.Request]
 	w.mu.Unlock()
 	if st != nil {
-		st.cancel()
+		reason, _ := m.Options["reason"].(string)
+		if reason == "" {
+			reason = string(wamp.ErrCanceled)
+		}
+		st.cancel(&Error{URI: wamp.URI(reason), Args: wamp.List{"the router interrupted the call"}})
 	}
 }
 
@@ -657,7 +668,7 @@ func (q *queuedInvocation) run(reg *Registration) {
 	w, m := q.w, q.m
 	res, err := w.runHandler(q.ctx, reg, q.st, m)
 	timedOut := errors.Is(q.ctx.Err(), context.DeadlineExceeded)
-	q.st.cancel()
+	q.st.cancel(nil)
 	q.st.mu.Lock()
 	final := q.st.final
 	q.st.mu.Unlock()

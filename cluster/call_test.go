@@ -134,11 +134,11 @@ func TestProgressiveResultsAcrossNodes(t *testing.T) {
 func TestTimeoutAndCallerLeavingAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 2)
 	started := make(chan struct{}, 2)
-	interrupted := make(chan struct{}, 2)
+	interrupted := make(chan error, 2)
 	register(t, dial(t, nodes[1], wamp.FormatJSON), "com.example.slow", func(ctx context.Context, _ *client.Invocation) (*client.Result, error) {
 		started <- struct{}{}
 		<-ctx.Done()
-		interrupted <- struct{}{}
+		interrupted <- context.Cause(ctx)
 		return nil, ctx.Err()
 	}, nil)
 	waitCallee(t, nodes[0], "com.example.slow", true)
@@ -146,7 +146,12 @@ func TestTimeoutAndCallerLeavingAcrossNodes(t *testing.T) {
 	_, err := dial(t, nodes[0], wamp.FormatJSON).Call(ctxT(t), "com.example.slow", nil, nil, wamp.Dict{"timeout": 100})
 	wampError(t, err, wamp.ErrTimeout)
 	<-started
-	<-interrupted
+	// The INTERRUPT says why, as on one node: the callee's node passes on
+	// the reason of the caller's node.
+	var why *client.Error
+	if cause := <-interrupted; !errors.As(cause, &why) || why.URI != wamp.ErrTimeout {
+		t.Errorf("the callee's interrupt: %v, want reason %s", cause, wamp.ErrTimeout)
+	}
 
 	caller := dial(t, nodes[0], wamp.FormatJSON)
 	callCtx, cancel := context.WithCancel(ctxT(t))

@@ -670,7 +670,12 @@ func (d *dealer) expire(to *Session, invID wamp.ID, x *invExtra) {
 // caller at once and forgets the invocation; killnowait does the same and
 // sends INTERRUPT; kill sends INTERRUPT and lets the callee's answer end the
 // call. A callee that does not support canceling always gets skip.
-func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
+func (d *dealer) cancel(s *Session, m *wamp.Cancel) { d.interruptCall(s, m, wamp.ErrCanceled) }
+
+// interruptCall is cancel with the reason the INTERRUPT gives the callee:
+// wamp.error.canceled for a CANCEL, what the caller's node said for a
+// call of another node (wamp.error.timeout when its timeout passed).
+func (d *dealer) interruptCall(s *Session, m *wamp.Cancel, reason wamp.URI) {
 	mode, err := wamp.OptChoice(m.Options, "mode", "killnowait", "skip", "kill", "killnowait")
 	if err != nil {
 		s.requestError(wamp.TypeCancel, m.Request, err)
@@ -699,7 +704,7 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 		to.mu.Unlock()
 		if first {
 			d.router.stats.callCancels.Add(1)
-			d.interrupt(to, oc.invID, "kill", wamp.ErrCanceled)
+			d.interrupt(to, oc.invID, "kill", reason)
 		}
 		return
 	}
@@ -709,7 +714,7 @@ func (d *dealer) cancel(s *Session, m *wamp.Cancel) {
 	d.router.stats.callCancels.Add(1)
 	s.errorReply(wamp.TypeCall, m.Request, wamp.ErrCanceled, "the call was canceled (mode %s)", mode)
 	if mode == "killnowait" {
-		d.interrupt(to, oc.invID, "killnowait", wamp.ErrCanceled)
+		d.interrupt(to, oc.invID, "killnowait", reason)
 	}
 }
 

@@ -237,7 +237,11 @@ func (r *Router) DeliverCallMessage(node uint64, realm wamp.URI, m wamp.Message,
 	case *wamp.Interrupt:
 		if q := rl.proxy(node, caller, false); q != nil {
 			mode, _ := m.Options["mode"].(string)
-			d.cancel(q, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
+			reason := wamp.ErrCanceled
+			if r, _ := m.Options["reason"].(string); wamp.ValidURI(wamp.URI(r), false, false) {
+				reason = wamp.URI(r) // wamp.error.timeout when the caller's node timed the call out
+			}
+			d.interruptCall(q, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}}, reason)
 		}
 	case *wamp.Result:
 		if p := rl.proxy(node, callee, false); p != nil {
