@@ -347,10 +347,10 @@ func TestPatternBasedSubscription(t *testing.T) {
 	s1.recv()
 	pub.s.Receive(&wamp.Publish{Request: 4, Topic: "com.app.x.a"})
 	s1.none()
-	if _, _, ok := r.realms["realm1"].broker.subscriptionByID(wildcard); ok {
+	if _, _, ok := r.realms.get("realm1").broker.subscriptionByID(wildcard); ok {
 		t.Fatal("wildcard subscription still known")
 	}
-	m, p, ok := r.realms["realm1"].broker.subscriptionByID(prefix)
+	m, p, ok := r.realms.get("realm1").broker.subscriptionByID(prefix)
 	if !ok || m != wamp.MatchPrefix || p != "com.app.topic" {
 		t.Fatalf("subscriptionByID(prefix) = %v %q %v", m, p, ok)
 	}

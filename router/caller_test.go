@@ -27,7 +27,7 @@ func TestRouterCallTimeoutForgetsTheCall(t *testing.T) {
 	wantAuthAbort(t, p, wamp.ErrAuthenticationFailed)
 	// ...and by then the dealer has forgotten the call.
 	wantInterrupt(t, authenticator, inv.Request, "killnowait")
-	internal := r.realms["auth"].caller()
+	internal := r.realms.get("auth").caller()
 	internal.session.mu.Lock()
 	calls := len(internal.session.rpc.calls)
 	internal.session.mu.Unlock()

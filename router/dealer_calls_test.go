@@ -301,7 +301,7 @@ func TestCallTimeout(t *testing.T) {
 			t.Fatal("the answer left the call's timer running")
 		}
 		// A timer that fired just as the answer came finds nothing to do.
-		r.realms["realm1"].dealer.expire(canceling.s, inv.Request, x)
+		r.realms.get("realm1").dealer.expire(canceling.s, inv.Request, x)
 		caller.none()
 		canceling.none()
 	})
@@ -335,7 +335,7 @@ func TestCallTimeout(t *testing.T) {
 		callee.mu.Lock()
 		x.deadline = time.Now().Add(time.Hour)
 		callee.mu.Unlock()
-		r.realms["realm1"].dealer.expire(callee.s, inv.Request, x)
+		r.realms.get("realm1").dealer.expire(callee.s, inv.Request, x)
 		caller.none()
 		callee.s.Receive(&wamp.Yield{Request: inv.Request})
 		wantResult(t, caller, 7)

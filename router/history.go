@@ -57,7 +57,7 @@ func (r *Router) openHistory() error {
 		r.history = st
 	}
 	for name := range rules {
-		r.realms[name].hist.store = r.history
+		r.realms.get(name).hist.store = r.history
 	}
 	return nil
 }

@@ -32,8 +32,9 @@ type RealmStats struct {
 // allRealms returns the configured realms, then those created from the
 // template, each in name order.
 func (r *Router) allRealms() []*realm {
-	out := make([]*realm, 0, len(r.realms))
-	for _, rl := range r.realms {
+	configured := r.realms.all()
+	out := make([]*realm, 0, len(configured))
+	for _, rl := range configured {
 		out = append(out, rl)
 	}
 	slices.SortFunc(out, func(a, b *realm) int { return cmp.Compare(a.name, b.name) })
@@ -53,7 +54,7 @@ func (r *Router) RealmStats() []RealmStats {
 	realms := r.allRealms()
 	out := make([]RealmStats, len(realms))
 	for i, rl := range realms {
-		_, configured := r.realms[rl.name]
+		configured := r.realms.get(rl.name) == rl
 		st := RealmStats{Name: rl.name, FromTemplate: !configured}
 		sessions := rl.copySessions()
 		for _, s := range sessions {

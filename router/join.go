@@ -523,7 +523,7 @@ const maxAutoRealms = 1024
 // earlier from the template, or a new one from the template. why says why
 // there is none.
 func (r *Router) realmFor(name wamp.URI) (*realm, string) {
-	if rl := r.realms[name]; rl != nil {
+	if rl := r.realms.get(name); rl != nil {
 		return rl, ""
 	}
 	tmpl := r.cfg.RealmTemplate
@@ -537,6 +537,9 @@ func (r *Router) realmFor(name wamp.URI) (*realm, string) {
 	defer r.autoMu.Unlock()
 	if rl := r.autoRealms[name]; rl != nil {
 		return rl, ""
+	}
+	if rl := r.realms.get(name); rl != nil {
+		return rl, "" // AddRealm added it meanwhile
 	}
 	if len(r.autoRealms) >= maxAutoRealms {
 		return nil, fmt.Sprintf("realm %q does not exist, and the router has created as many realms as it may (%d)", name, maxAutoRealms)
@@ -555,7 +558,7 @@ func (r *Router) realmFor(name wamp.URI) (*realm, string) {
 
 // realmNamed returns a configured or auto-created realm, or nil.
 func (r *Router) realmNamed(name wamp.URI) *realm {
-	if rl := r.realms[name]; rl != nil {
+	if rl := r.realms.get(name); rl != nil {
 		return rl
 	}
 	r.autoMu.Lock()

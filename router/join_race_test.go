@@ -31,7 +31,7 @@ func (h *holdingReplica) CookieForgotten(auth.CookieHash, string) {}
 // (a session that session.count and session.list showed forever).
 func TestDetachWhileJoining(t *testing.T) {
 	r, _ := authRouter(t, nil, nil)
-	pol := r.realms["realm1"].cfg.Auth
+	pol := r.realms.get("realm1").cfg.Auth
 	hold := &holdingReplica{reached: make(chan struct{}), release: make(chan struct{})}
 	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour, Replica: hold}
 	// One login at a time from an address: a second login's CHALLENGE

@@ -402,7 +402,7 @@ func TestRealmTemplate(t *testing.T) {
 // wamp.close.logout forgets it.
 func TestCookieLoginAndLogout(t *testing.T) {
 	r, _ := authRouter(t, nil, nil)
-	pol := r.realms["realm1"].cfg.Auth
+	pol := r.realms.get("realm1").cfg.Auth
 	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour}
 	pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: pol.Cookies})
 	connect := func(issued bool) *pipe {
@@ -484,7 +484,7 @@ func (w welcomeWatch) Send(m wamp.Message) error {
 // reconnects with it as soon as it is welcomed gets in by cookie.
 func TestCookieRememberedBeforeWelcome(t *testing.T) {
 	r, _ := authRouter(t, nil, nil)
-	pol := r.realms["realm1"].cfg.Auth
+	pol := r.realms.get("realm1").cfg.Auth
 	pol.Cookies = &auth.Cookies{Max: 10, TTL: time.Hour}
 	pol.Add(auth.MethodCookie, &auth.CookieAuth{Store: pol.Cookies})
 	p := &pipe{t: t, c: codec.JSON, out: make(chan wamp.Message, 64)}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -92,4 +93,43 @@ func (r *Router) SessionCount(name wamp.URI) int {
 	rl.mu.RLock()
 	defer rl.mu.RUnlock()
 	return len(rl.sessions)
+}
+
+// realmTable holds the configured realms. Every HELLO looks its realm up,
+// without a lock: the map is never changed, but replaced whole when
+// Router.AddRealm adds one.
+type realmTable struct {
+	mu sync.Mutex // serializes add
+	m  atomic.Pointer[map[wamp.URI]*realm]
+}
+
+// get returns the realm named name, or nil.
+func (t *realmTable) get(name wamp.URI) *realm {
+	if m := t.m.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
+}
+
+// all returns the realms; the map must not be changed.
+func (t *realmTable) all() map[wamp.URI]*realm {
+	if m := t.m.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// add adds rl, unless a realm of its name is there.
+func (t *realmTable) add(rl *realm) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.all()
+	if old[rl.name] != nil {
+		return false
+	}
+	m := make(map[wamp.URI]*realm, len(old)+1)
+	maps.Copy(m, old)
+	m[rl.name] = rl
+	t.m.Store(&m)
+	return true
 }

@@ -29,7 +29,7 @@ const credentialRevoked = "the principal this session logged in as was removed o
 // judged by the new one as they are welcomed. It returns the number of
 // sessions ended.
 func (r *Router) SetAuth(realm wamp.URI, pol *auth.Policy) (int, error) {
-	rl := r.realms[realm]
+	rl := r.realms.get(realm)
 	if rl == nil {
 		return 0, fmt.Errorf("setting the authentication of realm %s: no such realm in the configuration", realm)
 	}
@@ -73,7 +73,7 @@ var ErrAuthFixed = errors.New("a realm's authentication can be changed, not adde
 // decision a dynamic authorizer has pending is kept. It returns the
 // number of sessions given their new authorizer.
 func (r *Router) SetRoles(realm wamp.URI, roles *auth.Roles) (int, error) {
-	rl := r.realms[realm]
+	rl := r.realms.get(realm)
 	if rl == nil {
 		return 0, fmt.Errorf("setting the roles of realm %s: no such realm in the configuration", realm)
 	}

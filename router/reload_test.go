@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -396,4 +397,79 @@ func (l *lockedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestAddRealm: a realm added to a running router takes sessions at
+// once, with its own settings (here, authentication), and shows among the
+// router's realms; a name the router has, configured or made from the
+// template, is refused, as is a realm that would keep event history.
+func TestAddRealm(t *testing.T) {
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true}}, RealmTemplate: &RealmConfig{Anonymous: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	pol := &auth.Policy{}
+	pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: "user", Ticket: cheapTicket(t, "joe-secret")}})})
+	if err := r.AddRealm(RealmConfig{Name: "tenant2", Auth: pol}); err != nil {
+		t.Fatal(err)
+	}
+	p := attachPipe(t, r, codec.JSON)
+	p.s.Receive(hello("tenant2", "joe", "ticket"))
+	if _, ok := p.recv().(*wamp.Challenge); !ok {
+		t.Fatal("the added realm did not challenge")
+	}
+	p.s.Receive(&wamp.Authenticate{Signature: "joe-secret", Extra: wamp.Dict{}})
+	if w := wantWelcome(t, p); w.Details["realm"] != "tenant2" || w.Details["authid"] != "joe" {
+		t.Fatalf("WELCOME %v", w.Details)
+	}
+	anon := attachPipe(t, r, codec.JSON)
+	anon.s.Receive(hello("tenant2", ""))
+	if m, ok := anon.recv().(*wamp.Abort); !ok {
+		t.Fatalf("an anonymous client joined the added realm, which has none: %+v", m)
+	}
+	if got := r.Realms(); !slices.Equal(got, []wamp.URI{"realm1", "tenant2"}) {
+		t.Errorf("Realms = %v", got)
+	}
+
+	// A realm made from the template: its name is taken.
+	auto := attachPipe(t, r, codec.JSON)
+	auto.s.Receive(hello("made.here", ""))
+	wantWelcome(t, auto)
+	for _, rc := range []RealmConfig{{Name: "realm1"}, {Name: "tenant2"}, {Name: "made.here"}} {
+		if err := r.AddRealm(rc); !errors.Is(err, ErrRealmExists) {
+			t.Errorf("AddRealm(%s): %v, want ErrRealmExists", rc.Name, err)
+		}
+	}
+	if err := r.AddRealm(RealmConfig{Name: "kept", History: []HistoryRule{{Match: wamp.MatchExact, Topic: "a", Limit: 1}}}); err == nil {
+		t.Error("a realm with history rules was added")
+	}
+	if err := r.AddRealm(RealmConfig{Name: "not a uri!"}); err == nil {
+		t.Error("a realm whose name is not a URI was added")
+	}
+}
+
+// TestAddRealmWhileJoining: a realm added while clients join it by name
+// under a realm template: each session is in the realm the router has by
+// that name when it is done, whichever of the two made it first.
+func TestAddRealmWhileJoining(t *testing.T) {
+	for range 20 {
+		r, err := New(Config{RealmTemplate: &RealmConfig{Anonymous: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := attachPipe(t, r, codec.JSON)
+		done := make(chan error, 1)
+		go func() { done <- r.AddRealm(RealmConfig{Name: "contested", Anonymous: true}) }()
+		p.s.Receive(hello("contested", ""))
+		wantWelcome(t, p)
+		added := <-done
+		if added != nil && !errors.Is(added, ErrRealmExists) {
+			t.Fatal(added)
+		}
+		if rl := r.realmNamed("contested"); rl != p.s.realm {
+			t.Fatalf("the session joined a realm that is not the router's realm of its name (AddRealm: %v)", added)
+		}
+		r.Close()
+	}
 }

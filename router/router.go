@@ -3,6 +3,7 @@ package router
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -161,7 +162,7 @@ func (l SessionLimits) withDefaults() SessionLimits {
 type Router struct {
 	cfg     Config
 	log     *slog.Logger
-	realms  map[wamp.URI]*realm
+	realms  realmTable    // the configured realms (realm.go)
 	subIDs  wamp.Sequence // router scope: subscription ids
 	regIDs  wamp.Sequence // router scope: registration ids
 	closing atomic.Bool
@@ -188,7 +189,6 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		realms:   make(map[wamp.URI]*realm, len(cfg.Realms)),
 		sessions: make(map[*Session]struct{}),
 		kdf:      auth.NewKDFLimiter(cfg.PasswordChecks),
 	}
@@ -200,33 +200,65 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.cfg.Limits = cfg.Limits.withDefaults()
 	r.bg.init(maxBackgroundTasks)
+	configured := make(map[wamp.URI]*realm, len(cfg.Realms))
 	for _, rc := range cfg.Realms {
 		if !wamp.ValidURI(rc.Name, false, false) {
 			return nil, fmt.Errorf("realm %q: not a valid URI", rc.Name)
 		}
-		if _, dup := r.realms[rc.Name]; dup {
+		if configured[rc.Name] != nil {
 			return nil, fmt.Errorf("realm %q: defined twice", rc.Name)
 		}
-		r.realms[rc.Name] = newRealm(r, rc)
+		configured[rc.Name] = newRealm(r, rc)
 	}
+	r.realms.m.Store(&configured)
 	if cfg.RealmTemplate != nil && len(cfg.RealmTemplate.History) > 0 {
 		return nil, fmt.Errorf("realm template: realms made from it cannot keep event history (the store is opened with the rules of the realms known at start)")
 	}
 	if err := r.openHistory(); err != nil {
 		return nil, err
 	}
-	for _, rl := range r.realms {
+	for _, rl := range r.realms.all() {
 		rl.welcomeRoles = routerRoles(rl) // after openHistory: event_history depends on it
 	}
 	return r, nil
 }
 
+// ErrRealmExists is returned by AddRealm for a realm the router has.
+var ErrRealmExists = errors.New("the router has a realm of that name")
+
+// AddRealm adds a configured realm to a running router (one added to the
+// configuration, on a reload): clients may join it from then on. It may
+// not keep event history (the store is opened with the rules of the
+// realms known at start), and its name must not be a realm the router
+// has, configured or made from the template.
+func (r *Router) AddRealm(rc RealmConfig) error {
+	if !wamp.ValidURI(rc.Name, false, false) {
+		return fmt.Errorf("adding realm %q: not a valid URI", rc.Name)
+	}
+	if len(rc.History) > 0 {
+		return fmt.Errorf("adding realm %q: a realm added while the router runs cannot keep event history (the store is opened with the rules of the realms known at start)", rc.Name)
+	}
+	rl := newRealm(r, rc)
+	rl.welcomeRoles = routerRoles(rl)
+	// Under autoMu, which realmFor takes before it makes a realm from the
+	// template: a HELLO naming this realm finds it configured, or was
+	// given the template's realm first (and then this one is refused).
+	r.autoMu.Lock()
+	defer r.autoMu.Unlock()
+	if r.autoRealms[rc.Name] != nil || !r.realms.add(rl) {
+		return fmt.Errorf("adding realm %q: %w", rc.Name, ErrRealmExists)
+	}
+	r.log.Info("realm added", "realm", rc.Name)
+	return nil
+}
+
 // Realms returns the names of the router's realms: those configured, then
 // those created from the realm template, each in name order.
 func (r *Router) Realms() []wamp.URI {
-	names := make([]wamp.URI, 0, len(r.cfg.Realms))
-	for _, rc := range r.cfg.Realms {
-		names = append(names, rc.Name)
+	configured := r.realms.all()
+	names := make([]wamp.URI, 0, len(configured))
+	for name := range configured {
+		names = append(names, name)
 	}
 	slices.Sort(names)
 	n := len(names)

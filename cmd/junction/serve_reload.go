@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -10,13 +11,14 @@ import (
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/config"
 	"github.com/junction-wamp/junction/internal/admin"
+	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
 )
 
 // configReloader reads the config file again on SIGHUP and applies what
-// can change in a running router: log.level, the principals and roles of
-// the configured realms (reloadRealmAuth) and the admin endpoints' users
-// and tokens. Operators edit the file and send SIGHUP expecting it read;
+// can change in a running router: log.level, realms added (addRealm),
+// the principals and roles of the configured realms (reloadRealmAuth)
+// and the admin endpoints' users and tokens. Operators edit the file and send SIGHUP expecting it read;
 // what else changed is named in one warning, as taking effect at the
 // next restart, so that nobody believes a new realm or listener is in
 // force when it is not. A file that does not load changes nothing, and
@@ -27,7 +29,7 @@ type configReloader struct {
 	// load reads the file with the command line's flags over it, as at
 	// start.
 	load   func() (*config.Config, error)
-	realms realmAuthSetter
+	realms realmSetter
 	// cookies is the router's cookie store (nil when no realm takes
 	// cookie logins).
 	cookies *auth.Cookies
@@ -55,6 +57,9 @@ func (c *configReloader) reload() {
 		return
 	}
 	c.counts.done.Add(1)
+	for _, rl := range addedRealms(running, next) {
+		c.addRealm(rl)
+	}
 	for _, r := range authChanged(running, next) {
 		reloadRealmAuth(r.was, r.is, c.realms, c.cookies, log)
 	}
@@ -80,6 +85,38 @@ func (c *configReloader) reload() {
 	log.Info("SIGHUP: config file read", "log_level", next.Log.Level)
 }
 
+// addedRealms returns the realms of next that running has not (by name).
+func addedRealms(running, next *config.Config) []*config.Realm {
+	var out []*config.Realm
+	for i := range next.Realms {
+		if !slices.ContainsFunc(running.Realms, func(r config.Realm) bool { return r.Name == next.Realms[i].Name }) {
+			out = append(out, &next.Realms[i])
+		}
+	}
+	return out
+}
+
+// addRealm adds a realm of the file to the running router, and records it
+// in running. A realm that keeps event history, or takes cookie logins
+// when no realm did at start (the router has no cookie store), waits for
+// a restart.
+func (c *configReloader) addRealm(r *config.Realm) {
+	rc := realmConfig(r)
+	err := (&authShared{cookies: c.cookies}).withAuth(&rc, r)
+	if err == nil && r.Auth != nil && r.Auth.Cookie && c.cookies == nil {
+		err = errors.New("cookie logins take a restart when no realm took them at start")
+	}
+	if err == nil {
+		err = c.realms.AddRealm(rc)
+	}
+	if err != nil {
+		c.log.Error("SIGHUP: realm not added: it waits for a restart", "realm", r.Name, "err", err)
+		return
+	}
+	c.log.Info("SIGHUP: realm added", "realm", r.Name)
+	c.running.Realms = append(c.running.Realms, *r)
+}
+
 // adminLoginsChanged reports whether next changes the users or tokens of
 // the admin section, both having some: whether the endpoints ask for
 // logins at all is fixed at start. They are applied whatever else of the
@@ -90,9 +127,10 @@ func adminLoginsChanged(was, is *config.Admin) bool {
 		(!reflect.DeepEqual(was.Users, is.Users) || !reflect.DeepEqual(was.Tokens, is.Tokens))
 }
 
-// realmAuthSetter changes the authentication and authorization of a
-// running router's realms (router.Router).
-type realmAuthSetter interface {
+// realmSetter adds realms to a running router and changes the
+// authentication and authorization of its realms (router.Router).
+type realmSetter interface {
+	AddRealm(rc router.RealmConfig) error
 	SetAuth(realm wamp.URI, pol *auth.Policy) (ended int, err error)
 	SetRoles(realm wamp.URI, roles *auth.Roles) (sessions int, err error)
 }
@@ -106,7 +144,7 @@ type realmAuthSetter interface {
 // (router.Router.SetRoles). The policy is built from the realm in force
 // with the new principals and roles: what else of the realm changed
 // waits for a restart.
-func reloadRealmAuth(was, is *config.Realm, rt realmAuthSetter, cookies *auth.Cookies, log *slog.Logger) {
+func reloadRealmAuth(was, is *config.Realm, rt realmSetter, cookies *auth.Cookies, log *slog.Logger) {
 	now, nowAuth := *was, *was.Auth
 	nowAuth.Principals, nowAuth.Roles = is.Auth.Principals, is.Auth.Roles
 	now.Auth = &nowAuth
@@ -182,7 +220,7 @@ func restartOnly(running, next *config.Config) []string {
 		was, is any
 	}{
 		{"listeners", running.Listeners, next.Listeners},
-		{"realms", running.Realms, next.Realms},
+		{"realms", realmsByName(running.Realms), realmsByName(next.Realms)},
 		{"realm_template", running.RealmTemplate, next.RealmTemplate},
 		{"store", running.Store, next.Store},
 		{"limits", running.Limits, next.Limits},
@@ -197,4 +235,15 @@ func restartOnly(running, next *config.Config) []string {
 		}
 	}
 	return changed
+}
+
+// realmsByName indexes realms by name: the order of the realms in the file
+// is not a change, and a realm added on reload is at the end of the
+// running config's.
+func realmsByName(realms []config.Realm) map[string]config.Realm {
+	m := make(map[string]config.Realm, len(realms))
+	for _, r := range realms {
+		m[r.Name] = r
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,10 +22,10 @@ import (
 )
 
 // TestServeReloadConfig: SIGHUP reads the config file again: a new
-// log.level is in force at once (debug lines appear), other changes are
-// named in a warning as waiting for a restart (the router goes on as it
-// started: the new realm is not served), and a file that does not load
-// changes nothing and says why.
+// log.level is in force at once (debug lines appear), so is a realm
+// added; other changes are named in a warning as waiting for a restart
+// (the router goes on as it started: the realm with event history is not
+// served), and a file that does not load changes nothing and says why.
 func TestServeReloadConfig(t *testing.T) {
 	const base = `listeners:
   - address: 127.0.0.1:0
@@ -60,19 +61,24 @@ realms:
 	// The same file: nothing to say but that it was read.
 	hup()
 	waitLogCount(t, logs, `msg="SIGHUP: config file read" log_level=info`, 1)
-	rewrite(base + "  - name: realm2\n    anonymous: true\nlog:\n  level: debug\n")
+	store := filepath.Join(t.TempDir(), "history.db")
+	rewrite(base + "  - name: realm2\n    anonymous: true\n  - name: kept\n    anonymous: true\n    history: [{topic: a, limit: 1}]\nstore: {path: " + store + "}\nlog:\n  level: debug\n")
 	hup()
 	waitLogCount(t, logs, `msg="SIGHUP: log level set" from=info to=debug`, 1)
-	waitLogCount(t, logs, `msg="SIGHUP: the config file changes what takes a restart: the router goes on as it started until then" sections=realms`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: realm added" realm=realm2`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: realm not added: it waits for a restart" realm=kept`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: the config file changes what takes a restart: the router goes on as it started until then" sections="realms, store"`, 1)
 	if strings.Count(logs.String(), "takes a restart") != 1 {
 		t.Fatalf("the unchanged file was said to change something:\n%s", logs.String())
 	}
-	if err := dial("realm1"); err != nil {
-		t.Fatal(err)
+	for _, realm := range []string{"realm1", "realm2"} {
+		if err := dial(realm); err != nil {
+			t.Fatalf("%s: %v", realm, err)
+		}
 	}
 	waitLogCount(t, logs, "level=DEBUG", 1) // a session's lines, at debug
-	if err := dial("realm2"); err == nil {
-		t.Fatal("realm2, added to the file, was served before a restart")
+	if err := dial("kept"); err == nil {
+		t.Fatal("the realm with event history, added to the file, was served before a restart")
 	}
 
 	rewrite("listeners: [")
