@@ -41,6 +41,7 @@
 //	             subscription.mu -> heldEvents.mu -> Session.mu
 //	             subscription.mu -> broker.meta.mu
 //	dealer.mu -> Session.mu, dealer.meta.mu
+//	Router.autoMu -> realmTable.mu (AddRealm)
 //
 // Session.mu is otherwise a leaf: no two sessions' locks are held at once
 // (a caller's and its callee's included), and nothing is taken under one
@@ -49,7 +50,7 @@
 // realmHistory.retaining is held by a retained publication from its
 // fan-out until it is retained, and by a SUBSCRIBE with get_retained from
 // reading the retained events until it holds the subscription (retention.go).
-// Router.mu, Router.autoMu, realmHistory.mu (retained events: read before
+// Router.mu, realmHistory.mu (retained events: read before
 // any broker lock is taken), internalCaller.mu, background.mu and
 // realm.proxies.mu are leaves, and so is every lock of the history store,
 // whose writer calls back (AppendDurable) holding none. Peer.Send is
