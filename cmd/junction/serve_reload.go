@@ -146,7 +146,10 @@ type realmSetter interface {
 // waits for a restart.
 func reloadRealmAuth(was, is *config.Realm, rt realmSetter, cookies *auth.Cookies, log *slog.Logger) {
 	now, nowAuth := *was, *was.Auth
-	nowAuth.Principals, nowAuth.Roles = is.Auth.Principals, is.Auth.Roles
+	nowAuth.Principals = is.Auth.Principals
+	if rolesChangeable(was, is) {
+		nowAuth.Roles = is.Auth.Roles
+	}
 	now.Auth = &nowAuth
 	pol, roles, err := now.Build(cookies)
 	if err != nil {
@@ -162,7 +165,7 @@ func reloadRealmAuth(was, is *config.Realm, rt realmSetter, cookies *auth.Cookie
 			applied.Principals = is.Auth.Principals
 		}
 	}
-	if !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+	if rolesChangeable(was, is) && !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
 		if n, err := rt.SetRoles(wamp.URI(is.Name), roles); err != nil {
 			log.Error("SIGHUP: the realm's roles not replaced", "realm", is.Name, "err", err)
 		} else {
@@ -184,12 +187,21 @@ func (c *configReloads) Reloads() (done, failed uint64) { return c.done.Load(), 
 // read again.
 type realmPair struct{ was, is *config.Realm }
 
+// rolesChangeable reports whether a running router takes on the roles of
+// is: a realm with roles in both or in neither (whether a realm
+// authorizes at all is fixed at start).
+func rolesChangeable(was, is *config.Realm) bool {
+	return (len(was.Auth.Roles) == 0) == (len(is.Auth.Roles) == 0)
+}
+
 // authChanged returns the realms whose principals or roles (or both)
 // next changes: those a running router takes on, whatever else of the
 // realm changed (which waits for a restart, and is said so). A realm is
-// the one of the same name; both must have an auth section, and roles in
-// both or in neither: whether a realm authenticates and authorizes at
-// all is fixed at start.
+// the one of the same name; both must have an auth section: whether a
+// realm authenticates at all is fixed at start. Roles given to a realm
+// that had none, or all taken away, wait for a restart too
+// (rolesChangeable), but its principals are taken on: a revocation does
+// not wait for them.
 func authChanged(running, next *config.Config) []realmPair {
 	var out []realmPair
 	for i := range running.Realms {
@@ -199,10 +211,11 @@ func authChanged(running, next *config.Config) []realmPair {
 			continue
 		}
 		is := &next.Realms[j]
-		if was.Auth == nil || is.Auth == nil || (len(was.Auth.Roles) == 0) != (len(is.Auth.Roles) == 0) {
+		if was.Auth == nil || is.Auth == nil {
 			continue
 		}
-		if !reflect.DeepEqual(was.Auth.Principals, is.Auth.Principals) || !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
+		if !reflect.DeepEqual(was.Auth.Principals, is.Auth.Principals) ||
+			rolesChangeable(was, is) && !reflect.DeepEqual(was.Auth.Roles, is.Auth.Roles) {
 			out = append(out, realmPair{was, is})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/junction-wamp/junction/auth"
 	"github.com/junction-wamp/junction/client"
 	"github.com/junction-wamp/junction/config"
+	"github.com/junction-wamp/junction/router"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -320,6 +322,7 @@ func TestAuthChanged(t *testing.T) {
 		}, true},
 		{"the roles", func(a *config.RealmAuth) { a.Roles[0].Name = "users" }, true},
 		{"the roles taken away", func(a *config.RealmAuth) { a.Roles = nil }, false},
+		{"a principal removed and the roles taken away", func(a *config.RealmAuth) { a.Principals, a.Roles = nil, nil }, true},
 		{"cookie logins only", func(a *config.RealmAuth) { a.Cookie = true }, false},
 		{"principals and the throttle", func(a *config.RealmAuth) { a.Principals = nil; a.Throttle.Free = 9 }, true},
 	} {
@@ -332,6 +335,56 @@ func TestAuthChanged(t *testing.T) {
 	noRoles := &config.Config{Realms: []config.Realm{realm("realm1", func(a *config.RealmAuth) { a.Roles = nil })}}
 	if got := authChanged(noRoles, running); len(got) != 0 {
 		t.Errorf("roles given to a realm without: %v", got)
+	}
+}
+
+// recordingSetter records what a reload applies.
+type recordingSetter struct {
+	auths, roles []wamp.URI
+}
+
+func (r *recordingSetter) AddRealm(router.RealmConfig) error { return nil }
+func (r *recordingSetter) SetAuth(realm wamp.URI, _ *auth.Policy) (int, error) {
+	r.auths = append(r.auths, realm)
+	return 0, nil
+}
+func (r *recordingSetter) SetRoles(realm wamp.URI, _ *auth.Roles) (int, error) {
+	r.roles = append(r.roles, realm)
+	return 0, nil
+}
+
+// TestReloadPrincipalsWhileRolesComeOrGo: a principal removed in a file
+// that also gives the realm roles, or takes all of them away, is revoked
+// at once; the roles wait for a restart (and stay as they run).
+func TestReloadPrincipalsWhileRolesComeOrGo(t *testing.T) {
+	both := []config.Principal{{AuthID: "joe", Role: "user", TLS: []string{"ab"}}, {AuthID: "dev", Role: "user", TLS: []string{"cd"}}}
+	withRoles := []config.Role{{Name: "user"}}
+	for _, tc := range []struct {
+		name     string
+		was, is  []config.Role
+		wasRoles int
+	}{
+		{"roles given", nil, withRoles, 0},
+		{"roles taken away", withRoles, nil, 1},
+	} {
+		running := &config.Config{Realms: []config.Realm{{Name: "realm1", Auth: &config.RealmAuth{Principals: both, Roles: tc.was}}}}
+		next := &config.Config{Realms: []config.Realm{{Name: "realm1", Auth: &config.RealmAuth{Principals: both[:1], Roles: tc.is}}}}
+		rt := &recordingSetter{}
+		for _, r := range authChanged(running, next) {
+			reloadRealmAuth(r.was, r.is, rt, nil, slog.New(slog.DiscardHandler))
+		}
+		if !slices.Equal(rt.auths, []wamp.URI{"realm1"}) {
+			t.Errorf("%s: the removed principal was not revoked (SetAuth: %v)", tc.name, rt.auths)
+		}
+		if len(rt.roles) != 0 {
+			t.Errorf("%s: roles applied to a realm whose authorization is fixed at start: %v", tc.name, rt.roles)
+		}
+		if got := running.Realms[0].Auth; len(got.Principals) != 1 || len(got.Roles) != tc.wasRoles {
+			t.Errorf("%s: recorded as in force: %d principals, %d roles", tc.name, len(got.Principals), len(got.Roles))
+		}
+		if changed := restartOnly(running, next); !slices.Equal(changed, []string{"realms"}) {
+			t.Errorf("%s: sections waiting for a restart %v, want realms (the roles)", tc.name, changed)
+		}
 	}
 }
 
