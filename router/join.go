@@ -362,6 +362,11 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 			// welcomed (it kills only welcomed ones).
 			s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false)
 		}
+		if rlm.removed.Load() {
+			// Router.RemoveRealm took the realm out while this session
+			// joined it, as above.
+			s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
+		}
 	}
 }
 

@@ -344,6 +344,7 @@ const (
 	killedByMeta      = "the meta API"
 	killedByAdmin     = "Router.KillSession (the admin API)"
 	killedByPrincipal = "the principals reloaded"
+	killedByRemoval   = "the realm removed"
 )
 
 // kill says GOODBYE to an established session with reason and message

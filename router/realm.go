@@ -21,7 +21,9 @@ type realm struct {
 	// auth authenticates the realm's clients: cfg.Auth at first, then
 	// what Router.SetAuth gives; nil for a realm without authentication
 	// (which SetAuth does not change).
-	auth      atomic.Pointer[auth.Policy]
+	auth atomic.Pointer[auth.Policy]
+	// removed is set when Router.RemoveRealm takes the realm out.
+	removed   atomic.Bool
 	strict    bool
 	anonymous bool
 	broker    broker
@@ -117,6 +119,20 @@ func (t *realmTable) all() map[wamp.URI]*realm {
 		return *m
 	}
 	return nil
+}
+
+// remove takes out rl, if it is the realm of its name.
+func (t *realmTable) remove(rl *realm) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.all()
+	if old[rl.name] != rl {
+		return false
+	}
+	m := maps.Clone(old)
+	delete(m, rl.name)
+	t.m.Store(&m)
+	return true
 }
 
 // add adds rl, unless a realm of its name is there.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -472,4 +473,75 @@ func TestAddRealmWhileJoining(t *testing.T) {
 		}
 		r.Close()
 	}
+}
+
+// TestRemoveRealm: a realm taken out of a running router ends its
+// sessions (GOODBYE wamp.close.killed), also one that was logging in to
+// it (welcomed, then told), refuses HELLOs naming it, and leaves the
+// other realms alone; a realm that keeps event history is not removed.
+func TestRemoveRealm(t *testing.T) {
+	pol := &auth.Policy{}
+	pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: "user", Ticket: cheapTicket(t, "joe-secret")}})})
+	r, err := New(Config{
+		Realms: []RealmConfig{
+			{Name: "realm1", Anonymous: true},
+			{Name: "tenant2", Auth: pol},
+			{Name: "kept", Anonymous: true, History: []HistoryRule{{Match: wamp.MatchExact, Topic: "a", Limit: 1}}},
+		},
+		HistoryPath: filepath.Join(t.TempDir(), "history.db"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	in := attachPipe(t, r, codec.JSON)
+	in.s.Receive(hello("tenant2", "joe", "ticket"))
+	if _, ok := in.recv().(*wamp.Challenge); !ok {
+		t.Fatal("no CHALLENGE")
+	}
+	in.s.Receive(&wamp.Authenticate{Signature: "joe-secret", Extra: wamp.Dict{}})
+	wantWelcome(t, in)
+	joining := attachPipe(t, r, codec.JSON)
+	joining.s.Receive(hello("tenant2", "joe", "ticket"))
+	if _, ok := joining.recv().(*wamp.Challenge); !ok {
+		t.Fatal("no CHALLENGE")
+	}
+	other := attachPipe(t, r, codec.JSON)
+	other.s.Receive(hello("realm1", ""))
+	wantWelcome(t, other)
+
+	n, err := r.RemoveRealm("tenant2")
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveRealm: %d sessions ended, %v; want 1", n, err)
+	}
+	if g, ok := in.recv().(*wamp.Goodbye); !ok || g.Reason != wamp.CloseKilled || g.Details["message"] != realmRemoved {
+		t.Errorf("the realm's session: %+v, want GOODBYE killed", g)
+	}
+	joining.s.Receive(&wamp.Authenticate{Signature: "joe-secret", Extra: wamp.Dict{}})
+	wantWelcome(t, joining)
+	if g, ok := joining.recv().(*wamp.Goodbye); !ok || g.Reason != wamp.CloseKilled {
+		t.Errorf("the session that was logging in: %+v, want GOODBYE killed after its WELCOME", g)
+	}
+	other.none()
+	late := attachPipe(t, r, codec.JSON)
+	late.s.Receive(hello("tenant2", "joe", "ticket"))
+	if a, ok := late.recv().(*wamp.Abort); !ok || a.Reason != wamp.ErrNoSuchRealm {
+		t.Errorf("a HELLO for the removed realm: %+v, want ABORT no_such_realm", a)
+	}
+	if got := r.Realms(); !slices.Equal(got, []wamp.URI{"kept", "realm1"}) {
+		t.Errorf("Realms = %v", got)
+	}
+	if _, err := r.RemoveRealm("kept"); err == nil {
+		t.Error("a realm with event history was removed")
+	}
+	if _, err := r.RemoveRealm("tenant2"); err == nil {
+		t.Error("a realm removed twice")
+	}
+	// Added again: a new realm of the name.
+	if err := r.AddRealm(RealmConfig{Name: "tenant2", Anonymous: true}); err != nil {
+		t.Fatal(err)
+	}
+	again := attachPipe(t, r, codec.JSON)
+	again.s.Receive(hello("tenant2", ""))
+	wantWelcome(t, again)
 }

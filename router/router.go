@@ -252,6 +252,39 @@ func (r *Router) AddRealm(rc RealmConfig) error {
 	return nil
 }
 
+// realmRemoved is the GOODBYE message of a session ended by RemoveRealm.
+const realmRemoved = "the realm was removed from the router's configuration"
+
+// RemoveRealm takes a configured realm out of a running router (one
+// removed from the configuration, on a reload): a HELLO naming it is
+// refused from then on (or, with a realm template, makes a new realm of
+// the name, as after a restart), and its sessions are ended with GOODBYE
+// wamp.close.killed, also those that were joining it. A realm that keeps
+// event history waits for a restart. It returns the number of sessions
+// ended.
+func (r *Router) RemoveRealm(name wamp.URI) (int, error) {
+	rl := r.realms.get(name)
+	if rl == nil {
+		return 0, fmt.Errorf("removing realm %q: no such realm in the configuration", name)
+	}
+	if len(rl.cfg.History) > 0 {
+		return 0, fmt.Errorf("removing realm %q: a realm that keeps event history is removed at a restart (its store is opened with the rules known at start)", name)
+	}
+	// As in Router.SetAuth: a session welcomed after the list below is
+	// taken finds the realm removed (Session.welcome).
+	rl.removed.Store(true)
+	r.autoMu.Lock() // as AddRealm: against realmFor making a realm of the name
+	r.realms.remove(rl)
+	r.autoMu.Unlock()
+	n := 0
+	for _, s := range rl.established(nil) {
+		s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
+		n++
+	}
+	r.log.Info("realm removed", "realm", name, "sessions_ended", n)
+	return n, nil
+}
+
 // Realms returns the names of the router's realms: those configured, then
 // those created from the realm template, each in name order.
 func (r *Router) Realms() []wamp.URI {

@@ -39,7 +39,7 @@ wamp.close.system_shutdown, and the router waits up to the shutdown timeout
 for the answers, then closes (and logs) the connections that did not answer;
 the exit status is 0. A second signal exits at once, with status 1.
 SIGHUP reads the config file again and applies its log.level, realms
-added, the realms' principals and roles and the admin endpoints' users
+added and removed, the realms' principals and roles and the admin endpoints' users
 and tokens
 (the other changes it names wait for a restart, and it says so), and
 reloads the TLS listeners' certificate, key and client CA files

@@ -16,7 +16,8 @@ import (
 )
 
 // configReloader reads the config file again on SIGHUP and applies what
-// can change in a running router: log.level, realms added (addRealm),
+// can change in a running router: log.level, realms removed and added
+// (removeRealm, addRealm),
 // the principals and roles of the configured realms (reloadRealmAuth)
 // and the admin endpoints' users and tokens. Operators edit the file and send SIGHUP expecting it read;
 // what else changed is named in one warning, as taking effect at the
@@ -57,6 +58,9 @@ func (c *configReloader) reload() {
 		return
 	}
 	c.counts.done.Add(1)
+	for _, name := range removedRealms(running, next) {
+		c.removeRealm(name)
+	}
 	for _, rl := range addedRealms(running, next) {
 		c.addRealm(rl)
 	}
@@ -96,6 +100,31 @@ func addedRealms(running, next *config.Config) []*config.Realm {
 	return out
 }
 
+// removedRealms returns the names of the realms of running that next has
+// not.
+func removedRealms(running, next *config.Config) []string {
+	var out []string
+	for _, r := range running.Realms {
+		if !slices.ContainsFunc(next.Realms, func(n config.Realm) bool { return n.Name == r.Name }) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// removeRealm takes a realm the file no longer has out of the running
+// router, ending its sessions, and out of running. A realm that keeps
+// event history waits for a restart.
+func (c *configReloader) removeRealm(name string) {
+	n, err := c.realms.RemoveRealm(wamp.URI(name))
+	if err != nil {
+		c.log.Error("SIGHUP: realm not removed: it waits for a restart", "realm", name, "err", err)
+		return
+	}
+	c.log.Info("SIGHUP: realm removed; its sessions ended", "realm", name, "sessions_ended", n)
+	c.running.Realms = slices.DeleteFunc(c.running.Realms, func(r config.Realm) bool { return r.Name == name })
+}
+
 // addRealm adds a realm of the file to the running router, and records it
 // in running. A realm that keeps event history, or takes cookie logins
 // when no realm did at start (the router has no cookie store), waits for
@@ -131,6 +160,7 @@ func adminLoginsChanged(was, is *config.Admin) bool {
 // authentication and authorization of its realms (router.Router).
 type realmSetter interface {
 	AddRealm(rc router.RealmConfig) error
+	RemoveRealm(realm wamp.URI) (ended int, err error)
 	SetAuth(realm wamp.URI, pol *auth.Policy) (ended int, err error)
 	SetRoles(realm wamp.URI, roles *auth.Roles) (sessions int, err error)
 }

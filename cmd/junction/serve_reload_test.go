@@ -344,6 +344,7 @@ type recordingSetter struct {
 }
 
 func (r *recordingSetter) AddRealm(router.RealmConfig) error { return nil }
+func (r *recordingSetter) RemoveRealm(wamp.URI) (int, error) { return 0, nil }
 func (r *recordingSetter) SetAuth(realm wamp.URI, _ *auth.Policy) (int, error) {
 	r.auths = append(r.auths, realm)
 	return 0, nil
@@ -502,5 +503,61 @@ admin:
 	if s, err := client.Dial(dctx, url, "realm1", nil); err == nil {
 		s.Close(context.Background())
 		t.Error("an anonymous client joined: anonymous: true was applied without a restart")
+	}
+}
+
+// TestServeReloadRemovesRealm: SIGHUP with a realm taken out of the file
+// ends that realm's sessions (GOODBYE wamp.close.killed) and refuses new
+// ones; the other realms' sessions go on, and nothing waits for a
+// restart.
+func TestServeReloadRemovesRealm(t *testing.T) {
+	const base = `listeners:
+  - address: 127.0.0.1:0
+realms:
+  - name: realm1
+    anonymous: true
+`
+	path := writeConfig(t, base+"  - name: tenant2\n    anonymous: true\n")
+	addrs, logs := serveUntilEnd(t, "--config", path)
+	url := "ws://" + addrs[0] + "/ws"
+	dctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stay, err := client.Dial(dctx, url, "realm1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stay.Close(context.Background())
+	gone, err := client.Dial(dctx, url, "tenant2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close(context.Background())
+
+	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone.Done():
+	case <-dctx.Done():
+		t.Fatalf("the removed realm's session goes on:\n%s", logs.String())
+	}
+	var ce *client.CloseError
+	if err := gone.Err(); !errors.As(err, &ce) || ce.Reason != wamp.CloseKilled {
+		t.Errorf("the removed realm's session ended with %v, want GOODBYE %s", err, wamp.CloseKilled)
+	}
+	waitLogCount(t, logs, `msg="SIGHUP: realm removed; its sessions ended" realm=tenant2 sessions_ended=1`, 1)
+	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
+	if strings.Contains(logs.String(), "takes a restart") {
+		t.Fatalf("a realm removed was said to wait for a restart:\n%s", logs.String())
+	}
+	if _, err := stay.Publish(dctx, "com.example.still", nil, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Errorf("the other realm's session: %v", err)
+	}
+	if s, err := client.Dial(dctx, url, "tenant2", nil); err == nil {
+		s.Close(context.Background())
+		t.Error("a client joined the removed realm")
 	}
 }
