@@ -488,6 +488,11 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 	r.stats.auth.add(auth.MethodAnonymous, true)
 	if s.enterRealm(rlm) {
 		s.sendWelcome(wamp.String(h.Details, "agent"), nil)
+		if rlm.removed.Load() {
+			// Router.RemoveRealm took the realm out while this session
+			// joined it (Session.welcome).
+			s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
+		}
 	}
 }
 

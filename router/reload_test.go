@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -544,4 +545,70 @@ func TestRemoveRealm(t *testing.T) {
 	again := attachPipe(t, r, codec.JSON)
 	again.s.Receive(hello("tenant2", ""))
 	wantWelcome(t, again)
+}
+
+// TestRemoveRealmWhileJoiningAnonymously: an anonymous HELLO (a realm
+// without authentication or roles, which joins without Session.welcome)
+// that found the realm before RemoveRealm took it out of the table, and
+// enters the realm's sessions after RemoveRealm listed them, is ended
+// once welcomed, as a login is; else it would stay, for good, in a realm
+// that is gone.
+func TestRemoveRealmWhileJoiningAnonymously(t *testing.T) {
+	r, err := New(Config{Realms: []RealmConfig{{Name: "tenant2", Anonymous: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	rl := r.realms.get("tenant2")
+	p := attachPipe(t, r, codec.JSON)
+
+	// The HELLO has its realm and waits to enter its table; RemoveRealm
+	// then waits to list the table's sessions. A reader waiting on a
+	// write-locked RWMutex goes before a writer waiting too: RemoveRealm
+	// lists the sessions, then the HELLO enters.
+	rl.mu.Lock()
+	helloDone := make(chan struct{})
+	go func() {
+		defer close(helloDone)
+		p.s.Receive(hello("tenant2", ""))
+	}()
+	waitGoroutine(t, "router.(*realm).join", "")
+	removed := make(chan int, 1)
+	go func() {
+		n, err := r.RemoveRealm("tenant2")
+		if err != nil {
+			t.Error(err)
+		}
+		removed <- n
+	}()
+	waitGoroutine(t, "router.(*realm).established", "[sync.RWMutex.RLock")
+	rl.mu.Unlock()
+	<-helloDone
+	if n := <-removed; n != 0 {
+		t.Fatalf("RemoveRealm ended %d sessions, want 0 (it listed them before the HELLO entered)", n)
+	}
+	wantWelcome(t, p)
+	if g, ok := p.recv().(*wamp.Goodbye); !ok || g.Reason != wamp.CloseKilled || g.Details["message"] != realmRemoved {
+		t.Fatalf("the session that joined the realm as it was removed: %+v, want GOODBYE killed", g)
+	}
+}
+
+// waitGoroutine waits until a goroutine whose stack names fn is in state
+// (its header's wait reason starts with it; any state for "").
+func waitGoroutine(t *testing.T, fn, state string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(g, fn) && strings.Contains(header, " "+state) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine in %s %s:\n%s", fn, state, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
 }
