@@ -190,14 +190,7 @@ realms:
 // a rotated ticket logs in with the new secret only. The roles changed
 // in the same file apply too, and nothing is said to wait for a restart.
 func TestServeReloadPrincipals(t *testing.T) {
-	ticket := func(secret string) string {
-		t.Helper()
-		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
-	}
+	ticket := func(secret string) string { return hashOf(t, secret) }
 	_, revoked, _ := ed25519.GenerateKey(nil)
 	_, kept, _ := ed25519.GenerateKey(nil)
 	pub := func(k ed25519.PrivateKey) string { return hex.EncodeToString(k.Public().(ed25519.PublicKey)) }
@@ -446,14 +439,7 @@ admin:
 // while the realm is also opened to anonymous clients (which is not
 // done), an admin token removed while the admin throttle changes.
 func TestServeReloadRevokesWithOtherChanges(t *testing.T) {
-	ticket := func(secret string) string {
-		t.Helper()
-		h, err := auth.NewPasswordHash(secret, "pbkdf2-sha256", 1000, 0) // cheap, for the test
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
-	}
+	ticket := func(secret string) string { return hashOf(t, secret) }
 	svc, dev := ticket("svc-secret"), ticket("dev-secret")
 	token := fmt.Sprintf("{name: prometheus, token: '%s'}", hashOf(t, "scrape"))
 	config := func(anonymous bool, principals, tokens, freeFailures string) string {
