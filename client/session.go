@@ -433,6 +433,9 @@ func (s *Session) reconnect(cause error) {
 		s.notify(func() { rc.OnDisconnect(cause) })
 	}
 	lastErr := cause
+	// What the router refused in any attempt: gone, even when a later
+	// attempt connects (restore stops it), and so reported then.
+	var failed []error
 	for attempt := 1; ; attempt++ {
 		if rc.MaxAttempts > 0 && attempt > rc.MaxAttempts {
 			s.finish(fmt.Errorf("gave up reconnecting to %s after %d attempts: %w", s.url, rc.MaxAttempts, lastErr))
@@ -460,10 +463,11 @@ func (s *Session) reconnect(cause error) {
 			s.log.Info("reconnect failed", "attempt", attempt, "err", err)
 			continue
 		}
-		failed := s.restore(ctx, w)
+		refused, err := s.restore(ctx, w)
 		cancel()
+		failed = append(failed, refused...)
 		s.mu.Lock()
-		ok := !w.ended.Load() && !s.ended.Load()
+		ok := err == nil && !w.ended.Load() && !s.ended.Load()
 		if ok {
 			s.cur, s.last = w, w
 			close(s.up)
@@ -475,7 +479,11 @@ func (s *Session) reconnect(cause error) {
 				s.finish(ErrClosed)
 				return
 			}
-			lastErr = w.Err()
+			if err == nil {
+				err = w.Err()
+			}
+			lastErr = err
+			s.log.Info("reconnect failed", "attempt", attempt, "err", err)
 			continue
 		}
 		s.log.Info("reconnected", "attempt", attempt, "url", url, "session", uint64(w.id), "not_restored", len(failed))
@@ -544,24 +552,26 @@ func (s *Session) reconnectURLs() []string {
 }
 
 // restore subscribes and registers again, on a new connection, everything
-// the application had; it returns what failed.
-func (s *Session) restore(ctx context.Context, w *wire) []error {
+// the application had; it returns what the router refused, and the first
+// other error, which fails the attempt.
+func (s *Session) restore(ctx context.Context, w *wire) (failed []error, err error) {
 	s.mu.Lock()
 	subs, regs := slices.Clone(s.subs), slices.Clone(s.regs)
 	s.mu.Unlock()
-	var failed []error
 	for _, sub := range subs {
 		if sub.stopped.Load() {
 			continue
 		}
 		if err := w.subscribe(ctx, sub, false); err != nil {
-			failed = append(failed, fmt.Errorf("subscribing to %s again: %w", sub.topic, err))
-			if refused(err) {
-				sub.stopped.Store(true)
-				s.mu.Lock()
-				s.subs = slices.DeleteFunc(s.subs, func(x *Subscription) bool { return x == sub })
-				s.mu.Unlock()
+			err = fmt.Errorf("subscribing to %s again: %w", sub.topic, err)
+			if !refused(err) {
+				return failed, err
 			}
+			failed = append(failed, err)
+			sub.stopped.Store(true)
+			s.mu.Lock()
+			s.subs = slices.DeleteFunc(s.subs, func(x *Subscription) bool { return x == sub })
+			s.mu.Unlock()
 		}
 	}
 	for _, reg := range regs {
@@ -569,16 +579,18 @@ func (s *Session) restore(ctx context.Context, w *wire) []error {
 			continue
 		}
 		if err := w.register(ctx, reg, false); err != nil {
-			failed = append(failed, fmt.Errorf("registering %s again: %w", reg.procedure, err))
-			if refused(err) {
-				reg.stopped.Store(true)
-				s.mu.Lock()
-				s.regs = slices.DeleteFunc(s.regs, func(x *Registration) bool { return x == reg })
-				s.mu.Unlock()
+			err = fmt.Errorf("registering %s again: %w", reg.procedure, err)
+			if !refused(err) {
+				return failed, err
 			}
+			failed = append(failed, err)
+			reg.stopped.Store(true)
+			s.mu.Lock()
+			s.regs = slices.DeleteFunc(s.regs, func(x *Registration) bool { return x == reg })
+			s.mu.Unlock()
 		}
 	}
-	return failed
+	return failed, nil
 }
 
 // refused reports whether err is the router's refusal (an ERROR): a

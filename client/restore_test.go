@@ -1,0 +1,149 @@
+package client_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/client"
+	"github.com/junction-wamp/junction/router"
+	"github.com/junction-wamp/junction/wamp"
+)
+
+// authzGate is a dynamic authorizer that allows everything, and holds the
+// next decision on an action the test names until the test lets it go:
+// so a test can stop a reconnecting session's restore at a chosen
+// SUBSCRIBE or REGISTER, with a real router.
+type authzGate struct {
+	mu    sync.Mutex
+	holds map[string]*hold
+}
+
+type hold struct {
+	reached chan struct{} // closed when the held decision is asked for
+	release chan struct{} // closed by the test
+	once    sync.Once
+}
+
+func (h *hold) let() { h.once.Do(func() { close(h.release) }) }
+
+// hold makes the next decision on action wait for the returned hold's let.
+func (g *authzGate) hold(t *testing.T, action string) *hold {
+	h := &hold{reached: make(chan struct{}), release: make(chan struct{})}
+	g.mu.Lock()
+	g.holds[action] = h
+	g.mu.Unlock()
+	t.Cleanup(h.let)
+	return h
+}
+
+// authzRouter is a router whose realm1 admits anonymous sessions, each of
+// whose actions is decided by the gate, which a session in realm "auth"
+// answers for.
+func authzRouter(t *testing.T) (*router.Router, *authzGate) {
+	t.Helper()
+	pol := &auth.Policy{}
+	pol.Add(auth.MethodAnonymous, &auth.Anonymous{Role: "agent"})
+	roles, err := auth.NewRoles([]*auth.Role{{Name: "agent",
+		Authorizer: &auth.DynamicAuthorizer{Realm: "auth", Procedure: "test.authorize", Timeout: time.Minute}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(router.Config{Realms: []router.RealmConfig{
+		{Name: "realm1", Auth: pol, Roles: roles},
+		{Name: "auth", Anonymous: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+	})
+	g := &authzGate{holds: map[string]*hold{}}
+	authorizer, err := client.ConnectLocal(ctxT(t), r, "auth", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		authorizer.Close(ctx)
+	})
+	if _, err := authorizer.Register(ctxT(t), "test.authorize", func(ctx context.Context, inv *client.Invocation) (*client.Result, error) {
+		action, _ := client.Arg[string](inv.Args, 2)
+		g.mu.Lock()
+		h := g.holds[action]
+		delete(g.holds, action)
+		g.mu.Unlock()
+		if h != nil {
+			close(h.reached)
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return &client.Result{Args: wamp.List{true}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return r, g
+}
+
+func waitFor[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		t.Fatalf("no %s", what)
+		panic("unreachable")
+	}
+}
+
+// TestRestoreTimeoutFailsTheAttempt: a restore that runs out of the
+// attempt's time (the router is slow to answer a SUBSCRIBE) fails the
+// attempt, as a failed connection does, and the next attempt restores the
+// subscription: the session is not declared reconnected without it.
+func TestRestoreTimeoutFailsTheAttempt(t *testing.T) {
+	ctx := ctxT(t)
+	r, g := authzRouter(t)
+	back := make(chan client.Reconnected, 4)
+	s := local(t, r, &client.Options{Reconnect: &client.Reconnect{
+		MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, AttemptTimeout: 500 * time.Millisecond,
+		OnReconnect: func(rc client.Reconnected) { back <- rc },
+	}})
+	events := make(chan *client.Event, 4)
+	sub, err := s.Subscribe(ctx, "test.restore.topic", func(ev *client.Event) { events <- ev }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt's SUBSCRIBE waits for its authorization until the
+	// next attempt asks for its own.
+	first := g.hold(t, "subscribe")
+	go func() {
+		<-first.reached
+		next := g.hold(t, "subscribe")
+		<-next.reached
+		first.let()
+		next.let()
+	}()
+	if err := r.KillSession("realm1", s.ID(), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	rc := waitFor(t, ctx, back, "reconnect")
+	if len(rc.Failed) != 0 {
+		t.Fatalf("reconnected after %d attempts without the subscription: %v", rc.Attempts, rc.Failed)
+	}
+	other := local(t, r, nil)
+	if _, err := other.Publish(ctx, "test.restore.topic", wamp.List{"again"}, nil, wamp.Dict{"acknowledge": true}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitFor(t, ctx, events, "event after the reconnect"); ev.Subscription != sub.ID() {
+		t.Errorf("event on subscription %d, want %d", ev.Subscription, sub.ID())
+	}
+}
