@@ -179,6 +179,12 @@ func (sub *Subscription) Unsubscribe(ctx context.Context) error {
 		}
 		return fmt.Errorf("unsubscribing from %s: %w", sub.topic, err)
 	}
+	return w.unsubscribe(ctx, sub)
+}
+
+// unsubscribe takes sub from the connection's subscriptions and tells the
+// router when it was the last on its topic.
+func (w *wire) unsubscribe(ctx context.Context, sub *Subscription) error {
 	id := sub.ID()
 	w.mu.Lock()
 	list := w.subs[id]

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +147,75 @@ func TestRestoreTimeoutFailsTheAttempt(t *testing.T) {
 	if ev := waitFor(t, ctx, events, "event after the reconnect"); ev.Subscription != sub.ID() {
 		t.Errorf("event on subscription %d, want %d", ev.Subscription, sub.ID())
 	}
+}
+
+// TestUndoRacingRestore: Unsubscribe and Unregister called while the
+// reconnect restores that very subscription and registration, whose
+// context ends before the session is connected again, leave neither at the
+// router: the application has undone them, so the handler is not called
+// again and a second Unsubscribe or Unregister has nothing left to do.
+func TestUndoRacingRestore(t *testing.T) {
+	ctx := ctxT(t)
+	r, g := authzRouter(t)
+	back := make(chan client.Reconnected, 4)
+	s := local(t, r, &client.Options{Reconnect: &client.Reconnect{
+		MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond,
+		OnReconnect: func(rc client.Reconnected) { back <- rc },
+	}})
+	sub, err := s.Subscribe(ctx, "test.undo.topic", func(*client.Event) {}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make(chan struct{}, 4)
+	reg, err := s.Register(ctx, "test.undo.proc", func(context.Context, *client.Invocation) (*client.Result, error) {
+		calls <- struct{}{}
+		return &client.Result{}, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	subHold, regHold := g.hold(t, "subscribe"), g.hold(t, "register")
+	if err := r.KillSession("realm1", s.ID(), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, subHold.reached, "restoring SUBSCRIBE")
+	if err := sub.Unsubscribe(gone); !errors.Is(err, context.Canceled) {
+		t.Errorf("Unsubscribe while reconnecting: %v", err)
+	}
+	subHold.let()
+	waitFor(t, ctx, regHold.reached, "restoring REGISTER")
+	if err := reg.Unregister(gone); !errors.Is(err, context.Canceled) {
+		t.Errorf("Unregister while reconnecting: %v", err)
+	}
+	regHold.let()
+	if rc := waitFor(t, ctx, back, "reconnect"); len(rc.Failed) != 0 {
+		t.Errorf("failed: %v", rc.Failed)
+	}
+
+	other := local(t, r, nil)
+	if _, err := other.Call(ctx, "test.undo.proc", nil, nil, nil); !isURI(err, wamp.ErrNoSuchProcedure) {
+		t.Errorf("call after Unregister: %v, want %s", err, wamp.ErrNoSuchProcedure)
+	}
+	res, err := other.Call(ctx, "wamp.subscription.lookup", wamp.List{"test.undo.topic"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Args) != 1 || res.Args[0] != nil {
+		t.Errorf("subscription at the router after Unsubscribe: %v", res.Args)
+	}
+	if err := reg.Unregister(ctx); err != nil {
+		t.Error(err)
+	}
+	select {
+	case <-calls:
+		t.Error("the handler was called after Unregister")
+	default:
+	}
+}
+
+func isURI(err error, uri wamp.URI) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.URI == uri
 }

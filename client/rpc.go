@@ -419,6 +419,12 @@ func (reg *Registration) Unregister(ctx context.Context) error {
 		}
 		return fmt.Errorf("unregistering %s: %w", reg.procedure, err)
 	}
+	return w.unregister(ctx, reg)
+}
+
+// unregister takes reg from the connection's registrations and tells the
+// router, when the connection has it.
+func (w *wire) unregister(ctx context.Context, reg *Registration) error {
 	rid := reg.ID()
 	w.mu.Lock()
 	mine := w.regs[rid] == reg

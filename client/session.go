@@ -486,6 +486,7 @@ func (s *Session) reconnect(cause error) {
 			s.log.Info("reconnect failed", "attempt", attempt, "err", err)
 			continue
 		}
+		s.undoStopped(w)
 		s.log.Info("reconnected", "attempt", attempt, "url", url, "session", uint64(w.id), "not_restored", len(failed))
 		if rc.OnReconnect != nil {
 			r := Reconnected{Session: w.id, URL: url, Attempts: attempt, Failed: failed}
@@ -591,6 +592,42 @@ func (s *Session) restore(ctx context.Context, w *wire) (failed []error, err err
 		}
 	}
 	return failed, nil
+}
+
+// undoStopped undoes, on the connection a reconnect has just made the
+// session's, the subscriptions and registrations restored on it that the
+// application undid meanwhile: an Unsubscribe or Unregister whose context
+// ended while it waited for the reconnect has stopped them, and after it
+// no call has anything left to undo. One that stops them from now on finds
+// the connection and undoes them itself (whichever takes them from the
+// connection's tables sends the UNSUBSCRIBE or UNREGISTER).
+func (s *Session) undoStopped(w *wire) {
+	w.mu.Lock()
+	var subs []*Subscription
+	for _, list := range w.subs {
+		for _, sub := range list {
+			if sub.stopped.Load() {
+				subs = append(subs, sub)
+			}
+		}
+	}
+	var regs []*Registration
+	for _, reg := range w.regs {
+		if reg.stopped.Load() {
+			regs = append(regs, reg)
+		}
+	}
+	w.mu.Unlock()
+	for _, sub := range subs {
+		if err := w.unsubscribe(s.ctx, sub); err != nil {
+			s.log.Info("cannot undo a subscription restored meanwhile", "topic", sub.topic, "err", err)
+		}
+	}
+	for _, reg := range regs {
+		if err := w.unregister(s.ctx, reg); err != nil {
+			s.log.Info("cannot undo a registration restored meanwhile", "procedure", reg.procedure, "err", err)
+		}
+	}
 }
 
 // refused reports whether err is the router's refusal (an ERROR): a
