@@ -93,10 +93,13 @@
 //
 // With Options.Reconnect a session connects again, with backoff and jitter,
 // when its connection is lost, joins the realm again and restores its
-// subscriptions and registrations; OnDisconnect and OnReconnect tell the
-// application, on a goroutine that the reconnect does not wait for. With Reconnect.URLs it moves to another router (a node of
-// a cluster) when its own goes away. Requests in flight fail with an
-// error wrapping ErrConnectionLost. See Reconnect.
+// subscriptions and registrations; OnDisconnect, OnReconnect and
+// OnAttemptFailed tell the application, on a goroutine that the reconnect
+// does not wait for (an attempt the router refuses, its credential
+// revoked, say, is an ABORT the application may take as a reason to
+// Close). With Reconnect.URLs it moves to another router (a node of a
+// cluster) when its own goes away. Requests in flight fail with an error
+// wrapping ErrConnectionLost. See Reconnect.
 //
 // # Payloads
 //

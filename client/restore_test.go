@@ -219,3 +219,60 @@ func isURI(err error, uri wamp.URI) bool {
 	var e *client.Error
 	return errors.As(err, &e) && e.URI == uri
 }
+
+// TestAttemptFailedTellsRevocation: a session whose principal is removed
+// while it runs (the router ends it) tries to reconnect; each attempt the
+// router refuses is told to OnAttemptFailed with the ABORT, and the
+// application can give up by closing the session.
+func TestAttemptFailedTellsRevocation(t *testing.T) {
+	h, err := auth.NewPasswordHash("dev-secret", "pbkdf2-sha256", 1000, 0) // cheap, for the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func(ps ...*auth.Principal) *auth.Policy {
+		pol := &auth.Policy{}
+		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals(ps)})
+		return pol
+	}
+	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Auth: policy(&auth.Principal{AuthID: "dev", Role: "device", Ticket: h})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+	})
+	refused := make(chan error, 16)
+	s, err := client.ConnectLocal(ctxT(t), r, "realm1", &client.Options{AuthID: "dev", Credentials: []client.Credential{client.Ticket("dev-secret")},
+		Reconnect: &client.Reconnect{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond,
+			OnAttemptFailed: func(attempt int, err error) {
+				select {
+				case refused <- err:
+				default:
+				}
+			}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetAuth("realm1", policy()); err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.CloseError
+	select {
+	case err := <-refused:
+		if !errors.As(err, &ce) || ce.Reason != wamp.ErrAuthenticationFailed {
+			t.Fatalf("a refused attempt: %v, want ABORT %s", err, wamp.ErrAuthenticationFailed)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failed attempt told after the principal was removed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Close(ctx)
+	select {
+	case <-s.Done():
+	case <-ctx.Done():
+		t.Fatal("the session did not end on Close while it reconnected")
+	}
+}

@@ -460,7 +460,7 @@ func (s *Session) reconnect(cause error) {
 		if err != nil {
 			cancel()
 			lastErr = err
-			s.log.Info("reconnect failed", "attempt", attempt, "err", err)
+			s.attemptFailed(attempt, err)
 			continue
 		}
 		refused, err := s.restore(ctx, w)
@@ -483,7 +483,7 @@ func (s *Session) reconnect(cause error) {
 				err = w.Err()
 			}
 			lastErr = err
-			s.log.Info("reconnect failed", "attempt", attempt, "err", err)
+			s.attemptFailed(attempt, err)
 			continue
 		}
 		s.undoStopped(w)
@@ -496,7 +496,16 @@ func (s *Session) reconnect(cause error) {
 	}
 }
 
-// notify runs fn, a call of OnDisconnect or OnReconnect, on the session's
+// attemptFailed logs a failed reconnect attempt and tells the
+// application (Reconnect.OnAttemptFailed).
+func (s *Session) attemptFailed(attempt int, err error) {
+	s.log.Info("reconnect failed", "attempt", attempt, "err", err)
+	if f := s.opts.Reconnect.OnAttemptFailed; f != nil {
+		s.notify(func() { f(attempt, err) })
+	}
+}
+
+// notify runs fn, a call of OnDisconnect, OnReconnect or OnAttemptFailed, on the session's
 // notifying goroutine, after the calls before it: they keep their order, and
 // the reconnect does not wait for them (one that waits for the session,
 // which waits for the reconnect, would wait for ever).
@@ -679,13 +688,19 @@ type Reconnect struct {
 	OnDisconnect func(err error)
 	// OnReconnect, if set, is called when the session is connected again and
 	// its subscriptions and registrations are restored.
-	//
-	// OnDisconnect and OnReconnect run on a goroutine of the session's,
-	// one at a time and in order, not on the one that reconnects: the
-	// reconnect does not wait for them, so they may wait for the session
-	// (a Publish waits for the reconnect) or close it. A panic in them is
-	// recovered and logged.
 	OnReconnect func(Reconnected)
+	// OnAttemptFailed, if set, is called after each attempt that failed,
+	// with its number and error: a *CloseError when the router refused
+	// the join (an ABORT such as wamp.error.authentication_failed, when
+	// the session's credential was revoked), which the application may
+	// take as a reason to Close rather than try again and again.
+	//
+	// OnDisconnect, OnReconnect and OnAttemptFailed run on a goroutine of
+	// the session's, one at a time and in order, not on the one that
+	// reconnects: the reconnect does not wait for them, so they may wait
+	// for the session (a Publish waits for the reconnect) or close it. A
+	// panic in them is recovered and logged.
+	OnAttemptFailed func(attempt int, err error)
 }
 
 // Reconnected tells the application that a session is connected again.
