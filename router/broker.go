@@ -513,6 +513,12 @@ func (b *broker) publish(s *Session, m *wamp.Publish) {
 		o.refuse(s, m, wamp.ErrInvalidURI, "topic %q is not a valid URI", m.Topic)
 		return
 	}
+	if wamp.Reserved(m.Topic) && !s.unlimited() {
+		// The meta events are the router's: their subscribers trust them
+		// as they trust the router (meta_api.md), so no client forges one.
+		o.refuse(s, m, wamp.ErrInvalidURI, "topic %q is reserved: the wamp.* topics are published by the router alone", m.Topic)
+		return
+	}
 	details, ok := o.eventDetails(s, m)
 	if !ok {
 		return

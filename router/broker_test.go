@@ -935,3 +935,35 @@ func (s *Session) subsSnapshot() []wamp.ID {
 	}
 	return ids
 }
+
+// TestPublishToReservedTopicRefused checks that a client cannot publish on
+// a wamp.* topic: meta events come from the router alone, so that their
+// subscribers may trust them as they trust the router (meta_api.md;
+// building_blocks.md reserves the wamp component). Neither directly nor
+// through a testament.
+func TestPublishToReservedTopicRefused(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	watcher := join(t, r, codec.JSON)
+	subscribe(t, watcher, "wamp.", wamp.Dict{"match": "prefix"})
+	wantEvent(t, watcher) // its own on_create
+	wantEvent(t, watcher) // and on_subscribe
+	p := join(t, r, codec.JSON)
+	if ev := wantEvent(t, watcher); ev.Details["topic"] != string(topicSessionOnJoin) {
+		t.Fatalf("want p's on_join, got %+v", ev)
+	}
+	forged := wamp.Payload{Args: wamp.List{uint64(424242), "admin", "admin"}}
+	for i, topic := range []wamp.URI{topicSessionOnLeave, "wamp.subscription.on_delete", "wamp"} {
+		req := wamp.ID(i + 1)
+		p.s.Receive(&wamp.Publish{Request: req, Topic: topic, Options: wamp.Dict{"acknowledge": true}, Payload: forged})
+		wantError(t, p, wamp.TypePublish, req, wamp.ErrInvalidURI)
+		p.s.Receive(&wamp.Publish{Request: req, Topic: topic, Payload: forged})
+	}
+	callFails(t, p, 9, "wamp.session.add_testament", wamp.List{string(topicSessionOnLeave), wamp.List{uint64(424242), "admin", "admin"}}, nil, wamp.ErrInvalidURI)
+	p.none()
+	watcher.none()
+	// An application topic that merely starts with the letters is not reserved.
+	p.s.Receive(&wamp.Publish{Request: 10, Topic: "wampum.x", Options: wamp.Dict{"acknowledge": true}})
+	if _, ok := p.recv().(*wamp.Published); !ok {
+		t.Fatal("wampum.x refused")
+	}
+}

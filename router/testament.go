@@ -94,6 +94,9 @@ func (rl *realm) addTestament(c *metaCall) (wamp.Payload, error) {
 	if !wamp.ValidURI(wamp.URI(topic), rl.strict, false) {
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidURI, "%s: topic %q is not a valid URI", proc, topic)
 	}
+	if wamp.Reserved(wamp.URI(topic)) {
+		return wamp.Payload{}, callErrorf(wamp.ErrInvalidURI, "%s: topic %q is reserved: the wamp.* topics are published by the router alone", proc, topic)
+	}
 	if len(c.args) > 3 {
 		return wamp.Payload{}, callErrorf(wamp.ErrInvalidArgument, "%s takes at most 3 positional arguments (topic, args, kwargs), got %d", proc, len(c.args))
 	}

@@ -1,5 +1,7 @@
 package wamp
 
+import "strings"
+
 // URI identifies realms, topics, procedures and errors.
 type URI string
 
@@ -49,6 +51,12 @@ const (
 	// authentication cookie of the connection (Crossbar.io's reason).
 	CloseLogout URI = "wamp.close.logout"
 )
+
+// Reserved reports whether u has wamp as its first component, which the
+// specification reserves for the URIs of WAMP itself (building_blocks.md):
+// an application does not use it, and what the router publishes there (the
+// meta events) must come from the router alone.
+func Reserved(u URI) bool { return u == "wamp" || strings.HasPrefix(string(u), "wamp.") }
 
 // ValidURI checks u against the specification's URI rules. Loose checking
 // (the default) forbids empty components, whitespace and '#'; strict checking
