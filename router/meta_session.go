@@ -235,10 +235,13 @@ func (rl *realm) sessionGet(c *metaCall) (wamp.Payload, error) {
 }
 
 // killArgs reads the reason and message keyword arguments of the kill
-// procedures.
+// procedures; null is as absent, as for any option.
 func (c *metaCall) killArgs() (reason wamp.URI, message string, err error) {
 	reason = wamp.CloseKilled
 	for k, v := range c.kwargs {
+		if v == nil && (k == "reason" || k == "message") {
+			continue
+		}
 		switch k {
 		case "reason":
 			str, ok := v.(string)

@@ -463,6 +463,25 @@ func TestSessionKill(t *testing.T) {
 	caller.none()
 }
 
+// TestSessionKillNullKwargs checks that a null reason or message is taken
+// as absent, as the router takes a null option: the default reason, no
+// message (meta_api_sessions.md: the keyword arguments are optional).
+// Clients pass null for an argument they leave out (Autobahn|Python's
+// reason=None).
+func TestSessionKillNullKwargs(t *testing.T) {
+	r := newRouter(t, DropEvents)
+	caller := join(t, r, codec.JSON)
+	victim := join(t, r, codec.CBOR)
+	callOK(t, caller, 1, "wamp.session.kill", wamp.List{uint64(victim.s.ID())}, wamp.Dict{"reason": nil, "message": nil})
+	echoGoodbye(t, victim, wamp.CloseKilled, nil)
+	others := joinAs(t, r, "bob", TransportInfo{Kind: "test"})
+	res, _ := callOK(t, caller, 2, "wamp.session.kill_by_authid", wamp.List{"bob"}, wamp.Dict{"reason": nil, "message": nil})
+	if len(res) != 1 || !slices.Equal(idList(t, res[0]), ids(others)) {
+		t.Fatalf("kill_by_authid killed %v, want %v", res, ids(others))
+	}
+	echoGoodbye(t, others, wamp.CloseKilled, nil)
+}
+
 func TestSessionKillByAuthIDAndAuthRole(t *testing.T) {
 	r := newRouter(t, DropEvents)
 	caller := joinAs(t, r, "bob", TransportInfo{Kind: "test"})
