@@ -967,3 +967,63 @@ func TestPublishToReservedTopicRefused(t *testing.T) {
 		t.Fatal("wampum.x refused")
 	}
 }
+
+// TestOnLeaveAfterSubscriptionEvents checks that a session's on_leave
+// follows the meta events of its subscriptions' and registrations' end
+// (on_unsubscribe, on_unregister, on_delete), even when the session ends
+// while another goroutine is publishing meta events: here the very one
+// that drops it as a slow consumer of a meta event, which then publishes
+// the queued events, be they subscription or registration ones.
+func TestOnLeaveAfterSubscriptionEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		topic wamp.URI // what the slow session subscribes to
+		act   func(p *pipe)
+	}{
+		{"subscription event", "wamp.subscription.on_subscribe", func(p *pipe) { subscribe(t, p, "com.t", nil) }},
+		{"registration event", "wamp.registration.on_register", func(p *pipe) {
+			p.s.Receive(&wamp.Register{Request: 1, Procedure: "com.p"})
+			if _, ok := p.recv().(*wamp.Registered); !ok {
+				t.Fatal("no REGISTERED")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRouter(t, Disconnect)
+			watcher := join(t, r, codec.JSON)
+			subscribe(t, watcher, "wamp.", wamp.Dict{"match": "prefix"})
+			wantEvent(t, watcher) // on_create
+			wantEvent(t, watcher) // on_subscribe
+			slow := join(t, r, codec.JSON)
+			wantEvent(t, watcher) // on_join
+			subscribe(t, slow, tc.topic, nil)
+			slow.s.Receive(&wamp.Register{Request: 2, Procedure: "com.slow"})
+			slow.recv()
+			for range 4 { // on_create, on_subscribe, on_create, on_register
+				wantEvent(t, watcher)
+			}
+			for len(slow.out) > 0 {
+				<-slow.out // its own on_subscribe
+			}
+			slow.mu.Lock()
+			slow.full = true
+			slow.mu.Unlock()
+
+			p := join(t, r, codec.JSON)
+			wantEvent(t, watcher) // on_join
+			// Its meta event does not fit in slow's queue.
+			tc.act(p)
+			var got []string
+			for len(got) == 0 || got[len(got)-1] != string(topicSessionOnLeave) {
+				ev := wantEvent(t, watcher)
+				args := decodeList(t, &ev.Payload)
+				if topic := ev.Details["topic"].(string); !strings.HasSuffix(topic, ".on_create") && args[0] == int64(slow.s.ID()) {
+					got = append(got, topic)
+				}
+			}
+			if slices.Index(got, string(topicSessionOnLeave)) != 4 {
+				t.Fatalf("the slow session's meta events: %v; want on_leave after its 2 on_unsubscribe/on_unregister and on_delete", got)
+			}
+		})
+	}
+}

@@ -36,8 +36,10 @@ type dealer struct {
 	regs wamp.PatternIndex[*registration]
 	byID map[wamp.ID]*registration
 	// meta queues the registration meta events in the order of the
-	// changes, made under mu, and publishes them after (as the broker's).
-	meta metaQueue
+	// changes, made under mu, and publishes them after: the broker's
+	// queue, so that they keep their order with the subscription meta
+	// events and wamp.session.on_leave (newRealm).
+	meta *metaQueue
 }
 
 // invokePolicy is a shared registration's invocation policy

@@ -40,7 +40,7 @@
 //	broker.mu -> subscription.mu -> Session.mu
 //	             subscription.mu -> heldEvents.mu -> Session.mu
 //	             subscription.mu -> broker.meta.mu
-//	dealer.mu -> Session.mu, dealer.meta.mu
+//	dealer.mu -> Session.mu, broker.meta.mu (the dealer's meta events queue there too)
 //	Router.autoMu -> realmTable.mu (AddRealm)
 //
 // Session.mu is otherwise a leaf: no two sessions' locks are held at once

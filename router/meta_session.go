@@ -133,8 +133,15 @@ func (s *Session) left(tms *testaments) {
 	s.announceLeave()
 }
 
+// announceLeave publishes wamp.session.on_leave through the realm's queue
+// of meta events, after those of the session's subscriptions and
+// registrations (metaQueue): a goroutine that is publishing them (one
+// that dropped the session as a slow consumer of a meta event, say) may
+// hold them yet.
 func (s *Session) announceLeave() {
-	s.realm.metaEvent(topicSessionOnLeave, uint64(s.id), s.authid, s.authrole)
+	b := &s.realm.broker
+	b.meta.add(topicSessionOnLeave, uint64(s.id), s.authid, s.authrole)
+	b.flushMeta(s.realm)
 }
 
 // established returns the realm's established sessions that pass keep.

@@ -198,7 +198,9 @@ func (rl *realm) subscriptionRemoveSubscriber(c *metaCall) (wamp.Payload, error)
 // change (and after the SUBSCRIBED or UNSUBSCRIBED that goes with it), and
 // published once no lock is held: so on_create always comes before the
 // subscription's on_subscribe events, on_delete after the last
-// on_unsubscribe, even when sessions subscribe and leave at once.
+// on_unsubscribe, even when sessions subscribe and leave at once. A realm
+// has one, the broker's: the dealer queues its registration meta events
+// there too, and a session's on_leave follows them all.
 type metaQueue struct {
 	mu       sync.Mutex
 	pending  []metaEvent

@@ -65,6 +65,7 @@ func newRealm(r *Router, rc RealmConfig) *realm {
 	rl.auth.Store(rc.Auth)
 	rl.broker.init(r)
 	rl.dealer.init(r)
+	rl.dealer.meta = &rl.broker.meta
 	if !rc.DisableMetaAPI {
 		rl.meta = rl.metaProcedures()
 		if r.cfg.Backbone != nil {
