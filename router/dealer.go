@@ -176,6 +176,13 @@ func (d *dealer) register(s *Session, m *wamp.Register) {
 			"procedure %q is not a valid URI for %s matching", m.Procedure, ro.match)
 		return
 	}
+	if wamp.Reserved(m.Procedure) {
+		// The meta procedures are the router's: their callers trust the
+		// answers as they trust the router (meta_api.md).
+		s.errorReply(wamp.TypeRegister, m.Request, wamp.ErrInvalidURI,
+			"procedure %q is reserved: the wamp.* procedures are the router's", m.Procedure)
+		return
+	}
 	ro.session = s
 	d.mu.Lock()
 	reg, exists := d.regs.Get(ro.match, m.Procedure)

@@ -204,6 +204,12 @@ func (d *dealer) call(s *Session, m *wamp.Call) {
 		s.realm.callMeta(s, m, p)
 		return
 	}
+	if wamp.Reserved(m.Procedure) {
+		// Not a meta procedure (or the realm serves none): no callee may
+		// answer in the router's name, whatever pattern it registered.
+		s.errorReply(wamp.TypeCall, m.Request, wamp.ErrNoSuchProcedure, "no procedure %q: the wamp.* procedures are the router's", m.Procedure)
+		return
+	}
 	var co callOptions
 	if len(m.Options) > 0 {
 		var err error

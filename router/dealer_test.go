@@ -512,3 +512,39 @@ func TestCallReusingRequestIDIsViolation(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedProceduresRefused: no client registers a wamp.* procedure
+// (exactly, by prefix or by wildcard), and a call to a wamp.* procedure
+// that is not a meta procedure reaches no callee, whatever pattern it
+// registered: the meta API's answers are the router's (meta_api.md), also
+// in a realm that serves none.
+func TestReservedProceduresRefused(t *testing.T) {
+	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Anonymous: true, DisableMetaAPI: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	callee := join(t, r, codec.JSON)
+	for i, reg := range []struct {
+		proc  wamp.URI
+		match string
+	}{{"wamp.session.count", "exact"}, {"wamp.session.", "prefix"}, {"wamp..count", "wildcard"}, {"wamp", "exact"}} {
+		req := wamp.ID(i + 1)
+		callee.s.Receive(&wamp.Register{Request: req, Procedure: reg.proc, Options: wamp.Dict{"match": reg.match}})
+		wantError(t, callee, wamp.TypeRegister, req, wamp.ErrInvalidURI)
+	}
+	// A wildcard whose first component matches anything does not reach
+	// a wamp.* call either.
+	callee.s.Receive(&wamp.Register{Request: 10, Procedure: ".session.count", Options: wamp.Dict{"match": "wildcard"}})
+	if _, ok := callee.recv().(*wamp.Registered); !ok {
+		t.Fatal("an application wildcard registration was refused")
+	}
+	caller := join(t, r, codec.JSON)
+	callFails(t, caller, 11, "wamp.session.count", nil, nil, wamp.ErrNoSuchProcedure)
+	callee.none()
+	// The application's own procedures still reach it.
+	caller.s.Receive(&wamp.Call{Request: 12, Procedure: "app.session.count", Options: wamp.Dict{}})
+	if _, ok := callee.recv().(*wamp.Invocation); !ok {
+		t.Fatal("a call matching the wildcard did not reach the callee")
+	}
+}
