@@ -14,7 +14,13 @@ import (
 
 func newRouter(t testing.TB) *router.Router {
 	t.Helper()
-	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
+	return routerOf(t, router.Config{Realms: []router.RealmConfig{{Name: "realm1", Anonymous: true}}})
+}
+
+// routerOf makes a router of cfg, shut down when the test ends.
+func routerOf(t testing.TB, cfg router.Config) *router.Router {
+	t.Helper()
+	r, err := router.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

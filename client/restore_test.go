@@ -52,18 +52,10 @@ func authzRouter(t *testing.T) (*router.Router, *authzGate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.New(router.Config{Realms: []router.RealmConfig{
+	r := routerOf(t, router.Config{Realms: []router.RealmConfig{
 		{Name: "realm1", Auth: pol, Roles: roles},
 		{Name: "auth", Anonymous: true},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
 	g := &authzGate{holds: map[string]*hold{}}
 	authorizer, err := client.ConnectLocal(ctxT(t), r, "auth", nil)
 	if err != nil {
@@ -234,15 +226,7 @@ func TestAttemptFailedTellsRevocation(t *testing.T) {
 		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals(ps)})
 		return pol
 	}
-	r, err := router.New(router.Config{Realms: []router.RealmConfig{{Name: "realm1", Auth: policy(&auth.Principal{AuthID: "dev", Role: "device", Ticket: h})}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r := routerOf(t, router.Config{Realms: []router.RealmConfig{{Name: "realm1", Auth: policy(&auth.Principal{AuthID: "dev", Role: "device", Ticket: h})}}})
 	refused := make(chan error, 16)
 	s, err := client.ConnectLocal(ctxT(t), r, "realm1", &client.Options{AuthID: "dev", Credentials: []client.Credential{client.Ticket("dev-secret")},
 		Reconnect: &client.Reconnect{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond,
