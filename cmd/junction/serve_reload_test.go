@@ -164,12 +164,7 @@ realms:
 	if err := publish("com.b"); err == nil {
 		t.Fatal("com.b allowed before the reload")
 	}
-	if err := os.WriteFile(path, []byte(config("com.b")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reloadWith(t, path, config("com.b"))
 	waitLogCount(t, logs, `msg="SIGHUP: the realm's roles replaced, for its sessions too" realm=realm1 sessions=1`, 1)
 	if err := publish("com.b"); err != nil {
 		t.Fatalf("com.b after the reload: %v", err)
@@ -246,12 +241,7 @@ realms:
 		live[name] = s
 	}
 
-	if err := os.WriteFile(path, []byte(config(pub(kept), ticket("ops-new"), "com.b")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reloadWith(t, path, config(pub(kept), ticket("ops-new"), "com.b"))
 	// The revoked device and ops (whose ticket changed) are ended.
 	for _, name := range []string{"revoked device", "ops"} {
 		select {
@@ -408,12 +398,7 @@ admin:
 	if get("Authorization", basic("ops", "old-pass")) != 200 || get("Authorization", "Bearer scrape") != 200 {
 		t.Fatal("the logins of the file are refused")
 	}
-	if err := os.WriteFile(path, []byte(config(hashOf(t, "new-pass"), "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reloadWith(t, path, config(hashOf(t, "new-pass"), ""))
 	waitLogCount(t, logs, `msg="SIGHUP: the admin endpoints' users and tokens replaced; logins verified before are verified again" users=1 tokens=0`, 1)
 	waitLogCount(t, logs, `msg="SIGHUP: config file read"`, 1)
 	for _, tc := range []struct {
@@ -470,12 +455,7 @@ admin:
 	defer device.Close(context.Background())
 
 	only := fmt.Sprintf(`{authid: svc, role: backend, ticket: "%s"}`, svc)
-	if err := os.WriteFile(path, []byte(config(true, only, "", "5")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reloadWith(t, path, config(true, only, "", "5"))
 	select {
 	case <-device.Done():
 	case <-dctx.Done():
@@ -519,12 +499,7 @@ realms:
 	}
 	defer gone.Close(context.Background())
 
-	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reloadWith(t, path, base)
 	select {
 	case <-gone.Done():
 	case <-dctx.Done():
@@ -545,5 +520,17 @@ realms:
 	if s, err := client.Dial(dctx, url, "tenant2", nil); err == nil {
 		s.Close(context.Background())
 		t.Error("a client joined the removed realm")
+	}
+}
+
+// reloadWith writes yaml to the config file at path and sends the process
+// SIGHUP: the router of serveUntilEnd reads it again.
+func reloadWith(t *testing.T, path, yaml string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
 }
