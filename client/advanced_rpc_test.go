@@ -340,3 +340,37 @@ func TestAdvancedPatternRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestNextEndsWithTheInvocation: a handler waiting in Next with a context
+// of its own (not the invocation's) is not left waiting when the caller
+// cancels: Next returns the INTERRUPT's reason, and the handler ends.
+func TestNextEndsWithTheInvocation(t *testing.T) {
+	r := newRouter(t)
+	ctx := ctxT(t)
+	callee := local(t, r, nil)
+	caller := local(t, r, nil)
+	started, nexts := make(chan struct{}), make(chan error, 1)
+	if _, err := callee.Register(ctx, "test.chunks", func(_ context.Context, inv *client.Invocation) (*client.Result, error) {
+		close(started)
+		_, err := inv.Next(context.Background())
+		nexts <- err
+		return nil, err
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs := caller.Stream(ctx, "test.chunks", nil)
+	if err := cs.Send(wamp.List{1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cs.Cancel()
+	select {
+	case err := <-nexts:
+		var why *client.Error
+		if !errors.As(err, &why) || why.URI != wamp.ErrCanceled {
+			t.Errorf("Next after the call was canceled: %v, want the INTERRUPT's reason %s", err, wamp.ErrCanceled)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next went on waiting after the invocation ended")
+	}
+}

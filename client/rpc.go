@@ -475,8 +475,9 @@ func (w *wire) rememberAnswered(id wamp.ID) {
 
 // invocation is the state of an invocation being handled.
 type invocation struct {
-	// cancel ends the handler's context, cause its context.Cause (nil
-	// for context.Canceled).
+	// ctx is the handler's context; cancel ends it, cause its
+	// context.Cause (nil for context.Canceled).
+	ctx    context.Context
 	cancel func(cause error)
 
 	mu     sync.Mutex
@@ -531,7 +532,10 @@ func (inv *Invocation) SendProgress(ctx context.Context, args wamp.List, kwargs 
 
 // Next returns the next chunk of a call whose arguments come in chunks
 // (progressive call invocations), waiting for it; its Progress says whether
-// more follow. After the last chunk it returns io.EOF.
+// more follow. After the last chunk it returns io.EOF. It stops waiting
+// when ctx ends, and when the invocation does (the router interrupted it,
+// its timeout passed, the connection was lost: the handler's context's
+// cause), whatever ctx it is given.
 func (inv *Invocation) Next(ctx context.Context) (*Invocation, error) {
 	st := inv.st
 	for {
@@ -557,6 +561,8 @@ func (inv *Invocation) Next(ctx context.Context) (*Invocation, error) {
 		case <-st.ready:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-st.ctx.Done():
+			return nil, context.Cause(st.ctx)
 		}
 	}
 }
@@ -602,7 +608,7 @@ func (w *wire) invocation(m *wamp.Invocation) {
 			ctx, stop = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 			cancel = func(cause error) { interrupt(cause); stop() }
 		}
-		st = &invocation{cancel: cancel, ready: make(chan struct{}, 1), final: !wamp.Bool(m.Details, "progress", false)}
+		st = &invocation{ctx: ctx, cancel: cancel, ready: make(chan struct{}, 1), final: !wamp.Bool(m.Details, "progress", false)}
 		if w.invs == nil {
 			w.invs = make(map[wamp.ID]*invocation)
 		}
