@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/junction-wamp/junction/wamp/codec"
 
 	"github.com/junction-wamp/junction/auth"
+	"github.com/junction-wamp/junction/internal/testwait"
 	"github.com/junction-wamp/junction/wamp"
 )
 
@@ -356,7 +356,7 @@ func TestSetAuthSaysWhy(t *testing.T) {
 		pol.Add(auth.MethodTicket, &auth.Ticket{Principals: auth.NewPrincipals([]*auth.Principal{{AuthID: "joe", Role: role, Ticket: h}})})
 		return pol
 	}
-	var logs lockedLog
+	var logs testwait.Buffer
 	r, err := New(Config{Realms: []RealmConfig{{Name: "realm1", Auth: policy("user")}},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -381,24 +381,6 @@ func TestSetAuthSaysWhy(t *testing.T) {
 	if l := logs.String(); strings.Contains(l, "meta API") || !strings.Contains(l, "principals reloaded") {
 		t.Errorf("the kill is logged as:\n%s", l)
 	}
-}
-
-// lockedLog is a log destination safe for concurrent writes.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestAddRealm: a realm added to a running router takes sessions at

@@ -165,16 +165,9 @@ func (c *proxiedConn) SyscallConn() (syscall.RawConn, error) {
 // address from the header when nc comes from a trusted proxy. Server.Close
 // ends the reads in progress.
 func (s *Server) acceptProxied(eng *engine, nc net.Conn) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		nc.Close()
-		s.unpend()
+	if !s.hold(nc) {
 		return
 	}
-	s.held[nc] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		start := time.Now()

@@ -498,6 +498,25 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// hold adds nc to the held connections, for a goroutine of the server's
+// that is to read it before a conn or the engine has it (a PROXY header,
+// a TLS handshake): Close and Shutdown close it, and wait for the
+// goroutine (s.wg). On a closed Server it closes nc, takes it off the
+// pending connections and reports false.
+func (s *Server) hold(nc net.Conn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		s.unpend()
+		return false
+	}
+	s.held[nc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	return true
+}
+
 // release takes nc off the held connections (its goroutine is done with
 // it) and reports whether the Server closed meanwhile.
 func (s *Server) release(nc net.Conn) (closed bool) {

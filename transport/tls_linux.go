@@ -80,17 +80,10 @@ func (s *Server) handshakeTLS(e *engine, nc net.Conn, spent time.Duration) {
 		s.stats.tlsHandshakeWaits.Add(1)
 		e.tlsSlots <- struct{}{}
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.hold(nc) {
 		<-e.tlsSlots
-		nc.Close()
-		s.unpend()
 		return
 	}
-	s.held[nc] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
 	s.stats.tlsHandshakes.Add(1)
 	go s.runHandshakeTLS(e, nc, spent)
 }

@@ -37,18 +37,6 @@ realms:
 `
 	path := writeConfig(t, base+"log:\n  level: info\n")
 	addrs, logs := serveUntilEnd(t, "--config", path)
-	hup := func() {
-		t.Helper()
-		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rewrite := func(yaml string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dial := func(realm string) error {
 		t.Helper()
 		dctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -61,11 +49,10 @@ realms:
 	}
 
 	// The same file: nothing to say but that it was read.
-	hup()
+	reloadWith(t, path, base+"log:\n  level: info\n")
 	waitLogCount(t, logs, `msg="SIGHUP: config file read" log_level=info`, 1)
 	store := filepath.Join(t.TempDir(), "history.db")
-	rewrite(base + "  - name: realm2\n    anonymous: true\n  - name: kept\n    anonymous: true\n    history: [{topic: a, limit: 1}]\nstore: {path: " + store + "}\nlog:\n  level: debug\n")
-	hup()
+	reloadWith(t, path, base+"  - name: realm2\n    anonymous: true\n  - name: kept\n    anonymous: true\n    history: [{topic: a, limit: 1}]\nstore: {path: "+store+"}\nlog:\n  level: debug\n")
 	waitLogCount(t, logs, `msg="SIGHUP: log level set" from=info to=debug`, 1)
 	waitLogCount(t, logs, `msg="SIGHUP: realm added" realm=realm2`, 1)
 	waitLogCount(t, logs, `msg="SIGHUP: realm not added: it waits for a restart" realm=kept`, 1)
@@ -83,8 +70,7 @@ realms:
 		t.Fatal("the realm with event history, added to the file, was served before a restart")
 	}
 
-	rewrite("listeners: [")
-	hup()
+	reloadWith(t, path, "listeners: [")
 	waitLogCount(t, logs, `msg="SIGHUP: config not reloaded: the router goes on as it was"`, 1)
 	if err := dial("realm1"); err != nil {
 		t.Fatalf("after a reload of a broken file: %v", err)
