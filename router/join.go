@@ -362,11 +362,6 @@ func (s *Session) welcome(j *joining, ident *auth.Identity) {
 			// welcomed (it kills only welcomed ones).
 			s.kill(killedByPrincipal, wamp.CloseKilled, credentialRevoked, false)
 		}
-		if rlm.removed.Load() {
-			// Router.RemoveRealm took the realm out while this session
-			// joined it, as above.
-			s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
-		}
 	}
 }
 
@@ -428,6 +423,13 @@ func (s *Session) sendWelcome(agent string, authextra map[string]any) {
 	s.logger().Debug("session joined", "agent", agent, "authmethod", details["authmethod"],
 		"authrole", s.authrole, "transport", s.info.Kind, "serializer", s.info.Serializer)
 	s.joined()
+	if rlm.removed.Load() {
+		// Router.RemoveRealm took the realm out while this session joined
+		// it, and listed the realm's sessions before it was welcomed (it
+		// kills only welcomed ones). Every join, with or without a login,
+		// ends here.
+		s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
+	}
 }
 
 // authMethod returns how the session authenticated and who vouched for
@@ -488,11 +490,6 @@ func (s *Session) helloAnonymous(h *wamp.Hello, rlm *realm, announced clientRole
 	r.stats.auth.add(auth.MethodAnonymous, true)
 	if s.enterRealm(rlm) {
 		s.sendWelcome(wamp.String(h.Details, "agent"), nil)
-		if rlm.removed.Load() {
-			// Router.RemoveRealm took the realm out while this session
-			// joined it (Session.welcome).
-			s.kill(killedByRemoval, wamp.CloseKilled, realmRemoved, false)
-		}
 	}
 }
 
